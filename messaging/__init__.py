@@ -1,0 +1,1 @@
+"""Twilio SMS + WhatsApp: inbound webhook, outbound send, STOP/HELP, status callbacks."""

@@ -1,0 +1,34 @@
+"""X-Twilio-Signature check, as a FastAPI dependency shared by the SMS, voice and status webhooks.
+
+Twilio signs the public URL it called plus the sorted form fields. Behind a proxy the URL the app
+sees differs from the public one, so we rebuild it from `PUBLIC_BASE_URL` + path + query.
+"""
+
+from __future__ import annotations
+
+from fastapi import HTTPException, Request
+from twilio.request_validator import RequestValidator
+
+from relance.settings import get_settings
+
+
+def public_url(request: Request) -> str:
+    base = get_settings().public_base_url.rstrip("/")
+    query = request.url.query
+    return f"{base}{request.url.path}" + (f"?{query}" if query else "")
+
+
+async def verified_twilio_form(request: Request) -> dict[str, str]:
+    """Return the form fields of a genuine Twilio request; 403 otherwise."""
+    settings = get_settings()
+    try:
+        form = await request.form()
+    except Exception as exc:  # malformed body
+        raise HTTPException(status_code=400, detail="malformed form body") from exc
+    fields = {key: str(value) for key, value in form.multi_items()}
+    if settings.twilio_validate_signatures:
+        signature = request.headers.get("X-Twilio-Signature", "")
+        validator = RequestValidator(settings.twilio_auth_token)
+        if not signature or not validator.validate(public_url(request), fields, signature):
+            raise HTTPException(status_code=403, detail="invalid Twilio signature")
+    return fields

@@ -1,0 +1,1 @@
+"""Secure payment links, Stripe Checkout + webhook, and the local sandbox provider."""

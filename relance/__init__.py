@@ -1,0 +1,1 @@
+"""Relance core: settings, database, ledger, policy, dunning engine and the services the edges call."""

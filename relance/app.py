@@ -1,0 +1,43 @@
+"""Assembles the FastAPI application: the one place where `relance` imports the edge packages."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from relance.settings import Settings, get_settings
+from relance.web.errors import install_error_handlers
+from relance.web.limits import BodySizeLimitMiddleware
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the api process: Twilio and Stripe webhooks, payer pages, console, NLG, JSON API."""
+    from console.endpoints import router as console_router
+    from messaging.endpoints import router as messaging_router
+    from payment_links.endpoints import router as payments_router
+    from relance.api.endpoints import router as api_router
+    from relance.nlg.endpoints import router as nlg_router
+    from relance.simulator.endpoints import router as simulator_router
+    from voice.endpoints import router as voice_router
+
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Relance",
+        version="0.1.0",
+        description="Conversational debt-collection assistant: webhooks, console and JSON API.",
+    )
+    app.state.settings = settings
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=256 * 1024)
+    install_error_handlers(app)
+    app.include_router(messaging_router)
+    app.include_router(voice_router)
+    app.include_router(payments_router)
+    app.include_router(nlg_router)
+    app.include_router(api_router, prefix="/api/v1")
+    app.include_router(simulator_router)
+    app.include_router(console_router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,16 @@
+"""Typer application: `relance run`, `relance import`, `relance migrate`, feature sub-commands."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="Relance: conversational debt collection.")
+
+
+def _register() -> None:
+    from relance.cli import db_commands
+
+    db_commands.register(app)
+
+
+_register()

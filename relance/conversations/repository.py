@@ -1,0 +1,62 @@
+"""Queries for the conversation path."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from relance.db.models import Contact, Conversation, Debtor, Message
+from relance.db.models.enums import Channel, MessageStatus
+
+
+def find_contact(session: Session, channel: str, address: str) -> Contact | None:
+    """The debtor's contact point for this channel; voice and SMS share the phone number."""
+    channels = [channel]
+    if channel in (Channel.SMS, Channel.VOICE, Channel.SIMULATOR):
+        channels = [Channel.SMS, Channel.VOICE]
+    return session.scalars(
+        select(Contact)
+        .where(Contact.address == address, Contact.channel.in_(channels))
+        .order_by(Contact.id)
+        .limit(1)
+    ).first()
+
+
+def conversation_for_debtor(session: Session, debtor: Debtor) -> Conversation:
+    """One conversation per debtor across channels, created on first contact."""
+    conversation = session.scalars(
+        select(Conversation).where(Conversation.debtor_id == debtor.id)
+    ).first()
+    if conversation is None:
+        conversation = Conversation(
+            debtor_id=debtor.id, sender_id=f"debtor-{debtor.id}", language=debtor.language
+        )
+        session.add(conversation)
+        session.flush()
+    return conversation
+
+
+def pending_messages(session: Session, conversation_id: int) -> list[Message]:
+    """Inbound messages kept while the assistant was unreachable, oldest first."""
+    return list(
+        session.scalars(
+            select(Message)
+            .where(
+                Message.conversation_id == conversation_id,
+                Message.status == MessageStatus.PENDING_ASSISTANT,
+            )
+            .order_by(Message.id)
+            .with_for_update()
+        )
+    )
+
+
+def conversations_with_pending(session: Session) -> list[int]:
+    return list(
+        session.scalars(
+            select(Message.conversation_id)
+            .where(Message.status == MessageStatus.PENDING_ASSISTANT)
+            .group_by(Message.conversation_id)
+            .order_by(Message.conversation_id)
+        )
+    )

@@ -1,0 +1,245 @@
+"""Handle one inbound debtor message, whatever the channel.
+
+The order of operations is what makes the path safe:
+1. the inbound message is stored first (nothing is lost, even if everything after fails);
+2. the conversation row is locked, so two messages from one debtor are handled in order;
+3. messages kept during an outage are replayed before the new one;
+4. if Rasa is unreachable the message stays `pending_assistant` and the debtor gets a holding reply;
+5. a conversation owned by a collector is never answered by the bot.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from relance import audit
+from relance.conversations import repository
+from relance.conversations.language import guess_language
+from relance.db.base import utcnow
+from relance.db.models import Conversation, Debtor, Message
+from relance.db.models.enums import Author, ConversationMode, Direction, MessageStatus
+from relance.nlg.renderer import render
+from relance.nlg.templates_store import active_templates
+from relance.rasa_client import AssistantUnavailable, BotMessage, RasaClient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    channel: str  # sms, whatsapp, voice, simulator
+    address: str  # E.164, or whatsapp:+E164
+    body: str
+    provider_id: str | None = None
+    extra: dict[str, Any] | None = None
+
+
+@dataclass
+class TurnResult:
+    status: str  # answered, holding, held_for_collector, unknown_number, opted_out
+    replies: list[str] = field(default_factory=list)
+    custom: list[dict[str, Any]] = field(default_factory=list)
+    conversation_id: int | None = None
+    debtor_id: int | None = None
+    inbound_message_id: int | None = None
+    reply_message_ids: list[int] = field(default_factory=list)
+
+
+def handle_inbound(session: Session, rasa: RasaClient, inbound: Inbound) -> TurnResult:
+    contact = repository.find_contact(session, inbound.channel, inbound.address)
+    if contact is None:
+        return _unknown_number(session, inbound)
+    debtor = contact.debtor
+    conversation = repository.conversation_for_debtor(session, debtor)
+    # Serialise turns per debtor (row lock on PostgreSQL; SQLite serialises writers anyway).
+    session.execute(
+        select(Conversation.id).where(Conversation.id == conversation.id).with_for_update()
+    )
+    _maybe_switch_language(conversation, inbound.body)
+    message = store_inbound(session, conversation, inbound)
+
+    if conversation.mode == ConversationMode.HUMAN:
+        message.status = MessageStatus.HELD
+        audit.record(
+            session, actor="debtor", action="message.held_for_collector", entity=message,
+            debtor_id=debtor.id,
+        )
+        return TurnResult(
+            status="held_for_collector", conversation_id=conversation.id, debtor_id=debtor.id,
+            inbound_message_id=message.id,
+        )
+
+    result = TurnResult(
+        status="answered", conversation_id=conversation.id, debtor_id=debtor.id,
+        inbound_message_id=message.id,
+    )
+    to_send = [*repository.pending_messages(session, conversation.id)]
+    if message not in to_send:
+        to_send.append(message)
+    for pending in to_send:
+        try:
+            bot_messages = rasa.send_message(
+                conversation.sender_id, pending.body, _metadata(conversation, debtor, pending.channel)
+            )
+        except AssistantUnavailable as exc:
+            log.warning("assistant unavailable for conversation %s: %s", conversation.id, exc)
+            for later in to_send[to_send.index(pending):]:
+                later.status = MessageStatus.PENDING_ASSISTANT
+            holding = render(
+                active_templates(session), "utter_holding_reply",
+                language=conversation.language, channel=inbound.channel,
+                variables={"creditor_name": _creditor_name()},
+            )
+            result.status = "holding"
+            result.replies = [*result.replies, holding]
+            result.reply_message_ids.append(
+                store_outbound(session, conversation, inbound.channel, holding, Author.SYSTEM).id
+            )
+            return result
+        pending.status = MessageStatus.RECEIVED
+        _collect(session, conversation, inbound.channel, bot_messages, result)
+    conversation.last_message_at = utcnow()
+    return result
+
+
+def replay_pending(
+    session: Session,
+    rasa: RasaClient,
+    conversation_id: int,
+    deliver: Callable[[Conversation, str, list[str]], None],
+) -> int:
+    """Send messages kept during an outage to Rasa, oldest first; deliver the replies.
+
+    Returns how many were replayed. Stops at the first failure so order is never broken.
+    """
+    conversation = session.get(Conversation, conversation_id, with_for_update=True)
+    if conversation is None or conversation.debtor is None:
+        return 0
+    replayed = 0
+    for pending in repository.pending_messages(session, conversation_id):
+        if conversation.mode == ConversationMode.HUMAN:
+            pending.status = MessageStatus.HELD
+            continue
+        try:
+            bot_messages = rasa.send_message(
+                conversation.sender_id, pending.body,
+                _metadata(conversation, conversation.debtor, pending.channel),
+            )
+        except AssistantUnavailable:
+            break
+        pending.status = MessageStatus.RECEIVED
+        result = TurnResult(status="answered")
+        _collect(session, conversation, pending.channel, bot_messages, result)
+        if result.replies:
+            deliver(conversation, pending.channel, result.replies)
+        replayed += 1
+    return replayed
+
+
+def store_inbound(session: Session, conversation: Conversation, inbound: Inbound) -> Message:
+    now = utcnow()
+    message = Message(
+        conversation_id=conversation.id,
+        direction=Direction.INBOUND,
+        channel=inbound.channel,
+        author=Author.DEBTOR,
+        body=inbound.body,
+        address=inbound.address,
+        provider_id=inbound.provider_id,
+        status=MessageStatus.RECEIVED,
+        extra=inbound.extra,
+        created_at=now,
+    )
+    session.add(message)
+    conversation.last_channel = inbound.channel
+    conversation.last_inbound_at = now
+    conversation.last_message_at = now
+    session.flush()
+    return message
+
+
+def store_outbound(
+    session: Session,
+    conversation: Conversation,
+    channel: str,
+    body: str,
+    author: str = Author.BOT,
+    status: str = MessageStatus.REPLIED_INLINE,
+    address: str | None = None,
+) -> Message:
+    message = Message(
+        conversation_id=conversation.id,
+        direction=Direction.OUTBOUND,
+        channel=channel,
+        author=author,
+        body=body,
+        status=status,
+        address=address,
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
+def _collect(
+    session: Session,
+    conversation: Conversation,
+    channel: str,
+    bot_messages: list[BotMessage],
+    result: TurnResult,
+) -> None:
+    for bot_message in bot_messages:
+        if bot_message.custom:
+            result.custom.append(bot_message.custom)
+        if bot_message.text:
+            result.replies.append(bot_message.text)
+            result.reply_message_ids.append(
+                store_outbound(session, conversation, channel, bot_message.text).id
+            )
+
+
+def _unknown_number(session: Session, inbound: Inbound) -> TurnResult:
+    """Reply politely, disclose nothing, keep a trace for the collectors."""
+    language = guess_language(inbound.body) or _default_language()
+    audit.record(
+        session, actor="unknown", action="inbound.unknown_number", channel=inbound.channel,
+        address=inbound.address, provider_id=inbound.provider_id, body=inbound.body[:500],
+    )
+    text = render(
+        active_templates(session), "utter_unknown_number", language=language,
+        channel=inbound.channel, variables={"creditor_name": _creditor_name()},
+    )
+    return TurnResult(status="unknown_number", replies=[text])
+
+
+def _maybe_switch_language(conversation: Conversation, body: str) -> None:
+    guessed = guess_language(body)
+    if guessed and guessed != conversation.language:
+        conversation.language = guessed
+
+
+def _metadata(conversation: Conversation, debtor: Debtor, channel: str) -> dict[str, Any]:
+    return {
+        "channel": channel,
+        "language": conversation.language,
+        "debtor_id": str(debtor.id),
+        "conversation_id": str(conversation.id),
+    }
+
+
+def _creditor_name() -> str:
+    from relance.settings import get_settings
+
+    return get_settings().creditor_name
+
+
+def _default_language() -> str:
+    from relance.settings import get_settings
+
+    return get_settings().default_language

@@ -1,0 +1,37 @@
+"""All models, imported here so `Base.metadata` is complete for Alembic and tests."""
+
+from relance.db.models.admin import (
+    ApiToken,
+    AuditEvent,
+    Letter,
+    PaymentLink,
+    User,
+    VersionedDocument,
+)
+from relance.db.models.cases import Dispute, Installment, PaymentPlan, Promise, Task
+from relance.db.models.conversations import Conversation, Handoff, Message, WebhookEvent
+from relance.db.models.debtors import Contact, Debtor
+from relance.db.models.invoices import Invoice, Payment, PaymentAllocation
+
+__all__ = [
+    "ApiToken",
+    "AuditEvent",
+    "Contact",
+    "Conversation",
+    "Debtor",
+    "Dispute",
+    "Handoff",
+    "Installment",
+    "Invoice",
+    "Letter",
+    "Message",
+    "Payment",
+    "PaymentAllocation",
+    "PaymentLink",
+    "PaymentPlan",
+    "Promise",
+    "Task",
+    "User",
+    "VersionedDocument",
+    "WebhookEvent",
+]

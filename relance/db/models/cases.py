@@ -1,0 +1,95 @@
+"""What comes out of conversations: disputes, payment plans, promises to pay, follow-up tasks."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from relance.db.base import Base, TimestampMixin
+from relance.db.models.enums import (
+    DisputeStatus,
+    InstallmentStatus,
+    PlanStatus,
+    PromiseStatus,
+    TaskStatus,
+)
+
+
+class Dispute(TimestampMixin, Base):
+    """A contested invoice. While open, dunning on that invoice is paused."""
+
+    __tablename__ = "disputes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id", ondelete="CASCADE"), index=True)
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    details: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=DisputeStatus.OPEN, index=True)
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class PaymentPlan(TimestampMixin, Base):
+    __tablename__ = "payment_plans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id", ondelete="CASCADE"), index=True)
+    total_minor: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    installments_count: Mapped[int]
+    frequency: Mapped[str] = mapped_column(String(16))  # weekly, biweekly, monthly
+    status: Mapped[str] = mapped_column(String(20), default=PlanStatus.ACTIVE, index=True)
+    invoice_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+
+    installments: Mapped[list[Installment]] = relationship(
+        back_populates="plan", order_by="Installment.seq", cascade="all, delete-orphan"
+    )
+
+
+class Installment(Base):
+    __tablename__ = "installments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("payment_plans.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int]
+    due_date: Mapped[date] = mapped_column(index=True)
+    amount_minor: Mapped[int]
+    paid_minor: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(String(16), default=InstallmentStatus.DUE)
+
+    plan: Mapped[PaymentPlan] = relationship(back_populates="installments")
+
+
+class Promise(TimestampMixin, Base):
+    """A promise to pay an amount by a date; reminders pause until then, follow-up if broken."""
+
+    __tablename__ = "promises"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id", ondelete="CASCADE"), index=True)
+    amount_minor: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    promised_date: Mapped[date] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(String(16), default=PromiseStatus.PENDING, index=True)
+    invoice_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    source: Mapped[str] = mapped_column(String(16), default="bot")  # bot, collector
+
+
+class Task(TimestampMixin, Base):
+    """Work for a person or for the worker: reconcile a claimed payment, call back, follow up."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)  # reconciliation, callback, ...
+    debtor_id: Mapped[int | None] = mapped_column(ForeignKey("debtors.id", ondelete="CASCADE"))
+    due_at: Mapped[datetime | None] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(String(16), default=TaskStatus.OPEN, index=True)
+    details: Mapped[dict] = mapped_column(JSON, default=dict)

@@ -1,0 +1,96 @@
+"""Conversations (one per debtor across channels), their messages and handoffs to collectors."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from relance.db.base import Base, TimestampMixin, utcnow
+from relance.db.models.enums import ConversationMode, HandoffStatus
+
+
+class Conversation(TimestampMixin, Base):
+    """The debtor's thread with us. `sender_id` is the Rasa conversation id."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    debtor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("debtors.id", ondelete="CASCADE"), unique=True
+    )
+    sender_id: Mapped[str] = mapped_column(String(80), unique=True)
+    mode: Mapped[str] = mapped_column(String(8), default=ConversationMode.BOT)
+    language: Mapped[str] = mapped_column(String(8), default="fr")
+    last_channel: Mapped[str | None] = mapped_column(String(16))
+    last_inbound_at: Mapped[datetime | None]
+    last_message_at: Mapped[datetime | None] = mapped_column(index=True)
+    identity_verified_at: Mapped[datetime | None]
+
+    debtor = relationship("Debtor")
+    messages: Mapped[list[Message]] = relationship(
+        back_populates="conversation", order_by="Message.id", cascade="all, delete-orphan"
+    )
+
+
+class Message(Base):
+    """One message in or out. `provider_id` (Twilio MessageSid/CallSid+turn) is unique: retries are no-ops."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    direction: Mapped[str] = mapped_column(String(8))
+    channel: Mapped[str] = mapped_column(String(16))
+    author: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str] = mapped_column(Text, default="")
+    address: Mapped[str | None] = mapped_column(String(64))  # the debtor-side address used
+    provider_id: Mapped[str | None] = mapped_column(String(80), unique=True)
+    status: Mapped[str] = mapped_column(String(24))
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    extra: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    conversation: Mapped[Conversation] = relationship(back_populates="messages")
+
+
+class Handoff(TimestampMixin, Base):
+    """A conversation waiting for, or owned by, a human collector."""
+
+    __tablename__ = "handoffs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    reason: Mapped[str] = mapped_column(String(40))  # requested, fallback, vulnerability, legal, plan_approval...
+    details: Mapped[str | None] = mapped_column(Text)
+    priority: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(String(16), default=HandoffStatus.OPEN, index=True)
+    assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    closed_at: Mapped[datetime | None]
+
+    conversation: Mapped[Conversation] = relationship()
+
+
+class WebhookEvent(Base):
+    """Every provider callback stored by its id; the unique key makes a retried webhook harmless.
+
+    `response_body` keeps what we answered so a retry gets the very same answer.
+    """
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict] = mapped_column(JSON)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    processed_at: Mapped[datetime | None]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+

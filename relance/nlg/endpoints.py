@@ -1,0 +1,62 @@
+"""Rasa's NLG endpoint: Rasa names a response, we answer with text in the debtor's language.
+
+Rasa sends `?token=` (endpoints.yml `nlg.token`); anything else is refused.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from relance.nlg.renderer import UnknownResponse, render
+from relance.nlg.templates_store import active_templates
+from relance.web.deps import AppSettings, DbSession
+
+router = APIRouter(tags=["nlg"])
+
+
+class NlgTracker(BaseModel):
+    sender_id: str | None = None
+    slots: dict[str, Any] = Field(default_factory=dict)
+    latest_message: dict[str, Any] = Field(default_factory=dict)
+
+
+class NlgRequest(BaseModel):
+    response: str = Field(min_length=1, max_length=120)
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    tracker: NlgTracker = Field(default_factory=NlgTracker)
+    channel: dict[str, Any] = Field(default_factory=dict)
+
+
+class NlgResponse(BaseModel):
+    text: str
+    buttons: list[dict[str, Any]] = Field(default_factory=list)
+    custom: dict[str, Any] | None = None
+
+
+@router.post("/nlg", response_model=NlgResponse, response_model_exclude_none=True)
+def nlg(
+    request: NlgRequest, db: DbSession, settings: AppSettings, token: str = Query(default="")
+) -> NlgResponse:
+    if not hmac.compare_digest(token, settings.nlg_token):
+        raise HTTPException(status_code=401, detail="bad NLG token")
+    slots = request.tracker.slots
+    variables = {**slots, **request.arguments}
+    language = str(variables.get("language") or settings.default_language)
+    try:
+        text = render(
+            active_templates(db),
+            request.response,
+            language=language,
+            variables=variables,
+            tone=variables.get("tone"),
+            channel=variables.get("channel"),
+        )
+    except UnknownResponse as exc:
+        raise HTTPException(status_code=404, detail=f"no template named {exc.args[0]}") from exc
+    # Actions may attach structured data (e.g. a payment URL) for the channel to use.
+    custom = request.arguments.get("custom") if isinstance(request.arguments.get("custom"), dict) else None
+    return NlgResponse(text=text, custom=custom)

@@ -1,0 +1,120 @@
+"""One typed settings object for every process (api, action server, worker, CLI).
+
+Values come from the environment (or a `.env` file). Defaults run the whole stack on one machine
+with no set-up: SQLite file, in-process worker, sandbox payment provider, a local Twilio recorder.
+In production the app refuses to start while a secret is still a placeholder.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_PREFIX = "dev-"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Field names map to upper-case environment variables."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    var_dir: Path = PROJECT_ROOT / "var"
+    database_url: str = ""
+    public_base_url: str = "http://localhost:8000"
+    secret_key: str = "dev-secret-key-change-me"
+    api_tokens: list[str] = Field(default_factory=list)
+
+    # Rasa (own venv, reached over HTTP only)
+    rasa_url: str = "http://localhost:5005"
+    rasa_timeout_seconds: float = 10.0
+    rasa_auth_token: str = "dev-rasa-token"  # protects Rasa's HTTP API (trigger_intent, events)
+    nlg_token: str = "dev-nlg-token"  # Rasa sends it as ?token= to our NLG endpoint
+    action_server_port: int = 5055
+
+    # Twilio
+    twilio_account_sid: str = "ACdevaccount00000000000000000000"
+    twilio_auth_token: str = "dev-twilio-auth-token"
+    twilio_api_base: str = "http://localhost:8099"
+    twilio_sms_from: str = "+33757000000"
+    twilio_whatsapp_from: str = "whatsapp:+33757000001"
+    twilio_voice_from: str = "+33757000002"
+    twilio_whatsapp_template_sid: str = "HXdevtemplate"
+    twilio_validate_signatures: bool = True
+
+    # Stripe (empty key: the local sandbox provider is used)
+    stripe_api_key: str = ""
+    stripe_webhook_secret: str = "dev-stripe-webhook-secret"
+    stripe_api_base: str = "https://api.stripe.com"
+    payment_link_ttl_days: int = 7
+
+    # Worker
+    celery_broker_url: str = ""  # empty: tasks run in-process
+    redis_url: str = ""
+
+    # Creditor identity (letters, HELP replies)
+    creditor_name: str = "Relance Demo SAS"
+    creditor_address: str = "12 rue de la Paix, 75002 Paris, France"
+    creditor_phone: str = "+33 1 84 00 00 00"
+    creditor_siren: str = "000 000 000"
+
+    # Conversation rules
+    identity_check: Literal["postcode", "customer_number"] = "postcode"
+    identity_max_attempts: int = 3
+    default_language: Literal["fr", "en"] = "fr"
+    default_timezone: str = "Europe/Paris"
+
+    @property
+    def effective_database_url(self) -> str:
+        """SQLite file under var/ unless DATABASE_URL says otherwise."""
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        return f"sqlite:///{self.var_dir / 'relance.db'}"
+
+    @property
+    def uses_stripe(self) -> bool:
+        return bool(self.stripe_api_key)
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_in_production(self) -> Settings:
+        if self.environment != "production":
+            return self
+        placeholders = [
+            name
+            for name in (
+                "secret_key",
+                "twilio_auth_token",
+                "stripe_webhook_secret",
+                "rasa_auth_token",
+                "nlg_token",
+            )
+            if str(getattr(self, name)).startswith(PLACEHOLDER_PREFIX)
+        ]
+        if placeholders:
+            raise ValueError(
+                "refusing to start in production with placeholder secrets: "
+                + ", ".join(sorted(placeholders))
+            )
+        if not self.database_url:
+            raise ValueError("DATABASE_URL is required in production")
+        return self
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the usual `postgres://` / `postgresql://` forms and use the psycopg 3 driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Process-wide settings, read once. Tests call `get_settings.cache_clear()` after monkeypatching env."""
+    return Settings()

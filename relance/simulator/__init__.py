@@ -1,0 +1,1 @@
+"""Debtor simulator: chat as a demo debtor in a browser, over the same signed path as Twilio."""

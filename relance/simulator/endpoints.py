@@ -1,0 +1,5 @@
+"""Simulator routes."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["simulator"])

@@ -1,0 +1,1 @@
+"""Shared FastAPI plumbing: DB session dependency, error handlers, request-size limits."""

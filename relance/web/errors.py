@@ -1,0 +1,53 @@
+"""Error handlers: bad input is a clear 4xx with a JSON body, never a 500 with a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+log = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    """A rule said no. Mapped to 4xx with a machine-readable code and a human message."""
+
+    status_code = 400
+
+    def __init__(self, code: str, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        if status_code is not None:
+            self.status_code = status_code
+
+
+class NotFound(DomainError):
+    status_code = 404
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+        return JSONResponse(
+            status_code=exc.status_code, content={"error": exc.code, "message": exc.message}
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(p) for p in err.get("loc", ())), "message": err.get("msg")}
+            for err in exc.errors()
+        ]
+        return JSONResponse(
+            status_code=422,
+            content={"error": "invalid_request", "message": "Invalid request", "details": errors},
+        )
+
+    @app.exception_handler(UnicodeDecodeError)
+    async def _bad_encoding(_request: Request, _exc: UnicodeDecodeError) -> JSONResponse:
+        return JSONResponse(
+            status_code=400, content={"error": "bad_encoding", "message": "Body is not UTF-8"}
+        )
