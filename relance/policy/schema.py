@@ -1,0 +1,152 @@
+"""Typed, validated shape of the dunning policy document.
+
+The document is admin-edited JSON (console) seeded from `default_policy.yml`; validating it here
+means a bad edit is refused at save time with a readable message, never discovered by the worker.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+StageKind = Literal["message", "call", "letter", "legal"]
+ChannelName = Literal["sms", "whatsapp", "voice", "letter"]
+Frequency = Literal["weekly", "biweekly", "monthly"]
+SegmentName = Literal["b2b", "consumer", "*"]
+
+_KIND_CHANNELS: dict[str, set[str]] = {
+    "message": {"sms", "whatsapp"},
+    "call": {"voice", "sms", "whatsapp"},
+    "letter": {"letter"},
+    "legal": set(),
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Stage(_Strict):
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]{1,31}$")
+    offset_days: int = Field(ge=-60, le=365)
+    kind: StageKind
+    channels: list[ChannelName] = Field(default_factory=list)
+    tone: str = "neutral"
+    template: str = Field(pattern=r"^utter_[a-z0-9_]+$")
+    bot_stage: str
+    max_attempts: int = Field(default=3, ge=1, le=10)
+
+    @model_validator(mode="after")
+    def _channels_fit_kind(self) -> Stage:
+        allowed = _KIND_CHANNELS[self.kind]
+        wrong = [c for c in self.channels if c not in allowed]
+        if wrong:
+            raise ValueError(f"stage {self.key}: channel(s) {wrong} not allowed for a {self.kind}")
+        if self.kind in ("message", "call", "letter") and not self.channels:
+            raise ValueError(f"stage {self.key}: a {self.kind} needs at least one channel")
+        if len(set(self.channels)) != len(self.channels):
+            raise ValueError(f"stage {self.key}: duplicate channel")
+        return self
+
+
+class Track(_Strict):
+    """The stage sequence for one segment / risk class."""
+
+    name: str
+    segment: SegmentName = "*"
+    risk_class: str = "*"
+    stages: list[Stage] = Field(min_length=1)
+
+    @field_validator("stages")
+    @classmethod
+    def _ordered_unique(cls, stages: list[Stage]) -> list[Stage]:
+        keys = [s.key for s in stages]
+        if len(set(keys)) != len(keys):
+            raise ValueError("stage keys must be unique within a track")
+        offsets = [s.offset_days for s in stages]
+        if offsets != sorted(offsets) or len(set(offsets)) != len(offsets):
+            raise ValueError("stage offsets must be strictly increasing")
+        return stages
+
+    def matches(self, segment: str, risk_class: str) -> bool:
+        return self.segment in ("*", segment) and self.risk_class in ("*", risk_class)
+
+
+class Priority(_Strict):
+    per_thousand_euros: float = 1.0
+    amount_cap: float = 50.0
+    per_day_late: float = 0.5
+    days_cap: int = 120
+    per_broken_promise: float = 10.0
+    risk_weights: dict[str, float] = Field(default_factory=dict)
+
+
+class PlanBand(_Strict):
+    segment: SegmentName = "*"
+    max_amount_minor: int | None = Field(default=None, gt=0)
+    max_installments: int = Field(ge=2, le=60)
+    max_duration_days: int = Field(ge=7, le=1095)
+    min_first_payment_pct: float = Field(default=0, ge=0, le=100)
+    min_first_payment_minor: int = Field(default=0, ge=0)
+    min_installment_minor: int = Field(default=0, ge=0)
+    allowed_frequencies: list[Frequency] = Field(min_length=1)
+
+
+class ContactRules(_Strict):
+    max_contacts: int = Field(default=3, ge=1)
+    per_days: int = Field(default=7, ge=1)
+    min_gap_hours: float = Field(default=20, ge=0)
+    retry_backoff_minutes: list[float] = Field(default_factory=lambda: [5.0, 30.0, 120.0])
+    sender_rate_per_minute: float = Field(default=60, gt=0)
+
+
+class LetterRules(_Strict):
+    deadline_days: Literal[8, 15] = 8
+    ecb_rate_pct: float = Field(default=2.15, ge=-2, le=25)
+    ecb_plus_points: float = Field(default=10.0, ge=0, le=30)
+    interest_rate_pct: float | None = Field(default=None, ge=0, le=50)
+    consumer_interest_rate_pct: float | None = Field(default=None, ge=0, le=50)
+    fixed_indemnity_minor: int = Field(default=4000, ge=0)
+    language: Literal["fr", "en"] = "fr"
+
+    @property
+    def b2b_rate_pct(self) -> float:
+        """L441-10: the contractual rate if set, else the ECB rate + 10 points."""
+        if self.interest_rate_pct is not None:
+            return self.interest_rate_pct
+        return round(self.ecb_rate_pct + self.ecb_plus_points, 4)
+
+
+class Policy(_Strict):
+    name: str = "default"
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    tracks: list[Track] = Field(min_length=1)
+    priority: Priority = Field(default_factory=Priority)
+    plan_limits: list[PlanBand] = Field(min_length=1)
+    contact: ContactRules = Field(default_factory=ContactRules)
+    letters: LetterRules = Field(default_factory=LetterRules)
+
+    @model_validator(mode="after")
+    def _every_debtor_has_a_track(self) -> Policy:
+        for segment in ("b2b", "consumer"):
+            if not any(t.matches(segment, "standard") for t in self.tracks):
+                raise ValueError(f"no track for segment {segment!r} (add a '*' risk class track)")
+            if not any(b.segment in ("*", segment) and b.max_amount_minor is None
+                       for b in self.plan_limits):
+                raise ValueError(
+                    f"plan_limits: segment {segment!r} needs a band with max_amount_minor null"
+                )
+        return self
+
+    def track_for(self, segment: str, risk_class: str) -> Track:
+        for track in self.tracks:
+            if track.matches(segment, risk_class):
+                return track
+        return self.tracks[-1]
+
+    def max_offset(self) -> int:
+        return max(s.offset_days for t in self.tracks for s in t.stages)
+
+    def min_offset(self) -> int:
+        return min(s.offset_days for t in self.tracks for s in t.stages)
