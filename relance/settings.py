@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     rasa_auth_token: str = "dev-rasa-token"  # protects Rasa's HTTP API (trigger_intent, events)
     nlg_token: str = "dev-nlg-token"  # Rasa sends it as ?token= to our NLG endpoint
     action_server_port: int = 5055
+    rasa_tracker_store_url: str = ""  # empty: SQLite file under var/; PostgreSQL when replicated
 
     # Twilio
     twilio_account_sid: str = "ACdevaccount00000000000000000000"

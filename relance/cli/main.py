@@ -8,9 +8,10 @@ app = typer.Typer(no_args_is_help=True, help="Relance: conversational debt colle
 
 
 def _register() -> None:
-    from relance.cli import db_commands
+    from relance.cli import db_commands, stack_commands
 
     db_commands.register(app)
+    stack_commands.register(app)
 
 
 _register()

@@ -1,0 +1,1 @@
+"""Portfolio import: debtors and invoices from CSV (or API rows), validated, all-or-nothing."""

@@ -1,0 +1,177 @@
+"""All-or-nothing import of debtors and invoices.
+
+Every row is validated first and every problem is reported with its line number; only a clean file
+is written. Re-importing the same file is harmless: identical invoices are counted as unchanged,
+an invoice number that exists with different figures is an error (never silently overwritten).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from relance import audit
+from relance.db.models import Contact, Debtor, Invoice
+from relance.db.models.enums import Channel, InvoiceStatus
+from relance.portfolio.rows import DebtorData, ParsedRow, parse_row
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    debtors_created: int = 0
+    invoices_created: int = 0
+    invoices_unchanged: int = 0
+    errors: dict[int, list[str]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def read_csv(text: str) -> list[dict[str, str | None]]:
+    return list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+
+
+def import_rows(
+    session: Session,
+    rows: Iterable[dict[str, str | None]],
+    *,
+    actor: str = "system",
+    date_shift_days: int = 0,
+    progress: Callable[[], None] | None = None,
+) -> ImportReport:
+    """Validate all rows, then write them in the caller's transaction if (and only if) all are valid."""
+    report = ImportReport()
+    parsed: list[ParsedRow] = []
+    for line, raw in enumerate(rows, start=2):  # line 1 is the CSV header
+        report.rows += 1
+        result = parse_row(line, raw, date_shift_days)
+        if isinstance(result, list):
+            report.errors[line] = result
+        else:
+            parsed.append(result)
+    _check_consistency(parsed, report)
+    _check_phone_owners(session, parsed, report)
+    existing = _existing_invoices(session, [p.invoice.number for p in parsed])
+    for row in parsed:
+        current = existing.get(row.invoice.number)
+        if current is not None and not _same_invoice(current, row):
+            report.errors.setdefault(row.line, []).append(
+                f"invoice {row.invoice.number} already exists with different figures"
+            )
+    if report.errors:
+        return report
+
+    debtors: dict[str, Debtor] = {}
+    for row in parsed:
+        debtor = debtors.get(row.debtor.customer_number) or _debtor(session, row.debtor, report)
+        debtors[row.debtor.customer_number] = debtor
+        if row.invoice.number in existing:
+            report.invoices_unchanged += 1
+        else:
+            inv = row.invoice
+            session.add(
+                Invoice(
+                    debtor=debtor, number=inv.number, description=inv.description,
+                    amount_minor=inv.amount_minor, paid_minor=inv.paid_minor,
+                    currency=inv.currency, issue_date=inv.issue_date, due_date=inv.due_date,
+                    status=InvoiceStatus.PAID if inv.paid_minor >= inv.amount_minor else InvoiceStatus.OPEN,
+                )
+            )
+            report.invoices_created += 1
+        if progress:
+            progress()
+    session.flush()
+    audit.record(
+        session, actor=actor, action="portfolio.imported", rows=report.rows,
+        debtors_created=report.debtors_created, invoices_created=report.invoices_created,
+    )
+    return report
+
+
+def _check_consistency(parsed: list[ParsedRow], report: ImportReport) -> None:
+    seen_invoices: dict[str, int] = {}
+    debtor_rows: dict[str, DebtorData] = {}
+    for row in parsed:
+        first = seen_invoices.setdefault(row.invoice.number, row.line)
+        if first != row.line:
+            report.errors.setdefault(row.line, []).append(
+                f"invoice {row.invoice.number} is repeated (first on line {first})"
+            )
+        known = debtor_rows.setdefault(row.debtor.customer_number, row.debtor)
+        if known != row.debtor:
+            report.errors.setdefault(row.line, []).append(
+                f"customer {row.debtor.customer_number} has different details than on an earlier line"
+            )
+
+
+def _check_phone_owners(session: Session, parsed: list[ParsedRow], report: ImportReport) -> None:
+    """A phone number identifies one debtor: sharing it would disclose one debt to another person."""
+    owners: dict[str, str] = {}
+    for row in parsed:
+        owner = owners.setdefault(row.debtor.phone, row.debtor.customer_number)
+        if owner != row.debtor.customer_number:
+            report.errors.setdefault(row.line, []).append(
+                f"phone {row.debtor.phone} already belongs to customer {owner}"
+            )
+    if not owners:
+        return
+    taken = session.execute(
+        select(Contact.address, Debtor.customer_number)
+        .join(Debtor, Contact.debtor_id == Debtor.id)
+        .where(Contact.address.in_(list(owners)))
+    )
+    for address, customer_number in taken:
+        for row in parsed:
+            if row.debtor.phone == address and row.debtor.customer_number != customer_number:
+                report.errors.setdefault(row.line, []).append(
+                    f"phone {address} already belongs to customer {customer_number}"
+                )
+
+
+def _existing_invoices(session: Session, numbers: list[str]) -> dict[str, Invoice]:
+    found: dict[str, Invoice] = {}
+    for start in range(0, len(numbers), 500):
+        chunk = numbers[start : start + 500]
+        for invoice in session.scalars(select(Invoice).where(Invoice.number.in_(chunk))):
+            found[invoice.number] = invoice
+    return found
+
+
+def _same_invoice(invoice: Invoice, row: ParsedRow) -> bool:
+    return (
+        invoice.amount_minor == row.invoice.amount_minor
+        and invoice.currency == row.invoice.currency
+        and invoice.debtor.customer_number == row.debtor.customer_number
+    )
+
+
+def _debtor(session: Session, data: DebtorData, report: ImportReport) -> Debtor:
+    debtor = session.scalars(
+        select(Debtor).where(Debtor.customer_number == data.customer_number)
+    ).first()
+    if debtor is None:
+        debtor = Debtor(
+            customer_number=data.customer_number, name=data.name, company=data.company,
+            segment=data.segment, risk_class=data.risk_class, language=data.language,
+            timezone=data.timezone, jurisdiction=data.jurisdiction, email=data.email,
+            address_line=data.address_line, postcode=data.postcode, city=data.city,
+            country=data.country,
+        )
+        session.add(debtor)
+        report.debtors_created += 1
+    wanted = [(Channel.SMS, data.phone), (Channel.VOICE, data.phone)]
+    if data.whatsapp:
+        wanted.append((Channel.WHATSAPP, "whatsapp:" + data.whatsapp))
+    have = {(c.channel, c.address) for c in debtor.contacts}
+    for channel, address in wanted:
+        if (channel, address) not in have:
+            debtor.contacts.append(Contact(channel=channel, address=address, consent=True))
+    session.flush()
+    return debtor

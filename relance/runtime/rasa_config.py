@@ -1,0 +1,49 @@
+"""Runtime endpoints.yml for the Rasa server, generated from Settings (secrets never committed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from relance.settings import Settings
+
+
+def write_endpoints(settings: Settings, *, api_url: str, action_url: str, path: Path) -> Path:
+    """Action server, NLG endpoint (with its token), tracker store and lock store."""
+    endpoints: dict[str, object] = {
+        "action_endpoint": {"url": action_url},
+        "nlg": {"url": f"{api_url.rstrip('/')}/nlg", "token": settings.nlg_token},
+    }
+    if settings.rasa_tracker_store_url:
+        endpoints["tracker_store"] = _sql_tracker_store(settings.rasa_tracker_store_url)
+    else:
+        endpoints["tracker_store"] = {
+            "type": "SQL", "dialect": "sqlite", "db": str(settings.var_dir / "rasa_tracker.db"),
+        }
+    if settings.redis_url:
+        endpoints["lock_store"] = {"type": "redis", "url": _redis_host(settings.redis_url)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(endpoints, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _sql_tracker_store(url: str) -> dict[str, object]:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return {
+        "type": "SQL",
+        "dialect": "postgresql",
+        "url": parsed.host or "localhost",
+        "port": parsed.port or 5432,
+        "username": parsed.username or "postgres",
+        "password": parsed.password or "",
+        "db": parsed.database or "rasa",
+    }
+
+
+def _redis_host(url: str) -> str:
+    from urllib.parse import urlparse
+
+    return urlparse(url).hostname or "localhost"

@@ -1,0 +1,175 @@
+"""Start and supervise the processes of one Relance machine.
+
+`relance run` and the end-to-end tests use the same code, so the tests exercise what people run:
+Rasa server (own venv), action server, api (uvicorn) and the Twilio sandbox, each a real process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from relance.runtime.paths import ACTIONS_PACKAGE, BOT_DIR, PROJECT_ROOT, RASA_BIN
+
+
+@dataclass
+class Ports:
+    api: int = 8000
+    rasa: int = 5005
+    actions: int = 5055
+    twilio_sandbox: int = 8099
+
+
+@dataclass
+class Service:
+    name: str
+    argv: list[str]
+    health_url: str
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+
+@dataclass
+class Stack:
+    """A set of running services sharing one environment (settings via env vars)."""
+
+    env: dict[str, str]
+    log_dir: Path
+    services: list[Service] = field(default_factory=list)
+
+    def start(self, service: Service, timeout: float = 180.0) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        service.log_path = self.log_dir / f"{service.name}.log"
+        log = service.log_path.open("ab")
+        service.process = subprocess.Popen(
+            service.argv, cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.services.append(service)
+        self._wait_healthy(service, timeout)
+
+    def _wait_healthy(self, service: Service, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert service.process is not None
+            if service.process.poll() is not None:
+                raise RuntimeError(
+                    f"{service.name} exited with {service.process.returncode}; see {service.log_path}"
+                )
+            try:
+                if httpx.get(service.health_url, timeout=2).status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"{service.name} not healthy after {timeout:.0f}s; see {service.log_path}")
+
+    def stop(self, name: str | None = None) -> None:
+        for service in reversed(self.services):
+            if name and service.name != name:
+                continue
+            _terminate(service)
+        self.services = [s for s in self.services if name and s.name != name]
+
+    def wait(self) -> int:
+        """Block until a service dies (then stop the rest) or Ctrl-C."""
+        try:
+            while True:
+                for service in self.services:
+                    if service.process and service.process.poll() is not None:
+                        print(f"{service.name} stopped (exit {service.process.returncode}); "
+                              f"see {service.log_path}")
+                        return 1
+                time.sleep(1)
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            self.stop()
+
+
+def _terminate(service: Service) -> None:
+    process = service.process
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def python_bin() -> str:
+    return sys.executable
+
+
+def rasa_service(ports: Ports, model: Path, endpoints: Path, auth_token: str) -> Service:
+    return Service(
+        name="rasa",
+        argv=[
+            str(RASA_BIN), "run", "--enable-api", "--auth-token", auth_token,
+            "--model", str(model), "--endpoints", str(endpoints),
+            "--credentials", str(BOT_DIR / "credentials.yml"),
+            "--port", str(ports.rasa), "--interface", "127.0.0.1",
+        ],
+        health_url=f"http://127.0.0.1:{ports.rasa}/",
+    )
+
+
+def actions_service(ports: Ports) -> Service:
+    return Service(
+        name="actions",
+        argv=[python_bin(), "-m", "rasa_sdk", "--actions", ACTIONS_PACKAGE, "--port", str(ports.actions)],
+        health_url=f"http://127.0.0.1:{ports.actions}/health",
+    )
+
+
+def api_service(ports: Ports) -> Service:
+    return Service(
+        name="api",
+        argv=[
+            python_bin(), "-m", "uvicorn", "relance.app:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(ports.api), "--workers", "1",
+        ],
+        health_url=f"http://127.0.0.1:{ports.api}/healthz",
+    )
+
+
+def twilio_sandbox_service(ports: Ports) -> Service:
+    return Service(
+        name="twilio-sandbox",
+        argv=[python_bin(), "-m", "relance.sandbox.twilio_sandbox", "--port", str(ports.twilio_sandbox)],
+        health_url=f"http://127.0.0.1:{ports.twilio_sandbox}/health",
+    )
+
+
+def stack_env(base: dict[str, str], ports: Ports, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(base)
+    env.update(
+        {
+            "RASA_URL": f"http://127.0.0.1:{ports.rasa}",
+            "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", f"http://localhost:{ports.api}"),
+            "TWILIO_API_BASE": env.get("TWILIO_API_BASE", f"http://127.0.0.1:{ports.twilio_sandbox}"),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+def extra_services(ports: Ports) -> list[Service]:
+    """The worker (dunning planner, dispatcher, replay, follow-ups)."""
+    return [
+        Service(
+            name="worker",
+            argv=[python_bin(), "-m", "relance.cli", "worker"],
+            health_url=f"http://127.0.0.1:{ports.api}/healthz",
+        )
+    ]

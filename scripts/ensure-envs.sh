@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Create (or reuse) the two Python environments Relance needs.
+#   .venv       app env, Python 3.11: api, action server, worker, CLI, tests (editable install).
+#   .venv-rasa  Rasa 3.6.21 on Python 3.10 (it pins Python <3.11, SQLAlchemy 1.4, pydantic 1).
+# The Rasa env is slow to build (TensorFlow), so it lives in a cache folder keyed by its
+# requirements and is linked into the checkout; the app env is rebuilt only when pyproject changes.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${RELANCE_CACHE_DIR:-$HOME/.cache/relance}"
+mkdir -p "$CACHE"
+cd "$ROOT"
+
+find_python() {  # $1 = version prefix, e.g. 3.11
+  local want="$1" candidate
+  for candidate in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$want".*/bin/python "python$want"; do
+    if command -v "$candidate" >/dev/null 2>&1; then command -v "$candidate"; return 0; fi
+  done
+  echo "Python $want not found (install it with pyenv: pyenv install $want)" >&2
+  return 1
+}
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
+
+# --- app env ---------------------------------------------------------------------------------
+app_stamp=$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.relance-stamp 2>/dev/null)" != "$app_stamp" ]; then
+  log "creating the app environment (.venv, Python 3.11)"
+  rm -rf .venv
+  "$(find_python 3.11)" -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e ".[dev]"
+  echo "$app_stamp" > .venv/.relance-stamp
+fi
+
+# --- rasa env (cached across checkouts) ------------------------------------------------------
+rasa_stamp=$(sha256sum requirements/rasa.txt | cut -c1-16)
+rasa_env="$CACHE/venv-rasa-$rasa_stamp"
+if [ ! -f "$rasa_env/.complete" ]; then
+  log "creating the Rasa environment (Rasa 3.6.21, Python 3.10) in $rasa_env: a few minutes, once"
+  rm -rf "$rasa_env"
+  "$(find_python 3.10)" -m venv "$rasa_env"
+  "$rasa_env/bin/pip" install -q --upgrade pip wheel 'setuptools<70'
+  "$rasa_env/bin/pip" install -q -r requirements/rasa.txt
+  touch "$rasa_env/.complete"  # only a finished install is reused
+fi
+ln -sfn "$rasa_env" .venv-rasa
+
+# --- chromium for browser tests and screenshots (Debian package) ----------------------------
+if [ "${RELANCE_SKIP_CHROMIUM:-0}" != "1" ] && ! command -v chromium >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+    log "installing Debian chromium (browser tests)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+      || echo "warning: chromium could not be installed; browser tests will fail" >&2
+  fi
+fi
+log "environments ready"

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: envs, lint, bot data validation + training (CI config) +
+# test stories, then pytest on SQLite and again on PostgreSQL (DATABASE_URL switch).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PG_URL="${RELANCE_TEST_PG_URL:-postgresql://postgres@localhost:5432/relance_test}"
+step() { printf '\n\033[1;34m==> %s\033[0m\n' "$*"; }
+
+step "environments"
+scripts/ensure-envs.sh
+
+step "lint (ruff)"
+.venv/bin/ruff check .
+
+step "assistant: rasa data validate, training (CI config, cached), test stories"
+.venv/bin/relance bot test --ci
+
+step "pytest on SQLite"
+.venv/bin/python -m pytest "$@"
+
+step "pytest on PostgreSQL ($PG_URL)"
+.venv/bin/python -m relance.db.provision "$PG_URL"
+TEST_DATABASE_URL="$PG_URL" .venv/bin/python -m pytest "$@"
