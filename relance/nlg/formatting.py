@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, get_currency_precision
+from jinja2 import Undefined
 
 LOCALES = {"fr": "fr_FR", "en": "en_GB"}
 
@@ -17,7 +18,7 @@ def locale_for(language: str) -> str:
 
 def money(amount_minor: int | str | None, currency: str = "EUR", language: str = "fr") -> str:
     """Format integer minor units (e.g. 12345 EUR) as '123,45 €' / '€123.45'."""
-    if amount_minor in (None, ""):
+    if amount_minor is None or amount_minor == "" or isinstance(amount_minor, Undefined):
         return ""
     precision = get_currency_precision(currency)
     major = Decimal(int(amount_minor)) / (Decimal(10) ** precision)
@@ -26,7 +27,7 @@ def money(amount_minor: int | str | None, currency: str = "EUR", language: str =
 
 def long_date(value: date | datetime | str | None, language: str = "fr") -> str:
     """'15 mars 2026' / '15 March 2026'. Accepts ISO strings as slots carry them."""
-    if value in (None, ""):
+    if not value:  # None, "" or a missing template variable
         return ""
     if isinstance(value, str):
         value = date.fromisoformat(value[:10])
@@ -36,7 +37,7 @@ def long_date(value: date | datetime | str | None, language: str = "fr") -> str:
 
 
 def long_datetime(value: datetime | str | None, language: str = "fr") -> str:
-    if value in (None, ""):
+    if not value:
         return ""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)

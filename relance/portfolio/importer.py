@@ -49,6 +49,7 @@ def import_rows(
     """Validate all rows, then write them in the caller's transaction if (and only if) all are valid."""
     report = ImportReport()
     parsed: list[ParsedRow] = []
+    first_line: dict[str, int] = {}
     for line, raw in enumerate(rows, start=2):  # line 1 is the CSV header
         report.rows += 1
         result = parse_row(line, raw, date_shift_days)
@@ -56,6 +57,12 @@ def import_rows(
             report.errors[line] = result
         else:
             parsed.append(result)
+        number = (raw.get("invoice_number") or "").strip()
+        first = first_line.setdefault(number, line) if number else line
+        if first != line:
+            report.errors.setdefault(line, []).append(
+                f"invoice {number} is repeated (first on line {first})"
+            )
     _check_consistency(parsed, report)
     _check_phone_owners(session, parsed, report)
     existing = _existing_invoices(session, [p.invoice.number for p in parsed])
@@ -96,14 +103,8 @@ def import_rows(
 
 
 def _check_consistency(parsed: list[ParsedRow], report: ImportReport) -> None:
-    seen_invoices: dict[str, int] = {}
     debtor_rows: dict[str, DebtorData] = {}
     for row in parsed:
-        first = seen_invoices.setdefault(row.invoice.number, row.line)
-        if first != row.line:
-            report.errors.setdefault(row.line, []).append(
-                f"invoice {row.invoice.number} is repeated (first on line {first})"
-            )
         known = debtor_rows.setdefault(row.debtor.customer_number, row.debtor)
         if known != row.debtor:
             report.errors.setdefault(row.line, []).append(

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from relance.nlg.formatting import long_date, money
+from relance.nlg.renderer import UnknownResponse, render, validate_templates
+from relance.nlg.templates_store import bundled_templates
+
+TEMPLATES = {
+    "utter_balance": [
+        {"en": "You owe {{ balance_minor | money(currency) }} due {{ due | date }}.",
+         "fr": "Vous devez {{ balance_minor | money(currency) }} au {{ due | date }}."},
+        {"tone": "firm", "en": "Firm: {{ balance_minor | money(currency) }}.", "fr": "Ferme : {{ balance_minor | money(currency) }}."},
+        {"channel": "voice", "en": "Spoken balance.", "fr": "Solde parlé."},
+    ]
+}
+
+
+def test_money_and_dates_are_formatted_per_locale() -> None:
+    assert money(123456, "EUR", "fr") == "1\u202f234,56\xa0€"
+    assert money(123456, "GBP", "en") == "£1,234.56"
+    assert long_date("2026-03-15", "fr") == "15 mars 2026"
+    assert long_date("2026-03-15", "en") == "15 March 2026"
+
+
+def test_variant_chosen_by_language_tone_and_channel() -> None:
+    variables = {"balance_minor": 5000, "currency": "EUR", "due": "2026-12-01"}
+    assert render(TEMPLATES, "utter_balance", language="fr", variables=variables) == (
+        "Vous devez 50,00\xa0€ au 1 décembre 2026."
+    )
+    assert render(TEMPLATES, "utter_balance", language="en", variables=variables, tone="firm") == "Firm: €50.00."
+    assert render(TEMPLATES, "utter_balance", language="en", variables=variables, channel="voice") == "Spoken balance."
+
+
+def test_unknown_response_and_language_fallback() -> None:
+    with pytest.raises(UnknownResponse):
+        render(TEMPLATES, "utter_nope", language="fr")
+    assert render(TEMPLATES, "utter_balance", language="de", variables={"balance_minor": 1, "currency": "EUR"},
+                  rng=random.Random(0)).startswith("Vous devez")
+
+
+def test_sandbox_blocks_unsafe_template_code() -> None:
+    """Admins edit templates: internals must not leak through them."""
+    evil = {"utter_x": [{"en": "[{{ ''.__class__.__mro__ }}]", "fr": "x"}]}
+    assert render(evil, "utter_x", language="en") == "[]"
+
+
+def test_validation_reports_missing_language_and_syntax() -> None:
+    problems = validate_templates({"utter_a": [{"en": "ok {{"}], "utter_b": []})
+    assert any("utter_a[0]: missing fr" in p for p in problems)
+    assert any("utter_a[0] (en)" in p for p in problems)
+    assert any("utter_b" in p for p in problems)
+
+
+def test_bundled_wording_is_complete_in_both_languages() -> None:
+    templates = bundled_templates()
+    assert validate_templates(templates) == []
+    for name in ("utter_holding_reply", "utter_unknown_number"):
+        assert name in templates

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from relance.db.models import AuditEvent, Contact, Debtor, Invoice
+from relance.portfolio.demo import DEMO_CSV, demo_shift_days
+from relance.portfolio.importer import import_rows, read_csv
+
+HEADER = "customer_number,name,phone,invoice_number,amount,currency,issue_date,due_date,language,segment,whatsapp\n"
+
+
+def _rows(*lines: str) -> list[dict[str, str | None]]:
+    return read_csv(HEADER + "\n".join(lines) + "\n")
+
+
+def test_valid_file_creates_debtors_invoices_and_contacts(db: Session) -> None:
+    report = import_rows(
+        db,
+        _rows(
+            "C1,Jean Dubois,06 39 98 11 11,F-1,120.50,EUR,2026-10-01,2026-10-31,fr,consumer,",
+            "C1,Jean Dubois,06 39 98 11 11,F-2,80,EUR,2026-10-05,2026-11-04,fr,consumer,",
+            "C2,Acme Ltd,+447700900111,F-3,1000.00,GBP,2026-10-01,2026-10-31,en,b2b,+447700900111",
+        ),
+    )
+    assert report.ok and report.debtors_created == 2 and report.invoices_created == 3
+    invoice = db.scalars(select(Invoice).where(Invoice.number == "F-1")).one()
+    assert invoice.amount_minor == 12050 and invoice.currency == "EUR"
+    acme = db.scalars(select(Debtor).where(Debtor.customer_number == "C2")).one()
+    assert {(c.channel, c.address) for c in acme.contacts} == {
+        ("sms", "+447700900111"), ("voice", "+447700900111"), ("whatsapp", "whatsapp:+447700900111"),
+    }
+    jean = db.scalars(select(Debtor).where(Debtor.customer_number == "C1")).one()
+    assert jean.contacts[0].address == "+33639981111"  # national format normalised to E.164
+    assert db.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "portfolio.imported")) == 1
+
+
+def test_any_bad_row_imports_nothing_and_reports_every_problem(db: Session) -> None:
+    report = import_rows(
+        db,
+        _rows(
+            "C1,Jean,06 39 98 11 11,F-1,120.50,EUR,2026-10-01,2026-10-31,fr,consumer,",
+            "C2,Marie,not-a-phone,F-2,-5,EURO,2026-13-01,2026-10-31,de,vip,",
+            "C3,Paul,06 39 98 22 22,F-1,10,EUR,2026-10-01,2026-09-01,fr,consumer,",
+        ),
+    )
+    assert not report.ok
+    assert set(report.errors) == {3, 4}
+    problems = " | ".join(report.errors[3])
+    for expected in ("phone", "amount", "currency", "issue_date", "language", "segment"):
+        assert expected in problems
+    assert any("repeated" in p for p in report.errors[4])
+    assert any("before issue_date" in p for p in report.errors[4])
+    assert db.scalar(select(func.count()).select_from(Invoice)) == 0
+    assert db.scalar(select(func.count()).select_from(Contact)) == 0
+
+
+def test_reimport_is_harmless_but_changed_figures_are_refused(db: Session) -> None:
+    line = "C1,Jean,06 39 98 11 11,F-1,120.50,EUR,2026-10-01,2026-10-31,fr,consumer,"
+    assert import_rows(db, _rows(line)).ok
+    again = import_rows(db, _rows(line))
+    assert again.ok and again.invoices_unchanged == 1 and again.invoices_created == 0
+    changed = import_rows(db, _rows(line.replace("120.50", "999.00")))
+    assert not changed.ok and "different figures" in changed.errors[2][0]
+
+
+def test_one_phone_cannot_belong_to_two_customers(db: Session) -> None:
+    report = import_rows(
+        db,
+        _rows(
+            "C1,Jean,06 39 98 11 11,F-1,10,EUR,2026-10-01,2026-10-31,fr,consumer,",
+            "C2,Marie,+33639981111,F-2,10,EUR,2026-10-01,2026-10-31,fr,consumer,",
+        ),
+    )
+    assert not report.ok and "already belongs to customer C1" in report.errors[3][0]
+
+
+def test_bundled_demo_portfolio_is_valid_and_varied(db: Session) -> None:
+    today = date(2027, 1, 10)
+    report = import_rows(
+        db, read_csv(DEMO_CSV.read_text(encoding="utf-8")), date_shift_days=demo_shift_days(today)
+    )
+    assert report.ok, report.errors
+    assert 25 <= report.debtors_created <= 40
+    languages = set(db.scalars(select(Debtor.language)))
+    segments = set(db.scalars(select(Debtor.segment)))
+    assert languages == {"fr", "en"} and segments == {"b2b", "consumer"}
+    days_late = [(today - d).days for d in db.scalars(select(Invoice.due_date))]
+    assert min(days_late) < 0 and max(days_late) >= 45  # pre-due up to formal-notice stages
