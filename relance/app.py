@@ -41,3 +41,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     return app
+
+
+def create_wired_app() -> FastAPI:
+    """Entry point for uvicorn in real processes: ports wired to Twilio and the payment provider.
+
+    Tests call `create_app()` and install their own fakes instead.
+    """
+    from relance.wiring import wire
+
+    wire()
+    return create_app()

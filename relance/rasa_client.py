@@ -73,7 +73,9 @@ class RasaClient:
 
     def is_up(self) -> bool:
         try:
-            return self._http.get(self._base_url + "/status", params={"token": self._token}).is_success
+            return self._http.get(
+                self._base_url + "/status", params={"token": self._token}
+            ).is_success
         except httpx.HTTPError:
             return False
 

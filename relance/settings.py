@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     twilio_voice_from: str = "+33757000002"
     twilio_whatsapp_template_sid: str = "HXdevtemplate"
     twilio_validate_signatures: bool = True
+    # Live transfer of a call to a person: E.164 number (empty: always a callback task instead)
+    # and opening hours in DEFAULT_TIMEZONE, French public holidays closed.
+    collector_phone: str = ""
+    collector_hours: str = "mon-fri 09:00-18:00"
 
     # Stripe (empty key: the local sandbox provider is used)
     stripe_api_key: str = ""

@@ -28,7 +28,9 @@ def migrate() -> None:
 
 
 def import_invoices(
-    csv_file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV of debtors + invoices"),
+    csv_file: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="CSV of debtors + invoices"
+    ),
     shift_days: int = typer.Option(0, help="Shift every date by this many days (demo data)"),
 ) -> None:
     """Import debtors and invoices from CSV. Nothing is written unless every row is valid."""
@@ -50,7 +52,10 @@ def _import(text: str, shift_days: int) -> None:
     with Progress(console=console, transient=True) as progress, session_scope() as session:
         task = progress.add_task("importing", total=len(rows))
         report = import_rows(
-            session, rows, actor="cli", date_shift_days=shift_days,
+            session,
+            rows,
+            actor="cli",
+            date_shift_days=shift_days,
             progress=lambda: progress.advance(task),
         )
         if not report.ok:

@@ -42,16 +42,37 @@ def test(ci: bool = typer.Option(True, help="Use the CI training config")) -> No
 
     data = ["--data", str(BOT_DIR / "data"), str(NLU_DIR)]
     subprocess.run(
-        [str(RASA_BIN), "data", "validate", "--fail-on-warnings", "--config", str(_config(ci)),
-         "--domain", str(BOT_DIR / "domain"), *data],
-        cwd=PROJECT_ROOT, check=True,
+        [
+            str(RASA_BIN),
+            "data",
+            "validate",
+            "--fail-on-warnings",
+            "--config",
+            str(_config(ci)),
+            "--domain",
+            str(BOT_DIR / "domain"),
+            *data,
+        ],
+        cwd=PROJECT_ROOT,
+        check=True,
     )
     model = ensure_model(_config(ci))
     out = PROJECT_ROOT / "var" / "rasa-test-results"
     subprocess.run(
-        [str(RASA_BIN), "test", "core", "--model", str(model), "--stories", str(BOT_DIR / "tests"),
-         "--fail-on-prediction-errors", "--out", str(out)],
-        cwd=PROJECT_ROOT, check=True,
+        [
+            str(RASA_BIN),
+            "test",
+            "core",
+            "--model",
+            str(model),
+            "--stories",
+            str(BOT_DIR / "tests"),
+            "--fail-on-prediction-errors",
+            "--out",
+            str(out),
+        ],
+        cwd=PROJECT_ROOT,
+        check=True,
     )
     console.print("[green]test stories passed[/green]")
 
@@ -64,4 +85,6 @@ def run(
     """Start the whole stack: migrate, load the demo, train if needed, run every process."""
     from relance.runtime.launcher import launch
 
-    raise typer.Exit(launch(demo=demo, config=_config(ci_model), api_port=port, env=dict(os.environ)))
+    raise typer.Exit(
+        launch(demo=demo, config=_config(ci_model), api_port=port, env=dict(os.environ))
+    )

@@ -9,13 +9,10 @@ from __future__ import annotations
 import re
 
 _FR = set(
-    "je j jai j'ai vous votre vos nous est pas le la les des une un du suis payer paye payé facture "
-    "bonjour merci oui non pourquoi quand combien mois fin semaine demain peux veux dois c'est cest "
-    "deja déjà svp stp rappeler montant".split()
+    ["je", "j", "jai", "j'ai", "vous", "votre", "vos", "nous", "est", "pas", "le", "la", "les", "des", "une", "un", "du", "suis", "payer", "paye", "payé", "facture", "bonjour", "merci", "oui", "non", "pourquoi", "quand", "combien", "mois", "fin", "semaine", "demain", "peux", "veux", "dois", "c'est", "cest", "deja", "déjà", "svp", "stp", "rappeler", "montant"]
 )
 _EN = set(
-    "i i'm im you your we is not the a an of am pay paid invoice hello hi thanks thank yes no why "
-    "when how much month end week tomorrow can want must it's its already please call amount".split()
+    ["i", "i'm", "im", "you", "your", "we", "is", "not", "the", "a", "an", "of", "am", "pay", "paid", "invoice", "hello", "hi", "thanks", "thank", "yes", "no", "why", "when", "how", "much", "month", "end", "week", "tomorrow", "can", "want", "must", "it's", "its", "already", "please", "call", "amount"]
 )
 _WORD = re.compile(r"[a-zàâçéèêëîïôûùüÿœ']+", re.IGNORECASE)
 

@@ -67,16 +67,23 @@ def handle_inbound(session: Session, rasa: RasaClient, inbound: Inbound) -> Turn
     if conversation.mode == ConversationMode.HUMAN:
         message.status = MessageStatus.HELD
         audit.record(
-            session, actor="debtor", action="message.held_for_collector", entity=message,
+            session,
+            actor="debtor",
+            action="message.held_for_collector",
+            entity=message,
             debtor_id=debtor.id,
         )
         return TurnResult(
-            status="held_for_collector", conversation_id=conversation.id, debtor_id=debtor.id,
+            status="held_for_collector",
+            conversation_id=conversation.id,
+            debtor_id=debtor.id,
             inbound_message_id=message.id,
         )
 
     result = TurnResult(
-        status="answered", conversation_id=conversation.id, debtor_id=debtor.id,
+        status="answered",
+        conversation_id=conversation.id,
+        debtor_id=debtor.id,
         inbound_message_id=message.id,
     )
     to_send = [*repository.pending_messages(session, conversation.id)]
@@ -85,15 +92,19 @@ def handle_inbound(session: Session, rasa: RasaClient, inbound: Inbound) -> Turn
     for pending in to_send:
         try:
             bot_messages = rasa.send_message(
-                conversation.sender_id, pending.body, _metadata(conversation, debtor, pending.channel)
+                conversation.sender_id,
+                pending.body,
+                _metadata(conversation, debtor, pending.channel),
             )
         except AssistantUnavailable as exc:
             log.warning("assistant unavailable for conversation %s: %s", conversation.id, exc)
-            for later in to_send[to_send.index(pending):]:
+            for later in to_send[to_send.index(pending) :]:
                 later.status = MessageStatus.PENDING_ASSISTANT
             holding = render(
-                active_templates(session), "utter_holding_reply",
-                language=conversation.language, channel=inbound.channel,
+                active_templates(session),
+                "utter_holding_reply",
+                language=conversation.language,
+                channel=inbound.channel,
                 variables={"creditor_name": _creditor_name()},
             )
             result.status = "holding"
@@ -117,6 +128,7 @@ def replay_pending(
     """Send messages kept during an outage to Rasa, oldest first; deliver the replies.
 
     Returns how many were replayed. Stops at the first failure so order is never broken.
+    Replies are not stored here: `deliver` sends them (the gateway stores every outbound it sends).
     """
     conversation = session.get(Conversation, conversation_id, with_for_update=True)
     if conversation is None or conversation.debtor is None:
@@ -128,14 +140,15 @@ def replay_pending(
             continue
         try:
             bot_messages = rasa.send_message(
-                conversation.sender_id, pending.body,
+                conversation.sender_id,
+                pending.body,
                 _metadata(conversation, conversation.debtor, pending.channel),
             )
         except AssistantUnavailable:
             break
         pending.status = MessageStatus.RECEIVED
         result = TurnResult(status="answered")
-        _collect(session, conversation, pending.channel, bot_messages, result)
+        _collect(session, conversation, pending.channel, bot_messages, result, store=False)
         if result.replies:
             deliver(conversation, pending.channel, result.replies)
         replayed += 1
@@ -193,27 +206,38 @@ def _collect(
     channel: str,
     bot_messages: list[BotMessage],
     result: TurnResult,
+    *,
+    store: bool = True,
 ) -> None:
     for bot_message in bot_messages:
         if bot_message.custom:
             result.custom.append(bot_message.custom)
         if bot_message.text:
             result.replies.append(bot_message.text)
-            result.reply_message_ids.append(
-                store_outbound(session, conversation, channel, bot_message.text).id
-            )
+            if store:
+                result.reply_message_ids.append(
+                    store_outbound(session, conversation, channel, bot_message.text).id
+                )
 
 
 def _unknown_number(session: Session, inbound: Inbound) -> TurnResult:
     """Reply politely, disclose nothing, keep a trace for the collectors."""
     language = guess_language(inbound.body) or _default_language()
     audit.record(
-        session, actor="unknown", action="inbound.unknown_number", channel=inbound.channel,
-        address=inbound.address, provider_id=inbound.provider_id, body=inbound.body[:500],
+        session,
+        actor="unknown",
+        action="inbound.unknown_number",
+        channel=inbound.channel,
+        address=inbound.address,
+        provider_id=inbound.provider_id,
+        body=inbound.body[:500],
     )
     text = render(
-        active_templates(session), "utter_unknown_number", language=language,
-        channel=inbound.channel, variables={"creditor_name": _creditor_name()},
+        active_templates(session),
+        "utter_unknown_number",
+        language=language,
+        channel=inbound.channel,
+        variables={"creditor_name": _creditor_name()},
     )
     return TurnResult(status="unknown_number", replies=[text])
 

@@ -35,7 +35,9 @@ def make_engine(url: str) -> Engine:
         def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
             # IMMEDIATE: take the write lock up front so two writers queue (busy_timeout) instead
             # of failing on a read-to-write lock upgrade.
-            conn.exec_driver_sql("BEGIN" if url in ("sqlite://", "sqlite:///:memory:") else "BEGIN IMMEDIATE")
+            conn.exec_driver_sql(
+                "BEGIN" if url in ("sqlite://", "sqlite:///:memory:") else "BEGIN IMMEDIATE"
+            )
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)

@@ -58,5 +58,9 @@ def nlg(
     except UnknownResponse as exc:
         raise HTTPException(status_code=404, detail=f"no template named {exc.args[0]}") from exc
     # Actions may attach structured data (e.g. a payment URL) for the channel to use.
-    custom = request.arguments.get("custom") if isinstance(request.arguments.get("custom"), dict) else None
+    custom = (
+        request.arguments.get("custom")
+        if isinstance(request.arguments.get("custom"), dict)
+        else None
+    )
     return NlgResponse(text=text, custom=custom)

@@ -85,10 +85,17 @@ def import_rows(
             inv = row.invoice
             session.add(
                 Invoice(
-                    debtor=debtor, number=inv.number, description=inv.description,
-                    amount_minor=inv.amount_minor, paid_minor=inv.paid_minor,
-                    currency=inv.currency, issue_date=inv.issue_date, due_date=inv.due_date,
-                    status=InvoiceStatus.PAID if inv.paid_minor >= inv.amount_minor else InvoiceStatus.OPEN,
+                    debtor=debtor,
+                    number=inv.number,
+                    description=inv.description,
+                    amount_minor=inv.amount_minor,
+                    paid_minor=inv.paid_minor,
+                    currency=inv.currency,
+                    issue_date=inv.issue_date,
+                    due_date=inv.due_date,
+                    status=InvoiceStatus.PAID
+                    if inv.paid_minor >= inv.amount_minor
+                    else InvoiceStatus.OPEN,
                 )
             )
             report.invoices_created += 1
@@ -96,8 +103,12 @@ def import_rows(
             progress()
     session.flush()
     audit.record(
-        session, actor=actor, action="portfolio.imported", rows=report.rows,
-        debtors_created=report.debtors_created, invoices_created=report.invoices_created,
+        session,
+        actor=actor,
+        action="portfolio.imported",
+        rows=report.rows,
+        debtors_created=report.debtors_created,
+        invoices_created=report.invoices_created,
     )
     return report
 
@@ -159,10 +170,18 @@ def _debtor(session: Session, data: DebtorData, report: ImportReport) -> Debtor:
     ).first()
     if debtor is None:
         debtor = Debtor(
-            customer_number=data.customer_number, name=data.name, company=data.company,
-            segment=data.segment, risk_class=data.risk_class, language=data.language,
-            timezone=data.timezone, jurisdiction=data.jurisdiction, email=data.email,
-            address_line=data.address_line, postcode=data.postcode, city=data.city,
+            customer_number=data.customer_number,
+            name=data.name,
+            company=data.company,
+            segment=data.segment,
+            risk_class=data.risk_class,
+            language=data.language,
+            timezone=data.timezone,
+            jurisdiction=data.jurisdiction,
+            email=data.email,
+            address_line=data.address_line,
+            postcode=data.postcode,
+            city=data.city,
             country=data.country,
         )
         session.add(debtor)

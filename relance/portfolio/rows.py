@@ -10,11 +10,32 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from babel.numbers import get_currency_precision
 
-REQUIRED = ("customer_number", "name", "phone", "invoice_number", "amount", "currency", "issue_date", "due_date")
+REQUIRED = (
+    "customer_number",
+    "name",
+    "phone",
+    "invoice_number",
+    "amount",
+    "currency",
+    "issue_date",
+    "due_date",
+)
 COLUMNS = (
     *REQUIRED,
-    "company", "segment", "risk_class", "language", "timezone", "jurisdiction", "whatsapp",
-    "email", "address_line", "postcode", "city", "country", "description", "paid_amount",
+    "company",
+    "segment",
+    "risk_class",
+    "language",
+    "timezone",
+    "jurisdiction",
+    "whatsapp",
+    "email",
+    "address_line",
+    "postcode",
+    "city",
+    "country",
+    "description",
+    "paid_amount",
 )
 
 
@@ -55,7 +76,9 @@ class ParsedRow:
     invoice: InvoiceData
 
 
-def parse_row(line: int, raw: dict[str, str | None], date_shift_days: int = 0) -> ParsedRow | list[str]:
+def parse_row(
+    line: int, raw: dict[str, str | None], date_shift_days: int = 0
+) -> ParsedRow | list[str]:
     """Validate one row; return the parsed row or every problem found (not just the first)."""
     row = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
     problems = [f"{col} is required" for col in REQUIRED if not row.get(col)]
@@ -64,7 +87,9 @@ def parse_row(line: int, raw: dict[str, str | None], date_shift_days: int = 0) -
 
     country = (row.get("country") or "FR").upper()
     phone = _phone(row["phone"], country, "phone", problems)
-    whatsapp = _phone(row["whatsapp"], country, "whatsapp", problems) if row.get("whatsapp") else None
+    whatsapp = (
+        _phone(row["whatsapp"], country, "whatsapp", problems) if row.get("whatsapp") else None
+    )
     currency = row["currency"].upper()
     if len(currency) != 3 or not currency.isalpha():
         problems.append(f"currency '{row['currency']}' is not an ISO 4217 code")
@@ -100,17 +125,30 @@ def parse_row(line: int, raw: dict[str, str | None], date_shift_days: int = 0) -
     return ParsedRow(
         line=line,
         debtor=DebtorData(
-            customer_number=row["customer_number"], name=row["name"],
-            company=row.get("company") or None, segment=segment,
-            risk_class=row.get("risk_class") or "standard", language=language, timezone=timezone,
-            jurisdiction=jurisdiction, phone=phone, whatsapp=whatsapp,
-            email=row.get("email") or None, address_line=row.get("address_line") or None,
-            postcode=row.get("postcode") or None, city=row.get("city") or None, country=country,
+            customer_number=row["customer_number"],
+            name=row["name"],
+            company=row.get("company") or None,
+            segment=segment,
+            risk_class=row.get("risk_class") or "standard",
+            language=language,
+            timezone=timezone,
+            jurisdiction=jurisdiction,
+            phone=phone,
+            whatsapp=whatsapp,
+            email=row.get("email") or None,
+            address_line=row.get("address_line") or None,
+            postcode=row.get("postcode") or None,
+            city=row.get("city") or None,
+            country=country,
         ),
         invoice=InvoiceData(
-            number=row["invoice_number"], description=row.get("description") or None,
-            amount_minor=amount_minor, paid_minor=paid_minor, currency=currency,
-            issue_date=issue + shift, due_date=due + shift,
+            number=row["invoice_number"],
+            description=row.get("description") or None,
+            amount_minor=amount_minor,
+            paid_minor=paid_minor,
+            currency=currency,
+            issue_date=issue + shift,
+            due_date=due + shift,
         ),
     )
 

@@ -77,7 +77,9 @@ def _migrate_and_seed(demo: bool) -> None:
         return
     with session_scope() as session:
         report = import_rows(
-            session, read_csv(DEMO_CSV.read_text(encoding="utf-8")), actor="demo",
+            session,
+            read_csv(DEMO_CSV.read_text(encoding="utf-8")),
+            actor="demo",
             date_shift_days=demo_shift_days(date.today()),
         )
         if not report.ok:

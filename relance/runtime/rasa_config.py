@@ -19,7 +19,9 @@ def write_endpoints(settings: Settings, *, api_url: str, action_url: str, path: 
         endpoints["tracker_store"] = _sql_tracker_store(settings.rasa_tracker_store_url)
     else:
         endpoints["tracker_store"] = {
-            "type": "SQL", "dialect": "sqlite", "db": str(settings.var_dir / "rasa_tracker.db"),
+            "type": "SQL",
+            "dialect": "sqlite",
+            "db": str(settings.var_dir / "rasa_tracker.db"),
         }
     if settings.redis_url:
         endpoints["lock_store"] = {"type": "redis", "url": _redis_host(settings.redis_url)}

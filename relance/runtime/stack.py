@@ -49,7 +49,11 @@ class Stack:
         service.log_path = self.log_dir / f"{service.name}.log"
         log = service.log_path.open("ab")
         service.process = subprocess.Popen(
-            service.argv, cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            service.argv,
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         self.services.append(service)
@@ -69,7 +73,9 @@ class Stack:
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
-        raise TimeoutError(f"{service.name} not healthy after {timeout:.0f}s; see {service.log_path}")
+        raise TimeoutError(
+            f"{service.name} not healthy after {timeout:.0f}s; see {service.log_path}"
+        )
 
     def stop(self, name: str | None = None) -> None:
         for service in reversed(self.services):
@@ -84,8 +90,10 @@ class Stack:
             while True:
                 for service in self.services:
                     if service.process and service.process.poll() is not None:
-                        print(f"{service.name} stopped (exit {service.process.returncode}); "
-                              f"see {service.log_path}")
+                        print(
+                            f"{service.name} stopped (exit {service.process.returncode}); "
+                            f"see {service.log_path}"
+                        )
                         return 1
                 time.sleep(1)
         except KeyboardInterrupt:
@@ -114,10 +122,21 @@ def rasa_service(ports: Ports, model: Path, endpoints: Path, auth_token: str) ->
     return Service(
         name="rasa",
         argv=[
-            str(RASA_BIN), "run", "--enable-api", "--auth-token", auth_token,
-            "--model", str(model), "--endpoints", str(endpoints),
-            "--credentials", str(BOT_DIR / "credentials.yml"),
-            "--port", str(ports.rasa), "--interface", "127.0.0.1",
+            str(RASA_BIN),
+            "run",
+            "--enable-api",
+            "--auth-token",
+            auth_token,
+            "--model",
+            str(model),
+            "--endpoints",
+            str(endpoints),
+            "--credentials",
+            str(BOT_DIR / "credentials.yml"),
+            "--port",
+            str(ports.rasa),
+            "--interface",
+            "127.0.0.1",
         ],
         health_url=f"http://127.0.0.1:{ports.rasa}/",
     )
@@ -126,7 +145,15 @@ def rasa_service(ports: Ports, model: Path, endpoints: Path, auth_token: str) ->
 def actions_service(ports: Ports) -> Service:
     return Service(
         name="actions",
-        argv=[python_bin(), "-m", "rasa_sdk", "--actions", ACTIONS_PACKAGE, "--port", str(ports.actions)],
+        argv=[
+            python_bin(),
+            "-m",
+            "rasa_sdk",
+            "--actions",
+            ACTIONS_PACKAGE,
+            "--port",
+            str(ports.actions),
+        ],
         health_url=f"http://127.0.0.1:{ports.actions}/health",
     )
 
@@ -135,8 +162,17 @@ def api_service(ports: Ports) -> Service:
     return Service(
         name="api",
         argv=[
-            python_bin(), "-m", "uvicorn", "relance.app:create_app", "--factory",
-            "--host", "127.0.0.1", "--port", str(ports.api), "--workers", "1",
+            python_bin(),
+            "-m",
+            "uvicorn",
+            "relance.app:create_wired_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(ports.api),
+            "--workers",
+            "1",
         ],
         health_url=f"http://127.0.0.1:{ports.api}/healthz",
     )
@@ -145,18 +181,28 @@ def api_service(ports: Ports) -> Service:
 def twilio_sandbox_service(ports: Ports) -> Service:
     return Service(
         name="twilio-sandbox",
-        argv=[python_bin(), "-m", "relance.sandbox.twilio_sandbox", "--port", str(ports.twilio_sandbox)],
+        argv=[
+            python_bin(),
+            "-m",
+            "relance.sandbox.twilio_sandbox",
+            "--port",
+            str(ports.twilio_sandbox),
+        ],
         health_url=f"http://127.0.0.1:{ports.twilio_sandbox}/health",
     )
 
 
-def stack_env(base: dict[str, str], ports: Ports, extra: dict[str, str] | None = None) -> dict[str, str]:
+def stack_env(
+    base: dict[str, str], ports: Ports, extra: dict[str, str] | None = None
+) -> dict[str, str]:
     env = dict(base)
     env.update(
         {
             "RASA_URL": f"http://127.0.0.1:{ports.rasa}",
             "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", f"http://localhost:{ports.api}"),
-            "TWILIO_API_BASE": env.get("TWILIO_API_BASE", f"http://127.0.0.1:{ports.twilio_sandbox}"),
+            "TWILIO_API_BASE": env.get(
+                "TWILIO_API_BASE", f"http://127.0.0.1:{ports.twilio_sandbox}"
+            ),
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -42,7 +42,7 @@ def make_handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if self.path == "/health":
                 self._json(200, {"status": "ok"})
             elif self.path == "/recorded":
@@ -51,7 +51,7 @@ def make_handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
             else:
                 self._json(404, {"code": 20404, "message": "not found", "status": 404})
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             match = _RESOURCE.match(self.path.split("?")[0])
             length = int(self.headers.get("Content-Length") or 0)
             form = dict(parse_qsl(self.rfile.read(length).decode()))
@@ -63,12 +63,18 @@ def make_handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
             now = datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
             recorder.add({"kind": kind, "sid": sid, "form": form, "at": now})
             resource = {
-                "sid": sid, "account_sid": match["account"], "to": form.get("To"),
-                "from": form.get("From"), "status": "queued", "date_created": now,
+                "sid": sid,
+                "account_sid": match["account"],
+                "to": form.get("To"),
+                "from": form.get("From"),
+                "status": "queued",
+                "date_created": now,
                 "uri": f"{self.path[:-5]}/{sid}.json",
             }
             if kind == "Messages":
-                resource.update({"body": form.get("Body", ""), "num_segments": "1", "direction": "outbound-api"})
+                resource.update(
+                    {"body": form.get("Body", ""), "num_segments": "1", "direction": "outbound-api"}
+                )
             self._json(201, resource)
 
     return Handler

@@ -41,7 +41,8 @@ def pick_debtor(request: Request, db: DbSession, settings: AppSettings) -> HTMLR
         debtor_id: (total, currency)
         for debtor_id, currency, total in db.execute(
             select(
-                Invoice.debtor_id, Invoice.currency,
+                Invoice.debtor_id,
+                Invoice.currency,
                 func.sum(Invoice.amount_minor - Invoice.paid_minor),
             )
             .where(Invoice.status == InvoiceStatus.OPEN)
@@ -60,13 +61,16 @@ def chat(debtor_id: int, request: Request, db: DbSession, settings: AppSettings)
     if debtor is None:
         raise HTTPException(status_code=404, detail="no such debtor")
     return templates.TemplateResponse(
-        request, "chat.html",
+        request,
+        "chat.html",
         {"debtor": debtor, "messages": _transcript(db, debtor_id), "channels": _channels(debtor)},
     )
 
 
 @router.get("/{debtor_id}/transcript", response_class=HTMLResponse)
-def transcript(debtor_id: int, request: Request, db: DbSession, settings: AppSettings) -> HTMLResponse:
+def transcript(
+    debtor_id: int, request: Request, db: DbSession, settings: AppSettings
+) -> HTMLResponse:
     _require_enabled(settings)
     return templates.TemplateResponse(
         request, "_messages.html", {"messages": _transcript(db, debtor_id)}
@@ -94,7 +98,9 @@ def send(
         "MessageSid": "SM" + secrets.token_hex(16),
         "AccountSid": settings.twilio_account_sid,
         "From": contact.address,
-        "To": settings.twilio_whatsapp_from if channel == Channel.WHATSAPP else settings.twilio_sms_from,
+        "To": settings.twilio_whatsapp_from
+        if channel == Channel.WHATSAPP
+        else settings.twilio_sms_from,
         "Body": text,
         "NumMedia": "0",
     }
@@ -109,7 +115,9 @@ def send(
 
 
 def _transcript(db: DbSession, debtor_id: int) -> list[Message]:
-    conversation = db.scalars(select(Conversation).where(Conversation.debtor_id == debtor_id)).first()
+    conversation = db.scalars(
+        select(Conversation).where(Conversation.debtor_id == debtor_id)
+    ).first()
     if conversation is None:
         return []
     return list(
@@ -120,4 +128,6 @@ def _transcript(db: DbSession, debtor_id: int) -> list[Message]:
 
 
 def _channels(debtor: Debtor) -> list[str]:
-    return sorted({c.channel for c in debtor.contacts if c.channel in (Channel.SMS, Channel.WHATSAPP)})
+    return sorted(
+        {c.channel for c in debtor.contacts if c.channel in (Channel.SMS, Channel.WHATSAPP)}
+    )

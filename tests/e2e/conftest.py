@@ -54,50 +54,75 @@ class RunningStack:
     env: dict[str, str]
     running: stack.Stack
 
-    def signed_sms(self, sender: str, body: str, sid: str, *, token: str = AUTH_TOKEN) -> httpx.Response:
+    def signed_sms(
+        self, sender: str, body: str, sid: str, *, token: str = AUTH_TOKEN
+    ) -> httpx.Response:
         fields = {
-            "MessageSid": sid, "SmsSid": sid, "AccountSid": "ACe2e0000000000000000000000000000",
-            "From": sender, "To": "+33757000000", "Body": body, "NumMedia": "0",
+            "MessageSid": sid,
+            "SmsSid": sid,
+            "AccountSid": "ACe2e0000000000000000000000000000",
+            "From": sender,
+            "To": "+33757000000",
+            "Body": body,
+            "NumMedia": "0",
         }
         url = self.public_base_url + "/twilio/sms"
         signature = RequestValidator(token).compute_signature(url, fields)
         return httpx.post(
-            self.base_url + "/twilio/sms", data=fields,
-            headers={"X-Twilio-Signature": signature}, timeout=60,
+            self.base_url + "/twilio/sms",
+            data=fields,
+            headers={"X-Twilio-Signature": signature},
+            timeout=60,
         )
 
 
 @pytest.fixture(scope="session")
 def e2e_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     tmp = tmp_path_factory.mktemp("e2e")
-    ports = stack.Ports(api=_free_port(), rasa=_free_port(), actions=_free_port(), twilio_sandbox=_free_port())
+    ports = stack.Ports(
+        api=_free_port(), rasa=_free_port(), actions=_free_port(), twilio_sandbox=_free_port()
+    )
     database_url = _e2e_database(tmp)
     public = f"http://localhost:{ports.api}"
     env = stack.stack_env(
         {k: v for k, v in os.environ.items() if k not in ("TEST_DATABASE_URL",)},
         ports,
         {
-            "ENVIRONMENT": "test", "DATABASE_URL": database_url, "VAR_DIR": str(tmp / "var"),
-            "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "PUBLIC_BASE_URL": public,
-            "RASA_AUTH_TOKEN": "e2e-rasa-token", "NLG_TOKEN": "e2e-nlg-token",
+            "ENVIRONMENT": "test",
+            "DATABASE_URL": database_url,
+            "VAR_DIR": str(tmp / "var"),
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "PUBLIC_BASE_URL": public,
+            "RASA_AUTH_TOKEN": "e2e-rasa-token",
+            "NLG_TOKEN": "e2e-nlg-token",
         },
     )
-    settings = Settings(_env_file=None, **{k.lower(): v for k, v in env.items() if k.lower() in Settings.model_fields})
+    settings = Settings(
+        _env_file=None,
+        **{k.lower(): v for k, v in env.items() if k.lower() in Settings.model_fields},
+    )
     _prepare_database(settings)
     model = ensure_model(BOT_DIR / "config.ci.yml")
     endpoints = write_endpoints(
-        settings, api_url=f"http://127.0.0.1:{ports.api}",
-        action_url=f"http://127.0.0.1:{ports.actions}/webhook", path=tmp / "endpoints.yml",
+        settings,
+        api_url=f"http://127.0.0.1:{ports.api}",
+        action_url=f"http://127.0.0.1:{ports.actions}/webhook",
+        path=tmp / "endpoints.yml",
     )
     running = stack.Stack(env=env, log_dir=tmp / "logs")
     try:
         running.start(stack.twilio_sandbox_service(ports))
         running.start(stack.api_service(ports))
         running.start(stack.actions_service(ports))
-        running.start(stack.rasa_service(ports, model, endpoints, settings.rasa_auth_token), timeout=300)
+        running.start(
+            stack.rasa_service(ports, model, endpoints, settings.rasa_auth_token), timeout=300
+        )
         yield RunningStack(
-            base_url=f"http://127.0.0.1:{ports.api}", public_base_url=public,
-            sandbox_url=f"http://127.0.0.1:{ports.twilio_sandbox}", env=env, running=running,
+            base_url=f"http://127.0.0.1:{ports.api}",
+            public_base_url=public,
+            sandbox_url=f"http://127.0.0.1:{ports.twilio_sandbox}",
+            env=env,
+            running=running,
         )
     finally:
         running.stop()
@@ -106,13 +131,13 @@ def e2e_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack
 def _prepare_database(settings: Settings) -> None:
     """Fresh schema through Alembic (so migrations are exercised), then the demo portfolio."""
     from sqlalchemy import text
+    from sqlalchemy.orm import Session
 
     from relance.db.base import Base
     from relance.db.migrate import upgrade_to_head
     from relance.db.session import make_engine
     from relance.portfolio.demo import DEMO_CSV, demo_shift_days
     from relance.portfolio.importer import import_rows, read_csv
-    from sqlalchemy.orm import Session
 
     url = settings.effective_database_url
     engine = make_engine(url)
@@ -124,7 +149,9 @@ def _prepare_database(settings: Settings) -> None:
     upgrade_to_head(url)
     with Session(engine) as session:
         report = import_rows(
-            session, read_csv(DEMO_CSV.read_text(encoding="utf-8")), actor="e2e",
+            session,
+            read_csv(DEMO_CSV.read_text(encoding="utf-8")),
+            actor="e2e",
             date_shift_days=demo_shift_days(date.today()),
         )
         assert report.ok, report.errors

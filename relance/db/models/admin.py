@@ -45,7 +45,9 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64), index=True)
     entity_type: Mapped[str | None] = mapped_column(String(32))
     entity_id: Mapped[str | None] = mapped_column(String(64))
-    debtor_id: Mapped[int | None] = mapped_column(ForeignKey("debtors.id", ondelete="SET NULL"), index=True)
+    debtor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("debtors.id", ondelete="SET NULL"), index=True
+    )
     details: Mapped[dict] = mapped_column(JSON, default=dict)
 
 

@@ -57,7 +57,9 @@ class Installment(Base):
     __tablename__ = "installments"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    plan_id: Mapped[int] = mapped_column(ForeignKey("payment_plans.id", ondelete="CASCADE"), index=True)
+    plan_id: Mapped[int] = mapped_column(
+        ForeignKey("payment_plans.id", ondelete="CASCADE"), index=True
+    )
     seq: Mapped[int]
     due_date: Mapped[date] = mapped_column(index=True)
     amount_minor: Mapped[int]

@@ -66,7 +66,9 @@ class Handoff(TimestampMixin, Base):
     conversation_id: Mapped[int] = mapped_column(
         ForeignKey("conversations.id", ondelete="CASCADE"), index=True
     )
-    reason: Mapped[str] = mapped_column(String(40))  # requested, fallback, vulnerability, legal, plan_approval...
+    reason: Mapped[str] = mapped_column(
+        String(40)
+    )  # requested, fallback, vulnerability, legal, plan_approval...
     details: Mapped[str | None] = mapped_column(Text)
     priority: Mapped[int] = mapped_column(default=0)
     status: Mapped[str] = mapped_column(String(16), default=HandoffStatus.OPEN, index=True)
@@ -93,4 +95,3 @@ class WebhookEvent(Base):
     response_body: Mapped[str | None] = mapped_column(Text)
     processed_at: Mapped[datetime | None]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
-

@@ -60,7 +60,9 @@ class PaymentAllocation(Base):
     __tablename__ = "payment_allocations"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id", ondelete="CASCADE"), index=True)
+    payment_id: Mapped[int] = mapped_column(
+        ForeignKey("payments.id", ondelete="CASCADE"), index=True
+    )
     invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), index=True)
     installment_id: Mapped[int | None] = mapped_column(ForeignKey("installments.id"))
     amount_minor: Mapped[int]

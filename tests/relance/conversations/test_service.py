@@ -38,12 +38,18 @@ def _debtor(db: Session, language: str = "fr") -> Debtor:
 def test_known_debtor_message_goes_to_rasa_with_metadata_and_is_stored(db: Session) -> None:
     debtor = _debtor(db)
     rasa = FakeRasa()
-    result = handle_inbound(db, rasa, Inbound(channel="sms", address="+33639981111", body="bonjour", provider_id="SM1"))
+    result = handle_inbound(
+        db, rasa, Inbound(channel="sms", address="+33639981111", body="bonjour", provider_id="SM1")
+    )
     assert result.status == "answered" and result.replies == ["echo: bonjour"]
     sender_id, _text, metadata = rasa.sent[0]
     assert sender_id == f"debtor-{debtor.id}"
-    assert metadata == {"channel": "sms", "language": "fr", "debtor_id": str(debtor.id),
-                        "conversation_id": str(result.conversation_id)}
+    assert metadata == {
+        "channel": "sms",
+        "language": "fr",
+        "debtor_id": str(debtor.id),
+        "conversation_id": str(result.conversation_id),
+    }
     bodies = [(m.direction, m.body) for m in db.scalars(select(Message).order_by(Message.id))]
     assert bodies == [("inbound", "bonjour"), ("outbound", "echo: bonjour")]
 
@@ -59,10 +65,14 @@ def test_voice_and_sms_share_one_conversation(db: Session) -> None:
 
 def test_unknown_number_gets_polite_reply_discloses_nothing_and_is_logged(db: Session) -> None:
     _debtor(db)
-    result = handle_inbound(db, FakeRasa(), Inbound(channel="sms", address="+33639989999", body="hello who is this"))
+    result = handle_inbound(
+        db, FakeRasa(), Inbound(channel="sms", address="+33639989999", body="hello who is this")
+    )
     assert result.status == "unknown_number" and len(result.replies) == 1
     assert "Dubois" not in result.replies[0] and "€" not in result.replies[0]
-    event = db.scalars(select(AuditEvent).where(AuditEvent.action == "inbound.unknown_number")).one()
+    event = db.scalars(
+        select(AuditEvent).where(AuditEvent.action == "inbound.unknown_number")
+    ).one()
     assert event.details["address"] == "+33639989999"
     assert db.scalar(select(Message.id)) is None
 
@@ -74,12 +84,18 @@ def test_rasa_down_keeps_message_and_replays_in_order(db: Session) -> None:
     one = handle_inbound(db, rasa, Inbound(channel="sms", address="+33639981111", body="un"))
     two = handle_inbound(db, rasa, Inbound(channel="sms", address="+33639981111", body="deux"))
     assert one.status == two.status == "holding" and one.replies and two.replies
-    pending = db.scalars(select(Message.body).where(Message.status == MessageStatus.PENDING_ASSISTANT).order_by(Message.id))
+    pending = db.scalars(
+        select(Message.body)
+        .where(Message.status == MessageStatus.PENDING_ASSISTANT)
+        .order_by(Message.id)
+    )
     assert list(pending) == ["un", "deux"]
 
     rasa.down = False
     delivered: list[list[str]] = []
-    count = replay_pending(db, rasa, one.conversation_id, lambda _c, _ch, texts: delivered.append(texts))
+    count = replay_pending(
+        db, rasa, one.conversation_id, lambda _c, _ch, texts: delivered.append(texts)
+    )
     assert count == 2
     assert [text for _s, text, _m in rasa.sent] == ["un", "deux"]
     assert delivered == [["echo: un"], ["echo: deux"]]
@@ -102,7 +118,9 @@ def test_conversation_owned_by_collector_is_not_answered_by_bot(db: Session) -> 
     handle_inbound(db, rasa, Inbound(channel="sms", address="+33639981111", body="bonjour"))
     conversation = db.scalars(select(Conversation).where(Conversation.debtor_id == debtor.id)).one()
     conversation.mode = ConversationMode.HUMAN
-    result = handle_inbound(db, rasa, Inbound(channel="sms", address="+33639981111", body="je veux parler à quelqu'un"))
+    result = handle_inbound(
+        db, rasa, Inbound(channel="sms", address="+33639981111", body="je veux parler à quelqu'un")
+    )
     assert result.status == "held_for_collector" and result.replies == []
     assert len(rasa.sent) == 1
     held = db.scalars(select(Message).where(Message.status == MessageStatus.HELD)).one()
@@ -112,7 +130,15 @@ def test_conversation_owned_by_collector_is_not_answered_by_bot(db: Session) -> 
 def test_debtor_writing_in_english_is_answered_in_english(db: Session) -> None:
     _debtor(db, language="fr")
     rasa = FakeRasa()
-    handle_inbound(db, rasa, Inbound(channel="sms", address="+33639981111", body="Hello, I already paid the invoice last week"))
+    handle_inbound(
+        db,
+        rasa,
+        Inbound(
+            channel="sms",
+            address="+33639981111",
+            body="Hello, I already paid the invoice last week",
+        ),
+    )
     assert rasa.sent[0][2]["language"] == "en"
 
 

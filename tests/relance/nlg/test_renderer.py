@@ -10,9 +10,15 @@ from relance.nlg.templates_store import bundled_templates
 
 TEMPLATES = {
     "utter_balance": [
-        {"en": "You owe {{ balance_minor | money(currency) }} due {{ due | date }}.",
-         "fr": "Vous devez {{ balance_minor | money(currency) }} au {{ due | date }}."},
-        {"tone": "firm", "en": "Firm: {{ balance_minor | money(currency) }}.", "fr": "Ferme : {{ balance_minor | money(currency) }}."},
+        {
+            "en": "You owe {{ balance_minor | money(currency) }} due {{ due | date }}.",
+            "fr": "Vous devez {{ balance_minor | money(currency) }} au {{ due | date }}.",
+        },
+        {
+            "tone": "firm",
+            "en": "Firm: {{ balance_minor | money(currency) }}.",
+            "fr": "Ferme : {{ balance_minor | money(currency) }}.",
+        },
         {"channel": "voice", "en": "Spoken balance.", "fr": "Solde parlé."},
     ]
 }
@@ -30,15 +36,26 @@ def test_variant_chosen_by_language_tone_and_channel() -> None:
     assert render(TEMPLATES, "utter_balance", language="fr", variables=variables) == (
         "Vous devez 50,00\xa0€ au 1 décembre 2026."
     )
-    assert render(TEMPLATES, "utter_balance", language="en", variables=variables, tone="firm") == "Firm: €50.00."
-    assert render(TEMPLATES, "utter_balance", language="en", variables=variables, channel="voice") == "Spoken balance."
+    assert (
+        render(TEMPLATES, "utter_balance", language="en", variables=variables, tone="firm")
+        == "Firm: €50.00."
+    )
+    assert (
+        render(TEMPLATES, "utter_balance", language="en", variables=variables, channel="voice")
+        == "Spoken balance."
+    )
 
 
 def test_unknown_response_and_language_fallback() -> None:
     with pytest.raises(UnknownResponse):
         render(TEMPLATES, "utter_nope", language="fr")
-    assert render(TEMPLATES, "utter_balance", language="de", variables={"balance_minor": 1, "currency": "EUR"},
-                  rng=random.Random(0)).startswith("Vous devez")
+    assert render(
+        TEMPLATES,
+        "utter_balance",
+        language="de",
+        variables={"balance_minor": 1, "currency": "EUR"},
+        rng=random.Random(0),
+    ).startswith("Vous devez")
 
 
 def test_sandbox_blocks_unsafe_template_code() -> None:

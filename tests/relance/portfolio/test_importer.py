@@ -30,11 +30,20 @@ def test_valid_file_creates_debtors_invoices_and_contacts(db: Session) -> None:
     assert invoice.amount_minor == 12050 and invoice.currency == "EUR"
     acme = db.scalars(select(Debtor).where(Debtor.customer_number == "C2")).one()
     assert {(c.channel, c.address) for c in acme.contacts} == {
-        ("sms", "+447700900111"), ("voice", "+447700900111"), ("whatsapp", "whatsapp:+447700900111"),
+        ("sms", "+447700900111"),
+        ("voice", "+447700900111"),
+        ("whatsapp", "whatsapp:+447700900111"),
     }
     jean = db.scalars(select(Debtor).where(Debtor.customer_number == "C1")).one()
     assert jean.contacts[0].address == "+33639981111"  # national format normalised to E.164
-    assert db.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "portfolio.imported")) == 1
+    assert (
+        db.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "portfolio.imported")
+        )
+        == 1
+    )
 
 
 def test_any_bad_row_imports_nothing_and_reports_every_problem(db: Session) -> None:

@@ -1,0 +1,21 @@
+"""Process assembly: plug the edge implementations into the core's ports.
+
+With `relance.app`, this is the one place where `relance` imports the edge packages. Every process
+that sends or charges (api, action server, worker) calls `wire()` once at start-up.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+
+@cache
+def wire() -> None:
+    """Install the Twilio gateway and the payments adapter (idempotent)."""
+    from messaging.gateway import TwilioGateway
+    from payment_links.wiring import PaymentLinksAdapter
+    from relance.conversations.ports import install_gateway
+    from relance.ledger.ports import install_payments
+
+    install_gateway(TwilioGateway())
+    install_payments(PaymentLinksAdapter())
