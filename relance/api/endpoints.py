@@ -1,5 +1,9 @@
-"""JSON API routers, assembled under /api/v1."""
+"""JSON API routers, assembled under /api/v1. Every route requires a bearer token (auth.py)."""
 
 from fastapi import APIRouter
 
-router = APIRouter(tags=["api"])
+from relance.api import cases, conversations, debtors, invoices, letters, policies
+
+router = APIRouter()
+for _module in (debtors, invoices, conversations, cases, letters, policies):
+    router.include_router(_module.router)

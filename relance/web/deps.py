@@ -8,13 +8,14 @@ from typing import Annotated
 from fastapi import Depends
 from sqlalchemy.orm import Session
 
-from relance.db.session import get_sessionmaker
+from relance.db import session as db_session
 from relance.settings import Settings, get_settings
 
 
 def get_db() -> Iterator[Session]:
     """Unit of work per request: commit at the boundary, roll back on any exception."""
-    session = get_sessionmaker()()
+    # Looked up on the module at call time so tests can swap the factory (tests/conftest.py).
+    session = db_session.get_sessionmaker()()
     try:
         yield session
         session.commit()

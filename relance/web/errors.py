@@ -15,6 +15,7 @@ class DomainError(Exception):
     """A rule said no. Mapped to 4xx with a machine-readable code and a human message."""
 
     status_code = 400
+    headers: dict[str, str] | None = None  # e.g. WWW-Authenticate on a 401
 
     def __init__(self, code: str, message: str, status_code: int | None = None) -> None:
         super().__init__(message)
@@ -32,7 +33,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
         return JSONResponse(
-            status_code=exc.status_code, content={"error": exc.code, "message": exc.message}
+            status_code=exc.status_code,
+            content={"error": exc.code, "message": exc.message},
+            headers=exc.headers,
         )
 
     @app.exception_handler(RequestValidationError)

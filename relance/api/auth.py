@@ -1,0 +1,64 @@
+"""Bearer-token authentication for /api/v1.
+
+Tokens are created with `relance token create NAME`; only their SHA-256 is stored
+(`relance.auth.tokens`). A missing, unknown or revoked token is a 401 with a `WWW-Authenticate`
+challenge, so clients can tell "log in again" from "not allowed".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from relance.auth.tokens import verify_token
+from relance.web.deps import DbSession
+from relance.web.errors import DomainError
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiToken",
+    description="API token printed once by `relance token create NAME`.",
+)
+
+
+class Unauthorized(DomainError):
+    status_code = 401
+
+    def __init__(self, code: str, message: str, error: str | None = None) -> None:
+        super().__init__(code, message)
+        challenge = 'Bearer realm="relance"'
+        if error:
+            challenge += f', error="{error}"'
+        self.headers = {"WWW-Authenticate": challenge}
+
+
+@dataclass(frozen=True)
+class ApiCaller:
+    """Who is calling: the token row's id and name. Writes are audited as `api:<name>`."""
+
+    token_id: int
+    name: str
+
+    @property
+    def actor(self) -> str:
+        return f"api:{self.name}"[:80]
+
+
+def require_token(
+    db: DbSession,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> ApiCaller:
+    if credentials is None or not credentials.credentials:
+        raise Unauthorized("missing_token", "An API token is required (Authorization: Bearer ...)")
+    row = verify_token(db, credentials.credentials)
+    if row is None:
+        raise Unauthorized(
+            "invalid_token", "The API token is unknown, revoked or expired", "invalid_token"
+        )
+    return ApiCaller(token_id=row.id, name=row.name)
+
+
+Caller = Annotated[ApiCaller, Depends(require_token)]

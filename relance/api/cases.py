@@ -1,0 +1,117 @@
+"""What came out of conversations: disputes, payment plans, promises to pay and handoffs."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from relance.api import views
+from relance.api.auth import Caller
+from relance.api.pagination import IdFilter, Limit, Offset, paginate
+from relance.api.schemas import (
+    DisputeOut,
+    HandoffOut,
+    Page,
+    PaymentPlanOut,
+    PromiseOut,
+)
+from relance.db.models import Conversation, Dispute, Handoff, PaymentPlan, Promise
+from relance.db.models.enums import DisputeStatus, HandoffStatus, PlanStatus, PromiseStatus
+from relance.web.deps import DbSession
+
+router = APIRouter()
+
+
+@router.get("/disputes", response_model=Page[DisputeOut], tags=["disputes"])
+def list_disputes(
+    db: DbSession,
+    _caller: Caller,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    debtor_id: IdFilter = None,
+    invoice_id: IdFilter = None,
+    status: Annotated[DisputeStatus | None, Query()] = None,
+) -> Page[DisputeOut]:
+    stmt = select(Dispute).order_by(Dispute.id)
+    if debtor_id is not None:
+        stmt = stmt.where(Dispute.debtor_id == debtor_id)
+    if invoice_id is not None:
+        stmt = stmt.where(Dispute.invoice_id == invoice_id)
+    if status:
+        stmt = stmt.where(Dispute.status == status)
+    return paginate(db, stmt, limit, offset, views.dispute)
+
+
+@router.get("/payment-plans", response_model=Page[PaymentPlanOut], tags=["payment plans"])
+def list_payment_plans(
+    db: DbSession,
+    _caller: Caller,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    debtor_id: IdFilter = None,
+    status: Annotated[PlanStatus | None, Query()] = None,
+) -> Page[PaymentPlanOut]:
+    stmt = (
+        select(PaymentPlan)
+        .options(selectinload(PaymentPlan.installments))
+        .order_by(PaymentPlan.id)
+    )
+    if debtor_id is not None:
+        stmt = stmt.where(PaymentPlan.debtor_id == debtor_id)
+    if status:
+        stmt = stmt.where(PaymentPlan.status == status)
+    return paginate(db, stmt, limit, offset, views.plan)
+
+
+@router.get("/promises", response_model=Page[PromiseOut], tags=["promises"])
+def list_promises(
+    db: DbSession,
+    _caller: Caller,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    debtor_id: IdFilter = None,
+    status: Annotated[PromiseStatus | None, Query()] = None,
+    due_before: Annotated[date | None, Query(description="Promised strictly before")] = None,
+    due_after: Annotated[date | None, Query(description="Promised strictly after")] = None,
+) -> Page[PromiseOut]:
+    stmt = select(Promise).order_by(Promise.id)
+    if debtor_id is not None:
+        stmt = stmt.where(Promise.debtor_id == debtor_id)
+    if status:
+        stmt = stmt.where(Promise.status == status)
+    if due_before:
+        stmt = stmt.where(Promise.promised_date < due_before)
+    if due_after:
+        stmt = stmt.where(Promise.promised_date > due_after)
+    return paginate(db, stmt, limit, offset, views.promise)
+
+
+@router.get("/handoffs", response_model=Page[HandoffOut], tags=["handoffs"])
+def list_handoffs(
+    db: DbSession,
+    _caller: Caller,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    debtor_id: IdFilter = None,
+    conversation_id: IdFilter = None,
+    status: Annotated[HandoffStatus | None, Query()] = None,
+    reason: Annotated[str | None, Query(max_length=40, pattern=r"^[a-z_]+$")] = None,
+) -> Page[HandoffOut]:
+    stmt = (
+        select(Handoff, Conversation.debtor_id)
+        .join(Conversation, Handoff.conversation_id == Conversation.id)
+        .order_by(Handoff.id)
+    )
+    if debtor_id is not None:
+        stmt = stmt.where(Conversation.debtor_id == debtor_id)
+    if conversation_id is not None:
+        stmt = stmt.where(Handoff.conversation_id == conversation_id)
+    if status:
+        stmt = stmt.where(Handoff.status == status)
+    if reason:
+        stmt = stmt.where(Handoff.reason == reason)
+    return paginate(db, stmt, limit, offset, lambda row: views.handoff(*row), scalars=False)
