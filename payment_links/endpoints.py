@@ -1,5 +1,204 @@
-"""Payer pages and provider webhooks (filled in by the payments work)."""
+"""Payer pages (`GET/POST /pay/{token}`), the sandbox checkout, and `POST /stripe/webhook`.
 
-from fastapi import APIRouter
+Pages speak the debtor's language and never leak the token onward (Referrer-Policy: no-referrer).
+A link that is unknown, expired, paid or settled gets a plain explanation (404/410) and never
+reaches the payment provider.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from payment_links import service, webhooks
+from payment_links.pages import language_of, render_page, translate
+from payment_links.providers import PaymentProvider, ProviderError, get_provider
+from payment_links.providers.sandbox import sandbox_events, signature_header
+from payment_links.service import LinkState
+from relance.db.models import Debtor, Installment, PaymentLink
+from relance.nlg.formatting import money
+from relance.settings import Settings
+from relance.web.deps import AppSettings, DbSession
 
 router = APIRouter(tags=["payments"])
+
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex",
+    "X-Frame-Options": "DENY",
+}
+STATE_PAGES: dict[LinkState, tuple[int, str]] = {
+    LinkState.UNKNOWN: (404, "unknown"),
+    LinkState.EXPIRED: (410, "expired"),
+    LinkState.PAID: (410, "paid"),
+    LinkState.SETTLED: (410, "settled"),
+}
+
+
+def payment_provider(settings: AppSettings) -> PaymentProvider:
+    """The configured provider; tests override this dependency."""
+    return get_provider(settings)
+
+
+Provider = Annotated[PaymentProvider, Depends(payment_provider)]
+
+
+async def raw_body(request: Request) -> bytes:
+    """The exact bytes Stripe signed (a parsed-and-reserialised body would not verify)."""
+    return await request.body()
+
+
+def _page(html: str, status_code: int = 200) -> HTMLResponse:
+    return HTMLResponse(html, status_code=status_code, headers=PAGE_HEADERS)
+
+
+def _language(session: Session, link: PaymentLink | None, request: Request) -> str:
+    debtor = session.get(Debtor, link.debtor_id) if link is not None else None
+    if debtor is not None:
+        return language_of(debtor.language)
+    return language_of(request.headers.get("accept-language"))
+
+
+def _state_page(language: str, state: LinkState, link: PaymentLink | None) -> HTMLResponse:
+    status_code, key = STATE_PAGES[state]
+    values: dict[str, Any] = {}
+    if link is not None:
+        values["amount"] = money(link.amount_minor, link.currency, language)
+    html = render_page(
+        "message.html", language, title_key=f"{key}_title", body_key=key, values=values
+    )
+    return _page(html, status_code)
+
+
+@router.get("/pay/{token}", response_class=HTMLResponse)
+def pay_page(
+    token: str, request: Request, db: DbSession, checkout: str | None = None
+) -> HTMLResponse:
+    link = service.find_link(db, token)
+    state = service.link_state(db, link)
+    language = _language(db, link, request)
+    if checkout == "success" and state in (LinkState.OPEN, LinkState.PAID):
+        return _page(render_page(
+            "message.html", language, title_key="confirming_title", body_key="confirming"
+        ))
+    if state != LinkState.OPEN or link is None:
+        return _state_page(language, state, link)
+    debtor = db.get(Debtor, link.debtor_id)
+    installment = db.get(Installment, link.installment_id) if link.installment_id else None
+    return _page(render_page(
+        "pay.html", language,
+        link=link,
+        debtor_name=debtor.display_name if debtor else "",
+        invoices=service.link_invoices(db, link),
+        installment_seq=installment.seq if installment else "",
+        action=f"/pay/{token}",
+        notice="cancelled" if checkout == "cancelled" else None,
+    ))
+
+
+@router.post("/pay/{token}")
+def start_checkout(
+    token: str, request: Request, db: DbSession, settings: AppSettings, provider: Provider
+) -> Response:
+    link = service.find_link(db, token)
+    language = _language(db, link, request)
+    state = service.link_state(db, link)
+    if state != LinkState.OPEN or link is None:
+        return _state_page(language, state, link)
+    references = ", ".join(inv.number for inv in service.link_invoices(db, link))
+    description = translate(
+        language, "checkout_description", creditor=settings.creditor_name,
+        reference=references or translate(language, f"purpose_{link.purpose}", seq=""),
+    )
+    try:
+        started = service.start_checkout(
+            db, token, provider, description=description, locale=language, settings=settings
+        )
+    except ProviderError:
+        return _page(render_page(
+            "message.html", language, title_key="provider_error_title", body_key="provider_error"
+        ), 503)
+    if started.url is None:
+        return _state_page(language, started.state, started.link)
+    return RedirectResponse(started.url, status_code=303, headers=PAGE_HEADERS)
+
+
+def _sandbox_link(db: Session, settings: Settings, session_id: str) -> PaymentLink | None:
+    """Sandbox pages exist only while no Stripe key is set, and never in production."""
+    if settings.uses_stripe or settings.environment == "production":
+        return None
+    query = db.query(PaymentLink).filter_by(provider="sandbox", provider_session_id=session_id)
+    return query.first()
+
+
+@router.get("/pay/sandbox/{session_id}", response_class=HTMLResponse)
+def sandbox_checkout(
+    session_id: str, request: Request, db: DbSession, settings: AppSettings,
+    declined: int = 0,
+) -> HTMLResponse:
+    link = _sandbox_link(db, settings, session_id)
+    language = _language(db, link, request)
+    if link is None:
+        return _state_page(language, LinkState.UNKNOWN, None)
+    state = service.link_state(db, link)
+    if state not in (LinkState.OPEN, LinkState.PAID):
+        return _state_page(language, state, link)
+    return _page(render_page(
+        "sandbox.html", language, link=link, paid=state == LinkState.PAID,
+        declined=bool(declined), action=f"/pay/sandbox/{session_id}/complete",
+    ))
+
+
+@router.post("/pay/sandbox/{session_id}/complete")
+def sandbox_complete(
+    session_id: str,
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    provider: Provider,
+    outcome: Annotated[str, Form()],
+) -> Response:
+    """The sandbox's buttons: Stripe-shaped signed events through the real webhook handler."""
+    link = _sandbox_link(db, settings, session_id)
+    language = _language(db, link, request)
+    if link is None:
+        return _state_page(language, LinkState.UNKNOWN, None)
+    state = service.link_state(db, link)
+    if state == LinkState.OPEN:
+        result = "success" if outcome == "success" else "decline"
+        for event in sandbox_events(link, session_id, result):
+            payload = json.dumps(event).encode()
+            webhooks.process(
+                db, payload, signature_header(payload, settings.stripe_webhook_secret),
+                secret=settings.stripe_webhook_secret, provider=provider,
+            )
+    elif state != LinkState.PAID:
+        return _state_page(language, state, link)
+    target = f"/pay/sandbox/{session_id}" + ("" if outcome == "success" else "?declined=1")
+    return RedirectResponse(target, status_code=303, headers=PAGE_HEADERS)
+
+
+@router.post("/stripe/webhook", include_in_schema=False)
+def stripe_webhook(
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    provider: Provider,
+    payload: Annotated[bytes, Depends(raw_body)],
+) -> JSONResponse:
+    try:
+        body = webhooks.process(
+            db, payload, request.headers.get("stripe-signature"),
+            secret=settings.stripe_webhook_secret, provider=provider,
+        )
+    except webhooks.InvalidSignature:
+        return JSONResponse(
+            {"error": "invalid_signature", "message": "Stripe-Signature verification failed"},
+            status_code=400,
+        )
+    return JSONResponse(body)

@@ -1,0 +1,63 @@
+"""The provider interface the payment-link service and the follow-ups use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from relance.ledger.ports import ChargeResult
+
+
+class ProviderError(Exception):
+    """The provider could not be reached or refused the request (not a card decline)."""
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    link_id: int
+    amount_minor: int
+    currency: str
+    description: str
+    success_url: str
+    cancel_url: str
+    expires_at: datetime
+    locale: str
+    metadata: dict[str, str] = field(default_factory=dict)
+    save_card: bool = False
+    customer_email: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    id: str
+    url: str
+
+
+class PaymentProvider(Protocol):
+    name: str
+
+    def create_checkout(self, request: CheckoutRequest) -> CheckoutSession:
+        """Open a hosted checkout for exactly this amount and currency."""
+        ...
+
+    def open_checkout_url(self, session_id: str) -> str | None:
+        """The URL of a checkout that can still be paid, None if it expired or completed."""
+        ...
+
+    def saved_card(self, payment_intent_id: str) -> tuple[str, str] | None:
+        """(customer, payment method) kept by a checkout that saved the card, if any."""
+        ...
+
+    def charge_off_session(
+        self,
+        *,
+        customer_ref: str,
+        payment_method_ref: str,
+        amount_minor: int,
+        currency: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> ChargeResult:
+        """Charge a saved card without the debtor present; declines come back as a result."""
+        ...

@@ -1,0 +1,289 @@
+"""Daily follow-ups on promises to pay and payment plans.
+
+`run_followups(session, today)` is safe to run more than once a day: every step records an audit
+event for the promise or installment it handled and skips the ones already handled, and a card is
+charged at most once per installment (the provider call also carries an idempotency key).
+
+- the day before a promised date or an installment: a reminder with a payment link (or, when a
+  card is on file, a notice that it will be charged);
+- a promise still pending the day after its date (+ grace): broken, a follow-up task, a message
+  with a link, and the invoices go back into the dunning sequence;
+- an installment due with a saved card: charged off-session; a decline tells the debtor and sends
+  a link;
+- an installment still unpaid after the grace days: missed, a follow-up; two missed installments
+  break the plan and its invoices go back into dunning.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from sqlalchemy import case, select
+from sqlalchemy.orm import Session
+
+from relance import audit
+from relance.db.base import utcnow
+from relance.db.models import AuditEvent, Debtor, Installment, Invoice, PaymentPlan, Promise, Task
+from relance.db.models.enums import (
+    InstallmentStatus,
+    InvoiceStatus,
+    PlanStatus,
+    PromiseStatus,
+)
+from relance.ledger.models import SavedPaymentMethod
+from relance.ledger.notify import notify_debtor
+from relance.ledger.ports import get_payments
+from relance.ledger.service import record_payment
+
+log = logging.getLogger(__name__)
+PROMISE_GRACE_DAYS = 1  # a bank transfer made on the promised day shows up the next day
+MISSED_GRACE_DAYS = 3
+MISSED_TO_BREAK_PLAN = 2
+OPEN_INSTALLMENT = (InstallmentStatus.DUE, InstallmentStatus.PARTIAL)
+
+
+@dataclass
+class FollowupReport:
+    promise_reminders: list[int] = field(default_factory=list)
+    broken_promises: list[int] = field(default_factory=list)
+    installment_reminders: list[int] = field(default_factory=list)
+    charged: list[int] = field(default_factory=list)
+    charge_failures: list[int] = field(default_factory=list)
+    missed_installments: list[int] = field(default_factory=list)
+    broken_plans: list[int] = field(default_factory=list)
+
+
+def run_followups(session: Session, today: date) -> FollowupReport:
+    """One daily pass. The caller (worker task) commits."""
+    report = FollowupReport()
+    remind_promises(session, today, report)
+    break_promises(session, today, report)
+    charge_saved_cards(session, today, report)
+    remind_installments(session, today, report)
+    mark_missed_installments(session, today, report)
+    return report
+
+
+def _done(session: Session, action: str, entity: Promise | Installment) -> bool:
+    return session.scalar(
+        select(AuditEvent.id)
+        .where(
+            AuditEvent.action == action,
+            AuditEvent.entity_type == entity.__tablename__,
+            AuditEvent.entity_id == str(entity.id),
+        )
+        .limit(1)
+    ) is not None
+
+
+def _link(
+    session: Session, debtor: Debtor, purpose: str, *, amount_minor: int | None = None,
+    invoice_ids: list[int] | None = None, installment: Installment | None = None,
+) -> str | None:
+    """A fresh payment link, or None when nothing is left to pay (the message still goes out)."""
+    try:
+        _, url = get_payments().create_link(
+            session, debtor=debtor, purpose=purpose, amount_minor=amount_minor,
+            invoice_ids=invoice_ids, installment=installment,
+        )
+    except ValueError as exc:
+        log.info("no %s link for debtor %s: %s", purpose, debtor.id, exc)
+        return None
+    return url
+
+
+def _resume_dunning(session: Session, debtor_id: int, invoice_ids: list[int] | None) -> list[int]:
+    """Lift the pause on the debtor's open invoices so the dunning planner picks them up again."""
+    query = select(Invoice).where(
+        Invoice.debtor_id == debtor_id, Invoice.status == InvoiceStatus.OPEN
+    )
+    if invoice_ids:
+        query = query.where(Invoice.id.in_(invoice_ids))
+    invoices = session.scalars(query).all()
+    for invoice in invoices:
+        invoice.dunning_paused_until = None
+    return [invoice.id for invoice in invoices]
+
+
+def _followup_task(session: Session, debtor_id: int, reason: str, **details: object) -> Task:
+    task = Task(
+        kind="followup", debtor_id=debtor_id, due_at=utcnow(), details={"reason": reason, **details}
+    )
+    session.add(task)
+    session.flush()
+    return task
+
+
+def remind_promises(session: Session, today: date, report: FollowupReport) -> None:
+    promises = session.scalars(
+        select(Promise).where(
+            Promise.status == PromiseStatus.PENDING,
+            Promise.promised_date == today + timedelta(days=1),
+        )
+    ).all()
+    for promise in promises:
+        if _done(session, "promise.reminder_sent", promise):
+            continue
+        debtor = session.get(Debtor, promise.debtor_id)
+        assert debtor is not None
+        url = _link(session, debtor, "promise", amount_minor=promise.amount_minor,
+                    invoice_ids=promise.invoice_ids)
+        notify_debtor(
+            session, debtor, "utter_promise_reminder",
+            {"amount": promise.amount_minor, "currency": promise.currency,
+             "date": promise.promised_date.isoformat(), "link": url},
+            reason=f"promise:{promise.id}",
+        )
+        audit.record(session, actor="system", action="promise.reminder_sent", entity=promise,
+                     debtor_id=debtor.id)
+        report.promise_reminders.append(promise.id)
+
+
+def break_promises(session: Session, today: date, report: FollowupReport) -> None:
+    promises = session.scalars(
+        select(Promise).where(
+            Promise.status == PromiseStatus.PENDING,
+            Promise.promised_date < today - timedelta(days=PROMISE_GRACE_DAYS),
+        )
+    ).all()
+    for promise in promises:
+        debtor = session.get(Debtor, promise.debtor_id)
+        assert debtor is not None
+        promise.status = PromiseStatus.BROKEN
+        resumed = _resume_dunning(session, debtor.id, promise.invoice_ids)
+        task = _followup_task(session, debtor.id, "broken_promise", promise_id=promise.id)
+        audit.record(
+            session, actor="system", action="promise.broken", entity=promise, debtor_id=debtor.id,
+            task_id=task.id, dunning_resumed_invoice_ids=resumed,
+        )
+        url = _link(session, debtor, "balance")
+        notify_debtor(
+            session, debtor, "utter_promise_broken",
+            {"amount": promise.amount_minor, "currency": promise.currency,
+             "date": promise.promised_date.isoformat(), "link": url},
+            reason=f"promise:{promise.id}",
+        )
+        report.broken_promises.append(promise.id)
+
+
+def _open_installments(session: Session, *conditions: object) -> list[Installment]:
+    return list(
+        session.scalars(
+            select(Installment)
+            .join(PaymentPlan)
+            .where(
+                PaymentPlan.status == PlanStatus.ACTIVE,
+                Installment.status.in_(OPEN_INSTALLMENT),
+                *conditions,  # type: ignore[arg-type]
+            )
+            .order_by(Installment.due_date, Installment.id)
+        )
+    )
+
+
+def _saved_card(session: Session, plan: PaymentPlan) -> SavedPaymentMethod | None:
+    """The card kept for this plan, else the debtor's most recent one."""
+    return session.scalars(
+        select(SavedPaymentMethod)
+        .where(
+            SavedPaymentMethod.debtor_id == plan.debtor_id,
+            SavedPaymentMethod.revoked_at.is_(None),
+        )
+        .order_by(
+            case((SavedPaymentMethod.plan_id == plan.id, 0), else_=1),
+            SavedPaymentMethod.id.desc(),
+        )
+        .limit(1)
+    ).first()
+
+
+def _variables(inst: Installment, url: str | None = None) -> dict[str, object]:
+    return {
+        "amount": inst.amount_minor - inst.paid_minor,
+        "currency": inst.plan.currency,
+        "date": inst.due_date.isoformat(),
+        "seq": inst.seq,
+        "count": inst.plan.installments_count,
+        "link": url,
+    }
+
+
+def remind_installments(session: Session, today: date, report: FollowupReport) -> None:
+    for inst in _open_installments(session, Installment.due_date == today + timedelta(days=1)):
+        if _done(session, "installment.reminder_sent", inst):
+            continue
+        debtor = session.get(Debtor, inst.plan.debtor_id)
+        assert debtor is not None
+        if _saved_card(session, inst.plan) is not None:
+            response, url = "utter_installment_card_notice", None
+        else:
+            response = "utter_installment_reminder"
+            url = _link(session, debtor, "installment", installment=inst)
+        notify_debtor(session, debtor, response, _variables(inst, url),
+                      reason=f"installment:{inst.id}")
+        audit.record(session, actor="system", action="installment.reminder_sent", entity=inst,
+                     debtor_id=debtor.id, response=response)
+        report.installment_reminders.append(inst.id)
+
+
+def charge_saved_cards(session: Session, today: date, report: FollowupReport) -> None:
+    for inst in _open_installments(session, Installment.due_date <= today):
+        saved = _saved_card(session, inst.plan)
+        if saved is None or _done(session, "installment.charge_attempted", inst):
+            continue
+        debtor = session.get(Debtor, inst.plan.debtor_id)
+        assert debtor is not None
+        amount = inst.amount_minor - inst.paid_minor
+        audit.record(session, actor="system", action="installment.charge_attempted", entity=inst,
+                     debtor_id=debtor.id, amount_minor=amount, saved_card_id=saved.id)
+        result = get_payments().charge_saved_card(session, saved=saved, installment=inst)
+        if result.succeeded and result.provider_ref:
+            record_payment(
+                session, debtor_id=debtor.id, amount_minor=result.amount_minor or amount,
+                currency=result.currency, method="card", provider=saved.provider,
+                provider_ref=result.provider_ref, installment_id=inst.id,
+                recorded_by="system:off_session",
+            )
+            report.charged.append(inst.id)
+            continue
+        audit.record(
+            session, actor="system", action="installment.charge_failed", entity=inst,
+            debtor_id=debtor.id, provider_ref=result.provider_ref, code=result.error_code,
+            message=result.error_message,
+        )
+        url = _link(session, debtor, "installment", installment=inst)
+        notify_debtor(session, debtor, "utter_installment_charge_failed", _variables(inst, url),
+                      reason=f"installment:{inst.id}")
+        report.charge_failures.append(inst.id)
+
+
+def mark_missed_installments(session: Session, today: date, report: FollowupReport) -> None:
+    overdue = today - timedelta(days=MISSED_GRACE_DAYS)
+    for inst in _open_installments(session, Installment.due_date < overdue):
+        plan = inst.plan
+        if plan.status != PlanStatus.ACTIVE:
+            continue  # broken earlier in this pass
+        debtor = session.get(Debtor, plan.debtor_id)
+        assert debtor is not None
+        inst.status = InstallmentStatus.MISSED
+        task = _followup_task(session, debtor.id, "missed_installment", installment_id=inst.id,
+                              plan_id=plan.id)
+        audit.record(session, actor="system", action="installment.missed", entity=inst,
+                     debtor_id=debtor.id, task_id=task.id)
+        report.missed_installments.append(inst.id)
+        missed = sum(1 for i in plan.installments if i.status == InstallmentStatus.MISSED)
+        if missed >= MISSED_TO_BREAK_PLAN:
+            plan.status = PlanStatus.BROKEN
+            resumed = _resume_dunning(session, debtor.id, plan.invoice_ids)
+            audit.record(session, actor="system", action="plan.broken", entity=plan,
+                         debtor_id=debtor.id, missed=missed, dunning_resumed_invoice_ids=resumed)
+            report.broken_plans.append(plan.id)
+            url = _link(session, debtor, "balance")
+            notify_debtor(session, debtor, "utter_plan_broken",
+                          {"currency": plan.currency, "link": url}, reason=f"plan:{plan.id}")
+            continue
+        url = _link(session, debtor, "installment", installment=inst)
+        notify_debtor(session, debtor, "utter_installment_missed", _variables(inst, url),
+                      reason=f"installment:{inst.id}")

@@ -1,0 +1,268 @@
+"""Record money received, once, and apply its consequences.
+
+`record_payment` is idempotent on the provider reference (Stripe PaymentIntent id, bank reference):
+a replayed webhook, or both `checkout.session.completed` and `payment_intent.succeeded` for the
+same payment, record it once. The debtor row is locked first so two payments for one debtor are
+allocated one after the other (PostgreSQL row lock; SQLite serialises writers anyway).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from relance import audit
+from relance.db.base import utcnow
+from relance.db.models import (
+    Debtor,
+    Installment,
+    Invoice,
+    Payment,
+    PaymentLink,
+    PaymentPlan,
+    Promise,
+    Task,
+)
+from relance.db.models.enums import (
+    InstallmentStatus,
+    InvoiceStatus,
+    PlanStatus,
+    PromiseStatus,
+    TaskStatus,
+)
+from relance.ledger.allocation import AllocationResult, allocate
+from relance.ledger.notify import notify_debtor
+
+log = logging.getLogger(__name__)
+THANKS_RESPONSE = "utter_payment_thanks"
+
+
+@dataclass
+class PaymentOutcome:
+    payment: Payment
+    created: bool
+    paid_invoice_ids: list[int] = field(default_factory=list)
+    credited_minor: int = 0
+    kept_promise_ids: list[int] = field(default_factory=list)
+    completed_plan_ids: list[int] = field(default_factory=list)
+
+
+def lock_debtor(session: Session, debtor_id: int) -> Debtor:
+    """Serialise money movements per debtor (and refresh the row we are about to change)."""
+    return session.execute(
+        select(Debtor)
+        .where(Debtor.id == debtor_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+
+
+def find_payment(session: Session, provider_ref: str) -> Payment | None:
+    return session.scalars(select(Payment).where(Payment.provider_ref == provider_ref)).first()
+
+
+def record_payment(
+    session: Session,
+    *,
+    debtor_id: int,
+    amount_minor: int,
+    currency: str,
+    method: str,
+    provider: str,
+    provider_ref: str,
+    payment_link: PaymentLink | None = None,
+    invoice_ids: list[int] | None = None,
+    installment_id: int | None = None,
+    received_at: datetime | None = None,
+    recorded_by: str = "system",
+    thank: bool = True,
+) -> PaymentOutcome:
+    """Store a payment (once per `provider_ref`), allocate it, stop dunning, thank the debtor."""
+    if amount_minor <= 0:
+        raise ValueError("a payment must be a positive amount")
+    currency = currency.upper()
+    debtor = lock_debtor(session, debtor_id)
+    existing = find_payment(session, provider_ref)
+    if existing is not None:
+        return PaymentOutcome(payment=existing, created=False)
+    if payment_link is not None:
+        invoice_ids = invoice_ids or list(payment_link.invoice_ids or [])
+        installment_id = installment_id or payment_link.installment_id
+    payment = Payment(
+        debtor_id=debtor.id,
+        amount_minor=amount_minor,
+        currency=currency,
+        method=method,
+        provider=provider,
+        provider_ref=provider_ref,
+        payment_link_id=payment_link.id if payment_link is not None else None,
+        received_at=received_at or utcnow(),
+        recorded_by=recorded_by,
+    )
+    try:
+        with session.begin_nested():
+            session.add(payment)
+            session.flush()
+    except IntegrityError:
+        # Another transaction recorded the same provider reference first.
+        existing = find_payment(session, provider_ref)
+        if existing is None:
+            raise
+        return PaymentOutcome(payment=existing, created=False)
+
+    installment = session.get(Installment, installment_id) if installment_id else None
+    result = allocate(session, payment, invoice_ids=invoice_ids, installment=installment)
+    session.flush()
+    outcome = PaymentOutcome(payment=payment, created=True)
+    audit.record(
+        session, actor=recorded_by, action="payment.recorded", entity=payment, debtor_id=debtor.id,
+        amount_minor=amount_minor, currency=currency, method=method, provider=provider,
+        provider_ref=provider_ref, payment_link_id=payment.payment_link_id,
+        allocations=[
+            {"invoice_id": a.invoice_id, "installment_id": a.installment_id,
+             "amount_minor": a.amount_minor}
+            for a in result.allocations
+        ],
+    )
+    if payment_link is not None and payment_link.paid_at is None:
+        payment_link.paid_at = payment.received_at
+        audit.record(
+            session, actor=recorded_by, action="payment_link.paid", entity=payment_link,
+            debtor_id=debtor.id, payment_id=payment.id,
+        )
+    _settle_invoices(session, result, outcome, recorded_by)
+    _settle_installments(session, result, outcome, recorded_by)
+    if result.leftover_minor:
+        debtor.credit_minor += result.leftover_minor
+        outcome.credited_minor = result.leftover_minor
+        audit.record(
+            session, actor=recorded_by, action="debtor.credit_added", entity=debtor,
+            debtor_id=debtor.id, amount_minor=result.leftover_minor, currency=currency,
+            payment_id=payment.id, credit_minor=debtor.credit_minor,
+        )
+    _keep_promises(session, debtor, outcome, recorded_by)
+    _close_reconciliation_tasks(session, debtor, payment)
+    session.flush()
+    if thank:
+        notify_debtor(
+            session, debtor, THANKS_RESPONSE,
+            {
+                "amount": amount_minor,
+                "currency": currency,
+                "remaining": open_balance(session, debtor.id, currency),
+                "credit": debtor.credit_minor,
+            },
+            reason=f"payment:{payment.id}",
+        )
+    return outcome
+
+
+def open_balance(session: Session, debtor_id: int, currency: str | None = None) -> int:
+    """What the debtor still owes on open and disputed invoices, in minor units."""
+    query = select(func.coalesce(func.sum(Invoice.amount_minor - Invoice.paid_minor), 0)).where(
+        Invoice.debtor_id == debtor_id,
+        Invoice.status.in_((InvoiceStatus.OPEN, InvoiceStatus.DISPUTED)),
+    )
+    if currency:
+        query = query.where(Invoice.currency == currency)
+    return max(int(session.scalar(query) or 0), 0)
+
+
+def _settle_invoices(
+    session: Session, result: AllocationResult, outcome: PaymentOutcome, actor: str
+) -> None:
+    """A fully paid invoice leaves dunning at once: status paid, no pause left to resume."""
+    for invoice in result.invoices:
+        if invoice.balance_minor == 0 and invoice.status != InvoiceStatus.PAID:
+            invoice.status = InvoiceStatus.PAID
+            invoice.paid_at = outcome.payment.received_at
+            invoice.dunning_paused_until = None
+            outcome.paid_invoice_ids.append(invoice.id)
+            audit.record(
+                session, actor=actor, action="invoice.paid", entity=invoice,
+                debtor_id=invoice.debtor_id, payment_id=outcome.payment.id,
+            )
+
+
+def _settle_installments(
+    session: Session, result: AllocationResult, outcome: PaymentOutcome, actor: str
+) -> None:
+    plans: dict[int, PaymentPlan] = {}
+    for inst in result.installments:
+        if inst.paid_minor >= inst.amount_minor:
+            inst.status = InstallmentStatus.PAID
+        elif inst.status == InstallmentStatus.DUE:
+            inst.status = InstallmentStatus.PARTIAL
+        audit.record(
+            session, actor=actor, action="installment.payment", entity=inst,
+            debtor_id=inst.plan.debtor_id, payment_id=outcome.payment.id,
+            paid_minor=inst.paid_minor, status=inst.status,
+        )
+        plans[inst.plan_id] = inst.plan
+    for plan in plans.values():
+        if plan.status == PlanStatus.ACTIVE and all(
+            i.status == InstallmentStatus.PAID for i in plan.installments
+        ):
+            plan.status = PlanStatus.COMPLETED
+            outcome.completed_plan_ids.append(plan.id)
+            audit.record(
+                session, actor=actor, action="plan.completed", entity=plan,
+                debtor_id=plan.debtor_id, payment_id=outcome.payment.id,
+            )
+
+
+def _keep_promises(
+    session: Session, debtor: Debtor, outcome: PaymentOutcome, actor: str
+) -> None:
+    """A pending promise is kept once the money paid since it was made reaches its amount, or
+    once every invoice it covered is paid."""
+    promises = session.scalars(
+        select(Promise)
+        .where(Promise.debtor_id == debtor.id, Promise.status == PromiseStatus.PENDING)
+        .order_by(Promise.promised_date, Promise.id)
+    ).all()
+    for promise in promises:
+        paid_since = session.scalar(
+            select(func.coalesce(func.sum(Payment.amount_minor), 0)).where(
+                Payment.debtor_id == debtor.id,
+                Payment.currency == promise.currency,
+                Payment.received_at >= promise.created_at,
+            )
+        )
+        invoices_paid = bool(promise.invoice_ids) and all(
+            (inv := session.get(Invoice, inv_id)) is None or inv.status == InvoiceStatus.PAID
+            for inv_id in promise.invoice_ids
+        )
+        if int(paid_since or 0) >= promise.amount_minor or invoices_paid:
+            promise.status = PromiseStatus.KEPT
+            outcome.kept_promise_ids.append(promise.id)
+            audit.record(
+                session, actor=actor, action="promise.kept", entity=promise,
+                debtor_id=debtor.id, payment_id=outcome.payment.id,
+            )
+
+
+def _close_reconciliation_tasks(session: Session, debtor: Debtor, payment: Payment) -> None:
+    """A claimed payment that now shows up in the ledger closes the reconciliation task."""
+    tasks = session.scalars(
+        select(Task).where(
+            Task.debtor_id == debtor.id,
+            Task.kind == "reconciliation",
+            Task.status == TaskStatus.OPEN,
+        )
+    ).all()
+    settled = open_balance(session, debtor.id) == 0
+    for task in tasks:
+        matched = [*(task.details or {}).get("payment_ids", []), payment.id]
+        task.details = {**(task.details or {}), "payment_ids": matched}
+        if settled:
+            task.status = TaskStatus.DONE
+        audit.record(
+            session, actor="system", action="reconciliation.payment_seen", entity=task,
+            debtor_id=debtor.id, payment_id=payment.id, closed=settled,
+        )

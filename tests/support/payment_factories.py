@@ -1,0 +1,149 @@
+"""Test data and fakes for the payments, ledger and follow-up tests."""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from relance.conversations.service import store_outbound
+from relance.db.models import (
+    Contact,
+    Conversation,
+    Debtor,
+    Installment,
+    Invoice,
+    Message,
+    PaymentPlan,
+    Promise,
+)
+from relance.db.models.enums import MessageStatus
+
+_seq = itertools.count(1)
+
+
+def _unique() -> int:
+    return next(_seq) * 1000 + os.getpid() % 1000
+
+
+def make_debtor(db: Session, *, language: str = "fr", email: str | None = None,
+                contact: bool = True) -> Debtor:
+    n = _unique()
+    debtor = Debtor(customer_number=f"C-{n}", name=f"Debtor {n}", language=language, email=email)
+    if contact:
+        debtor.contacts.append(Contact(channel="sms", address=f"+336{n % 10**8:08d}"))
+    db.add(debtor)
+    db.flush()
+    return debtor
+
+
+def make_invoice(db: Session, debtor: Debtor, amount_minor: int, *, due: date,
+                 currency: str = "EUR", status: str = "open", paid_minor: int = 0) -> Invoice:
+    invoice = Invoice(
+        debtor_id=debtor.id, number=f"F-{_unique()}", amount_minor=amount_minor,
+        paid_minor=paid_minor, currency=currency, issue_date=due - timedelta(days=30),
+        due_date=due, status=status,
+    )
+    db.add(invoice)
+    db.flush()
+    return invoice
+
+
+def make_plan(db: Session, debtor: Debtor, amounts: list[int], *, first_due: date,
+              invoices: list[Invoice], step_days: int = 30) -> PaymentPlan:
+    plan = PaymentPlan(
+        debtor_id=debtor.id, total_minor=sum(amounts), currency="EUR",
+        installments_count=len(amounts), frequency="monthly",
+        invoice_ids=[inv.id for inv in invoices],
+    )
+    for i, amount in enumerate(amounts):
+        plan.installments.append(Installment(
+            seq=i + 1, due_date=first_due + timedelta(days=step_days * i), amount_minor=amount,
+        ))
+    db.add(plan)
+    db.flush()
+    return plan
+
+
+def make_promise(db: Session, debtor: Debtor, amount_minor: int, promised: date,
+                 invoices: list[Invoice] | None = None) -> Promise:
+    promise = Promise(debtor_id=debtor.id, amount_minor=amount_minor, currency="EUR",
+                      promised_date=promised, invoice_ids=[i.id for i in invoices or []])
+    db.add(promise)
+    db.flush()
+    return promise
+
+
+@dataclass
+class SentText:
+    debtor_id: int | None
+    address: str
+    text: str
+
+
+@dataclass
+class FakeGateway:
+    """Stores the outbound message like the real gateway; remembers what was sent."""
+
+    sent: list[SentText] = field(default_factory=list)
+
+    def send_text(self, session: Session, *, conversation: Conversation, contact: Contact,
+                  text: str, author: str, first_contact_template: bool = False) -> Message:
+        self.sent.append(SentText(conversation.debtor_id, contact.address, text))
+        return store_outbound(session, conversation, contact.channel, text, author,
+                              status=MessageStatus.QUEUED, address=contact.address)
+
+    def place_call(self, session: Session, *, conversation: Conversation, contact: Contact,
+                   purpose: str) -> Message:
+        raise AssertionError("no call expected")
+
+    def texts_for(self, debtor: Debtor) -> list[str]:
+        return [s.text for s in self.sent if s.debtor_id == debtor.id]
+
+
+_localstripe: tuple[subprocess.Popen[bytes], str] | None = None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def localstripe_url() -> str:
+    """Start localstripe once per test process (localhost, free port); stopped at exit."""
+    global _localstripe
+    if _localstripe is not None and _localstripe[0].poll() is None:
+        return _localstripe[1]
+    exe = Path(sys.executable).parent / "localstripe"
+    port = _free_port()
+    proc = subprocess.Popen(
+        [str(exe), "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            request = urllib.request.Request(
+                f"{url}/v1/customers", headers={"Authorization": "Bearer sk_test_probe"}
+            )
+            urllib.request.urlopen(request, timeout=1).read()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("localstripe did not start") from None
+            time.sleep(0.2)
+    atexit.register(proc.terminate)
+    _localstripe = (proc, url)
+    return url

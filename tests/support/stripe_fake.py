@@ -1,0 +1,520 @@
+"""A faithful local fake of Stripe Checkout Sessions, for tests (localstripe has no Checkout).
+
+`StripeFake` is a real HTTP server on 127.0.0.1 that the stripe client is pointed at (through the
+`STRIPE_API_BASE` setting / `base_addresses`). It implements, with the object shapes of Stripe's
+published API reference:
+
+- `POST /v1/checkout/sessions` (form-encoded, bracket notation, Bearer key required, the same
+  validation errors Stripe gives for the parameters we use, `Idempotency-Key` replay);
+- `GET /v1/checkout/sessions/{id}` and `POST /v1/checkout/sessions/{id}/expire`;
+- every other `/v1/...` path is forwarded to `upstream` (localstripe) when given, so one base URL
+  serves both Checkout and PaymentIntents/Customers/PaymentMethods.
+
+Test helpers play the payer and Stripe's event delivery: `complete()` pays a session (creating the
+Customer, PaymentMethod and a confirmed PaymentIntent in localstripe when an upstream is set),
+`event()` wraps an object as a Stripe Event, `signed()` produces the payload and the
+`Stripe-Signature` header (t=..., v1=HMAC-SHA256 of "t.payload" with the endpoint secret).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+KNOWN_CREATE_PARAMS = {
+    "mode",
+    "line_items",
+    "success_url",
+    "cancel_url",
+    "client_reference_id",
+    "metadata",
+    "expires_at",
+    "locale",
+    "payment_intent_data",
+    "customer_creation",
+    "customer_email",
+    "customer",
+    "payment_method_types",
+    "currency",
+    "expand",
+    "ui_mode",
+}
+MIN_EXPIRY, MAX_EXPIRY = 30 * 60, 24 * 60 * 60
+
+
+class StripeApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        kind: str = "invalid_request_error",
+    ) -> None:
+        super().__init__(message)
+        self.status, self.param, self.code, self.kind = status, param, code, kind
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"type": self.kind, "message": str(self)}
+        if self.param:
+            error["param"] = self.param
+        if self.code:
+            error["code"] = self.code
+        return {"error": error}
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    params: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def parse_form(body: str) -> dict[str, Any]:
+    """Decode Stripe's form encoding: a[b][0][c]=v -> {"a": {"b": [{"c": "v"}]}}."""
+    root: dict[str, Any] = {}
+    for key, value in urllib.parse.parse_qsl(body, keep_blank_values=True):
+        parts = [key.split("[", 1)[0]] + [p.rstrip("]") for p in key.split("[")[1:]]
+        node: Any = root
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            nxt_is_index = not last and parts[i + 1].isdigit()
+            if isinstance(node, list):
+                idx = int(part)
+                while len(node) <= idx:
+                    node.append(None)
+                if last:
+                    node[idx] = value
+                else:
+                    if node[idx] is None:
+                        node[idx] = [] if nxt_is_index else {}
+                    node = node[idx]
+            else:
+                if last:
+                    node[part] = value
+                else:
+                    node = node.setdefault(part, [] if nxt_is_index else {})
+    return root
+
+
+def _int(value: Any, param: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise StripeApiError(400, f"Invalid integer: {value}", param=param) from None
+
+
+class StripeFake:
+    """Checkout Sessions served locally; other endpoints proxied to `upstream` (localstripe)."""
+
+    def __init__(self, upstream: str | None = None) -> None:
+        self.upstream = upstream.rstrip("/") if upstream else None
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.requests: list[RecordedRequest] = []
+        self._idempotent: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self.fail_next: StripeApiError | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> StripeFake:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                fake._dispatch(self, "GET")
+
+            def do_POST(self) -> None:
+                fake._dispatch(self, "POST")
+
+            def do_DELETE(self) -> None:
+                fake._dispatch(self, "DELETE")
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def reset(self) -> None:
+        with self._lock:
+            self.sessions.clear()
+            self.requests.clear()
+            self._idempotent.clear()
+            self.fail_next = None
+
+    def checkout_requests(self, method: str | None = None) -> list[RecordedRequest]:
+        return [
+            r
+            for r in self.requests
+            if r.path.startswith("/v1/checkout/sessions") and (method is None or r.method == method)
+        ]
+
+    # -- HTTP ------------------------------------------------------------------------------
+    def _dispatch(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length) if length else b""
+        path, _, query = handler.path.partition("?")
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        if not path.startswith("/v1/checkout/sessions"):
+            self._proxy(handler, method, handler.path, raw, headers)
+            return
+        params = parse_form(raw.decode() if method == "POST" else query)
+        with self._lock:
+            self.requests.append(RecordedRequest(method, path, params, headers))
+        try:
+            status, body = self._handle(method, path, params, headers)
+        except StripeApiError as exc:
+            status, body = exc.status, exc.body()
+        payload = json.dumps(body).encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.send_header("Request-Id", "req_" + secrets.token_hex(7))
+        handler.end_headers()
+        handler.wfile.write(payload)
+
+    def _proxy(
+        self,
+        handler: BaseHTTPRequestHandler,
+        method: str,
+        path: str,
+        raw: bytes,
+        headers: dict[str, str],
+    ) -> None:
+        if self.upstream is None:
+            status, payload = (
+                404,
+                json.dumps(
+                    StripeApiError(404, f"Unrecognized request URL ({method}: {path}).").body()
+                ).encode(),
+            )
+        else:
+            forward = {
+                k: v
+                for k, v in headers.items()
+                if k in ("authorization", "content-type", "idempotency-key", "stripe-version")
+            }
+            request = urllib.request.Request(
+                self.upstream + path,
+                data=raw if method == "POST" else None,
+                headers=forward,
+                method=method,
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    status, payload = response.status, response.read()
+            except urllib.error.HTTPError as exc:
+                status, payload = exc.code, exc.read()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.end_headers()
+        handler.wfile.write(payload)
+
+    def _handle(
+        self, method: str, path: str, params: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, dict[str, Any]]:
+        auth = headers.get("authorization", "")
+        if not auth.startswith("Bearer sk_") and not auth.startswith("Bearer rk_"):
+            raise StripeApiError(401, "You did not provide an API key.")
+        if self.fail_next is not None:
+            error, self.fail_next = self.fail_next, None
+            raise error
+        parts = path.strip("/").split("/")  # v1 checkout sessions [id] [expire]
+        if method == "POST" and len(parts) == 3:
+            key = headers.get("idempotency-key")
+            with self._lock:
+                if key and key in self._idempotent:
+                    return self._idempotent[key]
+            result = (200, self._create(params))
+            if key:
+                with self._lock:
+                    self._idempotent[key] = result
+            return result
+        if len(parts) >= 4:
+            session = self.sessions.get(parts[3])
+            if session is None:
+                raise StripeApiError(
+                    404,
+                    f"No such checkout.session: '{parts[3]}'",
+                    param="id",
+                    code="resource_missing",
+                )
+            if method == "GET" and len(parts) == 4:
+                return 200, dict(session)
+            if method == "POST" and len(parts) == 5 and parts[4] == "expire":
+                if session["status"] != "open":
+                    raise StripeApiError(
+                        400,
+                        f'Only Checkout Sessions with a status in ["open"] can be expired. '
+                        f'This Checkout Session has a status of "{session["status"]}".',
+                    )
+                session.update(status="expired", url=None)
+                return 200, dict(session)
+        raise StripeApiError(404, f"Unrecognized request URL ({method}: {path}).")
+
+    def _create(self, params: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(params) - KNOWN_CREATE_PARAMS
+        if unknown:
+            name = sorted(unknown)[0]
+            raise StripeApiError(400, f"Received unknown parameter: {name}", param=name)
+        mode = params.get("mode")
+        if mode not in ("payment", "setup", "subscription"):
+            raise StripeApiError(400, "Missing required param: mode.", param="mode")
+        if not params.get("success_url") and params.get("ui_mode", "hosted") == "hosted":
+            raise StripeApiError(400, "Missing required param: success_url.", param="success_url")
+        now = int(time.time())
+        expires_at = _int(params.get("expires_at", now + MAX_EXPIRY), "expires_at")
+        if not now + MIN_EXPIRY - 60 <= expires_at <= now + MAX_EXPIRY + 60:
+            raise StripeApiError(
+                400,
+                "The `expires_at` timestamp must be between 30 minutes and 24 hours from "
+                "Checkout Session creation.",
+                param="expires_at",
+            )
+        amount, currency = 0, None
+        items = params.get("line_items") or []
+        if mode == "payment" and not items:
+            raise StripeApiError(
+                400, "You must provide at least one line item.", param="line_items"
+            )
+        for i, item in enumerate(items):
+            quantity = _int(item.get("quantity"), f"line_items[{i}][quantity]")
+            price = item.get("price_data") or {}
+            if not price:
+                raise StripeApiError(
+                    400,
+                    "You must specify either `price` or `price_data`.",
+                    param=f"line_items[{i}]",
+                )
+            if not (price.get("product_data") or {}).get("name") and not price.get("product"):
+                raise StripeApiError(
+                    400,
+                    "Missing required param: line_items[0][price_data][product_data][name].",
+                    param=f"line_items[{i}][price_data][product_data][name]",
+                )
+            unit = _int(price.get("unit_amount"), f"line_items[{i}][price_data][unit_amount]")
+            item_currency = str(price.get("currency", "")).lower()
+            if currency and item_currency != currency:
+                raise StripeApiError(
+                    400, "All line items must use the same currency.", param="line_items"
+                )
+            currency = item_currency
+            amount += unit * quantity
+        creation = params.get("customer_creation")
+        if creation is not None and creation not in ("always", "if_required"):
+            raise StripeApiError(
+                400, f"Invalid customer_creation: {creation}", param="customer_creation"
+            )
+        session_id = "cs_test_" + secrets.token_urlsafe(45).replace("-", "a").replace("_", "b")
+        session = {
+            "id": session_id,
+            "object": "checkout.session",
+            "after_expiration": None,
+            "allow_promotion_codes": None,
+            "amount_subtotal": amount,
+            "amount_total": amount,
+            "automatic_tax": {"enabled": False, "liability": None, "status": None},
+            "billing_address_collection": None,
+            "cancel_url": params.get("cancel_url"),
+            "client_reference_id": params.get("client_reference_id"),
+            "client_secret": None,
+            "consent": None,
+            "consent_collection": None,
+            "created": now,
+            "currency": currency,
+            "custom_fields": [],
+            "custom_text": {
+                "after_submit": None,
+                "shipping_address": None,
+                "submit": None,
+                "terms_of_service_acceptance": None,
+            },
+            "customer": params.get("customer"),
+            "customer_creation": creation or ("if_required" if mode == "payment" else None),
+            "customer_details": None,
+            "customer_email": params.get("customer_email"),
+            "expires_at": expires_at,
+            "invoice": None,
+            "invoice_creation": None,
+            "livemode": False,
+            "locale": params.get("locale"),
+            "metadata": params.get("metadata") or {},
+            "mode": mode,
+            "payment_intent": None,  # created when the customer pays (API 2022-08-01 and later)
+            "payment_link": None,
+            "payment_method_collection": "if_required",
+            "payment_method_options": {},
+            "payment_method_types": params.get("payment_method_types") or ["card"],
+            "payment_status": "unpaid",
+            "phone_number_collection": {"enabled": False},
+            "recovered_from": None,
+            "setup_intent": None,
+            "shipping_address_collection": None,
+            "shipping_cost": None,
+            "shipping_details": None,
+            "shipping_options": [],
+            "status": "open",
+            "submit_type": None,
+            "subscription": None,
+            "success_url": params.get("success_url"),
+            "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+            "ui_mode": params.get("ui_mode", "hosted"),
+            "url": f"{self.base_url}/c/pay/{session_id}",
+            # Not part of the returned object in Stripe; kept to build the PaymentIntent.
+            "_payment_intent_data": params.get("payment_intent_data") or {},
+        }
+        with self._lock:
+            self.sessions[session_id] = session
+        return {k: v for k, v in session.items() if not k.startswith("_")}
+
+    # -- test helpers ----------------------------------------------------------------------
+    def _upstream_call(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        api_key: str = "sk_test_fake",
+    ) -> dict[str, Any]:
+        assert self.upstream is not None
+        data = urllib.parse.urlencode(_flatten(params or {})).encode() if params else None
+        request = urllib.request.Request(
+            self.upstream + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {api_key}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def complete(
+        self, session_id: str, *, card: str = "4242424242424242", email: str = "payer@example.com"
+    ) -> dict[str, Any]:
+        """Play the payer: pay the session with `card`; returns the completed session object.
+
+        With an upstream (localstripe), the PaymentIntent, PaymentMethod and (when the card is
+        kept for later) the Customer are real localstripe objects.
+        """
+        session = self.sessions[session_id]
+        if session["status"] != "open":
+            raise StripeApiError(400, f"session is {session['status']}")
+        intent_data = session["_payment_intent_data"]
+        keep_card = intent_data.get("setup_future_usage") == "off_session"
+        create_customer = keep_card or session["customer_creation"] == "always"
+        customer = session["customer"]
+        if self.upstream is None:
+            intent_id = "pi_" + secrets.token_hex(12)
+            if create_customer and customer is None:
+                customer = "cus_" + secrets.token_hex(7)
+        else:
+            if create_customer and customer is None:
+                customer = self._upstream_call("POST", "/v1/customers", {"email": email})["id"]
+            method = self._upstream_call(
+                "POST",
+                "/v1/payment_methods",
+                {
+                    "type": "card",
+                    "card": {"number": card, "exp_month": "12", "exp_year": "2034", "cvc": "123"},
+                },
+            )["id"]
+            if customer:
+                self._upstream_call(
+                    "POST", f"/v1/payment_methods/{method}/attach", {"customer": customer}
+                )
+            intent_params: dict[str, Any] = {
+                "amount": session["amount_total"],
+                "currency": session["currency"],
+                "payment_method": method,
+                "confirm": "true",
+                "metadata": intent_data.get("metadata") or {},
+            }
+            if customer:
+                intent_params["customer"] = customer
+            intent_id = self._upstream_call("POST", "/v1/payment_intents", intent_params)["id"]
+        session.update(
+            customer=customer,
+            customer_details={
+                "email": email,
+                "name": None,
+                "phone": None,
+                "address": None,
+                "tax_exempt": "none",
+                "tax_ids": [],
+            },
+            payment_intent=intent_id,
+            payment_status="paid",
+            status="complete",
+            url=None,
+        )
+        return {k: v for k, v in session.items() if not k.startswith("_")}
+
+    def intent(self, intent_id: str) -> dict[str, Any]:
+        """The PaymentIntent as localstripe holds it (for payment_intent.* events)."""
+        return self._upstream_call("GET", f"/v1/payment_intents/{intent_id}")
+
+    @staticmethod
+    def event(
+        kind: str, obj: dict[str, Any], *, event_id: str | None = None, created: int | None = None
+    ) -> dict[str, Any]:
+        return {
+            "id": event_id or "evt_" + secrets.token_hex(12),
+            "object": "event",
+            "api_version": "2024-06-20",
+            "created": created or int(time.time()),
+            "data": {"object": obj},
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None},
+            "type": kind,
+        }
+
+    @staticmethod
+    def signed(
+        event: dict[str, Any], secret: str, *, timestamp: int | None = None
+    ) -> tuple[bytes, str]:
+        """(payload, Stripe-Signature header) exactly as Stripe signs webhook deliveries."""
+        payload = json.dumps(event, indent=2).encode()
+        timestamp = int(time.time()) if timestamp is None else timestamp
+        digest = hmac.new(
+            secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256
+        ).hexdigest()
+        return payload, f"t={timestamp},v1={digest}"
+
+
+def _flatten(params: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    for key, value in params.items():
+        name = f"{prefix}[{key}]" if prefix else key
+        if isinstance(value, dict):
+            pairs.extend(_flatten(value, name))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                pairs.extend(_flatten({str(i): item}, name))
+        else:
+            pairs.append((name, str(value)))
+    return pairs
