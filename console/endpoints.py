@@ -1,5 +1,13 @@
-"""Console routes (filled in by the console work)."""
+"""Console routes, all under /console: login, inbox, conversations, admin, dashboard."""
 
 from fastapi import APIRouter
 
-router = APIRouter(tags=["console"])
+from console import admin, auth_pages, dashboard, inbox, static_files
+from console.web import PREFIX
+
+router = APIRouter(prefix=PREFIX, tags=["console"], include_in_schema=False)
+router.include_router(static_files.router)
+router.include_router(auth_pages.router)
+router.include_router(inbox.router)
+router.include_router(dashboard.router)
+router.include_router(admin.router, prefix="/admin")

@@ -1,0 +1,279 @@
+"""What a collector does on a conversation. Each function changes state, audits it, and leaves
+the commit to the request boundary.
+
+Rasa is told about collector messages and the hand-back, but it being down never blocks the
+collector: the state change is ours, Rasa catches up from the tracker events it missed.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from console.queries import live_handoff
+from relance import audit
+from relance.conversations.ports import DeliveryError, get_gateway
+from relance.db.base import utcnow
+from relance.db.models import (
+    Contact,
+    Conversation,
+    Dispute,
+    Handoff,
+    Invoice,
+    PaymentPlan,
+    Promise,
+    User,
+)
+from relance.db.models.enums import (
+    Author,
+    Channel,
+    ConversationMode,
+    DisputeStatus,
+    HandoffStatus,
+    InvoiceStatus,
+    PlanStatus,
+    PromiseStatus,
+)
+from relance.rasa_client import client_from_settings
+
+log = logging.getLogger(__name__)
+RESUME_INTENT = "EXTERNAL_resume"
+MAX_REPLY = 1600
+
+
+class CaseworkError(ValueError):
+    """The action cannot be done now; the message is shown to the collector."""
+
+
+def _actor(user: User) -> str:
+    return f"user:{user.email}"
+
+
+def take_over(session: Session, conversation: Conversation, user: User) -> Handoff:
+    """The collector owns the conversation: the bot stops answering (inbound is held for them)."""
+    handoff = live_handoff(session, conversation.id)
+    if handoff is None:
+        handoff = Handoff(conversation_id=conversation.id, reason="collector_initiated", priority=0)
+        session.add(handoff)
+    elif handoff.assigned_to_id not in (None, user.id):
+        previous = handoff.assigned_to_id
+        audit.record(
+            session, actor=_actor(user), action="handoff.reassigned", entity=handoff,
+            debtor_id=conversation.debtor_id, previous_user_id=previous,
+        )
+    handoff.status = HandoffStatus.ASSIGNED
+    handoff.assigned_to_id = user.id
+    conversation.mode = ConversationMode.HUMAN
+    session.flush()
+    audit.record(
+        session, actor=_actor(user), action="conversation.taken_over", entity=conversation,
+        debtor_id=conversation.debtor_id, handoff_id=handoff.id,
+    )
+    return handoff
+
+
+def reply_contact(session: Session, conversation: Conversation) -> Contact:
+    """The contact point of the channel the debtor last used (a voice caller gets an SMS)."""
+    if conversation.debtor_id is None:
+        raise CaseworkError("This conversation has no known debtor.")
+    channel = conversation.last_channel or Channel.SMS
+    if channel in (Channel.VOICE, Channel.SIMULATOR):
+        channel = Channel.SMS
+    contacts = list(
+        session.scalars(
+            select(Contact).where(Contact.debtor_id == conversation.debtor_id).order_by(Contact.id)
+        )
+    )
+    same_channel = [c for c in contacts if c.channel == channel]
+    if not same_channel:
+        raise CaseworkError(f"The debtor has no {channel} contact to reply on.")
+    reachable = [c for c in same_channel if c.reachable]
+    if not reachable:
+        raise CaseworkError(
+            f"The debtor's {channel} contact has opted out or withdrawn consent: no reply can be sent."
+        )
+    return reachable[0]
+
+
+def _require_owner(session: Session, conversation: Conversation, user: User) -> None:
+    handoff = live_handoff(session, conversation.id)
+    if conversation.mode != ConversationMode.HUMAN or handoff is None:
+        raise CaseworkError("Take over the conversation before replying.")
+    if handoff.assigned_to_id != user.id:
+        raise CaseworkError("Another collector owns this conversation.")
+
+
+def reply(session: Session, conversation: Conversation, user: User, text: str) -> None:
+    """Send the collector's text on the debtor's last channel and put it in the bot's memory."""
+    text = text.strip()
+    if not text:
+        raise CaseworkError("The reply is empty.")
+    if len(text) > MAX_REPLY:
+        raise CaseworkError(f"The reply is longer than {MAX_REPLY} characters.")
+    _require_owner(session, conversation, user)
+    contact = reply_contact(session, conversation)
+    try:
+        message = get_gateway().send_text(
+            session, conversation=conversation, contact=contact, text=text, author=Author.COLLECTOR
+        )
+    except DeliveryError as exc:
+        audit.record(
+            session, actor=_actor(user), action="message.collector_reply_failed",
+            entity=conversation, debtor_id=conversation.debtor_id, error=str(exc), code=exc.code,
+        )
+        raise CaseworkError(f"The message could not be sent: {exc}") from exc
+    conversation.last_message_at = utcnow()
+    audit.record(
+        session, actor=_actor(user), action="message.collector_reply", entity=message,
+        debtor_id=conversation.debtor_id, channel=contact.channel, address=contact.address,
+    )
+    _tell_rasa(conversation, [{"event": "bot", "text": text, "metadata": {"author": "collector"}}])
+
+
+def hand_back(session: Session, conversation: Conversation, user: User) -> bool:
+    """Back to the bot: close the handoff, resume the tracker, let the bot speak in context.
+
+    Returns whether the assistant was reached. Rasa being down still hands back (logged): the
+    next debtor message reaches the bot normally.
+    """
+    now = utcnow()
+    closed = 0
+    for handoff in session.scalars(
+        select(Handoff).where(
+            Handoff.conversation_id == conversation.id,
+            Handoff.status.in_((HandoffStatus.OPEN, HandoffStatus.ASSIGNED)),
+        )
+    ):
+        handoff.status = HandoffStatus.CLOSED
+        handoff.closed_at = now
+        closed += 1
+    conversation.mode = ConversationMode.BOT
+    session.flush()
+    audit.record(
+        session, actor=_actor(user), action="conversation.handed_back", entity=conversation,
+        debtor_id=conversation.debtor_id, handoffs_closed=closed,
+    )
+    rasa = client_from_settings()
+    try:
+        rasa.append_events(conversation.sender_id, [{"event": "resume"}])
+        replies = rasa.trigger_intent(conversation.sender_id, RESUME_INTENT)
+    except Exception as exc:  # never block the hand-back (AssistantUnavailable, HTTP errors)
+        log.warning("hand-back of conversation %s: rasa unreachable (%s)", conversation.id, exc)
+        audit.record(
+            session, actor="system", action="conversation.resume_deferred", entity=conversation,
+            debtor_id=conversation.debtor_id, error=str(exc)[:300],
+        )
+        return False
+    finally:
+        rasa.close()
+    texts = [m.text for m in replies if m.text]
+    if not texts:
+        return True
+    try:
+        contact = reply_contact(session, conversation)
+        for text in texts:
+            get_gateway().send_text(
+                session, conversation=conversation, contact=contact, text=text, author=Author.BOT
+            )
+    except (CaseworkError, DeliveryError) as exc:
+        log.warning("hand-back of conversation %s: bot reply not delivered (%s)", conversation.id, exc)
+    return True
+
+
+def _tell_rasa(conversation: Conversation, events: list[dict[str, object]]) -> None:
+    rasa = client_from_settings()
+    try:
+        rasa.append_events(conversation.sender_id, events)
+    except Exception as exc:
+        log.warning("could not append events for %s: %s", conversation.sender_id, exc)
+    finally:
+        rasa.close()
+
+
+def decide_plan(
+    session: Session, plan: PaymentPlan, user: User, *, approve: bool, note: str = ""
+) -> None:
+    """Approve or reject a plan the bot could not grant within policy limits."""
+    if plan.status != PlanStatus.PENDING_APPROVAL:
+        raise CaseworkError("This plan is not waiting for approval.")
+    plan.status = PlanStatus.ACTIVE if approve else PlanStatus.REJECTED
+    plan.approved_by = _actor(user) if approve else None
+    if note:
+        plan.note = note[:2000]
+    audit.record(
+        session, actor=_actor(user), action="plan.approved" if approve else "plan.rejected",
+        entity=plan, debtor_id=plan.debtor_id, total_minor=plan.total_minor,
+        currency=plan.currency, installments=plan.installments_count, note=note[:500],
+    )
+
+
+def decide_dispute(
+    session: Session, dispute: Dispute, user: User, *, upheld: bool, note: str
+) -> None:
+    """Upheld: the invoice is cancelled and dunning on it stops. Rejected: dunning resumes."""
+    if dispute.status != DisputeStatus.OPEN:
+        raise CaseworkError("This dispute is already closed.")
+    if not note.strip():
+        raise CaseworkError("Write a resolution note: it is kept as evidence.")
+    dispute.status = DisputeStatus.RESOLVED if upheld else DisputeStatus.REJECTED
+    dispute.resolution_note = note.strip()[:4000]
+    dispute.resolved_at = utcnow()
+    dispute.resolved_by = _actor(user)[:64]
+    invoice = session.get(Invoice, dispute.invoice_id) if dispute.invoice_id else None
+    if invoice is not None and invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.DISPUTED):
+        invoice.status = InvoiceStatus.CANCELLED if upheld else InvoiceStatus.OPEN
+    audit.record(
+        session, actor=_actor(user),
+        action="dispute.resolved" if upheld else "dispute.rejected",
+        entity=dispute, debtor_id=dispute.debtor_id, invoice_id=dispute.invoice_id,
+        invoice_status=invoice.status if invoice else None, note=note[:500],
+    )
+
+
+def record_promise(
+    session: Session,
+    conversation: Conversation,
+    user: User,
+    *,
+    amount_minor: int,
+    currency: str,
+    promised_date: date,
+) -> Promise:
+    """A promise taken by phone or chat: reminders on the open invoices pause until that date."""
+    if conversation.debtor_id is None:
+        raise CaseworkError("This conversation has no known debtor.")
+    if amount_minor <= 0:
+        raise CaseworkError("The promised amount must be positive.")
+    if promised_date < date.today():
+        raise CaseworkError("The promised date is in the past.")
+    invoices = list(
+        session.scalars(
+            select(Invoice).where(
+                Invoice.debtor_id == conversation.debtor_id,
+                Invoice.status == InvoiceStatus.OPEN,
+                Invoice.currency == currency,
+            )
+        )
+    )
+    promise = Promise(
+        debtor_id=conversation.debtor_id,
+        amount_minor=amount_minor,
+        currency=currency,
+        promised_date=promised_date,
+        status=PromiseStatus.PENDING,
+        invoice_ids=[i.id for i in invoices],
+        source="collector",
+    )
+    session.add(promise)
+    for invoice in invoices:
+        invoice.dunning_paused_until = promised_date
+    session.flush()
+    audit.record(
+        session, actor=_actor(user), action="promise.recorded", entity=promise,
+        debtor_id=conversation.debtor_id, amount_minor=amount_minor, currency=currency,
+        promised_date=promised_date.isoformat(),
+    )
+    return promise

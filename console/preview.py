@@ -1,0 +1,146 @@
+"""Previews for admins: what a policy or a wording change means for one real (sample) debtor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from relance.db.models import Debtor, Invoice
+from relance.db.models.enums import InvoiceStatus
+from relance.nlg.renderer import UnknownResponse, render
+from relance.nlg.templates_store import Templates
+from relance.policy.schema import Policy
+from relance.policy.service import PlanLimits, limits_from_policy
+from relance.settings import get_settings
+
+
+@dataclass
+class StagePreview:
+    key: str
+    kind: str
+    channels: list[str]
+    tone: str
+    on: date | None
+    past: bool
+    text: str
+    problem: str = ""
+
+
+@dataclass
+class PolicyPreview:
+    debtor: Debtor
+    invoice: Invoice | None
+    balance_minor: int
+    track: str
+    stages: list[StagePreview]
+    limits: PlanLimits | None
+    limits_problem: str = ""
+
+
+def sample_debtors(session: Session, limit: int = 50) -> list[Debtor]:
+    return list(session.scalars(select(Debtor).order_by(Debtor.id).limit(limit)))
+
+
+def pick_debtor(session: Session, debtor_id: int | None) -> Debtor | None:
+    if debtor_id:
+        found = session.get(Debtor, debtor_id)
+        if found is not None:
+            return found
+    return session.scalars(select(Debtor).order_by(Debtor.id).limit(1)).first()
+
+
+def _open_invoices(session: Session, debtor: Debtor) -> list[Invoice]:
+    return list(
+        session.scalars(
+            select(Invoice)
+            .where(Invoice.debtor_id == debtor.id, Invoice.status == InvoiceStatus.OPEN)
+            .order_by(Invoice.due_date)
+        )
+    )
+
+
+def sample_variables(session: Session, debtor: Debtor) -> dict[str, Any]:
+    """The variables the bot usually passes, filled from the debtor's real data."""
+    settings = get_settings()
+    invoices = _open_invoices(session, debtor)
+    first = invoices[0] if invoices else None
+    balance = sum(i.balance_minor for i in invoices)
+    currency = first.currency if first else "EUR"
+    return {
+        "name": debtor.name, "debtor_name": debtor.display_name, "company": debtor.company,
+        "customer_number": debtor.customer_number,
+        "amount": balance, "amount_minor": balance, "amount_due": balance, "balance": balance,
+        "balance_minor": balance, "currency": currency,
+        "invoice_number": first.number if first else "F-0001",
+        "invoice_count": len(invoices), "due_date": (first.due_date if first else date.today()),
+        "creditor_name": settings.creditor_name, "creditor_phone": settings.creditor_phone,
+        "creditor_address": settings.creditor_address,
+        "payment_url": f"{settings.public_base_url}/pay/preview-token",
+        "promised_date": date.today() + timedelta(days=7), "installments": 3,
+        "frequency": "monthly", "reference": "D-PREVIEW", "deadline": date.today() + timedelta(days=8),
+        "language": debtor.language,
+    }
+
+
+def render_for(
+    templates: Templates, name: str, debtor: Debtor, variables: dict[str, Any],
+    *, language: str | None = None, tone: str | None = None, channel: str | None = None,
+) -> tuple[str, str]:
+    """(text, problem): a missing or broken template is reported, never raised."""
+    try:
+        text = render(
+            templates, name, language=language or debtor.language, variables=variables,
+            tone=tone, channel=channel,
+        )
+    except UnknownResponse:
+        return "", f"no template named {name}"
+    except Exception as exc:
+        return "", f"{name}: {exc}"
+    return text, ""
+
+
+def policy_preview(
+    session: Session, policy: Policy, templates: Templates, debtor: Debtor
+) -> PolicyPreview:
+    invoices = _open_invoices(session, debtor)
+    invoice = invoices[0] if invoices else None
+    balance = sum(i.balance_minor for i in invoices)
+    track = policy.track_for(debtor.segment, debtor.risk_class)
+    variables = sample_variables(session, debtor)
+    today = date.today()
+    stages = []
+    for stage in track.stages:
+        on = invoice.due_date + timedelta(days=stage.offset_days) if invoice else None
+        text, problem = render_for(
+            templates, stage.template, debtor, variables, tone=stage.tone,
+            channel=stage.channels[0] if stage.channels else None,
+        )
+        stages.append(
+            StagePreview(
+                key=stage.key, kind=stage.kind, channels=list(stage.channels), tone=stage.tone,
+                on=on, past=bool(on and on < today), text=text, problem=problem,
+            )
+        )
+    limits, limits_problem = None, ""
+    try:
+        limits = limits_from_policy(policy, debtor.segment, max(balance, 1))
+    except LookupError as exc:
+        limits_problem = str(exc)
+    return PolicyPreview(debtor, invoice, balance, track.name, stages, limits, limits_problem)
+
+
+def missing_stage_templates(document: dict[str, Any], templates: Templates) -> list[str]:
+    """'No stage without a template': every stage must name a response that exists."""
+    problems = []
+    for track in document.get("tracks") or []:
+        for stage in (track or {}).get("stages") or []:
+            name = (stage or {}).get("template")
+            if name and name not in templates:
+                problems.append(
+                    f"tracks.{track.get('name')}.{stage.get('key')}: template {name} does not exist"
+                )
+    return problems

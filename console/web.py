@@ -1,0 +1,131 @@
+"""Console plumbing: templates, the route class that turns auth errors into pages, helpers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from math import ceil
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+
+from relance.auth.deps import CsrfRejected, Forbidden, NotAuthenticated
+from relance.nlg.formatting import money
+
+log = logging.getLogger(__name__)
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+PREFIX = "/console"
+PAGE_SIZE = 25
+
+
+def _money(amount_minor: int | None, currency: str = "EUR") -> str:
+    return money(amount_minor or 0, currency, "en")
+
+
+def _ago(value: datetime | None, now: datetime | None = None) -> str:
+    """'4 min', '2 h', '3 d': waiting times in the inbox."""
+    if value is None:
+        return "—"
+    seconds = int(((now or datetime.now(UTC)) - value).total_seconds())
+    if seconds < 60:
+        return f"{max(seconds, 0)} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d}"
+    return f"{seconds // 86400} d"
+
+
+def _dt(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
+def _make_templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    env = templates.env
+    env.filters["money"] = _money
+    env.filters["ago"] = _ago
+    env.filters["dt"] = _dt
+    env.globals["prefix"] = PREFIX
+    return templates
+
+
+templates = _make_templates()
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200
+) -> HTMLResponse:
+    ctx = {
+        "user": getattr(request.state, "user", None),
+        "csrf_token": getattr(request.state, "csrf_token", ""),
+        **(context or {}),
+    }
+    return templates.TemplateResponse(request, name, ctx, status_code=status_code)
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def redirect(request: Request, url: str) -> Response:
+    """303 for plain forms; HX-Redirect for HTMX so the whole page changes."""
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
+
+
+class ConsoleRoute(APIRoute):
+    """Turns the auth exceptions raised by dependencies into browser answers."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except NotAuthenticated:
+                target = request.url.path
+                if request.url.query:
+                    target += "?" + request.url.query
+                if request.method != "GET":
+                    target = PREFIX + "/"
+                return redirect(request, f"{PREFIX}/login?next={quote(target)}")
+            except Forbidden:
+                return render(request, "forbidden.html", status_code=403)
+            except CsrfRejected:
+                return render(
+                    request,
+                    "error.html",
+                    {"title": "Request refused", "message": "The form expired or did not come from "
+                     "this console. Reload the page and try again."},
+                    status_code=403,
+                )
+
+        return guarded
+
+
+class Page:
+    """Pagination over a counted query: page numbers, and links that keep the filters."""
+
+    def __init__(self, total: int, page: int, size: int = PAGE_SIZE) -> None:
+        self.total = total
+        self.size = size
+        self.pages = max(ceil(total / size), 1)
+        self.number = min(max(page, 1), self.pages)
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * self.size
+
+    def link(self, base: str, filters: dict[str, Any], number: int) -> str:
+        query = {k: v for k, v in filters.items() if v not in (None, "")}
+        query["page"] = number
+        return f"{base}?{urlencode(query)}"

@@ -1,0 +1,113 @@
+"""Console users: create, authenticate, change password, deactivate. Callers commit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from relance import audit
+from relance.auth import ratelimit
+from relance.auth.passwords import dummy_hash, hash_password, needs_rehash, verify_password
+from relance.db.models import User
+from relance.db.models.enums import Role
+
+ROLES = tuple(r.value for r in Role)
+
+
+class UserError(ValueError):
+    """A rule refused the change (duplicate e-mail, unknown role, weak password)."""
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    user: User | None
+    throttled: bool = False
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def find_user(session: Session, email: str) -> User | None:
+    return session.scalars(
+        select(User).where(func.lower(User.email) == normalise_email(email))
+    ).first()
+
+
+def create_user(
+    session: Session,
+    email: str,
+    password: str,
+    *,
+    role: str = Role.COLLECTOR,
+    display_name: str | None = None,
+    actor: str = "system",
+) -> User:
+    email = normalise_email(email)
+    if "@" not in email or len(email) > 254:
+        raise UserError("a valid e-mail address is required")
+    if role not in ROLES:
+        raise UserError(f"role must be one of {', '.join(ROLES)}")
+    if find_user(session, email) is not None:
+        raise UserError(f"a user with e-mail {email} already exists")
+    try:
+        password_hash = hash_password(password)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    user = User(
+        email=email,
+        display_name=(display_name or email.split("@")[0])[:120],
+        password_hash=password_hash,
+        role=role,
+        active=True,
+    )
+    session.add(user)
+    session.flush()
+    audit.record(session, actor=actor, action="user.created", entity=user, email=email, role=role)
+    return user
+
+
+def authenticate(session: Session, email: str, password: str, ip: str) -> LoginResult:
+    """Check the credentials under the per IP + e-mail throttle; failures are recorded."""
+    if ratelimit.is_blocked(session, ip, email):
+        return LoginResult(None, throttled=True)
+    user = find_user(session, email)
+    if user is None or not user.active:
+        verify_password(dummy_hash(), password)  # same cost as a real check
+        ratelimit.record_failure(session, ip, email)
+        return LoginResult(None)
+    if not verify_password(user.password_hash, password):
+        ratelimit.record_failure(session, ip, email)
+        return LoginResult(None)
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    audit.record(session, actor=f"user:{user.email}", action="auth.login", entity=user, ip=ip)
+    return LoginResult(user)
+
+
+def set_password(session: Session, user: User, password: str, *, actor: str = "system") -> None:
+    try:
+        user.password_hash = hash_password(password)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    audit.record(session, actor=actor, action="user.password_changed", entity=user)
+
+
+def set_role(session: Session, user: User, role: str, *, actor: str = "system") -> None:
+    if role not in ROLES:
+        raise UserError(f"role must be one of {', '.join(ROLES)}")
+    old, user.role = user.role, role
+    audit.record(session, actor=actor, action="user.role_changed", entity=user, old=old, new=role)
+
+
+def set_active(session: Session, user: User, active: bool, *, actor: str = "system") -> None:
+    user.active = active
+    audit.record(
+        session, actor=actor, action="user.activated" if active else "user.deactivated", entity=user
+    )
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.email)))

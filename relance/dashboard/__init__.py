@@ -1,0 +1,1 @@
+"""Portfolio metrics for credit managers, and the server-side SVG charts that show them."""

@@ -1,0 +1,255 @@
+"""Portfolio metrics, computed from the ledger, the cases and the conversations.
+
+Definitions (written down because every credit team means something slightly different):
+- outstanding: unpaid balance of open and disputed invoices; overdue: the part past its due date.
+- aging: outstanding balance by days past due (not yet due, 1-30, 31-60, 61-90, over 90).
+- DSO: outstanding / invoiced over the last `dso_days` days × `dso_days` (the standard method).
+- recovery rate: of the invoices that fell due unpaid (still open, or paid after their due date),
+  the share of their amount collected so far.
+- promise keep rate: kept / (kept + broken); pending promises are not judged yet.
+- bot containment: conversations where the debtor wrote, that never needed a human (no handoff).
+- per-stage conversion: debtors reminded at a stage (`dunning.sent` audit events in the period),
+  and the share of them who paid something within `conversion_days` after that reminder.
+All money is per currency (integer minor units); mixing currencies would be meaningless.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import distinct, func, select
+from sqlalchemy.orm import Session
+
+from relance.db.models import (
+    AuditEvent,
+    Conversation,
+    Dispute,
+    Handoff,
+    Invoice,
+    Message,
+    Payment,
+    Promise,
+)
+from relance.db.models.enums import Direction, DisputeStatus, InvoiceStatus, PromiseStatus
+
+AGING_BUCKETS = ("Not due", "1–30 days", "31–60 days", "61–90 days", "90+ days")
+OUTSTANDING_STATUSES = (InvoiceStatus.OPEN, InvoiceStatus.DISPUTED)
+
+
+@dataclass
+class StageConversion:
+    stage: str
+    contacted: int
+    paid: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.paid / self.contacted if self.contacted else None
+
+
+@dataclass
+class Dashboard:
+    as_of: date
+    currency: str
+    outstanding_minor: int
+    overdue_minor: int
+    overdue_invoices: int
+    aging: list[tuple[str, int]]
+    dso_days: float | None
+    recovery_rate: float | None
+    recovered_minor: int
+    fell_due_minor: int
+    promises: dict[str, int]
+    promise_keep_rate: float | None
+    disputes_open: int
+    disputed_minor: int
+    conversations: int
+    contained: int
+    stages: list[StageConversion] = field(default_factory=list)
+    weekly_collections: list[tuple[date, int]] = field(default_factory=list)
+
+    @property
+    def containment_rate(self) -> float | None:
+        return self.contained / self.conversations if self.conversations else None
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time.min, UTC)
+
+
+def currencies(session: Session) -> list[str]:
+    found = list(session.scalars(select(distinct(Invoice.currency)).order_by(Invoice.currency)))
+    return found or ["EUR"]
+
+
+def aging_bucket(days_late: int) -> int:
+    if days_late <= 0:
+        return 0
+    if days_late <= 30:
+        return 1
+    if days_late <= 60:
+        return 2
+    if days_late <= 90:
+        return 3
+    return 4
+
+
+def compute(
+    session: Session,
+    *,
+    currency: str = "EUR",
+    as_of: date | None = None,
+    dso_days: int = 90,
+    period_days: int = 90,
+    conversion_days: int = 14,
+    weeks: int = 12,
+) -> Dashboard:
+    today = as_of or datetime.now(UTC).date()
+
+    # Ledger: outstanding, overdue, aging (one pass over open balances).
+    aging = [0] * len(AGING_BUCKETS)
+    outstanding = overdue = overdue_count = 0
+    for due_date, amount, paid in session.execute(
+        select(Invoice.due_date, Invoice.amount_minor, Invoice.paid_minor).where(
+            Invoice.currency == currency, Invoice.status.in_(OUTSTANDING_STATUSES)
+        )
+    ):
+        balance = max(amount - paid, 0)
+        if not balance:
+            continue
+        outstanding += balance
+        days_late = (today - due_date).days
+        aging[aging_bucket(days_late)] += balance
+        if days_late > 0:
+            overdue += balance
+            overdue_count += 1
+
+    invoiced = session.scalar(
+        select(func.coalesce(func.sum(Invoice.amount_minor), 0)).where(
+            Invoice.currency == currency,
+            Invoice.status != InvoiceStatus.CANCELLED,
+            Invoice.issue_date > today - timedelta(days=dso_days),
+            Invoice.issue_date <= today,
+        )
+    ) or 0
+    dso = round(outstanding / invoiced * dso_days, 1) if invoiced else None
+
+    # Recovery: invoices that fell due unpaid.
+    fell_due = recovered = 0
+    for due_date, amount, paid, paid_at in session.execute(
+        select(Invoice.due_date, Invoice.amount_minor, Invoice.paid_minor, Invoice.paid_at).where(
+            Invoice.currency == currency,
+            Invoice.status != InvoiceStatus.CANCELLED,
+            Invoice.due_date < today,
+        )
+    ):
+        paid_on_time = paid >= amount and paid_at is not None and paid_at.date() <= due_date
+        if paid_on_time:
+            continue
+        fell_due += amount
+        recovered += min(paid, amount)
+    recovery = recovered / fell_due if fell_due else None
+
+    promises = {status.value: 0 for status in PromiseStatus}
+    for status, count in session.execute(
+        select(Promise.status, func.count(Promise.id))
+        .where(Promise.currency == currency)
+        .group_by(Promise.status)
+    ):
+        promises[status] = count
+    judged = promises.get(PromiseStatus.KEPT, 0) + promises.get(PromiseStatus.BROKEN, 0)
+    keep_rate = promises.get(PromiseStatus.KEPT, 0) / judged if judged else None
+
+    disputes_open = session.scalar(
+        select(func.count(Dispute.id)).where(Dispute.status == DisputeStatus.OPEN)
+    ) or 0
+    disputed = session.scalar(
+        select(func.coalesce(func.sum(Invoice.amount_minor - Invoice.paid_minor), 0))
+        .select_from(Dispute)
+        .join(Invoice, Dispute.invoice_id == Invoice.id)
+        .where(Dispute.status == DisputeStatus.OPEN, Invoice.currency == currency)
+    ) or 0
+
+    # Containment: conversations where the debtor wrote, with and without any handoff.
+    talked = select(distinct(Message.conversation_id)).where(
+        Message.direction == Direction.INBOUND
+    )
+    conversations = session.scalar(
+        select(func.count(Conversation.id)).where(Conversation.id.in_(talked))
+    ) or 0
+    handed = session.scalar(
+        select(func.count(distinct(Handoff.conversation_id))).where(
+            Handoff.conversation_id.in_(talked)
+        )
+    ) or 0
+
+    return Dashboard(
+        as_of=today, currency=currency, outstanding_minor=outstanding, overdue_minor=overdue,
+        overdue_invoices=overdue_count, aging=list(zip(AGING_BUCKETS, aging, strict=True)),
+        dso_days=dso, recovery_rate=recovery, recovered_minor=recovered,
+        fell_due_minor=fell_due, promises=promises, promise_keep_rate=keep_rate,
+        disputes_open=disputes_open, disputed_minor=disputed, conversations=conversations,
+        contained=conversations - handed,
+        stages=stage_conversion(session, today, period_days, conversion_days),
+        weekly_collections=weekly_collections(session, currency, today, weeks),
+    )
+
+
+def stage_conversion(
+    session: Session, today: date, period_days: int, conversion_days: int
+) -> list[StageConversion]:
+    """Per stage, in the order stages were first used: debtors reminded, and who paid after."""
+    since = _start_of(today - timedelta(days=period_days))
+    first_contact: dict[str, dict[int, datetime]] = defaultdict(dict)
+    order: list[str] = []
+    for at, debtor_id, details in session.execute(
+        select(AuditEvent.at, AuditEvent.debtor_id, AuditEvent.details)
+        .where(AuditEvent.action == "dunning.sent", AuditEvent.at >= since)
+        .order_by(AuditEvent.at)
+    ):
+        stage = (details or {}).get("stage")
+        if not stage or debtor_id is None:
+            continue
+        if stage not in first_contact:
+            order.append(stage)
+        first_contact[stage].setdefault(debtor_id, at)
+    debtor_ids = {d for contacts in first_contact.values() for d in contacts}
+    payments: dict[int, list[datetime]] = defaultdict(list)
+    if debtor_ids:
+        for debtor_id, received_at in session.execute(
+            select(Payment.debtor_id, Payment.received_at).where(
+                Payment.debtor_id.in_(debtor_ids), Payment.received_at >= since
+            )
+        ):
+            payments[debtor_id].append(received_at)
+    window = timedelta(days=conversion_days)
+    result = []
+    for stage in order:
+        contacts = first_contact[stage]
+        paid = sum(
+            1 for debtor_id, at in contacts.items()
+            if any(at <= p <= at + window for p in payments.get(debtor_id, []))
+        )
+        result.append(StageConversion(stage, len(contacts), paid))
+    return result
+
+
+def weekly_collections(
+    session: Session, currency: str, today: date, weeks: int
+) -> list[tuple[date, int]]:
+    """Money received per ISO week (Monday), oldest first, the current week last."""
+    this_monday = today - timedelta(days=today.weekday())
+    first_monday = this_monday - timedelta(weeks=weeks - 1)
+    totals = {first_monday + timedelta(weeks=i): 0 for i in range(weeks)}
+    for amount, received_at in session.execute(
+        select(Payment.amount_minor, Payment.received_at).where(
+            Payment.currency == currency, Payment.received_at >= _start_of(first_monday)
+        )
+    ):
+        day = received_at.date()
+        monday = day - timedelta(days=day.weekday())
+        if monday in totals:
+            totals[monday] += amount
+    return sorted(totals.items())

@@ -1,0 +1,239 @@
+"""Conversation view and the collector's actions: DB state, audit trail, gateway and Rasa calls."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from relance.conversations.ports import DeliveryError
+from relance.db.base import utcnow
+from relance.db.models import AuditEvent, Handoff, Invoice, Message, Promise, User
+from tests.console import factories
+from tests.console.conftest import FakeGateway, FakeRasa, csrf_of
+
+
+def _post(client: TestClient, path: str, **data: str):  # type: ignore[no-untyped-def]
+    token = csrf_of(client)
+    return client.post(path, data={"csrf_token": token, **data}, follow_redirects=False)
+
+
+def _actions(db: Session) -> list[str]:
+    return list(db.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
+
+
+def test_conversation_page_shows_transcript_and_debtor_360(
+    as_collector: TestClient, db: Session
+) -> None:
+    owner, conv, _h = factories.handed_off_case(db, name="Camille Petit")
+    factories.message(db, conv, "Votre facture est en retard.", direction="outbound")
+    factories.message(db, conv, "(appel) je rappelle demain", channel="voice")
+    factories.contact(db, owner, channel="whatsapp", address="whatsapp:+33611111111",
+                      opted_out_at=utcnow())
+    factories.promise(db, owner, status="broken")
+    factories.dispute(db, owner, details="Livraison incomplète")
+    factories.plan(db, owner)
+    html = as_collector.get(f"/console/conversations/{conv.id}").text
+    for expected in ("Camille Petit", "Je veux parler à quelqu&#39;un", "Votre facture est en retard.",
+                     "je rappelle demain", "chan-voice", "€100.00", "Livraison incomplète",
+                     "pending approval", "opted out", "broken", "Take over"):
+        assert expected in html, expected
+    assert 'name="text"' not in html  # no reply box before taking over
+
+
+def test_take_over_reply_and_hand_back(
+    as_collector: TestClient, db: Session, collector: User, gateway: FakeGateway, rasa: FakeRasa
+) -> None:
+    owner, conv, handoff = factories.handed_off_case(db)
+    contact = owner.contacts[0]
+
+    taken = _post(as_collector, f"/console/conversations/{conv.id}/take-over")
+    assert taken.status_code == 303
+    db.refresh(conv), db.refresh(handoff)
+    assert conv.mode == "human"
+    assert handoff.status == "assigned" and handoff.assigned_to_id == collector.id
+    page = as_collector.get(taken.headers["location"]).text
+    assert "You now own this conversation" in page and 'name="text"' in page
+
+    replied = _post(as_collector, f"/console/conversations/{conv.id}/reply",
+                    text="Bonjour, je suis Claire du service client.")
+    assert replied.headers["location"].endswith("done=replied")
+    assert gateway.sent == [{"conversation_id": conv.id, "address": contact.address,
+                             "channel": "sms", "text": "Bonjour, je suis Claire du service client.",
+                             "author": "collector"}]
+    stored = db.scalars(select(Message).where(Message.author == "collector")).one()
+    assert stored.body.startswith("Bonjour") and stored.direction == "outbound"
+    assert ("events", conv.sender_id,
+            [{"event": "bot", "text": "Bonjour, je suis Claire du service client.",
+              "metadata": {"author": "collector"}}]) in rasa.calls
+
+    rasa.replies = ["Je reprends la conversation. Où en étions-nous ?"]
+    back = _post(as_collector, f"/console/conversations/{conv.id}/hand-back")
+    assert back.headers["location"].endswith("done=handed_back")
+    db.refresh(conv), db.refresh(handoff)
+    assert conv.mode == "bot"
+    assert handoff.status == "closed" and handoff.closed_at is not None
+    assert ("events", conv.sender_id, [{"event": "resume"}]) in rasa.calls
+    assert ("intent", conv.sender_id, "EXTERNAL_resume") in rasa.calls
+    assert gateway.sent[-1]["text"] == "Je reprends la conversation. Où en étions-nous ?"
+    assert gateway.sent[-1]["author"] == "bot"
+    assert {"conversation.taken_over", "message.collector_reply",
+            "conversation.handed_back"} <= set(_actions(db))
+
+
+def test_hand_back_still_works_when_rasa_is_down(
+    as_collector: TestClient, db: Session, collector: User, gateway: FakeGateway, rasa: FakeRasa
+) -> None:
+    _owner, conv, handoff = factories.handed_off_case(db)
+    _post(as_collector, f"/console/conversations/{conv.id}/take-over")
+    rasa.down = True
+    back = _post(as_collector, f"/console/conversations/{conv.id}/hand-back")
+    assert back.headers["location"].endswith("done=handed_back_deferred")
+    db.refresh(conv), db.refresh(handoff)
+    assert conv.mode == "bot" and handoff.status == "closed"
+    assert "conversation.resume_deferred" in _actions(db)
+    assert gateway.sent == []
+    assert "The assistant is unreachable" in as_collector.get(back.headers["location"]).text
+
+
+def test_hand_back_with_the_real_client_and_nothing_listening(
+    as_collector: TestClient, db: Session, gateway: FakeGateway
+) -> None:
+    """RASA_URL points at a closed port in tests: the real HTTP client must not break hand-back."""
+    _owner, conv, _handoff = factories.handed_off_case(db)
+    back = _post(as_collector, f"/console/conversations/{conv.id}/hand-back")
+    assert back.status_code == 303
+    db.refresh(conv)
+    assert conv.mode == "bot"
+
+
+def test_reply_needs_ownership_and_a_reachable_contact(
+    as_collector: TestClient, db: Session, gateway: FakeGateway, rasa: FakeRasa
+) -> None:
+    owner, conv, _h = factories.handed_off_case(db)
+    refused = _post(as_collector, f"/console/conversations/{conv.id}/reply", text="Hello")
+    assert "error=Take+over" in refused.headers["location"]
+    _post(as_collector, f"/console/conversations/{conv.id}/take-over")
+    owner.contacts[0].opted_out_at = utcnow()
+    db.flush()
+    blocked = _post(as_collector, f"/console/conversations/{conv.id}/reply", text="Hello")
+    assert "opted+out" in blocked.headers["location"]
+    assert gateway.sent == []
+
+
+def test_another_collectors_conversation_cannot_be_answered(
+    as_collector: TestClient, db: Session, gateway: FakeGateway, rasa: FakeRasa
+) -> None:
+    other = factories.user(db, "collector")
+    _owner, conv, handoff = factories.handed_off_case(db)
+    handoff.status, handoff.assigned_to_id, conv.mode = "assigned", other.id, "human"
+    db.flush()
+    response = _post(as_collector, f"/console/conversations/{conv.id}/reply", text="Hi")
+    assert "Another+collector" in response.headers["location"]
+    assert gateway.sent == []
+
+
+def test_failed_delivery_is_shown_and_audited(
+    as_collector: TestClient, db: Session, gateway: FakeGateway, rasa: FakeRasa
+) -> None:
+    _owner, conv, _h = factories.handed_off_case(db)
+    _post(as_collector, f"/console/conversations/{conv.id}/take-over")
+    gateway.fail_with = DeliveryError("carrier rejected", retryable=False, code="30006")
+    response = _post(as_collector, f"/console/conversations/{conv.id}/reply", text="Hello")
+    assert "could+not+be+sent" in response.headers["location"]
+    assert "message.collector_reply_failed" in _actions(db)
+
+
+def test_voice_caller_gets_the_reply_by_sms(
+    as_collector: TestClient, db: Session, gateway: FakeGateway, rasa: FakeRasa
+) -> None:
+    _owner, conv, _h = factories.handed_off_case(db)
+    conv.last_channel = "voice"
+    db.flush()
+    _post(as_collector, f"/console/conversations/{conv.id}/take-over")
+    _post(as_collector, f"/console/conversations/{conv.id}/reply", text="Suite à votre appel")
+    assert gateway.sent[0]["channel"] == "sms"
+
+
+def test_approve_and_reject_plan_exceptions(
+    as_collector: TestClient, db: Session, collector: User
+) -> None:
+    owner, conv, _h = factories.handed_off_case(db)
+    approve_me = factories.plan(db, owner)
+    reject_me = factories.plan(db, owner)
+    ok = _post(as_collector, f"/console/conversations/{conv.id}/plans/{approve_me.id}",
+               decision="approve", note="Loyal customer")
+    assert ok.headers["location"].endswith("done=plan_approved")
+    _post(as_collector, f"/console/conversations/{conv.id}/plans/{reject_me.id}",
+          decision="reject")
+    db.refresh(approve_me), db.refresh(reject_me)
+    assert approve_me.status == "active" and approve_me.approved_by == f"user:{collector.email}"
+    assert reject_me.status == "rejected"
+    again = _post(as_collector, f"/console/conversations/{conv.id}/plans/{reject_me.id}",
+                  decision="approve")
+    assert "not+waiting+for+approval" in again.headers["location"]
+    assert {"plan.approved", "plan.rejected"} <= set(_actions(db))
+
+
+def test_resolve_dispute_closes_dunning_reject_resumes_it(
+    as_collector: TestClient, db: Session
+) -> None:
+    owner, conv, _h = factories.handed_off_case(db)
+    inv_a = factories.invoice(db, owner, status="disputed")
+    inv_b = factories.invoice(db, owner, status="disputed")
+    upheld = factories.dispute(db, owner, invoice_id=inv_a.id)
+    rejected = factories.dispute(db, owner, invoice_id=inv_b.id)
+    no_note = _post(as_collector, f"/console/conversations/{conv.id}/disputes/{upheld.id}",
+                    decision="resolve", note=" ")
+    assert "resolution+note" in no_note.headers["location"]
+    _post(as_collector, f"/console/conversations/{conv.id}/disputes/{upheld.id}",
+          decision="resolve", note="Credit note issued")
+    _post(as_collector, f"/console/conversations/{conv.id}/disputes/{rejected.id}",
+          decision="reject", note="Proof of delivery signed")
+    db.refresh(upheld), db.refresh(rejected), db.refresh(inv_a), db.refresh(inv_b)
+    assert upheld.status == "resolved" and inv_a.status == "cancelled"
+    assert rejected.status == "rejected" and inv_b.status == "open"
+    assert rejected.resolution_note == "Proof of delivery signed"
+    assert {"dispute.resolved", "dispute.rejected"} <= set(_actions(db))
+
+
+def test_record_promise_pauses_reminders(as_collector: TestClient, db: Session) -> None:
+    owner, conv, _h = factories.handed_off_case(db)
+    when = date.today() + timedelta(days=10)
+    response = _post(as_collector, f"/console/conversations/{conv.id}/promises",
+                     amount="75,50", currency="EUR", promised_date=when.isoformat())
+    assert response.headers["location"].endswith("done=promise_recorded")
+    promise = db.scalars(select(Promise).where(Promise.debtor_id == owner.id)).one()
+    assert (promise.amount_minor, promise.source, promise.promised_date) == (7550, "collector", when)
+    invoice = db.scalars(select(Invoice).where(Invoice.debtor_id == owner.id)).one()
+    assert invoice.dunning_paused_until == when
+    event = db.scalars(select(AuditEvent).where(AuditEvent.action == "promise.recorded")).one()
+    assert event.details["amount_minor"] == 7550 and event.debtor_id == owner.id
+    past = _post(as_collector, f"/console/conversations/{conv.id}/promises", amount="10",
+                 currency="EUR", promised_date=(date.today() - timedelta(days=1)).isoformat())
+    assert "in+the+past" in past.headers["location"]
+
+
+def test_take_over_without_a_handoff_opens_one(
+    as_collector: TestClient, db: Session, collector: User
+) -> None:
+    owner = factories.debtor(db)
+    factories.contact(db, owner)
+    conv = factories.conversation(db, owner)
+    _post(as_collector, f"/console/conversations/{conv.id}/take-over")
+    handoff = db.scalars(select(Handoff).where(Handoff.conversation_id == conv.id)).one()
+    assert handoff.reason == "collector_initiated" and handoff.assigned_to_id == collector.id
+
+
+def test_transcript_fragment_for_live_updates(as_collector: TestClient, db: Session) -> None:
+    _owner, conv, _h = factories.handed_off_case(db)
+    factories.message(db, conv, "Nouveau message")
+    fragment = as_collector.get(f"/console/conversations/{conv.id}/transcript").text
+    assert fragment.lstrip().startswith('<div id="transcript"')
+    assert "Nouveau message" in fragment and 'hx-trigger="every 4s"' in fragment
+
+
+def test_unknown_conversation_is_404(as_collector: TestClient) -> None:
+    assert as_collector.get("/console/conversations/999999").status_code == 404
