@@ -24,7 +24,7 @@ def to_e164(raw: str, default_region: str = "FR") -> str:
 
 
 def parse_twilio_from(raw: str) -> tuple[str, str]:
-    """'whatsapp:+33612345678' → ('whatsapp', 'whatsapp:+33612345678'); '+336…' → ('sms', '+336…')."""
+    """'whatsapp:+336…' → ('whatsapp', 'whatsapp:+336…'); '+336…' → ('sms', '+336…')."""
     if raw.startswith(WHATSAPP_PREFIX):
-        return Channel.WHATSAPP, WHATSAPP_PREFIX + to_e164(raw[len(WHATSAPP_PREFIX):])
+        return Channel.WHATSAPP, WHATSAPP_PREFIX + to_e164(raw[len(WHATSAPP_PREFIX) :])
     return Channel.SMS, to_e164(raw)

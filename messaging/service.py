@@ -1,48 +1,201 @@
-"""Inbound SMS/WhatsApp: idempotent by MessageSid, then the shared conversation path."""
+"""Inbound SMS/WhatsApp: claim the MessageSid, then keywords, media, or the conversation path.
+
+Order matters: the webhook row is claimed before anything else so a retried or concurrent
+duplicate does nothing and gets the first answer; carrier keywords (STOP/START/HELP) never reach
+the assistant; an opted-out debtor's texts are kept but never answered.
+"""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from fastapi import HTTPException
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from messaging import keywords, webhooks, wording
 from messaging.addresses import InvalidAddress, parse_twilio_from
+from messaging.keywords import Keyword
+from messaging.splitting import TWILIO_MAX_BODY, split_text
 from messaging.twiml import messages_twiml
-from relance.conversations.service import Inbound, handle_inbound
-from relance.db.base import utcnow
-from relance.db.models import WebhookEvent
+from relance import audit
+from relance.contacts import service as contacts
+from relance.conversations import repository
+from relance.conversations.service import Inbound, handle_inbound, store_inbound, store_outbound
+from relance.db.models import Task
+from relance.db.models.enums import Author
 from relance.rasa_client import client_from_settings
+from relance.settings import get_settings
 
-MAX_BODY = 1600  # Twilio's own limit for one message
+SID_PATTERN = re.compile(r"^[A-Z]{2}[0-9a-f]{32}$")
+MAX_MEDIA = 10  # Twilio's own limit per message
 
 
 def handle_inbound_webhook(session: Session, fields: dict[str, str]) -> str:
-    sid = fields.get("MessageSid") or fields.get("SmsSid")
-    sender = fields.get("From")
+    """Process one inbound message exactly once; returns the TwiML answer (stored for retries)."""
+    sid = fields.get("MessageSid") or fields.get("SmsSid") or ""
+    sender = fields.get("From") or ""
     if not sid or not sender:
         raise HTTPException(status_code=400, detail="MessageSid and From are required")
-    previous = session.scalars(
-        select(WebhookEvent).where(WebhookEvent.provider == "twilio", WebhookEvent.event_id == sid)
-    ).first()
-    if previous is not None and previous.response_body is not None:
-        return previous.response_body  # a retry: same answer, nothing changes
+    if not SID_PATTERN.match(sid):
+        raise HTTPException(status_code=400, detail="MessageSid is not a Twilio message id")
     try:
         channel, address = parse_twilio_from(sender)
     except InvalidAddress as exc:
         raise HTTPException(status_code=400, detail="From is not a valid phone number") from exc
-    body = (fields.get("Body") or "")[:MAX_BODY]
+    media = parse_media(fields)
+    body = (fields.get("Body") or "").strip()[:TWILIO_MAX_BODY]
+
+    claimed = webhooks.claim(session, sid, "message.inbound", fields)
+    if not claimed.fresh:
+        return claimed.event.response_body or messages_twiml([])
+    inbound = Inbound(
+        channel=channel,
+        address=address,
+        body=body,
+        provider_id=sid,
+        extra={"media": media} if media else None,
+    )
+    replies = _dispatch(session, inbound, media)
+    return webhooks.finish(claimed, messages_twiml([s for r in replies for s in split_text(r)]))
+
+
+def parse_media(fields: dict[str, str]) -> list[dict[str, str]]:
+    raw = fields.get("NumMedia") or "0"
+    if not raw.isdigit() or int(raw) > MAX_MEDIA:
+        raise HTTPException(status_code=400, detail="NumMedia must be an integer between 0 and 10")
+    return [
+        {
+            "url": fields.get(f"MediaUrl{i}", ""),
+            "content_type": fields.get(f"MediaContentType{i}", ""),
+        }
+        for i in range(int(raw))
+    ]
+
+
+def _dispatch(session: Session, inbound: Inbound, media: list[dict[str, str]]) -> list[str]:
+    matched = keywords.match(inbound.body)
+    if matched is not None:
+        return _keyword(session, inbound, *matched)
+    contact = repository.find_contact(session, inbound.channel, inbound.address)
+    if contact is not None and contacts.is_opted_out(session, inbound.channel, inbound.address):
+        return _received_while_opted_out(session, inbound, contact.debtor)
+    if contact is not None and media and not inbound.body:
+        return _media_only(session, inbound, contact.debtor, media)
     rasa = client_from_settings()
     try:
-        result = handle_inbound(
-            session, rasa, Inbound(channel=channel, address=address, body=body, provider_id=sid)
-        )
+        result = handle_inbound(session, rasa, inbound)
     finally:
         rasa.close()
-    answer = messages_twiml(result.replies)
+    replies = list(result.replies)
+    if media and result.conversation_id is not None:
+        conversation = repository.conversation_for_debtor(session, contact.debtor)  # type: ignore[union-attr]
+        replies.append(_acknowledge_media(session, inbound, conversation, media))
+    return replies
+
+
+def _keyword(session: Session, inbound: Inbound, kind: Keyword, language: str | None) -> list[str]:
+    normalised = keywords.normalise(inbound.body)
+    found = repository.find_contact(session, inbound.channel, inbound.address)
+    if found is None:
+        audit.record(
+            session,
+            actor="unknown",
+            action="inbound.unknown_number_keyword",
+            channel=inbound.channel,
+            address=inbound.address,
+            keyword=normalised,
+            provider_id=inbound.provider_id,
+        )
+        language = language or get_settings().default_language
+        name = {Keyword.OPT_OUT: "utter_opted_out", Keyword.OPT_IN: "utter_opted_in"}.get(
+            kind, "utter_help"
+        )
+        return [wording.text(session, name, language=language, channel=inbound.channel)]
+
+    debtor = found.debtor
+    conversation = repository.conversation_for_debtor(session, debtor)
+    language = language or conversation.language
+    message = store_inbound(session, conversation, inbound)
+    message.extra = {**(message.extra or {}), "keyword": normalised}
+    # The opt-out applies to this channel's row (created if the number was known for voice only).
+    contact = contacts.ensure_contact(session, debtor, inbound.channel, inbound.address)
+    if kind == Keyword.OPT_OUT:
+        changed = contacts.opt_out(session, contact, source=inbound.channel, keyword=normalised)
+        name = "utter_opted_out" if changed else None  # one confirmation, not one per STOP
+    elif kind == Keyword.OPT_IN:
+        changed = contacts.opt_in(session, contact, source=inbound.channel, keyword=normalised)
+        name = "utter_opted_in" if changed else None
+    else:
+        audit.record(
+            session,
+            actor="debtor",
+            action="message.help_requested",
+            entity=message,
+            debtor_id=debtor.id,
+            channel=inbound.channel,
+        )
+        name = "utter_help"
+    if name is None:
+        return []
+    reply = wording.text(session, name, language=language, channel=inbound.channel)
+    store_outbound(
+        session, conversation, inbound.channel, reply, Author.SYSTEM, address=inbound.address
+    )
+    return [reply]
+
+
+def _received_while_opted_out(session: Session, inbound: Inbound, debtor: Any) -> list[str]:
+    """Keep the text for the collectors; answering would break the opt-out (Twilio blocks it)."""
+    conversation = repository.conversation_for_debtor(session, debtor)
+    message = store_inbound(session, conversation, inbound)
+    audit.record(
+        session,
+        actor="debtor",
+        action="message.received_while_opted_out",
+        entity=message,
+        debtor_id=debtor.id,
+        channel=inbound.channel,
+    )
+    return []
+
+
+def _media_only(
+    session: Session, inbound: Inbound, debtor: Any, media: list[dict[str, str]]
+) -> list[str]:
+    """A photo or PDF (often a proof of payment): the assistant cannot read it, a person will."""
+    conversation = repository.conversation_for_debtor(session, debtor)
+    store_inbound(session, conversation, inbound)
+    return [_acknowledge_media(session, inbound, conversation, media)]
+
+
+def _acknowledge_media(
+    session: Session, inbound: Inbound, conversation: Any, media: list[dict[str, str]]
+) -> str:
     session.add(
-        WebhookEvent(
-            provider="twilio", event_id=sid, kind="message.inbound", payload=fields,
-            response_body=answer, processed_at=utcnow(),
+        Task(
+            kind="review_attachment",
+            debtor_id=conversation.debtor_id,
+            details={
+                "conversation_id": conversation.id,
+                "provider_id": inbound.provider_id,
+                "media": media,
+            },
         )
     )
-    return answer
+    audit.record(
+        session,
+        actor="debtor",
+        action="message.media_received",
+        debtor_id=conversation.debtor_id,
+        channel=inbound.channel,
+        provider_id=inbound.provider_id,
+        count=len(media),
+    )
+    reply = wording.text(
+        session, "utter_media_received", language=conversation.language, channel=inbound.channel
+    )
+    store_outbound(
+        session, conversation, inbound.channel, reply, Author.SYSTEM, address=inbound.address
+    )
+    return reply

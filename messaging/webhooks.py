@@ -1,0 +1,61 @@
+"""Claim-first idempotency for Twilio webhooks (SMS, voice, status), keyed by provider id.
+
+The row is inserted *before* any work with INSERT ... ON CONFLICT DO NOTHING. A concurrent retry
+of the same event blocks on the unique key (PostgreSQL) or on the write lock (SQLite) until the
+first request commits, then finds the row and returns the stored answer: the work runs once.
+If the first request fails, its claim is rolled back with everything else and a retry proceeds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from relance.db.base import utcnow
+from relance.db.models import WebhookEvent
+
+PROVIDER = "twilio"
+
+
+@dataclass
+class Claim:
+    event: WebhookEvent
+    fresh: (
+        bool  # True: this request does the work; False: a retry, answer with `event.response_body`
+    )
+
+
+def claim(session: Session, event_id: str, kind: str, payload: dict[str, Any]) -> Claim:
+    dialect = session.get_bind().dialect.name
+    values = {
+        "provider": PROVIDER,
+        "event_id": event_id,
+        "kind": kind,
+        "payload": payload,
+        "received_at": utcnow(),
+    }
+    if dialect == "postgresql":
+        statement = postgresql.insert(WebhookEvent).values(**values)
+    elif dialect == "sqlite":
+        statement = sqlite.insert(WebhookEvent).values(**values)
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise RuntimeError(f"unsupported database dialect {dialect}")
+    statement = statement.on_conflict_do_nothing(index_elements=["provider", "event_id"])
+    inserted = session.execute(statement).rowcount == 1
+    event = session.scalars(
+        select(WebhookEvent).where(
+            WebhookEvent.provider == PROVIDER, WebhookEvent.event_id == event_id
+        )
+    ).one()
+    return Claim(event=event, fresh=inserted)
+
+
+def finish(claimed: Claim, response_body: str) -> str:
+    """Remember the answer so a retry gets exactly the same one."""
+    claimed.event.response_body = response_body
+    claimed.event.processed_at = utcnow()
+    return response_body

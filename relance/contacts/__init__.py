@@ -1,0 +1,1 @@
+"""Contact points: consent, opt-out/opt-in and delivery-failure flags the dunning engine reads."""

@@ -1,0 +1,132 @@
+"""Opt-out, opt-in and delivery-failure flags on contact points.
+
+The channels set these flags; the dunning engine only reads `Contact.reachable`. Opt-out is per
+channel address: a STOP by SMS stops texts to that number, not letters or another channel.
+Every change is audited because consent is evidence.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from relance import audit
+from relance.db.base import utcnow
+from relance.db.models import Contact, Debtor
+from relance.db.models.enums import Channel, ContactStatus
+
+# Channels that share one phone number (a STOP by SMS must be checked against a "voice" contact
+# row used for texts, and the other way round for delivery failures).
+PHONE_CHANNELS = (Channel.SMS, Channel.VOICE)
+
+
+def contact_for(session: Session, channel: str, address: str) -> Contact | None:
+    """The contact row for exactly this channel and address."""
+    return session.scalars(
+        select(Contact).where(Contact.channel == channel, Contact.address == address)
+    ).first()
+
+
+def ensure_contact(session: Session, debtor: Debtor, channel: str, address: str) -> Contact:
+    """The debtor's row for this channel, created when the debtor reached us on a shared number."""
+    contact = contact_for(session, channel, address)
+    if contact is None:
+        contact = Contact(debtor_id=debtor.id, channel=channel, address=address)
+        session.add(contact)
+        session.flush()
+    return contact
+
+
+def is_opted_out(session: Session, channel: str, address: str) -> bool:
+    """True when any row for this channel and address withdrew consent."""
+    row = session.scalars(
+        select(Contact.id).where(
+            Contact.channel == channel,
+            Contact.address == address,
+            (Contact.opted_out_at.is_not(None)) | (Contact.consent.is_(False)),
+        )
+    ).first()
+    return row is not None
+
+
+def opt_out(session: Session, contact: Contact, *, source: str, keyword: str | None = None) -> bool:
+    """Record the opt-out once. Returns False when the contact was already opted out."""
+    if contact.opted_out_at is not None:
+        return False
+    contact.opted_out_at = utcnow()
+    audit.record(
+        session,
+        actor="debtor",
+        action="contact.opted_out",
+        entity=contact,
+        debtor_id=contact.debtor_id,
+        channel=contact.channel,
+        address=contact.address,
+        source=source,
+        keyword=keyword,
+    )
+    return True
+
+
+def opt_in(session: Session, contact: Contact, *, source: str, keyword: str | None = None) -> bool:
+    """Lift an opt-out. Returns False when the contact was not opted out."""
+    if contact.opted_out_at is None:
+        return False
+    contact.opted_out_at = None
+    audit.record(
+        session,
+        actor="debtor",
+        action="contact.opted_in",
+        entity=contact,
+        debtor_id=contact.debtor_id,
+        channel=contact.channel,
+        address=contact.address,
+        source=source,
+        keyword=keyword,
+    )
+    return True
+
+
+def record_failure(
+    session: Session, contact: Contact, *, error_code: str | None, reference: str | None
+) -> None:
+    """A message or call failed: flag the contact so the dunning engine tries another channel."""
+    contact.failure_count += 1
+    contact.last_failure_at = utcnow()
+    if contact.status == ContactStatus.OK:
+        contact.status = ContactStatus.FAILING
+    audit.record(
+        session,
+        actor="system",
+        action="contact.delivery_failed",
+        entity=contact,
+        debtor_id=contact.debtor_id,
+        channel=contact.channel,
+        error_code=error_code,
+        reference=reference,
+        failure_count=contact.failure_count,
+    )
+
+
+def record_success(session: Session, contact: Contact, *, sent_at: datetime | None) -> None:
+    """A delivery proves the address works again, if it was sent after the last known failure."""
+    if contact.status != ContactStatus.FAILING:
+        return
+    if (
+        contact.last_failure_at is not None
+        and sent_at is not None
+        and sent_at <= contact.last_failure_at
+    ):
+        return  # an older message delivered late says nothing about the failure since
+    contact.status = ContactStatus.OK
+    contact.failure_count = 0
+    audit.record(
+        session,
+        actor="system",
+        action="contact.delivery_recovered",
+        entity=contact,
+        debtor_id=contact.debtor_id,
+        channel=contact.channel,
+    )

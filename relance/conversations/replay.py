@@ -1,0 +1,102 @@
+"""Replay what the assistant missed while it was down, and deliver its answers (worker task).
+
+Inbound messages kept as `pending_assistant` are sent to Rasa in order, conversation by
+conversation; the replies go out through the installed gateway on the channel the debtor used
+(a caller gets the answer by SMS: the call is over). The first conversation that still cannot
+be replayed stops the run: the assistant is still down, trying the others would only wait.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from relance import audit
+from relance.contacts import service as contacts
+from relance.conversations import repository
+from relance.conversations.ports import DeliveryError, OutboundGateway, get_gateway
+from relance.conversations.service import replay_pending, store_outbound
+from relance.db.models import Contact, Conversation, Message
+from relance.db.models.enums import Author, Channel, Direction, MessageStatus
+from relance.rasa_client import RasaClient
+
+log = logging.getLogger(__name__)
+TEXT_CHANNELS = (Channel.SMS, Channel.WHATSAPP, Channel.VOICE)
+
+
+def replay_all(session: Session, rasa: RasaClient) -> int:
+    """Replay every conversation with kept messages; returns how many messages were replayed."""
+    gateway = get_gateway()
+    total = 0
+    for conversation_id in repository.conversations_with_pending(session):
+
+        def deliver(conversation: Conversation, channel: str, replies: list[str]) -> None:
+            _deliver(session, gateway, conversation, channel, replies)
+
+        total += replay_pending(session, rasa, conversation_id, deliver)
+        if _still_pending(session, conversation_id):
+            log.info("assistant still unavailable; replay stops at conversation %s", conversation_id)
+            break
+    return total
+
+
+def _still_pending(session: Session, conversation_id: int) -> bool:
+    return (
+        session.scalars(
+            select(Message.id).where(
+                Message.conversation_id == conversation_id,
+                Message.status == MessageStatus.PENDING_ASSISTANT,
+            )
+        ).first()
+        is not None
+    )
+
+
+def _deliver(
+    session: Session,
+    gateway: OutboundGateway,
+    conversation: Conversation,
+    channel: str,
+    replies: list[str],
+) -> None:
+    contact = _reply_contact(session, conversation, channel)
+    if contact is None:  # e.g. the web simulator: keep the replies in the transcript
+        for reply in replies:
+            store_outbound(session, conversation, channel, reply, Author.BOT)
+        return
+    for reply in replies:
+        try:
+            gateway.send_text(
+                session, conversation=conversation, contact=contact, text=reply, author=Author.BOT
+            )
+        except DeliveryError as exc:  # the gateway stored the failed attempt; the transcript shows it
+            log.warning("replayed reply for conversation %s not delivered: %s", conversation.id, exc)
+            audit.record(
+                session, actor="system", action="replay.delivery_failed", entity=conversation,
+                debtor_id=conversation.debtor_id, error_code=exc.code, retryable=exc.retryable,
+            )
+
+
+def _reply_contact(session: Session, conversation: Conversation, channel: str) -> Contact | None:
+    """Where the debtor last wrote (or called) from on that channel; calls are answered by SMS."""
+    if channel not in TEXT_CHANNELS:
+        return None
+    address = session.scalars(
+        select(Message.address)
+        .where(
+            Message.conversation_id == conversation.id,
+            Message.direction == Direction.INBOUND,
+            Message.channel == channel,
+            Message.address.is_not(None),
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    ).first()
+    if address is None:
+        return None
+    text_channel = Channel.WHATSAPP if channel == Channel.WHATSAPP else Channel.SMS
+    return contacts.contact_for(session, text_channel, address) or repository.find_contact(
+        session, channel, address
+    )
