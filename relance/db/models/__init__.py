@@ -11,7 +11,9 @@ from relance.db.models.admin import (
 from relance.db.models.cases import Dispute, Installment, PaymentPlan, Promise, Task
 from relance.db.models.conversations import Conversation, Handoff, Message, WebhookEvent
 from relance.db.models.debtors import Contact, Debtor
+from relance.db.models.dunning import DunningAction, DunningRun, DunningSkip
 from relance.db.models.invoices import Invoice, Payment, PaymentAllocation
+from relance.ledger.models import SavedPaymentMethod  # kept by the ledger (payments work)
 
 __all__ = [
     "ApiToken",
@@ -20,6 +22,9 @@ __all__ = [
     "Conversation",
     "Debtor",
     "Dispute",
+    "DunningAction",
+    "DunningRun",
+    "DunningSkip",
     "Handoff",
     "Installment",
     "Invoice",
@@ -30,6 +35,7 @@ __all__ = [
     "PaymentLink",
     "PaymentPlan",
     "Promise",
+    "SavedPaymentMethod",
     "Task",
     "User",
     "VersionedDocument",

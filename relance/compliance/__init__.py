@@ -1,0 +1,1 @@
+"""Rules checked before every outbound contact, per jurisdiction, explained when they block."""

@@ -1,0 +1,61 @@
+"""Jurisdiction profiles: when a debtor may be contacted, and how often by phone.
+
+FR: weekdays 10:00-13:00 and 14:00-20:00 in the debtor's time zone, never on Sundays or public
+holidays. US (FDCPA / Regulation F): 08:00-21:00 local time, at most 7 call attempts in 7 days and
+no call within 7 days after a telephone conversation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, time
+from functools import lru_cache
+
+import holidays
+
+
+@dataclass(frozen=True)
+class JurisdictionProfile:
+    code: str
+    windows: tuple[tuple[time, time], ...]
+    allowed_weekdays: frozenset[int]  # 0 = Monday
+    holiday_country: str | None  # public holidays from the `holidays` package; None: ignored
+    max_calls: int | None = None  # call attempts ...
+    call_window_days: int = 7  # ... in this many days
+    quiet_days_after_conversation: int | None = None  # no call this long after a phone talk
+
+    def is_holiday(self, day: date) -> str | None:
+        """The holiday's name, or None."""
+        if self.holiday_country is None:
+            return None
+        return _holiday_calendar(self.holiday_country, day.year).get(day)
+
+
+@lru_cache(maxsize=64)
+def _holiday_calendar(country: str, year: int) -> holidays.HolidayBase:
+    return holidays.country_holidays(country, years=year)
+
+
+FR = JurisdictionProfile(
+    code="FR",
+    windows=((time(10, 0), time(13, 0)), (time(14, 0), time(20, 0))),
+    allowed_weekdays=frozenset({0, 1, 2, 3, 4}),
+    holiday_country="FR",
+)
+
+US = JurisdictionProfile(
+    code="US",
+    windows=((time(8, 0), time(21, 0)),),
+    allowed_weekdays=frozenset(range(7)),
+    holiday_country=None,
+    max_calls=7,
+    call_window_days=7,
+    quiet_days_after_conversation=7,
+)
+
+PROFILES: dict[str, JurisdictionProfile] = {"FR": FR, "US": US}
+
+
+def profile_for(jurisdiction: str | None) -> JurisdictionProfile:
+    """Unknown jurisdictions get the French profile (the stricter windows)."""
+    return PROFILES.get((jurisdiction or "FR").upper(), FR)

@@ -1,0 +1,231 @@
+"""The check run before every outbound contact, and the explanation when it says no.
+
+A `Decision` lists every rule that blocks (not only the first) so a collector or the timeline
+preview can say exactly why a debtor was not contacted, and when the earliest retry makes sense.
+Letters go by post: only the contact-pressure rules apply to them, not the phone windows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from relance.compliance.profiles import JurisdictionProfile, profile_for
+from relance.compliance.windows import next_window_start, window_block
+from relance.db.models import Contact, Conversation, Debtor, DunningAction, Message
+from relance.db.models.enums import Channel, ContactStatus, ConversationMode, Direction
+from relance.policy.schema import Policy
+
+
+@dataclass(frozen=True)
+class Block:
+    code: str
+    explanation: str
+    until: datetime | None = None  # None: blocked until something changes (opt-in, new number)
+
+
+@dataclass
+class Decision:
+    blocks: list[Block] = field(default_factory=list)
+    disclose_ai: bool = False  # first contact: say it is an automated assistant
+    may_disclose_details: bool = False  # debt details only once the person is known to be right
+
+    @property
+    def allowed(self) -> bool:
+        return not self.blocks
+
+    @property
+    def codes(self) -> list[str]:
+        return [b.code for b in self.blocks]
+
+    @property
+    def retry_at(self) -> datetime | None:
+        """When every block will have lifted, or None if one never lifts by itself."""
+        if not self.blocks or any(b.until is None for b in self.blocks):
+            return None
+        return max(b.until for b in self.blocks if b.until is not None)
+
+    def explain(self) -> str:
+        if self.allowed:
+            return "allowed"
+        return "; ".join(f"{b.code}: {b.explanation}" for b in self.blocks)
+
+
+def check_contact(
+    session: Session,
+    *,
+    debtor: Debtor,
+    contact: Contact | None,
+    channel: str,
+    now: datetime,
+    policy: Policy,
+) -> Decision:
+    """Every rule that applies to contacting `debtor` on `channel` at `now`."""
+    profile = profile_for(debtor.jurisdiction)
+    decision = Decision()
+    blocks = decision.blocks
+    if channel != Channel.LETTER:
+        blocks.extend(_contact_point_blocks(contact, channel))
+        window = window_block(profile, now, debtor.timezone)
+        if window:
+            until = next_window_start(profile, now, debtor.timezone)
+            blocks.append(Block(window[0], window[1], until))
+    conversation = session.scalars(
+        select(Conversation).where(Conversation.debtor_id == debtor.id)
+    ).first()
+    if conversation is not None and conversation.mode == ConversationMode.HUMAN:
+        blocks.append(Block("handed_off", "a collector owns the conversation"))
+    blocks.extend(_pressure_blocks(session, debtor, now, policy))
+    if channel == Channel.VOICE:
+        blocks.extend(_call_blocks(session, debtor, now, profile))
+    decision.disclose_ai = not _has_outbound(session, conversation)
+    decision.may_disclose_details = _has_spoken_from(session, conversation, contact)
+    return decision
+
+
+def _contact_point_blocks(contact: Contact | None, channel: str) -> list[Block]:
+    if contact is None:
+        return [Block("no_contact", f"no {channel} contact point")]
+    blocks = []
+    if contact.opted_out_at is not None or not contact.consent:
+        when = f" on {contact.opted_out_at:%Y-%m-%d}" if contact.opted_out_at else ""
+        blocks.append(Block("opted_out", f"the debtor opted out of {channel}{when}"))
+    if contact.status == ContactStatus.WRONG_PERSON:
+        blocks.append(Block("wrong_person", f"{contact.address} belongs to someone else"))
+    return blocks
+
+
+def _pressure_blocks(
+    session: Session, debtor: Debtor, now: datetime, policy: Policy
+) -> list[Block]:
+    """Frequency cap and minimum gap between two dunning contacts to one debtor."""
+    rules = policy.contact
+    since = now - timedelta(days=rules.per_days)
+    rows = session.execute(
+        select(DunningAction.group_key, func.min(DunningAction.sent_at))
+        .where(
+            DunningAction.debtor_id == debtor.id,
+            DunningAction.status == "sent",
+            DunningAction.sent_at >= since,
+            DunningAction.kind != "legal",
+        )
+        .group_by(DunningAction.group_key)
+    ).all()
+    sent = sorted(t for _, t in rows if t is not None)
+    blocks = []
+    if len(sent) >= rules.max_contacts:
+        until = sent[len(sent) - rules.max_contacts] + timedelta(days=rules.per_days)
+        blocks.append(
+            Block(
+                "frequency_cap",
+                f"{len(sent)} contacts in the last {rules.per_days} days "
+                f"(cap {rules.max_contacts})",
+                until,
+            )
+        )
+    if sent and rules.min_gap_hours and sent[-1] > now - timedelta(hours=rules.min_gap_hours):
+        blocks.append(
+            Block(
+                "min_gap",
+                f"last contact {sent[-1]:%Y-%m-%d %H:%M} UTC, less than "
+                f"{rules.min_gap_hours:g} h ago",
+                sent[-1] + timedelta(hours=rules.min_gap_hours),
+            )
+        )
+    return blocks
+
+
+def _debtor_messages(debtor: Debtor):  # type: ignore[no-untyped-def]
+    return (
+        select(Message.created_at)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Conversation.debtor_id == debtor.id, Message.channel == Channel.VOICE)
+    )
+
+
+def _call_blocks(
+    session: Session, debtor: Debtor, now: datetime, profile: JurisdictionProfile
+) -> list[Block]:
+    """US Regulation F: 7 call attempts in 7 days, and 7 quiet days after a phone conversation."""
+    blocks = []
+    if profile.max_calls is not None:
+        since = now - timedelta(days=profile.call_window_days)
+        calls = sorted(
+            session.scalars(
+                _debtor_messages(debtor).where(
+                    Message.direction == Direction.OUTBOUND, Message.created_at >= since
+                )
+            )
+        )
+        if len(calls) >= profile.max_calls:
+            until = calls[len(calls) - profile.max_calls] + timedelta(days=profile.call_window_days)
+            blocks.append(
+                Block(
+                    "call_cap",
+                    f"{len(calls)} call attempts in {profile.call_window_days} days "
+                    f"(limit {profile.max_calls} in {profile.code})",
+                    until,
+                )
+            )
+    if profile.quiet_days_after_conversation is not None:
+        since = now - timedelta(days=profile.quiet_days_after_conversation)
+        last_talk = session.scalar(
+            select(func.max(Message.created_at))
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(
+                Conversation.debtor_id == debtor.id,
+                Message.channel == Channel.VOICE,
+                Message.direction == Direction.INBOUND,
+                Message.created_at >= since,
+            )
+        )
+        if last_talk is not None:
+            blocks.append(
+                Block(
+                    "after_conversation",
+                    f"phone conversation on {last_talk:%Y-%m-%d}: no call for "
+                    f"{profile.quiet_days_after_conversation} days ({profile.code})",
+                    last_talk + timedelta(days=profile.quiet_days_after_conversation),
+                )
+            )
+    return blocks
+
+
+def _has_outbound(session: Session, conversation: Conversation | None) -> bool:
+    if conversation is None:
+        return False
+    return (
+        session.scalar(
+            select(Message.id)
+            .where(
+                Message.conversation_id == conversation.id,
+                Message.direction == Direction.OUTBOUND,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def _has_spoken_from(
+    session: Session, conversation: Conversation | None, contact: Contact | None
+) -> bool:
+    """Debt details go only to an address the debtor has already answered from."""
+    if conversation is None or contact is None or contact.status != ContactStatus.OK:
+        return False
+    address = contact.address.removeprefix("whatsapp:")
+    return (
+        session.scalar(
+            select(Message.id)
+            .where(
+                Message.conversation_id == conversation.id,
+                Message.direction == Direction.INBOUND,
+                Message.address.in_([address, f"whatsapp:{address}"]),
+            )
+            .limit(1)
+        )
+        is not None
+    )

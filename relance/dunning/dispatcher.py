@@ -1,0 +1,443 @@
+"""Dispatcher: turns planned actions into contacts, exactly once per invoice and stage.
+
+For each group (one debtor, one day) it
+1. claims the rows with a conditional UPDATE (`status in (planned, retry)` → `sending`) and
+   commits: a second worker's UPDATE then matches nothing, so it never sends the same thing;
+2. re-checks each invoice (paid, disputed, promised... since planning) and cancels those rows;
+3. asks compliance for each channel in the stage's order; a time-based block (window, cap)
+   defers the group, an opt-out moves to the next channel;
+4. primes Rasa with EXTERNAL_reminder (stage + invoice refs) and sends the texts it returns;
+5. retries provider errors with backoff, and falls back to the next channel on a hard failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from relance import audit
+from relance.compliance.service import Decision, check_contact
+from relance.conversations.ports import DeliveryError, OutboundGateway, get_gateway
+from relance.conversations.repository import conversation_for_debtor
+from relance.db.base import utcnow
+from relance.db.models import Contact, Conversation, Debtor, DunningAction, Invoice, Message, Task
+from relance.db.models.enums import Channel, Direction
+from relance.dunning.context import InvoiceRow, load_contexts, skip_reason
+from relance.dunning.planner import PENDING, idempotency_key, local_today
+from relance.dunning.ratelimit import SenderRateLimiter
+from relance.policy.schema import Policy, Stage
+from relance.policy.service import active_policy
+from relance.rasa_client import AssistantUnavailable, BotMessage
+
+log = logging.getLogger(__name__)
+
+REMINDER_INTENT = "EXTERNAL_reminder"
+NOTICE_SUFFIX = "_notice"
+
+
+class Assistant(Protocol):
+    def trigger_intent(
+        self, sender_id: str, intent: str, entities: dict[str, Any] | None = None
+    ) -> list[BotMessage]: ...
+
+
+def _default_assistant() -> Assistant:
+    from relance.rasa_client import client_from_settings
+
+    return client_from_settings()
+
+
+def sender_for(channel: str) -> str:
+    from relance.settings import get_settings
+
+    settings = get_settings()
+    return {
+        Channel.WHATSAPP: settings.twilio_whatsapp_from,
+        Channel.VOICE: settings.twilio_voice_from,
+    }.get(channel, settings.twilio_sms_from)  # type: ignore[call-overload]
+
+
+def stage_for(policy: Policy, debtor: Debtor, key: str) -> Stage:
+    """The policy stage for an action; `<stage>_notice` is the SMS announcing a letter."""
+    track = policy.track_for(debtor.segment, debtor.risk_class)
+    stages = {s.key: s for s in track.stages}
+    if key in stages:
+        return stages[key]
+    base = stages.get(key.removesuffix(NOTICE_SUFFIX))
+    if base is None:  # stage removed from the policy since planning: keep its wording
+        base = track.stages[0]
+    if key.endswith(NOTICE_SUFFIX):
+        return base.model_copy(
+            update={"key": key, "kind": "message", "channels": ["sms", "whatsapp"], "max_attempts": 3}
+        )
+    return base
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        factory: Callable[[], Session] | sessionmaker[Session],
+        *,
+        gateway: OutboundGateway | None = None,
+        assistant: Assistant | None = None,
+        limiter: SenderRateLimiter | None = None,
+        policy: Policy | None = None,
+        worker_id: str | None = None,
+        letter_maker: Callable[..., Any] | None = None,
+    ) -> None:
+        self._factory = factory
+        self._gateway = gateway
+        self._assistant = assistant
+        self._limiter = limiter
+        self._policy = policy
+        self.worker_id = worker_id or f"{socket.gethostname()}:{id(self):x}"
+        self._letter_maker = letter_maker
+
+    # -- public -----------------------------------------------------------------------------
+    def run(self, *, now: datetime | None = None, limit: int = 500) -> Counter[str]:
+        """Dispatch up to `limit` due groups, highest priority first. Returns outcome counts."""
+        now = now or utcnow()
+        with self._factory() as session:
+            keys = list(
+                session.scalars(
+                    select(DunningAction.group_key)
+                    .where(_due(now))
+                    .group_by(DunningAction.group_key)
+                    .order_by(func.max(DunningAction.priority).desc(), DunningAction.group_key)
+                    .limit(limit)
+                )
+            )
+        outcomes: Counter[str] = Counter()
+        for key in keys:
+            outcomes[self.dispatch_group(key, now=now)] += 1
+        return outcomes
+
+    def dispatch_group(self, group_key: str, *, now: datetime | None = None) -> str:
+        now = now or utcnow()
+        session = self._factory()
+        try:
+            ids = self._claim(session, group_key, now)
+            if not ids:
+                return "taken"
+            try:
+                outcome = self._process(session, ids, now)
+                session.commit()
+                return outcome
+            except Exception as exc:
+                # Unknown state (the provider may have accepted it): never retry blindly.
+                log.exception("dispatch of %s failed", group_key)
+                session.rollback()
+                session.execute(
+                    update(DunningAction)
+                    .where(DunningAction.id.in_(ids))
+                    .values(status="failed", outcome="error", detail=str(exc)[:500])
+                )
+                session.commit()
+                return "error"
+        finally:
+            session.close()
+
+    # -- steps ------------------------------------------------------------------------------
+    def _claim(self, session: Session, group_key: str, now: datetime) -> list[int]:
+        ids = list(
+            session.scalars(
+                update(DunningAction)
+                .where(DunningAction.group_key == group_key, _due(now))
+                .values(status="sending", claimed_by=self.worker_id, claimed_at=now)
+                .returning(DunningAction.id),
+                execution_options={"synchronize_session": False},
+            )
+        )
+        session.commit()
+        return ids
+
+    def _process(self, session: Session, ids: list[int], now: datetime) -> str:
+        actions = list(
+            session.scalars(
+                select(DunningAction).where(DunningAction.id.in_(ids)).order_by(DunningAction.id)
+            )
+        )
+        debtor = session.get(Debtor, actions[0].debtor_id)
+        assert debtor is not None
+        policy = self._policy or active_policy(session)
+        today = local_today(now, debtor.timezone, {})
+        live = self._recheck(session, debtor, actions, today)
+        if not live:
+            return "cancelled"
+        stages = {a.stage: stage_for(policy, debtor, a.stage) for a in live}
+        lead = max(stages.values(), key=lambda s: s.offset_days)
+        kind = live[0].kind
+        if kind == "legal":
+            return self._escalate(session, debtor, live, lead, now)
+        if kind == "letter":
+            return self._letter(session, debtor, live, lead, policy, now)
+        return self._contact(session, debtor, live, lead, policy, now)
+
+    def _recheck(
+        self, session: Session, debtor: Debtor, actions: list[DunningAction], today: Any
+    ) -> list[DunningAction]:
+        """Drop invoices paid, disputed, promised... since the plan was made."""
+        ctx = load_contexts(session, today, debtor_ids=[debtor.id]).get(debtor.id)
+        rows = {
+            r[0]: InvoiceRow(*r)
+            for r in session.execute(
+                select(
+                    Invoice.id, Invoice.debtor_id, Invoice.number, Invoice.amount_minor,
+                    Invoice.paid_minor, Invoice.currency, Invoice.issue_date, Invoice.due_date,
+                    Invoice.status, Invoice.dunning_paused_until,
+                ).where(Invoice.id.in_([a.invoice_id for a in actions]))
+            )
+        }
+        from relance.dunning.context import DebtorContext
+
+        live = []
+        for action in actions:
+            reason = skip_reason(rows[action.invoice_id], ctx or DebtorContext(), today)
+            if reason is None:
+                live.append(action)
+            else:
+                action.status, action.outcome, action.detail = "cancelled", reason[0], reason[1]
+        return live
+
+    def _contact(
+        self,
+        session: Session,
+        debtor: Debtor,
+        live: list[DunningAction],
+        lead: Stage,
+        policy: Policy,
+        now: datetime,
+    ) -> str:
+        first = live[0]
+        channels = list(first.channels or lead.channels)
+        start = channels.index(first.channel) if first.channel in channels else 0
+        conversation = conversation_for_debtor(session, debtor)
+        numbers = self._invoice_numbers(session, live)
+        reasons: list[str] = []
+        attempts = first.attempts
+        for channel in channels[start:]:
+            contact = _contact_for(debtor, channel)
+            decision = check_contact(
+                session, debtor=debtor, contact=contact, channel=channel, now=now, policy=policy
+            )
+            if not decision.allowed:
+                if decision.retry_at is not None:
+                    _set(live, status="planned", channel=channel, next_attempt_at=decision.retry_at,
+                         outcome=f"deferred:{decision.codes[0]}", detail=decision.explain())
+                    audit.record(session, actor="system", action="dunning.deferred",
+                                 debtor_id=debtor.id, group=first.group_key, channel=channel,
+                                 why=decision.explain(), retry_at=decision.retry_at)
+                    return "deferred"
+                reasons.append(f"{channel}: {decision.explain()}")
+                attempts = 0
+                continue
+            assert contact is not None
+            if self._limiter is not None:
+                self._limiter.acquire(sender_for(channel))
+            try:
+                message = self._send(
+                    session, conversation, contact, channel, lead, numbers, decision, live
+                )
+            except DeliveryError as exc:
+                attempts += 1
+                reasons.append(f"{channel}: {exc.code or ''} {exc}".strip())
+                if exc.retryable and attempts < lead.max_attempts:
+                    backoff = _backoff(policy, attempts)
+                    _set(live, status="retry", channel=channel, attempts=attempts,
+                         next_attempt_at=now + backoff, outcome=exc.code or "retryable",
+                         detail=str(exc)[:500])
+                    return "retry"
+                attempts = 0
+                continue
+            _set(live, status="sent", channel=channel, sent_at=now, attempts=attempts + 1,
+                 message_id=message.id if message is not None else None, outcome=None,
+                 detail=f"stage {lead.key} via {channel}")
+            audit.record(session, actor="system", action="dunning.sent", debtor_id=debtor.id,
+                         stage=lead.key, channel=channel, invoices=numbers,
+                         group=first.group_key, ai_disclosed=decision.disclose_ai)
+            return "sent"
+        blocked_only = all("opted_out" in r or "wrong_person" in r or "no_contact" in r
+                           or "handed_off" in r for r in reasons)
+        _set(live, status="blocked" if blocked_only else "failed", attempts=attempts,
+             outcome="no_channel_left", detail="; ".join(reasons)[:2000])
+        audit.record(session, actor="system", action="dunning.undeliverable", debtor_id=debtor.id,
+                     group=first.group_key, why=reasons)
+        return "blocked" if blocked_only else "failed"
+
+    def _send(
+        self,
+        session: Session,
+        conversation: Conversation,
+        contact: Contact,
+        channel: str,
+        lead: Stage,
+        numbers: list[str],
+        decision: Decision,
+        live: list[DunningAction],
+    ) -> Message | None:
+        gateway = self._gateway or get_gateway()
+        if channel == Channel.VOICE:
+            return gateway.place_call(
+                session, conversation=conversation, contact=contact,
+                purpose=f"reminder:{lead.bot_stage}",
+            )
+        texts = self._reminder_texts(session, conversation, channel, lead, numbers, decision)
+        first_message = None
+        template = channel == Channel.WHATSAPP and not _in_whatsapp_session(session, conversation)
+        for text in texts:
+            message = gateway.send_text(
+                session, conversation=conversation, contact=contact, text=text, author="bot",
+                first_contact_template=template,
+            )
+            first_message = first_message or message
+        return first_message
+
+    def _reminder_texts(
+        self,
+        session: Session,
+        conversation: Conversation,
+        channel: str,
+        lead: Stage,
+        numbers: list[str],
+        decision: Decision,
+    ) -> list[str]:
+        """Prime Rasa so the reply lands in context; render locally if Rasa is unreachable."""
+        entities: dict[str, Any] = {"stage": lead.bot_stage, "invoice_refs": numbers}
+        if decision.disclose_ai:
+            entities["first_contact"] = True
+        try:
+            replies = (self._assistant or _default_assistant()).trigger_intent(
+                conversation.sender_id, REMINDER_INTENT, entities
+            )
+            texts = [m.text for m in replies if m.text]
+            if texts:
+                return texts
+        except AssistantUnavailable as exc:
+            log.warning("assistant unavailable, rendering %s locally: %s", lead.template, exc)
+        from relance.nlg.renderer import UnknownResponse, render
+        from relance.nlg.templates_store import active_templates
+        from relance.settings import get_settings
+
+        try:
+            return [
+                render(
+                    active_templates(session), lead.template, language=conversation.language,
+                    tone=lead.tone, channel=channel,
+                    variables={"invoice_refs": numbers, "stage": lead.bot_stage,
+                               "first_contact": decision.disclose_ai,
+                               "creditor_name": get_settings().creditor_name},
+                )
+            ]
+        except (UnknownResponse, FileNotFoundError) as exc:
+            raise DeliveryError(
+                "assistant unavailable and no local template", retryable=True,
+                code="assistant_unavailable",
+            ) from exc
+
+    def _letter(
+        self,
+        session: Session,
+        debtor: Debtor,
+        live: list[DunningAction],
+        lead: Stage,
+        policy: Policy,
+        now: datetime,
+    ) -> str:
+        maker = self._letter_maker
+        if maker is None:
+            from relance.letters.service import create_formal_notice as maker
+        letter = maker(
+            session, debtor, [a.invoice_id for a in live], now=now, policy=policy
+        )
+        _set(live, status="sent", channel=Channel.LETTER, sent_at=now, attempts=1,
+             letter_id=letter.id, detail=f"letter {letter.id} queued for registered mail")
+        # Tell the debtor by SMS that a letter is on its way (compliance-checked like any text).
+        today = local_today(now, debtor.timezone, {})
+        notice_key = f"{lead.key}{NOTICE_SUFFIX}"
+        channels = [c for c in ("sms", "whatsapp") if _contact_for(debtor, c) is not None]
+        for action in live:
+            if not channels:
+                break
+            session.add(
+                DunningAction(
+                    idempotency_key=idempotency_key(action.invoice_id, notice_key),
+                    invoice_id=action.invoice_id, debtor_id=debtor.id, stage=notice_key,
+                    kind="message", group_key=f"{debtor.id}:notice:{today.isoformat()}",
+                    status="planned", priority=action.priority, channels=channels,
+                    channel=channels[0], planned_at=now,
+                )
+            )
+        audit.record(session, actor="system", action="dunning.letter_queued", entity=letter,
+                     debtor_id=debtor.id)
+        return "letter"
+
+    def _escalate(
+        self, session: Session, debtor: Debtor, live: list[DunningAction], lead: Stage,
+        now: datetime,
+    ) -> str:
+        task = Task(
+            kind="legal_escalation", debtor_id=debtor.id, due_at=now,
+            details={"invoice_ids": [a.invoice_id for a in live], "stage": lead.key},
+        )
+        session.add(task)
+        session.flush()
+        _set(live, status="sent", sent_at=now, attempts=1, detail=f"task {task.id}")
+        audit.record(session, actor="system", action="dunning.legal_escalation", entity=task,
+                     debtor_id=debtor.id)
+        return "escalated"
+
+    @staticmethod
+    def _invoice_numbers(session: Session, live: list[DunningAction]) -> list[str]:
+        return list(
+            session.scalars(
+                select(Invoice.number)
+                .where(Invoice.id.in_([a.invoice_id for a in live]))
+                .order_by(Invoice.due_date, Invoice.id)
+            )
+        )
+
+
+def _due(now: datetime) -> Any:
+    return (DunningAction.status.in_(PENDING)) & or_(
+        DunningAction.next_attempt_at.is_(None), DunningAction.next_attempt_at <= now
+    )
+
+
+def _set(actions: list[DunningAction], **values: Any) -> None:
+    for action in actions:
+        for name, value in values.items():
+            setattr(action, name, value)
+
+
+def _backoff(policy: Policy, attempts: int) -> timedelta:
+    steps = policy.contact.retry_backoff_minutes or [5.0]
+    return timedelta(minutes=steps[min(attempts, len(steps)) - 1])
+
+
+def _contact_for(debtor: Debtor, channel: str) -> Contact | None:
+    wanted = [channel] if channel != Channel.VOICE else [Channel.VOICE, Channel.SMS]
+    for name in wanted:
+        rows = [c for c in debtor.contacts if c.channel == name]
+        reachable = [c for c in rows if c.reachable]
+        if reachable or rows:
+            return (reachable or rows)[0]
+    return None
+
+
+def _in_whatsapp_session(session: Session, conversation: Conversation) -> bool:
+    """WhatsApp allows free text only within 24 h of the debtor's last message."""
+    last = session.scalar(
+        select(func.max(Message.created_at)).where(
+            Message.conversation_id == conversation.id,
+            Message.direction == Direction.INBOUND,
+            Message.channel == Channel.WHATSAPP,
+        )
+    )
+    return last is not None and last > utcnow() - timedelta(hours=24)

@@ -1,0 +1,375 @@
+"""Planner: which stage is due today for every open invoice, grouped per debtor, by priority.
+
+Walks the debtors in id ranges (keyset chunks): per chunk, one query for the invoices and a few
+range queries for the context (disputes, promises, plans, handoffs, contacts, earlier actions).
+Memory stays bounded by the chunk size whatever the number of invoices. Planned actions are
+inserted with on-conflict-do-nothing on `<invoice>:<stage>`, so running the planner twice (or on
+two machines) plans nothing twice. Skips are recorded per run with their reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import String, cast, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from relance.compliance.windows import zone
+from relance.db.base import utcnow
+from relance.db.models import Debtor, DunningAction, DunningRun, DunningSkip, Invoice
+from relance.db.models.enums import InvoiceStatus
+from relance.dunning import priority
+from relance.dunning.context import DebtorContext, InvoiceRow, load_contexts, skip_reason
+from relance.policy.schema import Policy, Stage, Track
+from relance.policy.service import active_policy, active_version
+
+log = logging.getLogger(__name__)
+
+DebtorInfo = tuple[str, str, str, str, bool]  # segment, risk class, jurisdiction, tz, address
+OPEN_STATUSES = (InvoiceStatus.OPEN, InvoiceStatus.DISPUTED)
+PENDING = ("planned", "retry")
+# Dispatch-time cancellations that do not close the stage: once the cause is gone it is replanned.
+REVIVABLE = ("disputed", "paused", "promised", "on_plan", "handed_off")
+
+
+def group_kind(stage: Stage) -> str:
+    """Messages and calls of one debtor on one day share a contact; letters and legal do not."""
+    return "contact" if stage.kind in ("message", "call") else stage.kind
+
+
+def current_stage(track: Track, days_from_due: int) -> Stage | None:
+    """The latest stage whose offset has been reached (earlier ones missed are not sent late).
+
+    A pre-due stage (negative offset) lapses on the due date: nothing is sent between the due
+    date and the first overdue stage.
+    """
+    due = [s for s in track.stages if s.offset_days <= days_from_due]
+    if not due or (due[-1].offset_days < 0 <= days_from_due):
+        return None
+    return due[-1]
+
+
+def idempotency_key(invoice_id: int, stage_key: str) -> str:
+    return f"{invoice_id}:{stage_key}"
+
+
+@dataclass
+class PlannedGroup:
+    """One contact to make: a debtor, a lead stage (the most advanced one), several invoices."""
+
+    debtor_id: int
+    group_key: str
+    kind: str
+    lead_stage: Stage
+    channels: list[str]
+    invoices: list[tuple[int, str]] = field(default_factory=list)  # (invoice id, stage key)
+    invoice_numbers: list[str] = field(default_factory=list)
+    balance_minor: int = 0
+    max_days_late: int = -999
+    priority: float = 0.0
+
+
+@dataclass
+class SkipRecord:
+    invoice_id: int
+    debtor_id: int
+    stage: str
+    reason: str
+    detail: str
+
+
+@dataclass
+class PlanReport:
+    run_id: int | None
+    run_date: date
+    dry_run: bool
+    counts: Counter[str] = field(default_factory=Counter)
+    groups: list[PlannedGroup] = field(default_factory=list)  # first `keep` only
+    skips: list[SkipRecord] = field(default_factory=list)  # first `keep` only
+
+
+def local_today(now: datetime, tz_name: str | None, cache: dict[str, date]) -> date:
+    key = tz_name or ""
+    if key not in cache:
+        cache[key] = now.astimezone(zone(tz_name)).date()
+    return cache[key]
+
+
+def plan(
+    session: Session,
+    *,
+    now: datetime | None = None,
+    policy: Policy | None = None,
+    dry_run: bool = False,
+    debtor_ids: list[int] | None = None,
+    chunk_size: int = 2000,
+    keep: int = 1000,
+    progress: Callable[[int], None] | None = None,
+) -> PlanReport:
+    """Plan today's dunning actions (the caller commits). `progress` gets debtors processed."""
+    now = now or utcnow()
+    policy = policy or active_policy(session)
+    run = None
+    if not dry_run:
+        run = DunningRun(
+            run_date=now.date(), started_at=now, policy_version=active_version(session)
+        )
+        session.add(run)
+        session.flush()
+    report = PlanReport(run_id=run.id if run else None, run_date=now.date(), dry_run=dry_run)
+    today_cache: dict[str, date] = {}
+    horizon = now.date() + timedelta(days=1 - policy.min_offset())  # no stage due before this
+    for lo, hi, debtors in _debtor_chunks(session, chunk_size, debtor_ids):
+        invoices = _invoices(session, lo, hi, horizon, debtor_ids)
+        if invoices:
+            earliest = min(local_today(now, d[3], today_cache) for d in debtors.values())
+            contexts = load_contexts(
+                session, earliest, lo=lo, hi=hi, debtor_ids=debtor_ids
+            )
+            existing = _existing_actions(session, lo, hi, debtor_ids)
+            groups, skips, supersede, retire = _plan_chunk(
+                invoices, debtors, contexts, existing, policy, now, today_cache, report.counts
+            )
+            if not dry_run and run is not None:
+                _write(session, run.id, groups, skips, supersede, retire, now)
+            room = keep - len(report.groups)
+            report.groups.extend(groups[: max(room, 0)])
+            report.skips.extend(skips[: max(keep - len(report.skips), 0)])
+        if progress:
+            progress(len(debtors))
+    if run is not None:
+        run.finished_at = utcnow()
+        run.counts = dict(report.counts)
+    report.groups.sort(key=lambda g: -g.priority)
+    return report
+
+
+def _debtor_chunks(
+    session: Session, chunk_size: int, debtor_ids: list[int] | None
+) -> Iterable[tuple[int, int, dict[int, DebtorInfo]]]:
+    """Keyset pagination over debtors: (lo, hi, {id: (segment, risk, jurisdiction, tz, addr)})."""
+    last = 0
+    columns = (
+        Debtor.id, Debtor.segment, Debtor.risk_class, Debtor.jurisdiction, Debtor.timezone,
+        Debtor.address_line.is_not(None),
+    )
+    while True:
+        query = select(*columns).where(Debtor.id > last).order_by(Debtor.id).limit(chunk_size)
+        if debtor_ids is not None:
+            query = query.where(Debtor.id.in_(debtor_ids))
+        rows = session.execute(query).all()
+        if not rows:
+            return
+        last = rows[-1][0]
+        yield rows[0][0], last, {r[0]: (r[1], r[2], r[3], r[4], bool(r[5])) for r in rows}
+
+
+def _invoices(
+    session: Session, lo: int, hi: int, horizon: date, debtor_ids: list[int] | None
+) -> list[InvoiceRow]:
+    query = (
+        select(
+            Invoice.id, Invoice.debtor_id, Invoice.number, Invoice.amount_minor,
+            Invoice.paid_minor, Invoice.currency, Invoice.issue_date, Invoice.due_date,
+            Invoice.status, Invoice.dunning_paused_until,
+        )
+        .where(
+            Invoice.debtor_id.between(lo, hi),
+            Invoice.status.in_(OPEN_STATUSES),
+            Invoice.due_date < horizon,
+        )
+        .order_by(Invoice.debtor_id, Invoice.due_date, Invoice.id)
+    )
+    if debtor_ids is not None:
+        query = query.where(Invoice.debtor_id.in_(debtor_ids))
+    return [InvoiceRow(*row) for row in session.execute(query)]
+
+
+def _existing_actions(
+    session: Session, lo: int, hi: int, debtor_ids: list[int] | None
+) -> dict[int, list[tuple[int, str, str]]]:
+    """invoice id -> [(action id, stage, status)] for every action ever planned."""
+    query = select(
+        DunningAction.invoice_id, DunningAction.id, DunningAction.stage, DunningAction.status,
+        DunningAction.outcome,
+    ).where(DunningAction.debtor_id.between(lo, hi))
+    if debtor_ids is not None:
+        query = query.where(DunningAction.debtor_id.in_(debtor_ids))
+    found: dict[int, list[tuple[int, str, str]]] = {}
+    for invoice_id, action_id, stage, status, outcome in session.execute(query):
+        if status == "cancelled" and outcome in REVIVABLE:
+            status = "revivable"  # skipped at dispatch (paid, disputed...): may be planned again
+        found.setdefault(invoice_id, []).append((action_id, stage, status))
+    return found
+
+
+def channels_for(
+    stage: Stage, ctx: DebtorContext, has_address: bool = True
+) -> tuple[list[str], list[str]]:
+    """(usable channels in order, opted-out channels) for this stage and debtor."""
+    usable, opted_out = [], []
+    for channel in stage.channels:
+        if channel == "letter":
+            if has_address:
+                usable.append(channel)
+            continue
+        contact = ctx.contact_for(channel)
+        if contact is None:
+            continue
+        if contact.reachable:
+            usable.append(channel)
+        elif contact.opted_out_at is not None or not contact.consent:
+            opted_out.append(channel)
+    return usable, opted_out
+
+
+def _plan_chunk(
+    invoices: list[InvoiceRow],
+    debtors: dict[int, DebtorInfo],
+    contexts: dict[int, DebtorContext],
+    existing: dict[int, list[tuple[int, str, str]]],
+    policy: Policy,
+    now: datetime,
+    today_cache: dict[str, date],
+    counts: Counter[str],
+) -> tuple[list[PlannedGroup], list[SkipRecord], list[int], list[int]]:
+    groups: dict[str, PlannedGroup] = {}
+    skips: list[SkipRecord] = []
+    supersede: list[int] = []
+    retire: list[int] = []
+    empty = DebtorContext()
+    for inv in invoices:
+        segment, risk, _jurisdiction, tz, has_address = debtors[inv.debtor_id]
+        today = local_today(now, tz, today_cache)
+        track = policy.track_for(segment, risk)
+        days = (today - inv.due_date).days
+        stage = current_stage(track, days)
+        if stage is None:
+            counts["not_due"] += 1
+            continue
+        previous = existing.get(inv.id, [])
+        revive = [a for a, s, status in previous if s == stage.key and status == "revivable"]
+        if not revive and any(s == stage.key for _, s, _ in previous):
+            counts["already_planned"] += 1
+            continue
+        ctx = contexts.get(inv.debtor_id, empty)
+        reason = skip_reason(inv, ctx, today)
+        usable: list[str] = []
+        if reason is None and stage.kind != "legal":
+            usable, opted_out = channels_for(stage, ctx, has_address)
+            for channel in opted_out if usable else []:
+                counts["channel_opted_out"] += 1
+                skips.append(SkipRecord(inv.id, inv.debtor_id, stage.key, "channel_opted_out",
+                                        f"{channel} opted out; other channels tried"))
+            if not usable:
+                if opted_out:
+                    reason = ("opted_out", "every channel of this stage is opted out")
+                elif stage.kind == "letter":
+                    reason = ("no_postal_address", "no postal address for a letter")
+                else:
+                    reason = ("no_contact", f"no contact on {', '.join(stage.channels)}")
+        if reason is not None:
+            counts[f"skip:{reason[0]}"] += 1
+            skips.append(SkipRecord(inv.id, inv.debtor_id, stage.key, reason[0], reason[1]))
+            continue
+        supersede.extend(a for a, s, status in previous if status in PENDING)
+        retire.extend(revive)  # the old row keeps its history under a retired key
+        kind = group_kind(stage)
+        key = f"{inv.debtor_id}:{kind}:{today.isoformat()}"
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = PlannedGroup(inv.debtor_id, key, kind, stage, usable)
+        elif stage.offset_days > group.lead_stage.offset_days:
+            group.lead_stage, group.channels = stage, usable
+        group.invoices.append((inv.id, stage.key))
+        group.invoice_numbers.append(inv.number)
+        group.balance_minor += inv.balance_minor
+        group.max_days_late = max(group.max_days_late, days)
+        counts[f"stage:{stage.key}"] += 1
+    for group in groups.values():
+        risk = debtors[group.debtor_id][1]
+        group.priority = priority.score(
+            policy.priority,
+            balance_minor=group.balance_minor,
+            days_late=group.max_days_late,
+            risk_class=risk,
+            broken_promises=contexts.get(group.debtor_id, empty).broken_promises,
+        )
+    counts["groups"] += len(groups)
+    return list(groups.values()), skips, supersede, retire
+
+
+def _insert(session: Session):  # type: ignore[no-untyped-def]
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(DunningAction)
+    if dialect == "sqlite":
+        return sqlite.insert(DunningAction)
+    return insert(DunningAction)
+
+
+def _write(
+    session: Session,
+    run_id: int,
+    groups: list[PlannedGroup],
+    skips: list[SkipRecord],
+    supersede: list[int],
+    retire: list[int],
+    now: datetime,
+) -> None:
+    if retire:
+        session.execute(
+            update(DunningAction)
+            .where(DunningAction.id.in_(retire))
+            .values(
+                idempotency_key=DunningAction.idempotency_key
+                + ":retired:"
+                + cast(DunningAction.id, String)
+            ),
+            execution_options={"synchronize_session": False},
+        )
+    if supersede:
+        session.execute(
+            update(DunningAction)
+            .where(DunningAction.id.in_(supersede), DunningAction.status.in_(PENDING))
+            .values(status="cancelled", outcome="superseded"),
+            execution_options={"synchronize_session": False},
+        )
+    rows = [
+        {
+            "idempotency_key": idempotency_key(invoice_id, stage_key),
+            "invoice_id": invoice_id,
+            "debtor_id": g.debtor_id,
+            "stage": stage_key,
+            "kind": g.kind,
+            "group_key": g.group_key,
+            "status": "planned",
+            "priority": g.priority,
+            "channels": g.channels,
+            "channel": g.channels[0] if g.channels else None,
+            "attempts": 0,
+            "run_id": run_id,
+            "planned_at": now,
+        }
+        for g in groups
+        for invoice_id, stage_key in g.invoices
+    ]
+    if rows:
+        stmt = _insert(session)
+        if hasattr(stmt, "on_conflict_do_nothing"):
+            stmt = stmt.on_conflict_do_nothing(index_elements=["idempotency_key"])
+        session.execute(stmt, rows)
+    if skips:
+        session.execute(
+            insert(DunningSkip),
+            [
+                {"run_id": run_id, "invoice_id": s.invoice_id, "debtor_id": s.debtor_id,
+                 "stage": s.stage, "reason": s.reason, "detail": s.detail[:300]}
+                for s in skips
+            ],
+        )

@@ -1,0 +1,1 @@
+"""Formal letters: the mise en demeure (French, English variant) rendered to PDF for registered mail."""

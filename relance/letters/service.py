@@ -1,0 +1,190 @@
+"""Create a mise en demeure: compute the claim, get a payment link, render the PDF, queue it.
+
+The letter is queued for registered mail (`status=queued`, `tracking_number` filled when posted);
+the dispatcher then tells the debtor by SMS that a letter is on its way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from relance import audit
+from relance.compliance.windows import zone
+from relance.db.base import utcnow
+from relance.db.models import Debtor, Invoice, Letter
+from relance.db.models.enums import InvoiceStatus, LetterStatus
+from relance.letters.amounts import Claim, compute_claim
+from relance.letters.render import place_from_address, qr_svg, render_html, render_pdf
+from relance.policy.schema import Policy
+from relance.policy.service import active_policy
+from relance.settings import get_settings
+
+KIND = "mise_en_demeure"
+
+
+@dataclass
+class LetterDraft:
+    claim: Claim
+    context: dict[str, Any]
+    html: str
+    language: str
+    deadline: date
+
+
+def open_invoices(session: Session, debtor: Debtor, invoice_ids: list[int] | None) -> list[Invoice]:
+    query = select(Invoice).where(
+        Invoice.debtor_id == debtor.id,
+        Invoice.status.in_([InvoiceStatus.OPEN, InvoiceStatus.DISPUTED]),
+        Invoice.amount_minor > Invoice.paid_minor,
+    )
+    if invoice_ids:
+        query = query.where(Invoice.id.in_(invoice_ids))
+    return list(session.scalars(query.order_by(Invoice.due_date, Invoice.id)))
+
+
+def draft(
+    session: Session,
+    debtor: Debtor,
+    invoices: list[Invoice],
+    *,
+    as_of: date,
+    policy: Policy,
+    language: str | None = None,
+    payment_url: str | None = None,
+    reference: str = "MED-BROUILLON",
+    tracking_number: str | None = None,
+) -> LetterDraft:
+    rules = policy.letters
+    language = language or debtor.language or rules.language
+    claim = compute_claim(invoices, segment=debtor.segment, as_of=as_of, rules=rules)
+    deadline = as_of + timedelta(days=rules.deadline_days)
+    settings = get_settings()
+    address_lines = [
+        line for line in (
+            debtor.address_line,
+            " ".join(p for p in (debtor.postcode, debtor.city) if p),
+            _country_name(debtor.country),
+        ) if line
+    ]
+    context = {
+        "creditor": {
+            "name": settings.creditor_name, "address": settings.creditor_address,
+            "phone": settings.creditor_phone, "siren": settings.creditor_siren,
+        },
+        "footer": f"{settings.creditor_name} — {settings.creditor_address} — "
+                  f"SIREN {settings.creditor_siren}",
+        "debtor": {
+            "name": debtor.name, "company": debtor.company,
+            "customer_number": debtor.customer_number, "address_lines": address_lines,
+        },
+        "claim": claim,
+        "currency": claim.currency,
+        "rate": _rate_text(claim.rate_pct, language),
+        "indemnity_unit": rules.fixed_indemnity_minor,
+        "today": as_of,
+        "deadline": deadline,
+        "deadline_days": rules.deadline_days,
+        "payment_url": payment_url,
+        "qr_svg": qr_svg(payment_url) if payment_url else None,
+        "reference": reference,
+        "tracking_number": tracking_number,
+        "place": place_from_address(settings.creditor_address),
+    }
+    html = render_html(KIND, language, context)
+    return LetterDraft(claim=claim, context=context, html=html, language=language,
+                       deadline=deadline)
+
+
+def create_formal_notice(
+    session: Session,
+    debtor: Debtor,
+    invoice_ids: list[int] | None = None,
+    *,
+    now: datetime | None = None,
+    policy: Policy | None = None,
+    language: str | None = None,
+    payment_url: str | None = None,
+    out_dir: Path | None = None,
+) -> Letter:
+    """Render the letter for these invoices, store the PDF and queue it for registered mail."""
+    now = now or utcnow()
+    policy = policy or active_policy(session)
+    invoices = open_invoices(session, debtor, invoice_ids)
+    if not invoices:
+        raise ValueError(f"debtor {debtor.id} has no open invoice to claim")
+    as_of = now.astimezone(zone(debtor.timezone)).date()
+    if payment_url is None:
+        payment_url = _payment_url(session, debtor, [i.id for i in invoices])
+    letter = Letter(
+        debtor_id=debtor.id, kind=KIND, language=language or debtor.language,
+        status=LetterStatus.QUEUED, invoice_ids=[i.id for i in invoices],
+        principal_minor=0, currency=invoices[0].currency, deadline=as_of,
+    )
+    session.add(letter)
+    session.flush()
+    result = draft(
+        session, debtor, invoices, as_of=as_of, policy=policy, language=language,
+        payment_url=payment_url, reference=reference_for(letter),
+    )
+    letter.language = result.language
+    letter.principal_minor = result.claim.principal_minor
+    letter.interest_minor = result.claim.interest_minor
+    letter.indemnity_minor = result.claim.indemnity_minor
+    letter.deadline = result.deadline
+    folder = out_dir or (get_settings().var_dir / "letters")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{reference_for(letter)}.pdf"
+    path.write_bytes(render_pdf(result.html))
+    letter.pdf_path = str(path)
+    audit.record(
+        session, actor="system", action="letter.queued", entity=letter, debtor_id=debtor.id,
+        invoices=[i.number for i in invoices], total_minor=result.claim.total_minor,
+        deadline=result.deadline, payment_url=bool(payment_url),
+    )
+    return letter
+
+
+def mark_posted(session: Session, letter: Letter, tracking_number: str, *, actor: str) -> Letter:
+    """Registered mail posted: keep the tracking number (proof of sending for court)."""
+    letter.tracking_number = tracking_number
+    letter.status = LetterStatus.SENT
+    letter.sent_at = utcnow()
+    audit.record(session, actor=actor, action="letter.posted", entity=letter,
+                 debtor_id=letter.debtor_id, tracking_number=tracking_number)
+    return letter
+
+
+def reference_for(letter: Letter) -> str:
+    return f"MED-{letter.id:06d}"
+
+
+def _payment_url(session: Session, debtor: Debtor, invoice_ids: list[int]) -> str | None:
+    """A payment link from the payments edge when it is wired in; the letter works without."""
+    from relance.ledger.ports import get_payments
+
+    try:
+        port = get_payments()
+    except RuntimeError:
+        return None
+    _link, url = port.create_link(session, debtor=debtor, purpose="balance",
+                                  invoice_ids=invoice_ids)
+    return url
+
+
+def _rate_text(rate_pct: float, language: str) -> str:
+    text = f"{rate_pct:.2f}".rstrip("0").rstrip(".")
+    return text.replace(".", ",") if language == "fr" else text
+
+
+def _country_name(code: str | None) -> str | None:
+    if not code or code.upper() == "FR":
+        return None  # domestic mail: no country line
+    from babel import Locale
+
+    return Locale("fr").territories.get(code.upper(), code).upper()
