@@ -16,8 +16,9 @@ from relance import versioning
 from relance.auth.deps import AdminUser, CsrfChecked, actor_of
 from relance.compliance.profiles import PROFILES
 from relance.db.models import AuditEvent
+from relance.nlg import templates_store
 from relance.nlg.renderer import validate_templates
-from relance.nlg.templates_store import WORDING_KIND, active_templates, bundled_templates
+from relance.nlg.templates_store import WORDING_KIND, active_templates
 from relance.policy import service as policy_service
 from relance.web.deps import DbSession
 
@@ -196,7 +197,7 @@ def _wording_overrides(db: DbSession) -> dict[str, Any]:
 
 def wording_problems(db: DbSession, overrides: dict[str, Any]) -> list[str]:
     """Validate the wording as the bot will see it (bundled + overrides) and the policy's needs."""
-    merged = {**bundled_templates(), **overrides}
+    merged = {**templates_store.bundled_templates(), **overrides}
     problems = validate_templates(overrides)
     problems += [p for p in preview.missing_stage_templates(
         policy_service.active_document(db), merged) if p not in problems]
@@ -281,7 +282,7 @@ def wording_edit(
 @router.post("/wording/edit/{name}", dependencies=[CsrfChecked])
 def wording_save(
     request: Request, db: DbSession, user: AdminUser, name: str,
-    document: Annotated[str, Form(max_length=100_000)],
+    document: Annotated[str, Form(max_length=100_000)] = "",
     action: Annotated[str, Form(pattern="^(save|preview|reset)$")] = "save",
     comment: Annotated[str, Form(max_length=500)] = "",
     debtor_id: Annotated[int | None, Form()] = None,

@@ -277,3 +277,58 @@ def record_promise(
         promised_date=promised_date.isoformat(),
     )
     return promise
+
+
+PAYMENT_LINK_RESPONSE = "utter_collector_payment_link"
+
+
+def send_payment_link(
+    session: Session, conversation: Conversation, user: User, *, amount_minor: int | None = None
+) -> str:
+    """Create a payment link (full balance, or a part of it) and text it on the debtor's channel.
+
+    The wording is the `utter_collector_payment_link` template, in the conversation's language.
+    Returns the URL (shown to the collector).
+    """
+    from payment_links.service import LinkError, create_link
+    from relance.nlg.renderer import UnknownResponse, render
+    from relance.nlg.templates_store import active_templates
+    from relance.settings import get_settings
+
+    _require_owner(session, conversation, user)
+    debtor = conversation.debtor
+    if debtor is None:
+        raise CaseworkError("This conversation has no known debtor.")
+    contact = reply_contact(session, conversation)
+    if amount_minor is not None and amount_minor <= 0:
+        raise CaseworkError("The amount must be positive.")
+    try:
+        link, url = create_link(session, debtor=debtor, purpose="balance", amount_minor=amount_minor)
+    except LinkError as exc:
+        raise CaseworkError(f"No link could be made: {exc}.") from exc
+    try:
+        text = render(
+            active_templates(session), PAYMENT_LINK_RESPONSE, language=conversation.language,
+            channel=contact.channel,
+            variables={"url": url, "link": url, "amount": link.amount_minor,
+                       "currency": link.currency, "creditor_name": get_settings().creditor_name},
+        )
+    except UnknownResponse as exc:
+        raise CaseworkError(
+            f"No wording named {PAYMENT_LINK_RESPONSE}: an admin must add it under Wording."
+        ) from exc
+    try:
+        message = get_gateway().send_text(
+            session, conversation=conversation, contact=contact, text=text,
+            author=Author.COLLECTOR,
+        )
+    except DeliveryError as exc:
+        raise CaseworkError(f"The link could not be sent: {exc}") from exc
+    conversation.last_message_at = utcnow()
+    audit.record(
+        session, actor=_actor(user), action="payment_link.sent", entity=link,
+        debtor_id=debtor.id, amount_minor=link.amount_minor, currency=link.currency,
+        channel=contact.channel, message_id=message.id,
+    )
+    _tell_rasa(conversation, [{"event": "bot", "text": text, "metadata": {"author": "collector"}}])
+    return url

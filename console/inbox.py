@@ -208,3 +208,18 @@ def record_promise(
     except casework.CaseworkError as exc:
         return _back(request, conversation_id, error=str(exc))
     return _back(request, conversation_id, done="promise_recorded")
+
+
+@router.post("/conversations/{conversation_id}/payment-link", dependencies=[CsrfChecked])
+def send_payment_link(
+    request: Request, db: DbSession, user: CurrentUser, conversation_id: int,
+    amount: Annotated[str, Form(max_length=32)] = "",
+    currency: Annotated[str, Form(pattern="^[A-Z]{3}$")] = "EUR",
+) -> Response:
+    conversation = _conversation(db, conversation_id)
+    try:
+        amount_minor = parse_amount(amount, currency) if amount.strip() else None
+        casework.send_payment_link(db, conversation, user, amount_minor=amount_minor)
+    except casework.CaseworkError as exc:
+        return _back(request, conversation_id, error=str(exc))
+    return _back(request, conversation_id, done="link_sent")

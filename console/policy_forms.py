@@ -28,8 +28,9 @@ class FormProblems(ValueError):
         self.problems = problems
 
 
-def to_major(minor: int | None) -> str:
-    if minor is None:
+def to_major(minor: object) -> str:
+    """Minor units as '1234.50' for a form field; anything else (unset, new row) is blank."""
+    if not isinstance(minor, int) or isinstance(minor, bool):
         return ""
     return str((Decimal(minor) / 100).quantize(Decimal("0.01")))
 

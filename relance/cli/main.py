@@ -12,6 +12,9 @@ def _register() -> None:
 
     db_commands.register(app)
     stack_commands.register(app)
+    __import__("relance.cli.token_commands", fromlist=["register"]).register(app)
+    __import__("relance.cli.payments_commands", fromlist=["register"]).register(app)
+    __import__("relance.cli.user_commands", fromlist=["register"]).register(app)
 
 
 _register()

@@ -100,6 +100,23 @@ def csrf_of(client: TestClient, path: str = "/console/") -> str:
     return match.group(1)
 
 
+@pytest.fixture(autouse=True)
+def stage_templates(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Bundled wording plus a stub for any response the seed policy names but the bundled file
+    lacks yet, so policy saves are judged on the policy, not on another team's progress."""
+    from relance.nlg import templates_store
+    from relance.policy.service import seed_document
+
+    templates = dict(templates_store.bundled_templates())
+    for track in seed_document()["tracks"]:
+        for stage in track["stages"]:
+            templates.setdefault(
+                stage["template"], [{"fr": f"Rappel {stage['key']}", "en": f"Reminder {stage['key']}"}]
+            )
+    monkeypatch.setattr(templates_store, "bundled_templates", lambda: templates)
+    return templates
+
+
 @pytest.fixture
 def collector(db: Session) -> User:
     return factories.user(db, "collector")

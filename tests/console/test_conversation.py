@@ -237,3 +237,24 @@ def test_transcript_fragment_for_live_updates(as_collector: TestClient, db: Sess
 
 def test_unknown_conversation_is_404(as_collector: TestClient) -> None:
     assert as_collector.get("/console/conversations/999999").status_code == 404
+
+
+def test_send_payment_link_texts_a_working_link(
+    as_collector: TestClient, db: Session, gateway: FakeGateway, rasa: FakeRasa
+) -> None:
+    from relance.db.models import PaymentLink
+
+    owner, conv, _h = factories.handed_off_case(db)
+    refused = _post(as_collector, f"/console/conversations/{conv.id}/payment-link")
+    assert "error=Take+over" in refused.headers["location"]
+    _post(as_collector, f"/console/conversations/{conv.id}/take-over")
+    sent = _post(as_collector, f"/console/conversations/{conv.id}/payment-link", amount="40",
+                 currency="EUR")
+    assert sent.headers["location"].endswith("done=link_sent")
+    link = db.scalars(select(PaymentLink).where(PaymentLink.debtor_id == owner.id)).one()
+    assert (link.amount_minor, link.currency) == (4000, "EUR")
+    text = gateway.sent[-1]["text"]
+    assert "/pay/" in text and "40,00" in text  # French debtor, French wording
+    token = text.split("/pay/")[1].split()[0]
+    assert as_collector.get(f"/pay/{token}").status_code == 200
+    assert "payment_link.sent" in _actions(db)
