@@ -9,10 +9,10 @@ from freezegun import freeze_time
 from sqlalchemy.orm import Session
 
 from relance.compliance.service import check_contact
+from relance.conversations.repository import conversation_for_debtor
 from relance.db.base import utcnow
 from relance.db.models import Debtor, DunningAction, Invoice
 from relance.db.models.enums import ContactStatus, ConversationMode
-from relance.conversations.repository import conversation_for_debtor
 from relance.policy.service import seed_policy
 from tests.relance.dunning.helpers import add_message, make_debtor, make_invoice, utc
 

@@ -1,0 +1,250 @@
+"""Dispatcher, with a frozen clock and a recording gateway: priming, compliance deferral, retries
+with backoff, channel fallback, re-checks since planning, letters and legal escalation."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from freezegun import freeze_time
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from relance.conversations.ports import DeliveryError
+from relance.db import session as db_session
+from relance.db.base import utcnow
+from relance.db.models import AuditEvent, DunningAction, Letter, Task
+from relance.dunning.dispatcher import Dispatcher
+from relance.dunning.planner import plan
+from relance.dunning.ratelimit import SenderRateLimiter
+from relance.rasa_client import AssistantUnavailable
+from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, make_debtor, make_invoice, utc
+
+MONDAY_11 = "2026-11-23 10:00:00"  # 11:00 in Paris
+
+
+@pytest.fixture
+def gateway() -> FakeGateway:
+    return FakeGateway()
+
+
+@pytest.fixture
+def assistant() -> FakeAssistant:
+    return FakeAssistant()
+
+
+def _dispatcher(gateway: FakeGateway, assistant: FakeAssistant, **kw) -> Dispatcher:  # type: ignore[no-untyped-def]
+    return Dispatcher(db_session.get_sessionmaker(), gateway=gateway, assistant=assistant,
+                      worker_id="test", **kw)
+
+
+def _actions(db: Session, debtor_id: int) -> list[DunningAction]:
+    db.expire_all()
+    return list(db.scalars(select(DunningAction).where(DunningAction.debtor_id == debtor_id)
+                           .order_by(DunningAction.id)))
+
+
+@freeze_time(MONDAY_11)
+def test_group_is_primed_in_rasa_and_sent_once(db: Session, gateway, assistant) -> None:  # type: ignore[no-untyped-def]
+    debtor = make_debtor(db)
+    a = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
+    b = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=10))
+    plan(db, debtor_ids=[debtor.id])
+    outcomes = _dispatcher(gateway, assistant).run()
+    assert outcomes == {"sent": 1}
+    [(sender, intent, entities)] = assistant.calls
+    assert intent == "EXTERNAL_reminder" and sender == f"debtor-{debtor.id}"
+    assert entities["stage"] == "firm"  # the most advanced stage leads the message
+    assert entities["invoice_refs"] == [b.number, a.number] and entities["first_contact"] is True
+    [sent] = gateway.sent
+    assert sent["channel"] == "sms" and b.number in sent["body"]
+    actions = _actions(db, debtor.id)
+    assert {x.status for x in actions} == {"sent"}
+    assert {x.message_id for x in actions} == {sent["message_id"]}
+    assert _dispatcher(gateway, assistant).run() == {}  # nothing left: never twice
+    assert len(gateway.sent) == 1
+    assert db.scalars(select(AuditEvent).where(AuditEvent.action == "dunning.sent")).first()
+
+
+def test_sunday_defers_to_monday_morning(db: Session, gateway, assistant) -> None:  # type: ignore[no-untyped-def]
+    with freeze_time("2026-11-22 10:00:00"):
+        debtor = make_debtor(db)
+        make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
+        plan(db, debtor_ids=[debtor.id])
+        assert _dispatcher(gateway, assistant).run() == {"deferred": 1}
+        [action] = _actions(db, debtor.id)
+        assert action.status == "planned" and action.outcome == "deferred:sunday"
+        assert action.next_attempt_at == utc(2026, 11, 23, 9, 0)
+        assert "Sunday" in (action.detail or "")
+        assert _dispatcher(gateway, assistant).run() == {}  # not due again before Monday
+    with freeze_time("2026-11-23 09:00:00"):
+        assert _dispatcher(gateway, assistant).run() == {"sent": 1}
+    assert len(gateway.sent) == 1
+
+
+@freeze_time(MONDAY_11)
+def test_retryable_error_backs_off_then_falls_back_to_next_channel(db: Session, gateway, assistant) -> None:  # type: ignore[no-untyped-def]
+    debtor = make_debtor(db)
+    make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
+    plan(db, debtor_ids=[debtor.id])
+    gateway.fail["sms"] = [DeliveryError("429", retryable=True, code="20429") for _ in range(3)]
+    dispatcher = _dispatcher(gateway, assistant)
+    assert dispatcher.run() == {"retry": 1}
+    [action] = _actions(db, debtor.id)
+    assert (action.status, action.attempts, action.outcome) == ("retry", 1, "20429")
+    assert action.next_attempt_at == utcnow() + timedelta(minutes=5)
+    with freeze_time("2026-11-23 10:06:00"):
+        assert dispatcher.run() == {"retry": 1}
+        assert _actions(db, debtor.id)[0].next_attempt_at == utcnow() + timedelta(minutes=30)
+    with freeze_time("2026-11-23 10:40:00"):
+        assert dispatcher.run() == {"sent": 1}  # third SMS failure: WhatsApp takes over
+    [action] = _actions(db, debtor.id)
+    assert (action.status, action.channel) == ("sent", "whatsapp")
+    assert [s["channel"] for s in gateway.sent] == ["whatsapp"]
+    assert gateway.sent[0]["first_contact_template"] is True  # no 24 h session open
+
+
+@freeze_time(MONDAY_11)
+def test_hard_failure_falls_back_at_once_and_all_failing_is_recorded(db: Session, gateway, assistant) -> None:  # type: ignore[no-untyped-def]
+    debtor = make_debtor(db)
+    make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
+    plan(db, debtor_ids=[debtor.id])
+    gateway.fail["sms"] = [DeliveryError("invalid number", retryable=False, code="21211")]
+    gateway.fail["whatsapp"] = [DeliveryError("not on whatsapp", retryable=False, code="63003")]
+    assert _dispatcher(gateway, assistant).run() == {"failed": 1}
+    [action] = _actions(db, debtor.id)
+    assert action.status == "failed" and "21211" in (action.detail or "")
+    assert "63003" in (action.detail or "") and gateway.sent == []
+
+
+@freeze_time(MONDAY_11)
+def test_opted_out_since_planning_uses_the_next_channel(db: Session, gateway, assistant) -> None:  # type: ignore[no-untyped-def]
+    debtor = make_debtor(db)
+    make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
+    plan(db, debtor_ids=[debtor.id])
+    next(c for c in debtor.contacts if c.channel == "sms").opted_out_at = utcnow()
+    db.flush()
+    assert _dispatcher(gateway, assistant).run() == {"sent": 1}
+    assert [s["channel"] for s in gateway.sent] == ["whatsapp"]
+
+
+@freeze_time(MONDAY_11)
+def test_invoice_paid_since_planning_is_cancelled_not_sent(db: Session, gateway, assistant) -> None:  # type: ignore[no-untyped-def]
+    debtor = make_debtor(db)
+    paid = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
+    still = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
+    plan(db, debtor_ids=[debtor.id])
+    paid.paid_minor = paid.amount_minor
+    db.flush()
+    assert _dispatcher(gateway, assistant).run() == {"sent": 1}
+    assert assistant.calls[0][2]["invoice_refs"] == [still.number]
+    by_invoice = {a.invoice_id: a for a in _actions(db, debtor.id)}
+    assert (by_invoice[paid.id].status, by_invoice[paid.id].outcome) == ("cancelled", "paid")
+
+
+@freeze_time(MONDAY_11)
+def test_rasa_down_and_no_local_template_retries_later(db: Session, gateway, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import relance.nlg.templates_store as store
+
+    monkeypatch.setattr(store, "active_templates", lambda session: {})
+    debtor = make_debtor(db)
+    make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
+    plan(db, debtor_ids=[debtor.id])
+    down = FakeAssistant(error=AssistantUnavailable("503"))
+    assert _dispatcher(gateway, down).run() == {"retry": 1}
+    assert _actions(db, debtor.id)[0].outcome == "assistant_unavailable" and gateway.sent == []
+
+
+@freeze_time(MONDAY_11)
+def test_rasa_down_renders_the_stage_template_locally(db: Session, gateway, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import relance.nlg.templates_store as store
+
+    templates = {"utter_reminder_friendly": [{"fr": "Rappel {{ invoice_refs|join(', ') }}",
+                                              "en": "Reminder {{ invoice_refs|join(', ') }}"}]}
+    monkeypatch.setattr(store, "active_templates", lambda session: templates)
+    debtor = make_debtor(db)
+    invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
+    plan(db, debtor_ids=[debtor.id])
+    assert _dispatcher(gateway, FakeAssistant(error=AssistantUnavailable("503"))).run() == {
+        "sent": 1}
+    assert gateway.sent[0]["body"] == f"Rappel {invoice.number}"
+
+
+@freeze_time(MONDAY_11)
+def test_call_stage_places_a_call(db: Session, gateway, assistant) -> None:  # type: ignore[no-untyped-def]
+    debtor = make_debtor(db, channels=("sms", "voice"))
+    make_invoice(db, debtor, due=utcnow().date() - timedelta(days=20))
+    plan(db, debtor_ids=[debtor.id])
+    assert _dispatcher(gateway, assistant).run() == {"sent": 1}
+    assert gateway.sent[0]["channel"] == "voice" and gateway.sent[0]["body"] == "reminder:final"
+
+
+@freeze_time(MONDAY_11)
+def test_formal_notice_queues_a_letter_then_an_sms_notice(db: Session, gateway, assistant) -> None:  # type: ignore[no-untyped-def]
+    debtor = make_debtor(db, segment="b2b", company="Atelier Martin SARL")
+    invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=30))
+    plan(db, debtor_ids=[debtor.id])
+    dispatcher = _dispatcher(gateway, assistant)
+    assert dispatcher.run() == {"letter": 1}
+    [letter] = db.scalars(select(Letter).where(Letter.debtor_id == debtor.id)).all()
+    assert letter.status == "queued" and letter.invoice_ids == [invoice.id]
+    assert letter.indemnity_minor == 4000 and letter.pdf_path
+    assert gateway.sent == []  # the SMS respects the minimum gap like any contact...
+    with freeze_time("2026-11-24 10:00:00"):
+        assert dispatcher.run() == {"sent": 1}
+    assert assistant.calls[-1][2]["stage"] == "formal_notice_announce"
+    stages = sorted(a.stage for a in _actions(db, debtor.id))
+    assert stages == ["formal_notice", "formal_notice_notice"]
+
+
+@freeze_time(MONDAY_11)
+def test_legal_stage_opens_a_task_for_collectors(db: Session, gateway, assistant) -> None:  # type: ignore[no-untyped-def]
+    debtor = make_debtor(db, segment="b2b")
+    invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=45))
+    plan(db, debtor_ids=[debtor.id])
+    assert _dispatcher(gateway, assistant).run() == {"escalated": 1}
+    [task] = db.scalars(select(Task).where(Task.debtor_id == debtor.id)).all()
+    assert task.kind == "legal_escalation" and task.details["invoice_ids"] == [invoice.id]
+
+
+@freeze_time(MONDAY_11)
+def test_highest_priority_goes_first_and_limit_is_respected(db: Session, gateway, assistant) -> None:  # type: ignore[no-untyped-def]
+    low = make_debtor(db)
+    make_invoice(db, low, due=utcnow().date() - timedelta(days=3), amount_minor=1000)
+    high = make_debtor(db, risk_class="high")
+    make_invoice(db, high, due=utcnow().date() - timedelta(days=3), amount_minor=500000)
+    plan(db, debtor_ids=[low.id, high.id])
+    assert _dispatcher(gateway, assistant).run(limit=1) == {"sent": 1}
+    assert gateway.sent[0]["debtor_id"] == high.id
+
+
+def test_rate_limiter_spaces_sends_per_sender() -> None:
+    clock = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += seconds
+
+    limiter = SenderRateLimiter(60, clock=lambda: clock[0], sleep=sleep)
+    assert [limiter.acquire("+33757000000") for _ in range(3)] == [0.0, 1.0, 1.0]
+    assert limiter.acquire("+33757000001") == 0.0  # another sender has its own bucket
+    clock[0] += 5
+    assert limiter.acquire("+33757000000") == 0.0
+    assert slept == [1.0, 1.0]
+
+
+@freeze_time(MONDAY_11)
+def test_dispatcher_uses_the_rate_limiter(db: Session, gateway, assistant) -> None:  # type: ignore[no-untyped-def]
+    acquired: list[str] = []
+
+    class Spy(SenderRateLimiter):
+        def acquire(self, sender: str) -> float:
+            acquired.append(sender)
+            return 0.0
+
+    debtor = make_debtor(db)
+    make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
+    plan(db, debtor_ids=[debtor.id])
+    _dispatcher(gateway, assistant, limiter=Spy(60)).run()
+    assert acquired == ["+33757000000"]
