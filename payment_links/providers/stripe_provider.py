@@ -79,7 +79,8 @@ class StripeProvider:
             intent = self._client.v1.payment_intents.retrieve(payment_intent_id)
         except stripe.StripeError as exc:
             raise ProviderError(f"stripe payment intent lookup failed: {exc}") from exc
-        customer, method = intent.get("customer"), intent.get("payment_method")
+        customer = getattr(intent, "customer", None)
+        method = getattr(intent, "payment_method", None)
         if isinstance(customer, str) and isinstance(method, str):
             return customer, method
         return None
@@ -111,8 +112,9 @@ class StripeProvider:
         except stripe.CardError as exc:
             error = exc.error
             intent_id = None
-            if error is not None and getattr(error, "payment_intent", None) is not None:
-                intent_id = error.payment_intent.get("id")  # type: ignore[union-attr]
+            failed_intent = getattr(error, "payment_intent", None) if error is not None else None
+            if failed_intent is not None:
+                intent_id = getattr(failed_intent, "id", None)
             return ChargeResult(
                 succeeded=False, provider_ref=intent_id, amount_minor=amount_minor,
                 currency=currency.upper(), error_code=exc.code or "card_declined",
@@ -131,6 +133,6 @@ class StripeProvider:
             )
         return ChargeResult(
             succeeded=True, provider_ref=intent.id,
-            amount_minor=int(intent.get("amount_received") or intent.amount),
+            amount_minor=int(getattr(intent, "amount_received", None) or intent.amount),
             currency=intent.currency.upper(),
         )

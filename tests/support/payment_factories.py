@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -111,6 +114,42 @@ class FakeGateway:
         return [s.text for s in self.sent if s.debtor_id == debtor.id]
 
 
+class WebhookCapture:
+    """A local HTTP endpoint that keeps what a webhook sender (localstripe) posts to it."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[tuple[bytes, dict[str, str]]] = []
+        capture = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                capture.deliveries.append((body, {k.lower(): v for k, v in self.headers.items()}))
+                self.send_response(200)
+                self.end_headers()
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        host, port = self._server.server_address[:2]
+        self.url = f"http://{host}:{port}/hook"
+
+    def wait_for(self, event_type: str, timeout: float = 15) -> tuple[bytes, dict[str, str]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for body, headers in self.deliveries:
+                if json.loads(body).get("type") == event_type:
+                    return body, headers
+            time.sleep(0.1)
+        raise AssertionError(f"no {event_type} delivered")
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
 _localstripe: tuple[subprocess.Popen[bytes], str] | None = None
 
 
@@ -128,7 +167,7 @@ def localstripe_url() -> str:
     exe = Path(sys.executable).parent / "localstripe"
     port = _free_port()
     proc = subprocess.Popen(
-        [str(exe), "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [str(exe), "--port", str(port), "--from-scratch"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

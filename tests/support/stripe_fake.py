@@ -126,7 +126,8 @@ class StripeFake:
         self._idempotent: dict[str, tuple[int, dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
-        self.fail_next: StripeApiError | None = None
+        # Errors to answer to the next Checkout requests (one per request), e.g. an outage.
+        self.fail_next: list[StripeApiError] = []
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> StripeFake:
@@ -165,7 +166,7 @@ class StripeFake:
             self.sessions.clear()
             self.requests.clear()
             self._idempotent.clear()
-            self.fail_next = None
+            self.fail_next = []
 
     def checkout_requests(self, method: str | None = None) -> list[RecordedRequest]:
         return [
@@ -242,9 +243,8 @@ class StripeFake:
         auth = headers.get("authorization", "")
         if not auth.startswith("Bearer sk_") and not auth.startswith("Bearer rk_"):
             raise StripeApiError(401, "You did not provide an API key.")
-        if self.fail_next is not None:
-            error, self.fail_next = self.fail_next, None
-            raise error
+        if self.fail_next:
+            raise self.fail_next.pop(0)
         parts = path.strip("/").split("/")  # v1 checkout sessions [id] [expire]
         if method == "POST" and len(parts) == 3:
             key = headers.get("idempotency-key")

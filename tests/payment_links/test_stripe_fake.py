@@ -1,0 +1,97 @@
+"""The Checkout fake behaves like Stripe for the stripe-python client (shapes, errors, signing)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import stripe
+
+from tests.support.stripe_fake import StripeFake
+
+
+@pytest.fixture
+def stripe_client(stripe_server):
+    stripe_server.reset()
+    return stripe.StripeClient("sk_test_relance", base_addresses={"api": stripe_server.base_url},
+                               max_network_retries=0)
+
+
+def _params(**extra):
+    return {
+        "mode": "payment",
+        "line_items": [{"quantity": 2, "price_data": {
+            "currency": "eur", "unit_amount": 1250, "product_data": {"name": "F-1"}}}],
+        "success_url": "https://example.test/ok",
+        "cancel_url": "https://example.test/ko",
+        "metadata": {"relance_link_id": "7"},
+        "client_reference_id": "link-7",
+        **extra,
+    }
+
+
+def test_create_and_retrieve_have_stripe_shapes(stripe_client):
+    session = stripe_client.v1.checkout.sessions.create(params=_params())
+
+    assert isinstance(session, stripe.checkout.Session)
+    assert session.id.startswith("cs_test_") and session.object == "checkout.session"
+    assert session.amount_total == 2500 and session.currency == "eur"
+    assert session.status == "open" and session.payment_status == "unpaid"
+    assert session.payment_intent is None and session.mode == "payment"
+    assert session.metadata["relance_link_id"] == "7" and session.client_reference_id == "link-7"
+    assert session.url and session.expires_at > time.time() + 23 * 3600
+
+    again = stripe_client.v1.checkout.sessions.retrieve(session.id)
+    assert again.id == session.id and again.amount_total == 2500
+
+    expired = stripe_client.v1.checkout.sessions.expire(session.id)
+    assert expired.status == "expired" and expired.url is None
+
+
+def test_errors_match_stripe(stripe_client, stripe_server):
+    with pytest.raises(stripe.InvalidRequestError) as missing:
+        stripe_client.v1.checkout.sessions.retrieve("cs_test_nope")
+    assert missing.value.code == "resource_missing" and missing.value.http_status == 404
+
+    with pytest.raises(stripe.InvalidRequestError) as unknown:
+        stripe_client.v1.checkout.sessions.create(params=_params(colour="blue"))  # type: ignore[arg-type]
+    assert unknown.value.param == "colour"
+
+    with pytest.raises(stripe.InvalidRequestError) as too_soon:
+        stripe_client.v1.checkout.sessions.create(params=_params(expires_at=int(time.time()) + 60))
+    assert too_soon.value.param == "expires_at"
+
+    anonymous = stripe.StripeClient("pk_test_public", base_addresses={"api": stripe_server.base_url})
+    with pytest.raises(stripe.AuthenticationError):
+        anonymous.v1.checkout.sessions.create(params=_params())
+
+
+def test_idempotency_key_replays_the_same_session(stripe_client):
+    one = stripe_client.v1.checkout.sessions.create(params=_params(), options={"idempotency_key": "k1"})
+    two = stripe_client.v1.checkout.sessions.create(params=_params(), options={"idempotency_key": "k1"})
+    assert one.id == two.id
+
+
+def test_complete_creates_real_localstripe_objects(stripe_client, stripe_server):
+    session = stripe_client.v1.checkout.sessions.create(params=_params(
+        payment_intent_data={"setup_future_usage": "off_session", "metadata": {"a": "b"}},
+        customer_creation="always",
+    ))
+    completed = stripe_server.complete(session.id)
+
+    assert completed["status"] == "complete" and completed["payment_status"] == "paid"
+    intent = stripe_client.v1.payment_intents.retrieve(completed["payment_intent"])  # via proxy
+    assert intent.status == "succeeded" and intent.amount == 2500
+    assert intent.customer == completed["customer"] and intent.metadata["a"] == "b"
+    assert stripe_client.v1.checkout.sessions.retrieve(session.id).payment_intent == intent.id
+
+
+def test_signed_events_verify_with_stripe_python():
+    event = StripeFake.event("checkout.session.completed", {"id": "cs_test_1"})
+    payload, header = StripeFake.signed(event, "whsec_x")
+
+    verified = stripe.Webhook.construct_event(payload, header, "whsec_x")
+
+    assert verified.id == event["id"] and verified.type == "checkout.session.completed"
+    with pytest.raises(stripe.SignatureVerificationError):
+        stripe.Webhook.construct_event(payload, header, "whsec_other")
