@@ -1,0 +1,41 @@
+"""The dashboard page renders the metrics and the charts for any signed-in user."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from tests.console import factories
+
+
+def test_dashboard_shows_kpis_and_charts(as_collector: TestClient, db: Session) -> None:
+    owner = factories.debtor(db)
+    today = date.today()
+    factories.invoice(db, owner, amount_minor=120_000, due_date=today - timedelta(days=45),
+                      issue_date=today - timedelta(days=75))
+    factories.invoice(db, owner, amount_minor=30_000, due_date=today + timedelta(days=5),
+                      issue_date=today - timedelta(days=25))
+    factories.promise(db, owner, status="kept")
+    factories.promise(db, owner, status="broken")
+    page = as_collector.get("/console/dashboard")
+    assert page.status_code == 200
+    html = page.text
+    assert 'data-kpi="outstanding">€1,500.00<' in html
+    assert 'data-kpi="overdue">€1,200.00<' in html
+    assert 'data-kpi="dso">90 days<' in html
+    assert 'data-kpi="promises-kept">1<' in html and 'data-kpi="promises-broken">1<' in html
+    assert html.count("<svg") == 5
+    assert "31–60 days" in html
+
+
+def test_dashboard_filters_by_currency_and_ignores_unknown_values(
+    as_collector: TestClient, db: Session
+) -> None:
+    owner = factories.debtor(db)
+    factories.invoice(db, owner, amount_minor=5_000, currency="USD")
+    usd = as_collector.get("/console/dashboard?currency=USD&period=30").text
+    assert 'data-kpi="outstanding">US$50.00<' in usd or 'data-kpi="outstanding">$50.00<' in usd
+    odd = as_collector.get("/console/dashboard?currency=XYZ&period=7")
+    assert odd.status_code == 200 and 'value="90" selected' in odd.text

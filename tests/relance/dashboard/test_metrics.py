@@ -1,0 +1,122 @@
+"""Dashboard numbers on a small portfolio whose answers are worked out by hand."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+from sqlalchemy.orm import Session
+
+from relance import audit
+from relance.dashboard import charts, metrics
+from tests.console import factories
+
+AS_OF = date(2026, 6, 30)
+
+
+def _at(days_before: int, hour: int = 12) -> datetime:
+    return datetime.combine(AS_OF - timedelta(days=days_before), time(hour), UTC)
+
+
+def _invoice(db: Session, owner, amount: int, *, due: int, issued: int, paid: int = 0,  # type: ignore[no-untyped-def]
+             status: str = "open", paid_at: datetime | None = None, currency: str = "EUR"):
+    return factories.invoice(
+        db, owner, amount_minor=amount, paid_minor=paid, status=status, currency=currency,
+        due_date=AS_OF + timedelta(days=due), issue_date=AS_OF - timedelta(days=issued),
+        paid_at=paid_at,
+    )
+
+
+@pytest.fixture
+def portfolio(db: Session) -> dict[str, object]:
+    d1, d2, d3 = factories.debtor(db), factories.debtor(db), factories.debtor(db)
+    _invoice(db, d1, 10_000, due=-10, issued=40)  # 1-30 days late
+    _invoice(db, d1, 20_000, due=-45, issued=75, paid=5_000)  # 31-60, balance 15,000
+    _invoice(db, d2, 30_000, due=5, issued=25)  # not due yet
+    disputed = _invoice(db, d2, 40_000, due=-100, issued=130, status="disputed")  # 90+
+    on_time_due = AS_OF - timedelta(days=20)
+    _invoice(db, d3, 50_000, due=-20, issued=50, paid=50_000, status="paid",
+             paid_at=datetime.combine(on_time_due - timedelta(days=1), time(9), UTC))
+    late_due = AS_OF - timedelta(days=30)
+    _invoice(db, d3, 8_000, due=-30, issued=60, paid=8_000, status="paid",
+             paid_at=datetime.combine(late_due + timedelta(days=3), time(9), UTC))
+    _invoice(db, d3, 99_999, due=-10, issued=20, status="cancelled")
+    _invoice(db, d3, 7_000, due=-5, issued=20, currency="USD")
+
+    for status in ("kept", "kept", "kept", "broken", "pending", "pending"):
+        factories.promise(db, d1, status=status)
+    factories.dispute(db, d2, invoice_id=disputed.id)
+    factories.dispute(db, d2, status="resolved")
+
+    c1, c2, c3 = (factories.conversation(db, d, sender_id=f"s-{d.id}") for d in (d1, d2, d3))
+    for conv in (c1, c2, c3):
+        factories.message(db, conv, "bonjour")
+    factories.handoff(db, c1)
+    d4 = factories.debtor(db)
+    factories.message(db, factories.conversation(db, d4), "rappel", direction="outbound")
+
+    for debtor, stage, days in ((d1, "friendly", 20), (d2, "friendly", 20), (d1, "firm", 10)):
+        audit.record(db, actor="system", action="dunning.sent", debtor_id=debtor.id,
+                     stage=stage).at = _at(days)
+    factories.payment(db, d1, 8_000, received_at=_at(15))
+    factories.payment(db, d2, 1_000, received_at=_at(40), currency="USD")  # before reminders
+    db.flush()
+    return {"d1": d1}
+
+
+def test_ledger_numbers(db: Session, portfolio: dict[str, object]) -> None:
+    board = metrics.compute(db, currency="EUR", as_of=AS_OF)
+    assert board.outstanding_minor == 95_000
+    assert board.overdue_minor == 65_000 and board.overdue_invoices == 3
+    assert board.aging == [("Not due", 30_000), ("1–30 days", 10_000), ("31–60 days", 15_000),
+                           ("61–90 days", 0), ("90+ days", 40_000)]
+    # 95,000 outstanding / 118,000 invoiced in 90 days × 90 days
+    assert board.dso_days == 72.5
+    # fell due unpaid: 10,000 + 20,000 + 40,000 + 8,000 (paid late); recovered 5,000 + 8,000
+    assert (board.fell_due_minor, board.recovered_minor) == (78_000, 13_000)
+    assert board.recovery_rate == pytest.approx(13 / 78)
+
+
+def test_case_and_bot_numbers(db: Session, portfolio: dict[str, object]) -> None:
+    board = metrics.compute(db, currency="EUR", as_of=AS_OF)
+    assert board.promises["kept"] == 3 and board.promises["broken"] == 1
+    assert board.promise_keep_rate == 0.75
+    assert board.disputes_open == 1 and board.disputed_minor == 40_000
+    assert (board.conversations, board.contained) == (3, 2)
+    assert board.containment_rate == pytest.approx(2 / 3)
+    stages = {s.stage: (s.contacted, s.paid) for s in board.stages}
+    assert stages == {"friendly": (2, 1), "firm": (1, 0)}
+    assert [s.stage for s in board.stages] == ["friendly", "firm"]
+
+
+def test_weekly_collections_per_currency(db: Session, portfolio: dict[str, object]) -> None:
+    board = metrics.compute(db, currency="EUR", as_of=AS_OF)
+    assert len(board.weekly_collections) == 12
+    assert board.weekly_collections[-1][0] == date(2026, 6, 29)  # Monday of the as-of week
+    assert dict(board.weekly_collections)[date(2026, 6, 15)] == 8_000
+    assert sum(v for _, v in board.weekly_collections) == 8_000
+    usd = metrics.compute(db, currency="USD", as_of=AS_OF)
+    assert usd.outstanding_minor == 7_000 and sum(v for _, v in usd.weekly_collections) == 1_000
+    assert metrics.currencies(db) == ["EUR", "USD"]
+
+
+def test_empty_portfolio_has_no_division_by_zero(db: Session) -> None:
+    board = metrics.compute(db, currency="EUR", as_of=AS_OF)
+    assert board.outstanding_minor == 0
+    assert board.dso_days is None and board.recovery_rate is None
+    assert board.promise_keep_rate is None and board.containment_rate is None
+
+
+@pytest.mark.parametrize(("days", "bucket"), [(-3, 0), (0, 0), (1, 1), (30, 1), (31, 2),
+                                              (60, 2), (61, 3), (90, 3), (91, 4)])
+def test_aging_bucket_edges(days: int, bucket: int) -> None:
+    assert metrics.aging_bucket(days) == bucket
+
+
+def test_charts_are_escaped_svg() -> None:
+    svg = charts.column_chart([("<b>x</b>", 10), ("y", 0)], str, title="t")
+    assert svg.startswith("<svg") and "&lt;b&gt;x&lt;/b&gt;" in svg and "<b>" not in svg
+    bars = charts.progress_bars([("friendly", 1, 4)])
+    assert "25% · 1/4" in bars
+    ring = charts.donut([("Kept", 3, "#0f0"), ("Broken", 1, "#f00")], centre="75%")
+    assert ring.count("stroke-dasharray") == 2 and "75%" in ring
