@@ -1,0 +1,125 @@
+"""Worker: embedded scheduler timing and isolation, the plan+dispatch job end to end, optional
+jobs of other features, and the Celery app (tasks, beat schedule) when a broker is set."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from freezegun import freeze_time
+from sqlalchemy.orm import Session
+
+from relance.conversations import ports
+from relance.db.base import utcnow
+from relance.dunning import dispatcher as dispatcher_module
+from relance.settings import Settings, get_settings
+from relance.worker import jobs, runner
+from relance.worker.embedded import EmbeddedScheduler
+from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, make_debtor, make_invoice
+
+
+def test_embedded_scheduler_runs_each_job_on_its_interval_and_survives_failures() -> None:
+    clock = [0.0]
+    calls: list[str] = []
+
+    def boom() -> None:
+        calls.append("boom")
+        raise RuntimeError("provider down")
+
+    scheduler = EmbeddedScheduler(
+        {"fast": (60, lambda: calls.append("fast")), "slow": (3600, lambda: calls.append("slow")),
+         "boom": (60, boom)},
+        clock=lambda: clock[0],
+    )
+    assert scheduler.run_pending() == ["fast", "slow", "boom"]  # everything runs at start
+    clock[0] = 59
+    assert scheduler.run_pending() == []
+    clock[0] = 61
+    assert scheduler.run_pending() == ["fast", "boom"]
+    assert scheduler.failures == {"fast": 0, "slow": 0, "boom": 2}
+    assert calls.count("fast") == 2 and calls.count("slow") == 1
+
+
+def test_embedded_scheduler_thread_starts_and_stops() -> None:
+    ran: list[int] = []
+    scheduler = EmbeddedScheduler({"job": (0.01, lambda: ran.append(1))}, tick_seconds=0.01)
+    scheduler.start()
+    try:
+        for _ in range(200):
+            if len(ran) >= 2:
+                break
+            import time
+
+            time.sleep(0.01)
+    finally:
+        scheduler.stop()
+    assert len(ran) >= 2 and scheduler._thread is None
+
+
+@freeze_time("2026-11-23 10:00:00")
+def test_plan_and_dispatch_job_sends_due_reminders(
+    db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gateway, assistant = FakeGateway(), FakeAssistant()
+    monkeypatch.setattr(ports, "_gateway", gateway)
+    monkeypatch.setattr(dispatcher_module, "_default_assistant", lambda: assistant)
+    debtor = make_debtor(db)
+    make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
+    result = jobs.plan_and_dispatch()
+    assert result["plan"]["stage:friendly"] >= 1
+    assert result["dispatch"]["sent"] >= 1
+    assert any(s["debtor_id"] == debtor.id for s in gateway.sent)
+    again = jobs.plan_and_dispatch()
+    assert again["plan"].get("already_planned", 0) >= 1 and not again["dispatch"].get("sent")
+
+
+def test_jobs_of_features_not_installed_are_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobs, "optional", lambda module, name: None)
+    assert jobs.replay_pending() is None and jobs.followups() is None
+
+
+def test_optional_job_is_called_when_present(db: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[Any] = []
+    monkeypatch.setattr(
+        jobs, "optional",
+        lambda module, name: (lambda session, arg: seen.append((module, arg)) or 3),
+    )
+    assert jobs.replay_pending() == 3
+    with freeze_time("2026-11-23 10:00:00"):
+        jobs.followups()
+    assert seen[0][0] == "relance.conversations.replay"
+    assert seen[1] == ("relance.followups.service", date(2026, 11, 23))
+
+
+def test_optional_import_of_a_missing_module_is_none() -> None:
+    assert jobs.optional("relance.does_not_exist", "x") is None
+    assert jobs.optional("relance.worker.jobs", "plan_dunning") is jobs.plan_dunning
+
+
+def test_celery_app_has_a_task_and_a_beat_entry_per_job(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from relance.worker.celery_app import make_celery
+
+    calls: list[str] = []
+    monkeypatch.setattr(jobs, "SCHEDULE", {"dunning.plan": (900, lambda: calls.append("p"))})
+    monkeypatch.setenv("CELERY_BROKER_URL", "memory://")
+    get_settings.cache_clear()
+    app = make_celery(get_settings(), task_always_eager=True)
+    assert app.conf.beat_schedule == {
+        "dunning.plan": {"task": "relance.dunning.plan", "schedule": 900}}
+    app.tasks["relance.dunning.plan"].delay()
+    assert calls == ["p"]
+
+
+def test_no_broker_means_embedded(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from relance.worker.celery_app import make_celery
+
+    with pytest.raises(RuntimeError, match="embedded"):
+        make_celery(settings)
+    monkeypatch.setattr(jobs, "SCHEDULE", {})
+    monkeypatch.setattr(runner, "_wire", lambda: None)
+    scheduler = runner.start_in_background(settings)
+    assert isinstance(scheduler, EmbeddedScheduler)
+    scheduler.stop()
