@@ -9,6 +9,7 @@ two machines) plans nothing twice. Skips are recorded per run with their reason.
 
 from __future__ import annotations
 
+import heapq
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -93,6 +94,10 @@ class PlanReport:
     skips: list[SkipRecord] = field(default_factory=list)  # first `keep` only
 
 
+def _priority(group: PlannedGroup) -> float:
+    return group.priority
+
+
 def local_today(now: datetime, tz_name: str | None, cache: dict[str, date]) -> date:
     key = tz_name or ""
     if key not in cache:
@@ -137,8 +142,8 @@ def plan(
             )
             if not dry_run and run is not None:
                 _write(session, run.id, groups, skips, supersede, retire, now)
-            room = keep - len(report.groups)
-            report.groups.extend(groups[: max(room, 0)])
+            # Keep the `keep` highest priorities seen so far (memory stays bounded).
+            report.groups = heapq.nlargest(keep, report.groups + groups, key=_priority)
             report.skips.extend(skips[: max(keep - len(report.skips), 0)])
         if progress:
             progress(len(debtors))
