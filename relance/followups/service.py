@@ -5,7 +5,8 @@ event for the promise or installment it handled and skips the ones already handl
 charged at most once per installment (the provider call also carries an idempotency key).
 
 - the day before a promised date or an installment: a reminder with a payment link (or, when a
-  card is on file, a notice that it will be charged);
+  card is on file, a notice that it will be charged); on the promised day, the link the bot
+  promised to send;
 - a promise still pending the day after its date (+ grace): broken, a follow-up task, a message
   with a link, and the invoices go back into the dunning sequence;
 - an installment due with a saved card: charged off-session; a decline tells the debtor and sends
@@ -47,6 +48,7 @@ OPEN_INSTALLMENT = (InstallmentStatus.DUE, InstallmentStatus.PARTIAL)
 @dataclass
 class FollowupReport:
     promise_reminders: list[int] = field(default_factory=list)
+    promise_due_links: list[int] = field(default_factory=list)
     broken_promises: list[int] = field(default_factory=list)
     installment_reminders: list[int] = field(default_factory=list)
     charged: list[int] = field(default_factory=list)
@@ -59,6 +61,7 @@ def run_followups(session: Session, today: date) -> FollowupReport:
     """One daily pass. The caller (worker task) commits."""
     report = FollowupReport()
     remind_promises(session, today, report)
+    send_promise_due_links(session, today, report)
     break_promises(session, today, report)
     charge_saved_cards(session, today, report)
     remind_installments(session, today, report)
@@ -132,13 +135,39 @@ def remind_promises(session: Session, today: date, report: FollowupReport) -> No
                     invoice_ids=promise.invoice_ids)
         notify_debtor(
             session, debtor, "utter_promise_reminder",
-            {"amount": promise.amount_minor, "currency": promise.currency,
-             "date": promise.promised_date.isoformat(), "link": url},
+            {"amount_minor": promise.amount_minor, "currency": promise.currency,
+             "promise_date": promise.promised_date.isoformat(), "pay_url": url},
             reason=f"promise:{promise.id}",
         )
         audit.record(session, actor="system", action="promise.reminder_sent", entity=promise,
                      debtor_id=debtor.id)
         report.promise_reminders.append(promise.id)
+
+
+def send_promise_due_links(session: Session, today: date, report: FollowupReport) -> None:
+    """On the promised day, the link the bot said it would send (utter_promise_recorded)."""
+    promises = session.scalars(
+        select(Promise).where(
+            Promise.status == PromiseStatus.PENDING, Promise.promised_date == today
+        )
+    ).all()
+    for promise in promises:
+        if _done(session, "promise.due_link_sent", promise):
+            continue
+        debtor = session.get(Debtor, promise.debtor_id)
+        assert debtor is not None
+        url = _link(session, debtor, "promise", amount_minor=promise.amount_minor,
+                    invoice_ids=promise.invoice_ids)
+        if url is None:
+            continue
+        notify_debtor(
+            session, debtor, "utter_promise_due",
+            {"amount_minor": promise.amount_minor, "currency": promise.currency, "pay_url": url},
+            reason=f"promise:{promise.id}",
+        )
+        audit.record(session, actor="system", action="promise.due_link_sent", entity=promise,
+                     debtor_id=debtor.id)
+        report.promise_due_links.append(promise.id)
 
 
 def break_promises(session: Session, today: date, report: FollowupReport) -> None:
@@ -161,8 +190,8 @@ def break_promises(session: Session, today: date, report: FollowupReport) -> Non
         url = _link(session, debtor, "balance")
         notify_debtor(
             session, debtor, "utter_promise_broken",
-            {"amount": promise.amount_minor, "currency": promise.currency,
-             "date": promise.promised_date.isoformat(), "link": url},
+            {"amount_minor": promise.amount_minor, "currency": promise.currency,
+             "promise_date": promise.promised_date.isoformat(), "pay_url": url},
             reason=f"promise:{promise.id}",
         )
         report.broken_promises.append(promise.id)
@@ -201,12 +230,12 @@ def _saved_card(session: Session, plan: PaymentPlan) -> SavedPaymentMethod | Non
 
 def _variables(inst: Installment, url: str | None = None) -> dict[str, object]:
     return {
-        "amount": inst.amount_minor - inst.paid_minor,
+        "amount_minor": inst.amount_minor - inst.paid_minor,
         "currency": inst.plan.currency,
-        "date": inst.due_date.isoformat(),
-        "seq": inst.seq,
-        "count": inst.plan.installments_count,
-        "link": url,
+        "due_date": inst.due_date.isoformat(),
+        "number": inst.seq,
+        "total": inst.plan.installments_count,
+        "pay_url": url,
     }
 
 
@@ -282,7 +311,7 @@ def mark_missed_installments(session: Session, today: date, report: FollowupRepo
             report.broken_plans.append(plan.id)
             url = _link(session, debtor, "balance")
             notify_debtor(session, debtor, "utter_plan_broken",
-                          {"currency": plan.currency, "link": url}, reason=f"plan:{plan.id}")
+                          {"currency": plan.currency, "pay_url": url}, reason=f"plan:{plan.id}")
             continue
         url = _link(session, debtor, "installment", installment=inst)
         notify_debtor(session, debtor, "utter_installment_missed", _variables(inst, url),

@@ -152,10 +152,10 @@ def record_payment(
         notify_debtor(
             session, debtor, THANKS_RESPONSE,
             {
-                "amount": amount_minor,
+                "amount_minor": amount_minor,
                 "currency": currency,
-                "remaining": open_balance(session, debtor.id, currency),
-                "credit": debtor.credit_minor,
+                "remaining_minor": open_balance(session, debtor.id, currency),
+                "credit_minor": debtor.credit_minor,
             },
             reason=f"payment:{payment.id}",
         )
