@@ -45,7 +45,9 @@ def claim(session: Session, event_id: str, kind: str, payload: dict[str, Any]) -
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         raise RuntimeError(f"unsupported database dialect {dialect}")
     statement = statement.on_conflict_do_nothing(index_elements=["provider", "event_id"])
-    inserted = session.execute(statement).rowcount == 1
+    # RETURNING yields a row only when this statement inserted it (rowcount is unreliable here:
+    # psycopg reports -1 for this statement).
+    inserted = session.execute(statement.returning(WebhookEvent.id)).first() is not None
     event = session.scalars(
         select(WebhookEvent).where(
             WebhookEvent.provider == PROVIDER, WebhookEvent.event_id == event_id
