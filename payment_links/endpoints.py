@@ -83,22 +83,27 @@ def pay_page(
     state = service.link_state(db, link)
     language = _language(db, link, request)
     if checkout == "success" and state in (LinkState.OPEN, LinkState.PAID):
-        return _page(render_page(
-            "message.html", language, title_key="confirming_title", body_key="confirming"
-        ))
+        return _page(
+            render_page(
+                "message.html", language, title_key="confirming_title", body_key="confirming"
+            )
+        )
     if state != LinkState.OPEN or link is None:
         return _state_page(language, state, link)
     debtor = db.get(Debtor, link.debtor_id)
     installment = db.get(Installment, link.installment_id) if link.installment_id else None
-    return _page(render_page(
-        "pay.html", language,
-        link=link,
-        debtor_name=debtor.display_name if debtor else "",
-        invoices=service.link_invoices(db, link),
-        installment_seq=installment.seq if installment else "",
-        action=f"/pay/{token}",
-        notice="cancelled" if checkout == "cancelled" else None,
-    ))
+    return _page(
+        render_page(
+            "pay.html",
+            language,
+            link=link,
+            debtor_name=debtor.display_name if debtor else "",
+            invoices=service.link_invoices(db, link),
+            installment_seq=installment.seq if installment else "",
+            action=f"/pay/{token}",
+            notice="cancelled" if checkout == "cancelled" else None,
+        )
+    )
 
 
 @router.post("/pay/{token}")
@@ -112,7 +117,9 @@ def start_checkout(
         return _state_page(language, state, link)
     references = ", ".join(inv.number for inv in service.link_invoices(db, link))
     description = translate(
-        language, "checkout_description", creditor=settings.creditor_name,
+        language,
+        "checkout_description",
+        creditor=settings.creditor_name,
         reference=references or translate(language, f"purpose_{link.purpose}", seq=""),
     )
     try:
@@ -120,9 +127,15 @@ def start_checkout(
             db, token, provider, description=description, locale=language, settings=settings
         )
     except ProviderError:
-        return _page(render_page(
-            "message.html", language, title_key="provider_error_title", body_key="provider_error"
-        ), 503)
+        return _page(
+            render_page(
+                "message.html",
+                language,
+                title_key="provider_error_title",
+                body_key="provider_error",
+            ),
+            503,
+        )
     if started.url is None:
         return _state_page(language, started.state, started.link)
     return RedirectResponse(started.url, status_code=303, headers=PAGE_HEADERS)
@@ -138,7 +151,10 @@ def _sandbox_link(db: Session, settings: Settings, session_id: str) -> PaymentLi
 
 @router.get("/pay/sandbox/{session_id}", response_class=HTMLResponse)
 def sandbox_checkout(
-    session_id: str, request: Request, db: DbSession, settings: AppSettings,
+    session_id: str,
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
     declined: int = 0,
 ) -> HTMLResponse:
     link = _sandbox_link(db, settings, session_id)
@@ -148,10 +164,16 @@ def sandbox_checkout(
     state = service.link_state(db, link)
     if state not in (LinkState.OPEN, LinkState.PAID):
         return _state_page(language, state, link)
-    return _page(render_page(
-        "sandbox.html", language, link=link, paid=state == LinkState.PAID,
-        declined=bool(declined), action=f"/pay/sandbox/{session_id}/complete",
-    ))
+    return _page(
+        render_page(
+            "sandbox.html",
+            language,
+            link=link,
+            paid=state == LinkState.PAID,
+            declined=bool(declined),
+            action=f"/pay/sandbox/{session_id}/complete",
+        )
+    )
 
 
 @router.post("/pay/sandbox/{session_id}/complete")
@@ -174,8 +196,11 @@ def sandbox_complete(
         for event in sandbox_events(link, session_id, result):
             payload = json.dumps(event).encode()
             webhooks.process(
-                db, payload, signature_header(payload, settings.stripe_webhook_secret),
-                secret=settings.stripe_webhook_secret, provider=provider,
+                db,
+                payload,
+                signature_header(payload, settings.stripe_webhook_secret),
+                secret=settings.stripe_webhook_secret,
+                provider=provider,
             )
     elif state != LinkState.PAID:
         return _state_page(language, state, link)
@@ -193,8 +218,11 @@ def stripe_webhook(
 ) -> JSONResponse:
     try:
         body = webhooks.process(
-            db, payload, request.headers.get("stripe-signature"),
-            secret=settings.stripe_webhook_secret, provider=provider,
+            db,
+            payload,
+            request.headers.get("stripe-signature"),
+            secret=settings.stripe_webhook_secret,
+            provider=provider,
         )
     except webhooks.InvalidSignature:
         return JSONResponse(

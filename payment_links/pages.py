@@ -60,8 +60,11 @@ def render_page(template: str, language: str, **context: Any) -> str:
     }
 
     def t(key: str, **values: Any) -> str:
-        defaults = {"creditor": settings.creditor_name, "phone": settings.creditor_phone,
-                    "address": settings.creditor_address}
+        defaults = {
+            "creditor": settings.creditor_name,
+            "phone": settings.creditor_phone,
+            "address": settings.creditor_address,
+        }
         return translate(language, key, **{**defaults, **values})
 
     return env.get_template(template).render(

@@ -102,9 +102,17 @@ def create_link(
     session.add(link)
     session.flush()
     audit.record(
-        session, actor="system", action="payment_link.created", entity=link, debtor_id=debtor.id,
-        purpose=purpose, amount_minor=amount_minor, currency=currency, invoice_ids=invoice_ids,
-        installment_id=link.installment_id, expires_at=link.expires_at,
+        session,
+        actor="system",
+        action="payment_link.created",
+        entity=link,
+        debtor_id=debtor.id,
+        purpose=purpose,
+        amount_minor=amount_minor,
+        currency=currency,
+        invoice_ids=invoice_ids,
+        installment_id=link.installment_id,
+        expires_at=link.expires_at,
     )
     return link, link_url(token, settings)
 
@@ -210,8 +218,13 @@ def start_checkout(
     link.provider_session_id = checkout.id
     session.flush()
     audit.record(
-        session, actor="debtor", action="payment_link.checkout_started", entity=link,
-        debtor_id=link.debtor_id, provider=provider.name, provider_session_id=checkout.id,
+        session,
+        actor="debtor",
+        action="payment_link.checkout_started",
+        entity=link,
+        debtor_id=link.debtor_id,
+        provider=provider.name,
+        provider_session_id=checkout.id,
     )
     return CheckoutStart(state=state, url=checkout.url, link=link)
 

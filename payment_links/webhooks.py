@@ -69,7 +69,11 @@ def claim(session: Session, event: dict[str, Any]) -> bool:
 
 
 def process(
-    session: Session, payload: bytes, signature: str | None, *, secret: str,
+    session: Session,
+    payload: bytes,
+    signature: str | None,
+    *,
+    secret: str,
     provider: PaymentProvider,
 ) -> dict[str, Any]:
     """Verify, claim, apply. Returns the JSON body to answer; raises InvalidSignature on forgery."""
@@ -102,9 +106,7 @@ def _provider_name(obj: dict[str, Any]) -> str:
     return _metadata(obj).get("relance_provider") or PROVIDER
 
 
-def on_checkout_completed(
-    session: Session, obj: dict[str, Any], provider: PaymentProvider
-) -> str:
+def on_checkout_completed(session: Session, obj: dict[str, Any], provider: PaymentProvider) -> str:
     if obj.get("payment_status") not in ("paid", "no_payment_required"):
         return "awaiting_payment"  # async methods: checkout.session.async_payment_succeeded follows
     link = _link(session, obj)
@@ -126,6 +128,17 @@ def on_checkout_completed(
     )
     if link.paid_at is None:
         link.paid_at = outcome.payment.received_at
+    if outcome.created and outcome.payment.amount_minor != link.amount_minor:
+        # Money received is recorded as received; the difference is for a person to look at.
+        audit.record(
+            session,
+            actor=f"{_provider_name(obj)}:webhook",
+            action="payment.amount_mismatch",
+            entity=link,
+            debtor_id=link.debtor_id,
+            expected_minor=link.amount_minor,
+            received_minor=outcome.payment.amount_minor,
+        )
     if link.installment_id and obj.get("customer") and intent_id:
         _save_card(session, link, str(intent_id), provider)
     return "recorded" if outcome.created else "already_recorded"
@@ -143,9 +156,11 @@ def _save_card(
     if refs is None:
         return
     customer_ref, method_ref = refs
-    known = session.query(SavedPaymentMethod).filter_by(
-        provider=provider.name, payment_method_ref=method_ref
-    ).first()
+    known = (
+        session.query(SavedPaymentMethod)
+        .filter_by(provider=provider.name, payment_method_ref=method_ref)
+        .first()
+    )
     if known is not None:
         return
     installment = session.get(Installment, link.installment_id) if link.installment_id else None
@@ -159,8 +174,12 @@ def _save_card(
     session.add(saved)
     session.flush()
     audit.record(
-        session, actor=f"{provider.name}:webhook", action="card.saved", entity=saved,
-        debtor_id=link.debtor_id, plan_id=saved.plan_id,
+        session,
+        actor=f"{provider.name}:webhook",
+        action="card.saved",
+        entity=saved,
+        debtor_id=link.debtor_id,
+        plan_id=saved.plan_id,
     )
 
 
@@ -195,10 +214,15 @@ def on_intent_failed(session: Session, obj: dict[str, Any], provider: PaymentPro
         return "not_ours"
     error = obj.get("last_payment_error") or {}
     audit.record(
-        session, actor=f"{_provider_name(obj)}:webhook", action="payment.failed",
+        session,
+        actor=f"{_provider_name(obj)}:webhook",
+        action="payment.failed",
         debtor_id=debtor.id,
-        provider_ref=obj.get("id"), amount_minor=obj.get("amount"), currency=obj.get("currency"),
-        code=error.get("code") or error.get("decline_code"), kind=metadata.get("relance_kind"),
+        provider_ref=obj.get("id"),
+        amount_minor=obj.get("amount"),
+        currency=obj.get("currency"),
+        code=error.get("code") or error.get("decline_code"),
+        kind=metadata.get("relance_kind"),
         payment_link_id=metadata.get("relance_link_id"),
     )
     return "failure_noted"

@@ -36,8 +36,12 @@ class PaymentLinksAdapter:
         installment: Installment | None = None,
     ) -> tuple[PaymentLink, str]:
         return service.create_link(
-            session, debtor=debtor, purpose=purpose, amount_minor=amount_minor,
-            invoice_ids=invoice_ids, installment=installment,
+            session,
+            debtor=debtor,
+            purpose=purpose,
+            amount_minor=amount_minor,
+            invoice_ids=invoice_ids,
+            installment=installment,
         )
 
     def charge_saved_card(
@@ -46,7 +50,8 @@ class PaymentLinksAdapter:
         provider = self.provider
         if saved.provider != provider.name:
             return ChargeResult(
-                succeeded=False, error_code="provider_mismatch",
+                succeeded=False,
+                error_code="provider_mismatch",
                 error_message=f"card saved with {saved.provider}, provider is {provider.name}",
             )
         metadata = {

@@ -57,8 +57,11 @@ class SandboxProvider:
         ref = "pi_sandbox_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
         if payment_method_ref == DECLINING_METHOD:
             return ChargeResult(
-                succeeded=False, provider_ref=ref, amount_minor=amount_minor,
-                currency=currency.upper(), error_code="card_declined",
+                succeeded=False,
+                provider_ref=ref,
+                amount_minor=amount_minor,
+                currency=currency.upper(),
+                error_code="card_declined",
             )
         return ChargeResult(
             succeeded=True, provider_ref=ref, amount_minor=amount_minor, currency=currency.upper()
@@ -90,7 +93,8 @@ def sandbox_events(link: PaymentLink, session_id: str, outcome: str) -> list[dic
         "amount_received": link.amount_minor if outcome == "success" else 0,
         "currency": link.currency.lower(),
         "customer": f"cus_sandbox_{intent_id.removeprefix('pi_sandbox_')}"
-        if link.installment_id else None,
+        if link.installment_id
+        else None,
         "livemode": False,
         "metadata": metadata,
         "status": "succeeded" if outcome == "success" else "requires_payment_method",
@@ -98,7 +102,9 @@ def sandbox_events(link: PaymentLink, session_id: str, outcome: str) -> list[dic
     }
     if outcome != "success":
         intent["last_payment_error"] = {
-            "type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
+            "type": "card_error",
+            "code": "card_declined",
+            "decline_code": "generic_decline",
         }
         return [_event("payment_intent.payment_failed", intent, now)]
     checkout = {

@@ -31,8 +31,9 @@ class StripeProvider:
 
     def create_checkout(self, request: CheckoutRequest) -> CheckoutSession:
         now = datetime.now(UTC)
-        expires_at = min(max(request.expires_at, now + MIN_SESSION_LIFETIME),
-                         now + MAX_SESSION_LIFETIME)
+        expires_at = min(
+            max(request.expires_at, now + MIN_SESSION_LIFETIME), now + MAX_SESSION_LIFETIME
+        )
         intent_data: dict[str, object] = {"metadata": request.metadata}
         params: dict[str, object] = {
             "mode": "payment",
@@ -116,23 +117,33 @@ class StripeProvider:
             if failed_intent is not None:
                 intent_id = getattr(failed_intent, "id", None)
             return ChargeResult(
-                succeeded=False, provider_ref=intent_id, amount_minor=amount_minor,
-                currency=currency.upper(), error_code=exc.code or "card_declined",
+                succeeded=False,
+                provider_ref=intent_id,
+                amount_minor=amount_minor,
+                currency=currency.upper(),
+                error_code=exc.code or "card_declined",
                 error_message=exc.user_message or str(exc),
             )
         except stripe.StripeError as exc:
             return ChargeResult(
-                succeeded=False, amount_minor=amount_minor, currency=currency.upper(),
-                error_code="provider_error", error_message=str(exc),
+                succeeded=False,
+                amount_minor=amount_minor,
+                currency=currency.upper(),
+                error_code="provider_error",
+                error_message=str(exc),
             )
         if intent.status != "succeeded":
             # requires_action (3-D Secure) cannot be completed without the debtor: send a link.
             return ChargeResult(
-                succeeded=False, provider_ref=intent.id, amount_minor=amount_minor,
-                currency=currency.upper(), error_code=intent.status,
+                succeeded=False,
+                provider_ref=intent.id,
+                amount_minor=amount_minor,
+                currency=currency.upper(),
+                error_code=intent.status,
             )
         return ChargeResult(
-            succeeded=True, provider_ref=intent.id,
+            succeeded=True,
+            provider_ref=intent.id,
             amount_minor=int(getattr(intent, "amount_received", None) or intent.amount),
             currency=intent.currency.upper(),
         )

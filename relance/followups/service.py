@@ -19,15 +19,27 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
 from relance import audit
+from relance.compliance.profiles import profile_for
+from relance.compliance.windows import window_block
 from relance.db.base import utcnow
-from relance.db.models import AuditEvent, Debtor, Installment, Invoice, PaymentPlan, Promise, Task
+from relance.db.models import (
+    AuditEvent,
+    Conversation,
+    Debtor,
+    Installment,
+    Invoice,
+    PaymentPlan,
+    Promise,
+    Task,
+)
 from relance.db.models.enums import (
+    ConversationMode,
     InstallmentStatus,
     InvoiceStatus,
     PlanStatus,
@@ -55,41 +67,79 @@ class FollowupReport:
     charge_failures: list[int] = field(default_factory=list)
     missed_installments: list[int] = field(default_factory=list)
     broken_plans: list[int] = field(default_factory=list)
+    deferred_debtor_ids: list[int] = field(default_factory=list)
 
 
-def run_followups(session: Session, today: date) -> FollowupReport:
-    """One daily pass. The caller (worker task) commits."""
+def run_followups(session: Session, today: date, *, now: datetime | None = None) -> FollowupReport:
+    """One pass (the worker runs it hourly; each item is handled once). The caller commits.
+
+    Items of a debtor outside their contact window (local hours, Sundays, public holidays) or
+    whose conversation a collector owns are left for a later run: nothing is marked as done.
+    """
     report = FollowupReport()
-    remind_promises(session, today, report)
-    send_promise_due_links(session, today, report)
-    break_promises(session, today, report)
-    charge_saved_cards(session, today, report)
-    remind_installments(session, today, report)
-    mark_missed_installments(session, today, report)
+    gate = _ContactGate(session, now or utcnow())
+    remind_promises(session, today, report, gate)
+    send_promise_due_links(session, today, report, gate)
+    break_promises(session, today, report, gate)
+    charge_saved_cards(session, today, report, gate)
+    remind_installments(session, today, report, gate)
+    mark_missed_installments(session, today, report, gate)
+    report.deferred_debtor_ids = sorted(gate.deferred)
     return report
 
 
+class _ContactGate:
+    """May we reach this debtor now? Same window rules as the dunning dispatcher."""
+
+    def __init__(self, session: Session, now: datetime) -> None:
+        self.session = session
+        self.now = now
+        self.deferred: set[int] = set()
+
+    def __call__(self, debtor: Debtor) -> bool:
+        blocked = window_block(profile_for(debtor.jurisdiction), self.now, debtor.timezone)
+        conversation = self.session.scalars(
+            select(Conversation).where(Conversation.debtor_id == debtor.id)
+        ).first()
+        if blocked or (conversation is not None and conversation.mode == ConversationMode.HUMAN):
+            self.deferred.add(debtor.id)
+            return False
+        return True
+
+
 def _done(session: Session, action: str, entity: Promise | Installment) -> bool:
-    return session.scalar(
-        select(AuditEvent.id)
-        .where(
-            AuditEvent.action == action,
-            AuditEvent.entity_type == entity.__tablename__,
-            AuditEvent.entity_id == str(entity.id),
+    return (
+        session.scalar(
+            select(AuditEvent.id)
+            .where(
+                AuditEvent.action == action,
+                AuditEvent.entity_type == entity.__tablename__,
+                AuditEvent.entity_id == str(entity.id),
+            )
+            .limit(1)
         )
-        .limit(1)
-    ) is not None
+        is not None
+    )
 
 
 def _link(
-    session: Session, debtor: Debtor, purpose: str, *, amount_minor: int | None = None,
-    invoice_ids: list[int] | None = None, installment: Installment | None = None,
+    session: Session,
+    debtor: Debtor,
+    purpose: str,
+    *,
+    amount_minor: int | None = None,
+    invoice_ids: list[int] | None = None,
+    installment: Installment | None = None,
 ) -> str | None:
     """A fresh payment link, or None when nothing is left to pay (the message still goes out)."""
     try:
         _, url = get_payments().create_link(
-            session, debtor=debtor, purpose=purpose, amount_minor=amount_minor,
-            invoice_ids=invoice_ids, installment=installment,
+            session,
+            debtor=debtor,
+            purpose=purpose,
+            amount_minor=amount_minor,
+            invoice_ids=invoice_ids,
+            installment=installment,
         )
     except ValueError as exc:
         log.info("no %s link for debtor %s: %s", purpose, debtor.id, exc)
@@ -119,7 +169,9 @@ def _followup_task(session: Session, debtor_id: int, reason: str, **details: obj
     return task
 
 
-def remind_promises(session: Session, today: date, report: FollowupReport) -> None:
+def remind_promises(
+    session: Session, today: date, report: FollowupReport, gate: _ContactGate
+) -> None:
     promises = session.scalars(
         select(Promise).where(
             Promise.status == PromiseStatus.PENDING,
@@ -130,21 +182,40 @@ def remind_promises(session: Session, today: date, report: FollowupReport) -> No
         if _done(session, "promise.reminder_sent", promise):
             continue
         debtor = session.get(Debtor, promise.debtor_id)
-        assert debtor is not None
-        url = _link(session, debtor, "promise", amount_minor=promise.amount_minor,
-                    invoice_ids=promise.invoice_ids)
+        if debtor is None or not gate(debtor):
+            continue
+        url = _link(
+            session,
+            debtor,
+            "promise",
+            amount_minor=promise.amount_minor,
+            invoice_ids=promise.invoice_ids,
+        )
         notify_debtor(
-            session, debtor, "utter_promise_reminder",
-            {"amount_minor": promise.amount_minor, "currency": promise.currency,
-             "promise_date": promise.promised_date.isoformat(), "pay_url": url},
+            session,
+            debtor,
+            "utter_promise_reminder",
+            {
+                "amount_minor": promise.amount_minor,
+                "currency": promise.currency,
+                "promise_date": promise.promised_date.isoformat(),
+                "pay_url": url,
+            },
             reason=f"promise:{promise.id}",
         )
-        audit.record(session, actor="system", action="promise.reminder_sent", entity=promise,
-                     debtor_id=debtor.id)
+        audit.record(
+            session,
+            actor="system",
+            action="promise.reminder_sent",
+            entity=promise,
+            debtor_id=debtor.id,
+        )
         report.promise_reminders.append(promise.id)
 
 
-def send_promise_due_links(session: Session, today: date, report: FollowupReport) -> None:
+def send_promise_due_links(
+    session: Session, today: date, report: FollowupReport, gate: _ContactGate
+) -> None:
     """On the promised day, the link the bot said it would send (utter_promise_recorded)."""
     promises = session.scalars(
         select(Promise).where(
@@ -155,22 +226,37 @@ def send_promise_due_links(session: Session, today: date, report: FollowupReport
         if _done(session, "promise.due_link_sent", promise):
             continue
         debtor = session.get(Debtor, promise.debtor_id)
-        assert debtor is not None
-        url = _link(session, debtor, "promise", amount_minor=promise.amount_minor,
-                    invoice_ids=promise.invoice_ids)
+        if debtor is None or not gate(debtor):
+            continue
+        url = _link(
+            session,
+            debtor,
+            "promise",
+            amount_minor=promise.amount_minor,
+            invoice_ids=promise.invoice_ids,
+        )
         if url is None:
             continue
         notify_debtor(
-            session, debtor, "utter_promise_due",
+            session,
+            debtor,
+            "utter_promise_due",
             {"amount_minor": promise.amount_minor, "currency": promise.currency, "pay_url": url},
             reason=f"promise:{promise.id}",
         )
-        audit.record(session, actor="system", action="promise.due_link_sent", entity=promise,
-                     debtor_id=debtor.id)
+        audit.record(
+            session,
+            actor="system",
+            action="promise.due_link_sent",
+            entity=promise,
+            debtor_id=debtor.id,
+        )
         report.promise_due_links.append(promise.id)
 
 
-def break_promises(session: Session, today: date, report: FollowupReport) -> None:
+def break_promises(
+    session: Session, today: date, report: FollowupReport, gate: _ContactGate
+) -> None:
     promises = session.scalars(
         select(Promise).where(
             Promise.status == PromiseStatus.PENDING,
@@ -179,19 +265,31 @@ def break_promises(session: Session, today: date, report: FollowupReport) -> Non
     ).all()
     for promise in promises:
         debtor = session.get(Debtor, promise.debtor_id)
-        assert debtor is not None
+        if debtor is None or not gate(debtor):
+            continue
         promise.status = PromiseStatus.BROKEN
         resumed = _resume_dunning(session, debtor.id, promise.invoice_ids)
         task = _followup_task(session, debtor.id, "broken_promise", promise_id=promise.id)
         audit.record(
-            session, actor="system", action="promise.broken", entity=promise, debtor_id=debtor.id,
-            task_id=task.id, dunning_resumed_invoice_ids=resumed,
+            session,
+            actor="system",
+            action="promise.broken",
+            entity=promise,
+            debtor_id=debtor.id,
+            task_id=task.id,
+            dunning_resumed_invoice_ids=resumed,
         )
         url = _link(session, debtor, "balance")
         notify_debtor(
-            session, debtor, "utter_promise_broken",
-            {"amount_minor": promise.amount_minor, "currency": promise.currency,
-             "promise_date": promise.promised_date.isoformat(), "pay_url": url},
+            session,
+            debtor,
+            "utter_promise_broken",
+            {
+                "amount_minor": promise.amount_minor,
+                "currency": promise.currency,
+                "promise_date": promise.promised_date.isoformat(),
+                "pay_url": url,
+            },
             reason=f"promise:{promise.id}",
         )
         report.broken_promises.append(promise.id)
@@ -239,80 +337,142 @@ def _variables(inst: Installment, url: str | None = None) -> dict[str, object]:
     }
 
 
-def remind_installments(session: Session, today: date, report: FollowupReport) -> None:
+def remind_installments(
+    session: Session, today: date, report: FollowupReport, gate: _ContactGate
+) -> None:
     for inst in _open_installments(session, Installment.due_date == today + timedelta(days=1)):
         if _done(session, "installment.reminder_sent", inst):
             continue
         debtor = session.get(Debtor, inst.plan.debtor_id)
-        assert debtor is not None
+        if debtor is None or not gate(debtor):
+            continue
         if _saved_card(session, inst.plan) is not None:
             response, url = "utter_installment_card_notice", None
         else:
             response = "utter_installment_reminder"
             url = _link(session, debtor, "installment", installment=inst)
-        notify_debtor(session, debtor, response, _variables(inst, url),
-                      reason=f"installment:{inst.id}")
-        audit.record(session, actor="system", action="installment.reminder_sent", entity=inst,
-                     debtor_id=debtor.id, response=response)
+        notify_debtor(
+            session, debtor, response, _variables(inst, url), reason=f"installment:{inst.id}"
+        )
+        audit.record(
+            session,
+            actor="system",
+            action="installment.reminder_sent",
+            entity=inst,
+            debtor_id=debtor.id,
+            response=response,
+        )
         report.installment_reminders.append(inst.id)
 
 
-def charge_saved_cards(session: Session, today: date, report: FollowupReport) -> None:
+def charge_saved_cards(
+    session: Session, today: date, report: FollowupReport, gate: _ContactGate
+) -> None:
     for inst in _open_installments(session, Installment.due_date <= today):
         saved = _saved_card(session, inst.plan)
         if saved is None or _done(session, "installment.charge_attempted", inst):
             continue
         debtor = session.get(Debtor, inst.plan.debtor_id)
-        assert debtor is not None
+        if debtor is None or not gate(debtor):
+            continue
         amount = inst.amount_minor - inst.paid_minor
-        audit.record(session, actor="system", action="installment.charge_attempted", entity=inst,
-                     debtor_id=debtor.id, amount_minor=amount, saved_card_id=saved.id)
+        audit.record(
+            session,
+            actor="system",
+            action="installment.charge_attempted",
+            entity=inst,
+            debtor_id=debtor.id,
+            amount_minor=amount,
+            saved_card_id=saved.id,
+        )
         result = get_payments().charge_saved_card(session, saved=saved, installment=inst)
         if result.succeeded and result.provider_ref:
             record_payment(
-                session, debtor_id=debtor.id, amount_minor=result.amount_minor or amount,
-                currency=result.currency, method="card", provider=saved.provider,
-                provider_ref=result.provider_ref, installment_id=inst.id,
+                session,
+                debtor_id=debtor.id,
+                amount_minor=result.amount_minor or amount,
+                currency=result.currency,
+                method="card",
+                provider=saved.provider,
+                provider_ref=result.provider_ref,
+                installment_id=inst.id,
                 recorded_by="system:off_session",
             )
             report.charged.append(inst.id)
             continue
         audit.record(
-            session, actor="system", action="installment.charge_failed", entity=inst,
-            debtor_id=debtor.id, provider_ref=result.provider_ref, code=result.error_code,
+            session,
+            actor="system",
+            action="installment.charge_failed",
+            entity=inst,
+            debtor_id=debtor.id,
+            provider_ref=result.provider_ref,
+            code=result.error_code,
             message=result.error_message,
         )
         url = _link(session, debtor, "installment", installment=inst)
-        notify_debtor(session, debtor, "utter_installment_charge_failed", _variables(inst, url),
-                      reason=f"installment:{inst.id}")
+        notify_debtor(
+            session,
+            debtor,
+            "utter_installment_charge_failed",
+            _variables(inst, url),
+            reason=f"installment:{inst.id}",
+        )
         report.charge_failures.append(inst.id)
 
 
-def mark_missed_installments(session: Session, today: date, report: FollowupReport) -> None:
+def mark_missed_installments(
+    session: Session, today: date, report: FollowupReport, gate: _ContactGate
+) -> None:
     overdue = today - timedelta(days=MISSED_GRACE_DAYS)
     for inst in _open_installments(session, Installment.due_date < overdue):
         plan = inst.plan
         if plan.status != PlanStatus.ACTIVE:
             continue  # broken earlier in this pass
         debtor = session.get(Debtor, plan.debtor_id)
-        assert debtor is not None
+        if debtor is None or not gate(debtor):
+            continue
         inst.status = InstallmentStatus.MISSED
-        task = _followup_task(session, debtor.id, "missed_installment", installment_id=inst.id,
-                              plan_id=plan.id)
-        audit.record(session, actor="system", action="installment.missed", entity=inst,
-                     debtor_id=debtor.id, task_id=task.id)
+        task = _followup_task(
+            session, debtor.id, "missed_installment", installment_id=inst.id, plan_id=plan.id
+        )
+        audit.record(
+            session,
+            actor="system",
+            action="installment.missed",
+            entity=inst,
+            debtor_id=debtor.id,
+            task_id=task.id,
+        )
         report.missed_installments.append(inst.id)
         missed = sum(1 for i in plan.installments if i.status == InstallmentStatus.MISSED)
         if missed >= MISSED_TO_BREAK_PLAN:
             plan.status = PlanStatus.BROKEN
             resumed = _resume_dunning(session, debtor.id, plan.invoice_ids)
-            audit.record(session, actor="system", action="plan.broken", entity=plan,
-                         debtor_id=debtor.id, missed=missed, dunning_resumed_invoice_ids=resumed)
+            audit.record(
+                session,
+                actor="system",
+                action="plan.broken",
+                entity=plan,
+                debtor_id=debtor.id,
+                missed=missed,
+                dunning_resumed_invoice_ids=resumed,
+            )
             report.broken_plans.append(plan.id)
             url = _link(session, debtor, "balance")
-            notify_debtor(session, debtor, "utter_plan_broken",
-                          {"currency": plan.currency, "pay_url": url}, reason=f"plan:{plan.id}")
+            notify_debtor(
+                session,
+                debtor,
+                "utter_plan_broken",
+                {"currency": plan.currency, "pay_url": url},
+                reason=f"plan:{plan.id}",
+            )
             continue
         url = _link(session, debtor, "installment", installment=inst)
-        notify_debtor(session, debtor, "utter_installment_missed", _variables(inst, url),
-                      reason=f"installment:{inst.id}")
+        notify_debtor(
+            session,
+            debtor,
+            "utter_installment_missed",
+            _variables(inst, url),
+            reason=f"installment:{inst.id}",
+        )

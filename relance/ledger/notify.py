@@ -48,32 +48,55 @@ def notify_debtor(
     contact = pick_contact(debtor, conversation.last_channel)
     if contact is None:
         audit.record(
-            session, actor="system", action="notify.skipped", entity=debtor, debtor_id=debtor.id,
-            response=response, reason=reason, why="no reachable text contact",
+            session,
+            actor="system",
+            action="notify.skipped",
+            entity=debtor,
+            debtor_id=debtor.id,
+            response=response,
+            reason=reason,
+            why="no reachable text contact",
         )
         return None
     context = {"creditor_name": get_settings().creditor_name, "debtor_name": debtor.name}
     context.update(variables or {})
     try:
         text = render(
-            active_templates(session), response,
-            language=conversation.language or debtor.language, channel=contact.channel,
+            active_templates(session),
+            response,
+            language=conversation.language or debtor.language,
+            channel=contact.channel,
             variables=context,
         )
         with session.begin_nested():
             message = ports.get_gateway().send_text(
-                session, conversation=conversation, contact=contact, text=text,
+                session,
+                conversation=conversation,
+                contact=contact,
+                text=text,
                 author=Author.SYSTEM,
             )
     except (ports.DeliveryError, RuntimeError, UnknownResponse, TemplateError) as exc:
         log.warning("could not send %s to debtor %s: %s", response, debtor.id, exc)
         audit.record(
-            session, actor="system", action="notify.failed", entity=debtor, debtor_id=debtor.id,
-            response=response, reason=reason, error=str(exc),
+            session,
+            actor="system",
+            action="notify.failed",
+            entity=debtor,
+            debtor_id=debtor.id,
+            response=response,
+            reason=reason,
+            error=str(exc),
         )
         return None
     audit.record(
-        session, actor="system", action="notify.sent", entity=message, debtor_id=debtor.id,
-        response=response, reason=reason, channel=contact.channel,
+        session,
+        actor="system",
+        action="notify.sent",
+        entity=message,
+        debtor_id=debtor.id,
+        response=response,
+        reason=reason,
+        channel=contact.channel,
     )
     return message

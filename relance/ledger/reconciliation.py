@@ -1,4 +1,4 @@
-""""I already paid": pause reminders and ask a person to find the money.
+""" "I already paid": pause reminders and ask a person to find the money.
 
 The bot's action calls `open_reconciliation_task`. Dunning on the debtor's open invoices pauses
 for a few days, so nobody is chased for money that may already be on our account; the task is
@@ -35,8 +35,11 @@ def open_reconciliation_task(
     """Create (or update) the debtor's open reconciliation task and pause dunning meanwhile.
 
     Idempotent per debtor: a second claim while one is open adds to the same task.
+    `task.details["pause_until"]` (ISO date) is what the bot tells the debtor
+    (utter_already_paid_recorded).
     """
     today = today or utcnow().date()
+    pause_until = today + timedelta(days=PAUSE_DAYS)
     claim = {
         "claimed_date": str(claimed_date) if claimed_date else None,
         "reference": reference,
@@ -55,12 +58,15 @@ def open_reconciliation_task(
             kind=RECONCILIATION,
             debtor_id=debtor_id,
             due_at=datetime.combine(today + timedelta(days=2), datetime.min.time(), UTC),
-            details={"claims": [claim]},
+            details={"claims": [claim], "pause_until": pause_until.isoformat()},
         )
         session.add(task)
     else:
-        task.details = {**(task.details or {}), "claims": [*task.details.get("claims", []), claim]}
-    pause_until = today + timedelta(days=PAUSE_DAYS)
+        task.details = {
+            **(task.details or {}),
+            "claims": [*task.details.get("claims", []), claim],
+            "pause_until": pause_until.isoformat(),
+        }
     invoices = session.scalars(
         select(Invoice).where(Invoice.debtor_id == debtor_id, Invoice.status == InvoiceStatus.OPEN)
     ).all()
@@ -69,7 +75,13 @@ def open_reconciliation_task(
             invoice.dunning_paused_until = pause_until
     session.flush()
     audit.record(
-        session, actor=source, action="reconciliation.opened", entity=task, debtor_id=debtor_id,
-        paused_until=pause_until, invoice_ids=[i.id for i in invoices], **claim,
+        session,
+        actor=source,
+        action="reconciliation.opened",
+        entity=task,
+        debtor_id=debtor_id,
+        paused_until=pause_until,
+        invoice_ids=[i.id for i in invoices],
+        **claim,
     )
     return task

@@ -120,20 +120,35 @@ def record_payment(
     session.flush()
     outcome = PaymentOutcome(payment=payment, created=True)
     audit.record(
-        session, actor=recorded_by, action="payment.recorded", entity=payment, debtor_id=debtor.id,
-        amount_minor=amount_minor, currency=currency, method=method, provider=provider,
-        provider_ref=provider_ref, payment_link_id=payment.payment_link_id,
+        session,
+        actor=recorded_by,
+        action="payment.recorded",
+        entity=payment,
+        debtor_id=debtor.id,
+        amount_minor=amount_minor,
+        currency=currency,
+        method=method,
+        provider=provider,
+        provider_ref=provider_ref,
+        payment_link_id=payment.payment_link_id,
         allocations=[
-            {"invoice_id": a.invoice_id, "installment_id": a.installment_id,
-             "amount_minor": a.amount_minor}
+            {
+                "invoice_id": a.invoice_id,
+                "installment_id": a.installment_id,
+                "amount_minor": a.amount_minor,
+            }
             for a in result.allocations
         ],
     )
     if payment_link is not None and payment_link.paid_at is None:
         payment_link.paid_at = payment.received_at
         audit.record(
-            session, actor=recorded_by, action="payment_link.paid", entity=payment_link,
-            debtor_id=debtor.id, payment_id=payment.id,
+            session,
+            actor=recorded_by,
+            action="payment_link.paid",
+            entity=payment_link,
+            debtor_id=debtor.id,
+            payment_id=payment.id,
         )
     _settle_invoices(session, result, outcome, recorded_by)
     _settle_installments(session, result, outcome, recorded_by)
@@ -141,16 +156,24 @@ def record_payment(
         debtor.credit_minor += result.leftover_minor
         outcome.credited_minor = result.leftover_minor
         audit.record(
-            session, actor=recorded_by, action="debtor.credit_added", entity=debtor,
-            debtor_id=debtor.id, amount_minor=result.leftover_minor, currency=currency,
-            payment_id=payment.id, credit_minor=debtor.credit_minor,
+            session,
+            actor=recorded_by,
+            action="debtor.credit_added",
+            entity=debtor,
+            debtor_id=debtor.id,
+            amount_minor=result.leftover_minor,
+            currency=currency,
+            payment_id=payment.id,
+            credit_minor=debtor.credit_minor,
         )
     _keep_promises(session, debtor, outcome, recorded_by)
     _close_reconciliation_tasks(session, debtor, payment)
     session.flush()
     if thank:
         notify_debtor(
-            session, debtor, THANKS_RESPONSE,
+            session,
+            debtor,
+            THANKS_RESPONSE,
             {
                 "amount_minor": amount_minor,
                 "currency": currency,
@@ -184,8 +207,12 @@ def _settle_invoices(
             invoice.dunning_paused_until = None
             outcome.paid_invoice_ids.append(invoice.id)
             audit.record(
-                session, actor=actor, action="invoice.paid", entity=invoice,
-                debtor_id=invoice.debtor_id, payment_id=outcome.payment.id,
+                session,
+                actor=actor,
+                action="invoice.paid",
+                entity=invoice,
+                debtor_id=invoice.debtor_id,
+                payment_id=outcome.payment.id,
             )
 
 
@@ -199,9 +226,14 @@ def _settle_installments(
         elif inst.status == InstallmentStatus.DUE:
             inst.status = InstallmentStatus.PARTIAL
         audit.record(
-            session, actor=actor, action="installment.payment", entity=inst,
-            debtor_id=inst.plan.debtor_id, payment_id=outcome.payment.id,
-            paid_minor=inst.paid_minor, status=inst.status,
+            session,
+            actor=actor,
+            action="installment.payment",
+            entity=inst,
+            debtor_id=inst.plan.debtor_id,
+            payment_id=outcome.payment.id,
+            paid_minor=inst.paid_minor,
+            status=inst.status,
         )
         plans[inst.plan_id] = inst.plan
     for plan in plans.values():
@@ -211,14 +243,16 @@ def _settle_installments(
             plan.status = PlanStatus.COMPLETED
             outcome.completed_plan_ids.append(plan.id)
             audit.record(
-                session, actor=actor, action="plan.completed", entity=plan,
-                debtor_id=plan.debtor_id, payment_id=outcome.payment.id,
+                session,
+                actor=actor,
+                action="plan.completed",
+                entity=plan,
+                debtor_id=plan.debtor_id,
+                payment_id=outcome.payment.id,
             )
 
 
-def _keep_promises(
-    session: Session, debtor: Debtor, outcome: PaymentOutcome, actor: str
-) -> None:
+def _keep_promises(session: Session, debtor: Debtor, outcome: PaymentOutcome, actor: str) -> None:
     """A pending promise is kept once the money paid since it was made reaches its amount, or
     once every invoice it covered is paid."""
     promises = session.scalars(
@@ -242,8 +276,12 @@ def _keep_promises(
             promise.status = PromiseStatus.KEPT
             outcome.kept_promise_ids.append(promise.id)
             audit.record(
-                session, actor=actor, action="promise.kept", entity=promise,
-                debtor_id=debtor.id, payment_id=outcome.payment.id,
+                session,
+                actor=actor,
+                action="promise.kept",
+                entity=promise,
+                debtor_id=debtor.id,
+                payment_id=outcome.payment.id,
             )
 
 
@@ -263,6 +301,11 @@ def _close_reconciliation_tasks(session: Session, debtor: Debtor, payment: Payme
         if settled:
             task.status = TaskStatus.DONE
         audit.record(
-            session, actor="system", action="reconciliation.payment_seen", entity=task,
-            debtor_id=debtor.id, payment_id=payment.id, closed=settled,
+            session,
+            actor="system",
+            action="reconciliation.payment_seen",
+            entity=task,
+            debtor_id=debtor.id,
+            payment_id=payment.id,
+            closed=settled,
         )

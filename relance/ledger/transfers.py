@@ -42,8 +42,11 @@ def to_minor(amount: str, currency: str) -> int:
     """'1 234,50' EUR -> 123450. Refuses more decimals than the currency has."""
     text = amount.strip().replace("\u00a0", "").replace(" ", "")
     if "," in text and "." in text:
-        text = text.replace(".", "").replace(",", ".") if text.rfind(",") > text.rfind(".") \
+        text = (
+            text.replace(".", "").replace(",", ".")
+            if text.rfind(",") > text.rfind(".")
             else text.replace(",", "")
+        )
     else:
         text = text.replace(",", ".")
     try:

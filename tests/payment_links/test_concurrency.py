@@ -51,9 +51,12 @@ def committed(engine, settings, monkeypatch, gateway) -> Iterator[tuple]:
     with factory() as session:
         session.execute(delete(AuditEvent).where(AuditEvent.debtor_id == debtor.id))
         session.execute(delete(Payment).where(Payment.debtor_id == debtor.id))
-        session.execute(delete(WebhookEvent).where(
-            WebhookEvent.event_id.like("evt_sandbox_%"),
-            WebhookEvent.received_at >= datetime.fromtimestamp(started - 1, UTC)))
+        session.execute(
+            delete(WebhookEvent).where(
+                WebhookEvent.event_id.like("evt_sandbox_%"),
+                WebhookEvent.received_at >= datetime.fromtimestamp(started - 1, UTC),
+            )
+        )
         session.execute(delete(Debtor).where(Debtor.id == debtor.id))
         session.commit()
 
@@ -101,7 +104,15 @@ def test_double_click_on_pay_records_one_payment(committed, settings):
 
     assert all(r.status_code == 200 for r in responses)
     with factory() as session:
-        assert session.scalar(
-            select(func.count(Payment.id)).where(Payment.debtor_id == debtor_id)) == 1
-        assert session.scalar(select(func.count(AuditEvent.id)).where(
-            AuditEvent.debtor_id == debtor_id, AuditEvent.action == "payment.recorded")) == 1
+        assert (
+            session.scalar(select(func.count(Payment.id)).where(Payment.debtor_id == debtor_id))
+            == 1
+        )
+        assert (
+            session.scalar(
+                select(func.count(AuditEvent.id)).where(
+                    AuditEvent.debtor_id == debtor_id, AuditEvent.action == "payment.recorded"
+                )
+            )
+            == 1
+        )

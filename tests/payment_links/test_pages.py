@@ -75,8 +75,10 @@ def test_used_link_page_and_no_provider_call(client, db, stripe_settings, stripe
     assert post.status_code == 410
     assert "already been used to pay €75.00" in post.text
     assert stripe_server.checkout_requests() == []
-    assert db.scalar(select(AuditEvent.id).where(
-        AuditEvent.action == "payment_link.checkout_started")) is None
+    assert (
+        db.scalar(select(AuditEvent.id).where(AuditEvent.action == "payment_link.checkout_started"))
+        is None
+    )
 
 
 def test_settled_link_when_invoices_paid_elsewhere(client, db):

@@ -36,8 +36,14 @@ def test_decline_then_success_records_one_payment(client, db, gateway):
     declined = client.post(checkout + "/complete", data={"outcome": "decline"})
     assert declined.status_code == 200 and "La carte a été refusée" in declined.text
     db.expire_all()
-    assert db.scalar(select(AuditEvent.id).where(
-        AuditEvent.action == "payment.failed", AuditEvent.debtor_id == debtor.id)) is not None
+    assert (
+        db.scalar(
+            select(AuditEvent.id).where(
+                AuditEvent.action == "payment.failed", AuditEvent.debtor_id == debtor.id
+            )
+        )
+        is not None
+    )
     assert db.scalar(select(func.count(Payment.id)).where(Payment.debtor_id == debtor.id)) == 0
 
     paid = client.post(checkout + "/complete", data={"outcome": "success"})
@@ -49,8 +55,9 @@ def test_decline_then_success_records_one_payment(client, db, gateway):
     payment = db.scalars(select(Payment).where(Payment.debtor_id == debtor.id)).one()
     assert payment.provider == "sandbox" and payment.amount_minor == 4990
     assert invoice.status == "paid" and link.paid_at is not None
-    kinds = db.scalars(select(WebhookEvent.kind).where(
-        WebhookEvent.event_id.like("evt_sandbox_%"))).all()
+    kinds = db.scalars(
+        select(WebhookEvent.kind).where(WebhookEvent.event_id.like("evt_sandbox_%"))
+    ).all()
     assert {"payment_intent.succeeded", "checkout.session.completed"} <= set(kinds)
     assert len(gateway.texts_for(debtor)) == 1
     assert client.get(path).status_code == 410

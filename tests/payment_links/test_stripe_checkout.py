@@ -18,8 +18,7 @@ SECRET = "whsec_test_secret"
 
 def _deliver(client, event):
     payload, header = StripeFake.signed(event, SECRET)
-    response = client.post("/stripe/webhook", content=payload,
-                           headers={"Stripe-Signature": header})
+    response = client.post("/stripe/webhook", content=payload, headers={"Stripe-Signature": header})
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -76,8 +75,9 @@ def test_installment_checkout_saves_the_card_for_later(
     debtor = make_debtor(db)
     invoice = make_invoice(db, debtor, 6000, due=TODAY)
     plan = make_plan(db, debtor, [2000, 2000, 2000], first_due=TODAY, invoices=[invoice])
-    link, url = create_link(db, debtor=debtor, purpose="installment",
-                            installment=plan.installments[0])
+    link, url = create_link(
+        db, debtor=debtor, purpose="installment", installment=plan.installments[0]
+    )
     db.flush()
 
     client.post(url.removeprefix("http://testserver"), follow_redirects=False)
@@ -90,8 +90,9 @@ def test_installment_checkout_saves_the_card_for_later(
     _deliver(client, StripeFake.event("checkout.session.completed", completed))
 
     db.expire_all()
-    saved = db.scalars(select(SavedPaymentMethod).where(
-        SavedPaymentMethod.debtor_id == debtor.id)).one()
+    saved = db.scalars(
+        select(SavedPaymentMethod).where(SavedPaymentMethod.debtor_id == debtor.id)
+    ).one()
     assert saved.customer_ref == completed["customer"] and saved.customer_ref.startswith("cus_")
     assert saved.payment_method_ref.startswith("pm_") and saved.plan_id == plan.id
     assert plan.installments[0].status == "paid" and plan.installments[1].status == "due"

@@ -13,15 +13,24 @@ from tests.support.stripe_fake import StripeFake
 @pytest.fixture
 def stripe_client(stripe_server):
     stripe_server.reset()
-    return stripe.StripeClient("sk_test_relance", base_addresses={"api": stripe_server.base_url},
-                               max_network_retries=0)
+    return stripe.StripeClient(
+        "sk_test_relance", base_addresses={"api": stripe_server.base_url}, max_network_retries=0
+    )
 
 
 def _params(**extra):
     return {
         "mode": "payment",
-        "line_items": [{"quantity": 2, "price_data": {
-            "currency": "eur", "unit_amount": 1250, "product_data": {"name": "F-1"}}}],
+        "line_items": [
+            {
+                "quantity": 2,
+                "price_data": {
+                    "currency": "eur",
+                    "unit_amount": 1250,
+                    "product_data": {"name": "F-1"},
+                },
+            }
+        ],
         "success_url": "https://example.test/ok",
         "cancel_url": "https://example.test/ko",
         "metadata": {"relance_link_id": "7"},
@@ -61,22 +70,30 @@ def test_errors_match_stripe(stripe_client, stripe_server):
         stripe_client.v1.checkout.sessions.create(params=_params(expires_at=int(time.time()) + 60))
     assert too_soon.value.param == "expires_at"
 
-    anonymous = stripe.StripeClient("pk_test_public", base_addresses={"api": stripe_server.base_url})
+    anonymous = stripe.StripeClient(
+        "pk_test_public", base_addresses={"api": stripe_server.base_url}
+    )
     with pytest.raises(stripe.AuthenticationError):
         anonymous.v1.checkout.sessions.create(params=_params())
 
 
 def test_idempotency_key_replays_the_same_session(stripe_client):
-    one = stripe_client.v1.checkout.sessions.create(params=_params(), options={"idempotency_key": "k1"})
-    two = stripe_client.v1.checkout.sessions.create(params=_params(), options={"idempotency_key": "k1"})
+    one = stripe_client.v1.checkout.sessions.create(
+        params=_params(), options={"idempotency_key": "k1"}
+    )
+    two = stripe_client.v1.checkout.sessions.create(
+        params=_params(), options={"idempotency_key": "k1"}
+    )
     assert one.id == two.id
 
 
 def test_complete_creates_real_localstripe_objects(stripe_client, stripe_server):
-    session = stripe_client.v1.checkout.sessions.create(params=_params(
-        payment_intent_data={"setup_future_usage": "off_session", "metadata": {"a": "b"}},
-        customer_creation="always",
-    ))
+    session = stripe_client.v1.checkout.sessions.create(
+        params=_params(
+            payment_intent_data={"setup_future_usage": "off_session", "metadata": {"a": "b"}},
+            customer_creation="always",
+        )
+    )
     completed = stripe_server.complete(session.id)
 
     assert completed["status"] == "complete" and completed["payment_status"] == "paid"

@@ -27,24 +27,39 @@ def _setup(db):
 
 def _session_obj(link, intent="pi_test_1"):
     return {
-        "id": link.provider_session_id, "object": "checkout.session", "amount_total": 5000,
-        "currency": "eur", "metadata": link_metadata(link, "stripe"), "mode": "payment",
-        "payment_intent": intent, "payment_status": "paid", "status": "complete",
-        "client_reference_id": f"link-{link.id}", "customer": None,
+        "id": link.provider_session_id,
+        "object": "checkout.session",
+        "amount_total": 5000,
+        "currency": "eur",
+        "metadata": link_metadata(link, "stripe"),
+        "mode": "payment",
+        "payment_intent": intent,
+        "payment_status": "paid",
+        "status": "complete",
+        "client_reference_id": f"link-{link.id}",
+        "customer": None,
     }
 
 
 def _intent_obj(link, intent="pi_test_1", status="succeeded"):
     return {
-        "id": intent, "object": "payment_intent", "amount": 5000, "amount_received": 5000,
-        "currency": "eur", "metadata": link_metadata(link, "stripe"), "status": status,
+        "id": intent,
+        "object": "payment_intent",
+        "amount": 5000,
+        "amount_received": 5000,
+        "currency": "eur",
+        "metadata": link_metadata(link, "stripe"),
+        "status": status,
     }
 
 
 def _post(client, event, secret=SECRET, **kwargs):
     payload, header = StripeFake.signed(event, secret, **kwargs)
-    return client.post("/stripe/webhook", content=payload,
-                       headers={"Stripe-Signature": header, "Content-Type": "application/json"})
+    return client.post(
+        "/stripe/webhook",
+        content=payload,
+        headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+    )
 
 
 def _payments(db, debtor):
@@ -72,8 +87,11 @@ def test_forged_signature_is_rejected_and_nothing_recorded(client, db, gateway):
     forged = _post(client, event, secret="whsec_attacker")
     stale = _post(client, event, timestamp=int(time.time()) - 3600)
     payload, header = StripeFake.signed(event, SECRET)
-    tampered = client.post("/stripe/webhook", content=payload.replace(b"5000", b"1"),
-                           headers={"Stripe-Signature": header})
+    tampered = client.post(
+        "/stripe/webhook",
+        content=payload.replace(b"5000", b"1"),
+        headers={"Stripe-Signature": header},
+    )
     missing = client.post("/stripe/webhook", content=payload)
 
     for response in (forged, stale, tampered, missing):
@@ -95,8 +113,10 @@ def test_duplicate_event_records_one_payment(client, db, gateway):
     assert first.status_code == second.status_code == 200
     assert second.json() == {"received": True, "duplicate": True}
     assert _payments(db, debtor) == 1
-    assert db.scalar(select(func.count(WebhookEvent.id)).where(
-        WebhookEvent.event_id == event["id"])) == 1
+    assert (
+        db.scalar(select(func.count(WebhookEvent.id)).where(WebhookEvent.event_id == event["id"]))
+        == 1
+    )
     assert len(gateway.texts_for(debtor)) == 1
 
 
@@ -104,7 +124,9 @@ def test_session_completed_and_intent_succeeded_in_either_order_record_once(clie
     debtor, invoice, link = _setup(db)
 
     intent_first = _post(client, StripeFake.event("payment_intent.succeeded", _intent_obj(link)))
-    session_later = _post(client, StripeFake.event("checkout.session.completed", _session_obj(link)))
+    session_later = _post(
+        client, StripeFake.event("checkout.session.completed", _session_obj(link))
+    )
 
     assert intent_first.json()["outcome"] == "recorded"
     assert session_later.json()["outcome"] == "already_recorded"
@@ -118,8 +140,12 @@ def test_failure_after_success_changes_nothing(client, db, gateway):
     debtor, invoice, link = _setup(db)
     _post(client, StripeFake.event("checkout.session.completed", _session_obj(link)))
 
-    late = _post(client, StripeFake.event("payment_intent.payment_failed",
-                                          _intent_obj(link, status="requires_payment_method")))
+    late = _post(
+        client,
+        StripeFake.event(
+            "payment_intent.payment_failed", _intent_obj(link, status="requires_payment_method")
+        ),
+    )
 
     assert late.status_code == 200
     db.expire_all()
@@ -135,8 +161,11 @@ def test_payment_failed_is_audited_and_link_stays_usable(client, db, gateway):
 
     assert response.json()["outcome"] == "failure_noted"
     db.expire_all()
-    failed = db.scalars(select(AuditEvent).where(
-        AuditEvent.action == "payment.failed", AuditEvent.debtor_id == debtor.id)).one()
+    failed = db.scalars(
+        select(AuditEvent).where(
+            AuditEvent.action == "payment.failed", AuditEvent.debtor_id == debtor.id
+        )
+    ).one()
     assert failed.details["code"] == "card_declined"
     assert _payments(db, debtor) == 0 and link.paid_at is None
 
@@ -144,12 +173,37 @@ def test_payment_failed_is_audited_and_link_stays_usable(client, db, gateway):
 def test_unpaid_session_and_foreign_events_are_acknowledged_without_effect(client, db, gateway):
     debtor, _invoice, link = _setup(db)
     unpaid = {**_session_obj(link), "payment_status": "unpaid"}
-    foreign = {"id": "pi_other", "object": "payment_intent", "amount": 100, "currency": "eur",
-               "metadata": {}}
+    foreign = {
+        "id": "pi_other",
+        "object": "payment_intent",
+        "amount": 100,
+        "currency": "eur",
+        "metadata": {},
+    }
 
     r1 = _post(client, StripeFake.event("checkout.session.completed", unpaid))
     r2 = _post(client, StripeFake.event("payment_intent.succeeded", foreign))
     r3 = _post(client, StripeFake.event("customer.created", {"id": "cus_1"}))
 
-    assert [r.json()["outcome"] for r in (r1, r2, r3)] == ["awaiting_payment", "not_ours", "ignored"]
+    assert [r.json()["outcome"] for r in (r1, r2, r3)] == [
+        "awaiting_payment",
+        "not_ours",
+        "ignored",
+    ]
     assert _payments(db, debtor) == 0
+
+
+def test_amount_differing_from_the_link_is_recorded_as_received_and_flagged(client, db, gateway):
+    debtor, invoice, link = _setup(db)
+    obj = {**_session_obj(link), "amount_total": 4000}
+
+    _post(client, StripeFake.event("checkout.session.completed", obj))
+
+    db.expire_all()
+    assert invoice.paid_minor == 4000 and invoice.status == "open"
+    flagged = db.scalars(
+        select(AuditEvent).where(
+            AuditEvent.action == "payment.amount_mismatch", AuditEvent.debtor_id == debtor.id
+        )
+    ).one()
+    assert flagged.details == {"expected_minor": 5000, "received_minor": 4000}

@@ -39,8 +39,9 @@ def _unique() -> int:
     return next(_seq) * 1000 + os.getpid() % 1000
 
 
-def make_debtor(db: Session, *, language: str = "fr", email: str | None = None,
-                contact: bool = True) -> Debtor:
+def make_debtor(
+    db: Session, *, language: str = "fr", email: str | None = None, contact: bool = True
+) -> Debtor:
     n = _unique()
     debtor = Debtor(customer_number=f"C-{n}", name=f"Debtor {n}", language=language, email=email)
     if contact:
@@ -50,38 +51,75 @@ def make_debtor(db: Session, *, language: str = "fr", email: str | None = None,
     return debtor
 
 
-def make_invoice(db: Session, debtor: Debtor, amount_minor: int, *, due: date,
-                 currency: str = "EUR", status: str = "open", paid_minor: int = 0) -> Invoice:
+def make_invoice(
+    db: Session,
+    debtor: Debtor,
+    amount_minor: int,
+    *,
+    due: date,
+    currency: str = "EUR",
+    status: str = "open",
+    paid_minor: int = 0,
+) -> Invoice:
     invoice = Invoice(
-        debtor_id=debtor.id, number=f"F-{_unique()}", amount_minor=amount_minor,
-        paid_minor=paid_minor, currency=currency, issue_date=due - timedelta(days=30),
-        due_date=due, status=status,
+        debtor_id=debtor.id,
+        number=f"F-{_unique()}",
+        amount_minor=amount_minor,
+        paid_minor=paid_minor,
+        currency=currency,
+        issue_date=due - timedelta(days=30),
+        due_date=due,
+        status=status,
     )
     db.add(invoice)
     db.flush()
     return invoice
 
 
-def make_plan(db: Session, debtor: Debtor, amounts: list[int], *, first_due: date,
-              invoices: list[Invoice], step_days: int = 30) -> PaymentPlan:
+def make_plan(
+    db: Session,
+    debtor: Debtor,
+    amounts: list[int],
+    *,
+    first_due: date,
+    invoices: list[Invoice],
+    step_days: int = 30,
+) -> PaymentPlan:
     plan = PaymentPlan(
-        debtor_id=debtor.id, total_minor=sum(amounts), currency="EUR",
-        installments_count=len(amounts), frequency="monthly",
+        debtor_id=debtor.id,
+        total_minor=sum(amounts),
+        currency="EUR",
+        installments_count=len(amounts),
+        frequency="monthly",
         invoice_ids=[inv.id for inv in invoices],
     )
     for i, amount in enumerate(amounts):
-        plan.installments.append(Installment(
-            seq=i + 1, due_date=first_due + timedelta(days=step_days * i), amount_minor=amount,
-        ))
+        plan.installments.append(
+            Installment(
+                seq=i + 1,
+                due_date=first_due + timedelta(days=step_days * i),
+                amount_minor=amount,
+            )
+        )
     db.add(plan)
     db.flush()
     return plan
 
 
-def make_promise(db: Session, debtor: Debtor, amount_minor: int, promised: date,
-                 invoices: list[Invoice] | None = None) -> Promise:
-    promise = Promise(debtor_id=debtor.id, amount_minor=amount_minor, currency="EUR",
-                      promised_date=promised, invoice_ids=[i.id for i in invoices or []])
+def make_promise(
+    db: Session,
+    debtor: Debtor,
+    amount_minor: int,
+    promised: date,
+    invoices: list[Invoice] | None = None,
+) -> Promise:
+    promise = Promise(
+        debtor_id=debtor.id,
+        amount_minor=amount_minor,
+        currency="EUR",
+        promised_date=promised,
+        invoice_ids=[i.id for i in invoices or []],
+    )
     db.add(promise)
     db.flush()
     return promise
@@ -100,14 +138,30 @@ class FakeGateway:
 
     sent: list[SentText] = field(default_factory=list)
 
-    def send_text(self, session: Session, *, conversation: Conversation, contact: Contact,
-                  text: str, author: str, first_contact_template: bool = False) -> Message:
+    def send_text(
+        self,
+        session: Session,
+        *,
+        conversation: Conversation,
+        contact: Contact,
+        text: str,
+        author: str,
+        first_contact_template: bool = False,
+    ) -> Message:
         self.sent.append(SentText(conversation.debtor_id, contact.address, text))
-        return store_outbound(session, conversation, contact.channel, text, author,
-                              status=MessageStatus.QUEUED, address=contact.address)
+        return store_outbound(
+            session,
+            conversation,
+            contact.channel,
+            text,
+            author,
+            status=MessageStatus.QUEUED,
+            address=contact.address,
+        )
 
-    def place_call(self, session: Session, *, conversation: Conversation, contact: Contact,
-                   purpose: str) -> Message:
+    def place_call(
+        self, session: Session, *, conversation: Conversation, contact: Contact, purpose: str
+    ) -> Message:
         raise AssertionError("no call expected")
 
     def texts_for(self, debtor: Debtor) -> list[str]:
@@ -167,7 +221,9 @@ def localstripe_url() -> str:
     exe = Path(sys.executable).parent / "localstripe"
     port = _free_port()
     proc = subprocess.Popen(
-        [str(exe), "--port", str(port), "--from-scratch"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [str(exe), "--port", str(port), "--from-scratch"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

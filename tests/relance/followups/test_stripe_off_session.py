@@ -9,7 +9,7 @@ from __future__ import annotations
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 import stripe
@@ -29,7 +29,14 @@ from tests.support.payment_factories import (
     make_plan,
 )
 
-TODAY = date(2026, 3, 10)
+TODAY = date(2026, 3, 10)  # a Tuesday
+
+
+def _run(db, day):
+    """A pass at 11:00 Paris time on `day` (inside the French contact window on weekdays)."""
+    return run_followups(db, day, now=datetime.combine(day, time(10, 0), UTC))
+
+
 SECRET = "whsec_test_secret"
 
 
@@ -48,23 +55,35 @@ def localstripe_hooks(stripe_server) -> Iterator[WebhookCapture]:
     capture = WebhookCapture()
     data = urllib.parse.urlencode({"url": capture.url, "secret": SECRET}).encode()
     hook_id = f"relance{id(capture)}"
-    urllib.request.urlopen(urllib.request.Request(
-        f"{localstripe_url()}/_config/webhooks/{hook_id}", data=data, method="POST"), timeout=5)
+    urllib.request.urlopen(
+        urllib.request.Request(
+            f"{localstripe_url()}/_config/webhooks/{hook_id}", data=data, method="POST"
+        ),
+        timeout=5,
+    )
     yield capture
     capture.close()
 
 
 def _saved_card(stripe_settings, debtor, plan, number: str) -> SavedPaymentMethod:
-    client = stripe.StripeClient(stripe_settings.stripe_api_key,
-                                 base_addresses={"api": stripe_settings.stripe_api_base})
+    client = stripe.StripeClient(
+        stripe_settings.stripe_api_key, base_addresses={"api": stripe_settings.stripe_api_base}
+    )
     customer = client.v1.customers.create(params={"email": "payer@example.com"})
-    method = client.v1.payment_methods.create(params={
-        "type": "card",
-        "card": {"number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"},
-    })
+    method = client.v1.payment_methods.create(
+        params={
+            "type": "card",
+            "card": {"number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"},
+        }
+    )
     client.v1.payment_methods.attach(method.id, params={"customer": customer.id})
-    return SavedPaymentMethod(debtor_id=debtor.id, plan_id=plan.id, provider="stripe",
-                              customer_ref=customer.id, payment_method_ref=method.id)
+    return SavedPaymentMethod(
+        debtor_id=debtor.id,
+        plan_id=plan.id,
+        provider="stripe",
+        customer_ref=customer.id,
+        payment_method_ref=method.id,
+    )
 
 
 def _plan(db):
@@ -75,8 +94,9 @@ def _plan(db):
 
 
 def _replay(client, body, headers):
-    response = client.post("/stripe/webhook", content=body,
-                           headers={"Stripe-Signature": headers["stripe-signature"]})
+    response = client.post(
+        "/stripe/webhook", content=body, headers={"Stripe-Signature": headers["stripe-signature"]}
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -88,8 +108,8 @@ def test_saved_card_is_charged_off_session_once(
     db.add(_saved_card(stripe_settings, debtor, plan, "4242424242424242"))
     db.flush()
 
-    report = run_followups(db, TODAY)
-    again = run_followups(db, TODAY)
+    report = _run(db, TODAY)
+    again = _run(db, TODAY)
 
     first = plan.installments[0]
     assert report.charged == [first.id] and again.charged == []
@@ -112,7 +132,7 @@ def test_declined_off_session_charge_tells_the_debtor_and_sends_a_link(
     db.add(_saved_card(stripe_settings, debtor, plan, "4000000000000341"))  # attaches, declines
     db.flush()
 
-    report = run_followups(db, TODAY)
+    report = _run(db, TODAY)
 
     first = plan.installments[0]
     assert report.charge_failures == [first.id] and report.charged == []
@@ -125,4 +145,4 @@ def test_declined_off_session_charge_tells_the_debtor_and_sends_a_link(
 
     body, headers = localstripe_hooks.wait_for("payment_intent.payment_failed")
     assert _replay(client, body, headers)["outcome"] == "failure_noted"
-    assert run_followups(db, TODAY).charge_failures == []
+    assert _run(db, TODAY).charge_failures == []

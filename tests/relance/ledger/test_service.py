@@ -21,8 +21,14 @@ TODAY = date(2026, 3, 10)
 
 def _pay(db, debtor, amount, ref, **kwargs):
     return record_payment(
-        db, debtor_id=debtor.id, amount_minor=amount, currency="EUR", method="transfer",
-        provider="bank", provider_ref=ref, **kwargs,
+        db,
+        debtor_id=debtor.id,
+        amount_minor=amount,
+        currency="EUR",
+        method="transfer",
+        provider="bank",
+        provider_ref=ref,
+        **kwargs,
     )
 
 
@@ -39,7 +45,9 @@ def test_oldest_invoice_is_paid_first_and_leaves_dunning(db, gateway):
     assert older.dunning_paused_until is None
     assert newer.status == "open" and newer.paid_minor == 1000 and newer.balance_minor == 4000
     assert [(a.invoice_id, a.amount_minor) for a in outcome.payment.allocations] == [
-        (older.id, 3000), (newer.id, 1000)]
+        (older.id, 3000),
+        (newer.id, 1000),
+    ]
     assert outcome.paid_invoice_ids == [older.id]
     assert open_balance(db, debtor.id) == 4000
 
@@ -101,7 +109,9 @@ def test_installment_payment_then_plan_completed(db, gateway):
 
     _pay(db, debtor, 3000, "pi_i1", installment_id=second.id)
     assert second.status == "paid" and first.status == "due"
-    alloc = db.scalars(select(PaymentAllocation).where(PaymentAllocation.installment_id == second.id)).one()
+    alloc = db.scalars(
+        select(PaymentAllocation).where(PaymentAllocation.installment_id == second.id)
+    ).one()
     assert alloc.invoice_id == invoice.id and alloc.amount_minor == 3000
 
     _pay(db, debtor, 1000, "pi_i2")  # no target: the oldest open installment, partially
@@ -135,8 +145,11 @@ def test_thank_you_goes_out_on_the_debtor_channel(db, gateway):
     texts = gateway.texts_for(debtor)
     assert len(texts) == 1
     assert "42.00" in texts[0]
-    sent = db.scalars(select(AuditEvent).where(
-        AuditEvent.debtor_id == debtor.id, AuditEvent.action == "notify.sent")).one()
+    sent = db.scalars(
+        select(AuditEvent).where(
+            AuditEvent.debtor_id == debtor.id, AuditEvent.action == "notify.sent"
+        )
+    ).one()
     assert sent.details["response"] == "utter_payment_thanks"
 
 
@@ -154,13 +167,15 @@ def test_already_paid_claim_opens_one_task_pauses_dunning_and_closes_on_payment(
     debtor = make_debtor(db)
     invoice = make_invoice(db, debtor, 6000, due=TODAY - timedelta(days=10))
 
-    task = open_reconciliation_task(db, debtor_id=debtor.id, claimed_date="2026-03-08",
-                                    reference="VIR123", today=TODAY)
+    task = open_reconciliation_task(
+        db, debtor_id=debtor.id, claimed_date="2026-03-08", reference="VIR123", today=TODAY
+    )
     again = open_reconciliation_task(db, debtor_id=debtor.id, reference="VIR123bis", today=TODAY)
 
     assert again.id == task.id and len(task.details["claims"]) == 2
     assert task.kind == "reconciliation" and task.status == "open"
     assert invoice.dunning_paused_until == TODAY + timedelta(days=7)
+    assert task.details["pause_until"] == "2026-03-17"
 
     _pay(db, debtor, 6000, "bank:VIR123")
     db.flush()

@@ -15,10 +15,17 @@ from tests.support.payment_factories import make_debtor, make_invoice
 TODAY = date(2026, 3, 10)
 
 
-@pytest.mark.parametrize(("text", "minor"), [
-    ("120.50", 12050), ("120,50", 12050), ("1 234,56", 123456), ("1,234.56", 123456),
-    ("1.234,56", 123456), ("7", 700),
-])
+@pytest.mark.parametrize(
+    ("text", "minor"),
+    [
+        ("120.50", 12050),
+        ("120,50", 12050),
+        ("1 234,56", 123456),
+        ("1,234.56", 123456),
+        ("1.234,56", 123456),
+        ("7", 700),
+    ],
+)
 def test_amounts_in_major_units(text, minor):
     assert to_minor(text, "EUR") == minor
 
@@ -34,17 +41,29 @@ def test_collector_records_a_transfer_on_a_named_invoice(db, gateway):
     old = make_invoice(db, debtor, 1000, due=TODAY - timedelta(days=60))
     named = make_invoice(db, debtor, 2000, due=TODAY)
 
-    outcome = record_transfer(db, reference="VIR-9", amount_minor=2000, currency="EUR",
-                              received_on=TODAY, invoice_number=named.number,
-                              recorded_by="user:alice@example.com")
+    outcome = record_transfer(
+        db,
+        reference="VIR-9",
+        amount_minor=2000,
+        currency="EUR",
+        received_on=TODAY,
+        invoice_number=named.number,
+        recorded_by="user:alice@example.com",
+    )
 
     assert outcome.created and outcome.payment.method == "transfer"
     assert outcome.payment.provider_ref == "bank:VIR-9"
     assert outcome.payment.recorded_by == "user:alice@example.com"
     assert named.status == "paid" and old.status == "open"
     with pytest.raises(TransferError):
-        record_transfer(db, reference=" ", amount_minor=1, currency="EUR", received_on=TODAY,
-                        debtor_id=debtor.id)
+        record_transfer(
+            db,
+            reference=" ",
+            amount_minor=1,
+            currency="EUR",
+            received_on=TODAY,
+            debtor_id=debtor.id,
+        )
 
 
 def test_csv_import_records_valid_rows_skips_known_and_reports_bad(db, gateway):
@@ -77,11 +96,16 @@ def test_cli_import_transfers(db, gateway, tmp_path):
     debtor = make_debtor(db)
     invoice = make_invoice(db, debtor, 4500, due=TODAY)
     good = tmp_path / "good.csv"
-    good.write_text("date,amount,currency,reference,customer_number\n"
-                    f"2026-03-05,45.00,EUR,CLI-1,{debtor.customer_number}\n", encoding="utf-8")
+    good.write_text(
+        "date,amount,currency,reference,customer_number\n"
+        f"2026-03-05,45.00,EUR,CLI-1,{debtor.customer_number}\n",
+        encoding="utf-8",
+    )
     bad = tmp_path / "bad.csv"
-    bad.write_text("date,amount,currency,reference,customer_number\n"
-                   "2026-03-05,45.00,EUR,CLI-2,UNKNOWN\n", encoding="utf-8")
+    bad.write_text(
+        "date,amount,currency,reference,customer_number\n2026-03-05,45.00,EUR,CLI-2,UNKNOWN\n",
+        encoding="utf-8",
+    )
 
     ok = CliRunner().invoke(app, ["payments", "import-transfers", str(good)])
     ko = CliRunner().invoke(app, ["payments", "import-transfers", str(bad)])
