@@ -37,7 +37,9 @@ def replay_all(session: Session, rasa: RasaClient) -> int:
 
         total += replay_pending(session, rasa, conversation_id, deliver)
         if _still_pending(session, conversation_id):
-            log.info("assistant still unavailable; replay stops at conversation %s", conversation_id)
+            log.info(
+                "assistant still unavailable; replay stops at conversation %s", conversation_id
+            )
             break
     return total
 
@@ -71,11 +73,20 @@ def _deliver(
             gateway.send_text(
                 session, conversation=conversation, contact=contact, text=reply, author=Author.BOT
             )
-        except DeliveryError as exc:  # the gateway stored the failed attempt; the transcript shows it
-            log.warning("replayed reply for conversation %s not delivered: %s", conversation.id, exc)
+        except (
+            DeliveryError
+        ) as exc:  # the gateway stored the failed attempt; the transcript shows it
+            log.warning(
+                "replayed reply for conversation %s not delivered: %s", conversation.id, exc
+            )
             audit.record(
-                session, actor="system", action="replay.delivery_failed", entity=conversation,
-                debtor_id=conversation.debtor_id, error_code=exc.code, retryable=exc.retryable,
+                session,
+                actor="system",
+                action="replay.delivery_failed",
+                entity=conversation,
+                debtor_id=conversation.debtor_id,
+                error_code=exc.code,
+                retryable=exc.retryable,
             )
 
 

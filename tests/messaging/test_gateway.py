@@ -56,7 +56,9 @@ def test_send_text_goes_through_the_official_client_to_the_recorder(
     assert message.provider_id and message.provider_id.startswith("SM")
     assert (message.direction, message.channel, message.status) == ("outbound", "sms", "queued")
     audit = db.scalars(select(AuditEvent).where(AuditEvent.action == "message.sent")).one()
-    assert audit.entity_id == str(message.id) and audit.details["provider_id"] == message.provider_id
+    assert (
+        audit.entity_id == str(message.id) and audit.details["provider_id"] == message.provider_id
+    )
 
 
 def test_long_text_is_split_at_sentence_boundaries(
@@ -105,16 +107,27 @@ def test_whatsapp_inside_the_window_sends_free_text(
     conversation, contact = _setup(db, "whatsapp")
     db.add(
         Message(
-            conversation_id=conversation.id, direction="inbound", channel="whatsapp",
-            author="debtor", body="Bonjour", address=contact.address, status="received",
+            conversation_id=conversation.id,
+            direction="inbound",
+            channel="whatsapp",
+            author="debtor",
+            body="Bonjour",
+            address=contact.address,
+            status="received",
             created_at=utcnow() - timedelta(hours=23),
         )
     )
     db.flush()
 
-    gateway.send_text(db, conversation=conversation, contact=contact, text="Bonjour !", author="bot")
     gateway.send_text(
-        db, conversation=conversation, contact=contact, text="x", author="bot",
+        db, conversation=conversation, contact=contact, text="Bonjour !", author="bot"
+    )
+    gateway.send_text(
+        db,
+        conversation=conversation,
+        contact=contact,
+        text="x",
+        author="bot",
         first_contact_template=True,
     )
 
@@ -129,8 +142,13 @@ def test_whatsapp_window_closes_after_24_hours(
     conversation, contact = _setup(db, "whatsapp")
     db.add(
         Message(
-            conversation_id=conversation.id, direction="inbound", channel="whatsapp",
-            author="debtor", body="Bonjour", address=contact.address, status="received",
+            conversation_id=conversation.id,
+            direction="inbound",
+            channel="whatsapp",
+            author="debtor",
+            body="Bonjour",
+            address=contact.address,
+            status="received",
             created_at=utcnow() - timedelta(hours=25),
         )
     )
@@ -149,7 +167,9 @@ def test_server_errors_and_rate_limits_are_retryable(
     twilio.fail_next(status, code)
 
     with pytest.raises(DeliveryError) as failed:
-        gateway.send_text(db, conversation=conversation, contact=contact, text="Rappel", author="bot")
+        gateway.send_text(
+            db, conversation=conversation, contact=contact, text="Rappel", author="bot"
+        )
 
     assert failed.value.retryable is True
     stored = db.scalars(select(Message)).one()
@@ -164,7 +184,9 @@ def test_invalid_number_is_a_hard_failure_that_flags_the_contact(
     twilio.fail_next(400, 21211, "The 'To' number is not a valid phone number.")
 
     with pytest.raises(DeliveryError) as failed:
-        gateway.send_text(db, conversation=conversation, contact=contact, text="Rappel", author="bot")
+        gateway.send_text(
+            db, conversation=conversation, contact=contact, text="Rappel", author="bot"
+        )
 
     assert failed.value.retryable is False and failed.value.code == "21211"
     assert contact.status == ContactStatus.FAILING and contact.failure_count == 1
@@ -178,12 +200,16 @@ def test_carrier_unsubscribe_is_recorded_as_an_opt_out(
     twilio.fail_next(400, 21610, "Attempt to send to unsubscribed recipient")
 
     with pytest.raises(DeliveryError) as failed:
-        gateway.send_text(db, conversation=conversation, contact=contact, text="Rappel", author="bot")
+        gateway.send_text(
+            db, conversation=conversation, contact=contact, text="Rappel", author="bot"
+        )
 
     assert failed.value.retryable is False
     assert contact.opted_out_at is not None
     with pytest.raises(DeliveryError):
-        gateway.send_text(db, conversation=conversation, contact=contact, text="Encore", author="bot")
+        gateway.send_text(
+            db, conversation=conversation, contact=contact, text="Encore", author="bot"
+        )
     assert len(twilio.messages()) == 1  # the second send never reached Twilio
 
 
@@ -197,7 +223,8 @@ def test_timeouts_and_unreachable_api_are_retryable(db: Session, twilio: TwilioR
     slow = TwilioGateway(
         settings,
         Client(
-            settings.twilio_account_sid, settings.twilio_auth_token,
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
             http_client=BaseUrlHttpClient(twilio.url, timeout=0.3),
         ),
     )
@@ -209,12 +236,15 @@ def test_timeouts_and_unreachable_api_are_retryable(db: Session, twilio: TwilioR
     nowhere = TwilioGateway(
         settings,
         Client(
-            settings.twilio_account_sid, settings.twilio_auth_token,
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
             http_client=BaseUrlHttpClient("http://127.0.0.1:9", timeout=2),
         ),
     )
     with pytest.raises(DeliveryError) as unreachable:
-        nowhere.send_text(db, conversation=conversation, contact=contact, text="Rappel", author="bot")
+        nowhere.send_text(
+            db, conversation=conversation, contact=contact, text="Rappel", author="bot"
+        )
     assert unreachable.value.retryable is True and unreachable.value.code == "network"
 
 
@@ -229,7 +259,9 @@ def test_place_call_uses_machine_detection_and_status_callbacks(
 
     [request] = twilio.calls()
     settings = get_settings()
-    assert request.field("To") == DEBTOR_PHONE and request.field("From") == settings.twilio_voice_from
+    assert (
+        request.field("To") == DEBTOR_PHONE and request.field("From") == settings.twilio_voice_from
+    )
     assert request.field("Url") == "http://testserver/twilio/voice?purpose=reminder%3Afriendly"
     assert request.field("MachineDetection") == "Enable"
     assert request.field("StatusCallback") == "http://testserver/twilio/voice/status"

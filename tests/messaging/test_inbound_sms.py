@@ -39,7 +39,9 @@ def test_sms_is_answered_inline_with_the_assistant_reply(
     assert (inbound.direction, inbound.channel, inbound.status) == ("inbound", "sms", "received")
     reply = db.scalars(select(Message).where(Message.direction == "outbound")).one()
     assert reply.body.startswith("Bonjour Camille")
-    event = db.scalars(select(WebhookEvent).where(WebhookEvent.event_id == fields["MessageSid"])).one()
+    event = db.scalars(
+        select(WebhookEvent).where(WebhookEvent.event_id == fields["MessageSid"])
+    ).one()
     assert event.response_body == response.text and event.processed_at is not None
 
 
@@ -116,7 +118,11 @@ def test_media_only_message_is_acknowledged_for_a_person_to_review(
     debtor = make_debtor(db)
     url = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1"
     fields = sms_fields(
-        DEBTOR_PHONE, "", sid="MM" + message_sid()[2:], NumMedia="1", MediaUrl0=url,
+        DEBTOR_PHONE,
+        "",
+        sid="MM" + message_sid()[2:],
+        NumMedia="1",
+        MediaUrl0=url,
         MediaContentType0="image/jpeg",
     )
 
@@ -135,8 +141,11 @@ def test_media_with_text_gets_the_assistant_reply_and_the_acknowledgement(
 ) -> None:
     make_debtor(db)
     fields = sms_fields(
-        DEBTOR_PHONE, "voici mon virement", NumMedia="1",
-        MediaUrl0="https://api.twilio.com/media/ME2", MediaContentType0="application/pdf",
+        DEBTOR_PHONE,
+        "voici mon virement",
+        NumMedia="1",
+        MediaUrl0="https://api.twilio.com/media/ME2",
+        MediaContentType0="application/pdf",
     )
 
     texts = message_texts(post(client, "/twilio/sms", fields))

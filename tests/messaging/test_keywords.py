@@ -27,12 +27,24 @@ def _sms_contact(db: Session) -> Contact:
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        ("STOP", Keyword.OPT_OUT), ("stop", Keyword.OPT_OUT), (" Stop. ", Keyword.OPT_OUT),
-        ("STOPALL", Keyword.OPT_OUT), ("unsubscribe", Keyword.OPT_OUT), ("CANCEL", Keyword.OPT_OUT),
-        ("end", Keyword.OPT_OUT), ("Quit", Keyword.OPT_OUT), ("ARRET", Keyword.OPT_OUT),
-        ("Arrêt", Keyword.OPT_OUT), ("STOP SMS", Keyword.OPT_OUT), ("START", Keyword.OPT_IN),
-        ("unstop", Keyword.OPT_IN), ("HELP", Keyword.HELP), ("aide", Keyword.HELP),
-        ("stop calling me at work", None), ("je veux arrêter de payer", None), ("", None),
+        ("STOP", Keyword.OPT_OUT),
+        ("stop", Keyword.OPT_OUT),
+        (" Stop. ", Keyword.OPT_OUT),
+        ("STOPALL", Keyword.OPT_OUT),
+        ("unsubscribe", Keyword.OPT_OUT),
+        ("CANCEL", Keyword.OPT_OUT),
+        ("end", Keyword.OPT_OUT),
+        ("Quit", Keyword.OPT_OUT),
+        ("ARRET", Keyword.OPT_OUT),
+        ("Arrêt", Keyword.OPT_OUT),
+        ("STOP SMS", Keyword.OPT_OUT),
+        ("START", Keyword.OPT_IN),
+        ("unstop", Keyword.OPT_IN),
+        ("HELP", Keyword.HELP),
+        ("aide", Keyword.HELP),
+        ("stop calling me at work", None),
+        ("je veux arrêter de payer", None),
+        ("", None),
     ],
 )
 def test_keywords_match_the_whole_message_only(body: str, expected: Keyword | None) -> None:
@@ -48,7 +60,9 @@ def test_stop_opts_out_with_one_confirmation_and_blocks_outbound(
     first = post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "STOP"))
     again = post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "stop"))
 
-    assert message_texts(first) == [wording.text(db, "utter_opted_out", language="fr", channel="sms")]
+    assert message_texts(first) == [
+        wording.text(db, "utter_opted_out", language="fr", channel="sms")
+    ]
     assert message_texts(again) == []  # one confirmation, not one per STOP
     assert rasa.received == []  # keywords never reach the assistant
     contact = _sms_contact(db)
@@ -59,7 +73,9 @@ def test_stop_opts_out_with_one_confirmation_and_blocks_outbound(
 
     conversation = conversation_for_debtor(db, debtor)
     with pytest.raises(DeliveryError) as refused:
-        gateway.send_text(db, conversation=conversation, contact=contact, text="Rappel", author="bot")
+        gateway.send_text(
+            db, conversation=conversation, contact=contact, text="Rappel", author="bot"
+        )
     assert refused.value.code == "opted_out" and refused.value.retryable is False
     assert twilio.requests == []  # nothing left for Twilio
 

@@ -38,7 +38,9 @@ def test_rasa_down_holding_reply_then_replay_in_order(
     ]
     assert all(len(h) == 1 and h[0] for h in holding)
     pending = db.scalars(
-        select(Message.body).where(Message.status == MessageStatus.PENDING_ASSISTANT).order_by(Message.id)
+        select(Message.body)
+        .where(Message.status == MessageStatus.PENDING_ASSISTANT)
+        .order_by(Message.id)
     ).all()
     assert pending == ["un", "deux", "trois"]
     assert twilio.requests == []
@@ -77,11 +79,15 @@ def test_replay_stops_while_rasa_is_still_down(
         client_.close()
 
     assert twilio.requests == []
-    assert db.scalars(select(Message.status).where(Message.body == "un")).one() == "pending_assistant"
+    assert (
+        db.scalars(select(Message.status).where(Message.body == "un")).one() == "pending_assistant"
+    )
 
 
 @pytest.fixture
-def committed(engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[sessionmaker[Session]]:
+def committed(
+    engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[sessionmaker[Session]]:
     """Real sessions on separate connections (commits are visible across threads); emptied after."""
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     monkeypatch.setattr(db_session, "get_sessionmaker", lambda: factory)

@@ -20,16 +20,24 @@ def _sent(db: Session, gateway: TwilioGateway, text: str = "Rappel") -> tuple[Me
     debtor = make_debtor(db) if not db.scalars(select(Contact)).first() else None
     contact = db.scalars(select(Contact).where(Contact.channel == "sms")).one()
     conversation = conversation_for_debtor(db, debtor or contact.debtor)
-    message = gateway.send_text(db, conversation=conversation, contact=contact, text=text, author="bot")
+    message = gateway.send_text(
+        db, conversation=conversation, contact=contact, text=text, author="bot"
+    )
     return message, contact
 
 
 def _status(sid: str, status: str, **extra: str) -> dict[str, str]:
     settings = get_settings()
     return {
-        "AccountSid": settings.twilio_account_sid, "ApiVersion": "2010-04-01",
-        "From": settings.twilio_sms_from, "To": DEBTOR_PHONE, "MessageSid": sid, "SmsSid": sid,
-        "MessageStatus": status, "SmsStatus": status, **extra,
+        "AccountSid": settings.twilio_account_sid,
+        "ApiVersion": "2010-04-01",
+        "From": settings.twilio_sms_from,
+        "To": DEBTOR_PHONE,
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "MessageStatus": status,
+        "SmsStatus": status,
+        **extra,
     }
 
 
@@ -38,7 +46,10 @@ def test_delivery_progress_is_recorded(
 ) -> None:
     message, _contact = _sent(db, gateway)
     for status in ("sent", "delivered"):
-        assert post(client, "/twilio/status", _status(message.provider_id or "", status)).status_code == 204
+        assert (
+            post(client, "/twilio/status", _status(message.provider_id or "", status)).status_code
+            == 204
+        )
     db.refresh(message)
     assert message.status == "delivered"
 
@@ -109,6 +120,9 @@ def test_unknown_message_and_status_are_accepted_and_kept(client: TestClient, db
 def test_status_callback_needs_a_sid_and_a_valid_signature(client: TestClient, db: Session) -> None:
     fields = _status("SM" + "1" * 32, "delivered")
     assert post(client, "/twilio/status", {"MessageStatus": "delivered"}).status_code == 400
-    assert post(client, "/twilio/status", {**fields, "MessageStatus": "", "SmsStatus": ""}).status_code == 400
+    assert (
+        post(client, "/twilio/status", {**fields, "MessageStatus": "", "SmsStatus": ""}).status_code
+        == 400
+    )
     assert post(client, "/twilio/status", fields, signature="forged").status_code == 403
     assert db.scalars(select(WebhookEvent)).all() == []

@@ -73,4 +73,3 @@ def make_debtor(
         db.add(Contact(debtor_id=debtor.id, channel="whatsapp", address=f"whatsapp:{phone}"))
     db.flush()
     return debtor
-
