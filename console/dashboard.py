@@ -54,7 +54,7 @@ def dashboard_page(
             ),
             "collections_chart": charts.column_chart(
                 [(d.strftime("%d %b"), v) for d, v in board.weekly_collections], fmt,
-                title="Collections per week", show_values=False,
+                title="Collections per week",
             ),
             "stage_chart": charts.progress_bars(
                 [(s.stage.replace("_", " "), s.paid, s.contacted) for s in board.stages],

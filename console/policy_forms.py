@@ -68,6 +68,7 @@ def plan_limits_from_form(form: FormData, document: dict[str, Any]) -> dict[str,
     """
     problems: list[str] = []
     bands: list[dict[str, Any]] = []
+    original = [b if isinstance(b, dict) else {} for b in document.get("plan_limits") or []]
     count = int(form.get("band_count") or 0)
     for i in range(min(count, 50)):
         def field(name: str, i: int = i) -> str:
@@ -97,11 +98,28 @@ def plan_limits_from_form(form: FormData, document: dict[str, Any]) -> dict[str,
                 ],
             }
         )
+        _keep_shape(bands[-1], original[i] if i < len(original) else {})
     if problems:
         raise FormProblems(problems)
     candidate = copy.deepcopy(document)
     candidate["plan_limits"] = bands
     return candidate
+
+
+def _keep_shape(band: dict[str, Any], original: dict[str, Any]) -> None:
+    """Write numbers as the document had them, so an untouched field never shows in the diff:
+    15.0 stays 15, and an optional floor left at 0 stays absent."""
+    for key, value in list(band.items()):
+        before = original.get(key)
+        if isinstance(value, float) and value.is_integer() and not isinstance(before, float):
+            band[key] = int(value)
+        if isinstance(value, list) and not any(isinstance(v, float) for v in before or []):
+            band[key] = [int(v) if isinstance(v, float) and v.is_integer() else v for v in value]
+        if key in _OPTIONAL_ZERO and band[key] == 0 and key not in original:
+            del band[key]
+
+
+_OPTIONAL_ZERO = ("min_first_payment_pct", "min_first_payment_minor", "min_installment_minor")
 
 
 def contact_from_form(form: FormData, document: dict[str, Any]) -> dict[str, Any]:
@@ -118,6 +136,7 @@ def contact_from_form(form: FormData, document: dict[str, Any]) -> dict[str, Any
         ]
     if problems:
         raise FormProblems(problems)
+    _keep_shape(contact, dict(document.get("contact") or {}))
     candidate = copy.deepcopy(document)
     candidate["contact"] = contact
     return candidate

@@ -40,7 +40,7 @@ def _ago(value: datetime | None, now: datetime | None = None) -> str:
         return f"{seconds // 60} min"
     if seconds < 86400:
         return f"{seconds // 3600} h {seconds % 3600 // 60:02d}"
-    return f"{seconds // 86400} d"
+    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
 
 
 def _dt(value: datetime | None) -> str:

@@ -112,7 +112,8 @@ def rollback(
 
 
 def dump_yaml(document: dict[str, Any]) -> str:
-    return yaml.safe_dump(document, sort_keys=True, allow_unicode=True, width=100)
+    # A wide line limit keeps every message template on one line: readable, and a clean diff.
+    return yaml.safe_dump(document, sort_keys=True, allow_unicode=True, width=4096)
 
 
 def unified_diff(old: dict[str, Any], new: dict[str, Any], old_label: str, new_label: str) -> str:

@@ -77,10 +77,10 @@ def column_chart(
 
 
 def progress_bars(
-    items: Sequence[tuple[str, int, int]], *, width: int = 560, title: str = ""
+    items: Sequence[tuple[str, int, int]], *, width: int = 360, title: str = ""
 ) -> Markup:
     """One row per item: a grey track for the total, a blue bar for the part, and 'part/total'."""
-    row_h, label_w, right = 34, 130, 110
+    row_h, label_w, right = 34, 92, 92
     height = max(len(items), 1) * row_h + 8
     track_w = width - label_w - right
     parts = [

@@ -213,3 +213,22 @@ def test_audit_log_filters_and_pages(as_admin: TestClient, db: Session) -> None:
     assert "Page 2 of 2" in by_debtor
     future = as_admin.get("/console/admin/audit?since=2999-01-01").text
     assert "No event matches" in future
+
+
+def test_untouched_fields_do_not_show_in_the_diff(as_admin: TestClient, db: Session) -> None:
+    data = _limits_form(as_admin, **{"band-0-max_installments": "4"})
+    as_admin.post("/console/admin/policy/limits", data=data, follow_redirects=False)
+    diff = policy_service.diff(db, 0, 1)
+    changed = [line for line in diff.splitlines()
+               if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    assert changed == ["-  max_installments: 3", "+  max_installments: 4"]
+    token = csrf_of(as_admin, "/console/admin/policy?tab=contact")
+    contact = policy_service.active_document(db)["contact"]
+    as_admin.post("/console/admin/policy/contact", data={
+        "csrf_token": token, **{k: str(contact[k]) for k in (
+            "max_contacts", "per_days", "min_gap_hours", "sender_rate_per_minute")},
+        "retry_backoff_minutes": ", ".join(str(v) for v in contact["retry_backoff_minutes"]),
+        "max_contacts": "4"})
+    changed = [line for line in policy_service.diff(db, 1, 2).splitlines()
+               if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    assert changed == ["-  max_contacts: 3", "+  max_contacts: 4"]
