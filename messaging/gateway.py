@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
+from messaging import withheld
 from messaging.splitting import split_text
 from messaging.statuses import MESSAGE_STATUS
 from messaging.twilio_http import BaseUrlHttpClient
@@ -102,8 +103,22 @@ class TwilioGateway:
         """Outside the session window only an approved template may be sent; it invites a reply.
 
         The stored body is our local copy of the template (transcript = what the debtor saw); the
-        text we meant to send is kept in `extra` for the collectors.
+        text we meant to send is held on it and released when the debtor replies. Texts sent in
+        the same burst join the open template instead of sending it again.
         """
+        pending = withheld.open_template(session, conversation, contact.address)
+        if pending is not None:
+            withheld.hold(pending, text)
+            session.flush()
+            audit.record(
+                session,
+                actor=author,
+                action="message.withheld_until_reply",
+                entity=pending,
+                debtor_id=conversation.debtor_id,
+                channel=Channel.WHATSAPP,
+            )
+            return pending
         variables = {"1": self.settings.creditor_name}
         local_copy = render(
             active_templates(session),
@@ -129,7 +144,7 @@ class TwilioGateway:
                 "template": True,
                 "content_sid": self.settings.twilio_whatsapp_template_sid,
                 "content_variables": variables,
-                "withheld_text": text,
+                "withheld_texts": [text],
             },
         )
 

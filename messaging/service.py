@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import HTTPException
 from sqlalchemy.orm import Session
 
-from messaging import keywords, webhooks, wording
+from messaging import keywords, webhooks, withheld, wording
 from messaging.addresses import InvalidAddress, parse_twilio_from
 from messaging.keywords import Keyword
 from messaging.splitting import TWILIO_MAX_BODY, split_text
@@ -23,7 +23,7 @@ from relance.contacts import service as contacts
 from relance.conversations import repository
 from relance.conversations.service import Inbound, handle_inbound, store_inbound, store_outbound
 from relance.db.models import Task
-from relance.db.models.enums import Author
+from relance.db.models.enums import Author, Channel
 from relance.rasa_client import client_from_settings
 from relance.settings import get_settings
 
@@ -80,18 +80,32 @@ def _dispatch(session: Session, inbound: Inbound, media: list[dict[str, str]]) -
     contact = repository.find_contact(session, inbound.channel, inbound.address)
     if contact is not None and contacts.is_opted_out(session, inbound.channel, inbound.address):
         return _received_while_opted_out(session, inbound, contact.debtor)
+    released: list[str] = []
+    if contact is not None and inbound.channel == Channel.WHATSAPP:
+        released = _release_withheld(session, inbound, contact.debtor)
     if contact is not None and media and not inbound.body:
-        return _media_only(session, inbound, contact.debtor, media)
+        return released + _media_only(session, inbound, contact.debtor, media)
     rasa = client_from_settings()
     try:
         result = handle_inbound(session, rasa, inbound)
     finally:
         rasa.close()
-    replies = list(result.replies)
+    replies = released + list(result.replies)
     if media and result.conversation_id is not None:
         conversation = repository.conversation_for_debtor(session, contact.debtor)  # type: ignore[union-attr]
         replies.append(_acknowledge_media(session, inbound, conversation, media))
     return replies
+
+
+def _release_withheld(session: Session, inbound: Inbound, debtor: Any) -> list[str]:
+    """The debtor answered our WhatsApp template: the window is open, deliver what it announced."""
+    conversation = repository.conversation_for_debtor(session, debtor)
+    texts = withheld.release(session, conversation, inbound.address)
+    for text in texts:
+        store_outbound(
+            session, conversation, inbound.channel, text, Author.BOT, address=inbound.address
+        )
+    return texts
 
 
 def _keyword(session: Session, inbound: Inbound, kind: Keyword, language: str | None) -> list[str]:

@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,7 +20,10 @@ from relance.db.models import AuditEvent, Contact, Conversation, Message
 from relance.db.models.enums import ContactStatus
 from relance.settings import get_settings
 from tests.support.channels import DEBTOR_PHONE, make_debtor
+from tests.support.fake_rasa import FakeRasa
 from tests.support.twilio_recorder import TwilioRecorder
+from tests.support.twilio_signing import post, sms_fields
+from tests.support.twiml import message_texts
 
 
 def _setup(db: Session, channel: str = "sms") -> tuple[Conversation, Contact]:
@@ -98,7 +102,7 @@ def test_whatsapp_outside_the_session_window_uses_the_approved_template(
     assert message.body == wording.text(
         db, "utter_whatsapp_first_contact", language="fr", channel="whatsapp"
     )
-    assert message.extra["withheld_text"] == "Votre facture est due"
+    assert message.extra["withheld_texts"] == ["Votre facture est due"]
 
 
 def test_whatsapp_inside_the_window_sends_free_text(
@@ -281,3 +285,27 @@ def test_opted_out_voice_contact_is_never_called(
         gateway.place_call(db, conversation=conversation, contact=contact, purpose="reminder:firm")
 
     assert twilio.requests == []
+
+
+def test_whatsapp_texts_held_behind_the_template_are_released_when_the_debtor_replies(
+    client: TestClient, db: Session, rasa: FakeRasa, twilio: TwilioRecorder, gateway: TwilioGateway
+) -> None:
+    conversation, contact = _setup(db, "whatsapp")
+
+    first = gateway.send_text(
+        db, conversation=conversation, contact=contact, text="Rappel 1", author="bot"
+    )
+    second = gateway.send_text(
+        db, conversation=conversation, contact=contact, text="Rappel 2", author="bot"
+    )
+
+    assert second.id == first.id and len(twilio.messages()) == 1  # one template, not two
+    assert first.extra["withheld_texts"] == ["Rappel 1", "Rappel 2"]
+
+    reply = post(client, "/twilio/sms", sms_fields(f"whatsapp:{DEBTOR_PHONE}", "Oui ?"))
+    assert message_texts(reply) == ["Rappel 1", "Rappel 2", "echo: Oui ?"]
+    again = post(client, "/twilio/sms", sms_fields(f"whatsapp:{DEBTOR_PHONE}", "Merci"))
+    assert message_texts(again) == ["echo: Merci"]  # released once
+
+    gateway.send_text(db, conversation=conversation, contact=contact, text="Suite", author="bot")
+    assert twilio.messages()[-1].field("Body") == "Suite"  # the window is open now
