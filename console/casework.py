@@ -22,7 +22,6 @@ from relance.db.models import (
     Conversation,
     Dispute,
     Handoff,
-    Invoice,
     PaymentPlan,
     Promise,
     User,
@@ -33,10 +32,11 @@ from relance.db.models.enums import (
     ConversationMode,
     DisputeStatus,
     HandoffStatus,
-    InvoiceStatus,
-    PlanStatus,
-    PromiseStatus,
 )
+from relance.disputes import service as disputes_service
+from relance.handoff import service as handoff_service
+from relance.plans import service as plans_service
+from relance.promises import service as promises_service
 from relance.rasa_client import client_from_settings
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,9 @@ def take_over(session: Session, conversation: Conversation, user: User) -> Hando
     """The collector owns the conversation: the bot stops answering (inbound is held for them)."""
     handoff = live_handoff(session, conversation.id)
     if handoff is None:
-        handoff = Handoff(conversation_id=conversation.id, reason="collector_initiated", priority=0)
-        session.add(handoff)
+        handoff = handoff_service.create_handoff(
+            session, conversation, reason="collector_initiated", actor=_actor(user)
+        )
     elif handoff.assigned_to_id not in (None, user.id):
         previous = handoff.assigned_to_id
         audit.record(
@@ -139,23 +140,9 @@ def hand_back(session: Session, conversation: Conversation, user: User) -> bool:
     Returns whether the assistant was reached. Rasa being down still hands back (logged): the
     next debtor message reaches the bot normally.
     """
-    now = utcnow()
-    closed = 0
-    for handoff in session.scalars(
-        select(Handoff).where(
-            Handoff.conversation_id == conversation.id,
-            Handoff.status.in_((HandoffStatus.OPEN, HandoffStatus.ASSIGNED)),
-        )
-    ):
-        handoff.status = HandoffStatus.CLOSED
-        handoff.closed_at = now
-        closed += 1
-    conversation.mode = ConversationMode.BOT
+    handoff_service.close_handoffs(session, conversation, actor=_actor(user))
+    handoff_service.resume_bot(session, conversation, actor=_actor(user))
     session.flush()
-    audit.record(
-        session, actor=_actor(user), action="conversation.handed_back", entity=conversation,
-        debtor_id=conversation.debtor_id, handoffs_closed=closed,
-    )
     rasa = client_from_settings()
     try:
         rasa.append_events(conversation.sender_id, [{"event": "resume"}])
@@ -197,17 +184,10 @@ def decide_plan(
     session: Session, plan: PaymentPlan, user: User, *, approve: bool, note: str = ""
 ) -> None:
     """Approve or reject a plan the bot could not grant within policy limits."""
-    if plan.status != PlanStatus.PENDING_APPROVAL:
-        raise CaseworkError("This plan is not waiting for approval.")
-    plan.status = PlanStatus.ACTIVE if approve else PlanStatus.REJECTED
-    plan.approved_by = _actor(user) if approve else None
-    if note:
-        plan.note = note[:2000]
-    audit.record(
-        session, actor=_actor(user), action="plan.approved" if approve else "plan.rejected",
-        entity=plan, debtor_id=plan.debtor_id, total_minor=plan.total_minor,
-        currency=plan.currency, installments=plan.installments_count, note=note[:500],
-    )
+    try:
+        plans_service.decide_approval(session, plan, approve=approve, actor=_actor(user), note=note)
+    except ValueError as exc:
+        raise CaseworkError("This plan is not waiting for approval.") from exc
 
 
 def decide_dispute(
@@ -218,19 +198,7 @@ def decide_dispute(
         raise CaseworkError("This dispute is already closed.")
     if not note.strip():
         raise CaseworkError("Write a resolution note: it is kept as evidence.")
-    dispute.status = DisputeStatus.RESOLVED if upheld else DisputeStatus.REJECTED
-    dispute.resolution_note = note.strip()[:4000]
-    dispute.resolved_at = utcnow()
-    dispute.resolved_by = _actor(user)[:64]
-    invoice = session.get(Invoice, dispute.invoice_id) if dispute.invoice_id else None
-    if invoice is not None and invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.DISPUTED):
-        invoice.status = InvoiceStatus.CANCELLED if upheld else InvoiceStatus.OPEN
-    audit.record(
-        session, actor=_actor(user),
-        action="dispute.resolved" if upheld else "dispute.rejected",
-        entity=dispute, debtor_id=dispute.debtor_id, invoice_id=dispute.invoice_id,
-        invoice_status=invoice.status if invoice else None, note=note[:500],
-    )
+    disputes_service.decide_dispute(session, dispute, upheld=upheld, note=note, actor=_actor(user))
 
 
 def record_promise(
@@ -242,38 +210,22 @@ def record_promise(
     currency: str,
     promised_date: date,
 ) -> Promise:
-    """A promise taken by phone or chat: reminders on the open invoices pause until that date."""
-    if conversation.debtor_id is None:
+    """A promise taken by phone or chat: the dunning planner skips the covered invoices until
+    that date, and the follow-up worker checks the money afterwards."""
+    debtor = conversation.debtor
+    if debtor is None:
         raise CaseworkError("This conversation has no known debtor.")
     if amount_minor <= 0:
         raise CaseworkError("The promised amount must be positive.")
     if promised_date < date.today():
         raise CaseworkError("The promised date is in the past.")
-    invoices = list(
-        session.scalars(
-            select(Invoice).where(
-                Invoice.debtor_id == conversation.debtor_id,
-                Invoice.status == InvoiceStatus.OPEN,
-                Invoice.currency == currency,
-            )
-        )
+    promise = promises_service.record_promise(
+        session, debtor, amount_minor=amount_minor, promised_date=promised_date,
+        currency=currency, source="collector",
     )
-    promise = Promise(
-        debtor_id=conversation.debtor_id,
-        amount_minor=amount_minor,
-        currency=currency,
-        promised_date=promised_date,
-        status=PromiseStatus.PENDING,
-        invoice_ids=[i.id for i in invoices],
-        source="collector",
-    )
-    session.add(promise)
-    for invoice in invoices:
-        invoice.dunning_paused_until = promised_date
-    session.flush()
     audit.record(
-        session, actor=_actor(user), action="promise.recorded", entity=promise,
-        debtor_id=conversation.debtor_id, amount_minor=amount_minor, currency=currency,
+        session, actor=_actor(user), action="promise.taken_by_collector", entity=promise,
+        debtor_id=debtor.id, amount_minor=amount_minor, currency=currency,
         promised_date=promised_date.isoformat(),
     )
     return promise

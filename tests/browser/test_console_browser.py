@@ -17,6 +17,29 @@ from tests.browser.seed import ADMIN, COLLECTOR, PASSWORD
 pytestmark = pytest.mark.browser
 
 
+def bot_counter_offer(debtor_id: int, installments: int = 6) -> dict[str, Any]:
+    """Run the bot's own plan action (as the action server would) for a debtor asking for
+    `installments` monthly payments; returns the response it names and its variables."""
+    from rasa_sdk import Tracker
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions.plans import ActionEvaluatePlan
+
+    tracker = Tracker(
+        sender_id=f"debtor-{debtor_id}",
+        slots={"debtor_id": str(debtor_id), "plan_installments": installments,
+               "plan_frequency": "monthly", "language": "fr"},
+        latest_message={"text": f"je voudrais payer en {installments} fois", "intent": {},
+                        "entities": []},
+        events=[], paused=False, followup_action=None, active_loop={},
+        latest_action_name="action_listen",
+    )
+    dispatcher = CollectingDispatcher()
+    ActionEvaluatePlan().run(dispatcher, tracker, {})
+    assert len(dispatcher.messages) == 1, dispatcher.messages
+    return dispatcher.messages[0]
+
+
 def test_collector_takes_over_replies_and_hands_back(page: Any, live_server: dict[str, Any]) -> None:
     base, ids = live_server["url"], live_server["ids"]
     sign_in(page, base, COLLECTOR, PASSWORD)
@@ -64,8 +87,12 @@ def test_admin_edits_a_plan_limit_and_it_is_active(page: Any, live_server: dict[
     limits = page.locator("text=Max installments").locator("xpath=..")
     assert limits.locator("strong").inner_text() == "3"
 
+    before = bot_counter_offer(ids["C-1001"])
+    assert before["response"] == "utter_plan_counter_offer" and before["installments"] == 3
+
     page.goto(f"{base}/console/admin/policy?tab=limits")
     page.fill("input[name='band-0-max_installments']", "5")
+    page.fill("input[name='band-0-max_duration_days']", "150")
     page.fill("input[name=comment]", "Consumers under 500 € get up to 5 installments")
     page.click("button:has-text('Save plan limits')")
     page.wait_for_selector("text=Policy saved and active now.")
@@ -78,6 +105,9 @@ def test_admin_edits_a_plan_limit_and_it_is_active(page: Any, live_server: dict[
         debtor = session.get(Debtor, ids["C-1001"])
         assert debtor is not None
         assert policy_service.plan_limits_for(session, debtor, 32_000).max_installments == 5
+    # The bot's next counter-offer follows the new limit, without a restart.
+    after = bot_counter_offer(ids["C-1001"])
+    assert after["response"] == "utter_plan_counter_offer" and after["installments"] == 5
 
     page.goto(f"{base}/console/admin/policy?tab=limits")
     page.fill("input[name='band-0-max_installments']", "1")

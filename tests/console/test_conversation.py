@@ -79,8 +79,8 @@ def test_take_over_reply_and_hand_back(
     assert ("intent", conv.sender_id, "EXTERNAL_resume") in rasa.calls
     assert gateway.sent[-1]["text"] == "Je reprends la conversation. Où en étions-nous ?"
     assert gateway.sent[-1]["author"] == "bot"
-    assert {"conversation.taken_over", "message.collector_reply",
-            "conversation.handed_back"} <= set(_actions(db))
+    assert {"conversation.taken_over", "message.collector_reply", "handoff.closed",
+            "handoff.resumed"} <= set(_actions(db))
 
 
 def test_hand_back_still_works_when_rasa_is_down(
@@ -199,18 +199,43 @@ def test_resolve_dispute_closes_dunning_reject_resumes_it(
     assert {"dispute.resolved", "dispute.rejected"} <= set(_actions(db))
 
 
-def test_record_promise_pauses_reminders(as_collector: TestClient, db: Session) -> None:
+def test_deciding_closes_the_review_and_approval_tasks(
+    as_collector: TestClient, db: Session
+) -> None:
+    from relance.db.models import Task
+
     owner, conv, _h = factories.handed_off_case(db)
+    dispute = factories.dispute(db, owner)
+    plan = factories.plan(db, owner)
+    review = Task(kind="dispute_review", debtor_id=owner.id, details={"dispute_id": dispute.id})
+    approval = Task(kind="plan_approval", debtor_id=owner.id, details={"plan_id": plan.id})
+    db.add_all([review, approval])
+    db.flush()
+    _post(as_collector, f"/console/conversations/{conv.id}/disputes/{dispute.id}",
+          decision="reject", note="Delivered in full")
+    _post(as_collector, f"/console/conversations/{conv.id}/plans/{plan.id}", decision="approve")
+    db.refresh(review), db.refresh(approval)
+    assert (review.status, approval.status) == ("done", "done")
+
+
+def test_record_promise_covers_the_open_invoices(as_collector: TestClient, db: Session) -> None:
+    owner, conv, _h = factories.handed_off_case(db)
+    earlier = factories.promise(db, owner)
     when = date.today() + timedelta(days=10)
     response = _post(as_collector, f"/console/conversations/{conv.id}/promises",
                      amount="75,50", currency="EUR", promised_date=when.isoformat())
     assert response.headers["location"].endswith("done=promise_recorded")
-    promise = db.scalars(select(Promise).where(Promise.debtor_id == owner.id)).one()
+    promise = db.scalars(select(Promise).where(Promise.debtor_id == owner.id,
+                                               Promise.status == "pending")).one()
     assert (promise.amount_minor, promise.source, promise.promised_date) == (7550, "collector", when)
     invoice = db.scalars(select(Invoice).where(Invoice.debtor_id == owner.id)).one()
-    assert invoice.dunning_paused_until == when
-    event = db.scalars(select(AuditEvent).where(AuditEvent.action == "promise.recorded")).one()
+    assert promise.invoice_ids == [invoice.id]
+    db.refresh(earlier)
+    assert earlier.status == "cancelled"  # superseded by the new promise
+    event = db.scalars(
+        select(AuditEvent).where(AuditEvent.action == "promise.taken_by_collector")).one()
     assert event.details["amount_minor"] == 7550 and event.debtor_id == owner.id
+    assert event.actor.startswith("user:")
     past = _post(as_collector, f"/console/conversations/{conv.id}/promises", amount="10",
                  currency="EUR", promised_date=(date.today() - timedelta(days=1)).isoformat())
     assert "in+the+past" in past.headers["location"]
