@@ -1,0 +1,1 @@
+"""Disputes (conversation outcomes handled by the assistant's actions)."""

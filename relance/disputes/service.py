@@ -1,0 +1,130 @@
+"""Disputes raised in conversation: classify the reason, register it, pause dunning, tell people.
+
+An open `Dispute` is enough to pause dunning (the planner skips disputed invoices, or the whole
+account when the dispute names no invoice); a review task puts it in front of a collector.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from sqlalchemy.orm import Session
+
+from relance import audit
+from relance.db.models import Debtor, Dispute, Task
+from relance.disputes import repository
+from relance.nlu_normalise import fold
+
+REASONS = ("not_received", "wrong_amount", "defective", "not_mine", "other")
+REVIEW_TASK = "dispute_review"
+_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+@lru_cache
+def _keywords() -> dict[str, list[str]]:
+    with (Path(__file__).parent / "reasons.yml").open(encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def classify_reason(text: str | None) -> str | None:
+    """A reason code from the debtor's words; None when nothing is recognisable.
+
+    The bare codes and the option words the question offers ("autre", "other") are accepted too.
+    """
+    if not text:
+        return None
+    folded = fold(text)
+    if folded in REASONS:
+        return folded
+    for reason, words in _keywords().items():
+        if any(w in folded for w in words):
+            return reason
+    if folded in ("autre", "other", "autre chose", "something else", "else"):
+        return "other"
+    return None
+
+
+def new_reference(session: Session) -> str:
+    while True:
+        reference = "LIT-" + "".join(secrets.choice(_ALPHABET) for _ in range(6))
+        if not repository.reference_taken(session, reference):
+            return reference
+
+
+def create_dispute(
+    session: Session,
+    debtor: Debtor,
+    *,
+    reason: str,
+    details: str | None,
+    invoice_id: int | None = None,
+    actor: str = "bot",
+) -> Dispute:
+    """Register a dispute; it names the invoice when there is exactly one open, else the account."""
+    if reason not in REASONS:
+        reason = "other"
+    if invoice_id is None:
+        invoices = repository.open_invoices(session, debtor.id)
+        if len(invoices) == 1:
+            invoice_id = invoices[0].id
+    dispute = Dispute(
+        reference=new_reference(session),
+        debtor_id=debtor.id,
+        invoice_id=invoice_id,
+        reason=reason,
+        details=(details or "").strip()[:2000] or None,
+    )
+    session.add(dispute)
+    session.flush()
+    session.add(
+        Task(
+            kind=REVIEW_TASK,
+            debtor_id=debtor.id,
+            details={"dispute_id": dispute.id, "reference": dispute.reference, "reason": reason},
+        )
+    )
+    audit.record(session, actor=actor, action="dispute.created", entity=dispute,
+                 debtor_id=debtor.id, reason=reason, invoice_id=invoice_id,
+                 reference=dispute.reference)
+    return dispute
+
+
+def decide_dispute(
+    session: Session, dispute: Dispute, *, upheld: bool, note: str, actor: str
+) -> None:
+    """A collector closes the dispute (added by the console work).
+
+    Upheld: the invoice is cancelled, so dunning on it stops for good. Rejected: the invoice is
+    open again and dunning resumes. The review task is marked done either way.
+    """
+    from sqlalchemy import select
+
+    from relance.db.base import utcnow
+    from relance.db.models import Invoice
+    from relance.db.models.enums import DisputeStatus, InvoiceStatus, TaskStatus
+
+    if dispute.status != DisputeStatus.OPEN:
+        raise ValueError("this dispute is already closed")
+    dispute.status = DisputeStatus.RESOLVED if upheld else DisputeStatus.REJECTED
+    dispute.resolution_note = note.strip()[:4000]
+    dispute.resolved_at = utcnow()
+    dispute.resolved_by = actor[:64]
+    invoice = session.get(Invoice, dispute.invoice_id) if dispute.invoice_id else None
+    if invoice is not None and invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.DISPUTED):
+        invoice.status = InvoiceStatus.CANCELLED if upheld else InvoiceStatus.OPEN
+    for task in session.scalars(
+        select(Task).where(
+            Task.kind == REVIEW_TASK, Task.debtor_id == dispute.debtor_id,
+            Task.status == TaskStatus.OPEN,
+        )
+    ):
+        if (task.details or {}).get("dispute_id") == dispute.id:
+            task.status = TaskStatus.DONE
+    audit.record(
+        session, actor=actor, action="dispute.resolved" if upheld else "dispute.rejected",
+        entity=dispute, debtor_id=dispute.debtor_id, invoice_id=dispute.invoice_id,
+        invoice_status=invoice.status if invoice is not None else None, note=note[:500],
+    )

@@ -1,0 +1,1 @@
+"""Handoff (conversation outcomes handled by the assistant's actions)."""

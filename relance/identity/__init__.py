@@ -1,0 +1,1 @@
+"""Identity (conversation outcomes handled by the assistant's actions)."""

@@ -1,0 +1,260 @@
+"""Turn what debtors type or say into values the services can use.
+
+Rasa hands us raw entity text ("deux cents euros", "fin du mois", "en trois fois", "the 15th",
+"sept cinq zéro un un" from a voice transcript). Normalising here, in the app env, keeps the
+actions thin and lets the rules be unit-tested without Rasa. French and English only.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import unicodedata
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Literal
+
+import dateparser
+from text_to_num import alpha2digit
+
+Direction = Literal["future", "past"]
+
+_FULL_AMOUNT = (
+    "tout", "la totalite", "totalite", "l'integralite", "integralite", "le tout", "la somme totale",
+    "everything", "all of it", "the full amount", "full amount", "the whole amount", "the total",
+    "in full", "en totalite", "le solde", "the balance", "all",
+)
+_UNKNOWN = (
+    "je n'ai pas", "je l'ai pas", "j'ai pas", "pas de reference", "je ne sais pas", "je sais pas",
+    "aucune", "je ne connais pas", "don't have", "dont have", "do not have", "no reference",
+    "i don't know", "i dont know", "not sure", "none", "no idea", "jsp",
+)
+_FREQUENCIES = {
+    "biweekly": (
+        "deux semaines", "2 semaines", "quinze jours", "15 jours", "quinzaine", "two weeks",
+        "2 weeks", "fortnight", "every other week", "biweekly", "bi-weekly",
+    ),
+    "weekly": ("semaine", "hebdo", "week", "weekly"),
+    "monthly": ("mois", "mensu", "month", "monthly"),
+}
+_WEEKDAYS = {
+    "lundi": 0, "mardi": 1, "mercredi": 2, "jeudi": 3, "vendredi": 4, "samedi": 5, "dimanche": 6,
+    "monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5,
+    "sunday": 6, "mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6,
+}
+_ABBREVIATIONS = {
+    r"\bdm1\b": "demain", r"\bdemin\b": "demain", r"\btmrw\b": "tomorrow", r"\btmr\b": "tomorrow",
+    r"\bajd\b": "aujourd'hui", r"\bauj\b": "aujourd'hui", r"\btdy\b": "today",
+}
+_CURRENCY_WORDS = {
+    "€": "EUR", "eur": "EUR", "euro": "EUR", "euros": "EUR", "$": "USD", "dollar": "USD",
+    "dollars": "USD", "£": "GBP", "pound": "GBP", "pounds": "GBP", "livres": "GBP",
+}
+_DIGITS = re.compile(r"\d+(?:[ \u202f\u00a0.,]\d{3})*(?:[.,]\d{1,2})?")
+
+
+def fold(text: str) -> str:
+    """Lower case without accents, apostrophes unified: 'Déjà réglé' -> 'deja regle'."""
+    text = unicodedata.normalize("NFKD", text.replace("’", "'"))
+    return "".join(c for c in text if not unicodedata.combining(c)).lower().strip()
+
+
+def words_to_digits(text: str, language: str) -> str:
+    """'deux cents euros' -> '200 euros'; small numbers too ('trois fois' -> '3 fois')."""
+    lang = "fr" if language == "fr" else "en"
+    try:
+        converted = alpha2digit(text, lang, threshold=0)
+    except Exception:  # text2num raises on odd inputs; the raw text is still usable
+        converted = text
+    other = "en" if lang == "fr" else "fr"
+    if converted == text:
+        try:
+            converted = alpha2digit(text, other, threshold=0)
+        except Exception:
+            converted = text
+    return converted
+
+
+def wants_full_amount(text: str) -> bool:
+    folded = fold(text)
+    return any(re.search(rf"(^|\W){re.escape(p)}($|\W)", folded) for p in _FULL_AMOUNT)
+
+
+def is_unknown_answer(text: str) -> bool:
+    """'je n'ai pas la référence', "I don't have it": the debtor cannot give the value."""
+    folded = fold(text)
+    return any(p in folded for p in _UNKNOWN) or folded in ("non", "no", "nope", "nan")
+
+
+def parse_amount(text: str, language: str = "fr") -> int | None:
+    """Amount in minor units (cents) from '250 €', '€1,200.50', '1 200,50 eur', 'deux cents euros'.
+
+    Returns None when no number is found. The currency is not checked: the debtor's account
+    currency applies (accounts are single-currency in practice).
+    """
+    if not text:
+        return None
+    converted = words_to_digits(str(text), language)
+    match = _DIGITS.search(converted)
+    if not match:
+        return None
+    raw = match.group(0).replace("\u202f", " ").replace("\u00a0", " ")
+    return _to_minor(raw)
+
+
+def _to_minor(raw: str) -> int | None:
+    # Decide the decimal separator: a final [.,] followed by 1-2 digits is decimal.
+    decimal_part = ""
+    m = re.search(r"[.,](\d{1,2})$", raw)
+    if m:
+        decimal_part = m.group(1)
+        raw = raw[: m.start()]
+    integer = re.sub(r"[ .,]", "", raw)
+    try:
+        value = Decimal(f"{integer}.{decimal_part or '0'}")
+    except InvalidOperation:
+        return None
+    return int((value * 100).to_integral_value())
+
+
+def currency_of(text: str) -> str | None:
+    folded = fold(text)
+    for token, code in _CURRENCY_WORDS.items():
+        if token in ("€", "$", "£"):
+            if token in text:
+                return code
+        elif re.search(rf"\b{token}\b", folded):
+            return code
+    return None
+
+
+def parse_count(text: str, language: str = "fr") -> int | None:
+    """Number of instalments from '3 fois', 'en trois fois', 'six payments', '3x', '12 mois'."""
+    if text is None:
+        return None
+    if isinstance(text, int | float):
+        return int(text) if text > 0 else None
+    converted = words_to_digits(str(text), language)
+    match = re.search(r"\d+", converted)
+    if not match:
+        return None
+    value = int(match.group(0))
+    return value if 0 < value <= 120 else None
+
+
+def parse_frequency(text: str | None) -> str | None:
+    """monthly | biweekly | weekly, whatever the wording; None if nothing recognisable."""
+    if not text:
+        return None
+    folded = fold(str(text))
+    if folded in ("monthly", "biweekly", "weekly"):
+        return folded
+    for value, markers in _FREQUENCIES.items():
+        if any(m in folded for m in markers):
+            return value
+    return None
+
+
+def parse_date(
+    text: str | None, language: str = "fr", *, today: date, direction: Direction = "future"
+) -> date | None:
+    """A calendar date from relative or absolute wording, resolved against `today`.
+
+    `direction` says which way an ambiguous date goes: a promise is in the future ('le 15' is the
+    next 15th), a payment already made is in the past ('vendredi' is last Friday).
+    """
+    if not text:
+        return None
+    folded = fold(str(text))
+    for pattern, replacement in _ABBREVIATIONS.items():
+        folded = re.sub(pattern, replacement, folded)
+    folded = re.sub(r"^(on|by|d'ici|avant|before|pour|for|au plus tard|until|jusqu'au)\s+", "", folded)
+    folded = re.sub(r"^(le|the)\s+(?=\d)", "", folded)
+    special = _special_dates(folded, today, direction)
+    if special is not None:
+        return special
+    numeric = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})(?:[/.-](\d{2,4}))?", folded)
+    if numeric:
+        return _numeric_date(numeric, today, direction)
+    words = words_to_digits(folded, language)
+    bare_day = re.fullmatch(r"(?:le\s+|the\s+)?(\d{1,2})(?:st|nd|rd|th|er|eme|e)?(?:\s+du mois)?", words)
+    if bare_day:
+        return _next_day_of_month(int(bare_day.group(1)), today, direction)
+    weekday = _weekday(folded, today, direction)
+    if weekday is not None:
+        return weekday
+    settings = {
+        "PREFER_DATES_FROM": direction,
+        "RELATIVE_BASE": datetime(today.year, today.month, today.day),
+        "DATE_ORDER": "DMY",
+    }
+    parsed = dateparser.parse(words, languages=["fr", "en"], settings=settings)  # type: ignore[arg-type]
+    return parsed.date() if parsed else None
+
+
+def _special_dates(folded: str, today: date, direction: Direction) -> date | None:
+    if re.search(r"fin (du|de ce|de) mois|end of (the )?month|month end", folded):
+        return today.replace(day=calendar.monthrange(today.year, today.month)[1])
+    if re.search(r"fin du mois prochain|end of next month", folded):
+        first_next = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+        return first_next.replace(day=calendar.monthrange(first_next.year, first_next.month)[1])
+    if re.search(r"debut du mois prochain|start of next month|beginning of next month", folded):
+        return (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+    if re.search(r"(aujourd'hui|today|maintenant|now|tout de suite|right now)", folded):
+        return today
+    return None
+
+
+def _weekday(folded: str, today: date, direction: Direction) -> date | None:
+    tokens = re.findall(r"[a-z]+", folded)
+    days = [_WEEKDAYS[t] for t in tokens if t in _WEEKDAYS]
+    if len(days) != 1:
+        return None
+    target = days[0]
+    past = direction == "past" or any(t in ("dernier", "derniere", "last", "passe") for t in tokens)
+    if past:
+        delta = (today.weekday() - target) % 7 or 7
+        return today - timedelta(days=delta)
+    delta = (target - today.weekday()) % 7 or 7
+    return today + timedelta(days=delta)
+
+
+def _next_day_of_month(day: int, today: date, direction: Direction) -> date | None:
+    if not 1 <= day <= 31:
+        return None
+    year, month = today.year, today.month
+    for _ in range(3):
+        if day <= calendar.monthrange(year, month)[1]:
+            candidate = date(year, month, day)
+            if direction == "future" and candidate >= today:
+                return candidate
+            if direction == "past" and candidate <= today:
+                return candidate
+        if direction == "future":
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        else:
+            year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    return None
+
+
+def _numeric_date(match: re.Match[str], today: date, direction: Direction) -> date | None:
+    day, month = int(match.group(1)), int(match.group(2))
+    year = int(match.group(3)) if match.group(3) else today.year
+    if year < 100:
+        year += 2000
+    try:
+        candidate = date(year, month, day)
+    except ValueError:
+        return None
+    if match.group(3) is None:
+        if direction == "future" and candidate < today:
+            candidate = candidate.replace(year=year + 1)
+        elif direction == "past" and candidate > today:
+            candidate = candidate.replace(year=year - 1)
+    return candidate
+
+
+def digits_only(text: str, language: str = "fr") -> str:
+    """'sept cinq zéro un un' -> '75011', 'C-104 233' -> 'C104233': for identity answers."""
+    converted = words_to_digits(text, language)
+    return re.sub(r"[^0-9A-Za-z]", "", converted).upper()

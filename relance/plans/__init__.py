@@ -1,0 +1,1 @@
+"""Plans (conversation outcomes handled by the assistant's actions)."""

@@ -1,0 +1,250 @@
+"""Payment plans the assistant may agree on its own, within the policy's limits.
+
+`evaluate` checks a requested plan (number of instalments, frequency, optional first payment)
+against the limits for the debtor's segment and amount: maximum instalments and duration,
+allowed frequencies, minimum first payment and minimum instalment. If the request is outside,
+it proposes the closest plan that fits (a counter-offer); when nothing fits, a collector decides.
+Nothing is written until `create_plan` or `request_approval`.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Literal
+
+from sqlalchemy.orm import Session
+
+from relance import audit
+from relance.db.models import Debtor, Installment, PaymentPlan, Task
+from relance.db.models.enums import PlanStatus
+from relance.plans import repository
+from relance.policy.service import PlanLimits
+
+Status = Literal["within_limits", "counter_offer", "needs_approval"]
+PERIOD_DAYS = {"weekly": 7, "biweekly": 14, "monthly": 30}
+APPROVAL_TASK = "plan_approval"
+
+
+@dataclass(frozen=True)
+class Proposal:
+    installments: int
+    frequency: str
+    amounts: tuple[int, ...]
+    due_dates: tuple[date, ...]
+    currency: str
+
+    @property
+    def total_minor(self) -> int:
+        return sum(self.amounts)
+
+    def variables(self) -> dict[str, object]:
+        """What the wording needs (utter_plan_within_limits / utter_plan_counter_offer)."""
+        return {
+            "installments": self.installments,
+            "frequency": self.frequency,
+            "first_minor": self.amounts[0],
+            "installment_minor": self.amounts[-1],
+            "first_date": self.due_dates[0].isoformat(),
+            "last_date": self.due_dates[-1].isoformat(),
+            "currency": self.currency,
+        }
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "installments": self.installments,
+            "frequency": self.frequency,
+            "amounts": list(self.amounts),
+            "due_dates": [d.isoformat() for d in self.due_dates],
+            "currency": self.currency,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> Proposal:
+        return cls(
+            installments=int(data["installments"]),  # type: ignore[call-overload]
+            frequency=str(data["frequency"]),
+            amounts=tuple(int(a) for a in data["amounts"]),  # type: ignore[attr-defined]
+            due_dates=tuple(date.fromisoformat(str(d)) for d in data["due_dates"]),  # type: ignore[attr-defined]
+            currency=str(data["currency"]),
+        )
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    status: Status
+    requested: Proposal | None
+    proposal: Proposal | None
+    problems: list[str] = field(default_factory=list)
+
+
+def due_dates(first: date, count: int, frequency: str) -> tuple[date, ...]:
+    """Weekly/biweekly every 7/14 days; monthly on the same day of month (clamped)."""
+    if frequency == "monthly":
+        out = []
+        for i in range(count):
+            month_index = first.month - 1 + i
+            year, month = first.year + month_index // 12, month_index % 12 + 1
+            out.append(date(year, month, min(first.day, calendar.monthrange(year, month)[1])))
+        return tuple(out)
+    step = PERIOD_DAYS[frequency]
+    return tuple(first + timedelta(days=step * i) for i in range(count))
+
+
+def split(total_minor: int, count: int, first_minor: int | None = None) -> tuple[int, ...]:
+    """Equal instalments (the rounding remainder on the first), or a set first then equal rest."""
+    if count == 1:
+        return (total_minor,)
+    if first_minor is not None and 0 < first_minor < total_minor:
+        rest = total_minor - first_minor
+        base, remainder = divmod(rest, count - 1)
+        tail = [base] * (count - 1)
+        tail[0] += remainder
+        return (first_minor, *tail)
+    base, remainder = divmod(total_minor, count)
+    return (base + remainder, *([base] * (count - 1)))
+
+
+def problems_with(limits: PlanLimits, total_minor: int, count: int, frequency: str,
+                  amounts: tuple[int, ...]) -> list[str]:
+    problems = []
+    if count > limits.max_installments:
+        problems.append("too_many_installments")
+    if frequency not in limits.allowed_frequencies:
+        problems.append("frequency_not_allowed")
+    if PERIOD_DAYS.get(frequency, 30) * (count - 1) > limits.max_duration_days:
+        problems.append("too_long")
+    if amounts[0] < limits.first_payment_floor(total_minor):
+        problems.append("first_payment_too_small")
+    if count > 1 and min(amounts[1:]) < limits.min_installment_minor:
+        problems.append("installment_too_small")
+    return problems
+
+
+def evaluate(
+    limits: PlanLimits,
+    *,
+    total_minor: int,
+    currency: str,
+    installments: int,
+    frequency: str | None,
+    first_minor: int | None = None,
+    today: date,
+) -> Evaluation:
+    """Check the request; propose the closest allowed plan when it does not fit."""
+    frequency = frequency if frequency in PERIOD_DAYS else "monthly"
+    installments = max(installments, 1)
+    amounts = split(total_minor, installments, first_minor)
+    requested = Proposal(installments, frequency, amounts,
+                         due_dates(today, installments, frequency), currency)
+    problems = problems_with(limits, total_minor, installments, frequency, amounts)
+    if not problems:
+        return Evaluation("within_limits", requested, requested)
+    counter = closest_allowed(limits, total_minor=total_minor, currency=currency,
+                              installments=installments, frequency=frequency, today=today)
+    if counter is None:
+        return Evaluation("needs_approval", requested, None, problems)
+    return Evaluation("counter_offer", requested, counter, problems)
+
+
+def closest_allowed(
+    limits: PlanLimits, *, total_minor: int, currency: str, installments: int, frequency: str,
+    today: date,
+) -> Proposal | None:
+    """The allowed plan nearest to the request: same frequency if allowed, as many instalments
+    as the limits permit (never more than asked), first payment raised to the floor if needed."""
+    frequencies = [frequency] if frequency in limits.allowed_frequencies else []
+    frequencies += [f for f in ("monthly", "biweekly", "weekly")
+                    if f in limits.allowed_frequencies and f not in frequencies]
+    floor = limits.first_payment_floor(total_minor)
+    for freq in frequencies:
+        by_duration = limits.max_duration_days // PERIOD_DAYS[freq] + 1
+        count = min(installments, limits.max_installments, by_duration)
+        while count >= 2:
+            even = split(total_minor, count)
+            first = even[0] if even[0] >= floor else floor
+            amounts = split(total_minor, count, first if first != even[0] else None)
+            if not problems_with(limits, total_minor, count, freq, amounts):
+                return Proposal(count, freq, amounts, due_dates(today, count, freq), currency)
+            count -= 1
+    return None
+
+
+def create_plan(
+    session: Session,
+    debtor: Debtor,
+    proposal: Proposal,
+    *,
+    status: str = PlanStatus.ACTIVE,
+    approved_by: str | None = "policy",
+    note: str | None = None,
+    actor: str = "bot",
+) -> PaymentPlan:
+    """Write the plan and its schedule over the debtor's open invoices (dunning then skips them)."""
+    invoice_ids = [inv.id for inv in repository.open_invoices(session, debtor.id)]
+    plan = PaymentPlan(
+        debtor_id=debtor.id,
+        total_minor=proposal.total_minor,
+        currency=proposal.currency,
+        installments_count=proposal.installments,
+        frequency=proposal.frequency,
+        status=status,
+        invoice_ids=invoice_ids,
+        approved_by=approved_by if status == PlanStatus.ACTIVE else None,
+        note=note,
+    )
+    plan.installments = [
+        Installment(seq=i + 1, due_date=due, amount_minor=amount)
+        for i, (due, amount) in enumerate(zip(proposal.due_dates, proposal.amounts, strict=True))
+    ]
+    session.add(plan)
+    session.flush()
+    audit.record(session, actor=actor, action="plan.created", entity=plan, debtor_id=debtor.id,
+                 status=status, installments=proposal.installments,
+                 frequency=proposal.frequency, total_minor=proposal.total_minor)
+    return plan
+
+
+def request_approval(
+    session: Session, debtor: Debtor, requested: Proposal, *, reason: str, actor: str = "bot"
+) -> PaymentPlan:
+    """Keep the debtor's own request as a plan pending a collector's approval (dunning pauses)."""
+    plan = create_plan(session, debtor, requested, status=PlanStatus.PENDING_APPROVAL,
+                       approved_by=None, note=reason, actor=actor)
+    session.add(Task(kind=APPROVAL_TASK, debtor_id=debtor.id,
+                     details={"plan_id": plan.id, "reason": reason}))
+    return plan
+
+
+def decide_approval(
+    session: Session, plan: PaymentPlan, *, approve: bool, actor: str, note: str = ""
+) -> None:
+    """A collector approves or rejects a plan above the policy limits (added by the console work).
+
+    Approved: the plan is active and its schedule runs. Rejected: dunning resumes. The approval
+    task is marked done either way.
+    """
+    from sqlalchemy import select
+
+    from relance.db.models.enums import TaskStatus
+
+    if plan.status != PlanStatus.PENDING_APPROVAL:
+        raise ValueError("this plan is not waiting for approval")
+    plan.status = PlanStatus.ACTIVE if approve else PlanStatus.REJECTED
+    plan.approved_by = actor[:64] if approve else None
+    if note:
+        plan.note = note[:2000]
+    for task in session.scalars(
+        select(Task).where(
+            Task.kind == APPROVAL_TASK, Task.debtor_id == plan.debtor_id,
+            Task.status == TaskStatus.OPEN,
+        )
+    ):
+        if (task.details or {}).get("plan_id") == plan.id:
+            task.status = TaskStatus.DONE
+    audit.record(
+        session, actor=actor, action="plan.approved" if approve else "plan.rejected",
+        entity=plan, debtor_id=plan.debtor_id, total_minor=plan.total_minor,
+        currency=plan.currency, installments=plan.installments_count, note=note[:500],
+    )

@@ -1,0 +1,1 @@
+"""Promises (conversation outcomes handled by the assistant's actions)."""
