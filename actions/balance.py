@@ -1,0 +1,119 @@
+"""Balance, invoice details, invoice copy and fees (only ever reached after the identity check)."""
+
+from __future__ import annotations
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions._common import debtor_of, today, unit_of_work, utter
+from relance.db.models import Task
+from relance.db.models.enums import Segment
+from relance.plans import repository as plans_repository
+from relance.policy.service import active_policy
+
+
+def _verified(tracker: Tracker) -> bool:
+    return bool(tracker.get_slot("identity_verified"))
+
+
+class ActionGiveBalance(Action):
+    def name(self) -> str:
+        return "action_give_balance"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> list[EventType]:
+        if not _verified(tracker):
+            return []
+        with unit_of_work() as session:
+            debtor = debtor_of(session, tracker)
+            invoices = plans_repository.open_invoices(session, debtor.id) if debtor else []
+            if not invoices:
+                utter(dispatcher, "utter_no_balance")
+                return []
+            utter(dispatcher, "utter_balance",
+                  balance_minor=sum(i.balance_minor for i in invoices),
+                  currency=invoices[0].currency, invoice_count=len(invoices),
+                  oldest_due_date=invoices[0].due_date.isoformat())
+        return []
+
+
+class ActionGiveDebtDetails(Action):
+    def name(self) -> str:
+        return "action_give_debt_details"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> list[EventType]:
+        if not _verified(tracker):
+            return []
+        with unit_of_work() as session:
+            debtor = debtor_of(session, tracker)
+            invoices = plans_repository.open_invoices(session, debtor.id) if debtor else []
+            if not invoices:
+                utter(dispatcher, "utter_no_balance")
+                return []
+            now = today(debtor)
+            utter(dispatcher, "utter_debt_details", invoices=[
+                {"number": i.number, "amount_minor": i.balance_minor, "currency": i.currency,
+                 "due_date": i.due_date.isoformat(), "days_late": max((now - i.due_date).days, 0)}
+                for i in invoices[:5]
+            ])
+        return []
+
+
+class ActionSendInvoiceCopy(Action):
+    """No document store yet: the request becomes a task for the back office, said honestly."""
+
+    def name(self) -> str:
+        return "action_send_invoice_copy"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> list[EventType]:
+        if not _verified(tracker):
+            return []
+        with unit_of_work() as session:
+            debtor = debtor_of(session, tracker)
+            invoices = plans_repository.open_invoices(session, debtor.id) if debtor else []
+            if debtor is None:
+                return []
+            numbers = [i.number for i in invoices]
+            session.add(Task(kind="invoice_copy", debtor_id=debtor.id,
+                             details={"invoices": numbers, "channel": tracker.get_slot("channel"),
+                                      "email": debtor.email}))
+            utter(dispatcher, "utter_invoice_copy_requested",
+                  invoice_number=", ".join(numbers[:3]), has_email=bool(debtor.email))
+        return []
+
+
+class ActionExplainFees(Action):
+    """B2B: late-payment interest (policy rate) and the fixed indemnity; consumers: none added."""
+
+    def name(self) -> str:
+        return "action_explain_fees"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> list[EventType]:
+        if not _verified(tracker):
+            return []
+        with unit_of_work() as session:
+            debtor = debtor_of(session, tracker)
+            if debtor is None:
+                return []
+            invoices = plans_repository.open_invoices(session, debtor.id)
+            currency = invoices[0].currency if invoices else "EUR"
+            if debtor.segment != Segment.B2B:
+                utter(dispatcher, "utter_fees", segment="consumer", fees_minor=0,
+                      currency=currency)
+                return []
+            rules = active_policy(session).letters
+            now = today(debtor)
+            interest = sum(
+                i.balance_minor * rules.b2b_rate_pct / 100 * max((now - i.due_date).days, 0) / 365
+                for i in invoices
+            )
+            late = [i for i in invoices if i.due_date < now]
+            utter(dispatcher, "utter_fees", segment="b2b", currency=currency,
+                  interest_minor=round(interest),
+                  indemnity_minor=rules.fixed_indemnity_minor * len(late))
+        return []

@@ -1,0 +1,79 @@
+"""Disputes: ask the reason and details, register the dispute (pauses dunning), confirm."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions._common import debtor_of, latest_text, unit_of_work, utter
+from actions.handoff import escalate_on_signal
+from relance.disputes.service import classify_reason, create_dispute
+
+
+class ActionAskDisputeReason(Action):
+    def name(self) -> str:
+        return "action_ask_dispute_reason"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> list[EventType]:
+        utter(dispatcher, "utter_ask_dispute_reason")
+        return []
+
+
+class ActionAskDisputeDetails(Action):
+    def name(self) -> str:
+        return "action_ask_dispute_details"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> list[EventType]:
+        utter(dispatcher, "utter_ask_dispute_details")
+        return []
+
+
+class ValidateDisputeForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_dispute_form"
+
+    def validate_dispute_reason(self, slot_value: Any, dispatcher: CollectingDispatcher,
+                                tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        text = str(slot_value or "")
+        reason = classify_reason(text)
+        if reason is not None:
+            return {"dispute_reason": reason}
+        if tracker.get_slot("requested_slot") != "dispute_reason":
+            # Prefilled from a generic "I dispute this": ask which problem it is.
+            return {"dispute_reason": None}
+        events: dict[str, Any] = {"dispute_reason": "other"}
+        if len(text.split()) >= 4:
+            events["dispute_details"] = text  # the answer already describes the problem
+        return events
+
+    def validate_dispute_details(self, slot_value: Any, dispatcher: CollectingDispatcher,
+                                 tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        text = str(slot_value or "").strip()
+        return {"dispute_details": text[:2000] if text else None}
+
+
+class ActionCreateDispute(Action):
+    def name(self) -> str:
+        return "action_create_dispute"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> list[EventType]:
+        events: list[EventType] = [SlotSet("dispute_reason", None),
+                                   SlotSet("dispute_details", None)]
+        with unit_of_work() as session:
+            debtor = debtor_of(session, tracker)
+            if debtor is None:
+                return events
+            dispute = create_dispute(session, debtor, reason=tracker.get_slot("dispute_reason"),
+                                     details=tracker.get_slot("dispute_details"))
+            utter(dispatcher, "utter_dispute_created", dispute_reference=dispute.reference)
+            events.append(SlotSet("dispute_reference", dispute.reference))
+            details = f"{tracker.get_slot('dispute_details') or ''} {latest_text(tracker)}"
+            events += escalate_on_signal(session, dispatcher, tracker, details)
+        return events

@@ -1,0 +1,81 @@
+"""Identity check (identity_form), its question, and "wrong person"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions._common import conversation_of, debtor_of, language, unit_of_work, utter
+from relance.identity import service as identity
+from relance.settings import get_settings
+
+CHECKED, FAILED = "checked", "failed"
+
+
+def _attempts_left(tracker: Tracker) -> int:
+    used = int(tracker.get_slot("identity_attempts") or 0)
+    return max(get_settings().identity_max_attempts - used, 0)
+
+
+class ActionAskIdentityAnswer(Action):
+    def name(self) -> str:
+        return "action_ask_identity_answer"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> list[EventType]:
+        utter(dispatcher, "utter_ask_identity_answer",
+              identity_kind=get_settings().identity_check, attempts_left=_attempts_left(tracker))
+        return []
+
+
+class ValidateIdentityForm(FormValidationAction):
+    """Checks the answer; after `identity_max_attempts` wrong answers the form ends unverified
+    (the rules then hand off to a collector)."""
+
+    def name(self) -> str:
+        return "validate_identity_form"
+
+    def validate_identity_answer(self, slot_value: Any, dispatcher: CollectingDispatcher,
+                                 tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        settings = get_settings()
+        attempts = int(tracker.get_slot("identity_attempts") or 0)
+        if slot_value == FAILED and attempts >= settings.identity_max_attempts:
+            return {"identity_answer": FAILED, "identity_verified": False}
+        with unit_of_work() as session:
+            debtor = debtor_of(session, tracker)
+            if debtor is not None and identity.check_answer(
+                debtor, str(slot_value), method=settings.identity_check, language=language(tracker)
+            ):
+                identity.mark_verified(session, debtor, conversation_of(session, tracker))
+                return {"identity_answer": CHECKED, "identity_verified": True,
+                        "identity_attempts": 0}
+            attempts += 1
+            locked = debtor is None or attempts >= settings.identity_max_attempts
+            if debtor is not None:
+                identity.record_failure(session, debtor, attempts=attempts, locked=locked)
+        if locked:
+            return {"identity_answer": FAILED, "identity_verified": False,
+                    "identity_attempts": attempts}
+        utter(dispatcher, "utter_identity_mismatch",
+              attempts_left=settings.identity_max_attempts - attempts)
+        return {"identity_answer": None, "identity_attempts": attempts}
+
+
+class ActionMarkWrongPerson(Action):
+    """The number does not belong to the debtor: flag the contact so nobody writes to it again."""
+
+    def name(self) -> str:
+        return "action_mark_wrong_person"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> list[EventType]:
+        with unit_of_work() as session:
+            conversation = conversation_of(session, tracker)
+            if conversation is not None:
+                identity.mark_wrong_person(session, conversation,
+                                           channel=tracker.get_slot("channel"))
+        return [SlotSet("identity_verified", False), SlotSet("pending_request", None)]

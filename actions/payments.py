@@ -1,0 +1,104 @@
+"""Payment links and "I already paid" (reconciliation task, reminders paused)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions._common import debtor_of, language, today, unit_of_work, utter
+from payment_links.service import LinkError, create_link
+from relance.ledger.reconciliation import PAUSE_DAYS, open_reconciliation_task
+from relance.nlu_normalise import is_unknown_answer, parse_date
+
+UNKNOWN = "unknown"
+
+
+class ActionSendPaymentLink(Action):
+    def name(self) -> str:
+        return "action_send_payment_link"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> list[EventType]:
+        if not tracker.get_slot("identity_verified"):
+            return []
+        with unit_of_work() as session:
+            debtor = debtor_of(session, tracker)
+            if debtor is None:
+                utter(dispatcher, "utter_payment_link_unavailable")
+                return []
+            try:
+                link, url = create_link(session, debtor=debtor, purpose="balance")
+            except LinkError as exc:
+                nothing = "nothing is owed" in str(exc)
+                utter(dispatcher, "utter_no_balance" if nothing else "utter_payment_link_unavailable")
+                return []
+            utter(dispatcher, "utter_payment_link", custom={"payment_url": url}, pay_url=url,
+                  amount_minor=link.amount_minor, currency=link.currency,
+                  expires_at=link.expires_at.date().isoformat())
+        return []
+
+
+class ActionAskPaidDate(Action):
+    def name(self) -> str:
+        return "action_ask_paid_date"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> list[EventType]:
+        utter(dispatcher, "utter_ask_paid_date")
+        return []
+
+
+class ActionAskPaymentReference(Action):
+    def name(self) -> str:
+        return "action_ask_payment_reference"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> list[EventType]:
+        utter(dispatcher, "utter_ask_payment_reference")
+        return []
+
+
+class ValidateAlreadyPaidForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_already_paid_form"
+
+    def validate_paid_date(self, slot_value: Any, dispatcher: CollectingDispatcher,
+                           tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        paid = parse_date(str(slot_value), language(tracker), today=today(), direction="past")
+        if paid is None or paid > today():
+            utter(dispatcher, "utter_invalid_answer", field="date")
+            return {"paid_date": None}
+        return {"paid_date": paid.isoformat()}
+
+    def validate_payment_reference(self, slot_value: Any, dispatcher: CollectingDispatcher,
+                                   tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        text = str(slot_value or "").strip()
+        if not text or is_unknown_answer(text):
+            return {"payment_reference": UNKNOWN}
+        return {"payment_reference": text[:80]}
+
+
+class ActionRecordAlreadyPaid(Action):
+    def name(self) -> str:
+        return "action_record_already_paid"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> list[EventType]:
+        reference = tracker.get_slot("payment_reference")
+        paid_date = tracker.get_slot("paid_date")
+        with unit_of_work() as session:
+            debtor = debtor_of(session, tracker)
+            if debtor is not None:
+                now = today(debtor)
+                open_reconciliation_task(
+                    session, debtor_id=debtor.id, claimed_date=paid_date,
+                    reference=None if reference == UNKNOWN else reference, source="bot", today=now,
+                )
+                utter(dispatcher, "utter_already_paid_recorded", paid_date=paid_date,
+                      pause_until=(now + timedelta(days=PAUSE_DAYS)).isoformat())
+        return [SlotSet("paid_date", None), SlotSet("payment_reference", None)]

@@ -1,0 +1,168 @@
+"""Payment plans: collect, evaluate against policy limits, create or ask a collector."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions._common import debtor_of, language, latest_text, today, unit_of_work, utter
+from actions.handoff import escalate_on_signal, hand_off
+from payment_links.service import LinkError, create_link
+from relance.nlu_normalise import parse_count, parse_frequency
+from relance.plans import repository as plans_repository
+from relance.plans import service as plans
+from relance.policy.service import plan_limits_for
+
+RESET = ("plan_installments", "plan_frequency", "plan_amount", "plan_first_amount",
+         "plan_proposal", "plan_request")
+
+
+def _reset() -> list[EventType]:
+    return [SlotSet(name, None) for name in RESET]
+
+
+class ActionAskPlanInstallments(Action):
+    def name(self) -> str:
+        return "action_ask_plan_installments"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> list[EventType]:
+        with unit_of_work() as session:
+            debtor = debtor_of(session, tracker)
+            invoices = plans_repository.open_invoices(session, debtor.id) if debtor else []
+            total = sum(i.balance_minor for i in invoices)
+            limit = plan_limits_for(session, debtor, total).max_installments if debtor else None
+        utter(dispatcher, "utter_ask_plan_installments", max_installments=limit)
+        return []
+
+
+class ActionAskPlanFrequency(Action):
+    def name(self) -> str:
+        return "action_ask_plan_frequency"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> list[EventType]:
+        utter(dispatcher, "utter_ask_plan_frequency")
+        return []
+
+
+class ValidatePlanForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_plan_form"
+
+    def validate_plan_installments(self, slot_value: Any, dispatcher: CollectingDispatcher,
+                                   tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        count = parse_count(slot_value, language(tracker))
+        if count is None or count < 2:
+            if tracker.get_slot("requested_slot") == "plan_installments":
+                utter(dispatcher, "utter_invalid_answer", field="installments")
+            return {"plan_installments": None}
+        return {"plan_installments": count}
+
+    def validate_plan_frequency(self, slot_value: Any, dispatcher: CollectingDispatcher,
+                                tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        frequency = parse_frequency(str(slot_value) if slot_value is not None else None)
+        if frequency is None:
+            if tracker.get_slot("requested_slot") == "plan_frequency":
+                utter(dispatcher, "utter_invalid_answer", field="frequency")
+            return {"plan_frequency": None}
+        return {"plan_frequency": frequency}
+
+
+class ActionEvaluatePlan(Action):
+    """Sets plan_status (within_limits | counter_offer | needs_approval) for the stories."""
+
+    def name(self) -> str:
+        return "action_evaluate_plan"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> list[EventType]:
+        with unit_of_work() as session:
+            debtor = debtor_of(session, tracker)
+            invoices = plans_repository.open_invoices(session, debtor.id) if debtor else []
+            if debtor is None or not invoices:
+                utter(dispatcher, "utter_no_balance")
+                return [SlotSet("plan_status", "declined"), *_reset()]
+            escalated = escalate_on_signal(session, dispatcher, tracker, latest_text(tracker))
+            total = sum(i.balance_minor for i in invoices)
+            evaluation = plans.evaluate(
+                plan_limits_for(session, debtor, total), total_minor=total,
+                currency=invoices[0].currency,
+                installments=int(tracker.get_slot("plan_installments") or 2),
+                frequency=tracker.get_slot("plan_frequency"),
+                first_minor=tracker.get_slot("plan_first_amount"), today=today(debtor),
+            )
+        events: list[EventType] = [*escalated, SlotSet("plan_status", evaluation.status),
+                                   SlotSet("plan_request", evaluation.requested.as_dict()
+                                           if evaluation.requested else None)]
+        if evaluation.proposal is not None:
+            events.append(SlotSet("plan_proposal", evaluation.proposal.as_dict()))
+            response = ("utter_plan_within_limits" if evaluation.status == "within_limits"
+                        else "utter_plan_counter_offer")
+            utter(dispatcher, response, **evaluation.proposal.variables())
+        return events
+
+
+class ActionCreatePlan(Action):
+    """Create the agreed plan and send the link for the first instalment."""
+
+    def name(self) -> str:
+        return "action_create_plan"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> list[EventType]:
+        proposal_data = tracker.get_slot("plan_proposal")
+        with unit_of_work() as session:
+            debtor = debtor_of(session, tracker)
+            if debtor is None or not proposal_data:
+                return [SlotSet("plan_status", "declined"), *_reset()]
+            proposal = plans.Proposal.from_dict(proposal_data)
+            plan = plans.create_plan(session, debtor, proposal)
+            first = plan.installments[0]
+            try:
+                _, url = create_link(session, debtor=debtor, purpose="installment",
+                                     installment=first)
+            except LinkError:
+                url = None
+            utter(dispatcher, "utter_plan_created", custom={"payment_url": url} if url else None,
+                  installments=plan.installments_count, first_minor=first.amount_minor,
+                  first_date=first.due_date.isoformat(), currency=plan.currency, pay_url=url)
+        return [SlotSet("plan_status", "created"), *_reset()]
+
+
+class ActionRequestPlanApproval(Action):
+    """Outside what the bot may agree: keep the debtor's request for a collector to decide."""
+
+    def name(self) -> str:
+        return "action_request_plan_approval"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> list[EventType]:
+        requested = tracker.get_slot("plan_request")
+        status = tracker.get_slot("plan_status")
+        with unit_of_work() as session:
+            debtor = debtor_of(session, tracker)
+            events: list[EventType] = []
+            if debtor is not None and requested:
+                reason = "outside_limits" if status == "needs_approval" else "counter_offer_refused"
+                plans.request_approval(session, debtor, plans.Proposal.from_dict(requested),
+                                       reason=reason)
+                utter(dispatcher, "utter_plan_needs_approval" if status == "needs_approval"
+                      else "utter_plan_approval_requested")
+                events = hand_off(session, dispatcher, tracker, reason="plan_approval",
+                                  details=reason, notify=False)
+        return [*events, SlotSet("plan_status", "pending_approval"), *_reset()]
+
+
+class ActionDeclinePlan(Action):
+    def name(self) -> str:
+        return "action_decline_plan"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> list[EventType]:
+        utter(dispatcher, "utter_plan_declined")
+        return [SlotSet("plan_status", "declined"), *_reset()]

@@ -1,0 +1,97 @@
+"""Promises to pay: a date within the policy window and an amount (all by default)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions._common import debtor_of, language, today, unit_of_work, utter
+from relance.nlu_normalise import parse_amount, parse_date, wants_full_amount
+from relance.plans import repository as plans_repository
+from relance.promises import service as promises
+
+
+def _balance(session: Any, tracker: Tracker) -> tuple[int, str]:
+    debtor = debtor_of(session, tracker)
+    invoices = plans_repository.open_invoices(session, debtor.id) if debtor else []
+    currency = invoices[0].currency if invoices else "EUR"
+    return sum(i.balance_minor for i in invoices), currency
+
+
+class ActionAskPromiseDate(Action):
+    def name(self) -> str:
+        return "action_ask_promise_date"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> list[EventType]:
+        utter(dispatcher, "utter_ask_promise_date",
+              max_date=promises.latest_allowed(today()).isoformat())
+        return []
+
+
+class ActionAskPromiseAmount(Action):
+    def name(self) -> str:
+        return "action_ask_promise_amount"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> list[EventType]:
+        with unit_of_work() as session:
+            balance, currency = _balance(session, tracker)
+        utter(dispatcher, "utter_ask_promise_amount", balance_minor=balance, currency=currency)
+        return []
+
+
+class ValidatePromiseForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_promise_form"
+
+    def validate_promise_date(self, slot_value: Any, dispatcher: CollectingDispatcher,
+                              tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        now = today()
+        promised = parse_date(str(slot_value), language(tracker), today=now, direction="future")
+        if promised is None or promises.check_date(promised, now) == "past":
+            utter(dispatcher, "utter_invalid_answer", field="date")
+            return {"promise_date": None}
+        if promises.check_date(promised, now) == "too_late":
+            utter(dispatcher, "utter_promise_too_late",
+                  max_date=promises.latest_allowed(now).isoformat())
+            return {"promise_date": None}
+        return {"promise_date": promised.isoformat()}
+
+    def validate_promise_amount(self, slot_value: Any, dispatcher: CollectingDispatcher,
+                                tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        with unit_of_work() as session:
+            balance, _ = _balance(session, tracker)
+        text = str(slot_value or "")
+        amount = balance if wants_full_amount(text) else parse_amount(text, language(tracker))
+        if not amount or amount <= 0:
+            utter(dispatcher, "utter_invalid_answer", field="amount")
+            return {"promise_amount": None}
+        return {"promise_amount": min(amount, balance) if balance else amount}
+
+
+class ActionRecordPromise(Action):
+    def name(self) -> str:
+        return "action_record_promise"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> list[EventType]:
+        events: list[EventType] = [SlotSet("promise_date", None), SlotSet("promise_amount", None)]
+        with unit_of_work() as session:
+            debtor = debtor_of(session, tracker)
+            if debtor is None:
+                return events
+            _, currency = _balance(session, tracker)
+            promise = promises.record_promise(
+                session, debtor, amount_minor=int(tracker.get_slot("promise_amount")),
+                promised_date=date.fromisoformat(str(tracker.get_slot("promise_date"))),
+                currency=currency,
+            )
+            utter(dispatcher, "utter_promise_recorded", amount_minor=promise.amount_minor,
+                  currency=promise.currency, promise_date=promise.promised_date.isoformat())
+        return events

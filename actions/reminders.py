@@ -1,0 +1,51 @@
+"""EXTERNAL_reminder: the dunning engine primes a conversation; say the stage's reminder."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions._common import debtor_of, latest_entity, today, unit_of_work, utter
+from payment_links.service import LinkError, create_link
+from relance.db.models.enums import Segment
+from relance.plans import repository as plans_repository
+
+STAGES = ("pre_due", "friendly", "firm", "final", "formal_notice_announce")
+FORMAL_NOTICE_NOTICE_DAYS = 8
+
+
+class ActionSendReminder(Action):
+    def name(self) -> str:
+        return "action_send_reminder"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: DomainDict) -> list[EventType]:
+        stage = latest_entity(tracker, "stage") or tracker.get_slot("stage") or "friendly"
+        if stage not in STAGES:
+            stage = "friendly"
+        refs = latest_entity(tracker, "invoice_refs") or tracker.get_slot("invoice_refs")
+        with unit_of_work() as session:
+            debtor = debtor_of(session, tracker)
+            invoices = plans_repository.open_invoices(session, debtor.id) if debtor else []
+            if debtor is None or not invoices:
+                return [SlotSet("stage", stage)]
+            if isinstance(refs, list):
+                refs = ", ".join(str(r) for r in refs)
+            try:
+                _, url = create_link(session, debtor=debtor, purpose="balance")
+            except LinkError:
+                url = None
+            utter(dispatcher, f"utter_reminder_{stage}",
+                  custom={"payment_url": url} if url else None,
+                  debtor_name=debtor.display_name,
+                  amount_minor=sum(i.balance_minor for i in invoices),
+                  currency=invoices[0].currency, due_date=invoices[0].due_date.isoformat(),
+                  invoice_refs=refs or ", ".join(i.number for i in invoices[:3]), pay_url=url,
+                  segment="b2b" if debtor.segment == Segment.B2B else "consumer",
+                  formal_notice_date=(today(debtor)
+                                      + timedelta(days=FORMAL_NOTICE_NOTICE_DAYS)).isoformat())
+        return [SlotSet("stage", stage), SlotSet("disclosed", True)]

@@ -1,0 +1,117 @@
+"""Balance, details, invoice copy, fees, payment link, already paid."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from actions.balance import (
+    ActionExplainFees,
+    ActionGiveBalance,
+    ActionGiveDebtDetails,
+    ActionSendInvoiceCopy,
+)
+from actions.payments import (
+    ActionRecordAlreadyPaid,
+    ActionSendPaymentLink,
+    ValidateAlreadyPaidForm,
+)
+from relance.db.models import Invoice, PaymentLink, Task
+from tests.actions.conftest import make_tracker, responses, slots_for
+from tests.console import factories
+
+
+def test_balance_sums_open_invoices(dispatcher, debtor_setup) -> None:
+    owner, conv = debtor_setup
+    ActionGiveBalance().run(dispatcher, make_tracker(slots_for(owner, conv)), {})
+    [message] = dispatcher.messages
+    assert message["response"] == "utter_balance"
+    assert message["balance_minor"] == 30_000 and message["invoice_count"] == 2
+
+
+def test_nothing_said_before_identity(dispatcher, debtor_setup) -> None:
+    owner, conv = debtor_setup
+    tracker = make_tracker(slots_for(owner, conv, identity_verified=False))
+    for action in (ActionGiveBalance(), ActionGiveDebtDetails(), ActionSendPaymentLink(),
+                   ActionExplainFees(), ActionSendInvoiceCopy()):
+        action.run(dispatcher, tracker, {})
+    assert dispatcher.messages == []
+
+
+def test_details_list_invoices(dispatcher, debtor_setup) -> None:
+    owner, conv = debtor_setup
+    ActionGiveDebtDetails().run(dispatcher, make_tracker(slots_for(owner, conv)), {})
+    [message] = dispatcher.messages
+    assert len(message["invoices"]) == 2 and message["invoices"][0]["days_late"] >= 10
+
+
+def test_invoice_copy_becomes_a_task(db: Session, dispatcher, debtor_setup) -> None:
+    owner, conv = debtor_setup
+    ActionSendInvoiceCopy().run(dispatcher, make_tracker(slots_for(owner, conv)), {})
+    task = db.scalars(select(Task).where(Task.kind == "invoice_copy")).one()
+    assert task.debtor_id == owner.id and len(task.details["invoices"]) == 2
+    assert responses(dispatcher) == ["utter_invoice_copy_requested"]
+
+
+def test_fees_b2b_mentions_interest_and_indemnity(db: Session, dispatcher) -> None:
+    owner = factories.debtor(db, segment="b2b")
+    factories.invoice(db, owner, amount_minor=100_000, due_date=date.today() - timedelta(days=30))
+    conv = factories.conversation(db, owner)
+    ActionExplainFees().run(dispatcher, make_tracker(slots_for(owner, conv)), {})
+    [message] = dispatcher.messages
+    assert message["segment"] == "b2b" and message["indemnity_minor"] == 4000
+    assert message["interest_minor"] > 0
+
+
+def test_fees_consumer_none_added(dispatcher, debtor_setup) -> None:
+    owner, conv = debtor_setup
+    ActionExplainFees().run(dispatcher, make_tracker(slots_for(owner, conv)), {})
+    assert dispatcher.messages[0]["segment"] == "consumer"
+    assert dispatcher.messages[0]["fees_minor"] == 0
+
+
+def test_payment_link_for_the_balance(db: Session, dispatcher, debtor_setup) -> None:
+    owner, conv = debtor_setup
+    ActionSendPaymentLink().run(dispatcher, make_tracker(slots_for(owner, conv)), {})
+    [message] = dispatcher.messages
+    assert message["response"] == "utter_payment_link" and message["amount_minor"] == 30_000
+    assert message["custom"]["payment_url"] == message["pay_url"]
+    assert "/pay/" in message["pay_url"]
+    assert db.scalars(select(PaymentLink).where(PaymentLink.debtor_id == owner.id)).one()
+
+
+def test_payment_link_when_nothing_owed(db: Session, dispatcher) -> None:
+    owner = factories.debtor(db)
+    conv = factories.conversation(db, owner)
+    ActionSendPaymentLink().run(dispatcher, make_tracker(slots_for(owner, conv)), {})
+    assert responses(dispatcher) == ["utter_no_balance"]
+
+
+def test_paid_date_and_reference_validation(dispatcher) -> None:
+    form = ValidateAlreadyPaidForm()
+    tracker = make_tracker()
+    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    assert form.validate_paid_date("hier", dispatcher, tracker, {}) == {"paid_date": yesterday}
+    assert form.validate_paid_date("blabla", dispatcher, tracker, {}) == {"paid_date": None}
+    assert responses(dispatcher) == ["utter_invalid_answer"]
+    assert form.validate_payment_reference("je n'ai pas la référence", dispatcher, tracker,
+                                           {}) == {"payment_reference": "unknown"}
+    assert form.validate_payment_reference("VIR-88412", dispatcher, tracker,
+                                           {}) == {"payment_reference": "VIR-88412"}
+
+
+def test_already_paid_opens_reconciliation_and_pauses(db: Session, dispatcher,
+                                                      debtor_setup) -> None:
+    owner, conv = debtor_setup
+    tracker = make_tracker(slots_for(owner, conv, paid_date="2026-11-20",
+                                     payment_reference="VIR-1"))
+    events = ActionRecordAlreadyPaid().run(dispatcher, tracker, {})
+    task = db.scalars(select(Task).where(Task.kind == "reconciliation",
+                                         Task.debtor_id == owner.id)).one()
+    assert task.details["claims"][0]["reference"] == "VIR-1"
+    invoices = db.scalars(select(Invoice).where(Invoice.debtor_id == owner.id)).all()
+    assert all(i.dunning_paused_until and i.dunning_paused_until > date.today() for i in invoices)
+    assert responses(dispatcher) == ["utter_already_paid_recorded"]
+    assert {e["name"] for e in events} == {"paid_date", "payment_reference"}

@@ -1,0 +1,134 @@
+"""Disputes, plans and promises through the actions."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from actions.disputes import ActionCreateDispute, ValidateDisputeForm
+from actions.plans import (
+    ActionCreatePlan,
+    ActionEvaluatePlan,
+    ActionRequestPlanApproval,
+    ValidatePlanForm,
+)
+from actions.promises import ActionRecordPromise, ValidatePromiseForm
+from relance.db.models import Dispute, Handoff, PaymentPlan, Promise, Task
+from tests.actions.conftest import make_tracker, responses, slots_for
+
+
+def _slot(events: list[dict], name: str) -> object:
+    return next(e["value"] for e in events if e.get("name") == name)
+
+
+def test_dispute_reason_classified_or_asked(dispatcher) -> None:
+    form = ValidateDisputeForm()
+    prefilled = make_tracker({"requested_slot": None})
+    assert form.validate_dispute_reason("je n'ai jamais reçu la marchandise", dispatcher,
+                                        prefilled, {}) == {"dispute_reason": "not_received"}
+    assert form.validate_dispute_reason("I dispute this", dispatcher, prefilled,
+                                        {}) == {"dispute_reason": None}
+    asked = make_tracker({"requested_slot": "dispute_reason"})
+    assert form.validate_dispute_reason("the colour is not what we chose", dispatcher, asked,
+                                        {}) == {"dispute_reason": "other",
+                                                "dispute_details": "the colour is not what we chose"}
+
+
+def test_dispute_created_with_reference_and_task(db: Session, dispatcher, debtor_setup) -> None:
+    owner, conv = debtor_setup
+    tracker = make_tracker(slots_for(owner, conv, dispute_reason="wrong_amount",
+                                     dispute_details="devis à 800, facture à 950"))
+    events = ActionCreateDispute().run(dispatcher, tracker, {})
+    dispute = db.scalars(select(Dispute).where(Dispute.debtor_id == owner.id)).one()
+    assert dispute.reason == "wrong_amount" and dispute.reference.startswith("LIT-")
+    assert dispute.invoice_id is None  # two open invoices: the whole account is disputed
+    assert db.scalars(select(Task).where(Task.kind == "dispute_review")).one()
+    assert dispatcher.messages[0]["dispute_reference"] == dispute.reference
+    assert _slot(events, "dispute_reference") == dispute.reference
+
+
+def test_dispute_with_legal_words_hands_off(db: Session, dispatcher, debtor_setup) -> None:
+    owner, conv = debtor_setup
+    tracker = make_tracker(slots_for(owner, conv, dispute_reason="other",
+                                     dispute_details="mon avocat va saisir le tribunal"))
+    ActionCreateDispute().run(dispatcher, tracker, {})
+    handoff = db.scalars(select(Handoff).where(Handoff.conversation_id == conv.id)).one()
+    assert handoff.reason == "legal"
+    assert responses(dispatcher) == ["utter_dispute_created", "utter_handoff"]
+
+
+def test_plan_form_normalises(dispatcher) -> None:
+    form = ValidatePlanForm()
+    tracker = make_tracker({"requested_slot": "plan_installments"})
+    assert form.validate_plan_installments("en trois fois", dispatcher, tracker,
+                                           {}) == {"plan_installments": 3}
+    assert form.validate_plan_installments("bof", dispatcher, tracker,
+                                           {}) == {"plan_installments": None}
+    assert form.validate_plan_frequency("tous les quinze jours", dispatcher, tracker,
+                                        {}) == {"plan_frequency": "biweekly"}
+
+
+def test_plan_within_limits_then_created_with_first_link(db: Session, dispatcher,
+                                                         debtor_setup) -> None:
+    owner, conv = debtor_setup  # 300 € consumer: up to 3 instalments
+    tracker = make_tracker(slots_for(owner, conv, plan_installments=3, plan_frequency="monthly"))
+    events = ActionEvaluatePlan().run(dispatcher, tracker, {})
+    assert _slot(events, "plan_status") == "within_limits"
+    assert dispatcher.messages[0]["response"] == "utter_plan_within_limits"
+    assert dispatcher.messages[0]["installment_minor"] == 10_000
+    proposal = _slot(events, "plan_proposal")
+    created = ActionCreatePlan().run(
+        dispatcher, make_tracker(slots_for(owner, conv, plan_proposal=proposal)), {})
+    assert _slot(created, "plan_status") == "created"
+    plan = db.scalars(select(PaymentPlan).where(PaymentPlan.debtor_id == owner.id)).one()
+    assert plan.status == "active" and [i.amount_minor for i in plan.installments] == [10_000] * 3
+    assert "/pay/" in dispatcher.messages[-1]["pay_url"]
+
+
+def test_plan_outside_limits_counter_offer_then_refused(db: Session, dispatcher,
+                                                        debtor_setup) -> None:
+    owner, conv = debtor_setup
+    tracker = make_tracker(slots_for(owner, conv, plan_installments=10, plan_frequency="weekly"))
+    events = ActionEvaluatePlan().run(dispatcher, tracker, {})
+    assert _slot(events, "plan_status") == "counter_offer"
+    assert dispatcher.messages[0]["response"] == "utter_plan_counter_offer"
+    assert dispatcher.messages[0]["installments"] == 3
+    refused = ActionRequestPlanApproval().run(dispatcher, make_tracker(slots_for(
+        owner, conv, plan_status="counter_offer", plan_request=_slot(events, "plan_request"))), {})
+    plan = db.scalars(select(PaymentPlan).where(PaymentPlan.debtor_id == owner.id)).one()
+    assert plan.status == "pending_approval" and plan.installments_count == 10
+    assert db.scalars(select(Handoff).where(Handoff.conversation_id == conv.id)).one().reason \
+        == "plan_approval"
+    assert _slot(refused, "plan_status") == "pending_approval"
+    assert _slot(refused, "handed_off") is True
+
+
+def test_promise_form_checks_date_window_and_amount(dispatcher, debtor_setup) -> None:
+    owner, conv = debtor_setup
+    form = ValidatePromiseForm()
+    tracker = make_tracker(slots_for(owner, conv))
+    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    assert form.validate_promise_date("demain", dispatcher, tracker,
+                                      {}) == {"promise_date": tomorrow}
+    far = (date.today() + timedelta(days=90)).strftime("%d/%m/%Y")
+    assert form.validate_promise_date(far, dispatcher, tracker, {}) == {"promise_date": None}
+    assert responses(dispatcher) == ["utter_promise_too_late"]
+    assert form.validate_promise_amount("la totalité", dispatcher, tracker,
+                                        {}) == {"promise_amount": 30_000}
+    assert form.validate_promise_amount("cent euros", dispatcher, tracker,
+                                        {}) == {"promise_amount": 10_000}
+    assert form.validate_promise_amount("5000 €", dispatcher, tracker,
+                                        {}) == {"promise_amount": 30_000}  # capped at the balance
+
+
+def test_promise_recorded(db: Session, dispatcher, debtor_setup) -> None:
+    owner, conv = debtor_setup
+    when = (date.today() + timedelta(days=5)).isoformat()
+    tracker = make_tracker(slots_for(owner, conv, promise_date=when, promise_amount=15_000))
+    ActionRecordPromise().run(dispatcher, tracker, {})
+    promise = db.scalars(select(Promise).where(Promise.debtor_id == owner.id)).one()
+    assert promise.amount_minor == 15_000 and promise.promised_date.isoformat() == when
+    assert len(promise.invoice_ids) == 2
+    assert dispatcher.messages[0]["promise_date"] == when

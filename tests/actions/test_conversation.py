@@ -1,0 +1,96 @@
+"""Session start, handoff, fallback, opt-out, call-back, reminders."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from actions.contact import ActionScheduleCallback, ActionStopContact
+from actions.fallback import ActionDefaultFallback
+from actions.handoff import ActionHandoff, ActionResumeConversation
+from actions.reminders import ActionSendReminder
+from actions.session import ActionSessionStart
+from relance.db.models import Contact, Handoff, Task
+from tests.actions.conftest import make_tracker, responses, slots_for
+
+
+def _slots(events: list[dict]) -> dict:
+    return {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+
+
+def test_session_start_reads_metadata_and_discloses_once(dispatcher, debtor_setup) -> None:
+    owner, conv = debtor_setup
+    metadata = {"channel": "whatsapp", "language": "en", "debtor_id": str(owner.id),
+                "conversation_id": str(conv.id)}
+    tracker = make_tracker({"session_started_metadata": metadata, "identity_verified": None})
+    events = ActionSessionStart().run(dispatcher, tracker, {})
+    slots = _slots(events)
+    assert slots["channel"] == "whatsapp" and slots["language"] == "en"
+    assert slots["debtor_id"] == str(owner.id) and slots["segment"] == "consumer"
+    assert slots["disclosed"] is True and responses(dispatcher) == ["utter_disclosure"]
+    assert events[0]["event"] == "session_started" and events[-1]["name"] == "action_listen"
+    again = ActionSessionStart().run(
+        dispatcher, make_tracker({"session_started_metadata": metadata, "disclosed": True}), {})
+    assert responses(dispatcher) == ["utter_disclosure"]  # not repeated
+    assert _slots(again)["disclosed"] is True
+
+
+def test_handoff_switches_to_human_with_reason(db: Session, dispatcher, debtor_setup) -> None:
+    owner, conv = debtor_setup
+    events = ActionHandoff().run(dispatcher, make_tracker(
+        slots_for(owner, conv), text="je suis en dépression, je veux parler à quelqu'un"), {})
+    handoff = db.scalars(select(Handoff).where(Handoff.conversation_id == conv.id)).one()
+    assert handoff.reason == "vulnerability" and handoff.priority == 3
+    db.refresh(conv)
+    assert conv.mode == "human"
+    assert dispatcher.messages[0]["custom"]["handoff"] is True
+    assert _slots(events)["handed_off"] is True
+    ActionResumeConversation().run(dispatcher, make_tracker(slots_for(owner, conv)), {})
+    db.refresh(conv)
+    assert conv.mode == "bot"
+
+
+def test_fallback_twice_in_a_row_hands_off(db: Session, dispatcher, debtor_setup) -> None:
+    owner, conv = debtor_setup
+    first = ActionDefaultFallback().run(dispatcher, make_tracker(slots_for(owner, conv),
+                                                                 text="blorf"), {})
+    assert responses(dispatcher) == ["utter_please_rephrase"]
+    assert _slots(first)["fallback_count"] == 1
+    history = [{"event": "action", "name": "utter_greet"}, {"event": "user", "text": "x"},
+               {"event": "action", "name": "action_default_fallback"},
+               {"event": "action", "name": "action_listen"}, {"event": "user", "text": "y"}]
+    ActionDefaultFallback().run(dispatcher, make_tracker(slots_for(owner, conv), text="zzz",
+                                                         events=history), {})
+    assert responses(dispatcher)[-1] == "utter_handoff"
+    assert db.scalars(select(Handoff).where(Handoff.conversation_id == conv.id)).one().reason \
+        == "fallback"
+
+
+def test_stop_contact_opts_out_this_channel_once(db: Session, dispatcher, debtor_setup) -> None:
+    owner, conv = debtor_setup
+    tracker = make_tracker(slots_for(owner, conv))
+    ActionStopContact().run(dispatcher, tracker, {})
+    ActionStopContact().run(dispatcher, tracker, {})
+    contact = db.scalars(select(Contact).where(Contact.debtor_id == owner.id)).one()
+    assert contact.opted_out_at is not None
+    assert responses(dispatcher) == ["utter_opted_out"]
+
+
+def test_callback_task_at_the_date_said(db: Session, dispatcher, debtor_setup) -> None:
+    owner, conv = debtor_setup
+    tracker = make_tracker(slots_for(owner, conv), text="rappelez-moi demain",
+                           entities=[{"entity": "date", "value": "demain"}])
+    ActionScheduleCallback().run(dispatcher, tracker, {})
+    task = db.scalars(select(Task).where(Task.kind == "callback")).one()
+    assert task.due_at is not None and task.debtor_id == owner.id
+    assert dispatcher.messages[0]["callback_at"].startswith(task.due_at.date().isoformat())
+
+
+def test_reminder_uses_stage_and_link(dispatcher, debtor_setup) -> None:
+    owner, conv = debtor_setup
+    tracker = make_tracker(slots_for(owner, conv), intent="EXTERNAL_reminder",
+                           entities=[{"entity": "stage", "value": "firm"}])
+    events = ActionSendReminder().run(dispatcher, tracker, {})
+    [message] = dispatcher.messages
+    assert message["response"] == "utter_reminder_firm" and message["amount_minor"] == 30_000
+    assert "/pay/" in message["pay_url"] and _slots(events)["stage"] == "firm"
