@@ -40,7 +40,9 @@ def bot_counter_offer(debtor_id: int, installments: int = 6) -> dict[str, Any]:
     return dispatcher.messages[0]
 
 
-def test_collector_takes_over_replies_and_hands_back(page: Any, live_server: dict[str, Any]) -> None:
+def test_collector_takes_over_replies_and_hands_back(
+    page: Any, live_server: dict[str, Any], screens_dir: Path
+) -> None:
     base, ids = live_server["url"], live_server["ids"]
     sign_in(page, base, COLLECTOR, PASSWORD)
     assert page.url == f"{base}/console/"
@@ -61,6 +63,7 @@ def test_collector_takes_over_replies_and_hands_back(page: Any, live_server: dic
     page.wait_for_selector("text=Reply sent.")
     page.wait_for_selector(".msg.author-collector >> text=je suis Claire")
     assert live_server["gateway"].sent[-1]["text"].startswith("Bonjour Camille, je suis Claire")
+    page.screenshot(path=str(screens_dir / "03b-conversation-taken-over.png"), full_page=True)
 
     page.click("button:has-text('Hand back to bot')")
     page.wait_for_selector("text=Conversation handed back to the bot.")
@@ -166,3 +169,18 @@ def test_screenshot_every_page(
         assert target.stat().st_size > 10_000, name
     for page in contexts.values():
         page.context.close()
+
+
+def test_inbox_updates_live_when_a_debtor_writes(page: Any, live_server: dict[str, Any]) -> None:
+    base, ids = live_server["url"], live_server["ids"]
+    sign_in(page, base, COLLECTOR, PASSWORD)
+    row = page.locator("#inbox-rows tr", has_text="Boulangerie Lefèvre SARL")
+    assert "new" not in row.inner_text()
+    with live_server["factory"].begin() as session:
+        session.add(Message(conversation_id=ids["conv-B-2002"], direction="inbound",
+                            channel="whatsapp", author="debtor", status="held",
+                            body="Vous avez reçu mon bon de livraison ?"))
+    # No reload: the HTMX poll (every 5 s) brings the new message in.
+    page.wait_for_selector("#inbox-rows tr:has-text('Vous avez reçu mon bon de livraison')",
+                           timeout=12_000)
+    assert "1 new" in row.inner_text()
