@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
@@ -75,8 +75,9 @@ class DebtorContext:
         return None
 
 
-@dataclass(frozen=True)
-class InvoiceRow:
+class InvoiceRow(NamedTuple):
+    """An invoice as the planner sees it (a tuple: cheap to build a million of)."""
+
     id: int
     debtor_id: int
     number: str
@@ -112,8 +113,9 @@ def load_contexts(
             return column.in_(debtor_ids)
         return column.between(lo, hi)
 
+    session.flush()  # Core reads below bypass the ORM's autoflush
     contexts: dict[int, DebtorContext] = defaultdict(DebtorContext)
-    for debtor_id, invoice_id in session.execute(
+    for debtor_id, invoice_id in session.connection().execute(
         select(Dispute.debtor_id, Dispute.invoice_id).where(
             scope(Dispute.debtor_id), Dispute.status == DisputeStatus.OPEN
         )
@@ -122,7 +124,7 @@ def load_contexts(
             contexts[debtor_id].whole_account_disputed = True
         else:
             contexts[debtor_id].disputed_invoices.add(invoice_id)
-    for debtor_id, status, promised_date, invoice_ids in session.execute(
+    for debtor_id, status, promised_date, invoice_ids in session.connection().execute(
         select(Promise.debtor_id, Promise.status, Promise.promised_date, Promise.invoice_ids).where(
             scope(Promise.debtor_id),
             or_(
@@ -135,14 +137,14 @@ def load_contexts(
             contexts[debtor_id].broken_promises += 1
         else:
             contexts[debtor_id].promises.append((promised_date, _ids(invoice_ids)))
-    for debtor_id, invoice_ids in session.execute(
+    for debtor_id, invoice_ids in session.connection().execute(
         select(PaymentPlan.debtor_id, PaymentPlan.invoice_ids).where(
             scope(PaymentPlan.debtor_id),
             PaymentPlan.status.in_([PlanStatus.ACTIVE, PlanStatus.PENDING_APPROVAL]),
         )
     ):
         contexts[debtor_id].plans.append(_ids(invoice_ids))
-    for (debtor_id,) in session.execute(
+    for (debtor_id,) in session.connection().execute(
         select(Conversation.debtor_id)
         .outerjoin(
             Handoff,
@@ -155,7 +157,7 @@ def load_contexts(
         )
     ):
         contexts[debtor_id].handed_off = True
-    for row in session.execute(
+    for row in session.connection().execute(
         select(
             Contact.debtor_id, Contact.id, Contact.channel, Contact.address, Contact.consent,
             Contact.opted_out_at, Contact.status,

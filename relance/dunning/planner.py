@@ -10,6 +10,7 @@ two machines) plans nothing twice. Skips are recorded per run with their reason.
 from __future__ import annotations
 
 import heapq
+import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -34,6 +35,10 @@ log = logging.getLogger(__name__)
 DebtorInfo = tuple[str, str, str, str, bool]  # segment, risk class, jurisdiction, tz, address
 OPEN_STATUSES = (InvoiceStatus.OPEN, InvoiceStatus.DISPUTED)
 PENDING = ("planned", "retry")
+ACTION_COLUMNS = (
+    "idempotency_key", "invoice_id", "debtor_id", "stage", "kind", "group_key", "status",
+    "priority", "channels", "channel", "attempts", "run_id", "planned_at",
+)
 # Dispatch-time cancellations that do not close the stage: once the cause is gone it is replanned.
 REVIVABLE = ("disputed", "paused", "promised", "on_plan", "handed_off")
 
@@ -119,6 +124,7 @@ def plan(
     """Plan today's dunning actions (the caller commits). `progress` gets debtors processed."""
     now = now or utcnow()
     policy = policy or active_policy(session)
+    session.flush()  # the chunk reads go through Core, which does not autoflush
     run = None
     if not dry_run:
         run = DunningRun(
@@ -192,7 +198,7 @@ def _invoices(
     )
     if debtor_ids is not None:
         query = query.where(Invoice.debtor_id.in_(debtor_ids))
-    return [InvoiceRow(*row) for row in session.execute(query)]
+    return [InvoiceRow._make(row) for row in session.connection().execute(query)]
 
 
 def _existing_actions(
@@ -206,7 +212,7 @@ def _existing_actions(
     if debtor_ids is not None:
         query = query.where(DunningAction.debtor_id.in_(debtor_ids))
     found: dict[int, list[tuple[int, str, str]]] = {}
-    for invoice_id, action_id, stage, status, outcome in session.execute(query):
+    for invoice_id, action_id, stage, status, outcome in session.connection().execute(query):
         if status == "cancelled" and outcome in REVIVABLE:
             status = "revivable"  # skipped at dispatch (paid, disputed...): may be planned again
         found.setdefault(invoice_id, []).append((action_id, stage, status))
@@ -248,12 +254,17 @@ def _plan_chunk(
     supersede: list[int] = []
     retire: list[int] = []
     empty = DebtorContext()
+    stage_memo: dict[tuple[str, str, int], Stage | None] = {}
+    channel_memo: dict[tuple[int, str], tuple[list[str], list[str]]] = {}
     for inv in invoices:
         segment, risk, _jurisdiction, tz, has_address = debtors[inv.debtor_id]
         today = local_today(now, tz, today_cache)
-        track = policy.track_for(segment, risk)
         days = (today - inv.due_date).days
-        stage = current_stage(track, days)
+        memo_key = (segment, risk, days)
+        if memo_key in stage_memo:
+            stage = stage_memo[memo_key]
+        else:
+            stage = stage_memo[memo_key] = current_stage(policy.track_for(segment, risk), days)
         if stage is None:
             counts["not_due"] += 1
             continue
@@ -266,7 +277,10 @@ def _plan_chunk(
         reason = skip_reason(inv, ctx, today)
         usable: list[str] = []
         if reason is None and stage.kind != "legal":
-            usable, opted_out = channels_for(stage, ctx, has_address)
+            channel_key = (inv.debtor_id, stage.key)
+            if channel_key not in channel_memo:
+                channel_memo[channel_key] = channels_for(stage, ctx, has_address)
+            usable, opted_out = channel_memo[channel_key]
             for channel in opted_out if usable else []:
                 counts["channel_opted_out"] += 1
                 skips.append(SkipRecord(inv.id, inv.debtor_id, stage.key, "channel_opted_out",
@@ -364,17 +378,47 @@ def _write(
         for g in groups
         for invoice_id, stage_key in g.invoices
     ]
-    if rows:
+    if not rows:
+        pass
+    elif session.get_bind().dialect.name == "postgresql":
+        _copy_actions(session, rows)
+    else:
         stmt = _insert(session)
         if hasattr(stmt, "on_conflict_do_nothing"):
             stmt = stmt.on_conflict_do_nothing(index_elements=["idempotency_key"])
         session.execute(stmt, rows)
-    if skips:
-        session.execute(
-            insert(DunningSkip),
-            [
-                {"run_id": run_id, "invoice_id": s.invoice_id, "debtor_id": s.debtor_id,
-                 "stage": s.stage, "reason": s.reason, "detail": s.detail[:300]}
-                for s in skips
-            ],
-        )
+    skip_rows = [
+        {"run_id": run_id, "invoice_id": s.invoice_id, "debtor_id": s.debtor_id,
+         "stage": s.stage, "reason": s.reason, "detail": s.detail[:300]}
+        for s in skips
+    ]
+    if skip_rows:
+        session.execute(insert(DunningSkip), skip_rows)
+
+
+def _copy_actions(session: Session, rows: list[dict[str, object]]) -> None:
+    """PostgreSQL: COPY into a temporary table, then one INSERT ... ON CONFLICT DO NOTHING.
+
+    COPY streams the rows in one round trip; the conflict rule still makes a concurrent or
+    repeated planner harmless.
+    """
+    connection = session.connection()
+    cursor_owner = connection.connection.driver_connection
+    columns = ", ".join(ACTION_COLUMNS)
+    connection.exec_driver_sql(
+        "CREATE TEMP TABLE IF NOT EXISTS dunning_actions_stage "
+        "(LIKE dunning_actions INCLUDING DEFAULTS) ON COMMIT DROP"
+    )
+    with (
+        cursor_owner.cursor() as cursor,  # type: ignore[union-attr]
+        cursor.copy(f"COPY dunning_actions_stage ({columns}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(
+                [json.dumps(row[c]) if c == "channels" else row[c] for c in ACTION_COLUMNS]
+            )
+    connection.exec_driver_sql(
+        f"INSERT INTO dunning_actions ({columns}) SELECT {columns} FROM dunning_actions_stage "
+        "ON CONFLICT (idempotency_key) DO NOTHING"
+    )
+    connection.exec_driver_sql("TRUNCATE dunning_actions_stage")

@@ -50,7 +50,9 @@ class DunningAction(Base):
     channel: Mapped[str | None] = mapped_column(String(16))  # the one used (or being tried)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
-    run_id: Mapped[int | None] = mapped_column(ForeignKey("dunning_runs.id", ondelete="SET NULL"))
+    # Plain column, no foreign key: the planner writes up to a row per open invoice in one run,
+    # and a per-row reference check there costs more than it protects (runs are never deleted).
+    run_id: Mapped[int | None]
     planned_at: Mapped[datetime] = mapped_column(default=utcnow)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None]
