@@ -9,6 +9,7 @@ from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
 from actions._common import conversation_of, latest_text, unit_of_work, utter
+from relance.db.models.enums import ConversationMode
 from relance.handoff import service as handoff
 from relance.settings import get_settings
 
@@ -52,7 +53,7 @@ class ActionHandoff(Action):
 
 
 class ActionResumeConversation(Action):
-    """EXTERNAL_resume: a collector gave the conversation back; start clean, stay silent."""
+    """EXTERNAL_resume: a collector gave the conversation back; start clean and say so."""
 
     def name(self) -> str:
         return "action_resume_conversation"
@@ -61,8 +62,9 @@ class ActionResumeConversation(Action):
             domain: DomainDict) -> list[EventType]:
         with unit_of_work() as session:
             conversation = conversation_of(session, tracker)
-            if conversation is not None:
-                handoff.resume_bot(session, conversation)
+            if conversation is not None and conversation.mode != ConversationMode.BOT:
+                handoff.resume_bot(session, conversation, actor="bot")
+        utter(dispatcher, "utter_resumed")
         return [SlotSet("handed_off", False), SlotSet("fallback_count", 0),
                 SlotSet("identity_attempts", 0), SlotSet("identity_answer", None),
                 SlotSet("plan_status", None), SlotSet("pending_request", None)]

@@ -14,7 +14,8 @@ import yaml
 from sqlalchemy.orm import Session
 
 from relance import audit
-from relance.db.models import Debtor, Dispute, Task
+from relance.db.models import Debtor, Dispute, Invoice, Task
+from relance.db.models.enums import InvoiceStatus
 from relance.disputes import repository
 from relance.nlu_normalise import fold
 
@@ -70,6 +71,10 @@ def create_dispute(
         invoices = repository.open_invoices(session, debtor.id)
         if len(invoices) == 1:
             invoice_id = invoices[0].id
+    if invoice_id is not None:
+        invoice = session.get(Invoice, invoice_id)
+        if invoice is not None and invoice.status == InvoiceStatus.OPEN:
+            invoice.status = InvoiceStatus.DISPUTED  # out of balances and payment links
     dispute = Dispute(
         reference=new_reference(session),
         debtor_id=debtor.id,

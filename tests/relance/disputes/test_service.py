@@ -1,0 +1,33 @@
+"""Dispute classification and creation."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from relance.disputes.service import classify_reason, create_dispute
+from tests.console import factories
+
+
+def test_reasons_from_words_fr_en() -> None:
+    assert classify_reason("jai jamais recu le colis") == "not_received"
+    assert classify_reason("The item arrived broken") == "defective"
+    assert classify_reason("vous m'avez facturé deux fois") == "wrong_amount"
+    assert classify_reason("this is not my debt") == "not_mine"
+    assert classify_reason("autre") == "other"
+    assert classify_reason("I dispute this") is None
+
+
+def test_single_open_invoice_is_named_and_marked(db: Session) -> None:
+    debtor = factories.debtor(db)
+    invoice = factories.invoice(db, debtor)
+    dispute = create_dispute(db, debtor, reason="defective", details="  cassé  ")
+    assert dispute.invoice_id == invoice.id and dispute.details == "cassé"
+    assert invoice.status == "disputed"
+
+
+def test_unknown_reason_becomes_other_and_references_are_unique(db: Session) -> None:
+    debtor = factories.debtor(db)
+    first = create_dispute(db, debtor, reason="bogus", details=None)
+    second = create_dispute(db, debtor, reason="other", details=None)
+    assert first.reason == "other" and first.invoice_id is None  # no invoice: whole account
+    assert first.reference != second.reference

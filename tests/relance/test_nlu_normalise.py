@@ -1,0 +1,108 @@
+"""Entity normalisation: dates, amounts, counts, frequencies, identity answers (fr + en)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from relance.nlu_normalise import (
+    digits_only,
+    is_unknown_answer,
+    parse_amount,
+    parse_count,
+    parse_date,
+    parse_frequency,
+    wants_full_amount,
+)
+
+MONDAY = date(2026, 11, 23)
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "expected"),
+    [
+        ("vendredi", "fr", date(2026, 11, 27)),
+        ("vendredi prochain", "fr", date(2026, 11, 27)),
+        ("next friday", "en", date(2026, 11, 27)),
+        ("dm1", "fr", date(2026, 11, 24)),
+        ("tmrw", "en", date(2026, 11, 24)),
+        ("fin du mois", "fr", date(2026, 11, 30)),
+        ("end of the month", "en", date(2026, 11, 30)),
+        ("le 15", "fr", date(2026, 12, 15)),
+        ("the 15th", "en", date(2026, 12, 15)),
+        ("the twentieth", "en", date(2026, 12, 20)),
+        ("le vingt", "fr", date(2026, 12, 20)),
+        ("le 3 décembre", "fr", date(2026, 12, 3)),
+        ("12/03", "fr", date(2027, 3, 12)),
+        ("la semaine prochaine", "fr", date(2026, 11, 30)),
+        ("dans deux semaines", "fr", date(2026, 12, 7)),
+        ("début du mois prochain", "fr", date(2026, 12, 1)),
+    ],
+)
+def test_future_dates(text: str, language: str, expected: date) -> None:
+    assert parse_date(text, language, today=MONDAY) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("hier", date(2026, 11, 22)), ("vendredi", date(2026, 11, 20)),
+     ("last tuesday", date(2026, 11, 17)), ("le 15", date(2026, 11, 15)),
+     ("il y a deux jours", date(2026, 11, 21))],
+)
+def test_past_dates(text: str, expected: date) -> None:
+    assert parse_date(text, "fr", today=MONDAY, direction="past") == expected
+
+
+def test_unreadable_date() -> None:
+    assert parse_date("blabla", "fr", today=MONDAY) is None
+    assert parse_date(None, "fr", today=MONDAY) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "minor"),
+    [("250 €", "fr", 25_000), ("€150", "en", 15_000), ("$1,200", "en", 120_000),
+     ("1 200 €", "fr", 120_000), ("250,50 €", "fr", 25_050), ("250.50 eur", "en", 25_050),
+     ("1.200,50 €", "fr", 120_050), ("deux cents euros", "fr", 20_000),
+     ("two hundred euros", "en", 20_000), ("cent vingt euros", "fr", 12_000),
+     ("fifty", "en", 5_000)],
+)
+def test_amounts_in_minor_units(text: str, language: str, minor: int) -> None:
+    assert parse_amount(text, language) == minor
+
+
+def test_no_amount() -> None:
+    assert parse_amount("je ne sais pas", "fr") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "count"),
+    [("3 fois", 3), ("en trois fois", 3), ("six payments", 6), ("3x", 3), ("12 mois", 12),
+     ("deux", 2), ("ten", 10), ("quatre mensualités", 4)],
+)
+def test_counts(text: str, count: int) -> None:
+    assert parse_count(text, "fr") == count
+
+
+def test_count_rejects_nonsense() -> None:
+    assert parse_count("bof", "fr") is None
+    assert parse_count("500 fois", "fr") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "frequency"),
+    [("par mois", "monthly"), ("weekly", "weekly"), ("toutes les deux semaines", "biweekly"),
+     ("every 2 weeks", "biweekly"), ("mensualités", "monthly"), ("fortnightly", "biweekly"),
+     ("chaque semaine", "weekly"), ("n'importe", None)],
+)
+def test_frequencies(text: str, frequency: str | None) -> None:
+    assert parse_frequency(text) == frequency
+
+
+def test_identity_answers_and_markers() -> None:
+    assert digits_only("sept cinq zéro un un", "fr") == "75011"
+    assert digits_only("C-104 233") == "C104233"
+    assert wants_full_amount("la totalité") and wants_full_amount("the full amount")
+    assert not wants_full_amount("cent euros")
+    assert is_unknown_answer("je n'ai pas la référence") and is_unknown_answer("I don't know")
+    assert not is_unknown_answer("VIR-88412")
