@@ -1,0 +1,31 @@
+"""Demo accounts for `relance run` in development, never in production."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.orm import Session
+
+from relance.auth import demo
+from relance.auth.passwords import verify_password
+from relance.auth.users import find_user
+from relance.settings import get_settings
+
+
+def test_demo_users_are_created_once(db: Session) -> None:
+    assert demo.ensure_demo_users() == 2
+    assert demo.ensure_demo_users() == 0
+    for email, password, role in demo.DEMO_LOGINS:
+        user = find_user(db, email)
+        assert user is not None and user.role == role
+        assert verify_password(user.password_hash, password)
+
+
+def test_no_demo_users_in_production(db: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://db/prod")
+    for name in ("SECRET_KEY", "TWILIO_AUTH_TOKEN", "STRIPE_WEBHOOK_SECRET", "RASA_AUTH_TOKEN",
+                 "NLG_TOKEN"):
+        monkeypatch.setenv(name, "real-" + name.lower())
+    get_settings.cache_clear()
+    assert demo.ensure_demo_users() == 0
+    assert find_user(db, demo.DEMO_LOGINS[0][0]) is None
