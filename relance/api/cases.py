@@ -1,19 +1,26 @@
-"""What came out of conversations: disputes, payment plans, promises to pay and handoffs."""
+"""What came out of conversations: disputes, payment plans, promises to pay and handoffs.
+
+The only writes are dispute decisions, made by `relance.disputes.service.decide_dispute` (which
+reopens or cancels the invoice, closes the review task and audits as `api:<token name>`).
+"""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from relance.api import views
-from relance.api.auth import Caller
+from relance.api.auth import ApiCaller, Caller
 from relance.api.pagination import IdFilter, Limit, Offset, paginate
 from relance.api.schemas import (
+    MAX_ID,
+    DisputeDecision,
     DisputeOut,
+    ErrorOut,
     HandoffOut,
     Page,
     PaymentPlanOut,
@@ -21,7 +28,9 @@ from relance.api.schemas import (
 )
 from relance.db.models import Conversation, Dispute, Handoff, PaymentPlan, Promise
 from relance.db.models.enums import DisputeStatus, HandoffStatus, PlanStatus, PromiseStatus
+from relance.disputes.service import decide_dispute
 from relance.web.deps import DbSession
+from relance.web.errors import DomainError, NotFound
 
 router = APIRouter()
 
@@ -44,6 +53,51 @@ def list_disputes(
     if status:
         stmt = stmt.where(Dispute.status == status)
     return paginate(db, stmt, limit, offset, views.dispute)
+
+
+DisputeId = Annotated[int, Path(ge=1, le=MAX_ID)]
+DECISION_ERRORS = {404: {"model": ErrorOut}, 409: {"model": ErrorOut}}
+
+
+def _decide(
+    db: DbSession, caller: ApiCaller, dispute_id: int, decision: DisputeDecision, upheld: bool
+) -> DisputeOut:
+    dispute = db.get(Dispute, dispute_id, with_for_update=True)
+    if dispute is None:
+        raise NotFound("dispute_not_found", f"No dispute with id {dispute_id}")
+    if dispute.status != DisputeStatus.OPEN:
+        raise DomainError(
+            "dispute_closed", f"Dispute {dispute.reference} is already {dispute.status}", 409
+        )
+    decide_dispute(db, dispute, upheld=upheld, note=decision.note, actor=caller.actor)
+    db.flush()
+    return views.dispute(dispute)
+
+
+@router.post(
+    "/disputes/{dispute_id}/resolve",
+    response_model=DisputeOut,
+    responses=DECISION_ERRORS,
+    tags=["disputes"],
+)
+def resolve_dispute(
+    db: DbSession, caller: Caller, dispute_id: DisputeId, decision: DisputeDecision
+) -> DisputeOut:
+    """Uphold the dispute: the invoice is cancelled and dunning on it stops for good."""
+    return _decide(db, caller, dispute_id, decision, upheld=True)
+
+
+@router.post(
+    "/disputes/{dispute_id}/reject",
+    response_model=DisputeOut,
+    responses=DECISION_ERRORS,
+    tags=["disputes"],
+)
+def reject_dispute(
+    db: DbSession, caller: Caller, dispute_id: DisputeId, decision: DisputeDecision
+) -> DisputeOut:
+    """Reject the dispute: the invoice is open again and dunning resumes."""
+    return _decide(db, caller, dispute_id, decision, upheld=False)
 
 
 @router.get("/payment-plans", response_model=Page[PaymentPlanOut], tags=["payment plans"])

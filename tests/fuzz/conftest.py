@@ -1,0 +1,39 @@
+"""Fuzz fixtures: the real app, a live API token, and some data for the API to chew on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.orm import Session
+
+from relance.settings import Settings
+from tests.api import factories as f
+
+
+@pytest.fixture
+def app(db: Session, settings: Settings) -> Iterator[FastAPI]:
+    from relance.app import create_app
+
+    yield create_app(settings)
+
+
+@pytest.fixture
+def auth(db: Session) -> dict[str, str]:
+    return {"Authorization": f"Bearer {f.token(db, 'fuzz')}"}
+
+
+@pytest.fixture
+def seeded(db: Session) -> None:
+    """A little of everything, so list endpoints return rows while they are fuzzed."""
+    debtor = f.debtor(db, name="Zoë 🎉 O'Brien")
+    f.contact(db, debtor, "+33639980001")
+    f.invoice(db, debtor)
+    f.dispute(db, debtor)
+    f.plan(db, debtor)
+    f.promise(db, debtor)
+    f.letter(db, debtor)
+    conv = f.conversation(db, debtor)
+    f.message(db, conv, "Bonjour")
+    f.handoff(db, conv)
