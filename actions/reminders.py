@@ -33,8 +33,8 @@ class ActionSendReminder(Action):
             invoices = plans_repository.open_invoices(session, debtor.id) if debtor else []
             if debtor is None or not invoices:
                 return [SlotSet("stage", stage)]
-            if isinstance(refs, list):
-                refs = ", ".join(str(r) for r in refs)
+            if isinstance(refs, str):
+                refs = [r.strip() for r in refs.split(",") if r.strip()]
             try:
                 _, url = create_link(session, debtor=debtor, purpose="balance")
             except LinkError:
@@ -44,7 +44,7 @@ class ActionSendReminder(Action):
                   debtor_name=debtor.display_name,
                   amount_minor=sum(i.balance_minor for i in invoices),
                   currency=invoices[0].currency, due_date=invoices[0].due_date.isoformat(),
-                  invoice_refs=refs or ", ".join(i.number for i in invoices[:3]), pay_url=url,
+                  invoice_refs=list(refs or [i.number for i in invoices[:3]]), pay_url=url,
                   segment="b2b" if debtor.segment == Segment.B2B else "consumer",
                   formal_notice_date=(today(debtor)
                                       + timedelta(days=FORMAL_NOTICE_NOTICE_DAYS)).isoformat())
