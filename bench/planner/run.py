@@ -111,7 +111,7 @@ def populate(url: str, invoices: int, debtors: int, seed: int = 7) -> None:
         raw.close()
 
 
-def run_once(url: str, chunk: int) -> dict[str, object]:
+def run_once(url: str, chunk: int, days_later: int = 0) -> dict[str, object]:
     """One planner run in this process: wall time, peak RSS, counts."""
     from sqlalchemy.orm import Session
 
@@ -120,7 +120,7 @@ def run_once(url: str, chunk: int) -> dict[str, object]:
     engine = _engine(url)
     started = time.perf_counter()
     with Session(engine) as session:
-        report = plan(session, now=NOW, chunk_size=chunk, keep=100)
+        report = plan(session, now=NOW + timedelta(days=days_later), chunk_size=chunk, keep=100)
         session.commit()
     elapsed = time.perf_counter() - started
     return {
@@ -138,19 +138,24 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=2000)
     parser.add_argument("--reuse", action="store_true", help="skip populating")
     parser.add_argument("--append", type=Path, help="append the results to this Markdown file")
+    parser.add_argument("--runs", default="cold,warm,next",
+                        help="cold: first run after import; warm: same day again; "
+                             "next: the following day (only that day's stage changes)")
     parser.add_argument("--run-once", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--days-later", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_once:
-        print(json.dumps(run_once(args.url, args.chunk)))
+        print(json.dumps(run_once(args.url, args.chunk, args.days_later)))
         return
     if not args.reuse:
         t0 = time.perf_counter()
         populate(args.url, args.invoices, args.debtors)
         print(f"populated {args.invoices:,} invoices in {time.perf_counter() - t0:.1f} s")
     runs = {}
-    for label in ("cold", "warm"):
+    for label in args.runs.split(","):
         out = subprocess.run(
-            [sys.executable, __file__, "--url", args.url, "--chunk", str(args.chunk), "--run-once"],
+            [sys.executable, __file__, "--url", args.url, "--chunk", str(args.chunk), "--run-once",
+             "--days-later", "1" if label == "next" else "0"],
             check=True, capture_output=True, text=True, cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
@@ -160,35 +165,41 @@ def main() -> None:
         _append(args, runs)
 
 
+LABELS = {
+    "cold": "cold: first run after importing the portfolio (every due stage planned and written)",
+    "warm": "warm: same day again (everything already planned)",
+    "next": "next day: the daily run (only stages reached that day are written)",
+}
+
+
 def _append(args: argparse.Namespace, runs: dict[str, dict]) -> None:
-    cpu = os.cpu_count()
-    command = ("python bench/planner/run.py --url postgresql://postgres@localhost/relance_bench"
+    loadavg = Path("/proc/loadavg")
+    load = loadavg.read_text().split()[:3] if loadavg.exists() else ["?"]
+    command = (f"python bench/planner/run.py --url postgresql://postgres@localhost/relance_bench"
                f" --invoices {args.invoices} --debtors {args.debtors} --chunk {args.chunk}"
-               " --append BENCHMARKS.md")
-    cold, warm = runs["cold"], runs["warm"]
-    planned = sum(v for k, v in cold["counts"].items() if k.startswith("stage:"))
-    skipped = sum(v for k, v in cold["counts"].items() if k.startswith("skip:"))
+               f" --runs {args.runs}{' --reuse' if args.reuse else ''} --append BENCHMARKS.md")
     lines = [
         "",
         f"## Dunning planner — {args.invoices:,} open invoices on PostgreSQL ({date.today()})",
         "",
         f"Command: `{command}`",
         "",
-        f"Machine: {cpu} CPUs; PostgreSQL local; {args.debtors:,} debtors; "
-        f"chunk {args.chunk} debtors. Target: < 60 s, memory bounded.",
+        f"Machine: {os.cpu_count()} CPUs, local PostgreSQL; {args.debtors:,} debtors; chunks of "
+        f"{args.chunk} debtors; load average at the end {' '.join(load)} (machine shared with "
+        "other test runs). Target: < 60 s, memory bounded.",
         "",
-        "| run | wall time | peak RSS | planned | skipped | groups |",
+        "| run | wall time | peak RSS | stages planned | skipped | contacts (groups) |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
-        f"| cold (plans and writes every due stage) | {cold['seconds']} s | "
-        f"{cold['peak_rss_mb']} MB | {planned:,} | {skipped:,} | "
-        f"{cold['counts'].get('groups', 0):,} |",
-        f"| warm (same day again: all already planned) | {warm['seconds']} s | "
-        f"{warm['peak_rss_mb']} MB | "
-        f"{sum(v for k, v in warm['counts'].items() if k.startswith('stage:')):,} | "
-        f"{sum(v for k, v in warm['counts'].items() if k.startswith('skip:')):,} | "
-        f"{warm['counts'].get('groups', 0):,} |",
-        "",
     ]
+    for label, result in runs.items():
+        counts = result["counts"]
+        planned = sum(v for k, v in counts.items() if k.startswith("stage:"))
+        skipped = sum(v for k, v in counts.items() if k.startswith("skip:"))
+        lines.append(
+            f"| {LABELS.get(label, label)} | {result['seconds']} s | {result['peak_rss_mb']} MB "
+            f"| {planned:,} | {skipped:,} | {counts.get('groups', 0):,} |"
+        )
+    lines.append("")
     with args.append.open("a", encoding="utf-8") as fh:
         fh.write("\n".join(lines))
 

@@ -16,8 +16,24 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import String, cast, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Integer,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -135,14 +151,18 @@ def plan(
     report = PlanReport(run_id=run.id if run else None, run_date=now.date(), dry_run=dry_run)
     today_cache: dict[str, date] = {}
     horizon = now.date() + timedelta(days=1 - policy.min_offset())  # no stage due before this
+    stage_filter = _stage_filter(session, policy, now)
     for lo, hi, debtors in _debtor_chunks(session, chunk_size, debtor_ids):
-        invoices = _invoices(session, lo, hi, horizon, debtor_ids)
+        invoices = _invoices(session, lo, hi, horizon, debtor_ids, stage_filter)
         if invoices:
             earliest = min(local_today(now, d[3], today_cache) for d in debtors.values())
             contexts = load_contexts(
                 session, earliest, lo=lo, hi=hi, debtor_ids=debtor_ids
             )
-            existing = _existing_actions(session, lo, hi, debtor_ids)
+            existing = _existing_actions(
+                session, lo, hi, debtor_ids,
+                [i.id for i in invoices] if stage_filter is not None else None,
+            )
             groups, skips, supersede, retire = _plan_chunk(
                 invoices, debtors, contexts, existing, policy, now, today_cache, report.counts
             )
@@ -181,7 +201,12 @@ def _debtor_chunks(
 
 
 def _invoices(
-    session: Session, lo: int, hi: int, horizon: date, debtor_ids: list[int] | None
+    session: Session,
+    lo: int,
+    hi: int,
+    horizon: date,
+    debtor_ids: list[int] | None,
+    stage_filter: ColumnElement[bool] | None = None,
 ) -> list[InvoiceRow]:
     query = (
         select(
@@ -198,11 +223,70 @@ def _invoices(
     )
     if debtor_ids is not None:
         query = query.where(Invoice.debtor_id.in_(debtor_ids))
+    if stage_filter is not None:
+        query = query.join(Debtor, Debtor.id == Invoice.debtor_id).where(stage_filter)
     return [InvoiceRow._make(row) for row in session.connection().execute(query)]
 
 
+def _stage_filter(session: Session, policy: Policy, now: datetime) -> ColumnElement[bool] | None:
+    """Keep only invoices whose current stage still has to be planned.
+
+    The stage of each invoice is computed in SQL (same rules as `current_stage`, the debtor's
+    local date per time zone) and matched against the unique key of earlier actions through its
+    index, so a routine run never reads back the actions already planned. The Python loop keeps
+    the same checks, so the result does not depend on this filter.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect not in ("postgresql", "sqlite"):
+        return None
+    zones = list(session.scalars(select(Debtor.timezone).distinct()))
+    cache: dict[str, date] = {}
+    today = case(
+        {tz: literal(local_today(now, tz, cache), Date) for tz in zones},
+        value=Debtor.timezone,
+        else_=literal(local_today(now, None, cache), Date),
+    ) if zones else literal(local_today(now, None, cache), Date)
+    if dialect == "sqlite":
+        days: Any = cast(func.julianday(today) - func.julianday(Invoice.due_date), Integer)
+    else:
+        days = today - Invoice.due_date  # date - date is an integer number of days
+
+    def stage_case(track: Track) -> Any:
+        whens = []
+        for stage in reversed(track.stages):
+            reached = days >= stage.offset_days
+            if stage.offset_days < 0:
+                reached = and_(reached, days < 0)  # a pre-due stage lapses on the due date
+            whens.append((reached, literal(stage.key)))
+        return case(*whens, else_=null())
+
+    def matches(track: Track) -> ColumnElement[bool]:
+        parts = []
+        if track.segment != "*":
+            parts.append(Debtor.segment == track.segment)
+        if track.risk_class != "*":
+            parts.append(Debtor.risk_class == track.risk_class)
+        return and_(true(), *parts)
+
+    stage_expr = case(
+        *[(matches(t), stage_case(t)) for t in policy.tracks[:-1]],
+        else_=stage_case(policy.tracks[-1]),
+    )
+    done = (
+        select(literal(1))
+        .where(
+            DunningAction.idempotency_key
+            == cast(Invoice.id, String) + literal(":", String) + stage_expr,
+            ~and_(DunningAction.status == "cancelled", DunningAction.outcome.in_(REVIVABLE)),
+        )
+        .exists()
+    )
+    return and_(stage_expr.is_not(None), ~done)
+
+
 def _existing_actions(
-    session: Session, lo: int, hi: int, debtor_ids: list[int] | None
+    session: Session, lo: int, hi: int, debtor_ids: list[int] | None,
+    invoice_ids: list[int] | None = None,
 ) -> dict[int, list[tuple[int, str, str]]]:
     """invoice id -> [(action id, stage, status)] for every action ever planned."""
     query = select(
@@ -211,6 +295,8 @@ def _existing_actions(
     ).where(DunningAction.debtor_id.between(lo, hi))
     if debtor_ids is not None:
         query = query.where(DunningAction.debtor_id.in_(debtor_ids))
+    if invoice_ids is not None:
+        query = query.where(DunningAction.invoice_id.in_(invoice_ids))
     found: dict[int, list[tuple[int, str, str]]] = {}
     for invoice_id, action_id, stage, status, outcome in session.connection().execute(query):
         if status == "cancelled" and outcome in REVIVABLE:

@@ -181,7 +181,7 @@ def test_planning_twice_plans_nothing_twice(db: Session) -> None:
     plan(db, debtor_ids=[debtor.id])
     second = plan(db, debtor_ids=[debtor.id])
     assert len(_actions(db, debtor.id)) == 1
-    assert second.counts["already_planned"] == 1 and second.counts["groups"] == 0
+    assert second.counts["groups"] == 0 and second.counts["stage:friendly"] == 0
 
 
 def test_unsent_stage_is_superseded_by_the_next_one(db: Session) -> None:
@@ -231,3 +231,30 @@ def test_chunks_cover_every_debtor(db: Session) -> None:
     seen: list[int] = []
     report = plan(db, debtor_ids=[d.id for d in debtors], chunk_size=2, progress=seen.append)
     assert report.counts["groups"] == 5 and sum(seen) == 5 and len(seen) == 3
+
+
+@pytest.mark.parametrize(("segment", "risk"), [("consumer", "standard"), ("b2b", "standard"),
+                                                ("b2b", "high")])
+def test_sql_stage_filter_agrees_with_the_python_rules(db: Session, segment: str,
+                                                       risk: str) -> None:
+    """Every day from J-15 to J+60: the SQL filter keeps exactly the invoices with a stage."""
+    from relance.db.models import Invoice
+    from relance.dunning.planner import _stage_filter, current_stage
+    from relance.policy.service import seed_policy
+
+    policy = seed_policy()
+    with freeze_time(NOW):
+        debtor = make_debtor(db, segment=segment, risk_class=risk)
+        invoices = {
+            make_invoice(db, debtor, due=utcnow().date() - timedelta(days=d)).id: d
+            for d in range(-15, 61)
+        }
+        stage_filter = _stage_filter(db, policy, utcnow())
+    assert stage_filter is not None
+    kept = set(db.scalars(
+        select(Invoice.id).join(Invoice.debtor).where(Invoice.debtor_id == debtor.id,
+                                                      stage_filter)
+    ))
+    track = policy.track_for(segment, risk)
+    expected = {i for i, d in invoices.items() if current_stage(track, d) is not None}
+    assert kept == expected and len(expected) > 50
