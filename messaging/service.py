@@ -27,7 +27,7 @@ from relance.db.models.enums import Author, Channel
 from relance.rasa_client import client_from_settings
 from relance.settings import get_settings
 
-SID_PATTERN = re.compile(r"^[A-Z]{2}[0-9a-f]{32}$")
+SID_PATTERN = re.compile(r"^[A-Z]{2}[0-9A-Za-z]{10,64}$")  # Twilio: 2 letters + 32 hex
 MAX_MEDIA = 10  # Twilio's own limit per message
 
 

@@ -45,7 +45,7 @@ from voice.speech import for_speech
 
 log = logging.getLogger(__name__)
 
-CALL_SID = re.compile(r"^CA[0-9a-f]{32}$")
+CALL_SID = re.compile(r"^CA[0-9A-Za-z]{10,64}$")  # Twilio: CA + 32 hex
 MAX_REPROMPTS = 2
 MACHINE_ANSWERS = {"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other"}
 # Keypad shortcuts, sent to the assistant as intents so its rules (identity first) still apply.

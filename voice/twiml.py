@@ -25,7 +25,7 @@ HINTS = {
         "already paid,agent,invoice,postcode,$OOV_CLASS_DIGIT_SEQUENCE"
     ),
 }
-GATHER_TIMEOUT_SECONDS = 6  # silence before the gather gives up (then we reprompt)
+GATHER_TIMEOUT_SECONDS = 5  # silence (or pause between keys) before the gather posts its result
 DIAL_TIMEOUT_SECONDS = 30
 
 
