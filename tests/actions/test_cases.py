@@ -132,3 +132,29 @@ def test_promise_recorded(db: Session, dispatcher, debtor_setup) -> None:
     assert promise.amount_minor == 15_000 and promise.promised_date.isoformat() == when
     assert len(promise.invoice_ids) == 2
     assert dispatcher.messages[0]["promise_date"] == when
+
+
+def test_plan_question_gives_the_policy_maximum(dispatcher, debtor_setup) -> None:
+    from actions.plans import ActionAskPlanInstallments
+
+    owner, conv = debtor_setup  # 300 € consumer band: 3 instalments at most
+    ActionAskPlanInstallments().run(dispatcher, make_tracker(slots_for(owner, conv)), {})
+    assert dispatcher.messages[0]["response"] == "utter_ask_plan_installments"
+    assert dispatcher.messages[0]["max_installments"] == 3
+
+
+def test_plan_needs_approval_keeps_the_request(db: Session, dispatcher) -> None:
+    from tests.console import factories
+
+    owner = factories.debtor(db, segment="consumer")
+    factories.invoice(db, owner, amount_minor=3000)  # too small to split under the policy
+    conv = factories.conversation(db, owner)
+    events = ActionEvaluatePlan().run(dispatcher, make_tracker(
+        slots_for(owner, conv, plan_installments=4, plan_frequency="monthly")), {})
+    assert _slot(events, "plan_status") == "needs_approval"
+    assert dispatcher.messages == []  # the approval action speaks next
+    ActionRequestPlanApproval().run(dispatcher, make_tracker(slots_for(
+        owner, conv, plan_status="needs_approval", plan_request=_slot(events, "plan_request"))), {})
+    assert responses(dispatcher) == ["utter_plan_needs_approval"]
+    assert db.scalars(select(Task).where(Task.kind == "plan_approval",
+                                         Task.debtor_id == owner.id)).one()
