@@ -138,8 +138,8 @@ def _keyword(session: Session, inbound: Inbound, kind: Keyword, language: str | 
         changed = contacts.opt_out(session, contact, source=inbound.channel, keyword=normalised)
         name = "utter_opted_out" if changed else None  # one confirmation, not one per STOP
     elif kind == Keyword.OPT_IN:
-        changed = contacts.opt_in(session, contact, source=inbound.channel, keyword=normalised)
-        name = "utter_opted_in" if changed else None
+        contacts.opt_in(session, contact, source=inbound.channel, keyword=normalised)
+        name = "utter_opted_in"  # confirmed even when already subscribed: nothing to protect
     else:
         audit.record(
             session,

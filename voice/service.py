@@ -40,7 +40,7 @@ from relance.db.models.enums import (
 from relance.rasa_client import client_from_settings
 from relance.settings import get_settings
 from voice import twiml
-from voice.hours import parse_hours
+from voice.hours import OpeningHours, parse_hours
 from voice.speech import for_speech
 
 log = logging.getLogger(__name__)
@@ -307,8 +307,8 @@ def _transfer_or_callback(
 ) -> str:
     settings = get_settings()
     language = conversation.language
-    hours = parse_hours(settings.collector_hours, settings.default_timezone)
-    if settings.collector_phone and hours.is_open(utcnow()):
+    hours = _opening_hours()
+    if settings.collector_phone and hours is not None and hours.is_open(utcnow()):
         announce = wording.text(
             session, "utter_voice_transfer", language=language, channel=Channel.VOICE
         )
@@ -334,15 +334,24 @@ def _transfer_or_callback(
     return twiml.say_and_hang_up([*spoken, said], language)
 
 
+def _opening_hours() -> OpeningHours | None:
+    """Collector hours from settings; a typo there must not break a live call (logged, closed)."""
+    settings = get_settings()
+    try:
+        return parse_hours(settings.collector_hours, settings.default_timezone)
+    except ValueError:
+        log.error("COLLECTOR_HOURS is invalid (%r): no live transfer", settings.collector_hours)
+        return None
+
+
 def _schedule_callback(
     session: Session, call: Call, conversation: Conversation, *, reason: str
 ) -> str:
-    settings = get_settings()
-    hours = parse_hours(settings.collector_hours, settings.default_timezone)
+    hours = _opening_hours()
     task = Task(
         kind="callback",
         debtor_id=conversation.debtor_id,
-        due_at=hours.next_opening(utcnow()),
+        due_at=hours.next_opening(utcnow()) if hours is not None else utcnow(),
         details={
             "conversation_id": conversation.id,
             "call_sid": call.sid,

@@ -163,3 +163,14 @@ def test_a_sentence_with_stop_in_it_goes_to_the_assistant(
 
     assert rasa.texts() == ["stop calling me at work"]
     assert _sms_contact(db).opted_out_at is None
+
+
+def test_start_when_already_subscribed_is_confirmed_and_changes_nothing(
+    client: TestClient, db: Session, rasa: FakeRasa
+) -> None:
+    make_debtor(db)
+
+    texts = message_texts(post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "START")))
+
+    assert texts == [wording.text(db, "utter_opted_in", language="fr", channel="sms")]
+    assert db.scalars(select(AuditEvent)).all() == [] and rasa.received == []

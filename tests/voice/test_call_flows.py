@@ -435,3 +435,24 @@ def test_reminder_purpose_becomes_the_opening_intent() -> None:
         "stage": "firm"
     }
     assert _opening_text(None) == "/greet" and _opening_text("callback") == "/greet"
+
+
+def test_invalid_collector_hours_fall_back_to_a_callback(
+    client: TestClient,
+    db: Session,
+    rasa: FakeRasa,
+    gateway: TwilioGateway,
+    collector: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLLECTOR_HOURS", "always")
+    get_settings.cache_clear()
+    _at(monkeypatch, MONDAY_MORNING)
+    make_debtor(db)
+    rasa.script["/request_human"] = [{"custom": {"handoff": True}}]
+    fields = call_fields(DEBTOR_PHONE, sid=call_sid())
+
+    root = _answer(client, parse(post(client, "/twilio/voice", fields)), fields, Digits="0")
+
+    assert root.find("Dial") is None and root.find("Hangup") is not None
+    assert db.scalars(select(Task).where(Task.kind == "callback")).one().due_at == MONDAY_MORNING
