@@ -208,7 +208,7 @@ def sandbox_complete(
     return RedirectResponse(target, status_code=303, headers=PAGE_HEADERS)
 
 
-@router.post("/stripe/webhook", include_in_schema=False)
+@router.post("/stripe/webhook")
 def stripe_webhook(
     request: Request,
     db: DbSession,
@@ -216,6 +216,7 @@ def stripe_webhook(
     provider: Provider,
     payload: Annotated[bytes, Depends(raw_body)],
 ) -> JSONResponse:
+    """Stripe events (Stripe-Signature checked; 400 and nothing stored when it does not verify)."""
     try:
         body = webhooks.process(
             db,
