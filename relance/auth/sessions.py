@@ -74,4 +74,4 @@ def cookie_options(settings: Settings) -> dict[str, object]:
 
 
 def csrf_matches(expected: str, given: str | None) -> bool:
-    return bool(given) and hmac.compare_digest(expected, given or "")
+    return bool(given) and hmac.compare_digest(expected.encode(), (given or "").encode())

@@ -41,7 +41,8 @@ class NlgResponse(BaseModel):
 def nlg(
     request: NlgRequest, db: DbSession, settings: AppSettings, token: str = Query(default="")
 ) -> NlgResponse:
-    if not hmac.compare_digest(token, settings.nlg_token):
+    # bytes: compare_digest refuses non-ASCII str, and the token comes from the outside
+    if not hmac.compare_digest(token.encode(), settings.nlg_token.encode()):
         raise HTTPException(status_code=401, detail="bad NLG token")
     slots = request.tracker.slots
     variables = {**slots, **request.arguments}
