@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from fastapi import Request, Response
+from fastapi import HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
@@ -100,6 +100,15 @@ class ConsoleRoute(APIRoute):
                 return redirect(request, f"{PREFIX}/login?next={quote(target)}")
             except Forbidden:
                 return render(request, "forbidden.html", status_code=403)
+            except HTTPException as exc:
+                if exc.status_code != 404:
+                    raise
+                return render(
+                    request, "error.html",
+                    {"title": "Not found", "message": "This page or record does not exist "
+                     "(any more)."},
+                    status_code=404,
+                )
             except CsrfRejected:
                 return render(
                     request,

@@ -261,7 +261,8 @@ def test_transcript_fragment_for_live_updates(as_collector: TestClient, db: Sess
 
 
 def test_unknown_conversation_is_404(as_collector: TestClient) -> None:
-    assert as_collector.get("/console/conversations/999999").status_code == 404
+    missing = as_collector.get("/console/conversations/999999")
+    assert missing.status_code == 404 and "Not found" in missing.text
 
 
 def test_send_payment_link_texts_a_working_link(
