@@ -27,9 +27,14 @@ from sqlalchemy.orm import Session
 
 from relance.db.models import AuditEvent, Message, Payment, WebhookEvent
 
-WEBHOOKS = ("/twilio/sms", "/twilio/status", "/stripe/webhook", "/nlg")
+WEBHOOKS = (
+    "/twilio/sms", "/twilio/status", "/stripe/webhook", "/nlg",
+    "/twilio/voice", "/twilio/voice/gather", "/twilio/voice/dial", "/twilio/voice/status",
+)
 # per operation and per mode (valid, invalid): 15 + 15 = 30 requests per operation by default
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
+# signature and token checks come first, whatever the input: fewer cases prove them
+WEBHOOK_EXAMPLES = max(EXAMPLES * 2 // 3, 3)
 FUZZ = settings(
     max_examples=EXAMPLES,
     derandomize=True,
@@ -46,7 +51,8 @@ TWILIO_FORM = {
         name: {"type": "string"}
         for name in (
             "AccountSid", "MessageSid", "SmsSid", "CallSid", "From", "To", "Body", "NumMedia",
-            "MessageStatus", "CallStatus", "ErrorCode", "ProfileName", "WaId",
+            "MessageStatus", "CallStatus", "ErrorCode", "ProfileName", "WaId", "SpeechResult",
+            "Digits", "Confidence", "AnsweredBy", "DialCallStatus",
         )
     },
     "additionalProperties": {"type": "string"},
@@ -55,6 +61,14 @@ TWILIO_FORM = {
 SIGNED_BODIES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "/twilio/sms": ("X-Twilio-Signature", "application/x-www-form-urlencoded", TWILIO_FORM),
     "/twilio/status": ("X-Twilio-Signature", "application/x-www-form-urlencoded", TWILIO_FORM),
+    "/twilio/voice": ("X-Twilio-Signature", "application/x-www-form-urlencoded", TWILIO_FORM),
+    "/twilio/voice/gather": (
+        "X-Twilio-Signature", "application/x-www-form-urlencoded", TWILIO_FORM,
+    ),
+    "/twilio/voice/dial": ("X-Twilio-Signature", "application/x-www-form-urlencoded", TWILIO_FORM),
+    "/twilio/voice/status": (
+        "X-Twilio-Signature", "application/x-www-form-urlencoded", TWILIO_FORM,
+    ),
     "/stripe/webhook": ("Stripe-Signature", "application/json", {"type": "object"}),
 }
 
@@ -169,5 +183,20 @@ def test_unsigned_or_forged_webhooks_are_4xx_and_store_nothing(
     fuzz_schema: Any, db: Session, path: str
 ) -> None:
     """Nothing the fuzzer makes carries a valid Twilio/Stripe signature or the NLG token."""
-    failures = fuzz(fuzz_schema, f"^{path}$", refused_and_stored_nothing(db))
+    check = refused_and_stored_nothing(db)
+    failures = fuzz(fuzz_schema, f"^{path}$", check, examples=WEBHOOK_EXAMPLES)
+    assert not failures, "\n\n".join(failures)
+
+
+def test_payer_pages_never_fail_and_take_no_money(fuzz_schema: Any, db: Session) -> None:
+    """Public pages keyed by a random link token: unknown or malformed tokens are a 4xx page."""
+
+    def check(case: schemathesis.Case) -> None:
+        before = side_effects(db)
+        response = case.call()
+        case.validate_response(response, checks=[not_a_server_error])
+        assert response.status_code >= 400, (response.status_code, response.text[:200])
+        assert side_effects(db) == before
+
+    failures = fuzz(fuzz_schema, r"^/pay/", check, examples=WEBHOOK_EXAMPLES)
     assert not failures, "\n\n".join(failures)
