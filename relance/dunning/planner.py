@@ -275,8 +275,8 @@ def _stage_filter(session: Session, policy: Policy, now: datetime) -> ColumnElem
     done = (
         select(literal(1))
         .where(
-            DunningAction.idempotency_key
-            == cast(Invoice.id, String) + literal(":", String) + stage_expr,
+            DunningAction.invoice_id == Invoice.id,
+            DunningAction.stage == stage_expr,
             ~and_(DunningAction.status == "cancelled", DunningAction.outcome.in_(REVIVABLE)),
         )
         .exists()
@@ -409,13 +409,13 @@ def _plan_chunk(
     return list(groups.values()), skips, supersede, retire
 
 
-def _insert(session: Session):  # type: ignore[no-untyped-def]
+def _insert(session: Session, model: Any = DunningAction):  # type: ignore[no-untyped-def]
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        return postgresql.insert(DunningAction)
+        return postgresql.insert(model)
     if dialect == "sqlite":
-        return sqlite.insert(DunningAction)
-    return insert(DunningAction)
+        return sqlite.insert(model)
+    return insert(model)
 
 
 def _write(
@@ -479,7 +479,14 @@ def _write(
         for s in skips
     ]
     if skip_rows:
-        session.execute(insert(DunningSkip), skip_rows)
+        # One row per (invoice, stage, reason): the run that first saw it. Routine runs every
+        # hour would otherwise write the same skips again and again.
+        skip_insert = _insert(session, DunningSkip)
+        if hasattr(skip_insert, "on_conflict_do_nothing"):
+            skip_insert = skip_insert.on_conflict_do_nothing(
+                index_elements=["invoice_id", "stage", "reason"]
+            )
+        session.execute(skip_insert, skip_rows)
 
 
 def _copy_actions(session: Session, rows: list[dict[str, object]]) -> None:

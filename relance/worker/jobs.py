@@ -76,7 +76,7 @@ def followups(now: datetime | None = None) -> Any:
 
 # name -> (interval in seconds, job). Planning is idempotent, so running it often is harmless.
 SCHEDULE: dict[str, tuple[float, Callable[[], Any]]] = {
-    "dunning.plan": (15 * 60, plan_dunning),
+    "dunning.plan": (60 * 60, plan_dunning),
     "dunning.dispatch": (60, dispatch_dunning),
     "conversations.replay": (60, replay_pending),
     "followups.run": (60 * 60, followups),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from relance.db.base import Base, utcnow
@@ -64,9 +64,13 @@ class DunningAction(Base):
 
 
 class DunningSkip(Base):
-    """An invoice whose stage was due but not planned, and why (paid, disputed, promised...)."""
+    """An invoice whose stage was due but not planned, and why (paid, disputed, promised...).
+
+    Kept once per (invoice, stage, reason), with the run that first found it.
+    """
 
     __tablename__ = "dunning_skips"
+    __table_args__ = (UniqueConstraint("invoice_id", "stage", "reason"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(
