@@ -404,6 +404,28 @@ class Dispatcher:
         )
 
 
+def release_stale(session: Session, *, now: datetime, older_than: timedelta) -> int:
+    """Claims left in `sending` by a worker that died mid-send are marked `failed`.
+
+    Never re-queued automatically: the provider may have accepted the message before the crash,
+    and a duplicate reminder is worse than a missed one. Collectors see them in the audit trail.
+    """
+    rows = list(
+        session.scalars(
+            select(DunningAction).where(
+                DunningAction.status == "sending", DunningAction.claimed_at < now - older_than
+            )
+        )
+    )
+    for row in rows:
+        row.status, row.outcome = "failed", "stale_claim"
+        row.detail = f"claimed by {row.claimed_by} at {row.claimed_at}, never finished"
+    if rows:
+        audit.record(session, actor="system", action="dunning.stale_claims",
+                     count=len(rows), ids=[r.id for r in rows][:100])
+    return len(rows)
+
+
 def _due(now: datetime) -> Any:
     return (DunningAction.status.in_(PENDING)) & or_(
         DunningAction.next_attempt_at.is_(None), DunningAction.next_attempt_at <= now

@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -42,10 +42,16 @@ def plan_dunning(now: datetime | None = None) -> dict[str, int]:
 
 
 def dispatch_dunning(now: datetime | None = None, limit: int = 500) -> dict[str, int]:
-    from relance.dunning.dispatcher import Dispatcher
+    from relance.dunning.dispatcher import Dispatcher, release_stale
 
+    now = now or utcnow()
+    with session_scope() as session:
+        stale = release_stale(session, now=now, older_than=timedelta(minutes=30))
     dispatcher = Dispatcher(db_session.get_sessionmaker(), limiter=_limiter())
-    return dict(dispatcher.run(now=now or utcnow(), limit=limit))
+    outcomes = dict(dispatcher.run(now=now, limit=limit))
+    if stale:
+        outcomes["stale_claims"] = stale
+    return outcomes
 
 
 def plan_and_dispatch(now: datetime | None = None) -> dict[str, Any]:

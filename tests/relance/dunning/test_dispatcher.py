@@ -248,3 +248,19 @@ def test_dispatcher_uses_the_rate_limiter(db: Session, gateway, assistant) -> No
     plan(db, debtor_ids=[debtor.id])
     _dispatcher(gateway, assistant, limiter=Spy(60)).run()
     assert acquired == ["+33757000000"]
+
+
+@freeze_time(MONDAY_11)
+def test_stale_claims_are_failed_never_resent(db: Session, gateway, assistant) -> None:  # type: ignore[no-untyped-def]
+    from relance.dunning.dispatcher import release_stale
+
+    debtor = make_debtor(db)
+    make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
+    plan(db, debtor_ids=[debtor.id])
+    [action] = _actions(db, debtor.id)
+    action.status, action.claimed_by = "sending", "dead-worker"
+    action.claimed_at = utcnow() - timedelta(hours=1)
+    db.flush()
+    assert release_stale(db, now=utcnow(), older_than=timedelta(minutes=30)) == 1
+    assert (action.status, action.outcome) == ("failed", "stale_claim")
+    assert _dispatcher(gateway, assistant).run() == {} and gateway.sent == []
