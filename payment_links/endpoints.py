@@ -75,6 +75,13 @@ def _state_page(language: str, state: LinkState, link: PaymentLink | None) -> HT
     return _page(html, status_code)
 
 
+def _confirming(language: str) -> HTMLResponse:
+    """Paid at the provider; the webhook will record it (and the debtor gets the thanks)."""
+    return _page(
+        render_page("message.html", language, title_key="confirming_title", body_key="confirming")
+    )
+
+
 @router.get("/pay/{token}", response_class=HTMLResponse)
 def pay_page(
     token: str, request: Request, db: DbSession, checkout: str | None = None
@@ -82,12 +89,19 @@ def pay_page(
     link = service.find_link(db, token)
     state = service.link_state(db, link)
     language = _language(db, link, request)
-    if checkout == "success" and state in (LinkState.OPEN, LinkState.PAID):
+    if checkout == "success" and state == LinkState.PAID and link is not None:
+        amount = money(link.amount_minor, link.currency, language)
         return _page(
             render_page(
-                "message.html", language, title_key="confirming_title", body_key="confirming"
+                "message.html",
+                language,
+                title_key="received_title",
+                body_key="received",
+                values={"amount": amount},
             )
         )
+    if checkout == "success" and state == LinkState.OPEN:
+        return _confirming(language)
     if state != LinkState.OPEN or link is None:
         return _state_page(language, state, link)
     debtor = db.get(Debtor, link.debtor_id)
@@ -136,6 +150,8 @@ def start_checkout(
             ),
             503,
         )
+    if started.state == LinkState.PROCESSING:
+        return _confirming(language)
     if started.url is None:
         return _state_page(language, started.state, started.link)
     return RedirectResponse(started.url, status_code=303, headers=PAGE_HEADERS)

@@ -20,7 +20,7 @@ from payment_links.providers import CheckoutRequest, PaymentProvider
 from relance import audit
 from relance.db.base import utcnow
 from relance.db.models import Debtor, Installment, Invoice, PaymentLink
-from relance.db.models.enums import InvoiceStatus
+from relance.db.models.enums import InstallmentStatus, InvoiceStatus
 from relance.settings import Settings, get_settings
 
 PURPOSES = ("balance", "installment", "promise")
@@ -37,6 +37,7 @@ class LinkState(StrEnum):
     EXPIRED = "expired"
     PAID = "paid"
     SETTLED = "settled"  # everything it was for is already paid some other way
+    PROCESSING = "processing"  # the provider checkout completed; its webhook is on the way
 
 
 def hash_token(token: str) -> str:
@@ -149,6 +150,10 @@ def link_state(
         return LinkState.PAID
     if (now or utcnow()) >= link.expires_at:
         return LinkState.EXPIRED
+    if link.installment_id:
+        installment = session.get(Installment, link.installment_id)
+        if installment is not None and installment.status == InstallmentStatus.PAID:
+            return LinkState.SETTLED
     if link.invoice_ids and link.purpose == "balance":
         invoices = session.scalars(select(Invoice).where(Invoice.id.in_(link.invoice_ids))).all()
         if invoices and all(inv.status != InvoiceStatus.OPEN for inv in invoices):
@@ -194,9 +199,12 @@ def start_checkout(
     if state != LinkState.OPEN or link is None:
         return CheckoutStart(state=state, link=link)
     if link.provider_session_id and link.provider == provider.name:
-        url = provider.open_checkout_url(link.provider_session_id)
-        if url:
-            return CheckoutStart(state=state, url=url, link=link)
+        status = provider.checkout_status(link.provider_session_id)
+        if status.state == "open" and status.url:
+            return CheckoutStart(state=state, url=status.url, link=link)
+        if status.state == "complete":
+            # Paid at the provider, webhook not processed yet: never open a second checkout.
+            return CheckoutStart(state=LinkState.PROCESSING, link=link)
     page = link_url(token, settings)
     debtor = session.get(Debtor, link.debtor_id)
     checkout = provider.create_checkout(

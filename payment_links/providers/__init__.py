@@ -5,12 +5,20 @@ from __future__ import annotations
 from payment_links.providers.base import (
     CheckoutRequest,
     CheckoutSession,
+    CheckoutStatus,
     PaymentProvider,
     ProviderError,
 )
 from relance.settings import Settings
 
-__all__ = ["CheckoutRequest", "CheckoutSession", "PaymentProvider", "ProviderError", "get_provider"]
+__all__ = [
+    "CheckoutRequest",
+    "CheckoutSession",
+    "CheckoutStatus",
+    "PaymentProvider",
+    "ProviderError",
+    "get_provider",
+]
 
 
 def get_provider(settings: Settings) -> PaymentProvider:

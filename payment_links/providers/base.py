@@ -34,6 +34,14 @@ class CheckoutSession:
     url: str
 
 
+@dataclass(frozen=True)
+class CheckoutStatus:
+    """Where a hosted checkout stands: "open" (url set), "complete" or "expired"."""
+
+    state: str
+    url: str | None = None
+
+
 class PaymentProvider(Protocol):
     name: str
 
@@ -41,8 +49,8 @@ class PaymentProvider(Protocol):
         """Open a hosted checkout for exactly this amount and currency."""
         ...
 
-    def open_checkout_url(self, session_id: str) -> str | None:
-        """The URL of a checkout that can still be paid, None if it expired or completed."""
+    def checkout_status(self, session_id: str) -> CheckoutStatus:
+        """Whether a checkout can still be paid (and its URL), or was completed, or expired."""
         ...
 
     def saved_card(self, payment_intent_id: str) -> tuple[str, str] | None:

@@ -13,7 +13,7 @@ import secrets
 import time
 from typing import Any
 
-from payment_links.providers.base import CheckoutRequest, CheckoutSession
+from payment_links.providers.base import CheckoutRequest, CheckoutSession, CheckoutStatus
 from payment_links.service import link_metadata
 from relance.db.models import PaymentLink
 from relance.ledger.ports import ChargeResult
@@ -36,9 +36,9 @@ class SandboxProvider:
         session_id = SESSION_PREFIX + secrets.token_urlsafe(24)
         return CheckoutSession(id=session_id, url=self._url(session_id))
 
-    def open_checkout_url(self, session_id: str) -> str | None:
-        # A sandbox session lives as long as its link: the endpoint checks the link state.
-        return self._url(session_id)
+    def checkout_status(self, session_id: str) -> CheckoutStatus:
+        # A sandbox session lives as long as its link: the link's own state says if it was paid.
+        return CheckoutStatus(state="open", url=self._url(session_id))
 
     def saved_card(self, payment_intent_id: str) -> tuple[str, str] | None:
         suffix = payment_intent_id.removeprefix(intent_id_for(""))

@@ -10,7 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import stripe
 
-from payment_links.providers.base import CheckoutRequest, CheckoutSession, ProviderError
+from payment_links.providers.base import (
+    CheckoutRequest,
+    CheckoutSession,
+    CheckoutStatus,
+    ProviderError,
+)
 from relance.ledger.ports import ChargeResult
 from relance.settings import Settings
 
@@ -68,12 +73,12 @@ class StripeProvider:
             raise ProviderError("stripe returned a checkout session without a URL")
         return CheckoutSession(id=session.id, url=session.url)
 
-    def open_checkout_url(self, session_id: str) -> str | None:
+    def checkout_status(self, session_id: str) -> CheckoutStatus:
         try:
             session = self._client.v1.checkout.sessions.retrieve(session_id)
         except stripe.StripeError as exc:
             raise ProviderError(f"stripe checkout lookup failed: {exc}") from exc
-        return session.url if session.status == "open" else None
+        return CheckoutStatus(state=str(session.status), url=session.url)
 
     def saved_card(self, payment_intent_id: str) -> tuple[str, str] | None:
         try:

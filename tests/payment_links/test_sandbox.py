@@ -78,3 +78,37 @@ def test_sandbox_pages_do_not_exist_when_stripe_is_configured(client, db, monkey
 
     assert client.get(checkout).status_code == 404
     assert client.post(checkout + "/complete", data={"outcome": "success"}).status_code == 404
+
+
+def test_sandbox_installment_payment_keeps_a_card_for_the_next_ones(
+    client, db, gateway, sandbox_payments
+):
+    from datetime import UTC, datetime, timedelta
+
+    from relance.followups.service import run_followups
+    from relance.ledger.models import SavedPaymentMethod
+    from tests.support.payment_factories import make_plan
+
+    debtor = make_debtor(db)
+    invoice = make_invoice(db, debtor, 4000, due=TODAY - timedelta(days=30))
+    plan = make_plan(db, debtor, [2000, 2000], first_due=TODAY, invoices=[invoice])
+    first, second = plan.installments
+    _, url = create_link(db, debtor=debtor, purpose="installment", installment=first)
+    db.flush()
+    path = url.removeprefix("http://testserver")
+    checkout = client.post(path, follow_redirects=False).headers["location"]
+    client.post(
+        checkout.removeprefix("http://testserver") + "/complete", data={"outcome": "success"}
+    )
+
+    db.expire_all()
+    saved = db.scalars(
+        select(SavedPaymentMethod).where(SavedPaymentMethod.debtor_id == debtor.id)
+    ).one()
+    assert saved.provider == "sandbox" and saved.plan_id == plan.id
+    assert first.status == "paid" and client.post(path).status_code == 410
+
+    report = run_followups(db, second.due_date, now=datetime(2026, 4, 9, 10, 0, tzinfo=UTC))
+
+    assert report.charged == [second.id]
+    assert second.status == "paid" and plan.status == "completed" and invoice.status == "paid"

@@ -86,3 +86,16 @@ def test_expired_paid_and_settled_states(db):
     link.paid_at = utcnow()
     assert link_state(db, link) == LinkState.PAID
     assert link_state(db, None) == LinkState.UNKNOWN
+
+
+def test_installment_link_is_settled_once_the_installment_is_paid(db):
+    debtor = make_debtor(db)
+    invoice = make_invoice(db, debtor, 4000, due=TODAY)
+    plan = make_plan(db, debtor, [2000, 2000], first_due=TODAY, invoices=[invoice])
+    link, _ = create_link(
+        db, debtor=debtor, purpose="installment", installment=plan.installments[0]
+    )
+
+    plan.installments[0].status = "paid"
+
+    assert link_state(db, link) == LinkState.SETTLED

@@ -118,3 +118,24 @@ def test_provider_outage_gives_a_503_page_and_the_link_stays_open(
     db.expire_all()
     assert link.provider_session_id is None and link.paid_at is None
     assert len(stripe_server.checkout_requests("POST")) == 3
+
+
+def test_paid_at_stripe_before_the_webhook_never_opens_a_second_checkout(
+    client, db, gateway, stripe_settings, stripe_server
+):
+    debtor = make_debtor(db, language="en")
+    make_invoice(db, debtor, 3000, due=TODAY)
+    link, url = create_link(db, debtor=debtor, purpose="balance")
+    db.flush()
+    path = url.removeprefix("http://testserver")
+    client.post(path, follow_redirects=False)
+    db.expire_all()
+    completed = stripe_server.complete(link.provider_session_id)
+
+    back_button = client.post(path, follow_redirects=False)  # webhook not delivered yet
+
+    assert back_button.status_code == 200 and "being confirmed" in back_button.text
+    assert len(stripe_server.checkout_requests("POST")) == 1
+    _deliver(client, StripeFake.event("checkout.session.completed", completed))
+    returned = client.get(path + "?checkout=success")
+    assert returned.status_code == 200 and "received your payment of €30.00" in returned.text
