@@ -72,7 +72,9 @@ def handle_call_status(session: Session, fields: dict[str, str]) -> None:
             duration_seconds=extra.get("duration_seconds"),
         )
     if advanced and status == "failed" and call.address:
-        contact = repository.find_contact(session, Channel.VOICE, call.address)
+        contact = contacts.contact_for(
+            session, Channel.VOICE, call.address
+        ) or repository.find_contact(session, Channel.VOICE, call.address)
         if contact is not None:
             contacts.record_failure(
                 session, contact, error_code=fields.get("ErrorCode") or "call_failed", reference=sid

@@ -174,3 +174,13 @@ def test_start_when_already_subscribed_is_confirmed_and_changes_nothing(
 
     assert texts == [wording.text(db, "utter_opted_in", language="fr", channel="sms")]
     assert db.scalars(select(AuditEvent)).all() == [] and rasa.received == []
+
+
+def test_help_from_an_unknown_number_is_answered_without_storing_anything(
+    client: TestClient, db: Session, rasa: FakeRasa
+) -> None:
+    texts = message_texts(post(client, "/twilio/sms", sms_fields("+33611223344", "HELP")))
+
+    assert texts == [wording.text(db, "utter_help", language="en", channel="sms")]
+    assert db.scalars(select(Message)).all() == [] and rasa.received == []
+    assert db.scalars(select(AuditEvent.action)).all() == ["inbound.unknown_number_keyword"]

@@ -126,3 +126,32 @@ def test_status_callback_needs_a_sid_and_a_valid_signature(client: TestClient, d
     )
     assert post(client, "/twilio/status", fields, signature="forged").status_code == 403
     assert db.scalars(select(WebhookEvent)).all() == []
+
+
+def test_call_progress_posted_to_the_messaging_status_url_updates_the_call(
+    client: TestClient, db: Session, twilio: TwilioRecorder, gateway: TwilioGateway
+) -> None:
+    debtor = make_debtor(db)
+    contact = db.scalars(select(Contact).where(Contact.channel == "voice")).one()
+    call = gateway.place_call(
+        db,
+        conversation=conversation_for_debtor(db, debtor),
+        contact=contact,
+        purpose="reminder:firm",
+    )
+    fields = {
+        "AccountSid": get_settings().twilio_account_sid,
+        "CallSid": call.provider_id or "",
+        "CallStatus": "failed",
+        "From": get_settings().twilio_voice_from,
+        "To": DEBTOR_PHONE,
+        "Direction": "outbound-api",
+        "ErrorCode": "32009",
+    }
+
+    assert post(client, "/twilio/status", fields).status_code == 204
+
+    db.refresh(call)
+    db.refresh(contact)
+    assert call.status == "failed" and call.extra["outcome"] == "failed"
+    assert contact.status == ContactStatus.FAILING and contact.failure_count == 1
