@@ -110,9 +110,7 @@ def list_payment_plans(
     status: Annotated[PlanStatus | None, Query()] = None,
 ) -> Page[PaymentPlanOut]:
     stmt = (
-        select(PaymentPlan)
-        .options(selectinload(PaymentPlan.installments))
-        .order_by(PaymentPlan.id)
+        select(PaymentPlan).options(selectinload(PaymentPlan.installments)).order_by(PaymentPlan.id)
     )
     if debtor_id is not None:
         stmt = stmt.where(PaymentPlan.debtor_id == debtor_id)

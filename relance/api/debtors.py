@@ -103,10 +103,17 @@ def balances(db: Session, debtor_ids: list[int]) -> dict[int, list[Money]]:
 
 def _summary_fields(debtor: Debtor, status: str, owed: list[Money]) -> dict[str, object]:
     return {
-        "id": debtor.id, "customer_number": debtor.customer_number, "name": debtor.name,
-        "company": debtor.company, "segment": debtor.segment, "language": debtor.language,
-        "timezone": debtor.timezone, "country": debtor.country, "status": status,
-        "balances": owed, "created_at": debtor.created_at,
+        "id": debtor.id,
+        "customer_number": debtor.customer_number,
+        "name": debtor.name,
+        "company": debtor.company,
+        "segment": debtor.segment,
+        "language": debtor.language,
+        "timezone": debtor.timezone,
+        "country": debtor.country,
+        "status": status,
+        "balances": owed,
+        "created_at": debtor.created_at,
     }
 
 
@@ -184,8 +191,12 @@ def get_debtor(
     ).first()
     return Debtor360(
         **_summary_fields(debtor, status, balances(db, [debtor_id]).get(debtor_id, [])),
-        risk_class=debtor.risk_class, jurisdiction=debtor.jurisdiction, email=debtor.email,
-        address_line=debtor.address_line, postcode=debtor.postcode, city=debtor.city,
+        risk_class=debtor.risk_class,
+        jurisdiction=debtor.jurisdiction,
+        email=debtor.email,
+        address_line=debtor.address_line,
+        postcode=debtor.postcode,
+        city=debtor.city,
         contacts=[views.contact(c) for c in debtor.contacts],
         invoices=[views.invoice(i) for i in of(Invoice, Invoice.due_date)],
         promises=[views.promise(p) for p in of(Promise, Promise.promised_date)],

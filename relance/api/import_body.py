@@ -30,19 +30,40 @@ from relance.web.errors import DomainError
 MAX_ROWS = 5000
 # Widths of the columns each CSV field lands in (relance/db/models); PostgreSQL enforces them.
 CSV_WIDTHS = {
-    "customer_number": 64, "name": 200, "company": 200, "segment": 16, "risk_class": 16,
-    "language": 8, "timezone": 64, "jurisdiction": 8, "phone": 32, "whatsapp": 32, "email": 254,
-    "address_line": 300, "postcode": 16, "city": 120, "country": 2, "invoice_number": 64,
-    "description": 300, "amount": 24, "paid_amount": 24, "currency": 3, "issue_date": 10,
+    "customer_number": 64,
+    "name": 200,
+    "company": 200,
+    "segment": 16,
+    "risk_class": 16,
+    "language": 8,
+    "timezone": 64,
+    "jurisdiction": 8,
+    "phone": 32,
+    "whatsapp": 32,
+    "email": 254,
+    "address_line": 300,
+    "postcode": 16,
+    "city": 120,
+    "country": 2,
+    "invoice_number": 64,
+    "description": 300,
+    "amount": 24,
+    "paid_amount": 24,
+    "currency": 3,
+    "issue_date": 10,
     "due_date": 10,
 }
 REQUIRED_COLUMNS = (
-    "customer_number", "name", "phone", "invoice_number", "amount", "currency", "issue_date",
+    "customer_number",
+    "name",
+    "phone",
+    "invoice_number",
+    "amount",
+    "currency",
+    "issue_date",
     "due_date",
 )
 _AMOUNT = re.compile(r"^[0-9][0-9 ]{0,15}([.,][0-9]{1,4})?$")
-
-
 
 
 @dataclass
@@ -200,4 +221,3 @@ def _csv_row_problems(row: dict[Any, Any]) -> list[str]:
 
 
 ImportBody = Annotated[ImportPayload, Depends(read_import)]
-

@@ -95,8 +95,10 @@ def import_invoices(db: DbSession, caller: Caller, payload: ImportBody) -> Any:
         # importer lines count the CSV header as line 1
         return _rejected(db, payload, {line - 1: msgs for line, msgs in report.errors.items()})
     return ImportResult(
-        rows=report.rows, debtors_created=report.debtors_created,
-        invoices_created=report.invoices_created, invoices_unchanged=report.invoices_unchanged,
+        rows=report.rows,
+        debtors_created=report.debtors_created,
+        invoices_created=report.invoices_created,
+        invoices_unchanged=report.invoices_unchanged,
     )
 
 

@@ -42,7 +42,10 @@ def paginate(
     items = [convert(row) for row in rows]
     end = offset + len(items)
     return Page(
-        items=items, total=total, limit=limit, offset=offset,
+        items=items,
+        total=total,
+        limit=limit,
+        offset=offset,
         next_offset=end if end < total and items else None,
     )
 

@@ -33,6 +33,11 @@ def active_policy(db: DbSession, _caller: Caller) -> PolicyOut:
     if row is not None:
         return views.policy(row)
     return PolicyOut(
-        id=None, version=0, source="seed", document=policy_service.seed_document(),
-        comment=None, created_by=None, created_at=None,
+        id=None,
+        version=0,
+        source="seed",
+        document=policy_service.seed_document(),
+        comment=None,
+        created_by=None,
+        created_at=None,
     )

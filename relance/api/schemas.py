@@ -86,14 +86,16 @@ Note2000 = text(2000, 1)
 
 
 E164 = Annotated[
-    str, StringConstraints(min_length=8, max_length=16, pattern=r"^\+[1-9][0-9]{6,14}$"),
+    str,
+    StringConstraints(min_length=8, max_length=16, pattern=r"^\+[1-9][0-9]{6,14}$"),
     AfterValidator(_e164),
 ]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_currency)]
 MinorUnits = Annotated[int, Field(strict=True, ge=0, le=MAX_MINOR)]
 TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_timezone)]
 Email = Annotated[
-    str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    str,
+    StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
     AfterValidator(no_control_chars),
 ]
 

@@ -20,45 +20,72 @@ from relance.db.models import (
 
 def contact(row: Contact) -> s.ContactOut:
     return s.ContactOut(
-        id=row.id, channel=row.channel, address=row.address, consent=row.consent,
-        opted_out_at=row.opted_out_at, status=row.status, reachable=row.reachable,
+        id=row.id,
+        channel=row.channel,
+        address=row.address,
+        consent=row.consent,
+        opted_out_at=row.opted_out_at,
+        status=row.status,
+        reachable=row.reachable,
     )
 
 
 def invoice(row: Invoice) -> s.InvoiceOut:
     return s.InvoiceOut(
-        id=row.id, debtor_id=row.debtor_id, number=row.number, description=row.description,
+        id=row.id,
+        debtor_id=row.debtor_id,
+        number=row.number,
+        description=row.description,
         amount=s.money(row.amount_minor, row.currency),
         paid=s.money(row.paid_minor, row.currency),
         balance=s.money(row.balance_minor, row.currency),
-        issue_date=row.issue_date, due_date=row.due_date, status=row.status,
-        dunning_paused_until=row.dunning_paused_until, paid_at=row.paid_at,
+        issue_date=row.issue_date,
+        due_date=row.due_date,
+        status=row.status,
+        dunning_paused_until=row.dunning_paused_until,
+        paid_at=row.paid_at,
         created_at=row.created_at,
     )
 
 
 def dispute(row: Dispute) -> s.DisputeOut:
     return s.DisputeOut(
-        id=row.id, reference=row.reference, debtor_id=row.debtor_id, invoice_id=row.invoice_id,
-        reason=row.reason, details=row.details, status=row.status,
-        resolution_note=row.resolution_note, resolved_at=row.resolved_at,
-        resolved_by=row.resolved_by, created_at=row.created_at,
+        id=row.id,
+        reference=row.reference,
+        debtor_id=row.debtor_id,
+        invoice_id=row.invoice_id,
+        reason=row.reason,
+        details=row.details,
+        status=row.status,
+        resolution_note=row.resolution_note,
+        resolved_at=row.resolved_at,
+        resolved_by=row.resolved_by,
+        created_at=row.created_at,
     )
 
 
 def installment(row: Installment, currency: str) -> s.InstallmentOut:
     return s.InstallmentOut(
-        id=row.id, seq=row.seq, due_date=row.due_date,
-        amount=s.money(row.amount_minor, currency), paid=s.money(row.paid_minor, currency),
+        id=row.id,
+        seq=row.seq,
+        due_date=row.due_date,
+        amount=s.money(row.amount_minor, currency),
+        paid=s.money(row.paid_minor, currency),
         status=row.status,
     )
 
 
 def plan(row: PaymentPlan) -> s.PaymentPlanOut:
     return s.PaymentPlanOut(
-        id=row.id, debtor_id=row.debtor_id, total=s.money(row.total_minor, row.currency),
-        installments_count=row.installments_count, frequency=row.frequency, status=row.status,
-        invoice_ids=list(row.invoice_ids or []), approved_by=row.approved_by, note=row.note,
+        id=row.id,
+        debtor_id=row.debtor_id,
+        total=s.money(row.total_minor, row.currency),
+        installments_count=row.installments_count,
+        frequency=row.frequency,
+        status=row.status,
+        invoice_ids=list(row.invoice_ids or []),
+        approved_by=row.approved_by,
+        note=row.note,
         installments=[installment(i, row.currency) for i in row.installments],
         created_at=row.created_at,
     )
@@ -66,53 +93,88 @@ def plan(row: PaymentPlan) -> s.PaymentPlanOut:
 
 def promise(row: Promise) -> s.PromiseOut:
     return s.PromiseOut(
-        id=row.id, debtor_id=row.debtor_id, amount=s.money(row.amount_minor, row.currency),
-        promised_date=row.promised_date, status=row.status,
-        invoice_ids=list(row.invoice_ids or []), source=row.source, created_at=row.created_at,
+        id=row.id,
+        debtor_id=row.debtor_id,
+        amount=s.money(row.amount_minor, row.currency),
+        promised_date=row.promised_date,
+        status=row.status,
+        invoice_ids=list(row.invoice_ids or []),
+        source=row.source,
+        created_at=row.created_at,
     )
 
 
 def letter(row: Letter) -> s.LetterOut:
     total = row.principal_minor + row.interest_minor + row.indemnity_minor
     return s.LetterOut(
-        id=row.id, debtor_id=row.debtor_id, kind=row.kind, language=row.language,
-        status=row.status, invoice_ids=list(row.invoice_ids or []),
+        id=row.id,
+        debtor_id=row.debtor_id,
+        kind=row.kind,
+        language=row.language,
+        status=row.status,
+        invoice_ids=list(row.invoice_ids or []),
         principal=s.money(row.principal_minor, row.currency),
         interest=s.money(row.interest_minor, row.currency),
         indemnity=s.money(row.indemnity_minor, row.currency),
-        total=s.money(total, row.currency), deadline=row.deadline,
-        has_pdf=bool(row.pdf_path), tracking_number=row.tracking_number, sent_at=row.sent_at,
+        total=s.money(total, row.currency),
+        deadline=row.deadline,
+        has_pdf=bool(row.pdf_path),
+        tracking_number=row.tracking_number,
+        sent_at=row.sent_at,
         created_at=row.created_at,
     )
 
 
 def conversation(row: Conversation) -> s.ConversationOut:
     return s.ConversationOut(
-        id=row.id, debtor_id=row.debtor_id, mode=row.mode, language=row.language,
-        last_channel=row.last_channel, last_inbound_at=row.last_inbound_at,
-        last_message_at=row.last_message_at, created_at=row.created_at,
+        id=row.id,
+        debtor_id=row.debtor_id,
+        mode=row.mode,
+        language=row.language,
+        last_channel=row.last_channel,
+        last_inbound_at=row.last_inbound_at,
+        last_message_at=row.last_message_at,
+        created_at=row.created_at,
     )
 
 
 def message(row: Message) -> s.MessageOut:
     return s.MessageOut(
-        id=row.id, conversation_id=row.conversation_id, direction=row.direction,
-        channel=row.channel, author=row.author, body=row.body, address=row.address,
-        status=row.status, error_code=row.error_code, created_at=row.created_at,
+        id=row.id,
+        conversation_id=row.conversation_id,
+        direction=row.direction,
+        channel=row.channel,
+        author=row.author,
+        body=row.body,
+        address=row.address,
+        status=row.status,
+        error_code=row.error_code,
+        created_at=row.created_at,
     )
 
 
 def handoff(row: Handoff, debtor_id: int | None) -> s.HandoffOut:
     return s.HandoffOut(
-        id=row.id, conversation_id=row.conversation_id, debtor_id=debtor_id, reason=row.reason,
-        details=row.details, priority=row.priority, status=row.status,
-        assigned_to_id=row.assigned_to_id, closed_at=row.closed_at, created_at=row.created_at,
+        id=row.id,
+        conversation_id=row.conversation_id,
+        debtor_id=debtor_id,
+        reason=row.reason,
+        details=row.details,
+        priority=row.priority,
+        status=row.status,
+        assigned_to_id=row.assigned_to_id,
+        closed_at=row.closed_at,
+        created_at=row.created_at,
     )
 
 
 def policy(row: VersionedDocument) -> s.PolicyOut:
     return s.PolicyOut(
-        id=row.id, version=row.version, source="stored", document=dict(row.document or {}),
+        id=row.id,
+        version=row.version,
+        source="stored",
+        document=dict(row.document or {}),
         comment=row.comment,
-        created_by=row.created_by, created_at=row.created_at,
+        created_by=row.created_by,
+        created_at=row.created_at,
     )

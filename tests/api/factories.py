@@ -36,7 +36,9 @@ def _add(db: Session, row: M) -> M:
 def debtor(db: Session, **kw: Any) -> Debtor:
     n = next(_seq)
     values: dict[str, Any] = {
-        "customer_number": f"T-{n:05d}", "name": f"Debtor {n}", "language": "fr",
+        "customer_number": f"T-{n:05d}",
+        "name": f"Debtor {n}",
+        "language": "fr",
     }
     values.update(kw)
     return _add(db, Debtor(**values))
@@ -48,8 +50,11 @@ def contact(db: Session, owner: Debtor, address: str, channel: str = "sms", **kw
 
 def invoice(db: Session, owner: Debtor, **kw: Any) -> Invoice:
     values: dict[str, Any] = {
-        "number": f"INV-{next(_seq):06d}", "amount_minor": 10_000, "currency": "EUR",
-        "issue_date": date(2026, 10, 1), "due_date": date(2026, 11, 1),
+        "number": f"INV-{next(_seq):06d}",
+        "amount_minor": 10_000,
+        "currency": "EUR",
+        "issue_date": date(2026, 10, 1),
+        "due_date": date(2026, 11, 1),
     }
     values.update(kw)
     return _add(db, Invoice(debtor_id=owner.id, **values))
@@ -63,7 +68,9 @@ def dispute(db: Session, owner: Debtor, **kw: Any) -> Dispute:
 
 def plan(db: Session, owner: Debtor, installments: int = 2, **kw: Any) -> PaymentPlan:
     values: dict[str, Any] = {
-        "total_minor": 10_000, "currency": "EUR", "installments_count": installments,
+        "total_minor": 10_000,
+        "currency": "EUR",
+        "installments_count": installments,
         "frequency": "monthly",
     }
     values.update(kw)
@@ -78,7 +85,9 @@ def plan(db: Session, owner: Debtor, installments: int = 2, **kw: Any) -> Paymen
 
 def promise(db: Session, owner: Debtor, **kw: Any) -> Promise:
     values: dict[str, Any] = {
-        "amount_minor": 5_000, "currency": "EUR", "promised_date": date(2026, 12, 15),
+        "amount_minor": 5_000,
+        "currency": "EUR",
+        "promised_date": date(2026, 12, 15),
     }
     values.update(kw)
     return _add(db, Promise(debtor_id=owner.id, **values))
@@ -86,8 +95,12 @@ def promise(db: Session, owner: Debtor, **kw: Any) -> Promise:
 
 def letter(db: Session, owner: Debtor, **kw: Any) -> Letter:
     values: dict[str, Any] = {
-        "language": "fr", "principal_minor": 10_000, "interest_minor": 120,
-        "indemnity_minor": 4_000, "currency": "EUR", "deadline": date(2026, 12, 31),
+        "language": "fr",
+        "principal_minor": 10_000,
+        "interest_minor": 120,
+        "indemnity_minor": 4_000,
+        "currency": "EUR",
+        "deadline": date(2026, 12, 31),
     }
     values.update(kw)
     return _add(db, Letter(debtor_id=owner.id, **values))
@@ -101,7 +114,10 @@ def conversation(db: Session, owner: Debtor | None, **kw: Any) -> Conversation:
 
 def message(db: Session, conv: Conversation, body: str, **kw: Any) -> Message:
     values: dict[str, Any] = {
-        "direction": "inbound", "channel": "sms", "author": "debtor", "status": "received",
+        "direction": "inbound",
+        "channel": "sms",
+        "author": "debtor",
+        "status": "received",
         "created_at": datetime.now(UTC),
     }
     values.update(kw)

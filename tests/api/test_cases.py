@@ -127,7 +127,10 @@ def test_active_policy_is_the_seed_until_one_is_saved(
     for version, active in ((1, False), (2, True)):
         db.add(
             VersionedDocument(
-                kind="policy", version=version, document={"v": version}, created_by="admin",
+                kind="policy",
+                version=version,
+                document={"v": version},
+                created_by="admin",
                 active=active,
             )
         )
@@ -137,7 +140,13 @@ def test_active_policy_is_the_seed_until_one_is_saved(
 
 
 def test_pagination_bounds_are_enforced(client: TestClient, auth: dict[str, str]) -> None:
-    for params in ({"limit": 0}, {"limit": 201}, {"offset": -1}, {"offset": 10**7},
-                   {"debtor_id": 2**31}, {"debtor_id": "1; DROP TABLE invoices"}):
+    for params in (
+        {"limit": 0},
+        {"limit": 201},
+        {"offset": -1},
+        {"offset": 10**7},
+        {"debtor_id": 2**31},
+        {"debtor_id": "1; DROP TABLE invoices"},
+    ):
         response = client.get("/api/v1/promises", params=params, headers=auth)
         assert response.status_code == 422, params

@@ -81,8 +81,11 @@ def test_status_is_derived_and_filterable(
     f.invoice(db, promised)
     f.promise(db, promised)
     expected = {
-        "settled": settled.id, "owing": owing.id, "disputed": disputed.id,
-        "in_plan": in_plan.id, "promised": promised.id,
+        "settled": settled.id,
+        "owing": owing.id,
+        "disputed": disputed.id,
+        "in_plan": in_plan.id,
+        "promised": promised.id,
     }
     listed = client.get("/api/v1/debtors", headers=auth).json()["items"]
     assert {d["id"]: d["status"] for d in listed} == {v: k for k, v in expected.items()}
@@ -120,7 +123,10 @@ def test_debtor_360_view(client: TestClient, db: Session, auth: dict[str, str]) 
     f.contact(db, debtor, "+33639980001")
     f.contact(db, debtor, "+33639980001", channel="voice", consent=False)
     f.contact(
-        db, debtor, "whatsapp:+33639980001", channel="whatsapp",
+        db,
+        debtor,
+        "whatsapp:+33639980001",
+        channel="whatsapp",
         opted_out_at=datetime(2026, 11, 2, tzinfo=UTC),
     )
     inv = f.invoice(db, debtor, amount_minor=38_456, paid_minor=456)

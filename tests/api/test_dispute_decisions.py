@@ -26,7 +26,9 @@ def test_resolve_cancels_the_invoice_and_is_audited_as_the_token(
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["status"], body["resolution_note"], body["resolved_by"]) == (
-        "resolved", "Avoir émis 🧾", "api:erp",
+        "resolved",
+        "Avoir émis 🧾",
+        "api:erp",
     )
     db.expire_all()
     assert db.get(Invoice, invoice.id).status == "cancelled"
@@ -37,7 +39,8 @@ def test_resolve_cancels_the_invoice_and_is_audited_as_the_token(
 def test_reject_reopens_the_invoice(client: TestClient, db: Session, auth: dict[str, str]) -> None:
     dispute, invoice = open_dispute(db)
     response = client.post(
-        f"/api/v1/disputes/{dispute.id}/reject", json={"note": "Delivery proof on file"},
+        f"/api/v1/disputes/{dispute.id}/reject",
+        json={"note": "Delivery proof on file"},
         headers=auth,
     )
     assert response.status_code == 200, response.text
@@ -69,8 +72,15 @@ def test_bad_notes_are_422_and_change_nothing(
 ) -> None:
     dispute, invoice = open_dispute(db)
     url = f"/api/v1/disputes/{dispute.id}/resolve"
-    for payload in ({}, {"note": ""}, {"note": "   "}, {"note": "a\x00b"}, {"note": "x" * 2001},
-                    {"note": 5}, {"note": "ok", "extra": True}):
+    for payload in (
+        {},
+        {"note": ""},
+        {"note": "   "},
+        {"note": "a\x00b"},
+        {"note": "x" * 2001},
+        {"note": 5},
+        {"note": "ok", "extra": True},
+    ):
         response = client.post(url, json=payload, headers=auth)
         assert response.status_code == 422, payload
     db.expire_all()

@@ -19,9 +19,14 @@ HEADER = "customer_number,name,phone,invoice_number,amount,currency,issue_date,d
 
 def row(n: int = 1, **kw: Any) -> dict[str, Any]:
     values: dict[str, Any] = {
-        "customer_number": f"C-{n:03d}", "name": f"Client {n}", "phone": f"+336399800{n:02d}",
-        "invoice_number": f"F-{n:04d}", "amount_minor": 12_345, "currency": "EUR",
-        "issue_date": "2026-10-01", "due_date": "2026-11-01",
+        "customer_number": f"C-{n:03d}",
+        "name": f"Client {n}",
+        "phone": f"+336399800{n:02d}",
+        "invoice_number": f"F-{n:04d}",
+        "amount_minor": 12_345,
+        "currency": "EUR",
+        "issue_date": "2026-10-01",
+        "due_date": "2026-11-01",
     }
     values.update(kw)
     return values
@@ -58,7 +63,9 @@ def test_list_filters(client: TestClient, db: Session, auth: dict[str, str]) -> 
     assert listed(q="f-") == [early.id, late.id]
     item = client.get("/api/v1/invoices", params={"q": "US-1"}, headers=auth).json()["items"][0]
     assert item["amount"] == {"amount_minor": 10_000, "currency": "USD"}
-    assert client.get("/api/v1/invoices", params={"currency": "usd"}, headers=auth).status_code == 422
+    assert (
+        client.get("/api/v1/invoices", params={"currency": "usd"}, headers=auth).status_code == 422
+    )
 
 
 # ---------------------------------------------------------------- JSON import
@@ -71,7 +78,10 @@ def test_json_import_stores_rows_and_audits_the_token(
     response = client.post(IMPORT, json={"rows": rows}, headers=auth)
     assert response.status_code == 201, response.text
     assert response.json() == {
-        "rows": 3, "debtors_created": 2, "invoices_created": 3, "invoices_unchanged": 0,
+        "rows": 3,
+        "debtors_created": 2,
+        "invoices_created": 3,
+        "invoices_unchanged": 0,
     }
     amounts = dict(db.execute(select(Invoice.number, Invoice.amount_minor)).all())
     assert amounts == {"F-0001": 12_345, "F-0002": 500, "F-0009": 12_345}
@@ -171,7 +181,7 @@ GOOD = "C-1,Sophie Martin,+33639980001,F-1,3845.63,EUR,2026-11-03,2026-12-03"
 
 
 def test_csv_upload_imports(client: TestClient, db: Session, auth: dict[str, str]) -> None:
-    body = csv_text(GOOD, "C-2,John Smith,+447700900123,F-2,\"1 234,50\",GBP,2026-11-03,2026-12-03")
+    body = csv_text(GOOD, 'C-2,John Smith,+447700900123,F-2,"1 234,50",GBP,2026-11-03,2026-12-03')
     files = {"file": ("portfolio.csv", ("\ufeff" + body).encode(), "text/csv")}
     response = client.post(IMPORT, files=files, headers=auth)
     assert response.status_code == 201, response.text

@@ -28,8 +28,14 @@ from sqlalchemy.orm import Session
 from relance.db.models import AuditEvent, Message, Payment, WebhookEvent
 
 WEBHOOKS = (
-    "/twilio/sms", "/twilio/status", "/stripe/webhook", "/nlg",
-    "/twilio/voice", "/twilio/voice/gather", "/twilio/voice/dial", "/twilio/voice/status",
+    "/twilio/sms",
+    "/twilio/status",
+    "/stripe/webhook",
+    "/nlg",
+    "/twilio/voice",
+    "/twilio/voice/gather",
+    "/twilio/voice/dial",
+    "/twilio/voice/status",
 )
 # per operation and per mode (valid, invalid): 15 + 15 = 30 requests per operation by default
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
@@ -50,9 +56,24 @@ TWILIO_FORM = {
     "properties": {
         name: {"type": "string"}
         for name in (
-            "AccountSid", "MessageSid", "SmsSid", "CallSid", "From", "To", "Body", "NumMedia",
-            "MessageStatus", "CallStatus", "ErrorCode", "ProfileName", "WaId", "SpeechResult",
-            "Digits", "Confidence", "AnsweredBy", "DialCallStatus",
+            "AccountSid",
+            "MessageSid",
+            "SmsSid",
+            "CallSid",
+            "From",
+            "To",
+            "Body",
+            "NumMedia",
+            "MessageStatus",
+            "CallStatus",
+            "ErrorCode",
+            "ProfileName",
+            "WaId",
+            "SpeechResult",
+            "Digits",
+            "Confidence",
+            "AnsweredBy",
+            "DialCallStatus",
         )
     },
     "additionalProperties": {"type": "string"},
@@ -63,11 +84,15 @@ SIGNED_BODIES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "/twilio/status": ("X-Twilio-Signature", "application/x-www-form-urlencoded", TWILIO_FORM),
     "/twilio/voice": ("X-Twilio-Signature", "application/x-www-form-urlencoded", TWILIO_FORM),
     "/twilio/voice/gather": (
-        "X-Twilio-Signature", "application/x-www-form-urlencoded", TWILIO_FORM,
+        "X-Twilio-Signature",
+        "application/x-www-form-urlencoded",
+        TWILIO_FORM,
     ),
     "/twilio/voice/dial": ("X-Twilio-Signature", "application/x-www-form-urlencoded", TWILIO_FORM),
     "/twilio/voice/status": (
-        "X-Twilio-Signature", "application/x-www-form-urlencoded", TWILIO_FORM,
+        "X-Twilio-Signature",
+        "application/x-www-form-urlencoded",
+        TWILIO_FORM,
     ),
     "/stripe/webhook": ("Stripe-Signature", "application/json", {"type": "object"}),
 }
@@ -146,9 +171,7 @@ def refused_and_stored_nothing(db: Session) -> Callable[[schemathesis.Case], Non
     return check
 
 
-def test_api_never_fails_on_any_input(
-    api_schema: Any, auth: dict[str, str], seeded: None
-) -> None:
+def test_api_never_fails_on_any_input(api_schema: Any, auth: dict[str, str], seeded: None) -> None:
     def check(case: schemathesis.Case) -> None:
         response = case.call(headers=auth)
         checks = [not_a_server_error]
