@@ -25,15 +25,16 @@ def auth(db: Session) -> dict[str, str]:
 
 
 @pytest.fixture
-def seeded(db: Session) -> None:
-    """A little of everything, so list endpoints return rows while they are fuzzed."""
+def seeded(db: Session) -> dict[str, int]:
+    """A little of everything, so the API returns rows while it is fuzzed; ids by path name."""
     debtor = f.debtor(db, name="Zoë 🎉 O'Brien")
     f.contact(db, debtor, "+33639980001")
-    f.invoice(db, debtor)
-    f.dispute(db, debtor)
+    invoice = f.invoice(db, debtor, status="disputed")
+    dispute = f.dispute(db, debtor, invoice_id=invoice.id)
     f.plan(db, debtor)
     f.promise(db, debtor)
     f.letter(db, debtor)
     conv = f.conversation(db, debtor)
     f.message(db, conv, "Bonjour")
     f.handoff(db, conv)
+    return {"debtor_id": debtor.id, "conversation_id": conv.id, "dispute_id": dispute.id}
