@@ -48,7 +48,8 @@ def handle_inbound_webhook(session: Session, fields: dict[str, str]) -> str:
 
     claimed = webhooks.claim(session, sid, "message.inbound", fields)
     if not claimed.fresh:
-        return claimed.event.response_body or messages_twiml([])
+        answer = webhooks.await_answer(session, claimed, timeout=_duplicate_wait_seconds())
+        return answer or messages_twiml([])
     inbound = Inbound(
         channel=channel,
         address=address,
@@ -58,6 +59,10 @@ def handle_inbound_webhook(session: Session, fields: dict[str, str]) -> str:
     )
     replies = _dispatch(session, inbound, media)
     return webhooks.finish(claimed, messages_twiml([s for r in replies for s in split_text(r)]))
+
+
+def _duplicate_wait_seconds() -> float:
+    return get_settings().rasa_timeout_seconds * 3 + 2
 
 
 def parse_media(fields: dict[str, str]) -> list[dict[str, str]]:

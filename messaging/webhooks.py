@@ -2,12 +2,15 @@
 
 The row is inserted *before* any work with INSERT ... ON CONFLICT DO NOTHING. A concurrent retry
 of the same event blocks on the unique key (PostgreSQL) or on the write lock (SQLite) until the
-first request commits, then finds the row and returns the stored answer: the work runs once.
-If the first request fails, its claim is rolled back with everything else and a retry proceeds.
+first request commits. The conversation path commits the claim with the inbound message before
+it calls the assistant, so a duplicate may find the claim still without an answer: it then waits
+for the answer (`await_answer`) and returns it: the work runs once, every copy gets one answer.
+If the first request fails before that commit, its claim is rolled back and a retry proceeds.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,3 +64,14 @@ def finish(claimed: Claim, response_body: str) -> str:
     claimed.event.response_body = response_body
     claimed.event.processed_at = utcnow()
     return response_body
+
+
+def await_answer(session: Session, claimed: Claim, timeout: float) -> str | None:
+    """For a duplicate: the first request's answer once it is stored (None after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    event_id = claimed.event.id
+    while claimed.event.response_body is None and time.monotonic() < deadline:
+        session.rollback()  # hold no lock while the first request works
+        time.sleep(0.1)
+        claimed.event = session.get(WebhookEvent, event_id, populate_existing=True) or claimed.event
+    return claimed.event.response_body

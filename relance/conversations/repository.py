@@ -46,7 +46,6 @@ def pending_messages(session: Session, conversation_id: int) -> list[Message]:
                 Message.status == MessageStatus.PENDING_ASSISTANT,
             )
             .order_by(Message.id)
-            .with_for_update()
         )
     )
 

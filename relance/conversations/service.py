@@ -1,11 +1,16 @@
 """Handle one inbound debtor message, whatever the channel.
 
 The order of operations is what makes the path safe:
-1. the inbound message is stored first (nothing is lost, even if everything after fails);
-2. the conversation row is locked, so two messages from one debtor are handled in order;
+1. the inbound message is stored and committed first, as `pending_assistant`: nothing is lost,
+   even if everything after fails (the worker replays it);
+2. turns of one conversation are serialised by a lock held outside any DB transaction
+   (`turn_lock`), so messages are answered in order while the actions are free to write;
 3. messages kept during an outage are replayed before the new one;
-4. if Rasa is unreachable the message stays `pending_assistant` and the debtor gets a holding reply;
+4. if Rasa is unreachable the messages stay `pending_assistant` and the debtor gets a holding
+   reply;
 5. a conversation owned by a collector is never answered by the bot.
+
+This module commits (steps 1 and after each turn): those are the durability boundaries.
 """
 
 from __future__ import annotations
@@ -15,12 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relance import audit
 from relance.conversations import repository
 from relance.conversations.language import guess_language
+from relance.conversations.turn_lock import conversation_turn
 from relance.db.base import utcnow
 from relance.db.models import Conversation, Debtor, Message
 from relance.db.models.enums import Author, ConversationMode, Direction, MessageStatus
@@ -57,13 +62,14 @@ def handle_inbound(session: Session, rasa: RasaClient, inbound: Inbound) -> Turn
         return _unknown_number(session, inbound)
     debtor = contact.debtor
     conversation = repository.conversation_for_debtor(session, debtor)
-    # Serialise turns per debtor (row lock on PostgreSQL; SQLite serialises writers anyway).
-    session.execute(
-        select(Conversation.id).where(Conversation.id == conversation.id).with_for_update()
-    )
     _maybe_switch_language(conversation, inbound.body)
     message = store_inbound(session, conversation, inbound)
-
+    result = TurnResult(
+        status="answered",
+        conversation_id=conversation.id,
+        debtor_id=debtor.id,
+        inbound_message_id=message.id,
+    )
     if conversation.mode == ConversationMode.HUMAN:
         message.status = MessageStatus.HELD
         audit.record(
@@ -73,49 +79,37 @@ def handle_inbound(session: Session, rasa: RasaClient, inbound: Inbound) -> Turn
             entity=message,
             debtor_id=debtor.id,
         )
-        return TurnResult(
-            status="held_for_collector",
-            conversation_id=conversation.id,
-            debtor_id=debtor.id,
-            inbound_message_id=message.id,
-        )
+        result.status = "held_for_collector"
+        return result
 
-    result = TurnResult(
-        status="answered",
-        conversation_id=conversation.id,
-        debtor_id=debtor.id,
-        inbound_message_id=message.id,
-    )
-    to_send = [*repository.pending_messages(session, conversation.id)]
-    if message not in to_send:
-        to_send.append(message)
-    for pending in to_send:
-        try:
-            bot_messages = rasa.send_message(
-                conversation.sender_id,
-                pending.body,
-                _metadata(conversation, debtor, pending.channel),
-            )
-        except AssistantUnavailable as exc:
-            log.warning("assistant unavailable for conversation %s: %s", conversation.id, exc)
-            for later in to_send[to_send.index(pending) :]:
-                later.status = MessageStatus.PENDING_ASSISTANT
-            holding = render(
-                active_templates(session),
-                "utter_holding_reply",
-                language=conversation.language,
-                channel=inbound.channel,
-                variables={"creditor_name": _creditor_name()},
-            )
-            result.status = "holding"
-            result.replies = [*result.replies, holding]
-            result.reply_message_ids.append(
-                store_outbound(session, conversation, inbound.channel, holding, Author.SYSTEM).id
-            )
+    # Durable before the assistant sees it: if anything fails from here on, the worker replays it.
+    message.status = MessageStatus.PENDING_ASSISTANT
+    session.commit()
+    with conversation_turn(session, conversation.id, _turn_wait_seconds()) as owned:
+        if not owned:  # another turn of this debtor is still running: answer later, in order
+            _holding_reply(session, conversation, inbound.channel, result)
+            session.commit()
             return result
-        pending.status = MessageStatus.RECEIVED
-        _collect(session, conversation, inbound.channel, bot_messages, result)
-    conversation.last_message_at = utcnow()
+        session.refresh(conversation)
+        pending = repository.pending_messages(session, conversation.id)
+        session.commit()  # no transaction stays open while Rasa and the actions work
+        for kept in pending:
+            if conversation.mode == ConversationMode.HUMAN:
+                kept.status = MessageStatus.HELD
+                continue
+            try:
+                bot_messages = rasa.send_message(
+                    conversation.sender_id, kept.body, _metadata(conversation, debtor, kept.channel)
+                )
+            except AssistantUnavailable as exc:
+                log.warning("assistant unavailable for conversation %s: %s", conversation.id, exc)
+                _holding_reply(session, conversation, inbound.channel, result)
+                session.commit()
+                return result
+            kept.status = MessageStatus.RECEIVED
+            _collect(session, conversation, inbound.channel, bot_messages, result)
+            conversation.last_message_at = utcnow()
+            session.commit()
     return result
 
 
@@ -129,30 +123,63 @@ def replay_pending(
 
     Returns how many were replayed. Stops at the first failure so order is never broken.
     Replies are not stored here: `deliver` sends them (the gateway stores every outbound it sends).
+    Commits after each replayed message, and holds no transaction while Rasa works.
     """
-    conversation = session.get(Conversation, conversation_id, with_for_update=True)
+    conversation = session.get(Conversation, conversation_id)
     if conversation is None or conversation.debtor is None:
         return 0
     replayed = 0
-    for pending in repository.pending_messages(session, conversation_id):
-        if conversation.mode == ConversationMode.HUMAN:
-            pending.status = MessageStatus.HELD
-            continue
-        try:
-            bot_messages = rasa.send_message(
-                conversation.sender_id,
-                pending.body,
-                _metadata(conversation, conversation.debtor, pending.channel),
-            )
-        except AssistantUnavailable:
-            break
-        pending.status = MessageStatus.RECEIVED
-        result = TurnResult(status="answered")
-        _collect(session, conversation, pending.channel, bot_messages, result, store=False)
-        if result.replies:
-            deliver(conversation, pending.channel, result.replies)
-        replayed += 1
+    with conversation_turn(session, conversation_id, _turn_wait_seconds()) as owned:
+        if not owned:
+            return 0
+        session.refresh(conversation)
+        pending = repository.pending_messages(session, conversation_id)
+        session.commit()
+        for kept in pending:
+            if conversation.mode == ConversationMode.HUMAN:
+                kept.status = MessageStatus.HELD
+                session.commit()
+                continue
+            try:
+                bot_messages = rasa.send_message(
+                    conversation.sender_id,
+                    kept.body,
+                    _metadata(conversation, conversation.debtor, kept.channel),
+                )
+            except AssistantUnavailable:
+                break
+            kept.status = MessageStatus.RECEIVED
+            result = TurnResult(status="answered")
+            _collect(session, conversation, kept.channel, bot_messages, result, store=False)
+            if result.replies:
+                deliver(conversation, kept.channel, result.replies)
+            session.commit()
+            replayed += 1
     return replayed
+
+
+def _holding_reply(
+    session: Session, conversation: Conversation, channel: str, result: TurnResult
+) -> None:
+    holding = render(
+        active_templates(session),
+        "utter_holding_reply",
+        language=conversation.language,
+        channel=channel,
+        variables={"creditor_name": _creditor_name()},
+    )
+    result.status = "holding"
+    result.replies = [*result.replies, holding]
+    result.reply_message_ids.append(
+        store_outbound(session, conversation, channel, holding, Author.SYSTEM).id
+    )
+
+
+def _turn_wait_seconds() -> float:
+    """How long a message waits for the debtor's previous turn before getting a holding reply."""
+    from relance.settings import get_settings
+
+    return get_settings().rasa_timeout_seconds * 2
 
 
 def store_inbound(session: Session, conversation: Conversation, inbound: Inbound) -> Message:
