@@ -18,6 +18,9 @@ def write_endpoints(settings: Settings, *, api_url: str, action_url: str, path: 
     if settings.rasa_tracker_store_url:
         endpoints["tracker_store"] = _sql_tracker_store(settings.rasa_tracker_store_url)
     else:
+        # Rasa cannot create the folder, and silently falls back to a per-call in-memory store
+        # (conversation state lost at every turn) when the SQLite file cannot be opened.
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
         endpoints["tracker_store"] = {
             "type": "SQL",
             "dialect": "sqlite",

@@ -94,6 +94,7 @@ def e2e_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack
             "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
             "PUBLIC_BASE_URL": public,
             "RASA_AUTH_TOKEN": "e2e-rasa-token",
+            "RASA_TIMEOUT_SECONDS": "30",  # a loaded 2-core CI machine is slow on the first turns
             "NLG_TOKEN": "e2e-nlg-token",
         },
     )
@@ -126,6 +127,11 @@ def e2e_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack
         )
     finally:
         running.stop()
+
+
+def _warm_up(rasa_url: str) -> None:
+    """One throwaway turn so the model's first, slow inference is not a debtor's."""
+    httpx.post(rasa_url + "/model/parse", json={"text": "bonjour"}, timeout=120).raise_for_status()
 
 
 def _prepare_database(settings: Settings) -> None:
