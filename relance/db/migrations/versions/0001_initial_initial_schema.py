@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-11-23 17:47:27.794250
+Create Date: 2026-11-23 19:17:21.627398
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import relance.db.base
+
 
 revision = "0001_initial"
 down_revision = None
@@ -375,6 +376,9 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dunning_skips")),
+        sa.UniqueConstraint(
+            "invoice_id", "stage", "reason", name=op.f("uq_dunning_skips_invoice_id_stage_reason")
+        ),
     )
     with op.batch_alter_table("dunning_skips", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_dunning_skips_debtor_id"), ["debtor_id"], unique=False)
@@ -545,12 +549,6 @@ def upgrade() -> None:
             ["message_id"],
             ["messages.id"],
             name=op.f("fk_dunning_actions_message_id_messages"),
-            ondelete="SET NULL",
-        ),
-        sa.ForeignKeyConstraint(
-            ["run_id"],
-            ["dunning_runs.id"],
-            name=op.f("fk_dunning_actions_run_id_dunning_runs"),
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dunning_actions")),
