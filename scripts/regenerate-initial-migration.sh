@@ -14,4 +14,5 @@ config = alembic_config(f"sqlite:///{sys.argv[1]}/empty.db")
 command.revision(config, message="initial schema", autogenerate=True, rev_id="0001_initial")
 PY
 rm -rf "$tmp"
-"${PY%python}ruff" format relance/db/migrations/versions/ >/dev/null 2>&1 || true
+"${PY%python}ruff" check --fix -q relance/db/migrations/versions/ || true
+"${PY%python}ruff" format -q relance/db/migrations/versions/ || true

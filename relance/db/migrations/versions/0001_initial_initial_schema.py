@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-11-23 19:17:21.627398
+Create Date: 2026-11-23 19:17:26.796209
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from alembic import op
 
 import relance.db.base
-
 
 revision = "0001_initial"
 down_revision = None
