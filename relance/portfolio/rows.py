@@ -39,6 +39,25 @@ COLUMNS = (
 )
 
 
+# Column widths of the models: refused here with a clear message rather than by the database.
+MAX_LENGTHS = {
+    "customer_number": 64,
+    "name": 200,
+    "company": 200,
+    "phone": 32,
+    "whatsapp": 32,
+    "invoice_number": 64,
+    "description": 300,
+    "email": 254,
+    "address_line": 300,
+    "postcode": 16,
+    "city": 120,
+    "country": 2,
+    "timezone": 64,
+    "risk_class": 16,
+}
+
+
 @dataclass(frozen=True)
 class DebtorData:
     customer_number: str
@@ -82,6 +101,16 @@ def parse_row(
     """Validate one row; return the parsed row or every problem found (not just the first)."""
     row = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
     problems = [f"{col} is required" for col in REQUIRED if not row.get(col)]
+    problems += [
+        f"{col} is longer than {limit} characters"
+        for col, limit in MAX_LENGTHS.items()
+        if len(row.get(col) or "") > limit
+    ]
+    problems += [
+        f"{col} contains control characters"
+        for col, value in row.items()
+        if value and any(ord(ch) < 32 for ch in value)
+    ]
     if problems:
         return problems
 
@@ -165,11 +194,17 @@ def _phone(raw: str, country: str, field: str, problems: list[str]) -> str | Non
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+MAX_MINOR = 10**15  # far above any invoice, far below a 64-bit column
+
+
 def _money(raw: str, currency: str, field: str, problems: list[str]) -> int | None:
     try:
         value = Decimal(raw.replace(" ", "").replace(",", "."))
     except InvalidOperation:
         problems.append(f"{field} '{raw}' is not a number")
+        return None
+    if not value.is_finite() or abs(value) >= MAX_MINOR:
+        problems.append(f"{field} '{raw}' is not a usable amount")
         return None
     if value < 0:
         problems.append(f"{field} must not be negative")

@@ -98,3 +98,21 @@ def test_bundled_demo_portfolio_is_valid_and_varied(db: Session) -> None:
     assert languages == {"fr", "en"} and segments == {"b2b", "consumer"}
     days_late = [(today - d).days for d in db.scalars(select(Invoice.due_date))]
     assert min(days_late) < 0 and max(days_late) >= 45  # pre-due up to formal-notice stages
+
+
+def test_unusable_numbers_widths_and_control_characters_are_row_errors(db: Session) -> None:
+    report = import_rows(
+        db,
+        _rows(
+            "C1,Jean,06 39 98 11 11,F-1,NaN,EUR,2026-10-01,2026-10-31,fr,consumer,",
+            "C2,Marie,06 39 98 11 12,F-2,Infinity,EUR,2026-10-01,2026-10-31,fr,consumer,",
+            "C3,Paul,06 39 98 11 13,F-3,1e30,EUR,2026-10-01,2026-10-31,fr,consumer,",
+            f"C4,{'x' * 201},06 39 98 11 14,F-4,10,EUR,2026-10-01,2026-10-31,fr,consumer,",
+            "C5,Nul\x00,06 39 98 11 15,F-5,10,EUR,2026-10-01,2026-10-31,fr,consumer,",
+        ),
+    )
+    assert set(report.errors) == {2, 3, 4, 5, 6}
+    assert "usable amount" in report.errors[2][0] and "usable amount" in report.errors[4][0]
+    assert "longer than 200" in report.errors[5][0]
+    assert "control characters" in report.errors[6][0]
+    assert db.scalar(select(func.count()).select_from(Invoice)) == 0
