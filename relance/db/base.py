@@ -7,9 +7,9 @@ SQLite and PostgreSQL.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator
+from sqlalchemy import BigInteger, DateTime, MetaData, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -24,6 +24,10 @@ NAMING_CONVENTION = {
 def utcnow() -> datetime:
     """Timezone-aware now in UTC; every timestamp in the DB is UTC."""
     return datetime.now(UTC)
+
+
+# Money in minor units: 64-bit, so large B2B balances never overflow a 32-bit column.
+MinorUnits = Annotated[int, mapped_column(BigInteger)]
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from relance.db.base import Base, TimestampMixin, utcnow
+from relance.db.base import Base, MinorUnits, TimestampMixin, utcnow
 from relance.db.models.enums import LetterStatus
 
 
@@ -62,9 +62,9 @@ class Letter(TimestampMixin, Base):
     language: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(16), default=LetterStatus.QUEUED, index=True)
     invoice_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
-    principal_minor: Mapped[int]
-    interest_minor: Mapped[int] = mapped_column(default=0)
-    indemnity_minor: Mapped[int] = mapped_column(default=0)
+    principal_minor: Mapped[MinorUnits]
+    interest_minor: Mapped[MinorUnits] = mapped_column(default=0)
+    indemnity_minor: Mapped[MinorUnits] = mapped_column(default=0)
     currency: Mapped[str] = mapped_column(String(3))
     deadline: Mapped[date]
     pdf_path: Mapped[str | None] = mapped_column(String(500))
@@ -81,7 +81,7 @@ class PaymentLink(TimestampMixin, Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id", ondelete="CASCADE"), index=True)
     purpose: Mapped[str] = mapped_column(String(16))  # balance, installment, promise
-    amount_minor: Mapped[int]
+    amount_minor: Mapped[MinorUnits]
     currency: Mapped[str] = mapped_column(String(3))
     invoice_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     installment_id: Mapped[int | None] = mapped_column(ForeignKey("installments.id"))

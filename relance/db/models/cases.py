@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from relance.db.base import Base, TimestampMixin
+from relance.db.base import Base, MinorUnits, TimestampMixin
 from relance.db.models.enums import (
     DisputeStatus,
     InstallmentStatus,
@@ -39,7 +39,7 @@ class PaymentPlan(TimestampMixin, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id", ondelete="CASCADE"), index=True)
-    total_minor: Mapped[int]
+    total_minor: Mapped[MinorUnits]
     currency: Mapped[str] = mapped_column(String(3))
     installments_count: Mapped[int]
     frequency: Mapped[str] = mapped_column(String(16))  # weekly, biweekly, monthly
@@ -62,8 +62,8 @@ class Installment(Base):
     )
     seq: Mapped[int]
     due_date: Mapped[date] = mapped_column(index=True)
-    amount_minor: Mapped[int]
-    paid_minor: Mapped[int] = mapped_column(default=0)
+    amount_minor: Mapped[MinorUnits]
+    paid_minor: Mapped[MinorUnits] = mapped_column(default=0)
     status: Mapped[str] = mapped_column(String(16), default=InstallmentStatus.DUE)
 
     plan: Mapped[PaymentPlan] = relationship(back_populates="installments")
@@ -76,7 +76,7 @@ class Promise(TimestampMixin, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id", ondelete="CASCADE"), index=True)
-    amount_minor: Mapped[int]
+    amount_minor: Mapped[MinorUnits]
     currency: Mapped[str] = mapped_column(String(3))
     promised_date: Mapped[date] = mapped_column(index=True)
     status: Mapped[str] = mapped_column(String(16), default=PromiseStatus.PENDING, index=True)

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from relance.db.base import Base, TimestampMixin
+from relance.db.base import Base, MinorUnits, TimestampMixin
 from relance.db.models.enums import ContactStatus, Segment
 
 
@@ -28,7 +28,7 @@ class Debtor(TimestampMixin, Base):
     city: Mapped[str | None] = mapped_column(String(120))
     country: Mapped[str] = mapped_column(String(2), default="FR")
     email: Mapped[str | None] = mapped_column(String(254))
-    credit_minor: Mapped[int] = mapped_column(default=0)  # overpayments kept as credit
+    credit_minor: Mapped[MinorUnits] = mapped_column(default=0)  # overpayments kept as credit
 
     contacts: Mapped[list[Contact]] = relationship(
         back_populates="debtor", cascade="all, delete-orphan", order_by="Contact.id"

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from relance.db.base import Base, TimestampMixin, utcnow
+from relance.db.base import Base, MinorUnits, TimestampMixin, utcnow
 from relance.db.models.enums import InvoiceStatus
 
 
@@ -18,8 +18,8 @@ class Invoice(TimestampMixin, Base):
     debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id", ondelete="CASCADE"), index=True)
     number: Mapped[str] = mapped_column(String(64), unique=True)
     description: Mapped[str | None] = mapped_column(String(300))
-    amount_minor: Mapped[int]
-    paid_minor: Mapped[int] = mapped_column(default=0)
+    amount_minor: Mapped[MinorUnits]
+    paid_minor: Mapped[MinorUnits] = mapped_column(default=0)
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
     issue_date: Mapped[date]
     due_date: Mapped[date] = mapped_column(index=True)
@@ -42,7 +42,7 @@ class Payment(TimestampMixin, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id", ondelete="CASCADE"), index=True)
-    amount_minor: Mapped[int]
+    amount_minor: Mapped[MinorUnits]
     currency: Mapped[str] = mapped_column(String(3))
     method: Mapped[str] = mapped_column(String(32))  # card, transfer, sandbox, cheque...
     provider: Mapped[str] = mapped_column(String(32))  # stripe, sandbox, bank, manual
@@ -65,6 +65,6 @@ class PaymentAllocation(Base):
     )
     invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), index=True)
     installment_id: Mapped[int | None] = mapped_column(ForeignKey("installments.id"))
-    amount_minor: Mapped[int]
+    amount_minor: Mapped[MinorUnits]
 
     payment: Mapped[Payment] = relationship(back_populates="allocations")

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-11-23 19:17:26.796209
+Create Date: 2026-11-23 19:18:06.894388
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def upgrade() -> None:
         sa.Column("city", sa.String(length=120), nullable=True),
         sa.Column("country", sa.String(length=2), nullable=False),
         sa.Column("email", sa.String(length=254), nullable=True),
-        sa.Column("credit_minor", sa.Integer(), nullable=False),
+        sa.Column("credit_minor", sa.BigInteger(), nullable=False),
         sa.Column("created_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_debtors")),
         sa.UniqueConstraint("customer_number", name=op.f("uq_debtors_customer_number")),
@@ -192,8 +192,8 @@ def upgrade() -> None:
         sa.Column("debtor_id", sa.Integer(), nullable=False),
         sa.Column("number", sa.String(length=64), nullable=False),
         sa.Column("description", sa.String(length=300), nullable=True),
-        sa.Column("amount_minor", sa.Integer(), nullable=False),
-        sa.Column("paid_minor", sa.Integer(), nullable=False),
+        sa.Column("amount_minor", sa.BigInteger(), nullable=False),
+        sa.Column("paid_minor", sa.BigInteger(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("issue_date", sa.Date(), nullable=False),
         sa.Column("due_date", sa.Date(), nullable=False),
@@ -223,9 +223,9 @@ def upgrade() -> None:
         sa.Column("language", sa.String(length=8), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("invoice_ids", sa.JSON(), nullable=False),
-        sa.Column("principal_minor", sa.Integer(), nullable=False),
-        sa.Column("interest_minor", sa.Integer(), nullable=False),
-        sa.Column("indemnity_minor", sa.Integer(), nullable=False),
+        sa.Column("principal_minor", sa.BigInteger(), nullable=False),
+        sa.Column("interest_minor", sa.BigInteger(), nullable=False),
+        sa.Column("indemnity_minor", sa.BigInteger(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("deadline", sa.Date(), nullable=False),
         sa.Column("pdf_path", sa.String(length=500), nullable=True),
@@ -248,7 +248,7 @@ def upgrade() -> None:
         "payment_plans",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("debtor_id", sa.Integer(), nullable=False),
-        sa.Column("total_minor", sa.Integer(), nullable=False),
+        sa.Column("total_minor", sa.BigInteger(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("installments_count", sa.Integer(), nullable=False),
         sa.Column("frequency", sa.String(length=16), nullable=False),
@@ -273,7 +273,7 @@ def upgrade() -> None:
         "promises",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("debtor_id", sa.Integer(), nullable=False),
-        sa.Column("amount_minor", sa.Integer(), nullable=False),
+        sa.Column("amount_minor", sa.BigInteger(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("promised_date", sa.Date(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
@@ -421,8 +421,8 @@ def upgrade() -> None:
         sa.Column("plan_id", sa.Integer(), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("due_date", sa.Date(), nullable=False),
-        sa.Column("amount_minor", sa.Integer(), nullable=False),
-        sa.Column("paid_minor", sa.Integer(), nullable=False),
+        sa.Column("amount_minor", sa.BigInteger(), nullable=False),
+        sa.Column("paid_minor", sa.BigInteger(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.ForeignKeyConstraint(
             ["plan_id"],
@@ -573,7 +573,7 @@ def upgrade() -> None:
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("debtor_id", sa.Integer(), nullable=False),
         sa.Column("purpose", sa.String(length=16), nullable=False),
-        sa.Column("amount_minor", sa.Integer(), nullable=False),
+        sa.Column("amount_minor", sa.BigInteger(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("invoice_ids", sa.JSON(), nullable=False),
         sa.Column("installment_id", sa.Integer(), nullable=True),
@@ -606,7 +606,7 @@ def upgrade() -> None:
         "payments",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("debtor_id", sa.Integer(), nullable=False),
-        sa.Column("amount_minor", sa.Integer(), nullable=False),
+        sa.Column("amount_minor", sa.BigInteger(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("method", sa.String(length=32), nullable=False),
         sa.Column("provider", sa.String(length=32), nullable=False),
@@ -638,7 +638,7 @@ def upgrade() -> None:
         sa.Column("payment_id", sa.Integer(), nullable=False),
         sa.Column("invoice_id", sa.Integer(), nullable=True),
         sa.Column("installment_id", sa.Integer(), nullable=True),
-        sa.Column("amount_minor", sa.Integer(), nullable=False),
+        sa.Column("amount_minor", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
             ["installment_id"],
             ["installments.id"],
