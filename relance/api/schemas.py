@@ -19,9 +19,10 @@ from babel.numbers import list_currencies
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from relance.db.models.enums import Segment
+from relance.portfolio.rows import MAX_MINOR as MAX_IMPORT_MINOR
 
-# PostgreSQL INTEGER: the amount columns are 32-bit, so larger values must be refused up front.
-MAX_MINOR = 2_147_483_647
+# Amounts: the importer's own bound (money columns are 64-bit). Ids: PostgreSQL INTEGER keys.
+MAX_MINOR = MAX_IMPORT_MINOR - 1  # inclusive bound
 MAX_ID = 2_147_483_647
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 

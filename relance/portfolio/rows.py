@@ -194,7 +194,7 @@ def _phone(raw: str, country: str, field: str, problems: list[str]) -> str | Non
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-MAX_MINOR = 10**15  # far above any invoice, far below a 64-bit column
+MAX_MINOR = 10**15  # minor units: far above any invoice, far below a 64-bit column
 
 
 def _money(raw: str, currency: str, field: str, problems: list[str]) -> int | None:
@@ -203,7 +203,7 @@ def _money(raw: str, currency: str, field: str, problems: list[str]) -> int | No
     except InvalidOperation:
         problems.append(f"{field} '{raw}' is not a number")
         return None
-    if not value.is_finite() or abs(value) >= MAX_MINOR:
+    if not value.is_finite() or abs(value) >= MAX_MINOR:  # before scaling: no huge exponents
         problems.append(f"{field} '{raw}' is not a usable amount")
         return None
     if value < 0:
@@ -213,6 +213,9 @@ def _money(raw: str, currency: str, field: str, problems: list[str]) -> int | No
     minor = value * (Decimal(10) ** precision)
     if minor != minor.to_integral_value():
         problems.append(f"{field} '{raw}' has more than {precision} decimals")
+        return None
+    if minor >= MAX_MINOR:
+        problems.append(f"{field} '{raw}' is not a usable amount")
         return None
     return int(minor)
 
