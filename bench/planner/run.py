@@ -141,6 +141,8 @@ def main() -> None:
     parser.add_argument("--runs", default="cold,warm,next",
                         help="cold: first run after import; warm: same day again; "
                              "next: the following day (only that day's stage changes)")
+    parser.add_argument("--next-offset", type=int, default=1,
+                        help="days after the base date for the 'next' run (with --reuse: 2, 3...)")
     parser.add_argument("--run-once", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--days-later", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -155,7 +157,7 @@ def main() -> None:
     for label in args.runs.split(","):
         out = subprocess.run(
             [sys.executable, __file__, "--url", args.url, "--chunk", str(args.chunk), "--run-once",
-             "--days-later", "1" if label == "next" else "0"],
+             "--days-later", str(args.next_offset) if label == "next" else "0"],
             check=True, capture_output=True, text=True, cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
@@ -177,7 +179,8 @@ def _append(args: argparse.Namespace, runs: dict[str, dict]) -> None:
     load = loadavg.read_text().split()[:3] if loadavg.exists() else ["?"]
     command = (f"python bench/planner/run.py --url postgresql://postgres@localhost/relance_bench"
                f" --invoices {args.invoices} --debtors {args.debtors} --chunk {args.chunk}"
-               f" --runs {args.runs}{' --reuse' if args.reuse else ''} --append BENCHMARKS.md")
+               f" --runs {args.runs} --next-offset {args.next_offset}"
+               f"{' --reuse' if args.reuse else ''} --append BENCHMARKS.md")
     lines = [
         "",
         f"## Dunning planner — {args.invoices:,} open invoices on PostgreSQL ({date.today()})",

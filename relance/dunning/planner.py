@@ -153,7 +153,10 @@ def plan(
     horizon = now.date() + timedelta(days=1 - policy.min_offset())  # no stage due before this
     stage_filter = _stage_filter(session, policy, now)
     for lo, hi, debtors in _debtor_chunks(session, chunk_size, debtor_ids):
-        invoices = _invoices(session, lo, hi, horizon, debtor_ids, stage_filter)
+        invoices = _invoices(
+            session, lo, hi, horizon, debtor_ids,
+            stage_filter(lo, hi) if stage_filter is not None else None,
+        )
         if invoices:
             earliest = min(local_today(now, d[3], today_cache) for d in debtors.values())
             contexts = load_contexts(
@@ -228,7 +231,9 @@ def _invoices(
     return [InvoiceRow._make(row) for row in session.connection().execute(query)]
 
 
-def _stage_filter(session: Session, policy: Policy, now: datetime) -> ColumnElement[bool] | None:
+def _stage_filter(
+    session: Session, policy: Policy, now: datetime
+) -> Callable[[int, int], ColumnElement[bool]] | None:
     """Keep only invoices whose current stage still has to be planned.
 
     The stage of each invoice is computed in SQL (same rules as `current_stage`, the debtor's
@@ -272,16 +277,21 @@ def _stage_filter(session: Session, policy: Policy, now: datetime) -> ColumnElem
         *[(matches(t), stage_case(t)) for t in policy.tracks[:-1]],
         else_=stage_case(policy.tracks[-1]),
     )
-    done = (
-        select(literal(1))
-        .where(
-            DunningAction.invoice_id == Invoice.id,
-            DunningAction.stage == stage_expr,
-            ~and_(DunningAction.status == "cancelled", DunningAction.outcome.in_(REVIVABLE)),
+    def for_range(lo: int, hi: int) -> ColumnElement[bool]:
+        # The debtor range lets PostgreSQL anti-join against this chunk's actions only.
+        done = (
+            select(literal(1))
+            .where(
+                DunningAction.debtor_id.between(lo, hi),
+                DunningAction.invoice_id == Invoice.id,
+                DunningAction.stage == stage_expr,
+                ~and_(DunningAction.status == "cancelled", DunningAction.outcome.in_(REVIVABLE)),
+            )
+            .exists()
         )
-        .exists()
-    )
-    return and_(stage_expr.is_not(None), ~done)
+        return and_(stage_expr.is_not(None), ~done)
+
+    return for_range
 
 
 def _existing_actions(

@@ -253,7 +253,7 @@ def test_sql_stage_filter_agrees_with_the_python_rules(db: Session, segment: str
     assert stage_filter is not None
     kept = set(db.scalars(
         select(Invoice.id).join(Invoice.debtor).where(Invoice.debtor_id == debtor.id,
-                                                      stage_filter)
+                                                      stage_filter(debtor.id, debtor.id))
     ))
     track = policy.track_for(segment, risk)
     expected = {i for i, d in invoices.items() if current_stage(track, d) is not None}
