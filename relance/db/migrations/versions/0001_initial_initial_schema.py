@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-11-23 19:18:06.894388
+Create Date: 2026-11-23 19:34:30.087017
 """
 
 from __future__ import annotations
