@@ -89,17 +89,13 @@ def _migrate_and_seed(demo: bool) -> None:
 
 def _ensure_demo_users() -> None:
     """Demo console accounts (development only), credentials printed at start-up."""
-    try:
-        from relance.auth.demo import ensure_demo_users
-    except ImportError:
-        return
+    from relance.auth.demo import ensure_demo_users
+
     ensure_demo_users()
 
 
 def _print_demo_logins() -> None:
-    try:
-        from relance.auth.demo import DEMO_LOGINS
-    except ImportError:
-        return
-    for email, password, role in DEMO_LOGINS:
+    from relance.auth.demo import demo_logins
+
+    for email, password, role in demo_logins():
         console.print(f"  {role:<9} login: {email} / {password}")
