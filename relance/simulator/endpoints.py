@@ -21,6 +21,7 @@ from twilio.request_validator import RequestValidator
 
 from relance.db.models import Contact, Conversation, Debtor, Invoice, Message
 from relance.db.models.enums import Channel, InvoiceStatus
+from relance.nlg.formatting import money
 from relance.settings import Settings
 from relance.web.deps import AppSettings, DbSession
 
@@ -37,8 +38,9 @@ def _require_enabled(settings: Settings) -> None:
 def pick_debtor(request: Request, db: DbSession, settings: AppSettings) -> HTMLResponse:
     _require_enabled(settings)
     debtors = db.scalars(select(Debtor).order_by(Debtor.language, Debtor.customer_number)).all()
+    languages = {d.id: d.language for d in debtors}
     balances = {
-        debtor_id: (total, currency)
+        debtor_id: money(total, currency, languages.get(debtor_id, "fr"))
         for debtor_id, currency, total in db.execute(
             select(
                 Invoice.debtor_id,

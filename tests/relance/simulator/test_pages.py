@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from relance.db.models import Contact, Debtor, Invoice
+
+
+def _debtor(db: Session) -> Debtor:
+    debtor = Debtor(customer_number="C-9", name="Jean Dubois", language="fr", postcode="75015")
+    debtor.contacts.append(Contact(channel="sms", address="+33639981111"))
+    db.add(debtor)
+    db.flush()
+    db.add(
+        Invoice(
+            debtor_id=debtor.id,
+            number="F-9",
+            amount_minor=123456,
+            currency="EUR",
+            issue_date=date(2026, 10, 1),
+            due_date=date(2026, 10, 31),
+        )
+    )
+    db.flush()
+    return debtor
+
+
+def test_pick_page_lists_debtors_with_balance_in_their_locale(
+    client: TestClient, db: Session
+) -> None:
+    _debtor(db)
+    page = client.get("/simulator")
+    assert page.status_code == 200
+    assert "Jean Dubois" in page.text and "1\u202f234,56\xa0€" in page.text
+
+
+def test_chat_page_and_unknown_debtor(client: TestClient, db: Session) -> None:
+    debtor = _debtor(db)
+    assert "Écrivez un message" in client.get(f"/simulator/{debtor.id}").text
+    assert client.get("/simulator/999999").status_code == 404
+
+
+def test_simulator_is_off_in_production(client: TestClient, db: Session) -> None:
+    from relance.settings import get_settings
+
+    production = get_settings().model_copy(update={"environment": "production"})
+    client.app.dependency_overrides[get_settings] = lambda: production
+    assert client.get("/simulator").status_code == 404
