@@ -1,21 +1,48 @@
-"""HTTP client for the Rasa server (own venv, reached over HTTP only).
+"""HTTP client for the Rasa server(s) (own venv, reached over HTTP only).
 
 Three doors: the REST channel for debtor messages, `trigger_intent` for outbound priming, and
 `tracker/events` for handoff pause/resume and collector messages. Any transport failure raises
 `AssistantUnavailable` so callers can queue the message and answer with a holding reply.
+
+Several Rasa instances (`RASA_URL` as a comma-separated list) share one SQL tracker store and one
+Redis lock store, so any of them can serve any conversation. Each conversation still goes to one
+preferred instance, chosen by rendezvous hashing of its sender id (stable, and adding an instance
+moves only the conversations that now prefer it). When that instance cannot be reached the call
+goes to the next one in the sender's order. Only failures where the request certainly did not
+reach a working Rasa fail over (connection refused or timed out while connecting, "no model
+loaded", 502/503 from a proxy): after a read timeout or a 500 the turn may have been processed,
+and running it again elsewhere could answer the debtor twice.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_SECONDS = 3.0  # a dead instance must not cost a whole read timeout per turn
+DOWN_COOLDOWN_SECONDS = 10.0  # how long an unreachable instance is tried last
+# Rasa answers 409 "No agent loaded" while its model is loading; a proxy answers 502/503 when no
+# healthy upstream took the request. In all three cases the turn was not processed.
+NOT_DELIVERED_STATUSES = frozenset({409, 502, 503})
+_NOT_DELIVERED_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
 
 class AssistantUnavailable(Exception):
     """Rasa did not answer (down, slow, 5xx). The message must be kept and replayed."""
+
+
+class _NotDelivered(Exception):
+    """This instance did not take the request: another instance may."""
 
 
 @dataclass
@@ -24,35 +51,121 @@ class BotMessage:
     custom: dict[str, Any] = field(default_factory=dict)
 
 
+def parse_urls(value: str | Sequence[str]) -> list[str]:
+    """`RASA_URL` as one URL or a comma-separated list; order and duplicates do not matter."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    urls = list(dict.fromkeys(u.strip().rstrip("/") for u in items if u.strip()))
+    if not urls:
+        raise ValueError("RASA_URL is empty: give at least one Rasa server URL")
+    return urls
+
+
+def preference(sender_id: str, urls: Sequence[str]) -> list[str]:
+    """The instances in the order this sender tries them (rendezvous / highest-random-weight)."""
+
+    def weight(url: str) -> bytes:
+        return hashlib.blake2b(f"{url}\n{sender_id}".encode(), digest_size=8).digest()
+
+    return sorted(urls, key=lambda url: (weight(url), url), reverse=True)
+
+
+class InstanceHealth:
+    """Which instances failed recently, shared by every client of the process (thread-safe)."""
+
+    def __init__(
+        self, cooldown: float = DOWN_COOLDOWN_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._cooldown = cooldown
+        self._clock = clock
+        self._down_until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def mark_down(self, url: str) -> None:
+        with self._lock:
+            self._down_until[url] = self._clock() + self._cooldown
+
+    def mark_up(self, url: str) -> None:
+        with self._lock:
+            self._down_until.pop(url, None)
+
+    def is_down(self, url: str) -> bool:
+        with self._lock:
+            return self._down_until.get(url, 0.0) > self._clock()
+
+    def order(self, urls: Sequence[str]) -> list[str]:
+        """Keep the given order, moving instances that failed recently to the end (still tried:
+        a cooldown must never refuse a turn that a recovered instance could serve)."""
+        return sorted(urls, key=self.is_down)  # stable sort
+
+
+_PROCESS_HEALTH = InstanceHealth()
+
+
 def _conversation_path(sender_id: str) -> str:
     # Rasa expects the literal sender id in the path; keep '+' as is (E.164 ids).
     return "/conversations/" + quote(sender_id, safe="+")
 
 
 class RasaClient:
-    def __init__(self, base_url: str, auth_token: str, timeout: float = 10.0) -> None:
-        self._base_url = base_url.rstrip("/")
+    def __init__(
+        self,
+        base_url: str | Sequence[str],
+        auth_token: str,
+        timeout: float = 10.0,
+        *,
+        health: InstanceHealth | None = None,
+    ) -> None:
+        self.urls = parse_urls(base_url)
         self._token = auth_token
-        self._http = httpx.Client(timeout=timeout)
+        self._health = health or _PROCESS_HEALTH
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_SECONDS))
+        )
 
     def close(self) -> None:
         self._http.close()
 
-    def _post(self, path: str, payload: Any, *, api: bool = False) -> Any:
+    def instances_for(self, sender_id: str) -> list[str]:
+        """Where a turn of `sender_id` goes: its preferred instance first, recent failures last."""
+        return self._health.order(preference(sender_id, self.urls))
+
+    def _post(self, sender_id: str, path: str, payload: Any, *, api: bool = False) -> Any:
         params = {"token": self._token} if api else None
+        failures: list[str] = []
+        for url in self.instances_for(sender_id):
+            try:
+                response = self._post_once(url + path, payload, params)
+            except _NotDelivered as exc:
+                self._health.mark_down(url)
+                failures.append(f"{url}: {exc}")
+                log.warning("rasa %s did not take the turn of %s (%s)", url, sender_id, exc)
+                continue
+            self._health.mark_up(url)
+            if failures:
+                log.warning("turn of %s served by %s after: %s", sender_id, url, failures)
+            return response.json()
+        raise AssistantUnavailable("; ".join(failures))
+
+    def _post_once(self, url: str, payload: Any, params: dict[str, str] | None) -> httpx.Response:
         try:
-            response = self._http.post(self._base_url + path, json=payload, params=params)
-        except httpx.HTTPError as exc:
-            raise AssistantUnavailable(str(exc)) from exc
+            response = self._http.post(url, json=payload, params=params)
+        except _NOT_DELIVERED_ERRORS as exc:
+            raise _NotDelivered(f"{type(exc).__name__}: {exc}") from exc
+        except httpx.HTTPError as exc:  # read timeout, reset...: the turn may have run
+            raise AssistantUnavailable(f"{url}: {type(exc).__name__}: {exc}") from exc
+        if response.status_code in NOT_DELIVERED_STATUSES:
+            raise _NotDelivered(f"answered {response.status_code}")
         if response.status_code >= 500:
-            raise AssistantUnavailable(f"rasa answered {response.status_code}")
+            raise AssistantUnavailable(f"{url} answered {response.status_code}")
         response.raise_for_status()
-        return response.json()
+        return response
 
     def send_message(self, sender_id: str, text: str, metadata: dict[str, Any]) -> list[BotMessage]:
         """Debtor text through the REST channel; returns the bot's messages for this turn."""
         raw = self._post(
-            "/webhooks/rest/webhook", {"sender": sender_id, "message": text, "metadata": metadata}
+            sender_id,
+            "/webhooks/rest/webhook",
+            {"sender": sender_id, "message": text, "metadata": metadata},
         )
         return [_to_bot_message(m) for m in raw or []]
 
@@ -61,6 +174,7 @@ class RasaClient:
     ) -> list[BotMessage]:
         """Inject an external intent (outbound reminder, resume after handoff) and collect replies."""
         raw = self._post(
+            sender_id,
             # No output_channel: Rasa then collects the replies and returns them to us.
             _conversation_path(sender_id) + "/trigger_intent",
             {"name": intent, "entities": entities or {}},
@@ -69,13 +183,19 @@ class RasaClient:
         return [_to_bot_message(m) for m in (raw or {}).get("messages", [])]
 
     def append_events(self, sender_id: str, events: list[dict[str, Any]]) -> None:
-        self._post(_conversation_path(sender_id) + "/tracker/events", events, api=True)
+        self._post(sender_id, _conversation_path(sender_id) + "/tracker/events", events, api=True)
+
+    def instances_up(self) -> dict[str, bool]:
+        """Each instance's `/status` (model loaded, token accepted)."""
+        return {url: self._status_ok(url) for url in self.urls}
 
     def is_up(self) -> bool:
+        """At least one instance can take turns."""
+        return any(self._status_ok(url) for url in self.urls)
+
+    def _status_ok(self, url: str) -> bool:
         try:
-            return self._http.get(
-                self._base_url + "/status", params={"token": self._token}
-            ).is_success
+            return self._http.get(url + "/status", params={"token": self._token}).is_success
         except httpx.HTTPError:
             return False
 

@@ -27,7 +27,9 @@ def write_endpoints(settings: Settings, *, api_url: str, action_url: str, path: 
             "db": str(settings.var_dir / "rasa_tracker.db"),
         }
     if settings.redis_url:
-        endpoints["lock_store"] = {"type": "redis", "url": _redis_host(settings.redis_url)}
+        # Several Rasa instances need one lock store so that two of them never run turns of the
+        # same conversation at once (the worker's trigger_intent races the api's turns).
+        endpoints["lock_store"] = _redis_lock_store(settings.redis_url)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(endpoints, sort_keys=False), encoding="utf-8")
     return path
@@ -37,7 +39,7 @@ def _sql_tracker_store(url: str) -> dict[str, object]:
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
-    return {
+    store: dict[str, object] = {
         "type": "SQL",
         "dialect": "postgresql",
         "url": parsed.host or "localhost",
@@ -46,9 +48,31 @@ def _sql_tracker_store(url: str) -> dict[str, object]:
         "password": parsed.password or "",
         "db": parsed.database or "rasa",
     }
+    if parsed.query:  # e.g. sslmode=require; Rasa adds it to its connection URL
+        store["query"] = dict(parsed.query)
+    return store
 
 
-def _redis_host(url: str) -> str:
-    from urllib.parse import urlparse
+def _redis_lock_store(url: str) -> dict[str, object]:
+    """Rasa 3.6 `RedisLockStore` keywords from a `redis://[:password@]host[:port][/db]` URL.
 
-    return urlparse(url).hostname or "localhost"
+    Without a db in the URL, Rasa's own default (db 1) applies. `rediss://` turns on TLS.
+    """
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(url)
+    store: dict[str, object] = {
+        "type": "redis",
+        "url": parsed.hostname or "localhost",
+        "port": parsed.port or 6379,
+    }
+    db = parsed.path.strip("/")
+    if db:
+        store["db"] = int(db)
+    if parsed.username and parsed.username != "default":
+        store["username"] = unquote(parsed.username)
+    if parsed.password:
+        store["password"] = unquote(parsed.password)
+    if parsed.scheme == "rediss":
+        store["use_ssl"] = True
+    return store
