@@ -31,7 +31,7 @@ from relance.db.models import Contact, Conversation, Debtor, DunningAction, Invo
 from relance.db.models.enums import Channel, Direction
 from relance.dunning.context import InvoiceRow, load_contexts, skip_reason
 from relance.dunning.planner import PENDING, idempotency_key, local_today
-from relance.dunning.ratelimit import SenderRateLimiter
+from relance.dunning.ratelimit import RateLimiter
 from relance.policy.schema import Policy, Stage
 from relance.policy.service import active_policy
 from relance.rasa_client import AssistantUnavailable, BotMessage
@@ -87,7 +87,7 @@ class Dispatcher:
         *,
         gateway: OutboundGateway | None = None,
         assistant: Assistant | None = None,
-        limiter: SenderRateLimiter | None = None,
+        limiter: RateLimiter | None = None,
         policy: Policy | None = None,
         worker_id: str | None = None,
         letter_maker: Callable[..., Any] | None = None,

@@ -27,10 +27,12 @@ def optional(module: str, name: str) -> Callable[..., Any] | None:
 
 @lru_cache
 def _limiter():  # type: ignore[no-untyped-def]
-    from relance.dunning.ratelimit import SenderRateLimiter
+    from relance.dunning.ratelimit import make_limiter
     from relance.policy.service import seed_policy
+    from relance.settings import get_settings
 
-    return SenderRateLimiter(seed_policy().contact.sender_rate_per_minute)
+    # Shared through Redis when REDIS_URL is set, so N workers together respect the rate.
+    return make_limiter(seed_policy().contact.sender_rate_per_minute, get_settings().redis_url)
 
 
 def plan_dunning(now: datetime | None = None) -> dict[str, int]:
@@ -80,10 +82,17 @@ def followups(now: datetime | None = None) -> Any:
         return run_followups(session, (now or utcnow()).date())
 
 
+def retention() -> Any:
+    """Purge conversation content of settled debtors past RETENTION_CONVERSATION_DAYS."""
+    scheduled_run = optional("relance.privacy.retention", "scheduled_run")
+    return None if scheduled_run is None else scheduled_run()
+
+
 # name -> (interval in seconds, job). Planning is idempotent, so running it often is harmless.
 SCHEDULE: dict[str, tuple[float, Callable[[], Any]]] = {
     "dunning.plan": (60 * 60, plan_dunning),
     "dunning.dispatch": (60, dispatch_dunning),
     "conversations.replay": (60, replay_pending),
     "followups.run": (60 * 60, followups),
+    "privacy.retention": (24 * 60 * 60, retention),
 }
