@@ -45,6 +45,18 @@ class Stack:
     services: list[Service] = field(default_factory=list)
 
     def start(self, service: Service, timeout: float = 180.0) -> None:
+        self._launch(service)
+        self._wait_healthy(service, timeout)
+
+    def start_all(self, services: list[Service], timeout: float = 180.0) -> None:
+        """Launch several services at once, then wait for each: replicas (two Rasa instances
+        loading their model) start side by side instead of one after the other."""
+        for service in services:
+            self._launch(service)
+        for service in services:
+            self._wait_healthy(service, timeout)
+
+    def _launch(self, service: Service) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         service.log_path = self.log_dir / f"{service.name}.log"
         log = service.log_path.open("ab")
@@ -57,7 +69,6 @@ class Stack:
             start_new_session=True,
         )
         self.services.append(service)
-        self._wait_healthy(service, timeout)
 
     def _wait_healthy(self, service: Service, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -219,3 +230,50 @@ def extra_services(ports: Ports) -> list[Service]:
             health_url=f"http://127.0.0.1:{ports.api}/healthz",
         )
     ]
+
+
+def celery_worker_service(name: str, health_url: str, *, concurrency: int = 1) -> Service:
+    """One Celery worker replica consuming the `relance` queue (needs CELERY_BROKER_URL), without
+    beat: `relance worker` runs beat in every worker, right for one machine only.
+
+    Celery has no HTTP health endpoint: `health_url` only gates start-up on a service it needs
+    (the api, say); check the worker itself with `celery inspect ping` / `app.control.ping()`.
+    """
+    return Service(
+        name=name,
+        argv=[
+            python_bin(),
+            "-m",
+            "relance.runtime.celery_main",
+            "worker",
+            "-Q",
+            "relance",
+            "-n",
+            f"{name}@%h",
+            "--concurrency",
+            str(concurrency),
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        health_url=health_url,
+    )
+
+
+def celery_beat_service(health_url: str, schedule_file: Path) -> Service:
+    """The one beat of a replicated set-up: it only enqueues the periodic jobs."""
+    return Service(
+        name="beat",
+        argv=[
+            python_bin(),
+            "-m",
+            "relance.runtime.celery_main",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(schedule_file),
+        ],
+        health_url=health_url,
+    )
