@@ -350,33 +350,85 @@ class Dispatcher:
         policy: Policy,
         now: datetime,
     ) -> str:
+        """One mise en demeure for all of the debtor's invoices in this group (one per currency:
+        a letter cannot add euros and pounds), then one SMS notice per letter.
+
+        Invoices already claimed by a live letter (queued by hand, or by an earlier run) are
+        linked to it, never claimed twice.
+        """
+        from relance.letters.service import claimed_invoices
+
         maker = self._letter_maker
         if maker is None:
             from relance.letters.service import create_formal_notice as maker
-        letter = maker(
-            session, debtor, [a.invoice_id for a in live], now=now, policy=policy
-        )
-        _set(live, status="sent", channel=Channel.LETTER, sent_at=now, attempts=1,
-             letter_id=letter.id, detail=f"letter {letter.id} queued for registered mail")
-        # Tell the debtor by SMS that a letter is on its way (compliance-checked like any text).
-        today = local_today(now, debtor.timezone, {})
-        notice_key = f"{lead.key}{NOTICE_SUFFIX}"
-        channels = [c for c in ("sms", "whatsapp") if _contact_for(debtor, c) is not None]
+        claimed = claimed_invoices(session, debtor.id, [a.invoice_id for a in live])
         for action in live:
-            if not channels:
-                break
-            session.add(
-                DunningAction(
-                    idempotency_key=idempotency_key(action.invoice_id, notice_key),
-                    invoice_id=action.invoice_id, debtor_id=debtor.id, stage=notice_key,
-                    kind="message", group_key=f"{debtor.id}:notice:{today.isoformat()}",
-                    status="planned", priority=action.priority, channels=channels,
-                    channel=channels[0], planned_at=now,
+            if action.invoice_id in claimed:
+                letter_id = claimed[action.invoice_id]
+                _set([action], status="sent", channel=Channel.LETTER, sent_at=now, attempts=1,
+                     letter_id=letter_id, outcome="already_in_letter",
+                     detail=f"already claimed by letter {letter_id}")
+        fresh = [a for a in live if a.invoice_id not in claimed]
+        if not fresh:
+            return "letter_exists"
+        currency_of: dict[int, str] = {
+            invoice_id: currency
+            for invoice_id, currency in session.execute(
+                select(Invoice.id, Invoice.currency).where(
+                    Invoice.id.in_([a.invoice_id for a in fresh])
                 )
             )
-        audit.record(session, actor="system", action="dunning.letter_queued", entity=letter,
-                     debtor_id=debtor.id)
+        }
+        by_currency: dict[str, list[DunningAction]] = {}
+        for action in fresh:
+            by_currency.setdefault(currency_of[action.invoice_id], []).append(action)
+        channels = [c for c in ("sms", "whatsapp") if _contact_for(debtor, c) is not None]
+        for actions in by_currency.values():
+            letter = maker(
+                session, debtor, [a.invoice_id for a in actions], now=now, policy=policy
+            )
+            _set(actions, status="sent", channel=Channel.LETTER, sent_at=now, attempts=1,
+                 letter_id=letter.id, detail=f"letter {letter.id} queued for registered mail")
+            # Tell the debtor by SMS that a letter is on its way (compliance-checked like any
+            # text): one notice per letter, its rows grouped under the letter.
+            self._plan_notice(session, debtor, actions, lead, channels, letter.id, now)
+            audit.record(session, actor="system", action="dunning.letter_queued", entity=letter,
+                         debtor_id=debtor.id, invoice_ids=[a.invoice_id for a in actions])
         return "letter"
+
+    @staticmethod
+    def _plan_notice(
+        session: Session,
+        debtor: Debtor,
+        actions: list[DunningAction],
+        lead: Stage,
+        channels: list[str],
+        letter_id: int,
+        now: datetime,
+    ) -> None:
+        if not channels:
+            return
+        notice_key = f"{lead.key}{NOTICE_SUFFIX}"
+        keys = {a.invoice_id: idempotency_key(a.invoice_id, notice_key) for a in actions}
+        existing = set(
+            session.scalars(
+                select(DunningAction.idempotency_key).where(
+                    DunningAction.idempotency_key.in_(list(keys.values()))
+                )
+            )
+        )
+        for action in actions:
+            if keys[action.invoice_id] in existing:
+                continue  # an earlier notice for this invoice: a duplicate key would abort all
+            session.add(
+                DunningAction(
+                    idempotency_key=keys[action.invoice_id], invoice_id=action.invoice_id,
+                    debtor_id=debtor.id, stage=notice_key, kind="message",
+                    group_key=f"{debtor.id}:notice:letter-{letter_id}", status="planned",
+                    priority=action.priority, channels=channels, channel=channels[0],
+                    planned_at=now, letter_id=letter_id,
+                )
+            )
 
     def _escalate(
         self, session: Session, debtor: Debtor, live: list[DunningAction], lead: Stage,

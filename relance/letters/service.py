@@ -1,11 +1,16 @@
 """Create a mise en demeure: compute the claim, get a payment link, render the PDF, queue it.
 
+One letter per debtor and currency covers every invoice claimed at once (the creditor posts one
+registered letter, not one per invoice); interest and the B2B indemnity stay per invoice. An invoice
+already claimed by a live letter (queued or posted) is never put in a second one.
+
 The letter is queued for registered mail (`status=queued`, `tracking_number` filled when posted);
 the dispatcher then tells the debtor by SMS that a letter is on its way.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -26,6 +31,19 @@ from relance.policy.service import active_policy
 from relance.settings import get_settings
 
 KIND = "mise_en_demeure"
+LIVE = (LetterStatus.QUEUED, LetterStatus.SENT)
+
+
+class AlreadyClaimed(ValueError):
+    """Every invoice asked for is already in a live letter: queueing another would duplicate it."""
+
+    def __init__(self, letters: dict[int, int]) -> None:
+        self.letters = letters  # invoice id -> letter id
+        super().__init__(f"invoices already in a queued or posted letter: {letters}")
+
+
+class NotPosted(ValueError):
+    """Only a queued letter can be marked posted (with a tracking number)."""
 
 
 @dataclass
@@ -115,9 +133,20 @@ def create_formal_notice(
     """Render the letter for these invoices, store the PDF and queue it for registered mail."""
     now = now or utcnow()
     policy = policy or active_policy(session)
+    _lock_debtor(session, debtor)  # two makers for one debtor: the second sees the first's letter
     invoices = open_invoices(session, debtor, invoice_ids)
     if not invoices:
         raise ValueError(f"debtor {debtor.id} has no open invoice to claim")
+    claimed = claimed_invoices(session, debtor.id, [i.id for i in invoices])
+    if claimed:
+        invoices = [i for i in invoices if i.id not in claimed]
+        if not invoices:
+            raise AlreadyClaimed(claimed)
+    currencies = {i.currency for i in invoices}
+    if len(currencies) > 1:
+        raise ValueError(
+            f"one letter per currency: invoices in {sorted(currencies)}; pass one currency's ids"
+        )
     as_of = now.astimezone(zone(debtor.timezone)).date()
     if payment_url is None:
         payment_url = _payment_url(session, debtor, [i.id for i in invoices])
@@ -150,14 +179,56 @@ def create_formal_notice(
     return letter
 
 
+def claimed_invoices(session: Session, debtor_id: int, invoice_ids: list[int]) -> dict[int, int]:
+    """invoice id -> id of the live letter (queued or posted) that already claims it."""
+    wanted = set(invoice_ids)
+    found: dict[int, int] = {}
+    rows = session.execute(
+        select(Letter.id, Letter.invoice_ids).where(
+            Letter.debtor_id == debtor_id, Letter.kind == KIND, Letter.status.in_(LIVE)
+        ).order_by(Letter.id)
+    )
+    for letter_id, ids in rows:
+        for invoice_id in ids or []:
+            if invoice_id in wanted:
+                found.setdefault(invoice_id, letter_id)
+    return found
+
+
+TRACKING_RE = re.compile(r"^[A-Z0-9]{8,20}$")
+
+
+def normalise_tracking(value: str) -> str:
+    """'1a 1234 5678 901' → '1A12345678901'. La Poste numbers are letters and digits only."""
+    text = re.sub(r"[\s-]", "", value or "").upper()
+    if not TRACKING_RE.match(text):
+        raise ValueError("A tracking number is 8 to 20 letters and digits, e.g. 1A12345678901.")
+    return text
+
+
 def mark_posted(session: Session, letter: Letter, tracking_number: str, *, actor: str) -> Letter:
-    """Registered mail posted: keep the tracking number (proof of sending for court)."""
+    """Registered mail posted: keep the tracking number, who and when (proof of sending for court).
+
+    Only queued → posted: a posted letter keeps its first tracking number, a cancelled one stays
+    cancelled. The row is locked so two collectors posting at once cannot both succeed.
+    """
+    tracking_number = normalise_tracking(tracking_number)
+    session.execute(select(Letter.id).where(Letter.id == letter.id).with_for_update())
+    session.refresh(letter)
+    if letter.status != LetterStatus.QUEUED:
+        raise NotPosted(f"letter {reference_for(letter)} is {letter.status}, not queued")
     letter.tracking_number = tracking_number
     letter.status = LetterStatus.SENT
     letter.sent_at = utcnow()
+    letter.posted_by = actor
     audit.record(session, actor=actor, action="letter.posted", entity=letter,
                  debtor_id=letter.debtor_id, tracking_number=tracking_number)
     return letter
+
+
+def _lock_debtor(session: Session, debtor: Debtor) -> None:
+    """Serialise letter creation per debtor (PostgreSQL row lock; SQLite serialises writers)."""
+    session.execute(select(Debtor.id).where(Debtor.id == debtor.id).with_for_update())
 
 
 def reference_for(letter: Letter) -> str:

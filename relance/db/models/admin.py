@@ -69,7 +69,8 @@ class Letter(TimestampMixin, Base):
     deadline: Mapped[date]
     pdf_path: Mapped[str | None] = mapped_column(String(500))
     tracking_number: Mapped[str | None] = mapped_column(String(64))
-    sent_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]  # when it was marked posted
+    posted_by: Mapped[str | None] = mapped_column(String(320))  # audit actor, e.g. user:<email>
 
 
 class PaymentLink(TimestampMixin, Base):
