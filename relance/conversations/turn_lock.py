@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 ADVISORY_NAMESPACE = 0x52454C  # "REL": keeps our keys apart from other advisory-lock users
@@ -64,4 +65,15 @@ def _advisory_lock(engine: Engine, conversation_id: int, timeout: float) -> Iter
             yield acquired
         finally:
             if acquired:
-                conn.execute(text("SELECT pg_advisory_unlock(:ns, :id)"), params)
+                _unlock(conn, params)
+
+
+def _unlock(conn: Connection, params: dict[str, int]) -> None:
+    try:
+        conn.execute(text("SELECT pg_advisory_unlock(:ns, :id)"), params)
+    except DBAPIError as exc:
+        # A session-level lock dies with its connection: after a database restart or a
+        # terminated backend there is nothing left to release, and the turn's own outcome (or
+        # error) is what the caller must see, not this one.
+        if not exc.connection_invalidated:
+            raise

@@ -7,8 +7,21 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 
 log = logging.getLogger(__name__)
+
+# The database is unreachable or restarting (refused, connection closed by a restart or by
+# pg_terminate_backend, pool exhausted, SQLite busy): the request did not complete and is safe to
+# retry (webhooks are claimed by provider id; a message already kept is replayed by the worker).
+# Twilio and Stripe retry a 5xx; a 503 with Retry-After says "shortly", a 500 would say "bug".
+DATABASE_UNAVAILABLE = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,
+)
+RETRY_AFTER_SECONDS = "5"
 
 
 class DomainError(Exception):
@@ -54,3 +67,18 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             status_code=400, content={"error": "bad_encoding", "message": "Body is not UTF-8"}
         )
+
+    async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+        log.warning("database unavailable, answering 503: %s", first_line[:300])
+        return JSONResponse(
+            status_code=503,
+            content={
+                "error": "database_unavailable",
+                "message": "The service is briefly unavailable; retry shortly",
+            },
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
+
+    for error in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(error, _database_unavailable)
