@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     rasa_auth_token: str = "dev-rasa-token"  # protects Rasa's HTTP API (trigger_intent, events)
     nlg_token: str = "dev-nlg-token"  # Rasa sends it as ?token= to our NLG endpoint
     action_server_port: int = 5055
+    # The action server as the api reaches it (its /health is checked around each turn: Rasa 3.6
+    # answers 200 with an empty or half-done reply when it cannot reach it). Empty: no check.
+    action_server_url: str = ""
     rasa_tracker_store_url: str = ""  # empty: SQLite file under var/; PostgreSQL when replicated
 
     # Twilio

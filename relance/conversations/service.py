@@ -6,7 +6,8 @@ The order of operations is what makes the path safe:
 2. turns of one conversation are serialised by a lock held outside any DB transaction
    (`turn_lock`), so messages are answered in order while the actions are free to write;
 3. messages kept during an outage are replayed before the new one;
-4. if Rasa is unreachable the messages stay `pending_assistant` and the debtor gets a holding
+4. if Rasa is unreachable, or its action server is (`assistant_turn`: Rasa would answer 200
+   without its actions), the messages stay `pending_assistant` and the debtor gets a holding
    reply;
 5. a conversation owned by a collector is never answered by the bot.
 
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from relance import audit
 from relance.conversations import repository
+from relance.conversations.assistant_turn import probe_from_settings, send_turn
 from relance.conversations.language import guess_language
 from relance.conversations.turn_lock import conversation_turn
 from relance.db.base import utcnow
@@ -93,13 +95,18 @@ def handle_inbound(session: Session, rasa: RasaClient, inbound: Inbound) -> Turn
         session.refresh(conversation)
         pending = repository.pending_messages(session, conversation.id)
         session.commit()  # no transaction stays open while Rasa and the actions work
+        probe = probe_from_settings()
         for kept in pending:
             if conversation.mode == ConversationMode.HUMAN:
                 kept.status = MessageStatus.HELD
                 continue
             try:
-                bot_messages = rasa.send_message(
-                    conversation.sender_id, kept.body, _metadata(conversation, debtor, kept.channel)
+                bot_messages = send_turn(
+                    rasa,
+                    conversation.sender_id,
+                    kept.body,
+                    _metadata(conversation, debtor, kept.channel),
+                    probe,
                 )
             except AssistantUnavailable as exc:
                 log.warning("assistant unavailable for conversation %s: %s", conversation.id, exc)
@@ -135,16 +142,19 @@ def replay_pending(
         session.refresh(conversation)
         pending = repository.pending_messages(session, conversation_id)
         session.commit()
+        probe = probe_from_settings()
         for kept in pending:
             if conversation.mode == ConversationMode.HUMAN:
                 kept.status = MessageStatus.HELD
                 session.commit()
                 continue
             try:
-                bot_messages = rasa.send_message(
+                bot_messages = send_turn(
+                    rasa,
                     conversation.sender_id,
                     kept.body,
                     _metadata(conversation, conversation.debtor, kept.channel),
+                    probe,
                 )
             except AssistantUnavailable:
                 break

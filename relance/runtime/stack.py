@@ -210,6 +210,7 @@ def stack_env(
     env.update(
         {
             "RASA_URL": f"http://127.0.0.1:{ports.rasa}",
+            "ACTION_SERVER_URL": f"http://127.0.0.1:{ports.actions}",
             "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", f"http://localhost:{ports.api}"),
             "TWILIO_API_BASE": env.get(
                 "TWILIO_API_BASE", f"http://127.0.0.1:{ports.twilio_sandbox}"

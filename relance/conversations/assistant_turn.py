@@ -1,0 +1,76 @@
+"""One debtor turn through Rasa, refused when the action server is down.
+
+Rasa 3.6 does not fail a turn when it cannot reach its action server: it logs "Couldn't connect
+to the server", drops the custom action's events and predicts on, so the REST channel answers
+200 with an empty or half-done reply (an utterance scheduled before the custom action, without
+what the action would have checked or said). Its `/status` does not report the action server
+either. So the api asks the action server itself (`GET /health`, `ACTION_SERVER_URL`):
+
+- before the turn: down -> nothing reaches Rasa, its tracker stays clean;
+- after the turn: down -> the turn may have run half-way. It is undone in Rasa's tracker (a
+  `rewind` event reverts the user message and everything after it, slots included) and its
+  replies are dropped, so a half-run turn never reaches the debtor.
+
+Both raise `AssistantUnavailable`: the caller keeps the message `pending_assistant`, answers with
+the holding reply, and the replay runs the whole turn once the action server is back.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+
+from relance.rasa_client import AssistantUnavailable, BotMessage, RasaClient
+
+log = logging.getLogger(__name__)
+
+HEALTH_TIMEOUT_SECONDS = 2.0
+REWIND = {"event": "rewind"}  # Rasa's UserUtteranceReverted
+
+
+class ActionServerProbe:
+    """`GET {url}/health` on the rasa-sdk action server: any 2xx means it can run actions."""
+
+    def __init__(self, url: str, timeout: float = HEALTH_TIMEOUT_SECONDS) -> None:
+        self.url = url.rstrip("/")
+        self._timeout = timeout
+
+    def is_up(self) -> bool:
+        try:
+            return httpx.get(self.url + "/health", timeout=self._timeout).is_success
+        except httpx.HTTPError:
+            return False
+
+
+def probe_from_settings() -> ActionServerProbe | None:
+    """None when `ACTION_SERVER_URL` is not set (tests with a fake Rasa, no action server)."""
+    from relance.settings import get_settings
+
+    url = get_settings().action_server_url
+    return ActionServerProbe(url) if url else None
+
+
+def send_turn(
+    rasa: RasaClient,
+    sender_id: str,
+    text: str,
+    metadata: dict[str, Any],
+    probe: ActionServerProbe | None,
+) -> list[BotMessage]:
+    """`rasa.send_message`, but AssistantUnavailable instead of a turn run without its actions."""
+    if probe is None:
+        return rasa.send_message(sender_id, text, metadata)
+    if not probe.is_up():
+        raise AssistantUnavailable(f"action server {probe.url} unreachable")
+    messages = rasa.send_message(sender_id, text, metadata)
+    if probe.is_up():
+        return messages
+    log.warning("action server %s went down during a turn of %s: rewinding it", probe.url, sender_id)
+    try:
+        rasa.append_events(sender_id, [REWIND])
+    except (AssistantUnavailable, httpx.HTTPError) as exc:
+        # The half turn stays in Rasa's tracker; the replay still answers the message once.
+        log.error("could not rewind the half-run turn of %s: %s", sender_id, exc)
+    raise AssistantUnavailable(f"action server {probe.url} went down during the turn")

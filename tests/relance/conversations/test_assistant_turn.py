@@ -1,0 +1,169 @@
+"""A turn is refused, not half-run, when the action server is down (Rasa itself would answer 200
+with an empty or partial reply): holding reply, message kept, rewind of a half-run turn, and the
+replay answers once the action server is back."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from messaging.gateway import TwilioGateway
+from relance.conversations.assistant_turn import ActionServerProbe, send_turn
+from relance.conversations.replay import replay_all
+from relance.db.models import Message
+from relance.db.models.enums import MessageStatus
+from relance.rasa_client import AssistantUnavailable, BotMessage, client_from_settings
+from relance.settings import Settings, get_settings
+from tests.support.channels import DEBTOR_PHONE, gateway, make_debtor, rasa, twilio  # noqa: F401
+from tests.support.fake_rasa import FakeRasa
+from tests.support.twilio_recorder import TwilioRecorder
+from tests.support.twilio_signing import post, sms_fields
+from tests.support.twiml import message_texts
+
+HOLDING_FR = "Merci pour votre message. Notre assistant est momentanément indisponible"
+
+
+class FakeActionServer:
+    """Answers `GET /health` 200 while `up`, else 503 (as a proxy in front of a dead one would)."""
+
+    def __init__(self) -> None:
+        self.up = True
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200 if fake.up else 503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def actions(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeActionServer]:
+    server = FakeActionServer()
+    monkeypatch.setenv("ACTION_SERVER_URL", server.url)
+    get_settings.cache_clear()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class StubRasa:
+    """Records what the turn guard asks of Rasa."""
+
+    def __init__(self, on_message: Any = None) -> None:
+        self.sent: list[str] = []
+        self.events: list[list[dict[str, Any]]] = []
+        self._on_message = on_message
+
+    def send_message(self, sender_id: str, text: str, metadata: dict[str, Any]) -> list[BotMessage]:
+        self.sent.append(text)
+        if self._on_message:
+            self._on_message()
+        return [BotMessage(text="Votre solde est de 1 234,56 €")]
+
+    def append_events(self, sender_id: str, events: list[dict[str, Any]]) -> None:
+        self.events.append(events)
+
+
+def test_action_server_down_before_the_turn_nothing_reaches_rasa(
+    actions: FakeActionServer,
+) -> None:
+    actions.up = False
+    stub = StubRasa()
+    with pytest.raises(AssistantUnavailable):
+        send_turn(stub, "+33600000000", "Combien je dois ?", {}, ActionServerProbe(actions.url))  # type: ignore[arg-type]
+    assert stub.sent == [] and stub.events == []
+
+
+def test_action_server_dying_mid_turn_rewinds_and_drops_the_half_turn(
+    actions: FakeActionServer,
+) -> None:
+    stub = StubRasa(on_message=lambda: setattr(actions, "up", False))
+    with pytest.raises(AssistantUnavailable):
+        send_turn(stub, "+33600000000", "Combien je dois ?", {}, ActionServerProbe(actions.url))  # type: ignore[arg-type]
+    assert stub.sent == ["Combien je dois ?"]
+    assert stub.events == [[{"event": "rewind"}]]
+
+
+def test_healthy_action_server_passes_the_replies_through(actions: FakeActionServer) -> None:
+    stub = StubRasa()
+    replies = send_turn(stub, "+33600000000", "Bonjour", {}, ActionServerProbe(actions.url))  # type: ignore[arg-type]
+    assert [r.text for r in replies] == ["Votre solde est de 1 234,56 €"]
+    assert stub.events == []
+
+
+def test_unreachable_action_server_counts_as_down() -> None:
+    assert ActionServerProbe("http://127.0.0.1:9").is_up() is False
+
+
+def test_sms_while_action_server_down_gets_holding_reply_then_replay_answers_once(
+    client: TestClient,
+    db: Session,
+    rasa: FakeRasa,  # noqa: F811
+    twilio: TwilioRecorder,  # noqa: F811
+    gateway: TwilioGateway,  # noqa: F811
+    actions: FakeActionServer,
+) -> None:
+    make_debtor(db)
+    # Rasa answers 200 whatever happens to its actions: the half-done reply must never go out.
+    rasa.default = lambda text: [{"text": f"half-run answer to {text}"}]
+    rasa.script["Bonjour"] = [{"text": "Bonjour !"}]
+    assert message_texts(post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "Bonjour"))) == [
+        "Bonjour !"
+    ]
+
+    actions.up = False
+    held = message_texts(post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "Combien ?")))
+    assert len(held) == 1 and held[0].startswith(HOLDING_FR)
+    assert rasa.texts() == ["Bonjour"], "nothing reaches Rasa while its actions cannot run"
+
+    # Down during the turn: Rasa took the message, the action server died meanwhile.
+    actions.up = True
+    rasa.default = lambda text: (setattr(actions, "up", False), [{"text": f"half {text}"}])[1]
+    held = message_texts(post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "75011")))
+    assert len(held) == 1 and held[0].startswith(HOLDING_FR)
+    pending = db.scalars(
+        select(Message.body)
+        .where(Message.status == MessageStatus.PENDING_ASSISTANT)
+        .order_by(Message.id)
+    ).all()
+    assert pending == ["Combien ?", "75011"]
+    outbound = db.scalars(select(Message.body).where(Message.direction == "outbound")).all()
+    assert not any(body.startswith("half") for body in outbound)
+
+    actions.up = True
+    rasa.default = lambda text: [{"text": f"real answer to {text}"}]
+    assistant = client_from_settings()
+    try:
+        assert replay_all(db, assistant) == 2
+        assert replay_all(db, assistant) == 0
+    finally:
+        assistant.close()
+    assert [r.field("Body") for r in twilio.messages()] == [
+        "real answer to Combien ?",
+        "real answer to 75011",
+    ]
