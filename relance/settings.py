@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     creditor_phone: str = "+33 1 84 00 00 00"
     creditor_siren: str = "000 000 000"
 
+    # Privacy: conversation content of settled debtors is purged this many days after the
+    # account went quiet (0 switches the job off); accounting records are kept regardless.
+    retention_conversation_days: int = Field(default=730, ge=0)
+
     # Conversation rules
     identity_check: Literal["postcode", "customer_number"] = "postcode"
     identity_max_attempts: int = 3

@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from relance.api import cases, conversations, debtors, invoices, letters, policies
+from relance.api import cases, conversations, debtors, invoices, letters, policies, privacy
 
 router = APIRouter()
-for _module in (debtors, invoices, conversations, cases, letters, policies):
+for _module in (debtors, invoices, conversations, cases, letters, policies, privacy):
     router.include_router(_module.router)

@@ -16,6 +16,7 @@ def _register() -> None:
     __import__("relance.cli.payments_commands", fromlist=["register"]).register(app)
     __import__("relance.cli.user_commands", fromlist=["register"]).register(app)
     __import__("relance.cli.dunning_commands", fromlist=["register"]).register(app)
+    __import__("relance.cli.privacy_commands", fromlist=["register"]).register(app)
 
 
 _register()

@@ -21,9 +21,13 @@ def register(app: typer.Typer) -> None:
 @token_app.command("create")
 def create(
     name: str = typer.Argument(..., help="Who uses it, e.g. 'erp-sync' (audited as api:<name>)"),
+    user_email: str = typer.Option(
+        "", "--user", help="Tie the token to this console user (admin-only routes need an admin)"
+    ),
 ) -> None:
     """Create a token and print it once."""
     from relance.auth.tokens import create_token
+    from relance.auth.users import find_user
     from relance.db.session import session_scope
 
     name = name.strip()
@@ -31,7 +35,11 @@ def create(
         console.print("[red]NAME must be 1-76 printable characters[/red]")
         raise typer.Exit(code=2)
     with session_scope() as session:
-        row, plaintext = create_token(session, name, actor="cli")
+        owner = find_user(session, user_email) if user_email else None
+        if user_email and (owner is None or not owner.active):
+            console.print(f"[red]no active user {user_email}[/red]")
+            raise typer.Exit(code=2)
+        row, plaintext = create_token(session, name, user=owner, actor="cli")
         token_id = row.id
     console.print(f"token {token_id} ({name}) created; it is shown only this once:")
     # plain print: no wrapping or markup, so the token can be copied or piped as is
