@@ -19,6 +19,7 @@ from relance import audit
 from relance.db.models import Contact, Debtor, Invoice
 from relance.db.models.enums import Channel, InvoiceStatus
 from relance.portfolio.rows import DebtorData, ParsedRow, parse_row
+from relance.privacy.scrub import ERASED
 
 
 @dataclass
@@ -186,6 +187,8 @@ def _debtor(session: Session, data: DebtorData, report: ImportReport) -> Debtor:
         )
         session.add(debtor)
         report.debtors_created += 1
+    elif debtor.name == ERASED:
+        return debtor  # erased on request: its invoices still import, its contacts never again
     wanted = [(Channel.SMS, data.phone), (Channel.VOICE, data.phone)]
     if data.whatsapp:
         wanted.append((Channel.WHATSAPP, "whatsapp:" + data.whatsapp))

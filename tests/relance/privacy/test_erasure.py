@@ -154,3 +154,25 @@ def test_forced_erasure_with_open_balance_blocks_every_later_send(
         decision = check_contact(db, debtor=debtor, contact=contact, channel=contact.channel,
                                  now=now, policy=policy)
         assert "opted_out" in decision.codes
+
+
+def test_reimporting_an_erased_debtor_brings_back_no_contact_point(
+    db: Session, tmp_path: Path
+) -> None:
+    from relance.portfolio.importer import import_rows, read_csv
+
+    seeded = seed_debtor(db, tmp_path)
+    erase(db, seeded.debtor, actor="cli:ops", reason="request")
+    header = ("customer_number,name,phone,invoice_number,amount,currency,issue_date,due_date,"
+              "language,segment,whatsapp\n")
+    line = (f"{seeded.debtor.customer_number},{seeded.name},{seeded.phone},NEW-PRIV-1,50.00,EUR,"
+            f"2026-10-01,2026-10-31,fr,consumer,{seeded.phone}\n")
+    report = import_rows(db, read_csv(header + line))
+    assert report.ok, report.errors
+    db.flush()
+    db.expire_all()
+    assert db.scalars(select(Invoice.number).where(
+        Invoice.debtor_id == seeded.debtor.id, Invoice.number == "NEW-PRIV-1")).one()
+    contacts = db.scalars(select(Contact).where(Contact.debtor_id == seeded.debtor.id)).all()
+    assert all(c.address.startswith("erased:") and not c.reachable for c in contacts)
+    assert occurrences(db, [seeded.phone, seeded.name]) == {}
