@@ -1,4 +1,8 @@
-"""EXTERNAL_reminder: the dunning engine primes a conversation; say the stage's reminder."""
+"""EXTERNAL_reminder: the dunning engine primes a conversation; say the stage's reminder.
+
+The engine marks the reminder `discreet` when the contact point is not yet known to be the
+debtor's (see relance/conversations/reminder_purpose.py): then nothing about the debt is said.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from rasa_sdk.types import DomainDict
 
 from actions._common import debtor_of, latest_entity, today, unit_of_work, utter
 from payment_links.service import LinkError, create_link
+from relance.conversations.reminder_purpose import DISCREET_TEMPLATE, is_true
 from relance.db.models.enums import Segment
 from relance.plans import repository as plans_repository
 
@@ -28,6 +33,10 @@ class ActionSendReminder(Action):
         if stage not in STAGES:
             stage = "friendly"
         refs = latest_entity(tracker, "invoice_refs") or tracker.get_slot("invoice_refs")
+        if is_true(latest_entity(tracker, "discreet")):
+            # Unverified contact point: who we are and "please reply" only (no debt detail).
+            utter(dispatcher, DISCREET_TEMPLATE, stage=stage)
+            return [SlotSet("stage", stage), SlotSet("disclosed", True)]
         with unit_of_work() as session:
             debtor = debtor_of(session, tracker)
             invoices = plans_repository.open_invoices(session, debtor.id) if debtor else []

@@ -26,6 +26,7 @@ from relance import audit
 from relance.contacts import service as contacts
 from relance.conversations import repository
 from relance.conversations.ports import DeliveryError
+from relance.conversations.reminder_purpose import parse_reminder_purpose
 from relance.conversations.service import Inbound, TurnResult, handle_inbound, store_outbound
 from relance.db.base import utcnow
 from relance.db.models import Contact, Conversation, Handoff, Message, Task
@@ -457,9 +458,14 @@ def _call_record(
 
 def _opening_text(purpose: str | None) -> str:
     """What the assistant receives when a call starts: a reminder stage for outbound calls."""
-    if purpose and purpose.startswith("reminder:"):
-        return "/EXTERNAL_reminder" + json.dumps({"stage": purpose.split(":", 1)[1]})
-    return "/greet"
+    reminder = parse_reminder_purpose(purpose)
+    if reminder is None:
+        return "/greet"
+    stage, discreet = reminder
+    entities: dict[str, object] = {"stage": stage}
+    if discreet:
+        entities["discreet"] = True
+    return "/EXTERNAL_reminder" + json.dumps(entities)
 
 
 def gather_url(turn: int, attempt: int) -> str:

@@ -31,7 +31,9 @@ class Block:
 class Decision:
     blocks: list[Block] = field(default_factory=list)
     disclose_ai: bool = False  # first contact: say it is an automated assistant
-    may_disclose_details: bool = False  # debt details only once the person is known to be right
+    # Debt details (name, amount, invoices, pay link) only to a contact point the debtor has
+    # answered from after passing the identity check; otherwise a discreet reminder is sent.
+    may_disclose_details: bool = False
 
     @property
     def allowed(self) -> bool:
@@ -82,7 +84,11 @@ def check_contact(
     if channel == Channel.VOICE:
         blocks.extend(_call_blocks(session, debtor, now, profile))
     decision.disclose_ai = not _has_outbound(session, conversation)
-    decision.may_disclose_details = _has_spoken_from(session, conversation, contact)
+    decision.may_disclose_details = (
+        conversation is not None
+        and conversation.identity_verified_at is not None
+        and _has_spoken_from(session, conversation, contact)
+    )
     return decision
 
 

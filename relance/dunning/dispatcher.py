@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from relance import audit
 from relance.compliance.service import Decision, check_contact
 from relance.conversations.ports import DeliveryError, OutboundGateway, get_gateway
+from relance.conversations.reminder_purpose import DISCREET_TEMPLATE, reminder_purpose
 from relance.conversations.repository import conversation_for_debtor
 from relance.db.base import utcnow
 from relance.db.models import Contact, Conversation, Debtor, DunningAction, Invoice, Message, Task
@@ -286,7 +287,7 @@ class Dispatcher:
         if channel == Channel.VOICE:
             return gateway.place_call(
                 session, conversation=conversation, contact=contact,
-                purpose=f"reminder:{lead.bot_stage}",
+                purpose=reminder_purpose(lead.bot_stage, discreet=not decision.may_disclose_details),
             )
         texts = self._reminder_texts(session, conversation, channel, lead, numbers, decision)
         first_message = None
@@ -309,9 +310,12 @@ class Dispatcher:
         decision: Decision,
     ) -> list[str]:
         """Prime Rasa so the reply lands in context; render locally if Rasa is unreachable."""
+        discreet = not decision.may_disclose_details
         entities: dict[str, Any] = {"stage": lead.bot_stage, "invoice_refs": numbers}
         if decision.disclose_ai:
             entities["first_contact"] = True
+        if discreet:
+            entities["discreet"] = True
         try:
             replies = (self._assistant or _default_assistant()).trigger_intent(
                 conversation.sender_id, REMINDER_INTENT, entities
@@ -328,7 +332,9 @@ class Dispatcher:
         try:
             return [
                 render(
-                    active_templates(session), lead.template, language=conversation.language,
+                    active_templates(session),
+                    DISCREET_TEMPLATE if discreet else lead.template,
+                    language=conversation.language,
                     tone=lead.tone, channel=channel,
                     variables={"invoice_refs": numbers, "stage": lead.bot_stage,
                                "first_contact": decision.disclose_ai,

@@ -94,3 +94,18 @@ def test_reminder_uses_stage_and_link(dispatcher, debtor_setup) -> None:
     [message] = dispatcher.messages
     assert message["response"] == "utter_reminder_firm" and message["amount_minor"] == 30_000
     assert "/pay/" in message["pay_url"] and _slots(events)["stage"] == "firm"
+
+
+def test_discreet_reminder_says_nothing_about_the_debt(dispatcher, debtor_setup, db) -> None:  # type: ignore[no-untyped-def]
+    from relance.db.models import PaymentLink
+
+    owner, conv = debtor_setup
+    tracker = make_tracker(slots_for(owner, conv), intent="EXTERNAL_reminder",
+                           entities=[{"entity": "stage", "value": "firm"},
+                                     {"entity": "discreet", "value": "true"}])
+    events = ActionSendReminder().run(dispatcher, tracker, {})
+    [message] = dispatcher.messages
+    assert message["response"] == "utter_reminder_discreet"
+    assert not {"amount_minor", "pay_url", "debtor_name", "invoice_refs"} & set(message)
+    assert db.scalars(select(PaymentLink)).first() is None  # no link made for a stranger
+    assert _slots(events)["stage"] == "firm"

@@ -435,6 +435,8 @@ def test_reminder_purpose_becomes_the_opening_intent() -> None:
         "stage": "firm"
     }
     assert _opening_text(None) == "/greet" and _opening_text("callback") == "/greet"
+    discreet = json.loads(_opening_text("reminder:final:discreet").removeprefix("/EXTERNAL_reminder"))
+    assert discreet == {"stage": "final", "discreet": True}
 
 
 def test_invalid_collector_hours_fall_back_to_a_callback(

@@ -190,7 +190,9 @@ def test_handed_off_conversation_is_not_contacted(db: Session) -> None:
 
 
 @freeze_time("2026-11-23 10:30:00")
-def test_ai_disclosure_only_at_first_contact_and_details_after_an_answer(db: Session) -> None:
+def test_ai_disclosure_only_at_first_contact_and_details_after_a_verified_answer(
+    db: Session,
+) -> None:
     debtor = make_debtor(db)
     sms = next(c for c in debtor.contacts if c.channel == "sms")
     add_message(db, debtor, channel="sms", direction="outbound", at=utcnow() - timedelta(days=3))
@@ -198,7 +200,27 @@ def test_ai_disclosure_only_at_first_contact_and_details_after_an_answer(db: Ses
     assert decision.disclose_ai is False and decision.may_disclose_details is False
     add_message(db, debtor, channel="sms", direction="inbound", at=utcnow() - timedelta(days=2),
                 address=sms.address)
+    # Someone answered from the number but never passed the identity check: still discreet.
+    assert _check(db, debtor).may_disclose_details is False
+    conversation_for_debtor(db, debtor).identity_verified_at = utcnow() - timedelta(days=2)
+    db.flush()
     assert _check(db, debtor).may_disclose_details is True
+
+
+@freeze_time("2026-11-23 10:30:00")
+def test_verified_elsewhere_does_not_unlock_an_unanswered_contact_point(db: Session) -> None:
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
+    sms = next(c for c in debtor.contacts if c.channel == "sms")
+    add_message(db, debtor, channel="sms", direction="inbound", at=utcnow() - timedelta(days=2),
+                address=sms.address)
+    conversation_for_debtor(db, debtor).identity_verified_at = utcnow() - timedelta(days=2)
+    db.flush()
+    whatsapp = next(c for c in debtor.contacts if c.channel == "whatsapp")
+    whatsapp.address = "whatsapp:+33699887766"  # a different number nobody has answered from
+    db.flush()
+    decision = check_contact(db, debtor=debtor, contact=whatsapp, channel="whatsapp",
+                             now=utcnow(), policy=POLICY)
+    assert decision.may_disclose_details is False
 
 
 @freeze_time("2026-11-22 10:30:00")  # Sunday: windows do not apply to a posted letter

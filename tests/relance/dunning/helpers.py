@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from relance.conversations.ports import DeliveryError
 from relance.conversations.repository import conversation_for_debtor
+from relance.db.base import utcnow
 from relance.db.models import Contact, Conversation, Debtor, Invoice, Message
 from relance.db.models.enums import Direction
 from relance.rasa_client import BotMessage
@@ -136,3 +137,12 @@ class FakeAssistant:
             raise self.error
         refs = ", ".join((entities or {}).get("invoice_refs", []))
         return [BotMessage(text=f"[{(entities or {}).get('stage')}] {refs}")]
+
+
+def verify_contact_point(db: Session, debtor: Debtor) -> None:
+    """The debtor answered from their number (days ago) and passed the identity check."""
+    sms = next(c for c in debtor.contacts if c.channel == "sms")
+    when = utcnow() - timedelta(days=5)
+    add_message(db, debtor, channel="sms", direction="inbound", at=when, address=sms.address)
+    conversation_for_debtor(db, debtor).identity_verified_at = when
+    db.flush()

@@ -18,7 +18,14 @@ from relance.dunning.dispatcher import Dispatcher
 from relance.dunning.planner import plan
 from relance.dunning.ratelimit import SenderRateLimiter
 from relance.rasa_client import AssistantUnavailable
-from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, make_debtor, make_invoice, utc
+from tests.relance.dunning.helpers import (
+    FakeAssistant,
+    FakeGateway,
+    make_debtor,
+    make_invoice,
+    utc,
+    verify_contact_point,
+)
 
 MONDAY_11 = "2026-11-23 10:00:00"  # 11:00 in Paris
 
@@ -56,6 +63,7 @@ def test_group_is_primed_in_rasa_and_sent_once(db: Session, gateway, assistant) 
     assert intent == "EXTERNAL_reminder" and sender == f"debtor-{debtor.id}"
     assert entities["stage"] == "firm"  # the most advanced stage leads the message
     assert entities["invoice_refs"] == [b.number, a.number] and entities["first_contact"] is True
+    assert entities["discreet"] is True  # nobody has answered from this number yet
     [sent] = gateway.sent
     assert sent["channel"] == "sms" and b.number in sent["body"]
     actions = _actions(db, debtor.id)
@@ -165,9 +173,34 @@ def test_rasa_down_renders_the_stage_template_locally(db: Session, gateway, monk
     debtor = make_debtor(db)
     invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     plan(db, debtor_ids=[debtor.id])
+    verify_contact_point(db, debtor)
     assert _dispatcher(gateway, FakeAssistant(error=AssistantUnavailable("503"))).run() == {
         "sent": 1}
     assert gateway.sent[0]["body"] == f"Rappel {invoice.number}"
+
+
+@freeze_time(MONDAY_11)
+def test_rasa_down_unverified_contact_gets_the_discreet_template(db: Session, gateway) -> None:  # type: ignore[no-untyped-def]
+    debtor = make_debtor(db, name="Jeanne Martin")
+    invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
+    plan(db, debtor_ids=[debtor.id])
+    assert _dispatcher(gateway, FakeAssistant(error=AssistantUnavailable("503"))).run() == {
+        "sent": 1}
+    body = gateway.sent[0]["body"]
+    assert "Relance" in body or "assistant" in body  # who we are
+    assert invoice.number not in body and "Jeanne" not in body and "€" not in body
+    assert "/pay/" not in body
+
+
+@freeze_time(MONDAY_11)
+def test_verified_contact_point_gets_the_detailed_reminder(db: Session, gateway, assistant) -> None:  # type: ignore[no-untyped-def]
+    debtor = make_debtor(db)
+    make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
+    verify_contact_point(db, debtor)
+    plan(db, debtor_ids=[debtor.id])
+    assert _dispatcher(gateway, assistant).run() == {"sent": 1}
+    [(_, _, entities)] = assistant.calls
+    assert "discreet" not in entities
 
 
 @freeze_time(MONDAY_11)
@@ -176,7 +209,18 @@ def test_call_stage_places_a_call(db: Session, gateway, assistant) -> None:  # t
     make_invoice(db, debtor, due=utcnow().date() - timedelta(days=20))
     plan(db, debtor_ids=[debtor.id])
     assert _dispatcher(gateway, assistant).run() == {"sent": 1}
-    assert gateway.sent[0]["channel"] == "voice" and gateway.sent[0]["body"] == "reminder:final"
+    assert gateway.sent[0]["channel"] == "voice"
+    assert gateway.sent[0]["body"] == "reminder:final:discreet"  # whoever answers hears nothing
+
+
+@freeze_time(MONDAY_11)
+def test_call_to_a_verified_number_may_give_details(db: Session, gateway, assistant) -> None:  # type: ignore[no-untyped-def]
+    debtor = make_debtor(db, channels=("sms", "voice"))
+    make_invoice(db, debtor, due=utcnow().date() - timedelta(days=20))
+    verify_contact_point(db, debtor)
+    plan(db, debtor_ids=[debtor.id])
+    assert _dispatcher(gateway, assistant).run() == {"sent": 1}
+    assert gateway.sent[0]["body"] == "reminder:final"
 
 
 @freeze_time(MONDAY_11)
