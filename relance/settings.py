@@ -114,6 +114,8 @@ class Settings(BaseSettings):
             )
         if not self.database_url:
             raise ValueError("DATABASE_URL is required in production")
+        if not self.twilio_validate_signatures:
+            raise ValueError("TWILIO_VALIDATE_SIGNATURES=false is refused in production")
         return self
 
 

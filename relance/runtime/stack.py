@@ -216,6 +216,8 @@ def stack_env(
                 "TWILIO_API_BASE", f"http://127.0.0.1:{ports.twilio_sandbox}"
             ),
             "PYTHONUNBUFFERED": "1",
+            # rasa-sdk binds 0.0.0.0 unless told otherwise, and its endpoint has no auth.
+            "SANIC_HOST": env.get("SANIC_HOST", "127.0.0.1"),
         }
     )
     env.update(extra or {})
