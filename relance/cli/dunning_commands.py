@@ -139,14 +139,20 @@ def letters_render(
     from relance.db.base import utcnow
     from relance.db.session import session_scope
     from relance.letters.render import render_pdf
-    from relance.letters.service import create_formal_notice, draft, open_invoices
+    from relance.letters.service import AlreadyClaimed, create_formal_notice, draft, open_invoices
     from relance.policy.service import active_policy
 
     with session_scope() as session:
         row = _debtor(session, debtor)
         if queue:
-            letter = create_formal_notice(session, row, None, language=language,
-                                          payment_url=payment_url)
+            try:
+                letter = create_formal_notice(session, row, None, language=language,
+                                              payment_url=payment_url)
+            except AlreadyClaimed as exc:
+                listed = ", ".join(f"invoice {i} in letter {n}" for i, n in exc.letters.items())
+                console.print(f"[red]nothing to queue: already in a queued or posted letter "
+                              f"({listed})[/red]")
+                raise typer.Exit(1) from exc
             out.write_bytes(Path(letter.pdf_path or "").read_bytes())
             console.print(f"letter {letter.id} queued (deadline {letter.deadline})")
         else:

@@ -62,3 +62,19 @@ def test_letters_render_and_evidence(db: Session, tmp_path: Path) -> None:
     result = runner.invoke(app, ["evidence", str(debtor.id), "--out", str(pack)])
     assert result.exit_code == 0, result.output
     assert "manifest.json" in zipfile.ZipFile(pack).namelist()
+
+
+@freeze_time("2026-11-23 10:00:00")
+def test_queueing_a_second_letter_for_the_same_invoices_is_a_clear_error(
+    db: Session, tmp_path: Path
+) -> None:
+    debtor = make_debtor(db, segment="b2b")
+    make_invoice(db, debtor, due=utcnow().date() - timedelta(days=35))
+    args = ["letters", "render", "--debtor", str(debtor.id), "--queue",
+            "--out", str(tmp_path / "l.pdf")]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert second.exit_code == 1 and second.exception is not None
+    assert "already in a queued or posted letter" in second.output
+    assert "Traceback" not in second.output
