@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-11-23 19:34:30.087017
+Create Date: 2026-12-01 18:35:30.309741
 """
 
 from __future__ import annotations
@@ -231,6 +231,7 @@ def upgrade() -> None:
         sa.Column("pdf_path", sa.String(length=500), nullable=True),
         sa.Column("tracking_number", sa.String(length=64), nullable=True),
         sa.Column("sent_at", relance.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("posted_by", sa.String(length=320), nullable=True),
         sa.Column("created_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["debtor_id"],
