@@ -10,7 +10,6 @@ two machines) plans nothing twice. Skips are recorded per run with their reason.
 from __future__ import annotations
 
 import heapq
-import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -22,27 +21,25 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     Integer,
-    String,
     and_,
     case,
     cast,
     func,
-    insert,
     literal,
     null,
+    or_,
     select,
     true,
-    update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from relance.compliance.windows import zone
 from relance.db.base import utcnow
-from relance.db.models import Debtor, DunningAction, DunningRun, DunningSkip, Invoice
+from relance.db.models import Debtor, DunningAction, DunningRun, Invoice
 from relance.db.models.enums import InvoiceStatus
 from relance.dunning import priority
 from relance.dunning.context import DebtorContext, InvoiceRow, load_contexts, skip_reason
+from relance.dunning.writer import PENDING, write_chunk
 from relance.policy.schema import Policy, Stage, Track
 from relance.policy.service import active_policy, active_version
 
@@ -50,11 +47,6 @@ log = logging.getLogger(__name__)
 
 DebtorInfo = tuple[str, str, str, str, bool]  # segment, risk class, jurisdiction, tz, address
 OPEN_STATUSES = (InvoiceStatus.OPEN, InvoiceStatus.DISPUTED)
-PENDING = ("planned", "retry")
-ACTION_COLUMNS = (
-    "idempotency_key", "invoice_id", "debtor_id", "stage", "kind", "group_key", "status",
-    "priority", "channels", "channel", "attempts", "run_id", "planned_at",
-)
 # Dispatch-time cancellations that do not close the stage: once the cause is gone it is replanned.
 REVIVABLE = ("disputed", "paused", "promised", "on_plan", "handed_off")
 
@@ -153,24 +145,23 @@ def plan(
     horizon = now.date() + timedelta(days=1 - policy.min_offset())  # no stage due before this
     stage_filter = _stage_filter(session, policy, now)
     for lo, hi, debtors in _debtor_chunks(session, chunk_size, debtor_ids):
-        invoices = _invoices(
-            session, lo, hi, horizon, debtor_ids,
-            stage_filter(lo, hi) if stage_filter is not None else None,
-        )
+        if stage_filter is not None:
+            invoices, existing = _invoices_and_actions(
+                session, lo, hi, horizon, debtor_ids, stage_filter(lo, hi)
+            )
+        else:
+            invoices = _invoices(session, lo, hi, horizon, debtor_ids)
+            existing = _existing_actions(session, lo, hi, debtor_ids) if invoices else {}
         if invoices:
             earliest = min(local_today(now, d[3], today_cache) for d in debtors.values())
             contexts = load_contexts(
                 session, earliest, lo=lo, hi=hi, debtor_ids=debtor_ids
             )
-            existing = _existing_actions(
-                session, lo, hi, debtor_ids,
-                [i.id for i in invoices] if stage_filter is not None else None,
-            )
             groups, skips, supersede, retire = _plan_chunk(
                 invoices, debtors, contexts, existing, policy, now, today_cache, report.counts
             )
             if not dry_run and run is not None:
-                _write(session, run.id, groups, skips, supersede, retire, now)
+                write_chunk(session, run.id, groups, skips, supersede, retire, now)
             # Keep the `keep` highest priorities seen so far (memory stays bounded).
             report.groups = heapq.nlargest(keep, report.groups + groups, key=_priority)
             report.skips.extend(skips[: max(keep - len(report.skips), 0)])
@@ -203,20 +194,16 @@ def _debtor_chunks(
         yield rows[0][0], last, {r[0]: (r[1], r[2], r[3], r[4], bool(r[5])) for r in rows}
 
 
-def _invoices(
-    session: Session,
-    lo: int,
-    hi: int,
-    horizon: date,
-    debtor_ids: list[int] | None,
-    stage_filter: ColumnElement[bool] | None = None,
-) -> list[InvoiceRow]:
+INVOICE_COLUMNS = (
+    Invoice.id, Invoice.debtor_id, Invoice.number, Invoice.amount_minor, Invoice.paid_minor,
+    Invoice.currency, Invoice.issue_date, Invoice.due_date, Invoice.status,
+    Invoice.dunning_paused_until,
+)
+
+
+def _invoice_query(lo: int, hi: int, horizon: date, debtor_ids: list[int] | None) -> Any:
     query = (
-        select(
-            Invoice.id, Invoice.debtor_id, Invoice.number, Invoice.amount_minor,
-            Invoice.paid_minor, Invoice.currency, Invoice.issue_date, Invoice.due_date,
-            Invoice.status, Invoice.dunning_paused_until,
-        )
+        select(*INVOICE_COLUMNS)
         .where(
             Invoice.debtor_id.between(lo, hi),
             Invoice.status.in_(OPEN_STATUSES),
@@ -226,9 +213,63 @@ def _invoices(
     )
     if debtor_ids is not None:
         query = query.where(Invoice.debtor_id.in_(debtor_ids))
-    if stage_filter is not None:
-        query = query.join(Debtor, Debtor.id == Invoice.debtor_id).where(stage_filter)
-    return [InvoiceRow._make(row) for row in session.connection().execute(query)]
+    return query
+
+
+def _invoices(
+    session: Session, lo: int, hi: int, horizon: date, debtor_ids: list[int] | None
+) -> list[InvoiceRow]:
+    rows = session.connection().execute(_invoice_query(lo, hi, horizon, debtor_ids)).all()
+    return [InvoiceRow._make(row) for row in rows]
+
+
+def _invoices_and_actions(
+    session: Session,
+    lo: int,
+    hi: int,
+    horizon: date,
+    debtor_ids: list[int] | None,
+    stage_filter: ColumnElement[bool],
+) -> tuple[list[InvoiceRow], dict[int, list[tuple[int, str, str]]]]:
+    """The chunk's invoices whose stage is still to plan, with their live earlier actions.
+
+    One query: the stage filter (see `_stage_filter`) and an outer join on the actions that can
+    still change (pending ones, to supersede; revivable ones, to retire). Actions in any other
+    state cannot matter here: the filter already dropped every invoice whose current stage has
+    one. The debtor range is repeated on debtors so PostgreSQL reads only this chunk's debtors.
+    """
+    live = or_(
+        DunningAction.status.in_(PENDING),
+        and_(DunningAction.status == "cancelled", DunningAction.outcome.in_(REVIVABLE)),
+    )
+    query = (
+        _invoice_query(lo, hi, horizon, debtor_ids)
+        .add_columns(DunningAction.id, DunningAction.stage, DunningAction.status)
+        .join_from(Invoice, Debtor, Debtor.id == Invoice.debtor_id)
+        .outerjoin_from(
+            Invoice,
+            DunningAction,
+            and_(
+                DunningAction.invoice_id == Invoice.id,
+                DunningAction.debtor_id.between(lo, hi),
+                live,
+            ),
+        )
+        .where(Debtor.id.between(lo, hi), stage_filter)
+    )
+    invoices: list[InvoiceRow] = []
+    existing: dict[int, list[tuple[int, str, str]]] = {}
+    last = None
+    for row in session.connection().execute(query).all():
+        invoice_id = row[0]
+        if invoice_id != last:  # an invoice's rows are adjacent (ordered by debtor, due, id)
+            invoices.append(InvoiceRow._make(row[:10]))
+            last = invoice_id
+        action_id = row[10]
+        if action_id is not None:
+            status = "revivable" if row[12] == "cancelled" else row[12]
+            existing.setdefault(invoice_id, []).append((action_id, row[11], status))
+    return invoices, existing
 
 
 def _stage_filter(
@@ -287,6 +328,7 @@ def _stage_filter(
                 DunningAction.stage == stage_expr,
                 ~and_(DunningAction.status == "cancelled", DunningAction.outcome.in_(REVIVABLE)),
             )
+            .correlate_except(DunningAction)  # the outer query also joins the live actions
             .exists()
         )
         return and_(stage_expr.is_not(None), ~done)
@@ -295,8 +337,7 @@ def _stage_filter(
 
 
 def _existing_actions(
-    session: Session, lo: int, hi: int, debtor_ids: list[int] | None,
-    invoice_ids: list[int] | None = None,
+    session: Session, lo: int, hi: int, debtor_ids: list[int] | None
 ) -> dict[int, list[tuple[int, str, str]]]:
     """invoice id -> [(action id, stage, status)] for every action ever planned."""
     query = select(
@@ -305,8 +346,6 @@ def _existing_actions(
     ).where(DunningAction.debtor_id.between(lo, hi))
     if debtor_ids is not None:
         query = query.where(DunningAction.debtor_id.in_(debtor_ids))
-    if invoice_ids is not None:
-        query = query.where(DunningAction.invoice_id.in_(invoice_ids))
     found: dict[int, list[tuple[int, str, str]]] = {}
     for invoice_id, action_id, stage, status, outcome in session.connection().execute(query):
         if status == "cancelled" and outcome in REVIVABLE:
@@ -345,16 +384,22 @@ def _plan_chunk(
     today_cache: dict[str, date],
     counts: Counter[str],
 ) -> tuple[list[PlannedGroup], list[SkipRecord], list[int], list[int]]:
-    groups: dict[str, PlannedGroup] = {}
+    # Per-invoice work is kept to dictionary look-ups (a first run sees every open invoice):
+    # stages and channels are memoised, counters are local and merged into `counts` at the end.
+    groups: dict[tuple[int, str], PlannedGroup] = {}
     skips: list[SkipRecord] = []
     supersede: list[int] = []
     retire: list[int] = []
+    tally: Counter[str] = Counter()
+    stage_tally: dict[str, int] = {}
     empty = DebtorContext()
+    no_actions: list[tuple[int, str, str]] = []
     stage_memo: dict[tuple[str, str, int], Stage | None] = {}
     channel_memo: dict[tuple[int, str], tuple[list[str], list[str]]] = {}
     for inv in invoices:
-        segment, risk, _jurisdiction, tz, has_address = debtors[inv.debtor_id]
-        today = local_today(now, tz, today_cache)
+        debtor_id = inv.debtor_id
+        segment, risk, _jurisdiction, tz, has_address = debtors[debtor_id]
+        today = today_cache.get(tz or "") or local_today(now, tz, today_cache)
         days = (today - inv.due_date).days
         memo_key = (segment, risk, days)
         if memo_key in stage_memo:
@@ -362,24 +407,25 @@ def _plan_chunk(
         else:
             stage = stage_memo[memo_key] = current_stage(policy.track_for(segment, risk), days)
         if stage is None:
-            counts["not_due"] += 1
+            tally["not_due"] += 1
             continue
-        previous = existing.get(inv.id, [])
-        revive = [a for a, s, status in previous if s == stage.key and status == "revivable"]
-        if not revive and any(s == stage.key for _, s, _ in previous):
-            counts["already_planned"] += 1
+        stage_key = stage.key
+        previous = existing.get(inv.id, no_actions)
+        revive = [a for a, s, status in previous if s == stage_key and status == "revivable"]
+        if not revive and any(s == stage_key for _, s, _ in previous):
+            tally["already_planned"] += 1
             continue
-        ctx = contexts.get(inv.debtor_id, empty)
+        ctx = contexts.get(debtor_id, empty)
         reason = skip_reason(inv, ctx, today)
         usable: list[str] = []
         if reason is None and stage.kind != "legal":
-            channel_key = (inv.debtor_id, stage.key)
+            channel_key = (debtor_id, stage_key)
             if channel_key not in channel_memo:
                 channel_memo[channel_key] = channels_for(stage, ctx, has_address)
             usable, opted_out = channel_memo[channel_key]
             for channel in opted_out if usable else []:
-                counts["channel_opted_out"] += 1
-                skips.append(SkipRecord(inv.id, inv.debtor_id, stage.key, "channel_opted_out",
+                tally["channel_opted_out"] += 1
+                skips.append(SkipRecord(inv.id, debtor_id, stage_key, "channel_opted_out",
                                         f"{channel} opted out; other channels tried"))
             if not usable:
                 if opted_out:
@@ -389,23 +435,27 @@ def _plan_chunk(
                 else:
                     reason = ("no_contact", f"no contact on {', '.join(stage.channels)}")
         if reason is not None:
-            counts[f"skip:{reason[0]}"] += 1
-            skips.append(SkipRecord(inv.id, inv.debtor_id, stage.key, reason[0], reason[1]))
+            tally[f"skip:{reason[0]}"] += 1
+            skips.append(SkipRecord(inv.id, debtor_id, stage_key, reason[0], reason[1]))
             continue
-        supersede.extend(a for a, s, status in previous if status in PENDING)
-        retire.extend(revive)  # the old row keeps its history under a retired key
+        if previous:
+            supersede.extend(a for a, s, status in previous if status in PENDING)
+            retire.extend(revive)  # the old row keeps its history under a retired key
         kind = group_kind(stage)
-        key = f"{inv.debtor_id}:{kind}:{today.isoformat()}"
-        group = groups.get(key)
+        group = groups.get((debtor_id, kind))
         if group is None:
-            group = groups[key] = PlannedGroup(inv.debtor_id, key, kind, stage, usable)
+            key = f"{debtor_id}:{kind}:{today.isoformat()}"
+            group = groups[debtor_id, kind] = PlannedGroup(debtor_id, key, kind, stage, usable)
         elif stage.offset_days > group.lead_stage.offset_days:
             group.lead_stage, group.channels = stage, usable
-        group.invoices.append((inv.id, stage.key))
+        group.invoices.append((inv.id, stage_key))
         group.invoice_numbers.append(inv.number)
         group.balance_minor += inv.balance_minor
-        group.max_days_late = max(group.max_days_late, days)
-        counts[f"stage:{stage.key}"] += 1
+        if days > group.max_days_late:
+            group.max_days_late = days
+        stage_tally[stage_key] = stage_tally.get(stage_key, 0) + 1
+    counts.update(tally)
+    counts.update({f"stage:{key}": n for key, n in stage_tally.items()})
     for group in groups.values():
         risk = debtors[group.debtor_id][1]
         group.priority = priority.score(
@@ -417,111 +467,3 @@ def _plan_chunk(
         )
     counts["groups"] += len(groups)
     return list(groups.values()), skips, supersede, retire
-
-
-def _insert(session: Session, model: Any = DunningAction):  # type: ignore[no-untyped-def]
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(model)
-    if dialect == "sqlite":
-        return sqlite.insert(model)
-    return insert(model)
-
-
-def _write(
-    session: Session,
-    run_id: int,
-    groups: list[PlannedGroup],
-    skips: list[SkipRecord],
-    supersede: list[int],
-    retire: list[int],
-    now: datetime,
-) -> None:
-    if retire:
-        session.execute(
-            update(DunningAction)
-            .where(DunningAction.id.in_(retire))
-            .values(
-                idempotency_key=DunningAction.idempotency_key
-                + ":retired:"
-                + cast(DunningAction.id, String)
-            ),
-            execution_options={"synchronize_session": False},
-        )
-    if supersede:
-        session.execute(
-            update(DunningAction)
-            .where(DunningAction.id.in_(supersede), DunningAction.status.in_(PENDING))
-            .values(status="cancelled", outcome="superseded"),
-            execution_options={"synchronize_session": False},
-        )
-    rows = [
-        {
-            "idempotency_key": idempotency_key(invoice_id, stage_key),
-            "invoice_id": invoice_id,
-            "debtor_id": g.debtor_id,
-            "stage": stage_key,
-            "kind": g.kind,
-            "group_key": g.group_key,
-            "status": "planned",
-            "priority": g.priority,
-            "channels": g.channels,
-            "channel": g.channels[0] if g.channels else None,
-            "attempts": 0,
-            "run_id": run_id,
-            "planned_at": now,
-        }
-        for g in groups
-        for invoice_id, stage_key in g.invoices
-    ]
-    if not rows:
-        pass
-    elif session.get_bind().dialect.name == "postgresql":
-        _copy_actions(session, rows)
-    else:
-        stmt = _insert(session)
-        if hasattr(stmt, "on_conflict_do_nothing"):
-            stmt = stmt.on_conflict_do_nothing(index_elements=["idempotency_key"])
-        session.execute(stmt, rows)
-    skip_rows = [
-        {"run_id": run_id, "invoice_id": s.invoice_id, "debtor_id": s.debtor_id,
-         "stage": s.stage, "reason": s.reason, "detail": s.detail[:300]}
-        for s in skips
-    ]
-    if skip_rows:
-        # One row per (invoice, stage, reason): the run that first saw it. Routine runs every
-        # hour would otherwise write the same skips again and again.
-        skip_insert = _insert(session, DunningSkip)
-        if hasattr(skip_insert, "on_conflict_do_nothing"):
-            skip_insert = skip_insert.on_conflict_do_nothing(
-                index_elements=["invoice_id", "stage", "reason"]
-            )
-        session.execute(skip_insert, skip_rows)
-
-
-def _copy_actions(session: Session, rows: list[dict[str, object]]) -> None:
-    """PostgreSQL: COPY into a temporary table, then one INSERT ... ON CONFLICT DO NOTHING.
-
-    COPY streams the rows in one round trip; the conflict rule still makes a concurrent or
-    repeated planner harmless.
-    """
-    connection = session.connection()
-    cursor_owner = connection.connection.driver_connection
-    columns = ", ".join(ACTION_COLUMNS)
-    connection.exec_driver_sql(
-        "CREATE TEMP TABLE IF NOT EXISTS dunning_actions_stage "
-        "(LIKE dunning_actions INCLUDING DEFAULTS) ON COMMIT DROP"
-    )
-    with (
-        cursor_owner.cursor() as cursor,  # type: ignore[union-attr]
-        cursor.copy(f"COPY dunning_actions_stage ({columns}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(
-                [json.dumps(row[c]) if c == "channels" else row[c] for c in ACTION_COLUMNS]
-            )
-    connection.exec_driver_sql(
-        f"INSERT INTO dunning_actions ({columns}) SELECT {columns} FROM dunning_actions_stage "
-        "ON CONFLICT (idempotency_key) DO NOTHING"
-    )
-    connection.exec_driver_sql("TRUNCATE dunning_actions_stage")
