@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from relance.db.models import Contact, Conversation, Debtor, Message
@@ -23,16 +24,24 @@ def find_contact(session: Session, channel: str, address: str) -> Contact | None
 
 
 def conversation_for_debtor(session: Session, debtor: Debtor) -> Conversation:
-    """One conversation per debtor across channels, created on first contact."""
-    conversation = session.scalars(
-        select(Conversation).where(Conversation.debtor_id == debtor.id)
-    ).first()
+    """One conversation per debtor across channels, created on first contact.
+
+    Two first messages of one debtor can reach two api processes at once: the loser's insert hits
+    the unique constraint (PostgreSQL makes it wait for the winner's commit), so it takes the
+    winner's row instead of failing the webhook.
+    """
+    query = select(Conversation).where(Conversation.debtor_id == debtor.id)
+    conversation = session.scalars(query).first()
     if conversation is None:
         conversation = Conversation(
             debtor_id=debtor.id, sender_id=f"debtor-{debtor.id}", language=debtor.language
         )
-        session.add(conversation)
-        session.flush()
+        try:
+            with session.begin_nested():
+                session.add(conversation)
+                session.flush()
+        except IntegrityError:
+            conversation = session.scalars(query).one()
     return conversation
 
 
