@@ -111,22 +111,57 @@ def populate(url: str, invoices: int, debtors: int, seed: int = 7) -> None:
         raw.close()
 
 
+def reset(url: str) -> None:
+    """Back to the state right after the import: no run, no planned action, no skip."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("TRUNCATE dunning_actions, dunning_skips, dunning_runs RESTART IDENTITY")
+        conn.execute("VACUUM ANALYZE dunning_actions")
+
+
+# Planner steps timed per run (module attribute -> label): where the time goes.
+PHASES = {
+    "_invoices_and_actions": "read invoices",
+    "load_contexts": "read contexts",
+    "_plan_chunk": "decide (Python)",
+    "write_chunk": "write",
+}
+
+
+def _timed(phases: dict[str, float], label: str, fn):  # type: ignore[no-untyped-def]
+    def inner(*args, **kwargs):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            phases[label] = phases.get(label, 0.0) + time.perf_counter() - started
+
+    return inner
+
+
 def run_once(url: str, chunk: int, days_later: int = 0) -> dict[str, object]:
-    """One planner run in this process: wall time, peak RSS, counts."""
+    """One planner run in this process: wall time, peak RSS, counts, seconds per phase."""
     from sqlalchemy.orm import Session
 
-    from relance.dunning.planner import plan
+    from relance.dunning import planner
 
+    phases: dict[str, float] = {}
+    for name, label in PHASES.items():
+        setattr(planner, name, _timed(phases, label, getattr(planner, name)))
     engine = _engine(url)
     started = time.perf_counter()
     with Session(engine) as session:
-        report = plan(session, now=NOW + timedelta(days=days_later), chunk_size=chunk, keep=100)
+        report = planner.plan(
+            session, now=NOW + timedelta(days=days_later), chunk_size=chunk, keep=100
+        )
         session.commit()
     elapsed = time.perf_counter() - started
     return {
         "seconds": round(elapsed, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "counts": dict(report.counts),
+        "phases": {k: round(v, 1) for k, v in phases.items()},
     }
 
 
@@ -137,6 +172,8 @@ def main() -> None:
     parser.add_argument("--debtors", type=int, default=250_000)
     parser.add_argument("--chunk", type=int, default=2000)
     parser.add_argument("--reuse", action="store_true", help="skip populating")
+    parser.add_argument("--reset", action="store_true",
+                        help="with --reuse: delete planner output first, so 'cold' is a first run")
     parser.add_argument("--append", type=Path, help="append the results to this Markdown file")
     parser.add_argument("--runs", default="cold,warm,next",
                         help="cold: first run after import; warm: same day again; "
@@ -153,6 +190,8 @@ def main() -> None:
         t0 = time.perf_counter()
         populate(args.url, args.invoices, args.debtors)
         print(f"populated {args.invoices:,} invoices in {time.perf_counter() - t0:.1f} s")
+    elif args.reset:
+        reset(args.url)
     runs = {}
     for label in args.runs.split(","):
         out = subprocess.run(
@@ -180,7 +219,8 @@ def _append(args: argparse.Namespace, runs: dict[str, dict]) -> None:
     command = (f"python bench/planner/run.py --url postgresql://postgres@localhost/relance_bench"
                f" --invoices {args.invoices} --debtors {args.debtors} --chunk {args.chunk}"
                f" --runs {args.runs} --next-offset {args.next_offset}"
-               f"{' --reuse' if args.reuse else ''} --append BENCHMARKS.md")
+               f"{' --reuse' if args.reuse else ''}{' --reset' if args.reset else ''}"
+               " --append BENCHMARKS.md")
     lines = [
         "",
         f"## Dunning planner — {args.invoices:,} open invoices on PostgreSQL ({date.today()})",
@@ -191,8 +231,9 @@ def _append(args: argparse.Namespace, runs: dict[str, dict]) -> None:
         f"{args.chunk} debtors; load average at the end {' '.join(load)} (machine shared with "
         "other test runs). Target: < 60 s, memory bounded.",
         "",
-        "| run | wall time | peak RSS | stages planned | skipped | contacts (groups) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| run | wall time | peak RSS | stages planned | skipped | contacts (groups) "
+        "| seconds per phase |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for label, result in runs.items():
         counts = result["counts"]
@@ -200,7 +241,8 @@ def _append(args: argparse.Namespace, runs: dict[str, dict]) -> None:
         skipped = sum(v for k, v in counts.items() if k.startswith("skip:"))
         lines.append(
             f"| {LABELS.get(label, label)} | {result['seconds']} s | {result['peak_rss_mb']} MB "
-            f"| {planned:,} | {skipped:,} | {counts.get('groups', 0):,} |"
+            f"| {planned:,} | {skipped:,} | {counts.get('groups', 0):,} "
+            f"| {', '.join(f'{k} {v}' for k, v in result.get('phases', {}).items())} |"
         )
     lines.append("")
     with args.append.open("a", encoding="utf-8") as fh:

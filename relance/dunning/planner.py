@@ -142,6 +142,7 @@ def plan(
         session.flush()
     report = PlanReport(run_id=run.id if run else None, run_date=now.date(), dry_run=dry_run)
     today_cache: dict[str, date] = {}
+    memos = _Memos()
     horizon = now.date() + timedelta(days=1 - policy.min_offset())  # no stage due before this
     stage_filter = _stage_filter(session, policy, now)
     for lo, hi, debtors in _debtor_chunks(session, chunk_size, debtor_ids):
@@ -158,7 +159,8 @@ def plan(
                 session, earliest, lo=lo, hi=hi, debtor_ids=debtor_ids
             )
             groups, skips, supersede, retire = _plan_chunk(
-                invoices, debtors, contexts, existing, policy, now, today_cache, report.counts
+                invoices, debtors, contexts, existing, policy, now, today_cache, report.counts,
+                memos,
             )
             if not dry_run and run is not None:
                 write_chunk(session, run.id, groups, skips, supersede, retire, now)
@@ -374,6 +376,23 @@ def channels_for(
     return usable, opted_out
 
 
+@dataclass
+class _Memos:
+    """Decisions that depend on a few values only, shared by every chunk of a run."""
+
+    # (segment, risk class, days from due) -> stage
+    stages: dict[tuple[str, str, int], Stage | None] = field(default_factory=dict)
+    # (stage, has address, what contact_for sees of the contacts) -> (usable, opted out)
+    channels: dict[tuple[str, bool, tuple[Any, ...]], tuple[list[str], list[str]]] = field(
+        default_factory=dict
+    )
+
+
+def _contacts_shape(ctx: DebtorContext) -> tuple[Any, ...]:
+    """Everything `channels_for` reads from the contacts, in order (addresses and ids aside)."""
+    return tuple((c.channel, c.consent, c.opted_out_at is None, c.status) for c in ctx.contacts)
+
+
 def _plan_chunk(
     invoices: list[InvoiceRow],
     debtors: dict[int, DebtorInfo],
@@ -383,6 +402,7 @@ def _plan_chunk(
     now: datetime,
     today_cache: dict[str, date],
     counts: Counter[str],
+    memos: _Memos | None = None,
 ) -> tuple[list[PlannedGroup], list[SkipRecord], list[int], list[int]]:
     # Per-invoice work is kept to dictionary look-ups (a first run sees every open invoice):
     # stages and channels are memoised, counters are local and merged into `counts` at the end.
@@ -394,8 +414,10 @@ def _plan_chunk(
     stage_tally: dict[str, int] = {}
     empty = DebtorContext()
     no_actions: list[tuple[int, str, str]] = []
-    stage_memo: dict[tuple[str, str, int], Stage | None] = {}
-    channel_memo: dict[tuple[int, str], tuple[list[str], list[str]]] = {}
+    memos = memos or _Memos()
+    stage_memo = memos.stages
+    channel_memo = memos.channels
+    shapes: dict[int, tuple[Any, ...]] = {}
     for inv in invoices:
         debtor_id = inv.debtor_id
         segment, risk, _jurisdiction, tz, has_address = debtors[debtor_id]
@@ -419,7 +441,10 @@ def _plan_chunk(
         reason = skip_reason(inv, ctx, today)
         usable: list[str] = []
         if reason is None and stage.kind != "legal":
-            channel_key = (debtor_id, stage_key)
+            shape = shapes.get(debtor_id)
+            if shape is None:
+                shape = shapes[debtor_id] = _contacts_shape(ctx)
+            channel_key = (stage_key, has_address, shape)
             if channel_key not in channel_memo:
                 channel_memo[channel_key] = channels_for(stage, ctx, has_address)
             usable, opted_out = channel_memo[channel_key]

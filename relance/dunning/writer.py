@@ -61,17 +61,24 @@ def copy_text(value: object) -> str:
 def action_copy_lines(groups: Iterable[PlannedGroup], run_id: int, now: datetime) -> Iterator[str]:
     """COPY text lines equal to `action_rows`; what a group shares is encoded once per group."""
     tail = f"\t0\t{run_id}\t{copy_text(now)}\n"
-    stage_text: dict[str, str] = {}
+    texts: dict[Any, str] = {}  # stage keys, kinds and channel lists repeat: encode them once
+
+    def text(value: Any, key: Any) -> str:
+        found = texts.get(key)
+        if found is None:
+            found = texts[key] = copy_text(value)
+        return found
+
     for g in groups:
+        channels = tuple(g.channels)
         before = f"\t{g.debtor_id}\t"
         after = (
-            f"\t{copy_text(g.kind)}\t{copy_text(g.group_key)}\tplanned\t{g.priority!r}"
-            f"\t{copy_text(g.channels)}\t{copy_text(g.channels[0] if g.channels else None)}{tail}"
+            f"\t{text(g.kind, ('kind', g.kind))}\t{g.group_key.translate(_COPY_ESCAPES)}"
+            f"\tplanned\t{g.priority!r}\t{text(g.channels, ('channels', channels))}"
+            f"\t{text(channels[0] if channels else None, ('channel', channels[:1]))}{tail}"
         )
         for invoice_id, stage_key in g.invoices:
-            stage = stage_text.get(stage_key)
-            if stage is None:
-                stage = stage_text[stage_key] = copy_text(stage_key)
+            stage = text(stage_key, ("stage", stage_key))
             yield f"{invoice_id}:{stage}\t{invoice_id}{before}{stage}{after}"
 
 

@@ -258,3 +258,21 @@ def test_sql_stage_filter_agrees_with_the_python_rules(db: Session, segment: str
     track = policy.track_for(segment, risk)
     expected = {i for i, d in invoices.items() if current_stage(track, d) is not None}
     assert kept == expected and len(expected) > 50
+
+
+@freeze_time(NOW)
+def test_debtors_of_one_chunk_each_get_their_own_channels(db: Session) -> None:
+    """Channel choices are shared between debtors whose contacts look alike, never otherwise."""
+    today = utcnow().date()
+    both = make_debtor(db)
+    opted = make_debtor(db)
+    next(c for c in opted.contacts if c.channel == "sms").opted_out_at = utcnow()
+    nobody = make_debtor(db, channels=())
+    alike = make_debtor(db)
+    for debtor in (both, opted, nobody, alike):
+        make_invoice(db, debtor, due=today - timedelta(days=3))
+    report = plan(db, debtor_ids=[both.id, opted.id, nobody.id, alike.id])
+    channels = {a.debtor_id: a.channels for d in (both, opted, alike) for a in _actions(db, d.id)}
+    assert channels == {both.id: ["sms", "whatsapp"], opted.id: ["whatsapp"],
+                        alike.id: ["sms", "whatsapp"]}
+    assert report.counts["skip:no_contact"] == 1 and report.counts["channel_opted_out"] == 1
