@@ -485,7 +485,7 @@ def report(
     lines = [
         f"## Debtor turn latency — raw Rasa REST vs full Twilio path ({today}"
         + (f", {args.label}" if args.label else "")
-        + f", commit {_commit()})",
+        + f", commit {args.commit})",
         "",
         f"Command: `{command}`",
         "",
@@ -557,6 +557,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--append", type=Path, help="append the report to this Markdown file")
     parser.add_argument("--label", default="", help="added to the report title (e.g. before fix)")
     args = parser.parse_args(argv)
+    args.commit = _commit()  # at start: the api runs the code of that moment
     # Stopped with SIGTERM: still stop the processes this run started (the finally below).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
@@ -589,6 +590,9 @@ def main(argv: list[str] | None = None) -> int:
                     concurrent_blocks=args.blocks,
                     concurrency=args.concurrency,
                 )
+                # Printed at once: a run cut short still leaves the finished channels' numbers.
+                print("\n".join(table(channel, all_results[channel], args.concurrency)), flush=True)
+                print(ratios(all_results[channel]), flush=True)
         loads.append(os.getloadavg())
     finally:
         running.stop()
