@@ -140,6 +140,9 @@ def replay_pending(
         if not owned:
             return 0
         session.refresh(conversation)
+        # Loaded now: a lazy load during the turn would open a transaction (on SQLite, the write
+        # lock) while the actions need the database, and the turn would wait for its own timeout.
+        debtor = conversation.debtor
         pending = repository.pending_messages(session, conversation_id)
         session.commit()
         probe = probe_from_settings()
@@ -153,7 +156,7 @@ def replay_pending(
                     rasa,
                     conversation.sender_id,
                     kept.body,
-                    _metadata(conversation, conversation.debtor, kept.channel),
+                    _metadata(conversation, debtor, kept.channel),
                     probe,
                 )
             except AssistantUnavailable:

@@ -167,3 +167,50 @@ def test_sms_while_action_server_down_gets_holding_reply_then_replay_answers_onc
         "real answer to Combien ?",
         "real answer to 75011",
     ]
+
+
+def test_replay_holds_no_transaction_while_the_assistant_works(
+    tmp_path: Any, settings: Settings
+) -> None:
+    """The actions write during the turn: on SQLite an open transaction in the replaying process
+    would hold the write lock and the turn would time out (found by the e2e fault test)."""
+    from sqlalchemy.orm import sessionmaker
+
+    from relance.conversations.service import replay_pending
+    from relance.db.base import Base
+    from relance.db.models import Contact, Conversation, Debtor
+    from relance.db.session import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'replay.db'}")
+    Base.metadata.create_all(engine)
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    with factory() as setup:
+        debtor = Debtor(customer_number="C-REPLAY", name="Camille", language="fr", postcode="1")
+        setup.add(debtor)
+        setup.flush()
+        setup.add(Contact(debtor_id=debtor.id, channel="sms", address=DEBTOR_PHONE))
+        conversation = Conversation(debtor_id=debtor.id, sender_id="debtor-r", language="fr")
+        setup.add(conversation)
+        setup.flush()
+        setup.add(
+            Message(conversation_id=conversation.id, direction="inbound", channel="sms",
+                    author="debtor", body="Combien ?", status=MessageStatus.PENDING_ASSISTANT)
+        )  # fmt: skip
+        setup.commit()
+        conversation_id = conversation.id
+
+    session = factory()
+    seen: list[bool] = []
+
+    class Watching(StubRasa):
+        def send_message(self, *args: Any) -> list[BotMessage]:
+            seen.append(session.in_transaction())
+            return super().send_message(*args)
+
+    try:
+        replayed = replay_pending(session, Watching(), conversation_id, lambda *_: None)  # type: ignore[arg-type]
+    finally:
+        session.close()
+        engine.dispose()
+    assert replayed == 1
+    assert seen == [False]
