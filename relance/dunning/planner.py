@@ -27,7 +27,6 @@ from sqlalchemy import (
     func,
     literal,
     null,
-    or_,
     select,
     true,
 )
@@ -235,27 +234,23 @@ def _invoices_and_actions(
 ) -> tuple[list[InvoiceRow], dict[int, list[tuple[int, str, str]]]]:
     """The chunk's invoices whose stage is still to plan, with their live earlier actions.
 
-    One query: the stage filter (see `_stage_filter`) and an outer join on the actions that can
-    still change (pending ones, to supersede; revivable ones, to retire). Actions in any other
-    state cannot matter here: the filter already dropped every invoice whose current stage has
-    one. The debtor range is repeated on debtors so PostgreSQL reads only this chunk's debtors.
+    One query: the stage filter (see `_stage_filter`) and an outer join on the invoice's actions,
+    of which only those that can still change are kept (pending ones, to supersede; revivable
+    ones, to retire). Actions in any other state cannot matter here: the filter already dropped
+    every invoice whose current stage has one. The debtor range is repeated on debtors so PostgreSQL reads only this chunk's debtors.
     """
-    live = or_(
-        DunningAction.status.in_(PENDING),
-        and_(DunningAction.status == "cancelled", DunningAction.outcome.in_(REVIVABLE)),
-    )
     query = (
         _invoice_query(lo, hi, horizon, debtor_ids)
-        .add_columns(DunningAction.id, DunningAction.stage, DunningAction.status)
+        .add_columns(
+            DunningAction.id, DunningAction.stage, DunningAction.status, DunningAction.outcome
+        )
         .join_from(Invoice, Debtor, Debtor.id == Invoice.debtor_id)
         .outerjoin_from(
             Invoice,
             DunningAction,
-            and_(
-                DunningAction.invoice_id == Invoice.id,
-                DunningAction.debtor_id.between(lo, hi),
-                live,
-            ),
+            # No status condition here: right after a first run the statistics may still say
+            # "no actions", and PostgreSQL would then scan the whole status index per chunk.
+            and_(DunningAction.invoice_id == Invoice.id, DunningAction.debtor_id.between(lo, hi)),
         )
         .where(Debtor.id.between(lo, hi), stage_filter)
     )
@@ -267,10 +262,14 @@ def _invoices_and_actions(
         if invoice_id != last:  # an invoice's rows are adjacent (ordered by debtor, due, id)
             invoices.append(InvoiceRow._make(row[:10]))
             last = invoice_id
-        action_id = row[10]
-        if action_id is not None:
-            status = "revivable" if row[12] == "cancelled" else row[12]
-            existing.setdefault(invoice_id, []).append((action_id, row[11], status))
+        action_id, stage, status, outcome = row[10:]
+        if action_id is None:
+            continue
+        if status == "cancelled" and outcome in REVIVABLE:
+            status = "revivable"
+        elif status not in PENDING:
+            continue  # sent or closed: only the stage filter needed it
+        existing.setdefault(invoice_id, []).append((action_id, stage, status))
     return invoices, existing
 
 
