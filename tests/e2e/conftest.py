@@ -138,11 +138,6 @@ def e2e_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack
         running.stop()
 
 
-def _warm_up(rasa_url: str) -> None:
-    """One throwaway turn so the model's first, slow inference is not a debtor's."""
-    httpx.post(rasa_url + "/model/parse", json={"text": "bonjour"}, timeout=120).raise_for_status()
-
-
 def _prepare_database(settings: Settings) -> None:
     """Fresh schema through Alembic (so migrations are exercised), then the demo portfolio."""
     from sqlalchemy import text
