@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from relance.db.models import Debtor
 
 console = Console()
 debtor_app = typer.Typer(no_args_is_help=True, help="A debtor's personal data (GDPR requests).")
@@ -30,6 +36,17 @@ def _actor() -> str:
     return f"cli:{login}"[:80]
 
 
+def _debtor_or_exit(session: Session, debtor_ref: str) -> Debtor:
+    """The debtor named on the command line, or a one-line error and exit code 1."""
+    from relance.privacy.repository import DebtorNotFound, find_debtor
+
+    try:
+        return find_debtor(session, debtor_ref)
+    except DebtorNotFound as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(code=1) from exc
+
+
 @debtor_app.command("export")
 def export(
     debtor_ref: str = typer.Argument(..., metavar="DEBTOR_REF", help="Customer number (or id)"),
@@ -38,14 +55,8 @@ def export(
     """Everything held about one debtor: export.json (machine-readable), CSVs, transcript."""
     from relance.db.session import session_scope
     from relance.privacy.export import build_export
-    from relance.privacy.repository import DebtorNotFound, find_debtor
-
     with session_scope() as session:
-        try:
-            debtor = find_debtor(session, debtor_ref)
-        except DebtorNotFound as exc:
-            console.print(f"[red]{exc}[/red]")
-            raise typer.Exit(code=1) from exc
+        debtor = _debtor_or_exit(session, debtor_ref)
         data = build_export(session, debtor, actor=_actor())
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(data)
@@ -66,14 +77,8 @@ def erase(
     from relance.db.session import session_scope
     from relance.privacy.erasure import ErasureError
     from relance.privacy.erasure import erase as erase_debtor
-    from relance.privacy.repository import DebtorNotFound, find_debtor
-
     with session_scope() as session:
-        try:
-            debtor = find_debtor(session, debtor_ref)
-        except DebtorNotFound as exc:
-            console.print(f"[red]{exc}[/red]")
-            raise typer.Exit(code=1) from exc
+        debtor = _debtor_or_exit(session, debtor_ref)
         if not yes and not typer.confirm(
             f"Erase the personal data of debtor {debtor.customer_number}? This cannot be undone"
         ):
