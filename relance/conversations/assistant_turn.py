@@ -18,6 +18,7 @@ the holding reply, and the replay runs the whole turn once the action server is 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import httpx
@@ -39,9 +40,22 @@ class ActionServerProbe:
 
     def is_up(self) -> bool:
         try:
-            return httpx.get(self.url + "/health", timeout=self._timeout).is_success
+            return _client().get(self.url + "/health", timeout=self._timeout).is_success
         except httpx.HTTPError:
             return False
+
+
+_shared: list[httpx.Client] = []
+_shared_lock = threading.Lock()
+
+
+def _client() -> httpx.Client:
+    """One pooled client per process: the probe runs twice per debtor turn (the hot path), and a
+    fresh client per call opened a new TCP connection each time. Created on first use."""
+    with _shared_lock:
+        if not _shared:
+            _shared.append(httpx.Client())
+        return _shared[0]
 
 
 def probe_from_settings() -> ActionServerProbe | None:
