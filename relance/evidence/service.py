@@ -12,7 +12,6 @@ import csv
 import hashlib
 import io
 import json
-import zipfile
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -22,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relance import audit
+from relance.archive import zip_with_manifest
 from relance.db.base import utcnow
 from relance.db.models import (
     AuditEvent,
@@ -111,14 +111,8 @@ def build_pack(session: Session, debtor: Debtor, *, actor: str = "system") -> by
         "generated_by": actor,
         "open_balance_minor": sum(i.balance_minor for i in invoices if i.status != "paid"),
         "counts": {"invoices": len(invoices), "messages": len(messages), "letters": len(letters)},
-        "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
     }
-    files["manifest.json"] = json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8")
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    pack = buffer.getvalue()
+    pack = zip_with_manifest(files, manifest)
     audit.record(session, actor=actor, action="evidence.pack_built", debtor_id=debtor.id,
                  sha256=hashlib.sha256(pack).hexdigest(), files=len(files))
     return pack

@@ -12,13 +12,13 @@ import csv
 import hashlib
 import io
 import json
-import zipfile
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from relance import audit
+from relance.archive import zip_with_manifest
 from relance.db.base import utcnow
 from relance.db.models import Debtor
 from relance.privacy import repository
@@ -84,14 +84,8 @@ def build_export(session: Session, debtor: Debtor, *, actor: str) -> bytes:
         "customer_number": debtor.customer_number,
         "generated_at": document["generated_at"],
         "counts": {name: len(rows) for name, rows in tables.items()},
-        "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
     }
-    files["manifest.json"] = json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8")
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    pack = buffer.getvalue()
+    pack = zip_with_manifest(files, manifest)
     record_export(session, debtor, actor=actor, sha256=hashlib.sha256(pack).hexdigest(),
                   counts=manifest["counts"], form="zip")
     return pack
