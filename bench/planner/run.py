@@ -228,8 +228,8 @@ def _append(args: argparse.Namespace, runs: dict[str, dict]) -> None:
         f"Command: `{command}`",
         "",
         f"Machine: {os.cpu_count()} CPUs, local PostgreSQL; {args.debtors:,} debtors; chunks of "
-        f"{args.chunk} debtors; load average at the end {' '.join(load)} (machine shared with "
-        "other test runs). Target: < 60 s, memory bounded.",
+        f"{args.chunk} debtors; load average at the end {' '.join(load)} (the machine may be "
+        "shared with other runs: read the load). Target: < 60 s, memory bounded.",
         "",
         "| run | wall time | peak RSS | stages planned | skipped | contacts (groups) "
         "| seconds per phase |",

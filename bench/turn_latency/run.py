@@ -498,7 +498,7 @@ def report(
         "",
         f"Command: `{command}`",
         "",
-        f"Machine: {machine()}, shared with other engineers' test runs; load average "
+        f"Machine: {machine()} (may be shared with other runs: read the load); load average "
         f"(1/5/15 min) at start {' '.join(f'{x:.2f}' for x in loads[0])}, at end "
         f"{' '.join(f'{x:.2f}' for x in loads[-1])}. Database: {database}. Run time "
         f"{minutes:.1f} min. One Rasa process, one model (config.ci.yml), one action server, one "
