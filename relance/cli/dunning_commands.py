@@ -182,11 +182,20 @@ def evidence_command(
     console.print(f"[green]written {target}[/green]")
 
 
-def worker_command() -> None:
-    """Run the periodic jobs: Celery worker + beat if CELERY_BROKER_URL is set, else in-process."""
+def worker_command(
+    beat: bool = typer.Option(
+        True, "--beat/--no-beat",
+        help="Run Celery beat in this worker. Replicated workers: exactly one keeps it.",
+    ),
+) -> None:
+    """Run the periodic jobs: Celery worker (+ beat) if CELERY_BROKER_URL is set, else in-process."""
     import logging
 
-    from relance.worker.runner import run_worker
+    from relance.worker.runner import WorkerConfigError, run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    run_worker()
+    try:
+        run_worker(beat=beat)
+    except WorkerConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc

@@ -3,7 +3,8 @@ the project's app, wired like every process (Twilio gateway, payments adapter).
 
 For replicated workers, where beat must run exactly once: `... worker -Q relance` on every
 replica, `... beat` in one process, `... inspect ping` as a health check. (`relance worker` runs
-worker and beat together, which suits one machine only.) Needs CELERY_BROKER_URL.
+worker and beat together, which suits one machine only; `relance worker --no-beat` is the same
+worker without beat.) Needs CELERY_BROKER_URL.
 """
 
 from __future__ import annotations

@@ -237,7 +237,7 @@ def extra_services(ports: Ports) -> list[Service]:
 
 def celery_worker_service(name: str, health_url: str, *, concurrency: int = 1) -> Service:
     """One Celery worker replica consuming the `relance` queue (needs CELERY_BROKER_URL), without
-    beat: `relance worker` runs beat in every worker, right for one machine only.
+    beat (like `relance worker --no-beat`): beat runs once, in `celery_beat_service`.
 
     Celery has no HTTP health endpoint: `health_url` only gates start-up on a service it needs
     (the api, say); check the worker itself with `celery inspect ping` / `app.control.ping()`.

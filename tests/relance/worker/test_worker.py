@@ -124,3 +124,37 @@ def test_no_broker_means_embedded(settings: Settings, monkeypatch: pytest.Monkey
     scheduler = runner.start_in_background(settings)
     assert isinstance(scheduler, EmbeddedScheduler)
     scheduler.stop()
+
+
+@pytest.mark.parametrize(("beat", "expected"), [
+    (True, ["worker", "--beat", "--loglevel=INFO", "-Q", "relance"]),
+    (False, ["worker", "--loglevel=INFO", "-Q", "relance"]),
+])
+def test_celery_worker_runs_beat_only_when_asked(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, beat: bool, expected: list[str]
+) -> None:
+    """Replicated workers: one keeps beat, the others run `relance worker --no-beat`."""
+    from celery import Celery
+
+    started: list[list[str]] = []
+    monkeypatch.setattr(Celery, "worker_main", lambda self, argv: started.append(argv))
+    monkeypatch.setattr(runner, "_wire", lambda: None)
+    monkeypatch.setenv("CELERY_BROKER_URL", "memory://")
+    get_settings.cache_clear()
+    runner.run_worker(get_settings(), beat=beat)
+    assert started == [expected]
+
+
+def test_no_beat_without_a_broker_is_refused_before_anything_starts(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from relance.cli.main import app
+
+    wired: list[bool] = []
+    monkeypatch.setattr(runner, "_wire", lambda: wired.append(True))
+    result = CliRunner().invoke(app, ["worker", "--no-beat"])
+    assert result.exit_code == 2
+    assert "CELERY_BROKER_URL" in result.output
+    assert wired == []
