@@ -141,11 +141,17 @@ class RasaClient:
         return self._health.order(preference(sender_id, self.urls))
 
     def _post(self, sender_id: str, path: str, payload: Any, *, api: bool = False) -> Any:
-        params = {"token": self._token} if api else None
+        return self._call("POST", sender_id, path, payload, api=api)
+
+    def _call(
+        self, method: str, sender_id: str, path: str, payload: Any = None, *, api: bool = False,
+        params: dict[str, str] | None = None,
+    ) -> Any:
+        params = {**(params or {}), **({"token": self._token} if api else {})} or None
         failures: list[str] = []
         for url in self.instances_for(sender_id):
             try:
-                response = self._post_once(url + path, payload, params)
+                response = self._once(method, url + path, payload, params)
             except _NotDelivered as exc:
                 self._health.mark_down(url)
                 failures.append(f"{url}: {exc}")
@@ -157,9 +163,11 @@ class RasaClient:
             return response.json()
         raise AssistantUnavailable("; ".join(failures))
 
-    def _post_once(self, url: str, payload: Any, params: dict[str, str] | None) -> httpx.Response:
+    def _once(
+        self, method: str, url: str, payload: Any, params: dict[str, str] | None
+    ) -> httpx.Response:
         try:
-            response = self._http.post(url, json=payload, params=params)
+            response = self._http.request(method, url, json=payload, params=params)
         except _NOT_DELIVERED_ERRORS as exc:
             raise _NotDelivered(f"{type(exc).__name__}: {exc}") from exc
         except httpx.HTTPError as exc:  # read timeout, reset...: the turn may have run
@@ -195,6 +203,17 @@ class RasaClient:
 
     def append_events(self, sender_id: str, events: list[dict[str, Any]]) -> None:
         self._post(sender_id, _conversation_path(sender_id) + "/tracker/events", events, api=True)
+
+    def last_user_metadata(self, sender_id: str) -> dict[str, Any] | None:
+        """The metadata of the tracker's latest user message (None: no user message yet)."""
+        tracker = self._call(
+            "GET", sender_id, _conversation_path(sender_id) + "/tracker", api=True,
+            params={"include_events": "AFTER_RESTART"},
+        )
+        for event in reversed((tracker or {}).get("events") or []):
+            if event.get("event") == "user":
+                return event.get("metadata") or {}
+        return None
 
     def instances_up(self) -> dict[str, bool]:
         """Each instance's `/status` (model loaded, token accepted)."""

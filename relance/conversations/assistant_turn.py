@@ -13,6 +13,11 @@ either. So the api asks the action server itself (`GET /health`, `ACTION_SERVER_
 
 Both raise `AssistantUnavailable`: the caller keeps the message `pending_assistant`, answers with
 the holding reply, and the replay runs the whole turn once the action server is back.
+
+A kept message may also have reached Rasa although the api never got the answer (read timeout,
+Rasa killed after it stored the turn). Before replaying one, the tracker's latest user message is
+read: if its metadata carries this message's id, that earlier attempt is rewound first, so the
+replay runs the turn once instead of on top of itself (a second "yes" to a plan, say).
 """
 
 from __future__ import annotations
@@ -66,19 +71,42 @@ def probe_from_settings() -> ActionServerProbe | None:
     return ActionServerProbe(url) if url else None
 
 
+def undo_earlier_attempt(rasa: RasaClient, sender_id: str, message_id: str | None) -> bool:
+    """Rewind the tracker's latest user turn if it is this message's (see the module doc)."""
+    if not message_id:
+        return False
+    try:
+        last = rasa.last_user_metadata(sender_id)
+        if last is None or last.get("message_id") != message_id:
+            return False
+        log.warning("message %s already reached Rasa for %s: rewinding before replay",
+                    message_id, sender_id)
+        rasa.append_events(sender_id, [REWIND])
+    except httpx.HTTPError as exc:  # 4xx from Rasa's API: keep the message, retry later
+        raise AssistantUnavailable(f"tracker of {sender_id}: {exc}") from exc
+    return True
+
+
 def send_turn(
     rasa: RasaClient,
     sender_id: str,
     text: str,
     metadata: dict[str, Any],
     probe: ActionServerProbe | None,
+    *,
+    replay: bool = False,
 ) -> list[BotMessage]:
-    """`rasa.send_message`, but AssistantUnavailable instead of a turn run without its actions."""
-    if probe is None:
-        return rasa.send_message(sender_id, text, metadata)
-    if not probe.is_up():
+    """`rasa.send_message`, but AssistantUnavailable instead of a turn run without its actions.
+
+    `replay`: the message was kept earlier and may already be in Rasa's tracker.
+    """
+    if probe is not None and not probe.is_up():
         raise AssistantUnavailable(f"action server {probe.url} unreachable")
+    if replay:
+        undo_earlier_attempt(rasa, sender_id, metadata.get("message_id"))
     messages = rasa.send_message(sender_id, text, metadata)
+    if probe is None:
+        return messages
     if probe.is_up():
         return messages
     log.warning("action server %s went down during a turn of %s: rewinding it", probe.url, sender_id)

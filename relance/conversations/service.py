@@ -105,8 +105,9 @@ def handle_inbound(session: Session, rasa: RasaClient, inbound: Inbound) -> Turn
                     rasa,
                     conversation.sender_id,
                     kept.body,
-                    _metadata(conversation, debtor, kept.channel),
+                    _metadata(conversation, debtor, kept),
                     probe,
+                    replay=kept.id != message.id,
                 )
             except AssistantUnavailable as exc:
                 log.warning("assistant unavailable for conversation %s: %s", conversation.id, exc)
@@ -156,8 +157,9 @@ def replay_pending(
                     rasa,
                     conversation.sender_id,
                     kept.body,
-                    _metadata(conversation, debtor, kept.channel),
+                    _metadata(conversation, debtor, kept),
                     probe,
+                    replay=True,
                 )
             except AssistantUnavailable:
                 break
@@ -288,12 +290,14 @@ def _maybe_switch_language(conversation: Conversation, body: str) -> None:
         conversation.language = guessed
 
 
-def _metadata(conversation: Conversation, debtor: Debtor, channel: str) -> dict[str, Any]:
+def _metadata(conversation: Conversation, debtor: Debtor, message: Message) -> dict[str, Any]:
+    """What Rasa stores with the user turn (read by the actions; `message_id` by the replay)."""
     return {
-        "channel": channel,
+        "channel": message.channel,
         "language": conversation.language,
         "debtor_id": str(debtor.id),
         "conversation_id": str(conversation.id),
+        "message_id": str(message.id),
     }
 
 

@@ -5,6 +5,7 @@ replay answers once the action server is back."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from messaging.gateway import TwilioGateway
 from relance.conversations.assistant_turn import ActionServerProbe, send_turn
 from relance.conversations.replay import replay_all
-from relance.db.models import Message
+from relance.db.models import Conversation, Message
 from relance.db.models.enums import MessageStatus
 from relance.rasa_client import AssistantUnavailable, BotMessage, client_from_settings
 from relance.settings import Settings, get_settings
@@ -74,19 +75,27 @@ def actions(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fak
 class StubRasa:
     """Records what the turn guard asks of Rasa."""
 
-    def __init__(self, on_message: Any = None) -> None:
+    def __init__(self, on_message: Any = None, last_user: dict[str, Any] | None = None) -> None:
         self.sent: list[str] = []
         self.events: list[list[dict[str, Any]]] = []
+        self.calls: list[str] = []
+        self.last_user = last_user
         self._on_message = on_message
 
     def send_message(self, sender_id: str, text: str, metadata: dict[str, Any]) -> list[BotMessage]:
+        self.calls.append("send")
         self.sent.append(text)
         if self._on_message:
             self._on_message()
         return [BotMessage(text="Votre solde est de 1 234,56 €")]
 
     def append_events(self, sender_id: str, events: list[dict[str, Any]]) -> None:
+        self.calls.append("events")
         self.events.append(events)
+
+    def last_user_metadata(self, sender_id: str) -> dict[str, Any] | None:
+        self.calls.append("tracker")
+        return self.last_user
 
 
 def test_action_server_down_before_the_turn_nothing_reaches_rasa(
@@ -114,6 +123,66 @@ def test_healthy_action_server_passes_the_replies_through(actions: FakeActionSer
     replies = send_turn(stub, "+33600000000", "Bonjour", {}, ActionServerProbe(actions.url))  # type: ignore[arg-type]
     assert [r.text for r in replies] == ["Votre solde est de 1 234,56 €"]
     assert stub.events == []
+
+
+def test_replayed_message_already_in_the_tracker_is_rewound_before_it_is_sent_again() -> None:
+    stub = StubRasa(last_user={"message_id": "42", "channel": "sms"})
+    send_turn(stub, "+33600000000", "oui", {"message_id": "42"}, None, replay=True)  # type: ignore[arg-type]
+    assert stub.calls == ["tracker", "events", "send"]
+    assert stub.events == [[{"event": "rewind"}]]
+
+
+@pytest.mark.parametrize("last_user", [None, {"message_id": "41"}, {}])
+def test_replayed_message_not_in_the_tracker_leaves_the_earlier_turns_alone(
+    last_user: dict[str, Any] | None,
+) -> None:
+    """Kept while Rasa was down: it never got there, and the previous turn must stay."""
+    stub = StubRasa(last_user=last_user)
+    send_turn(stub, "+33600000000", "oui", {"message_id": "42"}, None, replay=True)  # type: ignore[arg-type]
+    assert stub.calls == ["tracker", "send"] and stub.events == []
+
+
+def test_a_fresh_message_does_not_read_the_tracker() -> None:
+    stub = StubRasa(last_user={"message_id": "42"})
+    send_turn(stub, "+33600000000", "oui", {"message_id": "42"}, None)  # type: ignore[arg-type]
+    assert stub.calls == ["send"]
+
+
+def test_turn_rasa_ran_after_the_api_gave_up_is_replayed_once(
+    client: TestClient,
+    db: Session,
+    rasa: FakeRasa,  # noqa: F811
+    twilio: TwilioRecorder,  # noqa: F811
+    gateway: TwilioGateway,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Read timeout: Rasa stored and ran the turn, the api never saw the answer. The message is
+    kept and replayed; the replay rewinds the first run, so the tracker holds the turn once."""
+    monkeypatch.setenv("RASA_TIMEOUT_SECONDS", "0.3")
+    get_settings.cache_clear()
+    make_debtor(db)
+    rasa.script["Oui je confirme"] = [{"text": "C'est noté."}]
+    rasa.delay = 1.0
+    held = message_texts(post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "Oui je confirme")))
+    assert len(held) == 1 and held[0].startswith(HOLDING_FR)
+    sender = db.scalar(select(Conversation.sender_id))
+    assert rasa.tracker_texts(sender) == ["Oui je confirme"], "Rasa ran the turn"
+    kept = db.scalar(select(Message).where(Message.body == "Oui je confirme"))
+    assert kept is not None and kept.status == MessageStatus.PENDING_ASSISTANT
+
+    time.sleep(1.0)  # the slow turn finishes in Rasa
+    rasa.delay = 0.0
+    assistant = client_from_settings()
+    try:
+        assert replay_all(db, assistant) == 1
+    finally:
+        assistant.close()
+    assert rasa.rewinds == [sender]
+    assert rasa.texts() == ["Oui je confirme", "Oui je confirme"]
+    assert rasa.tracker_texts(sender) == ["Oui je confirme"], "once in the tracker, not twice"
+    assert [r.field("Body") for r in twilio.messages()] == ["C'est noté."]
+    metadata = rasa.trackers[sender][-1]["metadata"]
+    assert metadata["message_id"] == str(kept.id)
 
 
 def test_unreachable_action_server_counts_as_down() -> None:

@@ -25,6 +25,13 @@ class FakeRasa:
         self.sent.append((sender_id, text, metadata))
         return [BotMessage(text=f"echo: {text}")]
 
+    def last_user_metadata(self, sender_id: str) -> dict[str, Any] | None:
+        """As Rasa's tracker would say: only turns that reached it count."""
+        return next((m for s, _t, m in reversed(self.sent) if s == sender_id), None)
+
+    def append_events(self, sender_id: str, events: list[dict[str, Any]]) -> None:
+        raise AssertionError(f"nothing to rewind here: {events}")
+
 
 def _debtor(db: Session, language: str = "fr") -> Debtor:
     debtor = Debtor(customer_number="C-1", name="Jean Dubois", language=language, postcode="75015")
@@ -49,6 +56,7 @@ def test_known_debtor_message_goes_to_rasa_with_metadata_and_is_stored(db: Sessi
         "language": "fr",
         "debtor_id": str(debtor.id),
         "conversation_id": str(result.conversation_id),
+        "message_id": str(result.inbound_message_id),
     }
     bodies = [(m.direction, m.body) for m in db.scalars(select(Message).order_by(Message.id))]
     assert bodies == [("inbound", "bonjour"), ("outbound", "echo: bonjour")]
