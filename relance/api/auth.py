@@ -2,7 +2,8 @@
 
 Tokens are created with `relance token create NAME`; only their SHA-256 is stored
 (`relance.auth.tokens`). A missing, unknown or revoked token is a 401 with a `WWW-Authenticate`
-challenge, so clients can tell "log in again" from "not allowed".
+challenge, so clients can tell "log in again" from "not allowed". A read-only token
+(`--read-only`) gets 403 on anything but GET/HEAD, before the route runs.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from relance.auth.tokens import verify_token
@@ -47,7 +48,11 @@ class ApiCaller:
         return f"api:{self.name}"[:80]
 
 
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
 def require_token(
+    request: Request,
     db: DbSession,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> ApiCaller:
@@ -57,6 +62,10 @@ def require_token(
     if row is None:
         raise Unauthorized(
             "invalid_token", "The API token is unknown, revoked or expired", "invalid_token"
+        )
+    if row.read_only and request.method not in READ_METHODS:
+        raise DomainError(
+            "read_only_token", "This API token is read-only: it may not change anything", 403
         )
     return ApiCaller(token_id=row.id, name=row.name)
 

@@ -22,14 +22,25 @@ def hash_token(token: str) -> str:
 
 
 def create_token(
-    session: Session, name: str, *, user: User | None = None, actor: str = "system"
+    session: Session,
+    name: str,
+    *,
+    user: User | None = None,
+    read_only: bool = False,
+    actor: str = "system",
 ) -> tuple[ApiToken, str]:
     """Create a token; returns the row and the plaintext (never stored, show it once)."""
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(name=name[:80], token_hash=hash_token(plaintext), user_id=user.id if user else None)
+    row = ApiToken(
+        name=name[:80], token_hash=hash_token(plaintext), user_id=user.id if user else None,
+        read_only=read_only,
+    )
     session.add(row)
     session.flush()
-    audit.record(session, actor=actor, action="api_token.created", entity=row, name=row.name)
+    audit.record(
+        session, actor=actor, action="api_token.created", entity=row, name=row.name,
+        read_only=read_only,
+    )
     return row, plaintext
 
 

@@ -24,6 +24,9 @@ def create(
     user_email: str = typer.Option(
         "", "--user", help="Tie the token to this console user (admin-only routes need an admin)"
     ),
+    read_only: bool = typer.Option(
+        False, "--read-only", help="GET only: any other method is refused with 403 (reporting, BI)"
+    ),
 ) -> None:
     """Create a token and print it once."""
     from relance.auth.tokens import create_token
@@ -39,9 +42,10 @@ def create(
         if user_email and (owner is None or not owner.active):
             console.print(f"[red]no active user {user_email}[/red]")
             raise typer.Exit(code=2)
-        row, plaintext = create_token(session, name, user=owner, actor="cli")
+        row, plaintext = create_token(session, name, user=owner, read_only=read_only, actor="cli")
         token_id = row.id
-    console.print(f"token {token_id} ({name}) created; it is shown only this once:")
+    access = "read-only" if read_only else "read-write"
+    console.print(f"{access} token {token_id} ({name}) created; it is shown only this once:")
     # plain print: no wrapping or markup, so the token can be copied or piped as is
     print(plaintext)
 
@@ -68,11 +72,12 @@ def list_tokens() -> None:
     from relance.db.models import ApiToken
     from relance.db.session import session_scope
 
-    table = Table("id", "name", "created", "revoked")
+    table = Table("id", "name", "access", "created", "revoked")
     with session_scope() as session:
         for row in session.scalars(select(ApiToken).order_by(ApiToken.id)):
             revoked = row.revoked_at.isoformat(timespec="seconds") if row.revoked_at else "-"
             table.add_row(
-                str(row.id), row.name, row.created_at.isoformat(timespec="seconds"), revoked
+                str(row.id), row.name, "read-only" if row.read_only else "read-write",
+                row.created_at.isoformat(timespec="seconds"), revoked,
             )
     console.print(table)

@@ -49,3 +49,16 @@ def test_blank_names_are_refused(db: Session) -> None:
     result = CliRunner().invoke(cli(), ["token", "create", "  "])
     assert result.exit_code == 2
     assert db.scalars(select(ApiToken)).all() == []
+
+
+def test_read_only_tokens_are_created_listed_and_audited_as_such(db: Session) -> None:
+    runner = CliRunner()
+    created = runner.invoke(cli(), ["token", "create", "bi", "--read-only"])
+    assert created.exit_code == 0, created.output
+    assert "read-only token" in created.output
+    row = db.scalars(select(ApiToken).where(ApiToken.name == "bi")).one()
+    assert row.read_only is True
+    event = db.scalars(select(AuditEvent).where(AuditEvent.action == "api_token.created")).one()
+    assert event.details.get("read_only") is True
+    listing = runner.invoke(cli(), ["token", "list"])
+    assert "read-only" in listing.output

@@ -31,6 +31,9 @@ class ApiToken(TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(80))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # A reporting or BI integration needs to read, never to change anything: such a token gets
+    # 403 on every method but GET/HEAD, whoever it belongs to.
+    read_only: Mapped[bool] = mapped_column(default=False)
     revoked_at: Mapped[datetime | None]
 
 

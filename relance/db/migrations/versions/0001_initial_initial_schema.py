@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-12-01 18:35:30.309741
+Create Date: 2026-12-01 21:34:37.660181
 """
 
 from __future__ import annotations
@@ -101,6 +101,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=80), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("read_only", sa.Boolean(), nullable=False),
         sa.Column("revoked_at", relance.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("created_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
