@@ -97,7 +97,7 @@ def test_read_only_token_reads_but_cannot_change_anything(client: TestClient, db
     assert response.status_code == 403
     assert response.json()["error"] == "read_only_token"
     assert db.scalars(select(Debtor)).all() == [] and db.scalars(select(Invoice)).all() == []
-    full, full_plaintext = create_token(db, "erp")
+    _full, full_plaintext = create_token(db, "erp")
     accepted = client.post(
         "/api/v1/invoices/import", json={"rows": [row]},
         headers={"Authorization": f"Bearer {full_plaintext}"},
