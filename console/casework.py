@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from console.queries import live_handoff
 from relance import audit
+from relance.conversations.assistant_turn import probe_from_settings, trigger_turn
 from relance.conversations.ports import DeliveryError, get_gateway
 from relance.db.base import utcnow
 from relance.db.models import (
@@ -146,7 +147,8 @@ def hand_back(session: Session, conversation: Conversation, user: User) -> bool:
     rasa = client_from_settings()
     try:
         rasa.append_events(conversation.sender_id, [{"event": "resume"}])
-        replies = rasa.trigger_intent(conversation.sender_id, RESUME_INTENT)
+        replies = trigger_turn(rasa, conversation.sender_id, RESUME_INTENT, None,
+                               probe_from_settings())
     except Exception as exc:  # never block the hand-back (AssistantUnavailable, HTTP errors)
         log.warning("hand-back of conversation %s: rasa unreachable (%s)", conversation.id, exc)
         audit.record(

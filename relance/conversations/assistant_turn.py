@@ -105,14 +105,35 @@ def send_turn(
     if replay:
         undo_earlier_attempt(rasa, sender_id, metadata.get("message_id"))
     messages = rasa.send_message(sender_id, text, metadata)
-    if probe is None:
-        return messages
-    if probe.is_up():
-        return messages
+    _check_after_turn(rasa, sender_id, probe)
+    return messages
+
+
+def trigger_turn(
+    rasa: Any,
+    sender_id: str,
+    intent: str,
+    entities: dict[str, Any] | None,
+    probe: ActionServerProbe | None,
+) -> list[BotMessage]:
+    """`rasa.trigger_intent` (outbound reminder, hand-back) with the same guard as `send_turn`:
+    the api-side callers then fall back (a locally rendered reminder, a deferred resume) instead
+    of sending what a turn without its actions said."""
+    if probe is not None and not probe.is_up():
+        raise AssistantUnavailable(f"action server {probe.url} unreachable")
+    messages = rasa.trigger_intent(sender_id, intent, entities)
+    _check_after_turn(rasa, sender_id, probe)
+    return messages
+
+
+def _check_after_turn(rasa: Any, sender_id: str, probe: ActionServerProbe | None) -> None:
+    """Action server gone during the turn: rewind the half-run turn and refuse its replies."""
+    if probe is None or probe.is_up():
+        return
     log.warning("action server %s went down during a turn of %s: rewinding it", probe.url, sender_id)
     try:
         rasa.append_events(sender_id, [REWIND])
-    except (AssistantUnavailable, httpx.HTTPError) as exc:
+    except (AssistantUnavailable, httpx.HTTPError, AttributeError) as exc:
         # The half turn stays in Rasa's tracker; the replay still answers the message once.
         log.error("could not rewind the half-run turn of %s: %s", sender_id, exc)
     raise AssistantUnavailable(f"action server {probe.url} went down during the turn")

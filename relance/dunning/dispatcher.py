@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from relance import audit
 from relance.compliance.service import Decision, check_contact
+from relance.conversations.assistant_turn import probe_from_settings, trigger_turn
 from relance.conversations.ports import DeliveryError, OutboundGateway, get_gateway
 from relance.conversations.reminder_purpose import DISCREET_TEMPLATE, reminder_purpose
 from relance.conversations.repository import conversation_for_debtor
@@ -317,8 +318,9 @@ class Dispatcher:
         if discreet:
             entities["discreet"] = True
         try:
-            replies = (self._assistant or _default_assistant()).trigger_intent(
-                conversation.sender_id, REMINDER_INTENT, entities
+            replies = trigger_turn(
+                self._assistant or _default_assistant(), conversation.sender_id,
+                REMINDER_INTENT, entities, probe_from_settings(),
             )
             texts = [m.text for m in replies if m.text]
             if texts:

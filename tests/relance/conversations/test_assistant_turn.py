@@ -4,10 +4,8 @@ replay answers once the action server is back."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -16,49 +14,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from messaging.gateway import TwilioGateway
-from relance.conversations.assistant_turn import ActionServerProbe, send_turn
+from relance.conversations.assistant_turn import ActionServerProbe, send_turn, trigger_turn
 from relance.conversations.replay import replay_all
 from relance.db.models import Conversation, Message
 from relance.db.models.enums import MessageStatus
 from relance.rasa_client import AssistantUnavailable, BotMessage, client_from_settings
 from relance.settings import Settings, get_settings
 from tests.support.channels import DEBTOR_PHONE, gateway, make_debtor, rasa, twilio  # noqa: F401
+from tests.support.fake_action_server import FakeActionServer
 from tests.support.fake_rasa import FakeRasa
 from tests.support.twilio_recorder import TwilioRecorder
 from tests.support.twilio_signing import post, sms_fields
 from tests.support.twiml import message_texts
 
 HOLDING_FR = "Merci pour votre message. Notre assistant est momentanément indisponible"
-
-
-class FakeActionServer:
-    """Answers `GET /health` 200 while `up`, else 503 (as a proxy in front of a dead one would)."""
-
-    def __init__(self) -> None:
-        self.up = True
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200 if fake.up else 503)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *_args: Any) -> None:
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 @pytest.fixture
@@ -97,6 +66,11 @@ class StubRasa:
         self.calls.append("tracker")
         return self.last_user
 
+    def trigger_intent(
+        self, sender_id: str, intent: str, entities: dict[str, Any] | None = None
+    ) -> list[BotMessage]:
+        return self.send_message(sender_id, f"/{intent}", {})
+
 
 def test_action_server_down_before_the_turn_nothing_reaches_rasa(
     actions: FakeActionServer,
@@ -123,6 +97,28 @@ def test_healthy_action_server_passes_the_replies_through(actions: FakeActionSer
     replies = send_turn(stub, "+33600000000", "Bonjour", {}, ActionServerProbe(actions.url))  # type: ignore[arg-type]
     assert [r.text for r in replies] == ["Votre solde est de 1 234,56 €"]
     assert stub.events == []
+
+
+def test_trigger_with_the_action_server_down_never_reaches_rasa(actions: FakeActionServer) -> None:
+    actions.up = False
+    stub = StubRasa()
+    with pytest.raises(AssistantUnavailable):
+        trigger_turn(stub, "debtor-1", "EXTERNAL_reminder", {}, ActionServerProbe(actions.url))
+    assert stub.calls == []
+
+
+def test_trigger_whose_actions_died_midway_is_rewound_and_refused(
+    actions: FakeActionServer,
+) -> None:
+    """An outbound reminder must not go out as whatever Rasa said without its custom action."""
+    stub = StubRasa(on_message=lambda: setattr(actions, "up", False))
+    with pytest.raises(AssistantUnavailable):
+        trigger_turn(stub, "debtor-1", "EXTERNAL_reminder", {}, ActionServerProbe(actions.url))
+    assert stub.sent == ["/EXTERNAL_reminder"] and stub.events == [[{"event": "rewind"}]]
+    healthy = StubRasa()
+    actions.up = True
+    replies = trigger_turn(healthy, "debtor-1", "EXTERNAL_reminder", {}, ActionServerProbe(actions.url))
+    assert [r.text for r in replies] == ["Votre solde est de 1 234,56 €"]
 
 
 def test_replayed_message_already_in_the_tracker_is_rewound_before_it_is_sent_again() -> None:

@@ -180,6 +180,40 @@ def test_rasa_down_renders_the_stage_template_locally(db: Session, gateway, monk
 
 
 @freeze_time(MONDAY_11)
+def test_action_server_dying_during_the_reminder_sends_the_local_template(  # type: ignore[no-untyped-def]
+    db: Session, gateway, monkeypatch
+) -> None:
+    """Rasa answers 200 without its custom action's reply: that half reply is never sent."""
+    import relance.nlg.templates_store as store
+    from relance.settings import get_settings
+    from tests.support.fake_action_server import FakeActionServer
+
+    templates = {"utter_reminder_friendly": [{"fr": "Rappel {{ invoice_refs|join(', ') }}",
+                                              "en": "Reminder {{ invoice_refs|join(', ') }}"}]}
+    monkeypatch.setattr(store, "active_templates", lambda session: templates)
+    actions = FakeActionServer()
+    monkeypatch.setenv("ACTION_SERVER_URL", actions.url)
+    get_settings.cache_clear()
+    try:
+        debtor = make_debtor(db)
+        invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
+        plan(db, debtor_ids=[debtor.id])
+        verify_contact_point(db, debtor)
+
+        class DyingMidTurn(FakeAssistant):
+            def trigger_intent(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+                actions.up = False
+                return super().trigger_intent(*args, **kwargs)
+
+        assistant = DyingMidTurn()
+        assert _dispatcher(gateway, assistant).run() == {"sent": 1}
+    finally:
+        actions.stop()
+    assert len(assistant.calls) == 1
+    assert [m["body"] for m in gateway.sent] == [f"Rappel {invoice.number}"]
+
+
+@freeze_time(MONDAY_11)
 def test_rasa_down_unverified_contact_gets_the_discreet_template(db: Session, gateway) -> None:  # type: ignore[no-untyped-def]
     debtor = make_debtor(db, name="Jeanne Martin")
     invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
