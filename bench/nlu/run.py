@@ -30,10 +30,11 @@ LANGUAGES = ("fr", "en")
 
 
 def model_for(config: Path, work: Path | None) -> Path:
-    """The model to evaluate: the shared cached one for the app's checkout, else NLU-only."""
+    """The model to evaluate: the shared cached one for the app's checkout, else (another
+    checkout, or `--work` given) an NLU-only model trained under `work`."""
     from relance.runtime.paths import PROJECT_ROOT as APP_ROOT
 
-    if APP_ROOT.resolve() == PROJECT_ROOT:
+    if work is None and APP_ROOT.resolve() == PROJECT_ROOT:
         from relance.runtime.training import ensure_model
 
         return ensure_model(config)
