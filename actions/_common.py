@@ -40,6 +40,12 @@ def today(debtor: Debtor | None = None) -> date:
     return datetime.now(tz).date()
 
 
+def tracker_today(tracker: Tracker) -> date:
+    """Today for the debtor of this conversation ("hier" at 00:30 in Paris is 23:30 UTC's today)."""
+    with unit_of_work() as session:
+        return today(debtor_of(session, tracker))
+
+
 def debtor_of(session: Session, tracker: Tracker) -> Debtor | None:
     return identity_repository.get_debtor(session, tracker.get_slot("debtor_id"))
 

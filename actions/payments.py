@@ -10,7 +10,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions._common import debtor_of, language, today, unit_of_work, utter
+from actions._common import debtor_of, language, today, tracker_today, unit_of_work, utter
 from payment_links.service import LinkError, create_link
 from relance.ledger.reconciliation import PAUSE_DAYS, open_reconciliation_task
 from relance.nlu_normalise import is_unknown_answer, parse_date
@@ -69,8 +69,9 @@ class ValidateAlreadyPaidForm(FormValidationAction):
 
     def validate_paid_date(self, slot_value: Any, dispatcher: CollectingDispatcher,
                            tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        paid = parse_date(str(slot_value), language(tracker), today=today(), direction="past")
-        if paid is None or paid > today():
+        now = tracker_today(tracker)
+        paid = parse_date(str(slot_value), language(tracker), today=now, direction="past")
+        if paid is None or paid > now:
             utter(dispatcher, "utter_invalid_answer", field="date")
             return {"paid_date": None}
         return {"paid_date": paid.isoformat()}

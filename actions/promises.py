@@ -10,7 +10,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions._common import debtor_of, language, today, unit_of_work, utter
+from actions._common import debtor_of, language, tracker_today, unit_of_work, utter
 from relance.nlu_normalise import parse_amount, parse_date, wants_full_amount
 from relance.plans import repository as plans_repository
 from relance.promises import service as promises
@@ -30,7 +30,7 @@ class ActionAskPromiseDate(Action):
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
             domain: DomainDict) -> list[EventType]:
         utter(dispatcher, "utter_ask_promise_date",
-              max_date=promises.latest_allowed(today()).isoformat())
+              max_date=promises.latest_allowed(tracker_today(tracker)).isoformat())
         return []
 
 
@@ -52,7 +52,7 @@ class ValidatePromiseForm(FormValidationAction):
 
     def validate_promise_date(self, slot_value: Any, dispatcher: CollectingDispatcher,
                               tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        now = today()
+        now = tracker_today(tracker)
         promised = parse_date(str(slot_value), language(tracker), today=now, direction="future")
         if promised is None or promises.check_date(promised, now) == "past":
             utter(dispatcher, "utter_invalid_answer", field="date")

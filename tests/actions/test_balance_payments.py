@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from freezegun import freeze_time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -89,11 +90,12 @@ def test_payment_link_when_nothing_owed(db: Session, dispatcher) -> None:
     assert responses(dispatcher) == ["utter_no_balance"]
 
 
-def test_paid_date_and_reference_validation(dispatcher) -> None:
+@freeze_time("2026-12-01 23:30:00")  # already 2 December in Paris
+def test_paid_date_and_reference_validation(db: Session, dispatcher) -> None:
     form = ValidateAlreadyPaidForm()
     tracker = make_tracker()
-    yesterday = (date.today() - timedelta(days=1)).isoformat()
-    assert form.validate_paid_date("hier", dispatcher, tracker, {}) == {"paid_date": yesterday}
+    # "hier" is the debtor's yesterday (default zone Europe/Paris), not the server's (UTC).
+    assert form.validate_paid_date("hier", dispatcher, tracker, {}) == {"paid_date": "2026-12-01"}
     assert form.validate_paid_date("blabla", dispatcher, tracker, {}) == {"paid_date": None}
     assert responses(dispatcher) == ["utter_invalid_answer"]
     assert form.validate_payment_reference("je n'ai pas la référence", dispatcher, tracker,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from freezegun import freeze_time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -105,11 +106,12 @@ def test_plan_outside_limits_counter_offer_then_refused(db: Session, dispatcher,
     assert _slot(refused, "handed_off") is True
 
 
+@freeze_time("2026-12-01 23:30:00")  # already 2 December in Paris
 def test_promise_form_checks_date_window_and_amount(dispatcher, debtor_setup) -> None:
     owner, conv = debtor_setup
     form = ValidatePromiseForm()
     tracker = make_tracker(slots_for(owner, conv))
-    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    tomorrow = (date(2026, 12, 2) + timedelta(days=1)).isoformat()  # the debtor's tomorrow
     assert form.validate_promise_date("demain", dispatcher, tracker,
                                       {}) == {"promise_date": tomorrow}
     far = (date.today() + timedelta(days=90)).strftime("%d/%m/%Y")
@@ -158,3 +160,15 @@ def test_plan_needs_approval_keeps_the_request(db: Session, dispatcher) -> None:
     assert responses(dispatcher) == ["utter_plan_needs_approval"]
     assert db.scalars(select(Task).where(Task.kind == "plan_approval",
                                          Task.debtor_id == owner.id)).one()
+
+
+@freeze_time("2026-12-02 03:30:00")  # 1 December, 22:30 in New York
+def test_promise_date_is_read_in_the_debtor_time_zone(db: Session, dispatcher) -> None:
+    from tests.console import factories
+
+    owner = factories.debtor(db, timezone="America/New_York", language="en")
+    conv = factories.conversation(db, owner)
+    tracker = make_tracker(slots_for(owner, conv))
+    assert ValidatePromiseForm().validate_promise_date(
+        "tomorrow", dispatcher, tracker, {}
+    ) == {"promise_date": "2026-12-02"}
