@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -34,6 +34,16 @@ log = logging.getLogger(__name__)
 
 HEALTH_TIMEOUT_SECONDS = 2.0
 REWIND = {"event": "rewind"}  # Rasa's UserUtteranceReverted
+
+
+class Triggerable(Protocol):
+    """What `trigger_turn` needs of Rasa (the RasaClient, or a test double)."""
+
+    def trigger_intent(
+        self, sender_id: str, intent: str, entities: dict[str, Any] | None = None
+    ) -> list[BotMessage]: ...
+
+    def append_events(self, sender_id: str, events: list[dict[str, Any]]) -> None: ...
 
 
 class ActionServerProbe:
@@ -100,8 +110,7 @@ def send_turn(
 
     `replay`: the message was kept earlier and may already be in Rasa's tracker.
     """
-    if probe is not None and not probe.is_up():
-        raise AssistantUnavailable(f"action server {probe.url} unreachable")
+    _check_before_turn(probe)
     if replay:
         undo_earlier_attempt(rasa, sender_id, metadata.get("message_id"))
     messages = rasa.send_message(sender_id, text, metadata)
@@ -110,7 +119,7 @@ def send_turn(
 
 
 def trigger_turn(
-    rasa: Any,
+    rasa: Triggerable,
     sender_id: str,
     intent: str,
     entities: dict[str, Any] | None,
@@ -119,21 +128,28 @@ def trigger_turn(
     """`rasa.trigger_intent` (outbound reminder, hand-back) with the same guard as `send_turn`:
     the api-side callers then fall back (a locally rendered reminder, a deferred resume) instead
     of sending what a turn without its actions said."""
-    if probe is not None and not probe.is_up():
-        raise AssistantUnavailable(f"action server {probe.url} unreachable")
+    _check_before_turn(probe)
     messages = rasa.trigger_intent(sender_id, intent, entities)
     _check_after_turn(rasa, sender_id, probe)
     return messages
 
 
-def _check_after_turn(rasa: Any, sender_id: str, probe: ActionServerProbe | None) -> None:
+def _check_before_turn(probe: ActionServerProbe | None) -> None:
+    """Action server down: nothing reaches Rasa, its tracker stays clean."""
+    if probe is not None and not probe.is_up():
+        raise AssistantUnavailable(f"action server {probe.url} unreachable")
+
+
+def _check_after_turn(
+    rasa: RasaClient | Triggerable, sender_id: str, probe: ActionServerProbe | None
+) -> None:
     """Action server gone during the turn: rewind the half-run turn and refuse its replies."""
     if probe is None or probe.is_up():
         return
     log.warning("action server %s went down during a turn of %s: rewinding it", probe.url, sender_id)
     try:
         rasa.append_events(sender_id, [REWIND])
-    except (AssistantUnavailable, httpx.HTTPError, AttributeError) as exc:
+    except (AssistantUnavailable, httpx.HTTPError) as exc:
         # The half turn stays in Rasa's tracker; the replay still answers the message once.
         log.error("could not rewind the half-run turn of %s: %s", sender_id, exc)
     raise AssistantUnavailable(f"action server {probe.url} went down during the turn")

@@ -17,14 +17,14 @@ import socket
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from relance import audit
 from relance.compliance.service import Decision, check_contact
-from relance.conversations.assistant_turn import probe_from_settings, trigger_turn
+from relance.conversations.assistant_turn import Triggerable, probe_from_settings, trigger_turn
 from relance.conversations.ports import DeliveryError, OutboundGateway, get_gateway
 from relance.conversations.reminder_purpose import DISCREET_TEMPLATE, reminder_purpose
 from relance.conversations.repository import conversation_for_debtor
@@ -36,7 +36,7 @@ from relance.dunning.planner import PENDING, idempotency_key, local_today
 from relance.dunning.ratelimit import RateLimiter
 from relance.policy.schema import Policy, Stage
 from relance.policy.service import active_policy
-from relance.rasa_client import AssistantUnavailable, BotMessage
+from relance.rasa_client import AssistantUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +44,7 @@ REMINDER_INTENT = "EXTERNAL_reminder"
 NOTICE_SUFFIX = "_notice"
 
 
-class Assistant(Protocol):
-    def trigger_intent(
-        self, sender_id: str, intent: str, entities: dict[str, Any] | None = None
-    ) -> list[BotMessage]: ...
+Assistant = Triggerable  # trigger_intent to prime Rasa, append_events to rewind a half turn
 
 
 def _default_assistant() -> Assistant:

@@ -128,7 +128,11 @@ class FakeAssistant:
 
     def __init__(self, error: Exception | None = None) -> None:
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self.events: list[list[dict[str, Any]]] = []
         self.error = error
+
+    def append_events(self, sender_id: str, events: list[dict[str, Any]]) -> None:
+        self.events.append(events)
 
     def trigger_intent(self, sender_id: str, intent: str,
                        entities: dict[str, Any] | None = None) -> list[BotMessage]:

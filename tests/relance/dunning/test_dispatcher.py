@@ -210,6 +210,7 @@ def test_action_server_dying_during_the_reminder_sends_the_local_template(  # ty
     finally:
         actions.stop()
     assert len(assistant.calls) == 1
+    assert assistant.events == [[{"event": "rewind"}]]
     assert [m["body"] for m in gateway.sent] == [f"Rappel {invoice.number}"]
 
 
