@@ -30,7 +30,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rasa_cli import PROJECT_ROOT, Evaluation, evaluate, train_nlu
+from rasa_cli import PROJECT_ROOT, Evaluation, evaluate, publish, train_nlu
 
 NLU_DIR = PROJECT_ROOT / "data" / "nlu"
 LANGUAGES = ("fr", "en")
@@ -161,11 +161,7 @@ def main() -> None:
             f"| {language} | {len(examples[language])} | {mean_std(accuracies)} | "
             f"{statistics.mean(f1s):.3f} ± {f1_spread:.3f} |"
         )
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.append:
-        with (PROJECT_ROOT / args.append).open("a", encoding="utf-8") as fh:
-            fh.write(text)
+    publish(lines, args.append)
 
 
 if __name__ == "__main__":

@@ -112,3 +112,12 @@ def evaluate(root: Path, model: Path, nlu_file: Path, errors_out: Path | None = 
         per_intent=per_intent,
         confusions=confusions,
     )
+
+
+def publish(lines: list[str], append: Path | str | None) -> None:
+    """Print a results section and, with `append`, add it to that Markdown file."""
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if append:
+        with (PROJECT_ROOT / append).open("a", encoding="utf-8") as fh:
+            fh.write(text)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rasa_cli import PROJECT_ROOT, Evaluation, evaluate, train_nlu
+from rasa_cli import PROJECT_ROOT, Evaluation, evaluate, publish, train_nlu
 
 HELDOUT = PROJECT_ROOT / "bench" / "nlu_heldout"
 LANGUAGES = ("fr", "en")
@@ -80,11 +80,7 @@ def main() -> None:
     ]
     for language, r in rows.items():
         lines.append(f"| {language} | {r.support} | {r.accuracy:.1%} | {r.macro_f1:.3f} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.append:
-        with (PROJECT_ROOT / args.append).open("a", encoding="utf-8") as fh:
-            fh.write(text)
+    publish(lines, args.append)
 
 
 if __name__ == "__main__":
