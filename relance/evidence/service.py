@@ -114,5 +114,5 @@ def build_pack(session: Session, debtor: Debtor, *, actor: str = "system") -> by
     }
     pack = zip_with_manifest(files, manifest)
     audit.record(session, actor=actor, action="evidence.pack_built", debtor_id=debtor.id,
-                 sha256=hashlib.sha256(pack).hexdigest(), files=len(files))
+                 sha256=hashlib.sha256(pack).hexdigest(), files=len(files) + 1)  # + manifest.json
     return pack

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from freezegun import freeze_time
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relance.db.base import utcnow
@@ -61,3 +62,10 @@ def test_pack_contains_the_whole_file(db: Session, tmp_path: Path) -> None:
     assert manifest["counts"] == {"invoices": 1, "messages": 2, "letters": 1}
     event = db.query(AuditEvent).filter_by(action="evidence.pack_built").one()
     assert event.details["sha256"] == hashlib.sha256(pack).hexdigest()
+
+
+def test_pack_audit_counts_every_file_in_the_zip(db: Session) -> None:
+    owner = make_debtor(db)
+    pack = build_pack(db, owner, actor="test")
+    event = db.scalars(select(AuditEvent).where(AuditEvent.action == "evidence.pack_built")).one()
+    assert event.details["files"] == len(zipfile.ZipFile(io.BytesIO(pack)).namelist())
