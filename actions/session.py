@@ -43,7 +43,11 @@ class ActionSessionStart(Action):
                     segment = "b2b" if debtor.segment == Segment.B2B else "consumer"
                     events.append(SlotSet("segment", segment))
         if metadata.get("channel") and not tracker.get_slot("disclosed"):
-            utter(dispatcher, "utter_disclosure")
+            # Passed as arguments: Rasa renders this reply with the tracker as it was before the
+            # SlotSet events above, so an English debtor's disclosure came out in the default
+            # language (French).
+            wording = {k: values[k] for k in ("language", "channel", "tone") if k in values}
+            utter(dispatcher, "utter_disclosure", **wording)
             events.append(SlotSet("disclosed", True))
         events.append(ActionExecuted("action_listen"))
         return events

@@ -28,6 +28,9 @@ def test_session_start_reads_metadata_and_discloses_once(dispatcher, debtor_setu
     assert slots["channel"] == "whatsapp" and slots["language"] == "en"
     assert slots["debtor_id"] == str(owner.id) and slots["segment"] == "consumer"
     assert slots["disclosed"] is True and responses(dispatcher) == ["utter_disclosure"]
+    # rendered in the debtor's language and channel, not with the pre-session slots
+    assert dispatcher.messages[0]["language"] == "en"
+    assert dispatcher.messages[0]["channel"] == "whatsapp"
     assert events[0]["event"] == "session_started" and events[-1]["name"] == "action_listen"
     again = ActionSessionStart().run(
         dispatcher, make_tracker({"session_started_metadata": metadata, "disclosed": True}), {})
