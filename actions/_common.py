@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from relance.db.models import Conversation, Debtor
 from relance.db.session import session_scope
 from relance.identity import repository as identity_repository
+from relance.nlg.turn_context import turn_language
 from relance.settings import get_settings
 
 
@@ -26,8 +27,10 @@ def unit_of_work() -> Iterator[Session]:
 
 
 def language(tracker: Tracker) -> str:
-    value = tracker.get_slot("language")
-    return value if value in ("fr", "en") else get_settings().default_language
+    """The language of this turn (the debtor may have switched since the session started)."""
+    return turn_language(
+        tracker.get_slot("language"), tracker.latest_message, get_settings().default_language
+    )
 
 
 def today(debtor: Debtor | None = None) -> date:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from relance.nlg.renderer import UnknownResponse, render
 from relance.nlg.templates_store import active_templates
+from relance.nlg.turn_context import turn_overrides
 from relance.web.deps import AppSettings, DbSession
 
 router = APIRouter(tags=["nlg"])
@@ -44,8 +45,10 @@ def nlg(
     # bytes: compare_digest refuses non-ASCII str, and the token comes from the outside
     if not hmac.compare_digest(token.encode(), settings.nlg_token.encode()):
         raise HTTPException(status_code=401, detail="bad NLG token")
-    slots = request.tracker.slots
-    variables = {**slots, **request.arguments}
+    # The latest user message's language/channel win over the session-start slots (a debtor
+    # who switches language mid-conversation is answered in the new one); arguments win over both.
+    overrides = turn_overrides(request.tracker.latest_message)
+    variables = {**request.tracker.slots, **overrides, **request.arguments}
     language = str(variables.get("language") or settings.default_language)
     try:
         text = render(

@@ -39,15 +39,17 @@ def _debtor_by_phone(session: Session, phone: str) -> Debtor:
     ).one()
 
 
-def _possible_balances(session: Session, debtor: Debtor) -> set[str]:
-    """The open balance, and the overdue part only, formatted in the debtor's locale."""
+def _possible_balances(session: Session, debtor: Debtor, language: str | None = None) -> set[str]:
+    """The open balance, and the overdue part only, formatted in `language` (default: the
+    debtor's)."""
     invoices = session.scalars(
         select(Invoice).where(Invoice.debtor_id == debtor.id, Invoice.status == InvoiceStatus.OPEN)
     ).all()
     total = sum(i.balance_minor for i in invoices)
     overdue = sum(i.balance_minor for i in invoices if i.due_date < date.today())
     currency = invoices[0].currency
-    return {money(total, currency, debtor.language), money(overdue, currency, debtor.language)}
+    language = language or debtor.language
+    return {money(total, currency, language), money(overdue, currency, language)}
 
 
 def _converse(stack: RunningStack, phone: str, turns: list[str], prefix: str) -> list[list[str]]:
@@ -116,3 +118,22 @@ def test_unknown_number_gets_polite_reply_and_is_logged(e2e_stack: RunningStack)
             select(AuditEvent).where(AuditEvent.action == "inbound.unknown_number")
         ).all()
         assert any(e.details.get("address") == "+33639989999" for e in logged)
+
+
+def test_debtor_switching_to_english_is_answered_in_english(e2e_stack: RunningStack) -> None:
+    """A French debtor who writes in English mid-session: the identity question and the balance
+    come back in English (Rasa's language slot still says French; the turn's metadata wins)."""
+    phone = "+33639980009"  # demo debtor C-FR-009 (postcode 13001), used by no other e2e test
+    turns = ["Bonjour", "Hello, how much do I owe please?", "13001"]
+    answers = _converse(e2e_stack, phone, turns, prefix="sw")
+    assert "code postal" not in " ".join(answers[1]), answers
+    assert "postcode" in " ".join(answers[1]), answers
+    with _session(e2e_stack) as session:
+        debtor = _debtor_by_phone(session, phone)
+        assert debtor.language == "fr"
+        english = _possible_balances(session, debtor, "en")
+        assert any(b in " ".join(answers[2]) for b in english), (english, answers)
+        conversation = session.scalars(
+            select(Conversation).where(Conversation.debtor_id == debtor.id)
+        ).one()
+        assert conversation.language == "en"
