@@ -54,6 +54,33 @@ def train_nlu(root: Path, config: Path, nlu: list[Path], out: Path) -> Path:
     return out / "nlu.tar.gz"
 
 
+def train_full(root: Path, config: Path, out: Path) -> Path:
+    """Train the whole assistant as `relance run` does (`rasa train`: domain, stories, rules and
+    NLU data), without the model cache, and return it: the production figure."""
+    out.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            str(rasa_bin(root)),
+            "train",
+            "--config",
+            str(config),
+            "--domain",
+            str(root / "bot" / "domain"),
+            "--data",
+            str(root / "bot" / "data"),
+            str(root / "data" / "nlu"),
+            "--out",
+            str(out),
+            "--fixed-model-name",
+            "model",
+        ],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )
+    return out / "model.tar.gz"
+
+
 @dataclass
 class Evaluation:
     """Aggregate figures only: the held-out texts must never be printed or stored."""
