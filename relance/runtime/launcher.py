@@ -34,29 +34,34 @@ def launch(*, demo: bool, config: Path, api_port: int, env: dict[str, str]) -> i
         path=settings.var_dir / "endpoints.yml",
     )
     running = stack.Stack(env=env, log_dir=settings.var_dir / "logs")
-    try:
-        for service in (
-            stack.twilio_sandbox_service(ports),
-            stack.api_service(ports),
-            stack.actions_service(ports),
-            stack.rasa_service(ports, model, endpoints, settings.rasa_auth_token),
-            *stack.extra_services(ports),
-        ):
-            console.print(f"starting {service.name}…")
-            running.start(service)
-    except Exception as exc:
-        console.print(f"[red]start-up failed:[/red] {exc}")
-        running.stop()
-        return 1
-    base = f"http://localhost:{ports.api}"
-    console.rule("[green]running")
-    console.print(f"Debtor simulator : {base}/simulator")
-    console.print(f"Collector console: {base}/console")
-    console.print(f"API docs         : {base}/docs  (OpenAPI: {base}/openapi.json)")
-    console.print(f"Logs             : {settings.var_dir / 'logs'}")
-    _print_demo_logins()
-    console.print("Ctrl-C stops everything.")
-    return running.wait()
+    with stack.interrupt_on_termination():
+        try:
+            for service in (
+                stack.twilio_sandbox_service(ports),
+                stack.api_service(ports),
+                stack.actions_service(ports),
+                stack.rasa_service(ports, model, endpoints, settings.rasa_auth_token),
+                *stack.extra_services(ports),
+            ):
+                console.print(f"starting {service.name}…")
+                running.start(service)
+        except KeyboardInterrupt:
+            console.print("stopped during start-up")
+            running.stop()
+            return 0
+        except Exception as exc:
+            console.print(f"[red]start-up failed:[/red] {exc}")
+            running.stop()
+            return 1
+        base = f"http://localhost:{ports.api}"
+        console.rule("[green]running")
+        console.print(f"Debtor simulator : {base}/simulator")
+        console.print(f"Collector console: {base}/console")
+        console.print(f"API docs         : {base}/docs  (OpenAPI: {base}/openapi.json)")
+        console.print(f"Logs             : {settings.var_dir / 'logs'}")
+        _print_demo_logins()
+        console.print("Ctrl-C stops everything.")
+        return running.wait()
 
 
 def _step(name: str, fn, *args) -> None:  # type: ignore[no-untyped-def]

@@ -11,8 +11,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 import httpx
 
@@ -111,6 +114,28 @@ class Stack:
             return 0
         finally:
             self.stop()
+
+
+@contextmanager
+def interrupt_on_termination() -> Iterator[None]:
+    """Make SIGTERM and SIGHUP behave like Ctrl-C while the stack runs.
+
+    Each service runs in its own session, out of reach of the terminal's signals, and Python's
+    default SIGTERM ends the supervisor without running `finally`: a process manager stopping
+    `relance run` (or a closed terminal) used to leave Rasa, the api and the worker running,
+    holding their ports. Raising KeyboardInterrupt instead takes the Ctrl-C path, which stops
+    every service.
+    """
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _terminate(service: Service) -> None:
