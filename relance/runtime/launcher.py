@@ -34,25 +34,15 @@ def launch(*, demo: bool, config: Path, api_port: int, env: dict[str, str]) -> i
         path=settings.var_dir / "endpoints.yml",
     )
     running = stack.Stack(env=env, log_dir=settings.var_dir / "logs")
-    with stack.interrupt_on_termination():
-        try:
-            for service in (
-                stack.twilio_sandbox_service(ports),
-                stack.api_service(ports),
-                stack.actions_service(ports),
-                stack.rasa_service(ports, model, endpoints, settings.rasa_auth_token),
-                *stack.extra_services(ports),
-            ):
-                console.print(f"starting {service.name}…")
-                running.start(service)
-        except KeyboardInterrupt:
-            console.print("stopped during start-up")
-            running.stop()
-            return 0
-        except Exception as exc:
-            console.print(f"[red]start-up failed:[/red] {exc}")
-            running.stop()
-            return 1
+    services = [
+        stack.twilio_sandbox_service(ports),
+        stack.api_service(ports),
+        stack.actions_service(ports),
+        stack.rasa_service(ports, model, endpoints, settings.rasa_auth_token),
+        *stack.extra_services(ports),
+    ]
+
+    def ready() -> None:
         base = f"http://localhost:{ports.api}"
         console.rule("[green]running")
         console.print(f"Debtor simulator : {base}/simulator")
@@ -61,7 +51,14 @@ def launch(*, demo: bool, config: Path, api_port: int, env: dict[str, str]) -> i
         console.print(f"Logs             : {settings.var_dir / 'logs'}")
         _print_demo_logins()
         console.print("Ctrl-C stops everything.")
-        return running.wait()
+
+    try:
+        return running.supervise(
+            services, starting=lambda s: console.print(f"starting {s.name}…"), ready=ready
+        )
+    except Exception as exc:  # every service started is already stopped
+        console.print(f"[red]start-up failed:[/red] {exc}")
+        return 1
 
 
 def _step(name: str, fn, *args) -> None:  # type: ignore[no-untyped-def]

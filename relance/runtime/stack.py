@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,6 +91,29 @@ class Stack:
             f"{service.name} not healthy after {timeout:.0f}s; see {service.log_path}"
         )
 
+    def supervise(
+        self,
+        services: list[Service],
+        *,
+        starting: Callable[[Service], None] = lambda service: None,
+        ready: Callable[[], None] = lambda: None,
+        timeout: float = 180.0,
+    ) -> int:
+        """Start `services` in order, call `ready`, then block until one dies (exit 1) or the
+        stack is told to stop: Ctrl-C, SIGTERM or SIGHUP (exit 0). Every service started is
+        stopped on the way out, whatever happens, start-up failures included (re-raised)."""
+        with interrupt_on_termination():
+            try:
+                for service in services:
+                    starting(service)
+                    self.start(service, timeout)
+                ready()
+                return self.wait()
+            except KeyboardInterrupt:
+                return 0
+            finally:
+                self.stop()
+
     def stop(self, name: str | None = None) -> None:
         for service in reversed(self.services):
             if name and service.name != name:
@@ -116,6 +139,9 @@ class Stack:
             self.stop()
 
 
+TERMINATION_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
 @contextmanager
 def interrupt_on_termination() -> Iterator[None]:
     """Make SIGTERM and SIGHUP behave like Ctrl-C while the stack runs.
@@ -128,9 +154,11 @@ def interrupt_on_termination() -> Iterator[None]:
     """
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
+        for sig in TERMINATION_SIGNALS:  # a repeated signal must not cut the shutdown short
+            signal.signal(sig, signal.SIG_IGN)
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {sig: signal.signal(sig, interrupt) for sig in TERMINATION_SIGNALS}
     try:
         yield
     finally:
