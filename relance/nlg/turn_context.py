@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from relance.db.models.enums import Channel
+from relance.nlg.renderer import LANGUAGES
 
-LANGUAGES = ("fr", "en")
 CHANNELS = tuple(channel.value for channel in Channel)
 
 
