@@ -55,25 +55,13 @@ def train_nlu(root: Path, config: Path, nlu: list[Path], out: Path) -> Path:
 
 
 def train_full(root: Path, config: Path, out: Path) -> Path:
-    """Train the whole assistant as `relance run` does (`rasa train`: domain, stories, rules and
-    NLU data), without the model cache, and return it: the production figure."""
+    """Train the whole assistant with the very command `relance run` uses (`rasa train`: domain,
+    stories, rules and NLU data), without the model cache, and return it: the production figure."""
+    from relance.runtime.training import rasa_train_command
+
     out.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [
-            str(rasa_bin(root)),
-            "train",
-            "--config",
-            str(config),
-            "--domain",
-            str(root / "bot" / "domain"),
-            "--data",
-            str(root / "bot" / "data"),
-            str(root / "data" / "nlu"),
-            "--out",
-            str(out),
-            "--fixed-model-name",
-            "model",
-        ],
+        rasa_train_command(rasa_bin(root), config, root, out),
         cwd=root,
         check=True,
         capture_output=True,

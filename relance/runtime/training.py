@@ -16,6 +16,8 @@ from pathlib import Path
 from relance.runtime.paths import BOT_DIR, NLU_DIR, PROJECT_ROOT, RASA_BIN, models_cache
 
 TRAINING_INPUTS = (BOT_DIR / "domain", BOT_DIR / "data", NLU_DIR)
+# The same inputs relative to a checkout (the benchmark may train another one, a worktree).
+DOMAIN, STORIES_AND_RULES, NLU_DATA = (path.relative_to(PROJECT_ROOT) for path in TRAINING_INPUTS)
 
 
 def model_fingerprint(config: Path) -> str:
@@ -27,6 +29,29 @@ def model_fingerprint(config: Path) -> str:
         digest.update(str(path.relative_to(PROJECT_ROOT)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:20]
+
+
+def rasa_train_command(rasa: Path, config: Path, root: Path, out: Path) -> list[str]:
+    """`rasa train` on a checkout's domain, stories/rules and NLU data, into `out/model.tar.gz`.
+
+    One definition for the model `relance run` ships and for the benchmark that measures it
+    (bench/nlu/run.py --seeds, possibly on another checkout), so the two are trained alike.
+    """
+    return [
+        str(rasa),
+        "train",
+        "--config",
+        str(config),
+        "--domain",
+        str(root / DOMAIN),
+        "--data",
+        str(root / STORIES_AND_RULES),
+        str(root / NLU_DATA),
+        "--out",
+        str(out),
+        "--fixed-model-name",
+        "model",
+    ]
 
 
 def ensure_model(config: Path, *, force: bool = False, echo: bool = True) -> Path:
@@ -44,23 +69,7 @@ def ensure_model(config: Path, *, force: bool = False, echo: bool = True) -> Pat
     if echo:
         print(f"training the Rasa model with {config.name} (bot data changed)…")
     subprocess.run(
-        [
-            str(RASA_BIN),
-            "train",
-            "--config",
-            str(config),
-            "--domain",
-            str(BOT_DIR / "domain"),
-            "--data",
-            str(BOT_DIR / "data"),
-            str(NLU_DIR),
-            "--out",
-            str(out_dir),
-            "--fixed-model-name",
-            "model",
-        ],
-        cwd=PROJECT_ROOT,
-        check=True,
+        rasa_train_command(RASA_BIN, config, PROJECT_ROOT, out_dir), cwd=PROJECT_ROOT, check=True
     )
     (out_dir / "model.tar.gz").replace(target)
     shutil.rmtree(out_dir, ignore_errors=True)
