@@ -140,9 +140,7 @@ def _check_before_turn(probe: ActionServerProbe | None) -> None:
         raise AssistantUnavailable(f"action server {probe.url} unreachable")
 
 
-def _check_after_turn(
-    rasa: RasaClient | Triggerable, sender_id: str, probe: ActionServerProbe | None
-) -> None:
+def _check_after_turn(rasa: Triggerable, sender_id: str, probe: ActionServerProbe | None) -> None:
     """Action server gone during the turn: rewind the half-run turn and refuse its replies."""
     if probe is None or probe.is_up():
         return

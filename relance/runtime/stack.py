@@ -122,21 +122,16 @@ class Stack:
         self.services = [s for s in self.services if name and s.name != name]
 
     def wait(self) -> int:
-        """Block until a service dies (then stop the rest) or Ctrl-C."""
-        try:
-            while True:
-                for service in self.services:
-                    if service.process and service.process.poll() is not None:
-                        print(
-                            f"{service.name} stopped (exit {service.process.returncode}); "
-                            f"see {service.log_path}"
-                        )
-                        return 1
-                time.sleep(1)
-        except KeyboardInterrupt:
-            return 0
-        finally:
-            self.stop()
+        """Block until a service dies (exit 1); `supervise` stops the rest."""
+        while True:
+            for service in self.services:
+                if service.process and service.process.poll() is not None:
+                    print(
+                        f"{service.name} stopped (exit {service.process.returncode}); "
+                        f"see {service.log_path}"
+                    )
+                    return 1
+            time.sleep(1)
 
 
 TERMINATION_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
