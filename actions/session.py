@@ -11,6 +11,7 @@ from rasa_sdk.types import DomainDict
 
 from actions._common import debtor_of, unit_of_work, utter
 from relance.db.models.enums import Segment
+from relance.languages import LANGUAGES
 
 METADATA_SLOTS = ("channel", "language", "debtor_id", "conversation_id", "stage", "tone")
 NOT_CARRIED = ("session_started_metadata", "requested_slot")
@@ -29,7 +30,7 @@ class ActionSessionStart(Action):
                 events.append(SlotSet(name, value))
         metadata: dict[str, Any] = tracker.get_slot("session_started_metadata") or {}
         values = {k: str(metadata[k]) for k in METADATA_SLOTS if metadata.get(k) not in (None, "")}
-        if values.get("language") not in ("fr", "en"):
+        if values.get("language") not in LANGUAGES:
             values.pop("language", None)
         if values.get("tone") not in ("courteous", "neutral", "firm"):
             values.pop("tone", None)

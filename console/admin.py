@@ -16,6 +16,7 @@ from relance import versioning
 from relance.auth.deps import AdminUser, CsrfChecked, actor_of
 from relance.compliance.profiles import PROFILES
 from relance.db.models import AuditEvent
+from relance.languages import LANGUAGES
 from relance.nlg import templates_store
 from relance.nlg.renderer import validate_templates
 from relance.nlg.templates_store import WORDING_KIND, active_templates
@@ -254,7 +255,7 @@ def _edit_context(
         for i, variant in enumerate(parsed[name]):
             if not isinstance(variant, dict):
                 continue
-            for lang in ("fr", "en"):
+            for lang in LANGUAGES:
                 single = {**candidate, name: [variant]}
                 rendered, problem = preview.render_for(
                     single, name, debtor, variables, language=lang,

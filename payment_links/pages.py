@@ -12,11 +12,11 @@ from typing import Any
 import yaml
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from relance.languages import LANGUAGES
 from relance.nlg.formatting import long_date, money
 from relance.settings import get_settings
 
 HERE = Path(__file__).parent
-LANGUAGES = ("fr", "en")
 
 
 @lru_cache

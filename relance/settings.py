@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from relance.languages import Language
+
 PLACEHOLDER_PREFIX = "dev-"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,7 +80,7 @@ class Settings(BaseSettings):
     # Conversation rules
     identity_check: Literal["postcode", "customer_number"] = "postcode"
     identity_max_attempts: int = 3
-    default_language: Literal["fr", "en"] = "fr"
+    default_language: Language = "fr"
     default_timezone: str = "Europe/Paris"
 
     @property

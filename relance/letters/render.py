@@ -14,10 +14,10 @@ from babel.dates import format_date
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from markupsafe import Markup
 
+from relance.languages import LANGUAGES
 from relance.nlg.formatting import locale_for, long_date, money
 
 TEMPLATES = Path(__file__).with_name("templates")
-LANGUAGES = ("fr", "en")
 
 
 @lru_cache(maxsize=2)

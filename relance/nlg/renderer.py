@@ -14,11 +14,11 @@ from typing import Any
 from jinja2 import ChainableUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
+from relance.languages import LANGUAGES
 from relance.nlg.formatting import long_date, long_datetime, money
 from relance.nlg.templates_store import Templates
 
 log = logging.getLogger(__name__)
-LANGUAGES = ("fr", "en")
 
 
 class UnknownResponse(KeyError):

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from relance.db.models.enums import Channel
-from relance.nlg.renderer import LANGUAGES
+from relance.languages import LANGUAGES
 
 CHANNELS = tuple(channel.value for channel in Channel)
 

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from babel.numbers import get_currency_precision
 
+from relance.languages import LANGUAGES
+
 REQUIRED = (
     "customer_number",
     "name",
@@ -134,7 +136,7 @@ def parse_row(
     if issue and due and due < issue:
         problems.append("due_date is before issue_date")
     language = (row.get("language") or "fr").lower()
-    if language not in ("fr", "en"):
+    if language not in LANGUAGES:
         problems.append(f"language '{language}' must be fr or en")
     segment = (row.get("segment") or "consumer").lower()
     if segment not in ("b2b", "consumer"):
