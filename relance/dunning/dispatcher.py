@@ -44,10 +44,8 @@ REMINDER_INTENT = "EXTERNAL_reminder"
 NOTICE_SUFFIX = "_notice"
 
 
-Assistant = Triggerable  # trigger_intent to prime Rasa, append_events to rewind a half turn
-
-
-def _default_assistant() -> Assistant:
+def _default_assistant() -> Triggerable:
+    """Rasa over REST: trigger_intent primes the reminder, append_events rewinds a half turn."""
     from relance.rasa_client import client_from_settings
 
     return client_from_settings()
@@ -85,7 +83,7 @@ class Dispatcher:
         factory: Callable[[], Session] | sessionmaker[Session],
         *,
         gateway: OutboundGateway | None = None,
-        assistant: Assistant | None = None,
+        assistant: Triggerable | None = None,
         limiter: RateLimiter | None = None,
         policy: Policy | None = None,
         worker_id: str | None = None,
