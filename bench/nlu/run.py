@@ -38,6 +38,8 @@ from rasa_cli import PROJECT_ROOT, Evaluation, evaluate, publish, train_full, tr
 
 HELDOUT = PROJECT_ROOT / "bench" / "nlu_heldout"
 LANGUAGES = ("fr", "en")
+# The components whose `random_seed` --seeds replaces (the ensemble derives its members' seeds).
+DIET_COMPONENTS = ("DIETClassifier", "DIETEnsembleClassifier")
 
 
 def model_for(config: Path, work: Path | None) -> Path:
@@ -68,12 +70,12 @@ def details(language: str, result: Evaluation) -> str:
 
 
 def with_diet_seed(config: Path, seed: int, folder: Path) -> Path:
-    """A copy of `config`, written in `folder`, whose DIETClassifier uses `seed` (Rasa resolves
+    """A copy of `config`, written in `folder`, whose DIET (or DIET ensemble) uses `seed` (Rasa resolves
     nothing relative to the config file: it runs from the checkout, as in production)."""
     data = yaml.safe_load(config.read_text(encoding="utf-8"))
-    diet = [c for c in data["pipeline"] if c.get("name") == "DIETClassifier"]
+    diet = [c for c in data["pipeline"] if c.get("name", "").split(".")[-1] in DIET_COMPONENTS]
     if not diet:
-        raise SystemExit(f"{config} has no DIETClassifier")
+        raise SystemExit(f"{config} has no {' or '.join(DIET_COMPONENTS)}")
     diet[0]["random_seed"] = seed
     copy = folder / f"{config.stem}-seed{seed}.yml"
     copy.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")

@@ -1,0 +1,1 @@
+"""Custom Rasa graph components, loaded by Rasa (its own venv) from bot/config*.yml."""

@@ -1,0 +1,58 @@
+"""The DIET ensemble component (bot/components/diet_ensemble.py), trained for real in the Rasa
+venv by ensemble_roundtrip.py: persisted, loaded back, and its ranking checked against the
+members' own rankings."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.components.ranking import average_rankings
+from relance.runtime.paths import PROJECT_ROOT, RASA_BIN
+
+SCRIPT = Path(__file__).with_name("ensemble_roundtrip.py")
+
+
+@cache
+def roundtrip() -> dict[str, Any]:
+    """One training for the whole module (about a minute on 2 cores)."""
+    python = RASA_BIN.with_name("python")
+    if not python.exists():
+        pytest.fail(f"the Rasa venv is missing ({python}): run scripts/ensure-envs.sh")
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [str(python), str(SCRIPT)], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr[-4000:])
+        pytest.fail(f"ensemble_roundtrip.py exited with {done.returncode}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_members_are_stored_inside_the_ensembles_own_resource() -> None:
+    assert roundtrip()["stored"] == ["member_0", "member_1"]
+
+
+def test_members_are_distinct_draws() -> None:
+    first, second = roundtrip()["members"]
+
+    assert {e["name"]: e["confidence"] for e in first} != {
+        e["name"]: e["confidence"] for e in second
+    }
+
+
+def test_the_loaded_ensemble_ranks_by_the_members_mean_cut_to_ranking_length() -> None:
+    result = roundtrip()
+    expected = average_rankings(result["members"])[:2]
+
+    assert [e["name"] for e in result["ranking"]] == [e["name"] for e in expected]
+    for got, want in zip(result["ranking"], expected, strict=True):
+        assert got["confidence"] == pytest.approx(want["confidence"], abs=1e-6)
+    assert result["intent"] == result["ranking"][0]
