@@ -1,7 +1,7 @@
 """Train the Rasa model only when bot data changed.
 
 The cache key is a hash of everything that shapes the model (config, domain, stories, rules, NLU
-data and the Rasa version pin), so a change to wording templates (served by the NLG endpoint)
+data, the custom NLU components' code and the Rasa version pin), so a change to wording templates (served by the NLG endpoint)
 never triggers a retrain, and CI on a machine that already trained the same data reuses it.
 """
 
@@ -18,6 +18,8 @@ from relance.runtime.paths import BOT_DIR, NLU_DIR, PROJECT_ROOT, RASA_BIN, mode
 TRAINING_INPUTS = (BOT_DIR / "domain", BOT_DIR / "data", NLU_DIR)
 # The same inputs relative to a checkout (the benchmark may train another one, a worktree).
 DOMAIN, STORIES_AND_RULES, NLU_DATA = (path.relative_to(PROJECT_ROOT) for path in TRAINING_INPUTS)
+# Code Rasa runs while training (bot/components): it shapes the model as much as the data.
+COMPONENTS = BOT_DIR / "components"
 
 
 def model_fingerprint(config: Path) -> str:
@@ -25,6 +27,7 @@ def model_fingerprint(config: Path) -> str:
     files = [config, PROJECT_ROOT / "requirements" / "rasa.txt"]
     for folder in TRAINING_INPUTS:
         files.extend(sorted(p for p in folder.rglob("*") if p.is_file()))
+    files.extend(sorted(COMPONENTS.rglob("*.py")))
     for path in files:
         digest.update(str(path.relative_to(PROJECT_ROOT)).encode())
         digest.update(path.read_bytes())
