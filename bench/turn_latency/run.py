@@ -501,7 +501,7 @@ def report(
         f"Machine: {machine()} (may be shared with other runs: read the load); load average "
         f"(1/5/15 min) at start {' '.join(f'{x:.2f}' for x in loads[0])}, at end "
         f"{' '.join(f'{x:.2f}' for x in loads[-1])}. Database: {database}. Run time "
-        f"{minutes:.1f} min. One Rasa process, one model (config.ci.yml), one action server, one "
+        f"{minutes:.1f} min. One Rasa process, one model (`{args.model_name}`), one action server, one "
         "api worker; raw and full measured in the same run, in alternating blocks (ABBA).",
         "",
         "Raw = `POST /webhooks/rest/webhook` straight to Rasa with the metadata the api sends: it "
@@ -575,6 +575,7 @@ def main(argv: list[str] | None = None) -> int:
     per_language = 2 * per_conversation_set * len(channels) + 8  # raw + full
     tmp = Path(tempfile.mkdtemp(prefix="bench-turn-latency-"))
     model = _model(args.model)
+    args.model_name = model.name  # the report names the model measured (CI or production)
     print(f"model {model}; preparing {2 * per_language} debtors…", flush=True)
     pools = Pools(prepare_database(args.database_url, per_language))
     running, bench = start_stack(tmp, args.database_url, model)
