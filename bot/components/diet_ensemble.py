@@ -23,6 +23,7 @@ exercise this component on every run.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,16 @@ class DIETEnsembleClassifier(GraphComponent, IntentClassifier, EntityExtractorMi
     @classmethod
     def required_components(cls) -> list[type]:
         return [Featurizer]
+
+    @classmethod
+    def fingerprint_addon(cls, config: dict[str, Any]) -> str:
+        """Rasa's training cache keys a component on its class's source only; the members'
+        configs and storage are built by this module's functions, so the key covers the whole
+        module (and the averaging it imports)."""
+        digest = hashlib.sha256()
+        for module in (Path(__file__), Path(__file__).with_name("ranking.py")):
+            digest.update(module.read_bytes())
+        return digest.hexdigest()
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:

@@ -88,6 +88,7 @@ def main(folder: Path) -> None:
                 "ranking": message.get("intent_ranking"),
                 "members": members,
                 "stored": sorted(p.name for p in (folder / ensemble.name).iterdir()),
+                "fingerprint_addon": DIETEnsembleClassifier.fingerprint_addon(config),
             }
         )
     )

@@ -4,6 +4,7 @@ members' own rankings."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -56,3 +57,14 @@ def test_the_loaded_ensemble_ranks_by_the_members_mean_cut_to_ranking_length() -
     for got, want in zip(result["ranking"], expected, strict=True):
         assert got["confidence"] == pytest.approx(want["confidence"], abs=1e-6)
     assert result["intent"] == result["ranking"][0]
+
+
+def test_rasas_training_cache_key_covers_the_whole_component_module() -> None:
+    """Rasa keys its cache on the class's source; member_config, the members' storage and the
+    averaging live beside it, and a change to them must not reuse a cached ensemble."""
+    components = PROJECT_ROOT / "bot" / "components"
+    digest = hashlib.sha256()
+    for name in ("diet_ensemble.py", "ranking.py"):
+        digest.update((components / name).read_bytes())
+
+    assert roundtrip()["fingerprint_addon"] == digest.hexdigest()
