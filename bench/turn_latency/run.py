@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shlex
 import signal
 import socket
 import sys
@@ -490,7 +491,7 @@ def report(
     minutes: float,
 ) -> str:
     today = date.today().isoformat()
-    command = "python bench/turn_latency/run.py " + " ".join(sys.argv[1:])
+    command = "python bench/turn_latency/run.py " + shlex.join(sys.argv[1:])
     lines = [
         f"## Debtor turn latency — raw Rasa REST vs full Twilio path ({today}"
         + (f", {args.label}" if args.label else "")
