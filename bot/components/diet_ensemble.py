@@ -85,8 +85,14 @@ class _MemberStorage:
 def member_config(config: dict[str, Any], index: int) -> dict[str, Any]:
     """Member `index`'s DIET config: the ensemble's, with its own seed and a full ranking (the
     ensemble averages every intent before cutting to `ranking_length`)."""
+    seed = config.get(RANDOM_SEED)
+    if not isinstance(seed, int):
+        raise ValueError(
+            f"DIETEnsembleClassifier needs an integer {RANDOM_SEED} (members use it, +1, +2…), "
+            f"not {seed!r}"
+        )
     member = {key: value for key, value in config.items() if key != ENSEMBLE_SIZE}
-    member[RANDOM_SEED] = int(config[RANDOM_SEED]) + index
+    member[RANDOM_SEED] = seed + index
     member[RANKING_LENGTH] = 0
     return member
 
@@ -175,6 +181,15 @@ class DIETEnsembleClassifier(GraphComponent, IntentClassifier, EntityExtractorMi
             return DIETClassifier.load(member, storage, slot, execution_context, **kwargs)
 
         members = cls._members_for(config, model_storage, resource, build)
+        missing = [index for index, member in enumerate(members) if member.model is None]
+        if missing and len(missing) < len(members):
+            # DIETClassifier.load answers a missing model with an untrained member (logged at
+            # debug level): the average would quietly lose a voter. An incomplete model is an
+            # error; a wholly untrained ensemble (no NLU data) stays silent, as DIET does.
+            raise ValueError(
+                f"{resource.name}: ensemble members {missing} have no trained model; "
+                "the model archive is incomplete, retrain it"
+            )
         return cls(config, members, resource, execution_context)
 
     def train(self, training_data: TrainingData) -> Resource:
@@ -184,7 +199,8 @@ class DIETEnsembleClassifier(GraphComponent, IntentClassifier, EntityExtractorMi
         return self._resource
 
     def process(self, messages: list[Message]) -> list[Message]:
-        """Set the averaged intent and ranking, and the first member's entities."""
+        """Set the averaged intent and ranking, and the entities of the first member that had
+        features for the message."""
         ranking_length = int(self.component_config[RANKING_LENGTH])
         for message in messages:
             outputs = [member._predict(message) for member in self._members]
@@ -197,11 +213,12 @@ class DIETEnsembleClassifier(GraphComponent, IntentClassifier, EntityExtractorMi
                 )
                 if ranking_length > 0:
                     ranking = ranking[:ranking_length]
-                label = ranking[0] if ranking else {"name": None, "confidence": 0.0}
+                label = dict(ranking[0]) if ranking else {"name": None, "confidence": 0.0}
                 message.set(INTENT, label, add_to_output=True)
                 message.set(INTENT_RANKING, ranking, add_to_output=True)
             if self.component_config[ENTITY_RECOGNITION]:
-                entities = self._members[0]._predict_entities(outputs[0], message)
+                first = next((i for i, output in enumerate(outputs) if output is not None), 0)
+                entities = self._members[first]._predict_entities(outputs[first], message)
                 for entity in entities:
                     if entity.get(EXTRACTOR) == DIETClassifier.__name__:
                         entity[EXTRACTOR] = self.name

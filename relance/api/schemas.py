@@ -19,6 +19,7 @@ from babel.numbers import list_currencies
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from relance.db.models.enums import Segment
+from relance.languages import Language
 from relance.portfolio.rows import MAX_MINOR as MAX_IMPORT_MINOR
 
 # Amounts: the importer's own bound (money columns are 64-bit). Ids: PostgreSQL INTEGER keys.
@@ -335,7 +336,7 @@ class ImportRow(StrictInput):
     company: Text200 | None = None
     segment: Segment | None = None
     risk_class: Text16 | None = None
-    language: Literal["fr", "en"] | None = None
+    language: Language | None = None
     timezone: TimeZone | None = None
     jurisdiction: Literal["FR", "US"] | None = None
     whatsapp: E164 | None = None

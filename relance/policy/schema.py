@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from relance.languages import Language
+
 StageKind = Literal["message", "call", "letter", "legal"]
 ChannelName = Literal["sms", "whatsapp", "voice", "letter"]
 Frequency = Literal["weekly", "biweekly", "monthly"]
@@ -108,7 +110,7 @@ class LetterRules(_Strict):
     interest_rate_pct: float | None = Field(default=None, ge=0, le=50)
     consumer_interest_rate_pct: float | None = Field(default=None, ge=0, le=50)
     fixed_indemnity_minor: int = Field(default=4000, ge=0)
-    language: Literal["fr", "en"] = "fr"
+    language: Language = "fr"
 
     @property
     def b2b_rate_pct(self) -> float:

@@ -8,6 +8,7 @@ loaded alone from the ensemble's storage. It does no checking itself: the app's 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -28,6 +29,7 @@ from bot.components.diet_ensemble import DIETEnsembleClassifier, _MemberStorage,
 EXAMPLES = {
     "greet": ["bonjour", "salut", "hello", "hi there", "bonsoir madame"],
     "cannot_pay": ["je ne peux pas payer", "pas d'argent ce mois", "i cannot pay", "i am broke"],
+    "inform": ["200 euros", "cent euros", "50 euros", "300 euros"],
     "already_paid": ["j'ai deja paye", "c'est regle", "i already paid", "paid it last week"],
 }
 QUESTION = "bonjour je ne peux pas payer"
@@ -44,7 +46,7 @@ def main(folder: Path) -> None:
     )
     data = TrainingData(
         [
-            Message(data={"text": text, "intent": intent})
+            Message(data={"text": text, "intent": intent, "entities": _amount(text, intent)})
             for intent, texts in EXAMPLES.items()
             for text in texts
         ]
@@ -59,19 +61,19 @@ def main(folder: Path) -> None:
         "ensemble_size": 2,
         "random_seed": 5,
         "ranking_length": 2,
-        "entity_recognition": False,
     }
     ensemble = Resource("ensemble")
     DIETEnsembleClassifier.create(config, storage, ensemble, context).train(data)
     loaded = DIETEnsembleClassifier.load(config, storage, ensemble, context)
 
-    def featurized() -> Message:
-        message = Message(data={"text": QUESTION})
+    def featurized(text: str = QUESTION) -> Message:
+        message = Message(data={"text": text})
         tokenizer.process([message])
         featurizer.process([message])
         return message
 
     message = loaded.process([featurized()])[0]
+    amount = loaded.process([featurized("100 euros")])[0]
     members = []
     for index in range(2):
         member = DIETClassifier.load(
@@ -89,9 +91,32 @@ def main(folder: Path) -> None:
                 "members": members,
                 "stored": sorted(p.name for p in (folder / ensemble.name).iterdir()),
                 "fingerprint_addon": DIETEnsembleClassifier.fingerprint_addon(config),
+                "intent_is_a_copy": message.get("intent") is not message.get("intent_ranking")[0],
+                "entity_extractors": sorted({e["extractor"] for e in amount.get("entities")}),
+                "incomplete": _load_without_member_1(folder, storage, config, context),
             }
         )
     )
+
+
+def _amount(text: str, intent: str) -> list[dict]:
+    """The amount entity of an `inform` example ("200 euros": the number)."""
+    if intent != "inform":
+        return []
+    number = text.split()[0]
+    return [{"start": 0, "end": len(number), "value": number, "entity": "amount"}]
+
+
+def _load_without_member_1(
+    folder: Path, storage: LocalModelStorage, config: dict, context: ExecutionContext
+) -> str:
+    """Load after deleting one member's folder: the error's text, or "" if it loaded."""
+    shutil.rmtree(folder / "ensemble" / "member_1")
+    try:
+        DIETEnsembleClassifier.load(config, storage, Resource("ensemble"), context)
+    except ValueError as error:
+        return str(error)
+    return ""
 
 
 if __name__ == "__main__":

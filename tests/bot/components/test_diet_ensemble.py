@@ -68,3 +68,17 @@ def test_rasas_training_cache_key_covers_the_whole_component_module() -> None:
         digest.update((components / name).read_bytes())
 
     assert roundtrip()["fingerprint_addon"] == digest.hexdigest()
+
+
+def test_intent_is_its_own_dict_not_the_first_ranking_entry() -> None:
+    assert roundtrip()["intent_is_a_copy"]
+
+
+def test_entities_are_credited_to_the_ensemble() -> None:
+    """An amount learnt from annotated examples: predicted, and named after the ensemble (Rasa's
+    evaluation matches entities to the pipeline's extractor names)."""
+    assert roundtrip()["entity_extractors"] == ["DIETEnsembleClassifier"]
+
+
+def test_an_ensemble_missing_a_member_refuses_to_load() -> None:
+    assert "ensemble members [1] have no trained model" in roundtrip()["incomplete"]
