@@ -15,7 +15,9 @@ the set is blind, its texts are never printed.
 One trained model is one draw: with another DIET `random_seed` the same data scores about a
 point higher or lower. `--seeds 42,7,13` trains the whole assistant from scratch once per seed
 (`rasa train`, as `relance run` does, with DIET's seed replaced in a copy of the config) and
-reports every run and the mean: that mean is the figure to quote.
+reports every run and the mean: that mean is the figure to quote. With the DIET ensemble the seed
+is its first member's (members use seed, seed+1, …): keep seeds at least `ensemble_size` apart,
+or two runs share members and are not independent draws.
 
     .venv/bin/python bench/nlu/run.py --config bot/config.yml --seeds 42,7,13 --append BENCHMARKS.md
 """
@@ -112,7 +114,8 @@ def seeds_section(
         f"Command: `.venv/bin/python bench/nlu/run.py --config {config_name} "
         f"--seeds {listed} --append BENCHMARKS.md`\n",
         "Each run trains the whole assistant from scratch (`rasa train`, as `relance run` does) "
-        "with one DIET seed and tests it on bench/nlu_heldout (written blind to the training "
+        "with one DIET seed (the first member's, for the DIET ensemble) and tests it on "
+        "bench/nlu_heldout (written blind to the training "
         "data). Target: ≥ 95 % intent accuracy.\n",
         "| language | messages | " + " | ".join(f"seed {s}" for s in seeds)
         + " | mean | mean macro-F1 |",
@@ -134,7 +137,7 @@ def main() -> None:
     parser.add_argument("--config", default="bot/config.yml")
     parser.add_argument("--model", type=Path, help="evaluate this model instead of training one")
     parser.add_argument("--work", type=Path, help="where to train the NLU-only model (worktree)")
-    parser.add_argument("--seeds", help="comma-separated DIET seeds: one whole-assistant "
+    parser.add_argument("--seeds", help="comma-separated DIET (or first ensemble member) seeds: one whole-assistant "
                         "training per seed, each run and the mean reported")
     parser.add_argument("--details", action="store_true", help="per-intent figures, confusions")
     parser.add_argument("--append", help="append a results section to this Markdown file")
