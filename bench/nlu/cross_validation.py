@@ -32,8 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from rasa_cli import PROJECT_ROOT, Evaluation, evaluate, publish, train_nlu
 
+from relance.languages import LANGUAGES
+
 NLU_DIR = PROJECT_ROOT / "data" / "nlu"
-LANGUAGES = ("fr", "en")
 
 Example = tuple[str, str]  # (intent, annotated example text)
 

@@ -38,8 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from rasa_cli import PROJECT_ROOT, Evaluation, evaluate, publish, train_full, train_nlu
 
+from relance.languages import LANGUAGES
+
 HELDOUT = PROJECT_ROOT / "bench" / "nlu_heldout"
-LANGUAGES = ("fr", "en")
 # The components whose `random_seed` --seeds replaces (the ensemble derives its members' seeds).
 DIET_COMPONENTS = ("DIETClassifier", "DIETEnsembleClassifier")
 
