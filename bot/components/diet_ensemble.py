@@ -15,8 +15,8 @@ entity extractor uses the entity examples or the lookup tables. Both warnings ar
 Config (bot/config.yml): DIET's own options, plus `ensemble_size` (default 3). Member `i` is a
 plain DIETClassifier with `random_seed + i`. Intents: the mean of the members' full rankings,
 cut to `ranking_length`. Entities: the first member's that had features for the message (the
-members would disagree on spans, and averaging tags is not meaningful); the RegexEntityExtractor and the actions' normalisation do
-the rest, as before.
+members would disagree on spans, and averaging tags is not meaningful); the RegexEntityExtractor
+and the actions' normalisation do the rest, as before.
 
 The members are stored inside the ensemble's own resource folder: Rasa's training cache saves
 and restores a component's resource whole, so members kept elsewhere would be lost on a
@@ -30,6 +30,7 @@ exercise this component on every run.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -58,8 +59,9 @@ from bot.components.ranking import average_rankings
 
 ENSEMBLE_SIZE = "ensemble_size"
 INTENT_RANKING = "intent_ranking"
-# Builds one member from its config, its storage view and its resource (create or load).
-MemberBuilder = Callable[[dict[str, Any], Any, Resource], DIETClassifier]
+# DIETClassifier.create, or DIETClassifier.load with its extra arguments bound: (config,
+# storage, resource, execution context) -> member.
+MemberFactory = Callable[[dict[str, Any], Any, Resource, ExecutionContext], DIETClassifier]
 
 
 class _MemberStorage:
@@ -150,15 +152,16 @@ class DIETEnsembleClassifier(GraphComponent, IntentClassifier, EntityExtractorMi
         config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
-        build: MemberBuilder,
+        execution_context: ExecutionContext,
+        make: MemberFactory,
     ) -> list[DIETClassifier]:
         size = int(config[ENSEMBLE_SIZE])
         if size < 1:
             raise ValueError(f"{ENSEMBLE_SIZE} must be at least 1, not {size}")
         storage = _MemberStorage(model_storage, resource)
         return [
-            build(member_config(config, index), storage, Resource(f"member_{index}"))
-            for index in range(size)
+            make(member_config(config, i), storage, Resource(f"member_{i}"), execution_context)
+            for i in range(size)
         ]
 
     @classmethod
@@ -169,10 +172,9 @@ class DIETEnsembleClassifier(GraphComponent, IntentClassifier, EntityExtractorMi
         resource: Resource,
         execution_context: ExecutionContext,
     ) -> DIETEnsembleClassifier:
-        def build(member: dict[str, Any], storage: Any, slot: Resource) -> DIETClassifier:
-            return DIETClassifier.create(member, storage, slot, execution_context)
-
-        members = cls._members_for(config, model_storage, resource, build)
+        members = cls._members_for(
+            config, model_storage, resource, execution_context, DIETClassifier.create
+        )
         return cls(config, members, resource, execution_context)
 
     @classmethod
@@ -184,10 +186,8 @@ class DIETEnsembleClassifier(GraphComponent, IntentClassifier, EntityExtractorMi
         execution_context: ExecutionContext,
         **kwargs: Any,
     ) -> DIETEnsembleClassifier:
-        def build(member: dict[str, Any], storage: Any, slot: Resource) -> DIETClassifier:
-            return DIETClassifier.load(member, storage, slot, execution_context, **kwargs)
-
-        members = cls._members_for(config, model_storage, resource, build)
+        load_member = functools.partial(DIETClassifier.load, **kwargs)
+        members = cls._members_for(config, model_storage, resource, execution_context, load_member)
         missing = [index for index, member in enumerate(members) if member.model is None]
         if missing and len(missing) < len(members):
             # DIETClassifier.load answers a missing model with an untrained member (logged at
