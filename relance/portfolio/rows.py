@@ -137,7 +137,7 @@ def parse_row(
         problems.append("due_date is before issue_date")
     language = (row.get("language") or "fr").lower()
     if language not in LANGUAGES:
-        problems.append(f"language '{language}' must be fr or en")
+        problems.append(f"language '{language}' must be {' or '.join(LANGUAGES)}")
     segment = (row.get("segment") or "consumer").lower()
     if segment not in ("b2b", "consumer"):
         problems.append(f"segment '{segment}' must be b2b or consumer")
