@@ -73,8 +73,8 @@ def details(language: str, result: Evaluation) -> str:
 
 
 def with_diet_seed(config: Path, seed: int, folder: Path) -> Path:
-    """A copy of `config`, written in `folder`, whose DIET (or DIET ensemble) uses `seed` (Rasa resolves
-    nothing relative to the config file: it runs from the checkout, as in production)."""
+    """A copy of `config`, written in `folder`, whose DIET (or DIET ensemble) uses `seed` (Rasa
+    resolves nothing relative to the config file: it runs from the checkout, as in production)."""
     data = yaml.safe_load(config.read_text(encoding="utf-8"))
     diet = [c for c in data["pipeline"] if c.get("name", "").split(".")[-1] in DIET_COMPONENTS]
     if not diet:
@@ -138,8 +138,8 @@ def main() -> None:
     parser.add_argument("--config", default="bot/config.yml")
     parser.add_argument("--model", type=Path, help="evaluate this model instead of training one")
     parser.add_argument("--work", type=Path, help="where to train the NLU-only model (worktree)")
-    parser.add_argument("--seeds", help="comma-separated DIET (or first ensemble member) seeds: one whole-assistant "
-                        "training per seed, each run and the mean reported")
+    parser.add_argument("--seeds", help="comma-separated DIET (or first ensemble member) seeds: "
+                        "one whole-assistant training per seed, each run and the mean reported")
     parser.add_argument("--details", action="store_true", help="per-intent figures, confusions")
     parser.add_argument("--append", help="append a results section to this Markdown file")
     args = parser.parse_args()

@@ -1,8 +1,9 @@
 """Train the Rasa model only when bot data changed.
 
 The cache key is a hash of everything that shapes the model (config, domain, stories, rules, NLU
-data, the custom NLU components' code and the Rasa version pin), so a change to wording templates (served by the NLG endpoint)
-never triggers a retrain, and CI on a machine that already trained the same data reuses it.
+data, the custom NLU components' code and the Rasa version pin), so a change to wording templates
+(served by the NLG endpoint) never triggers a retrain, and CI on a machine that already trained
+the same data reuses it.
 """
 
 from __future__ import annotations
