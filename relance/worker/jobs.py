@@ -1,28 +1,27 @@
 """The periodic jobs as plain functions (one unit of work each), used by Celery and the embedded
-scheduler alike. Jobs owned by other features run only if their module is importable."""
+scheduler alike.
+
+Every job's module is imported here, plainly: a job whose code is missing or broken makes the
+worker fail at start-up, loudly, instead of quietly dropping the job (dunning that silently stops
+is worse than a worker that refuses to start).
+"""
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+from relance.conversations.replay import replay_all
 from relance.db import session as db_session
 from relance.db.base import utcnow
 from relance.db.session import session_scope
+from relance.followups.service import run_followups
+from relance.privacy.retention import scheduled_run
 
 log = logging.getLogger(__name__)
-
-
-def optional(module: str, name: str) -> Callable[..., Any] | None:
-    """`module.name` if that module exists (features land independently), else None."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
 
 
 @lru_cache
@@ -60,10 +59,7 @@ def plan_and_dispatch(now: datetime | None = None) -> dict[str, Any]:
     return {"plan": plan_dunning(now), "dispatch": dispatch_dunning(now)}
 
 
-def replay_pending() -> int | None:
-    replay_all = optional("relance.conversations.replay", "replay_all")
-    if replay_all is None:
-        return None
+def replay_pending() -> int:
     from relance.rasa_client import client_from_settings
 
     rasa = client_from_settings()
@@ -75,17 +71,13 @@ def replay_pending() -> int | None:
 
 
 def followups(now: datetime | None = None) -> Any:
-    run_followups = optional("relance.followups.service", "run_followups")
-    if run_followups is None:
-        return None
     with session_scope() as session:
         return run_followups(session, (now or utcnow()).date())
 
 
 def retention() -> Any:
     """Purge conversation content of settled debtors past RETENTION_CONVERSATION_DAYS."""
-    scheduled_run = optional("relance.privacy.retention", "scheduled_run")
-    return None if scheduled_run is None else scheduled_run()
+    return scheduled_run()
 
 
 # name -> (interval in seconds, job). Planning is idempotent, so running it often is harmless.
