@@ -20,6 +20,7 @@ from relance.db.base import utcnow
 from relance.db.session import session_scope
 from relance.followups.service import run_followups
 from relance.privacy.retention import scheduled_run
+from relance.worker.readiness import AssistantGate, assistant_is_ready
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,21 @@ def dispatch_dunning(now: datetime | None = None, limit: int = 500) -> dict[str,
     return outcomes
 
 
+@lru_cache
+def _assistant_gate() -> AssistantGate:
+    """One per process, created at the first scheduled dispatch (the worker's start-up)."""
+    from relance.settings import get_settings
+
+    return AssistantGate(assistant_is_ready, get_settings().assistant_startup_wait_seconds)
+
+
+def scheduled_dispatch() -> dict[str, int]:
+    """The periodic dispatch: not before the assistant is ready (see `readiness`)."""
+    if not _assistant_gate().is_open():
+        return {"waiting_for_assistant": 1}
+    return dispatch_dunning()
+
+
 def plan_and_dispatch(now: datetime | None = None) -> dict[str, Any]:
     return {"plan": plan_dunning(now), "dispatch": dispatch_dunning(now)}
 
@@ -83,7 +99,7 @@ def retention() -> Any:
 # name -> (interval in seconds, job). Planning is idempotent, so running it often is harmless.
 SCHEDULE: dict[str, tuple[float, Callable[[], Any]]] = {
     "dunning.plan": (60 * 60, plan_dunning),
-    "dunning.dispatch": (60, dispatch_dunning),
+    "dunning.dispatch": (60, scheduled_dispatch),
     "conversations.replay": (60, replay_pending),
     "followups.run": (60 * 60, followups),
     "privacy.retention": (24 * 60 * 60, retention),
