@@ -44,6 +44,7 @@ MESSAGE_NAMESPACE = 0x52454D  # "REM": message owners, apart from conversation t
 POLL_SECONDS = 0.05
 CONVERSATION, MESSAGE = "conversation", "message"
 
+_thread = threading.local()
 _local_guard = threading.Lock()
 _local_locks: dict[tuple[str, str, int], threading.Lock] = {}
 
@@ -78,7 +79,11 @@ def has_live_owner(session: Session, message_id: int) -> bool:
     """Whether a live request still owns this message (the replay must leave it alone)."""
     engine = _engine(session)
     if engine.dialect.name == "postgresql":
-        with _advisory(engine, MESSAGE, message_id, 0) as acquired:
+        # A connection of its own: advisory locks are re-entrant within one connection.
+        with (
+            engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn,
+            _advisory(conn, MESSAGE, message_id, 0) as acquired,
+        ):
             return not acquired
     folder = _lock_folder(engine)
     if folder is None:
@@ -89,8 +94,19 @@ def has_live_owner(session: Session, message_id: int) -> bool:
 @contextmanager
 def _hold(engine: Engine, kind: str, key: int, timeout: float) -> Iterator[bool]:
     if engine.dialect.name == "postgresql":
-        with _advisory(engine, kind, key, timeout) as acquired:
-            yield acquired
+        # Advisory locks are re-entrant within a connection, and the thread's connection is
+        # shared: a lock this thread already holds must read as taken, as it does elsewhere.
+        mine: set[tuple[str, int]] = _thread.__dict__.setdefault("keys", set())
+        if (kind, key) in mine:
+            yield False
+            return
+        with _lock_connection(engine) as conn, _advisory(conn, kind, key, timeout) as acquired:
+            if acquired:
+                mine.add((kind, key))
+            try:
+                yield acquired
+            finally:
+                mine.discard((kind, key))
         return
     folder = _lock_folder(engine)
     if folder is not None:
@@ -176,22 +192,37 @@ def _try_flock(fd: int) -> bool:
 
 
 @contextmanager
-def _advisory(engine: Engine, kind: str, key: int, timeout: float) -> Iterator[bool]:
+def _lock_connection(engine: Engine) -> Iterator[Connection]:
+    """The thread's autocommit connection for advisory locks: a request that owns its message
+    and then takes the conversation's turn holds both on one connection, not two of the pool."""
+    held: dict[Engine, Connection] = _thread.__dict__.setdefault("connections", {})
+    if engine in held:
+        yield held[engine]
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        held[engine] = conn
+        try:
+            yield conn
+        finally:
+            del held[engine]
+
+
+@contextmanager
+def _advisory(conn: Connection, kind: str, key: int, timeout: float) -> Iterator[bool]:
     namespace = MESSAGE_NAMESPACE if kind == MESSAGE else ADVISORY_NAMESPACE
     params = {"ns": namespace, "id": key}
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        deadline = time.monotonic() + timeout
-        acquired = False
-        while True:
-            acquired = bool(conn.scalar(text("SELECT pg_try_advisory_lock(:ns, :id)"), params))
-            if acquired or time.monotonic() >= deadline:
-                break
-            time.sleep(POLL_SECONDS)
-        try:
-            yield acquired
-        finally:
-            if acquired:
-                _unlock(conn, params)
+    deadline = time.monotonic() + timeout
+    acquired = False
+    while True:
+        acquired = bool(conn.scalar(text("SELECT pg_try_advisory_lock(:ns, :id)"), params))
+        if acquired or time.monotonic() >= deadline:
+            break
+        time.sleep(POLL_SECONDS)
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            _unlock(conn, params)
 
 
 def _unlock(conn: Connection, params: dict[str, int]) -> None:
