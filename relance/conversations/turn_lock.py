@@ -226,6 +226,8 @@ def _advisory(conn: Connection, kind: str, key: int, timeout: float) -> Iterator
 
 
 def _unlock(conn: Connection, params: dict[str, int]) -> None:
+    if conn.invalidated:  # already found dead (by a lock released before this one on it)
+        return
     try:
         conn.execute(text("SELECT pg_advisory_unlock(:ns, :id)"), params)
     except DBAPIError as exc:
