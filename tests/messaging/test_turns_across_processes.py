@@ -12,7 +12,6 @@ Also: a process that dies holding a conversation's turn or owning a message does
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from relance.db.base import Base
 from relance.db.models import Message
 from relance.db.models.enums import MessageStatus
 from relance.db.session import make_engine
+from relance.runtime import stack
 from relance.settings import Settings, get_settings
 from tests.support.channels import DEBTOR_PHONE, make_debtor
 from tests.support.fake_rasa import FakeRasa
@@ -57,6 +57,7 @@ import sys, time
 from sqlalchemy.orm import Session
 from relance.conversations.turn_lock import conversation_turn, message_owner
 from relance.db.session import make_engine
+from relance.runtime import stack
 session = Session(make_engine(sys.argv[1]))
 with conversation_turn(session, 1, 0) as owned, message_owner(session, 7):
     print("held" if owned else "busy", flush=True)
@@ -85,22 +86,6 @@ def database(tmp_path: Path, settings: Settings) -> str:
     return url
 
 
-def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        argv, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
-    )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 @pytest.fixture
 def processes(
     database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -127,29 +112,24 @@ def processes(
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("ACTION_SERVER_URL", None)
-    api = _spawn(
-        [sys.executable, "-m", "uvicorn", "relance.app:create_wired_app", "--factory",
-         "--host", "127.0.0.1", "--port", str(port)],
-        env, tmp_path / "api.log",
-    )  # fmt: skip
-    worker = _spawn([sys.executable, "-c", REPLAY_LOOP], env, tmp_path / "worker.log")
+    running = stack.Stack(env=env, log_dir=tmp_path / "logs")
     try:
+        running.start(stack.api_service(stack.Ports(api=port)), timeout=60)
+        running.start(
+            stack.Service(
+                name="replay-worker",
+                argv=[sys.executable, "-c", REPLAY_LOOP],
+                health_url=f"{base}/healthz",
+            )
+        )
+        worker_log = tmp_path / "logs" / "replay-worker.log"
         deadline = time.monotonic() + 60
-        while True:
-            assert api.poll() is None, (tmp_path / "api.log").read_text()
-            assert worker.poll() is None, (tmp_path / "worker.log").read_text()
-            try:
-                healthy = httpx.get(f"{base}/healthz", timeout=2).status_code == 200
-                if healthy and "ready" in (tmp_path / "worker.log").read_text():
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the api or the worker did not start"
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}", rasa, twilio, database
+        while "ready" not in worker_log.read_text():
+            assert time.monotonic() < deadline, worker_log.read_text()
+            time.sleep(0.1)
+        yield base, rasa, twilio, database
     finally:
-        _stop(worker)
-        _stop(api)
+        running.stop()
         rasa.stop()
         twilio.stop()
 
@@ -211,8 +191,10 @@ def test_api_and_replay_worker_answer_each_message_exactly_once(
 def test_a_dead_holder_frees_the_conversation_and_its_message(
     database: str, tmp_path: Path
 ) -> None:
-    holder = _spawn(
-        [sys.executable, "-c", HOLD_AND_WAIT, database], dict(os.environ), tmp_path / "h.log"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_AND_WAIT, database],
+        stdout=(tmp_path / "h.log").open("wb"),
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 60
@@ -226,11 +208,12 @@ def test_a_dead_holder_frees_the_conversation_and_its_message(
             assert has_live_owner(session, 7)
             with conversation_turn(session, 1, 0.2) as owned:
                 assert not owned, "another process holds the turn"
-            os.killpg(holder.pid, signal.SIGKILL)  # crashes: no clean-up runs
+            holder.kill()  # crashes: no clean-up runs
             holder.wait()
             assert not has_live_owner(session, 7)
             with conversation_turn(session, 1, 0) as owned:
                 assert owned
         engine.dispose()
     finally:
-        _stop(holder)
+        holder.kill()
+        holder.wait()

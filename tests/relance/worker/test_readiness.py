@@ -8,22 +8,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import timedelta
 
 import pytest
 from freezegun import freeze_time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relance.conversations import ports
 from relance.db.base import utcnow
-from relance.db.models import DunningAction
-from relance.dunning import dispatcher as dispatcher_module
+from relance.db.models import Debtor, DunningAction
 from relance.dunning.planner import plan
 from relance.settings import Settings, get_settings
 from relance.worker import jobs
 from relance.worker.readiness import AssistantGate
-from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, make_debtor, make_invoice
+from tests.relance.dunning.helpers import FakeAssistant, FakeGateway
+from tests.relance.worker.conftest import FROZEN_NOW
 from tests.support.fake_rasa import FakeRasa
 
 
@@ -42,15 +40,15 @@ def loading_rasa(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterato
         fake.stop()
 
 
-@freeze_time("2026-11-23 10:00:00")  # Monday, within the contact window
+@freeze_time(FROZEN_NOW)
 def test_scheduled_dispatch_waits_for_the_assistant_then_primes_it(
-    db: Session, loading_rasa: FakeRasa, monkeypatch: pytest.MonkeyPatch
+    db: Session,
+    loading_rasa: FakeRasa,
+    gateway: FakeGateway,
+    assistant: FakeAssistant,
+    overdue_debtor: Debtor,
 ) -> None:
-    gateway, assistant = FakeGateway(), FakeAssistant()
-    monkeypatch.setattr(ports, "_gateway", gateway)
-    monkeypatch.setattr(dispatcher_module, "_default_assistant", lambda: assistant)
-    debtor = make_debtor(db)
-    make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
+    debtor = overdue_debtor
     plan(db, now=utcnow())
     _interval, scheduled = jobs.SCHEDULE["dunning.dispatch"]
 

@@ -5,20 +5,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import pytest
 from freezegun import freeze_time
 from sqlalchemy.orm import Session
 
-from relance.conversations import ports
-from relance.db.base import utcnow
-from relance.dunning import dispatcher as dispatcher_module
+from relance.db.models import Debtor
 from relance.settings import Settings, get_settings
 from relance.worker import jobs, runner
 from relance.worker.embedded import EmbeddedScheduler
-from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, make_debtor, make_invoice
+from tests.relance.dunning.helpers import FakeAssistant, FakeGateway
+from tests.relance.worker.conftest import FROZEN_NOW
 
 
 def test_embedded_scheduler_runs_each_job_on_its_interval_and_survives_failures() -> None:
@@ -59,15 +58,11 @@ def test_embedded_scheduler_thread_starts_and_stops() -> None:
     assert len(ran) >= 2 and scheduler._thread is None
 
 
-@freeze_time("2026-11-23 10:00:00")
+@freeze_time(FROZEN_NOW)
 def test_plan_and_dispatch_job_sends_due_reminders(
-    db: Session, monkeypatch: pytest.MonkeyPatch
+    gateway: FakeGateway, assistant: FakeAssistant, overdue_debtor: Debtor
 ) -> None:
-    gateway, assistant = FakeGateway(), FakeAssistant()
-    monkeypatch.setattr(ports, "_gateway", gateway)
-    monkeypatch.setattr(dispatcher_module, "_default_assistant", lambda: assistant)
-    debtor = make_debtor(db)
-    make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
+    debtor = overdue_debtor
     result = jobs.plan_and_dispatch()
     assert result["plan"]["stage:friendly"] >= 1
     assert result["dispatch"]["sent"] >= 1
