@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # answers 200 with an empty or half-done reply when it cannot reach it). Empty: no check.
     action_server_url: str = ""
     rasa_tracker_store_url: str = ""  # empty: SQLite file under var/; PostgreSQL when replicated
+    # The worker holds reminders back until the assistant answers its status (model loaded,
+    # action server up), at most this long after it starts; then it renders them locally.
+    assistant_startup_wait_seconds: float = 300.0
 
     # Twilio
     twilio_account_sid: str = "ACdevaccount00000000000000000000"

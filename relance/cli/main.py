@@ -8,15 +8,27 @@ app = typer.Typer(no_args_is_help=True, help="Relance: conversational debt colle
 
 
 def _register() -> None:
-    from relance.cli import db_commands, stack_commands
+    """Plain imports: a command module that is missing or broken stops the CLI with its error."""
+    from relance.cli import (
+        db_commands,
+        dunning_commands,
+        payments_commands,
+        privacy_commands,
+        stack_commands,
+        token_commands,
+        user_commands,
+    )
 
-    db_commands.register(app)
-    stack_commands.register(app)
-    __import__("relance.cli.token_commands", fromlist=["register"]).register(app)
-    __import__("relance.cli.payments_commands", fromlist=["register"]).register(app)
-    __import__("relance.cli.user_commands", fromlist=["register"]).register(app)
-    __import__("relance.cli.dunning_commands", fromlist=["register"]).register(app)
-    __import__("relance.cli.privacy_commands", fromlist=["register"]).register(app)
+    for commands in (
+        db_commands,
+        stack_commands,
+        token_commands,
+        payments_commands,
+        user_commands,
+        dunning_commands,
+        privacy_commands,
+    ):
+        commands.register(app)
 
 
 _register()

@@ -17,9 +17,9 @@ from relance import audit
 from relance.contacts import service as contacts
 from relance.conversations import repository
 from relance.conversations.ports import DeliveryError, OutboundGateway, get_gateway
-from relance.conversations.service import replay_pending, store_outbound
+from relance.conversations.service import replay_conversation, store_outbound
 from relance.db.models import Contact, Conversation, Message
-from relance.db.models.enums import Author, Channel, Direction, MessageStatus
+from relance.db.models.enums import Author, Channel, Direction
 from relance.rasa_client import RasaClient
 
 log = logging.getLogger(__name__)
@@ -35,25 +35,14 @@ def replay_all(session: Session, rasa: RasaClient) -> int:
         def deliver(conversation: Conversation, channel: str, replies: list[str]) -> None:
             _deliver(session, gateway, conversation, channel, replies)
 
-        total += replay_pending(session, rasa, conversation_id, deliver)
-        if _still_pending(session, conversation_id):
+        outcome = replay_conversation(session, rasa, conversation_id, deliver)
+        total += outcome.replayed
+        if outcome.assistant_down:
             log.info(
                 "assistant still unavailable; replay stops at conversation %s", conversation_id
             )
             break
     return total
-
-
-def _still_pending(session: Session, conversation_id: int) -> bool:
-    return (
-        session.scalars(
-            select(Message.id).where(
-                Message.conversation_id == conversation_id,
-                Message.status == MessageStatus.PENDING_ASSISTANT,
-            )
-        ).first()
-        is not None
-    )
 
 
 def _deliver(

@@ -4,7 +4,9 @@ The order of operations is what makes the path safe:
 1. the inbound message is stored and committed first, as `pending_assistant`: nothing is lost,
    even if everything after fails (the worker replays it);
 2. turns of one conversation are serialised by a lock held outside any DB transaction
-   (`turn_lock`), so messages are answered in order while the actions are free to write;
+   (`turn_lock`, across processes), so messages are answered in order while the actions are
+   free to write; the request owns its message until it is done with it, so the worker's
+   replay never answers it a second time;
 3. messages kept during an outage are replayed before the new one;
 4. if Rasa is unreachable, or its action server is (`assistant_turn`: Rasa would answer 200
    without its actions), the messages stay `pending_assistant` and the debtor gets a holding
@@ -27,7 +29,7 @@ from relance import audit
 from relance.conversations import repository
 from relance.conversations.assistant_turn import probe_from_settings, send_turn
 from relance.conversations.language import guess_language
-from relance.conversations.turn_lock import conversation_turn
+from relance.conversations.turn_lock import conversation_turn, has_live_owner, message_owner
 from relance.db.base import utcnow
 from relance.db.models import Conversation, Debtor, Message
 from relance.db.models.enums import Author, ConversationMode, Direction, MessageStatus
@@ -85,15 +87,36 @@ def handle_inbound(session: Session, rasa: RasaClient, inbound: Inbound) -> Turn
         return result
 
     # Durable before the assistant sees it: if anything fails from here on, the worker replays it.
+    # Owned before that first commit: the worker's replay never takes a message its request is
+    # still going to answer (the owner dies with this request, or with its process).
     message.status = MessageStatus.PENDING_ASSISTANT
-    session.commit()
+    with message_owner(session, message.id):
+        session.commit()
+        _answer_turn(session, rasa, conversation, debtor, message, inbound.channel, result)
+    return result
+
+
+def _answer_turn(
+    session: Session,
+    rasa: RasaClient,
+    conversation: Conversation,
+    debtor: Debtor,
+    message: Message,
+    channel: str,
+    result: TurnResult,
+) -> None:
     with conversation_turn(session, conversation.id, _turn_wait_seconds()) as owned:
         if not owned:  # another turn of this debtor is still running: answer later, in order
-            _holding_reply(session, conversation, inbound.channel, result)
+            _holding_reply(session, conversation, channel, result)
             session.commit()
-            return result
+            return
         session.refresh(conversation)
-        pending = repository.pending_messages(session, conversation.id)
+        # Kept messages first, in order, up to this one: later ones belong to their own requests.
+        pending = [
+            kept
+            for kept in repository.pending_messages(session, conversation.id)
+            if kept.id <= message.id
+        ]
         session.commit()  # no transaction stays open while Rasa and the actions work
         probe = probe_from_settings()
         for kept in pending:
@@ -111,14 +134,22 @@ def handle_inbound(session: Session, rasa: RasaClient, inbound: Inbound) -> Turn
                 )
             except AssistantUnavailable as exc:
                 log.warning("assistant unavailable for conversation %s: %s", conversation.id, exc)
-                _holding_reply(session, conversation, inbound.channel, result)
+                _holding_reply(session, conversation, channel, result)
                 session.commit()
-                return result
+                return
             kept.status = MessageStatus.RECEIVED
-            _collect(session, conversation, inbound.channel, bot_messages, result)
+            _collect(session, conversation, channel, bot_messages, result)
             conversation.last_message_at = utcnow()
             session.commit()
-    return result
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What one conversation's replay did; `assistant_down`: it stopped on an unreachable
+    assistant (the replay run stops too), not on a message a live request still owns."""
+
+    replayed: int = 0
+    assistant_down: bool = False
 
 
 def replay_pending(
@@ -129,17 +160,33 @@ def replay_pending(
 ) -> int:
     """Send messages kept during an outage to Rasa, oldest first; deliver the replies.
 
-    Returns how many were replayed. Stops at the first failure so order is never broken.
-    Replies are not stored here: `deliver` sends them (the gateway stores every outbound it sends).
-    Commits after each replayed message, and holds no transaction while Rasa works.
+    Returns how many were replayed (see `replay_conversation`).
+    """
+    return replay_conversation(session, rasa, conversation_id, deliver).replayed
+
+
+def replay_conversation(
+    session: Session,
+    rasa: RasaClient,
+    conversation_id: int,
+    deliver: Callable[[Conversation, str, list[str]], None],
+) -> Replay:
+    """Replay a conversation's abandoned messages, oldest first; deliver the replies.
+
+    Only what nobody is answering: not while a turn of the conversation runs (the lock is tried
+    once, never waited for), and not from the first message whose request is still alive (it
+    answers that one and the kept ones before it itself, in order). Stops at the first failure
+    so order is never broken. Replies are not stored here: `deliver` sends them (the gateway
+    stores every outbound it sends). Commits after each replayed message, and holds no
+    transaction while Rasa works.
     """
     conversation = session.get(Conversation, conversation_id)
     if conversation is None or conversation.debtor is None:
-        return 0
+        return Replay()
     replayed = 0
-    with conversation_turn(session, conversation_id, _turn_wait_seconds()) as owned:
+    with conversation_turn(session, conversation_id, 0) as owned:
         if not owned:
-            return 0
+            return Replay()
         session.refresh(conversation)
         # Loaded now: a lazy load during the turn would open a transaction (on SQLite, the write
         # lock) while the actions need the database, and the turn would wait for its own timeout.
@@ -148,6 +195,8 @@ def replay_pending(
         session.commit()
         probe = probe_from_settings()
         for kept in pending:
+            if has_live_owner(session, kept.id):
+                break
             if conversation.mode == ConversationMode.HUMAN:
                 kept.status = MessageStatus.HELD
                 session.commit()
@@ -162,7 +211,7 @@ def replay_pending(
                     replay=True,
                 )
             except AssistantUnavailable:
-                break
+                return Replay(replayed, assistant_down=True)
             kept.status = MessageStatus.RECEIVED
             result = TurnResult(status="answered")
             _collect(session, conversation, kept.channel, bot_messages, result, store=False)
@@ -170,7 +219,7 @@ def replay_pending(
                 deliver(conversation, kept.channel, result.replies)
             session.commit()
             replayed += 1
-    return replayed
+    return Replay(replayed)
 
 
 def _holding_reply(

@@ -312,9 +312,16 @@ class Dispatcher:
             entities["first_contact"] = True
         if discreet:
             entities["discreet"] = True
+        sender_id = conversation.sender_id
+        # No transaction may stay open while Rasa works: its actions and the api's /nlg read
+        # and write the database during the turn, and on SQLite this transaction holds the
+        # file's write lock. They used to wait for it until Rasa timed out (the reminder was
+        # then rendered locally) and api requests queued behind it answered 503 "database is
+        # locked". What is done so far (claim, re-check, conversation) is kept either way.
+        session.commit()
         try:
             replies = trigger_turn(
-                self._assistant or _default_assistant(), conversation.sender_id,
+                self._assistant or _default_assistant(), sender_id,
                 REMINDER_INTENT, entities, probe_from_settings(),
             )
             texts = [m.text for m in replies if m.text]

@@ -1,28 +1,28 @@
 """The periodic jobs as plain functions (one unit of work each), used by Celery and the embedded
-scheduler alike. Jobs owned by other features run only if their module is importable."""
+scheduler alike.
+
+Every job's module is imported here, plainly: a job whose code is missing or broken makes the
+worker fail at start-up, loudly, instead of quietly dropping the job (dunning that silently stops
+is worse than a worker that refuses to start).
+"""
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+from relance.conversations.replay import replay_all
 from relance.db import session as db_session
 from relance.db.base import utcnow
 from relance.db.session import session_scope
+from relance.followups.service import run_followups
+from relance.privacy.retention import scheduled_run
+from relance.worker.readiness import AssistantGate, assistant_is_ready
 
 log = logging.getLogger(__name__)
-
-
-def optional(module: str, name: str) -> Callable[..., Any] | None:
-    """`module.name` if that module exists (features land independently), else None."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
 
 
 @lru_cache
@@ -56,14 +56,26 @@ def dispatch_dunning(now: datetime | None = None, limit: int = 500) -> dict[str,
     return outcomes
 
 
+@lru_cache
+def _assistant_gate() -> AssistantGate:
+    """One per process, created at the first scheduled dispatch (the worker's start-up)."""
+    from relance.settings import get_settings
+
+    return AssistantGate(assistant_is_ready, get_settings().assistant_startup_wait_seconds)
+
+
+def scheduled_dispatch() -> dict[str, int]:
+    """The periodic dispatch: not before the assistant is ready (see `readiness`)."""
+    if not _assistant_gate().is_open():
+        return {"waiting_for_assistant": 1}
+    return dispatch_dunning()
+
+
 def plan_and_dispatch(now: datetime | None = None) -> dict[str, Any]:
     return {"plan": plan_dunning(now), "dispatch": dispatch_dunning(now)}
 
 
-def replay_pending() -> int | None:
-    replay_all = optional("relance.conversations.replay", "replay_all")
-    if replay_all is None:
-        return None
+def replay_pending() -> int:
     from relance.rasa_client import client_from_settings
 
     rasa = client_from_settings()
@@ -75,23 +87,19 @@ def replay_pending() -> int | None:
 
 
 def followups(now: datetime | None = None) -> Any:
-    run_followups = optional("relance.followups.service", "run_followups")
-    if run_followups is None:
-        return None
     with session_scope() as session:
         return run_followups(session, (now or utcnow()).date())
 
 
 def retention() -> Any:
     """Purge conversation content of settled debtors past RETENTION_CONVERSATION_DAYS."""
-    scheduled_run = optional("relance.privacy.retention", "scheduled_run")
-    return None if scheduled_run is None else scheduled_run()
+    return scheduled_run()
 
 
 # name -> (interval in seconds, job). Planning is idempotent, so running it often is harmless.
 SCHEDULE: dict[str, tuple[float, Callable[[], Any]]] = {
     "dunning.plan": (60 * 60, plan_dunning),
-    "dunning.dispatch": (60, dispatch_dunning),
+    "dunning.dispatch": (60, scheduled_dispatch),
     "conversations.replay": (60, replay_pending),
     "followups.run": (60 * 60, followups),
     "privacy.retention": (24 * 60 * 60, retention),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from relance.settings import Settings, get_settings
+from relance.wiring import wire
 from relance.worker import jobs
 from relance.worker.embedded import EmbeddedScheduler
 
@@ -16,9 +17,7 @@ log = logging.getLogger(__name__)
 
 
 def _wire() -> None:
-    wire = jobs.optional("relance.wiring", "wire")
-    if wire is not None:
-        wire()
+    wire()
 
 
 def embedded_scheduler() -> EmbeddedScheduler:

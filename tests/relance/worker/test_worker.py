@@ -1,22 +1,23 @@
-"""Worker: embedded scheduler timing and isolation, the plan+dispatch job end to end, optional
-jobs of other features, and the Celery app (tasks, beat schedule) when a broker is set."""
+"""Worker: embedded scheduler timing and isolation, the plan+dispatch job end to end, the jobs of
+other features (a missing one stops start-up), and the Celery app when a broker is set."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import subprocess
+import sys
+from datetime import date
 from typing import Any
 
 import pytest
 from freezegun import freeze_time
 from sqlalchemy.orm import Session
 
-from relance.conversations import ports
-from relance.db.base import utcnow
-from relance.dunning import dispatcher as dispatcher_module
+from relance.db.models import Debtor
 from relance.settings import Settings, get_settings
 from relance.worker import jobs, runner
 from relance.worker.embedded import EmbeddedScheduler
-from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, make_debtor, make_invoice
+from tests.relance.dunning.helpers import FakeAssistant, FakeGateway
+from tests.relance.worker.conftest import FROZEN_NOW
 
 
 def test_embedded_scheduler_runs_each_job_on_its_interval_and_survives_failures() -> None:
@@ -57,15 +58,11 @@ def test_embedded_scheduler_thread_starts_and_stops() -> None:
     assert len(ran) >= 2 and scheduler._thread is None
 
 
-@freeze_time("2026-11-23 10:00:00")
+@freeze_time(FROZEN_NOW)
 def test_plan_and_dispatch_job_sends_due_reminders(
-    db: Session, monkeypatch: pytest.MonkeyPatch
+    gateway: FakeGateway, assistant: FakeAssistant, overdue_debtor: Debtor
 ) -> None:
-    gateway, assistant = FakeGateway(), FakeAssistant()
-    monkeypatch.setattr(ports, "_gateway", gateway)
-    monkeypatch.setattr(dispatcher_module, "_default_assistant", lambda: assistant)
-    debtor = make_debtor(db)
-    make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
+    debtor = overdue_debtor
     result = jobs.plan_and_dispatch()
     assert result["plan"]["stage:friendly"] >= 1
     assert result["dispatch"]["sent"] >= 1
@@ -75,27 +72,55 @@ def test_plan_and_dispatch_job_sends_due_reminders(
     assert not again["dispatch"].get("sent")
 
 
-def test_jobs_of_features_not_installed_are_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(jobs, "optional", lambda module, name: None)
-    assert jobs.replay_pending() is None and jobs.followups() is None
-
-
-def test_optional_job_is_called_when_present(db: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_feature_jobs_call_their_module(db: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[Any] = []
+    monkeypatch.setattr(jobs, "replay_all", lambda session, rasa: seen.append("replay") or 3)
     monkeypatch.setattr(
-        jobs, "optional",
-        lambda module, name: (lambda session, arg: seen.append((module, arg)) or 3),
+        jobs, "run_followups", lambda session, today: seen.append(("followups", today))
     )
     assert jobs.replay_pending() == 3
     with freeze_time("2026-11-23 10:00:00"):
         jobs.followups()
-    assert seen[0][0] == "relance.conversations.replay"
-    assert seen[1] == ("relance.followups.service", date(2026, 11, 23))
+    assert seen == ["replay", ("followups", date(2026, 11, 23))]
 
 
-def test_optional_import_of_a_missing_module_is_none() -> None:
-    assert jobs.optional("relance.does_not_exist", "x") is None
-    assert jobs.optional("relance.worker.jobs", "plan_dunning") is jobs.plan_dunning
+@pytest.mark.parametrize(
+    ("broken", "entry"),
+    [
+        ("relance.followups.service", "relance.worker.runner"),
+        ("relance.privacy.retention", "relance.worker.runner"),
+        ("relance.conversations.replay", "relance.worker.celery_app"),
+        ("relance.wiring", "relance.worker.runner"),
+    ],
+)
+def test_a_job_that_cannot_be_imported_stops_the_worker_at_start_up(
+    broken: str, entry: str
+) -> None:
+    """A missing job module used to be swallowed (`jobs.optional`): the worker started and
+    dunning follow-ups quietly stopped. Now importing the worker fails, naming the module."""
+    code = (
+        "import sys\n"
+        f"sys.modules[{broken!r}] = None  # what a deleted or broken module looks like\n"
+        f"import {entry}\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode != 0
+    assert "ImportError" in done.stderr or "ModuleNotFoundError" in done.stderr
+    assert broken in done.stderr
+
+
+def test_a_command_module_that_cannot_be_imported_stops_the_cli() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['relance.cli.privacy_commands'] = None\n"
+        "import relance.cli.main\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode != 0 and "relance.cli.privacy_commands" in done.stderr
 
 
 def test_celery_app_has_a_task_and_a_beat_entry_per_job(
