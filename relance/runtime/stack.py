@@ -29,6 +29,25 @@ class Ports:
     actions: int = 5055
     twilio_sandbox: int = 8099
 
+    @classmethod
+    def offset(cls, by: int, *, api: int = 8000) -> Ports:
+        """Every port moved by `by` (`relance run --port-offset`): two stacks side by side."""
+        base = cls()
+        return cls(
+            api=api + by,
+            rasa=base.rasa + by,
+            actions=base.actions + by,
+            twilio_sandbox=base.twilio_sandbox + by,
+        )
+
+    def all(self) -> dict[str, int]:
+        return {
+            "api": self.api,
+            "rasa": self.rasa,
+            "actions": self.actions,
+            "twilio-sandbox": self.twilio_sandbox,
+        }
+
 
 @dataclass
 class Service:
@@ -98,17 +117,19 @@ class Stack:
         starting: Callable[[Service], None] = lambda service: None,
         ready: Callable[[], None] = lambda: None,
         timeout: float = 180.0,
+        tick: Callable[[], None] = lambda: None,
     ) -> int:
         """Start `services` in order, call `ready`, then block until one dies (exit 1) or the
         stack is told to stop: Ctrl-C, SIGTERM or SIGHUP (exit 0). Every service started is
-        stopped on the way out, whatever happens, start-up failures included (re-raised)."""
+        stopped on the way out, whatever happens, start-up failures included (re-raised).
+        `tick` runs about once a second while the stack runs (progress displays)."""
         with interrupt_on_termination():
             try:
                 for service in services:
                     starting(service)
                     self.start(service, timeout)
                 ready()
-                return self.wait()
+                return self.wait(tick)
             except KeyboardInterrupt:
                 return 0
             finally:
@@ -121,9 +142,10 @@ class Stack:
             _terminate(service)
         self.services = [s for s in self.services if name and s.name != name]
 
-    def wait(self) -> int:
+    def wait(self, tick: Callable[[], None] = lambda: None) -> int:
         """Block until a service dies (exit 1); `supervise` stops the rest."""
         while True:
+            tick()
             for service in self.services:
                 if service.process and service.process.poll() is not None:
                     print(
