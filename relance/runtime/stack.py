@@ -307,7 +307,7 @@ def extra_services(ports: Ports) -> list[Service]:
 
 def celery_worker_service(name: str, health_url: str, *, concurrency: int = 1) -> Service:
     """One Celery worker replica consuming the `relance` queue (needs CELERY_BROKER_URL), without
-    beat (like `relance worker --no-beat`): beat runs once, in `celery_beat_service`.
+    beat (like `relance worker --no-beat`): exactly one `celery_main beat` runs beside them.
 
     Celery has no HTTP health endpoint: `health_url` only gates start-up on a service it needs
     (the api, say); check the worker itself with `celery inspect ping` / `app.control.ping()`.
@@ -329,24 +329,6 @@ def celery_worker_service(name: str, health_url: str, *, concurrency: int = 1) -
             "INFO",
             "--without-gossip",
             "--without-mingle",
-        ],
-        health_url=health_url,
-    )
-
-
-def celery_beat_service(health_url: str, schedule_file: Path) -> Service:
-    """The one beat of a replicated set-up: it only enqueues the periodic jobs."""
-    return Service(
-        name="beat",
-        argv=[
-            python_bin(),
-            "-m",
-            "relance.runtime.celery_main",
-            "beat",
-            "--loglevel",
-            "INFO",
-            "--schedule",
-            str(schedule_file),
         ],
         health_url=health_url,
     )
