@@ -16,6 +16,9 @@ step "prerequisites (relance doctor)"
 step "lint (ruff)"
 .venv/bin/ruff check .
 
+step "import contracts (import-linter, .importlinter)"
+.venv/bin/lint-imports
+
 step "assistant: rasa data validate, training (CI config, cached), test stories"
 .venv/bin/relance bot test --ci
 
