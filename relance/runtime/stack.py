@@ -56,6 +56,9 @@ class Service:
     health_url: str
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    # How long `relance run` waits for the health URL before giving up. Rasa loads TensorFlow
+    # and the model: minutes on a busy 2-core machine.
+    start_timeout: float = 180.0
 
 
 @dataclass
@@ -116,7 +119,7 @@ class Stack:
         *,
         starting: Callable[[Service], None] = lambda service: None,
         ready: Callable[[], None] = lambda: None,
-        timeout: float = 180.0,
+        timeout: float | None = None,
         tick: Callable[[], None] = lambda: None,
     ) -> int:
         """Start `services` in order, call `ready`, then block until one dies (exit 1) or the
@@ -127,7 +130,7 @@ class Stack:
             try:
                 for service in services:
                     starting(service)
-                    self.start(service, timeout)
+                    self.start(service, timeout or service.start_timeout)
                 ready()
                 return self.wait(tick)
             except KeyboardInterrupt:
@@ -220,6 +223,7 @@ def rasa_service(ports: Ports, model: Path, endpoints: Path, auth_token: str) ->
             "127.0.0.1",
         ],
         health_url=f"http://127.0.0.1:{ports.rasa}/",
+        start_timeout=900.0,
     )
 
 

@@ -166,3 +166,21 @@ def test_training_runs_at_a_lower_priority(fake_rasa: Path, tmp_path: Path) -> N
     training.start_training(BOT_DIR / "config.ci.yml", log_path=log, nice=10).finish()
     reported = int(log.read_text().split("niceness ")[1].split()[0])
     assert reported == min(os.nice(0) + 10, 19)
+
+
+def test_each_service_is_waited_for_as_long_as_it_needs(tmp_path: Path) -> None:
+    """Rasa gets minutes to load on a busy machine (the first run gave up after 180 s while
+    TensorFlow was still loading); a service's own start_timeout is what supervise waits."""
+    from relance.runtime import stack
+
+    rasa = stack.rasa_service(stack.Ports(), tmp_path / "m.tar.gz", tmp_path / "e.yml", "t")
+    assert rasa.start_timeout >= 600
+    never_healthy = stack.Service(
+        name="sleeper",
+        argv=[sys.executable, "-c", "import time; time.sleep(30)"],
+        health_url="http://127.0.0.1:9/",
+        start_timeout=1.0,
+    )
+    running = stack.Stack(env=dict(os.environ), log_dir=tmp_path)
+    with pytest.raises(TimeoutError, match="sleeper not healthy after 1s"):
+        running.supervise([never_healthy])
