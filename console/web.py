@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
+from http import HTTPStatus
 from math import ceil
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,9 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
 from relance.auth.deps import CsrfRejected, Forbidden, NotAuthenticated
+from relance.errors import RelanceError
 from relance.nlg.formatting import money
+from relance.web.errors import status_for
 
 log = logging.getLogger(__name__)
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -108,6 +111,14 @@ class ConsoleRoute(APIRoute):
                     {"title": "Not found", "message": "This page or record does not exist "
                      "(any more)."},
                     status_code=404,
+                )
+            except RelanceError as exc:  # a service said no: its message, on a page
+                status = status_for(exc)
+                return render(
+                    request,
+                    "error.html",
+                    {"title": HTTPStatus(status).phrase, "message": exc.message},
+                    status_code=status,
                 )
             except CsrfRejected:
                 return render(

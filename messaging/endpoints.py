@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, Response
 
 from messaging import service, status
 from messaging.twilio_signature import verified_twilio_form
-from messaging.twiml import twiml_response
 from relance.web.deps import DbSession
+from relance.web.twiml import twiml_response
 
 router = APIRouter(tags=["twilio"])
 TwilioForm = Annotated[dict[str, str], Depends(verified_twilio_form)]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import HTTPException
 from sqlalchemy.orm import Session
 
 from messaging import keywords, webhooks, withheld, wording
@@ -24,6 +23,7 @@ from relance.conversations import repository
 from relance.conversations.service import Inbound, handle_inbound, store_inbound, store_outbound
 from relance.db.models import Task
 from relance.db.models.enums import Author, Channel
+from relance.errors import BadInput
 from relance.rasa_client import client_from_settings
 from relance.settings import get_settings
 
@@ -36,13 +36,13 @@ def handle_inbound_webhook(session: Session, fields: dict[str, str]) -> str:
     sid = fields.get("MessageSid") or fields.get("SmsSid") or ""
     sender = fields.get("From") or ""
     if not sid or not sender:
-        raise HTTPException(status_code=400, detail="MessageSid and From are required")
+        raise BadInput("missing_field", "MessageSid and From are required")
     if not SID_PATTERN.match(sid):
-        raise HTTPException(status_code=400, detail="MessageSid is not a Twilio message id")
+        raise BadInput("invalid_message_sid", "MessageSid is not a Twilio message id")
     try:
         channel, address = parse_twilio_from(sender)
     except InvalidAddress as exc:
-        raise HTTPException(status_code=400, detail="From is not a valid phone number") from exc
+        raise BadInput("invalid_phone", "From is not a valid phone number") from exc
     media = parse_media(fields)
     body = (fields.get("Body") or "").strip()[:TWILIO_MAX_BODY]
 
@@ -68,7 +68,7 @@ def _duplicate_wait_seconds() -> float:
 def parse_media(fields: dict[str, str]) -> list[dict[str, str]]:
     raw = fields.get("NumMedia") or "0"
     if not raw.isdigit() or int(raw) > MAX_MEDIA:
-        raise HTTPException(status_code=400, detail="NumMedia must be an integer between 0 and 10")
+        raise BadInput("invalid_media_count", "NumMedia must be an integer between 0 and 10")
     return [
         {
             "url": fields.get(f"MediaUrl{i}", ""),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import HTTPException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -18,6 +17,7 @@ from relance.contacts import service as contacts
 from relance.conversations import repository
 from relance.db.models import Contact, Message
 from relance.db.models.enums import MessageStatus
+from relance.errors import BadInput
 from voice.status import handle_call_status
 
 log = logging.getLogger(__name__)
@@ -29,10 +29,10 @@ def handle_status_callback(session: Session, fields: dict[str, str]) -> None:
         if fields.get("CallSid"):
             handle_call_status(session, fields)
             return
-        raise HTTPException(status_code=400, detail="MessageSid or CallSid is required")
+        raise BadInput("missing_field", "MessageSid or CallSid is required")
     raw_status = (fields.get("MessageStatus") or fields.get("SmsStatus") or "").lower()
     if not raw_status:
-        raise HTTPException(status_code=400, detail="MessageStatus is required")
+        raise BadInput("missing_field", "MessageStatus is required")
     claimed = webhooks.claim(session, f"{sid}:status:{raw_status}", "message.status", fields)
     webhooks.finish(claimed, "")
     if not claimed.fresh:

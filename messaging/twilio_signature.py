@@ -6,9 +6,10 @@ sees differs from the public one, so we rebuild it from `PUBLIC_BASE_URL` + path
 
 from __future__ import annotations
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from twilio.request_validator import RequestValidator
 
+from relance.errors import BadInput, Forbidden
 from relance.settings import get_settings
 
 
@@ -24,11 +25,11 @@ async def verified_twilio_form(request: Request) -> dict[str, str]:
     try:
         form = await request.form()
     except Exception as exc:  # malformed body
-        raise HTTPException(status_code=400, detail="malformed form body") from exc
+        raise BadInput("malformed_form", "malformed form body") from exc
     fields = {key: str(value) for key, value in form.multi_items()}
     if settings.twilio_validate_signatures:
         signature = request.headers.get("X-Twilio-Signature", "")
         validator = RequestValidator(settings.twilio_auth_token)
         if not signature or not validator.validate(public_url(request), fields, signature):
-            raise HTTPException(status_code=403, detail="invalid Twilio signature")
+            raise Forbidden("invalid_signature", "invalid Twilio signature")
     return fields

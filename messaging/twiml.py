@@ -1,8 +1,7 @@
-"""TwiML answers for messaging webhooks."""
+"""TwiML answers for messaging webhooks (strings: the endpoints wrap them in HTTP responses)."""
 
 from __future__ import annotations
 
-from fastapi import Response
 from twilio.twiml.messaging_response import MessagingResponse
 
 
@@ -12,6 +11,3 @@ def messages_twiml(texts: list[str]) -> str:
         response.message(text)
     return str(response)
 
-
-def twiml_response(body: str) -> Response:
-    return Response(content=body, media_type="application/xml")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import FastAPI
 
+from relance.runtime.model_status import read_status
 from relance.settings import Settings, get_settings
 from relance.web.errors import install_error_handlers
 from relance.web.limits import BodySizeLimitMiddleware
@@ -37,8 +40,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(console_router)
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    def healthz() -> dict[str, object]:
+        """Liveness, plus which assistant model serves when `relance run` started a quick one
+        (relance/runtime/model_status.py): a newcomer sees the production model arrive."""
+        body: dict[str, object] = {"status": "ok"}
+        status = read_status(settings.var_dir)
+        if status is not None:
+            body["assistant_model"] = asdict(status)
+        return body
 
     return app
 

@@ -8,10 +8,16 @@ PG_URL="${RELANCE_TEST_PG_URL:-postgresql://postgres@localhost:5432/relance_test
 step() { printf '\n\033[1;34m==> %s\033[0m\n' "$*"; }
 
 step "environments"
-scripts/ensure-envs.sh
+scripts/ensure-envs.sh --for-tests
+
+step "prerequisites (relance doctor)"
+.venv/bin/relance doctor --for test
 
 step "lint (ruff)"
 .venv/bin/ruff check .
+
+step "import contracts (import-linter, .importlinter)"
+.venv/bin/lint-imports
 
 step "assistant: rasa data validate, training (CI config, cached), test stories"
 .venv/bin/relance bot test --ci

@@ -11,8 +11,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from messaging.twilio_signature import verified_twilio_form
-from messaging.twiml import twiml_response
 from relance.web.deps import DbSession
+from relance.web.twiml import twiml_response
 from voice import service
 from voice.status import handle_call_status
 

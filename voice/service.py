@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode
 
-from fastapi import HTTPException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -38,6 +37,7 @@ from relance.db.models.enums import (
     HandoffStatus,
     MessageStatus,
 )
+from relance.errors import BadInput
 from relance.rasa_client import client_from_settings
 from relance.settings import get_settings
 from voice import twiml
@@ -65,16 +65,16 @@ class Call:
 def parse_call(fields: dict[str, str]) -> Call:
     sid = fields.get("CallSid") or ""
     if not CALL_SID.match(sid):
-        raise HTTPException(status_code=400, detail="CallSid is missing or not a Twilio call id")
+        raise BadInput("invalid_call_sid", "CallSid is missing or not a Twilio call id")
     outbound = (fields.get("Direction") or "inbound").startswith("outbound")
     raw = fields.get("To") if outbound else fields.get("From")
     if not raw:
-        raise HTTPException(status_code=400, detail="From and To are required")
+        raise BadInput("missing_field", "From and To are required")
     try:
         address: str | None = to_e164(raw)
     except InvalidAddress:
         if outbound:
-            raise HTTPException(status_code=400, detail="To is not a phone number") from None
+            raise BadInput("invalid_phone", "To is not a phone number") from None
         address = None  # anonymous caller: handled as an unknown number
     return Call(sid=sid, address=address, outbound=outbound, fields=fields)
 

@@ -7,7 +7,6 @@ channel. Busy and no-answer are ordinary outcomes, not a bad number.
 
 from __future__ import annotations
 
-from fastapi import HTTPException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -18,6 +17,7 @@ from relance.contacts import service as contacts
 from relance.conversations import repository
 from relance.db.models import Message
 from relance.db.models.enums import Channel, MessageStatus
+from relance.errors import BadInput
 from voice.service import MACHINE_ANSWERS
 
 _MESSAGE_STATUS = {
@@ -38,7 +38,7 @@ def handle_call_status(session: Session, fields: dict[str, str]) -> None:
     sid = fields.get("CallSid") or ""
     status = (fields.get("CallStatus") or "").lower()
     if not sid or not status:
-        raise HTTPException(status_code=400, detail="CallSid and CallStatus are required")
+        raise BadInput("missing_field", "CallSid and CallStatus are required")
     claimed = webhooks.claim(session, f"{sid}:call-status:{status}", "voice.status", fields)
     webhooks.finish(claimed, "")
     if not claimed.fresh or status not in CALL_RANK:

@@ -15,8 +15,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from relance.auth.tokens import verify_token
+from relance.errors import Forbidden, Unauthorized
 from relance.web.deps import DbSession
-from relance.web.errors import DomainError
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
@@ -25,15 +25,11 @@ bearer_scheme = HTTPBearer(
 )
 
 
-class Unauthorized(DomainError):
-    status_code = 401
-
-    def __init__(self, code: str, message: str, error: str | None = None) -> None:
-        super().__init__(code, message)
-        challenge = 'Bearer realm="relance"'
-        if error:
-            challenge += f', error="{error}"'
-        self.headers = {"WWW-Authenticate": challenge}
+def _unauthorized(code: str, message: str, error: str | None = None) -> Unauthorized:
+    challenge = 'Bearer realm="relance"'
+    if error:
+        challenge += f', error="{error}"'
+    return Unauthorized(code, message, challenge=challenge)
 
 
 @dataclass(frozen=True)
@@ -57,15 +53,17 @@ def require_token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> ApiCaller:
     if credentials is None or not credentials.credentials:
-        raise Unauthorized("missing_token", "An API token is required (Authorization: Bearer ...)")
+        raise _unauthorized(
+            "missing_token", "An API token is required (Authorization: Bearer ...)"
+        )
     row = verify_token(db, credentials.credentials)
     if row is None:
-        raise Unauthorized(
+        raise _unauthorized(
             "invalid_token", "The API token is unknown, revoked or expired", "invalid_token"
         )
     if row.read_only and request.method not in READ_METHODS:
-        raise DomainError(
-            "read_only_token", "This API token is read-only: it may not change anything", 403
+        raise Forbidden(
+            "read_only_token", "This API token is read-only: it may not change anything"
         )
     return ApiCaller(token_id=row.id, name=row.name)
 

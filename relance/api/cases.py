@@ -29,8 +29,8 @@ from relance.api.schemas import (
 from relance.db.models import Conversation, Dispute, Handoff, PaymentPlan, Promise
 from relance.db.models.enums import DisputeStatus, HandoffStatus, PlanStatus, PromiseStatus
 from relance.disputes.service import decide_dispute
+from relance.errors import Conflict, NotFound
 from relance.web.deps import DbSession
-from relance.web.errors import DomainError, NotFound
 
 router = APIRouter()
 
@@ -66,8 +66,8 @@ def _decide(
     if dispute is None:
         raise NotFound("dispute_not_found", f"No dispute with id {dispute_id}")
     if dispute.status != DisputeStatus.OPEN:
-        raise DomainError(
-            "dispute_closed", f"Dispute {dispute.reference} is already {dispute.status}", 409
+        raise Conflict(
+            "dispute_closed", f"Dispute {dispute.reference} is already {dispute.status}"
         )
     decide_dispute(db, dispute, upheld=upheld, note=decision.note, actor=caller.actor)
     db.flush()

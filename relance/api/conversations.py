@@ -13,8 +13,8 @@ from relance.api.pagination import IdFilter, Limit, Offset, paginate
 from relance.api.schemas import MAX_ID, ConversationOut, ErrorOut, MessageOut, Page
 from relance.db.models import Conversation, Message
 from relance.db.models.enums import Channel, ConversationMode, Direction
+from relance.errors import NotFound
 from relance.web.deps import DbSession
-from relance.web.errors import NotFound
 
 router = APIRouter(tags=["conversations"])
 

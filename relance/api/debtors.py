@@ -43,8 +43,8 @@ from relance.db.models.enums import (
     PromiseStatus,
     Segment,
 )
+from relance.errors import NotFound
 from relance.web.deps import DbSession
-from relance.web.errors import NotFound
 
 router = APIRouter(tags=["debtors"])
 

@@ -25,7 +25,7 @@ from relance.api.schemas import (
     iso_currencies,
     no_control_chars,
 )
-from relance.web.errors import DomainError
+from relance.errors import BadInput, InvalidContent, UnsupportedMediaType
 
 MAX_ROWS = 5000
 # Widths of the columns each CSV field lands in (relance/db/models); PostgreSQL enforces them.
@@ -75,10 +75,6 @@ class ImportPayload:
     problems: dict[int, list[str]] = field(default_factory=dict)  # by 1-based data row
 
 
-class BadImport(DomainError):
-    status_code = 422
-
-
 def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
     """Resolve pydantic's local `$defs` so the schema can sit inline in the OpenAPI document."""
     defs = schema.pop("$defs", {})
@@ -123,17 +119,16 @@ async def read_import(request: Request) -> ImportPayload:
         try:
             form = await request.form(max_files=1, max_fields=10)
         except Exception as exc:  # malformed multipart
-            raise DomainError("malformed_body", "The multipart body cannot be parsed") from exc
+            raise BadInput("malformed_body", "The multipart body cannot be parsed") from exc
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
-            raise BadImport("file_required", "Send the CSV as a file field named 'file'")
+            raise InvalidContent("file_required", "Send the CSV as a file field named 'file'")
         return _csv_payload(await upload.read())
     if kind in ("text/csv", "text/plain"):
         return _csv_payload(await request.body())
-    raise DomainError(
+    raise UnsupportedMediaType(
         "unsupported_media_type",
         "Send application/json rows, a multipart 'file' upload or a text/csv body",
-        status_code=415,
     )
 
 
@@ -149,7 +144,7 @@ def _json_payload(body: bytes) -> ImportPayload:
                 problems.setdefault(loc[1] + 1, []).append(f"{where}: {_msg(err)}")
             else:
                 where = ".".join(str(p) for p in loc) or "body"
-                raise BadImport("invalid_request", f"{where}: {_msg(err)}") from None
+                raise InvalidContent("invalid_request", f"{where}: {_msg(err)}") from None
         return ImportPayload(rows=[], csv=False, problems=problems)
     return ImportPayload(rows=[_csv_vocabulary(row) for row in parsed.rows], csv=False)
 
@@ -172,20 +167,20 @@ def _csv_payload(body: bytes) -> ImportPayload:
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DomainError("bad_encoding", "The CSV must be UTF-8") from exc
+        raise BadInput("bad_encoding", "The CSV must be UTF-8") from exc
     try:
         reader = csv.DictReader(io.StringIO(text, newline=""))
         header = [h.strip().lower() for h in (reader.fieldnames or []) if h]
         rows = list(reader)
     except csv.Error as exc:
-        raise BadImport("malformed_csv", f"The CSV cannot be read: {exc}") from exc
+        raise InvalidContent("malformed_csv", f"The CSV cannot be read: {exc}") from exc
     missing = [col for col in REQUIRED_COLUMNS if col not in header]
     if missing:
-        raise BadImport("missing_columns", "The CSV lacks columns: " + ", ".join(missing))
+        raise InvalidContent("missing_columns", "The CSV lacks columns: " + ", ".join(missing))
     if not rows:
-        raise BadImport("empty_import", "The CSV has no data rows")
+        raise InvalidContent("empty_import", "The CSV has no data rows")
     if len(rows) > MAX_ROWS:
-        raise BadImport("too_many_rows", f"At most {MAX_ROWS} rows per import")
+        raise InvalidContent("too_many_rows", f"At most {MAX_ROWS} rows per import")
     problems: dict[int, list[str]] = {}
     for number, row in enumerate(rows, start=1):
         found = _csv_row_problems(row)

@@ -29,8 +29,9 @@ from relance.api.schemas import (
 )
 from relance.db.models import Invoice
 from relance.db.models.enums import InvoiceStatus
+from relance.errors import Conflict
 from relance.web.deps import DbSession
-from relance.web.errors import DomainError
+from relance.web.errors import PROBLEM_JSON, problem
 
 router = APIRouter(tags=["invoices"])
 
@@ -88,8 +89,8 @@ def import_invoices(db: DbSession, caller: Caller, payload: ImportBody) -> Any:
         report = import_rows(db, payload.rows, actor=caller.actor)
     except IntegrityError:
         db.rollback()
-        raise DomainError(
-            "conflict", "Another import wrote the same rows at the same time; retry", 409
+        raise Conflict(
+            "conflict", "Another import wrote the same rows at the same time; retry"
         ) from None
     if not report.ok:
         # importer lines count the CSV header as line 1
@@ -111,8 +112,11 @@ def _rejected(
         for row, msgs in sorted(problems.items())
     ]
     body = ImportRejected(
-        error="invalid_rows",
-        message=f"Nothing was imported: {len(rows)} row(s) have problems",
+        **problem(
+            422, "invalid_rows", f"Nothing was imported: {len(rows)} row(s) have problems"
+        ),
         rows=rows,
     )
-    return JSONResponse(status_code=422, content=body.model_dump(mode="json"))
+    return JSONResponse(
+        status_code=422, content=body.model_dump(mode="json"), media_type=PROBLEM_JSON
+    )

@@ -16,9 +16,9 @@ from relance.api.auth import ApiCaller, Caller
 from relance.api.schemas import MAX_ID, ErrorOut
 from relance.db.models import ApiToken, Debtor, User
 from relance.db.models.enums import Role
+from relance.errors import Conflict, Forbidden, InvalidContent, NotFound
 from relance.privacy import erasure, export
 from relance.web.deps import DbSession
-from relance.web.errors import DomainError, NotFound
 
 router = APIRouter(tags=["privacy"])
 DebtorId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -31,8 +31,8 @@ def require_admin_token(db: DbSession, caller: Caller) -> ApiCaller:
     token = db.get(ApiToken, caller.token_id)
     user = db.get(User, token.user_id) if token is not None and token.user_id else None
     if user is None or not user.active or user.role != Role.ADMIN:
-        raise DomainError(
-            "admin_required", "Only a token of an admin user may export or erase a debtor", 403
+        raise Forbidden(
+            "admin_required", "Only a token of an admin user may export or erase a debtor"
         )
     return caller
 
@@ -93,14 +93,14 @@ def erase_debtor(
     """
     debtor = _debtor(db, debtor_id)
     if body.confirm_customer_number.strip() != debtor.customer_number:
-        raise DomainError("confirmation_mismatch", "confirm_customer_number does not match", 422)
+        raise InvalidContent("confirmation_mismatch", "confirm_customer_number does not match")
     try:
         report = erasure.erase(db, debtor, actor=caller.actor, reason=body.reason,
                                force=body.force)
     except erasure.ErasureRefused as exc:
-        raise DomainError("erasure_refused", str(exc), 409) from exc
+        raise Conflict("erasure_refused", str(exc)) from exc
     except erasure.ErasureError as exc:
-        raise DomainError("erasure_invalid", str(exc), 422) from exc
+        raise InvalidContent("erasure_invalid", str(exc)) from exc
     return ErasureOut(
         debtor_id=report.debtor_id, customer_number=report.customer_number,
         forced=report.forced, overridden=report.blockers, counts=report.counts,

@@ -115,6 +115,14 @@ def money(amount_minor: int, currency: str) -> Money:
 
 
 class ErrorOut(BaseModel):
+    """An RFC 9457 problem document (`application/problem+json`), see relance/web/errors.py;
+    `error` and `message` repeat `code` and `detail` for clients of the earlier format."""
+
+    type: str = Field(description="urn:relance:error:<code>")
+    title: str
+    status: int
+    detail: str
+    code: str
     error: str
     message: str
 

@@ -17,6 +17,7 @@ bot_app = typer.Typer(no_args_is_help=True, help="Train, validate and test the R
 
 def register(app: typer.Typer) -> None:
     app.command("run")(run)
+    app.command("doctor")(doctor)
     app.add_typer(bot_app, name="bot")
 
 
@@ -79,12 +80,37 @@ def test(ci: bool = typer.Option(True, help="Use the CI training config")) -> No
 
 def run(
     demo: bool = typer.Option(True, help="Load the demo portfolio"),
-    ci_model: bool = typer.Option(False, help="Train with the faster CI config"),
-    port: int = typer.Option(8000, help="api port"),
+    ci_model: bool = typer.Option(False, help="Serve the CI model only (no production training)"),
+    quick: bool = typer.Option(
+        True,
+        help="If the production model is not trained yet, serve the CI model at once and "
+        "train the production model in the background (loaded without a restart)",
+    ),
+    port: int = typer.Option(8000, help="api port (before --port-offset)"),
+    port_offset: int = typer.Option(
+        0, help="Move every port (api 8000, Rasa 5005, actions 5055, sandbox 8099) by this much"
+    ),
 ) -> None:
     """Start the whole stack: migrate, load the demo, train if needed, run every process."""
     from relance.runtime.launcher import launch
 
     raise typer.Exit(
-        launch(demo=demo, config=_config(ci_model), api_port=port, env=dict(os.environ))
+        launch(
+            demo=demo,
+            config=_config(ci_model),
+            api_port=port,
+            env=dict(os.environ),
+            port_offset=port_offset,
+            quick_first=quick,
+        )
     )
+
+
+def doctor(
+    purpose: str = typer.Option("test", "--for", help="run or test (test checks everything)"),
+    port_offset: int = typer.Option(0, help="Check the ports of a stack moved by this much"),
+) -> None:
+    """Check this machine's prerequisites (Pythons, disk, ports, PostgreSQL, Chromium)."""
+    from relance.runtime.doctor import main
+
+    raise typer.Exit(main(["--for", purpose, "--port-offset", str(port_offset)]))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -68,6 +67,3 @@ def place_from_address(address: str) -> str:
     match = re.search(r"\b\d{4,5}\s+([^,]+)", address)
     return match.group(1).strip() if match else "Paris"
 
-
-def iso(value: date) -> str:
-    return value.isoformat()

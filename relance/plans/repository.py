@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relance.db.models import Invoice, PaymentPlan
-from relance.db.models.enums import InvoiceStatus, PlanStatus
+from relance.db.models import Invoice
+from relance.db.models.enums import InvoiceStatus
 
 
 def open_invoices(session: Session, debtor_id: int) -> list[Invoice]:
@@ -20,13 +20,3 @@ def open_invoices(session: Session, debtor_id: int) -> list[Invoice]:
         if inv.balance_minor > 0
     ]
 
-
-def live_plans(session: Session, debtor_id: int) -> list[PaymentPlan]:
-    return list(
-        session.scalars(
-            select(PaymentPlan).where(
-                PaymentPlan.debtor_id == debtor_id,
-                PaymentPlan.status.in_([PlanStatus.ACTIVE, PlanStatus.PENDING_APPROVAL]),
-            )
-        )
-    )

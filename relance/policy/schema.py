@@ -147,8 +147,5 @@ class Policy(_Strict):
                 return track
         return self.tracks[-1]
 
-    def max_offset(self) -> int:
-        return max(s.offset_days for t in self.tracks for s in t.stages)
-
     def min_offset(self) -> int:
         return min(s.offset_days for t in self.tracks for s in t.stages)

@@ -2,31 +2,56 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from relance.runtime import stack
+from relance.runtime.background_training import BackgroundTraining, load_model
+from relance.runtime.model_status import ModelStatus, clear_status, write_status
+from relance.runtime.paths import BOT_DIR
 from relance.runtime.rasa_config import write_endpoints
-from relance.runtime.training import ensure_model
-from relance.settings import get_settings
+from relance.runtime.training import cached_model, ensure_model
+from relance.settings import Settings, get_settings
 
 console = Console()
 
+# Serves while the production model trains: the CI config, which CI keeps trained and cached.
+QUICK_CONFIG = BOT_DIR / "config.ci.yml"
 
-def launch(*, demo: bool, config: Path, api_port: int, env: dict[str, str]) -> int:
-    ports = stack.Ports(api=api_port)
+
+def launch(
+    *,
+    demo: bool,
+    config: Path,
+    api_port: int,
+    env: dict[str, str],
+    port_offset: int = 0,
+    quick_first: bool = True,
+) -> int:
+    """Run the stack until Ctrl-C. `config` is the model to end up serving; when it is not
+    trained yet and `quick_first`, the CI model serves first and `config` trains behind it."""
+    ports = stack.Ports.offset(port_offset, api=api_port)
     env = stack.stack_env(env, ports)
     for key in ("RASA_URL", "PUBLIC_BASE_URL", "TWILIO_API_BASE"):
-        import os
-
         os.environ[key] = env[key]
     get_settings.cache_clear()
     settings = get_settings()
 
     console.rule("[bold]Relance")
     _step("database", _migrate_and_seed, demo)
-    model = ensure_model(config)
+    serving = choose_serving_config(config, quick_first=quick_first)
+    model = ensure_model(serving)
+    write_status(
+        settings.var_dir,
+        ModelStatus(
+            serving=serving.name,
+            production="serving" if serving == config else "training",
+            progress=None if serving == config else 0.0,
+        ),
+    )
     endpoints = write_endpoints(
         settings,
         api_url=f"http://127.0.0.1:{ports.api}",
@@ -41,6 +66,12 @@ def launch(*, demo: bool, config: Path, api_port: int, env: dict[str, str]) -> i
         stack.rasa_service(ports, model, endpoints, settings.rasa_auth_token),
         *stack.extra_services(ports),
     ]
+    background = (
+        None
+        if serving == config
+        else _production_training(config, settings.var_dir, env["RASA_URL"], settings)
+    )
+    display = _TrainingDisplay(background)
 
     def ready() -> None:
         base = f"http://localhost:{ports.api}"
@@ -51,14 +82,104 @@ def launch(*, demo: bool, config: Path, api_port: int, env: dict[str, str]) -> i
         console.print(f"Logs             : {settings.var_dir / 'logs'}")
         _print_demo_logins()
         console.print("Ctrl-C stops everything.")
+        if background is not None:
+            console.print(
+                f"[yellow]Serving the quick model ({serving.name}) while the production model "
+                f"({config.name}) trains in the background; it is loaded without a restart.[/yellow]"
+            )
+            background.start()
+            display.start()
 
     try:
         return running.supervise(
-            services, starting=lambda s: console.print(f"starting {s.name}…"), ready=ready
+            services,
+            starting=lambda s: console.print(f"starting {s.name}…"),
+            ready=ready,
+            tick=display.tick,
         )
     except Exception as exc:  # every service started is already stopped
         console.print(f"[red]start-up failed:[/red] {exc}")
         return 1
+    finally:
+        display.stop()
+        if background is not None:
+            background.stop()
+        clear_status(settings.var_dir)  # no stale "training" for an api started on its own later
+
+
+def choose_serving_config(config: Path, *, quick_first: bool) -> Path:
+    """The production model when it is cached (or asked for without a quick start), else the
+    quick CI model, which trains in minutes instead of a quarter of an hour."""
+    if not quick_first or config == QUICK_CONFIG or cached_model(config) is not None:
+        return config
+    return QUICK_CONFIG
+
+
+def _production_training(
+    config: Path, var_dir: Path, rasa_url: str, settings: Settings
+) -> BackgroundTraining:
+    def on_state(state: str, detail: str) -> None:
+        if state == "failed":
+            write_status(var_dir, ModelStatus(QUICK_CONFIG.name, "failed", detail=detail))
+            console.print(f"[red]production model: training or loading failed[/red] ({detail})")
+        elif state == "loading":
+            write_status(var_dir, ModelStatus(QUICK_CONFIG.name, "loading", progress=1.0))
+            console.print(f"production model trained ({detail}); loading it into Rasa…")
+        else:
+            write_status(var_dir, ModelStatus(config.name, "serving"))
+            console.print(f"[green]production model serving[/green] ({detail})")
+
+    return BackgroundTraining(
+        config,
+        log_path=var_dir / "logs" / "training-production.log",
+        swap=lambda model: load_model(rasa_url, settings.rasa_auth_token, model),
+        on_state=on_state,
+    )
+
+
+class _TrainingDisplay:
+    """A Rich progress bar for the background training, refreshed from the supervisor's loop;
+    the status file (read by /healthz and the simulator) follows it."""
+
+    def __init__(self, background: BackgroundTraining | None) -> None:
+        self._background = background
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+        self._last_written = -1.0
+
+    def start(self) -> None:
+        if self._background is None:
+            return
+        self._progress = Progress(
+            TextColumn("production model"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}% (estimate)"),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self._task = self._progress.add_task("training", total=100)
+        self._progress.start()
+
+    def tick(self) -> None:
+        background = self._background
+        if background is None or self._progress is None or self._task is None:
+            return
+        if background.state != "training":
+            self.stop()
+            return
+        share = background.progress()
+        self._progress.update(self._task, completed=round(share * 100))
+        if share - self._last_written >= 0.01:
+            self._last_written = share
+            write_status(
+                get_settings().var_dir,
+                ModelStatus(QUICK_CONFIG.name, "training", progress=round(share, 3)),
+            )
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
 
 
 def _step(name: str, fn, *args) -> None:  # type: ignore[no-untyped-def]

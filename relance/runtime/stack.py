@@ -29,6 +29,25 @@ class Ports:
     actions: int = 5055
     twilio_sandbox: int = 8099
 
+    @classmethod
+    def offset(cls, by: int, *, api: int = 8000) -> Ports:
+        """Every port moved by `by` (`relance run --port-offset`): two stacks side by side."""
+        base = cls()
+        return cls(
+            api=api + by,
+            rasa=base.rasa + by,
+            actions=base.actions + by,
+            twilio_sandbox=base.twilio_sandbox + by,
+        )
+
+    def all(self) -> dict[str, int]:
+        return {
+            "api": self.api,
+            "rasa": self.rasa,
+            "actions": self.actions,
+            "twilio-sandbox": self.twilio_sandbox,
+        }
+
 
 @dataclass
 class Service:
@@ -37,6 +56,9 @@ class Service:
     health_url: str
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    # How long `relance run` waits for the health URL before giving up. Rasa loads TensorFlow
+    # and the model: minutes on a busy 2-core machine.
+    start_timeout: float = 180.0
 
 
 @dataclass
@@ -97,18 +119,20 @@ class Stack:
         *,
         starting: Callable[[Service], None] = lambda service: None,
         ready: Callable[[], None] = lambda: None,
-        timeout: float = 180.0,
+        timeout: float | None = None,
+        tick: Callable[[], None] = lambda: None,
     ) -> int:
         """Start `services` in order, call `ready`, then block until one dies (exit 1) or the
         stack is told to stop: Ctrl-C, SIGTERM or SIGHUP (exit 0). Every service started is
-        stopped on the way out, whatever happens, start-up failures included (re-raised)."""
+        stopped on the way out, whatever happens, start-up failures included (re-raised).
+        `tick` runs about once a second while the stack runs (progress displays)."""
         with interrupt_on_termination():
             try:
                 for service in services:
                     starting(service)
-                    self.start(service, timeout)
+                    self.start(service, timeout or service.start_timeout)
                 ready()
-                return self.wait()
+                return self.wait(tick)
             except KeyboardInterrupt:
                 return 0
             finally:
@@ -121,9 +145,10 @@ class Stack:
             _terminate(service)
         self.services = [s for s in self.services if name and s.name != name]
 
-    def wait(self) -> int:
+    def wait(self, tick: Callable[[], None] = lambda: None) -> int:
         """Block until a service dies (exit 1); `supervise` stops the rest."""
         while True:
+            tick()
             for service in self.services:
                 if service.process and service.process.poll() is not None:
                     print(
@@ -198,6 +223,7 @@ def rasa_service(ports: Ports, model: Path, endpoints: Path, auth_token: str) ->
             "127.0.0.1",
         ],
         health_url=f"http://127.0.0.1:{ports.rasa}/",
+        start_timeout=900.0,
     )
 
 
@@ -285,7 +311,7 @@ def extra_services(ports: Ports) -> list[Service]:
 
 def celery_worker_service(name: str, health_url: str, *, concurrency: int = 1) -> Service:
     """One Celery worker replica consuming the `relance` queue (needs CELERY_BROKER_URL), without
-    beat (like `relance worker --no-beat`): beat runs once, in `celery_beat_service`.
+    beat (like `relance worker --no-beat`): exactly one `celery_main beat` runs beside them.
 
     Celery has no HTTP health endpoint: `health_url` only gates start-up on a service it needs
     (the api, say); check the worker itself with `celery inspect ping` / `app.control.ping()`.
@@ -307,24 +333,6 @@ def celery_worker_service(name: str, health_url: str, *, concurrency: int = 1) -
             "INFO",
             "--without-gossip",
             "--without-mingle",
-        ],
-        health_url=health_url,
-    )
-
-
-def celery_beat_service(health_url: str, schedule_file: Path) -> Service:
-    """The one beat of a replicated set-up: it only enqueues the periodic jobs."""
-    return Service(
-        name="beat",
-        argv=[
-            python_bin(),
-            "-m",
-            "relance.runtime.celery_main",
-            "beat",
-            "--loglevel",
-            "INFO",
-            "--schedule",
-            str(schedule_file),
         ],
         health_url=health_url,
     )

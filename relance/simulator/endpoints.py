@@ -22,6 +22,7 @@ from twilio.request_validator import RequestValidator
 from relance.db.models import Contact, Conversation, Debtor, Invoice, Message
 from relance.db.models.enums import Channel, InvoiceStatus
 from relance.nlg.formatting import money
+from relance.runtime.model_status import read_status
 from relance.settings import Settings
 from relance.web.deps import AppSettings, DbSession
 
@@ -52,7 +53,13 @@ def pick_debtor(request: Request, db: DbSession, settings: AppSettings) -> HTMLR
         )
     }
     return templates.TemplateResponse(
-        request, "pick.html", {"debtors": debtors, "balances": balances}
+        request,
+        "pick.html",
+        {
+            "debtors": debtors,
+            "balances": balances,
+            "model_status": read_status(settings.var_dir),
+        },
     )
 
 
@@ -65,7 +72,12 @@ def chat(debtor_id: int, request: Request, db: DbSession, settings: AppSettings)
     return templates.TemplateResponse(
         request,
         "chat.html",
-        {"debtor": debtor, "messages": _transcript(db, debtor_id), "channels": _channels(debtor)},
+        {
+            "debtor": debtor,
+            "messages": _transcript(db, debtor_id),
+            "channels": _channels(debtor),
+            "model_status": read_status(settings.var_dir),
+        },
     )
 
 

@@ -1,13 +1,32 @@
-"""Error handlers: bad input is a clear 4xx with a JSON body, never a 500 with a stack trace."""
+"""Error handlers: bad input is a clear 4xx with a problem document, never a 500 with a stack trace.
+
+Services raise the project's errors (relance/errors.py); this module maps them to HTTP, once.
+"""
 
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
+
+from relance.errors import (
+    BadInput,
+    Conflict,
+    Forbidden,
+    Gone,
+    InvalidContent,
+    NotFound,
+    PolicyViolation,
+    RelanceError,
+    Unauthorized,
+    Unavailable,
+    UnsupportedMediaType,
+)
 
 log = logging.getLogger(__name__)
 
@@ -24,32 +43,68 @@ DATABASE_UNAVAILABLE = (
 RETRY_AFTER_SECONDS = "5"
 
 
-class DomainError(Exception):
-    """A rule said no. Mapped to 4xx with a machine-readable code and a human message."""
+# The one place where the project's errors (relance/errors.py) become HTTP status codes; the
+# most specific class in an error's MRO wins.
+STATUS: dict[type[RelanceError], int] = {
+    RelanceError: 400,
+    BadInput: 400,
+    InvalidContent: 422,
+    UnsupportedMediaType: 415,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    Gone: 410,
+    PolicyViolation: 422,
+    Unavailable: 503,
+}
+PROBLEM_JSON = "application/problem+json"
 
-    status_code = 400
-    headers: dict[str, str] | None = None  # e.g. WWW-Authenticate on a 401
 
-    def __init__(self, code: str, message: str, status_code: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        if status_code is not None:
-            self.status_code = status_code
+def status_for(error: RelanceError) -> int:
+    return next(STATUS[cls] for cls in type(error).__mro__ if cls in STATUS)
 
 
-class NotFound(DomainError):
-    status_code = 404
+def problem(status: int, code: str, message: str, **extra: Any) -> dict[str, Any]:
+    """An RFC 9457 problem document. `error` and `message` repeat `code` and `detail` under the
+    names this API used before problem documents (docs/api.md), so existing clients keep
+    working."""
+    return {
+        "type": f"urn:relance:error:{code}",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": message,
+        "code": code,
+        "error": code,
+        "message": message,
+        **extra,
+    }
+
+
+def problem_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    return JSONResponse(
+        status_code=status,
+        content=problem(status, code, message, **extra),
+        headers=headers,
+        media_type=PROBLEM_JSON,
+    )
+
+
+def error_response(error: RelanceError) -> JSONResponse:
+    headers = None
+    if isinstance(error, Unauthorized) and error.challenge:
+        headers = {"WWW-Authenticate": error.challenge}
+    elif isinstance(error, Unavailable):
+        headers = {"Retry-After": RETRY_AFTER_SECONDS}
+    return problem_response(status_for(error), error.code, error.message, headers, **error.details)
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(DomainError)
-    async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse(
-            status_code=exc.status_code,
-            content={"error": exc.code, "message": exc.message},
-            headers=exc.headers,
-        )
+    @app.exception_handler(RelanceError)
+    async def _relance_error(_request: Request, exc: RelanceError) -> JSONResponse:
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -57,27 +112,20 @@ def install_error_handlers(app: FastAPI) -> None:
             {"field": ".".join(str(p) for p in err.get("loc", ())), "message": err.get("msg")}
             for err in exc.errors()
         ]
-        return JSONResponse(
-            status_code=422,
-            content={"error": "invalid_request", "message": "Invalid request", "details": errors},
-        )
+        return problem_response(422, "invalid_request", "Invalid request", details=errors)
 
     @app.exception_handler(UnicodeDecodeError)
     async def _bad_encoding(_request: Request, _exc: UnicodeDecodeError) -> JSONResponse:
-        return JSONResponse(
-            status_code=400, content={"error": "bad_encoding", "message": "Body is not UTF-8"}
-        )
+        return problem_response(400, "bad_encoding", "Body is not UTF-8")
 
     async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
         first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
         log.warning("database unavailable, answering 503: %s", first_line[:300])
-        return JSONResponse(
-            status_code=503,
-            content={
-                "error": "database_unavailable",
-                "message": "The service is briefly unavailable; retry shortly",
-            },
-            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        return problem_response(
+            503,
+            "database_unavailable",
+            "The service is briefly unavailable; retry shortly",
+            {"Retry-After": RETRY_AFTER_SECONDS},
         )
 
     for error in DATABASE_UNAVAILABLE:

@@ -1,8 +1,9 @@
 """Browser tests: the real api (uvicorn, in a thread) on a temporary SQLite database, driven by
 Playwright through Debian's chromium.
 
-Chromium is installed by the set-up script (`apt-get install -y chromium`); without it these tests
-fail with a clear message rather than being skipped.
+Chromium is installed by `scripts/ensure-envs.sh --for-tests` (`apt-get install -y chromium`), or
+named by RELANCE_CHROMIUM; without it these tests fail with a clear message rather than being
+skipped.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import sessionmaker
 
-CHROMIUM = Path("/usr/bin/chromium")
+from relance.runtime.doctor import find_chromium
+
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -33,13 +35,14 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def chromium_path() -> Path:
-    if not CHROMIUM.exists():
+    found = find_chromium()
+    if not found:
         pytest.fail(
-            f"{CHROMIUM} is missing: the browser tests drive Debian's chromium. "
-            "Install it with `apt-get update && apt-get install -y chromium`.",
+            "Chromium is missing: the browser tests drive Debian's chromium. Install it with "
+            "`apt-get update && apt-get install -y chromium`, or set RELANCE_CHROMIUM.",
             pytrace=False,
         )
-    return CHROMIUM
+    return Path(found)
 
 
 @pytest.fixture(scope="module")
