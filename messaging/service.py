@@ -141,10 +141,10 @@ def _keyword(session: Session, inbound: Inbound, kind: Keyword, language: str | 
     contact = contacts.ensure_contact(session, debtor, inbound.channel, inbound.address)
     if kind == Keyword.OPT_OUT:
         changed = contacts.opt_out(session, contact, source=inbound.channel, keyword=normalised)
-        name = "utter_opted_out" if changed else None  # one confirmation, not one per STOP
+        response = "utter_opted_out" if changed else None  # one confirmation, not one per STOP
     elif kind == Keyword.OPT_IN:
         contacts.opt_in(session, contact, source=inbound.channel, keyword=normalised)
-        name = "utter_opted_in"  # confirmed even when already subscribed: nothing to protect
+        response = "utter_opted_in"  # confirmed even when already subscribed: nothing to protect
     else:
         audit.record(
             session,
@@ -154,10 +154,10 @@ def _keyword(session: Session, inbound: Inbound, kind: Keyword, language: str | 
             debtor_id=debtor.id,
             channel=inbound.channel,
         )
-        name = "utter_help"
-    if name is None:
+        response = "utter_help"
+    if response is None:
         return []
-    reply = wording.text(session, name, language=language, channel=inbound.channel)
+    reply = wording.text(session, response, language=language, channel=inbound.channel)
     store_outbound(
         session, conversation, inbound.channel, reply, Author.SYSTEM, address=inbound.address
     )

@@ -169,7 +169,7 @@ def letters_render(
 
 def evidence_command(
     debtor: str = typer.Argument(..., help="Debtor id or customer number"),
-    out: Path = typer.Option(None, "--out", help="ZIP file (default: evidence-<number>.zip)"),
+    out: Path | None = typer.Option(None, "--out", help="ZIP file (default: evidence-<number>.zip)"),
 ) -> None:
     """Build the evidence pack (ZIP) for a collection agency or an injonction de payer."""
     from relance.db.session import session_scope

@@ -55,10 +55,11 @@ def sender_for(channel: str) -> str:
     from relance.settings import get_settings
 
     settings = get_settings()
-    return {
+    senders: dict[str, str] = {
         Channel.WHATSAPP: settings.twilio_whatsapp_from,
         Channel.VOICE: settings.twilio_voice_from,
-    }.get(channel, settings.twilio_sms_from)  # type: ignore[call-overload]
+    }
+    return senders.get(channel, settings.twilio_sms_from)
 
 
 def stage_for(policy: Policy, debtor: Debtor, key: str) -> Stage:
