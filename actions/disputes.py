@@ -9,7 +9,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions._common import debtor_of, latest_text, unit_of_work, utter
+from actions._common import debtor_of, filled_slot, latest_text, unit_of_work, utter
 from actions.handoff import escalate_on_signal
 from relance.disputes.service import classify_reason, create_dispute
 
@@ -70,7 +70,7 @@ class ActionCreateDispute(Action):
             debtor = debtor_of(session, tracker)
             if debtor is None:
                 return events
-            dispute = create_dispute(session, debtor, reason=tracker.get_slot("dispute_reason"),
+            dispute = create_dispute(session, debtor, reason=filled_slot(tracker, "dispute_reason"),
                                      details=tracker.get_slot("dispute_details"))
             utter(dispatcher, "utter_dispute_created", dispute_reference=dispute.reference)
             events.append(SlotSet("dispute_reference", dispute.reference))

@@ -114,6 +114,7 @@ def gathered(session: Session, fields: dict[str, str], turn: int, attempt: int) 
     speech = (fields.get("SpeechResult") or "").strip()
     if not digits and not speech:
         return webhooks.finish(claimed, _no_input(session, call, turn, attempt))
+    extra: dict[str, object]
     if digits:
         text = DTMF_SHORTCUTS.get(digits, digits)
         extra = {"input": "dtmf", "digits": digits}
