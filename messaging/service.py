@@ -96,8 +96,9 @@ def _dispatch(session: Session, inbound: Inbound, media: list[dict[str, str]]) -
     finally:
         rasa.close()
     replies = released + list(result.replies)
-    if media and result.conversation_id is not None:
-        conversation = repository.conversation_for_debtor(session, contact.debtor)  # type: ignore[union-attr]
+    # A conversation id means the number is a known contact (unknown numbers get none).
+    if media and contact is not None and result.conversation_id is not None:
+        conversation = repository.conversation_for_debtor(session, contact.debtor)
         replies.append(_acknowledge_media(session, inbound, conversation, media))
     return replies
 

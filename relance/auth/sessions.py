@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Literal, TypedDict
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
@@ -62,7 +63,17 @@ def load_session(settings: Settings, cookie: str | None) -> SessionData | None:
         return None
 
 
-def cookie_options(settings: Settings) -> dict[str, object]:
+class CookieOptions(TypedDict):
+    """Keyword arguments of `Response.set_cookie`, typed so that a misspelt one is caught."""
+
+    httponly: bool
+    samesite: Literal["lax", "strict", "none"]
+    secure: bool
+    max_age: int
+    path: str
+
+
+def cookie_options(settings: Settings) -> CookieOptions:
     """HttpOnly, SameSite=Lax, Secure whenever the public URL is https."""
     return {
         "httponly": True,

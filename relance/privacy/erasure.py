@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import CursorResult, Update, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from relance import audit
@@ -225,8 +226,11 @@ def erase(
     return report
 
 
-def _rowcount(session: Session, statement: object) -> int:
-    return int(session.execute(statement).rowcount or 0)  # type: ignore[call-overload]
+def _rowcount(session: Session, statement: Update) -> int:
+    # An UPDATE's result is a CursorResult (it has the row count), which Session.execute's
+    # signature does not say: SQLAlchemy's documentation casts it too.
+    result = cast(CursorResult[Any], session.execute(statement))
+    return int(result.rowcount or 0)
 
 
 def _message_texts(session: Session, debtor_id: int) -> list[str]:
