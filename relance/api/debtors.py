@@ -7,8 +7,7 @@ same SQL expression is shown in the response and used by the filter, so they alw
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
-from typing import Annotated, Any, TypedDict, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import ColumnElement, case, exists, func, or_, select
@@ -104,36 +103,21 @@ def balances(db: Session, debtor_ids: list[int]) -> dict[int, list[Money]]:
     return found
 
 
-class SummaryFields(TypedDict):
-    """What `DebtorSummary` and `Debtor360` share, spelt out so that each field is type-checked."""
-
-    id: int
-    customer_number: str
-    name: str
-    company: str | None
-    segment: str
-    language: str
-    timezone: str
-    country: str
-    status: DebtorStatus
-    balances: list[Money]
-    created_at: datetime
-
-
-def _summary_fields(debtor: Debtor, status: DebtorStatus, owed: list[Money]) -> SummaryFields:
-    return {
-        "id": debtor.id,
-        "customer_number": debtor.customer_number,
-        "name": debtor.name,
-        "company": debtor.company,
-        "segment": debtor.segment,
-        "language": debtor.language,
-        "timezone": debtor.timezone,
-        "country": debtor.country,
-        "status": status,
-        "balances": owed,
-        "created_at": debtor.created_at,
-    }
+def _summary(debtor: Debtor, status: DebtorStatus, owed: list[Money]) -> DebtorSummary:
+    """The list row; the 360° view starts from the same fields."""
+    return DebtorSummary(
+        id=debtor.id,
+        customer_number=debtor.customer_number,
+        name=debtor.name,
+        company=debtor.company,
+        segment=debtor.segment,
+        language=debtor.language,
+        timezone=debtor.timezone,
+        country=debtor.country,
+        status=status,
+        balances=owed,
+        created_at=debtor.created_at,
+    )
 
 
 @router.get("/debtors", response_model=Page[DebtorSummary])
@@ -171,8 +155,7 @@ def list_debtors(
     rows = paginate(db, stmt, limit, offset, lambda row: row, scalars=False)
     owed = balances(db, [debtor.id for debtor, _ in rows.items])
     summaries = [
-        DebtorSummary(**_summary_fields(debtor, row_status, owed.get(debtor.id, [])))
-        for debtor, row_status in rows.items
+        _summary(debtor, row_status, owed.get(debtor.id, [])) for debtor, row_status in rows.items
     ]
     return Page[DebtorSummary](
         items=summaries,
@@ -215,7 +198,7 @@ def get_debtor(
         select(Conversation).where(Conversation.debtor_id == debtor_id)
     ).first()
     return Debtor360(
-        **_summary_fields(debtor, status, balances(db, [debtor_id]).get(debtor_id, [])),
+        **dict(_summary(debtor, status, balances(db, [debtor_id]).get(debtor_id, []))),
         risk_class=debtor.risk_class,
         jurisdiction=debtor.jurisdiction,
         email=debtor.email,
