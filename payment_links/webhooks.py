@@ -35,6 +35,9 @@ class InvalidSignature(Exception):
 
 def verify(payload: bytes, signature: str | None, secret: str) -> dict[str, Any]:
     """Check Stripe-Signature (HMAC-SHA256, 5 minute tolerance) and parse the event."""
+    if not secret.strip():
+        # Anyone can sign with an empty key: nothing is accepted until a secret is configured.
+        raise InvalidSignature("no webhook secret is configured")
     if not signature:
         raise InvalidSignature("missing Stripe-Signature header")
     try:
