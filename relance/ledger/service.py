@@ -83,20 +83,62 @@ def record_payment(
     thank: bool = True,
 ) -> PaymentOutcome:
     """Store a payment (once per `provider_ref`), allocate it, stop dunning, thank the debtor."""
-    if amount_minor <= 0:
-        raise ValueError("a payment must be a positive amount")
-    currency = currency.upper()
     debtor = lock_debtor(session, debtor_id)
-    existing = find_payment(session, provider_ref)
-    if existing is not None:
-        return PaymentOutcome(payment=existing, created=False)
+    payment, created = store_payment(
+        session,
+        debtor,
+        amount_minor=amount_minor,
+        currency=currency,
+        method=method,
+        provider=provider,
+        provider_ref=provider_ref,
+        payment_link=payment_link,
+        received_at=received_at,
+        recorded_by=recorded_by,
+    )
+    if not created:
+        return PaymentOutcome(payment=payment, created=False)
     if payment_link is not None:
         invoice_ids = invoice_ids or list(payment_link.invoice_ids or [])
         installment_id = installment_id or payment_link.installment_id
+    return apply_payment(
+        session,
+        debtor,
+        payment,
+        invoice_ids=invoice_ids,
+        installment_id=installment_id,
+        payment_link=payment_link,
+        recorded_by=recorded_by,
+        thank=thank,
+    )
+
+
+def store_payment(
+    session: Session,
+    debtor: Debtor,
+    *,
+    amount_minor: int,
+    currency: str,
+    method: str,
+    provider: str,
+    provider_ref: str,
+    payment_link: PaymentLink | None = None,
+    received_at: datetime | None = None,
+    recorded_by: str = "system",
+) -> tuple[Payment, bool]:
+    """The payment row for `provider_ref`, created unless it exists; (row, created).
+
+    The caller holds the debtor's lock (`lock_debtor`). Nothing is allocated here.
+    """
+    if amount_minor <= 0:
+        raise ValueError("a payment must be a positive amount")
+    existing = find_payment(session, provider_ref)
+    if existing is not None:
+        return existing, False
     payment = Payment(
         debtor_id=debtor.id,
         amount_minor=amount_minor,
-        currency=currency,
+        currency=currency.upper(),
         method=method,
         provider=provider,
         provider_ref=provider_ref,
@@ -113,8 +155,24 @@ def record_payment(
         existing = find_payment(session, provider_ref)
         if existing is None:
             raise
-        return PaymentOutcome(payment=existing, created=False)
+        return existing, False
+    return payment, True
 
+
+def apply_payment(
+    session: Session,
+    debtor: Debtor,
+    payment: Payment,
+    *,
+    invoice_ids: list[int] | None = None,
+    installment_id: int | None = None,
+    payment_link: PaymentLink | None = None,
+    recorded_by: str = "system",
+    thank: bool = True,
+) -> PaymentOutcome:
+    """Allocate a stored payment and apply what follows: invoices and installments settled, the
+    link paid, credit, promises kept, reconciliation tasks closed, the debtor thanked."""
+    amount_minor, currency = payment.amount_minor, payment.currency
     installment = session.get(Installment, installment_id) if installment_id else None
     result = allocate(session, payment, invoice_ids=invoice_ids, installment=installment)
     session.flush()
@@ -127,9 +185,9 @@ def record_payment(
         debtor_id=debtor.id,
         amount_minor=amount_minor,
         currency=currency,
-        method=method,
-        provider=provider,
-        provider_ref=provider_ref,
+        method=payment.method,
+        provider=payment.provider,
+        provider_ref=payment.provider_ref,
         payment_link_id=payment.payment_link_id,
         allocations=[
             {
