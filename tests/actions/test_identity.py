@@ -10,6 +10,7 @@ from actions.identity import ActionAskIdentityAnswer, ActionMarkWrongPerson, Val
 from relance.db.models import AuditEvent, Contact
 from relance.settings import get_settings
 from tests.actions.conftest import make_tracker, responses, slots_for
+from tests.support.identity_attacks import postcode_list_sms
 
 
 def test_right_postcode_verifies(db: Session, dispatcher, debtor_setup) -> None:
@@ -70,27 +71,12 @@ def test_wrong_person_flags_the_contact(db: Session, dispatcher, debtor_setup) -
     assert dispatcher.messages == []  # discloses nothing
 
 
-# Real postcodes of French cities, the attacker's list (issue 17.1): 240 of them, the
-# debtor's (75011) in the middle, as one SMS.
-_CITY_POSTCODES = [f"{dept:02d}000" for dept in range(1, 96)] + [
-    f"750{arrondissement:02d}" for arrondissement in range(1, 21)
-] + [f"{dept:02d}100" for dept in range(1, 96)] + [f"130{n:02d}" for n in range(1, 17)] + [
-    f"690{n:02d}" for n in range(1, 10)
-] + ["20167", "20090", "20200", "20600", "97100"]
-
-
-def _postcode_list_sms(separator: str) -> str:
-    postcodes = sorted(set(_CITY_POSTCODES))
-    assert len(postcodes) == 240 and "75011" in postcodes
-    return separator.join(postcodes)
-
-
 def test_one_sms_listing_240_postcodes_does_not_verify(db: Session, dispatcher,
                                                         debtor_setup) -> None:
     """The attack of issue 17.1: it verified every French demo debtor. Each postcode in the list
     is one attempt; the message locks the check and hands off, nothing is disclosed."""
     owner, conv = debtor_setup
-    sms = _postcode_list_sms(", ")
+    sms = postcode_list_sms(", ")
     assert len(sms) > 1000
     result = ValidateIdentityForm().validate_identity_answer(
         sms, dispatcher, make_tracker(slots_for(owner, conv, identity_verified=False)), {})
@@ -106,7 +92,7 @@ def test_postcodes_separated_by_spaces_are_one_wrong_answer(db: Session, dispatc
                                                             debtor_setup) -> None:
     owner, conv = debtor_setup
     result = ValidateIdentityForm().validate_identity_answer(
-        _postcode_list_sms(" "), dispatcher,
+        postcode_list_sms(" "), dispatcher,
         make_tracker(slots_for(owner, conv, identity_verified=False)), {})
     assert result == {"identity_answer": None, "identity_attempts": 1}
     assert responses(dispatcher) == ["utter_identity_mismatch"]
