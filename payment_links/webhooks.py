@@ -33,7 +33,7 @@ from relance.db.base import utcnow
 from relance.db.models import Debtor, Installment, PaymentLink, WebhookEvent
 from relance.ledger import review
 from relance.ledger.models import SavedPaymentMethod
-from relance.ledger.service import PaymentOutcome, record_payment
+from relance.ledger.service import Expected, Hold, PaymentOutcome, record_payment
 
 log = logging.getLogger(__name__)
 PROVIDER = "stripe"
@@ -205,15 +205,15 @@ def _metadata_debtor(obj: dict[str, Any]) -> int | None:
 
 def _expected(
     session: Session, link: PaymentLink | None, installment_id: int | None
-) -> review.Expected:
+) -> Expected:
     """What the payment should be: the link's amount, currency and debtor; for a charge of a
     saved card, the installment's plan currency and debtor."""
     if link is not None:
-        return review.Expected(link.amount_minor, link.currency, link.debtor_id)
+        return Expected(link.amount_minor, link.currency, link.debtor_id)
     installment = session.get(Installment, installment_id) if installment_id else None
     if installment is not None:
-        return review.Expected(None, installment.plan.currency, installment.plan.debtor_id)
-    return review.Expected(None, None, None)
+        return Expected(None, installment.plan.currency, installment.plan.debtor_id)
+    return Expected(None, None, None)
 
 
 def _record(
@@ -233,21 +233,21 @@ def _record(
     reasons = review.mismatches(
         expected, amount_minor=amount_minor, currency=currency, debtor_id=debtor_id
     )
-    common = {
-        "debtor_id": debtor_id,
-        "amount_minor": amount_minor,
-        "currency": currency,
-        "method": "card",
-        "provider": _provider_name(obj),
-        "provider_ref": provider_ref,
-        "payment_link": link,
-        "recorded_by": actor,
-    }
-    if reasons:
-        outcome = review.hold_for_review(session, expected=expected, reasons=reasons, **common)
-    else:
-        outcome = record_payment(session, installment_id=installment_id, **common)
-    return outcome, review.is_held(session, outcome.payment)
+    outcome = record_payment(
+        session,
+        debtor_id=debtor_id,
+        amount_minor=amount_minor,
+        currency=currency,
+        method="card",
+        provider=_provider_name(obj),
+        provider_ref=provider_ref,
+        payment_link=link,
+        installment_id=installment_id,
+        recorded_by=actor,
+        hold=Hold(expected, reasons) if reasons else None,
+    )
+    # A retried event finds the payment stored by the first one: held or not, as it was.
+    return outcome, outcome.held or review.is_held(session, outcome.payment)
 
 
 def _outcome(outcome: PaymentOutcome, held: bool) -> str:

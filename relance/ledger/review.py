@@ -1,5 +1,8 @@
 """Payments that do not match what they pay: kept, allocated to nothing, reviewed by a person.
 
+They are stored by `relance.ledger.service.record_payment(..., hold=Hold(...))`; this module
+says what differs (`mismatches`), lists the queue and resolves it.
+
 A payment made through a link must be for the link's amount, in its currency, by its debtor. When a
 provider event says otherwise (1 USD against a 7,970.46 EUR link, a PaymentIntent naming another
 debtor; issue 17.3) the money is recorded as received, but it settles nothing and the link stays
@@ -17,9 +20,9 @@ from sqlalchemy.orm import Session
 
 from relance import audit
 from relance.db.base import utcnow
-from relance.db.models import Debtor, Payment, PaymentLink
+from relance.db.models import Debtor, Payment
 from relance.ledger.models import PaymentReview
-from relance.ledger.service import PaymentOutcome, apply_payment, lock_debtor, store_payment
+from relance.ledger.service import Expected, PaymentOutcome, apply_payment, lock_debtor
 
 OPEN, RESOLVED = "open", "resolved"
 APPLIED, CLOSED = "applied", "closed"
@@ -28,15 +31,6 @@ MAX_NOTE_LENGTH = 2000
 
 class ReviewError(ValueError):
     """The review cannot be resolved as asked (already resolved, wrong currency, no note)."""
-
-
-@dataclass(frozen=True)
-class Expected:
-    """What the link (or installment) asked for; None where nothing is known."""
-
-    amount_minor: int | None
-    currency: str | None
-    debtor_id: int | None
 
 
 def mismatches(
@@ -51,66 +45,6 @@ def mismatches(
     if expected.debtor_id is not None and debtor_id != expected.debtor_id:
         reasons.append("debtor")
     return reasons
-
-
-def hold_for_review(
-    session: Session,
-    *,
-    debtor_id: int,
-    amount_minor: int,
-    currency: str,
-    method: str,
-    provider: str,
-    provider_ref: str,
-    expected: Expected,
-    reasons: list[str],
-    payment_link: PaymentLink | None = None,
-    recorded_by: str = "system",
-) -> PaymentOutcome:
-    """Store the payment once per `provider_ref` and queue it for review; nothing is allocated,
-    the link is not marked paid and the debtor is not thanked."""
-    debtor = lock_debtor(session, debtor_id)
-    payment, created = store_payment(
-        session,
-        debtor,
-        amount_minor=amount_minor,
-        currency=currency,
-        method=method,
-        provider=provider,
-        provider_ref=provider_ref,
-        payment_link=payment_link,
-        recorded_by=recorded_by,
-    )
-    if not created:
-        return PaymentOutcome(payment=payment, created=False)
-    review = PaymentReview(
-        payment_id=payment.id,
-        debtor_id=debtor.id,
-        payment_link_id=payment_link.id if payment_link is not None else None,
-        reasons=reasons,
-        expected_minor=expected.amount_minor,
-        expected_currency=expected.currency.upper() if expected.currency else None,
-        expected_debtor_id=expected.debtor_id,
-    )
-    session.add(review)
-    session.flush()
-    audit.record(
-        session,
-        actor=recorded_by,
-        action="payment.held_for_review",
-        entity=review,
-        debtor_id=debtor.id,
-        payment_id=payment.id,
-        provider_ref=provider_ref,
-        amount_minor=payment.amount_minor,
-        currency=payment.currency,
-        reasons=reasons,
-        expected_minor=expected.amount_minor,
-        expected_currency=review.expected_currency,
-        expected_debtor_id=expected.debtor_id,
-        payment_link_id=review.payment_link_id,
-    )
-    return PaymentOutcome(payment=payment, created=True)
 
 
 def is_held(session: Session, payment: Payment) -> bool:

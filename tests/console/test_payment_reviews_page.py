@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from payment_links.service import create_link
 from relance.db.models import AuditEvent, PaymentReview
 from relance.ledger import review
+from relance.ledger.service import Expected, Hold, record_payment
 from tests.console.conftest import csrf_of
 from tests.support.payment_factories import make_debtor, make_invoice
 
@@ -20,7 +21,8 @@ def _held(db: Session, *, currency: str = "EUR", amount_minor: int = 4000) -> Pa
     debtor = make_debtor(db)
     make_invoice(db, debtor, 5000, due=date(2026, 3, 10))
     link, _ = create_link(db, debtor=debtor, purpose="balance")
-    review.hold_for_review(
+    expected = Expected(5000, "EUR", debtor.id)
+    record_payment(
         db,
         debtor_id=debtor.id,
         amount_minor=amount_minor,
@@ -29,14 +31,13 @@ def _held(db: Session, *, currency: str = "EUR", amount_minor: int = 4000) -> Pa
         provider="stripe",
         provider_ref=f"pi_console_{debtor.id}",
         payment_link=link,
-        expected=review.Expected(5000, "EUR", debtor.id),
-        reasons=review.mismatches(
-            review.Expected(5000, "EUR", debtor.id),
-            amount_minor=amount_minor,
-            currency=currency,
-            debtor_id=debtor.id,
-        ),
         recorded_by="stripe:webhook",
+        hold=Hold(
+            expected,
+            review.mismatches(
+                expected, amount_minor=amount_minor, currency=currency, debtor_id=debtor.id
+            ),
+        ),
     )
     return db.scalars(select(PaymentReview).where(PaymentReview.debtor_id == debtor.id)).one()
 
