@@ -34,10 +34,12 @@ from relance.db.models import Debtor, Installment, PaymentLink, WebhookEvent
 from relance.ledger import review
 from relance.ledger.models import SavedPaymentMethod
 from relance.ledger.service import Expected, Hold, PaymentOutcome, record_payment
+from relance.portfolio.rows import MAX_MINOR
 
 log = logging.getLogger(__name__)
 PROVIDER = "stripe"
 TOLERANCE_SECONDS = 300
+MAX_ROW_ID = 2_147_483_647  # PostgreSQL INTEGER keys
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
 _TIMESTAMP = re.compile(r"(?:^|,)\s*t=(\d{1,12})\s*(?:,|$)")
 
@@ -97,7 +99,7 @@ def minor_units(obj: dict[str, Any], *keys: str) -> int | None:
         value = obj.get(key)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_MINOR:
             raise MalformedEvent(
                 f"`{key}` must be a non-negative integer amount in minor units, not {value!r:.40}"
             )
@@ -181,14 +183,22 @@ def process(
     return body
 
 
+def _row_id(value: str | None) -> int | None:
+    """One of our ids from provider metadata; None unless it can be a row id (never overflows)."""
+    if not value or not value.isascii() or not value.isdigit() or len(value) > 10:
+        return None
+    number = int(value)
+    return number if 0 < number <= MAX_ROW_ID else None
+
+
 def _metadata(obj: dict[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in (obj.get("metadata") or {}).items()}
 
 
 def _link(session: Session, obj: dict[str, Any]) -> PaymentLink | None:
     link_id = _metadata(obj).get("relance_link_id")
-    if link_id and link_id.isdigit():
-        return session.get(PaymentLink, int(link_id))
+    if _row_id(link_id) is not None:
+        return session.get(PaymentLink, _row_id(link_id))
     if obj.get("object") == "checkout.session" and obj.get("id"):
         return session.query(PaymentLink).filter_by(provider_session_id=obj["id"]).first()
     return None
@@ -200,7 +210,7 @@ def _provider_name(obj: dict[str, Any]) -> str:
 
 def _metadata_debtor(obj: dict[str, Any]) -> int | None:
     value = _metadata(obj).get("relance_debtor_id", "")
-    return int(value) if value.isdigit() else None
+    return _row_id(value)
 
 
 def _expected(
@@ -342,7 +352,7 @@ def on_intent_succeeded(session: Session, obj: dict[str, Any], provider: Payment
         currency=currency_of(obj),
         provider_ref=str(obj["id"]),
         link=_link(session, obj),
-        installment_id=int(installment_id) if installment_id.isdigit() else None,
+        installment_id=_row_id(installment_id),
     )
     return _outcome(outcome, held)
 
@@ -351,7 +361,7 @@ def on_intent_failed(session: Session, obj: dict[str, Any], provider: PaymentPro
     """A declined attempt changes no balance; it is kept as evidence. The link stays usable."""
     metadata = _metadata(obj)
     debtor_id = metadata.get("relance_debtor_id", "")
-    debtor = session.get(Debtor, int(debtor_id)) if debtor_id.isdigit() else None
+    debtor = session.get(Debtor, _row_id(debtor_id)) if _row_id(debtor_id) is not None else None
     if debtor is None:
         return "not_ours"
     error = obj.get("last_payment_error") or {}

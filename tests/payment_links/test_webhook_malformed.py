@@ -102,6 +102,9 @@ CASES = {
     "boolean amount": lambda link: StripeFake.event(
         "payment_intent.succeeded", _intent(link, amount_received=True)
     ),
+    "amount beyond any money column": lambda link: StripeFake.event(
+        "payment_intent.succeeded", _intent(link, amount_received=10**30)
+    ),
     "currency not a code": lambda link: StripeFake.event(
         "payment_intent.succeeded", _intent(link, currency=978)
     ),
@@ -181,3 +184,29 @@ def test_signature_dated_in_the_future_is_refused(client, db, gateway, link):
     payload, header = StripeFake.signed(event, SECRET, timestamp=int(time.time()) + 60)
     accepted = client.post("/stripe/webhook", content=payload, headers={"Stripe-Signature": header})
     assert accepted.status_code == 200 and accepted.json()["outcome"] == "recorded"
+
+
+@pytest.mark.parametrize(
+    ("field", "outcome"),
+    [
+        ("relance_debtor_id", "not_ours"),  # no debtor of ours: acknowledged, nothing recorded
+        ("relance_link_id", "recorded"),  # the debtor's payment, tied to no link
+        ("relance_installment_id", "recorded"),  # the link's payment, no installment
+    ],
+)
+def test_ids_too_large_for_a_row_are_ignored(client, db, gateway, link, field, outcome):
+    """`99999999999999999999` in metadata used to reach the database as a key (500)."""
+    metadata = {**link_metadata(link, "stripe"), field: "99999999999999999999"}
+    response = client.post(
+        "/stripe/webhook",
+        **_signed_json(
+            StripeFake.event("payment_intent.succeeded", _intent(link, metadata=metadata))
+        ),
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["outcome"] == outcome
+
+
+def _signed_json(event):
+    payload = json.dumps(event).encode()
+    return {"content": payload, "headers": {"Stripe-Signature": _signed_bytes(payload)}}
