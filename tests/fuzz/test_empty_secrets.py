@@ -51,9 +51,8 @@ def empty_secrets_client(
     get_settings.cache_clear()
 
 
-def test_stop_signed_with_an_empty_twilio_key_is_refused(
-    empty_secrets_client: TestClient, db: Session
-) -> None:
+def post_stop_signed_with(client: TestClient, key: str) -> int:
+    """A STOP from a demo debtor's number, signed as Twilio would with `key`; the status code."""
     form = {
         "AccountSid": "ACtest00000000000000000000000000",
         "MessageSid": "SM" + "0" * 32,
@@ -62,13 +61,17 @@ def test_stop_signed_with_an_empty_twilio_key_is_refused(
         "Body": "STOP",
     }
     url = get_settings().public_base_url + "/twilio/sms"
+    signature = RequestValidator(key).compute_signature(url, form)
+    return client.post(
+        "/twilio/sms", data=form, headers={"X-Twilio-Signature": signature}
+    ).status_code
+
+
+def test_stop_signed_with_an_empty_twilio_key_is_refused(
+    empty_secrets_client: TestClient, db: Session
+) -> None:
     before = stored(db)
-    response = empty_secrets_client.post(
-        "/twilio/sms",
-        data=form,
-        headers={"X-Twilio-Signature": RequestValidator("").compute_signature(url, form)},
-    )
-    assert response.status_code == 403
+    assert post_stop_signed_with(empty_secrets_client, "") == 403
     assert stored(db) == before
 
 
@@ -171,19 +174,7 @@ def test_development_twilio_and_nlg_defaults_are_not_accepted(
         f"/nlg?token={Settings.model_fields['nlg_token'].default}", json={"response": "utter_greet"}
     )
     assert nlg.status_code == 401
-    form = {
-        "AccountSid": "ACx",
-        "MessageSid": "SM" + "1" * 32,
-        "From": "+33639980001",
-        "To": "+33757000000",
-        "Body": "STOP",
-    }
-    url = get_settings().public_base_url + "/twilio/sms"
-    signature = RequestValidator(
-        Settings.model_fields["twilio_auth_token"].default
-    ).compute_signature(url, form)
     before = stored(db)
-    sms = development_client.post(
-        "/twilio/sms", data=form, headers={"X-Twilio-Signature": signature}
-    )
-    assert sms.status_code == 403 and stored(db) == before
+    public_default = Settings.model_fields["twilio_auth_token"].default
+    assert post_stop_signed_with(development_client, public_default) == 403
+    assert stored(db) == before
