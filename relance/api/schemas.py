@@ -375,6 +375,7 @@ class ImportResult(BaseModel):
     debtors_created: int
     invoices_created: int
     invoices_unchanged: int
+    warnings: list[str] = Field(default_factory=list)  # imported anyway; worth a look
 
 
 class DisputeDecision(StrictInput):

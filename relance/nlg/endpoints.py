@@ -42,8 +42,10 @@ class NlgResponse(BaseModel):
 def nlg(
     request: NlgRequest, db: DbSession, settings: AppSettings, token: str = Query(default="")
 ) -> NlgResponse:
-    # bytes: compare_digest refuses non-ASCII str, and the token comes from the outside
-    if not hmac.compare_digest(token.encode(), settings.nlg_token.encode()):
+    # bytes: compare_digest refuses non-ASCII str, and the token comes from the outside.
+    # An empty configured token would match an empty `?token=`: never accept it (issue 17.2).
+    expected = settings.nlg_token
+    if not expected.strip() or not hmac.compare_digest(token.encode(), expected.encode()):
         raise HTTPException(status_code=401, detail="bad NLG token")
     # The latest user message's language/channel win over the session-start slots (a debtor
     # who switches language mid-conversation is answered in the new one); arguments win over both.

@@ -37,6 +37,7 @@ from relance.db.models import (
     Message,
     PaymentLink,
     PaymentPlan,
+    PaymentReview,
     SavedPaymentMethod,
     Task,
     WebhookEvent,
@@ -190,6 +191,9 @@ def erase(
         details=None, resolution_note=None
     ))
     session.execute(update(PaymentPlan).where(PaymentPlan.debtor_id == debtor.id).values(note=None))
+    session.execute(update(PaymentReview).where(PaymentReview.debtor_id == debtor.id).values(
+        note=None
+    ))
     session.execute(update(DunningSkip).where(DunningSkip.debtor_id == debtor.id).values(
         detail=None
     ))

@@ -13,7 +13,10 @@ from relance.db.models.conversations import Conversation, Handoff, Message, Webh
 from relance.db.models.debtors import Contact, Debtor
 from relance.db.models.dunning import DunningAction, DunningRun, DunningSkip
 from relance.db.models.invoices import Invoice, Payment, PaymentAllocation
-from relance.ledger.models import SavedPaymentMethod  # kept by the ledger (payments work)
+from relance.ledger.models import (  # kept by the ledger (payments work)
+    PaymentReview,
+    SavedPaymentMethod,
+)
 
 __all__ = [
     "ApiToken",
@@ -34,6 +37,7 @@ __all__ = [
     "PaymentAllocation",
     "PaymentLink",
     "PaymentPlan",
+    "PaymentReview",
     "Promise",
     "SavedPaymentMethod",
     "Task",
