@@ -17,9 +17,8 @@ from relance.auth.deps import AdminUser, CsrfChecked, actor_of
 from relance.compliance.profiles import PROFILES
 from relance.db.models import AuditEvent
 from relance.languages import LANGUAGES
-from relance.nlg import templates_store
-from relance.nlg.renderer import validate_templates
-from relance.nlg.templates_store import WORDING_KIND, active_templates
+from relance.nlg import templates_store, validation
+from relance.nlg.templates_store import OVERRIDE_FAILED, WORDING_KIND, active_templates
 from relance.policy import service as policy_service
 from relance.web.deps import DbSession
 
@@ -197,12 +196,34 @@ def _wording_overrides(db: DbSession) -> dict[str, Any]:
 
 
 def wording_problems(db: DbSession, overrides: dict[str, Any]) -> list[str]:
-    """Validate the wording as the bot will see it (bundled + overrides) and the policy's needs."""
+    """Validate the wording as the bot will see it (bundled + overrides) and the policy's needs:
+    each edited variant is rendered with the values the application passes (nothing that fails
+    when a debtor writes HELP can be saved), and outbound texts must carry the opt-out notice."""
     merged = {**templates_store.bundled_templates(), **overrides}
-    problems = validate_templates(overrides)
+    policy_document = policy_service.active_document(db)
+    problems = validation.wording_problems(
+        merged, overrides, stage_templates=validation.stage_templates_of(policy_document)
+    )
     problems += [p for p in preview.missing_stage_templates(
-        policy_service.active_document(db), merged) if p not in problems]
+        policy_document, merged) if p not in problems]
     return problems
+
+
+def _failed_overrides(db: DbSession) -> list[str]:
+    """Edited responses that failed at render time since the active version was saved (the
+    shipped default was sent instead, see relance/nlg/renderer.render): the admin must fix them."""
+    row = versioning.active_row(db, WORDING_KIND)
+    if row is None:
+        return []
+    events = db.scalars(select(AuditEvent).where(
+        AuditEvent.action == OVERRIDE_FAILED, AuditEvent.at >= row.created_at))
+    found: dict[str, str] = {}
+    for event in events:
+        details = event.details or {}
+        name = str(details.get("response"))
+        if name in (row.document or {}):
+            found.setdefault(name, f"{name} ({details.get('language')}): {details.get('problem')}")
+    return sorted(found.values())
 
 
 @router.get("/wording", name="admin_wording")
@@ -234,6 +255,7 @@ def wording_list(
         {"section": "wording", "rows": rows, "pager": pager, "q": q, "changed": changed,
          "filters": {"q": q, "changed": changed}, "base": f"{PREFIX}/admin/wording",
          "version": active.version if active is not None else 0,
+         "failed": _failed_overrides(db),
          "notice": {"saved": "Wording saved: the bot uses it from the next message.",
                     "reset": "Response reset to the bundled default."}.get(done, "")},
     )

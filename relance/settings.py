@@ -101,10 +101,11 @@ class Settings(BaseSettings):
     celery_broker_url: str = ""  # empty: tasks run in-process
     redis_url: str = ""
 
-    # Creditor identity (letters, HELP replies)
-    creditor_name: str = "Relance Demo SAS"
+    # Creditor identity (letters, HELP replies). Name and phone are never blank: the wording
+    # prints them (relance/nlg/renderer.py refuses to send "please call ." instead).
+    creditor_name: str = Field(default="Relance Demo SAS", pattern=r"\S")
     creditor_address: str = "12 rue de la Paix, 75002 Paris, France"
-    creditor_phone: str = "+33 1 84 00 00 00"
+    creditor_phone: str = Field(default="+33 1 84 00 00 00", pattern=r"\S")
     creditor_siren: str = "000 000 000"
 
     # Privacy: conversation content of settled debtors is purged this many days after the

@@ -1,6 +1,10 @@
 """Rasa's NLG endpoint: Rasa names a response, we answer with text in the debtor's language.
 
 Rasa sends `?token=` (endpoints.yml `nlg.token`); anything else is refused.
+
+A response that cannot be rendered into a complete sentence (a value the action did not pass)
+is answered 422 and audited (`wording.render_failed`), never with a sentence that has a hole:
+Rasa logs the error and drops that one utterance, the turn goes on.
 """
 
 from __future__ import annotations
@@ -9,9 +13,11 @@ import hmac
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from relance.nlg.renderer import UnknownResponse, render
+from relance import audit
+from relance.nlg.renderer import TemplateFailed, UnknownResponse, render
 from relance.nlg.templates_store import active_templates
 from relance.nlg.turn_context import turn_overrides
 from relance.web.deps import AppSettings, DbSession
@@ -38,10 +44,13 @@ class NlgResponse(BaseModel):
     custom: dict[str, Any] | None = None
 
 
-@router.post("/nlg", response_model=NlgResponse, response_model_exclude_none=True)
+@router.post(
+    "/nlg", response_model=NlgResponse, response_model_exclude_none=True,
+    responses={422: {"description": "the response cannot be rendered with the values given"}},
+)
 def nlg(
     request: NlgRequest, db: DbSession, settings: AppSettings, token: str = Query(default="")
-) -> NlgResponse:
+) -> NlgResponse | JSONResponse:
     # bytes: compare_digest refuses non-ASCII str, and the token comes from the outside.
     # An empty configured token would match an empty `?token=`: never accept it (issue 17.2).
     expected = settings.nlg_token
@@ -63,6 +72,15 @@ def nlg(
         )
     except UnknownResponse as exc:
         raise HTTPException(status_code=404, detail=f"no template named {exc.args[0]}") from exc
+    except TemplateFailed as exc:
+        # Returned, not raised: the audit event is committed with the request.
+        audit.record(
+            db, actor="system", action="wording.render_failed", response=request.response,
+            language=exc.language, problem=exc.problem[:500], sender_id=request.tracker.sender_id,
+        )
+        return JSONResponse(
+            status_code=422, content={"detail": f"cannot render {request.response}: {exc.problem}"}
+        )
     # Actions may attach structured data (e.g. a payment URL) for the channel to use.
     custom = (
         request.arguments.get("custom")
