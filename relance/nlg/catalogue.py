@@ -53,6 +53,7 @@ PROVIDED: dict[str, Provided] = {
     # actions/ (through the NLG endpoint)
     "utter_ask_identity_answer": _p("identity_kind attempts_left"),
     "utter_identity_mismatch": _p("attempts_left"),
+    "utter_identity_why": _p("identity_kind"),
     "utter_balance": _p("balance_minor currency invoice_count oldest_due_date"),
     "utter_debt_details": _p("invoices"),
     "utter_invoice_copy_requested": _p("invoice_number has_email"),
