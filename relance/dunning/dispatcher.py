@@ -292,7 +292,7 @@ class Dispatcher:
                          group=first.group_key, ai_disclosed=decision.disclose_ai)
             return "sent"
         blocked_only = all("opted_out" in r or "wrong_person" in r or "no_contact" in r
-                           or "handed_off" in r for r in reasons)
+                           or "handed_off" in r or "no_common_window" in r for r in reasons)
         _set(live, status="blocked" if blocked_only else "failed", attempts=attempts,
              outcome="no_channel_left", detail="; ".join(reasons)[:2000])
         audit.record(session, actor="system", action="dunning.undeliverable", debtor_id=debtor.id,
