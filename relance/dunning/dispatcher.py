@@ -4,8 +4,9 @@ For each group (one debtor, one day) it
 1. claims the rows with a conditional UPDATE (`status in (planned, retry)` → `sending`) and
    commits: a second worker's UPDATE then matches nothing, so it never sends the same thing;
 2. re-checks each invoice (paid, disputed, promised... since planning) and cancels those rows;
-3. asks compliance for each channel in the stage's order; a time-based block (window, cap)
-   defers the group, an opt-out moves to the next channel;
+3. asks compliance for each channel in the stage's order, at the moment of the send (after the
+   rate limiter's wait, by the real clock); a time-based block (window, cap) defers the group,
+   an opt-out moves to the next channel; letters go through the same check (pressure rules);
 4. primes Rasa with EXTERNAL_reminder (stage + invoice refs) and sends the texts it returns;
 5. retries provider errors with backoff, and falls back to the next channel on a hard failure.
 """
