@@ -109,6 +109,20 @@ def test_dispatcher_defers_the_reminder_and_stores_the_zone_conflict(db: Session
     assert action.next_attempt_at == utc(2026, 11, 23, 16, 0)
 
 
+def test_zone_intersection_follows_daylight_saving_changes(db: Session) -> None:
+    """8 March 2026: New York moves to EDT. 08:00 EDT is 12:00 UTC, the same instant is 05:00 in
+    California (PDT starts the same night), so the 415 phone keeps the window shut until 15:00."""
+    debtor = _us(db, phone="+14155550109")
+    with freeze_time("2026-03-08 12:30:00"):
+        decision = _check(db, debtor)
+        assert decision.codes == ["outside_hours"]
+        assert decision.retry_at == utc(2026, 3, 8, 15, 0)  # 08:00 PDT
+    with freeze_time("2026-03-09 00:59:00"):  # 20:59 EDT, 17:59 PDT
+        assert _check(db, debtor).allowed
+    with freeze_time("2026-03-09 01:00:00"):  # 21:00 EDT
+        assert _check(db, debtor).codes == ["outside_hours"]
+
+
 # -- regional holidays -------------------------------------------------------------------------
 
 ALSACE_MOSELLE = [("57000", "Metz"), ("67000", "Strasbourg"), ("68100", "Mulhouse")]
