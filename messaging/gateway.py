@@ -77,7 +77,10 @@ class TwilioGateway:
         ):
             return self._send_whatsapp_template(session, conversation, contact, text, author)
         # First message on this channel: it says it comes from an automated assistant.
-        text = disclosure.disclose_first(session, conversation, channel, text)
+        try:
+            text = disclosure.disclose_first(session, conversation, channel, text)
+        except disclosure.DisclosureMissing as exc:
+            raise self._no_disclosure(session, conversation, contact, channel, exc) from exc
         segments = split_text(text)
         if not segments:
             raise ValueError("refusing to send an empty text")
@@ -135,15 +138,9 @@ class TwilioGateway:
         try:  # an approved template cannot be amended: without the disclosure it is refused
             disclosure.require(session, conversation, Channel.WHATSAPP, local_copy)
         except disclosure.DisclosureMissing as exc:
-            audit.record(
-                session,
-                actor="system",
-                action="message.blocked_no_ai_disclosure",
-                entity=contact,
-                debtor_id=conversation.debtor_id,
-                channel=Channel.WHATSAPP,
-            )
-            raise DeliveryError(str(exc), retryable=False, code="no_ai_disclosure") from exc
+            raise self._no_disclosure(
+                session, conversation, contact, Channel.WHATSAPP, exc
+            ) from exc
         message = self._create_message(
             session,
             conversation,
@@ -166,6 +163,26 @@ class TwilioGateway:
         )
         disclosure.mark_disclosed(conversation, Channel.WHATSAPP)
         return message
+
+    @staticmethod
+    def _no_disclosure(
+        session: Session,
+        conversation: Conversation,
+        contact: Contact,
+        channel: str,
+        exc: disclosure.DisclosureMissing,
+    ) -> DeliveryError:
+        """The wording cannot say it is an automated assistant: audited, nothing sent."""
+        audit.record(
+            session,
+            actor="system",
+            action="message.blocked_no_ai_disclosure",
+            entity=contact,
+            debtor_id=conversation.debtor_id,
+            channel=channel,
+            why=str(exc),
+        )
+        return DeliveryError(str(exc), retryable=False, code="no_ai_disclosure")
 
     def _create_message(
         self,

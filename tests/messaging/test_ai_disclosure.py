@@ -99,3 +99,27 @@ def test_whatsapp_template_without_the_disclosure_is_refused(
     assert twilio.messages() == [] and not conversation.disclosed_channels
     assert db.scalars(select(AuditEvent).where(
         AuditEvent.action == "message.blocked_no_ai_disclosure")).one()
+
+
+def test_a_disclosure_sentence_edited_into_silence_blocks_the_first_text(
+    db: Session, twilio: TwilioRecorder, gateway: TwilioGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If an edit leaves the sentence without the phrase, the first text is refused (the engine
+    never sends a first message it cannot make disclose), with a reason, not a crash."""
+    import relance.compliance.disclosure as disclosure_module
+
+    conversation, contact = _fresh(db, "sms")
+    real = disclosure_module.render
+
+    def edited(templates, name, **kw):  # type: ignore[no-untyped-def]
+        if name == disclosure_module.SENTENCE:
+            return "Bonjour."
+        return real(templates, name, **kw)
+
+    monkeypatch.setattr(disclosure_module, "render", edited)
+    with pytest.raises(DeliveryError) as raised:
+        gateway.send_text(db, conversation=conversation, contact=contact, text="Rappel.",
+                          author="bot")
+    assert raised.value.code == "no_ai_disclosure" and twilio.messages() == []
+    assert db.scalars(select(AuditEvent).where(
+        AuditEvent.action == "message.blocked_no_ai_disclosure")).one()
