@@ -284,3 +284,19 @@ def test_send_payment_link_texts_a_working_link(
     token = text.split("/pay/")[1].split()[0]
     assert as_collector.get(f"/pay/{token}").status_code == 200
     assert "payment_link.sent" in _actions(db)
+
+
+def test_contact_history_shows_why_a_reminder_was_held(
+    as_collector: TestClient, db: Session
+) -> None:
+    """A collector sees the compliance reason of a deferral (e.g. a time-zone conflict)."""
+    from relance import audit
+
+    owner, conv, _h = factories.handed_off_case(db)
+    why = ("outside_hours: 05:30 in America/Los_Angeles (phone +1 415) is outside the US contact "
+           "hours (08:00-21:00)")
+    audit.record(db, actor="system", action="dunning.deferred", debtor_id=owner.id,
+                 channel="sms", why=why, retry_at=utcnow() + timedelta(hours=3))
+    db.flush()
+    html = as_collector.get(f"/console/conversations/{conv.id}").text
+    assert "dunning.deferred" in html and "05:30 in America/Los_Angeles (phone +1 415)" in html

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-12-04 16:04:51.685874
+Create Date: 2026-12-04 17:00:43.887751
 """
 
 from __future__ import annotations
@@ -171,6 +171,7 @@ def upgrade() -> None:
         sa.Column(
             "identity_verified_at", relance.db.base.UTCDateTime(timezone=True), nullable=True
         ),
+        sa.Column("disclosed_channels", sa.JSON(), nullable=True),
         sa.Column("created_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["debtor_id"],
