@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
@@ -109,6 +110,12 @@ class ConsoleRoute(APIRoute):
                      "(any more)."},
                     status_code=404,
                 )
+            except RequestValidationError as exc:
+                return render(
+                    request, "error.html",
+                    {"title": "Invalid request", "message": _validation_message(exc)},
+                    status_code=422,
+                )
             except CsrfRejected:
                 return render(
                     request,
@@ -119,6 +126,13 @@ class ConsoleRoute(APIRoute):
                 )
 
         return guarded
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    """'conversation_id: Input should be less than or equal to 2147483647', one per problem."""
+    return "; ".join(
+        f"{err.get('loc', ('',))[-1]}: {err.get('msg', 'invalid')}" for err in exc.errors()
+    )
 
 
 class Page:
