@@ -24,6 +24,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Relance",
         version="0.1.0",
         description="Conversational debt-collection assistant: webhooks, console and JSON API.",
+        # The schema maps every route and parameter for an attacker too: off in production
+        # unless API_DOCS=true.
+        docs_url="/docs" if settings.api_docs_enabled else None,
+        redoc_url="/redoc" if settings.api_docs_enabled else None,
+        openapi_url="/openapi.json" if settings.api_docs_enabled else None,
     )
     app.state.settings = settings
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=256 * 1024)

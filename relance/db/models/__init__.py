@@ -3,7 +3,9 @@
 from relance.db.models.admin import (
     ApiToken,
     AuditEvent,
+    ConsoleSession,
     Letter,
+    LoginThrottle,
     PaymentLink,
     User,
     VersionedDocument,
@@ -18,6 +20,7 @@ from relance.ledger.models import SavedPaymentMethod  # kept by the ledger (paym
 __all__ = [
     "ApiToken",
     "AuditEvent",
+    "ConsoleSession",
     "Contact",
     "Conversation",
     "Debtor",
@@ -29,6 +32,7 @@ __all__ = [
     "Installment",
     "Invoice",
     "Letter",
+    "LoginThrottle",
     "Message",
     "Payment",
     "PaymentAllocation",
