@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from relance.settings import Settings, get_settings
 from relance.web.errors import install_error_handlers
 from relance.web.limits import BodySizeLimitMiddleware
+from relance.web.security_headers import SecurityHeadersMiddleware
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=256 * 1024)
+    app.add_middleware(SecurityHeadersMiddleware)
     install_error_handlers(app)
     app.include_router(messaging_router)
     app.include_router(voice_router)
