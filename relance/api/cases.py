@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -17,6 +17,7 @@ from relance.api import views
 from relance.api.auth import ApiCaller, Caller
 from relance.api.pagination import IdFilter, Limit, Offset, paginate
 from relance.api.schemas import (
+    MAX_ID,
     DisputeDecision,
     DisputeOut,
     ErrorOut,
@@ -30,7 +31,6 @@ from relance.db.models.enums import DisputeStatus, HandoffStatus, PlanStatus, Pr
 from relance.disputes.service import decide_dispute
 from relance.web.deps import DbSession
 from relance.web.errors import DomainError, NotFound
-from relance.web.ids import RowId
 
 router = APIRouter()
 
@@ -55,7 +55,7 @@ def list_disputes(
     return paginate(db, stmt, limit, offset, views.dispute)
 
 
-DisputeId = RowId
+DisputeId = Annotated[int, Path(ge=1, le=MAX_ID)]
 DECISION_ERRORS = {404: {"model": ErrorOut}, 409: {"model": ErrorOut}}
 
 

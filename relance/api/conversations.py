@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 
 from relance.api import views
 from relance.api.auth import Caller
 from relance.api.pagination import IdFilter, Limit, Offset, paginate
-from relance.api.schemas import ConversationOut, ErrorOut, MessageOut, Page
+from relance.api.schemas import MAX_ID, ConversationOut, ErrorOut, MessageOut, Page
 from relance.db.models import Conversation, Message
 from relance.db.models.enums import Channel, ConversationMode, Direction
 from relance.web.deps import DbSession
 from relance.web.errors import NotFound
-from relance.web.ids import RowId
 
 router = APIRouter(tags=["conversations"])
 
@@ -48,7 +47,7 @@ def list_conversations(
 def list_messages(
     db: DbSession,
     _caller: Caller,
-    conversation_id: RowId,
+    conversation_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     limit: Limit = 50,
     offset: Offset = 0,
     direction: Annotated[Direction | None, Query()] = None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from sqlalchemy import ColumnElement, case, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -17,6 +17,7 @@ from relance.api import views
 from relance.api.auth import Caller
 from relance.api.pagination import Limit, Offset, SearchText, like_pattern, paginate
 from relance.api.schemas import (
+    MAX_ID,
     Debtor360,
     DebtorStatus,
     DebtorSummary,
@@ -44,7 +45,6 @@ from relance.db.models.enums import (
 )
 from relance.web.deps import DbSession
 from relance.web.errors import NotFound
-from relance.web.ids import RowId
 
 router = APIRouter(tags=["debtors"])
 
@@ -164,7 +164,7 @@ def list_debtors(
     responses={404: {"model": ErrorOut}},
 )
 def get_debtor(
-    db: DbSession, _caller: Caller, debtor_id: RowId
+    db: DbSession, _caller: Caller, debtor_id: Annotated[int, Path(ge=1, le=MAX_ID)]
 ) -> Debtor360:
     """The 360° view: contacts (consent, opt-out), invoices, balance and every open case."""
     row = db.execute(

@@ -14,13 +14,12 @@ from fastapi import Query
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from relance.api.schemas import Page
-from relance.web.ids import RowId
+from relance.api.schemas import MAX_ID, Page
 
 Limit = Annotated[int, Query(ge=1, le=200, description="Page size")]
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip")]
 R = TypeVar("R")
-IdFilter = RowId | None
+IdFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 SearchText = Annotated[
     str | None,
     Query(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$", description="Search text"),

@@ -9,20 +9,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from relance.api.auth import ApiCaller, Caller
-from relance.api.schemas import ErrorOut
+from relance.api.schemas import MAX_ID, ErrorOut
 from relance.db.models import ApiToken, Debtor, User
 from relance.db.models.enums import Role
 from relance.privacy import erasure, export
 from relance.web.deps import DbSession
 from relance.web.errors import DomainError, NotFound
-from relance.web.ids import RowId
 
 router = APIRouter(tags=["privacy"])
-DebtorId = RowId
+DebtorId = Annotated[int, Path(ge=1, le=MAX_ID)]
 ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut},
 }
