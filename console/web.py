@@ -110,12 +110,6 @@ class ConsoleRoute(APIRoute):
                      "(any more)."},
                     status_code=404,
                 )
-            except RequestValidationError as exc:
-                return render(
-                    request, "error.html",
-                    {"title": "Invalid request", "message": _validation_message(exc)},
-                    status_code=422,
-                )
             except CsrfRejected:
                 return render(
                     request,
@@ -123,6 +117,12 @@ class ConsoleRoute(APIRoute):
                     {"title": "Request refused", "message": "The form expired or did not come from "
                      "this console. Reload the page and try again."},
                     status_code=403,
+                )
+            except RequestValidationError as exc:  # e.g. an id beyond the SQL integer range
+                return render(
+                    request, "error.html",
+                    {"title": "Invalid request", "message": _validation_message(exc)},
+                    status_code=422,
                 )
 
         return guarded
