@@ -10,6 +10,7 @@ from relance.runtime.model_status import read_status
 from relance.settings import Settings, get_settings
 from relance.web.errors import install_error_handlers
 from relance.web.limits import BodySizeLimitMiddleware
+from relance.web.security_headers import SecurityHeadersMiddleware
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -27,9 +28,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Relance",
         version="0.1.0",
         description="Conversational debt-collection assistant: webhooks, console and JSON API.",
+        # The schema maps every route and parameter for an attacker too: off in production
+        # unless API_DOCS=true.
+        docs_url="/docs" if settings.api_docs_enabled else None,
+        redoc_url="/redoc" if settings.api_docs_enabled else None,
+        openapi_url="/openapi.json" if settings.api_docs_enabled else None,
     )
     app.state.settings = settings
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=256 * 1024)
+    app.add_middleware(SecurityHeadersMiddleware)
     install_error_handlers(app)
     app.include_router(messaging_router)
     app.include_router(voice_router)

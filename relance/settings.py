@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     public_base_url: str = "http://localhost:8000"
     secret_key: str = "dev-secret-key-change-me"
     api_tokens: list[str] = Field(default_factory=list)
+    # Reverse proxies whose X-Forwarded-For is believed (addresses or CIDR networks, JSON list).
+    # Empty: the header is ignored and the peer address is the client (relance/web/client_ip.py).
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # /docs, /redoc and /openapi.json; unset: on in development and test, off in production.
+    api_docs: bool | None = None
 
     # Rasa (own venv, reached over HTTP only)
     rasa_url: str = "http://localhost:5005"
@@ -124,6 +129,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return normalise_database_url(self.database_url)
         return f"sqlite:///{self.var_dir / 'relance.db'}"
+
+    @property
+    def api_docs_enabled(self) -> bool:
+        return self.api_docs if self.api_docs is not None else self.environment != "production"
 
     @property
     def uses_stripe(self) -> bool:

@@ -21,10 +21,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from relance.db.models.enums import Segment
 from relance.languages import Language
 from relance.portfolio.rows import MAX_MINOR as MAX_IMPORT_MINOR
+from relance.web.ids import MAX_ID as MAX_ID  # re-exported for the api modules
 
-# Amounts: the importer's own bound (money columns are 64-bit). Ids: PostgreSQL INTEGER keys.
+# Amounts: the importer's own bound (money columns are 64-bit). Ids: relance.web.ids.
 MAX_MINOR = MAX_IMPORT_MINOR - 1  # inclusive bound
-MAX_ID = 2_147_483_647
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 

@@ -3,7 +3,9 @@
 from relance.db.models.admin import (
     ApiToken,
     AuditEvent,
+    ConsoleSession,
     Letter,
+    LoginThrottle,
     PaymentLink,
     User,
     VersionedDocument,
@@ -21,6 +23,7 @@ from relance.ledger.models import (  # kept by the ledger (payments work)
 __all__ = [
     "ApiToken",
     "AuditEvent",
+    "ConsoleSession",
     "Contact",
     "Conversation",
     "Debtor",
@@ -32,6 +35,7 @@ __all__ = [
     "Installment",
     "Invoice",
     "Letter",
+    "LoginThrottle",
     "Message",
     "Payment",
     "PaymentAllocation",

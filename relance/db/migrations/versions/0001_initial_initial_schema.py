@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-12-04 17:00:43.887751
+Create Date: 2026-12-04 17:05:53.040247
 """
 
 from __future__ import annotations
@@ -51,6 +51,13 @@ def upgrade() -> None:
         sa.Column("policy_version", sa.Integer(), nullable=False),
         sa.Column("counts", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dunning_runs")),
+    )
+    op.create_table(
+        "login_throttles",
+        sa.Column("account_key", sa.String(length=64), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("last_failure_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("account_key", name=op.f("pk_login_throttles")),
     )
     op.create_table(
         "users",
@@ -132,6 +139,27 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_audit_events_action"), ["action"], unique=False)
         batch_op.create_index(batch_op.f("ix_audit_events_at"), ["at"], unique=False)
         batch_op.create_index(batch_op.f("ix_audit_events_debtor_id"), ["debtor_id"], unique=False)
+
+    op.create_table(
+        "console_sessions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", relance.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("ended_reason", sa.String(length=32), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_console_sessions_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_console_sessions")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_console_sessions_token_hash")),
+    )
+    with op.batch_alter_table("console_sessions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_console_sessions_user_id"), ["user_id"], unique=False)
 
     op.create_table(
         "contacts",
@@ -808,6 +836,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_contacts_address"))
 
     op.drop_table("contacts")
+    with op.batch_alter_table("console_sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_console_sessions_user_id"))
+
+    op.drop_table("console_sessions")
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_events_debtor_id"))
         batch_op.drop_index(batch_op.f("ix_audit_events_at"))
@@ -822,6 +854,7 @@ def downgrade() -> None:
 
     op.drop_table("versioned_documents")
     op.drop_table("users")
+    op.drop_table("login_throttles")
     op.drop_table("dunning_runs")
     op.drop_table("debtors")
     # ### end Alembic commands ###
