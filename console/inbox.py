@@ -142,7 +142,9 @@ def reply(
 @router.post("/conversations/{conversation_id}/hand-back", dependencies=[CsrfChecked])
 def hand_back(request: Request, db: DbSession, user: CurrentUser, conversation_id: RowId) -> Response:
     conversation = _conversation(db, conversation_id)
-    resumed = casework.hand_back(db, conversation, user)
+    casework.release_to_bot(db, conversation, user)
+    db.commit()  # no transaction held across the bot's turn (its actions write too)
+    resumed = casework.prompt_bot_after_hand_back(db, conversation)
     return _back(request, conversation_id, done="handed_back" if resumed else "handed_back_deferred")
 
 
