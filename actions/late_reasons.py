@@ -38,8 +38,9 @@ class ActionCannotPay(Action):
     def name(self) -> str:
         return "action_cannot_pay"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         with unit_of_work() as session:
             debtor = debtor_of(session, tracker)
             if debtor is not None:

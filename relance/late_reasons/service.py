@@ -121,8 +121,14 @@ def record_reason(
     session.flush()
     # The words stay on the row (erased with the debtor); the trail keeps the category only.
     audit.record(
-        session, actor=actor, action="late_reason.recorded", entity=reason, debtor_id=debtor.id,
-        category=category, channel=stated.channel, conversation_id=reason.conversation_id,
+        session,
+        actor=actor,
+        action="late_reason.recorded",
+        entity=reason,
+        debtor_id=debtor.id,
+        category=category,
+        channel=stated.channel,
+        conversation_id=reason.conversation_id,
         identity_verified=stated.identity_verified,
     )
     return reason

@@ -45,7 +45,10 @@ def test_reason_recorded_with_category_words_and_time(
     assert (reason.debtor_id, reason.category, reason.words) == (owner.id, category, text)
     assert before <= reason.created_at <= utcnow()
     assert (reason.conversation_id, reason.message_id, reason.channel) == (
-        conv.id, message.id, "whatsapp")
+        conv.id,
+        message.id,
+        "whatsapp",
+    )
     assert reason.identity_verified is True and reason.language == "fr"
     assert responses(dispatcher) == ["utter_cannot_pay_empathy"]
     audit = db.scalars(select(AuditEvent).where(AuditEvent.action == "late_reason.recorded")).one()
@@ -53,8 +56,9 @@ def test_reason_recorded_with_category_words_and_time(
     assert text not in str(audit.details)  # the words stay on the case, not in the trail
 
 
-def test_history_kept_and_a_replayed_turn_recorded_once(db: Session, dispatcher,
-                                                        debtor_setup) -> None:
+def test_history_kept_and_a_replayed_turn_recorded_once(
+    db: Session, dispatcher, debtor_setup
+) -> None:
     owner, conv = debtor_setup
     first = factories.message(db, conv, "je suis au chômage depuis mars")
     second = factories.message(db, conv, "et maintenant je suis à l'hôpital")
@@ -76,8 +80,11 @@ def test_unknown_sender_gets_the_empathy_and_nothing_is_stored(db: Session, disp
 
 
 def _reminder(dispatcher, owner, conv):  # type: ignore[no-untyped-def]
-    tracker = make_tracker(slots_for(owner, conv), intent="EXTERNAL_reminder",
-                           entities=[{"entity": "stage", "value": "firm"}])
+    tracker = make_tracker(
+        slots_for(owner, conv),
+        intent="EXTERNAL_reminder",
+        entities=[{"entity": "stage", "value": "firm"}],
+    )
     return ActionSendReminder().run(dispatcher, tracker, {})
 
 
@@ -85,8 +92,9 @@ def _followups(events: list[dict]) -> list[str]:
     return [e["name"] for e in events if e.get("event") == "followup"]
 
 
-def test_hardship_makes_the_next_reminder_offer_a_plan_first(db: Session, dispatcher,
-                                                             debtor_setup) -> None:
+def test_hardship_makes_the_next_reminder_offer_a_plan_first(
+    db: Session, dispatcher, debtor_setup
+) -> None:
     owner, conv = debtor_setup
     assert _followups(_reminder(dispatcher, owner, conv)) == []  # no reason: a plain reminder
     message = factories.message(db, conv, "I lost my job")
@@ -94,14 +102,16 @@ def test_hardship_makes_the_next_reminder_offer_a_plan_first(db: Session, dispat
     assert _followups(_reminder(dispatcher, owner, conv)) == ["utter_offer_plan"]
 
 
-def test_plan_first_follows_the_policy_and_ends_with_a_plan_or_time(db: Session, dispatcher,
-                                                                    debtor_setup) -> None:
+def test_plan_first_follows_the_policy_and_ends_with_a_plan_or_time(
+    db: Session, dispatcher, debtor_setup
+) -> None:
     owner, conv = debtor_setup
     message = factories.message(db, conv, "ma société est en redressement")
     ActionCannotPay().run(dispatcher, _said(owner, conv, message, message.body), {})
     assert _followups(_reminder(dispatcher, owner, conv)) == []  # insolvency: not in plan_first
-    document = seed_document() | {"late_reasons": {"plan_first": ["insolvency"],
-                                                   "remember_days": 30}}
+    document = seed_document() | {
+        "late_reasons": {"plan_first": ["insolvency"], "remember_days": 30}
+    }
     save_version(db, document, actor="user:admin@example.test")
     assert _followups(_reminder(dispatcher, owner, conv)) == ["utter_offer_plan"]
     reason = db.scalars(select(LatePaymentReason)).one()
@@ -109,7 +119,15 @@ def test_plan_first_follows_the_policy_and_ends_with_a_plan_or_time(db: Session,
     db.flush()
     assert _followups(_reminder(dispatcher, owner, conv)) == []
     reason.created_at = utcnow()
-    db.add(PaymentPlan(debtor_id=owner.id, total_minor=30_000, currency="EUR",
-                       installments_count=3, frequency="monthly", status="active"))
+    db.add(
+        PaymentPlan(
+            debtor_id=owner.id,
+            total_minor=30_000,
+            currency="EUR",
+            installments_count=3,
+            frequency="monthly",
+            status="active",
+        )
+    )
     db.flush()
     assert _followups(_reminder(dispatcher, owner, conv)) == []  # a plan exists already
