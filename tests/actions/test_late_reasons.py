@@ -131,3 +131,18 @@ def test_plan_first_follows_the_policy_and_ends_with_a_plan_or_time(
     )
     db.flush()
     assert _followups(_reminder(dispatcher, owner, conv)) == []  # a plan exists already
+
+
+def test_a_dispute_is_recorded_as_the_reason(db: Session, dispatcher, debtor_setup) -> None:
+    from actions.disputes import ActionCreateDispute
+
+    owner, conv = debtor_setup
+    tracker = make_tracker(
+        slots_for(
+            owner, conv, dispute_reason="wrong_amount", dispute_details="devis à 800, facture à 950"
+        ),
+        text="devis à 800, facture à 950",
+    )
+    ActionCreateDispute().run(dispatcher, tracker, {})
+    reason = db.scalars(select(LatePaymentReason)).one()
+    assert (reason.category, reason.words) == ("dispute", "devis à 800, facture à 950")
