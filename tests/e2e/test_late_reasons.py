@@ -63,7 +63,9 @@ def test_reason_recorded_shown_and_the_next_reminder_offers_a_plan_first(
 
     engine = make_engine(e2e_stack.env["DATABASE_URL"])
     with Session(engine) as session:
-        debtor = session.scalars(select(Debtor).join(Contact).where(Contact.address == phone)).one()
+        debtor = session.scalars(
+            select(Debtor).join(Contact).where(Contact.address == phone, Contact.channel == "sms")
+        ).one()
         inbound = session.scalars(
             select(Message).where(Message.provider_id == f"SMlate{language}{0:026d}")
         ).one()
