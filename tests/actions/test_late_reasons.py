@@ -146,3 +146,55 @@ def test_a_dispute_is_recorded_as_the_reason(db: Session, dispatcher, debtor_set
     ActionCreateDispute().run(dispatcher, tracker, {})
     reason = db.scalars(select(LatePaymentReason)).one()
     assert (reason.category, reason.words) == ("dispute", "devis à 800, facture à 950")
+
+
+def _user(message, text: str, intent: str) -> dict:  # type: ignore[no-untyped-def]
+    return {
+        "event": "user",
+        "text": text,
+        "parse_data": {"intent": {"name": intent}, "entities": [], "text": text},
+        "metadata": {"message_id": str(message.id), "channel": "sms"},
+    }
+
+
+def test_a_forgotten_payment_waiting_for_the_identity_check_is_recorded_as_oversight(
+    db: Session, dispatcher, debtor_setup
+) -> None:
+    from actions.payments import ActionSendPaymentLink
+
+    owner, conv = debtor_setup
+    forgot = factories.message(db, conv, "oups j'ai oublié de payer")
+    postcode = factories.message(db, conv, "75011")
+    events = [_user(forgot, forgot.body, "forgot_to_pay"), _user(postcode, "75011", "inform")]
+    tracker = make_tracker(slots_for(owner, conv), text="75011", events=events)
+    ActionSendPaymentLink().run(dispatcher, tracker, {})
+    ActionSendPaymentLink().run(dispatcher, tracker, {})  # asked again: recorded once
+    reason = db.scalars(select(LatePaymentReason)).one()
+    assert (reason.category, reason.words, reason.message_id) == (
+        "oversight",
+        forgot.body,
+        forgot.id,
+    )
+    assert responses(dispatcher) == ["utter_payment_link"] * 2
+
+
+@pytest.mark.parametrize(
+    ("text", "recorded"),
+    [("I never got the invoice", ["not_received"]), ("send me a copy of the invoice", [])],
+)
+def test_an_invoice_never_received_is_recorded_a_copy_request_is_not(
+    db: Session, dispatcher, debtor_setup, text: str, recorded: list[str]
+) -> None:
+    from actions.balance import ActionSendInvoiceCopy
+
+    owner, conv = debtor_setup
+    message = factories.message(db, conv, text)
+    tracker = make_tracker(
+        slots_for(owner, conv),
+        text=text,
+        intent="request_invoice_copy",
+        events=[_user(message, text, "request_invoice_copy")],
+    )
+    ActionSendInvoiceCopy().run(dispatcher, tracker, {})
+    assert [r.category for r in db.scalars(select(LatePaymentReason))] == recorded
+    assert responses(dispatcher) == ["utter_invoice_copy_requested"]
