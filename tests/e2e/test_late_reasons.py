@@ -90,3 +90,36 @@ def test_reason_recorded_shown_and_the_next_reminder_offers_a_plan_first(
         rasa.close()
     assert len(reminder) == 2 and PLAN_OFFER[language] in reminder[1], reminder
     assert HOW_MANY[language] in say(yes, 2)
+
+
+@pytest.mark.parametrize(
+    ("phone", "postcode", "said", "category", "language"),
+    [
+        ("+33639980018", "37000", "j'ai oublié de payer", "oversight", "fr"),
+        ("+12025550105", "78701", "I never got the invoice", "not_received", "en"),
+    ],
+    ids=["french-forgot", "english-not-received"],
+)
+def test_a_reason_said_before_the_identity_check_is_recorded_after_it(
+    e2e_stack: RunningStack, phone: str, postcode: str, said: str, category: str, language: str
+) -> None:
+    for n, text in enumerate((said, postcode)):
+        response = e2e_stack.signed_sms(phone, text, sid=f"SMwait{language}{n:026d}")
+        assert response.status_code == 200 and _replies(response.text), response.text
+    engine = make_engine(e2e_stack.env["DATABASE_URL"])
+    with Session(engine) as session:
+        debtor = session.scalars(
+            select(Debtor).join(Contact).where(Contact.address == phone, Contact.channel == "sms")
+        ).one()
+        [recorded] = session.scalars(
+            select(LatePaymentReason).where(LatePaymentReason.debtor_id == debtor.id)
+        ).all()
+        first = session.scalars(
+            select(Message).where(Message.provider_id == f"SMwait{language}{0:026d}")
+        ).one()
+        assert (recorded.category, recorded.words, recorded.message_id) == (
+            category,
+            said,
+            first.id,
+        )
+    engine.dispose()
