@@ -252,6 +252,23 @@ class LetterOut(BaseModel):
     created_at: datetime
 
 
+class LatePaymentReasonOut(BaseModel):
+    """Why the debtor says they pay late: a category from a closed list and their own words."""
+
+    id: int
+    debtor_id: int
+    category: str = Field(description="insolvency, job_loss, illness, not_received, oversight, "
+                          "dispute, cash_flow, hardship or other")
+    words: str | None = Field(description="The debtor's message the category was read from")
+    channel: str | None
+    language: str | None
+    conversation_id: int | None
+    message_id: int | None
+    identity_verified: bool = Field(description="Whether the sender had passed the identity check")
+    source: str
+    created_at: datetime
+
+
 class ConversationOut(BaseModel):
     id: int
     debtor_id: int | None
@@ -279,6 +296,12 @@ class Debtor360(DebtorSummary):
     payment_plans: list[PaymentPlanOut]
     letters: list[LetterOut]
     conversation: ConversationOut | None
+    late_payment_reason: LatePaymentReasonOut | None = Field(
+        description="The latest reason the debtor gave for paying late"
+    )
+    late_payment_reasons: list[LatePaymentReasonOut] = Field(
+        description="Every reason the debtor gave, newest first"
+    )
 
 
 # ---------------------------------------------------------------- conversations, handoffs, policies

@@ -10,7 +10,14 @@ from relance.db.models.admin import (
     User,
     VersionedDocument,
 )
-from relance.db.models.cases import Dispute, Installment, PaymentPlan, Promise, Task
+from relance.db.models.cases import (
+    Dispute,
+    Installment,
+    LatePaymentReason,
+    PaymentPlan,
+    Promise,
+    Task,
+)
 from relance.db.models.conversations import Conversation, Handoff, Message, WebhookEvent
 from relance.db.models.debtors import Contact, Debtor
 from relance.db.models.dunning import DunningAction, DunningRun, DunningSkip
@@ -34,6 +41,7 @@ __all__ = [
     "Handoff",
     "Installment",
     "Invoice",
+    "LatePaymentReason",
     "Letter",
     "LoginThrottle",
     "Message",

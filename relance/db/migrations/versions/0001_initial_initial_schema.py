@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-12-04 17:05:53.040247
+Create Date: 2026-12-04 17:25:30.953314
 """
 
 from __future__ import annotations
@@ -599,6 +599,48 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "late_payment_reasons",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("debtor_id", sa.Integer(), nullable=False),
+        sa.Column("conversation_id", sa.Integer(), nullable=True),
+        sa.Column("message_id", sa.Integer(), nullable=True),
+        sa.Column("category", sa.String(length=32), nullable=False),
+        sa.Column("words", sa.Text(), nullable=True),
+        sa.Column("channel", sa.String(length=16), nullable=True),
+        sa.Column("language", sa.String(length=8), nullable=True),
+        sa.Column("identity_verified", sa.Boolean(), nullable=False),
+        sa.Column("source", sa.String(length=16), nullable=False),
+        sa.Column("created_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_late_payment_reasons_conversation_id_conversations"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["debtor_id"],
+            ["debtors.id"],
+            name=op.f("fk_late_payment_reasons_debtor_id_debtors"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["message_id"],
+            ["messages.id"],
+            name=op.f("fk_late_payment_reasons_message_id_messages"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_late_payment_reasons")),
+        sa.UniqueConstraint("message_id", name=op.f("uq_late_payment_reasons_message_id")),
+    )
+    with op.batch_alter_table("late_payment_reasons", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_late_payment_reasons_category"), ["category"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_late_payment_reasons_debtor_id"), ["debtor_id"], unique=False
+        )
+
+    op.create_table(
         "payment_links",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
@@ -759,6 +801,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_payment_links_debtor_id"))
 
     op.drop_table("payment_links")
+    with op.batch_alter_table("late_payment_reasons", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_late_payment_reasons_debtor_id"))
+        batch_op.drop_index(batch_op.f("ix_late_payment_reasons_category"))
+
+    op.drop_table("late_payment_reasons")
     with op.batch_alter_table("dunning_actions", schema=None) as batch_op:
         batch_op.drop_index("ix_dunning_actions_status_next")
         batch_op.drop_index(batch_op.f("ix_dunning_actions_invoice_id"))
