@@ -72,13 +72,17 @@ def replay(event: Mapping[str, Any], reverts: int) -> list[EventType]:
     intent = guarded_intent(parse_data)
     parse_data["intent"] = {"name": intent, "confidence": 1.0}
     parse_data["intent_ranking"] = [
-        entry for entry in parse_data.get("intent_ranking") or []
+        entry
+        for entry in parse_data.get("intent_ranking") or []
         if entry.get("name") != CONFIRM_INTENT
     ]
     replayed = UserUttered(event.get("text"), parse_data, input_channel=event.get("input_channel"))
     replayed["metadata"] = event.get("metadata") or {}
-    return [*(UserUtteranceReverted() for _ in range(reverts)), ActionExecuted("action_listen"),
-            replayed]
+    return [
+        *(UserUtteranceReverted() for _ in range(reverts)),
+        ActionExecuted("action_listen"),
+        replayed,
+    ]
 
 
 class ActionAskConfirmation(Action):
@@ -87,15 +91,18 @@ class ActionAskConfirmation(Action):
     def name(self) -> str:
         return ASK
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         intent = guarded_intent(tracker.latest_message)
         before = previous_action(tracker)
         if intent == "affirm":
             if before == ASK and tracker.get_slot(PENDING_SLOT):
                 intent = str(tracker.get_slot(PENDING_SLOT))  # a weak "yes" to the question
-            elif not (before == "action_evaluate_plan"
-                      and tracker.get_slot("plan_status") in _PLAN_OFFERED):
+            elif not (
+                before == "action_evaluate_plan"
+                and tracker.get_slot("plan_status") in _PLAN_OFFERED
+            ):
                 return replay(_user_messages(tracker)[0], reverts=1)
         if intent is None:
             utter(dispatcher, "utter_please_rephrase")
@@ -105,13 +112,14 @@ class ActionAskConfirmation(Action):
 
 
 class ActionConfirmConsequential(Action):
-    """"Yes" to the confirmation question: replay the guarded message with its intent."""
+    """ "Yes" to the confirmation question: replay the guarded message with its intent."""
 
     def name(self) -> str:
         return CONFIRM
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         messages = _user_messages(tracker)
         pending = tracker.get_slot(PENDING_SLOT)
         # The message the question was about: the oldest of the guarded messages just before

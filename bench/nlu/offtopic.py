@@ -24,10 +24,10 @@ and confirmation labels ignored), how many messages would act at once on the rig
 many genuine consequential requests get a confirmation question (needless, one more turn), and
 how many wrong consequential actions would run at once.
 
---tune (oos_train only) prints, for each consequential intent, the lowest threshold at which no
-oos_train message would act, and the lowest FallbackClassifier threshold (then ambiguity) at
-which at most 2 % of oos_train would be taken for a business intent: the values to put in
-bot/config.yml and bot/config.ci.yml. Runs in the Rasa venv, from the checkout's root; Rasa's
+--tune (oos_train only) prints the ConsequenceGuard threshold (the lowest value above every
+oos_train message taken for a consequential intent, cues ignored) to put in bot/config.yml and
+bot/config.ci.yml, and how many oos_train messages each FallbackClassifier setting leaves taken
+for a business intent (see tune()). Runs in the Rasa venv, from the checkout's root; Rasa's
 output goes to /dev/null (its debug log prints the parsed texts, and the held-out set is blind):
 
     .venv-rasa/bin/python bench/nlu/offtopic.py MODEL.tar.gz --tune
@@ -60,8 +60,17 @@ OFFTOPIC_FR = PROJECT_ROOT / "bench" / "nlu" / "offtopic_fr.yml"
 DEFAULT_OOS = Path("../shared/eval/clinc150_oos_train_val.json")
 FALLBACK = "nlu_fallback"
 # Intents on which the bot takes no business step (answers, small talk, rephrase).
-NOT_BUSINESS = {"out_of_scope", FALLBACK, CONFIRM_INTENT, "greet", "goodbye", "thank",
-                "bot_challenge", "deny", "inform"}
+NOT_BUSINESS = {
+    "out_of_scope",
+    FALLBACK,
+    CONFIRM_INTENT,
+    "greet",
+    "goodbye",
+    "thank",
+    "bot_challenge",
+    "deny",
+    "inform",
+}
 GUARD = "bot.components.consequence_guard.ConsequenceGuard"
 TARGET = 0.02
 GRID = [round(0.30 + 0.05 * i, 2) for i in range(14)] + [0.97, 0.99, 0.995, 1.01]
@@ -88,11 +97,13 @@ class Thresholds:
         pipeline = yaml.safe_load(config.read_text(encoding="utf-8"))["pipeline"]
         by_name = {c["name"]: c for c in pipeline}
         fallback, guard = by_name.get("FallbackClassifier", {}), by_name.get(GUARD, {})
-        return cls(float(fallback.get("threshold", 0.3)),
-                   float(fallback.get("ambiguity_threshold", 0.1)),
-                   float(guard.get("default_threshold", 0.9)),
-                   {k: float(v) for k, v in (guard.get("thresholds") or {}).items()},
-                   guarded=GUARD in by_name)
+        return cls(
+            float(fallback.get("threshold", 0.3)),
+            float(fallback.get("ambiguity_threshold", 0.1)),
+            float(guard.get("default_threshold", 0.9)),
+            {k: float(v) for k, v in (guard.get("thresholds") or {}).items()},
+            guarded=GUARD in by_name,
+        )
 
 
 def outcome(message: Parsed, t: Thresholds) -> str:
@@ -109,8 +120,14 @@ def outcome(message: Parsed, t: Thresholds) -> str:
 
 
 def rates(messages: list[Parsed], t: Thresholds) -> dict[str, int]:
-    counts = {"messages": len(messages), "false_accept": 0, "business": 0, "business_07": 0,
-              "asked": 0, "fallback": 0}
+    counts = {
+        "messages": len(messages),
+        "false_accept": 0,
+        "business": 0,
+        "business_07": 0,
+        "asked": 0,
+        "fallback": 0,
+    }
     for message in messages:
         final = outcome(message, t)
         counts["false_accept"] += final in CONSEQUENTIAL
@@ -122,8 +139,15 @@ def rates(messages: list[Parsed], t: Thresholds) -> dict[str, int]:
 
 
 def heldout_rates(messages: list[Parsed], t: Thresholds) -> dict[str, int]:
-    counts = {"messages": len(messages), "top_right": 0, "acts_right": 0, "consequential": 0,
-              "needless_question": 0, "wrong_action": 0, "fallback": 0}
+    counts = {
+        "messages": len(messages),
+        "top_right": 0,
+        "acts_right": 0,
+        "consequential": 0,
+        "needless_question": 0,
+        "wrong_action": 0,
+        "fallback": 0,
+    }
     for message in messages:
         final = outcome(message, t)
         top = message.ranking[0][0] if message.ranking else None
@@ -141,7 +165,8 @@ def load_oos(path: Path) -> dict[str, list[str]]:
     if not path.is_file():
         raise SystemExit(
             f"{path}: the CLINC150 off-topic file is missing. It lives in the project's shared "
-            "evaluation folder (shared/eval next to the checkout); pass its location with --oos.")
+            "evaluation folder (shared/eval next to the checkout); pass its location with --oos."
+        )
     data = json.loads(path.read_text(encoding="utf-8"))
     return {split: [str(text) for text in data[split]] for split in ("oos_train", "oos_val")}
 
@@ -151,8 +176,10 @@ def load_offtopic_fr() -> list[str]:
     training = _training_texts()
     leaked = [m for m in messages if fold(m) in training]
     if leaked:
-        raise SystemExit(f"{OFFTOPIC_FR.name}: {len(leaked)} message(s) are also training "
-                         f"examples, the set would no longer measure anything: {leaked[:3]}")
+        raise SystemExit(
+            f"{OFFTOPIC_FR.name}: {len(leaked)} message(s) are also training "
+            f"examples, the set would no longer measure anything: {leaked[:3]}"
+        )
     return messages
 
 
@@ -165,8 +192,9 @@ def _training_texts() -> set[str]:
     return texts
 
 
-async def parse_all(model: Path, sets: dict[str, Iterable[tuple[str, str | None]]]
-                    ) -> dict[str, list[Parsed]]:
+async def parse_all(
+    model: Path, sets: dict[str, Iterable[tuple[str, str | None]]]
+) -> dict[str, list[Parsed]]:
     from rasa.core.agent import Agent
 
     agent = Agent.load(str(model))
@@ -175,32 +203,38 @@ async def parse_all(model: Path, sets: dict[str, Iterable[tuple[str, str | None]
         parsed[name] = []
         for text, gold in messages:
             result = await agent.parse_message(text)
-            ranking = [(str(r["name"]), float(r["confidence"]))
-                       for r in result.get("intent_ranking") or []
-                       if r["name"] not in (FALLBACK, CONFIRM_INTENT)]
+            ranking = [
+                (str(r["name"]), float(r["confidence"]))
+                for r in result.get("intent_ranking") or []
+                if r["name"] not in (FALLBACK, CONFIRM_INTENT)
+            ]
             parsed[name].append(Parsed(text, ranking, gold))
     return parsed
 
 
-def tune(train: list[Parsed], current: Thresholds) -> Thresholds:
-    """Lowest thresholds meeting the target on oos_train (lowest: fewest needless questions and
-    rephrases for real debtors, who are not in this data)."""
-    fallback, ambiguity = current.fallback, current.ambiguity
-    limit = TARGET * len(train)
-    for candidate in GRID:
-        found = next((a for a in AMBIGUITY_GRID if rates(
-            train, Thresholds(candidate, a, 2.0, {}))["business"] <= limit), None)
-        if found is not None:
-            fallback, ambiguity = candidate, found
-            break
-    per_intent: dict[str, float] = {}
-    for intent in sorted(CONSEQUENTIAL):
-        for candidate in GRID:
-            probe = Thresholds(fallback, ambiguity, 2.0, {intent: candidate})
-            if sum(outcome(m, probe) == intent for m in train) == 0:
-                per_intent[intent] = candidate
-                break
-    return Thresholds(fallback, ambiguity, current.default, per_intent)
+def tune(train: list[Parsed], current: Thresholds) -> tuple[Thresholds, list[str]]:
+    """The ConsequenceGuard's threshold from oos_train, and the FallbackClassifier's curve.
+
+    Guard: the lowest grid value above every oos_train message whose top intent is
+    consequential, on confidence alone (cues ignored): no off-topic message of the tuning split
+    would act even if it held a cue. One threshold for all these intents: oos_train holds too few
+    such misreadings to set them one by one. Fallback: how many oos_train messages each
+    (threshold, ambiguity) leaves taken for a business intent; DIET gives most misreadings a
+    confidence above 0.95, so it is printed to choose from, with the in-scope cost (rephrases)
+    that oos_train cannot show in mind.
+    """
+    misread = [m.ranking[0][1] for m in train if m.ranking and m.ranking[0][0] in CONSEQUENTIAL]
+    guard = next(value for value in GRID if value > max(misread, default=0.0))
+    curve = [
+        "| fallback threshold | " + " | ".join(f"ambiguity {a}" for a in AMBIGUITY_GRID) + " |",
+        "| ---: |" + " ---: |" * len(AMBIGUITY_GRID),
+    ]
+    for candidate in GRID[:12]:
+        cells = [
+            rates(train, Thresholds(candidate, a, guard, {}))["business"] for a in AMBIGUITY_GRID
+        ]
+        curve.append(f"| {candidate} | " + " | ".join(str(c) for c in cells) + " |")
+    return Thresholds(current.fallback, current.ambiguity, guard, {}), curve
 
 
 def _pct(count: int, total: int) -> str:
@@ -213,9 +247,14 @@ def report(parsed: dict[str, list[Parsed]], t: Thresholds, config: str, model: P
         f"Command: `.venv-rasa/bin/python bench/nlu/offtopic.py <model> --config {config}`; "
         f"model `{model.name}`. Thresholds of {config}: FallbackClassifier {t.fallback} / "
         f"ambiguity {t.ambiguity}; "
-        + ("ConsequenceGuard per intent "
-           + ", ".join(f"{k} {v}" for k, v in sorted(t.per_intent.items()))
-           + f", else {t.default}.\n" if t.guarded else "no ConsequenceGuard.\n"),
+        + (
+            "ConsequenceGuard per intent "
+            + ", ".join(f"{k} {v}" for k, v in sorted(t.per_intent.items()))
+            + f", else {t.default}."
+            if t.guarded
+            else "no ConsequenceGuard."
+        )
+        + f" Target: false accepts ≤ {TARGET:.0%} on oos_val and offtopic_fr.\n",
         "| set | messages | false accepts (acts without asking) | business intent acted on "
         "| of which confidence ≥ 0.7 | confirmation asked | rephrase (fallback) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -224,10 +263,12 @@ def report(parsed: dict[str, list[Parsed]], t: Thresholds, config: str, model: P
         if name in parsed:
             r = rates(parsed[name], t)
             n = r["messages"]
-            lines.append(f"| {name} | {n} | {_pct(r['false_accept'], n)} | "
-                         f"{_pct(r['business'], n)} | {_pct(r['business_07'], n)} | "
-                         f"{_pct(r['asked'], n)} | "
-                         f"{_pct(r['fallback'], n)} |")
+            lines.append(
+                f"| {name} | {n} | {_pct(r['false_accept'], n)} | "
+                f"{_pct(r['business'], n)} | {_pct(r['business_07'], n)} | "
+                f"{_pct(r['asked'], n)} | "
+                f"{_pct(r['fallback'], n)} |"
+            )
     heldout = [name for name in parsed if name.startswith("heldout_")]
     if heldout:
         lines += [
@@ -244,18 +285,27 @@ def report(parsed: dict[str, list[Parsed]], t: Thresholds, config: str, model: P
                 f"| {name.removeprefix('heldout_')} | {n} | {_pct(r['top_right'], n)} | "
                 f"{_pct(r['acts_right'], n)} | {r['consequential']} | "
                 f"{_pct(r['needless_question'], r['consequential'])} | "
-                f"{r['wrong_action']} | {_pct(r['fallback'], n)} |")
+                f"{r['wrong_action']} | {_pct(r['fallback'], n)} |"
+            )
     return lines
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("model", type=Path)
-    parser.add_argument("--config", default="bot/config.ci.yml",
-                        help="whose FallbackClassifier and ConsequenceGuard thresholds to apply")
-    parser.add_argument("--oos", type=Path, default=DEFAULT_OOS,
-                        help="CLINC150 oos file, relative to the checkout's root")
+    parser.add_argument(
+        "--config",
+        default="bot/config.ci.yml",
+        help="whose FallbackClassifier and ConsequenceGuard thresholds to apply",
+    )
+    parser.add_argument(
+        "--oos",
+        type=Path,
+        default=DEFAULT_OOS,
+        help="CLINC150 oos file, relative to the checkout's root",
+    )
     parser.add_argument("--tune", action="store_true", help="print thresholds tuned on oos_train")
     parser.add_argument("--no-heldout", action="store_true", help="skip the blind held-out set")
     parser.add_argument("--append", help="append the results section to this Markdown file")
@@ -275,17 +325,23 @@ def main() -> None:
                 sets[f"heldout_{language}"] = [(e.get("text"), e.get("intent")) for e in examples]
     from rasa.utils.log_utils import configure_structlog
 
-    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), \
-            contextlib.redirect_stderr(sink):
+    with (
+        open(os.devnull, "w") as sink,
+        contextlib.redirect_stdout(sink),
+        contextlib.redirect_stderr(sink),
+    ):
         configure_structlog(logging.WARNING)
         logging.disable(logging.WARNING)
         parsed = asyncio.run(parse_all(args.model, sets))
     current = Thresholds.from_config(PROJECT_ROOT / args.config)
     if args.tune:
-        tuned = tune(parsed["oos_train"], current)
-        print(f"FallbackClassifier threshold: {tuned.fallback}, "
-              f"ambiguity_threshold: {tuned.ambiguity}")
-        print("ConsequenceGuard thresholds: " + json.dumps(tuned.per_intent))
+        tuned, curve = tune(parsed["oos_train"], current)
+        print(f"ConsequenceGuard default_threshold: {tuned.default}")
+        print(
+            f"oos_train messages (of {len(parsed['oos_train'])}) taken for a business intent, "
+            "by FallbackClassifier setting:"
+        )
+        print("\n".join(curve))
         print("\n".join(report(parsed, tuned, args.config + " (tuned values)", args.model)))
         return
     lines = report(parsed, current, args.config, args.model)

@@ -33,16 +33,18 @@ def _say(stack: RunningStack, phone: str, text: str, sid: str) -> list[str]:
 def _opted_out(stack: RunningStack, phone: str) -> tuple[bool, int]:
     with Session(make_engine(stack.env["DATABASE_URL"])) as session:
         contact = session.scalars(
-            select(Contact).where(Contact.address == phone, Contact.channel == "sms")).one()
-        audits = session.scalars(select(AuditEvent).where(
-            AuditEvent.action == "contact.opted_out", AuditEvent.entity_id == str(contact.id))
+            select(Contact).where(Contact.address == phone, Contact.channel == "sms")
+        ).one()
+        audits = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.action == "contact.opted_out", AuditEvent.entity_id == str(contact.id)
+            )
         ).all()
         return contact.opted_out_at is not None, len(audits)
 
 
 def _question() -> str:
-    return render(bundled_templates(), "utter_confirm_stop_contact", language="fr",
-                  channel="sms")
+    return render(bundled_templates(), "utter_confirm_stop_contact", language="fr", channel="sms")
 
 
 def test_weak_opt_out_asks_first_and_no_changes_nothing(e2e_stack: RunningStack) -> None:

@@ -62,8 +62,15 @@ def test_confidence_under_the_intents_own_threshold_asks_first() -> None:
 def test_intents_without_consequences_are_never_held_back() -> None:
     assert "ask_balance" not in CONSEQUENTIAL and "request_payment_plan" not in CONSEQUENTIAL
     assert not is_weak("ask_balance", 0.41, "when is the next full moon", THRESHOLDS, 0.9)
-    assert CONSEQUENTIAL == {"stop_contact", "dispute_debt", "already_paid", "wrong_person",
-                             "promise_to_pay", "affirm"}
+    expected = {
+        "stop_contact",
+        "dispute_debt",
+        "already_paid",
+        "wrong_person",
+        "promise_to_pay",
+        "affirm",
+    }
+    assert expected == CONSEQUENTIAL
 
 
 def test_fold_treats_typed_and_informal_spellings_alike() -> None:
