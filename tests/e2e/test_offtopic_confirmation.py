@@ -20,8 +20,9 @@ from .conftest import RunningStack
 
 pytestmark = pytest.mark.e2e
 
-# Taken for stop_contact by the CI model but with no word of an opt-out in it: weak evidence.
-WEAK_OPT_OUT = "WEAK_PLACEHOLDER"
+# Taken for stop_contact by the CI model (0.98) with no word of bot/components/evidence.py's
+# opt-out cues in it: weak evidence.
+WEAK_OPT_OUT = "ne me dérangez plus"
 
 
 def _say(stack: RunningStack, phone: str, text: str, sid: str) -> list[str]:
