@@ -54,6 +54,17 @@ def _tracker(events: list[dict[str, Any]], **slots: Any) -> Tracker:
     )
 
 
+def _weak_yes_to_the_question() -> list[dict[str, Any]]:
+    """A weak opt-out, its question, then a weak "yes" (guarded affirm) to that question."""
+    return [
+        _action("action_listen"),
+        _user("bon ben", "x", guarded="stop_contact"),
+        _action("action_ask_confirmation"),
+        _action("action_listen"),
+        _user("mouais", "x", guarded="affirm"),
+    ]
+
+
 def _kinds(events: list[dict[str, Any]]) -> list[str]:
     return [e["event"] for e in events]
 
@@ -91,13 +102,7 @@ def test_a_weak_yes_elsewhere_has_no_consequence_and_goes_through_at_once(dispat
 
 
 def test_a_weak_yes_to_the_question_asks_it_again(dispatcher) -> None:
-    events = [
-        _action("action_listen"),
-        _user("bon ben", "x", guarded="stop_contact"),
-        _action("action_ask_confirmation"),
-        _action("action_listen"),
-        _user("mouais", "x", guarded="affirm"),
-    ]
+    events = _weak_yes_to_the_question()
     ActionAskConfirmation().run(
         dispatcher, _tracker(events, confirmation_pending="stop_contact"), {}
     )
@@ -129,11 +134,7 @@ def test_yes_replays_the_guarded_message_with_its_intent_entities_and_metadata(d
 
 def test_yes_after_a_weak_yes_replays_the_original_message_not_the_weak_yes(dispatcher) -> None:
     events = [
-        _action("action_listen"),
-        _user("bon ben", "x", guarded="stop_contact"),
-        _action("action_ask_confirmation"),
-        _action("action_listen"),
-        _user("mouais", "x", guarded="affirm"),
+        *_weak_yes_to_the_question(),
         _action("action_ask_confirmation"),
         _action("action_listen"),
         _user("oui", "affirm"),
