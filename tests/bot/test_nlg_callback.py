@@ -4,34 +4,18 @@ conversation (the stock one passed the api's body limit after ~100 turns)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from relance.runtime.paths import PROJECT_ROOT, RASA_BIN
+from tests.support.rasa_venv import run_in_rasa_venv
 
 SCRIPT = Path(__file__).with_name("nlg_roundtrip.py")
 
 
 @cache
 def roundtrip() -> dict[str, Any]:
-    python = RASA_BIN.with_name("python")
-    if not python.exists():
-        pytest.fail(f"the Rasa venv is missing ({python}): run scripts/ensure-envs.sh")
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run(
-        [str(python), str(SCRIPT)], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        sys.stderr.write(done.stderr[-4000:])
-        pytest.fail(f"nlg_roundtrip.py exited with {done.returncode}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_in_rasa_venv(SCRIPT)
 
 
 def test_the_body_does_not_grow_with_the_conversation() -> None:

@@ -77,18 +77,15 @@ def _replies(response: httpx.Response) -> list[str]:
     return [(m.text or "").strip() for m in root.iter("Message")]
 
 
-def _say(stack: RunningStack, phone: str, text: str, sid: str) -> list[str]:
-    return _replies(stack.signed_sms(phone, text, sid=f"SM{sid}"[:34]))
+def _say(stack: RunningStack, phone: str, text: str, tag: str, n: int) -> list[str]:
+    """One SMS with a MessageSid unique to (tag, n): a repeated sid is a Twilio retry."""
+    sid = f"SM{tag}{n:0{32 - len(tag)}d}"
+    assert len(sid) == 34 and sid.isalnum(), sid
+    return _replies(stack.signed_sms(phone, text, sid=sid))
 
 
 def _tracker(stack: RunningStack, debtor: Debtor) -> dict[str, Any]:
-    response = httpx.get(
-        f"{stack.env['RASA_URL']}/conversations/debtor-{debtor.id}/tracker",
-        params={"token": stack.env["RASA_AUTH_TOKEN"]},
-        timeout=60,
-    )
-    response.raise_for_status()
-    return response.json()
+    return stack.rasa_tracker(f"debtor-{debtor.id}")
 
 
 def _last_turn(tracker: dict[str, Any]) -> list[dict[str, Any]]:
@@ -119,7 +116,7 @@ def test_three_hundred_turns_are_all_answered(e2e_stack: RunningStack) -> None:
     silent = []
     last_balance_reply = ""
     for n, text in enumerate(turns):
-        replies = _say(e2e_stack, phone, text, sid=f"long{n:030d}")
+        replies = _say(e2e_stack, phone, text, "long", n)
         if not any(replies):
             silent.append((n, text))
         if text == "Combien je dois ?":
@@ -137,11 +134,11 @@ def test_plan_offer_answered_with_the_plan_gets_one_answer(e2e_stack: RunningSta
     phone = "+33639987002"
     debtor = _add_debtor(e2e_stack, "C-LOOP-1", phone, language="fr", postcode="75019",
                          amount="600.00")
-    _say(e2e_stack, phone, "je ne peux pas payer en ce moment", sid="loop0" + "0" * 29)
-    offer = _say(e2e_stack, phone, "75019", sid="loop1" + "0" * 29)
+    _say(e2e_stack, phone, "je ne peux pas payer en ce moment", "loop", 0)
+    offer = _say(e2e_stack, phone, "75019", "loop", 1)
     assert offer[-1] == _wording("utter_offer_plan", "fr"), offer
 
-    replies = _say(e2e_stack, phone, "en 3 fois par mois", sid="loop2" + "0" * 29)
+    replies = _say(e2e_stack, phone, "en 3 fois par mois", "loop", 2)
 
     assert len(replies) == 1, replies
     assert _wording("utter_please_rephrase", "fr") not in replies
@@ -160,7 +157,7 @@ def test_plan_offer_answered_with_the_plan_gets_one_answer(e2e_stack: RunningSta
         ).all()
         assert dropped == []  # fixed in the dialogue, not just cut by the guard
 
-    confirmed = _say(e2e_stack, phone, "oui", sid="loop3" + "0" * 29)
+    confirmed = _say(e2e_stack, phone, "oui", "loop", 3)
     assert len(confirmed) == 1, confirmed
     with _session(e2e_stack) as session:
         plan = session.scalars(select(PaymentPlan).where(PaymentPlan.debtor_id == debtor.id)).one()
@@ -174,7 +171,7 @@ def test_misunderstood_twice_one_apology_then_one_handoff(e2e_stack: RunningStac
     debtor = _add_debtor(e2e_stack, "C-LOOP-2", phone, language="fr", postcode="75018",
                          amount="600.00")
     turns = ["je ne peux pas payer en ce moment", "75018", "non", "non", "75018", "le 12"]
-    answers = [_say(e2e_stack, phone, text, sid=f"fbk{n}" + "0" * 30)
+    answers = [_say(e2e_stack, phone, text, "fbk", n)
                for n, text in enumerate(turns)]
     handoff = _wording("utter_handoff", "fr").split(".")[0]
     sent = [reply for turn in answers for reply in turn]
@@ -213,7 +210,7 @@ def test_amount_per_installment_is_a_plan_request(
                          postcode=postcode, amount=amount, currency=currency)
     replies: list[str] = []
     for n, text in enumerate(opening):
-        replies = _say(e2e_stack, phone, text or postcode, sid=f"amt{language}{n}" + "0" * 30)
+        replies = _say(e2e_stack, phone, text or postcode, f"amt{language}", n)
     turn = _last_turn(_tracker(e2e_stack, debtor))
     slots = {e["name"]: e["value"] for e in turn if e["event"] == "slot"}
     assert "action_default_fallback" not in _actions(turn), replies
@@ -224,7 +221,7 @@ def test_amount_per_installment_is_a_plan_request(
     assert slots["plan_proposal"]["frequency"] == "monthly"
     assert any("100" in reply for reply in replies), replies
 
-    _say(e2e_stack, phone, "oui" if language == "fr" else "yes", sid=f"amt{language}9" + "0" * 30)
+    _say(e2e_stack, phone, "oui" if language == "fr" else "yes", f"amt{language}", 9)
     with _session(e2e_stack) as session:
         plan = session.scalars(select(PaymentPlan).where(PaymentPlan.debtor_id == debtor.id)).one()
         assert plan.installments_count == installments
@@ -249,15 +246,15 @@ def test_dispute_opening_is_acknowledged_before_the_identity_question(
 ) -> None:
     debtor = _add_debtor(e2e_stack, f"C-DSP-{language}", phone, language=language,
                          postcode=postcode, amount="480.00")
-    first = _say(e2e_stack, phone, opening, sid=f"dsp{language}0" + "0" * 30)
+    first = _say(e2e_stack, phone, opening, f"dsp{language}", 0)
     # (after the automated-assistant notice that opens every conversation)
     assert first[-2] == _wording("utter_dispute_acknowledged", language), first
     assert ("code postal" if language == "fr" else "postcode") in first[-1], first
     assert "480" not in " ".join(first)  # nothing about the debt before the identity check
 
-    verified = _say(e2e_stack, phone, postcode, sid=f"dsp{language}1" + "0" * 30)
+    verified = _say(e2e_stack, phone, postcode, f"dsp{language}", 1)
     assert verified[-1] == _wording("utter_ask_dispute_details", language), verified
-    done = _say(e2e_stack, phone, details, sid=f"dsp{language}2" + "0" * 30)
+    done = _say(e2e_stack, phone, details, f"dsp{language}", 2)
     with _session(e2e_stack) as session:
         dispute = session.scalars(select(Dispute).where(Dispute.debtor_id == debtor.id)).one()
         assert dispute.reason == "not_received"

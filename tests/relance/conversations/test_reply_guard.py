@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 
 from relance.conversations.reply_guard import MAX_REPLIES_PER_TURN, bound_replies
 from relance.conversations.service import Inbound, handle_inbound
-from relance.db.models import AuditEvent, Contact, Debtor, Message
+from relance.db.models import AuditEvent, Debtor, Message
 from relance.rasa_client import BotMessage
+from tests.console import factories
 
 SORRY = "Désolé, je n'ai pas compris."
 HANDOFF = "Je vous mets en relation avec une personne de notre équipe."
@@ -38,11 +39,9 @@ LOOP = [
 
 
 def _debtor(db: Session) -> Debtor:
-    debtor = Debtor(customer_number="C-G", name="Jean Dubois", language="fr", postcode="75015")
-    debtor.contacts.append(Contact(channel="sms", address="+33639981212"))
-    db.add(debtor)
-    db.flush()
-    return debtor
+    owner = factories.debtor(db, postcode="75015")
+    factories.contact(db, owner, address="+33639981212")
+    return owner
 
 
 def test_the_fallback_loop_reaches_the_debtor_as_two_messages_and_is_audited(db: Session) -> None:
