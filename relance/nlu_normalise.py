@@ -146,7 +146,7 @@ def parse_count(text: str, language: str = "fr") -> int | None:
 # An amount with its currency, either side: "5 €", "5€/mois", "€5", "$50", "50 bucks", "5 eur".
 _MONEY_AFTER = re.compile(
     rf"({_DIGITS.pattern})\s?(?:€|\$|£|euros?\b|eur\b|dollars?\b|bucks?\b|balles\b|usd\b|"
-    r"pounds?\b|livres?\b|gbp\b)"
+    r"pounds?\b|quid\b|livres?\b|gbp\b)"
 )
 _MONEY_BEFORE = re.compile(rf"(?:€|\$|£|\beur|\busd|\bgbp)\s?({_DIGITS.pattern})")
 # "en 3 fois", "3x", "six payments": the debtor gave a count, not an amount per instalment.

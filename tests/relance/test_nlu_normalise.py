@@ -121,6 +121,7 @@ def test_identity_answers_and_markers() -> None:
         ("deux cents euros", "fr", InstallmentAmount(20_000, None)),
         ("50 bucks a month", "en", InstallmentAmount(5000, "monthly")),
         ("fifty bucks a month", "en", InstallmentAmount(5000, "monthly")),
+        ("fifty quid a month", "en", InstallmentAmount(5000, "monthly")),
         ("$50 monthly", "en", InstallmentAmount(5000, "monthly")),
         ("€75 every two weeks", "en", InstallmentAmount(7500, "biweekly")),
     ],
