@@ -35,7 +35,8 @@ from relance.portfolio.importer import import_rows, read_csv
 
 from .conftest import RunningStack
 
-pytestmark = pytest.mark.e2e
+# Rasa loading its model is part of the first test here (up to 10 min on a loaded 2-core box).
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
 GENERAL_BODY_LIMIT = 256 * 1024
 HEADER = (
@@ -110,9 +111,13 @@ def test_three_hundred_turns_are_all_answered(e2e_stack: RunningStack) -> None:
     phone = "+33639987001"
     debtor = _add_debtor(e2e_stack, "C-LONG-1", phone, language="fr", postcode="75020",
                          amount="1234.56")
-    cycle = ["Combien je dois ?", "merci", "Bonjour"]
+    # Mostly turns answered by a rule alone (the cheapest for Rasa, the test stays fast), with the
+    # balance asked every 30 turns: custom actions and wording variables still work late on.
     turns = ["Bonjour", "Combien je dois ?", "75020"]
-    turns += [cycle[n % len(cycle)] for n in range(300 - len(turns))]
+    turns += [
+        "Combien je dois ?" if n % 30 == 29 else ("merci", "Bonjour")[n % 2]
+        for n in range(300 - len(turns))
+    ]
     silent = []
     last_balance_reply = ""
     for n, text in enumerate(turns):
