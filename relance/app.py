@@ -19,6 +19,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from messaging.endpoints import router as messaging_router
     from payment_links.endpoints import router as payments_router
     from relance.api.endpoints import router as api_router
+    from relance.nlg.endpoints import NLG_MAX_BODY_BYTES
     from relance.nlg.endpoints import router as nlg_router
     from relance.simulator.endpoints import router as simulator_router
     from voice.endpoints import router as voice_router
@@ -35,7 +36,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if settings.api_docs_enabled else None,
     )
     app.state.settings = settings
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=256 * 1024)
+    # /nlg: Rasa posts the dialogue state; that route checks its token before reading the body.
+    app.add_middleware(
+        BodySizeLimitMiddleware, max_bytes=256 * 1024, per_path={"/nlg": NLG_MAX_BODY_BYTES}
+    )
     app.add_middleware(SecurityHeadersMiddleware)
     install_error_handlers(app)
     app.include_router(messaging_router)
