@@ -8,6 +8,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions._common import debtor_of, today, unit_of_work, utter
+from actions.late_reasons import record_request_reason
 from relance.db.models import Task
 from relance.db.models.enums import Segment
 from relance.plans import repository as plans_repository
@@ -78,6 +79,7 @@ class ActionSendInvoiceCopy(Action):
             if debtor is None:
                 return []
             numbers = [i.number for i in invoices]
+            record_request_reason(session, tracker, debtor, "request_invoice_copy")
             session.add(Task(kind="invoice_copy", debtor_id=debtor.id,
                              details={"invoices": numbers, "channel": tracker.get_slot("channel"),
                                       "email": debtor.email}))

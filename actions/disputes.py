@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -11,7 +12,9 @@ from rasa_sdk.types import DomainDict
 
 from actions._common import debtor_of, filled_slot, latest_text, unit_of_work, utter
 from actions.handoff import escalate_on_signal
+from actions.late_reasons import stated_reason
 from relance.disputes.service import classify_reason, create_dispute
+from relance.late_reasons.service import record_reason
 
 
 class ActionAskDisputeReason(Action):
@@ -72,6 +75,10 @@ class ActionCreateDispute(Action):
                 return events
             dispute = create_dispute(session, debtor, reason=filled_slot(tracker, "dispute_reason"),
                                      details=tracker.get_slot("dispute_details"))
+            # A dispute is also why this debtor has not paid: counted with the other reasons.
+            record_reason(session, debtor, category="dispute",
+                          stated=replace(stated_reason(session, tracker),
+                                         text=tracker.get_slot("dispute_details") or ""))
             utter(dispatcher, "utter_dispute_created", dispute_reference=dispute.reference)
             events.append(SlotSet("dispute_reference", dispute.reference))
             details = f"{tracker.get_slot('dispute_details') or ''} {latest_text(tracker)}"

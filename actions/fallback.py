@@ -1,9 +1,17 @@
-"""Custom fallback: ask to rephrase once; the second misunderstanding in a row hands off."""
+"""Custom fallback: ask to rephrase once; the second misunderstanding in a row hands off.
+
+Either way the fallback ends the bot's turn (`FollowupAction("action_listen")`). Rasa's own
+fallback reverts the user message, which ends the turn by itself; this one keeps the message (the
+next fallback counts it), so without an explicit end the policies predicted on from the very state
+that had no answer: the core fallback fired again, up to Rasa's ten actions per message, and one
+"en 3 fois par mois" brought an apology then nine handoff messages. A second run in one turn (a
+model predicting it anyway) says nothing.
+"""
 
 from __future__ import annotations
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -12,6 +20,7 @@ from actions.handoff import escalate_on_signal, hand_off
 
 NAME = "action_default_fallback"
 QUIET = {"action_listen", "action_extract_slots", NAME}
+END_OF_TURN = FollowupAction("action_listen")
 
 
 def consecutive_fallbacks(tracker: Tracker) -> int:
@@ -28,19 +37,31 @@ def consecutive_fallbacks(tracker: Tracker) -> int:
     return count
 
 
+def already_ran_this_turn(tracker: Tracker) -> bool:
+    """The fallback already answered the latest user message."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return False
+        if event.get("event") == "action" and event.get("name") == NAME:
+            return True
+    return False
+
+
 class ActionDefaultFallback(Action):
     def name(self) -> str:
         return NAME
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
             domain: DomainDict) -> list[EventType]:
+        if already_ran_this_turn(tracker):
+            return [END_OF_TURN]
         with unit_of_work() as session:
             escalated = escalate_on_signal(session, dispatcher, tracker, latest_text(tracker))
             if escalated:
-                return [*escalated, SlotSet("fallback_count", 0)]
+                return [*escalated, SlotSet("fallback_count", 0), END_OF_TURN]
             if consecutive_fallbacks(tracker) >= 1:
                 return [*hand_off(session, dispatcher, tracker, reason="fallback",
                                   details=latest_text(tracker)[:500] or None),
-                        SlotSet("fallback_count", 0)]
+                        SlotSet("fallback_count", 0), END_OF_TURN]
         utter(dispatcher, "utter_please_rephrase")
-        return [SlotSet("fallback_count", float(consecutive_fallbacks(tracker) + 1))]
+        return [SlotSet("fallback_count", float(consecutive_fallbacks(tracker) + 1)), END_OF_TURN]

@@ -41,22 +41,32 @@ class ValidateIdentityForm(FormValidationAction):
 
     def validate_identity_answer(self, slot_value: Any, dispatcher: CollectingDispatcher,
                                  tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        """Every candidate answer in the message is one attempt; a message with none (a question,
+        "why do you need that?") costs nothing and gets an explanation before the question again."""
         settings = get_settings()
         attempts = int(tracker.get_slot("identity_attempts") or 0)
         if slot_value == FAILED and attempts >= settings.identity_max_attempts:
             return {"identity_answer": FAILED, "identity_verified": False}
         with unit_of_work() as session:
             debtor = debtor_of(session, tracker)
-            if debtor is not None and identity.check_answer(
-                debtor, str(slot_value), method=settings.identity_check, language=language(tracker)
-            ):
+            if debtor is None:
+                return {"identity_answer": FAILED, "identity_verified": False,
+                        "identity_attempts": attempts + 1}
+            result = identity.check(
+                debtor, str(slot_value), method=settings.identity_check,
+                attempts_left=settings.identity_max_attempts - attempts, language=language(tracker),
+            )
+            if result.verified:
                 identity.mark_verified(session, debtor, conversation_of(session, tracker))
                 return {"identity_answer": CHECKED, "identity_verified": True,
                         "identity_attempts": 0}
-            attempts += 1
-            locked = debtor is None or attempts >= settings.identity_max_attempts
-            if debtor is not None:
-                identity.record_failure(session, debtor, attempts=attempts, locked=locked)
+            if result.attempts == 0:
+                utter(dispatcher, "utter_identity_why", identity_kind=settings.identity_check)
+                return {"identity_answer": None}
+            attempts = min(attempts + result.attempts, settings.identity_max_attempts)
+            locked = attempts >= settings.identity_max_attempts
+            identity.record_failure(session, debtor, attempts=attempts, locked=locked,
+                                    candidates=result.attempts)
         if locked:
             return {"identity_answer": FAILED, "identity_verified": False,
                     "identity_attempts": attempts}

@@ -11,6 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions._common import debtor_of, language, today, tracker_today, unit_of_work, utter
+from actions.late_reasons import record_request_reason
 from payment_links.service import LinkError, create_link
 from relance.ledger.reconciliation import PAUSE_DAYS, open_reconciliation_task
 from relance.nlu_normalise import is_unknown_answer, parse_date
@@ -31,6 +32,7 @@ class ActionSendPaymentLink(Action):
             if debtor is None:
                 utter(dispatcher, "utter_payment_link_unavailable")
                 return []
+            record_request_reason(session, tracker, debtor, "forgot_to_pay")
             try:
                 link, url = create_link(session, debtor=debtor, purpose="balance")
             except LinkError as exc:

@@ -12,7 +12,12 @@ from rasa_sdk.types import DomainDict
 from actions._common import debtor_of, language, latest_text, today, unit_of_work, utter
 from actions.handoff import escalate_on_signal, hand_off
 from payment_links.service import LinkError, create_link
-from relance.nlu_normalise import parse_count, parse_frequency
+from relance.nlu_normalise import (
+    installments_for,
+    parse_count,
+    parse_frequency,
+    parse_installment_amount,
+)
 from relance.plans import repository as plans_repository
 from relance.plans import service as plans
 from relance.policy.service import plan_limits_for
@@ -50,12 +55,74 @@ class ActionAskPlanFrequency(Action):
         return []
 
 
+def _open_balance(tracker: Tracker) -> int | None:
+    with unit_of_work() as session:
+        debtor = debtor_of(session, tracker)
+        if debtor is None:
+            return None
+        return sum(i.balance_minor for i in plans_repository.open_invoices(session, debtor.id))
+
+
+def _plan_request_texts(tracker: Tracker) -> list[str]:
+    """Where the debtor may have said the plan they want: the latest message, and the message
+    that asked for a plan before the identity check came in between ("je peux payer 50 euros par
+    mois" -> postcode -> the form starts). Not past the last plan evaluated."""
+    texts: list[str] = []
+    latest = True
+    for event in reversed(tracker.events):
+        if event.get("event") == "action" and event.get("name") == "action_evaluate_plan":
+            break
+        if event.get("event") != "user":
+            continue
+        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+        if latest or intent == "request_payment_plan":
+            texts.append(str(event.get("text") or ""))
+        if not latest and intent == "request_payment_plan":
+            break
+        latest = False
+    return texts
+
+
+def from_amount_per_installment(tracker: Tracker, text: str) -> dict[str, Any] | None:
+    """"5 euros par mois" is a plan request too: balance / amount instalments (rounded up), the
+    frequency if said. Checked against the policy limits by action_evaluate_plan like any count
+    (far too many instalments -> the counter-offer). None if `text` gives no such amount."""
+    offer = parse_installment_amount(text, language(tracker))
+    if offer is None:
+        return None
+    balance = _open_balance(tracker)
+    if not balance:
+        return None
+    slots: dict[str, Any] = {
+        "plan_installments": installments_for(balance, offer.amount_minor),
+        "plan_amount": offer.amount_minor,
+    }
+    if offer.frequency and not parse_frequency(tracker.get_slot("plan_frequency")):
+        slots["plan_frequency"] = offer.frequency
+    return slots
+
+
 class ValidatePlanForm(FormValidationAction):
     def name(self) -> str:
         return "validate_plan_form"
 
+    def extract_plan_installments(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                  domain: DomainDict) -> dict[str, Any]:
+        """An amount per instalment said with the request, before the form asked for a count."""
+        if tracker.get_slot("plan_installments") is not None:
+            return {}
+        for text in _plan_request_texts(tracker):
+            slots = from_amount_per_installment(tracker, text)
+            if slots is not None:
+                return slots
+        return {}
+
     def validate_plan_installments(self, slot_value: Any, dispatcher: CollectingDispatcher,
                                    tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        if isinstance(slot_value, str):  # the answer itself: "5 euros par mois", not 5 instalments
+            slots = from_amount_per_installment(tracker, slot_value)
+            if slots is not None:
+                return slots
         count = parse_count(slot_value, language(tracker))
         if count is None or count < 2:
             if tracker.get_slot("requested_slot") == "plan_installments":
@@ -65,7 +132,9 @@ class ValidatePlanForm(FormValidationAction):
 
     def validate_plan_frequency(self, slot_value: Any, dispatcher: CollectingDispatcher,
                                 tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        frequency = parse_frequency(str(slot_value) if slot_value is not None else None)
+        # An odd entity ("bucks" in "50 bucks a month"): the words of the message may still say it.
+        frequency = parse_frequency(str(slot_value) if slot_value is not None else None) or (
+            parse_frequency(latest_text(tracker)) if slot_value is not None else None)
         if frequency is None:
             if tracker.get_slot("requested_slot") == "plan_frequency":
                 utter(dispatcher, "utter_invalid_answer", field="frequency")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -17,10 +17,12 @@ from actions._common import debtor_of, latest_entity, today, unit_of_work, utter
 from payment_links.service import LinkError, create_link
 from relance.conversations.reminder_purpose import DISCREET_TEMPLATE, is_true
 from relance.db.models.enums import Segment
+from relance.late_reasons.service import plan_first_reason
 from relance.plans import repository as plans_repository
 
 STAGES = ("pre_due", "friendly", "firm", "final", "formal_notice_announce")
 FORMAL_NOTICE_NOTICE_DAYS = 8
+PLAN_OFFER = "utter_offer_plan"
 
 
 class ActionSendReminder(Action):
@@ -57,4 +59,8 @@ class ActionSendReminder(Action):
                   segment="b2b" if debtor.segment == Segment.B2B else "consumer",
                   formal_notice_date=(today(debtor)
                                       + timedelta(days=FORMAL_NOTICE_NOTICE_DAYS)).isoformat())
-        return [SlotSet("stage", stage), SlotSet("disclosed", True)]
+            # The debtor told us why they pay late (job loss, illness…) and the policy offers a
+            # plan first: the reminder ends with the plan offer, whose answer the rules follow.
+            plan_first = plan_first_reason(session, debtor) is not None
+        events: list[EventType] = [SlotSet("stage", stage), SlotSet("disclosed", True)]
+        return [*events, FollowupAction(PLAN_OFFER)] if plan_first else events

@@ -17,11 +17,11 @@ from relance.auth.deps import AdminUser, CsrfChecked, actor_of
 from relance.compliance.profiles import PROFILES
 from relance.db.models import AuditEvent
 from relance.languages import LANGUAGES
-from relance.nlg import templates_store
-from relance.nlg.renderer import validate_templates
-from relance.nlg.templates_store import WORDING_KIND, active_templates
+from relance.nlg import templates_store, validation
+from relance.nlg.templates_store import OVERRIDE_FAILED, WORDING_KIND, active_templates
 from relance.policy import service as policy_service
 from relance.web.deps import DbSession
+from relance.web.ids import OptionalRowId, RowId, VersionNumber
 
 router = APIRouter(route_class=ConsoleRoute)
 POLICY_TABS = ("limits", "contact", "document", "preview")
@@ -63,7 +63,7 @@ def _policy_context(
 @router.get("/policy", name="admin_policy")
 def policy_page(
     request: Request, db: DbSession, user: AdminUser, tab: str = "limits",
-    debtor_id: int | None = None, done: str = "",
+    debtor_id: OptionalRowId = None, done: str = "",
 ) -> Response:
     tab = tab if tab in POLICY_TABS else "limits"
     context = _policy_context(db, tab, debtor_id)
@@ -158,7 +158,7 @@ def policy_versions(
 @router.get("/policy/diff")
 def policy_diff(
     request: Request, db: DbSession, user: AdminUser,
-    old: Annotated[int, Query(ge=0)], new: Annotated[int | None, Query(ge=0)] = None,
+    old: VersionNumber, new: VersionNumber | None = None,
 ) -> Response:
     try:
         text = policy_service.diff(db, old, new)
@@ -173,7 +173,7 @@ def policy_diff(
 
 @router.post("/policy/rollback", dependencies=[CsrfChecked])
 def policy_rollback(
-    request: Request, db: DbSession, user: AdminUser, version: Annotated[int, Form(ge=1)]
+    request: Request, db: DbSession, user: AdminUser, version: Annotated[RowId, Form()]
 ) -> Response:
     try:
         policy_service.rollback(db, version, actor=actor_of(user))
@@ -197,12 +197,34 @@ def _wording_overrides(db: DbSession) -> dict[str, Any]:
 
 
 def wording_problems(db: DbSession, overrides: dict[str, Any]) -> list[str]:
-    """Validate the wording as the bot will see it (bundled + overrides) and the policy's needs."""
+    """Validate the wording as the bot will see it (bundled + overrides) and the policy's needs:
+    each edited variant is rendered with the values the application passes (nothing that fails
+    when a debtor writes HELP can be saved), and outbound texts must carry the opt-out notice."""
     merged = {**templates_store.bundled_templates(), **overrides}
-    problems = validate_templates(overrides)
+    policy_document = policy_service.active_document(db)
+    problems = validation.wording_problems(
+        merged, overrides, stage_templates=validation.stage_templates_of(policy_document)
+    )
     problems += [p for p in preview.missing_stage_templates(
-        policy_service.active_document(db), merged) if p not in problems]
+        policy_document, merged) if p not in problems]
     return problems
+
+
+def _failed_overrides(db: DbSession) -> list[str]:
+    """Edited responses that failed at render time since the active version was saved (the
+    shipped default was sent instead, see relance/nlg/renderer.render): the admin must fix them."""
+    row = versioning.active_row(db, WORDING_KIND)
+    if row is None:
+        return []
+    events = db.scalars(select(AuditEvent).where(
+        AuditEvent.action == OVERRIDE_FAILED, AuditEvent.at >= row.created_at))
+    found: dict[str, str] = {}
+    for event in events:
+        details = event.details or {}
+        name = str(details.get("response"))
+        if name in (row.document or {}):
+            found.setdefault(name, f"{name} ({details.get('language')}): {details.get('problem')}")
+    return sorted(found.values())
 
 
 @router.get("/wording", name="admin_wording")
@@ -234,6 +256,7 @@ def wording_list(
         {"section": "wording", "rows": rows, "pager": pager, "q": q, "changed": changed,
          "filters": {"q": q, "changed": changed}, "base": f"{PREFIX}/admin/wording",
          "version": active.version if active is not None else 0,
+         "failed": _failed_overrides(db),
          "notice": {"saved": "Wording saved: the bot uses it from the next message.",
                     "reset": "Response reset to the bundled default."}.get(done, "")},
     )
@@ -273,7 +296,7 @@ def _edit_context(
 
 @router.get("/wording/edit/{name}")
 def wording_edit(
-    request: Request, db: DbSession, user: AdminUser, name: str, debtor_id: int | None = None
+    request: Request, db: DbSession, user: AdminUser, name: str, debtor_id: OptionalRowId = None
 ) -> Response:
     if not name.startswith("utter_") or len(name) > 120:
         raise HTTPException(status_code=404, detail="no such response")
@@ -286,7 +309,7 @@ def wording_save(
     document: Annotated[str, Form(max_length=100_000)] = "",
     action: Annotated[str, Form(pattern="^(save|preview|reset)$")] = "save",
     comment: Annotated[str, Form(max_length=500)] = "",
-    debtor_id: Annotated[int | None, Form()] = None,
+    debtor_id: Annotated[OptionalRowId, Form()] = None,
 ) -> Response:
     if not name.startswith("utter_") or len(name) > 120:
         raise HTTPException(status_code=404, detail="no such response")
@@ -341,7 +364,7 @@ def wording_versions(
 @router.get("/wording/diff")
 def wording_diff(
     request: Request, db: DbSession, user: AdminUser,
-    old: Annotated[int, Query(ge=0)], new: Annotated[int | None, Query(ge=0)] = None,
+    old: VersionNumber, new: VersionNumber | None = None,
 ) -> Response:
     def doc(version: int | None) -> dict[str, Any]:
         if version is None:
@@ -365,7 +388,7 @@ def wording_diff(
 
 @router.post("/wording/rollback", dependencies=[CsrfChecked])
 def wording_rollback(
-    request: Request, db: DbSession, user: AdminUser, version: Annotated[int, Form(ge=1)]
+    request: Request, db: DbSession, user: AdminUser, version: Annotated[RowId, Form()]
 ) -> Response:
     try:
         versioning.rollback(
@@ -396,7 +419,8 @@ def _day(text: str) -> date | None:
 @router.get("/audit", name="admin_audit")
 def audit_log(
     request: Request, db: DbSession, user: AdminUser,
-    actor: str = "", action: str = "", debtor_id: str = "", since: str = "", until: str = "",
+    actor: str = "", action: str = "", debtor_id: OptionalRowId = None, since: str = "",
+    until: str = "",
     page: Annotated[int, Query(ge=1, le=100000)] = 1,
 ) -> Response:
     query = select(AuditEvent)
@@ -404,8 +428,8 @@ def audit_log(
         query = query.where(func.lower(AuditEvent.actor).like(f"%{actor.strip().lower()[:80]}%"))
     if action:
         query = query.where(AuditEvent.action.like(f"{action.strip()[:64]}%"))
-    if debtor_id.strip().isdigit():
-        query = query.where(AuditEvent.debtor_id == int(debtor_id))
+    if debtor_id is not None:
+        query = query.where(AuditEvent.debtor_id == debtor_id)
     start, end = _day(since), _day(until)
     if start:
         query = query.where(AuditEvent.at >= datetime.combine(start, time.min, UTC))
@@ -418,7 +442,7 @@ def audit_log(
         .offset(pager.offset).limit(pager.size)
     ))
     actions = list(db.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)))
-    filters = {"actor": actor, "action": action, "debtor_id": debtor_id, "since": since,
+    filters = {"actor": actor, "action": action, "debtor_id": debtor_id or "", "since": since,
                "until": until}
     return render(
         request, "admin_audit.html",

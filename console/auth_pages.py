@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from math import ceil
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
@@ -10,14 +11,16 @@ from fastapi import APIRouter, Form, Request, Response
 from console.web import PREFIX, ConsoleRoute, redirect, render
 from relance import audit
 from relance.auth import users
-from relance.auth.deps import CsrfChecked, CurrentUser, actor_of
+from relance.auth.deps import CsrfChecked, CurrentSession, CurrentUser, actor_of
 from relance.auth.sessions import (
     COOKIE_NAME,
     cookie_options,
     csrf_matches,
     dump_session,
-    new_session,
+    end_session,
+    start_session,
 )
+from relance.web.client_ip import client_ip
 from relance.web.deps import AppSettings, DbSession
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -67,19 +70,23 @@ def login(
             request, settings, error="Your login form expired. Please try again.", email=email,
             next_url=next, status_code=403,
         )
-    ip = request.client.host if request.client else "unknown"
+    ip = client_ip(request, settings)
     result = users.authenticate(db, email, password, ip)
     if result.throttled:
-        return _login_page(
+        minutes = max(1, ceil(result.retry_after_seconds / 60))
+        page = _login_page(
             request, settings, email=email, next_url=next, status_code=429,
-            error="Too many failed attempts. Wait 15 minutes before trying again.",
+            error=f"Too many failed attempts. Wait {minutes} minute{'s' if minutes > 1 else ''} "
+            "before trying again.",
         )
+        page.headers["Retry-After"] = str(result.retry_after_seconds)
+        return page
     if result.user is None:
         return _login_page(
             request, settings, email=email, next_url=next, status_code=401,
             error="Wrong e-mail or password.",
         )
-    session = new_session(result.user.id, result.user.password_hash)
+    session = start_session(db, result.user.id, result.user.password_hash)
     response = redirect(request, _safe_next(next))
     response.set_cookie(COOKIE_NAME, dump_session(settings, session), **cookie_options(settings))
     response.delete_cookie(LOGIN_COOKIE, path="/")
@@ -87,7 +94,11 @@ def login(
 
 
 @router.post("/logout", dependencies=[CsrfChecked])
-def logout(request: Request, db: DbSession, user: CurrentUser) -> Response:
+def logout(
+    request: Request, db: DbSession, user: CurrentUser, data: CurrentSession
+) -> Response:
+    """Ends the session on the server too: the cookie, if kept or copied, no longer works."""
+    end_session(db, data, "logout")
     audit.record(db, actor=actor_of(user), action="auth.logout", entity=user)
     response = redirect(request, PREFIX + "/login")
     response.delete_cookie(COOKIE_NAME, path="/")

@@ -135,15 +135,24 @@ def reply(session: Session, conversation: Conversation, user: User, text: str) -
     _tell_rasa(conversation, [{"event": "bot", "text": text, "metadata": {"author": "collector"}}])
 
 
-def hand_back(session: Session, conversation: Conversation, user: User) -> bool:
-    """Back to the bot: close the handoff, resume the tracker, let the bot speak in context.
+def release_to_bot(session: Session, conversation: Conversation, user: User) -> None:
+    """First half of a hand-back: close the handoff and give the conversation back to the bot.
 
-    Returns whether the assistant was reached. Rasa being down still hands back (logged): the
-    next debtor message reaches the bot normally.
+    The caller commits before `prompt_bot_after_hand_back`: the bot's turn runs actions that
+    write to the database, and on SQLite a transaction kept open across that turn would make
+    them wait for it until Rasa timed out.
     """
     handoff_service.close_handoffs(session, conversation, actor=_actor(user))
     handoff_service.resume_bot(session, conversation, actor=_actor(user))
     session.flush()
+
+
+def prompt_bot_after_hand_back(session: Session, conversation: Conversation) -> bool:
+    """Second half: resume the tracker and let the bot speak in context.
+
+    Returns whether the assistant was reached. Rasa being down still hands back (logged): the
+    next debtor message reaches the bot normally.
+    """
     rasa = client_from_settings()
     try:
         rasa.append_events(conversation.sender_id, [{"event": "resume"}])

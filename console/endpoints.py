@@ -2,7 +2,16 @@
 
 from fastapi import APIRouter
 
-from console import admin, auth_pages, dashboard, inbox, letters, privacy, static_files
+from console import (
+    admin,
+    auth_pages,
+    dashboard,
+    inbox,
+    letters,
+    payments,
+    privacy,
+    static_files,
+)
 from console.web import PREFIX
 
 router = APIRouter(prefix=PREFIX, tags=["console"], include_in_schema=False)
@@ -11,5 +20,6 @@ router.include_router(auth_pages.router)
 router.include_router(inbox.router)
 router.include_router(dashboard.router)
 router.include_router(letters.router)
+router.include_router(payments.router)
 router.include_router(admin.router, prefix="/admin")
 router.include_router(privacy.router, prefix="/admin")

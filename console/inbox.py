@@ -23,6 +23,7 @@ from relance.auth.deps import CsrfChecked, CurrentUser
 from relance.db.models import Conversation, Dispute, PaymentPlan
 from relance.db.models.enums import Channel
 from relance.web.deps import DbSession
+from relance.web.ids import RowId
 
 router = APIRouter(route_class=ConsoleRoute)
 
@@ -76,7 +77,7 @@ def _conversation(db: DbSession, conversation_id: int) -> Conversation:
 
 @router.get("/conversations/{conversation_id}", name="conversation")
 def conversation_page(
-    request: Request, db: DbSession, user: CurrentUser, conversation_id: int,
+    request: Request, db: DbSession, user: CurrentUser, conversation_id: RowId,
     done: str = "", error: str = "",
 ) -> Response:
     conversation = _conversation(db, conversation_id)
@@ -104,7 +105,7 @@ def conversation_page(
 
 @router.get("/conversations/{conversation_id}/transcript", name="transcript")
 def transcript_fragment(
-    request: Request, db: DbSession, user: CurrentUser, conversation_id: int
+    request: Request, db: DbSession, user: CurrentUser, conversation_id: RowId
 ) -> Response:
     conversation = _conversation(db, conversation_id)
     return render(
@@ -121,14 +122,14 @@ def _back(request: Request, conversation_id: int, *, done: str = "", error: str 
 
 
 @router.post("/conversations/{conversation_id}/take-over", dependencies=[CsrfChecked])
-def take_over(request: Request, db: DbSession, user: CurrentUser, conversation_id: int) -> Response:
+def take_over(request: Request, db: DbSession, user: CurrentUser, conversation_id: RowId) -> Response:
     casework.take_over(db, _conversation(db, conversation_id), user)
     return _back(request, conversation_id, done="taken_over")
 
 
 @router.post("/conversations/{conversation_id}/reply", dependencies=[CsrfChecked])
 def reply(
-    request: Request, db: DbSession, user: CurrentUser, conversation_id: int,
+    request: Request, db: DbSession, user: CurrentUser, conversation_id: RowId,
     text: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
     try:
@@ -139,15 +140,17 @@ def reply(
 
 
 @router.post("/conversations/{conversation_id}/hand-back", dependencies=[CsrfChecked])
-def hand_back(request: Request, db: DbSession, user: CurrentUser, conversation_id: int) -> Response:
+def hand_back(request: Request, db: DbSession, user: CurrentUser, conversation_id: RowId) -> Response:
     conversation = _conversation(db, conversation_id)
-    resumed = casework.hand_back(db, conversation, user)
+    casework.release_to_bot(db, conversation, user)
+    db.commit()  # no transaction held across the bot's turn (its actions write too)
+    resumed = casework.prompt_bot_after_hand_back(db, conversation)
     return _back(request, conversation_id, done="handed_back" if resumed else "handed_back_deferred")
 
 
 @router.post("/conversations/{conversation_id}/plans/{plan_id}", dependencies=[CsrfChecked])
 def decide_plan(
-    request: Request, db: DbSession, user: CurrentUser, conversation_id: int, plan_id: int,
+    request: Request, db: DbSession, user: CurrentUser, conversation_id: RowId, plan_id: RowId,
     decision: Annotated[str, Form(pattern="^(approve|reject)$")],
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
@@ -164,7 +167,7 @@ def decide_plan(
 
 @router.post("/conversations/{conversation_id}/disputes/{dispute_id}", dependencies=[CsrfChecked])
 def decide_dispute(
-    request: Request, db: DbSession, user: CurrentUser, conversation_id: int, dispute_id: int,
+    request: Request, db: DbSession, user: CurrentUser, conversation_id: RowId, dispute_id: RowId,
     decision: Annotated[str, Form(pattern="^(resolve|reject)$")],
     note: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
@@ -194,7 +197,7 @@ def parse_amount(text: str, currency: str) -> int:
 
 @router.post("/conversations/{conversation_id}/promises", dependencies=[CsrfChecked])
 def record_promise(
-    request: Request, db: DbSession, user: CurrentUser, conversation_id: int,
+    request: Request, db: DbSession, user: CurrentUser, conversation_id: RowId,
     amount: Annotated[str, Form(max_length=32)],
     promised_date: Annotated[date, Form()],
     currency: Annotated[str, Form(pattern="^[A-Z]{3}$")] = "EUR",
@@ -212,7 +215,7 @@ def record_promise(
 
 @router.post("/conversations/{conversation_id}/payment-link", dependencies=[CsrfChecked])
 def send_payment_link(
-    request: Request, db: DbSession, user: CurrentUser, conversation_id: int,
+    request: Request, db: DbSession, user: CurrentUser, conversation_id: RowId,
     amount: Annotated[str, Form(max_length=32)] = "",
     currency: Annotated[str, Form(pattern="^[A-Z]{3}$")] = "EUR",
 ) -> Response:

@@ -19,6 +19,7 @@ from relance.auth.deps import CsrfChecked, CurrentUser, actor_of
 from relance.db.models import Debtor, Invoice, Letter
 from relance.letters.service import mark_posted, reference_for
 from relance.web.deps import DbSession
+from relance.web.ids import RowId
 
 router = APIRouter(route_class=ConsoleRoute)
 TABS = {"queued": "To post", "sent": "Posted"}
@@ -100,7 +101,7 @@ def letters_page(
 
 
 @router.get("/letters/{letter_id}/pdf", name="letter_pdf")
-def letter_pdf(db: DbSession, user: CurrentUser, letter_id: int) -> Response:
+def letter_pdf(db: DbSession, user: CurrentUser, letter_id: RowId) -> Response:
     letter = db.get(Letter, letter_id)
     path = Path(letter.pdf_path) if letter is not None and letter.pdf_path else None
     if letter is None or path is None or not path.is_file():
@@ -114,7 +115,7 @@ def mark_letter_posted(
     request: Request,
     db: DbSession,
     user: CurrentUser,
-    letter_id: int,
+    letter_id: RowId,
     tracking_number: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     row = _row(db, letter_id)

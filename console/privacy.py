@@ -15,6 +15,7 @@ from relance.db.models import Debtor
 from relance.privacy import erasure, export
 from relance.privacy.repository import DebtorNotFound, find_debtor
 from relance.web.deps import DbSession
+from relance.web.ids import RowId
 
 router = APIRouter(route_class=ConsoleRoute)
 NOTICES = {"erased": "Personal data erased. The accounting records are kept."}
@@ -53,7 +54,7 @@ def _debtor(db: DbSession, debtor_id: int) -> Debtor:
 
 
 @router.post("/privacy/{debtor_id}/export", dependencies=[CsrfChecked])
-def export_zip(db: DbSession, user: AdminUser, debtor_id: int) -> Response:
+def export_zip(db: DbSession, user: AdminUser, debtor_id: RowId) -> Response:
     debtor = _debtor(db, debtor_id)
     data = export.build_export(db, debtor, actor=actor_of(user))
     filename = f"debtor-{debtor.id}-export.zip"
@@ -64,7 +65,7 @@ def export_zip(db: DbSession, user: AdminUser, debtor_id: int) -> Response:
 
 
 @router.post("/privacy/{debtor_id}/erase", dependencies=[CsrfChecked])
-async def erase(request: Request, db: DbSession, user: AdminUser, debtor_id: int) -> Response:
+async def erase(request: Request, db: DbSession, user: AdminUser, debtor_id: RowId) -> Response:
     debtor = _debtor(db, debtor_id)
     form = await request.form()
     reason = str(form.get("reason") or "").strip()

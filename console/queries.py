@@ -17,6 +17,7 @@ from relance.db.models import (
     Dispute,
     Handoff,
     Invoice,
+    LatePaymentReason,
     Letter,
     Message,
     Payment,
@@ -25,6 +26,7 @@ from relance.db.models import (
     User,
 )
 from relance.db.models.enums import Direction, HandoffStatus, InvoiceStatus
+from relance.late_reasons.service import history as late_reason_history
 
 LIVE_HANDOFF = (HandoffStatus.OPEN, HandoffStatus.ASSIGNED)
 
@@ -151,6 +153,7 @@ class Debtor360:
     letters: list[Letter]
     contacts: list[Contact]
     history: list[AuditEvent] = field(default_factory=list)
+    late_reasons: list[LatePaymentReason] = field(default_factory=list)  # newest first
 
 
 def debtor_360(session: Session, debtor: Debtor) -> Debtor360:
@@ -188,6 +191,7 @@ def debtor_360(session: Session, debtor: Debtor) -> Debtor360:
         letters=by_debtor(Letter, Letter.created_at.desc()),
         contacts=list(debtor.contacts),
         history=history,
+        late_reasons=late_reason_history(session, debtor.id),
     )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
@@ -128,8 +129,21 @@ class ConsoleRoute(APIRoute):
                      "this console. Reload the page and try again."},
                     status_code=403,
                 )
+            except RequestValidationError as exc:  # e.g. an id beyond the SQL integer range
+                return render(
+                    request, "error.html",
+                    {"title": "Invalid request", "message": _validation_message(exc)},
+                    status_code=422,
+                )
 
         return guarded
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    """'conversation_id: Input should be less than or equal to 2147483647', one per problem."""
+    return "; ".join(
+        f"{err.get('loc', ('',))[-1]}: {err.get('msg', 'invalid')}" for err in exc.errors()
+    )
 
 
 class Page:

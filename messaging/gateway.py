@@ -2,8 +2,9 @@
 
 Everything goes through the official twilio client, pointed at `TWILIO_API_BASE`. Rules enforced
 here, whatever the caller: opted-out addresses are never contacted; WhatsApp outside the 24-hour
-session window uses the approved template; every attempt (sent or failed) is stored as a Message
-and audited; Twilio errors become `DeliveryError` with `retryable` set for the dunning engine.
+session window uses the approved template; the first message on each channel says it comes from
+an automated assistant (`relance.compliance.disclosure`); every attempt (sent or failed) is
+stored as a Message and audited; Twilio errors become `DeliveryError` with `retryable` set for the dunning engine.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from messaging.splitting import split_text
 from messaging.statuses import MESSAGE_STATUS
 from messaging.twilio_http import BaseUrlHttpClient
 from relance import audit
+from relance.compliance import disclosure
 from relance.contacts import service as contacts
 from relance.conversations.ports import DeliveryError
 from relance.db.base import utcnow
@@ -74,6 +76,11 @@ class TwilioGateway:
             first_contact_template or not whatsapp_session_open(session, conversation, to)
         ):
             return self._send_whatsapp_template(session, conversation, contact, text, author)
+        # First message on this channel: it says it comes from an automated assistant.
+        try:
+            text = disclosure.disclose_first(session, conversation, channel, text)
+        except disclosure.DisclosureMissing as exc:
+            raise self._no_disclosure(session, conversation, contact, channel, exc) from exc
         segments = split_text(text)
         if not segments:
             raise ValueError("refusing to send an empty text")
@@ -95,6 +102,7 @@ class TwilioGateway:
             )
             for i, segment in enumerate(segments, start=1)
         ]
+        disclosure.mark_disclosed(conversation, channel)
         return messages[0]
 
     def _send_whatsapp_template(
@@ -127,7 +135,13 @@ class TwilioGateway:
             channel=Channel.WHATSAPP,
             variables={"creditor_name": self.settings.creditor_name},
         )
-        return self._create_message(
+        try:  # an approved template cannot be amended: without the disclosure it is refused
+            disclosure.require(session, conversation, Channel.WHATSAPP, local_copy)
+        except disclosure.DisclosureMissing as exc:
+            raise self._no_disclosure(
+                session, conversation, contact, Channel.WHATSAPP, exc
+            ) from exc
+        message = self._create_message(
             session,
             conversation,
             contact,
@@ -147,6 +161,28 @@ class TwilioGateway:
                 "withheld_texts": [text],
             },
         )
+        disclosure.mark_disclosed(conversation, Channel.WHATSAPP)
+        return message
+
+    @staticmethod
+    def _no_disclosure(
+        session: Session,
+        conversation: Conversation,
+        contact: Contact,
+        channel: str,
+        exc: disclosure.DisclosureMissing,
+    ) -> DeliveryError:
+        """The wording cannot say it is an automated assistant: audited, nothing sent."""
+        audit.record(
+            session,
+            actor="system",
+            action="message.blocked_no_ai_disclosure",
+            entity=contact,
+            debtor_id=conversation.debtor_id,
+            channel=channel,
+            why=str(exc),
+        )
+        return DeliveryError(str(exc), retryable=False, code="no_ai_disclosure")
 
     def _create_message(
         self,

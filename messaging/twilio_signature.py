@@ -29,7 +29,11 @@ async def verified_twilio_form(request: Request) -> dict[str, str]:
     fields = {key: str(value) for key, value in form.multi_items()}
     if settings.twilio_validate_signatures:
         signature = request.headers.get("X-Twilio-Signature", "")
-        validator = RequestValidator(settings.twilio_auth_token)
-        if not signature or not validator.validate(public_url(request), fields, signature):
+        # An empty token would make a signature anyone can compute: refuse (issue 17.2).
+        key = settings.twilio_auth_token
+        genuine = bool(key.strip() and signature) and RequestValidator(key).validate(
+            public_url(request), fields, signature
+        )
+        if not genuine:
             raise Forbidden("invalid_signature", "invalid Twilio signature")
     return fields

@@ -8,6 +8,7 @@ reaches the payment provider.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -25,6 +26,7 @@ from relance.settings import Settings
 from relance.web.deps import AppSettings, DbSession
 
 router = APIRouter(tags=["payments"])
+log = logging.getLogger(__name__)
 
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
@@ -246,4 +248,8 @@ def stripe_webhook(
             {"error": "invalid_signature", "message": "Stripe-Signature verification failed"},
             status_code=400,
         )
+    except webhooks.MalformedEvent as exc:
+        # Genuine but unreadable: 400 keeps the failed delivery visible in Stripe's dashboard.
+        log.warning("Stripe event refused: %s", exc)
+        return JSONResponse({"error": "malformed_event", "message": str(exc)}, status_code=400)
     return JSONResponse(body)

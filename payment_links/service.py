@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from payment_links.providers import CheckoutRequest, PaymentProvider
 from relance import audit
 from relance.db.base import utcnow
-from relance.db.models import Debtor, Installment, Invoice, PaymentLink
+from relance.db.models import Debtor, Installment, Invoice, Payment, PaymentLink
 from relance.db.models.enums import InstallmentStatus, InvoiceStatus
 from relance.settings import Settings, get_settings
 
@@ -202,8 +202,10 @@ def start_checkout(
         status = provider.checkout_status(link.provider_session_id)
         if status.state == "open" and status.url:
             return CheckoutStart(state=state, url=status.url, link=link)
-        if status.state == "complete":
+        if status.state == "complete" and not _payment_recorded(session, link):
             # Paid at the provider, webhook not processed yet: never open a second checkout.
+            # (Once processed, a link still open had its payment held for review: the amount,
+            # currency or debtor was not the link's, so it can be paid again.)
             return CheckoutStart(state=LinkState.PROCESSING, link=link)
     page = link_url(token, settings)
     debtor = session.get(Debtor, link.debtor_id)
@@ -235,6 +237,11 @@ def start_checkout(
         provider_session_id=checkout.id,
     )
     return CheckoutStart(state=state, url=checkout.url, link=link)
+
+
+def _payment_recorded(session: Session, link: PaymentLink) -> bool:
+    query = select(Payment.id).where(Payment.payment_link_id == link.id).limit(1)
+    return session.scalar(query) is not None
 
 
 def link_metadata(link: PaymentLink, provider_name: str) -> dict[str, str]:

@@ -4,12 +4,21 @@ Order of operations: verify the signature (nothing is stored for a forgery), cla
 with an insert-on-conflict-do-nothing (a retried event is acknowledged and ignored), then apply it.
 Payments are keyed by PaymentIntent id, so `checkout.session.completed` and
 `payment_intent.succeeded` for one payment, in either order, record it once.
+
+A signed event we cannot read (a JSON list, no `data.object`, an amount that is a string or
+negative) is answered 400 with the reason and nothing is stored (issue 17.4). Retrying it is
+pointless, but a 4xx keeps the failed delivery visible in Stripe's dashboard, where a 200 would
+hide money we could not account for; event types we do not handle are acknowledged unread.
+A payment whose amount, currency or debtor differs from its link is recorded but held for a
+collector's review, and the link stays open (`relance/ledger/review.py`, issue 17.3).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,29 +31,108 @@ from payment_links.providers import PaymentProvider, ProviderError
 from relance import audit
 from relance.db.base import utcnow
 from relance.db.models import Debtor, Installment, PaymentLink, WebhookEvent
+from relance.ledger import review
 from relance.ledger.models import SavedPaymentMethod
-from relance.ledger.service import record_payment
+from relance.ledger.service import Expected, Hold, PaymentOutcome, record_payment
+from relance.portfolio.rows import MAX_MINOR
 
 log = logging.getLogger(__name__)
 PROVIDER = "stripe"
+TOLERANCE_SECONDS = 300
+MAX_ROW_ID = 2_147_483_647  # PostgreSQL INTEGER keys
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
+_TIMESTAMP = re.compile(r"(?:^|,)\s*t=(\d{1,12})\s*(?:,|$)")
 
 
 class InvalidSignature(Exception):
-    """Missing, malformed, stale or forged Stripe-Signature."""
+    """Missing, malformed, stale, future-dated or forged Stripe-Signature."""
 
 
-def verify(payload: bytes, signature: str | None, secret: str) -> dict[str, Any]:
-    """Check Stripe-Signature (HMAC-SHA256, 5 minute tolerance) and parse the event."""
+class MalformedEvent(Exception):
+    """A correctly signed body that is not an event we can read; nothing is stored."""
+
+
+def verify(
+    payload: bytes, signature: str | None, secret: str, *, now: float | None = None
+) -> dict[str, Any]:
+    """Check Stripe-Signature (HMAC-SHA256, 5 minutes either way) and parse the event."""
+    if not secret.strip():
+        # Anyone can sign with an empty key: nothing is accepted until a secret is configured.
+        raise InvalidSignature("no webhook secret is configured")
     if not signature:
         raise InvalidSignature("missing Stripe-Signature header")
     try:
-        stripe.Webhook.construct_event(payload, signature, secret)
-        event = json.loads(payload)
+        stripe.WebhookSignature.verify_header(payload, signature, secret, TOLERANCE_SECONDS)
     except (ValueError, stripe.SignatureVerificationError) as exc:
         raise InvalidSignature(str(exc)) from exc
-    if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
-        raise InvalidSignature("not a Stripe event")
+    # Stripe's library only refuses old timestamps; one from the future would stay replayable
+    # until that date (issue 17.7).
+    stamp = _TIMESTAMP.search(signature)
+    if stamp is None or int(stamp.group(1)) > (now or time.time()) + TOLERANCE_SECONDS:
+        raise InvalidSignature("Stripe-Signature timestamp is in the future")
+    try:
+        event = json.loads(payload)
+    except ValueError as exc:
+        raise MalformedEvent("the body is not JSON") from exc
+    if not isinstance(event, dict):
+        raise MalformedEvent("not a Stripe event: the body must be a JSON object")
+    for key in ("id", "type"):
+        if not isinstance(event.get(key), str) or not event[key]:
+            raise MalformedEvent(f"not a Stripe event: `{key}` must be a non-empty string")
     return event
+
+
+def event_object(event: dict[str, Any]) -> dict[str, Any]:
+    """`data.object`, which every event we handle must carry."""
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict):
+        raise MalformedEvent(f"{event['type']}: `data.object` must be an object")
+    if not isinstance(obj.get("metadata") or {}, dict):
+        raise MalformedEvent(f"{event['type']}: `metadata` must be an object")
+    return obj
+
+
+def minor_units(obj: dict[str, Any], *keys: str) -> int | None:
+    """The first of `keys` present, as a non-negative integer number of minor units."""
+    for key in keys:
+        value = obj.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_MINOR:
+            raise MalformedEvent(
+                f"`{key}` must be a non-negative integer amount in minor units, not {value!r:.40}"
+            )
+        return value
+    return None
+
+
+def currency_of(obj: dict[str, Any]) -> str:
+    value = obj.get("currency")
+    if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
+        raise MalformedEvent("`currency` must be a three-letter ISO 4217 code")
+    return value.upper()
+
+
+def _validate_checkout(obj: dict[str, Any]) -> None:
+    if obj.get("payment_status") in ("paid", "no_payment_required"):
+        if minor_units(obj, "amount_total") is None:
+            raise MalformedEvent("`amount_total` is missing from a paid checkout session")
+        currency_of(obj)
+
+
+def _validate_intent_succeeded(obj: dict[str, Any]) -> None:
+    if not isinstance(obj.get("id"), str) or not obj["id"]:
+        raise MalformedEvent("`id` of the payment intent is missing")
+    if minor_units(obj, "amount_received", "amount") is None:
+        raise MalformedEvent("`amount_received` (or `amount`) is missing")
+    currency_of(obj)
+
+
+def _validate_intent_failed(obj: dict[str, Any]) -> None:
+    minor_units(obj, "amount")
+    if not isinstance(obj.get("last_payment_error") or {}, dict):
+        raise MalformedEvent("`last_payment_error` must be an object")
 
 
 def claim(session: Session, event: dict[str, Any]) -> bool:
@@ -75,17 +163,31 @@ def process(
     secret: str,
     provider: PaymentProvider,
 ) -> dict[str, Any]:
-    """Verify, claim, apply. Returns the JSON body to answer; raises InvalidSignature on forgery."""
+    """Verify, validate, claim, apply. Returns the JSON body to answer; raises InvalidSignature
+    on forgery and MalformedEvent on a signed body we cannot read (both before storing anything)."""
     event = verify(payload, signature, secret)
+    handled = HANDLERS.get(event["type"])
+    obj: dict[str, Any] = {}
+    if handled is not None:
+        validate, _handler = handled
+        obj = event_object(event)
+        validate(obj)
     if not claim(session, event):
         return {"received": True, "duplicate": True}
-    handler = HANDLERS.get(event["type"])
-    outcome = handler(session, event["data"]["object"], provider) if handler else "ignored"
+    outcome = handled[1](session, obj, provider) if handled is not None else "ignored"
     body = {"received": True, "outcome": outcome}
     row = session.query(WebhookEvent).filter_by(provider=PROVIDER, event_id=event["id"]).one()
     row.processed_at = utcnow()
     row.response_body = json.dumps(body)
     return body
+
+
+def _row_id(value: str | None) -> int | None:
+    """One of our ids from provider metadata; None unless it can be a row id (never overflows)."""
+    if not value or not value.isascii() or not value.isdigit() or len(value) > 10:
+        return None
+    number = int(value)
+    return number if 0 < number <= MAX_ROW_ID else None
 
 
 def _metadata(obj: dict[str, Any]) -> dict[str, str]:
@@ -94,8 +196,8 @@ def _metadata(obj: dict[str, Any]) -> dict[str, str]:
 
 def _link(session: Session, obj: dict[str, Any]) -> PaymentLink | None:
     link_id = _metadata(obj).get("relance_link_id")
-    if link_id and link_id.isdigit():
-        return session.get(PaymentLink, int(link_id))
+    if _row_id(link_id) is not None:
+        return session.get(PaymentLink, _row_id(link_id))
     if obj.get("object") == "checkout.session" and obj.get("id"):
         return session.query(PaymentLink).filter_by(provider_session_id=obj["id"]).first()
     return None
@@ -105,42 +207,93 @@ def _provider_name(obj: dict[str, Any]) -> str:
     return _metadata(obj).get("relance_provider") or PROVIDER
 
 
+def _metadata_debtor(obj: dict[str, Any]) -> int | None:
+    value = _metadata(obj).get("relance_debtor_id", "")
+    return _row_id(value)
+
+
+def _expected(
+    session: Session, link: PaymentLink | None, installment_id: int | None
+) -> Expected:
+    """What the payment should be: the link's amount, currency and debtor; for a charge of a
+    saved card, the installment's plan currency and debtor."""
+    if link is not None:
+        return Expected(link.amount_minor, link.currency, link.debtor_id)
+    installment = session.get(Installment, installment_id) if installment_id else None
+    if installment is not None:
+        return Expected(None, installment.plan.currency, installment.plan.debtor_id)
+    return Expected(None, None, None)
+
+
+def _record(
+    session: Session,
+    obj: dict[str, Any],
+    *,
+    debtor_id: int,
+    amount_minor: int,
+    currency: str,
+    provider_ref: str,
+    link: PaymentLink | None,
+    installment_id: int | None,
+) -> tuple[PaymentOutcome, bool]:
+    """Record the payment, or hold it for review when it is not what was asked; (outcome, held)."""
+    actor = f"{_provider_name(obj)}:webhook"
+    expected = _expected(session, link, installment_id)
+    reasons = review.mismatches(
+        expected, amount_minor=amount_minor, currency=currency, debtor_id=debtor_id
+    )
+    outcome = record_payment(
+        session,
+        debtor_id=debtor_id,
+        amount_minor=amount_minor,
+        currency=currency,
+        method="card",
+        provider=_provider_name(obj),
+        provider_ref=provider_ref,
+        payment_link=link,
+        installment_id=installment_id,
+        recorded_by=actor,
+        hold=Hold(expected, reasons) if reasons else None,
+    )
+    # A retried event finds the payment stored by the first one: held or not, as it was.
+    return outcome, outcome.held or review.is_held(session, outcome.payment)
+
+
+def _outcome(outcome: PaymentOutcome, held: bool) -> str:
+    if not outcome.created:
+        return "already_recorded"
+    return "held_for_review" if held else "recorded"
+
+
 def on_checkout_completed(session: Session, obj: dict[str, Any], provider: PaymentProvider) -> str:
     if obj.get("payment_status") not in ("paid", "no_payment_required"):
         return "awaiting_payment"  # async methods: checkout.session.async_payment_succeeded follows
     link = _link(session, obj)
     if link is None:
         return "unknown_link"
+    amount = minor_units(obj, "amount_total") or 0
+    if amount == 0:
+        return "nothing_paid"  # we never ask for 0: the link stays open
     intent_id = obj.get("payment_intent")
     if isinstance(intent_id, dict):
         intent_id = intent_id.get("id")
-    outcome = record_payment(
+    outcome, held = _record(
         session,
-        debtor_id=link.debtor_id,
-        amount_minor=int(obj.get("amount_total") or link.amount_minor),
-        currency=str(obj.get("currency") or link.currency),
-        method="card",
-        provider=_provider_name(obj),
-        provider_ref=str(intent_id or obj["id"]),
-        payment_link=link,
-        recorded_by=f"{_provider_name(obj)}:webhook",
+        obj,
+        debtor_id=_metadata_debtor(obj) or link.debtor_id,
+        amount_minor=amount,
+        currency=currency_of(obj),
+        provider_ref=str(intent_id or obj.get("id")),
+        link=link,
+        installment_id=link.installment_id,
     )
+    if held:
+        return _outcome(outcome, held)  # the link stays open until it is really paid
     if link.paid_at is None:
         link.paid_at = outcome.payment.received_at
-    if outcome.created and outcome.payment.amount_minor != link.amount_minor:
-        # Money received is recorded as received; the difference is for a person to look at.
-        audit.record(
-            session,
-            actor=f"{_provider_name(obj)}:webhook",
-            action="payment.amount_mismatch",
-            entity=link,
-            debtor_id=link.debtor_id,
-            expected_minor=link.amount_minor,
-            received_minor=outcome.payment.amount_minor,
-        )
     if link.installment_id and obj.get("customer") and intent_id:
         _save_card(session, link, str(intent_id), provider)
-    return "recorded" if outcome.created else "already_recorded"
+    return _outcome(outcome, held)
 
 
 def _save_card(
@@ -183,32 +336,31 @@ def _save_card(
 
 
 def on_intent_succeeded(session: Session, obj: dict[str, Any], provider: PaymentProvider) -> str:
-    metadata = _metadata(obj)
-    debtor_id = metadata.get("relance_debtor_id", "")
-    if not debtor_id.isdigit() or session.get(Debtor, int(debtor_id)) is None:
+    debtor_id = _metadata_debtor(obj)
+    if debtor_id is None or session.get(Debtor, debtor_id) is None:
         return "not_ours"
-    link = _link(session, obj)
-    installment_id = metadata.get("relance_installment_id", "")
-    outcome = record_payment(
+    amount = minor_units(obj, "amount_received", "amount") or 0
+    if amount == 0:
+        return "nothing_paid"
+    installment_id = _metadata(obj).get("relance_installment_id", "")
+    outcome, held = _record(
         session,
-        debtor_id=int(debtor_id),
-        amount_minor=int(obj.get("amount_received") or obj.get("amount") or 0),
-        currency=str(obj.get("currency") or "eur"),
-        method="card",
-        provider=_provider_name(obj),
+        obj,
+        debtor_id=debtor_id,
+        amount_minor=amount,
+        currency=currency_of(obj),
         provider_ref=str(obj["id"]),
-        payment_link=link,
-        installment_id=int(installment_id) if installment_id.isdigit() else None,
-        recorded_by=f"{_provider_name(obj)}:webhook",
+        link=_link(session, obj),
+        installment_id=_row_id(installment_id),
     )
-    return "recorded" if outcome.created else "already_recorded"
+    return _outcome(outcome, held)
 
 
 def on_intent_failed(session: Session, obj: dict[str, Any], provider: PaymentProvider) -> str:
     """A declined attempt changes no balance; it is kept as evidence. The link stays usable."""
     metadata = _metadata(obj)
     debtor_id = metadata.get("relance_debtor_id", "")
-    debtor = session.get(Debtor, int(debtor_id)) if debtor_id.isdigit() else None
+    debtor = session.get(Debtor, _row_id(debtor_id)) if _row_id(debtor_id) is not None else None
     if debtor is None:
         return "not_ours"
     error = obj.get("last_payment_error") or {}
@@ -227,9 +379,11 @@ def on_intent_failed(session: Session, obj: dict[str, Any], provider: PaymentPro
     return "failure_noted"
 
 
-HANDLERS: dict[str, Callable[[Session, dict[str, Any], PaymentProvider], str]] = {
-    "checkout.session.completed": on_checkout_completed,
-    "checkout.session.async_payment_succeeded": on_checkout_completed,
-    "payment_intent.succeeded": on_intent_succeeded,
-    "payment_intent.payment_failed": on_intent_failed,
+Handler = Callable[[Session, dict[str, Any], PaymentProvider], str]
+# Event type -> (validation of data.object, raising MalformedEvent; handler).
+HANDLERS: dict[str, tuple[Callable[[dict[str, Any]], None], Handler]] = {
+    "checkout.session.completed": (_validate_checkout, on_checkout_completed),
+    "checkout.session.async_payment_succeeded": (_validate_checkout, on_checkout_completed),
+    "payment_intent.succeeded": (_validate_intent_succeeded, on_intent_succeeded),
+    "payment_intent.payment_failed": (_validate_intent_failed, on_intent_failed),
 }

@@ -10,6 +10,7 @@ from relance.runtime.model_status import read_status
 from relance.settings import Settings, get_settings
 from relance.web.errors import install_error_handlers
 from relance.web.limits import BodySizeLimitMiddleware
+from relance.web.security_headers import SecurityHeadersMiddleware
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -18,6 +19,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from messaging.endpoints import router as messaging_router
     from payment_links.endpoints import router as payments_router
     from relance.api.endpoints import router as api_router
+    from relance.nlg.endpoints import NLG_MAX_BODY_BYTES
     from relance.nlg.endpoints import router as nlg_router
     from relance.simulator.endpoints import router as simulator_router
     from voice.endpoints import router as voice_router
@@ -27,9 +29,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Relance",
         version="0.1.0",
         description="Conversational debt-collection assistant: webhooks, console and JSON API.",
+        # The schema maps every route and parameter for an attacker too: off in production
+        # unless API_DOCS=true.
+        docs_url="/docs" if settings.api_docs_enabled else None,
+        redoc_url="/redoc" if settings.api_docs_enabled else None,
+        openapi_url="/openapi.json" if settings.api_docs_enabled else None,
     )
     app.state.settings = settings
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=256 * 1024)
+    # /nlg: Rasa posts the dialogue state; that route checks its token before reading the body.
+    app.add_middleware(
+        BodySizeLimitMiddleware, max_bytes=256 * 1024, per_path={"/nlg": NLG_MAX_BODY_BYTES}
+    )
+    app.add_middleware(SecurityHeadersMiddleware)
     install_error_handlers(app)
     app.include_router(messaging_router)
     app.include_router(voice_router)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import calendar
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Literal
@@ -142,6 +143,57 @@ def parse_count(text: str | float | None, language: str = "fr") -> int | None:
         return None
     value = int(match.group(0))
     return value if 0 < value <= 120 else None
+
+
+# An amount with its currency, either side: "5 €", "5€/mois", "€5", "$50", "50 bucks", "5 eur".
+_MONEY_AFTER = re.compile(
+    rf"({_DIGITS.pattern})\s?(?:€|\$|£|euros?\b|eur\b|dollars?\b|bucks?\b|balles\b|usd\b|"
+    r"pounds?\b|quid\b|livres?\b|gbp\b)"
+)
+_MONEY_BEFORE = re.compile(rf"(?:€|\$|£|\beur|\busd|\bgbp)\s?({_DIGITS.pattern})")
+# "en 3 fois", "3x", "six payments": the debtor gave a count, not an amount per instalment.
+_EXPLICIT_COUNT = re.compile(
+    r"\b\d+\s?(?:x\b|fois\b|times\b|payments?\b|paiements?\b|versements?\b|"
+    r"mensualites?\b|echeances?\b|installments?\b|instalments?\b)"
+)
+
+
+@dataclass(frozen=True)
+class InstallmentAmount:
+    """What a debtor offers to pay each time ("5 euros par mois"), and how often if they said."""
+
+    amount_minor: int
+    frequency: str | None
+
+
+def parse_installment_amount(text: str | None, language: str = "fr") -> InstallmentAmount | None:
+    """'5 euros par mois', '5€/mois', 'cinq euros par mois', '50 bucks a month', '$50 monthly'.
+
+    Only an amount written with its currency counts ('50 par mois' stays ambiguous, and 'en 3
+    fois par mois' is a count): a plan asked for as an amount per instalment. None otherwise,
+    and when the text also gives an explicit number of instalments.
+    """
+    if not text:
+        return None
+    converted = fold(words_to_digits(str(text), language))
+    if _EXPLICIT_COUNT.search(converted):
+        return None
+    match = _MONEY_AFTER.search(converted) or _MONEY_BEFORE.search(converted)
+    if match is None:
+        return None
+    raw = match.group(1).replace("\u202f", " ").replace("\u00a0", " ").strip()
+    amount = _to_minor(raw)
+    if not amount:
+        return None
+    return InstallmentAmount(amount, parse_frequency(converted))
+
+
+def installments_for(total_minor: int, per_installment_minor: int, *, cap: int = 120) -> int:
+    """How many instalments of at most that amount settle the balance: balance / amount, rounded
+    up; at least 2 (a plan), at most `cap` (the bound `parse_count` applies to a spoken count;
+    any policy allows far fewer, so the request still gets the counter-offer)."""
+    count = -(-total_minor // max(per_installment_minor, 1))
+    return min(max(count, 2), cap)
 
 
 def parse_frequency(text: str | None) -> str | None:

@@ -2,7 +2,9 @@
 
 Values come from the environment (or a `.env` file). Defaults run the whole stack on one machine
 with no set-up: SQLite file, in-process worker, sandbox payment provider, a local Twilio recorder.
-In production the app refuses to start while a secret is still a placeholder.
+The secrets' defaults are public: in development each one left at its default is replaced by a
+per-installation random value (`relance/local_secrets.py`); in production the app refuses to start
+on a secret that is empty, short, padded with spaces or a placeholder (issue 17.2).
 """
 
 from __future__ import annotations
@@ -14,10 +16,39 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from relance import local_secrets
 from relance.languages import Language
 
-PLACEHOLDER_PREFIX = "dev-"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Secrets we choose ourselves: at least 32 characters (e.g. `python -c "import secrets;
+# print(secrets.token_urlsafe(32))"`). Secrets issued by Twilio and Stripe have their own formats;
+# for them the floor only catches typos and placeholders.
+OWN_SECRETS = ("secret_key", "rasa_auth_token", "nlg_token")
+PROVIDER_SECRETS = ("twilio_auth_token", "stripe_webhook_secret")
+MIN_OWN_SECRET_LENGTH = 32
+MIN_PROVIDER_SECRET_LENGTH = 16
+_PLACEHOLDER_PREFIXES = ("dev-", "dev_", "test-", "test_", "e2e-", "demo-", "demo_", "example")
+_PLACEHOLDER_WORDS = (
+    "change-me", "changeme", "change_me", "placeholder", "replace-me", "your-", "your_", "xxxx",
+)
+_MIN_DISTINCT_CHARACTERS = 8
+
+
+def secret_problem(value: str, *, minimum: int) -> str | None:
+    """Why this value cannot be a production secret, or None when it can."""
+    if not value or not value.strip():
+        return "empty"
+    if any(c.isspace() for c in value):
+        return "contains spaces"
+    lowered = value.lower()
+    if lowered.startswith(_PLACEHOLDER_PREFIXES) or any(w in lowered for w in _PLACEHOLDER_WORDS):
+        return "a placeholder"
+    if len(value) < minimum:
+        return f"shorter than {minimum} characters"
+    if len(set(value)) < _MIN_DISTINCT_CHARACTERS:
+        return "too repetitive to be random"
+    return None
 
 
 class Settings(BaseSettings):
@@ -31,6 +62,11 @@ class Settings(BaseSettings):
     public_base_url: str = "http://localhost:8000"
     secret_key: str = "dev-secret-key-change-me"
     api_tokens: list[str] = Field(default_factory=list)
+    # Reverse proxies whose X-Forwarded-For is believed (addresses or CIDR networks, JSON list).
+    # Empty: the header is ignored and the peer address is the client (relance/web/client_ip.py).
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # /docs, /redoc and /openapi.json; unset: on in development and test, off in production.
+    api_docs: bool | None = None
 
     # Rasa (own venv, reached over HTTP only)
     rasa_url: str = "http://localhost:5005"
@@ -70,10 +106,11 @@ class Settings(BaseSettings):
     celery_broker_url: str = ""  # empty: tasks run in-process
     redis_url: str = ""
 
-    # Creditor identity (letters, HELP replies)
-    creditor_name: str = "Relance Demo SAS"
+    # Creditor identity (letters, HELP replies). Name and phone are never blank: the wording
+    # prints them (relance/nlg/renderer.py refuses to send "please call ." instead).
+    creditor_name: str = Field(default="Relance Demo SAS", pattern=r"\S")
     creditor_address: str = "12 rue de la Paix, 75002 Paris, France"
-    creditor_phone: str = "+33 1 84 00 00 00"
+    creditor_phone: str = Field(default="+33 1 84 00 00 00", pattern=r"\S")
     creditor_siren: str = "000 000 000"
 
     # Privacy: conversation content of settled debtors is purged this many days after the
@@ -94,34 +131,52 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.var_dir / 'relance.db'}"
 
     @property
+    def api_docs_enabled(self) -> bool:
+        return self.api_docs if self.api_docs is not None else self.environment != "production"
+
+    @property
     def uses_stripe(self) -> bool:
         return bool(self.stripe_api_key)
 
     @model_validator(mode="after")
-    def _refuse_placeholders_in_production(self) -> Settings:
+    def _secure_secrets(self) -> Settings:
+        if self.environment == "development":
+            self._use_local_secrets()
         if self.environment != "production":
             return self
-        placeholders = [
-            name
-            for name in (
-                "secret_key",
-                "twilio_auth_token",
-                "stripe_webhook_secret",
-                "rasa_auth_token",
-                "nlg_token",
+        problems = [
+            f"{name.upper()} is {problem}"
+            for names, minimum in (
+                (OWN_SECRETS, MIN_OWN_SECRET_LENGTH),
+                (PROVIDER_SECRETS, MIN_PROVIDER_SECRET_LENGTH),
             )
-            if str(getattr(self, name)).startswith(PLACEHOLDER_PREFIX)
+            for name in names
+            if (problem := secret_problem(str(getattr(self, name)), minimum=minimum))
         ]
-        if placeholders:
-            raise ValueError(
-                "refusing to start in production with placeholder secrets: "
-                + ", ".join(sorted(placeholders))
-            )
+        if self.stripe_api_key and (
+            problem := secret_problem(self.stripe_api_key, minimum=MIN_PROVIDER_SECRET_LENGTH)
+        ):
+            problems.append(f"STRIPE_API_KEY is {problem}")
+        if problems:
+            raise ValueError("refusing to start in production: " + "; ".join(sorted(problems)))
         if not self.database_url:
             raise ValueError("DATABASE_URL is required in production")
         if not self.twilio_validate_signatures:
             raise ValueError("TWILIO_VALIDATE_SIGNATURES=false is refused in production")
         return self
+
+    def _use_local_secrets(self) -> None:
+        """Secrets left at their public default (or empty) get this installation's own value."""
+        unset = [
+            name
+            for name in (*OWN_SECRETS, *PROVIDER_SECRETS)
+            if not str(getattr(self, name)).strip()
+            or getattr(self, name) == type(self).model_fields[name].default
+        ]
+        if unset:
+            generated = local_secrets.load_or_create(self.var_dir, unset)
+            for name in unset:
+                setattr(self, name, generated[name])
 
 
 def normalise_database_url(url: str) -> str:

@@ -22,6 +22,7 @@ from messaging.addresses import InvalidAddress, to_e164
 from messaging.outbound import current_gateway
 from messaging.statuses import CALL_RANK
 from relance import audit
+from relance.compliance import disclosure
 from relance.contacts import service as contacts
 from relance.conversations import repository
 from relance.conversations.ports import DeliveryError
@@ -101,6 +102,12 @@ def start(session: Session, fields: dict[str, str], purpose: str | None) -> str:
     result = _turn(
         session, call, opening, turn=0, extra={"synthetic": "call_start", "purpose": purpose}
     )
+    opened = session.get(Conversation, result.conversation_id) if result.conversation_id else None
+    if opened is not None:  # every call opens by saying it is an automated assistant
+        result.replies = disclosure.disclose_replies(
+            session, opened, Channel.VOICE, result.replies, result.reply_message_ids,
+            call=True,
+        )
     return webhooks.finish(claimed, _respond(session, call, result, turn=0, attempt=0))
 
 

@@ -1,4 +1,4 @@
-"""What came out of conversations: disputes, payment plans, promises to pay and handoffs.
+"""What came out of conversations: disputes, payment plans, promises, handoffs, late reasons.
 
 The only writes are dispute decisions, made by `relance.disputes.service.decide_dispute` (which
 reopens or cancels the invoice, closes the review task and audits as `api:<token name>`).
@@ -22,14 +22,23 @@ from relance.api.schemas import (
     DisputeOut,
     ErrorOut,
     HandoffOut,
+    LatePaymentReasonOut,
     Page,
     PaymentPlanOut,
     PromiseOut,
 )
-from relance.db.models import Conversation, Dispute, Handoff, PaymentPlan, Promise
+from relance.db.models import (
+    Conversation,
+    Dispute,
+    Handoff,
+    LatePaymentReason,
+    PaymentPlan,
+    Promise,
+)
 from relance.db.models.enums import DisputeStatus, HandoffStatus, PlanStatus, PromiseStatus
 from relance.disputes.service import decide_dispute
 from relance.errors import Conflict, NotFound
+from relance.late_reasons import Category
 from relance.web.deps import DbSession
 
 router = APIRouter()
@@ -167,3 +176,23 @@ def list_handoffs(
     if reason:
         stmt = stmt.where(Handoff.reason == reason)
     return paginate(db, stmt, limit, offset, lambda row: views.handoff(*row), scalars=False)
+
+
+@router.get(
+    "/late-payment-reasons", response_model=Page[LatePaymentReasonOut], tags=["late payment reasons"]
+)
+def list_late_payment_reasons(
+    db: DbSession,
+    _caller: Caller,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    debtor_id: IdFilter = None,
+    category: Annotated[Category | None, Query()] = None,
+) -> Page[LatePaymentReasonOut]:
+    """Every reason debtors gave for paying late (a debtor's history: filter on `debtor_id`)."""
+    stmt = select(LatePaymentReason).order_by(LatePaymentReason.id)
+    if debtor_id is not None:
+        stmt = stmt.where(LatePaymentReason.debtor_id == debtor_id)
+    if category:
+        stmt = stmt.where(LatePaymentReason.category == category)
+    return paginate(db, stmt, limit, offset, views.late_reason)

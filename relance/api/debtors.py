@@ -44,6 +44,7 @@ from relance.db.models.enums import (
     Segment,
 )
 from relance.errors import NotFound
+from relance.late_reasons.service import history as late_reason_history
 from relance.web.deps import DbSession
 
 router = APIRouter(tags=["debtors"])
@@ -197,6 +198,7 @@ def get_debtor(
     conversation = db.scalars(
         select(Conversation).where(Conversation.debtor_id == debtor_id)
     ).first()
+    reasons = [views.late_reason(r) for r in late_reason_history(db, debtor_id)]
     return Debtor360(
         **dict(_summary(debtor, status, balances(db, [debtor_id]).get(debtor_id, []))),
         risk_class=debtor.risk_class,
@@ -212,4 +214,6 @@ def get_debtor(
         payment_plans=[views.plan(p) for p in plans],
         letters=[views.letter(x) for x in of(Letter)],
         conversation=views.conversation(conversation) if conversation else None,
+        late_payment_reason=reasons[0] if reasons else None,
+        late_payment_reasons=reasons,
     )

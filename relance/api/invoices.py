@@ -100,6 +100,7 @@ def import_invoices(db: DbSession, caller: Caller, payload: ImportBody) -> Any:
         debtors_created=report.debtors_created,
         invoices_created=report.invoices_created,
         invoices_unchanged=report.invoices_unchanged,
+        warnings=report.warnings,
     )
 
 

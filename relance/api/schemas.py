@@ -21,10 +21,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from relance.db.models.enums import Segment
 from relance.languages import Language
 from relance.portfolio.rows import MAX_MINOR as MAX_IMPORT_MINOR
+from relance.web.ids import MAX_ID as MAX_ID  # re-exported for the api modules
 
-# Amounts: the importer's own bound (money columns are 64-bit). Ids: PostgreSQL INTEGER keys.
+# Amounts: the importer's own bound (money columns are 64-bit). Ids: relance.web.ids.
 MAX_MINOR = MAX_IMPORT_MINOR - 1  # inclusive bound
-MAX_ID = 2_147_483_647
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -252,6 +252,23 @@ class LetterOut(BaseModel):
     created_at: datetime
 
 
+class LatePaymentReasonOut(BaseModel):
+    """Why the debtor says they pay late: a category from a closed list and their own words."""
+
+    id: int
+    debtor_id: int
+    category: str = Field(description="insolvency, job_loss, illness, not_received, oversight, "
+                          "dispute, cash_flow, hardship or other")
+    words: str | None = Field(description="The debtor's message the category was read from")
+    channel: str | None
+    language: str | None
+    conversation_id: int | None
+    message_id: int | None
+    identity_verified: bool = Field(description="Whether the sender had passed the identity check")
+    source: str
+    created_at: datetime
+
+
 class ConversationOut(BaseModel):
     id: int
     debtor_id: int | None
@@ -279,6 +296,12 @@ class Debtor360(DebtorSummary):
     payment_plans: list[PaymentPlanOut]
     letters: list[LetterOut]
     conversation: ConversationOut | None
+    late_payment_reason: LatePaymentReasonOut | None = Field(
+        description="The latest reason the debtor gave for paying late"
+    )
+    late_payment_reasons: list[LatePaymentReasonOut] = Field(
+        description="Every reason the debtor gave, newest first"
+    )
 
 
 # ---------------------------------------------------------------- conversations, handoffs, policies
@@ -375,6 +398,7 @@ class ImportResult(BaseModel):
     debtors_created: int
     invoices_created: int
     invoices_unchanged: int
+    warnings: list[str] = Field(default_factory=list)  # imported anyway; worth a look
 
 
 class DisputeDecision(StrictInput):

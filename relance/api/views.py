@@ -10,6 +10,7 @@ from relance.db.models import (
     Handoff,
     Installment,
     Invoice,
+    LatePaymentReason,
     Letter,
     Message,
     PaymentPlan,
@@ -121,6 +122,22 @@ def letter(row: Letter) -> s.LetterOut:
         has_pdf=bool(row.pdf_path),
         tracking_number=row.tracking_number,
         sent_at=row.sent_at,
+        created_at=row.created_at,
+    )
+
+
+def late_reason(row: LatePaymentReason) -> s.LatePaymentReasonOut:
+    return s.LatePaymentReasonOut(
+        id=row.id,
+        debtor_id=row.debtor_id,
+        category=row.category,
+        words=row.words,
+        channel=row.channel,
+        language=row.language,
+        conversation_id=row.conversation_id,
+        message_id=row.message_id,
+        identity_verified=row.identity_verified,
+        source=row.source,
         created_at=row.created_at,
     )
 

@@ -18,6 +18,7 @@ from relance.auth.sessions import (
     csrf_matches,
     load_session,
     password_fingerprint,
+    session_is_live,
 )
 from relance.db.models import User
 from relance.db.models.enums import Role
@@ -49,6 +50,8 @@ def current_user(
     user = db.get(User, data.user_id)
     if user is None or not user.active or password_fingerprint(user.password_hash) != data.fingerprint:
         raise NotAuthenticated
+    if not session_is_live(db, data):  # logged out, or ended by a password change
+        raise NotAuthenticated
     request.state.user = user
     request.state.csrf_token = data.csrf
     return user
@@ -73,6 +76,7 @@ async def verify_csrf(
         raise CsrfRejected
 
 
+CurrentSession = Annotated[SessionData, Depends(current_session)]
 CurrentUser = Annotated[User, Depends(current_user)]
 AdminUser = Annotated[User, Depends(require_admin)]
 CsrfChecked = Depends(verify_csrf)

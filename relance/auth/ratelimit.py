@@ -1,7 +1,14 @@
-"""Login throttling per client IP + e-mail, stored as audit events.
+"""Login throttling: per client address + e-mail, and per account with exponential backoff.
 
-Failures are kept in the audit trail (they are evidence anyway), keyed by a hash of IP + e-mail,
-so the limit holds across api replicas and restarts without a separate store.
+Per client + e-mail: failures are kept in the audit trail (they are evidence anyway), keyed by a
+hash of IP + e-mail, so the limit holds across api replicas and restarts without a separate
+store. That alone let an attacker who changes address (or forges `X-Forwarded-For`) guess one
+account's password without end, so each account (known or not: the answer must not tell) also
+has a counter in `login_throttles`: after `ACCOUNT_FREE_FAILURES` failures, each next attempt
+must wait twice as long as the last (`ACCOUNT_BASE_DELAY` doubling, at most `ACCOUNT_MAX_DELAY`).
+Backoff rather than a lock-out: the right password works again after at most 15 minutes, so an
+attacker cannot keep a colleague out for good, and guessing is slowed to a few tries an hour.
+A successful login clears the account's counter.
 """
 
 from __future__ import annotations
@@ -9,21 +16,30 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from relance import audit
 from relance.db.base import utcnow
-from relance.db.models import AuditEvent
+from relance.db.models import AuditEvent, LoginThrottle
 
 MAX_FAILURES = 5
 WINDOW = timedelta(minutes=15)
 FAILED_ACTION = "auth.login_failed"
 _ENTITY = "login_attempt"
 
+ACCOUNT_FREE_FAILURES = 5
+ACCOUNT_BASE_DELAY = timedelta(seconds=30)
+ACCOUNT_MAX_DELAY = timedelta(minutes=15)
+ACCOUNT_MEMORY = timedelta(hours=24)  # a counter quiet this long starts again from zero
+
 
 def attempt_key(ip: str, email: str) -> str:
     return hashlib.sha256(f"{ip}|{email.strip().lower()}".encode()).hexdigest()
+
+
+def account_key(email: str) -> str:
+    return hashlib.sha256(f"account|{email.strip().lower()}".encode()).hexdigest()
 
 
 def recent_failures(session: Session, ip: str, email: str) -> int:
@@ -37,11 +53,47 @@ def recent_failures(session: Session, ip: str, email: str) -> int:
     ) or 0
 
 
+def account_delay(failures: int) -> timedelta:
+    """How long after the last failure the next attempt on the account must wait."""
+    if failures < ACCOUNT_FREE_FAILURES:
+        return timedelta(0)
+    doublings: int = 2 ** (failures - ACCOUNT_FREE_FAILURES)  # failures >= free: a whole number
+    return min(ACCOUNT_BASE_DELAY * doublings, ACCOUNT_MAX_DELAY)
+
+
+def account_retry_after(session: Session, email: str) -> timedelta:
+    """Time left before the account accepts another attempt (zero: go ahead)."""
+    row = session.get(LoginThrottle, account_key(email))
+    if row is None:
+        return timedelta(0)
+    left = row.last_failure_at + account_delay(row.failures) - utcnow()
+    return max(left, timedelta(0))
+
+
+def retry_after(session: Session, ip: str, email: str) -> timedelta:
+    """Zero when an attempt may be checked; otherwise how long to wait."""
+    if recent_failures(session, ip, email) >= MAX_FAILURES:
+        return WINDOW
+    return account_retry_after(session, email)
+
+
 def is_blocked(session: Session, ip: str, email: str) -> bool:
-    return recent_failures(session, ip, email) >= MAX_FAILURES
+    return retry_after(session, ip, email) > timedelta(0)
 
 
 def record_failure(session: Session, ip: str, email: str) -> None:
     event = audit.record(session, actor="anonymous", action=FAILED_ACTION, ip=ip, email=email[:254])
     event.entity_type = _ENTITY
     event.entity_id = attempt_key(ip, email)
+    now = utcnow()
+    row = session.get(LoginThrottle, account_key(email))
+    if row is None:
+        session.add(LoginThrottle(account_key=account_key(email), failures=1, last_failure_at=now))
+    else:
+        row.failures = 1 if now - row.last_failure_at > ACCOUNT_MEMORY else row.failures + 1
+        row.last_failure_at = now
+    session.flush()
+
+
+def record_success(session: Session, email: str) -> None:
+    session.execute(delete(LoginThrottle).where(LoginThrottle.account_key == account_key(email)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import ceil
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 from relance import audit
 from relance.auth import ratelimit
 from relance.auth.passwords import dummy_hash, hash_password, needs_rehash, verify_password
+from relance.auth.sessions import end_user_sessions
 from relance.db.models import User
 from relance.db.models.enums import Role
 
@@ -24,6 +26,7 @@ class UserError(ValueError):
 class LoginResult:
     user: User | None
     throttled: bool = False
+    retry_after_seconds: int = 0
 
 
 def normalise_email(email: str) -> str:
@@ -70,9 +73,11 @@ def create_user(
 
 
 def authenticate(session: Session, email: str, password: str, ip: str) -> LoginResult:
-    """Check the credentials under the per IP + e-mail throttle; failures are recorded."""
-    if ratelimit.is_blocked(session, ip, email):
-        return LoginResult(None, throttled=True)
+    """Check the credentials under the per IP + e-mail and per-account throttles; failures are
+    recorded. While throttled the password is not even checked, so it reveals nothing."""
+    wait = ratelimit.retry_after(session, ip, email)
+    if wait:
+        return LoginResult(None, throttled=True, retry_after_seconds=ceil(wait.total_seconds()))
     user = find_user(session, email)
     if user is None or not user.active:
         verify_password(dummy_hash(), password)  # same cost as a real check
@@ -81,6 +86,7 @@ def authenticate(session: Session, email: str, password: str, ip: str) -> LoginR
     if not verify_password(user.password_hash, password):
         ratelimit.record_failure(session, ip, email)
         return LoginResult(None)
+    ratelimit.record_success(session, email)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     audit.record(session, actor=f"user:{user.email}", action="auth.login", entity=user, ip=ip)
@@ -92,6 +98,7 @@ def set_password(session: Session, user: User, password: str, *, actor: str = "s
         user.password_hash = hash_password(password)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
+    end_user_sessions(session, user.id, "password")
     audit.record(session, actor=actor, action="user.password_changed", entity=user)
 
 
@@ -104,6 +111,8 @@ def set_role(session: Session, user: User, role: str, *, actor: str = "system") 
 
 def set_active(session: Session, user: User, active: bool, *, actor: str = "system") -> None:
     user.active = active
+    if not active:
+        end_user_sessions(session, user.id, "deactivated")
     audit.record(
         session, actor=actor, action="user.activated" if active else "user.deactivated", entity=user
     )

@@ -70,3 +70,5 @@ def _import(text: str, shift_days: int) -> None:
         f"[green]{report.rows} rows[/green]: {report.debtors_created} debtors and "
         f"{report.invoices_created} invoices created, {report.invoices_unchanged} unchanged"
     )
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")

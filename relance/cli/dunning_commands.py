@@ -147,6 +147,7 @@ def letters_render(
     from relance.letters.render import render_pdf
     from relance.letters.service import AlreadyClaimed, create_formal_notice, draft, open_invoices
     from relance.policy.service import active_policy
+    from relance.private_files import write_private
 
     with session_scope() as session:
         row = _debtor(session, debtor)
@@ -159,7 +160,7 @@ def letters_render(
                 console.print(f"[red]nothing to queue: already in a queued or posted letter "
                               f"({listed})[/red]")
                 raise typer.Exit(1) from exc
-            out.write_bytes(Path(letter.pdf_path or "").read_bytes())
+            write_private(out, Path(letter.pdf_path or "").read_bytes())
             console.print(f"letter {letter.id} queued (deadline {letter.deadline})")
         else:
             invoices = open_invoices(session, row, None)
@@ -169,7 +170,7 @@ def letters_render(
             result = draft(session, row, invoices, as_of=utcnow().date(),
                            policy=active_policy(session), language=language,
                            payment_url=payment_url)
-            out.write_bytes(render_pdf(result.html))
+            write_private(out, render_pdf(result.html))
     console.print(f"[green]written {out}[/green]")
 
 
@@ -180,11 +181,12 @@ def evidence_command(
     """Build the evidence pack (ZIP) for a collection agency or an injonction de payer."""
     from relance.db.session import session_scope
     from relance.evidence.service import build_pack
+    from relance.private_files import write_private
 
     with session_scope() as session:
         row = _debtor(session, debtor)
         target = out or Path(f"evidence-{row.customer_number}.zip")
-        target.write_bytes(build_pack(session, row, actor="cli"))
+        write_private(target, build_pack(session, row, actor="cli"))
     console.print(f"[green]written {target}[/green]")
 
 

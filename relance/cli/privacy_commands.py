@@ -55,12 +55,12 @@ def export(
     """Everything held about one debtor: export.json (machine-readable), CSVs, transcript."""
     from relance.db.session import session_scope
     from relance.privacy.export import build_export
+    from relance.private_files import write_private
     with session_scope() as session:
         debtor = _debtor_or_exit(session, debtor_ref)
         data = build_export(session, debtor, actor=_actor())
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(data)
-        out.chmod(0o600)
+        write_private(out, data)
     console.print(f"wrote {out} ({len(data)} bytes); the export is recorded in the audit trail")
 
 

@@ -1,7 +1,7 @@
 """Jurisdiction profiles: when a debtor may be contacted, and how often by phone.
 
 FR: weekdays 10:00-13:00 and 14:00-20:00 in the debtor's time zone, never on Sundays or public
-holidays. US (FDCPA / Regulation F): 08:00-21:00 local time, at most 7 call attempts in 7 days and
+holidays (the debtor's region's: Alsace-Moselle and the overseas departments have more). US (FDCPA / Regulation F): 08:00-21:00 local time, at most 7 call attempts in 7 days and
 no call within 7 days after a telephone conversation.
 """
 
@@ -24,16 +24,17 @@ class JurisdictionProfile:
     call_window_days: int = 7  # ... in this many days
     quiet_days_after_conversation: int | None = None  # no call this long after a phone talk
 
-    def is_holiday(self, day: date) -> str | None:
-        """The holiday's name, or None."""
+    def is_holiday(self, day: date, subdiv: str | None = None) -> str | None:
+        """The holiday's name, or None. `subdiv` adds a region's own days (Alsace-Moselle:
+        Good Friday and 26 December), see `relance.compliance.location`."""
         if self.holiday_country is None:
             return None
-        return _holiday_calendar(self.holiday_country, day.year).get(day)
+        return _holiday_calendar(self.holiday_country, subdiv, day.year).get(day)
 
 
 @lru_cache(maxsize=64)
-def _holiday_calendar(country: str, year: int) -> holidays.HolidayBase:
-    return holidays.country_holidays(country, years=year)
+def _holiday_calendar(country: str, subdiv: str | None, year: int) -> holidays.HolidayBase:
+    return holidays.country_holidays(country, subdiv=subdiv, years=year)
 
 
 FR = JurisdictionProfile(

@@ -3,6 +3,7 @@
 A `Decision` lists every rule that blocks (not only the first) so a collector or the timeline
 preview can say exactly why a debtor was not contacted, and when the earliest retry makes sense.
 Letters go by post: only the contact-pressure rules apply to them, not the phone windows.
+The windows are judged in every zone the debtor plausibly is in (`location.locate`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from relance.compliance.location import locate
 from relance.compliance.profiles import JurisdictionProfile, profile_for
-from relance.compliance.windows import next_window_start, window_block
+from relance.compliance.windows import common_window_start, window_block
 from relance.db.models import Contact, Conversation, Debtor, DunningAction, Message
 from relance.db.models.enums import Channel, ContactStatus, ConversationMode, Direction
 from relance.policy.schema import Policy
@@ -71,10 +73,19 @@ def check_contact(
     blocks = decision.blocks
     if channel != Channel.LETTER:
         blocks.extend(_contact_point_blocks(contact, channel))
-        window = window_block(profile, now, debtor.timezone)
+        place = locate(debtor)  # every plausible zone, the address's holiday calendar
+        window = window_block(profile, now, place)
         if window:
-            until = next_window_start(profile, now, debtor.timezone)
-            blocks.append(Block(window[0], window[1], until))
+            until = common_window_start(profile, now, place)
+            if until is not None:
+                blocks.append(Block(window[0], window[1], until))
+            else:
+                blocks.append(Block(
+                    "no_common_window",
+                    f"{window[1]}; the plausible zones ({place.describe()}) share no "
+                    f"{profile.code} contact window: correct the debtor's address, phone or "
+                    "time zone",
+                ))
     conversation = session.scalars(
         select(Conversation).where(Conversation.debtor_id == debtor.id)
     ).first()

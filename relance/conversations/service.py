@@ -29,6 +29,7 @@ from relance import audit
 from relance.conversations import repository
 from relance.conversations.assistant_turn import probe_from_settings, send_turn
 from relance.conversations.language import guess_language
+from relance.conversations.reply_guard import guard_turn
 from relance.conversations.turn_lock import conversation_turn, has_live_owner, message_owner
 from relance.db.base import utcnow
 from relance.db.models import Conversation, Debtor, Message
@@ -300,7 +301,7 @@ def _collect(
     *,
     store: bool = True,
 ) -> None:
-    for bot_message in bot_messages:
+    for bot_message in guard_turn(session, conversation, bot_messages):
         if bot_message.custom:
             result.custom.append(bot_message.custom)
         if bot_message.text:

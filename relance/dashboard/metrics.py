@@ -8,6 +8,8 @@ Definitions (written down because every credit team means something slightly dif
   the share of their amount collected so far.
 - promise keep rate: kept / (kept + broken); pending promises are not judged yet.
 - bot containment: conversations where the debtor wrote, that never needed a human (no handoff).
+- late-payment reasons: debtors per category of the latest reason they gave for paying late,
+  among those who gave one in the period (a debtor counts once, under their current reason).
 - per-stage conversion: debtors reminded at a stage (`dunning.sent` audit events in the period),
   and the share of them who paid something within `conversion_days` after that reminder.
 All money is per currency (integer minor units); mixing currencies would be meaningless.
@@ -33,6 +35,7 @@ from relance.db.models import (
     Promise,
 )
 from relance.db.models.enums import Direction, DisputeStatus, InvoiceStatus, PromiseStatus
+from relance.late_reasons.service import latest_counts
 
 AGING_BUCKETS = ("Not due", "1–30 days", "31–60 days", "61–90 days", "90+ days")
 OUTSTANDING_STATUSES = (InvoiceStatus.OPEN, InvoiceStatus.DISPUTED)
@@ -69,6 +72,11 @@ class Dashboard:
     contained: int
     stages: list[StageConversion] = field(default_factory=list)
     weekly_collections: list[tuple[date, int]] = field(default_factory=list)
+    late_reasons: dict[str, int] = field(default_factory=dict)  # category -> debtors
+
+    @property
+    def late_reasons_total(self) -> int:
+        return sum(self.late_reasons.values())
 
     @property
     def containment_rate(self) -> float | None:
@@ -194,6 +202,7 @@ def compute(
         contained=conversations - handed,
         stages=stage_conversion(session, today, period_days, conversion_days),
         weekly_collections=weekly_collections(session, currency, today, weeks),
+        late_reasons=latest_counts(session, since=_start_of(today - timedelta(days=period_days))),
     )
 
 

@@ -10,8 +10,9 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, CursorResult, Delete, Engine, Update, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from relance.settings import get_settings
@@ -69,3 +70,10 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def rowcount(session: Session, statement: Update | Delete) -> int:
+    """How many rows an UPDATE or DELETE matched. Its result is a CursorResult (it has the
+    count), which Session.execute's signature does not say: SQLAlchemy's documentation casts it."""
+    result = cast(CursorResult[Any], session.execute(statement))
+    return int(result.rowcount or 0)

@@ -4,8 +4,9 @@ For each group (one debtor, one day) it
 1. claims the rows with a conditional UPDATE (`status in (planned, retry)` → `sending`) and
    commits: a second worker's UPDATE then matches nothing, so it never sends the same thing;
 2. re-checks each invoice (paid, disputed, promised... since planning) and cancels those rows;
-3. asks compliance for each channel in the stage's order; a time-based block (window, cap)
-   defers the group, an opt-out moves to the next channel;
+3. asks compliance for each channel in the stage's order, at the moment of the send (after the
+   rate limiter's wait, by the real clock); a time-based block (window, cap) defers the group,
+   an opt-out moves to the next channel; letters go through the same check (pressure rules);
 4. primes Rasa with EXTERNAL_reminder (stage + invoice refs) and sends the texts it returns;
 5. retries provider errors with backoff, and falls back to the next channel on a hard failure.
 """
@@ -113,6 +114,7 @@ class Dispatcher:
         policy: Policy | None = None,
         worker_id: str | None = None,
         letter_maker: LetterMaker | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._factory = factory
         self._gateway = gateway
@@ -121,11 +123,21 @@ class Dispatcher:
         self._policy = policy
         self.worker_id = worker_id or f"{socket.gethostname()}:{id(self):x}"
         self._letter_maker = letter_maker
+        # The real clock: a run lasts minutes (the rate limiter sleeps between sends), so the
+        # contact window is checked against it at the moment of each send, never against the
+        # instant the run started.
+        self._clock = clock
 
     # -- public -----------------------------------------------------------------------------
     def run(self, *, now: datetime | None = None, limit: int = 500) -> Counter[str]:
-        """Dispatch up to `limit` due groups, highest priority first. Returns outcome counts."""
-        now = now or utcnow()
+        """Dispatch up to `limit` due groups, highest priority first. Returns outcome counts.
+
+        `now` is when the run starts; each group then gets the time it is reached (`now` plus
+        the time elapsed on the clock), so the last groups of a long run are not judged by the
+        first group's time.
+        """
+        clock = self._clock_from(now)
+        now = clock()
         with self._factory() as session:
             keys = list(
                 session.scalars(
@@ -138,18 +150,28 @@ class Dispatcher:
             )
         outcomes: Counter[str] = Counter()
         for key in keys:
-            outcomes[self.dispatch_group(key, now=now)] += 1
+            outcomes[self._dispatch(key, clock)] += 1
         return outcomes
 
     def dispatch_group(self, group_key: str, *, now: datetime | None = None) -> str:
-        now = now or utcnow()
+        return self._dispatch(group_key, self._clock_from(now))
+
+    def _clock_from(self, start: datetime | None) -> Callable[[], datetime]:
+        """The clock, shifted so that it reads `start` now (unshifted without a start)."""
+        if start is None:
+            return self._clock
+        offset = start - self._clock()
+        return lambda: self._clock() + offset
+
+    def _dispatch(self, group_key: str, clock: Callable[[], datetime]) -> str:
+        now = clock()
         session = self._factory()
         try:
             ids = self._claim(session, group_key, now)
             if not ids:
                 return "taken"
             try:
-                outcome = self._process(session, ids, now)
+                outcome = self._process(session, ids, now, clock)
                 session.commit()
                 return outcome
             except Exception as exc:
@@ -180,7 +202,9 @@ class Dispatcher:
         session.commit()
         return ids
 
-    def _process(self, session: Session, ids: list[int], now: datetime) -> str:
+    def _process(
+        self, session: Session, ids: list[int], now: datetime, clock: Callable[[], datetime]
+    ) -> str:
         actions = list(
             session.scalars(
                 select(DunningAction).where(DunningAction.id.in_(ids)).order_by(DunningAction.id)
@@ -200,7 +224,7 @@ class Dispatcher:
             return self._escalate(session, debtor, live, lead, now)
         if kind == "letter":
             return self._letter(session, debtor, live, lead, policy, now)
-        return self._contact(session, debtor, live, lead, policy, now)
+        return self._contact(session, debtor, live, lead, policy, clock)
 
     def _recheck(
         self, session: Session, debtor: Debtor, actions: list[DunningAction], today: Any
@@ -235,7 +259,7 @@ class Dispatcher:
         live: list[DunningAction],
         lead: Stage,
         policy: Policy,
-        now: datetime,
+        clock: Callable[[], datetime],
     ) -> str:
         first = live[0]
         channels = list(first.channels or lead.channels)
@@ -246,23 +270,31 @@ class Dispatcher:
         attempts = first.attempts
         for channel in channels[start:]:
             contact = _contact_for(debtor, channel)
+            now = clock()
             decision = check_contact(
                 session, debtor=debtor, contact=contact, channel=channel, now=now, policy=policy
             )
+            waited = (
+                self._limiter.acquire(sender_for(channel))
+                if decision.allowed and self._limiter is not None
+                else 0.0
+            )
+            if waited:
+                # The limiter slept: the window may have closed meanwhile. Judge the send by
+                # the time it actually goes out.
+                now = clock()
+                decision = check_contact(
+                    session, debtor=debtor, contact=contact, channel=channel, now=now,
+                    policy=policy,
+                )
             if not decision.allowed:
                 if decision.retry_at is not None:
-                    _set(live, status="planned", channel=channel, next_attempt_at=decision.retry_at,
-                         outcome=f"deferred:{decision.codes[0]}", detail=decision.explain())
-                    audit.record(session, actor="system", action="dunning.deferred",
-                                 debtor_id=debtor.id, group=first.group_key, channel=channel,
-                                 why=decision.explain(), retry_at=decision.retry_at)
+                    _defer(session, debtor, live, channel, decision)
                     return "deferred"
                 reasons.append(f"{channel}: {decision.explain()}")
                 attempts = 0
                 continue
             assert contact is not None
-            if self._limiter is not None:
-                self._limiter.acquire(sender_for(channel))
             try:
                 message = self._send(
                     session, conversation, contact, channel, lead, numbers, decision, live
@@ -286,7 +318,7 @@ class Dispatcher:
                          group=first.group_key, ai_disclosed=decision.disclose_ai)
             return "sent"
         blocked_only = all("opted_out" in r or "wrong_person" in r or "no_contact" in r
-                           or "handed_off" in r for r in reasons)
+                           or "handed_off" in r or "no_common_window" in r for r in reasons)
         _set(live, status="blocked" if blocked_only else "failed", attempts=attempts,
              outcome="no_channel_left", detail="; ".join(reasons)[:2000])
         audit.record(session, actor="system", action="dunning.undeliverable", debtor_id=debtor.id,
@@ -395,15 +427,31 @@ class Dispatcher:
 
         maker: LetterMaker = self._letter_maker or create_formal_notice
         claimed = claimed_invoices(session, debtor.id, [a.invoice_id for a in live])
+        fresh = [a for a in live if a.invoice_id not in claimed]
+        # A letter is a contact: the pressure rules (frequency cap, minimum gap, a collector
+        # owning the case) apply to it as to a text; only the phone windows do not. Checked
+        # before the rows of invoices already in a letter are linked (they become "sent" now
+        # and would count as a contact just made).
+        decision = check_contact(
+            session, debtor=debtor, contact=None, channel=Channel.LETTER, now=now, policy=policy
+        )
         for action in live:
             if action.invoice_id in claimed:
                 letter_id = claimed[action.invoice_id]
                 _set([action], status="sent", channel=Channel.LETTER, sent_at=now, attempts=1,
                      letter_id=letter_id, outcome="already_in_letter",
                      detail=f"already claimed by letter {letter_id}")
-        fresh = [a for a in live if a.invoice_id not in claimed]
         if not fresh:
             return "letter_exists"
+        if not decision.allowed:
+            if decision.retry_at is not None:
+                _defer(session, debtor, fresh, Channel.LETTER, decision)
+                return "deferred"
+            _set(fresh, status="blocked", outcome=f"blocked:{decision.codes[0]}",
+                 detail=decision.explain())
+            audit.record(session, actor="system", action="dunning.undeliverable",
+                         debtor_id=debtor.id, group=fresh[0].group_key, why=decision.explain())
+            return "blocked"
         currency_of: dict[int, str] = {
             invoice_id: currency
             for invoice_id, currency in session.execute(
@@ -515,6 +563,17 @@ def _due(now: datetime) -> Any:
     return (DunningAction.status.in_(PENDING)) & or_(
         DunningAction.next_attempt_at.is_(None), DunningAction.next_attempt_at <= now
     )
+
+
+def _defer(
+    session: Session, debtor: Debtor, live: list[DunningAction], channel: str, decision: Decision
+) -> None:
+    """Back to `planned` until every time-based block lifts, the reason stored and audited."""
+    _set(live, status="planned", channel=channel, next_attempt_at=decision.retry_at,
+         outcome=f"deferred:{decision.codes[0]}", detail=decision.explain())
+    audit.record(session, actor="system", action="dunning.deferred", debtor_id=debtor.id,
+                 group=live[0].group_key, channel=channel, why=decision.explain(),
+                 retry_at=decision.retry_at)
 
 
 def _set(actions: list[DunningAction], **values: Any) -> None:

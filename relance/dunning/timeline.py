@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from relance.compliance.location import locate
 from relance.compliance.profiles import profile_for
 from relance.compliance.windows import day_block, next_window_start, zone
 from relance.db.base import utcnow
@@ -153,6 +154,7 @@ def _group(
 def _apply_windows(entries: list[TimelineEntry], debtor: Debtor, policy: Policy) -> None:
     """First allowed instant per contact; a closed day moves it, the minimum gap spaces them."""
     profile = profile_for(debtor.jurisdiction)
+    place = locate(debtor)
     tz = zone(debtor.timezone)
     gap = timedelta(hours=policy.contact.min_gap_hours)
     last: datetime | None = None
@@ -167,12 +169,12 @@ def _apply_windows(entries: list[TimelineEntry], debtor: Debtor, policy: Policy)
             entry.at = start
             entry.why.append("letter: queued for registered mail, SMS notice follows")
             continue
-        blocked = day_block(profile, entry.day)
+        blocked = day_block(profile, entry.day, place.holiday_subdiv)
         if blocked:
             entry.why.append(f"moved: {blocked[1]}")
-        at = next_window_start(profile, start, debtor.timezone)
+        at = next_window_start(profile, start, place)
         if last is not None and at < last + gap:
-            at = next_window_start(profile, last + gap, debtor.timezone)
+            at = next_window_start(profile, last + gap, place)
             entry.why.append(f"moved: minimum gap of {policy.contact.min_gap_hours:g} h")
         entry.at = at
         last = at

@@ -8,9 +8,7 @@ not to have been altered after it was produced.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
@@ -22,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from relance import audit
 from relance.archive import zip_with_manifest
+from relance.csv_export import csv_bytes
 from relance.db.base import utcnow
 from relance.db.models import (
     AuditEvent,
@@ -52,12 +51,7 @@ def _value(value: Any) -> Any:
 
 
 def _csv(rows: Iterable[Any], columns: Sequence[str]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_value(getattr(row, c)) for c in columns])
-    return buffer.getvalue().encode("utf-8")
+    return csv_bytes(columns, ([_value(getattr(row, c)) for c in columns] for row in rows))
 
 
 def _columns(model: Any) -> tuple[str, ...]:

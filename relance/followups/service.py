@@ -25,6 +25,7 @@ from sqlalchemy import ColumnElement, case, select
 from sqlalchemy.orm import Session
 
 from relance import audit
+from relance.compliance.location import locate
 from relance.compliance.profiles import profile_for
 from relance.compliance.windows import window_block
 from relance.db.base import utcnow
@@ -97,7 +98,7 @@ class _ContactGate:
         self.deferred: set[int] = set()
 
     def __call__(self, debtor: Debtor) -> bool:
-        blocked = window_block(profile_for(debtor.jurisdiction), self.now, debtor.timezone)
+        blocked = window_block(profile_for(debtor.jurisdiction), self.now, locate(debtor))
         conversation = self.session.scalars(
             select(Conversation).where(Conversation.debtor_id == debtor.id)
         ).first()

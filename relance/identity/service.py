@@ -1,12 +1,19 @@
 """Is the person writing to us the debtor? Checked before any debt detail is given.
 
 The check is configurable (`settings.identity_check`): the postcode of the billing address or the
-customer number printed on invoices. Answers are compared after normalisation so SMS typing
-("75 011"), voice transcripts ("sept cinq zéro un un") and case differences still match.
+customer number printed on invoices.
+
+A message is reduced to its *candidates*: each run of number-like words ("75 011", "SW1A 1AA",
+"C-104233", a voice transcript "sept cinq zéro un un" once spelled in digits). Each candidate is
+compared exactly, after normalisation, and each one counts as an attempt: a message listing 240
+postcodes is 240 guesses, not one answer that happens to contain the right digits (issue 17.1).
+A message without any candidate ("why do you need that?") is not an answer and costs nothing.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Literal
 
 from sqlalchemy.orm import Session
@@ -16,9 +23,23 @@ from relance.db.base import utcnow
 from relance.db.models import Conversation, Debtor
 from relance.db.models.enums import ContactStatus
 from relance.identity import repository
-from relance.nlu_normalise import digits_only
+from relance.nlu_normalise import digits_only, fold, words_to_digits
 
 Method = Literal["postcode", "customer_number"]
+
+# A word made of letters and digits, possibly joined by - . / ("C-104233", "75.011", "12/03").
+_WORD = re.compile(r"[0-9a-z]+(?:[-./][0-9a-z]+)*")
+_SPACES_ONLY = re.compile(r"\s+")
+# Shorter runs are not plausible answers ("1" from "un doute", "2 factures") and are ignored.
+MIN_CANDIDATE_LENGTH = 3
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """`attempts` is what this message costs: the candidates tried, 0 when it held none."""
+
+    verified: bool
+    attempts: int
 
 
 def expected_value(debtor: Debtor, method: Method) -> str | None:
@@ -26,16 +47,75 @@ def expected_value(debtor: Debtor, method: Method) -> str | None:
     return digits_only(raw) if raw else None
 
 
-def check_answer(debtor: Debtor, answer: str | None, *, method: Method, language: str = "fr") -> bool:
-    """True when the answer matches the debtor's record; never True without a record."""
+def candidates(
+    answer: str, language: str = "fr", *, min_length: int = MIN_CANDIDATE_LENGTH
+) -> list[str]:
+    """The answers a message offers, normalised (upper-case letters and digits), in order.
+
+    Number-like words separated only by spaces form one candidate, so SMS spacing ("75 011") and
+    spelled-out digits ("7 5 01 1") stay one answer; anything else between them (a comma, a word)
+    starts a new one.
+    """
+    text = fold(words_to_digits(str(answer), language))
+    found: list[str] = []
+    run: list[str] = []
+    previous_end = -1
+    for match in _WORD.finditer(text):
+        word = match.group(0)
+        if not any(c.isdigit() for c in word):
+            _close(run, found, min_length)
+            continue
+        gap = text[previous_end : match.start()] if run else ""
+        if run and not _SPACES_ONLY.fullmatch(gap):
+            _close(run, found, min_length)
+        run.append(word)
+        previous_end = match.end()
+    _close(run, found, min_length)
+    return found
+
+
+def _close(run: list[str], found: list[str], min_length: int) -> None:
+    if run:
+        value = re.sub(r"[^0-9a-z]", "", "".join(run)).upper()
+        if len(value) >= min_length:
+            found.append(value)
+        run.clear()
+
+
+def _accepted(expected: str, method: Method) -> set[str]:
+    """The exact forms that pass. A customer number's leading letters ("C" of "C-104233") are the
+    same for every customer and often dropped when typed, so they may be left out."""
+    forms = {expected}
+    if method == "customer_number":
+        stripped = expected.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        if len(stripped) >= MIN_CANDIDATE_LENGTH:
+            forms.add(stripped)
+    return forms
+
+
+def check(
+    debtor: Debtor,
+    answer: str | None,
+    *,
+    method: Method,
+    attempts_left: int,
+    language: str = "fr",
+) -> CheckResult:
+    """Try the message's candidates in order, at most `attempts_left` of them.
+
+    Verified when one of those equals the record; otherwise every candidate counts as a failed
+    attempt (even those beyond `attempts_left`: the caller locks). Never verified without a record.
+    """
     expected = expected_value(debtor, method)
-    if not expected or not answer:
-        return False
-    given = digits_only(str(answer), language)
-    if given == expected:
-        return True
-    # The value may sit inside a sentence: "mon code postal est 75011".
-    return expected in given and len(expected) >= 4
+    shortest = min(MIN_CANDIDATE_LENGTH, len(expected)) if expected else MIN_CANDIDATE_LENGTH
+    found = candidates(answer or "", language, min_length=shortest)
+    if not expected:
+        return CheckResult(verified=False, attempts=len(found))
+    accepted = _accepted(expected, method)
+    for tried, candidate in enumerate(found[: max(attempts_left, 0)], start=1):
+        if candidate in accepted:
+            return CheckResult(verified=True, attempts=tried)
+    return CheckResult(verified=False, attempts=len(found))
 
 
 def mark_verified(session: Session, debtor: Debtor, conversation: Conversation | None) -> None:
@@ -45,9 +125,12 @@ def mark_verified(session: Session, debtor: Debtor, conversation: Conversation |
                  debtor_id=debtor.id)
 
 
-def record_failure(session: Session, debtor: Debtor, *, attempts: int, locked: bool) -> None:
+def record_failure(
+    session: Session, debtor: Debtor, *, attempts: int, locked: bool, candidates: int = 1
+) -> None:
+    """`candidates`: how many answers the message held (each one counted in `attempts`)."""
     audit.record(session, actor="bot", action="identity.failed", debtor_id=debtor.id,
-                 attempts=attempts, locked=locked)
+                 attempts=attempts, locked=locked, candidates=candidates)
 
 
 def mark_wrong_person(session: Session, conversation: Conversation, *, channel: str | None) -> None:

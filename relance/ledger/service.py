@@ -36,6 +36,7 @@ from relance.db.models.enums import (
     TaskStatus,
 )
 from relance.ledger.allocation import AllocationResult, allocate
+from relance.ledger.models import PaymentReview
 from relance.ledger.notify import notify_debtor
 
 log = logging.getLogger(__name__)
@@ -46,10 +47,29 @@ THANKS_RESPONSE = "utter_payment_thanks"
 class PaymentOutcome:
     payment: Payment
     created: bool
+    held: bool = False  # recorded but waiting for review (relance/ledger/review.py), not applied
     paid_invoice_ids: list[int] = field(default_factory=list)
     credited_minor: int = 0
     kept_promise_ids: list[int] = field(default_factory=list)
     completed_plan_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a payment was asked for (by its link, or its installment); None where unknown."""
+
+    amount_minor: int | None
+    currency: str | None
+    debtor_id: int | None
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A payment that differs from what was asked (`reasons`: amount, currency, debtor) is
+    recorded but held for a person's review instead of being applied."""
+
+    expected: Expected
+    reasons: list[str]
 
 
 def lock_debtor(session: Session, debtor_id: int) -> Debtor:
@@ -81,22 +101,106 @@ def record_payment(
     received_at: datetime | None = None,
     recorded_by: str = "system",
     thank: bool = True,
+    hold: Hold | None = None,
 ) -> PaymentOutcome:
-    """Store a payment (once per `provider_ref`), allocate it, stop dunning, thank the debtor."""
-    if amount_minor <= 0:
-        raise ValueError("a payment must be a positive amount")
-    currency = currency.upper()
+    """Store a payment (once per `provider_ref`), allocate it, stop dunning, thank the debtor.
+
+    With `hold`, the payment is stored and queued for review instead: nothing is allocated, the
+    link is not marked paid, nobody is thanked (issue 17.3).
+    """
     debtor = lock_debtor(session, debtor_id)
-    existing = find_payment(session, provider_ref)
-    if existing is not None:
-        return PaymentOutcome(payment=existing, created=False)
+    payment, created = store_payment(
+        session,
+        debtor,
+        amount_minor=amount_minor,
+        currency=currency,
+        method=method,
+        provider=provider,
+        provider_ref=provider_ref,
+        payment_link=payment_link,
+        received_at=received_at,
+        recorded_by=recorded_by,
+    )
+    if not created:
+        return PaymentOutcome(payment=payment, created=False)
+    if hold is not None:
+        _queue_for_review(session, debtor, payment, hold, recorded_by)
+        return PaymentOutcome(payment=payment, created=True, held=True)
     if payment_link is not None:
         invoice_ids = invoice_ids or list(payment_link.invoice_ids or [])
         installment_id = installment_id or payment_link.installment_id
+    return apply_payment(
+        session,
+        debtor,
+        payment,
+        invoice_ids=invoice_ids,
+        installment_id=installment_id,
+        payment_link=payment_link,
+        recorded_by=recorded_by,
+        thank=thank,
+    )
+
+
+def _queue_for_review(
+    session: Session, debtor: Debtor, payment: Payment, hold: Hold, recorded_by: str
+) -> PaymentReview:
+    expected = hold.expected
+    review = PaymentReview(
+        payment_id=payment.id,
+        debtor_id=debtor.id,
+        payment_link_id=payment.payment_link_id,
+        reasons=list(hold.reasons),
+        expected_minor=expected.amount_minor,
+        expected_currency=expected.currency.upper() if expected.currency else None,
+        expected_debtor_id=expected.debtor_id,
+    )
+    session.add(review)
+    session.flush()
+    audit.record(
+        session,
+        actor=recorded_by,
+        action="payment.held_for_review",
+        entity=review,
+        debtor_id=debtor.id,
+        payment_id=payment.id,
+        provider_ref=payment.provider_ref,
+        amount_minor=payment.amount_minor,
+        currency=payment.currency,
+        reasons=review.reasons,
+        expected_minor=expected.amount_minor,
+        expected_currency=review.expected_currency,
+        expected_debtor_id=expected.debtor_id,
+        payment_link_id=review.payment_link_id,
+    )
+    return review
+
+
+def store_payment(
+    session: Session,
+    debtor: Debtor,
+    *,
+    amount_minor: int,
+    currency: str,
+    method: str,
+    provider: str,
+    provider_ref: str,
+    payment_link: PaymentLink | None = None,
+    received_at: datetime | None = None,
+    recorded_by: str = "system",
+) -> tuple[Payment, bool]:
+    """The payment row for `provider_ref`, created unless it exists; (row, created).
+
+    The caller holds the debtor's lock (`lock_debtor`). Nothing is allocated here.
+    """
+    if amount_minor <= 0:
+        raise ValueError("a payment must be a positive amount")
+    existing = find_payment(session, provider_ref)
+    if existing is not None:
+        return existing, False
     payment = Payment(
         debtor_id=debtor.id,
         amount_minor=amount_minor,
-        currency=currency,
+        currency=currency.upper(),
         method=method,
         provider=provider,
         provider_ref=provider_ref,
@@ -113,8 +217,24 @@ def record_payment(
         existing = find_payment(session, provider_ref)
         if existing is None:
             raise
-        return PaymentOutcome(payment=existing, created=False)
+        return existing, False
+    return payment, True
 
+
+def apply_payment(
+    session: Session,
+    debtor: Debtor,
+    payment: Payment,
+    *,
+    invoice_ids: list[int] | None = None,
+    installment_id: int | None = None,
+    payment_link: PaymentLink | None = None,
+    recorded_by: str = "system",
+    thank: bool = True,
+) -> PaymentOutcome:
+    """Allocate a stored payment and apply what follows: invoices and installments settled, the
+    link paid, credit, promises kept, reconciliation tasks closed, the debtor thanked."""
+    amount_minor, currency = payment.amount_minor, payment.currency
     installment = session.get(Installment, installment_id) if installment_id else None
     result = allocate(session, payment, invoice_ids=invoice_ids, installment=installment)
     session.flush()
@@ -127,9 +247,9 @@ def record_payment(
         debtor_id=debtor.id,
         amount_minor=amount_minor,
         currency=currency,
-        method=method,
-        provider=provider,
-        provider_ref=provider_ref,
+        method=payment.method,
+        provider=payment.provider,
+        provider_ref=payment.provider_ref,
         payment_link_id=payment.payment_link_id,
         allocations=[
             {

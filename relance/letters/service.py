@@ -28,6 +28,7 @@ from relance.letters.amounts import Claim, compute_claim
 from relance.letters.render import place_from_address, qr_svg, render_html, render_pdf
 from relance.policy.schema import Policy
 from relance.policy.service import active_policy
+from relance.private_files import private_dir, write_private
 from relance.settings import get_settings
 
 KIND = "mise_en_demeure"
@@ -167,9 +168,8 @@ def create_formal_notice(
     letter.indemnity_minor = result.claim.indemnity_minor
     letter.deadline = result.deadline
     folder = out_dir or (get_settings().var_dir / "letters")
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{reference_for(letter)}.pdf"
-    path.write_bytes(render_pdf(result.html))
+    private_dir(folder)
+    path = write_private(folder / f"{reference_for(letter)}.pdf", render_pdf(result.html))
     letter.pdf_path = str(path)
     audit.record(
         session, actor="system", action="letter.queued", entity=letter, debtor_id=debtor.id,

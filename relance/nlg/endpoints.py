@@ -1,22 +1,42 @@
 """Rasa's NLG endpoint: Rasa names a response, we answer with text in the debtor's language.
 
 Rasa sends `?token=` (endpoints.yml `nlg.token`); anything else is refused.
+
+The reply must never depend on how long the conversation is. Rasa 3.6's stock callback posts the
+whole tracker, every event of the session, with each response it asks for: past about a hundred
+turns that passed the api's general 256 KiB body limit, /nlg answered 413 and the debtor got no
+reply at all, for good. So (1) the Rasa server uses `bot.nlg.BoundedCallbackNLG`, which sends the
+tracker without its events; (2) this route has its own, far larger ceiling
+(`NLG_MAX_BODY_BYTES`, for a Rasa still on the stock callback), and checks the token from the
+query string before it reads a byte of the body: an anonymous caller cannot make the api read
+megabytes; (3) only `response`, `arguments`, `slots` and `latest_message` are kept from it.
+
+A response that cannot be rendered into a complete sentence (a value the action did not pass)
+is answered 422 and audited (`wording.render_failed`), never with a sentence that has a hole:
+Rasa logs the error and drops that one utterance, the turn goes on.
 """
 
 from __future__ import annotations
 
 import hmac
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, ValidationError
 
-from relance.nlg.renderer import UnknownResponse, render
+from relance import audit
+from relance.nlg.renderer import TemplateFailed, UnknownResponse, render
 from relance.nlg.templates_store import active_templates
 from relance.nlg.turn_context import turn_overrides
 from relance.web.deps import AppSettings, DbSession
 
 router = APIRouter(tags=["nlg"])
+
+# What an authenticated Rasa may post to /nlg (app.py gives the route this limit instead of the
+# general one). The bounded callback sends a few KiB; the stock one, the whole session.
+NLG_MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
 class NlgTracker(BaseModel):
@@ -38,13 +58,57 @@ class NlgResponse(BaseModel):
     custom: dict[str, Any] | None = None
 
 
-@router.post("/nlg", response_model=NlgResponse, response_model_exclude_none=True)
-def nlg(
-    request: NlgRequest, db: DbSession, settings: AppSettings, token: str = Query(default="")
-) -> NlgResponse:
-    # bytes: compare_digest refuses non-ASCII str, and the token comes from the outside
-    if not hmac.compare_digest(token.encode(), settings.nlg_token.encode()):
+# The body is read by `_authenticated_body`, after the token check, so FastAPI is not given a
+# body parameter; the documented schema (OpenAPI, the fuzz tests) is spelled out here.
+_BODY_SCHEMA = {
+    "type": "object",
+    "required": ["response"],
+    "properties": {
+        "response": {"type": "string", "minLength": 1, "maxLength": 120},
+        "arguments": {"type": "object"},
+        "tracker": {
+            "type": "object",
+            "properties": {
+                "sender_id": {"type": ["string", "null"]},
+                "slots": {"type": "object"},
+                "latest_message": {"type": "object"},
+            },
+        },
+        "channel": {"type": "object"},
+    },
+}
+
+
+async def _authenticated_body(
+    request: Request, settings: AppSettings, token: str = Query(default="")
+) -> NlgRequest:
+    """The token first, from the query string; only then is the body read and parsed."""
+    # bytes: compare_digest refuses non-ASCII str, and the token comes from the outside.
+    # An empty configured token would match an empty `?token=`: never accept it (issue 17.2).
+    expected = settings.nlg_token
+    if not expected.strip() or not hmac.compare_digest(token.encode(), expected.encode()):
         raise HTTPException(status_code=401, detail="bad NLG token")
+    raw = await request.body()
+    try:
+        return NlgRequest.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from exc
+
+
+@router.post(
+    "/nlg",
+    response_model=NlgResponse,
+    response_model_exclude_none=True,
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _BODY_SCHEMA}}}
+    },
+    responses={422: {"description": "the response cannot be rendered with the values given"}},
+)
+def nlg(
+    request: Annotated[NlgRequest, Depends(_authenticated_body)],
+    db: DbSession,
+    settings: AppSettings,
+) -> NlgResponse | JSONResponse:
     # The latest user message's language/channel win over the session-start slots (a debtor
     # who switches language mid-conversation is answered in the new one); arguments win over both.
     overrides = turn_overrides(request.tracker.latest_message)
@@ -61,6 +125,15 @@ def nlg(
         )
     except UnknownResponse as exc:
         raise HTTPException(status_code=404, detail=f"no template named {exc.args[0]}") from exc
+    except TemplateFailed as exc:
+        # Returned, not raised: the audit event is committed with the request.
+        audit.record(
+            db, actor="system", action="wording.render_failed", response=request.response,
+            language=exc.language, problem=exc.problem[:500], sender_id=request.tracker.sender_id,
+        )
+        return JSONResponse(
+            status_code=422, content={"detail": f"cannot render {request.response}: {exc.problem}"}
+        )
     # Actions may attach structured data (e.g. a payment URL) for the channel to use.
     custom = (
         request.arguments.get("custom")

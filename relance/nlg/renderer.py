@@ -2,38 +2,113 @@
 
 Templates are Jinja2 in a sandbox (admins edit them), with `money` and `date` filters that format
 per locale. A variant is chosen by channel (voice has spoken variants without URLs) then tone.
+
+A sentence with a hole ("please call ." when the phone number was missing) is worse than no
+sentence: it reads as broken and may say something else than meant. So rendering is strict:
+a missing, `None` or blank value printed by a template, a loop over a missing list, a leftover
+lone punctuation mark where a value should have been, a filter that fails (a date that is not a
+date) all raise `TemplateFailed` instead of returning text. Missing values may still be *tested*
+(`{% if pay_url %}`): that is how a template says a part is optional. Every caller therefore
+either gets a complete sentence or an error it must handle (and none sends a holed sentence).
+
+The creditor's identity (`creditor_name`, `creditor_phone`, from settings) is provided to every
+template by the renderer itself, so no caller can forget it (the unknown-number reply once did).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 
-from jinja2 import ChainableUndefined, TemplateError
+from jinja2 import ChainableUndefined, TemplateError, Undefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from relance.languages import LANGUAGES
 from relance.nlg.formatting import long_date, long_datetime, money
-from relance.nlg.templates_store import Templates
+from relance.nlg.templates_store import ActiveTemplates, Templates
 
 log = logging.getLogger(__name__)
+
+# A value was left out between two words and a punctuation mark: " ." / " ," alone, or "()".
+HOLE_PATTERN = re.compile(r"(?:(?<=\s)[.,](?=\s|$))|\(\s*\)")
 
 
 class UnknownResponse(KeyError):
     """The response name has no template at all."""
 
 
+class TemplateFailed(TemplateError):
+    """This response cannot be rendered into a complete sentence (never send a partial one).
+
+    A `TemplateError` so callers that already handled Jinja errors handle this one too.
+    """
+
+    def __init__(self, name: str, language: str, problem: str) -> None:
+        super().__init__(f"{name} ({language}): {problem}")
+        self.name = name
+        self.language = language
+        self.problem = problem
+
+
+class _Hole(TemplateError):
+    """A printed value is empty (raised inside rendering, reported as `TemplateFailed`)."""
+
+
+class _StrictUndefined(ChainableUndefined):
+    """A missing variable: false in a test and chainable (`x.y`), never printed nor iterated."""
+
+    __slots__ = ()
+
+    def _missing(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise _Hole(f"{self._undefined_name or 'a value'} is missing")
+
+    __str__ = _missing
+    __iter__ = _missing
+
+
+def _no_hole(value: Any) -> Any:
+    """Jinja's `finalize`: every `{{ ... }}` passes here before it becomes text."""
+    if isinstance(value, Undefined):
+        raise _Hole(f"{value._undefined_name or 'a value'} is missing")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise _Hole("a printed value is empty")
+    return value
+
+
+def _given(value: Any) -> Any:
+    """A filter's input: a missing value is named in the error (`finalize` only sees '')."""
+    if isinstance(value, Undefined):
+        raise _Hole(f"{value._undefined_name or 'a value'} is missing")
+    return value
+
+
 def _environment(language: str) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(undefined=ChainableUndefined, autoescape=False)
-    env.filters["money"] = lambda amount, currency="EUR": money(amount, currency, language)
-    env.filters["date"] = lambda value: long_date(value, language)
-    env.filters["datetime"] = lambda value: long_datetime(value, language)
+    env = SandboxedEnvironment(undefined=_StrictUndefined, autoescape=False, finalize=_no_hole)
+    env.filters["money"] = lambda amount, currency="EUR": money(
+        _given(amount), _given(currency), language
+    )
+    env.filters["date"] = lambda value: long_date(_given(value), language)
+    env.filters["datetime"] = lambda value: long_datetime(_given(value), language)
     return env
 
 
 _ENVIRONMENTS = {lang: _environment(lang) for lang in LANGUAGES}
+
+
+def environment(language: str) -> SandboxedEnvironment:
+    """The sandbox templates of `language` render in (validation compiles with the same one)."""
+    return _ENVIRONMENTS[language if language in LANGUAGES else "fr"]
+
+
+def runtime_variables() -> dict[str, Any]:
+    """What every template may use whoever renders it: the creditor's identity, from settings."""
+    from relance.settings import get_settings
+
+    settings = get_settings()
+    return {"creditor_name": settings.creditor_name, "creditor_phone": settings.creditor_phone}
 
 
 def choose_variant(
@@ -57,6 +132,24 @@ def choose_variant(
     return rng.choice([v for s, v in candidates if s == best])
 
 
+def render_source(source: str, *, name: str, language: str, context: Mapping[str, Any]) -> str:
+    """One variant's text for one language; `TemplateFailed` unless it is a complete sentence."""
+    try:
+        text = environment(language).from_string(source).render(dict(context)).strip()
+    except Exception as exc:  # a Jinja error, a hole, or a filter given a value it cannot format
+        raise TemplateFailed(name, language, _describe(exc)) from exc
+    hole = HOLE_PATTERN.search(text)
+    if hole is not None:
+        raise TemplateFailed(name, language, f"a value is missing before {hole.group()!r}: {text}")
+    if not text:
+        raise TemplateFailed(name, language, "the text is empty")
+    return text
+
+
+def _describe(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, TemplateError) else f"{type(exc).__name__}: {exc}"
+
+
 def render(
     templates: Templates,
     name: str,
@@ -67,24 +160,44 @@ def render(
     channel: str | None = None,
     rng: random.Random | None = None,
 ) -> str:
+    """The text of response `name`, or `UnknownResponse` / `TemplateFailed`.
+
+    When `templates` are the active ones and the admin's edited version of `name` fails at
+    render time (it was stored before validation rendered variants, or the live values differ
+    from the sample ones), the shipped default wording of that one response is sent instead and
+    the failure is logged, audited (`wording.override_failed`) and shown on the console's
+    wording page. Not a silent fallback: the alternative, no answer at all, would leave a debtor
+    asking HELP or a reminder without the legally required text; the shipped default is the
+    wording the project tests in every language and channel (tests/relance/nlg/test_every_template.py).
+    """
     variants = templates.get(name)
     if not variants:
         raise UnknownResponse(name)
     language = language if language in LANGUAGES else "fr"
     variant = choose_variant(variants, tone=tone, channel=channel, rng=rng or random.Random())
     source = variant.get(language) or variant.get("fr") or variant.get("en") or ""
-    context = dict(variables or {})
+    context = {**runtime_variables(), **(variables or {})}
     context.setdefault("language", language)
     try:
-        text = _ENVIRONMENTS[language].from_string(source).render(context)
-    except TemplateError:
-        log.exception("template %s (%s) failed to render", name, language)
-        raise
-    return text.strip()
+        return render_source(source, name=name, language=language, context=context)
+    except TemplateFailed as failure:
+        if not isinstance(templates, ActiveTemplates) or name not in templates.overridden:
+            log.error("response %s cannot be rendered: %s", name, failure)
+            raise
+        log.error("edited response %s fails, sending the shipped default: %s", name, failure)
+        templates.report_override_failure(name, language, failure.problem)
+        return render(
+            templates.bundled, name, language=language, variables=variables, tone=tone,
+            channel=channel, rng=rng,
+        )
 
 
 def validate_templates(templates: Templates) -> list[str]:
-    """Problems an admin must fix before saving: missing language, bad syntax."""
+    """Problems an admin must fix before saving: missing language, bad syntax, unknown filter.
+
+    Compiles (not only parses) each text, so an unknown filter is caught here; rendering with
+    the runtime's variables is checked by `relance.nlg.validation`.
+    """
     problems: list[str] = []
     for name, variants in templates.items():
         if not isinstance(variants, list) or not variants:
@@ -93,11 +206,11 @@ def validate_templates(templates: Templates) -> list[str]:
         for i, variant in enumerate(variants):
             for lang in LANGUAGES:
                 text = variant.get(lang) if isinstance(variant, dict) else None
-                if not text:
+                if not text or not isinstance(text, str):
                     problems.append(f"{name}[{i}]: missing {lang} text")
                     continue
                 try:
-                    _ENVIRONMENTS[lang].parse(text)
+                    environment(lang).from_string(text)
                 except TemplateError as exc:
                     problems.append(f"{name}[{i}] ({lang}): {exc}")
     return problems

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from relance.languages import Language
+from relance.late_reasons import Category
 
 StageKind = Literal["message", "call", "letter", "legal"]
 ChannelName = Literal["sms", "whatsapp", "voice", "letter"]
@@ -120,6 +121,27 @@ class LetterRules(_Strict):
         return round(self.ecb_rate_pct + self.ecb_plus_points, 4)
 
 
+class LateReasonRules(_Strict):
+    """What the debtor's stated reason for paying late changes (relance/late_reasons).
+
+    `plan_first`: after one of these reasons, every reminder ends by offering a payment plan (the
+    debtor answers yes and the plan negotiation starts) until a plan exists; the reason counts for
+    `remember_days` after it was stated.
+    """
+
+    plan_first: list[Category] = Field(
+        default_factory=lambda: list[Category](["job_loss", "illness", "hardship", "cash_flow"])
+    )
+    remember_days: int = Field(default=90, ge=1, le=730)
+
+    @field_validator("plan_first")
+    @classmethod
+    def _unique(cls, categories: list[str]) -> list[str]:
+        if len(set(categories)) != len(categories):
+            raise ValueError("a category is listed twice")
+        return categories
+
+
 class Policy(_Strict):
     name: str = "default"
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
@@ -128,6 +150,7 @@ class Policy(_Strict):
     plan_limits: list[PlanBand] = Field(min_length=1)
     contact: ContactRules = Field(default_factory=ContactRules)
     letters: LetterRules = Field(default_factory=LetterRules)
+    late_reasons: LateReasonRules = Field(default_factory=LateReasonRules)
 
     @model_validator(mode="after")
     def _every_debtor_has_a_track(self) -> Policy:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -20,6 +21,9 @@ from relance.db.models import Contact, Debtor, Invoice
 from relance.db.models.enums import Channel, InvoiceStatus
 from relance.portfolio.rows import DebtorData, ParsedRow, parse_row
 from relance.privacy.scrub import ERASED
+from relance.settings import get_settings
+
+_LAST_NUMBER = re.compile(r"(\d+)(\D*)$")
 
 
 @dataclass
@@ -29,6 +33,7 @@ class ImportReport:
     invoices_created: int = 0
     invoices_unchanged: int = 0
     errors: dict[int, list[str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # imported anyway; shown to the operator
 
     @property
     def ok(self) -> bool:
@@ -75,6 +80,8 @@ def import_rows(
             )
     if report.errors:
         return report
+    if get_settings().identity_check == "customer_number":
+        _warn_sequential_customer_numbers(parsed, report)
 
     debtors: dict[str, Debtor] = {}
     for row in parsed:
@@ -110,8 +117,38 @@ def import_rows(
         rows=report.rows,
         debtors_created=report.debtors_created,
         invoices_created=report.invoices_created,
+        warnings=report.warnings,
     )
     return report
+
+
+def sequential_neighbours(numbers: Iterable[str]) -> list[tuple[str, str]]:
+    """Pairs of customer numbers that differ by one in their last run of digits ("C-FR-001" and
+    "C-FR-002"): knowing one, a person can guess the other."""
+    known = set(numbers)
+    pairs = []
+    for number in sorted(known):
+        match = _LAST_NUMBER.search(number)
+        if match is None:
+            continue
+        digits = match.group(1)
+        following = str(int(digits) + 1).zfill(len(digits))
+        neighbour = number[: match.start(1)] + following + match.group(2)
+        if neighbour in known:
+            pairs.append((number, neighbour))
+    return pairs
+
+
+def _warn_sequential_customer_numbers(parsed: list[ParsedRow], report: ImportReport) -> None:
+    """Under IDENTITY_CHECK=customer_number the number is the debtor's secret (issue 17.1)."""
+    pairs = sequential_neighbours({row.debtor.customer_number for row in parsed})
+    if pairs:
+        first, second = pairs[0]
+        report.warnings.append(
+            f"{len(pairs)} customer numbers follow each other (e.g. {first} and {second}); "
+            "with IDENTITY_CHECK=customer_number they serve as the identity check and can be "
+            "guessed: add a random check part to them, or use IDENTITY_CHECK=postcode"
+        )
 
 
 def _check_consistency(parsed: list[ParsedRow], report: ImportReport) -> None:

@@ -17,9 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, Update, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from relance import audit
@@ -38,6 +37,7 @@ from relance.db.models import (
     Message,
     PaymentLink,
     PaymentPlan,
+    PaymentReview,
     SavedPaymentMethod,
     Task,
     WebhookEvent,
@@ -51,6 +51,7 @@ from relance.db.models.enums import (
     LetterStatus,
     TaskStatus,
 )
+from relance.db.session import rowcount
 from relance.privacy import repository, scrub, tracker
 from relance.settings import Settings, get_settings
 
@@ -181,7 +182,7 @@ def erase(
     counts["messages_emptied"] = scrub.purge_messages(session, debtor.id, erase_addresses=True)
     conversation_ids = scrub.conversation_ids(session, debtor.id)
     if conversation_ids:
-        counts["handoffs_closed"] = _rowcount(session, update(Handoff).where(
+        counts["handoffs_closed"] = rowcount(session, update(Handoff).where(
             Handoff.conversation_id.in_(conversation_ids), Handoff.status != HandoffStatus.CLOSED
         ).values(status=HandoffStatus.CLOSED, closed_at=now))
         session.execute(update(Conversation).where(Conversation.id.in_(conversation_ids)).values(
@@ -191,22 +192,25 @@ def erase(
         details=None, resolution_note=None
     ))
     session.execute(update(PaymentPlan).where(PaymentPlan.debtor_id == debtor.id).values(note=None))
+    session.execute(update(PaymentReview).where(PaymentReview.debtor_id == debtor.id).values(
+        note=None
+    ))
     session.execute(update(DunningSkip).where(DunningSkip.debtor_id == debtor.id).values(
         detail=None
     ))
     session.execute(update(DunningAction).where(DunningAction.debtor_id == debtor.id).values(
         detail=None
     ))
-    counts["dunning_actions_cancelled"] = _rowcount(session, update(DunningAction).where(
+    counts["dunning_actions_cancelled"] = rowcount(session, update(DunningAction).where(
         DunningAction.debtor_id == debtor.id, DunningAction.status.in_(("planned", "retry", "blocked"))
     ).values(status="cancelled", outcome="erased", next_attempt_at=None))
     counts["tasks_cancelled"] = _erase_tasks(session, debtor.id, needles)
     counts["letters_cancelled"], counts["letter_pdfs_deleted"] = _erase_letters(session, debtor.id)
-    counts["payment_links_revoked"] = _rowcount(session, update(PaymentLink).where(
+    counts["payment_links_revoked"] = rowcount(session, update(PaymentLink).where(
         PaymentLink.debtor_id == debtor.id, PaymentLink.paid_at.is_(None),
         PaymentLink.expires_at > now,
     ).values(expires_at=now))
-    counts["saved_payment_methods_revoked"] = _rowcount(session, update(SavedPaymentMethod).where(
+    counts["saved_payment_methods_revoked"] = rowcount(session, update(SavedPaymentMethod).where(
         SavedPaymentMethod.debtor_id == debtor.id, SavedPaymentMethod.revoked_at.is_(None)
     ).values(revoked_at=now))
     counts["webhook_events_emptied"] = _erase_webhooks(session, needles, texts, provider_ids)
@@ -224,13 +228,6 @@ def erase(
     if verify:
         report.leftovers = repository.leftovers(session, needles + texts)
     return report
-
-
-def _rowcount(session: Session, statement: Update) -> int:
-    # An UPDATE's result is a CursorResult (it has the row count), which Session.execute's
-    # signature does not say: SQLAlchemy's documentation casts it too.
-    result = cast(CursorResult[Any], session.execute(statement))
-    return int(result.rowcount or 0)
 
 
 def _message_texts(session: Session, debtor_id: int) -> list[str]:

@@ -8,9 +8,7 @@ evidence pack, a manifest gives each file's SHA-256, and the export itself is au
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from relance import audit
 from relance.archive import zip_with_manifest
+from relance.csv_export import csv_bytes
 from relance.db.base import utcnow
 from relance.db.models import Debtor
 from relance.privacy import repository
@@ -28,15 +27,12 @@ FORMAT = "relance-debtor-export/1"
 
 
 def _csv(rows: list[dict[str, Any]]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({
-            k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v
-            for k, v in row.items()
-        })
-    return buffer.getvalue().encode("utf-8")
+    columns = list(rows[0])
+    return csv_bytes(columns, (
+        [json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v
+         for v in (row.get(c) for c in columns)]
+        for row in rows
+    ))
 
 
 def _transcript(rows: list[dict[str, Any]]) -> bytes:

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import null, select, update
 from sqlalchemy.orm import Session
 
-from relance.db.models import Conversation, Handoff, Message
+from relance.db.models import Conversation, Handoff, LatePaymentReason, Message
 
 ERASED = "[erased]"
 # `Message.extra` keys that describe the contact, not its content.
@@ -34,8 +34,15 @@ def conversation_ids(session: Session, debtor_id: int) -> list[int]:
 def purge_messages(session: Session, debtor_id: int, *, erase_addresses: bool) -> int:
     """Empty the bodies (and transcripts) of every message of the debtor; returns how many had any.
 
-    `erase_addresses` also removes the debtor-side phone number stored on each message.
+    `erase_addresses` also removes the debtor-side phone number stored on each message. The words
+    of the debtor's late-payment reasons are copies of message bodies: they go too (the category
+    stays, like a dispute's reason).
     """
+    session.execute(
+        update(LatePaymentReason)
+        .where(LatePaymentReason.debtor_id == debtor_id, LatePaymentReason.words.is_not(None))
+        .values(words=None)
+    )
     ids = conversation_ids(session, debtor_id)
     if not ids:
         return 0

@@ -8,12 +8,20 @@ import yaml
 
 from relance.settings import Settings
 
+NLG_GENERATOR = "bot.nlg.BoundedCallbackNLG"
+
 
 def write_endpoints(settings: Settings, *, api_url: str, action_url: str, path: Path) -> Path:
     """Action server, NLG endpoint (with its token), tracker store and lock store."""
     endpoints: dict[str, object] = {
         "action_endpoint": {"url": action_url},
-        "nlg": {"url": f"{api_url.rstrip('/')}/nlg", "token": settings.nlg_token},
+        # bot/nlg.py: Rasa's callback without the dialogue history, so that the request body does
+        # not grow with the conversation (the stock one posts every event of the session).
+        "nlg": {
+            "type": NLG_GENERATOR,
+            "url": f"{api_url.rstrip('/')}/nlg",
+            "token": settings.nlg_token,
+        },
     }
     if settings.rasa_tracker_store_url:
         endpoints["tracker_store"] = _sql_tracker_store(settings.rasa_tracker_store_url)

@@ -258,6 +258,9 @@ def api_service(ports: Ports) -> Service:
             str(ports.api),
             "--workers",
             "1",
+            # X-Forwarded-For is believed only from TRUSTED_PROXIES (relance/web/client_ip.py);
+            # uvicorn's own handling would believe any local peer and rewrite the address first.
+            "--no-proxy-headers",
         ],
         health_url=f"http://127.0.0.1:{ports.api}/healthz",
     )

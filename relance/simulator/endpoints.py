@@ -25,6 +25,7 @@ from relance.nlg.formatting import money
 from relance.runtime.model_status import read_status
 from relance.settings import Settings
 from relance.web.deps import AppSettings, DbSession
+from relance.web.ids import RowId
 
 router = APIRouter(prefix="/simulator", tags=["simulator"], include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -64,7 +65,7 @@ def pick_debtor(request: Request, db: DbSession, settings: AppSettings) -> HTMLR
 
 
 @router.get("/{debtor_id}", response_class=HTMLResponse)
-def chat(debtor_id: int, request: Request, db: DbSession, settings: AppSettings) -> HTMLResponse:
+def chat(debtor_id: RowId, request: Request, db: DbSession, settings: AppSettings) -> HTMLResponse:
     _require_enabled(settings)
     debtor = db.get(Debtor, debtor_id)
     if debtor is None:
@@ -83,7 +84,7 @@ def chat(debtor_id: int, request: Request, db: DbSession, settings: AppSettings)
 
 @router.get("/{debtor_id}/transcript", response_class=HTMLResponse)
 def transcript(
-    debtor_id: int, request: Request, db: DbSession, settings: AppSettings
+    debtor_id: RowId, request: Request, db: DbSession, settings: AppSettings
 ) -> HTMLResponse:
     _require_enabled(settings)
     return templates.TemplateResponse(
@@ -93,7 +94,7 @@ def transcript(
 
 @router.post("/{debtor_id}/send", response_class=HTMLResponse)
 def send(
-    debtor_id: int,
+    debtor_id: RowId,
     request: Request,
     db: DbSession,
     settings: AppSettings,

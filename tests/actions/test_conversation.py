@@ -112,3 +112,25 @@ def test_discreet_reminder_says_nothing_about_the_debt(dispatcher, debtor_setup,
     assert not {"amount_minor", "pay_url", "debtor_name", "invoice_refs"} & set(message)
     assert db.scalars(select(PaymentLink)).first() is None  # no link made for a stranger
     assert _slots(events)["stage"] == "firm"
+
+
+def test_fallback_ends_the_turn_and_never_speaks_twice_in_one(
+    db: Session, dispatcher, debtor_setup
+) -> None:
+    """The loop seen after the plan offer: the fallback ran ten times for one message."""
+    owner, conv = debtor_setup
+    turn = [{"event": "action", "name": "utter_offer_plan"},
+            {"event": "user", "text": "en 3 fois par mois"}]
+    first = ActionDefaultFallback().run(
+        dispatcher, make_tracker(slots_for(owner, conv), text="en 3 fois par mois", events=turn),
+        {})
+    assert {"event": "followup", "name": "action_listen"} in [
+        {k: e.get(k) for k in ("event", "name")} for e in first]
+    assert responses(dispatcher) == ["utter_please_rephrase"]
+    again = [*turn, {"event": "action", "name": "action_default_fallback"}]
+    second = ActionDefaultFallback().run(
+        dispatcher, make_tracker(slots_for(owner, conv), text="en 3 fois par mois", events=again),
+        {})
+    assert responses(dispatcher) == ["utter_please_rephrase"]  # nothing more said
+    assert [e["event"] for e in second] == ["followup"]
+    assert db.scalars(select(Handoff).where(Handoff.conversation_id == conv.id)).first() is None

@@ -82,6 +82,7 @@ def test_json_import_stores_rows_and_audits_the_token(
         "debtors_created": 2,
         "invoices_created": 3,
         "invoices_unchanged": 0,
+        "warnings": [],
     }
     amounts = dict(db.execute(select(Invoice.number, Invoice.amount_minor)).all())
     assert amounts == {"F-0001": 12_345, "F-0002": 500, "F-0009": 12_345}

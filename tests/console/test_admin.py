@@ -163,13 +163,15 @@ def test_wording_edit_takes_effect_and_is_versioned(as_admin: TestClient, db: Se
     assert name in listing
     edit = as_admin.get(f"/console/admin/wording/edit/{name}").text
     assert "Wording Sample" in edit and "Variant 1" in edit
-    new = yaml.safe_dump({name: [{"fr": "Payez ici : {{ url }}", "en": "Pay here: {{ url }}"}]})
+    # An outbound text: the opt-out notice is required (Reg F §1006.6(e)).
+    new = yaml.safe_dump({name: [{"fr": "Payez ici : {{ url }} Répondez STOP pour vous désinscrire.",
+                                  "en": "Pay here: {{ url }} Reply STOP to opt out."}]})
     preview = _wording_post(as_admin, name, new, action="preview")
     assert preview.status_code == 200 and "Payez ici : " in preview.text
-    assert active_templates(db)[name][0]["fr"] != "Payez ici : {{ url }}"
+    assert not active_templates(db)[name][0]["fr"].startswith("Payez ici : {{ url }}")
     saved = _wording_post(as_admin, name, new)
     assert saved.status_code == 303
-    assert active_templates(db)[name][0]["fr"] == "Payez ici : {{ url }}"
+    assert active_templates(db)[name][0]["fr"].startswith("Payez ici : {{ url }}")
     assert "edited" in as_admin.get("/console/admin/wording?changed=1").text
 
 
@@ -192,13 +194,13 @@ def versioning_count(db: Session) -> int:
 def test_wording_rollback_and_reset(as_admin: TestClient, db: Session) -> None:
     name = "utter_collector_payment_link"
     bundled = active_templates(db)[name]
-    for text in ("Version A {{ url }}", "Version B {{ url }}"):
+    for text in ("Version A {{ url }} STOP", "Version B {{ url }} STOP"):
         _wording_post(as_admin, name, yaml.safe_dump({name: [{"fr": text, "en": text}]}))
     diff = as_admin.get("/console/admin/wording/diff?old=1&new=2").text
     assert "Version A" in diff and "Version B" in diff
     token = csrf_of(as_admin, "/console/admin/wording/versions")
     as_admin.post("/console/admin/wording/rollback", data={"csrf_token": token, "version": "1"})
-    assert active_templates(db)[name][0]["fr"] == "Version A {{ url }}"
+    assert active_templates(db)[name][0]["fr"] == "Version A {{ url }} STOP"
     reset = _wording_post(as_admin, name, "", action="reset")
     assert reset.status_code == 303
     assert active_templates(db)[name] == bundled

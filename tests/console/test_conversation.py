@@ -284,3 +284,40 @@ def test_send_payment_link_texts_a_working_link(
     token = text.split("/pay/")[1].split()[0]
     assert as_collector.get(f"/pay/{token}").status_code == 200
     assert "payment_link.sent" in _actions(db)
+
+
+def test_contact_history_shows_why_a_reminder_was_held(
+    as_collector: TestClient, db: Session
+) -> None:
+    """A collector sees the compliance reason of a deferral (e.g. a time-zone conflict)."""
+    from relance import audit
+
+    owner, conv, _h = factories.handed_off_case(db)
+    why = ("outside_hours: 05:30 in America/Los_Angeles (phone +1 415) is outside the US contact "
+           "hours (08:00-21:00)")
+    audit.record(db, actor="system", action="dunning.deferred", debtor_id=owner.id,
+                 channel="sms", why=why, retry_at=utcnow() + timedelta(hours=3))
+    db.flush()
+    html = as_collector.get(f"/console/conversations/{conv.id}").text
+    assert "dunning.deferred" in html and "05:30 in America/Los_Angeles (phone +1 415)" in html
+
+
+def test_conversation_page_shows_the_reason_for_paying_late_escaped(
+    as_collector: TestClient, db: Session
+) -> None:
+    from relance.late_reasons.service import StatedReason, record_stated
+
+    owner, conv, _h = factories.handed_off_case(db)
+    html = as_collector.get(f"/console/conversations/{conv.id}").text
+    assert "Reason for paying late" in html and "No reason given yet." in html
+    for text in ("je suis au chômage depuis mars", "<script>alert(1)</script> I'm in hospital"):
+        message = factories.message(db, conv, text)
+        record_stated(db, owner, StatedReason(text=text, intent="cannot_pay", conversation=conv,
+                                              message_id=message.id, channel="sms"))
+    html = as_collector.get(f"/console/conversations/{conv.id}").text
+    card = html.split('id="late-reason"')[1].split("</section>")[0]
+    assert "illness" in card and "&lt;script&gt;alert(1)&lt;/script&gt; I&#39;m in hospital" in card
+    assert "<script>alert(1)" not in html
+    assert "Said before the identity check." in card
+    assert "Earlier reasons (1)" in card and "job loss" in card
+    assert "je suis au chômage depuis mars" in card

@@ -39,3 +39,15 @@ def test_dashboard_filters_by_currency_and_ignores_unknown_values(
     assert 'data-kpi="outstanding">US$50.00<' in usd or 'data-kpi="outstanding">$50.00<' in usd
     odd = as_collector.get("/console/dashboard?currency=XYZ&period=7")
     assert odd.status_code == 200 and 'value="90" selected' in odd.text
+
+
+def test_dashboard_counts_the_reasons_for_paying_late(as_collector: TestClient, db: Session) -> None:
+    from relance.late_reasons.service import StatedReason, record_stated
+
+    html = as_collector.get("/console/dashboard").text
+    assert "Why debtors pay late" in html and "No reason given in the last 90 days." in html
+    for text in ("I lost my job", "je suis au chômage", "ma société est en redressement"):
+        record_stated(db, factories.debtor(db), StatedReason(text=text, intent="cannot_pay"))
+    html = as_collector.get("/console/dashboard").text
+    assert 'data-kpi="reason-job_loss">2<' in html and 'data-kpi="reason-insolvency">1<' in html
+    assert "67%" in html and "33%" in html and 'data-kpi="reason-illness"' not in html

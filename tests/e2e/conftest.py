@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -83,6 +84,17 @@ class RunningStack:
             headers={"X-Twilio-Signature": signature},
             timeout=60,
         )
+
+
+    def rasa_tracker(self, sender_id: str) -> dict[str, Any]:
+        """Rasa's tracker of one conversation (its HTTP API, with the stack's token)."""
+        response = httpx.get(
+            f"{self.env['RASA_URL']}/conversations/{sender_id}/tracker",
+            params={"token": self.env["RASA_AUTH_TOKEN"]},
+            timeout=60,
+        )
+        response.raise_for_status()
+        return dict(response.json())
 
 
 @pytest.fixture(scope="session")

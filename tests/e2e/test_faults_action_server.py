@@ -82,13 +82,7 @@ def _rasa(running: RunningStack) -> RasaClient:
 
 
 def _tracker(running: RunningStack, sender_id: str) -> dict:  # type: ignore[type-arg]
-    response = httpx.get(
-        f"{running.env['RASA_URL']}/conversations/{sender_id}/tracker",
-        params={"token": running.env["RASA_AUTH_TOKEN"]},
-        timeout=60,
-    )
-    response.raise_for_status()
-    return response.json()
+    return running.rasa_tracker(sender_id)
 
 
 def _restart_actions(running: RunningStack) -> None:

@@ -367,9 +367,10 @@ def test_turn_in_flight_when_the_database_goes_is_kept_and_replayed_once(
     assert faults.worker.tick() == {"failed": False, "replayed": 1}
     assert faults.worker.tick() == {"failed": False, "replayed": 0}
     sent = faults.twilio.messages()[sent_before:]
-    assert [(r.field("To"), r.field("Body")) for r in sent] == [
-        (PHONE, "réponse à Je conteste la facture")
-    ]
+    assert [r.field("To") for r in sent] == [PHONE]
+    # The first text the gateway sends in this conversation: the engine's AI disclosure in front.
+    body = sent[0].field("Body") or ""
+    assert body.endswith(" réponse à Je conteste la facture") and "assistant automatique" in body
     assert [m.status for m in _inbound(faults, _sid(5))] == [MessageStatus.RECEIVED]
 
 

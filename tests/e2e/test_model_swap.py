@@ -19,7 +19,7 @@ from .conftest import RunningStack
 
 pytestmark = pytest.mark.e2e
 
-PHONE = "+12025550106"  # C-EN-011, used by no other e2e test
+PHONE = "+447700900104"  # C-EN-007, used by no other e2e test
 
 
 def _replies(response: httpx.Response) -> list[str]:

@@ -17,6 +17,7 @@ from relance.db.models import AuditEvent, Contact, Conversation, Debtor, Invoice
 from relance.db.models.enums import InvoiceStatus
 from relance.db.session import make_engine
 from relance.nlg.formatting import money
+from relance.settings import Settings
 
 from .conftest import RunningStack
 
@@ -113,6 +114,12 @@ def test_unknown_number_gets_polite_reply_and_is_logged(e2e_stack: RunningStack)
     assert response.status_code == 200
     replies = _replies(response.text)
     assert len(replies) == 1 and replies[0]
+    # Issue 16 item 4: it ended "appelez le ." (the creditor's phone was never passed).
+    phone = Settings(
+        _env_file=None,
+        **{k.lower(): v for k, v in e2e_stack.env.items() if k.lower() in Settings.model_fields},
+    ).creditor_phone
+    assert replies[0].endswith(f"appelez le {phone}."), replies[0]
     with _session(e2e_stack) as session:
         logged = session.scalars(
             select(AuditEvent).where(AuditEvent.action == "inbound.unknown_number")

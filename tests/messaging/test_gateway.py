@@ -27,11 +27,15 @@ from tests.support.twiml import message_texts
 
 
 def _setup(db: Session, channel: str = "sms") -> tuple[Conversation, Contact]:
+    """A conversation that has already said it is an automated assistant on every channel: these
+    tests are about transport; the first-message disclosure is tested in test_ai_disclosure."""
     debtor = make_debtor(db, whatsapp=True)
     contact = db.scalars(
         select(Contact).where(Contact.debtor_id == debtor.id, Contact.channel == channel)
     ).one()
-    return conversation_for_debtor(db, debtor), contact
+    conversation = conversation_for_debtor(db, debtor)
+    conversation.disclosed_channels = ["sms", "whatsapp", "voice"]
+    return conversation, contact
 
 
 def test_rebase_sends_every_twilio_url_to_the_configured_base() -> None:

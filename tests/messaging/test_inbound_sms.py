@@ -165,6 +165,19 @@ def test_unknown_number_gets_a_neutral_answer_and_nothing_is_disclosed(
     assert db.scalars(select(AuditEvent.action)).all() == ["inbound.unknown_number"]
 
 
+def test_unknown_number_reply_gives_the_creditor_phone_not_a_hole(
+    client: TestClient, db: Session, rasa: FakeRasa
+) -> None:
+    """Issue 16 item 4: the reply ended "appelez le ." (the phone was never passed)."""
+    from relance.settings import get_settings
+
+    settings = get_settings()
+    for body, call in (("Bonjour, c'est qui ?", "appelez le"), ("Hello, who is this?", "please call")):
+        [text] = message_texts(post(client, "/twilio/sms", sms_fields("+33611223355", body)))
+        assert text.endswith(f"{call} {settings.creditor_phone}."), text
+        assert settings.creditor_name in text
+
+
 def test_rasa_down_gives_a_holding_reply_and_keeps_the_message(
     client: TestClient, db: Session, rasa: FakeRasa
 ) -> None:

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from messaging import wording
 from messaging.gateway import TwilioGateway
 from relance.conversations.replay import replay_all
 from relance.db import session as db_session
@@ -54,14 +55,17 @@ def test_rasa_down_holding_reply_then_replay_in_order(
 
     assert replayed == 3
     assert rasa.texts() == ["un", "deux", "trois"]
-    assert [r.field("Body") for r in twilio.messages()] == ["echo: un", "echo: deux", "echo: trois"]
+    # The first text the gateway sends in this conversation carries the engine's AI disclosure.
+    first = wording.text(db, "utter_ai_disclosure_sentence", language="fr", channel="sms")
+    first += " echo: un"
+    assert [r.field("Body") for r in twilio.messages()] == [first, "echo: deux", "echo: trois"]
     assert all(r.field("To") == DEBTOR_PHONE for r in twilio.messages())
     inbound = db.scalars(select(Message.status).where(Message.direction == "inbound")).all()
     assert set(inbound) == {MessageStatus.RECEIVED}
     replies = db.scalars(
         select(Message).where(Message.direction == "outbound", Message.author == "bot")
     ).all()
-    assert [m.body for m in replies] == ["echo: un", "echo: deux", "echo: trois"]
+    assert [m.body for m in replies] == [first, "echo: deux", "echo: trois"]
     assert all(m.provider_id and m.status == "queued" for m in replies)  # sent, not inline
 
 

@@ -7,12 +7,15 @@ from datetime import date
 import pytest
 
 from relance.nlu_normalise import (
+    InstallmentAmount,
     digits_only,
+    installments_for,
     is_unknown_answer,
     parse_amount,
     parse_count,
     parse_date,
     parse_frequency,
+    parse_installment_amount,
     wants_full_amount,
 )
 
@@ -106,3 +109,38 @@ def test_identity_answers_and_markers() -> None:
     assert not wants_full_amount("cent euros")
     assert is_unknown_answer("je n'ai pas la référence") and is_unknown_answer("I don't know")
     assert not is_unknown_answer("VIR-88412")
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "expected"),
+    [
+        ("5 euros par mois", "fr", InstallmentAmount(500, "monthly")),
+        ("5€/mois", "fr", InstallmentAmount(500, "monthly")),
+        ("cinq euros par mois", "fr", InstallmentAmount(500, "monthly")),
+        ("je peux payer 1 200,50 € par semaine", "fr", InstallmentAmount(120_050, "weekly")),
+        ("deux cents euros", "fr", InstallmentAmount(20_000, None)),
+        ("50 bucks a month", "en", InstallmentAmount(5000, "monthly")),
+        ("fifty bucks a month", "en", InstallmentAmount(5000, "monthly")),
+        ("fifty quid a month", "en", InstallmentAmount(5000, "monthly")),
+        ("$50 monthly", "en", InstallmentAmount(5000, "monthly")),
+        ("€75 every two weeks", "en", InstallmentAmount(7500, "biweekly")),
+    ],
+)
+def test_amount_per_installment(text: str, language: str, expected: InstallmentAmount) -> None:
+    assert parse_installment_amount(text, language) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["en 3 fois par mois", "50 par mois", "3x 100 €", "six payments of $50", "75011", "", "oui"],
+)
+def test_not_an_amount_per_installment(text: str) -> None:
+    """A count, a bare number or no number: left to the count parser."""
+    assert parse_installment_amount(text, "fr") is None
+
+
+def test_installments_for_rounds_up_within_bounds() -> None:
+    assert installments_for(60_000, 10_000) == 6
+    assert installments_for(60_001, 10_000) == 7
+    assert installments_for(60_000, 500) == 120  # capped: the policy counter-offers anyway
+    assert installments_for(60_000, 100_000) == 2  # more than the balance: still a plan

@@ -88,7 +88,7 @@ def _senders_preferring(url: str, urls: list[str], count: int = 3) -> list[str]:
 
 def test_one_url_is_the_default_and_stays_a_single_instance() -> None:
     assert parse_urls("http://localhost:5005/") == ["http://localhost:5005"]
-    assert Settings(_env_file=None).rasa_url == "http://localhost:5005"
+    assert Settings(_env_file=None, environment="test").rasa_url == "http://localhost:5005"
 
 
 def test_comma_separated_urls_are_trimmed_and_deduplicated() -> None:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import stat
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
-from relance.settings import Settings, normalise_database_url
+from relance.settings import OWN_SECRETS, PROVIDER_SECRETS, Settings, normalise_database_url
 
 SAFE = {
     "environment": "production",
     "database_url": "postgresql://relance@db/relance",
-    "secret_key": "k" * 40,
-    "twilio_auth_token": "t" * 32,
-    "stripe_webhook_secret": "whsec_" + "s" * 24,
-    "rasa_auth_token": "r" * 32,
-    "nlg_token": "n" * 32,
+    "secret_key": "Qm3vX8kZp1Lr7Tg2Wc9Yh4Nd6Bs0Fj5a",
+    "twilio_auth_token": "3f9a1c7e5b2d4086a9e1f3c5b7d9e2a4",
+    "stripe_webhook_secret": "whsec_8Hq2Zt5Lm9Xc3Vb7Nk1Pd4Rf",
+    "rasa_auth_token": "r7Kp2Xv9Lm4Qz8Tc1Wn6Yb3Hd5Fs0Gj2",
+    "nlg_token": "n4Jw8Zq1Xc6Vm3Lp9Tk2Rb7Yh5Dg0Fs3",
 }
 
 
@@ -28,8 +31,40 @@ def test_a_fully_configured_production_starts() -> None:
 
 
 def test_placeholder_secrets_are_refused_in_production() -> None:
-    with pytest.raises(ValidationError, match="secret_key"):
+    with pytest.raises(ValidationError, match="SECRET_KEY is a placeholder"):
         _settings(secret_key="dev-secret-key-change-me")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        # Issue 17.2: each of these started in production.
+        ("twilio_auth_token", "", "empty"),
+        ("nlg_token", "", "empty"),
+        ("nlg_token", "   ", "empty"),
+        ("secret_key", "DEV-x" + "y" * 40, "a placeholder"),
+        ("stripe_webhook_secret", "x", "shorter than 16"),
+        ("rasa_auth_token", " " + SAFE["rasa_auth_token"], "contains spaces"),
+        ("twilio_auth_token", SAFE["twilio_auth_token"] + "\n", "contains spaces"),
+        ("nlg_token", "n4Jw8Zq1Xc6Vm3Lp", "shorter than 32"),  # ours: 32 characters at least
+        ("secret_key", "k" * 40, "too repetitive"),
+        ("secret_key", "please-change-me-" + "Qm3vX8kZp1Lr7Tg2", "a placeholder"),
+        ("stripe_webhook_secret", "test-" + "s8Hq2Zt5Lm9Xc3Vb7Nk1", "a placeholder"),
+        ("stripe_api_key", "   ", "empty"),
+    ],
+)
+def test_empty_short_or_placeholder_secrets_are_refused_in_production(
+    name: str, value: str, problem: str
+) -> None:
+    with pytest.raises(ValidationError, match=f"{name.upper()} is {problem}"):
+        _settings(**{name: value})
+
+
+def test_every_problem_is_listed_at_once() -> None:
+    with pytest.raises(ValidationError) as raised:
+        _settings(twilio_auth_token="", nlg_token="DEV-x")
+    assert "NLG_TOKEN is a placeholder" in str(raised.value)
+    assert "TWILIO_AUTH_TOKEN is empty" in str(raised.value)
 
 
 def test_production_needs_a_database_url() -> None:
@@ -42,11 +77,37 @@ def test_unsigned_twilio_webhooks_are_refused_in_production() -> None:
         _settings(twilio_validate_signatures=False)
 
 
-def test_development_runs_on_embedded_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_development_runs_on_embedded_defaults(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     for name in ("DATABASE_URL", "ENVIRONMENT"):
         monkeypatch.delenv(name, raising=False)
-    settings = Settings(_env_file=None)
+    settings = Settings(_env_file=None, var_dir=tmp_path)
     assert settings.effective_database_url.startswith("sqlite:///")
+
+
+def test_development_replaces_public_default_secrets_with_per_install_ones(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The defaults are in the source: in development they never sign or check anything."""
+    for name in ("ENVIRONMENT", *(n.upper() for n in (*OWN_SECRETS, *PROVIDER_SECRETS))):
+        monkeypatch.delenv(name, raising=False)
+    first = Settings(_env_file=None, var_dir=tmp_path, nlg_token="")
+    again = Settings(_env_file=None, var_dir=tmp_path)
+    other_install = Settings(_env_file=None, var_dir=tmp_path / "other")
+    for name in (*OWN_SECRETS, *PROVIDER_SECRETS):
+        value = getattr(first, name)
+        assert value != Settings.model_fields[name].default and len(value) >= 32, name
+        assert getattr(again, name) == value  # every process of the install agrees
+        assert getattr(other_install, name) != value
+    assert stat.S_IMODE((tmp_path / "local-secrets.json").stat().st_mode) == 0o600
+    mine = Settings(_env_file=None, var_dir=tmp_path, stripe_webhook_secret="whsec_from_stripe_cli")
+    assert mine.stripe_webhook_secret == "whsec_from_stripe_cli"  # a value one sets is kept
+
+
+def test_test_environment_writes_no_secret_file(tmp_path: Path) -> None:
+    Settings(_env_file=None, environment="test", var_dir=tmp_path)
+    assert not (tmp_path / "local-secrets.json").exists()
 
 
 def test_postgres_urls_use_psycopg3() -> None:

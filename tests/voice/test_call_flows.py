@@ -69,7 +69,7 @@ def test_french_inbound_call_end_to_end(
         {
             "/greet": [
                 {
-                    "text": "Bonjour, je suis l'assistant de Relance Demo SAS. Quel est votre code postal ?"
+                    "text": "Bonjour, je suis l'assistant automatique de Relance Demo SAS. Quel est votre code postal ?"
                 }
             ],
             "75011": [{"text": "Merci, c'est bien vous. Il reste 120,00 € à régler."}],
@@ -166,7 +166,7 @@ def test_english_outbound_call_end_to_end(
     rasa.script.update(
         {
             opening: [
-                {"text": "Hello, this is the assistant of Relance Demo SAS. What is your postcode?"}
+                {"text": "Hello, this is the automated assistant of Relance Demo SAS. What is your postcode?"}
             ],
             "SW1A 1AA": [{"text": "Thank you. Can you pay the balance today?"}],
             "I can pay next Friday": [
@@ -183,7 +183,7 @@ def test_english_outbound_call_end_to_end(
     assert gather.attrib["language"] == "en-US" and "tomorrow" in gather.attrib["hints"]
     assert gather.find("Say").attrib == {"voice": "Polly.Joanna", "language": "en-US"}  # type: ignore[union-attr]
     assert said(root) == [
-        "Hello, this is the assistant of Relance Demo SAS. What is your postcode?"
+        "Hello, this is the automated assistant of Relance Demo SAS. What is your postcode?"
     ]
 
     root = _answer(client, root, fields, SpeechResult="SW1A 1AA")
@@ -265,7 +265,9 @@ def test_silence_is_reprompted_twice_then_goodbye_and_sms(
     ]
     assert root.find("Hangup") is not None
     [sms] = twilio.messages()
-    assert sms.field("Body") == wording.text(
+    # The first SMS of the conversation: the engine puts the AI disclosure in front.
+    disclosure = wording.text(db, "utter_ai_disclosure_sentence", language="fr", channel="sms")
+    assert sms.field("Body") == disclosure + " " + wording.text(
         db, "utter_voice_sms_followup", language="fr", channel="sms"
     )
     assert rasa.texts() == ["/greet"]  # silence never reaches the assistant
@@ -424,7 +426,10 @@ def test_rasa_down_during_a_call_holding_message_then_answer_by_sms(
         rasa_client.close()
     [sms] = twilio.messages()
     assert (
-        sms.field("To") == DEBTOR_PHONE and sms.field("Body") == "echo: je voudrais un échéancier"
+        sms.field("To") == DEBTOR_PHONE
+        and sms.field("Body")
+        == wording.text(db, "utter_ai_disclosure_sentence", language="fr", channel="sms")
+        + " echo: je voudrais un échéancier"  # first SMS: the engine's AI disclosure in front
     )
 
 

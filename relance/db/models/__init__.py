@@ -3,21 +3,34 @@
 from relance.db.models.admin import (
     ApiToken,
     AuditEvent,
+    ConsoleSession,
     Letter,
+    LoginThrottle,
     PaymentLink,
     User,
     VersionedDocument,
 )
-from relance.db.models.cases import Dispute, Installment, PaymentPlan, Promise, Task
+from relance.db.models.cases import (
+    Dispute,
+    Installment,
+    LatePaymentReason,
+    PaymentPlan,
+    Promise,
+    Task,
+)
 from relance.db.models.conversations import Conversation, Handoff, Message, WebhookEvent
 from relance.db.models.debtors import Contact, Debtor
 from relance.db.models.dunning import DunningAction, DunningRun, DunningSkip
 from relance.db.models.invoices import Invoice, Payment, PaymentAllocation
-from relance.ledger.models import SavedPaymentMethod  # kept by the ledger (payments work)
+from relance.ledger.models import (  # kept by the ledger (payments work)
+    PaymentReview,
+    SavedPaymentMethod,
+)
 
 __all__ = [
     "ApiToken",
     "AuditEvent",
+    "ConsoleSession",
     "Contact",
     "Conversation",
     "Debtor",
@@ -28,12 +41,15 @@ __all__ = [
     "Handoff",
     "Installment",
     "Invoice",
+    "LatePaymentReason",
     "Letter",
+    "LoginThrottle",
     "Message",
     "Payment",
     "PaymentAllocation",
     "PaymentLink",
     "PaymentPlan",
+    "PaymentReview",
     "Promise",
     "SavedPaymentMethod",
     "Task",

@@ -23,6 +23,33 @@ class User(TimestampMixin, Base):
     active: Mapped[bool] = mapped_column(default=True)
 
 
+class ConsoleSession(Base):
+    """A signed-in console session. The cookie carries a random id whose SHA-256 is stored here;
+    a session is live while its row is neither ended nor expired, so logout, a password change
+    or a deactivation ends it on the server, not only in the browser."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    ended_reason: Mapped[str | None] = mapped_column(String(32))  # logout, password, deactivated
+
+
+class LoginThrottle(Base):
+    """Failed logins per account (any client address), for the exponential backoff in
+    `relance.auth.ratelimit`. Keyed by a hash of the e-mail, known account or not."""
+
+    __tablename__ = "login_throttles"
+
+    account_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    last_failure_at: Mapped[datetime]
+
+
 class ApiToken(TimestampMixin, Base):
     """Bearer token for /api/v1; only its SHA-256 is stored."""
 

@@ -96,3 +96,28 @@ class Task(TimestampMixin, Base):
     due_at: Mapped[datetime | None] = mapped_column(index=True)
     status: Mapped[str] = mapped_column(String(16), default=TaskStatus.OPEN, index=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class LatePaymentReason(TimestampMixin, Base):
+    """Why the debtor says they pay late: a category, their own words, when and where.
+
+    Append-only history (the latest row is the current reason). `message_id` is the inbound message
+    it was read from, unique so that a replayed turn records it once.
+    """
+
+    __tablename__ = "late_payment_reasons"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id", ondelete="CASCADE"), index=True)
+    conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="SET NULL")
+    )
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"), unique=True
+    )
+    category: Mapped[str] = mapped_column(String(32), index=True)
+    words: Mapped[str | None] = mapped_column(Text)
+    channel: Mapped[str | None] = mapped_column(String(16))
+    language: Mapped[str | None] = mapped_column(String(8))
+    identity_verified: Mapped[bool] = mapped_column(default=False)
+    source: Mapped[str] = mapped_column(String(16), default="bot")  # bot, collector

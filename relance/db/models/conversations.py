@@ -28,6 +28,9 @@ class Conversation(TimestampMixin, Base):
     last_inbound_at: Mapped[datetime | None]
     last_message_at: Mapped[datetime | None] = mapped_column(index=True)
     identity_verified_at: Mapped[datetime | None]
+    # Channels on which a message saying "you are talking to an automated assistant" has gone
+    # out (EU AI Act art. 50): `relance.compliance.disclosure` adds it to the first one otherwise.
+    disclosed_channels: Mapped[list[str] | None] = mapped_column(JSON)
 
     debtor = relationship("Debtor")
     messages: Mapped[list[Message]] = relationship(

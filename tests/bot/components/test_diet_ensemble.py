@@ -5,10 +5,6 @@ members' own rankings."""
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import subprocess
-import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -16,7 +12,8 @@ from typing import Any
 import pytest
 
 from bot.components.ranking import average_rankings
-from relance.runtime.paths import PROJECT_ROOT, RASA_BIN
+from relance.runtime.paths import PROJECT_ROOT
+from tests.support.rasa_venv import run_in_rasa_venv
 
 SCRIPT = Path(__file__).with_name("ensemble_roundtrip.py")
 
@@ -24,17 +21,7 @@ SCRIPT = Path(__file__).with_name("ensemble_roundtrip.py")
 @cache
 def roundtrip() -> dict[str, Any]:
     """One training for the whole module (about a minute on 2 cores)."""
-    python = RASA_BIN.with_name("python")
-    if not python.exists():
-        pytest.fail(f"the Rasa venv is missing ({python}): run scripts/ensure-envs.sh")
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run(
-        [str(python), str(SCRIPT)], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        sys.stderr.write(done.stderr[-4000:])
-        pytest.fail(f"ensemble_roundtrip.py exited with {done.returncode}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_in_rasa_venv(SCRIPT)
 
 
 def test_members_are_stored_inside_the_ensembles_own_resource() -> None:

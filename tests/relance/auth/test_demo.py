@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 from sqlalchemy.orm import Session
 
@@ -33,7 +35,7 @@ def test_no_demo_users_in_production(db: Session, monkeypatch: pytest.MonkeyPatc
         "RASA_AUTH_TOKEN",
         "NLG_TOKEN",
     ):
-        monkeypatch.setenv(name, "real-" + name.lower())
+        monkeypatch.setenv(name, secrets.token_urlsafe(32))  # production refuses weak ones
     get_settings.cache_clear()
     assert demo.ensure_demo_users() == 0
     assert find_user(db, demo.DEMO_ACCOUNTS[0][0]) is None

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relance.auth import ratelimit, tokens, users
-from relance.db.models import ApiToken, AuditEvent
+from relance.db.models import ApiToken, AuditEvent, LoginThrottle
 
 
 def test_create_user_normalises_and_audits(db: Session) -> None:
@@ -49,8 +49,13 @@ def test_authenticate_and_throttle(db: Session) -> None:
         assert users.authenticate(db, "t@example.test", "wrong", "10.0.0.1").user is None
     blocked = users.authenticate(db, "t@example.test", "a good long password", "10.0.0.1")
     assert blocked.throttled and blocked.user is None
-    # Another IP is not blocked; the failures are stored under a hash, not the raw address.
+    # Another IP waits out the account's backoff, then gets in; the first IP stays blocked.
+    # The failures are stored under a hash, not the raw address.
+    other = users.authenticate(db, "t@example.test", "a good long password", "10.0.0.2")
+    assert other.throttled and 0 < other.retry_after_seconds <= 30
+    _age_account_throttle(db, ratelimit.ACCOUNT_BASE_DELAY)
     assert users.authenticate(db, "t@example.test", "a good long password", "10.0.0.2").user is user
+    assert users.authenticate(db, "t@example.test", "a good long password", "10.0.0.1").throttled
     keys = set(db.scalars(select(AuditEvent.entity_id).where(
         AuditEvent.action == ratelimit.FAILED_ACTION)))
     assert keys == {ratelimit.attempt_key("10.0.0.1", "t@example.test")}
@@ -63,8 +68,15 @@ def test_throttle_window_expires(db: Session) -> None:
     assert ratelimit.is_blocked(db, "10.0.0.9", "old@example.test")
     for event in db.scalars(select(AuditEvent).where(AuditEvent.action == ratelimit.FAILED_ACTION)):
         event.at = event.at - ratelimit.WINDOW - timedelta(minutes=1)
-    db.flush()
+    _age_account_throttle(db, ratelimit.WINDOW + timedelta(minutes=1))
     assert not ratelimit.is_blocked(db, "10.0.0.9", "old@example.test")
+
+
+def _age_account_throttle(db: Session, by: timedelta) -> None:
+    """As if `by` had passed since the accounts' last failures."""
+    for row in db.scalars(select(LoginThrottle)):
+        row.last_failure_at = row.last_failure_at - by
+    db.flush()
 
 
 def test_api_token_lifecycle(db: Session) -> None:

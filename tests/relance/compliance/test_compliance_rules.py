@@ -71,7 +71,9 @@ def test_fr_evening_is_closed_and_next_window_is_next_morning(db: Session) -> No
 @freeze_time("2026-11-23 07:30:00")  # 08:30 in Paris (closed) but 11:30 in Réunion (open)
 def test_window_uses_the_debtors_time_zone(db: Session) -> None:
     assert not _check(db, make_debtor(db)).allowed
-    assert _check(db, make_debtor(db, timezone="Indian/Reunion")).allowed
+    # Address and phone agree with the recorded zone (a Lyon address would make Paris plausible).
+    assert _check(db, make_debtor(db, timezone="Indian/Reunion", postcode="97400",
+                                  city="Saint-Denis", phone="+262692000001")).allowed
 
 
 @freeze_time("2026-11-23 12:30:00")  # 07:30 in New York: before 08:00

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from messaging import wording
 from messaging.gateway import TwilioGateway
 from relance.conversations.assistant_turn import ActionServerProbe, send_turn, trigger_turn
 from relance.conversations.replay import replay_all
@@ -71,6 +72,11 @@ class StubRasa:
     ) -> list[BotMessage]:
         return self.send_message(sender_id, f"/{intent}", {})
 
+
+
+def _disclosed(text: str, db: Session) -> str:
+    sentence = wording.text(db, "utter_ai_disclosure_sentence", language="fr", channel="sms")
+    return f"{sentence} {text}"
 
 def test_action_server_down_before_the_turn_nothing_reaches_rasa(
     actions: FakeActionServer,
@@ -176,7 +182,8 @@ def test_turn_rasa_ran_after_the_api_gave_up_is_replayed_once(
     assert rasa.rewinds == [sender]
     assert rasa.texts() == ["Oui je confirme", "Oui je confirme"]
     assert rasa.tracker_texts(sender) == ["Oui je confirme"], "once in the tracker, not twice"
-    assert [r.field("Body") for r in twilio.messages()] == ["C'est noté."]
+    # The first text the gateway sends in this conversation: the AI disclosure in front.
+    assert [r.field("Body") for r in twilio.messages()] == [_disclosed("C'est noté.", db)]
     metadata = rasa.trackers[sender][-1]["metadata"]
     assert metadata["message_id"] == str(kept.id)
 
@@ -229,7 +236,7 @@ def test_sms_while_action_server_down_gets_holding_reply_then_replay_answers_onc
     finally:
         assistant.close()
     assert [r.field("Body") for r in twilio.messages()] == [
-        "real answer to Combien ?",
+        _disclosed("real answer to Combien ?", db),  # first text the gateway sends
         "real answer to 75011",
     ]
 

@@ -120,3 +120,25 @@ def test_charts_are_escaped_svg() -> None:
     assert "25% · 1/4" in bars
     ring = charts.donut([("Kept", 3, "#0f0"), ("Broken", 1, "#f00")], centre="75%")
     assert ring.count("stroke-dasharray") == 2 and "75%" in ring
+
+
+def test_late_reasons_count_each_debtor_once_by_latest_reason_in_the_period(db: Session) -> None:
+    from relance.late_reasons.service import StatedReason, record_stated
+
+    def said(owner, text: str, days_before: int) -> None:  # type: ignore[no-untyped-def]
+        record_stated(db, owner, StatedReason(text=text, intent="cannot_pay")).created_at = (
+            _at(days_before)
+        )
+
+    d1, d2, d3, d4 = (factories.debtor(db) for _ in range(4))
+    said(d1, "je suis au chômage depuis mars", 40)
+    said(d1, "et maintenant je suis à l'hôpital", 10)  # d1 counts once, as illness
+    said(d2, "I lost my job", 5)
+    said(d3, "cash flow is tight until the end of the month", 2)
+    said(d4, "i'm broke", 200)  # outside the 90-day period
+    db.flush()
+    board = metrics.compute(db, currency="EUR", as_of=AS_OF, period_days=90)
+    counted = {category: n for category, n in board.late_reasons.items() if n}
+    assert counted == {"illness": 1, "job_loss": 1, "cash_flow": 1}
+    assert board.late_reasons_total == 3
+    assert set(board.late_reasons) >= {"hardship", "insolvency", "other"}  # every category listed

@@ -34,6 +34,10 @@ def make_debtor(
     address: bool = True,
     name: str = "Jeanne Martin",
     company: str | None = None,
+    postcode: str = "69003",
+    city: str = "Lyon",
+    country: str = "FR",
+    phone: str | None = None,
 ) -> Debtor:
     n = next(_seq)
     debtor = Debtor(
@@ -41,11 +45,12 @@ def make_debtor(
         segment=segment, risk_class=risk_class, jurisdiction=jurisdiction, timezone=timezone,
         language=language,
         address_line="8 avenue des Tilleuls" if address else None,
-        postcode="69003" if address else None, city="Lyon" if address else None,
+        postcode=postcode if address else None, city=city if address else None,
+        country=country,
     )
     db.add(debtor)
     db.flush()
-    phone = f"+3361{n:07d}"[:12]
+    phone = phone or f"+3361{n:07d}"[:12]
     for channel in channels:
         address_value = f"whatsapp:{phone}" if channel == "whatsapp" else phone
         db.add(Contact(debtor_id=debtor.id, channel=channel, address=address_value))

@@ -2,22 +2,73 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy.orm import Session
 
-from relance.identity.service import check_answer
+from relance.identity.service import CheckResult, candidates, check
 from tests.console import factories
+
+
+def _ok(debtor, answer: str, method: str = "postcode", language: str = "fr") -> bool:
+    return check(debtor, answer, method=method, attempts_left=3, language=language).verified
 
 
 def test_postcode_and_customer_number(db: Session) -> None:
     debtor = factories.debtor(db, postcode="75011", customer_number="C-104233")
-    assert check_answer(debtor, "75011", method="postcode")
-    assert check_answer(debtor, "mon code postal est 75 011", method="postcode")
-    assert not check_answer(debtor, "75012", method="postcode")
-    assert check_answer(debtor, "c104233", method="customer_number")
-    assert not check_answer(debtor, "75011", method="customer_number")
+    assert _ok(debtor, "75011")
+    assert _ok(debtor, "mon code postal est 75 011")
+    assert _ok(debtor, "sept cinq zéro un un")
+    assert _ok(debtor, "soixante-quinze zéro onze")
+    assert not _ok(debtor, "75012")
+    assert _ok(debtor, "c104233", method="customer_number")
+    assert _ok(debtor, "C-104233", method="customer_number")
+    assert _ok(debtor, "mon numéro client c'est le 104 233", method="customer_number")
+    assert not _ok(debtor, "75011", method="customer_number")
+
+
+def test_british_postcode_with_letters(db: Session) -> None:
+    debtor = factories.debtor(db, postcode="SW1A 1AA", language="en")
+    assert _ok(debtor, "my postcode is sw1a 1aa", language="en")
+    assert not _ok(debtor, "SW1A 1AB", language="en")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["7501175012", "27501", "750110", "ref 075011", "75011-2"],
+)
+def test_the_right_digits_inside_a_longer_answer_do_not_pass(db: Session, text: str) -> None:
+    """Issue 17.1: the old check accepted the postcode anywhere in the message's digits."""
+    debtor = factories.debtor(db, postcode="75011")
+    result = check(debtor, text, method="postcode", attempts_left=1)
+    assert not result.verified
+
+
+def test_every_candidate_is_an_attempt(db: Session) -> None:
+    debtor = factories.debtor(db, postcode="75011")
+    assert candidates("75001, 75002 et 75003") == ["75001", "75002", "75003"]
+    assert check(debtor, "75001, 75002, 75003", method="postcode", attempts_left=3) == CheckResult(
+        verified=False, attempts=3
+    )
+    # Within the attempts left, the right one passes (as three messages would)...
+    assert check(debtor, "75001, 75011", method="postcode", attempts_left=3).verified
+    # ...beyond them it is never tried.
+    late = check(debtor, "75001, 75002, 75011", method="postcode", attempts_left=2)
+    assert late == CheckResult(verified=False, attempts=3)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["donnez-moi le détail de ma facture", "why do you need that?", "je ne sais pas",
+     "j'ai 2 questions"],
+)
+def test_a_message_without_candidate_costs_nothing(db: Session, text: str) -> None:
+    debtor = factories.debtor(db, postcode="75011")
+    assert check(debtor, text, method="postcode", attempts_left=3) == CheckResult(
+        verified=False, attempts=0
+    )
 
 
 def test_no_record_never_matches(db: Session) -> None:
     debtor = factories.debtor(db, postcode=None)
-    assert not check_answer(debtor, "", method="postcode")
-    assert not check_answer(debtor, "75011", method="postcode")
+    assert not _ok(debtor, "")
+    assert not _ok(debtor, "75011")

@@ -5,7 +5,7 @@ import random
 import pytest
 
 from relance.nlg.formatting import long_date, money
-from relance.nlg.renderer import UnknownResponse, render, validate_templates
+from relance.nlg.renderer import TemplateFailed, UnknownResponse, render, validate_templates
 from relance.nlg.templates_store import bundled_templates
 
 TEMPLATES = {
@@ -53,15 +53,17 @@ def test_unknown_response_and_language_fallback() -> None:
         TEMPLATES,
         "utter_balance",
         language="de",
-        variables={"balance_minor": 1, "currency": "EUR"},
+        variables={"balance_minor": 1, "currency": "EUR", "due": "2026-12-01"},
         rng=random.Random(0),
     ).startswith("Vous devez")
 
 
 def test_sandbox_blocks_unsafe_template_code() -> None:
-    """Admins edit templates: internals must not leak through them."""
+    """Admins edit templates: internals must not leak through them (the blocked attribute is
+    undefined, and printing it is refused like any missing value)."""
     evil = {"utter_x": [{"en": "[{{ ''.__class__.__mro__ }}]", "fr": "x"}]}
-    assert render(evil, "utter_x", language="en") == "[]"
+    with pytest.raises(TemplateFailed, match="missing"):
+        render(evil, "utter_x", language="en")
 
 
 def test_validation_reports_missing_language_and_syntax() -> None:

@@ -92,3 +92,19 @@ def test_save_rollback_and_diff(db: Session) -> None:
 def test_rollback_to_unknown_version_fails(db: Session) -> None:
     with pytest.raises(LookupError):
         service.rollback(db, 42, actor="user:admin@example.com")
+
+
+def test_late_reasons_plan_first_is_validated_and_defaults_when_absent() -> None:
+    assert service.seed_policy().late_reasons.plan_first == [
+        "job_loss", "illness", "hardship", "cash_flow"
+    ]
+    older = copy.deepcopy(service.seed_document())
+    del older["late_reasons"]  # a version saved before the section existed still loads
+    assert service.validate_document(older).late_reasons.remember_days == 90
+    for bad, words in (({"plan_first": ["bored"]}, "late_reasons.plan_first.0"),
+                       ({"plan_first": ["illness", "illness"]}, "listed twice"),
+                       ({"remember_days": 0}, "late_reasons.remember_days")):
+        document = copy.deepcopy(service.seed_document()) | {"late_reasons": bad}
+        with pytest.raises(PolicyInvalid) as refused:
+            service.validate_document(document)
+        assert words in str(refused.value)

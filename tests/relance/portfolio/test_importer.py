@@ -116,3 +116,47 @@ def test_unusable_numbers_widths_and_control_characters_are_row_errors(db: Sessi
     assert "longer than 200" in report.errors[5][0]
     assert "control characters" in report.errors[6][0]
     assert db.scalar(select(func.count()).select_from(Invoice)) == 0
+
+
+def test_sequential_customer_numbers_are_flagged_when_they_are_the_identity_secret(
+    db: Session, monkeypatch
+) -> None:
+    """Issue 17.1: C-FR-001 … C-FR-177 let one SMS guess every debtor's customer number."""
+    from relance.portfolio.importer import sequential_neighbours
+    from relance.settings import get_settings
+
+    assert sequential_neighbours(["C-FR-009", "C-FR-010", "C-FR-012-7315", "C-FR-013-0042"]) == [
+        ("C-FR-009", "C-FR-010")
+    ]
+    rows = _rows(
+        "C-FR-001,Jean Dubois,06 39 98 21 01,F-S1,10,EUR,2026-10-01,2026-10-31,fr,consumer,",
+        "C-FR-002,Anne Dubois,06 39 98 21 02,F-S2,10,EUR,2026-10-01,2026-10-31,fr,consumer,",
+    )
+    monkeypatch.setenv("IDENTITY_CHECK", "customer_number")
+    get_settings.cache_clear()
+    report = import_rows(db, rows)
+    assert report.ok and report.debtors_created == 2  # imported, with a warning
+    assert len(report.warnings) == 1 and "C-FR-001 and C-FR-002" in report.warnings[0]
+    event = db.scalars(select(AuditEvent).where(AuditEvent.action == "portfolio.imported")).one()
+    assert event.details["warnings"] == report.warnings
+
+
+def test_the_demo_portfolio_customer_numbers_are_not_sequential(db: Session, monkeypatch) -> None:
+    from relance.settings import get_settings
+
+    monkeypatch.setenv("IDENTITY_CHECK", "customer_number")
+    get_settings.cache_clear()
+    report = import_rows(db, read_csv(DEMO_CSV.read_text(encoding="utf-8")),
+                         date_shift_days=demo_shift_days(date.today()))
+    assert report.ok and report.warnings == []
+
+
+def test_postcode_check_does_not_warn_about_customer_numbers(db: Session) -> None:
+    report = import_rows(
+        db,
+        _rows(
+            "C-7,Jean Dubois,06 39 98 21 07,F-P1,10,EUR,2026-10-01,2026-10-31,fr,consumer,",
+            "C-8,Anne Dubois,06 39 98 21 08,F-P2,10,EUR,2026-10-01,2026-10-31,fr,consumer,",
+        ),
+    )
+    assert report.ok and report.warnings == []

@@ -24,6 +24,7 @@ from relance.db.models import (
     DunningAction,
     Handoff,
     Invoice,
+    LatePaymentReason,
     Letter,
     Message,
     Payment,
@@ -109,6 +110,8 @@ def seed_debtor(
                 status="received", created_at=now,
                 extra={"input": "dtmf", "digits": "75002", "call_status": "completed"}),
     ])
+    db.add(LatePaymentReason(debtor_id=debtor.id, conversation_id=conversation.id,
+                             category="hardship", words=text, channel="sms", created_at=now))
     db.add(Handoff(conversation_id=conversation.id, reason="requested",
                    details=f"{name} wants a call on {phone}", status="open"))
     db.add(Dispute(reference=f"DSP-PRIV-{n}", debtor_id=debtor.id, invoice_id=invoice.id,

@@ -23,6 +23,7 @@ from relance.db.models import (
     Message,
     Payment,
     PaymentLink,
+    PaymentReview,
     SavedPaymentMethod,
     Task,
 )
@@ -93,6 +94,26 @@ def test_erase_removes_every_occurrence_and_keeps_the_accounts(
     assert event.details["reason"] == "Request by e-mail from [erased] on 2026-11-30"
     assert event.details["counts"]["contacts_opted_out"] == 2
     assert is_erased(db, debtor.id)
+
+
+def test_payment_review_notes_are_cleared_and_the_payment_kept(
+    db: Session, tmp_path: Path
+) -> None:
+    """A collector's note on a held payment (payments to review) is free text about the person."""
+    from relance.ledger.service import Expected, Hold, record_payment
+
+    seeded = seed_debtor(db, tmp_path)
+    expected = Expected(5000, "EUR", seeded.debtor.id)
+    held = record_payment(
+        db, debtor_id=seeded.debtor.id, amount_minor=100, currency="USD", method="card",
+        provider="stripe", provider_ref="pi_erase_review", hold=Hold(expected, ["currency"]),
+    )
+    review = db.scalars(select(PaymentReview).where(PaymentReview.payment_id == held.payment.id)).one()
+    review.note = f"refunded to {seeded.name} by phone"
+    db.flush()
+    erase(db, seeded.debtor, actor="cli:ops", reason="request", force=True)
+    db.refresh(review)
+    assert review.note is None and review.payment_id == held.payment.id
 
 
 def test_refused_with_an_open_balance_and_nothing_changes(db: Session, tmp_path: Path) -> None:

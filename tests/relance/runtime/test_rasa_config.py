@@ -26,7 +26,11 @@ def _endpoints(tmp_path: Path, **values: str) -> dict:
 def test_single_machine_default_sqlite_tracker_no_lock_store(tmp_path: Path) -> None:
     endpoints = _endpoints(tmp_path)
     assert endpoints["action_endpoint"] == {"url": "http://actions:5055/webhook"}
-    assert endpoints["nlg"] == {"url": "http://api:8000/nlg", "token": "nlg-tok"}
+    assert endpoints["nlg"] == {
+        "type": "bot.nlg.BoundedCallbackNLG",
+        "url": "http://api:8000/nlg",
+        "token": "nlg-tok",
+    }
     assert endpoints["tracker_store"] == {
         "type": "SQL",
         "dialect": "sqlite",

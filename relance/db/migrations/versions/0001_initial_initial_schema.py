@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-12-01 21:34:37.660181
+Create Date: 2026-12-04 17:25:30.953314
 """
 
 from __future__ import annotations
@@ -51,6 +51,13 @@ def upgrade() -> None:
         sa.Column("policy_version", sa.Integer(), nullable=False),
         sa.Column("counts", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dunning_runs")),
+    )
+    op.create_table(
+        "login_throttles",
+        sa.Column("account_key", sa.String(length=64), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("last_failure_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("account_key", name=op.f("pk_login_throttles")),
     )
     op.create_table(
         "users",
@@ -134,6 +141,27 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_audit_events_debtor_id"), ["debtor_id"], unique=False)
 
     op.create_table(
+        "console_sessions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", relance.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("ended_reason", sa.String(length=32), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_console_sessions_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_console_sessions")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_console_sessions_token_hash")),
+    )
+    with op.batch_alter_table("console_sessions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_console_sessions_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
         "contacts",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("debtor_id", sa.Integer(), nullable=False),
@@ -171,6 +199,7 @@ def upgrade() -> None:
         sa.Column(
             "identity_verified_at", relance.db.base.UTCDateTime(timezone=True), nullable=True
         ),
+        sa.Column("disclosed_channels", sa.JSON(), nullable=True),
         sa.Column("created_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["debtor_id"],
@@ -570,6 +599,48 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "late_payment_reasons",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("debtor_id", sa.Integer(), nullable=False),
+        sa.Column("conversation_id", sa.Integer(), nullable=True),
+        sa.Column("message_id", sa.Integer(), nullable=True),
+        sa.Column("category", sa.String(length=32), nullable=False),
+        sa.Column("words", sa.Text(), nullable=True),
+        sa.Column("channel", sa.String(length=16), nullable=True),
+        sa.Column("language", sa.String(length=8), nullable=True),
+        sa.Column("identity_verified", sa.Boolean(), nullable=False),
+        sa.Column("source", sa.String(length=16), nullable=False),
+        sa.Column("created_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_late_payment_reasons_conversation_id_conversations"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["debtor_id"],
+            ["debtors.id"],
+            name=op.f("fk_late_payment_reasons_debtor_id_debtors"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["message_id"],
+            ["messages.id"],
+            name=op.f("fk_late_payment_reasons_message_id_messages"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_late_payment_reasons")),
+        sa.UniqueConstraint("message_id", name=op.f("uq_late_payment_reasons_message_id")),
+    )
+    with op.batch_alter_table("late_payment_reasons", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_late_payment_reasons_category"), ["category"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_late_payment_reasons_debtor_id"), ["debtor_id"], unique=False
+        )
+
+    op.create_table(
         "payment_links",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
@@ -665,11 +736,58 @@ def upgrade() -> None:
             batch_op.f("ix_payment_allocations_payment_id"), ["payment_id"], unique=False
         )
 
+    op.create_table(
+        "payment_reviews",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("payment_id", sa.Integer(), nullable=False),
+        sa.Column("debtor_id", sa.Integer(), nullable=False),
+        sa.Column("payment_link_id", sa.Integer(), nullable=True),
+        sa.Column("reasons", sa.JSON(), nullable=False),
+        sa.Column("expected_minor", sa.Integer(), nullable=True),
+        sa.Column("expected_currency", sa.String(length=3), nullable=True),
+        sa.Column("expected_debtor_id", sa.Integer(), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("resolution", sa.String(length=16), nullable=True),
+        sa.Column("resolved_by", sa.String(length=128), nullable=True),
+        sa.Column("resolved_at", relance.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("created_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["debtor_id"],
+            ["debtors.id"],
+            name=op.f("fk_payment_reviews_debtor_id_debtors"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["payment_id"],
+            ["payments.id"],
+            name=op.f("fk_payment_reviews_payment_id_payments"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["payment_link_id"],
+            ["payment_links.id"],
+            name=op.f("fk_payment_reviews_payment_link_id_payment_links"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_payment_reviews")),
+        sa.UniqueConstraint("payment_id", name=op.f("uq_payment_reviews_payment_id")),
+    )
+    with op.batch_alter_table("payment_reviews", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_payment_reviews_debtor_id"), ["debtor_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_payment_reviews_status"), ["status"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("payment_reviews", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_payment_reviews_status"))
+        batch_op.drop_index(batch_op.f("ix_payment_reviews_debtor_id"))
+
+    op.drop_table("payment_reviews")
     with op.batch_alter_table("payment_allocations", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_payment_allocations_payment_id"))
         batch_op.drop_index(batch_op.f("ix_payment_allocations_invoice_id"))
@@ -683,6 +801,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_payment_links_debtor_id"))
 
     op.drop_table("payment_links")
+    with op.batch_alter_table("late_payment_reasons", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_late_payment_reasons_debtor_id"))
+        batch_op.drop_index(batch_op.f("ix_late_payment_reasons_category"))
+
+    op.drop_table("late_payment_reasons")
     with op.batch_alter_table("dunning_actions", schema=None) as batch_op:
         batch_op.drop_index("ix_dunning_actions_status_next")
         batch_op.drop_index(batch_op.f("ix_dunning_actions_invoice_id"))
@@ -760,6 +883,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_contacts_address"))
 
     op.drop_table("contacts")
+    with op.batch_alter_table("console_sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_console_sessions_user_id"))
+
+    op.drop_table("console_sessions")
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_events_debtor_id"))
         batch_op.drop_index(batch_op.f("ix_audit_events_at"))
@@ -774,6 +901,7 @@ def downgrade() -> None:
 
     op.drop_table("versioned_documents")
     op.drop_table("users")
+    op.drop_table("login_throttles")
     op.drop_table("dunning_runs")
     op.drop_table("debtors")
     # ### end Alembic commands ###

@@ -1,0 +1,71 @@
+"""ConsequenceGuard: a consequential intent with weak evidence becomes `confirm_consequential`.
+
+Placed after the FallbackClassifier. When the top intent is one whose action changes the
+debtor's file (bot/components/evidence.py: opt-out, dispute, already paid, wrong person, promise,
+plan acceptance) and its confidence is under that intent's threshold, or the message holds no cue
+of its domain, the intent becomes CONFIRM_INTENT and is put first in the ranking, the way the
+FallbackClassifier puts `nlu_fallback` first: the guarded intent stays second, so the action
+that asks for confirmation (actions/confirmation.py) knows which question to ask and, on "yes",
+replays the message with that intent.
+
+Thresholds are per intent (`thresholds`, else `default_threshold`); bench/nlu/offtopic.py tunes
+them on the CLINC150 oos_train split and writes the values found into bot/config*.yml.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.shared.nlu.constants import (
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    PREDICTED_CONFIDENCE_KEY,
+    TEXT,
+)
+from rasa.shared.nlu.training_data.message import Message
+
+from bot.components.evidence import CONFIRM_INTENT, is_weak
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
+class ConsequenceGuard(GraphComponent, IntentClassifier):
+    """Re-labels consequential predictions made on weak evidence (see the module docstring)."""
+
+    @classmethod
+    def required_components(cls) -> list[type]:
+        return [IntentClassifier]
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {"default_threshold": 0.9, "thresholds": {}}
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.component_config = config
+        self.default_threshold = float(config["default_threshold"])
+        self.thresholds = {str(k): float(v) for k, v in (config.get("thresholds") or {}).items()}
+
+    @classmethod
+    def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> ConsequenceGuard:
+        return cls(config)
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        for message in messages:
+            intent = message.data.get(INTENT) or {}
+            name = intent.get(INTENT_NAME_KEY)
+            confidence = float(intent.get(PREDICTED_CONFIDENCE_KEY) or 0.0)
+            text = str(message.data.get(TEXT) or "")
+            if name is None or not is_weak(name, confidence, text, self.thresholds,
+                                           self.default_threshold):
+                continue
+            guarded = {INTENT_NAME_KEY: CONFIRM_INTENT, PREDICTED_CONFIDENCE_KEY: confidence}
+            message.data[INTENT] = guarded
+            message.data.setdefault(INTENT_RANKING_KEY, [])
+            message.data[INTENT_RANKING_KEY].insert(0, dict(guarded))
+        return messages

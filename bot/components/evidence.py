@@ -1,0 +1,121 @@
+"""Is the evidence for an action with consequences strong enough to act without asking?
+
+DIET is confident about messages it has never seen anything like: on public off-topic English
+questions, 6 % were taken for a business intent at 0.7 or more ("when is the next full moon" ->
+promise_to_pay). An opt-out, a dispute, a wrong-person mark, a promise, an "already paid" or a
+plan acceptance changes the debtor's file, so the assistant acts at once only when the evidence
+is strong: the intent's confidence reaches its threshold AND the message holds a cue of that
+intent's domain (a word a debtor asking for it would use: "stop", "contest", "payé", "pas moi"…).
+Otherwise the message is re-labelled CONFIRM_INTENT and the assistant asks first (see
+actions/confirmation.py).
+
+Kept free of Rasa imports (like ranking.py): the app's tests check it without the Rasa venv and
+the off-topic benchmark replays it on raw rankings to tune the thresholds (bench/nlu/offtopic.py).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+
+CONFIRM_INTENT = "confirm_consequential"
+
+# Word starts, matched on folded text (lower case, no accents, apostrophes as spaces). Informal
+# spellings debtors type are included ("jai", "jpeux", "pk", "vs", "msg", "rembourse").
+_CUES: dict[str, tuple[str, ...]] = {
+    "stop_contact": (
+        r"stop", r"arret", r"cesse", r"desinscri", r"desabonn", r"unsubscrib", r"opt ?out",
+        r"harcel", r"harass", r"lache", r"fiche", r"foutez", r"laissez moi", r"laisse moi",
+        r"leave me", r"contact", r"ecri", r"message", r"msg", r"sms", r"texto", r"text", r"txt",
+        r"appel", r"call", r"rappel", r"spam", r"no more", r"plus de (message|msg|sms|appel)",
+        r"ne plus", r"m envoy", r"n envoy", r"envoyez", r"sending", r"relanc", r"marre",
+        r"tranquille", r"bloqu", r"block",
+    ),
+    "dispute_debt": (
+        r"contest", r"dispute", r"disagree", r"desaccord", r"pas d ?accord", r"not agree",
+        r"erreur", r"error", r"mistake", r"wrong", r"faux", r"fausse", r"incorrect", r"errone",
+        r"arnaque", r"scam", r"fraud", r"escroq", r"jamais (recu|commande|eu|signe|utilise)",
+        r"never (got|received|ordered|signed|used)", r"not (mine|my|received|owe)",
+        r"pas (a moi|moi|recu|commande|le mien|la mienne)", r"defectu", r"defect", r"casse",
+        r"facture", r"invoice", r"bill", r"montant", r"amount", r"dette", r"debt", r"dois",
+        r"doi\b", r"owe", r"somme", r"frais", r"fee", r"rembours", r"refund", r"litige",
+        r"reclam", r"complain", r"plainte", r"avocat", r"lawyer", r"justif", r"proof",
+        r"preuve", r"n importe quoi", r"nonsense", r"rien a voir", r"nothing to do",
+    ),
+    "already_paid": (
+        r"pay", r"paie", r"paye", r"paid", r"regl", r"solde", r"settled", r"virement", r"vire",
+        r"transfer", r"wire", r"cheque", r"prelev", r"deja", r"already", r"c est fait",
+        r"done", r"envoy", r"sent", r"rembours", r"recu", r"receipt", r"preuve", r"proof",
+        r"facture", r"invoice", r"bill", r"dette", r"debt", r"owe", r"dois", r"a jour",
+        r"up to date", r"c est bon", r"all good", r"plus rien", r"nothing left",
+    ),
+    "wrong_person": (
+        r"pas moi", r"not me", r"c est pas (moi|lui|elle|mon|ma)", r"ce n est pas", r"wrong",
+        r"mauvais", r"erreur", r"mistake", r"connais pas", r"connait pas", r"(don ?t|dont) know",
+        r"never heard", r"personne", r"nobody", r"no one", r"ce nom", r"that name",
+        r"this name", r"m appelle", r"my name", r"je suis pas", r"je ne suis pas", r"i am not",
+        r"i m not", r"im not", r"chui pas", r"suis pas", r"not (him|her|them|the person)",
+        r"ne vit", r"doesn ?t live", r"no longer", r"moved", r"demenag", r"ancien",
+        r"previous owner", r"deced", r"died", r"dead", r"passed away", r"homonym",
+        r"same name", r"plus (ce|son) (numero|num)", r"numero", r"number",
+    ),
+    "promise_to_pay": (
+        r"pay", r"paie", r"paye", r"regl", r"vir", r"transfer", r"send", r"envoi", r"envoy",
+        r"rembours", r"solde", r"settle", r"cheque", r"argent", r"money", r"thune", r"fric",
+        r"sous\b", r"ble\b", r"oseille", r"cash", r"euro", r"eur\b", r"dollar", r"bucks",
+        r"quid", r"\d", r"demain", r"dm1", r"tomorrow", r"tmr", r"lundi", r"mardi",
+        r"mercredi", r"jeudi", r"vendredi", r"samedi", r"dimanche", r"monday", r"tuesday",
+        r"wednesday", r"thursday", r"friday", r"saturday", r"sunday", r"semaine", r"week",
+        r"mois", r"month", r"fin du", r"end of", r"debut", r"salaire", r"salary", r"paycheck",
+        r"wages", r"chomage", r"caf\b", r"allocation", r"pension", r"retraite", r"rsa\b",
+        r"janvier", r"fevrier", r"avril", r"juin", r"juillet", r"aout", r"septembre",
+        r"octobre", r"novembre", r"decembre", r"january", r"february", r"april", r"june",
+        r"july", r"august", r"september", r"october", r"november", r"december", r"bientot",
+        r"soon", r"promi", r"promise", r"engage", r"dette", r"debt", r"dois", r"owe",
+        r"facture", r"invoice", r"bill", r"versement", r"ce soir", r"tonight", r"aujourd",
+        r"today", r"ajd", r"auj\b",
+    ),
+    "affirm": (
+        r"oui", r"ouais", r"ouai", r"ouep", r"wi\b", r"yes", r"yeah", r"yep", r"yup", r"ya\b",
+        r"ok", r"oki", r"d ?accord", r"dac", r"entendu", r"ca marche", r"ca me va", r"ca va",
+        r"parfait", r"perfect", r"vas y", r"allez", r"go\b", r"sure", r"fine", r"good",
+        r"great", r"bien", r"accept", r"agree", r"deal", r"volontiers", r"of course",
+        r"absolument", r"absolutely", r"exact", r"correct", r"right", r"c est bon", r"let s",
+        r"lets", r"sounds", r"why not", r"pourquoi pas", r"carrement", r"grave", r"certain",
+        r"confirm", r"valid", r"top\b", r"nickel", r"super", r"cool", r"alright", r"aight",
+        r"k\b", r"kk\b", r"y\b", r"\U0001f44d",
+    ),
+}
+CUES: dict[str, re.Pattern[str]] = {
+    intent: re.compile(r"(^|[^a-z0-9])(" + "|".join(words) + ")")
+    for intent, words in _CUES.items()
+}
+# The intents whose action changes the debtor's file (plan acceptance is "affirm" answering a
+# plan offer; in any other context actions/confirmation.py lets affirm through at once).
+CONSEQUENTIAL = frozenset(CUES)
+
+
+def fold(text: str) -> str:
+    """Lower case, no accents, apostrophes and hyphens as spaces, SMS "j" contractions split:
+    "J'ai déjà réglé" -> "j ai deja regle", "jdois" -> "j dois" (the cues match word starts)."""
+    text = unicodedata.normalize("NFKD", text.replace("’", "'"))
+    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
+    text = re.sub(r"['`\-]", " ", text)
+    text = re.sub(r"\bj(?=[bcdfghklmnpqrstvwxz][aeiouy])", "j ", text)  # "jdois", "jpaye", "jvous"
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def has_cue(intent: str, text: str) -> bool:
+    """Whether the message holds a word of `intent`'s domain (True for intents without cues)."""
+    pattern = CUES.get(intent)
+    return pattern is None or pattern.search(fold(text)) is not None
+
+
+def is_weak(intent: str, confidence: float, text: str, thresholds: Mapping[str, float],
+            default_threshold: float) -> bool:
+    """True when a consequential intent must be confirmed before its action runs."""
+    if intent not in CONSEQUENTIAL:
+        return False
+    threshold = float(thresholds.get(intent, default_threshold))
+    return confidence < threshold or not has_cue(intent, text)

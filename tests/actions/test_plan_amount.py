@@ -1,0 +1,114 @@
+"""A plan asked as an amount per instalment ("5 euros par mois", "$50 monthly") is a plan request:
+balance / amount instalments, rounded up, then the policy limits decide (counter-offer when the
+debtor's amount would take too long). The debtor setup owes 300 €: up to 3 instalments."""
+
+from __future__ import annotations
+
+import pytest
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.orm import Session
+
+from actions.plans import ActionEvaluatePlan, ValidatePlanForm
+from relance.db.models import Conversation, Debtor
+from tests.actions.conftest import make_tracker, slots_for
+
+
+def _user(text: str, intent: str = "inform") -> dict:
+    return {"event": "user", "text": text, "parse_data": {"intent": {"name": intent}}}
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "installments", "frequency"),
+    [
+        ("5 euros par mois", "fr", 60, "monthly"),
+        ("5€/mois", "fr", 60, "monthly"),
+        ("cinq euros par mois", "fr", 60, "monthly"),
+        ("150 € par semaine", "fr", 2, "weekly"),
+        ("50 bucks a month", "en", 6, "monthly"),
+        ("$50 monthly", "en", 6, "monthly"),
+        ("I can pay 120 dollars every two weeks", "en", 3, "biweekly"),
+    ],
+)
+def test_amount_per_installment_answer_becomes_a_count(
+    dispatcher: CollectingDispatcher,
+    debtor_setup: tuple[Debtor, Conversation],
+    text: str,
+    language: str,
+    installments: int,
+    frequency: str,
+) -> None:
+    owner, conv = debtor_setup
+    tracker = make_tracker(
+        slots_for(owner, conv, language=language, requested_slot="plan_installments"), text=text
+    )
+    slots = ValidatePlanForm().validate_plan_installments(text, dispatcher, tracker, {})
+    assert slots["plan_installments"] == installments
+    assert slots["plan_frequency"] == frequency
+    assert dispatcher.messages == []  # not an "I did not understand"
+
+
+def test_a_count_is_still_a_count(
+    dispatcher: CollectingDispatcher, debtor_setup: tuple[Debtor, Conversation]
+) -> None:
+    owner, conv = debtor_setup
+    tracker = make_tracker(slots_for(owner, conv, requested_slot="plan_installments"))
+    form = ValidatePlanForm()
+    assert form.validate_plan_installments("en 3 fois par mois", dispatcher, tracker, {}) == {
+        "plan_installments": 3
+    }
+    assert form.validate_plan_installments("50 par mois", dispatcher, tracker, {}) == {
+        "plan_installments": 50
+    }  # no currency: a count (the policy then counter-offers)
+
+
+def test_amount_said_with_the_request_before_the_identity_check_is_used(
+    dispatcher: CollectingDispatcher, debtor_setup: tuple[Debtor, Conversation]
+) -> None:
+    """ "je peux payer 100 euros par mois" -> postcode -> the form starts on the postcode turn."""
+    owner, conv = debtor_setup
+    history = [
+        _user("je peux payer 100 euros par mois", "request_payment_plan"),
+        {"event": "action", "name": "identity_form"},
+        _user("75011"),
+    ]
+    tracker = make_tracker(slots_for(owner, conv), text="75011", events=history)
+    assert ValidatePlanForm().extract_plan_installments(dispatcher, tracker, {}) == {
+        "plan_installments": 3,
+        "plan_amount": 10_000,
+        "plan_frequency": "monthly",
+    }
+
+
+def test_an_amount_from_an_earlier_plan_is_not_reused(
+    dispatcher: CollectingDispatcher, debtor_setup: tuple[Debtor, Conversation]
+) -> None:
+    owner, conv = debtor_setup
+    history = [
+        _user("je peux payer 100 euros par mois", "request_payment_plan"),
+        {"event": "action", "name": "action_evaluate_plan"},
+        _user("je voudrais un échéancier", "request_payment_plan"),
+    ]
+    tracker = make_tracker(slots_for(owner, conv), text="je voudrais un échéancier", events=history)
+    assert ValidatePlanForm().extract_plan_installments(dispatcher, tracker, {}) == {}
+
+
+@pytest.mark.parametrize(("text", "language"), [("5 euros par mois", "fr"), ("$5 a month", "en")])
+def test_too_small_an_amount_gets_the_counter_offer(
+    db: Session,
+    dispatcher: CollectingDispatcher,
+    debtor_setup: tuple[Debtor, Conversation],
+    text: str,
+    language: str,
+) -> None:
+    owner, conv = debtor_setup
+    tracker = make_tracker(slots_for(owner, conv, language=language), text=text)
+    slots = ValidatePlanForm().validate_plan_installments(text, dispatcher, tracker, {})
+    assert slots["plan_installments"] == 60
+    events = ActionEvaluatePlan().run(
+        dispatcher, make_tracker(slots_for(owner, conv, language=language, **slots)), {}
+    )
+    status = next(e["value"] for e in events if e.get("name") == "plan_status")
+    assert status == "counter_offer"
+    offer = dispatcher.messages[-1]
+    assert offer["response"] == "utter_plan_counter_offer"
+    assert offer["installments"] == 3  # the policy's maximum for 300 €

@@ -1,0 +1,79 @@
+"""When an action with consequences may run at once (bot/components/evidence.py), without Rasa."""
+
+import pytest
+
+from bot.components.evidence import CONSEQUENTIAL, fold, has_cue, is_weak
+
+THRESHOLDS = {"stop_contact": 0.9, "promise_to_pay": 0.8}
+
+
+@pytest.mark.parametrize(
+    ("intent", "text"),
+    [
+        # the misreadings reported in issue 24: no word of the intent's domain
+        ("promise_to_pay", "when is the next full moon"),
+        ("dispute_debt", "is anything being newscasted about the threat of famine in chad"),
+        ("promise_to_pay", "c'est quand la prochaine pleine lune"),
+        ("wrong_person", "quelle est la capitale du pérou"),
+        ("already_paid", "where is my parcel"),
+        ("affirm", "what's the weather like in lisbon"),
+    ],
+)
+def test_off_topic_messages_hold_no_cue_so_even_full_confidence_asks_first(intent, text) -> None:
+    assert not has_cue(intent, text)
+    assert is_weak(intent, 1.0, text, THRESHOLDS, 0.9)
+
+
+@pytest.mark.parametrize(
+    ("intent", "text"),
+    [
+        ("stop_contact", "arretez de mecrire"),
+        ("stop_contact", "STOP"),
+        ("stop_contact", "no more msgs pls"),
+        ("already_paid", "jai deja payé"),
+        ("already_paid", "c'est réglé depuis lundi"),
+        ("already_paid", "i alrdy paid"),
+        ("wrong_person", "c pas moi"),
+        ("wrong_person", "wrong number mate"),
+        ("wrong_person", "jconnais pas cette personne"),
+        ("dispute_debt", "jdois rien du tout"),
+        ("dispute_debt", "this bill is wrong"),
+        ("promise_to_pay", "jpaye dm1"),
+        ("promise_to_pay", "ill pay u friday"),
+        ("promise_to_pay", "je vous règle ça le 10"),
+        ("affirm", "ouais"),
+        ("affirm", "ok ca marche"),
+        ("affirm", "yep"),
+    ],
+)
+def test_debtors_informal_requests_hold_a_cue_and_act_at_once_when_confident(intent, text) -> None:
+    assert has_cue(intent, text)
+    assert not is_weak(intent, 0.95, text, THRESHOLDS, 0.9)
+
+
+def test_confidence_under_the_intents_own_threshold_asks_first() -> None:
+    assert is_weak("stop_contact", 0.85, "arrêtez les sms", THRESHOLDS, 0.5)
+    assert not is_weak("promise_to_pay", 0.85, "je paie demain", THRESHOLDS, 0.99)
+    # an intent without its own threshold uses the default one
+    assert is_weak("already_paid", 0.85, "déjà payé", THRESHOLDS, 0.9)
+    assert not is_weak("already_paid", 0.95, "déjà payé", THRESHOLDS, 0.9)
+
+
+def test_intents_without_consequences_are_never_held_back() -> None:
+    assert "ask_balance" not in CONSEQUENTIAL and "request_payment_plan" not in CONSEQUENTIAL
+    assert not is_weak("ask_balance", 0.41, "when is the next full moon", THRESHOLDS, 0.9)
+    expected = {
+        "stop_contact",
+        "dispute_debt",
+        "already_paid",
+        "wrong_person",
+        "promise_to_pay",
+        "affirm",
+    }
+    assert expected == CONSEQUENTIAL
+
+
+def test_fold_treats_typed_and_informal_spellings_alike() -> None:
+    assert fold("J’ai DÉJÀ réglé") == fold("j'ai deja regle") == "j ai deja regle"
+    assert fold("c'est-à-dire") == "c est a dire"
+    assert fold("jdois rien, jvous paye dm1") == "j dois rien, j vous paye dm1"

@@ -1,0 +1,65 @@
+"""The identity check attacked through the signed SMS webhook, against the real processes
+(issue 17.1), and a debtor asking questions during the check (issue 16.6)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from relance.db.models import AuditEvent
+from tests.support.identity_attacks import postcode_list_sms
+
+from .conftest import RunningStack
+from .test_sms_conversation import _converse, _debtor_by_phone, _possible_balances, _session
+
+pytestmark = pytest.mark.e2e
+
+
+def test_an_sms_listing_240_postcodes_reveals_nothing(e2e_stack: RunningStack) -> None:
+    phone = "+33639980016"  # demo debtor C-FR-016 (postcode 38000), used by no other e2e test
+    attack = postcode_list_sms(", ")
+    assert "38000" in attack
+    answers = _converse(e2e_stack, phone, ["Bonjour", "Combien je dois ?", attack], prefix="pc")
+    with _session(e2e_stack) as session:
+        debtor = _debtor_by_phone(session, phone)
+        balances = _possible_balances(session, debtor)
+        said = " ".join(" ".join(a) for a in answers)
+        assert not any(b in said for b in balances), answers
+        events = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.debtor_id == debtor.id, AuditEvent.action.like("identity.%")
+            )
+        ).all()
+        assert "identity.verified" not in [e.action for e in events], answers
+        failed = [e for e in events if e.action == "identity.failed"]
+        assert failed and failed[-1].details["locked"] is True, (answers, events)
+
+
+def test_questions_during_the_identity_check_cost_no_attempt(e2e_stack: RunningStack) -> None:
+    phone = "+33639980017"  # demo debtor C-FR-017 (postcode 51100), used by no other e2e test
+    turns = [
+        "Bonjour",
+        "Combien je dois ?",
+        "donnez-moi le détail de ma facture",
+        "pourquoi vous me demandez ça ?",
+        "donnez-moi le détail de ma facture svp",
+        "51100",
+    ]
+    answers = _converse(e2e_stack, phone, turns, prefix="qs")
+    assert all(answers), answers
+    with _session(e2e_stack) as session:
+        debtor = _debtor_by_phone(session, phone)
+        balances = _possible_balances(session, debtor)
+        assert not any(b in " ".join(" ".join(a) for a in answers[:5]) for b in balances)
+        failures = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.debtor_id == debtor.id, AuditEvent.action == "identity.failed"
+            )
+        ).all()
+        assert failures == [], answers
+        verified = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.debtor_id == debtor.id, AuditEvent.action == "identity.verified"
+            )
+        ).all()
+        assert verified, answers
