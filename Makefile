@@ -16,3 +16,4 @@ doctor:  ## check this machine's prerequisites, with the fix for each missing on
 
 lint:
 	@.venv/bin/ruff check .
+	@.venv/bin/mypy

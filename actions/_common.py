@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from rasa_sdk import Tracker
@@ -49,8 +49,23 @@ def tracker_today(tracker: Tracker) -> date:
         return today(debtor_of(session, tracker))
 
 
-def debtor_of(session: Session, tracker: Tracker) -> Debtor | None:
+class SlotReader(Protocol):
+    """What `debtor_of` reads: a tracker, or a view of one with some slots overridden."""
+
+    def get_slot(self, key: str, /) -> Any: ...
+
+
+def debtor_of(session: Session, tracker: SlotReader) -> Debtor | None:
     return identity_repository.get_debtor(session, tracker.get_slot("debtor_id"))
+
+
+def filled_slot(tracker: Tracker, name: str) -> Any:
+    """A slot that this action's form has filled: if it is empty, the stories are wrong, so say
+    which slot rather than fail on None further down (int(None), a NULL column)."""
+    value = tracker.get_slot(name)
+    if value is None:
+        raise LookupError(f"slot {name!r} is not filled")
+    return value
 
 
 def conversation_of(session: Session, tracker: Tracker) -> Conversation | None:

@@ -10,7 +10,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions._common import debtor_of, latest_text, unit_of_work, utter
+from actions._common import debtor_of, filled_slot, latest_text, unit_of_work, utter
 from actions.handoff import escalate_on_signal
 from actions.late_reasons import stated_reason
 from relance.disputes.service import classify_reason, create_dispute
@@ -73,7 +73,7 @@ class ActionCreateDispute(Action):
             debtor = debtor_of(session, tracker)
             if debtor is None:
                 return events
-            dispute = create_dispute(session, debtor, reason=tracker.get_slot("dispute_reason"),
+            dispute = create_dispute(session, debtor, reason=filled_slot(tracker, "dispute_reason"),
                                      details=tracker.get_slot("dispute_details"))
             # A dispute is also why this debtor has not paid: counted with the other reasons.
             record_reason(session, debtor, category="dispute",

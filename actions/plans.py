@@ -172,7 +172,8 @@ class ActionEvaluatePlan(Action):
             events.append(SlotSet("plan_proposal", evaluation.proposal.as_dict()))
             response = ("utter_plan_within_limits" if evaluation.status == "within_limits"
                         else "utter_plan_counter_offer")
-            utter(dispatcher, response, **evaluation.proposal.variables())
+            variables: dict[str, Any] = evaluation.proposal.variables()
+            utter(dispatcher, response, **variables)
         return events
 
 

@@ -10,7 +10,14 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions._common import debtor_of, language, tracker_today, unit_of_work, utter
+from actions._common import (
+    debtor_of,
+    filled_slot,
+    language,
+    tracker_today,
+    unit_of_work,
+    utter,
+)
 from relance.nlu_normalise import parse_amount, parse_date, wants_full_amount
 from relance.plans import repository as plans_repository
 from relance.promises import service as promises
@@ -88,7 +95,7 @@ class ActionRecordPromise(Action):
                 return events
             _, currency = _balance(session, tracker)
             promise = promises.record_promise(
-                session, debtor, amount_minor=int(tracker.get_slot("promise_amount")),
+                session, debtor, amount_minor=int(filled_slot(tracker, "promise_amount")),
                 promised_date=date.fromisoformat(str(tracker.get_slot("promise_date"))),
                 currency=currency,
             )

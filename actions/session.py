@@ -39,7 +39,7 @@ class ActionSessionStart(Action):
         if debtor_id:
             with unit_of_work() as session:
                 fake = _SlotView(tracker, {"debtor_id": debtor_id})
-                debtor = debtor_of(session, fake)  # type: ignore[arg-type]
+                debtor = debtor_of(session, fake)
                 if debtor is not None:
                     segment = "b2b" if debtor.segment == Segment.B2B else "consumer"
                     events.append(SlotSet("segment", segment))
@@ -47,7 +47,7 @@ class ActionSessionStart(Action):
             # Passed as arguments: Rasa renders this reply with the tracker as it was before the
             # SlotSet events above, so an English debtor's disclosure came out in the default
             # language (French).
-            wording = {k: values[k] for k in ("language", "channel", "tone") if k in values}
+            wording: dict[str, Any] = {k: values[k] for k in ("language", "channel", "tone") if k in values}
             utter(dispatcher, "utter_disclosure", **wording)
             events.append(SlotSet("disclosed", True))
         events.append(ActionExecuted("action_listen"))

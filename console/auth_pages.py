@@ -46,7 +46,7 @@ def _login_page(
     )
     options = cookie_options(settings)
     options["max_age"] = 3600
-    response.set_cookie(LOGIN_COOKIE, token, **options)  # type: ignore[arg-type]
+    response.set_cookie(LOGIN_COOKIE, token, **options)
     return response
 
 
@@ -88,7 +88,7 @@ def login(
         )
     session = start_session(db, result.user.id, result.user.password_hash)
     response = redirect(request, _safe_next(next))
-    response.set_cookie(COOKIE_NAME, dump_session(settings, session), **cookie_options(settings))  # type: ignore[arg-type]
+    response.set_cookie(COOKIE_NAME, dump_session(settings, session), **cookie_options(settings))
     response.delete_cookie(LOGIN_COOKIE, path="/")
     return response
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 from fastapi import APIRouter, Request, Response
@@ -15,7 +16,7 @@ router = APIRouter(route_class=ConsoleRoute)
 PERIODS = (30, 90, 180, 365)
 
 
-def _short_money(currency: str):  # type: ignore[no-untyped-def]
+def _short_money(currency: str) -> Callable[[float], str]:
     def fmt(minor: float) -> str:
         major = minor / 100
         if major >= 1_000_000:

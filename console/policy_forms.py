@@ -69,7 +69,9 @@ def plan_limits_from_form(form: FormData, document: dict[str, Any]) -> dict[str,
     problems: list[str] = []
     bands: list[dict[str, Any]] = []
     original = [b if isinstance(b, dict) else {} for b in document.get("plan_limits") or []]
-    count = int(form.get("band_count") or 0)
+    raw_count = form.get("band_count") or "0"  # a hidden field: only a forged form gets it wrong
+    count: int = _number(raw_count if isinstance(raw_count, str) else "", "band count", int,
+                         problems)
     for i in range(min(count, 50)):
         def field(name: str, i: int = i) -> str:
             value = form.get(f"band-{i}-{name}")

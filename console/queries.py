@@ -52,8 +52,11 @@ class InboxFilters:
         return {"status": self.status, "reason": self.reason, "channel": self.channel, "q": self.q}
 
 
-def _inbox_query(filters: InboxFilters, user_id: int) -> Select[Any]:
-    query = (
+def _inbox_query(
+    filters: InboxFilters, user_id: int
+) -> Select[Handoff, Conversation, Debtor | None]:
+    """Live handoffs with their conversation and debtor (None: a number we do not know)."""
+    query: Select[Handoff, Conversation, Debtor | None] = (
         select(Handoff, Conversation, Debtor)
         .join(Conversation, Handoff.conversation_id == Conversation.id)
         .outerjoin(Debtor, Conversation.debtor_id == Debtor.id)

@@ -96,8 +96,9 @@ def _dispatch(session: Session, inbound: Inbound, media: list[dict[str, str]]) -
     finally:
         rasa.close()
     replies = released + list(result.replies)
-    if media and result.conversation_id is not None:
-        conversation = repository.conversation_for_debtor(session, contact.debtor)  # type: ignore[union-attr]
+    # A conversation id means the number is a known contact (unknown numbers get none).
+    if media and contact is not None and result.conversation_id is not None:
+        conversation = repository.conversation_for_debtor(session, contact.debtor)
         replies.append(_acknowledge_media(session, inbound, conversation, media))
     return replies
 
@@ -141,10 +142,10 @@ def _keyword(session: Session, inbound: Inbound, kind: Keyword, language: str | 
     contact = contacts.ensure_contact(session, debtor, inbound.channel, inbound.address)
     if kind == Keyword.OPT_OUT:
         changed = contacts.opt_out(session, contact, source=inbound.channel, keyword=normalised)
-        name = "utter_opted_out" if changed else None  # one confirmation, not one per STOP
+        response = "utter_opted_out" if changed else None  # one confirmation, not one per STOP
     elif kind == Keyword.OPT_IN:
         contacts.opt_in(session, contact, source=inbound.channel, keyword=normalised)
-        name = "utter_opted_in"  # confirmed even when already subscribed: nothing to protect
+        response = "utter_opted_in"  # confirmed even when already subscribed: nothing to protect
     else:
         audit.record(
             session,
@@ -154,10 +155,10 @@ def _keyword(session: Session, inbound: Inbound, kind: Keyword, language: str | 
             debtor_id=debtor.id,
             channel=inbound.channel,
         )
-        name = "utter_help"
-    if name is None:
+        response = "utter_help"
+    if response is None:
         return []
-    reply = wording.text(session, name, language=language, channel=inbound.channel)
+    reply = wording.text(session, response, language=language, channel=inbound.channel)
     store_outbound(
         session, conversation, inbound.channel, reply, Author.SYSTEM, address=inbound.address
     )

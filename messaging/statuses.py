@@ -17,7 +17,8 @@ MESSAGE_STATUS = {
     "canceled": MessageStatus.FAILED,
 }
 FAILED = {MessageStatus.FAILED, MessageStatus.UNDELIVERED}
-_RANK = {
+# Keyed by our status values; looked up with any string (an inbound status ranks lowest).
+_RANK: dict[str, int] = {
     MessageStatus.QUEUED: 0,
     MessageStatus.SENT: 1,
     MessageStatus.FAILED: 2,

@@ -41,6 +41,7 @@ def claim(session: Session, event_id: str, kind: str, payload: dict[str, Any]) -
         "payload": payload,
         "received_at": utcnow(),
     }
+    statement: postgresql.Insert | sqlite.Insert
     if dialect == "postgresql":
         statement = postgresql.insert(WebhookEvent).values(**values)
     elif dialect == "sqlite":

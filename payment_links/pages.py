@@ -22,7 +22,8 @@ HERE = Path(__file__).parent
 @lru_cache
 def catalogue() -> dict[str, dict[str, str]]:
     with (HERE / "messages.yml").open(encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        loaded: dict[str, dict[str, str]] = yaml.safe_load(fh)
+    return loaded
 
 
 def language_of(value: str | None) -> str:

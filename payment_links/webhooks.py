@@ -137,7 +137,6 @@ def _validate_intent_failed(obj: dict[str, Any]) -> None:
 
 def claim(session: Session, event: dict[str, Any]) -> bool:
     """Store the event id once. False when it was already stored (a retry or a replay)."""
-    table = WebhookEvent.__table__
     values = {
         "provider": PROVIDER,
         "event_id": str(event["id"])[:128],
@@ -148,10 +147,10 @@ def claim(session: Session, event: dict[str, Any]) -> bool:
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     stmt = (
-        insert(table)
+        insert(WebhookEvent)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["provider", "event_id"])
-        .returning(table.c.id)
+        .returning(WebhookEvent.id)
     )
     return session.execute(stmt).scalar_one_or_none() is not None
 

@@ -26,7 +26,7 @@ def record(
         actor=actor,
         action=action,
         entity_type=getattr(entity, "__tablename__", None),
-        entity_id=str(entity.id) if entity is not None and getattr(entity, "id", None) else None,
+        entity_id=str(entity_id) if (entity_id := getattr(entity, "id", None)) else None,
         debtor_id=debtor_id,
         details={k: _jsonable(v) for k, v in details.items()},
     )

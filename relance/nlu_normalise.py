@@ -64,7 +64,7 @@ def words_to_digits(text: str, language: str) -> str:
     """'deux cents euros' -> '200 euros'; small numbers too ('trois fois' -> '3 fois')."""
     lang = "fr" if language == "fr" else "en"
     try:
-        converted = alpha2digit(text, lang, threshold=0)
+        converted: str = alpha2digit(text, lang, threshold=0)
     except Exception:  # text2num raises on odd inputs; the raw text is still usable
         converted = text
     other = "en" if lang == "fr" else "fr"
@@ -129,8 +129,10 @@ def currency_of(text: str) -> str | None:
     return None
 
 
-def parse_count(text: str, language: str = "fr") -> int | None:
-    """Number of instalments from '3 fois', 'en trois fois', 'six payments', '3x', '12 mois'."""
+def parse_count(text: str | float | None, language: str = "fr") -> int | None:
+    """Number of instalments from '3 fois', 'en trois fois', 'six payments', '3x', '12 mois'.
+
+    A slot value: Rasa may hand over a number already, or nothing."""
     if text is None:
         return None
     if isinstance(text, int | float):
@@ -240,7 +242,7 @@ def parse_date(
         "RELATIVE_BASE": datetime(today.year, today.month, today.day),
         "DATE_ORDER": "DMY",
     }
-    parsed = dateparser.parse(words, languages=["fr", "en"], settings=settings)  # type: ignore[arg-type]
+    parsed = dateparser.parse(words, languages=["fr", "en"], settings=settings)
     return parsed.date() if parsed else None
 
 

@@ -16,6 +16,9 @@ step "prerequisites (relance doctor)"
 step "lint (ruff)"
 .venv/bin/ruff check .
 
+step "types (mypy, strict; config in pyproject.toml)"
+.venv/bin/mypy
+
 step "import contracts (import-linter, .importlinter)"
 .venv/bin/lint-imports
 

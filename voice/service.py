@@ -102,12 +102,10 @@ def start(session: Session, fields: dict[str, str], purpose: str | None) -> str:
     result = _turn(
         session, call, opening, turn=0, extra={"synthetic": "call_start", "purpose": purpose}
     )
-    conversation = (
-        session.get(Conversation, result.conversation_id) if result.conversation_id else None
-    )
-    if conversation is not None:  # every call opens by saying it is an automated assistant
+    opened = session.get(Conversation, result.conversation_id) if result.conversation_id else None
+    if opened is not None:  # every call opens by saying it is an automated assistant
         result.replies = disclosure.disclose_replies(
-            session, conversation, Channel.VOICE, result.replies, result.reply_message_ids,
+            session, opened, Channel.VOICE, result.replies, result.reply_message_ids,
             call=True,
         )
     return webhooks.finish(claimed, _respond(session, call, result, turn=0, attempt=0))
@@ -123,6 +121,7 @@ def gathered(session: Session, fields: dict[str, str], turn: int, attempt: int) 
     speech = (fields.get("SpeechResult") or "").strip()
     if not digits and not speech:
         return webhooks.finish(claimed, _no_input(session, call, turn, attempt))
+    extra: dict[str, object]
     if digits:
         text = DTMF_SHORTCUTS.get(digits, digits)
         extra = {"input": "dtmf", "digits": digits}

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import stripe
+from stripe.params import PaymentIntentCreateParams
+from stripe.params.checkout import SessionCreateParams, SessionCreateParamsPaymentIntentData
 
 from payment_links.providers.base import (
     CheckoutRequest,
@@ -39,8 +41,8 @@ class StripeProvider:
         expires_at = min(
             max(request.expires_at, now + MIN_SESSION_LIFETIME), now + MAX_SESSION_LIFETIME
         )
-        intent_data: dict[str, object] = {"metadata": request.metadata}
-        params: dict[str, object] = {
+        intent_data: SessionCreateParamsPaymentIntentData = {"metadata": request.metadata}
+        params: SessionCreateParams = {
             "mode": "payment",
             "line_items": [
                 {
@@ -66,7 +68,7 @@ class StripeProvider:
         if request.customer_email:
             params["customer_email"] = request.customer_email
         try:
-            session = self._client.v1.checkout.sessions.create(params=params)  # type: ignore[arg-type]
+            session = self._client.v1.checkout.sessions.create(params=params)
         except stripe.StripeError as exc:
             raise ProviderError(f"stripe checkout creation failed: {exc}") from exc
         if not session.url:
@@ -101,7 +103,7 @@ class StripeProvider:
         metadata: dict[str, str],
         idempotency_key: str,
     ) -> ChargeResult:
-        params = {
+        params: PaymentIntentCreateParams = {
             "amount": amount_minor,
             "currency": currency.lower(),
             "customer": customer_ref,
@@ -112,7 +114,7 @@ class StripeProvider:
         }
         try:
             intent = self._client.v1.payment_intents.create(
-                params=params,  # type: ignore[arg-type]
+                params=params,
                 options={"idempotency_key": idempotency_key},
             )
         except stripe.CardError as exc:

@@ -7,7 +7,7 @@ reopens or cancels the invoice, closes the review task and audits as `api:<token
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
@@ -65,7 +65,7 @@ def list_disputes(
 
 
 DisputeId = Annotated[int, Path(ge=1, le=MAX_ID)]
-DECISION_ERRORS = {404: {"model": ErrorOut}, 409: {"model": ErrorOut}}
+DECISION_ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}, 409: {"model": ErrorOut}}
 
 
 def _decide(

@@ -7,11 +7,11 @@ same SQL expression is shown in the response and used by the filter, so they alw
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import ColumnElement, case, exists, func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from relance.api import views
 from relance.api.auth import Caller
@@ -50,9 +50,11 @@ from relance.web.deps import DbSession
 router = APIRouter(tags=["debtors"])
 
 OUTSTANDING = (InvoiceStatus.OPEN, InvoiceStatus.DISPUTED)
+# The debtor's records listed in the 360° view (each has `debtor_id`).
+Record = TypeVar("Record", Invoice, Promise, Dispute, Letter)
 
 
-def status_expression() -> ColumnElement[str]:
+def status_expression() -> ColumnElement[DebtorStatus]:
     """disputed > in_plan > promised > owing > settled: the first that applies wins."""
     open_dispute = exists().where(
         Dispute.debtor_id == Debtor.id, Dispute.status == DisputeStatus.OPEN
@@ -102,20 +104,21 @@ def balances(db: Session, debtor_ids: list[int]) -> dict[int, list[Money]]:
     return found
 
 
-def _summary_fields(debtor: Debtor, status: str, owed: list[Money]) -> dict[str, object]:
-    return {
-        "id": debtor.id,
-        "customer_number": debtor.customer_number,
-        "name": debtor.name,
-        "company": debtor.company,
-        "segment": debtor.segment,
-        "language": debtor.language,
-        "timezone": debtor.timezone,
-        "country": debtor.country,
-        "status": status,
-        "balances": owed,
-        "created_at": debtor.created_at,
-    }
+def _summary(debtor: Debtor, status: DebtorStatus, owed: list[Money]) -> DebtorSummary:
+    """The list row; the 360° view starts from the same fields."""
+    return DebtorSummary(
+        id=debtor.id,
+        customer_number=debtor.customer_number,
+        name=debtor.name,
+        company=debtor.company,
+        segment=debtor.segment,
+        language=debtor.language,
+        timezone=debtor.timezone,
+        country=debtor.country,
+        status=status,
+        balances=owed,
+        created_at=debtor.created_at,
+    )
 
 
 @router.get("/debtors", response_model=Page[DebtorSummary])
@@ -150,13 +153,18 @@ def list_debtors(
         stmt = stmt.where(Debtor.segment == segment)
     if status:
         stmt = stmt.where(status_expression() == status)
-    page = paginate(db, stmt, limit, offset, lambda row: row, scalars=False)
-    owed = balances(db, [row[0].id for row in page.items])
-    page.items = [
-        DebtorSummary(**_summary_fields(debtor, row_status, owed.get(debtor.id, [])))
-        for debtor, row_status in page.items
+    rows = paginate(db, stmt, limit, offset, lambda row: row, scalars=False)
+    owed = balances(db, [debtor.id for debtor, _ in rows.items])
+    summaries = [
+        _summary(debtor, row_status, owed.get(debtor.id, [])) for debtor, row_status in rows.items
     ]
-    return page
+    return Page[DebtorSummary](
+        items=summaries,
+        total=rows.total,
+        limit=rows.limit,
+        offset=rows.offset,
+        next_offset=rows.next_offset,
+    )
 
 
 @router.get(
@@ -177,7 +185,7 @@ def get_debtor(
         raise NotFound("debtor_not_found", f"No debtor with id {debtor_id}")
     debtor, status = row
 
-    def of(model: type, *order: object) -> list:
+    def of(model: type[Record], *order: InstrumentedAttribute[Any]) -> list[Record]:
         stmt = select(model).where(model.debtor_id == debtor_id).order_by(*order, model.id)
         return list(db.scalars(stmt))
 
@@ -192,7 +200,7 @@ def get_debtor(
     ).first()
     reasons = [views.late_reason(r) for r in late_reason_history(db, debtor_id)]
     return Debtor360(
-        **_summary_fields(debtor, status, balances(db, [debtor_id]).get(debtor_id, [])),
+        **dict(_summary(debtor, status, balances(db, [debtor_id]).get(debtor_id, []))),
         risk_class=debtor.risk_class,
         jurisdiction=debtor.jurisdiction,
         email=debtor.email,

@@ -89,7 +89,7 @@ def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
             return [walk(v) for v in node]
         return node
 
-    return walk(schema)
+    return {k: walk(v) for k, v in schema.items()}
 
 
 IMPORT_BODY = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from functools import cache
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeAlias, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -69,22 +69,22 @@ def _timezone(value: str) -> str:
     return value
 
 
-def text(max_length: int, min_length: int = 0) -> Any:
-    """A bounded, control-character-free string type."""
-    return Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length),
-        AfterValidator(no_control_chars),
-    ]
+def bounded(max_length: int, min_length: int = 0) -> StringConstraints:
+    """The length bounds of a text field (surrounding blanks are not text)."""
+    return StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
 
 
-Key64 = text(64, 1)
-Name200 = text(200, 1)
-Text16 = text(16)
-Text120 = text(120)
-Text200 = text(200)
-Text300 = text(300)
-Note2000 = text(2000, 1)
+NO_CONTROL_CHARS = AfterValidator(no_control_chars)
+
+# Bounded, control-character-free strings. Spelt out as `Annotated` aliases (not built by a
+# function) so that type checkers see them as `str`.
+Key64: TypeAlias = Annotated[str, bounded(64, 1), NO_CONTROL_CHARS]
+Name200: TypeAlias = Annotated[str, bounded(200, 1), NO_CONTROL_CHARS]
+Text16: TypeAlias = Annotated[str, bounded(16), NO_CONTROL_CHARS]
+Text120: TypeAlias = Annotated[str, bounded(120), NO_CONTROL_CHARS]
+Text200: TypeAlias = Annotated[str, bounded(200), NO_CONTROL_CHARS]
+Text300: TypeAlias = Annotated[str, bounded(300), NO_CONTROL_CHARS]
+Note2000: TypeAlias = Annotated[str, bounded(2000, 1), NO_CONTROL_CHARS]
 
 
 E164 = Annotated[

@@ -57,7 +57,8 @@ def account_delay(failures: int) -> timedelta:
     """How long after the last failure the next attempt on the account must wait."""
     if failures < ACCOUNT_FREE_FAILURES:
         return timedelta(0)
-    return min(ACCOUNT_BASE_DELAY * 2 ** (failures - ACCOUNT_FREE_FAILURES), ACCOUNT_MAX_DELAY)
+    doublings: int = 2 ** (failures - ACCOUNT_FREE_FAILURES)  # failures >= free: a whole number
+    return min(ACCOUNT_BASE_DELAY * doublings, ACCOUNT_MAX_DELAY)
 
 
 def account_retry_after(session: Session, email: str) -> timedelta:

@@ -15,6 +15,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal, TypedDict
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import delete, select, update
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from relance.db.base import utcnow
 from relance.db.models import ConsoleSession
+from relance.db.session import rowcount
 from relance.settings import Settings
 
 COOKIE_NAME = "relance_session"
@@ -128,15 +130,25 @@ def end_session(db: Session, data: SessionData, reason: str) -> None:
 
 def end_user_sessions(db: Session, user_id: int, reason: str) -> int:
     """End every live session of the user (password change, deactivation); returns how many."""
-    result = db.execute(
+    return rowcount(
+        db,
         update(ConsoleSession)
         .where(ConsoleSession.user_id == user_id, ConsoleSession.ended_at.is_(None))
-        .values(ended_at=utcnow(), ended_reason=reason)
+        .values(ended_at=utcnow(), ended_reason=reason),
     )
-    return result.rowcount or 0  # type: ignore[attr-defined]
 
 
-def cookie_options(settings: Settings) -> dict[str, object]:
+class CookieOptions(TypedDict):
+    """Keyword arguments of `Response.set_cookie`, typed so that a misspelt one is caught."""
+
+    httponly: bool
+    samesite: Literal["lax", "strict", "none"]
+    secure: bool
+    max_age: int
+    path: str
+
+
+def cookie_options(settings: Settings) -> CookieOptions:
     """HttpOnly, SameSite=Lax, Secure whenever the public URL is https."""
     return {
         "httponly": True,

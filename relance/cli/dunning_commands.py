@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from relance.db.models import Debtor
 
 console = Console()
 letters_app = typer.Typer(no_args_is_help=True, help="Formal letters (mise en demeure).")
@@ -30,7 +36,7 @@ def _at(day: str | None) -> datetime | None:
     return datetime.combine(datetime.fromisoformat(day).date(), time(10, 0), tzinfo=UTC)
 
 
-def _debtor(session, ref: str):  # type: ignore[no-untyped-def]
+def _debtor(session: Session, ref: str) -> Debtor:
     from sqlalchemy import select
 
     from relance.db.models import Debtor
@@ -170,7 +176,7 @@ def letters_render(
 
 def evidence_command(
     debtor: str = typer.Argument(..., help="Debtor id or customer number"),
-    out: Path = typer.Option(None, "--out", help="ZIP file (default: evidence-<number>.zip)"),
+    out: Path | None = typer.Option(None, "--out", help="ZIP file (default: evidence-<number>.zip)"),
 ) -> None:
     """Build the evidence pack (ZIP) for a collection agency or an injonction de payer."""
     from relance.db.session import session_scope

@@ -24,8 +24,8 @@ def register(app: typer.Typer) -> None:
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    first = typer.prompt("Password", hide_input=True)
-    second = typer.prompt("Repeat password", hide_input=True)
+    first: str = typer.prompt("Password", hide_input=True)
+    second: str = typer.prompt("Repeat password", hide_input=True)
     if first != second:
         console.print("[red]passwords differ[/red]")
         raise typer.Exit(code=2)

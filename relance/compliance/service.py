@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from relance.compliance.location import locate
@@ -155,7 +155,7 @@ def _pressure_blocks(
     return blocks
 
 
-def _debtor_messages(debtor: Debtor):  # type: ignore[no-untyped-def]
+def _debtor_messages(debtor: Debtor) -> Select[datetime]:
     return (
         select(Message.created_at)
         .join(Conversation, Conversation.id == Message.conversation_id)

@@ -20,7 +20,7 @@ AGING_COLOURS = ("#7ea6f6", "#f6c453", "#ed8936", "#e05d44", "#b42323")
 def _nice_max(value: float) -> float:
     if value <= 0:
         return 1.0
-    exponent = 10 ** math.floor(math.log10(value))
+    exponent: float = 10 ** math.floor(math.log10(value))
     for step in (1, 2, 2.5, 5, 10):
         if value <= step * exponent:
             return step * exponent

@@ -6,11 +6,13 @@ know their settings. Sessions are committed at the request or task boundary, nev
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, CursorResult, Delete, Engine, Update, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from relance.settings import get_settings
@@ -22,7 +24,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
             # pysqlite's own transaction handling breaks SAVEPOINTs; let SQLAlchemy emit BEGIN.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
@@ -32,7 +34,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
+        def _sqlite_begin(conn: Connection) -> None:
             # IMMEDIATE: take the write lock up front so two writers queue (busy_timeout) instead
             # of failing on a read-to-write lock upgrade.
             conn.exec_driver_sql(
@@ -68,3 +70,10 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def rowcount(session: Session, statement: Update | Delete) -> int:
+    """How many rows an UPDATE or DELETE matched. Its result is a CursorResult (it has the
+    count), which Session.execute's signature does not say: SQLAlchemy's documentation casts it."""
+    result = cast(CursorResult[Any], session.execute(statement))
+    return int(result.rowcount or 0)

@@ -27,7 +27,8 @@ _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 @lru_cache
 def _keywords() -> dict[str, list[str]]:
     with (Path(__file__).parent / "reasons.yml").open(encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        loaded: dict[str, list[str]] = yaml.safe_load(fh)
+    return loaded
 
 
 def classify_reason(text: str | None) -> str | None:

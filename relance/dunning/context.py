@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from relance.db.models import (
     Contact,
@@ -108,7 +108,7 @@ def load_contexts(
 ) -> dict[int, DebtorContext]:
     """Contexts for debtors with id in [lo, hi] or in `debtor_ids` (range queries, no N+1)."""
 
-    def scope(column: Any) -> ColumnElement[bool]:
+    def scope(column: QueryableAttribute[int] | QueryableAttribute[int | None]) -> ColumnElement[bool]:
         if debtor_ids is not None:
             return column.in_(debtor_ids)
         return column.between(lo, hi)
@@ -144,7 +144,7 @@ def load_contexts(
         )
     ):
         contexts[debtor_id].plans.append(_ids(invoice_ids))
-    for (debtor_id,) in session.connection().execute(
+    for (conversation_debtor_id,) in session.connection().execute(
         select(Conversation.debtor_id)
         .outerjoin(
             Handoff,
@@ -156,7 +156,8 @@ def load_contexts(
             or_(Conversation.mode == ConversationMode.HUMAN, Handoff.id.is_not(None)),
         )
     ):
-        contexts[debtor_id].handed_off = True
+        if conversation_debtor_id is not None:  # always: the scope excludes NULL
+            contexts[conversation_debtor_id].handed_off = True
     for row in session.connection().execute(
         select(
             Contact.debtor_id, Contact.id, Contact.channel, Contact.address, Contact.consent,

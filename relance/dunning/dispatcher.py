@@ -18,7 +18,7 @@ import socket
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,11 +30,21 @@ from relance.conversations.ports import DeliveryError, OutboundGateway, get_gate
 from relance.conversations.reminder_purpose import DISCREET_TEMPLATE, reminder_purpose
 from relance.conversations.repository import conversation_for_debtor
 from relance.db.base import utcnow
-from relance.db.models import Contact, Conversation, Debtor, DunningAction, Invoice, Message, Task
+from relance.db.models import (
+    Contact,
+    Conversation,
+    Debtor,
+    DunningAction,
+    Invoice,
+    Letter,
+    Message,
+    Task,
+)
 from relance.db.models.enums import Channel, Direction
 from relance.dunning.context import InvoiceRow, load_contexts, skip_reason
-from relance.dunning.planner import PENDING, idempotency_key, local_today
+from relance.dunning.planner import idempotency_key, local_today
 from relance.dunning.ratelimit import RateLimiter
+from relance.dunning.writer import PENDING
 from relance.policy.schema import Policy, Stage
 from relance.policy.service import active_policy
 from relance.rasa_client import AssistantUnavailable
@@ -43,6 +53,20 @@ log = logging.getLogger(__name__)
 
 REMINDER_INTENT = "EXTERNAL_reminder"
 NOTICE_SUFFIX = "_notice"
+
+
+class LetterMaker(Protocol):
+    """Queues one formal notice for these invoices (default: letters.service.create_formal_notice)."""
+
+    def __call__(
+        self,
+        session: Session,
+        debtor: Debtor,
+        invoice_ids: list[int] | None = None,
+        *,
+        now: datetime | None = None,
+        policy: Policy | None = None,
+    ) -> Letter: ...
 
 
 def _default_assistant() -> Triggerable:
@@ -56,10 +80,11 @@ def sender_for(channel: str) -> str:
     from relance.settings import get_settings
 
     settings = get_settings()
-    return {
+    senders: dict[str, str] = {
         Channel.WHATSAPP: settings.twilio_whatsapp_from,
         Channel.VOICE: settings.twilio_voice_from,
-    }.get(channel, settings.twilio_sms_from)  # type: ignore[call-overload]
+    }
+    return senders.get(channel, settings.twilio_sms_from)
 
 
 def stage_for(policy: Policy, debtor: Debtor, key: str) -> Stage:
@@ -88,7 +113,7 @@ class Dispatcher:
         limiter: RateLimiter | None = None,
         policy: Policy | None = None,
         worker_id: str | None = None,
-        letter_maker: Callable[..., Any] | None = None,
+        letter_maker: LetterMaker | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._factory = factory
@@ -207,7 +232,7 @@ class Dispatcher:
         """Drop invoices paid, disputed, promised... since the plan was made."""
         ctx = load_contexts(session, today, debtor_ids=[debtor.id]).get(debtor.id)
         rows = {
-            r[0]: InvoiceRow(*r)
+            r[0]: InvoiceRow._make(r)
             for r in session.execute(
                 select(
                     Invoice.id, Invoice.debtor_id, Invoice.number, Invoice.amount_minor,
@@ -398,11 +423,9 @@ class Dispatcher:
         Invoices already claimed by a live letter (queued by hand, or by an earlier run) are
         linked to it, never claimed twice.
         """
-        from relance.letters.service import claimed_invoices
+        from relance.letters.service import claimed_invoices, create_formal_notice
 
-        maker = self._letter_maker
-        if maker is None:
-            from relance.letters.service import create_formal_notice as maker
+        maker: LetterMaker = self._letter_maker or create_formal_notice
         claimed = claimed_invoices(session, debtor.id, [a.invoice_id for a in live])
         fresh = [a for a in live if a.invoice_id not in claimed]
         # A letter is a contact: the pressure rules (frequency cap, minimum gap, a collector

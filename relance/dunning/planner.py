@@ -376,7 +376,8 @@ def channels_for(
     stage: Stage, ctx: DebtorContext, has_address: bool = True
 ) -> tuple[list[str], list[str]]:
     """(usable channels in order, opted-out channels) for this stage and debtor."""
-    usable, opted_out = [], []
+    usable: list[str] = []
+    opted_out: list[str] = []
     for channel in stage.channels:
         if channel == "letter":
             if has_address:

@@ -62,7 +62,7 @@ def timeline(
         )
     }
     invoices = [
-        InvoiceRow(*row)
+        InvoiceRow._make(row)
         for row in session.execute(
             select(
                 Invoice.id, Invoice.debtor_id, Invoice.number, Invoice.amount_minor,

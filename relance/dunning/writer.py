@@ -145,15 +145,19 @@ def copy_actions(session: Session, lines: Iterable[str], batch: int = 1 << 20) -
     COPY streams the chunk in one round trip, with no per-row parameter handling; the conflict
     rule still makes a concurrent or repeated planner harmless.
     """
+    import psycopg  # here only: the COPY path is PostgreSQL's
+
     connection = session.connection()
     driver = connection.connection.driver_connection
+    if not isinstance(driver, psycopg.Connection):
+        raise TypeError(f"COPY needs a psycopg connection, not {type(driver).__name__}")
     columns = ", ".join(ACTION_COLUMNS)
     connection.exec_driver_sql(
         f"CREATE TEMP TABLE IF NOT EXISTS {STAGING_TABLE} "
         "(LIKE dunning_actions INCLUDING DEFAULTS) ON COMMIT DROP"
     )
     with (
-        driver.cursor() as cursor,  # type: ignore[union-attr]
+        driver.cursor() as cursor,
         cursor.copy(f"COPY {STAGING_TABLE} ({columns}) FROM STDIN") as copy,
     ):
         buffer: list[str] = []

@@ -21,7 +21,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import case, select
+from sqlalchemy import ColumnElement, case, select
 from sqlalchemy.orm import Session
 
 from relance import audit
@@ -296,7 +296,7 @@ def break_promises(
         report.broken_promises.append(promise.id)
 
 
-def _open_installments(session: Session, *conditions: object) -> list[Installment]:
+def _open_installments(session: Session, *conditions: ColumnElement[bool]) -> list[Installment]:
     return list(
         session.scalars(
             select(Installment)
@@ -304,7 +304,7 @@ def _open_installments(session: Session, *conditions: object) -> list[Installmen
             .where(
                 PaymentPlan.status == PlanStatus.ACTIVE,
                 Installment.status.in_(OPEN_INSTALLMENT),
-                *conditions,  # type: ignore[arg-type]
+                *conditions,
             )
             .order_by(Installment.due_date, Installment.id)
         )

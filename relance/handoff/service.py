@@ -27,7 +27,8 @@ PRIORITY = {"vulnerability": 3, "legal": 2, "requested": 1, "plan_approval": 1}
 @lru_cache
 def _signals() -> dict[str, list[str]]:
     with (Path(__file__).parent / "signals.yml").open(encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        loaded: dict[str, list[str]] = yaml.safe_load(fh)
+    return loaded
 
 
 def detect_signal(text: str | None) -> str | None:

@@ -13,7 +13,7 @@ def get_debtor(session: Session, debtor_id: str | int | None) -> Debtor | None:
     if debtor_id in (None, ""):
         return None
     try:
-        return session.get(Debtor, int(debtor_id))  # type: ignore[arg-type]
+        return session.get(Debtor, int(debtor_id))
     except (TypeError, ValueError):
         return None
 
@@ -24,7 +24,7 @@ def get_conversation(
     """By our id (slot `conversation_id`), else by the Rasa sender id."""
     if conversation_id not in (None, ""):
         try:
-            found = session.get(Conversation, int(conversation_id))  # type: ignore[arg-type]
+            found = session.get(Conversation, int(conversation_id))
         except (TypeError, ValueError):
             found = None
         if found is not None:

@@ -57,7 +57,8 @@ def render_html(kind: str, language: str, context: dict[str, Any]) -> str:
 def render_pdf(html: str) -> bytes:
     from weasyprint import HTML
 
-    return HTML(string=html, base_url=str(TEMPLATES)).write_pdf()
+    pdf: bytes = HTML(string=html, base_url=str(TEMPLATES)).write_pdf()  # no target: the bytes
+    return pdf
 
 
 def place_from_address(address: str) -> str:

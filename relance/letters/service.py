@@ -258,4 +258,5 @@ def _country_name(code: str | None) -> str | None:
         return None  # domestic mail: no country line
     from babel import Locale
 
-    return Locale("fr").territories.get(code.upper(), code).upper()
+    name: str = Locale("fr").territories.get(code.upper(), code)
+    return name.upper()

@@ -65,8 +65,8 @@ class _StrictUndefined(ChainableUndefined):
     def _missing(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise _Hole(f"{self._undefined_name or 'a value'} is missing")
 
-    __str__ = _missing  # type: ignore[assignment]
-    __iter__ = _missing  # type: ignore[assignment]
+    __str__ = _missing
+    __iter__ = _missing
 
 
 def _no_hole(value: Any) -> Any:

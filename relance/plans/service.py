@@ -10,9 +10,10 @@ Nothing is written until `create_plan` or `request_approval`.
 from __future__ import annotations
 
 import calendar
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
@@ -61,12 +62,13 @@ class Proposal:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> Proposal:
+    def from_dict(cls, data: Mapping[str, Any]) -> Proposal:
+        """From `as_dict()` as a slot carried it (JSON: any value type until converted here)."""
         return cls(
-            installments=int(data["installments"]),  # type: ignore[call-overload]
+            installments=int(data["installments"]),
             frequency=str(data["frequency"]),
-            amounts=tuple(int(a) for a in data["amounts"]),  # type: ignore[attr-defined]
-            due_dates=tuple(date.fromisoformat(str(d)) for d in data["due_dates"]),  # type: ignore[attr-defined]
+            amounts=tuple(int(a) for a in data["amounts"]),
+            due_dates=tuple(date.fromisoformat(str(d)) for d in data["due_dates"]),
             currency=str(data["currency"]),
         )
 

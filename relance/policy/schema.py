@@ -130,7 +130,7 @@ class LateReasonRules(_Strict):
     """
 
     plan_first: list[Category] = Field(
-        default_factory=lambda: ["job_loss", "illness", "hardship", "cash_flow"]
+        default_factory=lambda: list[Category](["job_loss", "illness", "hardship", "cash_flow"])
     )
     remember_days: int = Field(default=90, ge=1, le=730)
 

@@ -57,7 +57,8 @@ class PlanLimits:
 @lru_cache
 def seed_document() -> dict[str, Any]:
     with SEED_PATH.open(encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        loaded: dict[str, Any] = yaml.safe_load(fh)
+    return loaded
 
 
 def validate_document(document: dict[str, Any]) -> Policy:

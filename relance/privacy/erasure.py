@@ -51,6 +51,7 @@ from relance.db.models.enums import (
     LetterStatus,
     TaskStatus,
 )
+from relance.db.session import rowcount
 from relance.privacy import repository, scrub, tracker
 from relance.settings import Settings, get_settings
 
@@ -181,7 +182,7 @@ def erase(
     counts["messages_emptied"] = scrub.purge_messages(session, debtor.id, erase_addresses=True)
     conversation_ids = scrub.conversation_ids(session, debtor.id)
     if conversation_ids:
-        counts["handoffs_closed"] = _rowcount(session, update(Handoff).where(
+        counts["handoffs_closed"] = rowcount(session, update(Handoff).where(
             Handoff.conversation_id.in_(conversation_ids), Handoff.status != HandoffStatus.CLOSED
         ).values(status=HandoffStatus.CLOSED, closed_at=now))
         session.execute(update(Conversation).where(Conversation.id.in_(conversation_ids)).values(
@@ -200,16 +201,16 @@ def erase(
     session.execute(update(DunningAction).where(DunningAction.debtor_id == debtor.id).values(
         detail=None
     ))
-    counts["dunning_actions_cancelled"] = _rowcount(session, update(DunningAction).where(
+    counts["dunning_actions_cancelled"] = rowcount(session, update(DunningAction).where(
         DunningAction.debtor_id == debtor.id, DunningAction.status.in_(("planned", "retry", "blocked"))
     ).values(status="cancelled", outcome="erased", next_attempt_at=None))
     counts["tasks_cancelled"] = _erase_tasks(session, debtor.id, needles)
     counts["letters_cancelled"], counts["letter_pdfs_deleted"] = _erase_letters(session, debtor.id)
-    counts["payment_links_revoked"] = _rowcount(session, update(PaymentLink).where(
+    counts["payment_links_revoked"] = rowcount(session, update(PaymentLink).where(
         PaymentLink.debtor_id == debtor.id, PaymentLink.paid_at.is_(None),
         PaymentLink.expires_at > now,
     ).values(expires_at=now))
-    counts["saved_payment_methods_revoked"] = _rowcount(session, update(SavedPaymentMethod).where(
+    counts["saved_payment_methods_revoked"] = rowcount(session, update(SavedPaymentMethod).where(
         SavedPaymentMethod.debtor_id == debtor.id, SavedPaymentMethod.revoked_at.is_(None)
     ).values(revoked_at=now))
     counts["webhook_events_emptied"] = _erase_webhooks(session, needles, texts, provider_ids)
@@ -227,10 +228,6 @@ def erase(
     if verify:
         report.leftovers = repository.leftovers(session, needles + texts)
     return report
-
-
-def _rowcount(session: Session, statement: object) -> int:
-    return int(session.execute(statement).rowcount or 0)  # type: ignore[call-overload]
 
 
 def _message_texts(session: Session, debtor_id: int) -> list[str]:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import ColumnElement, Exists, and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from relance import audit
@@ -48,7 +48,7 @@ class RetentionReport:
 
 def due_debtors(session: Session, cutoff: datetime, limit: int | None = None) -> list[int]:
     """Settled, quiet since `cutoff`, and with conversation content still held."""
-    def message_where(*conditions: object) -> object:
+    def message_where(*conditions: ColumnElement[bool]) -> Exists:
         return exists().where(
             Message.conversation_id == Conversation.id, Conversation.debtor_id == Debtor.id,
             *conditions,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVarTuple
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -19,6 +21,7 @@ from relance.settings import Settings, get_settings
 console = Console()
 
 # Serves while the production model trains: the CI config, which CI keeps trained and cached.
+Args = TypeVarTuple("Args")
 QUICK_CONFIG = BOT_DIR / "config.ci.yml"
 
 
@@ -182,7 +185,7 @@ class _TrainingDisplay:
             self._progress = None
 
 
-def _step(name: str, fn, *args) -> None:  # type: ignore[no-untyped-def]
+def _step(name: str, fn: Callable[[*Args], object], *args: *Args) -> None:
     console.print(f"{name}…")
     fn(*args)
 

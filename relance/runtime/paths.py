@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from relance.settings import PROJECT_ROOT
+# Re-exported: every path here starts from it.
+from relance.settings import PROJECT_ROOT as PROJECT_ROOT
 
 BOT_DIR = PROJECT_ROOT / "bot"
 NLU_DIR = PROJECT_ROOT / "data" / "nlu"

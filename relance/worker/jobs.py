@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from relance.conversations.replay import replay_all
 from relance.db import session as db_session
@@ -22,11 +22,14 @@ from relance.followups.service import run_followups
 from relance.privacy.retention import scheduled_run
 from relance.worker.readiness import AssistantGate, assistant_is_ready
 
+if TYPE_CHECKING:
+    from relance.dunning.ratelimit import RateLimiter
+
 log = logging.getLogger(__name__)
 
 
 @lru_cache
-def _limiter():  # type: ignore[no-untyped-def]
+def _limiter() -> RateLimiter:
     from relance.dunning.ratelimit import make_limiter
     from relance.policy.service import seed_policy
     from relance.settings import get_settings

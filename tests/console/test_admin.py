@@ -75,6 +75,14 @@ def test_inconsistent_plan_limits_are_refused_with_reasons(as_admin: TestClient,
     assert response.status_code == 422 and "consumer" in response.text
 
 
+def test_forged_band_count_is_refused_not_a_server_error(as_admin: TestClient, db: Session) -> None:
+    data = _limits_form(as_admin, band_count="many")
+    response = as_admin.post("/console/admin/policy/limits", data=data)
+    assert response.status_code == 422
+    assert "band count: &#39;many&#39; is not a number" in response.text
+    assert policy_service.active_version(db) == 0
+
+
 def test_contact_caps_edit(as_admin: TestClient, db: Session) -> None:
     token = csrf_of(as_admin, "/console/admin/policy?tab=contact")
     response = as_admin.post("/console/admin/policy/contact", data={

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -78,7 +79,7 @@ class AuditEvent(Base):
     debtor_id: Mapped[int | None] = mapped_column(
         ForeignKey("debtors.id", ondelete="SET NULL"), index=True
     )
-    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class Letter(TimestampMixin, Base):
@@ -130,7 +131,7 @@ class VersionedDocument(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), index=True)  # policy, wording
     version: Mapped[int]
-    document: Mapped[dict] = mapped_column(JSON)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
     comment: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -94,7 +95,7 @@ class Task(TimestampMixin, Base):
     debtor_id: Mapped[int | None] = mapped_column(ForeignKey("debtors.id", ondelete="CASCADE"))
     due_at: Mapped[datetime | None] = mapped_column(index=True)
     status: Mapped[str] = mapped_column(String(16), default=TaskStatus.OPEN, index=True)
-    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class LatePaymentReason(TimestampMixin, Base):

@@ -8,6 +8,7 @@ sent at most once per invoice even when several planners or workers run at the s
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -26,7 +27,7 @@ class DunningRun(Base):
     finished_at: Mapped[datetime | None]
     dry_run: Mapped[bool] = mapped_column(default=False)
     policy_version: Mapped[int] = mapped_column(default=0)
-    counts: Mapped[dict] = mapped_column(JSON, default=dict)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class DunningAction(Base):
