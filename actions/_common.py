@@ -88,8 +88,14 @@ def wording_variables() -> dict[str, Any]:
     return {"creditor_name": settings.creditor_name, "creditor_phone": settings.creditor_phone}
 
 
-def utter(dispatcher: CollectingDispatcher, response: str, *, custom: dict[str, Any] | None = None,
-          **variables: Any) -> None:
+def utter(
+    dispatcher: CollectingDispatcher,
+    response: str,
+    *,
+    custom: dict[str, Any] | None = None,
+    **variables: Any,
+) -> None:
     """Name a response for the NLG endpoint; `custom` reaches the channel (e.g. a link to text)."""
-    dispatcher.utter_message(response=response, json_message=custom,
-                             **{**wording_variables(), **variables})
+    dispatcher.utter_message(
+        response=response, json_message=custom, **{**wording_variables(), **variables}
+    )

@@ -23,8 +23,9 @@ class ActionGiveBalance(Action):
     def name(self) -> str:
         return "action_give_balance"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         if not _verified(tracker):
             return []
         with unit_of_work() as session:
@@ -33,10 +34,14 @@ class ActionGiveBalance(Action):
             if not invoices:
                 utter(dispatcher, "utter_no_balance")
                 return []
-            utter(dispatcher, "utter_balance",
-                  balance_minor=sum(i.balance_minor for i in invoices),
-                  currency=invoices[0].currency, invoice_count=len(invoices),
-                  oldest_due_date=invoices[0].due_date.isoformat())
+            utter(
+                dispatcher,
+                "utter_balance",
+                balance_minor=sum(i.balance_minor for i in invoices),
+                currency=invoices[0].currency,
+                invoice_count=len(invoices),
+                oldest_due_date=invoices[0].due_date.isoformat(),
+            )
         return []
 
 
@@ -44,8 +49,9 @@ class ActionGiveDebtDetails(Action):
     def name(self) -> str:
         return "action_give_debt_details"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         if not _verified(tracker):
             return []
         with unit_of_work() as session:
@@ -55,11 +61,20 @@ class ActionGiveDebtDetails(Action):
                 utter(dispatcher, "utter_no_balance")
                 return []
             now = today(debtor)
-            utter(dispatcher, "utter_debt_details", invoices=[
-                {"number": i.number, "amount_minor": i.balance_minor, "currency": i.currency,
-                 "due_date": i.due_date.isoformat(), "days_late": max((now - i.due_date).days, 0)}
-                for i in invoices[:5]
-            ])
+            utter(
+                dispatcher,
+                "utter_debt_details",
+                invoices=[
+                    {
+                        "number": i.number,
+                        "amount_minor": i.balance_minor,
+                        "currency": i.currency,
+                        "due_date": i.due_date.isoformat(),
+                        "days_late": max((now - i.due_date).days, 0),
+                    }
+                    for i in invoices[:5]
+                ],
+            )
         return []
 
 
@@ -69,8 +84,9 @@ class ActionSendInvoiceCopy(Action):
     def name(self) -> str:
         return "action_send_invoice_copy"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         if not _verified(tracker):
             return []
         with unit_of_work() as session:
@@ -80,11 +96,23 @@ class ActionSendInvoiceCopy(Action):
                 return []
             numbers = [i.number for i in invoices]
             record_request_reason(session, tracker, debtor, "request_invoice_copy")
-            session.add(Task(kind="invoice_copy", debtor_id=debtor.id,
-                             details={"invoices": numbers, "channel": tracker.get_slot("channel"),
-                                      "email": debtor.email}))
-            utter(dispatcher, "utter_invoice_copy_requested",
-                  invoice_number=", ".join(numbers[:3]), has_email=bool(debtor.email))
+            session.add(
+                Task(
+                    kind="invoice_copy",
+                    debtor_id=debtor.id,
+                    details={
+                        "invoices": numbers,
+                        "channel": tracker.get_slot("channel"),
+                        "email": debtor.email,
+                    },
+                )
+            )
+            utter(
+                dispatcher,
+                "utter_invoice_copy_requested",
+                invoice_number=", ".join(numbers[:3]),
+                has_email=bool(debtor.email),
+            )
         return []
 
 
@@ -94,8 +122,9 @@ class ActionExplainFees(Action):
     def name(self) -> str:
         return "action_explain_fees"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         if not _verified(tracker):
             return []
         with unit_of_work() as session:
@@ -105,8 +134,7 @@ class ActionExplainFees(Action):
             invoices = plans_repository.open_invoices(session, debtor.id)
             currency = invoices[0].currency if invoices else "EUR"
             if debtor.segment != Segment.B2B:
-                utter(dispatcher, "utter_fees", segment="consumer", fees_minor=0,
-                      currency=currency)
+                utter(dispatcher, "utter_fees", segment="consumer", fees_minor=0, currency=currency)
                 return []
             rules = active_policy(session).letters
             now = today(debtor)
@@ -115,7 +143,12 @@ class ActionExplainFees(Action):
                 for i in invoices
             )
             late = [i for i in invoices if i.due_date < now]
-            utter(dispatcher, "utter_fees", segment="b2b", currency=currency,
-                  interest_minor=round(interest),
-                  indemnity_minor=rules.fixed_indemnity_minor * len(late))
+            utter(
+                dispatcher,
+                "utter_fees",
+                segment="b2b",
+                currency=currency,
+                interest_minor=round(interest),
+                indemnity_minor=rules.fixed_indemnity_minor * len(late),
+            )
         return []

@@ -30,17 +30,20 @@ class ActionStopContact(Action):
     def name(self) -> str:
         return "action_stop_contact"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         channel = tracker.get_slot("channel")
         changed = False
         with unit_of_work() as session:
             conversation = conversation_of(session, tracker)
             if conversation is not None and channel:
-                address = identity_repository.last_inbound_address(session, conversation.id,
-                                                                    channel)
-                contact = identity_repository.find_contact(session, conversation.debtor_id,
-                                                           channel, address)
+                address = identity_repository.last_inbound_address(
+                    session, conversation.id, channel
+                )
+                contact = identity_repository.find_contact(
+                    session, conversation.debtor_id, channel, address
+                )
                 if contact is not None:
                     changed = opt_out(session, contact, source=channel, keyword=None)
         if changed or conversation is None:
@@ -54,16 +57,24 @@ class ActionScheduleCallback(Action):
     def name(self) -> str:
         return "action_schedule_callback"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         with unit_of_work() as session:
             debtor = debtor_of(session, tracker)
             now = today(debtor)
             when = parse_date(latest_entity(tracker, "date"), language(tracker), today=now)
             due = datetime.combine(when, time(9, 0), UTC) if when else None
-            session.add(Task(kind="callback", debtor_id=debtor.id if debtor else None,
-                             due_at=due, details={"channel": tracker.get_slot("channel"),
-                                                  "asked": tracker.latest_message.get("text")}))
-        utter(dispatcher, "utter_callback_scheduled",
-              callback_at=due.isoformat() if due else None)
+            session.add(
+                Task(
+                    kind="callback",
+                    debtor_id=debtor.id if debtor else None,
+                    due_at=due,
+                    details={
+                        "channel": tracker.get_slot("channel"),
+                        "asked": tracker.latest_message.get("text"),
+                    },
+                )
+            )
+        utter(dispatcher, "utter_callback_scheduled", callback_at=due.isoformat() if due else None)
         return []

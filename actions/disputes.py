@@ -21,8 +21,9 @@ class ActionAskDisputeReason(Action):
     def name(self) -> str:
         return "action_ask_dispute_reason"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         utter(dispatcher, "utter_ask_dispute_reason")
         return []
 
@@ -31,8 +32,9 @@ class ActionAskDisputeDetails(Action):
     def name(self) -> str:
         return "action_ask_dispute_details"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         utter(dispatcher, "utter_ask_dispute_details")
         return []
 
@@ -41,8 +43,13 @@ class ValidateDisputeForm(FormValidationAction):
     def name(self) -> str:
         return "validate_dispute_form"
 
-    def validate_dispute_reason(self, slot_value: Any, dispatcher: CollectingDispatcher,
-                                tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    def validate_dispute_reason(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
         text = str(slot_value or "")
         reason = classify_reason(text)
         if reason is not None:
@@ -55,8 +62,13 @@ class ValidateDisputeForm(FormValidationAction):
             events["dispute_details"] = text  # the answer already describes the problem
         return events
 
-    def validate_dispute_details(self, slot_value: Any, dispatcher: CollectingDispatcher,
-                                 tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    def validate_dispute_details(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
         text = str(slot_value or "").strip()
         return {"dispute_details": text[:2000] if text else None}
 
@@ -65,20 +77,32 @@ class ActionCreateDispute(Action):
     def name(self) -> str:
         return "action_create_dispute"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
-        events: list[EventType] = [SlotSet("dispute_reason", None),
-                                   SlotSet("dispute_details", None)]
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        events: list[EventType] = [
+            SlotSet("dispute_reason", None),
+            SlotSet("dispute_details", None),
+        ]
         with unit_of_work() as session:
             debtor = debtor_of(session, tracker)
             if debtor is None:
                 return events
-            dispute = create_dispute(session, debtor, reason=filled_slot(tracker, "dispute_reason"),
-                                     details=tracker.get_slot("dispute_details"))
+            dispute = create_dispute(
+                session,
+                debtor,
+                reason=filled_slot(tracker, "dispute_reason"),
+                details=tracker.get_slot("dispute_details"),
+            )
             # A dispute is also why this debtor has not paid: counted with the other reasons.
-            record_reason(session, debtor, category="dispute",
-                          stated=replace(stated_reason(session, tracker),
-                                         text=tracker.get_slot("dispute_details") or ""))
+            record_reason(
+                session,
+                debtor,
+                category="dispute",
+                stated=replace(
+                    stated_reason(session, tracker), text=tracker.get_slot("dispute_details") or ""
+                ),
+            )
             utter(dispatcher, "utter_dispute_created", dispute_reference=dispute.reference)
             events.append(SlotSet("dispute_reference", dispute.reference))
             details = f"{tracker.get_slot('dispute_details') or ''} {latest_text(tracker)}"

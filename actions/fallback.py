@@ -51,8 +51,9 @@ class ActionDefaultFallback(Action):
     def name(self) -> str:
         return NAME
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         if already_ran_this_turn(tracker):
             return [END_OF_TURN]
         with unit_of_work() as session:
@@ -60,8 +61,16 @@ class ActionDefaultFallback(Action):
             if escalated:
                 return [*escalated, SlotSet("fallback_count", 0), END_OF_TURN]
             if consecutive_fallbacks(tracker) >= 1:
-                return [*hand_off(session, dispatcher, tracker, reason="fallback",
-                                  details=latest_text(tracker)[:500] or None),
-                        SlotSet("fallback_count", 0), END_OF_TURN]
+                return [
+                    *hand_off(
+                        session,
+                        dispatcher,
+                        tracker,
+                        reason="fallback",
+                        details=latest_text(tracker)[:500] or None,
+                    ),
+                    SlotSet("fallback_count", 0),
+                    END_OF_TURN,
+                ]
         utter(dispatcher, "utter_please_rephrase")
         return [SlotSet("fallback_count", float(consecutive_fallbacks(tracker) + 1)), END_OF_TURN]

@@ -14,8 +14,15 @@ from relance.handoff import service as handoff
 from relance.settings import get_settings
 
 
-def hand_off(session: Session, dispatcher: CollectingDispatcher, tracker: Tracker, *,
-             reason: str, details: str | None = None, notify: bool = True) -> list[EventType]:
+def hand_off(
+    session: Session,
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    *,
+    reason: str,
+    details: str | None = None,
+    notify: bool = True,
+) -> list[EventType]:
     """Open the handoff, tell the debtor, and flag the channel (voice transfers the call)."""
     conversation = conversation_of(session, tracker)
     if conversation is not None:
@@ -25,8 +32,9 @@ def hand_off(session: Session, dispatcher: CollectingDispatcher, tracker: Tracke
     return [SlotSet("handed_off", True)]
 
 
-def escalate_on_signal(session: Session, dispatcher: CollectingDispatcher, tracker: Tracker,
-                       text: str) -> list[EventType]:
+def escalate_on_signal(
+    session: Session, dispatcher: CollectingDispatcher, tracker: Tracker, text: str
+) -> list[EventType]:
     """Hand off at once when the words suggest vulnerability or a legal matter."""
     signal = handoff.detect_signal(text)
     if signal is None or tracker.get_slot("handed_off"):
@@ -36,7 +44,10 @@ def escalate_on_signal(session: Session, dispatcher: CollectingDispatcher, track
 
 def _reason(tracker: Tracker) -> str:
     attempts = int(tracker.get_slot("identity_attempts") or 0)
-    if not tracker.get_slot("identity_verified") and attempts >= get_settings().identity_max_attempts:
+    if (
+        not tracker.get_slot("identity_verified")
+        and attempts >= get_settings().identity_max_attempts
+    ):
         return "identity_failed"
     return handoff.detect_signal(latest_text(tracker)) or "requested"
 
@@ -45,11 +56,17 @@ class ActionHandoff(Action):
     def name(self) -> str:
         return "action_handoff"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         with unit_of_work() as session:
-            return hand_off(session, dispatcher, tracker, reason=_reason(tracker),
-                            details=latest_text(tracker)[:500] or None)
+            return hand_off(
+                session,
+                dispatcher,
+                tracker,
+                reason=_reason(tracker),
+                details=latest_text(tracker)[:500] or None,
+            )
 
 
 class ActionResumeConversation(Action):
@@ -58,13 +75,19 @@ class ActionResumeConversation(Action):
     def name(self) -> str:
         return "action_resume_conversation"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         with unit_of_work() as session:
             conversation = conversation_of(session, tracker)
             if conversation is not None and conversation.mode != ConversationMode.BOT:
                 handoff.resume_bot(session, conversation, actor="bot")
         utter(dispatcher, "utter_resumed")
-        return [SlotSet("handed_off", False), SlotSet("fallback_count", 0),
-                SlotSet("identity_attempts", 0), SlotSet("identity_answer", None),
-                SlotSet("plan_status", None), SlotSet("pending_request", None)]
+        return [
+            SlotSet("handed_off", False),
+            SlotSet("fallback_count", 0),
+            SlotSet("identity_attempts", 0),
+            SlotSet("identity_answer", None),
+            SlotSet("plan_status", None),
+            SlotSet("pending_request", None),
+        ]

@@ -25,10 +25,15 @@ class ActionAskIdentityAnswer(Action):
     def name(self) -> str:
         return "action_ask_identity_answer"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
-        utter(dispatcher, "utter_ask_identity_answer",
-              identity_kind=get_settings().identity_check, attempts_left=_attempts_left(tracker))
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        utter(
+            dispatcher,
+            "utter_ask_identity_answer",
+            identity_kind=get_settings().identity_check,
+            attempts_left=_attempts_left(tracker),
+        )
         return []
 
 
@@ -39,8 +44,13 @@ class ValidateIdentityForm(FormValidationAction):
     def name(self) -> str:
         return "validate_identity_form"
 
-    def validate_identity_answer(self, slot_value: Any, dispatcher: CollectingDispatcher,
-                                 tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    def validate_identity_answer(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
         """Every candidate answer in the message is one attempt; a message with none (a question,
         "why do you need that?") costs nothing and gets an explanation before the question again."""
         settings = get_settings()
@@ -50,28 +60,44 @@ class ValidateIdentityForm(FormValidationAction):
         with unit_of_work() as session:
             debtor = debtor_of(session, tracker)
             if debtor is None:
-                return {"identity_answer": FAILED, "identity_verified": False,
-                        "identity_attempts": attempts + 1}
+                return {
+                    "identity_answer": FAILED,
+                    "identity_verified": False,
+                    "identity_attempts": attempts + 1,
+                }
             result = identity.check(
-                debtor, str(slot_value), method=settings.identity_check,
-                attempts_left=settings.identity_max_attempts - attempts, language=language(tracker),
+                debtor,
+                str(slot_value),
+                method=settings.identity_check,
+                attempts_left=settings.identity_max_attempts - attempts,
+                language=language(tracker),
             )
             if result.verified:
                 identity.mark_verified(session, debtor, conversation_of(session, tracker))
-                return {"identity_answer": CHECKED, "identity_verified": True,
-                        "identity_attempts": 0}
+                return {
+                    "identity_answer": CHECKED,
+                    "identity_verified": True,
+                    "identity_attempts": 0,
+                }
             if result.attempts == 0:
                 utter(dispatcher, "utter_identity_why", identity_kind=settings.identity_check)
                 return {"identity_answer": None}
             attempts = min(attempts + result.attempts, settings.identity_max_attempts)
             locked = attempts >= settings.identity_max_attempts
-            identity.record_failure(session, debtor, attempts=attempts, locked=locked,
-                                    candidates=result.attempts)
+            identity.record_failure(
+                session, debtor, attempts=attempts, locked=locked, candidates=result.attempts
+            )
         if locked:
-            return {"identity_answer": FAILED, "identity_verified": False,
-                    "identity_attempts": attempts}
-        utter(dispatcher, "utter_identity_mismatch",
-              attempts_left=settings.identity_max_attempts - attempts)
+            return {
+                "identity_answer": FAILED,
+                "identity_verified": False,
+                "identity_attempts": attempts,
+            }
+        utter(
+            dispatcher,
+            "utter_identity_mismatch",
+            attempts_left=settings.identity_max_attempts - attempts,
+        )
         return {"identity_answer": None, "identity_attempts": attempts}
 
 
@@ -81,11 +107,13 @@ class ActionMarkWrongPerson(Action):
     def name(self) -> str:
         return "action_mark_wrong_person"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         with unit_of_work() as session:
             conversation = conversation_of(session, tracker)
             if conversation is not None:
-                identity.mark_wrong_person(session, conversation,
-                                           channel=tracker.get_slot("channel"))
+                identity.mark_wrong_person(
+                    session, conversation, channel=tracker.get_slot("channel")
+                )
         return [SlotSet("identity_verified", False), SlotSet("pending_request", None)]

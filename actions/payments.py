@@ -23,8 +23,9 @@ class ActionSendPaymentLink(Action):
     def name(self) -> str:
         return "action_send_payment_link"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         if not tracker.get_slot("identity_verified"):
             return []
         with unit_of_work() as session:
@@ -37,11 +38,19 @@ class ActionSendPaymentLink(Action):
                 link, url = create_link(session, debtor=debtor, purpose="balance")
             except LinkError as exc:
                 nothing = "nothing is owed" in str(exc)
-                utter(dispatcher, "utter_no_balance" if nothing else "utter_payment_link_unavailable")
+                utter(
+                    dispatcher, "utter_no_balance" if nothing else "utter_payment_link_unavailable"
+                )
                 return []
-            utter(dispatcher, "utter_payment_link", custom={"payment_url": url}, pay_url=url,
-                  amount_minor=link.amount_minor, currency=link.currency,
-                  expires_at=link.expires_at.date().isoformat())
+            utter(
+                dispatcher,
+                "utter_payment_link",
+                custom={"payment_url": url},
+                pay_url=url,
+                amount_minor=link.amount_minor,
+                currency=link.currency,
+                expires_at=link.expires_at.date().isoformat(),
+            )
         return []
 
 
@@ -49,8 +58,9 @@ class ActionAskPaidDate(Action):
     def name(self) -> str:
         return "action_ask_paid_date"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         utter(dispatcher, "utter_ask_paid_date")
         return []
 
@@ -59,8 +69,9 @@ class ActionAskPaymentReference(Action):
     def name(self) -> str:
         return "action_ask_payment_reference"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         utter(dispatcher, "utter_ask_payment_reference")
         return []
 
@@ -69,8 +80,13 @@ class ValidateAlreadyPaidForm(FormValidationAction):
     def name(self) -> str:
         return "validate_already_paid_form"
 
-    def validate_paid_date(self, slot_value: Any, dispatcher: CollectingDispatcher,
-                           tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    def validate_paid_date(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
         now = tracker_today(tracker)
         paid = parse_date(str(slot_value), language(tracker), today=now, direction="past")
         if paid is None or paid > now:
@@ -78,8 +94,13 @@ class ValidateAlreadyPaidForm(FormValidationAction):
             return {"paid_date": None}
         return {"paid_date": paid.isoformat()}
 
-    def validate_payment_reference(self, slot_value: Any, dispatcher: CollectingDispatcher,
-                                   tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    def validate_payment_reference(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
         text = str(slot_value or "").strip()
         if not text or is_unknown_answer(text):
             return {"payment_reference": UNKNOWN}
@@ -90,8 +111,9 @@ class ActionRecordAlreadyPaid(Action):
     def name(self) -> str:
         return "action_record_already_paid"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         reference = tracker.get_slot("payment_reference")
         paid_date = tracker.get_slot("paid_date")
         with unit_of_work() as session:
@@ -99,9 +121,17 @@ class ActionRecordAlreadyPaid(Action):
             if debtor is not None:
                 now = today(debtor)
                 open_reconciliation_task(
-                    session, debtor_id=debtor.id, claimed_date=paid_date,
-                    reference=None if reference == UNKNOWN else reference, source="bot", today=now,
+                    session,
+                    debtor_id=debtor.id,
+                    claimed_date=paid_date,
+                    reference=None if reference == UNKNOWN else reference,
+                    source="bot",
+                    today=now,
                 )
-                utter(dispatcher, "utter_already_paid_recorded", paid_date=paid_date,
-                      pause_until=(now + timedelta(days=PAUSE_DAYS)).isoformat())
+                utter(
+                    dispatcher,
+                    "utter_already_paid_recorded",
+                    paid_date=paid_date,
+                    pause_until=(now + timedelta(days=PAUSE_DAYS)).isoformat(),
+                )
         return [SlotSet("paid_date", None), SlotSet("payment_reference", None)]

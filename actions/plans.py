@@ -22,8 +22,14 @@ from relance.plans import repository as plans_repository
 from relance.plans import service as plans
 from relance.policy.service import plan_limits_for
 
-RESET = ("plan_installments", "plan_frequency", "plan_amount", "plan_first_amount",
-         "plan_proposal", "plan_request")
+RESET = (
+    "plan_installments",
+    "plan_frequency",
+    "plan_amount",
+    "plan_first_amount",
+    "plan_proposal",
+    "plan_request",
+)
 
 
 def _reset() -> list[EventType]:
@@ -34,8 +40,9 @@ class ActionAskPlanInstallments(Action):
     def name(self) -> str:
         return "action_ask_plan_installments"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         with unit_of_work() as session:
             debtor = debtor_of(session, tracker)
             invoices = plans_repository.open_invoices(session, debtor.id) if debtor else []
@@ -49,8 +56,9 @@ class ActionAskPlanFrequency(Action):
     def name(self) -> str:
         return "action_ask_plan_frequency"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         utter(dispatcher, "utter_ask_plan_frequency")
         return []
 
@@ -84,7 +92,7 @@ def _plan_request_texts(tracker: Tracker) -> list[str]:
 
 
 def from_amount_per_installment(tracker: Tracker, text: str) -> dict[str, Any] | None:
-    """"5 euros par mois" is a plan request too: balance / amount instalments (rounded up), the
+    """ "5 euros par mois" is a plan request too: balance / amount instalments (rounded up), the
     frequency if said. Checked against the policy limits by action_evaluate_plan like any count
     (far too many instalments -> the counter-offer). None if `text` gives no such amount."""
     offer = parse_installment_amount(text, language(tracker))
@@ -106,8 +114,9 @@ class ValidatePlanForm(FormValidationAction):
     def name(self) -> str:
         return "validate_plan_form"
 
-    def extract_plan_installments(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                  domain: DomainDict) -> dict[str, Any]:
+    def extract_plan_installments(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         """An amount per instalment said with the request, before the form asked for a count."""
         if tracker.get_slot("plan_installments") is not None:
             return {}
@@ -117,8 +126,13 @@ class ValidatePlanForm(FormValidationAction):
                 return slots
         return {}
 
-    def validate_plan_installments(self, slot_value: Any, dispatcher: CollectingDispatcher,
-                                   tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    def validate_plan_installments(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
         if isinstance(slot_value, str):  # the answer itself: "5 euros par mois", not 5 instalments
             slots = from_amount_per_installment(tracker, slot_value)
             if slots is not None:
@@ -130,11 +144,17 @@ class ValidatePlanForm(FormValidationAction):
             return {"plan_installments": None}
         return {"plan_installments": count}
 
-    def validate_plan_frequency(self, slot_value: Any, dispatcher: CollectingDispatcher,
-                                tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    def validate_plan_frequency(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
         # An odd entity ("bucks" in "50 bucks a month"): the words of the message may still say it.
         frequency = parse_frequency(str(slot_value) if slot_value is not None else None) or (
-            parse_frequency(latest_text(tracker)) if slot_value is not None else None)
+            parse_frequency(latest_text(tracker)) if slot_value is not None else None
+        )
         if frequency is None:
             if tracker.get_slot("requested_slot") == "plan_frequency":
                 utter(dispatcher, "utter_invalid_answer", field="frequency")
@@ -148,8 +168,9 @@ class ActionEvaluatePlan(Action):
     def name(self) -> str:
         return "action_evaluate_plan"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         with unit_of_work() as session:
             debtor = debtor_of(session, tracker)
             invoices = plans_repository.open_invoices(session, debtor.id) if debtor else []
@@ -159,19 +180,28 @@ class ActionEvaluatePlan(Action):
             escalated = escalate_on_signal(session, dispatcher, tracker, latest_text(tracker))
             total = sum(i.balance_minor for i in invoices)
             evaluation = plans.evaluate(
-                plan_limits_for(session, debtor, total), total_minor=total,
+                plan_limits_for(session, debtor, total),
+                total_minor=total,
                 currency=invoices[0].currency,
                 installments=int(tracker.get_slot("plan_installments") or 2),
                 frequency=tracker.get_slot("plan_frequency"),
-                first_minor=tracker.get_slot("plan_first_amount"), today=today(debtor),
+                first_minor=tracker.get_slot("plan_first_amount"),
+                today=today(debtor),
             )
-        events: list[EventType] = [*escalated, SlotSet("plan_status", evaluation.status),
-                                   SlotSet("plan_request", evaluation.requested.as_dict()
-                                           if evaluation.requested else None)]
+        events: list[EventType] = [
+            *escalated,
+            SlotSet("plan_status", evaluation.status),
+            SlotSet(
+                "plan_request", evaluation.requested.as_dict() if evaluation.requested else None
+            ),
+        ]
         if evaluation.proposal is not None:
             events.append(SlotSet("plan_proposal", evaluation.proposal.as_dict()))
-            response = ("utter_plan_within_limits" if evaluation.status == "within_limits"
-                        else "utter_plan_counter_offer")
+            response = (
+                "utter_plan_within_limits"
+                if evaluation.status == "within_limits"
+                else "utter_plan_counter_offer"
+            )
             variables: dict[str, Any] = evaluation.proposal.variables()
             utter(dispatcher, response, **variables)
         return events
@@ -183,8 +213,9 @@ class ActionCreatePlan(Action):
     def name(self) -> str:
         return "action_create_plan"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         proposal_data = tracker.get_slot("plan_proposal")
         with unit_of_work() as session:
             debtor = debtor_of(session, tracker)
@@ -194,13 +225,21 @@ class ActionCreatePlan(Action):
             plan = plans.create_plan(session, debtor, proposal)
             first = plan.installments[0]
             try:
-                _, url = create_link(session, debtor=debtor, purpose="installment",
-                                     installment=first)
+                _, url = create_link(
+                    session, debtor=debtor, purpose="installment", installment=first
+                )
             except LinkError:
                 url = None
-            utter(dispatcher, "utter_plan_created", custom={"payment_url": url} if url else None,
-                  installments=plan.installments_count, first_minor=first.amount_minor,
-                  first_date=first.due_date.isoformat(), currency=plan.currency, pay_url=url)
+            utter(
+                dispatcher,
+                "utter_plan_created",
+                custom={"payment_url": url} if url else None,
+                installments=plan.installments_count,
+                first_minor=first.amount_minor,
+                first_date=first.due_date.isoformat(),
+                currency=plan.currency,
+                pay_url=url,
+            )
         return [SlotSet("plan_status", "created"), *_reset()]
 
 
@@ -210,8 +249,9 @@ class ActionRequestPlanApproval(Action):
     def name(self) -> str:
         return "action_request_plan_approval"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         requested = tracker.get_slot("plan_request")
         status = tracker.get_slot("plan_status")
         with unit_of_work() as session:
@@ -219,12 +259,23 @@ class ActionRequestPlanApproval(Action):
             events: list[EventType] = []
             if debtor is not None and requested:
                 reason = "outside_limits" if status == "needs_approval" else "counter_offer_refused"
-                plans.request_approval(session, debtor, plans.Proposal.from_dict(requested),
-                                       reason=reason)
-                utter(dispatcher, "utter_plan_needs_approval" if status == "needs_approval"
-                      else "utter_plan_approval_requested")
-                events = hand_off(session, dispatcher, tracker, reason="plan_approval",
-                                  details=reason, notify=False)
+                plans.request_approval(
+                    session, debtor, plans.Proposal.from_dict(requested), reason=reason
+                )
+                utter(
+                    dispatcher,
+                    "utter_plan_needs_approval"
+                    if status == "needs_approval"
+                    else "utter_plan_approval_requested",
+                )
+                events = hand_off(
+                    session,
+                    dispatcher,
+                    tracker,
+                    reason="plan_approval",
+                    details=reason,
+                    notify=False,
+                )
         return [*events, SlotSet("plan_status", "pending_approval"), *_reset()]
 
 
@@ -232,7 +283,8 @@ class ActionDeclinePlan(Action):
     def name(self) -> str:
         return "action_decline_plan"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         utter(dispatcher, "utter_plan_declined")
         return [SlotSet("plan_status", "declined"), *_reset()]

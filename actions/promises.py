@@ -34,10 +34,14 @@ class ActionAskPromiseDate(Action):
     def name(self) -> str:
         return "action_ask_promise_date"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
-        utter(dispatcher, "utter_ask_promise_date",
-              max_date=promises.latest_allowed(tracker_today(tracker)).isoformat())
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        utter(
+            dispatcher,
+            "utter_ask_promise_date",
+            max_date=promises.latest_allowed(tracker_today(tracker)).isoformat(),
+        )
         return []
 
 
@@ -45,8 +49,9 @@ class ActionAskPromiseAmount(Action):
     def name(self) -> str:
         return "action_ask_promise_amount"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         with unit_of_work() as session:
             balance, currency = _balance(session, tracker)
         utter(dispatcher, "utter_ask_promise_amount", balance_minor=balance, currency=currency)
@@ -57,21 +62,34 @@ class ValidatePromiseForm(FormValidationAction):
     def name(self) -> str:
         return "validate_promise_form"
 
-    def validate_promise_date(self, slot_value: Any, dispatcher: CollectingDispatcher,
-                              tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    def validate_promise_date(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
         now = tracker_today(tracker)
         promised = parse_date(str(slot_value), language(tracker), today=now, direction="future")
         if promised is None or promises.check_date(promised, now) == "past":
             utter(dispatcher, "utter_invalid_answer", field="date")
             return {"promise_date": None}
         if promises.check_date(promised, now) == "too_late":
-            utter(dispatcher, "utter_promise_too_late",
-                  max_date=promises.latest_allowed(now).isoformat())
+            utter(
+                dispatcher,
+                "utter_promise_too_late",
+                max_date=promises.latest_allowed(now).isoformat(),
+            )
             return {"promise_date": None}
         return {"promise_date": promised.isoformat()}
 
-    def validate_promise_amount(self, slot_value: Any, dispatcher: CollectingDispatcher,
-                                tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    def validate_promise_amount(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
         with unit_of_work() as session:
             balance, _ = _balance(session, tracker)
         text = str(slot_value or "")
@@ -86,8 +104,9 @@ class ActionRecordPromise(Action):
     def name(self) -> str:
         return "action_record_promise"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         events: list[EventType] = [SlotSet("promise_date", None), SlotSet("promise_amount", None)]
         with unit_of_work() as session:
             debtor = debtor_of(session, tracker)
@@ -95,10 +114,17 @@ class ActionRecordPromise(Action):
                 return events
             _, currency = _balance(session, tracker)
             promise = promises.record_promise(
-                session, debtor, amount_minor=int(filled_slot(tracker, "promise_amount")),
+                session,
+                debtor,
+                amount_minor=int(filled_slot(tracker, "promise_amount")),
                 promised_date=date.fromisoformat(str(tracker.get_slot("promise_date"))),
                 currency=currency,
             )
-            utter(dispatcher, "utter_promise_recorded", amount_minor=promise.amount_minor,
-                  currency=promise.currency, promise_date=promise.promised_date.isoformat())
+            utter(
+                dispatcher,
+                "utter_promise_recorded",
+                amount_minor=promise.amount_minor,
+                currency=promise.currency,
+                promise_date=promise.promised_date.isoformat(),
+            )
         return events

@@ -29,8 +29,9 @@ class ActionSendReminder(Action):
     def name(self) -> str:
         return "action_send_reminder"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         stage = latest_entity(tracker, "stage") or tracker.get_slot("stage") or "friendly"
         if stage not in STAGES:
             stage = "friendly"
@@ -50,15 +51,21 @@ class ActionSendReminder(Action):
                 _, url = create_link(session, debtor=debtor, purpose="balance")
             except LinkError:
                 url = None
-            utter(dispatcher, f"utter_reminder_{stage}",
-                  custom={"payment_url": url} if url else None,
-                  debtor_name=debtor.display_name,
-                  amount_minor=sum(i.balance_minor for i in invoices),
-                  currency=invoices[0].currency, due_date=invoices[0].due_date.isoformat(),
-                  invoice_refs=list(refs or [i.number for i in invoices[:3]]), pay_url=url,
-                  segment="b2b" if debtor.segment == Segment.B2B else "consumer",
-                  formal_notice_date=(today(debtor)
-                                      + timedelta(days=FORMAL_NOTICE_NOTICE_DAYS)).isoformat())
+            utter(
+                dispatcher,
+                f"utter_reminder_{stage}",
+                custom={"payment_url": url} if url else None,
+                debtor_name=debtor.display_name,
+                amount_minor=sum(i.balance_minor for i in invoices),
+                currency=invoices[0].currency,
+                due_date=invoices[0].due_date.isoformat(),
+                invoice_refs=list(refs or [i.number for i in invoices[:3]]),
+                pay_url=url,
+                segment="b2b" if debtor.segment == Segment.B2B else "consumer",
+                formal_notice_date=(
+                    today(debtor) + timedelta(days=FORMAL_NOTICE_NOTICE_DAYS)
+                ).isoformat(),
+            )
             # The debtor told us why they pay late (job loss, illness…) and the policy offers a
             # plan first: the reminder ends with the plan offer, whose answer the rules follow.
             plan_first = plan_first_reason(session, debtor) is not None

@@ -21,8 +21,9 @@ class ActionSessionStart(Action):
     def name(self) -> str:
         return "action_session_start"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: DomainDict) -> list[EventType]:
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         events: list[EventType] = [SessionStarted()]
         # carry_over_slots_to_new_session: keep what we knew (identity, disclosure, language).
         for name, value in tracker.slots.items():
@@ -47,7 +48,9 @@ class ActionSessionStart(Action):
             # Passed as arguments: Rasa renders this reply with the tracker as it was before the
             # SlotSet events above, so an English debtor's disclosure came out in the default
             # language (French).
-            wording: dict[str, Any] = {k: values[k] for k in ("language", "channel", "tone") if k in values}
+            wording: dict[str, Any] = {
+                k: values[k] for k in ("language", "channel", "tone") if k in values
+            }
             utter(dispatcher, "utter_disclosure", **wording)
             events.append(SlotSet("disclosed", True))
         events.append(ActionExecuted("action_listen"))

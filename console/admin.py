@@ -49,31 +49,50 @@ def _policy_context(
             db, policy_service.active_policy(db), templates, debtor
         )
     return {
-        "section": "policy", "tab": tab, "tabs": POLICY_TABS,
-        "document": shown, "yaml_text": versioning.dump_yaml(shown),
+        "section": "policy",
+        "tab": tab,
+        "tabs": POLICY_TABS,
+        "document": shown,
+        "yaml_text": versioning.dump_yaml(shown),
         "version": policy_service.active_version(db),
-        "bands": shown.get("plan_limits") or [], "contact": shown.get("contact") or {},
-        "frequencies": policy_forms.FREQUENCIES, "segments": policy_forms.SEGMENTS,
-        "contact_fields": policy_forms.CONTACT_FIELDS, "to_major": policy_forms.to_major,
-        "profiles": PROFILES, "weekdays": WEEKDAYS,
-        "debtors": preview.sample_debtors(db), "debtor": debtor, "preview": policy_preview,
+        "bands": shown.get("plan_limits") or [],
+        "contact": shown.get("contact") or {},
+        "frequencies": policy_forms.FREQUENCIES,
+        "segments": policy_forms.SEGMENTS,
+        "contact_fields": policy_forms.CONTACT_FIELDS,
+        "to_major": policy_forms.to_major,
+        "profiles": PROFILES,
+        "weekdays": WEEKDAYS,
+        "debtors": preview.sample_debtors(db),
+        "debtor": debtor,
+        "preview": policy_preview,
     }
 
 
 @router.get("/policy", name="admin_policy")
 def policy_page(
-    request: Request, db: DbSession, user: AdminUser, tab: str = "limits",
-    debtor_id: OptionalRowId = None, done: str = "",
+    request: Request,
+    db: DbSession,
+    user: AdminUser,
+    tab: str = "limits",
+    debtor_id: OptionalRowId = None,
+    done: str = "",
 ) -> Response:
     tab = tab if tab in POLICY_TABS else "limits"
     context = _policy_context(db, tab, debtor_id)
-    context["notice"] = {"saved": "Policy saved and active now.",
-                         "rolled_back": "Earlier version restored and active now."}.get(done, "")
+    context["notice"] = {
+        "saved": "Policy saved and active now.",
+        "rolled_back": "Earlier version restored and active now.",
+    }.get(done, "")
     return render(request, "admin_policy.html", context)
 
 
 def _save_policy(
-    request: Request, db: DbSession, user: AdminUser, tab: str, document: dict[str, Any],
+    request: Request,
+    db: DbSession,
+    user: AdminUser,
+    tab: str,
+    document: dict[str, Any],
     comment: str,
 ) -> Response:
     problems = preview.missing_stage_templates(document, active_templates(db))
@@ -127,7 +146,9 @@ def _parse_yaml(text: str) -> tuple[dict[str, Any] | None, str]:
 
 @router.post("/policy/document", dependencies=[CsrfChecked])
 def save_document(
-    request: Request, db: DbSession, user: AdminUser,
+    request: Request,
+    db: DbSession,
+    user: AdminUser,
     document: Annotated[str, Form(max_length=200_000)],
     comment: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
@@ -141,33 +162,53 @@ def save_document(
 
 @router.get("/policy/versions")
 def policy_versions(
-    request: Request, db: DbSession, user: AdminUser,
-    page: Annotated[int, Query(ge=1, le=100000)] = 1, done: str = "",
+    request: Request,
+    db: DbSession,
+    user: AdminUser,
+    page: Annotated[int, Query(ge=1, le=100000)] = 1,
+    done: str = "",
 ) -> Response:
     rows = policy_service.list_versions(db)
     pager = Page(len(rows), page)
     return render(
-        request, "admin_versions.html",
-        {"section": "policy", "kind": "policy", "title": "Policy versions",
-         "rows": rows[pager.offset:pager.offset + pager.size], "pager": pager,
-         "base": f"{PREFIX}/admin/policy/versions", "filters": {},
-         "notice": "Earlier version restored and active now." if done else ""},
+        request,
+        "admin_versions.html",
+        {
+            "section": "policy",
+            "kind": "policy",
+            "title": "Policy versions",
+            "rows": rows[pager.offset : pager.offset + pager.size],
+            "pager": pager,
+            "base": f"{PREFIX}/admin/policy/versions",
+            "filters": {},
+            "notice": "Earlier version restored and active now." if done else "",
+        },
     )
 
 
 @router.get("/policy/diff")
 def policy_diff(
-    request: Request, db: DbSession, user: AdminUser,
-    old: VersionNumber, new: VersionNumber | None = None,
+    request: Request,
+    db: DbSession,
+    user: AdminUser,
+    old: VersionNumber,
+    new: VersionNumber | None = None,
 ) -> Response:
     try:
         text = policy_service.diff(db, old, new)
     except LookupError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
     return render(
-        request, "admin_diff.html",
-        {"section": "policy", "kind": "policy", "old": old, "new": new, "diff": text,
-         "back": f"{PREFIX}/admin/policy/versions"},
+        request,
+        "admin_diff.html",
+        {
+            "section": "policy",
+            "kind": "policy",
+            "old": old,
+            "new": new,
+            "diff": text,
+            "back": f"{PREFIX}/admin/policy/versions",
+        },
     )
 
 
@@ -181,7 +222,8 @@ def policy_rollback(
         raise HTTPException(status_code=404, detail=str(exc)) from exc
     except policy_service.PolicyInvalid as exc:
         return render(
-            request, "error.html",
+            request,
+            "error.html",
             {"title": "Cannot restore this version", "message": "; ".join(exc.problems)},
             status_code=422,
         )
@@ -205,8 +247,9 @@ def wording_problems(db: DbSession, overrides: dict[str, Any]) -> list[str]:
     problems = validation.wording_problems(
         merged, overrides, stage_templates=validation.stage_templates_of(policy_document)
     )
-    problems += [p for p in preview.missing_stage_templates(
-        policy_document, merged) if p not in problems]
+    problems += [
+        p for p in preview.missing_stage_templates(policy_document, merged) if p not in problems
+    ]
     return problems
 
 
@@ -216,8 +259,11 @@ def _failed_overrides(db: DbSession) -> list[str]:
     row = versioning.active_row(db, WORDING_KIND)
     if row is None:
         return []
-    events = db.scalars(select(AuditEvent).where(
-        AuditEvent.action == OVERRIDE_FAILED, AuditEvent.at >= row.created_at))
+    events = db.scalars(
+        select(AuditEvent).where(
+            AuditEvent.action == OVERRIDE_FAILED, AuditEvent.at >= row.created_at
+        )
+    )
     found: dict[str, str] = {}
     for event in events:
         details = event.details or {}
@@ -229,8 +275,13 @@ def _failed_overrides(db: DbSession) -> list[str]:
 
 @router.get("/wording", name="admin_wording")
 def wording_list(
-    request: Request, db: DbSession, user: AdminUser, q: str = "", changed: str = "",
-    page: Annotated[int, Query(ge=1, le=100000)] = 1, done: str = "",
+    request: Request,
+    db: DbSession,
+    user: AdminUser,
+    q: str = "",
+    changed: str = "",
+    page: Annotated[int, Query(ge=1, le=100000)] = 1,
+    done: str = "",
 ) -> Response:
     overrides = _wording_overrides(db)
     templates = active_templates(db)
@@ -238,27 +289,41 @@ def wording_list(
     needle = q.strip().lower()[:100]
     if needle:
         names = [
-            n for n in names
-            if needle in n.lower() or any(needle in str(v.get("fr", "")).lower()
-                                          or needle in str(v.get("en", "")).lower()
-                                          for v in templates[n] if isinstance(v, dict))
+            n
+            for n in names
+            if needle in n.lower()
+            or any(
+                needle in str(v.get("fr", "")).lower() or needle in str(v.get("en", "")).lower()
+                for v in templates[n]
+                if isinstance(v, dict)
+            )
         ]
     if changed:
         names = [n for n in names if n in overrides]
     pager = Page(len(names), page)
     rows = [
         {"name": n, "variants": templates[n], "overridden": n in overrides}
-        for n in names[pager.offset:pager.offset + pager.size]
+        for n in names[pager.offset : pager.offset + pager.size]
     ]
     active = versioning.active_row(db, WORDING_KIND)
     return render(
-        request, "admin_wording.html",
-        {"section": "wording", "rows": rows, "pager": pager, "q": q, "changed": changed,
-         "filters": {"q": q, "changed": changed}, "base": f"{PREFIX}/admin/wording",
-         "version": active.version if active is not None else 0,
-         "failed": _failed_overrides(db),
-         "notice": {"saved": "Wording saved: the bot uses it from the next message.",
-                    "reset": "Response reset to the bundled default."}.get(done, "")},
+        request,
+        "admin_wording.html",
+        {
+            "section": "wording",
+            "rows": rows,
+            "pager": pager,
+            "q": q,
+            "changed": changed,
+            "filters": {"q": q, "changed": changed},
+            "base": f"{PREFIX}/admin/wording",
+            "version": active.version if active is not None else 0,
+            "failed": _failed_overrides(db),
+            "notice": {
+                "saved": "Wording saved: the bot uses it from the next message.",
+                "reset": "Response reset to the bundled default.",
+            }.get(done, ""),
+        },
     )
 
 
@@ -281,16 +346,33 @@ def _edit_context(
             for lang in LANGUAGES:
                 single = {**candidate, name: [variant]}
                 rendered, problem = preview.render_for(
-                    single, name, debtor, variables, language=lang,
-                    tone=variant.get("tone"), channel=variant.get("channel"),
+                    single,
+                    name,
+                    debtor,
+                    variables,
+                    language=lang,
+                    tone=variant.get("tone"),
+                    channel=variant.get("channel"),
                 )
-                previews.append({"variant": str(i + 1), "language": lang, "text": rendered,
-                                 "problem": problem, "channel": variant.get("channel") or "any",
-                                 "tone": variant.get("tone") or "any"})
+                previews.append(
+                    {
+                        "variant": str(i + 1),
+                        "language": lang,
+                        "text": rendered,
+                        "problem": problem,
+                        "channel": variant.get("channel") or "any",
+                        "tone": variant.get("tone") or "any",
+                    }
+                )
     return {
-        "section": "wording", "name": name, "yaml_text": text, "debtor": debtor,
-        "debtors": preview.sample_debtors(db), "previews": previews,
-        "overridden": name in overrides, "exists": name in templates,
+        "section": "wording",
+        "name": name,
+        "yaml_text": text,
+        "debtor": debtor,
+        "debtors": preview.sample_debtors(db),
+        "previews": previews,
+        "overridden": name in overrides,
+        "exists": name in templates,
     }
 
 
@@ -305,7 +387,10 @@ def wording_edit(
 
 @router.post("/wording/edit/{name}", dependencies=[CsrfChecked])
 def wording_save(
-    request: Request, db: DbSession, user: AdminUser, name: str,
+    request: Request,
+    db: DbSession,
+    user: AdminUser,
+    name: str,
     document: Annotated[str, Form(max_length=100_000)] = "",
     action: Annotated[str, Form(pattern="^(save|preview|reset)$")] = "save",
     comment: Annotated[str, Form(max_length=500)] = "",
@@ -320,7 +405,10 @@ def wording_save(
             problems = wording_problems(db, overrides)
             if not problems:
                 versioning.save_version(
-                    db, WORDING_KIND, overrides, actor=actor_of(user),
+                    db,
+                    WORDING_KIND,
+                    overrides,
+                    actor=actor_of(user),
                     comment=comment or f"reset {name} to default",
                 )
                 return redirect(request, f"{PREFIX}/admin/wording?done=reset")
@@ -347,24 +435,37 @@ def wording_save(
 
 @router.get("/wording/versions")
 def wording_versions(
-    request: Request, db: DbSession, user: AdminUser,
-    page: Annotated[int, Query(ge=1, le=100000)] = 1, done: str = "",
+    request: Request,
+    db: DbSession,
+    user: AdminUser,
+    page: Annotated[int, Query(ge=1, le=100000)] = 1,
+    done: str = "",
 ) -> Response:
     rows = versioning.list_versions(db, WORDING_KIND)
     pager = Page(len(rows), page)
     return render(
-        request, "admin_versions.html",
-        {"section": "wording", "kind": "wording", "title": "Wording versions",
-         "rows": rows[pager.offset:pager.offset + pager.size], "pager": pager,
-         "base": f"{PREFIX}/admin/wording/versions", "filters": {},
-         "notice": "Earlier version restored and active now." if done else ""},
+        request,
+        "admin_versions.html",
+        {
+            "section": "wording",
+            "kind": "wording",
+            "title": "Wording versions",
+            "rows": rows[pager.offset : pager.offset + pager.size],
+            "pager": pager,
+            "base": f"{PREFIX}/admin/wording/versions",
+            "filters": {},
+            "notice": "Earlier version restored and active now." if done else "",
+        },
     )
 
 
 @router.get("/wording/diff")
 def wording_diff(
-    request: Request, db: DbSession, user: AdminUser,
-    old: VersionNumber, new: VersionNumber | None = None,
+    request: Request,
+    db: DbSession,
+    user: AdminUser,
+    old: VersionNumber,
+    new: VersionNumber | None = None,
 ) -> Response:
     def doc(version: int | None) -> dict[str, Any]:
         if version is None:
@@ -380,9 +481,16 @@ def wording_diff(
         doc(old), doc(new), f"v{old}", "active" if new is None else f"v{new}"
     )
     return render(
-        request, "admin_diff.html",
-        {"section": "wording", "kind": "wording", "old": old, "new": new, "diff": text,
-         "back": f"{PREFIX}/admin/wording/versions"},
+        request,
+        "admin_diff.html",
+        {
+            "section": "wording",
+            "kind": "wording",
+            "old": old,
+            "new": new,
+            "diff": text,
+            "back": f"{PREFIX}/admin/wording/versions",
+        },
     )
 
 
@@ -392,14 +500,18 @@ def wording_rollback(
 ) -> Response:
     try:
         versioning.rollback(
-            db, WORDING_KIND, version, actor=actor_of(user),
+            db,
+            WORDING_KIND,
+            version,
+            actor=actor_of(user),
             validate=lambda document: wording_problems(db, document),
         )
     except LookupError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
     except versioning.DocumentInvalid as exc:
         return render(
-            request, "error.html",
+            request,
+            "error.html",
             {"title": "Cannot restore this version", "message": "; ".join(exc.problems)},
             status_code=422,
         )
@@ -418,8 +530,13 @@ def _day(text: str) -> date | None:
 
 @router.get("/audit", name="admin_audit")
 def audit_log(
-    request: Request, db: DbSession, user: AdminUser,
-    actor: str = "", action: str = "", debtor_id: OptionalRowId = None, since: str = "",
+    request: Request,
+    db: DbSession,
+    user: AdminUser,
+    actor: str = "",
+    action: str = "",
+    debtor_id: OptionalRowId = None,
+    since: str = "",
     until: str = "",
     page: Annotated[int, Query(ge=1, le=100000)] = 1,
 ) -> Response:
@@ -434,18 +551,35 @@ def audit_log(
     if start:
         query = query.where(AuditEvent.at >= datetime.combine(start, time.min, UTC))
     if end:
-        query = query.where(AuditEvent.at < datetime.combine(end + timedelta(days=1), time.min, UTC))
+        query = query.where(
+            AuditEvent.at < datetime.combine(end + timedelta(days=1), time.min, UTC)
+        )
     total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
     pager = Page(total, page, size=50)
-    rows = list(db.scalars(
-        query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-        .offset(pager.offset).limit(pager.size)
-    ))
+    rows = list(
+        db.scalars(
+            query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+            .offset(pager.offset)
+            .limit(pager.size)
+        )
+    )
     actions = list(db.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)))
-    filters = {"actor": actor, "action": action, "debtor_id": debtor_id or "", "since": since,
-               "until": until}
+    filters = {
+        "actor": actor,
+        "action": action,
+        "debtor_id": debtor_id or "",
+        "since": since,
+        "until": until,
+    }
     return render(
-        request, "admin_audit.html",
-        {"section": "audit", "rows": rows, "pager": pager, "filters": filters,
-         "base": f"{PREFIX}/admin/audit", "actions": actions},
+        request,
+        "admin_audit.html",
+        {
+            "section": "audit",
+            "rows": rows,
+            "pager": pager,
+            "filters": filters,
+            "base": f"{PREFIX}/admin/audit",
+            "actions": actions,
+        },
     )

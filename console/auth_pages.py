@@ -35,12 +35,18 @@ def _safe_next(target: str | None) -> str:
 
 
 def _login_page(
-    request: Request, settings: AppSettings, *, error: str | None = None, email: str = "",
-    next_url: str = "", status_code: int = 200,
+    request: Request,
+    settings: AppSettings,
+    *,
+    error: str | None = None,
+    email: str = "",
+    next_url: str = "",
+    status_code: int = 200,
 ) -> Response:
     token = secrets.token_urlsafe(24)
     response = render(
-        request, "login.html",
+        request,
+        "login.html",
         {"login_csrf": token, "error": error, "email": email, "next": next_url},
         status_code=status_code,
     )
@@ -67,15 +73,23 @@ def login(
 ) -> Response:
     if not csrf_matches(request.cookies.get(LOGIN_COOKIE, ""), login_csrf):
         return _login_page(
-            request, settings, error="Your login form expired. Please try again.", email=email,
-            next_url=next, status_code=403,
+            request,
+            settings,
+            error="Your login form expired. Please try again.",
+            email=email,
+            next_url=next,
+            status_code=403,
         )
     ip = client_ip(request, settings)
     result = users.authenticate(db, email, password, ip)
     if result.throttled:
         minutes = max(1, ceil(result.retry_after_seconds / 60))
         page = _login_page(
-            request, settings, email=email, next_url=next, status_code=429,
+            request,
+            settings,
+            email=email,
+            next_url=next,
+            status_code=429,
             error=f"Too many failed attempts. Wait {minutes} minute{'s' if minutes > 1 else ''} "
             "before trying again.",
         )
@@ -83,7 +97,11 @@ def login(
         return page
     if result.user is None:
         return _login_page(
-            request, settings, email=email, next_url=next, status_code=401,
+            request,
+            settings,
+            email=email,
+            next_url=next,
+            status_code=401,
             error="Wrong e-mail or password.",
         )
     session = start_session(db, result.user.id, result.user.password_hash)
@@ -94,14 +112,10 @@ def login(
 
 
 @router.post("/logout", dependencies=[CsrfChecked])
-def logout(
-    request: Request, db: DbSession, user: CurrentUser, data: CurrentSession
-) -> Response:
+def logout(request: Request, db: DbSession, user: CurrentUser, data: CurrentSession) -> Response:
     """Ends the session on the server too: the cookie, if kept or copied, no longer works."""
     end_session(db, data, "logout")
     audit.record(db, actor=actor_of(user), action="auth.logout", entity=user)
     response = redirect(request, PREFIX + "/login")
     response.delete_cookie(COOKIE_NAME, path="/")
     return response
-
-

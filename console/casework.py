@@ -63,16 +63,24 @@ def take_over(session: Session, conversation: Conversation, user: User) -> Hando
     elif handoff.assigned_to_id not in (None, user.id):
         previous = handoff.assigned_to_id
         audit.record(
-            session, actor=_actor(user), action="handoff.reassigned", entity=handoff,
-            debtor_id=conversation.debtor_id, previous_user_id=previous,
+            session,
+            actor=_actor(user),
+            action="handoff.reassigned",
+            entity=handoff,
+            debtor_id=conversation.debtor_id,
+            previous_user_id=previous,
         )
     handoff.status = HandoffStatus.ASSIGNED
     handoff.assigned_to_id = user.id
     conversation.mode = ConversationMode.HUMAN
     session.flush()
     audit.record(
-        session, actor=_actor(user), action="conversation.taken_over", entity=conversation,
-        debtor_id=conversation.debtor_id, handoff_id=handoff.id,
+        session,
+        actor=_actor(user),
+        action="conversation.taken_over",
+        entity=conversation,
+        debtor_id=conversation.debtor_id,
+        handoff_id=handoff.id,
     )
     return handoff
 
@@ -123,14 +131,24 @@ def reply(session: Session, conversation: Conversation, user: User, text: str) -
         )
     except DeliveryError as exc:
         audit.record(
-            session, actor=_actor(user), action="message.collector_reply_failed",
-            entity=conversation, debtor_id=conversation.debtor_id, error=str(exc), code=exc.code,
+            session,
+            actor=_actor(user),
+            action="message.collector_reply_failed",
+            entity=conversation,
+            debtor_id=conversation.debtor_id,
+            error=str(exc),
+            code=exc.code,
         )
         raise CaseworkError(f"The message could not be sent: {exc}") from exc
     conversation.last_message_at = utcnow()
     audit.record(
-        session, actor=_actor(user), action="message.collector_reply", entity=message,
-        debtor_id=conversation.debtor_id, channel=contact.channel, address=contact.address,
+        session,
+        actor=_actor(user),
+        action="message.collector_reply",
+        entity=message,
+        debtor_id=conversation.debtor_id,
+        channel=contact.channel,
+        address=contact.address,
     )
     _tell_rasa(conversation, [{"event": "bot", "text": text, "metadata": {"author": "collector"}}])
 
@@ -156,13 +174,18 @@ def prompt_bot_after_hand_back(session: Session, conversation: Conversation) -> 
     rasa = client_from_settings()
     try:
         rasa.append_events(conversation.sender_id, [{"event": "resume"}])
-        replies = trigger_turn(rasa, conversation.sender_id, RESUME_INTENT, None,
-                               probe_from_settings())
+        replies = trigger_turn(
+            rasa, conversation.sender_id, RESUME_INTENT, None, probe_from_settings()
+        )
     except Exception as exc:  # never block the hand-back (AssistantUnavailable, HTTP errors)
         log.warning("hand-back of conversation %s: rasa unreachable (%s)", conversation.id, exc)
         audit.record(
-            session, actor="system", action="conversation.resume_deferred", entity=conversation,
-            debtor_id=conversation.debtor_id, error=str(exc)[:300],
+            session,
+            actor="system",
+            action="conversation.resume_deferred",
+            entity=conversation,
+            debtor_id=conversation.debtor_id,
+            error=str(exc)[:300],
         )
         return False
     finally:
@@ -177,7 +200,9 @@ def prompt_bot_after_hand_back(session: Session, conversation: Conversation) -> 
                 session, conversation=conversation, contact=contact, text=text, author=Author.BOT
             )
     except (CaseworkError, DeliveryError) as exc:
-        log.warning("hand-back of conversation %s: bot reply not delivered (%s)", conversation.id, exc)
+        log.warning(
+            "hand-back of conversation %s: bot reply not delivered (%s)", conversation.id, exc
+        )
     return True
 
 
@@ -231,12 +256,21 @@ def record_promise(
     if promised_date < date.today():
         raise CaseworkError("The promised date is in the past.")
     promise = promises_service.record_promise(
-        session, debtor, amount_minor=amount_minor, promised_date=promised_date,
-        currency=currency, source="collector",
+        session,
+        debtor,
+        amount_minor=amount_minor,
+        promised_date=promised_date,
+        currency=currency,
+        source="collector",
     )
     audit.record(
-        session, actor=_actor(user), action="promise.taken_by_collector", entity=promise,
-        debtor_id=debtor.id, amount_minor=amount_minor, currency=currency,
+        session,
+        actor=_actor(user),
+        action="promise.taken_by_collector",
+        entity=promise,
+        debtor_id=debtor.id,
+        amount_minor=amount_minor,
+        currency=currency,
         promised_date=promised_date.isoformat(),
     )
     return promise
@@ -266,15 +300,24 @@ def send_payment_link(
     if amount_minor is not None and amount_minor <= 0:
         raise CaseworkError("The amount must be positive.")
     try:
-        link, url = create_link(session, debtor=debtor, purpose="balance", amount_minor=amount_minor)
+        link, url = create_link(
+            session, debtor=debtor, purpose="balance", amount_minor=amount_minor
+        )
     except LinkError as exc:
         raise CaseworkError(f"No link could be made: {exc}.") from exc
     try:
         text = render(
-            active_templates(session), PAYMENT_LINK_RESPONSE, language=conversation.language,
+            active_templates(session),
+            PAYMENT_LINK_RESPONSE,
+            language=conversation.language,
             channel=contact.channel,
-            variables={"url": url, "link": url, "amount": link.amount_minor,
-                       "currency": link.currency, "creditor_name": get_settings().creditor_name},
+            variables={
+                "url": url,
+                "link": url,
+                "amount": link.amount_minor,
+                "currency": link.currency,
+                "creditor_name": get_settings().creditor_name,
+            },
         )
     except UnknownResponse as exc:
         raise CaseworkError(
@@ -282,16 +325,25 @@ def send_payment_link(
         ) from exc
     try:
         message = get_gateway().send_text(
-            session, conversation=conversation, contact=contact, text=text,
+            session,
+            conversation=conversation,
+            contact=contact,
+            text=text,
             author=Author.COLLECTOR,
         )
     except DeliveryError as exc:
         raise CaseworkError(f"The link could not be sent: {exc}") from exc
     conversation.last_message_at = utcnow()
     audit.record(
-        session, actor=_actor(user), action="payment_link.sent", entity=link,
-        debtor_id=debtor.id, amount_minor=link.amount_minor, currency=link.currency,
-        channel=contact.channel, message_id=message.id,
+        session,
+        actor=_actor(user),
+        action="payment_link.sent",
+        entity=link,
+        debtor_id=debtor.id,
+        amount_minor=link.amount_minor,
+        currency=link.currency,
+        channel=contact.channel,
+        message_id=message.id,
     )
     _tell_rasa(conversation, [{"event": "bot", "text": text, "metadata": {"author": "collector"}}])
     return url

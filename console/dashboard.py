@@ -46,15 +46,22 @@ def dashboard_page(
     ]
     containment = board.containment_rate
     return render(
-        request, "dashboard.html",
+        request,
+        "dashboard.html",
         {
-            "section": "dashboard", "board": board, "currencies": available, "currency": currency,
-            "period": period, "periods": PERIODS, "money": lambda m: _money(m, currency),
+            "section": "dashboard",
+            "board": board,
+            "currencies": available,
+            "currency": currency,
+            "period": period,
+            "periods": PERIODS,
+            "money": lambda m: _money(m, currency),
             "aging_chart": charts.column_chart(
                 board.aging, fmt, colours=charts.AGING_COLOURS, title="Aging of the balance"
             ),
             "collections_chart": charts.column_chart(
-                [(d.strftime("%d %b"), v) for d, v in board.weekly_collections], fmt,
+                [(d.strftime("%d %b"), v) for d, v in board.weekly_collections],
+                fmt,
                 title="Collections per week",
             ),
             "stage_chart": charts.progress_bars(
@@ -63,16 +70,24 @@ def dashboard_page(
             ),
             "promise_chart": charts.donut(
                 promise_segments,
-                centre=f"{board.promise_keep_rate:.0%}" if board.promise_keep_rate is not None
+                centre=f"{board.promise_keep_rate:.0%}"
+                if board.promise_keep_rate is not None
                 else "—",
-                caption="kept", title="Promises kept vs broken",
+                caption="kept",
+                title="Promises kept vs broken",
             ),
             "containment_chart": charts.donut(
-                [("Bot only", board.contained, charts.PALETTE["blue"]),
-                 ("Needed a collector", board.conversations - board.contained,
-                  charts.PALETTE["grey"])],
+                [
+                    ("Bot only", board.contained, charts.PALETTE["blue"]),
+                    (
+                        "Needed a collector",
+                        board.conversations - board.contained,
+                        charts.PALETTE["grey"],
+                    ),
+                ],
                 centre=f"{containment:.0%}" if containment is not None else "—",
-                caption="bot only", title="Bot containment",
+                caption="bot only",
+                title="Bot containment",
             ),
             "today": date.today(),
         },

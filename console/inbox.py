@@ -60,8 +60,11 @@ def inbox_page(
     filters = _filters(status, reason, channel, q)
     rows, pager = inbox(db, filters, user.id, page)
     context = {
-        "rows": rows, "pager": pager, "filters": filters.as_dict(),
-        "reasons": handoff_reasons(db), "channels": [c.value for c in Channel],
+        "rows": rows,
+        "pager": pager,
+        "filters": filters.as_dict(),
+        "reasons": handoff_reasons(db),
+        "channels": [c.value for c in Channel],
     }
     if is_htmx(request) and request.headers.get("HX-Target") == "inbox-rows":
         return render(request, "_inbox_rows.html", context)
@@ -77,8 +80,12 @@ def _conversation(db: DbSession, conversation_id: int) -> Conversation:
 
 @router.get("/conversations/{conversation_id}", name="conversation")
 def conversation_page(
-    request: Request, db: DbSession, user: CurrentUser, conversation_id: RowId,
-    done: str = "", error: str = "",
+    request: Request,
+    db: DbSession,
+    user: CurrentUser,
+    conversation_id: RowId,
+    done: str = "",
+    error: str = "",
 ) -> Response:
     conversation = _conversation(db, conversation_id)
     d360 = debtor_360(db, conversation.debtor) if conversation.debtor else None
@@ -91,14 +98,21 @@ def conversation_page(
     else:
         reply_problem = ""
     return render(
-        request, "conversation.html",
+        request,
+        "conversation.html",
         {
-            "conversation": conversation, "d360": d360, "handoff": handoff,
-            "messages": transcript(db, conversation.id), "notice": NOTICES.get(done, ""),
-            "error": error[:300], "owns": bool(
+            "conversation": conversation,
+            "d360": d360,
+            "handoff": handoff,
+            "messages": transcript(db, conversation.id),
+            "notice": NOTICES.get(done, ""),
+            "error": error[:300],
+            "owns": bool(
                 handoff and handoff.assigned_to_id == user.id and conversation.mode == "human"
             ),
-            "reply_to": reply_to, "reply_problem": reply_problem, "today": date.today(),
+            "reply_to": reply_to,
+            "reply_problem": reply_problem,
+            "today": date.today(),
         },
     )
 
@@ -109,7 +123,8 @@ def transcript_fragment(
 ) -> Response:
     conversation = _conversation(db, conversation_id)
     return render(
-        request, "_transcript.html",
+        request,
+        "_transcript.html",
         {"conversation": conversation, "messages": transcript(db, conversation.id)},
     )
 
@@ -122,14 +137,19 @@ def _back(request: Request, conversation_id: int, *, done: str = "", error: str 
 
 
 @router.post("/conversations/{conversation_id}/take-over", dependencies=[CsrfChecked])
-def take_over(request: Request, db: DbSession, user: CurrentUser, conversation_id: RowId) -> Response:
+def take_over(
+    request: Request, db: DbSession, user: CurrentUser, conversation_id: RowId
+) -> Response:
     casework.take_over(db, _conversation(db, conversation_id), user)
     return _back(request, conversation_id, done="taken_over")
 
 
 @router.post("/conversations/{conversation_id}/reply", dependencies=[CsrfChecked])
 def reply(
-    request: Request, db: DbSession, user: CurrentUser, conversation_id: RowId,
+    request: Request,
+    db: DbSession,
+    user: CurrentUser,
+    conversation_id: RowId,
     text: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
     try:
@@ -140,17 +160,25 @@ def reply(
 
 
 @router.post("/conversations/{conversation_id}/hand-back", dependencies=[CsrfChecked])
-def hand_back(request: Request, db: DbSession, user: CurrentUser, conversation_id: RowId) -> Response:
+def hand_back(
+    request: Request, db: DbSession, user: CurrentUser, conversation_id: RowId
+) -> Response:
     conversation = _conversation(db, conversation_id)
     casework.release_to_bot(db, conversation, user)
     db.commit()  # no transaction held across the bot's turn (its actions write too)
     resumed = casework.prompt_bot_after_hand_back(db, conversation)
-    return _back(request, conversation_id, done="handed_back" if resumed else "handed_back_deferred")
+    return _back(
+        request, conversation_id, done="handed_back" if resumed else "handed_back_deferred"
+    )
 
 
 @router.post("/conversations/{conversation_id}/plans/{plan_id}", dependencies=[CsrfChecked])
 def decide_plan(
-    request: Request, db: DbSession, user: CurrentUser, conversation_id: RowId, plan_id: RowId,
+    request: Request,
+    db: DbSession,
+    user: CurrentUser,
+    conversation_id: RowId,
+    plan_id: RowId,
     decision: Annotated[str, Form(pattern="^(approve|reject)$")],
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
@@ -167,7 +195,11 @@ def decide_plan(
 
 @router.post("/conversations/{conversation_id}/disputes/{dispute_id}", dependencies=[CsrfChecked])
 def decide_dispute(
-    request: Request, db: DbSession, user: CurrentUser, conversation_id: RowId, dispute_id: RowId,
+    request: Request,
+    db: DbSession,
+    user: CurrentUser,
+    conversation_id: RowId,
+    dispute_id: RowId,
     decision: Annotated[str, Form(pattern="^(resolve|reject)$")],
     note: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
@@ -197,7 +229,10 @@ def parse_amount(text: str, currency: str) -> int:
 
 @router.post("/conversations/{conversation_id}/promises", dependencies=[CsrfChecked])
 def record_promise(
-    request: Request, db: DbSession, user: CurrentUser, conversation_id: RowId,
+    request: Request,
+    db: DbSession,
+    user: CurrentUser,
+    conversation_id: RowId,
     amount: Annotated[str, Form(max_length=32)],
     promised_date: Annotated[date, Form()],
     currency: Annotated[str, Form(pattern="^[A-Z]{3}$")] = "EUR",
@@ -205,8 +240,12 @@ def record_promise(
     conversation = _conversation(db, conversation_id)
     try:
         casework.record_promise(
-            db, conversation, user, amount_minor=parse_amount(amount, currency),
-            currency=currency, promised_date=promised_date,
+            db,
+            conversation,
+            user,
+            amount_minor=parse_amount(amount, currency),
+            currency=currency,
+            promised_date=promised_date,
         )
     except casework.CaseworkError as exc:
         return _back(request, conversation_id, error=str(exc))
@@ -215,7 +254,10 @@ def record_promise(
 
 @router.post("/conversations/{conversation_id}/payment-link", dependencies=[CsrfChecked])
 def send_payment_link(
-    request: Request, db: DbSession, user: CurrentUser, conversation_id: RowId,
+    request: Request,
+    db: DbSession,
+    user: CurrentUser,
+    conversation_id: RowId,
     amount: Annotated[str, Form(max_length=32)] = "",
     currency: Annotated[str, Form(pattern="^[A-Z]{3}$")] = "EUR",
 ) -> Response:

@@ -37,25 +37,43 @@ class LetterRow:
 
     @property
     def total_minor(self) -> int:
-        return self.letter.principal_minor + self.letter.interest_minor + self.letter.indemnity_minor
+        return (
+            self.letter.principal_minor + self.letter.interest_minor + self.letter.indemnity_minor
+        )
 
 
 def _rows(db: Session, letters: list[tuple[Letter, Debtor]]) -> list[LetterRow]:
     wanted = {i for letter, _ in letters for i in (letter.invoice_ids or [])}
-    numbers = dict(
-        db.execute(select(Invoice.id, Invoice.number).where(Invoice.id.in_(wanted))).tuples().all()
-    ) if wanted else {}
+    numbers = (
+        dict(
+            db.execute(select(Invoice.id, Invoice.number).where(Invoice.id.in_(wanted)))
+            .tuples()
+            .all()
+        )
+        if wanted
+        else {}
+    )
     return [
-        LetterRow(letter, debtor, [numbers.get(i, f"#{i}") for i in letter.invoice_ids or []],
-                  reference_for(letter))
+        LetterRow(
+            letter,
+            debtor,
+            [numbers.get(i, f"#{i}") for i in letter.invoice_ids or []],
+            reference_for(letter),
+        )
         for letter, debtor in letters
     ]
 
 
 def _row(db: Session, letter_id: int) -> LetterRow:
-    found = db.execute(
-        select(Letter, Debtor).join(Debtor, Debtor.id == Letter.debtor_id).where(Letter.id == letter_id)
-    ).tuples().first()
+    found = (
+        db.execute(
+            select(Letter, Debtor)
+            .join(Debtor, Debtor.id == Letter.debtor_id)
+            .where(Letter.id == letter_id)
+        )
+        .tuples()
+        .first()
+    )
     if found is None:
         raise HTTPException(status_code=404, detail="no such letter")
     return _rows(db, [found])[0]
@@ -64,9 +82,12 @@ def _row(db: Session, letter_id: int) -> LetterRow:
 def _counts(db: Session) -> dict[str, int]:
     return dict(
         db.execute(
-            select(Letter.status, func.count()).where(Letter.status.in_(list(TABS)))
+            select(Letter.status, func.count())
+            .where(Letter.status.in_(list(TABS)))
             .group_by(Letter.status)
-        ).tuples().all()
+        )
+        .tuples()
+        .all()
     )
 
 
@@ -85,17 +106,31 @@ def letters_page(
     pager = Page(counts.get(status, 0), page)
     # Oldest first while waiting (post them in order); most recently posted first once posted.
     order = Letter.created_at.asc() if status == "queued" else Letter.sent_at.desc()
-    letters = db.execute(
-        select(Letter, Debtor).join(Debtor, Debtor.id == Letter.debtor_id)
-        .where(Letter.status == status).order_by(order, Letter.id)
-        .offset(pager.offset).limit(pager.size)
-    ).tuples().all()
+    letters = (
+        db.execute(
+            select(Letter, Debtor)
+            .join(Debtor, Debtor.id == Letter.debtor_id)
+            .where(Letter.status == status)
+            .order_by(order, Letter.id)
+            .offset(pager.offset)
+            .limit(pager.size)
+        )
+        .tuples()
+        .all()
+    )
     return render(
-        request, "letters.html",
+        request,
+        "letters.html",
         {
-            "section": "letters", "rows": _rows(db, list(letters)), "status": status,
-            "tabs": TABS, "counts": counts, "pager": pager, "filters": {"status": status},
-            "notice": NOTICES.get(done, ""), "error": error[:300],
+            "section": "letters",
+            "rows": _rows(db, list(letters)),
+            "status": status,
+            "tabs": TABS,
+            "counts": counts,
+            "pager": pager,
+            "filters": {"status": status},
+            "notice": NOTICES.get(done, ""),
+            "error": error[:300],
         },
     )
 
@@ -106,8 +141,7 @@ def letter_pdf(db: DbSession, user: CurrentUser, letter_id: RowId) -> Response:
     path = Path(letter.pdf_path) if letter is not None and letter.pdf_path else None
     if letter is None or path is None or not path.is_file():
         raise HTTPException(status_code=404, detail="no PDF for this letter")
-    return FileResponse(path, media_type="application/pdf",
-                        filename=f"{reference_for(letter)}.pdf")
+    return FileResponse(path, media_type="application/pdf", filename=f"{reference_for(letter)}.pdf")
 
 
 @router.post("/letters/{letter_id}/posted", dependencies=[CsrfChecked])
@@ -132,6 +166,9 @@ def mark_letter_posted(
     if is_htmx(request):
         # The row swaps in place; the tab counts follow out of band.
         db.flush()
-        return render(request, "_letter_row.html",
-                      {"row": row, "just_posted": True, "tabs": TABS, "oob_counts": _counts(db)})
+        return render(
+            request,
+            "_letter_row.html",
+            {"row": row, "just_posted": True, "tabs": TABS, "oob_counts": _counts(db)},
+        )
     return redirect(request, f"{PREFIX}/letters?done=posted")

@@ -70,9 +70,11 @@ def plan_limits_from_form(form: FormData, document: dict[str, Any]) -> dict[str,
     bands: list[dict[str, Any]] = []
     original = [b if isinstance(b, dict) else {} for b in document.get("plan_limits") or []]
     raw_count = form.get("band_count") or "0"  # a hidden field: only a forged form gets it wrong
-    count: int = _number(raw_count if isinstance(raw_count, str) else "", "band count", int,
-                         problems)
+    count: int = _number(
+        raw_count if isinstance(raw_count, str) else "", "band count", int, problems
+    )
     for i in range(min(count, 50)):
+
         def field(name: str, i: int = i) -> str:
             value = form.get(f"band-{i}-{name}")
             return value if isinstance(value, str) else ""
@@ -83,21 +85,28 @@ def plan_limits_from_form(form: FormData, document: dict[str, Any]) -> dict[str,
         bands.append(
             {
                 "segment": field("segment") or "*",
-                "max_amount_minor": _minor(field("max_amount"), f"{label} up to amount", problems,
-                                           optional=True),
-                "max_installments": _number(field("max_installments"), f"{label} installments",
-                                            int, problems),
-                "max_duration_days": _number(field("max_duration_days"), f"{label} duration",
-                                             int, problems),
-                "min_first_payment_pct": _number(field("min_first_payment_pct") or "0",
-                                                 f"{label} first payment %", float, problems),
-                "min_first_payment_minor": _minor(field("min_first_payment") or "0",
-                                                  f"{label} first payment floor", problems),
-                "min_installment_minor": _minor(field("min_installment") or "0",
-                                                f"{label} min installment", problems),
-                "allowed_frequencies": [
-                    f for f in FREQUENCIES if form.get(f"band-{i}-freq-{f}")
-                ],
+                "max_amount_minor": _minor(
+                    field("max_amount"), f"{label} up to amount", problems, optional=True
+                ),
+                "max_installments": _number(
+                    field("max_installments"), f"{label} installments", int, problems
+                ),
+                "max_duration_days": _number(
+                    field("max_duration_days"), f"{label} duration", int, problems
+                ),
+                "min_first_payment_pct": _number(
+                    field("min_first_payment_pct") or "0",
+                    f"{label} first payment %",
+                    float,
+                    problems,
+                ),
+                "min_first_payment_minor": _minor(
+                    field("min_first_payment") or "0", f"{label} first payment floor", problems
+                ),
+                "min_installment_minor": _minor(
+                    field("min_installment") or "0", f"{label} min installment", problems
+                ),
+                "allowed_frequencies": [f for f in FREQUENCIES if form.get(f"band-{i}-freq-{f}")],
             }
         )
         _keep_shape(bands[-1], original[i] if i < len(original) else {})
@@ -134,7 +143,8 @@ def contact_from_form(form: FormData, document: dict[str, Any]) -> dict[str, Any
     if isinstance(backoff, str):
         contact["retry_backoff_minutes"] = [
             _number(part, "Retry back-off", float, problems)
-            for part in backoff.replace(";", ",").split(",") if part.strip()
+            for part in backoff.replace(";", ",").split(",")
+            if part.strip()
         ]
     if problems:
         raise FormProblems(problems)

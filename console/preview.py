@@ -74,44 +74,90 @@ def sample_variables(session: Session, debtor: Debtor) -> dict[str, Any]:
     pay_url = f"{settings.public_base_url}/pay/preview-token"
     refs = ", ".join(i.number for i in invoices) or "F-0001"
     return {
-        "name": debtor.name, "debtor_name": debtor.display_name, "company": debtor.company,
-        "customer_number": debtor.customer_number, "segment": debtor.segment,
-        "amount": balance, "amount_minor": balance, "amount_due": balance, "balance": balance,
-        "balance_minor": balance, "remaining_minor": balance, "currency": currency,
-        "invoice_number": first.number if first else "F-0001", "invoice_refs": refs,
+        "name": debtor.name,
+        "debtor_name": debtor.display_name,
+        "company": debtor.company,
+        "customer_number": debtor.customer_number,
+        "segment": debtor.segment,
+        "amount": balance,
+        "amount_minor": balance,
+        "amount_due": balance,
+        "balance": balance,
+        "balance_minor": balance,
+        "remaining_minor": balance,
+        "currency": currency,
+        "invoice_number": first.number if first else "F-0001",
+        "invoice_refs": refs,
         "invoices": [
-            {"number": i.number, "amount_minor": i.balance_minor, "currency": i.currency,
-             "due_date": i.due_date, "days_late": max((today - i.due_date).days, 0)}
+            {
+                "number": i.number,
+                "amount_minor": i.balance_minor,
+                "currency": i.currency,
+                "due_date": i.due_date,
+                "days_late": max((today - i.due_date).days, 0),
+            }
             for i in invoices
         ],
-        "invoice_count": len(invoices), "due_date": (first.due_date if first else today),
-        "creditor_name": settings.creditor_name, "creditor_phone": settings.creditor_phone,
+        "invoice_count": len(invoices),
+        "due_date": (first.due_date if first else today),
+        "creditor_name": settings.creditor_name,
+        "creditor_phone": settings.creditor_phone,
         "creditor_address": settings.creditor_address,
-        "pay_url": pay_url, "payment_url": pay_url, "url": pay_url, "link": pay_url,
+        "pay_url": pay_url,
+        "payment_url": pay_url,
+        "url": pay_url,
+        "link": pay_url,
         "invoice_url": f"{settings.public_base_url}/invoices/preview",
         "expires_at": today + timedelta(days=settings.payment_link_ttl_days),
-        "promise_date": today + timedelta(days=7), "promised_date": today + timedelta(days=7),
-        "date": today + timedelta(days=7), "paid_date": today, "pause_until": today + timedelta(days=7),
-        "formal_notice_date": today + timedelta(days=10), "deadline": today + timedelta(days=8),
-        "max_date": today + timedelta(days=90), "first_date": today + timedelta(days=3),
-        "installments": 3, "max_installments": 3, "number": 1, "total": 3, "seq": 1, "count": 3,
-        "first_minor": balance // 3, "installment_minor": balance // 3,
-        "frequency": "monthly", "dispute_reference": "D-PREVIEW", "reference": "D-PREVIEW",
-        "interest_minor": 0, "fees_minor": 0, "credit_minor": 0, "attempts_left": 2,
-        "callback_at": today + timedelta(days=1), "business_hours": "9h-18h",
+        "promise_date": today + timedelta(days=7),
+        "promised_date": today + timedelta(days=7),
+        "date": today + timedelta(days=7),
+        "paid_date": today,
+        "pause_until": today + timedelta(days=7),
+        "formal_notice_date": today + timedelta(days=10),
+        "deadline": today + timedelta(days=8),
+        "max_date": today + timedelta(days=90),
+        "first_date": today + timedelta(days=3),
+        "installments": 3,
+        "max_installments": 3,
+        "number": 1,
+        "total": 3,
+        "seq": 1,
+        "count": 3,
+        "first_minor": balance // 3,
+        "installment_minor": balance // 3,
+        "frequency": "monthly",
+        "dispute_reference": "D-PREVIEW",
+        "reference": "D-PREVIEW",
+        "interest_minor": 0,
+        "fees_minor": 0,
+        "credit_minor": 0,
+        "attempts_left": 2,
+        "callback_at": today + timedelta(days=1),
+        "business_hours": "9h-18h",
         "language": debtor.language,
     }
 
 
 def render_for(
-    templates: Templates, name: str, debtor: Debtor, variables: dict[str, Any],
-    *, language: str | None = None, tone: str | None = None, channel: str | None = None,
+    templates: Templates,
+    name: str,
+    debtor: Debtor,
+    variables: dict[str, Any],
+    *,
+    language: str | None = None,
+    tone: str | None = None,
+    channel: str | None = None,
 ) -> tuple[str, str]:
     """(text, problem): a missing or broken template is reported, never raised."""
     try:
         text = render(
-            templates, name, language=language or debtor.language, variables=variables,
-            tone=tone, channel=channel,
+            templates,
+            name,
+            language=language or debtor.language,
+            variables=variables,
+            tone=tone,
+            channel=channel,
         )
     except UnknownResponse:
         return "", f"no template named {name}"
@@ -133,13 +179,23 @@ def policy_preview(
     for stage in track.stages:
         on = invoice.due_date + timedelta(days=stage.offset_days) if invoice else None
         text, problem = render_for(
-            templates, stage.template, debtor, variables, tone=stage.tone,
+            templates,
+            stage.template,
+            debtor,
+            variables,
+            tone=stage.tone,
             channel=stage.channels[0] if stage.channels else None,
         )
         stages.append(
             StagePreview(
-                key=stage.key, kind=stage.kind, channels=list(stage.channels), tone=stage.tone,
-                on=on, past=bool(on and on < today), text=text, problem=problem,
+                key=stage.key,
+                kind=stage.kind,
+                channels=list(stage.channels),
+                tone=stage.tone,
+                on=on,
+                past=bool(on and on < today),
+                text=text,
+                problem=problem,
             )
         )
     limits, limits_problem = None, ""

@@ -23,7 +23,9 @@ NOTICES = {"erased": "Personal data erased. The accounting records are kept."}
 
 def _context(db: DbSession, ref: str, debtor: Debtor | None, **extra: object) -> dict[str, object]:
     return {
-        "section": "privacy", "ref": ref, "debtor": debtor,
+        "section": "privacy",
+        "ref": ref,
+        "debtor": debtor,
         "blockers": erasure.blockers(db, debtor) if debtor is not None else [],
         "erased": erasure.is_erased(db, debtor.id) if debtor is not None else False,
         **extra,
@@ -41,9 +43,18 @@ def privacy_page(
             debtor = find_debtor(db, ref)
         except DebtorNotFound as exc:
             problem = str(exc)
-    return render(request, "admin_privacy.html", _context(
-        db, ref, debtor, problems=[problem] if problem else [], notice=NOTICES.get(done, ""),
-    ), status_code=404 if problem else 200)
+    return render(
+        request,
+        "admin_privacy.html",
+        _context(
+            db,
+            ref,
+            debtor,
+            problems=[problem] if problem else [],
+            notice=NOTICES.get(done, ""),
+        ),
+        status_code=404 if problem else 200,
+    )
 
 
 def _debtor(db: DbSession, debtor_id: int) -> Debtor:
@@ -58,10 +69,14 @@ def export_zip(db: DbSession, user: AdminUser, debtor_id: RowId) -> Response:
     debtor = _debtor(db, debtor_id)
     data = export.build_export(db, debtor, actor=actor_of(user))
     filename = f"debtor-{debtor.id}-export.zip"
-    return RawResponse(data, media_type="application/zip", headers={
-        "Content-Disposition": f'attachment; filename="{filename}"',
-        "Cache-Control": "no-store",
-    })
+    return RawResponse(
+        data,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @router.post("/privacy/{debtor_id}/erase", dependencies=[CsrfChecked])

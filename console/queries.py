@@ -98,12 +98,17 @@ def inbox(
     for handoff, conversation, debtor in rows:
         assignee = session.get(User, handoff.assigned_to_id) if handoff.assigned_to_id else None
         last = session.scalars(
-            select(Message).where(Message.conversation_id == conversation.id)
-            .order_by(Message.id.desc()).limit(1)
+            select(Message)
+            .where(Message.conversation_id == conversation.id)
+            .order_by(Message.id.desc())
+            .limit(1)
         ).first()
         result.append(
             InboxRow(
-                handoff, conversation, debtor, assignee,
+                handoff,
+                conversation,
+                debtor,
+                assignee,
                 unread=_unanswered(session, conversation.id),
                 last_text=(last.body[:90] if last else ""),
             )
@@ -113,18 +118,24 @@ def inbox(
 
 def _unanswered(session: Session, conversation_id: int) -> int:
     """Debtor messages since the last outbound message: what the collector has not answered."""
-    last_out = session.scalar(
-        select(func.max(Message.id)).where(
-            Message.conversation_id == conversation_id, Message.direction == Direction.OUTBOUND
+    last_out = (
+        session.scalar(
+            select(func.max(Message.id)).where(
+                Message.conversation_id == conversation_id, Message.direction == Direction.OUTBOUND
+            )
         )
-    ) or 0
-    return session.scalar(
-        select(func.count(Message.id)).where(
-            Message.conversation_id == conversation_id,
-            Message.direction == Direction.INBOUND,
-            Message.id > last_out,
+        or 0
+    )
+    return (
+        session.scalar(
+            select(func.count(Message.id)).where(
+                Message.conversation_id == conversation_id,
+                Message.direction == Direction.INBOUND,
+                Message.id > last_out,
+            )
         )
-    ) or 0
+        or 0
+    )
 
 
 def handoff_reasons(session: Session) -> list[str]:
@@ -175,8 +186,10 @@ def debtor_360(session: Session, debtor: Debtor) -> Debtor360:
                 overdue[invoice.currency] = overdue.get(invoice.currency, 0) + invoice.balance_minor
     history = list(
         session.scalars(
-            select(AuditEvent).where(AuditEvent.debtor_id == debtor.id)
-            .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(30)
+            select(AuditEvent)
+            .where(AuditEvent.debtor_id == debtor.id)
+            .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+            .limit(30)
         )
     )
     return Debtor360(
@@ -199,8 +212,10 @@ def transcript(session: Session, conversation_id: int, limit: int = 300) -> list
     """The latest messages, oldest first (SMS, WhatsApp and voice turns interleaved by time)."""
     rows = list(
         session.scalars(
-            select(Message).where(Message.conversation_id == conversation_id)
-            .order_by(Message.id.desc()).limit(limit)
+            select(Message)
+            .where(Message.conversation_id == conversation_id)
+            .order_by(Message.id.desc())
+            .limit(limit)
         )
     )
     return list(reversed(rows))

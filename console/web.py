@@ -108,9 +108,12 @@ class ConsoleRoute(APIRoute):
                 if exc.status_code != 404:
                     raise
                 return render(
-                    request, "error.html",
-                    {"title": "Not found", "message": "This page or record does not exist "
-                     "(any more)."},
+                    request,
+                    "error.html",
+                    {
+                        "title": "Not found",
+                        "message": "This page or record does not exist (any more).",
+                    },
                     status_code=404,
                 )
             except RelanceError as exc:  # a service said no: its message, on a page
@@ -125,13 +128,17 @@ class ConsoleRoute(APIRoute):
                 return render(
                     request,
                     "error.html",
-                    {"title": "Request refused", "message": "The form expired or did not come from "
-                     "this console. Reload the page and try again."},
+                    {
+                        "title": "Request refused",
+                        "message": "The form expired or did not come from "
+                        "this console. Reload the page and try again.",
+                    },
                     status_code=403,
                 )
             except RequestValidationError as exc:  # e.g. an id beyond the SQL integer range
                 return render(
-                    request, "error.html",
+                    request,
+                    "error.html",
                     {"title": "Invalid request", "message": _validation_message(exc)},
                     status_code=422,
                 )

@@ -10,4 +10,3 @@ def messages_twiml(texts: list[str]) -> str:
     for text in texts:
         response.message(text)
     return str(response)
-

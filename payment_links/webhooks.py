@@ -212,9 +212,7 @@ def _metadata_debtor(obj: dict[str, Any]) -> int | None:
     return _row_id(value)
 
 
-def _expected(
-    session: Session, link: PaymentLink | None, installment_id: int | None
-) -> Expected:
+def _expected(session: Session, link: PaymentLink | None, installment_id: int | None) -> Expected:
     """What the payment should be: the link's amount, currency and debtor; for a charge of a
     saved card, the installment's plan currency and debtor."""
     if link is not None:

@@ -21,35 +21,106 @@ from text_to_num import alpha2digit
 Direction = Literal["future", "past"]
 
 _FULL_AMOUNT = (
-    "tout", "la totalite", "totalite", "l'integralite", "integralite", "le tout", "la somme totale",
-    "everything", "all of it", "the full amount", "full amount", "the whole amount", "the total",
-    "in full", "en totalite", "le solde", "the balance", "all",
+    "tout",
+    "la totalite",
+    "totalite",
+    "l'integralite",
+    "integralite",
+    "le tout",
+    "la somme totale",
+    "everything",
+    "all of it",
+    "the full amount",
+    "full amount",
+    "the whole amount",
+    "the total",
+    "in full",
+    "en totalite",
+    "le solde",
+    "the balance",
+    "all",
 )
 _UNKNOWN = (
-    "je n'ai pas", "je l'ai pas", "j'ai pas", "pas de reference", "je ne sais pas", "je sais pas",
-    "aucune", "je ne connais pas", "don't have", "dont have", "do not have", "no reference",
-    "i don't know", "i dont know", "not sure", "none", "no idea", "jsp",
+    "je n'ai pas",
+    "je l'ai pas",
+    "j'ai pas",
+    "pas de reference",
+    "je ne sais pas",
+    "je sais pas",
+    "aucune",
+    "je ne connais pas",
+    "don't have",
+    "dont have",
+    "do not have",
+    "no reference",
+    "i don't know",
+    "i dont know",
+    "not sure",
+    "none",
+    "no idea",
+    "jsp",
 )
 _FREQUENCIES = {
     "biweekly": (
-        "deux semaines", "2 semaines", "quinze jours", "15 jours", "quinzaine", "two weeks",
-        "2 weeks", "fortnight", "every other week", "biweekly", "bi-weekly",
+        "deux semaines",
+        "2 semaines",
+        "quinze jours",
+        "15 jours",
+        "quinzaine",
+        "two weeks",
+        "2 weeks",
+        "fortnight",
+        "every other week",
+        "biweekly",
+        "bi-weekly",
     ),
     "weekly": ("semaine", "hebdo", "week", "weekly"),
     "monthly": ("mois", "mensu", "month", "monthly"),
 }
 _WEEKDAYS = {
-    "lundi": 0, "mardi": 1, "mercredi": 2, "jeudi": 3, "vendredi": 4, "samedi": 5, "dimanche": 6,
-    "monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5,
-    "sunday": 6, "mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6,
+    "lundi": 0,
+    "mardi": 1,
+    "mercredi": 2,
+    "jeudi": 3,
+    "vendredi": 4,
+    "samedi": 5,
+    "dimanche": 6,
+    "monday": 0,
+    "tuesday": 1,
+    "wednesday": 2,
+    "thursday": 3,
+    "friday": 4,
+    "saturday": 5,
+    "sunday": 6,
+    "mon": 0,
+    "tue": 1,
+    "wed": 2,
+    "thu": 3,
+    "fri": 4,
+    "sat": 5,
+    "sun": 6,
 }
 _ABBREVIATIONS = {
-    r"\bdm1\b": "demain", r"\bdemin\b": "demain", r"\btmrw\b": "tomorrow", r"\btmr\b": "tomorrow",
-    r"\bajd\b": "aujourd'hui", r"\bauj\b": "aujourd'hui", r"\btdy\b": "today",
+    r"\bdm1\b": "demain",
+    r"\bdemin\b": "demain",
+    r"\btmrw\b": "tomorrow",
+    r"\btmr\b": "tomorrow",
+    r"\bajd\b": "aujourd'hui",
+    r"\bauj\b": "aujourd'hui",
+    r"\btdy\b": "today",
 }
 _CURRENCY_WORDS = {
-    "€": "EUR", "eur": "EUR", "euro": "EUR", "euros": "EUR", "$": "USD", "dollar": "USD",
-    "dollars": "USD", "£": "GBP", "pound": "GBP", "pounds": "GBP", "livres": "GBP",
+    "€": "EUR",
+    "eur": "EUR",
+    "euro": "EUR",
+    "euros": "EUR",
+    "$": "USD",
+    "dollar": "USD",
+    "dollars": "USD",
+    "£": "GBP",
+    "pound": "GBP",
+    "pounds": "GBP",
+    "livres": "GBP",
 }
 _DIGITS = re.compile(r"\d+(?:[ \u202f\u00a0.,]\d{3})*(?:[.,]\d{1,2})?")
 
@@ -222,7 +293,9 @@ def parse_date(
     folded = fold(str(text))
     for pattern, replacement in _ABBREVIATIONS.items():
         folded = re.sub(pattern, replacement, folded)
-    folded = re.sub(r"^(on|by|d'ici|avant|before|pour|for|au plus tard|until|jusqu'au)\s+", "", folded)
+    folded = re.sub(
+        r"^(on|by|d'ici|avant|before|pour|for|au plus tard|until|jusqu'au)\s+", "", folded
+    )
     folded = re.sub(r"^(le|the)\s+(?=\d)", "", folded)
     special = _special_dates(folded, today, direction)
     if special is not None:
@@ -231,7 +304,9 @@ def parse_date(
     if numeric:
         return _numeric_date(numeric, today, direction)
     words = words_to_digits(folded, language)
-    bare_day = re.fullmatch(r"(?:le\s+|the\s+)?(\d{1,2})(?:st|nd|rd|th|er|eme|e)?(?:\s+du mois)?", words)
+    bare_day = re.fullmatch(
+        r"(?:le\s+|the\s+)?(\d{1,2})(?:st|nd|rd|th|er|eme|e)?(?:\s+du mois)?", words
+    )
     if bare_day:
         return _next_day_of_month(int(bare_day.group(1)), today, direction)
     weekday = _weekday(folded, today, direction)

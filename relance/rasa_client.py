@@ -144,7 +144,13 @@ class RasaClient:
         return self._call("POST", sender_id, path, payload, api=api)
 
     def _call(
-        self, method: str, sender_id: str, path: str, payload: Any = None, *, api: bool = False,
+        self,
+        method: str,
+        sender_id: str,
+        path: str,
+        payload: Any = None,
+        *,
+        api: bool = False,
         params: dict[str, str] | None = None,
     ) -> Any:
         params = {**(params or {}), **({"token": self._token} if api else {})} or None
@@ -207,7 +213,10 @@ class RasaClient:
     def last_user_metadata(self, sender_id: str) -> dict[str, Any] | None:
         """The metadata of the tracker's latest user message (None: no user message yet)."""
         tracker = self._call(
-            "GET", sender_id, _conversation_path(sender_id) + "/tracker", api=True,
+            "GET",
+            sender_id,
+            _conversation_path(sender_id) + "/tracker",
+            api=True,
             params={"include_events": "AFTER_RESTART"},
         )
         for event in reversed((tracker or {}).get("events") or []):

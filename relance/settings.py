@@ -30,7 +30,14 @@ MIN_OWN_SECRET_LENGTH = 32
 MIN_PROVIDER_SECRET_LENGTH = 16
 _PLACEHOLDER_PREFIXES = ("dev-", "dev_", "test-", "test_", "e2e-", "demo-", "demo_", "example")
 _PLACEHOLDER_WORDS = (
-    "change-me", "changeme", "change_me", "placeholder", "replace-me", "your-", "your_", "xxxx",
+    "change-me",
+    "changeme",
+    "change_me",
+    "placeholder",
+    "replace-me",
+    "your-",
+    "your_",
+    "xxxx",
 )
 _MIN_DISTINCT_CHARACTERS = 8
 

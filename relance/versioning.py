@@ -84,13 +84,21 @@ def save_version(
         .values(active=False)
     )
     row = VersionedDocument(
-        kind=kind, version=next_version, document=document, comment=comment,
-        created_by=actor, active=True,
+        kind=kind,
+        version=next_version,
+        document=document,
+        comment=comment,
+        created_by=actor,
+        active=True,
     )
     session.add(row)
     session.flush()
     audit.record(
-        session, actor=actor, action=f"{kind}.saved", entity=row, version=next_version,
+        session,
+        actor=actor,
+        action=f"{kind}.saved",
+        entity=row,
+        version=next_version,
         comment=comment,
     )
     return row
@@ -104,8 +112,12 @@ def rollback(
     if old is None:
         raise LookupError(f"{kind} version {version} does not exist")
     row = save_version(
-        session, kind, dict(old.document), actor=actor,
-        comment=f"rollback to version {version}", validate=validate,
+        session,
+        kind,
+        dict(old.document),
+        actor=actor,
+        comment=f"rollback to version {version}",
+        validate=validate,
     )
     audit.record(session, actor=actor, action=f"{kind}.rolled_back", entity=row, to_version=version)
     return row

@@ -13,8 +13,9 @@ scripts/ensure-envs.sh --for-tests
 step "prerequisites (relance doctor)"
 .venv/bin/relance doctor --for test
 
-step "lint (ruff)"
+step "lint (ruff check, ruff format --check)"
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 
 step "types (mypy, strict; config in pyproject.toml)"
 .venv/bin/mypy

@@ -105,7 +105,11 @@ def start(session: Session, fields: dict[str, str], purpose: str | None) -> str:
     opened = session.get(Conversation, result.conversation_id) if result.conversation_id else None
     if opened is not None:  # every call opens by saying it is an automated assistant
         result.replies = disclosure.disclose_replies(
-            session, opened, Channel.VOICE, result.replies, result.reply_message_ids,
+            session,
+            opened,
+            Channel.VOICE,
+            result.replies,
+            result.reply_message_ids,
             call=True,
         )
     return webhooks.finish(claimed, _respond(session, call, result, turn=0, attempt=0))

@@ -91,10 +91,14 @@ def per_seed(config: Path, seeds: list[int], show_details: bool) -> list[dict[st
     for run, seed in enumerate(seeds, start=1):
         work = Path(tempfile.mkdtemp(prefix="relance-nlu-full-"))
         try:
-            print(f"run {run}/{len(seeds)}: rasa train with {config.name}, DIET seed {seed}…",
-                  flush=True)
+            print(
+                f"run {run}/{len(seeds)}: rasa train with {config.name}, DIET seed {seed}…",
+                flush=True,
+            )
             model = train_full(PROJECT_ROOT, with_diet_seed(config, seed, work), work)
-            rows = {lang: evaluate(PROJECT_ROOT, model, HELDOUT / f"{lang}.yml") for lang in LANGUAGES}
+            rows = {
+                lang: evaluate(PROJECT_ROOT, model, HELDOUT / f"{lang}.yml") for lang in LANGUAGES
+            }
         finally:
             shutil.rmtree(work, ignore_errors=True)
         print("  " + ", ".join(f"{k} {v.accuracy:.1%}" for k, v in rows.items()), flush=True)
@@ -118,7 +122,8 @@ def seeds_section(
         "with one DIET seed (the first member's, for the DIET ensemble) and tests it on "
         "bench/nlu_heldout (written blind to the training "
         "data). Target: ≥ 95 % intent accuracy.\n",
-        "| language | messages | " + " | ".join(f"seed {s}" for s in seeds)
+        "| language | messages | "
+        + " | ".join(f"seed {s}" for s in seeds)
         + " | mean | mean macro-F1 |",
         "| --- | ---: | " + " | ".join("---:" for _ in results) + " | ---: | ---: |",
     ]
@@ -138,8 +143,11 @@ def main() -> None:
     parser.add_argument("--config", default="bot/config.yml")
     parser.add_argument("--model", type=Path, help="evaluate this model instead of training one")
     parser.add_argument("--work", type=Path, help="where to train the NLU-only model (worktree)")
-    parser.add_argument("--seeds", help="comma-separated DIET (or first ensemble member) seeds: "
-                        "one whole-assistant training per seed, each run and the mean reported")
+    parser.add_argument(
+        "--seeds",
+        help="comma-separated DIET (or first ensemble member) seeds: "
+        "one whole-assistant training per seed, each run and the mean reported",
+    )
     parser.add_argument("--details", action="store_true", help="per-intent figures, confusions")
     parser.add_argument("--append", help="append a results section to this Markdown file")
     args = parser.parse_args()

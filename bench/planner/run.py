@@ -66,9 +66,24 @@ def populate(url: str, invoices: int, debtors: int, seed: int = 7) -> None:
                 " FROM STDIN"
             ) as copy:
                 for d in range(1, debtors + 1):
-                    copy.write_row((d, f"B{d:08d}", f"Debtor {d}", segments[d % 4], risks[d % 5],
-                                    "fr", "Europe/Paris", "FR", f"{d} rue du Test", "75001",
-                                    "Paris", "FR", 0, NOW))
+                    copy.write_row(
+                        (
+                            d,
+                            f"B{d:08d}",
+                            f"Debtor {d}",
+                            segments[d % 4],
+                            risks[d % 5],
+                            "fr",
+                            "Europe/Paris",
+                            "FR",
+                            f"{d} rue du Test",
+                            "75001",
+                            "Paris",
+                            "FR",
+                            0,
+                            NOW,
+                        )
+                    )
             with cur.copy(
                 "COPY contacts (debtor_id, channel, address, consent, status, failure_count,"
                 " created_at) FROM STDIN"
@@ -85,25 +100,45 @@ def populate(url: str, invoices: int, debtors: int, seed: int = 7) -> None:
                 for i in range(1, invoices + 1):
                     debtor = rng.randint(1, debtors)
                     due = today + timedelta(days=rng.randint(-60, 30))
-                    copy.write_row((i, debtor, f"INV{i:09d}", rng.randint(2000, 500000), 0,
-                                    "EUR", due - timedelta(days=30), due, "open", NOW))
+                    copy.write_row(
+                        (
+                            i,
+                            debtor,
+                            f"INV{i:09d}",
+                            rng.randint(2000, 500000),
+                            0,
+                            "EUR",
+                            due - timedelta(days=30),
+                            due,
+                            "open",
+                            NOW,
+                        )
+                    )
         conn.commit()
         with conn.cursor() as cur:
             cur.execute(
                 "INSERT INTO disputes (reference, debtor_id, invoice_id, reason, status, created_at)"
                 " SELECT 'D' || id, debtor_id, id, 'amount', 'open', %s FROM invoices"
-                " WHERE id %% 100 = 1", (NOW,))
+                " WHERE id %% 100 = 1",
+                (NOW,),
+            )
             cur.execute(
                 "INSERT INTO promises (debtor_id, amount_minor, currency, promised_date, status,"
                 " invoice_ids, source, created_at) SELECT id, 1000, 'EUR', %s, 'pending', '[]',"
-                " 'bot', %s FROM debtors WHERE id %% 97 = 0", (today + timedelta(days=5), NOW))
+                " 'bot', %s FROM debtors WHERE id %% 97 = 0",
+                (today + timedelta(days=5), NOW),
+            )
             cur.execute(
                 "INSERT INTO payment_plans (debtor_id, total_minor, currency, installments_count,"
                 " frequency, status, invoice_ids, created_at) SELECT id, 1000, 'EUR', 3, 'monthly',"
-                " 'active', '[]', %s FROM debtors WHERE id %% 89 = 0", (NOW,))
+                " 'active', '[]', %s FROM debtors WHERE id %% 89 = 0",
+                (NOW,),
+            )
             for table in ("debtors", "invoices"):
-                cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
-                            f" (SELECT max(id) FROM {table}))")
+                cur.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
+                    f" (SELECT max(id) FROM {table}))"
+                )
         conn.commit()
         conn.autocommit = True
         conn.execute("VACUUM ANALYZE")
@@ -172,14 +207,24 @@ def main() -> None:
     parser.add_argument("--debtors", type=int, default=250_000)
     parser.add_argument("--chunk", type=int, default=2000)
     parser.add_argument("--reuse", action="store_true", help="skip populating")
-    parser.add_argument("--reset", action="store_true",
-                        help="with --reuse: delete planner output first, so 'cold' is a first run")
+    parser.add_argument(
+        "--reset",
+        action="store_true",
+        help="with --reuse: delete planner output first, so 'cold' is a first run",
+    )
     parser.add_argument("--append", type=Path, help="append the results to this Markdown file")
-    parser.add_argument("--runs", default="cold,warm,next",
-                        help="cold: first run after import; warm: same day again; "
-                             "next: the following day (only that day's stage changes)")
-    parser.add_argument("--next-offset", type=int, default=1,
-                        help="days after the base date for the 'next' run (with --reuse: 2, 3...)")
+    parser.add_argument(
+        "--runs",
+        default="cold,warm,next",
+        help="cold: first run after import; warm: same day again; "
+        "next: the following day (only that day's stage changes)",
+    )
+    parser.add_argument(
+        "--next-offset",
+        type=int,
+        default=1,
+        help="days after the base date for the 'next' run (with --reuse: 2, 3...)",
+    )
     parser.add_argument("--run-once", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--days-later", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -195,9 +240,21 @@ def main() -> None:
     runs = {}
     for label in args.runs.split(","):
         out = subprocess.run(
-            [sys.executable, __file__, "--url", args.url, "--chunk", str(args.chunk), "--run-once",
-             "--days-later", str(args.next_offset) if label == "next" else "0"],
-            check=True, capture_output=True, text=True, cwd=ROOT,
+            [
+                sys.executable,
+                __file__,
+                "--url",
+                args.url,
+                "--chunk",
+                str(args.chunk),
+                "--run-once",
+                "--days-later",
+                str(args.next_offset) if label == "next" else "0",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         runs[label] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -216,11 +273,13 @@ LABELS = {
 def _append(args: argparse.Namespace, runs: dict[str, dict]) -> None:
     loadavg = Path("/proc/loadavg")
     load = loadavg.read_text().split()[:3] if loadavg.exists() else ["?"]
-    command = (f"python bench/planner/run.py --url postgresql://postgres@localhost/relance_bench"
-               f" --invoices {args.invoices} --debtors {args.debtors} --chunk {args.chunk}"
-               f" --runs {args.runs} --next-offset {args.next_offset}"
-               f"{' --reuse' if args.reuse else ''}{' --reset' if args.reset else ''}"
-               " --append BENCHMARKS.md")
+    command = (
+        f"python bench/planner/run.py --url postgresql://postgres@localhost/relance_bench"
+        f" --invoices {args.invoices} --debtors {args.debtors} --chunk {args.chunk}"
+        f" --runs {args.runs} --next-offset {args.next_offset}"
+        f"{' --reuse' if args.reuse else ''}{' --reset' if args.reset else ''}"
+        " --append BENCHMARKS.md"
+    )
     lines = [
         "",
         f"## Dunning planner — {args.invoices:,} open invoices on PostgreSQL ({date.today()})",

@@ -51,8 +51,13 @@ class ConsequenceGuard(GraphComponent, IntentClassifier):
         self.thresholds = {str(k): float(v) for k, v in (config.get("thresholds") or {}).items()}
 
     @classmethod
-    def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> ConsequenceGuard:
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> ConsequenceGuard:
         return cls(config)
 
     def process(self, messages: list[Message]) -> list[Message]:
@@ -61,8 +66,9 @@ class ConsequenceGuard(GraphComponent, IntentClassifier):
             name = intent.get(INTENT_NAME_KEY)
             confidence = float(intent.get(PREDICTED_CONFIDENCE_KEY) or 0.0)
             text = str(message.data.get(TEXT) or "")
-            if name is None or not is_weak(name, confidence, text, self.thresholds,
-                                           self.default_threshold):
+            if name is None or not is_weak(
+                name, confidence, text, self.thresholds, self.default_threshold
+            ):
                 continue
             guarded = {INTENT_NAME_KEY: CONFIRM_INTENT, PREDICTED_CONFIDENCE_KEY: confidence}
             message.data[INTENT] = guarded

@@ -53,9 +53,7 @@ def require_token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> ApiCaller:
     if credentials is None or not credentials.credentials:
-        raise _unauthorized(
-            "missing_token", "An API token is required (Authorization: Bearer ...)"
-        )
+        raise _unauthorized("missing_token", "An API token is required (Authorization: Bearer ...)")
     row = verify_token(db, credentials.credentials)
     if row is None:
         raise _unauthorized(

@@ -65,7 +65,10 @@ def list_disputes(
 
 
 DisputeId = Annotated[int, Path(ge=1, le=MAX_ID)]
-DECISION_ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}, 409: {"model": ErrorOut}}
+DECISION_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut},
+    409: {"model": ErrorOut},
+}
 
 
 def _decide(
@@ -75,9 +78,7 @@ def _decide(
     if dispute is None:
         raise NotFound("dispute_not_found", f"No dispute with id {dispute_id}")
     if dispute.status != DisputeStatus.OPEN:
-        raise Conflict(
-            "dispute_closed", f"Dispute {dispute.reference} is already {dispute.status}"
-        )
+        raise Conflict("dispute_closed", f"Dispute {dispute.reference} is already {dispute.status}")
     decide_dispute(db, dispute, upheld=upheld, note=decision.note, actor=caller.actor)
     db.flush()
     return views.dispute(dispute)
@@ -179,7 +180,9 @@ def list_handoffs(
 
 
 @router.get(
-    "/late-payment-reasons", response_model=Page[LatePaymentReasonOut], tags=["late payment reasons"]
+    "/late-payment-reasons",
+    response_model=Page[LatePaymentReasonOut],
+    tags=["late payment reasons"],
 )
 def list_late_payment_reasons(
     db: DbSession,

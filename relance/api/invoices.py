@@ -113,9 +113,7 @@ def _rejected(
         for row, msgs in sorted(problems.items())
     ]
     body = ImportRejected(
-        **problem(
-            422, "invalid_rows", f"Nothing was imported: {len(rows)} row(s) have problems"
-        ),
+        **problem(422, "invalid_rows", f"Nothing was imported: {len(rows)} row(s) have problems"),
         rows=rows,
     )
     return JSONResponse(

@@ -23,7 +23,9 @@ from relance.web.deps import DbSession
 router = APIRouter(tags=["privacy"])
 DebtorId = Annotated[int, Path(ge=1, le=MAX_ID)]
 ERRORS: dict[int | str, dict[str, Any]] = {
-    403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut},
+    403: {"model": ErrorOut},
+    404: {"model": ErrorOut},
+    409: {"model": ErrorOut},
 }
 
 
@@ -95,14 +97,17 @@ def erase_debtor(
     if body.confirm_customer_number.strip() != debtor.customer_number:
         raise InvalidContent("confirmation_mismatch", "confirm_customer_number does not match")
     try:
-        report = erasure.erase(db, debtor, actor=caller.actor, reason=body.reason,
-                               force=body.force)
+        report = erasure.erase(db, debtor, actor=caller.actor, reason=body.reason, force=body.force)
     except erasure.ErasureRefused as exc:
         raise Conflict("erasure_refused", str(exc)) from exc
     except erasure.ErasureError as exc:
         raise InvalidContent("erasure_invalid", str(exc)) from exc
     return ErasureOut(
-        debtor_id=report.debtor_id, customer_number=report.customer_number,
-        forced=report.forced, overridden=report.blockers, counts=report.counts,
-        tracker_events=report.tracker_events, leftovers=report.leftovers,
+        debtor_id=report.debtor_id,
+        customer_number=report.customer_number,
+        forced=report.forced,
+        overridden=report.blockers,
+        counts=report.counts,
+        tracker_events=report.tracker_events,
+        leftovers=report.leftovers,
     )

@@ -257,8 +257,10 @@ class LatePaymentReasonOut(BaseModel):
 
     id: int
     debtor_id: int
-    category: str = Field(description="insolvency, job_loss, illness, not_received, oversight, "
-                          "dispute, cash_flow, hardship or other")
+    category: str = Field(
+        description="insolvency, job_loss, illness, not_received, oversight, "
+        "dispute, cash_flow, hardship or other"
+    )
     words: str | None = Field(description="The debtor's message the category was read from")
     channel: str | None
     language: str | None

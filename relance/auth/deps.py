@@ -48,7 +48,11 @@ def current_user(
     db: DbSession, data: Annotated[SessionData, Depends(current_session)], request: Request
 ) -> User:
     user = db.get(User, data.user_id)
-    if user is None or not user.active or password_fingerprint(user.password_hash) != data.fingerprint:
+    if (
+        user is None
+        or not user.active
+        or password_fingerprint(user.password_hash) != data.fingerprint
+    ):
         raise NotAuthenticated
     if not session_is_live(db, data):  # logged out, or ended by a password change
         raise NotAuthenticated

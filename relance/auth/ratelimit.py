@@ -43,14 +43,17 @@ def account_key(email: str) -> str:
 
 
 def recent_failures(session: Session, ip: str, email: str) -> int:
-    return session.scalar(
-        select(func.count(AuditEvent.id)).where(
-            AuditEvent.action == FAILED_ACTION,
-            AuditEvent.entity_type == _ENTITY,
-            AuditEvent.entity_id == attempt_key(ip, email),
-            AuditEvent.at >= utcnow() - WINDOW,
+    return (
+        session.scalar(
+            select(func.count(AuditEvent.id)).where(
+                AuditEvent.action == FAILED_ACTION,
+                AuditEvent.entity_type == _ENTITY,
+                AuditEvent.entity_id == attempt_key(ip, email),
+                AuditEvent.at >= utcnow() - WINDOW,
+            )
         )
-    ) or 0
+        or 0
+    )
 
 
 def account_delay(failures: int) -> timedelta:

@@ -32,13 +32,19 @@ def create_token(
     """Create a token; returns the row and the plaintext (never stored, show it once)."""
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(
-        name=name[:80], token_hash=hash_token(plaintext), user_id=user.id if user else None,
+        name=name[:80],
+        token_hash=hash_token(plaintext),
+        user_id=user.id if user else None,
         read_only=read_only,
     )
     session.add(row)
     session.flush()
     audit.record(
-        session, actor=actor, action="api_token.created", entity=row, name=row.name,
+        session,
+        actor=actor,
+        action="api_token.created",
+        entity=row,
+        name=row.name,
         read_only=read_only,
     )
     return row, plaintext

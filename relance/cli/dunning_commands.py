@@ -51,7 +51,9 @@ def _debtor(session: Session, ref: str) -> Debtor:
 
 
 def plan_command(
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be planned; write nothing"),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show what would be planned; write nothing"
+    ),
     date: str = typer.Option(None, "--date", help="Plan as of this day (YYYY-MM-DD)"),
     top: int = typer.Option(20, help="How many contacts to list"),
 ) -> None:
@@ -65,17 +67,26 @@ def plan_command(
     with session_scope() as session:
         total = session.scalar(select(func.count(Debtor.id))) or 0
         with Progress(
-            TextColumn("planning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console, transient=True,
+            TextColumn("planning"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
         ) as progress:
             task = progress.add_task("plan", total=total)
             report = plan(
-                session, now=_at(date), dry_run=dry_run, keep=top,
+                session,
+                now=_at(date),
+                dry_run=dry_run,
+                keep=top,
                 progress=lambda n: progress.advance(task, n),
             )
         if dry_run:
             session.rollback()
-    counts = Table(title=f"Plan for {report.run_date} ({'dry run' if dry_run else f'run {report.run_id}'})")
+    counts = Table(
+        title=f"Plan for {report.run_date} ({'dry run' if dry_run else f'run {report.run_id}'})"
+    )
     counts.add_column("outcome")
     counts.add_column("count", justify="right")
     for key, value in sorted(report.counts.items()):
@@ -85,17 +96,23 @@ def plan_command(
     for column in ("priority", "debtor", "stage", "kind", "channels", "invoices"):
         contacts.add_column(column)
     for group in report.groups[:top]:
-        contacts.add_row(f"{group.priority:.1f}", str(group.debtor_id), group.lead_stage.key,
-                         group.kind, ", ".join(group.channels) or "-",
-                         ", ".join(group.invoice_numbers))
+        contacts.add_row(
+            f"{group.priority:.1f}",
+            str(group.debtor_id),
+            group.lead_stage.key,
+            group.kind,
+            ", ".join(group.channels) or "-",
+            ", ".join(group.invoice_numbers),
+        )
     console.print(contacts)
     if report.skips:
         skips = Table(title="Skipped (first ones)")
         for column in ("debtor", "invoice", "stage", "reason", "detail"):
             skips.add_column(column)
         for skip in report.skips[:top]:
-            skips.add_row(str(skip.debtor_id), str(skip.invoice_id), skip.stage, skip.reason,
-                          skip.detail)
+            skips.add_row(
+                str(skip.debtor_id), str(skip.invoice_id), skip.stage, skip.reason, skip.detail
+            )
         console.print(skips)
 
 
@@ -125,11 +142,20 @@ def timeline_command(
             table.add_column(column)
         tz = zone(row.timezone)
         for entry in entries:
-            when = (entry.at.astimezone(tz).strftime("%a %d %b %Y %H:%M") if entry.at
-                    else entry.day.strftime("%a %d %b %Y"))
+            when = (
+                entry.at.astimezone(tz).strftime("%a %d %b %Y %H:%M")
+                if entry.at
+                else entry.day.strftime("%a %d %b %Y")
+            )
             style = "dim" if entry.skipped else None
-            table.add_row(when, entry.stage, ", ".join(entry.channels) or "-",
-                          ", ".join(entry.invoices), "\n".join(entry.why), style=style)
+            table.add_row(
+                when,
+                entry.stage,
+                ", ".join(entry.channels) or "-",
+                ", ".join(entry.invoices),
+                "\n".join(entry.why),
+                style=style,
+            )
         console.print(table if entries else "nothing planned in this period")
 
 
@@ -153,12 +179,14 @@ def letters_render(
         row = _debtor(session, debtor)
         if queue:
             try:
-                letter = create_formal_notice(session, row, None, language=language,
-                                              payment_url=payment_url)
+                letter = create_formal_notice(
+                    session, row, None, language=language, payment_url=payment_url
+                )
             except AlreadyClaimed as exc:
                 listed = ", ".join(f"invoice {i} in letter {n}" for i, n in exc.letters.items())
-                console.print(f"[red]nothing to queue: already in a queued or posted letter "
-                              f"({listed})[/red]")
+                console.print(
+                    f"[red]nothing to queue: already in a queued or posted letter ({listed})[/red]"
+                )
                 raise typer.Exit(1) from exc
             write_private(out, Path(letter.pdf_path or "").read_bytes())
             console.print(f"letter {letter.id} queued (deadline {letter.deadline})")
@@ -167,16 +195,24 @@ def letters_render(
             if not invoices:
                 console.print("[red]no open invoice[/red]")
                 raise typer.Exit(1)
-            result = draft(session, row, invoices, as_of=utcnow().date(),
-                           policy=active_policy(session), language=language,
-                           payment_url=payment_url)
+            result = draft(
+                session,
+                row,
+                invoices,
+                as_of=utcnow().date(),
+                policy=active_policy(session),
+                language=language,
+                payment_url=payment_url,
+            )
             write_private(out, render_pdf(result.html))
     console.print(f"[green]written {out}[/green]")
 
 
 def evidence_command(
     debtor: str = typer.Argument(..., help="Debtor id or customer number"),
-    out: Path | None = typer.Option(None, "--out", help="ZIP file (default: evidence-<number>.zip)"),
+    out: Path | None = typer.Option(
+        None, "--out", help="ZIP file (default: evidence-<number>.zip)"
+    ),
 ) -> None:
     """Build the evidence pack (ZIP) for a collection agency or an injonction de payer."""
     from relance.db.session import session_scope
@@ -192,7 +228,8 @@ def evidence_command(
 
 def worker_command(
     beat: bool = typer.Option(
-        True, "--beat/--no-beat",
+        True,
+        "--beat/--no-beat",
         help="Run Celery beat in this worker. Replicated workers: exactly one keeps it.",
     ),
 ) -> None:

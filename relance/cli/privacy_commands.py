@@ -56,6 +56,7 @@ def export(
     from relance.db.session import session_scope
     from relance.privacy.export import build_export
     from relance.private_files import write_private
+
     with session_scope() as session:
         debtor = _debtor_or_exit(session, debtor_ref)
         data = build_export(session, debtor, actor=_actor())
@@ -77,6 +78,7 @@ def erase(
     from relance.db.session import session_scope
     from relance.privacy.erasure import ErasureError
     from relance.privacy.erasure import erase as erase_debtor
+
     with session_scope() as session:
         debtor = _debtor_or_exit(session, debtor_ref)
         if not yes and not typer.confirm(
@@ -88,14 +90,18 @@ def erase(
         except ErasureError as exc:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(code=1) from exc
-    console.print(f"debtor {report.customer_number} erased"
-                  + (" (forced past: " + "; ".join(report.blockers) + ")" if report.forced else ""))
+    console.print(
+        f"debtor {report.customer_number} erased"
+        + (" (forced past: " + "; ".join(report.blockers) + ")" if report.forced else "")
+    )
     for name, count in sorted(report.counts.items()):
         console.print(f"  {name}: {count}")
     console.print(f"  rasa_tracker_events_deleted: {report.tracker_events}")
     if report.leftovers:
-        console.print("[yellow]personal values still found (kept as accounting records or to "
-                      "review):[/yellow]")
+        console.print(
+            "[yellow]personal values still found (kept as accounting records or to "
+            "review):[/yellow]"
+        )
         for where, count in sorted(report.leftovers.items()):
             console.print(f"  {where}: {count} row(s)")
 
@@ -126,5 +132,8 @@ def retention_run(
         + ("" if dry_run else f"; {report.tracker_events} Rasa tracker event(s) deleted")
     )
     if dry_run and report.debtor_ids:
-        console.print("debtor ids: " + ", ".join(str(i) for i in report.debtor_ids[:50])
-                      + (" ..." if len(report.debtor_ids) > 50 else ""))
+        console.print(
+            "debtor ids: "
+            + ", ".join(str(i) for i in report.debtor_ids[:50])
+            + (" ..." if len(report.debtor_ids) > 50 else "")
+        )

@@ -77,7 +77,10 @@ def list_tokens() -> None:
         for row in session.scalars(select(ApiToken).order_by(ApiToken.id)):
             revoked = row.revoked_at.isoformat(timespec="seconds") if row.revoked_at else "-"
             table.add_row(
-                str(row.id), row.name, "read-only" if row.read_only else "read-write",
-                row.created_at.isoformat(timespec="seconds"), revoked,
+                str(row.id),
+                row.name,
+                "read-only" if row.read_only else "read-write",
+                row.created_at.isoformat(timespec="seconds"),
+                revoked,
             )
     console.print(table)

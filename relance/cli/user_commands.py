@@ -42,7 +42,9 @@ def create(
     email: str = typer.Argument(..., help="Login e-mail"),
     role: str = typer.Option("collector", "--role", help="collector or admin"),
     name: str = typer.Option("", "--name", help="Display name (default: the e-mail's local part)"),
-    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin"),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from stdin"
+    ),
 ) -> None:
     """Create a console user."""
     from relance.auth.users import UserError, create_user
@@ -92,7 +94,9 @@ def passwd(
 
 
 @user_app.command("role")
-def role(email: str = typer.Argument(...), new_role: str = typer.Argument(..., metavar="ROLE")) -> None:
+def role(
+    email: str = typer.Argument(...), new_role: str = typer.Argument(..., metavar="ROLE")
+) -> None:
     """Change a user's role (collector or admin)."""
     console.print(_change(email, "role", new_role))
 
@@ -116,6 +120,11 @@ def list_users() -> None:
     table = Table("id", "email", "name", "role", "active")
     with session_scope() as session:
         for user in all_users(session):
-            table.add_row(str(user.id), user.email, user.display_name, user.role,
-                          "yes" if user.active else "no")
+            table.add_row(
+                str(user.id),
+                user.email,
+                user.display_name,
+                user.role,
+                "yes" if user.active else "no",
+            )
     console.print(table)

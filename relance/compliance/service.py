@@ -80,12 +80,14 @@ def check_contact(
             if until is not None:
                 blocks.append(Block(window[0], window[1], until))
             else:
-                blocks.append(Block(
-                    "no_common_window",
-                    f"{window[1]}; the plausible zones ({place.describe()}) share no "
-                    f"{profile.code} contact window: correct the debtor's address, phone or "
-                    "time zone",
-                ))
+                blocks.append(
+                    Block(
+                        "no_common_window",
+                        f"{window[1]}; the plausible zones ({place.describe()}) share no "
+                        f"{profile.code} contact window: correct the debtor's address, phone or "
+                        "time zone",
+                    )
+                )
     conversation = session.scalars(
         select(Conversation).where(Conversation.debtor_id == debtor.id)
     ).first()

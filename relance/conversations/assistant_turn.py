@@ -89,8 +89,9 @@ def undo_earlier_attempt(rasa: RasaClient, sender_id: str, message_id: str | Non
         last = rasa.last_user_metadata(sender_id)
         if last is None or last.get("message_id") != message_id:
             return False
-        log.warning("message %s already reached Rasa for %s: rewinding before replay",
-                    message_id, sender_id)
+        log.warning(
+            "message %s already reached Rasa for %s: rewinding before replay", message_id, sender_id
+        )
         rasa.append_events(sender_id, [REWIND])
     except httpx.HTTPError as exc:  # 4xx from Rasa's API: keep the message, retry later
         raise AssistantUnavailable(f"tracker of {sender_id}: {exc}") from exc
@@ -144,7 +145,9 @@ def _check_after_turn(rasa: Triggerable, sender_id: str, probe: ActionServerProb
     """Action server gone during the turn: rewind the half-run turn and refuse its replies."""
     if probe is None or probe.is_up():
         return
-    log.warning("action server %s went down during a turn of %s: rewinding it", probe.url, sender_id)
+    log.warning(
+        "action server %s went down during a turn of %s: rewinding it", probe.url, sender_id
+    )
     try:
         rasa.append_events(sender_id, [REWIND])
     except (AssistantUnavailable, httpx.HTTPError) as exc:

@@ -11,8 +11,14 @@ from collections.abc import Callable, Sequence
 from markupsafe import Markup, escape
 
 PALETTE = {
-    "blue": "#2a5bd7", "green": "#1f8a4c", "red": "#c53030", "amber": "#d69e2e",
-    "grey": "#cbd2dc", "ink": "#1c2430", "muted": "#6b7585", "line": "#e3e6eb",
+    "blue": "#2a5bd7",
+    "green": "#1f8a4c",
+    "red": "#c53030",
+    "amber": "#d69e2e",
+    "grey": "#cbd2dc",
+    "ink": "#1c2430",
+    "muted": "#6b7585",
+    "line": "#e3e6eb",
 }
 AGING_COLOURS = ("#7ea6f6", "#f6c453", "#ed8936", "#e05d44", "#b42323")
 
@@ -58,7 +64,7 @@ def column_chart(
         h = plot_h * (value / peak) if peak else 0
         x = left + slot * i + (slot - bar) / 2
         y = top + plot_h - h
-        colour = (colours[i % len(colours)] if colours else PALETTE["blue"])
+        colour = colours[i % len(colours)] if colours else PALETTE["blue"]
         parts.append(
             f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{max(h, 0):.1f}" rx="3" '
             f'fill="{colour}"><title>{escape(label)}: {escape(fmt(value))}</title></rect>'
@@ -109,8 +115,12 @@ def progress_bars(
 
 
 def donut(
-    segments: Sequence[tuple[str, float, str]], *, centre: str, caption: str = "",
-    size: int = 180, title: str = "",
+    segments: Sequence[tuple[str, float, str]],
+    *,
+    centre: str,
+    caption: str = "",
+    size: int = 180,
+    title: str = "",
 ) -> Markup:
     """A ring split into (label, value, colour) segments with a big number in the middle."""
     r, stroke = size / 2 - 14, 22
@@ -133,7 +143,7 @@ def donut(
                 f'<circle cx="{cx}" cy="{cy}" r="{r}" fill="none" stroke="{colour}" '
                 f'stroke-width="{stroke}" stroke-dasharray="{length:.2f} {circumference:.2f}" '
                 f'stroke-dashoffset="{-offset:.2f}" transform="rotate(-90 {cx} {cy})">'
-                f'<title>{escape(label)}: {value:g}</title></circle>'
+                f"<title>{escape(label)}: {value:g}</title></circle>"
             )
             offset += length
     parts.append(

@@ -134,14 +134,17 @@ def compute(
             overdue += balance
             overdue_count += 1
 
-    invoiced = session.scalar(
-        select(func.coalesce(func.sum(Invoice.amount_minor), 0)).where(
-            Invoice.currency == currency,
-            Invoice.status != InvoiceStatus.CANCELLED,
-            Invoice.issue_date > today - timedelta(days=dso_days),
-            Invoice.issue_date <= today,
+    invoiced = (
+        session.scalar(
+            select(func.coalesce(func.sum(Invoice.amount_minor), 0)).where(
+                Invoice.currency == currency,
+                Invoice.status != InvoiceStatus.CANCELLED,
+                Invoice.issue_date > today - timedelta(days=dso_days),
+                Invoice.issue_date <= today,
+            )
         )
-    ) or 0
+        or 0
+    )
     dso = round(outstanding / invoiced * dso_days, 1) if invoiced else None
 
     # Recovery: invoices that fell due unpaid.
@@ -170,35 +173,50 @@ def compute(
     judged = promises.get(PromiseStatus.KEPT, 0) + promises.get(PromiseStatus.BROKEN, 0)
     keep_rate = promises.get(PromiseStatus.KEPT, 0) / judged if judged else None
 
-    disputes_open = session.scalar(
-        select(func.count(Dispute.id)).where(Dispute.status == DisputeStatus.OPEN)
-    ) or 0
-    disputed = session.scalar(
-        select(func.coalesce(func.sum(Invoice.amount_minor - Invoice.paid_minor), 0))
-        .select_from(Dispute)
-        .join(Invoice, Dispute.invoice_id == Invoice.id)
-        .where(Dispute.status == DisputeStatus.OPEN, Invoice.currency == currency)
-    ) or 0
+    disputes_open = (
+        session.scalar(select(func.count(Dispute.id)).where(Dispute.status == DisputeStatus.OPEN))
+        or 0
+    )
+    disputed = (
+        session.scalar(
+            select(func.coalesce(func.sum(Invoice.amount_minor - Invoice.paid_minor), 0))
+            .select_from(Dispute)
+            .join(Invoice, Dispute.invoice_id == Invoice.id)
+            .where(Dispute.status == DisputeStatus.OPEN, Invoice.currency == currency)
+        )
+        or 0
+    )
 
     # Containment: conversations where the debtor wrote, with and without any handoff.
-    talked = select(distinct(Message.conversation_id)).where(
-        Message.direction == Direction.INBOUND
+    talked = select(distinct(Message.conversation_id)).where(Message.direction == Direction.INBOUND)
+    conversations = (
+        session.scalar(select(func.count(Conversation.id)).where(Conversation.id.in_(talked))) or 0
     )
-    conversations = session.scalar(
-        select(func.count(Conversation.id)).where(Conversation.id.in_(talked))
-    ) or 0
-    handed = session.scalar(
-        select(func.count(distinct(Handoff.conversation_id))).where(
-            Handoff.conversation_id.in_(talked)
+    handed = (
+        session.scalar(
+            select(func.count(distinct(Handoff.conversation_id))).where(
+                Handoff.conversation_id.in_(talked)
+            )
         )
-    ) or 0
+        or 0
+    )
 
     return Dashboard(
-        as_of=today, currency=currency, outstanding_minor=outstanding, overdue_minor=overdue,
-        overdue_invoices=overdue_count, aging=list(zip(AGING_BUCKETS, aging, strict=True)),
-        dso_days=dso, recovery_rate=recovery, recovered_minor=recovered,
-        fell_due_minor=fell_due, promises=promises, promise_keep_rate=keep_rate,
-        disputes_open=disputes_open, disputed_minor=disputed, conversations=conversations,
+        as_of=today,
+        currency=currency,
+        outstanding_minor=outstanding,
+        overdue_minor=overdue,
+        overdue_invoices=overdue_count,
+        aging=list(zip(AGING_BUCKETS, aging, strict=True)),
+        dso_days=dso,
+        recovery_rate=recovery,
+        recovered_minor=recovered,
+        fell_due_minor=fell_due,
+        promises=promises,
+        promise_keep_rate=keep_rate,
+        disputes_open=disputes_open,
+        disputed_minor=disputed,
+        conversations=conversations,
         contained=conversations - handed,
         stages=stage_conversion(session, today, period_days, conversion_days),
         weekly_collections=weekly_collections(session, currency, today, weeks),
@@ -238,7 +256,8 @@ def stage_conversion(
     for stage in order:
         contacts = first_contact[stage]
         paid = sum(
-            1 for debtor_id, at in contacts.items()
+            1
+            for debtor_id, at in contacts.items()
             if any(at <= p <= at + window for p in payments.get(debtor_id, []))
         )
         result.append(StageConversion(stage, len(contacts), paid))

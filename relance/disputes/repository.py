@@ -20,4 +20,7 @@ def open_invoices(session: Session, debtor_id: int) -> list[Invoice]:
 
 
 def reference_taken(session: Session, reference: str) -> bool:
-    return session.scalars(select(Dispute.id).where(Dispute.reference == reference)).first() is not None
+    return (
+        session.scalars(select(Dispute.id).where(Dispute.reference == reference)).first()
+        is not None
+    )

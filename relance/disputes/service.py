@@ -92,9 +92,16 @@ def create_dispute(
             details={"dispute_id": dispute.id, "reference": dispute.reference, "reason": reason},
         )
     )
-    audit.record(session, actor=actor, action="dispute.created", entity=dispute,
-                 debtor_id=debtor.id, reason=reason, invoice_id=invoice_id,
-                 reference=dispute.reference)
+    audit.record(
+        session,
+        actor=actor,
+        action="dispute.created",
+        entity=dispute,
+        debtor_id=debtor.id,
+        reason=reason,
+        invoice_id=invoice_id,
+        reference=dispute.reference,
+    )
     return dispute
 
 
@@ -123,14 +130,20 @@ def decide_dispute(
         invoice.status = InvoiceStatus.CANCELLED if upheld else InvoiceStatus.OPEN
     for task in session.scalars(
         select(Task).where(
-            Task.kind == REVIEW_TASK, Task.debtor_id == dispute.debtor_id,
+            Task.kind == REVIEW_TASK,
+            Task.debtor_id == dispute.debtor_id,
             Task.status == TaskStatus.OPEN,
         )
     ):
         if (task.details or {}).get("dispute_id") == dispute.id:
             task.status = TaskStatus.DONE
     audit.record(
-        session, actor=actor, action="dispute.resolved" if upheld else "dispute.rejected",
-        entity=dispute, debtor_id=dispute.debtor_id, invoice_id=dispute.invoice_id,
-        invoice_status=invoice.status if invoice is not None else None, note=note[:500],
+        session,
+        actor=actor,
+        action="dispute.resolved" if upheld else "dispute.rejected",
+        entity=dispute,
+        debtor_id=dispute.debtor_id,
+        invoice_id=dispute.invoice_id,
+        invoice_status=invoice.status if invoice is not None else None,
+        note=note[:500],
     )

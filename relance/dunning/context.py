@@ -35,8 +35,15 @@ from relance.db.models.enums import (
 
 # Order matters: the first reason that applies is the one recorded.
 SKIP_REASONS = (
-    "paid", "disputed", "paused", "promised", "on_plan", "handed_off",
-    "opted_out", "no_contact", "no_postal_address",
+    "paid",
+    "disputed",
+    "paused",
+    "promised",
+    "on_plan",
+    "handed_off",
+    "opted_out",
+    "no_contact",
+    "no_postal_address",
 )
 
 
@@ -108,7 +115,9 @@ def load_contexts(
 ) -> dict[int, DebtorContext]:
     """Contexts for debtors with id in [lo, hi] or in `debtor_ids` (range queries, no N+1)."""
 
-    def scope(column: QueryableAttribute[int] | QueryableAttribute[int | None]) -> ColumnElement[bool]:
+    def scope(
+        column: QueryableAttribute[int] | QueryableAttribute[int | None],
+    ) -> ColumnElement[bool]:
         if debtor_ids is not None:
             return column.in_(debtor_ids)
         return column.between(lo, hi)
@@ -160,8 +169,13 @@ def load_contexts(
             contexts[conversation_debtor_id].handed_off = True
     for row in session.connection().execute(
         select(
-            Contact.debtor_id, Contact.id, Contact.channel, Contact.address, Contact.consent,
-            Contact.opted_out_at, Contact.status,
+            Contact.debtor_id,
+            Contact.id,
+            Contact.channel,
+            Contact.address,
+            Contact.consent,
+            Contact.opted_out_at,
+            Contact.status,
         )
         .where(scope(Contact.debtor_id))
         .order_by(Contact.id)

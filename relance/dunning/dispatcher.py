@@ -98,7 +98,12 @@ def stage_for(policy: Policy, debtor: Debtor, key: str) -> Stage:
         base = track.stages[0]
     if key.endswith(NOTICE_SUFFIX):
         return base.model_copy(
-            update={"key": key, "kind": "message", "channels": ["sms", "whatsapp"], "max_attempts": 3}
+            update={
+                "key": key,
+                "kind": "message",
+                "channels": ["sms", "whatsapp"],
+                "max_attempts": 3,
+            }
         )
     return base
 
@@ -235,9 +240,16 @@ class Dispatcher:
             r[0]: InvoiceRow._make(r)
             for r in session.execute(
                 select(
-                    Invoice.id, Invoice.debtor_id, Invoice.number, Invoice.amount_minor,
-                    Invoice.paid_minor, Invoice.currency, Invoice.issue_date, Invoice.due_date,
-                    Invoice.status, Invoice.dunning_paused_until,
+                    Invoice.id,
+                    Invoice.debtor_id,
+                    Invoice.number,
+                    Invoice.amount_minor,
+                    Invoice.paid_minor,
+                    Invoice.currency,
+                    Invoice.issue_date,
+                    Invoice.due_date,
+                    Invoice.status,
+                    Invoice.dunning_paused_until,
                 ).where(Invoice.id.in_([a.invoice_id for a in actions]))
             )
         }
@@ -284,7 +296,11 @@ class Dispatcher:
                 # the time it actually goes out.
                 now = clock()
                 decision = check_contact(
-                    session, debtor=debtor, contact=contact, channel=channel, now=now,
+                    session,
+                    debtor=debtor,
+                    contact=contact,
+                    channel=channel,
+                    now=now,
                     policy=policy,
                 )
             if not decision.allowed:
@@ -304,25 +320,63 @@ class Dispatcher:
                 reasons.append(f"{channel}: {exc.code or ''} {exc}".strip())
                 if exc.retryable and attempts < lead.max_attempts:
                     backoff = _backoff(policy, attempts)
-                    _set(live, status="retry", channel=channel, attempts=attempts,
-                         next_attempt_at=now + backoff, outcome=exc.code or "retryable",
-                         detail=str(exc)[:500])
+                    _set(
+                        live,
+                        status="retry",
+                        channel=channel,
+                        attempts=attempts,
+                        next_attempt_at=now + backoff,
+                        outcome=exc.code or "retryable",
+                        detail=str(exc)[:500],
+                    )
                     return "retry"
                 attempts = 0
                 continue
-            _set(live, status="sent", channel=channel, sent_at=now, attempts=attempts + 1,
-                 message_id=message.id if message is not None else None, outcome=None,
-                 detail=f"stage {lead.key} via {channel}")
-            audit.record(session, actor="system", action="dunning.sent", debtor_id=debtor.id,
-                         stage=lead.key, channel=channel, invoices=numbers,
-                         group=first.group_key, ai_disclosed=decision.disclose_ai)
+            _set(
+                live,
+                status="sent",
+                channel=channel,
+                sent_at=now,
+                attempts=attempts + 1,
+                message_id=message.id if message is not None else None,
+                outcome=None,
+                detail=f"stage {lead.key} via {channel}",
+            )
+            audit.record(
+                session,
+                actor="system",
+                action="dunning.sent",
+                debtor_id=debtor.id,
+                stage=lead.key,
+                channel=channel,
+                invoices=numbers,
+                group=first.group_key,
+                ai_disclosed=decision.disclose_ai,
+            )
             return "sent"
-        blocked_only = all("opted_out" in r or "wrong_person" in r or "no_contact" in r
-                           or "handed_off" in r or "no_common_window" in r for r in reasons)
-        _set(live, status="blocked" if blocked_only else "failed", attempts=attempts,
-             outcome="no_channel_left", detail="; ".join(reasons)[:2000])
-        audit.record(session, actor="system", action="dunning.undeliverable", debtor_id=debtor.id,
-                     group=first.group_key, why=reasons)
+        blocked_only = all(
+            "opted_out" in r
+            or "wrong_person" in r
+            or "no_contact" in r
+            or "handed_off" in r
+            or "no_common_window" in r
+            for r in reasons
+        )
+        _set(
+            live,
+            status="blocked" if blocked_only else "failed",
+            attempts=attempts,
+            outcome="no_channel_left",
+            detail="; ".join(reasons)[:2000],
+        )
+        audit.record(
+            session,
+            actor="system",
+            action="dunning.undeliverable",
+            debtor_id=debtor.id,
+            group=first.group_key,
+            why=reasons,
+        )
         return "blocked" if blocked_only else "failed"
 
     def _send(
@@ -339,15 +393,23 @@ class Dispatcher:
         gateway = self._gateway or get_gateway()
         if channel == Channel.VOICE:
             return gateway.place_call(
-                session, conversation=conversation, contact=contact,
-                purpose=reminder_purpose(lead.bot_stage, discreet=not decision.may_disclose_details),
+                session,
+                conversation=conversation,
+                contact=contact,
+                purpose=reminder_purpose(
+                    lead.bot_stage, discreet=not decision.may_disclose_details
+                ),
             )
         texts = self._reminder_texts(session, conversation, channel, lead, numbers, decision)
         first_message = None
         template = channel == Channel.WHATSAPP and not _in_whatsapp_session(session, conversation)
         for text in texts:
             message = gateway.send_text(
-                session, conversation=conversation, contact=contact, text=text, author="bot",
+                session,
+                conversation=conversation,
+                contact=contact,
+                text=text,
+                author="bot",
                 first_contact_template=template,
             )
             first_message = first_message or message
@@ -378,8 +440,11 @@ class Dispatcher:
         session.commit()
         try:
             replies = trigger_turn(
-                self._assistant or _default_assistant(), sender_id,
-                REMINDER_INTENT, entities, probe_from_settings(),
+                self._assistant or _default_assistant(),
+                sender_id,
+                REMINDER_INTENT,
+                entities,
+                probe_from_settings(),
             )
             texts = [m.text for m in replies if m.text]
             if texts:
@@ -396,15 +461,20 @@ class Dispatcher:
                     active_templates(session),
                     DISCREET_TEMPLATE if discreet else lead.template,
                     language=conversation.language,
-                    tone=lead.tone, channel=channel,
-                    variables={"invoice_refs": numbers, "stage": lead.bot_stage,
-                               "first_contact": decision.disclose_ai,
-                               "creditor_name": get_settings().creditor_name},
+                    tone=lead.tone,
+                    channel=channel,
+                    variables={
+                        "invoice_refs": numbers,
+                        "stage": lead.bot_stage,
+                        "first_contact": decision.disclose_ai,
+                        "creditor_name": get_settings().creditor_name,
+                    },
                 )
             ]
         except (UnknownResponse, FileNotFoundError) as exc:
             raise DeliveryError(
-                "assistant unavailable and no local template", retryable=True,
+                "assistant unavailable and no local template",
+                retryable=True,
                 code="assistant_unavailable",
             ) from exc
 
@@ -438,19 +508,36 @@ class Dispatcher:
         for action in live:
             if action.invoice_id in claimed:
                 letter_id = claimed[action.invoice_id]
-                _set([action], status="sent", channel=Channel.LETTER, sent_at=now, attempts=1,
-                     letter_id=letter_id, outcome="already_in_letter",
-                     detail=f"already claimed by letter {letter_id}")
+                _set(
+                    [action],
+                    status="sent",
+                    channel=Channel.LETTER,
+                    sent_at=now,
+                    attempts=1,
+                    letter_id=letter_id,
+                    outcome="already_in_letter",
+                    detail=f"already claimed by letter {letter_id}",
+                )
         if not fresh:
             return "letter_exists"
         if not decision.allowed:
             if decision.retry_at is not None:
                 _defer(session, debtor, fresh, Channel.LETTER, decision)
                 return "deferred"
-            _set(fresh, status="blocked", outcome=f"blocked:{decision.codes[0]}",
-                 detail=decision.explain())
-            audit.record(session, actor="system", action="dunning.undeliverable",
-                         debtor_id=debtor.id, group=fresh[0].group_key, why=decision.explain())
+            _set(
+                fresh,
+                status="blocked",
+                outcome=f"blocked:{decision.codes[0]}",
+                detail=decision.explain(),
+            )
+            audit.record(
+                session,
+                actor="system",
+                action="dunning.undeliverable",
+                debtor_id=debtor.id,
+                group=fresh[0].group_key,
+                why=decision.explain(),
+            )
             return "blocked"
         currency_of: dict[int, str] = {
             invoice_id: currency
@@ -465,16 +552,27 @@ class Dispatcher:
             by_currency.setdefault(currency_of[action.invoice_id], []).append(action)
         channels = [c for c in ("sms", "whatsapp") if _contact_for(debtor, c) is not None]
         for actions in by_currency.values():
-            letter = maker(
-                session, debtor, [a.invoice_id for a in actions], now=now, policy=policy
+            letter = maker(session, debtor, [a.invoice_id for a in actions], now=now, policy=policy)
+            _set(
+                actions,
+                status="sent",
+                channel=Channel.LETTER,
+                sent_at=now,
+                attempts=1,
+                letter_id=letter.id,
+                detail=f"letter {letter.id} queued for registered mail",
             )
-            _set(actions, status="sent", channel=Channel.LETTER, sent_at=now, attempts=1,
-                 letter_id=letter.id, detail=f"letter {letter.id} queued for registered mail")
             # Tell the debtor by SMS that a letter is on its way (compliance-checked like any
             # text): one notice per letter, its rows grouped under the letter.
             self._plan_notice(session, debtor, actions, lead, channels, letter.id, now)
-            audit.record(session, actor="system", action="dunning.letter_queued", entity=letter,
-                         debtor_id=debtor.id, invoice_ids=[a.invoice_id for a in actions])
+            audit.record(
+                session,
+                actor="system",
+                action="dunning.letter_queued",
+                entity=letter,
+                debtor_id=debtor.id,
+                invoice_ids=[a.invoice_id for a in actions],
+            )
         return "letter"
 
     @staticmethod
@@ -503,27 +601,45 @@ class Dispatcher:
                 continue  # an earlier notice for this invoice: a duplicate key would abort all
             session.add(
                 DunningAction(
-                    idempotency_key=keys[action.invoice_id], invoice_id=action.invoice_id,
-                    debtor_id=debtor.id, stage=notice_key, kind="message",
-                    group_key=f"{debtor.id}:notice:letter-{letter_id}", status="planned",
-                    priority=action.priority, channels=channels, channel=channels[0],
-                    planned_at=now, letter_id=letter_id,
+                    idempotency_key=keys[action.invoice_id],
+                    invoice_id=action.invoice_id,
+                    debtor_id=debtor.id,
+                    stage=notice_key,
+                    kind="message",
+                    group_key=f"{debtor.id}:notice:letter-{letter_id}",
+                    status="planned",
+                    priority=action.priority,
+                    channels=channels,
+                    channel=channels[0],
+                    planned_at=now,
+                    letter_id=letter_id,
                 )
             )
 
     def _escalate(
-        self, session: Session, debtor: Debtor, live: list[DunningAction], lead: Stage,
+        self,
+        session: Session,
+        debtor: Debtor,
+        live: list[DunningAction],
+        lead: Stage,
         now: datetime,
     ) -> str:
         task = Task(
-            kind="legal_escalation", debtor_id=debtor.id, due_at=now,
+            kind="legal_escalation",
+            debtor_id=debtor.id,
+            due_at=now,
             details={"invoice_ids": [a.invoice_id for a in live], "stage": lead.key},
         )
         session.add(task)
         session.flush()
         _set(live, status="sent", sent_at=now, attempts=1, detail=f"task {task.id}")
-        audit.record(session, actor="system", action="dunning.legal_escalation", entity=task,
-                     debtor_id=debtor.id)
+        audit.record(
+            session,
+            actor="system",
+            action="dunning.legal_escalation",
+            entity=task,
+            debtor_id=debtor.id,
+        )
         return "escalated"
 
     @staticmethod
@@ -554,8 +670,13 @@ def release_stale(session: Session, *, now: datetime, older_than: timedelta) -> 
         row.status, row.outcome = "failed", "stale_claim"
         row.detail = f"claimed by {row.claimed_by} at {row.claimed_at}, never finished"
     if rows:
-        audit.record(session, actor="system", action="dunning.stale_claims",
-                     count=len(rows), ids=[r.id for r in rows][:100])
+        audit.record(
+            session,
+            actor="system",
+            action="dunning.stale_claims",
+            count=len(rows),
+            ids=[r.id for r in rows][:100],
+        )
     return len(rows)
 
 
@@ -569,11 +690,24 @@ def _defer(
     session: Session, debtor: Debtor, live: list[DunningAction], channel: str, decision: Decision
 ) -> None:
     """Back to `planned` until every time-based block lifts, the reason stored and audited."""
-    _set(live, status="planned", channel=channel, next_attempt_at=decision.retry_at,
-         outcome=f"deferred:{decision.codes[0]}", detail=decision.explain())
-    audit.record(session, actor="system", action="dunning.deferred", debtor_id=debtor.id,
-                 group=live[0].group_key, channel=channel, why=decision.explain(),
-                 retry_at=decision.retry_at)
+    _set(
+        live,
+        status="planned",
+        channel=channel,
+        next_attempt_at=decision.retry_at,
+        outcome=f"deferred:{decision.codes[0]}",
+        detail=decision.explain(),
+    )
+    audit.record(
+        session,
+        actor="system",
+        action="dunning.deferred",
+        debtor_id=debtor.id,
+        group=live[0].group_key,
+        channel=channel,
+        why=decision.explain(),
+        retry_at=decision.retry_at,
+    )
 
 
 def _set(actions: list[DunningAction], **values: Any) -> None:

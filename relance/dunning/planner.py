@@ -170,11 +170,16 @@ def plan(
             existing = _existing_actions(session, lo, hi, debtor_ids) if invoices else {}
         if invoices:
             earliest = min(local_today(now, d[3], today_cache) for d in debtors.values())
-            contexts = load_contexts(
-                session, earliest, lo=lo, hi=hi, debtor_ids=debtor_ids
-            )
+            contexts = load_contexts(session, earliest, lo=lo, hi=hi, debtor_ids=debtor_ids)
             groups, skips, supersede, retire = _plan_chunk(
-                invoices, debtors, contexts, existing, policy, now, today_cache, report.counts,
+                invoices,
+                debtors,
+                contexts,
+                existing,
+                policy,
+                now,
+                today_cache,
+                report.counts,
                 memos,
             )
             if not dry_run and run is not None:
@@ -198,7 +203,11 @@ def _debtor_chunks(
     """Keyset pagination over debtors: (lo, hi, {id: (segment, risk, jurisdiction, tz, addr)})."""
     last = 0
     columns = (
-        Debtor.id, Debtor.segment, Debtor.risk_class, Debtor.jurisdiction, Debtor.timezone,
+        Debtor.id,
+        Debtor.segment,
+        Debtor.risk_class,
+        Debtor.jurisdiction,
+        Debtor.timezone,
         Debtor.address_line.is_not(None),
     )
     while True:
@@ -213,8 +222,15 @@ def _debtor_chunks(
 
 
 INVOICE_COLUMNS = (
-    Invoice.id, Invoice.debtor_id, Invoice.number, Invoice.amount_minor, Invoice.paid_minor,
-    Invoice.currency, Invoice.issue_date, Invoice.due_date, Invoice.status,
+    Invoice.id,
+    Invoice.debtor_id,
+    Invoice.number,
+    Invoice.amount_minor,
+    Invoice.paid_minor,
+    Invoice.currency,
+    Invoice.issue_date,
+    Invoice.due_date,
+    Invoice.status,
     Invoice.dunning_paused_until,
 )
 
@@ -305,11 +321,15 @@ def _stage_filter(
         return None
     zones = list(session.scalars(select(Debtor.timezone).distinct()))
     cache: dict[str, date] = {}
-    today = case(
-        {tz: literal(local_today(now, tz, cache), Date) for tz in zones},
-        value=Debtor.timezone,
-        else_=literal(local_today(now, None, cache), Date),
-    ) if zones else literal(local_today(now, None, cache), Date)
+    today = (
+        case(
+            {tz: literal(local_today(now, tz, cache), Date) for tz in zones},
+            value=Debtor.timezone,
+            else_=literal(local_today(now, None, cache), Date),
+        )
+        if zones
+        else literal(local_today(now, None, cache), Date)
+    )
     if dialect == "sqlite":
         days: Any = cast(func.julianday(today) - func.julianday(Invoice.due_date), Integer)
     else:
@@ -336,6 +356,7 @@ def _stage_filter(
         *[(matches(t), stage_case(t)) for t in policy.tracks[:-1]],
         else_=stage_case(policy.tracks[-1]),
     )
+
     def for_range(lo: int, hi: int) -> ColumnElement[bool]:
         # The debtor range lets PostgreSQL anti-join against this chunk's actions only.
         done = (
@@ -359,7 +380,10 @@ def _existing_actions(
 ) -> dict[int, list[tuple[int, str, str]]]:
     """invoice id -> [(action id, stage, status)] for every action ever planned."""
     query = select(
-        DunningAction.invoice_id, DunningAction.id, DunningAction.stage, DunningAction.status,
+        DunningAction.invoice_id,
+        DunningAction.id,
+        DunningAction.stage,
+        DunningAction.status,
         DunningAction.outcome,
     ).where(DunningAction.debtor_id.between(lo, hi))
     if debtor_ids is not None:
@@ -467,8 +491,15 @@ def _plan_chunk(
             usable, opted_out = channel_memo[channel_key]
             for channel in opted_out if usable else []:
                 tally["channel_opted_out"] += 1
-                skips.append(SkipRecord(inv.id, debtor_id, stage_key, "channel_opted_out",
-                                        f"{channel} opted out; other channels tried"))
+                skips.append(
+                    SkipRecord(
+                        inv.id,
+                        debtor_id,
+                        stage_key,
+                        "channel_opted_out",
+                        f"{channel} opted out; other channels tried",
+                    )
+                )
             if not usable:
                 if opted_out:
                     reason = ("opted_out", "every channel of this stage is opted out")

@@ -65,9 +65,16 @@ def timeline(
         InvoiceRow._make(row)
         for row in session.execute(
             select(
-                Invoice.id, Invoice.debtor_id, Invoice.number, Invoice.amount_minor,
-                Invoice.paid_minor, Invoice.currency, Invoice.issue_date, Invoice.due_date,
-                Invoice.status, Invoice.dunning_paused_until,
+                Invoice.id,
+                Invoice.debtor_id,
+                Invoice.number,
+                Invoice.amount_minor,
+                Invoice.paid_minor,
+                Invoice.currency,
+                Invoice.issue_date,
+                Invoice.due_date,
+                Invoice.status,
+                Invoice.dunning_paused_until,
             )
             .where(Invoice.debtor_id == debtor.id, Invoice.status.in_(OPEN_STATUSES))
             .order_by(Invoice.due_date, Invoice.id)
@@ -81,7 +88,8 @@ def timeline(
             start = inv.due_date + timedelta(days=stage.offset_days)
             end = (
                 inv.due_date + timedelta(days=stages[i + 1].offset_days - 1)
-                if i + 1 < len(stages) else horizon
+                if i + 1 < len(stages)
+                else horizon
             )
             if stage.offset_days < 0:
                 end = min(end, inv.due_date - timedelta(days=1))
@@ -103,8 +111,18 @@ def timeline(
                     notes = [*notes, f"{reason[1]}: waits until {resume.isoformat()}"]
                     candidate = resume
                     continue
-                skips.append(TimelineEntry(candidate, None, stage.key, stage.kind, [],
-                                           [inv.number], [f"skipped: {reason[1]}"], True))
+                skips.append(
+                    TimelineEntry(
+                        candidate,
+                        None,
+                        stage.key,
+                        stage.kind,
+                        [],
+                        [inv.number],
+                        [f"skipped: {reason[1]}"],
+                        True,
+                    )
+                )
                 break
     entries = _group(raw, ctx, debtor, policy) + skips
     _apply_windows(entries, debtor, policy)

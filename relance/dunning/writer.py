@@ -26,8 +26,19 @@ if TYPE_CHECKING:
 
 PENDING = ("planned", "retry")
 ACTION_COLUMNS = (
-    "idempotency_key", "invoice_id", "debtor_id", "stage", "kind", "group_key", "status",
-    "priority", "channels", "channel", "attempts", "run_id", "planned_at",
+    "idempotency_key",
+    "invoice_id",
+    "debtor_id",
+    "stage",
+    "kind",
+    "group_key",
+    "status",
+    "priority",
+    "channels",
+    "channel",
+    "attempts",
+    "run_id",
+    "planned_at",
 )
 SKIP_COLUMNS = ("run_id", "invoice_id", "debtor_id", "stage", "reason", "detail")
 STAGING_TABLE = "dunning_actions_stage"
@@ -42,8 +53,19 @@ def action_rows(
         channel = g.channels[0] if g.channels else None
         for invoice_id, stage_key in g.invoices:
             yield (
-                f"{invoice_id}:{stage_key}", invoice_id, g.debtor_id, stage_key, g.kind,
-                g.group_key, "planned", g.priority, g.channels, channel, 0, run_id, now,
+                f"{invoice_id}:{stage_key}",
+                invoice_id,
+                g.debtor_id,
+                stage_key,
+                g.kind,
+                g.group_key,
+                "planned",
+                g.priority,
+                g.channels,
+                channel,
+                0,
+                run_id,
+                now,
             )
 
 
@@ -123,8 +145,13 @@ def write_chunk(
         session.execute(
             _on_conflict_do_nothing(session, DunningSkip, ["invoice_id", "stage", "reason"]),
             [
-                dict(zip(SKIP_COLUMNS, (run_id, s.invoice_id, s.debtor_id, s.stage, s.reason,
-                                        s.detail[:300]), strict=True))
+                dict(
+                    zip(
+                        SKIP_COLUMNS,
+                        (run_id, s.invoice_id, s.debtor_id, s.stage, s.reason, s.detail[:300]),
+                        strict=True,
+                    )
+                )
                 for s in skips
             ],
         )

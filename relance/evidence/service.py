@@ -36,10 +36,27 @@ from relance.db.models import (
     Promise,
 )
 
-INVOICE_COLUMNS = ("number", "issue_date", "due_date", "amount_minor", "paid_minor", "currency",
-                   "status", "description")
-MESSAGE_COLUMNS = ("created_at", "direction", "channel", "author", "address", "status",
-                   "error_code", "provider_id", "body")
+INVOICE_COLUMNS = (
+    "number",
+    "issue_date",
+    "due_date",
+    "amount_minor",
+    "paid_minor",
+    "currency",
+    "status",
+    "description",
+)
+MESSAGE_COLUMNS = (
+    "created_at",
+    "direction",
+    "channel",
+    "author",
+    "address",
+    "status",
+    "error_code",
+    "provider_id",
+    "body",
+)
 
 
 def _value(value: Any) -> Any:
@@ -71,42 +88,66 @@ def build_pack(session: Session, debtor: Debtor, *, actor: str = "system") -> by
     files: dict[str, bytes] = {
         "debtor.json": json.dumps(
             {c: _value(getattr(debtor, c)) for c in _columns(Debtor)}
-            | {"contacts": [{c: _value(getattr(x, c)) for c in
-                             ("channel", "address", "consent", "opted_out_at", "status")}
-                            for x in debtor.contacts]},
-            ensure_ascii=False, indent=2,
+            | {
+                "contacts": [
+                    {
+                        c: _value(getattr(x, c))
+                        for c in ("channel", "address", "consent", "opted_out_at", "status")
+                    }
+                    for x in debtor.contacts
+                ]
+            },
+            ensure_ascii=False,
+            indent=2,
         ).encode("utf-8"),
         "invoices.csv": _csv(invoices, INVOICE_COLUMNS),
-        "payments.csv": _csv(rows(Payment, Payment.debtor_id == debtor.id,
-                                  order=Payment.received_at), _columns(Payment)),
+        "payments.csv": _csv(
+            rows(Payment, Payment.debtor_id == debtor.id, order=Payment.received_at),
+            _columns(Payment),
+        ),
         "messages_and_calls.csv": _csv(messages, MESSAGE_COLUMNS),
-        "promises.csv": _csv(rows(Promise, Promise.debtor_id == debtor.id, order=Promise.id),
-                             _columns(Promise)),
-        "disputes.csv": _csv(rows(Dispute, Dispute.debtor_id == debtor.id, order=Dispute.id),
-                             _columns(Dispute)),
-        "payment_plans.csv": _csv(rows(PaymentPlan, PaymentPlan.debtor_id == debtor.id,
-                                       order=PaymentPlan.id), _columns(PaymentPlan)),
+        "promises.csv": _csv(
+            rows(Promise, Promise.debtor_id == debtor.id, order=Promise.id), _columns(Promise)
+        ),
+        "disputes.csv": _csv(
+            rows(Dispute, Dispute.debtor_id == debtor.id, order=Dispute.id), _columns(Dispute)
+        ),
+        "payment_plans.csv": _csv(
+            rows(PaymentPlan, PaymentPlan.debtor_id == debtor.id, order=PaymentPlan.id),
+            _columns(PaymentPlan),
+        ),
         "letters.csv": _csv(letters, _columns(Letter)),
         "dunning_actions.csv": _csv(
             rows(DunningAction, DunningAction.debtor_id == debtor.id, order=DunningAction.id),
             _columns(DunningAction),
         ),
-        "audit_trail.csv": _csv(rows(AuditEvent, AuditEvent.debtor_id == debtor.id,
-                                     order=AuditEvent.id), _columns(AuditEvent)),
+        "audit_trail.csv": _csv(
+            rows(AuditEvent, AuditEvent.debtor_id == debtor.id, order=AuditEvent.id),
+            _columns(AuditEvent),
+        ),
     }
     for letter in letters:
         if letter.pdf_path and Path(letter.pdf_path).is_file():
             files[f"letters/{Path(letter.pdf_path).name}"] = Path(letter.pdf_path).read_bytes()
     generated_at = utcnow()
     manifest = {
-        "debtor": {"id": debtor.id, "customer_number": debtor.customer_number,
-                   "name": debtor.display_name},
+        "debtor": {
+            "id": debtor.id,
+            "customer_number": debtor.customer_number,
+            "name": debtor.display_name,
+        },
         "generated_at": generated_at.isoformat(),
         "generated_by": actor,
         "open_balance_minor": sum(i.balance_minor for i in invoices if i.status != "paid"),
         "counts": {"invoices": len(invoices), "messages": len(messages), "letters": len(letters)},
     }
     pack = zip_with_manifest(files, manifest)
-    audit.record(session, actor=actor, action="evidence.pack_built", debtor_id=debtor.id,
-                 sha256=hashlib.sha256(pack).hexdigest(), files=len(files) + 1)  # + manifest.json
+    audit.record(
+        session,
+        actor=actor,
+        action="evidence.pack_built",
+        debtor_id=debtor.id,
+        sha256=hashlib.sha256(pack).hexdigest(),
+        files=len(files) + 1,
+    )  # + manifest.json
     return pack

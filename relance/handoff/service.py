@@ -54,8 +54,9 @@ def create_handoff(
     priority = PRIORITY.get(reason, 0)
     handoff = repository.open_handoff(session, conversation.id)
     if handoff is None:
-        handoff = Handoff(conversation_id=conversation.id, reason=reason, details=details,
-                          priority=priority)
+        handoff = Handoff(
+            conversation_id=conversation.id, reason=reason, details=details, priority=priority
+        )
         session.add(handoff)
     elif priority > handoff.priority:
         handoff.priority = priority
@@ -63,16 +64,28 @@ def create_handoff(
         handoff.details = details or handoff.details
     conversation.mode = ConversationMode.HUMAN
     session.flush()
-    audit.record(session, actor=actor, action="handoff.opened", entity=handoff,
-                 debtor_id=conversation.debtor_id, reason=reason, priority=handoff.priority)
+    audit.record(
+        session,
+        actor=actor,
+        action="handoff.opened",
+        entity=handoff,
+        debtor_id=conversation.debtor_id,
+        reason=reason,
+        priority=handoff.priority,
+    )
     return handoff
 
 
 def resume_bot(session: Session, conversation: Conversation, *, actor: str = "collector") -> None:
     """The collector hands back: the assistant answers again."""
     conversation.mode = ConversationMode.BOT
-    audit.record(session, actor=actor, action="handoff.resumed", entity=conversation,
-                 debtor_id=conversation.debtor_id)
+    audit.record(
+        session,
+        actor=actor,
+        action="handoff.resumed",
+        entity=conversation,
+        debtor_id=conversation.debtor_id,
+    )
 
 
 def close_handoffs(session: Session, conversation: Conversation, *, actor: str) -> int:
@@ -95,7 +108,12 @@ def close_handoffs(session: Session, conversation: Conversation, *, actor: str) 
     ):
         handoff.status = HandoffStatus.CLOSED
         handoff.closed_at = utcnow()
-        audit.record(session, actor=actor, action="handoff.closed", entity=handoff,
-                     debtor_id=conversation.debtor_id)
+        audit.record(
+            session,
+            actor=actor,
+            action="handoff.closed",
+            entity=handoff,
+            debtor_id=conversation.debtor_id,
+        )
         closed += 1
     return closed

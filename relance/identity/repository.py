@@ -30,7 +30,9 @@ def get_conversation(
         if found is not None:
             return found
     if sender_id:
-        return session.scalars(select(Conversation).where(Conversation.sender_id == sender_id)).first()
+        return session.scalars(
+            select(Conversation).where(Conversation.sender_id == sender_id)
+        ).first()
     return None
 
 
@@ -43,8 +45,9 @@ def last_inbound_address(session: Session, conversation_id: int, channel: str | 
     return session.scalars(query.order_by(Message.id.desc()).limit(1)).first()
 
 
-def find_contact(session: Session, debtor_id: int | None, channel: str | None,
-                 address: str | None) -> Contact | None:
+def find_contact(
+    session: Session, debtor_id: int | None, channel: str | None, address: str | None
+) -> Contact | None:
     """The contact used: by address when known, else the debtor's only contact on the channel."""
     if debtor_id is None or not channel:
         return None

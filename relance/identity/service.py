@@ -121,16 +121,24 @@ def check(
 def mark_verified(session: Session, debtor: Debtor, conversation: Conversation | None) -> None:
     if conversation is not None:
         conversation.identity_verified_at = utcnow()
-    audit.record(session, actor="bot", action="identity.verified", entity=conversation,
-                 debtor_id=debtor.id)
+    audit.record(
+        session, actor="bot", action="identity.verified", entity=conversation, debtor_id=debtor.id
+    )
 
 
 def record_failure(
     session: Session, debtor: Debtor, *, attempts: int, locked: bool, candidates: int = 1
 ) -> None:
     """`candidates`: how many answers the message held (each one counted in `attempts`)."""
-    audit.record(session, actor="bot", action="identity.failed", debtor_id=debtor.id,
-                 attempts=attempts, locked=locked, candidates=candidates)
+    audit.record(
+        session,
+        actor="bot",
+        action="identity.failed",
+        debtor_id=debtor.id,
+        attempts=attempts,
+        locked=locked,
+        candidates=candidates,
+    )
 
 
 def mark_wrong_person(session: Session, conversation: Conversation, *, channel: str | None) -> None:
@@ -140,5 +148,11 @@ def mark_wrong_person(session: Session, conversation: Conversation, *, channel: 
     contact = repository.find_contact(session, conversation.debtor_id, channel, address)
     if contact is not None:
         contact.status = ContactStatus.WRONG_PERSON
-    audit.record(session, actor="debtor", action="contact.wrong_person", entity=contact,
-                 debtor_id=conversation.debtor_id, channel=channel)
+    audit.record(
+        session,
+        actor="debtor",
+        action="contact.wrong_person",
+        entity=contact,
+        debtor_id=conversation.debtor_id,
+        channel=channel,
+    )

@@ -22,9 +22,12 @@ TEMPLATES = Path(__file__).with_name("templates")
 @lru_cache(maxsize=2)
 def _environment(language: str) -> Environment:
     env = Environment(
-        loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
-        trim_blocks=True, lstrip_blocks=True,
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
+
     @pass_context
     def _money(ctx: Any, minor: int, currency: str | None = None) -> str:
         return money(minor, currency or ctx.get("currency", "EUR"), language)
@@ -43,7 +46,7 @@ def qr_svg(url: str) -> Markup:
     buffer = io.BytesIO()
     image.save(buffer)
     svg = buffer.getvalue().decode("utf-8")
-    return Markup(svg[svg.index("<svg"):])  # drop the XML declaration
+    return Markup(svg[svg.index("<svg") :])  # drop the XML declaration
 
 
 def render_html(kind: str, language: str, context: dict[str, Any]) -> str:
@@ -67,4 +70,3 @@ def place_from_address(address: str) -> str:
 
     match = re.search(r"\b\d{4,5}\s+([^,]+)", address)
     return match.group(1).strip() if match else "Paris"
-

@@ -85,22 +85,28 @@ def draft(
     deadline = as_of + timedelta(days=rules.deadline_days)
     settings = get_settings()
     address_lines = [
-        line for line in (
+        line
+        for line in (
             debtor.address_line,
             " ".join(p for p in (debtor.postcode, debtor.city) if p),
             _country_name(debtor.country),
-        ) if line
+        )
+        if line
     ]
     context = {
         "creditor": {
-            "name": settings.creditor_name, "address": settings.creditor_address,
-            "phone": settings.creditor_phone, "siren": settings.creditor_siren,
+            "name": settings.creditor_name,
+            "address": settings.creditor_address,
+            "phone": settings.creditor_phone,
+            "siren": settings.creditor_siren,
         },
         "footer": f"{settings.creditor_name} — {settings.creditor_address} — "
-                  f"SIREN {settings.creditor_siren}",
+        f"SIREN {settings.creditor_siren}",
         "debtor": {
-            "name": debtor.name, "company": debtor.company,
-            "customer_number": debtor.customer_number, "address_lines": address_lines,
+            "name": debtor.name,
+            "company": debtor.company,
+            "customer_number": debtor.customer_number,
+            "address_lines": address_lines,
         },
         "claim": claim,
         "currency": claim.currency,
@@ -116,8 +122,9 @@ def draft(
         "place": place_from_address(settings.creditor_address),
     }
     html = render_html(KIND, language, context)
-    return LetterDraft(claim=claim, context=context, html=html, language=language,
-                       deadline=deadline)
+    return LetterDraft(
+        claim=claim, context=context, html=html, language=language, deadline=deadline
+    )
 
 
 def create_formal_notice(
@@ -152,15 +159,26 @@ def create_formal_notice(
     if payment_url is None:
         payment_url = _payment_url(session, debtor, [i.id for i in invoices])
     letter = Letter(
-        debtor_id=debtor.id, kind=KIND, language=language or debtor.language,
-        status=LetterStatus.QUEUED, invoice_ids=[i.id for i in invoices],
-        principal_minor=0, currency=invoices[0].currency, deadline=as_of,
+        debtor_id=debtor.id,
+        kind=KIND,
+        language=language or debtor.language,
+        status=LetterStatus.QUEUED,
+        invoice_ids=[i.id for i in invoices],
+        principal_minor=0,
+        currency=invoices[0].currency,
+        deadline=as_of,
     )
     session.add(letter)
     session.flush()
     result = draft(
-        session, debtor, invoices, as_of=as_of, policy=policy, language=language,
-        payment_url=payment_url, reference=reference_for(letter),
+        session,
+        debtor,
+        invoices,
+        as_of=as_of,
+        policy=policy,
+        language=language,
+        payment_url=payment_url,
+        reference=reference_for(letter),
     )
     letter.language = result.language
     letter.principal_minor = result.claim.principal_minor
@@ -172,9 +190,15 @@ def create_formal_notice(
     path = write_private(folder / f"{reference_for(letter)}.pdf", render_pdf(result.html))
     letter.pdf_path = str(path)
     audit.record(
-        session, actor="system", action="letter.queued", entity=letter, debtor_id=debtor.id,
-        invoices=[i.number for i in invoices], total_minor=result.claim.total_minor,
-        deadline=result.deadline, payment_url=bool(payment_url),
+        session,
+        actor="system",
+        action="letter.queued",
+        entity=letter,
+        debtor_id=debtor.id,
+        invoices=[i.number for i in invoices],
+        total_minor=result.claim.total_minor,
+        deadline=result.deadline,
+        payment_url=bool(payment_url),
     )
     return letter
 
@@ -184,9 +208,9 @@ def claimed_invoices(session: Session, debtor_id: int, invoice_ids: list[int]) -
     wanted = set(invoice_ids)
     found: dict[int, int] = {}
     rows = session.execute(
-        select(Letter.id, Letter.invoice_ids).where(
-            Letter.debtor_id == debtor_id, Letter.kind == KIND, Letter.status.in_(LIVE)
-        ).order_by(Letter.id)
+        select(Letter.id, Letter.invoice_ids)
+        .where(Letter.debtor_id == debtor_id, Letter.kind == KIND, Letter.status.in_(LIVE))
+        .order_by(Letter.id)
     )
     for letter_id, ids in rows:
         for invoice_id in ids or []:
@@ -221,8 +245,14 @@ def mark_posted(session: Session, letter: Letter, tracking_number: str, *, actor
     letter.status = LetterStatus.SENT
     letter.sent_at = utcnow()
     letter.posted_by = actor
-    audit.record(session, actor=actor, action="letter.posted", entity=letter,
-                 debtor_id=letter.debtor_id, tracking_number=tracking_number)
+    audit.record(
+        session,
+        actor=actor,
+        action="letter.posted",
+        entity=letter,
+        debtor_id=letter.debtor_id,
+        tracking_number=tracking_number,
+    )
     return letter
 
 
@@ -243,8 +273,9 @@ def _payment_url(session: Session, debtor: Debtor, invoice_ids: list[int]) -> st
         port = get_payments()
     except RuntimeError:
         return None
-    _link, url = port.create_link(session, debtor=debtor, purpose="balance",
-                                  invoice_ids=invoice_ids)
+    _link, url = port.create_link(
+        session, debtor=debtor, purpose="balance", invoice_ids=invoice_ids
+    )
     return url
 
 

@@ -98,15 +98,29 @@ PROVIDED: dict[str, Provided] = {
     "utter_link_sms": _p("url"),
 }
 
-OUTBOUND: frozenset[str] = frozenset({
-    "utter_reminder_discreet", "utter_reminder_pre_due", "utter_reminder_friendly",
-    "utter_reminder_firm", "utter_reminder_final", "utter_reminder_formal_notice_announce",
-    "utter_payment_thanks", "utter_installment_reminder", "utter_installment_card_notice",
-    "utter_installment_charge_failed", "utter_installment_missed", "utter_promise_reminder",
-    "utter_promise_broken", "utter_promise_due", "utter_plan_broken",
-    "utter_collector_payment_link", "utter_whatsapp_first_contact", "utter_voice_sms_followup",
-    "utter_link_sms",
-})
+OUTBOUND: frozenset[str] = frozenset(
+    {
+        "utter_reminder_discreet",
+        "utter_reminder_pre_due",
+        "utter_reminder_friendly",
+        "utter_reminder_firm",
+        "utter_reminder_final",
+        "utter_reminder_formal_notice_announce",
+        "utter_payment_thanks",
+        "utter_installment_reminder",
+        "utter_installment_card_notice",
+        "utter_installment_charge_failed",
+        "utter_installment_missed",
+        "utter_promise_reminder",
+        "utter_promise_broken",
+        "utter_promise_due",
+        "utter_plan_broken",
+        "utter_collector_payment_link",
+        "utter_whatsapp_first_contact",
+        "utter_voice_sms_followup",
+        "utter_link_sms",
+    }
+)
 
 
 def provided(name: str, stage_templates: frozenset[str] = frozenset()) -> Provided:
@@ -120,35 +134,73 @@ def _samples(today: date) -> dict[str, Any]:
     """Realistic values, as the callers pass them (dates as ISO strings, money in minor units)."""
     url = "https://pay.example.test/pay/Zq8sample"
     return {
-        "identity_kind": "postcode", "attempts_left": 2, "balance_minor": 123456,
-        "currency": "EUR", "invoice_count": 2, "oldest_due_date": (today - timedelta(30)).isoformat(),
+        "identity_kind": "postcode",
+        "attempts_left": 2,
+        "balance_minor": 123456,
+        "currency": "EUR",
+        "invoice_count": 2,
+        "oldest_due_date": (today - timedelta(30)).isoformat(),
         "invoices": [
-            {"number": "F-2026-001", "amount_minor": 45000, "currency": "EUR",
-             "due_date": (today - timedelta(30)).isoformat(), "days_late": 30},
-            {"number": "F-2026-014", "amount_minor": 78456, "currency": "EUR",
-             "due_date": (today - timedelta(10)).isoformat(), "days_late": 10},
+            {
+                "number": "F-2026-001",
+                "amount_minor": 45000,
+                "currency": "EUR",
+                "due_date": (today - timedelta(30)).isoformat(),
+                "days_late": 30,
+            },
+            {
+                "number": "F-2026-014",
+                "amount_minor": 78456,
+                "currency": "EUR",
+                "due_date": (today - timedelta(10)).isoformat(),
+                "days_late": 10,
+            },
         ],
-        "invoice_number": "F-2026-001", "has_email": True, "segment": "b2b", "fees_minor": 1500,
-        "interest_minor": 2311, "indemnity_minor": 8000, "pay_url": url, "url": url, "link": url,
-        "amount_minor": 45000, "amount": 45000, "expires_at": (today + timedelta(7)).isoformat(),
+        "invoice_number": "F-2026-001",
+        "has_email": True,
+        "segment": "b2b",
+        "fees_minor": 1500,
+        "interest_minor": 2311,
+        "indemnity_minor": 8000,
+        "pay_url": url,
+        "url": url,
+        "link": url,
+        "amount_minor": 45000,
+        "amount": 45000,
+        "expires_at": (today + timedelta(7)).isoformat(),
         "paid_date": (today - timedelta(2)).isoformat(),
-        "pause_until": (today + timedelta(10)).isoformat(), "field": "date",
-        "dispute_reference": "D-7F3K2", "max_installments": 6, "installments": 3,
-        "frequency": "monthly", "first_minor": 41152, "installment_minor": 41152,
+        "pause_until": (today + timedelta(10)).isoformat(),
+        "field": "date",
+        "dispute_reference": "D-7F3K2",
+        "max_installments": 6,
+        "installments": 3,
+        "frequency": "monthly",
+        "first_minor": 41152,
+        "installment_minor": 41152,
         "first_date": (today + timedelta(3)).isoformat(),
-        "last_date": (today + timedelta(63)).isoformat(), "requested_installments": 12,
+        "last_date": (today + timedelta(63)).isoformat(),
+        "requested_installments": 12,
         "max_date": (today + timedelta(30)).isoformat(),
-        "promise_date": (today + timedelta(1)).isoformat(), "reason": "asked_for_human",
-        "business_hours": "9h-18h", "callback_at": (today + timedelta(1)).isoformat() + "T09:00:00",
-        "stage": "friendly", "first_contact": True, "invoice_refs": ["F-2026-001", "F-2026-014"],
-        "debtor_name": "Camille Martin", "due_date": (today - timedelta(5)).isoformat(),
-        "formal_notice_date": (today + timedelta(8)).isoformat(), "remaining_minor": 78456,
-        "credit_minor": 0, "number": 2, "total": 3,
+        "promise_date": (today + timedelta(1)).isoformat(),
+        "reason": "asked_for_human",
+        "business_hours": "9h-18h",
+        "callback_at": (today + timedelta(1)).isoformat() + "T09:00:00",
+        "stage": "friendly",
+        "first_contact": True,
+        "invoice_refs": ["F-2026-001", "F-2026-014"],
+        "debtor_name": "Camille Martin",
+        "due_date": (today - timedelta(5)).isoformat(),
+        "formal_notice_date": (today + timedelta(8)).isoformat(),
+        "remaining_minor": 78456,
+        "credit_minor": 0,
+        "number": 2,
+        "total": 3,
     }
 
 
-def sample_contexts(name: str, stage_templates: frozenset[str] = frozenset(),
-                    today: date | None = None) -> list[dict[str, Any]]:
+def sample_contexts(
+    name: str, stage_templates: frozenset[str] = frozenset(), today: date | None = None
+) -> list[dict[str, Any]]:
     """Two contexts a variant of `name` must render in: required values only (the optional
     ones `None`, as callers pass them), then every value. `RUNTIME` values are the renderer's."""
     contract = provided(name, stage_templates)

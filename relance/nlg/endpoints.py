@@ -128,8 +128,13 @@ def nlg(
     except TemplateFailed as exc:
         # Returned, not raised: the audit event is committed with the request.
         audit.record(
-            db, actor="system", action="wording.render_failed", response=request.response,
-            language=exc.language, problem=exc.problem[:500], sender_id=request.tracker.sender_id,
+            db,
+            actor="system",
+            action="wording.render_failed",
+            response=request.response,
+            language=exc.language,
+            problem=exc.problem[:500],
+            sender_id=request.tracker.sender_id,
         )
         return JSONResponse(
             status_code=422, content={"detail": f"cannot render {request.response}: {exc.problem}"}

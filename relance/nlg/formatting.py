@@ -16,7 +16,9 @@ def locale_for(language: str) -> str:
     return LOCALES.get(language, "fr_FR")
 
 
-def money(amount_minor: int | str | Undefined | None, currency: str = "EUR", language: str = "fr") -> str:
+def money(
+    amount_minor: int | str | Undefined | None, currency: str = "EUR", language: str = "fr"
+) -> str:
     """Format integer minor units (e.g. 12345 EUR) as '123,45 €' / '€123.45'."""
     if amount_minor is None or amount_minor == "" or isinstance(amount_minor, Undefined):
         return ""

@@ -187,8 +187,13 @@ def render(
         log.error("edited response %s fails, sending the shipped default: %s", name, failure)
         templates.report_override_failure(name, language, failure.problem)
         return render(
-            templates.bundled, name, language=language, variables=variables, tone=tone,
-            channel=channel, rng=rng,
+            templates.bundled,
+            name,
+            language=language,
+            variables=variables,
+            tone=tone,
+            channel=channel,
+            rng=rng,
         )
 
 

@@ -32,7 +32,11 @@ class ActiveTemplates(dict[str, list[dict[str, Any]]]):
     """
 
     def __init__(
-        self, templates: Templates, *, bundled: Templates, overridden: frozenset[str],
+        self,
+        templates: Templates,
+        *,
+        bundled: Templates,
+        overridden: frozenset[str],
         session: Session | None,
     ) -> None:
         super().__init__(templates)
@@ -47,8 +51,12 @@ class ActiveTemplates(dict[str, list[dict[str, Any]]]):
         from relance import audit
 
         audit.record(
-            self._session, actor="system", action=OVERRIDE_FAILED, response=name,
-            language=language, problem=problem[:500],
+            self._session,
+            actor="system",
+            action=OVERRIDE_FAILED,
+            response=name,
+            language=language,
+            problem=problem[:500],
         )
 
 
@@ -75,6 +83,8 @@ def active_templates(session: Session | None) -> Templates:
         ).first()
     overrides = doc or {}
     return ActiveTemplates(
-        {**bundled, **overrides}, bundled=bundled,
-        overridden=frozenset(n for n in overrides if n in bundled), session=session,
+        {**bundled, **overrides},
+        bundled=bundled,
+        overridden=frozenset(n for n in overrides if n in bundled),
+        session=session,
     )

@@ -30,9 +30,7 @@ def turn_overrides(latest_message: Mapping[str, Any] | None) -> dict[str, str]:
     return found
 
 
-def turn_language(
-    slot_value: Any, latest_message: Mapping[str, Any] | None, default: str
-) -> str:
+def turn_language(slot_value: Any, latest_message: Mapping[str, Any] | None, default: str) -> str:
     """The language of this turn: the latest user message's, else the slot's, else `default`."""
     language = turn_overrides(latest_message).get("language", slot_value)
     return language if language in LANGUAGES else default

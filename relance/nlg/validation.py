@@ -65,8 +65,10 @@ def stage_templates_of(policy_document: dict[str, Any] | None) -> frozenset[str]
 
 
 def wording_problems(
-    templates: Templates, names: Iterable[str] | None = None,
-    *, stage_templates: frozenset[str] = frozenset(),
+    templates: Templates,
+    names: Iterable[str] | None = None,
+    *,
+    stage_templates: frozenset[str] = frozenset(),
 ) -> list[str]:
     """Readable problems of the responses `names` (default: all) of `templates`; [] when valid."""
     checked = {n: templates[n] for n in (templates if names is None else names) if n in templates}
@@ -102,15 +104,21 @@ def _variant_problems(
     texts: list[str] = []
     for context in catalogue.sample_contexts(name, stage_templates):
         try:
-            texts.append(render_source(
-                source, name=name, language=language,
-                context={**runtime_variables(), "language": language, **context},
-            ))
+            texts.append(
+                render_source(
+                    source,
+                    name=name,
+                    language=language,
+                    context={**runtime_variables(), "language": language, **context},
+                )
+            )
         except TemplateFailed as failure:
             return [f"{where}: fails when rendered with sample data: {failure.problem}"]
     opt_out_needed = needs_opt_out_notice(name, stage_templates) and is_electronic(variant)
     if opt_out_needed and not all(_OPT_OUT.search(text) for text in texts):
-        return [f"{where}: an outbound text message must tell how to opt out "
-                f"(e.g. \"Reply {OPT_OUT_KEYWORD} to opt out\"), required by Regulation F "
-                "§1006.6(e) for US debtors"]
+        return [
+            f"{where}: an outbound text message must tell how to opt out "
+            f'(e.g. "Reply {OPT_OUT_KEYWORD} to opt out"), required by Regulation F '
+            "§1006.6(e) for US debtors"
+        ]
     return []

@@ -19,4 +19,3 @@ def open_invoices(session: Session, debtor_id: int) -> list[Invoice]:
         )
         if inv.balance_minor > 0
     ]
-

@@ -108,8 +108,9 @@ def split(total_minor: int, count: int, first_minor: int | None = None) -> tuple
     return (base + remainder, *([base] * (count - 1)))
 
 
-def problems_with(limits: PlanLimits, total_minor: int, count: int, frequency: str,
-                  amounts: tuple[int, ...]) -> list[str]:
+def problems_with(
+    limits: PlanLimits, total_minor: int, count: int, frequency: str, amounts: tuple[int, ...]
+) -> list[str]:
     problems = []
     if count > limits.max_installments:
         problems.append("too_many_installments")
@@ -138,27 +139,42 @@ def evaluate(
     frequency = frequency if frequency in PERIOD_DAYS else "monthly"
     installments = max(installments, 1)
     amounts = split(total_minor, installments, first_minor)
-    requested = Proposal(installments, frequency, amounts,
-                         due_dates(today, installments, frequency), currency)
+    requested = Proposal(
+        installments, frequency, amounts, due_dates(today, installments, frequency), currency
+    )
     problems = problems_with(limits, total_minor, installments, frequency, amounts)
     if not problems:
         return Evaluation("within_limits", requested, requested)
-    counter = closest_allowed(limits, total_minor=total_minor, currency=currency,
-                              installments=installments, frequency=frequency, today=today)
+    counter = closest_allowed(
+        limits,
+        total_minor=total_minor,
+        currency=currency,
+        installments=installments,
+        frequency=frequency,
+        today=today,
+    )
     if counter is None:
         return Evaluation("needs_approval", requested, None, problems)
     return Evaluation("counter_offer", requested, counter, problems)
 
 
 def closest_allowed(
-    limits: PlanLimits, *, total_minor: int, currency: str, installments: int, frequency: str,
+    limits: PlanLimits,
+    *,
+    total_minor: int,
+    currency: str,
+    installments: int,
+    frequency: str,
     today: date,
 ) -> Proposal | None:
     """The allowed plan nearest to the request: same frequency if allowed, as many instalments
     as the limits permit (never more than asked), first payment raised to the floor if needed."""
     frequencies = [frequency] if frequency in limits.allowed_frequencies else []
-    frequencies += [f for f in ("monthly", "biweekly", "weekly")
-                    if f in limits.allowed_frequencies and f not in frequencies]
+    frequencies += [
+        f
+        for f in ("monthly", "biweekly", "weekly")
+        if f in limits.allowed_frequencies and f not in frequencies
+    ]
     floor = limits.first_payment_floor(total_minor)
     for freq in frequencies:
         by_duration = limits.max_duration_days // PERIOD_DAYS[freq] + 1
@@ -202,9 +218,17 @@ def create_plan(
     ]
     session.add(plan)
     session.flush()
-    audit.record(session, actor=actor, action="plan.created", entity=plan, debtor_id=debtor.id,
-                 status=status, installments=proposal.installments,
-                 frequency=proposal.frequency, total_minor=proposal.total_minor)
+    audit.record(
+        session,
+        actor=actor,
+        action="plan.created",
+        entity=plan,
+        debtor_id=debtor.id,
+        status=status,
+        installments=proposal.installments,
+        frequency=proposal.frequency,
+        total_minor=proposal.total_minor,
+    )
     return plan
 
 
@@ -212,10 +236,20 @@ def request_approval(
     session: Session, debtor: Debtor, requested: Proposal, *, reason: str, actor: str = "bot"
 ) -> PaymentPlan:
     """Keep the debtor's own request as a plan pending a collector's approval (dunning pauses)."""
-    plan = create_plan(session, debtor, requested, status=PlanStatus.PENDING_APPROVAL,
-                       approved_by=None, note=reason, actor=actor)
-    session.add(Task(kind=APPROVAL_TASK, debtor_id=debtor.id,
-                     details={"plan_id": plan.id, "reason": reason}))
+    plan = create_plan(
+        session,
+        debtor,
+        requested,
+        status=PlanStatus.PENDING_APPROVAL,
+        approved_by=None,
+        note=reason,
+        actor=actor,
+    )
+    session.add(
+        Task(
+            kind=APPROVAL_TASK, debtor_id=debtor.id, details={"plan_id": plan.id, "reason": reason}
+        )
+    )
     return plan
 
 
@@ -239,14 +273,21 @@ def decide_approval(
         plan.note = note[:2000]
     for task in session.scalars(
         select(Task).where(
-            Task.kind == APPROVAL_TASK, Task.debtor_id == plan.debtor_id,
+            Task.kind == APPROVAL_TASK,
+            Task.debtor_id == plan.debtor_id,
             Task.status == TaskStatus.OPEN,
         )
     ):
         if (task.details or {}).get("plan_id") == plan.id:
             task.status = TaskStatus.DONE
     audit.record(
-        session, actor=actor, action="plan.approved" if approve else "plan.rejected",
-        entity=plan, debtor_id=plan.debtor_id, total_minor=plan.total_minor,
-        currency=plan.currency, installments=plan.installments_count, note=note[:500],
+        session,
+        actor=actor,
+        action="plan.approved" if approve else "plan.rejected",
+        entity=plan,
+        debtor_id=plan.debtor_id,
+        total_minor=plan.total_minor,
+        currency=plan.currency,
+        installments=plan.installments_count,
+        note=note[:500],
     )

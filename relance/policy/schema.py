@@ -157,8 +157,9 @@ class Policy(_Strict):
         for segment in ("b2b", "consumer"):
             if not any(t.matches(segment, "standard") for t in self.tracks):
                 raise ValueError(f"no track for segment {segment!r} (add a '*' risk class track)")
-            if not any(b.segment in ("*", segment) and b.max_amount_minor is None
-                       for b in self.plan_limits):
+            if not any(
+                b.segment in ("*", segment) and b.max_amount_minor is None for b in self.plan_limits
+            ):
                 raise ValueError(
                     f"plan_limits: segment {segment!r} needs a band with max_amount_minor null"
                 )

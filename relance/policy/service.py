@@ -155,7 +155,11 @@ def save_version(
     session.add(row)
     session.flush()
     audit.record(
-        session, actor=actor, action="policy.saved", entity=row, version=next_version,
+        session,
+        actor=actor,
+        action="policy.saved",
+        entity=row,
+        version=next_version,
         comment=comment,
     )
     return row

@@ -59,10 +59,28 @@ ERASED = scrub.ERASED
 ACTION = "privacy.erased"
 MIN_NEEDLE = 4  # shorter values would match unrelated rows in the database-wide sweeps
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
-FREE_TEXT_KEYS = frozenset({
-    "address", "answer", "body", "comment", "details", "email", "from", "From", "message",
-    "name", "note", "phone", "resolution_note", "speech", "text", "to", "To", "transcript",
-})
+FREE_TEXT_KEYS = frozenset(
+    {
+        "address",
+        "answer",
+        "body",
+        "comment",
+        "details",
+        "email",
+        "from",
+        "From",
+        "message",
+        "name",
+        "note",
+        "phone",
+        "resolution_note",
+        "speech",
+        "text",
+        "to",
+        "To",
+        "transcript",
+    }
+)
 OUTSTANDING = (InvoiceStatus.OPEN, InvoiceStatus.DISPUTED)
 
 TrackerPurger = Callable[[Settings, Iterable[str]], int]
@@ -76,7 +94,8 @@ class ErasureRefused(ErasureError):
     def __init__(self, blockers: list[str]) -> None:
         self.blockers = blockers
         super().__init__(
-            "refused: " + "; ".join(blockers)
+            "refused: "
+            + "; ".join(blockers)
             + ". Settle or close these first, or force the erasure with a reason."
         )
 
@@ -107,21 +126,27 @@ def blockers(session: Session, debtor: Debtor) -> list[str]:
     ).all()
     for currency, count, amount in owed:
         found.append(f"open balance of {int(amount)} minor units {currency} on {count} invoice(s)")
-    disputes = list(session.scalars(
-        select(Dispute.reference).where(
-            Dispute.debtor_id == debtor.id, Dispute.status == DisputeStatus.OPEN
-        ).order_by(Dispute.id)
-    ))
+    disputes = list(
+        session.scalars(
+            select(Dispute.reference)
+            .where(Dispute.debtor_id == debtor.id, Dispute.status == DisputeStatus.OPEN)
+            .order_by(Dispute.id)
+        )
+    )
     if disputes:
         found.append("open dispute(s) " + ", ".join(disputes))
     return found
 
 
 def is_erased(session: Session, debtor_id: int) -> bool:
-    return session.scalar(
-        select(AuditEvent.id).where(AuditEvent.action == ACTION, AuditEvent.debtor_id == debtor_id)
-        .limit(1)
-    ) is not None
+    return (
+        session.scalar(
+            select(AuditEvent.id)
+            .where(AuditEvent.action == ACTION, AuditEvent.debtor_id == debtor_id)
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def personal_values(session: Session, debtor: Debtor) -> list[str]:
@@ -162,9 +187,10 @@ def erase(
     needles = personal_values(session, debtor)
     texts = _message_texts(session, debtor.id)
     provider_ids = _provider_ids(session, debtor.id)
-    senders = [f"debtor-{debtor.id}", *session.scalars(
-        select(Conversation.sender_id).where(Conversation.debtor_id == debtor.id)
-    )]
+    senders = [
+        f"debtor-{debtor.id}",
+        *session.scalars(select(Conversation.sender_id).where(Conversation.debtor_id == debtor.id)),
+    ]
     report = ErasureReport(debtor.id, debtor.customer_number, forced=bool(found), blockers=found)
     counts = report.counts
 
@@ -182,47 +208,78 @@ def erase(
     counts["messages_emptied"] = scrub.purge_messages(session, debtor.id, erase_addresses=True)
     conversation_ids = scrub.conversation_ids(session, debtor.id)
     if conversation_ids:
-        counts["handoffs_closed"] = rowcount(session, update(Handoff).where(
-            Handoff.conversation_id.in_(conversation_ids), Handoff.status != HandoffStatus.CLOSED
-        ).values(status=HandoffStatus.CLOSED, closed_at=now))
-        session.execute(update(Conversation).where(Conversation.id.in_(conversation_ids)).values(
-            mode=ConversationMode.BOT, identity_verified_at=None
-        ))
-    session.execute(update(Dispute).where(Dispute.debtor_id == debtor.id).values(
-        details=None, resolution_note=None
-    ))
+        counts["handoffs_closed"] = rowcount(
+            session,
+            update(Handoff)
+            .where(
+                Handoff.conversation_id.in_(conversation_ids),
+                Handoff.status != HandoffStatus.CLOSED,
+            )
+            .values(status=HandoffStatus.CLOSED, closed_at=now),
+        )
+        session.execute(
+            update(Conversation)
+            .where(Conversation.id.in_(conversation_ids))
+            .values(mode=ConversationMode.BOT, identity_verified_at=None)
+        )
+    session.execute(
+        update(Dispute)
+        .where(Dispute.debtor_id == debtor.id)
+        .values(details=None, resolution_note=None)
+    )
     session.execute(update(PaymentPlan).where(PaymentPlan.debtor_id == debtor.id).values(note=None))
-    session.execute(update(PaymentReview).where(PaymentReview.debtor_id == debtor.id).values(
-        note=None
-    ))
-    session.execute(update(DunningSkip).where(DunningSkip.debtor_id == debtor.id).values(
-        detail=None
-    ))
-    session.execute(update(DunningAction).where(DunningAction.debtor_id == debtor.id).values(
-        detail=None
-    ))
-    counts["dunning_actions_cancelled"] = rowcount(session, update(DunningAction).where(
-        DunningAction.debtor_id == debtor.id, DunningAction.status.in_(("planned", "retry", "blocked"))
-    ).values(status="cancelled", outcome="erased", next_attempt_at=None))
+    session.execute(
+        update(PaymentReview).where(PaymentReview.debtor_id == debtor.id).values(note=None)
+    )
+    session.execute(
+        update(DunningSkip).where(DunningSkip.debtor_id == debtor.id).values(detail=None)
+    )
+    session.execute(
+        update(DunningAction).where(DunningAction.debtor_id == debtor.id).values(detail=None)
+    )
+    counts["dunning_actions_cancelled"] = rowcount(
+        session,
+        update(DunningAction)
+        .where(
+            DunningAction.debtor_id == debtor.id,
+            DunningAction.status.in_(("planned", "retry", "blocked")),
+        )
+        .values(status="cancelled", outcome="erased", next_attempt_at=None),
+    )
     counts["tasks_cancelled"] = _erase_tasks(session, debtor.id, needles)
     counts["letters_cancelled"], counts["letter_pdfs_deleted"] = _erase_letters(session, debtor.id)
-    counts["payment_links_revoked"] = rowcount(session, update(PaymentLink).where(
-        PaymentLink.debtor_id == debtor.id, PaymentLink.paid_at.is_(None),
-        PaymentLink.expires_at > now,
-    ).values(expires_at=now))
-    counts["saved_payment_methods_revoked"] = rowcount(session, update(SavedPaymentMethod).where(
-        SavedPaymentMethod.debtor_id == debtor.id, SavedPaymentMethod.revoked_at.is_(None)
-    ).values(revoked_at=now))
+    counts["payment_links_revoked"] = rowcount(
+        session,
+        update(PaymentLink)
+        .where(
+            PaymentLink.debtor_id == debtor.id,
+            PaymentLink.paid_at.is_(None),
+            PaymentLink.expires_at > now,
+        )
+        .values(expires_at=now),
+    )
+    counts["saved_payment_methods_revoked"] = rowcount(
+        session,
+        update(SavedPaymentMethod)
+        .where(SavedPaymentMethod.debtor_id == debtor.id, SavedPaymentMethod.revoked_at.is_(None))
+        .values(revoked_at=now),
+    )
     counts["webhook_events_emptied"] = _erase_webhooks(session, needles, texts, provider_ids)
     counts["audit_events_redacted"] = _redact_audit(session, debtor.id, needles, texts)
     session.flush()
 
     report.tracker_events = purge_tracker(settings, senders)
     audit.record(
-        session, actor=actor, action=ACTION, entity=debtor, debtor_id=debtor.id,
-        reason=scrub.replace_needles(reason, needles), forced=report.forced,
+        session,
+        actor=actor,
+        action=ACTION,
+        entity=debtor,
+        debtor_id=debtor.id,
+        reason=scrub.replace_needles(reason, needles),
+        forced=report.forced,
         overridden=found,
-        counts=counts, tracker_events=report.tracker_events,
+        counts=counts,
+        tracker_events=report.tracker_events,
     )
     session.flush()
     if verify:
@@ -248,9 +305,13 @@ def _provider_ids(session: Session, debtor_id: int) -> list[str]:
     ids = scrub.conversation_ids(session, debtor_id)
     if not ids:
         return []
-    return [p for p in session.scalars(
-        select(Message.provider_id).where(Message.conversation_id.in_(ids))
-    ) if p]
+    return [
+        p
+        for p in session.scalars(
+            select(Message.provider_id).where(Message.conversation_id.in_(ids))
+        )
+        if p
+    ]
 
 
 def _erase_tasks(session: Session, debtor_id: int, needles: list[str]) -> int:
@@ -312,8 +373,7 @@ def _redact_audit(session: Session, debtor_id: int, needles: list[str], texts: l
         where = or_(where, repository.contains_any(AuditEvent.details, needles))
     redacted = 0
     for event in session.scalars(select(AuditEvent).where(where)):
-        cleaned = scrub.redact(event.details or {}, needles + texts,
-                               free_text_keys=FREE_TEXT_KEYS)
+        cleaned = scrub.redact(event.details or {}, needles + texts, free_text_keys=FREE_TEXT_KEYS)
         if cleaned != event.details:
             event.details = cleaned
             redacted += 1

@@ -28,19 +28,26 @@ FORMAT = "relance-debtor-export/1"
 
 def _csv(rows: list[dict[str, Any]]) -> bytes:
     columns = list(rows[0])
-    return csv_bytes(columns, (
-        [json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v
-         for v in (row.get(c) for c in columns)]
-        for row in rows
-    ))
+    return csv_bytes(
+        columns,
+        (
+            [
+                json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v
+                for v in (row.get(c) for c in columns)
+            ]
+            for row in rows
+        ),
+    )
 
 
 def _transcript(rows: list[dict[str, Any]]) -> bytes:
     lines = []
     for m in rows:
         when = str(m["created_at"])[:19].replace("T", " ")
-        lines.append(f"{when} UTC | {m['channel']} | {m['direction']} | {m['author']} | "
-                     f"{m['status']}\n{m['body']}\n")
+        lines.append(
+            f"{when} UTC | {m['channel']} | {m['direction']} | {m['author']} | "
+            f"{m['status']}\n{m['body']}\n"
+        )
     return "\n".join(lines).encode("utf-8")
 
 
@@ -82,15 +89,33 @@ def build_export(session: Session, debtor: Debtor, *, actor: str) -> bytes:
         "counts": {name: len(rows) for name, rows in tables.items()},
     }
     pack = zip_with_manifest(files, manifest)
-    record_export(session, debtor, actor=actor, sha256=hashlib.sha256(pack).hexdigest(),
-                  counts=manifest["counts"], form="zip")
+    record_export(
+        session,
+        debtor,
+        actor=actor,
+        sha256=hashlib.sha256(pack).hexdigest(),
+        counts=manifest["counts"],
+        form="zip",
+    )
     return pack
 
 
 def record_export(
-    session: Session, debtor: Debtor, *, actor: str, sha256: str, counts: dict[str, int],
+    session: Session,
+    debtor: Debtor,
+    *,
+    actor: str,
+    sha256: str,
+    counts: dict[str, int],
     form: str,
 ) -> None:
-    audit.record(session, actor=actor, action="privacy.exported", entity=debtor,
-                 debtor_id=debtor.id, sha256=sha256, form=form,
-                 rows=sum(counts.values()))
+    audit.record(
+        session,
+        actor=actor,
+        action="privacy.exported",
+        entity=debtor,
+        debtor_id=debtor.id,
+        sha256=sha256,
+        form=form,
+        rows=sum(counts.values()),
+    )

@@ -48,9 +48,11 @@ class RetentionReport:
 
 def due_debtors(session: Session, cutoff: datetime, limit: int | None = None) -> list[int]:
     """Settled, quiet since `cutoff`, and with conversation content still held."""
+
     def message_where(*conditions: ColumnElement[bool]) -> Exists:
         return exists().where(
-            Message.conversation_id == Conversation.id, Conversation.debtor_id == Debtor.id,
+            Message.conversation_id == Conversation.id,
+            Conversation.debtor_id == Debtor.id,
             *conditions,
         )
 
@@ -83,8 +85,9 @@ def due_debtors(session: Session, cutoff: datetime, limit: int | None = None) ->
     recent_message = message_where(Message.created_at >= cutoff)
     query = (
         select(Debtor.id)
-        .where(and_(has_content, ~owing, ~recent_invoice, ~live_case, ~recent_talk,
-                    ~recent_message))
+        .where(
+            and_(has_content, ~owing, ~recent_invoice, ~live_case, ~recent_talk, ~recent_message)
+        )
         .order_by(Debtor.id)
     )
     if limit is not None:
@@ -120,8 +123,13 @@ def run(
         report.messages += purged
         report.tracker_events += events
         audit.record(
-            session, actor="system", action=ACTION, debtor_id=debtor_id, messages=purged,
-            tracker_events=events, retention_days=days,
+            session,
+            actor="system",
+            action=ACTION,
+            debtor_id=debtor_id,
+            messages=purged,
+            tracker_events=events,
+            retention_days=days,
         )
     session.flush()
     return report
@@ -129,15 +137,17 @@ def run(
 
 def _count_content(session: Session, debtor_id: int) -> int:
     ids = scrub.conversation_ids(session, debtor_id)
-    return len(session.scalars(
-        select(Message.id).where(Message.conversation_id.in_(ids), Message.body != "")
-    ).all())
+    return len(
+        session.scalars(
+            select(Message.id).where(Message.conversation_id.in_(ids), Message.body != "")
+        ).all()
+    )
 
 
 def _senders(session: Session, debtor_id: int) -> Iterable[str]:
-    found = set(session.scalars(
-        select(Conversation.sender_id).where(Conversation.debtor_id == debtor_id)
-    ))
+    found = set(
+        session.scalars(select(Conversation.sender_id).where(Conversation.debtor_id == debtor_id))
+    )
     return sorted(found | {f"debtor-{debtor_id}"})
 
 
@@ -150,5 +160,8 @@ def scheduled_run() -> dict[str, int] | None:
         return None  # retention switched off
     with session_scope() as session:
         report = run(session, limit=500, settings=settings)
-    return {"debtors": len(report.debtor_ids), "messages": report.messages,
-            "tracker_events": report.tracker_events}
+    return {
+        "debtors": len(report.debtor_ids),
+        "messages": report.messages,
+        "tracker_events": report.tracker_events,
+    }

@@ -16,10 +16,23 @@ from relance.db.models import Conversation, Handoff, LatePaymentReason, Message
 
 ERASED = "[erased]"
 # `Message.extra` keys that describe the contact, not its content.
-SAFE_EXTRA_KEYS = frozenset({
-    "kind", "purpose", "call_status", "answered_by", "segment", "segments", "template",
-    "input", "turn", "synthetic", "call_sid", "confidence", "content_sid",
-})
+SAFE_EXTRA_KEYS = frozenset(
+    {
+        "kind",
+        "purpose",
+        "call_status",
+        "answered_by",
+        "segment",
+        "segments",
+        "template",
+        "input",
+        "turn",
+        "synthetic",
+        "call_sid",
+        "confidence",
+        "content_sid",
+    }
+)
 
 
 def safe_extra(extra: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -61,7 +74,8 @@ def purge_messages(session: Session, debtor_id: int, *, erase_addresses: bool) -
         session.execute(update(Message).where(Message.id == message_id).values(**values))
         touched += int(changed)
     session.execute(
-        update(Handoff).where(Handoff.conversation_id.in_(ids), Handoff.details.is_not(None))
+        update(Handoff)
+        .where(Handoff.conversation_id.in_(ids), Handoff.details.is_not(None))
         .values(details=None)
     )
     return touched
@@ -71,7 +85,8 @@ def redact(value: Any, needles: list[str], *, free_text_keys: frozenset[str]) ->
     """A JSON value with every string holding a needle, or under a free-text key, replaced."""
     if isinstance(value, dict):
         return {
-            k: ERASED if k in free_text_keys and isinstance(v, str) and v
+            k: ERASED
+            if k in free_text_keys and isinstance(v, str) and v
             else redact(v, needles, free_text_keys=free_text_keys)
             for k, v in value.items()
         }

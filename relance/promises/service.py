@@ -59,7 +59,14 @@ def record_promise(
     )
     session.add(promise)
     session.flush()
-    audit.record(session, actor=source, action="promise.recorded", entity=promise,
-                 debtor_id=debtor.id, amount_minor=amount_minor, currency=currency,
-                 promised_date=promised_date)
+    audit.record(
+        session,
+        actor=source,
+        action="promise.recorded",
+        entity=promise,
+        debtor_id=debtor.id,
+        amount_minor=amount_minor,
+        currency=currency,
+        promised_date=promised_date,
+    )
     return promise

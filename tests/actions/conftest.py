@@ -23,8 +23,11 @@ def make_tracker(
 ) -> Tracker:
     values: dict[str, Any] = {"language": "fr", "channel": "sms", "identity_verified": True}
     values.update(slots or {})
-    latest = {"text": text, "intent": {"name": intent, "confidence": 1.0},
-              "entities": entities or []}
+    latest = {
+        "text": text,
+        "intent": {"name": intent, "confidence": 1.0},
+        "entities": entities or [],
+    }
     return Tracker(sender_id, values, latest, events or [], False, None, {}, "action_listen")
 
 

@@ -35,8 +35,13 @@ def test_balance_sums_open_invoices(dispatcher, debtor_setup) -> None:
 def test_nothing_said_before_identity(dispatcher, debtor_setup) -> None:
     owner, conv = debtor_setup
     tracker = make_tracker(slots_for(owner, conv, identity_verified=False))
-    for action in (ActionGiveBalance(), ActionGiveDebtDetails(), ActionSendPaymentLink(),
-                   ActionExplainFees(), ActionSendInvoiceCopy()):
+    for action in (
+        ActionGiveBalance(),
+        ActionGiveDebtDetails(),
+        ActionSendPaymentLink(),
+        ActionExplainFees(),
+        ActionSendInvoiceCopy(),
+    ):
         action.run(dispatcher, tracker, {})
     assert dispatcher.messages == []
 
@@ -98,20 +103,25 @@ def test_paid_date_and_reference_validation(db: Session, dispatcher) -> None:
     assert form.validate_paid_date("hier", dispatcher, tracker, {}) == {"paid_date": "2026-12-01"}
     assert form.validate_paid_date("blabla", dispatcher, tracker, {}) == {"paid_date": None}
     assert responses(dispatcher) == ["utter_invalid_answer"]
-    assert form.validate_payment_reference("je n'ai pas la référence", dispatcher, tracker,
-                                           {}) == {"payment_reference": "unknown"}
-    assert form.validate_payment_reference("VIR-88412", dispatcher, tracker,
-                                           {}) == {"payment_reference": "VIR-88412"}
+    assert form.validate_payment_reference("je n'ai pas la référence", dispatcher, tracker, {}) == {
+        "payment_reference": "unknown"
+    }
+    assert form.validate_payment_reference("VIR-88412", dispatcher, tracker, {}) == {
+        "payment_reference": "VIR-88412"
+    }
 
 
-def test_already_paid_opens_reconciliation_and_pauses(db: Session, dispatcher,
-                                                      debtor_setup) -> None:
+def test_already_paid_opens_reconciliation_and_pauses(
+    db: Session, dispatcher, debtor_setup
+) -> None:
     owner, conv = debtor_setup
-    tracker = make_tracker(slots_for(owner, conv, paid_date="2026-11-20",
-                                     payment_reference="VIR-1"))
+    tracker = make_tracker(
+        slots_for(owner, conv, paid_date="2026-11-20", payment_reference="VIR-1")
+    )
     events = ActionRecordAlreadyPaid().run(dispatcher, tracker, {})
-    task = db.scalars(select(Task).where(Task.kind == "reconciliation",
-                                         Task.debtor_id == owner.id)).one()
+    task = db.scalars(
+        select(Task).where(Task.kind == "reconciliation", Task.debtor_id == owner.id)
+    ).one()
     assert task.details["claims"][0]["reference"] == "VIR-1"
     invoices = db.scalars(select(Invoice).where(Invoice.debtor_id == owner.id)).all()
     assert all(i.dunning_paused_until and i.dunning_paused_until > date.today() for i in invoices)

@@ -27,20 +27,25 @@ def _slot(events: list[dict], name: str) -> object:
 def test_dispute_reason_classified_or_asked(dispatcher) -> None:
     form = ValidateDisputeForm()
     prefilled = make_tracker({"requested_slot": None})
-    assert form.validate_dispute_reason("je n'ai jamais reçu la marchandise", dispatcher,
-                                        prefilled, {}) == {"dispute_reason": "not_received"}
-    assert form.validate_dispute_reason("I dispute this", dispatcher, prefilled,
-                                        {}) == {"dispute_reason": None}
+    assert form.validate_dispute_reason(
+        "je n'ai jamais reçu la marchandise", dispatcher, prefilled, {}
+    ) == {"dispute_reason": "not_received"}
+    assert form.validate_dispute_reason("I dispute this", dispatcher, prefilled, {}) == {
+        "dispute_reason": None
+    }
     asked = make_tracker({"requested_slot": "dispute_reason"})
-    assert form.validate_dispute_reason("the colour is not what we chose", dispatcher, asked,
-                                        {}) == {"dispute_reason": "other",
-                                                "dispute_details": "the colour is not what we chose"}
+    assert form.validate_dispute_reason(
+        "the colour is not what we chose", dispatcher, asked, {}
+    ) == {"dispute_reason": "other", "dispute_details": "the colour is not what we chose"}
 
 
 def test_dispute_created_with_reference_and_task(db: Session, dispatcher, debtor_setup) -> None:
     owner, conv = debtor_setup
-    tracker = make_tracker(slots_for(owner, conv, dispute_reason="wrong_amount",
-                                     dispute_details="devis à 800, facture à 950"))
+    tracker = make_tracker(
+        slots_for(
+            owner, conv, dispute_reason="wrong_amount", dispute_details="devis à 800, facture à 950"
+        )
+    )
     events = ActionCreateDispute().run(dispatcher, tracker, {})
     dispute = db.scalars(select(Dispute).where(Dispute.debtor_id == owner.id)).one()
     assert dispute.reason == "wrong_amount" and dispute.reference.startswith("LIT-")
@@ -52,8 +57,11 @@ def test_dispute_created_with_reference_and_task(db: Session, dispatcher, debtor
 
 def test_dispute_with_legal_words_hands_off(db: Session, dispatcher, debtor_setup) -> None:
     owner, conv = debtor_setup
-    tracker = make_tracker(slots_for(owner, conv, dispute_reason="other",
-                                     dispute_details="mon avocat va saisir le tribunal"))
+    tracker = make_tracker(
+        slots_for(
+            owner, conv, dispute_reason="other", dispute_details="mon avocat va saisir le tribunal"
+        )
+    )
     ActionCreateDispute().run(dispatcher, tracker, {})
     handoff = db.scalars(select(Handoff).where(Handoff.conversation_id == conv.id)).one()
     assert handoff.reason == "legal"
@@ -63,16 +71,20 @@ def test_dispute_with_legal_words_hands_off(db: Session, dispatcher, debtor_setu
 def test_plan_form_normalises(dispatcher) -> None:
     form = ValidatePlanForm()
     tracker = make_tracker({"requested_slot": "plan_installments"})
-    assert form.validate_plan_installments("en trois fois", dispatcher, tracker,
-                                           {}) == {"plan_installments": 3}
-    assert form.validate_plan_installments("bof", dispatcher, tracker,
-                                           {}) == {"plan_installments": None}
-    assert form.validate_plan_frequency("tous les quinze jours", dispatcher, tracker,
-                                        {}) == {"plan_frequency": "biweekly"}
+    assert form.validate_plan_installments("en trois fois", dispatcher, tracker, {}) == {
+        "plan_installments": 3
+    }
+    assert form.validate_plan_installments("bof", dispatcher, tracker, {}) == {
+        "plan_installments": None
+    }
+    assert form.validate_plan_frequency("tous les quinze jours", dispatcher, tracker, {}) == {
+        "plan_frequency": "biweekly"
+    }
 
 
-def test_plan_within_limits_then_created_with_first_link(db: Session, dispatcher,
-                                                         debtor_setup) -> None:
+def test_plan_within_limits_then_created_with_first_link(
+    db: Session, dispatcher, debtor_setup
+) -> None:
     owner, conv = debtor_setup  # 300 € consumer: up to 3 instalments
     tracker = make_tracker(slots_for(owner, conv, plan_installments=3, plan_frequency="monthly"))
     events = ActionEvaluatePlan().run(dispatcher, tracker, {})
@@ -81,27 +93,38 @@ def test_plan_within_limits_then_created_with_first_link(db: Session, dispatcher
     assert dispatcher.messages[0]["installment_minor"] == 10_000
     proposal = _slot(events, "plan_proposal")
     created = ActionCreatePlan().run(
-        dispatcher, make_tracker(slots_for(owner, conv, plan_proposal=proposal)), {})
+        dispatcher, make_tracker(slots_for(owner, conv, plan_proposal=proposal)), {}
+    )
     assert _slot(created, "plan_status") == "created"
     plan = db.scalars(select(PaymentPlan).where(PaymentPlan.debtor_id == owner.id)).one()
     assert plan.status == "active" and [i.amount_minor for i in plan.installments] == [10_000] * 3
     assert "/pay/" in dispatcher.messages[-1]["pay_url"]
 
 
-def test_plan_outside_limits_counter_offer_then_refused(db: Session, dispatcher,
-                                                        debtor_setup) -> None:
+def test_plan_outside_limits_counter_offer_then_refused(
+    db: Session, dispatcher, debtor_setup
+) -> None:
     owner, conv = debtor_setup
     tracker = make_tracker(slots_for(owner, conv, plan_installments=10, plan_frequency="weekly"))
     events = ActionEvaluatePlan().run(dispatcher, tracker, {})
     assert _slot(events, "plan_status") == "counter_offer"
     assert dispatcher.messages[0]["response"] == "utter_plan_counter_offer"
     assert dispatcher.messages[0]["installments"] == 3
-    refused = ActionRequestPlanApproval().run(dispatcher, make_tracker(slots_for(
-        owner, conv, plan_status="counter_offer", plan_request=_slot(events, "plan_request"))), {})
+    refused = ActionRequestPlanApproval().run(
+        dispatcher,
+        make_tracker(
+            slots_for(
+                owner, conv, plan_status="counter_offer", plan_request=_slot(events, "plan_request")
+            )
+        ),
+        {},
+    )
     plan = db.scalars(select(PaymentPlan).where(PaymentPlan.debtor_id == owner.id)).one()
     assert plan.status == "pending_approval" and plan.installments_count == 10
-    assert db.scalars(select(Handoff).where(Handoff.conversation_id == conv.id)).one().reason \
+    assert (
+        db.scalars(select(Handoff).where(Handoff.conversation_id == conv.id)).one().reason
         == "plan_approval"
+    )
     assert _slot(refused, "plan_status") == "pending_approval"
     assert _slot(refused, "handed_off") is True
 
@@ -112,17 +135,21 @@ def test_promise_form_checks_date_window_and_amount(dispatcher, debtor_setup) ->
     form = ValidatePromiseForm()
     tracker = make_tracker(slots_for(owner, conv))
     tomorrow = (date(2026, 12, 2) + timedelta(days=1)).isoformat()  # the debtor's tomorrow
-    assert form.validate_promise_date("demain", dispatcher, tracker,
-                                      {}) == {"promise_date": tomorrow}
+    assert form.validate_promise_date("demain", dispatcher, tracker, {}) == {
+        "promise_date": tomorrow
+    }
     far = (date.today() + timedelta(days=90)).strftime("%d/%m/%Y")
     assert form.validate_promise_date(far, dispatcher, tracker, {}) == {"promise_date": None}
     assert responses(dispatcher) == ["utter_promise_too_late"]
-    assert form.validate_promise_amount("la totalité", dispatcher, tracker,
-                                        {}) == {"promise_amount": 30_000}
-    assert form.validate_promise_amount("cent euros", dispatcher, tracker,
-                                        {}) == {"promise_amount": 10_000}
-    assert form.validate_promise_amount("5000 €", dispatcher, tracker,
-                                        {}) == {"promise_amount": 30_000}  # capped at the balance
+    assert form.validate_promise_amount("la totalité", dispatcher, tracker, {}) == {
+        "promise_amount": 30_000
+    }
+    assert form.validate_promise_amount("cent euros", dispatcher, tracker, {}) == {
+        "promise_amount": 10_000
+    }
+    assert form.validate_promise_amount("5000 €", dispatcher, tracker, {}) == {
+        "promise_amount": 30_000
+    }  # capped at the balance
 
 
 def test_promise_recorded(db: Session, dispatcher, debtor_setup) -> None:
@@ -151,15 +178,29 @@ def test_plan_needs_approval_keeps_the_request(db: Session, dispatcher) -> None:
     owner = factories.debtor(db, segment="consumer")
     factories.invoice(db, owner, amount_minor=3000)  # too small to split under the policy
     conv = factories.conversation(db, owner)
-    events = ActionEvaluatePlan().run(dispatcher, make_tracker(
-        slots_for(owner, conv, plan_installments=4, plan_frequency="monthly")), {})
+    events = ActionEvaluatePlan().run(
+        dispatcher,
+        make_tracker(slots_for(owner, conv, plan_installments=4, plan_frequency="monthly")),
+        {},
+    )
     assert _slot(events, "plan_status") == "needs_approval"
     assert dispatcher.messages == []  # the approval action speaks next
-    ActionRequestPlanApproval().run(dispatcher, make_tracker(slots_for(
-        owner, conv, plan_status="needs_approval", plan_request=_slot(events, "plan_request"))), {})
+    ActionRequestPlanApproval().run(
+        dispatcher,
+        make_tracker(
+            slots_for(
+                owner,
+                conv,
+                plan_status="needs_approval",
+                plan_request=_slot(events, "plan_request"),
+            )
+        ),
+        {},
+    )
     assert responses(dispatcher) == ["utter_plan_needs_approval"]
-    assert db.scalars(select(Task).where(Task.kind == "plan_approval",
-                                         Task.debtor_id == owner.id)).one()
+    assert db.scalars(
+        select(Task).where(Task.kind == "plan_approval", Task.debtor_id == owner.id)
+    ).one()
 
 
 @freeze_time("2026-12-02 03:30:00")  # 1 December, 22:30 in New York
@@ -169,6 +210,6 @@ def test_promise_date_is_read_in_the_debtor_time_zone(db: Session, dispatcher) -
     owner = factories.debtor(db, timezone="America/New_York", language="en")
     conv = factories.conversation(db, owner)
     tracker = make_tracker(slots_for(owner, conv))
-    assert ValidatePromiseForm().validate_promise_date(
-        "tomorrow", dispatcher, tracker, {}
-    ) == {"promise_date": "2026-12-02"}
+    assert ValidatePromiseForm().validate_promise_date("tomorrow", dispatcher, tracker, {}) == {
+        "promise_date": "2026-12-02"
+    }

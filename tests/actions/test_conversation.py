@@ -20,8 +20,12 @@ def _slots(events: list[dict]) -> dict:
 
 def test_session_start_reads_metadata_and_discloses_once(dispatcher, debtor_setup) -> None:
     owner, conv = debtor_setup
-    metadata = {"channel": "whatsapp", "language": "en", "debtor_id": str(owner.id),
-                "conversation_id": str(conv.id)}
+    metadata = {
+        "channel": "whatsapp",
+        "language": "en",
+        "debtor_id": str(owner.id),
+        "conversation_id": str(conv.id),
+    }
     tracker = make_tracker({"session_started_metadata": metadata, "identity_verified": None})
     events = ActionSessionStart().run(dispatcher, tracker, {})
     slots = _slots(events)
@@ -33,15 +37,21 @@ def test_session_start_reads_metadata_and_discloses_once(dispatcher, debtor_setu
     assert dispatcher.messages[0]["channel"] == "whatsapp"
     assert events[0]["event"] == "session_started" and events[-1]["name"] == "action_listen"
     again = ActionSessionStart().run(
-        dispatcher, make_tracker({"session_started_metadata": metadata, "disclosed": True}), {})
+        dispatcher, make_tracker({"session_started_metadata": metadata, "disclosed": True}), {}
+    )
     assert responses(dispatcher) == ["utter_disclosure"]  # not repeated
     assert _slots(again)["disclosed"] is True
 
 
 def test_handoff_switches_to_human_with_reason(db: Session, dispatcher, debtor_setup) -> None:
     owner, conv = debtor_setup
-    events = ActionHandoff().run(dispatcher, make_tracker(
-        slots_for(owner, conv), text="je suis en dépression, je veux parler à quelqu'un"), {})
+    events = ActionHandoff().run(
+        dispatcher,
+        make_tracker(
+            slots_for(owner, conv), text="je suis en dépression, je veux parler à quelqu'un"
+        ),
+        {},
+    )
     handoff = db.scalars(select(Handoff).where(Handoff.conversation_id == conv.id)).one()
     assert handoff.reason == "vulnerability" and handoff.priority == 3
     db.refresh(conv)
@@ -55,18 +65,26 @@ def test_handoff_switches_to_human_with_reason(db: Session, dispatcher, debtor_s
 
 def test_fallback_twice_in_a_row_hands_off(db: Session, dispatcher, debtor_setup) -> None:
     owner, conv = debtor_setup
-    first = ActionDefaultFallback().run(dispatcher, make_tracker(slots_for(owner, conv),
-                                                                 text="blorf"), {})
+    first = ActionDefaultFallback().run(
+        dispatcher, make_tracker(slots_for(owner, conv), text="blorf"), {}
+    )
     assert responses(dispatcher) == ["utter_please_rephrase"]
     assert _slots(first)["fallback_count"] == 1
-    history = [{"event": "action", "name": "utter_greet"}, {"event": "user", "text": "x"},
-               {"event": "action", "name": "action_default_fallback"},
-               {"event": "action", "name": "action_listen"}, {"event": "user", "text": "y"}]
-    ActionDefaultFallback().run(dispatcher, make_tracker(slots_for(owner, conv), text="zzz",
-                                                         events=history), {})
+    history = [
+        {"event": "action", "name": "utter_greet"},
+        {"event": "user", "text": "x"},
+        {"event": "action", "name": "action_default_fallback"},
+        {"event": "action", "name": "action_listen"},
+        {"event": "user", "text": "y"},
+    ]
+    ActionDefaultFallback().run(
+        dispatcher, make_tracker(slots_for(owner, conv), text="zzz", events=history), {}
+    )
     assert responses(dispatcher)[-1] == "utter_handoff"
-    assert db.scalars(select(Handoff).where(Handoff.conversation_id == conv.id)).one().reason \
+    assert (
+        db.scalars(select(Handoff).where(Handoff.conversation_id == conv.id)).one().reason
         == "fallback"
+    )
 
 
 def test_stop_contact_opts_out_this_channel_once(db: Session, dispatcher, debtor_setup) -> None:
@@ -81,8 +99,11 @@ def test_stop_contact_opts_out_this_channel_once(db: Session, dispatcher, debtor
 
 def test_callback_task_at_the_date_said(db: Session, dispatcher, debtor_setup) -> None:
     owner, conv = debtor_setup
-    tracker = make_tracker(slots_for(owner, conv), text="rappelez-moi demain",
-                           entities=[{"entity": "date", "value": "demain"}])
+    tracker = make_tracker(
+        slots_for(owner, conv),
+        text="rappelez-moi demain",
+        entities=[{"entity": "date", "value": "demain"}],
+    )
     ActionScheduleCallback().run(dispatcher, tracker, {})
     task = db.scalars(select(Task).where(Task.kind == "callback")).one()
     assert task.due_at is not None and task.debtor_id == owner.id
@@ -91,8 +112,11 @@ def test_callback_task_at_the_date_said(db: Session, dispatcher, debtor_setup) -
 
 def test_reminder_uses_stage_and_link(dispatcher, debtor_setup) -> None:
     owner, conv = debtor_setup
-    tracker = make_tracker(slots_for(owner, conv), intent="EXTERNAL_reminder",
-                           entities=[{"entity": "stage", "value": "firm"}])
+    tracker = make_tracker(
+        slots_for(owner, conv),
+        intent="EXTERNAL_reminder",
+        entities=[{"entity": "stage", "value": "firm"}],
+    )
     events = ActionSendReminder().run(dispatcher, tracker, {})
     [message] = dispatcher.messages
     assert message["response"] == "utter_reminder_firm" and message["amount_minor"] == 30_000
@@ -103,9 +127,11 @@ def test_discreet_reminder_says_nothing_about_the_debt(dispatcher, debtor_setup,
     from relance.db.models import PaymentLink
 
     owner, conv = debtor_setup
-    tracker = make_tracker(slots_for(owner, conv), intent="EXTERNAL_reminder",
-                           entities=[{"entity": "stage", "value": "firm"},
-                                     {"entity": "discreet", "value": "true"}])
+    tracker = make_tracker(
+        slots_for(owner, conv),
+        intent="EXTERNAL_reminder",
+        entities=[{"entity": "stage", "value": "firm"}, {"entity": "discreet", "value": "true"}],
+    )
     events = ActionSendReminder().run(dispatcher, tracker, {})
     [message] = dispatcher.messages
     assert message["response"] == "utter_reminder_discreet"
@@ -119,18 +145,23 @@ def test_fallback_ends_the_turn_and_never_speaks_twice_in_one(
 ) -> None:
     """The loop seen after the plan offer: the fallback ran ten times for one message."""
     owner, conv = debtor_setup
-    turn = [{"event": "action", "name": "utter_offer_plan"},
-            {"event": "user", "text": "en 3 fois par mois"}]
+    turn = [
+        {"event": "action", "name": "utter_offer_plan"},
+        {"event": "user", "text": "en 3 fois par mois"},
+    ]
     first = ActionDefaultFallback().run(
-        dispatcher, make_tracker(slots_for(owner, conv), text="en 3 fois par mois", events=turn),
-        {})
+        dispatcher, make_tracker(slots_for(owner, conv), text="en 3 fois par mois", events=turn), {}
+    )
     assert {"event": "followup", "name": "action_listen"} in [
-        {k: e.get(k) for k in ("event", "name")} for e in first]
+        {k: e.get(k) for k in ("event", "name")} for e in first
+    ]
     assert responses(dispatcher) == ["utter_please_rephrase"]
     again = [*turn, {"event": "action", "name": "action_default_fallback"}]
     second = ActionDefaultFallback().run(
-        dispatcher, make_tracker(slots_for(owner, conv), text="en 3 fois par mois", events=again),
-        {})
+        dispatcher,
+        make_tracker(slots_for(owner, conv), text="en 3 fois par mois", events=again),
+        {},
+    )
     assert responses(dispatcher) == ["utter_please_rephrase"]  # nothing more said
     assert [e["event"] for e in second] == ["followup"]
     assert db.scalars(select(Handoff).where(Handoff.conversation_id == conv.id)).first() is None

@@ -17,8 +17,11 @@ def test_right_postcode_verifies(db: Session, dispatcher, debtor_setup) -> None:
     owner, conv = debtor_setup
     tracker = make_tracker(slots_for(owner, conv, identity_verified=False))
     result = ValidateIdentityForm().validate_identity_answer("75 011", dispatcher, tracker, {})
-    assert result == {"identity_answer": "checked", "identity_verified": True,
-                      "identity_attempts": 0}
+    assert result == {
+        "identity_answer": "checked",
+        "identity_verified": True,
+        "identity_attempts": 0,
+    }
     db.refresh(conv)
     assert conv.identity_verified_at is not None
 
@@ -27,7 +30,8 @@ def test_spoken_postcode_verifies(db: Session, dispatcher, debtor_setup) -> None
     owner, conv = debtor_setup
     tracker = make_tracker(slots_for(owner, conv, identity_verified=False))
     result = ValidateIdentityForm().validate_identity_answer(
-        "sept cinq zéro un un", dispatcher, tracker, {})
+        "sept cinq zéro un un", dispatcher, tracker, {}
+    )
     assert result["identity_verified"] is True
 
 
@@ -35,15 +39,18 @@ def test_wrong_answer_asks_again_then_locks(db: Session, dispatcher, debtor_setu
     owner, conv = debtor_setup
     form = ValidateIdentityForm()
     first = form.validate_identity_answer(
-        "69003", dispatcher, make_tracker(slots_for(owner, conv, identity_verified=False)), {})
+        "69003", dispatcher, make_tracker(slots_for(owner, conv, identity_verified=False)), {}
+    )
     assert first == {"identity_answer": None, "identity_attempts": 1}
     assert responses(dispatcher) == ["utter_identity_mismatch"]
     assert dispatcher.messages[0]["attempts_left"] == 2
     last = form.validate_identity_answer(
-        "69003", dispatcher,
-        make_tracker(slots_for(owner, conv, identity_verified=False, identity_attempts=2)), {})
-    assert last == {"identity_answer": "failed", "identity_verified": False,
-                    "identity_attempts": 3}
+        "69003",
+        dispatcher,
+        make_tracker(slots_for(owner, conv, identity_verified=False, identity_attempts=2)),
+        {},
+    )
+    assert last == {"identity_answer": "failed", "identity_verified": False, "identity_attempts": 3}
     failures = db.scalars(select(AuditEvent).where(AuditEvent.action == "identity.failed")).all()
     assert [f.details["locked"] for f in failures] == [False, True]
 
@@ -66,40 +73,54 @@ def test_wrong_person_flags_the_contact(db: Session, dispatcher, debtor_setup) -
     events = ActionMarkWrongPerson().run(dispatcher, make_tracker(slots_for(owner, conv)), {})
     contact = db.scalars(select(Contact).where(Contact.debtor_id == owner.id)).one()
     assert contact.status == "wrong_person"
-    assert {"event": "slot", "name": "identity_verified", "value": False,
-            "timestamp": None} in events
+    assert {
+        "event": "slot",
+        "name": "identity_verified",
+        "value": False,
+        "timestamp": None,
+    } in events
     assert dispatcher.messages == []  # discloses nothing
 
 
-def test_one_sms_listing_240_postcodes_does_not_verify(db: Session, dispatcher,
-                                                        debtor_setup) -> None:
+def test_one_sms_listing_240_postcodes_does_not_verify(
+    db: Session, dispatcher, debtor_setup
+) -> None:
     """The attack of issue 17.1: it verified every French demo debtor. Each postcode in the list
     is one attempt; the message locks the check and hands off, nothing is disclosed."""
     owner, conv = debtor_setup
     sms = postcode_list_sms(", ")
     assert len(sms) > 1000
     result = ValidateIdentityForm().validate_identity_answer(
-        sms, dispatcher, make_tracker(slots_for(owner, conv, identity_verified=False)), {})
-    assert result == {"identity_answer": "failed", "identity_verified": False,
-                      "identity_attempts": 3}
+        sms, dispatcher, make_tracker(slots_for(owner, conv, identity_verified=False)), {}
+    )
+    assert result == {
+        "identity_answer": "failed",
+        "identity_verified": False,
+        "identity_attempts": 3,
+    }
     db.refresh(conv)
     assert conv.identity_verified_at is None
     [failure] = db.scalars(select(AuditEvent).where(AuditEvent.action == "identity.failed")).all()
     assert failure.details["locked"] is True and failure.details["candidates"] == 240
 
 
-def test_postcodes_separated_by_spaces_are_one_wrong_answer(db: Session, dispatcher,
-                                                            debtor_setup) -> None:
+def test_postcodes_separated_by_spaces_are_one_wrong_answer(
+    db: Session, dispatcher, debtor_setup
+) -> None:
     owner, conv = debtor_setup
     result = ValidateIdentityForm().validate_identity_answer(
-        postcode_list_sms(" "), dispatcher,
-        make_tracker(slots_for(owner, conv, identity_verified=False)), {})
+        postcode_list_sms(" "),
+        dispatcher,
+        make_tracker(slots_for(owner, conv, identity_verified=False)),
+        {},
+    )
     assert result == {"identity_answer": None, "identity_attempts": 1}
     assert responses(dispatcher) == ["utter_identity_mismatch"]
 
 
-def test_sequential_customer_numbers_do_not_verify(db: Session, dispatcher, debtor_setup,
-                                                   monkeypatch) -> None:
+def test_sequential_customer_numbers_do_not_verify(
+    db: Session, dispatcher, debtor_setup, monkeypatch
+) -> None:
     """C-FR-001 … C-FR-177 in one SMS verified every debtor under the customer-number check."""
     monkeypatch.setenv("IDENTITY_CHECK", "customer_number")
     get_settings.cache_clear()
@@ -110,25 +131,34 @@ def test_sequential_customer_numbers_do_not_verify(db: Session, dispatcher, debt
     for separator in (", ", " ", "\n"):
         sms = separator.join(f"C-FR-{n:03d}" for n in range(1, 178))
         result = form.validate_identity_answer(
-            sms, dispatcher, make_tracker(slots_for(owner, conv, identity_verified=False)), {})
+            sms, dispatcher, make_tracker(slots_for(owner, conv, identity_verified=False)), {}
+        )
         assert result.get("identity_verified") is not True, separator
     # One guess a message: three messages, three attempts, then the check is locked.
     attempts = 0
     for n in (1, 2, 3, 42):
         result = form.validate_identity_answer(
-            f"C-FR-{n:03d}", dispatcher,
-            make_tracker(slots_for(owner, conv, identity_verified=False,
-                                   identity_attempts=attempts)), {})
+            f"C-FR-{n:03d}",
+            dispatcher,
+            make_tracker(
+                slots_for(owner, conv, identity_verified=False, identity_attempts=attempts)
+            ),
+            {},
+        )
         attempts = result.get("identity_attempts", attempts)
         if result["identity_answer"] == "failed":
             break
-    assert result == {"identity_answer": "failed", "identity_verified": False,
-                      "identity_attempts": 3}
+    assert result == {
+        "identity_answer": "failed",
+        "identity_verified": False,
+        "identity_attempts": 3,
+    }
     assert n == 3  # the right number, fourth, is never tried
 
 
-def test_customer_number_answer_still_verifies(db: Session, dispatcher, debtor_setup,
-                                               monkeypatch) -> None:
+def test_customer_number_answer_still_verifies(
+    db: Session, dispatcher, debtor_setup, monkeypatch
+) -> None:
     monkeypatch.setenv("IDENTITY_CHECK", "customer_number")
     get_settings.cache_clear()
     owner, conv = debtor_setup
@@ -136,14 +166,18 @@ def test_customer_number_answer_still_verifies(db: Session, dispatcher, debtor_s
     db.flush()
     for answer in ("C-FR-042-7315", "mon numéro client est le c fr 042 7315"):
         result = ValidateIdentityForm().validate_identity_answer(
-            answer, dispatcher, make_tracker(slots_for(owner, conv, identity_verified=False)), {})
+            answer, dispatcher, make_tracker(slots_for(owner, conv, identity_verified=False)), {}
+        )
         assert result["identity_verified"] is True, answer
 
 
 @pytest.mark.parametrize(
     ("text", "language"),
-    [("donnez-moi le détail de ma facture", "fr"), ("pourquoi vous me demandez ça ?", "fr"),
-     ("why do you need that?", "en")],
+    [
+        ("donnez-moi le détail de ma facture", "fr"),
+        ("pourquoi vous me demandez ça ?", "fr"),
+        ("why do you need that?", "en"),
+    ],
 )
 def test_a_question_during_the_check_is_not_a_wrong_attempt(
     db: Session, dispatcher, debtor_setup, text: str, language: str
@@ -151,9 +185,13 @@ def test_a_question_during_the_check_is_not_a_wrong_attempt(
     """Issue 16.6: the question is explained, the attempts are unchanged, nothing is recorded."""
     owner, conv = debtor_setup
     result = ValidateIdentityForm().validate_identity_answer(
-        text, dispatcher,
-        make_tracker(slots_for(owner, conv, identity_verified=False, identity_attempts=2,
-                               language=language)), {})
+        text,
+        dispatcher,
+        make_tracker(
+            slots_for(owner, conv, identity_verified=False, identity_attempts=2, language=language)
+        ),
+        {},
+    )
     assert result == {"identity_answer": None}
     assert responses(dispatcher) == ["utter_identity_why"]
     assert dispatcher.messages[0]["identity_kind"] == "postcode"

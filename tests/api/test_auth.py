@@ -89,9 +89,14 @@ def test_read_only_token_reads_but_cannot_change_anything(client: TestClient, db
     assert client.get("/api/v1/debtors", headers=headers).status_code == 200
     assert client.get("/api/v1/invoices", headers=headers).status_code == 200
     row = {
-        "customer_number": "C-RO", "name": "Zoé Martin", "phone": "+33612345678",
-        "invoice_number": "F-RO", "amount_minor": 12_345, "currency": "EUR",
-        "issue_date": "2026-11-01", "due_date": "2026-12-01",
+        "customer_number": "C-RO",
+        "name": "Zoé Martin",
+        "phone": "+33612345678",
+        "invoice_number": "F-RO",
+        "amount_minor": 12_345,
+        "currency": "EUR",
+        "issue_date": "2026-11-01",
+        "due_date": "2026-12-01",
     }
     response = client.post("/api/v1/invoices/import", json={"rows": [row]}, headers=headers)
     assert response.status_code == 403
@@ -99,7 +104,8 @@ def test_read_only_token_reads_but_cannot_change_anything(client: TestClient, db
     assert db.scalars(select(Debtor)).all() == [] and db.scalars(select(Invoice)).all() == []
     _full, full_plaintext = create_token(db, "erp")
     accepted = client.post(
-        "/api/v1/invoices/import", json={"rows": [row]},
+        "/api/v1/invoices/import",
+        json={"rows": [row]},
         headers={"Authorization": f"Bearer {full_plaintext}"},
     )
     assert accepted.status_code == 201, accepted.text

@@ -22,8 +22,14 @@ from sqlalchemy.orm import sessionmaker
 from relance.runtime.doctor import find_chromium
 
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -60,9 +66,13 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     root = tmp_path_factory.mktemp("browser")
     port = _free_port()
     env = {
-        "ENVIRONMENT": "test", "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-        "SECRET_KEY": "browser-secret-key", "RASA_URL": "http://127.0.0.1:9",
-        "RASA_TIMEOUT_SECONDS": "1", "VAR_DIR": str(root / "var"), "DATABASE_URL": "",
+        "ENVIRONMENT": "test",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "SECRET_KEY": "browser-secret-key",
+        "RASA_URL": "http://127.0.0.1:9",
+        "RASA_TIMEOUT_SECONDS": "1",
+        "VAR_DIR": str(root / "var"),
+        "DATABASE_URL": "",
     }
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
@@ -83,8 +93,13 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         from relance.app import create_app
 
         server = uvicorn.Server(
-            uvicorn.Config(create_app(get_settings()), host="127.0.0.1", port=port,
-                           log_level="warning", lifespan="off")
+            uvicorn.Config(
+                create_app(get_settings()),
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
+                lifespan="off",
+            )
         )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
@@ -94,8 +109,13 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
                 raise RuntimeError("uvicorn did not start")
             time.sleep(0.05)
         try:
-            yield {"url": f"http://127.0.0.1:{port}", "ids": ids, "factory": factory,
-                   "gateway": gateway, "rasa": rasa}
+            yield {
+                "url": f"http://127.0.0.1:{port}",
+                "ids": ids,
+                "factory": factory,
+                "gateway": gateway,
+                "rasa": rasa,
+            }
         finally:
             server.should_exit = True
             thread.join(timeout=10)

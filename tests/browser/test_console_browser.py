@@ -27,11 +27,21 @@ def bot_counter_offer(debtor_id: int, installments: int = 6) -> dict[str, Any]:
 
     tracker = Tracker(
         sender_id=f"debtor-{debtor_id}",
-        slots={"debtor_id": str(debtor_id), "plan_installments": installments,
-               "plan_frequency": "monthly", "language": "fr"},
-        latest_message={"text": f"je voudrais payer en {installments} fois", "intent": {},
-                        "entities": []},
-        events=[], paused=False, followup_action=None, active_loop={},
+        slots={
+            "debtor_id": str(debtor_id),
+            "plan_installments": installments,
+            "plan_frequency": "monthly",
+            "language": "fr",
+        },
+        latest_message={
+            "text": f"je voudrais payer en {installments} fois",
+            "intent": {},
+            "entities": [],
+        },
+        events=[],
+        paused=False,
+        followup_action=None,
+        active_loop={},
         latest_action_name="action_listen",
     )
     dispatcher = CollectingDispatcher()
@@ -75,10 +85,14 @@ def test_collector_takes_over_replies_and_hands_back(
             select(Handoff).where(Handoff.conversation_id == conversation.id)
         ).one()
         assert handoff.status == "closed"
-        authors = list(session.scalars(
-            select(Message.author).where(Message.conversation_id == conversation.id)
-            .order_by(Message.id.desc()).limit(2)
-        ))
+        authors = list(
+            session.scalars(
+                select(Message.author)
+                .where(Message.conversation_id == conversation.id)
+                .order_by(Message.id.desc())
+                .limit(2)
+            )
+        )
     assert authors == ["bot", "collector"]  # the bot resumed in context after the hand-back
     assert ("intent", f"debtor-{ids['C-1001']}", "EXTERNAL_resume") in live_server["rasa"].calls
 
@@ -102,8 +116,10 @@ def test_admin_edits_a_plan_limit_and_it_is_active(page: Any, live_server: dict[
     assert page.input_value("input[name='band-0-max_installments']") == "5"
 
     page.goto(f"{base}/console/admin/policy?tab=preview&debtor_id={ids['C-1001']}")
-    assert page.locator("text=Max installments").locator("xpath=..").locator(
-        "strong").inner_text() == "5"
+    assert (
+        page.locator("text=Max installments").locator("xpath=..").locator("strong").inner_text()
+        == "5"
+    )
     with live_server["factory"]() as session:
         debtor = session.get(Debtor, ids["C-1001"])
         assert debtor is not None
@@ -177,10 +193,18 @@ def test_inbox_updates_live_when_a_debtor_writes(page: Any, live_server: dict[st
     row = page.locator("#inbox-rows tr", has_text="Boulangerie Lefèvre SARL")
     assert "new" not in row.inner_text()
     with live_server["factory"].begin() as session:
-        session.add(Message(conversation_id=ids["conv-B-2002"], direction="inbound",
-                            channel="whatsapp", author="debtor", status="held",
-                            body="Vous avez reçu mon bon de livraison ?"))
+        session.add(
+            Message(
+                conversation_id=ids["conv-B-2002"],
+                direction="inbound",
+                channel="whatsapp",
+                author="debtor",
+                status="held",
+                body="Vous avez reçu mon bon de livraison ?",
+            )
+        )
     # No reload: the HTMX poll (every 5 s) brings the new message in.
-    page.wait_for_selector("#inbox-rows tr:has-text('Vous avez reçu mon bon de livraison')",
-                           timeout=12_000)
+    page.wait_for_selector(
+        "#inbox-rows tr:has-text('Vous avez reçu mon bon de livraison')", timeout=12_000
+    )
     assert "1 new" in row.inner_text()

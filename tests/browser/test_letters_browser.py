@@ -24,16 +24,27 @@ def _queue_letters(live_server: dict[str, Any], out_dir: Path) -> dict[str, int]
     with live_server["factory"].begin() as session:
         bakery = session.get(Debtor, ids["B-2002"])
         first = session.scalars(select(Invoice).where(Invoice.debtor_id == bakery.id)).first()
-        session.add(Invoice(debtor_id=bakery.id, number="F-2026-4190", amount_minor=212_040,
-                            issue_date=first.issue_date, due_date=first.due_date,
-                            description="Livraisons"))
+        session.add(
+            Invoice(
+                debtor_id=bakery.id,
+                number="F-2026-4190",
+                amount_minor=212_040,
+                issue_date=first.issue_date,
+                due_date=first.due_date,
+                description="Livraisons",
+            )
+        )
         session.flush()
         for number in ("B-2002", "B-2004"):
             debtor = session.get(Debtor, ids[number])
             debtor.address_line = "14 rue Oberkampf"
-            letter = create_formal_notice(session, debtor, None,
-                                          payment_url="https://pay.relance.test/pay/abc",
-                                          out_dir=out_dir)
+            letter = create_formal_notice(
+                session,
+                debtor,
+                None,
+                payment_url="https://pay.relance.test/pay/abc",
+                out_dir=out_dir,
+            )
             letters[number] = letter.id
     return letters
 
@@ -71,7 +82,10 @@ def test_collector_posts_a_letter_with_its_tracking_number(
     with live_server["factory"]() as session:
         letter = session.get(Letter, letters["B-2002"])
         assert (letter.status, letter.tracking_number, letter.posted_by) == (
-            "sent", "1A00123456789", f"user:{COLLECTOR}")
+            "sent",
+            "1A00123456789",
+            f"user:{COLLECTOR}",
+        )
 
     page.click("text=Posted")
     page.wait_for_url(f"{base}/console/letters?status=sent")

@@ -28,15 +28,36 @@ class FakeGateway:
     sent: list[dict[str, Any]] = field(default_factory=list)
     fail_with: DeliveryError | None = None
 
-    def send_text(self, session: Session, *, conversation: Conversation, contact: Contact,
-                  text: str, author: str, first_contact_template: bool = False) -> Message:
+    def send_text(
+        self,
+        session: Session,
+        *,
+        conversation: Conversation,
+        contact: Contact,
+        text: str,
+        author: str,
+        first_contact_template: bool = False,
+    ) -> Message:
         if self.fail_with is not None:
             raise self.fail_with
-        self.sent.append({"conversation_id": conversation.id, "address": contact.address,
-                          "channel": contact.channel, "text": text, "author": author})
-        message = Message(conversation_id=conversation.id, direction="outbound",
-                          channel=contact.channel, author=author, body=text,
-                          address=contact.address, status="queued")
+        self.sent.append(
+            {
+                "conversation_id": conversation.id,
+                "address": contact.address,
+                "channel": contact.channel,
+                "text": text,
+                "author": author,
+            }
+        )
+        message = Message(
+            conversation_id=conversation.id,
+            direction="outbound",
+            channel=contact.channel,
+            author=author,
+            body=text,
+            address=contact.address,
+            status="queued",
+        )
         session.add(message)
         session.flush()
         return message
@@ -82,8 +103,9 @@ def rasa(monkeypatch: pytest.MonkeyPatch) -> FakeRasa:
     return fake
 
 
-def login(client: TestClient, email: str, password: str = factories.PASSWORD,
-          follow: bool = False) -> Any:
+def login(
+    client: TestClient, email: str, password: str = factories.PASSWORD, follow: bool = False
+) -> Any:
     page = client.get("/console/login")
     token = LOGIN_CSRF_RE.search(page.text).group(1)  # type: ignore[union-attr]
     return client.post(
@@ -111,7 +133,8 @@ def stage_templates(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     for track in seed_document()["tracks"]:
         for stage in track["stages"]:
             templates.setdefault(
-                stage["template"], [{"fr": f"Rappel {stage['key']}", "en": f"Reminder {stage['key']}"}]
+                stage["template"],
+                [{"fr": f"Rappel {stage['key']}", "en": f"Reminder {stage['key']}"}],
             )
     monkeypatch.setattr(templates_store, "bundled_templates", lambda: templates)
     return templates

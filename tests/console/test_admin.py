@@ -50,17 +50,23 @@ def test_plan_limit_edit_is_active_at_once(as_admin: TestClient, db: Session) ->
     after = policy_service.plan_limits_for(db, consumer, 30_000)
     assert after.max_installments == 5
     assert after.min_installment_minor == before.min_installment_minor  # untouched fields kept
-    row = db.scalars(select(VersionedDocument).where(VersionedDocument.kind == "policy",
-                                                    VersionedDocument.active.is_(True))).one()
+    row = db.scalars(
+        select(VersionedDocument).where(
+            VersionedDocument.kind == "policy", VersionedDocument.active.is_(True)
+        )
+    ).one()
     assert row.comment == "more room" and row.created_by.startswith("user:")
     assert db.scalars(select(AuditEvent).where(AuditEvent.action == "policy.saved")).first()
     page = as_admin.get("/console/admin/policy?tab=limits&done=saved").text
     assert "Policy saved and active now" in page and "v1" in page
 
 
-def test_inconsistent_plan_limits_are_refused_with_reasons(as_admin: TestClient, db: Session) -> None:
-    data = _limits_form(as_admin, **{"band-0-max_installments": "1",
-                                     "band-1-max_duration_days": "soon"})
+def test_inconsistent_plan_limits_are_refused_with_reasons(
+    as_admin: TestClient, db: Session
+) -> None:
+    data = _limits_form(
+        as_admin, **{"band-0-max_installments": "1", "band-1-max_duration_days": "soon"}
+    )
     response = as_admin.post("/console/admin/policy/limits", data=data)
     assert response.status_code == 422
     assert "is not a number" in response.text
@@ -85,17 +91,35 @@ def test_forged_band_count_is_refused_not_a_server_error(as_admin: TestClient, d
 
 def test_contact_caps_edit(as_admin: TestClient, db: Session) -> None:
     token = csrf_of(as_admin, "/console/admin/policy?tab=contact")
-    response = as_admin.post("/console/admin/policy/contact", data={
-        "csrf_token": token, "max_contacts": "2", "per_days": "7", "min_gap_hours": "24",
-        "sender_rate_per_minute": "30", "retry_backoff_minutes": "5, 60",
-    }, follow_redirects=False)
+    response = as_admin.post(
+        "/console/admin/policy/contact",
+        data={
+            "csrf_token": token,
+            "max_contacts": "2",
+            "per_days": "7",
+            "min_gap_hours": "24",
+            "sender_rate_per_minute": "30",
+            "retry_backoff_minutes": "5, 60",
+        },
+        follow_redirects=False,
+    )
     assert response.status_code == 303
     contact = policy_service.active_policy(db).contact
     assert (contact.max_contacts, contact.min_gap_hours, contact.retry_backoff_minutes) == (
-        2, 24.0, [5.0, 60.0])
-    bad = as_admin.post("/console/admin/policy/contact", data={
-        "csrf_token": token, "max_contacts": "0", "per_days": "7", "min_gap_hours": "24",
-        "sender_rate_per_minute": "30"})
+        2,
+        24.0,
+        [5.0, 60.0],
+    )
+    bad = as_admin.post(
+        "/console/admin/policy/contact",
+        data={
+            "csrf_token": token,
+            "max_contacts": "0",
+            "per_days": "7",
+            "min_gap_hours": "24",
+            "sender_rate_per_minute": "30",
+        },
+    )
     assert bad.status_code == 422 and "max_contacts" in bad.text
     page = as_admin.get("/console/admin/policy?tab=contact").text
     assert "10:00–13:00" in page  # the legal FR windows are shown
@@ -105,20 +129,26 @@ def test_full_document_edit_validates_yaml_schema_and_templates(
     as_admin: TestClient, db: Session
 ) -> None:
     token = csrf_of(as_admin, "/console/admin/policy?tab=document")
-    broken = as_admin.post("/console/admin/policy/document",
-                           data={"csrf_token": token, "document": "tracks: [unclosed"})
+    broken = as_admin.post(
+        "/console/admin/policy/document",
+        data={"csrf_token": token, "document": "tracks: [unclosed"},
+    )
     assert broken.status_code == 422 and "YAML syntax" in broken.text
     document = policy_service.active_document(db)
     document = yaml.safe_load(yaml.safe_dump(document))
     document["tracks"][0]["stages"][1]["template"] = "utter_does_not_exist"
-    missing = as_admin.post("/console/admin/policy/document",
-                            data={"csrf_token": token, "document": yaml.safe_dump(document)})
+    missing = as_admin.post(
+        "/console/admin/policy/document",
+        data={"csrf_token": token, "document": yaml.safe_dump(document)},
+    )
     assert missing.status_code == 422
     assert "template utter_does_not_exist does not exist" in missing.text
     document["tracks"][0]["stages"][1]["template"] = "utter_reminder_friendly"
     document["tracks"][0]["stages"][1]["offset_days"] = -20  # before the pre-due stage
-    unordered = as_admin.post("/console/admin/policy/document",
-                              data={"csrf_token": token, "document": yaml.safe_dump(document)})
+    unordered = as_admin.post(
+        "/console/admin/policy/document",
+        data={"csrf_token": token, "document": yaml.safe_dump(document)},
+    )
     assert unordered.status_code == 422 and "strictly increasing" in unordered.text
     assert policy_service.active_version(db) == 0
 
@@ -126,15 +156,22 @@ def test_full_document_edit_validates_yaml_schema_and_templates(
 def test_versions_diff_and_rollback(as_admin: TestClient, db: Session) -> None:
     for installments in ("4", "6"):
         data = _limits_form(as_admin, **{"band-0-max_installments": installments})
-        assert as_admin.post("/console/admin/policy/limits", data=data,
-                             follow_redirects=False).status_code == 303
+        assert (
+            as_admin.post(
+                "/console/admin/policy/limits", data=data, follow_redirects=False
+            ).status_code
+            == 303
+        )
     versions = as_admin.get("/console/admin/policy/versions").text
     assert "v1" in versions and "v2" in versions and "Restore v1" in versions
     diff = as_admin.get("/console/admin/policy/diff?old=1&new=2").text
     assert "-  max_installments: 4" in diff and "+  max_installments: 6" in diff
     token = csrf_of(as_admin, "/console/admin/policy/versions")
-    response = as_admin.post("/console/admin/policy/rollback",
-                             data={"csrf_token": token, "version": "1"}, follow_redirects=False)
+    response = as_admin.post(
+        "/console/admin/policy/rollback",
+        data={"csrf_token": token, "version": "1"},
+        follow_redirects=False,
+    )
     assert response.status_code == 303
     assert policy_service.active_version(db) == 3
     assert policy_service.active_policy(db).plan_limits[0].max_installments == 4
@@ -152,8 +189,11 @@ def test_policy_preview_on_a_sample_debtor(as_admin: TestClient, db: Session) ->
 
 def _wording_post(client: TestClient, name: str, document: str, action: str = "save"):  # type: ignore[no-untyped-def]
     token = csrf_of(client, f"/console/admin/wording/edit/{name}")
-    return client.post(f"/console/admin/wording/edit/{name}", data={
-        "csrf_token": token, "document": document, "action": action}, follow_redirects=False)
+    return client.post(
+        f"/console/admin/wording/edit/{name}",
+        data={"csrf_token": token, "document": document, "action": action},
+        follow_redirects=False,
+    )
 
 
 def test_wording_edit_takes_effect_and_is_versioned(as_admin: TestClient, db: Session) -> None:
@@ -164,8 +204,16 @@ def test_wording_edit_takes_effect_and_is_versioned(as_admin: TestClient, db: Se
     edit = as_admin.get(f"/console/admin/wording/edit/{name}").text
     assert "Wording Sample" in edit and "Variant 1" in edit
     # An outbound text: the opt-out notice is required (Reg F §1006.6(e)).
-    new = yaml.safe_dump({name: [{"fr": "Payez ici : {{ url }} Répondez STOP pour vous désinscrire.",
-                                  "en": "Pay here: {{ url }} Reply STOP to opt out."}]})
+    new = yaml.safe_dump(
+        {
+            name: [
+                {
+                    "fr": "Payez ici : {{ url }} Répondez STOP pour vous désinscrire.",
+                    "en": "Pay here: {{ url }} Reply STOP to opt out.",
+                }
+            ]
+        }
+    )
     preview = _wording_post(as_admin, name, new, action="preview")
     assert preview.status_code == 200 and "Payez ici : " in preview.text
     assert not active_templates(db)[name][0]["fr"].startswith("Payez ici : {{ url }}")
@@ -180,15 +228,20 @@ def test_wording_validation_errors(as_admin: TestClient, db: Session) -> None:
     missing_en = _wording_post(as_admin, name, yaml.safe_dump({name: [{"fr": "Bonjour"}]}))
     assert missing_en.status_code == 422 and "missing en text" in missing_en.text
     bad_syntax = _wording_post(
-        as_admin, name, yaml.safe_dump({name: [{"fr": "{{ url ", "en": "ok"}]}))
+        as_admin, name, yaml.safe_dump({name: [{"fr": "{{ url ", "en": "ok"}]})
+    )
     assert bad_syntax.status_code == 422 and "(fr)" in bad_syntax.text
-    wrong_key = _wording_post(as_admin, name, yaml.safe_dump({"utter_other": [{"fr": "a", "en": "b"}]}))
+    wrong_key = _wording_post(
+        as_admin, name, yaml.safe_dump({"utter_other": [{"fr": "a", "en": "b"}]})
+    )
     assert wrong_key.status_code == 422 and "exactly one key" in wrong_key.text
     assert versioning_count(db) == 0
 
 
 def versioning_count(db: Session) -> int:
-    return len(list(db.scalars(select(VersionedDocument).where(VersionedDocument.kind == "wording"))))
+    return len(
+        list(db.scalars(select(VersionedDocument).where(VersionedDocument.kind == "wording")))
+    )
 
 
 def test_wording_rollback_and_reset(as_admin: TestClient, db: Session) -> None:
@@ -229,16 +282,29 @@ def test_untouched_fields_do_not_show_in_the_diff(as_admin: TestClient, db: Sess
     data = _limits_form(as_admin, **{"band-0-max_installments": "4"})
     as_admin.post("/console/admin/policy/limits", data=data, follow_redirects=False)
     diff = policy_service.diff(db, 0, 1)
-    changed = [line for line in diff.splitlines()
-               if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    changed = [
+        line
+        for line in diff.splitlines()
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
     assert changed == ["-  max_installments: 3", "+  max_installments: 4"]
     token = csrf_of(as_admin, "/console/admin/policy?tab=contact")
     contact = policy_service.active_document(db)["contact"]
-    as_admin.post("/console/admin/policy/contact", data={
-        "csrf_token": token, **{k: str(contact[k]) for k in (
-            "max_contacts", "per_days", "min_gap_hours", "sender_rate_per_minute")},
-        "retry_backoff_minutes": ", ".join(str(v) for v in contact["retry_backoff_minutes"]),
-        "max_contacts": "4"})
-    changed = [line for line in policy_service.diff(db, 1, 2).splitlines()
-               if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    as_admin.post(
+        "/console/admin/policy/contact",
+        data={
+            "csrf_token": token,
+            **{
+                k: str(contact[k])
+                for k in ("max_contacts", "per_days", "min_gap_hours", "sender_rate_per_minute")
+            },
+            "retry_backoff_minutes": ", ".join(str(v) for v in contact["retry_backoff_minutes"]),
+            "max_contacts": "4",
+        },
+    )
+    changed = [
+        line
+        for line in policy_service.diff(db, 1, 2).splitlines()
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
     assert changed == ["-  max_contacts: 3", "+  max_contacts: 4"]

@@ -106,7 +106,8 @@ def test_post_without_csrf_token_is_rejected(
     assert response.status_code == 403
     assert conv.mode == "bot"
     forged = as_collector.post(
-        f"/console/conversations/{conv.id}/take-over", data={"csrf_token": "x" * 43},
+        f"/console/conversations/{conv.id}/take-over",
+        data={"csrf_token": "x" * 43},
         follow_redirects=False,
     )
     assert forged.status_code == 403
@@ -130,8 +131,13 @@ def test_csrf_header_is_accepted_for_htmx_posts(as_collector: TestClient, db: Se
 
 
 def test_collector_cannot_open_admin_pages(as_collector: TestClient) -> None:
-    for path in ("/console/admin/policy", "/console/admin/wording", "/console/admin/audit",
-                 "/console/admin/policy/versions", "/console/admin/wording/edit/utter_greet"):
+    for path in (
+        "/console/admin/policy",
+        "/console/admin/wording",
+        "/console/admin/audit",
+        "/console/admin/policy/versions",
+        "/console/admin/wording/edit/utter_greet",
+    ):
         response = as_collector.get(path)
         assert response.status_code == 403, path
         assert "Admins only" in response.text
@@ -148,34 +154,50 @@ def test_admin_pages_need_a_session(client: TestClient) -> None:
     assert response.headers["location"] == "/console/login?next=/console/admin/policy"
 
 
-def test_login_redirects_back_to_next_but_never_off_site(
-    client: TestClient, admin: User
-) -> None:
+def test_login_redirects_back_to_next_but_never_off_site(client: TestClient, admin: User) -> None:
     page = client.get("/console/login?next=/console/dashboard")
     token = page.text.split('name="login_csrf" value="')[1].split('"')[0]
-    ok = client.post("/console/login", data={"email": admin.email, "password": PASSWORD,
-                     "login_csrf": token, "next": "/console/dashboard"}, follow_redirects=False)
+    ok = client.post(
+        "/console/login",
+        data={
+            "email": admin.email,
+            "password": PASSWORD,
+            "login_csrf": token,
+            "next": "/console/dashboard",
+        },
+        follow_redirects=False,
+    )
     assert ok.headers["location"] == "/console/dashboard"
     client.cookies.clear()
     page = client.get("/console/login")
     token = page.text.split('name="login_csrf" value="')[1].split('"')[0]
-    evil = client.post("/console/login", data={"email": admin.email, "password": PASSWORD,
-                       "login_csrf": token, "next": "https://evil.example/"},
-                       follow_redirects=False)
+    evil = client.post(
+        "/console/login",
+        data={
+            "email": admin.email,
+            "password": PASSWORD,
+            "login_csrf": token,
+            "next": "https://evil.example/",
+        },
+        follow_redirects=False,
+    )
     assert evil.headers["location"] == "/console/"
 
 
 def test_logout_ends_the_session(as_collector: TestClient) -> None:
     token = csrf_of(as_collector)
-    response = as_collector.post("/console/logout", data={"csrf_token": token},
-                                 follow_redirects=False)
+    response = as_collector.post(
+        "/console/logout", data={"csrf_token": token}, follow_redirects=False
+    )
     assert response.status_code == 303
     assert as_collector.get("/console/", follow_redirects=False).status_code == 303
 
 
 def test_tampered_cookie_is_ignored(as_collector: TestClient) -> None:
     value = as_collector.cookies.get(COOKIE_NAME)
-    as_collector.cookies.set(COOKIE_NAME, value[:-2] + ("A" if value[-2] != "A" else "B") + value[-1])
+    as_collector.cookies.set(
+        COOKIE_NAME, value[:-2] + ("A" if value[-2] != "A" else "B") + value[-1]
+    )
     assert as_collector.get("/console/", follow_redirects=False).status_code == 303
 
 

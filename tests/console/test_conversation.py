@@ -30,15 +30,26 @@ def test_conversation_page_shows_transcript_and_debtor_360(
     owner, conv, _h = factories.handed_off_case(db, name="Camille Petit")
     factories.message(db, conv, "Votre facture est en retard.", direction="outbound")
     factories.message(db, conv, "(appel) je rappelle demain", channel="voice")
-    factories.contact(db, owner, channel="whatsapp", address="whatsapp:+33611111111",
-                      opted_out_at=utcnow())
+    factories.contact(
+        db, owner, channel="whatsapp", address="whatsapp:+33611111111", opted_out_at=utcnow()
+    )
     factories.promise(db, owner, status="broken")
     factories.dispute(db, owner, details="Livraison incomplète")
     factories.plan(db, owner)
     html = as_collector.get(f"/console/conversations/{conv.id}").text
-    for expected in ("Camille Petit", "Je veux parler à quelqu&#39;un", "Votre facture est en retard.",
-                     "je rappelle demain", "chan-voice", "€100.00", "Livraison incomplète",
-                     "pending approval", "opted out", "broken", "Take over"):
+    for expected in (
+        "Camille Petit",
+        "Je veux parler à quelqu&#39;un",
+        "Votre facture est en retard.",
+        "je rappelle demain",
+        "chan-voice",
+        "€100.00",
+        "Livraison incomplète",
+        "pending approval",
+        "opted out",
+        "broken",
+        "Take over",
+    ):
         assert expected in html, expected
     assert 'name="text"' not in html  # no reply box before taking over
 
@@ -57,17 +68,34 @@ def test_take_over_reply_and_hand_back(
     page = as_collector.get(taken.headers["location"]).text
     assert "You now own this conversation" in page and 'name="text"' in page
 
-    replied = _post(as_collector, f"/console/conversations/{conv.id}/reply",
-                    text="Bonjour, je suis Claire du service client.")
+    replied = _post(
+        as_collector,
+        f"/console/conversations/{conv.id}/reply",
+        text="Bonjour, je suis Claire du service client.",
+    )
     assert replied.headers["location"].endswith("done=replied")
-    assert gateway.sent == [{"conversation_id": conv.id, "address": contact.address,
-                             "channel": "sms", "text": "Bonjour, je suis Claire du service client.",
-                             "author": "collector"}]
+    assert gateway.sent == [
+        {
+            "conversation_id": conv.id,
+            "address": contact.address,
+            "channel": "sms",
+            "text": "Bonjour, je suis Claire du service client.",
+            "author": "collector",
+        }
+    ]
     stored = db.scalars(select(Message).where(Message.author == "collector")).one()
     assert stored.body.startswith("Bonjour") and stored.direction == "outbound"
-    assert ("events", conv.sender_id,
-            [{"event": "bot", "text": "Bonjour, je suis Claire du service client.",
-              "metadata": {"author": "collector"}}]) in rasa.calls
+    assert (
+        "events",
+        conv.sender_id,
+        [
+            {
+                "event": "bot",
+                "text": "Bonjour, je suis Claire du service client.",
+                "metadata": {"author": "collector"},
+            }
+        ],
+    ) in rasa.calls
 
     rasa.replies = ["Je reprends la conversation. Où en étions-nous ?"]
     back = _post(as_collector, f"/console/conversations/{conv.id}/hand-back")
@@ -79,8 +107,12 @@ def test_take_over_reply_and_hand_back(
     assert ("intent", conv.sender_id, "EXTERNAL_resume") in rasa.calls
     assert gateway.sent[-1]["text"] == "Je reprends la conversation. Où en étions-nous ?"
     assert gateway.sent[-1]["author"] == "bot"
-    assert {"conversation.taken_over", "message.collector_reply", "handoff.closed",
-            "handoff.resumed"} <= set(_actions(db))
+    assert {
+        "conversation.taken_over",
+        "message.collector_reply",
+        "handoff.closed",
+        "handoff.resumed",
+    } <= set(_actions(db))
 
 
 def test_hand_back_still_works_when_rasa_is_down(
@@ -163,16 +195,20 @@ def test_approve_and_reject_plan_exceptions(
     owner, conv, _h = factories.handed_off_case(db)
     approve_me = factories.plan(db, owner)
     reject_me = factories.plan(db, owner)
-    ok = _post(as_collector, f"/console/conversations/{conv.id}/plans/{approve_me.id}",
-               decision="approve", note="Loyal customer")
+    ok = _post(
+        as_collector,
+        f"/console/conversations/{conv.id}/plans/{approve_me.id}",
+        decision="approve",
+        note="Loyal customer",
+    )
     assert ok.headers["location"].endswith("done=plan_approved")
-    _post(as_collector, f"/console/conversations/{conv.id}/plans/{reject_me.id}",
-          decision="reject")
+    _post(as_collector, f"/console/conversations/{conv.id}/plans/{reject_me.id}", decision="reject")
     db.refresh(approve_me), db.refresh(reject_me)
     assert approve_me.status == "active" and approve_me.approved_by == f"user:{collector.email}"
     assert reject_me.status == "rejected"
-    again = _post(as_collector, f"/console/conversations/{conv.id}/plans/{reject_me.id}",
-                  decision="approve")
+    again = _post(
+        as_collector, f"/console/conversations/{conv.id}/plans/{reject_me.id}", decision="approve"
+    )
     assert "not+waiting+for+approval" in again.headers["location"]
     assert {"plan.approved", "plan.rejected"} <= set(_actions(db))
 
@@ -185,13 +221,25 @@ def test_resolve_dispute_closes_dunning_reject_resumes_it(
     inv_b = factories.invoice(db, owner, status="disputed")
     upheld = factories.dispute(db, owner, invoice_id=inv_a.id)
     rejected = factories.dispute(db, owner, invoice_id=inv_b.id)
-    no_note = _post(as_collector, f"/console/conversations/{conv.id}/disputes/{upheld.id}",
-                    decision="resolve", note=" ")
+    no_note = _post(
+        as_collector,
+        f"/console/conversations/{conv.id}/disputes/{upheld.id}",
+        decision="resolve",
+        note=" ",
+    )
     assert "resolution+note" in no_note.headers["location"]
-    _post(as_collector, f"/console/conversations/{conv.id}/disputes/{upheld.id}",
-          decision="resolve", note="Credit note issued")
-    _post(as_collector, f"/console/conversations/{conv.id}/disputes/{rejected.id}",
-          decision="reject", note="Proof of delivery signed")
+    _post(
+        as_collector,
+        f"/console/conversations/{conv.id}/disputes/{upheld.id}",
+        decision="resolve",
+        note="Credit note issued",
+    )
+    _post(
+        as_collector,
+        f"/console/conversations/{conv.id}/disputes/{rejected.id}",
+        decision="reject",
+        note="Proof of delivery signed",
+    )
     db.refresh(upheld), db.refresh(rejected), db.refresh(inv_a), db.refresh(inv_b)
     assert upheld.status == "resolved" and inv_a.status == "cancelled"
     assert rejected.status == "rejected" and inv_b.status == "open"
@@ -211,8 +259,12 @@ def test_deciding_closes_the_review_and_approval_tasks(
     approval = Task(kind="plan_approval", debtor_id=owner.id, details={"plan_id": plan.id})
     db.add_all([review, approval])
     db.flush()
-    _post(as_collector, f"/console/conversations/{conv.id}/disputes/{dispute.id}",
-          decision="reject", note="Delivered in full")
+    _post(
+        as_collector,
+        f"/console/conversations/{conv.id}/disputes/{dispute.id}",
+        decision="reject",
+        note="Delivered in full",
+    )
     _post(as_collector, f"/console/conversations/{conv.id}/plans/{plan.id}", decision="approve")
     db.refresh(review), db.refresh(approval)
     assert (review.status, approval.status) == ("done", "done")
@@ -222,22 +274,38 @@ def test_record_promise_covers_the_open_invoices(as_collector: TestClient, db: S
     owner, conv, _h = factories.handed_off_case(db)
     earlier = factories.promise(db, owner)
     when = date.today() + timedelta(days=10)
-    response = _post(as_collector, f"/console/conversations/{conv.id}/promises",
-                     amount="75,50", currency="EUR", promised_date=when.isoformat())
+    response = _post(
+        as_collector,
+        f"/console/conversations/{conv.id}/promises",
+        amount="75,50",
+        currency="EUR",
+        promised_date=when.isoformat(),
+    )
     assert response.headers["location"].endswith("done=promise_recorded")
-    promise = db.scalars(select(Promise).where(Promise.debtor_id == owner.id,
-                                               Promise.status == "pending")).one()
-    assert (promise.amount_minor, promise.source, promise.promised_date) == (7550, "collector", when)
+    promise = db.scalars(
+        select(Promise).where(Promise.debtor_id == owner.id, Promise.status == "pending")
+    ).one()
+    assert (promise.amount_minor, promise.source, promise.promised_date) == (
+        7550,
+        "collector",
+        when,
+    )
     invoice = db.scalars(select(Invoice).where(Invoice.debtor_id == owner.id)).one()
     assert promise.invoice_ids == [invoice.id]
     db.refresh(earlier)
     assert earlier.status == "cancelled"  # superseded by the new promise
     event = db.scalars(
-        select(AuditEvent).where(AuditEvent.action == "promise.taken_by_collector")).one()
+        select(AuditEvent).where(AuditEvent.action == "promise.taken_by_collector")
+    ).one()
     assert event.details["amount_minor"] == 7550 and event.debtor_id == owner.id
     assert event.actor.startswith("user:")
-    past = _post(as_collector, f"/console/conversations/{conv.id}/promises", amount="10",
-                 currency="EUR", promised_date=(date.today() - timedelta(days=1)).isoformat())
+    past = _post(
+        as_collector,
+        f"/console/conversations/{conv.id}/promises",
+        amount="10",
+        currency="EUR",
+        promised_date=(date.today() - timedelta(days=1)).isoformat(),
+    )
     assert "in+the+past" in past.headers["location"]
 
 
@@ -274,8 +342,9 @@ def test_send_payment_link_texts_a_working_link(
     refused = _post(as_collector, f"/console/conversations/{conv.id}/payment-link")
     assert "error=Take+over" in refused.headers["location"]
     _post(as_collector, f"/console/conversations/{conv.id}/take-over")
-    sent = _post(as_collector, f"/console/conversations/{conv.id}/payment-link", amount="40",
-                 currency="EUR")
+    sent = _post(
+        as_collector, f"/console/conversations/{conv.id}/payment-link", amount="40", currency="EUR"
+    )
     assert sent.headers["location"].endswith("done=link_sent")
     link = db.scalars(select(PaymentLink).where(PaymentLink.debtor_id == owner.id)).one()
     assert (link.amount_minor, link.currency) == (4000, "EUR")
@@ -293,10 +362,19 @@ def test_contact_history_shows_why_a_reminder_was_held(
     from relance import audit
 
     owner, conv, _h = factories.handed_off_case(db)
-    why = ("outside_hours: 05:30 in America/Los_Angeles (phone +1 415) is outside the US contact "
-           "hours (08:00-21:00)")
-    audit.record(db, actor="system", action="dunning.deferred", debtor_id=owner.id,
-                 channel="sms", why=why, retry_at=utcnow() + timedelta(hours=3))
+    why = (
+        "outside_hours: 05:30 in America/Los_Angeles (phone +1 415) is outside the US contact "
+        "hours (08:00-21:00)"
+    )
+    audit.record(
+        db,
+        actor="system",
+        action="dunning.deferred",
+        debtor_id=owner.id,
+        channel="sms",
+        why=why,
+        retry_at=utcnow() + timedelta(hours=3),
+    )
     db.flush()
     html = as_collector.get(f"/console/conversations/{conv.id}").text
     assert "dunning.deferred" in html and "05:30 in America/Los_Angeles (phone +1 415)" in html
@@ -312,8 +390,17 @@ def test_conversation_page_shows_the_reason_for_paying_late_escaped(
     assert "Reason for paying late" in html and "No reason given yet." in html
     for text in ("je suis au chômage depuis mars", "<script>alert(1)</script> I'm in hospital"):
         message = factories.message(db, conv, text)
-        record_stated(db, owner, StatedReason(text=text, intent="cannot_pay", conversation=conv,
-                                              message_id=message.id, channel="sms"))
+        record_stated(
+            db,
+            owner,
+            StatedReason(
+                text=text,
+                intent="cannot_pay",
+                conversation=conv,
+                message_id=message.id,
+                channel="sms",
+            ),
+        )
     html = as_collector.get(f"/console/conversations/{conv.id}").text
     card = html.split('id="late-reason"')[1].split("</section>")[0]
     assert "illness" in card and "&lt;script&gt;alert(1)&lt;/script&gt; I&#39;m in hospital" in card

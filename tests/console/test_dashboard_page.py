@@ -13,10 +13,20 @@ from tests.console import factories
 def test_dashboard_shows_kpis_and_charts(as_collector: TestClient, db: Session) -> None:
     owner = factories.debtor(db)
     today = date.today()
-    factories.invoice(db, owner, amount_minor=120_000, due_date=today - timedelta(days=45),
-                      issue_date=today - timedelta(days=75))
-    factories.invoice(db, owner, amount_minor=30_000, due_date=today + timedelta(days=5),
-                      issue_date=today - timedelta(days=25))
+    factories.invoice(
+        db,
+        owner,
+        amount_minor=120_000,
+        due_date=today - timedelta(days=45),
+        issue_date=today - timedelta(days=75),
+    )
+    factories.invoice(
+        db,
+        owner,
+        amount_minor=30_000,
+        due_date=today + timedelta(days=5),
+        issue_date=today - timedelta(days=25),
+    )
     factories.promise(db, owner, status="kept")
     factories.promise(db, owner, status="broken")
     page = as_collector.get("/console/dashboard")
@@ -41,7 +51,9 @@ def test_dashboard_filters_by_currency_and_ignores_unknown_values(
     assert odd.status_code == 200 and 'value="90" selected' in odd.text
 
 
-def test_dashboard_counts_the_reasons_for_paying_late(as_collector: TestClient, db: Session) -> None:
+def test_dashboard_counts_the_reasons_for_paying_late(
+    as_collector: TestClient, db: Session
+) -> None:
     from relance.late_reasons.service import StatedReason, record_stated
 
     html = as_collector.get("/console/dashboard").text

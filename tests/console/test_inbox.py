@@ -30,7 +30,9 @@ def test_inbox_lists_live_handoffs_by_priority_then_waiting_time(
     db.flush()
     html = as_collector.get("/console/").text
     assert _names_in_order(html, ["Old Low", "Urgent Case", "New Low"]) == [
-        "Urgent Case", "Old Low", "New Low"
+        "Urgent Case",
+        "Old Low",
+        "New Low",
     ]
     assert "Closed One" not in html
     assert "3 h 00" in html  # waiting time of the oldest

@@ -98,8 +98,10 @@ def test_every_integer_route_parameter_is_bounded(
             failures.append(f"{method} {url} -> {response.status_code}")
             continue
         is_id = name not in NON_ID_QUERY
-        if is_id and value in (HUGE, str(2**63), str(2**31)) and response.status_code not in (
-            404, 422
+        if (
+            is_id
+            and value in (HUGE, str(2**63), str(2**31))
+            and response.status_code not in (404, 422)
         ):
             failures.append(f"{method} {url} ({name}) -> {response.status_code}, wanted 404/422")
     assert not failures, "\n".join(failures)

@@ -18,17 +18,24 @@ REMINDER = "utter_reminder_friendly"
 
 def _save(client: TestClient, name: str, variants: list[dict[str, str]]):  # type: ignore[no-untyped-def]
     token = csrf_of(client, f"/console/admin/wording/edit/{name}")
-    return client.post(f"/console/admin/wording/edit/{name}", data={
-        "csrf_token": token, "action": "save",
-        "document": yaml.safe_dump({name: variants}, allow_unicode=True),
-    }, follow_redirects=False)
+    return client.post(
+        f"/console/admin/wording/edit/{name}",
+        data={
+            "csrf_token": token,
+            "action": "save",
+            "document": yaml.safe_dump({name: variants}, allow_unicode=True),
+        },
+        follow_redirects=False,
+    )
 
 
 def test_a_reminder_without_the_opt_out_notice_cannot_be_saved(
     as_admin: TestClient, db: Session
 ) -> None:
-    without = {"fr": "Rappel de {{ creditor_name }} : facture {{ invoice_refs | join(', ') }}.",
-               "en": "Reminder from {{ creditor_name }}: invoice {{ invoice_refs | join(', ') }}."}
+    without = {
+        "fr": "Rappel de {{ creditor_name }} : facture {{ invoice_refs | join(', ') }}.",
+        "en": "Reminder from {{ creditor_name }}: invoice {{ invoice_refs | join(', ') }}.",
+    }
     refused = _save(as_admin, REMINDER, [without])
     assert refused.status_code == 422
     assert "must tell how to opt out" in refused.text and "1006.6(e)" in refused.text
@@ -37,10 +44,15 @@ def test_a_reminder_without_the_opt_out_notice_cannot_be_saved(
     english_only = {**without, "en": without["en"] + " Reply STOP to opt out."}
     assert _save(as_admin, REMINDER, [english_only]).status_code == 422  # every language
 
-    with_notice = {"fr": without["fr"] + " Répondez STOP pour vous désinscrire.",
-                   "en": without["en"] + " Reply STOP to opt out."}
-    spoken = {"channel": "voice", "fr": "Bonjour, ici {{ creditor_name }}.",
-              "en": "Hello, this is {{ creditor_name }}."}
+    with_notice = {
+        "fr": without["fr"] + " Répondez STOP pour vous désinscrire.",
+        "en": without["en"] + " Reply STOP to opt out.",
+    }
+    spoken = {
+        "channel": "voice",
+        "fr": "Bonjour, ici {{ creditor_name }}.",
+        "en": "Hello, this is {{ creditor_name }}.",
+    }
     assert _save(as_admin, REMINDER, [with_notice, spoken]).status_code == 303
     assert active_templates(db)[REMINDER][0]["en"].endswith("Reply STOP to opt out.")
 

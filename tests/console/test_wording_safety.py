@@ -26,15 +26,21 @@ HELP = "utter_help"
 
 def _save(client: TestClient, name: str, fr: str, en: str):  # type: ignore[no-untyped-def]
     token = csrf_of(client, f"/console/admin/wording/edit/{name}")
-    return client.post(f"/console/admin/wording/edit/{name}", data={
-        "csrf_token": token, "action": "save",
-        "document": yaml.safe_dump({name: [{"fr": fr, "en": en}]}, allow_unicode=True),
-    }, follow_redirects=False)
+    return client.post(
+        f"/console/admin/wording/edit/{name}",
+        data={
+            "csrf_token": token,
+            "action": "save",
+            "document": yaml.safe_dump({name: [{"fr": fr, "en": en}]}, allow_unicode=True),
+        },
+        follow_redirects=False,
+    )
 
 
 def _stored_versions(db: Session) -> int:
-    return len(db.scalars(
-        select(VersionedDocument).where(VersionedDocument.kind == WORDING_KIND)).all())
+    return len(
+        db.scalars(select(VersionedDocument).where(VersionedDocument.kind == WORDING_KIND)).all()
+    )
 
 
 @pytest.mark.parametrize(
@@ -64,9 +70,15 @@ def test_a_stored_override_failing_at_send_time_gets_the_default_help_reply_not_
     make_debtor(db)
     # The attack as it happened before validation rendered variants: the override is stored.
     versioning.save_version(
-        db, WORDING_KIND,
-        {HELP: [{"fr": "Aide {{ creditor_name | money }}", "en": "Help {{ creditor_name | money }}"}]},
-        actor="admin@example.test", comment="broken before the fix",
+        db,
+        WORDING_KIND,
+        {
+            HELP: [
+                {"fr": "Aide {{ creditor_name | money }}", "en": "Help {{ creditor_name | money }}"}
+            ]
+        },
+        actor="admin@example.test",
+        comment="broken before the fix",
     )
     db.commit()
 
@@ -78,7 +90,8 @@ def test_a_stored_override_failing_at_send_time_gets_the_default_help_reply_not_
         ]
 
     failures = db.scalars(
-        select(AuditEvent).where(AuditEvent.action == "wording.override_failed")).all()
+        select(AuditEvent).where(AuditEvent.action == "wording.override_failed")
+    ).all()
     assert len(failures) == 2 and failures[0].details["response"] == HELP
     page = as_admin.get("/console/admin/wording").text
     assert "Edited wording failed when sent" in page and HELP in page
@@ -86,9 +99,15 @@ def test_a_stored_override_failing_at_send_time_gets_the_default_help_reply_not_
 
 def test_a_valid_edit_of_help_is_used(as_admin: TestClient, db: Session) -> None:
     make_debtor(db)
-    saved = _save(as_admin, HELP, "Aide : {{ creditor_phone }}. Répondez STOP pour arrêter.",
-                  "Help: {{ creditor_phone }}. Reply STOP to stop.")
+    saved = _save(
+        as_admin,
+        HELP,
+        "Aide : {{ creditor_phone }}. Répondez STOP pour arrêter.",
+        "Help: {{ creditor_phone }}. Reply STOP to stop.",
+    )
     assert saved.status_code == 303
     [text] = message_texts(post(as_admin, "/twilio/sms", sms_fields(DEBTOR_PHONE, "AIDE")))
-    assert text.startswith("Aide : +33") and "Edited wording failed" not in as_admin.get(
-        "/console/admin/wording").text
+    assert (
+        text.startswith("Aide : +33")
+        and "Edited wording failed" not in as_admin.get("/console/admin/wording").text
+    )

@@ -85,7 +85,6 @@ class RunningStack:
             timeout=60,
         )
 
-
     def rasa_tracker(self, sender_id: str) -> dict[str, Any]:
         """Rasa's tracker of one conversation (its HTTP API, with the stack's token)."""
         response = httpx.get(

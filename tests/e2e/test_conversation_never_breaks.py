@@ -51,12 +51,21 @@ def _session(stack: RunningStack) -> Session:
 
 
 def _add_debtor(
-    stack: RunningStack, number: str, phone: str, *, language: str, postcode: str,
-    amount: str, currency: str = "EUR",
+    stack: RunningStack,
+    number: str,
+    phone: str,
+    *,
+    language: str,
+    postcode: str,
+    amount: str,
+    currency: str = "EUR",
 ) -> Debtor:
     """One consumer debtor with one overdue invoice, imported like a collector would."""
-    where = ("Europe/Paris", "FR", "Paris", "FR") if language == "fr" else (
-        "America/Chicago", "US", "Chicago", "US")
+    where = (
+        ("Europe/Paris", "FR", "Paris", "FR")
+        if language == "fr"
+        else ("America/Chicago", "US", "Chicago", "US")
+    )
     issued, due = date.today() - timedelta(days=60), date.today() - timedelta(days=30)
     row = (
         f"{number},Client {number},,consumer,standard,{language},{where[0]},{where[1]},{phone},,"
@@ -101,16 +110,22 @@ def _actions(events: list[dict[str, Any]]) -> list[str]:
 
 
 def _wording(name: str, language: str) -> str:
-    return render(bundled_templates(), name, language=language, channel="sms",
-                  variables={"creditor_name": "x", "creditor_phone": "x"})
+    return render(
+        bundled_templates(),
+        name,
+        language=language,
+        channel="sms",
+        variables={"creditor_name": "x", "creditor_phone": "x"},
+    )
 
 
 def test_three_hundred_turns_are_all_answered(e2e_stack: RunningStack) -> None:
     """The assistant went mute for good after ~100 turns (Rasa's NLG request passed the api's
     body limit). Every one of 300 turns gets a reply, and the balance is still right at the end."""
     phone = "+33639987001"
-    debtor = _add_debtor(e2e_stack, "C-LONG-1", phone, language="fr", postcode="75020",
-                         amount="1234.56")
+    debtor = _add_debtor(
+        e2e_stack, "C-LONG-1", phone, language="fr", postcode="75020", amount="1234.56"
+    )
     # Mostly turns answered by a rule alone (the cheapest for Rasa, the test stays fast), with the
     # balance asked every 30 turns: custom actions and wording variables still work late on.
     turns = ["Bonjour", "Combien je dois ?", "75020"]
@@ -137,8 +152,9 @@ def test_plan_offer_answered_with_the_plan_gets_one_answer(e2e_stack: RunningSta
     """The exact exchange: "Est-ce que payer en plusieurs fois vous aiderait ?" -> "en 3 fois par
     mois" brought "Désolé…" then nine handoff messages. It is a plan request: one answer."""
     phone = "+33639987002"
-    debtor = _add_debtor(e2e_stack, "C-LOOP-1", phone, language="fr", postcode="75019",
-                         amount="600.00")
+    debtor = _add_debtor(
+        e2e_stack, "C-LOOP-1", phone, language="fr", postcode="75019", amount="600.00"
+    )
     _say(e2e_stack, phone, "je ne peux pas payer en ce moment", "loop", 0)
     offer = _say(e2e_stack, phone, "75019", "loop", 1)
     assert offer[-1] == _wording("utter_offer_plan", "fr"), offer
@@ -154,11 +170,17 @@ def test_plan_offer_answered_with_the_plan_gets_one_answer(e2e_stack: RunningSta
     slots = {e["name"]: e["value"] for e in turn if e["event"] == "slot"}
     assert slots["plan_status"] == "within_limits"
     with _session(e2e_stack) as session:
-        assert session.scalars(select(Handoff).join(Conversation).where(
-            Conversation.debtor_id == debtor.id)).first() is None
+        assert (
+            session.scalars(
+                select(Handoff).join(Conversation).where(Conversation.debtor_id == debtor.id)
+            ).first()
+            is None
+        )
         dropped = session.scalars(
-            select(AuditEvent).where(AuditEvent.action == "conversation.replies_dropped",
-                                     AuditEvent.debtor_id == debtor.id)
+            select(AuditEvent).where(
+                AuditEvent.action == "conversation.replies_dropped",
+                AuditEvent.debtor_id == debtor.id,
+            )
         ).all()
         assert dropped == []  # fixed in the dialogue, not just cut by the guard
 
@@ -173,11 +195,11 @@ def test_misunderstood_twice_one_apology_then_one_handoff(e2e_stack: RunningStac
     """Answers the bot did not ask for, twice in a row: at most one reply per turn from the
     fallback, the handoff message once, and the fallback never runs twice for one message."""
     phone = "+33639987003"
-    debtor = _add_debtor(e2e_stack, "C-LOOP-2", phone, language="fr", postcode="75018",
-                         amount="600.00")
+    debtor = _add_debtor(
+        e2e_stack, "C-LOOP-2", phone, language="fr", postcode="75018", amount="600.00"
+    )
     turns = ["je ne peux pas payer en ce moment", "75018", "non", "non", "75018", "le 12"]
-    answers = [_say(e2e_stack, phone, text, "fbk", n)
-               for n, text in enumerate(turns)]
+    answers = [_say(e2e_stack, phone, text, "fbk", n) for n, text in enumerate(turns)]
     handoff = _wording("utter_handoff", "fr").split(".")[0]
     sent = [reply for turn in answers for reply in turn]
     assert sum(reply.startswith(handoff) for reply in sent) <= 1, answers
@@ -190,8 +212,9 @@ def test_misunderstood_twice_one_apology_then_one_handoff(e2e_stack: RunningStac
             per_turn[-1].append(event["name"])
     assert all(actions.count("action_default_fallback") <= 1 for actions in per_turn), per_turn
     with _session(e2e_stack) as session:
-        handoffs = session.scalars(select(Handoff).join(Conversation).where(
-            Conversation.debtor_id == debtor.id)).all()
+        handoffs = session.scalars(
+            select(Handoff).join(Conversation).where(Conversation.debtor_id == debtor.id)
+        ).all()
     assert len(handoffs) <= 1
     assert bool(handoffs) == any(reply.startswith(handoff) for reply in sent)
 
@@ -199,20 +222,40 @@ def test_misunderstood_twice_one_apology_then_one_handoff(e2e_stack: RunningStac
 @pytest.mark.parametrize(
     ("language", "phone", "postcode", "amount", "currency", "opening", "installments"),
     [
-        ("fr", "+33639987004", "75017", "600.00", "EUR", ["je ne peux pas payer", None,
-                                                          "5 euros par mois"], 6),
+        (
+            "fr",
+            "+33639987004",
+            "75017",
+            "600.00",
+            "EUR",
+            ["je ne peux pas payer", None, "5 euros par mois"],
+            6,
+        ),
         ("en", "+12025557004", "60617", "600.00", "USD", ["I can pay $100 monthly", None], 6),
     ],
     ids=["fr-answer-to-the-offer", "en-said-before-the-identity-check"],
 )
 def test_amount_per_installment_is_a_plan_request(
-    e2e_stack: RunningStack, language: str, phone: str, postcode: str, amount: str,
-    currency: str, opening: list[str | None], installments: int,
+    e2e_stack: RunningStack,
+    language: str,
+    phone: str,
+    postcode: str,
+    amount: str,
+    currency: str,
+    opening: list[str | None],
+    installments: int,
 ) -> None:
-    """"5 euros par mois" was ignored. It means balance / 5 € instalments: far beyond the
+    """ "5 euros par mois" was ignored. It means balance / 5 € instalments: far beyond the
     policy's 6 for 600 €, so the counter-offer (6 x 100 €); "$100 monthly" fits (6 x $100)."""
-    debtor = _add_debtor(e2e_stack, f"C-AMT-{language}", phone, language=language,
-                         postcode=postcode, amount=amount, currency=currency)
+    debtor = _add_debtor(
+        e2e_stack,
+        f"C-AMT-{language}",
+        phone,
+        language=language,
+        postcode=postcode,
+        amount=amount,
+        currency=currency,
+    )
     replies: list[str] = []
     for n, text in enumerate(opening):
         replies = _say(e2e_stack, phone, text or postcode, f"amt{language}", n)
@@ -236,21 +279,34 @@ def test_amount_per_installment_is_a_plan_request(
 @pytest.mark.parametrize(
     ("language", "phone", "postcode", "opening", "details"),
     [
-        ("fr", "+33639987005", "75016",
-         "je conteste cette facture, je n'ai jamais reçu la marchandise",
-         "la commande du 3 mars n'est jamais arrivée"),
-        ("en", "+12025557005", "60616",
-         "I dispute this invoice, I never received the goods",
-         "the order of March 3rd never arrived"),
+        (
+            "fr",
+            "+33639987005",
+            "75016",
+            "je conteste cette facture, je n'ai jamais reçu la marchandise",
+            "la commande du 3 mars n'est jamais arrivée",
+        ),
+        (
+            "en",
+            "+12025557005",
+            "60616",
+            "I dispute this invoice, I never received the goods",
+            "the order of March 3rd never arrived",
+        ),
     ],
     ids=["fr", "en"],
 )
 def test_dispute_opening_is_acknowledged_before_the_identity_question(
-    e2e_stack: RunningStack, language: str, phone: str, postcode: str, opening: str,
+    e2e_stack: RunningStack,
+    language: str,
+    phone: str,
+    postcode: str,
+    opening: str,
     details: str,
 ) -> None:
-    debtor = _add_debtor(e2e_stack, f"C-DSP-{language}", phone, language=language,
-                         postcode=postcode, amount="480.00")
+    debtor = _add_debtor(
+        e2e_stack, f"C-DSP-{language}", phone, language=language, postcode=postcode, amount="480.00"
+    )
     first = _say(e2e_stack, phone, opening, f"dsp{language}", 0)
     # (after the automated-assistant notice that opens every conversation)
     assert first[-2] == _wording("utter_dispute_acknowledged", language), first

@@ -36,10 +36,16 @@ def test_first_sms_without_the_disclosure_gets_it_in_front_then_never_again(
     db: Session, twilio: TwilioRecorder, gateway: TwilioGateway
 ) -> None:
     conversation, contact = _fresh(db, "sms")
-    first = gateway.send_text(db, conversation=conversation, contact=contact,
-                              text="Rappel : la facture F-1 est échue.", author="bot")
-    gateway.send_text(db, conversation=conversation, contact=contact, text="Encore moi.",
-                      author="bot")
+    first = gateway.send_text(
+        db,
+        conversation=conversation,
+        contact=contact,
+        text="Rappel : la facture F-1 est échue.",
+        author="bot",
+    )
+    gateway.send_text(
+        db, conversation=conversation, contact=contact, text="Encore moi.", author="bot"
+    )
     bodies = [r.field("Body") for r in twilio.messages()]
     assert bodies == [_sentence(db) + " Rappel : la facture F-1 est échue.", "Encore moi."]
     assert first.body == bodies[0]  # the transcript shows what the debtor received
@@ -61,12 +67,22 @@ def test_disclosure_is_owed_again_on_a_new_channel(
 ) -> None:
     conversation, whatsapp = _fresh(db, "whatsapp")
     conversation.disclosed_channels = ["sms"]
-    db.add(Message(conversation_id=conversation.id, direction="inbound", channel="whatsapp",
-                   author="debtor", body="Bonjour", address=whatsapp.address, status="received",
-                   created_at=utcnow() - timedelta(hours=1)))  # the 24 h window is open
+    db.add(
+        Message(
+            conversation_id=conversation.id,
+            direction="inbound",
+            channel="whatsapp",
+            author="debtor",
+            body="Bonjour",
+            address=whatsapp.address,
+            status="received",
+            created_at=utcnow() - timedelta(hours=1),
+        )
+    )  # the 24 h window is open
     db.flush()
-    gateway.send_text(db, conversation=conversation, contact=whatsapp, text="Bonjour !",
-                      author="bot")
+    gateway.send_text(
+        db, conversation=conversation, contact=whatsapp, text="Bonjour !", author="bot"
+    )
     [request] = twilio.messages()
     assert request.field("Body") == _sentence(db) + " Bonjour !"
     assert conversation.disclosed_channels == ["sms", "whatsapp"]
@@ -76,8 +92,9 @@ def test_whatsapp_template_outside_the_window_says_it_is_an_automated_assistant(
     db: Session, twilio: TwilioRecorder, gateway: TwilioGateway
 ) -> None:
     conversation, contact = _fresh(db, "whatsapp")
-    message = gateway.send_text(db, conversation=conversation, contact=contact,
-                                text="Votre facture est due", author="bot")
+    message = gateway.send_text(
+        db, conversation=conversation, contact=contact, text="Votre facture est due", author="bot"
+    )
     [request] = twilio.messages()
     assert request.field("ContentSid")  # the approved template, not free text
     assert "assistant automatique de Relance Demo SAS" in message.body
@@ -89,16 +106,27 @@ def test_whatsapp_template_without_the_disclosure_is_refused(
 ) -> None:
     conversation, contact = _fresh(db, "whatsapp")
     # The template as it was worded before: no word of an automated assistant.
-    monkeypatch.setattr(messaging.gateway, "render", lambda *a, **k: (
-        "Bonjour, Relance Demo SAS a un message pour vous concernant votre compte. "
-        "Répondez à ce message pour le consulter."))
+    monkeypatch.setattr(
+        messaging.gateway,
+        "render",
+        lambda *a, **k: (
+            "Bonjour, Relance Demo SAS a un message pour vous concernant votre compte. "
+            "Répondez à ce message pour le consulter."
+        ),
+    )
     with pytest.raises(DeliveryError) as raised:
-        gateway.send_text(db, conversation=conversation, contact=contact,
-                          text="Votre facture est due", author="bot")
+        gateway.send_text(
+            db,
+            conversation=conversation,
+            contact=contact,
+            text="Votre facture est due",
+            author="bot",
+        )
     assert raised.value.code == "no_ai_disclosure" and raised.value.retryable is False
     assert twilio.messages() == [] and not conversation.disclosed_channels
-    assert db.scalars(select(AuditEvent).where(
-        AuditEvent.action == "message.blocked_no_ai_disclosure")).one()
+    assert db.scalars(
+        select(AuditEvent).where(AuditEvent.action == "message.blocked_no_ai_disclosure")
+    ).one()
 
 
 def test_a_disclosure_sentence_edited_into_silence_blocks_the_first_text(
@@ -118,8 +146,10 @@ def test_a_disclosure_sentence_edited_into_silence_blocks_the_first_text(
 
     monkeypatch.setattr(disclosure_module, "render", edited)
     with pytest.raises(DeliveryError) as raised:
-        gateway.send_text(db, conversation=conversation, contact=contact, text="Rappel.",
-                          author="bot")
+        gateway.send_text(
+            db, conversation=conversation, contact=contact, text="Rappel.", author="bot"
+        )
     assert raised.value.code == "no_ai_disclosure" and twilio.messages() == []
-    assert db.scalars(select(AuditEvent).where(
-        AuditEvent.action == "message.blocked_no_ai_disclosure")).one()
+    assert db.scalars(
+        select(AuditEvent).where(AuditEvent.action == "message.blocked_no_ai_disclosure")
+    ).one()

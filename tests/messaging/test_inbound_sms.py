@@ -172,7 +172,10 @@ def test_unknown_number_reply_gives_the_creditor_phone_not_a_hole(
     from relance.settings import get_settings
 
     settings = get_settings()
-    for body, call in (("Bonjour, c'est qui ?", "appelez le"), ("Hello, who is this?", "please call")):
+    for body, call in (
+        ("Bonjour, c'est qui ?", "appelez le"),
+        ("Hello, who is this?", "please call"),
+    ):
         [text] = message_texts(post(client, "/twilio/sms", sms_fields("+33611223355", body)))
         assert text.endswith(f"{call} {settings.creditor_phone}."), text
         assert settings.creditor_name in text

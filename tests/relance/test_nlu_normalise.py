@@ -49,9 +49,13 @@ def test_future_dates(text: str, language: str, expected: date) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("hier", date(2026, 11, 22)), ("vendredi", date(2026, 11, 20)),
-     ("last tuesday", date(2026, 11, 17)), ("le 15", date(2026, 11, 15)),
-     ("il y a deux jours", date(2026, 11, 21))],
+    [
+        ("hier", date(2026, 11, 22)),
+        ("vendredi", date(2026, 11, 20)),
+        ("last tuesday", date(2026, 11, 17)),
+        ("le 15", date(2026, 11, 15)),
+        ("il y a deux jours", date(2026, 11, 21)),
+    ],
 )
 def test_past_dates(text: str, expected: date) -> None:
     assert parse_date(text, "fr", today=MONDAY, direction="past") == expected
@@ -64,11 +68,19 @@ def test_unreadable_date() -> None:
 
 @pytest.mark.parametrize(
     ("text", "language", "minor"),
-    [("250 €", "fr", 25_000), ("€150", "en", 15_000), ("$1,200", "en", 120_000),
-     ("1 200 €", "fr", 120_000), ("250,50 €", "fr", 25_050), ("250.50 eur", "en", 25_050),
-     ("1.200,50 €", "fr", 120_050), ("deux cents euros", "fr", 20_000),
-     ("two hundred euros", "en", 20_000), ("cent vingt euros", "fr", 12_000),
-     ("fifty", "en", 5_000)],
+    [
+        ("250 €", "fr", 25_000),
+        ("€150", "en", 15_000),
+        ("$1,200", "en", 120_000),
+        ("1 200 €", "fr", 120_000),
+        ("250,50 €", "fr", 25_050),
+        ("250.50 eur", "en", 25_050),
+        ("1.200,50 €", "fr", 120_050),
+        ("deux cents euros", "fr", 20_000),
+        ("two hundred euros", "en", 20_000),
+        ("cent vingt euros", "fr", 12_000),
+        ("fifty", "en", 5_000),
+    ],
 )
 def test_amounts_in_minor_units(text: str, language: str, minor: int) -> None:
     assert parse_amount(text, language) == minor
@@ -80,8 +92,16 @@ def test_no_amount() -> None:
 
 @pytest.mark.parametrize(
     ("text", "count"),
-    [("3 fois", 3), ("en trois fois", 3), ("six payments", 6), ("3x", 3), ("12 mois", 12),
-     ("deux", 2), ("ten", 10), ("quatre mensualités", 4)],
+    [
+        ("3 fois", 3),
+        ("en trois fois", 3),
+        ("six payments", 6),
+        ("3x", 3),
+        ("12 mois", 12),
+        ("deux", 2),
+        ("ten", 10),
+        ("quatre mensualités", 4),
+    ],
 )
 def test_counts(text: str, count: int) -> None:
     assert parse_count(text, "fr") == count
@@ -94,9 +114,16 @@ def test_count_rejects_nonsense() -> None:
 
 @pytest.mark.parametrize(
     ("text", "frequency"),
-    [("par mois", "monthly"), ("weekly", "weekly"), ("toutes les deux semaines", "biweekly"),
-     ("every 2 weeks", "biweekly"), ("mensualités", "monthly"), ("fortnightly", "biweekly"),
-     ("chaque semaine", "weekly"), ("n'importe", None)],
+    [
+        ("par mois", "monthly"),
+        ("weekly", "weekly"),
+        ("toutes les deux semaines", "biweekly"),
+        ("every 2 weeks", "biweekly"),
+        ("mensualités", "monthly"),
+        ("fortnightly", "biweekly"),
+        ("chaque semaine", "weekly"),
+        ("n'importe", None),
+    ],
 )
 def test_frequencies(text: str, frequency: str | None) -> None:
     assert parse_frequency(text) == frequency

@@ -82,8 +82,9 @@ class FakeRasa:
             def do_GET(self) -> None:
                 sender = _tracker_sender(self.path, "/tracker")
                 if sender is not None and not fake.down:
-                    self._send(200, {"sender_id": sender,
-                                     "events": list(fake.trackers.get(sender, []))})
+                    self._send(
+                        200, {"sender_id": sender, "events": list(fake.trackers.get(sender, []))}
+                    )
                     return
                 self._send(503 if fake.down else 200, {"version": "3.6.21"})
 
@@ -115,4 +116,4 @@ def _tracker_sender(path: str, suffix: str) -> str | None:
     route = urlsplit(path).path
     if not (route.startswith("/conversations/") and route.endswith(suffix)):
         return None
-    return unquote(route[len("/conversations/"): -len(suffix)])
+    return unquote(route[len("/conversations/") : -len(suffix)])

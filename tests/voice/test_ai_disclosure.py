@@ -20,14 +20,21 @@ from tests.support.twiml import parse, said
 OPENING = '/EXTERNAL_reminder{"stage": "friendly"}'
 
 
-def _call(client: TestClient, db: Session, twilio: TwilioRecorder, gateway: TwilioGateway,
-          contact: Contact) -> list[str]:
+def _call(
+    client: TestClient,
+    db: Session,
+    twilio: TwilioRecorder,
+    gateway: TwilioGateway,
+    contact: Contact,
+) -> list[str]:
     conversation = conversation_for_debtor(db, contact.debtor)
-    placed = gateway.place_call(db, conversation=conversation, contact=contact,
-                                purpose="reminder:friendly")
+    placed = gateway.place_call(
+        db, conversation=conversation, contact=contact, purpose="reminder:friendly"
+    )
     request = twilio.calls()[-1]
-    fields = call_fields(EN_DEBTOR_PHONE, sid=placed.provider_id or "", outbound=True,
-                         AnsweredBy="human")
+    fields = call_fields(
+        EN_DEBTOR_PHONE, sid=placed.provider_id or "", outbound=True, AnsweredBy="human"
+    )
     return said(parse(post(client, request.field("Url") or "", fields)))
 
 
@@ -39,10 +46,15 @@ def test_every_call_opening_discloses_the_automated_assistant(
     rasa.script.update({OPENING: [{"text": "Hello. What is your postcode?"}]})
     sentence = wording.text(db, "utter_ai_disclosure_sentence", language="en", channel="voice")
 
-    assert _call(client, db, twilio, gateway, contact) == [f"{sentence} Hello. What is your postcode?"]
+    assert _call(client, db, twilio, gateway, contact) == [
+        f"{sentence} Hello. What is your postcode?"
+    ]
     # The transcript holds what was said.
-    bodies = db.scalars(select(Message.body).where(
-        Message.direction == "outbound", Message.channel == "voice", Message.body != "")).all()
+    bodies = db.scalars(
+        select(Message.body).where(
+            Message.direction == "outbound", Message.channel == "voice", Message.body != ""
+        )
+    ).all()
     assert f"{sentence} Hello. What is your postcode?" in bodies
     assert conversation_for_debtor(db, debtor).disclosed_channels == ["voice"]
     # A second call is a new phone conversation: disclosed again.

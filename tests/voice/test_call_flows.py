@@ -166,7 +166,9 @@ def test_english_outbound_call_end_to_end(
     rasa.script.update(
         {
             opening: [
-                {"text": "Hello, this is the automated assistant of Relance Demo SAS. What is your postcode?"}
+                {
+                    "text": "Hello, this is the automated assistant of Relance Demo SAS. What is your postcode?"
+                }
             ],
             "SW1A 1AA": [{"text": "Thank you. Can you pay the balance today?"}],
             "I can pay next Friday": [
@@ -440,7 +442,9 @@ def test_reminder_purpose_becomes_the_opening_intent() -> None:
         "stage": "firm"
     }
     assert _opening_text(None) == "/greet" and _opening_text("callback") == "/greet"
-    discreet = json.loads(_opening_text("reminder:final:discreet").removeprefix("/EXTERNAL_reminder"))
+    discreet = json.loads(
+        _opening_text("reminder:final:discreet").removeprefix("/EXTERNAL_reminder")
+    )
     assert discreet == {"stage": "final", "discreet": True}
 
 

@@ -17,8 +17,10 @@ def test_create_user_normalises_and_audits(db: Session) -> None:
     assert user.email == "claire@example.test" and user.role == "admin" and user.active
     assert user.password_hash.startswith("$argon2id$")
     assert users.find_user(db, "CLAIRE@example.test") is user
-    assert db.scalars(select(AuditEvent.action).where(AuditEvent.entity_id == str(user.id))).first() \
+    assert (
+        db.scalars(select(AuditEvent.action).where(AuditEvent.entity_id == str(user.id))).first()
         == "user.created"
+    )
 
 
 @pytest.mark.parametrize(
@@ -56,8 +58,9 @@ def test_authenticate_and_throttle(db: Session) -> None:
     _age_account_throttle(db, ratelimit.ACCOUNT_BASE_DELAY)
     assert users.authenticate(db, "t@example.test", "a good long password", "10.0.0.2").user is user
     assert users.authenticate(db, "t@example.test", "a good long password", "10.0.0.1").throttled
-    keys = set(db.scalars(select(AuditEvent.entity_id).where(
-        AuditEvent.action == ratelimit.FAILED_ACTION)))
+    keys = set(
+        db.scalars(select(AuditEvent.entity_id).where(AuditEvent.action == ratelimit.FAILED_ACTION))
+    )
     assert keys == {ratelimit.attempt_key("10.0.0.1", "t@example.test")}
 
 

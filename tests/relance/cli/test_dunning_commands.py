@@ -54,8 +54,19 @@ def test_letters_render_and_evidence(db: Session, tmp_path: Path) -> None:
     debtor = make_debtor(db, segment="b2b")
     make_invoice(db, debtor, due=utcnow().date() - timedelta(days=35))
     pdf = tmp_path / "letter.pdf"
-    result = runner.invoke(app, ["letters", "render", "--debtor", str(debtor.id), "--out",
-                                 str(pdf), "--payment-url", "https://p.test/x"])
+    result = runner.invoke(
+        app,
+        [
+            "letters",
+            "render",
+            "--debtor",
+            str(debtor.id),
+            "--out",
+            str(pdf),
+            "--payment-url",
+            "https://p.test/x",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert pdf.read_bytes().startswith(b"%PDF")
     pack = tmp_path / "pack.zip"
@@ -70,8 +81,15 @@ def test_queueing_a_second_letter_for_the_same_invoices_is_a_clear_error(
 ) -> None:
     debtor = make_debtor(db, segment="b2b")
     make_invoice(db, debtor, due=utcnow().date() - timedelta(days=35))
-    args = ["letters", "render", "--debtor", str(debtor.id), "--queue",
-            "--out", str(tmp_path / "l.pdf")]
+    args = [
+        "letters",
+        "render",
+        "--debtor",
+        str(debtor.id),
+        "--queue",
+        "--out",
+        str(tmp_path / "l.pdf"),
+    ]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     second = runner.invoke(app, args, env={"COLUMNS": "200"})

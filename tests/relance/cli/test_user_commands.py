@@ -14,7 +14,8 @@ runner = CliRunner()
 
 def test_create_user_with_password_from_stdin(db: Session) -> None:
     result = runner.invoke(
-        app, ["user", "create", "Boss@Example.test", "--role", "admin", "--password-stdin"],
+        app,
+        ["user", "create", "Boss@Example.test", "--role", "admin", "--password-stdin"],
         input="a long admin password\n",
     )
     assert result.exit_code == 0, result.output
@@ -25,20 +26,31 @@ def test_create_user_with_password_from_stdin(db: Session) -> None:
 
 
 def test_create_refuses_weak_password_and_bad_role(db: Session) -> None:
-    weak = runner.invoke(app, ["user", "create", "w@example.test", "--password-stdin"],
-                         input="short\n")
+    weak = runner.invoke(
+        app, ["user", "create", "w@example.test", "--password-stdin"], input="short\n"
+    )
     assert weak.exit_code == 2 and "at least" in weak.output
-    role = runner.invoke(app, ["user", "create", "r@example.test", "--role", "root",
-                               "--password-stdin"], input="a long enough password\n")
+    role = runner.invoke(
+        app,
+        ["user", "create", "r@example.test", "--role", "root", "--password-stdin"],
+        input="a long enough password\n",
+    )
     assert role.exit_code == 2 and "role must be" in role.output
     assert find_user(db, "w@example.test") is None and find_user(db, "r@example.test") is None
 
 
 def test_passwd_role_deactivate_and_list(db: Session) -> None:
-    runner.invoke(app, ["user", "create", "c@example.test", "--password-stdin"],
-                  input="first long password\n")
-    assert runner.invoke(app, ["user", "passwd", "c@example.test", "--password-stdin"],
-                         input="second long password\n").exit_code == 0
+    runner.invoke(
+        app, ["user", "create", "c@example.test", "--password-stdin"], input="first long password\n"
+    )
+    assert (
+        runner.invoke(
+            app,
+            ["user", "passwd", "c@example.test", "--password-stdin"],
+            input="second long password\n",
+        ).exit_code
+        == 0
+    )
     assert runner.invoke(app, ["user", "role", "c@example.test", "admin"]).exit_code == 0
     assert runner.invoke(app, ["user", "deactivate", "c@example.test"]).exit_code == 0
     user = find_user(db, "c@example.test")

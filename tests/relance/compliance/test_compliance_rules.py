@@ -21,8 +21,9 @@ POLICY = seed_policy()
 
 def _check(db: Session, debtor: Debtor, channel: str = "sms"):  # type: ignore[no-untyped-def]
     contact = next((c for c in debtor.contacts if c.channel == channel), None)
-    return check_contact(db, debtor=debtor, contact=contact, channel=channel, now=utcnow(),
-                         policy=POLICY)
+    return check_contact(
+        db, debtor=debtor, contact=contact, channel=channel, now=utcnow(), policy=POLICY
+    )
 
 
 @freeze_time("2026-11-23 10:30:00")  # Monday 11:30 in Paris
@@ -72,8 +73,16 @@ def test_fr_evening_is_closed_and_next_window_is_next_morning(db: Session) -> No
 def test_window_uses_the_debtors_time_zone(db: Session) -> None:
     assert not _check(db, make_debtor(db)).allowed
     # Address and phone agree with the recorded zone (a Lyon address would make Paris plausible).
-    assert _check(db, make_debtor(db, timezone="Indian/Reunion", postcode="97400",
-                                  city="Saint-Denis", phone="+262692000001")).allowed
+    assert _check(
+        db,
+        make_debtor(
+            db,
+            timezone="Indian/Reunion",
+            postcode="97400",
+            city="Saint-Denis",
+            phone="+262692000001",
+        ),
+    ).allowed
 
 
 @freeze_time("2026-11-23 12:30:00")  # 07:30 in New York: before 08:00
@@ -88,12 +97,14 @@ def test_us_window_is_8_to_21_local(db: Session) -> None:
 
 @freeze_time("2026-11-23 15:00:00")  # 10:00 in New York
 def test_us_seven_calls_in_seven_days(db: Session) -> None:
-    debtor = make_debtor(db, jurisdiction="US", timezone="America/New_York",
-                         channels=("sms", "voice"))
+    debtor = make_debtor(
+        db, jurisdiction="US", timezone="America/New_York", channels=("sms", "voice")
+    )
     now = utcnow()
     for day in range(7):
-        add_message(db, debtor, channel="voice", direction="outbound",
-                    at=now - timedelta(days=day, hours=1))
+        add_message(
+            db, debtor, channel="voice", direction="outbound", at=now - timedelta(days=day, hours=1)
+        )
     decision = _check(db, debtor, "voice")
     assert decision.codes == ["call_cap"]
     assert "7 call attempts in 7 days" in decision.explain()
@@ -103,20 +114,28 @@ def test_us_seven_calls_in_seven_days(db: Session) -> None:
 
 @freeze_time("2026-11-23 15:00:00")
 def test_us_six_calls_leave_room_for_a_seventh(db: Session) -> None:
-    debtor = make_debtor(db, jurisdiction="US", timezone="America/New_York",
-                         channels=("sms", "voice"))
+    debtor = make_debtor(
+        db, jurisdiction="US", timezone="America/New_York", channels=("sms", "voice")
+    )
     for day in range(6):
-        add_message(db, debtor, channel="voice", direction="outbound",
-                    at=utcnow() - timedelta(days=day, hours=1))
-    add_message(db, debtor, channel="voice", direction="outbound",
-                at=utcnow() - timedelta(days=8))  # outside the 7-day window
+        add_message(
+            db,
+            debtor,
+            channel="voice",
+            direction="outbound",
+            at=utcnow() - timedelta(days=day, hours=1),
+        )
+    add_message(
+        db, debtor, channel="voice", direction="outbound", at=utcnow() - timedelta(days=8)
+    )  # outside the 7-day window
     assert _check(db, debtor, "voice").allowed
 
 
 @freeze_time("2026-11-23 15:00:00")
 def test_us_no_call_within_seven_days_after_a_conversation(db: Session) -> None:
-    debtor = make_debtor(db, jurisdiction="US", timezone="America/New_York",
-                         channels=("sms", "voice"))
+    debtor = make_debtor(
+        db, jurisdiction="US", timezone="America/New_York", channels=("sms", "voice")
+    )
     talk = utcnow() - timedelta(days=3)
     add_message(db, debtor, channel="voice", direction="inbound", at=talk)
     decision = _check(db, debtor, "voice")
@@ -128,17 +147,30 @@ def test_us_no_call_within_seven_days_after_a_conversation(db: Session) -> None:
 def test_fr_profile_has_no_call_cap(db: Session) -> None:
     debtor = make_debtor(db, channels=("sms", "voice"))
     for day in range(8):
-        add_message(db, debtor, channel="voice", direction="outbound",
-                    at=utcnow() - timedelta(days=day % 6, hours=1))
+        add_message(
+            db,
+            debtor,
+            channel="voice",
+            direction="outbound",
+            at=utcnow() - timedelta(days=day % 6, hours=1),
+        )
     assert _check(db, debtor, "voice").allowed
 
 
 def _sent(db: Session, debtor: Debtor, invoice: Invoice, at, n: int) -> None:  # type: ignore[no-untyped-def]
-    db.add(DunningAction(
-        idempotency_key=f"{invoice.id}:s{n}", invoice_id=invoice.id, debtor_id=debtor.id,
-        stage=f"s{n}", kind="message", group_key=f"{debtor.id}:contact:{n}", status="sent",
-        sent_at=at, channels=["sms"],
-    ))
+    db.add(
+        DunningAction(
+            idempotency_key=f"{invoice.id}:s{n}",
+            invoice_id=invoice.id,
+            debtor_id=debtor.id,
+            stage=f"s{n}",
+            kind="message",
+            group_key=f"{debtor.id}:contact:{n}",
+            status="sent",
+            sent_at=at,
+            channels=["sms"],
+        )
+    )
     db.flush()
 
 
@@ -200,8 +232,14 @@ def test_ai_disclosure_only_at_first_contact_and_details_after_a_verified_answer
     add_message(db, debtor, channel="sms", direction="outbound", at=utcnow() - timedelta(days=3))
     decision = _check(db, debtor)
     assert decision.disclose_ai is False and decision.may_disclose_details is False
-    add_message(db, debtor, channel="sms", direction="inbound", at=utcnow() - timedelta(days=2),
-                address=sms.address)
+    add_message(
+        db,
+        debtor,
+        channel="sms",
+        direction="inbound",
+        at=utcnow() - timedelta(days=2),
+        address=sms.address,
+    )
     # Someone answered from the number but never passed the identity check: still discreet.
     assert _check(db, debtor).may_disclose_details is False
     conversation_for_debtor(db, debtor).identity_verified_at = utcnow() - timedelta(days=2)
@@ -213,20 +251,28 @@ def test_ai_disclosure_only_at_first_contact_and_details_after_a_verified_answer
 def test_verified_elsewhere_does_not_unlock_an_unanswered_contact_point(db: Session) -> None:
     debtor = make_debtor(db, channels=("sms", "whatsapp"))
     sms = next(c for c in debtor.contacts if c.channel == "sms")
-    add_message(db, debtor, channel="sms", direction="inbound", at=utcnow() - timedelta(days=2),
-                address=sms.address)
+    add_message(
+        db,
+        debtor,
+        channel="sms",
+        direction="inbound",
+        at=utcnow() - timedelta(days=2),
+        address=sms.address,
+    )
     conversation_for_debtor(db, debtor).identity_verified_at = utcnow() - timedelta(days=2)
     db.flush()
     whatsapp = next(c for c in debtor.contacts if c.channel == "whatsapp")
     whatsapp.address = "whatsapp:+33699887766"  # a different number nobody has answered from
     db.flush()
-    decision = check_contact(db, debtor=debtor, contact=whatsapp, channel="whatsapp",
-                             now=utcnow(), policy=POLICY)
+    decision = check_contact(
+        db, debtor=debtor, contact=whatsapp, channel="whatsapp", now=utcnow(), policy=POLICY
+    )
     assert decision.may_disclose_details is False
 
 
 @freeze_time("2026-11-22 10:30:00")  # Sunday: windows do not apply to a posted letter
 def test_letters_ignore_phone_windows(db: Session) -> None:
-    decision = check_contact(db, debtor=make_debtor(db), contact=None, channel="letter",
-                             now=utcnow(), policy=POLICY)
+    decision = check_contact(
+        db, debtor=make_debtor(db), contact=None, channel="letter", now=utcnow(), policy=POLICY
+    )
     assert decision.allowed

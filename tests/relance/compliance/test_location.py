@@ -28,14 +28,30 @@ MONDAY_0830_NEW_YORK = "2026-11-23 13:30:00"  # 05:30 in California
 
 def _check(db: Session, debtor: Debtor, channel: str = "voice"):  # type: ignore[no-untyped-def]
     contact = next((c for c in debtor.contacts if c.channel == channel), None)
-    return check_contact(db, debtor=debtor, contact=contact, channel=channel, now=utcnow(),
-                         policy=POLICY)
+    return check_contact(
+        db, debtor=debtor, contact=contact, channel=channel, now=utcnow(), policy=POLICY
+    )
 
 
-def _us(db: Session, *, phone: str, postcode: str = "10001", tz: str = "America/New_York",
-        channels: tuple[str, ...] = ("sms", "voice")) -> Debtor:
-    return make_debtor(db, jurisdiction="US", timezone=tz, phone=phone, postcode=postcode,
-                       city="", country="US", channels=channels, language="en")
+def _us(
+    db: Session,
+    *,
+    phone: str,
+    postcode: str = "10001",
+    tz: str = "America/New_York",
+    channels: tuple[str, ...] = ("sms", "voice"),
+) -> Debtor:
+    return make_debtor(
+        db,
+        jurisdiction="US",
+        timezone=tz,
+        phone=phone,
+        postcode=postcode,
+        city="",
+        country="US",
+        channels=channels,
+        language="en",
+    )
 
 
 @freeze_time(MONDAY_0830_NEW_YORK)
@@ -99,8 +115,9 @@ def test_dispatcher_defers_the_reminder_and_stores_the_zone_conflict(db: Session
     make_invoice(db, debtor, due=utcnow().date() - timedelta(days=10))
     plan(db, debtor_ids=[debtor.id])
     gateway = FakeGateway()
-    dispatcher = Dispatcher(db_session.get_sessionmaker(), gateway=gateway,
-                            assistant=FakeAssistant(), worker_id="test")
+    dispatcher = Dispatcher(
+        db_session.get_sessionmaker(), gateway=gateway, assistant=FakeAssistant(), worker_id="test"
+    )
     assert dispatcher.run() == {"deferred": 1} and gateway.sent == []
     db.expire_all()
     [action] = db.scalars(select(DunningAction).where(DunningAction.debtor_id == debtor.id))
@@ -157,8 +174,9 @@ def test_dispatcher_defers_strasbourg_to_monday_and_sends_to_paris(db: Session) 
         make_invoice(db, debtor, due=utcnow().date() - timedelta(days=10))
     plan(db, debtor_ids=[strasbourg.id, paris.id])
     gateway = FakeGateway()
-    dispatcher = Dispatcher(db_session.get_sessionmaker(), gateway=gateway,
-                            assistant=FakeAssistant(), worker_id="test")
+    dispatcher = Dispatcher(
+        db_session.get_sessionmaker(), gateway=gateway, assistant=FakeAssistant(), worker_id="test"
+    )
     assert dispatcher.run() == {"sent": 1, "deferred": 1}
     assert [s["debtor_id"] for s in gateway.sent] == [paris.id]
     db.expire_all()

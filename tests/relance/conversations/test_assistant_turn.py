@@ -73,10 +73,10 @@ class StubRasa:
         return self.send_message(sender_id, f"/{intent}", {})
 
 
-
 def _disclosed(text: str, db: Session) -> str:
     sentence = wording.text(db, "utter_ai_disclosure_sentence", language="fr", channel="sms")
     return f"{sentence} {text}"
+
 
 def test_action_server_down_before_the_turn_nothing_reaches_rasa(
     actions: FakeActionServer,
@@ -123,7 +123,9 @@ def test_trigger_whose_actions_died_midway_is_rewound_and_refused(
     assert stub.sent == ["/EXTERNAL_reminder"] and stub.events == [[{"event": "rewind"}]]
     healthy = StubRasa()
     actions.up = True
-    replies = trigger_turn(healthy, "debtor-1", "EXTERNAL_reminder", {}, ActionServerProbe(actions.url))
+    replies = trigger_turn(
+        healthy, "debtor-1", "EXTERNAL_reminder", {}, ActionServerProbe(actions.url)
+    )
     assert [r.text for r in replies] == ["Votre solde est de 1 234,56 €"]
 
 

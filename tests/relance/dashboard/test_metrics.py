@@ -18,11 +18,27 @@ def _at(days_before: int, hour: int = 12) -> datetime:
     return datetime.combine(AS_OF - timedelta(days=days_before), time(hour), UTC)
 
 
-def _invoice(db: Session, owner, amount: int, *, due: int, issued: int, paid: int = 0,  # type: ignore[no-untyped-def]
-             status: str = "open", paid_at: datetime | None = None, currency: str = "EUR"):
+def _invoice(
+    db: Session,
+    owner,
+    amount: int,
+    *,
+    due: int,
+    issued: int,
+    paid: int = 0,  # type: ignore[no-untyped-def]
+    status: str = "open",
+    paid_at: datetime | None = None,
+    currency: str = "EUR",
+):
     return factories.invoice(
-        db, owner, amount_minor=amount, paid_minor=paid, status=status, currency=currency,
-        due_date=AS_OF + timedelta(days=due), issue_date=AS_OF - timedelta(days=issued),
+        db,
+        owner,
+        amount_minor=amount,
+        paid_minor=paid,
+        status=status,
+        currency=currency,
+        due_date=AS_OF + timedelta(days=due),
+        issue_date=AS_OF - timedelta(days=issued),
         paid_at=paid_at,
     )
 
@@ -35,11 +51,27 @@ def portfolio(db: Session) -> dict[str, object]:
     _invoice(db, d2, 30_000, due=5, issued=25)  # not due yet
     disputed = _invoice(db, d2, 40_000, due=-100, issued=130, status="disputed")  # 90+
     on_time_due = AS_OF - timedelta(days=20)
-    _invoice(db, d3, 50_000, due=-20, issued=50, paid=50_000, status="paid",
-             paid_at=datetime.combine(on_time_due - timedelta(days=1), time(9), UTC))
+    _invoice(
+        db,
+        d3,
+        50_000,
+        due=-20,
+        issued=50,
+        paid=50_000,
+        status="paid",
+        paid_at=datetime.combine(on_time_due - timedelta(days=1), time(9), UTC),
+    )
     late_due = AS_OF - timedelta(days=30)
-    _invoice(db, d3, 8_000, due=-30, issued=60, paid=8_000, status="paid",
-             paid_at=datetime.combine(late_due + timedelta(days=3), time(9), UTC))
+    _invoice(
+        db,
+        d3,
+        8_000,
+        due=-30,
+        issued=60,
+        paid=8_000,
+        status="paid",
+        paid_at=datetime.combine(late_due + timedelta(days=3), time(9), UTC),
+    )
     _invoice(db, d3, 99_999, due=-10, issued=20, status="cancelled")
     _invoice(db, d3, 7_000, due=-5, issued=20, currency="USD")
 
@@ -56,8 +88,9 @@ def portfolio(db: Session) -> dict[str, object]:
     factories.message(db, factories.conversation(db, d4), "rappel", direction="outbound")
 
     for debtor, stage, days in ((d1, "friendly", 20), (d2, "friendly", 20), (d1, "firm", 10)):
-        audit.record(db, actor="system", action="dunning.sent", debtor_id=debtor.id,
-                     stage=stage).at = _at(days)
+        audit.record(
+            db, actor="system", action="dunning.sent", debtor_id=debtor.id, stage=stage
+        ).at = _at(days)
     factories.payment(db, d1, 8_000, received_at=_at(15))
     factories.payment(db, d2, 1_000, received_at=_at(40), currency="USD")  # before reminders
     db.flush()
@@ -68,8 +101,13 @@ def test_ledger_numbers(db: Session, portfolio: dict[str, object]) -> None:
     board = metrics.compute(db, currency="EUR", as_of=AS_OF)
     assert board.outstanding_minor == 95_000
     assert board.overdue_minor == 65_000 and board.overdue_invoices == 3
-    assert board.aging == [("Not due", 30_000), ("1–30 days", 10_000), ("31–60 days", 15_000),
-                           ("61–90 days", 0), ("90+ days", 40_000)]
+    assert board.aging == [
+        ("Not due", 30_000),
+        ("1–30 days", 10_000),
+        ("31–60 days", 15_000),
+        ("61–90 days", 0),
+        ("90+ days", 40_000),
+    ]
     # 95,000 outstanding / 118,000 invoiced in 90 days × 90 days
     assert board.dso_days == 72.5
     # fell due unpaid: 10,000 + 20,000 + 40,000 + 8,000 (paid late); recovered 5,000 + 8,000
@@ -107,8 +145,10 @@ def test_empty_portfolio_has_no_division_by_zero(db: Session) -> None:
     assert board.promise_keep_rate is None and board.containment_rate is None
 
 
-@pytest.mark.parametrize(("days", "bucket"), [(-3, 0), (0, 0), (1, 1), (30, 1), (31, 2),
-                                              (60, 2), (61, 3), (90, 3), (91, 4)])
+@pytest.mark.parametrize(
+    ("days", "bucket"),
+    [(-3, 0), (0, 0), (1, 1), (30, 1), (31, 2), (60, 2), (61, 3), (90, 3), (91, 4)],
+)
 def test_aging_bucket_edges(days: int, bucket: int) -> None:
     assert metrics.aging_bucket(days) == bucket
 
@@ -126,8 +166,8 @@ def test_late_reasons_count_each_debtor_once_by_latest_reason_in_the_period(db: 
     from relance.late_reasons.service import StatedReason, record_stated
 
     def said(owner, text: str, days_before: int) -> None:  # type: ignore[no-untyped-def]
-        record_stated(db, owner, StatedReason(text=text, intent="cannot_pay")).created_at = (
-            _at(days_before)
+        record_stated(db, owner, StatedReason(text=text, intent="cannot_pay")).created_at = _at(
+            days_before
         )
 
     d1, d2, d3, d4 = (factories.debtor(db) for _ in range(4))

@@ -41,11 +41,17 @@ def make_debtor(
 ) -> Debtor:
     n = next(_seq)
     debtor = Debtor(
-        customer_number=f"T-{n:05d}-{id(db) % 9973}", name=name, company=company,
-        segment=segment, risk_class=risk_class, jurisdiction=jurisdiction, timezone=timezone,
+        customer_number=f"T-{n:05d}-{id(db) % 9973}",
+        name=name,
+        company=company,
+        segment=segment,
+        risk_class=risk_class,
+        jurisdiction=jurisdiction,
+        timezone=timezone,
         language=language,
         address_line="8 avenue des Tilleuls" if address else None,
-        postcode=postcode if address else None, city=city if address else None,
+        postcode=postcode if address else None,
+        city=city if address else None,
         country=country,
     )
     db.add(debtor)
@@ -72,9 +78,14 @@ def make_invoice(
 ) -> Invoice:
     n = next(_seq)
     invoice = Invoice(
-        debtor_id=debtor.id, number=number or f"F-{n:06d}-{id(db) % 9973}",
-        amount_minor=amount_minor, paid_minor=paid_minor, currency="EUR",
-        issue_date=issued or due - timedelta(days=30), due_date=due, status=status,
+        debtor_id=debtor.id,
+        number=number or f"F-{n:06d}-{id(db) % 9973}",
+        amount_minor=amount_minor,
+        paid_minor=paid_minor,
+        currency="EUR",
+        issue_date=issued or due - timedelta(days=30),
+        due_date=due,
+        status=status,
     )
     db.add(invoice)
     db.flush()
@@ -82,14 +93,24 @@ def make_invoice(
 
 
 def add_message(
-    db: Session, debtor: Debtor, *, channel: str, direction: str, at: datetime,
+    db: Session,
+    debtor: Debtor,
+    *,
+    channel: str,
+    direction: str,
+    at: datetime,
     address: str | None = None,
 ) -> Message:
     conversation = conversation_for_debtor(db, debtor)
     message = Message(
-        conversation_id=conversation.id, direction=direction, channel=channel,
-        author="debtor" if direction == Direction.INBOUND else "bot", body="…",
-        address=address, status="delivered", created_at=at,
+        conversation_id=conversation.id,
+        direction=direction,
+        channel=channel,
+        author="debtor" if direction == Direction.INBOUND else "bot",
+        body="…",
+        address=address,
+        status="delivered",
+        created_at=at,
     )
     db.add(message)
     db.flush()
@@ -103,28 +124,63 @@ class FakeGateway:
         self.sent: list[dict[str, Any]] = []
         self.fail: dict[str, list[DeliveryError]] = {}
 
-    def _record(self, session: Session, conversation: Conversation, contact: Contact,
-                channel: str, body: str, **extra: Any) -> Message:
+    def _record(
+        self,
+        session: Session,
+        conversation: Conversation,
+        contact: Contact,
+        channel: str,
+        body: str,
+        **extra: Any,
+    ) -> Message:
         errors = self.fail.get(channel) or []
         if errors:
             raise errors.pop(0)
         message = Message(
-            conversation_id=conversation.id, direction="outbound", channel=channel,
-            author="bot", body=body, address=contact.address, status="queued",
+            conversation_id=conversation.id,
+            direction="outbound",
+            channel=channel,
+            author="bot",
+            body=body,
+            address=contact.address,
+            status="queued",
         )
         session.add(message)
         session.flush()
-        self.sent.append({"channel": channel, "body": body, "debtor_id": conversation.debtor_id,
-                          "address": contact.address, "message_id": message.id, **extra})
+        self.sent.append(
+            {
+                "channel": channel,
+                "body": body,
+                "debtor_id": conversation.debtor_id,
+                "address": contact.address,
+                "message_id": message.id,
+                **extra,
+            }
+        )
         return message
 
-    def send_text(self, session: Session, *, conversation: Conversation, contact: Contact,
-                  text: str, author: str, first_contact_template: bool = False) -> Message:
-        return self._record(session, conversation, contact, contact.channel, text,
-                            first_contact_template=first_contact_template)
+    def send_text(
+        self,
+        session: Session,
+        *,
+        conversation: Conversation,
+        contact: Contact,
+        text: str,
+        author: str,
+        first_contact_template: bool = False,
+    ) -> Message:
+        return self._record(
+            session,
+            conversation,
+            contact,
+            contact.channel,
+            text,
+            first_contact_template=first_contact_template,
+        )
 
-    def place_call(self, session: Session, *, conversation: Conversation, contact: Contact,
-                   purpose: str) -> Message:
+    def place_call(
+        self, session: Session, *, conversation: Conversation, contact: Contact, purpose: str
+    ) -> Message:
         return self._record(session, conversation, contact, "voice", purpose)
 
 
@@ -139,8 +195,9 @@ class FakeAssistant:
     def append_events(self, sender_id: str, events: list[dict[str, Any]]) -> None:
         self.events.append(events)
 
-    def trigger_intent(self, sender_id: str, intent: str,
-                       entities: dict[str, Any] | None = None) -> list[BotMessage]:
+    def trigger_intent(
+        self, sender_id: str, intent: str, entities: dict[str, Any] | None = None
+    ) -> list[BotMessage]:
         self.calls.append((sender_id, intent, dict(entities or {})))
         if self.error:
             raise self.error

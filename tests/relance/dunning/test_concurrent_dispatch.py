@@ -26,7 +26,9 @@ DEBTORS = 25
 
 
 @pytest.mark.postgres
-def test_two_dispatchers_never_send_the_same_stage_twice(engine: Engine, settings: Settings) -> None:
+def test_two_dispatchers_never_send_the_same_stage_twice(
+    engine: Engine, settings: Settings
+) -> None:
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     with factory() as session:
         debtors = [make_debtor(session) for _ in range(DEBTORS)]
@@ -46,8 +48,9 @@ def test_two_dispatchers_never_send_the_same_stage_twice(engine: Engine, setting
 
         def work(name: str) -> None:
             try:
-                dispatcher = Dispatcher(factory, gateway=gateway, assistant=assistant,
-                                        worker_id=name)
+                dispatcher = Dispatcher(
+                    factory, gateway=gateway, assistant=assistant, worker_id=name
+                )
                 barrier.wait()
                 # Both walk the very same groups in the same order: every claim is contested.
                 results[name] = Counter(dispatcher.dispatch_group(k, now=NOW) for k in keys)

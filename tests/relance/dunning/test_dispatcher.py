@@ -41,14 +41,20 @@ def assistant() -> FakeAssistant:
 
 
 def _dispatcher(gateway: FakeGateway, assistant: FakeAssistant, **kw) -> Dispatcher:  # type: ignore[no-untyped-def]
-    return Dispatcher(db_session.get_sessionmaker(), gateway=gateway, assistant=assistant,
-                      worker_id="test", **kw)
+    return Dispatcher(
+        db_session.get_sessionmaker(), gateway=gateway, assistant=assistant, worker_id="test", **kw
+    )
 
 
 def _actions(db: Session, debtor_id: int) -> list[DunningAction]:
     db.expire_all()
-    return list(db.scalars(select(DunningAction).where(DunningAction.debtor_id == debtor_id)
-                           .order_by(DunningAction.id)))
+    return list(
+        db.scalars(
+            select(DunningAction)
+            .where(DunningAction.debtor_id == debtor_id)
+            .order_by(DunningAction.id)
+        )
+    )
 
 
 @freeze_time(MONDAY_11)
@@ -91,7 +97,9 @@ def test_sunday_defers_to_monday_morning(db: Session, gateway, assistant) -> Non
 
 
 @freeze_time(MONDAY_11)
-def test_retryable_error_backs_off_then_falls_back_to_next_channel(db: Session, gateway, assistant) -> None:  # type: ignore[no-untyped-def]
+def test_retryable_error_backs_off_then_falls_back_to_next_channel(
+    db: Session, gateway, assistant
+) -> None:  # type: ignore[no-untyped-def]
     debtor = make_debtor(db)
     make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     plan(db, debtor_ids=[debtor.id])
@@ -113,7 +121,9 @@ def test_retryable_error_backs_off_then_falls_back_to_next_channel(db: Session, 
 
 
 @freeze_time(MONDAY_11)
-def test_hard_failure_falls_back_at_once_and_all_failing_is_recorded(db: Session, gateway, assistant) -> None:  # type: ignore[no-untyped-def]
+def test_hard_failure_falls_back_at_once_and_all_failing_is_recorded(
+    db: Session, gateway, assistant
+) -> None:  # type: ignore[no-untyped-def]
     debtor = make_debtor(db)
     make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     plan(db, debtor_ids=[debtor.id])
@@ -167,15 +177,22 @@ def test_rasa_down_and_no_local_template_retries_later(db: Session, gateway, mon
 def test_rasa_down_renders_the_stage_template_locally(db: Session, gateway, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import relance.nlg.templates_store as store
 
-    templates = {"utter_reminder_friendly": [{"fr": "Rappel {{ invoice_refs|join(', ') }}",
-                                              "en": "Reminder {{ invoice_refs|join(', ') }}"}]}
+    templates = {
+        "utter_reminder_friendly": [
+            {
+                "fr": "Rappel {{ invoice_refs|join(', ') }}",
+                "en": "Reminder {{ invoice_refs|join(', ') }}",
+            }
+        ]
+    }
     monkeypatch.setattr(store, "active_templates", lambda session: templates)
     debtor = make_debtor(db)
     invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     plan(db, debtor_ids=[debtor.id])
     verify_contact_point(db, debtor)
     assert _dispatcher(gateway, FakeAssistant(error=AssistantUnavailable("503"))).run() == {
-        "sent": 1}
+        "sent": 1
+    }
     assert gateway.sent[0]["body"] == f"Rappel {invoice.number}"
 
 
@@ -188,8 +205,14 @@ def test_action_server_dying_during_the_reminder_sends_the_local_template(  # ty
     from relance.settings import get_settings
     from tests.support.fake_action_server import FakeActionServer
 
-    templates = {"utter_reminder_friendly": [{"fr": "Rappel {{ invoice_refs|join(', ') }}",
-                                              "en": "Reminder {{ invoice_refs|join(', ') }}"}]}
+    templates = {
+        "utter_reminder_friendly": [
+            {
+                "fr": "Rappel {{ invoice_refs|join(', ') }}",
+                "en": "Reminder {{ invoice_refs|join(', ') }}",
+            }
+        ]
+    }
     monkeypatch.setattr(store, "active_templates", lambda session: templates)
     actions = FakeActionServer()
     monkeypatch.setenv("ACTION_SERVER_URL", actions.url)
@@ -220,7 +243,8 @@ def test_rasa_down_unverified_contact_gets_the_discreet_template(db: Session, ga
     invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     plan(db, debtor_ids=[debtor.id])
     assert _dispatcher(gateway, FakeAssistant(error=AssistantUnavailable("503"))).run() == {
-        "sent": 1}
+        "sent": 1
+    }
     body = gateway.sent[0]["body"]
     assert "Relance" in body or "assistant" in body  # who we are
     assert invoice.number not in body and "Jeanne" not in body and "€" not in body
@@ -287,7 +311,9 @@ def test_legal_stage_opens_a_task_for_collectors(db: Session, gateway, assistant
 
 
 @freeze_time(MONDAY_11)
-def test_highest_priority_goes_first_and_limit_is_respected(db: Session, gateway, assistant) -> None:  # type: ignore[no-untyped-def]
+def test_highest_priority_goes_first_and_limit_is_respected(
+    db: Session, gateway, assistant
+) -> None:  # type: ignore[no-untyped-def]
     low = make_debtor(db)
     make_invoice(db, low, due=utcnow().date() - timedelta(days=3), amount_minor=1000)
     high = make_debtor(db, risk_class="high")

@@ -38,8 +38,9 @@ def _text(path: str | None) -> str:
 
 
 def _dispatcher(gateway: FakeGateway, assistant: FakeAssistant) -> Dispatcher:
-    return Dispatcher(db_session.get_sessionmaker(), gateway=gateway, assistant=assistant,
-                      worker_id="test")
+    return Dispatcher(
+        db_session.get_sessionmaker(), gateway=gateway, assistant=assistant, worker_id="test"
+    )
 
 
 def _letters(db: Session, debtor_id: int) -> list[Letter]:
@@ -49,8 +50,13 @@ def _letters(db: Session, debtor_id: int) -> list[Letter]:
 
 def _actions(db: Session, debtor_id: int) -> list[DunningAction]:
     db.expire_all()
-    return list(db.scalars(select(DunningAction).where(DunningAction.debtor_id == debtor_id)
-                           .order_by(DunningAction.id)))
+    return list(
+        db.scalars(
+            select(DunningAction)
+            .where(DunningAction.debtor_id == debtor_id)
+            .order_by(DunningAction.id)
+        )
+    )
 
 
 @freeze_time(MONDAY_11)
@@ -58,10 +64,12 @@ def test_one_letter_claims_every_invoice_of_the_debtor_then_one_sms(db: Session)
     gateway, assistant = FakeGateway(), FakeAssistant()
     debtor = make_debtor(db, segment="b2b", company="Atelier Martin SARL")
     today = utcnow().date()
-    first = make_invoice(db, debtor, due=today - timedelta(days=34), amount_minor=125000,
-                         number="F-2026-0201")
-    second = make_invoice(db, debtor, due=today - timedelta(days=30), amount_minor=48050,
-                          number="F-2026-0202")
+    first = make_invoice(
+        db, debtor, due=today - timedelta(days=34), amount_minor=125000, number="F-2026-0201"
+    )
+    second = make_invoice(
+        db, debtor, due=today - timedelta(days=30), amount_minor=48050, number="F-2026-0202"
+    )
     other = make_debtor(db, segment="b2b")
     make_invoice(db, other, due=today - timedelta(days=31), number="F-2026-0999")
     plan(db, debtor_ids=[debtor.id, other.id])
@@ -75,11 +83,22 @@ def test_one_letter_claims_every_invoice_of_the_debtor_then_one_sms(db: Session)
     assert letter.interest_minor == 1415 + 480  # 34 and 30 days late
     assert letter.indemnity_minor == 2 * 4000
     text = _text(letter.pdf_path)
-    for expected in ("F-2026-0201", "F-2026-0202", "1 250,00 €", "480,50 €", "14,15 €", "4,80 €",
-                     "1 829,45 €", "L441-10", "D441-5"):
+    for expected in (
+        "F-2026-0201",
+        "F-2026-0202",
+        "1 250,00 €",
+        "480,50 €",
+        "14,15 €",
+        "4,80 €",
+        "1 829,45 €",
+        "L441-10",
+        "D441-5",
+    ):
         assert expected in text, expected
     assert "F-2026-0999" not in text and text.count("40,00 €") >= 2
-    assert {a.letter_id for a in _actions(db, debtor.id) if a.stage == "formal_notice"} == {letter.id}
+    assert {a.letter_id for a in _actions(db, debtor.id) if a.stage == "formal_notice"} == {
+        letter.id
+    }
 
     with freeze_time(TUESDAY_11):  # the notice respects the minimum gap, then goes once
         assert dispatcher.run() == {"sent": 2}
@@ -106,7 +125,9 @@ def test_invoice_already_in_a_queued_letter_is_not_claimed_twice(db: Session) ->
     assert "F-EARLY" not in _text(new.pdf_path) and "F-LATE" in _text(new.pdf_path)
     by_invoice = {a.invoice_id: a for a in _actions(db, debtor.id) if a.stage == "formal_notice"}
     assert (by_invoice[early.id].letter_id, by_invoice[early.id].outcome) == (
-        by_hand.id, "already_in_letter")
+        by_hand.id,
+        "already_in_letter",
+    )
     assert by_invoice[late.id].letter_id == new.id
     notices = [a for a in _actions(db, debtor.id) if a.stage == "formal_notice_notice"]
     assert [a.invoice_id for a in notices] == [late.id]  # the hand-made letter had no notice
@@ -139,7 +160,9 @@ def test_a_letter_never_adds_two_currencies(db: Session) -> None:
     assert _dispatcher(FakeGateway(), FakeAssistant()).run() == {"letter": 1}
     letters = _letters(db, debtor.id)
     assert sorted((x.currency, tuple(x.invoice_ids), x.principal_minor) for x in letters) == [
-        ("EUR", (euro.id,), 10000), ("GBP", (pound.id,), 20000)]
+        ("EUR", (euro.id,), 10000),
+        ("GBP", (pound.id,), 20000),
+    ]
     groups = {a.group_key for a in _actions(db, debtor.id) if a.stage == "formal_notice_notice"}
     assert len(groups) == 2  # one notice per letter
 
@@ -167,8 +190,9 @@ def test_two_dispatchers_queue_one_letter_per_debtor(
 
         def work(name: str) -> None:
             try:
-                dispatcher = Dispatcher(factory, gateway=FakeGateway(), assistant=FakeAssistant(),
-                                        worker_id=name)
+                dispatcher = Dispatcher(
+                    factory, gateway=FakeGateway(), assistant=FakeAssistant(), worker_id=name
+                )
                 barrier.wait()
                 results[name] = Counter(dispatcher.dispatch_group(k, now=now) for k in keys)
             except BaseException as exc:  # surfaced below
@@ -186,9 +210,11 @@ def test_two_dispatchers_queue_one_letter_per_debtor(
             letters = session.scalars(select(Letter).where(Letter.debtor_id.in_(ids))).all()
             assert Counter(x.debtor_id for x in letters) == Counter({i: 1 for i in ids})
             assert all(len(x.invoice_ids) == 2 for x in letters)
-            notices = session.scalars(select(DunningAction).where(
-                DunningAction.debtor_id.in_(ids), DunningAction.stage == "formal_notice_notice"
-            )).all()
+            notices = session.scalars(
+                select(DunningAction).where(
+                    DunningAction.debtor_id.in_(ids), DunningAction.stage == "formal_notice_notice"
+                )
+            ).all()
             assert len({n.group_key for n in notices}) == len(debtors)
     finally:
         with factory() as session:

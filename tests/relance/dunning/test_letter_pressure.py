@@ -20,8 +20,12 @@ MONDAY_11 = "2026-11-23 10:00:00"  # 11:00 in Paris
 
 
 def _dispatcher() -> Dispatcher:
-    return Dispatcher(db_session.get_sessionmaker(), gateway=FakeGateway(),
-                      assistant=FakeAssistant(), worker_id="test")
+    return Dispatcher(
+        db_session.get_sessionmaker(),
+        gateway=FakeGateway(),
+        assistant=FakeAssistant(),
+        worker_id="test",
+    )
 
 
 def _letter_due(db: Session) -> tuple[Debtor, Invoice]:
@@ -31,18 +35,32 @@ def _letter_due(db: Session) -> tuple[Debtor, Invoice]:
 
 
 def _sms_sent(db: Session, debtor: Debtor, invoice: Invoice, hours_ago: float, n: int) -> None:
-    db.add(DunningAction(
-        idempotency_key=f"{invoice.id}:earlier{n}", invoice_id=invoice.id, debtor_id=debtor.id,
-        stage=f"earlier{n}", kind="message", group_key=f"{debtor.id}:earlier:{n}", status="sent",
-        sent_at=utcnow() - timedelta(hours=hours_ago), channels=["sms"], channel="sms",
-    ))
+    db.add(
+        DunningAction(
+            idempotency_key=f"{invoice.id}:earlier{n}",
+            invoice_id=invoice.id,
+            debtor_id=debtor.id,
+            stage=f"earlier{n}",
+            kind="message",
+            group_key=f"{debtor.id}:earlier:{n}",
+            status="sent",
+            sent_at=utcnow() - timedelta(hours=hours_ago),
+            channels=["sms"],
+            channel="sms",
+        )
+    )
     db.flush()
 
 
 def _letter_rows(db: Session, debtor: Debtor) -> list[DunningAction]:
     db.expire_all()
-    return list(db.scalars(select(DunningAction).where(
-        DunningAction.debtor_id == debtor.id, DunningAction.kind == "letter")))
+    return list(
+        db.scalars(
+            select(DunningAction).where(
+                DunningAction.debtor_id == debtor.id, DunningAction.kind == "letter"
+            )
+        )
+    )
 
 
 def _letters(db: Session, debtor: Debtor) -> list[Letter]:

@@ -27,8 +27,13 @@ NOW = "2026-11-23 08:00:00"  # Monday
 
 
 def _actions(db: Session, debtor_id: int) -> list[DunningAction]:
-    return list(db.scalars(select(DunningAction).where(DunningAction.debtor_id == debtor_id)
-                           .order_by(DunningAction.id)))
+    return list(
+        db.scalars(
+            select(DunningAction)
+            .where(DunningAction.debtor_id == debtor_id)
+            .order_by(DunningAction.id)
+        )
+    )
 
 
 @freeze_time(NOW)
@@ -75,23 +80,47 @@ def test_high_risk_b2b_track_is_earlier(db: Session) -> None:
 
 def _skip_case(db: Session, reason: str):  # type: ignore[no-untyped-def]
     today = utcnow().date()
-    debtor = make_debtor(db, address=reason != "no_postal_address",
-                         channels=() if reason == "no_contact" else ("sms", "whatsapp"))
+    debtor = make_debtor(
+        db,
+        address=reason != "no_postal_address",
+        channels=() if reason == "no_contact" else ("sms", "whatsapp"),
+    )
     due = today - timedelta(days=30 if reason == "no_postal_address" else 10)
     invoice = make_invoice(db, debtor, due=due)
     if reason == "paid":
         invoice.paid_minor = invoice.amount_minor
     elif reason == "disputed":
-        db.add(Dispute(reference=f"D-{invoice.id}", debtor_id=debtor.id, invoice_id=invoice.id,
-                       reason="amount"))
+        db.add(
+            Dispute(
+                reference=f"D-{invoice.id}",
+                debtor_id=debtor.id,
+                invoice_id=invoice.id,
+                reason="amount",
+            )
+        )
     elif reason == "paused":
         invoice.dunning_paused_until = today + timedelta(days=3)
     elif reason == "promised":
-        db.add(Promise(debtor_id=debtor.id, amount_minor=invoice.amount_minor, currency="EUR",
-                       promised_date=today + timedelta(days=5), invoice_ids=[invoice.id]))
+        db.add(
+            Promise(
+                debtor_id=debtor.id,
+                amount_minor=invoice.amount_minor,
+                currency="EUR",
+                promised_date=today + timedelta(days=5),
+                invoice_ids=[invoice.id],
+            )
+        )
     elif reason == "on_plan":
-        db.add(PaymentPlan(debtor_id=debtor.id, total_minor=invoice.amount_minor, currency="EUR",
-                           installments_count=3, frequency="monthly", invoice_ids=[invoice.id]))
+        db.add(
+            PaymentPlan(
+                debtor_id=debtor.id,
+                total_minor=invoice.amount_minor,
+                currency="EUR",
+                installments_count=3,
+                frequency="monthly",
+                invoice_ids=[invoice.id],
+            )
+        )
     elif reason == "handed_off":
         conversation = conversation_for_debtor(db, debtor)
         db.add(Handoff(conversation_id=conversation.id, reason="requested"))
@@ -105,8 +134,17 @@ def _skip_case(db: Session, reason: str):  # type: ignore[no-untyped-def]
 @freeze_time(NOW)
 @pytest.mark.parametrize(
     "reason",
-    ["paid", "disputed", "paused", "promised", "on_plan", "handed_off", "opted_out",
-     "no_contact", "no_postal_address"],
+    [
+        "paid",
+        "disputed",
+        "paused",
+        "promised",
+        "on_plan",
+        "handed_off",
+        "opted_out",
+        "no_contact",
+        "no_postal_address",
+    ],
 )
 def test_each_skip_reason_is_recorded(db: Session, reason: str) -> None:
     debtor, invoice = _skip_case(db, reason)
@@ -123,8 +161,15 @@ def test_each_skip_reason_is_recorded(db: Session, reason: str) -> None:
 def test_expired_promise_no_longer_pauses(db: Session) -> None:
     debtor = make_debtor(db)
     invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=10))
-    db.add(Promise(debtor_id=debtor.id, amount_minor=1, currency="EUR",
-                   promised_date=utcnow().date() - timedelta(days=1), invoice_ids=[invoice.id]))
+    db.add(
+        Promise(
+            debtor_id=debtor.id,
+            amount_minor=1,
+            currency="EUR",
+            promised_date=utcnow().date() - timedelta(days=1),
+            invoice_ids=[invoice.id],
+        )
+    )
     plan(db, debtor_ids=[debtor.id])
     assert [a.stage for a in _actions(db, debtor.id)] == ["firm"]
 
@@ -165,8 +210,15 @@ def test_priority_orders_debtors(db: Session) -> None:
     make_invoice(db, big_risky, due=today - timedelta(days=10), amount_minor=900000)
     broken = make_debtor(db)
     make_invoice(db, broken, due=today - timedelta(days=3), amount_minor=5000)
-    db.add(Promise(debtor_id=broken.id, amount_minor=5000, currency="EUR",
-                   promised_date=today - timedelta(days=5), status="broken"))
+    db.add(
+        Promise(
+            debtor_id=broken.id,
+            amount_minor=5000,
+            currency="EUR",
+            promised_date=today - timedelta(days=5),
+            status="broken",
+        )
+    )
     db.flush()
     report = plan(db, debtor_ids=[small.id, big_risky.id, broken.id])
     order = [g.debtor_id for g in report.groups]
@@ -194,7 +246,10 @@ def test_unsent_stage_is_superseded_by_the_next_one(db: Session) -> None:
     db.expire_all()
     friendly, firm = _actions(db, debtor.id)
     assert (friendly.stage, friendly.status, friendly.outcome) == (
-        "friendly", "cancelled", "superseded")
+        "friendly",
+        "cancelled",
+        "superseded",
+    )
     assert (firm.stage, firm.status) == ("firm", "planned")
 
 
@@ -211,7 +266,10 @@ def test_stage_cancelled_for_a_dispute_is_planned_again_once_resolved(db: Sessio
     old, new = _actions(db, debtor.id)
     assert old.idempotency_key.startswith(f"{action.invoice_id}:firm:retired:")
     assert (new.stage, new.status, new.idempotency_key) == (
-        "firm", "planned", f"{action.invoice_id}:firm")
+        "firm",
+        "planned",
+        f"{action.invoice_id}:firm",
+    )
 
 
 @freeze_time(NOW)
@@ -233,10 +291,12 @@ def test_chunks_cover_every_debtor(db: Session) -> None:
     assert report.counts["groups"] == 5 and sum(seen) == 5 and len(seen) == 3
 
 
-@pytest.mark.parametrize(("segment", "risk"), [("consumer", "standard"), ("b2b", "standard"),
-                                                ("b2b", "high")])
-def test_sql_stage_filter_agrees_with_the_python_rules(db: Session, segment: str,
-                                                       risk: str) -> None:
+@pytest.mark.parametrize(
+    ("segment", "risk"), [("consumer", "standard"), ("b2b", "standard"), ("b2b", "high")]
+)
+def test_sql_stage_filter_agrees_with_the_python_rules(
+    db: Session, segment: str, risk: str
+) -> None:
     """Every day from J-15 to J+60: the SQL filter keeps exactly the invoices with a stage."""
     from relance.db.models import Invoice
     from relance.dunning.planner import _stage_filter, current_stage
@@ -251,10 +311,13 @@ def test_sql_stage_filter_agrees_with_the_python_rules(db: Session, segment: str
         }
         stage_filter = _stage_filter(db, policy, utcnow())
     assert stage_filter is not None
-    kept = set(db.scalars(
-        select(Invoice.id).join(Invoice.debtor).where(Invoice.debtor_id == debtor.id,
-                                                      stage_filter(debtor.id, debtor.id))
-    ))
+    kept = set(
+        db.scalars(
+            select(Invoice.id)
+            .join(Invoice.debtor)
+            .where(Invoice.debtor_id == debtor.id, stage_filter(debtor.id, debtor.id))
+        )
+    )
     track = policy.track_for(segment, risk)
     expected = {i for i, d in invoices.items() if current_stage(track, d) is not None}
     assert kept == expected and len(expected) > 50
@@ -273,6 +336,9 @@ def test_debtors_of_one_chunk_each_get_their_own_channels(db: Session) -> None:
         make_invoice(db, debtor, due=today - timedelta(days=3))
     report = plan(db, debtor_ids=[both.id, opted.id, nobody.id, alike.id])
     channels = {a.debtor_id: a.channels for d in (both, opted, alike) for a in _actions(db, d.id)}
-    assert channels == {both.id: ["sms", "whatsapp"], opted.id: ["whatsapp"],
-                        alike.id: ["sms", "whatsapp"]}
+    assert channels == {
+        both.id: ["sms", "whatsapp"],
+        opted.id: ["whatsapp"],
+        alike.id: ["sms", "whatsapp"],
+    }
     assert report.counts["skip:no_contact"] == 1 and report.counts["channel_opted_out"] == 1

@@ -27,7 +27,7 @@ def _unescape(field: str) -> str | None:
     swaps = {"\\\\": "\\", "\\t": "\t", "\\n": "\n", "\\r": "\r"}
     out, i = [], 0
     while i < len(field):
-        pair = field[i:i + 2]
+        pair = field[i : i + 2]
         if pair in swaps:
             out.append(swaps[pair])
             i += 2
@@ -42,8 +42,15 @@ def test_copy_lines_carry_the_same_values_as_the_rows_even_with_special_characte
     # Policy validation keeps stage keys to [a-z0-9_]; the encoder must not rely on it.
     stage = Stage.model_construct(key="friendly", offset_days=3, kind="message", channels=["sms"])
     groups = [
-        PlannedGroup(7, "7:contact:2026-11-23", "contact", stage, ["sms", "whatsapp"],
-                     invoices=[(11, "odd\tkey\\x"), (12, "friendly")], priority=12.345),
+        PlannedGroup(
+            7,
+            "7:contact:2026-11-23",
+            "contact",
+            stage,
+            ["sms", "whatsapp"],
+            invoices=[(11, "odd\tkey\\x"), (12, "friendly")],
+            priority=12.345,
+        ),
         PlannedGroup(8, "8:legal:2026-11-23", "legal", stage, [], invoices=[(13, "legal")]),
     ]
     lines = list(writer.action_copy_lines(groups, 5, now))
@@ -75,9 +82,20 @@ def _written(db: Session, debtor: Debtor) -> tuple[list[tuple[Any, ...]], list[t
     invoice_pos = {invoice_id: n for n, invoice_id in enumerate(ids)}
     actions = db.scalars(select(DunningAction).where(DunningAction.debtor_id == debtor.id)).all()
     action_rows = sorted(
-        (invoice_pos[a.invoice_id], a.idempotency_key.split(":", 1)[1], a.stage, a.kind,
-         a.group_key.split(":", 1)[1], a.status, a.priority, a.channels, a.channel, a.attempts,
-         a.planned_at.replace(tzinfo=None), a.outcome)
+        (
+            invoice_pos[a.invoice_id],
+            a.idempotency_key.split(":", 1)[1],
+            a.stage,
+            a.kind,
+            a.group_key.split(":", 1)[1],
+            a.status,
+            a.priority,
+            a.channels,
+            a.channel,
+            a.attempts,
+            a.planned_at.replace(tzinfo=None),
+            a.outcome,
+        )
         for a in actions
     )
     skips = db.scalars(select(DunningSkip).where(DunningSkip.debtor_id == debtor.id)).all()
@@ -92,8 +110,9 @@ def test_bulk_path_writes_the_same_rows_as_the_portable_path(
     """On PostgreSQL the bulk path is COPY; it must match the portable executemany insert."""
     copies: list[int] = []
     real_copy = writer.copy_actions
-    monkeypatch.setattr(writer, "copy_actions",
-                        lambda session, lines: copies.append(1) or real_copy(session, lines))
+    monkeypatch.setattr(
+        writer, "copy_actions", lambda session, lines: copies.append(1) or real_copy(session, lines)
+    )
     bulk_debtor = _scenario(db)
     plan(db, debtor_ids=[bulk_debtor.id])
     portable_debtor = _scenario(db)
@@ -121,6 +140,7 @@ def test_writing_a_chunk_twice_writes_each_stage_once(db: Session, bulk: bool) -
         writer.write_chunk(db, run, [group], [skip], [], [], utcnow(), bulk=bulk)
     actions = db.scalars(select(DunningAction).where(DunningAction.debtor_id == debtor.id)).all()
     assert [(a.invoice_id, a.stage, a.group_key) for a in actions] == [
-        (invoice.id, "friendly", group.group_key)]
+        (invoice.id, "friendly", group.group_key)
+    ]
     skips = db.scalars(select(DunningSkip).where(DunningSkip.debtor_id == debtor.id)).all()
     assert len(skips) == 1

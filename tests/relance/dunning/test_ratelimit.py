@@ -39,8 +39,9 @@ def prefix(client: redis.Redis) -> Iterator[str]:
 
 
 def _limiter(client: redis.Redis, prefix: str, slept: list[float], **kw: float) -> RedisRateLimiter:
-    return RedisRateLimiter(client, kw.pop("per_minute", 60), prefix=prefix, sleep=slept.append,
-                            **kw)
+    return RedisRateLimiter(
+        client, kw.pop("per_minute", 60), prefix=prefix, sleep=slept.append, **kw
+    )
 
 
 def test_two_limiters_share_one_budget_per_sender(client: redis.Redis, prefix: str) -> None:
@@ -65,7 +66,10 @@ def test_two_limiters_share_one_budget_per_sender(client: redis.Redis, prefix: s
 
 def test_in_process_limiters_do_not_share(client: redis.Redis) -> None:
     """What the Redis limiter fixes: two in-process buckets each allow the full rate."""
-    first, second = SenderRateLimiter(60, sleep=lambda s: None), SenderRateLimiter(60, sleep=lambda s: None)
+    first, second = (
+        SenderRateLimiter(60, sleep=lambda s: None),
+        SenderRateLimiter(60, sleep=lambda s: None),
+    )
     assert first.acquire(SENDER) == 0.0 and second.acquire(SENDER) == 0.0
 
 
@@ -89,10 +93,12 @@ def test_redis_down_falls_back_to_an_in_process_bucket(prefix: str) -> None:
             def run(**_kw: object) -> int:
                 calls.append("script")
                 raise redis.exceptions.ConnectionError("connection refused")
+
             return run
 
-    limiter = RedisRateLimiter(Down(), 60, prefix=prefix, clock=lambda: clock[0],
-                               sleep=slept.append)
+    limiter = RedisRateLimiter(
+        Down(), 60, prefix=prefix, clock=lambda: clock[0], sleep=slept.append
+    )
     assert limiter.acquire(SENDER) == 0.0
     assert limiter.acquire(SENDER) == 1.0  # still limited, in this process
     assert calls == ["script"]  # Redis is not asked again for a while...
@@ -128,7 +134,9 @@ def test_concurrent_workers_together_respect_the_rate(prefix: str) -> None:
     assert time.monotonic() - started >= 19 * 0.05 * 0.95
 
 
-def test_worker_limiter_follows_redis_url(monkeypatch: pytest.MonkeyPatch, settings: object) -> None:
+def test_worker_limiter_follows_redis_url(
+    monkeypatch: pytest.MonkeyPatch, settings: object
+) -> None:
     from relance.settings import get_settings
     from relance.worker import jobs
 

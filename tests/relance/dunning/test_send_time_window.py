@@ -51,23 +51,38 @@ def _run_four_groups(db: Session, start: datetime, **debtor: object) -> tuple[li
         plan(db, debtor_ids=[d.id for d in debtors])
         db.commit()
         dispatcher = Dispatcher(
-            db_session.get_sessionmaker(), gateway=gateway, assistant=FakeAssistant(),
-            worker_id="test", clock=clock.now,
+            db_session.get_sessionmaker(),
+            gateway=gateway,
+            assistant=FakeAssistant(),
+            worker_id="test",
+            clock=clock.now,
             limiter=SenderRateLimiter(1, clock=clock.monotonic, sleep=clock.sleep),
         )
         outcomes = dispatcher.run()
     assert outcomes == {"sent": 2, "deferred": 2}, outcomes
     db.expire_all()
-    actions = list(db.scalars(select(DunningAction).where(
-        DunningAction.debtor_id.in_([d.id for d in debtors])).order_by(DunningAction.id)))
+    actions = list(
+        db.scalars(
+            select(DunningAction)
+            .where(DunningAction.debtor_id.in_([d.id for d in debtors]))
+            .order_by(DunningAction.id)
+        )
+    )
     return actions, gateway
 
 
 def test_us_run_started_at_20_58_30_sends_nothing_after_21_00(db: Session) -> None:
     start = utc(2026, 11, 23, 1, 58, 30)  # Sunday 20:58:30 in New York (EST)
     actions, gateway = _run_four_groups(
-        db, start, jurisdiction="US", timezone="America/New_York", phone="+121255501",
-        postcode="10001", city="New York", country="US", language="en",
+        db,
+        start,
+        jurisdiction="US",
+        timezone="America/New_York",
+        phone="+121255501",
+        postcode="10001",
+        city="New York",
+        country="US",
+        language="en",
     )
     sent = [a for a in actions if a.status == "sent"]
     deferred = [a for a in actions if a.status == "planned"]
@@ -86,6 +101,8 @@ def test_fr_run_started_at_19_58_30_stops_at_20_00(db: Session) -> None:
     sent = [a for a in actions if a.status == "sent"]
     deferred = [a for a in actions if a.status == "planned"]
     assert len(gateway.sent) == 2 and sorted(a.sent_at for a in sent) == [
-        start, start + timedelta(minutes=1)]
+        start,
+        start + timedelta(minutes=1),
+    ]
     assert {a.outcome for a in deferred} == {"deferred:outside_hours"} and len(deferred) == 2
     assert {a.next_attempt_at for a in deferred} == {utc(2026, 11, 24, 9, 0)}  # Tuesday 10:00

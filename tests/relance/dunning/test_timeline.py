@@ -50,10 +50,16 @@ def test_promise_postpones_and_dispute_skips(db: Session) -> None:
     today = utcnow().date()
     promised = make_invoice(db, debtor, due=today - timedelta(days=10), number="P-1")
     disputed = make_invoice(db, debtor, due=today - timedelta(days=3), number="D-1")
-    db.add(Promise(debtor_id=debtor.id, amount_minor=1, currency="EUR",
-                   promised_date=today + timedelta(days=4), invoice_ids=[promised.id]))
-    db.add(Dispute(reference="DSP-1", debtor_id=debtor.id, invoice_id=disputed.id,
-                   reason="amount"))
+    db.add(
+        Promise(
+            debtor_id=debtor.id,
+            amount_minor=1,
+            currency="EUR",
+            promised_date=today + timedelta(days=4),
+            invoice_ids=[promised.id],
+        )
+    )
+    db.add(Dispute(reference="DSP-1", debtor_id=debtor.id, invoice_id=disputed.id, reason="amount"))
     db.flush()
     entries = timeline(db, debtor, days=20)
     firm = next(e for e in entries if e.stage == "firm")

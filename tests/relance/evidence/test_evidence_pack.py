@@ -28,29 +28,52 @@ def test_pack_contains_the_whole_file(db: Session, tmp_path: Path) -> None:
     other = make_debtor(db)
     invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=40), number="F-9")
     make_invoice(db, other, due=utcnow().date(), number="NOT-MINE")
-    add_message(db, debtor, channel="sms", direction="outbound",
-                at=utcnow() - timedelta(days=5))
-    add_message(db, debtor, channel="voice", direction="inbound",
-                at=utcnow() - timedelta(days=2))
-    db.add(Promise(debtor_id=debtor.id, amount_minor=500, currency="EUR",
-                   promised_date=utcnow().date(), status="broken"))
-    db.add(Dispute(reference="DSP-9", debtor_id=debtor.id, invoice_id=invoice.id,
-                   reason="quality", status="rejected"))
-    letter = create_formal_notice(db, debtor, [invoice.id], payment_url="https://p.test/x",
-                                  out_dir=tmp_path)
+    add_message(db, debtor, channel="sms", direction="outbound", at=utcnow() - timedelta(days=5))
+    add_message(db, debtor, channel="voice", direction="inbound", at=utcnow() - timedelta(days=2))
+    db.add(
+        Promise(
+            debtor_id=debtor.id,
+            amount_minor=500,
+            currency="EUR",
+            promised_date=utcnow().date(),
+            status="broken",
+        )
+    )
+    db.add(
+        Dispute(
+            reference="DSP-9",
+            debtor_id=debtor.id,
+            invoice_id=invoice.id,
+            reason="quality",
+            status="rejected",
+        )
+    )
+    letter = create_formal_notice(
+        db, debtor, [invoice.id], payment_url="https://p.test/x", out_dir=tmp_path
+    )
     db.flush()
 
     pack = build_pack(db, debtor, actor="user:admin@example.com")
     archive = zipfile.ZipFile(io.BytesIO(pack))
     names = set(archive.namelist())
-    assert {"manifest.json", "invoices.csv", "messages_and_calls.csv", "promises.csv",
-            "disputes.csv", "letters.csv", "audit_trail.csv", "debtor.json",
-            f"letters/MED-{letter.id:06d}.pdf"} <= names
+    assert {
+        "manifest.json",
+        "invoices.csv",
+        "messages_and_calls.csv",
+        "promises.csv",
+        "disputes.csv",
+        "letters.csv",
+        "audit_trail.csv",
+        "debtor.json",
+        f"letters/MED-{letter.id:06d}.pdf",
+    } <= names
     invoices = list(csv.DictReader(io.StringIO(archive.read("invoices.csv").decode())))
     assert [i["number"] for i in invoices] == ["F-9"]
     messages = list(csv.DictReader(io.StringIO(archive.read("messages_and_calls.csv").decode())))
     assert [(m["channel"], m["direction"], m["status"]) for m in messages] == [
-        ("sms", "outbound", "delivered"), ("voice", "inbound", "delivered")]
+        ("sms", "outbound", "delivered"),
+        ("voice", "inbound", "delivered"),
+    ]
     assert messages[0]["created_at"].startswith("2026-11-18T10:00")
     assert "DSP-9" in archive.read("disputes.csv").decode()
     assert "broken" in archive.read("promises.csv").decode()

@@ -58,8 +58,12 @@ def test_every_candidate_is_an_attempt(db: Session) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["donnez-moi le détail de ma facture", "why do you need that?", "je ne sais pas",
-     "j'ai 2 questions"],
+    [
+        "donnez-moi le détail de ma facture",
+        "why do you need that?",
+        "je ne sais pas",
+        "j'ai 2 questions",
+    ],
 )
 def test_a_message_without_candidate_costs_nothing(db: Session, text: str) -> None:
     debtor = factories.debtor(db, postcode="75011")

@@ -40,29 +40,60 @@ def test_interest_is_simple_on_365_days_rounded_half_up() -> None:
 def test_b2b_letter_in_french_has_the_legal_content(db: Session, tmp_path: Path) -> None:
     debtor = make_debtor(db, segment="b2b", company="Atelier Martin SARL")
     today = utcnow().date()
-    first = make_invoice(db, debtor, due=today - timedelta(days=84), amount_minor=125000,
-                         issued=date(2026, 8, 1), number="F-2026-0113")
-    second = make_invoice(db, debtor, due=today - timedelta(days=44), amount_minor=48050,
-                          paid_minor=10000, issued=date(2026, 9, 10), number="F-2026-0158")
-    letter = create_formal_notice(db, debtor, [first.id, second.id], payment_url=URL,
-                                  out_dir=tmp_path)
+    first = make_invoice(
+        db,
+        debtor,
+        due=today - timedelta(days=84),
+        amount_minor=125000,
+        issued=date(2026, 8, 1),
+        number="F-2026-0113",
+    )
+    second = make_invoice(
+        db,
+        debtor,
+        due=today - timedelta(days=44),
+        amount_minor=48050,
+        paid_minor=10000,
+        issued=date(2026, 9, 10),
+        number="F-2026-0158",
+    )
+    letter = create_formal_notice(
+        db, debtor, [first.id, second.id], payment_url=URL, out_dir=tmp_path
+    )
     # principal 1 250,00 + 380,50; interest 34,95 + 5,57; indemnity 2 × 40 €
     assert (letter.principal_minor, letter.interest_minor, letter.indemnity_minor) == (
-        163050, 3495 + 557, 8000)
+        163050,
+        3495 + 557,
+        8000,
+    )
     assert letter.status == "queued" and letter.tracking_number is None
     assert letter.deadline == today + timedelta(days=8)
     text = _text(letter.pdf_path or "")
     for expected in (
-        "Relance Demo SAS", "12 rue de la Paix", "SIREN",  # creditor identity
-        "Atelier Martin SARL", "Jeanne Martin", "8 avenue des Tilleuls", "69003 Lyon",  # debtor
-        "F-2026-0113", "01/08/2026", "31/08/2026", "F-2026-0158",  # origin of the debt
-        "1 250,00 €", "380,50 €",  # principal
-        "L441-10", "12,15 %", "34,95 €",  # late-payment interest
-        "40,00 €", "D441-5",  # fixed indemnity per invoice
+        "Relance Demo SAS",
+        "12 rue de la Paix",
+        "SIREN",  # creditor identity
+        "Atelier Martin SARL",
+        "Jeanne Martin",
+        "8 avenue des Tilleuls",
+        "69003 Lyon",  # debtor
+        "F-2026-0113",
+        "01/08/2026",
+        "31/08/2026",
+        "F-2026-0158",  # origin of the debt
+        "1 250,00 €",
+        "380,50 €",  # principal
+        "L441-10",
+        "12,15 %",
+        "34,95 €",  # late-payment interest
+        "40,00 €",
+        "D441-5",  # fixed indemnity per invoice
         "1 751,02 €",  # total
-        "8 jours", "1 décembre 2026",  # deadline
+        "8 jours",
+        "1 décembre 2026",  # deadline
         "pay.example.test/pay/tok_abc123",  # how to pay
-        "juridiction compétente", "injonction de payer",  # consequence
+        "juridiction compétente",
+        "injonction de payer",  # consequence
         "Lettre recommandée avec accusé de réception".upper(),
         "Mise en demeure",
     ):
@@ -72,8 +103,7 @@ def test_b2b_letter_in_french_has_the_legal_content(db: Session, tmp_path: Path)
 @freeze_time(TODAY)
 def test_consumer_letter_has_no_b2b_interest_nor_indemnity(db: Session, tmp_path: Path) -> None:
     debtor = make_debtor(db, segment="consumer")
-    invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=40),
-                           amount_minor=9900)
+    invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=40), amount_minor=9900)
     letter = create_formal_notice(db, debtor, [invoice.id], payment_url=URL, out_dir=tmp_path)
     assert (letter.interest_minor, letter.indemnity_minor) == (0, 0)
     text = _text(letter.pdf_path or "")
@@ -84,13 +114,22 @@ def test_consumer_letter_has_no_b2b_interest_nor_indemnity(db: Session, tmp_path
 @freeze_time(TODAY)
 def test_english_variant(db: Session, tmp_path: Path) -> None:
     debtor = make_debtor(db, segment="b2b", company="Martin Ltd", language="en")
-    invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=31),
-                           amount_minor=100000, number="INV-77")
+    invoice = make_invoice(
+        db, debtor, due=utcnow().date() - timedelta(days=31), amount_minor=100000, number="INV-77"
+    )
     letter = create_formal_notice(db, debtor, [invoice.id], payment_url=URL, out_dir=tmp_path)
     assert letter.language == "en"
     text = _text(letter.pdf_path or "")
-    for expected in ("Formal notice", "INV-77", "€1,000.00", "12.15%", "€40.00",
-                     "1 December 2026", "competent court", "Yours faithfully"):
+    for expected in (
+        "Formal notice",
+        "INV-77",
+        "€1,000.00",
+        "12.15%",
+        "€40.00",
+        "1 December 2026",
+        "competent court",
+        "Yours faithfully",
+    ):
         assert expected in text, expected
 
 
@@ -100,8 +139,9 @@ def test_deadline_and_rate_follow_the_policy(db: Session, tmp_path: Path) -> Non
     rules = policy.letters.model_copy(update={"deadline_days": 15, "ecb_rate_pct": 3.0})
     policy = policy.model_copy(update={"letters": rules})
     debtor = make_debtor(db, segment="b2b")
-    invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=365),
-                           amount_minor=100000)
+    invoice = make_invoice(
+        db, debtor, due=utcnow().date() - timedelta(days=365), amount_minor=100000
+    )
     letter = create_formal_notice(db, debtor, [invoice.id], policy=policy, out_dir=tmp_path)
     assert letter.deadline == utcnow().date() + timedelta(days=15)
     assert letter.interest_minor == 13000  # 13 % over a full year
@@ -112,13 +152,22 @@ def test_deadline_and_rate_follow_the_policy(db: Session, tmp_path: Path) -> Non
 
 
 @freeze_time(TODAY)
-def test_payment_link_comes_from_the_payments_port(db: Session, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_payment_link_comes_from_the_payments_port(
+    db: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from relance.ledger import ports
 
     class Port:
-        def create_link(self, session, *, debtor, purpose, amount_minor=None,  # type: ignore[no-untyped-def]
-                        invoice_ids=None, installment=None):
+        def create_link(
+            self,
+            session,
+            *,
+            debtor,
+            purpose,
+            amount_minor=None,  # type: ignore[no-untyped-def]
+            invoice_ids=None,
+            installment=None,
+        ):
             self.called = (debtor.id, purpose, invoice_ids)
             return None, "https://links.test/pay/XYZ"
 

@@ -37,7 +37,10 @@ def test_posted_once_with_who_and_when(db: Session, tmp_path: Path) -> None:
     letter = create_formal_notice(db, debtor, [invoice.id], payment_url=URL, out_dir=tmp_path)
     mark_posted(db, letter, "1a 1234 5678 901", actor="user:collector@example.test")
     assert (letter.status, letter.tracking_number, letter.posted_by) == (
-        "sent", "1A12345678901", "user:collector@example.test")
+        "sent",
+        "1A12345678901",
+        "user:collector@example.test",
+    )
     assert letter.sent_at == utcnow()
     with pytest.raises(NotPosted, match="is sent, not queued"):
         mark_posted(db, letter, "2C99999999999", actor="user:other@example.test")

@@ -81,8 +81,13 @@ def test_every_language_channel_and_tone_picks_a_complete_variant(name: str) -> 
             for channel in CHANNELS:
                 for tone in TONES:
                     text = render(
-                        TEMPLATES, name, language=language, variables=context, tone=tone,
-                        channel=channel, rng=random.Random(0),
+                        TEMPLATES,
+                        name,
+                        language=language,
+                        variables=context,
+                        tone=tone,
+                        channel=channel,
+                        rng=random.Random(0),
                     )
                     _assert_complete(f"{name} ({language}, {channel}, {tone})", text)
 
@@ -114,7 +119,10 @@ def test_every_outbound_text_template_tells_how_to_opt_out() -> None:
 
 def test_the_reminders_say_reply_stop_in_english() -> None:
     friendly = render(
-        TEMPLATES, "utter_reminder_friendly", language="en", channel="sms",
+        TEMPLATES,
+        "utter_reminder_friendly",
+        language="en",
+        channel="sms",
         variables={"invoice_refs": ["F-1"], "stage": "friendly"},
     )
     assert "Reply STOP to opt out" in friendly

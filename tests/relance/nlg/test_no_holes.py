@@ -22,8 +22,12 @@ from relance.settings import Settings
 def _nlg(client: TestClient, settings: Settings, response: str, **body: object):  # type: ignore[no-untyped-def]
     return client.post(
         f"/nlg?token={settings.nlg_token}",
-        json={"response": response, "arguments": {}, "tracker": {"slots": {"language": "fr"}},
-              **body},
+        json={
+            "response": response,
+            "arguments": {},
+            "tracker": {"slots": {"language": "fr"}},
+            **body,
+        },
     )
 
 
@@ -44,7 +48,10 @@ def test_unknown_number_reply_has_the_creditor_phone_with_what_its_caller_passes
     """relance/conversations/service.py passes only the creditor's name."""
     for language, ending in (("fr", "appelez le "), ("en", "please call ")):
         text = render(
-            bundled_templates(), "utter_unknown_number", language=language, channel="sms",
+            bundled_templates(),
+            "utter_unknown_number",
+            language=language,
+            channel="sms",
             variables={"creditor_name": settings.creditor_name},
         )
         assert text.endswith(f"{ending}{settings.creditor_phone}."), text
@@ -87,8 +94,11 @@ def test_missing_empty_or_unformattable_values_are_errors(
 
 
 def test_optional_parts_guarded_by_if_still_render() -> None:
-    templates = {"utter_x": [{"fr": "Bonjour.{% if pay_url %} Payez : {{ pay_url }}{% endif %}",
-                              "en": "Hello."}]}
+    templates = {
+        "utter_x": [
+            {"fr": "Bonjour.{% if pay_url %} Payez : {{ pay_url }}{% endif %}", "en": "Hello."}
+        ]
+    }
     assert render(templates, "utter_x", language="fr", variables={"pay_url": None}) == "Bonjour."
     assert render(templates, "utter_x", language="fr") == "Bonjour."
 

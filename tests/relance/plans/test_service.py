@@ -11,30 +11,41 @@ from relance.policy.service import PlanLimits
 from tests.console import factories
 
 TODAY = date(2026, 1, 31)
-LIMITS = PlanLimits(max_installments=6, max_duration_days=180, min_first_payment_minor=0,
-                    min_first_payment_pct=10, min_installment_minor=3000,
-                    allowed_frequencies=("biweekly", "monthly"), segment="consumer",
-                    band_max_amount_minor=500_000)
+LIMITS = PlanLimits(
+    max_installments=6,
+    max_duration_days=180,
+    min_first_payment_minor=0,
+    min_first_payment_pct=10,
+    min_installment_minor=3000,
+    allowed_frequencies=("biweekly", "monthly"),
+    segment="consumer",
+    band_max_amount_minor=500_000,
+)
 
 
 def test_split_and_monthly_dates_clamped() -> None:
     assert split(10_001, 3) == (3335, 3333, 3333)
     assert split(10_000, 3, 4000) == (4000, 3000, 3000)
-    assert due_dates(TODAY, 3, "monthly") == (date(2026, 1, 31), date(2026, 2, 28),
-                                              date(2026, 3, 31))
+    assert due_dates(TODAY, 3, "monthly") == (
+        date(2026, 1, 31),
+        date(2026, 2, 28),
+        date(2026, 3, 31),
+    )
     assert due_dates(TODAY, 2, "biweekly")[1] == date(2026, 2, 14)
 
 
 def test_within_limits() -> None:
-    result = evaluate(LIMITS, total_minor=60_000, currency="EUR", installments=6,
-                      frequency="monthly", today=TODAY)
+    result = evaluate(
+        LIMITS, total_minor=60_000, currency="EUR", installments=6, frequency="monthly", today=TODAY
+    )
     assert result.status == "within_limits" and result.proposal == result.requested
     assert result.proposal.amounts == (10_000,) * 6
 
 
 def test_counter_offer_is_closest_allowed() -> None:
-    result = evaluate(LIMITS, total_minor=60_000, currency="EUR", installments=10,
-                      frequency="weekly", today=TODAY)
+    result = evaluate(
+        LIMITS, total_minor=60_000, currency="EUR", installments=10, frequency="weekly", today=TODAY
+    )
     assert result.status == "counter_offer"
     assert "too_many_installments" in result.problems
     assert "frequency_not_allowed" in result.problems
@@ -42,23 +53,32 @@ def test_counter_offer_is_closest_allowed() -> None:
 
 
 def test_first_payment_raised_to_the_floor() -> None:
-    result = evaluate(LIMITS, total_minor=60_000, currency="EUR", installments=6,
-                      frequency="monthly", first_minor=1000, today=TODAY)
+    result = evaluate(
+        LIMITS,
+        total_minor=60_000,
+        currency="EUR",
+        installments=6,
+        frequency="monthly",
+        first_minor=1000,
+        today=TODAY,
+    )
     assert result.status == "counter_offer"
     assert result.proposal.amounts[0] >= 6000
 
 
 def test_needs_approval_when_nothing_fits() -> None:
-    result = evaluate(LIMITS, total_minor=5000, currency="EUR", installments=4,
-                      frequency="monthly", today=TODAY)
+    result = evaluate(
+        LIMITS, total_minor=5000, currency="EUR", installments=4, frequency="monthly", today=TODAY
+    )
     assert result.status == "needs_approval" and result.proposal is None
 
 
 def test_create_plan_covers_open_invoices(db: Session) -> None:
     debtor = factories.debtor(db)
     invoice = factories.invoice(db, debtor, amount_minor=60_000)
-    proposal = evaluate(LIMITS, total_minor=60_000, currency="EUR", installments=3,
-                        frequency="monthly", today=TODAY).proposal
+    proposal = evaluate(
+        LIMITS, total_minor=60_000, currency="EUR", installments=3, frequency="monthly", today=TODAY
+    ).proposal
     plan = create_plan(db, debtor, proposal)
     assert plan.status == "active" and plan.invoice_ids == [invoice.id]
     assert [i.seq for i in plan.installments] == [1, 2, 3]

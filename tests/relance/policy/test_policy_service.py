@@ -23,8 +23,12 @@ def test_seed_validates_and_has_the_issue_stages() -> None:
     policy = service.seed_policy()
     track = policy.track_for("b2b", "standard")
     assert [(s.key, s.offset_days) for s in track.stages] == [
-        ("pre_due", -10), ("friendly", 3), ("firm", 10), ("call", 20),
-        ("formal_notice", 30), ("legal", 45),
+        ("pre_due", -10),
+        ("friendly", 3),
+        ("firm", 10),
+        ("call", 20),
+        ("formal_notice", 30),
+        ("legal", 45),
     ]
     assert track.stages[0].channels == ["whatsapp", "sms"]
     assert policy.letters.b2b_rate_pct == pytest.approx(12.15)
@@ -96,14 +100,19 @@ def test_rollback_to_unknown_version_fails(db: Session) -> None:
 
 def test_late_reasons_plan_first_is_validated_and_defaults_when_absent() -> None:
     assert service.seed_policy().late_reasons.plan_first == [
-        "job_loss", "illness", "hardship", "cash_flow"
+        "job_loss",
+        "illness",
+        "hardship",
+        "cash_flow",
     ]
     older = copy.deepcopy(service.seed_document())
     del older["late_reasons"]  # a version saved before the section existed still loads
     assert service.validate_document(older).late_reasons.remember_days == 90
-    for bad, words in (({"plan_first": ["bored"]}, "late_reasons.plan_first.0"),
-                       ({"plan_first": ["illness", "illness"]}, "listed twice"),
-                       ({"remember_days": 0}, "late_reasons.remember_days")):
+    for bad, words in (
+        ({"plan_first": ["bored"]}, "late_reasons.plan_first.0"),
+        ({"plan_first": ["illness", "illness"]}, "listed twice"),
+        ({"remember_days": 0}, "late_reasons.remember_days"),
+    ):
         document = copy.deepcopy(service.seed_document()) | {"late_reasons": bad}
         with pytest.raises(PolicyInvalid) as refused:
             service.validate_document(document)

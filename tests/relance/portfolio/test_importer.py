@@ -146,8 +146,11 @@ def test_the_demo_portfolio_customer_numbers_are_not_sequential(db: Session, mon
 
     monkeypatch.setenv("IDENTITY_CHECK", "customer_number")
     get_settings.cache_clear()
-    report = import_rows(db, read_csv(DEMO_CSV.read_text(encoding="utf-8")),
-                         date_shift_days=demo_shift_days(date.today()))
+    report = import_rows(
+        db,
+        read_csv(DEMO_CSV.read_text(encoding="utf-8")),
+        date_shift_days=demo_shift_days(date.today()),
+    )
     assert report.ok and report.warnings == []
 
 

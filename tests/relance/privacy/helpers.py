@@ -63,7 +63,11 @@ class Seeded:
 
 
 def seed_debtor(
-    db: Session, tmp_path: Path, *, settled: bool = True, old: bool = False,
+    db: Session,
+    tmp_path: Path,
+    *,
+    settled: bool = True,
+    old: bool = False,
     surname: str = "Lambertini",
 ) -> Seeded:
     """`settled`: the invoice is paid; `old`: everything happened about three years ago."""
@@ -75,80 +79,226 @@ def seed_debtor(
     company = f"{surname} Café {n}"
     street = f"{n} rue des Capucines"
     text = f"Je ne peux pas payer avant vendredi, rappelez-moi au {phone} ({n})"
-    debtor = Debtor(customer_number=f"PRIV-{n:05d}", name=name, company=company,
-                    email=email, address_line=street, postcode="75002",
-                    city="Paris")
+    debtor = Debtor(
+        customer_number=f"PRIV-{n:05d}",
+        name=name,
+        company=company,
+        email=email,
+        address_line=street,
+        postcode="75002",
+        city="Paris",
+    )
     db.add(debtor)
     db.flush()
-    db.add_all([Contact(debtor_id=debtor.id, channel="sms", address=phone),
-                Contact(debtor_id=debtor.id, channel="whatsapp", address=f"whatsapp:{phone}")])
-    invoice = Invoice(debtor_id=debtor.id, number=f"FAC-PRIV-{n}", amount_minor=12_345,
-                      paid_minor=12_345 if settled else 0, currency="EUR",
-                      issue_date=now.date() - timedelta(days=60),
-                      due_date=now.date() - timedelta(days=30),
-                      status="paid" if settled else "open",
-                      paid_at=now if settled else None)
+    db.add_all(
+        [
+            Contact(debtor_id=debtor.id, channel="sms", address=phone),
+            Contact(debtor_id=debtor.id, channel="whatsapp", address=f"whatsapp:{phone}"),
+        ]
+    )
+    invoice = Invoice(
+        debtor_id=debtor.id,
+        number=f"FAC-PRIV-{n}",
+        amount_minor=12_345,
+        paid_minor=12_345 if settled else 0,
+        currency="EUR",
+        issue_date=now.date() - timedelta(days=60),
+        due_date=now.date() - timedelta(days=30),
+        status="paid" if settled else "open",
+        paid_at=now if settled else None,
+    )
     db.add(invoice)
     db.flush()
     if settled:
-        db.add(Payment(debtor_id=debtor.id, amount_minor=12_345, currency="EUR", method="card",
-                       provider="stripe", provider_ref=f"pi_priv_{n}", received_at=now))
+        db.add(
+            Payment(
+                debtor_id=debtor.id,
+                amount_minor=12_345,
+                currency="EUR",
+                method="card",
+                provider="stripe",
+                provider_ref=f"pi_priv_{n}",
+                received_at=now,
+            )
+        )
     conversation = conversation_for_debtor(db, debtor)
     conversation.last_message_at = now
     conversation.created_at = now - timedelta(days=2)
     provider_id = f"SMpriv{n:026d}"
-    db.add_all([
-        Message(conversation_id=conversation.id, direction="inbound", channel="sms",
-                author="debtor", body=text, address=phone, provider_id=provider_id,
-                status="received", created_at=now),
-        Message(conversation_id=conversation.id, direction="outbound", channel="sms",
-                author="bot", body=f"Merci {name}, c'est noté.", address=phone,
-                status="delivered", created_at=now,
-                extra={"withheld_texts": [text], "segment": 1}),
-        Message(conversation_id=conversation.id, direction="inbound", channel="voice",
-                author="debtor", body=f"sept cinq zéro zéro deux, dossier {n}", address=phone,
-                status="received", created_at=now,
-                extra={"input": "dtmf", "digits": "75002", "call_status": "completed"}),
-    ])
-    db.add(LatePaymentReason(debtor_id=debtor.id, conversation_id=conversation.id,
-                             category="hardship", words=text, channel="sms", created_at=now))
-    db.add(Handoff(conversation_id=conversation.id, reason="requested",
-                   details=f"{name} wants a call on {phone}", status="open"))
-    db.add(Dispute(reference=f"DSP-PRIV-{n}", debtor_id=debtor.id, invoice_id=invoice.id,
-                   reason="quality", details=f"{name}: {text}",
-                   status="resolved" if settled else "open", resolution_note=f"Called {phone}",
-                   resolved_at=now if settled else None))
-    db.add(PaymentPlan(debtor_id=debtor.id, total_minor=12_345, currency="EUR",
-                       installments_count=3, frequency="monthly", status="completed",
-                       note=f"Agreed with {name}"))
-    db.add(Promise(debtor_id=debtor.id, amount_minor=12_345, currency="EUR",
-                   promised_date=now.date(), status="kept"))
-    db.add(Task(kind="callback", debtor_id=debtor.id, status="open",
-                details={"phone": phone, "note": f"{name} asked for a call back"}))
-    db.add(DunningAction(idempotency_key=f"{invoice.id}:friendly", invoice_id=invoice.id,
-                         debtor_id=debtor.id, stage="friendly", kind="message",
-                         group_key=f"g-{n}", status="sent", channels=["sms"],
-                         detail=f"sent to {phone}"))
-    link = PaymentLink(token_hash=hashlib.sha256(f"tok-{n}".encode()).hexdigest(),
-                       debtor_id=debtor.id, purpose="balance", amount_minor=12_345,
-                       currency="EUR", expires_at=datetime.now(UTC) + timedelta(days=5))
+    db.add_all(
+        [
+            Message(
+                conversation_id=conversation.id,
+                direction="inbound",
+                channel="sms",
+                author="debtor",
+                body=text,
+                address=phone,
+                provider_id=provider_id,
+                status="received",
+                created_at=now,
+            ),
+            Message(
+                conversation_id=conversation.id,
+                direction="outbound",
+                channel="sms",
+                author="bot",
+                body=f"Merci {name}, c'est noté.",
+                address=phone,
+                status="delivered",
+                created_at=now,
+                extra={"withheld_texts": [text], "segment": 1},
+            ),
+            Message(
+                conversation_id=conversation.id,
+                direction="inbound",
+                channel="voice",
+                author="debtor",
+                body=f"sept cinq zéro zéro deux, dossier {n}",
+                address=phone,
+                status="received",
+                created_at=now,
+                extra={"input": "dtmf", "digits": "75002", "call_status": "completed"},
+            ),
+        ]
+    )
+    db.add(
+        LatePaymentReason(
+            debtor_id=debtor.id,
+            conversation_id=conversation.id,
+            category="hardship",
+            words=text,
+            channel="sms",
+            created_at=now,
+        )
+    )
+    db.add(
+        Handoff(
+            conversation_id=conversation.id,
+            reason="requested",
+            details=f"{name} wants a call on {phone}",
+            status="open",
+        )
+    )
+    db.add(
+        Dispute(
+            reference=f"DSP-PRIV-{n}",
+            debtor_id=debtor.id,
+            invoice_id=invoice.id,
+            reason="quality",
+            details=f"{name}: {text}",
+            status="resolved" if settled else "open",
+            resolution_note=f"Called {phone}",
+            resolved_at=now if settled else None,
+        )
+    )
+    db.add(
+        PaymentPlan(
+            debtor_id=debtor.id,
+            total_minor=12_345,
+            currency="EUR",
+            installments_count=3,
+            frequency="monthly",
+            status="completed",
+            note=f"Agreed with {name}",
+        )
+    )
+    db.add(
+        Promise(
+            debtor_id=debtor.id,
+            amount_minor=12_345,
+            currency="EUR",
+            promised_date=now.date(),
+            status="kept",
+        )
+    )
+    db.add(
+        Task(
+            kind="callback",
+            debtor_id=debtor.id,
+            status="open",
+            details={"phone": phone, "note": f"{name} asked for a call back"},
+        )
+    )
+    db.add(
+        DunningAction(
+            idempotency_key=f"{invoice.id}:friendly",
+            invoice_id=invoice.id,
+            debtor_id=debtor.id,
+            stage="friendly",
+            kind="message",
+            group_key=f"g-{n}",
+            status="sent",
+            channels=["sms"],
+            detail=f"sent to {phone}",
+        )
+    )
+    link = PaymentLink(
+        token_hash=hashlib.sha256(f"tok-{n}".encode()).hexdigest(),
+        debtor_id=debtor.id,
+        purpose="balance",
+        amount_minor=12_345,
+        currency="EUR",
+        expires_at=datetime.now(UTC) + timedelta(days=5),
+    )
     db.add(link)
-    db.add(SavedPaymentMethod(debtor_id=debtor.id, provider="stripe", customer_ref=f"cus_{n}",
-                              payment_method_ref=f"pm_{n}"))
+    db.add(
+        SavedPaymentMethod(
+            debtor_id=debtor.id,
+            provider="stripe",
+            customer_ref=f"cus_{n}",
+            payment_method_ref=f"pm_{n}",
+        )
+    )
     pdf = tmp_path / f"MED-PRIV-{n}.pdf"
     pdf.write_bytes(b"%PDF-1.4 " + name.encode() + b" " + street.encode())
-    db.add(Letter(debtor_id=debtor.id, language="fr", status="queued",
-                  invoice_ids=[invoice.id], principal_minor=12_345, currency="EUR",
-                  deadline=date.today(), pdf_path=str(pdf)))
-    db.add(WebhookEvent(provider="twilio", event_id=provider_id, kind="sms",
-                        payload={"From": phone, "Body": text, "MessageSid": provider_id},
-                        response_body=f"<Response><Message>Merci {name}</Message></Response>"))
-    db.add(WebhookEvent(provider="twilio", event_id=f"status-{n}", kind="status",
-                        payload={"To": phone, "MessageStatus": "delivered"}))
-    audit.record(db, actor="debtor", action="contact.opted_out", debtor_id=debtor.id,
-                 channel="sms", address=phone, source="sms", keyword="STOP")
-    audit.record(db, actor="user:collector@example.test", action="conversation.reply",
-                 debtor_id=debtor.id, text=f"Bonjour {name}", length=12)
+    db.add(
+        Letter(
+            debtor_id=debtor.id,
+            language="fr",
+            status="queued",
+            invoice_ids=[invoice.id],
+            principal_minor=12_345,
+            currency="EUR",
+            deadline=date.today(),
+            pdf_path=str(pdf),
+        )
+    )
+    db.add(
+        WebhookEvent(
+            provider="twilio",
+            event_id=provider_id,
+            kind="sms",
+            payload={"From": phone, "Body": text, "MessageSid": provider_id},
+            response_body=f"<Response><Message>Merci {name}</Message></Response>",
+        )
+    )
+    db.add(
+        WebhookEvent(
+            provider="twilio",
+            event_id=f"status-{n}",
+            kind="status",
+            payload={"To": phone, "MessageStatus": "delivered"},
+        )
+    )
+    audit.record(
+        db,
+        actor="debtor",
+        action="contact.opted_out",
+        debtor_id=debtor.id,
+        channel="sms",
+        address=phone,
+        source="sms",
+        keyword="STOP",
+    )
+    audit.record(
+        db,
+        actor="user:collector@example.test",
+        action="conversation.reply",
+        debtor_id=debtor.id,
+        text=f"Bonjour {name}",
+        length=12,
+    )
     audit.record(db, actor="system", action="conversation.unknown_number", **{"from": phone})
     db.flush()
     db.refresh(debtor)

@@ -22,8 +22,9 @@ runner = CliRunner()
 def test_export_writes_the_zip(db: Session, tmp_path: Path) -> None:
     seeded = seed_debtor(db, tmp_path)
     out = tmp_path / "out" / "export.zip"
-    result = runner.invoke(app, ["debtor", "export", seeded.debtor.customer_number,
-                                 "--out", str(out)])
+    result = runner.invoke(
+        app, ["debtor", "export", seeded.debtor.customer_number, "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     document = json.loads(zipfile.ZipFile(out).read("export.json"))
     assert document["tables"]["debtors"][0]["name"] == seeded.name
@@ -45,8 +46,9 @@ def test_erase_refused_then_forced(db: Session, tmp_path: Path) -> None:
     assert "refused" in refused.output and "open balance" in refused.output
     db.expire_all()
     assert occurrences(db, [seeded.name])
-    done = runner.invoke(app, ["debtor", "erase", ref, "--reason", "court order", "--force",
-                               "--yes"])
+    done = runner.invoke(
+        app, ["debtor", "erase", ref, "--reason", "court order", "--force", "--yes"]
+    )
     assert done.exit_code == 0, done.output
     assert "erased (forced past" in done.output and "contacts_opted_out: 2" in done.output
     db.expire_all()
@@ -55,8 +57,9 @@ def test_erase_refused_then_forced(db: Session, tmp_path: Path) -> None:
 
 def test_erase_asks_for_confirmation(db: Session, tmp_path: Path) -> None:
     seeded = seed_debtor(db, tmp_path)
-    result = runner.invoke(app, ["debtor", "erase", seeded.debtor.customer_number,
-                                 "--reason", "request"], input="n\n")
+    result = runner.invoke(
+        app, ["debtor", "erase", seeded.debtor.customer_number, "--reason", "request"], input="n\n"
+    )
     assert result.exit_code == 1
     db.expire_all()
     assert occurrences(db, [seeded.name])

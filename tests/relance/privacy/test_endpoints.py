@@ -50,8 +50,11 @@ def test_api_refuses_collector_and_service_tokens(
     headers = _token(db, role)
     answer = client.get(f"/api/v1/debtors/{seeded.debtor.id}/export", headers=headers)
     assert answer.status_code == 403 and answer.json()["error"] == "admin_required"
-    answer = client.post(f"/api/v1/debtors/{seeded.debtor.id}/erase", headers=headers, json={
-        "reason": "request", "confirm_customer_number": seeded.debtor.customer_number})
+    answer = client.post(
+        f"/api/v1/debtors/{seeded.debtor.id}/erase",
+        headers=headers,
+        json={"reason": "request", "confirm_customer_number": seeded.debtor.customer_number},
+    )
     assert answer.status_code == 403
     assert _events(db, "privacy.exported") == [] and _events(db, "privacy.erased") == []
 
@@ -63,15 +66,20 @@ def test_api_erase_confirms_refuses_then_forces(
     headers = _token(db, "admin")
     url = f"/api/v1/debtors/{seeded.debtor.id}/erase"
     ref = seeded.debtor.customer_number
-    wrong = client.post(url, headers=headers,
-                        json={"reason": "request", "confirm_customer_number": "X"})
+    wrong = client.post(
+        url, headers=headers, json={"reason": "request", "confirm_customer_number": "X"}
+    )
     assert wrong.status_code == 422 and wrong.json()["error"] == "confirmation_mismatch"
-    refused = client.post(url, headers=headers,
-                          json={"reason": "request", "confirm_customer_number": ref})
+    refused = client.post(
+        url, headers=headers, json={"reason": "request", "confirm_customer_number": ref}
+    )
     assert refused.status_code == 409 and refused.json()["error"] == "erasure_refused"
     assert "open balance" in refused.json()["message"]
-    forced = client.post(url, headers=headers, json={
-        "reason": "court order", "confirm_customer_number": ref, "force": True})
+    forced = client.post(
+        url,
+        headers=headers,
+        json={"reason": "court order", "confirm_customer_number": ref, "force": True},
+    )
     assert forced.status_code == 200, forced.text
     assert forced.json()["forced"] is True and forced.json()["leftovers"] == {}
     assert occurrences(db, seeded.needles) == {}
@@ -85,13 +93,15 @@ def test_console_collector_gets_403(client: TestClient, db: Session, tmp_path: P
     seeded = seed_debtor(db, tmp_path)
     collector = factories.user(db, "collector")
     assert login(client, collector.email).status_code == 303
-    assert client.get(f"/console/admin/privacy?ref={seeded.debtor.customer_number}"
-                      ).status_code == 403
+    assert (
+        client.get(f"/console/admin/privacy?ref={seeded.debtor.customer_number}").status_code == 403
+    )
     token = csrf_of(client)
     for action in ("export", "erase"):
-        answer = client.post(f"/console/admin/privacy/{seeded.debtor.id}/{action}",
-                             data={"csrf_token": token, "reason": "x",
-                                   "confirm": seeded.debtor.customer_number})
+        answer = client.post(
+            f"/console/admin/privacy/{seeded.debtor.id}/{action}",
+            data={"csrf_token": token, "reason": "x", "confirm": seeded.debtor.customer_number},
+        )
         assert answer.status_code == 403
     assert db.get(Debtor, seeded.debtor.id).name == seeded.name
     assert _events(db, "privacy.exported") == []
@@ -106,21 +116,26 @@ def test_console_admin_exports_and_erases(client: TestClient, db: Session, tmp_p
     assert page.status_code == 200 and seeded.name in page.text
     token = csrf_of(client, f"/console/admin/privacy?ref={ref}")
 
-    export = client.post(f"/console/admin/privacy/{seeded.debtor.id}/export",
-                         data={"csrf_token": token})
+    export = client.post(
+        f"/console/admin/privacy/{seeded.debtor.id}/export", data={"csrf_token": token}
+    )
     assert export.status_code == 200
     assert export.headers["content-type"] == "application/zip"
     document = json.loads(zipfile.ZipFile(io.BytesIO(export.content)).read("export.json"))
     assert document["tables"]["debtors"][0]["email"] == seeded.email
 
-    unconfirmed = client.post(f"/console/admin/privacy/{seeded.debtor.id}/erase",
-                              data={"csrf_token": token, "reason": "request", "confirm": ""})
+    unconfirmed = client.post(
+        f"/console/admin/privacy/{seeded.debtor.id}/erase",
+        data={"csrf_token": token, "reason": "request", "confirm": ""},
+    )
     assert unconfirmed.status_code == 422 and "Type the customer number" in unconfirmed.text
     assert db.get(Debtor, seeded.debtor.id).name == seeded.name
 
-    done = client.post(f"/console/admin/privacy/{seeded.debtor.id}/erase",
-                       data={"csrf_token": token, "reason": "request by letter", "confirm": ref},
-                       follow_redirects=False)
+    done = client.post(
+        f"/console/admin/privacy/{seeded.debtor.id}/erase",
+        data={"csrf_token": token, "reason": "request by letter", "confirm": ref},
+        follow_redirects=False,
+    )
     assert done.status_code == 303
     db.expire_all()
     assert occurrences(db, seeded.needles) == {}
@@ -138,7 +153,9 @@ def test_console_shows_why_erasure_is_refused(
     page = client.get(f"/console/admin/privacy?ref={ref}")
     assert "open balance of 12345 minor units EUR" in page.text
     token = csrf_of(client, f"/console/admin/privacy?ref={ref}")
-    refused = client.post(f"/console/admin/privacy/{seeded.debtor.id}/erase",
-                          data={"csrf_token": token, "reason": "request", "confirm": ref})
+    refused = client.post(
+        f"/console/admin/privacy/{seeded.debtor.id}/erase",
+        data={"csrf_token": token, "reason": "request", "confirm": ref},
+    )
     assert refused.status_code == 422 and "refused" in refused.text
     assert db.get(Debtor, seeded.debtor.id).name == seeded.name

@@ -47,11 +47,18 @@ def test_erase_removes_every_occurrence_and_keeps_the_accounts(
     debtor = seeded.debtor
     tracker = seed_tracker(settings.var_dir, f"debtor-{debtor.id}", f"debtor-{other.debtor.id}")
     assert occurrences(db, seeded.needles)  # the scan sees the data before erasure
-    totals_before = db.execute(select(func.sum(Invoice.amount_minor), func.sum(Invoice.paid_minor))
-                               .where(Invoice.debtor_id == debtor.id)).one()
+    totals_before = db.execute(
+        select(func.sum(Invoice.amount_minor), func.sum(Invoice.paid_minor)).where(
+            Invoice.debtor_id == debtor.id
+        )
+    ).one()
 
-    report = erase(db, debtor, actor="user:admin@example.test",
-                   reason=f"Request by e-mail from {seeded.name} on 2026-11-30")
+    report = erase(
+        db,
+        debtor,
+        actor="user:admin@example.test",
+        reason=f"Request by e-mail from {seeded.name} on 2026-11-30",
+    )
     db.flush()
     db.expire_all()
 
@@ -61,30 +68,48 @@ def test_erase_removes_every_occurrence_and_keeps_the_accounts(
     # accounting facts kept
     invoice = db.get(Invoice, seeded.invoice.id)
     assert invoice is not None and invoice.number == seeded.invoice.number
-    assert db.execute(select(func.sum(Invoice.amount_minor), func.sum(Invoice.paid_minor))
-                      .where(Invoice.debtor_id == debtor.id)).one() == totals_before
+    assert (
+        db.execute(
+            select(func.sum(Invoice.amount_minor), func.sum(Invoice.paid_minor)).where(
+                Invoice.debtor_id == debtor.id
+            )
+        ).one()
+        == totals_before
+    )
     payment = db.scalars(select(Payment).where(Payment.debtor_id == debtor.id)).one()
     assert payment.amount_minor == 12_345 and payment.provider_ref.startswith("pi_priv_")
     assert debtor.customer_number == seeded.debtor.customer_number
     # contact history kept as facts, content gone
-    messages = list(db.scalars(select(Message).join(Message.conversation)
-                               .where(Message.conversation.has(debtor_id=debtor.id))))
+    messages = list(
+        db.scalars(
+            select(Message)
+            .join(Message.conversation)
+            .where(Message.conversation.has(debtor_id=debtor.id))
+        )
+    )
     assert len(messages) == 3
     assert all(m.body == "" and m.address is None for m in messages)
     assert {m.channel for m in messages} == {"sms", "voice"}
-    assert [m.extra for m in messages if m.extra] == [{"segment": 1},
-                                                      {"input": "dtmf", "call_status": "completed"}]
+    assert [m.extra for m in messages if m.extra] == [
+        {"segment": 1},
+        {"input": "dtmf", "call_status": "completed"},
+    ]
     # the other debtor is untouched
     assert occurrences(db, [other.name, other.text])
     # nothing can be sent any more
     contacts = list(db.scalars(select(Contact).where(Contact.debtor_id == debtor.id)))
     assert contacts and all(not c.reachable and not c.consent for c in contacts)
     assert db.get(PaymentLink, seeded.link.id).expires_at <= utcnow()
-    assert db.scalars(select(SavedPaymentMethod).where(
-        SavedPaymentMethod.debtor_id == debtor.id)).one().revoked_at is not None
+    assert (
+        db.scalars(select(SavedPaymentMethod).where(SavedPaymentMethod.debtor_id == debtor.id))
+        .one()
+        .revoked_at
+        is not None
+    )
     assert db.scalars(select(Task.status).where(Task.debtor_id == debtor.id)).all() == ["cancelled"]
     assert db.scalars(select(Letter.status).where(Letter.debtor_id == debtor.id)).all() == [
-        "cancelled"]
+        "cancelled"
+    ]
     # the Rasa conversation is gone, the other one stays
     assert tracker_senders(tracker) == [f"debtor-{other.debtor.id}"]
     assert report.tracker_events == 1
@@ -96,19 +121,25 @@ def test_erase_removes_every_occurrence_and_keeps_the_accounts(
     assert is_erased(db, debtor.id)
 
 
-def test_payment_review_notes_are_cleared_and_the_payment_kept(
-    db: Session, tmp_path: Path
-) -> None:
+def test_payment_review_notes_are_cleared_and_the_payment_kept(db: Session, tmp_path: Path) -> None:
     """A collector's note on a held payment (payments to review) is free text about the person."""
     from relance.ledger.service import Expected, Hold, record_payment
 
     seeded = seed_debtor(db, tmp_path)
     expected = Expected(5000, "EUR", seeded.debtor.id)
     held = record_payment(
-        db, debtor_id=seeded.debtor.id, amount_minor=100, currency="USD", method="card",
-        provider="stripe", provider_ref="pi_erase_review", hold=Hold(expected, ["currency"]),
+        db,
+        debtor_id=seeded.debtor.id,
+        amount_minor=100,
+        currency="USD",
+        method="card",
+        provider="stripe",
+        provider_ref="pi_erase_review",
+        hold=Hold(expected, ["currency"]),
     )
-    review = db.scalars(select(PaymentReview).where(PaymentReview.payment_id == held.payment.id)).one()
+    review = db.scalars(
+        select(PaymentReview).where(PaymentReview.payment_id == held.payment.id)
+    ).one()
     review.note = f"refunded to {seeded.name} by phone"
     db.flush()
     erase(db, seeded.debtor, actor="cli:ops", reason="request", force=True)
@@ -123,8 +154,14 @@ def test_refused_with_an_open_balance_and_nothing_changes(db: Session, tmp_path:
     assert "open balance of 12345 minor units EUR on 1 invoice(s)" in str(refused.value)
     assert "open dispute(s) DSP-PRIV-" in str(refused.value)
     assert seeded.debtor.name == seeded.name
-    assert db.scalar(select(func.count()).select_from(AuditEvent)
-                     .where(AuditEvent.action == "privacy.erased")) == 0
+    assert (
+        db.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "privacy.erased")
+        )
+        == 0
+    )
 
 
 def test_reason_is_required(db: Session, tmp_path: Path) -> None:
@@ -139,8 +176,9 @@ def test_forced_erasure_with_open_balance_blocks_every_later_send(
     seeded = seed_debtor(db, tmp_path, settled=False)
     control = seed_debtor(db, tmp_path, settled=False, surname="Control")
     debtor = seeded.debtor
-    for dispute in db.scalars(select(Dispute).where(
-            Dispute.debtor_id.in_([debtor.id, control.debtor.id]))):
+    for dispute in db.scalars(
+        select(Dispute).where(Dispute.debtor_id.in_([debtor.id, control.debtor.id]))
+    ):
         dispute.status = "rejected"  # dunning resumes on both
     for handoff in db.scalars(select(Handoff)):
         handoff.status = "closed"  # and the bot handles both again
@@ -151,29 +189,49 @@ def test_forced_erasure_with_open_balance_blocks_every_later_send(
     event = db.scalars(select(AuditEvent).where(AuditEvent.action == "privacy.erased")).one()
     assert event.details["forced"] is True and event.details["overridden"] == report.blockers
     # the planned stage was cancelled; planning again plans no message, call or letter
-    db.add(DunningAction(idempotency_key="x:reminder", invoice_id=seeded.invoice.id,
-                         debtor_id=debtor.id, stage="reminder", kind="message", group_key="x",
-                         status="planned", channels=["sms"]))
+    db.add(
+        DunningAction(
+            idempotency_key="x:reminder",
+            invoice_id=seeded.invoice.id,
+            debtor_id=debtor.id,
+            stage="reminder",
+            kind="message",
+            group_key="x",
+            status="planned",
+            channels=["sms"],
+        )
+    )
     db.flush()
     erase(db, debtor, actor="cli:ops", reason="again", force=True)  # idempotent second run
-    assert db.scalars(select(DunningAction.status).where(
-        DunningAction.idempotency_key == "x:reminder")).one() == "cancelled"
+    assert (
+        db.scalars(
+            select(DunningAction.status).where(DunningAction.idempotency_key == "x:reminder")
+        ).one()
+        == "cancelled"
+    )
     now = utcnow()
     for days in (3, 20, 45, 90):
         plan(db, now=now + timedelta(days=days), debtor_ids=[debtor.id, control.debtor.id])
 
     def contacts_planned(debtor_id: int) -> list[str]:
         """Message, call or letter stages the planner added (whatever became of them since)."""
-        return list(db.scalars(select(DunningAction.stage).where(
-            DunningAction.debtor_id == debtor_id, DunningAction.run_id.is_not(None),
-            DunningAction.kind.in_(("message", "call", "letter")))))
+        return list(
+            db.scalars(
+                select(DunningAction.stage).where(
+                    DunningAction.debtor_id == debtor_id,
+                    DunningAction.run_id.is_not(None),
+                    DunningAction.kind.in_(("message", "call", "letter")),
+                )
+            )
+        )
 
     assert contacts_planned(control.debtor.id)  # the same file, not erased, is contacted
     assert contacts_planned(debtor.id) == []
     policy = seed_policy()
     for contact in db.scalars(select(Contact).where(Contact.debtor_id == debtor.id)):
-        decision = check_contact(db, debtor=debtor, contact=contact, channel=contact.channel,
-                                 now=now, policy=policy)
+        decision = check_contact(
+            db, debtor=debtor, contact=contact, channel=contact.channel, now=now, policy=policy
+        )
         assert "opted_out" in decision.codes
 
 
@@ -184,16 +242,23 @@ def test_reimporting_an_erased_debtor_brings_back_no_contact_point(
 
     seeded = seed_debtor(db, tmp_path)
     erase(db, seeded.debtor, actor="cli:ops", reason="request")
-    header = ("customer_number,name,phone,invoice_number,amount,currency,issue_date,due_date,"
-              "language,segment,whatsapp\n")
-    line = (f"{seeded.debtor.customer_number},{seeded.name},{seeded.phone},NEW-PRIV-1,50.00,EUR,"
-            f"2026-10-01,2026-10-31,fr,consumer,{seeded.phone}\n")
+    header = (
+        "customer_number,name,phone,invoice_number,amount,currency,issue_date,due_date,"
+        "language,segment,whatsapp\n"
+    )
+    line = (
+        f"{seeded.debtor.customer_number},{seeded.name},{seeded.phone},NEW-PRIV-1,50.00,EUR,"
+        f"2026-10-01,2026-10-31,fr,consumer,{seeded.phone}\n"
+    )
     report = import_rows(db, read_csv(header + line))
     assert report.ok, report.errors
     db.flush()
     db.expire_all()
-    assert db.scalars(select(Invoice.number).where(
-        Invoice.debtor_id == seeded.debtor.id, Invoice.number == "NEW-PRIV-1")).one()
+    assert db.scalars(
+        select(Invoice.number).where(
+            Invoice.debtor_id == seeded.debtor.id, Invoice.number == "NEW-PRIV-1"
+        )
+    ).one()
     contacts = db.scalars(select(Contact).where(Contact.debtor_id == seeded.debtor.id)).all()
     assert all(c.address.startswith("erased:") and not c.reachable for c in contacts)
     assert occurrences(db, [seeded.phone, seeded.name]) == {}

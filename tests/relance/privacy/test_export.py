@@ -31,9 +31,14 @@ def test_export_contains_everything_held_about_the_debtor(db: Session, tmp_path:
     assert document["customer_number"] == seeded.debtor.customer_number
     debtor = tables["debtors"][0]
     assert (debtor["name"], debtor["email"], debtor["address_line"]) == (
-        seeded.name, seeded.email, seeded.street)
+        seeded.name,
+        seeded.email,
+        seeded.street,
+    )
     assert {(c["channel"], c["address"], c["consent"]) for c in tables["contacts"]} == {
-        ("sms", seeded.phone, True), ("whatsapp", f"whatsapp:{seeded.phone}", True)}
+        ("sms", seeded.phone, True),
+        ("whatsapp", f"whatsapp:{seeded.phone}", True),
+    }
     assert [i["number"] for i in tables["invoices"]] == [seeded.invoice.number]
     assert tables["invoices"][0]["amount_minor"] == 12_345
     assert [p["amount_minor"] for p in tables["payments"]] == [12_345]
@@ -43,15 +48,22 @@ def test_export_contains_everything_held_about_the_debtor(db: Session, tmp_path:
     assert tables["disputes"][0]["reference"].startswith("DSP-PRIV-")
     assert [p["note"] for p in tables["payment_plans"]] == [f"Agreed with {seeded.name}"]
     assert len(tables["letters"]) == 1 and len(tables["handoffs"]) == 1
-    assert {e["action"] for e in tables["audit_events"]} >= {"contact.opted_out",
-                                                             "conversation.reply"}
+    assert {e["action"] for e in tables["audit_events"]} >= {
+        "contact.opted_out",
+        "conversation.reply",
+    }
     assert "token_hash" not in tables["payment_links"][0]
     # nothing about the other debtor
     assert other.name not in archive.read("export.json").decode()
     # readable files beside the JSON
     names = set(archive.namelist())
-    assert {"tables/invoices.csv", "tables/messages.csv", "conversation.txt", "manifest.json",
-            f"letters/{seeded.pdf.name}"} <= names
+    assert {
+        "tables/invoices.csv",
+        "tables/messages.csv",
+        "conversation.txt",
+        "manifest.json",
+        f"letters/{seeded.pdf.name}",
+    } <= names
     rows = list(csv.DictReader(io.StringIO(archive.read("tables/invoices.csv").decode())))
     assert rows[0]["number"] == seeded.invoice.number
     assert seeded.text in archive.read("conversation.txt").decode()

@@ -17,8 +17,14 @@ from tests.relance.privacy.helpers import seed_debtor, seed_tracker, tracker_sen
 
 def _bodies(db: Session, debtor_id: int) -> list[str]:
     db.expire_all()
-    return list(db.scalars(select(Message.body).join(Conversation).where(
-        Conversation.debtor_id == debtor_id).order_by(Message.id)))
+    return list(
+        db.scalars(
+            select(Message.body)
+            .join(Conversation)
+            .where(Conversation.debtor_id == debtor_id)
+            .order_by(Message.id)
+        )
+    )
 
 
 @pytest.fixture
@@ -40,8 +46,9 @@ def test_dry_run_lists_what_is_due_and_changes_nothing(
     assert report.debtor_ids == [population["due"]]
     assert report.messages == 3
     assert _bodies(db, population["due"]) == before
-    assert db.scalars(select(AuditEvent).where(
-        AuditEvent.action == retention.ACTION)).first() is None
+    assert (
+        db.scalars(select(AuditEvent).where(AuditEvent.action == retention.ACTION)).first() is None
+    )
 
 
 def test_purges_only_settled_quiet_debtors_past_retention(
@@ -52,13 +59,16 @@ def test_purges_only_settled_quiet_debtors_past_retention(
 
     assert report.debtor_ids == [population["due"]]
     assert _bodies(db, population["due"]) == ["", "", ""]
-    assert all(_bodies(db, population[k]) and all(_bodies(db, population[k]))
-               for k in ("recent", "owing"))
+    assert all(
+        _bodies(db, population[k]) and all(_bodies(db, population[k])) for k in ("recent", "owing")
+    )
     assert tracker_senders(tracker) == sorted(
-        f"debtor-{population[k]}" for k in ("recent", "owing"))
+        f"debtor-{population[k]}" for k in ("recent", "owing")
+    )
     # the facts of each contact stay
-    kept = db.scalars(select(Message).join(Conversation).where(
-        Conversation.debtor_id == population["due"])).all()
+    kept = db.scalars(
+        select(Message).join(Conversation).where(Conversation.debtor_id == population["due"])
+    ).all()
     assert {(m.channel, m.direction, m.status) for m in kept} >= {("sms", "inbound", "received")}
     event = db.scalars(select(AuditEvent).where(AuditEvent.action == retention.ACTION)).one()
     assert event.debtor_id == population["due"]

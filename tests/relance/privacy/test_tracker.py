@@ -20,14 +20,19 @@ from tests.relance.privacy.helpers import TRACKER_SCHEMA
 def store_url(monkeypatch: pytest.MonkeyPatch, settings: Settings, tmp_path: Path) -> Iterator[str]:
     url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'tracker.db'}"
     engine = create_engine(normalise_database_url(url), poolclass=NullPool)
-    schema = TRACKER_SCHEMA.replace("INTEGER PRIMARY KEY", "SERIAL PRIMARY KEY") \
-        if url.startswith("postgres") else TRACKER_SCHEMA
+    schema = (
+        TRACKER_SCHEMA.replace("INTEGER PRIMARY KEY", "SERIAL PRIMARY KEY")
+        if url.startswith("postgres")
+        else TRACKER_SCHEMA
+    )
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE IF EXISTS events"))
         conn.execute(text(schema))
         for sender in ("debtor-1", "debtor-1", "debtor-2"):
-            conn.execute(text("INSERT INTO events (sender_id, type_name, data) "
-                              "VALUES (:s, 'user', '{}')"), {"s": sender})
+            conn.execute(
+                text("INSERT INTO events (sender_id, type_name, data) VALUES (:s, 'user', '{}')"),
+                {"s": sender},
+            )
     monkeypatch.setenv("RASA_TRACKER_STORE_URL", url)
     get_settings.cache_clear()
     yield url

@@ -84,8 +84,15 @@ def test_termination_signal_stops_every_service(
     tmp_path: Path, sig: signal.Signals, times: int
 ) -> None:
     supervisor = subprocess.Popen(
-        [sys.executable, "-c", SUPERVISOR, str(_free_port()), str(_free_port()), str(tmp_path),
-         SLOW_SERVER],
+        [
+            sys.executable,
+            "-c",
+            SUPERVISOR,
+            str(_free_port()),
+            str(_free_port()),
+            str(tmp_path),
+            SLOW_SERVER,
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

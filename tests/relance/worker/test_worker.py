@@ -29,8 +29,11 @@ def test_embedded_scheduler_runs_each_job_on_its_interval_and_survives_failures(
         raise RuntimeError("provider down")
 
     scheduler = EmbeddedScheduler(
-        {"fast": (60, lambda: calls.append("fast")), "slow": (3600, lambda: calls.append("slow")),
-         "boom": (60, boom)},
+        {
+            "fast": (60, lambda: calls.append("fast")),
+            "slow": (3600, lambda: calls.append("slow")),
+            "boom": (60, boom),
+        },
         clock=lambda: clock[0],
     )
     assert scheduler.run_pending() == ["fast", "slow", "boom"]  # everything runs at start
@@ -103,9 +106,7 @@ def test_a_job_that_cannot_be_imported_stops_the_worker_at_start_up(
         f"sys.modules[{broken!r}] = None  # what a deleted or broken module looks like\n"
         f"import {entry}\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
-    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
     assert "ImportError" in done.stderr or "ModuleNotFoundError" in done.stderr
     assert broken in done.stderr
@@ -113,13 +114,9 @@ def test_a_job_that_cannot_be_imported_stops_the_worker_at_start_up(
 
 def test_a_command_module_that_cannot_be_imported_stops_the_cli() -> None:
     code = (
-        "import sys\n"
-        "sys.modules['relance.cli.privacy_commands'] = None\n"
-        "import relance.cli.main\n"
+        "import sys\nsys.modules['relance.cli.privacy_commands'] = None\nimport relance.cli.main\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
-    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "relance.cli.privacy_commands" in done.stderr
 
 
@@ -134,7 +131,8 @@ def test_celery_app_has_a_task_and_a_beat_entry_per_job(
     get_settings.cache_clear()
     app = make_celery(get_settings(), task_always_eager=True)
     assert app.conf.beat_schedule == {
-        "dunning.plan": {"task": "relance.dunning.plan", "schedule": 900}}
+        "dunning.plan": {"task": "relance.dunning.plan", "schedule": 900}
+    }
     app.tasks["relance.dunning.plan"].delay()
     assert calls == ["p"]
 
@@ -151,10 +149,13 @@ def test_no_broker_means_embedded(settings: Settings, monkeypatch: pytest.Monkey
     scheduler.stop()
 
 
-@pytest.mark.parametrize(("beat", "expected"), [
-    (True, ["worker", "--beat", "--loglevel=INFO", "-Q", "relance"]),
-    (False, ["worker", "--loglevel=INFO", "-Q", "relance"]),
-])
+@pytest.mark.parametrize(
+    ("beat", "expected"),
+    [
+        (True, ["worker", "--beat", "--loglevel=INFO", "-Q", "relance"]),
+        (False, ["worker", "--loglevel=INFO", "-Q", "relance"]),
+    ],
+)
 def test_celery_worker_runs_beat_only_when_asked(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, beat: bool, expected: list[str]
 ) -> None:
