@@ -42,7 +42,7 @@ from relance.db.models import (
 )
 from relance.db.models.enums import Channel, Direction
 from relance.dunning.context import InvoiceRow, load_contexts, skip_reason
-from relance.dunning.planner import idempotency_key, local_today
+from relance.dunning.planner import INVOICE_COLUMNS, idempotency_key, local_today
 from relance.dunning.ratelimit import RateLimiter
 from relance.dunning.writer import PENDING
 from relance.policy.schema import Policy, Stage
@@ -239,18 +239,7 @@ class Dispatcher:
         rows = {
             r[0]: InvoiceRow._make(r)
             for r in session.execute(
-                select(
-                    Invoice.id,
-                    Invoice.debtor_id,
-                    Invoice.number,
-                    Invoice.amount_minor,
-                    Invoice.paid_minor,
-                    Invoice.currency,
-                    Invoice.issue_date,
-                    Invoice.due_date,
-                    Invoice.status,
-                    Invoice.dunning_paused_until,
-                ).where(Invoice.id.in_([a.invoice_id for a in actions]))
+                select(*INVOICE_COLUMNS).where(Invoice.id.in_([a.invoice_id for a in actions]))
             )
         }
         from relance.dunning.context import DebtorContext

@@ -19,7 +19,7 @@ from relance.compliance.windows import day_block, next_window_start, zone
 from relance.db.base import utcnow
 from relance.db.models import Debtor, DunningAction, Invoice
 from relance.dunning.context import DebtorContext, InvoiceRow, load_contexts, skip_reason
-from relance.dunning.planner import OPEN_STATUSES, channels_for, group_kind
+from relance.dunning.planner import INVOICE_COLUMNS, OPEN_STATUSES, channels_for, group_kind
 from relance.policy.schema import Policy, Stage
 from relance.policy.service import active_policy
 
@@ -64,18 +64,7 @@ def timeline(
     invoices = [
         InvoiceRow._make(row)
         for row in session.execute(
-            select(
-                Invoice.id,
-                Invoice.debtor_id,
-                Invoice.number,
-                Invoice.amount_minor,
-                Invoice.paid_minor,
-                Invoice.currency,
-                Invoice.issue_date,
-                Invoice.due_date,
-                Invoice.status,
-                Invoice.dunning_paused_until,
-            )
+            select(*INVOICE_COLUMNS)
             .where(Invoice.debtor_id == debtor.id, Invoice.status.in_(OPEN_STATUSES))
             .order_by(Invoice.due_date, Invoice.id)
         )
