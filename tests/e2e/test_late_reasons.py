@@ -40,7 +40,7 @@ def _replies(response_text: str) -> list[str]:
     ("phone", "postcode", "reason", "yes", "language"),
     [
         # demo debtors used by no other e2e test
-        ("+33639980017", "51100", "je suis au chômage depuis mars", "oui", "fr"),
+        ("+33639980006", "31000", "je suis au chômage depuis mars", "oui", "fr"),
         ("+12025550106", "98101", "I lost my job", "yes", "en"),
     ],
     ids=["french", "english"],

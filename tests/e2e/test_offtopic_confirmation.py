@@ -49,7 +49,7 @@ def _question() -> str:
 
 
 def test_weak_opt_out_asks_first_and_no_changes_nothing(e2e_stack: RunningStack) -> None:
-    phone = "+33639980016"
+    phone = "+33639980010"
     assert _question() in _say(e2e_stack, phone, WEAK_OPT_OUT, "oft16a")
     assert _opted_out(e2e_stack, phone) == (False, 0)
     replies = _say(e2e_stack, phone, "non", "oft16b")
@@ -58,14 +58,14 @@ def test_weak_opt_out_asks_first_and_no_changes_nothing(e2e_stack: RunningStack)
 
 
 def test_weak_opt_out_then_an_unrelated_answer_changes_nothing(e2e_stack: RunningStack) -> None:
-    phone = "+33639980017"
+    phone = "+33639980011"
     assert _question() in _say(e2e_stack, phone, WEAK_OPT_OUT, "oft17a")
     _say(e2e_stack, phone, "merci", "oft17b")
     assert _opted_out(e2e_stack, phone) == (False, 0)
 
 
 def test_weak_opt_out_confirmed_opts_out_once(e2e_stack: RunningStack) -> None:
-    phone = "+33639980018"
+    phone = "+33639980012"
     assert _question() in _say(e2e_stack, phone, WEAK_OPT_OUT, "oft18a")
     _say(e2e_stack, phone, "oui", "oft18b")
     assert _opted_out(e2e_stack, phone) == (True, 1)
