@@ -120,10 +120,17 @@ class ValidatePlanForm(FormValidationAction):
         """An amount per instalment said with the request, before the form asked for a count."""
         if tracker.get_slot("plan_installments") is not None:
             return {}
-        for text in _plan_request_texts(tracker):
+        texts = _plan_request_texts(tracker)
+        for text in texts:
             slots = from_amount_per_installment(tracker, text)
             if slots is not None:
                 return slots
+        # A count said in words the entity extractor labelled otherwise ("en 3 fois par mois"
+        # read as an amount): the words decide, as parse_count reads them.
+        for text in texts:
+            count = parse_count(text, language(tracker))
+            if count is not None and count >= 2:
+                return {"plan_installments": count}
         return {}
 
     def validate_plan_installments(
