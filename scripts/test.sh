@@ -31,4 +31,5 @@ step "pytest on SQLite"
 
 step "pytest on PostgreSQL ($PG_URL)"
 .venv/bin/python -m relance.db.provision "$PG_URL"
-TEST_DATABASE_URL="$PG_URL" .venv/bin/python -m pytest "$@"
+# tests/bot never touches the database (the ensemble round trip alone is 5 minutes): once is enough.
+TEST_DATABASE_URL="$PG_URL" .venv/bin/python -m pytest --ignore=tests/bot "$@"
