@@ -119,6 +119,7 @@ def _wording(name: str, language: str) -> str:
     )
 
 
+@pytest.mark.once
 def test_three_hundred_turns_are_all_answered(e2e_stack: RunningStack) -> None:
     """The assistant went mute for good after ~100 turns (Rasa's NLG request passed the api's
     body limit). Every one of 300 turns gets a reply, and the balance is still right at the end."""
