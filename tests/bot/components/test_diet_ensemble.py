@@ -16,7 +16,7 @@ from relance.runtime.paths import PROJECT_ROOT
 from tests.support.rasa_venv import run_in_rasa_venv
 
 SCRIPT = Path(__file__).with_name("ensemble_roundtrip.py")
-# The one real training runs inside the first test: 5.5 minutes of one core on a quiet 2-core
+# The one real training runs inside the first test: 3.7 minutes of one core on a quiet 2-core
 # machine (TensorFlow retraces per member), past pytest's default 300 s.
 pytestmark = pytest.mark.timeout(900)
 
