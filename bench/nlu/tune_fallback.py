@@ -117,9 +117,7 @@ def sweep(
     the chosen setting: fewest off-topic accepted within the rephrase bound, lowest thresholds
     on ties (the grid is walked upwards and only a strict improvement replaces the choice)."""
     rows = [
-        "| threshold | "
-        + " | ".join(f"ambiguity {a:.2f}" for a in AMBIGUITIES)
-        + " |",
+        "| threshold | " + " | ".join(f"ambiguity {a:.2f}" for a in AMBIGUITIES) + " |",
         "| ---: |" + " ---: |" * len(AMBIGUITIES),
     ]
     best: tuple[int, Thresholds] | None = None
