@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -12,6 +13,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
+from bot.components.evidence import CONFIRM_INTENT
 from relance.db.models import Conversation, Debtor
 from relance.db.session import session_scope
 from relance.identity import repository as identity_repository
@@ -76,6 +78,39 @@ def conversation_of(session: Session, tracker: Tracker) -> Conversation | None:
 
 def latest_text(tracker: Tracker) -> str:
     return str(tracker.latest_message.get("text") or "")
+
+
+# Labels the NLU gives a message that is not about the debt: off-topic, unsure (FallbackClassifier).
+NOT_AN_ANSWER_INTENTS = frozenset({"out_of_scope", "nlu_fallback"})
+# A bare figure ("75011", "1 234,56 €", "12/03/1985"): an answer whatever DIET made of it.
+_BARE_FIGURE = re.compile(r"^[\d\s.,/:'€$£%+-]*\d[\d\s.,/:'€$£%+-]*$")
+
+
+def not_an_answer(tracker: Tracker, *own_intents: str) -> bool:
+    """Whether the latest message must not fill the slot a form asked for.
+
+    A form's from_text and from_entity mappings take whatever the debtor types next: "le train
+    de samedi" would become a promise date, "quelle heure est-il ?" a payment reference or a
+    dispute's details. A message the NLU labels out_of_scope or nlu_fallback is no answer, nor
+    one the ConsequenceGuard held back (CONFIRM_INTENT) for an intent foreign to this form (a
+    weak opt-out in the middle of a promise); a weak reading of the form's own intent
+    (`own_intents`: "vendredi" read as promise_to_pay in the promise form) is an answer in
+    context. The validators then leave the slot empty and the form asks its question again.
+    A bare figure is always an answer: DIET has little to go on in "1 234,56" and may fall back.
+    """
+    message = tracker.latest_message or {}
+    if _BARE_FIGURE.match(str(message.get("text") or "").strip()):
+        return False
+    intent = (message.get("intent") or {}).get("name")
+    if intent in NOT_AN_ANSWER_INTENTS:
+        return True
+    if intent != CONFIRM_INTENT:
+        return False
+    for entry in message.get("intent_ranking") or []:
+        name = entry.get("name")
+        if name not in (CONFIRM_INTENT, "nlu_fallback"):
+            return name not in own_intents  # the guarded intent, first under the label
+    return True
 
 
 def latest_entity(tracker: Tracker, entity: str) -> str | None:

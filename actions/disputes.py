@@ -10,7 +10,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions._common import debtor_of, filled_slot, latest_text, unit_of_work, utter
+from actions._common import debtor_of, filled_slot, latest_text, not_an_answer, unit_of_work, utter
 from actions.handoff import escalate_on_signal
 from actions.late_reasons import stated_reason
 from relance.disputes.service import classify_reason, create_dispute
@@ -50,6 +50,8 @@ class ValidateDisputeForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
+        if not_an_answer(tracker, "dispute_debt"):
+            return {"dispute_reason": None}
         text = str(slot_value or "")
         reason = classify_reason(text)
         if reason is not None:
@@ -69,6 +71,8 @@ class ValidateDisputeForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
+        if not_an_answer(tracker, "dispute_debt"):
+            return {"dispute_details": None}
         text = str(slot_value or "").strip()
         return {"dispute_details": text[:2000] if text else None}
 

@@ -9,7 +9,14 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions._common import conversation_of, debtor_of, language, unit_of_work, utter
+from actions._common import (
+    conversation_of,
+    debtor_of,
+    language,
+    not_an_answer,
+    unit_of_work,
+    utter,
+)
 from relance.identity import service as identity
 from relance.settings import get_settings
 
@@ -57,6 +64,8 @@ class ValidateIdentityForm(FormValidationAction):
         attempts = int(tracker.get_slot("identity_attempts") or 0)
         if slot_value == FAILED and attempts >= settings.identity_max_attempts:
             return {"identity_answer": FAILED, "identity_verified": False}
+        if not_an_answer(tracker):  # no attempt spent on an off-topic message
+            return {"identity_answer": None}
         with unit_of_work() as session:
             debtor = debtor_of(session, tracker)
             if debtor is None:

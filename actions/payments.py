@@ -10,7 +10,15 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions._common import debtor_of, language, today, tracker_today, unit_of_work, utter
+from actions._common import (
+    debtor_of,
+    language,
+    not_an_answer,
+    today,
+    tracker_today,
+    unit_of_work,
+    utter,
+)
 from actions.late_reasons import record_request_reason
 from payment_links.service import LinkError, create_link
 from relance.ledger.reconciliation import PAUSE_DAYS, open_reconciliation_task
@@ -87,6 +95,8 @@ class ValidateAlreadyPaidForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
+        if not_an_answer(tracker, "already_paid"):
+            return {"paid_date": None}
         now = tracker_today(tracker)
         paid = parse_date(str(slot_value), language(tracker), today=now, direction="past")
         if paid is None or paid > now:
@@ -101,6 +111,8 @@ class ValidateAlreadyPaidForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
+        if not_an_answer(tracker, "already_paid"):
+            return {"payment_reference": None}
         text = str(slot_value or "").strip()
         if not text or is_unknown_answer(text):
             return {"payment_reference": UNKNOWN}

@@ -9,7 +9,15 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions._common import debtor_of, language, latest_text, today, unit_of_work, utter
+from actions._common import (
+    debtor_of,
+    language,
+    latest_text,
+    not_an_answer,
+    today,
+    unit_of_work,
+    utter,
+)
 from actions.handoff import escalate_on_signal, hand_off
 from payment_links.service import LinkError, create_link
 from relance.nlu_normalise import (
@@ -140,6 +148,8 @@ class ValidatePlanForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
+        if not_an_answer(tracker, "request_payment_plan"):
+            return {"plan_installments": None}
         if isinstance(slot_value, str):  # the answer itself: "5 euros par mois", not 5 instalments
             slots = from_amount_per_installment(tracker, slot_value)
             if slots is not None:
@@ -158,6 +168,8 @@ class ValidatePlanForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
+        if not_an_answer(tracker, "request_payment_plan"):
+            return {"plan_frequency": None}
         # An odd entity ("bucks" in "50 bucks a month"): the words of the message may still say it.
         frequency = parse_frequency(str(slot_value) if slot_value is not None else None) or (
             parse_frequency(latest_text(tracker)) if slot_value is not None else None

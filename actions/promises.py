@@ -14,6 +14,7 @@ from actions._common import (
     debtor_of,
     filled_slot,
     language,
+    not_an_answer,
     tracker_today,
     unit_of_work,
     utter,
@@ -69,6 +70,8 @@ class ValidatePromiseForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
+        if not_an_answer(tracker, "promise_to_pay"):
+            return {"promise_date": None}
         now = tracker_today(tracker)
         promised = parse_date(str(slot_value), language(tracker), today=now, direction="future")
         if promised is None or promises.check_date(promised, now) == "past":
@@ -90,6 +93,8 @@ class ValidatePromiseForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
+        if not_an_answer(tracker, "promise_to_pay"):
+            return {"promise_amount": None}
         with unit_of_work() as session:
             balance, _ = _balance(session, tracker)
         text = str(slot_value or "")

@@ -77,3 +77,65 @@ def test_fold_treats_typed_and_informal_spellings_alike() -> None:
     assert fold("J’ai DÉJÀ réglé") == fold("j'ai deja regle") == "j ai deja regle"
     assert fold("c'est-à-dire") == "c est a dire"
     assert fold("jdois rien, jvous paye dm1") == "j dois rien, j vous paye dm1"
+
+
+@pytest.mark.parametrize(
+    ("intent", "text"),
+    [
+        # requests of the training data that held no cue before the cues were extended from it
+        ("stop_contact", "supprimez mon numéro"),
+        ("stop_contact", "retirez-moi de votre liste"),
+        ("stop_contact", "remove my number"),
+        ("stop_contact", "take me off your mailing list"),
+        ("dispute_debt", "on m'a surfacturé"),
+        ("dispute_debt", "j'ai résilié l'abonnement il y a des mois"),
+        ("dispute_debt", "i was charged twice for the same thing"),
+        ("dispute_debt", "the contractor never showed up"),
+        ("already_paid", "c'est débité de mon compte"),
+        ("already_paid", "the direct debit went through"),
+        ("wrong_person", "vous me confondez avec quelqu'un d'autre"),
+        ("wrong_person", "they don't live here anymore"),
+        ("promise_to_pay", "vous aurez tout avant noël"),
+    ],
+)
+def test_training_requests_hold_a_cue(intent, text) -> None:
+    assert has_cue(intent, text)
+
+
+@pytest.mark.parametrize(
+    ("intent", "text"),
+    [
+        # off-topic requests near the new cues: still no cue of the intent
+        ("stop_contact", "delete my alarm for tomorrow"),
+        ("stop_contact", "efface la playlist de mon téléphone"),
+        ("dispute_debt", "cancel my dinner reservation"),
+        ("already_paid", "where is my parcel"),
+        ("wrong_person", "who is the president of france"),
+    ],
+)
+def test_extended_cues_stay_specific(intent, text) -> None:
+    assert not has_cue(intent, text)
+
+
+def test_nearly_every_training_request_holds_its_cue() -> None:
+    """The cues come from the training data's own requests (never the held-out set): at least
+    97 % of each language's consequential examples hold one."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[3] / "data" / "nlu"
+    for language in ("fr", "en"):
+        total = held = 0
+        for path in sorted((root / language).glob("*.yml")):
+            for block in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu", []):
+                intent = block.get("intent")
+                if intent not in CONSEQUENTIAL or intent == "affirm":
+                    continue
+                for line in block["examples"].splitlines():
+                    text = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", line.strip()[2:])
+                    total += 1
+                    held += has_cue(intent, text)
+        assert total > 400
+        assert held / total >= 0.97, (language, held, total)

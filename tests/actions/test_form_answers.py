@@ -1,0 +1,175 @@
+"""A form takes no off-topic message as an answer (issue 24).
+
+When a form (promise, plan, already paid, dispute, identity) has asked its question, a message the
+NLU labels out_of_scope or nlu_fallback, or one the ConsequenceGuard held back for an intent
+foreign to the form, leaves the slot empty: "le train de samedi" is not a promise date. Genuine
+answers, unusual ones included (a bare "99,99 €" DIET falls back on, "dans 10 jours"), and a weak
+reading of the form's own intent still fill it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions._common import not_an_answer
+from actions.disputes import ValidateDisputeForm
+from actions.identity import ValidateIdentityForm
+from actions.payments import ValidateAlreadyPaidForm
+from actions.plans import ValidatePlanForm
+from actions.promises import ValidatePromiseForm
+from bot.components.evidence import CONFIRM_INTENT
+from relance.db.models import Conversation, Debtor
+from tests.actions.conftest import make_tracker, slots_for
+
+Setup = tuple[Debtor, Conversation]
+
+
+def _tracker(
+    setup: Setup, text: str, intent: str, language: str, requested: str, guarded: str = ""
+) -> Tracker:
+    owner, conv = setup
+    tracker = make_tracker(
+        slots_for(owner, conv, language=language, requested_slot=requested),
+        text=text,
+        intent=intent,
+    )
+    if guarded:  # the ConsequenceGuard keeps the held-back intent second in the ranking
+        tracker.latest_message["intent_ranking"] = [
+            {"name": CONFIRM_INTENT, "confidence": 0.7},
+            {"name": guarded, "confidence": 0.7},
+        ]
+    return tracker
+
+
+OFF_TOPIC = [
+    # (slot, validator, text, intent, language, guarded intent)
+    (
+        "promise_date",
+        "promise",
+        "le train de samedi part à quelle heure ?",
+        "out_of_scope",
+        "fr",
+        "",
+    ),
+    ("promise_date", "promise", "is the saturday train on time", "nlu_fallback", "en", ""),
+    ("promise_amount", "promise", "2 pizzas et un coca svp", "out_of_scope", "fr", ""),
+    ("promise_amount", "promise", "add 2 gb to my phone plan", "nlu_fallback", "en", ""),
+    ("paid_date", "paid", "il fait beau hier ?", "nlu_fallback", "fr", ""),
+    ("payment_reference", "paid", "quelle heure est-il ?", "nlu_fallback", "fr", ""),
+    ("payment_reference", "paid", "what's the weather like", "out_of_scope", "en", ""),
+    ("dispute_details", "dispute", "tu connais une bonne pizzeria ?", "out_of_scope", "fr", ""),
+    ("dispute_reason", "dispute", "who won the game last night", "nlu_fallback", "en", ""),
+    ("plan_installments", "plan", "3 places pour le match", CONFIRM_INTENT, "fr", "stop_contact"),
+    ("plan_frequency", "plan", "every week at the gym", CONFIRM_INTENT, "en", "dispute_debt"),
+]
+VALIDATORS: dict[str, Any] = {
+    "promise": ValidatePromiseForm,
+    "paid": ValidateAlreadyPaidForm,
+    "dispute": ValidateDisputeForm,
+    "plan": ValidatePlanForm,
+}
+
+
+@pytest.mark.parametrize(("slot", "form", "text", "intent", "language", "guarded"), OFF_TOPIC)
+def test_off_topic_message_fills_no_slot(
+    dispatcher: CollectingDispatcher,
+    debtor_setup: Setup,
+    slot: str,
+    form: str,
+    text: str,
+    intent: str,
+    language: str,
+    guarded: str,
+) -> None:
+    tracker = _tracker(debtor_setup, text, intent, language, slot, guarded)
+    validate = getattr(VALIDATORS[form](), f"validate_{slot}")
+    assert validate(text, dispatcher, tracker, {}) == {slot: None}
+    assert dispatcher.messages == []  # no "invalid answer": the form simply asks again
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "language"),
+    [
+        ("c'est quoi ton film préféré ?", "out_of_scope", "fr"),
+        ("tell me a joke", "nlu_fallback", "en"),
+    ],
+)
+def test_off_topic_message_costs_no_identity_attempt(
+    dispatcher: CollectingDispatcher, debtor_setup: Setup, text: str, intent: str, language: str
+) -> None:
+    tracker = _tracker(debtor_setup, text, intent, language, "identity_answer")
+    result = ValidateIdentityForm().validate_identity_answer(text, dispatcher, tracker, {})
+    assert result == {"identity_answer": None}
+
+
+@pytest.mark.parametrize(
+    ("slot", "text", "intent", "language", "expected"),
+    [
+        ("promise_amount", "99,99 €", "nlu_fallback", "fr", 9999),  # a bare figure DIET fell on
+        ("promise_amount", "$42.50", "out_of_scope", "en", 4250),
+        ("promise_amount", "quarante-deux euros", "inform", "fr", 4200),
+        ("promise_date", "dans 10 jours", "inform", "fr", "2026-12-15"),
+        ("promise_date", "in 10 days", "inform", "en", "2026-12-15"),
+    ],
+)
+def test_unusual_answers_are_still_taken(
+    dispatcher: CollectingDispatcher,
+    debtor_setup: Setup,
+    monkeypatch: pytest.MonkeyPatch,
+    slot: str,
+    text: str,
+    intent: str,
+    language: str,
+    expected: object,
+) -> None:
+    from datetime import date
+
+    monkeypatch.setattr("actions.promises.tracker_today", lambda tracker: date(2026, 12, 5))
+    tracker = _tracker(debtor_setup, text, intent, language, slot)
+    validate = getattr(ValidatePromiseForm(), f"validate_{slot}")
+    assert validate(text, dispatcher, tracker, {}) == {slot: expected}
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "expected"),
+    [("vendredi prochain", "fr", "2026-12-11"), ("next friday", "en", "2026-12-11")],
+)
+def test_weak_reading_of_the_forms_own_intent_is_an_answer(
+    dispatcher: CollectingDispatcher,
+    debtor_setup: Setup,
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+    language: str,
+    expected: str,
+) -> None:
+    """'vendredi prochain' read as a weak promise_to_pay in the promise form: an answer in context."""
+    from datetime import date
+
+    monkeypatch.setattr("actions.promises.tracker_today", lambda tracker: date(2026, 12, 5))
+    tracker = _tracker(
+        debtor_setup, text, CONFIRM_INTENT, language, "promise_date", "promise_to_pay"
+    )
+    result = ValidatePromiseForm().validate_promise_date(text, dispatcher, tracker, {})
+    assert result == {"promise_date": expected}
+
+
+def test_not_an_answer_reads_the_labels() -> None:
+    def tracker(intent: str, text: str = "bla", ranking: list[str] | None = None) -> Tracker:
+        t = make_tracker(text=text, intent=intent)
+        if ranking is not None:
+            t.latest_message["intent_ranking"] = [{"name": n} for n in ranking]
+        return t
+
+    assert not_an_answer(tracker("out_of_scope"))
+    assert not_an_answer(tracker("nlu_fallback"))
+    assert not not_an_answer(tracker("inform"))
+    assert not not_an_answer(tracker("promise_to_pay"))
+    assert not_an_answer(tracker(CONFIRM_INTENT, ranking=[CONFIRM_INTENT, "stop_contact"]))
+    assert not_an_answer(tracker(CONFIRM_INTENT, ranking=[CONFIRM_INTENT]))  # nothing underneath
+    guarded = tracker(CONFIRM_INTENT, ranking=[CONFIRM_INTENT, "nlu_fallback", "already_paid"])
+    assert not not_an_answer(guarded, "already_paid")
+    assert not not_an_answer(tracker("nlu_fallback", text="12/03/1985"))
