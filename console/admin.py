@@ -96,7 +96,7 @@ def _save_policy(
     document: dict[str, Any],
     comment: str,
 ) -> Response:
-    problems = preview.missing_stage_templates(document, active_templates(db))
+    problems = validation.missing_stage_templates(document, active_templates(db))
     try:
         policy_service.validate_document(document)
     except policy_service.PolicyInvalid as exc:
@@ -244,7 +244,7 @@ def wording_problems(db: DbSession, overrides: dict[str, Any]) -> list[str]:
         merged, overrides, stage_templates=validation.stage_templates_of(policy_document)
     )
     problems += [
-        p for p in preview.missing_stage_templates(policy_document, merged) if p not in problems
+        p for p in validation.missing_stage_templates(policy_document, merged) if p not in problems
     ]
     return problems
 
