@@ -15,5 +15,5 @@ doctor:  ## check this machine's prerequisites, with the fix for each missing on
 	@python3 -m relance.runtime.doctor --for test --port-offset $(PORT_OFFSET)
 
 lint:
-	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	@.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/vulture
 	@.venv/bin/mypy

@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from bot.components.evidence import CONFIRM_INTENT
+from relance.compliance.windows import zone
 from relance.db.models import Conversation, Debtor
 from relance.db.session import session_scope
 from relance.identity import repository as identity_repository
@@ -37,12 +37,7 @@ def language(tracker: Tracker) -> str:
 
 def today(debtor: Debtor | None = None) -> date:
     """Today in the debtor's time zone (a promise 'for Friday' is the debtor's Friday)."""
-    zone = debtor.timezone if debtor is not None and debtor.timezone else None
-    try:
-        tz = ZoneInfo(zone or get_settings().default_timezone)
-    except Exception:
-        tz = ZoneInfo("UTC")
-    return datetime.now(tz).date()
+    return datetime.now(zone(debtor.timezone if debtor is not None else None)).date()
 
 
 def tracker_today(tracker: Tracker) -> date:

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
 import yaml
-from fastapi import APIRouter, Form, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Form, Query, Request, Response
 from sqlalchemy import func, select
 
 from console import policy_forms, preview
@@ -16,6 +16,7 @@ from relance import versioning
 from relance.auth.deps import AdminUser, CsrfChecked, actor_of
 from relance.compliance.profiles import PROFILES
 from relance.db.models import AuditEvent
+from relance.errors import NotFound
 from relance.languages import LANGUAGES
 from relance.nlg import templates_store, validation
 from relance.nlg.templates_store import OVERRIDE_FAILED, WORDING_KIND, active_templates
@@ -95,7 +96,7 @@ def _save_policy(
     document: dict[str, Any],
     comment: str,
 ) -> Response:
-    problems = preview.missing_stage_templates(document, active_templates(db))
+    problems = validation.missing_stage_templates(document, active_templates(db))
     try:
         policy_service.validate_document(document)
     except policy_service.PolicyInvalid as exc:
@@ -194,10 +195,7 @@ def policy_diff(
     old: VersionNumber,
     new: VersionNumber | None = None,
 ) -> Response:
-    try:
-        text = policy_service.diff(db, old, new)
-    except LookupError as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from exc
+    text = policy_service.diff(db, old, new)  # NotFound: a page, by ConsoleRoute
     return render(
         request,
         "admin_diff.html",
@@ -218,8 +216,6 @@ def policy_rollback(
 ) -> Response:
     try:
         policy_service.rollback(db, version, actor=actor_of(user))
-    except LookupError as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from exc
     except policy_service.PolicyInvalid as exc:
         return render(
             request,
@@ -248,7 +244,7 @@ def wording_problems(db: DbSession, overrides: dict[str, Any]) -> list[str]:
         merged, overrides, stage_templates=validation.stage_templates_of(policy_document)
     )
     problems += [
-        p for p in preview.missing_stage_templates(policy_document, merged) if p not in problems
+        p for p in validation.missing_stage_templates(policy_document, merged) if p not in problems
     ]
     return problems
 
@@ -381,7 +377,7 @@ def wording_edit(
     request: Request, db: DbSession, user: AdminUser, name: str, debtor_id: OptionalRowId = None
 ) -> Response:
     if not name.startswith("utter_") or len(name) > 120:
-        raise HTTPException(status_code=404, detail="no such response")
+        raise NotFound("response_not_found", f"no response named {name[:120]}")
     return render(request, "admin_wording_edit.html", _edit_context(db, name, debtor_id))
 
 
@@ -397,7 +393,7 @@ def wording_save(
     debtor_id: Annotated[OptionalRowId, Form()] = None,
 ) -> Response:
     if not name.startswith("utter_") or len(name) > 120:
-        raise HTTPException(status_code=404, detail="no such response")
+        raise NotFound("response_not_found", f"no response named {name[:120]}")
     overrides = _wording_overrides(db)
     if action == "reset":
         if name in overrides:
@@ -474,7 +470,7 @@ def wording_diff(
             return {}
         row = versioning.get_version(db, WORDING_KIND, version)
         if row is None:
-            raise HTTPException(status_code=404, detail=f"no wording version {version}")
+            raise NotFound("version_not_found", f"wording version {version} does not exist")
         return row.document
 
     text = versioning.unified_diff(
@@ -506,8 +502,6 @@ def wording_rollback(
             actor=actor_of(user),
             validate=lambda document: wording_problems(db, document),
         )
-    except LookupError as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from exc
     except versioning.DocumentInvalid as exc:
         return render(
             request,

@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
 from babel.numbers import get_currency_precision
-from fastapi import APIRouter, Form, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Form, Query, Request, Response
 
 from console import casework
 from console.queries import (
@@ -22,6 +22,7 @@ from console.web import PREFIX, ConsoleRoute, is_htmx, redirect, render
 from relance.auth.deps import CsrfChecked, CurrentUser
 from relance.db.models import Conversation, Dispute, PaymentPlan
 from relance.db.models.enums import Channel
+from relance.errors import NotFound
 from relance.web.deps import DbSession
 from relance.web.ids import RowId
 
@@ -74,7 +75,7 @@ def inbox_page(
 def _conversation(db: DbSession, conversation_id: int) -> Conversation:
     conversation = db.get(Conversation, conversation_id)
     if conversation is None:
-        raise HTTPException(status_code=404, detail="no such conversation")
+        raise NotFound("conversation_not_found", "This conversation does not exist (any more).")
     return conversation
 
 
@@ -185,7 +186,7 @@ def decide_plan(
     conversation = _conversation(db, conversation_id)
     plan = db.get(PaymentPlan, plan_id)
     if plan is None or plan.debtor_id != conversation.debtor_id:
-        raise HTTPException(status_code=404, detail="no such plan")
+        raise NotFound("plan_not_found", "This payment plan does not exist (any more).")
     try:
         casework.decide_plan(db, plan, user, approve=decision == "approve", note=note)
     except casework.CaseworkError as exc:
@@ -206,7 +207,7 @@ def decide_dispute(
     conversation = _conversation(db, conversation_id)
     dispute = db.get(Dispute, dispute_id)
     if dispute is None or dispute.debtor_id != conversation.debtor_id:
-        raise HTTPException(status_code=404, detail="no such dispute")
+        raise NotFound("dispute_not_found", "This dispute does not exist (any more).")
     try:
         casework.decide_dispute(db, dispute, user, upheld=decision == "resolve", note=note)
     except casework.CaseworkError as exc:

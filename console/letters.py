@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import FileResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from console.web import PREFIX, ConsoleRoute, Page, is_htmx, redirect, render
 from relance.auth.deps import CsrfChecked, CurrentUser, actor_of
 from relance.db.models import Debtor, Invoice, Letter
+from relance.errors import NotFound
 from relance.letters.service import mark_posted, reference_for
 from relance.web.deps import DbSession
 from relance.web.ids import RowId
@@ -75,7 +76,7 @@ def _row(db: Session, letter_id: int) -> LetterRow:
         .first()
     )
     if found is None:
-        raise HTTPException(status_code=404, detail="no such letter")
+        raise NotFound("letter_not_found", "This letter does not exist (any more).")
     return _rows(db, [found])[0]
 
 
@@ -140,7 +141,7 @@ def letter_pdf(db: DbSession, user: CurrentUser, letter_id: RowId) -> Response:
     letter = db.get(Letter, letter_id)
     path = Path(letter.pdf_path) if letter is not None and letter.pdf_path else None
     if letter is None or path is None or not path.is_file():
-        raise HTTPException(status_code=404, detail="no PDF for this letter")
+        raise NotFound("letter_pdf_not_found", "This letter has no PDF (any more).")
     return FileResponse(path, media_type="application/pdf", filename=f"{reference_for(letter)}.pdf")
 
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Form, Path, Query, Request, Response
 
 from console.web import PREFIX, ConsoleRoute, Page, redirect, render
 from relance.auth.deps import CsrfChecked, CurrentUser, actor_of
+from relance.errors import NotFound
 from relance.ledger import review
 from relance.ledger.models import PaymentReview
 from relance.web.deps import DbSession
@@ -73,7 +74,7 @@ def resolve_payment_review(
 ) -> Response:
     held = db.get(PaymentReview, review_id)
     if held is None:
-        raise HTTPException(status_code=404, detail="no such payment review")
+        raise NotFound("payment_review_not_found", "This payment review does not exist (any more).")
     try:
         review.resolve(db, held, apply=decision == "apply", actor=actor_of(user), note=note)
     except review.ReviewError as exc:

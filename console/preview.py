@@ -204,16 +204,3 @@ def policy_preview(
     except LookupError as exc:
         limits_problem = str(exc)
     return PolicyPreview(debtor, invoice, balance, track.name, stages, limits, limits_problem)
-
-
-def missing_stage_templates(document: dict[str, Any], templates: Templates) -> list[str]:
-    """'No stage without a template': every stage must name a response that exists."""
-    problems = []
-    for track in document.get("tracks") or []:
-        for stage in (track or {}).get("stages") or []:
-            name = (stage or {}).get("template")
-            if name and name not in templates:
-                problems.append(
-                    f"tracks.{track.get('name')}.{stage.get('key')}: template {name} does not exist"
-                )
-    return problems

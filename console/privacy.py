@@ -6,12 +6,13 @@ number typed again, and says plainly what blocks it; the work itself is `relance
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import Response as RawResponse
 
 from console.web import PREFIX, ConsoleRoute, redirect, render
 from relance.auth.deps import AdminUser, CsrfChecked, actor_of
 from relance.db.models import Debtor
+from relance.errors import NotFound
 from relance.privacy import erasure, export
 from relance.privacy.repository import DebtorNotFound, find_debtor
 from relance.web.deps import DbSession
@@ -60,7 +61,7 @@ def privacy_page(
 def _debtor(db: DbSession, debtor_id: int) -> Debtor:
     debtor = db.get(Debtor, debtor_id)
     if debtor is None:
-        raise HTTPException(status_code=404)
+        raise NotFound("debtor_not_found", "This debtor does not exist (any more).")
     return debtor
 
 

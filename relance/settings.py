@@ -12,8 +12,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from relance import local_secrets
@@ -129,6 +130,16 @@ class Settings(BaseSettings):
     identity_max_attempts: int = 3
     default_language: Language = "fr"
     default_timezone: str = "Europe/Paris"
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        """A typo here would otherwise surface as a failed contact, debtor by debtor."""
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"DEFAULT_TIMEZONE '{value}' is not a known IANA time zone") from exc
+        return value
 
     @property
     def effective_database_url(self) -> str:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from relance import audit
 from relance.db.models import VersionedDocument
+from relance.errors import NotFound
 
 Validator = Callable[[dict[str, Any]], list[str]]
 
@@ -110,7 +111,7 @@ def rollback(
     """Restore an earlier version by saving it again as the newest (history stays linear)."""
     old = get_version(session, kind, version)
     if old is None:
-        raise LookupError(f"{kind} version {version} does not exist")
+        raise NotFound("version_not_found", f"{kind} version {version} does not exist")
     row = save_version(
         session,
         kind,

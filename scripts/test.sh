@@ -13,9 +13,10 @@ scripts/ensure-envs.sh --for-tests
 step "prerequisites (relance doctor)"
 .venv/bin/relance doctor --for test
 
-step "lint (ruff check, ruff format --check)"
+step "lint (ruff check, ruff format --check, vulture: no dead code)"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/vulture
 
 step "types (mypy, strict; config in pyproject.toml)"
 .venv/bin/mypy

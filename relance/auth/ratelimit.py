@@ -80,10 +80,6 @@ def retry_after(session: Session, ip: str, email: str) -> timedelta:
     return account_retry_after(session, email)
 
 
-def is_blocked(session: Session, ip: str, email: str) -> bool:
-    return retry_after(session, ip, email) > timedelta(0)
-
-
 def record_failure(session: Session, ip: str, email: str) -> None:
     event = audit.record(session, actor="anonymous", action=FAILED_ACTION, ip=ip, email=email[:254])
     event.entity_type = _ENTITY

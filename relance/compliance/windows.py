@@ -8,20 +8,23 @@ closed (Sunday, holiday) in any of them.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from relance.compliance.location import Place
 from relance.compliance.profiles import JurisdictionProfile
+from relance.settings import get_settings
 
 SEARCH_DAYS = 21
 _MAX_ROUNDS = 200  # alternating between zones converges in a few rounds when windows overlap
 
 
 def zone(name: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "Europe/Paris")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("Europe/Paris")
+    """The debtor's zone, or DEFAULT_TIMEZONE for a debtor without one.
+
+    No fallback for an unknown name: every input checks it (api schemas, CSV rows, settings), so
+    one here is corrupt data, and a guessed zone could contact the debtor at hours the law forbids.
+    """
+    return ZoneInfo(name or get_settings().default_timezone)
 
 
 def _place(where: Place | str | None) -> Place:

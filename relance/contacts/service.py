@@ -15,11 +15,7 @@ from sqlalchemy.orm import Session
 from relance import audit
 from relance.db.base import utcnow
 from relance.db.models import Contact, Debtor
-from relance.db.models.enums import Channel, ContactStatus
-
-# Channels that share one phone number (a STOP by SMS must be checked against a "voice" contact
-# row used for texts, and the other way round for delivery failures).
-PHONE_CHANNELS = (Channel.SMS, Channel.VOICE)
+from relance.db.models.enums import ContactStatus
 
 
 def contact_for(session: Session, channel: str, address: str) -> Contact | None:

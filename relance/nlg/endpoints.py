@@ -21,12 +21,13 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from relance import audit
+from relance.errors import NotFound, Unauthorized
 from relance.nlg.renderer import TemplateFailed, UnknownResponse, render
 from relance.nlg.templates_store import active_templates
 from relance.nlg.turn_context import turn_overrides
@@ -87,7 +88,7 @@ async def _authenticated_body(
     # An empty configured token would match an empty `?token=`: never accept it (issue 17.2).
     expected = settings.nlg_token
     if not expected.strip() or not hmac.compare_digest(token.encode(), expected.encode()):
-        raise HTTPException(status_code=401, detail="bad NLG token")
+        raise Unauthorized("bad_nlg_token", "bad NLG token")
     raw = await request.body()
     try:
         return NlgRequest.model_validate_json(raw or b"{}")
@@ -124,7 +125,7 @@ def nlg(
             channel=variables.get("channel"),
         )
     except UnknownResponse as exc:
-        raise HTTPException(status_code=404, detail=f"no template named {exc.args[0]}") from exc
+        raise NotFound("template_not_found", f"no template named {exc.args[0]}") from exc
     except TemplateFailed as exc:
         # Returned, not raised: the audit event is committed with the request.
         audit.record(

@@ -122,3 +122,19 @@ def _variant_problems(
             "§1006.6(e) for US debtors"
         ]
     return []
+
+
+def missing_stage_templates(document: dict[str, Any], templates: Templates) -> list[str]:
+    """'No stage without a template': every stage of a policy document names a response that exists.
+
+    Here, beside the wording checks, so the console page and any other editor of the policy apply
+    the same rule (it lived in the console's preview module)."""
+    problems = []
+    for track in document.get("tracks") or []:
+        for stage in (track or {}).get("stages") or []:
+            name = (stage or {}).get("template")
+            if name and name not in templates:
+                problems.append(
+                    f"tracks.{track.get('name')}.{stage.get('key')}: template {name} does not exist"
+                )
+    return problems

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from relance import audit
 from relance.db.models import Debtor, VersionedDocument
+from relance.errors import NotFound
 from relance.policy.schema import Policy
 
 SEED_PATH = Path(__file__).with_name("default_policy.yml")
@@ -169,7 +170,7 @@ def rollback(session: Session, version: int, *, actor: str) -> VersionedDocument
     """Make an earlier version active again, as a new version (history stays linear)."""
     old = get_version(session, version)
     if old is None:
-        raise LookupError(f"policy version {version} does not exist")
+        raise NotFound("version_not_found", f"policy version {version} does not exist")
     row = save_version(
         session, dict(old.document), actor=actor, comment=f"rollback to version {version}"
     )
@@ -187,7 +188,7 @@ def diff(session: Session, old_version: int, new_version: int | None = None) -> 
             return seed_document()
         row = get_version(session, version)
         if row is None:
-            raise LookupError(f"policy version {version} does not exist")
+            raise NotFound("version_not_found", f"policy version {version} does not exist")
         return row.document
 
     def dump(document: dict[str, Any]) -> list[str]:

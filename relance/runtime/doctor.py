@@ -23,7 +23,6 @@ from urllib.parse import urlsplit
 Need = Literal["run", "test"]
 BOTH: frozenset[Need] = frozenset(("run", "test"))
 
-ROOT = Path(__file__).resolve().parents[2]
 # Default ports of the stack (relance/runtime/stack.Ports), moved together by --port-offset.
 DEFAULT_PORTS = {"api": 8000, "rasa": 5005, "actions": 5055, "twilio-sandbox": 8099}
 # TensorFlow and its friends: a fresh Rasa environment takes about 3 GB, the models and the

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated
 
 import httpx
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
@@ -21,6 +21,7 @@ from twilio.request_validator import RequestValidator
 
 from relance.db.models import Contact, Conversation, Debtor, Invoice, Message
 from relance.db.models.enums import Channel, InvoiceStatus
+from relance.errors import BadInput, NotFound, Unavailable
 from relance.nlg.formatting import money
 from relance.runtime.model_status import read_status
 from relance.settings import Settings
@@ -33,7 +34,7 @@ templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 def _require_enabled(settings: Settings) -> None:
     if settings.environment == "production":
-        raise HTTPException(status_code=404)
+        raise NotFound("simulator_disabled", "the debtor simulator is off in production")
 
 
 @router.get("", response_class=HTMLResponse)
@@ -69,7 +70,7 @@ def chat(debtor_id: RowId, request: Request, db: DbSession, settings: AppSetting
     _require_enabled(settings)
     debtor = db.get(Debtor, debtor_id)
     if debtor is None:
-        raise HTTPException(status_code=404, detail="no such debtor")
+        raise NotFound("debtor_not_found", "no such debtor")
     return templates.TemplateResponse(
         request,
         "chat.html",
@@ -107,7 +108,7 @@ def send(
         select(Contact).where(Contact.debtor_id == debtor_id, Contact.channel == channel)
     ).first()
     if contact is None:
-        raise HTTPException(status_code=400, detail=f"debtor has no {channel} contact")
+        raise BadInput("no_contact", f"debtor has no {channel} contact")
     db.close()  # release the connection: the webhook call below opens its own transaction
     fields = {
         "MessageSid": "SM" + secrets.token_hex(16),
@@ -124,7 +125,7 @@ def send(
     local = f"http://127.0.0.1:{request.url.port or 8000}/twilio/sms"
     response = httpx.post(local, data=fields, headers={"X-Twilio-Signature": signature}, timeout=30)
     if response.status_code != 200:
-        raise HTTPException(status_code=502, detail=f"webhook answered {response.status_code}")
+        raise Unavailable("webhook_failed", f"the SMS webhook answered {response.status_code}")
     ET.fromstring(response.text)  # the answer must be valid TwiML
     return transcript(debtor_id, request, db, settings)
 

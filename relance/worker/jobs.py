@@ -74,10 +74,6 @@ def scheduled_dispatch() -> dict[str, int]:
     return dispatch_dunning()
 
 
-def plan_and_dispatch(now: datetime | None = None) -> dict[str, Any]:
-    return {"plan": plan_dunning(now), "dispatch": dispatch_dunning(now)}
-
-
 def replay_pending() -> int:
     from relance.rasa_client import client_from_settings
 

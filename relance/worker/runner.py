@@ -24,15 +24,6 @@ def embedded_scheduler() -> EmbeddedScheduler:
     return EmbeddedScheduler(jobs.SCHEDULE)
 
 
-def start_in_background(settings: Settings | None = None) -> EmbeddedScheduler | None:
-    """For the api process in single-machine mode: run the jobs in a thread, unless Celery."""
-    settings = settings or get_settings()
-    if settings.celery_broker_url:
-        return None
-    _wire()
-    return embedded_scheduler().start()
-
-
 class WorkerConfigError(RuntimeError):
     """A worker set-up that cannot do what was asked (said before anything starts)."""
 

@@ -308,3 +308,21 @@ def test_untouched_fields_do_not_show_in_the_diff(as_admin: TestClient, db: Sess
         if line[:1] in "+-" and not line.startswith(("+++", "---"))
     ]
     assert changed == ["-  max_contacts: 3", "+  max_contacts: 4"]
+
+
+def test_unknown_versions_are_a_404_page_naming_the_version(as_admin: TestClient) -> None:
+    """The services say NotFound (relance/errors.py), the console route shows its message."""
+    token = csrf_of(as_admin, "/console/admin/policy/versions")
+    for method, url, data, message in (
+        ("get", "/console/admin/policy/diff?old=999", None, "policy version 999 does not exist"),
+        ("get", "/console/admin/wording/diff?old=999", None, "wording version 999 does not exist"),
+        ("post", "/console/admin/policy/rollback", {"version": "999"}, "policy version 999"),
+        ("post", "/console/admin/wording/rollback", {"version": "999"}, "wording version 999"),
+        ("get", "/console/admin/wording/edit/greeting", None, "no response named greeting"),
+    ):
+        if data is not None:
+            data = {**data, "csrf_token": token}
+        response = as_admin.request(method, url, data=data)
+        assert response.status_code == 404, url
+        assert message in response.text, url
+        assert "text/html" in response.headers["content-type"]

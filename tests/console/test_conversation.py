@@ -330,7 +330,8 @@ def test_transcript_fragment_for_live_updates(as_collector: TestClient, db: Sess
 
 def test_unknown_conversation_is_404(as_collector: TestClient) -> None:
     missing = as_collector.get("/console/conversations/999999")
-    assert missing.status_code == 404 and "Not found" in missing.text
+    assert missing.status_code == 404
+    assert "This conversation does not exist (any more)." in missing.text
 
 
 def test_send_payment_link_texts_a_working_link(

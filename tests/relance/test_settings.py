@@ -112,3 +112,9 @@ def test_test_environment_writes_no_secret_file(tmp_path: Path) -> None:
 
 def test_postgres_urls_use_psycopg3() -> None:
     assert normalise_database_url("postgres://u@h/d") == "postgresql+psycopg://u@h/d"
+
+
+def test_an_unknown_default_time_zone_stops_start_up() -> None:
+    """Refused when read, not discovered later as contacts failing debtor by debtor."""
+    with pytest.raises(ValidationError, match="DEFAULT_TIMEZONE 'Europe/Pariss' is not a known"):
+        _settings(default_timezone="Europe/Pariss")

@@ -4,11 +4,14 @@ holidays, US 7-in-7 and the quiet week after a phone conversation, caps, opt-out
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import pytest
 from freezegun import freeze_time
 from sqlalchemy.orm import Session
 
 from relance.compliance.service import check_contact
+from relance.compliance.windows import zone
 from relance.conversations.repository import conversation_for_debtor
 from relance.db.base import utcnow
 from relance.db.models import Debtor, DunningAction, Invoice
@@ -276,3 +279,11 @@ def test_letters_ignore_phone_windows(db: Session) -> None:
         db, debtor=make_debtor(db), contact=None, channel="letter", now=utcnow(), policy=POLICY
     )
     assert decision.allowed
+
+
+def test_an_unknown_zone_is_an_error_not_a_guess() -> None:
+    """Every input checks the zone, so an unknown one is corrupt data: guessing Paris (as this
+    did) would put a New York debtor's window six hours early."""
+    assert zone(None) == ZoneInfo("Europe/Paris")  # DEFAULT_TIMEZONE for a debtor without one
+    with pytest.raises(ZoneInfoNotFoundError):
+        zone("Mars/Olympus")

@@ -108,3 +108,16 @@ def test_optional_parts_guarded_by_if_still_render() -> None:
 def test_settings_refuse_a_blank_creditor_name_or_phone(field: str, value: str) -> None:
     with pytest.raises(ValidationError, match=field):
         Settings(**{field: value})
+
+
+def test_nlg_refusals_are_problem_documents(client: TestClient, settings: Settings) -> None:
+    """A bad token and an unknown response are the project's errors, mapped once by the api."""
+    unknown = _nlg(client, settings, "utter_never_written")
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"] == "application/problem+json"
+    assert unknown.json()["code"] == "template_not_found"
+    assert "utter_never_written" in unknown.json()["detail"]
+    bad = client.post("/nlg?token=wrong", json={"response": "utter_greet", "arguments": {}})
+    assert bad.status_code == 401
+    assert bad.headers["content-type"] == "application/problem+json"
+    assert bad.json()["code"] == "bad_nlg_token"

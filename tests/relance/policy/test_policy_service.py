@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from relance.db.models import AuditEvent, Debtor
+from relance.errors import NotFound
 from relance.policy import service
 from relance.policy.service import PolicyInvalid, plan_limits_for
 
@@ -94,7 +95,7 @@ def test_save_rollback_and_diff(db: Session) -> None:
 
 
 def test_rollback_to_unknown_version_fails(db: Session) -> None:
-    with pytest.raises(LookupError):
+    with pytest.raises(NotFound, match="does not exist"):
         service.rollback(db, 42, actor="user:admin@example.com")
 
 

@@ -39,7 +39,9 @@ def test_pick_page_lists_debtors_with_balance_in_their_locale(
 def test_chat_page_and_unknown_debtor(client: TestClient, db: Session) -> None:
     debtor = _debtor(db)
     assert "Écrivez un message" in client.get(f"/simulator/{debtor.id}").text
-    assert client.get("/simulator/999999").status_code == 404
+    missing = client.get("/simulator/999999")
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "debtor_not_found"  # a problem document, like every refusal
 
 
 def test_simulator_is_off_in_production(client: TestClient, db: Session) -> None:

@@ -62,17 +62,15 @@ def test_embedded_scheduler_thread_starts_and_stops() -> None:
 
 
 @freeze_time(FROZEN_NOW)
-def test_plan_and_dispatch_job_sends_due_reminders(
+def test_plan_then_dispatch_jobs_send_due_reminders_once(
     gateway: FakeGateway, assistant: FakeAssistant, overdue_debtor: Debtor
 ) -> None:
     debtor = overdue_debtor
-    result = jobs.plan_and_dispatch()
-    assert result["plan"]["stage:friendly"] >= 1
-    assert result["dispatch"]["sent"] >= 1
+    assert jobs.plan_dunning()["stage:friendly"] >= 1
+    assert jobs.dispatch_dunning()["sent"] >= 1
     assert any(s["debtor_id"] == debtor.id for s in gateway.sent)
-    again = jobs.plan_and_dispatch()
-    assert not any(k.startswith("stage:") for k in again["plan"])
-    assert not again["dispatch"].get("sent")
+    assert not any(k.startswith("stage:") for k in jobs.plan_dunning())
+    assert not jobs.dispatch_dunning().get("sent")
 
 
 def test_feature_jobs_call_their_module(db: Session, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -137,16 +135,11 @@ def test_celery_app_has_a_task_and_a_beat_entry_per_job(
     assert calls == ["p"]
 
 
-def test_no_broker_means_embedded(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_broker_means_embedded(settings: Settings) -> None:
     from relance.worker.celery_app import make_celery
 
     with pytest.raises(RuntimeError, match="embedded"):
         make_celery(settings)
-    monkeypatch.setattr(jobs, "SCHEDULE", {})
-    monkeypatch.setattr(runner, "_wire", lambda: None)
-    scheduler = runner.start_in_background(settings)
-    assert isinstance(scheduler, EmbeddedScheduler)
-    scheduler.stop()
 
 
 @pytest.mark.parametrize(
