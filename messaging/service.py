@@ -7,75 +7,47 @@ the assistant; an opted-out debtor's texts are kept but never answered.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from messaging import keywords, webhooks, withheld, wording
-from messaging.addresses import InvalidAddress, parse_twilio_from
+from messaging import keywords
 from messaging.keywords import Keyword
-from messaging.splitting import TWILIO_MAX_BODY, split_text
-from messaging.twiml import messages_twiml
 from relance import audit
 from relance.contacts import service as contacts
 from relance.conversations import repository
 from relance.conversations.service import Inbound, handle_inbound, store_inbound, store_outbound
 from relance.db.models import Task
 from relance.db.models.enums import Author, Channel
-from relance.errors import BadInput
+from relance.nlg import channel_text
 from relance.rasa_client import client_from_settings
 from relance.settings import get_settings
+from twilio_edge import claims, withheld
+from twilio_edge.forms import InboundMessage
+from twilio_edge.splitting import split_text
+from twilio_edge.twiml import messages_twiml
 
-SID_PATTERN = re.compile(r"^[A-Z]{2}[0-9A-Za-z]{10,64}$")  # Twilio: 2 letters + 32 hex
-MAX_MEDIA = 10  # Twilio's own limit per message
 
-
-def handle_inbound_webhook(session: Session, fields: dict[str, str]) -> str:
+def handle_inbound_webhook(session: Session, message: InboundMessage) -> str:
     """Process one inbound message exactly once; returns the TwiML answer (stored for retries)."""
-    sid = fields.get("MessageSid") or fields.get("SmsSid") or ""
-    sender = fields.get("From") or ""
-    if not sid or not sender:
-        raise BadInput("missing_field", "MessageSid and From are required")
-    if not SID_PATTERN.match(sid):
-        raise BadInput("invalid_message_sid", "MessageSid is not a Twilio message id")
-    try:
-        channel, address = parse_twilio_from(sender)
-    except InvalidAddress as exc:
-        raise BadInput("invalid_phone", "From is not a valid phone number") from exc
-    media = parse_media(fields)
-    body = (fields.get("Body") or "").strip()[:TWILIO_MAX_BODY]
-
-    claimed = webhooks.claim(session, sid, "message.inbound", fields)
+    claimed = claims.claim(session, message.sid, "message.inbound", message.payload)
     if not claimed.fresh:
-        answer = webhooks.await_answer(session, claimed, timeout=_duplicate_wait_seconds())
+        answer = claims.await_answer(session, claimed, timeout=_duplicate_wait_seconds())
         return answer or messages_twiml([])
+    media = message.media_dicts()
     inbound = Inbound(
-        channel=channel,
-        address=address,
-        body=body,
-        provider_id=sid,
+        channel=message.channel,
+        address=message.address,
+        body=message.body,
+        provider_id=message.sid,
         extra={"media": media} if media else None,
     )
     replies = _dispatch(session, inbound, media)
-    return webhooks.finish(claimed, messages_twiml([s for r in replies for s in split_text(r)]))
+    return claims.finish(claimed, messages_twiml([s for r in replies for s in split_text(r)]))
 
 
 def _duplicate_wait_seconds() -> float:
     return get_settings().rasa_timeout_seconds * 3 + 2
-
-
-def parse_media(fields: dict[str, str]) -> list[dict[str, str]]:
-    raw = fields.get("NumMedia") or "0"
-    if not raw.isdigit() or int(raw) > MAX_MEDIA:
-        raise BadInput("invalid_media_count", "NumMedia must be an integer between 0 and 10")
-    return [
-        {
-            "url": fields.get(f"MediaUrl{i}", ""),
-            "content_type": fields.get(f"MediaContentType{i}", ""),
-        }
-        for i in range(int(raw))
-    ]
 
 
 def _dispatch(session: Session, inbound: Inbound, media: list[dict[str, str]]) -> list[str]:
@@ -131,7 +103,7 @@ def _keyword(session: Session, inbound: Inbound, kind: Keyword, language: str | 
         name = {Keyword.OPT_OUT: "utter_opted_out", Keyword.OPT_IN: "utter_opted_in"}.get(
             kind, "utter_help"
         )
-        return [wording.text(session, name, language=language, channel=inbound.channel)]
+        return [channel_text.text(session, name, language=language, channel=inbound.channel)]
 
     debtor = found.debtor
     conversation = repository.conversation_for_debtor(session, debtor)
@@ -158,7 +130,7 @@ def _keyword(session: Session, inbound: Inbound, kind: Keyword, language: str | 
         response = "utter_help"
     if response is None:
         return []
-    reply = wording.text(session, response, language=language, channel=inbound.channel)
+    reply = channel_text.text(session, response, language=language, channel=inbound.channel)
     store_outbound(
         session, conversation, inbound.channel, reply, Author.SYSTEM, address=inbound.address
     )
@@ -212,7 +184,7 @@ def _acknowledge_media(
         provider_id=inbound.provider_id,
         count=len(media),
     )
-    reply = wording.text(
+    reply = channel_text.text(
         session, "utter_media_received", language=conversation.language, channel=inbound.channel
     )
     store_outbound(

@@ -11,30 +11,24 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from messaging import webhooks
-from messaging.statuses import FAILED, MESSAGE_STATUS, should_advance
 from relance.contacts import service as contacts
 from relance.conversations import repository
 from relance.db.models import Contact, Message
 from relance.db.models.enums import MessageStatus
-from relance.errors import BadInput
-from voice.status import handle_call_status
+from twilio_edge import claims
+from twilio_edge.forms import MessageStatusCallback
+from twilio_edge.statuses import FAILED, MESSAGE_STATUS, should_advance
 
 log = logging.getLogger(__name__)
 
 
-def handle_status_callback(session: Session, fields: dict[str, str]) -> None:
-    sid = fields.get("MessageSid") or fields.get("SmsSid")
-    if not sid:
-        if fields.get("CallSid"):
-            handle_call_status(session, fields)
-            return
-        raise BadInput("missing_field", "MessageSid or CallSid is required")
-    raw_status = (fields.get("MessageStatus") or fields.get("SmsStatus") or "").lower()
-    if not raw_status:
-        raise BadInput("missing_field", "MessageStatus is required")
-    claimed = webhooks.claim(session, f"{sid}:status:{raw_status}", "message.status", fields)
-    webhooks.finish(claimed, "")
+def handle_status_callback(session: Session, callback: MessageStatusCallback) -> None:
+    """Claim (sid, status) so a repeated callback is a no-op, then move the status forward."""
+    sid, raw_status = callback.sid, callback.status
+    claimed = claims.claim(
+        session, f"{sid}:status:{raw_status}", "message.status", callback.payload
+    )
+    claims.finish(claimed, "")
     if not claimed.fresh:
         return
     new = MESSAGE_STATUS.get(raw_status)
@@ -46,8 +40,8 @@ def handle_status_callback(session: Session, fields: dict[str, str]) -> None:
         return
     was_failed = message.status in FAILED
     message.status = new
-    if fields.get("ErrorCode"):
-        message.error_code = fields["ErrorCode"]
+    if callback.error_code:
+        message.error_code = callback.error_code
     contact = _contact(session, message)
     if contact is None:
         return

@@ -17,12 +17,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the api process: Twilio and Stripe webhooks, payer pages, console, NLG, JSON API."""
     from console.endpoints import router as console_router
     from messaging.endpoints import router as messaging_router
+    from messaging.status import handle_status_callback as on_message_status
     from payment_links.endpoints import router as payments_router
     from relance.api.endpoints import router as api_router
     from relance.nlg.endpoints import NLG_MAX_BODY_BYTES
     from relance.nlg.endpoints import router as nlg_router
     from relance.simulator.endpoints import router as simulator_router
+    from twilio_edge.status_routes import status_router
     from voice.endpoints import router as voice_router
+    from voice.status import handle_call_status as on_call_status
 
     settings = settings or get_settings()
     app = FastAPI(
@@ -44,6 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(messaging_router)
     app.include_router(voice_router)
+    # One status URL for Twilio: the edge routes message and call statuses to their channel.
+    app.include_router(status_router(on_message=on_message_status, on_call=on_call_status))
     app.include_router(payments_router)
     app.include_router(nlg_router)
     app.include_router(api_router, prefix="/api/v1")

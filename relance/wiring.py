@@ -12,10 +12,10 @@ from functools import cache
 @cache
 def wire() -> None:
     """Install the Twilio gateway and the payments adapter (idempotent)."""
-    from messaging.gateway import TwilioGateway
     from payment_links.wiring import PaymentLinksAdapter
     from relance.conversations.ports import install_gateway
     from relance.ledger.ports import install_payments
+    from twilio_edge.gateway import TwilioGateway
 
     install_gateway(TwilioGateway())
     install_payments(PaymentLinksAdapter())

@@ -9,23 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from messaging import webhooks, wording
-from messaging.addresses import InvalidAddress, to_e164
-from messaging.outbound import current_gateway
-from messaging.statuses import CALL_RANK
 from relance import audit
 from relance.compliance import disclosure
 from relance.contacts import service as contacts
 from relance.conversations import repository
-from relance.conversations.ports import DeliveryError
+from relance.conversations.ports import DeliveryError, get_gateway
 from relance.conversations.reminder_purpose import parse_reminder_purpose
 from relance.conversations.service import Inbound, TurnResult, handle_inbound, store_outbound
 from relance.db.base import utcnow
@@ -38,66 +32,40 @@ from relance.db.models.enums import (
     HandoffStatus,
     MessageStatus,
 )
-from relance.errors import BadInput
+from relance.nlg import channel_text
 from relance.rasa_client import client_from_settings
 from relance.settings import get_settings
+from twilio_edge import claims
+from twilio_edge.forms import CallDialResult, CallForm, CallGather, CallStart
+from twilio_edge.statuses import CALL_RANK
 from voice import twiml
 from voice.hours import OpeningHours, parse_hours
 from voice.speech import for_speech
 
 log = logging.getLogger(__name__)
 
-CALL_SID = re.compile(r"^CA[0-9A-Za-z]{10,64}$")  # Twilio: CA + 32 hex
 MAX_REPROMPTS = 2
-MACHINE_ANSWERS = {"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other"}
 # Keypad shortcuts, sent to the assistant as intents so its rules (identity first) still apply.
 DTMF_SHORTCUTS = {"1": "/request_payment_link", "0": "/request_human"}
 LINK_KEYS = ("payment_url", "url", "link")
 
 
-@dataclass(frozen=True)
-class Call:
-    sid: str
-    address: str | None  # the debtor's side, E.164; None for a withheld caller id
-    outbound: bool
-    fields: dict[str, str]
-
-
-def parse_call(fields: dict[str, str]) -> Call:
-    sid = fields.get("CallSid") or ""
-    if not CALL_SID.match(sid):
-        raise BadInput("invalid_call_sid", "CallSid is missing or not a Twilio call id")
-    outbound = (fields.get("Direction") or "inbound").startswith("outbound")
-    raw = fields.get("To") if outbound else fields.get("From")
-    if not raw:
-        raise BadInput("missing_field", "From and To are required")
-    try:
-        address: str | None = to_e164(raw)
-    except InvalidAddress:
-        if outbound:
-            raise BadInput("invalid_phone", "To is not a phone number") from None
-        address = None  # anonymous caller: handled as an unknown number
-    return Call(sid=sid, address=address, outbound=outbound, fields=fields)
-
-
 # -- webhooks ----------------------------------------------------------------------------------
 
 
-def start(session: Session, fields: dict[str, str], purpose: str | None) -> str:
+def start(session: Session, call: CallStart, purpose: str | None) -> str:
     """Call answered (inbound or outbound): voicemail for a machine, else the opening turn."""
-    call = parse_call(fields)
-    claimed = webhooks.claim(session, f"{call.sid}:start", "voice.start", fields)
+    claimed = claims.claim(session, f"{call.sid}:start", "voice.start", call.payload)
     if not claimed.fresh:
         return claimed.event.response_body or twiml.hang_up()
     contact = _contact(session, call)
-    answered_by = fields.get("AnsweredBy") or ""
     if contact is not None:
         conversation = repository.conversation_for_debtor(session, contact.debtor)
-        _call_record(session, call, conversation, answered_by=answered_by, purpose=purpose)
-        if call.outbound and answered_by in MACHINE_ANSWERS:
-            return webhooks.finish(claimed, _voicemail(session, call, conversation))
-    if answered_by == "fax":
-        return webhooks.finish(claimed, twiml.hang_up())
+        _call_record(session, call, conversation, answered_by=call.answered_by, purpose=purpose)
+        if call.outbound and call.machine:
+            return claims.finish(claimed, _voicemail(session, call, conversation))
+    if call.fax:
+        return claims.finish(claimed, twiml.hang_up())
     opening = _opening_text(purpose)
     result = _turn(
         session, call, opening, turn=0, extra={"synthetic": "call_start", "purpose": purpose}
@@ -112,39 +80,38 @@ def start(session: Session, fields: dict[str, str], purpose: str | None) -> str:
             result.reply_message_ids,
             call=True,
         )
-    return webhooks.finish(claimed, _respond(session, call, result, turn=0, attempt=0))
+    return claims.finish(claimed, _respond(session, call, result, turn=0, attempt=0))
 
 
-def gathered(session: Session, fields: dict[str, str], turn: int, attempt: int) -> str:
+def gathered(session: Session, call: CallGather, turn: int, attempt: int) -> str:
     """The caller spoke, typed, or stayed silent after a prompt."""
-    call = parse_call(fields)
-    claimed = webhooks.claim(session, f"{call.sid}:gather:{turn}:{attempt}", "voice.gather", fields)
+    claimed = claims.claim(
+        session, f"{call.sid}:gather:{turn}:{attempt}", "voice.gather", call.payload
+    )
     if not claimed.fresh:
         return claimed.event.response_body or twiml.hang_up()
-    digits = (fields.get("Digits") or "").strip().rstrip("#")
-    speech = (fields.get("SpeechResult") or "").strip()
+    digits, speech = call.digits, call.speech
     if not digits and not speech:
-        return webhooks.finish(claimed, _no_input(session, call, turn, attempt))
+        return claims.finish(claimed, _no_input(session, call, turn, attempt))
     extra: dict[str, object]
     if digits:
         text = DTMF_SHORTCUTS.get(digits, digits)
         extra = {"input": "dtmf", "digits": digits}
     else:
         text = speech
-        extra = {"input": "speech", "confidence": fields.get("Confidence")}
+        extra = {"input": "speech", "confidence": call.confidence}
     result = _turn(session, call, text, turn=turn, extra=extra)
-    return webhooks.finish(claimed, _respond(session, call, result, turn=turn, attempt=attempt))
+    return claims.finish(claimed, _respond(session, call, result, turn=turn, attempt=attempt))
 
 
-def dial_finished(session: Session, fields: dict[str, str], turn: int) -> str:
+def dial_finished(session: Session, call: CallDialResult, turn: int) -> str:
     """After a <Dial> to a collector: nobody answered → callback task and a polite goodbye."""
-    call = parse_call(fields)
-    claimed = webhooks.claim(session, f"{call.sid}:dial:{turn}", "voice.dial", fields)
+    claimed = claims.claim(session, f"{call.sid}:dial:{turn}", "voice.dial", call.payload)
     if not claimed.fresh:
         return claimed.event.response_body or twiml.hang_up()
-    status = fields.get("DialCallStatus") or ""
+    status = call.dial_status
     contact = _contact(session, call)
-    if status in ("completed", "answered") or contact is None:
+    if call.bridged or contact is None:
         if contact is not None:
             audit.record(
                 session,
@@ -152,25 +119,25 @@ def dial_finished(session: Session, fields: dict[str, str], turn: int) -> str:
                 action="call.transferred",
                 debtor_id=contact.debtor_id,
                 call_sid=call.sid,
-                duration=fields.get("DialCallDuration"),
+                duration=call.dial_duration,
             )
-        return webhooks.finish(claimed, twiml.hang_up())
+        return claims.finish(claimed, twiml.hang_up())
     conversation = repository.conversation_for_debtor(session, contact.debtor)
     said = _schedule_callback(session, call, conversation, reason=f"transfer_{status or 'failed'}")
-    return webhooks.finish(claimed, twiml.say_and_hang_up([said], conversation.language))
+    return claims.finish(claimed, twiml.say_and_hang_up([said], conversation.language))
 
 
 # -- turns -------------------------------------------------------------------------------------
 
 
 def _turn(
-    session: Session, call: Call, text: str, *, turn: int, extra: dict[str, object]
+    session: Session, call: CallForm, text: str, *, turn: int, extra: dict[str, object]
 ) -> TurnResult:
     if call.address is None:
         return TurnResult(
             status="unknown_number",
             replies=[
-                wording.text(
+                channel_text.text(
                     session,
                     "utter_unknown_number",
                     language=get_settings().default_language,
@@ -195,7 +162,9 @@ def _turn(
         rasa.close()
 
 
-def _respond(session: Session, call: Call, result: TurnResult, *, turn: int, attempt: int) -> str:
+def _respond(
+    session: Session, call: CallForm, result: TurnResult, *, turn: int, attempt: int
+) -> str:
     conversation = (
         session.get(Conversation, result.conversation_id) if result.conversation_id else None
     )
@@ -217,7 +186,9 @@ def _respond(session: Session, call: Call, result: TurnResult, *, turn: int, att
         urls.extend(str(custom[key]) for key in LINK_KEYS if isinstance(custom.get(key), str))
     if urls and _send_links_by_sms(session, call, conversation, list(dict.fromkeys(urls))):
         spoken.append(
-            wording.text(session, "utter_voice_link_sent", language=language, channel=Channel.VOICE)
+            channel_text.text(
+                session, "utter_voice_link_sent", language=language, channel=Channel.VOICE
+            )
         )
     spoken = [s for s in spoken if s]
 
@@ -228,36 +199,36 @@ def _respond(session: Session, call: Call, result: TurnResult, *, turn: int, att
     if not spoken:  # the assistant had nothing to say: treat as a no-match
         if attempt >= MAX_REPROMPTS:
             return _give_up(session, call, conversation)
-        reprompt = wording.text(
+        reprompt = channel_text.text(
             session, "utter_voice_reprompt", language=language, channel=Channel.VOICE
         )
         return twiml.gather([reprompt], language, gather_url(turn + 1, attempt + 1))
     return twiml.gather(spoken, language, gather_url(turn + 1, 0))
 
 
-def _no_input(session: Session, call: Call, turn: int, attempt: int) -> str:
+def _no_input(session: Session, call: CallForm, turn: int, attempt: int) -> str:
     contact = _contact(session, call)
     if contact is None:
         return twiml.hang_up()
     conversation = repository.conversation_for_debtor(session, contact.debtor)
     if attempt >= MAX_REPROMPTS:
         return _give_up(session, call, conversation)
-    reprompt = wording.text(
+    reprompt = channel_text.text(
         session, "utter_voice_reprompt", language=conversation.language, channel=Channel.VOICE
     )
     return twiml.gather([reprompt], conversation.language, gather_url(turn, attempt + 1))
 
 
-def _give_up(session: Session, call: Call, conversation: Conversation) -> str:
+def _give_up(session: Session, call: CallForm, conversation: Conversation) -> str:
     """Two reprompts without an answer: say goodbye and offer to continue by SMS."""
     language = conversation.language
-    goodbye = wording.text(
+    goodbye = channel_text.text(
         session, "utter_voice_goodbye_no_input", language=language, channel=Channel.VOICE
     )
     store_outbound(
         session, conversation, Channel.VOICE, goodbye, Author.SYSTEM, address=call.address
     )
-    followup = wording.text(
+    followup = channel_text.text(
         session, "utter_voice_sms_followup", language=language, channel=Channel.SMS
     )
     _send_sms(session, call, conversation, followup, reason="no_input")
@@ -271,9 +242,9 @@ def _give_up(session: Session, call: Call, conversation: Conversation) -> str:
     return twiml.say_and_hang_up([goodbye], language)
 
 
-def _voicemail(session: Session, call: Call, conversation: Conversation) -> str:
+def _voicemail(session: Session, call: CallStart, conversation: Conversation) -> str:
     """A machine answered: a short message with no debt detail, asking for a call back."""
-    text = wording.text(
+    text = channel_text.text(
         session, "utter_voicemail", language=conversation.language, channel=Channel.VOICE
     )
     store_outbound(session, conversation, Channel.VOICE, text, Author.SYSTEM, address=call.address)
@@ -283,7 +254,7 @@ def _voicemail(session: Session, call: Call, conversation: Conversation) -> str:
         action="call.voicemail_left",
         debtor_id=conversation.debtor_id,
         call_sid=call.sid,
-        answered_by=call.fields.get("AnsweredBy"),
+        answered_by=call.answered_by,
     )
     return twiml.say_and_hang_up([text], conversation.language)
 
@@ -316,13 +287,13 @@ def _turn_started(session: Session, result: TurnResult) -> datetime:
 
 
 def _transfer_or_callback(
-    session: Session, call: Call, conversation: Conversation, spoken: list[str], turn: int
+    session: Session, call: CallForm, conversation: Conversation, spoken: list[str], turn: int
 ) -> str:
     settings = get_settings()
     language = conversation.language
     hours = _opening_hours()
     if settings.collector_phone and hours is not None and hours.is_open(utcnow()):
-        announce = wording.text(
+        announce = channel_text.text(
             session, "utter_voice_transfer", language=language, channel=Channel.VOICE
         )
         store_outbound(
@@ -358,7 +329,7 @@ def _opening_hours() -> OpeningHours | None:
 
 
 def _schedule_callback(
-    session: Session, call: Call, conversation: Conversation, *, reason: str
+    session: Session, call: CallForm, conversation: Conversation, *, reason: str
 ) -> str:
     hours = _opening_hours()
     task = Task(
@@ -384,7 +355,7 @@ def _schedule_callback(
         call_sid=call.sid,
         reason=reason,
     )
-    said = wording.text(
+    said = channel_text.text(
         session,
         "utter_voice_callback_scheduled",
         language=conversation.language,
@@ -398,11 +369,11 @@ def _schedule_callback(
 
 
 def _send_links_by_sms(
-    session: Session, call: Call, conversation: Conversation, urls: list[str]
+    session: Session, call: CallForm, conversation: Conversation, urls: list[str]
 ) -> bool:
     sent = False
     for url in urls:
-        text = wording.text(
+        text = channel_text.text(
             session, "utter_link_sms", language=conversation.language, channel=Channel.SMS, url=url
         )
         sent = _send_sms(session, call, conversation, text, reason="link") or sent
@@ -410,7 +381,7 @@ def _send_links_by_sms(
 
 
 def _send_sms(
-    session: Session, call: Call, conversation: Conversation, text: str, *, reason: str
+    session: Session, call: CallForm, conversation: Conversation, text: str, *, reason: str
 ) -> bool:
     """Text the caller's number; a refusal (opted out, bad number) must not break the call."""
     if call.address is None:
@@ -419,7 +390,7 @@ def _send_sms(
     if contact is None:
         return False
     try:
-        current_gateway().send_text(
+        get_gateway().send_text(
             session, conversation=conversation, contact=contact, text=text, author=Author.BOT
         )
     except DeliveryError as exc:
@@ -428,7 +399,7 @@ def _send_sms(
     return True
 
 
-def _contact(session: Session, call: Call) -> Contact | None:
+def _contact(session: Session, call: CallForm) -> Contact | None:
     if call.address is None:
         return None
     return repository.find_contact(session, Channel.VOICE, call.address)
@@ -436,7 +407,7 @@ def _contact(session: Session, call: Call) -> Contact | None:
 
 def _call_record(
     session: Session,
-    call: Call,
+    call: CallForm,
     conversation: Conversation,
     *,
     answered_by: str,

@@ -10,15 +10,14 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from messaging import webhooks
-from messaging.statuses import CALL_RANK
 from relance import audit
 from relance.contacts import service as contacts
 from relance.conversations import repository
 from relance.db.models import Message
 from relance.db.models.enums import Channel, MessageStatus
-from relance.errors import BadInput
-from voice.service import MACHINE_ANSWERS
+from twilio_edge import claims
+from twilio_edge.forms import MACHINE_ANSWERS, CallStatusCallback
+from twilio_edge.statuses import CALL_RANK
 
 _MESSAGE_STATUS = {
     "queued": MessageStatus.QUEUED,
@@ -34,24 +33,22 @@ _MESSAGE_STATUS = {
 }
 
 
-def handle_call_status(session: Session, fields: dict[str, str]) -> None:
-    sid = fields.get("CallSid") or ""
-    status = (fields.get("CallStatus") or "").lower()
-    if not sid or not status:
-        raise BadInput("missing_field", "CallSid and CallStatus are required")
-    claimed = webhooks.claim(session, f"{sid}:call-status:{status}", "voice.status", fields)
-    webhooks.finish(claimed, "")
+def handle_call_status(session: Session, callback: CallStatusCallback) -> None:
+    """Claim (sid, status) so a repeated callback is a no-op, then record progress and outcome."""
+    sid, status = callback.sid, callback.status
+    claimed = claims.claim(session, f"{sid}:call-status:{status}", "voice.status", callback.payload)
+    claims.finish(claimed, "")
     if not claimed.fresh or status not in CALL_RANK:
         return
     call = session.scalars(select(Message).where(Message.provider_id == sid)).first()
     if call is None:
         return  # a call we never recorded (unknown caller): the stored event is the trace
     extra = dict(call.extra or {})
-    if fields.get("AnsweredBy"):
-        extra["answered_by"] = fields["AnsweredBy"]
-    if fields.get("CallDuration", "").isdigit():
+    if callback.answered_by:
+        extra["answered_by"] = callback.answered_by
+    if callback.duration_seconds is not None:
         extra["duration_seconds"] = max(
-            int(fields["CallDuration"]), int(extra.get("duration_seconds") or 0)
+            callback.duration_seconds, int(extra.get("duration_seconds") or 0)
         )
     advanced = CALL_RANK[status] > CALL_RANK.get(str(extra.get("call_status")), -1)
     if advanced:
@@ -77,7 +74,7 @@ def handle_call_status(session: Session, fields: dict[str, str]) -> None:
         ) or repository.find_contact(session, Channel.VOICE, call.address)
         if contact is not None:
             contacts.record_failure(
-                session, contact, error_code=fields.get("ErrorCode") or "call_failed", reference=sid
+                session, contact, error_code=callback.error_code or "call_failed", reference=sid
             )
 
 

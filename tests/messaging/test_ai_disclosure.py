@@ -9,15 +9,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-import messaging.gateway
-from messaging import wording
-from messaging.gateway import TwilioGateway
+import twilio_edge.gateway
 from relance.conversations.ports import DeliveryError
 from relance.conversations.repository import conversation_for_debtor
 from relance.db.base import utcnow
 from relance.db.models import AuditEvent, Contact, Conversation, Message
+from relance.nlg import channel_text
 from tests.support.channels import make_debtor
 from tests.support.twilio_recorder import TwilioRecorder
+from twilio_edge.gateway import TwilioGateway
 
 
 def _fresh(db: Session, channel: str) -> tuple[Conversation, Contact]:
@@ -29,7 +29,7 @@ def _fresh(db: Session, channel: str) -> tuple[Conversation, Contact]:
 
 
 def _sentence(db: Session) -> str:
-    return wording.text(db, "utter_ai_disclosure_sentence", language="fr", channel="sms")
+    return channel_text.text(db, "utter_ai_disclosure_sentence", language="fr", channel="sms")
 
 
 def test_first_sms_without_the_disclosure_gets_it_in_front_then_never_again(
@@ -107,7 +107,7 @@ def test_whatsapp_template_without_the_disclosure_is_refused(
     conversation, contact = _fresh(db, "whatsapp")
     # The template as it was worded before: no word of an automated assistant.
     monkeypatch.setattr(
-        messaging.gateway,
+        twilio_edge.gateway,
         "render",
         lambda *a, **k: (
             "Bonjour, Relance Demo SAS a un message pour vous concernant votre compte. "

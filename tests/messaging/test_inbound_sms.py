@@ -6,9 +6,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from messaging import wording
 from relance.db.models import AuditEvent, Message, Task, WebhookEvent
 from relance.db.models.enums import MessageStatus
+from relance.nlg import channel_text
 from tests.support.channels import DEBTOR_PHONE, make_debtor
 from tests.support.fake_rasa import FakeRasa
 from tests.support.twilio_signing import message_sid, post, sign, sms_fields
@@ -16,7 +16,7 @@ from tests.support.twiml import message_texts
 
 
 def _media_ack(db: Session) -> str:
-    return wording.text(db, "utter_media_received", language="fr", channel="sms")
+    return channel_text.text(db, "utter_media_received", language="fr", channel="sms")
 
 
 def _count(db: Session, model: type) -> int:

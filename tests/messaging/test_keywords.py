@@ -7,17 +7,17 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from messaging import wording
-from messaging.gateway import TwilioGateway
 from messaging.keywords import Keyword, match
 from relance.conversations.ports import DeliveryError
 from relance.conversations.repository import conversation_for_debtor
 from relance.db.models import AuditEvent, Contact, Message
+from relance.nlg import channel_text
 from tests.support.channels import DEBTOR_PHONE, make_debtor
 from tests.support.fake_rasa import FakeRasa
 from tests.support.twilio_recorder import TwilioRecorder
 from tests.support.twilio_signing import post, sms_fields
 from tests.support.twiml import message_texts
+from twilio_edge.gateway import TwilioGateway
 
 
 def _sms_contact(db: Session) -> Contact:
@@ -61,7 +61,7 @@ def test_stop_opts_out_with_one_confirmation_and_blocks_outbound(
     again = post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "stop"))
 
     assert message_texts(first) == [
-        wording.text(db, "utter_opted_out", language="fr", channel="sms")
+        channel_text.text(db, "utter_opted_out", language="fr", channel="sms")
     ]
     assert message_texts(again) == []  # one confirmation, not one per STOP
     assert rasa.received == []  # keywords never reach the assistant
@@ -87,8 +87,8 @@ def test_french_arret_is_confirmed_in_french_even_for_an_english_debtor(
 
     [confirmation] = message_texts(post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "ARRÊT")))
 
-    assert confirmation == wording.text(db, "utter_opted_out", language="fr", channel="sms")
-    assert confirmation != wording.text(db, "utter_opted_out", language="en", channel="sms")
+    assert confirmation == channel_text.text(db, "utter_opted_out", language="fr", channel="sms")
+    assert confirmation != channel_text.text(db, "utter_opted_out", language="en", channel="sms")
     assert _sms_contact(db).opted_out_at is not None
 
 
@@ -121,7 +121,7 @@ def test_start_resubscribes(client: TestClient, db: Session, rasa: FakeRasa) -> 
 
     [confirmation] = message_texts(post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "START")))
 
-    assert confirmation == wording.text(db, "utter_opted_in", language="fr", channel="sms")
+    assert confirmation == channel_text.text(db, "utter_opted_in", language="fr", channel="sms")
     assert _sms_contact(db).opted_out_at is None
     actions = db.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
     assert actions == ["contact.opted_out", "contact.opted_in"]
@@ -172,7 +172,7 @@ def test_start_when_already_subscribed_is_confirmed_and_changes_nothing(
 
     texts = message_texts(post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "START")))
 
-    assert texts == [wording.text(db, "utter_opted_in", language="fr", channel="sms")]
+    assert texts == [channel_text.text(db, "utter_opted_in", language="fr", channel="sms")]
     assert db.scalars(select(AuditEvent)).all() == [] and rasa.received == []
 
 
@@ -181,6 +181,6 @@ def test_help_from_an_unknown_number_is_answered_without_storing_anything(
 ) -> None:
     texts = message_texts(post(client, "/twilio/sms", sms_fields("+33611223344", "HELP")))
 
-    assert texts == [wording.text(db, "utter_help", language="en", channel="sms")]
+    assert texts == [channel_text.text(db, "utter_help", language="en", channel="sms")]
     assert db.scalars(select(Message)).all() == [] and rasa.received == []
     assert db.scalars(select(AuditEvent.action)).all() == ["inbound.unknown_number_keyword"]

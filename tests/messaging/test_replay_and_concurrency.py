@@ -12,13 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from messaging import wording
-from messaging.gateway import TwilioGateway
 from relance.conversations.replay import replay_all
 from relance.db import session as db_session
 from relance.db.base import Base
 from relance.db.models import Message, WebhookEvent
 from relance.db.models.enums import MessageStatus
+from relance.nlg import channel_text
 from relance.rasa_client import client_from_settings
 from relance.settings import Settings
 from tests.support.channels import DEBTOR_PHONE, make_debtor
@@ -26,6 +25,7 @@ from tests.support.fake_rasa import FakeRasa
 from tests.support.twilio_recorder import TwilioRecorder
 from tests.support.twilio_signing import post, sms_fields
 from tests.support.twiml import message_texts
+from twilio_edge.gateway import TwilioGateway
 
 
 def test_rasa_down_holding_reply_then_replay_in_order(
@@ -56,7 +56,7 @@ def test_rasa_down_holding_reply_then_replay_in_order(
     assert replayed == 3
     assert rasa.texts() == ["un", "deux", "trois"]
     # The first text the gateway sends in this conversation carries the engine's AI disclosure.
-    first = wording.text(db, "utter_ai_disclosure_sentence", language="fr", channel="sms")
+    first = channel_text.text(db, "utter_ai_disclosure_sentence", language="fr", channel="sms")
     first += " echo: un"
     assert [r.field("Body") for r in twilio.messages()] == [first, "echo: deux", "echo: trois"]
     assert all(r.field("To") == DEBTOR_PHONE for r in twilio.messages())

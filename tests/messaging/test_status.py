@@ -6,7 +6,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from messaging.gateway import TwilioGateway
 from relance.conversations.repository import conversation_for_debtor
 from relance.db.models import Contact, Message, WebhookEvent
 from relance.db.models.enums import ContactStatus
@@ -14,6 +13,7 @@ from relance.settings import get_settings
 from tests.support.channels import DEBTOR_PHONE, make_debtor
 from tests.support.twilio_recorder import TwilioRecorder
 from tests.support.twilio_signing import post
+from twilio_edge.gateway import TwilioGateway
 
 
 def _sent(db: Session, gateway: TwilioGateway, text: str = "Rappel") -> tuple[Message, Contact]:

@@ -43,7 +43,7 @@ def rasa(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRa
 @pytest.fixture
 def gateway(twilio: TwilioRecorder, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """A TwilioGateway on the recorder, installed as the process gateway."""
-    from messaging.gateway import TwilioGateway
+    from twilio_edge.gateway import TwilioGateway
 
     installed = TwilioGateway(get_settings())
     monkeypatch.setattr(ports, "_gateway", installed)

@@ -7,15 +7,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from messaging import wording
-from messaging.gateway import TwilioGateway
 from relance.conversations.repository import conversation_for_debtor
 from relance.db.models import Contact, Message
+from relance.nlg import channel_text
 from tests.support.channels import EN_DEBTOR_PHONE, make_debtor
 from tests.support.fake_rasa import FakeRasa
 from tests.support.twilio_recorder import TwilioRecorder
 from tests.support.twilio_signing import call_fields, post
 from tests.support.twiml import parse, said
+from twilio_edge.gateway import TwilioGateway
 
 OPENING = '/EXTERNAL_reminder{"stage": "friendly"}'
 
@@ -44,7 +44,7 @@ def test_every_call_opening_discloses_the_automated_assistant(
     debtor = make_debtor(db, phone=EN_DEBTOR_PHONE, language="en")
     contact = db.scalars(select(Contact).where(Contact.channel == "voice")).one()
     rasa.script.update({OPENING: [{"text": "Hello. What is your postcode?"}]})
-    sentence = wording.text(db, "utter_ai_disclosure_sentence", language="en", channel="voice")
+    sentence = channel_text.text(db, "utter_ai_disclosure_sentence", language="en", channel="voice")
 
     assert _call(client, db, twilio, gateway, contact) == [
         f"{sentence} Hello. What is your postcode?"

@@ -11,16 +11,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from messaging import wording
-from messaging.gateway import TwilioGateway
 from relance.conversations.repository import conversation_for_debtor
 from relance.db.models import AuditEvent, Contact, Message, Task
+from relance.nlg import channel_text
 from relance.settings import get_settings
 from tests.support.channels import DEBTOR_PHONE, EN_DEBTOR_PHONE, make_debtor
 from tests.support.fake_rasa import FakeRasa
 from tests.support.twilio_recorder import TwilioRecorder
 from tests.support.twilio_signing import call_fields, call_sid, post
 from tests.support.twiml import parse, said
+from twilio_edge.gateway import TwilioGateway
 
 COLLECTOR = "+33144556677"
 MONDAY_MORNING = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)  # 10:30 in Paris
@@ -101,7 +101,7 @@ def test_french_inbound_call_end_to_end(
     spoken = said(root)
     assert spoken == [
         "Voici votre lien de paiement. Il expire dans 7 jours.",
-        wording.text(db, "utter_voice_link_sent", language="fr", channel="voice"),
+        channel_text.text(db, "utter_voice_link_sent", language="fr", channel="voice"),
     ]
     assert not any("http" in s for s in spoken)  # no URL read aloud
     [sms] = twilio.messages()
@@ -113,7 +113,7 @@ def test_french_inbound_call_end_to_end(
     dial = root.find("Dial")
     assert dial is not None and dial.findtext("Number") == collector
     assert dial.attrib["callerId"] == get_settings().twilio_voice_from
-    assert said(root)[-1] == wording.text(
+    assert said(root)[-1] == channel_text.text(
         db, "utter_voice_transfer", language="fr", channel="voice"
     )
 
@@ -232,7 +232,7 @@ def test_answering_machine_gets_a_short_voicemail_without_debt_details(
 
     root = parse(post(client, twilio.calls()[0].field("Url") or "", fields))
 
-    voicemail = wording.text(db, "utter_voicemail", language="fr", channel="voice")
+    voicemail = channel_text.text(db, "utter_voicemail", language="fr", channel="voice")
     assert said(root) == [voicemail]
     assert root.find("Hangup") is not None and root.find("Gather") is None
     assert "€" not in voicemail and "facture" not in voicemail.lower()
@@ -252,7 +252,7 @@ def test_silence_is_reprompted_twice_then_goodbye_and_sms(
 ) -> None:
     make_debtor(db)
     fields = call_fields(DEBTOR_PHONE, sid=call_sid())
-    reprompt = wording.text(db, "utter_voice_reprompt", language="fr", channel="voice")
+    reprompt = channel_text.text(db, "utter_voice_reprompt", language="fr", channel="voice")
 
     root = parse(post(client, "/twilio/voice", fields))
     root = _answer(client, root, fields)
@@ -263,13 +263,13 @@ def test_silence_is_reprompted_twice_then_goodbye_and_sms(
     root = _answer(client, root, fields)
 
     assert said(root) == [
-        wording.text(db, "utter_voice_goodbye_no_input", language="fr", channel="voice")
+        channel_text.text(db, "utter_voice_goodbye_no_input", language="fr", channel="voice")
     ]
     assert root.find("Hangup") is not None
     [sms] = twilio.messages()
     # The first SMS of the conversation: the engine puts the AI disclosure in front.
-    disclosure = wording.text(db, "utter_ai_disclosure_sentence", language="fr", channel="sms")
-    assert sms.field("Body") == disclosure + " " + wording.text(
+    disclosure = channel_text.text(db, "utter_ai_disclosure_sentence", language="fr", channel="sms")
+    assert sms.field("Body") == disclosure + " " + channel_text.text(
         db, "utter_voice_sms_followup", language="fr", channel="sms"
     )
     assert rasa.texts() == ["/greet"]  # silence never reaches the assistant
@@ -293,7 +293,7 @@ def test_handoff_outside_hours_creates_a_callback_task(
 
     assert root.find("Dial") is None and root.find("Hangup") is not None
     assert said(root) == [
-        wording.text(db, "utter_voice_callback_scheduled", language="fr", channel="voice")
+        channel_text.text(db, "utter_voice_callback_scheduled", language="fr", channel="voice")
     ]
     task = db.scalars(select(Task).where(Task.kind == "callback")).one()
     assert task.debtor_id == debtor.id and task.details["phone"] == DEBTOR_PHONE
@@ -430,7 +430,7 @@ def test_rasa_down_during_a_call_holding_message_then_answer_by_sms(
     assert (
         sms.field("To") == DEBTOR_PHONE
         and sms.field("Body")
-        == wording.text(db, "utter_ai_disclosure_sentence", language="fr", channel="sms")
+        == channel_text.text(db, "utter_ai_disclosure_sentence", language="fr", channel="sms")
         + " echo: je voudrais un échéancier"  # first SMS: the engine's AI disclosure in front
     )
 

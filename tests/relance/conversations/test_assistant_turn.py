@@ -13,12 +13,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from messaging import wording
-from messaging.gateway import TwilioGateway
 from relance.conversations.assistant_turn import ActionServerProbe, send_turn, trigger_turn
 from relance.conversations.replay import replay_all
 from relance.db.models import Conversation, Message
 from relance.db.models.enums import MessageStatus
+from relance.nlg import channel_text
 from relance.rasa_client import AssistantUnavailable, BotMessage, client_from_settings
 from relance.settings import Settings, get_settings
 from tests.support.channels import DEBTOR_PHONE, gateway, make_debtor, rasa, twilio  # noqa: F401
@@ -27,6 +26,7 @@ from tests.support.fake_rasa import FakeRasa
 from tests.support.twilio_recorder import TwilioRecorder
 from tests.support.twilio_signing import post, sms_fields
 from tests.support.twiml import message_texts
+from twilio_edge.gateway import TwilioGateway
 
 HOLDING_FR = "Merci pour votre message. Notre assistant est momentanément indisponible"
 
@@ -74,7 +74,7 @@ class StubRasa:
 
 
 def _disclosed(text: str, db: Session) -> str:
-    sentence = wording.text(db, "utter_ai_disclosure_sentence", language="fr", channel="sms")
+    sentence = channel_text.text(db, "utter_ai_disclosure_sentence", language="fr", channel="sms")
     return f"{sentence} {text}"
 
 

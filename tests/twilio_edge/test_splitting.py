@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from messaging.splitting import split_text
+from twilio_edge.splitting import split_text
 
 
 def test_short_text_is_one_message() -> None:

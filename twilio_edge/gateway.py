@@ -21,10 +21,6 @@ from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
-from messaging import withheld
-from messaging.splitting import split_text
-from messaging.statuses import MESSAGE_STATUS
-from messaging.twilio_http import BaseUrlHttpClient
 from relance import audit
 from relance.compliance import disclosure
 from relance.contacts import service as contacts
@@ -35,6 +31,10 @@ from relance.db.models.enums import Channel, Direction, MessageStatus
 from relance.nlg.renderer import render
 from relance.nlg.templates_store import active_templates
 from relance.settings import Settings, get_settings
+from twilio_edge import withheld
+from twilio_edge.splitting import split_text
+from twilio_edge.statuses import MESSAGE_STATUS
+from twilio_edge.twilio_http import BaseUrlHttpClient
 
 log = logging.getLogger(__name__)
 
@@ -368,7 +368,3 @@ def whatsapp_session_open(session: Session, conversation: Conversation, address:
     if last is None:
         return False
     return utcnow() - last < WHATSAPP_SESSION_WINDOW
-
-
-def gateway_from_settings() -> TwilioGateway:
-    return TwilioGateway(get_settings())

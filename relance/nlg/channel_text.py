@@ -1,4 +1,9 @@
-"""Render a named response for the channel edges, with the creditor's identity always available."""
+"""Render a named response for the channels, with the creditor's identity always available.
+
+The channels' own texts (STOP/HELP confirmations, voice prompts, the SMS sent during a call) are
+wording templates like the assistant's. This lived in messaging/ while voice/ imported it too; it
+is the core's (nlg) so every channel renders the same way without importing another channel.
+"""
 
 from __future__ import annotations
 

@@ -1,16 +1,26 @@
-"""X-Twilio-Signature check, as a FastAPI dependency shared by the SMS, voice and status webhooks.
+"""X-Twilio-Signature check, as FastAPI dependencies shared by every Twilio webhook.
 
 Twilio signs the public URL it called plus the sorted form fields. Behind a proxy the URL the app
 sees differs from the public one, so we rebuild it from `PUBLIC_BASE_URL` + path + query.
+
+`twilio_form(Model)` is what a channel's endpoint declares: the signature is checked first (a
+forged request is a 403 whatever it contains), then the fields are parsed into the typed form
+(`twilio_edge.forms`; a malformed one is a 400 naming the field). The service gets the model.
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from fastapi import Request
 from twilio.request_validator import RequestValidator
 
 from relance.errors import BadInput, Forbidden
 from relance.settings import get_settings
+from twilio_edge.forms import TwilioForm
+
+F = TypeVar("F", bound=TwilioForm)
 
 
 def public_url(request: Request) -> str:
@@ -37,3 +47,13 @@ async def verified_twilio_form(request: Request) -> dict[str, str]:
         if not genuine:
             raise Forbidden("invalid_signature", "invalid Twilio signature")
     return fields
+
+
+def twilio_form(model: type[F]) -> Callable[[Request], Awaitable[F]]:
+    """A dependency returning the request's fields as `model`, once the signature is checked."""
+
+    async def dependency(request: Request) -> F:
+        return model.parse(await verified_twilio_form(request))
+
+    dependency.__name__ = f"verified_{model.__name__}"
+    return dependency

@@ -10,20 +10,20 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from messaging import wording
-from messaging.gateway import TwilioGateway
-from messaging.twilio_http import rebase
 from relance.conversations.ports import DeliveryError
 from relance.conversations.repository import conversation_for_debtor
 from relance.db.base import utcnow
 from relance.db.models import AuditEvent, Contact, Conversation, Message
 from relance.db.models.enums import ContactStatus
+from relance.nlg import channel_text
 from relance.settings import get_settings
 from tests.support.channels import DEBTOR_PHONE, make_debtor
 from tests.support.fake_rasa import FakeRasa
 from tests.support.twilio_recorder import TwilioRecorder
 from tests.support.twilio_signing import post, sms_fields
 from tests.support.twiml import message_texts
+from twilio_edge.gateway import TwilioGateway
+from twilio_edge.twilio_http import rebase
 
 
 def _setup(db: Session, channel: str = "sms") -> tuple[Conversation, Contact]:
@@ -103,7 +103,7 @@ def test_whatsapp_outside_the_session_window_uses_the_approved_template(
     assert request.field("Body") is None
     assert request.field("From") == settings.twilio_whatsapp_from
     assert request.field("To") == f"whatsapp:{DEBTOR_PHONE}"
-    assert message.body == wording.text(
+    assert message.body == channel_text.text(
         db, "utter_whatsapp_first_contact", language="fr", channel="whatsapp"
     )
     assert message.extra["withheld_texts"] == ["Votre facture est due"]
@@ -224,7 +224,7 @@ def test_carrier_unsubscribe_is_recorded_as_an_opt_out(
 def test_timeouts_and_unreachable_api_are_retryable(db: Session, twilio: TwilioRecorder) -> None:
     from twilio.rest import Client
 
-    from messaging.twilio_http import BaseUrlHttpClient
+    from twilio_edge.twilio_http import BaseUrlHttpClient
 
     conversation, contact = _setup(db)
     settings = get_settings()
