@@ -48,7 +48,14 @@ class ActionSendReminder(Action):
         stage = latest_entity(tracker, "stage") or tracker.get_slot("stage") or "friendly"
         if stage not in STAGES:
             stage = "friendly"
-        refs = latest_entity(tracker, "invoice_refs") or tracker.get_slot("invoice_refs")
+        # The dispatcher sends the numbers as a list entity; latest_entity would stringify it
+        # ("['F-1', 'F-2']"), which then named no invoice.
+        listed = next(iter(tracker.get_latest_entity_values("invoice_refs")), None)
+        refs = (
+            [str(r) for r in listed]
+            if isinstance(listed, list)
+            else latest_entity(tracker, "invoice_refs") or tracker.get_slot("invoice_refs")
+        )
         if is_true(latest_entity(tracker, "discreet")):
             # Unverified contact point: who we are and "please reply" only (no debt detail).
             utter(dispatcher, DISCREET_TEMPLATE, stage=stage)

@@ -65,7 +65,6 @@ def seed(url: str, lines: int) -> None:
                         "country": "FR",
                         "credit_minor": 0,
                         "created_at": now,
-                        "updated_at": now,
                     }
                     for d in ids
                 ],
@@ -84,7 +83,6 @@ def seed(url: str, lines: int) -> None:
                         "due_date": date(2026, 10, 1),
                         "status": "paid" if offset else "open",
                         "created_at": now,
-                        "updated_at": now,
                     }
                     for d in ids
                     for offset in (0, 10**8)

@@ -144,28 +144,29 @@ class Matcher:
                 .distinct()
             )
             for iban, debtor_id in rows:
-                by_iban[iban].add(debtor_id)
+                if iban is not None and debtor_id is not None:
+                    by_iban[iban].add(debtor_id)
         by_name: dict[str, set[int]] = defaultdict(set)
         for chunk in _chunks(names):
             for column in (Debtor.name, Debtor.company):
-                rows = self.session.execute(
+                named = self.session.execute(
                     select(func.lower(column), Debtor.id).where(func.lower(column).in_(chunk))
                 )
-                for name, debtor_id in rows:
+                for name, debtor_id in named:
                     by_name[normalise_name(name)].add(debtor_id)
         debtor_ids = sorted({d for ids in (*by_iban.values(), *by_name.values()) for d in ids})
         open_invoices: dict[int, list[InvoiceFacts]] = defaultdict(list)
-        for chunk in _chunks(debtor_ids):
-            rows = self.session.execute(
+        for ids_chunk in _chunks(debtor_ids):
+            found = self.session.execute(
                 select(*_FACT_COLUMNS)
                 .where(
-                    Invoice.debtor_id.in_(chunk),
+                    Invoice.debtor_id.in_(ids_chunk),
                     Invoice.status.in_(_PAYABLE),
                     Invoice.amount_minor > Invoice.paid_minor,
                 )
                 .order_by(Invoice.due_date, Invoice.id)
             )
-            for facts in _facts(rows).values():
+            for facts in _facts(found).values():
                 open_invoices[facts.debtor_id].append(facts)
         return _Payers(by_iban, by_name, open_invoices)
 

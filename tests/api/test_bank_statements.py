@@ -13,6 +13,7 @@ from relance.bank_statements import rf
 from relance.bank_statements.models import BankStatementEntry
 from tests.relance.bank_statements.builders import Credit, camt053, mt940
 from tests.support.payment_factories import make_debtor, make_invoice
+from tests.support.payment_fixtures import gateway  # noqa: F401  (fixture)
 
 URL = "/api/v1/payments/bank-statements"
 XML = {"Content-Type": "application/xml"}
