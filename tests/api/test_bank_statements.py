@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,7 +20,8 @@ URL = "/api/v1/payments/bank-statements"
 XML = {"Content-Type": "application/xml"}
 
 
-def test_raw_camt053_is_reconciled(client: TestClient, db: Session, auth, gateway) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.usefixtures("gateway")
+def test_raw_camt053_is_reconciled(client: TestClient, db: Session, auth) -> None:  # type: ignore[no-untyped-def]
     debtor = make_debtor(db)
     invoice = make_invoice(db, debtor, 4000, due=date(2026, 10, 1))
     data = camt053(
@@ -41,7 +43,8 @@ def test_raw_camt053_is_reconciled(client: TestClient, db: Session, auth, gatewa
     assert again.status_code == 409 and again.json()["code"] == "duplicate_statement"
 
 
-def test_multipart_mt940_upload(client: TestClient, db: Session, auth, gateway) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.usefixtures("gateway")
+def test_multipart_mt940_upload(client: TestClient, db: Session, auth) -> None:  # type: ignore[no-untyped-def]
     data = mt940([Credit("1.00", ref="MP1", payer="Nobody")], reference="API-MT")
     response = client.post(URL, files={"file": ("s.sta", data)}, headers=auth)
     assert response.status_code == 201, response.text
