@@ -3,8 +3,8 @@
 camt.053 is read with defusedxml's `iterparse`: a DTD, an entity declaration or an external
 reference (XXE, "billion laughs") is refused before anything is expanded, and each `<Ntry>` is
 dropped from memory once read, so a 50,000-line statement never sits whole in memory as a tree.
-pycamt was not used: it builds the whole document tree with the standard library's parser, which
-leaves the entity defences to us anyway. MT940 is read by the `mt-940` library, with its SEPA
+pycamt (lxml, entities and network off) reads the same fields but parses the whole document in
+memory with `etree.fromstring`; streaming keeps memory flat on large statements. MT940 is read by the `mt-940` library, with its SEPA
 `:86:` sub-field processors for the payer's name, IBAN and remittance text.
 
 Every problem is a `StatementError` naming the line (or the statement) it is about; the service
