@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+from functools import lru_cache
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -111,14 +112,20 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
+@lru_cache(maxsize=256)
+def _qualified(namespace: str, path: str) -> str:
+    return "/".join(namespace + part for part in path.split("/"))
+
+
+def _namespace(node: Element) -> str:
+    tag = node.tag
+    return tag[: tag.index("}") + 1] if tag.startswith("{") else ""
+
+
 def _find(node: Element, path: str) -> Element | None:
-    """Namespace-blind path lookup ('Acct/Id/IBAN'); camt versions differ only by namespace."""
-    current: Element | None = node
-    for part in path.split("/"):
-        if current is None:
-            return None
-        current = next((c for c in current if _local(c.tag) == part), None)
-    return current
+    """Path lookup in the node's own namespace ('Acct/Id/IBAN'): camt versions differ only by
+    namespace. ElementTree's compiled paths keep this fast on 50,000 entries."""
+    return node.find(_qualified(_namespace(node), path))
 
 
 def _text(node: Element, path: str) -> str | None:
@@ -129,12 +136,8 @@ def _text(node: Element, path: str) -> str | None:
 
 
 def _all(node: Element, path: str) -> list[Element]:
-    """Every element at `path` (the last step may repeat)."""
-    *head, last = path.split("/")
-    parent = _find(node, "/".join(head)) if head else node
-    if parent is None:
-        return []
-    return [c for c in parent if _local(c.tag) == last]
+    """Every element at `path`."""
+    return node.findall(_qualified(_namespace(node), path))
 
 
 def _camt_date(node: Element, path: str, line: int) -> date:
