@@ -16,11 +16,11 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-from functools import lru_cache
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
