@@ -30,7 +30,10 @@ from defusedxml.ElementTree import iterparse
 
 CAMT053_NS = "urn:iso:std:iso:20022:tech:xsd:camt.053."
 CAMT053, MT940 = "camt.053", "mt940"
-MAX_TEXT = 1000  # remittance text kept per line (the standard allows 140 × n)
+MAX_TEXT = 1000
+MAX_MINOR = (
+    10**15
+)  # ten trillion euros: far above any statement line, far below BIGINT  # remittance text kept per line (the standard allows 140 × n)
 
 
 class StatementError(ValueError):
@@ -99,9 +102,13 @@ def to_minor(text: str, currency: str, line: int) -> int:
         precision = get_currency_precision(currency)
     except Exception:  # babel raises on codes it does not know
         raise StatementError(f"unknown currency {currency[:8]!r}", line) from None
+    if not value.is_finite():
+        raise StatementError(f"not an amount: {text[:30]!r}", line)
     scaled = value.scaleb(precision)
-    if scaled != scaled.to_integral_value() or scaled < 0 or not value.is_finite():
+    if scaled != scaled.to_integral_value() or scaled < 0:
         raise StatementError(f"not an amount in {currency}: {text[:30]!r}", line)
+    if scaled > MAX_MINOR:
+        raise StatementError(f"amount larger than this system accepts: {text[:30]!r}", line)
     return int(scaled)
 
 

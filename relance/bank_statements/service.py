@@ -15,6 +15,7 @@ statement, its lines and every payment it recorded together.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -84,6 +85,8 @@ def _check_statement(statement: Statement, accounts: list[str]) -> list[tuple[in
             (0, f"unknown account {iban}: not one of the creditor's accounts (CREDITOR_IBANS)")
         )
     statement.account_iban = iban
+    if not re.fullmatch(r"[A-Z]{3}", statement.currency):
+        errors.append((0, f"the account currency {statement.currency[:8]!r} is not an ISO code"))
     for line in statement.lines:
         if line.currency != statement.currency:
             errors.append(

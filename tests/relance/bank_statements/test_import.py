@@ -168,8 +168,9 @@ def test_ambiguous_paid_and_foreign_references_wait_for_review(db: Session, gate
             b"<?xml version='1.0'?><!DOCTYPE d [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><d>&e;</d>",
             "refused XML construct",
         ),
+        (camt053([], currency="EURO"), "currency 'EURO' is not an ISO code"),
     ],
-    ids=["unknown-account", "bad-iban", "wrong-currency", "malformed", "xxe"],
+    ids=["unknown-account", "bad-iban", "wrong-currency", "malformed", "xxe", "bad-ccy"],
 )
 def test_bad_files_are_refused_whole(db: Session, gateway, data: bytes, fragment: str) -> None:
     debtor = make_debtor(db)

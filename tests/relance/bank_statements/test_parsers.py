@@ -110,6 +110,8 @@ def test_dtd_and_entities_are_refused_before_expansion(attack: bytes) -> None:
         (b"<Document xmlns='urn:iso:std:iso:20022:tech:xsd:pain.001.001.03'/>", "not a camt.053"),
         (camt053([Credit("1.001")]), "not an amount in EUR"),
         (camt053([Credit("abc")]), "not an amount"),
+        (camt053([Credit("99999999999999999999")]), "larger than this system accepts"),
+        (camt053([Credit("NaN")]), "not an amount"),
         (camt053([Credit("1.00")]).replace(b"<Id>STMT-2026-11-20</Id>", b""), "no <Id>"),
         (b"hello", "neither a camt.053"),
         (b":20:X\r\n:25:Y\r\n:61:garbage\r\n", "MT940"),
