@@ -78,3 +78,22 @@ def test_size_limit(client: TestClient, auth, monkeypatch) -> None:  # type: ign
     response = client.post(URL, content=big, headers={**auth, **XML})
     assert response.status_code == 400
     assert response.json()["code"] == "statement_too_large"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\x00\xff\xfe garbage",
+        b"<",
+        b"<Document xmlns='urn:iso:std:iso:20022:tech:xsd:camt.053.001.02'><BkToCstmrStmt><Stmt>"
+        b"<Ntry/></Stmt></BkToCstmrStmt></Document>",
+        b":20:REF\r\n:25:NOTANIBAN\r\n:28C:1\r\n:60F:C260101EUR0,00\r\n:62F:C260101EUR0,00\r\n-",
+        b":20:REF\r\n:25:FR7630006000011234567890189\r\n:61:2611202011C1,00NTRFNONREF\r\n-",
+        b"<a>" * 5000,
+    ],
+    ids=["binary", "truncated", "empty-entry", "mt940-bad-account", "mt940-no-balance", "deep"],
+)
+def test_hostile_bodies_are_4xx(client: TestClient, auth, body: bytes) -> None:  # type: ignore[no-untyped-def]
+    response = client.post(URL, content=body, headers={**auth, "Content-Type": "text/plain"})
+    assert 400 <= response.status_code < 500, response.text
+    assert response.json()["detail"]
