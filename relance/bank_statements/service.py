@@ -40,6 +40,7 @@ from relance.settings import get_settings
 PROVIDER = "bank"
 MAX_NOTE_LENGTH = 2000
 MAX_REPORTED_ERRORS = 100
+SLICE = 2000  # credits matched, recorded and stored together
 
 
 @dataclass
@@ -171,7 +172,10 @@ def import_statement(
         )
         session.add(row)
         session.flush()
-        _apply(session, row, fresh, actor=actor, report=report)
+        # In slices, so memory stays bounded and a later slice sees what an earlier one paid
+        # (a second transfer for an invoice just settled goes to review, not to credit).
+        for start in range(0, len(fresh), SLICE):
+            _apply(session, row, fresh[start : start + SLICE], actor=actor, report=report)
         report.statement_ids.append(row.id)
         audit.record(
             session,
@@ -299,10 +303,10 @@ def _apply(
                 "payment_id": payment_id,
             }
         )
-    for start in range(0, len(rows), 1000):
-        session.execute(insert(BankStatementEntry), rows[start : start + 1000])
-    statement.matched_count = sum(1 for m in matches if m.status == MATCHED)
-    statement.review_count = len(matches) - statement.matched_count
+    session.execute(insert(BankStatementEntry), rows)
+    matched = sum(1 for m in matches if m.status == MATCHED)
+    statement.matched_count += matched
+    statement.review_count += len(matches) - matched
     session.flush()
 
 
