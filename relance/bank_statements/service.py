@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from relance import audit
@@ -143,6 +144,25 @@ def import_statement(
     digest = hashlib.sha256(data).hexdigest()
     _refuse_duplicate(session, statements, digest)
 
+    try:
+        return _import(session, statements, digest, actor=actor, filename=filename)
+    except IntegrityError:
+        # Another import of the same statement or lines committed between our checks and our
+        # writes: the unique keys refused the second one. The caller rolls back.
+        raise Conflict(
+            "duplicate_statement",
+            "this statement was being imported at the same time; nothing was re-applied",
+        ) from None
+
+
+def _import(
+    session: Session,
+    statements: list[Statement],
+    digest: str,
+    *,
+    actor: str,
+    filename: str | None,
+) -> StatementReport:
     report = StatementReport()
     for number, statement in enumerate(statements):
         keyed = _keys(statement)

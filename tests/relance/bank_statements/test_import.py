@@ -332,3 +332,18 @@ def test_collector_dismisses_with_a_note(db: Session, gateway) -> None:
     assert entry not in service.list_review(db)
     assert entry in service.list_review(db, status="resolved")
     assert service.count_review(db).get("dismissed", 0) >= 1
+
+
+def test_a_concurrent_duplicate_is_a_conflict_not_a_crash(
+    db: Session, gateway, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Two requests pass the duplicate checks at the same time: the unique keys refuse the
+    second, reported as the documented conflict."""
+    data = camt053([Credit("3.00", ref="RACE-1", payer="Nobody")], statement_id=_stmt_id())
+    _import(db, data)
+    monkeypatch.setattr(service, "_refuse_duplicate", lambda *args: None)
+    monkeypatch.setattr(service, "_known_keys", lambda *args: set())
+    with pytest.raises(Conflict, match="at the same time") as race:
+        _import(db, data)
+    assert race.value.code == "duplicate_statement"
+    db.rollback()
