@@ -94,9 +94,8 @@ def _tokens(line: Line) -> set[str]:
 class Matcher:
     """Loads what a batch of lines can refer to, then decides line by line in memory."""
 
-    def __init__(self, session: Session, account_iban: str) -> None:
+    def __init__(self, session: Session) -> None:
         self.session = session
-        self.account_iban = account_iban
 
     def match_all(self, lines: Sequence[Line]) -> list[Match]:
         rf_ids = {

@@ -270,9 +270,7 @@ def _apply(
     actor: str,
     report: StatementReport,
 ) -> None:
-    matches = matching.Matcher(session, statement.account_iban).match_all(
-        [line for line, _ in lines]
-    )
+    matches = matching.Matcher(session).match_all([line for line, _ in lines])
     # Matched credits are recorded in batches (relance/ledger/bulk.py): the same effects as
     # record_payment, a handful of statements per batch instead of some twenty per line.
     to_record = [
