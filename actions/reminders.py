@@ -15,10 +15,23 @@ from rasa_sdk.types import DomainDict
 
 from actions._common import debtor_of, latest_entity, today, unit_of_work, utter
 from payment_links.service import LinkError, create_link
+from relance.bank_statements import rf
 from relance.conversations.reminder_purpose import DISCREET_TEMPLATE, is_true
+from relance.db.models import Invoice
 from relance.db.models.enums import Segment
 from relance.late_reasons.service import plan_first_reason
 from relance.plans import repository as plans_repository
+
+
+def _lead(invoices: list[Invoice], refs: list[str] | None) -> Invoice:
+    """The invoice the reminder names first: its RF reference is the one printed for a transfer
+    (the ledger pays the named invoice first, then the oldest others)."""
+    by_number = {i.number: i for i in invoices}
+    for ref in refs or []:
+        if ref in by_number:
+            return by_number[ref]
+    return invoices[0]
+
 
 STAGES = ("pre_due", "friendly", "firm", "final", "formal_notice_announce")
 FORMAL_NOTICE_NOTICE_DAYS = 8
@@ -35,7 +48,14 @@ class ActionSendReminder(Action):
         stage = latest_entity(tracker, "stage") or tracker.get_slot("stage") or "friendly"
         if stage not in STAGES:
             stage = "friendly"
-        refs = latest_entity(tracker, "invoice_refs") or tracker.get_slot("invoice_refs")
+        # The dispatcher sends the numbers as a list entity; latest_entity would stringify it
+        # ("['F-1', 'F-2']"), which then named no invoice.
+        listed = next(iter(tracker.get_latest_entity_values("invoice_refs")), None)
+        refs = (
+            [str(r) for r in listed]
+            if isinstance(listed, list)
+            else latest_entity(tracker, "invoice_refs") or tracker.get_slot("invoice_refs")
+        )
         if is_true(latest_entity(tracker, "discreet")):
             # Unverified contact point: who we are and "please reply" only (no debt detail).
             utter(dispatcher, DISCREET_TEMPLATE, stage=stage)
@@ -65,6 +85,7 @@ class ActionSendReminder(Action):
                 formal_notice_date=(
                     today(debtor) + timedelta(days=FORMAL_NOTICE_NOTICE_DAYS)
                 ).isoformat(),
+                payment_reference=rf.printable(rf.for_invoice(_lead(invoices, refs).id)),
             )
             # The debtor told us why they pay late (job loss, illness…) and the policy offers a
             # plan first: the reminder ends with the plan offer, whose answer the rules follow.

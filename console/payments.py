@@ -1,6 +1,10 @@
 """Payments to review: money received that did not match its payment link (wrong amount, currency
 or debtor). Each is recorded but settles nothing until a collector applies it to the debtor's
 account or closes it with what happened (refunded, returned). See relance/ledger/review.py.
+
+The same page takes bank statements (camt.053, MT940; relance/bank_statements): the upload form
+imports a file all-or-nothing, and the credits no rule could match are listed for a collector to
+assign to a debtor (recorded like any payment) or dismiss with a note.
 """
 
 from __future__ import annotations
@@ -8,11 +12,13 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Path, Query, Request, Response
+from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
 
 from console.web import PREFIX, ConsoleRoute, Page, redirect, render
 from relance.auth.deps import CsrfChecked, CurrentUser, actor_of
-from relance.errors import NotFound
+from relance.bank_statements import service as bank
+from relance.bank_statements.matching import REVIEW as BANK_REVIEW
+from relance.errors import NotFound, RelanceError
 from relance.ledger import review
 from relance.ledger.models import PaymentReview
 from relance.web.deps import DbSession
@@ -29,6 +35,7 @@ REASONS = {
     "debtor": "paid for another debtor than the link's",
 }
 ReviewId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+BANK_PAGE = 100
 
 
 @router.get("/payments/review", name="payment_reviews")
@@ -39,12 +46,15 @@ def payment_reviews_page(
     status: str = review.OPEN,
     done: str = "",
     error: str = "",
+    imported: str = "",
     page: Annotated[int, Query(ge=1, le=100000)] = 1,
 ) -> Response:
     status = status if status in TABS else review.OPEN
     counts = review.count_reviews(db)
     pager = Page(counts.get(status, 0), page)
     rows = review.list_reviews(db, status=status, offset=pager.offset, limit=pager.size)
+    bank_counts = bank.count_review(db)
+    bank_lines = bank.list_review(db, status=BANK_REVIEW, limit=BANK_PAGE)
     return render(
         request,
         "payment_reviews.html",
@@ -57,8 +67,10 @@ def payment_reviews_page(
             "pager": pager,
             "filters": {"status": status},
             "reasons": REASONS,
-            "notice": NOTICES.get(done, ""),
+            "notice": NOTICES.get(done, "") or imported[:300],
             "error": error[:300],
+            "bank_lines": bank_lines,
+            "bank_waiting": bank_counts.get(BANK_REVIEW, 0),
         },
     )
 
@@ -81,3 +93,62 @@ def resolve_payment_review(
         query = urlencode({"status": review.OPEN, "error": f"Payment #{held.payment_id}: {exc}"})
         return redirect(request, f"{PREFIX}/payments/review?{query}")
     return redirect(request, f"{PREFIX}/payments/review?done={held.resolution}")
+
+
+@router.post("/payments/bank-statements", dependencies=[CsrfChecked])
+def upload_bank_statement(
+    request: Request,
+    db: DbSession,
+    user: CurrentUser,
+    file: Annotated[UploadFile, File()],
+) -> Response:
+    """Import a camt.053 / MT940 file; the outcome (or every line's error) shows on the page."""
+    try:
+        report = bank.import_statement(
+            db, file.file.read(), actor=actor_of(user), filename=file.filename
+        )
+    except RelanceError as exc:
+        db.rollback()
+        lines = exc.details.get("errors", [])
+        shown = "; ".join(
+            f"line {p['line']}: {p['error']}" if p["line"] else str(p["error"]) for p in lines[:5]
+        )
+        query = urlencode({"error": f"{file.filename}: {shown or exc.message}"})
+        return redirect(request, f"{PREFIX}/payments/review?{query}")
+    summary = (
+        f"{file.filename}: {report.credits} credits, {report.matched} matched and recorded, "
+        f"{report.review} to review, {report.already_imported} already imported."
+    )
+    return redirect(request, f"{PREFIX}/payments/review?{urlencode({'imported': summary})}")
+
+
+@router.post("/payments/bank-lines/{entry_id}", dependencies=[CsrfChecked])
+def resolve_bank_line(
+    request: Request,
+    db: DbSession,
+    user: CurrentUser,
+    entry_id: ReviewId,
+    decision: Annotated[str, Form(pattern="^(assign|dismiss)$")],
+    customer_number: Annotated[str, Form(max_length=64)] = "",
+    invoice_number: Annotated[str, Form(max_length=64)] = "",
+    note: Annotated[str, Form(max_length=bank.MAX_NOTE_LENGTH)] = "",
+) -> Response:
+    try:
+        if decision == "assign":
+            bank.assign(
+                db,
+                entry_id,
+                actor=actor_of(user),
+                customer_number=customer_number,
+                invoice_number=invoice_number,
+                note=note,
+            )
+            done = "Bank line recorded as the debtor's payment."
+        else:
+            bank.dismiss(db, entry_id, actor=actor_of(user), note=note)
+            done = "Bank line dismissed; nothing was recorded."
+    except RelanceError as exc:
+        db.rollback()
+        query = urlencode({"error": f"Bank line #{entry_id}: {exc.message}"})
+        return redirect(request, f"{PREFIX}/payments/review?{query}")
+    return redirect(request, f"{PREFIX}/payments/review?{urlencode({'imported': done})}")

@@ -40,8 +40,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     # /nlg: Rasa posts the dialogue state; that route checks its token before reading the body.
+    # Bank statements (API and console upload) are files of several megabytes by nature.
+    statement_bytes = settings.bank_statement_max_bytes + 64 * 1024  # multipart envelope
     app.add_middleware(
-        BodySizeLimitMiddleware, max_bytes=256 * 1024, per_path={"/nlg": NLG_MAX_BODY_BYTES}
+        BodySizeLimitMiddleware,
+        max_bytes=256 * 1024,
+        per_path={
+            "/nlg": NLG_MAX_BODY_BYTES,
+            "/api/v1/payments/bank-statements": statement_bytes,
+            "/console/payments/bank-statements": statement_bytes,
+        },
     )
     app.add_middleware(SecurityHeadersMiddleware)
     install_error_handlers(app)

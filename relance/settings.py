@@ -120,6 +120,11 @@ class Settings(BaseSettings):
     creditor_address: str = "12 rue de la Paix, 75002 Paris, France"
     creditor_phone: str = Field(default="+33 1 84 00 00 00", pattern=r"\S")
     creditor_siren: str = "000 000 000"
+    # The creditor's bank accounts (IBANs, comma-separated): a statement for any other account is
+    # refused (relance/bank_statements). The default is the demo account.
+    creditor_ibans: str = "FR7630006000011234567890189"
+    bank_statement_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    bank_statement_max_lines: int = Field(default=100_000, ge=1)
 
     # Privacy: conversation content of settled debtors is purged this many days after the
     # account went quiet (0 switches the job off); accounting records are kept regardless.
@@ -147,6 +152,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return normalise_database_url(self.database_url)
         return f"sqlite:///{self.var_dir / 'relance.db'}"
+
+    @property
+    def creditor_iban_list(self) -> list[str]:
+        """The configured accounts, compact and upper-case (as statements write them)."""
+        return [i.replace(" ", "").upper() for i in self.creditor_ibans.split(",") if i.strip()]
 
     @property
     def api_docs_enabled(self) -> bool:

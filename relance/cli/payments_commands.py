@@ -40,3 +40,40 @@ def import_transfers(
         console.print(f"[red]line {line}: {why}[/red]")
     if report.errors:
         raise typer.Exit(code=1)
+
+
+@payments_app.command("import-statement")
+def import_statement(
+    statement_file: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="camt.053 (XML) or MT940 bank statement"
+    ),
+    recorded_by: str = typer.Option("cli", help="Who imports it (kept in the audit trail)"),
+) -> None:
+    """Reconcile a bank statement: credits matched to invoices are recorded as payments (dunning
+    stops), the rest waits in the console's "Payments to review". All or nothing: a bad line, a
+    wrong currency, an unknown account or a statement imported before changes nothing.
+    """
+    from relance.bank_statements.service import import_statement as run_import
+    from relance.db.session import session_scope
+    from relance.errors import RelanceError
+
+    try:
+        with session_scope() as session:
+            report = run_import(
+                session,
+                statement_file.read_bytes(),
+                actor=f"cli:{recorded_by}",
+                filename=statement_file.name,
+            )
+    except RelanceError as exc:
+        console.print(f"[red]{exc.code}: {exc.message}[/red]")
+        for problem in exc.details.get("errors", [])[1:]:
+            console.print(f"[red]  line {problem['line']}: {problem['error']}[/red]")
+        raise typer.Exit(code=1) from None
+    rules = ", ".join(f"{rule} {count}" for rule, count in sorted(report.by_rule.items()))
+    console.print(
+        f"{report.lines} lines, {report.credits} credits: matched {report.matched}"
+        f"{f' ({rules})' if rules else ''}, to review {report.review}, "
+        f"already imported {report.already_imported}"
+    )
+    console.print(f"invoices paid {len(report.paid_invoice_ids)}")

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relance import audit
+from relance.bank_statements import rf
 from relance.compliance.windows import zone
 from relance.db.base import utcnow
 from relance.db.models import Debtor, Invoice, Letter
@@ -65,6 +66,13 @@ def open_invoices(session: Session, debtor: Debtor, invoice_ids: list[int] | Non
     if invoice_ids:
         query = query.where(Invoice.id.in_(invoice_ids))
     return list(session.scalars(query.order_by(Invoice.due_date, Invoice.id)))
+
+
+def _printable_iban(accounts: list[str]) -> str | None:
+    """The first configured account in groups of four, as printed on a letter."""
+    if not accounts:
+        return None
+    return " ".join(accounts[0][i : i + 4] for i in range(0, len(accounts[0]), 4))
 
 
 def draft(
@@ -118,6 +126,12 @@ def draft(
         "payment_url": payment_url,
         "qr_svg": qr_svg(payment_url) if payment_url else None,
         "reference": reference,
+        # ISO 11649 reference of the letter's first invoice: a transfer quoting it is matched
+        # automatically when the bank statement is imported (relance/bank_statements).
+        "payment_reference": (
+            rf.printable(rf.for_invoice(invoices[0].id)) if invoices and invoices[0].id else None
+        ),
+        "creditor_iban": _printable_iban(settings.creditor_iban_list),
         "tracking_number": tracking_number,
         "place": place_from_address(settings.creditor_address),
     }

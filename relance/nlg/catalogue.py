@@ -43,7 +43,8 @@ RUNTIME = frozenset({"creditor_name", "creditor_phone", "language"})
 # renders locally with the required ones only.
 REMINDER = _p(
     "invoice_refs stage",
-    "debtor_name amount_minor currency due_date pay_url segment formal_notice_date first_contact",
+    "debtor_name amount_minor currency due_date pay_url segment formal_notice_date first_contact"
+    " payment_reference",
 )
 # relance/followups and the ledger send through relance/ledger/notify.py, which adds debtor_name.
 _INSTALLMENT = _p("debtor_name amount_minor currency due_date number total", "pay_url")
@@ -188,6 +189,7 @@ def _samples(today: date) -> dict[str, Any]:
         "stage": "friendly",
         "first_contact": True,
         "invoice_refs": ["F-2026-001", "F-2026-014"],
+        "payment_reference": "RF38 RL00 0000 01",
         "debtor_name": "Camille Martin",
         "due_date": (today - timedelta(5)).isoformat(),
         "formal_notice_date": (today + timedelta(8)).isoformat(),

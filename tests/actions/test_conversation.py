@@ -165,3 +165,38 @@ def test_fallback_ends_the_turn_and_never_speaks_twice_in_one(
     assert responses(dispatcher) == ["utter_please_rephrase"]  # nothing more said
     assert [e["event"] for e in second] == ["followup"]
     assert db.scalars(select(Handoff).where(Handoff.conversation_id == conv.id)).first() is None
+
+
+def test_reminder_gives_the_rf_reference_of_the_invoice_it_names(
+    dispatcher, debtor_setup, db
+) -> None:  # type: ignore[no-untyped-def]
+    from relance.bank_statements import rf
+    from relance.db.models import Invoice
+    from relance.nlg.renderer import render
+    from relance.nlg.templates_store import active_templates
+
+    owner, conv = debtor_setup
+    second = db.scalars(
+        select(Invoice).where(Invoice.debtor_id == owner.id).order_by(Invoice.id.desc())
+    ).first()
+    tracker = make_tracker(
+        slots_for(owner, conv),
+        intent="EXTERNAL_reminder",
+        entities=[
+            {"entity": "stage", "value": "final"},
+            {"entity": "invoice_refs", "value": [second.number]},
+        ],
+    )
+    ActionSendReminder().run(dispatcher, tracker, {})
+    [message] = dispatcher.messages
+    reference = rf.printable(rf.for_invoice(second.id))
+    assert message["payment_reference"] == reference
+    variables = {k: v for k, v in message.items() if k not in ("response", "custom")}
+    text = render(
+        active_templates(db),
+        "utter_reminder_final",
+        language="fr",
+        channel="sms",
+        variables={**variables, "creditor_name": "Relance Demo SAS"},
+    )
+    assert f"Référence de virement : {reference}." in text

@@ -1,5 +1,6 @@
 """All models, imported here so `Base.metadata` is complete for Alembic and tests."""
 
+from relance.bank_statements.models import BankStatement, BankStatementEntry
 from relance.db.models.admin import (
     ApiToken,
     AuditEvent,
@@ -30,6 +31,8 @@ from relance.ledger.models import (  # kept by the ledger (payments work)
 __all__ = [
     "ApiToken",
     "AuditEvent",
+    "BankStatement",
+    "BankStatementEntry",
     "ConsoleSession",
     "Contact",
     "Conversation",

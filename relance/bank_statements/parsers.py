@@ -1,0 +1,396 @@
+"""Read camt.053 (ISO 20022) and MT940 statements into plain records, nothing stored.
+
+camt.053 is read with defusedxml's `iterparse`: a DTD, an entity declaration or an external
+reference (XXE, "billion laughs") is refused before anything is expanded, and each `<Ntry>` is
+dropped from memory once read, so a 50,000-line statement never sits whole in memory as a tree.
+pycamt (lxml, entities and network off) reads the same fields but parses the whole document in
+memory with `etree.fromstring`; streaming keeps memory flat on large statements. MT940 is read by the `mt-940` library, with its SEPA
+`:86:` sub-field processors for the payer's name, IBAN and remittance text.
+
+Every problem is a `StatementError` naming the line (or the statement) it is about; the service
+turns them into one all-or-nothing refusal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+from xml.etree.ElementTree import Element, ParseError
+
+from babel.numbers import get_currency_precision
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import iterparse
+
+CAMT053_NS = "urn:iso:std:iso:20022:tech:xsd:camt.053."
+CAMT053, MT940 = "camt.053", "mt940"
+MAX_TEXT = 1000
+MAX_MINOR = (
+    10**15
+)  # ten trillion euros: far above any statement line, far below BIGINT  # remittance text kept per line (the standard allows 140 × n)
+
+
+class StatementError(ValueError):
+    """The file cannot be read as a statement; `line` is the 1-based entry (0: the whole file)."""
+
+    def __init__(self, message: str, line: int = 0) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+@dataclass(slots=True)
+class Line:
+    """One credit (or debit) booked on the account."""
+
+    line_no: int
+    credit: bool
+    amount_minor: int
+    currency: str
+    booking_date: date
+    bank_ref: str | None = None  # the bank's own id for the line, when it gives one
+    payer_name: str | None = None
+    payer_iban: str | None = None
+    reference: str | None = None  # structured creditor reference (<CdtrRefInf><Ref>)
+    remittance: str = ""
+    reversal: bool = False
+
+    def key(self, occurrence: int) -> str:
+        """A stable identity for the line: the bank's reference, else a digest of its content
+        (`occurrence` separates identical lines of one statement)."""
+        if self.bank_ref:
+            return f"ref:{self.bank_ref}"[:128]
+        digest = hashlib.sha256(
+            "|".join(
+                (
+                    self.booking_date.isoformat(),
+                    str(self.amount_minor),
+                    self.currency,
+                    "C" if self.credit else "D",
+                    self.payer_iban or "",
+                    self.payer_name or "",
+                    self.reference or "",
+                    self.remittance,
+                    str(occurrence),
+                )
+            ).encode()
+        ).hexdigest()
+        return f"sha:{digest[:40]}"
+
+
+@dataclass(slots=True)
+class Statement:
+    format: str
+    statement_ref: str
+    account_iban: str
+    currency: str
+    lines: list[Line] = field(default_factory=list)
+
+
+def to_minor(text: str, currency: str, line: int) -> int:
+    """'1234.5' EUR → 123450; more decimals than the currency has, or a negative, is an error."""
+    try:
+        value = Decimal(text.strip().replace(",", "."))
+    except InvalidOperation:
+        raise StatementError(f"not an amount: {text[:30]!r}", line) from None
+    try:
+        precision = get_currency_precision(currency)
+    except Exception:  # babel raises on codes it does not know
+        raise StatementError(f"unknown currency {currency[:8]!r}", line) from None
+    if not value.is_finite():
+        raise StatementError(f"not an amount: {text[:30]!r}", line)
+    scaled = value.scaleb(precision)
+    if scaled != scaled.to_integral_value() or scaled < 0:
+        raise StatementError(f"not an amount in {currency}: {text[:30]!r}", line)
+    if scaled > MAX_MINOR:
+        raise StatementError(f"amount larger than this system accepts: {text[:30]!r}", line)
+    return int(scaled)
+
+
+# --- camt.053 ---------------------------------------------------------------------------------
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+@lru_cache(maxsize=256)
+def _qualified(namespace: str, path: str) -> str:
+    return "/".join(namespace + part for part in path.split("/"))
+
+
+def _namespace(node: Element) -> str:
+    tag = node.tag
+    return tag[: tag.index("}") + 1] if tag.startswith("{") else ""
+
+
+def _find(node: Element, path: str) -> Element | None:
+    """Path lookup in the node's own namespace ('Acct/Id/IBAN'): camt versions differ only by
+    namespace. ElementTree's compiled paths keep this fast on 50,000 entries."""
+    return node.find(_qualified(_namespace(node), path))
+
+
+def _text(node: Element, path: str) -> str | None:
+    found = _find(node, path)
+    if found is None or found.text is None:
+        return None
+    return found.text.strip() or None
+
+
+def _all(node: Element, path: str) -> list[Element]:
+    """Every element at `path`."""
+    return node.findall(_qualified(_namespace(node), path))
+
+
+def _camt_date(node: Element, path: str, line: int) -> date:
+    raw = _text(node, f"{path}/Dt") or _text(node, f"{path}/DtTm")
+    if raw is None:
+        raise StatementError(f"no {path} date", line)
+    try:
+        return date.fromisoformat(raw[:10])
+    except ValueError:
+        raise StatementError(f"not a date: {raw[:30]!r}", line) from None
+
+
+def _party_name(details: Element, role: str) -> str | None:
+    # camt.053.001.02-07: RltdPties/Dbtr/Nm; .08 and later: RltdPties/Dbtr/Pty/Nm.
+    return _text(details, f"RltdPties/{role}/Nm") or _text(details, f"RltdPties/{role}/Pty/Nm")
+
+
+def _camt_lines(entry: Element, line_no: int) -> list[Line]:
+    amount_node = _find(entry, "Amt")
+    if amount_node is None or not (amount_node.text or "").strip():
+        raise StatementError("entry without an amount", line_no)
+    currency = (amount_node.get("Ccy") or "").strip().upper()
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        raise StatementError("entry amount without a currency", line_no)
+    indicator = _text(entry, "CdtDbtInd")
+    if indicator not in ("CRDT", "DBIT"):
+        raise StatementError(f"CdtDbtInd must be CRDT or DBIT, not {indicator!r}", line_no)
+    status = _text(entry, "Sts/Cd") or _text(entry, "Sts")
+    booking = _camt_date(entry, "BookgDt", line_no) if status != "PDNG" else None
+    if booking is None:
+        booking = _camt_date(entry, "ValDt", line_no)
+    reversal = (_text(entry, "RvslInd") or "").lower() == "true"
+    entry_ref = _text(entry, "AcctSvcrRef") or _text(entry, "NtryRef")
+    details = [tx for d in _all(entry, "NtryDtls") for tx in _all(d, "TxDtls")]
+    # A batch booking lists its transfers, each with its own amount: one line per transfer.
+    split = len(details) > 1 and all(_find(tx, "Amt") is not None for tx in details)
+    parts: list[tuple[Element | None, str, str | None]] = (
+        [
+            (tx, (_text(tx, "Amt") or ""), _text(tx, "Refs/AcctSvcrRef") or _sub(entry_ref, n))
+            for n, tx in enumerate(details, start=1)
+        ]
+        if split
+        else [(details[0] if details else None, amount_node.text or "", entry_ref)]
+    )
+    lines = []
+    for tx, amount_text, bank_ref in parts:
+        tx_currency = currency
+        if tx is not None and split:
+            tx_amount = _find(tx, "Amt")
+            tx_currency = ((tx_amount.get("Ccy") if tx_amount is not None else "") or "").upper()
+        line = Line(
+            line_no=line_no,
+            credit=indicator == "CRDT",
+            amount_minor=to_minor(amount_text, tx_currency or currency, line_no),
+            currency=tx_currency or currency,
+            booking_date=booking,
+            bank_ref=bank_ref,
+            reversal=reversal,
+        )
+        if tx is not None:
+            line.payer_name = (_party_name(tx, "Dbtr") or "")[:140] or None
+            line.payer_iban = _text(tx, "RltdPties/DbtrAcct/Id/IBAN")
+            line.reference = _text(tx, "RmtInf/Strd/CdtrRefInf/Ref")
+            unstructured = [(u.text or "").strip() for u in _all(tx, "RmtInf/Ustrd")]
+            line.remittance = " ".join(u for u in unstructured if u)[:MAX_TEXT]
+            if not line.bank_ref:
+                line.bank_ref = _text(tx, "Refs/EndToEndId")
+                if line.bank_ref == "NOTPROVIDED":
+                    line.bank_ref = None
+        extra = _text(entry, "AddtlNtryInf")
+        if extra and not line.remittance:
+            line.remittance = extra[:MAX_TEXT]
+        lines.append(line)
+    return lines
+
+
+def _sub(ref: str | None, n: int) -> str | None:
+    return f"{ref}/{n}" if ref else None
+
+
+def parse_camt053(data: bytes, *, max_lines: int) -> list[Statement]:
+    """Every `<Stmt>` of a camt.053 document, its lines in file order."""
+    statements: list[Statement] = []
+    current: Statement | None = None
+    stack: list[str] = []
+    line_no = 0
+    try:
+        for event, node in iterparse(
+            io.BytesIO(data), events=("start", "end"), forbid_dtd=True, forbid_entities=True
+        ):
+            tag = _local(node.tag)
+            if event == "start":
+                if not stack:
+                    namespace = node.tag[1:].split("}", 1)[0] if node.tag.startswith("{") else ""
+                    if tag != "Document" or not namespace.startswith(CAMT053_NS):
+                        raise StatementError(
+                            "not a camt.053 document (root must be <Document> in the "
+                            f"{CAMT053_NS}* namespace)"
+                        )
+                if tag == "Stmt":
+                    current = Statement(CAMT053, "", "", "")
+                    statements.append(current)
+                stack.append(tag)
+                continue
+            stack.pop()
+            parent = stack[-1] if stack else ""
+            if current is None or parent != "Stmt":
+                continue
+            if tag == "Ntry":
+                line_no += 1
+                if line_no > max_lines:
+                    raise StatementError(f"more than {max_lines} lines in one file")
+                current.lines.extend(_camt_lines(node, line_no))
+                node.clear()
+            elif tag == "Id":
+                current.statement_ref = (node.text or "").strip()[:128]
+            elif tag == "Acct":
+                current.account_iban = _text(node, "Id/IBAN") or _text(node, "Id/Othr/Id") or ""
+                current.currency = (_text(node, "Ccy") or "").upper()
+            elif tag in ("Bal", "TxsSummry"):
+                node.clear()
+        for statement in statements:
+            if not statement.statement_ref:
+                raise StatementError("the statement has no <Id>")
+            if not statement.account_iban:
+                raise StatementError("the statement names no account (<Acct><Id><IBAN>)")
+            if not statement.currency:
+                statement.currency = _first_currency(statement)
+    except DefusedXmlException as exc:
+        raise StatementError(f"refused XML construct: {type(exc).__name__}") from None
+    except ParseError as exc:
+        raise StatementError(f"malformed XML: {exc}") from None
+    if not statements:
+        raise StatementError("the document holds no statement (<Stmt>)")
+    return statements
+
+
+def _first_currency(statement: Statement) -> str:
+    if not statement.lines:
+        raise StatementError("the statement names no currency and has no lines")
+    return statement.lines[0].currency
+
+
+# --- MT940 ------------------------------------------------------------------------------------
+
+
+def _mt940_text(details: dict[str, Any]) -> str:
+    parts = [str(details.get(k) or "") for k in ("purpose", "end_to_end_reference")]
+    return " ".join(p.strip() for p in parts if p.strip())
+
+
+def parse_mt940(data: bytes, *, max_lines: int) -> list[Statement]:
+    """Every statement (`:20:` … `:62F:`) of an MT940 file."""
+    import mt940
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("latin-1")
+        except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes any byte
+            raise StatementError("unreadable text encoding") from None
+    if ":20:" not in text or (":61:" not in text and ":62F:" not in text):
+        raise StatementError("not an MT940 statement (no :20: / :61: / :62F: tags)")
+    try:
+        transactions = mt940.models.Transactions(
+            processors={
+                "post_transaction": [mt940.processors.transaction_details_post_processor],
+            },
+            # ?31 is the payer's account (IBAN), not part of the name; an :86: without KREF
+            # keeps the :61: customer reference.
+            options=mt940.Options(applicant_iban=True, merge_keeps_values=True),
+        )
+        transactions.parse(text)
+    except Exception as exc:  # the library raises bare exceptions on malformed tags
+        raise StatementError(f"malformed MT940: {str(exc)[:200]}") from None
+    info = transactions.data
+    iban = str(info.get("account_identification") or "").strip()
+    if not iban:
+        raise StatementError("the statement names no account (:25:)")
+    balance = info.get("final_opening_balance") or info.get("final_closing_balance")
+    currency = str(getattr(getattr(balance, "amount", None), "currency", "") or "").upper()
+    number = str(info.get("statement_number") or "").strip()
+    sequence = str(info.get("sequence_number") or "").strip()
+    reference = str(info.get("transaction_reference") or "").strip()
+    statement_ref = "/".join(p for p in (reference, number, sequence) if p)
+    if not statement_ref:
+        raise StatementError("the statement has no reference (:20:) nor number (:28C:)")
+    statement = Statement(MT940, statement_ref[:128], iban.split("/")[-1], currency)
+    for line_no, tx in enumerate(transactions, start=1):
+        if line_no > max_lines:
+            raise StatementError(f"more than {max_lines} lines in one file")
+        details = tx.data
+        amount = details.get("amount")
+        if amount is None:
+            raise StatementError("line without an amount", line_no)
+        value = Decimal(str(amount.amount))
+        status = str(details.get("status") or "")
+        tx_currency = str(amount.currency or currency).upper()
+        booked = details.get("entry_date") or details.get("date")
+        if not isinstance(booked, date):
+            raise StatementError("line without a date", line_no)
+        bank_ref = str(details.get("bank_reference") or "").strip() or None
+        customer_ref = str(details.get("customer_reference") or "").strip()
+        if customer_ref.upper() == "NONREF":
+            customer_ref = ""
+        line = Line(
+            line_no=line_no,
+            credit=status in ("C", "RD"),
+            amount_minor=to_minor(str(abs(value)), tx_currency, line_no),
+            currency=tx_currency,
+            booking_date=booked,
+            bank_ref=bank_ref,
+            payer_name=(str(details.get("applicant_name") or "").strip()[:140] or None),
+            payer_iban=(
+                str(details.get("applicant_iban") or details.get("gvc_applicant_iban") or "")
+                .strip()
+                .replace(" ", "")
+                or None
+            ),
+            remittance=(
+                _mt940_text(details)
+                or str(details.get("transaction_details") or "").replace("\n", " ")
+            )[:MAX_TEXT],
+            reversal=status in ("RC", "RD"),
+        )
+        if customer_ref:
+            line.remittance = f"{customer_ref} {line.remittance}".strip()[:MAX_TEXT]
+        statement.lines.append(line)
+    if not statement.currency:
+        statement.currency = _first_currency(statement)
+    return [statement]
+
+
+def detect_and_parse(data: bytes, *, max_lines: int) -> list[Statement]:
+    """camt.053 when the file is XML, MT940 when it carries MT940 tags; anything else is refused."""
+    head = data[:512].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"<"):
+        return parse_camt053(data, max_lines=max_lines)
+    if b":20:" in data[:4096]:
+        return parse_mt940(data, max_lines=max_lines)
+    raise StatementError("neither a camt.053 (XML) nor an MT940 statement")
+
+
+def iter_credits(statements: list[Statement]) -> Iterator[tuple[Statement, Line]]:
+    for statement in statements:
+        for line in statement.lines:
+            if line.credit and not line.reversal:
+                yield statement, line
