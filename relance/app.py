@@ -18,6 +18,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from console.endpoints import router as console_router
     from messaging.endpoints import router as messaging_router
     from payment_links.endpoints import router as payments_router
+    from relance.api.einvoices import EINVOICE_MAX_BODY_BYTES, EINVOICE_PATH
     from relance.api.endpoints import router as api_router
     from relance.nlg.endpoints import NLG_MAX_BODY_BYTES
     from relance.nlg.endpoints import router as nlg_router
@@ -37,8 +38,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     # /nlg: Rasa posts the dialogue state; that route checks its token before reading the body.
+    # E-invoice uploads (PDFs, zip archives) get their own ceiling.
     app.add_middleware(
-        BodySizeLimitMiddleware, max_bytes=256 * 1024, per_path={"/nlg": NLG_MAX_BODY_BYTES}
+        BodySizeLimitMiddleware,
+        max_bytes=256 * 1024,
+        per_path={
+            "/nlg": NLG_MAX_BODY_BYTES,
+            EINVOICE_PATH: EINVOICE_MAX_BODY_BYTES,
+            "/console/admin/einvoices": EINVOICE_MAX_BODY_BYTES,
+        },
     )
     app.add_middleware(SecurityHeadersMiddleware)
     install_error_handlers(app)

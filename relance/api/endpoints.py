@@ -2,8 +2,28 @@
 
 from fastapi import APIRouter
 
-from relance.api import cases, conversations, debtors, invoices, letters, policies, privacy
+from relance.api import (
+    accounting,
+    cases,
+    conversations,
+    debtors,
+    einvoices,
+    invoices,
+    letters,
+    policies,
+    privacy,
+)
 
 router = APIRouter()
-for _module in (debtors, invoices, conversations, cases, letters, policies, privacy):
+for _module in (
+    debtors,
+    invoices,
+    einvoices,
+    conversations,
+    cases,
+    letters,
+    policies,
+    privacy,
+    accounting,
+):
     router.include_router(_module.router)

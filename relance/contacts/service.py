@@ -16,6 +16,7 @@ from relance import audit
 from relance.db.base import utcnow
 from relance.db.models import Contact, Debtor
 from relance.db.models.enums import Channel, ContactStatus
+from relance.outbox.service import emit
 
 # Channels that share one phone number (a STOP by SMS must be checked against a "voice" contact
 # row used for texts, and the other way round for delivery failures).
@@ -67,6 +68,7 @@ def opt_out(session: Session, contact: Contact, *, source: str, keyword: str | N
         source=source,
         keyword=keyword,
     )
+    emit(session, "contact.opted_out", debtor_id=contact.debtor_id, channel=contact.channel)
     return True
 
 

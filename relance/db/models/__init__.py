@@ -26,6 +26,11 @@ from relance.ledger.models import (  # kept by the ledger (payments work)
     PaymentReview,
     SavedPaymentMethod,
 )
+from relance.outbox.models import (  # kept by the outbox (outbound webhooks, issue 22)
+    OutboxEvent,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 __all__ = [
     "ApiToken",
@@ -45,6 +50,7 @@ __all__ = [
     "Letter",
     "LoginThrottle",
     "Message",
+    "OutboxEvent",
     "Payment",
     "PaymentAllocation",
     "PaymentLink",
@@ -55,5 +61,7 @@ __all__ = [
     "Task",
     "User",
     "VersionedDocument",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "WebhookEvent",
 ]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-12-04 17:25:30.953314
+Create Date: 2026-12-05 05:26:43.190210
 """
 
 from __future__ import annotations
@@ -36,11 +36,19 @@ def upgrade() -> None:
         sa.Column("city", sa.String(length=120), nullable=True),
         sa.Column("country", sa.String(length=2), nullable=False),
         sa.Column("email", sa.String(length=254), nullable=True),
+        sa.Column("siren", sa.String(length=9), nullable=True),
+        sa.Column("siret", sa.String(length=14), nullable=True),
+        sa.Column("vat_number", sa.String(length=32), nullable=True),
         sa.Column("credit_minor", sa.BigInteger(), nullable=False),
         sa.Column("created_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_debtors")),
         sa.UniqueConstraint("customer_number", name=op.f("uq_debtors_customer_number")),
     )
+    with op.batch_alter_table("debtors", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_debtors_siren"), ["siren"], unique=False)
+        batch_op.create_index(batch_op.f("ix_debtors_siret"), ["siret"], unique=False)
+        batch_op.create_index(batch_op.f("ix_debtors_vat_number"), ["vat_number"], unique=False)
+
     op.create_table(
         "dunning_runs",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -59,6 +67,24 @@ def upgrade() -> None:
         sa.Column("last_failure_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("account_key", name=op.f("pk_login_throttles")),
     )
+    op.create_table(
+        "outbox_events",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("event_id", sa.String(length=36), nullable=False),
+        sa.Column("type", sa.String(length=64), nullable=False),
+        sa.Column("debtor_id", sa.Integer(), nullable=True),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("created_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox_events")),
+        sa.UniqueConstraint("event_id", name=op.f("uq_outbox_events_event_id")),
+    )
+    with op.batch_alter_table("outbox_events", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_outbox_events_created_at"), ["created_at"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_outbox_events_debtor_id"), ["debtor_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_outbox_events_type"), ["type"], unique=False)
+
     op.create_table(
         "users",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -87,6 +113,18 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_versioned_documents_active"), ["active"], unique=False)
         batch_op.create_index(batch_op.f("ix_versioned_documents_kind"), ["kind"], unique=False)
 
+    op.create_table(
+        "webhook_endpoints",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("url", sa.String(length=500), nullable=False),
+        sa.Column("description", sa.String(length=200), nullable=False),
+        sa.Column("events", sa.JSON(), nullable=False),
+        sa.Column("secret", sa.String(length=128), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("created_by", sa.String(length=64), nullable=False),
+        sa.Column("created_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_endpoints")),
+    )
     op.create_table(
         "webhook_events",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -230,6 +268,9 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("dunning_paused_until", sa.Date(), nullable=True),
         sa.Column("paid_at", relance.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("payment_terms", sa.String(length=500), nullable=True),
+        sa.Column("late_payment_terms", sa.String(length=500), nullable=True),
+        sa.Column("document_path", sa.String(length=500), nullable=True),
         sa.Column("created_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["debtor_id"],
@@ -347,6 +388,44 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_tasks_due_at"), ["due_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_tasks_kind"), ["kind"], unique=False)
         batch_op.create_index(batch_op.f("ix_tasks_status"), ["status"], unique=False)
+
+    op.create_table(
+        "webhook_deliveries",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("endpoint_id", sa.Integer(), nullable=False),
+        sa.Column("event_id", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_status_code", sa.Integer(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("delivered_at", relance.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["endpoint_id"],
+            ["webhook_endpoints.id"],
+            name=op.f("fk_webhook_deliveries_endpoint_id_webhook_endpoints"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["event_id"],
+            ["outbox_events.id"],
+            name=op.f("fk_webhook_deliveries_event_id_outbox_events"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
+        sa.UniqueConstraint(
+            "endpoint_id", "event_id", name=op.f("uq_webhook_deliveries_endpoint_id_event_id")
+        ),
+    )
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_webhook_deliveries_endpoint_id"), ["endpoint_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_webhook_deliveries_next_attempt_at"), ["next_attempt_at"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_webhook_deliveries_status"), ["status"], unique=False)
 
     op.create_table(
         "disputes",
@@ -846,6 +925,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_disputes_debtor_id"))
 
     op.drop_table("disputes")
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_webhook_deliveries_status"))
+        batch_op.drop_index(batch_op.f("ix_webhook_deliveries_next_attempt_at"))
+        batch_op.drop_index(batch_op.f("ix_webhook_deliveries_endpoint_id"))
+
+    op.drop_table("webhook_deliveries")
     with op.batch_alter_table("tasks", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_tasks_status"))
         batch_op.drop_index(batch_op.f("ix_tasks_kind"))
@@ -895,13 +980,25 @@ def downgrade() -> None:
     op.drop_table("audit_events")
     op.drop_table("api_tokens")
     op.drop_table("webhook_events")
+    op.drop_table("webhook_endpoints")
     with op.batch_alter_table("versioned_documents", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_versioned_documents_kind"))
         batch_op.drop_index(batch_op.f("ix_versioned_documents_active"))
 
     op.drop_table("versioned_documents")
     op.drop_table("users")
+    with op.batch_alter_table("outbox_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_outbox_events_type"))
+        batch_op.drop_index(batch_op.f("ix_outbox_events_debtor_id"))
+        batch_op.drop_index(batch_op.f("ix_outbox_events_created_at"))
+
+    op.drop_table("outbox_events")
     op.drop_table("login_throttles")
     op.drop_table("dunning_runs")
+    with op.batch_alter_table("debtors", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_debtors_vat_number"))
+        batch_op.drop_index(batch_op.f("ix_debtors_siret"))
+        batch_op.drop_index(batch_op.f("ix_debtors_siren"))
+
     op.drop_table("debtors")
     # ### end Alembic commands ###
