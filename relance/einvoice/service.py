@@ -22,6 +22,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from relance import audit
@@ -114,6 +115,11 @@ def import_sources(
             savepoint.rollback()
             entry.status = "rejected"
             entry.problems = rejected.problems
+            continue
+        except IntegrityError:  # another import wrote the same invoice or debtor meanwhile
+            savepoint.rollback()
+            entry.status = "rejected"
+            entry.problems = [Problem("file", "written meanwhile by another import; retry")]
             continue
         savepoint.commit()
         seen[entry.invoice_number] = source.name

@@ -259,3 +259,21 @@ def test_too_many_members_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     assert list(expand("many.zip", buffer.getvalue())) == [
         Source("many.zip", problem="the archive holds more than 3 files")
     ]
+
+
+def test_a_concurrent_write_rejects_only_that_file(
+    db: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two imports of one new invoice at once: the loser's insert breaks the unique number; its
+    file is reported, nothing half-written stays, and the request does not fail with a 500."""
+    from sqlalchemy.exc import IntegrityError
+
+    from relance.einvoice import service
+
+    def collide(*args: object, **kwargs: object) -> object:
+        raise IntegrityError("insert", {}, Exception("UNIQUE constraint failed: invoices.number"))
+
+    monkeypatch.setattr(service, "import_rows", collide)
+    [entry] = run(db, tmp_path, ("a.xml", ubl(BASE))).files
+    assert entry.status == "rejected" and "another import" in entry.problems[0].message
+    assert count(db, Invoice) == 0
