@@ -195,3 +195,66 @@ def ubl(s: Sample) -> bytes:
 <cac:LegalMonetaryTotal><cbc:LineExtensionAmount currencyID="{e(cur)}">{s.net}</cbc:LineExtensionAmount><cbc:TaxExclusiveAmount currencyID="{e(cur)}">{s.net}</cbc:TaxExclusiveAmount>
 <cbc:TaxInclusiveAmount currencyID="{e(cur)}">{s.total}</cbc:TaxInclusiveAmount><cbc:PayableAmount currencyID="{e(cur)}">{s.total}</cbc:PayableAmount></cac:LegalMonetaryTotal>
 </{root}>""".encode()
+
+
+def drafthorse_en16931() -> bytes:
+    """An EN 16931 CII built by a third party's generator (drafthorse), serialised with its own
+    XSD check: proof that the reader is not only in step with our own templates."""
+    from datetime import date
+    from decimal import Decimal
+    from drafthorse.models.document import Document
+    from drafthorse.models.accounting import ApplicableTradeTax
+    from drafthorse.models.tradelines import LineItem
+    from drafthorse.models.party import TaxRegistration
+    from drafthorse.models.payment import PaymentTerms
+
+    doc = Document()
+    doc.context.guideline_parameter.id = "urn:cen.eu:en16931:2017"
+    doc.header.id = "DH-2026-001"
+    doc.header.type_code = "380"
+    doc.header.issue_date_time = date(2026, 10, 1)
+    doc.trade.agreement.seller.name = "Minoterie du Nord SAS"
+    doc.trade.agreement.seller.address.country_id = "FR"
+    doc.trade.agreement.seller.tax_registrations.add(TaxRegistration(id=("VA", "FR40552081317")))
+    doc.trade.agreement.buyer.id = "C-DH-001"
+    doc.trade.agreement.buyer.name = "Epicerie Dupont"
+    doc.trade.agreement.buyer.legal_organization.id = ("0002", "552100554")
+    doc.trade.agreement.buyer.contact.telephone.number = "+33639980042"
+    doc.trade.agreement.buyer.contact.email.address = "dupont@example.fr"
+    doc.trade.agreement.buyer.address.postcode = "59000"
+    doc.trade.agreement.buyer.address.line_one = "3 place du Marché"
+    doc.trade.agreement.buyer.address.city_name = "Lille"
+    doc.trade.agreement.buyer.address.country_id = "FR"
+    doc.trade.settlement.currency_code = "EUR"
+    li = LineItem()
+    li.document.line_id = "1"
+    li.product.name = "Farine T65"
+    li.agreement.net.amount = Decimal("250.00")
+    li.delivery.billed_quantity = (Decimal("1.0000"), "C62")
+    li.settlement.trade_tax.type_code = "VAT"
+    li.settlement.trade_tax.category_code = "S"
+    li.settlement.trade_tax.rate_applicable_percent = Decimal("20.00")
+    li.settlement.monetary_summation.total_amount = Decimal("250.00")
+    doc.trade.items.add(li)
+    trade_tax = ApplicableTradeTax()
+    trade_tax.calculated_amount = Decimal("50.00")
+    trade_tax.basis_amount = Decimal("250.00")
+    trade_tax.type_code = "VAT"
+    trade_tax.category_code = "S"
+    trade_tax.rate_applicable_percent = Decimal("20.00")
+    doc.trade.settlement.trade_tax.add(trade_tax)
+    terms = PaymentTerms()
+    terms.description = (
+        "30 jours fin de mois. Indemnité forfaitaire de 40 € pour frais de recouvrement."
+    )
+    terms.due = date(2026, 11, 30)
+    doc.trade.settlement.terms.add(terms)
+    ms = doc.trade.settlement.monetary_summation
+    ms.line_total = Decimal("250.00")
+    ms.charge_total = Decimal("0.00")
+    ms.allowance_total = Decimal("0.00")
+    ms.tax_basis_total = Decimal("250.00")
+    ms.tax_total = (Decimal("50.00"), "EUR")
+    ms.grand_total = Decimal("300.00")
+    ms.due_amount = Decimal("300.00")
+    return bytes(doc.serialize(schema="FACTUR-X_EN16931"))

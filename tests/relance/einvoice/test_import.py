@@ -277,3 +277,19 @@ def test_a_concurrent_write_rejects_only_that_file(
     [entry] = run(db, tmp_path, ("a.xml", ubl(BASE))).files
     assert entry.status == "rejected" and "another import" in entry.problems[0].message
     assert count(db, Invoice) == 0
+
+
+def test_a_drafthorse_built_facturx_imports(db: Session, tmp_path: Path) -> None:
+    from facturx import generate_from_binary
+
+    from tests.relance.einvoice.samples import blank_pdf, drafthorse_en16931
+
+    pdf = generate_from_binary(
+        blank_pdf(), drafthorse_en16931(), flavor="factur-x", level="en16931"
+    )
+    [entry] = run(db, tmp_path, ("dh.pdf", bytes(pdf))).files
+    assert (entry.status, entry.profile) == ("created", "en16931"), entry.problems
+    invoice = db.scalars(select(Invoice).where(Invoice.number == "DH-2026-001")).one()
+    assert (invoice.amount_minor, str(invoice.due_date)) == (30_000, "2026-11-30")
+    assert (invoice.debtor.siren, invoice.debtor.customer_number) == ("552100554", "C-DH-001")
+    assert "40 €" in (invoice.late_payment_terms or "")
