@@ -202,11 +202,12 @@ def drafthorse_en16931() -> bytes:
     XSD check: proof that the reader is not only in step with our own templates."""
     from datetime import date
     from decimal import Decimal
-    from drafthorse.models.document import Document
+
     from drafthorse.models.accounting import ApplicableTradeTax
-    from drafthorse.models.tradelines import LineItem
+    from drafthorse.models.document import Document
     from drafthorse.models.party import TaxRegistration
     from drafthorse.models.payment import PaymentTerms
+    from drafthorse.models.tradelines import LineItem
 
     doc = Document()
     doc.context.guideline_parameter.id = "urn:cen.eu:en16931:2017"

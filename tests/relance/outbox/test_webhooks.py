@@ -193,3 +193,20 @@ def test_endpoints_are_audited_and_validated(db: Session) -> None:
     actions = list(db.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
     assert actions == ["webhook_endpoint.created", "webhook_endpoint.disabled"]
     assert created.secret not in json.dumps([e.details for e in db.scalars(select(AuditEvent))])
+
+
+def test_domain_services_emit_their_events(db: Session) -> None:
+    """Dispute opened and resolved, opt-out: each service writes its event with its change."""
+    from relance.contacts.service import ensure_contact, opt_out
+    from relance.disputes.service import create_dispute, decide_dispute
+
+    debtor = debtor_with_invoice(db)
+    dispute = create_dispute(db, debtor, reason="amount", details="wrong total")
+    decide_dispute(db, dispute, upheld=True, note="agreed", actor="user:c@x")
+    contact = ensure_contact(db, debtor, "sms", "+33639980055")
+    opt_out(db, contact, source="sms", keyword="STOP")
+    opt_out(db, contact, source="sms", keyword="STOP")  # already out: no second event
+    db.flush()
+    events = [(e.type, e.data) for e in db.scalars(select(OutboxEvent).order_by(OutboxEvent.id))]
+    assert [t for t, _ in events] == ["dispute.opened", "dispute.resolved", "contact.opted_out"]
+    assert events[1][1]["outcome"] == "upheld" and events[1][1]["invoice_status"] == "cancelled"
