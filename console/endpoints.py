@@ -7,6 +7,7 @@ from console import (
     auth_pages,
     dashboard,
     inbox,
+    integrations,
     letters,
     payments,
     privacy,
@@ -23,3 +24,4 @@ router.include_router(letters.router)
 router.include_router(payments.router)
 router.include_router(admin.router, prefix="/admin")
 router.include_router(privacy.router, prefix="/admin")
+router.include_router(integrations.router, prefix="/admin")

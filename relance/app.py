@@ -19,6 +19,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from messaging.endpoints import router as messaging_router
     from messaging.status import handle_status_callback as on_message_status
     from payment_links.endpoints import router as payments_router
+    from relance.api.einvoices import EINVOICE_MAX_BODY_BYTES, EINVOICE_PATH
     from relance.api.endpoints import router as api_router
     from relance.nlg.endpoints import NLG_MAX_BODY_BYTES
     from relance.nlg.endpoints import router as nlg_router
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # /nlg: Rasa posts the dialogue state; that route checks its token before reading the body.
     # Bank statements (API and console upload) are files of several megabytes by nature.
     statement_bytes = settings.bank_statement_max_bytes + 64 * 1024  # multipart envelope
+    # E-invoice uploads (PDFs, zip archives) get their own ceiling.
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=256 * 1024,
@@ -49,6 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "/nlg": NLG_MAX_BODY_BYTES,
             "/api/v1/payments/bank-statements": statement_bytes,
             "/console/payments/bank-statements": statement_bytes,
+            EINVOICE_PATH: EINVOICE_MAX_BODY_BYTES,
+            "/console/admin/einvoices": EINVOICE_MAX_BODY_BYTES,
         },
     )
     app.add_middleware(SecurityHeadersMiddleware)

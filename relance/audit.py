@@ -42,3 +42,7 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     return str(value)
+
+
+# For other records that keep details the same way (relance/outbox).
+jsonable = _jsonable

@@ -3,10 +3,12 @@
 from fastapi import APIRouter
 
 from relance.api import (
+    accounting,
     bank_statements,
     cases,
     conversations,
     debtors,
+    einvoices,
     invoices,
     letters,
     policies,
@@ -17,11 +19,13 @@ router = APIRouter()
 for _module in (
     debtors,
     invoices,
+    einvoices,
     conversations,
     cases,
     letters,
     policies,
     privacy,
     bank_statements,
+    accounting,
 ):
     router.include_router(_module.router)

@@ -10,8 +10,10 @@ app = typer.Typer(no_args_is_help=True, help="Relance: conversational debt colle
 def _register() -> None:
     """Plain imports: a command module that is missing or broken stops the CLI with its error."""
     from relance.cli import (
+        accounting_commands,
         db_commands,
         dunning_commands,
+        einvoice_commands,
         payments_commands,
         privacy_commands,
         stack_commands,
@@ -27,6 +29,8 @@ def _register() -> None:
         user_commands,
         dunning_commands,
         privacy_commands,
+        einvoice_commands,
+        accounting_commands,
     ):
         commands.register(app)
 

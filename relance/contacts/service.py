@@ -16,6 +16,7 @@ from relance import audit
 from relance.db.base import utcnow
 from relance.db.models import Contact, Debtor
 from relance.db.models.enums import ContactStatus
+from relance.outbox.service import emit
 
 
 def contact_for(session: Session, channel: str, address: str) -> Contact | None:
@@ -63,6 +64,7 @@ def opt_out(session: Session, contact: Contact, *, source: str, keyword: str | N
         source=source,
         keyword=keyword,
     )
+    emit(session, "contact.opted_out", debtor_id=contact.debtor_id, channel=contact.channel)
     return True
 
 

@@ -18,6 +18,7 @@ from relance.db.models import Debtor, Dispute, Invoice, Task
 from relance.db.models.enums import InvoiceStatus
 from relance.disputes import repository
 from relance.nlu_normalise import fold
+from relance.outbox.service import emit
 
 REASONS = ("not_received", "wrong_amount", "defective", "not_mine", "other")
 REVIEW_TASK = "dispute_review"
@@ -102,6 +103,14 @@ def create_dispute(
         invoice_id=invoice_id,
         reference=dispute.reference,
     )
+    emit(
+        session,
+        "dispute.opened",
+        debtor_id=debtor.id,
+        dispute_id=dispute.id,
+        reference=dispute.reference,
+        invoice_id=invoice_id,
+    )
     return dispute
 
 
@@ -146,4 +155,14 @@ def decide_dispute(
         invoice_id=dispute.invoice_id,
         invoice_status=invoice.status if invoice is not None else None,
         note=note[:500],
+    )
+    emit(
+        session,
+        "dispute.resolved",
+        debtor_id=dispute.debtor_id,
+        dispute_id=dispute.id,
+        reference=dispute.reference,
+        outcome="upheld" if upheld else "rejected",
+        invoice_id=dispute.invoice_id,
+        invoice_status=invoice.status if invoice is not None else None,
     )

@@ -45,6 +45,7 @@ from relance.dunning.context import InvoiceRow, load_contexts, skip_reason
 from relance.dunning.planner import INVOICE_COLUMNS, idempotency_key, local_today
 from relance.dunning.ratelimit import RateLimiter
 from relance.dunning.writer import PENDING
+from relance.outbox.service import emit
 from relance.policy.schema import Policy, Stage
 from relance.policy.service import active_policy
 from relance.rasa_client import AssistantUnavailable
@@ -628,6 +629,14 @@ class Dispatcher:
             action="dunning.legal_escalation",
             entity=task,
             debtor_id=debtor.id,
+        )
+        emit(
+            session,
+            "escalation",
+            debtor_id=debtor.id,
+            kind="legal",
+            invoice_ids=[a.invoice_id for a in live],
+            stage=lead.key,
         )
         return "escalated"
 

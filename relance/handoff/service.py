@@ -20,6 +20,7 @@ from relance.db.models import Conversation, Handoff
 from relance.db.models.enums import ConversationMode
 from relance.handoff import repository
 from relance.nlu_normalise import fold
+from relance.outbox.service import emit
 
 PRIORITY = {"vulnerability": 3, "legal": 2, "requested": 1, "plan_approval": 1}
 
@@ -70,6 +71,14 @@ def create_handoff(
         action="handoff.opened",
         entity=handoff,
         debtor_id=conversation.debtor_id,
+        reason=reason,
+        priority=handoff.priority,
+    )
+    emit(
+        session,
+        "escalation",
+        debtor_id=conversation.debtor_id,
+        kind="collector",
         reason=reason,
         priority=handoff.priority,
     )

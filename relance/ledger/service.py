@@ -38,6 +38,7 @@ from relance.db.models.enums import (
 from relance.ledger.allocation import AllocationResult, allocate
 from relance.ledger.models import PaymentReview
 from relance.ledger.notify import notify_debtor
+from relance.outbox.service import emit
 
 log = logging.getLogger(__name__)
 THANKS_RESPONSE = "utter_payment_thanks"
@@ -288,6 +289,21 @@ def apply_payment(
         )
     _keep_promises(session, debtor, outcome, recorded_by)
     _close_reconciliation_tasks(session, debtor, payment)
+    if payment.method != "credit_note":  # a credit note is a correction, not money received
+        emit(
+            session,
+            "payment.received",
+            debtor_id=debtor.id,
+            payment_id=payment.id,
+            amount_minor=amount_minor,
+            currency=currency,
+            method=payment.method,
+            provider=payment.provider,
+            provider_ref=payment.provider_ref,
+            received_at=payment.received_at,
+            paid_invoice_ids=outcome.paid_invoice_ids,
+            credited_minor=outcome.credited_minor,
+        )
     session.flush()
     if thank:
         notify_debtor(

@@ -27,6 +27,7 @@ from relance.db.models import Debtor, Invoice, Letter
 from relance.db.models.enums import InvoiceStatus, LetterStatus
 from relance.letters.amounts import Claim, compute_claim
 from relance.letters.render import place_from_address, qr_svg, render_html, render_pdf
+from relance.outbox.service import emit
 from relance.policy.schema import Policy
 from relance.policy.service import active_policy
 from relance.private_files import private_dir, write_private
@@ -265,6 +266,14 @@ def mark_posted(session: Session, letter: Letter, tracking_number: str, *, actor
         action="letter.posted",
         entity=letter,
         debtor_id=letter.debtor_id,
+        tracking_number=tracking_number,
+    )
+    emit(
+        session,
+        "letter.sent",
+        debtor_id=letter.debtor_id,
+        letter_id=letter.id,
+        reference=reference_for(letter),
         tracking_number=tracking_number,
     )
     return letter

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from relance import audit
 from relance.db.models import Debtor, Installment, PaymentPlan, Task
 from relance.db.models.enums import PlanStatus
+from relance.outbox.service import emit
 from relance.plans import repository
 from relance.policy.service import PlanLimits
 
@@ -229,7 +230,24 @@ def create_plan(
         frequency=proposal.frequency,
         total_minor=proposal.total_minor,
     )
+    if status == PlanStatus.ACTIVE:
+        _agreed(session, plan)
     return plan
+
+
+def _agreed(session: Session, plan: PaymentPlan) -> None:
+    emit(
+        session,
+        "plan.agreed",
+        debtor_id=plan.debtor_id,
+        plan_id=plan.id,
+        total_minor=plan.total_minor,
+        currency=plan.currency,
+        installments=[
+            {"seq": i.seq, "due_date": i.due_date, "amount_minor": i.amount_minor}
+            for i in plan.installments
+        ],
+    )
 
 
 def request_approval(
@@ -291,3 +309,5 @@ def decide_approval(
         installments=plan.installments_count,
         note=note[:500],
     )
+    if approve:
+        _agreed(session, plan)

@@ -222,6 +222,10 @@ def _money(raw: str, currency: str, field: str, problems: list[str]) -> int | No
     return int(minor)
 
 
+# The amount rule, for documents that are not rows (credit notes of relance/einvoice).
+to_minor = _money
+
+
 def _date(raw: str, field: str, problems: list[str]) -> date | None:
     try:
         return date.fromisoformat(raw)

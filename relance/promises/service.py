@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from relance import audit
 from relance.db.models import Debtor, Promise
 from relance.db.models.enums import PromiseStatus
+from relance.outbox.service import emit
 from relance.promises import repository
 
 # The furthest a debtor may promise without a collector: beyond that, a payment plan is the
@@ -65,6 +66,15 @@ def record_promise(
         action="promise.recorded",
         entity=promise,
         debtor_id=debtor.id,
+        amount_minor=amount_minor,
+        currency=currency,
+        promised_date=promised_date,
+    )
+    emit(
+        session,
+        "promise.made",
+        debtor_id=debtor.id,
+        promise_id=promise.id,
         amount_minor=amount_minor,
         currency=currency,
         promised_date=promised_date,

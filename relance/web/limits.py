@@ -28,7 +28,7 @@ class BodySizeLimitMiddleware:
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-            await _too_large(send)
+            await _too_large(send, max_bytes)
             return
         received = 0
 
@@ -44,15 +44,19 @@ class BodySizeLimitMiddleware:
         try:
             await self.app(scope, limited_receive, send)
         except _BodyTooLarge:
-            await _too_large(send)
+            await _too_large(send, max_bytes)
 
 
 class _BodyTooLarge(Exception):
     pass
 
 
-async def _too_large(send: Send) -> None:
-    body = b'{"error":"payload_too_large","message":"Request body too large"}'
+async def _too_large(send: Send, max_bytes: int) -> None:
+    """The limit is named, so the caller knows how to split what it sends."""
+    body = (
+        '{"error":"payload_too_large","message":"Request body too large: this endpoint accepts '
+        f'at most {max_bytes} bytes; send fewer or smaller files per request"}}'
+    ).encode()
     await send(
         {
             "type": "http.response.start",

@@ -19,6 +19,7 @@ from relance.db import session as db_session
 from relance.db.base import utcnow
 from relance.db.session import session_scope
 from relance.followups.service import run_followups
+from relance.outbox.service import deliver_due
 from relance.privacy.retention import scheduled_run
 from relance.worker.readiness import AssistantGate, assistant_is_ready
 
@@ -95,6 +96,11 @@ def retention() -> Any:
     return scheduled_run()
 
 
+def deliver_webhooks(now: datetime | None = None) -> dict[str, int]:
+    """Send the outbox's due webhook deliveries (retries included, with their backoff)."""
+    return deliver_due(db_session.get_sessionmaker(), now=now)
+
+
 # name -> (interval in seconds, job). Planning is idempotent, so running it often is harmless.
 SCHEDULE: dict[str, tuple[float, Callable[[], Any]]] = {
     "dunning.plan": (60 * 60, plan_dunning),
@@ -102,4 +108,5 @@ SCHEDULE: dict[str, tuple[float, Callable[[], Any]]] = {
     "conversations.replay": (60, replay_pending),
     "followups.run": (60 * 60, followups),
     "privacy.retention": (24 * 60 * 60, retention),
+    "webhooks.deliver": (30, deliver_webhooks),
 }

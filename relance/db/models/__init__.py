@@ -27,6 +27,11 @@ from relance.ledger.models import (  # kept by the ledger (payments work)
     PaymentReview,
     SavedPaymentMethod,
 )
+from relance.outbox.models import (  # kept by the outbox (outbound webhooks, issue 22)
+    OutboxEvent,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 __all__ = [
     "ApiToken",
@@ -48,6 +53,7 @@ __all__ = [
     "Letter",
     "LoginThrottle",
     "Message",
+    "OutboxEvent",
     "Payment",
     "PaymentAllocation",
     "PaymentLink",
@@ -58,5 +64,7 @@ __all__ = [
     "Task",
     "User",
     "VersionedDocument",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "WebhookEvent",
 ]

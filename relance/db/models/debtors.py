@@ -28,6 +28,10 @@ class Debtor(TimestampMixin, Base):
     city: Mapped[str | None] = mapped_column(String(120))
     country: Mapped[str] = mapped_column(String(2), default="FR")
     email: Mapped[str | None] = mapped_column(String(254))
+    # Legal identifiers, as e-invoices give them (relance/einvoice matches buyers by them).
+    siren: Mapped[str | None] = mapped_column(String(9), index=True)
+    siret: Mapped[str | None] = mapped_column(String(14), index=True)
+    vat_number: Mapped[str | None] = mapped_column(String(32), index=True)
     credit_minor: Mapped[MinorUnits] = mapped_column(default=0)  # overpayments kept as credit
 
     contacts: Mapped[list[Contact]] = relationship(

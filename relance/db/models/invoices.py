@@ -27,6 +27,10 @@ class Invoice(TimestampMixin, Base):
     # Reminders are paused until this date (already-paid claim, promise to pay).
     dunning_paused_until: Mapped[date | None]
     paid_at: Mapped[datetime | None]
+    # From an e-invoice (relance/einvoice): its terms, its late-payment mentions, the original file.
+    payment_terms: Mapped[str | None] = mapped_column(String(500))
+    late_payment_terms: Mapped[str | None] = mapped_column(String(500))
+    document_path: Mapped[str | None] = mapped_column(String(500))
 
     debtor = relationship("Debtor")
 

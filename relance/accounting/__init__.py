@@ -1,0 +1,1 @@
+"""Accounting export of collection activity (issue 22, "Out")."""

@@ -1,0 +1,1 @@
+"""Outbound events: an outbox written with each domain change, delivered as signed webhooks."""

@@ -1,0 +1,295 @@
+"""E-invoices in: Factur-X (minimum, basic, EN 16931), CII and UBL; each file all-or-nothing."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from relance.db.models import Contact, Debtor, Invoice, Payment
+from relance.db.models.enums import Channel, InvoiceStatus
+from relance.einvoice.bundle import Source, expand
+from relance.einvoice.service import EInvoiceReport, import_sources
+from tests.relance.einvoice.samples import Sample, cii, facturx, ubl
+
+BASE = Sample()
+
+
+def run(db: Session, tmp_path: Path, *files: tuple[str, bytes]) -> EInvoiceReport:
+    sources = [s for name, data in files for s in expand(name, data)]
+    return import_sources(db, sources, actor="test", store_dir=tmp_path / "store")
+
+
+def count(db: Session, model: type) -> int:
+    return db.scalar(select(func.count()).select_from(model)) or 0
+
+
+def known_debtor(db: Session, **kw: str) -> Debtor:
+    debtor = Debtor(
+        customer_number=kw.get("customer_number", "C-KNOWN"),
+        name="Boulangerie Martin",
+        siren=kw.get("siren"),
+        vat_number=kw.get("vat_number"),
+    )
+    debtor.contacts.append(Contact(channel=Channel.SMS, address="+33639980077"))
+    db.add(debtor)
+    db.flush()
+    return debtor
+
+
+@pytest.mark.parametrize("profile", ["basic", "en16931"])
+def test_a_facturx_pdf_creates_debtor_and_invoice_with_identity_terms_and_evidence(
+    db: Session, tmp_path: Path, profile: str
+) -> None:
+    """BASIC carries no buyer phone: the debtor must be known (here by its customer number,
+    BT-46); EN 16931 carries one, so the debtor is created as from a CSV row."""
+    known = known_debtor(db, customer_number=BASE.buyer_id) if profile == "basic" else None
+    report = run(db, tmp_path, ("fa.pdf", facturx(BASE, profile)))
+    [entry] = report.files
+    assert (entry.status, entry.format, entry.profile) == ("created", "facturx", profile), entry
+    assert entry.problems == []
+    invoice = db.scalars(select(Invoice).where(Invoice.number == BASE.number)).one()
+    assert (invoice.amount_minor, invoice.currency) == (12_000, "EUR")
+    assert (str(invoice.issue_date), str(invoice.due_date)) == ("2026-10-01", "2026-10-31")
+    assert invoice.payment_terms and "30 jours" in invoice.payment_terms
+    assert invoice.late_payment_terms and "indemnité forfaitaire" in invoice.late_payment_terms
+    debtor = invoice.debtor
+    assert (debtor.siren, debtor.siret, debtor.vat_number) == (
+        "732829320",
+        "73282932000074",
+        "FR44732829320",
+    )
+    if known is not None:
+        assert debtor.id == known.id
+    else:
+        assert (debtor.postcode, debtor.city, debtor.segment) == ("75011", "Paris", "b2b")
+    stored = Path(invoice.document_path or "")
+    assert stored.read_bytes().startswith(b"%PDF")  # the original, kept as evidence
+    assert stat.S_IMODE(os.stat(stored).st_mode) == 0o600
+    if profile == "en16931":  # contact details exist from this profile on
+        assert debtor.email == BASE.email
+        assert {c.address for c in debtor.contacts} >= {BASE.phone}
+
+
+def test_a_minimum_profile_invoice_goes_to_the_debtor_known_by_its_siren(
+    db: Session, tmp_path: Path
+) -> None:
+    debtor = known_debtor(db, siren="732829320")
+    report = run(db, tmp_path, ("min.pdf", facturx(BASE, "minimum")))
+    [entry] = report.files
+    assert entry.status == "created", entry.problems
+    invoice = db.scalars(select(Invoice).where(Invoice.number == BASE.number)).one()
+    assert invoice.debtor_id == debtor.id
+    assert str(invoice.due_date) == "2026-10-31"  # no due date in MINIMUM: 30 days by law
+    assert "L441-10" in entry.warnings[0]
+
+
+def test_ubl_invoice_and_plain_cii_xml_import(db: Session, tmp_path: Path) -> None:
+    report = run(
+        db,
+        tmp_path,
+        ("a.xml", ubl(BASE.but(number="UBL-1"))),
+        ("b.xml", cii(BASE.but(number="CII-1"))),
+    )
+    assert [(f.status, f.format) for f in report.files] == [("created", "ubl"), ("created", "cii")]
+    assert count(db, Debtor) == 1  # the same buyer (SIRET) both times
+    ubl_invoice = db.scalars(select(Invoice).where(Invoice.number == "UBL-1")).one()
+    assert ubl_invoice.debtor.customer_number == BASE.buyer_id
+
+
+def test_reimport_updates_never_duplicates(db: Session, tmp_path: Path) -> None:
+    run(db, tmp_path, ("a.xml", ubl(BASE)))
+    again = run(db, tmp_path, ("a.xml", ubl(BASE)))
+    assert again.files[0].status == "unchanged"
+    changed = run(db, tmp_path, ("a2.xml", ubl(BASE.but(total="150.00", due="2026-11-15"))))
+    assert changed.files[0].status == "updated"
+    [invoice] = db.scalars(select(Invoice)).all()
+    assert (invoice.amount_minor, str(invoice.due_date)) == (15_000, "2026-11-15")
+
+
+def test_a_credit_note_reduces_the_balance_through_the_ledger_once(
+    db: Session, tmp_path: Path
+) -> None:
+    run(db, tmp_path, ("a.pdf", facturx(BASE)))
+    note = BASE.but(number="AV-1", type_code="381", preceding=BASE.number, total="20.00")
+    first = run(db, tmp_path, ("av.xml", cii(note)))
+    assert first.files[0].status == "credited", first.files[0].problems
+    invoice = db.scalars(select(Invoice).where(Invoice.number == BASE.number)).one()
+    assert invoice.balance_minor == 10_000
+    payment = db.scalars(select(Payment)).one()
+    assert (payment.method, payment.amount_minor) == ("credit_note", 2_000)
+    assert run(db, tmp_path, ("av.xml", cii(note))).files[0].status == "unchanged"
+    assert count(db, Payment) == 1
+    full = note.but(number="AV-2", total="100.00")
+    assert run(db, tmp_path, ("av2.xml", ubl(full))).files[0].status == "credited"
+    db.refresh(invoice)
+    assert (invoice.balance_minor, invoice.status) == (0, InvoiceStatus.PAID)
+
+
+def test_unknown_debtor_without_a_phone_is_refused_with_the_documented_error(
+    db: Session, tmp_path: Path
+) -> None:
+    report = run(db, tmp_path, ("min.pdf", facturx(BASE, "minimum")))
+    [entry] = report.files
+    assert entry.status == "rejected"
+    assert entry.problems[0].field == "buyer"
+    assert entry.problems[0].message.startswith("unknown debtor: no debtor has SIREN/SIRET")
+    assert count(db, Invoice) == 0 and count(db, Debtor) == 0
+
+
+@pytest.mark.parametrize(
+    ("sample", "field", "message"),
+    [
+        (BASE.but(currency="EURO"), "invoice currency (BT-5)", "is not an ISO 4217 code"),
+        (BASE.but(amount_currency="USD"), "invoice currency (BT-5)", "amounts are in USD"),
+        (BASE.but(total="12O.00"), "invoice total with VAT (BT-112)", "is not a number"),
+        (BASE.but(issue="2026-13-01"), "issue date (BT-2)", "is not a date"),
+        (BASE.but(phone="12"), "buyer phone (BT-57)", "not a possible phone number"),
+    ],
+)
+def test_bad_fields_are_reported_by_field_and_nothing_is_stored(
+    db: Session, tmp_path: Path, sample: Sample, field: str, message: str
+) -> None:
+    [entry] = run(db, tmp_path, ("bad.xml", ubl(sample))).files
+    assert entry.status == "rejected"
+    assert any(p.field == field and message in p.message for p in entry.problems), entry.problems
+    assert count(db, Invoice) == 0 and count(db, Debtor) == 0 and count(db, Contact) == 0
+
+
+def test_wrong_currency_on_reimport_and_duplicate_in_one_batch(db: Session, tmp_path: Path) -> None:
+    run(db, tmp_path, ("a.xml", ubl(BASE)))
+    [entry] = run(db, tmp_path, ("usd.xml", ubl(BASE.but(currency="USD")))).files
+    assert entry.problems[0].message.startswith("wrong currency: invoice FA-2026-0001 is in EUR")
+    batch = run(
+        db, tmp_path, ("x.xml", ubl(BASE.but(number="X-1"))), ("y.xml", cii(BASE.but(number="X-1")))
+    )
+    assert [f.status for f in batch.files] == ["created", "rejected"]
+    assert "X-1 is also in x.xml" in batch.files[1].problems[0].message
+
+
+def test_malformed_files_are_rejected_each_with_its_reason(db: Session, tmp_path: Path) -> None:
+    report = run(
+        db,
+        tmp_path,
+        ("cut.xml", ubl(BASE)[:300]),
+        ("word.docx", b"\x00\x01binary"),
+        ("fake.pdf", b"%PDF-1.4 not really"),
+        ("other.xml", b"<note><to>x</to></note>"),
+        ("good.xml", ubl(BASE)),
+    )
+    statuses = [(f.name, f.status) for f in report.files]
+    assert statuses[-1] == ("good.xml", "created")
+    messages = [f.problems[0].message for f in report.files[:-1]]
+    assert "not well-formed" in messages[0]
+    assert "neither a PDF nor an XML" in messages[1]
+    assert "PDF" in messages[2]
+    assert "neither a UBL 2.1 nor a UN/CEFACT CII" in messages[3]
+
+
+def test_xxe_is_refused_and_no_file_is_read(db: Session, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET")
+    attack = (
+        ubl(BASE)
+        .replace(
+            b'<?xml version="1.0" encoding="UTF-8"?>',
+            f'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file://{secret}">]>'.encode(),
+        )
+        .replace(BASE.buyer_name.encode(), b"&x;", 1)
+    )
+    [entry] = run(db, tmp_path, ("xxe.xml", attack)).files
+    assert entry.status == "rejected"
+    assert "DTD" in entry.problems[0].message
+    assert count(db, Debtor) == 0
+
+
+def test_billion_laughs_inside_a_facturx_pdf_is_refused(db: Session, tmp_path: Path) -> None:
+    from facturx import generate_from_binary
+
+    from tests.relance.einvoice.samples import blank_pdf
+
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
+        + cii(BASE).split(b"?>", 1)[1].replace(BASE.buyer_name.encode(), b"&lol2;", 1)
+    )
+    pdf = generate_from_binary(
+        blank_pdf(), bomb, flavor="factur-x", level="en16931", check_xsd=False
+    )
+    [entry] = run(db, tmp_path, ("bomb.pdf", bytes(pdf))).files
+    assert entry.status == "rejected" and "DTD" in entry.problems[0].message
+
+
+def test_a_zip_of_invoices_imports_each_member(db: Session, tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("one.xml", ubl(BASE.but(number="Z-1")))
+        archive.writestr("two.pdf", facturx(BASE.but(number="Z-2")))
+    report = run(db, tmp_path, ("batch.zip", buffer.getvalue()))
+    assert [(f.name, f.status) for f in report.files] == [
+        ("batch.zip/one.xml", "created"),
+        ("batch.zip/two.pdf", "created"),
+    ]
+
+
+def test_a_zip_bomb_is_refused_before_it_is_expanded(db: Session, tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("bomb.xml", b"<" + b"a" * (50 * 1024 * 1024))  # 50 MB of one letter
+    assert len(buffer.getvalue()) < 100_000
+    [source] = list(expand("bomb.zip", buffer.getvalue()))
+    assert source.problem.startswith("refused as a zip bomb")
+    [entry] = run(db, tmp_path, ("bomb.zip", buffer.getvalue())).files
+    assert (entry.name, entry.status) == ("bomb.zip", "rejected")
+
+
+def test_too_many_members_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from relance.einvoice import bundle
+
+    monkeypatch.setattr(bundle, "MAX_MEMBERS", 3)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for n in range(4):
+            archive.writestr(f"{n}.xml", b"<a/>")
+    assert list(expand("many.zip", buffer.getvalue())) == [
+        Source("many.zip", problem="the archive holds more than 3 files")
+    ]
+
+
+def test_a_concurrent_write_rejects_only_that_file(
+    db: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two imports of one new invoice at once: the loser's insert breaks the unique number; its
+    file is reported, nothing half-written stays, and the request does not fail with a 500."""
+    from sqlalchemy.exc import IntegrityError
+
+    from relance.einvoice import service
+
+    def collide(*args: object, **kwargs: object) -> object:
+        raise IntegrityError("insert", {}, Exception("UNIQUE constraint failed: invoices.number"))
+
+    monkeypatch.setattr(service, "import_rows", collide)
+    [entry] = run(db, tmp_path, ("a.xml", ubl(BASE))).files
+    assert entry.status == "rejected" and "another import" in entry.problems[0].message
+    assert count(db, Invoice) == 0
+
+
+def test_a_drafthorse_built_facturx_imports(db: Session, tmp_path: Path) -> None:
+    from facturx import generate_from_binary
+
+    from tests.relance.einvoice.samples import blank_pdf, drafthorse_en16931
+
+    pdf = generate_from_binary(
+        blank_pdf(), drafthorse_en16931(), flavor="factur-x", level="en16931"
+    )
+    [entry] = run(db, tmp_path, ("dh.pdf", bytes(pdf))).files
+    assert (entry.status, entry.profile) == ("created", "en16931"), entry.problems
+    invoice = db.scalars(select(Invoice).where(Invoice.number == "DH-2026-001")).one()
+    assert (invoice.amount_minor, str(invoice.due_date)) == (30_000, "2026-11-30")
+    assert (invoice.debtor.siren, invoice.debtor.customer_number) == ("552100554", "C-DH-001")
+    assert "40 €" in (invoice.late_payment_terms or "")
