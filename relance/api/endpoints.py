@@ -2,8 +2,26 @@
 
 from fastapi import APIRouter
 
-from relance.api import cases, conversations, debtors, invoices, letters, policies, privacy
+from relance.api import (
+    cases,
+    conversations,
+    debtors,
+    experiments,
+    invoices,
+    letters,
+    policies,
+    privacy,
+)
 
 router = APIRouter()
-for _module in (debtors, invoices, conversations, cases, letters, policies, privacy):
+for _module in (
+    debtors,
+    invoices,
+    conversations,
+    cases,
+    letters,
+    policies,
+    privacy,
+    experiments,
+):
     router.include_router(_module.router)

@@ -45,6 +45,7 @@ from relance.dunning.context import InvoiceRow, load_contexts, skip_reason
 from relance.dunning.planner import INVOICE_COLUMNS, idempotency_key, local_today
 from relance.dunning.ratelimit import RateLimiter
 from relance.dunning.writer import PENDING
+from relance.experiments.service import ArmChoice, arm_for_contact, record_exposure
 from relance.policy.schema import Policy, Stage
 from relance.policy.service import active_policy
 from relance.rasa_client import AssistantUnavailable
@@ -300,9 +301,24 @@ class Dispatcher:
                 attempts = 0
                 continue
             assert contact is not None
+            # A running experiment on this reminder gives the debtor an arm (kept for the whole
+            # experiment); a discreet reminder or a call sends other wording and stays out of it.
+            choice = (
+                arm_for_contact(
+                    session,
+                    debtor_id=debtor.id,
+                    template=lead.template,
+                    stage=lead.key,
+                    channel=channel,
+                    segment=debtor.segment,
+                    language=conversation.language,
+                )
+                if channel != Channel.VOICE and decision.may_disclose_details
+                else None
+            )
             try:
                 message = self._send(
-                    session, conversation, contact, channel, lead, numbers, decision, live
+                    session, conversation, contact, channel, lead, numbers, decision, choice
                 )
             except DeliveryError as exc:
                 attempts += 1
@@ -331,6 +347,19 @@ class Dispatcher:
                 outcome=None,
                 detail=f"stage {lead.key} via {channel}",
             )
+            experiment: dict[str, int] = {}
+            if choice is not None:
+                record_exposure(
+                    session,
+                    choice,
+                    debtor_id=debtor.id,
+                    channel=channel,
+                    stage=lead.key,
+                    message_id=message.id if message is not None else None,
+                    invoice_ids=[a.invoice_id for a in live],
+                    now=now,
+                )
+                experiment = {"experiment": choice.experiment_id, "arm": choice.arm_index}
             audit.record(
                 session,
                 actor="system",
@@ -341,6 +370,7 @@ class Dispatcher:
                 invoices=numbers,
                 group=first.group_key,
                 ai_disclosed=decision.disclose_ai,
+                **experiment,
             )
             return "sent"
         blocked_only = all(
@@ -377,7 +407,7 @@ class Dispatcher:
         lead: Stage,
         numbers: list[str],
         decision: Decision,
-        live: list[DunningAction],
+        choice: ArmChoice | None,
     ) -> Message | None:
         gateway = self._gateway or get_gateway()
         if channel == Channel.VOICE:
@@ -389,7 +419,15 @@ class Dispatcher:
                     lead.bot_stage, discreet=not decision.may_disclose_details
                 ),
             )
-        texts = self._reminder_texts(session, conversation, channel, lead, numbers, decision)
+        texts = self._reminder_texts(
+            session,
+            conversation,
+            channel,
+            lead,
+            numbers,
+            decision,
+            choice.variant_index if choice is not None else None,
+        )
         first_message = None
         template = channel == Channel.WHATSAPP and not _in_whatsapp_session(session, conversation)
         for text in texts:
@@ -412,8 +450,13 @@ class Dispatcher:
         lead: Stage,
         numbers: list[str],
         decision: Decision,
+        variant_index: int | None,
     ) -> list[str]:
-        """Prime Rasa so the reply lands in context; render locally if Rasa is unreachable."""
+        """Prime Rasa so the reply lands in context; render locally if Rasa is unreachable.
+
+        Rasa asks /nlg for the reminder's text, which finds the debtor's experiment arm in the
+        database (committed below); the local rendering is given the same `variant_index`.
+        """
         discreet = not decision.may_disclose_details
         entities: dict[str, Any] = {"stage": lead.bot_stage, "invoice_refs": numbers}
         if decision.disclose_ai:
@@ -458,6 +501,7 @@ class Dispatcher:
                         "first_contact": decision.disclose_ai,
                         "creditor_name": get_settings().creditor_name,
                     },
+                    variant_index=None if discreet else variant_index,
                 )
             ]
         except (UnknownResponse, FileNotFoundError) as exc:
