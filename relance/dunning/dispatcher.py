@@ -301,19 +301,22 @@ class Dispatcher:
                 attempts = 0
                 continue
             assert contact is not None
-            # A running experiment on this reminder gives the debtor an arm (kept for the whole
-            # experiment); a discreet reminder or a call sends other wording and stays out of it.
+            # A running experiment on the template this text sends (the stage's, or the discreet
+            # one before anyone answered from this number) gives the debtor an arm, kept for the
+            # whole experiment. A call speaks its own purpose and stays out of experiments.
             choice = (
                 arm_for_contact(
                     session,
                     debtor_id=debtor.id,
-                    template=lead.template,
+                    template=(
+                        lead.template if decision.may_disclose_details else DISCREET_TEMPLATE
+                    ),
                     stage=lead.key,
                     channel=channel,
                     segment=debtor.segment,
                     language=conversation.language,
                 )
-                if channel != Channel.VOICE and decision.may_disclose_details
+                if channel != Channel.VOICE
                 else None
             )
             try:
@@ -501,7 +504,7 @@ class Dispatcher:
                         "first_contact": decision.disclose_ai,
                         "creditor_name": get_settings().creditor_name,
                     },
-                    variant_index=None if discreet else variant_index,
+                    variant_index=variant_index,
                 )
             ]
         except (UnknownResponse, FileNotFoundError) as exc:
