@@ -105,9 +105,7 @@ def create_experiment(
             max_opt_out_excess=max_opt_out_excess,
             max_complaint_excess=max_complaint_excess,
         )
-        experiment = service.create(
-            db, spec, actor=actor_of(user), templates=active_templates(db)
-        )
+        experiment = service.create(db, spec, actor=actor_of(user), templates=active_templates(db))
     except BadInput as exc:
         problems = exc.details.get("problems") or [exc.message]
         context = _list_context(db, problems=problems, form=form)
@@ -123,10 +121,7 @@ def experiment_page(
     outcome = results.compute(db, experiment, now=utcnow())
     chart = charts.line_chart(
         [day.strftime("%d %b") for day, _ in outcome.series],
-        [
-            (arm.name, [rates[arm.index] for _, rates in outcome.series])
-            for arm in outcome.arms
-        ],
+        [(arm.name, [rates[arm.index] for _, rates in outcome.series]) for arm in outcome.arms],
         lambda v: f"{v:.0%}",
         title="Cumulative outcome rate by day of first contact",
     )

@@ -221,9 +221,7 @@ def list_experiments(db: DbSession, _caller: Caller) -> list[ExperimentOut]:
 
 @router.post("/experiments", response_model=ExperimentOut, status_code=201, responses=ERRORS)
 def create_experiment(body: ExperimentIn, db: DbSession, caller: Admin) -> ExperimentOut:
-    experiment = service.create(
-        db, body.spec(), actor=caller.actor, templates=active_templates(db)
-    )
+    experiment = service.create(db, body.spec(), actor=caller.actor, templates=active_templates(db))
     return experiment_out(experiment)
 
 
@@ -249,9 +247,7 @@ def stop_experiment(
     return experiment_out(experiment)
 
 
-@router.post(
-    "/experiments/{experiment_id}/promote", response_model=PromotedOut, responses=ERRORS
-)
+@router.post("/experiments/{experiment_id}/promote", response_model=PromotedOut, responses=ERRORS)
 def promote_winner(
     experiment_id: ExperimentId, body: PromoteIn, db: DbSession, caller: Admin
 ) -> PromotedOut:

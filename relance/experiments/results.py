@@ -139,29 +139,27 @@ def attribute(
                 if outcome == "any_payment":
                     e.success = True
         if outcome == "promise":
-            for debtor_id, at in session.execute(
+            for promiser, promised_at in session.execute(
                 select(Promise.debtor_id, Promise.created_at).where(Promise.debtor_id.in_(chunk))
             ):
-                if _in_window(exposed[debtor_id], at, window):
-                    exposed[debtor_id].success = True
+                if _in_window(exposed[promiser], promised_at, window):
+                    exposed[promiser].success = True
         if outcome == "reply":
-            for debtor_id, at in session.execute(
+            for replier, replied_at in session.execute(
                 select(Conversation.debtor_id, Message.created_at)
                 .join(Conversation, Conversation.id == Message.conversation_id)
-                .where(
-                    Conversation.debtor_id.in_(chunk), Message.direction == Direction.INBOUND
-                )
+                .where(Conversation.debtor_id.in_(chunk), Message.direction == Direction.INBOUND)
             ):
-                if debtor_id is not None and _in_window(exposed[debtor_id], at, window):
-                    exposed[debtor_id].success = True
-        for debtor_id, at in session.execute(
+                if replier is not None and _in_window(exposed[replier], replied_at, window):
+                    exposed[replier].success = True
+        for opted, opted_at in session.execute(
             select(Contact.debtor_id, Contact.opted_out_at).where(
                 Contact.debtor_id.in_(chunk), Contact.opted_out_at.is_not(None)
             )
         ):
-            if _in_window(exposed[debtor_id], at, window):
-                exposed[debtor_id].opted_out = True
-        for debtor_id, at in session.execute(
+            if _in_window(exposed[opted], opted_at, window):
+                exposed[opted].opted_out = True
+        for complainer, complained_at in session.execute(
             select(Conversation.debtor_id, Handoff.created_at)
             .join(Conversation, Conversation.id == Handoff.conversation_id)
             .where(
@@ -169,8 +167,8 @@ def attribute(
                 Handoff.reason.in_(COMPLAINT_HANDOFF_REASONS),
             )
         ):
-            if debtor_id is not None and _in_window(exposed[debtor_id], at, window):
-                exposed[debtor_id].complained = True
+            if complainer is not None and _in_window(exposed[complainer], complained_at, window):
+                exposed[complainer].complained = True
     if outcome == "paid_full":
         _paid_in_full(session, exposed, window)
 
@@ -213,9 +211,9 @@ def summarise(experiment: Experiment, exposed: Iterable[Exposed], *, now: dateti
         if e.t0 + window <= now:
             arm.n += 1
             arm.successes += e.success
-            day = by_day[e.t0.date()]
-            s, n = day[e.arm]
-            day[e.arm] = (s + e.success, n + 1)
+            tally = by_day[e.t0.date()]
+            s, n = tally[e.arm]
+            tally[e.arm] = (s + e.success, n + 1)
     control = arms[0]
     p_best = prob_best([(a.successes, a.n) for a in arms])
     weights = experiment.weights or [a.share for a in experiment.arms]

@@ -123,11 +123,11 @@ def spec_problems(spec: ExperimentSpec, templates: dict[str, list[dict[str, Any]
         problems.append("window_days: 1 to 120")
     if not 10 <= spec.min_sample <= 100_000:
         problems.append("min_sample: 10 to 100000")
-    for label, value in (
+    for label, fraction in (
         ("max_opt_out_excess", spec.max_opt_out_excess),
         ("max_complaint_excess", spec.max_complaint_excess),
     ):
-        if not 0 < value <= 1:
+        if not 0 < fraction <= 1:
             problems.append(f"{label}: a fraction above 0 and at most 1 (0.02 = two points)")
     return problems
 
@@ -172,7 +172,9 @@ def create(
         created_by=actor,
         status=DRAFT,
         arms=[
-            ExperimentArm(index=i, name=a.name.strip(), variant_index=a.variant_index, share=a.share)
+            ExperimentArm(
+                index=i, name=a.name.strip(), variant_index=a.variant_index, share=a.share
+            )
             for i, a in enumerate(spec.arms)
         ],
     )
@@ -285,9 +287,7 @@ def assign(session: Session, experiment: Experiment, debtor_id: int) -> ArmChoic
             return None
         stored = arm_of(experiment.key, debtor_id, weights)
         session.add(
-            ExperimentAssignment(
-                experiment_id=experiment.id, debtor_id=debtor_id, arm_index=stored
-            )
+            ExperimentAssignment(experiment_id=experiment.id, debtor_id=debtor_id, arm_index=stored)
         )
         session.flush()
     arm = experiment.arms[stored]

@@ -117,9 +117,7 @@ def nlg(
     language = str(variables.get("language") or settings.default_language)
     sender_id = request.tracker.sender_id
     variant_index = (
-        variant_for_reply(db, template=request.response, sender_id=sender_id)
-        if sender_id
-        else None
+        variant_for_reply(db, template=request.response, sender_id=sender_id) if sender_id else None
     )
     try:
         text = render(

@@ -49,7 +49,10 @@ def thompson(
     counts = [[0, 0] for _ in rates]
     for start in range(0, debtors, batch):
         weights = thompson_weights(
-            [(s, n) for s, n in counts], min_sample=min_sample, draws=draws, seed=rng.random()
+            [(s, n) for s, n in counts],
+            min_sample=min_sample,
+            draws=draws,
+            seed=rng.randrange(2**32),
         )
         per_arm = [0] * len(rates)
         for _ in range(min(batch, debtors - start)):

@@ -42,7 +42,9 @@ def _experiment(db: Session, **overrides: object) -> Experiment:
     }
     fields.update(overrides)
     spec = service.ExperimentSpec(**fields)  # type: ignore[arg-type]
-    experiment = service.create(db, spec, actor="user:admin@example.com", templates=active_templates(db))
+    experiment = service.create(
+        db, spec, actor="user:admin@example.com", templates=active_templates(db)
+    )
     service.start(db, experiment, actor="user:admin@example.com", now=utcnow())
     db.flush()
     return experiment
@@ -53,10 +55,18 @@ def _expose(db: Session, experiment: Experiment, arm: int, at: object, n: int) -
     for _ in range(n):
         debtor = make_debtor(db)
         choice = service.ArmChoice(experiment.id, arm, experiment.arms[arm].variant_index)
-        db.add(ExperimentAssignment(experiment_id=experiment.id, debtor_id=debtor.id, arm_index=arm))
+        db.add(
+            ExperimentAssignment(experiment_id=experiment.id, debtor_id=debtor.id, arm_index=arm)
+        )
         service.record_exposure(
-            db, choice, debtor_id=debtor.id, channel="sms", stage="soft", message_id=None,
-            invoice_ids=[], now=at,  # type: ignore[arg-type]
+            db,
+            choice,
+            debtor_id=debtor.id,
+            channel="sms",
+            stage="soft",
+            message_id=None,
+            invoice_ids=[],
+            now=at,  # type: ignore[arg-type]
         )
         ids.append(debtor.id)
     db.flush()
@@ -81,9 +91,7 @@ def test_each_debtor_gets_their_arm_in_the_reminder_and_in_the_assistants_replie
     )
     assert dispatcher.run() == {"sent": 8}
     db.expire_all()
-    exposures = {
-        e.debtor_id: e for e in db.scalars(select(ExperimentExposure)).all()
-    }
+    exposures = {e.debtor_id: e for e in db.scalars(select(ExperimentExposure)).all()}
     assert set(exposures) == {d.id for d in debtors}
     assert {e.arm_index for e in exposures.values()} == {0, 1}  # both arms used
     by_message = {s["message_id"]: s["body"] for s in gateway.sent}
@@ -126,8 +134,13 @@ def test_outcomes_count_only_inside_the_window_and_only_matured_debtors(db: Sess
     ):
         db.add(
             Payment(
-                debtor_id=debtor_id, amount_minor=5000, currency="EUR", method="card",
-                provider="manual", provider_ref=f"ref-{debtor_id}", received_at=at,
+                debtor_id=debtor_id,
+                amount_minor=5000,
+                currency="EUR",
+                method="card",
+                provider="manual",
+                provider_ref=f"ref-{debtor_id}",
+                received_at=at,
             )
         )
     db.flush()

@@ -15,7 +15,9 @@ PLANTED = (0.10, 0.12)  # control pays 10%, the variant 12%
 def test_thompson_sends_most_traffic_to_the_planted_best_arm_in_90_percent_of_runs() -> None:
     wins = 0
     for seed in range(50):
-        counts = population.thompson(list(PLANTED), debtors=8000, batch=500, min_sample=400, seed=seed)
+        counts = population.thompson(
+            list(PLANTED), debtors=8000, batch=500, min_sample=400, seed=seed
+        )
         if counts[1].n > counts[0].n:
             wins += 1
     assert wins >= 45, wins
@@ -52,9 +54,10 @@ def test_wilson_interval_of_nothing_observed_is_everything() -> None:
 def test_probability_of_being_best_follows_the_evidence() -> None:
     p = stats.prob_best([(100, 1000), (150, 1000)])
     assert p[1] > 0.99 and abs(sum(p) - 1) < 1e-9
-    assert stats.prob_best([(10, 100), (10, 100)], draws=4000)[0] == stats.prob_best(
-        [(10, 100), (10, 100)], draws=4000
-    )[0]  # seeded: a results page shows the same figures on every reload
+    assert (
+        stats.prob_best([(10, 100), (10, 100)], draws=4000)[0]
+        == stats.prob_best([(10, 100), (10, 100)], draws=4000)[0]
+    )  # seeded: a results page shows the same figures on every reload
 
 
 def test_thompson_weights_are_equal_until_the_minimum_sample() -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-12-04 17:25:30.953314
+Create Date: 2026-12-05 06:07:53.638614
 """
 
 from __future__ import annotations
@@ -52,6 +52,38 @@ def upgrade() -> None:
         sa.Column("counts", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dunning_runs")),
     )
+    op.create_table(
+        "experiments",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("key", sa.String(length=48), nullable=False),
+        sa.Column("name", sa.String(length=120), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("factor", sa.String(length=16), nullable=False),
+        sa.Column("template", sa.String(length=120), nullable=False),
+        sa.Column("stage", sa.String(length=32), nullable=True),
+        sa.Column("channel", sa.String(length=16), nullable=True),
+        sa.Column("segment", sa.String(length=16), nullable=True),
+        sa.Column("language", sa.String(length=8), nullable=True),
+        sa.Column("allocation", sa.String(length=16), nullable=False),
+        sa.Column("min_sample", sa.Integer(), nullable=False),
+        sa.Column("outcome", sa.String(length=16), nullable=False),
+        sa.Column("window_days", sa.Integer(), nullable=False),
+        sa.Column("max_opt_out_excess", sa.Double(), nullable=False),
+        sa.Column("max_complaint_excess", sa.Double(), nullable=False),
+        sa.Column("weights", sa.JSON(), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_by", sa.String(length=80), nullable=False),
+        sa.Column("started_at", relance.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("stopped_at", relance.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("promoted_arm", sa.Integer(), nullable=True),
+        sa.Column("created_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_experiments")),
+        sa.UniqueConstraint("key", name=op.f("uq_experiments_key")),
+    )
+    with op.batch_alter_table("experiments", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_experiments_status"), ["status"], unique=False)
+        batch_op.create_index(batch_op.f("ix_experiments_template"), ["template"], unique=False)
+
     op.create_table(
         "login_throttles",
         sa.Column("account_key", sa.String(length=64), nullable=False),
@@ -214,6 +246,58 @@ def upgrade() -> None:
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_conversations_last_message_at"), ["last_message_at"], unique=False
+        )
+
+    op.create_table(
+        "experiment_arms",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("experiment_id", sa.Integer(), nullable=False),
+        sa.Column("index", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=60), nullable=False),
+        sa.Column("variant_index", sa.Integer(), nullable=False),
+        sa.Column("share", sa.Double(), nullable=False),
+        sa.Column("stopped_at", relance.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("stop_reason", sa.String(length=300), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["experiment_id"],
+            ["experiments.id"],
+            name=op.f("fk_experiment_arms_experiment_id_experiments"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_experiment_arms")),
+        sa.UniqueConstraint(
+            "experiment_id", "index", name=op.f("uq_experiment_arms_experiment_id_index")
+        ),
+    )
+    op.create_table(
+        "experiment_assignments",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("experiment_id", sa.Integer(), nullable=False),
+        sa.Column("debtor_id", sa.Integer(), nullable=False),
+        sa.Column("arm_index", sa.Integer(), nullable=False),
+        sa.Column("assigned_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["debtor_id"],
+            ["debtors.id"],
+            name=op.f("fk_experiment_assignments_debtor_id_debtors"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["experiment_id"],
+            ["experiments.id"],
+            name=op.f("fk_experiment_assignments_experiment_id_experiments"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_experiment_assignments")),
+        sa.UniqueConstraint(
+            "experiment_id",
+            "debtor_id",
+            name=op.f("uq_experiment_assignments_experiment_id_debtor_id"),
+        ),
+    )
+    with op.batch_alter_table("experiment_assignments", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_experiment_assignments_debtor_id"), ["debtor_id"], unique=False
         )
 
     op.create_table(
@@ -599,6 +683,45 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "experiment_exposures",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("experiment_id", sa.Integer(), nullable=False),
+        sa.Column("arm_index", sa.Integer(), nullable=False),
+        sa.Column("debtor_id", sa.Integer(), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("stage", sa.String(length=40), nullable=True),
+        sa.Column("message_id", sa.Integer(), nullable=True),
+        sa.Column("invoice_ids", sa.JSON(), nullable=False),
+        sa.Column("exposed_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["debtor_id"],
+            ["debtors.id"],
+            name=op.f("fk_experiment_exposures_debtor_id_debtors"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["experiment_id"],
+            ["experiments.id"],
+            name=op.f("fk_experiment_exposures_experiment_id_experiments"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["message_id"],
+            ["messages.id"],
+            name=op.f("fk_experiment_exposures_message_id_messages"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_experiment_exposures")),
+    )
+    with op.batch_alter_table("experiment_exposures", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_experiment_exposures_exp_debtor", ["experiment_id", "debtor_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_experiment_exposures_exposed_at"), ["exposed_at"], unique=False
+        )
+
+    op.create_table(
         "late_payment_reasons",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("debtor_id", sa.Integer(), nullable=False),
@@ -806,6 +929,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_late_payment_reasons_category"))
 
     op.drop_table("late_payment_reasons")
+    with op.batch_alter_table("experiment_exposures", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_experiment_exposures_exposed_at"))
+        batch_op.drop_index("ix_experiment_exposures_exp_debtor")
+
+    op.drop_table("experiment_exposures")
     with op.batch_alter_table("dunning_actions", schema=None) as batch_op:
         batch_op.drop_index("ix_dunning_actions_status_next")
         batch_op.drop_index(batch_op.f("ix_dunning_actions_invoice_id"))
@@ -874,6 +1002,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_invoices_debtor_id"))
 
     op.drop_table("invoices")
+    with op.batch_alter_table("experiment_assignments", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_experiment_assignments_debtor_id"))
+
+    op.drop_table("experiment_assignments")
+    op.drop_table("experiment_arms")
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_conversations_last_message_at"))
 
@@ -902,6 +1035,11 @@ def downgrade() -> None:
     op.drop_table("versioned_documents")
     op.drop_table("users")
     op.drop_table("login_throttles")
+    with op.batch_alter_table("experiments", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_experiments_template"))
+        batch_op.drop_index(batch_op.f("ix_experiments_status"))
+
+    op.drop_table("experiments")
     op.drop_table("dunning_runs")
     op.drop_table("debtors")
     # ### end Alembic commands ###
