@@ -11,17 +11,19 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relance.compliance.windows import zone
-from relance.db.models import Conversation, Debtor, Message, Payment
+from relance.compliance.profiles import JurisdictionProfile, profile_for
+from relance.compliance.windows import day_block, zone
+from relance.db.models import Conversation, Debtor, DunningAction, Message, Payment
 from relance.db.models.enums import Direction
 
 PAYMENT = "payment"
 MIN_EVENTS = 30  # fewer than this and the peak is noise: no best hour
+LOOKBACK = timedelta(days=90)
 
 
 @dataclass(frozen=True)
@@ -87,3 +89,55 @@ def learn(
             )
         )
     return found
+
+
+def allowed_hours(profile: JurisdictionProfile) -> list[int]:
+    """Local hours wholly inside one of the jurisdiction's contact windows."""
+    return [
+        h
+        for h in range(24)
+        if any(start <= time(h) and time(h, 59) < end for start, end in profile.windows)
+    ]
+
+
+def _best_from_histogram(histogram: tuple[int, ...], allowed: list[int]) -> int | None:
+    if sum(histogram) < MIN_EVENTS:
+        return None
+    return best_hour((h for h in range(24) for _ in range(histogram[h])), allowed)
+
+
+def schedule_best_times(session: Session, run_id: int, *, now: datetime) -> int:
+    """Move this run's new contact actions (messages, calls) to the learned best hour of their segment and channel,
+    today or tomorrow, when that hour lies inside the debtor's legal contact window (the
+    dispatcher still checks every rule at the moment of the send). Returns the actions moved."""
+    learned = {(b.segment, b.channel): b.histogram for b in learn(session, since=now - LOOKBACK)}
+    if not learned:
+        return 0
+    rows = session.execute(
+        select(DunningAction, Debtor.segment, Debtor.timezone, Debtor.jurisdiction)
+        .join(Debtor, Debtor.id == DunningAction.debtor_id)
+        .where(
+            DunningAction.run_id == run_id,
+            DunningAction.status == "planned",
+            DunningAction.kind == "contact",
+            DunningAction.next_attempt_at.is_(None),
+        )
+    ).all()
+    moved = 0
+    for action, segment, tz, jurisdiction in rows:
+        histogram = learned.get((segment, action.channel or ""))
+        if histogram is None:
+            continue
+        profile = profile_for(jurisdiction)
+        hour = _best_from_histogram(histogram, allowed_hours(profile))
+        if hour is None:
+            continue
+        local_now = now.astimezone(zone(tz))
+        for days in (0, 1):
+            day = local_now.date() + timedelta(days=days)
+            at = datetime.combine(day, time(hour), tzinfo=zone(tz))
+            if at >= local_now and day_block(profile, day) is None:
+                action.next_attempt_at = at.astimezone(UTC)
+                moved += 1
+                break
+    return moved
