@@ -40,6 +40,8 @@ def main() -> int:
     os.environ["VAR_DIR"] = str(folder / "var")
     os.environ["DATABASE_URL"] = f"sqlite:///{folder / 'bench.db'}"
 
+    from sqlalchemy.orm import sessionmaker
+
     import relance.db.models  # noqa: F401
     from relance.db.base import Base
     from relance.db.session import make_engine
@@ -47,7 +49,6 @@ def main() -> int:
     from relance.dunning.planner import plan
     from relance.experiments import service
     from relance.nlg.templates_store import active_templates
-    from sqlalchemy.orm import sessionmaker
     from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, make_debtor, make_invoice
 
     engine = make_engine(os.environ["DATABASE_URL"])
