@@ -204,3 +204,16 @@ def test_a_second_experiment_on_the_same_template_cannot_start(db: Session) -> N
     _experiment(db)
     with pytest.raises(Conflict):
         _experiment(db, key="again")
+
+
+def test_render_sends_the_variant_named_and_the_usual_pick_for_one_it_lacks(
+    settings: Settings,
+) -> None:
+    from relance.nlg.renderer import render
+    from relance.nlg.templates_store import bundled_templates
+
+    templates = bundled_templates()
+    for _ in range(5):  # never the random pick: always variant 0
+        text = render(templates, TEMPLATE, language="fr", channel="sms", variant_index=0)
+        assert IMPORTANT in text
+    assert render(templates, TEMPLATE, language="fr", channel="sms", variant_index=99)

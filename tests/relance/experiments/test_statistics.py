@@ -16,7 +16,7 @@ def test_thompson_sends_most_traffic_to_the_planted_best_arm_in_90_percent_of_ru
     wins = 0
     for seed in range(50):
         counts = population.thompson(
-            list(PLANTED), debtors=8000, batch=500, min_sample=400, seed=seed
+            list(PLANTED), debtors=8000, batch=500, min_sample=400, seed=seed, draws=500
         )
         if counts[1].n > counts[0].n:
             wins += 1
