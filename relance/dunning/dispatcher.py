@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -45,7 +46,13 @@ from relance.dunning.context import InvoiceRow, load_contexts, skip_reason
 from relance.dunning.planner import INVOICE_COLUMNS, idempotency_key, local_today
 from relance.dunning.ratelimit import RateLimiter
 from relance.dunning.writer import PENDING
-from relance.experiments.service import ArmChoice, arm_for_contact, record_exposure
+from relance.experiments.service import (
+    ArmChoice,
+    RunningExperiment,
+    arm_for_contact,
+    record_exposure,
+    running_snapshot,
+)
 from relance.policy.schema import Policy, Stage
 from relance.policy.service import active_policy
 from relance.rasa_client import AssistantUnavailable
@@ -54,6 +61,7 @@ log = logging.getLogger(__name__)
 
 REMINDER_INTENT = "EXTERNAL_reminder"
 NOTICE_SUFFIX = "_notice"
+EXPERIMENTS_TTL_SECONDS = 60.0
 
 
 class LetterMaker(Protocol):
@@ -133,6 +141,15 @@ class Dispatcher:
         # contact window is checked against it at the moment of each send, never against the
         # instant the run started.
         self._clock = clock
+        self._experiments: tuple[float, list[RunningExperiment]] | None = None
+
+    def _running_experiments(self, session: Session) -> list[RunningExperiment]:
+        """The running experiments, read at most once a minute (not twice per contact): a new
+        experiment or an arm stopped by the hourly job reaches the sends within a minute."""
+        now = time.monotonic()
+        if self._experiments is None or now - self._experiments[0] > EXPERIMENTS_TTL_SECONDS:
+            self._experiments = (now, running_snapshot(session))
+        return self._experiments[1]
 
     # -- public -----------------------------------------------------------------------------
     def run(self, *, now: datetime | None = None, limit: int = 500) -> Counter[str]:
@@ -315,6 +332,7 @@ class Dispatcher:
                     channel=channel,
                     segment=debtor.segment,
                     language=conversation.language,
+                    experiments=self._running_experiments(session),
                 )
                 if channel != Channel.VOICE
                 else None
