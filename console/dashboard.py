@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 
 from fastapi import APIRouter, Request, Response
 
 from console.web import ConsoleRoute, _money, render
 from relance.auth.deps import CurrentUser
 from relance.dashboard import charts, metrics
+from relance.db.base import utcnow
+from relance.experiments import best_time
 from relance.web.deps import DbSession
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -89,6 +91,7 @@ def dashboard_page(
                 caption="bot only",
                 title="Bot containment",
             ),
+            "best_hours": best_time.learn(db, since=utcnow() - timedelta(days=period)),
             "today": date.today(),
         },
     )

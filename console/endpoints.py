@@ -6,6 +6,7 @@ from console import (
     admin,
     auth_pages,
     dashboard,
+    experiments,
     inbox,
     integrations,
     letters,
@@ -25,3 +26,4 @@ router.include_router(payments.router)
 router.include_router(admin.router, prefix="/admin")
 router.include_router(privacy.router, prefix="/admin")
 router.include_router(integrations.router, prefix="/admin")
+router.include_router(experiments.router, prefix="/admin")

@@ -9,6 +9,7 @@ from relance.api import (
     conversations,
     debtors,
     einvoices,
+    experiments,
     invoices,
     letters,
     policies,
@@ -27,5 +28,6 @@ for _module in (
     privacy,
     bank_statements,
     accounting,
+    experiments,
 ):
     router.include_router(_module.router)

@@ -153,3 +153,59 @@ def donut(
         f'fill="{PALETTE["muted"]}">{escape(caption)}</text></svg>'
     )
     return Markup("".join(parts))
+
+
+SERIES_COLOURS = ("#6b7585", "#2a5bd7", "#1f8a4c", "#d69e2e", "#c53030", "#805ad5")
+
+
+def line_chart(
+    labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float | None]]],
+    fmt: Callable[[float], str],
+    *,
+    width: int = 640,
+    height: int = 220,
+    title: str = "",
+) -> Markup:
+    """One polyline per named series over the same x labels; a None value leaves a gap."""
+    left, right, top, bottom = 44, 120, 12, 28
+    plot_w, plot_h = width - left - right, height - top - bottom
+    values = [v for _, points in series for v in points if v is not None]
+    peak = _nice_max(max(values, default=0))
+    n = max(len(labels), 2)
+    parts = [
+        f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
+        'xmlns="http://www.w3.org/2000/svg">'
+    ]
+    for i in range(5):
+        y = top + plot_h * i / 4
+        parts.append(
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'stroke="{PALETTE["line"]}" stroke-width="1"/>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="10" '
+            f'fill="{PALETTE["muted"]}">{escape(fmt(peak * (4 - i) / 4))}</text>'
+        )
+    for i in (0, len(labels) - 1) if labels else ():
+        x = left + plot_w * i / (n - 1)
+        parts.append(
+            f'<text x="{x:.1f}" y="{height - 8}" text-anchor="middle" font-size="10" '
+            f'fill="{PALETTE["muted"]}">{escape(labels[i])}</text>'
+        )
+    for k, (name, points) in enumerate(series):
+        colour = SERIES_COLOURS[k % len(SERIES_COLOURS)]
+        coords = [
+            f"{left + plot_w * i / (n - 1):.1f},{top + plot_h * (1 - v / peak):.1f}"
+            for i, v in enumerate(points)
+            if v is not None
+        ]
+        if coords:
+            parts.append(
+                f'<polyline fill="none" stroke="{colour}" stroke-width="2" '
+                f'points="{" ".join(coords)}"><title>{escape(name)}</title></polyline>'
+            )
+        parts.append(
+            f'<text x="{left + plot_w + 10}" y="{top + 14 + 16 * k}" font-size="11" '
+            f'fill="{colour}">{escape(name)}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))

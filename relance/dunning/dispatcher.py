@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -45,6 +46,13 @@ from relance.dunning.context import InvoiceRow, load_contexts, skip_reason
 from relance.dunning.planner import INVOICE_COLUMNS, idempotency_key, local_today
 from relance.dunning.ratelimit import RateLimiter
 from relance.dunning.writer import PENDING
+from relance.experiments.service import (
+    ArmChoice,
+    RunningExperiment,
+    arm_for_contact,
+    record_exposure,
+    running_snapshot,
+)
 from relance.outbox.service import emit
 from relance.policy.schema import Policy, Stage
 from relance.policy.service import active_policy
@@ -54,6 +62,7 @@ log = logging.getLogger(__name__)
 
 REMINDER_INTENT = "EXTERNAL_reminder"
 NOTICE_SUFFIX = "_notice"
+EXPERIMENTS_TTL_SECONDS = 60.0
 
 
 class LetterMaker(Protocol):
@@ -133,6 +142,15 @@ class Dispatcher:
         # contact window is checked against it at the moment of each send, never against the
         # instant the run started.
         self._clock = clock
+        self._experiments: tuple[float, list[RunningExperiment]] | None = None
+
+    def _running_experiments(self, session: Session) -> list[RunningExperiment]:
+        """The running experiments, read at most once a minute (not twice per contact): a new
+        experiment or an arm stopped by the hourly job reaches the sends within a minute."""
+        now = time.monotonic()
+        if self._experiments is None or now - self._experiments[0] > EXPERIMENTS_TTL_SECONDS:
+            self._experiments = (now, running_snapshot(session))
+        return self._experiments[1]
 
     # -- public -----------------------------------------------------------------------------
     def run(self, *, now: datetime | None = None, limit: int = 500) -> Counter[str]:
@@ -301,9 +319,28 @@ class Dispatcher:
                 attempts = 0
                 continue
             assert contact is not None
+            # A running experiment on the template this text sends (the stage's, or the discreet
+            # one before anyone answered from this number) gives the debtor an arm, kept for the
+            # whole experiment. A call speaks its own purpose and stays out of experiments.
+            choice = (
+                arm_for_contact(
+                    session,
+                    debtor_id=debtor.id,
+                    template=(
+                        lead.template if decision.may_disclose_details else DISCREET_TEMPLATE
+                    ),
+                    stage=lead.key,
+                    channel=channel,
+                    segment=debtor.segment,
+                    language=conversation.language,
+                    experiments=self._running_experiments(session),
+                )
+                if channel != Channel.VOICE
+                else None
+            )
             try:
                 message = self._send(
-                    session, conversation, contact, channel, lead, numbers, decision, live
+                    session, conversation, contact, channel, lead, numbers, decision, choice
                 )
             except DeliveryError as exc:
                 attempts += 1
@@ -332,6 +369,19 @@ class Dispatcher:
                 outcome=None,
                 detail=f"stage {lead.key} via {channel}",
             )
+            experiment: dict[str, int] = {}
+            if choice is not None:
+                record_exposure(
+                    session,
+                    choice,
+                    debtor_id=debtor.id,
+                    channel=channel,
+                    stage=lead.key,
+                    message_id=message.id if message is not None else None,
+                    invoice_ids=[a.invoice_id for a in live],
+                    now=now,
+                )
+                experiment = {"experiment": choice.experiment_id, "arm": choice.arm_index}
             audit.record(
                 session,
                 actor="system",
@@ -342,6 +392,7 @@ class Dispatcher:
                 invoices=numbers,
                 group=first.group_key,
                 ai_disclosed=decision.disclose_ai,
+                **experiment,
             )
             return "sent"
         blocked_only = all(
@@ -378,7 +429,7 @@ class Dispatcher:
         lead: Stage,
         numbers: list[str],
         decision: Decision,
-        live: list[DunningAction],
+        choice: ArmChoice | None,
     ) -> Message | None:
         gateway = self._gateway or get_gateway()
         if channel == Channel.VOICE:
@@ -390,7 +441,15 @@ class Dispatcher:
                     lead.bot_stage, discreet=not decision.may_disclose_details
                 ),
             )
-        texts = self._reminder_texts(session, conversation, channel, lead, numbers, decision)
+        texts = self._reminder_texts(
+            session,
+            conversation,
+            channel,
+            lead,
+            numbers,
+            decision,
+            choice.variant_index if choice is not None else None,
+        )
         first_message = None
         template = channel == Channel.WHATSAPP and not _in_whatsapp_session(session, conversation)
         for text in texts:
@@ -413,8 +472,13 @@ class Dispatcher:
         lead: Stage,
         numbers: list[str],
         decision: Decision,
+        variant_index: int | None,
     ) -> list[str]:
-        """Prime Rasa so the reply lands in context; render locally if Rasa is unreachable."""
+        """Prime Rasa so the reply lands in context; render locally if Rasa is unreachable.
+
+        Rasa asks /nlg for the reminder's text, which finds the debtor's experiment arm in the
+        database (committed below); the local rendering is given the same `variant_index`.
+        """
         discreet = not decision.may_disclose_details
         entities: dict[str, Any] = {"stage": lead.bot_stage, "invoice_refs": numbers}
         if decision.disclose_ai:
@@ -459,6 +523,7 @@ class Dispatcher:
                         "first_contact": decision.disclose_ai,
                         "creditor_name": get_settings().creditor_name,
                     },
+                    variant_index=variant_index,
                 )
             ]
         except (UnknownResponse, FileNotFoundError) as exc:

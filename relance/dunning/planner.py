@@ -189,6 +189,11 @@ def plan(
             report.skips.extend(skips[: max(keep - len(report.skips), 0)])
         if progress:
             progress(len(debtors))
+    if run is not None and policy.contact.best_time:
+        from relance.experiments.best_time import schedule_best_times
+
+        session.flush()
+        report.counts["best_time_moved"] = schedule_best_times(session, run.id, now=now)
     if run is not None:
         run.finished_at = utcnow()
         run.counts = dict(report.counts)

@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from relance import audit
 from relance.errors import NotFound, Unauthorized
+from relance.experiments.service import variant_for_reply
 from relance.nlg.renderer import TemplateFailed, UnknownResponse, render
 from relance.nlg.templates_store import active_templates
 from relance.nlg.turn_context import turn_overrides
@@ -115,6 +116,10 @@ def nlg(
     overrides = turn_overrides(request.tracker.latest_message)
     variables = {**request.tracker.slots, **overrides, **request.arguments}
     language = str(variables.get("language") or settings.default_language)
+    sender_id = request.tracker.sender_id
+    variant_index = (
+        variant_for_reply(db, template=request.response, sender_id=sender_id) if sender_id else None
+    )
     try:
         text = render(
             active_templates(db),
@@ -123,6 +128,7 @@ def nlg(
             variables=variables,
             tone=variables.get("tone"),
             channel=variables.get("channel"),
+            variant_index=variant_index,
         )
     except UnknownResponse as exc:
         raise NotFound("template_not_found", f"no template named {exc.args[0]}") from exc

@@ -159,8 +159,14 @@ def render(
     tone: str | None = None,
     channel: str | None = None,
     rng: random.Random | None = None,
+    variant_index: int | None = None,
 ) -> str:
     """The text of response `name`, or `UnknownResponse` / `TemplateFailed`.
+
+    `variant_index` names the variant to send instead of a random pick among the best matches:
+    an experiment's arm (relance/experiments) sends its own variant, to the debtor's reminder and
+    to the assistant's replies alike. An index the template no longer has (the wording was edited
+    during the experiment) is logged and the usual pick is made: the debtor still gets an answer.
 
     When `templates` are the active ones and the admin's edited version of `name` fails at
     render time (it was stored before validation rendered variants, or the live values differ
@@ -174,7 +180,12 @@ def render(
     if not variants:
         raise UnknownResponse(name)
     language = language if language in LANGUAGES else "fr"
-    variant = choose_variant(variants, tone=tone, channel=channel, rng=rng or random.Random())
+    if variant_index is not None and 0 <= variant_index < len(variants):
+        variant = variants[variant_index]
+    else:
+        if variant_index is not None:
+            log.warning("%s has no variant %s: usual choice made", name, variant_index)
+        variant = choose_variant(variants, tone=tone, channel=channel, rng=rng or random.Random())
     source = variant.get(language) or variant.get("fr") or variant.get("en") or ""
     context = {**runtime_variables(), **(variables or {})}
     context.setdefault("language", language)
@@ -194,6 +205,7 @@ def render(
             tone=tone,
             channel=channel,
             rng=rng,
+            variant_index=variant_index,
         )
 
 

@@ -102,6 +102,9 @@ class ContactRules(_Strict):
     min_gap_hours: float = Field(default=20, ge=0)
     retry_backoff_minutes: list[float] = Field(default_factory=lambda: [5.0, 30.0, 120.0])
     sender_rate_per_minute: float = Field(default=60, gt=0)
+    # Send reminders at the hour debtors of the segment reply and pay most on that channel
+    # (learned, relance/experiments/best_time.py), always inside the legal contact windows.
+    best_time: bool = False
 
 
 class LetterRules(_Strict):

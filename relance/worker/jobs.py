@@ -91,6 +91,15 @@ def followups(now: datetime | None = None) -> Any:
         return run_followups(session, (now or utcnow()).date())
 
 
+def refresh_experiments(now: datetime | None = None) -> dict[str, Any]:
+    """Hourly: stop experiment arms past their guard rails (audited), then move traffic shares."""
+    from relance.experiments.service import refresh
+
+    with session_scope() as session:
+        report = refresh(session, now=now or utcnow())
+    return {"stopped_arms": report.stopped_arms, "weights": report.weights}
+
+
 def retention() -> Any:
     """Purge conversation content of settled debtors past RETENTION_CONVERSATION_DAYS."""
     return scheduled_run()
@@ -107,6 +116,7 @@ SCHEDULE: dict[str, tuple[float, Callable[[], Any]]] = {
     "dunning.dispatch": (60, scheduled_dispatch),
     "conversations.replay": (60, replay_pending),
     "followups.run": (60 * 60, followups),
+    "experiments.refresh": (60 * 60, refresh_experiments),
     "privacy.retention": (24 * 60 * 60, retention),
     "webhooks.deliver": (30, deliver_webhooks),
 }

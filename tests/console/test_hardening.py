@@ -87,7 +87,26 @@ def _console_get_pages(client: TestClient, db: Session) -> list[str]:
     letter_debtor = make_debtor(db, segment="b2b")
     invoice = make_invoice(db, letter_debtor, due=utcnow().date() - timedelta(days=35))
     letter = create_formal_notice(db, letter_debtor, [invoice.id])
-    values = {"conversation_id": str(conv.id), "letter_id": str(letter.id), "name": "utter_greet"}
+    from relance.experiments import service as experiments
+    from relance.nlg.templates_store import active_templates
+
+    experiment = experiments.create(
+        db,
+        experiments.ExperimentSpec(
+            key="hardening",
+            name="Headers",
+            template="utter_reminder_discreet",
+            arms=[experiments.ArmSpec("a", 0), experiments.ArmSpec("b", 1)],
+        ),
+        actor="test",
+        templates=active_templates(db),
+    )
+    values = {
+        "conversation_id": str(conv.id),
+        "letter_id": str(letter.id),
+        "name": "utter_greet",
+        "experiment_id": str(experiment.id),
+    }
     pages = []
     for path, route in _routes(client.app):  # type: ignore[arg-type]
         if "GET" not in (route.methods or ()) or not path.startswith("/console"):

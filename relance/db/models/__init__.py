@@ -23,6 +23,12 @@ from relance.db.models.conversations import Conversation, Handoff, Message, Webh
 from relance.db.models.debtors import Contact, Debtor
 from relance.db.models.dunning import DunningAction, DunningRun, DunningSkip
 from relance.db.models.invoices import Invoice, Payment, PaymentAllocation
+from relance.experiments.models import (  # kept by the experiments package (issue 21)
+    Experiment,
+    ExperimentArm,
+    ExperimentAssignment,
+    ExperimentExposure,
+)
 from relance.ledger.models import (  # kept by the ledger (payments work)
     PaymentReview,
     SavedPaymentMethod,
@@ -46,6 +52,10 @@ __all__ = [
     "DunningAction",
     "DunningRun",
     "DunningSkip",
+    "Experiment",
+    "ExperimentArm",
+    "ExperimentAssignment",
+    "ExperimentExposure",
     "Handoff",
     "Installment",
     "Invoice",

@@ -1,0 +1,1 @@
+"""Experiments: wording variants tested on debtors, with outcomes from the ledger (issue 21)."""

@@ -1,0 +1,87 @@
+"""Promote the winner: the winning arm's variant becomes the template's wording, as a new
+wording version (audited, restorable from the wording history like any admin edit).
+
+The template keeps the variants no arm tested (other channels or tones) and loses the losing
+arms' variants, so every later reminder sends the winner. The experiment is then finished.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from relance import audit, versioning
+from relance.db.models import VersionedDocument
+from relance.errors import BadInput, Conflict
+from relance.experiments.models import Experiment
+from relance.experiments.service import FINISHED, RUNNING, STOPPED
+from relance.nlg import validation
+from relance.nlg.templates_store import WORDING_KIND, active_templates, bundled_templates
+from relance.policy import service as policy_service
+
+
+def save_wording_version(
+    session: Session, overrides: dict[str, Any], *, actor: str, comment: str
+) -> VersionedDocument:
+    """Validate the admin's wording overrides as the console does and save them as a version.
+
+    The wording versioning is moving out of console/admin.py (into relance/nlg); this is the one
+    place promotion calls, so the move only changes this function.
+    """
+    merged = {**bundled_templates(), **overrides}
+    stage_templates = validation.stage_templates_of(policy_service.active_document(session))
+    problems = validation.wording_problems(merged, overrides, stage_templates=stage_templates)
+    if problems:
+        raise BadInput("wording_invalid", "; ".join(problems), problems=problems)
+    return versioning.save_version(session, WORDING_KIND, overrides, actor=actor, comment=comment)
+
+
+def promote(
+    session: Session, experiment: Experiment, arm_index: int, *, actor: str, now: datetime
+) -> VersionedDocument:
+    if experiment.status not in (RUNNING, STOPPED):
+        raise Conflict("experiment_not_promotable", f"the experiment is {experiment.status}")
+    if not 0 <= arm_index < len(experiment.arms):
+        raise BadInput("arm_invalid", f"no arm {arm_index} in this experiment")
+    arm = experiment.arms[arm_index]
+    variants = list(active_templates(session).get(experiment.template) or [])
+    tested = {a.variant_index for a in experiment.arms}
+    if not variants or max(tested) >= len(variants):
+        raise Conflict(
+            "wording_changed",
+            f"{experiment.template} no longer has the variants this experiment tested",
+        )
+    winner = variants[arm.variant_index]
+    kept = [v for i, v in enumerate(variants) if i not in tested]
+    row = versioning.active_row(session, WORDING_KIND)
+    overrides = dict(row.document) if row is not None else {}
+    overrides[experiment.template] = [winner, *kept]
+    version = save_wording_version(
+        session,
+        overrides,
+        actor=actor,
+        comment=f"experiment {experiment.key}: promote arm {arm.name}"[:500],
+    )
+    experiment.status, experiment.promoted_arm = FINISHED, arm_index
+    experiment.stopped_at = experiment.stopped_at or now
+    experiment.version += 1
+    versioning.save_version(
+        session,
+        f"experiment:{experiment.id}",
+        {**experiment.definition(), "promoted_arm": arm_index},
+        actor=actor,
+        comment=f"promoted arm {arm_index}",
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="experiment.promoted",
+        entity=experiment,
+        arm=arm_index,
+        arm_name=arm.name,
+        template=experiment.template,
+        wording_version=version.version,
+    )
+    return version

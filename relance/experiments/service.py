@@ -1,0 +1,482 @@
+"""Experiments: define, start, assign, record exposures, stop arms, promote the winner.
+
+Only wording varies (the variants of one reminder template); compliance never does: the
+contact windows, caps, opt-outs, disclosure and the wording's own checks (opt-out notice...) are
+applied by the dispatcher to every arm alike, and each variant is an already-validated wording.
+The outcome of a debtor is read from the ledger, promises and conversations
+(relance/experiments/results.py), never from the text sent.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from relance import audit, versioning
+from relance.db.base import utcnow
+from relance.errors import BadInput, Conflict, NotFound
+from relance.experiments.assignment import arm_of
+from relance.experiments.models import (
+    Experiment,
+    ExperimentArm,
+    ExperimentAssignment,
+    ExperimentExposure,
+)
+from relance.experiments.stats import thompson_weights
+
+OUTCOMES = ("paid_full", "any_payment", "promise", "reply")
+ALLOCATIONS = ("fixed", "thompson")
+CHANNELS = ("sms", "whatsapp", "voice")
+SEGMENTS = ("b2b", "consumer")
+LANGUAGES = ("fr", "en")
+KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{1,47}$")
+RUNNING, DRAFT, STOPPED, FINISHED = "running", "draft", "stopped", "finished"
+
+
+@dataclass(frozen=True)
+class ArmSpec:
+    name: str
+    variant_index: int
+    share: float = 1.0
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """What an admin defines (console form or API body)."""
+
+    key: str
+    name: str
+    template: str
+    arms: list[ArmSpec]
+    stage: str | None = None
+    channel: str | None = None
+    segment: str | None = None
+    language: str | None = None
+    allocation: str = "fixed"
+    min_sample: int = 200
+    outcome: str = "any_payment"
+    window_days: int = 14
+    max_opt_out_excess: float = 0.02
+    max_complaint_excess: float = 0.01
+
+
+@dataclass(frozen=True)
+class ArmChoice:
+    """The arm a contact uses: which experiment, which arm, which wording variant."""
+
+    experiment_id: int
+    arm_index: int
+    variant_index: int
+
+
+@dataclass
+class RefreshReport:
+    stopped_arms: list[tuple[str, int]] = field(default_factory=list)
+    weights: dict[str, list[float]] = field(default_factory=dict)
+
+
+def spec_problems(spec: ExperimentSpec, templates: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Every reason the definition cannot be saved, in words an admin can act on."""
+    problems: list[str] = []
+    if not KEY_PATTERN.match(spec.key):
+        problems.append("key: 2-48 lower-case letters, digits, '-' or '_'")
+    if not spec.name.strip() or len(spec.name) > 120:
+        problems.append("name: 1-120 characters")
+    variants = templates.get(spec.template)
+    if not variants:
+        problems.append(f"template: no wording named {spec.template!r}")
+    if len(spec.arms) < 2:
+        problems.append("arms: at least two (a control and one variant)")
+    if len(spec.arms) > 8:
+        problems.append("arms: at most eight")
+    seen: set[int] = set()
+    for i, arm in enumerate(spec.arms):
+        if not arm.name.strip() or len(arm.name) > 60:
+            problems.append(f"arms[{i}].name: 1-60 characters")
+        if variants and not 0 <= arm.variant_index < len(variants):
+            problems.append(
+                f"arms[{i}].variant_index: {spec.template} has variants 0 to {len(variants) - 1}"
+            )
+        if arm.variant_index in seen:
+            problems.append(f"arms[{i}].variant_index: two arms send variant {arm.variant_index}")
+        seen.add(arm.variant_index)
+        if not 0 < arm.share <= 100:
+            problems.append(f"arms[{i}].share: a number above 0 and at most 100")
+    checks = (
+        ("channel", spec.channel, CHANNELS),
+        ("segment", spec.segment, SEGMENTS),
+        ("language", spec.language, LANGUAGES),
+    )
+    for label, value, allowed in checks:
+        if value is not None and value not in allowed:
+            problems.append(f"{label}: one of {', '.join(allowed)} or empty")
+    if spec.allocation not in ALLOCATIONS:
+        problems.append(f"allocation: one of {', '.join(ALLOCATIONS)}")
+    if spec.outcome not in OUTCOMES:
+        problems.append(f"outcome: one of {', '.join(OUTCOMES)}")
+    if not 1 <= spec.window_days <= 120:
+        problems.append("window_days: 1 to 120")
+    if not 10 <= spec.min_sample <= 100_000:
+        problems.append("min_sample: 10 to 100000")
+    for label, fraction in (
+        ("max_opt_out_excess", spec.max_opt_out_excess),
+        ("max_complaint_excess", spec.max_complaint_excess),
+    ):
+        if not 0 < fraction <= 1:
+            problems.append(f"{label}: a fraction above 0 and at most 1 (0.02 = two points)")
+    return problems
+
+
+def _save_history(session: Session, experiment: Experiment, *, actor: str, comment: str) -> None:
+    versioning.save_version(
+        session,
+        f"experiment:{experiment.id}",
+        experiment.definition(),
+        actor=actor,
+        comment=comment,
+    )
+
+
+def create(
+    session: Session,
+    spec: ExperimentSpec,
+    *,
+    actor: str,
+    templates: dict[str, list[dict[str, Any]]],
+) -> Experiment:
+    """A new experiment in draft (nobody is assigned before it is started)."""
+    problems = spec_problems(spec, templates)
+    if problems:
+        raise BadInput("experiment_invalid", "; ".join(problems), problems=problems)
+    if session.scalar(select(Experiment.id).where(Experiment.key == spec.key)) is not None:
+        raise Conflict("experiment_exists", f"an experiment with key {spec.key!r} exists")
+    experiment = Experiment(
+        key=spec.key,
+        name=spec.name.strip(),
+        template=spec.template,
+        stage=spec.stage or None,
+        channel=spec.channel or None,
+        segment=spec.segment or None,
+        language=spec.language or None,
+        allocation=spec.allocation,
+        min_sample=spec.min_sample,
+        outcome=spec.outcome,
+        window_days=spec.window_days,
+        max_opt_out_excess=spec.max_opt_out_excess,
+        max_complaint_excess=spec.max_complaint_excess,
+        created_by=actor,
+        status=DRAFT,
+        arms=[
+            ExperimentArm(
+                index=i, name=a.name.strip(), variant_index=a.variant_index, share=a.share
+            )
+            for i, a in enumerate(spec.arms)
+        ],
+    )
+    session.add(experiment)
+    session.flush()
+    _save_history(session, experiment, actor=actor, comment="created")
+    audit.record(
+        session, actor=actor, action="experiment.created", entity=experiment, **spec_details(spec)
+    )
+    return experiment
+
+
+def spec_details(spec: ExperimentSpec) -> dict[str, Any]:
+    return {
+        "key": spec.key,
+        "template": spec.template,
+        "allocation": spec.allocation,
+        "outcome": spec.outcome,
+        "arms": [[a.name, a.variant_index, a.share] for a in spec.arms],
+    }
+
+
+def get(session: Session, experiment_id: int) -> Experiment:
+    experiment = session.get(Experiment, experiment_id)
+    if experiment is None:
+        raise NotFound("experiment_not_found", f"no experiment {experiment_id}")
+    return experiment
+
+
+def list_all(session: Session) -> list[Experiment]:
+    return list(session.scalars(select(Experiment).order_by(Experiment.id.desc())))
+
+
+def start(session: Session, experiment: Experiment, *, actor: str, now: datetime) -> None:
+    if experiment.status != DRAFT:
+        raise Conflict("experiment_not_draft", f"the experiment is {experiment.status}")
+    clash = session.scalar(
+        select(Experiment.key).where(
+            Experiment.status == RUNNING, Experiment.template == experiment.template
+        )
+    )
+    if clash is not None:
+        raise Conflict(
+            "experiment_clash",
+            f"experiment {clash!r} already varies {experiment.template}: stop it first",
+        )
+    experiment.status, experiment.started_at = RUNNING, now
+    experiment.weights = fixed_weights(experiment)
+    experiment.version += 1
+    _save_history(session, experiment, actor=actor, comment="started")
+    audit.record(session, actor=actor, action="experiment.started", entity=experiment)
+
+
+def stop(
+    session: Session, experiment: Experiment, *, actor: str, now: datetime, reason: str
+) -> None:
+    if experiment.status != RUNNING:
+        raise Conflict("experiment_not_running", f"the experiment is {experiment.status}")
+    experiment.status, experiment.stopped_at = STOPPED, now
+    experiment.version += 1
+    _save_history(session, experiment, actor=actor, comment=f"stopped: {reason}"[:500])
+    audit.record(
+        session, actor=actor, action="experiment.stopped", entity=experiment, reason=reason[:300]
+    )
+
+
+def fixed_weights(experiment: Experiment) -> list[float]:
+    """The admin's split, stopped arms removed."""
+    return [0.0 if a.stopped_at is not None else a.share for a in experiment.arms]
+
+
+# -- assignment and exposure (the dispatcher and /nlg) -----------------------------------------
+
+
+def running(session: Session) -> list[Experiment]:
+    return list(session.scalars(select(Experiment).where(Experiment.status == RUNNING)))
+
+
+@dataclass(frozen=True)
+class RunningExperiment:
+    """What a send needs of a running experiment, detached from any session: the dispatcher
+    reads these once a minute instead of twice per contact (bench/experiments)."""
+
+    id: int
+    key: str
+    template: str
+    stage: str | None
+    channel: str | None
+    segment: str | None
+    language: str | None
+    weights: tuple[float, ...]
+    variants: tuple[int, ...]  # variant index per arm
+    stopped: frozenset[int]  # arms stopped by a guard rail
+
+    @classmethod
+    def of(cls, experiment: Experiment) -> RunningExperiment:
+        return cls(
+            id=experiment.id,
+            key=experiment.key,
+            template=experiment.template,
+            stage=experiment.stage,
+            channel=experiment.channel,
+            segment=experiment.segment,
+            language=experiment.language,
+            weights=tuple(experiment.weights or fixed_weights(experiment)),
+            variants=tuple(a.variant_index for a in experiment.arms),
+            stopped=frozenset(a.index for a in experiment.arms if a.stopped_at is not None),
+        )
+
+
+def running_snapshot(session: Session) -> list[RunningExperiment]:
+    return [RunningExperiment.of(e) for e in running(session)]
+
+
+def eligible(
+    experiment: Experiment | RunningExperiment,
+    *,
+    template: str,
+    stage: str | None,
+    channel: str,
+    segment: str,
+    language: str,
+) -> bool:
+    return (
+        experiment.template == template
+        and experiment.stage in (None, stage)
+        and experiment.channel in (None, channel)
+        and experiment.segment in (None, segment)
+        and experiment.language in (None, language)
+    )
+
+
+def assign(
+    session: Session, experiment: Experiment | RunningExperiment, debtor_id: int
+) -> ArmChoice | None:
+    """The debtor's arm, assigned on first need and kept; None when that arm was stopped.
+
+    The new assignment is added to the unit of work, not flushed: the dispatcher commits before
+    Rasa asks /nlg for the text, so /nlg finds it."""
+    snap = (
+        experiment
+        if isinstance(experiment, RunningExperiment)
+        else RunningExperiment.of(experiment)
+    )
+    stored = session.scalar(
+        select(ExperimentAssignment.arm_index).where(
+            ExperimentAssignment.experiment_id == snap.id,
+            ExperimentAssignment.debtor_id == debtor_id,
+        )
+    )
+    if stored is None:
+        weights = [0.0 if i in snap.stopped else w for i, w in enumerate(snap.weights)]
+        if sum(weights) <= 0:
+            return None
+        stored = arm_of(snap.key, debtor_id, weights)
+        session.add(
+            ExperimentAssignment(experiment_id=snap.id, debtor_id=debtor_id, arm_index=stored)
+        )
+    if stored in snap.stopped:
+        return None
+    return ArmChoice(snap.id, stored, snap.variants[stored])
+
+
+def arm_for_contact(
+    session: Session,
+    *,
+    debtor_id: int,
+    template: str,
+    stage: str | None,
+    channel: str,
+    segment: str,
+    language: str,
+    experiments: list[RunningExperiment] | None = None,
+) -> ArmChoice | None:
+    """The arm this reminder uses, if a running experiment covers it (assigning on first use).
+
+    `experiments` is the caller's recent snapshot of the running ones (read here if None)."""
+    for experiment in running_snapshot(session) if experiments is None else experiments:
+        if eligible(
+            experiment,
+            template=template,
+            stage=stage,
+            channel=channel,
+            segment=segment,
+            language=language,
+        ):
+            return assign(session, experiment, debtor_id)
+    return None
+
+
+def variant_for_reply(session: Session, *, template: str, sender_id: str) -> int | None:
+    """For /nlg: the variant a debtor already in an experiment on `template` gets; else None.
+
+    Never assigns: only a contact the dispatcher sends enters a debtor in an experiment, so the
+    assistant's replies follow the arm of the reminder they answer. One indexed query, which
+    finds nothing at once when no experiment runs on `template`.
+    """
+    from relance.db.models import Conversation
+
+    row = session.execute(
+        select(ExperimentArm.variant_index, ExperimentArm.stopped_at)
+        .join(Experiment, Experiment.id == ExperimentArm.experiment_id)
+        .join(
+            ExperimentAssignment,
+            (ExperimentAssignment.experiment_id == Experiment.id)
+            & (ExperimentAssignment.arm_index == ExperimentArm.index),
+        )
+        .join(Conversation, Conversation.debtor_id == ExperimentAssignment.debtor_id)
+        .where(
+            Experiment.status == RUNNING,
+            Experiment.template == template,
+            Conversation.sender_id == sender_id,
+        )
+        .limit(1)
+    ).first()
+    if row is None or row.stopped_at is not None:
+        return None
+    return int(row.variant_index)
+
+
+def record_exposure(
+    session: Session,
+    choice: ArmChoice,
+    *,
+    debtor_id: int,
+    channel: str,
+    stage: str | None,
+    message_id: int | None,
+    invoice_ids: list[int],
+    now: datetime | None = None,
+) -> ExperimentExposure:
+    exposure = ExperimentExposure(
+        experiment_id=choice.experiment_id,
+        arm_index=choice.arm_index,
+        debtor_id=debtor_id,
+        channel=channel,
+        stage=stage,
+        message_id=message_id,
+        invoice_ids=invoice_ids,
+        exposed_at=now or utcnow(),
+    )
+    session.add(exposure)
+    return exposure
+
+
+# -- the hourly job: guard rails, then traffic shares ------------------------------------------
+
+
+def refresh(session: Session, *, now: datetime) -> RefreshReport:
+    """Stop arms that raise opt-outs or complaints past the threshold, then move the shares."""
+    from relance.experiments.results import compute
+
+    report = RefreshReport()
+    for experiment in running(session):
+        results = compute(session, experiment, now=now)
+        control = results.arms[0]
+        for arm, row in zip(experiment.arms[1:], results.arms[1:], strict=True):
+            if arm.stopped_at is not None or row.exposed < experiment.min_sample:
+                continue
+            reason = guard_rail_breach(
+                experiment,
+                opt_out=(row.opt_out_rate, control.opt_out_rate),
+                complaint=(row.complaint_rate, control.complaint_rate),
+            )
+            if reason is None:
+                continue
+            arm.stopped_at, arm.stop_reason = now, reason
+            report.stopped_arms.append((experiment.key, arm.index))
+            audit.record(
+                session,
+                actor="system",
+                action="experiment.arm_stopped",
+                entity=experiment,
+                arm=arm.index,
+                arm_name=arm.name,
+                reason=reason,
+            )
+        weights = fixed_weights(experiment)
+        if experiment.allocation == "thompson":
+            live = [a.index for a in experiment.arms if a.stopped_at is None]
+            counts = [(results.arms[i].successes, results.arms[i].n) for i in live]
+            shares = thompson_weights(counts, min_sample=experiment.min_sample)
+            weights = [0.0] * len(experiment.arms)
+            for i, share in zip(live, shares, strict=True):
+                weights[i] = share
+        experiment.weights = weights
+        report.weights[experiment.key] = weights
+    return report
+
+
+def guard_rail_breach(
+    experiment: Experiment, *, opt_out: tuple[float, float], complaint: tuple[float, float]
+) -> str | None:
+    """Why an arm must stop, or None: its rate minus control's above the experiment's limit."""
+    if opt_out[0] - opt_out[1] > experiment.max_opt_out_excess:
+        return (
+            f"opt-out rate {opt_out[0]:.1%} vs control {opt_out[1]:.1%} "
+            f"(limit +{experiment.max_opt_out_excess:.1%})"
+        )
+    if complaint[0] - complaint[1] > experiment.max_complaint_excess:
+        return (
+            f"complaint rate {complaint[0]:.1%} vs control {complaint[1]:.1%} "
+            f"(limit +{experiment.max_complaint_excess:.1%})"
+        )
+    return None

@@ -1,0 +1,64 @@
+"""`/api/v1/experiments`: admins define and start experiments; any token reads results as JSON."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from relance.auth.tokens import create_token
+from relance.db.models import AuditEvent
+from relance.experiments.models import Experiment
+from tests.console import factories as console_factories
+
+BODY = {
+    "key": "discreet-api",
+    "name": "Discreet wording",
+    "template": "utter_reminder_discreet",
+    "arms": [{"name": "plain", "variant_index": 1}, {"name": "important", "variant_index": 0}],
+    "allocation": "thompson",
+    "min_sample": 50,
+}
+
+
+def _admin_auth(db: Session) -> dict[str, str]:
+    admin = console_factories.user(db, "admin")
+    _row, plaintext = create_token(db, "admin-tool", user=admin)
+    db.flush()
+    return {"Authorization": f"Bearer {plaintext}"}
+
+
+def test_an_admin_creates_starts_and_reads_an_experiment(client: TestClient, db: Session) -> None:
+    auth = _admin_auth(db)
+    created = client.post("/api/v1/experiments", json=BODY, headers=auth)
+    assert created.status_code == 201, created.text
+    experiment_id = created.json()["id"]
+    started = client.post(f"/api/v1/experiments/{experiment_id}/start", headers=auth)
+    assert started.status_code == 200 and started.json()["status"] == "running"
+    results = client.get(f"/api/v1/experiments/{experiment_id}", headers=auth).json()
+    assert [a["name"] for a in results["arms"]] == ["plain", "important"]
+    assert results["arms"][1]["lift"] is None  # nobody exposed yet: no lift claimed
+    assert results["arms"][0]["traffic_share"] == 0.5
+    actions = set(db.scalars(select(AuditEvent.action)))
+    assert {"experiment.created", "experiment.started"} <= actions
+
+
+def test_a_token_without_an_admin_may_not_create(
+    client: TestClient, db: Session, auth: dict[str, str]
+) -> None:
+    assert client.post("/api/v1/experiments", json=BODY, headers=auth).status_code == 403
+    assert db.scalars(select(Experiment)).first() is None
+
+
+def test_a_variant_the_template_lacks_is_a_400_and_nothing_is_stored(
+    client: TestClient, db: Session
+) -> None:
+    body = {**BODY, "arms": [{"name": "a", "variant_index": 0}, {"name": "b", "variant_index": 9}]}
+    answer = client.post("/api/v1/experiments", json=body, headers=_admin_auth(db))
+    assert answer.status_code == 400, answer.text
+    assert "variants 0 to 2" in answer.text
+    assert db.scalars(select(Experiment)).first() is None
+
+
+def test_an_unknown_experiment_is_a_404(client: TestClient, auth: dict[str, str]) -> None:
+    assert client.get("/api/v1/experiments/999", headers=auth).status_code == 404

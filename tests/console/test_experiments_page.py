@@ -1,0 +1,63 @@
+"""Admin → Experiments: create from the form, see results with the chart, promote in one click."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from relance import versioning
+from relance.experiments.models import Experiment
+from relance.nlg.templates_store import WORDING_KIND
+from tests.console.conftest import csrf_of
+
+FORM = {
+    "key": "discreet-console",
+    "name": "Discreet wording",
+    "template": "utter_reminder_discreet",
+    "arms": "plain: 1\nimportant: 0",
+    "outcome": "any_payment",
+    "window_days": "7",
+    "min_sample": "50",
+}
+
+
+def test_an_admin_creates_starts_and_promotes_from_the_console(
+    as_admin: TestClient, db: Session
+) -> None:
+    token = csrf_of(as_admin, "/console/admin/experiments")
+    created = as_admin.post(
+        "/console/admin/experiments", data={**FORM, "csrf_token": token}, follow_redirects=False
+    )
+    assert created.status_code == 303, created.text
+    page_url = created.headers["location"]
+    page = as_admin.get(page_url)
+    assert page.status_code == 200 and "<svg" in page.text and "P(best)" in page.text
+    experiment = db.scalars(select(Experiment)).one()
+    started = as_admin.post(f"{page_url}/start", data={"csrf_token": token}, follow_redirects=False)
+    assert started.status_code == 303
+    promoted = as_admin.post(
+        f"{page_url}/promote", data={"csrf_token": token, "arm": "1"}, follow_redirects=False
+    )
+    assert promoted.status_code == 303
+    db.refresh(experiment)
+    assert experiment.status == "finished"
+    row = versioning.active_row(db, WORDING_KIND)
+    assert row is not None and "promote arm important" in (row.comment or "")
+
+
+def test_a_bad_arms_line_shows_the_problem_and_stores_nothing(
+    as_admin: TestClient, db: Session
+) -> None:
+    token = csrf_of(as_admin, "/console/admin/experiments")
+    answer = as_admin.post(
+        "/console/admin/experiments",
+        data={**FORM, "arms": "only one arm without index", "csrf_token": token},
+    )
+    assert answer.status_code == 422
+    assert "name: variant index" in answer.text
+    assert db.scalars(select(Experiment)).first() is None
+
+
+def test_collectors_cannot_see_experiments(as_collector: TestClient) -> None:
+    assert as_collector.get("/console/admin/experiments").status_code == 403

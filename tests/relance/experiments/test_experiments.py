@@ -1,0 +1,219 @@
+"""Experiments end to end on the database: the dispatcher sends each debtor their arm's variant
+and records the exposure, /nlg answers with the same arm, outcomes come from the ledger within the
+window, guard rails stop an arm, promotion writes a wording version."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from freezegun import freeze_time
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from relance import versioning
+from relance.db import session as db_session
+from relance.db.base import utcnow
+from relance.db.models import AuditEvent, Contact, Payment
+from relance.dunning.dispatcher import Dispatcher
+from relance.dunning.planner import plan
+from relance.errors import BadInput, Conflict
+from relance.experiments import promotion, results, service
+from relance.experiments.models import Experiment, ExperimentAssignment, ExperimentExposure
+from relance.nlg.templates_store import WORDING_KIND, active_templates
+from relance.rasa_client import AssistantUnavailable
+from relance.settings import Settings
+from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, make_debtor, make_invoice
+
+MONDAY_11 = "2026-11-23 10:00:00"  # 11:00 in Paris
+TEMPLATE = "utter_reminder_discreet"  # the first reminder, before anyone answered
+IMPORTANT = "message important"  # only variant 0 says it
+
+
+def _experiment(db: Session, **overrides: object) -> Experiment:
+    fields: dict[str, object] = {
+        "key": "discreet-words",
+        "name": "Discreet first reminder",
+        "template": TEMPLATE,
+        "arms": [service.ArmSpec("plain", 1), service.ArmSpec("important", 0)],
+        "min_sample": 10,
+        "window_days": 7,
+    }
+    fields.update(overrides)
+    spec = service.ExperimentSpec(**fields)  # type: ignore[arg-type]
+    experiment = service.create(
+        db, spec, actor="user:admin@example.com", templates=active_templates(db)
+    )
+    service.start(db, experiment, actor="user:admin@example.com", now=utcnow())
+    db.flush()
+    return experiment
+
+
+def _expose(db: Session, experiment: Experiment, arm: int, at: object, n: int) -> list[int]:
+    ids = []
+    for _ in range(n):
+        debtor = make_debtor(db)
+        choice = service.ArmChoice(experiment.id, arm, experiment.arms[arm].variant_index)
+        db.add(
+            ExperimentAssignment(experiment_id=experiment.id, debtor_id=debtor.id, arm_index=arm)
+        )
+        service.record_exposure(
+            db,
+            choice,
+            debtor_id=debtor.id,
+            channel="sms",
+            stage="soft",
+            message_id=None,
+            invoice_ids=[],
+            now=at,  # type: ignore[arg-type]
+        )
+        ids.append(debtor.id)
+    db.flush()
+    return ids
+
+
+@freeze_time(MONDAY_11)
+def test_each_debtor_gets_their_arm_in_the_reminder_and_in_the_assistants_replies(
+    db: Session, client: TestClient, settings: Settings
+) -> None:
+    experiment = _experiment(db)
+    debtors = [make_debtor(db) for _ in range(8)]
+    for debtor in debtors:
+        make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
+    plan(db, debtor_ids=[d.id for d in debtors])
+    gateway = FakeGateway()
+    dispatcher = Dispatcher(
+        db_session.get_sessionmaker(),
+        gateway=gateway,
+        assistant=FakeAssistant(error=AssistantUnavailable("down")),  # rendered locally
+        worker_id="test",
+    )
+    assert dispatcher.run() == {"sent": 8}
+    db.expire_all()
+    exposures = {e.debtor_id: e for e in db.scalars(select(ExperimentExposure)).all()}
+    assert set(exposures) == {d.id for d in debtors}
+    assert {e.arm_index for e in exposures.values()} == {0, 1}  # both arms used
+    by_message = {s["message_id"]: s["body"] for s in gateway.sent}
+    for debtor in debtors:
+        exposure = exposures[debtor.id]
+        assert (IMPORTANT in by_message[exposure.message_id]) == (exposure.arm_index == 1)
+        # The assistant's reply through /nlg uses the same arm for this debtor.
+        answer = client.post(
+            f"/nlg?token={settings.nlg_token}",
+            json={
+                "response": TEMPLATE,
+                "tracker": {"sender_id": f"debtor-{debtor.id}", "slots": {"language": "fr"}},
+            },
+        )
+        assert answer.status_code == 200, answer.text
+        assert (IMPORTANT in answer.json()["text"]) == (exposure.arm_index == 1)
+    sent = db.scalars(select(AuditEvent).where(AuditEvent.action == "dunning.sent")).all()
+    assert all(e.details["experiment"] == experiment.id for e in sent)
+
+
+def test_assignment_is_kept_even_when_the_shares_move(db: Session) -> None:
+    experiment = _experiment(db, allocation="thompson")
+    debtor = make_debtor(db)
+    first = service.assign(db, experiment, debtor.id)
+    assert first is not None
+    experiment.weights = [1.0, 0.0] if first.arm_index == 1 else [0.0, 1.0]
+    assert service.assign(db, experiment, debtor.id) == first
+
+
+def test_outcomes_count_only_inside_the_window_and_only_matured_debtors(db: Session) -> None:
+    experiment = _experiment(db)
+    t0 = utcnow() - timedelta(days=10)
+    paid_in, paid_late, paid_before, nothing = _expose(db, experiment, 1, t0, 4)
+    [fresh] = _expose(db, experiment, 1, utcnow() - timedelta(days=2), 1)  # window still open
+    for debtor_id, at in (
+        (paid_in, t0 + timedelta(days=3)),
+        (paid_late, t0 + timedelta(days=8)),
+        (paid_before, t0 - timedelta(days=1)),
+        (fresh, utcnow() - timedelta(days=1)),
+    ):
+        db.add(
+            Payment(
+                debtor_id=debtor_id,
+                amount_minor=5000,
+                currency="EUR",
+                method="card",
+                provider="manual",
+                provider_ref=f"ref-{debtor_id}",
+                received_at=at,
+            )
+        )
+    db.flush()
+    arm = results.compute(db, experiment, now=utcnow()).arms[1]
+    assert (arm.exposed, arm.n, arm.successes) == (5, 4, 1)
+    assert arm.amount_minor == {"EUR": 10000}  # in-window money of everyone exposed
+    assert nothing not in (paid_in,)
+
+
+def test_an_arm_that_raises_opt_outs_is_stopped_audited_and_gets_no_more_debtors(
+    db: Session,
+) -> None:
+    experiment = _experiment(db)
+    at = utcnow() - timedelta(days=1)
+    _expose(db, experiment, 0, at, 20)
+    noisy = _expose(db, experiment, 1, at, 20)
+    for debtor_id in noisy[:5]:  # 25% opt out vs 0% for control, limit +2 points
+        contact = db.scalars(select(Contact).where(Contact.debtor_id == debtor_id)).first()
+        assert contact is not None
+        contact.opted_out_at = at + timedelta(hours=2)
+    db.flush()
+    report = service.refresh(db, now=utcnow())
+    assert report.stopped_arms == [("discreet-words", 1)]
+    assert experiment.arms[1].stopped_at is not None
+    assert "opt-out rate 25.0%" in (experiment.arms[1].stop_reason or "")
+    assert experiment.weights == [1.0, 0.0]
+    event = db.scalars(
+        select(AuditEvent).where(AuditEvent.action == "experiment.arm_stopped")
+    ).one()
+    assert event.details["arm"] == 1
+    newcomers = [service.assign(db, experiment, make_debtor(db).id) for _ in range(10)]
+    assert {c.arm_index for c in newcomers if c is not None} == {0}
+    assert service.assign(db, experiment, noisy[0]) is None  # back to the usual wording
+
+
+def test_promotion_makes_the_winner_the_wording_in_a_new_audited_version(db: Session) -> None:
+    experiment = _experiment(db)
+    bundled = active_templates(db)[TEMPLATE]
+    version = promotion.promote(db, experiment, 1, actor="user:admin@example.com", now=utcnow())
+    row = versioning.active_row(db, WORDING_KIND)
+    assert row is not None and row.version == version.version
+    # The winner (variant 0) first, the plain variant (the losing arm) gone, voice kept.
+    assert row.document[TEMPLATE] == [bundled[0], bundled[2]]
+    assert experiment.status == "finished" and experiment.promoted_arm == 1
+    assert db.scalars(select(AuditEvent).where(AuditEvent.action == "experiment.promoted")).one()
+    with pytest.raises(Conflict):
+        promotion.promote(db, experiment, 1, actor="user:admin@example.com", now=utcnow())
+
+
+def test_a_bad_definition_is_refused_with_every_problem(db: Session) -> None:
+    with pytest.raises(BadInput) as caught:
+        _experiment(db, arms=[service.ArmSpec("only", 7)], outcome="vibes")
+    problems = caught.value.details["problems"]
+    assert any("at least two" in p for p in problems)
+    assert any("variants 0 to 2" in p for p in problems)
+    assert any("outcome" in p for p in problems)
+    assert db.scalars(select(Experiment)).first() is None
+
+
+def test_a_second_experiment_on_the_same_template_cannot_start(db: Session) -> None:
+    _experiment(db)
+    with pytest.raises(Conflict):
+        _experiment(db, key="again")
+
+
+def test_render_sends_the_variant_named_and_the_usual_pick_for_one_it_lacks(
+    settings: Settings,
+) -> None:
+    from relance.nlg.renderer import render
+    from relance.nlg.templates_store import bundled_templates
+
+    templates = bundled_templates()
+    for _ in range(5):  # never the random pick: always variant 0
+        text = render(templates, TEMPLATE, language="fr", channel="sms", variant_index=0)
+        assert IMPORTANT in text
+    assert render(templates, TEMPLATE, language="fr", channel="sms", variant_index=99)
