@@ -16,6 +16,8 @@ from relance.web.security_headers import SecurityHeadersMiddleware
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the api process: Twilio and Stripe webhooks, payer pages, console, NLG, JSON API."""
     from console.endpoints import router as console_router
+    from mail.endpoints import MAX_INBOUND_BYTES
+    from mail.endpoints import router as mail_router
     from messaging.endpoints import router as messaging_router
     from payment_links.endpoints import router as payments_router
     from relance.api.endpoints import router as api_router
@@ -38,12 +40,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     # /nlg: Rasa posts the dialogue state; that route checks its token before reading the body.
     app.add_middleware(
-        BodySizeLimitMiddleware, max_bytes=256 * 1024, per_path={"/nlg": NLG_MAX_BODY_BYTES}
+        BodySizeLimitMiddleware,
+        max_bytes=256 * 1024,
+        per_path={"/nlg": NLG_MAX_BODY_BYTES, "/mail/inbound": MAX_INBOUND_BYTES},
     )
     app.add_middleware(SecurityHeadersMiddleware)
     install_error_handlers(app)
     app.include_router(messaging_router)
     app.include_router(voice_router)
+    app.include_router(mail_router)
     app.include_router(payments_router)
     app.include_router(nlg_router)
     app.include_router(api_router, prefix="/api/v1")

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-12-04 17:25:30.953314
+Create Date: 2026-12-05 05:29:19.703804
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("debtor_id", sa.Integer(), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
-        sa.Column("address", sa.String(length=64), nullable=False),
+        sa.Column("address", sa.String(length=254), nullable=False),
         sa.Column("consent", sa.Boolean(), nullable=False),
         sa.Column("opted_out_at", relance.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
@@ -475,8 +475,8 @@ def upgrade() -> None:
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("author", sa.String(length=16), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("address", sa.String(length=64), nullable=True),
-        sa.Column("provider_id", sa.String(length=80), nullable=True),
+        sa.Column("address", sa.String(length=254), nullable=True),
+        sa.Column("provider_id", sa.String(length=255), nullable=True),
         sa.Column("status", sa.String(length=24), nullable=False),
         sa.Column("error_code", sa.String(length=32), nullable=True),
         sa.Column("extra", sa.JSON(), nullable=True),
