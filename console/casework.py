@@ -8,6 +8,7 @@ collector: the state change is ours, Rasa catches up from the tracker events it 
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import date
 
 from sqlalchemy import select
@@ -16,13 +17,19 @@ from sqlalchemy.orm import Session
 from console.queries import live_handoff
 from relance import audit
 from relance.conversations.assistant_turn import probe_from_settings, trigger_turn
-from relance.conversations.ports import DeliveryError, get_gateway
+from relance.conversations.ports import (
+    DeliveryError,
+    OutboundMail,
+    get_gateway,
+    get_mail_gateway,
+)
 from relance.db.base import utcnow
 from relance.db.models import (
     Contact,
     Conversation,
     Dispute,
     Handoff,
+    Message,
     PaymentPlan,
     Promise,
     User,
@@ -126,7 +133,7 @@ def reply(session: Session, conversation: Conversation, user: User, text: str) -
     _require_owner(session, conversation, user)
     contact = reply_contact(session, conversation)
     try:
-        message = get_gateway().send_text(
+        message = _send_text(
             session, conversation=conversation, contact=contact, text=text, author=Author.COLLECTOR
         )
     except DeliveryError as exc:
@@ -196,7 +203,7 @@ def prompt_bot_after_hand_back(session: Session, conversation: Conversation) -> 
     try:
         contact = reply_contact(session, conversation)
         for text in texts:
-            get_gateway().send_text(
+            _send_text(
                 session, conversation=conversation, contact=contact, text=text, author=Author.BOT
             )
     except (CaseworkError, DeliveryError) as exc:
@@ -324,7 +331,7 @@ def send_payment_link(
             f"No wording named {PAYMENT_LINK_RESPONSE}: an admin must add it under Wording."
         ) from exc
     try:
-        message = get_gateway().send_text(
+        message = _send_text(
             session,
             conversation=conversation,
             contact=contact,
@@ -347,3 +354,22 @@ def send_payment_link(
     )
     _tell_rasa(conversation, [{"event": "bot", "text": text, "metadata": {"author": "collector"}}])
     return url
+
+
+def _send_text(
+    session: Session, *, conversation: Conversation, contact: Contact, text: str, author: str
+) -> Message:
+    """Send on the contact's channel: texts through the Twilio gateway, e-mail through the mail
+    gateway (one e-mail, threaded in the debtor's conversation)."""
+    if contact.channel == Channel.EMAIL:
+        mail = OutboundMail(
+            idempotency_key=f"console:{conversation.id}:{uuid.uuid4().hex}",
+            paragraphs=(text,),
+            author=author,
+        )
+        return get_mail_gateway().send_mail(
+            session, conversation=conversation, contact=contact, mail=mail
+        )
+    return get_gateway().send_text(
+        session, conversation=conversation, contact=contact, text=text, author=author
+    )

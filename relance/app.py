@@ -16,6 +16,8 @@ from relance.web.security_headers import SecurityHeadersMiddleware
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the api process: Twilio and Stripe webhooks, payer pages, console, NLG, JSON API."""
     from console.endpoints import router as console_router
+    from mail.endpoints import MAX_INBOUND_BYTES
+    from mail.endpoints import router as mail_router
     from messaging.endpoints import router as messaging_router
     from messaging.status import handle_status_callback as on_message_status
     from payment_links.endpoints import router as payments_router
@@ -49,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=256 * 1024,
         per_path={
             "/nlg": NLG_MAX_BODY_BYTES,
+            "/mail/inbound": MAX_INBOUND_BYTES,
             "/api/v1/payments/bank-statements": statement_bytes,
             "/console/payments/bank-statements": statement_bytes,
             EINVOICE_PATH: EINVOICE_MAX_BODY_BYTES,
@@ -61,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(voice_router)
     # One status URL for Twilio: the edge routes message and call statuses to their channel.
     app.include_router(status_router(on_message=on_message_status, on_call=on_call_status))
+    app.include_router(mail_router)
     app.include_router(payments_router)
     app.include_router(nlg_router)
     app.include_router(api_router, prefix="/api/v1")

@@ -25,7 +25,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Secrets we choose ourselves: at least 32 characters (e.g. `python -c "import secrets;
 # print(secrets.token_urlsafe(32))"`). Secrets issued by Twilio and Stripe have their own formats;
 # for them the floor only catches typos and placeholders.
-OWN_SECRETS = ("secret_key", "rasa_auth_token", "nlg_token")
+OWN_SECRETS = ("secret_key", "rasa_auth_token", "nlg_token", "mail_inbound_secret")
 PROVIDER_SECRETS = ("twilio_auth_token", "stripe_webhook_secret")
 MIN_OWN_SECRET_LENGTH = 32
 MIN_PROVIDER_SECRET_LENGTH = 16
@@ -110,6 +110,25 @@ class Settings(BaseSettings):
     stripe_api_base: str = "https://api.stripe.com"
     payment_link_ttl_days: int = 7
 
+    # E-mail (mail/). SMTP relay for outbound; `smtp_security`: "starttls" (587), "tls"
+    # (implicit TLS, 465) or "none" (a local relay or the development sink only).
+    smtp_host: str = "localhost"
+    smtp_port: int = 8025
+    smtp_security: Literal["starttls", "tls", "none"] = "none"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_timeout_seconds: float = 30.0
+    # Sends per second to one recipient domain (big providers throttle bursts; 0: no cap).
+    smtp_domain_rate_per_second: float = Field(default=20.0, ge=0)
+    # The creditor's sending address and domain: Message-IDs are minted on this domain.
+    mail_from: str = "relances@relance-demo.example"
+    mail_reply_to: str = ""  # empty: replies go to mail_from (which the inbound route receives)
+    # DKIM: a PEM private key file and selector; empty path: messages go unsigned.
+    dkim_private_key_path: str = ""
+    dkim_selector: str = "relance"
+    # Shared secret of POST /mail/inbound (HMAC-SHA256 of the raw message, X-Relance-Signature).
+    mail_inbound_secret: str = "dev-mail-inbound-secret"
+
     # Worker
     celery_broker_url: str = ""  # empty: tasks run in-process
     redis_url: str = ""
@@ -191,6 +210,8 @@ class Settings(BaseSettings):
             raise ValueError("DATABASE_URL is required in production")
         if not self.twilio_validate_signatures:
             raise ValueError("TWILIO_VALIDATE_SIGNATURES=false is refused in production")
+        if self.smtp_security == "none" and self.smtp_host not in ("localhost", "127.0.0.1", "::1"):
+            raise ValueError("SMTP_SECURITY=none is refused in production for a remote SMTP host")
         return self
 
     def _use_local_secrets(self) -> None:

@@ -11,11 +11,13 @@ from functools import cache
 
 @cache
 def wire() -> None:
-    """Install the Twilio gateway and the payments adapter (idempotent)."""
+    """Install the Twilio gateway, the SMTP mail gateway and the payments adapter (idempotent)."""
+    from mail.gateway import SmtpMailGateway
     from payment_links.wiring import PaymentLinksAdapter
-    from relance.conversations.ports import install_gateway
+    from relance.conversations.ports import install_gateway, install_mail_gateway
     from relance.ledger.ports import install_payments
     from twilio_edge.gateway import TwilioGateway
 
     install_gateway(TwilioGateway())
+    install_mail_gateway(SmtpMailGateway())
     install_payments(PaymentLinksAdapter())

@@ -114,6 +114,9 @@ def _contact_point_blocks(contact: Contact | None, channel: str) -> list[Block]:
         blocks.append(Block("opted_out", f"the debtor opted out of {channel}{when}"))
     if contact.status == ContactStatus.WRONG_PERSON:
         blocks.append(Block("wrong_person", f"{contact.address} belongs to someone else"))
+    if contact.status == ContactStatus.BOUNCED:
+        # A hard bounce (DSN): the mailbox does not exist; the next channel is tried instead.
+        blocks.append(Block("bounced", f"{contact.address} bounced: the address is undeliverable"))
     return blocks
 
 

@@ -1,12 +1,14 @@
 """What the core needs from the channel edges, as protocols.
 
-`relance` must not import messaging/ or voice/ (arrows point inward), yet the dunning dispatcher,
-the ledger (thank-you message) and the console (collector reply) must send things. They ask for
-the gateway here; the process assembly (`relance.wiring`) installs the Twilio implementation.
+`relance` must not import messaging/, voice/ or mail/ (arrows point inward), yet the dunning
+dispatcher, the ledger (thank-you message) and the console (collector reply) must send things. They
+ask for the gateways here; the process assembly (`relance.wiring`) installs the Twilio and SMTP
+implementations.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy.orm import Session
@@ -45,7 +47,38 @@ class OutboundGateway(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class OutboundMail:
+    """One e-mail the core wants sent; the mail edge renders, signs and delivers it.
+
+    `idempotency_key` makes the send happen once: a retried job (or a second worker) with the
+    same key gets the message already sent back, never a second e-mail. `paragraphs` are texts
+    already rendered from the wording (the reminder the assistant answered with, a collector's
+    reply); the edge adds the subject, payment button, creditor identity, legal mentions and the
+    unsubscribe link from the `utter_mail_*` wording.
+    """
+
+    idempotency_key: str
+    paragraphs: tuple[str, ...]
+    author: str = "bot"
+    stage: str | None = None  # the policy stage's bot_stage; None for a reply in the thread
+    tone: str | None = None
+    invoice_ids: tuple[int, ...] = ()
+    letter_id: int | None = None  # the formal notice whose PDF goes attached
+    discreet: bool = False  # no amount, invoice or attachment (address not confirmed yet)
+
+
+class MailGateway(Protocol):
+    def send_mail(
+        self, session: Session, *, conversation: Conversation, contact: Contact, mail: OutboundMail
+    ) -> Message:
+        """Send one e-mail (threaded in the debtor's conversation), stored as an outbound
+        Message with its evidence; raises DeliveryError like the text gateway."""
+        ...
+
+
 _gateway: OutboundGateway | None = None
+_mail_gateway: MailGateway | None = None
 
 
 def install_gateway(gateway: OutboundGateway) -> None:
@@ -57,3 +90,14 @@ def get_gateway() -> OutboundGateway:
     if _gateway is None:
         raise RuntimeError("no outbound gateway installed: call relance.wiring.wire() at start-up")
     return _gateway
+
+
+def install_mail_gateway(gateway: MailGateway) -> None:
+    global _mail_gateway
+    _mail_gateway = gateway
+
+
+def get_mail_gateway() -> MailGateway:
+    if _mail_gateway is None:
+        raise RuntimeError("no mail gateway installed: call relance.wiring.wire() at start-up")
+    return _mail_gateway

@@ -16,7 +16,13 @@ from sqlalchemy.orm import Session
 from relance import audit
 from relance.contacts import service as contacts
 from relance.conversations import repository
-from relance.conversations.ports import DeliveryError, OutboundGateway, get_gateway
+from relance.conversations.ports import (
+    DeliveryError,
+    OutboundGateway,
+    OutboundMail,
+    get_gateway,
+    get_mail_gateway,
+)
 from relance.conversations.service import replay_conversation, store_outbound
 from relance.db.models import Contact, Conversation, Message
 from relance.db.models.enums import Author, Channel, Direction
@@ -52,6 +58,9 @@ def _deliver(
     channel: str,
     replies: list[str],
 ) -> None:
+    if channel == Channel.EMAIL:
+        _deliver_mail(session, conversation, replies)
+        return
     contact = _reply_contact(session, conversation, channel)
     if contact is None:  # e.g. the web simulator: keep the replies in the transcript
         for reply in replies:
@@ -77,6 +86,38 @@ def _deliver(
                 error_code=exc.code,
                 retryable=exc.retryable,
             )
+
+
+def _deliver_mail(session: Session, conversation: Conversation, replies: list[str]) -> None:
+    """Replayed answers to an e-mail go back as one e-mail in the thread, to the address the
+    debtor wrote from; keyed on the kept message so a second replay run sends nothing more."""
+    last = session.scalars(
+        select(Message)
+        .where(
+            Message.conversation_id == conversation.id,
+            Message.direction == Direction.INBOUND,
+            Message.channel == Channel.EMAIL,
+            Message.address.is_not(None),
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    ).first()
+    contact = (
+        contacts.contact_for(session, Channel.EMAIL, last.address)
+        if last is not None and last.address
+        else None
+    )
+    if last is None or contact is None:
+        for reply in replies:
+            store_outbound(session, conversation, Channel.EMAIL, reply, Author.BOT)
+        return
+    mail = OutboundMail(
+        idempotency_key=f"replay:{last.provider_id or last.id}", paragraphs=tuple(replies)
+    )
+    try:
+        get_mail_gateway().send_mail(session, conversation=conversation, contact=contact, mail=mail)
+    except DeliveryError as exc:
+        log.warning("replayed e-mail for conversation %s not delivered: %s", conversation.id, exc)
 
 
 def _reply_contact(session: Session, conversation: Conversation, channel: str) -> Contact | None:

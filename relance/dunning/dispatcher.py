@@ -27,7 +27,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from relance import audit
 from relance.compliance.service import Decision, check_contact
 from relance.conversations.assistant_turn import Triggerable, probe_from_settings, trigger_turn
-from relance.conversations.ports import DeliveryError, OutboundGateway, get_gateway
+from relance.conversations.ports import (
+    DeliveryError,
+    MailGateway,
+    OutboundGateway,
+    OutboundMail,
+    get_gateway,
+    get_mail_gateway,
+)
 from relance.conversations.reminder_purpose import DISCREET_TEMPLATE, reminder_purpose
 from relance.conversations.repository import conversation_for_debtor
 from relance.db.base import utcnow
@@ -93,6 +100,7 @@ def sender_for(channel: str) -> str:
     senders: dict[str, str] = {
         Channel.WHATSAPP: settings.twilio_whatsapp_from,
         Channel.VOICE: settings.twilio_voice_from,
+        Channel.EMAIL: settings.mail_from,
     }
     return senders.get(channel, settings.twilio_sms_from)
 
@@ -124,6 +132,7 @@ class Dispatcher:
         factory: Callable[[], Session] | sessionmaker[Session],
         *,
         gateway: OutboundGateway | None = None,
+        mail_gateway: MailGateway | None = None,
         assistant: Triggerable | None = None,
         limiter: RateLimiter | None = None,
         policy: Policy | None = None,
@@ -133,6 +142,7 @@ class Dispatcher:
     ) -> None:
         self._factory = factory
         self._gateway = gateway
+        self._mail_gateway = mail_gateway
         self._assistant = assistant
         self._limiter = limiter
         self._policy = policy
@@ -401,6 +411,7 @@ class Dispatcher:
             or "no_contact" in r
             or "handed_off" in r
             or "no_common_window" in r
+            or "bounced" in r
             for r in reasons
         )
         _set(
@@ -450,6 +461,20 @@ class Dispatcher:
             decision,
             choice.variant_index if choice is not None else None,
         )
+        if channel == Channel.EMAIL:
+            # One e-mail carries the whole reminder; its key makes a retried job send it once.
+            mail = OutboundMail(
+                idempotency_key=f"dunning:{live[0].group_key}:{lead.key}:{contact.address}",
+                paragraphs=tuple(texts),
+                stage=lead.bot_stage,
+                tone=lead.tone,
+                invoice_ids=tuple(a.invoice_id for a in live),
+                letter_id=live[0].letter_id,
+                discreet=not decision.may_disclose_details,
+            )
+            return (self._mail_gateway or get_mail_gateway()).send_mail(
+                session, conversation=conversation, contact=contact, mail=mail
+            )
         first_message = None
         template = channel == Channel.WHATSAPP and not _in_whatsapp_session(session, conversation)
         for text in texts:
@@ -605,7 +630,11 @@ class Dispatcher:
         by_currency: dict[str, list[DunningAction]] = {}
         for action in fresh:
             by_currency.setdefault(currency_of[action.invoice_id], []).append(action)
-        channels = [c for c in ("sms", "whatsapp") if _contact_for(debtor, c) is not None]
+        # The notice goes by e-mail first (with the letter's PDF) when the stage lists e-mail.
+        wanted = (
+            ("email", "sms", "whatsapp") if Channel.EMAIL in lead.channels else ("sms", "whatsapp")
+        )
+        channels = [c for c in wanted if _contact_for(debtor, c) is not None]
         for actions in by_currency.values():
             letter = maker(session, debtor, [a.invoice_id for a in actions], now=now, policy=policy)
             _set(

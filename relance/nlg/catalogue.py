@@ -97,6 +97,15 @@ PROVIDED: dict[str, Provided] = {
     # console/casework.py, voice/service.py
     "utter_collector_payment_link": _p("url link amount currency"),
     "utter_link_sms": _p("url"),
+    # mail/ (the parts around an e-mail's body)
+    "utter_mail_subject": _p("", "stage invoice_refs"),
+    "utter_mail_pay_button": _p(),
+    "utter_mail_attachments": _p("invoice_refs", "letter_reference"),
+    "utter_mail_legal": _p("segment"),
+    "utter_mail_footer": _p("", "creditor_address creditor_siren"),
+    "utter_mail_unsubscribe": _p("unsubscribe_url"),
+    "utter_mail_unsubscribed": _p(),
+    "utter_mail_unsubscribe_button": _p(),
 }
 
 OUTBOUND: frozenset[str] = frozenset(
@@ -197,6 +206,10 @@ def _samples(today: date) -> dict[str, Any]:
         "credit_minor": 0,
         "number": 2,
         "total": 3,
+        "unsubscribe_url": "https://relance.example.test/mail/unsubscribe/Zq8sample",
+        "letter_reference": "MED-2026-000042",
+        "creditor_address": "12 rue de la Paix, 75002 Paris, France",
+        "creditor_siren": "000 000 000",
     }
 
 

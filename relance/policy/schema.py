@@ -14,14 +14,16 @@ from relance.languages import Language
 from relance.late_reasons import Category
 
 StageKind = Literal["message", "call", "letter", "legal"]
-ChannelName = Literal["sms", "whatsapp", "voice", "letter"]
+ChannelName = Literal["sms", "whatsapp", "voice", "letter", "email"]
 Frequency = Literal["weekly", "biweekly", "monthly"]
 SegmentName = Literal["b2b", "consumer", "*"]
 
 _KIND_CHANNELS: dict[str, set[str]] = {
-    "message": {"sms", "whatsapp"},
+    # E-mail may come first at any message stage, and alongside the formal notice (the letter
+    # PDF goes attached to an e-mail as well as by registered post).
+    "message": {"sms", "whatsapp", "email"},
     "call": {"voice", "sms", "whatsapp"},
-    "letter": {"letter"},
+    "letter": {"letter", "email"},
     "legal": set(),
 }
 

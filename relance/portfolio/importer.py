@@ -229,6 +229,8 @@ def _debtor(session: Session, data: DebtorData, report: ImportReport) -> Debtor:
     wanted = [(Channel.SMS, data.phone), (Channel.VOICE, data.phone)]
     if data.whatsapp:
         wanted.append((Channel.WHATSAPP, "whatsapp:" + data.whatsapp))
+    if data.email:  # validated and normalised by the row parser (email-validator)
+        wanted.append((Channel.EMAIL, data.email))
     have = {(c.channel, c.address) for c in debtor.contacts}
     for channel, address in wanted:
         if (channel, address) not in have:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from babel.numbers import get_currency_precision
 
+from relance.contacts.email_address import email_problem, normalise_email
 from relance.languages import LANGUAGES
 
 REQUIRED = (
@@ -149,6 +150,12 @@ def parse_row(
     jurisdiction = (row.get("jurisdiction") or ("US" if country == "US" else "FR")).upper()
     if jurisdiction not in ("FR", "US"):
         problems.append(f"jurisdiction '{jurisdiction}' must be FR or US")
+    email = (row.get("email") or "").strip() or None
+    if email is not None:
+        if (problem := email_problem(email)) is not None:
+            problems.append(f"email: {problem}")
+        else:
+            email = normalise_email(email)
     if problems:
         return problems
     assert phone and issue and due and amount_minor is not None and paid_minor is not None
@@ -166,7 +173,7 @@ def parse_row(
             jurisdiction=jurisdiction,
             phone=phone,
             whatsapp=whatsapp,
-            email=row.get("email") or None,
+            email=email,
             address_line=row.get("address_line") or None,
             postcode=row.get("postcode") or None,
             city=row.get("city") or None,

@@ -18,6 +18,7 @@ SAFE = {
     "stripe_webhook_secret": "whsec_8Hq2Zt5Lm9Xc3Vb7Nk1Pd4Rf",
     "rasa_auth_token": "r7Kp2Xv9Lm4Qz8Tc1Wn6Yb3Hd5Fs0Gj2",
     "nlg_token": "n4Jw8Zq1Xc6Vm3Lp9Tk2Rb7Yh5Dg0Fs3",
+    "mail_inbound_secret": "m2Hx7Rk4Wq9Lc1Vz6Tb3Np8Yf5Dj0Gs4",
 }
 
 

@@ -51,8 +51,9 @@ class Message(Base):
     channel: Mapped[str] = mapped_column(String(16))
     author: Mapped[str] = mapped_column(String(16))
     body: Mapped[str] = mapped_column(Text, default="")
-    address: Mapped[str | None] = mapped_column(String(64))  # the debtor-side address used
-    provider_id: Mapped[str | None] = mapped_column(String(80), unique=True)
+    address: Mapped[str | None] = mapped_column(String(254))  # the debtor-side address used
+    # Twilio MessageSid / CallSid+turn, or an e-mail Message-ID (up to 255 characters).
+    provider_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     status: Mapped[str] = mapped_column(String(24))
     error_code: Mapped[str | None] = mapped_column(String(32))
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)

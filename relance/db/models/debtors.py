@@ -44,7 +44,8 @@ class Debtor(TimestampMixin, Base):
 
 
 class Contact(TimestampMixin, Base):
-    """A way to reach a debtor on one channel. Address is E.164 (voice/sms) or `whatsapp:+E164`."""
+    """A way to reach a debtor on one channel. Address is E.164 (voice/sms), `whatsapp:+E164`, or a
+    normalised e-mail address (up to 254 characters, RFC 5321)."""
 
     __tablename__ = "contacts"
     __table_args__ = (UniqueConstraint("channel", "address"),)
@@ -52,7 +53,7 @@ class Contact(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id", ondelete="CASCADE"), index=True)
     channel: Mapped[str] = mapped_column(String(16))
-    address: Mapped[str] = mapped_column(String(64), index=True)
+    address: Mapped[str] = mapped_column(String(254), index=True)
     consent: Mapped[bool] = mapped_column(default=True)
     opted_out_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(16), default=ContactStatus.OK)

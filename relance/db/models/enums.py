@@ -11,6 +11,7 @@ class Channel(StrEnum):
     VOICE = "voice"
     SIMULATOR = "simulator"
     LETTER = "letter"
+    EMAIL = "email"
 
 
 class Segment(StrEnum):
@@ -59,6 +60,7 @@ class ContactStatus(StrEnum):
     OK = "ok"
     FAILING = "failing"
     WRONG_PERSON = "wrong_person"
+    BOUNCED = "bounced"  # e-mail: a hard bounce (DSN 5.x.x), never used again until corrected
 
 
 class DisputeStatus(StrEnum):

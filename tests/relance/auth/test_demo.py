@@ -34,6 +34,7 @@ def test_no_demo_users_in_production(db: Session, monkeypatch: pytest.MonkeyPatc
         "STRIPE_WEBHOOK_SECRET",
         "RASA_AUTH_TOKEN",
         "NLG_TOKEN",
+        "MAIL_INBOUND_SECRET",
     ):
         monkeypatch.setenv(name, secrets.token_urlsafe(32))  # production refuses weak ones
     get_settings.cache_clear()

@@ -1,0 +1,1 @@
+"""E-mail channel edge: outbound reminders over SMTP, inbound replies, one-click unsubscribe."""

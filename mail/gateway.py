@@ -1,0 +1,314 @@
+"""The SMTP implementation of the core's MailGateway port: claim, compose, send, keep the proof.
+
+Idempotency: the Message-ID is derived from the send's idempotency key, and the outbound Message
+row carrying it (unique `provider_id`) is claimed and committed *before* the SMTP session starts.
+A retried job, or a second worker, finds the row: already sent → it gets that message back and
+nothing goes out; still `queued` (another sender is on it, or a worker died mid-send) → refused
+as an unknown outcome, never sent blindly a second time; failed with a retryable error → the
+failed row is re-claimed by a conditional UPDATE, so only one retry sends.
+
+Proof: the row keeps the Message-ID, the SMTP server's answer to DATA (its queue id), the SHA-256
+and size of the exact bytes sent, the time, the subject and the attachments' names; the bytes
+themselves are kept as an `.eml` file (owner-only) for the evidence pack.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mail import documents, unsubscribe
+from mail.compose import Attachment, Envelope, build, message_id_for, render_parts, to_bytes
+from mail.transport import SmtpTransport
+from relance import audit
+from relance.contacts import service as contacts
+from relance.conversations.ports import DeliveryError, OutboundMail
+from relance.db.base import utcnow
+from relance.db.models import Contact, Conversation, Debtor, Invoice, Letter, Message
+from relance.db.models.enums import Author, Channel, Direction, MessageStatus
+from relance.private_files import private_dir, write_private
+from relance.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+MAX_REFERENCES = 20
+SENT_STATES = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
+
+
+class SmtpMailGateway:
+    def __init__(
+        self, settings: Settings | None = None, transport: SmtpTransport | None = None
+    ) -> None:
+        self._settings = settings
+        self._transport = transport
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings or get_settings()
+
+    @property
+    def transport(self) -> SmtpTransport:
+        if self._transport is None:  # built on first use: no connection at start-up
+            self._transport = SmtpTransport(self.settings)
+        return self._transport
+
+    def send_mail(
+        self, session: Session, *, conversation: Conversation, contact: Contact, mail: OutboundMail
+    ) -> Message:
+        return self.deliver(session, conversation=conversation, contact=contact, mail=mail)
+
+    def deliver(
+        self,
+        session: Session,
+        *,
+        conversation: Conversation,
+        contact: Contact,
+        mail: OutboundMail,
+        stored: list[Message] | None = None,
+    ) -> Message:
+        """Send `mail` once. `stored`: reply rows the conversation path already wrote (the
+        assistant's answers to an inbound e-mail): the first carries the e-mail, none is added."""
+        settings = self.settings
+        message_id = message_id_for(mail.idempotency_key, settings)
+        row = self._claim(session, conversation, contact, mail, message_id, stored)
+        if row.status in SENT_STATES:
+            return row
+        session.commit()  # the claim is durable before any byte leaves: a retry cannot resend
+        try:
+            data, extra = self._compose(session, conversation, contact, mail, message_id)
+        except Exception:
+            row.status = MessageStatus.FAILED
+            row.error_code = "compose_failed"
+            raise
+        try:
+            receipt = self.transport.send(settings.mail_from, contact.address, data)
+        except DeliveryError as exc:
+            row.status = MessageStatus.FAILED
+            row.error_code = exc.code
+            row.extra = {**extra, "retryable": exc.retryable, "error": str(exc)[:300]}
+            if not exc.retryable:
+                contacts.record_failure(session, contact, error_code=exc.code, reference=message_id)
+            raise
+        sent_at = utcnow()
+        digest = hashlib.sha256(data).hexdigest()
+        eml = private_dir(settings.var_dir / "mail" / "sent") / f"{digest}.eml"
+        write_private(eml, data)
+        row.status = MessageStatus.SENT
+        row.extra = {
+            **extra,
+            "smtp_code": receipt.code,
+            "smtp_response": receipt.response[:300],
+            "sha256": digest,
+            "size": len(data),
+            "sent_at": sent_at.isoformat(),
+            "eml": eml.name,
+        }
+        for other in (stored or [])[1:]:
+            other.status = MessageStatus.SENT
+            other.extra = {**(other.extra or {}), "mail_message_id": message_id}
+        conversation.last_message_at = sent_at
+        audit.record(
+            session,
+            actor="system" if mail.author != Author.COLLECTOR else "collector",
+            action="mail.sent",
+            entity=row,
+            debtor_id=conversation.debtor_id,
+            message_id=message_id,
+            sha256=digest,
+            smtp_response=receipt.response[:120],
+        )
+        return row
+
+    # -- steps ------------------------------------------------------------------------------
+    def _claim(
+        self,
+        session: Session,
+        conversation: Conversation,
+        contact: Contact,
+        mail: OutboundMail,
+        message_id: str,
+        stored: list[Message] | None,
+    ) -> Message:
+        existing = _by_message_id(session, message_id)
+        if existing is None:
+            row = stored[0] if stored else None
+            try:
+                with session.begin_nested():
+                    if row is None:
+                        row = Message(
+                            conversation_id=conversation.id,
+                            direction=Direction.OUTBOUND,
+                            channel=Channel.EMAIL,
+                            author=mail.author,
+                            body="\n\n".join(mail.paragraphs),
+                            address=contact.address,
+                            created_at=utcnow(),
+                        )
+                        session.add(row)
+                    row.provider_id = message_id
+                    row.status = MessageStatus.QUEUED
+                    row.address = contact.address
+                    session.flush()
+                return row
+            except IntegrityError:
+                existing = _by_message_id(session, message_id)
+                assert existing is not None
+        if existing.status in SENT_STATES:
+            log.info("e-mail %s already sent: not sending again", message_id)
+            return existing
+        retryable = existing.status == MessageStatus.FAILED and bool(
+            (existing.extra or {}).get("retryable")
+        )
+        if retryable:
+            taken = session.execute(
+                update(Message)
+                .where(Message.id == existing.id, Message.status == MessageStatus.FAILED)
+                .values(status=MessageStatus.QUEUED)
+                .returning(Message.id),
+                execution_options={"synchronize_session": False},
+            ).first()
+            if taken is not None:
+                session.refresh(existing)
+                return existing
+        raise DeliveryError(
+            f"e-mail {message_id} was already attempted ({existing.status}): its outcome is "
+            "unknown or final, it is not sent again",
+            retryable=False,
+            code="mail_already_attempted",
+        )
+
+    def _compose(
+        self,
+        session: Session,
+        conversation: Conversation,
+        contact: Contact,
+        mail: OutboundMail,
+        message_id: str,
+    ) -> tuple[bytes, dict[str, object]]:
+        settings = self.settings
+        debtor = session.get(Debtor, conversation.debtor_id) if conversation.debtor_id else None
+        language = conversation.language
+        thread = _thread(session, conversation, message_id)
+        invoices: list[Invoice] = []
+        attachments: list[Attachment] = []
+        letter_reference = None
+        pay_url = None
+        if not mail.discreet and debtor is not None:
+            if mail.invoice_ids:
+                invoices = list(
+                    session.scalars(
+                        select(Invoice)
+                        .where(Invoice.id.in_(mail.invoice_ids))
+                        .order_by(Invoice.due_date, Invoice.id)
+                    )
+                )
+                for invoice in invoices:
+                    name, data = documents.invoice_pdf(invoice, debtor, language)
+                    attachments.append(Attachment(name, data))
+                pay_url = _payment_url(session, debtor, [i.id for i in invoices])
+            if mail.letter_id is not None:
+                letter = session.get(Letter, mail.letter_id)
+                pdf = documents.letter_pdf(letter) if letter is not None else None
+                if pdf is not None:
+                    letter_reference = pdf[0].removesuffix(".pdf")
+                    attachments.append(Attachment(*pdf))
+        subject = None
+        if mail.stage is None:
+            original = thread.subject or ""
+            subject = original if original.lower().startswith("re:") else f"Re: {original}"
+            subject = subject if original else None
+        unsubscribe_url = unsubscribe.url_for(contact, settings)
+        parts = render_parts(
+            session,
+            settings,
+            paragraphs=mail.paragraphs,
+            language=language,
+            stage=mail.stage,
+            subject=subject,
+            invoice_refs=[i.number for i in invoices],
+            segment=debtor.segment if debtor is not None else "consumer",
+            pay_url=pay_url,
+            letter_reference=letter_reference,
+            unsubscribe_url=unsubscribe_url,
+            with_legal=mail.stage is not None and not mail.discreet,
+        )
+        if mail.stage is not None:
+            auto_submitted: str | None = "auto-generated"
+        elif mail.author == Author.BOT:
+            auto_submitted = "auto-replied"
+        else:
+            auto_submitted = None
+        envelope = Envelope(
+            sender=settings.mail_from,
+            recipient=contact.address,
+            message_id=message_id,
+            in_reply_to=thread.in_reply_to,
+            references=thread.references,
+            unsubscribe_url=unsubscribe_url,
+            auto_submitted=auto_submitted,
+            attachments=tuple(attachments),
+        )
+        data = to_bytes(build(parts, envelope, settings), settings)
+        extra: dict[str, object] = {
+            "message_id": message_id,
+            "subject": parts.subject,
+            "in_reply_to": thread.in_reply_to,
+            "attachments": [a.filename for a in attachments],
+            "dkim": bool(settings.dkim_private_key_path),
+        }
+        return data, extra
+
+
+class _Thread:
+    def __init__(
+        self, in_reply_to: str | None, references: tuple[str, ...], subject: str | None
+    ) -> None:
+        self.in_reply_to = in_reply_to
+        self.references = references
+        self.subject = subject
+
+
+def _thread(session: Session, conversation: Conversation, own_id: str) -> _Thread:
+    """The conversation's earlier e-mails: the latest is answered, all are referenced."""
+    rows = session.execute(
+        select(Message.provider_id, Message.direction, Message.extra)
+        .where(
+            Message.conversation_id == conversation.id,
+            Message.channel == Channel.EMAIL,
+            Message.provider_id.is_not(None),
+            Message.provider_id != own_id,
+            Message.status != MessageStatus.FAILED,
+        )
+        .order_by(Message.id)
+    ).all()
+    ids = [r.provider_id for r in rows if r.provider_id]
+    inbound = [r for r in rows if r.direction == Direction.INBOUND]
+    subject = None
+    if inbound:
+        subject = (inbound[-1].extra or {}).get("subject")
+    return _Thread(
+        in_reply_to=ids[-1] if ids else None,
+        references=tuple(ids[-MAX_REFERENCES:]),
+        subject=str(subject) if subject else None,
+    )
+
+
+def _by_message_id(session: Session, message_id: str) -> Message | None:
+    return session.scalars(select(Message).where(Message.provider_id == message_id)).first()
+
+
+def _payment_url(session: Session, debtor: Debtor, invoice_ids: list[int]) -> str | None:
+    """A payment link from the payments edge when one is wired in (the e-mail works without)."""
+    from relance.ledger.ports import get_payments
+
+    try:
+        port = get_payments()
+    except RuntimeError:
+        return None
+    _link, url = port.create_link(
+        session, debtor=debtor, purpose="balance", invoice_ids=invoice_ids
+    )
+    return url
