@@ -14,10 +14,13 @@ from relance.web.security_headers import SecurityHeadersMiddleware
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the api process: Twilio and Stripe webhooks, payer pages, console, NLG, JSON API."""
+    """Build the api process: Twilio and Stripe webhooks, payer pages, debtor portal, console, NLG,
+    JSON API."""
     from console.endpoints import router as console_router
     from messaging.endpoints import router as messaging_router
     from payment_links.endpoints import router as payments_router
+    from portal.endpoints import DISPUTE_MAX_BODY_BYTES, DISPUTE_PATH
+    from portal.endpoints import router as portal_router
     from relance.api.endpoints import router as api_router
     from relance.nlg.endpoints import NLG_MAX_BODY_BYTES
     from relance.nlg.endpoints import router as nlg_router
@@ -37,14 +40,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     # /nlg: Rasa posts the dialogue state; that route checks its token before reading the body.
+    # The portal's dispute form carries attachments (a few files of at most 5 MB).
     app.add_middleware(
-        BodySizeLimitMiddleware, max_bytes=256 * 1024, per_path={"/nlg": NLG_MAX_BODY_BYTES}
+        BodySizeLimitMiddleware,
+        max_bytes=256 * 1024,
+        per_path={"/nlg": NLG_MAX_BODY_BYTES},
+        per_pattern=[(DISPUTE_PATH, DISPUTE_MAX_BODY_BYTES)],
     )
     app.add_middleware(SecurityHeadersMiddleware)
     install_error_handlers(app)
     app.include_router(messaging_router)
     app.include_router(voice_router)
     app.include_router(payments_router)
+    app.include_router(portal_router)
     app.include_router(nlg_router)
     app.include_router(api_router, prefix="/api/v1")
     app.include_router(simulator_router)

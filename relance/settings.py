@@ -108,6 +108,8 @@ class Settings(BaseSettings):
     stripe_webhook_secret: str = "dev-stripe-webhook-secret"
     stripe_api_base: str = "https://api.stripe.com"
     payment_link_ttl_days: int = 7
+    # Personal self-service portal links (portal/): how long one works before a new one is sent.
+    portal_link_ttl_days: int = Field(default=30, ge=1, le=365)
 
     # Worker
     celery_broker_url: str = ""  # empty: tasks run in-process

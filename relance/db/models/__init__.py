@@ -26,6 +26,7 @@ from relance.ledger.models import (  # kept by the ledger (payments work)
     PaymentReview,
     SavedPaymentMethod,
 )
+from relance.portal.models import PortalAccess, PortalAttachment  # kept by the portal
 
 __all__ = [
     "ApiToken",
@@ -50,6 +51,8 @@ __all__ = [
     "PaymentLink",
     "PaymentPlan",
     "PaymentReview",
+    "PortalAccess",
+    "PortalAttachment",
     "Promise",
     "SavedPaymentMethod",
     "Task",

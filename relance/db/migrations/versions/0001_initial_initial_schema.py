@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-12-04 17:25:30.953314
+Create Date: 2026-12-05 05:37:49.197267
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ def upgrade() -> None:
         sa.Column("country", sa.String(length=2), nullable=False),
         sa.Column("email", sa.String(length=254), nullable=True),
         sa.Column("credit_minor", sa.BigInteger(), nullable=False),
+        sa.Column("preferred_channel", sa.String(length=16), nullable=True),
+        sa.Column("contact_from", sa.Time(), nullable=True),
+        sa.Column("contact_until", sa.Time(), nullable=True),
         sa.Column("created_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_debtors")),
         sa.UniqueConstraint("customer_number", name=op.f("uq_debtors_customer_number")),
@@ -299,6 +302,32 @@ def upgrade() -> None:
     with op.batch_alter_table("payment_plans", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_payment_plans_debtor_id"), ["debtor_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_payment_plans_status"), ["status"], unique=False)
+
+    op.create_table(
+        "portal_accesses",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("debtor_id", sa.Integer(), nullable=False),
+        sa.Column("expires_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", relance.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("failed_attempts", sa.Integer(), nullable=False),
+        sa.Column("locked_until", relance.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("verified_at", relance.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("session_epoch", sa.Integer(), nullable=False),
+        sa.Column("created_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["debtor_id"],
+            ["debtors.id"],
+            name=op.f("fk_portal_accesses_debtor_id_debtors"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_portal_accesses")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_portal_accesses_token_hash")),
+    )
+    with op.batch_alter_table("portal_accesses", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_portal_accesses_debtor_id"), ["debtor_id"], unique=False
+        )
 
     op.create_table(
         "promises",
@@ -676,6 +705,40 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_payment_links_debtor_id"), ["debtor_id"], unique=False)
 
     op.create_table(
+        "portal_attachments",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("debtor_id", sa.Integer(), nullable=False),
+        sa.Column("dispute_id", sa.Integer(), nullable=False),
+        sa.Column("filename", sa.String(length=200), nullable=False),
+        sa.Column("content_type", sa.String(length=64), nullable=False),
+        sa.Column("size_bytes", sa.Integer(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("stored_name", sa.String(length=80), nullable=False),
+        sa.Column("created_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["debtor_id"],
+            ["debtors.id"],
+            name=op.f("fk_portal_attachments_debtor_id_debtors"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["dispute_id"],
+            ["disputes.id"],
+            name=op.f("fk_portal_attachments_dispute_id_disputes"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_portal_attachments")),
+        sa.UniqueConstraint("stored_name", name=op.f("uq_portal_attachments_stored_name")),
+    )
+    with op.batch_alter_table("portal_attachments", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_portal_attachments_debtor_id"), ["debtor_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_portal_attachments_dispute_id"), ["dispute_id"], unique=False
+        )
+
+    op.create_table(
         "payments",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("debtor_id", sa.Integer(), nullable=False),
@@ -797,6 +860,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_payments_debtor_id"))
 
     op.drop_table("payments")
+    with op.batch_alter_table("portal_attachments", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_portal_attachments_dispute_id"))
+        batch_op.drop_index(batch_op.f("ix_portal_attachments_debtor_id"))
+
+    op.drop_table("portal_attachments")
     with op.batch_alter_table("payment_links", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_payment_links_debtor_id"))
 
@@ -858,6 +926,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_promises_debtor_id"))
 
     op.drop_table("promises")
+    with op.batch_alter_table("portal_accesses", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_portal_accesses_debtor_id"))
+
+    op.drop_table("portal_accesses")
     with op.batch_alter_table("payment_plans", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_payment_plans_status"))
         batch_op.drop_index(batch_op.f("ix_payment_plans_debtor_id"))
