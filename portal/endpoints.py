@@ -185,7 +185,8 @@ def _open(token: str, request: Request, db: Session, settings: Settings) -> Ctx 
         or data.epoch != access.session_epoch
         or access.verified_at is None
     ):
-        fresh = cookies.fresh(access.id, access.session_epoch, language)
+        # Only a language the visitor chose (the switch link) is remembered, never a guess.
+        fresh = cookies.fresh(access.id, access.session_epoch, wanted)
         if data is not None and data.access_id == access.id and not data.verified:
             fresh = cookies.PortalSession(
                 access.id, access.session_epoch, False, data.csrf, wanted or data.language
@@ -254,7 +255,7 @@ def sign_in_page(request: Request, settings: AppSettings) -> HTMLResponse:
     language = _language(request, data, None)
     request.state.portal_language = language
     if data is None or data.access_id != 0:
-        data = cookies.fresh(language=language)
+        data = cookies.fresh(language=language_of(request.query_params.get("lang")))
     return _page(render_page("sign_in.html", language, csrf=data.csrf), 200, data, settings)
 
 

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from relance.languages import LANGUAGES
-from relance.nlg.formatting import long_date, money
+from relance.nlg.formatting import locale_for, long_date, money
 from relance.settings import get_settings
 
 HERE = Path(__file__).parent
@@ -94,5 +95,6 @@ def render_page(template: str, language: str, **context: Any) -> str:
             t=t,
             money=lambda amount, currency="EUR": money(amount, currency, language),
             date=lambda value: _date(value, language),
+            number=lambda value: format_decimal(value, locale=locale_for(language)),
         )
     )
