@@ -101,6 +101,19 @@ def access_state(access: PortalAccess | None, now: datetime | None = None) -> Ac
     return AccessState.OPEN
 
 
+def live_accesses(session: Session, debtor_id: int) -> list[PortalAccess]:
+    """The debtor's links that still work (not revoked, not expired)."""
+    return list(
+        session.scalars(
+            select(PortalAccess).where(
+                PortalAccess.debtor_id == debtor_id,
+                PortalAccess.revoked_at.is_(None),
+                PortalAccess.expires_at > utcnow(),
+            )
+        )
+    )
+
+
 def revoke(session: Session, access: PortalAccess, *, actor: str) -> bool:
     """End the link and every browser session opened with it. False if it was already revoked."""
     if access.revoked_at is not None:
