@@ -39,6 +39,7 @@ from relance.promises.service import latest_allowed
 from relance.settings import Settings
 from relance.web.deps import AppSettings, DbSession
 from relance.web.errors import status_for
+from relance.web.ids import RowId
 
 STATIC = Path(__file__).parent / "static"
 DISPUTE_PATH = re.compile(r"/portal/[^/]+/dispute")
@@ -402,7 +403,7 @@ def pay(
 @router.post("/{token}/installments/{installment_id}/pay")
 def pay_installment(
     token: str,
-    installment_id: int,
+    installment_id: RowId,
     request: Request,
     db: DbSession,
     settings: AppSettings,
@@ -413,8 +414,6 @@ def pay_installment(
         return ctx
     if not _csrf_ok(ctx, csrf_token):
         return _forbidden(ctx)
-    if not 0 < installment_id < 2**31:
-        raise BadInput("bad_form", "invalid instalment")
     return _redirect(service.pay_installment(db, ctx.debtor, installment_id))
 
 
@@ -697,7 +696,7 @@ def preferences(
 
 @router.get("/{token}/letters/{letter_id}.pdf")
 def letter_pdf(
-    token: str, letter_id: int, request: Request, db: DbSession, settings: AppSettings
+    token: str, letter_id: RowId, request: Request, db: DbSession, settings: AppSettings
 ) -> Response:
     ctx = _open(token, request, db, settings)
     if not isinstance(ctx, Ctx):
@@ -710,7 +709,7 @@ def letter_pdf(
 
 @router.get("/{token}/attachments/{attachment_id}")
 def attachment(
-    token: str, attachment_id: int, request: Request, db: DbSession, settings: AppSettings
+    token: str, attachment_id: RowId, request: Request, db: DbSession, settings: AppSettings
 ) -> Response:
     ctx = _open(token, request, db, settings)
     if not isinstance(ctx, Ctx):

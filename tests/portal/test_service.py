@@ -229,3 +229,35 @@ def test_attachment_checks_run_before_anything_is_stored(db: Session) -> None:
         service.check_uploads([service.Upload("x.png", "image/png", b"GIF89a")])
     ok = service.check_uploads([service.Upload("x.png", "image/png", b"\x89PNG\r\n\x1a\nrest")])
     assert ok[0][1] == "image/png"
+
+
+def test_self_service_rate_counts_resolutions_without_a_collector_message(db: Session) -> None:
+    from relance.conversations.repository import conversation_for_debtor
+    from relance.dashboard.metrics import self_service
+    from relance.db.models import Message
+
+    since = utcnow() - timedelta(days=1)
+    before = self_service(db, since=since)
+    alone, _ = _debtor_with_debt(db)
+    helped, _ = _debtor_with_debt(db)
+    conversation = conversation_for_debtor(db, helped)
+    db.add(
+        Message(
+            conversation_id=conversation.id,
+            direction="outbound",
+            channel="sms",
+            author="collector",
+            body="Bonjour",
+            status="sent",
+            created_at=utcnow() - timedelta(hours=1),
+        )
+    )
+    db.flush()
+    today = date.today()
+    for debtor in (alone, helped):
+        service.promise(
+            db, debtor, promised_date=today + timedelta(days=3), amount_minor=None, today=today
+        )
+    db.flush()
+    resolutions, served = self_service(db, since=since)
+    assert (resolutions - before[0], served - before[1]) == (2, 1)
