@@ -210,6 +210,7 @@ def _identity_page(
     *,
     error: str | None = None,
     status: int = 200,
+    attempts_left: int | None = None,
 ) -> HTMLResponse:
     locked = portal_access.is_locked(access)
     html = render_page(
@@ -220,6 +221,7 @@ def _identity_page(
         method=settings.identity_check,
         error="identity_locked" if locked else error,
         locked=locked,
+        attempts_left=None if locked else attempts_left,
     )
     return _page(html, 429 if locked else status, data, settings)
 
@@ -331,6 +333,7 @@ def identity(
         base,
         error=error,
         status=422 if outcome.no_answer else 401,
+        attempts_left=outcome.attempts_left,
     )
 
 

@@ -84,6 +84,7 @@ def render_page(template: str, language: str, **context: Any) -> str:
         "body_key": None,
         "back": None,
         "csrf": "",
+        "attempts_left": None,
         "base_path": "",
         "signed_in": False,
     }

@@ -98,9 +98,19 @@ def test_wrong_answers_lock_the_link(client, db, portal):
     right = client.post(f"{portal.path}/identity", data={"answer": POSTCODE, "csrf_token": csrf})
 
     assert statuses[:-1] == [401] * (limit - 1) and statuses[-1] == 429
+    first = client.get(portal.path)  # locked: the form is gone
+    assert "Essais restants" not in html.unescape(first.text)
     assert right.status_code == 429
     assert portal.invoices[0].number not in right.text
     assert client.get(portal.path).status_code == 429
+
+
+def test_a_wrong_answer_says_how_many_attempts_are_left(client, db, portal):
+    csrf = csrf_of(client.get(portal.path).text)
+    wrong = client.post(f"{portal.path}/identity", data={"answer": "99999", "csrf_token": csrf})
+    left = get_settings().identity_max_attempts - 1
+    assert wrong.status_code == 401
+    assert f"Essais restants avant blocage : {left}." in html.unescape(wrong.text)
 
 
 def test_one_message_with_many_candidates_counts_each(client, db, portal):
