@@ -373,3 +373,71 @@ def _send_text(
     return get_gateway().send_text(
         session, conversation=conversation, contact=contact, text=text, author=author
     )
+
+
+PORTAL_LINK_RESPONSE = "utter_collector_portal_link"
+
+
+def send_portal_link(session: Session, conversation: Conversation, user: User) -> str:
+    """Issue a personal portal link (relance.portal) and text it on the debtor's channel.
+
+    Earlier links of the debtor keep working until they expire or are revoked. Returns the URL.
+    """
+    from relance.nlg.renderer import UnknownResponse, render
+    from relance.nlg.templates_store import active_templates
+    from relance.portal.access import issue_access
+    from relance.settings import get_settings
+
+    _require_owner(session, conversation, user)
+    debtor = conversation.debtor
+    if debtor is None:
+        raise CaseworkError("This conversation has no known debtor.")
+    contact = reply_contact(session, conversation)
+    access, url = issue_access(session, debtor, actor=_actor(user))
+    settings = get_settings()
+    try:
+        text = render(
+            active_templates(session),
+            PORTAL_LINK_RESPONSE,
+            language=conversation.language,
+            channel=contact.channel,
+            variables={
+                "url": url,
+                "days": settings.portal_link_ttl_days,
+                "creditor_name": settings.creditor_name,
+            },
+        )
+    except UnknownResponse as exc:
+        raise CaseworkError(
+            f"No wording named {PORTAL_LINK_RESPONSE}: an admin must add it under Wording."
+        ) from exc
+    try:
+        message = _send_text(
+            session, conversation=conversation, contact=contact, text=text, author=Author.COLLECTOR
+        )
+    except DeliveryError as exc:
+        raise CaseworkError(f"The link could not be sent: {exc}") from exc
+    conversation.last_message_at = utcnow()
+    audit.record(
+        session,
+        actor=_actor(user),
+        action="portal.link_sent",
+        entity=access,
+        debtor_id=debtor.id,
+        channel=contact.channel,
+        message_id=message.id,
+    )
+    _tell_rasa(conversation, [{"event": "bot", "text": text, "metadata": {"author": "collector"}}])
+    return url
+
+
+def revoke_portal_links(session: Session, conversation: Conversation, user: User) -> int:
+    """End every live portal link of the debtor (a lost phone, a link sent to the wrong person)."""
+    from relance.portal.access import live_accesses, revoke
+
+    if conversation.debtor is None:
+        raise CaseworkError("This conversation has no known debtor.")
+    revoked = 0
+    for access in live_accesses(session, conversation.debtor.id):
+        revoked += revoke(session, access, actor=_actor(user))
+    return revoked

@@ -40,6 +40,8 @@ NOTICES = {
     "dispute_rejected": "Dispute rejected: dunning resumes.",
     "promise_recorded": "Promise recorded; reminders are paused until the promised date.",
     "link_sent": "Payment link sent.",
+    "portal_link_sent": "Portal link sent.",
+    "portal_links_revoked": "The debtor's portal links are revoked; open portal sessions end.",
 }
 
 
@@ -269,3 +271,27 @@ def send_payment_link(
     except casework.CaseworkError as exc:
         return _back(request, conversation_id, error=str(exc))
     return _back(request, conversation_id, done="link_sent")
+
+
+@router.post("/conversations/{conversation_id}/portal-link", dependencies=[CsrfChecked])
+def send_portal_link(
+    request: Request, db: DbSession, user: CurrentUser, conversation_id: RowId
+) -> Response:
+    conversation = _conversation(db, conversation_id)
+    try:
+        casework.send_portal_link(db, conversation, user)
+    except casework.CaseworkError as exc:
+        return _back(request, conversation_id, error=str(exc))
+    return _back(request, conversation_id, done="portal_link_sent")
+
+
+@router.post("/conversations/{conversation_id}/portal-links/revoke", dependencies=[CsrfChecked])
+def revoke_portal_links(
+    request: Request, db: DbSession, user: CurrentUser, conversation_id: RowId
+) -> Response:
+    conversation = _conversation(db, conversation_id)
+    try:
+        casework.revoke_portal_links(db, conversation, user)
+    except casework.CaseworkError as exc:
+        return _back(request, conversation_id, error=str(exc))
+    return _back(request, conversation_id, done="portal_links_revoked")

@@ -1,14 +1,12 @@
 """Payment links: creation, lookup by token, and starting a checkout.
 
-A token is `secrets.token_urlsafe(32)` (256 bits) and lives only in the URL we send; the database
-keeps its SHA-256, so a leaked table cannot be turned into working links. A link is bound to one
+A token (`relance.secret_links`, shared with the portal: 256 bits) lives only in the URL we
+send; the database keeps its SHA-256, so a leaked table cannot be turned into working links. A link is bound to one
 debtor, one amount and currency, expires after `payment_link_ttl_days`, and is single-use once paid.
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -21,10 +19,10 @@ from relance import audit
 from relance.db.base import utcnow
 from relance.db.models import Debtor, Installment, Invoice, Payment, PaymentLink
 from relance.db.models.enums import InstallmentStatus, InvoiceStatus
+from relance.secret_links import hash_token, new_token, plausible
 from relance.settings import Settings, get_settings
 
 PURPOSES = ("balance", "installment", "promise")
-MAX_TOKEN_LENGTH = 128
 
 
 class LinkError(ValueError):
@@ -38,10 +36,6 @@ class LinkState(StrEnum):
     PAID = "paid"
     SETTLED = "settled"  # everything it was for is already paid some other way
     PROCESSING = "processing"  # the provider checkout completed; its webhook is on the way
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def link_url(token: str, settings: Settings | None = None) -> str:
@@ -89,7 +83,7 @@ def create_link(
             raise LinkError("a promise link needs the promised amount")
     if not amount_minor or amount_minor <= 0:
         raise LinkError("nothing is owed")
-    token = secrets.token_urlsafe(32)
+    token = new_token()
     link = PaymentLink(
         token_hash=hash_token(token),
         debtor_id=debtor.id,
@@ -133,7 +127,7 @@ def _open_invoices(
 
 def find_link(session: Session, token: str, *, lock: bool = False) -> PaymentLink | None:
     """The link for this token; `lock` holds its row until commit (one checkout per link)."""
-    if not token or len(token) > MAX_TOKEN_LENGTH:
+    if not plausible(token):
         return None
     query = select(PaymentLink).where(PaymentLink.token_hash == hash_token(token))
     if lock:

@@ -14,7 +14,8 @@ from relance.web.security_headers import SecurityHeadersMiddleware
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the api process: Twilio and Stripe webhooks, payer pages, console, NLG, JSON API."""
+    """Build the api process: Twilio and Stripe webhooks, payer pages, debtor portal, console, NLG,
+    JSON API."""
     from console.endpoints import router as console_router
     from mail.endpoints import MAX_INBOUND_BYTES
     from mail.endpoints import router as mail_router
@@ -22,6 +23,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from messaging.status import handle_status_callback as on_message_status
     from payment_links.endpoints import router as payments_router
     from relance.api.einvoices import EINVOICE_MAX_BODY_BYTES, EINVOICE_PATH
+    from portal.endpoints import DISPUTE_MAX_BODY_BYTES, DISPUTE_PATH
+    from portal.endpoints import router as portal_router
     from relance.api.endpoints import router as api_router
     from relance.nlg.endpoints import NLG_MAX_BODY_BYTES
     from relance.nlg.endpoints import router as nlg_router
@@ -45,7 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # /nlg: Rasa posts the dialogue state; that route checks its token before reading the body.
     # Bank statements (API and console upload) are files of several megabytes by nature.
     statement_bytes = settings.bank_statement_max_bytes + 64 * 1024  # multipart envelope
-    # E-invoice uploads (PDFs, zip archives) get their own ceiling.
+    # E-invoice uploads (PDFs, zip archives) get their own ceiling; the portal's dispute form
+    # carries attachments (a few files of at most 5 MB).
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=256 * 1024,
@@ -57,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             EINVOICE_PATH: EINVOICE_MAX_BODY_BYTES,
             "/console/admin/einvoices": EINVOICE_MAX_BODY_BYTES,
         },
+        per_pattern=[(DISPUTE_PATH, DISPUTE_MAX_BODY_BYTES)],
     )
     app.add_middleware(SecurityHeadersMiddleware)
     install_error_handlers(app)
@@ -66,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(status_router(on_message=on_message_status, on_call=on_call_status))
     app.include_router(mail_router)
     app.include_router(payments_router)
+    app.include_router(portal_router)
     app.include_router(nlg_router)
     app.include_router(api_router, prefix="/api/v1")
     app.include_router(simulator_router)

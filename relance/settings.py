@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     stripe_webhook_secret: str = "dev-stripe-webhook-secret"
     stripe_api_base: str = "https://api.stripe.com"
     payment_link_ttl_days: int = 7
+    # Personal self-service portal links (portal/): how long one works before a new one is sent.
+    portal_link_ttl_days: int = Field(default=30, ge=1, le=365)
 
     # E-mail (mail/). SMTP relay for outbound; `smtp_security`: "starttls" (587), "tls"
     # (implicit TLS, 465) or "none" (a local relay or the development sink only).

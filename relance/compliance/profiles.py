@@ -7,7 +7,7 @@ no call within 7 days after a telephone conversation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, time
 from functools import lru_cache
 
@@ -60,3 +60,33 @@ PROFILES: dict[str, JurisdictionProfile] = {"FR": FR, "US": US}
 def profile_for(jurisdiction: str | None) -> JurisdictionProfile:
     """Unknown jurisdictions get the French profile (the stricter windows)."""
     return PROFILES.get((jurisdiction or "FR").upper(), FR)
+
+
+def narrowed(
+    profile: JurisdictionProfile, contact_from: time | None, contact_until: time | None
+) -> JurisdictionProfile | None:
+    """The profile whose windows are the law's cut to the debtor's chosen hours (portal
+    preferences), or None when the two do not overlap. No hours chosen: the profile itself."""
+    if contact_from is None or contact_until is None:
+        return profile
+    windows = tuple(
+        (max(start, contact_from), min(end, contact_until))
+        for start, end in profile.windows
+        if max(start, contact_from) < min(end, contact_until)
+    )
+    if not windows:
+        return None
+    return replace(profile, code=f"{profile.code} within the debtor's hours", windows=windows)
+
+
+def contact_profile(
+    jurisdiction: str | None, contact_from: time | None, contact_until: time | None
+) -> JurisdictionProfile:
+    """The windows a reminder must fall in: the law's, narrowed to the debtor's hours.
+
+    `relance.contacts.service.set_preferences` refuses hours outside the law's windows, so the
+    narrowing is empty only if the jurisdiction changed since; the law's windows then apply
+    alone (they are the binding rule; the debtor's hours were a wish they no longer meet).
+    """
+    legal = profile_for(jurisdiction)
+    return narrowed(legal, contact_from, contact_until) or legal

@@ -15,7 +15,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from relance.compliance.location import locate
-from relance.compliance.profiles import JurisdictionProfile, profile_for
+from relance.compliance.profiles import JurisdictionProfile, contact_profile, profile_for
 from relance.compliance.windows import common_window_start, window_block
 from relance.db.models import Contact, Conversation, Debtor, DunningAction, Message
 from relance.db.models.enums import Channel, ContactStatus, ConversationMode, Direction
@@ -69,14 +69,16 @@ def check_contact(
 ) -> Decision:
     """Every rule that applies to contacting `debtor` on `channel` at `now`."""
     profile = profile_for(debtor.jurisdiction)
+    # Messages and calls only inside the debtor's chosen hours too (cut to the legal windows).
+    hours = contact_profile(debtor.jurisdiction, debtor.contact_from, debtor.contact_until)
     decision = Decision()
     blocks = decision.blocks
     if channel != Channel.LETTER:
         blocks.extend(_contact_point_blocks(contact, channel))
         place = locate(debtor)  # every plausible zone, the address's holiday calendar
-        window = window_block(profile, now, place)
+        window = window_block(hours, now, place)
         if window:
-            until = common_window_start(profile, now, place)
+            until = common_window_start(hours, now, place)
             if until is not None:
                 blocks.append(Block(window[0], window[1], until))
             else:

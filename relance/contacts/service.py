@@ -7,15 +7,18 @@ Every change is audited because consent is evidence.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relance import audit
+from relance.compliance.profiles import narrowed, profile_for
 from relance.db.base import utcnow
 from relance.db.models import Contact, Debtor
-from relance.db.models.enums import ContactStatus
+from relance.db.models.enums import Channel, ContactStatus
+from relance.errors import BadInput
+from relance.languages import LANGUAGES
 from relance.outbox.service import emit
 
 
@@ -127,4 +130,61 @@ def record_success(session: Session, contact: Contact, *, sent_at: datetime | No
         entity=contact,
         debtor_id=contact.debtor_id,
         channel=contact.channel,
+    )
+
+
+# Channels a debtor may prefer for reminders (letters are the law's last step, not a choice).
+PREFERABLE_CHANNELS = (Channel.SMS, Channel.WHATSAPP, Channel.VOICE)
+
+
+def set_preferences(
+    session: Session,
+    debtor: Debtor,
+    *,
+    channel: str | None,
+    language: str,
+    contact_from: time | None,
+    contact_until: time | None,
+    actor: str,
+) -> None:
+    """The debtor's own choices: the planner tries `channel` first among a stage's usable
+    channels, every message speaks `language`, and reminders go out only between the two local
+    times, inside the jurisdiction's legal windows (`relance.compliance.profiles.contact_profile`).
+
+    Hours that leave no legal window at all are refused rather than ignored later.
+    """
+    if channel is not None:
+        if channel not in PREFERABLE_CHANNELS:
+            raise BadInput("bad_channel", f"unknown channel {channel!r}")
+        if not any(c.channel == channel for c in debtor.contacts):
+            raise BadInput("channel_without_contact", f"no {channel} contact on file")
+    if language not in LANGUAGES:
+        raise BadInput("bad_language", f"unsupported language {language!r}")
+    if (contact_from is None) != (contact_until is None):
+        raise BadInput("bad_hours", "give both times, or neither")
+    if contact_from is not None and contact_until is not None:
+        if contact_from >= contact_until:
+            raise BadInput("bad_hours", "the start time must be before the end time")
+        if narrowed(profile_for(debtor.jurisdiction), contact_from, contact_until) is None:
+            windows = ", ".join(
+                f"{s:%H:%M}-{e:%H:%M}" for s, e in profile_for(debtor.jurisdiction).windows
+            )
+            raise BadInput(
+                "hours_outside_legal_windows",
+                f"these hours are outside the hours we may contact you ({windows})",
+            )
+    debtor.preferred_channel = channel
+    debtor.language = language
+    debtor.contact_from = contact_from
+    debtor.contact_until = contact_until
+    audit.record(
+        session,
+        actor=actor,
+        action="debtor.preferences_set",
+        entity=debtor,
+        debtor_id=debtor.id,
+        channel=channel,
+        language=language,
+        contact_from=contact_from.isoformat() if contact_from else None,
+        contact_until=contact_until.isoformat() if contact_until else None,
     )

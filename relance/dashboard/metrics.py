@@ -32,9 +32,16 @@ from relance.db.models import (
     Invoice,
     Message,
     Payment,
+    PaymentPlan,
     Promise,
 )
-from relance.db.models.enums import Direction, DisputeStatus, InvoiceStatus, PromiseStatus
+from relance.db.models.enums import (
+    Author,
+    Direction,
+    DisputeStatus,
+    InvoiceStatus,
+    PromiseStatus,
+)
 from relance.late_reasons.service import latest_counts
 
 AGING_BUCKETS = ("Not due", "1–30 days", "31–60 days", "61–90 days", "90+ days")
@@ -73,10 +80,18 @@ class Dashboard:
     stages: list[StageConversion] = field(default_factory=list)
     weekly_collections: list[tuple[date, int]] = field(default_factory=list)
     late_reasons: dict[str, int] = field(default_factory=dict)  # category -> debtors
+    # Resolutions (payment, plan, promise, dispute) in the period, and those reached with no
+    # collector message to the debtor before them (`self_service`).
+    resolutions: int = 0
+    self_served: int = 0
 
     @property
     def late_reasons_total(self) -> int:
         return sum(self.late_reasons.values())
+
+    @property
+    def self_service_rate(self) -> float | None:
+        return self.self_served / self.resolutions if self.resolutions else None
 
     @property
     def containment_rate(self) -> float | None:
@@ -201,6 +216,9 @@ def compute(
         or 0
     )
 
+    resolutions, self_served = self_service(
+        session, since=_start_of(today - timedelta(days=period_days))
+    )
     return Dashboard(
         as_of=today,
         currency=currency,
@@ -221,7 +239,45 @@ def compute(
         stages=stage_conversion(session, today, period_days, conversion_days),
         weekly_collections=weekly_collections(session, currency, today, weeks),
         late_reasons=latest_counts(session, since=_start_of(today - timedelta(days=period_days))),
+        resolutions=resolutions,
+        self_served=self_served,
     )
+
+
+def self_service(session: Session, *, since: datetime) -> tuple[int, int]:
+    """(resolutions, self-served) since `since`: each payment, plan, promise or dispute counts
+    once, self-served when no collector had written to that debtor before it (the assistant and
+    the portal alone led there)."""
+    events: list[tuple[int, datetime]] = []
+    for model, moment in (
+        (Payment, Payment.received_at),
+        (PaymentPlan, PaymentPlan.created_at),
+        (Promise, Promise.created_at),
+        (Dispute, Dispute.created_at),
+    ):
+        events += [
+            (debtor_id, at)
+            for debtor_id, at in session.execute(
+                select(model.debtor_id, moment).where(moment >= since)
+            ).all()
+        ]
+    if not events:
+        return 0, 0
+    first_collector: dict[int | None, datetime] = {
+        debtor_id: at
+        for debtor_id, at in session.execute(
+            select(Conversation.debtor_id, func.min(Message.created_at))
+            .join(Message, Message.conversation_id == Conversation.id)
+            .where(Message.author == Author.COLLECTOR, Conversation.debtor_id.is_not(None))
+            .group_by(Conversation.debtor_id)
+        )
+    }
+    served = sum(
+        1
+        for debtor_id, at in events
+        if debtor_id not in first_collector or first_collector[debtor_id] > at
+    )
+    return len(events), served
 
 
 def stage_conversion(

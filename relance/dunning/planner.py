@@ -45,7 +45,8 @@ from relance.policy.service import active_policy, active_version
 
 log = logging.getLogger(__name__)
 
-DebtorInfo = tuple[str, str, str, str, bool]  # segment, risk class, jurisdiction, tz, address
+# segment, risk class, jurisdiction, tz, has an address, preferred channel (portal preferences)
+DebtorInfo = tuple[str, str, str, str, bool, str | None]
 OPEN_STATUSES = (InvoiceStatus.OPEN, InvoiceStatus.DISPUTED)
 # Dispatch-time cancellations that do not close the stage: once the cause is gone it is replanned.
 REVIVABLE = ("disputed", "paused", "promised", "on_plan", "handed_off")
@@ -214,6 +215,7 @@ def _debtor_chunks(
         Debtor.jurisdiction,
         Debtor.timezone,
         Debtor.address_line.is_not(None),
+        Debtor.preferred_channel,
     )
     while True:
         query = select(*columns).where(Debtor.id > last).order_by(Debtor.id).limit(chunk_size)
@@ -223,7 +225,7 @@ def _debtor_chunks(
         if not rows:
             return
         last = rows[-1][0]
-        yield rows[0][0], last, {r[0]: (r[1], r[2], r[3], r[4], bool(r[5])) for r in rows}
+        yield rows[0][0], last, {r[0]: (r[1], r[2], r[3], r[4], bool(r[5]), r[6]) for r in rows}
 
 
 INVOICE_COLUMNS = (
@@ -466,7 +468,7 @@ def _plan_chunk(
     shapes: dict[int, tuple[Any, ...]] = {}
     for inv in invoices:
         debtor_id = inv.debtor_id
-        segment, risk, _jurisdiction, tz, has_address = debtors[debtor_id]
+        segment, risk, _jurisdiction, tz, has_address, preferred = debtors[debtor_id]
         today = today_cache.get(tz or "") or local_today(now, tz, today_cache)
         days = (today - inv.due_date).days
         memo_key = (segment, risk, days)
@@ -494,6 +496,8 @@ def _plan_chunk(
             if channel_key not in channel_memo:
                 channel_memo[channel_key] = channels_for(stage, ctx, has_address)
             usable, opted_out = channel_memo[channel_key]
+            if preferred is not None and preferred in usable[1:]:
+                usable = [preferred, *(c for c in usable if c != preferred)]
             for channel in opted_out if usable else []:
                 tally["channel_opted_out"] += 1
                 skips.append(

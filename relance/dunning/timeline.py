@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relance.compliance.location import locate
-from relance.compliance.profiles import profile_for
+from relance.compliance.profiles import contact_profile
 from relance.compliance.windows import day_block, next_window_start, zone
 from relance.db.base import utcnow
 from relance.db.models import Debtor, DunningAction, Invoice
@@ -160,7 +160,7 @@ def _group(
 
 def _apply_windows(entries: list[TimelineEntry], debtor: Debtor, policy: Policy) -> None:
     """First allowed instant per contact; a closed day moves it, the minimum gap spaces them."""
-    profile = profile_for(debtor.jurisdiction)
+    profile = contact_profile(debtor.jurisdiction, debtor.contact_from, debtor.contact_until)
     place = locate(debtor)
     tz = zone(debtor.timezone)
     gap = timedelta(hours=policy.contact.min_gap_hours)

@@ -96,6 +96,7 @@ PROVIDED: dict[str, Provided] = {
     "utter_plan_broken": _p("debtor_name currency", "pay_url"),
     # console/casework.py, voice/service.py
     "utter_collector_payment_link": _p("url link amount currency"),
+    "utter_collector_portal_link": _p("url days"),
     "utter_link_sms": _p("url"),
     # mail/ (the parts around an e-mail's body)
     "utter_mail_subject": _p("", "stage invoice_refs"),
@@ -126,6 +127,7 @@ OUTBOUND: frozenset[str] = frozenset(
         "utter_promise_due",
         "utter_plan_broken",
         "utter_collector_payment_link",
+        "utter_collector_portal_link",
         "utter_whatsapp_first_contact",
         "utter_voice_sms_followup",
         "utter_link_sms",

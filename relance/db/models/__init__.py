@@ -38,6 +38,7 @@ from relance.outbox.models import (  # kept by the outbox (outbound webhooks, is
     WebhookDelivery,
     WebhookEndpoint,
 )
+from relance.portal.models import PortalAccess, PortalAttachment  # kept by the portal
 
 __all__ = [
     "ApiToken",
@@ -69,6 +70,8 @@ __all__ = [
     "PaymentLink",
     "PaymentPlan",
     "PaymentReview",
+    "PortalAccess",
+    "PortalAttachment",
     "Promise",
     "SavedPaymentMethod",
     "Task",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -33,6 +33,12 @@ class Debtor(TimestampMixin, Base):
     siret: Mapped[str | None] = mapped_column(String(14), index=True)
     vat_number: Mapped[str | None] = mapped_column(String(32), index=True)
     credit_minor: Mapped[MinorUnits] = mapped_column(default=0)  # overpayments kept as credit
+    # Set by the debtor on the portal (relance/contacts/service.py `set_preferences`): the planner
+    # tries this channel first, and reminders go out only between these local times, always
+    # inside the jurisdiction's legal contact windows as well.
+    preferred_channel: Mapped[str | None] = mapped_column(String(16))
+    contact_from: Mapped[time | None]
+    contact_until: Mapped[time | None]
 
     contacts: Mapped[list[Contact]] = relationship(
         back_populates="debtor", cascade="all, delete-orphan", order_by="Contact.id"

@@ -1,0 +1,721 @@
+"""Portal routes, all under /portal: sign-in, identity check, the debtor's page, the actions.
+
+Order of checks on every request with a token: the link (unknown 404; expired or revoked 410,
+with nothing about the debtor), then the session (identity check passed with this very link and
+its current epoch; otherwise the identity form), then, for a POST, the CSRF token (403). Only
+then does a domain service run; its refusals (`relance.errors`) become a page in the debtor's
+language with the matching 4xx status. Pages work without JavaScript; none is served.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from http import HTTPStatus
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+from sqlalchemy.orm import Session
+
+from portal import session as cookies
+from portal.pages import has_key, language_of, render_page
+from relance.compliance.profiles import profile_for
+from relance.contacts.service import PREFERABLE_CHANNELS
+from relance.db.models import Debtor
+from relance.disputes.service import REASONS
+from relance.errors import BadInput, RelanceError
+from relance.plans.service import PERIOD_DAYS
+from relance.portal import access as portal_access
+from relance.portal import service
+from relance.portal.models import PortalAccess
+from relance.promises.service import latest_allowed
+from relance.settings import Settings
+from relance.web.deps import AppSettings, DbSession
+from relance.web.errors import status_for
+from relance.web.ids import RowId
+
+STATIC = Path(__file__).parent / "static"
+DISPUTE_PATH = re.compile(r"/portal/[^/]+/dispute")
+# Every attachment at its limit, plus the form fields and multipart framing.
+DISPUTE_MAX_BODY_BYTES = service.MAX_ATTACHMENTS * service.MAX_ATTACHMENT_BYTES + 64 * 1024
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex",
+    "Content-Security-Policy": CSP,
+}
+DONE = ("payment", "plan", "approval", "promise", "dispute", "preferences")
+STATE_STATUS = {
+    portal_access.AccessState.UNKNOWN: 404,
+    portal_access.AccessState.EXPIRED: 410,
+    portal_access.AccessState.REVOKED: 410,
+}
+
+
+class PortalRoute(APIRoute):
+    """A service's refusal or an unreadable form becomes a page in the debtor's language."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RelanceError as exc:
+                return _error(request, exc.code, status_for(exc), detail=exc.message)
+            except RequestValidationError:
+                return _error(request, "bad_form", 422)
+
+        return guarded
+
+
+router = APIRouter(prefix="/portal", tags=["portal"], include_in_schema=False)
+router.route_class = PortalRoute
+
+
+def _page(
+    html: str,
+    status: int = 200,
+    data: cookies.PortalSession | None = None,
+    settings: Settings | None = None,
+) -> HTMLResponse:
+    response = HTMLResponse(html, status_code=status, headers=HEADERS)
+    if data is not None and settings is not None:
+        response.set_cookie(
+            cookies.COOKIE_NAME,
+            cookies.dump(settings, data),
+            max_age=cookies.MAX_AGE_SECONDS,
+            path=cookies.COOKIE_PATH,
+            httponly=True,
+            samesite="strict",
+            secure=settings.public_base_url.startswith("https://"),
+        )
+    return response
+
+
+def _redirect(
+    url: str, data: cookies.PortalSession | None = None, settings: Settings | None = None
+) -> Response:
+    response = RedirectResponse(url, status_code=303, headers=HEADERS)
+    if data is not None and settings is not None:
+        response.set_cookie(
+            cookies.COOKIE_NAME,
+            cookies.dump(settings, data),
+            max_age=cookies.MAX_AGE_SECONDS,
+            path=cookies.COOKIE_PATH,
+            httponly=True,
+            samesite="strict",
+            secure=settings.public_base_url.startswith("https://"),
+        )
+    return response
+
+
+def _error(request: Request, code: str, status: int, *, detail: str = "") -> HTMLResponse:
+    language = getattr(request.state, "portal_language", None) or "fr"
+    key = f"error_{code}" if has_key(f"error_{code}") else None
+    html = render_page(
+        "message.html",
+        language,
+        title=HTTPStatus(status).phrase if key is None else None,
+        title_key="error_title",
+        body_key=key,
+        body=detail if key is None else None,
+        back=getattr(request.state, "portal_back", None),
+    )
+    return _page(html, status)
+
+
+def _language(request: Request, data: cookies.PortalSession | None, debtor: Debtor | None) -> str:
+    return (
+        language_of(request.query_params.get("lang"))
+        or (data.language if data is not None else None)
+        or (debtor.language if debtor is not None else None)
+        or language_of(request.headers.get("accept-language"))
+        or "fr"
+    )
+
+
+@dataclass
+class Ctx:
+    token: str
+    access: PortalAccess
+    debtor: Debtor
+    data: cookies.PortalSession
+    language: str
+    base: str
+
+    def today(self) -> date:
+        return datetime.now(ZoneInfo(self.debtor.timezone or "Europe/Paris")).date()
+
+
+def _open(token: str, request: Request, db: Session, settings: Settings) -> Ctx | Response:
+    """The link's state, then the session: a Ctx for a verified visitor, else the page to show."""
+    access = portal_access.find_access(db, token)
+    state = portal_access.access_state(access)
+    data = cookies.load(settings, request.cookies.get(cookies.COOKIE_NAME))
+    if state != portal_access.AccessState.OPEN or access is None:
+        language = _language(request, data, None)
+        request.state.portal_language = language
+        html = render_page("message.html", language, title_key=f"{state}_title", body_key=state)
+        return _page(html, STATE_STATUS[state])
+    debtor = db.get(Debtor, access.debtor_id)
+    if debtor is None:
+        return _page(
+            render_page("message.html", "fr", title_key="unknown_title", body_key="unknown"), 404
+        )
+    language = _language(request, data, debtor)
+    request.state.portal_language = language
+    base = f"/portal/{token}"
+    request.state.portal_back = base
+    wanted = language_of(request.query_params.get("lang"))
+    if (
+        data is None
+        or not data.verified
+        or data.access_id != access.id
+        or data.epoch != access.session_epoch
+        or access.verified_at is None
+    ):
+        # Only a language the visitor chose (the switch link) is remembered, never a guess.
+        fresh = cookies.fresh(access.id, access.session_epoch, wanted)
+        if data is not None and data.access_id == access.id and not data.verified:
+            fresh = cookies.PortalSession(
+                access.id, access.session_epoch, False, data.csrf, wanted or data.language
+            )
+        # A POST without a verified session changes nothing: the identity form, as a 401.
+        status = 401 if request.method == "POST" else 200
+        return _identity_page(request, access, fresh, settings, language, base, status=status)
+    if wanted and wanted != data.language:
+        data = cookies.PortalSession(data.access_id, data.epoch, True, data.csrf, wanted)
+    return Ctx(token, access, debtor, data, language, base)
+
+
+def _identity_page(
+    request: Request,
+    access: PortalAccess,
+    data: cookies.PortalSession,
+    settings: Settings,
+    language: str,
+    base: str,
+    *,
+    error: str | None = None,
+    status: int = 200,
+    attempts_left: int | None = None,
+) -> HTMLResponse:
+    locked = portal_access.is_locked(access)
+    html = render_page(
+        "identity.html",
+        language,
+        base_path=base,
+        csrf=data.csrf,
+        method=settings.identity_check,
+        error="identity_locked" if locked else error,
+        locked=locked,
+        attempts_left=None if locked else attempts_left,
+    )
+    return _page(html, 429 if locked else status, data, settings)
+
+
+def _csrf_ok(ctx: Ctx, given: str) -> bool:
+    return cookies.csrf_matches(ctx.data, given)
+
+
+def _forbidden(ctx: Ctx) -> HTMLResponse:
+    html = render_page(
+        "message.html", ctx.language, title_key="csrf_title", body_key="csrf", back=ctx.base
+    )
+    return _page(html, 403)
+
+
+# --- static --------------------------------------------------------------------------------
+
+
+@router.get("/static/portal.css")
+def stylesheet() -> FileResponse:
+    return FileResponse(
+        STATIC / "portal.css",
+        media_type="text/css",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
+
+
+# --- sign-in without a link (letters, the website) -----------------------------------------
+
+
+@router.get("", response_class=HTMLResponse)
+def sign_in_page(request: Request, settings: AppSettings) -> HTMLResponse:
+    data = cookies.load(settings, request.cookies.get(cookies.COOKIE_NAME))
+    language = _language(request, data, None)
+    request.state.portal_language = language
+    if data is None or data.access_id != 0:
+        data = cookies.fresh(language=language_of(request.query_params.get("lang")))
+    return _page(render_page("sign_in.html", language, csrf=data.csrf), 200, data, settings)
+
+
+@router.post("", response_class=HTMLResponse)
+def sign_in(
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    customer_number: Annotated[str, Form(max_length=64)] = "",
+    answer: Annotated[str, Form(max_length=64)] = "",
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """The same refusal, status and timing work whether the customer number exists or not."""
+    data = cookies.load(settings, request.cookies.get(cookies.COOKIE_NAME))
+    language = _language(request, data, None)
+    request.state.portal_language = language
+    if not cookies.csrf_matches(data, csrf_token) or data is None:
+        html = render_page(
+            "message.html", language, title_key="csrf_title", body_key="csrf", back="/portal"
+        )
+        return _page(html, 403)
+    found = portal_access.sign_in(db, customer_number, answer, language=language)
+    if found is None:
+        html = render_page("sign_in.html", language, csrf=data.csrf, error="sign_in_failed")
+        return _page(html, 401, data, settings)
+    access, url = found
+    token = url.rsplit("/", 1)[-1]
+    session = cookies.verified(data, access.id, access.session_epoch)
+    return _redirect(f"/portal/{token}", session, settings)
+
+
+# --- the identity check with a link --------------------------------------------------------
+
+
+@router.post("/{token}/identity", response_class=HTMLResponse)
+def identity(
+    token: str,
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    answer: Annotated[str, Form(max_length=64)] = "",
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    access = portal_access.find_access(db, token)
+    state = portal_access.access_state(access)
+    data = cookies.load(settings, request.cookies.get(cookies.COOKIE_NAME))
+    if state != portal_access.AccessState.OPEN or access is None:
+        language = _language(request, data, None)
+        html = render_page("message.html", language, title_key=f"{state}_title", body_key=state)
+        return _page(html, STATE_STATUS[state])
+    debtor = db.get(Debtor, access.debtor_id)
+    language = _language(request, data, debtor)
+    request.state.portal_language = language
+    base = f"/portal/{token}"
+    if data is None or data.access_id != access.id or not cookies.csrf_matches(data, csrf_token):
+        html = render_page(
+            "message.html", language, title_key="csrf_title", body_key="csrf", back=base
+        )
+        return _page(html, 403)
+    outcome = portal_access.check_identity(db, access, answer, language=language)
+    if outcome.verified:
+        return _redirect(base, cookies.verified(data, access.id, access.session_epoch), settings)
+    if outcome.locked:
+        return _identity_page(request, access, data, settings, language, base)
+    error = "identity_no_answer" if outcome.no_answer else "identity_mismatch"
+    return _identity_page(
+        request,
+        access,
+        data,
+        settings,
+        language,
+        base,
+        error=error,
+        status=422 if outcome.no_answer else 401,
+        attempts_left=outcome.attempts_left,
+    )
+
+
+# --- the debtor's page ---------------------------------------------------------------------
+
+
+@router.get("/{token}", response_class=HTMLResponse)
+def home(
+    token: str, request: Request, db: DbSession, settings: AppSettings, done: str = ""
+) -> Response:
+    ctx = _open(token, request, db, settings)
+    if not isinstance(ctx, Ctx):
+        return ctx
+    view = service.overview(db, ctx.debtor, ctx.today())
+    html = render_page(
+        "overview.html",
+        ctx.language,
+        base_path=ctx.base,
+        signed_in=True,
+        csrf=ctx.data.csrf,
+        view=view,
+        notice=f"done_{done}" if done in DONE else None,
+    )
+    return _page(html, 200, ctx.data, settings)
+
+
+@router.post("/{token}/logout")
+def logout(
+    token: str,
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    ctx = _open(token, request, db, settings)
+    if not isinstance(ctx, Ctx):
+        return ctx
+    if not _csrf_ok(ctx, csrf_token):
+        return _forbidden(ctx)
+    response = _redirect(ctx.base)
+    response.delete_cookie(cookies.COOKIE_NAME, path=cookies.COOKIE_PATH)
+    return response
+
+
+def _ids(values: list[str]) -> list[int]:
+    try:
+        return [int(v) for v in values]
+    except ValueError as exc:
+        raise BadInput("bad_form", "invalid invoice") from exc
+
+
+@router.post("/{token}/pay")
+def pay(
+    token: str,
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    invoice_ids: Annotated[list[str], Form(max_length=20)] = [],  # noqa: B006 (FastAPI copies)
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    ctx = _open(token, request, db, settings)
+    if not isinstance(ctx, Ctx):
+        return ctx
+    if not _csrf_ok(ctx, csrf_token):
+        return _forbidden(ctx)
+    url = service.start_payment(db, ctx.debtor, _ids(invoice_ids))
+    return _redirect(url)
+
+
+@router.post("/{token}/installments/{installment_id}/pay")
+def pay_installment(
+    token: str,
+    installment_id: RowId,
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    ctx = _open(token, request, db, settings)
+    if not isinstance(ctx, Ctx):
+        return ctx
+    if not _csrf_ok(ctx, csrf_token):
+        return _forbidden(ctx)
+    return _redirect(service.pay_installment(db, ctx.debtor, installment_id))
+
+
+# --- plans ---------------------------------------------------------------------------------
+
+
+@router.get("/{token}/plan", response_class=HTMLResponse)
+def plan_page(token: str, request: Request, db: DbSession, settings: AppSettings) -> Response:
+    ctx = _open(token, request, db, settings)
+    if not isinstance(ctx, Ctx):
+        return ctx
+    options = service.plan_options(db, ctx.debtor, ctx.today())
+    html = render_page(
+        "plan.html",
+        ctx.language,
+        base_path=ctx.base,
+        signed_in=True,
+        csrf=ctx.data.csrf,
+        options=options,
+        frequencies=list(PERIOD_DAYS),
+        evaluation=None,
+    )
+    return _page(html, 200, ctx.data, settings)
+
+
+@router.post("/{token}/plan/evaluate", response_class=HTMLResponse)
+def plan_evaluate(
+    token: str,
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    installments: Annotated[int, Form(ge=2, le=60)],
+    frequency: Annotated[str, Form(max_length=16)],
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """What the assistant answers to the same request: the plan, a counter-offer, or approval."""
+    ctx = _open(token, request, db, settings)
+    if not isinstance(ctx, Ctx):
+        return ctx
+    if not _csrf_ok(ctx, csrf_token):
+        return _forbidden(ctx)
+    evaluation = service.evaluate_plan(
+        db, ctx.debtor, installments=installments, frequency=frequency, today=ctx.today()
+    )
+    html = render_page(
+        "plan.html",
+        ctx.language,
+        base_path=ctx.base,
+        signed_in=True,
+        csrf=ctx.data.csrf,
+        options=[],
+        frequencies=list(PERIOD_DAYS),
+        evaluation=evaluation,
+    )
+    return _page(html, 200, ctx.data, settings)
+
+
+@router.post("/{token}/plan/accept")
+def plan_accept(
+    token: str,
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    installments: Annotated[int, Form(ge=2, le=60)],
+    frequency: Annotated[str, Form(max_length=16)],
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    ctx = _open(token, request, db, settings)
+    if not isinstance(ctx, Ctx):
+        return ctx
+    if not _csrf_ok(ctx, csrf_token):
+        return _forbidden(ctx)
+    service.accept_plan(
+        db, ctx.debtor, installments=installments, frequency=frequency, today=ctx.today()
+    )
+    return _redirect(f"{ctx.base}?done=plan", ctx.data, settings)
+
+
+@router.post("/{token}/plan/approval")
+def plan_approval(
+    token: str,
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    installments: Annotated[int, Form(ge=2, le=60)],
+    frequency: Annotated[str, Form(max_length=16)],
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    ctx = _open(token, request, db, settings)
+    if not isinstance(ctx, Ctx):
+        return ctx
+    if not _csrf_ok(ctx, csrf_token):
+        return _forbidden(ctx)
+    service.ask_plan_approval(
+        db, ctx.debtor, installments=installments, frequency=frequency, today=ctx.today()
+    )
+    return _redirect(f"{ctx.base}?done=approval", ctx.data, settings)
+
+
+# --- promises ------------------------------------------------------------------------------
+
+
+@router.get("/{token}/promise", response_class=HTMLResponse)
+def promise_page(token: str, request: Request, db: DbSession, settings: AppSettings) -> Response:
+    ctx = _open(token, request, db, settings)
+    if not isinstance(ctx, Ctx):
+        return ctx
+    view = service.overview(db, ctx.debtor, ctx.today())
+    html = render_page(
+        "promise.html",
+        ctx.language,
+        base_path=ctx.base,
+        signed_in=True,
+        csrf=ctx.data.csrf,
+        view=view,
+        today=ctx.today().isoformat(),
+        latest=latest_allowed(ctx.today()).isoformat(),
+        latest_day=latest_allowed(ctx.today()),
+    )
+    return _page(html, 200, ctx.data, settings)
+
+
+def _amount_minor(text: str) -> int | None:
+    cleaned = text.strip().replace("\u00a0", "").replace(" ", "").replace("€", "")
+    if not cleaned:
+        return None
+    try:
+        value = float(cleaned.replace(",", "."))
+    except ValueError as exc:
+        raise BadInput("bad_amount", "invalid amount") from exc
+    if not 0 < value < 10**9:
+        raise BadInput("bad_amount", "invalid amount")
+    return round(value * 100)
+
+
+@router.post("/{token}/promise")
+def promise(
+    token: str,
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    promised_date: Annotated[date, Form()],
+    amount: Annotated[str, Form(max_length=20)] = "",
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    ctx = _open(token, request, db, settings)
+    if not isinstance(ctx, Ctx):
+        return ctx
+    if not _csrf_ok(ctx, csrf_token):
+        return _forbidden(ctx)
+    service.promise(
+        db,
+        ctx.debtor,
+        promised_date=promised_date,
+        amount_minor=_amount_minor(amount),
+        today=ctx.today(),
+    )
+    return _redirect(f"{ctx.base}?done=promise", ctx.data, settings)
+
+
+# --- disputes ------------------------------------------------------------------------------
+
+
+@router.get("/{token}/dispute", response_class=HTMLResponse)
+def dispute_page(
+    token: str, request: Request, db: DbSession, settings: AppSettings, invoice: int = 0
+) -> Response:
+    ctx = _open(token, request, db, settings)
+    if not isinstance(ctx, Ctx):
+        return ctx
+    view = service.overview(db, ctx.debtor, ctx.today())
+    html = render_page(
+        "dispute.html",
+        ctx.language,
+        base_path=ctx.base,
+        signed_in=True,
+        csrf=ctx.data.csrf,
+        view=view,
+        reasons=REASONS,
+        selected=invoice,
+        max_files=service.MAX_ATTACHMENTS,
+    )
+    return _page(html, 200, ctx.data, settings)
+
+
+@router.post("/{token}/dispute")
+def dispute(
+    token: str,
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    invoice_id: Annotated[int, Form(ge=1, lt=2**31)],
+    reason: Annotated[str, Form(max_length=32)],
+    details: Annotated[str, Form(max_length=2000)] = "",
+    files: Annotated[list[UploadFile], File()] = [],  # noqa: B006 (FastAPI copies)
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    ctx = _open(token, request, db, settings)
+    if not isinstance(ctx, Ctx):
+        return ctx
+    if not _csrf_ok(ctx, csrf_token):
+        return _forbidden(ctx)
+    uploads = []
+    for upload in files:
+        data = upload.file.read(service.MAX_ATTACHMENT_BYTES + 1)
+        uploads.append(service.Upload(upload.filename or "", upload.content_type or "", data))
+    service.open_dispute(
+        db, ctx.debtor, invoice_id=invoice_id, reason=reason, details=details, uploads=uploads
+    )
+    return _redirect(f"{ctx.base}?done=dispute", ctx.data, settings)
+
+
+# --- preferences ---------------------------------------------------------------------------
+
+
+@router.get("/{token}/preferences", response_class=HTMLResponse)
+def preferences_page(
+    token: str, request: Request, db: DbSession, settings: AppSettings
+) -> Response:
+    ctx = _open(token, request, db, settings)
+    if not isinstance(ctx, Ctx):
+        return ctx
+    channels = [c for c in PREFERABLE_CHANNELS if any(x.channel == c for x in ctx.debtor.contacts)]
+    windows = ", ".join(
+        f"{s:%H:%M}–{e:%H:%M}" for s, e in profile_for(ctx.debtor.jurisdiction).windows
+    )
+    html = render_page(
+        "preferences.html",
+        ctx.language,
+        base_path=ctx.base,
+        signed_in=True,
+        csrf=ctx.data.csrf,
+        debtor=ctx.debtor,
+        channels=channels,
+        windows=windows,
+    )
+    return _page(html, 200, ctx.data, settings)
+
+
+def _time(text: str) -> time | None:
+    if not text.strip():
+        return None
+    try:
+        return time.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise BadInput("bad_hours", "invalid time") from exc
+
+
+@router.post("/{token}/preferences")
+def preferences(
+    token: str,
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    language: Annotated[str, Form(max_length=8)],
+    channel: Annotated[str, Form(max_length=16)] = "",
+    contact_from: Annotated[str, Form(max_length=8)] = "",
+    contact_until: Annotated[str, Form(max_length=8)] = "",
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    ctx = _open(token, request, db, settings)
+    if not isinstance(ctx, Ctx):
+        return ctx
+    if not _csrf_ok(ctx, csrf_token):
+        return _forbidden(ctx)
+    service.set_preferences(
+        db,
+        ctx.debtor,
+        channel=channel or None,
+        language=language,
+        contact_from=_time(contact_from),
+        contact_until=_time(contact_until),
+    )
+    data = cookies.PortalSession(ctx.data.access_id, ctx.data.epoch, True, ctx.data.csrf, language)
+    return _redirect(f"{ctx.base}?done=preferences", data, settings)
+
+
+# --- documents -----------------------------------------------------------------------------
+
+
+@router.get("/{token}/letters/{letter_id}.pdf")
+def letter_pdf(
+    token: str, letter_id: RowId, request: Request, db: DbSession, settings: AppSettings
+) -> Response:
+    ctx = _open(token, request, db, settings)
+    if not isinstance(ctx, Ctx):
+        return ctx
+    path = service.letter_of(db, ctx.debtor, letter_id)
+    return FileResponse(
+        path, media_type="application/pdf", filename=f"letter-{letter_id}.pdf", headers=HEADERS
+    )
+
+
+@router.get("/{token}/attachments/{attachment_id}")
+def attachment(
+    token: str, attachment_id: RowId, request: Request, db: DbSession, settings: AppSettings
+) -> Response:
+    ctx = _open(token, request, db, settings)
+    if not isinstance(ctx, Ctx):
+        return ctx
+    row, path = service.attachment_of(db, ctx.debtor, attachment_id)
+    return FileResponse(path, media_type=row.content_type, filename=row.filename, headers=HEADERS)

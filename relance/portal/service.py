@@ -1,0 +1,541 @@
+"""What a verified debtor sees on the portal and what they can do there.
+
+Every action goes through the domain service the assistant uses (plans, promises, disputes,
+payment links, contact preferences): the portal adds no rule of its own, so a plan chosen here is
+the plan the assistant would accept for the same request and has the same effect on dunning. Each
+action also writes a line in the debtor's conversation (channel `portal`), so collectors read it
+in the same timeline as the messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, time
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from relance.contacts import service as contacts
+from relance.conversations.repository import conversation_for_debtor
+from relance.db.base import utcnow
+from relance.db.models import (
+    Debtor,
+    Dispute,
+    Installment,
+    Invoice,
+    Letter,
+    Message,
+    PaymentPlan,
+    Promise,
+)
+from relance.db.models.enums import (
+    Author,
+    Direction,
+    InstallmentStatus,
+    InvoiceStatus,
+    MessageStatus,
+    PlanStatus,
+)
+from relance.disputes import service as disputes
+from relance.errors import BadInput, NotFound, PolicyViolation
+from relance.handoff import service as handoff
+from relance.ledger.ports import get_payments
+from relance.letters.amounts import ClaimLine, compute_claim
+from relance.nlg.formatting import money
+from relance.plans import repository as plans_repository
+from relance.plans import service as plans
+from relance.policy.service import active_policy, plan_limits_for
+from relance.portal.models import PortalAttachment
+from relance.private_files import private_dir, write_private
+from relance.promises import service as promises
+from relance.settings import get_settings
+
+PORTAL_CHANNEL = "portal"
+MAX_PLAN_OPTIONS = 6
+MAX_ATTACHMENTS = 3
+MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
+# What a dispute may carry, recognised by the file's first bytes (the browser's type is a claim).
+ATTACHMENT_SIGNATURES: dict[str, tuple[bytes, ...]] = {
+    "application/pdf": (b"%PDF-",),
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+}
+ATTACHMENT_DIR = "portal_files"
+
+
+# --- what the debtor sees -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    invoice: Invoice
+    claim: ClaimLine
+
+    @property
+    def disputed(self) -> bool:
+        return self.invoice.status == InvoiceStatus.DISPUTED
+
+
+@dataclass
+class Overview:
+    debtor: Debtor
+    currency: str
+    lines: list[InvoiceLine]
+    rate_pct: float
+    b2b: bool
+    disputes: list[Dispute]
+    attachments: dict[int, list[PortalAttachment]]
+    plans: list[PaymentPlan]
+    promises: list[Promise]
+    letters: list[Letter]
+    balance_minor: int = 0
+    extras_minor: int = 0
+    payable_ids: list[int] = field(default_factory=list)
+    numbers: dict[int, str] = field(default_factory=dict)  # every invoice of the debtor
+
+    @property
+    def total_minor(self) -> int:
+        return self.balance_minor + self.extras_minor
+
+
+def overview(session: Session, debtor: Debtor, today: date) -> Overview:
+    """Open and disputed invoices with what the policy adds (the letters' own computation:
+    late interest, the fixed B2B indemnity), disputes, plans, promises and letters."""
+    invoices = list(
+        session.scalars(
+            select(Invoice)
+            .where(
+                Invoice.debtor_id == debtor.id,
+                Invoice.status.in_([InvoiceStatus.OPEN, InvoiceStatus.DISPUTED]),
+            )
+            .order_by(Invoice.due_date, Invoice.id)
+        )
+    )
+    invoices = [inv for inv in invoices if inv.balance_minor > 0]
+    claim = compute_claim(
+        invoices, segment=debtor.segment, as_of=today, rules=active_policy(session).letters
+    )
+    by_id = {inv.id: inv for inv in invoices}
+    lines = [InvoiceLine(by_id[line.invoice_id], line) for line in claim.lines]
+    open_lines = [line for line in lines if not line.disputed]
+    disputes_rows = list(
+        session.scalars(
+            select(Dispute).where(Dispute.debtor_id == debtor.id).order_by(Dispute.id.desc())
+        )
+    )
+    attachments: dict[int, list[PortalAttachment]] = {}
+    for row in session.scalars(
+        select(PortalAttachment)
+        .where(PortalAttachment.debtor_id == debtor.id)
+        .order_by(PortalAttachment.id)
+    ):
+        attachments.setdefault(row.dispute_id, []).append(row)
+    return Overview(
+        debtor=debtor,
+        currency=claim.currency,
+        lines=lines,
+        rate_pct=claim.rate_pct,
+        b2b=claim.b2b,
+        disputes=disputes_rows,
+        attachments=attachments,
+        plans=list(
+            session.scalars(
+                select(PaymentPlan)
+                .where(PaymentPlan.debtor_id == debtor.id)
+                .order_by(PaymentPlan.id.desc())
+            )
+        ),
+        promises=list(
+            session.scalars(
+                select(Promise).where(Promise.debtor_id == debtor.id).order_by(Promise.id.desc())
+            )
+        ),
+        letters=list(
+            session.scalars(
+                select(Letter).where(Letter.debtor_id == debtor.id).order_by(Letter.id.desc())
+            )
+        ),
+        balance_minor=sum(line.claim.principal_minor for line in open_lines),
+        extras_minor=sum(
+            line.claim.interest_minor + line.claim.indemnity_minor for line in open_lines
+        ),
+        payable_ids=[line.invoice.id for line in open_lines],
+        numbers=dict(
+            session.execute(
+                select(Invoice.id, Invoice.number).where(Invoice.debtor_id == debtor.id)
+            ).all()
+        ),
+    )
+
+
+def letter_of(session: Session, debtor: Debtor, letter_id: int) -> Path:
+    """The PDF of one of this debtor's letters; another debtor's letter is simply not found."""
+    letter = session.get(Letter, letter_id)
+    if letter is None or letter.debtor_id != debtor.id or not letter.pdf_path:
+        raise NotFound("letter_not_found", "no such letter")
+    path = Path(letter.pdf_path)
+    if not path.is_file():
+        raise NotFound("letter_not_found", "no such letter")
+    return path
+
+
+# --- the conversation timeline --------------------------------------------------------------
+
+
+def note_in_timeline(session: Session, debtor: Debtor, text: str, *, kind: str) -> Message:
+    """A line in the debtor's conversation: collectors see portal actions among the messages."""
+    conversation = conversation_for_debtor(session, debtor)
+    now = utcnow()
+    message = Message(
+        conversation_id=conversation.id,
+        direction=Direction.INBOUND,
+        channel=PORTAL_CHANNEL,
+        author=Author.DEBTOR,
+        body=f"[portal] {text}",
+        status=MessageStatus.RECEIVED,
+        extra={"portal_action": kind},
+        created_at=now,
+    )
+    session.add(message)
+    conversation.last_message_at = now
+    session.flush()
+    return message
+
+
+def _money(amount_minor: int, currency: str) -> str:
+    return money(amount_minor, currency, "en")
+
+
+# --- paying ---------------------------------------------------------------------------------
+
+
+def start_payment(session: Session, debtor: Debtor, invoice_ids: Sequence[int]) -> str:
+    """A payment link (payment_links, via the core's port) for the chosen open invoices."""
+    chosen = sorted(set(invoice_ids))
+    if not chosen:
+        raise BadInput("no_invoice_chosen", "choose at least one invoice")
+    payable = {
+        inv.id
+        for inv in plans_repository.open_invoices(session, debtor.id)
+        if inv.balance_minor > 0
+    }
+    if not set(chosen) <= payable:
+        raise BadInput("invoice_not_payable", "these invoices cannot be paid here")
+    try:
+        link, url = get_payments().create_link(
+            session, debtor=debtor, purpose="balance", invoice_ids=chosen
+        )
+    except ValueError as exc:  # LinkError: mixed currencies
+        raise BadInput("payment_not_possible", str(exc)) from exc
+    note_in_timeline(
+        session,
+        debtor,
+        f"opened a payment of {_money(link.amount_minor, link.currency)} "
+        f"for {len(chosen)} invoice(s)",
+        kind="payment_started",
+    )
+    return url
+
+
+def pay_installment(session: Session, debtor: Debtor, installment_id: int) -> str:
+    installment = session.get(Installment, installment_id)
+    if (
+        installment is None
+        or installment.plan.debtor_id != debtor.id
+        or installment.plan.status != PlanStatus.ACTIVE
+        or installment.status == InstallmentStatus.PAID
+    ):
+        raise NotFound("installment_not_found", "no such instalment to pay")
+    _, url = get_payments().create_link(
+        session, debtor=debtor, purpose="installment", installment=installment
+    )
+    note_in_timeline(
+        session,
+        debtor,
+        f"opened the payment of instalment {installment.seq}",
+        kind="payment_started",
+    )
+    return url
+
+
+# --- plans ----------------------------------------------------------------------------------
+
+
+def _plan_basis(session: Session, debtor: Debtor) -> tuple[int, str]:
+    invoices = plans_repository.open_invoices(session, debtor.id)
+    if not invoices:
+        raise PolicyViolation("nothing_owed", "there is nothing left to pay")
+    return sum(i.balance_minor for i in invoices), invoices[0].currency
+
+
+def plan_options(session: Session, debtor: Debtor, today: date) -> list[plans.Proposal]:
+    """Plans the assistant would agree at once, from the longest allowed to shorter ones."""
+    total, currency = _plan_basis(session, debtor)
+    limits = plan_limits_for(session, debtor, total)
+    options: list[plans.Proposal] = []
+    for frequency in ("monthly", "biweekly", "weekly"):
+        if frequency not in limits.allowed_frequencies:
+            continue
+        for count in range(limits.max_installments, 1, -1):
+            evaluation = plans.evaluate(
+                limits,
+                total_minor=total,
+                currency=currency,
+                installments=count,
+                frequency=frequency,
+                today=today,
+            )
+            if evaluation.status == "within_limits" and evaluation.proposal is not None:
+                options.append(evaluation.proposal)
+            if len([o for o in options if o.frequency == frequency]) >= 3:
+                break
+    return options[:MAX_PLAN_OPTIONS]
+
+
+def evaluate_plan(
+    session: Session, debtor: Debtor, *, installments: int, frequency: str, today: date
+) -> plans.Evaluation:
+    """The assistant's evaluation of a requested plan (within limits, counter-offer, approval)."""
+    if not 2 <= installments <= 60:
+        raise BadInput("bad_installments", "the number of instalments must be between 2 and 60")
+    if frequency not in plans.PERIOD_DAYS:
+        raise BadInput("bad_frequency", "unknown frequency")
+    total, currency = _plan_basis(session, debtor)
+    return plans.evaluate(
+        plan_limits_for(session, debtor, total),
+        total_minor=total,
+        currency=currency,
+        installments=installments,
+        frequency=frequency,
+        today=today,
+    )
+
+
+def _live_plan(session: Session, debtor: Debtor) -> PaymentPlan | None:
+    return session.scalars(
+        select(PaymentPlan).where(
+            PaymentPlan.debtor_id == debtor.id,
+            PaymentPlan.status.in_([PlanStatus.ACTIVE, PlanStatus.PENDING_APPROVAL]),
+        )
+    ).first()
+
+
+def accept_plan(
+    session: Session, debtor: Debtor, *, installments: int, frequency: str, today: date
+) -> PaymentPlan:
+    """Create the plan if the assistant would agree it on its own; anything else is refused
+    (the form only offers such plans, and a counter-offer is one)."""
+    if _live_plan(session, debtor) is not None:
+        raise PolicyViolation("plan_exists", "a payment plan is already in place")
+    evaluation = evaluate_plan(
+        session, debtor, installments=installments, frequency=frequency, today=today
+    )
+    if evaluation.status != "within_limits" or evaluation.proposal is None:
+        raise PolicyViolation("plan_outside_limits", "this plan needs a collector's approval")
+    plan = plans.create_plan(session, debtor, evaluation.proposal, actor="debtor")
+    note_in_timeline(
+        session,
+        debtor,
+        f"chose a plan: {plan.installments_count} {plan.frequency} instalments, "
+        f"{_money(plan.total_minor, plan.currency)}",
+        kind="plan_created",
+    )
+    return plan
+
+
+def ask_plan_approval(
+    session: Session, debtor: Debtor, *, installments: int, frequency: str, today: date
+) -> PaymentPlan:
+    """Keep a plan outside the limits for a collector, as the assistant does (dunning pauses,
+    an approval task and a handoff)."""
+    if _live_plan(session, debtor) is not None:
+        raise PolicyViolation("plan_exists", "a payment plan is already in place")
+    evaluation = evaluate_plan(
+        session, debtor, installments=installments, frequency=frequency, today=today
+    )
+    if evaluation.status == "within_limits" or evaluation.requested is None:
+        raise PolicyViolation("plan_within_limits", "this plan can be chosen directly")
+    reason = "outside_limits" if evaluation.status == "needs_approval" else "counter_offer_refused"
+    plan = plans.request_approval(
+        session, debtor, evaluation.requested, reason=reason, actor="debtor"
+    )
+    handoff.create_handoff(
+        session,
+        conversation_for_debtor(session, debtor),
+        reason="plan_approval",
+        details=reason,
+        actor="debtor",
+    )
+    note_in_timeline(
+        session,
+        debtor,
+        f"asked for a plan needing approval: {installments} {frequency} instalments ({reason})",
+        kind="plan_approval_requested",
+    )
+    return plan
+
+
+# --- promises -------------------------------------------------------------------------------
+
+
+def promise(
+    session: Session, debtor: Debtor, *, promised_date: date, amount_minor: int | None, today: date
+) -> Promise:
+    """A promise within the assistant's window; no amount means the whole open balance."""
+    invoices = plans_repository.open_invoices(session, debtor.id)
+    balance = sum(i.balance_minor for i in invoices)
+    if not invoices or balance <= 0:
+        raise PolicyViolation("nothing_owed", "there is nothing left to pay")
+    check = promises.check_date(promised_date, today)
+    if check == "past":
+        raise PolicyViolation("promise_date_past", "the date is in the past")
+    if check == "too_late":
+        raise PolicyViolation(
+            "promise_date_too_late",
+            f"the date must be on or before {promises.latest_allowed(today).isoformat()}",
+        )
+    amount = balance if amount_minor is None else amount_minor
+    if amount <= 0 or amount > balance:
+        raise BadInput("bad_amount", "the amount must be positive and at most the balance")
+    row = promises.record_promise(
+        session,
+        debtor,
+        amount_minor=amount,
+        promised_date=promised_date,
+        currency=invoices[0].currency,
+        source=PORTAL_CHANNEL,
+    )
+    note_in_timeline(
+        session,
+        debtor,
+        f"promised to pay {_money(amount, row.currency)} by {promised_date.isoformat()}",
+        kind="promise_recorded",
+    )
+    return row
+
+
+# --- disputes -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file as received: the name and type the browser gave, and the bytes."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def _attachment_type(upload: Upload) -> str:
+    for content_type, signatures in ATTACHMENT_SIGNATURES.items():
+        if any(upload.data.startswith(sig) for sig in signatures):
+            return content_type
+    raise BadInput(
+        "attachment_type", f"{upload.filename[:80]}: only PDF, PNG or JPEG files are accepted"
+    )
+
+
+def check_uploads(uploads: Sequence[Upload]) -> list[tuple[Upload, str]]:
+    """Every file checked before anything is stored: count, size, real type."""
+    files = [u for u in uploads if u.filename or u.data]
+    if len(files) > MAX_ATTACHMENTS:
+        raise BadInput("too_many_attachments", f"at most {MAX_ATTACHMENTS} files")
+    checked = []
+    for upload in files:
+        if not upload.data:
+            raise BadInput("attachment_empty", f"{upload.filename[:80]} is empty")
+        if len(upload.data) > MAX_ATTACHMENT_BYTES:
+            raise BadInput("attachment_too_large", f"{upload.filename[:80]} is larger than 5 MB")
+        checked.append((upload, _attachment_type(upload)))
+    return checked
+
+
+def open_dispute(
+    session: Session,
+    debtor: Debtor,
+    *,
+    invoice_id: int,
+    reason: str,
+    details: str,
+    uploads: Sequence[Upload] = (),
+) -> Dispute:
+    """The assistant's dispute (invoice out of dunning, review task), plus the files, private."""
+    if reason not in disputes.REASONS:
+        raise BadInput("bad_reason", "choose one of the reasons offered")
+    invoice = session.get(Invoice, invoice_id)
+    if invoice is None or invoice.debtor_id != debtor.id or invoice.status != InvoiceStatus.OPEN:
+        raise BadInput("invoice_not_disputable", "this invoice cannot be disputed here")
+    checked = check_uploads(uploads)
+    dispute = disputes.create_dispute(
+        session, debtor, reason=reason, details=details, invoice_id=invoice.id, actor="debtor"
+    )
+    folder = private_dir(get_settings().var_dir / ATTACHMENT_DIR)
+    for upload, content_type in checked:
+        stored = secrets.token_hex(16)
+        write_private(folder / stored, upload.data)
+        session.add(
+            PortalAttachment(
+                debtor_id=debtor.id,
+                dispute_id=dispute.id,
+                filename=Path(upload.filename or "file").name[:200],
+                content_type=content_type,
+                size_bytes=len(upload.data),
+                sha256=hashlib.sha256(upload.data).hexdigest(),
+                stored_name=stored,
+            )
+        )
+    note_in_timeline(
+        session,
+        debtor,
+        f"disputed invoice {invoice.number} ({reason}), {dispute.reference}, "
+        f"{len(checked)} file(s): {(details or '').strip()[:300]}",
+        kind="dispute_created",
+    )
+    return dispute
+
+
+def attachment_of(
+    session: Session, debtor: Debtor, attachment_id: int
+) -> tuple[PortalAttachment, Path]:
+    row = session.get(PortalAttachment, attachment_id)
+    if row is None or row.debtor_id != debtor.id:
+        raise NotFound("attachment_not_found", "no such file")
+    return row, get_settings().var_dir / ATTACHMENT_DIR / row.stored_name
+
+
+# --- preferences ----------------------------------------------------------------------------
+
+
+def set_preferences(
+    session: Session,
+    debtor: Debtor,
+    *,
+    channel: str | None,
+    language: str,
+    contact_from: time | None,
+    contact_until: time | None,
+) -> None:
+    contacts.set_preferences(
+        session,
+        debtor,
+        channel=channel,
+        language=language,
+        contact_from=contact_from,
+        contact_until=contact_until,
+        actor="debtor",
+    )
+    hours = (
+        f"{contact_from:%H:%M}-{contact_until:%H:%M}"
+        if contact_from and contact_until
+        else "any legal hour"
+    )
+    note_in_timeline(
+        session,
+        debtor,
+        f"set preferences: channel {channel or 'any'}, language {language}, hours {hours}",
+        kind="preferences_set",
+    )
