@@ -23,7 +23,6 @@ from relance.web.deps import DbSession
 from relance.web.ids import RowId
 
 router = APIRouter(route_class=ConsoleRoute)
-EINVOICE_UPLOAD_PATH = PREFIX + "/admin/einvoices"
 MAX_UPLOADS = 50
 
 

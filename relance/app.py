@@ -22,9 +22,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from messaging.endpoints import router as messaging_router
     from messaging.status import handle_status_callback as on_message_status
     from payment_links.endpoints import router as payments_router
-    from relance.api.einvoices import EINVOICE_MAX_BODY_BYTES, EINVOICE_PATH
     from portal.endpoints import DISPUTE_MAX_BODY_BYTES, DISPUTE_PATH
     from portal.endpoints import router as portal_router
+    from relance.api.einvoices import EINVOICE_MAX_BODY_BYTES, EINVOICE_PATH
     from relance.api.endpoints import router as api_router
     from relance.nlg.endpoints import NLG_MAX_BODY_BYTES
     from relance.nlg.endpoints import router as nlg_router

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -387,10 +386,3 @@ def detect_and_parse(data: bytes, *, max_lines: int) -> list[Statement]:
     if b":20:" in data[:4096]:
         return parse_mt940(data, max_lines=max_lines)
     raise StatementError("neither a camt.053 (XML) nor an MT940 statement")
-
-
-def iter_credits(statements: list[Statement]) -> Iterator[tuple[Statement, Line]]:
-    for statement in statements:
-        for line in statement.lines:
-            if line.credit and not line.reversal:
-                yield statement, line

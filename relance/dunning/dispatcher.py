@@ -350,7 +350,7 @@ class Dispatcher:
             )
             try:
                 message = self._send(
-                    session, conversation, contact, channel, lead, numbers, decision, choice
+                    session, conversation, contact, channel, lead, numbers, decision, choice, live
                 )
             except DeliveryError as exc:
                 attempts += 1
@@ -441,6 +441,7 @@ class Dispatcher:
         numbers: list[str],
         decision: Decision,
         choice: ArmChoice | None,
+        live: list[DunningAction],
     ) -> Message | None:
         gateway = self._gateway or get_gateway()
         if channel == Channel.VOICE:

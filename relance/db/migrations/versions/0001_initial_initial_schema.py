@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-12-05 05:28:35.215728
+Create Date: 2026-12-05 07:07:50.347894
 """
 
 from __future__ import annotations
@@ -59,11 +59,22 @@ def upgrade() -> None:
         sa.Column("city", sa.String(length=120), nullable=True),
         sa.Column("country", sa.String(length=2), nullable=False),
         sa.Column("email", sa.String(length=254), nullable=True),
+        sa.Column("siren", sa.String(length=9), nullable=True),
+        sa.Column("siret", sa.String(length=14), nullable=True),
+        sa.Column("vat_number", sa.String(length=32), nullable=True),
         sa.Column("credit_minor", sa.BigInteger(), nullable=False),
+        sa.Column("preferred_channel", sa.String(length=16), nullable=True),
+        sa.Column("contact_from", sa.Time(), nullable=True),
+        sa.Column("contact_until", sa.Time(), nullable=True),
         sa.Column("created_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_debtors")),
         sa.UniqueConstraint("customer_number", name=op.f("uq_debtors_customer_number")),
     )
+    with op.batch_alter_table("debtors", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_debtors_siren"), ["siren"], unique=False)
+        batch_op.create_index(batch_op.f("ix_debtors_siret"), ["siret"], unique=False)
+        batch_op.create_index(batch_op.f("ix_debtors_vat_number"), ["vat_number"], unique=False)
+
     op.create_table(
         "dunning_runs",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -76,12 +87,62 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dunning_runs")),
     )
     op.create_table(
+        "experiments",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("key", sa.String(length=48), nullable=False),
+        sa.Column("name", sa.String(length=120), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("factor", sa.String(length=16), nullable=False),
+        sa.Column("template", sa.String(length=120), nullable=False),
+        sa.Column("stage", sa.String(length=32), nullable=True),
+        sa.Column("channel", sa.String(length=16), nullable=True),
+        sa.Column("segment", sa.String(length=16), nullable=True),
+        sa.Column("language", sa.String(length=8), nullable=True),
+        sa.Column("allocation", sa.String(length=16), nullable=False),
+        sa.Column("min_sample", sa.Integer(), nullable=False),
+        sa.Column("outcome", sa.String(length=16), nullable=False),
+        sa.Column("window_days", sa.Integer(), nullable=False),
+        sa.Column("max_opt_out_excess", sa.Double(), nullable=False),
+        sa.Column("max_complaint_excess", sa.Double(), nullable=False),
+        sa.Column("weights", sa.JSON(), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_by", sa.String(length=80), nullable=False),
+        sa.Column("started_at", relance.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("stopped_at", relance.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("promoted_arm", sa.Integer(), nullable=True),
+        sa.Column("created_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_experiments")),
+        sa.UniqueConstraint("key", name=op.f("uq_experiments_key")),
+    )
+    with op.batch_alter_table("experiments", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_experiments_status"), ["status"], unique=False)
+        batch_op.create_index(batch_op.f("ix_experiments_template"), ["template"], unique=False)
+
+    op.create_table(
         "login_throttles",
         sa.Column("account_key", sa.String(length=64), nullable=False),
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("last_failure_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("account_key", name=op.f("pk_login_throttles")),
     )
+    op.create_table(
+        "outbox_events",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("event_id", sa.String(length=36), nullable=False),
+        sa.Column("type", sa.String(length=64), nullable=False),
+        sa.Column("debtor_id", sa.Integer(), nullable=True),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("created_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox_events")),
+        sa.UniqueConstraint("event_id", name=op.f("uq_outbox_events_event_id")),
+    )
+    with op.batch_alter_table("outbox_events", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_outbox_events_created_at"), ["created_at"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_outbox_events_debtor_id"), ["debtor_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_outbox_events_type"), ["type"], unique=False)
+
     op.create_table(
         "users",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -110,6 +171,18 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_versioned_documents_active"), ["active"], unique=False)
         batch_op.create_index(batch_op.f("ix_versioned_documents_kind"), ["kind"], unique=False)
 
+    op.create_table(
+        "webhook_endpoints",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("url", sa.String(length=500), nullable=False),
+        sa.Column("description", sa.String(length=200), nullable=False),
+        sa.Column("events", sa.JSON(), nullable=False),
+        sa.Column("secret", sa.String(length=128), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("created_by", sa.String(length=64), nullable=False),
+        sa.Column("created_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_endpoints")),
+    )
     op.create_table(
         "webhook_events",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -189,7 +262,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("debtor_id", sa.Integer(), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
-        sa.Column("address", sa.String(length=64), nullable=False),
+        sa.Column("address", sa.String(length=254), nullable=False),
         sa.Column("consent", sa.Boolean(), nullable=False),
         sa.Column("opted_out_at", relance.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
@@ -240,6 +313,58 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "experiment_arms",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("experiment_id", sa.Integer(), nullable=False),
+        sa.Column("index", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=60), nullable=False),
+        sa.Column("variant_index", sa.Integer(), nullable=False),
+        sa.Column("share", sa.Double(), nullable=False),
+        sa.Column("stopped_at", relance.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("stop_reason", sa.String(length=300), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["experiment_id"],
+            ["experiments.id"],
+            name=op.f("fk_experiment_arms_experiment_id_experiments"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_experiment_arms")),
+        sa.UniqueConstraint(
+            "experiment_id", "index", name=op.f("uq_experiment_arms_experiment_id_index")
+        ),
+    )
+    op.create_table(
+        "experiment_assignments",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("experiment_id", sa.Integer(), nullable=False),
+        sa.Column("debtor_id", sa.Integer(), nullable=False),
+        sa.Column("arm_index", sa.Integer(), nullable=False),
+        sa.Column("assigned_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["debtor_id"],
+            ["debtors.id"],
+            name=op.f("fk_experiment_assignments_debtor_id_debtors"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["experiment_id"],
+            ["experiments.id"],
+            name=op.f("fk_experiment_assignments_experiment_id_experiments"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_experiment_assignments")),
+        sa.UniqueConstraint(
+            "experiment_id",
+            "debtor_id",
+            name=op.f("uq_experiment_assignments_experiment_id_debtor_id"),
+        ),
+    )
+    with op.batch_alter_table("experiment_assignments", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_experiment_assignments_debtor_id"), ["debtor_id"], unique=False
+        )
+
+    op.create_table(
         "invoices",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("debtor_id", sa.Integer(), nullable=False),
@@ -253,6 +378,9 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("dunning_paused_until", sa.Date(), nullable=True),
         sa.Column("paid_at", relance.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("payment_terms", sa.String(length=500), nullable=True),
+        sa.Column("late_payment_terms", sa.String(length=500), nullable=True),
+        sa.Column("document_path", sa.String(length=500), nullable=True),
         sa.Column("created_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["debtor_id"],
@@ -324,6 +452,32 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_payment_plans_status"), ["status"], unique=False)
 
     op.create_table(
+        "portal_accesses",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("debtor_id", sa.Integer(), nullable=False),
+        sa.Column("expires_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", relance.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("failed_attempts", sa.Integer(), nullable=False),
+        sa.Column("locked_until", relance.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("verified_at", relance.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("session_epoch", sa.Integer(), nullable=False),
+        sa.Column("created_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["debtor_id"],
+            ["debtors.id"],
+            name=op.f("fk_portal_accesses_debtor_id_debtors"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_portal_accesses")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_portal_accesses_token_hash")),
+    )
+    with op.batch_alter_table("portal_accesses", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_portal_accesses_debtor_id"), ["debtor_id"], unique=False
+        )
+
+    op.create_table(
         "promises",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("debtor_id", sa.Integer(), nullable=False),
@@ -370,6 +524,44 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_tasks_due_at"), ["due_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_tasks_kind"), ["kind"], unique=False)
         batch_op.create_index(batch_op.f("ix_tasks_status"), ["status"], unique=False)
+
+    op.create_table(
+        "webhook_deliveries",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("endpoint_id", sa.Integer(), nullable=False),
+        sa.Column("event_id", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_status_code", sa.Integer(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("delivered_at", relance.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["endpoint_id"],
+            ["webhook_endpoints.id"],
+            name=op.f("fk_webhook_deliveries_endpoint_id_webhook_endpoints"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["event_id"],
+            ["outbox_events.id"],
+            name=op.f("fk_webhook_deliveries_event_id_outbox_events"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
+        sa.UniqueConstraint(
+            "endpoint_id", "event_id", name=op.f("uq_webhook_deliveries_endpoint_id_event_id")
+        ),
+    )
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_webhook_deliveries_endpoint_id"), ["endpoint_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_webhook_deliveries_next_attempt_at"), ["next_attempt_at"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_webhook_deliveries_status"), ["status"], unique=False)
 
     op.create_table(
         "disputes",
@@ -498,8 +690,8 @@ def upgrade() -> None:
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("author", sa.String(length=16), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("address", sa.String(length=64), nullable=True),
-        sa.Column("provider_id", sa.String(length=80), nullable=True),
+        sa.Column("address", sa.String(length=254), nullable=True),
+        sa.Column("provider_id", sa.String(length=255), nullable=True),
         sa.Column("status", sa.String(length=24), nullable=False),
         sa.Column("error_code", sa.String(length=32), nullable=True),
         sa.Column("extra", sa.JSON(), nullable=True),
@@ -622,6 +814,45 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "experiment_exposures",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("experiment_id", sa.Integer(), nullable=False),
+        sa.Column("arm_index", sa.Integer(), nullable=False),
+        sa.Column("debtor_id", sa.Integer(), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("stage", sa.String(length=40), nullable=True),
+        sa.Column("message_id", sa.Integer(), nullable=True),
+        sa.Column("invoice_ids", sa.JSON(), nullable=False),
+        sa.Column("exposed_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["debtor_id"],
+            ["debtors.id"],
+            name=op.f("fk_experiment_exposures_debtor_id_debtors"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["experiment_id"],
+            ["experiments.id"],
+            name=op.f("fk_experiment_exposures_experiment_id_experiments"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["message_id"],
+            ["messages.id"],
+            name=op.f("fk_experiment_exposures_message_id_messages"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_experiment_exposures")),
+    )
+    with op.batch_alter_table("experiment_exposures", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_experiment_exposures_exp_debtor", ["experiment_id", "debtor_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_experiment_exposures_exposed_at"), ["exposed_at"], unique=False
+        )
+
+    op.create_table(
         "late_payment_reasons",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("debtor_id", sa.Integer(), nullable=False),
@@ -697,6 +928,40 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("payment_links", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_payment_links_debtor_id"), ["debtor_id"], unique=False)
+
+    op.create_table(
+        "portal_attachments",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("debtor_id", sa.Integer(), nullable=False),
+        sa.Column("dispute_id", sa.Integer(), nullable=False),
+        sa.Column("filename", sa.String(length=200), nullable=False),
+        sa.Column("content_type", sa.String(length=64), nullable=False),
+        sa.Column("size_bytes", sa.Integer(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("stored_name", sa.String(length=80), nullable=False),
+        sa.Column("created_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["debtor_id"],
+            ["debtors.id"],
+            name=op.f("fk_portal_attachments_debtor_id_debtors"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["dispute_id"],
+            ["disputes.id"],
+            name=op.f("fk_portal_attachments_dispute_id_disputes"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_portal_attachments")),
+        sa.UniqueConstraint("stored_name", name=op.f("uq_portal_attachments_stored_name")),
+    )
+    with op.batch_alter_table("portal_attachments", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_portal_attachments_debtor_id"), ["debtor_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_portal_attachments_dispute_id"), ["dispute_id"], unique=False
+        )
 
     op.create_table(
         "payments",
@@ -886,6 +1151,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_payments_debtor_id"))
 
     op.drop_table("payments")
+    with op.batch_alter_table("portal_attachments", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_portal_attachments_dispute_id"))
+        batch_op.drop_index(batch_op.f("ix_portal_attachments_debtor_id"))
+
+    op.drop_table("portal_attachments")
     with op.batch_alter_table("payment_links", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_payment_links_debtor_id"))
 
@@ -895,6 +1165,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_late_payment_reasons_category"))
 
     op.drop_table("late_payment_reasons")
+    with op.batch_alter_table("experiment_exposures", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_experiment_exposures_exposed_at"))
+        batch_op.drop_index("ix_experiment_exposures_exp_debtor")
+
+    op.drop_table("experiment_exposures")
     with op.batch_alter_table("dunning_actions", schema=None) as batch_op:
         batch_op.drop_index("ix_dunning_actions_status_next")
         batch_op.drop_index(batch_op.f("ix_dunning_actions_invoice_id"))
@@ -935,6 +1210,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_disputes_debtor_id"))
 
     op.drop_table("disputes")
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_webhook_deliveries_status"))
+        batch_op.drop_index(batch_op.f("ix_webhook_deliveries_next_attempt_at"))
+        batch_op.drop_index(batch_op.f("ix_webhook_deliveries_endpoint_id"))
+
+    op.drop_table("webhook_deliveries")
     with op.batch_alter_table("tasks", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_tasks_status"))
         batch_op.drop_index(batch_op.f("ix_tasks_kind"))
@@ -947,6 +1228,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_promises_debtor_id"))
 
     op.drop_table("promises")
+    with op.batch_alter_table("portal_accesses", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_portal_accesses_debtor_id"))
+
+    op.drop_table("portal_accesses")
     with op.batch_alter_table("payment_plans", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_payment_plans_status"))
         batch_op.drop_index(batch_op.f("ix_payment_plans_debtor_id"))
@@ -963,6 +1248,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_invoices_debtor_id"))
 
     op.drop_table("invoices")
+    with op.batch_alter_table("experiment_assignments", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_experiment_assignments_debtor_id"))
+
+    op.drop_table("experiment_assignments")
+    op.drop_table("experiment_arms")
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_conversations_last_message_at"))
 
@@ -984,14 +1274,31 @@ def downgrade() -> None:
     op.drop_table("audit_events")
     op.drop_table("api_tokens")
     op.drop_table("webhook_events")
+    op.drop_table("webhook_endpoints")
     with op.batch_alter_table("versioned_documents", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_versioned_documents_kind"))
         batch_op.drop_index(batch_op.f("ix_versioned_documents_active"))
 
     op.drop_table("versioned_documents")
     op.drop_table("users")
+    with op.batch_alter_table("outbox_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_outbox_events_type"))
+        batch_op.drop_index(batch_op.f("ix_outbox_events_debtor_id"))
+        batch_op.drop_index(batch_op.f("ix_outbox_events_created_at"))
+
+    op.drop_table("outbox_events")
     op.drop_table("login_throttles")
+    with op.batch_alter_table("experiments", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_experiments_template"))
+        batch_op.drop_index(batch_op.f("ix_experiments_status"))
+
+    op.drop_table("experiments")
     op.drop_table("dunning_runs")
+    with op.batch_alter_table("debtors", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_debtors_vat_number"))
+        batch_op.drop_index(batch_op.f("ix_debtors_siret"))
+        batch_op.drop_index(batch_op.f("ix_debtors_siren"))
+
     op.drop_table("debtors")
     op.drop_table("bank_statements")
     # ### end Alembic commands ###
