@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from relance import audit
@@ -287,3 +287,36 @@ def recent_deliveries(session: Session, limit: int = 100) -> list[WebhookDeliver
 
 def endpoints(session: Session) -> list[WebhookEndpoint]:
     return list(session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id)))
+
+
+def prune_delivered(session: Session, *, cutoff: datetime, limit: int = 5_000) -> int:
+    """Delete events emitted before `cutoff` whose deliveries all succeeded (or that no endpoint
+    wanted), with those deliveries: without it the outbox grows with every domain change forever.
+    An event with a pending or failed delivery is kept: it is still due, or still evidence in the
+    delivery log. The caller commits."""
+    unfinished = exists().where(
+        WebhookDelivery.event_id == OutboxEvent.id, WebhookDelivery.status != "delivered"
+    )
+    ids = list(
+        session.scalars(
+            select(OutboxEvent.id)
+            .where(OutboxEvent.created_at < cutoff, ~unfinished)
+            .order_by(OutboxEvent.id)
+            .limit(limit)
+        )
+    )
+    if ids:
+        session.execute(delete(WebhookDelivery).where(WebhookDelivery.event_id.in_(ids)))
+        session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(ids)))
+    return len(ids)
+
+
+def scheduled_prune(now: datetime | None = None) -> int | None:
+    """The daily retention job's outbox part: one committed unit of work (None: switched off)."""
+    from relance.db.session import session_scope
+
+    days = get_settings().retention_webhook_days
+    if days < 1:
+        return None
+    with session_scope() as session:
+        return prune_delivered(session, cutoff=(now or utcnow()) - timedelta(days=days))
