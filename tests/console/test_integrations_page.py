@@ -59,6 +59,8 @@ def test_webhook_secret_is_shown_once(
     assert rotated.status_code == 200 and new_secret != secret and new_secret in rotated.text
     assert "webhook_endpoint.secret_rotated" in db.scalars(select(AuditEvent.action)).all()
     assert new_secret not in as_admin.get("/console/admin/webhooks").text
+    missing = as_admin.post("/console/admin/webhooks/999999/secret", data={"csrf_token": token})
+    assert missing.status_code == 404
     toggled = as_admin.post(
         f"/console/admin/webhooks/{endpoint.id}/active",
         data={"csrf_token": token, "active": "false"},
