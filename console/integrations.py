@@ -2,8 +2,9 @@
 outbound webhooks (endpoints, their one-time secret, the delivery log).
 
 Admin only. The work is in `relance.einvoice` and `relance.outbox`; these pages only read the
-form and show the outcome. A webhook secret is shown once, on the page answering its creation,
-and never again (the list shows only the endpoint's URL and events).
+form and show the outcome. A webhook secret is shown once, on the page answering its creation or
+rotation, and never again (the list shows only the endpoint's URL and events; the database holds
+it encrypted).
 """
 
 from __future__ import annotations
@@ -90,6 +91,19 @@ def create_webhook(
         request,
         "admin_webhooks.html",
         _webhooks_context(db, new_secret=created.secret, new_endpoint=created.endpoint),
+    )
+
+
+@router.post("/webhooks/{endpoint_id}/secret", dependencies=[CsrfChecked])
+def rotate_webhook_secret(
+    request: Request, db: DbSession, user: AdminUser, endpoint_id: RowId
+) -> Response:
+    """A leaked or lost secret is replaced here; the new one is shown once, like at creation."""
+    rotated = outbox.rotate_secret(db, endpoint_id, actor=actor_of(user))
+    return render(
+        request,
+        "admin_webhooks.html",
+        _webhooks_context(db, new_secret=rotated.secret, new_endpoint=rotated.endpoint),
     )
 
 

@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     # Privacy: conversation content of settled debtors is purged this many days after the
     # account went quiet (0 switches the job off); accounting records are kept regardless.
     retention_conversation_days: int = Field(default=730, ge=0)
+    # Outbox events whose every webhook delivery succeeded are deleted this many days after they
+    # were emitted (0 keeps them forever); failed or pending ones stay for the delivery log.
+    retention_webhook_days: int = Field(default=90, ge=0)
 
     # Conversation rules
     identity_check: Literal["postcode", "customer_number"] = "postcode"

@@ -28,7 +28,8 @@ class OutboxEvent(Base):
 class WebhookEndpoint(TimestampMixin, Base):
     """A URL of the creditor's system that receives events (all, or those listed in `events`).
 
-    The secret signs each delivery; it is shown once, when the endpoint is created."""
+    The secret signs each delivery; it is shown once, when the endpoint is created (or its secret
+    rotated), and stored only encrypted (`secret_box`): the column holds a Fernet token."""
 
     __tablename__ = "webhook_endpoints"
 
@@ -36,7 +37,7 @@ class WebhookEndpoint(TimestampMixin, Base):
     url: Mapped[str] = mapped_column(String(500))
     description: Mapped[str] = mapped_column(String(200), default="")
     events: Mapped[list[str]] = mapped_column(JSON, default=list)  # empty: every event
-    secret: Mapped[str] = mapped_column(String(128))
+    secret_sealed: Mapped[str] = mapped_column(String(256))
     active: Mapped[bool] = mapped_column(default=True)
     created_by: Mapped[str] = mapped_column(String(64), default="system")
 

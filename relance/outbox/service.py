@@ -17,18 +17,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from relance import audit
 from relance.audit import jsonable
 from relance.db.base import utcnow
 from relance.errors import BadInput, NotFound
+from relance.outbox import destinations
 from relance.outbox.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
+from relance.outbox.secret_box import SecretUnreadable, seal, unseal
 from relance.outbox.signing import HEADER, new_secret, sign
+from relance.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -84,26 +86,35 @@ def body_of(event: OutboxEvent) -> bytes:
 @dataclass(frozen=True)
 class NewEndpoint:
     endpoint: WebhookEndpoint
-    secret: str  # returned once, at creation; never shown again
+    secret: str  # returned once, at creation or rotation; never shown again
+
+
+def _allow_http() -> bool:
+    """Plain http only outside production (a local receiver while developing)."""
+    return get_settings().environment != "production"
+
+
+def _seal(secret: str) -> str:
+    return seal(secret, get_settings().secret_key)
 
 
 def create_endpoint(
     session: Session, *, url: str, events: list[str], description: str, actor: str
 ) -> NewEndpoint:
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("https", "http") or not parts.netloc:
-        raise BadInput("invalid_url", "The endpoint URL must be an http(s) URL")
+    """Refuses (BadInput, nothing stored) a URL that is not https, carries credentials or points
+    inside our network (`destinations`); the new secret is returned once and stored sealed."""
+    if len(url) > 500 or len(description) > 200:
+        raise BadInput("too_long", "URL (500) or description (200 characters) too long")
+    destinations.check(url, allow_http=_allow_http())
     unknown = sorted(set(events) - set(EVENTS))
     if unknown:
         raise BadInput("unknown_event", f"Unknown events: {', '.join(unknown)}")
-    if len(url) > 500 or len(description) > 200:
-        raise BadInput("too_long", "URL (500) or description (200 characters) too long")
     secret = new_secret()
     endpoint = WebhookEndpoint(
         url=url.strip(),
         events=sorted(set(events)),
         description=description,
-        secret=secret,
+        secret_sealed=_seal(secret),
         created_by=actor[:64],
     )
     session.add(endpoint)
@@ -119,10 +130,31 @@ def create_endpoint(
     return NewEndpoint(endpoint, secret)
 
 
-def set_active(session: Session, endpoint_id: int, *, active: bool, actor: str) -> WebhookEndpoint:
+def _endpoint(session: Session, endpoint_id: int) -> WebhookEndpoint:
     endpoint = session.get(WebhookEndpoint, endpoint_id)
     if endpoint is None:
         raise NotFound("not_found", "No such webhook endpoint")
+    return endpoint
+
+
+def rotate_secret(session: Session, endpoint_id: int, *, actor: str) -> NewEndpoint:
+    """A new signing secret, shown once; deliveries are signed when sent, so every later one
+    (pending retries included) carries the new signature. The old secret stops working at once."""
+    endpoint = _endpoint(session, endpoint_id)
+    secret = new_secret()
+    endpoint.secret_sealed = _seal(secret)
+    audit.record(
+        session,
+        actor=actor,
+        action="webhook_endpoint.secret_rotated",
+        entity=endpoint,
+        url=endpoint.url,
+    )
+    return NewEndpoint(endpoint, secret)
+
+
+def set_active(session: Session, endpoint_id: int, *, active: bool, actor: str) -> WebhookEndpoint:
+    endpoint = _endpoint(session, endpoint_id)
     endpoint.active = active
     audit.record(
         session,
@@ -144,7 +176,7 @@ def backoff(attempts: int) -> timedelta:
 class _Claim:
     delivery_id: int
     url: str
-    secret: str
+    sealed_secret: str
     event_id: str
     event_type: str
     body: bytes
@@ -175,14 +207,17 @@ def deliver_due(
                 _Claim(
                     delivery.id,
                     delivery.endpoint.url,
-                    delivery.endpoint.secret,
+                    delivery.endpoint.secret_sealed,
                     delivery.event.event_id,
                     delivery.event.type,
                     body_of(delivery.event),
                 )
             )
     counts = {"delivered": 0, "retry": 0, "failed": 0}
-    with httpx.Client(timeout=TIMEOUT_SECONDS, transport=transport) as client:
+    # Redirects are never followed: a 3xx could point anywhere, past the destination check.
+    with httpx.Client(
+        timeout=TIMEOUT_SECONDS, transport=transport, follow_redirects=False
+    ) as client:
         for claim in claims:
             code, error = _send(client, claim)
             with factory() as session, session.begin():
@@ -205,21 +240,42 @@ def deliver_due(
 
 
 def _send(client: httpx.Client, claim: _Claim) -> tuple[int | None, str | None]:
-    """Signed at the moment of sending: the receiver compares the timestamp with its clock."""
+    """Signed at the moment of sending: the receiver compares the timestamp with its clock.
+
+    The URL is checked again first (DNS may have changed since the endpoint was created) and the
+    request goes to the checked address, so it cannot be steered inside our network."""
+    settings = get_settings()
+    try:
+        destination = destinations.check(claim.url, allow_http=settings.environment != "production")
+        secret = unseal(claim.sealed_secret, settings.secret_key)
+    except BadInput as exc:
+        log.warning("webhook delivery %s refused: %s", claim.delivery_id, exc.message)
+        return None, f"refused: {exc.message}"[:1000]
+    except SecretUnreadable as exc:
+        log.error("webhook delivery %s not signed: %s", claim.delivery_id, exc)
+        return None, str(exc)
     headers = {
+        "Host": destination.host_header,
         "Content-Type": "application/json",
-        HEADER: sign(claim.secret, claim.body, int(time.time())),
+        HEADER: sign(secret, claim.body, int(time.time())),
         "Idempotency-Key": claim.event_id,
         "Relance-Event": claim.event_type,
         "User-Agent": "Relance-Webhooks/1",
     }
     try:
-        response = client.post(claim.url, content=claim.body, headers=headers)
+        response = client.post(
+            destination.url,
+            content=claim.body,
+            headers=headers,
+            extensions={"sni_hostname": destination.host},  # the certificate is for the name
+        )
     except httpx.HTTPError as exc:
         log.info("webhook delivery %s failed: %s", claim.delivery_id, exc)
         return None, f"{type(exc).__name__}: {exc}"[:1000]
     if 200 <= response.status_code < 300:
         return response.status_code, None
+    if response.is_redirect:
+        return response.status_code, "redirect not followed: the endpoint URL must answer itself"
     return response.status_code, response.text[:500]
 
 
@@ -231,3 +287,36 @@ def recent_deliveries(session: Session, limit: int = 100) -> list[WebhookDeliver
 
 def endpoints(session: Session) -> list[WebhookEndpoint]:
     return list(session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id)))
+
+
+def prune_delivered(session: Session, *, cutoff: datetime, limit: int = 5_000) -> int:
+    """Delete events emitted before `cutoff` whose deliveries all succeeded (or that no endpoint
+    wanted), with those deliveries: without it the outbox grows with every domain change forever.
+    An event with a pending or failed delivery is kept: it is still due, or still evidence in the
+    delivery log. The caller commits."""
+    unfinished = exists().where(
+        WebhookDelivery.event_id == OutboxEvent.id, WebhookDelivery.status != "delivered"
+    )
+    ids = list(
+        session.scalars(
+            select(OutboxEvent.id)
+            .where(OutboxEvent.created_at < cutoff, ~unfinished)
+            .order_by(OutboxEvent.id)
+            .limit(limit)
+        )
+    )
+    if ids:
+        session.execute(delete(WebhookDelivery).where(WebhookDelivery.event_id.in_(ids)))
+        session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(ids)))
+    return len(ids)
+
+
+def scheduled_prune(now: datetime | None = None) -> int | None:
+    """The daily retention job's outbox part: one committed unit of work (None: switched off)."""
+    from relance.db.session import session_scope
+
+    days = get_settings().retention_webhook_days
+    if days < 1:
+        return None
+    with session_scope() as session:
+        return prune_delivered(session, cutoff=(now or utcnow()) - timedelta(days=days))

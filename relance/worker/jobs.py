@@ -19,7 +19,7 @@ from relance.db import session as db_session
 from relance.db.base import utcnow
 from relance.db.session import session_scope
 from relance.followups.service import run_followups
-from relance.outbox.service import deliver_due
+from relance.outbox.service import deliver_due, scheduled_prune
 from relance.privacy.retention import scheduled_run
 from relance.worker.readiness import AssistantGate, assistant_is_ready
 
@@ -101,8 +101,9 @@ def refresh_experiments(now: datetime | None = None) -> dict[str, Any]:
 
 
 def retention() -> Any:
-    """Purge conversation content of settled debtors past RETENTION_CONVERSATION_DAYS."""
-    return scheduled_run()
+    """Purge conversation content of settled debtors past RETENTION_CONVERSATION_DAYS, and
+    delivered outbox events past RETENTION_WEBHOOK_DAYS."""
+    return {"conversations": scheduled_run(), "webhook_events": scheduled_prune()}
 
 
 def deliver_webhooks(now: datetime | None = None) -> dict[str, int]:

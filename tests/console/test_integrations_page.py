@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from relance.db.models import AuditEvent
 from relance.outbox.models import WebhookEndpoint
+from relance.outbox.secret_box import unseal
+from relance.settings import get_settings
 from tests.console.conftest import csrf_of
 from tests.relance.einvoice.samples import Sample, ubl
+from tests.relance.outbox.dns import fake_dns
 
 
 def test_admin_uploads_einvoices_and_sees_each_file(as_admin: TestClient) -> None:
@@ -31,7 +36,10 @@ def test_collector_cannot_open_the_pages(as_collector: TestClient) -> None:
     assert as_collector.get("/console/admin/webhooks").status_code == 403
 
 
-def test_webhook_secret_is_shown_once(as_admin: TestClient, db: Session) -> None:
+def test_webhook_secret_is_shown_once(
+    as_admin: TestClient, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_dns(monkeypatch, {})
     token = csrf_of(as_admin, "/console/admin/webhooks")
     created = as_admin.post(
         "/console/admin/webhooks",
@@ -39,9 +47,20 @@ def test_webhook_secret_is_shown_once(as_admin: TestClient, db: Session) -> None
     )
     assert created.status_code == 200
     endpoint = db.scalars(select(WebhookEndpoint)).one()
-    assert endpoint.secret in created.text
+    secret = unseal(endpoint.secret_sealed, get_settings().secret_key)
+    assert secret in created.text and secret not in endpoint.secret_sealed
     later = as_admin.get("/console/admin/webhooks")
-    assert "https://erp.example/in" in later.text and endpoint.secret not in later.text
+    assert "https://erp.example/in" in later.text and secret not in later.text
+    rotated = as_admin.post(
+        f"/console/admin/webhooks/{endpoint.id}/secret", data={"csrf_token": token}
+    )
+    db.refresh(endpoint)
+    new_secret = unseal(endpoint.secret_sealed, get_settings().secret_key)
+    assert rotated.status_code == 200 and new_secret != secret and new_secret in rotated.text
+    assert "webhook_endpoint.secret_rotated" in db.scalars(select(AuditEvent.action)).all()
+    assert new_secret not in as_admin.get("/console/admin/webhooks").text
+    missing = as_admin.post("/console/admin/webhooks/999999/secret", data={"csrf_token": token})
+    assert missing.status_code == 404
     toggled = as_admin.post(
         f"/console/admin/webhooks/{endpoint.id}/active",
         data={"csrf_token": token, "active": "false"},
@@ -50,3 +69,22 @@ def test_webhook_secret_is_shown_once(as_admin: TestClient, db: Session) -> None
     assert toggled.status_code == 303
     db.refresh(endpoint)
     assert endpoint.active is False
+
+
+def test_an_internal_webhook_url_is_refused_with_a_clear_message(
+    as_admin: TestClient, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_dns(monkeypatch, {})
+    token = csrf_of(as_admin, "/console/admin/webhooks")
+    answer = as_admin.post(
+        "/console/admin/webhooks",
+        data={"csrf_token": token, "url": "http://169.254.169.254/latest/meta-data/"},
+    )
+    assert answer.status_code == 422 and "non-public address" in answer.text
+    assert db.scalars(select(WebhookEndpoint)).all() == []
+
+
+def test_a_collector_cannot_rotate_a_secret(as_collector: TestClient) -> None:
+    token = csrf_of(as_collector)
+    answer = as_collector.post("/console/admin/webhooks/1/secret", data={"csrf_token": token})
+    assert answer.status_code == 403

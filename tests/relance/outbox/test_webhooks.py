@@ -150,7 +150,9 @@ def test_a_delivery_is_given_up_after_the_last_attempt(
     db: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(outbox, "MAX_ATTEMPTS", 2)
-    outbox.create_endpoint(db, url="http://127.0.0.1:9/none", events=[], description="", actor="a")
+    outbox.create_endpoint(
+        db, url="http://down.example:9/none", events=[], description="", actor="a"
+    )
     outbox.emit(db, "contact.opted_out", debtor_id=None, channel="sms")
     db.flush()
 

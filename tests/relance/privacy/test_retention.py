@@ -93,5 +93,8 @@ def test_retention_period_is_a_setting(
 def test_worker_runs_retention_daily(db: Session, population: dict[str, int]) -> None:
     interval, job = jobs.SCHEDULE["privacy.retention"]
     assert interval == 24 * 3600
-    assert job() == {"debtors": 1, "messages": 3, "tracker_events": 0}
+    assert job() == {
+        "conversations": {"debtors": 1, "messages": 3, "tracker_events": 0},
+        "webhook_events": 0,
+    }
     assert _bodies(db, population["due"]) == ["", "", ""]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-12-05 07:07:50.347894
+Create Date: 2026-12-05 07:15:18.596844
 """
 
 from __future__ import annotations
@@ -177,7 +177,7 @@ def upgrade() -> None:
         sa.Column("url", sa.String(length=500), nullable=False),
         sa.Column("description", sa.String(length=200), nullable=False),
         sa.Column("events", sa.JSON(), nullable=False),
-        sa.Column("secret", sa.String(length=128), nullable=False),
+        sa.Column("secret_sealed", sa.String(length=256), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_by", sa.String(length=64), nullable=False),
         sa.Column("created_at", relance.db.base.UTCDateTime(timezone=True), nullable=False),
