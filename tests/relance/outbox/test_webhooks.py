@@ -77,7 +77,9 @@ def test_a_payment_emits_payment_received_in_its_transaction(db: Session) -> Non
         thank=False,
     )
     savepoint.rollback()  # the change did not happen: neither did its event
-    assert db.scalar(select(func.count()).select_from(OutboxEvent)) == 0
+    # Scoped to this debtor: other tests' services commit their own events to the shared database.
+    mine = select(OutboxEvent).where(OutboxEvent.debtor_id == debtor.id)
+    assert db.scalar(select(func.count()).select_from(mine.subquery())) == 0
     record_payment(
         db,
         debtor_id=debtor.id,
@@ -88,13 +90,13 @@ def test_a_payment_emits_payment_received_in_its_transaction(db: Session) -> Non
         provider_ref="BANK-1",
         thank=False,
     )
-    event = db.scalars(select(OutboxEvent)).one()
+    event = db.scalars(mine).one()
     assert (event.type, event.data["amount_minor"], event.data["provider_ref"]) == (
         "payment.received",
         5_000,
         "BANK-1",
     )
-    delivery = db.scalars(select(WebhookDelivery)).one()
+    delivery = db.scalars(select(WebhookDelivery).where(WebhookDelivery.event == event)).one()
     assert delivery.endpoint_id == created.endpoint.id and delivery.status == "pending"
 
 
