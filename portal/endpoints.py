@@ -230,6 +230,16 @@ def _csrf_ok(ctx: Ctx, given: str) -> bool:
     return cookies.csrf_matches(ctx.data, given)
 
 
+def _open_for_post(
+    token: str, request: Request, db: Session, settings: Settings, csrf_token: str
+) -> Ctx | Response:
+    """`_open`, then the form's CSRF token: every state-changing route starts with both."""
+    ctx = _open(token, request, db, settings)
+    if isinstance(ctx, Ctx) and not _csrf_ok(ctx, csrf_token):
+        return _forbidden(ctx)
+    return ctx
+
+
 def _forbidden(ctx: Ctx) -> HTMLResponse:
     html = render_page(
         "message.html", ctx.language, title_key="csrf_title", body_key="csrf", back=ctx.base
@@ -368,11 +378,9 @@ def logout(
     settings: AppSettings,
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    ctx = _open(token, request, db, settings)
+    ctx = _open_for_post(token, request, db, settings, csrf_token)
     if not isinstance(ctx, Ctx):
         return ctx
-    if not _csrf_ok(ctx, csrf_token):
-        return _forbidden(ctx)
     response = _redirect(ctx.base)
     response.delete_cookie(cookies.COOKIE_NAME, path=cookies.COOKIE_PATH)
     return response
@@ -394,11 +402,9 @@ def pay(
     invoice_ids: Annotated[list[str], Form(max_length=20)] = [],  # noqa: B006 (FastAPI copies)
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    ctx = _open(token, request, db, settings)
+    ctx = _open_for_post(token, request, db, settings, csrf_token)
     if not isinstance(ctx, Ctx):
         return ctx
-    if not _csrf_ok(ctx, csrf_token):
-        return _forbidden(ctx)
     url = service.start_payment(db, ctx.debtor, _ids(invoice_ids))
     return _redirect(url)
 
@@ -412,11 +418,9 @@ def pay_installment(
     settings: AppSettings,
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    ctx = _open(token, request, db, settings)
+    ctx = _open_for_post(token, request, db, settings, csrf_token)
     if not isinstance(ctx, Ctx):
         return ctx
-    if not _csrf_ok(ctx, csrf_token):
-        return _forbidden(ctx)
     return _redirect(service.pay_installment(db, ctx.debtor, installment_id))
 
 
@@ -453,11 +457,9 @@ def plan_evaluate(
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     """What the assistant answers to the same request: the plan, a counter-offer, or approval."""
-    ctx = _open(token, request, db, settings)
+    ctx = _open_for_post(token, request, db, settings, csrf_token)
     if not isinstance(ctx, Ctx):
         return ctx
-    if not _csrf_ok(ctx, csrf_token):
-        return _forbidden(ctx)
     evaluation = service.evaluate_plan(
         db, ctx.debtor, installments=installments, frequency=frequency, today=ctx.today()
     )
@@ -484,11 +486,9 @@ def plan_accept(
     frequency: Annotated[str, Form(max_length=16)],
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    ctx = _open(token, request, db, settings)
+    ctx = _open_for_post(token, request, db, settings, csrf_token)
     if not isinstance(ctx, Ctx):
         return ctx
-    if not _csrf_ok(ctx, csrf_token):
-        return _forbidden(ctx)
     service.accept_plan(
         db, ctx.debtor, installments=installments, frequency=frequency, today=ctx.today()
     )
@@ -505,11 +505,9 @@ def plan_approval(
     frequency: Annotated[str, Form(max_length=16)],
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    ctx = _open(token, request, db, settings)
+    ctx = _open_for_post(token, request, db, settings, csrf_token)
     if not isinstance(ctx, Ctx):
         return ctx
-    if not _csrf_ok(ctx, csrf_token):
-        return _forbidden(ctx)
     service.ask_plan_approval(
         db, ctx.debtor, installments=installments, frequency=frequency, today=ctx.today()
     )
@@ -562,11 +560,9 @@ def promise(
     amount: Annotated[str, Form(max_length=20)] = "",
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    ctx = _open(token, request, db, settings)
+    ctx = _open_for_post(token, request, db, settings, csrf_token)
     if not isinstance(ctx, Ctx):
         return ctx
-    if not _csrf_ok(ctx, csrf_token):
-        return _forbidden(ctx)
     service.promise(
         db,
         ctx.debtor,
@@ -614,11 +610,9 @@ def dispute(
     files: Annotated[list[UploadFile], File()] = [],  # noqa: B006 (FastAPI copies)
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    ctx = _open(token, request, db, settings)
+    ctx = _open_for_post(token, request, db, settings, csrf_token)
     if not isinstance(ctx, Ctx):
         return ctx
-    if not _csrf_ok(ctx, csrf_token):
-        return _forbidden(ctx)
     uploads = []
     for upload in files:
         data = upload.file.read(service.MAX_ATTACHMENT_BYTES + 1)
@@ -677,11 +671,9 @@ def preferences(
     contact_until: Annotated[str, Form(max_length=8)] = "",
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    ctx = _open(token, request, db, settings)
+    ctx = _open_for_post(token, request, db, settings, csrf_token)
     if not isinstance(ctx, Ctx):
         return ctx
-    if not _csrf_ok(ctx, csrf_token):
-        return _forbidden(ctx)
     service.set_preferences(
         db,
         ctx.debtor,
