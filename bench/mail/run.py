@@ -1,0 +1,175 @@
+"""E-mail throughput through the dispatcher and the SMTP gateway, as a ratio to bare smtplib.
+
+    python bench/mail/run.py [--mails 2000] [--rounds 3] [--append BENCHMARKS.md]
+
+Both sides send to the same local aiosmtpd sink (tests/mail/sink.py) on 127.0.0.1, in one run.
+The Relance side is the production path for a due e-mail reminder: `Dispatcher.run` claims each
+group, re-checks the invoices and every compliance rule, renders the reminder (plain + HTML, the
+invoice PDF, headers, List-Unsubscribe), claims the outbound row, sends it through
+`SmtpMailGateway` (one reused connection) and keeps the proof (SHA-256, SMTP answer, `.eml`).
+SQLite, an assistant that answers at once (Rasa is left out). The peer is a bare smtplib loop
+sending the very bytes the sink received from the Relance side, over one connection. Each round
+dispatches a fresh set of reminders, then replays them bare; throughput is messages per second,
+the median of the rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import smtplib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday, 11:00 in Paris
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mails", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--append", type=Path)
+    args = parser.parse_args()
+    from tests.conftest import TEST_ENV
+    from tests.mail.sink import Sink
+
+    folder = Path(tempfile.mkdtemp(prefix="relance-bench-mail-"))
+    sink = Sink().start()
+    os.environ.update(TEST_ENV)
+    os.environ.update(
+        {
+            "VAR_DIR": str(folder / "var"),
+            "DATABASE_URL": f"sqlite:///{folder / 'bench.db'}",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(sink.port),
+            "SMTP_SECURITY": "none",
+            "SMTP_DOMAIN_RATE_PER_SECOND": "0",
+            "MAIL_FROM": "relances@creancier.example",
+        }
+    )
+
+    from sqlalchemy.orm import sessionmaker
+
+    import relance.db.models
+    from mail.gateway import SmtpMailGateway
+    from relance.db.base import Base
+    from relance.db.models import DunningAction, Invoice
+    from relance.db.session import make_engine
+    from relance.dunning.dispatcher import Dispatcher
+    from relance.settings import get_settings
+    from tests.mail.conftest import make_mail_debtor
+    from tests.relance.dunning.helpers import FakeAssistant, FakeGateway
+
+    get_settings.cache_clear()
+    engine = make_engine(os.environ["DATABASE_URL"])
+    Base.metadata.create_all(engine)
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    serial = iter(range(10**9))
+
+    def plan_reminders(count: int) -> None:
+        with factory() as session:
+            for _ in range(count):
+                n = next(serial)
+                # 50 recipient domains, as a real book of debtors spreads over providers.
+                debtor = make_mail_debtor(
+                    session, email=f"debtor{n}@client{n % 50}.example", phone=None
+                )
+                invoice = Invoice(
+                    debtor_id=debtor.id,
+                    number=f"F-2026-{n:06d}",
+                    amount_minor=12000 + n,
+                    currency="EUR",
+                    issue_date=date(2026, 10, 1),
+                    due_date=date(2026, 11, 20),
+                )
+                session.add(invoice)
+                session.flush()
+                session.add(
+                    DunningAction(
+                        idempotency_key=f"bench:{n}",
+                        invoice_id=invoice.id,
+                        debtor_id=debtor.id,
+                        stage="friendly",
+                        kind="message",
+                        group_key=f"bench:{n}",
+                        channels=["email"],
+                    )
+                )
+            session.commit()
+
+    def relance_pass(count: int) -> float:
+        plan_reminders(count)
+        gateway = SmtpMailGateway(get_settings())
+        dispatcher = Dispatcher(
+            factory,
+            gateway=FakeGateway(),
+            mail_gateway=gateway,
+            assistant=FakeAssistant(),
+            worker_id="bench",
+        )
+        sink.received.clear()
+        started = time.perf_counter()
+        outcomes = dispatcher.run(now=NOW, limit=count)
+        elapsed = time.perf_counter() - started
+        gateway.transport.close()
+        assert outcomes == {"sent": count}, outcomes
+        assert len(sink.received) == count
+        return count / elapsed
+
+    def bare_pass() -> float:
+        """The same bytes, the same envelopes, one smtplib connection."""
+        sent = [(r.sender, r.recipients, r.data) for r in sink.received]
+        started = time.perf_counter()
+        with smtplib.SMTP("127.0.0.1", sink.port) as smtp:
+            for sender, recipients, data in sent:
+                smtp.sendmail(sender, recipients, data)
+        elapsed = time.perf_counter() - started
+        return len(sent) / elapsed
+
+    relance_rates, bare_rates = [], []
+    size = 0
+    for _ in range(args.rounds):
+        relance_rates.append(relance_pass(args.mails))
+        size = sum(len(r.data) for r in sink.received) // len(sink.received)
+        bare_rates.append(bare_pass())
+    sink.stop()
+    relance = statistics.median(relance_rates)
+    bare = statistics.median(bare_rates)
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
+    lines = [
+        f"## E-mail throughput — dispatcher + SMTP gateway vs bare smtplib (issue 19, "
+        f"{datetime.now(UTC):%Y-%m-%d}, commit {commit})",
+        "",
+        f"`python bench/mail/run.py --mails {args.mails} --rounds {args.rounds}`: one local "
+        "aiosmtpd sink for both sides; SQLite, an assistant that answers at once; the bare side "
+        f"replays the bytes the sink received (mean {size / 1024:.1f} KiB: the first, discreet "
+        "reminder, plain + HTML, no attachment) over one connection.",
+        "",
+        "| path | messages / s (median of rounds) | per round |",
+        "| --- | ---: | --- |",
+        f"| Dispatcher → SmtpMailGateway | {relance:.1f} | "
+        f"{', '.join(f'{r:.1f}' for r in relance_rates)} |",
+        f"| bare smtplib, same bytes | {bare:.1f} | {', '.join(f'{r:.1f}' for r in bare_rates)} |",
+        "",
+        f"**Ratio Relance / bare smtplib (medians): {relance / bare:.1%}** (aim ≥ 50%).",
+        "",
+    ]
+    print("\n".join(lines))
+    if args.append:
+        with args.append.open("a", encoding="utf-8") as fh:
+            fh.write("\n" + "\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
