@@ -183,3 +183,23 @@ def test_dispatcher_defers_strasbourg_to_monday_and_sends_to_paris(db: Session) 
     [held] = db.scalars(select(DunningAction).where(DunningAction.debtor_id == strasbourg.id))
     assert held.outcome == "deferred:public_holiday" and "Good Friday" in (held.detail or "")
     assert held.next_attempt_at == utc(2026, 4, 7, 8, 0)  # Tuesday 10:00 (Monday: Easter Monday)
+
+
+@pytest.mark.parametrize("utc_hour", [0, 3, 6, 21, 23])
+def test_a_debtor_located_only_where_it_is_noon_is_reachable_at_any_utc_hour(
+    db: Session, utc_hour: int
+) -> None:
+    """The premise of the two-worker e2e test (tests/e2e/test_multi_process.py): with no address
+    and a toll-free number, the recorded zone is the only one, so Paris's night does not hold
+    the reminder back (it did with make_debtor's Lyon address and +33 number)."""
+    with freeze_time(f"2026-12-04 {utc_hour:02d}:10:00"):
+        zone = f"Etc/GMT{utc_hour - 12:+d}"  # noon there now (POSIX sign: Etc/GMT-2 is UTC+2)
+        debtor = make_debtor(
+            db, jurisdiction="US", timezone=zone, channels=("sms",), language="en",
+            address=False, country="US", phone=f"+1800555{utc_hour:04d}",
+        )  # fmt: skip
+        assert [name for name, _ in locate(debtor).zones] == [zone]
+        assert _check(db, debtor, "sms").allowed
+        defaults = make_debtor(db, jurisdiction="US", timezone=zone, channels=("sms",))
+        assert "Europe/Paris" in [name for name, _ in locate(defaults).zones]
+        assert _check(db, defaults, "sms").allowed is (7 <= utc_hour < 20)
