@@ -20,8 +20,9 @@ from payment_links.providers.base import CheckoutRequest, CheckoutSession
 from payment_links.providers.sandbox import SandboxProvider
 from payment_links.service import create_link
 from relance.db import session as db_session
-from relance.db.models import AuditEvent, Debtor, Payment, WebhookEvent
+from relance.db.models import AuditEvent, Payment, WebhookEvent
 from tests.support.payment_factories import make_debtor, make_invoice
+from tests.support.purge import purge_debtors
 
 
 class SlowSandbox(SandboxProvider):
@@ -49,16 +50,13 @@ def committed(engine, settings, monkeypatch, gateway) -> Iterator[tuple]:
     started = time.time()
     yield factory, debtor.id, url.removeprefix("http://testserver")
     with factory() as session:
-        session.execute(delete(AuditEvent).where(AuditEvent.debtor_id == debtor.id))
-        session.execute(delete(Payment).where(Payment.debtor_id == debtor.id))
         session.execute(
             delete(WebhookEvent).where(
                 WebhookEvent.event_id.like("evt_sandbox_%"),
                 WebhookEvent.received_at >= datetime.fromtimestamp(started - 1, UTC),
             )
         )
-        session.execute(delete(Debtor).where(Debtor.id == debtor.id))
-        session.commit()
+        purge_debtors(session, [debtor.id])
 
 
 def _race(calls) -> list:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from relance.conversations.repository import conversation_for_debtor
 from relance.db.models import Conversation, Debtor
+from tests.support.purge import purge_debtors
 
 
 @pytest.mark.postgres
@@ -47,6 +48,4 @@ def test_two_first_messages_at_once_share_one_conversation(engine: Engine) -> No
         loser_session.close()
     finally:
         with factory() as session:
-            session.execute(delete(Conversation).where(Conversation.debtor_id == debtor.id))
-            session.execute(delete(Debtor).where(Debtor.id == debtor.id))
-            session.commit()
+            purge_debtors(session, [debtor.id])

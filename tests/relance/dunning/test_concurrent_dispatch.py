@@ -15,11 +15,12 @@ import pytest
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import sessionmaker
 
-from relance.db.models import AuditEvent, Debtor, DunningAction, DunningRun
+from relance.db.models import DunningAction, DunningRun
 from relance.dunning.dispatcher import Dispatcher
 from relance.dunning.planner import plan
 from relance.settings import Settings
 from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, make_debtor, make_invoice, utc
+from tests.support.purge import purge_debtors
 
 NOW = utc(2026, 11, 23, 10, 0)  # Monday 11:00 in Paris
 DEBTORS = 25
@@ -78,7 +79,5 @@ def test_two_dispatchers_never_send_the_same_stage_twice(
             assert set(claimed) <= {"w1", "w2"} and sum(claimed.values()) == 2 * DEBTORS
     finally:
         with factory() as session:
-            session.execute(delete(AuditEvent).where(AuditEvent.debtor_id.in_(ids)))
-            session.execute(delete(Debtor).where(Debtor.id.in_(ids)))
             session.execute(delete(DunningRun).where(DunningRun.id == report.run_id))
-            session.commit()
+            purge_debtors(session, ids)

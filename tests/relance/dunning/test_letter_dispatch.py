@@ -20,12 +20,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from relance.db import session as db_session
 from relance.db.base import utcnow
-from relance.db.models import AuditEvent, Debtor, DunningAction, DunningRun, Letter
+from relance.db.models import DunningAction, DunningRun, Letter
 from relance.dunning.dispatcher import Dispatcher
 from relance.dunning.planner import plan
 from relance.letters.service import AlreadyClaimed, create_formal_notice
 from relance.settings import Settings
 from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, make_debtor, make_invoice, utc
+from tests.support.purge import purge_debtors
 
 MONDAY_11 = "2026-11-23 10:00:00"  # 11:00 in Paris
 TUESDAY_11 = "2026-11-24 10:00:00"
@@ -218,7 +219,5 @@ def test_two_dispatchers_queue_one_letter_per_debtor(
             assert len({n.group_key for n in notices}) == len(debtors)
     finally:
         with factory() as session:
-            session.execute(delete(AuditEvent).where(AuditEvent.debtor_id.in_(ids)))
-            session.execute(delete(Debtor).where(Debtor.id.in_(ids)))
             session.execute(delete(DunningRun).where(DunningRun.id == report.run_id))
-            session.commit()
+            purge_debtors(session, ids)
