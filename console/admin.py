@@ -16,10 +16,11 @@ from relance import versioning
 from relance.auth.deps import AdminUser, CsrfChecked, actor_of
 from relance.compliance.profiles import PROFILES
 from relance.db.models import AuditEvent
-from relance.errors import NotFound
+from relance.errors import BadInput, NotFound
 from relance.languages import LANGUAGES
-from relance.nlg import templates_store, validation
-from relance.nlg.templates_store import OVERRIDE_FAILED, WORDING_KIND, active_templates
+from relance.nlg import validation
+from relance.nlg import wording_versions as wording
+from relance.nlg.templates_store import WORDING_KIND, active_templates
 from relance.policy import service as policy_service
 from relance.web.deps import DbSession
 from relance.web.ids import OptionalRowId, RowId, VersionNumber
@@ -229,46 +230,6 @@ def policy_rollback(
 # --- wording -----------------------------------------------------------------------------------
 
 
-def _wording_overrides(db: DbSession) -> dict[str, Any]:
-    row = versioning.active_row(db, WORDING_KIND)
-    return dict(row.document) if row is not None else {}
-
-
-def wording_problems(db: DbSession, overrides: dict[str, Any]) -> list[str]:
-    """Validate the wording as the bot will see it (bundled + overrides) and the policy's needs:
-    each edited variant is rendered with the values the application passes (nothing that fails
-    when a debtor writes HELP can be saved), and outbound texts must carry the opt-out notice."""
-    merged = {**templates_store.bundled_templates(), **overrides}
-    policy_document = policy_service.active_document(db)
-    problems = validation.wording_problems(
-        merged, overrides, stage_templates=validation.stage_templates_of(policy_document)
-    )
-    problems += [
-        p for p in validation.missing_stage_templates(policy_document, merged) if p not in problems
-    ]
-    return problems
-
-
-def _failed_overrides(db: DbSession) -> list[str]:
-    """Edited responses that failed at render time since the active version was saved (the
-    shipped default was sent instead, see relance/nlg/renderer.render): the admin must fix them."""
-    row = versioning.active_row(db, WORDING_KIND)
-    if row is None:
-        return []
-    events = db.scalars(
-        select(AuditEvent).where(
-            AuditEvent.action == OVERRIDE_FAILED, AuditEvent.at >= row.created_at
-        )
-    )
-    found: dict[str, str] = {}
-    for event in events:
-        details = event.details or {}
-        name = str(details.get("response"))
-        if name in (row.document or {}):
-            found.setdefault(name, f"{name} ({details.get('language')}): {details.get('problem')}")
-    return sorted(found.values())
-
-
 @router.get("/wording", name="admin_wording")
 def wording_list(
     request: Request,
@@ -279,7 +240,7 @@ def wording_list(
     page: Annotated[int, Query(ge=1, le=100000)] = 1,
     done: str = "",
 ) -> Response:
-    overrides = _wording_overrides(db)
+    overrides = wording.overrides(db)
     templates = active_templates(db)
     names = sorted(templates)
     needle = q.strip().lower()[:100]
@@ -314,7 +275,7 @@ def wording_list(
             "filters": {"q": q, "changed": changed},
             "base": f"{PREFIX}/admin/wording",
             "version": active.version if active is not None else 0,
-            "failed": _failed_overrides(db),
+            "failed": wording.failed_overrides(db),
             "notice": {
                 "saved": "Wording saved: the bot uses it from the next message.",
                 "reset": "Response reset to the bundled default.",
@@ -327,7 +288,7 @@ def _edit_context(
     db: DbSession, name: str, debtor_id: int | None, yaml_text: str | None = None
 ) -> dict[str, Any]:
     templates = active_templates(db)
-    overrides = _wording_overrides(db)
+    overrides = wording.overrides(db)
     variants = overrides.get(name) or templates.get(name) or [{"fr": "", "en": ""}]
     debtor = preview.pick_debtor(db, debtor_id)
     text = yaml_text if yaml_text is not None else versioning.dump_yaml({name: variants})
@@ -394,35 +355,24 @@ def wording_save(
 ) -> Response:
     if not name.startswith("utter_") or len(name) > 120:
         raise NotFound("response_not_found", f"no response named {name[:120]}")
-    overrides = _wording_overrides(db)
     if action == "reset":
-        if name in overrides:
-            overrides.pop(name)
-            problems = wording_problems(db, overrides)
-            if not problems:
-                versioning.save_version(
-                    db,
-                    WORDING_KIND,
-                    overrides,
-                    actor=actor_of(user),
-                    comment=comment or f"reset {name} to default",
-                )
-                return redirect(request, f"{PREFIX}/admin/wording?done=reset")
+        try:
+            reset = wording.reset(db, name, actor=actor_of(user), comment=comment)
+        except BadInput as exc:
             context = _edit_context(db, name, debtor_id)
-            context["problems"] = problems
+            context["problems"] = exc.details["problems"]
             return render(request, "admin_wording_edit.html", context, status_code=422)
-        return redirect(request, f"{PREFIX}/admin/wording")
+        return redirect(request, f"{PREFIX}/admin/wording" + ("?done=reset" if reset else ""))
+    overrides = wording.overrides(db)
     parsed, problem = _parse_yaml(document)
     problems = [problem] if problem else []
     if parsed is not None and (set(parsed) != {name} or not isinstance(parsed[name], list)):
         problems.append(f"the document must have exactly one key, {name}, with a list of variants")
     if not problems and parsed is not None:
         overrides[name] = parsed[name]
-        problems = wording_problems(db, overrides)
+        problems = wording.problems(db, overrides)
     if action == "save" and not problems:
-        versioning.save_version(
-            db, WORDING_KIND, overrides, actor=actor_of(user), comment=comment or f"edit {name}"
-        )
+        wording.save(db, overrides, actor=actor_of(user), comment=comment or f"edit {name}")
         return redirect(request, f"{PREFIX}/admin/wording?done=saved")
     context = _edit_context(db, name, debtor_id, yaml_text=document)
     context.update(problems=problems, comment=comment)
@@ -463,18 +413,11 @@ def wording_diff(
     old: VersionNumber,
     new: VersionNumber | None = None,
 ) -> Response:
-    def doc(version: int | None) -> dict[str, Any]:
-        if version is None:
-            return _wording_overrides(db)
-        if version == 0:
-            return {}
-        row = versioning.get_version(db, WORDING_KIND, version)
-        if row is None:
-            raise NotFound("version_not_found", f"wording version {version} does not exist")
-        return row.document
-
     text = versioning.unified_diff(
-        doc(old), doc(new), f"v{old}", "active" if new is None else f"v{new}"
+        wording.document(db, old),
+        wording.document(db, new),
+        f"v{old}",
+        "active" if new is None else f"v{new}",
     )
     return render(
         request,
@@ -495,18 +438,12 @@ def wording_rollback(
     request: Request, db: DbSession, user: AdminUser, version: Annotated[RowId, Form()]
 ) -> Response:
     try:
-        versioning.rollback(
-            db,
-            WORDING_KIND,
-            version,
-            actor=actor_of(user),
-            validate=lambda document: wording_problems(db, document),
-        )
-    except versioning.DocumentInvalid as exc:
+        wording.restore(db, version, actor=actor_of(user))
+    except BadInput as exc:
         return render(
             request,
             "error.html",
-            {"title": "Cannot restore this version", "message": "; ".join(exc.problems)},
+            {"title": "Cannot restore this version", "message": exc.message},
             status_code=422,
         )
     return redirect(request, f"{PREFIX}/admin/wording/versions?done=rolled_back")

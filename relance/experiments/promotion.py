@@ -8,7 +8,6 @@ arms' variants, so every later reminder sends the winner. The experiment is then
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -17,25 +16,8 @@ from relance.db.models import VersionedDocument
 from relance.errors import BadInput, Conflict
 from relance.experiments.models import Experiment
 from relance.experiments.service import FINISHED, RUNNING, STOPPED
-from relance.nlg import validation
-from relance.nlg.templates_store import WORDING_KIND, active_templates, bundled_templates
-from relance.policy import service as policy_service
-
-
-def save_wording_version(
-    session: Session, overrides: dict[str, Any], *, actor: str, comment: str
-) -> VersionedDocument:
-    """Validate the admin's wording overrides as the console does and save them as a version.
-
-    The wording versioning is moving out of console/admin.py (into relance/nlg); this is the one
-    place promotion calls, so the move only changes this function.
-    """
-    merged = {**bundled_templates(), **overrides}
-    stage_templates = validation.stage_templates_of(policy_service.active_document(session))
-    problems = validation.wording_problems(merged, overrides, stage_templates=stage_templates)
-    if problems:
-        raise BadInput("wording_invalid", "; ".join(problems), problems=problems)
-    return versioning.save_version(session, WORDING_KIND, overrides, actor=actor, comment=comment)
+from relance.nlg import wording_versions
+from relance.nlg.templates_store import WORDING_KIND, active_templates
 
 
 def promote(
@@ -58,7 +40,7 @@ def promote(
     row = versioning.active_row(session, WORDING_KIND)
     overrides = dict(row.document) if row is not None else {}
     overrides[experiment.template] = [winner, *kept]
-    version = save_wording_version(
+    version = wording_versions.save(
         session,
         overrides,
         actor=actor,
