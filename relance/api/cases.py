@@ -61,7 +61,7 @@ def list_disputes(
         stmt = stmt.where(Dispute.invoice_id == invoice_id)
     if status:
         stmt = stmt.where(Dispute.status == status)
-    return paginate(db, stmt, limit, offset, views.dispute)
+    return paginate(db, stmt, limit, offset, DisputeOut.model_validate)
 
 
 DisputeId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -81,7 +81,7 @@ def _decide(
         raise Conflict("dispute_closed", f"Dispute {dispute.reference} is already {dispute.status}")
     decide_dispute(db, dispute, upheld=upheld, note=decision.note, actor=caller.actor)
     db.flush()
-    return views.dispute(dispute)
+    return DisputeOut.model_validate(dispute)
 
 
 @router.post(
@@ -198,4 +198,4 @@ def list_late_payment_reasons(
         stmt = stmt.where(LatePaymentReason.debtor_id == debtor_id)
     if category:
         stmt = stmt.where(LatePaymentReason.category == category)
-    return paginate(db, stmt, limit, offset, views.late_reason)
+    return paginate(db, stmt, limit, offset, LatePaymentReasonOut.model_validate)

@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 
-from relance.api import views
 from relance.api.auth import Caller
 from relance.api.pagination import IdFilter, Limit, Offset, paginate
 from relance.api.schemas import MAX_ID, ConversationOut, ErrorOut, MessageOut, Page
@@ -36,7 +35,7 @@ def list_conversations(
         stmt = stmt.where(Conversation.mode == mode)
     if channel:
         stmt = stmt.where(Conversation.last_channel == channel)
-    return paginate(db, stmt, limit, offset, views.conversation)
+    return paginate(db, stmt, limit, offset, ConversationOut.model_validate)
 
 
 @router.get(
@@ -61,4 +60,4 @@ def list_messages(
         stmt = stmt.where(Message.direction == direction)
     if channel:
         stmt = stmt.where(Message.channel == channel)
-    return paginate(db, stmt, limit, offset, views.message)
+    return paginate(db, stmt, limit, offset, MessageOut.model_validate)

@@ -18,10 +18,14 @@ from relance.api.auth import Caller
 from relance.api.pagination import Limit, Offset, SearchText, like_pattern, paginate
 from relance.api.schemas import (
     MAX_ID,
+    ContactOut,
+    ConversationOut,
     Debtor360,
     DebtorStatus,
     DebtorSummary,
+    DisputeOut,
     ErrorOut,
+    LatePaymentReasonOut,
     Money,
     Page,
     money,
@@ -198,7 +202,7 @@ def get_debtor(
     conversation = db.scalars(
         select(Conversation).where(Conversation.debtor_id == debtor_id)
     ).first()
-    reasons = [views.late_reason(r) for r in late_reason_history(db, debtor_id)]
+    reasons = [LatePaymentReasonOut.model_validate(r) for r in late_reason_history(db, debtor_id)]
     return Debtor360(
         **dict(_summary(debtor, status, balances(db, [debtor_id]).get(debtor_id, []))),
         risk_class=debtor.risk_class,
@@ -207,13 +211,13 @@ def get_debtor(
         address_line=debtor.address_line,
         postcode=debtor.postcode,
         city=debtor.city,
-        contacts=[views.contact(c) for c in debtor.contacts],
+        contacts=[ContactOut.model_validate(c) for c in debtor.contacts],
         invoices=[views.invoice(i) for i in of(Invoice, Invoice.due_date)],
         promises=[views.promise(p) for p in of(Promise, Promise.promised_date)],
-        disputes=[views.dispute(d) for d in of(Dispute)],
+        disputes=[DisputeOut.model_validate(d) for d in of(Dispute)],
         payment_plans=[views.plan(p) for p in plans],
         letters=[views.letter(x) for x in of(Letter)],
-        conversation=views.conversation(conversation) if conversation else None,
+        conversation=ConversationOut.model_validate(conversation) if conversation else None,
         late_payment_reason=reasons[0] if reasons else None,
         late_payment_reasons=reasons,
     )

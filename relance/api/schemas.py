@@ -147,6 +147,8 @@ DebtorStatus = Literal["disputed", "in_plan", "promised", "owing", "settled"]
 
 
 class ContactOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built from the ORM row as is
+
     id: int
     channel: str
     address: str
@@ -187,6 +189,8 @@ class InvoiceOut(BaseModel):
 
 
 class DisputeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built from the ORM row as is
+
     id: int
     reference: str
     debtor_id: int
@@ -255,6 +259,8 @@ class LetterOut(BaseModel):
 class LatePaymentReasonOut(BaseModel):
     """Why the debtor says they pay late: a category from a closed list and their own words."""
 
+    model_config = ConfigDict(from_attributes=True)  # built from the ORM row as is
+
     id: int
     debtor_id: int
     category: str = Field(
@@ -272,6 +278,8 @@ class LatePaymentReasonOut(BaseModel):
 
 
 class ConversationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built from the ORM row as is
+
     id: int
     debtor_id: int | None
     mode: str
@@ -310,6 +318,8 @@ class Debtor360(DebtorSummary):
 
 
 class MessageOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built from the ORM row as is
+
     id: int
     conversation_id: int
     direction: str

@@ -1,34 +1,19 @@
-"""Model → response conversions, in one place so every endpoint shows a row the same way."""
+"""Model → response conversions that compute something (money with its currency, totals, derived
+flags), in one place so every endpoint shows a row the same way. Responses that copy a row's
+columns as they are declare `from_attributes` in schemas.py and are built with `model_validate`."""
 
 from __future__ import annotations
 
 from relance.api import schemas as s
 from relance.db.models import (
-    Contact,
-    Conversation,
-    Dispute,
     Handoff,
     Installment,
     Invoice,
-    LatePaymentReason,
     Letter,
-    Message,
     PaymentPlan,
     Promise,
     VersionedDocument,
 )
-
-
-def contact(row: Contact) -> s.ContactOut:
-    return s.ContactOut(
-        id=row.id,
-        channel=row.channel,
-        address=row.address,
-        consent=row.consent,
-        opted_out_at=row.opted_out_at,
-        status=row.status,
-        reachable=row.reachable,
-    )
 
 
 def invoice(row: Invoice) -> s.InvoiceOut:
@@ -45,22 +30,6 @@ def invoice(row: Invoice) -> s.InvoiceOut:
         status=row.status,
         dunning_paused_until=row.dunning_paused_until,
         paid_at=row.paid_at,
-        created_at=row.created_at,
-    )
-
-
-def dispute(row: Dispute) -> s.DisputeOut:
-    return s.DisputeOut(
-        id=row.id,
-        reference=row.reference,
-        debtor_id=row.debtor_id,
-        invoice_id=row.invoice_id,
-        reason=row.reason,
-        details=row.details,
-        status=row.status,
-        resolution_note=row.resolution_note,
-        resolved_at=row.resolved_at,
-        resolved_by=row.resolved_by,
         created_at=row.created_at,
     )
 
@@ -122,50 +91,6 @@ def letter(row: Letter) -> s.LetterOut:
         has_pdf=bool(row.pdf_path),
         tracking_number=row.tracking_number,
         sent_at=row.sent_at,
-        created_at=row.created_at,
-    )
-
-
-def late_reason(row: LatePaymentReason) -> s.LatePaymentReasonOut:
-    return s.LatePaymentReasonOut(
-        id=row.id,
-        debtor_id=row.debtor_id,
-        category=row.category,
-        words=row.words,
-        channel=row.channel,
-        language=row.language,
-        conversation_id=row.conversation_id,
-        message_id=row.message_id,
-        identity_verified=row.identity_verified,
-        source=row.source,
-        created_at=row.created_at,
-    )
-
-
-def conversation(row: Conversation) -> s.ConversationOut:
-    return s.ConversationOut(
-        id=row.id,
-        debtor_id=row.debtor_id,
-        mode=row.mode,
-        language=row.language,
-        last_channel=row.last_channel,
-        last_inbound_at=row.last_inbound_at,
-        last_message_at=row.last_message_at,
-        created_at=row.created_at,
-    )
-
-
-def message(row: Message) -> s.MessageOut:
-    return s.MessageOut(
-        id=row.id,
-        conversation_id=row.conversation_id,
-        direction=row.direction,
-        channel=row.channel,
-        author=row.author,
-        body=row.body,
-        address=row.address,
-        status=row.status,
-        error_code=row.error_code,
         created_at=row.created_at,
     )
 
