@@ -132,22 +132,9 @@ def reply(session: Session, conversation: Conversation, user: User, text: str) -
         raise CaseworkError(f"The reply is longer than {MAX_REPLY} characters.")
     _require_owner(session, conversation, user)
     contact = reply_contact(session, conversation)
-    try:
-        message = _send_text(
-            session, conversation=conversation, contact=contact, text=text, author=Author.COLLECTOR
-        )
-    except DeliveryError as exc:
-        audit.record(
-            session,
-            actor=_actor(user),
-            action="message.collector_reply_failed",
-            entity=conversation,
-            debtor_id=conversation.debtor_id,
-            error=str(exc),
-            code=exc.code,
-        )
-        raise CaseworkError(f"The message could not be sent: {exc}") from exc
-    conversation.last_message_at = utcnow()
+    message = _deliver(
+        session, conversation, user, contact, text, what="message", failed="message.collector_reply"
+    )
     audit.record(
         session,
         actor=_actor(user),
@@ -157,7 +144,38 @@ def reply(session: Session, conversation: Conversation, user: User, text: str) -
         channel=contact.channel,
         address=contact.address,
     )
+
+
+def _deliver(
+    session: Session,
+    conversation: Conversation,
+    user: User,
+    contact: Contact,
+    text: str,
+    *,
+    what: str,
+    failed: str,
+) -> Message:
+    """Send a collector's text and put it in the bot's memory; a failure is audited as
+    `<failed>_failed` and told to the collector. The caller audits the success its own way."""
+    try:
+        message = _send_text(
+            session, conversation=conversation, contact=contact, text=text, author=Author.COLLECTOR
+        )
+    except DeliveryError as exc:
+        audit.record(
+            session,
+            actor=_actor(user),
+            action=f"{failed}_failed",
+            entity=conversation,
+            debtor_id=conversation.debtor_id,
+            error=str(exc),
+            code=exc.code,
+        )
+        raise CaseworkError(f"The {what} could not be sent: {exc}") from exc
+    conversation.last_message_at = utcnow()
     _tell_rasa(conversation, [{"event": "bot", "text": text, "metadata": {"author": "collector"}}])
+    return message
 
 
 def release_to_bot(session: Session, conversation: Conversation, user: User) -> None:
@@ -411,13 +429,9 @@ def send_portal_link(session: Session, conversation: Conversation, user: User) -
         raise CaseworkError(
             f"No wording named {PORTAL_LINK_RESPONSE}: an admin must add it under Wording."
         ) from exc
-    try:
-        message = _send_text(
-            session, conversation=conversation, contact=contact, text=text, author=Author.COLLECTOR
-        )
-    except DeliveryError as exc:
-        raise CaseworkError(f"The link could not be sent: {exc}") from exc
-    conversation.last_message_at = utcnow()
+    message = _deliver(
+        session, conversation, user, contact, text, what="link", failed="portal.link_send"
+    )
     audit.record(
         session,
         actor=_actor(user),
@@ -427,7 +441,6 @@ def send_portal_link(session: Session, conversation: Conversation, user: User) -
         channel=contact.channel,
         message_id=message.id,
     )
-    _tell_rasa(conversation, [{"event": "bot", "text": text, "metadata": {"author": "collector"}}])
     return url
 
 

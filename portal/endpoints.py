@@ -486,13 +486,17 @@ def plan_accept(
     frequency: Annotated[str, Form(max_length=16)],
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    ctx = _open_for_post(token, request, db, settings, csrf_token)
-    if not isinstance(ctx, Ctx):
-        return ctx
-    service.accept_plan(
-        db, ctx.debtor, installments=installments, frequency=frequency, today=ctx.today()
+    return _plan_post(
+        token,
+        request,
+        db,
+        settings,
+        csrf_token,
+        service.accept_plan,
+        "plan",
+        installments,
+        frequency,
     )
-    return _redirect(f"{ctx.base}?done=plan", ctx.data, settings)
 
 
 @router.post("/{token}/plan/approval")
@@ -505,13 +509,36 @@ def plan_approval(
     frequency: Annotated[str, Form(max_length=16)],
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
+    return _plan_post(
+        token,
+        request,
+        db,
+        settings,
+        csrf_token,
+        service.ask_plan_approval,
+        "approval",
+        installments,
+        frequency,
+    )
+
+
+def _plan_post(
+    token: str,
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    csrf_token: str,
+    act: Callable[..., object],
+    done: str,
+    installments: int,
+    frequency: str,
+) -> Response:
+    """Accepting an offered plan and asking for another one differ only in the service called."""
     ctx = _open_for_post(token, request, db, settings, csrf_token)
     if not isinstance(ctx, Ctx):
         return ctx
-    service.ask_plan_approval(
-        db, ctx.debtor, installments=installments, frequency=frequency, today=ctx.today()
-    )
-    return _redirect(f"{ctx.base}?done=approval", ctx.data, settings)
+    act(db, ctx.debtor, installments=installments, frequency=frequency, today=ctx.today())
+    return _redirect(f"{ctx.base}?done={done}", ctx.data, settings)
 
 
 # --- promises ------------------------------------------------------------------------------

@@ -31,6 +31,42 @@ TEST_ENV = {
 }
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker gets its own PostgreSQL database (`<name>_gw0`, …).
+
+    Tests drop and create the schema and some use derived databases (`_migrations`, `_e2e`); two
+    workers on one database would tear down each other's tables. Rewriting TEST_DATABASE_URL once,
+    before any test module reads it, moves every derived database along. SQLite needs nothing:
+    each worker already has its own temporary folder.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    url = os.environ.get("TEST_DATABASE_URL", "")
+    if not worker or not url.startswith("postgres"):
+        return
+    from sqlalchemy.engine import make_url
+
+    from relance.db.provision import ensure_postgres_database
+
+    parsed = make_url(url)
+    if parsed.database and parsed.database.endswith(f"_{worker}"):
+        return
+    mine = parsed.set(database=f"{parsed.database or 'relance_test'}_{worker}")
+    rendered = mine.render_as_string(hide_password=False)
+    ensure_postgres_database(rendered)
+    os.environ["TEST_DATABASE_URL"] = rendered
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep each real-process stack on one xdist worker (`--dist loadgroup`): the e2e tests share
+    one session-scoped stack (Rasa loads its model for minutes) and so do the browser tests; split
+    across workers, each would start its own."""
+    for item in items:
+        for group in ("e2e", "browser"):
+            if item.get_closest_marker(group) is not None:
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
+
+
 def _database_url(tmp_root: Path) -> str:
     url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL") or ""
     if url:

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+pytestmark = pytest.mark.browser
+
 PHONE = {"width": 390, "height": 844}
 POSTCODE = "69003"
 

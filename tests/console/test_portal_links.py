@@ -62,3 +62,17 @@ def test_portal_actions_appear_in_the_collector_transcript(
     db.flush()
     page = as_collector.get(f"/console/conversations/{conv.id}")
     assert "[portal] promised to pay" in page.text
+
+
+def test_a_portal_link_that_cannot_be_sent_is_shown_and_audited(
+    as_collector: TestClient, db: Session, gateway: FakeGateway, rasa: FakeRasa
+) -> None:
+    from relance.conversations.ports import DeliveryError
+
+    _owner, conv, _h = factories.handed_off_case(db)
+    _post(as_collector, f"/console/conversations/{conv.id}/take-over")
+    gateway.fail_with = DeliveryError("carrier rejected", retryable=False, code="30006")
+    response = _post(as_collector, f"/console/conversations/{conv.id}/portal-link")
+    assert "link+could+not+be+sent" in response.headers["location"]
+    actions = set(db.scalars(select(AuditEvent.action)))
+    assert "portal.link_send_failed" in actions and "portal.link_sent" not in actions
