@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import date
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -132,16 +133,14 @@ def reply(session: Session, conversation: Conversation, user: User, text: str) -
         raise CaseworkError(f"The reply is longer than {MAX_REPLY} characters.")
     _require_owner(session, conversation, user)
     contact = reply_contact(session, conversation)
-    message = _deliver(
-        session, conversation, user, contact, text, what="message", failed="message.collector_reply"
-    )
-    audit.record(
+    _deliver(
         session,
-        actor=_actor(user),
+        conversation,
+        user,
+        contact,
+        text,
+        what="message",
         action="message.collector_reply",
-        entity=message,
-        debtor_id=conversation.debtor_id,
-        channel=contact.channel,
         address=contact.address,
     )
 
@@ -154,10 +153,12 @@ def _deliver(
     text: str,
     *,
     what: str,
-    failed: str,
+    action: str,
+    entity: object | None = None,
+    **details: Any,
 ) -> Message:
-    """Send a collector's text and put it in the bot's memory; a failure is audited as
-    `<failed>_failed` and told to the collector. The caller audits the success its own way."""
+    """Send a collector's text, put it in the bot's memory and audit it as `action` (on `entity`,
+    the message by default); a failure is audited as `<action>_failed` and told to the collector."""
     try:
         message = _send_text(
             session, conversation=conversation, contact=contact, text=text, author=Author.COLLECTOR
@@ -166,7 +167,7 @@ def _deliver(
         audit.record(
             session,
             actor=_actor(user),
-            action=f"{failed}_failed",
+            action=f"{action}_failed",
             entity=conversation,
             debtor_id=conversation.debtor_id,
             error=str(exc),
@@ -174,6 +175,16 @@ def _deliver(
         )
         raise CaseworkError(f"The {what} could not be sent: {exc}") from exc
     conversation.last_message_at = utcnow()
+    audit.record(
+        session,
+        actor=_actor(user),
+        action=action,
+        entity=entity if entity is not None else message,
+        debtor_id=conversation.debtor_id,
+        channel=contact.channel,
+        message_id=message.id,
+        **details,
+    )
     _tell_rasa(conversation, [{"event": "bot", "text": text, "metadata": {"author": "collector"}}])
     return message
 
@@ -429,17 +440,15 @@ def send_portal_link(session: Session, conversation: Conversation, user: User) -
         raise CaseworkError(
             f"No wording named {PORTAL_LINK_RESPONSE}: an admin must add it under Wording."
         ) from exc
-    message = _deliver(
-        session, conversation, user, contact, text, what="link", failed="portal.link_send"
-    )
-    audit.record(
+    _deliver(
         session,
-        actor=_actor(user),
+        conversation,
+        user,
+        contact,
+        text,
+        what="link",
         action="portal.link_sent",
         entity=access,
-        debtor_id=debtor.id,
-        channel=contact.channel,
-        message_id=message.id,
     )
     return url
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from http import HTTPStatus
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -476,9 +476,10 @@ def plan_evaluate(
     return _page(html, 200, ctx.data, settings)
 
 
-@router.post("/{token}/plan/accept")
-def plan_accept(
+@router.post("/{token}/plan/{choice}")
+def plan_post(
     token: str,
+    choice: Literal["accept", "approval"],
     request: Request,
     db: DbSession,
     settings: AppSettings,
@@ -486,57 +487,16 @@ def plan_accept(
     frequency: Annotated[str, Form(max_length=16)],
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    return _plan_post(
-        token,
-        request,
-        db,
-        settings,
-        csrf_token,
-        service.accept_plan,
-        "plan",
-        installments,
-        frequency,
-    )
-
-
-@router.post("/{token}/plan/approval")
-def plan_approval(
-    token: str,
-    request: Request,
-    db: DbSession,
-    settings: AppSettings,
-    installments: Annotated[int, Form(ge=2, le=60)],
-    frequency: Annotated[str, Form(max_length=16)],
-    csrf_token: Annotated[str, Form(max_length=100)] = "",
-) -> Response:
-    return _plan_post(
-        token,
-        request,
-        db,
-        settings,
-        csrf_token,
-        service.ask_plan_approval,
-        "approval",
-        installments,
-        frequency,
-    )
-
-
-def _plan_post(
-    token: str,
-    request: Request,
-    db: DbSession,
-    settings: AppSettings,
-    csrf_token: str,
-    act: Callable[..., object],
-    done: str,
-    installments: int,
-    frequency: str,
-) -> Response:
-    """Accepting an offered plan and asking for another one differ only in the service called."""
+    """Accept an offered plan (`accept`) or ask for another one (`approval`): the same form,
+    only the service called differs."""
     ctx = _open_for_post(token, request, db, settings, csrf_token)
     if not isinstance(ctx, Ctx):
         return ctx
+    act, done = (
+        (service.accept_plan, "plan")
+        if choice == "accept"
+        else (service.ask_plan_approval, "approval")
+    )
     act(db, ctx.debtor, installments=installments, frequency=frequency, today=ctx.today())
     return _redirect(f"{ctx.base}?done={done}", ctx.data, settings)
 

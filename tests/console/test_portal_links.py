@@ -75,4 +75,4 @@ def test_a_portal_link_that_cannot_be_sent_is_shown_and_audited(
     response = _post(as_collector, f"/console/conversations/{conv.id}/portal-link")
     assert "link+could+not+be+sent" in response.headers["location"]
     actions = set(db.scalars(select(AuditEvent.action)))
-    assert "portal.link_send_failed" in actions and "portal.link_sent" not in actions
+    assert "portal.link_sent_failed" in actions and "portal.link_sent" not in actions
