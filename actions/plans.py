@@ -150,16 +150,21 @@ class ValidatePlanForm(FormValidationAction):
     ) -> dict[str, Any]:
         if not_an_answer(tracker, "request_payment_plan"):
             return {"plan_installments": None}
-        if isinstance(slot_value, str):  # the answer itself: "5 euros par mois", not 5 instalments
-            slots = from_amount_per_installment(tracker, slot_value)
-            if slots is not None:
-                return slots
-        count = parse_count(slot_value, language(tracker))
-        if count is None or count < 2:
-            if tracker.get_slot("requested_slot") == "plan_installments":
-                utter(dispatcher, "utter_invalid_answer", field="installments")
-            return {"plan_installments": None}
-        return {"plan_installments": count}
+        # The entity's span is a hint, the debtor's words decide: a model may label "en" of
+        # "en 3 fois par mois" as the count and "3 fois" as an amount. When the labelled value
+        # reads as no count, the whole message is read the same way.
+        text = str((tracker.latest_message or {}).get("text") or "")
+        for said in dict.fromkeys((slot_value, text)):
+            if isinstance(said, str) and said:  # "5 euros par mois": an amount, not 5 instalments
+                slots = from_amount_per_installment(tracker, said)
+                if slots is not None:
+                    return slots
+            count = parse_count(said, language(tracker))
+            if count is not None and count >= 2:
+                return {"plan_installments": count}
+        if tracker.get_slot("requested_slot") == "plan_installments":
+            utter(dispatcher, "utter_invalid_answer", field="installments")
+        return {"plan_installments": None}
 
     def validate_plan_frequency(
         self,

@@ -61,6 +61,50 @@ def test_a_count_is_still_a_count(
     }  # no currency: a count (the policy then counter-offers)
 
 
+@pytest.mark.parametrize(
+    ("labelled", "text", "expected"),
+    [
+        ("en", "en 3 fois par mois", {"plan_installments": 3}),
+        ("par", "en trois fois par mois", {"plan_installments": 3}),
+        ("in", "in 4 payments please", {"plan_installments": 4}),
+        (
+            "pay",
+            "I can pay 50 bucks a month",
+            {"plan_installments": 6, "plan_frequency": "monthly"},
+        ),
+    ],
+)
+def test_a_mislabelled_count_is_read_from_the_whole_message(
+    dispatcher: CollectingDispatcher,
+    debtor_setup: tuple[Debtor, Conversation],
+    labelled: str,
+    text: str,
+    expected: dict[str, object],
+) -> None:
+    """Seen with a retrained model: "en" of "en 3 fois par mois" labelled as the count. The
+    answer was refused and the question asked again; the words now decide."""
+    owner, conv = debtor_setup
+    language = "en" if labelled in ("in", "pay") else "fr"
+    tracker = make_tracker(
+        slots_for(owner, conv, language=language, requested_slot="plan_installments"), text=text
+    )
+    slots = ValidatePlanForm().validate_plan_installments(labelled, dispatcher, tracker, {})
+    assert {k: slots[k] for k in expected} == expected
+    assert dispatcher.messages == []
+
+
+def test_a_message_with_no_count_is_still_refused(
+    dispatcher: CollectingDispatcher, debtor_setup: tuple[Debtor, Conversation]
+) -> None:
+    owner, conv = debtor_setup
+    tracker = make_tracker(
+        slots_for(owner, conv, requested_slot="plan_installments"), text="je sais pas"
+    )
+    slots = ValidatePlanForm().validate_plan_installments("sais", dispatcher, tracker, {})
+    assert slots == {"plan_installments": None}
+    assert [m.get("response") for m in dispatcher.messages] == ["utter_invalid_answer"]
+
+
 def test_amount_said_with_the_request_before_the_identity_check_is_used(
     dispatcher: CollectingDispatcher, debtor_setup: tuple[Debtor, Conversation]
 ) -> None:
