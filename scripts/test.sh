@@ -27,11 +27,17 @@ step "import contracts (import-linter, .importlinter)"
 step "assistant: rasa data validate, training (CI config, cached), test stories"
 .venv/bin/relance bot test --ci
 
-step "pytest on SQLite"
-.venv/bin/python -m pytest "$@"
+# Two workers (pytest-xdist) on CI's two cores; `loadgroup` keeps each real-process stack (the
+# e2e stack, the browser server) on one worker (tests/conftest.py marks the groups). Under
+# PostgreSQL each worker gets its own database (<name>_gw0, <name>_gw1).
+WORKERS="${RELANCE_TEST_WORKERS:-2}"
 
-step "pytest on PostgreSQL ($PG_URL)"
+step "pytest on SQLite ($WORKERS workers)"
+.venv/bin/python -m pytest -n "$WORKERS" --dist loadgroup "$@"
+
+step "pytest on PostgreSQL ($PG_URL, $WORKERS workers)"
 .venv/bin/python -m relance.db.provision "$PG_URL"
 # tests/bot never touches the database (the ensemble round trip alone is minutes), nor do the tests
 # marked `once` (the 300-turn conversation proves a message-size limit): once is enough.
-TEST_DATABASE_URL="$PG_URL" .venv/bin/python -m pytest --ignore=tests/bot -m "not once" "$@"
+TEST_DATABASE_URL="$PG_URL" .venv/bin/python -m pytest -n "$WORKERS" --dist loadgroup \
+  --ignore=tests/bot -m "not once" "$@"
