@@ -97,3 +97,10 @@ payable_ids  # unused variable (relance/portal/service.py:97)
 thompson  # unused function (relance/simulator/population.py:36)
 lift_covered  # unused function (relance/simulator/population.py:66)
 reply_hours  # unused function (relance/simulator/population.py:73)
+# Response fields read from the ORM row by pydantic's from_attributes (relance/api/schemas.py):
+resolution_note  # DisputeOut
+resolved_by  # DisputeOut; bank statement and payment review rows show it in the console
+_.resolution_note  # set by relance/disputes/service.py, read through DisputeOut
+_.resolved_by  # set by the dispute, bank statement and ledger review services
+last_inbound_at  # ConversationOut
+_.last_inbound_at  # set by relance/conversations/service.py, read through ConversationOut
