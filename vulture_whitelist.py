@@ -99,7 +99,7 @@ lift_covered  # unused function (relance/simulator/population.py:66)
 reply_hours  # unused function (relance/simulator/population.py:73)
 # Response fields read from the ORM row by pydantic's from_attributes (relance/api/schemas.py):
 resolution_note  # DisputeOut
-resolved_by  # DisputeOut; bank statement and payment review rows show it in the console
+resolved_by  # DisputeOut; the payment reviews page shows it; bank statement rows keep it as a record
 _.resolution_note  # set by relance/disputes/service.py, read through DisputeOut
 _.resolved_by  # set by the dispute, bank statement and ledger review services
 last_inbound_at  # ConversationOut
