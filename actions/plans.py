@@ -154,7 +154,8 @@ class ValidatePlanForm(FormValidationAction):
         # "en 3 fois par mois" as the count and "3 fois" as an amount. When the labelled value
         # reads as no count, the whole message is read the same way.
         text = str((tracker.latest_message or {}).get("text") or "")
-        for said in dict.fromkeys((slot_value, text)):
+        # Not dict.fromkeys: two entities give the slot a list, which is not hashable.
+        for said in [slot_value] + ([text] if text and text != slot_value else []):
             if isinstance(said, str) and said:  # "5 euros par mois": an amount, not 5 instalments
                 slots = from_amount_per_installment(tracker, said)
                 if slots is not None:

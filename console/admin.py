@@ -370,10 +370,15 @@ def wording_save(
         problems.append(f"the document must have exactly one key, {name}, with a list of variants")
     if not problems and parsed is not None:
         overrides[name] = parsed[name]
-        problems = wording.problems(db, overrides)
-    if action == "save" and not problems:
-        wording.save(db, overrides, actor=actor_of(user), comment=comment or f"edit {name}")
-        return redirect(request, f"{PREFIX}/admin/wording?done=saved")
+        if action != "save":
+            problems = wording.problems(db, overrides)
+        else:
+            try:
+                wording.save(db, overrides, actor=actor_of(user), comment=comment or f"edit {name}")
+            except BadInput as exc:
+                problems = exc.details["problems"]
+            else:
+                return redirect(request, f"{PREFIX}/admin/wording?done=saved")
     context = _edit_context(db, name, debtor_id, yaml_text=document)
     context.update(problems=problems, comment=comment)
     return render(request, "admin_wording_edit.html", context, status_code=422 if problems else 200)

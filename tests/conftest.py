@@ -48,8 +48,6 @@ def pytest_configure(config: pytest.Config) -> None:
     from relance.db.provision import ensure_postgres_database
 
     parsed = make_url(url)
-    if parsed.database and parsed.database.endswith(f"_{worker}"):
-        return
     mine = parsed.set(database=f"{parsed.database or 'relance_test'}_{worker}")
     rendered = mine.render_as_string(hide_password=False)
     ensure_postgres_database(rendered)

@@ -17,7 +17,7 @@ from relance.errors import BadInput, Conflict
 from relance.experiments.models import Experiment
 from relance.experiments.service import FINISHED, RUNNING, STOPPED
 from relance.nlg import wording_versions
-from relance.nlg.templates_store import WORDING_KIND, active_templates
+from relance.nlg.templates_store import active_templates
 
 
 def promote(
@@ -37,8 +37,7 @@ def promote(
         )
     winner = variants[arm.variant_index]
     kept = [v for i, v in enumerate(variants) if i not in tested]
-    row = versioning.active_row(session, WORDING_KIND)
-    overrides = dict(row.document) if row is not None else {}
+    overrides = wording_versions.overrides(session)
     overrides[experiment.template] = [winner, *kept]
     version = wording_versions.save(
         session,

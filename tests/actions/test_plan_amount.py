@@ -93,6 +93,17 @@ def test_a_mislabelled_count_is_read_from_the_whole_message(
     assert dispatcher.messages == []
 
 
+def test_two_entities_in_the_slot_do_not_break_the_turn(
+    dispatcher: CollectingDispatcher, debtor_setup: tuple[Debtor, Conversation]
+) -> None:
+    """Two entities of one slot give Rasa a list (not hashable): still read, never a crash."""
+    owner, conv = debtor_setup
+    text = "en 3 fois par mois"
+    tracker = make_tracker(slots_for(owner, conv, requested_slot="plan_installments"), text=text)
+    slots = ValidatePlanForm().validate_plan_installments(["en", "3 fois"], dispatcher, tracker, {})
+    assert slots == {"plan_installments": 3}
+
+
 def test_a_message_with_no_count_is_still_refused(
     dispatcher: CollectingDispatcher, debtor_setup: tuple[Debtor, Conversation]
 ) -> None:

@@ -11,31 +11,30 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import ColumnElement, Table, delete, false, or_, select
+from sqlalchemy import ColumnElement, delete, false, or_, select
 from sqlalchemy.orm import Session
 
 from relance.db.base import Base
 
 
-def _doomed(
-    table: Table, ids: Collection[int], memo: dict[str, ColumnElement[bool]]
-) -> ColumnElement[bool]:
-    """The condition selecting the rows of `table` that belong to the debtors `ids`."""
-    if table.name in memo:
-        return memo[table.name]
-    memo[table.name] = false()  # breaks reference cycles: a row reached twice is still reached
-    conditions: list[ColumnElement[bool]] = []
-    if table.name == "debtors":
-        conditions.append(table.c.id.in_(ids))
-    if "debtor_id" in table.c:
-        conditions.append(table.c.debtor_id.in_(ids))
-    for fk in table.foreign_keys:
-        parent = fk.column.table
-        if parent is table or not isinstance(parent, Table):
-            continue
-        conditions.append(fk.parent.in_(select(fk.column).where(_doomed(parent, ids, memo))))
-    memo[table.name] = or_(false(), *conditions)
-    return memo[table.name]
+def _conditions(ids: Collection[int]) -> dict[str, ColumnElement[bool]]:
+    """For each table, the condition selecting its rows that belong to the debtors `ids`: the
+    debtors themselves, rows with their `debtor_id`, and rows pointing at a selected parent row.
+    `sorted_tables` lists parents first, so each parent's condition exists before its children's;
+    a foreign key inside a cycle (no order possible) finds none and is skipped."""
+    conditions: dict[str, ColumnElement[bool]] = {}
+    for table in Base.metadata.sorted_tables:
+        mine: list[ColumnElement[bool]] = []
+        if table.name == "debtors":
+            mine.append(table.c.id.in_(ids))
+        if "debtor_id" in table.c:
+            mine.append(table.c.debtor_id.in_(ids))
+        for fk in table.foreign_keys:
+            parent = conditions.get(fk.column.table.name)
+            if parent is not None and fk.column.table is not table:
+                mine.append(fk.parent.in_(select(fk.column).where(parent)))
+        conditions[table.name] = or_(false(), *mine)
+    return conditions
 
 
 def purge_debtors(session: Session, ids: Collection[int]) -> None:
@@ -43,9 +42,7 @@ def purge_debtors(session: Session, ids: Collection[int]) -> None:
     ids = list(ids)
     if not ids:
         return
-    memo: dict[str, ColumnElement[bool]] = {}
-    for table in Base.metadata.sorted_tables:
-        _doomed(table, ids, memo)
+    conditions = _conditions(ids)
     for table in reversed(Base.metadata.sorted_tables):
-        session.execute(delete(table).where(memo[table.name]))
+        session.execute(delete(table).where(conditions[table.name]))
     session.commit()
