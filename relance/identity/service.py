@@ -8,6 +8,11 @@ A message is reduced to its *candidates*: each run of number-like words ("75 011
 compared exactly, after normalisation, and each one counts as an attempt: a message listing 240
 postcodes is 240 guesses, not one answer that happens to contain the right digits (issue 17.1).
 A message without any candidate ("why do you need that?") is not an answer and costs nothing.
+
+Numbers that are plainly something else are not candidates either: an amount ("100 bucks a
+month", "250 €"), a day or a time ("the 3rd", "le 1er", "12/03", "14h30"). A debtor who answers
+the identity question with a payment proposal has not guessed, and must not lose an attempt for
+it; none of those shapes can be a postcode or a customer number, so an attacker gains nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +37,20 @@ _WORD = re.compile(r"[0-9a-z]+(?:[-./][0-9a-z]+)*")
 _SPACES_ONLY = re.compile(r"\s+")
 # Shorter runs are not plausible answers ("1" from "un doute", "2 factures") and are ignored.
 MIN_CANDIDATE_LENGTH = 3
+# No postcode system the product serves is shorter (France 5, Belgium/Switzerland 4, UK 5-7).
+MIN_POSTCODE_LENGTH = 4
+# A day, an ordinal or a time of day: "3rd", "1er", "2eme", "12/03", "03.12.2026", "14h30", "3pm".
+_DATE_OR_TIME = re.compile(
+    r"\d{1,2}(?:st|nd|rd|th|er|re|e|eme|ieme)"
+    r"|\d{1,2}[/.-]\d{1,2}(?:[/.-]\d{2,4})?"
+    r"|\d{1,2}(?:h\d{0,2}|am|pm)"
+)
+# What makes a number an amount: a currency before it, or a currency or a rate after it.
+_CURRENCY_BEFORE = re.compile(r"[€$£]\s*$")
+_AMOUNT_AFTER = re.compile(
+    r"\s*(?:[€$£%]|(?:eur|euros?|bucks|dollars?|pounds?|quid|balles|k)\b"
+    r"|(?:a|per|par|/)\s*(?:month|mois|week|semaine)\b)"
+)
 
 
 @dataclass(frozen=True)
@@ -58,28 +77,35 @@ def candidates(
     """
     text = fold(words_to_digits(str(answer), language))
     found: list[str] = []
-    run: list[str] = []
-    previous_end = -1
+    run: list[re.Match[str]] = []
     for match in _WORD.finditer(text):
         word = match.group(0)
         if not any(c.isdigit() for c in word):
-            _close(run, found, min_length)
+            _close(text, run, found, min_length)
             continue
-        gap = text[previous_end : match.start()] if run else ""
-        if run and not _SPACES_ONLY.fullmatch(gap):
-            _close(run, found, min_length)
-        run.append(word)
-        previous_end = match.end()
-    _close(run, found, min_length)
+        if run and not _SPACES_ONLY.fullmatch(text[run[-1].end() : match.start()]):
+            _close(text, run, found, min_length)
+        run.append(match)
+    _close(text, run, found, min_length)
     return found
 
 
-def _close(run: list[str], found: list[str], min_length: int) -> None:
-    if run:
-        value = re.sub(r"[^0-9a-z]", "", "".join(run)).upper()
-        if len(value) >= min_length:
-            found.append(value)
-        run.clear()
+def _close(text: str, run: list[re.Match[str]], found: list[str], min_length: int) -> None:
+    if not run:
+        return
+    start, end = run[0].start(), run[-1].end()
+    value = re.sub(r"[^0-9a-z]", "", "".join(m.group(0) for m in run)).upper()
+    run.clear()
+    if len(value) < min_length or _not_an_identifier(text, start, end):
+        return
+    found.append(value)
+
+
+def _not_an_identifier(text: str, start: int, end: int) -> bool:
+    """An amount, a day or a time: what a debtor says about paying, never an identifier."""
+    if _DATE_OR_TIME.fullmatch(text[start:end]):
+        return True
+    return bool(_CURRENCY_BEFORE.search(text[:start]) or _AMOUNT_AFTER.match(text, end))
 
 
 def _accepted(expected: str, method: Method) -> set[str]:
@@ -107,7 +133,8 @@ def check(
     attempt (even those beyond `attempts_left`: the caller locks). Never verified without a record.
     """
     expected = expected_value(debtor, method)
-    shortest = min(MIN_CANDIDATE_LENGTH, len(expected)) if expected else MIN_CANDIDATE_LENGTH
+    floor = MIN_POSTCODE_LENGTH if method == "postcode" else MIN_CANDIDATE_LENGTH
+    shortest = min(floor, len(expected)) if expected else floor
     found = candidates(answer or "", language, min_length=shortest)
     if not expected:
         return CheckResult(verified=False, attempts=len(found))

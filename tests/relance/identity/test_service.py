@@ -76,3 +76,47 @@ def test_no_record_never_matches(db: Session) -> None:
     debtor = factories.debtor(db, postcode=None)
     assert not _ok(debtor, "")
     assert not _ok(debtor, "75011")
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("can i pay like 100 bucks a month", "en"),
+        ("i'll pay on the 3rd of next month", "en"),
+        ("$250 now and the rest on the 21st", "en"),
+        ("call me back at 3pm", "en"),
+        ("I can do 80 per month", "en"),
+        ("je paierai le 1er", "fr"),
+        ("je peux payer 50 € par mois", "fr"),
+        ("cent euros par mois ça irait ?", "fr"),
+        ("rappelez-moi à 14h30", "fr"),
+        ("je payerai le 12/03", "fr"),
+        ("c'est pour la facture de 150", "fr"),
+    ],
+)
+def test_amounts_days_and_times_are_not_guesses(db: Session, text: str, language: str) -> None:
+    """Simulator finding: a debtor who answered the postcode question with a payment proposal
+    ("can i pay like 100 bucks a month") lost an identity attempt for it, and two such replies
+    came close to a lock-out. No amount, day or time can be a postcode or a customer number."""
+    debtor = factories.debtor(db, postcode="75011", customer_number="C-104233", language=language)
+    for method in ("postcode", "customer_number"):
+        result = check(debtor, text, method=method, attempts_left=3, language=language)
+        if method == "customer_number" and text.endswith("150"):
+            continue  # three digits can be a customer number: that one is a guess
+        assert result == CheckResult(verified=False, attempts=0), (text, method)
+
+
+def test_a_postcode_beside_an_amount_is_still_the_answer(db: Session) -> None:
+    debtor = factories.debtor(db, postcode="75011")
+    assert candidates("75011, et je peux payer 100 € par mois") == ["75011"]
+    assert _ok(debtor, "c'est 75011 et je peux payer 100 € par mois")
+    assert _ok(debtor, "it's 75 011, can I pay $50 a month?", language="en")
+
+
+def test_a_short_postcode_is_still_accepted(db: Session) -> None:
+    """The floor of four characters for postcodes bends to a record that is shorter still."""
+    belgian = factories.debtor(db, postcode="1000")
+    assert _ok(belgian, "1000")
+    assert check(belgian, "150", method="postcode", attempts_left=3).attempts == 0
+    short = factories.debtor(db, postcode="101")
+    assert _ok(short, "101")
