@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -214,3 +215,57 @@ def test_domain_services_emit_their_events(db: Session) -> None:
     events = [(e.type, e.data) for e in db.scalars(select(OutboxEvent).order_by(OutboxEvent.id))]
     assert [t for t, _ in events] == ["dispute.opened", "dispute.resolved", "contact.opted_out"]
     assert events[1][1]["outcome"] == "upheld" and events[1][1]["invoice_status"] == "cancelled"
+
+
+def test_plan_promise_escalation_and_letter_emit_their_events(db: Session, tmp_path: Path) -> None:
+    """The other four events a creditor's system subscribes to (issue 22): each written by its
+    service, in the same transaction as the change, with what the receiver needs to act on it."""
+    from relance.handoff.service import create_handoff
+    from relance.letters.service import create_formal_notice, mark_posted
+    from relance.plans.service import create_plan, evaluate
+    from relance.policy.service import PlanLimits
+    from tests.console import factories
+
+    debtor = debtor_with_invoice(db)
+    proposal = evaluate(
+        PlanLimits(
+            max_installments=6,
+            max_duration_days=180,
+            min_first_payment_minor=0,
+            min_first_payment_pct=0,
+            min_installment_minor=1_000,
+            allowed_frequencies=("monthly",),
+            segment="consumer",
+            band_max_amount_minor=None,
+        ),
+        total_minor=5_000,
+        currency="EUR",
+        installments=2,
+        frequency="monthly",
+        today=date(2026, 11, 1),
+    ).proposal
+    assert proposal is not None
+    plan = create_plan(db, debtor, proposal)
+    promise = record_promise(
+        db, debtor, amount_minor=5_000, promised_date=date(2026, 11, 5), currency="EUR"
+    )
+    conversation = factories.conversation(db, debtor)
+    create_handoff(db, conversation, reason="vulnerability", details="deuil")
+    invoice = db.scalars(select(Invoice).where(Invoice.debtor_id == debtor.id)).one()
+    letter = create_formal_notice(
+        db, debtor, [invoice.id], payment_url="https://pay.example.test/p/t", out_dir=tmp_path
+    )
+    mark_posted(db, letter, "1A12345678901", actor="user:collector@example.test")
+    db.flush()
+
+    events = {e.type: e for e in db.scalars(select(OutboxEvent).order_by(OutboxEvent.id))}
+    assert set(events) == {"plan.agreed", "promise.made", "escalation", "letter.sent"}
+    assert all(e.debtor_id == debtor.id for e in events.values())
+    agreed = events["plan.agreed"].data
+    assert agreed["plan_id"] == plan.id and agreed["total_minor"] == 5_000
+    assert [i["amount_minor"] for i in agreed["installments"]] == [2_500, 2_500]
+    made = events["promise.made"].data
+    assert made["promise_id"] == promise.id and made["amount_minor"] == 5_000
+    assert events["escalation"].data["reason"] == "vulnerability"
+    sent = events["letter.sent"].data
+    assert sent["letter_id"] == letter.id and sent["tracking_number"] == "1A12345678901"
