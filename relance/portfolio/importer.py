@@ -224,16 +224,40 @@ def _debtor(session: Session, data: DebtorData, report: ImportReport) -> Debtor:
         )
         session.add(debtor)
         report.debtors_created += 1
-    elif debtor.name == ERASED:
-        return debtor  # erased on request: its invoices still import, its contacts never again
+    merge_contacts(session, debtor, data)
+    return debtor
+
+
+def merge_contacts(session: Session, debtor: Debtor, data: DebtorData) -> int:
+    """Add the row's phone, WhatsApp and e-mail where the debtor lacks them; returns how many.
+
+    Never removes nor revives one: an opted-out or wrong-person contact keeps its status, and a
+    debtor erased on request gets no contact again. The caller has checked that the phone is no
+    other debtor's (`phone_owner_conflict`).
+    """
+    if debtor.name == ERASED:
+        return 0  # erased on request: its invoices still import, its contacts never again
     wanted = [(Channel.SMS, data.phone), (Channel.VOICE, data.phone)]
     if data.whatsapp:
         wanted.append((Channel.WHATSAPP, "whatsapp:" + data.whatsapp))
     if data.email:  # validated and normalised by the row parser (email-validator)
         wanted.append((Channel.EMAIL, data.email))
     have = {(c.channel, c.address) for c in debtor.contacts}
+    added = 0
     for channel, address in wanted:
         if (channel, address) not in have:
             debtor.contacts.append(Contact(channel=channel, address=address, consent=True))
+            added += 1
     session.flush()
-    return debtor
+    return added
+
+
+def phone_owner_conflict(session: Session, data: DebtorData) -> str | None:
+    """Why this phone cannot be the row's debtor's: it is another debtor's (see below)."""
+    owner = session.execute(
+        select(Debtor.customer_number)
+        .join(Contact, Contact.debtor_id == Debtor.id)
+        .where(Contact.address == data.phone, Debtor.customer_number != data.customer_number)
+        .limit(1)
+    ).scalar()
+    return f"phone {data.phone} already belongs to customer {owner}" if owner else None

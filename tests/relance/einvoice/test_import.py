@@ -293,3 +293,35 @@ def test_a_drafthorse_built_facturx_imports(db: Session, tmp_path: Path) -> None
     assert (invoice.amount_minor, str(invoice.due_date)) == (30_000, "2026-11-30")
     assert (invoice.debtor.siren, invoice.debtor.customer_number) == ("552100554", "C-DH-001")
     assert "40 €" in (invoice.late_payment_terms or "")
+
+
+def test_reimport_adds_the_buyers_new_contacts_but_never_anothers_phone(
+    db: Session, tmp_path: Path
+) -> None:
+    """A new version of an invoice carrying the buyer's new phone and e-mail adds them, as a CSV
+    re-import would (it used to ignore them: reminders kept going to the old number). A phone
+    that is another debtor's is refused, with nothing changed: it would disclose this debt to
+    that person."""
+    run(db, tmp_path, ("a.xml", ubl(BASE)))
+    moved = BASE.but(phone="+33639980088", email="factures@martin.example")
+    [entry] = run(db, tmp_path, ("a2.xml", ubl(moved))).files
+    assert entry.status == "updated", entry.problems
+    debtor = db.scalars(select(Debtor)).one()
+    addresses = {(c.channel, c.address) for c in debtor.contacts}
+    assert {
+        (Channel.SMS, "+33639980088"),
+        (Channel.VOICE, "+33639980088"),
+        (Channel.EMAIL, "factures@martin.example"),
+        (Channel.SMS, BASE.phone),  # the old number stays: the creditor decides to retire it
+    } <= addresses
+
+    known_debtor(db)  # owns +33639980077
+    before = count(db, Contact)
+    stolen = BASE.but(phone="+33639980077", total="130.00")
+    [refused] = run(db, tmp_path, ("a3.xml", ubl(stolen))).files
+    assert refused.status == "rejected"
+    assert refused.problems[0].field == "buyer phone (BT-57)"
+    assert "already belongs to customer C-KNOWN" in refused.problems[0].message
+    assert count(db, Contact) == before
+    invoice = db.scalars(select(Invoice).where(Invoice.number == BASE.number)).one()
+    assert invoice.amount_minor == 12_000  # the whole file changed nothing
