@@ -19,7 +19,8 @@ from actions._common import latest_text, unit_of_work, utter
 from actions.handoff import escalate_on_signal, hand_off
 
 NAME = "action_default_fallback"
-QUIET = {"action_listen", "action_extract_slots", NAME}
+# The router of unasked answers hands its leftovers to this fallback: not an answer in between.
+QUIET = {"action_listen", "action_extract_slots", "action_route_unasked_answer", NAME}
 END_OF_TURN = FollowupAction("action_listen")
 
 

@@ -322,3 +322,107 @@ def test_dispute_opening_is_acknowledged_before_the_identity_question(
         assert dispute.reason == "not_received"
         assert dispute.details and details in dispute.details
         assert dispute.reference in " ".join(done)
+
+
+def test_the_plan_said_after_an_off_topic_aside_is_still_the_plan(e2e_stack: RunningStack) -> None:
+    """Simulator finding: plan offer, an off-topic question, then "en 3 fois par mois" brought "je
+    n'ai pas compris" (no rule for an answer once the offer was no longer the last thing said),
+    and the "oui" after it a handoff. The plan said out of turn is the plan asked for."""
+    phone = "+33639987006"
+    debtor = _add_debtor(
+        e2e_stack, "C-ASIDE-1", phone, language="fr", postcode="75015", amount="600.00"
+    )
+    _say(e2e_stack, phone, "je ne peux pas payer en ce moment", "aside", 0)
+    offer = _say(e2e_stack, phone, "75015", "aside", 1)
+    assert offer[-1] == _wording("utter_offer_plan", "fr"), offer
+    aside = _say(e2e_stack, phone, "au fait vous savez s'il va pleuvoir demain ?", "aside", 2)
+    assert aside, "the aside gets an answer"
+
+    replies = _say(e2e_stack, phone, "en 3 fois par mois", "aside", 3)
+
+    assert _wording("utter_please_rephrase", "fr") not in replies, replies
+    assert "200,00" in " ".join(replies), replies  # 3 monthly payments of 200 €
+    turn = _last_turn(_tracker(e2e_stack, debtor))
+    assert "action_default_fallback" not in _actions(turn)
+    assert _actions(turn).count("action_evaluate_plan") == 1
+    _say(e2e_stack, phone, "oui", "aside", 4)
+    with _session(e2e_stack) as session:
+        plan = session.scalars(select(PaymentPlan).where(PaymentPlan.debtor_id == debtor.id)).one()
+        assert plan.installments_count == 3
+        handoff = session.scalars(
+            select(Handoff).join(Conversation).where(Conversation.debtor_id == debtor.id)
+        ).first()
+        assert handoff is None
+
+
+def test_a_postcode_given_before_the_question_is_the_identity_answer(
+    e2e_stack: RunningStack,
+) -> None:
+    """Simulator finding: "10001" typed before the assistant asked for it got "I didn't
+    understand". It is the answer to the identity question to come: checked, then "what can I do"."""
+    phone = "+12025557006"
+    debtor = _add_debtor(
+        e2e_stack, "C-EARLY-1", phone, language="en", postcode="60614", amount="250.00"
+    )
+    _say(e2e_stack, phone, "Hello", "early", 0)
+    replies = _say(e2e_stack, phone, "60614", "early", 1)
+    assert replies[-2:] == [
+        _wording("utter_identity_verified", "en"),
+        _wording("utter_what_can_i_do", "en"),
+    ], replies
+    balance = " ".join(_say(e2e_stack, phone, "How much do I owe?", "early", 2))
+    assert "250.00" in balance, balance  # no second identity question
+    with _session(e2e_stack) as session:
+        verified = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.debtor_id == debtor.id, AuditEvent.action == "identity.verified"
+            )
+        ).all()
+        assert len(verified) == 1
+
+
+def test_a_wrong_postcode_given_before_the_question_is_one_attempt(e2e_stack: RunningStack) -> None:
+    """Taking an early answer must not open a side door: a wrong one is a failed attempt, and the
+    question follows with the attempts left; nothing about the debt is said."""
+    phone = "+12025557007"
+    debtor = _add_debtor(
+        e2e_stack, "C-EARLY-2", phone, language="en", postcode="60613", amount="250.00"
+    )
+    replies = _say(e2e_stack, phone, "60612", "earlyno", 0)
+    assert "250" not in " ".join(replies), replies
+    assert "postcode" in replies[-1], replies
+    with _session(e2e_stack) as session:
+        failed = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.debtor_id == debtor.id, AuditEvent.action == "identity.failed"
+            )
+        ).all()
+        assert [e.details["attempts"] for e in failed] == [1]
+
+
+def test_payment_talk_during_the_identity_question_costs_no_attempt(
+    e2e_stack: RunningStack,
+) -> None:
+    """Simulator finding: "can i pay like 100 bucks a month" and "i'll pay on the 3rd of next
+    month", said while the assistant waited for the postcode, each cost an identity attempt (the
+    "100" and the "3rd" were taken for guesses): two such replies from a lock-out."""
+    phone = "+12025557008"
+    debtor = _add_debtor(
+        e2e_stack, "C-TALK-1", phone, language="en", postcode="60611", amount="300.00"
+    )
+    turns = [
+        "How much do I owe?",
+        "can i pay like 100 bucks a month",
+        "i'll pay on the 3rd of next month",
+        "60611",
+    ]
+    answers = [_say(e2e_stack, phone, text, "talk", n) for n, text in enumerate(turns)]
+    assert all(answers), answers
+    assert not any("300" in reply for turn in answers[:3] for reply in turn), answers
+    with _session(e2e_stack) as session:
+        events = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.debtor_id == debtor.id, AuditEvent.action.like("identity.%")
+            )
+        ).all()
+        assert [e.action for e in events] == ["identity.verified"], answers

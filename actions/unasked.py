@@ -1,0 +1,65 @@
+"""An answer nobody asked for: `inform` outside any form.
+
+Debtors answer questions before they are asked, or after the question has moved on: "en 3 fois
+par mois" one off-topic question after the plan offer, a postcode typed before the identity
+question. Rasa has no rule for an `inform` with no form to fill, so such a message used to get
+"I did not understand" (and a second one a handoff), although it said exactly what the debtor
+wanted. This action reads what the message holds and routes it:
+
+- a plan (a number of instalments, a frequency, or an amount per instalment with its currency):
+  the plan form, behind the identity check like any plan request; the slots the message filled
+  (plan_installments, plan_frequency, plan_amount: global entity mappings) are taken on
+  activation, so the debtor is not asked again what they just said;
+- before the identity check, something that can be the identity answer (a postcode, a customer
+  number): the identity form, with the message as its answer (validated like any answer, and
+  counted as an attempt when wrong), then "how can I help";
+- anything else: the custom fallback, exactly as before (ask to rephrase; twice hands off).
+"""
+
+from __future__ import annotations
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions._common import language, latest_entity, latest_text
+from relance.identity import service as identity
+from relance.nlu_normalise import parse_frequency, parse_installment_amount
+
+NAME = "action_route_unasked_answer"
+PLAN_ENTITIES = ("installments", "frequency")
+
+
+def holds_a_plan(tracker: Tracker) -> bool:
+    """The message says how the debtor wants to spread the payment."""
+    if any(latest_entity(tracker, entity) for entity in PLAN_ENTITIES):
+        return True
+    text = latest_text(tracker)
+    return parse_installment_amount(text, language(tracker)) is not None or (
+        latest_entity(tracker, "amount") is not None and parse_frequency(text) is not None
+    )
+
+
+def holds_an_identity_answer(tracker: Tracker) -> bool:
+    return bool(identity.candidates(latest_text(tracker), language(tracker)))
+
+
+class ActionRouteUnaskedAnswer(Action):
+    def name(self) -> str:
+        return NAME
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        verified = bool(tracker.get_slot("identity_verified"))
+        if holds_a_plan(tracker):
+            form = "plan_form" if verified else "identity_form"
+            return [SlotSet("pending_request", "payment_plan"), FollowupAction(form)]
+        if not verified and holds_an_identity_answer(tracker):
+            return [
+                SlotSet("pending_request", "help"),
+                SlotSet("identity_answer", latest_text(tracker)),
+                FollowupAction("identity_form"),
+            ]
+        return [FollowupAction("action_default_fallback")]
