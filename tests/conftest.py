@@ -54,10 +54,13 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["TEST_DATABASE_URL"] = rendered
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Keep each real-process stack on one xdist worker (`--dist loadgroup`): the e2e tests share
     one session-scoped stack (Rasa loads its model for minutes) and so do the browser tests; split
-    across workers, each would start its own."""
+    across workers, each would start its own. Without xdist (`-p no:xdist`, a single test run by
+    hand) the marker is unknown and --strict-markers would refuse it: nothing to group then."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
     for item in items:
         for group in ("e2e", "browser"):
             if item.get_closest_marker(group) is not None:
