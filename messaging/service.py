@@ -2,7 +2,8 @@
 
 Order matters: the webhook row is claimed before anything else so a retried or concurrent
 duplicate does nothing and gets the first answer; carrier keywords (STOP/START/HELP) never reach
-the assistant; an opted-out debtor's texts are kept but never answered.
+the assistant; an opted-out debtor's texts are kept, handed to a collector, and answered once at
+most (see `_received_while_opted_out`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from relance.contacts import service as contacts
 from relance.conversations import repository
 from relance.conversations.service import Inbound, handle_inbound, store_inbound, store_outbound
 from relance.db.models import Task
-from relance.db.models.enums import Author, Channel
+from relance.db.models.enums import Author, Channel, ConversationMode
+from relance.handoff import service as handoff
 from relance.nlg import channel_text
 from relance.rasa_client import client_from_settings
 from relance.settings import get_settings
@@ -138,7 +140,16 @@ def _keyword(session: Session, inbound: Inbound, kind: Keyword, language: str | 
 
 
 def _received_while_opted_out(session: Session, inbound: Inbound, debtor: Any) -> list[str]:
-    """Keep the text for the collectors; answering would break the opt-out (Twilio blocks it)."""
+    """A debtor who opted out of this channel writes to us: nothing they say may be lost.
+
+    The assistant does not answer (its replies would be the conversation the debtor asked to
+    end): the text is kept and the conversation goes to a collector's inbox, who decides how to
+    answer, by a channel the debtor still accepts. The debtor is told so once, in one reply to
+    their own message (a reply to a person-initiated message through the restricted medium is
+    allowed once, e.g. Reg F 12 CFR 1006.14(h)(2)): not when a collector already has the
+    conversation (they were told), and not after a carrier keyword (STOP), whose opt-out the
+    carrier enforces by refusing every message to the number.
+    """
     conversation = repository.conversation_for_debtor(session, debtor)
     message = store_inbound(session, conversation, inbound)
     audit.record(
@@ -149,7 +160,22 @@ def _received_while_opted_out(session: Session, inbound: Inbound, debtor: Any) -
         debtor_id=debtor.id,
         channel=inbound.channel,
     )
-    return []
+    already_with_collector = conversation.mode == ConversationMode.HUMAN
+    reason = handoff.detect_signal(inbound.body) or "opted_out_message"
+    handoff.create_handoff(session, conversation, reason=reason, details=inbound.body[:500])
+    contact = contacts.contact_for(session, inbound.channel, inbound.address)
+    if already_with_collector or contact is None or contacts.opted_out_by_keyword(session, contact):
+        return []
+    reply = channel_text.text(
+        session,
+        "utter_opted_out_collector_will_answer",
+        language=conversation.language,
+        channel=inbound.channel,
+    )
+    store_outbound(
+        session, conversation, inbound.channel, reply, Author.SYSTEM, address=inbound.address
+    )
+    return [reply]
 
 
 def _media_only(

@@ -71,6 +71,29 @@ def opt_out(session: Session, contact: Contact, *, source: str, keyword: str | N
     return True
 
 
+def opted_out_by_keyword(session: Session, contact: Contact) -> bool:
+    """Whether the contact's current opt-out is a carrier keyword (STOP), not a sentence.
+
+    The carrier owns a keyword opt-out: Twilio refuses every later message to that number
+    (error 21610) until START. An opt-out said in conversation ("stop bothering me") is ours.
+    """
+    from relance.db.models import AuditEvent
+
+    if contact.opted_out_at is None:
+        return False
+    event = session.scalars(
+        select(AuditEvent)
+        .where(
+            AuditEvent.action == "contact.opted_out",
+            AuditEvent.entity_type == Contact.__tablename__,
+            AuditEvent.entity_id == str(contact.id),
+        )
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    ).first()
+    return bool(event is not None and event.details.get("keyword"))
+
+
 def opt_in(session: Session, contact: Contact, *, source: str, keyword: str | None = None) -> bool:
     """Lift an opt-out. Returns False when the contact was not opted out."""
     if contact.opted_out_at is None:

@@ -426,3 +426,31 @@ def test_payment_talk_during_the_identity_question_costs_no_attempt(
             )
         ).all()
         assert [e.action for e in events] == ["identity.verified"], answers
+
+
+def test_after_an_opt_out_asking_for_a_human_is_still_answered(e2e_stack: RunningStack) -> None:
+    """Simulator finding: "stop bothering me" opted the debtor out, and "i want to talk to a
+    human" afterwards got no answer at all. Reminders stop on an opt-out; a debtor who writes to
+    us is still answered, and a request for a person reaches one."""
+    phone = "+12025557009"
+    debtor = _add_debtor(
+        e2e_stack, "C-OPT-1", phone, language="en", postcode="60609", amount="90.00"
+    )
+    _say(e2e_stack, phone, "Hello", "optout", 0)
+    opted = _say(e2e_stack, phone, "stop bothering me", "optout", 1)
+    assert opted, opted
+    human = _say(e2e_stack, phone, "i want to talk to a human", "optout", 2)
+    assert human, "the request for a person gets an answer"
+    again = _say(e2e_stack, phone, "hello??", "optout", 3)
+    with _session(e2e_stack) as session:
+        contact = session.scalars(
+            select(Contact).where(Contact.address == phone, Contact.channel == "sms")
+        ).one()
+        handoff = session.scalars(
+            select(Handoff).join(Conversation).where(Conversation.debtor_id == debtor.id)
+        ).one()
+    if contact.opted_out_at is not None:  # the opt-out was taken at once (its cue word "stop")
+        assert "START" in human[-1], human  # told once who answers and how to resume
+        assert again == [], again  # not at every message: a collector has it
+        assert handoff.reason == "opted_out_message"
+    assert handoff.details in ("i want to talk to a human", "hello??")

@@ -8,9 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from messaging.keywords import Keyword, match
+from relance.contacts import service as contacts
 from relance.conversations.ports import DeliveryError
 from relance.conversations.repository import conversation_for_debtor
-from relance.db.models import AuditEvent, Contact, Message
+from relance.db.models import AuditEvent, Contact, Handoff, Message
 from relance.nlg import channel_text
 from tests.support.channels import DEBTOR_PHONE, make_debtor
 from tests.support.fake_rasa import FakeRasa
@@ -148,10 +149,55 @@ def test_texts_from_an_opted_out_debtor_are_kept_but_not_answered(
 
     response = post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "en fait je veux payer"))
 
-    assert message_texts(response) == []
+    assert message_texts(response) == []  # the carrier refuses any message after STOP anyway
     assert rasa.received == []
     kept = db.scalars(select(Message).where(Message.body == "en fait je veux payer")).one()
     assert kept.direction == "inbound"
+    # ...and a person has it: not lost in a transcript nobody opens.
+    handoff = db.scalars(select(Handoff)).one()
+    assert (handoff.reason, handoff.details) == ("opted_out_message", "en fait je veux payer")
+
+
+def test_after_an_opt_out_said_in_conversation_the_debtor_is_told_once_who_will_answer(
+    client: TestClient, db: Session, rasa: FakeRasa
+) -> None:
+    """Simulator finding: "stop bothering me" opted out, then "i want to talk to a human" got no
+    answer and reached nobody. The assistant stays quiet, a collector gets the conversation, and
+    the debtor is told so once (not at every message)."""
+    debtor = make_debtor(db)
+    contact = _sms_contact(db)
+    contacts.opt_out(db, contact, source="sms", keyword=None)  # what action_stop_contact does
+    db.commit()
+
+    first = message_texts(
+        post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "je veux parler à quelqu'un"))
+    )
+    second = message_texts(post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "allo ?")))
+
+    told = channel_text.text(
+        db, "utter_opted_out_collector_will_answer", language="fr", channel="sms"
+    )
+    assert first == [told]
+    assert second == []
+    assert rasa.received == []
+    handoff = db.scalars(select(Handoff)).one()
+    assert handoff.conversation.debtor_id == debtor.id
+    assert handoff.conversation.mode == "human"
+    bodies = [m.body for m in db.scalars(select(Message).order_by(Message.id))]
+    assert bodies == ["je veux parler à quelqu'un", told, "allo ?"]
+    assert _sms_contact(db).opted_out_at is not None  # still opted out: no reminder goes out
+
+
+def test_a_vulnerable_debtor_writing_after_an_opt_out_is_handed_off_first(
+    client: TestClient, db: Session, rasa: FakeRasa
+) -> None:
+    make_debtor(db)
+    post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "STOP"))
+
+    post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "mon mari est décédé le mois dernier"))
+
+    handoff = db.scalars(select(Handoff)).one()
+    assert handoff.reason == "vulnerability" and handoff.priority == 3
 
 
 def test_a_sentence_with_stop_in_it_goes_to_the_assistant(
