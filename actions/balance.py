@@ -34,6 +34,8 @@ class ActionGiveBalance(Action):
             if not invoices:
                 utter(dispatcher, "utter_no_balance")
                 return []
+            # With a plan running, what matters is the next installment, not the whole balance.
+            installment = plans_repository.next_installment(session, debtor.id) if debtor else None
             utter(
                 dispatcher,
                 "utter_balance",
@@ -41,6 +43,10 @@ class ActionGiveBalance(Action):
                 currency=invoices[0].currency,
                 invoice_count=len(invoices),
                 oldest_due_date=invoices[0].due_date.isoformat(),
+                next_installment_minor=(
+                    installment.amount_minor - installment.paid_minor if installment else None
+                ),
+                next_installment_date=installment.due_date.isoformat() if installment else None,
             )
         return []
 

@@ -23,6 +23,7 @@ from actions.late_reasons import record_request_reason
 from payment_links.service import LinkError, create_link
 from relance.ledger.reconciliation import PAUSE_DAYS, open_reconciliation_task
 from relance.nlu_normalise import is_unknown_answer, parse_date
+from relance.plans import repository as plans_repository
 
 UNKNOWN = "unknown"
 
@@ -42,8 +43,16 @@ class ActionSendPaymentLink(Action):
                 utter(dispatcher, "utter_payment_link_unavailable")
                 return []
             record_request_reason(session, tracker, debtor, "forgot_to_pay")
+            # A debtor on a plan pays the plan: the link is for the next installment (the balance
+            # link would ask for everything the plan spread out).
+            installment = plans_repository.next_installment(session, debtor.id)
             try:
-                link, url = create_link(session, debtor=debtor, purpose="balance")
+                if installment is not None:
+                    link, url = create_link(
+                        session, debtor=debtor, purpose="installment", installment=installment
+                    )
+                else:
+                    link, url = create_link(session, debtor=debtor, purpose="balance")
             except LinkError as exc:
                 nothing = "nothing is owed" in str(exc)
                 utter(
@@ -58,6 +67,7 @@ class ActionSendPaymentLink(Action):
                 amount_minor=link.amount_minor,
                 currency=link.currency,
                 expires_at=link.expires_at.date().isoformat(),
+                installment_date=installment.due_date.isoformat() if installment else None,
             )
         return []
 

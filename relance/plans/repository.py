@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relance.db.models import Invoice
-from relance.db.models.enums import InvoiceStatus
+from relance.db.models import Installment, Invoice, PaymentPlan
+from relance.db.models.enums import InstallmentStatus, InvoiceStatus, PlanStatus
 
 
 def open_invoices(session: Session, debtor_id: int) -> list[Invoice]:
@@ -19,3 +19,19 @@ def open_invoices(session: Session, debtor_id: int) -> list[Invoice]:
         )
         if inv.balance_minor > 0
     ]
+
+
+def next_installment(session: Session, debtor_id: int) -> Installment | None:
+    """The earliest installment of the debtor's active plan that is not fully paid, if any."""
+    return session.scalars(
+        select(Installment)
+        .join(PaymentPlan, Installment.plan_id == PaymentPlan.id)
+        .where(
+            PaymentPlan.debtor_id == debtor_id,
+            PaymentPlan.status == PlanStatus.ACTIVE,
+            Installment.status != InstallmentStatus.PAID,
+            Installment.paid_minor < Installment.amount_minor,
+        )
+        .order_by(Installment.due_date, Installment.seq)
+        .limit(1)
+    ).first()

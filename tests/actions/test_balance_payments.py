@@ -127,3 +127,57 @@ def test_already_paid_opens_reconciliation_and_pauses(
     assert all(i.dunning_paused_until and i.dunning_paused_until > date.today() for i in invoices)
     assert responses(dispatcher) == ["utter_already_paid_recorded"]
     assert {e["name"] for e in events} == {"paid_date", "payment_reference"}
+
+
+def _plan_with_first_installment_paid(db: Session, owner) -> tuple[int, date]:
+    """A 3-month plan over the 300 € owed; the first 100 € paid. Returns the next (amount, date)."""
+    from relance.plans.service import create_plan, evaluate
+    from relance.policy.service import PlanLimits
+
+    limits = PlanLimits(
+        max_installments=6,
+        max_duration_days=180,
+        min_first_payment_minor=0,
+        min_first_payment_pct=0,
+        min_installment_minor=1_000,
+        allowed_frequencies=("monthly",),
+        segment="consumer",
+        band_max_amount_minor=None,
+    )
+    proposal = evaluate(
+        limits,
+        total_minor=30_000,
+        currency="EUR",
+        installments=3,
+        frequency="monthly",
+        today=date.today(),
+    ).proposal
+    assert proposal is not None
+    plan = create_plan(db, owner, proposal)
+    first, second = plan.installments[0], plan.installments[1]
+    first.paid_minor, first.status = first.amount_minor, "paid"
+    db.flush()
+    return second.amount_minor, second.due_date
+
+
+def test_on_a_plan_the_balance_names_the_next_installment(dispatcher, db, debtor_setup) -> None:
+    """Simulator finding: after agreeing a plan, "combien je dois encore ?" gave the whole balance
+    and offered a link for all of it, as if the plan did not exist."""
+    owner, conv = debtor_setup
+    amount, due = _plan_with_first_installment_paid(db, owner)
+    ActionGiveBalance().run(dispatcher, make_tracker(slots_for(owner, conv)), {})
+    [message] = dispatcher.messages
+    assert message["next_installment_minor"] == amount
+    assert message["next_installment_date"] == due.isoformat()
+
+
+def test_on_a_plan_the_payment_link_is_for_the_next_installment(
+    dispatcher, db, debtor_setup
+) -> None:
+    owner, conv = debtor_setup
+    amount, due = _plan_with_first_installment_paid(db, owner)
+    ActionSendPaymentLink().run(dispatcher, make_tracker(slots_for(owner, conv)), {})
+    [message] = dispatcher.messages
+    assert (message["amount_minor"], message["installment_date"]) == (amount, due.isoformat())
+    link = db.scalars(select(PaymentLink).where(PaymentLink.debtor_id == owner.id)).one()
+    assert (link.purpose, link.amount_minor) == ("installment", amount)
