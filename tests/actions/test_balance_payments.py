@@ -132,20 +132,10 @@ def test_already_paid_opens_reconciliation_and_pauses(
 def _plan_with_first_installment_paid(db: Session, owner) -> tuple[int, date]:
     """A 3-month plan over the 300 € owed; the first 100 € paid. Returns the next (amount, date)."""
     from relance.plans.service import create_plan, evaluate
-    from relance.policy.service import PlanLimits
+    from tests.support.plan_limits import limits
 
-    limits = PlanLimits(
-        max_installments=6,
-        max_duration_days=180,
-        min_first_payment_minor=0,
-        min_first_payment_pct=0,
-        min_installment_minor=1_000,
-        allowed_frequencies=("monthly",),
-        segment="consumer",
-        band_max_amount_minor=None,
-    )
     proposal = evaluate(
-        limits,
+        limits(min_first_payment_pct=0, min_installment_minor=1_000),
         total_minor=30_000,
         currency="EUR",
         installments=3,

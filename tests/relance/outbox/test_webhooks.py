@@ -223,21 +223,12 @@ def test_plan_promise_escalation_and_letter_emit_their_events(db: Session, tmp_p
     from relance.handoff.service import create_handoff
     from relance.letters.service import create_formal_notice, mark_posted
     from relance.plans.service import create_plan, evaluate
-    from relance.policy.service import PlanLimits
     from tests.console import factories
+    from tests.support.plan_limits import limits
 
     debtor = debtor_with_invoice(db)
     proposal = evaluate(
-        PlanLimits(
-            max_installments=6,
-            max_duration_days=180,
-            min_first_payment_minor=0,
-            min_first_payment_pct=0,
-            min_installment_minor=1_000,
-            allowed_frequencies=("monthly",),
-            segment="consumer",
-            band_max_amount_minor=None,
-        ),
+        limits(min_first_payment_pct=0, min_installment_minor=1_000),
         total_minor=5_000,
         currency="EUR",
         installments=2,

@@ -7,20 +7,11 @@ from datetime import date
 from sqlalchemy.orm import Session
 
 from relance.plans.service import create_plan, due_dates, evaluate, split
-from relance.policy.service import PlanLimits
 from tests.console import factories
+from tests.support.plan_limits import CONSUMER
 
 TODAY = date(2026, 1, 31)
-LIMITS = PlanLimits(
-    max_installments=6,
-    max_duration_days=180,
-    min_first_payment_minor=0,
-    min_first_payment_pct=10,
-    min_installment_minor=3000,
-    allowed_frequencies=("biweekly", "monthly"),
-    segment="consumer",
-    band_max_amount_minor=500_000,
-)
+LIMITS = CONSUMER
 
 
 def test_split_and_monthly_dates_clamped() -> None:
