@@ -66,3 +66,39 @@ class _SlotView:
 
     def get_slot(self, name: str) -> Any:
         return self._overrides.get(name, self._tracker.get_slot(name))
+
+
+# Filled from each debtor message's metadata, or a triggered reminder's entities (see below).
+MESSAGE_SLOTS = ("debtor_id", "conversation_id", "channel", "language")
+
+
+class ActionSyncMessageSlots(Action):
+    """The custom slot mapping of debtor_id, conversation_id, channel and language: run by Rasa's
+    slot extraction after every user message and every triggered intent, before any prediction.
+
+    `action_session_start` alone was not enough. A session that begins with a triggered intent
+    (the outbound reminder: Rasa's trigger_intent carries no metadata) had no debtor in its slots,
+    so the debtor's first answer to the identity question "failed" (no record to compare with)
+    and went to a collector, and the reminder came in the default language. A debtor moving from
+    SMS to WhatsApp in one session kept channel = sms (an opt-out said on WhatsApp would have
+    opted out the SMS number). A debtor message brings these values as metadata; the dispatcher
+    sends them with the reminder as entities.
+    """
+
+    def name(self) -> str:
+        return "action_sync_message_slots"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        latest = tracker.latest_message or {}
+        metadata: dict[str, Any] = latest.get("metadata") or {}
+        given = {e.get("entity"): e.get("value") for e in latest.get("entities") or []}
+        events: list[EventType] = []
+        for name in MESSAGE_SLOTS:
+            value = metadata.get(name) if metadata.get(name) not in (None, "") else given.get(name)
+            if value in (None, "") or (name == "language" and value not in LANGUAGES):
+                continue
+            if str(value) != tracker.get_slot(name):
+                events.append(SlotSet(name, str(value)))
+        return events

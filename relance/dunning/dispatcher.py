@@ -86,6 +86,18 @@ class LetterMaker(Protocol):
     ) -> Letter: ...
 
 
+def _conversation_slots(conversation: Conversation, channel: str) -> dict[str, str]:
+    """What a debtor message's metadata gives Rasa, for a turn the dispatcher starts: the
+    reminder's first words already need the language, and the debtor's answer the debtor."""
+    slots = {
+        "debtor_id": str(conversation.debtor_id),
+        "conversation_id": str(conversation.id),
+        "channel": channel,
+        "language": conversation.language,
+    }
+    return {k: v for k, v in slots.items() if v}
+
+
 def _default_assistant() -> Triggerable:
     """Rasa over REST: trigger_intent primes the reminder, append_events rewinds a half turn."""
     from relance.rasa_client import client_from_settings
@@ -511,6 +523,10 @@ class Dispatcher:
             entities["first_contact"] = True
         if discreet:
             entities["discreet"] = True
+        # Who and where, as a debtor message's metadata says it: Rasa's trigger_intent carries no
+        # metadata, and a conversation the reminder opens would otherwise have no debtor in its
+        # slots (actions/session.py ActionSyncMessageSlots reads these entities).
+        entities.update(_conversation_slots(conversation, channel))
         sender_id = conversation.sender_id
         # No transaction may stay open while Rasa works: its actions and the api's /nlg read
         # and write the database during the turn, and on SQLite this transaction holds the

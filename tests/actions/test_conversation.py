@@ -200,3 +200,61 @@ def test_reminder_gives_the_rf_reference_of_the_invoice_it_names(
         variables={**variables, "creditor_name": "Relance Demo SAS"},
     )
     assert f"Référence de virement : {reference}." in text
+
+
+def test_debtor_and_channel_come_from_every_message_metadata() -> None:
+    """A session begun by an outbound reminder (no metadata) had no debtor in its slots; a debtor
+    moving from SMS to WhatsApp kept channel = sms. Each message's metadata now sets them."""
+    from rasa_sdk import Tracker
+    from rasa_sdk.events import SlotSet
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions.session import ActionSyncMessageSlots
+
+    def run(slots: dict, metadata: dict) -> list:
+        latest = {"text": "x", "intent": {"name": "greet"}, "metadata": metadata}
+        tracker = Tracker("debtor-7", slots, latest, [], False, None, {}, "action_listen")
+        return ActionSyncMessageSlots().run(CollectingDispatcher(), tracker, {})
+
+    message = {"channel": "whatsapp", "debtor_id": "7", "conversation_id": "3", "language": "en"}
+    empty = {"debtor_id": None, "conversation_id": None, "channel": "sms", "language": None}
+    assert run(empty, message) == [
+        SlotSet("debtor_id", "7"),
+        SlotSet("conversation_id", "3"),
+        SlotSet("channel", "whatsapp"),
+        SlotSet("language", "en"),
+    ]
+    same = {"debtor_id": "7", "conversation_id": "3", "channel": "whatsapp", "language": "en"}
+    assert run(same, message) == []  # nothing new: no event
+    external = {"is_external": True, "model_id": "m"}  # a triggered reminder's metadata
+    assert run(same, external) == []
+    assert run(empty, {**message, "language": "de"})[-1] == SlotSet("channel", "whatsapp")
+
+
+def test_a_triggered_reminder_brings_its_debtor_as_entities() -> None:
+    """Rasa's trigger_intent carries no metadata: the dispatcher sends who and where as entities."""
+    from rasa_sdk import Tracker
+    from rasa_sdk.events import SlotSet
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions.session import ActionSyncMessageSlots
+
+    entities = [
+        {"entity": "stage", "value": "friendly"},
+        {"entity": "debtor_id", "value": "7"},
+        {"entity": "conversation_id", "value": "3"},
+        {"entity": "channel", "value": "sms"},
+        {"entity": "language", "value": "en"},
+    ]
+    latest = {
+        "intent": {"name": "EXTERNAL_reminder"},
+        "entities": entities,
+        "metadata": {"is_external": True},
+    }
+    tracker = Tracker("debtor-7", {}, latest, [], False, None, {}, "action_listen")
+    assert ActionSyncMessageSlots().run(CollectingDispatcher(), tracker, {}) == [
+        SlotSet("debtor_id", "7"),
+        SlotSet("conversation_id", "3"),
+        SlotSet("channel", "sms"),
+        SlotSet("language", "en"),
+    ]

@@ -454,3 +454,69 @@ def test_after_an_opt_out_asking_for_a_human_is_still_answered(e2e_stack: Runnin
         assert again == [], again  # not at every message: a collector has it
         assert handoff.reason == "opted_out_message"
     assert handoff.details in ("i want to talk to a human", "hello??")
+
+
+@pytest.mark.parametrize(
+    ("phone", "postcode", "primed"),
+    [("+12025557010", "60610", True), ("+12025557011", "60608", False)],
+    ids=["primed-as-the-dispatcher-does", "trigger-alone"],
+)
+def test_a_conversation_opened_by_a_reminder_knows_its_debtor(
+    e2e_stack: RunningStack, phone: str, postcode: str, primed: bool
+) -> None:
+    """Simulator finding: a conversation that began with the outbound reminder (the usual start
+    in dunning) had no debtor in Rasa's slots: Rasa's trigger_intent carries no metadata, and the
+    session had already started when the debtor answered. The debtor's first real answer to the
+    identity question then "failed" (no record to compare with) and went to a collector; the
+    discreet reminder also came in French to an English debtor. The dispatcher now sends them
+    with the reminder, and every message's metadata sets them again (`trigger-alone`)."""
+    from relance.conversations.assistant_turn import trigger_turn
+    from relance.conversations.repository import conversation_for_debtor
+    from relance.dunning.dispatcher import _conversation_slots
+    from relance.rasa_client import RasaClient
+
+    number = f"C-REM-{postcode}"
+    debtor = _add_debtor(
+        e2e_stack, number, phone, language="en", postcode=postcode, amount="420.00"
+    )
+    with _session(e2e_stack) as session:
+        conversation_row = conversation_for_debtor(session, session.get(Debtor, debtor.id))
+        session.commit()
+        sender = conversation_row.sender_id
+    entities: dict[str, Any] = {
+        "stage": "friendly",
+        "invoice_refs": [f"F-{number}"],
+        "first_contact": True,
+        "discreet": True,
+    }
+    if primed:  # what the dispatcher adds (Rasa's trigger_intent takes no metadata)
+        entities.update(_conversation_slots(conversation_row, "sms"))
+    rasa = RasaClient(e2e_stack.env["RASA_URL"], e2e_stack.env["RASA_AUTH_TOKEN"], timeout=60)
+    try:
+        reminder = trigger_turn(rasa, sender, "EXTERNAL_reminder", entities, None)
+    finally:
+        rasa.close()
+    assert reminder, "the reminder was said"
+    if primed:
+        assert "Bonjour" not in " ".join(m.text or "" for m in reminder), reminder
+
+    asked = _say(e2e_stack, phone, "How much do I owe?", f"rem{postcode}", 0)
+    assert "postcode" in asked[-1], asked
+    answered = " ".join(_say(e2e_stack, phone, postcode, f"rem{postcode}", 1))
+    assert "420.00" in answered, answered
+    with _session(e2e_stack) as session:
+        actions = [
+            e.action
+            for e in session.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.debtor_id == debtor.id, AuditEvent.action.like("identity.%")
+                )
+            )
+        ]
+        assert actions == ["identity.verified"]
+        assert (
+            session.scalars(
+                select(Handoff).join(Conversation).where(Conversation.debtor_id == debtor.id)
+            ).first()
+            is None
+        )

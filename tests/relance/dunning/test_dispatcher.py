@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from relance.conversations.ports import DeliveryError
 from relance.db import session as db_session
 from relance.db.base import utcnow
-from relance.db.models import AuditEvent, DunningAction, Letter, Task
+from relance.db.models import AuditEvent, Conversation, DunningAction, Letter, Task
 from relance.dunning.dispatcher import Dispatcher
 from relance.dunning.planner import plan
 from relance.dunning.ratelimit import SenderRateLimiter
@@ -70,6 +70,14 @@ def test_group_is_primed_in_rasa_and_sent_once(db: Session, gateway, assistant) 
     assert entities["stage"] == "firm"  # the most advanced stage leads the message
     assert entities["invoice_refs"] == [b.number, a.number] and entities["first_contact"] is True
     assert entities["discreet"] is True  # nobody has answered from this number yet
+    # Rasa's trigger_intent carries no metadata: who and where travel as entities, or the
+    # debtor's answer to the reminder would meet a conversation without a debtor.
+    conversation = db.scalars(select(Conversation).where(Conversation.debtor_id == debtor.id)).one()
+    assert (entities["debtor_id"], entities["conversation_id"]) == (
+        str(debtor.id),
+        str(conversation.id),
+    )
+    assert (entities["channel"], entities["language"]) == ("sms", conversation.language)
     [sent] = gateway.sent
     assert sent["channel"] == "sms" and b.number in sent["body"]
     actions = _actions(db, debtor.id)
