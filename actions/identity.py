@@ -64,7 +64,10 @@ class ValidateIdentityForm(FormValidationAction):
         attempts = int(tracker.get_slot("identity_attempts") or 0)
         if slot_value == FAILED and attempts >= settings.identity_max_attempts:
             return {"identity_answer": FAILED, "identity_verified": False}
-        if not_an_answer(tracker):  # no attempt spent on an off-topic message
+        if not_an_answer(tracker):  # no attempt spent on an off-topic message...
+            # ...and it gets the reason for the question, not the bare question again: "why do you
+            # need that?" (often read as off-topic) was answered by repeating the question.
+            utter(dispatcher, "utter_identity_why", identity_kind=settings.identity_check)
             return {"identity_answer": None}
         with unit_of_work() as session:
             debtor = debtor_of(session, tracker)

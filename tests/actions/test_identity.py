@@ -196,3 +196,23 @@ def test_a_question_during_the_check_is_not_a_wrong_attempt(
     assert responses(dispatcher) == ["utter_identity_why"]
     assert dispatcher.messages[0]["identity_kind"] == "postcode"
     assert db.scalars(select(AuditEvent).where(AuditEvent.action == "identity.failed")).all() == []
+
+
+@pytest.mark.parametrize("intent", ["out_of_scope", "nlu_fallback"])
+def test_a_message_read_as_off_topic_during_the_check_gets_the_reason(
+    db: Session, dispatcher, debtor_setup, intent: str
+) -> None:
+    """Simulator finding: "why do you need that" (read as off-topic) got the bare question again;
+    it gets the reason first, and still costs no attempt."""
+    owner, conv = debtor_setup
+    tracker = make_tracker(
+        slots_for(owner, conv, identity_verified=False, language="en"),
+        text="why do you need that",
+        intent=intent,
+    )
+    result = ValidateIdentityForm().validate_identity_answer(
+        "why do you need that", dispatcher, tracker, {}
+    )
+    assert result == {"identity_answer": None}
+    assert responses(dispatcher) == ["utter_identity_why"]
+    assert db.scalars(select(AuditEvent).where(AuditEvent.action == "identity.failed")).all() == []
