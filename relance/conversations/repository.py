@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from relance.db.models import Contact, Conversation, Debtor, Message
-from relance.db.models.enums import Channel, MessageStatus
+from relance.db.models import Contact, Conversation, Debtor, Handoff, Message
+from relance.db.models.enums import (
+    Author,
+    Channel,
+    Direction,
+    HandoffStatus,
+    MessageStatus,
+)
 
 
 def find_contact(session: Session, channel: str, address: str) -> Contact | None:
@@ -68,3 +74,40 @@ def conversations_with_pending(session: Session) -> list[int]:
             .order_by(Message.conversation_id)
         )
     )
+
+
+def first_held_since_handoff(session: Session, conversation_id: int, message_id: int) -> bool:
+    """Whether this held message is the debtor's first since the open handoff began, with no
+    collector message since: the one to acknowledge ("a person has your message").
+
+    Not when no handoff is open (a collector took the conversation over and is there), nor once
+    a collector has written (they are talking with the debtor: an acknowledgement would be noise).
+    """
+    handoff = session.scalars(
+        select(Handoff)
+        .where(
+            Handoff.conversation_id == conversation_id,
+            Handoff.status.in_([HandoffStatus.OPEN, HandoffStatus.ASSIGNED]),
+        )
+        .order_by(Handoff.id.desc())
+        .limit(1)
+    ).first()
+    if handoff is None:
+        return False
+    earlier = session.scalar(
+        select(func.count())
+        .select_from(Message)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.id != message_id,
+            Message.created_at >= handoff.created_at,
+            or_(
+                and_(
+                    Message.direction == Direction.INBOUND,
+                    Message.status == MessageStatus.HELD,
+                ),
+                Message.author == Author.COLLECTOR,
+            ),
+        )
+    )
+    return not earlier

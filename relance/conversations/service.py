@@ -85,6 +85,8 @@ def handle_inbound(session: Session, rasa: RasaClient, inbound: Inbound) -> Turn
             debtor_id=debtor.id,
         )
         result.status = "held_for_collector"
+        if repository.first_held_since_handoff(session, conversation.id, message.id):
+            _acknowledge_held(session, conversation, inbound.channel, result)
         return result
 
     # Durable before the assistant sees it: if anything fails from here on, the worker replays it.
@@ -237,6 +239,28 @@ def _holding_reply(
     result.replies = [*result.replies, holding]
     result.reply_message_ids.append(
         store_outbound(session, conversation, channel, holding, Author.SYSTEM).id
+    )
+
+
+def _acknowledge_held(
+    session: Session, conversation: Conversation, channel: str, result: TurnResult
+) -> None:
+    """Once per handoff: the debtor's message waits for a person, and the debtor is told so.
+
+    The assistant says nothing while a collector owns the conversation; without this, a debtor
+    who wrote after a handoff ("et en 6 fois ?" after a plan sent for approval) got no answer at
+    all and could not tell the message had arrived.
+    """
+    text = render(
+        active_templates(session),
+        "utter_held_for_collector",
+        language=conversation.language,
+        channel=channel,
+        variables={"creditor_name": _creditor_name()},
+    )
+    result.replies = [*result.replies, text]
+    result.reply_message_ids.append(
+        store_outbound(session, conversation, channel, text, Author.SYSTEM).id
     )
 
 

@@ -155,3 +155,53 @@ def test_language_guess_is_conservative() -> None:
     assert guess_language("I can't pay this month, sorry") == "en"
     assert guess_language("ok") is None
     assert guess_language("75015") is None
+
+
+def test_the_first_message_held_for_a_collector_is_acknowledged_once(db: Session) -> None:
+    """Simulator finding: after a plan went to a collector for approval, "et en 6 fois ?", "ok"
+    and "merci" got no answer at all. The first one is acknowledged; later ones are not (the
+    debtor knows), nor anything once the collector has written (they are talking)."""
+    from relance.handoff.service import create_handoff
+    from relance.nlg.channel_text import text
+
+    debtor = _debtor(db)
+    rasa = FakeRasa()
+    handle_inbound(db, rasa, Inbound(channel="sms", address="+33639981111", body="bonjour"))
+    conversation = db.scalars(select(Conversation).where(Conversation.debtor_id == debtor.id)).one()
+    create_handoff(db, conversation, reason="plan_approval")
+
+    def say(body: str) -> list[str]:
+        inbound = Inbound(channel="sms", address="+33639981111", body=body)
+        return handle_inbound(db, rasa, inbound).replies
+
+    told = text(db, "utter_held_for_collector", language="fr", channel="sms")
+    assert say("et en 6 fois ?") == [told]
+    assert say("ok") == []
+    assert len(rasa.sent) == 1  # the assistant saw none of them
+    held = db.scalars(select(Message).where(Message.status == MessageStatus.HELD)).all()
+    assert [m.body for m in held] == ["et en 6 fois ?", "ok"]
+
+    # The collector gives the conversation back; a later handoff is acknowledged again, once,
+    # unless the collector has already written in it.
+    handoff = create_handoff(db, conversation, reason="plan_approval")
+    handoff.status = "closed"
+    conversation.mode = ConversationMode.BOT
+    db.flush()
+    create_handoff(db, conversation, reason="requested")
+    assert say("vous êtes là ?") == [told]
+    second = create_handoff(db, conversation, reason="requested")
+    second.status = "closed"
+    db.flush()
+    create_handoff(db, conversation, reason="requested")
+    db.add(
+        Message(
+            conversation_id=conversation.id,
+            direction="outbound",
+            channel="sms",
+            author="collector",
+            body="Bonjour, je regarde votre demande.",
+            status="sent",
+        )
+    )
+    db.flush()
+    assert say("merci") == []  # the collector is there: no acknowledgement
