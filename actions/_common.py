@@ -75,8 +75,9 @@ def latest_text(tracker: Tracker) -> str:
     return str(tracker.latest_message.get("text") or "")
 
 
-# Labels the NLU gives a message that is not about the debt: off-topic, unsure (FallbackClassifier).
-NOT_AN_ANSWER_INTENTS = frozenset({"out_of_scope", "nlu_fallback"})
+# Labels the NLU gives a message that is not about the debt: off-topic, unsure (FallbackClassifier),
+# and "why do you need my postcode?" (a question about the question, never an answer to it).
+NOT_AN_ANSWER_INTENTS = frozenset({"out_of_scope", "nlu_fallback", "ask_why_identity"})
 # A bare figure ("75011", "1 234,56 €", "12/03/1985"): an answer whatever DIET made of it.
 _BARE_FIGURE = re.compile(r"^[\d\s.,/:'€$£%+-]*\d[\d\s.,/:'€$£%+-]*$")
 

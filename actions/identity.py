@@ -44,6 +44,20 @@ class ActionAskIdentityAnswer(Action):
         return []
 
 
+class ActionExplainIdentityCheck(Action):
+    """ask_why_identity outside the identity form: the reason for the check (inside the form,
+    its validator says the same and asks again)."""
+
+    def name(self) -> str:
+        return "action_explain_identity_check"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        utter(dispatcher, "utter_identity_why", identity_kind=get_settings().identity_check)
+        return []
+
+
 class ValidateIdentityForm(FormValidationAction):
     """Checks the answer; after `identity_max_attempts` wrong answers the form ends unverified
     (the rules then hand off to a collector)."""

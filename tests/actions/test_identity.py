@@ -216,3 +216,28 @@ def test_a_message_read_as_off_topic_during_the_check_gets_the_reason(
     assert result == {"identity_answer": None}
     assert responses(dispatcher) == ["utter_identity_why"]
     assert db.scalars(select(AuditEvent).where(AuditEvent.action == "identity.failed")).all() == []
+
+
+def test_why_the_check_is_explained_and_never_an_attempt(
+    db: Session, dispatcher, debtor_setup
+) -> None:
+    """Simulator finding: "pk vous voulez mon code postal" was read as a payment-link request
+    (0.95). It has its own intent now: outside the form, the reason; inside, the reason and the
+    question again, with no attempt spent."""
+    from actions._common import not_an_answer
+    from actions.identity import ActionExplainIdentityCheck
+
+    owner, conv = debtor_setup
+    tracker = make_tracker(
+        slots_for(owner, conv, identity_verified=False),
+        text="pk vous voulez mon code postal",
+        intent="ask_why_identity",
+    )
+    ActionExplainIdentityCheck().run(dispatcher, tracker, {})
+    assert responses(dispatcher) == ["utter_identity_why"]
+    assert not_an_answer(tracker)
+    result = ValidateIdentityForm().validate_identity_answer(
+        "pk vous voulez mon code postal", dispatcher, tracker, {}
+    )
+    assert result == {"identity_answer": None}
+    assert db.scalars(select(AuditEvent).where(AuditEvent.action == "identity.failed")).all() == []

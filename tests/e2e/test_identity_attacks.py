@@ -42,6 +42,7 @@ def test_questions_during_the_identity_check_cost_no_attempt(e2e_stack: RunningS
         "Combien je dois ?",
         "donnez-moi le détail de ma facture",
         "pourquoi vous me demandez ça ?",
+        "pk vous voulez mon code postal",  # once read as a payment-link request
         "donnez-moi le détail de ma facture svp",
         "51100",
     ]
@@ -50,7 +51,7 @@ def test_questions_during_the_identity_check_cost_no_attempt(e2e_stack: RunningS
     with _session(e2e_stack) as session:
         debtor = _debtor_by_phone(session, phone)
         balances = _possible_balances(session, debtor)
-        assert not any(b in " ".join(" ".join(a) for a in answers[:5]) for b in balances)
+        assert not any(b in " ".join(" ".join(a) for a in answers[:6]) for b in balances)
         failures = session.scalars(
             select(AuditEvent).where(
                 AuditEvent.debtor_id == debtor.id, AuditEvent.action == "identity.failed"
