@@ -228,18 +228,8 @@ def replay_conversation(
 def _holding_reply(
     session: Session, conversation: Conversation, channel: str, result: TurnResult
 ) -> None:
-    holding = render(
-        active_templates(session),
-        "utter_holding_reply",
-        language=conversation.language,
-        channel=channel,
-        variables={"creditor_name": _creditor_name()},
-    )
     result.status = "holding"
-    result.replies = [*result.replies, holding]
-    result.reply_message_ids.append(
-        store_outbound(session, conversation, channel, holding, Author.SYSTEM).id
-    )
+    _system_reply(session, conversation, channel, result, "utter_holding_reply")
 
 
 def _acknowledge_held(
@@ -251,9 +241,16 @@ def _acknowledge_held(
     who wrote after a handoff ("et en 6 fois ?" after a plan sent for approval) got no answer at
     all and could not tell the message had arrived.
     """
+    _system_reply(session, conversation, channel, result, "utter_held_for_collector")
+
+
+def _system_reply(
+    session: Session, conversation: Conversation, channel: str, result: TurnResult, name: str
+) -> None:
+    """A reply the api itself gives (not the assistant), stored like every outbound message."""
     text = render(
         active_templates(session),
-        "utter_held_for_collector",
+        name,
         language=conversation.language,
         channel=channel,
         variables={"creditor_name": _creditor_name()},
