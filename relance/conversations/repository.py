@@ -6,14 +6,9 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from relance.db.models import Contact, Conversation, Debtor, Handoff, Message
-from relance.db.models.enums import (
-    Author,
-    Channel,
-    Direction,
-    HandoffStatus,
-    MessageStatus,
-)
+from relance.db.models import Contact, Conversation, Debtor, Message
+from relance.db.models.enums import Author, Channel, Direction, MessageStatus
+from relance.handoff.repository import open_handoff
 
 
 def find_contact(session: Session, channel: str, address: str) -> Contact | None:
@@ -83,15 +78,7 @@ def first_held_since_handoff(session: Session, conversation_id: int, message_id:
     Not when no handoff is open (a collector took the conversation over and is there), nor once
     a collector has written (they are talking with the debtor: an acknowledgement would be noise).
     """
-    handoff = session.scalars(
-        select(Handoff)
-        .where(
-            Handoff.conversation_id == conversation_id,
-            Handoff.status.in_([HandoffStatus.OPEN, HandoffStatus.ASSIGNED]),
-        )
-        .order_by(Handoff.id.desc())
-        .limit(1)
-    ).first()
+    handoff = open_handoff(session, conversation_id)
     if handoff is None:
         return False
     earlier = session.scalar(

@@ -32,7 +32,7 @@ from relance.conversations.language import guess_language
 from relance.conversations.reply_guard import guard_turn
 from relance.conversations.turn_lock import conversation_turn, has_live_owner, message_owner
 from relance.db.base import utcnow
-from relance.db.models import Conversation, Debtor, Message
+from relance.db.models import Conversation, Message
 from relance.db.models.enums import Author, ConversationMode, Direction, MessageStatus
 from relance.nlg.renderer import render
 from relance.nlg.templates_store import active_templates
@@ -95,7 +95,7 @@ def handle_inbound(session: Session, rasa: RasaClient, inbound: Inbound) -> Turn
     message.status = MessageStatus.PENDING_ASSISTANT
     with message_owner(session, message.id):
         session.commit()
-        _answer_turn(session, rasa, conversation, debtor, message, inbound.channel, result)
+        _answer_turn(session, rasa, conversation, message, inbound.channel, result)
     return result
 
 
@@ -103,7 +103,6 @@ def _answer_turn(
     session: Session,
     rasa: RasaClient,
     conversation: Conversation,
-    debtor: Debtor,
     message: Message,
     channel: str,
     result: TurnResult,
@@ -131,7 +130,7 @@ def _answer_turn(
                     rasa,
                     conversation.sender_id,
                     kept.body,
-                    _metadata(conversation, debtor, kept),
+                    _metadata(conversation, kept),
                     probe,
                     replay=kept.id != message.id,
                 )
@@ -191,9 +190,9 @@ def replay_conversation(
         if not owned:
             return Replay()
         session.refresh(conversation)
-        # Loaded now: a lazy load during the turn would open a transaction (on SQLite, the write
-        # lock) while the actions need the database, and the turn would wait for its own timeout.
-        debtor = conversation.debtor
+        # Nothing may be lazy-loaded during the turn (it would open a transaction, on SQLite the
+        # write lock, while the actions need the database): the metadata reads only the
+        # conversation's own columns, loaded by the refresh above.
         pending = repository.pending_messages(session, conversation_id)
         session.commit()
         probe = probe_from_settings()
@@ -209,7 +208,7 @@ def replay_conversation(
                     rasa,
                     conversation.sender_id,
                     kept.body,
-                    _metadata(conversation, debtor, kept),
+                    _metadata(conversation, kept),
                     probe,
                     replay=True,
                 )
@@ -361,15 +360,22 @@ def _maybe_switch_language(conversation: Conversation, body: str) -> None:
         conversation.language = guessed
 
 
-def _metadata(conversation: Conversation, debtor: Debtor, message: Message) -> dict[str, Any]:
-    """What Rasa stores with the user turn (read by the actions; `message_id` by the replay)."""
-    return {
-        "channel": message.channel,
+def turn_metadata(conversation: Conversation, channel: str) -> dict[str, str]:
+    """Who and where a turn is, as the actions read it: the metadata of a debtor message, and the
+    entities of a reminder the dispatcher triggers (Rasa's trigger_intent carries no metadata;
+    actions/session.py ActionSyncMessageSlots reads both into slots)."""
+    values = {
+        "channel": channel,
         "language": conversation.language,
-        "debtor_id": str(debtor.id),
+        "debtor_id": str(conversation.debtor_id),
         "conversation_id": str(conversation.id),
-        "message_id": str(message.id),
     }
+    return {k: v for k, v in values.items() if v}
+
+
+def _metadata(conversation: Conversation, message: Message) -> dict[str, Any]:
+    """What Rasa stores with the user turn (read by the actions; `message_id` by the replay)."""
+    return {**turn_metadata(conversation, message.channel), "message_id": str(message.id)}
 
 
 def _creditor_name() -> str:

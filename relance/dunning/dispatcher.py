@@ -37,6 +37,7 @@ from relance.conversations.ports import (
 )
 from relance.conversations.reminder_purpose import DISCREET_TEMPLATE, reminder_purpose
 from relance.conversations.repository import conversation_for_debtor
+from relance.conversations.service import turn_metadata
 from relance.db.base import utcnow
 from relance.db.models import (
     Contact,
@@ -84,18 +85,6 @@ class LetterMaker(Protocol):
         now: datetime | None = None,
         policy: Policy | None = None,
     ) -> Letter: ...
-
-
-def _conversation_slots(conversation: Conversation, channel: str) -> dict[str, str]:
-    """What a debtor message's metadata gives Rasa, for a turn the dispatcher starts: the
-    reminder's first words already need the language, and the debtor's answer the debtor."""
-    slots = {
-        "debtor_id": str(conversation.debtor_id),
-        "conversation_id": str(conversation.id),
-        "channel": channel,
-        "language": conversation.language,
-    }
-    return {k: v for k, v in slots.items() if v}
 
 
 def _default_assistant() -> Triggerable:
@@ -526,7 +515,7 @@ class Dispatcher:
         # Who and where, as a debtor message's metadata says it: Rasa's trigger_intent carries no
         # metadata, and a conversation the reminder opens would otherwise have no debtor in its
         # slots (actions/session.py ActionSyncMessageSlots reads these entities).
-        entities.update(_conversation_slots(conversation, channel))
+        entities.update(turn_metadata(conversation, channel))
         sender_id = conversation.sender_id
         # No transaction may stay open while Rasa works: its actions and the api's /nlg read
         # and write the database during the turn, and on SQLite this transaction holds the

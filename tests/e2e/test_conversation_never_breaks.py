@@ -472,7 +472,7 @@ def test_a_conversation_opened_by_a_reminder_knows_its_debtor(
     with the reminder, and every message's metadata sets them again (`trigger-alone`)."""
     from relance.conversations.assistant_turn import trigger_turn
     from relance.conversations.repository import conversation_for_debtor
-    from relance.dunning.dispatcher import _conversation_slots
+    from relance.conversations.service import turn_metadata
     from relance.rasa_client import RasaClient
 
     number = f"C-REM-{postcode}"
@@ -490,7 +490,7 @@ def test_a_conversation_opened_by_a_reminder_knows_its_debtor(
         "discreet": True,
     }
     if primed:  # what the dispatcher adds (Rasa's trigger_intent takes no metadata)
-        entities.update(_conversation_slots(conversation_row, "sms"))
+        entities.update(turn_metadata(conversation_row, "sms"))
     rasa = RasaClient(e2e_stack.env["RASA_URL"], e2e_stack.env["RASA_AUTH_TOKEN"], timeout=60)
     try:
         reminder = trigger_turn(rasa, sender, "EXTERNAL_reminder", entities, None)
