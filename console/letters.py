@@ -46,11 +46,7 @@ class LetterRow:
 def _rows(db: Session, letters: list[tuple[Letter, Debtor]]) -> list[LetterRow]:
     wanted = {i for letter, _ in letters for i in (letter.invoice_ids or [])}
     numbers = (
-        dict(
-            db.execute(select(Invoice.id, Invoice.number).where(Invoice.id.in_(wanted)))
-            .tuples()
-            .all()
-        )
+        dict(db.execute(select(Invoice.id, Invoice.number).where(Invoice.id.in_(wanted))).all())
         if wanted
         else {}
     )
@@ -66,15 +62,11 @@ def _rows(db: Session, letters: list[tuple[Letter, Debtor]]) -> list[LetterRow]:
 
 
 def _row(db: Session, letter_id: int) -> LetterRow:
-    found = (
-        db.execute(
-            select(Letter, Debtor)
-            .join(Debtor, Debtor.id == Letter.debtor_id)
-            .where(Letter.id == letter_id)
-        )
-        .tuples()
-        .first()
-    )
+    found = db.execute(
+        select(Letter, Debtor)
+        .join(Debtor, Debtor.id == Letter.debtor_id)
+        .where(Letter.id == letter_id)
+    ).first()
     if found is None:
         raise NotFound("letter_not_found", "This letter does not exist (any more).")
     return _rows(db, [found])[0]
@@ -86,9 +78,7 @@ def _counts(db: Session) -> dict[str, int]:
             select(Letter.status, func.count())
             .where(Letter.status.in_(list(TABS)))
             .group_by(Letter.status)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
 
 
@@ -107,18 +97,14 @@ def letters_page(
     pager = Page(counts.get(status, 0), page)
     # Oldest first while waiting (post them in order); most recently posted first once posted.
     order = Letter.created_at.asc() if status == "queued" else Letter.sent_at.desc()
-    letters = (
-        db.execute(
-            select(Letter, Debtor)
-            .join(Debtor, Debtor.id == Letter.debtor_id)
-            .where(Letter.status == status)
-            .order_by(order, Letter.id)
-            .offset(pager.offset)
-            .limit(pager.size)
-        )
-        .tuples()
-        .all()
-    )
+    letters = db.execute(
+        select(Letter, Debtor)
+        .join(Debtor, Debtor.id == Letter.debtor_id)
+        .where(Letter.status == status)
+        .order_by(order, Letter.id)
+        .offset(pager.offset)
+        .limit(pager.size)
+    ).all()
     return render(
         request,
         "letters.html",

@@ -103,7 +103,7 @@ def _start_of(day: date) -> datetime:
 
 
 def currencies(session: Session) -> list[str]:
-    found = list(session.scalars(select(distinct(Invoice.currency)).order_by(Invoice.currency)))
+    found = list(session.scalars(select(Invoice.currency).distinct().order_by(Invoice.currency)))
     return found or ["EUR"]
 
 
@@ -203,7 +203,9 @@ def compute(
     )
 
     # Containment: conversations where the debtor wrote, with and without any handoff.
-    talked = select(distinct(Message.conversation_id)).where(Message.direction == Direction.INBOUND)
+    talked = (
+        select(Message.conversation_id).where(Message.direction == Direction.INBOUND).distinct()
+    )
     conversations = (
         session.scalar(select(func.count(Conversation.id)).where(Conversation.id.in_(talked))) or 0
     )

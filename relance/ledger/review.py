@@ -75,15 +75,15 @@ def list_reviews(
         .order_by(order, PaymentReview.id)
         .offset(offset)
         .limit(limit)
-    ).tuples()
+    )
     return [ReviewRow(review, payment, debtor) for review, payment, debtor in rows]
 
 
 def count_reviews(session: Session) -> dict[str, int]:
     return dict(
-        session.execute(select(PaymentReview.status, func.count()).group_by(PaymentReview.status))
-        .tuples()
-        .all()
+        session.execute(
+            select(PaymentReview.status, func.count()).group_by(PaymentReview.status)
+        ).all()
     )
 
 

@@ -152,6 +152,30 @@ def screens_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
+SCREENSHOT_ATTEMPTS = 3
+
+
+def screenshot(page: Any, path: Path) -> None:
+    """Save a full-page screenshot, retrying Chromium's transient capture failure.
+
+    Headless Chromium sometimes answers Page.captureScreenshot with "Unable to capture
+    screenshot" when the compositor has no frame ready yet (seen in CI on the phone-sized portal
+    pages, crbug 714058). That says nothing about the page under test, so the capture is retried
+    after the next animation frame; any other error, or the same one three times, still fails.
+    """
+    from playwright.sync_api import Error
+
+    for attempt in range(1, SCREENSHOT_ATTEMPTS + 1):
+        try:
+            page.screenshot(path=str(path), full_page=True)
+            return
+        except Error as error:
+            if "Unable to capture screenshot" not in str(error) or attempt == SCREENSHOT_ATTEMPTS:
+                raise
+            page.evaluate("() => new Promise(r => requestAnimationFrame(() => r(null)))")
+            page.wait_for_timeout(200 * attempt)
+
+
 def sign_in(page: Any, base_url: str, email: str, password: str) -> None:
     page.goto(f"{base_url}/console/login")
     page.fill("input[name=email]", email)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from relance.db.models import Conversation, Debtor, Handoff, Message
 from relance.policy import service as policy_service
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import screenshot, sign_in
 from tests.browser.seed import ADMIN, COLLECTOR, PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -73,7 +73,7 @@ def test_collector_takes_over_replies_and_hands_back(
     page.wait_for_selector("text=Reply sent.")
     page.wait_for_selector(".msg.author-collector >> text=je suis Claire")
     assert live_server["gateway"].sent[-1]["text"].startswith("Bonjour Camille, je suis Claire")
-    page.screenshot(path=str(screens_dir / "03b-conversation-taken-over.png"), full_page=True)
+    screenshot(page, screens_dir / "03b-conversation-taken-over.png")
 
     page.click("button:has-text('Hand back to bot')")
     page.wait_for_selector("text=Conversation handed back to the bot.")
@@ -181,7 +181,7 @@ def test_screenshot_every_page(
         assert response is not None
         assert response.status == (403 if name == "15-forbidden" else 200), name
         target = screens_dir / f"{name}.png"
-        page.screenshot(path=str(target), full_page=True)
+        screenshot(page, target)
         assert target.stat().st_size > 10_000, name
     for page in contexts.values():
         page.context.close()

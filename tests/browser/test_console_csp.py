@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from relance.db.models import Message
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import screenshot, sign_in
 from tests.browser.seed import ADMIN, COLLECTOR, PASSWORD
 from tests.browser.test_console_browser import PAGES
 
@@ -66,7 +66,7 @@ def test_every_console_page_runs_under_the_csp_without_violation(
         "getComputedStyle(document.querySelector('.legend .swatch-kept')).backgroundColor"
     )
     assert colour == "rgb(31, 138, 76)"  # #1f8a4c, from console.css, not an inline style
-    dashboard.screenshot(path=str(screens_dir / "csp-dashboard.png"), full_page=True)
+    screenshot(dashboard, screens_dir / "csp-dashboard.png")
     for page, _problems in pages.values():
         page.context.close()
 
@@ -91,5 +91,5 @@ def test_htmx_polling_and_posts_work_under_the_csp(
         )
     # The transcript fragment is polled by htmx every 4 s (hx-trigger, no eval needed).
     page.wait_for_selector("text=Message arrivé pendant la CSP", timeout=12_000)
-    page.screenshot(path=str(screens_dir / "csp-conversation.png"), full_page=True)
+    screenshot(page, screens_dir / "csp-conversation.png")
     assert not problems, problems

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from relance.db.models import Debtor, Invoice, Letter
 from relance.letters.service import create_formal_notice
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import screenshot, sign_in
 from tests.browser.seed import COLLECTOR, PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -60,7 +60,7 @@ def test_collector_posts_a_letter_with_its_tracking_number(
     bakery = page.locator(f"#letter-{letters['B-2002']}")
     text = bakery.inner_text()
     assert "Boulangerie Lefèvre SARL" in text and "F-2026-4101" in text and "F-2026-4190" in text
-    page.screenshot(path=str(screens_dir / "16-letters-to-post.png"), full_page=True)
+    screenshot(page, screens_dir / "16-letters-to-post.png")
 
     with page.expect_download() as download:
         bakery.locator("text=PDF").click()
@@ -78,7 +78,7 @@ def test_collector_posts_a_letter_with_its_tracking_number(
     workshop.locator("button:has-text('Mark posted')").click()
     page.wait_for_selector(f"#letter-{letters['B-2004']} .field-error")
     assert "8 to 20 letters and digits" in workshop.inner_text()
-    page.screenshot(path=str(screens_dir / "16b-letters-just-posted.png"), full_page=True)
+    screenshot(page, screens_dir / "16b-letters-just-posted.png")
     with live_server["factory"]() as session:
         letter = session.get(Letter, letters["B-2002"])
         assert (letter.status, letter.tracking_number, letter.posted_by) == (
@@ -90,4 +90,4 @@ def test_collector_posts_a_letter_with_its_tracking_number(
     page.click("text=Posted")
     page.wait_for_url(f"{base}/console/letters?status=sent")
     assert "1A00123456789" in page.locator("table.letters").inner_text()
-    page.screenshot(path=str(screens_dir / "16c-letters-posted.png"), full_page=True)
+    screenshot(page, screens_dir / "16c-letters-posted.png")

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from tests.browser.conftest import screenshot
+
 pytestmark = pytest.mark.browser
 
 PHONE = {"width": 390, "height": 844}
@@ -80,7 +82,7 @@ def phone(browser: Any, live_server: dict[str, Any]) -> Iterator[Any]:
 def _axe(page: Any, name: str, screens: Path) -> None:
     from axe_playwright_python.sync_playwright import Axe
 
-    page.screenshot(path=str(screens / f"portal-{name}.png"), full_page=True)
+    screenshot(page, screens / f"portal-{name}.png")
     results = Axe().run(page)
     bad = [
         (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
@@ -159,7 +161,7 @@ def test_keyboard_only_from_identity_to_a_promise(
     phone.keyboard.type("50")
     phone.keyboard.press("Enter")
     phone.wait_for_url("**?done=promise")
-    phone.screenshot(path=str(screens_dir / "portal-fr-promise-done.png"), full_page=True)
+    screenshot(phone, screens_dir / "portal-fr-promise-done.png")
     assert "Votre promesse est enregistrée" in phone.inner_text("main")
 
     from relance.db.models import Promise
