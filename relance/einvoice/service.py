@@ -31,7 +31,7 @@ from relance.db.models.enums import Channel, InvoiceStatus
 from relance.einvoice.bundle import MAX_FILE_BYTES, Source, kind
 from relance.einvoice.documents import DocumentError, EInvoice, read_facturx, read_xml
 from relance.ledger.service import find_payment, record_payment
-from relance.portfolio.importer import import_rows, merge_contacts, phone_owner_conflict
+from relance.portfolio.importer import import_rows, merge_contacts, phone_owner_conflicts
 from relance.portfolio.rows import MAX_LENGTHS, ParsedRow, parse_row, to_minor
 from relance.private_files import private_dir, write_private
 from relance.settings import get_settings
@@ -179,9 +179,9 @@ def _import_one(
         entry.status = _update(existing, parsed.invoice.amount_minor, parsed, debtor)
         # A new version of the invoice may carry the buyer's new phone or e-mail: added as a CSV
         # re-import would add them, behind the same check that the phone is no one else's.
-        conflict = phone_owner_conflict(session, parsed.debtor)
-        if conflict:
-            raise _Rejected(Problem(FIELDS["phone"], conflict))
+        conflicts = phone_owner_conflicts(session, [parsed.debtor])[0]
+        if conflicts:
+            raise _Rejected(*[Problem(FIELDS["phone"], c) for c in conflicts])
         if merge_contacts(session, existing.debtor, parsed.debtor) and entry.status == "unchanged":
             entry.status = "updated"
     _identify(invoice.debtor, doc)

@@ -163,3 +163,17 @@ def test_postcode_check_does_not_warn_about_customer_numbers(db: Session) -> Non
         ),
     )
     assert report.ok and report.warnings == []
+
+
+def test_stored_phones_are_checked_in_batches_and_reported_on_their_line(db: Session) -> None:
+    """More phones than one IN (...) query holds: every stored one is found, only the row that
+    gives a stored phone to another customer is refused, and re-importing the owners is fine."""
+    lines = [
+        f"C{n},Client {n},+3363{n:07d},F-{n},10,EUR,2026-10-01,2026-10-31,fr,consumer,"
+        for n in range(1200)
+    ]
+    assert import_rows(db, _rows(*lines)).ok
+    taken = "C-NEW,Intrus,+33630001100,F-NEW,10,EUR,2026-10-01,2026-10-31,fr,consumer,"
+    report = import_rows(db, _rows(*lines, taken))
+    assert report.errors == {1202: ["phone +33630001100 already belongs to customer C1100"]}
+    assert import_rows(db, _rows(*lines)).invoices_unchanged == 1200
