@@ -53,6 +53,7 @@ from relance.db.models.enums import Channel, Direction
 from relance.dunning.context import InvoiceRow, load_contexts, skip_reason
 from relance.dunning.planner import INVOICE_COLUMNS, idempotency_key, local_today
 from relance.dunning.ratelimit import RateLimiter
+from relance.dunning.reminder_content import balance_link, reminder_variables
 from relance.dunning.writer import PENDING
 from relance.experiments.service import (
     ArmChoice,
@@ -62,6 +63,7 @@ from relance.experiments.service import (
     running_snapshot,
 )
 from relance.outbox.service import emit
+from relance.plans.repository import open_invoices
 from relance.policy.schema import Policy, Stage
 from relance.policy.service import active_policy
 from relance.rasa_client import AssistantUnavailable
@@ -540,6 +542,19 @@ class Dispatcher:
         from relance.nlg.templates_store import active_templates
         from relance.settings import get_settings
 
+        variables: dict[str, Any] = {
+            "invoice_refs": numbers,
+            "stage": lead.bot_stage,
+            "first_contact": decision.disclose_ai,
+            "creditor_name": get_settings().creditor_name,
+        }
+        debtor = conversation.debtor
+        invoices = open_invoices(session, debtor.id)
+        if not discreet and invoices:
+            # What the assistant's action would have said: amount, due date, link, RF reference.
+            today = local_today(utcnow(), debtor.timezone, {})
+            url = balance_link(session, debtor)
+            variables |= reminder_variables(debtor, invoices, numbers, today=today, pay_url=url)
         try:
             return [
                 render(
@@ -548,12 +563,7 @@ class Dispatcher:
                     language=conversation.language,
                     tone=lead.tone,
                     channel=channel,
-                    variables={
-                        "invoice_refs": numbers,
-                        "stage": lead.bot_stage,
-                        "first_contact": decision.disclose_ai,
-                        "creditor_name": get_settings().creditor_name,
-                    },
+                    variables=variables,
                     variant_index=variant_index,
                 )
             ]

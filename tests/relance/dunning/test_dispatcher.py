@@ -377,3 +377,25 @@ def test_stale_claims_are_failed_never_resent(db: Session, gateway, assistant) -
     assert release_stale(db, now=utcnow(), older_than=timedelta(minutes=30)) == 1
     assert (action.status, action.outcome) == ("failed", "stale_claim")
     assert _dispatcher(gateway, assistant).run() == {} and gateway.sent == []
+
+
+@freeze_time(MONDAY_11)
+def test_rasa_down_the_local_reminder_says_what_the_assistant_would(  # type: ignore[no-untyped-def]
+    db: Session, gateway
+) -> None:
+    """The bundled wording rendered locally used to get the invoice number alone: no amount, no
+    due date, no link, and no RF reference, so a bank transfer made from it matched nothing."""
+    from relance.bank_statements import rf
+
+    debtor = make_debtor(db)
+    invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=12))  # firm stage
+    plan(db, debtor_ids=[debtor.id])
+    verify_contact_point(db, debtor)
+    assert _dispatcher(gateway, FakeAssistant(error=AssistantUnavailable("503"))).run() == {
+        "sent": 1
+    }
+    body = gateway.sent[0]["body"].replace("\u202f", " ").replace("\xa0", " ")
+    assert invoice.number in body
+    assert f"{invoice.amount_minor // 100},{invoice.amount_minor % 100:02d} €" in body, body
+    assert "/pay/" in body, body
+    assert rf.printable(rf.for_invoice(invoice.id)) in body, body
