@@ -30,7 +30,7 @@ from relance.conversations.ports import DeliveryError, OutboundMail
 from relance.db.base import utcnow
 from relance.db.models import Contact, Conversation, Debtor, Invoice, Letter, Message
 from relance.db.models.enums import Author, Channel, Direction, MessageStatus
-from relance.private_files import private_dir, write_private
+from relance.private_files import private_dir, sent_mail_dir, write_private
 from relance.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class SmtpMailGateway:
             raise
         sent_at = utcnow()
         digest = hashlib.sha256(data).hexdigest()
-        eml = private_dir(settings.var_dir / "mail" / "sent") / f"{digest}.eml"
+        eml = private_dir(sent_mail_dir(settings.var_dir)) / f"{digest}.eml"
         write_private(eml, data)
         row.status = MessageStatus.SENT
         row.extra = {

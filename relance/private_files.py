@@ -34,3 +34,9 @@ def write_private(path: Path, data: bytes) -> Path:
         if fd != -1:
             os.close(fd)
     return path
+
+
+def sent_mail_dir(var_dir: Path) -> Path:
+    """Where the exact bytes of every e-mail sent are kept (`<sha256>.eml`): written by the mail
+    gateway, read back into the evidence pack."""
+    return var_dir / "mail" / "sent"

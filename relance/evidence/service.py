@@ -1,9 +1,10 @@
 """Build the evidence pack (ZIP) for one debtor, ready for an agency or an injonction de payer.
 
 Contents: invoices, payments, every message and call with its timestamp and delivery status,
-promises, disputes, payment plans, letters (with their PDFs and tracking numbers), dunning
-actions and the audit trail, plus a manifest with a SHA-256 per file so the pack can be shown
-not to have been altered after it was produced.
+promises, disputes, payment plans, letters (with their PDFs and tracking numbers), every e-mail
+sent as the exact bytes that left (`.eml`) with its Message-ID, SMTP response and SHA-256,
+dunning actions and the audit trail, plus a manifest with a SHA-256 per file so the pack can be
+shown not to have been altered after it was produced.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ from relance.db.models import (
     PaymentPlan,
     Promise,
 )
+from relance.db.models.enums import Channel, Direction
+from relance.private_files import sent_mail_dir
+from relance.settings import get_settings
 
 INVOICE_COLUMNS = (
     "number",
@@ -58,6 +62,19 @@ MESSAGE_COLUMNS = (
     "body",
 )
 
+EMAIL_COLUMNS = (
+    "created_at",
+    "status",
+    "address",
+    "message_id",
+    "smtp_code",
+    "smtp_response",
+    "sent_at",
+    "sha256",
+    "size",
+    "eml",
+)
+
 
 def _value(value: Any) -> Any:
     if isinstance(value, datetime | date):
@@ -73,6 +90,42 @@ def _csv(rows: Iterable[Any], columns: Sequence[str]) -> bytes:
 
 def _columns(model: Any) -> tuple[str, ...]:
     return tuple(c.key for c in model.__table__.columns)
+
+
+def _sent_emails(messages: Sequence[Message]) -> tuple[list[list[Any]], set[str]]:
+    """One row per e-mail sent, and the `.eml` names whose bytes cannot be vouched for."""
+    folder = sent_mail_dir(get_settings().var_dir)
+    rows: list[list[Any]] = []
+    unverified: set[str] = set()
+    for message in messages:
+        extra = message.extra or {}
+        if message.channel != Channel.EMAIL or message.direction != Direction.OUTBOUND:
+            continue
+        if "sha256" not in extra:  # stored reply rows carried by another row's e-mail
+            continue
+        name = str(extra.get("eml") or "")
+        path = folder / name
+        if (
+            not name
+            or not path.is_file()
+            or (hashlib.sha256(path.read_bytes()).hexdigest() != extra["sha256"])
+        ):
+            unverified.add(name or f"message-{message.id}")
+        rows.append(
+            [
+                _value(message.created_at),
+                message.status,
+                message.address,
+                message.provider_id,
+                extra.get("smtp_code"),
+                extra.get("smtp_response"),
+                extra.get("sent_at"),
+                extra["sha256"],
+                extra.get("size"),
+                name,
+            ]
+        )
+    return rows, unverified
 
 
 def build_pack(session: Session, debtor: Debtor, *, actor: str = "system") -> bytes:
@@ -129,6 +182,12 @@ def build_pack(session: Session, debtor: Debtor, *, actor: str = "system") -> by
     for letter in letters:
         if letter.pdf_path and Path(letter.pdf_path).is_file():
             files[f"letters/{Path(letter.pdf_path).name}"] = Path(letter.pdf_path).read_bytes()
+    emails, unverified = _sent_emails(messages)
+    files["emails_sent.csv"] = csv_bytes(EMAIL_COLUMNS, emails)
+    kept = sent_mail_dir(get_settings().var_dir)
+    for name in (row[-1] for row in emails):
+        if name and name not in unverified:
+            files[f"emails/{name}"] = (kept / name).read_bytes()
     generated_at = utcnow()
     manifest = {
         "debtor": {
@@ -139,7 +198,15 @@ def build_pack(session: Session, debtor: Debtor, *, actor: str = "system") -> by
         "generated_at": generated_at.isoformat(),
         "generated_by": actor,
         "open_balance_minor": sum(i.balance_minor for i in invoices if i.status != "paid"),
-        "counts": {"invoices": len(invoices), "messages": len(messages), "letters": len(letters)},
+        "counts": {
+            "invoices": len(invoices),
+            "messages": len(messages),
+            "letters": len(letters),
+            "emails_sent": len(emails),
+        },
+        # Sent e-mails whose kept bytes are missing or no longer match the SHA-256 recorded
+        # when they were sent: listed, never packed as if they were the original.
+        "emails_unverified": sorted(unverified),
     }
     pack = zip_with_manifest(files, manifest)
     audit.record(

@@ -82,7 +82,7 @@ def test_pack_contains_the_whole_file(db: Session, tmp_path: Path) -> None:
     for name, digest in manifest["files"].items():
         assert hashlib.sha256(archive.read(name)).hexdigest() == digest
     assert manifest["debtor"]["name"] == "Atelier Martin SARL"
-    assert manifest["counts"] == {"invoices": 1, "messages": 2, "letters": 1}
+    assert manifest["counts"] == {"invoices": 1, "messages": 2, "letters": 1, "emails_sent": 0}
     event = db.query(AuditEvent).filter_by(action="evidence.pack_built").one()
     assert event.details["sha256"] == hashlib.sha256(pack).hexdigest()
 
