@@ -19,6 +19,7 @@ from actions._common import (
     utter,
 )
 from actions.handoff import escalate_on_signal, hand_off
+from actions.plan_offer import plan_in_place
 from payment_links.service import LinkError, create_link
 from relance.nlu_normalise import (
     installments_for,
@@ -122,6 +123,21 @@ class ValidatePlanForm(FormValidationAction):
     def name(self) -> str:
         return "validate_plan_form"
 
+    async def required_slots(
+        self,
+        domain_slots: list[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> list[str]:
+        """Nothing to ask a debtor who already has a plan: the form ends at once and
+        action_evaluate_plan hands the request to a collector (see actions.plan_offer)."""
+        with unit_of_work() as session:
+            debtor = debtor_of(session, tracker)
+            if debtor is not None and plans_repository.live_plan(session, debtor.id) is not None:
+                return []
+        return domain_slots
+
     def extract_plan_installments(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
@@ -202,6 +218,9 @@ class ActionEvaluatePlan(Action):
             if debtor is None or not invoices:
                 utter(dispatcher, "utter_no_balance")
                 return [SlotSet("plan_status", "declined"), *_reset()]
+            handed = plan_in_place(session, dispatcher, tracker, debtor)
+            if handed is not None:
+                return [*handed, SlotSet("plan_status", "declined"), *_reset()]
             escalated = escalate_on_signal(session, dispatcher, tracker, latest_text(tracker))
             total = sum(i.balance_minor for i in invoices)
             evaluation = plans.evaluate(
@@ -246,6 +265,10 @@ class ActionCreatePlan(Action):
             debtor = debtor_of(session, tracker)
             if debtor is None or not proposal_data:
                 return [SlotSet("plan_status", "declined"), *_reset()]
+            # "oui" said twice, or a plan agreed meanwhile on the portal: never a second plan.
+            handed = plan_in_place(session, dispatcher, tracker, debtor)
+            if handed is not None:
+                return [*handed, SlotSet("plan_status", "declined"), *_reset()]
             proposal = plans.Proposal.from_dict(proposal_data)
             plan = plans.create_plan(session, debtor, proposal)
             first = plan.installments[0]
@@ -282,6 +305,9 @@ class ActionRequestPlanApproval(Action):
         with unit_of_work() as session:
             debtor = debtor_of(session, tracker)
             events: list[EventType] = []
+            handed = plan_in_place(session, dispatcher, tracker, debtor)
+            if handed is not None:
+                return [*handed, SlotSet("plan_status", "declined"), *_reset()]
             if debtor is not None and requested:
                 reason = "outside_limits" if status == "needs_approval" else "counter_offer_refused"
                 plans.request_approval(

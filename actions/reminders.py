@@ -6,8 +6,6 @@ debtor's (see relance/conversations/reminder_purpose.py): then nothing about the
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
@@ -15,27 +13,13 @@ from rasa_sdk.types import DomainDict
 
 from actions._common import debtor_of, latest_entity, today, unit_of_work, utter
 from payment_links.service import LinkError, create_link
-from relance.bank_statements import rf
 from relance.conversations.reminder_purpose import DISCREET_TEMPLATE, is_true
-from relance.db.models import Invoice
-from relance.db.models.enums import Segment
+from relance.dunning.reminder_content import reminder_variables
 from relance.late_reasons.service import plan_first_reason
 from relance.plans import repository as plans_repository
 
-
-def _lead(invoices: list[Invoice], refs: list[str] | None) -> Invoice:
-    """The invoice the reminder names first: its RF reference is the one printed for a transfer
-    (the ledger pays the named invoice first, then the oldest others)."""
-    by_number = {i.number: i for i in invoices}
-    for ref in refs or []:
-        if ref in by_number:
-            return by_number[ref]
-    return invoices[0]
-
-
 STAGES = ("pre_due", "friendly", "firm", "final", "formal_notice_announce")
-FORMAL_NOTICE_NOTICE_DAYS = 8
-PLAN_OFFER = "utter_offer_plan"
+PLAN_OFFER = "action_offer_plan"
 
 
 class ActionSendReminder(Action):
@@ -75,17 +59,7 @@ class ActionSendReminder(Action):
                 dispatcher,
                 f"utter_reminder_{stage}",
                 custom={"payment_url": url} if url else None,
-                debtor_name=debtor.display_name,
-                amount_minor=sum(i.balance_minor for i in invoices),
-                currency=invoices[0].currency,
-                due_date=invoices[0].due_date.isoformat(),
-                invoice_refs=list(refs or [i.number for i in invoices[:3]]),
-                pay_url=url,
-                segment="b2b" if debtor.segment == Segment.B2B else "consumer",
-                formal_notice_date=(
-                    today(debtor) + timedelta(days=FORMAL_NOTICE_NOTICE_DAYS)
-                ).isoformat(),
-                payment_reference=rf.printable(rf.for_invoice(_lead(invoices, refs).id)),
+                **reminder_variables(debtor, invoices, refs, today=today(debtor), pay_url=url),
             )
             # The debtor told us why they pay late (job loss, illness…) and the policy offers a
             # plan first: the reminder ends with the plan offer, whose answer the rules follow.

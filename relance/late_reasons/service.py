@@ -20,17 +20,16 @@ from sqlalchemy.orm import Session
 
 from relance import audit
 from relance.db.base import utcnow
-from relance.db.models import Conversation, Debtor, LatePaymentReason, PaymentPlan
-from relance.db.models.enums import PlanStatus
+from relance.db.models import Conversation, Debtor, LatePaymentReason
 from relance.late_reasons import CATEGORIES
 from relance.nlu_normalise import fold
+from relance.plans import repository as plans_repository
 from relance.policy.service import active_policy
 
 MAX_WORDS = 2000
 # What an intent says on its own when the words carry no cue. An intent that is not here (a
 # request for an invoice copy, say) records a reason only when the words name one.
 INTENT_CATEGORIES = {"cannot_pay": "other", "forgot_to_pay": "oversight", "dispute_debt": "dispute"}
-LIVE_PLAN = (PlanStatus.ACTIVE, PlanStatus.PENDING_APPROVAL)
 
 
 class UnknownCategory(ValueError):
@@ -183,9 +182,4 @@ def plan_first_reason(
         return None
     if reason.created_at < (now or utcnow()) - timedelta(days=rules.remember_days):
         return None
-    live_plan = session.scalars(
-        select(PaymentPlan.id).where(
-            PaymentPlan.debtor_id == debtor.id, PaymentPlan.status.in_(LIVE_PLAN)
-        )
-    ).first()
-    return None if live_plan is not None else reason
+    return None if plans_repository.live_plan(session, debtor.id) is not None else reason

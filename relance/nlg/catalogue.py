@@ -74,6 +74,9 @@ PROVIDED: dict[str, Provided] = {
         "installments frequency first_minor installment_minor first_date last_date currency",
         "requested_installments",
     ),
+    "utter_plan_in_place": _p(
+        "currency", "pending_approval next_installment_minor next_installment_date"
+    ),
     "utter_plan_created": _p("installments first_minor first_date currency", "pay_url"),
     "utter_ask_promise_date": _p("max_date"),
     "utter_ask_promise_amount": _p("", "balance_minor currency"),

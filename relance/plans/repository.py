@@ -21,6 +21,23 @@ def open_invoices(session: Session, debtor_id: int) -> list[Invoice]:
     ]
 
 
+def live_plan(session: Session, debtor_id: int) -> PaymentPlan | None:
+    """The debtor's plan that is running or waiting for a collector's approval, if any.
+
+    Plans are taken over all of a debtor's open invoices, so there is at most one: a second one
+    would schedule the same money twice.
+    """
+    return session.scalars(
+        select(PaymentPlan)
+        .where(
+            PaymentPlan.debtor_id == debtor_id,
+            PaymentPlan.status.in_([PlanStatus.ACTIVE, PlanStatus.PENDING_APPROVAL]),
+        )
+        .order_by(PaymentPlan.id.desc())
+        .limit(1)
+    ).first()
+
+
 def next_installment(session: Session, debtor_id: int) -> Installment | None:
     """The earliest installment of the debtor's active plan that is not fully paid, if any."""
     return session.scalars(

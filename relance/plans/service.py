@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from relance import audit
 from relance.db.models import Debtor, Installment, PaymentPlan, Task
 from relance.db.models.enums import PlanStatus
+from relance.errors import PolicyViolation
 from relance.outbox.service import emit
 from relance.plans import repository
 from relance.policy.service import PlanLimits
@@ -200,7 +201,13 @@ def create_plan(
     note: str | None = None,
     actor: str = "bot",
 ) -> PaymentPlan:
-    """Write the plan and its schedule over the debtor's open invoices (dunning then skips them)."""
+    """Write the plan and its schedule over the debtor's open invoices (dunning then skips them).
+
+    Refused while another plan runs or waits for approval: it covers the same invoices, and two
+    schedules would ask for the same money twice. Changing a plan is a collector's decision.
+    """
+    if repository.live_plan(session, debtor.id) is not None:
+        raise PolicyViolation("plan_exists", "a payment plan is already in place")
     invoice_ids = [inv.id for inv in repository.open_invoices(session, debtor.id)]
     plan = PaymentPlan(
         debtor_id=debtor.id,

@@ -315,21 +315,12 @@ def evaluate_plan(
     )
 
 
-def _live_plan(session: Session, debtor: Debtor) -> PaymentPlan | None:
-    return session.scalars(
-        select(PaymentPlan).where(
-            PaymentPlan.debtor_id == debtor.id,
-            PaymentPlan.status.in_([PlanStatus.ACTIVE, PlanStatus.PENDING_APPROVAL]),
-        )
-    ).first()
-
-
 def accept_plan(
     session: Session, debtor: Debtor, *, installments: int, frequency: str, today: date
 ) -> PaymentPlan:
     """Create the plan if the assistant would agree it on its own; anything else is refused
     (the form only offers such plans, and a counter-offer is one)."""
-    if _live_plan(session, debtor) is not None:
+    if plans_repository.live_plan(session, debtor.id) is not None:
         raise PolicyViolation("plan_exists", "a payment plan is already in place")
     evaluation = evaluate_plan(
         session, debtor, installments=installments, frequency=frequency, today=today
@@ -352,7 +343,7 @@ def ask_plan_approval(
 ) -> PaymentPlan:
     """Keep a plan outside the limits for a collector, as the assistant does (dunning pauses,
     an approval task and a handoff)."""
-    if _live_plan(session, debtor) is not None:
+    if plans_repository.live_plan(session, debtor.id) is not None:
         raise PolicyViolation("plan_exists", "a payment plan is already in place")
     evaluation = evaluate_plan(
         session, debtor, installments=installments, frequency=frequency, today=today

@@ -146,7 +146,7 @@ def test_fallback_ends_the_turn_and_never_speaks_twice_in_one(
     """The loop seen after the plan offer: the fallback ran ten times for one message."""
     owner, conv = debtor_setup
     turn = [
-        {"event": "action", "name": "utter_offer_plan"},
+        {"event": "action", "name": "action_offer_plan"},
         {"event": "user", "text": "en 3 fois par mois"},
     ]
     first = ActionDefaultFallback().run(

@@ -99,7 +99,7 @@ def test_hardship_makes_the_next_reminder_offer_a_plan_first(
     assert _followups(_reminder(dispatcher, owner, conv)) == []  # no reason: a plain reminder
     message = factories.message(db, conv, "I lost my job")
     ActionCannotPay().run(dispatcher, _said(owner, conv, message, message.body), {})
-    assert _followups(_reminder(dispatcher, owner, conv)) == ["utter_offer_plan"]
+    assert _followups(_reminder(dispatcher, owner, conv)) == ["action_offer_plan"]
 
 
 def test_plan_first_follows_the_policy_and_ends_with_a_plan_or_time(
@@ -113,7 +113,7 @@ def test_plan_first_follows_the_policy_and_ends_with_a_plan_or_time(
         "late_reasons": {"plan_first": ["insolvency"], "remember_days": 30}
     }
     save_version(db, document, actor="user:admin@example.test")
-    assert _followups(_reminder(dispatcher, owner, conv)) == ["utter_offer_plan"]
+    assert _followups(_reminder(dispatcher, owner, conv)) == ["action_offer_plan"]
     reason = db.scalars(select(LatePaymentReason)).one()
     reason.created_at = utcnow() - timedelta(days=31)  # stated longer ago than remember_days
     db.flush()

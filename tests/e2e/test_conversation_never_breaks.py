@@ -191,6 +191,20 @@ def test_plan_offer_answered_with_the_plan_gets_one_answer(e2e_stack: RunningSta
         plan = session.scalars(select(PaymentPlan).where(PaymentPlan.debtor_id == debtor.id)).one()
         assert plan.installments_count == 3
 
+    # On the plan, a new difficulty is not met with a second plan offer (the same money asked
+    # twice): where the plan stands, then a collector.
+    trouble = _say(e2e_stack, phone, "je ne pourrai pas payer la prochaine échéance", "loop", 4)
+    assert _wording("utter_offer_plan", "fr") not in trouble, trouble
+    assert "200,00" in " ".join(trouble), trouble  # the next instalment, named
+    assert "action_offer_plan" in _actions(_last_turn(_tracker(e2e_stack, debtor)))
+    with _session(e2e_stack) as session:
+        handoff = session.scalars(
+            select(Handoff).join(Conversation).where(Conversation.debtor_id == debtor.id)
+        ).one()
+        assert handoff.reason == "plan_change"
+        plans = session.scalars(select(PaymentPlan).where(PaymentPlan.debtor_id == debtor.id))
+        assert len(plans.all()) == 1
+
 
 def test_misunderstood_twice_one_apology_then_one_handoff(e2e_stack: RunningStack) -> None:
     """Answers the bot did not ask for, twice in a row: at most one reply per turn from the
