@@ -48,13 +48,19 @@ def payment_reviews_page(
     error: str = "",
     imported: str = "",
     page: Annotated[int, Query(ge=1, le=100000)] = 1,
+    bank_page: Annotated[int, Query(ge=1, le=100000)] = 1,
 ) -> Response:
     status = status if status in TABS else review.OPEN
     counts = review.count_reviews(db)
     pager = Page(counts.get(status, 0), page)
     rows = review.list_reviews(db, status=status, offset=pager.offset, limit=pager.size)
     bank_counts = bank.count_review(db)
-    bank_lines = bank.list_review(db, status=BANK_REVIEW, limit=BANK_PAGE)
+    # The statement lines have their own pages: a large statement's unmatched credits used to
+    # stop at the first hundred, with nothing saying more were waiting.
+    bank_pager = Page(bank_counts.get(BANK_REVIEW, 0), bank_page, BANK_PAGE, "bank_page")
+    bank_lines = bank.list_review(
+        db, status=BANK_REVIEW, offset=bank_pager.offset, limit=bank_pager.size
+    )
     return render(
         request,
         "payment_reviews.html",
@@ -65,7 +71,9 @@ def payment_reviews_page(
             "tabs": TABS,
             "counts": counts,
             "pager": pager,
-            "filters": {"status": status},
+            "filters": {"status": status, "bank_page": bank_pager.number},
+            "bank_pager": bank_pager,
+            "bank_filters": {"status": status, "page": pager.number},
             "reasons": REASONS,
             "notice": NOTICES.get(done, "") or imported[:300],
             "error": error[:300],

@@ -156,9 +156,10 @@ def _validation_message(exc: RequestValidationError) -> str:
 class Page:
     """Pagination over a counted query: page numbers, and links that keep the filters."""
 
-    def __init__(self, total: int, page: int, size: int = PAGE_SIZE) -> None:
+    def __init__(self, total: int, page: int, size: int = PAGE_SIZE, param: str = "page") -> None:
         self.total = total
         self.size = size
+        self.param = param  # the query parameter: two lists on one page need two
         self.pages = max(ceil(total / size), 1)
         self.number = min(max(page, 1), self.pages)
 
@@ -168,5 +169,5 @@ class Page:
 
     def link(self, base: str, filters: dict[str, Any], number: int) -> str:
         query = {k: v for k, v in filters.items() if v not in (None, "")}
-        query["page"] = number
+        query[self.param] = number
         return f"{base}?{urlencode(query)}"

@@ -99,3 +99,24 @@ def test_dismiss_needs_a_note(as_collector: TestClient, db: Session) -> None:
     as_collector.post(url, data={"csrf_token": token, "decision": "dismiss", "note": "refund"})
     db.expire_all()
     assert (line.status, line.note) == ("dismissed", "refund")
+
+
+def test_more_lines_than_a_page_are_paged_not_dropped(as_collector: TestClient) -> None:
+    """130 unmatched credits: the first page shows 100 and links to the rest; the payment
+    reviews' own pager keeps its place."""
+    token = csrf_of(as_collector, PAGE)
+    credits = [Credit("3.00", ref=f"P{n:03d}", payer=f"Payer {n:03d}") for n in range(130)]
+    as_collector.post(
+        "/console/payments/bank-statements",
+        data={"csrf_token": token},
+        files={"file": ("big.xml", camt053(credits, statement_id="CONSOLE-PAGED"))},
+    )
+    first = as_collector.get(PAGE)
+    assert "Payer 000" in first.text and "Payer 099" in first.text
+    assert "Payer 100" not in first.text
+    assert "Page 1 of 2 · 130 items" in first.text
+    assert "bank_page=2" in first.text
+    second = as_collector.get(PAGE, params={"bank_page": 2})
+    assert "Payer 100" in second.text and "Payer 129" in second.text
+    assert "Payer 099" not in second.text
+    assert as_collector.get(PAGE, params={"bank_page": 0}).status_code == 422
