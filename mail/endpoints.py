@@ -10,7 +10,7 @@ from __future__ import annotations
 from html import escape
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from mail import inbound, signature, unsubscribe
@@ -21,15 +21,24 @@ router = APIRouter(tags=["mail"])
 MAX_INBOUND_BYTES = 10 * 1024 * 1024  # a reply with a few scanned pages attached
 
 
+async def raw_message(request: Request) -> bytes:
+    """The exact bytes the MTA signed."""
+    return await request.body()
+
+
 @router.post("/mail/inbound")
-async def inbound_mail(
-    request: Request,
+def inbound_mail(
+    raw: Annotated[bytes, Depends(raw_message)],
     db: DbSession,
     settings: AppSettings,
     x_relance_signature: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
-    """One e-mail as an MTA pipe or a provider's inbound-parse hook delivers it (raw bytes)."""
-    raw = await request.body()
+    """One e-mail as an MTA pipe or a provider's inbound-parse hook delivers it (raw bytes).
+
+    A plain (threaded) route, not a coroutine: the turn waits on Rasa, and Rasa asks this same
+    api for the reply's wording (/nlg) meanwhile. Run on the event loop, the wait blocked that
+    request, Rasa timed out and every e-mail got "the assistant is unavailable".
+    """
     signature.verify(settings.mail_inbound_secret, raw, x_relance_signature)
     outcome = inbound.handle_raw(db, raw)
     return JSONResponse(

@@ -24,7 +24,13 @@ Need = Literal["run", "test"]
 BOTH: frozenset[Need] = frozenset(("run", "test"))
 
 # Default ports of the stack (relance/runtime/stack.Ports), moved together by --port-offset.
-DEFAULT_PORTS = {"api": 8000, "rasa": 5005, "actions": 5055, "twilio-sandbox": 8099}
+DEFAULT_PORTS = {
+    "api": 8000,
+    "rasa": 5005,
+    "actions": 5055,
+    "twilio-sandbox": 8099,
+    "smtp-sink": 8025,
+}
 # TensorFlow and its friends: a fresh Rasa environment takes about 3 GB, the models and the
 # app environment a little more.
 FRESH_DISK_BYTES = 6 * 1024**3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -9,13 +10,17 @@ from typing import TypeVarTuple
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from relance.db.models import VersionedDocument
 from relance.runtime import stack
 from relance.runtime.background_training import BackgroundTraining, load_model
 from relance.runtime.model_status import ModelStatus, clear_status, write_status
 from relance.runtime.paths import BOT_DIR
 from relance.runtime.rasa_config import write_endpoints
 from relance.runtime.training import cached_model, ensure_model
+from relance.sandbox.mail_sink import mailbox_dir
 from relance.settings import Settings, get_settings
 
 console = Console()
@@ -41,6 +46,11 @@ def launch(
     for key in ("RASA_URL", "PUBLIC_BASE_URL", "TWILIO_API_BASE"):
         os.environ[key] = env[key]
     get_settings.cache_clear()
+    mailbox = local_mailbox(get_settings(), ports)
+    if mailbox is not None:
+        env["SMTP_HOST"] = os.environ["SMTP_HOST"] = "127.0.0.1"
+        env["SMTP_PORT"] = os.environ["SMTP_PORT"] = str(ports.smtp_sink)
+        get_settings.cache_clear()
     settings = get_settings()
 
     console.rule("[bold]Relance")
@@ -63,7 +73,7 @@ def launch(
     )
     running = stack.Stack(env=env, log_dir=settings.var_dir / "logs")
     services = [
-        stack.twilio_sandbox_service(ports),
+        stack.twilio_sandbox_service(ports, mailbox),
         stack.api_service(ports),
         stack.actions_service(ports),
         stack.rasa_service(ports, model, endpoints, settings.rasa_auth_token),
@@ -82,6 +92,8 @@ def launch(
         console.print(f"Debtor simulator : {base}/simulator")
         console.print(f"Collector console: {base}/console")
         console.print(f"API docs         : {base}/docs  (OpenAPI: {base}/openapi.json)")
+        if mailbox is not None:
+            console.print(f"E-mails sent     : {base}/simulator (each debtor's mailbox)")
         console.print(f"Logs             : {settings.var_dir / 'logs'}")
         _print_demo_logins()
         console.print("Ctrl-C stops everything.")
@@ -108,6 +120,15 @@ def launch(
         if background is not None:
             background.stop()
         clear_status(settings.var_dir)  # no stale "training" for an api started on its own later
+
+
+def local_mailbox(settings: Settings, ports: stack.Ports) -> Path | None:
+    """The folder of the local SMTP mailbox when e-mail goes to the default local port (no relay
+    configured): the sandbox then listens there, moved with --port-offset, and the simulator
+    shows what arrives. None when SMTP points at a real relay: nothing is intercepted."""
+    default = settings.model_fields["smtp_port"].default
+    local = settings.smtp_host in ("localhost", "127.0.0.1") and settings.smtp_port == default
+    return mailbox_dir(settings.var_dir) if local else None
 
 
 def choose_serving_config(config: Path, *, quick_first: bool) -> Path:
@@ -210,7 +231,29 @@ def _migrate_and_seed(demo: bool) -> None:
         )
         if not report.ok:
             raise RuntimeError(f"demo portfolio rejected: {report.errors}")
+        _demo_policy(session)
     _ensure_demo_users()
+
+
+def _demo_policy(session: Session) -> None:
+    """On a fresh demo database, a policy whose pre-due reminders go by e-mail first, as creditors
+    start their sequences: the simulator's mailbox then has something to read and answer. An
+    admin's own policy (any stored version) is never touched."""
+    from relance.policy.service import POLICY_KIND, save_version, seed_document
+
+    stored = session.scalar(
+        select(func.count())
+        .select_from(VersionedDocument)
+        .where(VersionedDocument.kind == POLICY_KIND)
+    )
+    if stored:
+        return
+    document = copy.deepcopy(seed_document())  # the seed is cached and shared: never edit it
+    for track in document["tracks"]:
+        for stage in track["stages"]:
+            if stage["key"] == "pre_due" and "email" not in stage["channels"]:
+                stage["channels"] = ["email", *stage["channels"]]
+    save_version(session, document, actor="demo", comment="demo: pre-due reminders by e-mail first")
 
 
 def _ensure_demo_users() -> None:

@@ -28,6 +28,7 @@ class Ports:
     rasa: int = 5005
     actions: int = 5055
     twilio_sandbox: int = 8099
+    smtp_sink: int = 8025  # the sandbox's SMTP mailbox (SMTP_PORT's default)
 
     @classmethod
     def offset(cls, by: int, *, api: int = 8000) -> Ports:
@@ -38,6 +39,7 @@ class Ports:
             rasa=base.rasa + by,
             actions=base.actions + by,
             twilio_sandbox=base.twilio_sandbox + by,
+            smtp_sink=base.smtp_sink + by,
         )
 
     def all(self) -> dict[str, int]:
@@ -46,6 +48,7 @@ class Ports:
             "rasa": self.rasa,
             "actions": self.actions,
             "twilio-sandbox": self.twilio_sandbox,
+            "smtp-sink": self.smtp_sink,
         }
 
 
@@ -266,7 +269,9 @@ def api_service(ports: Ports) -> Service:
     )
 
 
-def twilio_sandbox_service(ports: Ports) -> Service:
+def twilio_sandbox_service(ports: Ports, mailbox: Path | None = None) -> Service:
+    """The local Twilio stand-in and, given `mailbox`, the SMTP mailbox the simulator shows."""
+    mail = ["--smtp-port", str(ports.smtp_sink), "--mailbox", str(mailbox)] if mailbox else []
     return Service(
         name="twilio-sandbox",
         argv=[
@@ -275,6 +280,7 @@ def twilio_sandbox_service(ports: Ports) -> Service:
             "relance.sandbox.twilio_sandbox",
             "--port",
             str(ports.twilio_sandbox),
+            *mail,
         ],
         health_url=f"http://127.0.0.1:{ports.twilio_sandbox}/health",
     )

@@ -1,5 +1,6 @@
 """A local Twilio REST stand-in for the demo: accepts Messages and Calls, records them, answers
-with Twilio-shaped JSON. The api's twilio client points here through TWILIO_API_BASE.
+with Twilio-shaped JSON. The api's twilio client points here through TWILIO_API_BASE. With
+--smtp-port it also runs the local SMTP mailbox (relance/sandbox/mail_sink.py).
 
 `GET /recorded` lists what was "sent", so the simulator and people can see outbound traffic.
 """
@@ -13,8 +14,11 @@ import secrets
 import threading
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
+
+from relance.sandbox import mail_sink
 
 _RESOURCE = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC\w+)/(?P<kind>Messages|Calls)\.json$")
 
@@ -87,7 +91,15 @@ def serve(port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8099)
+    parser.add_argument("--smtp-port", type=int, help="also run the local SMTP mailbox here")
+    parser.add_argument("--mailbox", type=Path, help="where the SMTP mailbox keeps the .eml files")
     args = parser.parse_args()
+    if args.smtp_port:
+        if args.mailbox is None:
+            parser.error("--smtp-port needs --mailbox")
+        # Started before the HTTP health endpoint answers: the stack sees the sandbox healthy
+        # only once both are listening.
+        mail_sink.start(args.mailbox, args.smtp_port)
     serve(args.port).serve_forever()
 
 
