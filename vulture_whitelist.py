@@ -104,3 +104,5 @@ _.resolution_note  # set by relance/disputes/service.py, read through DisputeOut
 _.resolved_by  # set by the dispute, bank statement and ledger review services
 last_inbound_at  # ConversationOut
 _.last_inbound_at  # set by relance/conversations/service.py, read through ConversationOut
+_.required_slots  # unused method (actions/plans.py): rasa_sdk's FormValidationAction calls it
+_.handle_DATA  # unused method (relance/sandbox/mail_sink.py): aiosmtpd calls it by name

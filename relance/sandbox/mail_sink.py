@@ -32,7 +32,7 @@ class MailboxHandler:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
         with self._lock:
             number = next(self._ids)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
