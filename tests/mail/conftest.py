@@ -18,16 +18,21 @@ DEBTOR_EMAIL = "camille.martin@client.example"
 INBOUND_SECRET = "inbound-secret-for-the-mail-tests-0123456789"
 
 
-@pytest.fixture
-def sink(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sink]:
-    running = Sink().start()
+def point_smtp_at(port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings sending to a local SMTP server on `port` (no TLS, no rate cap)."""
     monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("SMTP_PORT", str(running.port))
+    monkeypatch.setenv("SMTP_PORT", str(port))
     monkeypatch.setenv("SMTP_SECURITY", "none")
     monkeypatch.setenv("SMTP_DOMAIN_RATE_PER_SECOND", "0")
     monkeypatch.setenv("MAIL_FROM", "relances@creancier.example")
     monkeypatch.setenv("MAIL_INBOUND_SECRET", INBOUND_SECRET)
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def sink(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sink]:
+    running = Sink().start()
+    point_smtp_at(running.port, monkeypatch)
     try:
         yield running
     finally:

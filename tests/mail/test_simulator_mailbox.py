@@ -20,7 +20,7 @@ from relance.conversations import ports
 from relance.db.models import Message
 from relance.sandbox import mail_sink
 from relance.settings import Settings, get_settings
-from tests.mail.conftest import DEBTOR_EMAIL, INBOUND_SECRET, make_mail_debtor
+from tests.mail.conftest import DEBTOR_EMAIL, make_mail_debtor, point_smtp_at
 from tests.mail.test_outbound import _invoice, _reminder, _send
 from tests.support.fake_rasa import FakeRasa
 
@@ -33,16 +33,7 @@ def mailbox(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
         port = probe.getsockname()[1]
     folder = mail_sink.mailbox_dir(get_settings().var_dir)
     controller = mail_sink.start(folder, port)
-    for key, value in {
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(port),
-        "SMTP_SECURITY": "none",
-        "SMTP_DOMAIN_RATE_PER_SECOND": "0",
-        "MAIL_FROM": "relances@creancier.example",
-        "MAIL_INBOUND_SECRET": INBOUND_SECRET,
-    }.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
+    point_smtp_at(port, monkeypatch)
     installed = SmtpMailGateway(get_settings())
     monkeypatch.setattr(ports, "_mail_gateway", installed)
     try:
