@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,12 +61,12 @@ def main() -> int:
     import relance.db.models
     from mail.gateway import SmtpMailGateway
     from relance.db.base import Base
-    from relance.db.models import DunningAction, Invoice
     from relance.db.session import make_engine
     from relance.dunning.dispatcher import Dispatcher
     from relance.settings import get_settings
-    from tests.mail.conftest import make_mail_debtor
+    from tests.mail.helpers import plan_email_reminders
     from tests.relance.dunning.helpers import FakeAssistant, FakeGateway
+    from tests.support.sql_counter import SqlCount, counting
 
     get_settings.cache_clear()
     engine = make_engine(os.environ["DATABASE_URL"])
@@ -76,33 +76,7 @@ def main() -> int:
 
     def plan_reminders(count: int) -> None:
         with factory() as session:
-            for _ in range(count):
-                n = next(serial)
-                # 50 recipient domains, as a real book of debtors spreads over providers.
-                debtor = make_mail_debtor(
-                    session, email=f"debtor{n}@client{n % 50}.example", phone=None
-                )
-                invoice = Invoice(
-                    debtor_id=debtor.id,
-                    number=f"F-2026-{n:06d}",
-                    amount_minor=12000 + n,
-                    currency="EUR",
-                    issue_date=date(2026, 10, 1),
-                    due_date=date(2026, 11, 20),
-                )
-                session.add(invoice)
-                session.flush()
-                session.add(
-                    DunningAction(
-                        idempotency_key=f"bench:{n}",
-                        invoice_id=invoice.id,
-                        debtor_id=debtor.id,
-                        stage="friendly",
-                        kind="message",
-                        group_key=f"bench:{n}",
-                        channels=["email"],
-                    )
-                )
+            plan_email_reminders(session, [next(serial) for _ in range(count)])
             session.commit()
 
     def relance_pass(count: int) -> float:
@@ -116,9 +90,11 @@ def main() -> int:
             worker_id="bench",
         )
         sink.received.clear()
-        started = time.perf_counter()
-        outcomes = dispatcher.run(now=NOW, limit=count)
-        elapsed = time.perf_counter() - started
+        with counting(engine) as counted:
+            started = time.perf_counter()
+            outcomes = dispatcher.run(now=NOW, limit=count)
+            elapsed = time.perf_counter() - started
+        counts.append(counted)
         gateway.transport.close()
         assert outcomes == {"sent": count}, outcomes
         assert len(sink.received) == count
@@ -134,6 +110,7 @@ def main() -> int:
         elapsed = time.perf_counter() - started
         return len(sent) / elapsed
 
+    counts: list[SqlCount] = []
     relance_rates, bare_rates = [], []
     size = 0
     for _ in range(args.rounds):
@@ -141,6 +118,7 @@ def main() -> int:
         size = sum(len(r.data) for r in sink.received) // len(sink.received)
         bare_rates.append(bare_pass())
     sink.stop()
+    per_mail = counts[-1].per(args.mails)
     relance = statistics.median(relance_rates)
     bare = statistics.median(bare_rates)
     commit = subprocess.run(
@@ -163,12 +141,21 @@ def main() -> int:
         "",
         f"**Ratio Relance / bare smtplib (medians): {relance / bare:.1%}** (aim ≥ 50%).",
         "",
+        f"Per e-mail on the Relance side: {per_mail['queries']:.1f} SQL queries, "
+        f"{per_mail['commits']:.1f} commits of which {per_mail['writing_commits']:.1f} wrote "
+        f"(an fsync each). Load average at the end: {_load()}.",
+        "",
     ]
     print("\n".join(lines))
     if args.append:
         with args.append.open("a", encoding="utf-8") as fh:
             fh.write("\n" + "\n".join(lines))
     return 0
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f}, {five:.2f}, {fifteen:.2f}"
 
 
 if __name__ == "__main__":

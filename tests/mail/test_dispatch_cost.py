@@ -1,0 +1,88 @@
+"""What one e-mail reminder costs the database through the dispatcher (issue 19's benchmark).
+
+On a real file database, not the rolled-back test transaction: a commit that wrote is an fsync
+(SQLite WAL with synchronous=FULL, PostgreSQL with synchronous_commit=on) and was most of the time
+a reminder took. The bounds pin the work per e-mail so a change that adds a round trip or a
+commit to the hot path fails here, not months later in the benchmark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import sessionmaker
+
+from mail.gateway import SmtpMailGateway
+from relance.conversations.repository import conversation_for_debtor
+from relance.db.base import Base
+from relance.db.models import Debtor, DunningAction, Message
+from relance.db.session import make_engine
+from relance.dunning.dispatcher import Dispatcher
+from relance.settings import get_settings
+from tests.mail.helpers import plan_email_reminders
+from tests.mail.sink import Sink
+from tests.relance.dunning.helpers import FakeAssistant, FakeGateway
+from tests.support.sql_counter import SqlCount, counting
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday, 11:00 in Paris
+MAILS = 6
+
+
+@pytest.fixture
+def file_engine(tmp_path: Path, sink: Sink) -> Iterator[Engine]:
+    import relance.db.models  # noqa: F401  (fills Base.metadata)
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'cost.db'}")
+    Base.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+def _dispatch(engine: Engine, sink: Sink, *, known_debtors: bool) -> SqlCount:
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    with factory() as session:
+        actions = plan_email_reminders(session, range(MAILS))
+        if known_debtors:  # later reminders: the conversation exists since the first one
+            for debtor in session.scalars(select(Debtor)):
+                conversation_for_debtor(session, debtor)
+        session.commit()
+    gateway = SmtpMailGateway(get_settings())
+    dispatcher = Dispatcher(
+        factory,
+        gateway=FakeGateway(),
+        mail_gateway=gateway,
+        assistant=FakeAssistant(),
+        worker_id="cost",
+    )
+    try:
+        with counting(engine) as counted:
+            outcomes = dispatcher.run(now=NOW)
+    finally:
+        gateway.transport.close()
+    assert dict(outcomes) == {"sent": MAILS}
+    assert len(sink.received) == MAILS
+    with factory() as session:
+        assert {a.status for a in session.scalars(select(DunningAction))} == {"sent"}
+        sent = list(session.scalars(select(Message).where(Message.channel == "email")))
+        assert len(sent) == MAILS == len({m.provider_id for m in sent})
+        assert all(m.status == "sent" and (m.extra or {}).get("sha256") for m in sent)
+    assert len(actions) == MAILS
+    return counted
+
+
+def test_a_first_reminder_costs_a_bounded_number_of_queries_and_commits(
+    file_engine: Engine, sink: Sink
+) -> None:
+    per_mail = _dispatch(file_engine, sink, known_debtors=False).per(MAILS)
+    assert per_mail["writing_commits"] <= 4
+    assert per_mail["queries"] <= 29
+
+
+def test_a_later_reminder_writes_no_more(file_engine: Engine, sink: Sink) -> None:
+    per_mail = _dispatch(file_engine, sink, known_debtors=True).per(MAILS)
+    assert per_mail["writing_commits"] <= 3
+    assert per_mail["queries"] <= 28
