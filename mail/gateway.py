@@ -1,7 +1,8 @@
 """The SMTP implementation of the core's MailGateway port: claim, compose, send, keep the proof.
 
 Idempotency: the Message-ID is derived from the send's idempotency key, and the outbound Message
-row carrying it (unique `provider_id`) is claimed and committed *before* the SMTP session starts.
+row carrying it (unique `provider_id`) is claimed and committed *before* the SMTP session starts
+(unless the caller already committed a claim of its own on this send: `OutboundMail.claim_held`).
 A retried job, or a second worker, finds the row: already sent → it gets that message back and
 nothing goes out; still `queued` (another sender is on it, or a worker died mid-send) → refused
 as an unknown outcome, never sent blindly a second time; failed with a retryable error → the
@@ -76,7 +77,10 @@ class SmtpMailGateway:
         row = self._claim(session, conversation, contact, mail, message_id, stored)
         if row.status in SENT_STATES:
             return row
-        session.commit()  # the claim is durable before any byte leaves: a retry cannot resend
+        if not mail.claim_held:
+            # The claim is durable before any byte leaves: a retry cannot resend. (A caller that
+            # holds a committed claim of its own, never re-queued, needs no second one.)
+            session.commit()
         try:
             data, extra = self._compose(session, conversation, contact, mail, message_id)
         except Exception:

@@ -475,6 +475,9 @@ class Dispatcher:
                 invoice_ids=tuple(a.invoice_id for a in live),
                 letter_id=live[0].letter_id,
                 discreet=not decision.may_disclose_details,
+                # The group's rows were claimed (`sending`) and committed in `_claim`; a crash
+                # leaves them there and `release_stale` marks them failed, never re-sent.
+                claim_held=True,
             )
             return (self._mail_gateway or get_mail_gateway()).send_mail(
                 session, conversation=conversation, contact=contact, mail=mail

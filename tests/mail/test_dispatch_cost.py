@@ -9,7 +9,7 @@ commit to the hot path fails here, not months later in the benchmark.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from relance.conversations.repository import conversation_for_debtor
 from relance.db.base import Base
 from relance.db.models import Debtor, DunningAction, Message
 from relance.db.session import make_engine
-from relance.dunning.dispatcher import Dispatcher
+from relance.dunning.dispatcher import Dispatcher, release_stale
 from relance.settings import get_settings
 from tests.mail.helpers import plan_email_reminders
 from tests.mail.sink import Sink
@@ -78,11 +78,49 @@ def test_a_first_reminder_costs_a_bounded_number_of_queries_and_commits(
     file_engine: Engine, sink: Sink
 ) -> None:
     per_mail = _dispatch(file_engine, sink, known_debtors=False).per(MAILS)
-    assert per_mail["writing_commits"] <= 4
+    assert per_mail["writing_commits"] <= 3
     assert per_mail["queries"] <= 29
 
 
 def test_a_later_reminder_writes_no_more(file_engine: Engine, sink: Sink) -> None:
     per_mail = _dispatch(file_engine, sink, known_debtors=True).per(MAILS)
-    assert per_mail["writing_commits"] <= 3
+    assert per_mail["writing_commits"] <= 2
     assert per_mail["queries"] <= 28
+
+
+class WorkerKilled(BaseException):
+    """The worker dies (not an error it could handle): nothing after this point runs."""
+
+
+def test_a_worker_killed_after_the_smtp_answer_never_sends_again(
+    file_engine: Engine, sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outbound row is no longer committed before SMTP on the dispatcher's path: the group's
+    committed claim alone must stop a second send when the proof never reached the database."""
+    factory = sessionmaker(bind=file_engine, expire_on_commit=False)
+    with factory() as session:
+        plan_email_reminders(session, [1])
+        session.commit()
+
+    def killed(*_args: object) -> None:
+        raise WorkerKilled
+
+    gateway = SmtpMailGateway(get_settings())
+    dispatcher = Dispatcher(
+        factory, gateway=FakeGateway(), mail_gateway=gateway, assistant=FakeAssistant()
+    )
+    with monkeypatch.context() as patched, pytest.raises(WorkerKilled):
+        patched.setattr("mail.gateway.write_private", killed)  # right after the SMTP answer
+        dispatcher.run(now=NOW)
+    assert len(sink.received) == 1
+    again = Dispatcher(
+        factory, gateway=FakeGateway(), mail_gateway=gateway, assistant=FakeAssistant()
+    )
+    assert dict(again.run(now=NOW)) == {}
+    gateway.transport.close()
+    assert len(sink.received) == 1
+    with factory() as session:
+        action = session.scalars(select(DunningAction)).one()
+        assert action.status == "sending"  # release_stale reports it failed, never re-sends
+        assert release_stale(session, now=NOW + timedelta(hours=2), older_than=timedelta(hours=1))
+        assert action.status == "failed" and action.outcome == "stale_claim"
