@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from mail.addresses import domain_of
 from relance.db.base import utcnow
 from relance.nlg.renderer import render
-from relance.nlg.templates_store import active_templates
+from relance.nlg.templates_store import Templates, active_templates
 from relance.settings import Settings
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -114,10 +114,9 @@ def message_id_for(key: str, settings: Settings) -> str:
     return f"<{digest}@{domain_of(settings.mail_from)}>"
 
 
-def word(session: Session, name: str, language: str, **variables: Any) -> str:
-    return render(
-        active_templates(session), name, language=language, channel="email", variables=variables
-    )
+def word(templates: Templates, name: str, language: str, **variables: Any) -> str:
+    """One `utter_mail_*` response in the e-mail channel's variant."""
+    return render(templates, name, language=language, channel="email", variables=variables)
 
 
 def render_parts(
@@ -135,7 +134,13 @@ def render_parts(
     unsubscribe_url: str | None,
     with_legal: bool,
 ) -> Parts:
-    """The wording around the body; `subject` given for a reply in a thread ("Re: …")."""
+    """The wording around the body; `subject` given for a reply in a thread ("Re: …").
+
+    The active wording is read once for the whole e-mail (it was read once per piece, three to
+    six times per e-mail): an admin's edit still applies from the next e-mail, and the pieces of
+    one e-mail always come from the same version.
+    """
+    templates = active_templates(session)
     identity = {
         "creditor_name": settings.creditor_name,
         "creditor_phone": settings.creditor_phone,
@@ -145,7 +150,7 @@ def render_parts(
     note = None
     if invoice_refs or letter_reference:
         note = word(
-            session,
+            templates,
             "utter_mail_attachments",
             language,
             invoice_refs=invoice_refs,
@@ -155,7 +160,7 @@ def render_parts(
     return Parts(
         subject=subject
         or word(
-            session,
+            templates,
             "utter_mail_subject",
             language,
             stage=stage,
@@ -166,14 +171,20 @@ def render_parts(
         language=language,
         stage=stage,
         pay_url=pay_url,
-        pay_label=word(session, "utter_mail_pay_button", language, **identity) if pay_url else None,
+        pay_label=word(templates, "utter_mail_pay_button", language, **identity)
+        if pay_url
+        else None,
         attachments_note=note,
-        legal=word(session, "utter_mail_legal", language, segment=segment, **identity)
+        legal=word(templates, "utter_mail_legal", language, segment=segment, **identity)
         if with_legal
         else None,
-        footer=word(session, "utter_mail_footer", language, **identity),
+        footer=word(templates, "utter_mail_footer", language, **identity),
         unsubscribe=word(
-            session, "utter_mail_unsubscribe", language, unsubscribe_url=unsubscribe_url, **identity
+            templates,
+            "utter_mail_unsubscribe",
+            language,
+            unsubscribe_url=unsubscribe_url,
+            **identity,
         )
         if unsubscribe_url
         else None,

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from mail import inbound, signature, unsubscribe
 from mail.compose import word
+from relance.nlg.templates_store import active_templates
 from relance.web.deps import AppSettings, DbSession
 
 router = APIRouter(tags=["mail"])
@@ -55,7 +56,7 @@ def unsubscribe_page(token: str, db: DbSession, settings: AppSettings) -> HTMLRe
     contact = unsubscribe.contact_of(db, token, settings)
     language = contact.debtor.language
     label = word(
-        db,
+        active_templates(db),
         "utter_mail_unsubscribe_button",
         language,
         creditor_name=settings.creditor_name,
@@ -74,7 +75,7 @@ def unsubscribe_one_click(token: str, db: DbSession, settings: AppSettings) -> R
     """RFC 8058: a POST with `List-Unsubscribe=One-Click`, or the page's button."""
     contact = unsubscribe.unsubscribe(db, token, settings, source="list-unsubscribe")
     text = word(
-        db,
+        active_templates(db),
         "utter_mail_unsubscribed",
         contact.debtor.language,
         creditor_name=settings.creditor_name,
