@@ -204,11 +204,12 @@ class Dispatcher:
         now = clock()
         session = self._factory()
         try:
-            ids = self._claim(session, group_key, now)
-            if not ids:
+            actions = self._claim(session, group_key, now)
+            if not actions:
                 return "taken"
+            ids = [a.id for a in actions]
             try:
-                outcome = self._process(session, ids, now, clock)
+                outcome = self._process(session, actions, now, clock)
                 session.commit()
                 return outcome
             except Exception as exc:
@@ -226,32 +227,33 @@ class Dispatcher:
             session.close()
 
     # -- steps ------------------------------------------------------------------------------
-    def _claim(self, session: Session, group_key: str, now: datetime) -> list[int]:
-        ids = list(
+    def _claim(self, session: Session, group_key: str, now: datetime) -> list[DunningAction]:
+        """The group's due rows, now `sending` and committed; RETURNING loads them in the same
+        statement (they were read again by a second query before)."""
+        actions = list(
             session.scalars(
                 update(DunningAction)
                 .where(DunningAction.group_key == group_key, _due(now))
                 .values(status="sending", claimed_by=self.worker_id, claimed_at=now)
-                .returning(DunningAction.id),
+                .returning(DunningAction),
                 execution_options={"synchronize_session": False},
             )
         )
         session.commit()
-        return ids
+        return sorted(actions, key=lambda a: a.id)
 
     def _process(
-        self, session: Session, ids: list[int], now: datetime, clock: Callable[[], datetime]
+        self,
+        session: Session,
+        actions: list[DunningAction],
+        now: datetime,
+        clock: Callable[[], datetime],
     ) -> str:
-        actions = list(
-            session.scalars(
-                select(DunningAction).where(DunningAction.id.in_(ids)).order_by(DunningAction.id)
-            )
-        )
         debtor = session.get(Debtor, actions[0].debtor_id)
         assert debtor is not None
         policy = self._policy or active_policy(session)
         today = local_today(now, debtor.timezone, {})
-        live = self._recheck(session, debtor, actions, today)
+        live, invoices = self._recheck(session, debtor, actions, today)
         if not live:
             return "cancelled"
         stages = {a.stage: stage_for(policy, debtor, a.stage) for a in live}
@@ -261,12 +263,20 @@ class Dispatcher:
             return self._escalate(session, debtor, live, lead, now)
         if kind == "letter":
             return self._letter(session, debtor, live, lead, policy, now)
-        return self._contact(session, debtor, live, lead, policy, clock)
+        # The invoice numbers the reminder names, from the rows the re-check just read.
+        numbers = [
+            row.number
+            for row in sorted(
+                (invoices[a.invoice_id] for a in live), key=lambda r: (r.due_date, r.id)
+            )
+        ]
+        return self._contact(session, debtor, live, numbers, lead, policy, clock)
 
     def _recheck(
         self, session: Session, debtor: Debtor, actions: list[DunningAction], today: Any
-    ) -> list[DunningAction]:
-        """Drop invoices paid, disputed, promised... since the plan was made."""
+    ) -> tuple[list[DunningAction], dict[int, InvoiceRow]]:
+        """Drop invoices paid, disputed, promised... since the plan was made; the rows still due,
+        and the invoices as read (by id)."""
         ctx = load_contexts(session, today, debtor_ids=[debtor.id]).get(debtor.id)
         rows = {
             r[0]: InvoiceRow._make(r)
@@ -283,13 +293,14 @@ class Dispatcher:
                 live.append(action)
             else:
                 action.status, action.outcome, action.detail = "cancelled", reason[0], reason[1]
-        return live
+        return live, rows
 
     def _contact(
         self,
         session: Session,
         debtor: Debtor,
         live: list[DunningAction],
+        numbers: list[str],
         lead: Stage,
         policy: Policy,
         clock: Callable[[], datetime],
@@ -298,7 +309,6 @@ class Dispatcher:
         channels = list(first.channels or lead.channels)
         start = channels.index(first.channel) if first.channel in channels else 0
         conversation = conversation_for_debtor(session, debtor)
-        numbers = self._invoice_numbers(session, live)
         reasons: list[str] = []
         attempts = first.attempts
         for channel in channels[start:]:
@@ -752,16 +762,6 @@ class Dispatcher:
             stage=lead.key,
         )
         return "escalated"
-
-    @staticmethod
-    def _invoice_numbers(session: Session, live: list[DunningAction]) -> list[str]:
-        return list(
-            session.scalars(
-                select(Invoice.number)
-                .where(Invoice.id.in_([a.invoice_id for a in live]))
-                .order_by(Invoice.due_date, Invoice.id)
-            )
-        )
 
 
 def release_stale(session: Session, *, now: datetime, older_than: timedelta) -> int:

@@ -80,7 +80,7 @@ def test_a_first_reminder_costs_a_bounded_number_of_queries_and_commits(
     counted = _dispatch(file_engine, sink, known_debtors=False)
     per_mail = counted.per(MAILS)
     assert per_mail["writing_commits"] <= 3
-    assert per_mail["queries"] <= 27
+    assert per_mail["queries"] <= 25
     wording_reads = sum(
         n for sql, n in counted.by_statement.items() if "versioned_documents.document" in sql
     )
@@ -90,7 +90,7 @@ def test_a_first_reminder_costs_a_bounded_number_of_queries_and_commits(
 def test_a_later_reminder_writes_no_more(file_engine: Engine, sink: Sink) -> None:
     per_mail = _dispatch(file_engine, sink, known_debtors=True).per(MAILS)
     assert per_mail["writing_commits"] <= 2
-    assert per_mail["queries"] <= 26
+    assert per_mail["queries"] <= 24
 
 
 class WorkerKilled(BaseException):
