@@ -2,7 +2,9 @@
 
 For each group (one debtor, one day) it
 1. claims the rows with a conditional UPDATE (`status in (planned, retry)` → `sending`) and
-   commits: a second worker's UPDATE then matches nothing, so it never sends the same thing;
+   commits: a second worker's UPDATE then matches nothing, so it never sends the same thing; a
+   crash leaves them `sending` (release_stale marks them failed, never re-queued), which is why
+   an e-mail needs no second pre-SMTP claim of its own (`OutboundMail.claim_held`);
 2. re-checks each invoice (paid, disputed, promised... since planning) and cancels those rows;
 3. asks compliance for each channel in the stage's order, at the moment of the send (after the
    rate limiter's wait, by the real clock); a time-based block (window, cap) defers the group,
