@@ -2,7 +2,7 @@
 
 It speaks just what imaplib and `mail.imap` use: CAPABILITY, STARTTLS, LOGIN, SELECT,
 UID SEARCH UNSEEN, UID FETCH (RFC822.SIZE, BODY.PEEK[], RFC822), UID STORE ±FLAGS[.SILENT],
-NOOP, LOGOUT; implicit TLS when given a server context. It keeps every command it was sent
+NOOP, LOGOUT; implicit TLS when given a server context (`tls_pair` makes one). It keeps every command it was sent
 (`commands`, LOGIN's password masked), and can drop the connection instead of answering the
 next STORE (`drop_next_store`): a poller that dies after processing, before its flag is stored.
 """
@@ -13,8 +13,16 @@ import re
 import socket
 import ssl
 import threading
+from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import BinaryIO
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 _TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|\([^)]*\)|[^\s()]+')
 
@@ -62,7 +70,10 @@ class FakeImap:
         return self
 
     def stop(self) -> None:
+        """Stop listening (shutdown wakes the thread blocked in accept; close alone does not)."""
         if self._listener is not None:
+            with suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
 
     # -- server ---------------------------------------------------------------------------
@@ -198,3 +209,35 @@ def _unquote(token: bytes) -> str:
     if text.startswith('"') and text.endswith('"'):
         return re.sub(r"\\(.)", r"\1", text[1:-1])
     return text
+
+
+def tls_pair(folder: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a fresh self-signed certificate for localhost, and a client context
+    that trusts it only (hostname checked, as `ssl.create_default_context` does)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "imap.crt", folder / "imap.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert_file, key_file)
+    return server, ssl.create_default_context(cafile=str(cert_file))

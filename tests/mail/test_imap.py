@@ -4,12 +4,14 @@ gives them, each message flagged seen only once stored, never answered twice, ne
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
 from mail import inbound
 from mail.gateway import SmtpMailGateway
@@ -19,7 +21,7 @@ from relance.db.models.enums import ContactStatus
 from relance.errors import NotFound, Unauthorized, Unavailable
 from relance.settings import get_settings
 from tests.mail.conftest import DEBTOR_EMAIL, make_mail_debtor
-from tests.mail.fake_imap import FakeImap
+from tests.mail.fake_imap import FakeImap, tls_pair
 from tests.mail.inbound_helpers import dsn, post_mail, raw_mail
 from tests.mail.sink import Sink
 from tests.mail.test_inbound import FR_REPLY, _reminder_sent
@@ -247,3 +249,94 @@ def test_a_message_above_the_size_limit_is_refused_without_being_downloaded(
     assert [r.split(":")[1].strip() for r in report.rejected] == ["message_too_large"]
     assert not any("BODY.PEEK" in c for c in mailbox.commands)
     assert mailbox.flags(uid) == {"\\Seen", "\\Flagged"}
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+def test_the_mailbox_is_read_over_tls_and_the_password_never_travels_in_clear(
+    db: Session,
+    sink: Sink,
+    rasa: FakeRasa,
+    mail_gateway: SmtpMailGateway,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    security: str,
+) -> None:
+    server_context, client_context = tls_pair(tmp_path)
+    server = FakeImap(**{security: server_context}).start()  # type: ignore[arg-type]
+    try:
+        point_imap_at(server, monkeypatch, security)
+        make_mail_debtor(db)
+        uid = server.deliver(raw_mail("Je paierai demain.", message_id="<tls@client.example>"))
+        report = ImapPoller(ssl_context=client_context).poll()
+        assert dict(report.outcomes) == {"answered": 1} and server.flags(uid) == {"\\Seen"}
+        if security == "starttls":
+            assert server.commands.index("STARTTLS") < server.commands.index("LOGIN")
+        # The system's trust store does not know this certificate: refused, not read.
+        server.deliver(raw_mail("Encore moi.", message_id="<tls-2@client.example>"))
+        with pytest.raises(Unavailable, match="CERTIFICATE_VERIFY_FAILED"):
+            ImapPoller().poll()
+        assert server.unseen() == [uid + 1]
+    finally:
+        server.stop()
+
+
+def test_starttls_configured_but_not_offered_stops_before_the_login(
+    mailbox: FakeImap, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mailbox.deliver(raw_mail("Bonjour", message_id="<plain@client.example>"))
+    monkeypatch.setenv("IMAP_SECURITY", "starttls")
+    get_settings.cache_clear()
+    with pytest.raises(Unavailable) as failed:
+        ImapPoller().poll()
+    assert failed.value.code == "imap_starttls_failed"
+    assert "the password was not sent" in failed.value.message
+    assert "LOGIN" not in mailbox.commands and mailbox.unseen() == [1]
+
+
+def test_an_unreachable_server_is_a_clear_error(
+    mailbox: FakeImap, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mailbox.stop()
+    with pytest.raises(Unavailable, match="cannot connect") as failed:
+        ImapPoller().poll()
+    assert failed.value.code == "imap_unreachable"
+
+
+def test_relance_mail_poll_polls_once_and_says_what_it_did(
+    db: Session,
+    mailbox: FakeImap,
+    sink: Sink,
+    rasa: FakeRasa,
+    mail_gateway: SmtpMailGateway,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from relance import wiring
+    from relance.cli.main import app
+    from relance.conversations import ports
+
+    make_mail_debtor(db)
+    mailbox.deliver(raw_mail("Je paierai demain.", message_id="<cli@client.example>"))
+    mailbox.deliver(dsn(DEBTOR_EMAIL, message_id="<cli-dsn@mx.client.example>"))
+    monkeypatch.setattr(ports, "_mailbox_poller", None)
+    monkeypatch.setattr(wiring, "wire", lambda: ports.install_mailbox_poller(ImapPoller()))
+
+    done = CliRunner().invoke(app, ["mail", "poll"])
+
+    assert done.exit_code == 0, done.output
+    assert f"127.0.0.1:{mailbox.port}/INBOX: 2 unseen, handled 2 (answered 1, bounce 1)" in (
+        " ".join(done.output.split())
+    )
+    assert mailbox.unseen() == [] and len(sink.received) == 1
+
+    monkeypatch.setenv("IMAP_PASSWORD", "not-the-password-of-this-mailbox-0123")
+    get_settings.cache_clear()
+    refused = CliRunner().invoke(app, ["mail", "poll"])
+    assert refused.exit_code == 1
+    assert "imap_login_refused" in refused.output
+
+
+def test_relance_mail_poll_without_a_mailbox_says_so(settings: object) -> None:
+    from relance.cli.main import app
+
+    done = CliRunner().invoke(app, ["mail", "poll"])
+    assert done.exit_code == 1 and "IMAP_HOST is not set" in done.output
