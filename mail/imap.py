@@ -97,26 +97,21 @@ class ImapPoller:
     def _take(
         self, imap: imaplib.IMAP4, uid: int, gateway: SmtpMailGateway, report: MailboxPollReport
     ) -> None:
-        """One message: processed and committed, then flagged; on failure left unseen."""
+        """One message: processed and committed, then flagged; on failure left unseen. An IMAP
+        error (the mailbox, not the message) is not caught here: the poll stops (see `poll`)."""
         try:
             raw = _fetch(imap, uid)
-            if raw is None:  # expunged since the search (someone moved or deleted it)
-                return
+        except BadInput as exc:
+            _refuse(imap, uid, exc, report)
+            return
+        if raw is None:  # expunged since the search (someone moved or deleted it)
+            return
+        try:
             with session_scope() as session:
                 outcome = inbound.handle_raw(session, raw, gateway)
         except BadInput as exc:
-            log.warning(
-                "%s UID %d refused (%s: %s): flagged for a person, not retried",
-                report.mailbox,
-                uid,
-                exc.code,
-                exc.message,
-            )
-            _flag(imap, uid, r"(\Seen \Flagged)")
-            report.rejected.append(f"UID {uid}: {exc.code}: {exc.message}")
+            _refuse(imap, uid, exc, report)
             return
-        except IMAP_ERRORS:
-            raise  # the mailbox, not the message: the poll stops (see `poll`)
         except Exception as exc:
             log.exception("%s UID %d failed: left unseen for the next poll", report.mailbox, uid)
             report.failed.append(f"UID {uid}: {type(exc).__name__}: {exc}"[:300])
@@ -200,6 +195,19 @@ def _fetch(imap: imaplib.IMAP4, uid: int) -> bytes | None:
     if status != "OK":
         raise imaplib.IMAP4.error(f"UID FETCH {uid} BODY.PEEK[]: {_text(data)}")
     return next((part[1] for part in data if isinstance(part, tuple)), None)
+
+
+def _refuse(imap: imaplib.IMAP4, uid: int, error: BadInput, report: MailboxPollReport) -> None:
+    """Kept in the mailbox, starred for a person, not retried: no later poll can accept it."""
+    log.warning(
+        "%s UID %d refused (%s: %s): flagged for a person, not retried",
+        report.mailbox,
+        uid,
+        error.code,
+        error.message,
+    )
+    _flag(imap, uid, r"(\Seen \Flagged)")
+    report.rejected.append(f"UID {uid}: {error.code}: {error.message}")
 
 
 def _flag(imap: imaplib.IMAP4, uid: int, flags: str) -> None:
