@@ -20,8 +20,8 @@ def _wire() -> None:
     wire()
 
 
-def embedded_scheduler() -> EmbeddedScheduler:
-    return EmbeddedScheduler(jobs.SCHEDULE)
+def embedded_scheduler(settings: Settings) -> EmbeddedScheduler:
+    return EmbeddedScheduler(jobs.schedule(settings))
 
 
 class WorkerConfigError(RuntimeError):
@@ -50,4 +50,4 @@ def run_worker(settings: Settings | None = None, *, beat: bool = True) -> None:
         app.worker_main(celery_worker_argv(beat))
         return
     log.info("embedded scheduler (no CELERY_BROKER_URL)")
-    embedded_scheduler().run_forever()
+    embedded_scheduler(settings).run_forever()
