@@ -119,7 +119,7 @@ def resolve(
             raise PolicyViolation(
                 "currency_mismatch",
                 f"a payment in {payment.currency} cannot be applied to an account in "
-                f"{review.expected_currency}: refund it and close the review"
+                f"{review.expected_currency}: refund it and close the review",
             )
         debtor = lock_debtor(session, payment.debtor_id)
         outcome = apply_payment(session, debtor, payment, recorded_by=actor)
