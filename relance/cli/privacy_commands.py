@@ -76,7 +76,7 @@ def erase(
 ) -> None:
     """Pseudonymise the debtor: personal data and conversations go, the accounts stay."""
     from relance.db.session import session_scope
-    from relance.privacy.erasure import ErasureError
+    from relance.errors import RelanceError
     from relance.privacy.erasure import erase as erase_debtor
 
     with session_scope() as session:
@@ -87,8 +87,8 @@ def erase(
             raise typer.Exit(code=1)
         try:
             report = erase_debtor(session, debtor, actor=_actor(), reason=reason, force=force)
-        except ErasureError as exc:
-            console.print(f"[red]{exc}[/red]")
+        except RelanceError as exc:
+            console.print(f"[red]{exc.message}[/red]")
             raise typer.Exit(code=1) from exc
     console.print(
         f"debtor {report.customer_number} erased"
