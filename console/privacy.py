@@ -14,7 +14,7 @@ from relance.auth.deps import AdminUser, CsrfChecked, actor_of
 from relance.db.models import Debtor
 from relance.errors import NotFound, RelanceError
 from relance.privacy import erasure, export
-from relance.privacy.repository import DebtorNotFound, find_debtor
+from relance.privacy.repository import find_debtor
 from relance.web.deps import DbSession
 from relance.web.ids import RowId
 
@@ -42,8 +42,8 @@ def privacy_page(
     if ref:
         try:
             debtor = find_debtor(db, ref)
-        except DebtorNotFound as exc:
-            problem = str(exc)
+        except NotFound as exc:  # the search form stays, with the reason
+            problem = exc.message
     return render(
         request,
         "admin_privacy.html",

@@ -38,12 +38,13 @@ def _actor() -> str:
 
 def _debtor_or_exit(session: Session, debtor_ref: str) -> Debtor:
     """The debtor named on the command line, or a one-line error and exit code 1."""
-    from relance.privacy.repository import DebtorNotFound, find_debtor
+    from relance.errors import NotFound
+    from relance.privacy.repository import find_debtor
 
     try:
         return find_debtor(session, debtor_ref)
-    except DebtorNotFound as exc:
-        console.print(f"[red]{exc}[/red]")
+    except NotFound as exc:
+        console.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(code=1) from exc
 
 
