@@ -20,7 +20,11 @@ from relance.db.models import Contact, Conversation, Message
 
 class DeliveryError(Exception):
     """Sending failed. `retryable` errors (429, 5xx, timeouts) are retried with backoff;
-    hard ones (invalid number, opted out at the carrier) move on to the next channel."""
+    hard ones (invalid number, opted out at the carrier) move on to the next channel.
+
+    A transport failure, not a refusal, so not a RelanceError: the dunning engine retries or
+    moves on by `retryable`; the console turns it into `Unavailable`/`Conflict("delivery_failed")`
+    for the collector (console/casework.py)."""
 
     def __init__(self, message: str, *, retryable: bool, code: str | None = None) -> None:
         super().__init__(message)

@@ -25,7 +25,10 @@ def embedded_scheduler(settings: Settings) -> EmbeddedScheduler:
 
 
 class WorkerConfigError(RuntimeError):
-    """A worker set-up that cannot do what was asked (said before anything starts)."""
+    """A worker set-up that cannot do what was asked (said before anything starts).
+
+    A start-up configuration error for the `relance worker` command, never raised while serving
+    a request, so not a RelanceError; the CLI prints it and exits."""
 
 
 def celery_worker_argv(beat: bool) -> list[str]:
