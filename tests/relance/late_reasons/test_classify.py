@@ -38,5 +38,6 @@ def test_classify(text: str, intent: str | None, category: str | None) -> None:
 
 def test_a_category_outside_the_list_is_refused(db: Session) -> None:
     owner = factories.debtor(db)
-    with pytest.raises(UnknownCategory, match="bored"):
+    with pytest.raises(UnknownCategory, match="bored") as refused:
         record_reason(db, owner, category="bored", stated=StatedReason(text="meh"))
+    assert refused.value.code == "unknown_category"
