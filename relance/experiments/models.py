@@ -1,4 +1,5 @@
-"""Experiments, their arms, who was assigned to which arm, and every contact that used an arm.
+"""Experiments, their arms, and every contact that used an arm (the first one is the debtor's
+assignment: relance/experiments/service.py `expose`).
 
 An experiment's definition is also saved as a versioned document (`experiment:<id>`) at each
 change, so its history can be read and compared like the policy's (relance/versioning.py).
@@ -95,21 +96,12 @@ class ExperimentArm(Base):
     experiment: Mapped[Experiment] = relationship(back_populates="arms")
 
 
-class ExperimentAssignment(Base):
-    """The arm a debtor is in for the whole experiment (one row per experiment and debtor)."""
-
-    __tablename__ = "experiment_assignments"
-    __table_args__ = (UniqueConstraint("experiment_id", "debtor_id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
-    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id", ondelete="CASCADE"), index=True)
-    arm_index: Mapped[int]
-    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
 class ExperimentExposure(Base):
-    """A contact that used an arm: the reminder sent, on which channel, when."""
+    """A contact that used an arm: the reminder sent, on which channel, when.
+
+    A debtor's first exposure to an experiment is also their assignment: every later contact
+    copies its arm, and /nlg reads it for the assistant's replies. Written just before the send
+    (Rasa's /nlg needs it for the reminder's own text) and removed if the send fails."""
 
     __tablename__ = "experiment_exposures"
     __table_args__ = (Index("ix_experiment_exposures_exp_debtor", "experiment_id", "debtor_id"),)
@@ -120,6 +112,8 @@ class ExperimentExposure(Base):
     debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(16))
     stage: Mapped[str | None] = mapped_column(String(40))
-    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    # The dunning group whose contact this was: its rows (dunning_actions.group_key) carry the
+    # message sent. Known before the send, so the exposure is written once, complete.
+    group_key: Mapped[str | None] = mapped_column(String(80))
     invoice_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     exposed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

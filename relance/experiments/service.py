@@ -12,21 +12,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Integer, Table, bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningInsert
 
 from relance import audit, versioning
-from relance.db.base import utcnow
 from relance.errors import BadInput, Conflict, NotFound
 from relance.experiments.assignment import arm_of
-from relance.experiments.models import (
-    Experiment,
-    ExperimentArm,
-    ExperimentAssignment,
-    ExperimentExposure,
-)
+from relance.experiments.models import Experiment, ExperimentArm, ExperimentExposure
 from relance.experiments.stats import thompson_weights
 
 OUTCOMES = ("paid_full", "any_payment", "promise", "reply")
@@ -72,6 +68,7 @@ class ArmChoice:
     experiment_id: int
     arm_index: int
     variant_index: int
+    exposure_id: int  # the contact's exposure row, written before the send
 
 
 @dataclass
@@ -307,39 +304,94 @@ def eligible(
     )
 
 
-def assign(
-    session: Session, experiment: Experiment | RunningExperiment, debtor_id: int
-) -> ArmChoice | None:
-    """The debtor's arm, assigned on first need and kept; None when that arm was stopped.
-
-    The new assignment is added to the unit of work, not flushed: the dispatcher commits before
-    Rasa asks /nlg for the text, so /nlg finds it."""
-    snap = (
-        experiment
-        if isinstance(experiment, RunningExperiment)
-        else RunningExperiment.of(experiment)
-    )
-    stored = session.scalar(
-        select(ExperimentAssignment.arm_index).where(
-            ExperimentAssignment.experiment_id == snap.id,
-            ExperimentAssignment.debtor_id == debtor_id,
+@lru_cache(maxsize=64)
+def _exposure_insert(stopped: frozenset[int]) -> ReturningInsert[tuple[int, int]]:
+    """INSERT an exposure whose arm is the debtor's first exposure's, else `:hashed_arm`;
+    nothing when that arm is in `stopped`. Built once per set of stopped arms (the dispatcher
+    runs it for every contact in an experiment; only the values change)."""
+    experiment_id = bindparam("experiment_id", type_=Integer())
+    debtor_id = bindparam("debtor_id", type_=Integer())
+    stored = (
+        select(ExperimentExposure.arm_index)
+        .where(
+            ExperimentExposure.experiment_id == experiment_id,
+            ExperimentExposure.debtor_id == debtor_id,
         )
+        .order_by(ExperimentExposure.id)
+        .limit(1)
+        .scalar_subquery()
     )
-    if stored is None:
-        weights = [0.0 if i in snap.stopped else w for i, w in enumerate(snap.weights)]
-        if sum(weights) <= 0:
-            return None
-        stored = arm_of(snap.key, debtor_id, weights)
-        session.add(
-            ExperimentAssignment(experiment_id=snap.id, debtor_id=debtor_id, arm_index=stored)
-        )
-    if stored in snap.stopped:
-        return None
-    return ArmChoice(snap.id, stored, snap.variants[stored])
+    arm = func.coalesce(stored, bindparam("hashed_arm", type_=Integer()))
+    table = cast(Table, ExperimentExposure.__table__)
+    columns = table.c
+    chosen = select(
+        experiment_id,
+        arm,
+        debtor_id,
+        bindparam("channel", type_=columns.channel.type),
+        bindparam("stage", type_=columns.stage.type),
+        bindparam("group_key", type_=columns.group_key.type),
+        bindparam("invoice_ids", type_=columns.invoice_ids.type),
+        bindparam("exposed_at", type_=columns.exposed_at.type),
+    )
+    if stopped:
+        chosen = chosen.where(arm.not_in(sorted(stopped)))
+    names = ["experiment_id", "arm_index", "debtor_id", "channel", "stage", "group_key"]
+    # The table, not the mapped class: an ORM insert given a dict of values would take it for
+    # a bulk insert of rows.
+    return (
+        insert(table)
+        .from_select([*names, "invoice_ids", "exposed_at"], chosen)
+        .returning(columns.id, columns.arm_index)
+    )
 
 
-def arm_for_contact(
+def expose(
     session: Session,
+    experiment: RunningExperiment,
+    *,
+    debtor_id: int,
+    channel: str,
+    stage: str | None,
+    group_key: str | None,
+    invoice_ids: list[int],
+    now: datetime,
+) -> ArmChoice | None:
+    """Record that this contact uses the debtor's arm, before it is sent; None when that arm
+    was stopped (the usual wording then, and no exposure).
+
+    One INSERT ... SELECT, with no look-up before it: the arm is the one of the debtor's first
+    exposure to this experiment if there is one (kept for the whole experiment, even after
+    Thompson sampling moved the shares), else the slice of the current shares holding the
+    debtor's hash. The first exposure is the assignment: no table of its own, so a contact in an
+    experiment writes one row and runs one statement more than a contact outside it
+    (bench/experiments). It is written before the send because Rasa's /nlg call for the
+    reminder's text reads it (`variant_for_reply`); the dispatcher withdraws it if the send fails.
+    """
+    weights = [0.0 if i in experiment.stopped else w for i, w in enumerate(experiment.weights)]
+    if sum(weights) <= 0:
+        return None
+    row = session.execute(
+        _exposure_insert(experiment.stopped),
+        {
+            "experiment_id": experiment.id,
+            "debtor_id": debtor_id,
+            "hashed_arm": arm_of(experiment.key, debtor_id, weights),
+            "channel": channel,
+            "stage": stage,
+            "group_key": group_key,
+            "invoice_ids": invoice_ids,
+            "exposed_at": now,
+        },
+    ).first()
+    if row is None:  # the debtor's arm was stopped by a guard rail
+        return None
+    return ArmChoice(experiment.id, row.arm_index, experiment.variants[row.arm_index], row.id)
+
+
+def expose_contact(
+    session: Session,
+    experiments: list[RunningExperiment],
     *,
     debtor_id: int,
     template: str,
@@ -347,12 +399,14 @@ def arm_for_contact(
     channel: str,
     segment: str,
     language: str,
-    experiments: list[RunningExperiment] | None = None,
+    group_key: str | None,
+    invoice_ids: list[int],
+    now: datetime,
 ) -> ArmChoice | None:
-    """The arm this reminder uses, if a running experiment covers it (assigning on first use).
+    """The arm this reminder uses, its exposure recorded, if a running experiment covers it.
 
-    `experiments` is the caller's recent snapshot of the running ones (read here if None)."""
-    for experiment in running_snapshot(session) if experiments is None else experiments:
+    `experiments` is the caller's recent snapshot of the running ones (`running_snapshot`)."""
+    for experiment in experiments:
         if eligible(
             experiment,
             template=template,
@@ -361,8 +415,26 @@ def arm_for_contact(
             segment=segment,
             language=language,
         ):
-            return assign(session, experiment, debtor_id)
+            return expose(
+                session,
+                experiment,
+                debtor_id=debtor_id,
+                channel=channel,
+                stage=stage,
+                group_key=group_key,
+                invoice_ids=invoice_ids,
+                now=now,
+            )
     return None
+
+
+def withdraw(session: Session, choice: ArmChoice) -> None:
+    """The send failed: the debtor saw nothing, so the contact is no exposure (and, if it was
+    their first, no assignment either)."""
+    session.execute(
+        delete(ExperimentExposure).where(ExperimentExposure.id == choice.exposure_id),
+        execution_options={"synchronize_session": False},
+    )
 
 
 def variant_for_reply(session: Session, *, template: str, sender_id: str) -> int | None:
@@ -378,11 +450,11 @@ def variant_for_reply(session: Session, *, template: str, sender_id: str) -> int
         select(ExperimentArm.variant_index, ExperimentArm.stopped_at)
         .join(Experiment, Experiment.id == ExperimentArm.experiment_id)
         .join(
-            ExperimentAssignment,
-            (ExperimentAssignment.experiment_id == Experiment.id)
-            & (ExperimentAssignment.arm_index == ExperimentArm.index),
+            ExperimentExposure,
+            (ExperimentExposure.experiment_id == Experiment.id)
+            & (ExperimentExposure.arm_index == ExperimentArm.index),
         )
-        .join(Conversation, Conversation.debtor_id == ExperimentAssignment.debtor_id)
+        .join(Conversation, Conversation.debtor_id == ExperimentExposure.debtor_id)
         .where(
             Experiment.status == RUNNING,
             Experiment.template == template,
@@ -393,31 +465,6 @@ def variant_for_reply(session: Session, *, template: str, sender_id: str) -> int
     if row is None or row.stopped_at is not None:
         return None
     return int(row.variant_index)
-
-
-def record_exposure(
-    session: Session,
-    choice: ArmChoice,
-    *,
-    debtor_id: int,
-    channel: str,
-    stage: str | None,
-    message_id: int | None,
-    invoice_ids: list[int],
-    now: datetime | None = None,
-) -> ExperimentExposure:
-    exposure = ExperimentExposure(
-        experiment_id=choice.experiment_id,
-        arm_index=choice.arm_index,
-        debtor_id=debtor_id,
-        channel=channel,
-        stage=stage,
-        message_id=message_id,
-        invoice_ids=invoice_ids,
-        exposed_at=now or utcnow(),
-    )
-    session.add(exposure)
-    return exposure
 
 
 # -- the hourly job: guard rails, then traffic shares ------------------------------------------
