@@ -17,7 +17,11 @@ from relance.db.base import Base, TimestampMixin, utcnow
 
 
 class Experiment(TimestampMixin, Base):
-    """What varies (the variants of one wording template), for whom, and how it is judged."""
+    """What varies, for whom, and how it is judged.
+
+    `factor` is what the arms change: `wording` (each arm a variant of `template`) or
+    `send_hour` (each arm a local hour at which the planner schedules the contacts of `stage`;
+    no template: the usual wording is sent)."""
 
     __tablename__ = "experiments"
 
@@ -26,7 +30,7 @@ class Experiment(TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(120))
     status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
     factor: Mapped[str] = mapped_column(String(16), default="wording")
-    template: Mapped[str] = mapped_column(String(120), index=True)
+    template: Mapped[str | None] = mapped_column(String(120), index=True)  # wording only
     # Eligibility (None = any): the stage key, channel, segment and language of the contact.
     stage: Mapped[str | None] = mapped_column(String(32))
     channel: Mapped[str | None] = mapped_column(String(16))
@@ -72,14 +76,15 @@ class Experiment(TimestampMixin, Base):
             "max_opt_out_excess": self.max_opt_out_excess,
             "max_complaint_excess": self.max_complaint_excess,
             "arms": [
-                {"name": a.name, "variant_index": a.variant_index, "share": a.share}
+                {"name": a.name, "variant_index": a.variant_index, "hour": a.hour, "share": a.share}
                 for a in self.arms
             ],
         }
 
 
 class ExperimentArm(Base):
-    """One arm; arm 0 is the control. `variant_index` is the wording variant it sends."""
+    """One arm; arm 0 is the control. A wording arm sends the variant `variant_index`; a
+    send-hour arm is sent at `hour` (0-23, the debtor's local time)."""
 
     __tablename__ = "experiment_arms"
     __table_args__ = (UniqueConstraint("experiment_id", "index"),)
@@ -88,7 +93,8 @@ class ExperimentArm(Base):
     experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
     index: Mapped[int]
     name: Mapped[str] = mapped_column(String(60))
-    variant_index: Mapped[int]
+    variant_index: Mapped[int | None]
+    hour: Mapped[int | None]
     share: Mapped[float] = mapped_column(default=1.0)  # fixed split weight
     stopped_at: Mapped[datetime | None]
     stop_reason: Mapped[str | None] = mapped_column(String(300))

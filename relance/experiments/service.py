@@ -1,8 +1,11 @@
 """Experiments: define, start, assign, record exposures, stop arms, promote the winner.
 
-Only wording varies (the variants of one reminder template); compliance never does: the
-contact windows, caps, opt-outs, disclosure and the wording's own checks (opt-out notice...) are
-applied by the dispatcher to every arm alike, and each variant is an already-validated wording.
+An experiment varies the wording (the variants of one reminder template) or the send hour (the
+local hour at which the planner schedules one stage's contacts, relance/experiments/send_hour.py);
+compliance never varies: the contact windows, caps, opt-outs, disclosure and the wording's own
+checks (opt-out notice...) are applied by the dispatcher to every arm alike at the send, each
+variant is an already-validated wording, and an hour outside any jurisdiction's contact windows
+is refused when the experiment is defined.
 The outcome of a debtor is read from the ledger, promises and conversations
 (relance/experiments/results.py), never from the text sent.
 """
@@ -20,11 +23,16 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningInsert
 
 from relance import audit, versioning
+from relance.compliance.profiles import PROFILES, whole_hours
 from relance.errors import BadInput, Conflict, NotFound
 from relance.experiments.assignment import arm_of
 from relance.experiments.models import Experiment, ExperimentArm, ExperimentExposure
 from relance.experiments.stats import thompson_weights
+from relance.policy.schema import Policy
+from relance.policy.service import active_policy
 
+WORDING, SEND_HOUR = "wording", "send_hour"
+FACTORS = (WORDING, SEND_HOUR)
 OUTCOMES = ("paid_full", "any_payment", "promise", "reply")
 ALLOCATIONS = ("fixed", "thompson")
 CHANNELS = ("sms", "whatsapp", "voice")
@@ -36,9 +44,12 @@ RUNNING, DRAFT, STOPPED, FINISHED = "running", "draft", "stopped", "finished"
 
 @dataclass(frozen=True)
 class ArmSpec:
+    """A wording arm names its variant; a send-hour arm its local hour (0-23)."""
+
     name: str
-    variant_index: int
+    variant_index: int | None = None
     share: float = 1.0
+    hour: int | None = None
 
 
 @dataclass(frozen=True)
@@ -47,8 +58,9 @@ class ExperimentSpec:
 
     key: str
     name: str
-    template: str
+    template: str | None  # the wording whose variants are tested; None for send_hour
     arms: list[ArmSpec]
+    factor: str = WORDING
     stage: str | None = None
     channel: str | None = None
     segment: str | None = None
@@ -67,7 +79,7 @@ class ArmChoice:
 
     experiment_id: int
     arm_index: int
-    variant_index: int
+    variant_index: int | None  # None: the usual wording (a send-hour arm)
     exposure_id: int  # the contact's exposure row, written before the send
 
 
@@ -84,24 +96,19 @@ def spec_problems(spec: ExperimentSpec, templates: dict[str, list[dict[str, Any]
         problems.append("key: 2-48 lower-case letters, digits, '-' or '_'")
     if not spec.name.strip() or len(spec.name) > 120:
         problems.append("name: 1-120 characters")
-    variants = templates.get(spec.template)
-    if not variants:
-        problems.append(f"template: no wording named {spec.template!r}")
     if len(spec.arms) < 2:
         problems.append("arms: at least two (a control and one variant)")
     if len(spec.arms) > 8:
         problems.append("arms: at most eight")
-    seen: set[int] = set()
+    if spec.factor == WORDING:
+        problems += _wording_problems(spec, templates)
+    elif spec.factor == SEND_HOUR:
+        problems += _send_hour_problems(spec)
+    else:
+        problems.append(f"factor: one of {', '.join(FACTORS)}")
     for i, arm in enumerate(spec.arms):
         if not arm.name.strip() or len(arm.name) > 60:
             problems.append(f"arms[{i}].name: 1-60 characters")
-        if variants and not 0 <= arm.variant_index < len(variants):
-            problems.append(
-                f"arms[{i}].variant_index: {spec.template} has variants 0 to {len(variants) - 1}"
-            )
-        if arm.variant_index in seen:
-            problems.append(f"arms[{i}].variant_index: two arms send variant {arm.variant_index}")
-        seen.add(arm.variant_index)
         if not 0 < arm.share <= 100:
             problems.append(f"arms[{i}].share: a number above 0 and at most 100")
     checks = (
@@ -129,6 +136,76 @@ def spec_problems(spec: ExperimentSpec, templates: dict[str, list[dict[str, Any]
     return problems
 
 
+def _wording_problems(
+    spec: ExperimentSpec, templates: dict[str, list[dict[str, Any]]]
+) -> list[str]:
+    problems: list[str] = []
+    variants = templates.get(spec.template or "")
+    if not variants:
+        problems.append(f"template: no wording named {spec.template!r}")
+    seen: set[int] = set()
+    for i, arm in enumerate(spec.arms):
+        if arm.hour is not None:
+            problems.append(f"arms[{i}].hour: only a send-hour experiment's arms name an hour")
+        if arm.variant_index is None:
+            problems.append(f"arms[{i}].variant_index: the wording variant this arm sends")
+            continue
+        if variants and not 0 <= arm.variant_index < len(variants):
+            problems.append(
+                f"arms[{i}].variant_index: {spec.template} has variants 0 to {len(variants) - 1}"
+            )
+        if arm.variant_index in seen:
+            problems.append(f"arms[{i}].variant_index: two arms send variant {arm.variant_index}")
+        seen.add(arm.variant_index)
+    return problems
+
+
+def _send_hour_problems(spec: ExperimentSpec) -> list[str]:
+    """A send-hour experiment times one stage's contacts, at hours every jurisdiction allows."""
+    problems: list[str] = []
+    if spec.template:
+        problems.append("template: a send-hour experiment sends the usual wording: leave it empty")
+    if not spec.stage:
+        problems.append("stage: the dunning stage whose contacts are timed")
+    if spec.allocation != "fixed":
+        problems.append(
+            "allocation: fixed for a send-hour experiment (its contacts are scheduled when "
+            "planned, hours before the send: moving shares would let the hour planned and the "
+            "arm recorded differ)"
+        )
+    seen: set[int] = set()
+    for i, arm in enumerate(spec.arms):
+        if arm.variant_index is not None:
+            problems.append(f"arms[{i}].variant_index: a send-hour arm sends the usual wording")
+        if arm.hour is None or not 0 <= arm.hour <= 23:
+            problems.append(f"arms[{i}].hour: the debtor's local hour this arm sends at, 0 to 23")
+            continue
+        for profile in PROFILES.values():
+            if arm.hour not in whole_hours(profile):
+                windows = ", ".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in profile.windows)
+                problems.append(
+                    f"arms[{i}].hour: {arm.hour}:00-{arm.hour}:59 is outside the {profile.code} "
+                    f"contact windows ({windows})"
+                )
+        if arm.hour in seen:
+            problems.append(f"arms[{i}].hour: two arms send at {arm.hour}:00")
+        seen.add(arm.hour)
+    return problems
+
+
+def _stage_problems(spec: ExperimentSpec, policy: Policy) -> list[str]:
+    """A send-hour experiment times a message stage of the active policy (calls, letters and
+    legal steps are not timed by it)."""
+    if spec.factor != SEND_HOUR or not spec.stage:
+        return []
+    stages = list(
+        dict.fromkeys(s.key for t in policy.tracks for s in t.stages if s.kind == "message")
+    )
+    if spec.stage in stages:
+        return []
+    return [f"stage: a message stage of the active policy ({', '.join(stages)})"]
+
+
 def _save_history(session: Session, experiment: Experiment, *, actor: str, comment: str) -> None:
     versioning.save_version(
         session,
@@ -147,7 +224,7 @@ def create(
     templates: dict[str, list[dict[str, Any]]],
 ) -> Experiment:
     """A new experiment in draft (nobody is assigned before it is started)."""
-    problems = spec_problems(spec, templates)
+    problems = spec_problems(spec, templates) + _stage_problems(spec, active_policy(session))
     if problems:
         raise BadInput("experiment_invalid", "; ".join(problems), problems=problems)
     if session.scalar(select(Experiment.id).where(Experiment.key == spec.key)) is not None:
@@ -155,7 +232,8 @@ def create(
     experiment = Experiment(
         key=spec.key,
         name=spec.name.strip(),
-        template=spec.template,
+        factor=spec.factor,
+        template=spec.template or None,
         stage=spec.stage or None,
         channel=spec.channel or None,
         segment=spec.segment or None,
@@ -170,7 +248,11 @@ def create(
         status=DRAFT,
         arms=[
             ExperimentArm(
-                index=i, name=a.name.strip(), variant_index=a.variant_index, share=a.share
+                index=i,
+                name=a.name.strip(),
+                variant_index=a.variant_index,
+                hour=a.hour,
+                share=a.share,
             )
             for i, a in enumerate(spec.arms)
         ],
@@ -187,10 +269,11 @@ def create(
 def spec_details(spec: ExperimentSpec) -> dict[str, Any]:
     return {
         "key": spec.key,
+        "factor": spec.factor,
         "template": spec.template,
         "allocation": spec.allocation,
         "outcome": spec.outcome,
-        "arms": [[a.name, a.variant_index, a.share] for a in spec.arms],
+        "arms": [[a.name, a.variant_index, a.hour, a.share] for a in spec.arms],
     }
 
 
@@ -208,16 +291,12 @@ def list_all(session: Session) -> list[Experiment]:
 def start(session: Session, experiment: Experiment, *, actor: str, now: datetime) -> None:
     if experiment.status != DRAFT:
         raise Conflict("experiment_not_draft", f"the experiment is {experiment.status}")
-    clash = session.scalar(
-        select(Experiment.key).where(
-            Experiment.status == RUNNING, Experiment.template == experiment.template
-        )
-    )
-    if clash is not None:
-        raise Conflict(
-            "experiment_clash",
-            f"experiment {clash!r} already varies {experiment.template}: stop it first",
-        )
+    for other in running(session):
+        if overlap(experiment, other):
+            raise Conflict(
+                "experiment_clash",
+                f"experiment {other.key!r} is running on the same contacts: stop it first",
+            )
     experiment.status, experiment.started_at = RUNNING, now
     experiment.weights = fixed_weights(experiment)
     experiment.version += 1
@@ -236,6 +315,15 @@ def stop(
     audit.record(
         session, actor=actor, action="experiment.stopped", entity=experiment, reason=reason[:300]
     )
+
+
+def overlap(a: Experiment, b: Experiment) -> bool:
+    """Whether one contact could be in both: two wording experiments on one template, or a
+    send-hour experiment and any experiment that may cover its stage. Each contact is in one
+    experiment at most, so its outcome is attributed to one arm."""
+    if a.factor == WORDING and b.factor == WORDING:
+        return a.template == b.template
+    return a.stage is None or b.stage is None or a.stage == b.stage
 
 
 def fixed_weights(experiment: Experiment) -> list[float]:
@@ -257,13 +345,15 @@ class RunningExperiment:
 
     id: int
     key: str
-    template: str
+    factor: str
+    template: str | None
     stage: str | None
     channel: str | None
     segment: str | None
     language: str | None
     weights: tuple[float, ...]
-    variants: tuple[int, ...]  # variant index per arm
+    variants: tuple[int | None, ...]  # variant index per arm (None: send-hour arms)
+    hours: tuple[int | None, ...]  # local send hour per arm (None: wording arms)
     stopped: frozenset[int]  # arms stopped by a guard rail
 
     @classmethod
@@ -271,6 +361,7 @@ class RunningExperiment:
         return cls(
             id=experiment.id,
             key=experiment.key,
+            factor=experiment.factor,
             template=experiment.template,
             stage=experiment.stage,
             channel=experiment.channel,
@@ -278,6 +369,7 @@ class RunningExperiment:
             language=experiment.language,
             weights=tuple(experiment.weights or fixed_weights(experiment)),
             variants=tuple(a.variant_index for a in experiment.arms),
+            hours=tuple(a.hour for a in experiment.arms),
             stopped=frozenset(a.index for a in experiment.arms if a.stopped_at is not None),
         )
 
@@ -295,8 +387,10 @@ def eligible(
     segment: str,
     language: str,
 ) -> bool:
+    """Whether the contact about to send `template` at `stage` is in the experiment; a send-hour
+    experiment takes its stage's contacts whatever their wording."""
     return (
-        experiment.template == template
+        (experiment.factor == SEND_HOUR or experiment.template == template)
         and experiment.stage in (None, stage)
         and experiment.channel in (None, channel)
         and experiment.segment in (None, segment)
@@ -462,7 +556,7 @@ def variant_for_reply(session: Session, *, template: str, sender_id: str) -> int
         )
         .limit(1)
     ).first()
-    if row is None or row.stopped_at is not None:
+    if row is None or row.stopped_at is not None or row.variant_index is None:
         return None
     return int(row.variant_index)
 

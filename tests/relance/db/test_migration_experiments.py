@@ -1,5 +1,7 @@
 """0002: the experiment assignment becomes the first exposure, and an exposure names its dunning
-group instead of its message. Existing rows keep what they said, both ways."""
+group instead of its message; 0003: send-hour arms (an hour, no variant, no template). Existing
+rows keep what they said, both ways, and rebuilding the experiments table on SQLite deletes none
+of its children (foreign keys are off during migrations)."""
 
 from __future__ import annotations
 
@@ -52,6 +54,7 @@ def test_assignments_and_message_links_survive_the_upgrade_and_the_downgrade(
         conversation = _row(conn, "conversations", debtor_id=debtor, sender_id="debtor-1")
         message = _row(conn, "messages", conversation_id=conversation)
         experiment = _row(conn, "experiments", key="k")
+        _row(conn, "experiment_arms", experiment_id=experiment, index=0, variant_index=2)
         _row(
             conn, "experiment_assignments", experiment_id=experiment, debtor_id=debtor, arm_index=1
         )
