@@ -18,6 +18,7 @@ from relance.db.models import Conversation, Debtor
 from relance.db.session import session_scope
 from relance.identity import repository as identity_repository
 from relance.nlg.turn_context import turn_language
+from relance.plans import repository as plans_repository
 from relance.settings import get_settings
 
 
@@ -135,3 +136,13 @@ def utter(
     dispatcher.utter_message(
         response=response, json_message=custom, **{**wording_variables(), **variables}
     )
+
+
+def next_installment_variables(session: Session, debtor_id: int) -> dict[str, Any]:
+    """The wording variables of a running plan's next installment (None when no plan runs): on a
+    plan, what the debtor pays next is that installment, whatever the invoices' own due dates."""
+    upcoming = plans_repository.next_installment(session, debtor_id)
+    return {
+        "next_installment_minor": upcoming.amount_minor - upcoming.paid_minor if upcoming else None,
+        "next_installment_date": upcoming.due_date.isoformat() if upcoming else None,
+    }

@@ -59,7 +59,7 @@ PROVIDED: dict[str, Provided] = {
         "balance_minor currency invoice_count oldest_due_date",
         "next_installment_minor next_installment_date",
     ),
-    "utter_debt_details": _p("invoices"),
+    "utter_debt_details": _p("invoices currency", "next_installment_minor next_installment_date"),
     "utter_invoice_copy_requested": _p("invoice_number has_email"),
     "utter_fees": _p("segment currency", "fees_minor interest_minor indemnity_minor"),
     "utter_payment_link": _p("pay_url amount_minor currency expires_at", "installment_date"),

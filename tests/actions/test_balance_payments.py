@@ -20,6 +20,9 @@ from actions.payments import (
     ValidateAlreadyPaidForm,
 )
 from relance.db.models import Invoice, PaymentLink, Task
+from relance.nlg.formatting import money
+from relance.nlg.renderer import render
+from relance.nlg.templates_store import bundled_templates
 from tests.actions.conftest import make_tracker, responses, slots_for
 from tests.console import factories
 
@@ -159,6 +162,50 @@ def test_on_a_plan_the_balance_names_the_next_installment(dispatcher, db, debtor
     [message] = dispatcher.messages
     assert message["next_installment_minor"] == amount
     assert message["next_installment_date"] == due.isoformat()
+
+
+def test_on_a_plan_the_invoice_details_name_the_next_installment(
+    dispatcher, db, debtor_setup
+) -> None:
+    """Simulator finding: "ok et je commence quand ?" right after agreeing a plan listed the
+    invoices with their own due dates, one of them past: nothing said what to pay, or when."""
+    owner, conv = debtor_setup
+    amount, due = _plan_with_first_installment_paid(db, owner)
+    ActionGiveDebtDetails().run(dispatcher, make_tracker(slots_for(owner, conv)), {})
+    [message] = dispatcher.messages
+    assert message["next_installment_minor"] == amount
+    assert message["next_installment_date"] == due.isoformat()
+    variables = {key: value for key, value in message.items() if key != "response"}
+    text = render(bundled_templates(), "utter_debt_details", language="fr", variables=variables)
+    assert f"la prochaine échéance est de {money(amount, 'EUR', 'fr')}, le " in text
+
+
+def test_an_invoice_not_yet_due_is_not_said_to_have_fallen_due(dispatcher, debtor_setup) -> None:
+    """ "échue le 16 décembre" of a date to come is wrong French: it is "à régler au plus tard"."""
+    invoices = [
+        {
+            "number": "F-1",
+            "amount_minor": 1000,
+            "currency": "EUR",
+            "due_date": "2026-11-21",
+            "days_late": 15,
+        },
+        {
+            "number": "F-2",
+            "amount_minor": 2000,
+            "currency": "EUR",
+            "due_date": "2026-12-16",
+            "days_late": 0,
+        },
+    ]
+    text = render(
+        bundled_templates(),
+        "utter_debt_details",
+        language="fr",
+        variables={"invoices": invoices, "creditor_name": "ACME", "currency": "EUR"},
+    )
+    assert f"F-1, {money(1000)}, échue le 21 novembre 2026" in text
+    assert f"F-2, {money(2000)}, à régler au plus tard le 16 décembre 2026" in text
 
 
 def test_on_a_plan_the_payment_link_is_for_the_next_installment(
