@@ -50,7 +50,8 @@ def main() -> int:
     from relance.dunning.planner import plan
     from relance.experiments import service
     from relance.nlg.templates_store import active_templates
-    from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, make_debtor, make_invoice
+    from tests.factories import make_debtor, make_invoice
+    from tests.relance.dunning.helpers import FakeAssistant, FakeGateway
 
     engine = make_engine(os.environ["DATABASE_URL"])
     Base.metadata.create_all(engine)
@@ -70,7 +71,9 @@ def main() -> int:
                     session, spec, actor="bench", templates=active_templates(session)
                 )
                 service.start(session, experiment, actor="bench", now=NOW)
-            debtors = [make_debtor(session) for _ in range(args.debtors)]
+            debtors = [
+                make_debtor(session, channels=("sms", "whatsapp")) for _ in range(args.debtors)
+            ]
             for debtor in debtors:
                 make_invoice(session, debtor, due=NOW.date() - timedelta(days=3))
             plan(session, now=NOW, debtor_ids=[d.id for d in debtors])

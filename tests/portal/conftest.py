@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from relance.db.models import Debtor, Invoice
 from relance.portal.access import issue_access
-from tests.support.payment_factories import make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice
 from tests.support.payment_fixtures import (  # noqa: F401  (fixtures)
     gateway,
     sandbox_payments,
@@ -38,7 +38,7 @@ def make_portal(
     amounts: tuple[int, ...] = (12000, 30000),
     days_late: int = 20,
 ) -> Portal:
-    debtor = make_debtor(db, language=language)
+    debtor = make_debtor(db, language=language, channels=("sms",))
     debtor.postcode = POSTCODE
     debtor.segment = segment
     due = date.today() - timedelta(days=days_late)

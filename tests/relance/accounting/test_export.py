@@ -15,6 +15,7 @@ from relance.accounting.export import journal, to_csv, to_json
 from relance.db.models import Debtor, Invoice
 from relance.errors import BadInput
 from relance.ledger.service import record_payment
+from tests.factories import make_token
 
 
 def setup_ledger(db: Session) -> None:
@@ -82,9 +83,8 @@ def test_bad_periods_are_refused(db: Session) -> None:
 
 
 def test_api_export_csv_and_json(client: TestClient, db: Session) -> None:
-    from tests.api import factories
 
-    auth = {"Authorization": f"Bearer {factories.token(db, 'erp')}"}
+    auth = {"Authorization": f"Bearer {make_token(db, 'erp')}"}
     setup_ledger(db)
     url = "/api/v1/accounting/export?from=2026-10-01&to=2026-11-01"
     as_csv = client.get(url, headers=auth)

@@ -24,7 +24,8 @@ from relance.experiments.models import Experiment, ExperimentAssignment, Experim
 from relance.nlg.templates_store import WORDING_KIND, active_templates
 from relance.rasa_client import AssistantUnavailable
 from relance.settings import Settings
-from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice
+from tests.relance.dunning.helpers import FakeAssistant, FakeGateway
 
 MONDAY_11 = "2026-11-23 10:00:00"  # 11:00 in Paris
 TEMPLATE = "utter_reminder_discreet"  # the first reminder, before anyone answered
@@ -53,7 +54,7 @@ def _experiment(db: Session, **overrides: object) -> Experiment:
 def _expose(db: Session, experiment: Experiment, arm: int, at: object, n: int) -> list[int]:
     ids = []
     for _ in range(n):
-        debtor = make_debtor(db)
+        debtor = make_debtor(db, channels=("sms", "whatsapp"))
         choice = service.ArmChoice(experiment.id, arm, experiment.arms[arm].variant_index)
         db.add(
             ExperimentAssignment(experiment_id=experiment.id, debtor_id=debtor.id, arm_index=arm)
@@ -78,7 +79,7 @@ def test_each_debtor_gets_their_arm_in_the_reminder_and_in_the_assistants_replie
     db: Session, client: TestClient, settings: Settings
 ) -> None:
     experiment = _experiment(db)
-    debtors = [make_debtor(db) for _ in range(8)]
+    debtors = [make_debtor(db, channels=("sms", "whatsapp")) for _ in range(8)]
     for debtor in debtors:
         make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     plan(db, debtor_ids=[d.id for d in debtors])
@@ -114,7 +115,7 @@ def test_each_debtor_gets_their_arm_in_the_reminder_and_in_the_assistants_replie
 
 def test_assignment_is_kept_even_when_the_shares_move(db: Session) -> None:
     experiment = _experiment(db, allocation="thompson")
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     first = service.assign(db, experiment, debtor.id)
     assert first is not None
     experiment.weights = [1.0, 0.0] if first.arm_index == 1 else [0.0, 1.0]
@@ -171,7 +172,10 @@ def test_an_arm_that_raises_opt_outs_is_stopped_audited_and_gets_no_more_debtors
         select(AuditEvent).where(AuditEvent.action == "experiment.arm_stopped")
     ).one()
     assert event.details["arm"] == 1
-    newcomers = [service.assign(db, experiment, make_debtor(db).id) for _ in range(10)]
+    newcomers = [
+        service.assign(db, experiment, make_debtor(db, channels=("sms", "whatsapp")).id)
+        for _ in range(10)
+    ]
     assert {c.arm_index for c in newcomers if c is not None} == {0}
     assert service.assign(db, experiment, noisy[0]) is None  # back to the usual wording
 
