@@ -79,10 +79,11 @@ def make_debtor(
     """A debtor, with one contact per channel in `channels` (none by default).
 
     Contacts are opt-in because how a debtor can be reached is what many tests are about: a test
-    says `channels=("sms", "whatsapp")` when dunning may fall back from one to the other. All the
-    contacts share `phone` (a fresh number by default); the WhatsApp one is `whatsapp:<phone>`,
-    the form Twilio uses. The debtor has a postal address (letters need one); pass
-    `address_line=None` for one without.
+    says `channels=("sms", "whatsapp")` when dunning may fall back from one to the other. The
+    phone contacts share `phone` (a fresh number by default); the WhatsApp one is
+    `whatsapp:<phone>`, the form Twilio uses. An `email` contact is the debtor's `email` (a fresh
+    address unless given). The debtor has a postal address (letters need one); pass
+    `address_line=None, postcode=None, city=None` for one without.
     """
     n = unique()
     values: dict[str, Any] = {
@@ -93,11 +94,15 @@ def make_debtor(
         "postcode": "69003",
         "city": "Lyon",
     }
+    if "email" in channels:
+        values["email"] = f"debtor{n}@client.example"
     values.update(columns)
     debtor = _add(db, Debtor(**values))
     phone = phone or phone_number()
     for channel in channels:
-        make_contact(db, debtor, channel=channel, address=phone)
+        make_contact(
+            db, debtor, channel=channel, address=debtor.email if channel == "email" else phone
+        )
     db.refresh(debtor)  # loads `contacts` as the tests then read them
     return debtor
 
@@ -110,11 +115,14 @@ def make_contact(
     address: str | None = None,
     **columns: Any,
 ) -> Contact:
-    """One way to reach `debtor`; `address` is a phone number (a fresh one by default).
+    """One way to reach `debtor`: a phone number (a fresh one by default) or, for `email`, an
+    e-mail address (the debtor's own by default).
 
     For WhatsApp a bare number gets Twilio's `whatsapp:` prefix, so callers can pass the same
     phone for every channel.
     """
+    if channel == "email":
+        address = address or debtor.email or f"debtor{unique()}@client.example"
     address = address or phone_number()
     if channel == "whatsapp" and not address.startswith("whatsapp:"):
         address = f"whatsapp:{address}"

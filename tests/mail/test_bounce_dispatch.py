@@ -13,7 +13,8 @@ from mail.gateway import SmtpMailGateway
 from relance.db import session as db_session
 from relance.db.models import AuditEvent, Debtor, DunningAction, Invoice
 from relance.dunning.dispatcher import Dispatcher
-from tests.mail.conftest import DEBTOR_EMAIL, make_mail_debtor
+from tests.factories import make_debtor
+from tests.mail.conftest import DEBTOR_EMAIL
 from tests.mail.inbound_helpers import dsn, post_mail
 from tests.mail.sink import Sink
 from tests.relance.dunning.helpers import FakeAssistant, FakeGateway
@@ -60,7 +61,7 @@ def _run(gateway: FakeGateway, mail_gateway: SmtpMailGateway, now: datetime) -> 
 def test_after_a_bounce_the_next_reminder_goes_by_sms_not_to_the_address(
     db: Session, client: TestClient, sink: Sink, mail_gateway: SmtpMailGateway
 ) -> None:
-    debtor = make_mail_debtor(db)
+    debtor = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
     gateway = FakeGateway()
     first = _due_email_action(db, debtor, "g1")
     assert _run(gateway, mail_gateway, MONDAY_11) == {"sent": 1}
@@ -84,7 +85,7 @@ def test_after_a_bounce_the_next_reminder_goes_by_sms_not_to_the_address(
 def test_a_bounced_address_with_no_other_channel_is_blocked_with_the_reason(
     db: Session, client: TestClient, sink: Sink, mail_gateway: SmtpMailGateway
 ) -> None:
-    debtor = make_mail_debtor(db, phone=None)
+    debtor = make_debtor(db, channels=("email",), email=DEBTOR_EMAIL)
     assert (
         post_mail(client, dsn(DEBTOR_EMAIL, message_id="<dsn-3@mx.client.example>")).json()[
             "status"

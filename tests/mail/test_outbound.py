@@ -22,7 +22,8 @@ from relance.conversations.repository import conversation_for_debtor
 from relance.db.models import Contact, Invoice, Message
 from relance.db.models.enums import MessageStatus
 from relance.settings import get_settings
-from tests.mail.conftest import DEBTOR_EMAIL, make_mail_debtor
+from tests.factories import make_debtor
+from tests.mail.conftest import DEBTOR_EMAIL
 from tests.mail.helpers import debtor_wrote_by_mail
 from tests.mail.sink import Sink
 
@@ -75,7 +76,14 @@ def test_reminder_is_multipart_per_locale_with_invoice_pdf_identity_and_legal_me
     db: Session, sink: Sink, mail_gateway: SmtpMailGateway, language: str, subject: str,
     legal: str, attached: str,
 ) -> None:  # fmt: skip
-    debtor = make_mail_debtor(db, language=language, segment="b2b")
+    debtor = make_debtor(
+        db,
+        channels=("email", "sms"),
+        email=DEBTOR_EMAIL,
+        language=language,
+        segment="b2b",
+        company="Martin SARL",
+    )
     invoice = _invoice(db, debtor.id)
     row = _send(db, mail_gateway, debtor.id, _reminder(invoice))
 
@@ -110,7 +118,7 @@ def test_reminder_is_multipart_per_locale_with_invoice_pdf_identity_and_legal_me
 def test_headers_thread_unsubscribe_and_auto_submitted(
     db: Session, sink: Sink, mail_gateway: SmtpMailGateway
 ) -> None:
-    debtor = make_mail_debtor(db)
+    debtor = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
     earlier = debtor_wrote_by_mail(db, debtor)
     invoice = _invoice(db, debtor.id)
     _send(db, mail_gateway, debtor.id, _reminder(invoice))
@@ -129,7 +137,7 @@ def test_headers_thread_unsubscribe_and_auto_submitted(
 def test_a_reply_in_the_thread_keeps_the_subject_and_says_auto_replied(
     db: Session, sink: Sink, mail_gateway: SmtpMailGateway
 ) -> None:
-    debtor = make_mail_debtor(db)
+    debtor = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
     debtor_wrote_by_mail(db, debtor)
     _send(
         db, mail_gateway, debtor.id, OutboundMail(idempotency_key="reply:x", paragraphs=("Merci.",))
@@ -143,7 +151,7 @@ def test_a_reply_in_the_thread_keeps_the_subject_and_says_auto_replied(
 def test_discreet_reminder_carries_no_amount_attachment_or_link(
     db: Session, sink: Sink, mail_gateway: SmtpMailGateway
 ) -> None:
-    debtor = make_mail_debtor(db)
+    debtor = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
     invoice = _invoice(db, debtor.id)
     _send(db, mail_gateway, debtor.id, _reminder(invoice, discreet=True))
     message = sink.received[0].message
@@ -152,7 +160,7 @@ def test_discreet_reminder_carries_no_amount_attachment_or_link(
 
 
 def test_retried_send_goes_out_once(db: Session, sink: Sink, mail_gateway: SmtpMailGateway) -> None:
-    debtor = make_mail_debtor(db)
+    debtor = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
     invoice = _invoice(db, debtor.id)
     first = _send(db, mail_gateway, debtor.id, _reminder(invoice))
     again = _send(db, mail_gateway, debtor.id, _reminder(invoice))
@@ -162,7 +170,7 @@ def test_retried_send_goes_out_once(db: Session, sink: Sink, mail_gateway: SmtpM
 def test_temporary_smtp_failure_is_retried_once_then_never_again(
     db: Session, sink: Sink, mail_gateway: SmtpMailGateway
 ) -> None:
-    debtor = make_mail_debtor(db)
+    debtor = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
     invoice = _invoice(db, debtor.id)
     sink.fail_next = ["451 4.3.0 Try again later"]
     with pytest.raises(DeliveryError) as failed:
@@ -177,7 +185,7 @@ def test_temporary_smtp_failure_is_retried_once_then_never_again(
 def test_a_claim_left_by_a_dead_worker_is_never_sent_blindly(
     db: Session, sink: Sink, mail_gateway: SmtpMailGateway
 ) -> None:
-    debtor = make_mail_debtor(db)
+    debtor = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
     invoice = _invoice(db, debtor.id)
     sink.fail_next = ["451 4.3.0 Try again later"]
     with pytest.raises(DeliveryError):
@@ -194,7 +202,7 @@ def test_a_claim_left_by_a_dead_worker_is_never_sent_blindly(
 def test_one_connection_serves_many_messages(
     db: Session, sink: Sink, mail_gateway: SmtpMailGateway
 ) -> None:
-    debtor = make_mail_debtor(db)
+    debtor = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
     for n in range(3):
         _send(db, mail_gateway, debtor.id, OutboundMail(idempotency_key=f"k{n}", paragraphs=("x",)))
     assert len(sink.received) == 3
@@ -227,7 +235,7 @@ def test_dkim_signature_verifies(
     monkeypatch.setenv("DKIM_SELECTOR", "s2026")
     get_settings.cache_clear()
     gateway = SmtpMailGateway(get_settings())
-    debtor = make_mail_debtor(db)
+    debtor = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
     invoice = _invoice(db, debtor.id)
     _send(db, gateway, debtor.id, _reminder(invoice))
     data = sink.received[0].data

@@ -1,4 +1,7 @@
-"""Fakes shared by the dunning, compliance, letters, evidence and worker tests (rows: tests.factories)."""
+"""Fakes shared by the dunning, compliance, letters, evidence and worker tests.
+
+The rows they work on come from tests.factories.
+"""
 
 from __future__ import annotations
 
