@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relance.db.models import AuditEvent, Debtor, VersionedDocument
+from relance.db.models import AuditEvent, VersionedDocument
 from relance.nlg.templates_store import active_templates
 from relance.policy import service as policy_service
 from tests.console.conftest import csrf_of
@@ -39,9 +39,7 @@ def _limits_form(client: TestClient, **overrides: str) -> dict[str, str]:
 
 
 def test_plan_limit_edit_is_active_at_once(as_admin: TestClient, db: Session) -> None:
-    consumer = Debtor(customer_number="PL-1", name="Plan Limit", segment="consumer")
-    db.add(consumer)
-    db.flush()
+    consumer = make_debtor(db, customer_number="PL-1", name="Plan Limit", segment="consumer")
     before = policy_service.plan_limits_for(db, consumer, 30_000)
     assert before.max_installments == 3
     data = _limits_form(as_admin, **{"band-0-max_installments": "5", "comment": "more room"})

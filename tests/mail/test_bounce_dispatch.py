@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from mail.gateway import SmtpMailGateway
 from relance.db import session as db_session
-from relance.db.models import AuditEvent, Debtor, DunningAction, Invoice
+from relance.db.models import AuditEvent, Debtor, DunningAction
 from relance.dunning.dispatcher import Dispatcher
-from tests.factories import make_debtor
+from tests.factories import make_debtor, make_invoice
 from tests.mail.conftest import DEBTOR_EMAIL
 from tests.mail.inbound_helpers import dsn, post_mail
 from tests.mail.sink import Sink
@@ -23,16 +23,9 @@ MONDAY_11 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # 11:00 in Paris, inside 
 
 
 def _due_email_action(db: Session, debtor: Debtor, group: str) -> DunningAction:
-    invoice = Invoice(
-        debtor_id=debtor.id,
-        number=f"F-{group}",
-        amount_minor=12000,
-        currency="EUR",
-        issue_date=date(2026, 10, 1),
-        due_date=date(2026, 11, 20),
+    invoice = make_invoice(
+        db, debtor, 12000, number=f"F-{group}", issued=date(2026, 10, 1), due=date(2026, 11, 20)
     )
-    db.add(invoice)
-    db.flush()
     action = DunningAction(
         idempotency_key=f"{group}:friendly:{invoice.id}",
         invoice_id=invoice.id,

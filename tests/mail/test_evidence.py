@@ -30,7 +30,7 @@ def test_the_pack_holds_each_sent_email_as_sent(
     db: Session, sink: Sink, mail_gateway: SmtpMailGateway
 ) -> None:
     debtor = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
-    invoice = _invoice(db, debtor.id)
+    invoice = _invoice(db, debtor)
     first = _send(db, mail_gateway, debtor.id, _reminder(invoice, key="dunning:g1:friendly"))
     second = _send(db, mail_gateway, debtor.id, _reminder(invoice, key="dunning:g1:firm"))
 
@@ -52,7 +52,7 @@ def test_an_altered_or_missing_eml_is_listed_not_packed(
     db: Session, sink: Sink, mail_gateway: SmtpMailGateway
 ) -> None:
     debtor = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
-    invoice = _invoice(db, debtor.id)
+    invoice = _invoice(db, debtor)
     altered = _send(db, mail_gateway, debtor.id, _reminder(invoice, key="dunning:g2:friendly"))
     missing = _send(db, mail_gateway, debtor.id, _reminder(invoice, key="dunning:g2:firm"))
     folder = sent_mail_dir(get_settings().var_dir)

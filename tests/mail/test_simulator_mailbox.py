@@ -72,7 +72,7 @@ def test_the_sent_reminder_is_read_and_answered_in_the_simulator(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     debtor = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
-    sent = _send(db, _gateway(), debtor.id, _reminder(_invoice(db, debtor.id)))
+    sent = _send(db, _gateway(), debtor.id, _reminder(_invoice(db, debtor)))
     db.commit()
     [kept] = _wait_for(mailbox, 1)
     assert kept.stat().st_mode & 0o077 == 0  # a debtor's debt: readable by the owner only
@@ -132,7 +132,7 @@ def test_another_debtors_email_is_not_shown(db: Session, client: TestClient, mai
     other = make_debtor(
         db, channels=("email", "sms"), email="someone.else@client.example", phone="+33639981299"
     )
-    _send(db, _gateway(), owner.id, _reminder(_invoice(db, owner.id)))
+    _send(db, _gateway(), owner.id, _reminder(_invoice(db, owner)))
     db.commit()
     [kept] = _wait_for(mailbox, 1)
     assert "F-2026-0042" not in client.get(f"/simulator/{other.id}/mailbox").text

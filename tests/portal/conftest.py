@@ -38,9 +38,9 @@ def make_portal(
     amounts: tuple[int, ...] = (12000, 30000),
     days_late: int = 20,
 ) -> Portal:
-    debtor = make_debtor(db, language=language, channels=("sms",))
-    debtor.postcode = POSTCODE
-    debtor.segment = segment
+    debtor = make_debtor(
+        db, language=language, segment=segment, postcode=POSTCODE, channels=("sms",)
+    )
     due = date.today() - timedelta(days=days_late)
     invoices = [make_invoice(db, debtor, amount, due=due) for amount in amounts]
     _, url = issue_access(db, debtor)

@@ -12,28 +12,17 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from relance.accounting.export import journal, to_csv, to_json
-from relance.db.models import Debtor, Invoice
 from relance.errors import BadInput
 from relance.ledger.service import record_payment
-from tests.factories import make_token
+from tests.factories import make_debtor, make_invoice, make_token
 
 
 def setup_ledger(db: Session) -> None:
-    debtor = Debtor(customer_number="C-ACC", name="=HYPERLINK(1)")
-    db.add(debtor)
-    db.flush()
+    debtor = make_debtor(db, customer_number="C-ACC", name="=HYPERLINK(1)")
     for number in ("F-1", "F-2"):
-        db.add(
-            Invoice(
-                debtor_id=debtor.id,
-                number=number,
-                amount_minor=10_000,
-                currency="EUR",
-                issue_date=date(2026, 9, 1),
-                due_date=date(2026, 10, 1),
-            )
+        make_invoice(
+            db, debtor, 10_000, number=number, issued=date(2026, 9, 1), due=date(2026, 10, 1)
         )
-    db.flush()
     for ref, minor, day, method in (
         ("BANK-1", 15_000, 5, "transfer"),
         ("credit-note:AV-1", 2_000, 6, "credit_note"),

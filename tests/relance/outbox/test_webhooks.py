@@ -19,7 +19,7 @@ from relance.outbox import service as outbox
 from relance.outbox.models import OutboxEvent, WebhookDelivery
 from relance.outbox.signing import HEADER, SignatureError, sign, verify
 from relance.promises.service import record_promise
-from tests.factories import make_conversation
+from tests.factories import make_conversation, make_debtor, make_invoice
 
 
 class Receiver:
@@ -45,20 +45,8 @@ def factory(db: Session) -> sessionmaker[Session]:
 
 
 def debtor_with_invoice(db: Session) -> Debtor:
-    debtor = Debtor(customer_number="C-WH", name="Jeanne")
-    db.add(debtor)
-    db.flush()
-    db.add(
-        Invoice(
-            debtor_id=debtor.id,
-            number="F-WH",
-            amount_minor=5_000,
-            currency="EUR",
-            issue_date=date(2026, 10, 1),
-            due_date=date(2026, 10, 31),
-        )
-    )
-    db.flush()
+    debtor = make_debtor(db, customer_number="C-WH", name="Jeanne")
+    make_invoice(db, debtor, 5_000, number="F-WH", issued=date(2026, 10, 1), due=date(2026, 10, 31))
     return debtor
 
 
