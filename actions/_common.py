@@ -82,6 +82,11 @@ NOT_AN_ANSWER_INTENTS = frozenset({"out_of_scope", "nlu_fallback", "ask_why_iden
 _BARE_FIGURE = re.compile(r"^[\d\s.,/:'€$£%+-]*\d[\d\s.,/:'€$£%+-]*$")
 
 
+def bare_figure(text: str) -> bool:
+    """A message that is only a figure: a postcode, an amount, a date typed as digits."""
+    return bool(_BARE_FIGURE.match(text.strip()))
+
+
 def not_an_answer(tracker: Tracker, *own_intents: str) -> bool:
     """Whether the latest message must not fill the slot a form asked for.
 
@@ -95,7 +100,7 @@ def not_an_answer(tracker: Tracker, *own_intents: str) -> bool:
     A bare figure is always an answer: DIET has little to go on in "1 234,56" and may fall back.
     """
     message = tracker.latest_message or {}
-    if _BARE_FIGURE.match(str(message.get("text") or "").strip()):
+    if bare_figure(str(message.get("text") or "")):
         return False
     intent = (message.get("intent") or {}).get("name")
     if intent in NOT_AN_ANSWER_INTENTS:

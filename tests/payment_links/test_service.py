@@ -6,11 +6,12 @@ import hashlib
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from payment_links.service import LinkError, LinkState, create_link, find_link, link_state
+from payment_links.service import LinkState, create_link, find_link, link_state
 from relance.db.base import utcnow
 from relance.db.models import AuditEvent, PaymentLink
+from relance.errors import InvalidContent, PolicyViolation
 from tests.factories import make_debtor, make_invoice, make_plan
 
 TODAY = date(2026, 3, 10)
@@ -65,14 +66,33 @@ def test_installment_and_promise_links(db):
 
 def test_links_refuse_nonsense(db):
     debtor, other = make_debtor(db, channels=("sms",)), make_debtor(db, channels=("sms",))
-    with pytest.raises(LinkError):
-        create_link(db, debtor=debtor, purpose="balance")  # nothing owed
+    with pytest.raises(PolicyViolation) as nothing:
+        create_link(db, debtor=debtor, purpose="balance")
     invoice = make_invoice(db, other, 9000, due=TODAY)
     plan = make_plan(db, other, [9000], first_due=TODAY, invoices=[invoice])
-    with pytest.raises(LinkError):
+    with pytest.raises(InvalidContent) as not_theirs:
         create_link(db, debtor=debtor, purpose="installment", installment=plan.installments[0])
-    with pytest.raises(LinkError):
+    with pytest.raises(InvalidContent) as purpose:
         create_link(db, debtor=other, purpose="refund")
+    with pytest.raises(InvalidContent) as no_installment:
+        create_link(db, debtor=other, purpose="installment")
+    with pytest.raises(InvalidContent) as no_amount:
+        create_link(db, debtor=other, purpose="promise")
+    make_invoice(db, other, 1000, due=TODAY, currency="USD")
+    with pytest.raises(PolicyViolation) as currencies:
+        create_link(db, debtor=other, purpose="balance")
+    codes = [
+        e.value.code for e in (nothing, not_theirs, purpose, no_installment, no_amount, currencies)
+    ]
+    assert codes == [
+        "nothing_owed",
+        "installment_not_debtors",
+        "unknown_purpose",
+        "installment_required",
+        "amount_required",
+        "mixed_currencies",
+    ]
+    assert db.scalar(select(func.count(PaymentLink.id))) == 0
 
 
 def test_expired_paid_and_settled_states(db):

@@ -23,7 +23,8 @@ from relance.db.base import utcnow
 from relance.db.models import DunningAction, DunningRun, Letter
 from relance.dunning.dispatcher import Dispatcher
 from relance.dunning.planner import plan
-from relance.letters.service import AlreadyClaimed, create_formal_notice
+from relance.errors import Conflict, PolicyViolation
+from relance.letters.service import create_formal_notice
 from relance.settings import Settings
 from tests.factories import make_debtor, make_invoice
 from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, utc
@@ -146,8 +147,11 @@ def test_every_invoice_already_claimed_makes_no_letter_and_no_sms(db: Session) -
     assert _dispatcher(FakeGateway(), FakeAssistant()).run() == {"letter_exists": 1}
     assert len(_letters(db, debtor.id)) == 1
     assert [a.stage for a in _actions(db, debtor.id)] == ["formal_notice"]
-    with pytest.raises(AlreadyClaimed):
+    with pytest.raises(Conflict) as claimed:
         create_formal_notice(db, debtor, [invoice.id], payment_url="https://p.test/x")
+    assert claimed.value.code == "already_in_letter"
+    assert list(claimed.value.details["letters"]) == [invoice.id]
+    assert len(_letters(db, debtor.id)) == 1
 
 
 @freeze_time(MONDAY_11)
@@ -158,8 +162,9 @@ def test_a_letter_never_adds_two_currencies(db: Session) -> None:
     pound = make_invoice(db, debtor, due=today - timedelta(days=31), amount_minor=20000)
     pound.currency = "GBP"
     db.flush()
-    with pytest.raises(ValueError, match="one letter per currency"):
+    with pytest.raises(PolicyViolation, match="one letter per currency") as mixed:
         create_formal_notice(db, debtor, None, payment_url="https://p.test/x")
+    assert mixed.value.code == "mixed_currencies" and _letters(db, debtor.id) == []
     plan(db, debtor_ids=[debtor.id])
     assert _dispatcher(FakeGateway(), FakeAssistant()).run() == {"letter": 1}
     letters = _letters(db, debtor.id)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from relance.db.base import utcnow
 from relance.db.models import AuditEvent
+from relance.errors import Conflict
 from relance.letters.amounts import interest_minor
 from relance.letters.render import qr_svg
 from relance.letters.service import create_formal_notice, mark_posted
@@ -209,5 +210,6 @@ def test_qr_code_is_inline_svg() -> None:
 
 def test_no_open_invoice_is_refused(db: Session, tmp_path: Path) -> None:
     debtor = make_debtor(db, channels=("sms", "whatsapp"))
-    with pytest.raises(ValueError, match="no open invoice"):
+    with pytest.raises(Conflict, match="no open invoice") as refused:
         create_formal_notice(db, debtor, None, payment_url=URL, out_dir=tmp_path)
+    assert refused.value.code == "no_open_invoice"

@@ -73,8 +73,18 @@ def test_api_erase_confirms_refuses_then_forces(
     refused = client.post(
         url, headers=headers, json={"reason": "request", "confirm_customer_number": ref}
     )
-    assert refused.status_code == 409 and refused.json()["error"] == "erasure_refused"
+    assert refused.status_code == 409 and refused.json()["code"] == "erasure_refused"
+    assert refused.headers["content-type"] == "application/problem+json"
     assert "open balance" in refused.json()["message"]
+    assert refused.json()["blockers"][0].startswith("open balance")
+    blank = client.post(
+        url, headers=headers, json={"reason": "  ", "confirm_customer_number": ref, "force": True}
+    )
+    assert blank.status_code == 422 and blank.json()["code"] == "reason_required"
+    assert blank.headers["content-type"] == "application/problem+json"
+    db.expire_all()
+    assert db.get(Debtor, seeded.debtor.id).name == seeded.name
+    assert _events(db, "privacy.erased") == []
     forced = client.post(
         url,
         headers=headers,

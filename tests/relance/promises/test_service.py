@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy.orm import Session
 
+from relance.errors import InvalidContent
 from relance.promises.service import MAX_PROMISE_DAYS, check_date, record_promise
 from tests.factories import make_debtor, make_invoice
 
@@ -26,5 +27,6 @@ def test_new_promise_supersedes_the_pending_one(db: Session) -> None:
     second = record_promise(db, debtor, amount_minor=6000, promised_date=TODAY, currency="EUR")
     assert first.status == "cancelled" and second.status == "pending"
     assert len(second.invoice_ids) == 1
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidContent) as refused:
         record_promise(db, debtor, amount_minor=0, promised_date=TODAY, currency="EUR")
+    assert refused.value.code == "invalid_amount"
