@@ -7,9 +7,9 @@ postal address) so that a test spells out only what it is about. Values that the
 unique (customer numbers, invoice numbers, phone numbers, provider references…) are drawn from
 `unique()`, so repeated calls, and tests running side by side under pytest-xdist, never collide.
 
-Why one module: five test packages used to carry their own copies, each with slightly different
-defaults; a reader could not tell which default a test relied on. A test that depends on a value
-now passes it.
+Why one module: the dunning, console, api, channel, payment and mail tests used to carry their
+own copies, each with slightly different defaults; a reader could not tell which default a test
+relied on. A test that depends on a value now passes it.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ M = TypeVar("M")
 
 
 def unique() -> int:
-    """A number no other call returns in this test run (at most 8 digits, fits a phone number)."""
+    """A number no other call returns in this test run: a per-process counter, then the process."""
     return next(_counter) * 1000 + _PROCESS
 
 
