@@ -59,7 +59,8 @@ def main() -> int:
     from relance.experiments import service
     from relance.experiments.models import Experiment
     from relance.nlg.templates_store import active_templates
-    from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, make_debtor, make_invoice
+    from tests.factories import make_debtor, make_invoice
+    from tests.relance.dunning.helpers import FakeAssistant, FakeGateway
 
     engine = make_engine(os.environ["DATABASE_URL"])
     Base.metadata.create_all(engine)
@@ -91,7 +92,10 @@ def main() -> int:
             session.commit()
 
     def planned(session: Session, languages: list[str]) -> None:
-        debtors = [make_debtor(session, language=language) for language in languages]
+        debtors = [
+            make_debtor(session, channels=("sms", "whatsapp"), language=language)
+            for language in languages
+        ]
         for debtor in debtors:
             make_invoice(session, debtor, due=NOW.date() - timedelta(days=3))
         plan(session, now=NOW, debtor_ids=[d.id for d in debtors])

@@ -65,7 +65,7 @@ def main() -> int:
     from relance.db.session import make_engine
     from relance.dunning.dispatcher import Dispatcher
     from relance.settings import get_settings
-    from tests.mail.conftest import make_mail_debtor
+    from tests.factories import make_debtor
     from tests.relance.dunning.helpers import FakeAssistant, FakeGateway
 
     get_settings.cache_clear()
@@ -79,8 +79,8 @@ def main() -> int:
             for _ in range(count):
                 n = next(serial)
                 # 50 recipient domains, as a real book of debtors spreads over providers.
-                debtor = make_mail_debtor(
-                    session, email=f"debtor{n}@client{n % 50}.example", phone=None
+                debtor = make_debtor(
+                    session, channels=("email",), email=f"debtor{n}@client{n % 50}.example"
                 )
                 invoice = Invoice(
                     debtor_id=debtor.id,

@@ -24,7 +24,7 @@ from relance.nlg.formatting import money
 from relance.nlg.renderer import render
 from relance.nlg.templates_store import bundled_templates
 from tests.actions.conftest import make_tracker, responses, slots_for
-from tests.console import factories
+from tests.factories import make_conversation, make_debtor, make_invoice
 
 
 def test_balance_sums_open_invoices(dispatcher, debtor_setup) -> None:
@@ -65,9 +65,9 @@ def test_invoice_copy_becomes_a_task(db: Session, dispatcher, debtor_setup) -> N
 
 
 def test_fees_b2b_mentions_interest_and_indemnity(db: Session, dispatcher) -> None:
-    owner = factories.debtor(db, segment="b2b")
-    factories.invoice(db, owner, amount_minor=100_000, due_date=date.today() - timedelta(days=30))
-    conv = factories.conversation(db, owner)
+    owner = make_debtor(db, segment="b2b")
+    make_invoice(db, owner, amount_minor=100_000, due_date=date.today() - timedelta(days=30))
+    conv = make_conversation(db, owner)
     ActionExplainFees().run(dispatcher, make_tracker(slots_for(owner, conv)), {})
     [message] = dispatcher.messages
     assert message["segment"] == "b2b" and message["indemnity_minor"] == 4000
@@ -92,8 +92,8 @@ def test_payment_link_for_the_balance(db: Session, dispatcher, debtor_setup) -> 
 
 
 def test_payment_link_when_nothing_owed(db: Session, dispatcher) -> None:
-    owner = factories.debtor(db)
-    conv = factories.conversation(db, owner)
+    owner = make_debtor(db)
+    conv = make_conversation(db, owner)
     ActionSendPaymentLink().run(dispatcher, make_tracker(slots_for(owner, conv)), {})
     assert responses(dispatcher) == ["utter_no_balance"]
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from relance.auth.tokens import create_token
 from relance.db.models import AuditEvent
 from relance.experiments.models import Experiment
-from tests.console import factories as console_factories
+from tests.factories import make_user
 
 BODY = {
     "key": "discreet-api",
@@ -22,7 +22,7 @@ BODY = {
 
 
 def _admin_auth(db: Session) -> dict[str, str]:
-    admin = console_factories.user(db, "admin")
+    admin = make_user(db, "admin")
     _row, plaintext = create_token(db, "admin-tool", user=admin)
     db.flush()
     return {"Authorization": f"Bearer {plaintext}"}

@@ -18,8 +18,8 @@ from relance.conversations.ports import DeliveryError
 from relance.db.base import utcnow
 from relance.db.models import Conversation, Invoice, PaymentLink, Promise, User
 from relance.errors import Conflict, InvalidContent, PolicyViolation, RelanceError, Unavailable
-from tests.console import factories
 from tests.console.conftest import FakeGateway, FakeRasa
+from tests.factories import make_dispute, make_handed_off_case, make_plan, make_user
 
 
 def _code(error: type[RelanceError], call, *args, **kwargs) -> str:  # type: ignore[no-untyped-def]
@@ -29,7 +29,7 @@ def _code(error: type[RelanceError], call, *args, **kwargs) -> str:  # type: ign
 
 
 def _owned(db: Session, user: User) -> Conversation:
-    _owner, conv, _handoff = factories.handed_off_case(db)
+    _owner, conv, _handoff = make_handed_off_case(db)
     casework.take_over(db, conv, user)
     return conv
 
@@ -37,9 +37,9 @@ def _owned(db: Session, user: User) -> Conversation:
 def test_reply_refusals_have_a_code_each(
     db: Session, collector: User, gateway: FakeGateway, rasa: FakeRasa
 ) -> None:
-    _owner, conv, _handoff = factories.handed_off_case(db)
+    _owner, conv, _handoff = make_handed_off_case(db)
     assert _code(Conflict, casework.reply, db, conv, collector, "Hi") == "not_taken_over"
-    other = factories.user(db, "collector")
+    other = make_user(db, "collector")
     casework.take_over(db, conv, other)
     assert _code(Conflict, casework.reply, db, conv, collector, "Hi") == "owned_by_another"
     conv = _owned(db, collector)
@@ -74,14 +74,14 @@ def test_a_failed_send_says_whether_to_retry(
 def test_decisions_and_promises_refuse_with_a_code(
     db: Session, collector: User, rasa: FakeRasa
 ) -> None:
-    owner, conv, _handoff = factories.handed_off_case(db)
-    plan = factories.plan(db, owner)
+    owner, conv, _handoff = make_handed_off_case(db)
+    plan = make_plan(db, owner, [7_500] * 8, with_installments=False, status="pending_approval")
     casework.decide_plan(db, plan, collector, approve=False)
     assert (
         _code(Conflict, casework.decide_plan, db, plan, collector, approve=True)
         == "plan_not_pending"
     )
-    dispute = factories.dispute(db, owner)
+    dispute = make_dispute(db, owner)
     assert (
         _code(InvalidContent, casework.decide_dispute, db, dispute, collector, upheld=True, note="")
         == "note_required"

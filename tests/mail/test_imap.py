@@ -20,7 +20,8 @@ from relance.db.models import Contact, Message, WebhookEvent
 from relance.db.models.enums import ContactStatus
 from relance.errors import NotFound, Unauthorized, Unavailable
 from relance.settings import get_settings
-from tests.mail.conftest import DEBTOR_EMAIL, make_mail_debtor
+from tests.factories import make_debtor
+from tests.mail.conftest import DEBTOR_EMAIL
 from tests.mail.fake_imap import FakeImap, tls_pair
 from tests.mail.inbound_helpers import dsn, post_mail, raw_mail
 from tests.mail.sink import Sink
@@ -60,7 +61,7 @@ def test_a_french_reply_in_the_mailbox_gets_the_answer_the_endpoint_gives(
     rasa: FakeRasa,
     mail_gateway: SmtpMailGateway,
 ) -> None:
-    debtor = make_mail_debtor(db)
+    debtor = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
     reminder_id = _reminder_sent(db, mail_gateway, debtor.id)
     through_endpoint = raw_mail(
         FR_REPLY, message_id="<by-mta@client.example>", in_reply_to=reminder_id
@@ -92,7 +93,7 @@ def test_a_french_reply_in_the_mailbox_gets_the_answer_the_endpoint_gives(
 def test_an_out_of_office_and_a_bounce_are_consumed_without_an_answer(
     db: Session, mailbox: FakeImap, sink: Sink, rasa: FakeRasa, mail_gateway: SmtpMailGateway
 ) -> None:
-    debtor = make_mail_debtor(db)
+    debtor = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
     ooo = mailbox.deliver(
         raw_mail(
             "Je suis absente jusqu'au 30 novembre.",
@@ -124,7 +125,7 @@ def test_a_message_whose_processing_fails_stays_unseen_and_goes_through_at_the_n
     mail_gateway: SmtpMailGateway,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    make_mail_debtor(db)
+    make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
     first = mailbox.deliver(raw_mail("Je paierai lundi.", message_id="<fails@client.example>"))
     second = mailbox.deliver(raw_mail("Et l'autre facture ?", message_id="<next@client.example>"))
     real_classify = inbound.classify
@@ -162,7 +163,7 @@ def test_a_message_whose_processing_fails_stays_unseen_and_goes_through_at_the_n
 def test_a_poll_that_dies_before_flagging_never_answers_twice(
     db: Session, mailbox: FakeImap, sink: Sink, rasa: FakeRasa, mail_gateway: SmtpMailGateway
 ) -> None:
-    make_mail_debtor(db)
+    make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
     uid = mailbox.deliver(raw_mail("Je paierai demain.", message_id="<once@client.example>"))
     mailbox.drop_next_store = 1
 
@@ -187,7 +188,7 @@ def test_a_wrong_password_is_a_clear_error_and_changes_nothing(
     mail_gateway: SmtpMailGateway,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    make_mail_debtor(db)
+    make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
     uid = mailbox.deliver(raw_mail("Je paierai demain.", message_id="<kept@client.example>"))
     monkeypatch.setenv("IMAP_PASSWORD", "not-the-password-of-this-mailbox-0123")
     get_settings.cache_clear()
@@ -220,7 +221,7 @@ def test_a_missing_folder_is_named_and_nothing_is_read(
 def test_a_message_no_retry_can_accept_is_flagged_for_a_person_and_not_retried(
     db: Session, mailbox: FakeImap, sink: Sink, rasa: FakeRasa, mail_gateway: SmtpMailGateway
 ) -> None:
-    make_mail_debtor(db)
+    make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
     no_id = raw_mail("Bonjour", message_id="<x@client.example>").replace(
         b"Message-ID: <x@client.example>\r\n", b""
     )
@@ -265,7 +266,7 @@ def test_the_mailbox_is_read_over_tls_and_the_password_never_travels_in_clear(
     server = FakeImap(**{security: server_context}).start()  # type: ignore[arg-type]
     try:
         point_imap_at(server, monkeypatch, security)
-        make_mail_debtor(db)
+        make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
         uid = server.deliver(raw_mail("Je paierai demain.", message_id="<tls@client.example>"))
         report = ImapPoller(ssl_context=client_context).poll()
         assert dict(report.outcomes) == {"answered": 1} and server.flags(uid) == {"\\Seen"}
@@ -314,7 +315,7 @@ def test_relance_mail_poll_polls_once_and_says_what_it_did(
     from relance.cli.main import app
     from relance.conversations import ports
 
-    make_mail_debtor(db)
+    make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
     mailbox.deliver(raw_mail("Je paierai demain.", message_id="<cli@client.example>"))
     mailbox.deliver(dsn(DEBTOR_EMAIL, message_id="<cli-dsn@mx.client.example>"))
     monkeypatch.setattr(ports, "_mailbox_poller", None)

@@ -14,7 +14,7 @@ from payment_links.service import LinkState, create_link, link_metadata, link_st
 from relance.db.models import AuditEvent, Payment, PaymentAllocation, PaymentReview
 from relance.errors import Conflict, InvalidContent, PolicyViolation
 from relance.ledger import review
-from tests.support.payment_factories import make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice
 from tests.support.stripe_fake import StripeFake
 
 TODAY = date(2026, 3, 10)
@@ -27,7 +27,7 @@ def _post(client, kind, obj):
 
 
 def _link(db, amount_minor=797_046):
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     invoice = make_invoice(db, debtor, amount_minor, due=TODAY)
     link, url = create_link(db, debtor=debtor, purpose="balance")
     link.provider, link.provider_session_id = "stripe", "cs_test_review"
@@ -86,7 +86,7 @@ def test_one_dollar_does_not_pay_a_7970_euro_link(client, db, gateway):
 def test_intent_naming_another_debtor_does_not_pay_the_link(client, db, gateway):
     """A payment intent's debtor was not checked against the link's debtor."""
     _owner, invoice, link, _url = _link(db, 5000)
-    other = make_debtor(db)
+    other = make_debtor(db, channels=("sms",))
     make_invoice(db, other, 5000, due=TODAY)
     intent = {
         "id": "pi_other_debtor",

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from payment_links.service import create_link, link_metadata
 from relance.db.models import AuditEvent, Payment, PaymentReview, WebhookEvent
-from tests.support.payment_factories import make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice
 from tests.support.stripe_fake import StripeFake
 
 SECRET = "whsec_test_secret"  # tests/conftest.py TEST_ENV
@@ -36,7 +36,7 @@ def _stored(db) -> tuple[int, ...]:
 
 @pytest.fixture
 def link(db):
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     make_invoice(db, debtor, 5000, due=date(2026, 3, 10))
     row, _ = create_link(db, debtor=debtor, purpose="balance")
     row.provider, row.provider_session_id = "stripe", "cs_test_malformed"

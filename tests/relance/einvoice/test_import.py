@@ -16,6 +16,7 @@ from relance.db.models import Contact, Debtor, Invoice, Payment
 from relance.db.models.enums import Channel, InvoiceStatus
 from relance.einvoice.bundle import Source, expand
 from relance.einvoice.service import EInvoiceReport, import_sources
+from tests.factories import make_debtor
 from tests.relance.einvoice.samples import Sample, cii, facturx, ubl
 
 BASE = Sample()
@@ -31,16 +32,15 @@ def count(db: Session, model: type) -> int:
 
 
 def known_debtor(db: Session, **kw: str) -> Debtor:
-    debtor = Debtor(
+    return make_debtor(
+        db,
+        channels=(Channel.SMS,),
+        phone="+33639980077",
         customer_number=kw.get("customer_number", "C-KNOWN"),
         name="Boulangerie Martin",
         siren=kw.get("siren"),
         vat_number=kw.get("vat_number"),
     )
-    debtor.contacts.append(Contact(channel=Channel.SMS, address="+33639980077"))
-    db.add(debtor)
-    db.flush()
-    return debtor
 
 
 @pytest.mark.parametrize("profile", ["basic", "en16931"])

@@ -26,7 +26,8 @@ from relance.experiments.models import Experiment, ExperimentExposure
 from relance.nlg.templates_store import WORDING_KIND, active_templates
 from relance.rasa_client import AssistantUnavailable
 from relance.settings import Settings
-from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice
+from tests.relance.dunning.helpers import FakeAssistant, FakeGateway
 
 MONDAY_11 = "2026-11-23 10:00:00"  # 11:00 in Paris
 TEMPLATE = "utter_reminder_discreet"  # the first reminder, before anyone answered
@@ -55,7 +56,7 @@ def _experiment(db: Session, **overrides: object) -> Experiment:
 def _expose(db: Session, experiment: Experiment, arm: int, at: object, n: int) -> list[int]:
     ids = []
     for _ in range(n):
-        debtor = make_debtor(db)
+        debtor = make_debtor(db, channels=("sms", "whatsapp"))
         db.add(
             ExperimentExposure(
                 experiment_id=experiment.id,
@@ -102,7 +103,7 @@ def test_each_debtor_gets_their_arm_in_the_reminder_and_in_the_assistants_replie
     db: Session, client: TestClient, settings: Settings
 ) -> None:
     experiment = _experiment(db)
-    debtors = [make_debtor(db) for _ in range(8)]
+    debtors = [make_debtor(db, channels=("sms", "whatsapp")) for _ in range(8)]
     for debtor in debtors:
         make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     plan(db, debtor_ids=[d.id for d in debtors])
@@ -139,7 +140,7 @@ def test_each_debtor_gets_their_arm_in_the_reminder_and_in_the_assistants_replie
 
 def test_assignment_is_kept_even_when_the_shares_move(db: Session) -> None:
     experiment = _experiment(db, allocation="thompson")
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     first = _contact(db, experiment, debtor.id)
     assert first is not None
     experiment.weights = [1.0, 0.0] if first.arm_index == 1 else [0.0, 1.0]
@@ -157,7 +158,7 @@ def test_the_arm_comes_from_the_hash_until_the_debtor_has_one(db: Session) -> No
     """Deterministic per debtor: the same experiment key and debtor give the same arm in a
     fresh database, and about the admin's split over many debtors."""
     experiment = _experiment(db, arms=[service.ArmSpec("a", 1), service.ArmSpec("b", 0, 3.0)])
-    debtors = [make_debtor(db).id for _ in range(200)]
+    debtors = [make_debtor(db, channels=("sms", "whatsapp")).id for _ in range(200)]
     arms = [_contact(db, experiment, d) for d in debtors]
     expected = [arm_of(experiment.key, d, [1.0, 3.0]) for d in debtors]
     assert [c.arm_index for c in arms if c is not None] == expected
@@ -214,7 +215,10 @@ def test_an_arm_that_raises_opt_outs_is_stopped_audited_and_gets_no_more_debtors
         select(AuditEvent).where(AuditEvent.action == "experiment.arm_stopped")
     ).one()
     assert event.details["arm"] == 1
-    newcomers = [_contact(db, experiment, make_debtor(db).id) for _ in range(10)]
+    newcomers = [
+        _contact(db, experiment, make_debtor(db, channels=("sms", "whatsapp")).id)
+        for _ in range(10)
+    ]
     assert {c.arm_index for c in newcomers if c is not None} == {0}
     before = db.scalar(select(func.count()).select_from(ExperimentExposure))
     assert _contact(db, experiment, noisy[0]) is None  # back to the usual wording
@@ -267,7 +271,7 @@ def test_render_sends_the_variant_named_and_the_usual_pick_for_one_it_lacks(
 
 def _dispatch_counting(db: Session, engine: Engine, n: int) -> tuple[list[str], Dispatcher]:
     """Plan and dispatch `n` fresh debtors' first reminder; the SQL statements of the dispatch."""
-    debtors = [make_debtor(db) for _ in range(n)]
+    debtors = [make_debtor(db, channels=("sms", "whatsapp")) for _ in range(n)]
     for debtor in debtors:
         make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     plan(db, debtor_ids=[d.id for d in debtors])
@@ -312,7 +316,7 @@ def test_a_contact_in_an_experiment_costs_one_statement_more_and_no_look_up(
 @freeze_time(MONDAY_11)
 def test_a_failed_send_is_no_exposure_and_the_next_channel_is(db: Session) -> None:
     _experiment(db)
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     plan(db, debtor_ids=[debtor.id])
     gateway = FakeGateway()

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from relance.db.models import Payment
 from relance.errors import InvalidContent, NotFound
 from relance.ledger.transfers import import_transfers_csv, record_transfer, to_minor
-from tests.support.payment_factories import make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice
 
 TODAY = date(2026, 3, 10)
 
@@ -39,7 +39,7 @@ def test_bad_amounts_are_refused(text):
 
 
 def test_collector_records_a_transfer_on_a_named_invoice(db, gateway):
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     old = make_invoice(db, debtor, 1000, due=TODAY - timedelta(days=60))
     named = make_invoice(db, debtor, 2000, due=TODAY)
 
@@ -85,8 +85,8 @@ def test_collector_records_a_transfer_on_a_named_invoice(db, gateway):
 def test_a_transfer_that_names_no_known_debtor_is_refused_and_nothing_stored(
     db, gateway, names, error, code
 ):
-    mine = make_debtor(db)
-    other = make_debtor(db)
+    mine = make_debtor(db, channels=("sms",))
+    other = make_debtor(db, channels=("sms",))
     invoice = make_invoice(db, mine, 1000, due=TODAY)
     names = {
         key: {"MINE": invoice.number, "OTHER": other.customer_number}.get(value, value)
@@ -103,7 +103,7 @@ def test_a_transfer_that_names_no_known_debtor_is_refused_and_nothing_stored(
 
 
 def test_csv_import_records_valid_rows_skips_known_and_reports_bad(db, gateway):
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     a = make_invoice(db, debtor, 3000, due=TODAY - timedelta(days=60))
     b = make_invoice(db, debtor, 5000, due=TODAY - timedelta(days=10))
     csv_text = (
@@ -129,7 +129,7 @@ def test_csv_import_records_valid_rows_skips_known_and_reports_bad(db, gateway):
 def test_cli_import_transfers(db, gateway, tmp_path):
     from relance.cli.main import app
 
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     invoice = make_invoice(db, debtor, 4500, due=TODAY)
     good = tmp_path / "good.csv"
     good.write_text(

@@ -18,7 +18,7 @@ from relance.letters.service import (
     mark_posted,
     normalise_tracking,
 )
-from tests.relance.dunning.helpers import make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice
 
 URL = "https://pay.example.test/pay/tok"
 
@@ -33,7 +33,7 @@ def test_tracking_numbers_are_normalised_and_checked() -> None:
 
 @freeze_time("2026-11-23 09:00:00")
 def test_posted_once_with_who_and_when(db: Session, tmp_path: Path) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=40))
     letter = create_formal_notice(db, debtor, [invoice.id], payment_url=URL, out_dir=tmp_path)
     mark_posted(db, letter, "1a 1234 5678 901", actor="user:collector@example.test")
@@ -52,7 +52,7 @@ def test_posted_once_with_who_and_when(db: Session, tmp_path: Path) -> None:
 
 
 def test_a_cancelled_letter_cannot_be_posted(db: Session, tmp_path: Path) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=40))
     letter = create_formal_notice(db, debtor, [invoice.id], payment_url=URL, out_dir=tmp_path)
     letter.status = "cancelled"

@@ -12,13 +12,11 @@ from relance.errors import NotFound
 from relance.policy import service
 from relance.policy.service import PolicyInvalid, plan_limits_for
 from relance.web.errors import status_for
+from tests.factories import make_debtor
 
 
 def _debtor(db: Session, segment: str = "consumer", number: str = "C-1") -> Debtor:
-    debtor = Debtor(customer_number=number, name="Jeanne Martin", segment=segment)
-    db.add(debtor)
-    db.flush()
-    return debtor
+    return make_debtor(db, customer_number=number, name="Jeanne Martin", segment=segment)
 
 
 def test_seed_validates_and_has_the_issue_stages() -> None:
