@@ -203,6 +203,11 @@ def _phone(raw: str, country: str, field: str, problems: list[str]) -> str | Non
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def normalise_phone(raw: str, country: str) -> str | None:
+    """The phone in E.164 as `parse_row` stores it, or None when it is not a possible number."""
+    return _phone(raw, country, "phone", [])
+
+
 MAX_MINOR = 10**15  # minor units: far above any invoice, far below a 64-bit column
 
 
