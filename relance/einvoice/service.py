@@ -25,6 +25,7 @@ spend ~33 ms per file in SQLAlchemy round trips.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -36,11 +37,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from relance import audit
-from relance.contacts.email_address import email_problem, normalise_email
+from relance.contacts.email_address import normalise_email
 from relance.db.models import Debtor, Invoice
 from relance.db.models.enums import Channel, InvoiceStatus
 from relance.einvoice.bundle import MAX_FILE_BYTES, Source, kind
 from relance.einvoice.documents import DocumentError, EInvoice, read_facturx, read_xml
+from relance.errors import BadInput
 from relance.ledger.service import find_payment, record_payment
 from relance.portfolio.importer import (
     contact_addresses,
@@ -423,8 +425,9 @@ def _likely_addresses(docs: list[EInvoice]) -> list[str]:
             phone = normalise_phone(buyer.phone, (buyer.country or "FR").upper())
             if phone:
                 addresses.append(phone)
-        if buyer.email and email_problem(buyer.email.strip()) is None:
-            addresses.append(normalise_email(buyer.email.strip()))
+        if buyer.email:
+            with contextlib.suppress(BadInput):  # not an address: `parse_row` reports it
+                addresses.append(normalise_email(buyer.email))
     return addresses
 
 

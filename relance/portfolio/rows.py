@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from babel.numbers import get_currency_precision
 
-from relance.contacts.email_address import email_problem, normalise_email
+from relance.contacts.email_address import normalise_email
+from relance.errors import BadInput
 from relance.languages import LANGUAGES
 
 REQUIRED = (
@@ -152,10 +153,10 @@ def parse_row(
         problems.append(f"jurisdiction '{jurisdiction}' must be FR or US")
     email = (row.get("email") or "").strip() or None
     if email is not None:
-        if (problem := email_problem(email)) is not None:
-            problems.append(f"email: {problem}")
-        else:
+        try:  # one validation (a check, then the normal form, ran the validator twice)
             email = normalise_email(email)
+        except BadInput as exc:
+            problems.append(f"email: {exc.message}")
     if problems:
         return problems
     assert phone and issue and due and amount_minor is not None and paid_minor is not None
