@@ -213,6 +213,7 @@ class _Chunk:
                             f"{doc.number} is also in {self.run.seen[doc.number]}",
                         )
                     )
+                _check_currencies(doc)
                 if doc.is_credit_note or doc.number in self.known:
                     self._one_by_one(source, entry, doc)
                 else:
@@ -390,7 +391,7 @@ def _keys(
 
 
 def _read(source: Source, entry: FileReport) -> EInvoice:
-    """The document, with the checks that need nothing but itself."""
+    """The document, if it is one and has a number (its other checks come in file order)."""
     if source.problem:
         raise _Rejected(Problem("file", source.problem))
     try:
@@ -400,7 +401,6 @@ def _read(source: Source, entry: FileReport) -> EInvoice:
     entry.format, entry.profile, entry.invoice_number = doc.format, doc.profile, doc.number
     if not doc.number:
         raise _Rejected(Problem(FIELDS["invoice_number"], "the document has no invoice number"))
-    _check_currencies(doc)
     return doc
 
 
