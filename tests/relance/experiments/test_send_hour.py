@@ -22,13 +22,8 @@ from relance.experiments import promotion, service
 from relance.experiments.assignment import arm_of
 from relance.experiments.models import Experiment, ExperimentExposure
 from relance.nlg.templates_store import active_templates
-from tests.relance.dunning.helpers import (
-    FakeAssistant,
-    FakeGateway,
-    make_debtor,
-    make_invoice,
-    utc,
-)
+from tests.factories import make_debtor, make_invoice
+from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, utc
 
 PARIS = ZoneInfo("Europe/Paris")
 MONDAY_11 = "2026-11-23 10:00:00"  # 11:00 in Paris
@@ -59,7 +54,7 @@ def _running(db: Session, **overrides: object) -> Experiment:
 
 
 def _planned(db: Session, n: int) -> list[Debtor]:
-    debtors = [make_debtor(db) for _ in range(n)]
+    debtors = [make_debtor(db, channels=("sms", "whatsapp")) for _ in range(n)]
     for debtor in debtors:
         make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     plan(db, debtor_ids=[d.id for d in debtors])
@@ -95,7 +90,7 @@ def test_the_planner_schedules_each_debtor_at_their_arms_hour(db: Session) -> No
 @freeze_time(MONDAY_11)
 def test_a_debtor_keeps_the_arm_of_their_first_exposure(db: Session) -> None:
     experiment = _running(db)
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     hashed = arm_of(experiment.key, debtor.id, [1.0, 1.0])
     db.add(
         ExperimentExposure(
