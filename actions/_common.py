@@ -18,6 +18,7 @@ from relance.db.models import Conversation, Debtor
 from relance.db.session import session_scope
 from relance.identity import repository as identity_repository
 from relance.nlg.turn_context import turn_language
+from relance.plans import repository as plans_repository
 from relance.settings import get_settings
 
 
@@ -82,6 +83,11 @@ NOT_AN_ANSWER_INTENTS = frozenset({"out_of_scope", "nlu_fallback", "ask_why_iden
 _BARE_FIGURE = re.compile(r"^[\d\s.,/:'€$£%+-]*\d[\d\s.,/:'€$£%+-]*$")
 
 
+def bare_figure(text: str) -> bool:
+    """A message that is only a figure: a postcode, an amount, a date typed as digits."""
+    return bool(_BARE_FIGURE.match(text.strip()))
+
+
 def not_an_answer(tracker: Tracker, *own_intents: str) -> bool:
     """Whether the latest message must not fill the slot a form asked for.
 
@@ -95,7 +101,7 @@ def not_an_answer(tracker: Tracker, *own_intents: str) -> bool:
     A bare figure is always an answer: DIET has little to go on in "1 234,56" and may fall back.
     """
     message = tracker.latest_message or {}
-    if _BARE_FIGURE.match(str(message.get("text") or "").strip()):
+    if bare_figure(str(message.get("text") or "")):
         return False
     intent = (message.get("intent") or {}).get("name")
     if intent in NOT_AN_ANSWER_INTENTS:
@@ -130,3 +136,13 @@ def utter(
     dispatcher.utter_message(
         response=response, json_message=custom, **{**wording_variables(), **variables}
     )
+
+
+def next_installment_variables(session: Session, debtor_id: int) -> dict[str, Any]:
+    """The wording variables of a running plan's next installment (None when no plan runs): on a
+    plan, what the debtor pays next is that installment, whatever the invoices' own due dates."""
+    upcoming = plans_repository.next_installment(session, debtor_id)
+    return {
+        "next_installment_minor": upcoming.amount_minor - upcoming.paid_minor if upcoming else None,
+        "next_installment_date": upcoming.due_date.isoformat() if upcoming else None,
+    }

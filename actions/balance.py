@@ -7,7 +7,7 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions._common import debtor_of, today, unit_of_work, utter
+from actions._common import debtor_of, next_installment_variables, today, unit_of_work, utter
 from actions.late_reasons import record_request_reason
 from relance.db.models import Task
 from relance.db.models.enums import Segment
@@ -35,7 +35,6 @@ class ActionGiveBalance(Action):
                 utter(dispatcher, "utter_no_balance")
                 return []
             # With a plan running, what matters is the next installment, not the whole balance.
-            installment = plans_repository.next_installment(session, debtor.id) if debtor else None
             utter(
                 dispatcher,
                 "utter_balance",
@@ -43,10 +42,7 @@ class ActionGiveBalance(Action):
                 currency=invoices[0].currency,
                 invoice_count=len(invoices),
                 oldest_due_date=invoices[0].due_date.isoformat(),
-                next_installment_minor=(
-                    installment.amount_minor - installment.paid_minor if installment else None
-                ),
-                next_installment_date=installment.due_date.isoformat() if installment else None,
+                **next_installment_variables(session, invoices[0].debtor_id),
             )
         return []
 
@@ -70,6 +66,8 @@ class ActionGiveDebtDetails(Action):
             utter(
                 dispatcher,
                 "utter_debt_details",
+                currency=invoices[0].currency,
+                **next_installment_variables(session, invoices[0].debtor_id),
                 invoices=[
                     {
                         "number": i.number,

@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions._common import (
+    bare_figure,
     conversation_of,
     debtor_of,
     language,
@@ -21,6 +22,46 @@ from relance.identity import service as identity
 from relance.settings import get_settings
 
 CHECKED, FAILED = "checked", "failed"
+
+# pending_request is filled from the intent of every message (a global from_intent mapping, so a
+# request made during the check is remembered). During the check a message read as a request with
+# less certainty than this is an answer or an aside, not a change of mind: the ConsequenceGuard's
+# threshold (bot/config.yml), the certainty the assistant acts on without asking.
+REQUEST_SWITCH_CONFIDENCE = 0.85
+
+
+def _request_to_keep(tracker: Tracker) -> str | None:
+    """The request to restore when the latest message replaced it on weak evidence, else None.
+
+    Seen in conversation: "je veux un échéancier", then at the postcode question "attendez je
+    cherche... 75011" read as ask_balance at 0.5: the debtor was verified and got the balance,
+    the plan they asked for forgotten. Only a message that reads as a request in its own right
+    (not a bare figure, certainty at least REQUEST_SWITCH_CONFIDENCE) replaces the earlier one.
+    """
+    events = list(tracker.events)
+    user_at = max((i for i, e in enumerate(events) if e.get("event") == "user"), default=-1)
+    if user_at < 0:
+        return None
+    changed = [
+        e
+        for e in events[user_at + 1 :]
+        if e.get("event") == "slot" and e.get("name") == "pending_request"
+    ]
+    earlier = next(
+        (
+            e.get("value")
+            for e in reversed(events[:user_at])
+            if e.get("event") == "slot" and e.get("name") == "pending_request"
+        ),
+        None,
+    )
+    if not changed or earlier is None or changed[-1].get("value") == earlier:
+        return None
+    message = tracker.latest_message or {}
+    confidence = float((message.get("intent") or {}).get("confidence") or 0.0)
+    if bare_figure(str(message.get("text") or "")) or confidence < REQUEST_SWITCH_CONFIDENCE:
+        return str(earlier)
+    return None
 
 
 def _attempts_left(tracker: Tracker) -> int:
@@ -64,6 +105,13 @@ class ValidateIdentityForm(FormValidationAction):
 
     def name(self) -> str:
         return "validate_identity_form"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        events = await super().run(dispatcher, tracker, domain)
+        kept = _request_to_keep(tracker)
+        return events if kept is None else [*events, SlotSet("pending_request", kept)]
 
     def validate_identity_answer(
         self,

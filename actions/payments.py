@@ -20,7 +20,8 @@ from actions._common import (
     utter,
 )
 from actions.late_reasons import record_request_reason
-from payment_links.service import LinkError, create_link
+from payment_links.service import create_link
+from relance.errors import RelanceError
 from relance.ledger.reconciliation import PAUSE_DAYS, open_reconciliation_task
 from relance.nlu_normalise import is_unknown_answer, parse_date
 from relance.plans import repository as plans_repository
@@ -53,8 +54,8 @@ class ActionSendPaymentLink(Action):
                     )
                 else:
                     link, url = create_link(session, debtor=debtor, purpose="balance")
-            except LinkError as exc:
-                nothing = "nothing is owed" in str(exc)
+            except RelanceError as exc:
+                nothing = exc.code == "nothing_owed"
                 utter(
                     dispatcher, "utter_no_balance" if nothing else "utter_payment_link_unavailable"
                 )

@@ -14,7 +14,13 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
-from actions._common import debtor_of, latest_text, unit_of_work, utter
+from actions._common import (
+    debtor_of,
+    latest_text,
+    next_installment_variables,
+    unit_of_work,
+    utter,
+)
 from actions.handoff import hand_off
 from relance.db.models import Debtor
 from relance.db.models.enums import PlanStatus
@@ -31,14 +37,12 @@ def plan_in_place(
     plan = plans_repository.live_plan(session, debtor.id) if debtor is not None else None
     if plan is None:
         return None
-    upcoming = plans_repository.next_installment(session, plan.debtor_id)
     utter(
         dispatcher,
         "utter_plan_in_place",
         pending_approval=plan.status == PlanStatus.PENDING_APPROVAL,
-        next_installment_minor=upcoming.amount_minor - upcoming.paid_minor if upcoming else None,
-        next_installment_date=upcoming.due_date.isoformat() if upcoming else None,
         currency=plan.currency,
+        **next_installment_variables(session, plan.debtor_id),
     )
     return hand_off(
         session, dispatcher, tracker, reason=PLAN_CHANGE, details=latest_text(tracker)[:500]

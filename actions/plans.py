@@ -20,7 +20,8 @@ from actions._common import (
 )
 from actions.handoff import escalate_on_signal, hand_off
 from actions.plan_offer import plan_in_place
-from payment_links.service import LinkError, create_link
+from payment_links.service import create_link
+from relance.errors import RelanceError
 from relance.nlu_normalise import (
     installments_for,
     parse_count,
@@ -276,7 +277,7 @@ class ActionCreatePlan(Action):
                 _, url = create_link(
                     session, debtor=debtor, purpose="installment", installment=first
                 )
-            except LinkError:
+            except RelanceError:  # the plan stands; its first link can come with the reminder
                 url = None
             utter(
                 dispatcher,

@@ -12,9 +12,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions._common import debtor_of, latest_entity, today, unit_of_work, utter
-from payment_links.service import LinkError, create_link
+from payment_links.service import create_link
 from relance.conversations.reminder_purpose import DISCREET_TEMPLATE, is_true
 from relance.dunning.reminder_content import reminder_variables
+from relance.errors import RelanceError
 from relance.late_reasons.service import plan_first_reason
 from relance.plans import repository as plans_repository
 
@@ -53,7 +54,7 @@ class ActionSendReminder(Action):
                 refs = [r.strip() for r in refs.split(",") if r.strip()]
             try:
                 _, url = create_link(session, debtor=debtor, purpose="balance")
-            except LinkError:
+            except RelanceError:  # the reminder still goes out, without a link
                 url = None
             utter(
                 dispatcher,

@@ -13,6 +13,8 @@ wanted. This action reads what the message holds and routes it:
 - before the identity check, something that can be the identity answer (a postcode, a customer
   number): the identity form, with the message as its answer (validated like any answer, and
   counted as an attempt when wrong), then "how can I help";
+- right after a payment report was recorded, a payment method, date or reference: added to the
+  report (actions/payment_details.py);
 - anything else: the custom fallback, exactly as before (ask to rephrase; twice hands off).
 """
 
@@ -23,7 +25,8 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions._common import language, latest_entity, latest_text
+from actions import payment_details
+from actions._common import language, latest_entity, latest_text, unit_of_work
 from relance.identity import service as identity
 from relance.nlu_normalise import parse_frequency, parse_installment_amount
 
@@ -56,6 +59,12 @@ class ActionRouteUnaskedAnswer(Action):
         if holds_a_plan(tracker):
             form = "plan_form" if verified else "identity_form"
             return [SlotSet("pending_request", "payment_plan"), FollowupAction(form)]
+        if verified and payment_details.follows_a_payment_report(tracker):
+            details = payment_details.payment_details(tracker)
+            if details:
+                with unit_of_work() as session:
+                    payment_details.add_to_report(session, dispatcher, tracker, details)
+                return []
         if not verified and holds_an_identity_answer(tracker):
             return [
                 SlotSet("pending_request", "help"),

@@ -1,6 +1,9 @@
 """What a collector does on a conversation. Each function changes state, audits it, and leaves
 the commit to the request boundary.
 
+A refusal is one of the project's errors (relance/errors.py) with a code per case; the console
+routes show its message on the conversation page.
+
 Rasa is told about collector messages and the hand-back, but it being down never blocks the
 collector: the state change is ours, Rasa catches up from the tracker events it missed.
 """
@@ -43,6 +46,13 @@ from relance.db.models.enums import (
     HandoffStatus,
 )
 from relance.disputes import service as disputes_service
+from relance.errors import (
+    Conflict,
+    InvalidContent,
+    PolicyViolation,
+    RelanceError,
+    Unavailable,
+)
 from relance.handoff import service as handoff_service
 from relance.plans import service as plans_service
 from relance.promises import service as promises_service
@@ -53,8 +63,21 @@ RESUME_INTENT = "EXTERNAL_resume"
 MAX_REPLY = 1600
 
 
-class CaseworkError(ValueError):
-    """The action cannot be done now; the message is shown to the collector."""
+def _no_debtor() -> Conflict:
+    return Conflict("no_known_debtor", "This conversation has no known debtor.")
+
+
+def _not_delivered(exc: DeliveryError, what: str) -> RelanceError:
+    """A send the gateway refused: worth retrying later (Unavailable) or not (Conflict); the
+    provider's own code travels as `delivery_code`."""
+    kind = Unavailable if exc.retryable else Conflict
+    return kind("delivery_failed", f"The {what} could not be sent: {exc}", delivery_code=exc.code)
+
+
+def _missing_wording(name: str) -> Conflict:
+    return Conflict(
+        "wording_missing", f"No wording named {name}: an admin must add it under Wording."
+    )
 
 
 def _actor(user: User) -> str:
@@ -96,7 +119,7 @@ def take_over(session: Session, conversation: Conversation, user: User) -> Hando
 def reply_contact(session: Session, conversation: Conversation) -> Contact:
     """The contact point of the channel the debtor last used (a voice caller gets an SMS)."""
     if conversation.debtor_id is None:
-        raise CaseworkError("This conversation has no known debtor.")
+        raise _no_debtor()
     channel = conversation.last_channel or Channel.SMS
     if channel in (Channel.VOICE, Channel.SIMULATOR):
         channel = Channel.SMS
@@ -107,11 +130,12 @@ def reply_contact(session: Session, conversation: Conversation) -> Contact:
     )
     same_channel = [c for c in contacts if c.channel == channel]
     if not same_channel:
-        raise CaseworkError(f"The debtor has no {channel} contact to reply on.")
+        raise Conflict("no_contact", f"The debtor has no {channel} contact to reply on.")
     reachable = [c for c in same_channel if c.reachable]
     if not reachable:
-        raise CaseworkError(
-            f"The debtor's {channel} contact has opted out or withdrawn consent: no reply can be sent."
+        raise PolicyViolation(
+            "contact_opted_out",
+            f"The debtor's {channel} contact has opted out or withdrawn consent: no reply can be sent.",
         )
     return reachable[0]
 
@@ -119,18 +143,18 @@ def reply_contact(session: Session, conversation: Conversation) -> Contact:
 def _require_owner(session: Session, conversation: Conversation, user: User) -> None:
     handoff = live_handoff(session, conversation.id)
     if conversation.mode != ConversationMode.HUMAN or handoff is None:
-        raise CaseworkError("Take over the conversation before replying.")
+        raise Conflict("not_taken_over", "Take over the conversation before replying.")
     if handoff.assigned_to_id != user.id:
-        raise CaseworkError("Another collector owns this conversation.")
+        raise Conflict("owned_by_another", "Another collector owns this conversation.")
 
 
 def reply(session: Session, conversation: Conversation, user: User, text: str) -> None:
     """Send the collector's text on the debtor's last channel and put it in the bot's memory."""
     text = text.strip()
     if not text:
-        raise CaseworkError("The reply is empty.")
+        raise InvalidContent("reply_required", "The reply is empty.")
     if len(text) > MAX_REPLY:
-        raise CaseworkError(f"The reply is longer than {MAX_REPLY} characters.")
+        raise InvalidContent("reply_too_long", f"The reply is longer than {MAX_REPLY} characters.")
     _require_owner(session, conversation, user)
     contact = reply_contact(session, conversation)
     _deliver(
@@ -173,7 +197,7 @@ def _deliver(
             error=str(exc),
             code=exc.code,
         )
-        raise CaseworkError(f"The {what} could not be sent: {exc}") from exc
+        raise _not_delivered(exc, what) from exc
     conversation.last_message_at = utcnow()
     audit.record(
         session,
@@ -235,7 +259,7 @@ def prompt_bot_after_hand_back(session: Session, conversation: Conversation) -> 
             _send_text(
                 session, conversation=conversation, contact=contact, text=text, author=Author.BOT
             )
-    except (CaseworkError, DeliveryError) as exc:
+    except (RelanceError, DeliveryError) as exc:  # the hand-back stands; the bot speaks next time
         log.warning(
             "hand-back of conversation %s: bot reply not delivered (%s)", conversation.id, exc
         )
@@ -255,11 +279,9 @@ def _tell_rasa(conversation: Conversation, events: list[dict[str, object]]) -> N
 def decide_plan(
     session: Session, plan: PaymentPlan, user: User, *, approve: bool, note: str = ""
 ) -> None:
-    """Approve or reject a plan the bot could not grant within policy limits."""
-    try:
-        plans_service.decide_approval(session, plan, approve=approve, actor=_actor(user), note=note)
-    except ValueError as exc:
-        raise CaseworkError("This plan is not waiting for approval.") from exc
+    """Approve or reject a plan the bot could not grant within policy limits
+    (`Conflict("plan_not_pending")` once decided)."""
+    plans_service.decide_approval(session, plan, approve=approve, actor=_actor(user), note=note)
 
 
 def decide_dispute(
@@ -267,9 +289,9 @@ def decide_dispute(
 ) -> None:
     """Upheld: the invoice is cancelled and dunning on it stops. Rejected: dunning resumes."""
     if dispute.status != DisputeStatus.OPEN:
-        raise CaseworkError("This dispute is already closed.")
+        raise Conflict("dispute_closed", "This dispute is already closed.")
     if not note.strip():
-        raise CaseworkError("Write a resolution note: it is kept as evidence.")
+        raise InvalidContent("note_required", "Write a resolution note: it is kept as evidence.")
     disputes_service.decide_dispute(session, dispute, upheld=upheld, note=note, actor=_actor(user))
 
 
@@ -286,11 +308,11 @@ def record_promise(
     that date, and the follow-up worker checks the money afterwards."""
     debtor = conversation.debtor
     if debtor is None:
-        raise CaseworkError("This conversation has no known debtor.")
+        raise _no_debtor()
     if amount_minor <= 0:
-        raise CaseworkError("The promised amount must be positive.")
+        raise InvalidContent("invalid_amount", "The promised amount must be positive.")
     if promised_date < date.today():
-        raise CaseworkError("The promised date is in the past.")
+        raise InvalidContent("promise_date_past", "The promised date is in the past.")
     promise = promises_service.record_promise(
         session,
         debtor,
@@ -323,7 +345,7 @@ def send_payment_link(
     The wording is the `utter_collector_payment_link` template, in the conversation's language.
     Returns the URL (shown to the collector).
     """
-    from payment_links.service import LinkError, create_link
+    from payment_links.service import create_link
     from relance.nlg.renderer import UnknownResponse, render
     from relance.nlg.templates_store import active_templates
     from relance.settings import get_settings
@@ -331,16 +353,12 @@ def send_payment_link(
     _require_owner(session, conversation, user)
     debtor = conversation.debtor
     if debtor is None:
-        raise CaseworkError("This conversation has no known debtor.")
+        raise _no_debtor()
     contact = reply_contact(session, conversation)
     if amount_minor is not None and amount_minor <= 0:
-        raise CaseworkError("The amount must be positive.")
-    try:
-        link, url = create_link(
-            session, debtor=debtor, purpose="balance", amount_minor=amount_minor
-        )
-    except LinkError as exc:
-        raise CaseworkError(f"No link could be made: {exc}.") from exc
+        raise InvalidContent("invalid_amount", "The amount must be positive.")
+    # PolicyViolation("nothing_owed" | "mixed_currencies"): its message is shown as is
+    link, url = create_link(session, debtor=debtor, purpose="balance", amount_minor=amount_minor)
     try:
         text = render(
             active_templates(session),
@@ -356,9 +374,7 @@ def send_payment_link(
             },
         )
     except UnknownResponse as exc:
-        raise CaseworkError(
-            f"No wording named {PAYMENT_LINK_RESPONSE}: an admin must add it under Wording."
-        ) from exc
+        raise _missing_wording(PAYMENT_LINK_RESPONSE) from exc
     try:
         message = _send_text(
             session,
@@ -368,7 +384,7 @@ def send_payment_link(
             author=Author.COLLECTOR,
         )
     except DeliveryError as exc:
-        raise CaseworkError(f"The link could not be sent: {exc}") from exc
+        raise _not_delivered(exc, "link") from exc
     conversation.last_message_at = utcnow()
     audit.record(
         session,
@@ -420,7 +436,7 @@ def send_portal_link(session: Session, conversation: Conversation, user: User) -
     _require_owner(session, conversation, user)
     debtor = conversation.debtor
     if debtor is None:
-        raise CaseworkError("This conversation has no known debtor.")
+        raise _no_debtor()
     contact = reply_contact(session, conversation)
     access, url = issue_access(session, debtor, actor=_actor(user))
     settings = get_settings()
@@ -437,9 +453,7 @@ def send_portal_link(session: Session, conversation: Conversation, user: User) -
             },
         )
     except UnknownResponse as exc:
-        raise CaseworkError(
-            f"No wording named {PORTAL_LINK_RESPONSE}: an admin must add it under Wording."
-        ) from exc
+        raise _missing_wording(PORTAL_LINK_RESPONSE) from exc
     _deliver(
         session,
         conversation,
@@ -458,7 +472,7 @@ def revoke_portal_links(session: Session, conversation: Conversation, user: User
     from relance.portal.access import live_accesses, revoke
 
     if conversation.debtor is None:
-        raise CaseworkError("This conversation has no known debtor.")
+        raise _no_debtor()
     revoked = 0
     for access in live_accesses(session, conversation.debtor.id):
         revoked += revoke(session, access, actor=_actor(user))

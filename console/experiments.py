@@ -1,4 +1,4 @@
-"""Admin → Experiments: define a wording experiment, start or stop it, read its results (per arm
+"""Admin → Experiments: define a wording or send-hour experiment, start or stop it, read its results (per arm
 n, outcome rate, money recovered, lift with its 95% interval, P(best), opt-outs, complaints, a
 chart over time) and promote the winner to the wording in one click. Every change is audited by
 relance.experiments; the same data is served as JSON under /api/v1/experiments."""
@@ -16,6 +16,7 @@ from relance.db.base import utcnow
 from relance.errors import BadInput
 from relance.experiments import promotion, results, service
 from relance.nlg.templates_store import active_templates
+from relance.policy.service import active_policy
 from relance.web.deps import DbSession
 from relance.web.ids import RowId
 
@@ -23,8 +24,10 @@ router = APIRouter(route_class=ConsoleRoute)
 BASE = f"{PREFIX}/admin/experiments"
 
 
-def _arms(text: str) -> list[service.ArmSpec]:
-    """One arm a line, `name: variant index [: share]`; the first line is the control."""
+def _arms(text: str, factor: str) -> list[service.ArmSpec]:
+    """One arm a line, `name: variant index [: share]` (wording) or `name: hour [: share]`
+    (send hour, 0-23 in the debtor's local time); the first line is the control."""
+    value = "hour" if factor == service.SEND_HOUR else "variant index"
     arms = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -32,11 +35,15 @@ def _arms(text: str) -> list[service.ArmSpec]:
         parts = [p.strip() for p in line.split(":")]
         try:
             share = float(parts[2]) if len(parts) > 2 else 1.0
-            arms.append(service.ArmSpec(parts[0], int(parts[1]), share))
+            number_given = int(parts[1])
         except (IndexError, ValueError) as exc:
             raise BadInput(
-                "arms_invalid", f"arms, line {number}: write 'name: variant index [: share]'"
+                "arms_invalid", f"arms, line {number}: write 'name: {value} [: share]'"
             ) from exc
+        if factor == service.SEND_HOUR:
+            arms.append(service.ArmSpec(parts[0], share=share, hour=number_given))
+        else:
+            arms.append(service.ArmSpec(parts[0], number_given, share))
     return arms
 
 
@@ -47,9 +54,20 @@ def _list_context(db: DbSession, **extra: Any) -> dict[str, Any]:
         "experiments": service.list_all(db),
         "templates": sorted(n for n in templates if n.startswith("utter_reminder")),
         "outcomes": service.OUTCOMES,
+        "factors": service.FACTORS,
+        "stages": _stages(db),
         "form": {},
         **extra,
     }
+
+
+def _stages(db: DbSession) -> list[str]:
+    """The policy's stage keys, every track's, in ladder order (a send-hour experiment names one)."""
+    seen: dict[str, None] = {}
+    for track in active_policy(db).tracks:
+        for stage in track.stages:
+            seen.setdefault(stage.key)
+    return list(seen)
 
 
 @router.get("/experiments", name="admin_experiments")
@@ -64,8 +82,10 @@ def create_experiment(
     user: AdminUser,
     key: Annotated[str, Form(max_length=48)],
     name: Annotated[str, Form(max_length=120)],
-    template: Annotated[str, Form(max_length=120)],
     arms: Annotated[str, Form(max_length=2000)],
+    factor: Annotated[str, Form(max_length=16)] = service.WORDING,
+    template: Annotated[str, Form(max_length=120)] = "",
+    stage: Annotated[str, Form(max_length=32)] = "",
     allocation: Annotated[str, Form(max_length=16)] = "fixed",
     outcome: Annotated[str, Form(max_length=16)] = "any_payment",
     window_days: Annotated[int, Form(ge=1, le=120)] = 14,
@@ -79,7 +99,9 @@ def create_experiment(
     form = {
         "key": key,
         "name": name,
+        "factor": factor,
         "template": template,
+        "stage": stage,
         "arms": arms,
         "allocation": allocation,
         "outcome": outcome,
@@ -93,8 +115,11 @@ def create_experiment(
         spec = service.ExperimentSpec(
             key=key.strip(),
             name=name,
-            template=template,
-            arms=_arms(arms),
+            factor=factor,
+            # A send-hour experiment sends the usual wording: the template menu is ignored.
+            template=(template or None) if factor == service.WORDING else None,
+            arms=_arms(arms, factor),
+            stage=stage or None,
             channel=channel or None,
             segment=segment or None,
             language=language or None,
@@ -125,7 +150,7 @@ def experiment_page(
         lambda v: f"{v:.0%}",
         title="Cumulative outcome rate by day of first contact",
     )
-    variants = active_templates(db).get(experiment.template) or []
+    variants = (active_templates(db).get(experiment.template) or []) if experiment.template else []
     return render(
         request,
         "admin_experiment.html",

@@ -22,7 +22,7 @@ from console.web import PREFIX, ConsoleRoute, is_htmx, redirect, render
 from relance.auth.deps import CsrfChecked, CurrentUser
 from relance.db.models import Conversation, Dispute, PaymentPlan
 from relance.db.models.enums import Channel
-from relance.errors import NotFound
+from relance.errors import InvalidContent, NotFound, RelanceError
 from relance.web.deps import DbSession
 from relance.web.ids import RowId
 
@@ -96,8 +96,8 @@ def conversation_page(
     reply_to = None
     try:
         reply_to = casework.reply_contact(db, conversation)
-    except casework.CaseworkError as exc:
-        reply_problem = str(exc)
+    except RelanceError as exc:  # shown where the reply box would be
+        reply_problem = exc.message
     else:
         reply_problem = ""
     return render(
@@ -133,6 +133,9 @@ def transcript_fragment(
 
 
 def _back(request: Request, conversation_id: int, *, done: str = "", error: str = "") -> Response:
+    """Back to the conversation page. The casework routes below catch a RelanceError and show
+    its message there, above the form, instead of the console's error page (ConsoleRoute): the
+    collector stays in the conversation and can correct and resend."""
     from urllib.parse import urlencode
 
     query = urlencode({"done": done} if done else {"error": error})
@@ -155,10 +158,11 @@ def reply(
     conversation_id: RowId,
     text: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
+    conversation = _conversation(db, conversation_id)
     try:
-        casework.reply(db, _conversation(db, conversation_id), user, text)
-    except casework.CaseworkError as exc:
-        return _back(request, conversation_id, error=str(exc))
+        casework.reply(db, conversation, user, text)
+    except RelanceError as exc:
+        return _back(request, conversation_id, error=exc.message)
     return _back(request, conversation_id, done="replied")
 
 
@@ -191,8 +195,8 @@ def decide_plan(
         raise NotFound("plan_not_found", "This payment plan does not exist (any more).")
     try:
         casework.decide_plan(db, plan, user, approve=decision == "approve", note=note)
-    except casework.CaseworkError as exc:
-        return _back(request, conversation_id, error=str(exc))
+    except RelanceError as exc:
+        return _back(request, conversation_id, error=exc.message)
     return _back(request, conversation_id, done=f"plan_{decision}d")
 
 
@@ -212,21 +216,22 @@ def decide_dispute(
         raise NotFound("dispute_not_found", "This dispute does not exist (any more).")
     try:
         casework.decide_dispute(db, dispute, user, upheld=decision == "resolve", note=note)
-    except casework.CaseworkError as exc:
-        return _back(request, conversation_id, error=str(exc))
+    except RelanceError as exc:
+        return _back(request, conversation_id, error=exc.message)
     done = "dispute_resolved" if decision == "resolve" else "dispute_rejected"
     return _back(request, conversation_id, done=done)
 
 
 def parse_amount(text: str, currency: str) -> int:
-    """'120,50' or '120.50' → minor units for the currency (no floats)."""
+    """'120,50' or '120.50' → minor units for the currency (no floats);
+    `InvalidContent("invalid_amount")` otherwise."""
     try:
         major = Decimal(text.strip().replace(" ", "").replace(",", "."))
     except InvalidOperation as exc:
-        raise casework.CaseworkError("The amount is not a number.") from exc
+        raise InvalidContent("invalid_amount", "The amount is not a number.") from exc
     minor = major * (Decimal(10) ** get_currency_precision(currency))
     if minor != minor.to_integral_value():
-        raise casework.CaseworkError("The amount has too many decimals.")
+        raise InvalidContent("invalid_amount", "The amount has too many decimals.")
     return int(minor)
 
 
@@ -250,8 +255,8 @@ def record_promise(
             currency=currency,
             promised_date=promised_date,
         )
-    except casework.CaseworkError as exc:
-        return _back(request, conversation_id, error=str(exc))
+    except RelanceError as exc:
+        return _back(request, conversation_id, error=exc.message)
     return _back(request, conversation_id, done="promise_recorded")
 
 
@@ -268,8 +273,8 @@ def send_payment_link(
     try:
         amount_minor = parse_amount(amount, currency) if amount.strip() else None
         casework.send_payment_link(db, conversation, user, amount_minor=amount_minor)
-    except casework.CaseworkError as exc:
-        return _back(request, conversation_id, error=str(exc))
+    except RelanceError as exc:
+        return _back(request, conversation_id, error=exc.message)
     return _back(request, conversation_id, done="link_sent")
 
 
@@ -280,8 +285,8 @@ def send_portal_link(
     conversation = _conversation(db, conversation_id)
     try:
         casework.send_portal_link(db, conversation, user)
-    except casework.CaseworkError as exc:
-        return _back(request, conversation_id, error=str(exc))
+    except RelanceError as exc:
+        return _back(request, conversation_id, error=exc.message)
     return _back(request, conversation_id, done="portal_link_sent")
 
 
@@ -292,6 +297,6 @@ def revoke_portal_links(
     conversation = _conversation(db, conversation_id)
     try:
         casework.revoke_portal_links(db, conversation, user)
-    except casework.CaseworkError as exc:
-        return _back(request, conversation_id, error=str(exc))
+    except RelanceError as exc:
+        return _back(request, conversation_id, error=exc.message)
     return _back(request, conversation_id, done="portal_links_revoked")

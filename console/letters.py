@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from console.web import PREFIX, ConsoleRoute, Page, is_htmx, redirect, render
 from relance.auth.deps import CsrfChecked, CurrentUser, actor_of
 from relance.db.models import Debtor, Invoice, Letter
-from relance.errors import NotFound
+from relance.errors import NotFound, RelanceError
 from relance.letters.service import mark_posted, reference_for
 from relance.web.deps import DbSession
 from relance.web.ids import RowId
@@ -142,13 +142,13 @@ def mark_letter_posted(
     row = _row(db, letter_id)
     try:
         mark_posted(db, row.letter, tracking_number, actor=actor_of(user))
-    except ValueError as exc:  # NotPosted, or a malformed tracking number
-        # NotPosted: someone else posted (or cancelled) it meanwhile; show the row as it is now.
+    except RelanceError as exc:  # invalid_tracking_number, or letter_not_queued:
+        # someone else posted (or cancelled) it meanwhile; show the row as it is now.
         row = _row(db, letter_id)
-        row.error, row.entered = str(exc), tracking_number
+        row.error, row.entered = exc.message, tracking_number
         if is_htmx(request):
             return render(request, "_letter_row.html", {"row": row})
-        query = urlencode({"status": "queued", "error": f"{row.reference}: {exc}"})
+        query = urlencode({"status": "queued", "error": f"{row.reference}: {exc.message}"})
         return redirect(request, f"{PREFIX}/letters?{query}")
     if is_htmx(request):
         # The row swaps in place; the tab counts follow out of band.

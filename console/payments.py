@@ -97,8 +97,10 @@ def resolve_payment_review(
         raise NotFound("payment_review_not_found", "This payment review does not exist (any more).")
     try:
         review.resolve(db, held, apply=decision == "apply", actor=actor_of(user), note=note)
-    except review.ReviewError as exc:
-        query = urlencode({"status": review.OPEN, "error": f"Payment #{held.payment_id}: {exc}"})
+    except RelanceError as exc:  # shown on the review list the collector came from
+        query = urlencode(
+            {"status": review.OPEN, "error": f"Payment #{held.payment_id}: {exc.message}"}
+        )
         return redirect(request, f"{PREFIX}/payments/review?{query}")
     return redirect(request, f"{PREFIX}/payments/review?done={held.resolution}")
 

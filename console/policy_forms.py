@@ -12,6 +12,8 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
+from relance.errors import InvalidContent
+
 FREQUENCIES = ("weekly", "biweekly", "monthly")
 SEGMENTS = ("consumer", "b2b", "*")
 CONTACT_FIELDS = (
@@ -22,9 +24,13 @@ CONTACT_FIELDS = (
 )
 
 
-class FormProblems(ValueError):
+class FormProblems(InvalidContent):
+    """The form was refused; `problems` are readable lines the editor shows next to it.
+    An InvalidContent (invalid_form, 422) with the lines as `problems`: the editors re-render them,
+    and anything else that lets it through answers like every other refusal."""
+
     def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
+        super().__init__("invalid_form", "; ".join(problems), problems=problems)
         self.problems = problems
 
 

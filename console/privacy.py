@@ -12,9 +12,9 @@ from fastapi.responses import Response as RawResponse
 from console.web import PREFIX, ConsoleRoute, redirect, render
 from relance.auth.deps import AdminUser, CsrfChecked, actor_of
 from relance.db.models import Debtor
-from relance.errors import NotFound
+from relance.errors import NotFound, RelanceError
 from relance.privacy import erasure, export
-from relance.privacy.repository import DebtorNotFound, find_debtor
+from relance.privacy.repository import find_debtor
 from relance.web.deps import DbSession
 from relance.web.ids import RowId
 
@@ -42,8 +42,8 @@ def privacy_page(
     if ref:
         try:
             debtor = find_debtor(db, ref)
-        except DebtorNotFound as exc:
-            problem = str(exc)
+        except NotFound as exc:  # the search form stays, with the reason
+            problem = exc.message
     return render(
         request,
         "admin_privacy.html",
@@ -93,8 +93,8 @@ async def erase(request: Request, db: DbSession, user: AdminUser, debtor_id: Row
     if not problems:
         try:
             erasure.erase(db, debtor, actor=actor_of(user), reason=reason, force=force)
-        except erasure.ErasureError as exc:
-            problems.append(str(exc))
+        except RelanceError as exc:  # the form is shown again, with its reason, and why
+            problems.append(exc.message)
     if problems:
         context = _context(db, debtor.customer_number, debtor, problems=problems, reason=reason)
         return render(request, "admin_privacy.html", context, status_code=422)

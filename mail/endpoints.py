@@ -19,7 +19,7 @@ from relance.nlg.templates_store import active_templates
 from relance.web.deps import AppSettings, DbSession
 
 router = APIRouter(tags=["mail"])
-MAX_INBOUND_BYTES = 10 * 1024 * 1024  # a reply with a few scanned pages attached
+MAX_INBOUND_BYTES = inbound.MAX_MESSAGE_BYTES  # refused by the app before the body is read
 
 
 async def raw_message(request: Request) -> bytes:

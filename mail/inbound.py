@@ -45,6 +45,7 @@ from relance.settings import get_settings
 
 PROVIDER = "mail"
 MAX_BODY_CHARACTERS = 4000  # what reaches the assistant: a reply, not a thread
+MAX_MESSAGE_BYTES = 10 * 1024 * 1024  # a reply with a few scanned pages attached
 MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
 ATTACHMENT_TYPES = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}
 _MESSAGE_ID = re.compile(r"<[^<>\s]{3,250}>")
@@ -103,6 +104,9 @@ def parse(raw: bytes) -> ParsedMail:
 
 
 def handle_raw(session: Session, raw: bytes, gateway: SmtpMailGateway | None = None) -> Outcome:
+    """The one inbound path: `POST /mail/inbound` and the IMAP poller (mail/imap.py) both call
+    it with the raw message, so a reply is handled the same whichever way it arrives."""
+    check_size(len(raw))
     parsed = parse(raw)
     if not _claim(session, parsed):
         return Outcome(status="duplicate", message_id=parsed.message_id)
@@ -114,6 +118,12 @@ def handle_raw(session: Session, raw: bytes, gateway: SmtpMailGateway | None = N
     if kind == Kind.AUTO_REPLY:
         return _auto_reply(session, parsed)
     return _reply(session, parsed, gateway or SmtpMailGateway())
+
+
+def check_size(size: int) -> None:
+    """Refused whichever way it came (the IMAP poller checks before downloading it)."""
+    if size > MAX_MESSAGE_BYTES:
+        raise BadInput("message_too_large", f"the message is larger than {MAX_MESSAGE_BYTES} bytes")
 
 
 def strip_reply(text: str) -> str:

@@ -19,14 +19,11 @@ from relance import audit
 from relance.db.base import utcnow
 from relance.db.models import Debtor, Installment, Invoice, Payment, PaymentLink
 from relance.db.models.enums import InstallmentStatus, InvoiceStatus
+from relance.errors import InvalidContent, PolicyViolation
 from relance.secret_links import hash_token, new_token, plausible
 from relance.settings import Settings, get_settings
 
 PURPOSES = ("balance", "installment", "promise")
-
-
-class LinkError(ValueError):
-    """A link cannot be made as asked (nothing owed, mixed currencies, missing installment)."""
 
 
 class LinkState(StrEnum):
@@ -54,16 +51,22 @@ def create_link(
 ) -> tuple[PaymentLink, str]:
     """Make a link for the full balance, one installment, or a promised amount; returns (row, url).
 
-    The token itself is returned once, inside the URL, and never stored.
+    The token itself is returned once, inside the URL, and never stored. Refused before anything
+    is stored: `InvalidContent("unknown_purpose" | "installment_required" |
+    "installment_not_debtors" | "amount_required")` for a request that cannot be right,
+    `PolicyViolation("nothing_owed")` when there is nothing to pay (the portal's code too), and
+    `PolicyViolation("mixed_currencies")` for invoices in several currencies (one link each).
     """
     if purpose not in PURPOSES:
-        raise LinkError(f"unknown purpose {purpose!r}")
+        raise InvalidContent("unknown_purpose", f"unknown purpose {purpose!r}")
     settings = get_settings()
     if purpose == "installment":
         if installment is None:
-            raise LinkError("an installment link needs the installment")
+            raise InvalidContent(
+                "installment_required", "an installment link needs the installment"
+            )
         if installment.plan.debtor_id != debtor.id:
-            raise LinkError("installment belongs to another debtor")
+            raise InvalidContent("installment_not_debtors", "installment belongs to another debtor")
         invoice_ids = invoice_ids or list(installment.plan.invoice_ids or [])
         currency = installment.plan.currency
         due = installment.amount_minor - installment.paid_minor
@@ -71,18 +74,20 @@ def create_link(
     else:
         invoices = _open_invoices(session, debtor.id, invoice_ids)
         if not invoices and purpose == "balance":
-            raise LinkError("nothing is owed")
+            raise PolicyViolation("nothing_owed", "nothing is owed")
         currencies = {inv.currency for inv in invoices}
         if len(currencies) > 1:
-            raise LinkError("invoices in several currencies need one link per currency")
+            raise PolicyViolation(
+                "mixed_currencies", "invoices in several currencies need one link per currency"
+            )
         currency = currencies.pop() if currencies else "EUR"
         invoice_ids = [inv.id for inv in invoices]
         if purpose == "balance" and amount_minor is None:
             amount_minor = sum(inv.balance_minor for inv in invoices)
         if purpose == "promise" and amount_minor is None:
-            raise LinkError("a promise link needs the promised amount")
+            raise InvalidContent("amount_required", "a promise link needs the promised amount")
     if not amount_minor or amount_minor <= 0:
-        raise LinkError("nothing is owed")
+        raise PolicyViolation("nothing_owed", "nothing is owed")
     token = new_token()
     link = PaymentLink(
         token_hash=hash_token(token),

@@ -31,6 +31,7 @@ from payment_links.providers import PaymentProvider, ProviderError
 from relance import audit
 from relance.db.base import utcnow
 from relance.db.models import Debtor, Installment, PaymentLink, WebhookEvent
+from relance.errors import BadInput
 from relance.ledger import review
 from relance.ledger.models import SavedPaymentMethod
 from relance.ledger.service import Expected, Hold, PaymentOutcome, record_payment
@@ -44,12 +45,23 @@ _CURRENCY = re.compile(r"[A-Za-z]{3}")
 _TIMESTAMP = re.compile(r"(?:^|,)\s*t=(\d{1,12})\s*(?:,|$)")
 
 
-class InvalidSignature(Exception):
-    """Missing, malformed, stale, future-dated or forged Stripe-Signature."""
+class InvalidSignature(BadInput):
+    """Missing, malformed, stale, future-dated or forged Stripe-Signature.
+
+    A BadInput (400), not Forbidden: Stripe's documentation asks endpoints to answer 400 to an
+    event they refuse, and its dashboard then shows the failed delivery."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("invalid_signature", "Stripe-Signature verification failed")
+        self.reason = reason  # logged, never sent back: it would help a forger
 
 
-class MalformedEvent(Exception):
-    """A correctly signed body that is not an event we can read; nothing is stored."""
+class MalformedEvent(BadInput):
+    """A correctly signed body that is not an event we can read; nothing is stored. 400 keeps
+    the failed delivery visible in Stripe's dashboard."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("malformed_event", message)
 
 
 def verify(
@@ -165,13 +177,24 @@ def process(
 ) -> dict[str, Any]:
     """Verify, validate, claim, apply. Returns the JSON body to answer; raises InvalidSignature
     on forgery and MalformedEvent on a signed body we cannot read (both before storing anything)."""
-    event = verify(payload, signature, secret)
+    try:
+        event = verify(payload, signature, secret)
+    except InvalidSignature as exc:
+        log.warning("Stripe event refused: %s", exc.reason)
+        raise
+    except MalformedEvent as exc:
+        log.warning("Stripe event refused: %s", exc.message)
+        raise
     handled = HANDLERS.get(event["type"])
     obj: dict[str, Any] = {}
     if handled is not None:
         validate, _handler = handled
-        obj = event_object(event)
-        validate(obj)
+        try:
+            obj = event_object(event)
+            validate(obj)
+        except MalformedEvent as exc:
+            log.warning("Stripe event %s refused: %s", event["id"], exc.message)
+            raise
     if not claim(session, event):
         return {"received": True, "duplicate": True}
     outcome = handled[1](session, obj, provider) if handled is not None else "ignored"

@@ -41,6 +41,8 @@ _PLACEHOLDER_WORDS = (
     "xxxx",
 )
 _MIN_DISTINCT_CHARACTERS = 8
+# Hosts a plain-text SMTP or IMAP connection may reach in production: it never leaves the machine.
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 
 def secret_problem(value: str, *, minimum: int) -> str | None:
@@ -130,6 +132,19 @@ class Settings(BaseSettings):
     dkim_selector: str = "relance"
     # Shared secret of POST /mail/inbound (HMAC-SHA256 of the raw message, X-Relance-Signature).
     mail_inbound_secret: str = "dev-mail-inbound-secret"
+    # IMAP polling (mail/imap.py), the other way replies come in: the worker reads the unseen
+    # messages of IMAP_FOLDER every IMAP_POLL_SECONDS. Empty IMAP_HOST: no polling. Give it a
+    # mailbox (or folder) of its own: a message someone opens in a mail client is marked seen
+    # and the poller no longer takes it. `imap_security` as for SMTP: "tls" (implicit, 993),
+    # "starttls" (143) or "none" (a local server only).
+    imap_host: str = ""
+    imap_port: int = Field(default=993, ge=1, le=65535)
+    imap_security: Literal["tls", "starttls", "none"] = "tls"
+    imap_username: str = ""
+    imap_password: str = ""
+    imap_folder: str = Field(default="INBOX", pattern=r"^[^\r\n]+$")
+    imap_poll_seconds: float = Field(default=60.0, ge=5)
+    imap_timeout_seconds: float = Field(default=30.0, gt=0)
 
     # Worker
     celery_broker_url: str = ""  # empty: tasks run in-process
@@ -190,6 +205,17 @@ class Settings(BaseSettings):
     def uses_stripe(self) -> bool:
         return bool(self.stripe_api_key)
 
+    @property
+    def imap_enabled(self) -> bool:
+        return bool(self.imap_host)
+
+    @model_validator(mode="after")
+    def _imap_complete(self) -> Settings:
+        """In every environment: a host with no account would fail at each poll, every minute."""
+        if self.imap_enabled and not (self.imap_username and self.imap_password):
+            raise ValueError("IMAP_HOST is set: IMAP_USERNAME and IMAP_PASSWORD are required too")
+        return self
+
     @model_validator(mode="after")
     def _secure_secrets(self) -> Settings:
         if self.environment == "development":
@@ -209,14 +235,20 @@ class Settings(BaseSettings):
             problem := secret_problem(self.stripe_api_key, minimum=MIN_PROVIDER_SECRET_LENGTH)
         ):
             problems.append(f"STRIPE_API_KEY is {problem}")
+        if self.imap_enabled and (
+            problem := secret_problem(self.imap_password, minimum=MIN_PROVIDER_SECRET_LENGTH)
+        ):
+            problems.append(f"IMAP_PASSWORD is {problem}")
         if problems:
             raise ValueError("refusing to start in production: " + "; ".join(sorted(problems)))
         if not self.database_url:
             raise ValueError("DATABASE_URL is required in production")
         if not self.twilio_validate_signatures:
             raise ValueError("TWILIO_VALIDATE_SIGNATURES=false is refused in production")
-        if self.smtp_security == "none" and self.smtp_host not in ("localhost", "127.0.0.1", "::1"):
+        if self.smtp_security == "none" and self.smtp_host not in _LOOPBACK:
             raise ValueError("SMTP_SECURITY=none is refused in production for a remote SMTP host")
+        if self.imap_enabled and self.imap_security == "none" and self.imap_host not in _LOOPBACK:
+            raise ValueError("IMAP_SECURITY=none is refused in production for a remote IMAP host")
         return self
 
     def _use_local_secrets(self) -> None:

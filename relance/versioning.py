@@ -18,16 +18,18 @@ from sqlalchemy.orm import Session
 
 from relance import audit
 from relance.db.models import VersionedDocument
-from relance.errors import NotFound
+from relance.errors import InvalidContent, NotFound
 
 Validator = Callable[[dict[str, Any]], list[str]]
 
 
-class DocumentInvalid(ValueError):
-    """The document was refused; `problems` are readable lines for the admin."""
+class DocumentInvalid(InvalidContent):
+    """The document was refused; `problems` are readable lines for the admin.
+    An InvalidContent (invalid_document, 422) with the lines as `problems`: the editors re-render them,
+    and anything else that lets it through answers like every other refusal."""
 
     def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
+        super().__init__("invalid_document", "; ".join(problems), problems=problems)
         self.problems = problems
 
 

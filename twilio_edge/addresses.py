@@ -10,7 +10,10 @@ WHATSAPP_PREFIX = "whatsapp:"
 
 
 class InvalidAddress(ValueError):
-    pass
+    """Not a possible phone number.
+
+    Internal to the edge: `twilio_edge.forms` catches it in its pydantic validators and raises
+    the field's own code (`invalid_phone`), which `TwilioForm.parse` turns into a BadInput."""
 
 
 def to_e164(raw: str, default_region: str = "FR") -> str:

@@ -4,7 +4,9 @@ Sets: the CLINC150 out-of-scope sentences (English, `oos_train` to tune, `oos_va
 `../shared/eval/clinc150_oos_train_val.json` from the checkout's root by default, --oos to point
 elsewhere), the French off-topic set written for this benchmark (bench/nlu/offtopic_fr.yml, kept
 apart from the training data: the script refuses to run if one of its messages is a training
-example), and the blind held-out set (bench/nlu_heldout) for the in-scope side, counts only.
+example) to report, its French tuning counterpart (bench/nlu/offtopic_fr_tune.yml, written blind
+to both; `--tune` lists the tuning messages the dialogue would act on, so fresh training examples
+of those shapes can be written), and the blind held-out set (bench/nlu_heldout) for the in-scope side, counts only.
 
 Every message is parsed once by the model; DIET's own ranking (the FallbackClassifier's and the
 ConsequenceGuard's labels removed) is then replayed through the thresholds of --config (the
@@ -57,6 +59,9 @@ from bot.components.evidence import CONFIRM_INTENT, CONSEQUENTIAL, fold, is_weak
 
 HELDOUT = PROJECT_ROOT / "bench" / "nlu_heldout"
 OFFTOPIC_FR = PROJECT_ROOT / "bench" / "nlu" / "offtopic_fr.yml"
+# The French counterpart of oos_train: written blind to the training data and to offtopic_fr.yml,
+# read to find the shapes the model misreads (--tune lists them); offtopic_fr reports.
+OFFTOPIC_FR_TUNE = PROJECT_ROOT / "bench" / "nlu" / "offtopic_fr_tune.yml"
 DEFAULT_OOS = Path("../shared/eval/clinc150_oos_train_val.json")
 FALLBACK = "nlu_fallback"
 # Intents on which the bot takes no business step (answers, small talk, rephrase).
@@ -171,13 +176,13 @@ def load_oos(path: Path) -> dict[str, list[str]]:
     return {split: [str(text) for text in data[split]] for split in ("oos_train", "oos_val")}
 
 
-def load_offtopic_fr() -> list[str]:
-    messages = [str(m) for m in yaml.safe_load(OFFTOPIC_FR.read_text(encoding="utf-8"))["messages"]]
+def load_offtopic_fr(path: Path = OFFTOPIC_FR) -> list[str]:
+    messages = [str(m) for m in yaml.safe_load(path.read_text(encoding="utf-8"))["messages"]]
     training = _training_texts()
     leaked = [m for m in messages if fold(m) in training]
     if leaked:
         raise SystemExit(
-            f"{OFFTOPIC_FR.name}: {len(leaked)} message(s) are also training "
+            f"{path.name}: {len(leaked)} message(s) are also training "
             f"examples, the set would no longer measure anything: {leaked[:3]}"
         )
     return messages
@@ -259,7 +264,7 @@ def report(parsed: dict[str, list[Parsed]], t: Thresholds, config: str, model: P
         "| of which confidence ≥ 0.7 | confirmation asked | rephrase (fallback) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for name in ("oos_train", "oos_val", "offtopic_fr"):
+    for name in ("oos_train", "offtopic_fr_tune", "oos_val", "offtopic_fr"):
         if name in parsed:
             r = rates(parsed[name], t)
             n = r["messages"]
@@ -313,6 +318,7 @@ def main() -> None:
     oos = load_oos(args.oos if args.oos.is_absolute() else PROJECT_ROOT / args.oos)
     sets: dict[str, list[tuple[str, str | None]]] = {
         "oos_train": [(m, None) for m in oos["oos_train"]],
+        "offtopic_fr_tune": [(m, None) for m in load_offtopic_fr(OFFTOPIC_FR_TUNE)],
     }
     if not args.tune:
         sets["oos_val"] = [(m, None) for m in oos["oos_val"]]
@@ -342,6 +348,13 @@ def main() -> None:
             "by FallbackClassifier setting:"
         )
         print("\n".join(curve))
+        print("Tuning messages the dialogue would act on (business intent or false accept):")
+        for name in ("oos_train", "offtopic_fr_tune"):
+            for message in parsed[name]:
+                final = outcome(message, current)
+                if final not in NOT_BUSINESS:
+                    confidence = message.ranking[0][1]
+                    print(f"  {name}: {final} {confidence:.2f} {message.text}")
         print("\n".join(report(parsed, tuned, args.config + " (tuned values)", args.model)))
         return
     lines = report(parsed, current, args.config, args.model)

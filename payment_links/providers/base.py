@@ -10,7 +10,11 @@ from relance.ledger.ports import ChargeResult
 
 
 class ProviderError(Exception):
-    """The provider could not be reached or refused the request (not a card decline)."""
+    """The provider could not be reached or refused the request (not a card decline).
+
+    A transport failure, not a refusal, so not a RelanceError: the callers decide where they call
+    the provider (the checkout endpoint shows a "try again later" page in the debtor's language;
+    the webhook handler logs it and does not save the card)."""
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from relance.db.models import (
 )
 from relance.db.models.enums import DisputeStatus, HandoffStatus, PlanStatus, PromiseStatus
 from relance.disputes.service import decide_dispute
-from relance.errors import Conflict, NotFound
+from relance.errors import NotFound
 from relance.late_reasons import Category
 from relance.web.deps import DbSession
 
@@ -77,8 +77,7 @@ def _decide(
     dispute = db.get(Dispute, dispute_id, with_for_update=True)
     if dispute is None:
         raise NotFound("dispute_not_found", f"No dispute with id {dispute_id}")
-    if dispute.status != DisputeStatus.OPEN:
-        raise Conflict("dispute_closed", f"Dispute {dispute.reference} is already {dispute.status}")
+    # Conflict("dispute_closed") when it was decided before
     decide_dispute(db, dispute, upheld=upheld, note=decision.note, actor=caller.actor)
     db.flush()
     return DisputeOut.model_validate(dispute)

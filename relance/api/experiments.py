@@ -1,4 +1,5 @@
-"""`/experiments`: define, start, stop, read results of, and promote wording experiments.
+"""`/experiments`: define, start, stop, read results of, and promote experiments (wording
+variants of a reminder, or the local hour a stage's contacts are sent at).
 
 Reading is open to any token; changing an experiment needs an admin user's token (it changes
 what debtors are sent), like the console's Admin → Experiments page.
@@ -33,9 +34,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 class ArmIn(BaseModel):
+    """A wording arm names `variant_index`, a send-hour arm `hour` (checked by the service
+    against the factor and the contact windows, with every problem named)."""
+
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=60)
-    variant_index: int = Field(ge=0, le=100)
+    variant_index: int | None = Field(default=None, ge=0, le=100)
+    hour: int | None = Field(default=None, ge=0, le=23)
     share: float = Field(default=1.0, gt=0, le=100)
 
 
@@ -43,7 +48,8 @@ class ExperimentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     key: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{1,47}$")
     name: str = Field(min_length=1, max_length=120)
-    template: str = Field(pattern=r"^utter_[a-z0-9_]+$", max_length=120)
+    factor: str = Field(default="wording", pattern="^(wording|send_hour)$")
+    template: str | None = Field(default=None, pattern=r"^utter_[a-z0-9_]+$", max_length=120)
     arms: list[ArmIn] = Field(min_length=2, max_length=8)
     stage: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{1,31}$")
     channel: str | None = Field(default=None, pattern="^(sms|whatsapp|voice)$")
@@ -76,7 +82,8 @@ class PromoteIn(BaseModel):
 class ArmOut(BaseModel):
     index: int
     name: str
-    variant_index: int
+    variant_index: int | None
+    hour: int | None
     share: float
     stopped_at: str | None
     stop_reason: str | None
@@ -87,7 +94,8 @@ class ExperimentOut(BaseModel):
     key: str
     name: str
     status: str
-    template: str
+    factor: str
+    template: str | None
     stage: str | None
     channel: str | None
     segment: str | None
@@ -152,6 +160,7 @@ def experiment_out(e: Experiment) -> ExperimentOut:
         key=e.key,
         name=e.name,
         status=e.status,
+        factor=e.factor,
         template=e.template,
         stage=e.stage,
         channel=e.channel,
@@ -170,6 +179,7 @@ def experiment_out(e: Experiment) -> ExperimentOut:
                 index=a.index,
                 name=a.name,
                 variant_index=a.variant_index,
+                hour=a.hour,
                 share=a.share,
                 stopped_at=a.stopped_at.isoformat() if a.stopped_at else None,
                 stop_reason=a.stop_reason,

@@ -16,7 +16,7 @@ from relance.api.auth import ApiCaller, Caller
 from relance.api.schemas import MAX_ID, ErrorOut
 from relance.db.models import ApiToken, Debtor, User
 from relance.db.models.enums import Role
-from relance.errors import Conflict, Forbidden, InvalidContent, NotFound
+from relance.errors import Forbidden, InvalidContent, NotFound
 from relance.privacy import erasure, export
 from relance.web.deps import DbSession
 
@@ -91,17 +91,13 @@ def erase_debtor(
 ) -> ErasureOut:
     """Pseudonymise the debtor (personal data and conversations go, the accounts stay).
 
-    409 `erasure_refused` while a balance is open or a dispute is open, unless `force`.
+    409 `erasure_refused` while a balance is open or a dispute is open, unless `force` (its
+    `blockers` member lists them); 422 `reason_required` for a blank reason.
     """
     debtor = _debtor(db, debtor_id)
     if body.confirm_customer_number.strip() != debtor.customer_number:
         raise InvalidContent("confirmation_mismatch", "confirm_customer_number does not match")
-    try:
-        report = erasure.erase(db, debtor, actor=caller.actor, reason=body.reason, force=body.force)
-    except erasure.ErasureRefused as exc:
-        raise Conflict("erasure_refused", str(exc)) from exc
-    except erasure.ErasureError as exc:
-        raise InvalidContent("erasure_invalid", str(exc)) from exc
+    report = erasure.erase(db, debtor, actor=caller.actor, reason=body.reason, force=body.force)
     return ErasureOut(
         debtor_id=report.debtor_id,
         customer_number=report.customer_number,

@@ -7,11 +7,9 @@ from functools import lru_cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from relance.errors import InvalidContent
+
 MIN_PASSWORD_LENGTH = 10
-
-
-class WeakPassword(ValueError):
-    """Refused before hashing so a short password never reaches the database."""
 
 
 @lru_cache
@@ -20,8 +18,12 @@ def _hasher() -> PasswordHasher:
 
 
 def hash_password(password: str) -> str:
+    """Refuses a short password (`InvalidContent("weak_password")`) before hashing, so it never
+    reaches the database."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise WeakPassword(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+        raise InvalidContent(
+            "weak_password", f"password must have at least {MIN_PASSWORD_LENGTH} characters"
+        )
     return _hasher().hash(password)
 
 

@@ -14,12 +14,9 @@ from relance.auth.passwords import dummy_hash, hash_password, needs_rehash, veri
 from relance.auth.sessions import end_user_sessions
 from relance.db.models import User
 from relance.db.models.enums import Role
+from relance.errors import Conflict, InvalidContent
 
 ROLES = tuple(r.value for r in Role)
-
-
-class UserError(ValueError):
-    """A rule refused the change (duplicate e-mail, unknown role, weak password)."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +24,11 @@ class LoginResult:
     user: User | None
     throttled: bool = False
     retry_after_seconds: int = 0
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InvalidContent("unknown_role", f"role must be one of {', '.join(ROLES)}")
 
 
 def normalise_email(email: str) -> str:
@@ -48,17 +50,15 @@ def create_user(
     display_name: str | None = None,
     actor: str = "system",
 ) -> User:
+    """Refused before anything is stored: `InvalidContent("invalid_email" | "unknown_role" |
+    "weak_password")`, or `Conflict("email_taken")` when the e-mail already has an account."""
     email = normalise_email(email)
     if "@" not in email or len(email) > 254:
-        raise UserError("a valid e-mail address is required")
-    if role not in ROLES:
-        raise UserError(f"role must be one of {', '.join(ROLES)}")
+        raise InvalidContent("invalid_email", "a valid e-mail address is required")
+    _check_role(role)
     if find_user(session, email) is not None:
-        raise UserError(f"a user with e-mail {email} already exists")
-    try:
-        password_hash = hash_password(password)
-    except ValueError as exc:
-        raise UserError(str(exc)) from exc
+        raise Conflict("email_taken", f"a user with e-mail {email} already exists")
+    password_hash = hash_password(password)
     user = User(
         email=email,
         display_name=(display_name or email.split("@")[0])[:120],
@@ -94,17 +94,13 @@ def authenticate(session: Session, email: str, password: str, ip: str) -> LoginR
 
 
 def set_password(session: Session, user: User, password: str, *, actor: str = "system") -> None:
-    try:
-        user.password_hash = hash_password(password)
-    except ValueError as exc:
-        raise UserError(str(exc)) from exc
+    user.password_hash = hash_password(password)  # InvalidContent("weak_password")
     end_user_sessions(session, user.id, "password")
     audit.record(session, actor=actor, action="user.password_changed", entity=user)
 
 
 def set_role(session: Session, user: User, role: str, *, actor: str = "system") -> None:
-    if role not in ROLES:
-        raise UserError(f"role must be one of {', '.join(ROLES)}")
+    _check_role(role)
     old, user.role = user.role, role
     audit.record(session, actor=actor, action="user.role_changed", entity=user, old=old, new=role)
 

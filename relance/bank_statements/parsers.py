@@ -36,7 +36,10 @@ MAX_MINOR = (
 
 
 class StatementError(ValueError):
-    """The file cannot be read as a statement; `line` is the 1-based entry (0: the whole file)."""
+    """The file cannot be read as a statement; `line` is the 1-based entry (0: the whole file).
+
+    Internal to the import, not a RelanceError: `bank_statements.service` catches it and refuses
+    the whole file once, as `InvalidContent("invalid_statement")` listing every line's problem."""
 
     def __init__(self, message: str, line: int = 0) -> None:
         super().__init__(message)

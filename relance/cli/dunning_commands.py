@@ -170,8 +170,9 @@ def letters_render(
     """Render a mise en demeure for the debtor's open invoices (preview, or queue it)."""
     from relance.db.base import utcnow
     from relance.db.session import session_scope
+    from relance.errors import Conflict
     from relance.letters.render import render_pdf
-    from relance.letters.service import AlreadyClaimed, create_formal_notice, draft, open_invoices
+    from relance.letters.service import create_formal_notice, draft, open_invoices
     from relance.policy.service import active_policy
     from relance.private_files import write_private
 
@@ -182,8 +183,11 @@ def letters_render(
                 letter = create_formal_notice(
                     session, row, None, language=language, payment_url=payment_url
                 )
-            except AlreadyClaimed as exc:
-                listed = ", ".join(f"invoice {i} in letter {n}" for i, n in exc.letters.items())
+            except Conflict as exc:
+                if exc.code != "already_in_letter":
+                    raise
+                letters = exc.details["letters"].items()
+                listed = ", ".join(f"invoice {i} in letter {n}" for i, n in letters)
                 console.print(
                     f"[red]nothing to queue: already in a queued or posted letter ({listed})[/red]"
                 )

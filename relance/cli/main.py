@@ -14,6 +14,7 @@ def _register() -> None:
         db_commands,
         dunning_commands,
         einvoice_commands,
+        mail_commands,
         payments_commands,
         privacy_commands,
         stack_commands,
@@ -31,6 +32,7 @@ def _register() -> None:
         privacy_commands,
         einvoice_commands,
         accounting_commands,
+        mail_commands,
     ):
         commands.register(app)
 

@@ -38,12 +38,13 @@ def _actor() -> str:
 
 def _debtor_or_exit(session: Session, debtor_ref: str) -> Debtor:
     """The debtor named on the command line, or a one-line error and exit code 1."""
-    from relance.privacy.repository import DebtorNotFound, find_debtor
+    from relance.errors import NotFound
+    from relance.privacy.repository import find_debtor
 
     try:
         return find_debtor(session, debtor_ref)
-    except DebtorNotFound as exc:
-        console.print(f"[red]{exc}[/red]")
+    except NotFound as exc:
+        console.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(code=1) from exc
 
 
@@ -76,7 +77,7 @@ def erase(
 ) -> None:
     """Pseudonymise the debtor: personal data and conversations go, the accounts stay."""
     from relance.db.session import session_scope
-    from relance.privacy.erasure import ErasureError
+    from relance.errors import RelanceError
     from relance.privacy.erasure import erase as erase_debtor
 
     with session_scope() as session:
@@ -87,8 +88,8 @@ def erase(
             raise typer.Exit(code=1)
         try:
             report = erase_debtor(session, debtor, actor=_actor(), reason=reason, force=force)
-        except ErasureError as exc:
-            console.print(f"[red]{exc}[/red]")
+        except RelanceError as exc:
+            console.print(f"[red]{exc.message}[/red]")
             raise typer.Exit(code=1) from exc
     console.print(
         f"debtor {report.customer_number} erased"

@@ -47,8 +47,9 @@ def create(
     ),
 ) -> None:
     """Create a console user."""
-    from relance.auth.users import UserError, create_user
+    from relance.auth.users import create_user
     from relance.db.session import session_scope
+    from relance.errors import RelanceError
 
     password = _read_password(password_stdin)
     try:
@@ -57,14 +58,15 @@ def create(
                 session, email, password, role=role, display_name=name or None, actor="cli"
             )
             summary = f"user {user.id} {user.email} ({user.role}) created"
-    except UserError as exc:
-        _fail(str(exc), code=2)
+    except RelanceError as exc:
+        _fail(exc.message, code=2)
     console.print(summary)
 
 
 def _change(email: str, change: str, value: object = None) -> str:
     from relance.auth import users
     from relance.db.session import session_scope
+    from relance.errors import RelanceError
 
     try:
         with session_scope() as session:
@@ -79,8 +81,8 @@ def _change(email: str, change: str, value: object = None) -> str:
             else:
                 users.set_active(session, user, bool(value), actor="cli")
             return f"{user.email}: {change} updated"
-    except users.UserError as exc:
-        _fail(str(exc), code=2)
+    except RelanceError as exc:
+        _fail(exc.message, code=2)
     return ""
 
 

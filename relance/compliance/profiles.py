@@ -62,6 +62,16 @@ def profile_for(jurisdiction: str | None) -> JurisdictionProfile:
     return PROFILES.get((jurisdiction or "FR").upper(), FR)
 
 
+def whole_hours(profile: JurisdictionProfile) -> list[int]:
+    """Local hours wholly inside one of the profile's contact windows (10 for 10:00-13:00, not
+    13): where the planner may put a contact (best time, send-hour experiments)."""
+    return [
+        h
+        for h in range(24)
+        if any(start <= time(h) and time(h, 59) < end for start, end in profile.windows)
+    ]
+
+
 def narrowed(
     profile: JurisdictionProfile, contact_from: time | None, contact_until: time | None
 ) -> JurisdictionProfile | None:

@@ -23,12 +23,3 @@ def normalise_email(address: str) -> str:
             "invalid_email", f"{address!r} is not a valid e-mail address: {exc}"
         ) from exc
     return checked.normalized.lower()
-
-
-def email_problem(address: str) -> str | None:
-    """Why an imported address is refused, or None (for the import's row report)."""
-    try:
-        normalise_email(address)
-    except BadInput as exc:
-        return exc.message
-    return None

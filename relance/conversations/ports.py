@@ -1,14 +1,16 @@
 """What the core needs from the channel edges, as protocols.
 
 `relance` must not import messaging/, voice/ or mail/ (arrows point inward), yet the dunning
-dispatcher, the ledger (thank-you message) and the console (collector reply) must send things. They
-ask for the gateways here; the process assembly (`relance.wiring`) installs the Twilio and SMTP
+dispatcher, the ledger (thank-you message) and the console (collector reply) must send things, and
+the worker and the CLI must read the replies mailbox (IMAP). They ask for the gateways and the
+poller here; the process assembly (`relance.wiring`) installs the Twilio, SMTP and IMAP
 implementations.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlalchemy.orm import Session
@@ -18,7 +20,11 @@ from relance.db.models import Contact, Conversation, Message
 
 class DeliveryError(Exception):
     """Sending failed. `retryable` errors (429, 5xx, timeouts) are retried with backoff;
-    hard ones (invalid number, opted out at the carrier) move on to the next channel."""
+    hard ones (invalid number, opted out at the carrier) move on to the next channel.
+
+    A transport failure, not a refusal, so not a RelanceError: the dunning engine retries or
+    moves on by `retryable`; the console turns it into `Unavailable`/`Conflict("delivery_failed")`
+    for the collector (console/casework.py)."""
 
     def __init__(self, message: str, *, retryable: bool, code: str | None = None) -> None:
         super().__init__(message)
@@ -86,8 +92,43 @@ class MailGateway(Protocol):
         ...
 
 
+@dataclass
+class MailboxPollReport:
+    """What one poll of the replies mailbox did: the worker logs it, `relance mail poll` prints it.
+
+    `outcomes` counts the handled messages by the inbound path's status (answered, duplicate,
+    bounce, auto_reply, opted_out...); `rejected` are messages no retry can make acceptable (no
+    Message-ID, too large), flagged for a person; `failed` are left unseen for the next poll;
+    `waiting` are beyond this poll's batch.
+    """
+
+    mailbox: str
+    unseen: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    rejected: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    waiting: int = 0
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "mailbox": self.mailbox,
+            "unseen": self.unseen,
+            **dict(self.outcomes),
+            "rejected": len(self.rejected),
+            "failed": len(self.failed),
+            "waiting": self.waiting,
+        }
+
+
+class MailboxPoller(Protocol):
+    def poll(self) -> MailboxPollReport:
+        """Take the mailbox's new messages through the inbound e-mail path, once."""
+        ...
+
+
 _gateway: OutboundGateway | None = None
 _mail_gateway: MailGateway | None = None
+_mailbox_poller: MailboxPoller | None = None
 
 
 def install_gateway(gateway: OutboundGateway) -> None:
@@ -110,3 +151,14 @@ def get_mail_gateway() -> MailGateway:
     if _mail_gateway is None:
         raise RuntimeError("no mail gateway installed: call relance.wiring.wire() at start-up")
     return _mail_gateway
+
+
+def install_mailbox_poller(poller: MailboxPoller) -> None:
+    global _mailbox_poller
+    _mailbox_poller = poller
+
+
+def get_mailbox_poller() -> MailboxPoller:
+    if _mailbox_poller is None:
+        raise RuntimeError("no mailbox poller installed: call relance.wiring.wire() at start-up")
+    return _mailbox_poller

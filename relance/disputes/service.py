@@ -17,6 +17,7 @@ from relance import audit
 from relance.db.models import Debtor, Dispute, Invoice, Task
 from relance.db.models.enums import InvoiceStatus
 from relance.disputes import repository
+from relance.errors import Conflict
 from relance.nlu_normalise import fold
 from relance.outbox.service import emit
 
@@ -120,7 +121,8 @@ def decide_dispute(
     """A collector closes the dispute (added by the console work).
 
     Upheld: the invoice is cancelled, so dunning on it stops for good. Rejected: the invoice is
-    open again and dunning resumes. The review task is marked done either way.
+    open again and dunning resumes. The review task is marked done either way. A dispute
+    already closed is `Conflict("dispute_closed")`.
     """
     from sqlalchemy import select
 
@@ -129,7 +131,7 @@ def decide_dispute(
     from relance.db.models.enums import DisputeStatus, InvoiceStatus, TaskStatus
 
     if dispute.status != DisputeStatus.OPEN:
-        raise ValueError("this dispute is already closed")
+        raise Conflict("dispute_closed", f"Dispute {dispute.reference} is already {dispute.status}")
     dispute.status = DisputeStatus.RESOLVED if upheld else DisputeStatus.REJECTED
     dispute.resolution_note = note.strip()[:4000]
     dispute.resolved_at = utcnow()

@@ -60,9 +60,9 @@ from relance.dunning.writer import PENDING
 from relance.experiments.service import (
     ArmChoice,
     RunningExperiment,
-    arm_for_contact,
-    record_exposure,
+    expose_contact,
     running_snapshot,
+    withdraw,
 )
 from relance.outbox.service import emit
 from relance.plans.repository import open_invoices
@@ -346,10 +346,12 @@ class Dispatcher:
             assert contact is not None
             # A running experiment on the template this text sends (the stage's, or the discreet
             # one before anyone answered from this number) gives the debtor an arm, kept for the
-            # whole experiment. A call speaks its own purpose and stays out of experiments.
+            # whole experiment, and records the exposure now: Rasa's /nlg reads it for the text.
+            # A call speaks its own purpose and stays out of experiments.
             choice = (
-                arm_for_contact(
+                expose_contact(
                     session,
+                    self._running_experiments(session),
                     debtor_id=debtor.id,
                     template=(
                         lead.template if decision.may_disclose_details else DISCREET_TEMPLATE
@@ -358,7 +360,9 @@ class Dispatcher:
                     channel=channel,
                     segment=debtor.segment,
                     language=conversation.language,
-                    experiments=self._running_experiments(session),
+                    group_key=first.group_key,
+                    invoice_ids=[a.invoice_id for a in live],
+                    now=now,
                 )
                 if channel != Channel.VOICE
                 else None
@@ -368,6 +372,8 @@ class Dispatcher:
                     session, conversation, contact, channel, lead, numbers, decision, choice, live
                 )
             except DeliveryError as exc:
+                if choice is not None:
+                    withdraw(session, choice)
                 attempts += 1
                 reasons.append(f"{channel}: {exc.code or ''} {exc}".strip())
                 if exc.retryable and attempts < lead.max_attempts:
@@ -396,16 +402,6 @@ class Dispatcher:
             )
             experiment: dict[str, int] = {}
             if choice is not None:
-                record_exposure(
-                    session,
-                    choice,
-                    debtor_id=debtor.id,
-                    channel=channel,
-                    stage=lead.key,
-                    message_id=message.id if message is not None else None,
-                    invoice_ids=[a.invoice_id for a in live],
-                    now=now,
-                )
                 experiment = {"experiment": choice.experiment_id, "arm": choice.arm_index}
             audit.record(
                 session,

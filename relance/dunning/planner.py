@@ -196,6 +196,13 @@ def plan(
         session.flush()
         report.counts["best_time_moved"] = schedule_best_times(session, run.id, now=now)
     if run is not None:
+        from relance.experiments.send_hour import schedule_send_hours
+
+        session.flush()
+        moved = schedule_send_hours(session, run.id, now=now, policy=policy)
+        if moved:
+            report.counts["send_hour_moved"] = moved
+    if run is not None:
         run.finished_at = utcnow()
         run.counts = dict(report.counts)
         _refresh_statistics(session, report.counts)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from relance.bank_statements import rf
 from relance.db.models import Debtor, Invoice
 from relance.db.models.enums import Segment
+from relance.errors import RelanceError
 from relance.ledger.ports import get_payments
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,8 @@ def balance_link(session: Session, debtor: Debtor) -> str | None:
     no port installed and calls payment_links.service.create_link itself."""
     try:
         _, url = get_payments().create_link(session, debtor=debtor, purpose="balance")
-    except ValueError as exc:  # payment_links.service.LinkError: nothing payable, provider down
-        log.info("no balance link for debtor %s: %s", debtor.id, exc)
+    except RelanceError as exc:  # nothing payable, several currencies
+        log.info("no balance link for debtor %s: %s", debtor.id, exc.code)
         return None
     return url
 

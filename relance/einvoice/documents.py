@@ -44,7 +44,10 @@ _LATE_PAYMENT = re.compile(
 
 
 class DocumentError(ValueError):
-    """The file cannot be read as an e-invoice; `field` names what is missing or wrong."""
+    """The file cannot be read as an e-invoice; `field` names what is missing or wrong.
+
+    Internal to the import, not a RelanceError: `einvoice.service` turns it into a per-file
+    problem in the import report, so one bad file does not refuse the others."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)

@@ -15,7 +15,10 @@ MAX_XML_BYTES = 5 * 1024 * 1024  # an invoice with thousands of lines is well un
 
 
 class UnsafeXml(ValueError):
-    """The document is not well-formed, too large, or carries a DTD/entities."""
+    """The document is not well-formed, too large, or carries a DTD/entities.
+
+    Internal: the parsers that call `parse` turn it into their own per-file or per-statement
+    problem (`DocumentError`, `StatementError`)."""
 
 
 def _parser() -> etree.XMLParser:

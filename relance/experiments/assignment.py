@@ -2,8 +2,9 @@
 
 The hash gives each debtor a fixed point `u` in [0, 1); the arm is the slice of the current
 traffic shares that holds `u`. Under a fixed split that alone makes the arm stable; under Thompson
-sampling the shares move, so the first arm given is stored (`ExperimentAssignment`) and kept for
-the whole experiment: a debtor never sees two wordings of the same reminder.
+sampling the shares move, so the arm of the debtor's first exposure is kept for the whole
+experiment (`service.expose` reads it inside the INSERT of each later exposure): a debtor never
+sees two wordings of the same reminder.
 """
 
 from __future__ import annotations

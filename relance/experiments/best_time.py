@@ -16,7 +16,7 @@ from datetime import UTC, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relance.compliance.profiles import JurisdictionProfile, profile_for
+from relance.compliance.profiles import profile_for, whole_hours
 from relance.compliance.windows import day_block, zone
 from relance.db.models import Conversation, Debtor, DunningAction, Message, Payment
 from relance.db.models.enums import Direction
@@ -91,15 +91,6 @@ def learn(
     return found
 
 
-def allowed_hours(profile: JurisdictionProfile) -> list[int]:
-    """Local hours wholly inside one of the jurisdiction's contact windows."""
-    return [
-        h
-        for h in range(24)
-        if any(start <= time(h) and time(h, 59) < end for start, end in profile.windows)
-    ]
-
-
 def _best_from_histogram(histogram: tuple[int, ...], allowed: list[int]) -> int | None:
     if sum(histogram) < MIN_EVENTS:
         return None
@@ -129,7 +120,7 @@ def schedule_best_times(session: Session, run_id: int, *, now: datetime) -> int:
         if histogram is None:
             continue
         profile = profile_for(jurisdiction)
-        hour = _best_from_histogram(histogram, allowed_hours(profile))
+        hour = _best_from_histogram(histogram, whole_hours(profile))
         if hour is None:
             continue
         local_now = now.astimezone(zone(tz))

@@ -1,4 +1,5 @@
-"""Experiments, their arms, who was assigned to which arm, and every contact that used an arm.
+"""Experiments, their arms, and every contact that used an arm (the first one is the debtor's
+assignment: relance/experiments/service.py `expose`).
 
 An experiment's definition is also saved as a versioned document (`experiment:<id>`) at each
 change, so its history can be read and compared like the policy's (relance/versioning.py).
@@ -16,7 +17,11 @@ from relance.db.base import Base, TimestampMixin, utcnow
 
 
 class Experiment(TimestampMixin, Base):
-    """What varies (the variants of one wording template), for whom, and how it is judged."""
+    """What varies, for whom, and how it is judged.
+
+    `factor` is what the arms change: `wording` (each arm a variant of `template`) or
+    `send_hour` (each arm a local hour at which the planner schedules the contacts of `stage`;
+    no template: the usual wording is sent)."""
 
     __tablename__ = "experiments"
 
@@ -25,7 +30,7 @@ class Experiment(TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(120))
     status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
     factor: Mapped[str] = mapped_column(String(16), default="wording")
-    template: Mapped[str] = mapped_column(String(120), index=True)
+    template: Mapped[str | None] = mapped_column(String(120), index=True)  # wording only
     # Eligibility (None = any): the stage key, channel, segment and language of the contact.
     stage: Mapped[str | None] = mapped_column(String(32))
     channel: Mapped[str | None] = mapped_column(String(16))
@@ -71,14 +76,15 @@ class Experiment(TimestampMixin, Base):
             "max_opt_out_excess": self.max_opt_out_excess,
             "max_complaint_excess": self.max_complaint_excess,
             "arms": [
-                {"name": a.name, "variant_index": a.variant_index, "share": a.share}
+                {"name": a.name, "variant_index": a.variant_index, "hour": a.hour, "share": a.share}
                 for a in self.arms
             ],
         }
 
 
 class ExperimentArm(Base):
-    """One arm; arm 0 is the control. `variant_index` is the wording variant it sends."""
+    """One arm; arm 0 is the control. A wording arm sends the variant `variant_index`; a
+    send-hour arm is sent at `hour` (0-23, the debtor's local time)."""
 
     __tablename__ = "experiment_arms"
     __table_args__ = (UniqueConstraint("experiment_id", "index"),)
@@ -87,7 +93,8 @@ class ExperimentArm(Base):
     experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
     index: Mapped[int]
     name: Mapped[str] = mapped_column(String(60))
-    variant_index: Mapped[int]
+    variant_index: Mapped[int | None]
+    hour: Mapped[int | None]
     share: Mapped[float] = mapped_column(default=1.0)  # fixed split weight
     stopped_at: Mapped[datetime | None]
     stop_reason: Mapped[str | None] = mapped_column(String(300))
@@ -95,21 +102,12 @@ class ExperimentArm(Base):
     experiment: Mapped[Experiment] = relationship(back_populates="arms")
 
 
-class ExperimentAssignment(Base):
-    """The arm a debtor is in for the whole experiment (one row per experiment and debtor)."""
-
-    __tablename__ = "experiment_assignments"
-    __table_args__ = (UniqueConstraint("experiment_id", "debtor_id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
-    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id", ondelete="CASCADE"), index=True)
-    arm_index: Mapped[int]
-    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
 class ExperimentExposure(Base):
-    """A contact that used an arm: the reminder sent, on which channel, when."""
+    """A contact that used an arm: the reminder sent, on which channel, when.
+
+    A debtor's first exposure to an experiment is also their assignment: every later contact
+    copies its arm, and /nlg reads it for the assistant's replies. Written just before the send
+    (Rasa's /nlg needs it for the reminder's own text) and removed if the send fails."""
 
     __tablename__ = "experiment_exposures"
     __table_args__ = (Index("ix_experiment_exposures_exp_debtor", "experiment_id", "debtor_id"),)
@@ -120,6 +118,8 @@ class ExperimentExposure(Base):
     debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(16))
     stage: Mapped[str | None] = mapped_column(String(40))
-    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    # The dunning group whose contact this was: its rows (dunning_actions.group_key) carry the
+    # message sent. Known before the send, so the exposure is written once, complete.
+    group_key: Mapped[str | None] = mapped_column(String(80))
     invoice_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     exposed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

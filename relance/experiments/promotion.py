@@ -28,8 +28,14 @@ def promote(
     if not 0 <= arm_index < len(experiment.arms):
         raise BadInput("arm_invalid", f"no arm {arm_index} in this experiment")
     arm = experiment.arms[arm_index]
+    if experiment.template is None or arm.variant_index is None:
+        raise Conflict(
+            "experiment_not_promotable",
+            "a send-hour experiment has no wording to promote: stop it and plan at the winning "
+            "hour through the policy",
+        )
     variants = list(active_templates(session).get(experiment.template) or [])
-    tested = {a.variant_index for a in experiment.arms}
+    tested = {a.variant_index for a in experiment.arms if a.variant_index is not None}
     if not variants or max(tested) >= len(variants):
         raise Conflict(
             "wording_changed",

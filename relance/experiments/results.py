@@ -51,7 +51,8 @@ class Exposed:
 class ArmResult:
     index: int
     name: str
-    variant_index: int
+    variant_index: int | None  # a wording arm's variant
+    hour: int | None = None  # a send-hour arm's local hour
     exposed: int = 0
     n: int = 0
     successes: int = 0
@@ -196,7 +197,7 @@ def compute(session: Session, experiment: Experiment, *, now: datetime) -> Resul
 def summarise(experiment: Experiment, exposed: Iterable[Exposed], *, now: datetime) -> Results:
     """Per-arm counts, intervals, lift, P(best) and the series over time (pure computation)."""
     arms = [
-        ArmResult(a.index, a.name, a.variant_index, stopped_reason=a.stop_reason)
+        ArmResult(a.index, a.name, a.variant_index, a.hour, stopped_reason=a.stop_reason)
         for a in experiment.arms
     ]
     window = timedelta(days=experiment.window_days)

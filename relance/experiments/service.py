@@ -1,8 +1,11 @@
 """Experiments: define, start, assign, record exposures, stop arms, promote the winner.
 
-Only wording varies (the variants of one reminder template); compliance never does: the
-contact windows, caps, opt-outs, disclosure and the wording's own checks (opt-out notice...) are
-applied by the dispatcher to every arm alike, and each variant is an already-validated wording.
+An experiment varies the wording (the variants of one reminder template) or the send hour (the
+local hour at which the planner schedules one stage's contacts, relance/experiments/send_hour.py);
+compliance never varies: the contact windows, caps, opt-outs, disclosure and the wording's own
+checks (opt-out notice...) are applied by the dispatcher to every arm alike at the send, each
+variant is an already-validated wording, and an hour outside any jurisdiction's contact windows
+is refused when the experiment is defined.
 The outcome of a debtor is read from the ledger, promises and conversations
 (relance/experiments/results.py), never from the text sent.
 """
@@ -12,23 +15,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Integer, Table, bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningInsert
 
 from relance import audit, versioning
-from relance.db.base import utcnow
+from relance.compliance.profiles import PROFILES, whole_hours
 from relance.errors import BadInput, Conflict, NotFound
 from relance.experiments.assignment import arm_of
-from relance.experiments.models import (
-    Experiment,
-    ExperimentArm,
-    ExperimentAssignment,
-    ExperimentExposure,
-)
+from relance.experiments.models import Experiment, ExperimentArm, ExperimentExposure
 from relance.experiments.stats import thompson_weights
+from relance.policy.schema import Policy
+from relance.policy.service import active_policy
 
+WORDING, SEND_HOUR = "wording", "send_hour"
+FACTORS = (WORDING, SEND_HOUR)
 OUTCOMES = ("paid_full", "any_payment", "promise", "reply")
 ALLOCATIONS = ("fixed", "thompson")
 CHANNELS = ("sms", "whatsapp", "voice")
@@ -40,9 +44,12 @@ RUNNING, DRAFT, STOPPED, FINISHED = "running", "draft", "stopped", "finished"
 
 @dataclass(frozen=True)
 class ArmSpec:
+    """A wording arm names its variant; a send-hour arm its local hour (0-23)."""
+
     name: str
-    variant_index: int
+    variant_index: int | None = None
     share: float = 1.0
+    hour: int | None = None
 
 
 @dataclass(frozen=True)
@@ -51,8 +58,9 @@ class ExperimentSpec:
 
     key: str
     name: str
-    template: str
+    template: str | None  # the wording whose variants are tested; None for send_hour
     arms: list[ArmSpec]
+    factor: str = WORDING
     stage: str | None = None
     channel: str | None = None
     segment: str | None = None
@@ -71,7 +79,8 @@ class ArmChoice:
 
     experiment_id: int
     arm_index: int
-    variant_index: int
+    variant_index: int | None  # None: the usual wording (a send-hour arm)
+    exposure_id: int  # the contact's exposure row, written before the send
 
 
 @dataclass
@@ -87,24 +96,19 @@ def spec_problems(spec: ExperimentSpec, templates: dict[str, list[dict[str, Any]
         problems.append("key: 2-48 lower-case letters, digits, '-' or '_'")
     if not spec.name.strip() or len(spec.name) > 120:
         problems.append("name: 1-120 characters")
-    variants = templates.get(spec.template)
-    if not variants:
-        problems.append(f"template: no wording named {spec.template!r}")
     if len(spec.arms) < 2:
         problems.append("arms: at least two (a control and one variant)")
     if len(spec.arms) > 8:
         problems.append("arms: at most eight")
-    seen: set[int] = set()
+    if spec.factor == WORDING:
+        problems += _wording_problems(spec, templates)
+    elif spec.factor == SEND_HOUR:
+        problems += _send_hour_problems(spec)
+    else:
+        problems.append(f"factor: one of {', '.join(FACTORS)}")
     for i, arm in enumerate(spec.arms):
         if not arm.name.strip() or len(arm.name) > 60:
             problems.append(f"arms[{i}].name: 1-60 characters")
-        if variants and not 0 <= arm.variant_index < len(variants):
-            problems.append(
-                f"arms[{i}].variant_index: {spec.template} has variants 0 to {len(variants) - 1}"
-            )
-        if arm.variant_index in seen:
-            problems.append(f"arms[{i}].variant_index: two arms send variant {arm.variant_index}")
-        seen.add(arm.variant_index)
         if not 0 < arm.share <= 100:
             problems.append(f"arms[{i}].share: a number above 0 and at most 100")
     checks = (
@@ -132,6 +136,76 @@ def spec_problems(spec: ExperimentSpec, templates: dict[str, list[dict[str, Any]
     return problems
 
 
+def _wording_problems(
+    spec: ExperimentSpec, templates: dict[str, list[dict[str, Any]]]
+) -> list[str]:
+    problems: list[str] = []
+    variants = templates.get(spec.template or "")
+    if not variants:
+        problems.append(f"template: no wording named {spec.template!r}")
+    seen: set[int] = set()
+    for i, arm in enumerate(spec.arms):
+        if arm.hour is not None:
+            problems.append(f"arms[{i}].hour: only a send-hour experiment's arms name an hour")
+        if arm.variant_index is None:
+            problems.append(f"arms[{i}].variant_index: the wording variant this arm sends")
+            continue
+        if variants and not 0 <= arm.variant_index < len(variants):
+            problems.append(
+                f"arms[{i}].variant_index: {spec.template} has variants 0 to {len(variants) - 1}"
+            )
+        if arm.variant_index in seen:
+            problems.append(f"arms[{i}].variant_index: two arms send variant {arm.variant_index}")
+        seen.add(arm.variant_index)
+    return problems
+
+
+def _send_hour_problems(spec: ExperimentSpec) -> list[str]:
+    """A send-hour experiment times one stage's contacts, at hours every jurisdiction allows."""
+    problems: list[str] = []
+    if spec.template:
+        problems.append("template: a send-hour experiment sends the usual wording: leave it empty")
+    if not spec.stage:
+        problems.append("stage: the dunning stage whose contacts are timed")
+    if spec.allocation != "fixed":
+        problems.append(
+            "allocation: fixed for a send-hour experiment (its contacts are scheduled when "
+            "planned, hours before the send: moving shares would let the hour planned and the "
+            "arm recorded differ)"
+        )
+    seen: set[int] = set()
+    for i, arm in enumerate(spec.arms):
+        if arm.variant_index is not None:
+            problems.append(f"arms[{i}].variant_index: a send-hour arm sends the usual wording")
+        if arm.hour is None or not 0 <= arm.hour <= 23:
+            problems.append(f"arms[{i}].hour: the debtor's local hour this arm sends at, 0 to 23")
+            continue
+        for profile in PROFILES.values():
+            if arm.hour not in whole_hours(profile):
+                windows = ", ".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in profile.windows)
+                problems.append(
+                    f"arms[{i}].hour: {arm.hour}:00-{arm.hour}:59 is outside the {profile.code} "
+                    f"contact windows ({windows})"
+                )
+        if arm.hour in seen:
+            problems.append(f"arms[{i}].hour: two arms send at {arm.hour}:00")
+        seen.add(arm.hour)
+    return problems
+
+
+def _stage_problems(spec: ExperimentSpec, policy: Policy) -> list[str]:
+    """A send-hour experiment times a message stage of the active policy (calls, letters and
+    legal steps are not timed by it)."""
+    if spec.factor != SEND_HOUR or not spec.stage:
+        return []
+    stages = list(
+        dict.fromkeys(s.key for t in policy.tracks for s in t.stages if s.kind == "message")
+    )
+    if spec.stage in stages:
+        return []
+    return [f"stage: a message stage of the active policy ({', '.join(stages)})"]
+
+
 def _save_history(session: Session, experiment: Experiment, *, actor: str, comment: str) -> None:
     versioning.save_version(
         session,
@@ -150,7 +224,7 @@ def create(
     templates: dict[str, list[dict[str, Any]]],
 ) -> Experiment:
     """A new experiment in draft (nobody is assigned before it is started)."""
-    problems = spec_problems(spec, templates)
+    problems = spec_problems(spec, templates) + _stage_problems(spec, active_policy(session))
     if problems:
         raise BadInput("experiment_invalid", "; ".join(problems), problems=problems)
     if session.scalar(select(Experiment.id).where(Experiment.key == spec.key)) is not None:
@@ -158,7 +232,8 @@ def create(
     experiment = Experiment(
         key=spec.key,
         name=spec.name.strip(),
-        template=spec.template,
+        factor=spec.factor,
+        template=spec.template or None,
         stage=spec.stage or None,
         channel=spec.channel or None,
         segment=spec.segment or None,
@@ -173,7 +248,11 @@ def create(
         status=DRAFT,
         arms=[
             ExperimentArm(
-                index=i, name=a.name.strip(), variant_index=a.variant_index, share=a.share
+                index=i,
+                name=a.name.strip(),
+                variant_index=a.variant_index,
+                hour=a.hour,
+                share=a.share,
             )
             for i, a in enumerate(spec.arms)
         ],
@@ -190,10 +269,11 @@ def create(
 def spec_details(spec: ExperimentSpec) -> dict[str, Any]:
     return {
         "key": spec.key,
+        "factor": spec.factor,
         "template": spec.template,
         "allocation": spec.allocation,
         "outcome": spec.outcome,
-        "arms": [[a.name, a.variant_index, a.share] for a in spec.arms],
+        "arms": [[a.name, a.variant_index, a.hour, a.share] for a in spec.arms],
     }
 
 
@@ -211,16 +291,12 @@ def list_all(session: Session) -> list[Experiment]:
 def start(session: Session, experiment: Experiment, *, actor: str, now: datetime) -> None:
     if experiment.status != DRAFT:
         raise Conflict("experiment_not_draft", f"the experiment is {experiment.status}")
-    clash = session.scalar(
-        select(Experiment.key).where(
-            Experiment.status == RUNNING, Experiment.template == experiment.template
-        )
-    )
-    if clash is not None:
-        raise Conflict(
-            "experiment_clash",
-            f"experiment {clash!r} already varies {experiment.template}: stop it first",
-        )
+    for other in running(session):
+        if overlap(experiment, other):
+            raise Conflict(
+                "experiment_clash",
+                f"experiment {other.key!r} is running on the same contacts: stop it first",
+            )
     experiment.status, experiment.started_at = RUNNING, now
     experiment.weights = fixed_weights(experiment)
     experiment.version += 1
@@ -239,6 +315,15 @@ def stop(
     audit.record(
         session, actor=actor, action="experiment.stopped", entity=experiment, reason=reason[:300]
     )
+
+
+def overlap(a: Experiment, b: Experiment) -> bool:
+    """Whether one contact could be in both: two wording experiments on one template, or a
+    send-hour experiment and any experiment that may cover its stage. Each contact is in one
+    experiment at most, so its outcome is attributed to one arm."""
+    if a.factor == WORDING and b.factor == WORDING:
+        return a.template == b.template
+    return a.stage is None or b.stage is None or a.stage == b.stage
 
 
 def fixed_weights(experiment: Experiment) -> list[float]:
@@ -260,13 +345,15 @@ class RunningExperiment:
 
     id: int
     key: str
-    template: str
+    factor: str
+    template: str | None
     stage: str | None
     channel: str | None
     segment: str | None
     language: str | None
     weights: tuple[float, ...]
-    variants: tuple[int, ...]  # variant index per arm
+    variants: tuple[int | None, ...]  # variant index per arm (None: send-hour arms)
+    hours: tuple[int | None, ...]  # local send hour per arm (None: wording arms)
     stopped: frozenset[int]  # arms stopped by a guard rail
 
     @classmethod
@@ -274,6 +361,7 @@ class RunningExperiment:
         return cls(
             id=experiment.id,
             key=experiment.key,
+            factor=experiment.factor,
             template=experiment.template,
             stage=experiment.stage,
             channel=experiment.channel,
@@ -281,6 +369,7 @@ class RunningExperiment:
             language=experiment.language,
             weights=tuple(experiment.weights or fixed_weights(experiment)),
             variants=tuple(a.variant_index for a in experiment.arms),
+            hours=tuple(a.hour for a in experiment.arms),
             stopped=frozenset(a.index for a in experiment.arms if a.stopped_at is not None),
         )
 
@@ -298,8 +387,10 @@ def eligible(
     segment: str,
     language: str,
 ) -> bool:
+    """Whether the contact about to send `template` at `stage` is in the experiment; a send-hour
+    experiment takes its stage's contacts whatever their wording."""
     return (
-        experiment.template == template
+        (experiment.factor == SEND_HOUR or experiment.template == template)
         and experiment.stage in (None, stage)
         and experiment.channel in (None, channel)
         and experiment.segment in (None, segment)
@@ -307,39 +398,94 @@ def eligible(
     )
 
 
-def assign(
-    session: Session, experiment: Experiment | RunningExperiment, debtor_id: int
-) -> ArmChoice | None:
-    """The debtor's arm, assigned on first need and kept; None when that arm was stopped.
-
-    The new assignment is added to the unit of work, not flushed: the dispatcher commits before
-    Rasa asks /nlg for the text, so /nlg finds it."""
-    snap = (
-        experiment
-        if isinstance(experiment, RunningExperiment)
-        else RunningExperiment.of(experiment)
-    )
-    stored = session.scalar(
-        select(ExperimentAssignment.arm_index).where(
-            ExperimentAssignment.experiment_id == snap.id,
-            ExperimentAssignment.debtor_id == debtor_id,
+@lru_cache(maxsize=64)
+def _exposure_insert(stopped: frozenset[int]) -> ReturningInsert[tuple[int, int]]:
+    """INSERT an exposure whose arm is the debtor's first exposure's, else `:hashed_arm`;
+    nothing when that arm is in `stopped`. Built once per set of stopped arms (the dispatcher
+    runs it for every contact in an experiment; only the values change)."""
+    experiment_id = bindparam("experiment_id", type_=Integer())
+    debtor_id = bindparam("debtor_id", type_=Integer())
+    stored = (
+        select(ExperimentExposure.arm_index)
+        .where(
+            ExperimentExposure.experiment_id == experiment_id,
+            ExperimentExposure.debtor_id == debtor_id,
         )
+        .order_by(ExperimentExposure.id)
+        .limit(1)
+        .scalar_subquery()
     )
-    if stored is None:
-        weights = [0.0 if i in snap.stopped else w for i, w in enumerate(snap.weights)]
-        if sum(weights) <= 0:
-            return None
-        stored = arm_of(snap.key, debtor_id, weights)
-        session.add(
-            ExperimentAssignment(experiment_id=snap.id, debtor_id=debtor_id, arm_index=stored)
-        )
-    if stored in snap.stopped:
-        return None
-    return ArmChoice(snap.id, stored, snap.variants[stored])
+    arm = func.coalesce(stored, bindparam("hashed_arm", type_=Integer()))
+    table = cast(Table, ExperimentExposure.__table__)
+    columns = table.c
+    chosen = select(
+        experiment_id,
+        arm,
+        debtor_id,
+        bindparam("channel", type_=columns.channel.type),
+        bindparam("stage", type_=columns.stage.type),
+        bindparam("group_key", type_=columns.group_key.type),
+        bindparam("invoice_ids", type_=columns.invoice_ids.type),
+        bindparam("exposed_at", type_=columns.exposed_at.type),
+    )
+    if stopped:
+        chosen = chosen.where(arm.not_in(sorted(stopped)))
+    names = ["experiment_id", "arm_index", "debtor_id", "channel", "stage", "group_key"]
+    # The table, not the mapped class: an ORM insert given a dict of values would take it for
+    # a bulk insert of rows.
+    return (
+        insert(table)
+        .from_select([*names, "invoice_ids", "exposed_at"], chosen)
+        .returning(columns.id, columns.arm_index)
+    )
 
 
-def arm_for_contact(
+def expose(
     session: Session,
+    experiment: RunningExperiment,
+    *,
+    debtor_id: int,
+    channel: str,
+    stage: str | None,
+    group_key: str | None,
+    invoice_ids: list[int],
+    now: datetime,
+) -> ArmChoice | None:
+    """Record that this contact uses the debtor's arm, before it is sent; None when that arm
+    was stopped (the usual wording then, and no exposure).
+
+    One INSERT ... SELECT, with no look-up before it: the arm is the one of the debtor's first
+    exposure to this experiment if there is one (kept for the whole experiment, even after
+    Thompson sampling moved the shares), else the slice of the current shares holding the
+    debtor's hash. The first exposure is the assignment: no table of its own, so a contact in an
+    experiment writes one row and runs one statement more than a contact outside it
+    (bench/experiments). It is written before the send because Rasa's /nlg call for the
+    reminder's text reads it (`variant_for_reply`); the dispatcher withdraws it if the send fails.
+    """
+    weights = [0.0 if i in experiment.stopped else w for i, w in enumerate(experiment.weights)]
+    if sum(weights) <= 0:
+        return None
+    row = session.execute(
+        _exposure_insert(experiment.stopped),
+        {
+            "experiment_id": experiment.id,
+            "debtor_id": debtor_id,
+            "hashed_arm": arm_of(experiment.key, debtor_id, weights),
+            "channel": channel,
+            "stage": stage,
+            "group_key": group_key,
+            "invoice_ids": invoice_ids,
+            "exposed_at": now,
+        },
+    ).first()
+    if row is None:  # the debtor's arm was stopped by a guard rail
+        return None
+    return ArmChoice(experiment.id, row.arm_index, experiment.variants[row.arm_index], row.id)
+
+
+def expose_contact(
+    session: Session,
+    experiments: list[RunningExperiment],
     *,
     debtor_id: int,
     template: str,
@@ -347,12 +493,14 @@ def arm_for_contact(
     channel: str,
     segment: str,
     language: str,
-    experiments: list[RunningExperiment] | None = None,
+    group_key: str | None,
+    invoice_ids: list[int],
+    now: datetime,
 ) -> ArmChoice | None:
-    """The arm this reminder uses, if a running experiment covers it (assigning on first use).
+    """The arm this reminder uses, its exposure recorded, if a running experiment covers it.
 
-    `experiments` is the caller's recent snapshot of the running ones (read here if None)."""
-    for experiment in running_snapshot(session) if experiments is None else experiments:
+    `experiments` is the caller's recent snapshot of the running ones (`running_snapshot`)."""
+    for experiment in experiments:
         if eligible(
             experiment,
             template=template,
@@ -361,8 +509,26 @@ def arm_for_contact(
             segment=segment,
             language=language,
         ):
-            return assign(session, experiment, debtor_id)
+            return expose(
+                session,
+                experiment,
+                debtor_id=debtor_id,
+                channel=channel,
+                stage=stage,
+                group_key=group_key,
+                invoice_ids=invoice_ids,
+                now=now,
+            )
     return None
+
+
+def withdraw(session: Session, choice: ArmChoice) -> None:
+    """The send failed: the debtor saw nothing, so the contact is no exposure (and, if it was
+    their first, no assignment either)."""
+    session.execute(
+        delete(ExperimentExposure).where(ExperimentExposure.id == choice.exposure_id),
+        execution_options={"synchronize_session": False},
+    )
 
 
 def variant_for_reply(session: Session, *, template: str, sender_id: str) -> int | None:
@@ -378,11 +544,11 @@ def variant_for_reply(session: Session, *, template: str, sender_id: str) -> int
         select(ExperimentArm.variant_index, ExperimentArm.stopped_at)
         .join(Experiment, Experiment.id == ExperimentArm.experiment_id)
         .join(
-            ExperimentAssignment,
-            (ExperimentAssignment.experiment_id == Experiment.id)
-            & (ExperimentAssignment.arm_index == ExperimentArm.index),
+            ExperimentExposure,
+            (ExperimentExposure.experiment_id == Experiment.id)
+            & (ExperimentExposure.arm_index == ExperimentArm.index),
         )
-        .join(Conversation, Conversation.debtor_id == ExperimentAssignment.debtor_id)
+        .join(Conversation, Conversation.debtor_id == ExperimentExposure.debtor_id)
         .where(
             Experiment.status == RUNNING,
             Experiment.template == template,
@@ -390,34 +556,9 @@ def variant_for_reply(session: Session, *, template: str, sender_id: str) -> int
         )
         .limit(1)
     ).first()
-    if row is None or row.stopped_at is not None:
+    if row is None or row.stopped_at is not None or row.variant_index is None:
         return None
     return int(row.variant_index)
-
-
-def record_exposure(
-    session: Session,
-    choice: ArmChoice,
-    *,
-    debtor_id: int,
-    channel: str,
-    stage: str | None,
-    message_id: int | None,
-    invoice_ids: list[int],
-    now: datetime | None = None,
-) -> ExperimentExposure:
-    exposure = ExperimentExposure(
-        experiment_id=choice.experiment_id,
-        arm_index=choice.arm_index,
-        debtor_id=debtor_id,
-        channel=channel,
-        stage=stage,
-        message_id=message_id,
-        invoice_ids=invoice_ids,
-        exposed_at=now or utcnow(),
-    )
-    session.add(exposure)
-    return exposure
 
 
 # -- the hourly job: guard rails, then traffic shares ------------------------------------------

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from relance import audit
 from relance.db.base import utcnow
 from relance.db.models import Conversation, Debtor, LatePaymentReason
+from relance.errors import InvalidContent
 from relance.late_reasons import CATEGORIES
 from relance.nlu_normalise import fold
 from relance.plans import repository as plans_repository
@@ -32,8 +33,12 @@ MAX_WORDS = 2000
 INTENT_CATEGORIES = {"cannot_pay": "other", "forgot_to_pay": "oversight", "dispute_debt": "dispute"}
 
 
-class UnknownCategory(ValueError):
-    """A category outside the closed list (relance.late_reasons.CATEGORIES)."""
+class UnknownCategory(InvalidContent):
+    """A category outside the closed list (relance.late_reasons.CATEGORIES): a 422 wherever a
+    caller lets a person choose it, like any refused content."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("unknown_category", message)
 
 
 @lru_cache

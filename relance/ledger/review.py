@@ -21,16 +21,13 @@ from sqlalchemy.orm import Session
 from relance import audit
 from relance.db.base import utcnow
 from relance.db.models import Debtor, Payment
+from relance.errors import Conflict, InvalidContent, NotFound, PolicyViolation
 from relance.ledger.models import PaymentReview
 from relance.ledger.service import Expected, PaymentOutcome, apply_payment, lock_debtor
 
 OPEN, RESOLVED = "open", "resolved"
 APPLIED, CLOSED = "applied", "closed"
 MAX_NOTE_LENGTH = 2000
-
-
-class ReviewError(ValueError):
-    """The review cannot be resolved as asked (already resolved, wrong currency, no note)."""
 
 
 def mismatches(
@@ -101,26 +98,35 @@ def resolve(
     Applying allocates the money like any payment (oldest open invoices of its currency first) and
     thanks the debtor; a payment in another currency than was asked cannot be applied (it would
     turn into credit in the wrong currency) and must be closed (refunded) instead.
+
+    Refusals are the project's errors, each with its own code, raised before anything changes:
+    `Conflict("already_reviewed")`, `InvalidContent("note_too_long" | "note_required")`,
+    `NotFound("payment_not_found")`, `PolicyViolation("currency_mismatch")`.
     """
     note = note.strip()
     if review.status != OPEN:
-        raise ReviewError("this payment has already been reviewed")
+        raise Conflict("already_reviewed", "this payment has already been reviewed")
     if len(note) > MAX_NOTE_LENGTH:
-        raise ReviewError(f"the note is longer than {MAX_NOTE_LENGTH} characters")
+        raise InvalidContent(
+            "note_too_long", f"the note is longer than {MAX_NOTE_LENGTH} characters"
+        )
     payment = session.get(Payment, review.payment_id)
     if payment is None:
-        raise ReviewError("the payment no longer exists")
+        raise NotFound("payment_not_found", "the payment no longer exists")
     outcome = None
     if apply:
         if "currency" in (review.reasons or []):
-            raise ReviewError(
+            raise PolicyViolation(
+                "currency_mismatch",
                 f"a payment in {payment.currency} cannot be applied to an account in "
-                f"{review.expected_currency}: refund it and close the review"
+                f"{review.expected_currency}: refund it and close the review",
             )
         debtor = lock_debtor(session, payment.debtor_id)
         outcome = apply_payment(session, debtor, payment, recorded_by=actor)
     elif not note:
-        raise ReviewError("say what happened to the money (refunded, returned…) to close it")
+        raise InvalidContent(
+            "note_required", "say what happened to the money (refunded, returned…) to close it"
+        )
     review.status = RESOLVED
     review.resolution = APPLIED if apply else CLOSED
     review.resolved_by = actor[:128]

@@ -22,13 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relance.db.models import Debtor, Invoice
+from relance.errors import InvalidContent, NotFound, RelanceError
 from relance.ledger.service import PaymentOutcome, find_payment, record_payment
 
 BANK_PROVIDER = "bank"
-
-
-class TransferError(ValueError):
-    """A transfer that cannot be recorded as given (unknown debtor, bad amount...)."""
 
 
 @dataclass
@@ -39,7 +36,8 @@ class ImportReport:
 
 
 def to_minor(amount: str, currency: str) -> int:
-    """'1 234,50' EUR -> 123450. Refuses more decimals than the currency has."""
+    """'1 234,50' EUR -> 123450. Refuses (`InvalidContent("invalid_amount")`) what is not a
+    positive amount with at most the currency's decimals."""
     text = amount.strip().replace("\u00a0", "").replace(" ", "")
     if "," in text and "." in text:
         text = (
@@ -52,12 +50,12 @@ def to_minor(amount: str, currency: str) -> int:
     try:
         value = Decimal(text)
     except InvalidOperation as exc:
-        raise TransferError(f"not an amount: {amount!r}") from exc
+        raise InvalidContent("invalid_amount", f"not an amount: {amount!r}") from exc
     scaled = value * (Decimal(10) ** get_currency_precision(currency))
     if scaled != scaled.to_integral_value():
-        raise TransferError(f"too many decimals for {currency}: {amount!r}")
+        raise InvalidContent("invalid_amount", f"too many decimals for {currency}: {amount!r}")
     if scaled <= 0:
-        raise TransferError(f"amount must be positive: {amount!r}")
+        raise InvalidContent("invalid_amount", f"amount must be positive: {amount!r}")
     return int(scaled)
 
 
@@ -73,27 +71,38 @@ def record_transfer(
     invoice_number: str | None = None,
     recorded_by: str = "system",
 ) -> PaymentOutcome:
-    """Record one bank transfer through the common allocation path."""
+    """Record one bank transfer through the common allocation path.
+
+    Refused before anything is stored: no reference (`InvalidContent("reference_required")`), an
+    unknown invoice or customer (`NotFound("invoice_not_found" | "customer_not_found")`), an
+    invoice of another customer (`InvalidContent("invoice_not_customers")`), or neither named
+    (`InvalidContent("debtor_required")`).
+    """
     reference = reference.strip()
     if not reference:
-        raise TransferError("a bank reference is required (it prevents double entry)")
+        raise InvalidContent(
+            "reference_required", "a bank reference is required (it prevents double entry)"
+        )
     invoice = None
     if invoice_number:
         invoice = session.scalars(select(Invoice).where(Invoice.number == invoice_number)).first()
         if invoice is None:
-            raise TransferError(f"unknown invoice {invoice_number}")
+            raise NotFound("invoice_not_found", f"unknown invoice {invoice_number}")
     if customer_number:
         debtor = session.scalars(
             select(Debtor).where(Debtor.customer_number == customer_number)
         ).first()
         if debtor is None:
-            raise TransferError(f"unknown customer {customer_number}")
+            raise NotFound("customer_not_found", f"unknown customer {customer_number}")
         if invoice is not None and invoice.debtor_id != debtor.id:
-            raise TransferError(f"invoice {invoice_number} is not customer {customer_number}'s")
+            raise InvalidContent(
+                "invoice_not_customers",
+                f"invoice {invoice_number} is not customer {customer_number}'s",
+            )
         debtor_id = debtor.id
     if debtor_id is None:
         if invoice is None:
-            raise TransferError("customer_number or invoice_number is required")
+            raise InvalidContent("debtor_required", "customer_number or invoice_number is required")
         debtor_id = invoice.debtor_id
     return record_payment(
         session,
@@ -110,7 +119,11 @@ def record_transfer(
 
 
 def import_transfers_csv(session: Session, text: str, *, recorded_by: str) -> ImportReport:
-    """Record every valid row; a bad row is reported and skipped, the others still go in."""
+    """Record every valid row; a bad row is reported and skipped, the others still go in.
+
+    A row's refusal (any `RelanceError` from `to_minor`/`record_transfer`) becomes a
+    `(line, message)` entry in the report rather than an error: the file is not all-or-nothing.
+    """
     report = ImportReport()
     sample = text[:2048]
     delimiter = ";" if sample.count(";") > sample.count(",") else ","
@@ -126,7 +139,9 @@ def import_transfers_csv(session: Session, text: str, *, recorded_by: str) -> Im
             try:
                 received_on = date.fromisoformat(row.get("date", ""))
             except ValueError as exc:
-                raise TransferError(f"not an ISO date: {row.get('date')!r}") from exc
+                raise InvalidContent(
+                    "invalid_date", f"not an ISO date: {row.get('date')!r}"
+                ) from exc
             with session.begin_nested():
                 outcome = record_transfer(
                     session,
@@ -138,8 +153,8 @@ def import_transfers_csv(session: Session, text: str, *, recorded_by: str) -> Im
                     invoice_number=row.get("invoice_number") or None,
                     recorded_by=recorded_by,
                 )
-        except TransferError as exc:
-            report.errors.append((line, str(exc)))
+        except RelanceError as exc:
+            report.errors.append((line, exc.message))
             continue
         if outcome.created:
             report.recorded.append(outcome.payment.id)

@@ -25,6 +25,7 @@ from relance.compliance.windows import zone
 from relance.db.base import utcnow
 from relance.db.models import Debtor, Invoice, Letter
 from relance.db.models.enums import InvoiceStatus, LetterStatus
+from relance.errors import Conflict, InvalidContent, PolicyViolation
 from relance.letters.amounts import Claim, compute_claim
 from relance.letters.render import place_from_address, qr_svg, render_html, render_pdf
 from relance.outbox.service import emit
@@ -35,18 +36,6 @@ from relance.settings import get_settings
 
 KIND = "mise_en_demeure"
 LIVE = (LetterStatus.QUEUED, LetterStatus.SENT)
-
-
-class AlreadyClaimed(ValueError):
-    """Every invoice asked for is already in a live letter: queueing another would duplicate it."""
-
-    def __init__(self, letters: dict[int, int]) -> None:
-        self.letters = letters  # invoice id -> letter id
-        super().__init__(f"invoices already in a queued or posted letter: {letters}")
-
-
-class NotPosted(ValueError):
-    """Only a queued letter can be marked posted (with a tracking number)."""
 
 
 @dataclass
@@ -153,22 +142,33 @@ def create_formal_notice(
     payment_url: str | None = None,
     out_dir: Path | None = None,
 ) -> Letter:
-    """Render the letter for these invoices, store the PDF and queue it for registered mail."""
+    """Render the letter for these invoices, store the PDF and queue it for registered mail.
+
+    Refused before anything is stored: `Conflict("no_open_invoice")`,
+    `Conflict("already_in_letter")` when every invoice is already in a queued or posted letter
+    (queueing another would duplicate it; `letters` maps invoice id → letter id), and
+    `PolicyViolation("mixed_currencies")` (a letter cannot add euros and pounds).
+    """
     now = now or utcnow()
     policy = policy or active_policy(session)
     _lock_debtor(session, debtor)  # two makers for one debtor: the second sees the first's letter
     invoices = open_invoices(session, debtor, invoice_ids)
     if not invoices:
-        raise ValueError(f"debtor {debtor.id} has no open invoice to claim")
+        raise Conflict("no_open_invoice", f"debtor {debtor.id} has no open invoice to claim")
     claimed = claimed_invoices(session, debtor.id, [i.id for i in invoices])
     if claimed:
         invoices = [i for i in invoices if i.id not in claimed]
         if not invoices:
-            raise AlreadyClaimed(claimed)
+            raise Conflict(
+                "already_in_letter",
+                f"invoices already in a queued or posted letter: {claimed}",
+                letters=claimed,
+            )
     currencies = {i.currency for i in invoices}
     if len(currencies) > 1:
-        raise ValueError(
-            f"one letter per currency: invoices in {sorted(currencies)}; pass one currency's ids"
+        raise PolicyViolation(
+            "mixed_currencies",
+            f"one letter per currency: invoices in {sorted(currencies)}; pass one currency's ids",
         )
     as_of = now.astimezone(zone(debtor.timezone)).date()
     if payment_url is None:
@@ -238,10 +238,14 @@ TRACKING_RE = re.compile(r"^[A-Z0-9]{8,20}$")
 
 
 def normalise_tracking(value: str) -> str:
-    """'1a 1234 5678 901' → '1A12345678901'. La Poste numbers are letters and digits only."""
+    """'1a 1234 5678 901' → '1A12345678901'. La Poste numbers are letters and digits only
+    (`InvalidContent("invalid_tracking_number")` otherwise)."""
     text = re.sub(r"[\s-]", "", value or "").upper()
     if not TRACKING_RE.match(text):
-        raise ValueError("A tracking number is 8 to 20 letters and digits, e.g. 1A12345678901.")
+        raise InvalidContent(
+            "invalid_tracking_number",
+            "A tracking number is 8 to 20 letters and digits, e.g. 1A12345678901.",
+        )
     return text
 
 
@@ -249,13 +253,16 @@ def mark_posted(session: Session, letter: Letter, tracking_number: str, *, actor
     """Registered mail posted: keep the tracking number, who and when (proof of sending for court).
 
     Only queued → posted: a posted letter keeps its first tracking number, a cancelled one stays
-    cancelled. The row is locked so two collectors posting at once cannot both succeed.
+    cancelled (`Conflict("letter_not_queued")`). The row is locked so two collectors posting at
+    once cannot both succeed.
     """
     tracking_number = normalise_tracking(tracking_number)
     session.execute(select(Letter.id).where(Letter.id == letter.id).with_for_update())
     session.refresh(letter)
     if letter.status != LetterStatus.QUEUED:
-        raise NotPosted(f"letter {reference_for(letter)} is {letter.status}, not queued")
+        raise Conflict(
+            "letter_not_queued", f"letter {reference_for(letter)} is {letter.status}, not queued"
+        )
     letter.tracking_number = tracking_number
     letter.status = LetterStatus.SENT
     letter.sent_at = utcnow()

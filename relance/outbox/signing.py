@@ -17,7 +17,10 @@ TOLERANCE_SECONDS = 300
 
 
 class SignatureError(ValueError):
-    pass
+    """A webhook body whose signature does not verify.
+
+    Not a RelanceError: `verify` is the reference check a *receiver* of our outbound webhooks
+    runs (and our tests); no Relance endpoint raises it, so it never reaches the api's handler."""
 
 
 def new_secret() -> str:

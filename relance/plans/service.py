@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from relance import audit
 from relance.db.models import Debtor, Installment, PaymentPlan, Task
 from relance.db.models.enums import PlanStatus
-from relance.errors import PolicyViolation
+from relance.errors import Conflict, PolicyViolation
 from relance.outbox.service import emit
 from relance.plans import repository
 from relance.policy.service import PlanLimits
@@ -284,14 +284,14 @@ def decide_approval(
     """A collector approves or rejects a plan above the policy limits (added by the console work).
 
     Approved: the plan is active and its schedule runs. Rejected: dunning resumes. The approval
-    task is marked done either way.
+    task is marked done either way. A plan already decided is `Conflict("plan_not_pending")`.
     """
     from sqlalchemy import select
 
     from relance.db.models.enums import TaskStatus
 
     if plan.status != PlanStatus.PENDING_APPROVAL:
-        raise ValueError("this plan is not waiting for approval")
+        raise Conflict("plan_not_pending", "this plan is not waiting for approval")
     plan.status = PlanStatus.ACTIVE if approve else PlanStatus.REJECTED
     plan.approved_by = actor[:64] if approve else None
     if note:

@@ -21,18 +21,20 @@ from sqlalchemy.orm import Session
 
 from relance import audit
 from relance.db.models import Debtor, VersionedDocument
-from relance.errors import NotFound
+from relance.errors import InvalidContent, NotFound
 from relance.policy.schema import Policy
 
 SEED_PATH = Path(__file__).with_name("default_policy.yml")
 POLICY_KIND = "policy"
 
 
-class PolicyInvalid(ValueError):
-    """The document does not validate; `problems` lists readable `path: message` lines."""
+class PolicyInvalid(InvalidContent):
+    """The document does not validate; `problems` lists readable `path: message` lines.
+    An InvalidContent (invalid_policy, 422) with the lines as `problems`: the editors re-render them,
+    and anything else that lets it through answers like every other refusal."""
 
     def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
+        super().__init__("invalid_policy", "; ".join(problems), problems=problems)
         self.problems = problems
 
 

@@ -225,12 +225,10 @@ def start_payment(session: Session, debtor: Debtor, invoice_ids: Sequence[int]) 
     }
     if not set(chosen) <= payable:
         raise BadInput("invoice_not_payable", "these invoices cannot be paid here")
-    try:
-        link, url = get_payments().create_link(
-            session, debtor=debtor, purpose="balance", invoice_ids=chosen
-        )
-    except ValueError as exc:  # LinkError: mixed currencies
-        raise BadInput("payment_not_possible", str(exc)) from exc
+    # PolicyViolation("mixed_currencies") when the chosen invoices are in several currencies
+    link, url = get_payments().create_link(
+        session, debtor=debtor, purpose="balance", invoice_ids=chosen
+    )
     note_in_timeline(
         session,
         debtor,

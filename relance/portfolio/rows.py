@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from babel.numbers import get_currency_precision
 
-from relance.contacts.email_address import email_problem, normalise_email
+from relance.contacts.email_address import normalise_email
+from relance.errors import BadInput
 from relance.languages import LANGUAGES
 
 REQUIRED = (
@@ -152,10 +153,10 @@ def parse_row(
         problems.append(f"jurisdiction '{jurisdiction}' must be FR or US")
     email = (row.get("email") or "").strip() or None
     if email is not None:
-        if (problem := email_problem(email)) is not None:
-            problems.append(f"email: {problem}")
-        else:
+        try:  # one validation (a check, then the normal form, ran the validator twice)
             email = normalise_email(email)
+        except BadInput as exc:
+            problems.append(f"email: {exc.message}")
     if problems:
         return problems
     assert phone and issue and due and amount_minor is not None and paid_minor is not None
@@ -201,6 +202,11 @@ def _phone(raw: str, country: str, field: str, problems: list[str]) -> str | Non
         problems.append(f"{field} '{raw}' is not a possible phone number")
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_phone(raw: str, country: str) -> str | None:
+    """The phone in E.164 as `parse_row` stores it, or None when it is not a possible number."""
+    return _phone(raw, country, "phone", [])
 
 
 MAX_MINOR = 10**15  # minor units: far above any invoice, far below a 64-bit column

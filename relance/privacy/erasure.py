@@ -52,6 +52,7 @@ from relance.db.models.enums import (
     TaskStatus,
 )
 from relance.db.session import rowcount
+from relance.errors import Conflict, InvalidContent
 from relance.privacy import repository, scrub, tracker
 from relance.settings import Settings, get_settings
 
@@ -84,20 +85,6 @@ FREE_TEXT_KEYS = frozenset(
 OUTSTANDING = (InvoiceStatus.OPEN, InvoiceStatus.DISPUTED)
 
 TrackerPurger = Callable[[Settings, Iterable[str]], int]
-
-
-class ErasureError(ValueError):
-    """The erasure was not done; the message says why (shown as is by the CLI and console)."""
-
-
-class ErasureRefused(ErasureError):
-    def __init__(self, blockers: list[str]) -> None:
-        self.blockers = blockers
-        super().__init__(
-            "refused: "
-            + "; ".join(blockers)
-            + ". Settle or close these first, or force the erasure with a reason."
-        )
 
 
 @dataclass
@@ -174,14 +161,28 @@ def erase(
     purge_tracker: TrackerPurger = tracker.purge_conversations,
     verify: bool = True,
 ) -> ErasureReport:
+    """Pseudonymise the debtor and report what went.
+
+    Refused before anything changes: no reason or a reason over 500 characters
+    (`InvalidContent("reason_required" | "reason_too_long")`), or an open balance or dispute
+    without `force` (`Conflict("erasure_refused")`, whose `blockers` detail lists them).
+    """
     reason = (reason or "").strip()
     if not reason:
-        raise ErasureError("a reason is required (it is kept in the audit trail)")
+        raise InvalidContent(
+            "reason_required", "a reason is required (it is kept in the audit trail)"
+        )
     if len(reason) > 500:
-        raise ErasureError("the reason is longer than 500 characters")
+        raise InvalidContent("reason_too_long", "the reason is longer than 500 characters")
     found = blockers(session, debtor)
     if found and not force:
-        raise ErasureRefused(found)
+        raise Conflict(
+            "erasure_refused",
+            "refused: "
+            + "; ".join(found)
+            + ". Settle or close these first, or force the erasure with a reason.",
+            blockers=found,
+        )
     settings = settings or get_settings()
     now = utcnow()
     needles = personal_values(session, debtor)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from relance.db.base import Base
 from relance.db.models import Debtor
+from relance.errors import NotFound
 
 # child table -> (its foreign key column, parent table)
 CHILDREN: dict[str, tuple[str, str]] = {
@@ -29,18 +30,15 @@ CHILDREN: dict[str, tuple[str, str]] = {
 HIDDEN_COLUMNS = {"payment_links": {"token_hash"}}
 
 
-class DebtorNotFound(LookupError):
-    """No debtor with that customer number (or id)."""
-
-
 def find_debtor(session: Session, ref: str) -> Debtor:
-    """By customer number, the reference the creditor's own systems use; else by numeric id."""
+    """By customer number, the reference the creditor's own systems use; else by numeric id.
+    `NotFound("debtor_not_found")` when neither names a debtor."""
     ref = ref.strip()
     debtor = session.scalars(select(Debtor).where(Debtor.customer_number == ref)).first()
     if debtor is None and ref.isdigit() and len(ref) < 19:
         debtor = session.get(Debtor, int(ref))
     if debtor is None:
-        raise DebtorNotFound(f"no debtor with customer number or id {ref!r}")
+        raise NotFound("debtor_not_found", f"no debtor with customer number or id {ref!r}")
     return debtor
 
 

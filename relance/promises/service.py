@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from relance import audit
 from relance.db.models import Debtor, Promise
 from relance.db.models.enums import PromiseStatus
+from relance.errors import InvalidContent
 from relance.outbox.service import emit
 from relance.promises import repository
 
@@ -45,9 +46,10 @@ def record_promise(
     currency: str,
     source: str = "bot",
 ) -> Promise:
-    """Record the promise over the open invoices; an earlier pending promise is superseded."""
+    """Record the promise over the open invoices; an earlier pending promise is superseded.
+    A zero or negative amount is `InvalidContent("invalid_amount")`."""
     if amount_minor <= 0:
-        raise ValueError("a promise needs a positive amount")
+        raise InvalidContent("invalid_amount", "a promise needs a positive amount")
     for previous in repository.pending_promises(session, debtor.id):
         previous.status = PromiseStatus.CANCELLED
     promise = Promise(

@@ -19,6 +19,7 @@ TASK_PREFIX = "relance."
 def make_celery(settings: Settings, **overrides: Any) -> Celery:
     if not settings.celery_broker_url:
         raise RuntimeError("CELERY_BROKER_URL is empty: use the embedded scheduler")
+    schedule = jobs.schedule(settings)
     app = Celery("relance", broker=settings.celery_broker_url)
     app.conf.update(
         task_acks_late=True,  # a job lost with its worker runs again; every job is idempotent
@@ -27,11 +28,11 @@ def make_celery(settings: Settings, **overrides: Any) -> Celery:
         timezone="UTC",
         beat_schedule={
             name: {"task": TASK_PREFIX + name, "schedule": interval}
-            for name, (interval, _job) in jobs.SCHEDULE.items()
+            for name, (interval, _job) in schedule.items()
         },
         **overrides,
     )
-    for name, (_interval, job) in jobs.SCHEDULE.items():
+    for name, (_interval, job) in schedule.items():
         app.task(name=TASK_PREFIX + name, ignore_result=True)(_wrap(name, job))
     return app
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from relance.conversations.ports import get_mailbox_poller
 from relance.conversations.replay import replay_all
 from relance.db import session as db_session
 from relance.db.base import utcnow
@@ -25,6 +26,7 @@ from relance.worker.readiness import AssistantGate, assistant_is_ready
 
 if TYPE_CHECKING:
     from relance.dunning.ratelimit import RateLimiter
+    from relance.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,11 @@ def deliver_webhooks(now: datetime | None = None) -> dict[str, int]:
     return deliver_due(db_session.get_sessionmaker(), now=now)
 
 
+def poll_mailbox() -> dict[str, object]:
+    """Take the replies mailbox's new messages (IMAP) through the inbound e-mail path."""
+    return get_mailbox_poller().poll().summary()
+
+
 # name -> (interval in seconds, job). Planning is idempotent, so running it often is harmless.
 SCHEDULE: dict[str, tuple[float, Callable[[], Any]]] = {
     "dunning.plan": (60 * 60, plan_dunning),
@@ -121,3 +128,12 @@ SCHEDULE: dict[str, tuple[float, Callable[[], Any]]] = {
     "privacy.retention": (24 * 60 * 60, retention),
     "webhooks.deliver": (30, deliver_webhooks),
 }
+
+
+def schedule(settings: Settings) -> dict[str, tuple[float, Callable[[], Any]]]:
+    """SCHEDULE, plus the IMAP poll at IMAP_POLL_SECONDS when a mailbox is configured (without
+    IMAP_HOST there is no job at all, rather than one that fails every minute)."""
+    jobs = dict(SCHEDULE)
+    if settings.imap_enabled:
+        jobs["mail.poll"] = (settings.imap_poll_seconds, poll_mailbox)
+    return jobs

@@ -20,12 +20,15 @@ def _wire() -> None:
     wire()
 
 
-def embedded_scheduler() -> EmbeddedScheduler:
-    return EmbeddedScheduler(jobs.SCHEDULE)
+def embedded_scheduler(settings: Settings) -> EmbeddedScheduler:
+    return EmbeddedScheduler(jobs.schedule(settings))
 
 
 class WorkerConfigError(RuntimeError):
-    """A worker set-up that cannot do what was asked (said before anything starts)."""
+    """A worker set-up that cannot do what was asked (said before anything starts).
+
+    A start-up configuration error for the `relance worker` command, never raised while serving
+    a request, so not a RelanceError; the CLI prints it and exits."""
 
 
 def celery_worker_argv(beat: bool) -> list[str]:
@@ -50,4 +53,4 @@ def run_worker(settings: Settings | None = None, *, beat: bool = True) -> None:
         app.worker_main(celery_worker_argv(beat))
         return
     log.info("embedded scheduler (no CELERY_BROKER_URL)")
-    embedded_scheduler().run_forever()
+    embedded_scheduler(settings).run_forever()

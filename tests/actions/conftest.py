@@ -9,7 +9,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from relance.db.models import Conversation, Debtor
-from tests.console import factories
+from tests.factories import make_contact, make_conversation, make_debtor, make_invoice, make_message
 
 
 def make_tracker(
@@ -43,12 +43,12 @@ def dispatcher() -> CollectingDispatcher:
 @pytest.fixture
 def debtor_setup(db: Any) -> tuple[Debtor, Conversation]:
     """A consumer debtor (postcode 75011) with two open invoices, an SMS contact and a thread."""
-    owner = factories.debtor(db, postcode="75011", segment="consumer")
-    factories.invoice(db, owner, amount_minor=20_000)
-    factories.invoice(db, owner, amount_minor=10_000)
-    factories.contact(db, owner, address="+33611111111")
-    conv = factories.conversation(db, owner)
-    factories.message(db, conv, "bonjour", address="+33611111111")
+    owner = make_debtor(db, postcode="75011", segment="consumer")
+    make_invoice(db, owner, amount_minor=20_000)
+    make_invoice(db, owner, amount_minor=10_000)
+    make_contact(db, owner, address="+33611111111")
+    conv = make_conversation(db, owner)
+    make_message(db, conv, "bonjour", address="+33611111111")
     return owner, conv
 
 

@@ -20,8 +20,11 @@ from actions.payments import (
     ValidateAlreadyPaidForm,
 )
 from relance.db.models import Invoice, PaymentLink, Task
+from relance.nlg.formatting import money
+from relance.nlg.renderer import render
+from relance.nlg.templates_store import bundled_templates
 from tests.actions.conftest import make_tracker, responses, slots_for
-from tests.console import factories
+from tests.factories import make_conversation, make_debtor, make_invoice
 
 
 def test_balance_sums_open_invoices(dispatcher, debtor_setup) -> None:
@@ -62,9 +65,9 @@ def test_invoice_copy_becomes_a_task(db: Session, dispatcher, debtor_setup) -> N
 
 
 def test_fees_b2b_mentions_interest_and_indemnity(db: Session, dispatcher) -> None:
-    owner = factories.debtor(db, segment="b2b")
-    factories.invoice(db, owner, amount_minor=100_000, due_date=date.today() - timedelta(days=30))
-    conv = factories.conversation(db, owner)
+    owner = make_debtor(db, segment="b2b")
+    make_invoice(db, owner, amount_minor=100_000, due_date=date.today() - timedelta(days=30))
+    conv = make_conversation(db, owner)
     ActionExplainFees().run(dispatcher, make_tracker(slots_for(owner, conv)), {})
     [message] = dispatcher.messages
     assert message["segment"] == "b2b" and message["indemnity_minor"] == 4000
@@ -89,8 +92,8 @@ def test_payment_link_for_the_balance(db: Session, dispatcher, debtor_setup) -> 
 
 
 def test_payment_link_when_nothing_owed(db: Session, dispatcher) -> None:
-    owner = factories.debtor(db)
-    conv = factories.conversation(db, owner)
+    owner = make_debtor(db)
+    conv = make_conversation(db, owner)
     ActionSendPaymentLink().run(dispatcher, make_tracker(slots_for(owner, conv)), {})
     assert responses(dispatcher) == ["utter_no_balance"]
 
@@ -159,6 +162,50 @@ def test_on_a_plan_the_balance_names_the_next_installment(dispatcher, db, debtor
     [message] = dispatcher.messages
     assert message["next_installment_minor"] == amount
     assert message["next_installment_date"] == due.isoformat()
+
+
+def test_on_a_plan_the_invoice_details_name_the_next_installment(
+    dispatcher, db, debtor_setup
+) -> None:
+    """Simulator finding: "ok et je commence quand ?" right after agreeing a plan listed the
+    invoices with their own due dates, one of them past: nothing said what to pay, or when."""
+    owner, conv = debtor_setup
+    amount, due = _plan_with_first_installment_paid(db, owner)
+    ActionGiveDebtDetails().run(dispatcher, make_tracker(slots_for(owner, conv)), {})
+    [message] = dispatcher.messages
+    assert message["next_installment_minor"] == amount
+    assert message["next_installment_date"] == due.isoformat()
+    variables = {key: value for key, value in message.items() if key != "response"}
+    text = render(bundled_templates(), "utter_debt_details", language="fr", variables=variables)
+    assert f"la prochaine échéance est de {money(amount, 'EUR', 'fr')}, le " in text
+
+
+def test_an_invoice_not_yet_due_is_not_said_to_have_fallen_due(dispatcher, debtor_setup) -> None:
+    """ "échue le 16 décembre" of a date to come is wrong French: it is "à régler au plus tard"."""
+    invoices = [
+        {
+            "number": "F-1",
+            "amount_minor": 1000,
+            "currency": "EUR",
+            "due_date": "2026-11-21",
+            "days_late": 15,
+        },
+        {
+            "number": "F-2",
+            "amount_minor": 2000,
+            "currency": "EUR",
+            "due_date": "2026-12-16",
+            "days_late": 0,
+        },
+    ]
+    text = render(
+        bundled_templates(),
+        "utter_debt_details",
+        language="fr",
+        variables={"invoices": invoices, "creditor_name": "ACME", "currency": "EUR"},
+    )
+    assert f"F-1, {money(1000)}, échue le 21 novembre 2026" in text
+    assert f"F-2, {money(2000)}, à régler au plus tard le 16 décembre 2026" in text
 
 
 def test_on_a_plan_the_payment_link_is_for_the_next_installment(

@@ -18,6 +18,7 @@ from actions.plans import (
 from actions.promises import ActionRecordPromise, ValidatePromiseForm
 from relance.db.models import Dispute, Handoff, PaymentPlan, Promise, Task
 from tests.actions.conftest import make_tracker, responses, slots_for
+from tests.factories import make_conversation, make_debtor, make_invoice
 
 
 def _slot(events: list[dict], name: str) -> object:
@@ -173,11 +174,10 @@ def test_plan_question_gives_the_policy_maximum(dispatcher, debtor_setup) -> Non
 
 
 def test_plan_needs_approval_keeps_the_request(db: Session, dispatcher) -> None:
-    from tests.console import factories
 
-    owner = factories.debtor(db, segment="consumer")
-    factories.invoice(db, owner, amount_minor=3000)  # too small to split under the policy
-    conv = factories.conversation(db, owner)
+    owner = make_debtor(db, segment="consumer")
+    make_invoice(db, owner, amount_minor=3000)  # too small to split under the policy
+    conv = make_conversation(db, owner)
     events = ActionEvaluatePlan().run(
         dispatcher,
         make_tracker(slots_for(owner, conv, plan_installments=4, plan_frequency="monthly")),
@@ -205,10 +205,9 @@ def test_plan_needs_approval_keeps_the_request(db: Session, dispatcher) -> None:
 
 @freeze_time("2026-12-02 03:30:00")  # 1 December, 22:30 in New York
 def test_promise_date_is_read_in_the_debtor_time_zone(db: Session, dispatcher) -> None:
-    from tests.console import factories
 
-    owner = factories.debtor(db, timezone="America/New_York", language="en")
-    conv = factories.conversation(db, owner)
+    owner = make_debtor(db, timezone="America/New_York", language="en")
+    conv = make_conversation(db, owner)
     tracker = make_tracker(slots_for(owner, conv))
     assert ValidatePromiseForm().validate_promise_date("tomorrow", dispatcher, tracker, {}) == {
         "promise_date": "2026-12-02"

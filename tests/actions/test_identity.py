@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from actions.identity import ActionAskIdentityAnswer, ActionMarkWrongPerson, ValidateIdentityForm
-from relance.db.models import AuditEvent, Contact
+from relance.db.models import AuditEvent, Contact, Conversation, Debtor
 from relance.settings import get_settings
 from tests.actions.conftest import make_tracker, responses, slots_for
 from tests.support.identity_attacks import postcode_list_sms
@@ -241,3 +246,71 @@ def test_why_the_check_is_explained_and_never_an_attempt(
     )
     assert result == {"identity_answer": None}
     assert db.scalars(select(AuditEvent).where(AuditEvent.action == "identity.failed")).all() == []
+
+
+# What the debtor asked before the check, and the message that answers the check.
+IDENTITY_DOMAIN: dict[str, Any] = {
+    "forms": {"identity_form": {"required_slots": ["identity_answer"]}}
+}
+
+
+def _answer_turn(
+    setup: tuple[Debtor, Conversation], text: str, intent: str, confidence: float, read_as: str
+) -> Tracker:
+    """The tracker validate_identity_form gets: the plan asked for before the check, then this
+    message, which the from_intent mapping read as `read_as` (pending_request rewritten)."""
+    owner, conv = setup
+    tracker = make_tracker(
+        slots_for(
+            owner,
+            conv,
+            identity_verified=False,
+            requested_slot="identity_answer",
+            identity_answer=text,
+            pending_request=read_as,
+        ),
+        text=text,
+        intent=intent,
+        events=[
+            {"event": "slot", "name": "pending_request", "value": "payment_plan"},
+            {"event": "action", "name": "identity_form"},
+            {"event": "user", "text": text},
+            {"event": "slot", "name": "pending_request", "value": read_as},
+            {"event": "slot", "name": "identity_answer", "value": text},
+        ],
+    )
+    tracker.latest_message["intent"]["confidence"] = confidence
+    tracker.active_loop = {"name": "identity_form"}
+    return tracker
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "confidence"),
+    [
+        ("attendez je cherche... 75011", "ask_balance", 0.52),  # an aside with the answer
+        ("75011", "promise_to_pay", 0.97),  # a bare figure is the answer, whatever DIET says
+    ],
+)
+def test_a_weak_reading_during_the_check_keeps_the_request_made_before(
+    dispatcher: CollectingDispatcher,
+    debtor_setup: tuple[Debtor, Conversation],
+    text: str,
+    intent: str,
+    confidence: float,
+) -> None:
+    read_as = {"ask_balance": "balance", "promise_to_pay": "promise"}[intent]
+    tracker = _answer_turn(debtor_setup, text, intent, confidence, read_as)
+    events = asyncio.run(ValidateIdentityForm().run(dispatcher, tracker, IDENTITY_DOMAIN))
+    slots = {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+    assert slots["identity_verified"] is True  # the postcode still counts
+    assert slots["pending_request"] == "payment_plan"  # and the plan is what gets resumed
+
+
+def test_a_clear_new_request_during_the_check_replaces_the_earlier_one(
+    dispatcher: CollectingDispatcher, debtor_setup: tuple[Debtor, Conversation]
+) -> None:
+    text = "en fait envoyez moi juste le lien pour payer"
+    tracker = _answer_turn(debtor_setup, text, "request_payment_link", 0.96, "payment_link")
+    events = asyncio.run(ValidateIdentityForm().run(dispatcher, tracker, IDENTITY_DOMAIN))
+    assert [e for e in events if e.get("name") == "pending_request"] == []  # left as read
+    assert tracker.get_slot("pending_request") == "payment_link"

@@ -14,7 +14,7 @@ from relance.db.base import utcnow
 from relance.db.models import AuditEvent, LatePaymentReason, PaymentPlan
 from relance.policy.service import save_version, seed_document
 from tests.actions.conftest import make_tracker, responses, slots_for
-from tests.console import factories
+from tests.factories import make_message
 
 
 def _said(owner, conv, message, text: str, **slots):  # type: ignore[no-untyped-def]
@@ -38,7 +38,7 @@ def test_reason_recorded_with_category_words_and_time(
     db: Session, dispatcher, debtor_setup, text: str, category: str
 ) -> None:
     owner, conv = debtor_setup
-    message = factories.message(db, conv, text)
+    message = make_message(db, conv, text)
     before = utcnow()
     ActionCannotPay().run(dispatcher, _said(owner, conv, message, text), {})
     reason = db.scalars(select(LatePaymentReason)).one()
@@ -60,8 +60,8 @@ def test_history_kept_and_a_replayed_turn_recorded_once(
     db: Session, dispatcher, debtor_setup
 ) -> None:
     owner, conv = debtor_setup
-    first = factories.message(db, conv, "je suis au chômage depuis mars")
-    second = factories.message(db, conv, "et maintenant je suis à l'hôpital")
+    first = make_message(db, conv, "je suis au chômage depuis mars")
+    second = make_message(db, conv, "et maintenant je suis à l'hôpital")
     ActionCannotPay().run(dispatcher, _said(owner, conv, first, first.body), {})
     ActionCannotPay().run(dispatcher, _said(owner, conv, first, first.body), {})  # replay
     ActionCannotPay().run(dispatcher, _said(owner, conv, second, second.body), {})
@@ -97,7 +97,7 @@ def test_hardship_makes_the_next_reminder_offer_a_plan_first(
 ) -> None:
     owner, conv = debtor_setup
     assert _followups(_reminder(dispatcher, owner, conv)) == []  # no reason: a plain reminder
-    message = factories.message(db, conv, "I lost my job")
+    message = make_message(db, conv, "I lost my job")
     ActionCannotPay().run(dispatcher, _said(owner, conv, message, message.body), {})
     assert _followups(_reminder(dispatcher, owner, conv)) == ["action_offer_plan"]
 
@@ -106,7 +106,7 @@ def test_plan_first_follows_the_policy_and_ends_with_a_plan_or_time(
     db: Session, dispatcher, debtor_setup
 ) -> None:
     owner, conv = debtor_setup
-    message = factories.message(db, conv, "ma société est en redressement")
+    message = make_message(db, conv, "ma société est en redressement")
     ActionCannotPay().run(dispatcher, _said(owner, conv, message, message.body), {})
     assert _followups(_reminder(dispatcher, owner, conv)) == []  # insolvency: not in plan_first
     document = seed_document() | {
@@ -163,8 +163,8 @@ def test_a_forgotten_payment_waiting_for_the_identity_check_is_recorded_as_overs
     from actions.payments import ActionSendPaymentLink
 
     owner, conv = debtor_setup
-    forgot = factories.message(db, conv, "oups j'ai oublié de payer")
-    postcode = factories.message(db, conv, "75011")
+    forgot = make_message(db, conv, "oups j'ai oublié de payer")
+    postcode = make_message(db, conv, "75011")
     events = [_user(forgot, forgot.body, "forgot_to_pay"), _user(postcode, "75011", "inform")]
     tracker = make_tracker(slots_for(owner, conv), text="75011", events=events)
     ActionSendPaymentLink().run(dispatcher, tracker, {})
@@ -188,7 +188,7 @@ def test_an_invoice_never_received_is_recorded_a_copy_request_is_not(
     from actions.balance import ActionSendInvoiceCopy
 
     owner, conv = debtor_setup
-    message = factories.message(db, conv, text)
+    message = make_message(db, conv, text)
     tracker = make_tracker(
         slots_for(owner, conv),
         text=text,

@@ -7,12 +7,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from freezegun import freeze_time
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from actions.fallback import consecutive_fallbacks
 from actions.unasked import ActionRouteUnaskedAnswer
-from tests.actions.conftest import make_tracker
+from relance.db.models import Task
+from relance.ledger.reconciliation import open_reconciliation_task
+from tests.actions.conftest import make_tracker, responses, slots_for
 
 
 def _route(text: str, *, verified: bool, language: str = "fr", entities: Any = None) -> list:
@@ -75,3 +80,62 @@ def test_the_router_does_not_break_the_count_of_fallbacks_in_a_row() -> None:
         {"event": "action", "name": "action_route_unasked_answer"},
     ]
     assert consecutive_fallbacks(make_tracker(events=events)) == 1
+
+
+# After a payment report: "par virement", "le 2/12", "VIR-88421" add to it (simulator finding:
+# the first was "I did not understand", the second handed the debtor to a person).
+REPORTED = [
+    {"event": "user", "text": "1002"},
+    {"event": "action", "name": "already_paid_form"},
+    {"event": "action", "name": "action_record_already_paid"},
+    {"event": "action", "name": "action_listen"},
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "detail"),
+    [
+        ("par virement", {"method": "transfer"}),
+        ("le 2/12", {"claimed_date": "2026-12-02"}),
+        ("VIR-88421", {"reference": "VIR-88421"}),
+        ("by cheque", {"method": "cheque"}),
+    ],
+)
+@freeze_time("2026-12-06 11:00:00")
+def test_a_payment_detail_after_the_report_is_added_to_it(
+    db: Session, debtor_setup: Any, text: str, detail: dict[str, str]
+) -> None:
+    owner, conv = debtor_setup
+    open_reconciliation_task(db, debtor_id=owner.id, reference="1002", source="bot")
+    events = [*REPORTED, {"event": "user", "text": text}]
+    tracker = make_tracker(slots_for(owner, conv), text=text, events=events)
+    dispatcher = CollectingDispatcher()
+    assert ActionRouteUnaskedAnswer().run(dispatcher, tracker, {}) == []
+    assert responses(dispatcher) == ["utter_payment_detail_noted"]
+    task = db.scalars(select(Task).where(Task.debtor_id == owner.id)).one()
+    added = task.details["claims"][-1]
+    assert {key: added[key] for key in detail} == detail
+    assert len(task.details["claims"]) == 2  # the same task, not a second one
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        [],  # no report in this conversation
+        [
+            *REPORTED,
+            {"event": "user", "text": "combien"},
+            {"event": "action", "name": "action_give_balance"},
+        ],
+    ],
+)
+def test_a_payment_detail_with_no_report_just_before_is_not_taken_for_one(
+    db: Session, debtor_setup: Any, before: list[dict[str, Any]]
+) -> None:
+    owner, conv = debtor_setup
+    events = [*before, {"event": "user", "text": "par virement"}]
+    tracker = make_tracker(slots_for(owner, conv), text="par virement", events=events)
+    dispatcher = CollectingDispatcher()
+    events_out = ActionRouteUnaskedAnswer().run(dispatcher, tracker, {})
+    assert events_out == [FollowupAction("action_default_fallback")]
+    assert db.scalars(select(Task).where(Task.debtor_id == owner.id)).first() is None

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from tests.api import factories
+from tests.factories import make_token
 
 
 @pytest.fixture
 def token(db: Session) -> str:
-    return factories.token(db, "erp")
+    return make_token(db, "erp")
 
 
 @pytest.fixture

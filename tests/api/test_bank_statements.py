@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from relance.bank_statements import rf
 from relance.bank_statements.models import BankStatementEntry
+from tests.factories import make_debtor, make_invoice
 from tests.relance.bank_statements.builders import Credit, camt053, mt940
-from tests.support.payment_factories import make_debtor, make_invoice
 from tests.support.payment_fixtures import gateway  # noqa: F401  (fixture)
 
 URL = "/api/v1/payments/bank-statements"
@@ -22,7 +22,7 @@ XML = {"Content-Type": "application/xml"}
 
 @pytest.mark.usefixtures("gateway")
 def test_raw_camt053_is_reconciled(client: TestClient, db: Session, auth) -> None:  # type: ignore[no-untyped-def]
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     invoice = make_invoice(db, debtor, 4000, due=date(2026, 10, 1))
     data = camt053(
         [

@@ -9,7 +9,17 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from relance.db.models import VersionedDocument
-from tests.api import factories as f
+from tests.factories import (
+    make_conversation,
+    make_debtor,
+    make_dispute,
+    make_handoff,
+    make_invoice,
+    make_letter,
+    make_message,
+    make_plan,
+    make_promise,
+)
 
 
 def listed(client: TestClient, auth: dict[str, str], path: str, **params: Any) -> list[int]:
@@ -23,10 +33,10 @@ def listed(client: TestClient, auth: dict[str, str], path: str, **params: Any) -
 def test_disputes_filter_by_status_debtor_and_invoice(
     client: TestClient, db: Session, auth: dict[str, str]
 ) -> None:
-    a, b = f.debtor(db), f.debtor(db)
-    inv = f.invoice(db, a)
-    open_one = f.dispute(db, a, invoice_id=inv.id, details="Livraison incomplète 📦")
-    closed = f.dispute(db, b, status="resolved", resolution_note="credit note issued")
+    a, b = make_debtor(db), make_debtor(db)
+    inv = make_invoice(db, a)
+    open_one = make_dispute(db, a, invoice_id=inv.id, details="Livraison incomplète 📦")
+    closed = make_dispute(db, b, status="resolved", resolution_note="credit note issued")
     assert listed(client, auth, "/disputes") == [open_one.id, closed.id]
     assert listed(client, auth, "/disputes", status="open") == [open_one.id]
     assert listed(client, auth, "/disputes", debtor_id=b.id) == [closed.id]
@@ -41,9 +51,9 @@ def test_disputes_filter_by_status_debtor_and_invoice(
 def test_payment_plans_include_installments_as_money(
     client: TestClient, db: Session, auth: dict[str, str]
 ) -> None:
-    debtor = f.debtor(db)
-    live = f.plan(db, debtor, installments=2, total_minor=9_000, currency="GBP")
-    f.plan(db, f.debtor(db), status="broken")
+    debtor = make_debtor(db)
+    live = make_plan(db, debtor, [4_500, 4_500], currency="GBP")
+    make_plan(db, make_debtor(db), status="broken")
     assert listed(client, auth, "/payment-plans", status="active") == [live.id]
     plan = client.get("/api/v1/payment-plans", params={"debtor_id": debtor.id}, headers=auth)
     [item] = plan.json()["items"]
@@ -55,9 +65,9 @@ def test_payment_plans_include_installments_as_money(
 def test_promises_filter_by_status_and_date(
     client: TestClient, db: Session, auth: dict[str, str]
 ) -> None:
-    debtor = f.debtor(db)
-    soon = f.promise(db, debtor, promised_date=date(2026, 12, 1))
-    later = f.promise(db, debtor, promised_date=date(2027, 1, 15), status="kept")
+    debtor = make_debtor(db)
+    soon = make_promise(db, debtor, promised_date=date(2026, 12, 1))
+    later = make_promise(db, debtor, promised_date=date(2027, 1, 15), status="kept")
     assert listed(client, auth, "/promises", status="kept") == [later.id]
     assert listed(client, auth, "/promises", due_before="2026-12-31") == [soon.id]
     assert listed(client, auth, "/promises", due_after="2026-12-01") == [later.id]
@@ -67,10 +77,10 @@ def test_promises_filter_by_status_and_date(
 def test_handoffs_carry_the_debtor_and_filter(
     client: TestClient, db: Session, auth: dict[str, str]
 ) -> None:
-    debtor = f.debtor(db)
-    conv = f.conversation(db, debtor)
-    waiting = f.handoff(db, conv, reason="vulnerability", priority=5)
-    done = f.handoff(db, conv, status="closed")
+    debtor = make_debtor(db)
+    conv = make_conversation(db, debtor)
+    waiting = make_handoff(db, conv, reason="vulnerability", priority=5)
+    done = make_handoff(db, conv, status="closed")
     assert listed(client, auth, "/handoffs", status="open") == [waiting.id]
     assert listed(client, auth, "/handoffs", reason="vulnerability") == [waiting.id]
     assert listed(client, auth, "/handoffs", debtor_id=debtor.id) == [waiting.id, done.id]
@@ -82,9 +92,9 @@ def test_handoffs_carry_the_debtor_and_filter(
 def test_letters_show_the_amounts_claimed(
     client: TestClient, db: Session, auth: dict[str, str]
 ) -> None:
-    debtor = f.debtor(db)
-    queued = f.letter(db, debtor)
-    sent = f.letter(db, debtor, status="sent", tracking_number="1A23456789", pdf_path="x.pdf")
+    debtor = make_debtor(db)
+    queued = make_letter(db, debtor)
+    sent = make_letter(db, debtor, status="sent", tracking_number="1A23456789", pdf_path="x.pdf")
     assert listed(client, auth, "/letters", status="sent") == [sent.id]
     assert listed(client, auth, "/letters", kind="mise_en_demeure") == [queued.id, sent.id]
     item = client.get("/api/v1/letters", params={"status": "sent"}, headers=auth).json()["items"][0]
@@ -95,11 +105,11 @@ def test_letters_show_the_amounts_claimed(
 def test_conversations_and_their_messages(
     client: TestClient, db: Session, auth: dict[str, str]
 ) -> None:
-    debtor = f.debtor(db)
-    conv = f.conversation(db, debtor, mode="human", last_channel="whatsapp")
-    f.conversation(db, f.debtor(db))
-    first = f.message(db, conv, "Bonjour, j'ai déjà payé 👍")
-    reply = f.message(db, conv, "Merci", direction="outbound", author="bot", status="sent")
+    debtor = make_debtor(db)
+    conv = make_conversation(db, debtor, mode="human", last_channel="whatsapp")
+    make_conversation(db, make_debtor(db))
+    first = make_message(db, conv, "Bonjour, j'ai déjà payé 👍")
+    reply = make_message(db, conv, "Merci", direction="outbound", author="bot", status="sent")
     assert listed(client, auth, "/conversations", mode="human") == [conv.id]
     assert listed(client, auth, "/conversations", channel="whatsapp") == [conv.id]
     assert listed(client, auth, "/conversations", debtor_id=debtor.id) == [conv.id]

@@ -10,7 +10,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from relance.db.models import Debtor
-from tests.api import factories as f
+from tests.factories import (
+    make_contact,
+    make_conversation,
+    make_debtor,
+    make_dispute,
+    make_invoice,
+    make_letter,
+    make_plan,
+    make_promise,
+)
 
 
 def ids(response) -> list[int]:  # type: ignore[no-untyped-def]
@@ -21,7 +30,7 @@ def ids(response) -> list[int]:  # type: ignore[no-untyped-def]
 def test_pages_are_stable_and_say_where_the_next_starts(
     client: TestClient, db: Session, auth: dict[str, str]
 ) -> None:
-    made = [f.debtor(db).id for _ in range(5)]
+    made = [make_debtor(db).id for _ in range(5)]
     first = client.get("/api/v1/debtors", params={"limit": 2}, headers=auth).json()
     assert [d["id"] for d in first["items"]] == made[:2]
     assert (first["total"], first["limit"], first["offset"], first["next_offset"]) == (5, 2, 0, 2)
@@ -33,10 +42,10 @@ def test_pages_are_stable_and_say_where_the_next_starts(
 def test_search_by_name_company_customer_number_and_exact_phone(
     client: TestClient, db: Session, auth: dict[str, str]
 ) -> None:
-    martin = f.debtor(db, name="Sophie Martin", company="Boulangerie Martin SARL")
-    smith = f.debtor(db, name="John Smith", customer_number="C-EN-042")
-    f.contact(db, smith, "+447700900123")
-    f.debtor(db, name="Zoë Durand")
+    martin = make_debtor(db, name="Sophie Martin", company="Boulangerie Martin SARL")
+    smith = make_debtor(db, name="John Smith", customer_number="C-EN-042")
+    make_contact(db, smith, address="+447700900123")
+    make_debtor(db, name="Zoë Durand")
 
     def search(q: str) -> list[int]:
         return ids(client.get("/api/v1/debtors", params={"q": q}, headers=auth))
@@ -50,8 +59,8 @@ def test_search_by_name_company_customer_number_and_exact_phone(
 def test_like_wildcards_and_sql_in_search_are_plain_text(
     client: TestClient, db: Session, auth: dict[str, str]
 ) -> None:
-    f.debtor(db, name="Plain Name")
-    percent = f.debtor(db, name="100% Bio")
+    make_debtor(db, name="Plain Name")
+    percent = make_debtor(db, name="100% Bio")
     assert ids(client.get("/api/v1/debtors", params={"q": "%"}, headers=auth)) == [percent.id]
     assert ids(client.get("/api/v1/debtors", params={"q": "_"}, headers=auth)) == []
     sql = "'; DROP TABLE debtors; --"
@@ -68,18 +77,18 @@ def test_control_characters_in_search_are_422(client: TestClient, auth: dict[str
 def test_status_is_derived_and_filterable(
     client: TestClient, db: Session, auth: dict[str, str]
 ) -> None:
-    settled = f.debtor(db)
-    f.invoice(db, settled, paid_minor=10_000, status="paid")
-    owing = f.debtor(db)
-    f.invoice(db, owing)
-    disputed = f.debtor(db)
-    f.dispute(db, disputed, invoice_id=f.invoice(db, disputed).id)
-    in_plan = f.debtor(db)
-    f.invoice(db, in_plan)
-    f.plan(db, in_plan)
-    promised = f.debtor(db)
-    f.invoice(db, promised)
-    f.promise(db, promised)
+    settled = make_debtor(db)
+    make_invoice(db, settled, amount_minor=10_000, paid_minor=10_000, status="paid")
+    owing = make_debtor(db)
+    make_invoice(db, owing)
+    disputed = make_debtor(db)
+    make_dispute(db, disputed, invoice_id=make_invoice(db, disputed).id)
+    in_plan = make_debtor(db)
+    make_invoice(db, in_plan)
+    make_plan(db, in_plan)
+    promised = make_debtor(db)
+    make_invoice(db, promised)
+    make_promise(db, promised)
     expected = {
         "settled": settled.id,
         "owing": owing.id,
@@ -95,8 +104,8 @@ def test_status_is_derived_and_filterable(
 
 
 def test_segment_filter_and_bad_enum(client: TestClient, db: Session, auth: dict[str, str]) -> None:
-    b2b = f.debtor(db, segment="b2b")
-    f.debtor(db, segment="consumer")
+    b2b = make_debtor(db, segment="b2b")
+    make_debtor(db, segment="consumer")
     assert ids(client.get("/api/v1/debtors", params={"segment": "b2b"}, headers=auth)) == [b2b.id]
     bad = client.get("/api/v1/debtors", params={"segment": "vip"}, headers=auth)
     assert bad.status_code == 422
@@ -105,12 +114,12 @@ def test_segment_filter_and_bad_enum(client: TestClient, db: Session, auth: dict
 def test_balances_are_money_per_currency(
     client: TestClient, db: Session, auth: dict[str, str]
 ) -> None:
-    debtor = f.debtor(db)
-    f.invoice(db, debtor, amount_minor=10_000, paid_minor=2_500)
-    f.invoice(db, debtor, amount_minor=5_000)
-    f.invoice(db, debtor, amount_minor=7_000, paid_minor=7_000, status="paid")
-    f.invoice(db, debtor, amount_minor=300, currency="USD")
-    f.invoice(db, debtor, amount_minor=900, status="cancelled")
+    debtor = make_debtor(db)
+    make_invoice(db, debtor, amount_minor=10_000, paid_minor=2_500)
+    make_invoice(db, debtor, amount_minor=5_000)
+    make_invoice(db, debtor, amount_minor=7_000, paid_minor=7_000, status="paid")
+    make_invoice(db, debtor, amount_minor=300, currency="USD")
+    make_invoice(db, debtor, amount_minor=900, status="cancelled")
     item = client.get("/api/v1/debtors", headers=auth).json()["items"][0]
     assert item["balances"] == [
         {"amount_minor": 12_500, "currency": "EUR"},
@@ -119,24 +128,24 @@ def test_balances_are_money_per_currency(
 
 
 def test_debtor_360_view(client: TestClient, db: Session, auth: dict[str, str]) -> None:
-    debtor = f.debtor(db, name="Sophie Martin", email="s@example.fr", postcode="75011")
-    f.contact(db, debtor, "+33639980001")
-    f.contact(db, debtor, "+33639980001", channel="voice", consent=False)
-    f.contact(
+    debtor = make_debtor(db, name="Sophie Martin", email="s@example.fr", postcode="75011")
+    make_contact(db, debtor, address="+33639980001")
+    make_contact(db, debtor, address="+33639980001", channel="voice", consent=False)
+    make_contact(
         db,
         debtor,
-        "whatsapp:+33639980001",
+        address="whatsapp:+33639980001",
         channel="whatsapp",
         opted_out_at=datetime(2026, 11, 2, tzinfo=UTC),
     )
-    inv = f.invoice(db, debtor, amount_minor=38_456, paid_minor=456)
-    f.promise(db, debtor, amount_minor=38_000)
-    f.dispute(db, debtor, invoice_id=inv.id, status="rejected")
-    f.plan(db, debtor, installments=3, total_minor=38_000, status="broken")
-    f.letter(db, debtor)
-    conv = f.conversation(db, debtor)
-    other = f.debtor(db)
-    f.invoice(db, other)
+    inv = make_invoice(db, debtor, amount_minor=38_456, paid_minor=456)
+    make_promise(db, debtor, amount_minor=38_000)
+    make_dispute(db, debtor, invoice_id=inv.id, status="rejected")
+    make_plan(db, debtor, [12_666] * 3, total_minor=38_000, status="broken")
+    make_letter(db, debtor)
+    conv = make_conversation(db, debtor)
+    other = make_debtor(db)
+    make_invoice(db, other)
 
     body = client.get(f"/api/v1/debtors/{debtor.id}", headers=auth).json()
     assert body["name"] == "Sophie Martin" and body["postcode"] == "75011"

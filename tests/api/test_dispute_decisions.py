@@ -7,13 +7,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relance.db.models import AuditEvent, Dispute, Invoice
-from tests.api import factories as f
+from tests.factories import make_debtor, make_dispute, make_invoice
 
 
 def open_dispute(db: Session) -> tuple[Dispute, Invoice]:
-    debtor = f.debtor(db)
-    invoice = f.invoice(db, debtor, status="disputed")
-    return f.dispute(db, debtor, invoice_id=invoice.id), invoice
+    debtor = make_debtor(db)
+    invoice = make_invoice(db, debtor, status="disputed")
+    return make_dispute(db, debtor, invoice_id=invoice.id), invoice
 
 
 def test_resolve_cancels_the_invoice_and_is_audited_as_the_token(

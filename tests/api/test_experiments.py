@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from relance.auth.tokens import create_token
 from relance.db.models import AuditEvent
 from relance.experiments.models import Experiment
-from tests.console import factories as console_factories
+from tests.factories import make_user
 
 BODY = {
     "key": "discreet-api",
@@ -22,7 +22,7 @@ BODY = {
 
 
 def _admin_auth(db: Session) -> dict[str, str]:
-    admin = console_factories.user(db, "admin")
+    admin = make_user(db, "admin")
     _row, plaintext = create_token(db, "admin-tool", user=admin)
     db.flush()
     return {"Authorization": f"Bearer {plaintext}"}
@@ -62,3 +62,23 @@ def test_a_variant_the_template_lacks_is_a_400_and_nothing_is_stored(
 
 def test_an_unknown_experiment_is_a_404(client: TestClient, auth: dict[str, str]) -> None:
     assert client.get("/api/v1/experiments/999", headers=auth).status_code == 404
+
+
+def test_the_api_refuses_an_hour_outside_the_windows_with_a_400(
+    client: TestClient, db: Session
+) -> None:
+    body = {
+        "key": "evening-api",
+        "name": "Evening",
+        "factor": "send_hour",
+        "stage": "friendly",
+        "arms": [{"name": "a", "hour": 10}, {"name": "b", "hour": 21}],
+    }
+    answer = client.post("/api/v1/experiments", json=body, headers=_admin_auth(db))
+    assert answer.status_code == 400, answer.text
+    assert "21:00-21:59 is outside the FR contact windows" in answer.text
+    assert db.scalars(select(Experiment)).first() is None
+    body["arms"] = [{"name": "a", "hour": 10}, {"name": "b", "hour": 18}]
+    created = client.post("/api/v1/experiments", json=body, headers=_admin_auth(db))
+    assert created.status_code == 201, created.text
+    assert [a["hour"] for a in created.json()["arms"]] == [10, 18]

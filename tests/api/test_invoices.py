@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from relance.db.models import AuditEvent, Contact, Debtor, Invoice
-from tests.api import factories as f
+from tests.factories import make_debtor, make_invoice
 
 IMPORT = "/api/v1/invoices/import"
 HEADER = "customer_number,name,phone,invoice_number,amount,currency,issue_date,due_date"
@@ -44,10 +44,10 @@ def nothing_stored(db: Session) -> bool:
 
 
 def test_list_filters(client: TestClient, db: Session, auth: dict[str, str]) -> None:
-    a, b = f.debtor(db), f.debtor(db)
-    early = f.invoice(db, a, number="F-EARLY", due_date=date(2026, 9, 1))
-    late = f.invoice(db, a, number="F-LATE", due_date=date(2026, 12, 1), status="paid")
-    usd = f.invoice(db, b, number="US-1", currency="USD")
+    a, b = make_debtor(db), make_debtor(db)
+    early = make_invoice(db, a, number="F-EARLY", due=date(2026, 9, 1))
+    late = make_invoice(db, a, number="F-LATE", due=date(2026, 12, 1), status="paid")
+    usd = make_invoice(db, b, 10_000, number="US-1", currency="USD", due=date(2026, 11, 1))
 
     def listed(**params: Any) -> list[int]:
         response = client.get("/api/v1/invoices", params=params, headers=auth)

@@ -8,11 +8,11 @@ from sqlalchemy.orm import Session
 
 from relance.db.models import LatePaymentReason
 from relance.late_reasons.service import StatedReason, record_stated
-from tests.api import factories as f
+from tests.factories import make_conversation, make_debtor, make_message
 
 
 def _state(db: Session, owner, conv, text: str):  # type: ignore[no-untyped-def]
-    message = f.message(db, conv, text)
+    message = make_message(db, conv, text)
     return record_stated(
         db,
         owner,
@@ -31,8 +31,8 @@ def _state(db: Session, owner, conv, text: str):  # type: ignore[no-untyped-def]
 def test_debtor_360_shows_the_latest_reason_and_the_history(
     client: TestClient, db: Session, auth: dict[str, str]
 ) -> None:
-    owner = f.debtor(db)
-    conv = f.conversation(db, owner)
+    owner = make_debtor(db)
+    conv = make_conversation(db, owner)
     old = _state(db, owner, conv, "je suis au chômage depuis mars")
     new = _state(db, owner, conv, "ma société est en redressement")
     body = client.get(f"/api/v1/debtors/{owner.id}", headers=auth).json()
@@ -51,7 +51,7 @@ def test_debtor_360_shows_the_latest_reason_and_the_history(
 def test_debtor_without_a_reason_says_so(
     client: TestClient, db: Session, auth: dict[str, str]
 ) -> None:
-    owner = f.debtor(db)
+    owner = make_debtor(db)
     body = client.get(f"/api/v1/debtors/{owner.id}", headers=auth).json()
     assert body["late_payment_reason"] is None and body["late_payment_reasons"] == []
 
@@ -59,8 +59,8 @@ def test_debtor_without_a_reason_says_so(
 def test_list_filters_by_debtor_and_category(
     client: TestClient, db: Session, auth: dict[str, str]
 ) -> None:
-    one, two = f.debtor(db), f.debtor(db)
-    c1, c2 = f.conversation(db, one), f.conversation(db, two)
+    one, two = make_debtor(db), make_debtor(db)
+    c1, c2 = make_conversation(db, one), make_conversation(db, two)
     a = _state(db, one, c1, "I lost my job")
     b = _state(db, two, c2, "I'm in hospital")
 

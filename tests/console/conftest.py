@@ -15,7 +15,7 @@ from relance.conversations import ports
 from relance.conversations.ports import DeliveryError
 from relance.db.models import Contact, Conversation, Message, User
 from relance.rasa_client import AssistantUnavailable, BotMessage
-from tests.console import factories
+from tests.factories import PASSWORD, make_user
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 LOGIN_CSRF_RE = re.compile(r'name="login_csrf" value="([^"]+)"')
@@ -103,9 +103,7 @@ def rasa(monkeypatch: pytest.MonkeyPatch) -> FakeRasa:
     return fake
 
 
-def login(
-    client: TestClient, email: str, password: str = factories.PASSWORD, follow: bool = False
-) -> Any:
+def login(client: TestClient, email: str, password: str = PASSWORD, follow: bool = False) -> Any:
     page = client.get("/console/login")
     token = LOGIN_CSRF_RE.search(page.text).group(1)  # type: ignore[union-attr]
     return client.post(
@@ -142,12 +140,12 @@ def stage_templates(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
 @pytest.fixture
 def collector(db: Session) -> User:
-    return factories.user(db, "collector")
+    return make_user(db, "collector")
 
 
 @pytest.fixture
 def admin(db: Session) -> User:
-    return factories.user(db, "admin")
+    return make_user(db, "admin")
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relance.db.models import AuditEvent, Debtor, VersionedDocument
+from relance.db.models import AuditEvent, VersionedDocument
 from relance.nlg.templates_store import active_templates
 from relance.policy import service as policy_service
-from tests.console import factories
 from tests.console.conftest import csrf_of
+from tests.factories import make_debtor, make_invoice
 
 
 def _limits_form(client: TestClient, **overrides: str) -> dict[str, str]:
@@ -39,9 +39,7 @@ def _limits_form(client: TestClient, **overrides: str) -> dict[str, str]:
 
 
 def test_plan_limit_edit_is_active_at_once(as_admin: TestClient, db: Session) -> None:
-    consumer = Debtor(customer_number="PL-1", name="Plan Limit", segment="consumer")
-    db.add(consumer)
-    db.flush()
+    consumer = make_debtor(db, customer_number="PL-1", name="Plan Limit", segment="consumer")
     before = policy_service.plan_limits_for(db, consumer, 30_000)
     assert before.max_installments == 3
     data = _limits_form(as_admin, **{"band-0-max_installments": "5", "comment": "more room"})
@@ -180,8 +178,8 @@ def test_versions_diff_and_rollback(as_admin: TestClient, db: Session) -> None:
 
 
 def test_policy_preview_on_a_sample_debtor(as_admin: TestClient, db: Session) -> None:
-    owner = factories.debtor(db, name="Preview Person", segment="consumer")
-    factories.invoice(db, owner, amount_minor=120_000)
+    owner = make_debtor(db, name="Preview Person", segment="consumer")
+    make_invoice(db, owner, amount_minor=120_000)
     page = as_admin.get(f"/console/admin/policy?tab=preview&debtor_id={owner.id}").text
     assert "Preview Person" in page and "track consumer" in page
     assert "Max installments" in page and "<strong>6</strong>" in page  # 1,200 € band
@@ -197,7 +195,7 @@ def _wording_post(client: TestClient, name: str, document: str, action: str = "s
 
 
 def test_wording_edit_takes_effect_and_is_versioned(as_admin: TestClient, db: Session) -> None:
-    factories.debtor(db, name="Wording Sample")
+    make_debtor(db, name="Wording Sample")
     name = "utter_collector_payment_link"
     listing = as_admin.get("/console/admin/wording?q=payment").text
     assert name in listing
@@ -263,7 +261,7 @@ def test_wording_rollback_and_reset(as_admin: TestClient, db: Session) -> None:
 def test_audit_log_filters_and_pages(as_admin: TestClient, db: Session) -> None:
     from relance import audit
 
-    owner = factories.debtor(db)
+    owner = make_debtor(db)
     for i in range(60):
         audit.record(db, actor="bot", action="message.sent", debtor_id=owner.id, n=i)
     audit.record(db, actor="user:boss@example.test", action="policy.saved", version=9)

@@ -10,7 +10,7 @@ from relance.auth.ratelimit import MAX_FAILURES
 from relance.auth.sessions import COOKIE_NAME
 from relance.db.models import AuditEvent, User
 from tests.console.conftest import csrf_of, login
-from tests.console.factories import PASSWORD
+from tests.factories import PASSWORD, make_handed_off_case
 
 
 def test_login_sets_a_hardened_session_cookie_and_opens_the_inbox(
@@ -97,9 +97,8 @@ def test_login_form_without_its_csrf_token_is_refused(client: TestClient, collec
 def test_post_without_csrf_token_is_rejected(
     as_collector: TestClient, db: Session, gateway
 ) -> None:
-    from tests.console import factories
 
-    _debtor, conv, _handoff = factories.handed_off_case(db)
+    _debtor, conv, _handoff = make_handed_off_case(db)
     response = as_collector.post(
         f"/console/conversations/{conv.id}/take-over", data={}, follow_redirects=False
     )
@@ -116,9 +115,8 @@ def test_post_without_csrf_token_is_rejected(
 
 
 def test_csrf_header_is_accepted_for_htmx_posts(as_collector: TestClient, db: Session) -> None:
-    from tests.console import factories
 
-    _debtor, conv, _handoff = factories.handed_off_case(db)
+    _debtor, conv, _handoff = make_handed_off_case(db)
     token = csrf_of(as_collector)
     response = as_collector.post(
         f"/console/conversations/{conv.id}/take-over",

@@ -13,8 +13,8 @@ from relance.bank_statements import rf
 from relance.bank_statements.models import BankStatementEntry
 from relance.db.models import AuditEvent
 from tests.console.conftest import csrf_of
+from tests.factories import make_debtor, make_invoice
 from tests.relance.bank_statements.builders import Credit, camt053
-from tests.support.payment_factories import make_debtor, make_invoice
 
 PAGE = "/console/payments/review"
 
@@ -22,7 +22,7 @@ PAGE = "/console/payments/review"
 def test_upload_then_assign_the_unmatched_line(
     as_collector: TestClient, db: Session, gateway
 ) -> None:  # type: ignore[no-untyped-def]
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     matched = make_invoice(db, debtor, 1000, due=date(2026, 10, 1))
     other = make_invoice(db, debtor, 2500, due=date(2026, 10, 2))
     data = camt053(

@@ -11,8 +11,19 @@ from sqlalchemy.orm import Session
 from relance.conversations.ports import DeliveryError
 from relance.db.base import utcnow
 from relance.db.models import AuditEvent, Handoff, Invoice, Message, Promise, User
-from tests.console import factories
 from tests.console.conftest import FakeGateway, FakeRasa, csrf_of
+from tests.factories import (
+    make_contact,
+    make_conversation,
+    make_debtor,
+    make_dispute,
+    make_handed_off_case,
+    make_invoice,
+    make_message,
+    make_plan,
+    make_promise,
+    make_user,
+)
 
 
 def _post(client: TestClient, path: str, **data: str):  # type: ignore[no-untyped-def]
@@ -27,15 +38,15 @@ def _actions(db: Session) -> list[str]:
 def test_conversation_page_shows_transcript_and_debtor_360(
     as_collector: TestClient, db: Session
 ) -> None:
-    owner, conv, _h = factories.handed_off_case(db, name="Camille Petit")
-    factories.message(db, conv, "Votre facture est en retard.", direction="outbound")
-    factories.message(db, conv, "(appel) je rappelle demain", channel="voice")
-    factories.contact(
+    owner, conv, _h = make_handed_off_case(db, name="Camille Petit")
+    make_message(db, conv, "Votre facture est en retard.", direction="outbound")
+    make_message(db, conv, "(appel) je rappelle demain", channel="voice")
+    make_contact(
         db, owner, channel="whatsapp", address="whatsapp:+33611111111", opted_out_at=utcnow()
     )
-    factories.promise(db, owner, status="broken")
-    factories.dispute(db, owner, details="Livraison incomplète")
-    factories.plan(db, owner)
+    make_promise(db, owner, status="broken")
+    make_dispute(db, owner, details="Livraison incomplète")
+    make_plan(db, owner, [7_500] * 8, with_installments=False, status="pending_approval")
     html = as_collector.get(f"/console/conversations/{conv.id}").text
     for expected in (
         "Camille Petit",
@@ -57,7 +68,7 @@ def test_conversation_page_shows_transcript_and_debtor_360(
 def test_take_over_reply_and_hand_back(
     as_collector: TestClient, db: Session, collector: User, gateway: FakeGateway, rasa: FakeRasa
 ) -> None:
-    owner, conv, handoff = factories.handed_off_case(db)
+    owner, conv, handoff = make_handed_off_case(db)
     contact = owner.contacts[0]
 
     taken = _post(as_collector, f"/console/conversations/{conv.id}/take-over")
@@ -118,7 +129,7 @@ def test_take_over_reply_and_hand_back(
 def test_hand_back_still_works_when_rasa_is_down(
     as_collector: TestClient, db: Session, collector: User, gateway: FakeGateway, rasa: FakeRasa
 ) -> None:
-    _owner, conv, handoff = factories.handed_off_case(db)
+    _owner, conv, handoff = make_handed_off_case(db)
     _post(as_collector, f"/console/conversations/{conv.id}/take-over")
     rasa.down = True
     back = _post(as_collector, f"/console/conversations/{conv.id}/hand-back")
@@ -134,7 +145,7 @@ def test_hand_back_with_the_real_client_and_nothing_listening(
     as_collector: TestClient, db: Session, gateway: FakeGateway
 ) -> None:
     """RASA_URL points at a closed port in tests: the real HTTP client must not break hand-back."""
-    _owner, conv, _handoff = factories.handed_off_case(db)
+    _owner, conv, _handoff = make_handed_off_case(db)
     back = _post(as_collector, f"/console/conversations/{conv.id}/hand-back")
     assert back.status_code == 303
     db.refresh(conv)
@@ -144,7 +155,7 @@ def test_hand_back_with_the_real_client_and_nothing_listening(
 def test_reply_needs_ownership_and_a_reachable_contact(
     as_collector: TestClient, db: Session, gateway: FakeGateway, rasa: FakeRasa
 ) -> None:
-    owner, conv, _h = factories.handed_off_case(db)
+    owner, conv, _h = make_handed_off_case(db)
     refused = _post(as_collector, f"/console/conversations/{conv.id}/reply", text="Hello")
     assert "error=Take+over" in refused.headers["location"]
     _post(as_collector, f"/console/conversations/{conv.id}/take-over")
@@ -158,8 +169,8 @@ def test_reply_needs_ownership_and_a_reachable_contact(
 def test_another_collectors_conversation_cannot_be_answered(
     as_collector: TestClient, db: Session, gateway: FakeGateway, rasa: FakeRasa
 ) -> None:
-    other = factories.user(db, "collector")
-    _owner, conv, handoff = factories.handed_off_case(db)
+    other = make_user(db, "collector")
+    _owner, conv, handoff = make_handed_off_case(db)
     handoff.status, handoff.assigned_to_id, conv.mode = "assigned", other.id, "human"
     db.flush()
     response = _post(as_collector, f"/console/conversations/{conv.id}/reply", text="Hi")
@@ -170,7 +181,7 @@ def test_another_collectors_conversation_cannot_be_answered(
 def test_failed_delivery_is_shown_and_audited(
     as_collector: TestClient, db: Session, gateway: FakeGateway, rasa: FakeRasa
 ) -> None:
-    _owner, conv, _h = factories.handed_off_case(db)
+    _owner, conv, _h = make_handed_off_case(db)
     _post(as_collector, f"/console/conversations/{conv.id}/take-over")
     gateway.fail_with = DeliveryError("carrier rejected", retryable=False, code="30006")
     response = _post(as_collector, f"/console/conversations/{conv.id}/reply", text="Hello")
@@ -181,7 +192,7 @@ def test_failed_delivery_is_shown_and_audited(
 def test_voice_caller_gets_the_reply_by_sms(
     as_collector: TestClient, db: Session, gateway: FakeGateway, rasa: FakeRasa
 ) -> None:
-    _owner, conv, _h = factories.handed_off_case(db)
+    _owner, conv, _h = make_handed_off_case(db)
     conv.last_channel = "voice"
     db.flush()
     _post(as_collector, f"/console/conversations/{conv.id}/take-over")
@@ -192,9 +203,13 @@ def test_voice_caller_gets_the_reply_by_sms(
 def test_approve_and_reject_plan_exceptions(
     as_collector: TestClient, db: Session, collector: User
 ) -> None:
-    owner, conv, _h = factories.handed_off_case(db)
-    approve_me = factories.plan(db, owner)
-    reject_me = factories.plan(db, owner)
+    owner, conv, _h = make_handed_off_case(db)
+    approve_me = make_plan(
+        db, owner, [7_500] * 8, with_installments=False, status="pending_approval"
+    )
+    reject_me = make_plan(
+        db, owner, [7_500] * 8, with_installments=False, status="pending_approval"
+    )
     ok = _post(
         as_collector,
         f"/console/conversations/{conv.id}/plans/{approve_me.id}",
@@ -216,11 +231,11 @@ def test_approve_and_reject_plan_exceptions(
 def test_resolve_dispute_closes_dunning_reject_resumes_it(
     as_collector: TestClient, db: Session
 ) -> None:
-    owner, conv, _h = factories.handed_off_case(db)
-    inv_a = factories.invoice(db, owner, status="disputed")
-    inv_b = factories.invoice(db, owner, status="disputed")
-    upheld = factories.dispute(db, owner, invoice_id=inv_a.id)
-    rejected = factories.dispute(db, owner, invoice_id=inv_b.id)
+    owner, conv, _h = make_handed_off_case(db)
+    inv_a = make_invoice(db, owner, status="disputed")
+    inv_b = make_invoice(db, owner, status="disputed")
+    upheld = make_dispute(db, owner, invoice_id=inv_a.id)
+    rejected = make_dispute(db, owner, invoice_id=inv_b.id)
     no_note = _post(
         as_collector,
         f"/console/conversations/{conv.id}/disputes/{upheld.id}",
@@ -252,9 +267,9 @@ def test_deciding_closes_the_review_and_approval_tasks(
 ) -> None:
     from relance.db.models import Task
 
-    owner, conv, _h = factories.handed_off_case(db)
-    dispute = factories.dispute(db, owner)
-    plan = factories.plan(db, owner)
+    owner, conv, _h = make_handed_off_case(db)
+    dispute = make_dispute(db, owner)
+    plan = make_plan(db, owner, [7_500] * 8, with_installments=False, status="pending_approval")
     review = Task(kind="dispute_review", debtor_id=owner.id, details={"dispute_id": dispute.id})
     approval = Task(kind="plan_approval", debtor_id=owner.id, details={"plan_id": plan.id})
     db.add_all([review, approval])
@@ -271,8 +286,8 @@ def test_deciding_closes_the_review_and_approval_tasks(
 
 
 def test_record_promise_covers_the_open_invoices(as_collector: TestClient, db: Session) -> None:
-    owner, conv, _h = factories.handed_off_case(db)
-    earlier = factories.promise(db, owner)
+    owner, conv, _h = make_handed_off_case(db)
+    earlier = make_promise(db, owner)
     when = date.today() + timedelta(days=10)
     response = _post(
         as_collector,
@@ -312,17 +327,17 @@ def test_record_promise_covers_the_open_invoices(as_collector: TestClient, db: S
 def test_take_over_without_a_handoff_opens_one(
     as_collector: TestClient, db: Session, collector: User
 ) -> None:
-    owner = factories.debtor(db)
-    factories.contact(db, owner)
-    conv = factories.conversation(db, owner)
+    owner = make_debtor(db)
+    make_contact(db, owner)
+    conv = make_conversation(db, owner)
     _post(as_collector, f"/console/conversations/{conv.id}/take-over")
     handoff = db.scalars(select(Handoff).where(Handoff.conversation_id == conv.id)).one()
     assert handoff.reason == "collector_initiated" and handoff.assigned_to_id == collector.id
 
 
 def test_transcript_fragment_for_live_updates(as_collector: TestClient, db: Session) -> None:
-    _owner, conv, _h = factories.handed_off_case(db)
-    factories.message(db, conv, "Nouveau message")
+    _owner, conv, _h = make_handed_off_case(db)
+    make_message(db, conv, "Nouveau message")
     fragment = as_collector.get(f"/console/conversations/{conv.id}/transcript").text
     assert fragment.lstrip().startswith('<div id="transcript"')
     assert "Nouveau message" in fragment and 'hx-trigger="every 4s"' in fragment
@@ -339,7 +354,7 @@ def test_send_payment_link_texts_a_working_link(
 ) -> None:
     from relance.db.models import PaymentLink
 
-    owner, conv, _h = factories.handed_off_case(db)
+    owner, conv, _h = make_handed_off_case(db)
     refused = _post(as_collector, f"/console/conversations/{conv.id}/payment-link")
     assert "error=Take+over" in refused.headers["location"]
     _post(as_collector, f"/console/conversations/{conv.id}/take-over")
@@ -362,7 +377,7 @@ def test_contact_history_shows_why_a_reminder_was_held(
     """A collector sees the compliance reason of a deferral (e.g. a time-zone conflict)."""
     from relance import audit
 
-    owner, conv, _h = factories.handed_off_case(db)
+    owner, conv, _h = make_handed_off_case(db)
     why = (
         "outside_hours: 05:30 in America/Los_Angeles (phone +1 415) is outside the US contact "
         "hours (08:00-21:00)"
@@ -386,11 +401,11 @@ def test_conversation_page_shows_the_reason_for_paying_late_escaped(
 ) -> None:
     from relance.late_reasons.service import StatedReason, record_stated
 
-    owner, conv, _h = factories.handed_off_case(db)
+    owner, conv, _h = make_handed_off_case(db)
     html = as_collector.get(f"/console/conversations/{conv.id}").text
     assert "Reason for paying late" in html and "No reason given yet." in html
     for text in ("je suis au chômage depuis mars", "<script>alert(1)</script> I'm in hospital"):
-        message = factories.message(db, conv, text)
+        message = make_message(db, conv, text)
         record_stated(
             db,
             owner,

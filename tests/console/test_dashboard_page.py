@@ -7,28 +7,28 @@ from datetime import date, timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from tests.console import factories
+from tests.factories import make_debtor, make_invoice, make_promise
 
 
 def test_dashboard_shows_kpis_and_charts(as_collector: TestClient, db: Session) -> None:
-    owner = factories.debtor(db)
+    owner = make_debtor(db)
     today = date.today()
-    factories.invoice(
+    make_invoice(
         db,
         owner,
         amount_minor=120_000,
         due_date=today - timedelta(days=45),
         issue_date=today - timedelta(days=75),
     )
-    factories.invoice(
+    make_invoice(
         db,
         owner,
         amount_minor=30_000,
         due_date=today + timedelta(days=5),
         issue_date=today - timedelta(days=25),
     )
-    factories.promise(db, owner, status="kept")
-    factories.promise(db, owner, status="broken")
+    make_promise(db, owner, status="kept")
+    make_promise(db, owner, status="broken")
     page = as_collector.get("/console/dashboard")
     assert page.status_code == 200
     html = page.text
@@ -43,8 +43,8 @@ def test_dashboard_shows_kpis_and_charts(as_collector: TestClient, db: Session) 
 def test_dashboard_filters_by_currency_and_ignores_unknown_values(
     as_collector: TestClient, db: Session
 ) -> None:
-    owner = factories.debtor(db)
-    factories.invoice(db, owner, amount_minor=5_000, currency="USD")
+    owner = make_debtor(db)
+    make_invoice(db, owner, amount_minor=5_000, currency="USD")
     usd = as_collector.get("/console/dashboard?currency=USD&period=30").text
     assert 'data-kpi="outstanding">US$50.00<' in usd or 'data-kpi="outstanding">$50.00<' in usd
     odd = as_collector.get("/console/dashboard?currency=XYZ&period=7")
@@ -59,7 +59,7 @@ def test_dashboard_counts_the_reasons_for_paying_late(
     html = as_collector.get("/console/dashboard").text
     assert "Why debtors pay late" in html and "No reason given in the last 90 days." in html
     for text in ("I lost my job", "je suis au chômage", "ma société est en redressement"):
-        record_stated(db, factories.debtor(db), StatedReason(text=text, intent="cannot_pay"))
+        record_stated(db, make_debtor(db), StatedReason(text=text, intent="cannot_pay"))
     html = as_collector.get("/console/dashboard").text
     assert 'data-kpi="reason-job_loss">2<' in html and 'data-kpi="reason-insolvency">1<' in html
     assert "67%" in html and "33%" in html and 'data-kpi="reason-illness"' not in html

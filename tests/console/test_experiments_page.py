@@ -61,3 +61,36 @@ def test_a_bad_arms_line_shows_the_problem_and_stores_nothing(
 
 def test_collectors_cannot_see_experiments(as_collector: TestClient) -> None:
     assert as_collector.get("/console/admin/experiments").status_code == 403
+
+
+def test_the_console_form_defines_a_send_hour_experiment_and_refuses_a_night_hour(
+    as_admin: TestClient, db: Session
+) -> None:
+    token = csrf_of(as_admin, "/console/admin/experiments")
+    form = {
+        "key": "evening-console",
+        "name": "Evening",
+        "factor": "send_hour",
+        "template": "utter_reminder_discreet",  # the menu's first entry, ignored for send hours
+        "stage": "friendly",
+        "arms": "morning: 10\nnight: 22",
+        "csrf_token": token,
+    }
+    refused = as_admin.post("/console/admin/experiments", data=form)
+    assert refused.status_code == 422
+    assert "22:00-22:59 is outside the FR contact windows" in refused.text
+    assert db.scalars(select(Experiment)).first() is None
+    created = as_admin.post(
+        "/console/admin/experiments",
+        data={**form, "arms": "morning: 10\nevening: 18"},
+        follow_redirects=False,
+    )
+    assert created.status_code == 303, created.text
+    page = as_admin.get(created.headers["location"])
+    assert page.status_code == 200 and "at 18:00" in page.text and "P(best)" in page.text
+    experiment = db.scalars(select(Experiment)).one()
+    assert (experiment.factor, experiment.template, experiment.stage) == (
+        "send_hour",
+        None,
+        "friendly",
+    )

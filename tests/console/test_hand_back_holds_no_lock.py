@@ -23,8 +23,8 @@ from relance.db.models import Conversation
 from relance.db.session import make_engine
 from relance.rasa_client import BotMessage
 from relance.settings import Settings
-from tests.console import factories
 from tests.console.conftest import FakeGateway, csrf_of, login
+from tests.factories import make_handed_off_case, make_user
 from tests.relance.dunning.test_dispatch_holds_no_lock import WRITER
 
 
@@ -62,8 +62,8 @@ def test_the_bots_turn_after_a_hand_back_can_write(
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     monkeypatch.setattr(db_session, "get_sessionmaker", lambda: factory)
     with factory() as session:
-        collector = factories.user(session, "collector")
-        _, conversation, _ = factories.handed_off_case(session)
+        collector = make_user(session, "collector")
+        _, conversation, _ = make_handed_off_case(session)
         conversation.mode = "human"
         session.commit()
         email, conversation_id = collector.email, conversation.id

@@ -22,9 +22,8 @@ from relance.db.models import User
 from relance.letters.service import create_formal_notice
 from relance.private_files import write_private
 from relance.settings import Settings
-from tests.console import factories
 from tests.console.test_route_ids import _routes
-from tests.relance.dunning.helpers import make_debtor, make_invoice
+from tests.factories import make_debtor, make_handed_off_case, make_invoice
 
 runner = CliRunner()
 
@@ -46,7 +45,7 @@ def open_umask() -> object:
 
 @freeze_time("2026-11-23 10:00:00")
 def test_letter_pdf_is_written_owner_only(db: Session, tmp_path: Path, open_umask: object) -> None:
-    debtor = make_debtor(db, segment="b2b")
+    debtor = make_debtor(db, segment="b2b", channels=("sms", "whatsapp"))
     invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=35))
     letter = create_formal_notice(db, debtor, [invoice.id], out_dir=tmp_path / "letters")
     assert _mode(Path(letter.pdf_path or "")) == 0o600
@@ -57,7 +56,7 @@ def test_letter_pdf_is_written_owner_only(db: Session, tmp_path: Path, open_umas
 def test_cli_evidence_pack_letter_and_export_are_owner_only(
     db: Session, tmp_path: Path, open_umask: object
 ) -> None:
-    debtor = make_debtor(db, segment="b2b")
+    debtor = make_debtor(db, segment="b2b", channels=("sms", "whatsapp"))
     make_invoice(db, debtor, due=utcnow().date() - timedelta(days=35))
     pack, pdf, export = tmp_path / "pack.zip", tmp_path / "letter.pdf", tmp_path / "export.zip"
     for args in (
@@ -83,8 +82,8 @@ def test_an_existing_wider_file_is_narrowed(tmp_path: Path, open_umask: object) 
 
 def _console_get_pages(client: TestClient, db: Session) -> list[str]:
     """Every GET route of the console, with real ids for its path parameters."""
-    _debtor, conv, _handoff = factories.handed_off_case(db)
-    letter_debtor = make_debtor(db, segment="b2b")
+    _debtor, conv, _handoff = make_handed_off_case(db)
+    letter_debtor = make_debtor(db, segment="b2b", channels=("sms", "whatsapp"))
     invoice = make_invoice(db, letter_debtor, due=utcnow().date() - timedelta(days=35))
     letter = create_formal_notice(db, letter_debtor, [invoice.id])
     from relance.experiments import service as experiments

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from relance.db.base import utcnow
 from relance.db.models import User
-from tests.console import factories
+from tests.factories import make_handed_off_case, make_message
 
 
 def _names_in_order(html: str, names: list[str]) -> list[str]:
@@ -20,10 +20,10 @@ def test_inbox_lists_live_handoffs_by_priority_then_waiting_time(
     as_collector: TestClient, db: Session
 ) -> None:
     now = utcnow()
-    _d1, _c1, h1 = factories.handed_off_case(db, priority=0, name="Old Low")
-    _d2, _c2, _h2 = factories.handed_off_case(db, priority=2, name="Urgent Case")
-    _d3, _c3, h3 = factories.handed_off_case(db, priority=0, name="New Low")
-    _d4, _c4, h4 = factories.handed_off_case(db, priority=1, name="Closed One")
+    _d1, _c1, h1 = make_handed_off_case(db, priority=0, name="Old Low")
+    _d2, _c2, _h2 = make_handed_off_case(db, priority=2, name="Urgent Case")
+    _d3, _c3, h3 = make_handed_off_case(db, priority=0, name="New Low")
+    _d4, _c4, h4 = make_handed_off_case(db, priority=1, name="Closed One")
     h1.created_at = now - timedelta(hours=3)
     h3.created_at = now - timedelta(minutes=5)
     h4.status = "closed"
@@ -42,8 +42,8 @@ def test_inbox_lists_live_handoffs_by_priority_then_waiting_time(
 def test_inbox_filters_by_search_status_and_reason(
     as_collector: TestClient, db: Session, collector: User
 ) -> None:
-    factories.handed_off_case(db, name="Alice Martin")
-    _d, _c, bob = factories.handed_off_case(db, name="Bob Durand")
+    make_handed_off_case(db, name="Alice Martin")
+    _d, _c, bob = make_handed_off_case(db, name="Bob Durand")
     bob.reason = "plan_approval"
     bob.status = "assigned"
     bob.assigned_to_id = collector.id
@@ -58,7 +58,7 @@ def test_inbox_filters_by_search_status_and_reason(
 
 def test_inbox_is_paginated(as_collector: TestClient, db: Session) -> None:
     for i in range(27):
-        factories.handed_off_case(db, name=f"Paged {i:02d}")
+        make_handed_off_case(db, name=f"Paged {i:02d}")
     first = as_collector.get("/console/").text
     assert "Page 1 of 2" in first and "27 items" in first
     second = as_collector.get("/console/?page=2").text
@@ -66,7 +66,7 @@ def test_inbox_is_paginated(as_collector: TestClient, db: Session) -> None:
 
 
 def test_polling_returns_only_the_rows_fragment(as_collector: TestClient, db: Session) -> None:
-    factories.handed_off_case(db, name="Live Update")
+    make_handed_off_case(db, name="Live Update")
     fragment = as_collector.get(
         "/console/", headers={"HX-Request": "true", "HX-Target": "inbox-rows"}
     )
@@ -80,8 +80,8 @@ def test_polling_returns_only_the_rows_fragment(as_collector: TestClient, db: Se
 def test_new_debtor_message_shows_up_on_the_next_poll(
     as_collector: TestClient, db: Session
 ) -> None:
-    _d, conv, _h = factories.handed_off_case(db, name="Writes Again")
-    factories.message(db, conv, "Allô, vous êtes là ?")
+    _d, conv, _h = make_handed_off_case(db, name="Writes Again")
+    make_message(db, conv, "Allô, vous êtes là ?")
     fragment = as_collector.get(
         "/console/", headers={"HX-Request": "true", "HX-Target": "inbox-rows"}
     ).text

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from relance.db.base import utcnow
 from relance.db.models import AuditEvent, Debtor, Letter, User
-from tests.console import factories
 from tests.console.conftest import csrf_of
+from tests.factories import make_debtor, make_invoice
 
 PDF = b"%PDF-1.4\n% test letter\n"
 
@@ -26,9 +26,9 @@ def _letter(
     status: str = "queued",
     **kw: object,
 ) -> tuple[Letter, Debtor]:
-    owner = factories.debtor(db, company=company, city="Lyon", postcode="69003")
-    first = factories.invoice(db, owner, number=f"F-{owner.id}-01")
-    second = factories.invoice(db, owner, number=f"F-{owner.id}-02")
+    owner = make_debtor(db, company=company, city="Lyon", postcode="69003")
+    first = make_invoice(db, owner, number=f"F-{owner.id}-01")
+    second = make_invoice(db, owner, number=f"F-{owner.id}-02")
     pdf = tmp_path / f"letter-{owner.id}.pdf"
     pdf.write_bytes(PDF)
     letter = Letter(

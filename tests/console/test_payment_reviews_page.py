@@ -14,11 +14,11 @@ from relance.db.models import AuditEvent, PaymentReview
 from relance.ledger import review
 from relance.ledger.service import Expected, Hold, record_payment
 from tests.console.conftest import csrf_of
-from tests.support.payment_factories import make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice
 
 
 def _held(db: Session, *, currency: str = "EUR", amount_minor: int = 4000) -> PaymentReview:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     make_invoice(db, debtor, 5000, due=date(2026, 3, 10))
     link, _ = create_link(db, debtor=debtor, purpose="balance")
     expected = Expected(5000, "EUR", debtor.id)

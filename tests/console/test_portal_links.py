@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from relance.db.models import AuditEvent
 from relance.portal.access import live_accesses
-from tests.console import factories
 from tests.console.conftest import FakeGateway, FakeRasa, csrf_of
+from tests.factories import make_handed_off_case, make_invoice
 
 
 def _post(client: TestClient, path: str):  # type: ignore[no-untyped-def]
@@ -20,7 +20,7 @@ def _post(client: TestClient, path: str):  # type: ignore[no-untyped-def]
 def test_send_then_revoke_portal_link(
     as_collector: TestClient, db: Session, gateway: FakeGateway, rasa: FakeRasa
 ) -> None:
-    owner, conv, _h = factories.handed_off_case(db)
+    owner, conv, _h = make_handed_off_case(db)
     refused = _post(as_collector, f"/console/conversations/{conv.id}/portal-link")
     assert "error=Take+over" in refused.headers["location"]
     _post(as_collector, f"/console/conversations/{conv.id}/take-over")
@@ -48,9 +48,8 @@ def test_portal_actions_appear_in_the_collector_transcript(
     from datetime import date, timedelta
 
     from relance.portal import service
-    from tests.support.payment_factories import make_invoice
 
-    owner, conv, _h = factories.handed_off_case(db)
+    owner, conv, _h = make_handed_off_case(db)
     make_invoice(db, owner, 5000, due=date.today() - timedelta(days=3))
     service.promise(
         db,
@@ -69,7 +68,7 @@ def test_a_portal_link_that_cannot_be_sent_is_shown_and_audited(
 ) -> None:
     from relance.conversations.ports import DeliveryError
 
-    _owner, conv, _h = factories.handed_off_case(db)
+    _owner, conv, _h = make_handed_off_case(db)
     _post(as_collector, f"/console/conversations/{conv.id}/take-over")
     gateway.fail_with = DeliveryError("carrier rejected", retryable=False, code="30006")
     response = _post(as_collector, f"/console/conversations/{conv.id}/portal-link")

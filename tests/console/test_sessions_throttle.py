@@ -19,9 +19,8 @@ from relance.auth.sessions import COOKIE_NAME
 from relance.db.models import ConsoleSession, LoginThrottle, User
 from relance.settings import Settings, get_settings
 from relance.web.client_ip import client_ip
-from tests.console import factories
 from tests.console.conftest import csrf_of, login
-from tests.console.factories import PASSWORD
+from tests.factories import PASSWORD, make_handed_off_case
 
 
 def _age_throttles(db: Session, by: timedelta) -> None:
@@ -36,7 +35,7 @@ def _age_throttles(db: Session, by: timedelta) -> None:
 def test_old_cookie_replayed_after_logout_reads_and_changes_nothing(
     as_collector: TestClient, db: Session, gateway
 ) -> None:
-    _debtor, conv, _handoff = factories.handed_off_case(db, text="Mon secret bancaire")
+    _debtor, conv, _handoff = make_handed_off_case(db, text="Mon secret bancaire")
     stolen = as_collector.cookies.get(COOKIE_NAME)
     csrf = csrf_of(as_collector)
     assert (

@@ -17,7 +17,8 @@ from relance.db.models import AuditEvent, VersionedDocument
 from relance.nlg.renderer import render
 from relance.nlg.templates_store import WORDING_KIND, bundled_templates
 from tests.console.conftest import csrf_of
-from tests.support.channels import DEBTOR_PHONE, make_debtor
+from tests.factories import make_debtor
+from tests.support.channels import DEBTOR_PHONE
 from tests.support.twilio_signing import post, sms_fields
 from tests.support.twiml import message_texts
 
@@ -67,7 +68,7 @@ def test_a_variant_that_fails_when_rendered_is_refused_and_nothing_stored(
 def test_a_stored_override_failing_at_send_time_gets_the_default_help_reply_not_a_500(
     as_admin: TestClient, db: Session
 ) -> None:
-    make_debtor(db)
+    make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     # The attack as it happened before validation rendered variants: the override is stored.
     versioning.save_version(
         db,
@@ -98,7 +99,7 @@ def test_a_stored_override_failing_at_send_time_gets_the_default_help_reply_not_
 
 
 def test_a_valid_edit_of_help_is_used(as_admin: TestClient, db: Session) -> None:
-    make_debtor(db)
+    make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     saved = _save(
         as_admin,
         HELP,

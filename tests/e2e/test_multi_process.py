@@ -50,7 +50,7 @@ from relance.runtime.paths import BOT_DIR
 from relance.runtime.rasa_config import write_endpoints
 from relance.runtime.training import ensure_model
 from relance.settings import Settings
-from tests.relance.dunning.helpers import make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice
 
 from .conftest import AUTH_TOKEN, RunningStack, _free_port, _prepare_database
 
@@ -413,7 +413,9 @@ def test_two_workers_send_each_due_reminder_exactly_once(multi: MultiStack) -> N
                 # Nothing else may locate them (Regulation F: a time is convenient only if it
                 # is in every zone the record points to): with the defaults, a Lyon address
                 # and a +33 number added Paris, and the test failed when Paris was asleep.
-                address=False,
+                address_line=None,
+                postcode=None,
+                city=None,
                 country="US",
                 phone=f"+1800555{i:04d}",  # toll-free: libphonenumber locates nothing
             )

@@ -22,7 +22,7 @@ from twilio.request_validator import RequestValidator
 from relance.db.models import AuditEvent, Message, Payment, WebhookEvent
 from relance.local_secrets import FILE_NAME
 from relance.settings import Settings, get_settings
-from tests.support.payment_factories import make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice
 from tests.support.stripe_fake import StripeFake
 
 PUBLIC_STRIPE_DEFAULT = Settings.model_fields["stripe_webhook_secret"].default
@@ -86,7 +86,7 @@ def test_nlg_with_an_empty_configured_token_is_refused(
 def test_stripe_event_signed_with_an_empty_secret_is_refused(
     empty_secrets_client: TestClient, db: Session
 ) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     make_invoice(db, debtor, 797_046, due=date(2026, 3, 10))
     event = StripeFake.event(
         "payment_intent.succeeded",
@@ -134,7 +134,7 @@ def development_client(
 def test_development_payment_forged_with_the_public_default_secret_is_refused(
     development_client: TestClient, db: Session, tmp_path: Path
 ) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     invoice = make_invoice(db, debtor, 797_046, due=date(2026, 3, 10))
     event = StripeFake.event(
         "payment_intent.succeeded",

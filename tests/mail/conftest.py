@@ -1,15 +1,16 @@
-"""Mail fixtures: the aiosmtpd sink, settings pointing at it, the gateway installed, debtors."""
+"""Mail fixtures: the aiosmtpd sink, settings pointing at it, the gateway installed.
+
+Debtors with an e-mail contact come from tests.factories (`channels=("email", ...)`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy.orm import Session
 
 from mail.gateway import SmtpMailGateway
 from relance.conversations import ports
-from relance.db.models import Contact, Debtor
 from relance.settings import Settings, get_settings
 from tests.mail.sink import Sink
 from tests.support.channels import rasa  # noqa: F401
@@ -47,30 +48,3 @@ def mail_gateway(sink: Sink, monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpMa
         yield installed
     finally:
         installed.transport.close()
-
-
-def make_mail_debtor(
-    db: Session,
-    *,
-    email: str = DEBTOR_EMAIL,
-    language: str = "fr",
-    segment: str = "consumer",
-    phone: str | None = "+33639981234",
-) -> Debtor:
-    debtor = Debtor(
-        customer_number=f"M-{email}",
-        name="Camille Martin" if language == "fr" else "Jordan Smith",
-        company="Martin SARL" if segment == "b2b" else None,
-        segment=segment,
-        language=language,
-        postcode="75011",
-        email=email,
-    )
-    db.add(debtor)
-    db.flush()
-    db.add(Contact(debtor_id=debtor.id, channel="email", address=email))
-    if phone:
-        db.add(Contact(debtor_id=debtor.id, channel="sms", address=phone))
-    db.flush()
-    db.refresh(debtor)
-    return debtor

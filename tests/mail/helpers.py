@@ -11,6 +11,7 @@ from relance.conversations.repository import conversation_for_debtor
 from relance.db.base import utcnow
 from relance.db.models import Debtor, DunningAction, Invoice, Message
 from relance.db.models.enums import Direction
+from tests.factories import make_debtor
 
 
 def debtor_wrote_by_mail(
@@ -41,11 +42,9 @@ def plan_email_reminders(db: Session, numbers: Iterable[int]) -> list[DunningAct
     """A fresh debtor per number, with one invoice due and its e-mail reminder planned (the
     dispatcher's work of a first reminder wave), spread over 50 recipient domains as a real book
     of debtors is; shared by the dispatcher's cost test and bench/mail/run.py."""
-    from tests.mail.conftest import make_mail_debtor
-
     actions = []
     for n in numbers:
-        debtor = make_mail_debtor(db, email=f"debtor{n}@client{n % 50}.example", phone=None)
+        debtor = make_debtor(db, channels=("email",), email=f"debtor{n}@client{n % 50}.example")
         invoice = Invoice(
             debtor_id=debtor.id,
             number=f"F-2026-{n:06d}",

@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 
 from mail.gateway import SmtpMailGateway
 from relance.db import session as db_session
-from relance.db.models import AuditEvent, Debtor, DunningAction, Invoice
+from relance.db.models import AuditEvent, Debtor, DunningAction
 from relance.dunning.dispatcher import Dispatcher
-from tests.mail.conftest import DEBTOR_EMAIL, make_mail_debtor
+from tests.factories import make_debtor, make_invoice
+from tests.mail.conftest import DEBTOR_EMAIL
 from tests.mail.inbound_helpers import dsn, post_mail
 from tests.mail.sink import Sink
 from tests.relance.dunning.helpers import FakeAssistant, FakeGateway
@@ -22,16 +23,9 @@ MONDAY_11 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # 11:00 in Paris, inside 
 
 
 def _due_email_action(db: Session, debtor: Debtor, group: str) -> DunningAction:
-    invoice = Invoice(
-        debtor_id=debtor.id,
-        number=f"F-{group}",
-        amount_minor=12000,
-        currency="EUR",
-        issue_date=date(2026, 10, 1),
-        due_date=date(2026, 11, 20),
+    invoice = make_invoice(
+        db, debtor, 12000, number=f"F-{group}", issued=date(2026, 10, 1), due=date(2026, 11, 20)
     )
-    db.add(invoice)
-    db.flush()
     action = DunningAction(
         idempotency_key=f"{group}:friendly:{invoice.id}",
         invoice_id=invoice.id,
@@ -60,7 +54,7 @@ def _run(gateway: FakeGateway, mail_gateway: SmtpMailGateway, now: datetime) -> 
 def test_after_a_bounce_the_next_reminder_goes_by_sms_not_to_the_address(
     db: Session, client: TestClient, sink: Sink, mail_gateway: SmtpMailGateway
 ) -> None:
-    debtor = make_mail_debtor(db)
+    debtor = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
     gateway = FakeGateway()
     first = _due_email_action(db, debtor, "g1")
     assert _run(gateway, mail_gateway, MONDAY_11) == {"sent": 1}
@@ -84,7 +78,7 @@ def test_after_a_bounce_the_next_reminder_goes_by_sms_not_to_the_address(
 def test_a_bounced_address_with_no_other_channel_is_blocked_with_the_reason(
     db: Session, client: TestClient, sink: Sink, mail_gateway: SmtpMailGateway
 ) -> None:
-    debtor = make_mail_debtor(db, phone=None)
+    debtor = make_debtor(db, channels=("email",), email=DEBTOR_EMAIL)
     assert (
         post_mail(client, dsn(DEBTOR_EMAIL, message_id="<dsn-3@mx.client.example>")).json()[
             "status"

@@ -15,7 +15,8 @@ from mail.gateway import SmtpMailGateway
 from relance.evidence.service import build_pack
 from relance.private_files import sent_mail_dir
 from relance.settings import get_settings
-from tests.mail.conftest import make_mail_debtor
+from tests.factories import make_debtor
+from tests.mail.conftest import DEBTOR_EMAIL
 from tests.mail.sink import Sink
 from tests.mail.test_outbound import _invoice, _reminder, _send
 
@@ -28,8 +29,8 @@ def _pack(db: Session, debtor) -> tuple[zipfile.ZipFile, dict]:  # type: ignore[
 def test_the_pack_holds_each_sent_email_as_sent(
     db: Session, sink: Sink, mail_gateway: SmtpMailGateway
 ) -> None:
-    debtor = make_mail_debtor(db)
-    invoice = _invoice(db, debtor.id)
+    debtor = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
+    invoice = _invoice(db, debtor)
     first = _send(db, mail_gateway, debtor.id, _reminder(invoice, key="dunning:g1:friendly"))
     second = _send(db, mail_gateway, debtor.id, _reminder(invoice, key="dunning:g1:firm"))
 
@@ -50,8 +51,8 @@ def test_the_pack_holds_each_sent_email_as_sent(
 def test_an_altered_or_missing_eml_is_listed_not_packed(
     db: Session, sink: Sink, mail_gateway: SmtpMailGateway
 ) -> None:
-    debtor = make_mail_debtor(db)
-    invoice = _invoice(db, debtor.id)
+    debtor = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
+    invoice = _invoice(db, debtor)
     altered = _send(db, mail_gateway, debtor.id, _reminder(invoice, key="dunning:g2:friendly"))
     missing = _send(db, mail_gateway, debtor.id, _reminder(invoice, key="dunning:g2:firm"))
     folder = sent_mail_dir(get_settings().var_dir)

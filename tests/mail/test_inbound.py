@@ -13,7 +13,8 @@ from relance.conversations.ports import OutboundMail
 from relance.conversations.repository import conversation_for_debtor
 from relance.db.models import AuditEvent, Contact, Message, Task, WebhookEvent
 from relance.db.models.enums import ContactStatus
-from tests.mail.conftest import DEBTOR_EMAIL, make_mail_debtor
+from tests.factories import make_debtor
+from tests.mail.conftest import DEBTOR_EMAIL
 from tests.mail.inbound_helpers import dsn, post_mail, raw_mail
 from tests.mail.sink import Sink
 from tests.support.fake_rasa import FakeRasa
@@ -52,7 +53,7 @@ def _reminder_sent(db: Session, gateway: SmtpMailGateway, debtor_id: int) -> str
 def test_forged_or_unsigned_inbound_is_refused_and_nothing_is_stored(
     db: Session, client: TestClient, sink: Sink, rasa: FakeRasa, secret: str | None, status: int
 ) -> None:
-    make_mail_debtor(db)
+    make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
     raw = raw_mail("Je paierai demain.", message_id="<forged-1@client.example>")
     response = post_mail(client, raw, secret=secret)
     assert response.status_code == status
@@ -65,7 +66,7 @@ def test_forged_or_unsigned_inbound_is_refused_and_nothing_is_stored(
 def test_french_reply_is_stripped_answered_by_the_assistant_and_threaded(
     db: Session, client: TestClient, sink: Sink, rasa: FakeRasa, mail_gateway: SmtpMailGateway
 ) -> None:
-    debtor = make_mail_debtor(db)
+    debtor = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
     reminder_id = _reminder_sent(db, mail_gateway, debtor.id)
     raw = raw_mail(FR_REPLY, message_id="<reply-fr@client.example>", in_reply_to=reminder_id)
     response = post_mail(client, raw)
@@ -91,7 +92,7 @@ def test_french_reply_is_stripped_answered_by_the_assistant_and_threaded(
 def test_english_reply_switches_the_conversation_to_english(
     db: Session, client: TestClient, sink: Sink, rasa: FakeRasa, mail_gateway: SmtpMailGateway
 ) -> None:
-    debtor = make_mail_debtor(db, language="fr")
+    debtor = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL, language="fr")
     reminder_id = _reminder_sent(db, mail_gateway, debtor.id)
     raw = raw_mail(EN_REPLY, message_id="<reply-en@client.example>", in_reply_to=reminder_id)
     assert post_mail(client, raw).status_code == 200
@@ -105,7 +106,7 @@ def test_english_reply_switches_the_conversation_to_english(
 def test_a_redelivered_message_is_answered_once(
     db: Session, client: TestClient, sink: Sink, rasa: FakeRasa, mail_gateway: SmtpMailGateway
 ) -> None:
-    make_mail_debtor(db)
+    make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
     raw = raw_mail("Je paierai demain.", message_id="<twice@client.example>")
     assert post_mail(client, raw).json()["status"] == "answered"
     assert post_mail(client, raw).json()["status"] == "duplicate"
@@ -132,7 +133,7 @@ def test_automatic_answers_never_reach_the_bot_nor_get_an_answer(
     headers: dict[str, str],
     subject: str,
 ) -> None:
-    make_mail_debtor(db)
+    make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
     raw = raw_mail(
         "Je suis absente du bureau.",
         message_id="<ooo@client.example>",
@@ -149,7 +150,7 @@ def test_automatic_answers_never_reach_the_bot_nor_get_an_answer(
 def test_a_bounce_marks_the_address_undeliverable_and_gets_no_answer(
     db: Session, client: TestClient, sink: Sink, rasa: FakeRasa, mail_gateway: SmtpMailGateway
 ) -> None:
-    debtor = make_mail_debtor(db)
+    debtor = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
     response = post_mail(client, dsn(DEBTOR_EMAIL, message_id="<dsn-1@mx.client.example>"))
     assert response.json()["status"] == "bounce"
     email = db.scalars(
@@ -163,7 +164,7 @@ def test_a_bounce_marks_the_address_undeliverable_and_gets_no_answer(
 def test_stop_opts_the_address_out_of_email_only_without_an_answer(
     db: Session, client: TestClient, sink: Sink, rasa: FakeRasa, mail_gateway: SmtpMailGateway
 ) -> None:
-    debtor = make_mail_debtor(db)
+    debtor = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
     response = post_mail(client, raw_mail("STOP\n", message_id="<stop@client.example>"))
     assert response.json()["status"] == "opted_out"
     db.expire_all()
@@ -181,7 +182,7 @@ def test_stop_opts_the_address_out_of_email_only_without_an_answer(
 def test_unknown_sender_gets_no_debt_detail_and_the_collectors_see_it(
     db: Session, client: TestClient, sink: Sink, rasa: FakeRasa, mail_gateway: SmtpMailGateway
 ) -> None:
-    debtor = make_mail_debtor(db)
+    debtor = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL, name="Camille Martin")
     reminder_id = _reminder_sent(db, mail_gateway, debtor.id)
     raw = raw_mail(
         "Quel est le montant exact ?",

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from mail.gateway import SmtpMailGateway
 from mail.signature import sign
-from tests.mail.conftest import INBOUND_SECRET, make_mail_debtor
+from tests.factories import make_debtor
+from tests.mail.conftest import DEBTOR_EMAIL, INBOUND_SECRET
 from tests.mail.inbound_helpers import raw_mail
 from tests.mail.sink import Sink
 from tests.support.fake_rasa import FakeRasa
@@ -57,7 +58,7 @@ def test_rasa_can_call_the_api_back_during_an_email_turn(
     # The schema is built on first use (seconds on a loaded machine, beyond the tests' 2 s Rasa
     # timeout): build it before the turn, so the call back measures blocking, not start-up.
     assert httpx.get(f"{live_api}/openapi.json", timeout=60).status_code == 200
-    make_mail_debtor(db)
+    make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
     raw = raw_mail("Je paierai demain.", message_id="<live-1@client.example>")
     response = httpx.post(
         f"{live_api}/mail/inbound",

@@ -20,7 +20,8 @@ from relance.conversations import ports
 from relance.db.models import Message
 from relance.sandbox import mail_sink
 from relance.settings import Settings, get_settings
-from tests.mail.conftest import DEBTOR_EMAIL, make_mail_debtor, point_smtp_at
+from tests.factories import make_debtor
+from tests.mail.conftest import DEBTOR_EMAIL, point_smtp_at
 from tests.mail.test_outbound import _invoice, _reminder, _send
 from tests.support.fake_rasa import FakeRasa
 
@@ -70,8 +71,8 @@ def test_the_sent_reminder_is_read_and_answered_in_the_simulator(
     rasa: FakeRasa,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    debtor = make_mail_debtor(db)
-    sent = _send(db, _gateway(), debtor.id, _reminder(_invoice(db, debtor.id)))
+    debtor = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
+    sent = _send(db, _gateway(), debtor.id, _reminder(_invoice(db, debtor)))
     db.commit()
     [kept] = _wait_for(mailbox, 1)
     assert kept.stat().st_mode & 0o077 == 0  # a debtor's debt: readable by the owner only
@@ -117,7 +118,7 @@ def _gateway() -> SmtpMailGateway:
 def test_no_file_outside_the_mailbox_can_be_named(
     db: Session, client: TestClient, mailbox: Path, name: str
 ) -> None:
-    debtor = make_mail_debtor(db)
+    debtor = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
     (mailbox.parent / "secret.eml").write_bytes(b"To: " + DEBTOR_EMAIL.encode() + b"\n\nsecret")
     for path in (f"/simulator/{debtor.id}/mailbox/{name}/html",):
         response = client.get(path)
@@ -127,9 +128,11 @@ def test_no_file_outside_the_mailbox_can_be_named(
 
 
 def test_another_debtors_email_is_not_shown(db: Session, client: TestClient, mailbox: Path) -> None:
-    owner = make_mail_debtor(db)
-    other = make_mail_debtor(db, email="someone.else@client.example", phone="+33639981299")
-    _send(db, _gateway(), owner.id, _reminder(_invoice(db, owner.id)))
+    owner = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
+    other = make_debtor(
+        db, channels=("email", "sms"), email="someone.else@client.example", phone="+33639981299"
+    )
+    _send(db, _gateway(), owner.id, _reminder(_invoice(db, owner)))
     db.commit()
     [kept] = _wait_for(mailbox, 1)
     assert "F-2026-0042" not in client.get(f"/simulator/{other.id}/mailbox").text

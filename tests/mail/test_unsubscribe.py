@@ -17,7 +17,8 @@ from relance.conversations.ports import OutboundMail
 from relance.conversations.repository import conversation_for_debtor
 from relance.db.models import AuditEvent, Contact, Debtor
 from relance.settings import get_settings
-from tests.mail.conftest import make_mail_debtor
+from tests.factories import make_debtor
+from tests.mail.conftest import DEBTOR_EMAIL
 from tests.mail.sink import Sink
 
 ONE_CLICK = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -51,7 +52,7 @@ def _opt_out_events(db: Session) -> list[AuditEvent]:
 def test_one_click_post_opts_out_of_email_only_and_is_audited(
     db: Session, client: TestClient, sink: Sink, mail_gateway: SmtpMailGateway
 ) -> None:
-    debtor = make_mail_debtor(db)
+    debtor = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
     path = _link_in_sent_mail(db, sink, mail_gateway, debtor)
     response = client.post(path, content=b"List-Unsubscribe=One-Click", headers=ONE_CLICK)
     assert response.status_code == 200, response.text
@@ -70,7 +71,7 @@ def test_opening_the_link_does_not_opt_out(
     db: Session, client: TestClient, sink: Sink, mail_gateway: SmtpMailGateway
 ) -> None:
     """A link scanner or a prefetching client GETs the URL: that is a page, never the opt-out."""
-    debtor = make_mail_debtor(db)
+    debtor = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
     path = _link_in_sent_mail(db, sink, mail_gateway, debtor)
     page = client.get(path)
     assert page.status_code == 200 and '<form method="post">' in page.text
@@ -88,8 +89,10 @@ def _forged(db: Session, debtor: Debtor, victim: Debtor) -> str:
 def test_forged_or_stale_link_is_refused_and_changes_nothing(
     db: Session, client: TestClient, sink: Sink, attack: str
 ) -> None:
-    debtor = make_mail_debtor(db)
-    victim = make_mail_debtor(db, email="victim@client.example", phone="+33639985678")
+    debtor = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL)
+    victim = make_debtor(
+        db, channels=("email", "sms"), email="victim@client.example", phone="+33639985678"
+    )
     settings = get_settings()
     victim_email = _contacts(db, victim)["email"]
     if attack == "tampered":  # someone else's contact under this debtor's signature

@@ -15,13 +15,16 @@ from relance.conversations.repository import conversation_for_debtor
 from relance.db.base import utcnow
 from relance.db.models import AuditEvent, Contact, Conversation, Message
 from relance.nlg import channel_text
-from tests.support.channels import make_debtor
+from tests.factories import make_debtor
+from tests.support.channels import DEBTOR_PHONE
 from tests.support.twilio_recorder import TwilioRecorder
 from twilio_edge.gateway import TwilioGateway
 
 
 def _fresh(db: Session, channel: str) -> tuple[Conversation, Contact]:
-    debtor = make_debtor(db, whatsapp=True)
+    debtor = make_debtor(
+        db, phone=DEBTOR_PHONE, channels=("sms", "voice", "whatsapp"), postcode="75011"
+    )
     contact = db.scalars(
         select(Contact).where(Contact.debtor_id == debtor.id, Contact.channel == channel)
     ).one()

@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 from relance.db.models import AuditEvent, Message, Task, WebhookEvent
 from relance.db.models.enums import MessageStatus
 from relance.nlg import channel_text
-from tests.support.channels import DEBTOR_PHONE, make_debtor
+from tests.factories import make_debtor
+from tests.support.channels import DEBTOR_PHONE
 from tests.support.fake_rasa import FakeRasa
 from tests.support.twilio_signing import message_sid, post, sign, sms_fields
 from tests.support.twiml import message_texts
@@ -26,7 +27,7 @@ def _count(db: Session, model: type) -> int:
 def test_sms_is_answered_inline_with_the_assistant_reply(
     client: TestClient, db: Session, rasa: FakeRasa
 ) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     rasa.script["Bonjour"] = [{"text": "Bonjour Camille, que puis-je faire pour vous ?"}]
     fields = sms_fields(DEBTOR_PHONE, "Bonjour")
 
@@ -48,7 +49,7 @@ def test_sms_is_answered_inline_with_the_assistant_reply(
 def test_retried_webhook_gets_the_same_twiml_and_changes_nothing(
     client: TestClient, db: Session, rasa: FakeRasa
 ) -> None:
-    make_debtor(db)
+    make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     fields = sms_fields(DEBTOR_PHONE, "je peux payer demain")
 
     first = post(client, "/twilio/sms", fields)
@@ -65,7 +66,7 @@ def test_retried_webhook_gets_the_same_twiml_and_changes_nothing(
 def test_forged_signature_is_refused_and_nothing_is_stored(
     client: TestClient, db: Session, rasa: FakeRasa
 ) -> None:
-    make_debtor(db)
+    make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     fields = sms_fields(DEBTOR_PHONE, "Bonjour")
     forged = [
         sign("http://testserver/twilio/sms", fields, auth_token="not-our-token"),
@@ -82,7 +83,7 @@ def test_forged_signature_is_refused_and_nothing_is_stored(
 
 
 def test_bad_input_is_a_clear_400(client: TestClient, db: Session, rasa: FakeRasa) -> None:
-    make_debtor(db)
+    make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     good = sms_fields(DEBTOR_PHONE, "Bonjour")
     cases = [
         {k: v for k, v in good.items() if k not in ("MessageSid", "SmsSid")},
@@ -101,7 +102,7 @@ def test_bad_input_is_a_clear_400(client: TestClient, db: Session, rasa: FakeRas
 def test_whatsapp_message_uses_the_whatsapp_contact(
     client: TestClient, db: Session, rasa: FakeRasa
 ) -> None:
-    make_debtor(db, whatsapp=True)
+    make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice", "whatsapp"), postcode="75011")
     fields = sms_fields(f"whatsapp:{DEBTOR_PHONE}", "Bonjour")
 
     response = post(client, "/twilio/sms", fields)
@@ -115,7 +116,7 @@ def test_whatsapp_message_uses_the_whatsapp_contact(
 def test_media_only_message_is_acknowledged_for_a_person_to_review(
     client: TestClient, db: Session, rasa: FakeRasa
 ) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     url = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1"
     fields = sms_fields(
         DEBTOR_PHONE,
@@ -139,7 +140,7 @@ def test_media_only_message_is_acknowledged_for_a_person_to_review(
 def test_media_with_text_gets_the_assistant_reply_and_the_acknowledgement(
     client: TestClient, db: Session, rasa: FakeRasa
 ) -> None:
-    make_debtor(db)
+    make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     fields = sms_fields(
         DEBTOR_PHONE,
         "voici mon virement",
@@ -184,7 +185,7 @@ def test_unknown_number_reply_gives_the_creditor_phone_not_a_hole(
 def test_rasa_down_gives_a_holding_reply_and_keeps_the_message(
     client: TestClient, db: Session, rasa: FakeRasa
 ) -> None:
-    make_debtor(db)
+    make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     rasa.down = True
 
     response = post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "je veux payer"))
@@ -198,7 +199,7 @@ def test_rasa_down_gives_a_holding_reply_and_keeps_the_message(
 def test_long_reply_is_split_into_several_messages(
     client: TestClient, db: Session, rasa: FakeRasa
 ) -> None:
-    make_debtor(db)
+    make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     sentence = "Votre facture F-2026-001 reste due à ce jour. "
     rasa.script["détails"] = [{"text": sentence * 60}]  # ~2,800 characters
 

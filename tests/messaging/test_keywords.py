@@ -13,7 +13,8 @@ from relance.conversations.ports import DeliveryError
 from relance.conversations.repository import conversation_for_debtor
 from relance.db.models import AuditEvent, Contact, Handoff, Message
 from relance.nlg import channel_text
-from tests.support.channels import DEBTOR_PHONE, make_debtor
+from tests.factories import make_debtor
+from tests.support.channels import DEBTOR_PHONE
 from tests.support.fake_rasa import FakeRasa
 from tests.support.twilio_recorder import TwilioRecorder
 from tests.support.twilio_signing import post, sms_fields
@@ -56,7 +57,7 @@ def test_keywords_match_the_whole_message_only(body: str, expected: Keyword | No
 def test_stop_opts_out_with_one_confirmation_and_blocks_outbound(
     client: TestClient, db: Session, rasa: FakeRasa, twilio: TwilioRecorder, gateway: TwilioGateway
 ) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
 
     first = post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "STOP"))
     again = post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "stop"))
@@ -84,7 +85,7 @@ def test_stop_opts_out_with_one_confirmation_and_blocks_outbound(
 def test_french_arret_is_confirmed_in_french_even_for_an_english_debtor(
     client: TestClient, db: Session, rasa: FakeRasa
 ) -> None:
-    make_debtor(db, language="en")
+    make_debtor(db, language="en", phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
 
     [confirmation] = message_texts(post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "ARRÊT")))
 
@@ -96,7 +97,7 @@ def test_french_arret_is_confirmed_in_french_even_for_an_english_debtor(
 def test_stop_on_whatsapp_opts_out_whatsapp_only(
     client: TestClient, db: Session, rasa: FakeRasa
 ) -> None:
-    make_debtor(db, whatsapp=True)
+    make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice", "whatsapp"), postcode="75011")
 
     post(client, "/twilio/sms", sms_fields(f"whatsapp:{DEBTOR_PHONE}", "UNSUBSCRIBE"))
 
@@ -108,7 +109,7 @@ def test_stop_on_whatsapp_opts_out_whatsapp_only(
 def test_stop_from_a_voice_only_number_records_an_sms_opt_out(
     client: TestClient, db: Session, rasa: FakeRasa
 ) -> None:
-    debtor = make_debtor(db, channels=("voice",))
+    debtor = make_debtor(db, channels=("voice",), phone=DEBTOR_PHONE, postcode="75011")
 
     post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "STOP"))
 
@@ -117,7 +118,7 @@ def test_stop_from_a_voice_only_number_records_an_sms_opt_out(
 
 
 def test_start_resubscribes(client: TestClient, db: Session, rasa: FakeRasa) -> None:
-    make_debtor(db)
+    make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "STOP"))
 
     [confirmation] = message_texts(post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "START")))
@@ -131,7 +132,7 @@ def test_start_resubscribes(client: TestClient, db: Session, rasa: FakeRasa) -> 
 def test_help_says_who_we_are_and_how_to_reach_a_person(
     client: TestClient, db: Session, rasa: FakeRasa
 ) -> None:
-    make_debtor(db)
+    make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
 
     [text] = message_texts(post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "AIDE")))
 
@@ -144,7 +145,7 @@ def test_help_says_who_we_are_and_how_to_reach_a_person(
 def test_texts_from_an_opted_out_debtor_are_kept_but_not_answered(
     client: TestClient, db: Session, rasa: FakeRasa
 ) -> None:
-    make_debtor(db)
+    make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "STOP"))
 
     response = post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "en fait je veux payer"))
@@ -164,7 +165,7 @@ def test_after_an_opt_out_said_in_conversation_the_debtor_is_told_once_who_will_
     """Simulator finding: "stop bothering me" opted out, then "i want to talk to a human" got no
     answer and reached nobody. The assistant stays quiet, a collector gets the conversation, and
     the debtor is told so once (not at every message)."""
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     contact = _sms_contact(db)
     contacts.opt_out(db, contact, source="sms", keyword=None)  # what action_stop_contact does
     db.commit()
@@ -191,7 +192,7 @@ def test_after_an_opt_out_said_in_conversation_the_debtor_is_told_once_who_will_
 def test_a_vulnerable_debtor_writing_after_an_opt_out_is_handed_off_first(
     client: TestClient, db: Session, rasa: FakeRasa
 ) -> None:
-    make_debtor(db)
+    make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "STOP"))
 
     post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "mon mari est décédé le mois dernier"))
@@ -203,7 +204,7 @@ def test_a_vulnerable_debtor_writing_after_an_opt_out_is_handed_off_first(
 def test_a_sentence_with_stop_in_it_goes_to_the_assistant(
     client: TestClient, db: Session, rasa: FakeRasa
 ) -> None:
-    make_debtor(db)
+    make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
 
     post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "stop calling me at work"))
 
@@ -214,7 +215,7 @@ def test_a_sentence_with_stop_in_it_goes_to_the_assistant(
 def test_start_when_already_subscribed_is_confirmed_and_changes_nothing(
     client: TestClient, db: Session, rasa: FakeRasa
 ) -> None:
-    make_debtor(db)
+    make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
 
     texts = message_texts(post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "START")))
 

@@ -20,7 +20,8 @@ from relance.db.models.enums import MessageStatus
 from relance.nlg import channel_text
 from relance.rasa_client import client_from_settings
 from relance.settings import Settings
-from tests.support.channels import DEBTOR_PHONE, make_debtor
+from tests.factories import make_debtor
+from tests.support.channels import DEBTOR_PHONE
 from tests.support.fake_rasa import FakeRasa
 from tests.support.twilio_recorder import TwilioRecorder
 from tests.support.twilio_signing import post, sms_fields
@@ -31,7 +32,7 @@ from twilio_edge.gateway import TwilioGateway
 def test_rasa_down_holding_reply_then_replay_in_order(
     client: TestClient, db: Session, rasa: FakeRasa, twilio: TwilioRecorder, gateway: TwilioGateway
 ) -> None:
-    make_debtor(db)
+    make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     rasa.down = True
     holding = [
         message_texts(post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, body)))
@@ -72,7 +73,7 @@ def test_rasa_down_holding_reply_then_replay_in_order(
 def test_replay_stops_while_rasa_is_still_down(
     client: TestClient, db: Session, rasa: FakeRasa, twilio: TwilioRecorder, gateway: TwilioGateway
 ) -> None:
-    make_debtor(db)
+    make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     rasa.down = True
     post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "un"))
 
@@ -109,7 +110,7 @@ def test_concurrent_duplicate_webhooks_are_processed_once(
     from relance.app import create_app
 
     with committed() as setup:
-        make_debtor(setup)
+        make_debtor(setup, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
         setup.commit()
 
     def slow_answer(text: str) -> list[dict[str, str]]:

@@ -10,14 +10,19 @@ from relance.conversations.repository import conversation_for_debtor
 from relance.db.models import Contact, Message, WebhookEvent
 from relance.db.models.enums import ContactStatus
 from relance.settings import get_settings
-from tests.support.channels import DEBTOR_PHONE, make_debtor
+from tests.factories import make_debtor
+from tests.support.channels import DEBTOR_PHONE
 from tests.support.twilio_recorder import TwilioRecorder
 from tests.support.twilio_signing import post
 from twilio_edge.gateway import TwilioGateway
 
 
 def _sent(db: Session, gateway: TwilioGateway, text: str = "Rappel") -> tuple[Message, Contact]:
-    debtor = make_debtor(db) if not db.scalars(select(Contact)).first() else None
+    debtor = (
+        make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
+        if not db.scalars(select(Contact)).first()
+        else None
+    )
     contact = db.scalars(select(Contact).where(Contact.channel == "sms")).one()
     conversation = conversation_for_debtor(db, debtor or contact.debtor)
     message = gateway.send_text(
@@ -131,7 +136,7 @@ def test_status_callback_needs_a_sid_and_a_valid_signature(client: TestClient, d
 def test_call_progress_posted_to_the_messaging_status_url_updates_the_call(
     client: TestClient, db: Session, twilio: TwilioRecorder, gateway: TwilioGateway
 ) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     contact = db.scalars(select(Contact).where(Contact.channel == "voice")).one()
     call = gateway.place_call(
         db,

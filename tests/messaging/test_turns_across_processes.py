@@ -34,7 +34,8 @@ from relance.db.models.enums import MessageStatus
 from relance.db.session import make_engine
 from relance.runtime import stack
 from relance.settings import Settings, get_settings
-from tests.support.channels import DEBTOR_PHONE, make_debtor
+from tests.factories import make_debtor
+from tests.support.channels import DEBTOR_PHONE
 from tests.support.fake_rasa import FakeRasa
 from tests.support.twilio_recorder import TwilioRecorder
 from tests.support.twilio_signing import sign, sms_fields
@@ -80,7 +81,7 @@ def database(tmp_path: Path, settings: Settings) -> str:
     engine = make_engine(url)
     Base.metadata.create_all(engine)
     with Session(engine) as session:
-        make_debtor(session)
+        make_debtor(session, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
         session.commit()
     engine.dispose()
     return url

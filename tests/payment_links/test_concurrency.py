@@ -21,7 +21,7 @@ from payment_links.providers.sandbox import SandboxProvider
 from payment_links.service import create_link
 from relance.db import session as db_session
 from relance.db.models import AuditEvent, Payment, WebhookEvent
-from tests.support.payment_factories import make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice
 from tests.support.purge import purge_debtors
 
 
@@ -43,7 +43,7 @@ def committed(engine, settings, monkeypatch, gateway) -> Iterator[tuple]:
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     monkeypatch.setattr(db_session, "get_sessionmaker", lambda: factory)
     with factory() as session:
-        debtor = make_debtor(session)
+        debtor = make_debtor(session, channels=("sms",))
         make_invoice(session, debtor, 2500, due=date(2026, 3, 1))
         _, url = create_link(session, debtor=debtor, purpose="balance")
         session.commit()

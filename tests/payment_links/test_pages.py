@@ -9,13 +9,13 @@ from sqlalchemy import select
 from payment_links.service import create_link
 from relance.db.base import utcnow
 from relance.db.models import AuditEvent
-from tests.support.payment_factories import make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice
 
 TODAY = date(2026, 3, 10)
 
 
 def _link(db, *, language="fr", amount=7500):
-    debtor = make_debtor(db, language=language)
+    debtor = make_debtor(db, language=language, channels=("sms",))
     invoice = make_invoice(db, debtor, amount, due=TODAY)
     link, url = create_link(db, debtor=debtor, purpose="balance")
     db.flush()

@@ -12,8 +12,9 @@ from sqlalchemy import select
 from payment_links.providers import CheckoutSession, CheckoutStatus
 from payment_links.service import LinkState, create_link, link_metadata, link_state, start_checkout
 from relance.db.models import AuditEvent, Payment, PaymentAllocation, PaymentReview
+from relance.errors import Conflict, InvalidContent, PolicyViolation
 from relance.ledger import review
-from tests.support.payment_factories import make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice
 from tests.support.stripe_fake import StripeFake
 
 TODAY = date(2026, 3, 10)
@@ -26,7 +27,7 @@ def _post(client, kind, obj):
 
 
 def _link(db, amount_minor=797_046):
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     invoice = make_invoice(db, debtor, amount_minor, due=TODAY)
     link, url = create_link(db, debtor=debtor, purpose="balance")
     link.provider, link.provider_session_id = "stripe", "cs_test_review"
@@ -85,7 +86,7 @@ def test_one_dollar_does_not_pay_a_7970_euro_link(client, db, gateway):
 def test_intent_naming_another_debtor_does_not_pay_the_link(client, db, gateway):
     """A payment intent's debtor was not checked against the link's debtor."""
     _owner, invoice, link, _url = _link(db, 5000)
-    other = make_debtor(db)
+    other = make_debtor(db, channels=("sms",))
     make_invoice(db, other, 5000, due=TODAY)
     intent = {
         "id": "pi_other_debtor",
@@ -177,8 +178,9 @@ def test_collector_applies_a_held_underpayment(client, db, gateway):
     assert len(gateway.texts_for(debtor)) == 1  # thanked once the money counts
     actions = db.scalars(select(AuditEvent.action).where(AuditEvent.debtor_id == debtor.id)).all()
     assert "payment.held_for_review" in actions and "payment_review.resolved" in actions
-    with pytest.raises(review.ReviewError, match="already"):
+    with pytest.raises(Conflict, match="already") as refused:
         review.resolve(db, held, apply=False, actor="user:x", note="again")
+    assert refused.value.code == "already_reviewed"
 
 
 def test_a_payment_in_another_currency_can_only_be_closed(client, db, gateway):
@@ -186,10 +188,17 @@ def test_a_payment_in_another_currency_can_only_be_closed(client, db, gateway):
     _post(client, "checkout.session.completed", _session(_link_row, amount=5000, currency="usd"))
     db.expire_all()
     [held] = _held(db, debtor.id)
-    with pytest.raises(review.ReviewError, match="USD"):
+    with pytest.raises(PolicyViolation, match="USD") as wrong_currency:
         review.resolve(db, held, apply=True, actor="user:c")
-    with pytest.raises(review.ReviewError, match="say what happened"):
+    assert wrong_currency.value.code == "currency_mismatch"
+    with pytest.raises(InvalidContent, match="say what happened") as no_note:
         review.resolve(db, held, apply=False, actor="user:c", note="  ")
+    assert no_note.value.code == "note_required"
+    with pytest.raises(InvalidContent) as long_note:
+        review.resolve(db, held, apply=False, actor="user:c", note="x" * 2001)
+    assert long_note.value.code == "note_too_long"
+    db.expire_all()
+    assert held.status == "open"
     review.resolve(db, held, apply=False, actor="user:c", note="refunded in Stripe")
     db.expire_all()
     assert held.resolution == "closed" and invoice.paid_minor == 0

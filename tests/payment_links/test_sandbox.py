@@ -9,13 +9,13 @@ from sqlalchemy import func, select
 from payment_links.service import create_link
 from relance.db.models import AuditEvent, Payment, WebhookEvent
 from relance.settings import get_settings
-from tests.support.payment_factories import make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice
 
 TODAY = date(2026, 3, 10)
 
 
 def _start(client, db, language="fr"):
-    debtor = make_debtor(db, language=language)
+    debtor = make_debtor(db, language=language, channels=("sms",))
     invoice = make_invoice(db, debtor, 4990, due=TODAY)
     link, url = create_link(db, debtor=debtor, purpose="balance")
     db.flush()
@@ -87,9 +87,9 @@ def test_sandbox_installment_payment_keeps_a_card_for_the_next_ones(
 
     from relance.followups.service import run_followups
     from relance.ledger.models import SavedPaymentMethod
-    from tests.support.payment_factories import make_plan
+    from tests.factories import make_plan
 
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     invoice = make_invoice(db, debtor, 4000, due=TODAY - timedelta(days=30))
     plan = make_plan(db, debtor, [2000, 2000], first_due=TODAY, invoices=[invoice])
     first, second = plan.installments

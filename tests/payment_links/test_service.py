@@ -6,12 +6,13 @@ import hashlib
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from payment_links.service import LinkError, LinkState, create_link, find_link, link_state
+from payment_links.service import LinkState, create_link, find_link, link_state
 from relance.db.base import utcnow
 from relance.db.models import AuditEvent, PaymentLink
-from tests.support.payment_factories import make_debtor, make_invoice, make_plan
+from relance.errors import InvalidContent, PolicyViolation
+from tests.factories import make_debtor, make_invoice, make_plan
 
 TODAY = date(2026, 3, 10)
 
@@ -21,7 +22,7 @@ def _token(url: str) -> str:
 
 
 def test_balance_link_binds_debtor_amount_and_expiry(db, settings):
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     a = make_invoice(db, debtor, 3000, due=TODAY - timedelta(days=30))
     b = make_invoice(db, debtor, 4550, due=TODAY, paid_minor=550)
 
@@ -41,7 +42,7 @@ def test_balance_link_binds_debtor_amount_and_expiry(db, settings):
 
 
 def test_two_links_never_share_a_token(db):
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     make_invoice(db, debtor, 1000, due=TODAY)
     urls = {create_link(db, debtor=debtor, purpose="balance")[1] for _ in range(20)}
     assert len(urls) == 20
@@ -49,7 +50,7 @@ def test_two_links_never_share_a_token(db):
 
 
 def test_installment_and_promise_links(db):
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     invoice = make_invoice(db, debtor, 9000, due=TODAY)
     plan = make_plan(db, debtor, [3000, 3000, 3000], first_due=TODAY, invoices=[invoice])
     second = plan.installments[1]
@@ -64,19 +65,38 @@ def test_installment_and_promise_links(db):
 
 
 def test_links_refuse_nonsense(db):
-    debtor, other = make_debtor(db), make_debtor(db)
-    with pytest.raises(LinkError):
-        create_link(db, debtor=debtor, purpose="balance")  # nothing owed
+    debtor, other = make_debtor(db, channels=("sms",)), make_debtor(db, channels=("sms",))
+    with pytest.raises(PolicyViolation) as nothing:
+        create_link(db, debtor=debtor, purpose="balance")
     invoice = make_invoice(db, other, 9000, due=TODAY)
     plan = make_plan(db, other, [9000], first_due=TODAY, invoices=[invoice])
-    with pytest.raises(LinkError):
+    with pytest.raises(InvalidContent) as not_theirs:
         create_link(db, debtor=debtor, purpose="installment", installment=plan.installments[0])
-    with pytest.raises(LinkError):
+    with pytest.raises(InvalidContent) as purpose:
         create_link(db, debtor=other, purpose="refund")
+    with pytest.raises(InvalidContent) as no_installment:
+        create_link(db, debtor=other, purpose="installment")
+    with pytest.raises(InvalidContent) as no_amount:
+        create_link(db, debtor=other, purpose="promise")
+    make_invoice(db, other, 1000, due=TODAY, currency="USD")
+    with pytest.raises(PolicyViolation) as currencies:
+        create_link(db, debtor=other, purpose="balance")
+    codes = [
+        e.value.code for e in (nothing, not_theirs, purpose, no_installment, no_amount, currencies)
+    ]
+    assert codes == [
+        "nothing_owed",
+        "installment_not_debtors",
+        "unknown_purpose",
+        "installment_required",
+        "amount_required",
+        "mixed_currencies",
+    ]
+    assert db.scalar(select(func.count(PaymentLink.id))) == 0
 
 
 def test_expired_paid_and_settled_states(db):
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     invoice = make_invoice(db, debtor, 1000, due=TODAY)
     link, _ = create_link(db, debtor=debtor, purpose="balance")
 
@@ -89,7 +109,7 @@ def test_expired_paid_and_settled_states(db):
 
 
 def test_installment_link_is_settled_once_the_installment_is_paid(db):
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     invoice = make_invoice(db, debtor, 4000, due=TODAY)
     plan = make_plan(db, debtor, [2000, 2000], first_due=TODAY, invoices=[invoice])
     link, _ = create_link(

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from payment_links.service import create_link
 from relance.db.models import Payment
 from relance.ledger.models import SavedPaymentMethod
-from tests.support.payment_factories import make_debtor, make_invoice, make_plan
+from tests.factories import make_debtor, make_invoice, make_plan
 from tests.support.stripe_fake import StripeFake
 
 TODAY = date(2026, 3, 10)
@@ -26,7 +26,7 @@ def _deliver(client, event):
 def test_balance_checkout_session_has_exact_amount_and_metadata(
     client, db, gateway, stripe_settings, stripe_server
 ):
-    debtor = make_debtor(db, language="en", email="payer@example.com")
+    debtor = make_debtor(db, language="en", email="payer@example.com", channels=("sms",))
     a = make_invoice(db, debtor, 3000, due=TODAY)
     b = make_invoice(db, debtor, 2050, due=TODAY)
     link, url = create_link(db, debtor=debtor, purpose="balance")
@@ -72,7 +72,7 @@ def test_balance_checkout_session_has_exact_amount_and_metadata(
 def test_installment_checkout_saves_the_card_for_later(
     client, db, gateway, stripe_settings, stripe_server
 ):
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     invoice = make_invoice(db, debtor, 6000, due=TODAY)
     plan = make_plan(db, debtor, [2000, 2000, 2000], first_due=TODAY, invoices=[invoice])
     link, url = create_link(
@@ -104,7 +104,7 @@ def test_provider_outage_gives_a_503_page_and_the_link_stays_open(
 ):
     from tests.support.stripe_fake import StripeApiError
 
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     make_invoice(db, debtor, 1000, due=TODAY)
     link, url = create_link(db, debtor=debtor, purpose="balance")
     db.flush()
@@ -123,7 +123,7 @@ def test_provider_outage_gives_a_503_page_and_the_link_stays_open(
 def test_paid_at_stripe_before_the_webhook_never_opens_a_second_checkout(
     client, db, gateway, stripe_settings, stripe_server
 ):
-    debtor = make_debtor(db, language="en")
+    debtor = make_debtor(db, language="en", channels=("sms",))
     make_invoice(db, debtor, 3000, due=TODAY)
     link, url = create_link(db, debtor=debtor, purpose="balance")
     db.flush()

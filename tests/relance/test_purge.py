@@ -10,14 +10,14 @@ from sqlalchemy.orm import sessionmaker
 from relance.db.base import Base
 from relance.disputes.service import create_dispute
 from relance.ledger.service import record_payment
-from tests.relance.dunning.helpers import make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice
 from tests.support.purge import purge_debtors
 
 
 def test_purge_removes_every_row_that_refers_to_the_debtor(engine: Engine) -> None:
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     with factory() as session:
-        debtor = make_debtor(session)
+        debtor = make_debtor(session, channels=("sms", "whatsapp"))
         make_invoice(session, debtor, due=date(2026, 3, 1), amount_minor=5_000)
         record_payment(
             session,

@@ -119,3 +119,42 @@ def test_an_unknown_default_time_zone_stops_start_up() -> None:
     """Refused when read, not discovered later as contacts failing debtor by debtor."""
     with pytest.raises(ValidationError, match="DEFAULT_TIMEZONE 'Europe/Pariss' is not a known"):
         _settings(default_timezone="Europe/Pariss")
+
+
+IMAP = {
+    "imap_host": "imap.creancier.example",
+    "imap_username": "relances@creancier.example",
+    "imap_password": "p9Lk2Xw7Qz4Rt1Vc",
+}
+
+
+def test_a_configured_mailbox_over_tls_starts_in_production() -> None:
+    assert _settings(**IMAP, imap_security="starttls").imap_enabled
+    assert not _settings().imap_enabled  # off unless IMAP_HOST is set
+
+
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        ({"imap_security": "none"}, "IMAP_SECURITY=none is refused in production"),
+        ({"imap_password": "secret"}, "IMAP_PASSWORD is shorter than 16"),
+        ({"imap_password": "changeme-imap-password"}, "IMAP_PASSWORD is a placeholder"),
+        ({"imap_password": ""}, "IMAP_USERNAME and IMAP_PASSWORD are required"),
+        ({"imap_username": ""}, "IMAP_USERNAME and IMAP_PASSWORD are required"),
+    ],
+)
+def test_production_refuses_a_mailbox_without_tls_or_with_a_weak_password(
+    overrides: dict[str, str], problem: str
+) -> None:
+    with pytest.raises(ValidationError, match=problem):
+        _settings(**{**IMAP, **overrides})
+
+
+def test_a_local_imap_server_may_be_plain_text_in_production() -> None:
+    """As for SMTP: a connection to the same machine never crosses a network."""
+    assert _settings(**{**IMAP, "imap_host": "127.0.0.1", "imap_security": "none"}).imap_enabled
+
+
+def test_a_mailbox_without_an_account_is_refused_in_every_environment() -> None:
+    with pytest.raises(ValidationError, match="IMAP_USERNAME and IMAP_PASSWORD are required"):
+        Settings(_env_file=None, environment="test", imap_host="imap.creancier.example")  # type: ignore[call-arg]

@@ -1,14 +1,13 @@
-"""Fixtures shared by the channel tests: Twilio recorder, fake Rasa, installed gateway, debtors."""
+"""Fixtures shared by the channel tests: Twilio recorder, fake Rasa, installed gateway, and the
+phone numbers their debtors text and call from (debtors themselves: tests.factories)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy.orm import Session
 
 from relance.conversations import ports
-from relance.db.models import Contact, Debtor
 from relance.settings import Settings, get_settings
 from tests.support.fake_rasa import FakeRasa
 from tests.support.twilio_recorder import TwilioRecorder
@@ -48,28 +47,3 @@ def gateway(twilio: TwilioRecorder, monkeypatch: pytest.MonkeyPatch):  # type: i
     installed = TwilioGateway(get_settings())
     monkeypatch.setattr(ports, "_gateway", installed)
     return installed
-
-
-def make_debtor(
-    db: Session,
-    *,
-    phone: str = DEBTOR_PHONE,
-    language: str = "fr",
-    channels: tuple[str, ...] = ("sms", "voice"),
-    whatsapp: bool = False,
-    customer_number: str | None = None,
-) -> Debtor:
-    debtor = Debtor(
-        customer_number=customer_number or f"C-{phone[-6:]}-{language}",
-        name="Camille Martin" if language == "fr" else "Jordan Smith",
-        language=language,
-        postcode="75011",
-    )
-    db.add(debtor)
-    db.flush()
-    for channel in channels:
-        db.add(Contact(debtor_id=debtor.id, channel=channel, address=phone))
-    if whatsapp:
-        db.add(Contact(debtor_id=debtor.id, channel="whatsapp", address=f"whatsapp:{phone}"))
-    db.flush()
-    return debtor

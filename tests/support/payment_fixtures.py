@@ -12,7 +12,7 @@ import pytest
 from relance.conversations import ports as conversation_ports
 from relance.ledger import ports as ledger_ports
 from relance.settings import Settings, get_settings
-from tests.support.payment_factories import FakeGateway, localstripe_url
+from tests.support.payment_fakes import FakeGateway, localstripe_url
 from tests.support.stripe_fake import StripeFake
 
 STRIPE_TEST_KEY = "sk_test_relance"

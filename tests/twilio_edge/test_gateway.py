@@ -17,7 +17,8 @@ from relance.db.models import AuditEvent, Contact, Conversation, Message
 from relance.db.models.enums import ContactStatus
 from relance.nlg import channel_text
 from relance.settings import get_settings
-from tests.support.channels import DEBTOR_PHONE, make_debtor
+from tests.factories import make_debtor
+from tests.support.channels import DEBTOR_PHONE
 from tests.support.fake_rasa import FakeRasa
 from tests.support.twilio_recorder import TwilioRecorder
 from tests.support.twilio_signing import post, sms_fields
@@ -29,7 +30,9 @@ from twilio_edge.twilio_http import rebase
 def _setup(db: Session, channel: str = "sms") -> tuple[Conversation, Contact]:
     """A conversation that has already said it is an automated assistant on every channel: these
     tests are about transport; the first-message disclosure is tested in test_ai_disclosure."""
-    debtor = make_debtor(db, whatsapp=True)
+    debtor = make_debtor(
+        db, phone=DEBTOR_PHONE, channels=("sms", "voice", "whatsapp"), postcode="75011"
+    )
     contact = db.scalars(
         select(Contact).where(Contact.debtor_id == debtor.id, Contact.channel == channel)
     ).one()

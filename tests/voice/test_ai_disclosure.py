@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from relance.conversations.repository import conversation_for_debtor
 from relance.db.models import Contact, Message
 from relance.nlg import channel_text
-from tests.support.channels import EN_DEBTOR_PHONE, make_debtor
+from tests.factories import make_debtor
+from tests.support.channels import EN_DEBTOR_PHONE
 from tests.support.fake_rasa import FakeRasa
 from tests.support.twilio_recorder import TwilioRecorder
 from tests.support.twilio_signing import call_fields, post
@@ -41,7 +42,9 @@ def _call(
 def test_every_call_opening_discloses_the_automated_assistant(
     client: TestClient, db: Session, rasa: FakeRasa, twilio: TwilioRecorder, gateway: TwilioGateway
 ) -> None:
-    debtor = make_debtor(db, phone=EN_DEBTOR_PHONE, language="en")
+    debtor = make_debtor(
+        db, phone=EN_DEBTOR_PHONE, language="en", channels=("sms", "voice"), postcode="75011"
+    )
     contact = db.scalars(select(Contact).where(Contact.channel == "voice")).one()
     rasa.script.update({OPENING: [{"text": "Hello. What is your postcode?"}]})
     sentence = channel_text.text(db, "utter_ai_disclosure_sentence", language="en", channel="voice")
@@ -64,7 +67,9 @@ def test_every_call_opening_discloses_the_automated_assistant(
 def test_an_opening_that_already_discloses_is_said_as_written(
     client: TestClient, db: Session, rasa: FakeRasa, twilio: TwilioRecorder, gateway: TwilioGateway
 ) -> None:
-    make_debtor(db, phone=EN_DEBTOR_PHONE, language="en")
+    make_debtor(
+        db, phone=EN_DEBTOR_PHONE, language="en", channels=("sms", "voice"), postcode="75011"
+    )
     contact = db.scalars(select(Contact).where(Contact.channel == "voice")).one()
     opening = "Hello, this is the automated assistant of Relance Demo SAS. What is your postcode?"
     rasa.script.update({OPENING: [{"text": opening}]})

@@ -15,7 +15,8 @@ from relance.conversations.repository import conversation_for_debtor
 from relance.db.models import AuditEvent, Contact, Message, Task
 from relance.nlg import channel_text
 from relance.settings import get_settings
-from tests.support.channels import DEBTOR_PHONE, EN_DEBTOR_PHONE, make_debtor
+from tests.factories import make_debtor
+from tests.support.channels import DEBTOR_PHONE, EN_DEBTOR_PHONE
 from tests.support.fake_rasa import FakeRasa
 from tests.support.twilio_recorder import TwilioRecorder
 from tests.support.twilio_signing import call_fields, call_sid, post
@@ -64,7 +65,7 @@ def test_french_inbound_call_end_to_end(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _at(monkeypatch, MONDAY_MORNING)
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     rasa.script.update(
         {
             "/greet": [
@@ -153,7 +154,9 @@ def test_french_inbound_call_end_to_end(
 def test_english_outbound_call_end_to_end(
     client: TestClient, db: Session, rasa: FakeRasa, twilio: TwilioRecorder, gateway: TwilioGateway
 ) -> None:
-    debtor = make_debtor(db, phone=EN_DEBTOR_PHONE, language="en")
+    debtor = make_debtor(
+        db, phone=EN_DEBTOR_PHONE, language="en", channels=("sms", "voice"), postcode="75011"
+    )
     contact = db.scalars(select(Contact).where(Contact.channel == "voice")).one()
     placed = gateway.place_call(
         db,
@@ -218,7 +221,7 @@ def test_english_outbound_call_end_to_end(
 def test_answering_machine_gets_a_short_voicemail_without_debt_details(
     client: TestClient, db: Session, rasa: FakeRasa, twilio: TwilioRecorder, gateway: TwilioGateway
 ) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     contact = db.scalars(select(Contact).where(Contact.channel == "voice")).one()
     placed = gateway.place_call(
         db,
@@ -250,7 +253,7 @@ def test_answering_machine_gets_a_short_voicemail_without_debt_details(
 def test_silence_is_reprompted_twice_then_goodbye_and_sms(
     client: TestClient, db: Session, rasa: FakeRasa, twilio: TwilioRecorder, gateway: TwilioGateway
 ) -> None:
-    make_debtor(db)
+    make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     fields = call_fields(DEBTOR_PHONE, sid=call_sid())
     reprompt = channel_text.text(db, "utter_voice_reprompt", language="fr", channel="voice")
 
@@ -284,7 +287,7 @@ def test_handoff_outside_hours_creates_a_callback_task(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _at(monkeypatch, SATURDAY)
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     rasa.script["/request_human"] = [{"custom": {"handoff": True}}]
     fields = call_fields(DEBTOR_PHONE, sid=call_sid())
 
@@ -309,7 +312,7 @@ def test_unanswered_transfer_falls_back_to_a_callback(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _at(monkeypatch, MONDAY_MORNING)
-    make_debtor(db)
+    make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     rasa.script["/request_human"] = [
         {"text": "Je vous passe un conseiller."},
         {"custom": {"handoff": True}},
@@ -335,7 +338,7 @@ def test_call_while_a_collector_owns_the_conversation_goes_to_a_person(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _at(monkeypatch, MONDAY_MORNING)
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     conversation_for_debtor(db, debtor).mode = "human"
     db.flush()
 
@@ -347,7 +350,7 @@ def test_call_while_a_collector_owns_the_conversation_goes_to_a_person(
 def test_retried_gather_callback_replays_the_same_twiml(
     client: TestClient, db: Session, rasa: FakeRasa, gateway: TwilioGateway
 ) -> None:
-    make_debtor(db)
+    make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     sid = call_sid()
     fields = call_fields(DEBTOR_PHONE, sid=sid)
     root = parse(post(client, "/twilio/voice", fields))
@@ -365,7 +368,7 @@ def test_retried_gather_callback_replays_the_same_twiml(
 def test_forged_or_tampered_voice_requests_are_refused(
     client: TestClient, db: Session, rasa: FakeRasa
 ) -> None:
-    make_debtor(db)
+    make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     fields = call_fields(DEBTOR_PHONE, sid=call_sid())
     assert post(client, "/twilio/voice", fields, signature="forged").status_code == 403
     assert post(client, "/twilio/voice", fields, auth_token="wrong").status_code == 403
@@ -408,7 +411,7 @@ def test_rasa_down_during_a_call_holding_message_then_answer_by_sms(
     from relance.conversations.replay import replay_all
     from relance.rasa_client import client_from_settings
 
-    make_debtor(db)
+    make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     fields = call_fields(DEBTOR_PHONE, sid=call_sid())
     root = parse(post(client, "/twilio/voice", fields))
     rasa.down = True
@@ -459,7 +462,7 @@ def test_invalid_collector_hours_fall_back_to_a_callback(
     monkeypatch.setenv("COLLECTOR_HOURS", "always")
     get_settings.cache_clear()
     _at(monkeypatch, MONDAY_MORNING)
-    make_debtor(db)
+    make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     rasa.script["/request_human"] = [{"custom": {"handoff": True}}]
     fields = call_fields(DEBTOR_PHONE, sid=call_sid())
 

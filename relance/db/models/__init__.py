@@ -26,7 +26,6 @@ from relance.db.models.invoices import Invoice, Payment, PaymentAllocation
 from relance.experiments.models import (  # kept by the experiments package (issue 21)
     Experiment,
     ExperimentArm,
-    ExperimentAssignment,
     ExperimentExposure,
 )
 from relance.ledger.models import (  # kept by the ledger (payments work)
@@ -55,7 +54,6 @@ __all__ = [
     "DunningSkip",
     "Experiment",
     "ExperimentArm",
-    "ExperimentAssignment",
     "ExperimentExposure",
     "Handoff",
     "Installment",

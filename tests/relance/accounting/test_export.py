@@ -12,27 +12,17 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from relance.accounting.export import journal, to_csv, to_json
-from relance.db.models import Debtor, Invoice
 from relance.errors import BadInput
 from relance.ledger.service import record_payment
+from tests.factories import make_debtor, make_invoice, make_token
 
 
 def setup_ledger(db: Session) -> None:
-    debtor = Debtor(customer_number="C-ACC", name="=HYPERLINK(1)")
-    db.add(debtor)
-    db.flush()
+    debtor = make_debtor(db, customer_number="C-ACC", name="=HYPERLINK(1)")
     for number in ("F-1", "F-2"):
-        db.add(
-            Invoice(
-                debtor_id=debtor.id,
-                number=number,
-                amount_minor=10_000,
-                currency="EUR",
-                issue_date=date(2026, 9, 1),
-                due_date=date(2026, 10, 1),
-            )
+        make_invoice(
+            db, debtor, 10_000, number=number, issued=date(2026, 9, 1), due=date(2026, 10, 1)
         )
-    db.flush()
     for ref, minor, day, method in (
         ("BANK-1", 15_000, 5, "transfer"),
         ("credit-note:AV-1", 2_000, 6, "credit_note"),
@@ -82,9 +72,8 @@ def test_bad_periods_are_refused(db: Session) -> None:
 
 
 def test_api_export_csv_and_json(client: TestClient, db: Session) -> None:
-    from tests.api import factories
 
-    auth = {"Authorization": f"Bearer {factories.token(db, 'erp')}"}
+    auth = {"Authorization": f"Bearer {make_token(db, 'erp')}"}
     setup_ledger(db)
     url = "/api/v1/accounting/export?from=2026-10-01&to=2026-11-01"
     as_csv = client.get(url, headers=auth)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from relance.auth import passwords, sessions
+from relance.errors import InvalidContent
 from relance.settings import Settings
 
 
@@ -18,8 +19,9 @@ def test_argon2id_hash_verifies_only_the_right_password() -> None:
 
 
 def test_short_passwords_are_refused() -> None:
-    with pytest.raises(passwords.WeakPassword):
+    with pytest.raises(InvalidContent) as refused:
         passwords.hash_password("short")
+    assert refused.value.code == "weak_password"
 
 
 def test_session_round_trip_and_tampering(settings: Settings) -> None:

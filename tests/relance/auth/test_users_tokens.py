@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from relance.auth import ratelimit, tokens, users
 from relance.db.models import ApiToken, AuditEvent, LoginThrottle
+from relance.errors import Conflict, InvalidContent
 
 
 def test_create_user_normalises_and_audits(db: Session) -> None:
@@ -24,24 +25,38 @@ def test_create_user_normalises_and_audits(db: Session) -> None:
 
 
 @pytest.mark.parametrize(
-    ("email", "password", "role", "problem"),
+    ("email", "password", "role", "problem", "code"),
     [
-        ("not-an-email", "a good long password", "collector", "e-mail"),
-        ("x@example.test", "short", "collector", "at least"),
-        ("x@example.test", "a good long password", "boss", "role"),
+        ("not-an-email", "a good long password", "collector", "e-mail", "invalid_email"),
+        ("x@example.test", "short", "collector", "at least", "weak_password"),
+        ("x@example.test", "a good long password", "boss", "role", "unknown_role"),
     ],
 )
 def test_create_user_refuses_bad_input(
-    db: Session, email: str, password: str, role: str, problem: str
+    db: Session, email: str, password: str, role: str, problem: str, code: str
 ) -> None:
-    with pytest.raises(users.UserError, match=problem):
+    with pytest.raises(InvalidContent, match=problem) as refused:
         users.create_user(db, email, password, role=role)
+    assert refused.value.code == code
+    assert users.find_user(db, email) is None
 
 
 def test_duplicate_email_is_refused(db: Session) -> None:
     users.create_user(db, "dup@example.test", "a good long password")
-    with pytest.raises(users.UserError, match="already exists"):
+    with pytest.raises(Conflict, match="already exists") as refused:
         users.create_user(db, "DUP@example.test", "another long password")
+    assert refused.value.code == "email_taken"
+
+
+def test_a_weak_password_or_unknown_role_changes_nothing(db: Session) -> None:
+    user = users.create_user(db, "keep@example.test", "a good long password")
+    before = user.password_hash
+    with pytest.raises(InvalidContent) as weak:
+        users.set_password(db, user, "short")
+    with pytest.raises(InvalidContent) as role:
+        users.set_role(db, user, "root")
+    assert (weak.value.code, role.value.code) == ("weak_password", "unknown_role")
+    assert user.password_hash == before and user.role == "collector"
 
 
 def test_authenticate_and_throttle(db: Session) -> None:

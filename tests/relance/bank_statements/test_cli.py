@@ -11,12 +11,12 @@ from typer.testing import CliRunner
 
 from relance.bank_statements import rf
 from relance.cli.main import app
+from tests.factories import make_debtor, make_invoice
 from tests.relance.bank_statements.builders import Credit, camt053
-from tests.support.payment_factories import make_debtor, make_invoice
 
 
 def test_cli_imports_then_refuses_the_duplicate(db: Session, gateway, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     invoice = make_invoice(db, debtor, 4500, due=date(2026, 10, 1))
     good = tmp_path / "statement.xml"
     good.write_bytes(

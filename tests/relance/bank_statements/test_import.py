@@ -15,8 +15,8 @@ from relance.bank_statements import rf, service
 from relance.bank_statements.models import BankStatement, BankStatementEntry
 from relance.db.models import AuditEvent, Payment
 from relance.errors import Conflict, InvalidContent, NotFound
+from tests.factories import make_debtor, make_invoice
 from tests.relance.bank_statements.builders import Credit, camt053, mt940
-from tests.support.payment_factories import make_debtor, make_invoice
 
 DUE = date(2026, 10, 1)
 _ids = itertools.count(1)
@@ -45,7 +45,9 @@ def _count(db: Session, model: type) -> int:
 
 
 def test_each_rule_matches_and_records_through_the_ledger(db: Session, gateway) -> None:
-    by_rf, by_text_rf, by_number, by_name, by_total = (make_debtor(db) for _ in range(5))
+    by_rf, by_text_rf, by_number, by_name, by_total = (
+        make_debtor(db, channels=("sms",)) for _ in range(5)
+    )
     inv_rf = make_invoice(db, by_rf, 12050, due=DUE)
     inv_text = make_invoice(db, by_text_rf, 5000, due=DUE)
     inv_number = make_invoice(db, by_number, 7000, due=DUE)
@@ -101,7 +103,7 @@ def test_each_rule_matches_and_records_through_the_ledger(db: Session, gateway) 
 
 
 def test_known_payer_iban_is_recognised_next_time(db: Session, gateway) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     first = make_invoice(db, debtor, 1000, due=DUE)
     second = make_invoice(db, debtor, 4200, due=DUE)
     iban = "DE89370400440532013000"
@@ -133,7 +135,7 @@ def test_known_payer_iban_is_recognised_next_time(db: Session, gateway) -> None:
 
 
 def test_ambiguous_paid_and_foreign_references_wait_for_review(db: Session, gateway) -> None:
-    a, b = make_debtor(db), make_debtor(db)
+    a, b = make_debtor(db, channels=("sms",)), make_debtor(db, channels=("sms",))
     inv_a = make_invoice(db, a, 1000, due=DUE)
     inv_b = make_invoice(db, b, 1000, due=DUE)
     paid = make_invoice(db, a, 500, due=DUE, status="paid", paid_minor=500)
@@ -173,7 +175,7 @@ def test_ambiguous_paid_and_foreign_references_wait_for_review(db: Session, gate
     ids=["unknown-account", "bad-iban", "wrong-currency", "malformed", "xxe", "bad-ccy"],
 )
 def test_bad_files_are_refused_whole(db: Session, gateway, data: bytes, fragment: str) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     invoice = make_invoice(db, debtor, 100, due=DUE)
     before = (_count(db, BankStatement), _count(db, BankStatementEntry), _count(db, Payment))
     with pytest.raises(InvalidContent) as refused:
@@ -188,7 +190,7 @@ def test_bad_files_are_refused_whole(db: Session, gateway, data: bytes, fragment
 
 
 def test_wrong_currency_refuses_the_good_lines_too(db: Session, gateway) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     invoice = make_invoice(db, debtor, 100, due=DUE)
     data = camt053(
         [
@@ -204,7 +206,7 @@ def test_wrong_currency_refuses_the_good_lines_too(db: Session, gateway) -> None
 
 
 def test_duplicate_statement_is_refused_and_nothing_reapplied(db: Session, gateway) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     invoice = make_invoice(db, debtor, 2000, due=DUE)
     statement_id = _stmt_id()
     credit = Credit("10.00", ref="D1", structured=rf.for_invoice(invoice.id))
@@ -226,7 +228,7 @@ def test_duplicate_statement_is_refused_and_nothing_reapplied(db: Session, gatew
 
 
 def test_overlapping_statement_skips_the_lines_already_in(db: Session, gateway) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     invoice = make_invoice(db, debtor, 3000, due=DUE)
     ref = rf.for_invoice(invoice.id)
     _import(db, camt053([Credit("10.00", ref="O1", structured=ref)], statement_id=_stmt_id()))
@@ -244,7 +246,7 @@ def test_overlapping_statement_skips_the_lines_already_in(db: Session, gateway) 
 
 def test_lines_without_bank_reference_are_told_apart(db: Session, gateway) -> None:
     """Two identical transfers on one day (no bank reference) are two payments, imported once."""
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     invoice = make_invoice(db, debtor, 2000, due=DUE)
     same = Credit("10.00", structured=rf.for_invoice(invoice.id))
     report = _import(db, camt053([same, same], statement_id=_stmt_id()))
@@ -256,7 +258,7 @@ def test_lines_without_bank_reference_are_told_apart(db: Session, gateway) -> No
 
 
 def test_mt940_is_imported_the_same_way(db: Session, gateway) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     invoice = make_invoice(db, debtor, 25000, due=DUE)
     data = mt940(
         [Credit("250.00", ref="M1", remittance=rf.for_invoice(invoice.id), payer="Jeanne Martin")],
@@ -279,7 +281,7 @@ def _review_entry(db: Session) -> BankStatementEntry:
 
 
 def test_collector_assigns_a_line_to_a_debtor(db: Session, gateway) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     older = make_invoice(db, debtor, 1500, due=date(2026, 1, 1))
     named = make_invoice(db, debtor, 1500, due=DUE)
     entry = _review_entry(db)
@@ -303,7 +305,7 @@ def test_collector_assigns_a_line_to_a_debtor(db: Session, gateway) -> None:
 
 
 def test_assign_refuses_what_does_not_fit(db: Session, gateway) -> None:
-    a, b = make_debtor(db), make_debtor(db)
+    a, b = make_debtor(db, channels=("sms",)), make_debtor(db, channels=("sms",))
     inv_b = make_invoice(db, b, 1500, due=DUE)
     usd = make_invoice(db, a, 1500, due=DUE, currency="USD")
     entry = _review_entry(db)

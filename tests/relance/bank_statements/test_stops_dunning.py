@@ -16,15 +16,16 @@ from relance.db.models import DunningAction
 from relance.dunning.dispatcher import Dispatcher
 from relance.dunning.planner import plan
 from relance.ledger.service import open_balance
+from tests.factories import make_debtor, make_invoice
 from tests.relance.bank_statements.builders import Credit, camt053
-from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, make_debtor, make_invoice
+from tests.relance.dunning.helpers import FakeAssistant, FakeGateway
 
 MONDAY_11 = "2026-11-23 10:00:00"
 
 
 @freeze_time(MONDAY_11)
 def test_imported_transfer_pays_the_invoice_and_cancels_its_reminders(db: Session, gateway) -> None:  # type: ignore[no-untyped-def]
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     paid = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     still = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     plan(db, debtor_ids=[debtor.id])

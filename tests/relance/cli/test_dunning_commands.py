@@ -14,14 +14,14 @@ from typer.testing import CliRunner
 from relance.cli.main import app
 from relance.db.base import utcnow
 from relance.db.models import DunningAction
-from tests.relance.dunning.helpers import make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice
 
 runner = CliRunner()
 
 
 @freeze_time("2026-11-23 10:00:00")
 def test_plan_dry_run_lists_contacts_and_writes_nothing(db: Session) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     result = runner.invoke(app, ["plan", "--dry-run"])
     assert result.exit_code == 0, result.output
@@ -32,7 +32,7 @@ def test_plan_dry_run_lists_contacts_and_writes_nothing(db: Session) -> None:
 
 @freeze_time("2026-11-23 10:00:00")
 def test_plan_writes_actions(db: Session) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     result = runner.invoke(app, ["plan"])
     assert result.exit_code == 0, result.output
@@ -41,7 +41,7 @@ def test_plan_writes_actions(db: Session) -> None:
 
 @freeze_time("2026-11-23 10:00:00")
 def test_timeline_of_one_debtor(db: Session) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     make_invoice(db, debtor, due=utcnow().date() + timedelta(days=5), number="TL-1")
     result = runner.invoke(app, ["timeline", debtor.customer_number], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
@@ -51,7 +51,7 @@ def test_timeline_of_one_debtor(db: Session) -> None:
 
 @freeze_time("2026-11-23 10:00:00")
 def test_letters_render_and_evidence(db: Session, tmp_path: Path) -> None:
-    debtor = make_debtor(db, segment="b2b")
+    debtor = make_debtor(db, segment="b2b", channels=("sms", "whatsapp"))
     make_invoice(db, debtor, due=utcnow().date() - timedelta(days=35))
     pdf = tmp_path / "letter.pdf"
     result = runner.invoke(
@@ -79,7 +79,7 @@ def test_letters_render_and_evidence(db: Session, tmp_path: Path) -> None:
 def test_queueing_a_second_letter_for_the_same_invoices_is_a_clear_error(
     db: Session, tmp_path: Path
 ) -> None:
-    debtor = make_debtor(db, segment="b2b")
+    debtor = make_debtor(db, segment="b2b", channels=("sms", "whatsapp"))
     make_invoice(db, debtor, due=utcnow().date() - timedelta(days=35))
     args = [
         "letters",

@@ -17,7 +17,8 @@ from relance.db.base import utcnow
 from relance.db.models import Debtor, DunningAction, Invoice
 from relance.db.models.enums import ContactStatus, ConversationMode
 from relance.policy.service import seed_policy
-from tests.relance.dunning.helpers import add_message, make_debtor, make_invoice, utc
+from tests.factories import make_debtor, make_invoice, make_message
+from tests.relance.dunning.helpers import utc
 
 POLICY = seed_policy()
 
@@ -31,7 +32,7 @@ def _check(db: Session, debtor: Debtor, channel: str = "sms"):  # type: ignore[n
 
 @freeze_time("2026-11-23 10:30:00")  # Monday 11:30 in Paris
 def test_fr_weekday_inside_window_is_allowed_with_ai_disclosure(db: Session) -> None:
-    decision = _check(db, make_debtor(db))
+    decision = _check(db, make_debtor(db, channels=("sms", "whatsapp")))
     assert decision.allowed, decision.explain()
     assert decision.disclose_ai is True  # never contacted before
     assert decision.may_disclose_details is False  # nobody answered from this number yet
@@ -39,7 +40,7 @@ def test_fr_weekday_inside_window_is_allowed_with_ai_disclosure(db: Session) -> 
 
 @freeze_time("2026-11-22 10:30:00")  # Sunday
 def test_fr_sunday_is_blocked_until_monday_ten(db: Session) -> None:
-    decision = _check(db, make_debtor(db))
+    decision = _check(db, make_debtor(db, channels=("sms", "whatsapp")))
     assert decision.codes == ["sunday"]
     assert decision.retry_at == utc(2026, 11, 23, 9, 0)  # Monday 10:00 Paris = 09:00 UTC
     assert "Sunday" in decision.explain()
@@ -47,7 +48,7 @@ def test_fr_sunday_is_blocked_until_monday_ten(db: Session) -> None:
 
 @freeze_time("2026-11-11 10:30:00")  # Wednesday 11 November: Armistice
 def test_fr_public_holiday_is_blocked(db: Session) -> None:
-    decision = _check(db, make_debtor(db))
+    decision = _check(db, make_debtor(db, channels=("sms", "whatsapp")))
     assert decision.codes == ["public_holiday"]
     assert "Armistice" in decision.explain()
     assert decision.retry_at == utc(2026, 11, 12, 9, 0)
@@ -55,26 +56,26 @@ def test_fr_public_holiday_is_blocked(db: Session) -> None:
 
 @freeze_time("2026-11-21 10:30:00")  # Saturday: FR contacts are on weekdays only
 def test_fr_saturday_is_not_a_contact_day(db: Session) -> None:
-    assert _check(db, make_debtor(db)).codes == ["closed_day"]
+    assert _check(db, make_debtor(db, channels=("sms", "whatsapp"))).codes == ["closed_day"]
 
 
 @freeze_time("2026-11-23 12:30:00")  # 13:30 Paris: lunch break
 def test_fr_lunch_break_is_outside_hours(db: Session) -> None:
-    decision = _check(db, make_debtor(db))
+    decision = _check(db, make_debtor(db, channels=("sms", "whatsapp")))
     assert decision.codes == ["outside_hours"]
     assert decision.retry_at == utc(2026, 11, 23, 13, 0)  # 14:00 Paris
 
 
 @freeze_time("2026-11-23 19:30:00")  # 20:30 Paris, closed; same instant is 23:30 in Réunion
 def test_fr_evening_is_closed_and_next_window_is_next_morning(db: Session) -> None:
-    decision = _check(db, make_debtor(db))
+    decision = _check(db, make_debtor(db, channels=("sms", "whatsapp")))
     assert decision.codes == ["outside_hours"]
     assert decision.retry_at == utc(2026, 11, 24, 9, 0)
 
 
 @freeze_time("2026-11-23 07:30:00")  # 08:30 in Paris (closed) but 11:30 in Réunion (open)
 def test_window_uses_the_debtors_time_zone(db: Session) -> None:
-    assert not _check(db, make_debtor(db)).allowed
+    assert not _check(db, make_debtor(db, channels=("sms", "whatsapp"))).allowed
     # Address and phone agree with the recorded zone (a Lyon address would make Paris plausible).
     assert _check(
         db,
@@ -84,13 +85,16 @@ def test_window_uses_the_debtors_time_zone(db: Session) -> None:
             postcode="97400",
             city="Saint-Denis",
             phone="+262692000001",
+            channels=("sms", "whatsapp"),
         ),
     ).allowed
 
 
 @freeze_time("2026-11-23 12:30:00")  # 07:30 in New York: before 08:00
 def test_us_window_is_8_to_21_local(db: Session) -> None:
-    debtor = make_debtor(db, jurisdiction="US", timezone="America/New_York")
+    debtor = make_debtor(
+        db, jurisdiction="US", timezone="America/New_York", channels=("sms", "whatsapp")
+    )
     decision = _check(db, debtor)
     assert decision.codes == ["outside_hours"]
     assert decision.retry_at == utc(2026, 11, 23, 13, 0)  # 08:00 EST
@@ -105,8 +109,12 @@ def test_us_seven_calls_in_seven_days(db: Session) -> None:
     )
     now = utcnow()
     for day in range(7):
-        add_message(
-            db, debtor, channel="voice", direction="outbound", at=now - timedelta(days=day, hours=1)
+        make_message(
+            db,
+            conversation_for_debtor(db, debtor),
+            channel="voice",
+            direction="outbound",
+            created_at=now - timedelta(days=day, hours=1),
         )
     decision = _check(db, debtor, "voice")
     assert decision.codes == ["call_cap"]
@@ -121,15 +129,19 @@ def test_us_six_calls_leave_room_for_a_seventh(db: Session) -> None:
         db, jurisdiction="US", timezone="America/New_York", channels=("sms", "voice")
     )
     for day in range(6):
-        add_message(
+        make_message(
             db,
-            debtor,
+            conversation_for_debtor(db, debtor),
             channel="voice",
             direction="outbound",
-            at=utcnow() - timedelta(days=day, hours=1),
+            created_at=utcnow() - timedelta(days=day, hours=1),
         )
-    add_message(
-        db, debtor, channel="voice", direction="outbound", at=utcnow() - timedelta(days=8)
+    make_message(
+        db,
+        conversation_for_debtor(db, debtor),
+        channel="voice",
+        direction="outbound",
+        created_at=utcnow() - timedelta(days=8),
     )  # outside the 7-day window
     assert _check(db, debtor, "voice").allowed
 
@@ -140,7 +152,13 @@ def test_us_no_call_within_seven_days_after_a_conversation(db: Session) -> None:
         db, jurisdiction="US", timezone="America/New_York", channels=("sms", "voice")
     )
     talk = utcnow() - timedelta(days=3)
-    add_message(db, debtor, channel="voice", direction="inbound", at=talk)
+    make_message(
+        db,
+        conversation_for_debtor(db, debtor),
+        channel="voice",
+        direction="inbound",
+        created_at=talk,
+    )
     decision = _check(db, debtor, "voice")
     assert decision.codes == ["after_conversation"]
     assert decision.retry_at == talk + timedelta(days=7)
@@ -150,12 +168,12 @@ def test_us_no_call_within_seven_days_after_a_conversation(db: Session) -> None:
 def test_fr_profile_has_no_call_cap(db: Session) -> None:
     debtor = make_debtor(db, channels=("sms", "voice"))
     for day in range(8):
-        add_message(
+        make_message(
             db,
-            debtor,
+            conversation_for_debtor(db, debtor),
             channel="voice",
             direction="outbound",
-            at=utcnow() - timedelta(days=day % 6, hours=1),
+            created_at=utcnow() - timedelta(days=day % 6, hours=1),
         )
     assert _check(db, debtor, "voice").allowed
 
@@ -179,7 +197,7 @@ def _sent(db: Session, debtor: Debtor, invoice: Invoice, at, n: int) -> None:  #
 
 @freeze_time("2026-11-23 10:30:00")
 def test_frequency_cap_per_debtor(db: Session) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     invoice = make_invoice(db, debtor, due=utcnow().date())
     for n, days in enumerate((6, 4, 2)):
         _sent(db, debtor, invoice, utcnow() - timedelta(days=days), n)
@@ -190,7 +208,7 @@ def test_frequency_cap_per_debtor(db: Session) -> None:
 
 @freeze_time("2026-11-23 10:30:00")
 def test_minimum_gap_between_two_contacts(db: Session) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     invoice = make_invoice(db, debtor, due=utcnow().date())
     _sent(db, debtor, invoice, utcnow() - timedelta(hours=3), 1)
     decision = _check(db, debtor)
@@ -200,7 +218,7 @@ def test_minimum_gap_between_two_contacts(db: Session) -> None:
 
 @freeze_time("2026-11-23 10:30:00")
 def test_opt_out_is_per_channel(db: Session) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     sms = next(c for c in debtor.contacts if c.channel == "sms")
     sms.opted_out_at = utcnow() - timedelta(days=1)
     db.flush()
@@ -220,7 +238,7 @@ def test_wrong_person_and_missing_contact_are_blocked(db: Session) -> None:
 
 @freeze_time("2026-11-23 10:30:00")
 def test_handed_off_conversation_is_not_contacted(db: Session) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     conversation_for_debtor(db, debtor).mode = ConversationMode.HUMAN
     db.flush()
     assert _check(db, debtor).codes == ["handed_off"]
@@ -230,17 +248,23 @@ def test_handed_off_conversation_is_not_contacted(db: Session) -> None:
 def test_ai_disclosure_only_at_first_contact_and_details_after_a_verified_answer(
     db: Session,
 ) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     sms = next(c for c in debtor.contacts if c.channel == "sms")
-    add_message(db, debtor, channel="sms", direction="outbound", at=utcnow() - timedelta(days=3))
+    make_message(
+        db,
+        conversation_for_debtor(db, debtor),
+        channel="sms",
+        direction="outbound",
+        created_at=utcnow() - timedelta(days=3),
+    )
     decision = _check(db, debtor)
     assert decision.disclose_ai is False and decision.may_disclose_details is False
-    add_message(
+    make_message(
         db,
-        debtor,
+        conversation_for_debtor(db, debtor),
         channel="sms",
         direction="inbound",
-        at=utcnow() - timedelta(days=2),
+        created_at=utcnow() - timedelta(days=2),
         address=sms.address,
     )
     # Someone answered from the number but never passed the identity check: still discreet.
@@ -254,12 +278,12 @@ def test_ai_disclosure_only_at_first_contact_and_details_after_a_verified_answer
 def test_verified_elsewhere_does_not_unlock_an_unanswered_contact_point(db: Session) -> None:
     debtor = make_debtor(db, channels=("sms", "whatsapp"))
     sms = next(c for c in debtor.contacts if c.channel == "sms")
-    add_message(
+    make_message(
         db,
-        debtor,
+        conversation_for_debtor(db, debtor),
         channel="sms",
         direction="inbound",
-        at=utcnow() - timedelta(days=2),
+        created_at=utcnow() - timedelta(days=2),
         address=sms.address,
     )
     conversation_for_debtor(db, debtor).identity_verified_at = utcnow() - timedelta(days=2)
@@ -276,7 +300,12 @@ def test_verified_elsewhere_does_not_unlock_an_unanswered_contact_point(db: Sess
 @freeze_time("2026-11-22 10:30:00")  # Sunday: windows do not apply to a posted letter
 def test_letters_ignore_phone_windows(db: Session) -> None:
     decision = check_contact(
-        db, debtor=make_debtor(db), contact=None, channel="letter", now=utcnow(), policy=POLICY
+        db,
+        debtor=make_debtor(db, channels=("sms", "whatsapp")),
+        contact=None,
+        channel="letter",
+        now=utcnow(),
+        policy=POLICY,
     )
     assert decision.allowed
 

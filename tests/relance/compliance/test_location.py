@@ -20,7 +20,8 @@ from relance.db.models.enums import ContactStatus
 from relance.dunning.dispatcher import Dispatcher
 from relance.dunning.planner import plan
 from relance.policy.service import seed_policy
-from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, make_debtor, make_invoice, utc
+from tests.factories import make_debtor, make_invoice
+from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, utc
 
 POLICY = seed_policy()
 MONDAY_0830_NEW_YORK = "2026-11-23 13:30:00"  # 05:30 in California
@@ -155,7 +156,9 @@ def test_alsace_moselle_is_not_contacted_on_its_own_holidays(
     db: Session, postcode: str, city: str, instant: str, name: str
 ) -> None:
     with freeze_time(instant):
-        decision = _check(db, make_debtor(db, postcode=postcode, city=city), "sms")
+        decision = _check(
+            db, make_debtor(db, postcode=postcode, city=city, channels=("sms", "whatsapp")), "sms"
+        )
     assert decision.codes == ["public_holiday"]
     assert name in decision.explain() and f"Alsace-Moselle ({postcode[:2]})" in decision.explain()
 
@@ -163,7 +166,9 @@ def test_alsace_moselle_is_not_contacted_on_its_own_holidays(
 @pytest.mark.parametrize(("instant", "name"), HOLIDAYS)
 def test_paris_is_still_contacted_on_those_days(db: Session, instant: str, name: str) -> None:
     with freeze_time(instant):
-        assert _check(db, make_debtor(db, postcode="75011", city="Paris"), "sms").allowed
+        assert _check(
+            db, make_debtor(db, postcode="75011", city="Paris", channels=("sms", "whatsapp")), "sms"
+        ).allowed
 
 
 @freeze_time("2026-04-03 10:00:00")
@@ -196,7 +201,7 @@ def test_a_debtor_located_only_where_it_is_noon_is_reachable_at_any_utc_hour(
         zone = f"Etc/GMT{utc_hour - 12:+d}"  # noon there now (POSIX sign: Etc/GMT-2 is UTC+2)
         debtor = make_debtor(
             db, jurisdiction="US", timezone=zone, channels=("sms",), language="en",
-            address=False, country="US", phone=f"+1800555{utc_hour:04d}",
+            address_line=None, postcode=None, city=None, country="US", phone=f"+1800555{utc_hour:04d}",
         )  # fmt: skip
         assert [name for name, _ in locate(debtor).zones] == [zone]
         assert _check(db, debtor, "sms").allowed

@@ -20,7 +20,8 @@ from relance.db.models.enums import MessageStatus
 from relance.nlg import channel_text
 from relance.rasa_client import AssistantUnavailable, BotMessage, client_from_settings
 from relance.settings import Settings, get_settings
-from tests.support.channels import DEBTOR_PHONE, gateway, make_debtor, rasa, twilio  # noqa: F401
+from tests.factories import make_debtor
+from tests.support.channels import DEBTOR_PHONE, gateway, rasa, twilio  # noqa: F401
 from tests.support.fake_action_server import FakeActionServer
 from tests.support.fake_rasa import FakeRasa
 from tests.support.twilio_recorder import TwilioRecorder
@@ -164,7 +165,7 @@ def test_turn_rasa_ran_after_the_api_gave_up_is_replayed_once(
     kept and replayed; the replay rewinds the first run, so the tracker holds the turn once."""
     monkeypatch.setenv("RASA_TIMEOUT_SECONDS", "0.3")
     get_settings.cache_clear()
-    make_debtor(db)
+    make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     rasa.script["Oui je confirme"] = [{"text": "C'est noté."}]
     rasa.delay = 1.0
     held = message_texts(post(client, "/twilio/sms", sms_fields(DEBTOR_PHONE, "Oui je confirme")))
@@ -202,7 +203,7 @@ def test_sms_while_action_server_down_gets_holding_reply_then_replay_answers_onc
     gateway: TwilioGateway,  # noqa: F811
     actions: FakeActionServer,
 ) -> None:
-    make_debtor(db)
+    make_debtor(db, phone=DEBTOR_PHONE, channels=("sms", "voice"), postcode="75011")
     # Rasa answers 200 whatever happens to its actions: the half-done reply must never go out.
     rasa.default = lambda text: [{"text": f"half-run answer to {text}"}]
     rasa.script["Bonjour"] = [{"text": "Bonjour !"}]

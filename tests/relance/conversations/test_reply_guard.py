@@ -16,7 +16,7 @@ from relance.conversations.reply_guard import MAX_REPLIES_PER_TURN, bound_replie
 from relance.conversations.service import Inbound, handle_inbound
 from relance.db.models import AuditEvent, Debtor, Message
 from relance.rasa_client import BotMessage
-from tests.console import factories
+from tests.factories import make_contact, make_debtor
 
 SORRY = "Désolé, je n'ai pas compris."
 HANDOFF = "Je vous mets en relation avec une personne de notre équipe."
@@ -39,8 +39,8 @@ LOOP = [
 
 
 def _debtor(db: Session) -> Debtor:
-    owner = factories.debtor(db, postcode="75015")
-    factories.contact(db, owner, address="+33639981212")
+    owner = make_debtor(db, postcode="75015")
+    make_contact(db, owner, address="+33639981212")
     return owner
 
 

@@ -7,9 +7,10 @@ from sqlalchemy.orm import Session
 
 from relance.conversations.language import guess_language
 from relance.conversations.service import Inbound, handle_inbound, replay_pending
-from relance.db.models import AuditEvent, Contact, Conversation, Debtor, Message
+from relance.db.models import AuditEvent, Conversation, Debtor, Message
 from relance.db.models.enums import ConversationMode, MessageStatus
 from relance.rasa_client import AssistantUnavailable, BotMessage
+from tests.factories import make_debtor
 
 
 class FakeRasa:
@@ -34,12 +35,15 @@ class FakeRasa:
 
 
 def _debtor(db: Session, language: str = "fr") -> Debtor:
-    debtor = Debtor(customer_number="C-1", name="Jean Dubois", language=language, postcode="75015")
-    debtor.contacts.append(Contact(channel="sms", address="+33639981111"))
-    debtor.contacts.append(Contact(channel="voice", address="+33639981111"))
-    db.add(debtor)
-    db.flush()
-    return debtor
+    return make_debtor(
+        db,
+        channels=("sms", "voice"),
+        phone="+33639981111",
+        customer_number="C-1",
+        name="Jean Dubois",
+        language=language,
+        postcode="75015",
+    )
 
 
 def test_known_debtor_message_goes_to_rasa_with_metadata_and_is_stored(db: Session) -> None:

@@ -9,7 +9,16 @@ from sqlalchemy.orm import Session
 
 from relance import audit
 from relance.dashboard import charts, metrics
-from tests.console import factories
+from tests.factories import (
+    make_conversation,
+    make_debtor,
+    make_dispute,
+    make_handoff,
+    make_invoice,
+    make_message,
+    make_payment,
+    make_promise,
+)
 
 AS_OF = date(2026, 6, 30)
 
@@ -30,7 +39,7 @@ def _invoice(
     paid_at: datetime | None = None,
     currency: str = "EUR",
 ):
-    return factories.invoice(
+    return make_invoice(
         db,
         owner,
         amount_minor=amount,
@@ -45,7 +54,7 @@ def _invoice(
 
 @pytest.fixture
 def portfolio(db: Session) -> dict[str, object]:
-    d1, d2, d3 = factories.debtor(db), factories.debtor(db), factories.debtor(db)
+    d1, d2, d3 = make_debtor(db), make_debtor(db), make_debtor(db)
     _invoice(db, d1, 10_000, due=-10, issued=40)  # 1-30 days late
     _invoice(db, d1, 20_000, due=-45, issued=75, paid=5_000)  # 31-60, balance 15,000
     _invoice(db, d2, 30_000, due=5, issued=25)  # not due yet
@@ -76,23 +85,23 @@ def portfolio(db: Session) -> dict[str, object]:
     _invoice(db, d3, 7_000, due=-5, issued=20, currency="USD")
 
     for status in ("kept", "kept", "kept", "broken", "pending", "pending"):
-        factories.promise(db, d1, status=status)
-    factories.dispute(db, d2, invoice_id=disputed.id)
-    factories.dispute(db, d2, status="resolved")
+        make_promise(db, d1, status=status)
+    make_dispute(db, d2, invoice_id=disputed.id)
+    make_dispute(db, d2, status="resolved")
 
-    c1, c2, c3 = (factories.conversation(db, d, sender_id=f"s-{d.id}") for d in (d1, d2, d3))
+    c1, c2, c3 = (make_conversation(db, d, sender_id=f"s-{d.id}") for d in (d1, d2, d3))
     for conv in (c1, c2, c3):
-        factories.message(db, conv, "bonjour")
-    factories.handoff(db, c1)
-    d4 = factories.debtor(db)
-    factories.message(db, factories.conversation(db, d4), "rappel", direction="outbound")
+        make_message(db, conv, "bonjour")
+    make_handoff(db, c1)
+    d4 = make_debtor(db)
+    make_message(db, make_conversation(db, d4), "rappel", direction="outbound")
 
     for debtor, stage, days in ((d1, "friendly", 20), (d2, "friendly", 20), (d1, "firm", 10)):
         audit.record(
             db, actor="system", action="dunning.sent", debtor_id=debtor.id, stage=stage
         ).at = _at(days)
-    factories.payment(db, d1, 8_000, received_at=_at(15))
-    factories.payment(db, d2, 1_000, received_at=_at(40), currency="USD")  # before reminders
+    make_payment(db, d1, 8_000, received_at=_at(15))
+    make_payment(db, d2, 1_000, received_at=_at(40), currency="USD")  # before reminders
     db.flush()
     return {"d1": d1}
 
@@ -170,7 +179,7 @@ def test_late_reasons_count_each_debtor_once_by_latest_reason_in_the_period(db: 
             days_before
         )
 
-    d1, d2, d3, d4 = (factories.debtor(db) for _ in range(4))
+    d1, d2, d3, d4 = (make_debtor(db) for _ in range(4))
     said(d1, "je suis au chômage depuis mars", 40)
     said(d1, "et maintenant je suis à l'hôpital", 10)  # d1 counts once, as illness
     said(d2, "I lost my job", 5)

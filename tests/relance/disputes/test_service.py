@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from relance.disputes.service import classify_reason, create_dispute
-from tests.console import factories
+from tests.factories import make_debtor, make_invoice
 
 
 def test_reasons_from_words_fr_en() -> None:
@@ -18,15 +18,15 @@ def test_reasons_from_words_fr_en() -> None:
 
 
 def test_single_open_invoice_is_named_and_marked(db: Session) -> None:
-    debtor = factories.debtor(db)
-    invoice = factories.invoice(db, debtor)
+    debtor = make_debtor(db)
+    invoice = make_invoice(db, debtor)
     dispute = create_dispute(db, debtor, reason="defective", details="  cassé  ")
     assert dispute.invoice_id == invoice.id and dispute.details == "cassé"
     assert invoice.status == "disputed"
 
 
 def test_unknown_reason_becomes_other_and_references_are_unique(db: Session) -> None:
-    debtor = factories.debtor(db)
+    debtor = make_debtor(db)
     first = create_dispute(db, debtor, reason="bogus", details=None)
     second = create_dispute(db, debtor, reason="other", details=None)
     assert first.reason == "other" and first.invoice_id is None  # no invoice: whole account

@@ -19,7 +19,8 @@ from relance.db.models import DunningAction, DunningRun
 from relance.dunning.dispatcher import Dispatcher
 from relance.dunning.planner import plan
 from relance.settings import Settings
-from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, make_debtor, make_invoice, utc
+from tests.factories import make_debtor, make_invoice
+from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, utc
 from tests.support.purge import purge_debtors
 
 NOW = utc(2026, 11, 23, 10, 0)  # Monday 11:00 in Paris
@@ -32,7 +33,7 @@ def test_two_dispatchers_never_send_the_same_stage_twice(
 ) -> None:
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     with factory() as session:
-        debtors = [make_debtor(session) for _ in range(DEBTORS)]
+        debtors = [make_debtor(session, channels=("sms", "whatsapp")) for _ in range(DEBTORS)]
         for debtor in debtors:
             make_invoice(session, debtor, due=NOW.date() - timedelta(days=3))
             make_invoice(session, debtor, due=NOW.date() - timedelta(days=10))

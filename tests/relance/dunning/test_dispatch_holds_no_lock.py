@@ -25,7 +25,8 @@ from relance.dunning.dispatcher import Dispatcher
 from relance.dunning.planner import plan
 from relance.rasa_client import BotMessage
 from relance.settings import Settings
-from tests.relance.dunning.helpers import FakeGateway, make_debtor, make_invoice, utc
+from tests.factories import make_debtor, make_invoice
+from tests.relance.dunning.helpers import FakeGateway, utc
 
 NOW = utc(2026, 11, 23, 10, 0)  # Monday 11:00 in Paris: within the contact window
 
@@ -77,7 +78,7 @@ def test_other_processes_write_while_the_dispatcher_waits_for_the_assistant(
     Base.metadata.create_all(engine)
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     with factory() as session:
-        debtors = [make_debtor(session) for _ in range(2)]
+        debtors = [make_debtor(session, channels=("sms", "whatsapp")) for _ in range(2)]
         for debtor in debtors:
             make_invoice(session, debtor, due=NOW.date() - timedelta(days=3))
         plan(session, now=NOW)

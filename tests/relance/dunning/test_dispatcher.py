@@ -18,14 +18,8 @@ from relance.dunning.dispatcher import Dispatcher
 from relance.dunning.planner import plan
 from relance.dunning.ratelimit import SenderRateLimiter
 from relance.rasa_client import AssistantUnavailable
-from tests.relance.dunning.helpers import (
-    FakeAssistant,
-    FakeGateway,
-    make_debtor,
-    make_invoice,
-    utc,
-    verify_contact_point,
-)
+from tests.factories import make_debtor, make_invoice, verify_contact_point
+from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, utc
 
 MONDAY_11 = "2026-11-23 10:00:00"  # 11:00 in Paris
 
@@ -59,7 +53,7 @@ def _actions(db: Session, debtor_id: int) -> list[DunningAction]:
 
 @freeze_time(MONDAY_11)
 def test_group_is_primed_in_rasa_and_sent_once(db: Session, gateway, assistant) -> None:  # type: ignore[no-untyped-def]
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     a = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     b = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=10))
     plan(db, debtor_ids=[debtor.id])
@@ -90,7 +84,7 @@ def test_group_is_primed_in_rasa_and_sent_once(db: Session, gateway, assistant) 
 
 def test_sunday_defers_to_monday_morning(db: Session, gateway, assistant) -> None:  # type: ignore[no-untyped-def]
     with freeze_time("2026-11-22 10:00:00"):
-        debtor = make_debtor(db)
+        debtor = make_debtor(db, channels=("sms", "whatsapp"))
         make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
         plan(db, debtor_ids=[debtor.id])
         assert _dispatcher(gateway, assistant).run() == {"deferred": 1}
@@ -108,7 +102,7 @@ def test_sunday_defers_to_monday_morning(db: Session, gateway, assistant) -> Non
 def test_retryable_error_backs_off_then_falls_back_to_next_channel(
     db: Session, gateway, assistant
 ) -> None:  # type: ignore[no-untyped-def]
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     plan(db, debtor_ids=[debtor.id])
     gateway.fail["sms"] = [DeliveryError("429", retryable=True, code="20429") for _ in range(3)]
@@ -132,7 +126,7 @@ def test_retryable_error_backs_off_then_falls_back_to_next_channel(
 def test_hard_failure_falls_back_at_once_and_all_failing_is_recorded(
     db: Session, gateway, assistant
 ) -> None:  # type: ignore[no-untyped-def]
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     plan(db, debtor_ids=[debtor.id])
     gateway.fail["sms"] = [DeliveryError("invalid number", retryable=False, code="21211")]
@@ -145,7 +139,7 @@ def test_hard_failure_falls_back_at_once_and_all_failing_is_recorded(
 
 @freeze_time(MONDAY_11)
 def test_opted_out_since_planning_uses_the_next_channel(db: Session, gateway, assistant) -> None:  # type: ignore[no-untyped-def]
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     plan(db, debtor_ids=[debtor.id])
     next(c for c in debtor.contacts if c.channel == "sms").opted_out_at = utcnow()
@@ -156,7 +150,7 @@ def test_opted_out_since_planning_uses_the_next_channel(db: Session, gateway, as
 
 @freeze_time(MONDAY_11)
 def test_invoice_paid_since_planning_is_cancelled_not_sent(db: Session, gateway, assistant) -> None:  # type: ignore[no-untyped-def]
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     paid = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     still = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     plan(db, debtor_ids=[debtor.id])
@@ -173,7 +167,7 @@ def test_rasa_down_and_no_local_template_retries_later(db: Session, gateway, mon
     import relance.nlg.templates_store as store
 
     monkeypatch.setattr(store, "active_templates", lambda session: {})
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     plan(db, debtor_ids=[debtor.id])
     down = FakeAssistant(error=AssistantUnavailable("503"))
@@ -194,7 +188,7 @@ def test_rasa_down_renders_the_stage_template_locally(db: Session, gateway, monk
         ]
     }
     monkeypatch.setattr(store, "active_templates", lambda session: templates)
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     plan(db, debtor_ids=[debtor.id])
     verify_contact_point(db, debtor)
@@ -226,7 +220,7 @@ def test_action_server_dying_during_the_reminder_sends_the_local_template(  # ty
     monkeypatch.setenv("ACTION_SERVER_URL", actions.url)
     get_settings.cache_clear()
     try:
-        debtor = make_debtor(db)
+        debtor = make_debtor(db, channels=("sms", "whatsapp"))
         invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
         plan(db, debtor_ids=[debtor.id])
         verify_contact_point(db, debtor)
@@ -247,7 +241,7 @@ def test_action_server_dying_during_the_reminder_sends_the_local_template(  # ty
 
 @freeze_time(MONDAY_11)
 def test_rasa_down_unverified_contact_gets_the_discreet_template(db: Session, gateway) -> None:  # type: ignore[no-untyped-def]
-    debtor = make_debtor(db, name="Jeanne Martin")
+    debtor = make_debtor(db, name="Jeanne Martin", channels=("sms", "whatsapp"))
     invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     plan(db, debtor_ids=[debtor.id])
     assert _dispatcher(gateway, FakeAssistant(error=AssistantUnavailable("503"))).run() == {
@@ -261,7 +255,7 @@ def test_rasa_down_unverified_contact_gets_the_discreet_template(db: Session, ga
 
 @freeze_time(MONDAY_11)
 def test_verified_contact_point_gets_the_detailed_reminder(db: Session, gateway, assistant) -> None:  # type: ignore[no-untyped-def]
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     verify_contact_point(db, debtor)
     plan(db, debtor_ids=[debtor.id])
@@ -292,7 +286,9 @@ def test_call_to_a_verified_number_may_give_details(db: Session, gateway, assist
 
 @freeze_time(MONDAY_11)
 def test_formal_notice_queues_a_letter_then_an_sms_notice(db: Session, gateway, assistant) -> None:  # type: ignore[no-untyped-def]
-    debtor = make_debtor(db, segment="b2b", company="Atelier Martin SARL")
+    debtor = make_debtor(
+        db, segment="b2b", company="Atelier Martin SARL", channels=("sms", "whatsapp")
+    )
     invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=30))
     plan(db, debtor_ids=[debtor.id])
     dispatcher = _dispatcher(gateway, assistant)
@@ -310,7 +306,7 @@ def test_formal_notice_queues_a_letter_then_an_sms_notice(db: Session, gateway, 
 
 @freeze_time(MONDAY_11)
 def test_legal_stage_opens_a_task_for_collectors(db: Session, gateway, assistant) -> None:  # type: ignore[no-untyped-def]
-    debtor = make_debtor(db, segment="b2b")
+    debtor = make_debtor(db, segment="b2b", channels=("sms", "whatsapp"))
     invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=45))
     plan(db, debtor_ids=[debtor.id])
     assert _dispatcher(gateway, assistant).run() == {"escalated": 1}
@@ -322,9 +318,9 @@ def test_legal_stage_opens_a_task_for_collectors(db: Session, gateway, assistant
 def test_highest_priority_goes_first_and_limit_is_respected(
     db: Session, gateway, assistant
 ) -> None:  # type: ignore[no-untyped-def]
-    low = make_debtor(db)
+    low = make_debtor(db, channels=("sms", "whatsapp"))
     make_invoice(db, low, due=utcnow().date() - timedelta(days=3), amount_minor=1000)
-    high = make_debtor(db, risk_class="high")
+    high = make_debtor(db, risk_class="high", channels=("sms", "whatsapp"))
     make_invoice(db, high, due=utcnow().date() - timedelta(days=3), amount_minor=500000)
     plan(db, debtor_ids=[low.id, high.id])
     assert _dispatcher(gateway, assistant).run(limit=1) == {"sent": 1}
@@ -356,7 +352,7 @@ def test_dispatcher_uses_the_rate_limiter(db: Session, gateway, assistant) -> No
             acquired.append(sender)
             return 0.0
 
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     plan(db, debtor_ids=[debtor.id])
     _dispatcher(gateway, assistant, limiter=Spy(60)).run()
@@ -367,7 +363,7 @@ def test_dispatcher_uses_the_rate_limiter(db: Session, gateway, assistant) -> No
 def test_stale_claims_are_failed_never_resent(db: Session, gateway, assistant) -> None:  # type: ignore[no-untyped-def]
     from relance.dunning.dispatcher import release_stale
 
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     plan(db, debtor_ids=[debtor.id])
     [action] = _actions(db, debtor.id)
@@ -387,7 +383,7 @@ def test_rasa_down_the_local_reminder_says_what_the_assistant_would(  # type: ig
     due date, no link, and no RF reference, so a bank transfer made from it matched nothing."""
     from relance.bank_statements import rf
 
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=12))  # firm stage
     plan(db, debtor_ids=[debtor.id])
     verify_contact_point(db, debtor)

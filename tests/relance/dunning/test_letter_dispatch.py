@@ -23,9 +23,11 @@ from relance.db.base import utcnow
 from relance.db.models import DunningAction, DunningRun, Letter
 from relance.dunning.dispatcher import Dispatcher
 from relance.dunning.planner import plan
-from relance.letters.service import AlreadyClaimed, create_formal_notice
+from relance.errors import Conflict, PolicyViolation
+from relance.letters.service import create_formal_notice
 from relance.settings import Settings
-from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, make_debtor, make_invoice, utc
+from tests.factories import make_debtor, make_invoice
+from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, utc
 from tests.support.purge import purge_debtors
 
 MONDAY_11 = "2026-11-23 10:00:00"  # 11:00 in Paris
@@ -63,7 +65,9 @@ def _actions(db: Session, debtor_id: int) -> list[DunningAction]:
 @freeze_time(MONDAY_11)
 def test_one_letter_claims_every_invoice_of_the_debtor_then_one_sms(db: Session) -> None:
     gateway, assistant = FakeGateway(), FakeAssistant()
-    debtor = make_debtor(db, segment="b2b", company="Atelier Martin SARL")
+    debtor = make_debtor(
+        db, segment="b2b", company="Atelier Martin SARL", channels=("sms", "whatsapp")
+    )
     today = utcnow().date()
     first = make_invoice(
         db, debtor, due=today - timedelta(days=34), amount_minor=125000, number="F-2026-0201"
@@ -71,7 +75,7 @@ def test_one_letter_claims_every_invoice_of_the_debtor_then_one_sms(db: Session)
     second = make_invoice(
         db, debtor, due=today - timedelta(days=30), amount_minor=48050, number="F-2026-0202"
     )
-    other = make_debtor(db, segment="b2b")
+    other = make_debtor(db, segment="b2b", channels=("sms", "whatsapp"))
     make_invoice(db, other, due=today - timedelta(days=31), number="F-2026-0999")
     plan(db, debtor_ids=[debtor.id, other.id])
     dispatcher = _dispatcher(gateway, assistant)
@@ -114,7 +118,7 @@ def test_one_letter_claims_every_invoice_of_the_debtor_then_one_sms(db: Session)
 @freeze_time(MONDAY_11)
 def test_invoice_already_in_a_queued_letter_is_not_claimed_twice(db: Session) -> None:
     gateway, assistant = FakeGateway(), FakeAssistant()
-    debtor = make_debtor(db, segment="b2b")
+    debtor = make_debtor(db, segment="b2b", channels=("sms", "whatsapp"))
     today = utcnow().date()
     early = make_invoice(db, debtor, due=today - timedelta(days=32), number="F-EARLY")
     late = make_invoice(db, debtor, due=today - timedelta(days=30), number="F-LATE")
@@ -136,27 +140,31 @@ def test_invoice_already_in_a_queued_letter_is_not_claimed_twice(db: Session) ->
 
 @freeze_time(MONDAY_11)
 def test_every_invoice_already_claimed_makes_no_letter_and_no_sms(db: Session) -> None:
-    debtor = make_debtor(db, segment="b2b")
+    debtor = make_debtor(db, segment="b2b", channels=("sms", "whatsapp"))
     invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=30))
     create_formal_notice(db, debtor, [invoice.id], payment_url="https://p.test/x")
     plan(db, debtor_ids=[debtor.id])
     assert _dispatcher(FakeGateway(), FakeAssistant()).run() == {"letter_exists": 1}
     assert len(_letters(db, debtor.id)) == 1
     assert [a.stage for a in _actions(db, debtor.id)] == ["formal_notice"]
-    with pytest.raises(AlreadyClaimed):
+    with pytest.raises(Conflict) as claimed:
         create_formal_notice(db, debtor, [invoice.id], payment_url="https://p.test/x")
+    assert claimed.value.code == "already_in_letter"
+    assert list(claimed.value.details["letters"]) == [invoice.id]
+    assert len(_letters(db, debtor.id)) == 1
 
 
 @freeze_time(MONDAY_11)
 def test_a_letter_never_adds_two_currencies(db: Session) -> None:
-    debtor = make_debtor(db, segment="b2b")
+    debtor = make_debtor(db, segment="b2b", channels=("sms", "whatsapp"))
     today = utcnow().date()
     euro = make_invoice(db, debtor, due=today - timedelta(days=30), amount_minor=10000)
     pound = make_invoice(db, debtor, due=today - timedelta(days=31), amount_minor=20000)
     pound.currency = "GBP"
     db.flush()
-    with pytest.raises(ValueError, match="one letter per currency"):
+    with pytest.raises(PolicyViolation, match="one letter per currency") as mixed:
         create_formal_notice(db, debtor, None, payment_url="https://p.test/x")
+    assert mixed.value.code == "mixed_currencies" and _letters(db, debtor.id) == []
     plan(db, debtor_ids=[debtor.id])
     assert _dispatcher(FakeGateway(), FakeAssistant()).run() == {"letter": 1}
     letters = _letters(db, debtor.id)
@@ -175,7 +183,9 @@ def test_two_dispatchers_queue_one_letter_per_debtor(
     now = utc(2026, 11, 23, 10, 0)
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     with factory() as session:
-        debtors = [make_debtor(session, segment="b2b") for _ in range(4)]
+        debtors = [
+            make_debtor(session, segment="b2b", channels=("sms", "whatsapp")) for _ in range(4)
+        ]
         for debtor in debtors:
             make_invoice(session, debtor, due=now.date() - timedelta(days=30))
             make_invoice(session, debtor, due=now.date() - timedelta(days=33))

@@ -14,7 +14,8 @@ from relance.db.base import utcnow
 from relance.db.models import Debtor, DunningAction, Invoice, Letter
 from relance.dunning.dispatcher import Dispatcher
 from relance.dunning.planner import plan
-from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice
+from tests.relance.dunning.helpers import FakeAssistant, FakeGateway
 
 MONDAY_11 = "2026-11-23 10:00:00"  # 11:00 in Paris
 
@@ -29,7 +30,9 @@ def _dispatcher() -> Dispatcher:
 
 
 def _letter_due(db: Session) -> tuple[Debtor, Invoice]:
-    debtor = make_debtor(db, segment="b2b", company="Atelier Martin SARL")
+    debtor = make_debtor(
+        db, segment="b2b", company="Atelier Martin SARL", channels=("sms", "whatsapp")
+    )
     invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=30))
     return debtor, invoice
 

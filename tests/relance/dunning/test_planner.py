@@ -21,7 +21,7 @@ from relance.db.models import (
     Promise,
 )
 from relance.dunning.planner import plan
-from tests.relance.dunning.helpers import make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice
 
 NOW = "2026-11-23 08:00:00"  # Monday
 
@@ -64,7 +64,7 @@ def test_each_stage_is_planned_on_its_day(
 @freeze_time(NOW)
 @pytest.mark.parametrize("days_from_due", [-11, 2])
 def test_nothing_between_stages(db: Session, days_from_due: int) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     make_invoice(db, debtor, due=utcnow().date() - timedelta(days=days_from_due))
     report = plan(db, debtor_ids=[debtor.id])
     assert _actions(db, debtor.id) == [] and report.counts["groups"] == 0
@@ -72,7 +72,7 @@ def test_nothing_between_stages(db: Session, days_from_due: int) -> None:
 
 @freeze_time(NOW)
 def test_high_risk_b2b_track_is_earlier(db: Session) -> None:
-    debtor = make_debtor(db, segment="b2b", risk_class="high")
+    debtor = make_debtor(db, segment="b2b", risk_class="high", channels=("sms", "whatsapp"))
     make_invoice(db, debtor, due=utcnow().date() - timedelta(days=7))
     plan(db, debtor_ids=[debtor.id])
     assert [a.stage for a in _actions(db, debtor.id)] == ["firm"]
@@ -80,10 +80,11 @@ def test_high_risk_b2b_track_is_earlier(db: Session) -> None:
 
 def _skip_case(db: Session, reason: str):  # type: ignore[no-untyped-def]
     today = utcnow().date()
+    no_address = {"address_line": None, "postcode": None, "city": None}
     debtor = make_debtor(
         db,
-        address=reason != "no_postal_address",
         channels=() if reason == "no_contact" else ("sms", "whatsapp"),
+        **(no_address if reason == "no_postal_address" else {}),
     )
     due = today - timedelta(days=30 if reason == "no_postal_address" else 10)
     invoice = make_invoice(db, debtor, due=due)
@@ -159,7 +160,7 @@ def test_each_skip_reason_is_recorded(db: Session, reason: str) -> None:
 
 @freeze_time(NOW)
 def test_expired_promise_no_longer_pauses(db: Session) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=10))
     db.add(
         Promise(
@@ -176,7 +177,7 @@ def test_expired_promise_no_longer_pauses(db: Session) -> None:
 
 @freeze_time(NOW)
 def test_one_opted_out_channel_is_recorded_and_the_other_used(db: Session) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     next(c for c in debtor.contacts if c.channel == "sms").opted_out_at = utcnow()
     make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     report = plan(db, debtor_ids=[debtor.id])
@@ -204,11 +205,11 @@ def test_invoices_of_one_debtor_share_one_contact_led_by_the_latest_stage(db: Se
 @freeze_time(NOW)
 def test_priority_orders_debtors(db: Session) -> None:
     today = utcnow().date()
-    small = make_debtor(db)
+    small = make_debtor(db, channels=("sms", "whatsapp"))
     make_invoice(db, small, due=today - timedelta(days=3), amount_minor=5000)
-    big_risky = make_debtor(db, risk_class="high")
+    big_risky = make_debtor(db, risk_class="high", channels=("sms", "whatsapp"))
     make_invoice(db, big_risky, due=today - timedelta(days=10), amount_minor=900000)
-    broken = make_debtor(db)
+    broken = make_debtor(db, channels=("sms", "whatsapp"))
     make_invoice(db, broken, due=today - timedelta(days=3), amount_minor=5000)
     db.add(
         Promise(
@@ -228,7 +229,7 @@ def test_priority_orders_debtors(db: Session) -> None:
 
 @freeze_time(NOW)
 def test_planning_twice_plans_nothing_twice(db: Session) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     plan(db, debtor_ids=[debtor.id])
     second = plan(db, debtor_ids=[debtor.id])
@@ -238,7 +239,7 @@ def test_planning_twice_plans_nothing_twice(db: Session) -> None:
 
 def test_unsent_stage_is_superseded_by_the_next_one(db: Session) -> None:
     with freeze_time("2026-11-16 08:00:00"):
-        debtor = make_debtor(db)
+        debtor = make_debtor(db, channels=("sms", "whatsapp"))
         make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
         plan(db, debtor_ids=[debtor.id])
     with freeze_time("2026-11-23 08:00:00"):
@@ -255,7 +256,7 @@ def test_unsent_stage_is_superseded_by_the_next_one(db: Session) -> None:
 
 @freeze_time(NOW)
 def test_stage_cancelled_for_a_dispute_is_planned_again_once_resolved(db: Session) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     make_invoice(db, debtor, due=utcnow().date() - timedelta(days=10))
     plan(db, debtor_ids=[debtor.id])
     [action] = _actions(db, debtor.id)
@@ -274,7 +275,7 @@ def test_stage_cancelled_for_a_dispute_is_planned_again_once_resolved(db: Sessio
 
 @freeze_time(NOW)
 def test_dry_run_writes_nothing(db: Session) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     report = plan(db, debtor_ids=[debtor.id], dry_run=True)
     assert report.run_id is None and report.counts["groups"] == 1
@@ -283,7 +284,7 @@ def test_dry_run_writes_nothing(db: Session) -> None:
 
 @freeze_time(NOW)
 def test_chunks_cover_every_debtor(db: Session) -> None:
-    debtors = [make_debtor(db) for _ in range(5)]
+    debtors = [make_debtor(db, channels=("sms", "whatsapp")) for _ in range(5)]
     for debtor in debtors:
         make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     seen: list[int] = []
@@ -304,7 +305,7 @@ def test_sql_stage_filter_agrees_with_the_python_rules(
 
     policy = seed_policy()
     with freeze_time(NOW):
-        debtor = make_debtor(db, segment=segment, risk_class=risk)
+        debtor = make_debtor(db, segment=segment, risk_class=risk, channels=("sms", "whatsapp"))
         invoices = {
             make_invoice(db, debtor, due=utcnow().date() - timedelta(days=d)).id: d
             for d in range(-15, 61)
@@ -327,11 +328,11 @@ def test_sql_stage_filter_agrees_with_the_python_rules(
 def test_debtors_of_one_chunk_each_get_their_own_channels(db: Session) -> None:
     """Channel choices are shared between debtors whose contacts look alike, never otherwise."""
     today = utcnow().date()
-    both = make_debtor(db)
-    opted = make_debtor(db)
+    both = make_debtor(db, channels=("sms", "whatsapp"))
+    opted = make_debtor(db, channels=("sms", "whatsapp"))
     next(c for c in opted.contacts if c.channel == "sms").opted_out_at = utcnow()
     nobody = make_debtor(db, channels=())
-    alike = make_debtor(db)
+    alike = make_debtor(db, channels=("sms", "whatsapp"))
     for debtor in (both, opted, nobody, alike):
         make_invoice(db, debtor, due=today - timedelta(days=3))
     report = plan(db, debtor_ids=[both.id, opted.id, nobody.id, alike.id])

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from relance.db.base import utcnow
 from relance.dunning import planner
-from tests.relance.dunning.helpers import make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice
 
 
 @freeze_time("2026-11-23 10:00:00")
@@ -19,7 +19,7 @@ def test_a_run_that_writes_many_rows_analyzes_the_table(
     db: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(planner, "ANALYZE_AFTER_ROWS", 2)
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     for days in (3, 12):
         make_invoice(db, debtor, due=utcnow().date() - timedelta(days=days))
     statements: list[str] = []
@@ -40,7 +40,7 @@ def test_a_run_that_writes_many_rows_analyzes_the_table(
 
 @freeze_time("2026-11-23 10:00:00")
 def test_a_small_run_does_not_analyze(db: Session) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     statements: list[str] = []
     engine = db.get_bind()

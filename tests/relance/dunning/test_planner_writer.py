@@ -16,7 +16,7 @@ from relance.db.models import Debtor, DunningAction, DunningSkip, Invoice
 from relance.dunning import planner, writer
 from relance.dunning.planner import PlannedGroup, SkipRecord, plan
 from relance.policy.schema import Stage
-from tests.relance.dunning.helpers import make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice
 
 NOW = "2026-11-23 08:00:00"
 
@@ -129,7 +129,7 @@ def test_bulk_path_writes_the_same_rows_as_the_portable_path(
 @pytest.mark.parametrize("bulk", [True, False])
 def test_writing_a_chunk_twice_writes_each_stage_once(db: Session, bulk: bool) -> None:
     """Two planners that decided the same chunk: the second write adds nothing."""
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     report = plan(db, debtor_ids=[debtor.id], dry_run=True)
     [group] = report.groups

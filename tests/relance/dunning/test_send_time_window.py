@@ -16,7 +16,8 @@ from relance.db.models import DunningAction
 from relance.dunning.dispatcher import Dispatcher
 from relance.dunning.planner import plan
 from relance.dunning.ratelimit import SenderRateLimiter
-from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, make_debtor, make_invoice, utc
+from tests.factories import make_debtor, make_invoice
+from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, utc
 
 
 class FakeClock:

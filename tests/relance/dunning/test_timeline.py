@@ -11,7 +11,8 @@ from relance.db.base import utcnow
 from relance.db.models import Dispute, Promise
 from relance.dunning.planner import plan
 from relance.dunning.timeline import timeline
-from tests.relance.dunning.helpers import make_debtor, make_invoice, utc
+from tests.factories import make_debtor, make_invoice
+from tests.relance.dunning.helpers import utc
 
 
 @freeze_time("2026-11-23 08:00:00")  # Monday
@@ -37,7 +38,7 @@ def test_stages_of_one_invoice_over_sixty_days(db: Session) -> None:
 
 @freeze_time("2026-11-23 08:00:00")
 def test_holiday_moves_a_contact(db: Session) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     make_invoice(db, debtor, due=date(2026, 12, 22))  # friendly on Christmas Day
     friendly = next(e for e in timeline(db, debtor) if e.stage == "friendly")
     assert friendly.at == utc(2026, 12, 28, 9, 0)  # 26 Dec is a Saturday, 27 a Sunday
@@ -46,7 +47,7 @@ def test_holiday_moves_a_contact(db: Session) -> None:
 
 @freeze_time("2026-11-23 08:00:00")
 def test_promise_postpones_and_dispute_skips(db: Session) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     today = utcnow().date()
     promised = make_invoice(db, debtor, due=today - timedelta(days=10), number="P-1")
     disputed = make_invoice(db, debtor, due=today - timedelta(days=3), number="D-1")
@@ -72,7 +73,7 @@ def test_promise_postpones_and_dispute_skips(db: Session) -> None:
 
 @freeze_time("2026-11-23 08:00:00")
 def test_sent_stages_are_not_repeated_and_writes_nothing(db: Session) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     plan(db, debtor_ids=[debtor.id])
     entries = timeline(db, debtor, days=10)

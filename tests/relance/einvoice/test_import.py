@@ -6,6 +6,7 @@ import io
 import os
 import stat
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from relance.db.models import Contact, Debtor, Invoice, Payment
 from relance.db.models.enums import Channel, InvoiceStatus
 from relance.einvoice.bundle import Source, expand
 from relance.einvoice.service import EInvoiceReport, import_sources
+from tests.factories import make_debtor
 from tests.relance.einvoice.samples import Sample, cii, facturx, ubl
 
 BASE = Sample()
@@ -31,16 +33,15 @@ def count(db: Session, model: type) -> int:
 
 
 def known_debtor(db: Session, **kw: str) -> Debtor:
-    debtor = Debtor(
+    return make_debtor(
+        db,
+        channels=(Channel.SMS,),
+        phone="+33639980077",
         customer_number=kw.get("customer_number", "C-KNOWN"),
         name="Boulangerie Martin",
         siren=kw.get("siren"),
         vat_number=kw.get("vat_number"),
     )
-    debtor.contacts.append(Contact(channel=Channel.SMS, address="+33639980077"))
-    db.add(debtor)
-    db.flush()
-    return debtor
 
 
 @pytest.mark.parametrize("profile", ["basic", "en16931"])
@@ -264,19 +265,131 @@ def test_too_many_members_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_concurrent_write_rejects_only_that_file(
     db: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two imports of one new invoice at once: the loser's insert breaks the unique number; its
-    file is reported, nothing half-written stays, and the request does not fail with a 500."""
-    from sqlalchemy.exc import IntegrityError
-
+    """Another import writes invoice B between this chunk's look-up and its write: the chunk's
+    INSERT breaks the unique number. The chunk is redone file by file, so only B's file is
+    reported, nothing of it is stored (not even its original), the others import, and the
+    request does not fail with a 500."""
     from relance.einvoice import service
 
-    def collide(*args: object, **kwargs: object) -> object:
-        raise IntegrityError("insert", {}, Exception("UNIQUE constraint failed: invoices.number"))
+    theirs = ubl(BASE.but(number="B", total="99.00"))
+    import_sources(db, [Source("theirs.xml", theirs)], actor="other", store_dir=tmp_path / "other")
+    monkeypatch.setattr(service, "_known_invoices", lambda session, numbers: set())  # the race
+    ours = [("a.xml", ubl(BASE.but(number="A"))), ("b.xml", ubl(BASE.but(number="B")))]
+    report = run(db, tmp_path, *ours, ("c.xml", ubl(BASE.but(number="C"))))
+    assert [(f.name, f.status) for f in report.files] == [
+        ("a.xml", "created"),
+        ("b.xml", "rejected"),
+        ("c.xml", "created"),
+    ]
+    assert "another import" in report.files[1].problems[0].message
+    assert count(db, Invoice) == 3
+    b = db.scalars(select(Invoice).where(Invoice.number == "B")).one()
+    assert b.amount_minor == 9_900  # theirs, untouched
+    assert len(list((tmp_path / "store").iterdir())) == 2  # a.xml and c.xml only
 
-    monkeypatch.setattr(service, "import_rows", collide)
-    [entry] = run(db, tmp_path, ("a.xml", ubl(BASE))).files
-    assert entry.status == "rejected" and "another import" in entry.problems[0].message
-    assert count(db, Invoice) == 0
+
+@pytest.mark.parametrize("chunk", [2, 500])
+def test_a_bad_file_in_a_chunk_keeps_the_good_ones_and_leaves_no_trace(
+    db: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """Files are judged together per chunk but each stays all-or-nothing: a file giving another
+    buyer's phone is rejected between good files of a new buyer (whose later files find the
+    debtor the first one created), and nothing of it is stored: no debtor, contact, invoice,
+    audit row nor original. Same with chunks of two files, so chunk boundaries are crossed."""
+    from relance.db.models import AuditEvent
+    from relance.einvoice import service
+
+    monkeypatch.setattr(service, "CHUNK", chunk)
+    intruder = BASE.but(
+        number="I-1",
+        buyer_id="C-INTRUS",
+        siret="55210055400013",
+        vat_number="FR00552100554",
+        buyer_name="Intrus SA",
+        email="intrus@example.fr",
+    )
+    report = run(
+        db,
+        tmp_path,
+        ("1.xml", ubl(BASE.but(number="G-1"))),
+        ("2.xml", cii(BASE.but(number="G-2"))),
+        ("bad.xml", ubl(intruder)),  # BASE's phone: refused
+        ("4.xml", ubl(BASE.but(number="G-3"))),
+        ("5.xml", ubl(intruder.but(number="I-2", phone="+33639980055"))),
+    )
+    assert [f.status for f in report.files] == ["created", "created", "rejected"] + ["created"] * 2
+    assert report.files[2].problems[0].field == "buyer phone (BT-57)"
+    assert "already belongs to customer" in report.files[2].problems[0].message
+    base = db.scalars(select(Debtor).where(Debtor.customer_number == BASE.buyer_id)).one()
+    assert {i.number for i in db.scalars(select(Invoice).where(Invoice.debtor_id == base.id))} == {
+        "G-1",
+        "G-2",
+        "G-3",
+    }
+    intrus = db.scalars(select(Debtor).where(Debtor.customer_number == "C-INTRUS")).one()
+    assert {c.address for c in intrus.contacts} == {"+33639980055", "intrus@example.fr"}
+    assert count(db, Debtor) == 2 and count(db, Invoice) == 4
+    created = db.scalars(select(AuditEvent).where(AuditEvent.action == "einvoice.created")).all()
+    assert sorted(e.details["file"] for e in created) == ["1.xml", "2.xml", "4.xml", "5.xml"]
+    assert len(list((tmp_path / "store").iterdir())) == 4
+
+
+def test_a_new_invoice_and_its_credit_note_in_one_folder(db: Session, tmp_path: Path) -> None:
+    """The credit note comes after the invoice in the same chunk: the invoice is written first."""
+    note = BASE.but(number="AV-9", type_code="381", preceding=BASE.number, total="20.00")
+    report = run(db, tmp_path, ("a.xml", ubl(BASE)), ("av.xml", cii(note)))
+    assert [f.status for f in report.files] == ["created", "credited"], report.files
+    invoice = db.scalars(select(Invoice).where(Invoice.number == BASE.number)).one()
+    assert invoice.balance_minor == 10_000
+
+
+def _statements(db: Session, tmp_path: Path, files: list[tuple[str, bytes]]) -> Counter[str]:
+    """The statements the import runs, by kind: INSERT, and the others."""
+    from sqlalchemy import event
+
+    kinds: Counter[str] = Counter()
+
+    def counted(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        kinds["insert" if statement.lstrip().upper().startswith("INSERT") else "other"] += 1
+
+    connection = db.connection()
+    event.listen(connection, "before_cursor_execute", counted)
+    try:
+        assert run(db, tmp_path, *files).ok
+    finally:
+        event.remove(connection, "before_cursor_execute", counted)
+    return kinds
+
+
+@pytest.mark.parametrize("files", [40, 600])
+def test_statements_per_file_do_not_grow(db: Session, tmp_path: Path, files: int) -> None:
+    """A folder is read, looked up and written per chunk of files, not per file (a savepoint, the
+    debtor look-up, the importer's queries and the writes took about twenty statements per file).
+
+    Four files per buyer, each buyer new. Other than INSERTs: a savepoint, three look-ups (known
+    invoices, debtors, contact holders), its release, per chunk. INSERTs: on PostgreSQL a few per
+    chunk; SQLite cannot tell in which order RETURNING gives generated ids, so there SQLAlchemy
+    inserts the rows whose ids it needs one by one: per file the invoice and its audit row, per
+    new buyer the debtor and its three contacts, per chunk the import's audit row.
+    """
+    buyers = [
+        BASE.but(
+            buyer_id=f"C-{n:04d}",
+            siret=f"{100000000 + n:09d}00012",
+            vat_number=f"FR00{100000000 + n:09d}",
+            phone=f"+336{n:08d}",
+            email=f"compta{n}@client.example",
+        )
+        for n in range(files // 4)
+    ]
+    batch = [(f"{n}.xml", ubl(buyers[n // 4].but(number=f"S-{n:05d}"))) for n in range(files)]
+    kinds = _statements(db, tmp_path, batch)
+    chunks = -(-files // 500)
+    assert kinds["other"] <= 6 * chunks, kinds
+    if db.get_bind().dialect.name == "sqlite":
+        assert kinds["insert"] <= 2 * files + 4 * len(buyers) + chunks, kinds
+    else:
+        assert kinds["insert"] <= 8 * chunks, kinds
 
 
 def test_a_drafthorse_built_facturx_imports(db: Session, tmp_path: Path) -> None:

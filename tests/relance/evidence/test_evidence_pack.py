@@ -15,21 +15,38 @@ from freezegun import freeze_time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from relance.conversations.repository import conversation_for_debtor
 from relance.db.base import utcnow
 from relance.db.models import AuditEvent, Dispute, Promise
 from relance.evidence.service import build_pack
 from relance.letters.service import create_formal_notice
-from tests.relance.dunning.helpers import add_message, make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice, make_message
 
 
 @freeze_time("2026-11-23 10:00:00")
 def test_pack_contains_the_whole_file(db: Session, tmp_path: Path) -> None:
-    debtor = make_debtor(db, segment="b2b", company="Atelier Martin SARL")
-    other = make_debtor(db)
+    debtor = make_debtor(
+        db, segment="b2b", company="Atelier Martin SARL", channels=("sms", "whatsapp")
+    )
+    other = make_debtor(db, channels=("sms", "whatsapp"))
     invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=40), number="F-9")
     make_invoice(db, other, due=utcnow().date(), number="NOT-MINE")
-    add_message(db, debtor, channel="sms", direction="outbound", at=utcnow() - timedelta(days=5))
-    add_message(db, debtor, channel="voice", direction="inbound", at=utcnow() - timedelta(days=2))
+    make_message(
+        db,
+        conversation_for_debtor(db, debtor),
+        channel="sms",
+        direction="outbound",
+        created_at=utcnow() - timedelta(days=5),
+        status="delivered",
+    )
+    make_message(
+        db,
+        conversation_for_debtor(db, debtor),
+        channel="voice",
+        direction="inbound",
+        created_at=utcnow() - timedelta(days=2),
+        status="delivered",
+    )
     db.add(
         Promise(
             debtor_id=debtor.id,
@@ -88,7 +105,7 @@ def test_pack_contains_the_whole_file(db: Session, tmp_path: Path) -> None:
 
 
 def test_pack_audit_counts_every_file_in_the_zip(db: Session) -> None:
-    owner = make_debtor(db)
+    owner = make_debtor(db, channels=("sms", "whatsapp"))
     pack = build_pack(db, owner, actor="test")
     event = db.scalars(select(AuditEvent).where(AuditEvent.action == "evidence.pack_built")).one()
     assert event.details["files"] == len(zipfile.ZipFile(io.BytesIO(pack)).namelist())

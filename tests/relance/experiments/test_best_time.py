@@ -10,24 +10,31 @@ from freezegun import freeze_time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from relance.conversations.repository import conversation_for_debtor
 from relance.db.models import DunningAction
 from relance.dunning.planner import plan
 from relance.experiments import best_time
 from relance.policy.schema import Policy
 from relance.policy.service import seed_document, validate_document
 from relance.simulator import population
-from tests.relance.dunning.helpers import add_message, make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice, make_message, make_user
 
 MONDAY_8 = "2026-11-23 07:00:00"  # 08:00 in Paris
 
 
 def _replies(db: Session, peak: int, n: int) -> None:
     """`n` SMS replies from one consumer debtor at the planted local (Paris, UTC+1) hours."""
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     start = datetime(2026, 11, 2, tzinfo=UTC)
     for i, hour in enumerate(population.reply_hours(peak, n, seed=peak)):
         at = start + timedelta(days=i % 14, hours=hour - 1)  # Paris is UTC+1 in November
-        add_message(db, debtor, channel="sms", direction="inbound", at=at)
+        make_message(
+            db,
+            conversation_for_debtor(db, debtor),
+            channel="sms",
+            direction="inbound",
+            created_at=at,
+        )
 
 
 def _best_time_policy() -> Policy:
@@ -49,7 +56,7 @@ def test_the_planner_sends_at_the_best_hour_inside_the_window_when_the_policy_sa
     db: Session,
 ) -> None:
     _replies(db, 18, 300)
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     make_invoice(db, debtor, due=datetime(2026, 11, 20).date())
     policy = _best_time_policy()
     report = plan(db, debtor_ids=[debtor.id], policy=policy)
@@ -61,7 +68,7 @@ def test_the_planner_sends_at_the_best_hour_inside_the_window_when_the_policy_sa
 @freeze_time(MONDAY_8)
 def test_a_peak_outside_the_legal_window_gives_the_closest_allowed_hour(db: Session) -> None:
     _replies(db, 22, 300)  # FR windows end at 20:00
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     make_invoice(db, debtor, due=datetime(2026, 11, 20).date())
     policy = _best_time_policy()
     plan(db, debtor_ids=[debtor.id], policy=policy)
@@ -72,7 +79,7 @@ def test_a_peak_outside_the_legal_window_gives_the_closest_allowed_hour(db: Sess
 @freeze_time(MONDAY_8)
 def test_without_the_policy_flag_the_planner_does_not_move_anything(db: Session) -> None:
     _replies(db, 18, 300)
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     make_invoice(db, debtor, due=datetime(2026, 11, 20).date())
     plan(db, debtor_ids=[debtor.id])
     [action] = db.scalars(select(DunningAction).where(DunningAction.debtor_id == debtor.id))
@@ -81,10 +88,9 @@ def test_without_the_policy_flag_the_planner_does_not_move_anything(db: Session)
 
 def test_the_dashboard_shows_the_best_hour(db: Session, client: TestClient) -> None:
     from tests.console.conftest import login
-    from tests.console.factories import user
 
     _replies(db, 18, 300)
-    admin = user(db, "admin")
+    admin = make_user(db, "admin")
     assert login(client, admin.email).status_code == 303
     page = client.get("/console/dashboard?period=365")
     assert page.status_code == 200

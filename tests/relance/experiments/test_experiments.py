@@ -9,22 +9,25 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 from freezegun import freeze_time
-from sqlalchemy import select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from relance import versioning
+from relance.conversations.ports import DeliveryError
 from relance.db import session as db_session
 from relance.db.base import utcnow
-from relance.db.models import AuditEvent, Contact, Payment
+from relance.db.models import AuditEvent, Contact, DunningAction, Payment
 from relance.dunning.dispatcher import Dispatcher
 from relance.dunning.planner import plan
 from relance.errors import BadInput, Conflict
 from relance.experiments import promotion, results, service
-from relance.experiments.models import Experiment, ExperimentAssignment, ExperimentExposure
+from relance.experiments.assignment import arm_of
+from relance.experiments.models import Experiment, ExperimentExposure
 from relance.nlg.templates_store import WORDING_KIND, active_templates
 from relance.rasa_client import AssistantUnavailable
 from relance.settings import Settings
-from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice
+from tests.relance.dunning.helpers import FakeAssistant, FakeGateway
 
 MONDAY_11 = "2026-11-23 10:00:00"  # 11:00 in Paris
 TEMPLATE = "utter_reminder_discreet"  # the first reminder, before anyone answered
@@ -53,24 +56,46 @@ def _experiment(db: Session, **overrides: object) -> Experiment:
 def _expose(db: Session, experiment: Experiment, arm: int, at: object, n: int) -> list[int]:
     ids = []
     for _ in range(n):
-        debtor = make_debtor(db)
-        choice = service.ArmChoice(experiment.id, arm, experiment.arms[arm].variant_index)
+        debtor = make_debtor(db, channels=("sms", "whatsapp"))
         db.add(
-            ExperimentAssignment(experiment_id=experiment.id, debtor_id=debtor.id, arm_index=arm)
-        )
-        service.record_exposure(
-            db,
-            choice,
-            debtor_id=debtor.id,
-            channel="sms",
-            stage="soft",
-            message_id=None,
-            invoice_ids=[],
-            now=at,  # type: ignore[arg-type]
+            ExperimentExposure(
+                experiment_id=experiment.id,
+                arm_index=arm,
+                debtor_id=debtor.id,
+                channel="sms",
+                stage="soft",
+                invoice_ids=[],
+                exposed_at=at,
+            )
         )
         ids.append(debtor.id)
     db.flush()
     return ids
+
+
+def _message_of(db: Session, exposure: ExperimentExposure) -> int | None:
+    """The message an exposure's contact sent: its dunning group's."""
+    return db.scalar(
+        select(DunningAction.message_id).where(
+            DunningAction.group_key == exposure.group_key, DunningAction.status == "sent"
+        )
+    )
+
+
+def _contact(
+    db: Session, experiment: Experiment, debtor_id: int, **overrides: object
+) -> service.ArmChoice | None:
+    """What the dispatcher does for one contact: the arm, its exposure recorded."""
+    fields: dict[str, object] = {
+        "debtor_id": debtor_id,
+        "channel": "sms",
+        "stage": "soft",
+        "group_key": None,
+        "invoice_ids": [],
+        "now": utcnow(),
+    }
+    fields.update(overrides)
+    return service.expose(db, service.RunningExperiment.of(experiment), **fields)  # type: ignore[arg-type]
 
 
 @freeze_time(MONDAY_11)
@@ -78,7 +103,7 @@ def test_each_debtor_gets_their_arm_in_the_reminder_and_in_the_assistants_replie
     db: Session, client: TestClient, settings: Settings
 ) -> None:
     experiment = _experiment(db)
-    debtors = [make_debtor(db) for _ in range(8)]
+    debtors = [make_debtor(db, channels=("sms", "whatsapp")) for _ in range(8)]
     for debtor in debtors:
         make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
     plan(db, debtor_ids=[d.id for d in debtors])
@@ -97,7 +122,8 @@ def test_each_debtor_gets_their_arm_in_the_reminder_and_in_the_assistants_replie
     by_message = {s["message_id"]: s["body"] for s in gateway.sent}
     for debtor in debtors:
         exposure = exposures[debtor.id]
-        assert (IMPORTANT in by_message[exposure.message_id]) == (exposure.arm_index == 1)
+        assert _message_of(db, exposure) in by_message
+        assert (IMPORTANT in by_message[_message_of(db, exposure)]) == (exposure.arm_index == 1)
         # The assistant's reply through /nlg uses the same arm for this debtor.
         answer = client.post(
             f"/nlg?token={settings.nlg_token}",
@@ -114,11 +140,29 @@ def test_each_debtor_gets_their_arm_in_the_reminder_and_in_the_assistants_replie
 
 def test_assignment_is_kept_even_when_the_shares_move(db: Session) -> None:
     experiment = _experiment(db, allocation="thompson")
-    debtor = make_debtor(db)
-    first = service.assign(db, experiment, debtor.id)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
+    first = _contact(db, experiment, debtor.id)
     assert first is not None
     experiment.weights = [1.0, 0.0] if first.arm_index == 1 else [0.0, 1.0]
-    assert service.assign(db, experiment, debtor.id) == first
+    again = _contact(db, experiment, debtor.id, channel="whatsapp")
+    assert again is not None and again.arm_index == first.arm_index
+    assert again.variant_index == first.variant_index
+    exposures = db.scalars(select(ExperimentExposure).order_by(ExperimentExposure.id)).all()
+    assert [(e.arm_index, e.channel) for e in exposures] == [
+        (first.arm_index, "sms"),
+        (first.arm_index, "whatsapp"),
+    ]
+
+
+def test_the_arm_comes_from_the_hash_until_the_debtor_has_one(db: Session) -> None:
+    """Deterministic per debtor: the same experiment key and debtor give the same arm in a
+    fresh database, and about the admin's split over many debtors."""
+    experiment = _experiment(db, arms=[service.ArmSpec("a", 1), service.ArmSpec("b", 0, 3.0)])
+    debtors = [make_debtor(db, channels=("sms", "whatsapp")).id for _ in range(200)]
+    arms = [_contact(db, experiment, d) for d in debtors]
+    expected = [arm_of(experiment.key, d, [1.0, 3.0]) for d in debtors]
+    assert [c.arm_index for c in arms if c is not None] == expected
+    assert 0.65 < sum(expected) / len(expected) < 0.85  # about 3 in 4 in arm 1
 
 
 def test_outcomes_count_only_inside_the_window_and_only_matured_debtors(db: Session) -> None:
@@ -171,9 +215,15 @@ def test_an_arm_that_raises_opt_outs_is_stopped_audited_and_gets_no_more_debtors
         select(AuditEvent).where(AuditEvent.action == "experiment.arm_stopped")
     ).one()
     assert event.details["arm"] == 1
-    newcomers = [service.assign(db, experiment, make_debtor(db).id) for _ in range(10)]
+    newcomers = [
+        _contact(db, experiment, make_debtor(db, channels=("sms", "whatsapp")).id)
+        for _ in range(10)
+    ]
     assert {c.arm_index for c in newcomers if c is not None} == {0}
-    assert service.assign(db, experiment, noisy[0]) is None  # back to the usual wording
+    before = db.scalar(select(func.count()).select_from(ExperimentExposure))
+    assert _contact(db, experiment, noisy[0]) is None  # back to the usual wording
+    after = db.scalar(select(func.count()).select_from(ExperimentExposure))
+    assert after == before  # and no longer exposed
 
 
 def test_promotion_makes_the_winner_the_wording_in_a_new_audited_version(db: Session) -> None:
@@ -217,3 +267,70 @@ def test_render_sends_the_variant_named_and_the_usual_pick_for_one_it_lacks(
         text = render(templates, TEMPLATE, language="fr", channel="sms", variant_index=0)
         assert IMPORTANT in text
     assert render(templates, TEMPLATE, language="fr", channel="sms", variant_index=99)
+
+
+def _dispatch_counting(db: Session, engine: Engine, n: int) -> tuple[list[str], Dispatcher]:
+    """Plan and dispatch `n` fresh debtors' first reminder; the SQL statements of the dispatch."""
+    debtors = [make_debtor(db, channels=("sms", "whatsapp")) for _ in range(n)]
+    for debtor in debtors:
+        make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
+    plan(db, debtor_ids=[d.id for d in debtors])
+    dispatcher = Dispatcher(
+        db_session.get_sessionmaker(),
+        gateway=FakeGateway(),
+        assistant=FakeAssistant(),
+        worker_id="test",
+    )
+    dispatcher._running_experiments(db)  # the snapshot read once a minute, not per contact
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert dispatcher.run(limit=n) == {"sent": n}
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return statements, dispatcher
+
+
+@freeze_time(MONDAY_11)
+def test_a_contact_in_an_experiment_costs_one_statement_more_and_no_look_up(
+    db: Session, engine: Engine
+) -> None:
+    """bench/experiments: the dispatcher's throughput with an experiment running is bounded
+    by what it runs per contact: one INSERT ... SELECT (the exposure, which reads the debtor's
+    arm inside it; the first exposure is the assignment), no SELECT before it, no UPDATE after."""
+    n = 6
+    without, _ = _dispatch_counting(db, engine, n)
+    _experiment(db)
+    with_experiment, _ = _dispatch_counting(db, engine, n)
+    about_experiments = [s for s in with_experiment if "experiment" in s]
+    assert len(about_experiments) == n
+    assert all(s.startswith("INSERT INTO experiment_exposures") for s in about_experiments)
+    assert len(with_experiment) - len(without) <= n
+    assert len(db.scalars(select(ExperimentExposure)).all()) == n
+
+
+@freeze_time(MONDAY_11)
+def test_a_failed_send_is_no_exposure_and_the_next_channel_is(db: Session) -> None:
+    _experiment(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
+    make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
+    plan(db, debtor_ids=[debtor.id])
+    gateway = FakeGateway()
+    gateway.fail["sms"] = [DeliveryError("unreachable", retryable=False, code="21610")]
+    dispatcher = Dispatcher(
+        db_session.get_sessionmaker(),
+        gateway=gateway,
+        assistant=FakeAssistant(error=AssistantUnavailable("down")),
+        worker_id="test",
+    )
+    assert dispatcher.run() == {"sent": 1}
+    db.expire_all()
+    [exposure] = db.scalars(select(ExperimentExposure)).all()
+    [sent] = gateway.sent
+    assert exposure.channel == "whatsapp"
+    assert _message_of(db, exposure) == sent["message_id"]
+    assert (IMPORTANT in sent["body"]) == (exposure.arm_index == 1)

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from relance.db.models import AuditEvent, PaymentLink, Task
 from relance.followups.service import run_followups
 from relance.ledger.models import SavedPaymentMethod
-from tests.support.payment_factories import make_debtor, make_invoice, make_plan, make_promise
+from tests.factories import make_debtor, make_invoice, make_plan, make_promise
 
 TODAY = date(2026, 3, 10)  # a Tuesday
 
@@ -28,9 +28,9 @@ def _links(db, debtor, purpose):
 
 
 def test_promise_reminder_the_day_before_with_a_link_once(db, gateway, sandbox_payments):
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     invoice = make_invoice(db, debtor, 9000, due=TODAY - timedelta(days=30))
-    promise = make_promise(db, debtor, 4000, TODAY + timedelta(days=1), [invoice])
+    promise = make_promise(db, debtor, 4000, TODAY + timedelta(days=1), invoices=[invoice])
     later = make_promise(db, debtor, 1000, TODAY + timedelta(days=5))
 
     report = _run(db, TODAY)
@@ -45,11 +45,11 @@ def test_promise_reminder_the_day_before_with_a_link_once(db, gateway, sandbox_p
 
 
 def test_broken_promise_goes_back_into_dunning_with_a_follow_up(db, gateway, sandbox_payments):
-    debtor = make_debtor(db, language="en")
+    debtor = make_debtor(db, language="en", channels=("sms",))
     invoice = make_invoice(db, debtor, 9000, due=TODAY - timedelta(days=30))
     invoice.dunning_paused_until = TODAY + timedelta(days=20)
-    broken = make_promise(db, debtor, 4000, TODAY - timedelta(days=2), [invoice])
-    in_grace = make_promise(db, debtor, 1000, TODAY - timedelta(days=1), [invoice])
+    broken = make_promise(db, debtor, 4000, TODAY - timedelta(days=2), invoices=[invoice])
+    in_grace = make_promise(db, debtor, 1000, TODAY - timedelta(days=1), invoices=[invoice])
 
     report = _run(db, TODAY)
 
@@ -67,7 +67,7 @@ def test_broken_promise_goes_back_into_dunning_with_a_follow_up(db, gateway, san
 
 
 def test_installment_reminder_with_link_or_card_notice(db, gateway, sandbox_payments):
-    debtor, card_debtor = make_debtor(db), make_debtor(db)
+    debtor, card_debtor = make_debtor(db, channels=("sms",)), make_debtor(db, channels=("sms",))
     plans = []
     for d in (debtor, card_debtor):
         invoice = make_invoice(db, d, 6000, due=TODAY - timedelta(days=40))
@@ -100,7 +100,7 @@ def test_installment_reminder_with_link_or_card_notice(db, gateway, sandbox_paym
 
 
 def test_missed_installments_then_plan_broken(db, gateway, sandbox_payments):
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     invoice = make_invoice(db, debtor, 9000, due=TODAY - timedelta(days=90))
     invoice.dunning_paused_until = TODAY + timedelta(days=60)
     plan = make_plan(
@@ -127,7 +127,7 @@ def test_missed_installments_then_plan_broken(db, gateway, sandbox_payments):
 
 
 def test_sandbox_saved_card_is_charged_once_and_decline_sends_a_link(db, gateway, sandbox_payments):
-    ok, ko = make_debtor(db), make_debtor(db)
+    ok, ko = make_debtor(db, channels=("sms",)), make_debtor(db, channels=("sms",))
     plans = {}
     for d, method in ((ok, "pm_sandbox_ok"), (ko, "pm_sandbox_decline")):
         invoice = make_invoice(db, d, 4000, due=TODAY - timedelta(days=40))
@@ -161,7 +161,7 @@ def test_sandbox_saved_card_is_charged_once_and_decline_sends_a_link(db, gateway
 
 
 def test_on_the_promised_day_the_promised_link_goes_out_once(db, gateway, sandbox_payments):
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     make_invoice(db, debtor, 9000, due=TODAY - timedelta(days=30))
     promise = make_promise(db, debtor, 3000, TODAY)
 
@@ -179,7 +179,7 @@ def test_on_the_promised_day_the_promised_link_goes_out_once(db, gateway, sandbo
 def test_nothing_is_sent_outside_contact_hours_or_during_a_handoff(db, gateway, sandbox_payments):
     from relance.conversations.repository import conversation_for_debtor
 
-    debtor, handed_off = make_debtor(db), make_debtor(db)
+    debtor, handed_off = make_debtor(db, channels=("sms",)), make_debtor(db, channels=("sms",))
     for d in (debtor, handed_off):
         make_invoice(db, d, 9000, due=TODAY - timedelta(days=30))
     sunday = date(2026, 3, 15)

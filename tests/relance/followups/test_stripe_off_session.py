@@ -21,13 +21,8 @@ from relance.db.models import Payment, PaymentLink
 from relance.followups.service import run_followups
 from relance.ledger import ports
 from relance.ledger.models import SavedPaymentMethod
-from tests.support.payment_factories import (
-    WebhookCapture,
-    localstripe_url,
-    make_debtor,
-    make_invoice,
-    make_plan,
-)
+from tests.factories import make_debtor, make_invoice, make_plan
+from tests.support.payment_fakes import WebhookCapture, localstripe_url
 
 TODAY = date(2026, 3, 10)  # a Tuesday
 
@@ -87,7 +82,7 @@ def _saved_card(stripe_settings, debtor, plan, number: str) -> SavedPaymentMetho
 
 
 def _plan(db):
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     invoice = make_invoice(db, debtor, 5000, due=TODAY - timedelta(days=40))
     plan = make_plan(db, debtor, [2500, 2500], first_due=TODAY, invoices=[invoice])
     return debtor, invoice, plan

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from relance.handoff.service import create_handoff, detect_signal
-from tests.console import factories
+from tests.factories import make_conversation, make_debtor
 
 
 def test_signals_fr_en() -> None:
@@ -18,8 +18,8 @@ def test_signals_fr_en() -> None:
 
 
 def test_one_open_handoff_priority_raised(db: Session) -> None:
-    debtor = factories.debtor(db)
-    conv = factories.conversation(db, debtor)
+    debtor = make_debtor(db)
+    conv = make_conversation(db, debtor)
     first = create_handoff(db, conv, reason="requested")
     again = create_handoff(db, conv, reason="vulnerability", details="deuil")
     assert again.id == first.id and again.priority == 3 and again.reason == "vulnerability"

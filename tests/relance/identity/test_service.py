@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from relance.identity.service import CheckResult, candidates, check
-from tests.console import factories
+from tests.factories import make_debtor
 
 
 def _ok(debtor, answer: str, method: str = "postcode", language: str = "fr") -> bool:
@@ -14,7 +14,7 @@ def _ok(debtor, answer: str, method: str = "postcode", language: str = "fr") -> 
 
 
 def test_postcode_and_customer_number(db: Session) -> None:
-    debtor = factories.debtor(db, postcode="75011", customer_number="C-104233")
+    debtor = make_debtor(db, postcode="75011", customer_number="C-104233")
     assert _ok(debtor, "75011")
     assert _ok(debtor, "mon code postal est 75 011")
     assert _ok(debtor, "sept cinq zéro un un")
@@ -27,7 +27,7 @@ def test_postcode_and_customer_number(db: Session) -> None:
 
 
 def test_british_postcode_with_letters(db: Session) -> None:
-    debtor = factories.debtor(db, postcode="SW1A 1AA", language="en")
+    debtor = make_debtor(db, postcode="SW1A 1AA", language="en")
     assert _ok(debtor, "my postcode is sw1a 1aa", language="en")
     assert not _ok(debtor, "SW1A 1AB", language="en")
 
@@ -38,13 +38,13 @@ def test_british_postcode_with_letters(db: Session) -> None:
 )
 def test_the_right_digits_inside_a_longer_answer_do_not_pass(db: Session, text: str) -> None:
     """Issue 17.1: the old check accepted the postcode anywhere in the message's digits."""
-    debtor = factories.debtor(db, postcode="75011")
+    debtor = make_debtor(db, postcode="75011")
     result = check(debtor, text, method="postcode", attempts_left=1)
     assert not result.verified
 
 
 def test_every_candidate_is_an_attempt(db: Session) -> None:
-    debtor = factories.debtor(db, postcode="75011")
+    debtor = make_debtor(db, postcode="75011")
     assert candidates("75001, 75002 et 75003") == ["75001", "75002", "75003"]
     assert check(debtor, "75001, 75002, 75003", method="postcode", attempts_left=3) == CheckResult(
         verified=False, attempts=3
@@ -66,14 +66,14 @@ def test_every_candidate_is_an_attempt(db: Session) -> None:
     ],
 )
 def test_a_message_without_candidate_costs_nothing(db: Session, text: str) -> None:
-    debtor = factories.debtor(db, postcode="75011")
+    debtor = make_debtor(db, postcode="75011")
     assert check(debtor, text, method="postcode", attempts_left=3) == CheckResult(
         verified=False, attempts=0
     )
 
 
 def test_no_record_never_matches(db: Session) -> None:
-    debtor = factories.debtor(db, postcode=None)
+    debtor = make_debtor(db, postcode=None)
     assert not _ok(debtor, "")
     assert not _ok(debtor, "75011")
 
@@ -98,7 +98,7 @@ def test_amounts_days_and_times_are_not_guesses(db: Session, text: str, language
     """Simulator finding: a debtor who answered the postcode question with a payment proposal
     ("can i pay like 100 bucks a month") lost an identity attempt for it, and two such replies
     came close to a lock-out. No amount, day or time can be a postcode or a customer number."""
-    debtor = factories.debtor(db, postcode="75011", customer_number="C-104233", language=language)
+    debtor = make_debtor(db, postcode="75011", customer_number="C-104233", language=language)
     for method in ("postcode", "customer_number"):
         result = check(debtor, text, method=method, attempts_left=3, language=language)
         if method == "customer_number" and text.endswith("150"):
@@ -107,7 +107,7 @@ def test_amounts_days_and_times_are_not_guesses(db: Session, text: str, language
 
 
 def test_a_postcode_beside_an_amount_is_still_the_answer(db: Session) -> None:
-    debtor = factories.debtor(db, postcode="75011")
+    debtor = make_debtor(db, postcode="75011")
     assert candidates("75011, et je peux payer 100 € par mois") == ["75011"]
     assert _ok(debtor, "c'est 75011 et je peux payer 100 € par mois")
     assert _ok(debtor, "it's 75 011, can I pay $50 a month?", language="en")
@@ -115,8 +115,8 @@ def test_a_postcode_beside_an_amount_is_still_the_answer(db: Session) -> None:
 
 def test_a_short_postcode_is_still_accepted(db: Session) -> None:
     """The floor of four characters for postcodes bends to a record that is shorter still."""
-    belgian = factories.debtor(db, postcode="1000")
+    belgian = make_debtor(db, postcode="1000")
     assert _ok(belgian, "1000")
     assert check(belgian, "150", method="postcode", attempts_left=3).attempts == 0
-    short = factories.debtor(db, postcode="101")
+    short = make_debtor(db, postcode="101")
     assert _ok(short, "101")

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from relance.late_reasons.service import StatedReason, UnknownCategory, classify, record_reason
-from tests.console import factories
+from tests.factories import make_debtor
 
 
 @pytest.mark.parametrize(
@@ -37,6 +37,7 @@ def test_classify(text: str, intent: str | None, category: str | None) -> None:
 
 
 def test_a_category_outside_the_list_is_refused(db: Session) -> None:
-    owner = factories.debtor(db)
-    with pytest.raises(UnknownCategory, match="bored"):
+    owner = make_debtor(db)
+    with pytest.raises(UnknownCategory, match="bored") as refused:
         record_reason(db, owner, category="bored", stated=StatedReason(text="meh"))
+    assert refused.value.code == "unknown_category"

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from relance.db.models import AuditEvent, Debtor, Invoice, Payment, PaymentAllocation, Promise
 from relance.ledger.bulk import NewPayment, record_many
 from relance.ledger.service import record_payment
-from tests.support.payment_factories import make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice
 
 RECEIVED = datetime(2026, 11, 20, tzinfo=UTC)
 _refs = itertools.count(1)
@@ -26,7 +26,7 @@ def _world(db: Session) -> list[tuple[Debtor, list[Invoice], list[tuple[int, int
     cases: list[tuple[Debtor, list[Invoice], list[tuple[int, int | None]]]] = []
 
     def case(amounts: list[int], pays: list[tuple[int, int | None]], **kw: Any) -> Debtor:
-        debtor = make_debtor(db, contact=kw.pop("contact", True))
+        debtor = make_debtor(db, channels=("sms",) if kw.pop("contact", True) else ())
         invoices = [
             make_invoice(db, debtor, a, due=date(2026, 1 + i, 1), status=kw.get("status", "open"))
             for i, a in enumerate(amounts)
@@ -134,7 +134,7 @@ def test_bulk_and_one_by_one_leave_the_same_ledger(db: Session, gateway) -> None
 
 
 def test_a_known_reference_is_recorded_once(db: Session, gateway) -> None:  # type: ignore[no-untyped-def]
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     invoice = make_invoice(db, debtor, 1000, due=date(2026, 1, 1))
     payment = NewPayment(debtor.id, 400, "EUR", "bulk-test:same", RECEIVED, (invoice.id,))
     first = record_many(db, [payment], method="transfer", provider="bank", recorded_by="t")

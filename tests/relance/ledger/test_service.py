@@ -9,12 +9,7 @@ from sqlalchemy import select
 from relance.db.models import AuditEvent, Payment, PaymentAllocation, Task
 from relance.ledger.reconciliation import open_reconciliation_task
 from relance.ledger.service import open_balance, record_payment
-from tests.support.payment_factories import (
-    make_debtor,
-    make_invoice,
-    make_plan,
-    make_promise,
-)
+from tests.factories import make_debtor, make_invoice, make_plan, make_promise
 
 TODAY = date(2026, 3, 10)
 
@@ -33,7 +28,7 @@ def _pay(db, debtor, amount, ref, **kwargs):
 
 
 def test_oldest_invoice_is_paid_first_and_leaves_dunning(db, gateway):
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     newer = make_invoice(db, debtor, 5000, due=TODAY - timedelta(days=5))
     older = make_invoice(db, debtor, 3000, due=TODAY - timedelta(days=40))
     older.dunning_paused_until = TODAY + timedelta(days=3)
@@ -53,7 +48,7 @@ def test_oldest_invoice_is_paid_first_and_leaves_dunning(db, gateway):
 
 
 def test_named_invoices_come_first(db, gateway):
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     older = make_invoice(db, debtor, 3000, due=TODAY - timedelta(days=40))
     newer = make_invoice(db, debtor, 5000, due=TODAY - timedelta(days=5))
 
@@ -64,7 +59,7 @@ def test_named_invoices_come_first(db, gateway):
 
 
 def test_disputed_invoice_only_paid_when_named(db, gateway):
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     disputed = make_invoice(db, debtor, 3000, due=TODAY - timedelta(days=40), status="disputed")
     normal = make_invoice(db, debtor, 2000, due=TODAY - timedelta(days=5))
 
@@ -75,7 +70,7 @@ def test_disputed_invoice_only_paid_when_named(db, gateway):
 
 
 def test_overpayment_is_kept_as_credit(db, gateway):
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     invoice = make_invoice(db, debtor, 2500, due=TODAY)
 
     outcome = _pay(db, debtor, 4000, "bank:r4")
@@ -88,7 +83,7 @@ def test_overpayment_is_kept_as_credit(db, gateway):
 
 
 def test_same_provider_reference_is_recorded_once(db, gateway):
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     invoice = make_invoice(db, debtor, 5000, due=TODAY)
 
     first = _pay(db, debtor, 2000, "pi_same")
@@ -102,7 +97,7 @@ def test_same_provider_reference_is_recorded_once(db, gateway):
 
 
 def test_installment_payment_then_plan_completed(db, gateway):
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     invoice = make_invoice(db, debtor, 9000, due=TODAY - timedelta(days=60))
     plan = make_plan(db, debtor, [3000, 3000, 3000], first_due=TODAY, invoices=[invoice])
     first, second, third = plan.installments
@@ -124,7 +119,7 @@ def test_installment_payment_then_plan_completed(db, gateway):
 
 
 def test_payment_keeps_a_pending_promise(db, gateway):
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     make_invoice(db, debtor, 8000, due=TODAY - timedelta(days=20))
     promise = make_promise(db, debtor, 3000, TODAY + timedelta(days=5))
 
@@ -137,7 +132,7 @@ def test_payment_keeps_a_pending_promise(db, gateway):
 
 
 def test_thank_you_goes_out_on_the_debtor_channel(db, gateway):
-    debtor = make_debtor(db, language="en")
+    debtor = make_debtor(db, language="en", channels=("sms",))
     make_invoice(db, debtor, 4200, due=TODAY)
 
     _pay(db, debtor, 4200, "bank:t1")
@@ -154,7 +149,7 @@ def test_thank_you_goes_out_on_the_debtor_channel(db, gateway):
 
 
 def test_no_reachable_contact_still_records_the_payment(db, gateway):
-    debtor = make_debtor(db, contact=False)
+    debtor = make_debtor(db)
     invoice = make_invoice(db, debtor, 1000, due=TODAY)
 
     outcome = _pay(db, debtor, 1000, "bank:n1")
@@ -164,7 +159,7 @@ def test_no_reachable_contact_still_records_the_payment(db, gateway):
 
 
 def test_already_paid_claim_opens_one_task_pauses_dunning_and_closes_on_payment(db, gateway):
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     invoice = make_invoice(db, debtor, 6000, due=TODAY - timedelta(days=10))
 
     task = open_reconciliation_task(

@@ -9,8 +9,9 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from relance.db.models import Payment
-from relance.ledger.transfers import TransferError, import_transfers_csv, record_transfer, to_minor
-from tests.support.payment_factories import make_debtor, make_invoice
+from relance.errors import InvalidContent, NotFound
+from relance.ledger.transfers import import_transfers_csv, record_transfer, to_minor
+from tests.factories import make_debtor, make_invoice
 
 TODAY = date(2026, 3, 10)
 
@@ -32,12 +33,13 @@ def test_amounts_in_major_units(text, minor):
 
 @pytest.mark.parametrize("text", ["", "abc", "-5", "0", "1.234"])
 def test_bad_amounts_are_refused(text):
-    with pytest.raises(TransferError):
+    with pytest.raises(InvalidContent) as refused:
         to_minor(text, "EUR")
+    assert refused.value.code == "invalid_amount"
 
 
 def test_collector_records_a_transfer_on_a_named_invoice(db, gateway):
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     old = make_invoice(db, debtor, 1000, due=TODAY - timedelta(days=60))
     named = make_invoice(db, debtor, 2000, due=TODAY)
 
@@ -55,7 +57,7 @@ def test_collector_records_a_transfer_on_a_named_invoice(db, gateway):
     assert outcome.payment.provider_ref == "bank:VIR-9"
     assert outcome.payment.recorded_by == "user:alice@example.com"
     assert named.status == "paid" and old.status == "open"
-    with pytest.raises(TransferError):
+    with pytest.raises(InvalidContent) as no_reference:
         record_transfer(
             db,
             reference=" ",
@@ -64,10 +66,44 @@ def test_collector_records_a_transfer_on_a_named_invoice(db, gateway):
             received_on=TODAY,
             debtor_id=debtor.id,
         )
+    assert no_reference.value.code == "reference_required"
+
+
+@pytest.mark.parametrize(
+    ("names", "error", "code"),
+    [
+        ({"invoice_number": "NO-SUCH"}, NotFound, "invoice_not_found"),
+        ({"customer_number": "NO-SUCH"}, NotFound, "customer_not_found"),
+        (
+            {"customer_number": "OTHER", "invoice_number": "MINE"},
+            InvalidContent,
+            "invoice_not_customers",
+        ),
+        ({}, InvalidContent, "debtor_required"),
+    ],
+)
+def test_a_transfer_that_names_no_known_debtor_is_refused_and_nothing_stored(
+    db, gateway, names, error, code
+):
+    mine = make_debtor(db, channels=("sms",))
+    other = make_debtor(db, channels=("sms",))
+    invoice = make_invoice(db, mine, 1000, due=TODAY)
+    names = {
+        key: {"MINE": invoice.number, "OTHER": other.customer_number}.get(value, value)
+        for key, value in names.items()
+    }
+
+    with pytest.raises(error) as refused:
+        record_transfer(
+            db, reference="VIR-X", amount_minor=1000, currency="EUR", received_on=TODAY, **names
+        )
+
+    assert refused.value.code == code
+    assert db.scalar(select(func.count(Payment.id))) == 0
 
 
 def test_csv_import_records_valid_rows_skips_known_and_reports_bad(db, gateway):
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     a = make_invoice(db, debtor, 3000, due=TODAY - timedelta(days=60))
     b = make_invoice(db, debtor, 5000, due=TODAY - timedelta(days=10))
     csv_text = (
@@ -93,7 +129,7 @@ def test_csv_import_records_valid_rows_skips_known_and_reports_bad(db, gateway):
 def test_cli_import_transfers(db, gateway, tmp_path):
     from relance.cli.main import app
 
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms",))
     invoice = make_invoice(db, debtor, 4500, due=TODAY)
     good = tmp_path / "good.csv"
     good.write_text(

@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session
 from relance.bank_statements import rf
 from relance.db.base import utcnow
 from relance.letters.service import create_formal_notice
-from tests.relance.dunning.helpers import make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice
 
 
 @freeze_time("2026-11-23 09:00:00")
 def test_letter_prints_iban_and_rf_reference(db: Session, tmp_path: Path) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=40))
     letter = create_formal_notice(db, debtor, [invoice.id], payment_url=None, out_dir=tmp_path)
     reader = PdfReader(letter.pdf_path or "")

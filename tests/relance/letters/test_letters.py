@@ -13,11 +13,12 @@ from sqlalchemy.orm import Session
 
 from relance.db.base import utcnow
 from relance.db.models import AuditEvent
+from relance.errors import Conflict
 from relance.letters.amounts import interest_minor
 from relance.letters.render import qr_svg
 from relance.letters.service import create_formal_notice, mark_posted
 from relance.policy.service import seed_policy
-from tests.relance.dunning.helpers import make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice
 
 TODAY = "2026-11-23 09:00:00"
 URL = "https://pay.example.test/pay/tok_abc123"
@@ -38,7 +39,16 @@ def test_interest_is_simple_on_365_days_rounded_half_up() -> None:
 
 @freeze_time(TODAY)
 def test_b2b_letter_in_french_has_the_legal_content(db: Session, tmp_path: Path) -> None:
-    debtor = make_debtor(db, segment="b2b", company="Atelier Martin SARL")
+    debtor = make_debtor(
+        db,
+        segment="b2b",
+        company="Atelier Martin SARL",
+        name="Jeanne Martin",
+        address_line="8 avenue des Tilleuls",
+        postcode="69003",
+        city="Lyon",
+        channels=("sms", "whatsapp"),
+    )
     today = utcnow().date()
     first = make_invoice(
         db,
@@ -102,7 +112,7 @@ def test_b2b_letter_in_french_has_the_legal_content(db: Session, tmp_path: Path)
 
 @freeze_time(TODAY)
 def test_consumer_letter_has_no_b2b_interest_nor_indemnity(db: Session, tmp_path: Path) -> None:
-    debtor = make_debtor(db, segment="consumer")
+    debtor = make_debtor(db, segment="consumer", channels=("sms", "whatsapp"))
     invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=40), amount_minor=9900)
     letter = create_formal_notice(db, debtor, [invoice.id], payment_url=URL, out_dir=tmp_path)
     assert (letter.interest_minor, letter.indemnity_minor) == (0, 0)
@@ -113,7 +123,9 @@ def test_consumer_letter_has_no_b2b_interest_nor_indemnity(db: Session, tmp_path
 
 @freeze_time(TODAY)
 def test_english_variant(db: Session, tmp_path: Path) -> None:
-    debtor = make_debtor(db, segment="b2b", company="Martin Ltd", language="en")
+    debtor = make_debtor(
+        db, segment="b2b", company="Martin Ltd", language="en", channels=("sms", "whatsapp")
+    )
     invoice = make_invoice(
         db, debtor, due=utcnow().date() - timedelta(days=31), amount_minor=100000, number="INV-77"
     )
@@ -138,7 +150,7 @@ def test_deadline_and_rate_follow_the_policy(db: Session, tmp_path: Path) -> Non
     policy = seed_policy().model_copy(deep=True)
     rules = policy.letters.model_copy(update={"deadline_days": 15, "ecb_rate_pct": 3.0})
     policy = policy.model_copy(update={"letters": rules})
-    debtor = make_debtor(db, segment="b2b")
+    debtor = make_debtor(db, segment="b2b", channels=("sms", "whatsapp"))
     invoice = make_invoice(
         db, debtor, due=utcnow().date() - timedelta(days=365), amount_minor=100000
     )
@@ -173,7 +185,7 @@ def test_payment_link_comes_from_the_payments_port(
 
     port = Port()
     monkeypatch.setattr(ports, "_payments", port)
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=40))
     letter = create_formal_notice(db, debtor, [invoice.id], out_dir=tmp_path)
     assert port.called == (debtor.id, "balance", [invoice.id])
@@ -182,7 +194,7 @@ def test_payment_link_comes_from_the_payments_port(
 
 @freeze_time(TODAY)
 def test_posting_records_the_tracking_number(db: Session, tmp_path: Path) -> None:
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=40))
     letter = create_formal_notice(db, debtor, [invoice.id], payment_url=URL, out_dir=tmp_path)
     mark_posted(db, letter, "1A12345678901", actor="user:admin@example.com")
@@ -197,6 +209,7 @@ def test_qr_code_is_inline_svg() -> None:
 
 
 def test_no_open_invoice_is_refused(db: Session, tmp_path: Path) -> None:
-    debtor = make_debtor(db)
-    with pytest.raises(ValueError, match="no open invoice"):
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
+    with pytest.raises(Conflict, match="no open invoice") as refused:
         create_formal_notice(db, debtor, None, payment_url=URL, out_dir=tmp_path)
+    assert refused.value.code == "no_open_invoice"

@@ -19,6 +19,7 @@ from relance.outbox import service as outbox
 from relance.outbox.models import OutboxEvent, WebhookDelivery
 from relance.outbox.signing import HEADER, SignatureError, sign, verify
 from relance.promises.service import record_promise
+from tests.factories import make_conversation, make_debtor, make_invoice
 
 
 class Receiver:
@@ -44,20 +45,8 @@ def factory(db: Session) -> sessionmaker[Session]:
 
 
 def debtor_with_invoice(db: Session) -> Debtor:
-    debtor = Debtor(customer_number="C-WH", name="Jeanne")
-    db.add(debtor)
-    db.flush()
-    db.add(
-        Invoice(
-            debtor_id=debtor.id,
-            number="F-WH",
-            amount_minor=5_000,
-            currency="EUR",
-            issue_date=date(2026, 10, 1),
-            due_date=date(2026, 10, 31),
-        )
-    )
-    db.flush()
+    debtor = make_debtor(db, customer_number="C-WH", name="Jeanne")
+    make_invoice(db, debtor, 5_000, number="F-WH", issued=date(2026, 10, 1), due=date(2026, 10, 31))
     return debtor
 
 
@@ -223,7 +212,6 @@ def test_plan_promise_escalation_and_letter_emit_their_events(db: Session, tmp_p
     from relance.handoff.service import create_handoff
     from relance.letters.service import create_formal_notice, mark_posted
     from relance.plans.service import create_plan, evaluate
-    from tests.console import factories
     from tests.support.plan_limits import limits
 
     debtor = debtor_with_invoice(db)
@@ -240,7 +228,7 @@ def test_plan_promise_escalation_and_letter_emit_their_events(db: Session, tmp_p
     promise = record_promise(
         db, debtor, amount_minor=5_000, promised_date=date(2026, 11, 5), currency="EUR"
     )
-    conversation = factories.conversation(db, debtor)
+    conversation = make_conversation(db, debtor)
     create_handoff(db, conversation, reason="vulnerability", details="deuil")
     invoice = db.scalars(select(Invoice).where(Invoice.debtor_id == debtor.id)).one()
     letter = create_formal_notice(

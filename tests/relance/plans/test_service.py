@@ -7,7 +7,7 @@ from datetime import date
 from sqlalchemy.orm import Session
 
 from relance.plans.service import create_plan, due_dates, evaluate, split
-from tests.console import factories
+from tests.factories import make_debtor, make_invoice
 from tests.support.plan_limits import CONSUMER
 
 TODAY = date(2026, 1, 31)
@@ -65,8 +65,8 @@ def test_needs_approval_when_nothing_fits() -> None:
 
 
 def test_create_plan_covers_open_invoices(db: Session) -> None:
-    debtor = factories.debtor(db)
-    invoice = factories.invoice(db, debtor, amount_minor=60_000)
+    debtor = make_debtor(db)
+    invoice = make_invoice(db, debtor, amount_minor=60_000)
     proposal = evaluate(
         LIMITS, total_minor=60_000, currency="EUR", installments=3, frequency="monthly", today=TODAY
     ).proposal

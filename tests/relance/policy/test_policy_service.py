@@ -11,13 +11,12 @@ from relance.db.models import AuditEvent, Debtor
 from relance.errors import NotFound
 from relance.policy import service
 from relance.policy.service import PolicyInvalid, plan_limits_for
+from relance.web.errors import status_for
+from tests.factories import make_debtor
 
 
 def _debtor(db: Session, segment: str = "consumer", number: str = "C-1") -> Debtor:
-    debtor = Debtor(customer_number=number, name="Jeanne Martin", segment=segment)
-    db.add(debtor)
-    db.flush()
-    return debtor
+    return make_debtor(db, customer_number=number, name="Jeanne Martin", segment=segment)
 
 
 def test_seed_validates_and_has_the_issue_stages() -> None:
@@ -62,6 +61,11 @@ def test_invalid_document_is_refused_with_readable_problems(db: Session) -> None
         service.save_version(db, doc, actor="user:admin@example.com")
     text = " ".join(exc.value.problems)
     assert "strictly increasing" in text and "not allowed" in text
+    # One error model: a 422 problem document listing the same lines wherever it is not caught.
+    assert (
+        exc.value.code == "invalid_policy" and exc.value.details["problems"] == exc.value.problems
+    )
+    assert status_for(exc.value) == 422
     assert service.active_version(db) == 0
 
 

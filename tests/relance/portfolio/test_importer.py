@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -177,3 +178,57 @@ def test_stored_phones_are_checked_in_batches_and_reported_on_their_line(db: Ses
     report = import_rows(db, _rows(*lines, taken))
     assert report.errors == {1202: ["phone +33630001100 already belongs to customer C1100"]}
     assert import_rows(db, _rows(*lines)).invoices_unchanged == 1200
+
+
+def test_an_email_cannot_belong_to_two_customers(db: Session) -> None:
+    """The contacts table holds each address once: a second customer giving the same e-mail was
+    an IntegrityError that failed the whole import (a 500 on the API) instead of a row error."""
+    header = "customer_number,name,phone,invoice_number,amount,currency,issue_date,due_date,email\n"
+    rows = read_csv(
+        header
+        + "C1,Jean,06 39 98 11 11,F-1,10,EUR,2026-10-01,2026-10-31,compta@dubois.example\n"
+        + "C1,Jean,06 39 98 11 11,F-2,10,EUR,2026-10-01,2026-10-31,compta@dubois.example\n"
+        + "C2,Marie,06 39 98 11 12,F-3,10,EUR,2026-10-01,2026-10-31,Compta@Dubois.example\n"
+    )
+    report = import_rows(db, rows)
+    assert report.errors == {4: ["email compta@dubois.example already belongs to customer C1"]}
+    assert db.scalar(select(func.count()).select_from(Contact)) == 0
+    assert import_rows(db, rows[:2]).ok
+    stored = import_rows(db, rows[2:])
+    assert stored.errors == {2: ["email compta@dubois.example already belongs to customer C1"]}
+
+
+def _statements(db: Session, lines: list[str]) -> int:
+    from sqlalchemy import event
+
+    count = 0
+
+    def counted(*_args: object) -> None:
+        nonlocal count
+        count += 1
+
+    connection = db.connection()
+    event.listen(connection, "before_cursor_execute", counted)
+    try:
+        assert import_rows(db, _rows(*lines)).ok
+    finally:
+        event.remove(connection, "before_cursor_execute", counted)
+    return count
+
+
+@pytest.mark.parametrize("debtors", [120, 600])
+def test_statements_do_not_grow_with_the_rows(db: Session, debtors: int) -> None:
+    """The import reads and writes per chunk of 500 rows, never per row or per debtor (it took
+    two statements per row, ten per new debtor): a first import of 2 invoices per debtor, then
+    the same file again (every invoice unchanged, every debtor found)."""
+    lines = [
+        f"C{n // 2},Client {n // 2},+3363{n // 2:07d},F-{n},10,EUR,2026-10-01,2026-10-31,fr,consumer,"
+        for n in range(2 * debtors)
+    ]
+    first = _statements(db, lines)
+    again = _statements(db, lines)
+    chunks = -(-len(lines) // 500)
+    # per chunk: phones, known invoices, debtors (+ their contacts), INSERT debtors, contacts,
+    # invoices; then the audit row
+    assert first <= 8 * chunks + 2, first
+    assert again <= 8 * chunks + 2, again

@@ -18,7 +18,6 @@ from relance import audit
 from relance.conversations.repository import conversation_for_debtor
 from relance.db.base import Base
 from relance.db.models import (
-    Contact,
     Debtor,
     Dispute,
     DunningAction,
@@ -27,7 +26,6 @@ from relance.db.models import (
     LatePaymentReason,
     Letter,
     Message,
-    Payment,
     PaymentLink,
     PaymentPlan,
     Promise,
@@ -35,6 +33,7 @@ from relance.db.models import (
     Task,
     WebhookEvent,
 )
+from tests.factories import make_debtor, make_invoice, make_payment
 
 _seq = itertools.count(1)
 TRACKER_SCHEMA = (  # Rasa 3.6 SQLTrackerStore.SQLEvent, as created by Rasa itself
@@ -79,7 +78,10 @@ def seed_debtor(
     company = f"{surname} Café {n}"
     street = f"{n} rue des Capucines"
     text = f"Je ne peux pas payer avant vendredi, rappelez-moi au {phone} ({n})"
-    debtor = Debtor(
+    debtor = make_debtor(
+        db,
+        channels=("sms", "whatsapp"),
+        phone=phone,
         customer_number=f"PRIV-{n:05d}",
         name=name,
         company=company,
@@ -88,38 +90,20 @@ def seed_debtor(
         postcode="75002",
         city="Paris",
     )
-    db.add(debtor)
-    db.flush()
-    db.add_all(
-        [
-            Contact(debtor_id=debtor.id, channel="sms", address=phone),
-            Contact(debtor_id=debtor.id, channel="whatsapp", address=f"whatsapp:{phone}"),
-        ]
-    )
-    invoice = Invoice(
-        debtor_id=debtor.id,
+    invoice = make_invoice(
+        db,
+        debtor,
+        12_345,
         number=f"FAC-PRIV-{n}",
-        amount_minor=12_345,
         paid_minor=12_345 if settled else 0,
-        currency="EUR",
-        issue_date=now.date() - timedelta(days=60),
-        due_date=now.date() - timedelta(days=30),
+        issued=now.date() - timedelta(days=60),
+        due=now.date() - timedelta(days=30),
         status="paid" if settled else "open",
         paid_at=now if settled else None,
     )
-    db.add(invoice)
-    db.flush()
     if settled:
-        db.add(
-            Payment(
-                debtor_id=debtor.id,
-                amount_minor=12_345,
-                currency="EUR",
-                method="card",
-                provider="stripe",
-                provider_ref=f"pi_priv_{n}",
-                received_at=now,
-            )
+        make_payment(
+            db, debtor, 12_345, provider="stripe", provider_ref=f"pi_priv_{n}", received_at=now
         )
     conversation = conversation_for_debtor(db, debtor)
     conversation.last_message_at = now

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from relance.cli.main import app
 from relance.db.models import ApiToken, AuditEvent, Message
 from relance.settings import Settings
-from tests.console import factories
+from tests.factories import make_user
 from tests.relance.privacy.helpers import occurrences, seed_debtor
 
 runner = CliRunner()
@@ -80,7 +80,7 @@ def test_retention_dry_run(db: Session, settings: Settings, tmp_path: Path) -> N
 
 
 def test_token_for_a_user(db: Session) -> None:
-    admin = factories.user(db, "admin")
+    admin = make_user(db, "admin")
     result = runner.invoke(app, ["token", "create", "privacy-ops", "--user", admin.email])
     assert result.exit_code == 0, result.output
     row = db.scalars(select(ApiToken).where(ApiToken.name == "privacy-ops")).one()

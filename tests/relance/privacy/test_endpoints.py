@@ -14,13 +14,13 @@ from sqlalchemy.orm import Session
 
 from relance.auth.tokens import create_token
 from relance.db.models import AuditEvent, Debtor
-from tests.console import factories
 from tests.console.conftest import csrf_of, login
+from tests.factories import make_user
 from tests.relance.privacy.helpers import occurrences, seed_debtor
 
 
 def _token(db: Session, role: str | None) -> dict[str, str]:
-    owner = factories.user(db, role) if role else None
+    owner = make_user(db, role) if role else None
     _row, plaintext = create_token(db, f"privacy-{role}", user=owner)
     return {"Authorization": f"Bearer {plaintext}"}
 
@@ -73,8 +73,18 @@ def test_api_erase_confirms_refuses_then_forces(
     refused = client.post(
         url, headers=headers, json={"reason": "request", "confirm_customer_number": ref}
     )
-    assert refused.status_code == 409 and refused.json()["error"] == "erasure_refused"
+    assert refused.status_code == 409 and refused.json()["code"] == "erasure_refused"
+    assert refused.headers["content-type"] == "application/problem+json"
     assert "open balance" in refused.json()["message"]
+    assert refused.json()["blockers"][0].startswith("open balance")
+    blank = client.post(
+        url, headers=headers, json={"reason": "  ", "confirm_customer_number": ref, "force": True}
+    )
+    assert blank.status_code == 422 and blank.json()["code"] == "reason_required"
+    assert blank.headers["content-type"] == "application/problem+json"
+    db.expire_all()
+    assert db.get(Debtor, seeded.debtor.id).name == seeded.name
+    assert _events(db, "privacy.erased") == []
     forced = client.post(
         url,
         headers=headers,
@@ -91,7 +101,7 @@ def test_api_erase_confirms_refuses_then_forces(
 
 def test_console_collector_gets_403(client: TestClient, db: Session, tmp_path: Path) -> None:
     seeded = seed_debtor(db, tmp_path)
-    collector = factories.user(db, "collector")
+    collector = make_user(db, "collector")
     assert login(client, collector.email).status_code == 303
     assert (
         client.get(f"/console/admin/privacy?ref={seeded.debtor.customer_number}").status_code == 403
@@ -109,7 +119,7 @@ def test_console_collector_gets_403(client: TestClient, db: Session, tmp_path: P
 
 def test_console_admin_exports_and_erases(client: TestClient, db: Session, tmp_path: Path) -> None:
     seeded = seed_debtor(db, tmp_path)
-    admin = factories.user(db, "admin")
+    admin = make_user(db, "admin")
     assert login(client, admin.email).status_code == 303
     ref = seeded.debtor.customer_number
     page = client.get(f"/console/admin/privacy?ref={ref}")
@@ -147,7 +157,7 @@ def test_console_shows_why_erasure_is_refused(
     client: TestClient, db: Session, tmp_path: Path
 ) -> None:
     seeded = seed_debtor(db, tmp_path, settled=False)
-    admin = factories.user(db, "admin")
+    admin = make_user(db, "admin")
     login(client, admin.email)
     ref = seeded.debtor.customer_number
     page = client.get(f"/console/admin/privacy?ref={ref}")

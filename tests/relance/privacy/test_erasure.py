@@ -28,8 +28,9 @@ from relance.db.models import (
     Task,
 )
 from relance.dunning.planner import plan
+from relance.errors import Conflict, InvalidContent
 from relance.policy.service import seed_policy
-from relance.privacy.erasure import ErasureError, ErasureRefused, erase, is_erased
+from relance.privacy.erasure import blockers, erase, is_erased
 from relance.settings import Settings
 from tests.relance.privacy.helpers import (
     occurrences,
@@ -149,8 +150,10 @@ def test_payment_review_notes_are_cleared_and_the_payment_kept(db: Session, tmp_
 
 def test_refused_with_an_open_balance_and_nothing_changes(db: Session, tmp_path: Path) -> None:
     seeded = seed_debtor(db, tmp_path, settled=False)
-    with pytest.raises(ErasureRefused) as refused:
+    with pytest.raises(Conflict) as refused:
         erase(db, seeded.debtor, actor="cli:ops", reason="request")
+    assert refused.value.code == "erasure_refused"
+    assert refused.value.details["blockers"] == blockers(db, seeded.debtor)
     assert "open balance of 12345 minor units EUR on 1 invoice(s)" in str(refused.value)
     assert "open dispute(s) DSP-PRIV-" in str(refused.value)
     assert seeded.debtor.name == seeded.name
@@ -166,8 +169,12 @@ def test_refused_with_an_open_balance_and_nothing_changes(db: Session, tmp_path:
 
 def test_reason_is_required(db: Session, tmp_path: Path) -> None:
     seeded = seed_debtor(db, tmp_path)
-    with pytest.raises(ErasureError, match="reason"):
+    with pytest.raises(InvalidContent, match="reason") as blank:
         erase(db, seeded.debtor, actor="cli:ops", reason="  ")
+    with pytest.raises(InvalidContent) as long:
+        erase(db, seeded.debtor, actor="cli:ops", reason="x" * 501)
+    assert (blank.value.code, long.value.code) == ("reason_required", "reason_too_long")
+    assert seeded.debtor.name == seeded.name and not is_erased(db, seeded.debtor.id)
 
 
 def test_forced_erasure_with_open_balance_blocks_every_later_send(

@@ -9,12 +9,14 @@ import json
 import zipfile
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relance.db.models import AuditEvent
+from relance.errors import NotFound
 from relance.privacy.export import build_export
-from relance.privacy.repository import DebtorNotFound, find_debtor
+from relance.privacy.repository import find_debtor
 from tests.relance.privacy.helpers import seed_debtor
 
 
@@ -81,9 +83,6 @@ def test_find_debtor_by_customer_number_or_id(db: Session, tmp_path: Path) -> No
     seeded = seed_debtor(db, tmp_path)
     assert find_debtor(db, seeded.debtor.customer_number) is seeded.debtor
     assert find_debtor(db, str(seeded.debtor.id)) is seeded.debtor
-    try:
+    with pytest.raises(NotFound, match="NOPE-1") as unknown:
         find_debtor(db, "NOPE-1")
-    except DebtorNotFound as exc:
-        assert "NOPE-1" in str(exc)
-    else:
-        raise AssertionError("an unknown reference must raise")
+    assert unknown.value.code == "debtor_not_found"

@@ -7,8 +7,9 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy.orm import Session
 
+from relance.errors import InvalidContent
 from relance.promises.service import MAX_PROMISE_DAYS, check_date, record_promise
-from tests.console import factories
+from tests.factories import make_debtor, make_invoice
 
 TODAY = date(2026, 11, 23)
 
@@ -20,11 +21,12 @@ def test_date_window() -> None:
 
 
 def test_new_promise_supersedes_the_pending_one(db: Session) -> None:
-    debtor = factories.debtor(db)
-    factories.invoice(db, debtor)
+    debtor = make_debtor(db)
+    make_invoice(db, debtor)
     first = record_promise(db, debtor, amount_minor=5000, promised_date=TODAY, currency="EUR")
     second = record_promise(db, debtor, amount_minor=6000, promised_date=TODAY, currency="EUR")
     assert first.status == "cancelled" and second.status == "pending"
     assert len(second.invoice_ids) == 1
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidContent) as refused:
         record_promise(db, debtor, amount_minor=0, promised_date=TODAY, currency="EUR")
+    assert refused.value.code == "invalid_amount"

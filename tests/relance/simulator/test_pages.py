@@ -5,24 +5,21 @@ from datetime import date
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from relance.db.models import Contact, Debtor, Invoice
+from relance.db.models import Debtor
+from tests.factories import make_debtor, make_invoice
 
 
 def _debtor(db: Session) -> Debtor:
-    debtor = Debtor(customer_number="C-9", name="Jean Dubois", language="fr", postcode="75015")
-    debtor.contacts.append(Contact(channel="sms", address="+33639981111"))
-    db.add(debtor)
-    db.flush()
-    db.add(
-        Invoice(
-            debtor_id=debtor.id,
-            number="F-9",
-            amount_minor=123456,
-            currency="EUR",
-            issue_date=date(2026, 10, 1),
-            due_date=date(2026, 10, 31),
-        )
+    debtor = make_debtor(
+        db,
+        channels=("sms",),
+        phone="+33639981111",
+        customer_number="C-9",
+        name="Jean Dubois",
+        language="fr",
+        postcode="75015",
     )
+    make_invoice(db, debtor, 123456, number="F-9", issued=date(2026, 10, 1), due=date(2026, 10, 31))
     db.flush()
     return debtor
 

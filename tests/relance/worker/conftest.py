@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from relance.conversations import ports
 from relance.db.models import Debtor
 from relance.dunning import dispatcher as dispatcher_module
-from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice
+from tests.relance.dunning.helpers import FakeAssistant, FakeGateway
 
 
 @pytest.fixture
@@ -35,6 +36,6 @@ FROZEN_NOW = "2026-11-23 10:00:00"  # a Monday, within the contact window
 def overdue_debtor(db: Session) -> Debtor:
     """A debtor whose invoice fell due three days before FROZEN_NOW (tests freeze time there;
     fixtures run before the freeze, so the date is written out)."""
-    debtor = make_debtor(db)
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
     make_invoice(db, debtor, due=date(2026, 11, 20))
     return debtor

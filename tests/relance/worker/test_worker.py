@@ -177,3 +177,42 @@ def test_no_beat_without_a_broker_is_refused_before_anything_starts(
     assert result.exit_code == 2
     assert "CELERY_BROKER_URL" in result.output
     assert wired == []
+
+
+def test_the_mailbox_is_polled_at_its_own_interval_only_when_configured(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from relance.conversations import ports
+    from relance.conversations.ports import MailboxPollReport
+
+    assert "mail.poll" not in jobs.schedule(settings)
+    assert "mail.poll" not in runner.embedded_scheduler(settings).schedule
+    monkeypatch.setenv("IMAP_HOST", "imap.creancier.example")
+    monkeypatch.setenv("IMAP_USERNAME", "relances@creancier.example")
+    monkeypatch.setenv("IMAP_PASSWORD", "p9Lk2Xw7Qz4Rt1Vc")
+    monkeypatch.setenv("IMAP_POLL_SECONDS", "120")
+    get_settings.cache_clear()
+    interval, job = runner.embedded_scheduler(get_settings()).schedule["mail.poll"]
+    assert interval == 120
+
+    class Poller:
+        def poll(self) -> MailboxPollReport:
+            report = MailboxPollReport(mailbox="imap test", unseen=2)
+            report.outcomes["answered"] = 2
+            return report
+
+    monkeypatch.setattr(ports, "_mailbox_poller", Poller())
+    assert job() == {
+        "mailbox": "imap test",
+        "unseen": 2,
+        "answered": 2,
+        "rejected": 0,
+        "failed": 0,
+        "waiting": 0,
+    }
+    monkeypatch.setenv("CELERY_BROKER_URL", "memory://")
+    get_settings.cache_clear()
+    from relance.worker.celery_app import make_celery
+
+    app = make_celery(get_settings())
+    assert app.conf.beat_schedule["mail.poll"] == {"task": "relance.mail.poll", "schedule": 120}

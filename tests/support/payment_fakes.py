@@ -1,11 +1,10 @@
-"""Test data and fakes for the payments, ledger and follow-up tests."""
+"""Fakes for the payments, ledger and follow-up tests: a storing gateway, a webhook capture,
+localstripe (their rows: tests.factories)."""
 
 from __future__ import annotations
 
 import atexit
-import itertools
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -13,7 +12,6 @@ import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -24,105 +22,9 @@ from relance.db.models import (
     Contact,
     Conversation,
     Debtor,
-    Installment,
-    Invoice,
     Message,
-    PaymentPlan,
-    Promise,
 )
 from relance.db.models.enums import MessageStatus
-
-_seq = itertools.count(1)
-
-
-def _unique() -> int:
-    return next(_seq) * 1000 + os.getpid() % 1000
-
-
-def make_debtor(
-    db: Session, *, language: str = "fr", email: str | None = None, contact: bool = True
-) -> Debtor:
-    n = _unique()
-    debtor = Debtor(customer_number=f"C-{n}", name=f"Debtor {n}", language=language, email=email)
-    if contact:
-        debtor.contacts.append(Contact(channel="sms", address=f"+336{n % 10**8:08d}"))
-    db.add(debtor)
-    db.flush()
-    return debtor
-
-
-def make_invoice(
-    db: Session,
-    debtor: Debtor,
-    amount_minor: int,
-    *,
-    due: date,
-    currency: str = "EUR",
-    status: str = "open",
-    paid_minor: int = 0,
-) -> Invoice:
-    invoice = Invoice(
-        debtor_id=debtor.id,
-        number=f"F-{_unique()}",
-        amount_minor=amount_minor,
-        paid_minor=paid_minor,
-        currency=currency,
-        issue_date=due - timedelta(days=30),
-        due_date=due,
-        status=status,
-    )
-    db.add(invoice)
-    db.flush()
-    return invoice
-
-
-def make_plan(
-    db: Session,
-    debtor: Debtor,
-    amounts: list[int],
-    *,
-    first_due: date,
-    invoices: list[Invoice],
-    step_days: int = 30,
-) -> PaymentPlan:
-    plan = PaymentPlan(
-        debtor_id=debtor.id,
-        total_minor=sum(amounts),
-        currency="EUR",
-        installments_count=len(amounts),
-        frequency="monthly",
-        invoice_ids=[inv.id for inv in invoices],
-    )
-    for i, amount in enumerate(amounts):
-        plan.installments.append(
-            Installment(
-                seq=i + 1,
-                due_date=first_due + timedelta(days=step_days * i),
-                amount_minor=amount,
-            )
-        )
-    db.add(plan)
-    db.flush()
-    return plan
-
-
-def make_promise(
-    db: Session,
-    debtor: Debtor,
-    amount_minor: int,
-    promised: date,
-    invoices: list[Invoice] | None = None,
-) -> Promise:
-    promise = Promise(
-        debtor_id=debtor.id,
-        amount_minor=amount_minor,
-        currency="EUR",
-        promised_date=promised,
-        invoice_ids=[i.id for i in invoices or []],
-    )
-    db.add(promise)
-    db.flush()
-    return promise
 
 
 @dataclass
