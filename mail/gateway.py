@@ -1,8 +1,9 @@
 """The SMTP implementation of the core's MailGateway port: claim, compose, send, keep the proof.
 
 Idempotency: the Message-ID is derived from the send's idempotency key, and the outbound Message
-row carrying it (unique `provider_id`) is claimed and committed *before* the SMTP session starts
-(unless the caller already committed a claim of its own on this send: `OutboundMail.claim_held`).
+row carrying it (unique `provider_id`) is claimed and committed *before* the SMTP session starts,
+together with what composing wrote (the payment link the e-mail carries), and that commit ends
+the transaction, so the SQLite write lock is not held through the SMTP exchange.
 A retried job, or a second worker, finds the row: already sent → it gets that message back and
 nothing goes out; still `queued` (another sender is on it, or a worker died mid-send) → refused
 as an unknown outcome, never sent blindly a second time; failed with a retryable error → the
@@ -77,16 +78,18 @@ class SmtpMailGateway:
         row = self._claim(session, conversation, contact, mail, message_id, stored)
         if row.status in SENT_STATES:
             return row
-        if not mail.claim_held:
-            # The claim is durable before any byte leaves: a retry cannot resend. (A caller that
-            # holds a committed claim of its own, never re-queued, needs no second one.)
-            session.commit()
         try:
             data, extra = self._compose(session, conversation, contact, mail, message_id)
         except Exception:
             row.status = MessageStatus.FAILED
             row.error_code = "compose_failed"
             raise
+        # Before any byte leaves, everything the e-mail stands on is durable: the claim (a retry
+        # cannot resend) and what composing wrote (the payment link the e-mail carries: a crash
+        # after the SMTP answer must not leave a debtor a link to a row that was rolled back).
+        # The commit also ends the transaction, so the SQLite write lock (BEGIN IMMEDIATE) is
+        # not held through the SMTP exchange while webhooks wait to write.
+        session.commit()
         try:
             receipt = self.transport.send(settings.mail_from, contact.address, data)
         except DeliveryError as exc:

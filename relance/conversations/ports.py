@@ -63,13 +63,6 @@ class OutboundMail:
     reply); the edge adds the subject, payment button, creditor identity, legal mentions and the
     unsubscribe link from the `utter_mail_*` wording.
 
-    `claim_held`: the caller has already committed a claim on this very send that is never
-    re-queued once taken (the dispatcher's dunning actions in `sending`: after a crash they are
-    marked failed, never sent again), so a crash between the SMTP answer and the proof cannot
-    lead to a second send either way. The gateway then keeps its outbound row in the caller's
-    transaction, committed with the proof, instead of committing it on its own before SMTP: one
-    fsync less per reminder (bench/mail). Without it (inbound replies, replays, collectors), the
-    gateway's committed row is the only claim, and it is committed before any byte leaves.
     """
 
     idempotency_key: str
@@ -80,7 +73,6 @@ class OutboundMail:
     invoice_ids: tuple[int, ...] = ()
     letter_id: int | None = None  # the formal notice whose PDF goes attached
     discreet: bool = False  # no amount, invoice or attachment (address not confirmed yet)
-    claim_held: bool = False
 
 
 class MailGateway(Protocol):

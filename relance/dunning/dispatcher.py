@@ -3,8 +3,7 @@
 For each group (one debtor, one day) it
 1. claims the rows with a conditional UPDATE (`status in (planned, retry)` → `sending`) and
    commits: a second worker's UPDATE then matches nothing, so it never sends the same thing; a
-   crash leaves them `sending` (release_stale marks them failed, never re-queued), which is why
-   an e-mail needs no second pre-SMTP claim of its own (`OutboundMail.claim_held`);
+   crash leaves them `sending` (release_stale marks them failed, never re-queued);
 2. re-checks each invoice (paid, disputed, promised... since planning) and cancels those rows;
 3. asks compliance for each channel in the stage's order, at the moment of the send (after the
    rate limiter's wait, by the real clock); a time-based block (window, cap) defers the group,
@@ -483,9 +482,6 @@ class Dispatcher:
                 invoice_ids=tuple(a.invoice_id for a in live),
                 letter_id=live[0].letter_id,
                 discreet=not decision.may_disclose_details,
-                # The group's rows were claimed (`sending`) and committed in `_claim`; a crash
-                # leaves them there and `release_stale` marks them failed, never re-sent.
-                claim_held=True,
             )
             return (self._mail_gateway or get_mail_gateway()).send_mail(
                 session, conversation=conversation, contact=contact, mail=mail
