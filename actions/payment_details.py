@@ -17,7 +17,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
-from actions._common import debtor_of, language, latest_text, tracker_today, utter
+from actions._common import debtor_of, language, latest_text, today, tracker_today, utter
 from relance.ledger.reconciliation import open_reconciliation_task
 from relance.nlu_normalise import fold, parse_date
 
@@ -76,10 +76,12 @@ def payment_details(tracker: Tracker) -> dict[str, Any]:
 def add_to_report(
     session: Session, dispatcher: CollectingDispatcher, tracker: Tracker, details: dict[str, Any]
 ) -> None:
-    """Add the details to the open reconciliation task and say so."""
+    """Add the details to the open reconciliation task and say so. (`today(debtor)`, not
+    tracker_today: that opens a second session, which on SQLite waits for this one's write lock
+    until the busy timeout.)"""
     debtor = debtor_of(session, tracker)
     if debtor is not None:
         open_reconciliation_task(
-            session, debtor_id=debtor.id, source="bot", today=tracker_today(tracker), **details
+            session, debtor_id=debtor.id, source="bot", today=today(debtor), **details
         )
     utter(dispatcher, "utter_payment_detail_noted")

@@ -27,6 +27,7 @@ from relance.db.models import (
     Dispute,
     Handoff,
     PaymentPlan,
+    Task,
 )
 from relance.db.session import make_engine
 from relance.nlg.renderer import render
@@ -528,6 +529,36 @@ def test_a_conversation_opened_by_a_reminder_knows_its_debtor(
             )
         ]
         assert actions == ["identity.verified"]
+        assert (
+            session.scalars(
+                select(Handoff).join(Conversation).where(Conversation.debtor_id == debtor.id)
+            ).first()
+            is None
+        )
+
+
+def test_payment_details_after_the_report_are_added_to_it(e2e_stack: RunningStack) -> None:
+    """Simulator finding: after "je l'ai déjà payée", the reference asked and the claim recorded,
+    "par virement" then "le 2/12" were "Désolé, je n'ai pas compris" and then a handoff. They are
+    details of the report: added to it, acknowledged, nobody handed over."""
+    phone = "+33639987031"
+    debtor = _add_debtor(
+        e2e_stack, "C-PAID-1", phone, language="fr", postcode="75012", amount="300.00"
+    )
+    _say(e2e_stack, phone, "je l'ai déjà payée cette facture", "paid", 0)
+    _say(e2e_stack, phone, "75012", "paid", 1)
+    for n, text in enumerate(("le 2 décembre", "je n'en ai pas"), start=2):
+        _say(e2e_stack, phone, text, "paid", n)
+    noted = _wording("utter_payment_detail_noted", "fr")
+    for n, text in enumerate(("par virement", "le 2/12"), start=4):
+        replies = _say(e2e_stack, phone, text, "paid", n)
+        assert replies == [noted], (text, replies)
+    with _session(e2e_stack) as session:
+        task = session.scalars(
+            select(Task).where(Task.debtor_id == debtor.id, Task.kind == "reconciliation")
+        ).one()
+        methods = [claim.get("method") for claim in task.details["claims"]]
+        assert "transfer" in methods, task.details
         assert (
             session.scalars(
                 select(Handoff).join(Conversation).where(Conversation.debtor_id == debtor.id)
