@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -21,12 +22,26 @@ from relance.nlg.turn_context import turn_language
 from relance.plans import repository as plans_repository
 from relance.settings import get_settings
 
+_open_units = threading.local()
+
 
 @contextmanager
 def unit_of_work() -> Iterator[Session]:
-    """One transaction per action run: services never commit, the action boundary does."""
-    with session_scope() as session:
-        yield session
+    """One transaction per action run: services never commit, the action boundary does.
+
+    Never nested: on SQLite every transaction takes the write lock first (BEGIN IMMEDIATE), so a
+    second unit opened inside a first one in the same thread waits for a lock its own thread
+    holds until the busy timeout ("database is locked", the assistant unavailable). Tests share
+    one connection and would never see that wait: the nesting itself is refused, here.
+    """
+    if getattr(_open_units, "depth", 0):
+        raise RuntimeError("unit_of_work() opened inside another one: pass the session down")
+    _open_units.depth = 1
+    try:
+        with session_scope() as session:
+            yield session
+    finally:
+        _open_units.depth = 0
 
 
 def language(tracker: Tracker) -> str:
