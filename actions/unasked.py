@@ -64,7 +64,9 @@ class ActionRouteUnaskedAnswer(Action):
             if details:
                 with unit_of_work() as session:
                     payment_details.add_to_report(session, dispatcher, tracker, details)
-                return []
+                # The turn ends here: the rule that brought the message here does not wait for
+                # the user, and left to itself the policy follows this action with the fallback.
+                return [FollowupAction("action_listen")]
         if not verified and holds_an_identity_answer(tracker):
             return [
                 SlotSet("pending_request", "help"),

@@ -110,7 +110,10 @@ def test_a_payment_detail_after_the_report_is_added_to_it(
     events = [*REPORTED, {"event": "user", "text": text}]
     tracker = make_tracker(slots_for(owner, conv), text=text, events=events)
     dispatcher = CollectingDispatcher()
-    assert ActionRouteUnaskedAnswer().run(dispatcher, tracker, {}) == []
+    # the turn ends on the acknowledgement (simulator: the fallback followed it)
+    assert ActionRouteUnaskedAnswer().run(dispatcher, tracker, {}) == [
+        FollowupAction("action_listen")
+    ]
     assert responses(dispatcher) == ["utter_payment_detail_noted"]
     task = db.scalars(select(Task).where(Task.debtor_id == owner.id)).one()
     added = task.details["claims"][-1]
