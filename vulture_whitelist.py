@@ -105,3 +105,10 @@ last_inbound_at  # ConversationOut
 _.last_inbound_at  # set by relance/conversations/service.py, read through ConversationOut
 _.required_slots  # unused method (actions/plans.py): rasa_sdk's FormValidationAction calls it
 _.handle_DATA  # unused method (relance/sandbox/mail_sink.py): aiosmtpd calls it by name
+direct_debit_plan_ids  # unused variable (relance/portal/service.py: read by portal/templates/overview.html)
+reversal_reason  # unused variable (relance/db/models/invoices.py: ORM column, evidence of why a payment was reversed)
+_.reversal_reason  # unused attribute (relance/ledger/reversal.py: the ORM column above)
+failed_at  # unused variable (relance/ledger/models.py: ORM column, when a charge failed, for collectors)
+_.failed_at  # unused attribute (relance/followups/charges.py: the ORM column above)
+_.plan_completion_rate  # unused property (relance/dashboard/metrics.py: read by console/templates/dashboard.html)
+_.debit_failure_rate  # unused property (relance/dashboard/metrics.py: read by console/templates/dashboard.html)

@@ -10,16 +10,24 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from payment_links import service, webhooks
+from payment_links.iban import sepa_last4
 from payment_links.pages import language_of, render_page, translate
 from payment_links.providers import PaymentProvider, ProviderError, get_provider
-from payment_links.providers.sandbox import sandbox_events, signature_header
+from payment_links.providers.sandbox import (
+    SEPA_OUTCOMES,
+    sandbox_events,
+    setup_succeeded_event,
+    signature_header,
+)
 from payment_links.service import LinkState
 from relance.db.models import Debtor, Installment, PaymentLink
+from relance.errors import BadInput
+from relance.ledger.models import SavedPaymentMethod
 from relance.nlg.formatting import money
 from relance.settings import Settings
 from relance.web.deps import AppSettings, DbSession
@@ -221,6 +229,109 @@ def sandbox_complete(
     elif state != LinkState.PAID:
         return _state_page(language, state, link)
     target = f"/pay/sandbox/{session_id}" + ("" if outcome == "success" else "?declined=1")
+    return RedirectResponse(target, status_code=303, headers=PAGE_HEADERS)
+
+
+def _sandbox_mandate(db: Session, settings: Settings, setup_id: str) -> SavedPaymentMethod | None:
+    """A pending sandbox mandate, only while no Stripe key is set and never in production."""
+    if settings.uses_stripe or settings.environment == "production":
+        return None
+    query = db.query(SavedPaymentMethod).filter_by(
+        provider="sandbox", setup_ref=setup_id, kind="sepa_debit", status="pending"
+    )
+    return query.first()
+
+
+def _mandate_language(db: Session, saved: SavedPaymentMethod | None, request: Request) -> str:
+    debtor = db.get(Debtor, saved.debtor_id) if saved is not None else None
+    if debtor is not None:
+        return language_of(debtor.language)
+    return language_of(request.headers.get("accept-language"))
+
+
+def _safe_return(settings: Settings, url: str) -> str | None:
+    """Back to the portal only: a return address elsewhere would make this an open redirect."""
+    base = settings.public_base_url.rstrip("/")
+    return url if url.startswith((f"{base}/portal/", "/portal/")) and "\\" not in url else None
+
+
+def _mandate_page(
+    saved: SavedPaymentMethod,
+    language: str,
+    setup_id: str,
+    return_url: str,
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    html = render_page(
+        "sandbox_mandate.html",
+        language,
+        mandate_text=saved.mandate_text,
+        outcomes=SEPA_OUTCOMES,
+        action=f"/pay/sandbox/mandate/{setup_id}",
+        return_url=return_url,
+        error=error,
+    )
+    return _page(html, status_code)
+
+
+def _mandate_message(language: str, key: str, status_code: int) -> HTMLResponse:
+    html = render_page("message.html", language, title_key=f"{key}_title", body_key=key)
+    return _page(html, status_code)
+
+
+@router.get("/pay/sandbox/mandate/{setup_id}", response_class=HTMLResponse)
+def sandbox_mandate(
+    setup_id: str,
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    return_url: Annotated[str, Query(alias="return", max_length=500)] = "",
+) -> HTMLResponse:
+    """The sandbox's stand-in for Stripe's mandate page: the mandate text, an IBAN field."""
+    saved = _sandbox_mandate(db, settings, setup_id)
+    language = _mandate_language(db, saved, request)
+    if saved is None:
+        return _mandate_message(language, "mandate_unknown", 404)
+    return _mandate_page(saved, language, setup_id, return_url)
+
+
+@router.post("/pay/sandbox/mandate/{setup_id}")
+def sandbox_mandate_accept(
+    setup_id: str,
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    provider: Provider,
+    iban: Annotated[str, Form(max_length=100)] = "",
+    outcome: Annotated[str, Form(max_length=10)] = "",
+    return_url: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """IBAN checked (schwifty) and dropped but for its last four; then the signed
+    `setup_intent.succeeded` Stripe would send, through the real webhook handler. A refused form
+    is a 400 and changes nothing."""
+    saved = _sandbox_mandate(db, settings, setup_id)
+    language = _mandate_language(db, saved, request)
+    if saved is None:
+        return _mandate_message(language, "mandate_unknown", 404)
+    if outcome not in SEPA_OUTCOMES:
+        return _mandate_page(saved, language, setup_id, return_url, "mandate_bad_outcome", 400)
+    try:
+        last4 = sepa_last4(iban)
+    except BadInput as exc:
+        return _mandate_page(saved, language, setup_id, return_url, f"mandate_{exc.code}", 400)
+    event = setup_succeeded_event(setup_id, saved, outcome=outcome, last4=last4)
+    payload = json.dumps(event).encode()
+    webhooks.process(
+        db,
+        payload,
+        signature_header(payload, settings.stripe_webhook_secret),
+        secret=settings.stripe_webhook_secret,
+        provider=provider,
+    )
+    target = _safe_return(settings, return_url)
+    if target is None:
+        return _mandate_message(language, "mandate_done", 200)
     return RedirectResponse(target, status_code=303, headers=PAGE_HEADERS)
 
 

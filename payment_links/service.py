@@ -20,6 +20,7 @@ from relance.db.base import utcnow
 from relance.db.models import Debtor, Installment, Invoice, Payment, PaymentLink
 from relance.db.models.enums import InstallmentStatus, InvoiceStatus
 from relance.errors import InvalidContent, PolicyViolation
+from relance.ledger.models import SavedPaymentMethod
 from relance.secret_links import hash_token, new_token, plausible
 from relance.settings import Settings, get_settings
 
@@ -254,3 +255,28 @@ def link_metadata(link: PaymentLink, provider_name: str) -> dict[str, str]:
     if link.installment_id:
         metadata["relance_installment_id"] = str(link.installment_id)
     return metadata
+
+
+def charge_metadata(
+    provider_name: str, *, debtor_id: int, installment_id: int, charge_id: int, kind: str
+) -> dict[str, str]:
+    """Ties an off-session PaymentIntent back to its installment charge (`InstallmentCharge`):
+    the webhook finds the attempt by `relance_charge_id` when a SEPA debit settles or fails."""
+    return {
+        "relance_kind": "off_session",
+        "relance_provider": provider_name,
+        "relance_method": kind,
+        "relance_debtor_id": str(debtor_id),
+        "relance_installment_id": str(installment_id),
+        "relance_charge_id": str(charge_id),
+    }
+
+
+def mandate_metadata(saved: SavedPaymentMethod, provider_name: str) -> dict[str, str]:
+    """Ties a SetupIntent back to the pending mandate row it completes."""
+    return {
+        "relance_kind": "mandate",
+        "relance_provider": provider_name,
+        "relance_mandate_id": str(saved.id),
+        "relance_debtor_id": str(saved.debtor_id),
+    }

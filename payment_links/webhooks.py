@@ -11,6 +11,11 @@ pointless, but a 4xx keeps the failed delivery visible in Stripe's dashboard, wh
 hide money we could not account for; event types we do not handle are acknowledged unread.
 A payment whose amount, currency or debtor differs from its link is recorded but held for a
 collector's review, and the link stays open (`relance/ledger/review.py`, issue 17.3).
+
+SEPA Direct Debit (issue 20): `setup_intent.succeeded` makes a pending mandate active,
+`mandate.updated` to inactive stops debiting it, and `payment_intent.succeeded` /
+`payment_failed` carrying `relance_charge_id` settle or fail the installment charge the worker
+made (`relance/followups/charges.py`); a failure after a success reverses the payment.
 """
 
 from __future__ import annotations
@@ -31,10 +36,12 @@ from payment_links.providers import PaymentProvider, ProviderError
 from relance import audit
 from relance.db.base import utcnow
 from relance.db.models import Debtor, Installment, PaymentLink, WebhookEvent
-from relance.errors import BadInput
+from relance.errors import BadInput, Unavailable
+from relance.followups import charges
 from relance.ledger import review
-from relance.ledger.models import SavedPaymentMethod
-from relance.ledger.service import Expected, Hold, PaymentOutcome, record_payment
+from relance.ledger.models import InstallmentCharge, SavedPaymentMethod
+from relance.ledger.service import Expected, Hold, PaymentOutcome, find_payment, record_payment
+from relance.plans import mandates
 from relance.portfolio.rows import MAX_MINOR
 
 log = logging.getLogger(__name__)
@@ -145,6 +152,27 @@ def _validate_intent_failed(obj: dict[str, Any]) -> None:
     minor_units(obj, "amount")
     if not isinstance(obj.get("last_payment_error") or {}, dict):
         raise MalformedEvent("`last_payment_error` must be an object")
+
+
+def _ref(obj: dict[str, Any], key: str) -> str | None:
+    """An id field that Stripe sends as a string, or expanded as an object with an `id`."""
+    value = obj.get(key)
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+def _validate_setup_succeeded(obj: dict[str, Any]) -> None:
+    for key in ("id", "payment_method", "mandate"):
+        if _ref(obj, key) is None:
+            raise MalformedEvent(f"`{key}` of the setup intent is missing")
+
+
+def _validate_mandate(obj: dict[str, Any]) -> None:
+    if not isinstance(obj.get("id"), str) or not obj["id"]:
+        raise MalformedEvent("`id` of the mandate is missing")
+    if not isinstance(obj.get("status"), str):
+        raise MalformedEvent("`status` of the mandate must be a string")
 
 
 def claim(session: Session, event: dict[str, Any]) -> bool:
@@ -356,6 +384,15 @@ def _save_card(
     )
 
 
+def _charge(session: Session, obj: dict[str, Any]) -> InstallmentCharge | None:
+    """The worker's installment charge this PaymentIntent is, when it names one and matches."""
+    charge_id = _row_id(_metadata(obj).get("relance_charge_id"))
+    charge = session.get(InstallmentCharge, charge_id) if charge_id is not None else None
+    if charge is None or charge.provider_ref != obj.get("id"):
+        return None
+    return charge
+
+
 def on_intent_succeeded(session: Session, obj: dict[str, Any], provider: PaymentProvider) -> str:
     debtor_id = _metadata_debtor(obj)
     if debtor_id is None or session.get(Debtor, debtor_id) is None:
@@ -363,6 +400,22 @@ def on_intent_succeeded(session: Session, obj: dict[str, Any], provider: Payment
     amount = minor_units(obj, "amount_received", "amount") or 0
     if amount == 0:
         return "nothing_paid"
+    charge = _charge(session, obj)
+    if (
+        charge is not None
+        and charge.status != "failed"
+        and (amount, currency_of(obj), debtor_id)
+        == (charge.amount_minor, charge.currency, charge.debtor_id)
+    ):
+        created = find_payment(session, str(obj["id"])) is None
+        charges.settled(
+            session,
+            charge,
+            amount_minor=amount,
+            currency=currency_of(obj),
+            actor=f"{_provider_name(obj)}:webhook",
+        )
+        return "recorded" if created else "already_recorded"
     installment_id = _metadata(obj).get("relance_installment_id", "")
     outcome, held = _record(
         session,
@@ -385,6 +438,16 @@ def on_intent_failed(session: Session, obj: dict[str, Any], provider: PaymentPro
     if debtor is None:
         return "not_ours"
     error = obj.get("last_payment_error") or {}
+    charge = _charge(session, obj)
+    if charge is not None:
+        handled = charges.failed(
+            session,
+            charge,
+            code=error.get("code") or error.get("decline_code"),
+            message=error.get("message"),
+            actor=f"{_provider_name(obj)}:webhook",
+        )
+        return "charge_failed" if handled else "already_failed"
     audit.record(
         session,
         actor=f"{_provider_name(obj)}:webhook",
@@ -400,6 +463,52 @@ def on_intent_failed(session: Session, obj: dict[str, Any], provider: PaymentPro
     return "failure_noted"
 
 
+def on_setup_succeeded(session: Session, obj: dict[str, Any], provider: PaymentProvider) -> str:
+    """The debtor gave the mandate on the provider's page: the pending row becomes active."""
+    mandate_id = _row_id(_metadata(obj).get("relance_mandate_id"))
+    saved = session.get(SavedPaymentMethod, mandate_id) if mandate_id is not None else None
+    if saved is None or saved.kind != mandates.SEPA or saved.provider != provider.name:
+        return "not_ours"
+    if saved.debtor_id != _metadata_debtor(obj):
+        return "not_ours"
+    method_ref, mandate_ref = _ref(obj, "payment_method"), _ref(obj, "mandate")
+    if method_ref is None or mandate_ref is None:
+        return "not_ours"  # validated before: unreachable
+    try:
+        details = provider.sepa_details(method_ref, mandate_ref)
+    except ProviderError as exc:
+        # A 5xx makes Stripe deliver the event again later, when the lookup may work.
+        raise Unavailable("provider_unavailable", "mandate details cannot be read now") from exc
+    activated = mandates.activate(
+        session,
+        saved,
+        customer_ref=_ref(obj, "customer") or "",
+        payment_method_ref=method_ref,
+        mandate_ref=mandate_ref,
+        mandate_reference=details.mandate_reference,
+        last4=details.last4,
+        actor=f"{provider.name}:webhook",
+    )
+    return "mandate_active" if activated else "mandate_not_pending"
+
+
+def on_mandate_updated(session: Session, obj: dict[str, Any], provider: PaymentProvider) -> str:
+    """Revoked at the bank or closed account: Stripe marks the mandate `inactive`; stop."""
+    saved = (
+        session.query(SavedPaymentMethod)
+        .filter_by(provider=provider.name, mandate_ref=obj["id"])
+        .first()
+    )
+    if saved is None:
+        return "not_ours"
+    if obj["status"] != "inactive":
+        return "unchanged"
+    stopped = mandates.deactivate(
+        session, saved, status=mandates.INACTIVE, actor=f"{provider.name}:webhook"
+    )
+    return "mandate_inactive" if stopped else "already_stopped"
+
+
 Handler = Callable[[Session, dict[str, Any], PaymentProvider], str]
 # Event type -> (validation of data.object, raising MalformedEvent; handler).
 HANDLERS: dict[str, tuple[Callable[[dict[str, Any]], None], Handler]] = {
@@ -407,4 +516,6 @@ HANDLERS: dict[str, tuple[Callable[[dict[str, Any]], None], Handler]] = {
     "checkout.session.async_payment_succeeded": (_validate_checkout, on_checkout_completed),
     "payment_intent.succeeded": (_validate_intent_succeeded, on_intent_succeeded),
     "payment_intent.payment_failed": (_validate_intent_failed, on_intent_failed),
+    "setup_intent.succeeded": (_validate_setup_succeeded, on_setup_succeeded),
+    "mandate.updated": (_validate_mandate, on_mandate_updated),
 }

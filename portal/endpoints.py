@@ -25,7 +25,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
 from portal import session as cookies
-from portal.pages import has_key, language_of, render_page
+from portal.pages import has_key, language_of, render_page, translate
 from relance.compliance.profiles import profile_for
 from relance.contacts.service import PREFERABLE_CHANNELS
 from relance.db.models import Debtor
@@ -55,7 +55,16 @@ HEADERS = {
     "X-Robots-Tag": "noindex",
     "Content-Security-Policy": CSP,
 }
-DONE = ("payment", "plan", "approval", "promise", "dispute", "preferences")
+DONE = (
+    "payment",
+    "plan",
+    "approval",
+    "promise",
+    "dispute",
+    "preferences",
+    "mandate",
+    "mandate_revoked",
+)
 STATE_STATUS = {
     portal_access.AccessState.UNKNOWN: 404,
     portal_access.AccessState.EXPIRED: 410,
@@ -499,6 +508,74 @@ def plan_post(
     )
     act(db, ctx.debtor, installments=installments, frequency=frequency, today=ctx.today())
     return _redirect(f"{ctx.base}?done={done}", ctx.data, settings)
+
+
+# --- SEPA direct debit ---------------------------------------------------------------------
+
+
+def _mandate_text(ctx: Ctx, settings: Settings) -> str:
+    """The mandate wording the debtor reads before giving it; stored with the mandate."""
+    return translate(ctx.language, "sepa_mandate_text", creditor=settings.creditor_name)
+
+
+@router.get("/{token}/plans/{plan_id}/direct-debit", response_class=HTMLResponse)
+def direct_debit_page(
+    token: str, plan_id: RowId, request: Request, db: DbSession, settings: AppSettings
+) -> Response:
+    ctx = _open(token, request, db, settings)
+    if not isinstance(ctx, Ctx):
+        return ctx
+    html = render_page(
+        "direct_debit.html",
+        ctx.language,
+        base_path=ctx.base,
+        signed_in=True,
+        csrf=ctx.data.csrf,
+        plan_id=plan_id,
+        mandate_text=_mandate_text(ctx, settings),
+    )
+    return _page(html, 200, ctx.data, settings)
+
+
+@router.post("/{token}/plans/{plan_id}/direct-debit")
+def direct_debit(
+    token: str,
+    plan_id: RowId,
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """To the provider's mandate page (Stripe, or the sandbox's), back here once it is given."""
+    ctx = _open_for_post(token, request, db, settings, csrf_token)
+    if not isinstance(ctx, Ctx):
+        return ctx
+    back = f"{settings.public_base_url.rstrip('/')}{ctx.base}?done=mandate"
+    url = service.start_direct_debit(
+        db,
+        ctx.debtor,
+        plan_id,
+        mandate_text=_mandate_text(ctx, settings),
+        locale=ctx.language,
+        return_url=back,
+    )
+    return _redirect(url)
+
+
+@router.post("/{token}/mandates/{mandate_id}/revoke")
+def revoke_mandate(
+    token: str,
+    mandate_id: RowId,
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    ctx = _open_for_post(token, request, db, settings, csrf_token)
+    if not isinstance(ctx, Ctx):
+        return ctx
+    service.revoke_mandate(db, ctx.debtor, mandate_id)
+    return _redirect(f"{ctx.base}?done=mandate_revoked", ctx.data, settings)
 
 
 # --- promises ------------------------------------------------------------------------------

@@ -6,8 +6,10 @@ from payment_links.providers.base import (
     CheckoutRequest,
     CheckoutSession,
     CheckoutStatus,
+    MandateRequest,
     PaymentProvider,
     ProviderError,
+    SepaDetails,
 )
 from relance.settings import Settings
 
@@ -15,8 +17,10 @@ __all__ = [
     "CheckoutRequest",
     "CheckoutSession",
     "CheckoutStatus",
+    "MandateRequest",
     "PaymentProvider",
     "ProviderError",
+    "SepaDetails",
     "get_provider",
 ]
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
 
 from relance.ledger.ports import ChargeResult
 
@@ -30,6 +32,26 @@ class CheckoutRequest:
     metadata: dict[str, str] = field(default_factory=dict)
     save_card: bool = False
     customer_email: str | None = None
+
+
+@dataclass(frozen=True)
+class MandateRequest:
+    """A hosted page where the debtor gives a SEPA Direct Debit mandate (no payment now)."""
+
+    saved_method_id: int
+    success_url: str
+    cancel_url: str
+    locale: str
+    metadata: dict[str, str] = field(default_factory=dict)
+    customer_email: str | None = None
+
+
+@dataclass(frozen=True)
+class SepaDetails:
+    """What the debtor may see of an active mandate: its reference and the IBAN's last four."""
+
+    mandate_reference: str
+    last4: str
 
 
 @dataclass(frozen=True)
@@ -70,6 +92,25 @@ class PaymentProvider(Protocol):
         currency: str,
         metadata: dict[str, str],
         idempotency_key: str,
+        kind: str = "card",
+        mandate_ref: str | None = None,
     ) -> ChargeResult:
-        """Charge a saved card without the debtor present; declines come back as a result."""
+        """Charge a saved card or debit a SEPA mandate without the debtor present; declines come
+        back as a result, a SEPA debit as `pending` (its outcome arrives by webhook)."""
+        ...
+
+    def create_mandate_setup(self, request: MandateRequest) -> CheckoutSession:
+        """Open the page where the debtor types an IBAN and accepts the mandate."""
+        ...
+
+    def sepa_details(self, payment_method_ref: str, mandate_ref: str) -> SepaDetails:
+        """The mandate reference and IBAN last four of an active mandate."""
+        ...
+
+    def detach(self, payment_method_ref: str) -> None:
+        """Make the method unusable at the provider (Stripe: detaching revokes the mandate)."""
+        ...
+
+    def due_events(self, session: Session, now: datetime) -> list[dict[str, Any]]:
+        """Events owed now and not pushed by webhook: only the sandbox's simulated debits."""
         ...

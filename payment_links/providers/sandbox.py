@@ -3,6 +3,12 @@
 Used when no Stripe key is configured, so a fresh install (and the demo) pays end to end. The
 page's buttons produce Stripe-shaped events signed with the webhook secret and fed to the same
 webhook handler and ledger as real Stripe events; nothing here touches the ledger directly.
+
+SEPA Direct Debit too: a local mandate page (IBAN checked with schwifty, never stored: the
+payment method id only carries the simulated outcome and the last four characters), then
+debits that answer `processing` and settle at the next follow-up pass through `due_events`:
+`ok` succeeds, `fail` is refused at once (insufficient funds), `late` succeeds and is returned
+`LATE_FAILURE_DAYS` later (account closed, and the mandate goes inactive), as SEPA debits can.
 """
 
 from __future__ import annotations
@@ -11,16 +17,32 @@ import hashlib
 import hmac
 import secrets
 import time
+from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
-from payment_links.providers.base import CheckoutRequest, CheckoutSession, CheckoutStatus
-from payment_links.service import link_metadata
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from payment_links.providers.base import (
+    CheckoutRequest,
+    CheckoutSession,
+    CheckoutStatus,
+    MandateRequest,
+    SepaDetails,
+)
+from payment_links.service import charge_metadata, link_metadata, mandate_metadata
 from relance.db.models import PaymentLink
+from relance.ledger.models import InstallmentCharge, SavedPaymentMethod
 from relance.ledger.ports import ChargeResult
 from relance.settings import Settings
 
 SESSION_PREFIX = "cs_sandbox_"
+SETUP_PREFIX = "seti_sandbox_"
 DECLINING_METHOD = "pm_sandbox_decline"
+SEPA_METHOD_PREFIX = "pm_sandbox_sepa_"
+SEPA_OUTCOMES = ("ok", "fail", "late")
+LATE_FAILURE_DAYS = 3
 
 
 class SandboxProvider:
@@ -53,8 +75,27 @@ class SandboxProvider:
         currency: str,
         metadata: dict[str, str],
         idempotency_key: str,
+        kind: str = "card",
+        mandate_ref: str | None = None,
     ) -> ChargeResult:
+        # Same key, same PaymentIntent id: a retried charge is the same charge, as with Stripe.
         ref = "pi_sandbox_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
+        if kind == "sepa_debit":
+            if sepa_outcome(payment_method_ref) == "fail":
+                return ChargeResult(
+                    succeeded=False,
+                    provider_ref=ref,
+                    amount_minor=amount_minor,
+                    currency=currency.upper(),
+                    error_code="insufficient_funds",
+                )
+            return ChargeResult(
+                succeeded=False,
+                pending=True,
+                provider_ref=ref,
+                amount_minor=amount_minor,
+                currency=currency.upper(),
+            )
         if payment_method_ref == DECLINING_METHOD:
             return ChargeResult(
                 succeeded=False,
@@ -66,6 +107,128 @@ class SandboxProvider:
         return ChargeResult(
             succeeded=True, provider_ref=ref, amount_minor=amount_minor, currency=currency.upper()
         )
+
+    def create_mandate_setup(self, request: MandateRequest) -> CheckoutSession:
+        setup_id = SETUP_PREFIX + secrets.token_urlsafe(24)
+        back = quote(request.success_url, safe="")
+        return CheckoutSession(
+            id=setup_id, url=f"{self._base}/pay/sandbox/mandate/{setup_id}?return={back}"
+        )
+
+    def sepa_details(self, payment_method_ref: str, mandate_ref: str) -> SepaDetails:
+        last4 = payment_method_ref.removeprefix(SEPA_METHOD_PREFIX).split("_")[1]
+        reference = "SBX-" + mandate_ref.removeprefix("mandate_sandbox_")[:10].upper()
+        return SepaDetails(mandate_reference=reference, last4=last4)
+
+    def detach(self, payment_method_ref: str) -> None:
+        return None  # nothing is kept on our side of the sandbox but the references
+
+    def due_events(self, session: Session, now: datetime) -> list[dict[str, Any]]:
+        """Outcomes of simulated debits, each event once (a fixed id per charge and outcome)."""
+        rows = session.execute(
+            select(InstallmentCharge, SavedPaymentMethod)
+            .join(SavedPaymentMethod, SavedPaymentMethod.id == InstallmentCharge.saved_method_id)
+            .where(
+                InstallmentCharge.provider == self.name,
+                InstallmentCharge.kind == "sepa_debit",
+                InstallmentCharge.status.in_(("processing", "succeeded")),
+                InstallmentCharge.provider_ref.is_not(None),
+            )
+            .order_by(InstallmentCharge.id)
+        ).all()
+        events: list[dict[str, Any]] = []
+        stamp = int(now.timestamp())
+        for charge, saved in rows:
+            outcome = sepa_outcome(saved.payment_method_ref or "")
+            if charge.status == "processing":
+                events.append(_debit_event(charge, "succeeded", stamp))
+            elif (
+                outcome == "late"
+                and charge.settled_at is not None
+                and charge.settled_at + timedelta(days=LATE_FAILURE_DAYS) <= now
+            ):
+                events.append(_debit_event(charge, "payment_failed", stamp))
+                events.append(_mandate_event(saved, "inactive", stamp))
+        return events
+
+
+def sepa_outcome(payment_method_ref: str) -> str | None:
+    """The outcome a sandbox SEPA method simulates (`ok`, `fail`, `late`)."""
+    if not payment_method_ref.startswith(SEPA_METHOD_PREFIX):
+        return None
+    outcome = payment_method_ref.removeprefix(SEPA_METHOD_PREFIX).split("_")[0]
+    return outcome if outcome in SEPA_OUTCOMES else None
+
+
+def sepa_method_ref(outcome: str, last4: str) -> str:
+    return f"{SEPA_METHOD_PREFIX}{outcome}_{last4}_{secrets.token_hex(8)}"
+
+
+def setup_succeeded_event(
+    setup_id: str, saved: SavedPaymentMethod, *, outcome: str, last4: str
+) -> dict[str, Any]:
+    """What Stripe sends once the debtor accepted the mandate: a succeeded SetupIntent."""
+    now = int(time.time())
+    suffix = setup_id.removeprefix(SETUP_PREFIX)
+    intent = {
+        "id": "seti_sandbox_" + secrets.token_hex(12),
+        "object": "setup_intent",
+        "customer": f"cus_sandbox_{suffix[:16]}",
+        "livemode": False,
+        "mandate": f"mandate_sandbox_{secrets.token_hex(8)}",
+        "metadata": mandate_metadata(saved, SandboxProvider.name),
+        "payment_method": sepa_method_ref(outcome, last4),
+        "payment_method_types": ["sepa_debit"],
+        "status": "succeeded",
+        "usage": "off_session",
+        "created": now,
+    }
+    return _event("setup_intent.succeeded", intent, now)
+
+
+def _debit_event(charge: InstallmentCharge, outcome: str, now: int) -> dict[str, Any]:
+    succeeded = outcome == "succeeded"
+    intent: dict[str, Any] = {
+        "id": charge.provider_ref,
+        "object": "payment_intent",
+        "amount": charge.amount_minor,
+        "amount_received": charge.amount_minor if succeeded else 0,
+        "currency": charge.currency.lower(),
+        "livemode": False,
+        "metadata": charge_metadata(
+            SandboxProvider.name,
+            debtor_id=charge.debtor_id,
+            installment_id=charge.installment_id,
+            charge_id=charge.id,
+            kind=charge.kind,
+        ),
+        "payment_method_types": ["sepa_debit"],
+        "status": "succeeded" if succeeded else "requires_payment_method",
+        "created": now,
+    }
+    if not succeeded:
+        intent["last_payment_error"] = {
+            "type": "card_error",
+            "code": "account_closed",
+            "message": "The customer's bank account has been closed.",
+        }
+    event = _event(f"payment_intent.{outcome}", intent, now)
+    event["id"] = f"evt_sandbox_charge_{charge.id}_{outcome}"
+    return event
+
+
+def _mandate_event(saved: SavedPaymentMethod, status: str, now: int) -> dict[str, Any]:
+    mandate = {
+        "id": saved.mandate_ref,
+        "object": "mandate",
+        "livemode": False,
+        "payment_method": saved.payment_method_ref,
+        "status": status,
+        "type": "multi_use",
+    }
+    event = _event("mandate.updated", mandate, now)
+    event["id"] = f"evt_sandbox_mandate_{saved.id}_{status}"
+    return event
 
 
 def intent_id_for(session_id: str) -> str:

@@ -1,4 +1,9 @@
-"""Stripe Checkout Sessions (hosted page) and off-session PaymentIntents for saved cards.
+"""Stripe Checkout Sessions (hosted page), off-session PaymentIntents for saved cards, and SEPA
+Direct Debit: a Checkout Session in setup mode limited to `sepa_debit` (API 2026-10-28 names
+the request parameter `allowed_payment_method_types`; objects still report
+`payment_method_types`), which
+creates the SetupIntent and shows Stripe's mandate page, where the IBAN is typed and checked),
+then off-session debits with the mandate, which answer `processing`.
 
 The client is built per provider with `base_addresses`, so tests point it at a local fake or
 localstripe through the `STRIPE_API_BASE` setting, never at the internet.
@@ -7,8 +12,10 @@ localstripe through the `STRIPE_API_BASE` setting, never at the internet.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import stripe
+from sqlalchemy.orm import Session
 from stripe.params import PaymentIntentCreateParams
 from stripe.params.checkout import SessionCreateParams, SessionCreateParamsPaymentIntentData
 
@@ -16,7 +23,9 @@ from payment_links.providers.base import (
     CheckoutRequest,
     CheckoutSession,
     CheckoutStatus,
+    MandateRequest,
     ProviderError,
+    SepaDetails,
 )
 from relance.ledger.ports import ChargeResult
 from relance.settings import Settings
@@ -102,6 +111,8 @@ class StripeProvider:
         currency: str,
         metadata: dict[str, str],
         idempotency_key: str,
+        kind: str = "card",
+        mandate_ref: str | None = None,
     ) -> ChargeResult:
         params: PaymentIntentCreateParams = {
             "amount": amount_minor,
@@ -112,6 +123,10 @@ class StripeProvider:
             "confirm": True,
             "metadata": metadata,
         }
+        if kind == "sepa_debit":
+            params["allowed_payment_method_types"] = ["sepa_debit"]
+            if mandate_ref:
+                params["mandate"] = mandate_ref
         try:
             intent = self._client.v1.payment_intents.create(
                 params=params,
@@ -139,6 +154,15 @@ class StripeProvider:
                 error_code="provider_error",
                 error_message=str(exc),
             )
+        if intent.status == "processing":
+            # A SEPA debit: payment_intent.succeeded or payment_failed follows, days later.
+            return ChargeResult(
+                succeeded=False,
+                pending=True,
+                provider_ref=intent.id,
+                amount_minor=amount_minor,
+                currency=currency.upper(),
+            )
         if intent.status != "succeeded":
             # requires_action (3-D Secure) cannot be completed without the debtor: send a link.
             return ChargeResult(
@@ -154,3 +178,48 @@ class StripeProvider:
             amount_minor=int(getattr(intent, "amount_received", None) or intent.amount),
             currency=intent.currency.upper(),
         )
+
+    def create_mandate_setup(self, request: MandateRequest) -> CheckoutSession:
+        params: SessionCreateParams = {
+            "mode": "setup",
+            "allowed_payment_method_types": ["sepa_debit"],
+            "customer_creation": "always",
+            "success_url": request.success_url,
+            "cancel_url": request.cancel_url,
+            "client_reference_id": f"mandate-{request.saved_method_id}",
+            "metadata": request.metadata,
+            "locale": request.locale,
+            "setup_intent_data": {"metadata": request.metadata},
+        }
+        if request.customer_email:
+            params["customer_email"] = request.customer_email
+        try:
+            session = self._client.v1.checkout.sessions.create(params=params)
+        except stripe.StripeError as exc:
+            raise ProviderError(f"stripe mandate set-up failed: {exc}") from exc
+        if not session.url:
+            raise ProviderError("stripe returned a set-up session without a URL")
+        return CheckoutSession(id=session.id, url=session.url)
+
+    def sepa_details(self, payment_method_ref: str, mandate_ref: str) -> SepaDetails:
+        try:
+            mandate = self._client.v1.mandates.retrieve(mandate_ref)
+            method = self._client.v1.payment_methods.retrieve(payment_method_ref)
+        except stripe.StripeError as exc:
+            raise ProviderError(f"stripe mandate lookup failed: {exc}") from exc
+        details = mandate.payment_method_details
+        sepa = getattr(details, "sepa_debit", None)
+        reference = getattr(sepa, "reference", None)
+        last4 = getattr(getattr(method, "sepa_debit", None), "last4", None)
+        if not isinstance(reference, str) or not isinstance(last4, str):
+            raise ProviderError(f"mandate {mandate_ref} is not a SEPA Direct Debit mandate")
+        return SepaDetails(mandate_reference=reference, last4=last4)
+
+    def detach(self, payment_method_ref: str) -> None:
+        try:
+            self._client.v1.payment_methods.detach(payment_method_ref)
+        except stripe.StripeError as exc:
+            raise ProviderError(f"stripe payment method detach failed: {exc}") from exc
+
+    def due_events(self, session: Session, now: datetime) -> list[dict[str, Any]]:
+        return []  # Stripe pushes every event to the webhook

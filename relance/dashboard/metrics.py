@@ -40,9 +40,11 @@ from relance.db.models.enums import (
     Direction,
     DisputeStatus,
     InvoiceStatus,
+    PlanStatus,
     PromiseStatus,
 )
 from relance.late_reasons.service import latest_counts
+from relance.ledger.models import InstallmentCharge
 
 AGING_BUCKETS = ("Not due", "1–30 days", "31–60 days", "61–90 days", "90+ days")
 OUTSTANDING_STATUSES = (InvoiceStatus.OPEN, InvoiceStatus.DISPUTED)
@@ -84,6 +86,12 @@ class Dashboard:
     # collector message to the debtor before them (`self_service`).
     resolutions: int = 0
     self_served: int = 0
+    # Plans agreed in the period (active, completed or broken) and those completed.
+    plans_agreed: int = 0
+    plans_completed: int = 0
+    # SEPA debits of the period whose outcome is known, and those that failed (at once or late).
+    debits_settled: int = 0
+    debits_failed: int = 0
 
     @property
     def late_reasons_total(self) -> int:
@@ -92,6 +100,14 @@ class Dashboard:
     @property
     def self_service_rate(self) -> float | None:
         return self.self_served / self.resolutions if self.resolutions else None
+
+    @property
+    def plan_completion_rate(self) -> float | None:
+        return self.plans_completed / self.plans_agreed if self.plans_agreed else None
+
+    @property
+    def debit_failure_rate(self) -> float | None:
+        return self.debits_failed / self.debits_settled if self.debits_settled else None
 
     @property
     def containment_rate(self) -> float | None:
@@ -218,9 +234,10 @@ def compute(
         or 0
     )
 
-    resolutions, self_served = self_service(
-        session, since=_start_of(today - timedelta(days=period_days))
-    )
+    since = _start_of(today - timedelta(days=period_days))
+    resolutions, self_served = self_service(session, since=since)
+    plans_agreed, plans_completed = plan_completion(session, since=since)
+    debits_settled, debits_failed = debit_failures(session, since=since)
     return Dashboard(
         as_of=today,
         currency=currency,
@@ -243,7 +260,42 @@ def compute(
         late_reasons=latest_counts(session, since=_start_of(today - timedelta(days=period_days))),
         resolutions=resolutions,
         self_served=self_served,
+        plans_agreed=plans_agreed,
+        plans_completed=plans_completed,
+        debits_settled=debits_settled,
+        debits_failed=debits_failed,
     )
+
+
+def plan_completion(session: Session, *, since: datetime) -> tuple[int, int]:
+    """(agreed, completed) among the plans created since `since`: a plan waiting for approval,
+    rejected or cancelled was never agreed and does not count."""
+    rows = session.execute(
+        select(PaymentPlan.status, func.count(PaymentPlan.id))
+        .where(
+            PaymentPlan.created_at >= since,
+            PaymentPlan.status.in_((PlanStatus.ACTIVE, PlanStatus.COMPLETED, PlanStatus.BROKEN)),
+        )
+        .group_by(PaymentPlan.status)
+    ).all()
+    counts = {status: int(n) for status, n in rows}
+    return sum(counts.values()), counts.get(PlanStatus.COMPLETED, 0)
+
+
+def debit_failures(session: Session, *, since: datetime) -> tuple[int, int]:
+    """(settled, failed) among the SEPA debits made since `since` whose outcome is known: a
+    debit still `processing` is neither; one that succeeded and was returned later is failed."""
+    rows = session.execute(
+        select(InstallmentCharge.status, func.count(InstallmentCharge.id))
+        .where(
+            InstallmentCharge.kind == "sepa_debit",
+            InstallmentCharge.created_at >= since,
+            InstallmentCharge.status.in_(("succeeded", "failed")),
+        )
+        .group_by(InstallmentCharge.status)
+    ).all()
+    counts = {status: int(n) for status, n in rows}
+    return sum(counts.values()), counts.get("failed", 0)
 
 
 def self_service(session: Session, *, since: datetime) -> tuple[int, int]:

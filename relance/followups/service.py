@@ -9,8 +9,10 @@ charged at most once per installment (the provider call also carries an idempote
   promised to send;
 - a promise still pending the day after its date (+ grace): broken, a follow-up task, a message
   with a link, and the invoices go back into the dunning sequence;
-- an installment due with a saved card: charged off-session; a decline tells the debtor and sends
-  a link;
+- an installment due with a saved card or an active SEPA mandate: charged off-session
+  (`charges.py`: one attempt row and idempotency key per attempt); a decline, or a SEPA debit that
+  fails days later, tells the debtor, sends a link and opens a follow-up task; a debit still
+  `processing` is neither reminded nor missed;
 - an installment still unpaid after the grace days: missed, a follow-up; two missed installments
   break the plan and its invoices go back into dunning.
 """
@@ -21,7 +23,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, case, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from relance import audit
@@ -37,7 +39,6 @@ from relance.db.models import (
     Invoice,
     PaymentPlan,
     Promise,
-    Task,
 )
 from relance.db.models.enums import (
     ConversationMode,
@@ -46,10 +47,10 @@ from relance.db.models.enums import (
     PlanStatus,
     PromiseStatus,
 )
-from relance.ledger.models import SavedPaymentMethod
+from relance.followups import charges
+from relance.followups.common import followup_task, installment_variables, link_for
 from relance.ledger.notify import notify_debtor
 from relance.ledger.ports import get_payments
-from relance.ledger.service import record_payment
 
 log = logging.getLogger(__name__)
 PROMISE_GRACE_DAYS = 1  # a bank transfer made on the promised day shows up the next day
@@ -66,6 +67,8 @@ class FollowupReport:
     installment_reminders: list[int] = field(default_factory=list)
     charged: list[int] = field(default_factory=list)
     charge_failures: list[int] = field(default_factory=list)
+    debits_processing: list[int] = field(default_factory=list)
+    provider_events: int = 0
     missed_installments: list[int] = field(default_factory=list)
     broken_plans: list[int] = field(default_factory=list)
     deferred_debtor_ids: list[int] = field(default_factory=list)
@@ -79,10 +82,14 @@ def run_followups(session: Session, today: date, *, now: datetime | None = None)
     """
     report = FollowupReport()
     gate = _ContactGate(session, now or utcnow())
+    # The sandbox's simulated SEPA outcomes (Stripe pushes its own by webhook: nothing here).
+    report.provider_events = get_payments().deliver_due_events(session, gate.now)
+    if report.provider_events:
+        log.info("%s provider events delivered (simulated debit outcomes)", report.provider_events)
     remind_promises(session, today, report, gate)
     send_promise_due_links(session, today, report, gate)
     break_promises(session, today, report, gate)
-    charge_saved_cards(session, today, report, gate)
+    charge_saved_methods(session, today, report, gate)
     remind_installments(session, today, report, gate)
     mark_missed_installments(session, today, report, gate)
     report.deferred_debtor_ids = sorted(gate.deferred)
@@ -123,31 +130,6 @@ def _done(session: Session, action: str, entity: Promise | Installment) -> bool:
     )
 
 
-def _link(
-    session: Session,
-    debtor: Debtor,
-    purpose: str,
-    *,
-    amount_minor: int | None = None,
-    invoice_ids: list[int] | None = None,
-    installment: Installment | None = None,
-) -> str | None:
-    """A fresh payment link, or None when nothing is left to pay (the message still goes out)."""
-    try:
-        _, url = get_payments().create_link(
-            session,
-            debtor=debtor,
-            purpose=purpose,
-            amount_minor=amount_minor,
-            invoice_ids=invoice_ids,
-            installment=installment,
-        )
-    except ValueError as exc:
-        log.info("no %s link for debtor %s: %s", purpose, debtor.id, exc)
-        return None
-    return url
-
-
 def _resume_dunning(session: Session, debtor_id: int, invoice_ids: list[int] | None) -> list[int]:
     """Lift the pause on the debtor's open invoices so the dunning planner picks them up again."""
     query = select(Invoice).where(
@@ -159,15 +141,6 @@ def _resume_dunning(session: Session, debtor_id: int, invoice_ids: list[int] | N
     for invoice in invoices:
         invoice.dunning_paused_until = None
     return [invoice.id for invoice in invoices]
-
-
-def _followup_task(session: Session, debtor_id: int, reason: str, **details: object) -> Task:
-    task = Task(
-        kind="followup", debtor_id=debtor_id, due_at=utcnow(), details={"reason": reason, **details}
-    )
-    session.add(task)
-    session.flush()
-    return task
 
 
 def remind_promises(
@@ -185,7 +158,7 @@ def remind_promises(
         debtor = session.get(Debtor, promise.debtor_id)
         if debtor is None or not gate(debtor):
             continue
-        url = _link(
+        url = link_for(
             session,
             debtor,
             "promise",
@@ -229,7 +202,7 @@ def send_promise_due_links(
         debtor = session.get(Debtor, promise.debtor_id)
         if debtor is None or not gate(debtor):
             continue
-        url = _link(
+        url = link_for(
             session,
             debtor,
             "promise",
@@ -270,7 +243,7 @@ def break_promises(
             continue
         promise.status = PromiseStatus.BROKEN
         resumed = _resume_dunning(session, debtor.id, promise.invoice_ids)
-        task = _followup_task(session, debtor.id, "broken_promise", promise_id=promise.id)
+        task = followup_task(session, debtor.id, "broken_promise", promise_id=promise.id)
         audit.record(
             session,
             actor="system",
@@ -280,7 +253,7 @@ def break_promises(
             task_id=task.id,
             dunning_resumed_invoice_ids=resumed,
         )
-        url = _link(session, debtor, "balance")
+        url = link_for(session, debtor, "balance")
         notify_debtor(
             session,
             debtor,
@@ -311,33 +284,6 @@ def _open_installments(session: Session, *conditions: ColumnElement[bool]) -> li
     )
 
 
-def _saved_card(session: Session, plan: PaymentPlan) -> SavedPaymentMethod | None:
-    """The card kept for this plan, else the debtor's most recent one."""
-    return session.scalars(
-        select(SavedPaymentMethod)
-        .where(
-            SavedPaymentMethod.debtor_id == plan.debtor_id,
-            SavedPaymentMethod.revoked_at.is_(None),
-        )
-        .order_by(
-            case((SavedPaymentMethod.plan_id == plan.id, 0), else_=1),
-            SavedPaymentMethod.id.desc(),
-        )
-        .limit(1)
-    ).first()
-
-
-def _variables(inst: Installment, url: str | None = None) -> dict[str, object]:
-    return {
-        "amount_minor": inst.amount_minor - inst.paid_minor,
-        "currency": inst.plan.currency,
-        "due_date": inst.due_date.isoformat(),
-        "number": inst.seq,
-        "total": inst.plan.installments_count,
-        "pay_url": url,
-    }
-
-
 def remind_installments(
     session: Session, today: date, report: FollowupReport, gate: _ContactGate
 ) -> None:
@@ -347,13 +293,21 @@ def remind_installments(
         debtor = session.get(Debtor, inst.plan.debtor_id)
         if debtor is None or not gate(debtor):
             continue
-        if _saved_card(session, inst.plan) is not None:
-            response, url = "utter_installment_card_notice", None
+        saved = charges.active_method(session, inst.plan)
+        if saved is not None:
+            response, url = (
+                charges.NOTICE_RESPONSE.get(saved.kind, "utter_installment_card_notice"),
+                None,
+            )
         else:
             response = "utter_installment_reminder"
-            url = _link(session, debtor, "installment", installment=inst)
+            url = link_for(session, debtor, "installment", installment=inst)
         notify_debtor(
-            session, debtor, response, _variables(inst, url), reason=f"installment:{inst.id}"
+            session,
+            debtor,
+            response,
+            installment_variables(inst, url),
+            reason=f"installment:{inst.id}",
         )
         audit.record(
             session,
@@ -366,60 +320,24 @@ def remind_installments(
         report.installment_reminders.append(inst.id)
 
 
-def charge_saved_cards(
+def charge_saved_methods(
     session: Session, today: date, report: FollowupReport, gate: _ContactGate
 ) -> None:
+    """Installments due today or earlier, with a card or mandate on file and not yet tried with it."""
     for inst in _open_installments(session, Installment.due_date <= today):
-        saved = _saved_card(session, inst.plan)
-        if saved is None or _done(session, "installment.charge_attempted", inst):
+        saved = charges.active_method(session, inst.plan)
+        if saved is None or charges.already_charged(session, inst, saved):
             continue
         debtor = session.get(Debtor, inst.plan.debtor_id)
         if debtor is None or not gate(debtor):
             continue
-        amount = inst.amount_minor - inst.paid_minor
-        audit.record(
-            session,
-            actor="system",
-            action="installment.charge_attempted",
-            entity=inst,
-            debtor_id=debtor.id,
-            amount_minor=amount,
-            saved_card_id=saved.id,
-        )
-        result = get_payments().charge_saved_card(session, saved=saved, installment=inst)
-        if result.succeeded and result.provider_ref:
-            record_payment(
-                session,
-                debtor_id=debtor.id,
-                amount_minor=result.amount_minor or amount,
-                currency=result.currency,
-                method="card",
-                provider=saved.provider,
-                provider_ref=result.provider_ref,
-                installment_id=inst.id,
-                recorded_by="system:off_session",
-            )
+        outcome = charges.charge(session, inst, saved, debtor)
+        if outcome == "charged":
             report.charged.append(inst.id)
-            continue
-        audit.record(
-            session,
-            actor="system",
-            action="installment.charge_failed",
-            entity=inst,
-            debtor_id=debtor.id,
-            provider_ref=result.provider_ref,
-            code=result.error_code,
-            message=result.error_message,
-        )
-        url = _link(session, debtor, "installment", installment=inst)
-        notify_debtor(
-            session,
-            debtor,
-            "utter_installment_charge_failed",
-            _variables(inst, url),
-            reason=f"installment:{inst.id}",
-        )
-        report.charge_failures.append(inst.id)
+        elif outcome == "processing":
+            report.debits_processing.append(inst.id)
+        else:
+            report.charge_failures.append(inst.id)
 
 
 def mark_missed_installments(
@@ -430,11 +348,13 @@ def mark_missed_installments(
         plan = inst.plan
         if plan.status != PlanStatus.ACTIVE:
             continue  # broken earlier in this pass
+        if charges.debit_processing(session, inst):
+            continue  # a SEPA debit takes days: its outcome comes by webhook
         debtor = session.get(Debtor, plan.debtor_id)
         if debtor is None or not gate(debtor):
             continue
         inst.status = InstallmentStatus.MISSED
-        task = _followup_task(
+        task = followup_task(
             session, debtor.id, "missed_installment", installment_id=inst.id, plan_id=plan.id
         )
         audit.record(
@@ -460,7 +380,7 @@ def mark_missed_installments(
                 dunning_resumed_invoice_ids=resumed,
             )
             report.broken_plans.append(plan.id)
-            url = _link(session, debtor, "balance")
+            url = link_for(session, debtor, "balance")
             notify_debtor(
                 session,
                 debtor,
@@ -469,11 +389,11 @@ def mark_missed_installments(
                 reason=f"plan:{plan.id}",
             )
             continue
-        url = _link(session, debtor, "installment", installment=inst)
+        url = link_for(session, debtor, "installment", installment=inst)
         notify_debtor(
             session,
             debtor,
             "utter_installment_missed",
-            _variables(inst, url),
+            installment_variables(inst, url),
             reason=f"installment:{inst.id}",
         )

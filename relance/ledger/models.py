@@ -1,4 +1,5 @@
-"""A card the debtor agreed to keep on file, so later installments can be charged off-session."""
+"""What the debtor agreed to keep on file (a card, a SEPA Direct Debit mandate), the charges made
+with it for a plan's installments, and payments waiting for review."""
 
 from __future__ import annotations
 
@@ -7,11 +8,20 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from relance.db.base import Base, TimestampMixin
+from relance.db.base import Base, MinorUnits, TimestampMixin
 
 
 class SavedPaymentMethod(TimestampMixin, Base):
-    """Provider references only (customer + payment method ids): no card data ever reaches us."""
+    """A way to charge the debtor's installments without them: a card kept by a checkout, or a
+    SEPA Direct Debit mandate set up from the portal.
+
+    Provider references only (customer, payment method, mandate ids), never card data or an IBAN
+    in clear: for a mandate, the last four characters of the IBAN and the mandate reference and
+    text the debtor agreed to. A mandate is `pending` from the moment the debtor is sent to the
+    provider's page until `setup_intent.succeeded` makes it `active` (then it has references);
+    `revoked` (the debtor, from the portal) and `inactive` (the bank or Stripe, `mandate.updated`)
+    stop automatic collection: the installments go back to payment links.
+    """
 
     __tablename__ = "saved_payment_methods"
     __table_args__ = (UniqueConstraint("provider", "payment_method_ref"),)
@@ -22,9 +32,50 @@ class SavedPaymentMethod(TimestampMixin, Base):
         ForeignKey("payment_plans.id", ondelete="CASCADE"), index=True
     )
     provider: Mapped[str] = mapped_column(String(16))
-    customer_ref: Mapped[str] = mapped_column(String(128))
-    payment_method_ref: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16), default="card", server_default="card")
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    customer_ref: Mapped[str | None] = mapped_column(String(128))
+    payment_method_ref: Mapped[str | None] = mapped_column(String(128))
+    setup_ref: Mapped[str | None] = mapped_column(String(128), index=True)
+    mandate_ref: Mapped[str | None] = mapped_column(String(128), index=True)
+    mandate_reference: Mapped[str | None] = mapped_column(String(64))
+    mandate_text: Mapped[str | None] = mapped_column(Text)
+    last4: Mapped[str | None] = mapped_column(String(4))
     revoked_at: Mapped[datetime | None]
+
+
+class InstallmentCharge(TimestampMixin, Base):
+    """One attempt to charge an installment with a saved method, claimed before the provider call.
+
+    `idempotency_key` (installment + attempt) goes to the provider: a job that dies after the call
+    and runs again makes the same request, which the provider answers with the same PaymentIntent,
+    and the payment is recorded once (by its PaymentIntent id). A SEPA debit stays `processing`
+    for days; `succeeded` or `failed` arrive by webhook, and a debit can fail after it succeeded
+    (the payment is then reversed, `relance/ledger/reversal.py`).
+    """
+
+    __tablename__ = "installment_charges"
+    __table_args__ = (UniqueConstraint("installment_id", "attempt"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    installment_id: Mapped[int] = mapped_column(
+        ForeignKey("installments.id", ondelete="CASCADE"), index=True
+    )
+    saved_method_id: Mapped[int] = mapped_column(
+        ForeignKey("saved_payment_methods.id", ondelete="CASCADE"), index=True
+    )
+    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(16))  # card | sepa_debit
+    provider: Mapped[str] = mapped_column(String(16))
+    amount_minor: Mapped[MinorUnits]
+    currency: Mapped[str] = mapped_column(String(3))
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    provider_ref: Mapped[str | None] = mapped_column(String(128), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # processing | succeeded | failed
+    failure_code: Mapped[str | None] = mapped_column(String(64))
+    settled_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
 
 
 class PaymentReview(TimestampMixin, Base):

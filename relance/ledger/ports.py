@@ -1,13 +1,14 @@
 """What the core needs from the payments edge (payment_links/), as a protocol.
 
 `relance` must not import payment_links/ (arrows point inward), yet follow-ups send payment links
-and charge saved cards. The process assembly installs the implementation
+and charge saved cards and SEPA mandates, and the portal sets mandates up. The process assembly installs the implementation
 (`payment_links.wiring.install()`); tests install a fake or the real one explicitly.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy.orm import Session
@@ -18,7 +19,10 @@ from relance.ledger.models import SavedPaymentMethod
 
 @dataclass(frozen=True)
 class ChargeResult:
-    """Outcome of an off-session charge. `provider_ref` is the PaymentIntent id when one exists."""
+    """Outcome of an off-session charge. `provider_ref` is the PaymentIntent id when one exists.
+
+    `pending`: accepted but not settled (a SEPA debit is `processing` for days); the outcome then
+    arrives by webhook (`payment_intent.succeeded` or `payment_intent.payment_failed`)."""
 
     succeeded: bool
     provider_ref: str | None = None
@@ -26,6 +30,16 @@ class ChargeResult:
     currency: str = "EUR"
     error_code: str | None = None
     error_message: str | None = None
+    pending: bool = False
+
+
+@dataclass(frozen=True)
+class MandateSetup:
+    """Where to send the debtor to give a SEPA mandate (`url`), and the provider's id of that
+    set-up (`setup_ref`), which `setup_intent.succeeded` names when the mandate is active."""
+
+    setup_ref: str
+    url: str
 
 
 class PaymentsPort(Protocol):
@@ -42,10 +56,36 @@ class PaymentsPort(Protocol):
         """A fresh payment link row and its URL (the token is only in the URL)."""
         ...
 
-    def charge_saved_card(
-        self, session: Session, *, saved: SavedPaymentMethod, installment: Installment
+    def provider_name(self) -> str:
+        """The provider new payment methods are saved with."""
+        ...
+
+    def charge_saved_method(
+        self,
+        session: Session,
+        *,
+        saved: SavedPaymentMethod,
+        installment: Installment,
+        amount_minor: int,
+        idempotency_key: str,
+        charge_id: int,
     ) -> ChargeResult:
-        """Charge one installment on the card kept on file, without the debtor present."""
+        """Charge one installment with the card or mandate kept on file, without the debtor."""
+        ...
+
+    def start_mandate(
+        self, session: Session, *, saved: SavedPaymentMethod, locale: str, return_url: str
+    ) -> MandateSetup:
+        """Open the provider's page where the debtor gives a SEPA Direct Debit mandate."""
+        ...
+
+    def revoke_method(self, session: Session, *, saved: SavedPaymentMethod) -> None:
+        """Tell the provider the method may no longer be charged (Stripe: detach it)."""
+        ...
+
+    def deliver_due_events(self, session: Session, now: datetime) -> int:
+        """Events the provider owes us now that are not pushed by webhook (only the sandbox has
+        any: the outcomes of its simulated SEPA debits); how many were delivered."""
         ...
 
 

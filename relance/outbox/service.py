@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 EVENTS = (
     "payment.received",
+    "payment.reversed",
     "plan.agreed",
     "promise.made",
     "dispute.opened",

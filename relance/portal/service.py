@@ -43,9 +43,11 @@ from relance.db.models.enums import (
 from relance.disputes import service as disputes
 from relance.errors import BadInput, NotFound, PolicyViolation
 from relance.handoff import service as handoff
+from relance.ledger.models import SavedPaymentMethod
 from relance.ledger.ports import get_payments
 from relance.letters.amounts import ClaimLine, compute_claim
 from relance.nlg.formatting import money
+from relance.plans import mandates
 from relance.plans import repository as plans_repository
 from relance.plans import service as plans
 from relance.policy.service import active_policy, plan_limits_for
@@ -92,6 +94,8 @@ class Overview:
     plans: list[PaymentPlan]
     promises: list[Promise]
     letters: list[Letter]
+    mandates: list[SavedPaymentMethod] = field(default_factory=list)
+    direct_debit_plan_ids: list[int] = field(default_factory=list)  # offer SEPA for these
     balance_minor: int = 0
     extras_minor: int = 0
     payable_ids: list[int] = field(default_factory=list)
@@ -134,6 +138,14 @@ def overview(session: Session, debtor: Debtor, today: date) -> Overview:
         .order_by(PortalAttachment.id)
     ):
         attachments.setdefault(row.dispute_id, []).append(row)
+    plans_rows = list(
+        session.scalars(
+            select(PaymentPlan)
+            .where(PaymentPlan.debtor_id == debtor.id)
+            .order_by(PaymentPlan.id.desc())
+        )
+    )
+    mandate_rows = mandates.mandates_of(session, debtor)
     return Overview(
         debtor=debtor,
         currency=claim.currency,
@@ -142,13 +154,14 @@ def overview(session: Session, debtor: Debtor, today: date) -> Overview:
         b2b=claim.b2b,
         disputes=disputes_rows,
         attachments=attachments,
-        plans=list(
-            session.scalars(
-                select(PaymentPlan)
-                .where(PaymentPlan.debtor_id == debtor.id)
-                .order_by(PaymentPlan.id.desc())
-            )
-        ),
+        plans=plans_rows,
+        mandates=[m for m in mandate_rows if m.status in (mandates.ACTIVE, mandates.PENDING)],
+        direct_debit_plan_ids=[
+            plan.id
+            for plan in plans_rows
+            if mandates.sepa_offered(debtor, plan)
+            and not any(m.plan_id == plan.id and m.status == mandates.ACTIVE for m in mandate_rows)
+        ],
         promises=list(
             session.scalars(
                 select(Promise).where(Promise.debtor_id == debtor.id).order_by(Promise.id.desc())
@@ -334,6 +347,43 @@ def accept_plan(
         kind="plan_created",
     )
     return plan
+
+
+def start_direct_debit(
+    session: Session,
+    debtor: Debtor,
+    plan_id: int,
+    *,
+    mandate_text: str,
+    locale: str,
+    return_url: str,
+) -> str:
+    """The provider's mandate page for this plan (`relance.plans.mandates`); `mandate_text` is
+    the text the debtor was shown, stored with the mandate."""
+    url = mandates.start_sepa(
+        session,
+        debtor,
+        plan_id,
+        mandate_text=mandate_text,
+        locale=locale,
+        return_url=return_url,
+    )
+    note_in_timeline(
+        session, debtor, "started a SEPA direct debit mandate for the plan", kind="mandate_started"
+    )
+    return url
+
+
+def revoke_mandate(session: Session, debtor: Debtor, mandate_id: int) -> SavedPaymentMethod:
+    """The debtor withdraws a mandate: no more debits, the installments go back to links."""
+    saved = mandates.revoke(session, debtor, mandate_id)
+    note_in_timeline(
+        session,
+        debtor,
+        f"revoked the direct debit mandate {saved.mandate_reference or saved.id}",
+        kind="mandate_revoked",
+    )
+    return saved
 
 
 def ask_plan_approval(

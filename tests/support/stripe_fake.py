@@ -7,6 +7,8 @@ published API reference:
 - `POST /v1/checkout/sessions` (form-encoded, bracket notation, Bearer key required, the same
   validation errors Stripe gives for the parameters we use, `Idempotency-Key` replay);
 - `GET /v1/checkout/sessions/{id}` and `POST /v1/checkout/sessions/{id}/expire`;
+- `GET /v1/mandates/{id}`, `GET /v1/payment_methods/{id}` and `POST .../detach` for the SEPA
+  mandates and payment methods `complete_setup()` makes (localstripe has no SEPA);
 - every other `/v1/...` path is forwarded to `upstream` (localstripe) when given, so one base URL
   serves both Checkout and PaymentIntents/Customers/PaymentMethods.
 
@@ -48,6 +50,8 @@ KNOWN_CREATE_PARAMS = {
     "currency",
     "expand",
     "ui_mode",
+    "allowed_payment_method_types",
+    "setup_intent_data",
 }
 MIN_EXPIRY, MAX_EXPIRY = 30 * 60, 24 * 60 * 60
 
@@ -122,6 +126,9 @@ class StripeFake:
     def __init__(self, upstream: str | None = None) -> None:
         self.upstream = upstream.rstrip("/") if upstream else None
         self.sessions: dict[str, dict[str, Any]] = {}
+        self.mandates: dict[str, dict[str, Any]] = {}
+        self.sepa_methods: dict[str, dict[str, Any]] = {}
+        self.detached: list[str] = []
         self.requests: list[RecordedRequest] = []
         self._idempotent: dict[str, tuple[int, dict[str, Any]]] = {}
         self._lock = threading.Lock()
@@ -164,6 +171,9 @@ class StripeFake:
     def reset(self) -> None:
         with self._lock:
             self.sessions.clear()
+            self.mandates.clear()
+            self.sepa_methods.clear()
+            self.detached.clear()
             self.requests.clear()
             self._idempotent.clear()
             self.fail_next = []
@@ -181,6 +191,10 @@ class StripeFake:
         raw = handler.rfile.read(length) if length else b""
         path, _, query = handler.path.partition("?")
         headers = {k.lower(): v for k, v in handler.headers.items()}
+        local = self._sepa_object(method, path)
+        if local is not None:
+            self._reply(handler, 200, local)
+            return
         if not path.startswith("/v1/checkout/sessions"):
             self._proxy(handler, method, handler.path, raw, headers)
             return
@@ -196,6 +210,31 @@ class StripeFake:
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", str(len(payload)))
         handler.send_header("Request-Id", "req_" + secrets.token_hex(7))
+        handler.end_headers()
+        handler.wfile.write(payload)
+
+    def _sepa_object(self, method: str, path: str) -> dict[str, Any] | None:
+        """Mandates and SEPA payment methods made by `complete_setup` (localstripe has none)."""
+        parts = path.strip("/").split("/")
+        if method == "GET" and len(parts) == 3 and parts[1] == "mandates":
+            return self.mandates.get(parts[2])
+        if len(parts) >= 3 and parts[1] == "payment_methods" and parts[2] in self.sepa_methods:
+            found = self.sepa_methods[parts[2]]
+            if method == "POST" and parts[3:] == ["detach"]:
+                found["customer"] = None
+                self.detached.append(parts[2])
+                for mandate in self.mandates.values():
+                    if mandate["payment_method"] == parts[2]:
+                        mandate["status"] = "inactive"
+            return dict(found) if method == "GET" or parts[3:] == ["detach"] else None
+        return None
+
+    @staticmethod
+    def _reply(handler: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
+        payload = json.dumps(body).encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(payload)))
         handler.end_headers()
         handler.wfile.write(payload)
 
@@ -370,7 +409,9 @@ class StripeFake:
             "payment_link": None,
             "payment_method_collection": "if_required",
             "payment_method_options": {},
-            "payment_method_types": params.get("payment_method_types") or ["card"],
+            "payment_method_types": params.get("allowed_payment_method_types")
+            or params.get("payment_method_types")
+            or ["card"],
             "payment_status": "unpaid",
             "phone_number_collection": {"enabled": False},
             "recovered_from": None,
@@ -388,6 +429,7 @@ class StripeFake:
             "url": f"{self.base_url}/c/pay/{session_id}",
             # Not part of the returned object in Stripe; kept to build the PaymentIntent.
             "_payment_intent_data": params.get("payment_intent_data") or {},
+            "_setup_intent_data": params.get("setup_intent_data") or {},
         }
         with self._lock:
             self.sessions[session_id] = session
@@ -472,6 +514,79 @@ class StripeFake:
             url=None,
         )
         return {k: v for k, v in session.items() if not k.startswith("_")}
+
+    def complete_setup(self, session_id: str, *, last4: str = "3000") -> dict[str, Any]:
+        """Play the debtor on a setup-mode SEPA session: the IBAN accepted, a Customer, a
+        `sepa_debit` PaymentMethod and an active multi-use Mandate; returns the SetupIntent as
+        `setup_intent.succeeded` carries it (shapes from Stripe's API reference)."""
+        session = self.sessions[session_id]
+        now = int(time.time())
+        customer = "cus_" + secrets.token_hex(7)
+        method_id = "pm_" + secrets.token_hex(12)
+        mandate_id = "mandate_" + secrets.token_hex(12)
+        setup_id = "seti_" + secrets.token_hex(12)
+        self.sepa_methods[method_id] = {
+            "id": method_id,
+            "object": "payment_method",
+            "billing_details": {"address": None, "email": None, "name": "Debtor", "phone": None},
+            "created": now,
+            "customer": customer,
+            "livemode": False,
+            "metadata": {},
+            "sepa_debit": {
+                "bank_code": "37040044",
+                "branch_code": "",
+                "country": "DE",
+                "fingerprint": secrets.token_hex(8),
+                "generated_from": {"charge": None, "setup_attempt": None},
+                "last4": last4,
+            },
+            "type": "sepa_debit",
+        }
+        self.mandates[mandate_id] = {
+            "id": mandate_id,
+            "object": "mandate",
+            "customer_acceptance": {
+                "accepted_at": now,
+                "online": {"ip_address": "127.0.0.1", "user_agent": "test"},
+                "type": "online",
+            },
+            "livemode": False,
+            "multi_use": {},
+            "payment_method": method_id,
+            "payment_method_details": {
+                "sepa_debit": {
+                    "reference": secrets.token_hex(8).upper(),
+                    "url": f"{self.base_url}/mandates/{mandate_id}",
+                },
+                "type": "sepa_debit",
+            },
+            "status": "active",
+            "type": "multi_use",
+        }
+        session.update(customer=customer, setup_intent=setup_id, status="complete", url=None)
+        return {
+            "id": setup_id,
+            "object": "setup_intent",
+            "application": None,
+            "cancellation_reason": None,
+            "client_secret": f"{setup_id}_secret_{secrets.token_hex(8)}",
+            "created": now,
+            "customer": customer,
+            "description": None,
+            "last_setup_error": None,
+            "latest_attempt": "setatt_" + secrets.token_hex(12),
+            "livemode": False,
+            "mandate": mandate_id,
+            "metadata": (session["_setup_intent_data"] or {}).get("metadata") or {},
+            "next_action": None,
+            "payment_method": method_id,
+            "payment_method_options": {},
+            "payment_method_types": ["sepa_debit"],
+            "single_use_mandate": None,
+            "status": "succeeded",
+            "usage": "off_session",
+        }
 
     def intent(self, intent_id: str) -> dict[str, Any]:
         """The PaymentIntent as localstripe holds it (for payment_intent.* events)."""

@@ -29,6 +29,7 @@ from relance.experiments.models import (  # kept by the experiments package (iss
     ExperimentExposure,
 )
 from relance.ledger.models import (  # kept by the ledger (payments work)
+    InstallmentCharge,
     PaymentReview,
     SavedPaymentMethod,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "ExperimentExposure",
     "Handoff",
     "Installment",
+    "InstallmentCharge",
     "Invoice",
     "LatePaymentReason",
     "Letter",

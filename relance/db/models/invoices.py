@@ -54,6 +54,10 @@ class Payment(TimestampMixin, Base):
     payment_link_id: Mapped[int | None] = mapped_column(ForeignKey("payment_links.id"))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     recorded_by: Mapped[str] = mapped_column(String(64), default="system")
+    # A debit that came back after it was recorded (SEPA: up to days later). Its allocations are
+    # removed and what it paid reopened (relance/ledger/reversal.py); the row stays as evidence.
+    reversed_at: Mapped[datetime | None]
+    reversal_reason: Mapped[str | None] = mapped_column(String(64))
 
     allocations: Mapped[list[PaymentAllocation]] = relationship(
         back_populates="payment", cascade="all, delete-orphan"

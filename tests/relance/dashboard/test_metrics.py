@@ -191,3 +191,55 @@ def test_late_reasons_count_each_debtor_once_by_latest_reason_in_the_period(db: 
     assert counted == {"illness": 1, "job_loss": 1, "cash_flow": 1}
     assert board.late_reasons_total == 3
     assert set(board.late_reasons) >= {"hardship", "insolvency", "other"}  # every category listed
+
+
+def test_plan_completion_and_debit_failure_rates(db: Session) -> None:
+    """Two of three agreed plans completed (one waiting for approval does not count); of three
+    SEPA debits with an outcome one failed (the one still processing and the card do not count)."""
+    from relance.ledger.models import InstallmentCharge, SavedPaymentMethod
+    from tests.factories import make_plan
+
+    debtor = make_debtor(db)
+    plans = [
+        make_plan(db, debtor, [1000], status=status, created_at=_at(5))
+        for status in ("completed", "completed", "broken", "pending_approval")
+    ]
+    make_plan(db, debtor, [1000], status="completed", created_at=_at(200))  # before the period
+    saved = SavedPaymentMethod(debtor_id=debtor.id, provider="sandbox", kind="sepa_debit")
+    db.add(saved)
+    db.flush()
+    inst = plans[0].installments[0]
+    for attempt, (kind, status) in enumerate(
+        [
+            ("sepa_debit", "succeeded"),
+            ("sepa_debit", "succeeded"),
+            ("sepa_debit", "failed"),
+            ("sepa_debit", "processing"),
+            ("card", "failed"),
+        ],
+        start=1,
+    ):
+        db.add(
+            InstallmentCharge(
+                installment_id=inst.id,
+                saved_method_id=saved.id,
+                debtor_id=debtor.id,
+                attempt=attempt,
+                kind=kind,
+                provider="sandbox",
+                amount_minor=1000,
+                currency="EUR",
+                idempotency_key=f"k-{inst.id}-{attempt}",
+                status=status,
+                created_at=_at(3),
+            )
+        )
+    db.flush()
+
+    board = metrics.compute(db, as_of=AS_OF)
+
+    assert (board.plans_agreed, board.plans_completed) == (3, 2)
+    assert board.plan_completion_rate == pytest.approx(2 / 3)
+    assert (board.debits_settled, board.debits_failed) == (3, 1)
+    assert board.debit_failure_rate == pytest.approx(1 / 3)
+    assert metrics.compute(db, as_of=AS_OF + timedelta(days=400)).debit_failure_rate is None

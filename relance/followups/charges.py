@@ -1,0 +1,254 @@
+"""Charging installments with what the debtor keeps on file (a card, a SEPA mandate), and what
+follows the outcome, whether it comes back at once (a card) or days later by webhook (SEPA).
+
+One `InstallmentCharge` row per attempt is written before the provider is called, and its
+idempotency key (installment + attempt) goes with the call: a pass that dies after the call and
+runs again computes the same attempt and key, the provider answers with the same PaymentIntent,
+and the payment is recorded once (the ledger is keyed by PaymentIntent id). A committed attempt
+is never repeated with the same method: after a failure the installment falls back to a payment
+link, and only a new method (a new mandate) gets a new attempt.
+
+A failure, immediate (a declined card) or late (a SEPA debit returned days later, even after it
+was reported `succeeded`), gets the same follow-up: the installment reopened (a recorded payment
+is reversed, `relance/ledger/reversal.py`), a follow-up task for collectors, and a message with a
+payment link.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from relance import audit
+from relance.db.base import utcnow
+from relance.db.models import Debtor, Installment, PaymentPlan
+from relance.followups.common import followup_task, installment_variables, link_for
+from relance.ledger.models import InstallmentCharge, SavedPaymentMethod
+from relance.ledger.notify import notify_debtor
+from relance.ledger.ports import get_payments
+from relance.ledger.reversal import reverse_payment
+from relance.ledger.service import find_payment, record_payment
+
+log = logging.getLogger(__name__)
+PROCESSING, SUCCEEDED, FAILED = "processing", "succeeded", "failed"
+Outcome = Literal["charged", "processing", "failed"]
+FAILED_RESPONSE = {
+    "card": "utter_installment_charge_failed",
+    "sepa_debit": "utter_installment_debit_failed",
+}
+NOTICE_RESPONSE = {
+    "card": "utter_installment_card_notice",
+    "sepa_debit": "utter_installment_debit_notice",
+}
+
+
+def active_method(session: Session, plan: PaymentPlan) -> SavedPaymentMethod | None:
+    """The card or mandate kept for this plan, else the debtor's most recent active one."""
+    return session.scalars(
+        select(SavedPaymentMethod)
+        .where(
+            SavedPaymentMethod.debtor_id == plan.debtor_id,
+            SavedPaymentMethod.status == "active",
+            SavedPaymentMethod.revoked_at.is_(None),
+        )
+        .order_by(
+            case((SavedPaymentMethod.plan_id == plan.id, 0), else_=1),
+            SavedPaymentMethod.id.desc(),
+        )
+        .limit(1)
+    ).first()
+
+
+def already_charged(session: Session, inst: Installment, saved: SavedPaymentMethod) -> bool:
+    """A charge is under way or went through, or this very method was already tried."""
+    return (
+        session.scalar(
+            select(InstallmentCharge.id)
+            .where(
+                InstallmentCharge.installment_id == inst.id,
+                (InstallmentCharge.status != FAILED)
+                | (InstallmentCharge.saved_method_id == saved.id),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def debit_processing(session: Session, inst: Installment) -> bool:
+    """A SEPA debit of this installment is on its way: it is neither missed nor to be reminded."""
+    return (
+        session.scalar(
+            select(InstallmentCharge.id)
+            .where(
+                InstallmentCharge.installment_id == inst.id,
+                InstallmentCharge.status == PROCESSING,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def charge(
+    session: Session, inst: Installment, saved: SavedPaymentMethod, debtor: Debtor
+) -> Outcome:
+    """Claim the next attempt, call the provider with its idempotency key, apply the outcome."""
+    attempt = 1 + int(
+        session.scalar(
+            select(func.coalesce(func.max(InstallmentCharge.attempt), 0)).where(
+                InstallmentCharge.installment_id == inst.id
+            )
+        )
+        or 0
+    )
+    amount = inst.amount_minor - inst.paid_minor
+    row = InstallmentCharge(
+        installment_id=inst.id,
+        saved_method_id=saved.id,
+        debtor_id=debtor.id,
+        attempt=attempt,
+        kind=saved.kind,
+        provider=saved.provider,
+        amount_minor=amount,
+        currency=inst.plan.currency,
+        idempotency_key=f"relance-installment-{inst.id}-attempt-{attempt}",
+        status=PROCESSING,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        actor="system",
+        action="installment.charge_attempted",
+        entity=inst,
+        debtor_id=debtor.id,
+        amount_minor=amount,
+        saved_card_id=saved.id,
+        kind=saved.kind,
+        charge_id=row.id,
+        attempt=attempt,
+    )
+    result = get_payments().charge_saved_method(
+        session,
+        saved=saved,
+        installment=inst,
+        amount_minor=amount,
+        idempotency_key=row.idempotency_key,
+        charge_id=row.id,
+    )
+    row.provider_ref = result.provider_ref
+    if result.succeeded and result.provider_ref:
+        settled(
+            session,
+            row,
+            amount_minor=result.amount_minor or amount,
+            currency=result.currency,
+            actor="system:off_session",
+        )
+        return "charged"
+    if result.pending and result.provider_ref:
+        audit.record(
+            session,
+            actor="system",
+            action="installment.debit_processing",
+            entity=inst,
+            debtor_id=debtor.id,
+            provider_ref=result.provider_ref,
+            charge_id=row.id,
+        )
+        return "processing"
+    failed(
+        session,
+        row,
+        code=result.error_code,
+        message=result.error_message,
+        actor="system",
+    )
+    return "failed"
+
+
+def settled(
+    session: Session, row: InstallmentCharge, *, amount_minor: int, currency: str, actor: str
+) -> None:
+    """The money arrived: record it against the installment (once per PaymentIntent)."""
+    if row.status == FAILED:
+        return  # a late success after a failure we already acted on: the webhook holds the event
+    row.status = SUCCEEDED
+    row.settled_at = row.settled_at or utcnow()
+    if row.provider_ref is None:
+        raise ValueError("a settled charge needs its PaymentIntent id")
+    record_payment(
+        session,
+        debtor_id=row.debtor_id,
+        amount_minor=amount_minor,
+        currency=currency,
+        method=row.kind,
+        provider=row.provider,
+        provider_ref=row.provider_ref,
+        installment_id=row.installment_id,
+        recorded_by=actor,
+    )
+
+
+def failed(
+    session: Session,
+    row: InstallmentCharge,
+    *,
+    code: str | None,
+    message: str | None,
+    actor: str,
+) -> bool:
+    """The charge failed, now or days after it was reported paid: reverse what it paid, then
+    the follow-up of a failed charge. False when this failure was already handled."""
+    if row.status == FAILED:
+        return False
+    was_paid = row.status == SUCCEEDED
+    row.status = FAILED
+    row.failure_code = (code or "unknown")[:64]
+    row.failed_at = utcnow()
+    inst = session.get(Installment, row.installment_id)
+    debtor = session.get(Debtor, row.debtor_id)
+    if inst is None or debtor is None:
+        return True
+    reversed_payment = False
+    payment = find_payment(session, row.provider_ref) if row.provider_ref else None
+    if payment is not None:
+        reversed_payment = reverse_payment(session, payment, reason=row.failure_code, actor=actor)
+    task = followup_task(
+        session,
+        debtor.id,
+        "charge_failed",
+        installment_id=inst.id,
+        plan_id=inst.plan_id,
+        kind=row.kind,
+        code=row.failure_code,
+        late=was_paid,
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="installment.charge_failed",
+        entity=inst,
+        debtor_id=debtor.id,
+        provider_ref=row.provider_ref,
+        code=row.failure_code,
+        message=message,
+        kind=row.kind,
+        charge_id=row.id,
+        late=was_paid,
+        payment_reversed=reversed_payment,
+        task_id=task.id,
+    )
+    url = link_for(session, debtor, "installment", installment=inst)
+    notify_debtor(
+        session,
+        debtor,
+        FAILED_RESPONSE.get(row.kind, FAILED_RESPONSE["card"]),
+        installment_variables(inst, url),
+        reason=f"installment:{inst.id}",
+    )
+    return True
