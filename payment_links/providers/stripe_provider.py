@@ -76,12 +76,16 @@ class StripeProvider:
             params["customer_creation"] = "always"
         if request.customer_email:
             params["customer_email"] = request.customer_email
+        return self._open_session(params, "checkout")
+
+    def _open_session(self, params: Any, purpose: str) -> CheckoutSession:
+        """Create a hosted Checkout Session (payment or SEPA set-up): one error path for both."""
         try:
             session = self._client.v1.checkout.sessions.create(params=params)
         except stripe.StripeError as exc:
-            raise ProviderError(f"stripe checkout creation failed: {exc}") from exc
+            raise ProviderError(f"stripe {purpose} creation failed: {exc}") from exc
         if not session.url:
-            raise ProviderError("stripe returned a checkout session without a URL")
+            raise ProviderError(f"stripe returned a {purpose} session without a URL")
         return CheckoutSession(id=session.id, url=session.url)
 
     def checkout_status(self, session_id: str) -> CheckoutStatus:
@@ -193,13 +197,7 @@ class StripeProvider:
         }
         if request.customer_email:
             params["customer_email"] = request.customer_email
-        try:
-            session = self._client.v1.checkout.sessions.create(params=params)
-        except stripe.StripeError as exc:
-            raise ProviderError(f"stripe mandate set-up failed: {exc}") from exc
-        if not session.url:
-            raise ProviderError("stripe returned a set-up session without a URL")
-        return CheckoutSession(id=session.id, url=session.url)
+        return self._open_session(params, "mandate set-up")
 
     def sepa_details(self, payment_method_ref: str, mandate_ref: str) -> SepaDetails:
         try:
