@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -14,6 +15,7 @@ from actions._common import (
     conversation_of,
     debtor_of,
     language,
+    latest_text,
     not_an_answer,
     unit_of_work,
     utter,
@@ -59,9 +61,27 @@ def _request_to_keep(tracker: Tracker) -> str | None:
         return None
     message = tracker.latest_message or {}
     confidence = float((message.get("intent") or {}).get("confidence") or 0.0)
-    if bare_figure(str(message.get("text") or "")) or confidence < REQUEST_SWITCH_CONFIDENCE:
+    if _answer_shaped(str(message.get("text") or "").strip()) or (
+        confidence < REQUEST_SWITCH_CONFIDENCE
+    ):
         return str(earlier)
     return None
+
+
+# A token of a postcode or customer number: letters, digits and hyphens, at least one digit
+# ("75011", "SW1A", "1AA", "C-10042").
+_IDENTIFIER_TOKEN = re.compile(r"^(?=[\w-]*\d)[\w-]+$")
+
+
+def _answer_shaped(text: str) -> bool:
+    """Only figures, or only tokens that each hold a digit: the shape of a postcode or a
+    reference, never of a sentence ("mdr", "ok 75011" and "why?" are not: a sentence is read by the NLU)."""
+    if not text:
+        return False
+    if bare_figure(text):
+        return True
+    tokens = [t for t in re.split(r"[\s,;]+", text) if t]
+    return bool(tokens) and all(_IDENTIFIER_TOKEN.match(t) for t in tokens)
 
 
 def _attempts_left(tracker: Tracker) -> int:
@@ -113,6 +133,24 @@ class ValidateIdentityForm(FormValidationAction):
         kept = _request_to_keep(tracker)
         return events if kept is None else [*events, SlotSet("pending_request", kept)]
 
+    def extract_identity_answer(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """A postcode- or reference-shaped message typed at the question is the answer,
+        whatever the NLU made of it.
+
+        The domain's from_text mapping leaves out off-topic readings (so "mdr" is no attempt),
+        and a list of figures is often read as off-topic: "75001 75002 … 75020" then went
+        unchecked, which spared the attacker the attempts it should cost and, for a genuine
+        "SW1A 1AA" read as off-topic, answered "I can only talk about your account".
+        """
+        if tracker.get_slot("requested_slot") != "identity_answer":
+            return {}
+        text = str((tracker.latest_message or {}).get("text") or "").strip()
+        if not _answer_shaped(text) or tracker.get_slot("identity_answer") == text:
+            return {}
+        return {"identity_answer": text}
+
     def validate_identity_answer(
         self,
         slot_value: Any,
@@ -126,7 +164,8 @@ class ValidateIdentityForm(FormValidationAction):
         attempts = int(tracker.get_slot("identity_attempts") or 0)
         if slot_value == FAILED and attempts >= settings.identity_max_attempts:
             return {"identity_answer": FAILED, "identity_verified": False}
-        if not_an_answer(tracker):  # no attempt spent on an off-topic message...
+        if not _answer_shaped(latest_text(tracker)) and not_an_answer(tracker):
+            # no attempt spent on an off-topic message...
             # ...and it gets the reason for the question, not the bare question again: "why do you
             # need that?" (often read as off-topic) was answered by repeating the question.
             utter(dispatcher, "utter_identity_why", identity_kind=settings.identity_check)

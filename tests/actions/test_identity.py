@@ -15,6 +15,7 @@ from actions.identity import ActionAskIdentityAnswer, ActionMarkWrongPerson, Val
 from relance.db.models import AuditEvent, Contact, Conversation, Debtor
 from relance.settings import get_settings
 from tests.actions.conftest import make_tracker, responses, slots_for
+from tests.factories import make_conversation, make_debtor, make_invoice
 from tests.support.identity_attacks import postcode_list_sms
 
 
@@ -314,3 +315,76 @@ def test_a_clear_new_request_during_the_check_replaces_the_earlier_one(
     events = asyncio.run(ValidateIdentityForm().run(dispatcher, tracker, IDENTITY_DOMAIN))
     assert [e for e in events if e.get("name") == "pending_request"] == []  # left as read
     assert tracker.get_slot("pending_request") == "payment_link"
+
+
+def _form_turn(setup: tuple[Debtor, Conversation], text: str, intent: str) -> Tracker:
+    """The tracker validate_identity_form gets for `text` typed at the question when the domain's
+    mappings filled nothing (its from_text mapping leaves out off-topic readings)."""
+    owner, conv = setup
+    tracker = make_tracker(
+        slots_for(owner, conv, identity_verified=False, requested_slot="identity_answer"),
+        text=text,
+        intent=intent,
+        events=[
+            {"event": "action", "name": "identity_form"},
+            {"event": "user", "text": text},
+        ],
+    )
+    tracker.active_loop = {"name": "identity_form"}
+    return tracker
+
+
+def _run_form(dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
+    events = asyncio.run(ValidateIdentityForm().run(dispatcher, tracker, IDENTITY_DOMAIN))
+    return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+
+
+@pytest.mark.parametrize("intent", ["out_of_scope", "goodbye", "deny", "nlu_fallback"])
+def test_a_postcode_read_as_off_topic_is_still_the_answer(
+    db: Session,
+    dispatcher: CollectingDispatcher,
+    debtor_setup: tuple[Debtor, Conversation],
+    intent: str,
+) -> None:
+    """Seen with a retrained model: "75011" or "SW1A 1AA" read as off-topic at the question was
+    not read at all, and the debtor got "I can only talk about your account"."""
+    slots = _run_form(dispatcher, _form_turn(debtor_setup, "75011", intent))
+    assert slots["identity_verified"] is True
+    assert "utter_identity_why" not in responses(dispatcher)
+
+
+def test_a_uk_postcode_read_as_off_topic_is_still_the_answer(
+    db: Session, dispatcher: CollectingDispatcher
+) -> None:
+    owner = make_debtor(db, postcode="SW1A 1AA", segment="consumer", language="en")
+    make_invoice(db, owner, amount_minor=20_000)
+    conv = make_conversation(db, owner)
+    slots = _run_form(dispatcher, _form_turn((owner, conv), "sw1a 1aa", "out_of_scope"))
+    assert slots["identity_verified"] is True
+
+
+def test_a_postcode_list_read_as_off_topic_is_read_and_locks(
+    db: Session, dispatcher: CollectingDispatcher, debtor_setup: tuple[Debtor, Conversation]
+) -> None:
+    """The 240-postcode SMS read as off-topic was left unread: no attempt spent. It is an answer
+    by its shape, so it costs what it tries: the check locks, nothing is verified."""
+    _owner, conv = debtor_setup
+    slots = _run_form(dispatcher, _form_turn(debtor_setup, postcode_list_sms(", "), "out_of_scope"))
+    assert slots["identity_verified"] is False and slots["identity_answer"] == "failed"
+    db.refresh(conv)
+    assert conv.identity_verified_at is None
+
+
+@pytest.mark.parametrize("text", ["mdr", "pourquoi vous voulez ça", "lol 😂", "quel temps fait-il"])
+def test_a_sentence_read_as_off_topic_is_no_answer(
+    db: Session,
+    dispatcher: CollectingDispatcher,
+    debtor_setup: tuple[Debtor, Conversation],
+    text: str,
+) -> None:
+    """Only the shape of a postcode or reference is read whatever the intent: an off-topic
+    sentence fills nothing (the form is rejected and the off-topic rule answers), costs no
+    attempt, and writes no audit event."""
+    slots = _run_form(dispatcher, _form_turn(debtor_setup, text, "out_of_scope"))
+    assert "identity_answer" not in slots and "identity_attempts" not in slots
+    assert db.scalars(select(AuditEvent).where(AuditEvent.action == "identity.failed")).all() == []

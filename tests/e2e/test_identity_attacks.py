@@ -16,42 +16,39 @@ pytestmark = pytest.mark.e2e
 
 
 def test_an_sms_listing_240_postcodes_reveals_nothing(e2e_stack: RunningStack) -> None:
-    """Every postcode the check reads is an attempt, so a list locks the check at once. A model
-    may also read such a list as off-topic (the CI model retrained on 2026-12-06 does, at 0.94):
-    the identity slot's mapping then leaves it unread, so no postcode in it is checked at all.
-    Either way nothing is revealed, nothing verified, and the check still counts the next
-    guess."""
+    """Every postcode the check reads is an attempt, so a list locks the check at once: nothing
+    revealed, nothing verified. A model may read such a list as off-topic (the CI model retrained
+    on 2026-12-06 does, at 0.94); the identity form reads a message shaped like postcodes as the
+    answer whatever its intent, so the list is checked, and locks, either way."""
     phone = "+33639980016"  # demo debtor C-FR-016 (postcode 38000), used by no other e2e test
     attack = postcode_list_sms(", ")
     assert "38000" in attack
     answers = _converse(e2e_stack, phone, ["Bonjour", "Combien je dois ?", attack], prefix="pc")
-
-    def identity_events() -> list[AuditEvent]:
-        with _session(e2e_stack) as session:
-            debtor = _debtor_by_phone(session, phone)
-            return list(
-                session.scalars(
-                    select(AuditEvent).where(
-                        AuditEvent.debtor_id == debtor.id, AuditEvent.action.like("identity.%")
-                    )
+    with _session(e2e_stack) as session:
+        debtor = _debtor_by_phone(session, phone)
+        balances = _possible_balances(session, debtor)
+        events = list(
+            session.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.debtor_id == debtor.id, AuditEvent.action.like("identity.%")
                 )
             )
-
-    with _session(e2e_stack) as session:
-        balances = _possible_balances(session, _debtor_by_phone(session, phone))
+        )
     said = " ".join(" ".join(a) for a in answers)
     assert not any(b in said for b in balances), answers
-    events = identity_events()
     assert "identity.verified" not in [e.action for e in events], answers
-    failed = [e for e in events if e.action == "identity.failed"]
-    if failed:  # read as an answer: 240 candidates, locked
-        assert failed[-1].details["locked"] is True, (answers, events)
-        return
-    # Left unread: the next guess is still checked and costs one attempt, the list none.
-    _converse(e2e_stack, phone, ["69003"], prefix="pd")
-    failed = [e for e in identity_events() if e.action == "identity.failed"]
-    assert len(failed) == 1 and failed[0].details["locked"] is False, failed
-    assert failed[0].details["attempts"] == 1, failed[0].details
+    [failed] = [e for e in events if e.action == "identity.failed"]
+    assert failed.details["locked"] is True and failed.details["candidates"] == 240, answers
+    # The guess that follows finds the check locked: it is handed to a collector, not checked.
+    _converse(e2e_stack, phone, ["38000"], prefix="pd")
+    with _session(e2e_stack) as session:
+        debtor = _debtor_by_phone(session, phone)
+        verified = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.debtor_id == debtor.id, AuditEvent.action == "identity.verified"
+            )
+        ).all()
+    assert verified == [], answers
 
 
 def test_questions_during_the_identity_check_cost_no_attempt(e2e_stack: RunningStack) -> None:
