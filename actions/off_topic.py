@@ -1,0 +1,45 @@
+"""Off-topic messages outside any form: "I can only help with your account", and, to a verified
+debtor on a payment plan, where the plan stands.
+
+Seen in conversation: right after agreeing a plan, "ok et je commence quand ?" / "when do i
+start" is read as off-topic (teaching it as a balance question moved the off-topic false-accept
+figure past its target, BENCHMARKS.md), and the debtor got the bare "could you rephrase?" to the
+one question that matters then. Whatever the off-topic message was, the next instalment is what
+a debtor on a plan most needs to know; it is said only after the identity check and never inside
+a form (the forms' own off-topic rules keep the bare reply and ask their question again).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions._common import debtor_of, next_installment_variables, unit_of_work, utter
+from relance.plans import repository as plans_repository
+
+NAME = "action_out_of_scope"
+
+
+class ActionOutOfScope(Action):
+    def name(self) -> str:
+        return NAME
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        variables: dict[str, Any] = {}
+        if tracker.get_slot("identity_verified") and not (tracker.active_loop or {}).get("name"):
+            with unit_of_work() as session:
+                debtor = debtor_of(session, tracker)
+                plan = plans_repository.live_plan(session, debtor.id) if debtor else None
+                if plan is not None:
+                    variables = {
+                        "currency": plan.currency,
+                        **next_installment_variables(session, plan.debtor_id),
+                    }
+        utter(dispatcher, "utter_out_of_scope", **variables)
+        return []

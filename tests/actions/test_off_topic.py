@@ -1,0 +1,71 @@
+"""Off-topic outside forms: the bare reply, and to a verified debtor on a plan, the next
+instalment ("ok et je commence quand ?" right after agreeing a plan is read as off-topic)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy.orm import Session
+
+from actions.off_topic import ActionOutOfScope
+from relance.nlg.formatting import money
+from relance.nlg.renderer import render
+from relance.nlg.templates_store import bundled_templates
+from tests.actions.conftest import make_tracker, responses, slots_for
+from tests.factories import make_plan
+
+
+def _said(dispatcher) -> dict:
+    [message] = dispatcher.messages
+    assert message["response"] == "utter_out_of_scope"
+    return message
+
+
+def test_without_a_plan_the_reply_is_the_bare_one(db: Session, dispatcher, debtor_setup) -> None:
+    owner, conv = debtor_setup
+    ActionOutOfScope().run(
+        dispatcher, make_tracker(slots_for(owner, conv), intent="out_of_scope"), {}
+    )
+    assert _said(dispatcher).get("next_installment_minor") is None
+
+
+def test_on_a_plan_the_reply_names_the_next_instalment(
+    db: Session, dispatcher, debtor_setup
+) -> None:
+    owner, conv = debtor_setup
+    make_plan(db, owner, (7_000, 8_000), first_due=date(2026, 12, 16))
+    tracker = make_tracker(
+        slots_for(owner, conv), text="ok et je commence quand ?", intent="out_of_scope"
+    )
+    ActionOutOfScope().run(dispatcher, tracker, {})
+    message = _said(dispatcher)
+    assert message["next_installment_minor"] == 7_000
+    assert message["next_installment_date"] == "2026-12-16"
+    variables = {key: value for key, value in message.items() if key != "response"}
+    text = render(bundled_templates(), "utter_out_of_scope", language="fr", variables=variables)
+    assert (
+        f"prochaine échéance est de {money(7_000, 'EUR', 'fr')}, à régler au plus tard le 16 décembre 2026"
+        in text
+    ), text
+    english = render(bundled_templates(), "utter_out_of_scope", language="en", variables=variables)
+    assert "Your next instalment is" in english and "16 December 2026" in english, english
+
+
+def test_before_the_identity_check_nothing_about_the_plan_is_said(
+    db: Session, dispatcher, debtor_setup
+) -> None:
+    owner, conv = debtor_setup
+    make_plan(db, owner, (7_000, 8_000), first_due=date(2026, 12, 16))
+    tracker = make_tracker(slots_for(owner, conv, identity_verified=False), intent="out_of_scope")
+    ActionOutOfScope().run(dispatcher, tracker, {})
+    assert _said(dispatcher).get("next_installment_minor") is None
+    assert responses(dispatcher) == ["utter_out_of_scope"]
+
+
+def test_inside_a_form_the_reply_stays_bare(db: Session, dispatcher, debtor_setup) -> None:
+    owner, conv = debtor_setup
+    make_plan(db, owner, (7_000, 8_000), first_due=date(2026, 12, 16))
+    tracker = make_tracker(slots_for(owner, conv), intent="out_of_scope")
+    tracker.active_loop = {"name": "promise_form"}
+    ActionOutOfScope().run(dispatcher, tracker, {})
+    assert _said(dispatcher).get("next_installment_minor") is None
