@@ -30,6 +30,7 @@ from relance.db.models import (
     Task,
 )
 from relance.db.session import make_engine
+from relance.nlg.formatting import long_date, money
 from relance.nlg.renderer import render
 from relance.nlg.templates_store import bundled_templates
 from relance.portfolio.importer import import_rows, read_csv
@@ -368,6 +369,56 @@ def test_the_plan_said_after_an_off_topic_aside_is_still_the_plan(e2e_stack: Run
             select(Handoff).join(Conversation).where(Conversation.debtor_id == debtor.id)
         ).first()
         assert handoff is None
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "turns", "question"),
+    [
+        (
+            "fr",
+            "+33639987011",
+            "75014",
+            ["je ne peux pas payer", "75014", "en 3 fois par mois", "oui"],
+            "ok et je commence quand ?",
+        ),
+        (
+            "en",
+            "+12025557021",
+            "60615",
+            ["i can't pay right now", "60615", "3 monthly payments", "yes"],
+            "when do i start",
+        ),
+    ],
+)
+def test_when_do_i_start_after_agreeing_a_plan_names_the_first_instalment(
+    e2e_stack: RunningStack,
+    language: str,
+    phone: str,
+    postcode: str,
+    turns: list[str],
+    question: str,
+) -> None:
+    """Simulator finding: right after agreeing a plan, "ok et je commence quand ?" / "when do i
+    start" is read as off-topic and got only "could you rephrase?". Whatever the NLU reads, the
+    answer names the first instalment's amount and date."""
+    tag = f"start{language}"
+    debtor = _add_debtor(
+        e2e_stack,
+        f"C-START-{language}",
+        phone,
+        language=language,
+        postcode=postcode,
+        amount="600.00",
+    )
+    for n, text in enumerate(turns):
+        _say(e2e_stack, phone, text, tag, n)
+    with _session(e2e_stack) as session:
+        plan = session.scalars(select(PaymentPlan).where(PaymentPlan.debtor_id == debtor.id)).one()
+        first = min(plan.installments, key=lambda i: (i.due_date, i.seq))
+        amount, due = first.amount_minor, first.due_date
+    replies = " ".join(_say(e2e_stack, phone, question, tag, len(turns)))
+    assert money(amount, "EUR", language) in replies, replies
+    assert long_date(due, language) in replies, replies
 
 
 def test_a_postcode_given_before_the_question_is_the_identity_answer(
