@@ -98,17 +98,15 @@ class Matcher:
         self.session = session
 
     def match_all(self, lines: Sequence[Line]) -> list[Match]:
-        rf_ids = {
-            line.line_no: rf.find_in_text(f"{line.reference or ''} {line.remittance}")
-            for line in lines
-        }
-        tokens = {line.line_no: _tokens(line) for line in lines}
-        by_id = self._invoices_by_id(sorted({i for ids in rf_ids.values() for i in ids}))
-        by_number = self._invoices_by_number(sorted({t for ts in tokens.values() for t in ts}))
+        # By position, not by `line_no`: the transfers of one batch entry share its number.
+        rf_ids = [rf.find_in_text(f"{line.reference or ''} {line.remittance}") for line in lines]
+        tokens = [_tokens(line) for line in lines]
+        by_id = self._invoices_by_id(sorted({i for ids in rf_ids for i in ids}))
+        by_number = self._invoices_by_number(sorted({t for ts in tokens for t in ts}))
         payers = self._payers(lines)
         return [
-            self._decide(line, rf_ids[line.line_no], tokens[line.line_no], by_id, by_number, payers)
-            for line in lines
+            self._decide(line, line_rf, line_tokens, by_id, by_number, payers)
+            for line, line_rf, line_tokens in zip(lines, rf_ids, tokens, strict=True)
         ]
 
     # --- batched lookups ---------------------------------------------------------------------

@@ -66,7 +66,10 @@ class Line:
         """A stable identity for the line: the bank's reference, else a digest of its content
         (`occurrence` separates identical lines of one statement)."""
         if self.bank_ref:
-            return f"ref:{self.bank_ref}"[:128]
+            # Banks repeat a reference on the transfers of one batch (PostFinance gives each
+            # `TxDtls` the batch's `AcctSvcrRef`): the second and later get their occurrence.
+            suffix = f"#{occurrence}" if occurrence else ""
+            return f"ref:{self.bank_ref[: 124 - len(suffix)]}{suffix}"
         digest = hashlib.sha256(
             "|".join(
                 (
@@ -182,21 +185,21 @@ def _camt_lines(entry: Element, line_no: int) -> list[Line]:
     entry_ref = _text(entry, "AcctSvcrRef") or _text(entry, "NtryRef")
     details = [tx for d in _all(entry, "NtryDtls") for tx in _all(d, "TxDtls")]
     # A batch booking lists its transfers, each with its own amount: one line per transfer.
-    split = len(details) > 1 and all(_find(tx, "Amt") is not None for tx in details)
-    parts: list[tuple[Element | None, str, str | None]] = (
+    amounts = [_tx_amount(tx) for tx in details]
+    split = len(details) > 1 and all(a is not None for a in amounts)
+    parts: list[tuple[Element | None, Element, str | None]] = (
         [
-            (tx, (_text(tx, "Amt") or ""), _text(tx, "Refs/AcctSvcrRef") or _sub(entry_ref, n))
-            for n, tx in enumerate(details, start=1)
+            (tx, tx_amount, _text(tx, "Refs/AcctSvcrRef") or _sub(entry_ref, n))
+            for n, (tx, tx_amount) in enumerate(zip(details, amounts, strict=True), start=1)
+            if tx_amount is not None
         ]
         if split
-        else [(details[0] if details else None, amount_node.text or "", entry_ref)]
+        else [(details[0] if details else None, amount_node, entry_ref)]
     )
     lines = []
-    for tx, amount_text, bank_ref in parts:
-        tx_currency = currency
-        if tx is not None and split:
-            tx_amount = _find(tx, "Amt")
-            tx_currency = ((tx_amount.get("Ccy") if tx_amount is not None else "") or "").upper()
+    for tx, amount, bank_ref in parts:
+        amount_text = amount.text or ""
+        tx_currency = ((amount.get("Ccy") or "") if split else currency).strip().upper()
         line = Line(
             line_no=line_no,
             credit=indicator == "CRDT",
@@ -221,6 +224,13 @@ def _camt_lines(entry: Element, line_no: int) -> list[Line]:
             line.remittance = extra[:MAX_TEXT]
         lines.append(line)
     return lines
+
+
+def _tx_amount(tx: Element) -> Element | None:
+    """A transfer's own amount: `TxDtls/Amt` (camt.053.001.03 and later), else the amount the
+    transfer was made for, `AmtDtls/TxAmt/Amt` (the only one camt.053.001.02 has)."""
+    own = _find(tx, "Amt")  # an Element without children is falsy: compare with None
+    return own if own is not None else _find(tx, "AmtDtls/TxAmt/Amt")
 
 
 def _sub(ref: str | None, n: int) -> str | None:
@@ -266,7 +276,14 @@ def parse_camt053(data: bytes, *, max_lines: int) -> list[Statement]:
             elif tag == "Acct":
                 current.account_iban = _text(node, "Id/IBAN") or _text(node, "Id/Othr/Id") or ""
                 current.currency = (_text(node, "Ccy") or "").upper()
-            elif tag in ("Bal", "TxsSummry"):
+            elif tag == "Bal":
+                # <Acct><Ccy> is optional: a day without entries still has its balances'
+                # currency (the account's), which the statement needs to be checked.
+                amount = _find(node, "Amt")
+                if not current.currency and amount is not None:
+                    current.currency = (amount.get("Ccy") or "").strip().upper()
+                node.clear()
+            elif tag == "TxsSummry":
                 node.clear()
         for statement in statements:
             if not statement.statement_ref:

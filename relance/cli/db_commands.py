@@ -34,26 +34,35 @@ def import_invoices(
     shift_days: int = typer.Option(0, help="Shift every date by this many days (demo data)"),
 ) -> None:
     """Import debtors and invoices from CSV. Nothing is written unless every row is valid."""
-    _import(csv_file.read_text(encoding="utf-8"), shift_days)
+    _import(csv_file, shift_days)
 
 
 def load_demo() -> None:
     """Load the bundled demo portfolio, dates shifted to today (harmless if already loaded)."""
     from relance.portfolio.demo import DEMO_CSV, demo_shift_days
 
-    _import(DEMO_CSV.read_text(encoding="utf-8"), demo_shift_days(date.today()))
+    _import(DEMO_CSV, demo_shift_days(date.today()))
 
 
-def _import(text: str, shift_days: int) -> None:
+def _import(path: Path, shift_days: int) -> None:
+    """The file is read twice as a stream (counted for the progress bar, then imported), never
+    held whole: a large file's import keeps one chunk of rows in memory."""
+    import csv
+
     from relance.db.session import session_scope
-    from relance.portfolio.importer import import_rows, read_csv
+    from relance.portfolio.importer import import_rows, stream_csv
 
-    rows = read_csv(text)
-    with Progress(console=console, transient=True) as progress, session_scope() as session:
-        task = progress.add_task("importing", total=len(rows))
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        total = max(sum(1 for _ in csv.reader(handle)) - 1, 0)
+    with (
+        path.open(encoding="utf-8-sig", newline="") as handle,
+        Progress(console=console, transient=True) as progress,
+        session_scope() as session,
+    ):
+        task = progress.add_task("importing", total=total)
         report = import_rows(
             session,
-            rows,
+            stream_csv(handle),
             actor="cli",
             date_shift_days=shift_days,
             progress=lambda: progress.advance(task),

@@ -1,7 +1,8 @@
 """All-or-nothing import of debtors and invoices.
 
-Every row is validated first and every problem is reported with its line number; only a clean file
-is written. Re-importing the same file is harmless: identical invoices are counted as unchanged,
+Every row is validated and every problem is reported with its line number; only a clean file
+is written (chunk by chunk inside a savepoint that a problem rolls back, so memory holds one
+chunk, not the file). Re-importing the same file is harmless: identical invoices are counted as unchanged,
 an invoice number that exists with different figures is an error (never silently overwritten).
 
 The database is read and written per chunk of rows, never per row: one IN (...) query per chunk
@@ -13,11 +14,12 @@ round trips (two statements per row, ten per new debtor).
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TextIO
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, selectinload
@@ -53,6 +55,23 @@ def read_csv(text: str) -> list[dict[str, str | None]]:
     return list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
 
 
+def stream_csv(handle: TextIO) -> Iterator[dict[str, str | None]]:
+    """The rows of an open CSV file one at a time (open it with encoding="utf-8-sig"): a large
+    file is never held whole, as `read_csv`'s list of rows is."""
+    yield from csv.DictReader(handle)
+
+
+@dataclass
+class _Seen:
+    """What the rules across rows need of the rows already judged: a few bytes per row, never
+    the rows themselves."""
+
+    first_line: dict[str, int] = field(default_factory=dict)  # invoice number -> first line
+    debtors: dict[str, bytes] = field(default_factory=dict)  # customer number -> details digest
+    claims: dict[str, str] = field(default_factory=dict)  # phone or e-mail -> first customer
+    merged: set[str] = field(default_factory=set)  # customers whose contacts were merged
+
+
 def import_rows(
     session: Session,
     rows: Iterable[dict[str, str | None]],
@@ -61,40 +80,48 @@ def import_rows(
     date_shift_days: int = 0,
     progress: Callable[[], None] | None = None,
 ) -> ImportReport:
-    """Validate all rows, then write them in the caller's transaction if (and only if) all are valid."""
+    """Judge every row and write the file in the caller's transaction if (and only if) all are
+    valid; every problem is reported with its line.
+
+    Rows are read, judged and written one chunk at a time inside a savepoint, so memory holds a
+    chunk, not the file (`rows` may be a stream: `stream_csv`). The first problem stops the
+    writing; the rest of the file is still judged, and the savepoint is rolled back, so a file
+    with any problem leaves nothing behind, whatever the caller then commits. The rules across
+    rows (an invoice repeated, a customer described two ways, an address claimed by two
+    customers) keep only keys and digests of the rows already seen.
+    """
     report = ImportReport()
-    parsed: list[ParsedRow] = []
-    first_line: dict[str, int] = {}
-    for line, raw in enumerate(rows, start=2):  # line 1 is the CSV header
-        report.rows += 1
-        result = parse_row(line, raw, date_shift_days)
-        if isinstance(result, list):
-            report.errors[line] = result
-        else:
-            parsed.append(result)
-        number = (raw.get("invoice_number") or "").strip()
-        first = first_line.setdefault(number, line) if number else line
-        if first != line:
-            report.errors.setdefault(line, []).append(
-                f"invoice {number} is repeated (first on line {first})"
-            )
-    _check_consistency(parsed, report)
-    _check_contact_owners(session, parsed, report)
-    existing = _existing_invoices(session, [p.invoice.number for p in parsed])
-    for row in parsed:
-        current = existing.get(row.invoice.number)
-        if current is not None and not _same_invoice(current, row):
-            report.errors.setdefault(row.line, []).append(
-                f"invoice {row.invoice.number} already exists with different figures"
-            )
+    seen = _Seen()
+    savepoint = session.begin_nested()
+    try:
+        chunk: list[ParsedRow] = []
+        for line, raw in enumerate(rows, start=2):  # line 1 is the CSV header
+            report.rows += 1
+            result = parse_row(line, raw, date_shift_days)
+            if isinstance(result, list):
+                report.errors[line] = result
+            else:
+                chunk.append(result)
+            number = (raw.get("invoice_number") or "").strip()
+            first = seen.first_line.setdefault(number, line) if number else line
+            if first != line:
+                report.errors.setdefault(line, []).append(
+                    f"invoice {number} is repeated (first on line {first})"
+                )
+            if len(chunk) == CHUNK:
+                _take(session, chunk, seen, report, progress)
+                chunk = []
+        _take(session, chunk, seen, report, progress)
+    except BaseException:
+        savepoint.rollback()
+        raise
     if report.errors:
+        savepoint.rollback()
+        report.debtors_created = report.invoices_created = report.invoices_unchanged = 0
         return report
     if get_settings().identity_check == "customer_number":
-        _warn_sequential_customer_numbers(parsed, report)
-
-    created = _write(session, parsed, existing, report, progress)
-    report.invoices_created = created
-    report.invoices_unchanged = len(parsed) - created
+        _warn_sequential_customer_numbers(seen.debtors, report)
+    report.invoices_unchanged = report.rows - report.invoices_created
     audit.record(
         session,
         actor=actor,
@@ -104,69 +131,92 @@ def import_rows(
         invoices_created=report.invoices_created,
         warnings=report.warnings,
     )
+    savepoint.commit()
     return report
+
+
+def _take(
+    session: Session,
+    chunk: list[ParsedRow],
+    seen: _Seen,
+    report: ImportReport,
+    progress: Callable[[], None] | None,
+) -> None:
+    """Judge a chunk of parsed rows against the rows before it and the database; write it while
+    the file has no problem so far."""
+    if not chunk:
+        return
+    _check_consistency(chunk, seen.debtors, report)
+    _check_contact_owners(session, chunk, seen.claims, report)
+    existing = _existing_invoices(session, [p.invoice.number for p in chunk])
+    for row in chunk:
+        current = existing.get(row.invoice.number)
+        if seen.first_line.get(row.invoice.number) != row.line:
+            continue  # a repeat, reported as such (an earlier chunk may have written the first)
+        if current is not None and not _same_invoice(current, row):
+            report.errors.setdefault(row.line, []).append(
+                f"invoice {row.invoice.number} already exists with different figures"
+            )
+    if not report.errors:
+        report.invoices_created += _write(session, chunk, existing, seen.merged, report, progress)
 
 
 def _write(
     session: Session,
-    parsed: list[ParsedRow],
+    chunk: list[ParsedRow],
     existing: dict[str, _Known],
+    merged: set[str],
     report: ImportReport,
     progress: Callable[[], None] | None,
 ) -> int:
-    """Write validated rows chunk by chunk; returns how many invoices were created.
+    """Write a chunk of validated rows; returns how many invoices were created.
 
-    Per chunk: one query for its debtors (with their contacts), one bulk INSERT each for the new
-    debtors (their ids returned), their contacts and the new invoices: no ORM object is built for
-    them, so SQLite too gets one statement per chunk (the ORM inserts one row per statement there
-    when it needs the generated ids back). A known debtor's new contacts go through the ORM
+    One query for its debtors (with their contacts), one bulk INSERT each for the new debtors
+    (their ids returned), their contacts and the new invoices: no ORM object is built for them,
+    so SQLite too gets one statement per chunk (the ORM inserts one row per statement there when
+    it needs the generated ids back). A known debtor's new contacts go through the ORM
     (`merge_contacts`, rare on a re-import) so its loaded contacts stay true. A debtor's contacts
-    are merged once, on its first row, as before.
+    are merged once, on its first row, as before (a debtor an earlier chunk created is known).
     """
-    merged: set[str] = set()
-    created = 0
-    for start in range(0, len(parsed), CHUNK):
-        chunk = parsed[start : start + CHUNK]
-        known = find_debtors(session, [row.debtor.customer_number for row in chunk])
-        fresh: dict[str, DebtorData] = {}
-        for row in chunk:
-            number = row.debtor.customer_number
-            if number not in merged:
-                merged.add(number)
-                if number in known:
-                    merge_contacts(known[number], row.debtor)
-                else:
-                    fresh[number] = row.debtor
-            if progress:
-                progress()
-        session.flush()  # a known debtor's new contacts
-        ids = {number: debtor.id for number, debtor in known.items()}
-        if fresh:
-            ids.update(
-                (number, id_)
-                for id_, number in session.execute(
-                    insert(Debtor).returning(Debtor.id, Debtor.customer_number),
-                    [debtor_values(data) for data in fresh.values()],
-                )
+    known = find_debtors(session, [row.debtor.customer_number for row in chunk])
+    fresh: dict[str, DebtorData] = {}
+    for row in chunk:
+        number = row.debtor.customer_number
+        if number not in merged:
+            merged.add(number)
+            if number in known:
+                merge_contacts(known[number], row.debtor)
+            else:
+                fresh[number] = row.debtor
+        if progress:
+            progress()
+    session.flush()  # a known debtor's new contacts
+    ids = {number: debtor.id for number, debtor in known.items()}
+    if fresh:
+        ids.update(
+            (number, id_)
+            for id_, number in session.execute(
+                insert(Debtor).returning(Debtor.id, Debtor.customer_number),
+                [debtor_values(data) for data in fresh.values()],
             )
-            session.execute(
-                insert(Contact),
-                [
-                    {"debtor_id": ids[number], "channel": channel, "address": address}
-                    for number, data in fresh.items()
-                    for channel, address in wanted_contacts(data)
-                ],
-            )
-            report.debtors_created += len(fresh)
-        new = [
-            {"debtor_id": ids[row.debtor.customer_number], **invoice_values(row.invoice)}
-            for row in chunk
-            if row.invoice.number not in existing
-        ]
-        if new:
-            session.execute(insert(Invoice), new)
-        created += len(new)
-    return created
+        )
+        session.execute(
+            insert(Contact),
+            [
+                {"debtor_id": ids[number], "channel": channel, "address": address}
+                for number, data in fresh.items()
+                for channel, address in wanted_contacts(data)
+            ],
+        )
+        report.debtors_created += len(fresh)
+    new = [
+        {"debtor_id": ids[row.debtor.customer_number], **invoice_values(row.invoice)}
+        for row in chunk
+        if row.invoice.number not in existing
+    ]
+    if new:
+        session.execute(insert(Invoice), new)
+    return len(new)
 
 
 def invoice_values(inv: InvoiceData) -> dict[str, Any]:
@@ -200,9 +250,9 @@ def sequential_neighbours(numbers: Iterable[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def _warn_sequential_customer_numbers(parsed: list[ParsedRow], report: ImportReport) -> None:
+def _warn_sequential_customer_numbers(customers: Iterable[str], report: ImportReport) -> None:
     """Under IDENTITY_CHECK=customer_number the number is the debtor's secret (issue 17.1)."""
-    pairs = sequential_neighbours({row.debtor.customer_number for row in parsed})
+    pairs = sequential_neighbours(customers)
     if pairs:
         first, second = pairs[0]
         report.warnings.append(
@@ -212,18 +262,23 @@ def _warn_sequential_customer_numbers(parsed: list[ParsedRow], report: ImportRep
         )
 
 
-def _check_consistency(parsed: list[ParsedRow], report: ImportReport) -> None:
-    debtor_rows: dict[str, DebtorData] = {}
+def _check_consistency(
+    parsed: list[ParsedRow], digests: dict[str, bytes], report: ImportReport
+) -> None:
+    """A customer's rows must describe it alike; `digests` holds each customer's first
+    description as a digest (16 bytes, not the row)."""
     for row in parsed:
-        known = debtor_rows.setdefault(row.debtor.customer_number, row.debtor)
-        if known != row.debtor:
+        digest = hashlib.blake2b(repr(row.debtor).encode(), digest_size=16).digest()
+        if digests.setdefault(row.debtor.customer_number, digest) != digest:
             report.errors.setdefault(row.line, []).append(
                 f"customer {row.debtor.customer_number} has different details than on an earlier line"
             )
 
 
-def _check_contact_owners(session: Session, parsed: list[ParsedRow], report: ImportReport) -> None:
-    conflicts = contact_owner_conflicts(session, [row.debtor for row in parsed])
+def _check_contact_owners(
+    session: Session, parsed: list[ParsedRow], claims: dict[str, str], report: ImportReport
+) -> None:
+    conflicts = contact_owner_conflicts(session, [row.debtor for row in parsed], claims)
     for row, problems in zip(parsed, conflicts, strict=True):
         if problems:
             report.errors.setdefault(row.line, []).extend(problems)
@@ -327,7 +382,9 @@ def wanted_contacts(data: DebtorData) -> list[tuple[str, str]]:
     return wanted
 
 
-def contact_owner_conflicts(session: Session, debtors: Sequence[DebtorData]) -> list[list[str]]:
+def contact_owner_conflicts(
+    session: Session, debtors: Sequence[DebtorData], claims: dict[str, str] | None = None
+) -> list[list[str]]:
     """For each debtor's data, in order, why its phone or e-mail cannot be that debtor's (empty
     if they can).
 
@@ -336,9 +393,10 @@ def contact_owner_conflicts(session: Session, debtors: Sequence[DebtorData]) -> 
     fail the whole import with an IntegrityError instead of a row error). Within the batch the
     first customer to give an address keeps it; in the database any other customer holding it
     wins. One query per 500 addresses, and a dict lookup per row (the earlier per-row scan of
-    every taken phone made a full re-import quadratic).
+    every taken phone made a full re-import quadratic). `claims` carries the first claims of
+    earlier batches of the same file (it is updated).
     """
-    first_claim: dict[str, str] = {}
+    first_claim: dict[str, str] = {} if claims is None else claims
     problems: list[list[str]] = []
     for data in debtors:
         found = []
@@ -347,7 +405,9 @@ def contact_owner_conflicts(session: Session, debtors: Sequence[DebtorData]) -> 
             if owner != data.customer_number:
                 found.append(_taken(kind, address, owner))
         problems.append(found)
-    holders = contact_holders(session, list(first_claim))
+    holders = contact_holders(
+        session, [address for data in debtors for _kind, address in _addresses(data)]
+    )
     for data, found in zip(debtors, problems, strict=True):
         found.extend(owner_problems(data, holders, already=found))
     return problems
