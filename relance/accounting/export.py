@@ -174,7 +174,7 @@ def _parts(
             (a.get("invoice_id"), int(a["amount_minor"]))
             for a in (reversal.details or {}).get("allocations", [])
         ]
-    parts = [(invoice_id, minor) for invoice_id, minor in allocated if invoice_id is not None]
+    parts: list[tuple[int | None, int]] = [(i, minor) for i, minor in allocated if i is not None]
     left = payment.amount_minor - sum(minor for _, minor in allocated)
     if left > 0 and not is_held(session, payment):
         parts.append((None, left))

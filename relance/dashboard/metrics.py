@@ -386,17 +386,21 @@ def weekly_collections(
     first_monday = this_monday - timedelta(weeks=weeks - 1)
     totals = {first_monday + timedelta(weeks=i): 0 for i in range(weeks)}
     since = _start_of(first_monday)
-    moves = session.execute(
-        select(Payment.amount_minor, Payment.received_at).where(
-            Payment.currency == currency, Payment.received_at >= since
+    moves: list[tuple[int, datetime]] = [
+        (amount, received_at)
+        for amount, received_at in session.execute(
+            select(Payment.amount_minor, Payment.received_at).where(
+                Payment.currency == currency, Payment.received_at >= since
+            )
         )
-    ).all() + [
+    ] + [
         (-amount, reversed_at)
         for amount, reversed_at in session.execute(
             select(Payment.amount_minor, Payment.reversed_at).where(
                 Payment.currency == currency, Payment.reversed_at >= since
             )
         )
+        if reversed_at is not None
     ]
     for amount, at in moves:
         day = at.date()
