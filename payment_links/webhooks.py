@@ -16,6 +16,13 @@ SEPA Direct Debit (issue 20): `setup_intent.succeeded` makes a pending mandate a
 `mandate.updated` to inactive stops debiting it, and `payment_intent.succeeded` /
 `payment_failed` carrying `relance_charge_id` settle or fail the installment charge the worker
 made (`relance/followups/charges.py`); a failure after a success reverses the payment.
+
+Disputes (`charge.dispute.created`, `charge.dispute.closed`), found by their `payment_intent`
+(our payments are keyed by PaymentIntent id): on a `sepa_debit` payment, the debtor's refund
+request, the payment is reversed at once by the late-failure path; on a card, a collector task,
+and the payment is reversed only when the dispute is `lost` (`relance/followups/chargebacks.py`).
+A dispute on no payment of ours, or in another currency, or for more than it, is a 4xx and
+nothing is stored: money taken back that we cannot place must stay visible in Stripe.
 """
 
 from __future__ import annotations
@@ -35,9 +42,9 @@ from sqlalchemy.orm import Session
 from payment_links.providers import PaymentProvider, ProviderError
 from relance import audit
 from relance.db.base import utcnow
-from relance.db.models import Debtor, Installment, PaymentLink, WebhookEvent
-from relance.errors import BadInput, Unavailable
-from relance.followups import charges
+from relance.db.models import Debtor, Installment, Payment, PaymentLink, WebhookEvent
+from relance.errors import BadInput, NotFound, Unavailable
+from relance.followups import chargebacks, charges
 from relance.ledger import review
 from relance.ledger.models import InstallmentCharge, SavedPaymentMethod
 from relance.ledger.service import Expected, Hold, PaymentOutcome, find_payment, record_payment
@@ -173,6 +180,28 @@ def _validate_mandate(obj: dict[str, Any]) -> None:
         raise MalformedEvent("`id` of the mandate is missing")
     if not isinstance(obj.get("status"), str):
         raise MalformedEvent("`status` of the mandate must be a string")
+
+
+def _validate_dispute(obj: dict[str, Any]) -> None:
+    if obj.get("object") != "dispute":
+        raise MalformedEvent("`object` must be `dispute`")
+    if not isinstance(obj.get("id"), str) or not obj["id"]:
+        raise MalformedEvent("`id` of the dispute is missing")
+    if _ref(obj, "payment_intent") is None:
+        raise MalformedEvent("`payment_intent` of the dispute is missing")
+    if minor_units(obj, "amount") is None:
+        raise MalformedEvent("`amount` of the dispute is missing")
+    currency_of(obj)
+    if not isinstance(obj.get("reason"), str):
+        raise MalformedEvent("`reason` of the dispute must be a string")
+    if obj.get("status") not in (*chargebacks.OPEN_STATUSES, *chargebacks.CLOSED_STATUSES):
+        raise MalformedEvent(f"`status` of the dispute is unknown: {obj.get('status')!r:.40}")
+
+
+def _validate_dispute_closed(obj: dict[str, Any]) -> None:
+    _validate_dispute(obj)
+    if obj["status"] not in chargebacks.CLOSED_STATUSES:
+        raise MalformedEvent(f"a closed dispute cannot be `{obj['status']}`")
 
 
 def claim(session: Session, event: dict[str, Any]) -> bool:
@@ -509,6 +538,32 @@ def on_mandate_updated(session: Session, obj: dict[str, Any], provider: PaymentP
     return "mandate_inactive" if stopped else "already_stopped"
 
 
+def _disputed(session: Session, obj: dict[str, Any]) -> tuple[Payment, chargebacks.ChargeDispute]:
+    """The payment a (validated) dispute is about, or a 4xx that rolls the claim back."""
+    payment = find_payment(session, _ref(obj, "payment_intent") or "")
+    if payment is None:
+        raise NotFound("unknown_payment", "the disputed payment is not one Relance recorded")
+    amount = minor_units(obj, "amount") or 0
+    if currency_of(obj) != payment.currency or amount > payment.amount_minor:
+        raise MalformedEvent("the dispute's amount or currency does not match the payment's")
+    return payment, chargebacks.ChargeDispute(
+        ref=str(obj["id"]),
+        status=str(obj["status"]),
+        reason=str(obj["reason"]),
+        amount_minor=amount,
+    )
+
+
+def on_dispute_created(session: Session, obj: dict[str, Any], provider: PaymentProvider) -> str:
+    payment, dispute = _disputed(session, obj)
+    return chargebacks.opened(session, payment, dispute, actor=f"{_provider_name(obj)}:webhook")
+
+
+def on_dispute_closed(session: Session, obj: dict[str, Any], provider: PaymentProvider) -> str:
+    payment, dispute = _disputed(session, obj)
+    return chargebacks.closed(session, payment, dispute, actor=f"{_provider_name(obj)}:webhook")
+
+
 Handler = Callable[[Session, dict[str, Any], PaymentProvider], str]
 # Event type -> (validation of data.object, raising MalformedEvent; handler).
 HANDLERS: dict[str, tuple[Callable[[dict[str, Any]], None], Handler]] = {
@@ -518,4 +573,6 @@ HANDLERS: dict[str, tuple[Callable[[dict[str, Any]], None], Handler]] = {
     "payment_intent.payment_failed": (_validate_intent_failed, on_intent_failed),
     "setup_intent.succeeded": (_validate_setup_succeeded, on_setup_succeeded),
     "mandate.updated": (_validate_mandate, on_mandate_updated),
+    "charge.dispute.created": (_validate_dispute, on_dispute_created),
+    "charge.dispute.closed": (_validate_dispute_closed, on_dispute_closed),
 }

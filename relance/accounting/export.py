@@ -6,6 +6,12 @@ debtor's account (`account_credit`), and each invoice cancelled because a disput
 (`cancellation`). Amounts are decimal strings in the currency's precision (never floats), dates
 ISO, the period half-open [start, end) in UTC. The lines are sorted by date, then reference, so
 two exports of one closed period are byte-identical.
+
+A payment reversed later (a SEPA debit returned, a dispute lost: `relance/ledger/reversal.py`)
+keeps its lines in the period it was received, read back from the reversal's audit event (the
+reversal deletes the allocation rows), and each of them gets a `reversal` line of the opposite
+amount, dated the day of the reversal, with the same reference: a closed period never changes,
+and the period of the reversal carries the money that came back.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relance.csv_export import csv_bytes
-from relance.db.models import AuditEvent, Debtor, Invoice, Payment, PaymentAllocation
+from relance.db.models import AuditEvent, Debtor, Invoice, Payment
 from relance.errors import BadInput
 from relance.ledger.review import is_held
 
@@ -68,46 +74,47 @@ def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
 
 def journal(session: Session, start: date, end: date) -> list[Line]:
     low, high = _bounds(start, end)
-    lines: list[Line] = []
+    received = (Payment.received_at >= low) & (Payment.received_at < high)
+    came_back = (Payment.reversed_at >= low) & (Payment.reversed_at < high)
     payments = session.execute(
         select(Payment, Debtor)
         .join(Debtor, Payment.debtor_id == Debtor.id)
-        .where(Payment.received_at >= low, Payment.received_at < high)
+        .where(received | came_back)
+        .order_by(Payment.id)
     ).all()
+    reversals = _reversal_events(session, [p.id for p, _ in payments if p.reversed_at])
+    parts = {p.id: _parts(session, p, reversals.get(p.id)) for p, _ in payments}
+    invoice_ids = {i for found in parts.values() for i, _ in found if i is not None}
     numbers = dict(
-        session.execute(
-            select(PaymentAllocation.id, Invoice.number)
-            .join(Invoice, PaymentAllocation.invoice_id == Invoice.id)
-            .join(Payment, PaymentAllocation.payment_id == Payment.id)
-            .where(Payment.received_at >= low, Payment.received_at < high)
-        ).all()
+        session.execute(select(Invoice.id, Invoice.number).where(Invoice.id.in_(invoice_ids)))
+        .tuples()
+        .all()
     )
+    lines: list[Line] = []
     for payment, debtor in payments:
         kind = "credit_note" if payment.method == "credit_note" else "payment"
-        allocated = 0
-
-        def line(
-            kind: str, invoice: str, minor: int, p: Payment = payment, d: Debtor = debtor
-        ) -> Line:
-            return Line(
-                date=p.received_at.date().isoformat(),
-                type=kind,
-                reference=p.provider_ref,
-                customer_number=d.customer_number,
-                debtor=d.display_name,
-                invoice_number=invoice,
-                amount=decimal_amount(minor, p.currency),
-                currency=p.currency,
-                method=p.method,
-                provider=p.provider,
-            )
-
-        for allocation in payment.allocations:
-            allocated += allocation.amount_minor
-            if allocation.invoice_id is not None:
-                lines.append(line(kind, numbers.get(allocation.id, ""), allocation.amount_minor))
-        if payment.amount_minor > allocated and not is_held(session, payment):
-            lines.append(line("account_credit", "", payment.amount_minor - allocated))
+        moments = [(payment.received_at, 1)]
+        if payment.reversed_at is not None:
+            moments.append((payment.reversed_at, -1))
+        for at, sign in moments:
+            if not low <= at < high:
+                continue
+            for invoice_id, minor in parts[payment.id]:
+                line_kind = "reversal" if sign < 0 else (kind if invoice_id else "account_credit")
+                lines.append(
+                    Line(
+                        date=at.date().isoformat(),
+                        type=line_kind,
+                        reference=payment.provider_ref,
+                        customer_number=debtor.customer_number,
+                        debtor=debtor.display_name,
+                        invoice_number=numbers.get(invoice_id, "") if invoice_id else "",
+                        amount=decimal_amount(sign * minor, payment.currency),
+                        currency=payment.currency,
+                        method=payment.method,
+                        provider=payment.provider,
+                    )
+                )
     for event in session.scalars(
         select(AuditEvent).where(
             AuditEvent.action == "dispute.resolved",
@@ -137,6 +144,41 @@ def journal(session: Session, start: date, end: date) -> list[Line]:
         )
     lines.sort(key=lambda x: (x.date, x.reference, x.invoice_number, x.type))
     return lines
+
+
+def _reversal_events(session: Session, payment_ids: list[int]) -> dict[int, AuditEvent]:
+    if not payment_ids:
+        return {}
+    return {
+        int(event.entity_id or 0): event
+        for event in session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.action == "payment.reversed",
+                AuditEvent.entity_type == Payment.__tablename__,
+                AuditEvent.entity_id.in_([str(i) for i in payment_ids]),
+            )
+        )
+    }
+
+
+def _parts(
+    session: Session, payment: Payment, reversal: AuditEvent | None
+) -> list[tuple[int | None, int]]:
+    """(invoice id, minor units) of each journal line the payment made when it was received: its
+    parts allocated to invoices, then what it left as credit (invoice None). A reversed
+    payment's allocations are read from its reversal's audit event."""
+    if reversal is None:
+        allocated = [(a.invoice_id, a.amount_minor) for a in payment.allocations]
+    else:
+        allocated = [
+            (a.get("invoice_id"), int(a["amount_minor"]))
+            for a in (reversal.details or {}).get("allocations", [])
+        ]
+    parts: list[tuple[int | None, int]] = [(i, minor) for i, minor in allocated if i is not None]
+    left = payment.amount_minor - sum(minor for _, minor in allocated)
+    if left > 0 and not is_held(session, payment):
+        parts.append((None, left))
+    return parts
 
 
 def to_csv(lines: list[Line]) -> bytes:

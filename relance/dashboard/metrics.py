@@ -12,6 +12,8 @@ Definitions (written down because every credit team means something slightly dif
   among those who gave one in the period (a debtor counts once, under their current reason).
 - per-stage conversion: debtors reminded at a stage (`dunning.sent` audit events in the period),
   and the share of them who paid something within `conversion_days` after that reminder.
+- a reversed payment (`relance/ledger/reversal.py`) counts as no payment in any rate; the weekly
+  collections take it off in the week it came back.
 All money is per currency (integer minor units); mixing currencies would be meaningless.
 """
 
@@ -45,6 +47,7 @@ from relance.db.models.enums import (
 )
 from relance.late_reasons.service import latest_counts
 from relance.ledger.models import InstallmentCharge
+from relance.ledger.service import standing
 
 AGING_BUCKETS = ("Not due", "1–30 days", "31–60 days", "61–90 days", "90+ days")
 OUTSTANDING_STATUSES = (InvoiceStatus.OPEN, InvoiceStatus.DISPUTED)
@@ -303,8 +306,8 @@ def self_service(session: Session, *, since: datetime) -> tuple[int, int]:
     once, self-served when no collector had written to that debtor before it (the assistant and
     the portal alone led there)."""
     events: list[tuple[int, datetime]] = []
-    for model, moment in (
-        (Payment, Payment.received_at),
+    for model, moment, *conditions in (
+        (Payment, Payment.received_at, standing()),  # a reversed payment resolved nothing
         (PaymentPlan, PaymentPlan.created_at),
         (Promise, Promise.created_at),
         (Dispute, Dispute.created_at),
@@ -312,7 +315,7 @@ def self_service(session: Session, *, since: datetime) -> tuple[int, int]:
         events += [
             (debtor_id, at)
             for debtor_id, at in session.execute(
-                select(model.debtor_id, moment).where(moment >= since)
+                select(model.debtor_id, moment).where(moment >= since, *conditions)
             ).all()
         ]
     if not events:
@@ -357,7 +360,7 @@ def stage_conversion(
     if debtor_ids:
         for debtor_id, received_at in session.execute(
             select(Payment.debtor_id, Payment.received_at).where(
-                Payment.debtor_id.in_(debtor_ids), Payment.received_at >= since
+                Payment.debtor_id.in_(debtor_ids), Payment.received_at >= since, standing()
             )
         ):
             payments[debtor_id].append(received_at)
@@ -377,16 +380,30 @@ def stage_conversion(
 def weekly_collections(
     session: Session, currency: str, today: date, weeks: int
 ) -> list[tuple[date, int]]:
-    """Money received per ISO week (Monday), oldest first, the current week last."""
+    """Money received per ISO week (Monday), oldest first, the current week last; a payment
+    reversed later is taken off in the week it came back (its own week is never rewritten)."""
     this_monday = today - timedelta(days=today.weekday())
     first_monday = this_monday - timedelta(weeks=weeks - 1)
     totals = {first_monday + timedelta(weeks=i): 0 for i in range(weeks)}
-    for amount, received_at in session.execute(
-        select(Payment.amount_minor, Payment.received_at).where(
-            Payment.currency == currency, Payment.received_at >= _start_of(first_monday)
+    since = _start_of(first_monday)
+    moves: list[tuple[int, datetime]] = [
+        (amount, received_at)
+        for amount, received_at in session.execute(
+            select(Payment.amount_minor, Payment.received_at).where(
+                Payment.currency == currency, Payment.received_at >= since
+            )
         )
-    ):
-        day = received_at.date()
+    ] + [
+        (-amount, reversed_at)
+        for amount, reversed_at in session.execute(
+            select(Payment.amount_minor, Payment.reversed_at).where(
+                Payment.currency == currency, Payment.reversed_at >= since
+            )
+        )
+        if reversed_at is not None
+    ]
+    for amount, at in moves:
+        day = at.date()
         monday = day - timedelta(days=day.weekday())
         if monday in totals:
             totals[monday] += amount

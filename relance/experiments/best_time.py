@@ -20,6 +20,7 @@ from relance.compliance.profiles import profile_for, whole_hours
 from relance.compliance.windows import day_block, zone
 from relance.db.models import Conversation, Debtor, DunningAction, Message, Payment
 from relance.db.models.enums import Direction
+from relance.ledger.service import standing
 
 PAYMENT = "payment"
 MIN_EVENTS = 30  # fewer than this and the peak is noise: no best hour
@@ -71,7 +72,7 @@ def learn(
     payments = session.execute(
         select(Debtor.segment, Payment.received_at, Debtor.timezone)
         .join(Debtor, Debtor.id == Payment.debtor_id)
-        .where(Payment.received_at >= since)
+        .where(Payment.received_at >= since, standing())
     )
     for segment, at, tz in payments:
         hours.setdefault((segment, PAYMENT), []).append(_local_hour(at, tz))

@@ -6,18 +6,26 @@ so what it paid must be owed again: each allocation is taken back from its invoi
 installment (a paid invoice reopens, a paid installment goes back to due or partial, a completed
 plan becomes active), credit it created is removed, and the allocation rows are deleted so the
 ledger stays balanced (an invoice's `paid_minor` is the sum of its allocations). The payment row
-stays, marked reversed, with the allocations it had in the audit trail.
+stays, marked reversed, with the allocations it had in the audit trail (the accounting export
+reads them back: the original lines stay in the payment's period, the reversal is its own dated
+negative line).
+
+A promise this payment kept is judged again without it (`promise_met`): unmet, it is pending
+again, and the follow-up pass breaks it (task, message, dunning resumed) once its date and grace
+have passed. A payment held for review was never applied: reversing it removes no credit.
 """
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relance import audit
 from relance.db.base import utcnow
-from relance.db.models import Installment, Invoice, Payment
-from relance.db.models.enums import InstallmentStatus, InvoiceStatus, PlanStatus
-from relance.ledger.service import lock_debtor
+from relance.db.models import AuditEvent, Installment, Invoice, Payment, Promise
+from relance.db.models.enums import InstallmentStatus, InvoiceStatus, PlanStatus, PromiseStatus
+from relance.ledger.review import is_held
+from relance.ledger.service import lock_debtor, promise_met
 from relance.outbox.service import emit
 
 
@@ -47,12 +55,15 @@ def reverse_payment(session: Session, payment: Payment, *, reason: str, actor: s
             }
         )
         payment.allocations.remove(allocation)
-    credited = payment.amount_minor - sum(int(a["amount_minor"] or 0) for a in taken_back)
+    credited = 0
+    if not is_held(session, payment):  # a held payment was never applied, so it credited nothing
+        credited = payment.amount_minor - sum(int(a["amount_minor"] or 0) for a in taken_back)
     if credited > 0:
         debtor.credit_minor -= credited
     payment.reversed_at = utcnow()
     payment.reversal_reason = reason[:64]
     session.flush()
+    reopened = _reopen_promises(session, payment, actor)
     audit.record(
         session,
         actor=actor,
@@ -65,6 +76,7 @@ def reverse_payment(session: Session, payment: Payment, *, reason: str, actor: s
         reason=reason,
         allocations=taken_back,
         credit_removed_minor=max(credited, 0),
+        promises_reopened=reopened,
     )
     emit(
         session,
@@ -87,3 +99,34 @@ def _reopen(installment: Installment, amount_minor: int) -> None:
         )
         if installment.plan.status == PlanStatus.COMPLETED:
             installment.plan.status = PlanStatus.ACTIVE
+
+
+def _reopen_promises(session: Session, payment: Payment, actor: str) -> list[int]:
+    """The promises this payment kept that are no longer met without it: pending again."""
+    kept_by_it = {
+        int(event.entity_id)
+        for event in session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.action == "promise.kept",
+                AuditEvent.debtor_id == payment.debtor_id,
+                AuditEvent.entity_type == Promise.__tablename__,
+            )
+        )
+        if event.entity_id and (event.details or {}).get("payment_id") == payment.id
+    }
+    reopened = []
+    for promise_id in sorted(kept_by_it):
+        promise = session.get(Promise, promise_id)
+        if promise is None or promise.status != PromiseStatus.KEPT or promise_met(session, promise):
+            continue
+        promise.status = PromiseStatus.PENDING
+        reopened.append(promise.id)
+        audit.record(
+            session,
+            actor=actor,
+            action="promise.reopened",
+            entity=promise,
+            debtor_id=promise.debtor_id,
+            payment_id=payment.id,
+        )
+    return reopened

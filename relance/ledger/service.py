@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -81,6 +81,13 @@ def lock_debtor(session: Session, debtor_id: int) -> Debtor:
         .with_for_update()
         .execution_options(populate_existing=True)
     ).scalar_one()
+
+
+def standing() -> ColumnElement[bool]:
+    """The payments whose money stayed: a reversed one (a SEPA debit returned, a dispute lost,
+    `relance/ledger/reversal.py`) stops counting everywhere a payment counts (promises kept,
+    dashboard rates, experiments' outcomes). Its row stays, as evidence."""
+    return Payment.reversed_at.is_(None)
 
 
 def find_payment(session: Session, provider_ref: str) -> Payment | None:
@@ -389,26 +396,14 @@ def _settle_installments(
 
 
 def _keep_promises(session: Session, debtor: Debtor, outcome: PaymentOutcome, actor: str) -> None:
-    """A pending promise is kept once the money paid since it was made reaches its amount, or
-    once every invoice it covered is paid."""
+    """A pending promise is kept once it is met (`promise_met`)."""
     promises = session.scalars(
         select(Promise)
         .where(Promise.debtor_id == debtor.id, Promise.status == PromiseStatus.PENDING)
         .order_by(Promise.promised_date, Promise.id)
     ).all()
     for promise in promises:
-        paid_since = session.scalar(
-            select(func.coalesce(func.sum(Payment.amount_minor), 0)).where(
-                Payment.debtor_id == debtor.id,
-                Payment.currency == promise.currency,
-                Payment.received_at >= promise.created_at,
-            )
-        )
-        invoices_paid = bool(promise.invoice_ids) and all(
-            (inv := session.get(Invoice, inv_id)) is None or inv.status == InvoiceStatus.PAID
-            for inv_id in promise.invoice_ids
-        )
-        if int(paid_since or 0) >= promise.amount_minor or invoices_paid:
+        if promise_met(session, promise):
             promise.status = PromiseStatus.KEPT
             outcome.kept_promise_ids.append(promise.id)
             audit.record(
@@ -419,6 +414,24 @@ def _keep_promises(session: Session, debtor: Debtor, outcome: PaymentOutcome, ac
                 debtor_id=debtor.id,
                 payment_id=outcome.payment.id,
             )
+
+
+def promise_met(session: Session, promise: Promise) -> bool:
+    """The money paid since the promise was made reaches its amount, or every invoice it covered
+    is paid. A reversed payment is money that did not stay: it keeps no promise."""
+    paid_since = session.scalar(
+        select(func.coalesce(func.sum(Payment.amount_minor), 0)).where(
+            Payment.debtor_id == promise.debtor_id,
+            Payment.currency == promise.currency,
+            Payment.received_at >= promise.created_at,
+            standing(),
+        )
+    )
+    invoices_paid = bool(promise.invoice_ids) and all(
+        (inv := session.get(Invoice, inv_id)) is None or inv.status == InvoiceStatus.PAID
+        for inv_id in promise.invoice_ids
+    )
+    return int(paid_since or 0) >= promise.amount_minor or invoices_paid
 
 
 def _close_reconciliation_tasks(session: Session, debtor: Debtor, payment: Payment) -> None:

@@ -20,6 +20,7 @@ from tests.factories import (
     make_handed_off_case,
     make_invoice,
     make_message,
+    make_payment,
     make_plan,
     make_promise,
     make_user,
@@ -63,6 +64,17 @@ def test_conversation_page_shows_transcript_and_debtor_360(
     ):
         assert expected in html, expected
     assert 'name="text"' not in html  # no reply box before taking over
+
+
+def test_a_reversed_payment_shows_as_reversed_with_its_reason(
+    as_collector: TestClient, db: Session
+) -> None:
+    owner, conv, _h = make_handed_off_case(db)
+    make_payment(db, owner, 2_500)
+    make_payment(db, owner, 4_000, reversed_at=utcnow(), reversal_reason="dispute:general")
+    html = as_collector.get(f"/console/conversations/{conv.id}").text
+    assert "Paid €25.00 · card" in html
+    assert "<s>Paid €40.00</s> reversed · card" in html and "(dispute:general)" in html
 
 
 def test_take_over_reply_and_hand_back(

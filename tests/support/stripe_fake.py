@@ -14,7 +14,8 @@ published API reference:
 
 Test helpers play the payer and Stripe's event delivery: `complete()` pays a session (creating the
 Customer, PaymentMethod and a confirmed PaymentIntent in localstripe when an upstream is set),
-`event()` wraps an object as a Stripe Event, `signed()` produces the payload and the
+`dispute()` builds the Dispute object a `charge.dispute.*` event carries, `event()` wraps an
+object as a Stripe Event, `signed()` produces the payload and the
 `Stripe-Signature` header (t=..., v1=HMAC-SHA256 of "t.payload" with the endpoint secret).
 """
 
@@ -591,6 +592,57 @@ class StripeFake:
     def intent(self, intent_id: str) -> dict[str, Any]:
         """The PaymentIntent as localstripe holds it (for payment_intent.* events)."""
         return self._upstream_call("GET", f"/v1/payment_intents/{intent_id}")
+
+    @staticmethod
+    def dispute(
+        intent_id: str,
+        *,
+        amount: int,
+        currency: str = "eur",
+        method: str = "card",
+        status: str = "needs_response",
+        reason: str = "general",
+        dispute_id: str | None = None,
+    ) -> dict[str, Any]:
+        """A Dispute as Stripe's API reference shows it. `payment_method_details` names a card
+        (`brand`, `case_type`, `network_reason_code`); Stripe's published enum of its `type` has
+        no `sepa_debit`, so a SEPA debit's dispute carries none (and the handler reads the method
+        from its own payment row, never from here)."""
+        now = int(time.time())
+        details = (
+            {
+                "card": {"brand": "visa", "case_type": "chargeback", "network_reason_code": "10.4"},
+                "type": "card",
+            }
+            if method == "card"
+            else None
+        )
+        return {
+            "id": dispute_id or "du_" + secrets.token_hex(12),
+            "object": "dispute",
+            "amount": amount,
+            "balance_transactions": [],
+            "charge": "ch_" + secrets.token_hex(12),
+            "created": now,
+            "currency": currency,
+            "enhanced_eligibility_types": [],
+            "evidence": {"uncategorized_text": None, "customer_communication": None},
+            "evidence_details": {
+                "due_by": now + 7 * 86400,
+                "enhanced_eligibility": {},
+                "has_evidence": False,
+                "past_due": False,
+                "submission_count": 0,
+            },
+            "is_charge_refundable": False,
+            "livemode": False,
+            "metadata": {},
+            "network_reason_code": None,
+            "payment_intent": intent_id,
+            "payment_method_details": details,
+            "reason": reason,
+            "status": status,
+        }
 
     @staticmethod
     def event(

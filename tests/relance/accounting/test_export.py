@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from relance.accounting.export import journal, to_csv, to_json
 from relance.errors import BadInput
+from relance.ledger.reversal import reverse_payment
 from relance.ledger.service import record_payment
 from tests.factories import make_debtor, make_invoice, make_token
 
@@ -82,3 +84,43 @@ def test_api_export_csv_and_json(client: TestClient, db: Session) -> None:
     as_json = client.get(url + "&format=json", headers=auth)
     assert len(as_json.json()["lines"]) == 5
     assert client.get(url.replace("2026-11-01", "2026-09-01"), headers=auth).status_code == 400
+
+
+def test_a_reversed_payment_stays_in_its_period_and_comes_back_in_the_next(db: Session) -> None:
+    """A SEPA debit received in October (100 € on F-1, 20 € left as credit) and returned in
+    November: October's lines are those it made when received (never an account credit for the
+    whole amount because its allocations were taken back), November carries the same lines with
+    the opposite sign, dated the day of the return, and the two periods together sum to zero."""
+    debtor = make_debtor(db, customer_number="C-REV")
+    make_invoice(db, debtor, 10_000, number="F-R1", issued=date(2026, 9, 1), due=date(2026, 10, 1))
+    outcome = record_payment(
+        db,
+        debtor_id=debtor.id,
+        amount_minor=12_000,
+        currency="EUR",
+        method="sepa_debit",
+        provider="stripe",
+        provider_ref="pi_returned",
+        thank=False,
+        received_at=datetime(2026, 10, 28, 9, tzinfo=UTC),
+    )
+    october_before = to_csv(journal(db, date(2026, 10, 1), date(2026, 11, 1)))
+    assert reverse_payment(db, outcome.payment, reason="MD06", actor="stripe:webhook")
+    outcome.payment.reversed_at = datetime(2026, 11, 3, 8, tzinfo=UTC)
+    db.flush()
+
+    october = journal(db, date(2026, 10, 1), date(2026, 11, 1))
+    assert to_csv(october) == october_before  # a closed period does not change
+    assert [(x.date, x.type, x.invoice_number, x.amount) for x in october] == [
+        ("2026-10-28", "account_credit", "", "20.00"),
+        ("2026-10-28", "payment", "F-R1", "100.00"),
+    ]
+    november = journal(db, date(2026, 11, 1), date(2026, 12, 1))
+    assert [(x.date, x.type, x.reference, x.invoice_number, x.amount) for x in november] == [
+        ("2026-11-03", "reversal", "pi_returned", "", "-20.00"),
+        ("2026-11-03", "reversal", "pi_returned", "F-R1", "-100.00"),
+    ]
+    both = journal(db, date(2026, 10, 1), date(2026, 12, 1))
+    assert sum(Decimal(x.amount) for x in both) == 0
+    data = json.loads(to_json(november, date(2026, 11, 1), date(2026, 12, 1)))
+    assert data["totals"]["EUR"] == {"reversal": "-120.00"}

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relance import audit
 from relance.dashboard import charts, metrics
+from relance.db.models import AuditEvent
 from tests.factories import (
     make_conversation,
     make_debtor,
@@ -243,3 +245,52 @@ def test_plan_completion_and_debit_failure_rates(db: Session) -> None:
     assert (board.debits_settled, board.debits_failed) == (3, 1)
     assert board.debit_failure_rate == pytest.approx(1 / 3)
     assert metrics.compute(db, as_of=AS_OF + timedelta(days=400)).debit_failure_rate is None
+
+
+def test_a_reversed_payment_counts_as_no_payment(db: Session) -> None:
+    """A payment that came back resolves nothing (self-service rate), converts no reminder stage,
+    completes no plan, and the weekly collections take it off in the week it came back."""
+    from relance.ledger.reversal import reverse_payment
+    from relance.ledger.service import record_payment
+    from tests.factories import make_plan
+
+    kept, returned = make_debtor(db), make_debtor(db)
+    make_payment(db, kept, 3_000, received_at=_at(16))  # Sunday 14 June: the week of 8 June
+    make_payment(db, returned, 5_000, received_at=_at(15), reversed_at=_at(8))  # 15 June
+    for debtor in (kept, returned):
+        audit.record(
+            db, actor="system", action="dunning.sent", debtor_id=debtor.id, stage="reminder_1"
+        )
+    db.flush()
+    for event in db.scalars(select(AuditEvent).where(AuditEvent.action == "dunning.sent")):
+        event.at = _at(20)
+    plan_debtor = make_debtor(db)
+    invoice = make_invoice(db, plan_debtor, 1_000)
+    plan = make_plan(db, plan_debtor, [1_000], invoices=[invoice], created_at=_at(5))
+    outcome = record_payment(
+        db,
+        debtor_id=plan_debtor.id,
+        amount_minor=1_000,
+        currency="EUR",
+        method="sepa_debit",
+        provider="stripe",
+        provider_ref="pi_plan_returned",
+        installment_id=plan.installments[0].id,
+        thank=False,
+        received_at=_at(4),
+    )
+    assert plan.status == "completed"
+    reverse_payment(db, outcome.payment, reason="MD06", actor="stripe:webhook")
+    outcome.payment.reversed_at = _at(3)
+    db.flush()
+
+    board = metrics.compute(db, as_of=AS_OF)
+
+    # Resolutions: the kept payment and the plan; neither returned payment.
+    assert (board.resolutions, board.self_served) == (2, 2)
+    assert [(s.stage, s.contacted, s.paid) for s in board.stages] == [("reminder_1", 2, 1)]
+    assert (board.plans_agreed, board.plans_completed) == (1, 0)
+    weeks = dict(board.weekly_collections)
+    assert weeks[date(2026, 6, 8)] == 3_000
+    assert weeks[date(2026, 6, 15)] == 5_000  # received that week: never rewritten
+    assert weeks[date(2026, 6, 22)] == -5_000 + 1_000 - 1_000  # came back; plan paid and returned

@@ -17,7 +17,7 @@ from relance.experiments import best_time
 from relance.policy.schema import Policy
 from relance.policy.service import seed_document, validate_document
 from relance.simulator import population
-from tests.factories import make_debtor, make_invoice, make_message, make_user
+from tests.factories import make_debtor, make_invoice, make_message, make_payment, make_user
 
 MONDAY_8 = "2026-11-23 07:00:00"  # 08:00 in Paris
 
@@ -95,3 +95,20 @@ def test_the_dashboard_shows_the_best_hour(db: Session, client: TestClient) -> N
     page = client.get("/console/dashboard?period=365")
     assert page.status_code == 200
     assert 'data-kpi="best-consumer-sms">18:00' in page.text
+
+
+def test_a_reversed_payment_is_no_payment_hour(db: Session) -> None:
+    """Payments peak at 10:00 Paris; forty more at 16:00 came back (SEPA returns): not a signal."""
+    debtor = make_debtor(db)
+    start = datetime(2026, 11, 2, tzinfo=UTC)
+    for i in range(40):
+        make_payment(db, debtor, 1000, received_at=start + timedelta(days=i % 14, hours=9))
+        make_payment(
+            db,
+            debtor,
+            1000,
+            received_at=start + timedelta(days=i % 14, hours=15),
+            reversed_at=start + timedelta(days=i % 14 + 3),
+        )
+    [found] = best_time.learn(db, since=datetime(2026, 11, 1, tzinfo=UTC))
+    assert (found.channel, found.hour, found.events) == ("payment", 10, 40)

@@ -16,7 +16,7 @@ from relance import versioning
 from relance.conversations.ports import DeliveryError
 from relance.db import session as db_session
 from relance.db.base import utcnow
-from relance.db.models import AuditEvent, Contact, DunningAction, Payment
+from relance.db.models import AuditEvent, Contact, Debtor, DunningAction, Payment
 from relance.dunning.dispatcher import Dispatcher
 from relance.dunning.planner import plan
 from relance.errors import BadInput, Conflict
@@ -26,7 +26,7 @@ from relance.experiments.models import Experiment, ExperimentExposure
 from relance.nlg.templates_store import WORDING_KIND, active_templates
 from relance.rasa_client import AssistantUnavailable
 from relance.settings import Settings
-from tests.factories import make_debtor, make_invoice
+from tests.factories import make_debtor, make_invoice, make_payment
 from tests.relance.dunning.helpers import FakeAssistant, FakeGateway
 
 MONDAY_11 = "2026-11-23 10:00:00"  # 11:00 in Paris
@@ -334,3 +334,22 @@ def test_a_failed_send_is_no_exposure_and_the_next_channel_is(db: Session) -> No
     assert exposure.channel == "whatsapp"
     assert _message_of(db, exposure) == sent["message_id"]
     assert (IMPORTANT in sent["body"]) == (exposure.arm_index == 1)
+
+
+def test_a_reversed_payment_is_no_outcome_and_no_money(db: Session) -> None:
+    """A SEPA debit returned (or a dispute lost) inside the window: the debtor did not pay."""
+    experiment = _experiment(db)
+    t0 = utcnow() - timedelta(days=10)
+    paid, returned = _expose(db, experiment, 1, t0, 2)
+    make_payment(db, db.get(Debtor, paid), 5000, received_at=t0 + timedelta(days=2))
+    make_payment(
+        db,
+        db.get(Debtor, returned),
+        7000,
+        received_at=t0 + timedelta(days=2),
+        reversed_at=t0 + timedelta(days=4),
+    )
+    db.flush()
+    arm = results.compute(db, experiment, now=utcnow()).arms[1]
+    assert (arm.n, arm.successes) == (2, 1)
+    assert arm.amount_minor == {"EUR": 5000}

@@ -1,0 +1,226 @@
+"""`charge.dispute.created` / `charge.dispute.closed` through the signed Stripe webhook, with the
+Dispute objects of the Stripe fake: a SEPA debit's dispute (the debtor's refund request) reverses
+the payment at once by the late-failure path; a card's opens a collector task and reverses only
+when lost; replays change nothing; unknown or malformed disputes are 4xx and store nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from relance.db.models import AuditEvent, Payment, Task, WebhookEvent
+from relance.followups import charges
+from relance.followups.service import run_followups
+from relance.ledger.models import InstallmentCharge, SavedPaymentMethod
+from relance.ledger.service import record_payment
+from relance.outbox.models import OutboxEvent
+from tests.factories import make_debtor, make_invoice, make_plan, make_promise
+from tests.support.stripe_fake import StripeFake
+
+SECRET = "whsec_test_secret"
+TODAY = date(2026, 3, 10)  # a Tuesday
+
+
+def _deliver(client, kind, dispute, *, event_id=None, secret=SECRET):
+    payload, header = StripeFake.signed(StripeFake.event(kind, dispute, event_id=event_id), secret)
+    return client.post("/stripe/webhook", content=payload, headers={"Stripe-Signature": header})
+
+
+def _sepa_debit(db):
+    """A plan installment debited by SEPA, not settled yet (a processing InstallmentCharge)."""
+    debtor = make_debtor(db, channels=("sms",))
+    invoice = make_invoice(db, debtor, 4000, due=TODAY - timedelta(days=40))
+    plan = make_plan(
+        db, debtor, [2000, 2000], first_due=TODAY + timedelta(days=20), invoices=[invoice]
+    )
+    saved = SavedPaymentMethod(
+        debtor_id=debtor.id,
+        plan_id=plan.id,
+        provider="stripe",
+        kind="sepa_debit",
+        payment_method_ref="pm_sepa_disputed",
+        mandate_ref="mandate_disputed",
+    )
+    db.add(saved)
+    db.flush()
+    charge = InstallmentCharge(
+        installment_id=plan.installments[0].id,
+        saved_method_id=saved.id,
+        debtor_id=debtor.id,
+        attempt=1,
+        kind="sepa_debit",
+        provider="stripe",
+        amount_minor=2000,
+        currency="EUR",
+        idempotency_key=f"relance-installment-{plan.installments[0].id}-attempt-1",
+        provider_ref="pi_sepa_disputed",
+        status=charges.PROCESSING,
+    )
+    db.add(charge)
+    db.flush()
+    return debtor, invoice, plan, charge
+
+
+def _card_payment(db, amount=4000):
+    debtor = make_debtor(db, channels=("sms",))
+    invoice = make_invoice(db, debtor, amount, due=TODAY - timedelta(days=40))
+    outcome = record_payment(
+        db,
+        debtor_id=debtor.id,
+        amount_minor=amount,
+        currency="EUR",
+        method="card",
+        provider="stripe",
+        provider_ref="pi_card_disputed",
+        thank=False,
+    )
+    return debtor, invoice, outcome.payment
+
+
+def _count(db, model):
+    return db.scalar(select(func.count()).select_from(model))
+
+
+def test_a_sepa_refund_request_reverses_the_debit_once(client, db, gateway, sandbox_payments):
+    debtor, invoice, plan, charge = _sepa_debit(db)
+    promise = make_promise(
+        db,
+        debtor,
+        2000,
+        TODAY - timedelta(days=5),
+        created_at=datetime.now(UTC) - timedelta(days=10),
+    )
+    # Settled as `payment_intent.succeeded` settles it: the debit keeps the promise.
+    charges.settled(db, charge, amount_minor=2000, currency="EUR", actor="stripe:webhook")
+    payment = db.scalars(select(Payment).where(Payment.provider_ref == "pi_sepa_disputed")).one()
+    assert invoice.paid_minor == 2000 and plan.installments[0].status == "paid"
+    assert promise.status == "kept"
+    gateway.sent.clear()  # the thanks
+    dispute = StripeFake.dispute(
+        "pi_sepa_disputed", amount=2000, method="sepa_debit", status="lost", reason="general"
+    )
+
+    answer = _deliver(client, "charge.dispute.created", dispute, event_id="evt_sepa_dispute")
+
+    assert answer.status_code == 200 and answer.json()["outcome"] == "debit_returned"
+    db.refresh(payment)
+    db.refresh(invoice)
+    db.refresh(charge)
+    db.refresh(plan.installments[0])
+    assert payment.reversed_at is not None and payment.reversal_reason == "dispute:general"
+    assert (charge.status, charge.failure_code) == ("failed", "dispute:general")
+    assert invoice.paid_minor == 0 and invoice.status == "open"
+    assert plan.installments[0].status == "due"
+    (task,) = db.scalars(select(Task).where(Task.debtor_id == debtor.id)).all()
+    assert task.details["reason"] == "charge_failed" and task.details["late"] is True
+    assert len(gateway.sent) == 1  # utter_installment_debit_failed, with a payment link
+    db.refresh(promise)
+    assert promise.status == "pending"
+
+    again = _deliver(client, "charge.dispute.created", dispute, event_id="evt_sepa_dispute")
+    assert again.json() == {"received": True, "duplicate": True}
+    closed = _deliver(client, "charge.dispute.closed", dispute, event_id="evt_sepa_closed")
+    assert closed.json()["outcome"] == "already_reversed"
+    assert len(db.scalars(select(Task).where(Task.debtor_id == debtor.id)).all()) == 1
+    assert len(gateway.sent) == 1
+    reversals = select(func.count(OutboxEvent.id)).where(OutboxEvent.type == "payment.reversed")
+    assert db.scalar(reversals) == 1
+
+    # The promise the debit looked like keeping is broken by the next follow-up pass.
+    report = run_followups(db, TODAY, now=datetime.combine(TODAY, time(10, 0), UTC))
+    assert report.broken_promises == [promise.id] and promise.status == "broken"
+
+
+def test_a_card_dispute_opens_a_task_and_a_won_one_closes_it(client, db, gateway):
+    debtor, invoice, payment = _card_payment(db)
+    dispute = StripeFake.dispute("pi_card_disputed", amount=4000, reason="fraudulent")
+
+    opened = _deliver(client, "charge.dispute.created", dispute)
+    assert opened.json()["outcome"] == "dispute_task_opened"
+    db.refresh(payment)
+    db.refresh(invoice)
+    assert payment.reversed_at is None and invoice.status == "paid"
+    (task,) = db.scalars(select(Task).where(Task.debtor_id == debtor.id)).all()
+    assert task.status == "open" and task.details["reason"] == "payment_disputed"
+    assert (task.details["dispute_ref"], task.details["partial"]) == (dispute["id"], False)
+    # Another delivery of the same dispute (a new event id): still one task.
+    assert _deliver(client, "charge.dispute.created", dispute).json()["outcome"] == (
+        "dispute_task_exists"
+    )
+
+    won = _deliver(client, "charge.dispute.closed", dict(dispute, status="won"))
+    assert won.json()["outcome"] == "dispute_closed"
+    db.refresh(task)
+    db.refresh(payment)
+    assert task.status == "done" and task.details["outcome"] == "won"
+    assert payment.reversed_at is None and invoice.status == "paid"
+    assert len(db.scalars(select(Task).where(Task.debtor_id == debtor.id)).all()) == 1
+
+
+def test_a_lost_card_dispute_reverses_the_payment(client, db, gateway):
+    debtor, invoice, payment = _card_payment(db)
+    dispute = StripeFake.dispute("pi_card_disputed", amount=4000)
+    _deliver(client, "charge.dispute.created", dispute)
+
+    lost = _deliver(client, "charge.dispute.closed", dict(dispute, status="lost"))
+
+    assert lost.status_code == 200 and lost.json()["outcome"] == "payment_reversed"
+    db.refresh(payment)
+    db.refresh(invoice)
+    assert payment.reversal_reason == "dispute_lost:general"
+    assert invoice.status == "open" and invoice.paid_minor == 0
+    (task,) = db.scalars(select(Task).where(Task.debtor_id == debtor.id)).all()
+    assert task.status == "open" and task.details["outcome"] == "lost"
+    reversed_events = db.scalars(
+        select(OutboxEvent).where(OutboxEvent.type == "payment.reversed")
+    ).all()
+    assert [e.data["payment_id"] for e in reversed_events] == [payment.id]
+    replay = _deliver(client, "charge.dispute.closed", dict(dispute, status="lost"))
+    assert replay.json()["outcome"] == "already_reversed"
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "code"),
+    [
+        ({"payment_intent": "pi_nobody_knows"}, 404, "unknown_payment"),
+        ({"payment_intent": None}, 400, "malformed_event"),
+        ({"status": "resolved_by_magic"}, 400, "malformed_event"),
+        ({"amount": "4000"}, 400, "malformed_event"),
+        ({"amount": 4001}, 400, "malformed_event"),
+        ({"currency": "usd"}, 400, "malformed_event"),
+        ({"object": "charge"}, 400, "malformed_event"),
+        ({"reason": None}, 400, "malformed_event"),
+    ],
+)
+def test_unknown_or_malformed_disputes_are_refused_and_store_nothing(
+    client, db, gateway, change, status, code
+):
+    _, invoice, payment = _card_payment(db)
+    before = (_count(db, WebhookEvent), _count(db, Task), _count(db, AuditEvent))
+    dispute = dict(StripeFake.dispute("pi_card_disputed", amount=4000), **change)
+
+    answer = _deliver(client, "charge.dispute.created", dispute)
+
+    assert answer.status_code == status and answer.json()["code"] == code
+    assert (_count(db, WebhookEvent), _count(db, Task), _count(db, AuditEvent)) == before
+    db.refresh(payment)
+    assert payment.reversed_at is None and invoice.status == "paid"
+
+
+def test_a_closed_dispute_must_be_final_and_a_forged_one_is_refused(client, db, gateway):
+    _, invoice, payment = _card_payment(db)
+    dispute = StripeFake.dispute("pi_card_disputed", amount=4000, status="under_review")
+    before = (_count(db, WebhookEvent), _count(db, AuditEvent))
+
+    not_final = _deliver(client, "charge.dispute.closed", dispute)
+    forged = _deliver(
+        client, "charge.dispute.closed", dict(dispute, status="lost"), secret="whsec_forger"
+    )
+
+    assert not_final.status_code == 400 and not_final.json()["code"] == "malformed_event"
+    assert forged.status_code == 400 and forged.json()["code"] == "invalid_signature"
+    assert (_count(db, WebhookEvent), _count(db, AuditEvent)) == before
+    db.refresh(payment)
+    assert payment.reversed_at is None and invoice.status == "paid"
