@@ -674,23 +674,25 @@ class Dispatcher:
             )
             # A stage-offset experiment on this letter stage: the letter is the contact its arm
             # timed, recorded as the exposure (written once the letter is queued).
-            expose_contact(
-                session,
-                [e for e in self._running_experiments(session) if e.factor == STAGE_OFFSET],
-                debtor_id=debtor.id,
-                template="",
-                stage=lead.key,
-                channel=Channel.LETTER,
-                segment=debtor.segment,
-                language=session.scalar(
-                    select(Conversation.language).where(Conversation.debtor_id == debtor.id)
+            offsets = [e for e in self._running_experiments(session) if e.factor == STAGE_OFFSET]
+            if offsets:
+                expose_contact(
+                    session,
+                    offsets,
+                    debtor_id=debtor.id,
+                    template="",
+                    stage=lead.key,
+                    channel=Channel.LETTER,
+                    segment=debtor.segment,
+                    language=session.scalar(
+                        select(Conversation.language).where(Conversation.debtor_id == debtor.id)
+                    )
+                    or debtor.language,
+                    group_key=actions[0].group_key,
+                    invoice_ids=[a.invoice_id for a in actions],
+                    now=now,
+                    kind="letter",
                 )
-                or debtor.language,
-                group_key=actions[0].group_key,
-                invoice_ids=[a.invoice_id for a in actions],
-                now=now,
-                kind="letter",
-            )
             # Tell the debtor by SMS that a letter is on its way (compliance-checked like any
             # text): one notice per letter, its rows grouped under the letter.
             self._plan_notice(session, debtor, actions, lead, channels, letter.id, now)
