@@ -1,10 +1,12 @@
-"""Admin → Experiments: define a wording or send-hour experiment, start or stop it, read its results (per arm
+"""Admin → Experiments: define a wording, send-hour, channel-order or stage-offset experiment,
+start or stop it, read its results (per arm
 n, outcome rate, money recovered, lift with its 95% interval, P(best), opt-outs, complaints, a
 chart over time) and promote the winner to the wording in one click. Every change is audited by
 relance.experiments; the same data is served as JSON under /api/v1/experiments."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, Response
@@ -24,10 +26,19 @@ router = APIRouter(route_class=ConsoleRoute)
 BASE = f"{PREFIX}/admin/experiments"
 
 
+ARM_LINES = {
+    service.WORDING: "variant index",
+    service.SEND_HOUR: "hour",
+    service.CHANNEL_ORDER: "channel > channel...",
+    service.STAGE_OFFSET: "days from the due date",
+}
+
+
 def _arms(text: str, factor: str) -> list[service.ArmSpec]:
-    """One arm a line, `name: variant index [: share]` (wording) or `name: hour [: share]`
-    (send hour, 0-23 in the debtor's local time); the first line is the control."""
-    value = "hour" if factor == service.SEND_HOUR else "variant index"
+    """One arm a line, `name: value [: share]`, the value being a variant index (wording), an
+    hour (send hour, 0-23 in the debtor's local time), channels in order (`sms > email`) or a
+    day from the due date (stage offset, `7`); the first line is the control."""
+    value = ARM_LINES.get(factor, "variant index")
     arms = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -35,6 +46,12 @@ def _arms(text: str, factor: str) -> list[service.ArmSpec]:
         parts = [p.strip() for p in line.split(":")]
         try:
             share = float(parts[2]) if len(parts) > 2 else 1.0
+            if factor == service.CHANNEL_ORDER:
+                channels = tuple(c.strip() for c in re.split(r"[>,]", parts[1]) if c.strip())
+                if not channels:
+                    raise ValueError("no channel")
+                arms.append(service.ArmSpec(parts[0], share=share, channels=channels))
+                continue
             number_given = int(parts[1])
         except (IndexError, ValueError) as exc:
             raise BadInput(
@@ -42,6 +59,8 @@ def _arms(text: str, factor: str) -> list[service.ArmSpec]:
             ) from exc
         if factor == service.SEND_HOUR:
             arms.append(service.ArmSpec(parts[0], share=share, hour=number_given))
+        elif factor == service.STAGE_OFFSET:
+            arms.append(service.ArmSpec(parts[0], share=share, offset_days=number_given))
         else:
             arms.append(service.ArmSpec(parts[0], number_given, share))
     return arms
@@ -116,7 +135,7 @@ def create_experiment(
             key=key.strip(),
             name=name,
             factor=factor,
-            # A send-hour experiment sends the usual wording: the template menu is ignored.
+            # Only a wording experiment names a template: the menu is ignored for the others.
             template=(template or None) if factor == service.WORDING else None,
             arms=_arms(arms, factor),
             stage=stage or None,

@@ -1,5 +1,6 @@
 """`/experiments`: define, start, stop, read results of, and promote experiments (wording
-variants of a reminder, or the local hour a stage's contacts are sent at).
+variants of a reminder, the local hour a stage's contacts are sent at, the order a stage's
+channels are tried in, or the day a stage is reached on).
 
 Reading is open to any token; changing an experiment needs an admin user's token (it changes
 what debtors are sent), like the console's Admin → Experiments page.
@@ -34,21 +35,34 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 class ArmIn(BaseModel):
-    """A wording arm names `variant_index`, a send-hour arm `hour` (checked by the service
-    against the factor and the contact windows, with every problem named)."""
+    """A wording arm names `variant_index`, a send-hour arm `hour`, a channel-order arm
+    `channels` (in order), a stage-offset arm `offset_days` (from the due date); the service
+    checks them against the factor, the contact windows and the active policy, naming every
+    problem (an unknown channel included)."""
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=60)
     variant_index: int | None = Field(default=None, ge=0, le=100)
     hour: int | None = Field(default=None, ge=0, le=23)
+    channels: list[Annotated[str, Field(min_length=1, max_length=16)]] | None = Field(
+        default=None, min_length=1, max_length=8
+    )
+    offset_days: int | None = Field(default=None, ge=-60, le=365)
     share: float = Field(default=1.0, gt=0, le=100)
+
+    def spec(self) -> service.ArmSpec:
+        data = self.model_dump(exclude={"channels"})
+        channels = tuple(self.channels) if self.channels is not None else None
+        return service.ArmSpec(**data, channels=channels)
 
 
 class ExperimentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     key: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{1,47}$")
     name: str = Field(min_length=1, max_length=120)
-    factor: str = Field(default="wording", pattern="^(wording|send_hour)$")
+    factor: str = Field(
+        default="wording", pattern="^(wording|send_hour|channel_order|stage_offset)$"
+    )
     template: str | None = Field(default=None, pattern=r"^utter_[a-z0-9_]+$", max_length=120)
     arms: list[ArmIn] = Field(min_length=2, max_length=8)
     stage: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{1,31}$")
@@ -64,9 +78,7 @@ class ExperimentIn(BaseModel):
 
     def spec(self) -> service.ExperimentSpec:
         data = self.model_dump(exclude={"arms"})
-        return service.ExperimentSpec(
-            **data, arms=[service.ArmSpec(**a.model_dump()) for a in self.arms]
-        )
+        return service.ExperimentSpec(**data, arms=[a.spec() for a in self.arms])
 
 
 class StopIn(BaseModel):
@@ -84,6 +96,8 @@ class ArmOut(BaseModel):
     name: str
     variant_index: int | None
     hour: int | None
+    channels: list[str] | None
+    offset_days: int | None
     share: float
     stopped_at: str | None
     stop_reason: str | None
@@ -180,6 +194,8 @@ def experiment_out(e: Experiment) -> ExperimentOut:
                 name=a.name,
                 variant_index=a.variant_index,
                 hour=a.hour,
+                channels=a.channels,
+                offset_days=a.offset_days,
                 share=a.share,
                 stopped_at=a.stopped_at.isoformat() if a.stopped_at else None,
                 stop_reason=a.stop_reason,

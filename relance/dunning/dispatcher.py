@@ -57,6 +57,7 @@ from relance.dunning.ratelimit import RateLimiter
 from relance.dunning.reminder_content import balance_link, reminder_variables
 from relance.dunning.writer import PENDING
 from relance.experiments.service import (
+    STAGE_OFFSET,
     ArmChoice,
     RunningExperiment,
     expose_contact,
@@ -362,6 +363,8 @@ class Dispatcher:
                     group_key=first.group_key,
                     invoice_ids=[a.invoice_id for a in live],
                     now=now,
+                    # A letter's announcement is no stage the planner ordered or moved.
+                    kind="notice" if lead.key.endswith(NOTICE_SUFFIX) else lead.kind,
                 )
                 if channel != Channel.VOICE
                 else None
@@ -669,6 +672,27 @@ class Dispatcher:
                 letter_id=letter.id,
                 detail=f"letter {letter.id} queued for registered mail",
             )
+            # A stage-offset experiment on this letter stage: the letter is the contact its arm
+            # timed, recorded as the exposure (written once the letter is queued).
+            offsets = [e for e in self._running_experiments(session) if e.factor == STAGE_OFFSET]
+            if offsets:
+                expose_contact(
+                    session,
+                    offsets,
+                    debtor_id=debtor.id,
+                    template="",
+                    stage=lead.key,
+                    channel=Channel.LETTER,
+                    segment=debtor.segment,
+                    language=session.scalar(
+                        select(Conversation.language).where(Conversation.debtor_id == debtor.id)
+                    )
+                    or debtor.language,
+                    group_key=actions[0].group_key,
+                    invoice_ids=[a.invoice_id for a in actions],
+                    now=now,
+                    kind="letter",
+                )
             # Tell the debtor by SMS that a letter is on its way (compliance-checked like any
             # text): one notice per letter, its rows grouped under the letter.
             self._plan_notice(session, debtor, actions, lead, channels, letter.id, now)

@@ -159,8 +159,14 @@ def plan(
     report = PlanReport(run_id=run.id if run else None, run_date=now.date(), dry_run=dry_run)
     today_cache: dict[str, date] = {}
     memos = _Memos()
-    horizon = now.date() + timedelta(days=1 - policy.min_offset())  # no stage due before this
-    stage_filter = _stage_filter(session, policy, now)
+    from relance.experiments.stage_offset import earliest_offset, running_offsets, tracks_for
+
+    # A running stage-offset experiment moves a stage for its debtors: they are planned on their
+    # arm's track, which the SQL stage filter (the policy's offsets) does not know.
+    offsets = running_offsets(session)
+    # No stage due before this.
+    horizon = now.date() + timedelta(days=1 - earliest_offset(policy, offsets))
+    stage_filter = None if offsets else _stage_filter(session, policy, now)
     for lo, hi, debtors in _debtor_chunks(session, chunk_size, debtor_ids):
         if stage_filter is not None:
             invoices, existing = _invoices_and_actions(
@@ -172,6 +178,12 @@ def plan(
         if invoices:
             earliest = min(local_today(now, d[3], today_cache) for d in debtors.values())
             contexts = load_contexts(session, earliest, lo=lo, hi=hi, debtor_ids=debtor_ids)
+            moved = tracks_for(
+                session,
+                offsets,
+                policy,
+                {(i.debtor_id, *debtors[i.debtor_id][:2]) for i in invoices},
+            )
             groups, skips, supersede, retire = _plan_chunk(
                 invoices,
                 debtors,
@@ -182,6 +194,7 @@ def plan(
                 today_cache,
                 report.counts,
                 memos,
+                moved,
             )
             if not dry_run and run is not None:
                 write_chunk(session, run.id, groups, skips, supersede, retire, now)
@@ -196,12 +209,16 @@ def plan(
         session.flush()
         report.counts["best_time_moved"] = schedule_best_times(session, run.id, now=now)
     if run is not None:
+        from relance.experiments.channel_order import order_channels
         from relance.experiments.send_hour import schedule_send_hours
 
         session.flush()
-        moved = schedule_send_hours(session, run.id, now=now, policy=policy)
-        if moved:
-            report.counts["send_hour_moved"] = moved
+        ordered = order_channels(session, run.id, policy=policy)
+        if ordered:
+            report.counts["channel_order_applied"] = ordered
+        timed = schedule_send_hours(session, run.id, now=now, policy=policy)
+        if timed:
+            report.counts["send_hour_moved"] = timed
     if run is not None:
         run.finished_at = utcnow()
         run.counts = dict(report.counts)
@@ -431,6 +448,13 @@ def channels_for(
     return usable, opted_out
 
 
+def preferred_first(usable: list[str], preferred: str | None) -> list[str]:
+    """The debtor's preferred channel (portal preferences) first, when the stage may use it."""
+    if preferred is not None and preferred in usable[1:]:
+        return [preferred, *(c for c in usable if c != preferred)]
+    return usable
+
+
 @dataclass
 class _Memos:
     """Decisions that depend on a few values only, shared by every chunk of a run."""
@@ -458,7 +482,9 @@ def _plan_chunk(
     today_cache: dict[str, date],
     counts: Counter[str],
     memos: _Memos | None = None,
+    moved: dict[int, Track] | None = None,
 ) -> tuple[list[PlannedGroup], list[SkipRecord], list[int], list[int]]:
+    """`moved`: the track of each debtor whose stage-offset experiment arm moves a stage."""
     # Per-invoice work is kept to dictionary look-ups (a first run sees every open invoice):
     # stages and channels are memoised, counters are local and merged into `counts` at the end.
     groups: dict[tuple[int, str], PlannedGroup] = {}
@@ -479,7 +505,9 @@ def _plan_chunk(
         today = today_cache.get(tz or "") or local_today(now, tz, today_cache)
         days = (today - inv.due_date).days
         memo_key = (segment, risk, days)
-        if memo_key in stage_memo:
+        if moved and debtor_id in moved:
+            stage = current_stage(moved[debtor_id], days)
+        elif memo_key in stage_memo:
             stage = stage_memo[memo_key]
         else:
             stage = stage_memo[memo_key] = current_stage(policy.track_for(segment, risk), days)
@@ -503,8 +531,7 @@ def _plan_chunk(
             if channel_key not in channel_memo:
                 channel_memo[channel_key] = channels_for(stage, ctx, has_address)
             usable, opted_out = channel_memo[channel_key]
-            if preferred is not None and preferred in usable[1:]:
-                usable = [preferred, *(c for c in usable if c != preferred)]
+            usable = preferred_first(usable, preferred)
             for channel in opted_out if usable else []:
                 tally["channel_opted_out"] += 1
                 skips.append(

@@ -19,9 +19,11 @@ from relance.db.base import Base, TimestampMixin, utcnow
 class Experiment(TimestampMixin, Base):
     """What varies, for whom, and how it is judged.
 
-    `factor` is what the arms change: `wording` (each arm a variant of `template`) or
-    `send_hour` (each arm a local hour at which the planner schedules the contacts of `stage`;
-    no template: the usual wording is sent)."""
+    `factor` is what the arms change: `wording` (each arm a variant of `template`),
+    `send_hour` (each arm a local hour at which the planner schedules the contacts of `stage`),
+    `channel_order` (each arm the order the channels of `stage`, or of every message stage, are
+    tried in) or `stage_offset` (each arm the day, from the due date, `stage` is reached on).
+    Only a wording experiment names a template: the others send the usual wording."""
 
     __tablename__ = "experiments"
 
@@ -76,7 +78,14 @@ class Experiment(TimestampMixin, Base):
             "max_opt_out_excess": self.max_opt_out_excess,
             "max_complaint_excess": self.max_complaint_excess,
             "arms": [
-                {"name": a.name, "variant_index": a.variant_index, "hour": a.hour, "share": a.share}
+                {
+                    "name": a.name,
+                    "variant_index": a.variant_index,
+                    "hour": a.hour,
+                    "channels": a.channels,
+                    "offset_days": a.offset_days,
+                    "share": a.share,
+                }
                 for a in self.arms
             ],
         }
@@ -84,7 +93,9 @@ class Experiment(TimestampMixin, Base):
 
 class ExperimentArm(Base):
     """One arm; arm 0 is the control. A wording arm sends the variant `variant_index`; a
-    send-hour arm is sent at `hour` (0-23, the debtor's local time)."""
+    send-hour arm is sent at `hour` (0-23, the debtor's local time); a channel-order arm tries
+    `channels` first, in that order; a stage-offset arm reaches the stage `offset_days` after
+    the due date."""
 
     __tablename__ = "experiment_arms"
     __table_args__ = (UniqueConstraint("experiment_id", "index"),)
@@ -95,6 +106,8 @@ class ExperimentArm(Base):
     name: Mapped[str] = mapped_column(String(60))
     variant_index: Mapped[int | None]
     hour: Mapped[int | None]
+    channels: Mapped[list[str] | None] = mapped_column(JSON)
+    offset_days: Mapped[int | None]
     share: Mapped[float] = mapped_column(default=1.0)  # fixed split weight
     stopped_at: Mapped[datetime | None]
     stop_reason: Mapped[str | None] = mapped_column(String(300))

@@ -54,6 +54,8 @@ class ArmResult:
     name: str
     variant_index: int | None  # a wording arm's variant
     hour: int | None = None  # a send-hour arm's local hour
+    channels: list[str] | None = None  # a channel-order arm's order
+    offset_days: int | None = None  # a stage-offset arm's day from the due date
     exposed: int = 0
     n: int = 0
     successes: int = 0
@@ -198,7 +200,15 @@ def compute(session: Session, experiment: Experiment, *, now: datetime) -> Resul
 def summarise(experiment: Experiment, exposed: Iterable[Exposed], *, now: datetime) -> Results:
     """Per-arm counts, intervals, lift, P(best) and the series over time (pure computation)."""
     arms = [
-        ArmResult(a.index, a.name, a.variant_index, a.hour, stopped_reason=a.stop_reason)
+        ArmResult(
+            a.index,
+            a.name,
+            a.variant_index,
+            a.hour,
+            channels=a.channels,
+            offset_days=a.offset_days,
+            stopped_reason=a.stop_reason,
+        )
         for a in experiment.arms
     ]
     window = timedelta(days=experiment.window_days)

@@ -1,11 +1,14 @@
 """Experiments: define, start, assign, record exposures, stop arms, promote the winner.
 
-An experiment varies the wording (the variants of one reminder template) or the send hour (the
-local hour at which the planner schedules one stage's contacts, relance/experiments/send_hour.py);
-compliance never varies: the contact windows, caps, opt-outs, disclosure and the wording's own
-checks (opt-out notice...) are applied by the dispatcher to every arm alike at the send, each
-variant is an already-validated wording, and an hour outside any jurisdiction's contact windows
-is refused when the experiment is defined.
+An experiment varies the wording (the variants of one reminder template), the send hour (the
+local hour at which the planner schedules one stage's contacts, relance/experiments/send_hour.py),
+the channel order (the order a stage's channels are tried in, channel_order.py) or a stage's
+offset (the day from the due date a stage is reached on, stage_offset.py). Compliance never
+varies: the contact windows, caps, opt-outs, disclosure and the wording's own checks (opt-out
+notice...) are applied by the dispatcher to every arm alike at the send, each variant is an
+already-validated wording, and an hour outside any jurisdiction's contact windows, a channel the
+policy's stage does not send by, or an offset that reorders the ladder or brings the formal
+notice forward of the due date is refused when the experiment is defined.
 The outcome of a debtor is read from the ledger, promises and conversations
 (relance/experiments/results.py), never from the text sent.
 """
@@ -16,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 from sqlalchemy import Integer, Table, bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
@@ -28,11 +31,20 @@ from relance.errors import BadInput, Conflict, NotFound
 from relance.experiments.assignment import arm_of
 from relance.experiments.models import Experiment, ExperimentArm, ExperimentExposure
 from relance.experiments.stats import thompson_weights
-from relance.policy.schema import Policy
+from relance.policy.schema import FORMAL_NOTICE_EARLIEST_DAY, ChannelName, Policy, Track
 from relance.policy.service import active_policy
 
 WORDING, SEND_HOUR = "wording", "send_hour"
-FACTORS = (WORDING, SEND_HOUR)
+CHANNEL_ORDER, STAGE_OFFSET = "channel_order", "stage_offset"
+FACTORS = (WORDING, SEND_HOUR, CHANNEL_ORDER, STAGE_OFFSET)
+# What an arm names, per factor; an arm naming another factor's value is refused.
+ARM_VALUES = {
+    WORDING: "variant_index",
+    SEND_HOUR: "hour",
+    CHANNEL_ORDER: "channels",
+    STAGE_OFFSET: "offset_days",
+}
+KNOWN_CHANNELS: tuple[str, ...] = get_args(ChannelName)
 OUTCOMES = ("paid_full", "any_payment", "promise", "reply")
 ALLOCATIONS = ("fixed", "thompson")
 CHANNELS = ("sms", "whatsapp", "voice")
@@ -44,12 +56,16 @@ RUNNING, DRAFT, STOPPED, FINISHED = "running", "draft", "stopped", "finished"
 
 @dataclass(frozen=True)
 class ArmSpec:
-    """A wording arm names its variant; a send-hour arm its local hour (0-23)."""
+    """A wording arm names its variant; a send-hour arm its local hour (0-23); a channel-order
+    arm the channels it tries first, in order; a stage-offset arm the day, from the due date, it
+    reaches the experiment's stage on."""
 
     name: str
     variant_index: int | None = None
     share: float = 1.0
     hour: int | None = None
+    channels: tuple[str, ...] | None = None
+    offset_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -58,7 +74,7 @@ class ExperimentSpec:
 
     key: str
     name: str
-    template: str | None  # the wording whose variants are tested; None for send_hour
+    template: str | None  # the wording whose variants are tested; None for the other factors
     arms: list[ArmSpec]
     factor: str = WORDING
     stage: str | None = None
@@ -100,12 +116,20 @@ def spec_problems(spec: ExperimentSpec, templates: dict[str, list[dict[str, Any]
         problems.append("arms: at least two (a control and one variant)")
     if len(spec.arms) > 8:
         problems.append("arms: at most eight")
+    if spec.factor not in FACTORS:
+        problems.append(f"factor: one of {', '.join(FACTORS)}")
+    else:
+        problems += _foreign_arm_values(spec)
     if spec.factor == WORDING:
         problems += _wording_problems(spec, templates)
-    elif spec.factor == SEND_HOUR:
+    elif spec.factor in FACTORS:
+        problems += _planned_factor_problems(spec)
+    if spec.factor == SEND_HOUR:
         problems += _send_hour_problems(spec)
-    else:
-        problems.append(f"factor: one of {', '.join(FACTORS)}")
+    elif spec.factor == CHANNEL_ORDER:
+        problems += _channel_order_problems(spec)
+    elif spec.factor == STAGE_OFFSET:
+        problems += _stage_offset_problems(spec)
     for i, arm in enumerate(spec.arms):
         if not arm.name.strip() or len(arm.name) > 60:
             problems.append(f"arms[{i}].name: 1-60 characters")
@@ -145,8 +169,6 @@ def _wording_problems(
         problems.append(f"template: no wording named {spec.template!r}")
     seen: set[int] = set()
     for i, arm in enumerate(spec.arms):
-        if arm.hour is not None:
-            problems.append(f"arms[{i}].hour: only a send-hour experiment's arms name an hour")
         if arm.variant_index is None:
             problems.append(f"arms[{i}].variant_index: the wording variant this arm sends")
             continue
@@ -160,23 +182,47 @@ def _wording_problems(
     return problems
 
 
+def _label(factor: str) -> str:
+    return factor.replace("_", "-")
+
+
+def _foreign_arm_values(spec: ExperimentSpec) -> list[str]:
+    """An arm names its own factor's value only (a wording arm no hour, a send-hour arm no
+    variant...)."""
+    problems: list[str] = []
+    for i, arm in enumerate(spec.arms):
+        for factor, value in ARM_VALUES.items():
+            if factor != spec.factor and getattr(arm, value) is not None:
+                problems.append(
+                    f"arms[{i}].{value}: only a {_label(factor)} experiment's arms name it "
+                    f"(this is a {_label(spec.factor)} experiment)"
+                )
+    return problems
+
+
+def _planned_factor_problems(spec: ExperimentSpec) -> list[str]:
+    """The send-hour, channel-order and stage-offset factors are applied by the planner, from
+    the debtor's arm, before the send; they send the usual wording."""
+    label = _label(spec.factor)
+    problems: list[str] = []
+    if spec.template:
+        problems.append(f"template: a {label} experiment sends the usual wording: leave it empty")
+    if spec.allocation != "fixed":
+        problems.append(
+            f"allocation: fixed for a {label} experiment (the planner applies the arm when it "
+            "plans the contact, hours or days before the send: moving shares would let the arm "
+            "planned and the arm recorded differ)"
+        )
+    return problems
+
+
 def _send_hour_problems(spec: ExperimentSpec) -> list[str]:
     """A send-hour experiment times one stage's contacts, at hours every jurisdiction allows."""
     problems: list[str] = []
-    if spec.template:
-        problems.append("template: a send-hour experiment sends the usual wording: leave it empty")
     if not spec.stage:
         problems.append("stage: the dunning stage whose contacts are timed")
-    if spec.allocation != "fixed":
-        problems.append(
-            "allocation: fixed for a send-hour experiment (its contacts are scheduled when "
-            "planned, hours before the send: moving shares would let the hour planned and the "
-            "arm recorded differ)"
-        )
     seen: set[int] = set()
     for i, arm in enumerate(spec.arms):
-        if arm.variant_index is not None:
-            problems.append(f"arms[{i}].variant_index: a send-hour arm sends the usual wording")
         if arm.hour is None or not 0 <= arm.hour <= 23:
             problems.append(f"arms[{i}].hour: the debtor's local hour this arm sends at, 0 to 23")
             continue
@@ -193,17 +239,159 @@ def _send_hour_problems(spec: ExperimentSpec) -> list[str]:
     return problems
 
 
-def _stage_problems(spec: ExperimentSpec, policy: Policy) -> list[str]:
-    """A send-hour experiment times a message stage of the active policy (calls, letters and
-    legal steps are not timed by it)."""
-    if spec.factor != SEND_HOUR or not spec.stage:
+def _channel_order_problems(spec: ExperimentSpec) -> list[str]:
+    """Each arm an order of known channels, no two arms the same order."""
+    problems: list[str] = []
+    if spec.channel is not None:
+        problems.append(
+            "channel: a channel-order experiment varies the channel: leave the channel empty"
+        )
+    orders: dict[tuple[str, ...], int] = {}
+    for i, arm in enumerate(spec.arms):
+        if not arm.channels:
+            problems.append(f"arms[{i}].channels: the channels this arm tries, in order")
+            continue
+        for channel in arm.channels:
+            if channel not in KNOWN_CHANNELS:
+                problems.append(
+                    f"arms[{i}].channels: unknown channel {channel!r} "
+                    f"(one of {', '.join(KNOWN_CHANNELS)})"
+                )
+        for channel in dict.fromkeys(c for c in arm.channels if arm.channels.count(c) > 1):
+            problems.append(f"arms[{i}].channels: {channel} is named twice")
+        if arm.channels in orders:
+            problems.append(f"arms[{i}].channels: the same order as arms[{orders[arm.channels]}]")
+        orders.setdefault(arm.channels, i)
+    return problems
+
+
+def _stage_offset_problems(spec: ExperimentSpec) -> list[str]:
+    """One stage, each arm a distinct day from the due date (checked against the ladder in
+    `_policy_problems`)."""
+    problems: list[str] = []
+    if not spec.stage:
+        problems.append("stage: the dunning stage whose day is moved")
+    if spec.channel is not None:
+        problems.append(
+            "channel: leave it empty (a stage-offset experiment moves the stage before its "
+            "channel is known)"
+        )
+    seen: set[int] = set()
+    for i, arm in enumerate(spec.arms):
+        if arm.offset_days is None or not -60 <= arm.offset_days <= 365:
+            problems.append(
+                f"arms[{i}].offset_days: the day this arm reaches the stage, in days from the "
+                "due date, -60 to 365"
+            )
+            continue
+        if arm.offset_days in seen:
+            problems.append(
+                f"arms[{i}].offset_days: two arms reach the stage at {_day(arm.offset_days)}"
+            )
+        seen.add(arm.offset_days)
+    return problems
+
+
+def _day(offset: int) -> str:
+    return f"due{offset:+d}" if offset else "the due date"
+
+
+def _policy_problems(spec: ExperimentSpec, policy: Policy) -> list[str]:
+    """What the active policy refuses: the stage a send-hour or channel-order experiment names
+    must be a message stage (calls, letters and legal steps are not timed or reordered by it);
+    a channel-order arm names channels the stage sends by; a stage-offset arm keeps the stage
+    between its neighbours and the formal notice after the due date."""
+    if spec.factor == STAGE_OFFSET:
+        return _offset_ladder_problems(spec, policy) if spec.stage else []
+    if spec.factor not in (SEND_HOUR, CHANNEL_ORDER):
         return []
-    stages = list(
-        dict.fromkeys(s.key for t in policy.tracks for s in t.stages if s.kind == "message")
+    tracks = _tracks_of(spec, policy)
+    message_stages = list(
+        dict.fromkeys(s.key for t in tracks for s in t.stages if s.kind == "message")
     )
-    if spec.stage in stages:
+    if spec.stage and spec.stage not in message_stages:
+        return [f"stage: a message stage of the active policy ({', '.join(message_stages)})"]
+    if spec.factor == SEND_HOUR:
         return []
-    return [f"stage: a message stage of the active policy ({', '.join(stages)})"]
+    stages = [
+        (t, s)
+        for t in tracks
+        for s in t.stages
+        if s.kind == "message" and spec.stage in (None, s.key)
+    ]
+    problems: list[str] = []
+    for i, arm in enumerate(spec.arms):
+        for channel in arm.channels or ():
+            if channel not in KNOWN_CHANNELS:
+                continue  # named in spec_problems
+            refusing = [f"{s.key} ({t.name} track)" for t, s in stages if channel not in s.channels]
+            if spec.stage and refusing:
+                problems.append(
+                    f"arms[{i}].channels: the policy does not send stage {', '.join(refusing)} "
+                    f"by {channel}"
+                )
+            elif len(refusing) == len(stages):
+                problems.append(
+                    f"arms[{i}].channels: no message stage of the policy sends by {channel}"
+                )
+    return problems
+
+
+def _tracks_of(spec: ExperimentSpec, policy: Policy) -> list[Track]:
+    """The tracks whose debtors the experiment may cover (its segment's, or all)."""
+    return [t for t in policy.tracks if spec.segment is None or t.segment in ("*", spec.segment)]
+
+
+def _offset_ladder_problems(spec: ExperimentSpec, policy: Policy) -> list[str]:
+    problems: list[str] = []
+    found = False
+    for track in _tracks_of(spec, policy):
+        for n, stage in enumerate(track.stages):
+            if stage.key != spec.stage:
+                continue
+            found = True
+            before = track.stages[n - 1] if n else None
+            after = track.stages[n + 1] if n + 1 < len(track.stages) else None
+            if stage.kind not in ("message", "letter"):
+                problems.append(
+                    f"stage: {stage.key} is a {stage.kind} stage; a stage-offset experiment moves "
+                    "a message or letter stage"
+                )
+                continue
+            for i, arm in enumerate(spec.arms):
+                day = arm.offset_days
+                if day is None:
+                    continue
+                where = f"arms[{i}].offset_days: {_day(day)} would move {stage.key}"
+                if before is not None and day <= before.offset_days:
+                    problems.append(
+                        f"{where} to or before {before.key} ({_day(before.offset_days)}) in the "
+                        f"{track.name} track"
+                    )
+                if after is not None and day >= after.offset_days:
+                    problems.append(
+                        f"{where} to or after {after.key} ({_day(after.offset_days)}) in the "
+                        f"{track.name} track"
+                    )
+                if (day < 0) != (stage.offset_days < 0):
+                    side = "before" if stage.offset_days < 0 else "after"
+                    problems.append(f"{where} across the due date (it is sent {side} it)")
+                if stage.kind == "letter" and day < FORMAL_NOTICE_EARLIEST_DAY:
+                    problems.append(
+                        f"{where} before the law allows: a formal notice (mise en demeure) "
+                        f"claims a sum already due, from {_day(FORMAL_NOTICE_EARLIEST_DAY)}"
+                    )
+    if not found:
+        keys = dict.fromkeys(
+            s.key
+            for t in _tracks_of(spec, policy)
+            for s in t.stages
+            if s.kind in ("message", "letter")
+        )
+        problems.append(
+            f"stage: a message or letter stage of the active policy ({', '.join(keys)})"
+        )
+    return list(dict.fromkeys(problems))
 
 
 def _save_history(session: Session, experiment: Experiment, *, actor: str, comment: str) -> None:
@@ -224,7 +412,7 @@ def create(
     templates: dict[str, list[dict[str, Any]]],
 ) -> Experiment:
     """A new experiment in draft (nobody is assigned before it is started)."""
-    problems = spec_problems(spec, templates) + _stage_problems(spec, active_policy(session))
+    problems = spec_problems(spec, templates) + _policy_problems(spec, active_policy(session))
     if problems:
         raise BadInput("experiment_invalid", "; ".join(problems), problems=problems)
     if session.scalar(select(Experiment.id).where(Experiment.key == spec.key)) is not None:
@@ -252,6 +440,8 @@ def create(
                 name=a.name.strip(),
                 variant_index=a.variant_index,
                 hour=a.hour,
+                channels=list(a.channels) if a.channels is not None else None,
+                offset_days=a.offset_days,
                 share=a.share,
             )
             for i, a in enumerate(spec.arms)
@@ -273,7 +463,18 @@ def spec_details(spec: ExperimentSpec) -> dict[str, Any]:
         "template": spec.template,
         "allocation": spec.allocation,
         "outcome": spec.outcome,
-        "arms": [[a.name, a.variant_index, a.hour, a.share] for a in spec.arms],
+        "stage": spec.stage,
+        "arms": [
+            [
+                a.name,
+                a.variant_index,
+                a.hour,
+                list(a.channels or []) or None,
+                a.offset_days,
+                a.share,
+            ]
+            for a in spec.arms
+        ],
     }
 
 
@@ -352,8 +553,10 @@ class RunningExperiment:
     segment: str | None
     language: str | None
     weights: tuple[float, ...]
-    variants: tuple[int | None, ...]  # variant index per arm (None: send-hour arms)
-    hours: tuple[int | None, ...]  # local send hour per arm (None: wording arms)
+    variants: tuple[int | None, ...]  # variant index per arm (None: other factors' arms)
+    hours: tuple[int | None, ...]  # local send hour per arm (None: other factors' arms)
+    channel_orders: tuple[tuple[str, ...] | None, ...]  # channels first tried, per arm
+    offsets: tuple[int | None, ...]  # the stage's day from the due date, per arm
     stopped: frozenset[int]  # arms stopped by a guard rail
 
     @classmethod
@@ -370,6 +573,10 @@ class RunningExperiment:
             weights=tuple(experiment.weights or fixed_weights(experiment)),
             variants=tuple(a.variant_index for a in experiment.arms),
             hours=tuple(a.hour for a in experiment.arms),
+            channel_orders=tuple(
+                tuple(a.channels) if a.channels is not None else None for a in experiment.arms
+            ),
+            offsets=tuple(a.offset_days for a in experiment.arms),
             stopped=frozenset(a.index for a in experiment.arms if a.stopped_at is not None),
         )
 
@@ -386,11 +593,20 @@ def eligible(
     channel: str,
     segment: str,
     language: str,
+    kind: str = "message",
 ) -> bool:
-    """Whether the contact about to send `template` at `stage` is in the experiment; a send-hour
-    experiment takes its stage's contacts whatever their wording."""
+    """Whether the contact about to send `template` at `stage` is in the experiment; the other
+    factors take their stage's contacts whatever their wording. `kind` is the lead stage's kind
+    (`message`, `call`, `letter`, or `notice` for a letter's announcement): a channel-order
+    experiment covers message stages only, those the planner ordered."""
+    if experiment.factor == WORDING:
+        covered = experiment.template == template
+    elif experiment.factor == CHANNEL_ORDER:
+        covered = kind == "message"
+    else:
+        covered = True
     return (
-        (experiment.factor == SEND_HOUR or experiment.template == template)
+        covered
         and experiment.stage in (None, stage)
         and experiment.channel in (None, channel)
         and experiment.segment in (None, segment)
@@ -496,10 +712,12 @@ def expose_contact(
     group_key: str | None,
     invoice_ids: list[int],
     now: datetime,
+    kind: str = "message",
 ) -> ArmChoice | None:
     """The arm this reminder uses, its exposure recorded, if a running experiment covers it.
 
-    `experiments` is the caller's recent snapshot of the running ones (`running_snapshot`)."""
+    `experiments` is the caller's recent snapshot of the running ones (`running_snapshot`);
+    `kind` the lead stage's (see `eligible`)."""
     for experiment in experiments:
         if eligible(
             experiment,
@@ -508,6 +726,7 @@ def expose_contact(
             channel=channel,
             segment=segment,
             language=language,
+            kind=kind,
         ):
             return expose(
                 session,

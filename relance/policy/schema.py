@@ -28,6 +28,11 @@ _KIND_CHANNELS: dict[str, set[str]] = {
 }
 
 
+# A formal notice (mise en demeure) claims a sum already due (Code civil art. 1344): never before
+# the day after the due date. Checked where a stage's day may be moved (stage-offset experiments).
+FORMAL_NOTICE_EARLIEST_DAY = 1
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from relance import versioning
 from relance.auth.tokens import create_token
 from relance.db.models import AuditEvent
 from relance.experiments.models import Experiment
@@ -82,3 +84,76 @@ def test_the_api_refuses_an_hour_outside_the_windows_with_a_400(
     created = client.post("/api/v1/experiments", json=body, headers=_admin_auth(db))
     assert created.status_code == 201, created.text
     assert [a["hour"] for a in created.json()["arms"]] == [10, 18]
+
+
+@pytest.mark.parametrize(
+    ("factor", "stage", "arms", "says"),
+    [
+        (
+            "channel_order",
+            "friendly",
+            [{"name": "a", "channels": ["sms", "whatsapp"]}, {"name": "b", "channels": ["fax"]}],
+            "unknown channel 'fax'",
+        ),
+        (
+            "channel_order",
+            "friendly",
+            [{"name": "a", "channels": ["sms"]}, {"name": "b", "channels": ["email", "sms"]}],
+            ") by email",
+        ),
+        (
+            "stage_offset",
+            "firm",
+            [{"name": "a", "offset_days": 10}, {"name": "b", "offset_days": 2}],
+            "due+2 would move firm to or before friendly (due+3)",
+        ),
+        (
+            "stage_offset",
+            "formal_notice",
+            [{"name": "a", "offset_days": 30}, {"name": "b", "offset_days": 0}],
+            "before the law allows",
+        ),
+    ],
+)
+def test_the_api_refuses_a_bad_channel_order_or_offset_with_a_400(
+    client: TestClient, db: Session, factor: str, stage: str, arms: list[object], says: str
+) -> None:
+    body = {"key": "factor-api", "name": "Factor", "factor": factor, "stage": stage, "arms": arms}
+    answer = client.post("/api/v1/experiments", json=body, headers=_admin_auth(db))
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["code"] == "experiment_invalid" and says in answer.json()["detail"]
+    assert db.scalars(select(Experiment)).first() is None
+
+
+def test_the_api_creates_channel_order_and_offset_experiments(
+    client: TestClient, db: Session
+) -> None:
+    auth = _admin_auth(db)
+    order = {
+        "key": "order-api",
+        "name": "Order",
+        "factor": "channel_order",
+        "arms": [
+            {"name": "a", "channels": ["sms", "whatsapp"]},
+            {"name": "b", "channels": ["whatsapp", "sms"]},
+        ],
+    }
+    created = client.post("/api/v1/experiments", json=order, headers=auth)
+    assert created.status_code == 201, created.text
+    assert [a["channels"] for a in created.json()["arms"]] == [
+        ["sms", "whatsapp"],
+        ["whatsapp", "sms"],
+    ]
+    offset = {
+        "key": "offset-api",
+        "name": "Offset",
+        "factor": "stage_offset",
+        "stage": "firm",
+        "arms": [{"name": "a", "offset_days": 10}, {"name": "b", "offset_days": 7}],
+    }
+    created = client.post("/api/v1/experiments", json=offset, headers=auth)
+    assert created.status_code == 201, created.text
+    experiment_id = created.json()["id"]
+    assert [a["offset_days"] for a in created.json()["arms"]] == [10, 7]
+    history = versioning.list_versions(db, f"experiment:{experiment_id}")
+    assert [a["offset_days"] for a in history[0].document["arms"]] == [10, 7]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -94,3 +95,68 @@ def test_the_console_form_defines_a_send_hour_experiment_and_refuses_a_night_hou
         None,
         "friendly",
     )
+
+
+@pytest.mark.parametrize(
+    ("factor", "stage", "arms", "says"),
+    [
+        (
+            "channel_order",
+            "friendly",
+            "a: sms > whatsapp\nb: fax > sms",
+            "unknown channel &#39;fax&#39;",
+        ),
+        ("channel_order", "friendly", "a: sms\nb: email > sms", ") by email"),
+        ("channel_order", "friendly", "a: sms\nb:", "write &#39;name: channel &gt; channel..."),
+        (
+            "stage_offset",
+            "firm",
+            "a: 10\nb: 25",
+            "due+25 would move firm to or after call (due+20)",
+        ),
+        ("stage_offset", "formal_notice", "a: 30\nb: 0", "before the law allows"),
+    ],
+)
+def test_the_console_form_refuses_a_bad_channel_order_or_offset(
+    as_admin: TestClient, db: Session, factor: str, stage: str, arms: str, says: str
+) -> None:
+    token = csrf_of(as_admin, "/console/admin/experiments")
+    form = {"key": "factor-console", "name": "Factor", "factor": factor, "stage": stage}
+    answer = as_admin.post(
+        "/console/admin/experiments", data={**form, "arms": arms, "csrf_token": token}
+    )
+    assert answer.status_code == 422
+    assert says in answer.text
+    assert db.scalars(select(Experiment)).first() is None
+
+
+def test_the_console_form_defines_channel_order_and_offset_experiments(
+    as_admin: TestClient, db: Session
+) -> None:
+    token = csrf_of(as_admin, "/console/admin/experiments")
+    for key, factor, stage, arms, shown in (
+        (
+            "order-console",
+            "channel_order",
+            "",
+            "sms: sms > whatsapp\nwa: whatsapp > sms",
+            "whatsapp &gt; sms",
+        ),
+        ("offset-console", "stage_offset", "firm", "later: 10\nsooner: 7", "at due+7"),
+    ):
+        form = {"key": key, "name": key, "factor": factor, "stage": stage, "arms": arms}
+        created = as_admin.post(
+            "/console/admin/experiments",
+            data={**form, "template": "utter_reminder_discreet", "csrf_token": token},
+            follow_redirects=False,
+        )
+        assert created.status_code == 303, created.text
+        page = as_admin.get(created.headers["location"])
+        assert page.status_code == 200 and shown in page.text
+    order, offset = db.scalars(select(Experiment).order_by(Experiment.id)).all()
+    assert (order.template, order.stage, [a.channels for a in order.arms]) == (
+        None,
+        None,
+        [["sms", "whatsapp"], ["whatsapp", "sms"]],
+    )
+    assert (offset.stage, [a.offset_days for a in offset.arms]) == ("firm", [10, 7])

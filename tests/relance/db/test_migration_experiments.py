@@ -1,7 +1,8 @@
 """0002: the experiment assignment becomes the first exposure, and an exposure names its dunning
-group instead of its message; 0003: send-hour arms (an hour, no variant, no template). Existing
-rows keep what they said, both ways, and rebuilding the experiments table on SQLite deletes none
-of its children (foreign keys are off during migrations)."""
+group instead of its message; 0003: send-hour arms (an hour, no variant, no template); 0005:
+channel-order and stage-offset arms. Existing rows keep what they said, both ways, and rebuilding
+the experiments table on SQLite deletes none of its children (foreign keys are off during
+migrations)."""
 
 from __future__ import annotations
 
@@ -92,4 +93,31 @@ def test_assignments_and_message_links_survive_the_upgrade_and_the_downgrade(
         assert conn.execute(text("SELECT message_id FROM experiment_exposures")).all() == [
             (message,)
         ]
+    engine.dispose()
+
+
+def test_channel_order_and_offset_arms_come_with_0005_and_leave_with_it(
+    tmp_path: Path, settings: object
+) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    config = alembic_config(url)
+    command.upgrade(config, "0004_sepa_direct_debit")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        wording = _row(conn, "experiments", key="words", factor="wording")
+        _row(conn, "experiment_arms", experiment_id=wording, index=0, variant_index=1)
+    command.upgrade(config, "head")
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT channels, offset_days FROM experiment_arms")).all() == [
+            (None, None)
+        ]
+        order = _row(conn, "experiments", key="order", factor="channel_order")
+        _row(conn, "experiment_arms", experiment_id=order, index=0, channels='["sms", "email"]')
+        offset = _row(conn, "experiments", key="offset", factor="stage_offset")
+        _row(conn, "experiment_arms", experiment_id=offset, index=0, offset_days=7)
+    command.downgrade(config, "0004_sepa_direct_debit")
+    with engine.begin() as conn:
+        # Nothing to vary without their arms' columns: those experiments go, the others stay.
+        assert conn.execute(text("SELECT key FROM experiments")).all() == [("words",)]
+        assert conn.execute(text("SELECT experiment_id FROM experiment_arms")).all() == [(wording,)]
     engine.dispose()
