@@ -197,3 +197,24 @@ def test_direct_debit_page_refuses_plans_it_is_not_offered_for_in_the_debtors_la
     assert refused.status_code == 422
     assert db.scalar(select(func.count(SavedPaymentMethod.id))) == 1  # the one given above
 
+
+def test_sandbox_mandate_page_keeps_what_was_typed_after_a_refusal(
+    client, db, gateway, sandbox_payments
+):
+    portal = make_portal(db, language="en")
+    csrf = sign_in(client, portal)
+    plan = _accept_plan(client, db, portal, csrf)
+    page = _mandate_page(client, portal, plan, csrf).split("?")[0]
+
+    typed = "FR14 2004 1010 0505 0001 3M0 2607"
+    refused = client.post(page, data={"iban": typed, "outcome": "late", "return_url": ""})
+
+    assert refused.status_code == 400
+    text = html.unescape(refused.text)
+    assert "This IBAN is not valid. Check it and try again." in text
+    assert f'value="{typed}"' in text and 'aria-invalid="true" autofocus' in text
+    assert 'value="late" checked' in text  # the chosen outcome too
+    saved = db.scalars(
+        select(SavedPaymentMethod).where(SavedPaymentMethod.debtor_id == portal.debtor.id)
+    ).one()
+    assert (saved.status, saved.last4) == ("pending", None)
