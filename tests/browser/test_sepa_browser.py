@@ -1,8 +1,10 @@
 """SEPA Direct Debit pages in headless Chromium on a phone-sized screen, French and English: the
 portal's direct-debit offer and mandate text after a plan is accepted, the sandbox provider's
 mandate page (IBAN checked by schwifty, a refused one explained), the active mandate and its
-revocation; a keyboard-only path through all of it. axe-core finds no serious or critical
-violation on any of these pages; each is saved as a screenshot ($RELANCE_SCREENSHOTS)."""
+revocation; a keyboard-only path through all of it. Then the collector's view of the same: the
+debtor's mandates and installment charge attempts on the console's conversation page. axe-core
+finds no serious or critical violation on any of these pages (the console: on that section);
+each is saved as a screenshot ($RELANCE_SCREENSHOTS)."""
 
 from __future__ import annotations
 
@@ -62,11 +64,12 @@ def phone(browser: Any, live_server: dict[str, Any]) -> Iterator[Any]:
     context.close()
 
 
-def _axe(page: Any, name: str, screens: Path) -> None:
+def _axe(page: Any, name: str, screens: Path, context: str | None = None) -> None:
+    """Screenshot, then axe-core on the page (or on the part `context` selects)."""
     from axe_playwright_python.sync_playwright import Axe
 
     screenshot(page, screens / f"sepa-{name}.png")
-    results = Axe().run(page)
+    results = Axe().run(page, context=context)
     bad = [
         (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
         for v in results.response["violations"]
@@ -235,3 +238,48 @@ def test_keyboard_only_from_the_plan_to_a_mandate_and_its_revocation(
     _enter(phone, "?done=mandate_revoked")
     assert _t("fr", "done_mandate_revoked") in _text(phone)
     assert [m.status for m in _mandates(live_server, debtor_id)] == ["revoked"]
+
+
+@pytest.fixture(scope="module")
+def failed_debit_case(live_server: dict[str, Any]) -> int:
+    """A handed-off debtor whose first debit was returned (account closed) after the mandate
+    went inactive, whose new mandate paid the retry and is debiting the next installment."""
+    from relance.db.base import utcnow
+    from tests.factories import (
+        make_handed_off_case,
+        make_installment_charge,
+        make_mandate,
+        make_plan,
+    )
+
+    with live_server["factory"].begin() as session:
+        debtor, conversation, _ = make_handed_off_case(session, name="Inès Garnier")
+        plan = make_plan(session, debtor, [15_000, 15_000], first_due=date.today())
+        old = make_mandate(session, debtor, plan, status="inactive", revoked_at=utcnow())
+        new = make_mandate(session, debtor, plan)
+        first, second = plan.installments
+        make_installment_charge(
+            session, first, old, status="failed", failure_code="account_closed", failed_at=utcnow()
+        )
+        make_installment_charge(session, first, new, attempt=2, status="succeeded")
+        make_installment_charge(session, second, new, status="processing")
+        return conversation.id
+
+
+def test_console_shows_mandates_and_charge_attempts_and_passes_axe(
+    page: Any, live_server: dict[str, Any], failed_debit_case: int, screens_dir: Path
+) -> None:
+    """On the collector's desktop screen (the console is not laid out for phones)."""
+    from tests.browser.conftest import sign_in
+    from tests.browser.seed import COLLECTOR, PASSWORD
+
+    sign_in(page, live_server["url"], COLLECTOR, PASSWORD)
+    page.goto(f"{live_server['url']}/console/conversations/{failed_debit_case}")
+    section = page.locator("#payment-methods")
+    section.scroll_into_view_if_needed()
+    text = " ".join(section.inner_text().split())
+    assert "Bank account closed account_closed" in text
+    assert text.count("SEPA mandate SBX-") == 2 and "stopped by the bank" in text
+    assert section.get_by_role("columnheader", name="Status").is_visible()
+    section.screenshot(path=str(screens_dir / "sepa-console-section.png"))
+    _axe(page, "console", screens_dir, context="#payment-methods")
