@@ -16,6 +16,7 @@ from relance.db.models import (
     Debtor,
     Dispute,
     Handoff,
+    Installment,
     Invoice,
     LatePaymentReason,
     Letter,
@@ -27,6 +28,7 @@ from relance.db.models import (
 )
 from relance.db.models.enums import Direction, HandoffStatus, InvoiceStatus
 from relance.late_reasons.service import history as late_reason_history
+from relance.ledger.models import InstallmentCharge, SavedPaymentMethod
 
 LIVE_HANDOFF = (HandoffStatus.OPEN, HandoffStatus.ASSIGNED)
 
@@ -151,6 +153,15 @@ def live_handoff(session: Session, conversation_id: int) -> Handoff | None:
     ).first()
 
 
+@dataclass(frozen=True)
+class ChargeLine:
+    """One attempt to collect an installment with a saved method, with what it was for."""
+
+    charge: InstallmentCharge
+    installment: Installment
+    method: SavedPaymentMethod
+
+
 @dataclass
 class Debtor360:
     debtor: Debtor
@@ -165,6 +176,8 @@ class Debtor360:
     contacts: list[Contact]
     history: list[AuditEvent] = field(default_factory=list)
     late_reasons: list[LatePaymentReason] = field(default_factory=list)  # newest first
+    payment_methods: list[SavedPaymentMethod] = field(default_factory=list)  # newest first
+    charges: list[ChargeLine] = field(default_factory=list)  # newest first
 
 
 def debtor_360(session: Session, debtor: Debtor) -> Debtor360:
@@ -205,7 +218,23 @@ def debtor_360(session: Session, debtor: Debtor) -> Debtor360:
         contacts=list(debtor.contacts),
         history=history,
         late_reasons=late_reason_history(session, debtor.id),
+        payment_methods=by_debtor(SavedPaymentMethod, SavedPaymentMethod.id.desc()),
+        charges=charge_lines(session, debtor.id),
     )
+
+
+def charge_lines(session: Session, debtor_id: int, limit: int = 50) -> list[ChargeLine]:
+    """The debtor's latest installment charge attempts, newest first, each with its installment
+    and the card or mandate it used."""
+    rows = session.execute(
+        select(InstallmentCharge, Installment, SavedPaymentMethod)
+        .join(Installment, Installment.id == InstallmentCharge.installment_id)
+        .join(SavedPaymentMethod, SavedPaymentMethod.id == InstallmentCharge.saved_method_id)
+        .where(InstallmentCharge.debtor_id == debtor_id)
+        .order_by(InstallmentCharge.id.desc())
+        .limit(limit)
+    ).all()
+    return [ChargeLine(charge, installment, method) for charge, installment, method in rows]
 
 
 def transcript(session: Session, conversation_id: int, limit: int = 300) -> list[Message]:

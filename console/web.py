@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
+from console.payment_methods import failure_label
 from relance.auth.deps import CsrfRejected, Forbidden, NotAuthenticated
 from relance.errors import RelanceError
 from relance.nlg.formatting import money
@@ -57,6 +58,7 @@ def _make_templates() -> Jinja2Templates:
     env.filters["money"] = _money
     env.filters["ago"] = _ago
     env.filters["dt"] = _dt
+    env.filters["failure_label"] = failure_label
     env.globals["prefix"] = PREFIX
     return templates
 

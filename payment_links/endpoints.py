@@ -262,7 +262,11 @@ def _mandate_page(
     return_url: str,
     error: str | None = None,
     status_code: int = 200,
+    iban: str = "",
+    outcome: str = "",
 ) -> HTMLResponse:
+    """The form; after a refusal, what the debtor typed is filled back in (to be corrected, not
+    retyped on a phone) and the error is tied to the field, which takes the focus."""
     html = render_page(
         "sandbox_mandate.html",
         language,
@@ -271,6 +275,8 @@ def _mandate_page(
         action=f"/pay/sandbox/mandate/{setup_id}",
         return_url=return_url,
         error=error,
+        iban=iban,
+        chosen=outcome if outcome in SEPA_OUTCOMES else SEPA_OUTCOMES[0],
     )
     return _page(html, status_code)
 
@@ -315,11 +321,22 @@ def sandbox_mandate_accept(
     if saved is None:
         return _mandate_message(language, "mandate_unknown", 404)
     if outcome not in SEPA_OUTCOMES:
-        return _mandate_page(saved, language, setup_id, return_url, "mandate_bad_outcome", 400)
+        return _mandate_page(
+            saved, language, setup_id, return_url, "mandate_bad_outcome", 400, iban=iban
+        )
     try:
         last4 = sepa_last4(iban)
     except BadInput as exc:
-        return _mandate_page(saved, language, setup_id, return_url, f"mandate_{exc.code}", 400)
+        return _mandate_page(
+            saved,
+            language,
+            setup_id,
+            return_url,
+            f"mandate_{exc.code}",
+            400,
+            iban=iban,
+            outcome=outcome,
+        )
     event = setup_succeeded_event(setup_id, saved, outcome=outcome, last4=last4)
     payload = json.dumps(event).encode()
     webhooks.process(

@@ -513,9 +513,17 @@ def plan_post(
 # --- SEPA direct debit ---------------------------------------------------------------------
 
 
-def _mandate_text(ctx: Ctx, settings: Settings) -> str:
-    """The mandate wording the debtor reads before giving it; stored with the mandate."""
-    return translate(ctx.language, "sepa_mandate_text", creditor=settings.creditor_name)
+def _mandate_text(ctx: Ctx, settings: Settings, db: Session, plan_id: int) -> str:
+    """The mandate wording the debtor reads before giving it, naming the creditor and the
+    provider in use; stored with the mandate. Refused (4xx page) when the plan is not offered
+    direct debit."""
+    provider = service.direct_debit_provider(db, ctx.debtor, plan_id)
+    return translate(
+        ctx.language,
+        "sepa_mandate_text",
+        creditor=settings.creditor_name,
+        provider=translate(ctx.language, f"payment_provider_{provider}"),
+    )
 
 
 @router.get("/{token}/plans/{plan_id}/direct-debit", response_class=HTMLResponse)
@@ -532,7 +540,7 @@ def direct_debit_page(
         signed_in=True,
         csrf=ctx.data.csrf,
         plan_id=plan_id,
-        mandate_text=_mandate_text(ctx, settings),
+        mandate_text=_mandate_text(ctx, settings, db, plan_id),
     )
     return _page(html, 200, ctx.data, settings)
 
@@ -555,7 +563,7 @@ def direct_debit(
         db,
         ctx.debtor,
         plan_id,
-        mandate_text=_mandate_text(ctx, settings),
+        mandate_text=_mandate_text(ctx, settings, db, plan_id),
         locale=ctx.language,
         return_url=back,
     )

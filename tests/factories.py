@@ -42,6 +42,7 @@ from relance.db.models import (
     User,
 )
 from relance.db.models.enums import Direction
+from relance.ledger.models import InstallmentCharge, SavedPaymentMethod
 
 PASSWORD = "correct horse battery"  # every user made by make_user logs in with it
 
@@ -210,6 +211,63 @@ def make_plan(
             for i, amount in enumerate(amounts)
         ]
     return _add(db, plan)
+
+
+def make_mandate(
+    db: Session, debtor: Debtor, plan: PaymentPlan | None = None, **columns: Any
+) -> SavedPaymentMethod:
+    """An active SEPA Direct Debit mandate of `debtor` with the sandbox provider (for `plan` when
+    given): provider references, a mandate reference and the IBAN's last four, as
+    `setup_intent.succeeded` leaves it. Pass `status`/`revoked_at` for a stopped one, or
+    `kind="card"` for a saved card."""
+    n = unique()
+    values: dict[str, Any] = {
+        "plan_id": plan.id if plan is not None else None,
+        "provider": "sandbox",
+        "kind": "sepa_debit",
+        "status": "active",
+        "customer_ref": f"cus_sandbox_{n}",
+        "payment_method_ref": f"pm_sandbox_sepa_ok_{n % 10_000:04d}_{n}",
+        "mandate_ref": f"mandate_sandbox_{n}",
+        "mandate_reference": f"SBX-{n}",
+        "mandate_text": "En signant ce mandat, vous autorisez Relance Demo SAS à débiter votre compte.",
+        "last4": f"{n % 10_000:04d}",
+    }
+    values.update(columns)
+    return _add(db, SavedPaymentMethod(debtor_id=debtor.id, **values))
+
+
+def make_installment_charge(
+    db: Session,
+    installment: Installment,
+    saved: SavedPaymentMethod,
+    *,
+    attempt: int = 1,
+    **columns: Any,
+) -> InstallmentCharge:
+    """Attempt `attempt` to collect `installment` (its whole amount) with `saved`, still
+    `processing` (a SEPA debit waiting for the bank); pass `status`, `failure_code`, `failed_at`
+    or `settled_at` for an outcome."""
+    values: dict[str, Any] = {
+        "kind": saved.kind,
+        "provider": saved.provider,
+        "amount_minor": installment.amount_minor - installment.paid_minor,
+        "currency": installment.plan.currency,
+        "idempotency_key": f"relance-installment-{installment.id}-attempt-{attempt}",
+        "provider_ref": f"pi_sandbox_{unique()}",
+        "status": "processing",
+    }
+    values.update(columns)
+    return _add(
+        db,
+        InstallmentCharge(
+            installment_id=installment.id,
+            saved_method_id=saved.id,
+            debtor_id=saved.debtor_id,
+            attempt=attempt,
+            **values,
+        ),
+    )
 
 
 def make_promise(

@@ -79,6 +79,26 @@ def mandates_of(session: Session, debtor: Debtor) -> list[SavedPaymentMethod]:
     )
 
 
+def offered_plan(session: Session, debtor: Debtor, plan_id: int) -> PaymentPlan:
+    """The debtor's plan, when a mandate can be given for it now; the refusal otherwise."""
+    plan = session.get(PaymentPlan, plan_id)
+    if plan is None or plan.debtor_id != debtor.id:
+        raise NotFound("plan_not_found", "no such payment plan")
+    if not sepa_offered(debtor, plan):
+        raise PolicyViolation(
+            "sepa_not_available", "direct debit is offered for active euro plans in the euro zone"
+        )
+    if any(m.status == ACTIVE and m.plan_id == plan.id for m in mandates_of(session, debtor)):
+        raise Conflict("mandate_exists", "this plan is already paid by direct debit")
+    return plan
+
+
+def provider_in_use() -> str:
+    """The provider a new mandate is given to (`stripe`, `sandbox`): the one the mandate text
+    names, and the one `start_sepa` records."""
+    return get_payments().provider_name()
+
+
 def start_sepa(
     session: Session,
     debtor: Debtor,
@@ -89,18 +109,10 @@ def start_sepa(
     return_url: str,
 ) -> str:
     """A pending mandate for the plan, and the URL of the provider's page where it is given."""
-    plan = session.get(PaymentPlan, plan_id)
-    if plan is None or plan.debtor_id != debtor.id:
-        raise NotFound("plan_not_found", "no such payment plan")
-    if not sepa_offered(debtor, plan):
-        raise PolicyViolation(
-            "sepa_not_available", "direct debit is offered for active euro plans in the euro zone"
-        )
+    plan = offered_plan(session, debtor, plan_id)
     text = mandate_text.strip()
     if not text or len(text) > MAX_MANDATE_TEXT:
         raise BadInput("mandate_text_missing", "the mandate text shown to the debtor is required")
-    if any(m.status == ACTIVE and m.plan_id == plan.id for m in mandates_of(session, debtor)):
-        raise Conflict("mandate_exists", "this plan is already paid by direct debit")
     payments = get_payments()
     saved = SavedPaymentMethod(
         debtor_id=debtor.id,

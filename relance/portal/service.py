@@ -349,6 +349,13 @@ def accept_plan(
     return plan
 
 
+def direct_debit_provider(session: Session, debtor: Debtor, plan_id: int) -> str:
+    """The provider a mandate for this plan would be given to (the mandate text names it); the
+    refusal when direct debit is not offered for the plan (`relance.plans.mandates`)."""
+    mandates.offered_plan(session, debtor, plan_id)
+    return mandates.provider_in_use()
+
+
 def start_direct_debit(
     session: Session,
     debtor: Debtor,

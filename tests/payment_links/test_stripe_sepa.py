@@ -5,15 +5,18 @@ with Stripe's mandate reference and the last four, revocation detaching the meth
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from sqlalchemy import func, select
 
 from payment_links.providers.stripe_provider import StripeProvider
 from payment_links.wiring import install
-from relance.db.models import WebhookEvent
+from relance.db.models import PaymentPlan, WebhookEvent
 from relance.ledger import ports as ledger_ports
 from relance.plans import mandates
 from tests.factories import make_debtor, make_invoice, make_plan
+from tests.portal.conftest import make_portal, sign_in
 from tests.support.stripe_fake import StripeFake
 
 SECRET = "whsec_test_secret"
@@ -89,3 +92,31 @@ def test_revoking_detaches_and_mandate_updated_stops_it(client, db, stripe_payme
     assert answer.json()["outcome"] == "mandate_inactive"
     db.refresh(other)
     assert other.status == "inactive" and other.revoked_at is not None
+
+
+def test_the_portal_mandate_text_names_stripe_when_stripe_is_in_use(
+    client, db, gateway, stripe_payments, stripe_server
+):
+    portal = make_portal(db, language="en")
+    csrf = sign_in(client, portal)
+    accepted = client.post(
+        f"{portal.path}/plan/accept",
+        data={"installments": "3", "frequency": "monthly", "csrf_token": csrf},
+    )
+    assert accepted.status_code == 200
+    plan = db.scalars(select(PaymentPlan).where(PaymentPlan.debtor_id == portal.debtor.id)).one()
+    named = (
+        f"you authorise (A) {stripe_payments.creditor_name} and Stripe, "
+        "our payment service provider"
+    )
+
+    shown = client.get(f"{portal.path}/plans/{plan.id}/direct-debit")
+    assert named in html.unescape(shown.text) and "Sandbox" not in shown.text
+    started = client.post(
+        f"{portal.path}/plans/{plan.id}/direct-debit",
+        data={"csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert started.headers["location"].startswith(stripe_server.base_url)
+    (saved,) = mandates.mandates_of(db, portal.debtor)
+    assert saved.provider == "stripe" and named in (saved.mandate_text or "")

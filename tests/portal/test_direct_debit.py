@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from relance.db.models import Message, Payment, PaymentPlan, WebhookEvent
 from relance.followups.service import run_followups
 from relance.ledger.models import SavedPaymentMethod
+from tests.factories import make_plan
 from tests.portal.conftest import make_portal, sign_in
 
 IBAN = "FR14 2004 1010 0505 0001 3M0 2606"
@@ -143,3 +144,77 @@ def test_sandbox_mandate_page_refuses_unknown_setups_and_foreign_return_urls(
     )
     assert signed.status_code == 200 and "Mandat enregistré" in signed.text
     assert client.post(page, data={"iban": IBAN, "outcome": "ok"}).status_code == 404  # used
+
+
+def test_the_mandate_text_names_the_creditor_and_the_provider_in_use(
+    client, db, gateway, sandbox_payments, settings
+):
+    portal = make_portal(db, language="fr")
+    csrf = sign_in(client, portal)
+    plan = _accept_plan(client, db, portal, csrf)
+
+    shown = html.unescape(client.get(f"{portal.path}/plans/{plan.id}/direct-debit").text)
+    named = (
+        f"vous autorisez (A) {settings.creditor_name} et Relance Sandbox "
+        "(prestataire de démonstration), notre prestataire de services de paiement"
+    )
+    assert named in shown and "Stripe" not in shown
+    page = _mandate_page(client, portal, plan, csrf)
+    saved = db.scalars(
+        select(SavedPaymentMethod).where(SavedPaymentMethod.debtor_id == portal.debtor.id)
+    ).one()
+    assert saved.provider == "sandbox" and named in saved.mandate_text
+    assert named in html.unescape(client.get(page).text)  # the provider's page shows the same
+
+
+def test_direct_debit_page_refuses_plans_it_is_not_offered_for_in_the_debtors_language(
+    client, db, gateway, sandbox_payments
+):
+    portal = make_portal(db, language="fr")
+    csrf = sign_in(client, portal)
+    foreign_plan = make_plan(db, make_portal(db, language="fr").debtor)
+
+    unknown = client.get(f"{portal.path}/plans/999999/direct-debit")
+    assert unknown.status_code == 404
+    assert "Ce plan de paiement n'existe pas." in html.unescape(unknown.text)
+    assert "(A)" not in unknown.text  # no mandate text for a plan that is not there
+    assert client.get(f"{portal.path}/plans/{foreign_plan.id}/direct-debit").status_code == 404
+
+    plan = _accept_plan(client, db, portal, csrf)
+    page = _mandate_page(client, portal, plan, csrf)
+    client.post(page.split("?")[0], data={"iban": IBAN, "outcome": "ok", "return_url": ""})
+    again = client.get(f"{portal.path}/plans/{plan.id}/direct-debit")
+    assert again.status_code == 409
+    assert "Ce plan est déjà payé par prélèvement." in html.unescape(again.text)
+
+    finished = make_plan(db, portal.debtor, status="completed")
+    not_offered = client.get(f"{portal.path}/plans/{finished.id}/direct-debit")
+    assert not_offered.status_code == 422
+    assert "n'est proposé que pour les plans en euros" in html.unescape(not_offered.text)
+    refused = client.post(
+        f"{portal.path}/plans/{finished.id}/direct-debit", data={"csrf_token": csrf}
+    )
+    assert refused.status_code == 422
+    assert db.scalar(select(func.count(SavedPaymentMethod.id))) == 1  # the one given above
+
+
+def test_sandbox_mandate_page_keeps_what_was_typed_after_a_refusal(
+    client, db, gateway, sandbox_payments
+):
+    portal = make_portal(db, language="en")
+    csrf = sign_in(client, portal)
+    plan = _accept_plan(client, db, portal, csrf)
+    page = _mandate_page(client, portal, plan, csrf).split("?")[0]
+
+    typed = "FR14 2004 1010 0505 0001 3M0 2607"
+    refused = client.post(page, data={"iban": typed, "outcome": "late", "return_url": ""})
+
+    assert refused.status_code == 400
+    text = html.unescape(refused.text)
+    assert "This IBAN is not valid. Check it and try again." in text
+    assert f'value="{typed}"' in text and 'aria-invalid="true" autofocus' in text
+    assert 'value="late" checked' in text  # the chosen outcome too
+    saved = db.scalars(
+        select(SavedPaymentMethod).where(SavedPaymentMethod.debtor_id == portal.debtor.id)
+    ).one()
+    assert (saved.status, saved.last4) == ("pending", None)

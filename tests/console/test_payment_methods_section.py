@@ -1,0 +1,114 @@
+"""The debtor's saved cards and SEPA mandates and the installment charge attempts on the
+conversation page: what a collector needs to see why a plan's debit failed, behind the login,
+with the IBAN's last four only."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from console.payment_methods import failure_label
+from tests.factories import (
+    make_handed_off_case,
+    make_installment_charge,
+    make_mandate,
+    make_plan,
+)
+
+CREATED = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+REVOKED = datetime(2026, 4, 20, 16, 5, tzinfo=UTC)
+
+
+def _case(db: Session):  # type: ignore[no-untyped-def]
+    debtor, conversation, _ = make_handed_off_case(db)
+    plan = make_plan(db, debtor, [10_000, 10_000, 10_000], first_due=date(2026, 3, 10))
+    old = make_mandate(
+        db,
+        debtor,
+        plan,
+        mandate_reference="SBX-OLD0001",
+        last4="2606",
+        status="inactive",
+        created_at=CREATED,
+        revoked_at=REVOKED,
+    )
+    new = make_mandate(db, debtor, plan, mandate_reference="SBX-NEW0002", last4="3000")
+    first, second, third = plan.installments
+    make_installment_charge(
+        db,
+        first,
+        old,
+        status="failed",
+        failure_code="account_closed",
+        settled_at=datetime(2026, 3, 13, tzinfo=UTC),
+        failed_at=datetime(2026, 3, 16, 10, 0, tzinfo=UTC),
+    )
+    make_installment_charge(db, first, new, attempt=2, status="succeeded")
+    make_installment_charge(
+        db, second, new, status="failed", failure_code="insufficient_funds", failed_at=REVOKED
+    )
+    make_installment_charge(db, third, new, status="processing")
+    return debtor, conversation
+
+
+def test_the_debtor_page_shows_mandates_and_charge_attempts_with_their_reasons(
+    as_collector: TestClient, db: Session
+) -> None:
+    _, conversation = _case(db)
+
+    page = as_collector.get(f"/console/conversations/{conversation.id}")
+
+    assert page.status_code == 200
+    section = page.text.split('id="payment-methods"')[1].split("</section>")[0]
+    for expected in (
+        "SEPA mandate SBX-NEW0002",
+        "status-active",
+        "IBAN ending 3000",
+        "SEPA mandate SBX-OLD0001",
+        "status-inactive",
+        "IBAN ending 2606",
+        "Created 2026-03-02 09:30 UTC",
+        "stopped by the bank 2026-04-20 16:05 UTC",
+        "No. 1",
+        "due 2026-03-10",
+        "attempt 2",
+        "€100.00",
+        "Bank account closed <code>account_closed</code>",
+        "Insufficient funds on the account <code>insufficient_funds</code>",
+        "status-processing",
+        "status-succeeded",
+    ):
+        assert expected in section, expected
+    # newest attempt first: the processing debit of installment 3 leads
+    assert section.index("No. 3") < section.index("No. 2") < section.index("No. 1")
+    assert "mandate_sandbox_" not in section and "pm_sandbox_" not in section  # provider ids
+
+
+def test_a_debtor_without_cards_or_mandates_says_so(as_collector: TestClient, db: Session) -> None:
+    _, conversation, _ = make_handed_off_case(db)
+
+    html = as_collector.get(f"/console/conversations/{conversation.id}").text
+
+    assert "No card or mandate on file." in html and "No automatic charge yet." in html
+
+
+def test_the_section_is_behind_the_login(client: TestClient, db: Session) -> None:
+    _, conversation = _case(db)
+
+    page = client.get(f"/console/conversations/{conversation.id}", follow_redirects=False)
+
+    assert page.status_code in (302, 303) and "/console/login" in page.headers["location"]
+    assert "SBX-NEW0002" not in page.text
+
+
+def test_failure_codes_read_as_words_and_unknown_ones_stay_visible() -> None:
+    assert failure_label("debit_not_authorized") == (
+        "The debtor told the bank the debit was not authorised"
+    )
+    assert failure_label("card_declined") == "Card declined"
+    assert (
+        failure_label("R99_new_code") == "Not described here: see the provider's code R99_new_code"
+    )
+    assert failure_label(None) == ""
