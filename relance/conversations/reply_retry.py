@@ -141,6 +141,19 @@ def retry_due(
     return {k: v for k, v in counts.items() if v}
 
 
+def retrying(session: Session, message_ids: list[int]) -> dict[int, datetime]:
+    """Of these messages, those whose send the worker will try again, with when: the console
+    shows them as retrying rather than failed (a failed one stays failed, and is handed off)."""
+    if not message_ids:
+        return {}
+    rows = session.execute(
+        select(ReplyRetry.message_id, ReplyRetry.next_attempt_at).where(
+            ReplyRetry.message_id.in_(message_ids), ReplyRetry.status.in_((PENDING, SENDING))
+        )
+    ).all()
+    return {message_id: when for message_id, when in rows}
+
+
 # -- one attempt -------------------------------------------------------------------------------
 def _attempt(
     factory: Callable[[], Session] | sessionmaker[Session], retry_id: int, now: datetime
@@ -281,7 +294,7 @@ def _close(
         debtor_id=retry.message.conversation.debtor_id,
         message_id=retry.message_id,
         attempts=retry.attempts,
-        code=code,
+        error_code=retry.last_error_code,
     )
 
 
