@@ -90,10 +90,12 @@ def after_failure(
         return _final(session, conversation, contact, error.message_id, error)
     if session.scalar(select(ReplyRetry.id).where(ReplyRetry.message_id == error.message_id)):
         return "reply_retrying"  # already scheduled (the same row failed through another path)
+    failed = session.get(Message, error.message_id)
+    assert failed is not None  # the gateway stored it in this transaction
     retry = ReplyRetry(
         message_id=error.message_id,
         contact_id=contact.id,
-        channel=Channel.EMAIL if mail is not None else contact.channel,
+        channel=failed.channel,  # sms for a caller answered by SMS, whatever the contact row
         status=PENDING,
         attempts=1,
         next_attempt_at=now + backoff(1),
