@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Annotated
+from typing import Annotated, Any
 
 from babel.numbers import get_currency_precision
 from fastapi import APIRouter, Form, Query, Request, Response
+from sqlalchemy.orm import Session
 
 from console import casework
 from console.queries import (
@@ -20,6 +21,7 @@ from console.queries import (
 )
 from console.web import PREFIX, ConsoleRoute, is_htmx, redirect, render
 from relance.auth.deps import CsrfChecked, CurrentUser
+from relance.conversations import reply_retry
 from relance.db.models import Conversation, Dispute, PaymentPlan
 from relance.db.models.enums import Channel
 from relance.errors import InvalidContent, NotFound, RelanceError
@@ -107,7 +109,7 @@ def conversation_page(
             "conversation": conversation,
             "d360": d360,
             "handoff": handoff,
-            "messages": transcript(db, conversation.id),
+            **_transcript_context(db, conversation.id),
             "notice": NOTICES.get(done, ""),
             "error": error[:300],
             "owns": bool(
@@ -128,8 +130,15 @@ def transcript_fragment(
     return render(
         request,
         "_transcript.html",
-        {"conversation": conversation, "messages": transcript(db, conversation.id)},
+        {"conversation": conversation, **_transcript_context(db, conversation.id)},
     )
+
+
+def _transcript_context(db: Session, conversation_id: int) -> dict[str, Any]:
+    """The messages, and which failed replies the worker will still send (shown as retrying)."""
+    messages = transcript(db, conversation_id)
+    failed = [m.id for m in messages if m.status == "failed"]
+    return {"messages": messages, "retrying": reply_retry.retrying(db, failed)}
 
 
 def _back(request: Request, conversation_id: int, *, done: str = "", error: str = "") -> Response:

@@ -60,19 +60,11 @@ class SmtpMailGateway:
     def send_mail(
         self, session: Session, *, conversation: Conversation, contact: Contact, mail: OutboundMail
     ) -> Message:
-        return self.deliver(session, conversation=conversation, contact=contact, mail=mail)
-
-    def deliver(
-        self,
-        session: Session,
-        *,
-        conversation: Conversation,
-        contact: Contact,
-        mail: OutboundMail,
-        stored: list[Message] | None = None,
-    ) -> Message:
-        """Send `mail` once. `stored`: reply rows the conversation path already wrote (the
-        assistant's answers to an inbound e-mail): the first carries the e-mail, none is added."""
+        """Send `mail` once. `mail.reply_rows`: reply rows the conversation path already wrote
+        (the assistant's answers to an inbound e-mail): the first carries the e-mail, none is
+        added. A failure leaves the row `failed` and names it in the DeliveryError (a retry
+        claims it again: same Message-ID)."""
+        stored = [m for m in (session.get(Message, i) for i in mail.reply_rows) if m is not None]
         settings = self.settings
         message_id = message_id_for(mail.idempotency_key, settings)
         row = self._claim(session, conversation, contact, mail, message_id, stored)
@@ -96,6 +88,7 @@ class SmtpMailGateway:
             row.status = MessageStatus.FAILED
             row.error_code = exc.code
             row.extra = {**extra, "retryable": exc.retryable, "error": str(exc)[:300]}
+            exc.message_id = row.id
             if not exc.retryable:
                 contacts.record_failure(session, contact, error_code=exc.code, reference=message_id)
             raise

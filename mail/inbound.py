@@ -32,8 +32,8 @@ from mail.classify import Kind, bounce_details, classify
 from mail.gateway import SmtpMailGateway
 from relance import audit
 from relance.contacts import service as contacts
-from relance.conversations import repository
-from relance.conversations.ports import OutboundMail
+from relance.conversations import reply_retry, repository
+from relance.conversations.ports import DeliveryError, OutboundMail
 from relance.conversations.service import Inbound, handle_inbound, store_inbound
 from relance.db.base import utcnow
 from relance.db.models import Contact, Message, Task, WebhookEvent
@@ -235,18 +235,21 @@ def _reply(session: Session, parsed: ParsedMail, gateway: SmtpMailGateway) -> Ou
         outcome.reply_message_id = _answer_unknown_sender(session, gateway, parsed, result.replies)
         return outcome
     conversation = repository.conversation_for_debtor(session, contact.debtor)
-    stored = [m for m in (session.get(Message, i) for i in result.reply_message_ids) if m]
-    sent = gateway.deliver(
-        session,
-        conversation=conversation,
-        contact=contact,
-        mail=OutboundMail(
-            idempotency_key=f"reply:{parsed.message_id}",
-            paragraphs=tuple(result.replies),
-            author=Author.BOT,
-        ),
-        stored=stored,
+    mail = OutboundMail(
+        idempotency_key=f"reply:{parsed.message_id}",
+        paragraphs=tuple(result.replies),
+        author=Author.BOT,
+        reply_rows=tuple(result.reply_message_ids),
     )
+    try:
+        sent = gateway.send_mail(session, conversation=conversation, contact=contact, mail=mail)
+    except DeliveryError as exc:
+        # Kept (the caller commits: the failed row stays visible) and retried by the worker when
+        # the failure is transient; a permanent one goes to a collector (reply_retry).
+        outcome.status = reply_retry.after_failure(
+            session, conversation=conversation, contact=contact, error=exc, mail=mail
+        )
+        return outcome
     outcome.reply_message_id = sent.provider_id
     return outcome
 

@@ -148,6 +148,13 @@ class Settings(BaseSettings):
 
     # Worker
     celery_broker_url: str = ""  # empty: tasks run in-process
+    # A reply to a debtor whose send failed for a transient reason (SMTP 4xx, Twilio 429/5xx, a
+    # network error) is sent again by the worker after BASE seconds, doubled after each failed
+    # attempt up to MAX seconds, at most MAX_ATTEMPTS sends in all (the first one included);
+    # then a collector answers (relance/conversations/reply_retry.py).
+    reply_retry_base_seconds: float = Field(default=60.0, gt=0)
+    reply_retry_max_seconds: float = Field(default=30 * 60.0, gt=0)
+    reply_retry_max_attempts: int = Field(default=8, ge=1, le=50)
     redis_url: str = ""
 
     # Creditor identity (letters, HELP replies). Name and phone are never blank: the wording

@@ -39,6 +39,7 @@ from relance.db.models import (
     Payment,
     PaymentPlan,
     Promise,
+    ReplyRetry,
     User,
 )
 from relance.db.models.enums import Direction
@@ -358,6 +359,31 @@ def make_handoff(db: Session, conversation: Conversation, **columns: Any) -> Han
     values: dict[str, Any] = {"reason": "requested", "priority": 0}
     values.update(columns)
     return _add(db, Handoff(conversation_id=conversation.id, **values))
+
+
+def make_failed_reply(
+    db: Session, conversation: Conversation, contact: Contact, body: str = "…", **columns: Any
+) -> ReplyRetry:
+    """A bot reply to the debtor whose send failed for a transient reason (Twilio 503), on
+    `contact`, and its retry by the worker, due now (the first attempt made)."""
+    message = make_message(
+        db,
+        conversation,
+        body,
+        direction=Direction.OUTBOUND,
+        channel=contact.channel,
+        address=contact.address,
+        status="failed",
+        error_code="20503",
+    )
+    values: dict[str, Any] = {
+        "channel": contact.channel,
+        "status": "pending",
+        "attempts": 1,
+        "next_attempt_at": utcnow(),
+    }
+    values.update(columns)
+    return _add(db, ReplyRetry(message_id=message.id, contact_id=contact.id, **values))
 
 
 def make_user(db: Session, role: str = "collector", email: str | None = None) -> User:

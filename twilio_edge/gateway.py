@@ -207,6 +207,38 @@ class TwilioGateway:
             extra=extra,
             created_at=utcnow(),
         )
+        return self._submit(session, conversation, contact, message, params)
+
+    def resend_text(self, session: Session, *, message: Message, contact: Contact) -> Message:
+        """The reply retry's attempt: the same row, sent again with what it was sent with (its
+        body, or the WhatsApp template it stands for). Opted-out addresses are refused as ever."""
+        conversation = message.conversation
+        self._refuse_if_opted_out(session, conversation, contact, message.channel, contact.address)
+        extra = message.extra or {}
+        sender = (
+            self.settings.twilio_whatsapp_from
+            if message.channel == Channel.WHATSAPP
+            else self.settings.twilio_sms_from
+        )
+        params: dict[str, Any] = {"to": contact.address, "from_": sender}
+        if extra.get("template"):
+            params["content_sid"] = extra["content_sid"]
+            params["content_variables"] = json.dumps(extra["content_variables"])
+        else:
+            params["body"] = message.body
+        message.status = MessageStatus.QUEUED
+        message.error_code = None
+        return self._submit(session, conversation, contact, message, params)
+
+    def _submit(
+        self,
+        session: Session,
+        conversation: Conversation,
+        contact: Contact,
+        message: Message,
+        params: dict[str, Any],
+    ) -> Message:
+        """One Messages.json call for `message`; the row records the outcome either way."""
         try:
             resource = self.client.messages.create(
                 status_callback=self._url("/twilio/status"), **params
@@ -217,6 +249,7 @@ class TwilioGateway:
             message.error_code = error.code
             session.add(message)
             session.flush()
+            error.message_id = message.id
             self._after_failure(session, contact, message, error)
             raise error from exc
         message.provider_id = resource.sid
@@ -225,14 +258,14 @@ class TwilioGateway:
         session.flush()
         audit.record(
             session,
-            actor=author,
+            actor=message.author,
             action="message.sent",
             entity=message,
             debtor_id=conversation.debtor_id,
-            channel=channel,
+            channel=message.channel,
             to=contact.address,
             provider_id=resource.sid,
-            template=bool(extra and extra.get("template")),
+            template=bool(message.extra and message.extra.get("template")),
         )
         return message
 

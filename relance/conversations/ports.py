@@ -26,10 +26,20 @@ class DeliveryError(Exception):
     moves on by `retryable`; the console turns it into `Unavailable`/`Conflict("delivery_failed")`
     for the collector (console/casework.py)."""
 
-    def __init__(self, message: str, *, retryable: bool, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        code: str | None = None,
+        message_id: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.code = code
+        # The outbound Message row the gateway stored for the failed attempt (None: nothing was
+        # stored, e.g. refused before any send): what a retry sends again (reply_retry.py).
+        self.message_id = message_id
 
 
 class OutboundGateway(Protocol):
@@ -50,6 +60,11 @@ class OutboundGateway(Protocol):
         self, session: Session, *, conversation: Conversation, contact: Contact, purpose: str
     ) -> Message:
         """Start an outbound voice call; the call flow is driven by the voice webhooks."""
+        ...
+
+    def resend_text(self, session: Session, *, message: Message, contact: Contact) -> Message:
+        """Send a failed outbound text `message` again, on the same row (no new Message): the
+        reply retry's attempt. Raises DeliveryError like `send_text`."""
         ...
 
 
@@ -73,6 +88,9 @@ class OutboundMail:
     invoice_ids: tuple[int, ...] = ()
     letter_id: int | None = None  # the formal notice whose PDF goes attached
     discreet: bool = False  # no amount, invoice or attachment (address not confirmed yet)
+    # Reply rows already stored by the conversation path, in order: the first carries the e-mail
+    # (its Message-ID), the others are marked sent with it. Empty: the gateway stores one row.
+    reply_rows: tuple[int, ...] = ()
 
 
 class MailGateway(Protocol):

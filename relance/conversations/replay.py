@@ -13,9 +13,8 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relance import audit
 from relance.contacts import service as contacts
-from relance.conversations import repository
+from relance.conversations import reply_retry, repository
 from relance.conversations.ports import (
     DeliveryError,
     OutboundGateway,
@@ -77,20 +76,16 @@ def _deliver(
             log.warning(
                 "replayed reply for conversation %s not delivered: %s", conversation.id, exc
             )
-            audit.record(
-                session,
-                actor="system",
-                action="replay.delivery_failed",
-                entity=conversation,
-                debtor_id=conversation.debtor_id,
-                error_code=exc.code,
-                retryable=exc.retryable,
+            reply_retry.after_failure(
+                session, conversation=conversation, contact=contact, error=exc
             )
 
 
 def _deliver_mail(session: Session, conversation: Conversation, replies: list[str]) -> None:
     """Replayed answers to an e-mail go back as one e-mail in the thread, to the address the
-    debtor wrote from; keyed on the kept message so a second replay run sends nothing more."""
+    debtor wrote from; keyed on the kept message so a second replay run sends nothing more.
+    The answers are stored first, as the inbound path stores them: the e-mail is the first row,
+    and a retry sends the same rows again."""
     last = session.scalars(
         select(Message)
         .where(
@@ -107,17 +102,21 @@ def _deliver_mail(session: Session, conversation: Conversation, replies: list[st
         if last is not None and last.address
         else None
     )
+    rows = [store_outbound(session, conversation, Channel.EMAIL, r, Author.BOT) for r in replies]
     if last is None or contact is None:
-        for reply in replies:
-            store_outbound(session, conversation, Channel.EMAIL, reply, Author.BOT)
         return
     mail = OutboundMail(
-        idempotency_key=f"replay:{last.provider_id or last.id}", paragraphs=tuple(replies)
+        idempotency_key=f"replay:{last.provider_id or last.id}",
+        paragraphs=tuple(replies),
+        reply_rows=tuple(row.id for row in rows),
     )
     try:
         get_mail_gateway().send_mail(session, conversation=conversation, contact=contact, mail=mail)
     except DeliveryError as exc:
         log.warning("replayed e-mail for conversation %s not delivered: %s", conversation.id, exc)
+        reply_retry.after_failure(
+            session, conversation=conversation, contact=contact, error=exc, mail=mail
+        )
 
 
 def _reply_contact(session: Session, conversation: Conversation, channel: str) -> Contact | None:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from relance import audit
 from relance.audit import jsonable
+from relance.backoff import exponential
 from relance.db.base import utcnow
 from relance.errors import BadInput, NotFound
 from relance.outbox import destinations
@@ -169,8 +170,7 @@ def set_active(session: Session, endpoint_id: int, *, active: bool, actor: str) 
 
 def backoff(attempts: int) -> timedelta:
     """30 s, 1 min, 2 min... doubled after each failed attempt, at most 6 hours."""
-    delay: timedelta = BASE_DELAY * (2 ** max(attempts - 1, 0))
-    return min(delay, MAX_DELAY)
+    return exponential(attempts, BASE_DELAY, MAX_DELAY)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from relance.conversations.ports import get_mailbox_poller
 from relance.conversations.replay import replay_all
+from relance.conversations.reply_retry import retry_due
 from relance.db import session as db_session
 from relance.db.base import utcnow
 from relance.db.session import session_scope
@@ -88,6 +89,11 @@ def replay_pending() -> int:
         rasa.close()
 
 
+def retry_replies(now: datetime | None = None) -> dict[str, int]:
+    """Send again the replies whose send failed for a transient reason (backoff, cap, rules)."""
+    return retry_due(db_session.get_sessionmaker(), now=now)
+
+
 def followups(now: datetime | None = None) -> Any:
     with session_scope() as session:
         return run_followups(session, (now or utcnow()).date())
@@ -123,6 +129,7 @@ SCHEDULE: dict[str, tuple[float, Callable[[], Any]]] = {
     "dunning.plan": (60 * 60, plan_dunning),
     "dunning.dispatch": (60, scheduled_dispatch),
     "conversations.replay": (60, replay_pending),
+    "conversations.retry_replies": (30, retry_replies),
     "followups.run": (60 * 60, followups),
     "experiments.refresh": (60 * 60, refresh_experiments),
     "privacy.retention": (24 * 60 * 60, retention),

@@ -17,6 +17,7 @@ from tests.factories import (
     make_conversation,
     make_debtor,
     make_dispute,
+    make_failed_reply,
     make_handed_off_case,
     make_invoice,
     make_message,
@@ -436,3 +437,16 @@ def test_conversation_page_shows_the_reason_for_paying_late_escaped(
     assert "Said before the identity check." in card
     assert "Earlier reasons (1)" in card and "job loss" in card
     assert "je suis au chômage depuis mars" in card
+
+
+def test_a_failed_reply_the_worker_retries_shows_as_retrying_and_one_failed_for_good_as_failed(
+    as_collector: TestClient, db: Session
+) -> None:
+    owner, conv, _h = make_handed_off_case(db)
+    sms = owner.contacts[0]
+    make_failed_reply(db, conv, sms, "Votre solde est de 100 €.")
+    make_failed_reply(db, conv, sms, "Voici le lien de paiement.", status="failed")
+    html = as_collector.get(f"/console/conversations/{conv.id}/transcript").text
+    retrying, given_up = html.split("Voici le lien de paiement.")
+    assert "retrying" in retrying and 'tag danger">failed' not in retrying
+    assert 'tag danger">failed' in given_up and "retrying" not in given_up

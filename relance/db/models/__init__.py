@@ -19,7 +19,13 @@ from relance.db.models.cases import (
     Promise,
     Task,
 )
-from relance.db.models.conversations import Conversation, Handoff, Message, WebhookEvent
+from relance.db.models.conversations import (
+    Conversation,
+    Handoff,
+    Message,
+    ReplyRetry,
+    WebhookEvent,
+)
 from relance.db.models.debtors import Contact, Debtor
 from relance.db.models.dunning import DunningAction, DunningRun, DunningSkip
 from relance.db.models.invoices import Invoice, Payment, PaymentAllocation
@@ -73,6 +79,7 @@ __all__ = [
     "PortalAccess",
     "PortalAttachment",
     "Promise",
+    "ReplyRetry",
     "SavedPaymentMethod",
     "Task",
     "User",

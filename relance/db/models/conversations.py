@@ -100,3 +100,36 @@ class WebhookEvent(Base):
     response_body: Mapped[str | None] = mapped_column(Text)
     processed_at: Mapped[datetime | None]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReplyRetry(TimestampMixin, Base):
+    """A reply to a debtor whose send failed for a transient reason, retried by the worker.
+
+    One row per outbound Message (unique): the retry sends that same row again (for e-mail the
+    same Message-ID, so a resend is the same e-mail), never a new message. `status`: pending
+    (due at `next_attempt_at`), sending (claimed by one worker until `next_attempt_at`, its
+    lease), sent, failed (permanent, cap reached or outcome unknown: a collector answers) or
+    cancelled (an opt-out or a collector took the conversation). `attempts` counts the sends
+    made, the first (failed) one included. E-mail replies keep their idempotency key and the
+    reply rows the e-mail carries (`mail_rows`, the first being the e-mail itself); the texts
+    stay on those Message rows, never copied here.
+    """
+
+    __tablename__ = "reply_retries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), unique=True
+    )
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(default=1)
+    next_attempt_at: Mapped[datetime] = mapped_column(index=True)
+    mail_key: Mapped[str | None] = mapped_column(String(255))
+    mail_rows: Mapped[list[int] | None] = mapped_column(JSON)
+    last_error_code: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[datetime | None]
+
+    message: Mapped[Message] = relationship()

@@ -1,0 +1,352 @@
+"""The assistant's replies that failed to send for a transient reason go out later, once.
+
+A reply is sent at once by its path (an e-mail answer in the thread, `mail/inbound.py`; the
+replayed answers of `replay.py`, by SMS/WhatsApp through the Twilio REST edge or by e-mail).
+When the gateway raises a `DeliveryError`, the path calls `after_failure`:
+
+- transient (`retryable`: SMTP 4xx, connection refused/reset, timeout; Twilio 429/5xx, network)
+  and the gateway stored the attempt: a `ReplyRetry` row for that Message, due after
+  REPLY_RETRY_BASE_SECONDS;
+- permanent (SMTP 5xx, invalid number, Twilio 21211/21610...), or no row to send again: the
+  failed row stays in the transcript (marked failed) and the conversation goes to a collector
+  (handoff `reply_undelivered`), unless the address is now opted out (then nothing more).
+
+The worker's `retry_due` (job `conversations.retry_replies`) sends the due rows again:
+
+1. each row is claimed by a conditional UPDATE (`pending` and due -> `sending`, with a lease) and
+   committed before anything is sent: a second worker's UPDATE matches nothing, so one sends;
+2. the contact rules are checked again at the attempt (`compliance.check_contact`): an opt-out or
+   a collector taking the conversation cancels it; a time block (quiet hours, Sunday, public
+   holiday) moves it to the next window without spending an attempt; the dunning pressure rules
+   (caps, gaps) do not hold back an answer to the debtor's own message;
+3. the same Message is sent again: for e-mail with the same idempotency key, so the same
+   Message-ID (`mail.gateway` re-claims its failed row); for a text the same row through
+   `OutboundGateway.resend_text` (Twilio has no idempotency key: the claim is what makes it once);
+4. a transient failure waits `exponential(attempts)` (doubling, at most REPLY_RETRY_MAX_SECONDS);
+   a permanent one, or REPLY_RETRY_MAX_ATTEMPTS sends, fail it for good and hand off.
+
+A claim whose worker died mid-send (`sending` past its lease) is never sent blindly again (the
+provider may have accepted it): failed for good, and a collector checks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from relance import audit
+from relance.backoff import exponential
+from relance.compliance.service import Decision, check_contact
+from relance.contacts import service as contacts
+from relance.conversations.ports import DeliveryError, OutboundMail, get_gateway, get_mail_gateway
+from relance.db.base import utcnow
+from relance.db.models import Contact, Conversation, Message, ReplyRetry
+from relance.db.models.enums import Author, Channel
+from relance.handoff.service import create_handoff
+from relance.policy.service import active_policy
+from relance.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+HANDOFF_REASON = "reply_undelivered"
+LEASE = timedelta(minutes=5)  # a claimed retry is not taken again before this
+PENDING, SENDING, SENT, FAILED, CANCELLED = "pending", "sending", "sent", "failed", "cancelled"
+# Caps and gaps between dunning contacts: a reply answers the debtor's own message (the reply
+# sent at once is not held back by them either).
+NOT_FOR_REPLIES = frozenset({"frequency_cap", "min_gap", "call_cap", "after_conversation"})
+# The debtor opted out, or a collector owns the conversation: the reply is no longer ours to send.
+CANCELS = frozenset({"opted_out", "handed_off"})
+
+
+def backoff(attempts: int) -> timedelta:
+    settings = get_settings()
+    return exponential(
+        attempts,
+        timedelta(seconds=settings.reply_retry_base_seconds),
+        timedelta(seconds=settings.reply_retry_max_seconds),
+    )
+
+
+def after_failure(
+    session: Session,
+    *,
+    conversation: Conversation,
+    contact: Contact,
+    error: DeliveryError,
+    mail: OutboundMail | None = None,
+) -> str:
+    """A reply's first send failed: schedule its retry, or hand the conversation to a collector.
+    Returns the outcome: `reply_retrying`, `reply_failed` or `reply_cancelled`. The caller
+    commits (the failed row and the retry together)."""
+    now = utcnow()
+    if error.message_id is None or not error.retryable:
+        return _final(session, conversation, contact, error.message_id, error)
+    if get_settings().reply_retry_max_attempts <= 1:
+        return _final(session, conversation, contact, error.message_id, error)
+    if session.scalar(select(ReplyRetry.id).where(ReplyRetry.message_id == error.message_id)):
+        return "reply_retrying"  # already scheduled (the same row failed through another path)
+    failed = session.get(Message, error.message_id)
+    assert failed is not None  # the gateway stored it in this transaction
+    retry = ReplyRetry(
+        message_id=error.message_id,
+        contact_id=contact.id,
+        channel=failed.channel,  # sms for a caller answered by SMS, whatever the contact row
+        status=PENDING,
+        attempts=1,
+        next_attempt_at=now + backoff(1),
+        mail_key=mail.idempotency_key if mail is not None else None,
+        mail_rows=list(mail.reply_rows) if mail is not None and mail.reply_rows else None,
+        last_error_code=error.code,
+        last_error=str(error)[:500],
+    )
+    session.add(retry)
+    session.flush()
+    audit.record(
+        session,
+        actor="system",
+        action="reply.retry_scheduled",
+        entity=retry,
+        debtor_id=conversation.debtor_id,
+        message_id=error.message_id,
+        error_code=error.code,
+        next_attempt_at=retry.next_attempt_at,
+    )
+    return "reply_retrying"
+
+
+def retry_due(
+    factory: Callable[[], Session] | sessionmaker[Session],
+    *,
+    now: datetime | None = None,
+    limit: int = 100,
+) -> dict[str, int]:
+    """Send the replies whose retry is due; each one in its own claimed unit of work."""
+    now = now or utcnow()
+    counts: Counter[str] = Counter()
+    with factory() as session, session.begin():
+        counts["stale"] = _release_stale(session, now)
+        due = list(
+            session.scalars(
+                select(ReplyRetry.id)
+                .where(ReplyRetry.status == PENDING, ReplyRetry.next_attempt_at <= now)
+                .order_by(ReplyRetry.next_attempt_at, ReplyRetry.id)
+                .limit(limit)
+            )
+        )
+    for retry_id in due:
+        counts[_attempt(factory, retry_id, now)] += 1
+    return {k: v for k, v in counts.items() if v}
+
+
+def retrying(session: Session, message_ids: list[int]) -> dict[int, datetime]:
+    """Of these messages, those whose send the worker will try again, with when: the console
+    shows them as retrying rather than failed (a failed one stays failed, and is handed off)."""
+    if not message_ids:
+        return {}
+    rows = session.execute(
+        select(ReplyRetry.message_id, ReplyRetry.next_attempt_at).where(
+            ReplyRetry.message_id.in_(message_ids), ReplyRetry.status.in_((PENDING, SENDING))
+        )
+    ).all()
+    return {message_id: when for message_id, when in rows}
+
+
+# -- one attempt -------------------------------------------------------------------------------
+def _attempt(
+    factory: Callable[[], Session] | sessionmaker[Session], retry_id: int, now: datetime
+) -> str:
+    session = factory()
+    try:
+        claimed = session.execute(
+            update(ReplyRetry)
+            .where(
+                ReplyRetry.id == retry_id,
+                ReplyRetry.status == PENDING,
+                ReplyRetry.next_attempt_at <= now,
+            )
+            .values(status=SENDING, next_attempt_at=now + LEASE)
+            .returning(ReplyRetry.id),
+            execution_options={"synchronize_session": False},
+        ).first()
+        session.commit()  # the claim is durable before anything is sent
+        if claimed is None:
+            return "taken"  # another worker has it, or it is no longer due
+        try:
+            outcome = _send(session, retry_id, now)
+            session.commit()
+            return outcome
+        except Exception as exc:
+            # Unknown state (the provider may have accepted it): never sent blindly again.
+            log.exception("reply retry %s failed", retry_id)
+            session.rollback()
+            retry = session.get(ReplyRetry, retry_id)
+            if retry is not None:
+                _give_up(session, retry, "retry_error", f"{type(exc).__name__}: {exc}")
+                session.commit()
+            return "error"
+    finally:
+        session.close()
+
+
+def _send(session: Session, retry_id: int, now: datetime) -> str:
+    retry = session.get(ReplyRetry, retry_id)
+    assert retry is not None
+    session.refresh(retry)
+    message = retry.message
+    conversation = message.conversation
+    contact = session.get(Contact, retry.contact_id)
+    assert contact is not None and conversation.debtor is not None  # both cascade the retry
+    decision = check_contact(
+        session,
+        debtor=conversation.debtor,
+        contact=contact,
+        channel=retry.channel,
+        now=now,
+        policy=active_policy(session),
+    )
+    blocks = [b for b in decision.blocks if b.code not in NOT_FOR_REPLIES]
+    cancelled = [b for b in blocks if b.code in CANCELS]
+    if cancelled:
+        _close(session, retry, CANCELLED, cancelled[0].code, cancelled[0].explanation)
+        return "cancelled"
+    if blocks:
+        retry_at = Decision(blocks=blocks).retry_at
+        if retry_at is None:  # bounced, wrong person, no shared window: a person answers
+            _give_up(session, retry, blocks[0].code, Decision(blocks=blocks).explain())
+            return "failed"
+        retry.status, retry.next_attempt_at = PENDING, retry_at  # not an attempt: no backoff
+        log.info("reply retry %s waits until %s: %s", retry.id, retry_at, blocks[0].code)
+        return "deferred"
+    try:
+        if retry.channel == Channel.EMAIL:
+            _resend_mail(session, retry, message, conversation, contact)
+        else:
+            get_gateway().resend_text(session, message=message, contact=contact)
+    except DeliveryError as exc:
+        retry.attempts += 1
+        retry.last_error_code, retry.last_error = exc.code, str(exc)[:500]
+        if exc.retryable and retry.attempts < get_settings().reply_retry_max_attempts:
+            retry.status, retry.next_attempt_at = PENDING, now + backoff(retry.attempts)
+            return "retry"
+        if _opted_out(session, contact):  # the carrier said the recipient unsubscribed
+            _close(session, retry, CANCELLED, "opted_out", str(exc))
+            return "cancelled"
+        _give_up(session, retry, exc.code or "delivery_failed", str(exc))
+        return "failed"
+    retry.attempts += 1
+    _close(session, retry, SENT, None, None)
+    return "sent"
+
+
+def _resend_mail(
+    session: Session,
+    retry: ReplyRetry,
+    message: Message,
+    conversation: Conversation,
+    contact: Contact,
+) -> None:
+    """The same e-mail: the same idempotency key (so Message-ID) and the same paragraphs, read
+    back from the reply rows it carries."""
+    assert retry.mail_key is not None
+    rows = tuple(retry.mail_rows or [message.id])
+    bodies = [m.body for m in (session.get(Message, i) for i in rows) if m is not None]
+    mail = OutboundMail(
+        idempotency_key=retry.mail_key,
+        paragraphs=tuple(bodies),
+        author=message.author or Author.BOT,
+        reply_rows=rows if retry.mail_rows else (),
+    )
+    get_mail_gateway().send_mail(session, conversation=conversation, contact=contact, mail=mail)
+
+
+# -- endings -----------------------------------------------------------------------------------
+def _release_stale(session: Session, now: datetime) -> int:
+    """Claims past their lease: the worker died mid-send; the outcome is unknown."""
+    stale = list(
+        session.scalars(
+            select(ReplyRetry).where(ReplyRetry.status == SENDING, ReplyRetry.next_attempt_at < now)
+        )
+    )
+    for retry in stale:
+        _give_up(
+            session,
+            retry,
+            "outcome_unknown",
+            "the worker stopped during the send: it may have gone out, it is not sent again",
+        )
+    return len(stale)
+
+
+def _close(
+    session: Session, retry: ReplyRetry, status: str, code: str | None, why: str | None
+) -> None:
+    retry.status, retry.finished_at = status, utcnow()
+    if code is not None:
+        retry.last_error_code, retry.last_error = code[:32], (why or "")[:500]
+    audit.record(
+        session,
+        actor="system",
+        action=f"reply.retry_{status}",
+        entity=retry,
+        debtor_id=retry.message.conversation.debtor_id,
+        message_id=retry.message_id,
+        attempts=retry.attempts,
+        error_code=retry.last_error_code,
+    )
+
+
+def _give_up(session: Session, retry: ReplyRetry, code: str, why: str) -> None:
+    """Failed for good: the debtor's message still needs an answer, so a collector gets it."""
+    _close(session, retry, FAILED, code, why)
+    _hand_off(session, retry.message.conversation, retry.message_id, code, retry.attempts)
+
+
+def _final(
+    session: Session,
+    conversation: Conversation,
+    contact: Contact,
+    message_id: int | None,
+    error: DeliveryError,
+) -> str:
+    """A failure no retry can mend: the row stays failed in the transcript; a collector answers
+    (nothing more when the address is now opted out: the debtor ended that channel)."""
+    if _opted_out(session, contact):
+        return "reply_cancelled"
+    _hand_off(session, conversation, message_id, error.code or "delivery_failed", 1)
+    return "reply_failed"
+
+
+def _hand_off(
+    session: Session,
+    conversation: Conversation,
+    message_id: int | None,
+    code: str,
+    attempts: int,
+) -> None:
+    log.warning(
+        "reply %s to conversation %s not delivered (%s, %d attempts): handed to a collector",
+        message_id,
+        conversation.id,
+        code,
+        attempts,
+    )
+    create_handoff(
+        session,
+        conversation,
+        reason=HANDOFF_REASON,
+        details=f"reply not delivered ({code}, {attempts} attempt(s)): answer the debtor",
+        actor="system",
+    )
+
+
+def _opted_out(session: Session, contact: Contact) -> bool:
+    return (
+        contact.opted_out_at is not None
+        or not contact.consent
+        or contacts.is_opted_out(session, contact.channel, contact.address)
+    )
