@@ -4,8 +4,8 @@ One row per failed outbound reply (SMTP 4xx or a network error, Twilio 429/5xx o
 error): the worker sends the same Message row again with exponential backoff, re-checking the
 contact rules at each attempt, and hands the conversation to a collector after the cap.
 
-Revision ID: 0005_reply_send_retries
-Revises: 0004_sepa_direct_debit
+Revision ID: 0006_reply_send_retries
+Revises: 0005_exp_channel_offset
 Create Date: 2026-12-06 07:30:00
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 
 import relance.db.base
 
-revision = "0005_reply_send_retries"
-down_revision = "0004_sepa_direct_debit"
+revision = "0006_reply_send_retries"
+down_revision = "0005_exp_channel_offset"
 branch_labels = None
 depends_on = None
 
