@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -23,6 +24,7 @@ from actions.plan_offer import plan_in_place
 from payment_links.service import create_link
 from relance.errors import RelanceError
 from relance.nlu_normalise import (
+    fold,
     installments_for,
     parse_count,
     parse_frequency,
@@ -31,6 +33,11 @@ from relance.nlu_normalise import (
 from relance.plans import repository as plans_repository
 from relance.plans import service as plans
 from relance.policy.service import plan_limits_for
+
+# "dans 2 semaines", "in three weeks", "d'ici 1 mois": when, not how often nor how many times.
+_IN_A_WHILE = re.compile(
+    r"\b(?:dans|in|d'ici|within)\s+\S+\s+(?:semaines?|weeks?|mois|months?|jours?|days?)\b"
+)
 
 RESET = (
     "plan_installments",
@@ -156,6 +163,28 @@ class ValidatePlanForm(FormValidationAction):
             count = parse_count(text, language(tracker))
             if count is not None and count >= 2:
                 return {"plan_installments": count}
+        return {}
+
+    def extract_plan_frequency(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """A frequency said with the count ("3 monthly payments", "en 3 fois par mois"), which the
+        entity extractor may leave unlabelled: the debtor was asked "how often?" after saying it.
+        Only beside a count or an amount per instalment, and "dans 2 semaines" / "in 3 weeks" is
+        a date, neither a count nor a frequency."""
+        if tracker.get_slot("plan_frequency") is not None:
+            return {}
+        if not_an_answer(tracker, "request_payment_plan"):
+            return {}
+        for said in _plan_request_texts(tracker):
+            text = _IN_A_WHILE.sub(" ", fold(said))
+            frequency = parse_frequency(text)
+            count = parse_count(text, language(tracker))
+            said_a_plan = (count is not None and count >= 2) or (
+                parse_installment_amount(text, language(tracker)) is not None
+            )
+            if frequency is not None and said_a_plan:
+                return {"plan_frequency": frequency}
         return {}
 
     def validate_plan_installments(

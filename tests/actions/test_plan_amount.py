@@ -167,3 +167,76 @@ def test_too_small_an_amount_gets_the_counter_offer(
     offer = dispatcher.messages[-1]
     assert offer["response"] == "utter_plan_counter_offer"
     assert offer["installments"] == 3  # the policy's maximum for 300 €
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "frequency"),
+    [
+        ("3 monthly payments", "en", "monthly"),
+        ("in 4 payments every two weeks", "en", "biweekly"),
+        ("en 3 fois par mois", "fr", "monthly"),
+        ("4 mensualités", "fr", "monthly"),
+        ("trois fois toutes les semaines", "fr", "weekly"),
+    ],
+)
+def test_a_frequency_said_with_the_count_is_taken(
+    dispatcher: CollectingDispatcher,
+    debtor_setup: tuple[Debtor, Conversation],
+    text: str,
+    language: str,
+    frequency: str,
+) -> None:
+    """Simulator finding: "3 monthly payments", answering "would instalments help?", got "how
+    often: monthly, every two weeks or weekly?" and then "yes" was not read as one: no plan. The
+    entity extractor left "monthly" unlabelled; the words said it."""
+    owner, conv = debtor_setup
+    tracker = make_tracker(
+        slots_for(owner, conv, language=language, requested_slot="plan_installments"),
+        text=text,
+        intent="request_payment_plan",
+        events=[_user(text, "request_payment_plan")],
+    )
+    assert ValidatePlanForm().extract_plan_frequency(dispatcher, tracker, {}) == {
+        "plan_frequency": frequency
+    }
+    assert dispatcher.messages == []
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "intent"),
+    [
+        ("je paierai dans 2 semaines", "fr", "promise_to_pay"),  # a date, not a frequency
+        ("je peux payer d'ici 2 mois", "fr", "request_payment_plan"),
+        ("I'll pay in three weeks", "en", "promise_to_pay"),
+        ("next month", "en", "inform"),
+        ("3 monthly payments", "en", "out_of_scope"),  # not an answer: the question again
+    ],
+)
+def test_no_frequency_without_a_count_or_from_a_message_that_is_no_answer(
+    dispatcher: CollectingDispatcher,
+    debtor_setup: tuple[Debtor, Conversation],
+    text: str,
+    language: str,
+    intent: str,
+) -> None:
+    owner, conv = debtor_setup
+    tracker = make_tracker(
+        slots_for(owner, conv, language=language, requested_slot="plan_installments"),
+        text=text,
+        intent=intent,
+        events=[_user(text, intent)],
+    )
+    assert ValidatePlanForm().extract_plan_frequency(dispatcher, tracker, {}) == {}
+
+
+def test_a_frequency_already_given_is_kept(
+    dispatcher: CollectingDispatcher, debtor_setup: tuple[Debtor, Conversation]
+) -> None:
+    owner, conv = debtor_setup
+    text = "en 3 fois par mois"
+    tracker = make_tracker(
+        slots_for(owner, conv, requested_slot="plan_installments", plan_frequency="weekly"),
+        text=text,
+        events=[_user(text, "request_payment_plan")],
+    )
+    assert ValidatePlanForm().extract_plan_frequency(dispatcher, tracker, {}) == {}

@@ -410,10 +410,11 @@ def test_when_do_i_start_after_agreeing_a_plan_names_the_first_instalment(
         postcode=postcode,
         amount="600.00",
     )
-    for n, text in enumerate(turns):
-        _say(e2e_stack, phone, text, tag, n)
+    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns)]
     with _session(e2e_stack) as session:
-        plan = session.scalars(select(PaymentPlan).where(PaymentPlan.debtor_id == debtor.id)).one()
+        plans = session.scalars(select(PaymentPlan).where(PaymentPlan.debtor_id == debtor.id)).all()
+        assert len(plans) == 1, said
+        [plan] = plans
         first = min(plan.installments, key=lambda i: (i.due_date, i.seq))
         amount, due = first.amount_minor, first.due_date
     replies = " ".join(_say(e2e_stack, phone, question, tag, len(turns)))

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from relance.db.models import AuditEvent
 from tests.support.identity_attacks import postcode_list_sms
+from twilio_edge.splitting import TWILIO_MAX_BODY
 
 from .conftest import RunningStack
 from .test_sms_conversation import _converse, _debtor_by_phone, _possible_balances, _session
@@ -21,8 +22,10 @@ def test_an_sms_listing_240_postcodes_reveals_nothing(e2e_stack: RunningStack) -
     on 2026-12-06 does, at 0.94); the identity form reads a message shaped like postcodes as the
     answer whatever its intent, so the list is checked, and locks, either way."""
     phone = "+33639980016"  # demo debtor C-FR-016 (postcode 38000), used by no other e2e test
-    attack = postcode_list_sms(", ")
-    assert "38000" in attack
+    # Comma-separated so the whole list fits the 1,600 characters of one (concatenated) SMS, the
+    # most Twilio delivers and the webhook keeps: with ", " the tail (229 of 240) was cut off.
+    attack = postcode_list_sms(",")
+    assert "38000" in attack and len(attack) <= TWILIO_MAX_BODY
     answers = _converse(e2e_stack, phone, ["Bonjour", "Combien je dois ?", attack], prefix="pc")
     with _session(e2e_stack) as session:
         debtor = _debtor_by_phone(session, phone)
