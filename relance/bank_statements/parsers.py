@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
-from babel.numbers import get_currency_precision
+from babel.numbers import get_currency_precision, list_currencies
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
@@ -97,16 +97,21 @@ class Statement:
     lines: list[Line] = field(default_factory=list)
 
 
+@lru_cache(maxsize=1)
+def _currencies() -> frozenset[str]:
+    return frozenset(list_currencies())
+
+
 def to_minor(text: str, currency: str, line: int) -> int:
     """'1234.5' EUR → 123450; more decimals than the currency has, or a negative, is an error."""
     try:
         value = Decimal(text.strip().replace(",", "."))
     except InvalidOperation:
         raise StatementError(f"not an amount: {text[:30]!r}", line) from None
-    try:
-        precision = get_currency_precision(currency)
-    except Exception:  # babel raises on codes it does not know
-        raise StatementError(f"unknown currency {currency[:8]!r}", line) from None
+    # babel answers 2 decimals for a code it does not know (it does not raise): check first.
+    if currency not in _currencies():
+        raise StatementError(f"unknown currency {currency[:8]!r}", line)
+    precision = get_currency_precision(currency)
     if not value.is_finite():
         raise StatementError(f"not an amount: {text[:30]!r}", line)
     scaled = value.scaleb(precision)

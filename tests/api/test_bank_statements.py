@@ -90,8 +90,17 @@ def test_size_limit(client: TestClient, auth, monkeypatch) -> None:  # type: ign
         b":20:REF\r\n:25:NOTANIBAN\r\n:28C:1\r\n:60F:C260101EUR0,00\r\n:62F:C260101EUR0,00\r\n-",
         b":20:REF\r\n:25:FR7630006000011234567890189\r\n:61:2611202011C1,00NTRFNONREF\r\n-",
         b"<a>" * 5000,
+        mt940([Credit("1.00", payer="Nobody", currency="XYZ")], currency="XYZ"),
     ],
-    ids=["binary", "truncated", "empty-entry", "mt940-bad-account", "mt940-no-balance", "deep"],
+    ids=[
+        "binary",
+        "truncated",
+        "empty-entry",
+        "mt940-bad-account",
+        "mt940-no-balance",
+        "deep",
+        "mt940-unknown-currency",
+    ],
 )
 def test_hostile_bodies_are_4xx(client: TestClient, auth, body: bytes) -> None:  # type: ignore[no-untyped-def]
     response = client.post(URL, content=body, headers={**auth, "Content-Type": "text/plain"})

@@ -349,3 +349,14 @@ def test_a_concurrent_duplicate_is_a_conflict_not_a_crash(
         _import(db, data)
     assert race.value.code == "duplicate_statement"
     db.rollback()
+
+
+def test_an_unknown_currency_refuses_the_file(db: Session, gateway) -> None:
+    data = camt053(
+        [Credit("1.00", ref="UC-1", payer="Nobody", currency="XYZ")],
+        currency="XYZ",
+        statement_id=_stmt_id(),
+    )
+    with pytest.raises(InvalidContent, match="line 1: unknown currency 'XYZ'"):
+        _import(db, data)
+    assert _count(db, BankStatement) == 0

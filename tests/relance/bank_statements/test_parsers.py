@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from relance.bank_statements.parsers import StatementError, detect_and_parse
+from relance.bank_statements.parsers import StatementError, detect_and_parse, to_minor
 from tests.relance.bank_statements.builders import ACCOUNT, Credit, camt053, mt940
 
 
@@ -125,3 +125,11 @@ def test_broken_files_name_what_is_wrong(data: bytes, message: str) -> None:
 def test_line_limit() -> None:
     with pytest.raises(StatementError, match="more than 2 lines"):
         detect_and_parse(camt053([Credit("1.00")] * 3), max_lines=2)
+
+
+def test_an_unknown_currency_is_a_statement_error_not_two_decimals() -> None:
+    """babel answers 2 decimals for any code it does not know: `to_minor` must not trust that."""
+    with pytest.raises(StatementError, match="unknown currency 'XYZ'") as refused:
+        to_minor("1.00", "XYZ", 3)
+    assert refused.value.line == 3
+    assert to_minor("1", "JPY", 1) == 1 and to_minor("1.5", "KWD", 1) == 1500
