@@ -20,12 +20,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree.ElementTree import Element, ParseError
 
 from babel.numbers import get_currency_precision, list_currencies
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
+
+if TYPE_CHECKING:
+    from mt940.models import Transactions
 
 CAMT053_NS = "urn:iso:std:iso:20022:tech:xsd:camt.053."
 CAMT053, MT940 = "camt.053", "mt940"
@@ -320,12 +323,59 @@ def _mt940_text(details: dict[str, Any]) -> str:
     return " ".join(p.strip() for p in parts if p.strip())
 
 
-def parse_mt940(data: bytes, *, max_lines: int) -> list[Statement]:
-    """Every statement (`:20:` … `:62F:`) of an MT940 file."""
-    import mt940
+# A SWIFT FIN message wraps the statement in blocks: `{1:…}{2:…}{3:{108:…}}{4:` CRLF, the tags,
+# CRLF `-}`, then trailers such as `{5:{CHK:…}}`. Messages may follow each other on one line.
+_BLOCK = r"\{[0-9A-Z]:(?:[^{}\n]|\{[^{}\n]*\})*\}"
+_SWIFT_END = re.compile(r"(?m)^-\}")
+_SWIFT_HEAD = re.compile(rf"(?m)^[ \t]*(?:{_BLOCK}[ \t]*)*\{{4:[ \t]*")
+_STATEMENT_START = re.compile(r"(?m)^(?=:20:)")
+_TERMINATOR = re.compile(r"(?m)^-[ \t]*$")
 
+
+def split_mt940(text: str) -> list[str]:
+    """The statements of an MT940 file, each from its `:20:` to its `-` (or `-}`), without the
+    SWIFT block wrappers; CRLF, CR or LF line ends. Text outside a statement is dropped."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _SWIFT_END.sub("-\n", text)  # the trailer and the next headers to their own line
+    text = _SWIFT_HEAD.sub("", text)  # `{1:…}{2:…}{4:` gone, `:20:` at the start of its line
+    blocks = []
+    for chunk in _STATEMENT_START.split(text):
+        if chunk.startswith(":20:"):
+            blocks.append(_TERMINATOR.split(chunk, maxsplit=1)[0])
+    return blocks
+
+
+def _mt940_transactions(block: str) -> Transactions:
+    import mt940  # imported when needed: most imports are camt.053
+
+    transactions = mt940.models.Transactions(
+        processors={
+            "post_transaction": [mt940.processors.transaction_details_post_processor],
+        },
+        # ?31 is the payer's account (IBAN), not part of the name; an :86: without KREF
+        # keeps the :61: customer reference.
+        options=mt940.Options(applicant_iban=True, merge_keeps_values=True),
+    )
+    transactions.parse(block)
+    return transactions
+
+
+def _mt940_problem(exc: Exception) -> str:
+    """The library's `RuntimeError(message, tag, value)` said without the tag object's repr."""
+    args = exc.args
+    if len(args) == 3 and isinstance(args[2], str) and hasattr(args[1], "id"):
+        return f"cannot read tag :{args[1].id}: {args[2][:80]!r}"
+    return str(exc)[:200]
+
+
+def parse_mt940(data: bytes, *, max_lines: int) -> list[Statement]:
+    """Every statement (`:20:` … `:62F:`) of an MT940 file, each read on its own: the library
+    merges the statements of one text into one, the last one's reference and account winning.
+
+    Lines are numbered across the file, as in camt.053, so an error's line number points at one
+    line of the file; entry keys do not use the number."""
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a byte-order mark would hide the first `:20:`
     except UnicodeDecodeError:
         try:
             text = data.decode("latin-1")
@@ -333,22 +383,34 @@ def parse_mt940(data: bytes, *, max_lines: int) -> list[Statement]:
             raise StatementError("unreadable text encoding") from None
     if ":20:" not in text or (":61:" not in text and ":62F:" not in text):
         raise StatementError("not an MT940 statement (no :20: / :61: / :62F: tags)")
-    try:
-        transactions = mt940.models.Transactions(
-            processors={
-                "post_transaction": [mt940.processors.transaction_details_post_processor],
-            },
-            # ?31 is the payer's account (IBAN), not part of the name; an :86: without KREF
-            # keeps the :61: customer reference.
-            options=mt940.Options(applicant_iban=True, merge_keeps_values=True),
-        )
-        transactions.parse(text)
-    except Exception as exc:  # the library raises bare exceptions on malformed tags
-        raise StatementError(f"malformed MT940: {str(exc)[:200]}") from None
-    info = transactions.data
+    blocks = split_mt940(text)
+    if not blocks:
+        raise StatementError("not an MT940 statement (no :20: tag at the start of a line)")
+    statements: list[Statement] = []
+    line_no = 0
+    for number, block in enumerate(blocks, start=1):
+        label = block.split("\n", 1)[0][:36]
+        where = f" (statement {number} of {len(blocks)}, {label})" if len(blocks) > 1 else ""
+        try:
+            transactions = _mt940_transactions(block)
+        except Exception as exc:  # the library raises bare exceptions on malformed tags
+            raise StatementError(f"malformed MT940{where}: {_mt940_problem(exc)}") from None
+        statement = _mt940_statement(transactions.data, where)
+        for tx in transactions:
+            line_no += 1
+            if line_no > max_lines:
+                raise StatementError(f"more than {max_lines} lines in one file")
+            statement.lines.append(_mt940_line(tx.data, statement.currency, line_no))
+        if not statement.currency:
+            statement.currency = _first_currency(statement)
+        statements.append(statement)
+    return statements
+
+
+def _mt940_statement(info: dict[str, Any], where: str) -> Statement:
     iban = str(info.get("account_identification") or "").strip()
     if not iban:
-        raise StatementError("the statement names no account (:25:)")
+        raise StatementError(f"the statement names no account (:25:){where}")
     balance = info.get("final_opening_balance") or info.get("final_closing_balance")
     currency = str(getattr(getattr(balance, "amount", None), "currency", "") or "").upper()
     number = str(info.get("statement_number") or "").strip()
@@ -356,51 +418,46 @@ def parse_mt940(data: bytes, *, max_lines: int) -> list[Statement]:
     reference = str(info.get("transaction_reference") or "").strip()
     statement_ref = "/".join(p for p in (reference, number, sequence) if p)
     if not statement_ref:
-        raise StatementError("the statement has no reference (:20:) nor number (:28C:)")
-    statement = Statement(MT940, statement_ref[:128], iban.split("/")[-1], currency)
-    for line_no, tx in enumerate(transactions, start=1):
-        if line_no > max_lines:
-            raise StatementError(f"more than {max_lines} lines in one file")
-        details = tx.data
-        amount = details.get("amount")
-        if amount is None:
-            raise StatementError("line without an amount", line_no)
-        value = Decimal(str(amount.amount))
-        status = str(details.get("status") or "")
-        tx_currency = str(amount.currency or currency).upper()
-        booked = details.get("entry_date") or details.get("date")
-        if not isinstance(booked, date):
-            raise StatementError("line without a date", line_no)
-        bank_ref = str(details.get("bank_reference") or "").strip() or None
-        customer_ref = str(details.get("customer_reference") or "").strip()
-        if customer_ref.upper() == "NONREF":
-            customer_ref = ""
-        line = Line(
-            line_no=line_no,
-            credit=status in ("C", "RD"),
-            amount_minor=to_minor(str(abs(value)), tx_currency, line_no),
-            currency=tx_currency,
-            booking_date=booked,
-            bank_ref=bank_ref,
-            payer_name=(str(details.get("applicant_name") or "").strip()[:140] or None),
-            payer_iban=(
-                str(details.get("applicant_iban") or details.get("gvc_applicant_iban") or "")
-                .strip()
-                .replace(" ", "")
-                or None
-            ),
-            remittance=(
-                _mt940_text(details)
-                or str(details.get("transaction_details") or "").replace("\n", " ")
-            )[:MAX_TEXT],
-            reversal=status in ("RC", "RD"),
-        )
-        if customer_ref:
-            line.remittance = f"{customer_ref} {line.remittance}".strip()[:MAX_TEXT]
-        statement.lines.append(line)
-    if not statement.currency:
-        statement.currency = _first_currency(statement)
-    return [statement]
+        raise StatementError(f"the statement has no reference (:20:) nor number (:28C:){where}")
+    return Statement(MT940, statement_ref[:128], iban.split("/")[-1], currency)
+
+
+def _mt940_line(details: dict[str, Any], currency: str, line_no: int) -> Line:
+    amount = details.get("amount")
+    if amount is None:
+        raise StatementError("line without an amount", line_no)
+    value = Decimal(str(amount.amount))
+    status = str(details.get("status") or "")
+    tx_currency = str(amount.currency or currency).upper()
+    booked = details.get("entry_date") or details.get("date")
+    if not isinstance(booked, date):
+        raise StatementError("line without a date", line_no)
+    bank_ref = str(details.get("bank_reference") or "").strip() or None
+    customer_ref = str(details.get("customer_reference") or "").strip()
+    if customer_ref.upper() == "NONREF":
+        customer_ref = ""
+    line = Line(
+        line_no=line_no,
+        credit=status in ("C", "RD"),
+        amount_minor=to_minor(str(abs(value)), tx_currency, line_no),
+        currency=tx_currency,
+        booking_date=booked,
+        bank_ref=bank_ref,
+        payer_name=(str(details.get("applicant_name") or "").strip()[:140] or None),
+        payer_iban=(
+            str(details.get("applicant_iban") or details.get("gvc_applicant_iban") or "")
+            .strip()
+            .replace(" ", "")
+            or None
+        ),
+        remittance=(
+            _mt940_text(details) or str(details.get("transaction_details") or "").replace("\n", " ")
+        )[:MAX_TEXT],
+        reversal=status in ("RC", "RD"),
+    )
+    if customer_ref:
+        line.remittance = f"{customer_ref} {line.remittance}".strip()[:MAX_TEXT]
+    return line
 
 
 def detect_and_parse(data: bytes, *, max_lines: int) -> list[Statement]:

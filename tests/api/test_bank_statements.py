@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from relance.bank_statements import rf
-from relance.bank_statements.models import BankStatementEntry
+from relance.bank_statements.models import BankStatement, BankStatementEntry
 from tests.factories import make_debtor, make_invoice
 from tests.relance.bank_statements.builders import Credit, camt053, mt940
 from tests.support.payment_fixtures import gateway  # noqa: F401  (fixture)
@@ -91,6 +91,9 @@ def test_size_limit(client: TestClient, auth, monkeypatch) -> None:  # type: ign
         b":20:REF\r\n:25:FR7630006000011234567890189\r\n:61:2611202011C1,00NTRFNONREF\r\n-",
         b"<a>" * 5000,
         mt940([Credit("1.00", payer="Nobody", currency="XYZ")], currency="XYZ"),
+        b"{1:F01BANKFRPPAXXX0001000001}{2:O940}{4:\r\n:20:X\r\n-}{5:{CHK:1}}",
+        b"{1:F01BANKFRPPAXXX0001000001}{4:\r\n:20:",
+        mt940([Credit("1.00", payer="Nobody")]) + b"\r\n:20:NEXT\r\n:25:\r\n-",
     ],
     ids=[
         "binary",
@@ -100,9 +103,13 @@ def test_size_limit(client: TestClient, auth, monkeypatch) -> None:  # type: ign
         "mt940-no-balance",
         "deep",
         "mt940-unknown-currency",
+        "swift-empty-statement",
+        "swift-cut",
+        "mt940-second-empty",
     ],
 )
-def test_hostile_bodies_are_4xx(client: TestClient, auth, body: bytes) -> None:  # type: ignore[no-untyped-def]
+def test_hostile_bodies_are_4xx(client: TestClient, db: Session, auth, body: bytes) -> None:  # type: ignore[no-untyped-def]
     response = client.post(URL, content=body, headers={**auth, "Content-Type": "text/plain"})
     assert 400 <= response.status_code < 500, response.text
     assert response.json()["detail"]
+    assert db.scalar(select(func.count()).select_from(BankStatement)) == 0

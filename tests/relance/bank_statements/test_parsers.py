@@ -1,13 +1,22 @@
-"""camt.053 and MT940 reading: fields, versions, batch bookings, and hostile or broken files."""
+"""camt.053 and MT940 reading: fields, versions, batch bookings, MT940 files of several
+statements, and hostile or broken files."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
+from typing import Any
 
 import pytest
 
-from relance.bank_statements.parsers import StatementError, detect_and_parse, to_minor
-from tests.relance.bank_statements.builders import ACCOUNT, Credit, camt053, mt940
+from relance.bank_statements.parsers import Statement, StatementError, detect_and_parse, to_minor
+from tests.relance.bank_statements.builders import (
+    ACCOUNT,
+    Credit,
+    camt053,
+    mt940,
+    swift_wrapped,
+)
 
 
 def test_camt053_lines_carry_what_matching_needs() -> None:
@@ -133,3 +142,98 @@ def test_an_unknown_currency_is_a_statement_error_not_two_decimals() -> None:
         to_minor("1.00", "XYZ", 3)
     assert refused.value.line == 3
     assert to_minor("1", "JPY", 1) == 1 and to_minor("1.5", "KWD", 1) == 1500
+
+
+# --- MT940 files holding several statements ---------------------------------------------------
+
+DAY1, DAY2 = date(2026, 11, 19), date(2026, 11, 20)
+SWISS = "CH9300762011623852957"
+
+
+def _day1(**kwargs: Any) -> bytes:
+    credits = [Credit("100.00", ref="D1-A", booked=DAY1), Credit("5.00", debit=True, booked=DAY1)]
+    return mt940(
+        credits, reference="STMT-1119", number="00041/001", opening="20.00", day=DAY1, **kwargs
+    )
+
+
+def _day2(**kwargs: Any) -> bytes:
+    credits = [Credit("30.00", ref="D2-A", booked=DAY2, payer="Jeanne Martin")]
+    return mt940(
+        credits, reference="STMT-1120", number="00042/001", opening="115.00", day=DAY2, **kwargs
+    )
+
+
+def _summary(statements: list[Statement]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            s.statement_ref,
+            s.account_iban,
+            s.currency,
+            [(line.line_no, line.bank_ref, line.amount_minor, line.credit) for line in s.lines],
+        )
+        for s in statements
+    ]
+
+
+TWO_DAYS = [
+    ("STMT-1119/00041/001", ACCOUNT, "EUR", [(1, "D1-A", 10000, True), (2, None, 500, False)]),
+    ("STMT-1120/00042/001", ACCOUNT, "EUR", [(3, "D2-A", 3000, True)]),
+]
+
+
+@pytest.mark.parametrize("newline", [b"\r\n", b"\n"], ids=["crlf", "lf"])
+def test_each_mt940_statement_of_a_file_keeps_its_own_reference_and_lines(newline: bytes) -> None:
+    data = (_day1() + b"\r\n" + _day2()).replace(b"\r\n", newline)
+    statements = detect_and_parse(data, max_lines=10)
+    assert _summary(statements) == TWO_DAYS
+    assert [line.booking_date for s in statements for line in s.lines] == [DAY1, DAY1, DAY2]
+    assert statements[1].lines[0].payer_name == "Jeanne Martin"
+
+
+def test_statements_of_two_accounts_in_one_file_keep_their_account_and_currency() -> None:
+    data = _day1() + b"\r\n" + _day2(account=SWISS, currency="CHF")
+    statements = detect_and_parse(data, max_lines=10)
+    assert [(s.account_iban, s.currency) for s in statements] == [(ACCOUNT, "EUR"), (SWISS, "CHF")]
+    assert [line.currency for s in statements for line in s.lines] == ["EUR", "EUR", "CHF"]
+
+
+@pytest.mark.parametrize(
+    "between", [b"", b"\r\n", b"\r\n\r\n"], ids=["same-line", "next-line", "blank-line"]
+)
+def test_swift_wrapped_messages_are_read_one_statement_each(between: bytes) -> None:
+    data = swift_wrapped(_day1(), session=1) + between + swift_wrapped(_day2(), session=2)
+    statements = detect_and_parse(data, max_lines=10)
+    assert _summary(statements) == TWO_DAYS
+    assert statements[1].lines[0].payer_name == "Jeanne Martin"  # no `-}` left in the text
+
+
+def test_the_line_limit_counts_the_whole_file() -> None:
+    with pytest.raises(StatementError, match="more than 2 lines"):
+        detect_and_parse(_day1() + b"\r\n" + _day2(), max_lines=2)
+
+
+def test_a_byte_order_mark_does_not_hide_the_first_statement() -> None:
+    statements = detect_and_parse(b"\xef\xbb\xbf" + _day1() + b"\r\n" + _day2(), max_lines=10)
+    assert _summary(statements) == TWO_DAYS
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (_day1().replace(b"EUR", b"XYZ"), "unknown currency 'XYZ'"),
+        (
+            _day1() + b"\r\n" + _day2().replace(b":61:2611201120C30", b":61:2611201120X30"),
+            "STMT-1120",
+        ),
+        (b"{1:F01BANKFRPPAXXX0001000001}{4:\r\nX:20:R\r\n:62F:C261120EUR0,00\r\n-}", "no :20: tag"),
+    ],
+    ids=[
+        "unknown-currency",
+        "second-malformed",
+        "empty-block",
+    ],
+)
+def test_broken_mt940_statements_are_named(data: bytes, message: str) -> None:
+    with pytest.raises(StatementError, match=re.escape(message)):
+        detect_and_parse(data, max_lines=10)
