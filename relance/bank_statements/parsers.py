@@ -5,7 +5,10 @@ reference (XXE, "billion laughs") is refused before anything is expanded, and ea
 dropped from memory once read, so a 50,000-line statement never sits whole in memory as a tree.
 pycamt (lxml, entities and network off) reads the same fields but parses the whole document in
 memory with `etree.fromstring`; streaming keeps memory flat on large statements. MT940 is read by the `mt-940` library, with its SEPA
-`:86:` sub-field processors for the payer's name, IBAN and remittance text.
+`:86:` sub-field processors for the payer's name, IBAN and remittance text. An MT940 file often
+holds several statements (a day or an account each, each maybe in its own SWIFT FIN message):
+it is split at every `:20:` and each statement is read on its own, then checked: its opening
+balance plus its credits minus its debits must give its closing balance.
 
 Every problem is a `StatementError` naming the line (or the statement) it is about; the service
 turns them into one all-or-nothing refusal.
@@ -353,8 +356,10 @@ def _mt940_transactions(block: str) -> Transactions:
             "post_transaction": [mt940.processors.transaction_details_post_processor],
         },
         # ?31 is the payer's account (IBAN), not part of the name; an :86: without KREF
-        # keeps the :61: customer reference.
-        options=mt940.Options(applicant_iban=True, merge_keeps_values=True),
+        # keeps the :61: customer reference; a lowercase `d` balance is negative too.
+        options=mt940.Options(
+            applicant_iban=True, merge_keeps_values=True, case_insensitive_marks=True
+        ),
     )
     transactions.parse(block)
     return transactions
@@ -396,30 +401,112 @@ def parse_mt940(data: bytes, *, max_lines: int) -> list[Statement]:
         except Exception as exc:  # the library raises bare exceptions on malformed tags
             raise StatementError(f"malformed MT940{where}: {_mt940_problem(exc)}") from None
         statement = _mt940_statement(transactions.data, where)
+        opening = _mt940_balance(transactions.data, statement.statement_ref, _OPENING)
+        closing = _mt940_balance(transactions.data, statement.statement_ref, _CLOSING)
+        statement.currency = opening.currency
+        if closing.currency != opening.currency:
+            raise StatementError(
+                f"statement {statement.statement_ref}: the opening balance ({opening.tag}) is in "
+                f"{opening.currency}, the closing balance ({closing.tag}) is in {closing.currency}"
+            )
         for tx in transactions:
             line_no += 1
             if line_no > max_lines:
                 raise StatementError(f"more than {max_lines} lines in one file")
             statement.lines.append(_mt940_line(tx.data, statement.currency, line_no))
-        if not statement.currency:
-            statement.currency = _first_currency(statement)
+        _check_balances(statement, opening, closing)
         statements.append(statement)
     return statements
+
+
+@dataclass(frozen=True, slots=True)
+class _Balance:
+    tag: str
+    value: Decimal  # negative for a debit balance
+    currency: str
+
+
+_OPENING = (
+    "opening",
+    (("final_opening_balance", ":60F:"), ("intermediate_opening_balance", ":60M:")),
+)
+_CLOSING = (
+    "closing",
+    (("final_closing_balance", ":62F:"), ("intermediate_closing_balance", ":62M:")),
+)
+_MT942_TAGS = ("date_time_indication", "d_floor_limit", "c_floor_limit", "floor_limit_indicator")
+
+
+def _mt940_balance(
+    info: dict[str, Any], ref: str, which: tuple[str, tuple[tuple[str, str], ...]]
+) -> _Balance:
+    """The statement's opening (:60F:, or :60M: when a statement runs over several messages) or
+    closing (:62F: / :62M:) balance. Both are mandatory in MT940."""
+    kind, tags = which
+    found = next(((info[key], tag) for key, tag in tags if info.get(key) is not None), None)
+    if found is None:
+        if any(info.get(key) is not None for key in _MT942_TAGS):
+            raise StatementError(
+                f"statement {ref} is an MT942 interim report (no {kind} balance): import the "
+                "day's MT940 statement instead"
+            )
+        names = " or ".join(tag for _, tag in tags)
+        raise StatementError(f"statement {ref} has no {kind} balance ({names})")
+    balance, tag = found
+    amount = getattr(balance, "amount", None)
+    value, currency = getattr(amount, "amount", None), getattr(amount, "currency", None)
+    if not isinstance(value, Decimal) or not value.is_finite() or not isinstance(currency, str):
+        raise StatementError(f"statement {ref}: unreadable {kind} balance ({tag})")
+    currency = currency.upper()
+    if currency not in _currencies():
+        raise StatementError(
+            f"statement {ref}: {kind} balance ({tag}) in an unknown currency {currency[:8]!r}"
+        )
+    return _Balance(tag, value, currency)
+
+
+def _show(value: Decimal, currency: str) -> str:
+    """An amount with the currency's decimals, or the bank's when it wrote more."""
+    exponent = value.as_tuple().exponent
+    places = max(get_currency_precision(currency), -exponent if isinstance(exponent, int) else 0)
+    return f"{value:.{places}f}"
+
+
+def _check_balances(statement: Statement, opening: _Balance, closing: _Balance) -> None:
+    """Opening balance + credits - debits = closing balance, or lines are missing (a truncated
+    file, a statement cut between two messages) or were changed: refuse rather than book part of
+    a statement.
+
+    Exact arithmetic on the lines' minor units, added in major units: balances keep the decimals
+    the bank wrote, which may be more than babel's (CLDR's) precision for the currency (HUF, IDR,
+    COP have 0 there, 2 in ISO 4217 and on Hungarian banks' balances)."""
+    ccy = statement.currency
+    scale = -get_currency_precision(ccy)
+    credits = sum(line.amount_minor for line in statement.lines if line.credit)
+    debits = sum(line.amount_minor for line in statement.lines if not line.credit)
+    credit_value, debit_value = Decimal(credits).scaleb(scale), Decimal(debits).scaleb(scale)
+    computed = opening.value + credit_value - debit_value
+    if computed != closing.value:
+        raise StatementError(
+            f"statement {statement.statement_ref}: the opening balance ({opening.tag}) "
+            f"{_show(opening.value, ccy)} {ccy} plus the credits {_show(credit_value, ccy)} minus "
+            f"the debits {_show(debit_value, ccy)} gives {_show(computed, ccy)} {ccy}, but the "
+            f"closing balance ({closing.tag}) is {_show(closing.value, ccy)} {ccy}; the "
+            "statement is incomplete or altered"
+        )
 
 
 def _mt940_statement(info: dict[str, Any], where: str) -> Statement:
     iban = str(info.get("account_identification") or "").strip()
     if not iban:
         raise StatementError(f"the statement names no account (:25:){where}")
-    balance = info.get("final_opening_balance") or info.get("final_closing_balance")
-    currency = str(getattr(getattr(balance, "amount", None), "currency", "") or "").upper()
     number = str(info.get("statement_number") or "").strip()
     sequence = str(info.get("sequence_number") or "").strip()
     reference = str(info.get("transaction_reference") or "").strip()
     statement_ref = "/".join(p for p in (reference, number, sequence) if p)
     if not statement_ref:
         raise StatementError(f"the statement has no reference (:20:) nor number (:28C:){where}")
-    return Statement(MT940, statement_ref[:128], iban.split("/")[-1], currency)
+    return Statement(MT940, statement_ref[:128], iban.split("/")[-1], "")
 
 
 def _mt940_line(details: dict[str, Any], currency: str, line_no: int) -> Line:
@@ -427,7 +514,7 @@ def _mt940_line(details: dict[str, Any], currency: str, line_no: int) -> Line:
     if amount is None:
         raise StatementError("line without an amount", line_no)
     value = Decimal(str(amount.amount))
-    status = str(details.get("status") or "")
+    status = str(details.get("status") or "").upper()  # the tag pattern accepts `c`, `rd`…
     tx_currency = str(amount.currency or currency).upper()
     booked = details.get("entry_date") or details.get("date")
     if not isinstance(booked, date):

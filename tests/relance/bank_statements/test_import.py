@@ -448,6 +448,29 @@ def test_statements_of_two_accounts_are_each_booked_on_their_account(
     ]
 
 
+def test_a_statement_whose_balances_do_not_add_up_refuses_the_whole_file(
+    db: Session, gateway
+) -> None:
+    debtor = make_debtor(db, channels=("sms",))
+    invoice = make_invoice(db, debtor, 4000, due=DUE)
+    day1 = _day(DAY1, "BB-A", [Credit("40.00", ref="BB-1", remittance=rf.for_invoice(invoice.id))])
+    # day 2 lost a line on the way: its balances say 12.00 came in, its lines 7.00
+    day2 = _day(DAY2, "BB-B", [Credit("7.00", ref="BB-2")], opening="40.00", closing="52.00")
+    before = (_count(db, BankStatement), _count(db, BankStatementEntry), _count(db, Payment))
+    with pytest.raises(InvalidContent) as refused:
+        _import(db, day1 + b"\r\n" + day2)
+    assert refused.value.code == "invalid_statement"
+    assert refused.value.message == (
+        "s.xml: statement BB-B/1120/001: the opening balance (:60F:) 40.00 EUR plus the credits "
+        "7.00 minus the debits 0.00 gives 47.00 EUR, but the closing balance (:62F:) is 52.00 EUR; "
+        "the statement is incomplete or altered; nothing was imported"
+    )
+    after = (_count(db, BankStatement), _count(db, BankStatementEntry), _count(db, Payment))
+    assert after == before
+    db.refresh(invoice)
+    assert invoice.status == "open"
+
+
 def test_an_unknown_currency_refuses_the_file(db: Session, gateway) -> None:
     data = camt053(
         [Credit("1.00", ref="UC-1", payer="Nobody", currency="XYZ")],

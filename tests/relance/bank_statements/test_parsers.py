@@ -1,5 +1,5 @@
 """camt.053 and MT940 reading: fields, versions, batch bookings, MT940 files of several
-statements, and hostile or broken files."""
+statements and their balances, and hostile or broken files."""
 
 from __future__ import annotations
 
@@ -218,10 +218,51 @@ def test_a_byte_order_mark_does_not_hide_the_first_statement() -> None:
     assert _summary(statements) == TWO_DAYS
 
 
+def test_intermediate_balances_and_a_debit_opening_balance_add_up() -> None:
+    data = mt940([Credit("250.00"), Credit("4.00", debit=True)], opening="-10.50")
+    data = data.replace(b":60F:", b":60M:").replace(b":62F:", b":62M:")
+    [statement] = detect_and_parse(data, max_lines=10)
+    assert [line.amount_minor for line in statement.lines] == [25000, 400]
+    assert b":60M:D261119EUR10,50" in data and b":62M:C261120EUR235,50" in data
+
+
+def test_balances_may_carry_more_decimals_than_babel_gives_the_currency() -> None:
+    """Hungarian banks write HUF balances with fillér (ISO 4217: 2 decimals); babel says 0."""
+    data = mt940([Credit("2402", debit=True, currency="HUF")], currency="HUF", opening="627311.30")
+    assert b":62F:C261120HUF624909,30" in data
+    [statement] = detect_and_parse(data, max_lines=10)
+    assert (statement.currency, statement.lines[0].amount_minor) == ("HUF", 2402)
+
+
+def test_balances_that_do_not_add_up_name_the_statement_and_both_figures() -> None:
+    data = _day1() + b"\r\n" + _day2(closing="150.00")
+    with pytest.raises(StatementError) as refused:
+        detect_and_parse(data, max_lines=10)
+    assert str(refused.value) == (
+        "statement STMT-1120/00042/001: the opening balance (:60F:) 115.00 EUR plus the credits "
+        "30.00 minus the debits 0.00 gives 145.00 EUR, but the closing balance (:62F:) is "
+        "150.00 EUR; the statement is incomplete or altered"
+    )
+    assert refused.value.line == 0
+
+
+MT942 = (
+    f":20:STMT-942\r\n:25:{ACCOUNT}\r\n:28C:7/1\r\n:34F:EUR0,00\r\n:13D:2611201200+0100\r\n"
+    ":61:2611201120C5,00NTRFNONREF//I1\r\n:86:166?00SEPA-GUTSCHRIFT\r\n:90C:1EUR5,00\r\n-"
+).encode()
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
+        (_day1().replace(b":62F:C261119EUR115,00\r\n", b""), "STMT-1119/00041/001 has no closing"),
+        (_day1().replace(b":60F:C261118EUR20,00\r\n", b""), "STMT-1119/00041/001 has no opening"),
+        (
+            _day1().replace(b":62F:C261119EUR", b":62F:C261119CHF"),
+            "closing balance (:62F:) is in CHF",
+        ),
         (_day1().replace(b"EUR", b"XYZ"), "unknown currency 'XYZ'"),
+        (MT942, "STMT-942/7/1 is an MT942 interim report"),
         (
             _day1() + b"\r\n" + _day2().replace(b":61:2611201120C30", b":61:2611201120X30"),
             "STMT-1120",
@@ -229,7 +270,11 @@ def test_a_byte_order_mark_does_not_hide_the_first_statement() -> None:
         (b"{1:F01BANKFRPPAXXX0001000001}{4:\r\nX:20:R\r\n:62F:C261120EUR0,00\r\n-}", "no :20: tag"),
     ],
     ids=[
+        "no-closing",
+        "no-opening",
+        "two-currencies",
         "unknown-currency",
+        "mt942",
         "second-malformed",
         "empty-block",
     ],
@@ -237,3 +282,10 @@ def test_a_byte_order_mark_does_not_hide_the_first_statement() -> None:
 def test_broken_mt940_statements_are_named(data: bytes, message: str) -> None:
     with pytest.raises(StatementError, match=re.escape(message)):
         detect_and_parse(data, max_lines=10)
+
+
+def test_lowercase_marks_are_read_like_uppercase_ones() -> None:
+    data = mt940([Credit("250.00")], opening="-10.00")
+    data = data.replace(b":61:2611201120C", b":61:2611201120c").replace(b":60F:D", b":60F:d")
+    [statement] = detect_and_parse(data, max_lines=10)
+    assert statement.lines[0].credit and statement.lines[0].amount_minor == 25000
