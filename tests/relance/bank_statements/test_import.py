@@ -471,6 +471,18 @@ def test_a_statement_whose_balances_do_not_add_up_refuses_the_whole_file(
     assert invoice.status == "open"
 
 
+def test_one_statement_twice_in_a_file_is_refused_not_a_false_conflict(
+    db: Session, gateway
+) -> None:
+    day = _day(DAY1, "TW-A", [Credit("5.00", ref="TW-1", payer="Nobody")])
+    again = _day(DAY1, "TW-A", [Credit("6.00", ref="TW-2", payer="Nobody")])
+    with pytest.raises(
+        InvalidContent, match=r"statement TW-A/1119/001 of account .* twice in the file"
+    ):
+        _import(db, day + b"\r\n" + again)
+    assert _count(db, BankStatement) == 0
+
+
 def test_an_unknown_currency_refuses_the_file(db: Session, gateway) -> None:
     data = camt053(
         [Credit("1.00", ref="UC-1", payer="Nobody", currency="XYZ")],
