@@ -5,7 +5,10 @@ reference (XXE, "billion laughs") is refused before anything is expanded, and ea
 dropped from memory once read, so a 50,000-line statement never sits whole in memory as a tree.
 pycamt (lxml, entities and network off) reads the same fields but parses the whole document in
 memory with `etree.fromstring`; streaming keeps memory flat on large statements. MT940 is read by the `mt-940` library, with its SEPA
-`:86:` sub-field processors for the payer's name, IBAN and remittance text.
+`:86:` sub-field processors for the payer's name, IBAN and remittance text. An MT940 file often
+holds several statements (a day or an account each, each maybe in its own SWIFT FIN message):
+it is split at every `:20:` and each statement is read on its own, then checked: its opening
+balance plus its credits minus its debits must give its closing balance.
 
 Every problem is a `StatementError` naming the line (or the statement) it is about; the service
 turns them into one all-or-nothing refusal.
@@ -20,12 +23,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree.ElementTree import Element, ParseError
 
-from babel.numbers import get_currency_precision
+from babel.numbers import get_currency_precision, list_currencies
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
+
+if TYPE_CHECKING:
+    from mt940.models import Transactions
 
 CAMT053_NS = "urn:iso:std:iso:20022:tech:xsd:camt.053."
 CAMT053, MT940 = "camt.053", "mt940"
@@ -97,16 +103,21 @@ class Statement:
     lines: list[Line] = field(default_factory=list)
 
 
+@lru_cache(maxsize=1)
+def _currencies() -> frozenset[str]:
+    return frozenset(list_currencies())
+
+
 def to_minor(text: str, currency: str, line: int) -> int:
     """'1234.5' EUR → 123450; more decimals than the currency has, or a negative, is an error."""
     try:
         value = Decimal(text.strip().replace(",", "."))
     except InvalidOperation:
         raise StatementError(f"not an amount: {text[:30]!r}", line) from None
-    try:
-        precision = get_currency_precision(currency)
-    except Exception:  # babel raises on codes it does not know
-        raise StatementError(f"unknown currency {currency[:8]!r}", line) from None
+    # babel answers 2 decimals for a code it does not know (it does not raise): check first.
+    if currency not in _currencies():
+        raise StatementError(f"unknown currency {currency[:8]!r}", line)
+    precision = get_currency_precision(currency)
     if not value.is_finite():
         raise StatementError(f"not an amount: {text[:30]!r}", line)
     scaled = value.scaleb(precision)
@@ -315,12 +326,61 @@ def _mt940_text(details: dict[str, Any]) -> str:
     return " ".join(p.strip() for p in parts if p.strip())
 
 
-def parse_mt940(data: bytes, *, max_lines: int) -> list[Statement]:
-    """Every statement (`:20:` … `:62F:`) of an MT940 file."""
-    import mt940
+# A SWIFT FIN message wraps the statement in blocks: `{1:…}{2:…}{3:{108:…}}{4:` CRLF, the tags,
+# CRLF `-}`, then trailers such as `{5:{CHK:…}}`. Messages may follow each other on one line.
+_BLOCK = r"\{[0-9A-Z]:(?:[^{}\n]|\{[^{}\n]*\})*\}"
+_SWIFT_END = re.compile(r"(?m)^-\}")
+_SWIFT_HEAD = re.compile(rf"(?m)^[ \t]*(?:{_BLOCK}[ \t]*)*\{{4:[ \t]*")
+_STATEMENT_START = re.compile(r"(?m)^(?=:20:)")
+_TERMINATOR = re.compile(r"(?m)^-[ \t]*$")
 
+
+def split_mt940(text: str) -> list[str]:
+    """The statements of an MT940 file, each from its `:20:` to its `-` (or `-}`), without the
+    SWIFT block wrappers; CRLF, CR or LF line ends. Text outside a statement is dropped."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _SWIFT_END.sub("-\n", text)  # the trailer and the next headers to their own line
+    text = _SWIFT_HEAD.sub("", text)  # `{1:…}{2:…}{4:` gone, `:20:` at the start of its line
+    blocks = []
+    for chunk in _STATEMENT_START.split(text):
+        if chunk.startswith(":20:"):
+            blocks.append(_TERMINATOR.split(chunk, maxsplit=1)[0])
+    return blocks
+
+
+def _mt940_transactions(block: str) -> Transactions:
+    import mt940  # imported when needed: most imports are camt.053
+
+    transactions = mt940.models.Transactions(
+        processors={
+            "post_transaction": [mt940.processors.transaction_details_post_processor],
+        },
+        # ?31 is the payer's account (IBAN), not part of the name; an :86: without KREF
+        # keeps the :61: customer reference; a lowercase `d` balance is negative too.
+        options=mt940.Options(
+            applicant_iban=True, merge_keeps_values=True, case_insensitive_marks=True
+        ),
+    )
+    transactions.parse(block)
+    return transactions
+
+
+def _mt940_problem(exc: Exception) -> str:
+    """The library's `RuntimeError(message, tag, value)` said without the tag object's repr."""
+    args = exc.args
+    if len(args) == 3 and isinstance(args[2], str) and hasattr(args[1], "id"):
+        return f"cannot read tag :{args[1].id}: {args[2][:80]!r}"
+    return str(exc)[:200]
+
+
+def parse_mt940(data: bytes, *, max_lines: int) -> list[Statement]:
+    """Every statement (`:20:` … `:62F:`) of an MT940 file, each read on its own: the library
+    merges the statements of one text into one, the last one's reference and account winning.
+
+    Lines are numbered across the file, as in camt.053, so an error's line number points at one
+    line of the file; entry keys do not use the number."""
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a byte-order mark would hide the first `:20:`
     except UnicodeDecodeError:
         try:
             text = data.decode("latin-1")
@@ -328,74 +388,163 @@ def parse_mt940(data: bytes, *, max_lines: int) -> list[Statement]:
             raise StatementError("unreadable text encoding") from None
     if ":20:" not in text or (":61:" not in text and ":62F:" not in text):
         raise StatementError("not an MT940 statement (no :20: / :61: / :62F: tags)")
-    try:
-        transactions = mt940.models.Transactions(
-            processors={
-                "post_transaction": [mt940.processors.transaction_details_post_processor],
-            },
-            # ?31 is the payer's account (IBAN), not part of the name; an :86: without KREF
-            # keeps the :61: customer reference.
-            options=mt940.Options(applicant_iban=True, merge_keeps_values=True),
+    blocks = split_mt940(text)
+    if not blocks:
+        raise StatementError("not an MT940 statement (no :20: tag at the start of a line)")
+    statements: list[Statement] = []
+    line_no = 0
+    for number, block in enumerate(blocks, start=1):
+        label = block.split("\n", 1)[0][:36]
+        where = f" (statement {number} of {len(blocks)}, {label})" if len(blocks) > 1 else ""
+        try:
+            transactions = _mt940_transactions(block)
+        except Exception as exc:  # the library raises bare exceptions on malformed tags
+            raise StatementError(f"malformed MT940{where}: {_mt940_problem(exc)}") from None
+        statement = _mt940_statement(transactions.data, where)
+        opening = _mt940_balance(transactions.data, statement.statement_ref, _OPENING)
+        closing = _mt940_balance(transactions.data, statement.statement_ref, _CLOSING)
+        statement.currency = opening.currency
+        if closing.currency != opening.currency:
+            raise StatementError(
+                f"statement {statement.statement_ref}: the opening balance ({opening.tag}) is in "
+                f"{opening.currency}, the closing balance ({closing.tag}) is in {closing.currency}"
+            )
+        for tx in transactions:
+            line_no += 1
+            if line_no > max_lines:
+                raise StatementError(f"more than {max_lines} lines in one file")
+            statement.lines.append(_mt940_line(tx.data, statement.currency, line_no))
+        _check_balances(statement, opening, closing)
+        statements.append(statement)
+    return statements
+
+
+@dataclass(frozen=True, slots=True)
+class _Balance:
+    tag: str
+    value: Decimal  # negative for a debit balance
+    currency: str
+
+
+_OPENING = (
+    "opening",
+    (("final_opening_balance", ":60F:"), ("intermediate_opening_balance", ":60M:")),
+)
+_CLOSING = (
+    "closing",
+    (("final_closing_balance", ":62F:"), ("intermediate_closing_balance", ":62M:")),
+)
+_MT942_TAGS = ("date_time_indication", "d_floor_limit", "c_floor_limit", "floor_limit_indicator")
+
+
+def _mt940_balance(
+    info: dict[str, Any], ref: str, which: tuple[str, tuple[tuple[str, str], ...]]
+) -> _Balance:
+    """The statement's opening (:60F:, or :60M: when a statement runs over several messages) or
+    closing (:62F: / :62M:) balance. Both are mandatory in MT940."""
+    kind, tags = which
+    found = next(((info[key], tag) for key, tag in tags if info.get(key) is not None), None)
+    if found is None:
+        if any(info.get(key) is not None for key in _MT942_TAGS):
+            raise StatementError(
+                f"statement {ref} is an MT942 interim report (no {kind} balance): import the "
+                "day's MT940 statement instead"
+            )
+        names = " or ".join(tag for _, tag in tags)
+        raise StatementError(f"statement {ref} has no {kind} balance ({names})")
+    balance, tag = found
+    amount = getattr(balance, "amount", None)
+    value, currency = getattr(amount, "amount", None), getattr(amount, "currency", None)
+    if not isinstance(value, Decimal) or not value.is_finite() or not isinstance(currency, str):
+        raise StatementError(f"statement {ref}: unreadable {kind} balance ({tag})")
+    currency = currency.upper()
+    if currency not in _currencies():
+        raise StatementError(
+            f"statement {ref}: {kind} balance ({tag}) in an unknown currency {currency[:8]!r}"
         )
-        transactions.parse(text)
-    except Exception as exc:  # the library raises bare exceptions on malformed tags
-        raise StatementError(f"malformed MT940: {str(exc)[:200]}") from None
-    info = transactions.data
+    return _Balance(tag, value, currency)
+
+
+def _show(value: Decimal, currency: str) -> str:
+    """An amount with the currency's decimals, or the bank's when it wrote more."""
+    exponent = value.as_tuple().exponent
+    places = max(get_currency_precision(currency), -exponent if isinstance(exponent, int) else 0)
+    return f"{value:.{places}f}"
+
+
+def _check_balances(statement: Statement, opening: _Balance, closing: _Balance) -> None:
+    """Opening balance + credits - debits = closing balance, or lines are missing (a truncated
+    file, a statement cut between two messages) or were changed: refuse rather than book part of
+    a statement.
+
+    Exact arithmetic on the lines' minor units, added in major units: balances keep the decimals
+    the bank wrote, which may be more than babel's (CLDR's) precision for the currency (HUF, IDR,
+    COP have 0 there, 2 in ISO 4217 and on Hungarian banks' balances)."""
+    ccy = statement.currency
+    scale = -get_currency_precision(ccy)
+    credits = sum(line.amount_minor for line in statement.lines if line.credit)
+    debits = sum(line.amount_minor for line in statement.lines if not line.credit)
+    credit_value, debit_value = Decimal(credits).scaleb(scale), Decimal(debits).scaleb(scale)
+    computed = opening.value + credit_value - debit_value
+    if computed != closing.value:
+        raise StatementError(
+            f"statement {statement.statement_ref}: the opening balance ({opening.tag}) "
+            f"{_show(opening.value, ccy)} {ccy} plus the credits {_show(credit_value, ccy)} minus "
+            f"the debits {_show(debit_value, ccy)} gives {_show(computed, ccy)} {ccy}, but the "
+            f"closing balance ({closing.tag}) is {_show(closing.value, ccy)} {ccy}; the "
+            "statement is incomplete or altered"
+        )
+
+
+def _mt940_statement(info: dict[str, Any], where: str) -> Statement:
     iban = str(info.get("account_identification") or "").strip()
     if not iban:
-        raise StatementError("the statement names no account (:25:)")
-    balance = info.get("final_opening_balance") or info.get("final_closing_balance")
-    currency = str(getattr(getattr(balance, "amount", None), "currency", "") or "").upper()
+        raise StatementError(f"the statement names no account (:25:){where}")
     number = str(info.get("statement_number") or "").strip()
     sequence = str(info.get("sequence_number") or "").strip()
     reference = str(info.get("transaction_reference") or "").strip()
     statement_ref = "/".join(p for p in (reference, number, sequence) if p)
     if not statement_ref:
-        raise StatementError("the statement has no reference (:20:) nor number (:28C:)")
-    statement = Statement(MT940, statement_ref[:128], iban.split("/")[-1], currency)
-    for line_no, tx in enumerate(transactions, start=1):
-        if line_no > max_lines:
-            raise StatementError(f"more than {max_lines} lines in one file")
-        details = tx.data
-        amount = details.get("amount")
-        if amount is None:
-            raise StatementError("line without an amount", line_no)
-        value = Decimal(str(amount.amount))
-        status = str(details.get("status") or "")
-        tx_currency = str(amount.currency or currency).upper()
-        booked = details.get("entry_date") or details.get("date")
-        if not isinstance(booked, date):
-            raise StatementError("line without a date", line_no)
-        bank_ref = str(details.get("bank_reference") or "").strip() or None
-        customer_ref = str(details.get("customer_reference") or "").strip()
-        if customer_ref.upper() == "NONREF":
-            customer_ref = ""
-        line = Line(
-            line_no=line_no,
-            credit=status in ("C", "RD"),
-            amount_minor=to_minor(str(abs(value)), tx_currency, line_no),
-            currency=tx_currency,
-            booking_date=booked,
-            bank_ref=bank_ref,
-            payer_name=(str(details.get("applicant_name") or "").strip()[:140] or None),
-            payer_iban=(
-                str(details.get("applicant_iban") or details.get("gvc_applicant_iban") or "")
-                .strip()
-                .replace(" ", "")
-                or None
-            ),
-            remittance=(
-                _mt940_text(details)
-                or str(details.get("transaction_details") or "").replace("\n", " ")
-            )[:MAX_TEXT],
-            reversal=status in ("RC", "RD"),
-        )
-        if customer_ref:
-            line.remittance = f"{customer_ref} {line.remittance}".strip()[:MAX_TEXT]
-        statement.lines.append(line)
-    if not statement.currency:
-        statement.currency = _first_currency(statement)
-    return [statement]
+        raise StatementError(f"the statement has no reference (:20:) nor number (:28C:){where}")
+    return Statement(MT940, statement_ref[:128], iban.split("/")[-1], "")
+
+
+def _mt940_line(details: dict[str, Any], currency: str, line_no: int) -> Line:
+    amount = details.get("amount")
+    if amount is None:
+        raise StatementError("line without an amount", line_no)
+    value = Decimal(str(amount.amount))
+    status = str(details.get("status") or "").upper()  # the tag pattern accepts `c`, `rd`…
+    tx_currency = str(amount.currency or currency).upper()
+    booked = details.get("entry_date") or details.get("date")
+    if not isinstance(booked, date):
+        raise StatementError("line without a date", line_no)
+    bank_ref = str(details.get("bank_reference") or "").strip() or None
+    customer_ref = str(details.get("customer_reference") or "").strip()
+    if customer_ref.upper() == "NONREF":
+        customer_ref = ""
+    line = Line(
+        line_no=line_no,
+        credit=status in ("C", "RD"),
+        amount_minor=to_minor(str(abs(value)), tx_currency, line_no),
+        currency=tx_currency,
+        booking_date=booked,
+        bank_ref=bank_ref,
+        payer_name=(str(details.get("applicant_name") or "").strip()[:140] or None),
+        payer_iban=(
+            str(details.get("applicant_iban") or details.get("gvc_applicant_iban") or "")
+            .strip()
+            .replace(" ", "")
+            or None
+        ),
+        remittance=(
+            _mt940_text(details) or str(details.get("transaction_details") or "").replace("\n", " ")
+        )[:MAX_TEXT],
+        reversal=status in ("RC", "RD"),
+    )
+    if customer_ref:
+        line.remittance = f"{customer_ref} {line.remittance}".strip()[:MAX_TEXT]
+    return line
 
 
 def detect_and_parse(data: bytes, *, max_lines: int) -> list[Statement]:

@@ -137,8 +137,22 @@ def import_statement(
         raise _refuse([(exc.line, str(exc))], filename=filename) from None
     errors: list[tuple[int, str]] = []
     accounts = settings.creditor_iban_list
+    seen: set[tuple[str, str]] = set()
     for statement in statements:
         errors.extend(_check_statement(statement, accounts))
+        # Else the second one's row breaks the (account, statement_ref) unique key, which
+        # reads as a concurrent import.
+        known = (statement.account_iban, statement.statement_ref)
+        if known in seen:
+            errors.append(
+                (
+                    0,
+                    f"statement {statement.statement_ref} of account {statement.account_iban} "
+                    "appears twice in the file (statements are told apart by their id, MT940 "
+                    ":20:/:28C:)",
+                )
+            )
+        seen.add(known)
     if errors:
         raise _refuse(errors, filename=filename)
     digest = hashlib.sha256(data).hexdigest()

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from relance.bank_statements import rf
-from relance.bank_statements.models import BankStatementEntry
+from relance.bank_statements.models import BankStatement, BankStatementEntry
 from tests.factories import make_debtor, make_invoice
 from tests.relance.bank_statements.builders import Credit, camt053, mt940
 from tests.support.payment_fixtures import gateway  # noqa: F401  (fixture)
@@ -69,6 +69,29 @@ def test_bad_files_answer_4xx_and_store_nothing(client: TestClient, db: Session,
     assert db.scalar(select(func.count()).select_from(BankStatementEntry)) == 0
 
 
+def test_mt940_whose_balances_do_not_add_up_is_422_naming_the_statement(
+    client: TestClient, db: Session, auth
+) -> None:  # type: ignore[no-untyped-def]
+    good = mt940([Credit("1.00", ref="BAL-1", payer="Nobody")], reference="API-B1", number="1/1")
+    short = mt940(
+        [Credit("2.00", ref="BAL-2", payer="Nobody")],
+        reference="API-B2",
+        number="2/1",
+        opening="1.00",
+        closing="5.00",
+    )
+    response = client.post(URL, files={"file": ("s.sta", good + b"\r\n" + short)}, headers=auth)
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["code"] == "invalid_statement"
+    [error] = body["errors"]
+    assert error["line"] == 0
+    assert error["error"].startswith("statement API-B2/2/1: the opening balance (:60F:) 1.00 EUR")
+    assert "gives 3.00 EUR, but the closing balance (:62F:) is 5.00 EUR" in error["error"]
+    assert "nothing was imported" in body["detail"]
+    assert db.scalar(select(func.count()).select_from(BankStatement)) == 0
+
+
 def test_size_limit(client: TestClient, auth, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from relance.settings import get_settings
 
@@ -90,10 +113,28 @@ def test_size_limit(client: TestClient, auth, monkeypatch) -> None:  # type: ign
         b":20:REF\r\n:25:NOTANIBAN\r\n:28C:1\r\n:60F:C260101EUR0,00\r\n:62F:C260101EUR0,00\r\n-",
         b":20:REF\r\n:25:FR7630006000011234567890189\r\n:61:2611202011C1,00NTRFNONREF\r\n-",
         b"<a>" * 5000,
+        mt940([Credit("1.00", payer="Nobody", currency="XYZ")], currency="XYZ"),
+        mt940([Credit("1.00", payer="Nobody")]).replace(b":62F:", b":64:"),
+        b"{1:F01BANKFRPPAXXX0001000001}{2:O940}{4:\r\n:20:X\r\n-}{5:{CHK:1}}",
+        b"{1:F01BANKFRPPAXXX0001000001}{4:\r\n:20:",
+        mt940([Credit("1.00", payer="Nobody")]) + b"\r\n:20:NEXT\r\n:25:\r\n-",
     ],
-    ids=["binary", "truncated", "empty-entry", "mt940-bad-account", "mt940-no-balance", "deep"],
+    ids=[
+        "binary",
+        "truncated",
+        "empty-entry",
+        "mt940-bad-account",
+        "mt940-no-balance",
+        "deep",
+        "mt940-unknown-currency",
+        "mt940-no-closing-balance",
+        "swift-empty-statement",
+        "swift-cut",
+        "mt940-second-empty",
+    ],
 )
-def test_hostile_bodies_are_4xx(client: TestClient, auth, body: bytes) -> None:  # type: ignore[no-untyped-def]
+def test_hostile_bodies_are_4xx(client: TestClient, db: Session, auth, body: bytes) -> None:  # type: ignore[no-untyped-def]
     response = client.post(URL, content=body, headers={**auth, "Content-Type": "text/plain"})
     assert 400 <= response.status_code < 500, response.text
     assert response.json()["detail"]
+    assert db.scalar(select(func.count()).select_from(BankStatement)) == 0

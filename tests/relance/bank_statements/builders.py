@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from xml.sax.saxutils import escape
 
@@ -81,6 +81,12 @@ def camt053(
     ).encode()
 
 
+def _balance(tag: str, value: Decimal, day: date, currency: str) -> str:
+    """`:60F:C261119EUR12,50`: the mark, the date, the currency and the amount (decimal comma)."""
+    amount = f"{abs(value):.2f}".replace(".", ",")
+    return f":{tag}:{'D' if value < 0 else 'C'}{day:%y%m%d}{currency}{amount}"
+
+
 def mt940(
     credits: list[Credit],
     *,
@@ -88,19 +94,28 @@ def mt940(
     number: str = "00042/001",
     account: str = ACCOUNT,
     currency: str = "EUR",
+    opening: str = "0.00",
+    closing: str | None = None,
+    day: date = date(2026, 11, 20),
 ) -> bytes:
+    """One statement, `:20:` to `:62F:` and a closing `-`. The closing balance is the opening
+    balance plus the credits minus the debits unless `closing` says otherwise."""
+    total = Decimal(opening)
+    for c in credits:
+        if _number(c.amount):
+            total += -Decimal(c.amount) if c.debit else Decimal(c.amount)
     lines = [
         f":20:{reference}",
         f":25:{account}",
         f":28C:{number}",
-        f":60F:C261119{currency}0,00",
+        _balance("60F", Decimal(opening), day - timedelta(days=1), currency),
     ]
     for c in credits:
-        day = c.booked.strftime("%y%m%d")
+        booked = c.booked.strftime("%y%m%d")
         amount = c.amount.replace(".", ",")
         mark = "D" if c.debit else "C"
         bank_ref = f"//{c.ref}" if c.ref else ""
-        lines.append(f":61:{day}{day[2:]}{mark}{amount}NTRFNONREF{bank_ref}")
+        lines.append(f":61:{booked}{booked[2:]}{mark}{amount}NTRFNONREF{bank_ref}")
         details = "166?00SEPA-GUTSCHRIFT"
         if c.remittance:
             details += f"?20SVWZ+{c.remittance}"
@@ -109,5 +124,17 @@ def mt940(
         if c.payer:
             details += f"?32{c.payer}"
         lines.append(f":86:{details}")
-    lines.append(f":62F:C261120{currency}0,00")
+    end = Decimal(closing) if closing is not None else total
+    lines.append(_balance("62F", end, day, currency))
     return ("\r\n".join(lines) + "\r\n-").encode()
+
+
+def swift_wrapped(statement: bytes, *, session: int = 1) -> bytes:
+    """The statement as a SWIFT FIN message: basic, application and user headers, block 4 from
+    `{4:` to `-}`, then a trailer on the `-}` line (no line end after it: concatenated messages
+    then meet on one line, as some banks send them)."""
+    body = statement.removesuffix(b"\r\n-")
+    return (
+        b"{1:F01BANKFRPPAXXX%04d000001}{2:O9401200261120BANKFRPPAXXX00000000002611201200N}"
+        b"{3:{108:MT940-%d}}{4:\r\n" % (session, session) + body + b"\r\n-}{5:{CHK:0123456789AB}}"
+    )

@@ -5,6 +5,7 @@ review queue."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -16,7 +17,7 @@ from relance.bank_statements.models import BankStatement, BankStatementEntry
 from relance.db.models import AuditEvent, Payment
 from relance.errors import Conflict, InvalidContent, NotFound
 from tests.factories import make_debtor, make_invoice
-from tests.relance.bank_statements.builders import Credit, camt053, mt940
+from tests.relance.bank_statements.builders import ACCOUNT, Credit, camt053, mt940, swift_wrapped
 
 DUE = date(2026, 10, 1)
 _ids = itertools.count(1)
@@ -349,3 +350,145 @@ def test_a_concurrent_duplicate_is_a_conflict_not_a_crash(
         _import(db, data)
     assert race.value.code == "duplicate_statement"
     db.rollback()
+
+
+# --- MT940 files holding several statements ---------------------------------------------------
+
+DAY1, DAY2 = date(2026, 11, 19), date(2026, 11, 20)
+SWISS = "CH9300762011623852957"
+
+
+def _day(
+    day: date, reference: str, credits: list[Credit], opening: str = "0.00", **kw: str
+) -> bytes:
+    number = f"{day:%m%d}/001"
+    booked = [replace(c, booked=day) for c in credits]
+    return mt940(booked, reference=reference, number=number, opening=opening, day=day, **kw)
+
+
+def _statements(db: Session) -> list[tuple[str, str, str, int]]:
+    rows = db.scalars(select(BankStatement).order_by(BankStatement.id))
+    return [(r.statement_ref, r.account_iban, r.currency, r.entry_count) for r in rows]
+
+
+def test_a_two_day_mt940_file_is_two_statements_each_a_duplicate_next_time(
+    db: Session, gateway
+) -> None:
+    debtor = make_debtor(db, channels=("sms",))
+    invoice = make_invoice(db, debtor, 4000, due=DUE)
+    paying = Credit("40.00", ref="TD-1", remittance=rf.for_invoice(invoice.id))
+    day1 = _day(DAY1, "TD-A", [paying, Credit("2.00", debit=True)], opening="10.00")
+    day2 = _day(DAY2, "TD-B", [Credit("7.00", ref="TD-2", payer="Nobody")], opening="48.00")
+    report = _import(db, day1 + b"\r\n" + day2)
+
+    assert (report.lines, report.credits, report.matched, report.review) == (3, 2, 1, 1)
+    assert _statements(db) == [
+        ("TD-A/1119/001", ACCOUNT, "EUR", 2),
+        ("TD-B/1120/001", ACCOUNT, "EUR", 1),
+    ]
+    first, second = report.statement_ids
+    entries = _entries(db, report)
+    assert [(e.statement_id, e.bank_ref, e.line_no, e.booking_date) for e in entries] == [
+        (first, "TD-1", 1, DAY1),
+        (second, "TD-2", 3, DAY2),
+    ]
+    db.refresh(invoice)
+    assert invoice.status == "paid"
+    payments = _count(db, Payment)
+
+    with pytest.raises(Conflict, match="this file was imported"):
+        _import(db, day1 + b"\r\n" + day2)
+    # another export of the same two days (LF line ends: another file), and each day on its own
+    with pytest.raises(Conflict, match="statement TD-A/1119/001 of account"):
+        _import(db, (day1 + b"\r\n" + day2).replace(b"\r\n", b"\n"))
+    with pytest.raises(Conflict, match="statement TD-A/1119/001 of account"):
+        _import(db, day1)
+    with pytest.raises(Conflict, match="statement TD-B/1120/001 of account"):
+        _import(db, day2)
+    assert _count(db, Payment) == payments and len(_statements(db)) == 2
+
+
+def test_a_file_whose_first_day_was_imported_is_refused_naming_that_day(
+    db: Session, gateway
+) -> None:
+    day1 = _day(DAY1, "FD-A", [Credit("5.00", ref="FD-1", payer="Nobody")])
+    day2 = _day(DAY2, "FD-B", [Credit("6.00", ref="FD-2", payer="Nobody")], opening="5.00")
+    _import(db, day1)
+    with pytest.raises(
+        Conflict, match=r"statement FD-A/1119/001 of account .* nothing was re-applied"
+    ):
+        _import(db, day1 + b"\r\n" + day2)
+    assert _statements(db) == [("FD-A/1119/001", ACCOUNT, "EUR", 1)]
+    assert [e.bank_ref for e in db.scalars(select(BankStatementEntry))] == ["FD-1"]
+
+
+def test_statements_of_two_accounts_are_each_booked_on_their_account(
+    db: Session, gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from relance.settings import get_settings
+
+    monkeypatch.setenv("CREDITOR_IBANS", f"{ACCOUNT},{SWISS}")
+    get_settings.cache_clear()
+    eur = _day(DAY1, "TA-EUR", [Credit("5.00", ref="TA-1", payer="Nobody")])
+    chf = _day(
+        DAY1,
+        "TA-CHF",
+        [Credit("8.00", ref="TA-1", payer="Nobody", currency="CHF")],
+        account=SWISS,
+        currency="CHF",
+    )
+    report = _import(db, swift_wrapped(eur, session=1) + swift_wrapped(chf, session=2))
+    assert _statements(db) == [
+        ("TA-EUR/1119/001", ACCOUNT, "EUR", 1),
+        ("TA-CHF/1119/001", SWISS, "CHF", 1),
+    ]
+    assert [(e.account_iban, e.currency, e.amount_minor) for e in _entries(db, report)] == [
+        (ACCOUNT, "EUR", 500),
+        (SWISS, "CHF", 800),
+    ]
+
+
+def test_a_statement_whose_balances_do_not_add_up_refuses_the_whole_file(
+    db: Session, gateway
+) -> None:
+    debtor = make_debtor(db, channels=("sms",))
+    invoice = make_invoice(db, debtor, 4000, due=DUE)
+    day1 = _day(DAY1, "BB-A", [Credit("40.00", ref="BB-1", remittance=rf.for_invoice(invoice.id))])
+    # day 2 lost a line on the way: its balances say 12.00 came in, its lines 7.00
+    day2 = _day(DAY2, "BB-B", [Credit("7.00", ref="BB-2")], opening="40.00", closing="52.00")
+    before = (_count(db, BankStatement), _count(db, BankStatementEntry), _count(db, Payment))
+    with pytest.raises(InvalidContent) as refused:
+        _import(db, day1 + b"\r\n" + day2)
+    assert refused.value.code == "invalid_statement"
+    assert refused.value.message == (
+        "s.xml: statement BB-B/1120/001: the opening balance (:60F:) 40.00 EUR plus the credits "
+        "7.00 minus the debits 0.00 gives 47.00 EUR, but the closing balance (:62F:) is 52.00 EUR; "
+        "the statement is incomplete or altered; nothing was imported"
+    )
+    after = (_count(db, BankStatement), _count(db, BankStatementEntry), _count(db, Payment))
+    assert after == before
+    db.refresh(invoice)
+    assert invoice.status == "open"
+
+
+def test_one_statement_twice_in_a_file_is_refused_not_a_false_conflict(
+    db: Session, gateway
+) -> None:
+    day = _day(DAY1, "TW-A", [Credit("5.00", ref="TW-1", payer="Nobody")])
+    again = _day(DAY1, "TW-A", [Credit("6.00", ref="TW-2", payer="Nobody")])
+    with pytest.raises(
+        InvalidContent, match=r"statement TW-A/1119/001 of account .* twice in the file"
+    ):
+        _import(db, day + b"\r\n" + again)
+    assert _count(db, BankStatement) == 0
+
+
+def test_an_unknown_currency_refuses_the_file(db: Session, gateway) -> None:
+    data = camt053(
+        [Credit("1.00", ref="UC-1", payer="Nobody", currency="XYZ")],
+        currency="XYZ",
+        statement_id=_stmt_id(),
+    )
+    with pytest.raises(InvalidContent, match="line 1: unknown currency 'XYZ'"):
+        _import(db, data)
+    assert _count(db, BankStatement) == 0
