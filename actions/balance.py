@@ -42,6 +42,8 @@ class ActionGiveBalance(Action):
                 currency=invoices[0].currency,
                 invoice_count=len(invoices),
                 oldest_due_date=invoices[0].due_date.isoformat(),
+                # a form asks its own question next: no "would you like a payment link?" too
+                form_active=bool(tracker.active_loop_name),
                 **next_installment_variables(session, invoices[0].debtor_id),
             )
         return []

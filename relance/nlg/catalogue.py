@@ -57,7 +57,7 @@ PROVIDED: dict[str, Provided] = {
     "utter_identity_why": _p("identity_kind"),
     "utter_balance": _p(
         "balance_minor currency invoice_count oldest_due_date",
-        "next_installment_minor next_installment_date",
+        "next_installment_minor next_installment_date form_active",
     ),
     "utter_debt_details": _p("invoices currency", "next_installment_minor next_installment_date"),
     "utter_invoice_copy_requested": _p("invoice_number has_email"),

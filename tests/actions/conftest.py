@@ -20,6 +20,7 @@ def make_tracker(
     entities: list[dict[str, Any]] | None = None,
     events: list[dict[str, Any]] | None = None,
     sender_id: str = "test-sender",
+    active_loop: str | None = None,
 ) -> Tracker:
     values: dict[str, Any] = {"language": "fr", "channel": "sms", "identity_verified": True}
     values.update(slots or {})
@@ -28,7 +29,8 @@ def make_tracker(
         "intent": {"name": intent, "confidence": 1.0},
         "entities": entities or [],
     }
-    return Tracker(sender_id, values, latest, events or [], False, None, {}, "action_listen")
+    loop = {"name": active_loop} if active_loop else {}
+    return Tracker(sender_id, values, latest, events or [], False, None, loop, "action_listen")
 
 
 def responses(dispatcher: CollectingDispatcher) -> list[str]:

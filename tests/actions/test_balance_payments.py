@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
 from freezegun import freeze_time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,6 +34,33 @@ def test_balance_sums_open_invoices(dispatcher, debtor_setup) -> None:
     [message] = dispatcher.messages
     assert message["response"] == "utter_balance"
     assert message["balance_minor"] == 30_000 and message["invoice_count"] == 2
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_balance_asked_inside_a_form_asks_no_second_question(
+    dispatcher, debtor_setup, language: str
+) -> None:
+    """Simulator finding: "combien je dois ?" while the plan form waited for "how often?" (now
+    answered, then the form asks again) must not also ask "would you like a payment link?"."""
+    owner, conv = debtor_setup
+    tracker = make_tracker(slots_for(owner, conv, language=language), active_loop="plan_form")
+    ActionGiveBalance().run(dispatcher, tracker, {})
+    [message] = dispatcher.messages
+    assert message["form_active"] is True
+    variables = {k: v for k, v in message.items() if k not in ("response", "template")}
+    variables |= {"creditor_name": "x", "creditor_phone": "x"}
+    inside = render(
+        bundled_templates(), "utter_balance", language=language, channel="sms", variables=variables
+    )
+    outside = render(
+        bundled_templates(),
+        "utter_balance",
+        language=language,
+        channel="sms",
+        variables=variables | {"form_active": False},
+    )
+    assert "300" in inside and "?" not in inside, inside
+    assert outside.endswith("?"), outside
 
 
 def test_nothing_said_before_identity(dispatcher, debtor_setup) -> None:

@@ -27,6 +27,7 @@ from relance.db.models import (
     Dispute,
     Handoff,
     PaymentPlan,
+    Promise,
     Task,
 )
 from relance.db.session import make_engine
@@ -420,6 +421,74 @@ def test_when_do_i_start_after_agreeing_a_plan_names_the_first_instalment(
     replies = " ".join(_say(e2e_stack, phone, question, tag, len(turns)))
     assert money(amount, "EUR", language) in replies, replies
     assert long_date(due, language) in replies, replies
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "turns"),
+    [
+        (
+            "fr",
+            "+33639987012",
+            "75015",
+            [
+                "je ne peux pas payer",
+                "75015",
+                "je peux faire 3 fois ?",
+                "combien je dois ?",
+                "et si je paye tout le 15 ?",
+                "tout",
+            ],
+        ),
+        (
+            "en",
+            "+12025557022",
+            "60616",
+            [
+                "i can't pay right now",
+                "60616",
+                "can i do 3 payments?",
+                "how much do i owe?",
+                "what if i pay it all on the 15th?",
+                "everything",
+            ],
+        ),
+    ],
+    ids=["fr", "en"],
+)
+def test_the_debtor_leaves_the_plan_questions_for_a_promise(
+    e2e_stack: RunningStack, language: str, phone: str, postcode: str, turns: list[str]
+) -> None:
+    """Simulator finding: in the middle of the plan questions ("how often?"), "combien je dois ?"
+    and "et si je paye tout le 15 ?" each got "I did not understand" and the same question again,
+    with no way out but "no" or a person. A question about the debt is answered and the plan
+    question follows (without a second question about a payment link); a promise leaves the plan
+    for the promise (confirmed first when the evidence is weak, as "what if i pay it all on the
+    15th?" is for the CI model), recorded for the whole balance on the 15th."""
+    tag = f"swap{language}"
+    debtor = _add_debtor(
+        e2e_stack,
+        f"C-SWAP-{language}",
+        phone,
+        language=language,
+        postcode=postcode,
+        amount="600.00",
+    )
+    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns[:-1])]
+    if said[-1][-1] == _wording("utter_confirm_promise_to_pay", language):  # weak evidence
+        said.append(_say(e2e_stack, phone, "oui" if language == "fr" else "yes", tag, 10))
+    said.append(_say(e2e_stack, phone, turns[-1], tag, 11))
+    frequency_question = _wording("utter_ask_plan_frequency", language)
+    assert said[2][-1] == frequency_question, said
+    balance, again = said[3][-2:]
+    assert money(60_000, "EUR", language) in balance and "?" not in balance, said
+    assert again == frequency_question, said
+    misunderstood = _wording("utter_invalid_answer", language).rstrip(".")
+    assert not any(reply.startswith(misunderstood) for turn in said for reply in turn), said
+    with _session(e2e_stack) as session:
+        promises = session.scalars(select(Promise).where(Promise.debtor_id == debtor.id)).all()
+        plans = session.scalars(select(PaymentPlan).where(PaymentPlan.debtor_id == debtor.id)).all()
+    assert plans == [], said
+    assert [(p.amount_minor, p.promised_date.day) for p in promises] == [(60_000, 15)], said
 
 
 def test_a_postcode_given_before_the_question_is_the_identity_answer(
