@@ -7,13 +7,15 @@ no active plan and no open reconciliation task. For those, this module does the 
 whole batch in a handful of statements: lock the debtors and their open invoices, allocate in
 memory by the ledger's own order (named invoices first, then the oldest open ones; disputed ones
 only when named), insert payments, allocations and audit events with executemany, update invoices
-and credit by primary key. The thanks go through `notify_debtor` exactly as before for debtors
-with a reachable text contact (sending is one provider call per message anyway); the others get
-the same `notify.skipped` audit event, written in bulk.
+and credit by primary key, and queue one `payment.received` outbox event per payment (the
+creditor's webhooks) in the same transaction. The thanks go through `notify_debtor` exactly as
+before for debtors with a reachable text contact (sending is one provider call per message
+anyway); the others get the same `notify.skipped` audit event, written in bulk.
 
 Every other payment (several for one debtor in the batch, a promise, a plan, a task, an
 already-known provider reference) goes through `record_payment` one by one, so the rules live in
-one place. `tests/relance/ledger/test_bulk.py` checks both paths leave the same ledger.
+one place. `tests/relance/ledger/test_bulk.py` checks both paths leave the same ledger and the
+same outbox events.
 """
 
 from __future__ import annotations
@@ -42,7 +44,15 @@ from relance.db.models import (
 )
 from relance.db.models.enums import InvoiceStatus, PlanStatus, PromiseStatus, TaskStatus
 from relance.ledger.notify import TEXT_CHANNELS, notify_debtor
-from relance.ledger.service import THANKS_RESPONSE, open_balance, record_payment
+from relance.ledger.service import (
+    RECEIVED_EVENT,
+    THANKS_RESPONSE,
+    announced,
+    open_balance,
+    received_data,
+    record_payment,
+)
+from relance.outbox.service import emit_many
 
 BATCH = 500
 
@@ -213,6 +223,7 @@ def _apply_simple(
     allocations: list[dict[str, Any]] = []
     invoice_updates: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
+    received: list[tuple[int | None, dict[str, Any]]] = []
     done: dict[str, Recorded] = {}
 
     def event(action: str, entity: str, entity_id: int, debtor_id: int, **details: Any) -> None:
@@ -285,6 +296,23 @@ def _apply_simple(
                 payment_id=payment_id,
                 credit_minor=debtor.credit_minor,
             )
+        if announced(method):
+            received.append(
+                (
+                    p.debtor_id,
+                    received_data(
+                        payment_id=payment_id,
+                        amount_minor=p.amount_minor,
+                        currency=currency,
+                        method=method,
+                        provider=provider,
+                        provider_ref=p.provider_ref,
+                        received_at=p.received_at,
+                        paid_invoice_ids=paid,
+                        credited_minor=left,
+                    ),
+                )
+            )
         done[p.provider_ref] = Recorded(payment_id, tuple(paid))
     if allocations:
         session.execute(insert(PaymentAllocation), allocations)
@@ -298,6 +326,9 @@ def _apply_simple(
         session.execute(update(Invoice), partial_rows)
     if events:
         session.execute(insert(AuditEvent), events)
+    # The creditor's system hears of each payment as it does from record_payment: one
+    # `payment.received` per payment, in this transaction.
+    emit_many(session, RECEIVED_EVENT, received)
     # Objects of these invoices already in the session would now read stale amounts.
     for u in invoice_updates:
         stale = session.identity_map.get(identity_key(Invoice, u["id"]))

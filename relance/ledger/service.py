@@ -9,8 +9,10 @@ allocated one after the other (PostgreSQL row lock; SQLite serialises writers an
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
@@ -42,6 +44,7 @@ from relance.outbox.service import emit
 
 log = logging.getLogger(__name__)
 THANKS_RESPONSE = "utter_payment_thanks"
+RECEIVED_EVENT = "payment.received"
 
 
 @dataclass
@@ -296,20 +299,22 @@ def apply_payment(
         )
     _keep_promises(session, debtor, outcome, recorded_by)
     _close_reconciliation_tasks(session, debtor, payment)
-    if payment.method != "credit_note":  # a credit note is a correction, not money received
+    if announced(payment.method):
         emit(
             session,
-            "payment.received",
+            RECEIVED_EVENT,
             debtor_id=debtor.id,
-            payment_id=payment.id,
-            amount_minor=amount_minor,
-            currency=currency,
-            method=payment.method,
-            provider=payment.provider,
-            provider_ref=payment.provider_ref,
-            received_at=payment.received_at,
-            paid_invoice_ids=outcome.paid_invoice_ids,
-            credited_minor=outcome.credited_minor,
+            **received_data(
+                payment_id=payment.id,
+                amount_minor=amount_minor,
+                currency=currency,
+                method=payment.method,
+                provider=payment.provider,
+                provider_ref=payment.provider_ref,
+                received_at=payment.received_at,
+                paid_invoice_ids=outcome.paid_invoice_ids,
+                credited_minor=outcome.credited_minor,
+            ),
         )
     session.flush()
     if thank:
@@ -326,6 +331,38 @@ def apply_payment(
             reason=f"payment:{payment.id}",
         )
     return outcome
+
+
+def announced(method: str) -> bool:
+    """Whether a payment is told to the creditor's system: a credit note is a correction, not
+    money received."""
+    return method != "credit_note"
+
+
+def received_data(
+    *,
+    payment_id: int,
+    amount_minor: int,
+    currency: str,
+    method: str,
+    provider: str,
+    provider_ref: str,
+    received_at: datetime,
+    paid_invoice_ids: Sequence[int],
+    credited_minor: int,
+) -> dict[str, Any]:
+    """The data of the `payment.received` outbox event; `record_many` sends the same."""
+    return {
+        "payment_id": payment_id,
+        "amount_minor": amount_minor,
+        "currency": currency,
+        "method": method,
+        "provider": provider,
+        "provider_ref": provider_ref,
+        "received_at": received_at,
+        "paid_invoice_ids": list(paid_invoice_ids),
+        "credited_minor": credited_minor,
+    }
 
 
 def open_balance(session: Session, debtor_id: int, currency: str | None = None) -> int:

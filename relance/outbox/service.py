@@ -13,7 +13,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,20 +55,38 @@ TIMEOUT_SECONDS = 10.0
 
 def emit(session: Session, event_type: str, *, debtor_id: int | None, **data: Any) -> OutboxEvent:
     """Record an event in the caller's transaction and queue it for every subscribed endpoint."""
+    return emit_many(session, event_type, [(debtor_id, data)])[0]
+
+
+def emit_many(
+    session: Session, event_type: str, events: Sequence[tuple[int | None, dict[str, Any]]]
+) -> list[OutboxEvent]:
+    """`emit` for many events of one type, (debtor_id, data) each, in the caller's transaction:
+    the same rows, event ids and deliveries, with the subscribed endpoints read once (a bank
+    statement's payments, `relance/ledger/bulk.py`)."""
     if event_type not in EVENTS:
         raise ValueError(f"unknown outbound event {event_type}")
-    event = OutboxEvent(
-        event_id=str(uuid.uuid4()),
-        type=event_type,
-        debtor_id=debtor_id,
-        data={k: jsonable(v) for k, v in data.items()},
-        created_at=utcnow(),
-    )
-    session.add(event)
-    for endpoint in session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.active)):
-        if endpoint.wants(event_type):
+    if not events:
+        return []
+    wanting = [
+        endpoint
+        for endpoint in session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.active))
+        if endpoint.wants(event_type)
+    ]
+    emitted = []
+    for debtor_id, data in events:
+        event = OutboxEvent(
+            event_id=str(uuid.uuid4()),
+            type=event_type,
+            debtor_id=debtor_id,
+            data={k: jsonable(v) for k, v in data.items()},
+            created_at=utcnow(),
+        )
+        session.add(event)
+        for endpoint in wanting:
             session.add(WebhookDelivery(endpoint=endpoint, event=event, next_attempt_at=utcnow()))
-    return event
+        emitted.append(event)
+    return emitted
 
 
 def body_of(event: OutboxEvent) -> bytes:

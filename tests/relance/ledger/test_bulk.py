@@ -1,10 +1,12 @@
 """record_many (bank statements) leaves the same ledger as record_payment one by one: allocation
-order, settled invoices out of dunning, credit, audit trail, thanks; promises, several payments
-for one debtor and known references go through record_payment itself."""
+order, settled invoices out of dunning, credit, audit trail, thanks, outbox events (the creditor's
+webhooks); promises, several payments for one debtor and known references go through
+record_payment itself."""
 
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections import Counter
 from datetime import UTC, date, datetime
 from typing import Any
@@ -15,6 +17,7 @@ from sqlalchemy.orm import Session
 from relance.db.models import AuditEvent, Debtor, Invoice, Payment, PaymentAllocation, Promise
 from relance.ledger.bulk import NewPayment, record_many
 from relance.ledger.service import record_payment
+from relance.outbox.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
 from tests.factories import make_debtor, make_invoice
 
 RECEIVED = datetime(2026, 11, 20, tzinfo=UTC)
@@ -89,6 +92,45 @@ def _pay(db: Session, bulk: bool, cases: list[Any]) -> list[int]:
     ]
 
 
+def _outbox(
+    db: Session, debtor_id: int, invoices: list[Invoice], endpoint: WebhookEndpoint
+) -> list[Any]:
+    """The debtor's outbox events, each with its payment and invoices as indexes among the
+    debtor's (ids and references differ between the two worlds), and its deliveries to
+    `endpoint`."""
+    payments = db.scalars(
+        select(Payment).where(Payment.debtor_id == debtor_id).order_by(Payment.id)
+    ).all()
+    index = {p.id: i for i, p in enumerate(payments)}
+    out = []
+    for event in db.scalars(
+        select(OutboxEvent).where(OutboxEvent.debtor_id == debtor_id).order_by(OutboxEvent.id)
+    ):
+        assert str(uuid.UUID(event.event_id, version=4)) == event.event_id  # the delivery key
+        data = dict(event.data)
+        payment = payments[index[data.pop("payment_id")]]
+        assert data.pop("provider_ref") == payment.provider_ref
+        ids = [i.id for i in invoices]
+        data["paid_invoice_ids"] = [ids.index(i) for i in data["paid_invoice_ids"]]
+        deliveries = db.scalars(
+            select(WebhookDelivery.status).where(
+                WebhookDelivery.event_id == event.id, WebhookDelivery.endpoint_id == endpoint.id
+            )
+        ).all()
+        out.append((event.type, index[payment.id], sorted(data.items()), deliveries))
+    return out
+
+
+def _subscriber(db: Session) -> WebhookEndpoint:
+    """A subscribed endpoint, so each event also queues its delivery (never sent here)."""
+    endpoint = WebhookEndpoint(
+        url="https://erp.example/hook", events=["payment.received"], secret_sealed="unused"
+    )
+    db.add(endpoint)
+    db.flush()
+    return endpoint
+
+
 def _state(db: Session, cases: list[Any]) -> list[Any]:
     db.expire_all()
     out = []
@@ -131,6 +173,35 @@ def test_bulk_and_one_by_one_leave_the_same_ledger(db: Session, gateway) -> None
     first = _state(db, bulk)[0]
     assert first[0][1][1] == "paid" and first[0][0][1] == "open"
     assert _state(db, bulk)[2][1] == 800  # overpayment became credit
+
+
+def test_bulk_and_one_by_one_emit_the_same_outbox_events(db: Session, gateway) -> None:  # type: ignore[no-untyped-def]
+    """The creditor's system hears of a bank transfer whichever path recorded it: same event
+    type, same data, a fresh event id (the deliveries' Idempotency-Key) each, one delivery per
+    subscribed endpoint, in the recording transaction."""
+    endpoint = _subscriber(db)
+    one_by_one = _world(db)
+    _pay(db, False, one_by_one)
+    bulk = _world(db)
+    _pay(db, True, bulk)
+    db.expire_all()
+    single_events = [_outbox(db, d.id, invoices, endpoint) for d, invoices, _ in one_by_one]
+    bulk_events = [_outbox(db, d.id, invoices, endpoint) for d, invoices, _ in bulk]
+    assert bulk_events == single_events
+    # One payment.received per payment, each queued once for the endpoint.
+    assert [len(e) for e in bulk_events] == [len(pays) for _, _, pays in bulk]
+    assert all(e[0] == "payment.received" and e[3] == ["pending"] for d in bulk_events for e in d)
+    named_paid = dict(bulk_events[0][0][2])
+    assert named_paid["paid_invoice_ids"] == [1]  # the named, second invoice
+    assert named_paid["credited_minor"] == 0
+    assert named_paid["received_at"] == str(RECEIVED)
+    assert dict(bulk_events[2][0][2])["credited_minor"] == 800
+    keys = db.scalars(
+        select(OutboxEvent.event_id).where(
+            OutboxEvent.debtor_id.in_([d.id for d, _, _ in one_by_one + bulk])
+        )
+    ).all()
+    assert len(keys) == len(set(keys)) == 12
 
 
 def test_a_known_reference_is_recorded_once(db: Session, gateway) -> None:  # type: ignore[no-untyped-def]
