@@ -17,6 +17,7 @@ from relance.db.models import AuditEvent, Conversation, DunningAction, Letter, T
 from relance.dunning.dispatcher import Dispatcher
 from relance.dunning.planner import plan
 from relance.dunning.ratelimit import SenderRateLimiter
+from relance.outbox.models import OutboxEvent
 from relance.rasa_client import AssistantUnavailable
 from tests.factories import make_debtor, make_invoice, verify_contact_point
 from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, utc
@@ -312,6 +313,31 @@ def test_legal_stage_opens_a_task_for_collectors(db: Session, gateway, assistant
     assert _dispatcher(gateway, assistant).run() == {"escalated": 1}
     [task] = db.scalars(select(Task).where(Task.debtor_id == debtor.id)).all()
     assert task.kind == "legal_escalation" and task.details["invoice_ids"] == [invoice.id]
+
+
+@freeze_time(MONDAY_11)
+def test_legal_escalation_tells_the_creditors_system_once(db: Session, gateway, assistant) -> None:  # type: ignore[no-untyped-def]
+    """The legal stage emits one `escalation` outbox event (kind legal) with its task; a second
+    run, after planning again (the worker retried, the planner ran again), emits no other."""
+    debtor = make_debtor(db, segment="b2b", channels=("sms", "whatsapp"))
+    invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=45))
+    plan(db, debtor_ids=[debtor.id])
+    assert _dispatcher(gateway, assistant).run() == {"escalated": 1}
+    plan(db, debtor_ids=[debtor.id])
+    assert _dispatcher(gateway, assistant).run() == {}
+    db.expire_all()
+    [event] = db.scalars(
+        select(OutboxEvent).where(
+            OutboxEvent.debtor_id == debtor.id, OutboxEvent.type == "escalation"
+        )
+    ).all()
+    [task] = db.scalars(select(Task).where(Task.debtor_id == debtor.id)).all()
+    assert event.data == {
+        "kind": "legal",
+        "invoice_ids": [invoice.id],
+        "stage": task.details["stage"],
+    }
+    assert gateway.sent == []  # escalated, not messaged
 
 
 @freeze_time(MONDAY_11)
