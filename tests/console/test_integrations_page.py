@@ -1,6 +1,10 @@
-"""Admin pages: e-invoice upload with its per-file report; webhooks with a secret shown once."""
+"""Admin pages: e-invoice upload with its per-file report; webhooks with a secret shown once and
+the delivery log."""
 
 from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -8,7 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relance.db.models import AuditEvent
-from relance.outbox.models import WebhookEndpoint
+from relance.outbox import service as outbox
+from relance.outbox.models import WebhookDelivery, WebhookEndpoint
 from relance.outbox.secret_box import unseal
 from relance.settings import get_settings
 from tests.console.conftest import csrf_of
@@ -88,3 +93,48 @@ def test_a_collector_cannot_rotate_a_secret(as_collector: TestClient) -> None:
     token = csrf_of(as_collector)
     answer = as_collector.post("/console/admin/webhooks/1/secret", data={"csrf_token": token})
     assert answer.status_code == 403
+
+
+def _delivery_row(page: str, delivery: WebhookDelivery) -> str:
+    """The delivery log's row for `delivery` (cells joined, tags stripped)."""
+    table = page.split('class="table webhook-deliveries"', 1)[1].split("</table>", 1)[0]
+    for row in table.split("<tr>")[1:]:
+        if row.startswith(f"<td>{delivery.id}</td>"):
+            return " ".join(re.sub(r"<[^>]+>", " ", row).split())
+    raise AssertionError(f"delivery {delivery.id} is not in the log")
+
+
+def test_the_delivery_log_shows_each_delivery(as_admin: TestClient, db: Session) -> None:
+    """What an admin checks when the creditor says an event never arrived: the event, the
+    endpoint, the status, the attempts and the last answer."""
+    erp = WebhookEndpoint(url="https://erp.example/in", events=[], secret_sealed="unused")
+    crm = WebhookEndpoint(url="https://crm.example/in", events=[], secret_sealed="unused")
+    db.add_all([erp, crm])
+    db.flush()
+    event = outbox.emit(db, "payment.received", debtor_id=None, payment_id=1, amount_minor=100)
+    db.flush()
+    delivered, failed = sorted(
+        db.scalars(select(WebhookDelivery).where(WebhookDelivery.event_id == event.id)),
+        key=lambda d: d.endpoint_id,
+    )
+    assert (delivered.endpoint_id, failed.endpoint_id) == (erp.id, crm.id)
+    delivered.status, delivered.attempts = "delivered", 1
+    delivered.last_status_code, delivered.delivered_at = (
+        200,
+        datetime(2026, 11, 20, 9, 30, tzinfo=UTC),
+    )
+    failed.status, failed.attempts = "failed", outbox.MAX_ATTEMPTS
+    failed.last_status_code, failed.last_error = 503, "<h1>Service Unavailable</h1> busy"
+    db.flush()
+
+    page = as_admin.get("/console/admin/webhooks")
+    assert page.status_code == 200
+    assert _delivery_row(page.text, delivered) == (
+        f"{delivered.id} payment.received {event.event_id} #{erp.id} delivered 1 200 "
+        "2026-11-20 09:30:00+00:00"
+    )
+    assert _delivery_row(page.text, failed) == (
+        f"{failed.id} payment.received {event.event_id} #{crm.id} failed {outbox.MAX_ATTEMPTS} "
+        "503 &lt;h1&gt;Service Unavailable&lt;/h1&gt; busy"
+    )
+    assert "Nothing sent yet." not in page.text
