@@ -178,12 +178,12 @@ def test_a_formal_notice_is_never_moved_before_the_law_allows() -> None:
               template="utter_reminder_formal_notice_announce", bot_stage="formal_notice"),
     ]  # fmt: skip
     policy = _policy_with([Track(name="all", stages=stages)])
-    problems = service._policy_problems(_offset_spec(5, 0, stage="formal_notice"), policy)
+    problems = service.policy_problems(_offset_spec(5, 0, stage="formal_notice"), policy)
     assert problems == [
         "arms[1].offset_days: the due date would move formal_notice before the law allows: a "
         "formal notice (mise en demeure) claims a sum already due, from due+1"
     ]
-    assert service._policy_problems(_offset_spec(5, 1, stage="formal_notice"), policy) == []
+    assert service.policy_problems(_offset_spec(5, 1, stage="formal_notice"), policy) == []
 
 
 def _policy_with(tracks: list[Track]) -> Policy:
