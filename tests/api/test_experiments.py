@@ -157,3 +157,89 @@ def test_the_api_creates_channel_order_and_offset_experiments(
     assert [a["offset_days"] for a in created.json()["arms"]] == [10, 7]
     history = versioning.list_versions(db, f"experiment:{experiment_id}")
     assert [a["offset_days"] for a in history[0].document["arms"]] == [10, 7]
+
+
+def _start(client: TestClient, auth: dict[str, str], body: dict[str, object]) -> int:
+    created = client.post("/api/v1/experiments", json=body, headers=auth)
+    assert created.status_code == 201, created.text
+    experiment_id: int = created.json()["id"]
+    assert client.post(f"/api/v1/experiments/{experiment_id}/start", headers=auth).is_success
+    return experiment_id
+
+
+PLANNED_BODY: dict[str, object] = {"template": None, "allocation": "fixed", "stage": "friendly"}
+
+
+@pytest.mark.parametrize(
+    ("factor", "arms", "in_policy"),
+    [
+        (
+            "send_hour",
+            [{"name": "morning", "hour": 10}, {"name": "evening", "hour": 18}],
+            ("send_hour", 18),
+        ),
+        (
+            "channel_order",
+            [
+                {"name": "sms first", "channels": ["sms", "whatsapp"]},
+                {"name": "whatsapp first", "channels": ["whatsapp", "sms"]},
+            ],
+            ("channels", ["whatsapp", "sms"]),
+        ),
+        (
+            "stage_offset",
+            [{"name": "due+3", "offset_days": 3}, {"name": "due+5", "offset_days": 5}],
+            ("offset_days", 5),
+        ),
+    ],
+)
+def test_promoting_a_policy_factor_is_one_call_that_saves_a_policy_version(
+    client: TestClient,
+    db: Session,
+    factor: str,
+    arms: list[dict[str, object]],
+    in_policy: tuple[str, object],
+) -> None:
+    auth = _admin_auth(db)
+    body = {**BODY, **PLANNED_BODY, "key": f"api-{factor}".replace("_", "-"), "factor": factor}
+    experiment_id = _start(client, auth, {**body, "arms": arms})
+    answer = client.post(
+        f"/api/v1/experiments/{experiment_id}/promote", json={"arm": 1}, headers=auth
+    )
+    assert answer.status_code == 200, answer.text
+    promoted = answer.json()
+    assert promoted["wording_version"] is None and promoted["policy_version"] == 1
+    assert promoted["experiment"]["status"] == "finished"
+    assert promoted["experiment"]["promoted_arm"] == 1
+    row = versioning.active_row(db, "policy")
+    assert row is not None and row.version == 1
+    name, value = in_policy
+    friendly = [s for t in row.document["tracks"] for s in t["stages"] if s["key"] == "friendly"]
+    assert friendly and all(s[name] == value for s in friendly)
+    actions = set(db.scalars(select(AuditEvent.action)))
+    assert {"policy.saved", "experiment.promoted"} <= actions
+
+
+def test_a_winner_the_policy_cannot_express_is_a_409_and_nothing_is_saved(
+    client: TestClient, db: Session
+) -> None:
+    auth = _admin_auth(db)
+    arms = [{"name": "morning", "hour": 10}, {"name": "evening", "hour": 18}]
+    body = {**BODY, **PLANNED_BODY, "key": "api-en-hours", "factor": "send_hour"}
+    experiment_id = _start(client, auth, {**body, "arms": arms, "language": "en"})
+    answer = client.post(
+        f"/api/v1/experiments/{experiment_id}/promote", json={"arm": 1}, headers=auth
+    )
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["code"] == "policy_cannot_express"
+    assert versioning.active_row(db, "policy") is None
+
+
+def test_a_wording_promotion_answers_its_wording_version(client: TestClient, db: Session) -> None:
+    auth = _admin_auth(db)
+    experiment_id = _start(client, auth, BODY)
+    answer = client.post(
+        f"/api/v1/experiments/{experiment_id}/promote", json={"arm": 1}, headers=auth
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["wording_version"] == 1 and answer.json()["policy_version"] is None

@@ -160,3 +160,69 @@ def test_the_console_form_defines_channel_order_and_offset_experiments(
         [["sms", "whatsapp"], ["whatsapp", "sms"]],
     )
     assert (offset.stage, [a.offset_days for a in offset.arms]) == ("firm", [10, 7])
+
+
+@pytest.mark.parametrize(
+    ("factor", "arms", "in_policy"),
+    [
+        ("send_hour", "morning: 10\nevening: 18", ("send_hour", 18)),
+        (
+            "channel_order",
+            "sms: sms > whatsapp\nwa: whatsapp > sms",
+            ("channels", ["whatsapp", "sms"]),
+        ),
+        ("stage_offset", "later: 3\nsooner: 2", ("offset_days", 2)),
+    ],
+)
+def test_one_click_promotes_a_policy_factor_to_a_new_policy_version(
+    as_admin: TestClient, db: Session, factor: str, arms: str, in_policy: tuple[str, object]
+) -> None:
+    token = csrf_of(as_admin, "/console/admin/experiments")
+    form = {"key": "promote-console", "name": "Promote", "factor": factor, "stage": "friendly"}
+    created = as_admin.post(
+        "/console/admin/experiments",
+        data={**form, "arms": arms, "template": "utter_reminder_discreet", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert created.status_code == 303, created.text
+    page_url = created.headers["location"]
+    as_admin.post(f"{page_url}/start", data={"csrf_token": token}, follow_redirects=False)
+    page = as_admin.get(page_url)
+    assert f"{page_url}/promote" in page.text  # the button, for every factor
+    promoted = as_admin.post(
+        f"{page_url}/promote", data={"csrf_token": token, "arm": "1"}, follow_redirects=False
+    )
+    assert promoted.status_code == 303, promoted.text
+    experiment = db.scalars(select(Experiment)).one()
+    db.refresh(experiment)
+    assert (experiment.status, experiment.promoted_arm) == ("finished", 1)
+    row = versioning.active_row(db, "policy")
+    assert row is not None and "promote-console: promote arm" in (row.comment or "")
+    name, value = in_policy
+    friendly = [s for t in row.document["tracks"] for s in t["stages"] if s["key"] == "friendly"]
+    assert friendly and all(s[name] == value for s in friendly)
+    assert "promoted" in as_admin.get(page_url).text
+
+
+def test_a_winner_the_policy_cannot_express_is_refused_on_the_page(
+    as_admin: TestClient, db: Session
+) -> None:
+    token = csrf_of(as_admin, "/console/admin/experiments")
+    form = {
+        "key": "fr-hours",
+        "name": "French hours",
+        "factor": "send_hour",
+        "stage": "friendly",
+        "language": "fr",
+        "arms": "morning: 10\nevening: 18",
+        "template": "utter_reminder_discreet",
+        "csrf_token": token,
+    }
+    created = as_admin.post("/console/admin/experiments", data=form, follow_redirects=False)
+    assert created.status_code == 303, created.text
+    page_url = created.headers["location"]
+    as_admin.post(f"{page_url}/start", data={"csrf_token": token}, follow_redirects=False)
+    refused = as_admin.post(f"{page_url}/promote", data={"csrf_token": token, "arm": "1"})
+    assert refused.status_code == 409
+    assert "no per-language setting" in refused.text
+    assert versioning.active_row(db, "policy") is None
