@@ -12,6 +12,7 @@ from relance.auth.tokens import create_token
 from relance.db.models import AuditEvent
 from relance.experiments.models import Experiment
 from tests.factories import make_user
+from tests.relance.experiments import seeded
 
 BODY = {
     "key": "discreet-api",
@@ -243,3 +244,30 @@ def test_a_wording_promotion_answers_its_wording_version(client: TestClient, db:
     )
     assert answer.status_code == 200, answer.text
     assert answer.json()["wording_version"] == 1 and answer.json()["policy_version"] is None
+
+
+def test_the_results_json_has_each_arms_figures_and_the_series(
+    client: TestClient, db: Session, auth: dict[str, str]
+) -> None:
+    experiment_id = _start(client, _admin_auth(db), {**BODY, "allocation": "fixed"})
+    experiment = db.get(Experiment, experiment_id)
+    assert experiment is not None
+    seeded.expose_with_outcomes(db, experiment)
+    answer = client.get(f"/api/v1/experiments/{experiment_id}", headers=auth)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    control, variant = body["arms"]
+    assert (control["exposed"], control["n"], control["successes"]) == (8, 8, 2)
+    assert (variant["exposed"], variant["n"], variant["successes"]) == (9, 8, 5)
+    assert (control["rate"], variant["rate"]) == (0.25, 0.625)
+    assert variant["amount_recovered_minor"] == {"EUR": 5 * seeded.PAID_MINOR}
+    assert control["lift"] is None and variant["lift"] == pytest.approx(0.375)
+    assert variant["lift_interval"] == {
+        "low": pytest.approx(seeded.LIFT_LOW, abs=1e-6),
+        "high": pytest.approx(seeded.LIFT_HIGH, abs=1e-6),
+    }
+    assert variant["relative_lift"] == pytest.approx(1.5)
+    assert variant["p_best"] > 0.9 and body["leader"] == 1
+    assert [point["rates"] for point in body["series"]] == [[0.25, 0.5], [0.25, 0.625]]
+    days = [point["day"] for point in body["series"]]
+    assert days == sorted(days) and len(set(days)) == 2

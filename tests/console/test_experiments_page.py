@@ -8,9 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relance import versioning
+from relance.db.base import utcnow
+from relance.experiments import service
 from relance.experiments.models import Experiment
-from relance.nlg.templates_store import WORDING_KIND
+from relance.nlg.templates_store import WORDING_KIND, active_templates
 from tests.console.conftest import csrf_of
+from tests.relance.experiments import seeded
 
 FORM = {
     "key": "discreet-console",
@@ -226,3 +229,24 @@ def test_a_winner_the_policy_cannot_express_is_refused_on_the_page(
     assert refused.status_code == 409
     assert "no per-language setting" in refused.text
     assert versioning.active_row(db, "policy") is None
+
+
+def test_the_results_page_charts_each_arms_cumulative_rate(
+    as_admin: TestClient, db: Session
+) -> None:
+    spec = service.ExperimentSpec(
+        key="charted",
+        name="Charted",
+        template="utter_reminder_discreet",
+        arms=[service.ArmSpec("plain", 1), service.ArmSpec("important", 0)],
+    )
+    experiment = service.create(db, spec, actor="u", templates=active_templates(db))
+    service.start(db, experiment, actor="u", now=utcnow())
+    seeded.expose_with_outcomes(db, experiment)
+    page = as_admin.get(f"/console/admin/experiments/{experiment.id}")
+    assert page.status_code == 200
+    svg = page.text[page.text.index("<svg") : page.text.index("</svg>")]
+    for arm, name in ((0, "plain"), (1, "important")):
+        assert f'points="{seeded.POINTS[arm]}"><title>{name}</title>' in svg
+    assert "62.5%" in page.text and "+37.5 pts" in page.text  # the variant's rate and lift
+    assert "(-9.2 to +67.3)" in page.text  # its 95% interval
