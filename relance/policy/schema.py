@@ -30,7 +30,8 @@ _KIND_CHANNELS: dict[str, set[str]] = {
 
 
 # A formal notice (mise en demeure) claims a sum already due (Code civil art. 1344): never before
-# the day after the due date. Checked where a stage's day may be moved (stage-offset experiments).
+# the day after the due date. Checked on every policy (Stage) and where a stage's day may be moved
+# (stage-offset experiments).
 FORMAL_NOTICE_EARLIEST_DAY = 1
 
 
@@ -65,6 +66,18 @@ class Stage(_Strict):
                     f"stage {self.key}: send_hour {self.send_hour}:00-{self.send_hour}:59 is "
                     f"outside the {profile.code} contact windows ({windows})"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _formal_notice_after_due(self) -> Stage:
+        """A formal notice or a legal step claims a sum already due: a policy that sends one on
+        or before the due date is refused whoever edits it (an admin, a promotion)."""
+        if self.kind in ("letter", "legal") and self.offset_days < FORMAL_NOTICE_EARLIEST_DAY:
+            raise ValueError(
+                f"stage {self.key}: a {'formal notice' if self.kind == 'letter' else 'legal step'}"
+                f" cannot come before the day after the due date (offset_days is"
+                f" {self.offset_days}, at least {FORMAL_NOTICE_EARLIEST_DAY})"
+            )
         return self
 
     @model_validator(mode="after")
