@@ -1,7 +1,9 @@
 """Admin → Experiments: define a wording, send-hour, channel-order or stage-offset experiment,
 start or stop it, read its results (per arm
 n, outcome rate, money recovered, lift with its 95% interval, P(best), opt-outs, complaints, a
-chart over time) and promote the winner to the wording in one click. Every change is audited by
+chart over time) and promote the winner in one click: a wording arm's variant becomes the
+template's wording, a send-hour, channel-order or stage-offset arm a new dunning policy version
+(relance/experiments/promotion.py). Every change is audited by
 relance.experiments; the same data is served as JSON under /api/v1/experiments."""
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from relance.db.base import utcnow
 from relance.experiments import promotion, results, service
 from relance.experiments.models import Experiment
 from relance.nlg.templates_store import active_templates
+from relance.policy.service import POLICY_KIND
 from relance.web.deps import DbSession
 
 router = APIRouter(tags=["experiments"])
@@ -164,8 +165,12 @@ class ResultsOut(BaseModel):
 
 
 class PromotedOut(BaseModel):
+    """The new version the winner became: a wording version (wording experiments) or a dunning
+    policy version (send hour, channel order, stage offset); the other is null."""
+
     experiment: ExperimentOut
-    wording_version: int
+    wording_version: int | None
+    policy_version: int | None
 
 
 def experiment_out(e: Experiment) -> ExperimentOut:
@@ -273,10 +278,20 @@ def stop_experiment(
     return experiment_out(experiment)
 
 
-@router.post("/experiments/{experiment_id}/promote", response_model=PromotedOut, responses=ERRORS)
+@router.post(
+    "/experiments/{experiment_id}/promote",
+    response_model=PromotedOut,
+    # 422 invalid_policy: the winner would break the policy in force (policy factors).
+    responses={**ERRORS, 422: {"model": ErrorOut}},
+)
 def promote_winner(
     experiment_id: ExperimentId, body: PromoteIn, db: DbSession, caller: Admin
 ) -> PromotedOut:
     experiment = service.get(db, experiment_id)
     version = promotion.promote(db, experiment, body.arm, actor=caller.actor, now=utcnow())
-    return PromotedOut(experiment=experiment_out(experiment), wording_version=version.version)
+    to_policy = version.kind == POLICY_KIND
+    return PromotedOut(
+        experiment=experiment_out(experiment),
+        wording_version=None if to_policy else version.version,
+        policy_version=version.version if to_policy else None,
+    )

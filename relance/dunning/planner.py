@@ -203,6 +203,13 @@ def plan(
             report.skips.extend(skips[: max(keep - len(report.skips), 0)])
         if progress:
             progress(len(debtors))
+    if run is not None:
+        from relance.experiments.send_hour import schedule_policy_hours
+
+        session.flush()
+        timed = schedule_policy_hours(session, run.id, now=now, policy=policy)
+        if timed:
+            report.counts["policy_hour_moved"] = timed
     if run is not None and policy.contact.best_time:
         from relance.experiments.best_time import schedule_best_times
 

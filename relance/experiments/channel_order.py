@@ -2,7 +2,7 @@
 
 Each arm names channels in order (SMS then e-mail, or e-mail then SMS), refused when the
 experiment is defined if a channel is unknown or the stage (or, for the whole sequence, every
-message stage) does not send by it (`service._policy_problems`). When a planning run has written
+message stage) does not send by it (`service.policy_problems`). When a planning run has written
 its contacts, the groups whose lead message stage an experiment covers get their candidate
 channels reordered: the arm's channels the stage may use first, in the arm's order, then the
 others in the policy's order; the debtor's own preferred channel (portal) still comes first.

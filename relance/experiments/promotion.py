@@ -1,23 +1,64 @@
-"""Promote the winner: the winning arm's variant becomes the template's wording, as a new
-wording version (audited, restorable from the wording history like any admin edit).
+"""Promote the winner: what the winning arm varied becomes the new wording or dunning policy.
 
-The template keeps the variants no arm tested (other channels or tones) and loses the losing
-arms' variants, so every later reminder sends the winner. The experiment is then finished.
+A wording experiment's winning variant becomes the template's wording, as a new wording version
+(audited, restorable from the wording history like any admin edit). The template keeps the
+variants no arm tested (other channels or tones) and loses the losing arms' variants, so every
+later reminder sends the winner.
+
+The other factors become a new dunning policy version (`policy.service.save_version`: validated
+like an admin edit, audited `policy.saved`, restorable by rollback), in the tracks the experiment
+covered (its segment's, or all):
+- send hour: the experiment's stage gets `send_hour` = the arm's hour (the planner then plans
+  its contacts at that local hour, `send_hour.schedule_policy_hours`);
+- channel order: the stage's channels (every message stage's, for an experiment on the whole
+  sequence) are reordered as the planner did for the arm: its channels first, in its order, then
+  the others in the policy's order (`channel_order.in_arm_order`);
+- stage offset: the stage's `offset_days` becomes the arm's day.
+A track shared by both segments (`segment: "*"`) under an experiment on one segment is split:
+a copy for that segment, changed, is inserted just before it. The arm is checked again against
+the policy in force (ladder, formal notice, channels; `service.policy_problems`) and the new
+document against the schema (contact windows for the hour): a refusal is `invalid_policy`. The
+policy has no language or per-channel setting, so an experiment restricted to a language or (send
+hour) to one channel cannot become the policy: `PolicyCannotExpress`.
+
+The experiment is then finished.
 """
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from relance import audit, versioning
 from relance.db.models import VersionedDocument
 from relance.errors import BadInput, Conflict
-from relance.experiments.models import Experiment
-from relance.experiments.service import FINISHED, RUNNING, STOPPED
+from relance.experiments import service
+from relance.experiments.channel_order import in_arm_order
+from relance.experiments.models import Experiment, ExperimentArm
+from relance.experiments.service import (
+    CHANNEL_ORDER,
+    FINISHED,
+    RUNNING,
+    SEND_HOUR,
+    STAGE_OFFSET,
+    STOPPED,
+    WORDING,
+)
 from relance.nlg import wording_versions
 from relance.nlg.templates_store import active_templates
+from relance.policy import service as policy_service
+
+
+class PolicyCannotExpress(Conflict):
+    """The experiment covered debtors or contacts the dunning policy cannot single out (a
+    language, one channel): its winner cannot become the policy (409
+    `policy_cannot_express`)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("policy_cannot_express", message)
 
 
 def promote(
@@ -28,12 +69,10 @@ def promote(
     if not 0 <= arm_index < len(experiment.arms):
         raise BadInput("arm_invalid", f"no arm {arm_index} in this experiment")
     arm = experiment.arms[arm_index]
+    if experiment.factor != WORDING:
+        return _promote_to_policy(session, experiment, arm, actor=actor, now=now)
     if experiment.template is None or arm.variant_index is None:
-        raise Conflict(
-            "experiment_not_promotable",
-            "a send-hour experiment has no wording to promote: stop it and plan at the winning "
-            "hour through the policy",
-        )
+        raise Conflict("experiment_not_promotable", "this wording arm names no variant")
     variants = list(active_templates(session).get(experiment.template) or [])
     tested = {a.variant_index for a in experiment.arms if a.variant_index is not None}
     if not variants or max(tested) >= len(variants):
@@ -51,16 +90,7 @@ def promote(
         actor=actor,
         comment=f"experiment {experiment.key}: promote arm {arm.name}"[:500],
     )
-    experiment.status, experiment.promoted_arm = FINISHED, arm_index
-    experiment.stopped_at = experiment.stopped_at or now
-    experiment.version += 1
-    versioning.save_version(
-        session,
-        f"experiment:{experiment.id}",
-        {**experiment.definition(), "promoted_arm": arm_index},
-        actor=actor,
-        comment=f"promoted arm {arm_index}",
-    )
+    _finish(session, experiment, arm, actor=actor, now=now)
     audit.record(
         session,
         actor=actor,
@@ -72,3 +102,117 @@ def promote(
         wording_version=version.version,
     )
     return version
+
+
+def _finish(
+    session: Session, experiment: Experiment, arm: ExperimentArm, *, actor: str, now: datetime
+) -> None:
+    experiment.status, experiment.promoted_arm = FINISHED, arm.index
+    experiment.stopped_at = experiment.stopped_at or now
+    experiment.version += 1
+    versioning.save_version(
+        session,
+        f"experiment:{experiment.id}",
+        {**experiment.definition(), "promoted_arm": arm.index},
+        actor=actor,
+        comment=f"promoted arm {arm.index}",
+    )
+
+
+def _promote_to_policy(
+    session: Session, experiment: Experiment, arm: ExperimentArm, *, actor: str, now: datetime
+) -> VersionedDocument:
+    """The arm's hour, channel order or stage day as a new, active policy version."""
+    if experiment.language is not None:
+        raise PolicyCannotExpress(
+            f"the experiment covered {experiment.language} debtors only and the dunning policy "
+            "has no per-language setting: stop it and change the policy by hand if the winner "
+            "should apply to everyone"
+        )
+    if experiment.channel is not None:
+        raise PolicyCannotExpress(
+            f"the experiment covered {experiment.channel} contacts only and the policy's "
+            "settings are per stage, not per channel: stop it and change the policy by hand if "
+            "the winner should apply to every channel"
+        )
+    policy = policy_service.active_policy(session)
+    spec = service.ExperimentSpec(
+        key=experiment.key,
+        name=experiment.name,
+        template=None,
+        factor=experiment.factor,
+        stage=experiment.stage,
+        segment=experiment.segment,
+        arms=[
+            service.ArmSpec(
+                arm.name,
+                hour=arm.hour,
+                channels=tuple(arm.channels) if arm.channels is not None else None,
+                offset_days=arm.offset_days,
+            )
+        ],
+    )
+    problems = service.policy_problems(spec, policy)
+    if problems:
+        raise policy_service.PolicyInvalid(problems)
+    document = copy.deepcopy(policy_service.active_document(session))
+    changed = _apply(document, experiment, arm)
+    if not changed:
+        raise Conflict(
+            "policy_changed",
+            f"the policy in force has no stage {experiment.stage or '(message)'} for the "
+            "debtors this experiment covered",
+        )
+    row = policy_service.save_version(
+        session,
+        document,
+        actor=actor,
+        comment=f"experiment {experiment.key}: promote arm {arm.name}"[:500],
+    )
+    _finish(session, experiment, arm, actor=actor, now=now)
+    audit.record(
+        session,
+        actor=actor,
+        action="experiment.promoted",
+        entity=experiment,
+        arm=arm.index,
+        arm_name=arm.name,
+        factor=experiment.factor,
+        stage=experiment.stage,
+        segment=experiment.segment,
+        stages=changed,
+        policy_version=row.version,
+    )
+    return row
+
+
+def _apply(document: dict[str, Any], experiment: Experiment, arm: ExperimentArm) -> list[str]:
+    """Write the arm into the tracks the experiment covered (in place); returns the
+    `track.stage` changed."""
+    segment = experiment.segment
+    tracks: list[dict[str, Any]] = []
+    for track in document["tracks"]:
+        if segment is not None and track.get("segment", "*") == "*":
+            # Shared by both segments: the other segment keeps it as it is.
+            split = copy.deepcopy(track)
+            split["segment"], split["name"] = segment, f"{track['name']}_{segment}"
+            tracks.append(split)
+        tracks.append(track)
+    document["tracks"] = tracks
+    changed: list[str] = []
+    for track in tracks:
+        if segment is not None and track.get("segment", "*") != segment:
+            continue
+        for stage in track["stages"]:
+            if experiment.stage not in (None, stage["key"]):
+                continue
+            if experiment.factor == SEND_HOUR and stage["kind"] == "message":
+                stage["send_hour"] = arm.hour
+            elif experiment.factor == CHANNEL_ORDER and stage["kind"] == "message":
+                stage["channels"] = in_arm_order(list(stage["channels"]), tuple(arm.channels or ()))
+            elif experiment.factor == STAGE_OFFSET and stage["kind"] in ("message", "letter"):
+                stage["offset_days"] = arm.offset_days
+            else:
+                continue
+            changed.append(f"{track['name']}.{stage['key']}")
+    return changed

@@ -267,7 +267,7 @@ def _channel_order_problems(spec: ExperimentSpec) -> list[str]:
 
 def _stage_offset_problems(spec: ExperimentSpec) -> list[str]:
     """One stage, each arm a distinct day from the due date (checked against the ladder in
-    `_policy_problems`)."""
+    `policy_problems`)."""
     problems: list[str] = []
     if not spec.stage:
         problems.append("stage: the dunning stage whose day is moved")
@@ -296,7 +296,7 @@ def _day(offset: int) -> str:
     return f"due{offset:+d}" if offset else "the due date"
 
 
-def _policy_problems(spec: ExperimentSpec, policy: Policy) -> list[str]:
+def policy_problems(spec: ExperimentSpec, policy: Policy) -> list[str]:
     """What the active policy refuses: the stage a send-hour or channel-order experiment names
     must be a message stage (calls, letters and legal steps are not timed or reordered by it);
     a channel-order arm names channels the stage sends by; a stage-offset arm keeps the stage
@@ -412,7 +412,7 @@ def create(
     templates: dict[str, list[dict[str, Any]]],
 ) -> Experiment:
     """A new experiment in draft (nobody is assigned before it is started)."""
-    problems = spec_problems(spec, templates) + _policy_problems(spec, active_policy(session))
+    problems = spec_problems(spec, templates) + policy_problems(spec, active_policy(session))
     if problems:
         raise BadInput("experiment_invalid", "; ".join(problems), problems=problems)
     if session.scalar(select(Experiment.id).where(Experiment.key == spec.key)) is not None:

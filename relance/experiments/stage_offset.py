@@ -3,7 +3,7 @@
 Each arm names the day, from the due date, the experiment's stage is reached on (the second
 reminder at due+7 or due+10), refused when the experiment is defined if it would move the stage
 to or past a neighbour in any track, across the due date, or bring the formal notice before the
-law allows (`service._policy_problems`). While planning, each debtor the experiment covers (its
+law allows (`service.policy_problems`). While planning, each debtor the experiment covers (its
 segment and language) gets its track with that stage at its arm's day; the arm is the one the
 dispatcher records at the send (`planned.arms_of`, as for the send-hour and channel-order
 factors). Only the day a stage becomes due moves: the dispatcher still checks the windows, caps,

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from relance.compliance.profiles import PROFILES, whole_hours
 from relance.languages import Language
 from relance.late_reasons import Category
 
@@ -29,7 +30,8 @@ _KIND_CHANNELS: dict[str, set[str]] = {
 
 
 # A formal notice (mise en demeure) claims a sum already due (Code civil art. 1344): never before
-# the day after the due date. Checked where a stage's day may be moved (stage-offset experiments).
+# the day after the due date. Checked on every policy (Stage) and where a stage's day may be moved
+# (stage-offset experiments).
 FORMAL_NOTICE_EARLIEST_DAY = 1
 
 
@@ -46,6 +48,37 @@ class Stage(_Strict):
     template: str = Field(pattern=r"^utter_[a-z0-9_]+$")
     bot_stage: str
     max_attempts: int = Field(default=3, ge=1, le=10)
+    # The debtor's local hour a message stage's contacts are planned at (None: as soon as due).
+    # Set by promoting a send-hour experiment (relance/experiments/promotion.py) or by hand;
+    # an hour wholly inside every jurisdiction's contact windows only.
+    send_hour: int | None = Field(default=None, ge=0, le=23)
+
+    @model_validator(mode="after")
+    def _send_hour_is_legal(self) -> Stage:
+        if self.send_hour is None:
+            return self
+        if self.kind != "message":
+            raise ValueError(f"stage {self.key}: only a message stage has a send_hour")
+        for profile in PROFILES.values():
+            if self.send_hour not in whole_hours(profile):
+                windows = ", ".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in profile.windows)
+                raise ValueError(
+                    f"stage {self.key}: send_hour {self.send_hour}:00-{self.send_hour}:59 is "
+                    f"outside the {profile.code} contact windows ({windows})"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _formal_notice_after_due(self) -> Stage:
+        """A formal notice or a legal step claims a sum already due: a policy that sends one on
+        or before the due date is refused whoever edits it (an admin, a promotion)."""
+        if self.kind in ("letter", "legal") and self.offset_days < FORMAL_NOTICE_EARLIEST_DAY:
+            raise ValueError(
+                f"stage {self.key}: a {'formal notice' if self.kind == 'letter' else 'legal step'}"
+                f" cannot come before the day after the due date (offset_days is"
+                f" {self.offset_days}, at least {FORMAL_NOTICE_EARLIEST_DAY})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _channels_fit_kind(self) -> Stage:

@@ -8,9 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relance import versioning
+from relance.db.base import utcnow
+from relance.experiments import service
 from relance.experiments.models import Experiment
-from relance.nlg.templates_store import WORDING_KIND
+from relance.nlg.templates_store import WORDING_KIND, active_templates
 from tests.console.conftest import csrf_of
+from tests.relance.experiments import seeded
 
 FORM = {
     "key": "discreet-console",
@@ -160,3 +163,90 @@ def test_the_console_form_defines_channel_order_and_offset_experiments(
         [["sms", "whatsapp"], ["whatsapp", "sms"]],
     )
     assert (offset.stage, [a.offset_days for a in offset.arms]) == ("firm", [10, 7])
+
+
+@pytest.mark.parametrize(
+    ("factor", "arms", "in_policy"),
+    [
+        ("send_hour", "morning: 10\nevening: 18", ("send_hour", 18)),
+        (
+            "channel_order",
+            "sms: sms > whatsapp\nwa: whatsapp > sms",
+            ("channels", ["whatsapp", "sms"]),
+        ),
+        ("stage_offset", "later: 3\nsooner: 2", ("offset_days", 2)),
+    ],
+)
+def test_one_click_promotes_a_policy_factor_to_a_new_policy_version(
+    as_admin: TestClient, db: Session, factor: str, arms: str, in_policy: tuple[str, object]
+) -> None:
+    token = csrf_of(as_admin, "/console/admin/experiments")
+    form = {"key": "promote-console", "name": "Promote", "factor": factor, "stage": "friendly"}
+    created = as_admin.post(
+        "/console/admin/experiments",
+        data={**form, "arms": arms, "template": "utter_reminder_discreet", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert created.status_code == 303, created.text
+    page_url = created.headers["location"]
+    as_admin.post(f"{page_url}/start", data={"csrf_token": token}, follow_redirects=False)
+    page = as_admin.get(page_url)
+    assert f"{page_url}/promote" in page.text  # the button, for every factor
+    promoted = as_admin.post(
+        f"{page_url}/promote", data={"csrf_token": token, "arm": "1"}, follow_redirects=False
+    )
+    assert promoted.status_code == 303, promoted.text
+    experiment = db.scalars(select(Experiment)).one()
+    db.refresh(experiment)
+    assert (experiment.status, experiment.promoted_arm) == ("finished", 1)
+    row = versioning.active_row(db, "policy")
+    assert row is not None and "promote-console: promote arm" in (row.comment or "")
+    name, value = in_policy
+    friendly = [s for t in row.document["tracks"] for s in t["stages"] if s["key"] == "friendly"]
+    assert friendly and all(s[name] == value for s in friendly)
+    assert "promoted" in as_admin.get(page_url).text
+
+
+def test_a_winner_the_policy_cannot_express_is_refused_on_the_page(
+    as_admin: TestClient, db: Session
+) -> None:
+    token = csrf_of(as_admin, "/console/admin/experiments")
+    form = {
+        "key": "fr-hours",
+        "name": "French hours",
+        "factor": "send_hour",
+        "stage": "friendly",
+        "language": "fr",
+        "arms": "morning: 10\nevening: 18",
+        "template": "utter_reminder_discreet",
+        "csrf_token": token,
+    }
+    created = as_admin.post("/console/admin/experiments", data=form, follow_redirects=False)
+    assert created.status_code == 303, created.text
+    page_url = created.headers["location"]
+    as_admin.post(f"{page_url}/start", data={"csrf_token": token}, follow_redirects=False)
+    refused = as_admin.post(f"{page_url}/promote", data={"csrf_token": token, "arm": "1"})
+    assert refused.status_code == 409
+    assert "no per-language setting" in refused.text
+    assert versioning.active_row(db, "policy") is None
+
+
+def test_the_results_page_charts_each_arms_cumulative_rate(
+    as_admin: TestClient, db: Session
+) -> None:
+    spec = service.ExperimentSpec(
+        key="charted",
+        name="Charted",
+        template="utter_reminder_discreet",
+        arms=[service.ArmSpec("plain", 1), service.ArmSpec("important", 0)],
+    )
+    experiment = service.create(db, spec, actor="u", templates=active_templates(db))
+    service.start(db, experiment, actor="u", now=utcnow())
+    seeded.expose_with_outcomes(db, experiment)
+    page = as_admin.get(f"/console/admin/experiments/{experiment.id}")
+    assert page.status_code == 200
+    svg = page.text[page.text.index("<svg") : page.text.index("</svg>")]
+    for arm, name in ((0, "plain"), (1, "important")):
+        assert f'points="{seeded.POINTS[arm]}"><title>{name}</title>' in svg
+    assert "62.5%" in page.text and "+37.5 pts" in page.text  # the variant's rate and lift
+    assert "(-9.2 to +67.3)" in page.text  # its 95% interval

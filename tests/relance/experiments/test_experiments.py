@@ -17,6 +17,7 @@ from relance.conversations.ports import DeliveryError
 from relance.db import session as db_session
 from relance.db.base import utcnow
 from relance.db.models import AuditEvent, Contact, Debtor, DunningAction, Payment
+from relance.db.models.enums import Direction
 from relance.dunning.dispatcher import Dispatcher
 from relance.dunning.planner import plan
 from relance.errors import BadInput, Conflict
@@ -26,7 +27,15 @@ from relance.experiments.models import Experiment, ExperimentExposure
 from relance.nlg.templates_store import WORDING_KIND, active_templates
 from relance.rasa_client import AssistantUnavailable
 from relance.settings import Settings
-from tests.factories import make_debtor, make_invoice, make_payment
+from tests.factories import (
+    make_conversation,
+    make_debtor,
+    make_handoff,
+    make_invoice,
+    make_message,
+    make_payment,
+    make_promise,
+)
 from tests.relance.dunning.helpers import FakeAssistant, FakeGateway
 
 MONDAY_11 = "2026-11-23 10:00:00"  # 11:00 in Paris
@@ -353,3 +362,97 @@ def test_a_reversed_payment_is_no_outcome_and_no_money(db: Session) -> None:
     arm = results.compute(db, experiment, now=utcnow()).arms[1]
     assert (arm.n, arm.successes) == (2, 1)
     assert arm.amount_minor == {"EUR": 5000}
+
+
+def test_an_arm_that_raises_complaints_is_stopped_audited_and_gets_no_more_debtors(
+    db: Session,
+) -> None:
+    """A complaint is a handoff for a legal matter (harassment...) inside the window."""
+    experiment = _experiment(db)
+    at = utcnow() - timedelta(days=1)
+    calm = _expose(db, experiment, 0, at, 20)
+    noisy = _expose(db, experiment, 1, at, 20)
+    for debtor_id in noisy[:3]:  # 15% complain vs 0% for control, limit +1 point
+        conversation = make_conversation(db, db.get(Debtor, debtor_id))
+        make_handoff(db, conversation, reason="legal", created_at=at + timedelta(hours=3))
+    # Not complaints: a control debtor's legal handoff before the exposure, a plain request.
+    early = make_conversation(db, db.get(Debtor, calm[0]))
+    make_handoff(db, early, reason="legal", created_at=at - timedelta(days=2))
+    asked = make_conversation(db, db.get(Debtor, calm[1]))
+    make_handoff(db, asked, reason="requested", created_at=at + timedelta(hours=1))
+    db.flush()
+    report = service.refresh(db, now=utcnow())
+    assert report.stopped_arms == [("discreet-words", 1)]
+    assert "complaint rate 15.0% vs control 0.0%" in (experiment.arms[1].stop_reason or "")
+    assert experiment.weights == [1.0, 0.0]
+    event = db.scalars(
+        select(AuditEvent).where(AuditEvent.action == "experiment.arm_stopped")
+    ).one()
+    assert event.details["arm"] == 1 and "complaint" in event.details["reason"]
+    newcomers = [
+        _contact(db, experiment, make_debtor(db, channels=("sms", "whatsapp")).id)
+        for _ in range(10)
+    ]
+    assert {c.arm_index for c in newcomers if c is not None} == {0}
+    assert _contact(db, experiment, noisy[0]) is None
+
+
+def _outcome_of(db: Session, outcome: str) -> tuple[Experiment, list[int], object]:
+    """Three debtors of arm 1 exposed ten days ago, in a seven-day window."""
+    experiment = _experiment(db, outcome=outcome)
+    t0 = utcnow() - timedelta(days=10)
+    return experiment, _expose(db, experiment, 1, t0, 4), t0
+
+
+def _successes(db: Session, experiment: Experiment) -> tuple[int, int]:
+    db.flush()
+    arm = results.compute(db, experiment, now=utcnow()).arms[1]
+    return arm.n, arm.successes
+
+
+def test_paid_in_full_counts_every_invoice_of_the_contact_paid_inside_the_window(
+    db: Session,
+) -> None:
+    experiment, (full, partly, late, early), t0 = _outcome_of(db, "paid_full")
+    paid = {"status": "paid"}
+    for debtor_id, paid_ats in (
+        (full, [t0 + timedelta(days=2), t0 + timedelta(days=6)]),
+        (partly, [t0 + timedelta(days=2), None]),  # one invoice still open
+        (late, [t0 + timedelta(days=8)]),
+        (early, [t0 - timedelta(days=1)]),
+    ):
+        debtor = db.get(Debtor, debtor_id)
+        invoices = [
+            make_invoice(db, debtor, **(paid | {"paid_at": at} if at else {})) for at in paid_ats
+        ]
+        exposure = db.scalars(
+            select(ExperimentExposure).where(ExperimentExposure.debtor_id == debtor_id)
+        ).one()
+        exposure.invoice_ids = [i.id for i in invoices]
+    assert _successes(db, experiment) == (4, 1)
+
+
+def test_a_promise_counts_only_when_made_inside_the_window(db: Session) -> None:
+    experiment, (inside, late, early, _none), t0 = _outcome_of(db, "promise")
+    for debtor_id, at in (
+        (inside, t0 + timedelta(days=3)),
+        (late, t0 + timedelta(days=8)),
+        (early, t0 - timedelta(days=1)),
+    ):
+        make_promise(db, db.get(Debtor, debtor_id), created_at=at)
+    # A payment is no promise.
+    make_payment(db, db.get(Debtor, _none), 5000, received_at=t0 + timedelta(days=1))
+    assert _successes(db, experiment) == (4, 1)
+
+
+def test_a_reply_counts_only_a_debtors_message_inside_the_window(db: Session) -> None:
+    experiment, (inside, late, early, ours), t0 = _outcome_of(db, "reply")
+    for debtor_id, at, direction in (
+        (inside, t0 + timedelta(days=3), Direction.INBOUND),
+        (late, t0 + timedelta(days=8), Direction.INBOUND),
+        (early, t0 - timedelta(days=1), Direction.INBOUND),
+        (ours, t0 + timedelta(days=1), Direction.OUTBOUND),  # the bot's message is no reply
+    ):
+        conversation = make_conversation(db, db.get(Debtor, debtor_id))
+        make_message(db, conversation, direction=direction, created_at=at)
+    assert _successes(db, experiment) == (4, 1)

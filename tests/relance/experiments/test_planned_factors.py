@@ -13,16 +13,24 @@ from sqlalchemy.orm import Session
 
 from relance.db import session as db_session
 from relance.db.base import utcnow
-from relance.db.models import Debtor, DunningAction, Letter
+from relance.db.models import AuditEvent, Debtor, DunningAction, Letter
 from relance.dunning.dispatcher import Dispatcher
 from relance.dunning.planner import plan
 from relance.errors import BadInput
-from relance.experiments import service
+from relance.experiments import promotion, service
 from relance.experiments.assignment import arm_of
 from relance.experiments.models import Experiment, ExperimentExposure
 from relance.nlg.templates_store import active_templates
 from relance.policy.schema import Policy, Stage, Track
-from relance.policy.service import active_policy, seed_policy
+from relance.policy.service import (
+    POLICY_KIND,
+    PolicyInvalid,
+    active_policy,
+    active_version,
+    save_version,
+    seed_document,
+    seed_policy,
+)
 from tests.factories import make_debtor, make_invoice
 from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, utc
 
@@ -178,12 +186,12 @@ def test_a_formal_notice_is_never_moved_before_the_law_allows() -> None:
               template="utter_reminder_formal_notice_announce", bot_stage="formal_notice"),
     ]  # fmt: skip
     policy = _policy_with([Track(name="all", stages=stages)])
-    problems = service._policy_problems(_offset_spec(5, 0, stage="formal_notice"), policy)
+    problems = service.policy_problems(_offset_spec(5, 0, stage="formal_notice"), policy)
     assert problems == [
         "arms[1].offset_days: the due date would move formal_notice before the law allows: a "
         "formal notice (mise en demeure) claims a sum already due, from due+1"
     ]
-    assert service._policy_problems(_offset_spec(5, 1, stage="formal_notice"), policy) == []
+    assert service.policy_problems(_offset_spec(5, 1, stage="formal_notice"), policy) == []
 
 
 def _policy_with(tracks: list[Track]) -> Policy:
@@ -335,3 +343,95 @@ def test_a_formal_notice_moved_earlier_is_queued_with_its_exposure(db: Session) 
         (d.id, 1, "letter", "formal_notice") for d in arms[1]
     }
     assert active_policy(db).tracks[-1].stages[4].offset_days == 30  # the policy is unchanged
+
+
+# -- promotion: the winner becomes a new dunning policy version ---------------------------------
+
+
+def _promoted_actions(db: Session) -> list[tuple[str, object]]:
+    return [
+        (e.action, e.details.get("policy_version"))
+        for e in db.scalars(select(AuditEvent).order_by(AuditEvent.id))
+        if e.action in ("policy.saved", "experiment.promoted")
+    ]
+
+
+def test_promoting_a_channel_order_reorders_the_stage_in_a_new_audited_policy_version(
+    db: Session,
+) -> None:
+    experiment = _running(db, _order_spec())
+    row = promotion.promote(db, experiment, 1, actor="user:admin@example.com", now=utcnow())
+    assert row.kind == POLICY_KIND and active_version(db) == row.version == 1
+    seed = {t.name: t for t in seed_policy().tracks}
+    for track in active_policy(db).tracks:
+        for stage, before in zip(track.stages, seed[track.name].stages, strict=True):
+            expected = ["whatsapp", "sms"] if stage.key == "friendly" else before.channels
+            assert stage.channels == expected, (track.name, stage.key)
+    assert experiment.status == "finished" and experiment.promoted_arm == 1
+    assert _promoted_actions(db) == [("policy.saved", None), ("experiment.promoted", 1)]
+    assert "promote arm whatsapp first" in (row.comment or "")
+
+
+def test_promoting_a_one_segment_experiment_splits_a_shared_track(db: Session) -> None:
+    document = seed_document()
+    shared = {**document["tracks"][2], "name": "everyone", "segment": "*"}  # the consumer track
+    save_version(db, {**document, "tracks": [*document["tracks"][:2], shared]}, actor="u")
+    experiment = _running(db, _order_spec(segment="consumer"))
+    promotion.promote(db, experiment, 1, actor="u", now=utcnow())
+    policy = active_policy(db)
+    assert [(t.name, t.segment) for t in policy.tracks] == [
+        ("b2b_high_risk", "b2b"),
+        ("b2b", "b2b"),
+        ("everyone_consumer", "consumer"),
+        ("everyone", "*"),
+    ]
+
+    def friendly(track: Track) -> list[str]:
+        return next(list(s.channels) for s in track.stages if s.key == "friendly")
+
+    assert friendly(policy.track_for("consumer", "standard")) == ["whatsapp", "sms"]
+    assert friendly(policy.tracks[3]) == friendly(policy.track_for("b2b", "standard"))
+    assert friendly(policy.tracks[3]) == ["sms", "whatsapp"]  # the other segment keeps it
+
+
+@freeze_time(MONDAY_11)
+def test_promoting_a_stage_offset_moves_the_stage_for_every_debtor(db: Session) -> None:
+    experiment = _running(db, _offset_spec(10, 7))
+    row = promotion.promote(db, experiment, 1, actor="user:admin@example.com", now=utcnow())
+    assert {
+        s.offset_days for t in active_policy(db).tracks for s in t.stages if s.key == "firm"
+    } == {7}
+    assert _promoted_actions(db) == [("policy.saved", None), ("experiment.promoted", row.version)]
+    debtors = [make_debtor(db, channels=("sms",)) for _ in range(3)]
+    for debtor in debtors:
+        make_invoice(db, debtor, due=utcnow().date() - timedelta(days=3))
+    with freeze_time("2026-11-28 10:00:00"):  # day 8: firm is due for everyone now
+        plan(db, debtor_ids=[d.id for d in debtors])
+    for debtor in debtors:
+        assert [a.stage for a in _planned(db, debtor)] == ["firm"]
+    assert db.scalars(select(ExperimentExposure)).all() == []
+
+
+def test_a_stage_offset_the_policy_in_force_no_longer_allows_is_refused(db: Session) -> None:
+    experiment = _running(db, _offset_spec(10, 7))
+    document = seed_document()
+    consumer = document["tracks"][2]
+    stages = [{**s, "offset_days": 8} if s["key"] == "friendly" else s for s in consumer["stages"]]
+    save_version(
+        db, {**document, "tracks": [*document["tracks"][:2], {**consumer, "stages": stages}]},
+        actor="u",
+    )  # fmt: skip
+    with pytest.raises(PolicyInvalid) as caught:
+        promotion.promote(db, experiment, 1, actor="u", now=utcnow())
+    assert caught.value.code == "invalid_policy"
+    assert "would move firm to or before friendly (due+8) in the consumer track" in (
+        caught.value.message
+    )
+    assert active_version(db) == 1 and experiment.status == "running"
+
+
+def test_a_language_restricted_channel_order_cannot_become_the_policy(db: Session) -> None:
+    experiment = _running(db, _order_spec(language="fr"))
+    with pytest.raises(promotion.PolicyCannotExpress):
+        promotion.promote(db, experiment, 1, actor="u", now=utcnow())
+    assert active_version(db) == 0 and experiment.promoted_arm is None

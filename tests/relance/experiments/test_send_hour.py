@@ -5,6 +5,7 @@ and still applies every compliance rule at the send."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from relance.db import session as db_session
 from relance.db.base import utcnow
-from relance.db.models import Debtor, DunningAction
+from relance.db.models import AuditEvent, Debtor, DunningAction
 from relance.dunning.dispatcher import Dispatcher
 from relance.dunning.planner import plan
 from relance.errors import BadInput, Conflict
@@ -22,6 +23,14 @@ from relance.experiments import promotion, service
 from relance.experiments.assignment import arm_of
 from relance.experiments.models import Experiment, ExperimentExposure
 from relance.nlg.templates_store import active_templates
+from relance.policy.service import (
+    POLICY_KIND,
+    PolicyInvalid,
+    active_policy,
+    active_version,
+    seed_document,
+    validate_document,
+)
 from tests.factories import make_debtor, make_invoice
 from tests.relance.dunning.helpers import FakeAssistant, FakeGateway, utc
 
@@ -194,7 +203,65 @@ def test_a_send_hour_and_a_wording_experiment_never_share_a_contact(db: Session)
     assert "'evening' is running on the same contacts" in caught.value.message
 
 
-def test_a_send_hour_experiment_has_no_wording_to_promote(db: Session) -> None:
+def test_promotion_makes_the_winning_hour_the_stages_send_hour_in_a_new_policy_version(
+    db: Session,
+) -> None:
     experiment = _running(db)
+    row = promotion.promote(db, experiment, 1, actor="user:admin@example.com", now=utcnow())
+    assert row.kind == POLICY_KIND and row.active and active_version(db) == row.version
+    policy = active_policy(db)
+    for track in policy.tracks:
+        hours = {s.key: s.send_hour for s in track.stages}
+        assert hours.pop("friendly") == 18
+        assert set(hours.values()) == {None}  # the other stages untouched
+    assert experiment.status == "finished" and experiment.promoted_arm == 1
+    actions = [
+        (e.action, e.details.get("policy_version"))
+        for e in db.scalars(select(AuditEvent).order_by(AuditEvent.id))
+        if e.action in ("policy.saved", "experiment.promoted")
+    ]
+    assert actions == [("policy.saved", None), ("experiment.promoted", row.version)]
     with pytest.raises(Conflict):
+        promotion.promote(db, experiment, 1, actor="user:admin@example.com", now=utcnow())
+
+
+@freeze_time(MONDAY_11)
+def test_after_promotion_every_debtor_of_the_stage_is_planned_at_the_winning_hour(
+    db: Session,
+) -> None:
+    promotion.promote(db, _running(db), 1, actor="u", now=utcnow())
+    for debtor in _planned(db, 4):  # no experiment running any more: the policy's hour
+        [(stage, at)] = _scheduled(db, debtor)
+        assert (stage, at) == ("friendly", utc(2026, 11, 23, 17).astimezone(PARIS))
+    assert db.scalars(select(ExperimentExposure)).all() == []
+
+
+@pytest.mark.parametrize(
+    ("restriction", "words"),
+    [({"language": "en"}, "no per-language setting"), ({"channel": "sms"}, "not per channel")],
+)
+def test_a_send_hour_the_policy_cannot_express_is_refused_and_nothing_saved(
+    db: Session, restriction: dict[str, str], words: str
+) -> None:
+    experiment = _running(db, **restriction)
+    with pytest.raises(promotion.PolicyCannotExpress) as caught:
         promotion.promote(db, experiment, 1, actor="u", now=utcnow())
+    assert caught.value.code == "policy_cannot_express" and words in caught.value.message
+    assert active_version(db) == 0 and experiment.status == "running"
+
+
+def test_a_send_hour_outside_the_contact_windows_is_refused_by_the_policy_schema() -> None:
+    stage = seed_document()["tracks"][0]["stages"][1]
+    with pytest.raises(PolicyInvalid) as caught:
+        validate_document(_with_stage(seed_document(), {**stage, "send_hour": 21}))
+    assert "outside the FR contact windows" in caught.value.message
+    call = seed_document()["tracks"][0]["stages"][3]
+    with pytest.raises(PolicyInvalid) as caught:
+        validate_document(_with_stage(seed_document(), {**call, "send_hour": 10}, index=3))
+    assert "only a message stage has a send_hour" in caught.value.message
+
+
+def _with_stage(document: dict[str, Any], stage: dict[str, Any], index: int = 1) -> dict[str, Any]:
+    tracks = [dict(t) for t in document["tracks"]]
+    tracks[0]["stages"] = [stage if i == index else s for i, s in enumerate(tracks[0]["stages"])]
+    return {**document, "tracks": tracks}

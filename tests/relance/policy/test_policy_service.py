@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from relance.db.models import AuditEvent, Debtor
 from relance.errors import NotFound
 from relance.policy import service
+from relance.policy.schema import Stage
 from relance.policy.service import PolicyInvalid, plan_limits_for
 from relance.web.errors import status_for
 from tests.factories import make_debtor
@@ -122,3 +123,50 @@ def test_late_reasons_plan_first_is_validated_and_defaults_when_absent() -> None
         with pytest.raises(PolicyInvalid) as refused:
             service.validate_document(document)
         assert words in str(refused.value)
+
+
+@pytest.mark.parametrize(("kind", "offset"), [("letter", 0), ("letter", -5), ("legal", 0)])
+def test_a_formal_notice_or_legal_step_on_or_before_the_due_date_is_refused(
+    kind: str, offset: int
+) -> None:
+    """Compliance: a mise en demeure claims a sum already due (Code civil art. 1344). A hand edit
+    could put it on the due date or before; only stage-offset experiments checked it."""
+    channels = ["letter"] if kind == "letter" else []
+    with pytest.raises(ValueError, match="before the day after the due date"):
+        Stage(
+            key="notice",
+            offset_days=offset,
+            kind=kind,
+            channels=channels,
+            template="utter_reminder_formal_notice",
+            bot_stage="formal_notice",
+        )
+
+
+def test_a_policy_moving_the_formal_notice_to_the_due_date_is_not_saved(db: Session) -> None:
+    doc = copy.deepcopy(service.seed_document())
+    letters = [
+        (t, s)
+        for t, track in enumerate(doc["tracks"])
+        for s, stage in enumerate(track["stages"])
+        if stage["kind"] == "letter"
+    ]
+    assert letters
+    t, s = letters[0]
+    doc["tracks"][t]["stages"] = [
+        st
+        for st in doc["tracks"][t]["stages"]
+        if st["kind"] != "letter" or st is doc["tracks"][t]["stages"][s]
+    ]
+    for stage in doc["tracks"][t]["stages"]:
+        if stage["kind"] == "letter":
+            stage["offset_days"] = 0
+    # keep the stages in order: the earlier stages come before day 0
+    doc["tracks"][t]["stages"] = [
+        st for st in doc["tracks"][t]["stages"] if st["offset_days"] < 0 or st["kind"] == "letter"
+    ]
+    with pytest.raises(PolicyInvalid) as exc:
+        service.save_version(db, doc, actor="user:admin@example.com")
+    assert "before the day after the due date" in " ".join(exc.value.problems)
+    assert status_for(exc.value) == 422
+    assert service.active_version(db) == 0
