@@ -79,6 +79,7 @@ class Parts:
     stage: str | None = None
     pay_url: str | None = None
     pay_label: str | None = None
+    portal_note: str | None = None
     attachments_note: str | None = None
     legal: str | None = None
     footer: str = ""
@@ -89,7 +90,7 @@ class Parts:
         blocks = [*self.paragraphs]
         if self.pay_url:
             blocks.append(f"{self.pay_label}: {self.pay_url}")
-        blocks += [b for b in (self.attachments_note, self.legal) if b]
+        blocks += [b for b in (self.portal_note, self.attachments_note, self.legal) if b]
         blocks.append("-- \n" + self.footer)  # the standard signature separator
         if self.unsubscribe:
             blocks.append(self.unsubscribe)
@@ -133,6 +134,7 @@ def render_parts(
     letter_reference: str | None,
     unsubscribe_url: str | None,
     with_legal: bool,
+    portal_url: str | None = None,
 ) -> Parts:
     """The wording around the body; `subject` given for a reply in a thread ("Re: …").
 
@@ -173,6 +175,11 @@ def render_parts(
         pay_url=pay_url,
         pay_label=word(templates, "utter_mail_pay_button", language, **identity)
         if pay_url
+        else None,
+        portal_note=word(
+            templates, "utter_mail_portal", language, portal_url=portal_url, **identity
+        )
+        if portal_url
         else None,
         attachments_note=note,
         legal=word(templates, "utter_mail_legal", language, segment=segment, **identity)
@@ -222,6 +229,7 @@ def render_html(parts: Parts, creditor_name: str) -> str:
             paragraphs=[linked(p) for p in parts.paragraphs],
             pay_url=parts.pay_url,
             pay_label=parts.pay_label,
+            portal_note=linked(parts.portal_note) if parts.portal_note else None,
             attachments_note=parts.attachments_note,
             legal=parts.legal,
             footer=parts.footer,

@@ -32,6 +32,7 @@ from relance.conversations.ports import DeliveryError, OutboundMail
 from relance.db.base import utcnow
 from relance.db.models import Contact, Conversation, Debtor, Invoice, Letter, Message
 from relance.db.models.enums import Author, Channel, Direction, MessageStatus
+from relance.portal.access import message_link
 from relance.private_files import private_dir, sent_mail_dir, write_private
 from relance.settings import Settings, get_settings
 
@@ -196,7 +197,10 @@ class SmtpMailGateway:
         attachments: list[Attachment] = []
         letter_reference = None
         pay_url = None
+        portal_url = None
         if not mail.discreet and debtor is not None:
+            if mail.stage is not None:  # a reminder or the formal notice: the debtor's portal
+                portal_url = message_link(session, debtor)
             if mail.invoice_ids:
                 invoices = list(
                     session.scalars(
@@ -231,6 +235,7 @@ class SmtpMailGateway:
             invoice_refs=[i.number for i in invoices],
             segment=debtor.segment if debtor is not None else "consumer",
             pay_url=pay_url,
+            portal_url=portal_url,
             letter_reference=letter_reference,
             unsubscribe_url=unsubscribe_url,
             with_legal=mail.stage is not None and not mail.discreet,

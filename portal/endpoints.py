@@ -761,11 +761,20 @@ def preferences(
 # --- documents -----------------------------------------------------------------------------
 
 
+def _open_for_file(token: str, request: Request, db: Session, settings: Settings) -> Ctx | Response:
+    """`_open` for a download: before the identity check the form comes back as a 401, so a
+    download never looks like a success (a saved "PDF" that is the identity page)."""
+    ctx = _open(token, request, db, settings)
+    if not isinstance(ctx, Ctx) and ctx.status_code == 200:
+        ctx.status_code = 401
+    return ctx
+
+
 @router.get("/{token}/letters/{letter_id}.pdf")
 def letter_pdf(
     token: str, letter_id: RowId, request: Request, db: DbSession, settings: AppSettings
 ) -> Response:
-    ctx = _open(token, request, db, settings)
+    ctx = _open_for_file(token, request, db, settings)
     if not isinstance(ctx, Ctx):
         return ctx
     path = service.letter_of(db, ctx.debtor, letter_id)
@@ -774,11 +783,28 @@ def letter_pdf(
     )
 
 
+@router.get("/{token}/invoices/{invoice_id}/document")
+def invoice_document(
+    token: str, invoice_id: RowId, request: Request, db: DbSession, settings: AppSettings
+) -> Response:
+    """The original of one of the debtor's invoices (e-invoice import), PDF or XML."""
+    ctx = _open_for_file(token, request, db, settings)
+    if not isinstance(ctx, Ctx):
+        return ctx
+    document = service.invoice_document_of(db, ctx.debtor, invoice_id)
+    return FileResponse(
+        document.path,
+        media_type=document.media_type,
+        filename=document.filename,
+        headers=HEADERS,
+    )
+
+
 @router.get("/{token}/attachments/{attachment_id}")
 def attachment(
     token: str, attachment_id: RowId, request: Request, db: DbSession, settings: AppSettings
 ) -> Response:
-    ctx = _open(token, request, db, settings)
+    ctx = _open_for_file(token, request, db, settings)
     if not isinstance(ctx, Ctx):
         return ctx
     row, path = service.attachment_of(db, ctx.debtor, attachment_id)

@@ -40,3 +40,9 @@ def sent_mail_dir(var_dir: Path) -> Path:
     """Where the exact bytes of every e-mail sent are kept (`<sha256>.eml`): written by the mail
     gateway, read back into the evidence pack."""
     return var_dir / "mail" / "sent"
+
+
+def einvoice_dir(var_dir: Path) -> Path:
+    """Where the e-invoice import keeps each original document (`<sha256>.pdf|.xml`): the only
+    folder the portal serves an invoice document from."""
+    return var_dir / "einvoices"

@@ -54,7 +54,7 @@ from relance.portfolio.importer import (
     owner_problems,
 )
 from relance.portfolio.rows import MAX_LENGTHS, ParsedRow, normalise_phone, parse_row, to_minor
-from relance.private_files import private_dir, write_private
+from relance.private_files import einvoice_dir, private_dir, write_private
 from relance.settings import get_settings
 
 # How the CSV columns are called in an e-invoice (EN 16931 business terms), for the report.
@@ -123,7 +123,7 @@ def import_sources(
 ) -> EInvoiceReport:
     """Import every document; the caller commits. A rejected file leaves no trace but its report."""
     report = EInvoiceReport()
-    run = _Run(session, actor, store_dir or (get_settings().var_dir / "einvoices"))
+    run = _Run(session, actor, store_dir or einvoice_dir(get_settings().var_dir))
     for chunk in _chunks(sources):
         report.files += _import_chunk(run, chunk)
     return report

@@ -31,6 +31,7 @@ from relance.letters.render import place_from_address, qr_svg, render_html, rend
 from relance.outbox.service import emit
 from relance.policy.schema import Policy
 from relance.policy.service import active_policy
+from relance.portal.access import message_link
 from relance.private_files import private_dir, write_private
 from relance.settings import get_settings
 
@@ -76,6 +77,7 @@ def draft(
     payment_url: str | None = None,
     reference: str = "MED-BROUILLON",
     tracking_number: str | None = None,
+    portal_url: str | None = None,
 ) -> LetterDraft:
     rules = policy.letters
     language = language or debtor.language or rules.language
@@ -115,6 +117,10 @@ def draft(
         "deadline_days": rules.deadline_days,
         "payment_url": payment_url,
         "qr_svg": qr_svg(payment_url) if payment_url else None,
+        # The debtor's portal link (the one their e-mails carry), and the sign-in page for a
+        # reader who would rather type a short address and their customer number.
+        "portal_url": portal_url,
+        "portal_sign_in": f"{settings.public_base_url.rstrip('/')}/portal",
         "reference": reference,
         # ISO 11649 reference of the letter's first invoice: a transfer quoting it is matched
         # automatically when the bank statement is imported (relance/bank_statements).
@@ -194,6 +200,7 @@ def create_formal_notice(
         language=language,
         payment_url=payment_url,
         reference=reference_for(letter),
+        portal_url=message_link(session, debtor),
     )
     letter.language = result.language
     letter.principal_minor = result.claim.principal_minor

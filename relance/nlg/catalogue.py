@@ -111,6 +111,7 @@ PROVIDED: dict[str, Provided] = {
     # mail/ (the parts around an e-mail's body)
     "utter_mail_subject": _p("", "stage invoice_refs"),
     "utter_mail_pay_button": _p(),
+    "utter_mail_portal": _p("portal_url"),
     "utter_mail_attachments": _p("invoice_refs", "letter_reference"),
     "utter_mail_legal": _p("segment"),
     "utter_mail_footer": _p("", "creditor_address creditor_siren"),
@@ -187,6 +188,7 @@ def _samples(today: date) -> dict[str, Any]:
         "interest_minor": 2311,
         "indemnity_minor": 8000,
         "pay_url": url,
+        "portal_url": "https://relance.example.test/portal/Zq8sample",
         "url": url,
         "link": url,
         "amount_minor": 45000,

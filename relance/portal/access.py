@@ -7,6 +7,15 @@ assistant asks for (`settings.identity_check`: postcode or customer number), che
 same `relance.identity.service.check`. Wrong answers are counted on the link; at
 `identity_max_attempts` the link locks for `LOCK_DURATION`, whatever is typed next.
 
+Our own messages (e-mail reminders, the formal notice letter) carry `message_link`: one link
+per debtor, printed again in every message while it is valid, not a new bearer link per message
+(a dozen live links for one debtor would be a dozen ways in, and revoking "the" link would not
+end them). Its token is HMAC-SHA256(secret_key, seed) with a random seed on the row, so it can
+be rebuilt for the next message; the table still holds only the token's SHA-256 and the seed,
+neither of which opens anything without the server's secret. Revoked or expired, the next
+message gets a new one; a changed `secret_key` also gives a new one (the old one no longer
+matches its hash and is not printed again).
+
 Without a link (letter, website), `sign_in` takes the customer number and the second factor. Its
 answer never tells whether the customer number exists: an unknown one and a wrong factor get the
 same refusal and count towards the same lock, kept per customer number typed (hashed) in the
@@ -15,7 +24,9 @@ audit trail, so nobody can probe which numbers are ours.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -33,6 +44,8 @@ from relance.secret_links import hash_token, new_token, plausible
 from relance.settings import Settings, get_settings
 
 LOCK_DURATION = timedelta(minutes=30)
+# A message link is printed again only while it has this much life left; after, a new one.
+MESSAGE_LINK_MIN_REMAINING = timedelta(days=10)
 SIGN_IN_FAILED = "portal.sign_in_failed"
 _SIGN_IN_ENTITY = "portal_sign_in"
 
@@ -81,6 +94,62 @@ def issue_access(
         expires_at=access.expires_at,
     )
     return access, portal_url(token, settings)
+
+
+def _message_token(seed: str, settings: Settings) -> str:
+    digest = hmac.new(
+        settings.secret_key.encode(), f"portal-message-link|{seed}".encode(), hashlib.sha256
+    ).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()  # 43 characters, as new_token
+
+
+def _min_remaining(settings: Settings) -> timedelta:
+    """A link printed again must outlive the message's own deadline (the letter gives 8 days)."""
+    return min(MESSAGE_LINK_MIN_REMAINING, timedelta(days=settings.portal_link_ttl_days) / 2)
+
+
+def message_link(session: Session, debtor: Debtor) -> str:
+    """The debtor's portal URL for a message we send: the live one printed before (with at
+    least `MESSAGE_LINK_MIN_REMAINING` to run), else a new one.
+
+    Never stored in clear: rebuilt from the row's seed (see the module docstring). A link whose
+    rebuilt token no longer matches its hash (the secret changed) is left alone, not reused.
+    """
+    settings = get_settings()
+    candidates = session.scalars(
+        select(PortalAccess)
+        .where(
+            PortalAccess.debtor_id == debtor.id,
+            PortalAccess.seed.is_not(None),
+            PortalAccess.revoked_at.is_(None),
+            PortalAccess.expires_at > utcnow() + _min_remaining(settings),
+        )
+        .order_by(PortalAccess.expires_at.desc(), PortalAccess.id.desc())
+    )
+    for access in candidates:
+        token = _message_token(access.seed or "", settings)
+        if hmac.compare_digest(hash_token(token), access.token_hash):
+            return portal_url(token, settings)
+    seed = new_token()
+    token = _message_token(seed, settings)
+    access = PortalAccess(
+        token_hash=hash_token(token),
+        debtor_id=debtor.id,
+        expires_at=utcnow() + timedelta(days=settings.portal_link_ttl_days),
+        seed=seed,
+    )
+    session.add(access)
+    session.flush()
+    audit.record(
+        session,
+        actor="system",
+        action="portal.link_issued",
+        entity=access,
+        debtor_id=debtor.id,
+        expires_at=access.expires_at,
+        for_messages=True,
+    )
+    return portal_url(token, settings)
 
 
 def find_access(session: Session, token: str | None) -> PortalAccess | None:

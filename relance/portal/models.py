@@ -16,6 +16,10 @@ class PortalAccess(TimestampMixin, Base):
     `failed_attempts` counts wrong identity answers given through this link; at the limit the
     link is locked until `locked_until`, whatever is typed next. `session_epoch` is bumped by a
     revocation so every browser session opened with the link ends at once.
+
+    `seed` is set on the link our own messages carry (`access.message_link`): its token is
+    HMAC(secret_key, seed), so the next reminder can print the same link again while it is
+    valid. The seed alone opens nothing; the table still holds no token.
     """
 
     __tablename__ = "portal_accesses"
@@ -29,6 +33,7 @@ class PortalAccess(TimestampMixin, Base):
     locked_until: Mapped[datetime | None]
     verified_at: Mapped[datetime | None]
     session_epoch: Mapped[int] = mapped_column(default=0)
+    seed: Mapped[str | None] = mapped_column(String(64))
 
 
 class PortalAttachment(TimestampMixin, Base):

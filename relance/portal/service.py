@@ -52,7 +52,7 @@ from relance.plans import repository as plans_repository
 from relance.plans import service as plans
 from relance.policy.service import active_policy, plan_limits_for
 from relance.portal.models import PortalAttachment
-from relance.private_files import private_dir, write_private
+from relance.private_files import einvoice_dir, private_dir, write_private
 from relance.promises import service as promises
 from relance.settings import get_settings
 
@@ -100,6 +100,7 @@ class Overview:
     extras_minor: int = 0
     payable_ids: list[int] = field(default_factory=list)
     numbers: dict[int, str] = field(default_factory=dict)  # every invoice of the debtor
+    documents: dict[int, str] = field(default_factory=dict)  # invoice id -> ".pdf" / ".xml"
 
     @property
     def total_minor(self) -> int:
@@ -182,6 +183,11 @@ def overview(session: Session, debtor: Debtor, today: date) -> Overview:
                 select(Invoice.id, Invoice.number).where(Invoice.debtor_id == debtor.id)
             ).all()
         ),
+        documents={
+            line.invoice.id: document.path.suffix.lower()
+            for line in lines
+            if (document := invoice_document(line.invoice)) is not None
+        },
     )
 
 
@@ -194,6 +200,44 @@ def letter_of(session: Session, debtor: Debtor, letter_id: int) -> Path:
     if not path.is_file():
         raise NotFound("letter_not_found", "no such letter")
     return path
+
+
+# The original e-invoice is served as it was received: a Factur-X PDF or a UBL/CII XML file.
+DOCUMENT_TYPES = {".pdf": "application/pdf", ".xml": "application/xml"}
+
+
+@dataclass(frozen=True)
+class InvoiceDocument:
+    path: Path
+    media_type: str
+    filename: str
+
+
+def invoice_document(invoice: Invoice) -> InvoiceDocument | None:
+    """The invoice's original document (kept by the e-invoice import), or None.
+
+    Only a file inside the e-invoice folder, of a type we know, is ever served: a
+    `document_path` pointing elsewhere (an edited row, `../`, a symbolic link out of the folder)
+    is refused, as is a file that has gone.
+    """
+    if not invoice.document_path:
+        return None
+    root = einvoice_dir(get_settings().var_dir).resolve()
+    path = Path(invoice.document_path).resolve()
+    media_type = DOCUMENT_TYPES.get(path.suffix.lower())
+    if media_type is None or not path.is_relative_to(root) or not path.is_file():
+        return None
+    safe_number = "".join(c if c.isalnum() or c in "-_." else "_" for c in invoice.number)
+    return InvoiceDocument(path, media_type, f"invoice-{safe_number}{path.suffix.lower()}")
+
+
+def invoice_document_of(session: Session, debtor: Debtor, invoice_id: int) -> InvoiceDocument:
+    """One of this debtor's invoice documents; another debtor's invoice is simply not found."""
+    invoice = session.get(Invoice, invoice_id)
+    found = invoice_document(invoice) if invoice and invoice.debtor_id == debtor.id else None
+    if found is None:
+        raise NotFound("invoice_document_not_found", "no such invoice document")
+    return found
 
 
 # --- the conversation timeline --------------------------------------------------------------

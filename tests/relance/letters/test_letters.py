@@ -200,7 +200,8 @@ def test_posting_records_the_tracking_number(db: Session, tmp_path: Path) -> Non
     mark_posted(db, letter, "1A12345678901", actor="user:admin@example.com")
     assert (letter.status, letter.tracking_number) == ("sent", "1A12345678901")
     actions = [e.action for e in db.query(AuditEvent).filter_by(debtor_id=debtor.id)]
-    assert actions == ["letter.queued", "letter.posted"]
+    # The letter prints the debtor's portal link, issued (and audited) for it.
+    assert actions == ["portal.link_issued", "letter.queued", "letter.posted"]
 
 
 def test_qr_code_is_inline_svg() -> None:
@@ -213,3 +214,20 @@ def test_no_open_invoice_is_refused(db: Session, tmp_path: Path) -> None:
     with pytest.raises(Conflict, match="no open invoice") as refused:
         create_formal_notice(db, debtor, None, payment_url=URL, out_dir=tmp_path)
     assert refused.value.code == "no_open_invoice"
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_letter_carries_the_debtors_portal_link_the_e_mails_reuse(
+    db: Session, tmp_path: Path, language: str
+) -> None:
+    from relance.portal.access import find_access, message_link
+
+    debtor = make_debtor(db, language=language, channels=("sms",))
+    invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=31))
+    letter = create_formal_notice(db, debtor, [invoice.id], payment_url=URL, out_dir=tmp_path)
+    url = message_link(db, debtor)  # what the next reminder e-mail prints: the same link
+    access = find_access(db, url.rsplit("/", 1)[-1])
+    assert access is not None and access.debtor_id == debtor.id
+    text = _text(letter.pdf_path or "")
+    assert url in "".join(text.split())  # the printed URL may wrap
+    assert debtor.customer_number in text  # the short way in: /portal + customer number
