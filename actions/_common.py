@@ -93,7 +93,8 @@ def latest_text(tracker: Tracker) -> str:
 
 # Labels the NLU gives a message that is not about the debt: off-topic, unsure (FallbackClassifier),
 # and "why do you need my postcode?" (a question about the question, never an answer to it).
-NOT_AN_ANSWER_INTENTS = frozenset({"out_of_scope", "nlu_fallback", "ask_why_identity"})
+# A greeting is no answer either: a debtor back hours later says "hi" to a form still waiting.
+NOT_AN_ANSWER_INTENTS = frozenset({"out_of_scope", "nlu_fallback", "ask_why_identity", "greet"})
 # A bare figure ("75011", "1 234,56 €", "12/03/1985"): an answer whatever DIET made of it.
 _BARE_FIGURE = re.compile(r"^[\d\s.,/:'€$£%+-]*\d[\d\s.,/:'€$£%+-]*$")
 

@@ -14,14 +14,27 @@ from actions._common import (
     debtor_of,
     filled_slot,
     language,
+    latest_text,
     not_an_answer,
     tracker_today,
     unit_of_work,
     utter,
 )
-from relance.nlu_normalise import parse_amount, parse_date, wants_full_amount
+from relance.nlu_normalise import currency_of, parse_amount, parse_date, wants_full_amount
 from relance.plans import repository as plans_repository
 from relance.promises import service as promises
+
+# "everything", "all of it", "la totalité": a short answer; "everything is fine" is no amount.
+_SHORT_ANSWER_WORDS = 4
+
+
+def amount_shaped(text: str, lang: str) -> bool:
+    """The answer to "how much?" whatever the NLU made of it: the whole balance said in a few
+    words, or an amount with its currency ("200 €", "£150"). DIET has little to go on in
+    "everything" and may fall back; a form that re-asks on it never ends."""
+    if wants_full_amount(text) and len(text.split()) <= _SHORT_ANSWER_WORDS:
+        return True
+    return currency_of(text) is not None and parse_amount(text, lang) is not None
 
 
 def _balance(session: Any, tracker: Tracker) -> tuple[int, str]:
@@ -93,7 +106,9 @@ class ValidatePromiseForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
-        if not_an_answer(tracker, "promise_to_pay"):
+        if not amount_shaped(latest_text(tracker), language(tracker)) and not_an_answer(
+            tracker, "promise_to_pay"
+        ):
             return {"promise_amount": None}
         with unit_of_work() as session:
             balance, _ = _balance(session, tracker)

@@ -65,6 +65,18 @@ OFF_TOPIC = [
     ("dispute_reason", "dispute", "who won the game last night", "nlu_fallback", "en", ""),
     ("plan_installments", "plan", "3 places pour le match", CONFIRM_INTENT, "fr", "stop_contact"),
     ("plan_frequency", "plan", "every week at the gym", CONFIRM_INTENT, "en", "dispute_debt"),
+    # "everything" is the whole balance only as a short answer
+    (
+        "promise_amount",
+        "promise",
+        "everything is fine with my order thanks",
+        "out_of_scope",
+        "en",
+        "",
+    ),
+    # a debtor back later greets a form still waiting: asked again, no "I did not understand"
+    ("plan_frequency", "plan", "hi", "greet", "en", ""),
+    ("promise_date", "promise", "bonjour", "greet", "fr", ""),
 ]
 VALIDATORS: dict[str, Any] = {
     "promise": ValidatePromiseForm,
@@ -112,6 +124,10 @@ def test_off_topic_message_costs_no_identity_attempt(
         ("promise_amount", "99,99 €", "nlu_fallback", "fr", 9999),  # a bare figure DIET fell on
         ("promise_amount", "$42.50", "out_of_scope", "en", 4250),
         ("promise_amount", "quarante-deux euros", "inform", "fr", 4200),
+        # simulator finding: "everything" at "how much?" fell back and the form asked forever
+        ("promise_amount", "everything", "nlu_fallback", "en", 30_000),
+        ("promise_amount", "la totalité", "nlu_fallback", "fr", 30_000),
+        ("promise_amount", "150 euros stp", "out_of_scope", "fr", 15_000),
         ("promise_date", "dans 10 jours", "inform", "fr", "2026-12-15"),
         ("promise_date", "in 10 days", "inform", "en", "2026-12-15"),
     ],
