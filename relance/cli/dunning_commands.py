@@ -168,6 +168,7 @@ def letters_render(
     queue: bool = typer.Option(False, "--queue", help="Store it and queue it for registered mail"),
 ) -> None:
     """Render a mise en demeure for the debtor's open invoices (preview, or queue it)."""
+    from relance.compliance.windows import zone
     from relance.db.base import utcnow
     from relance.db.session import session_scope
     from relance.errors import Conflict
@@ -195,15 +196,16 @@ def letters_render(
             write_private(out, Path(letter.pdf_path or "").read_bytes())
             console.print(f"letter {letter.id} queued (deadline {letter.deadline})")
         else:
-            invoices = open_invoices(session, row, None)
+            as_of = utcnow().astimezone(zone(row.timezone)).date()
+            invoices = open_invoices(session, row, None, as_of=as_of)
             if not invoices:
-                console.print("[red]no open invoice[/red]")
+                console.print("[red]no open invoice past its due date[/red]")
                 raise typer.Exit(1)
             result = draft(
                 session,
                 row,
                 invoices,
-                as_of=utcnow().date(),
+                as_of=as_of,
                 policy=active_policy(session),
                 language=language,
                 payment_url=payment_url,

@@ -48,11 +48,18 @@ class LetterDraft:
     deadline: date
 
 
-def open_invoices(session: Session, debtor: Debtor, invoice_ids: list[int] | None) -> list[Invoice]:
+def open_invoices(
+    session: Session, debtor: Debtor, invoice_ids: list[int] | None, *, as_of: date
+) -> list[Invoice]:
+    """The invoices a formal notice may claim on `as_of`: open, unpaid and already due (due
+    before `as_of`). A mise en demeure claims a sum due (Code civil art. 1344; the late-payment
+    interest runs from the day after the due date): an invoice still to fall due is never in
+    one, whoever asks for the letter (a stage, a collector, the CLI)."""
     query = select(Invoice).where(
         Invoice.debtor_id == debtor.id,
         Invoice.status.in_([InvoiceStatus.OPEN, InvoiceStatus.DISPUTED]),
         Invoice.amount_minor > Invoice.paid_minor,
+        Invoice.due_date < as_of,
     )
     if invoice_ids:
         query = query.where(Invoice.id.in_(invoice_ids))
@@ -158,9 +165,14 @@ def create_formal_notice(
     now = now or utcnow()
     policy = policy or active_policy(session)
     _lock_debtor(session, debtor)  # two makers for one debtor: the second sees the first's letter
-    invoices = open_invoices(session, debtor, invoice_ids)
+    as_of = now.astimezone(zone(debtor.timezone)).date()
+    invoices = open_invoices(session, debtor, invoice_ids, as_of=as_of)
     if not invoices:
-        raise Conflict("no_open_invoice", f"debtor {debtor.id} has no open invoice to claim")
+        raise Conflict(
+            "no_open_invoice",
+            f"debtor {debtor.id} has no open invoice past its due date to claim (a formal notice"
+            " claims only sums already due)",
+        )
     claimed = claimed_invoices(session, debtor.id, [i.id for i in invoices])
     if claimed:
         invoices = [i for i in invoices if i.id not in claimed]
@@ -176,7 +188,6 @@ def create_formal_notice(
             "mixed_currencies",
             f"one letter per currency: invoices in {sorted(currencies)}; pass one currency's ids",
         )
-    as_of = now.astimezone(zone(debtor.timezone)).date()
     if payment_url is None:
         payment_url = _payment_url(session, debtor, [i.id for i in invoices])
     letter = Letter(

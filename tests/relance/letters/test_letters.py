@@ -12,7 +12,7 @@ from pypdf import PdfReader
 from sqlalchemy.orm import Session
 
 from relance.db.base import utcnow
-from relance.db.models import AuditEvent
+from relance.db.models import AuditEvent, Letter
 from relance.errors import Conflict
 from relance.letters.amounts import interest_minor
 from relance.letters.render import qr_svg
@@ -231,3 +231,28 @@ def test_letter_carries_the_debtors_portal_link_the_e_mails_reuse(
     text = _text(letter.pdf_path or "")
     assert url in "".join(text.split())  # the printed URL may wrap
     assert debtor.customer_number in text  # the short way in: /portal + customer number
+
+
+@freeze_time(TODAY)
+def test_an_invoice_not_yet_due_is_never_claimed(db: Session, tmp_path: Path) -> None:
+    """Seen reading the CLI's letter: a mise en demeure listed an invoice due in ten days among
+    the sums 'arrivées à échéance' and added it to the total claimed. Only invoices past their
+    due date are claimed, whoever asks (here without invoice ids, as the CLI and a collector do)."""
+    debtor = make_debtor(db, segment="b2b", channels=("sms", "whatsapp"))
+    late = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=20), amount_minor=10_000)
+    make_invoice(db, debtor, due=utcnow().date() + timedelta(days=10), amount_minor=55_500)
+    make_invoice(db, debtor, due=utcnow().date(), amount_minor=77_700)  # due today: not yet late
+    letter = create_formal_notice(db, debtor, None, payment_url=URL, out_dir=tmp_path)
+    assert letter.invoice_ids == [late.id] and letter.principal_minor == 10_000
+    text = _text(letter.pdf_path or "")
+    assert "100,00 €" in text and "555,00" not in text and "777,00" not in text
+
+
+@freeze_time(TODAY)
+def test_a_letter_for_an_invoice_still_to_fall_due_is_refused(db: Session, tmp_path: Path) -> None:
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
+    early = make_invoice(db, debtor, due=utcnow().date() + timedelta(days=3), amount_minor=9_900)
+    with pytest.raises(Conflict, match="past its due date") as refused:
+        create_formal_notice(db, debtor, [early.id], payment_url=URL, out_dir=tmp_path)
+    assert refused.value.code == "no_open_invoice"
+    assert db.query(Letter).count() == 0
