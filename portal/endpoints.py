@@ -395,6 +395,11 @@ def logout(
     return response
 
 
+# Invoices a debtor may tick in one payment (the page lists every open one; this only bounds
+# the work a forged form can ask for).
+MAX_SELECTED = 500
+
+
 def _ids(values: list[str]) -> list[int]:
     try:
         return [int(v) for v in values]
@@ -408,13 +413,15 @@ def pay(
     request: Request,
     db: DbSession,
     settings: AppSettings,
-    invoice_ids: Annotated[list[str], Form(max_length=20)] = [],  # noqa: B006 (FastAPI copies)
+    # A ticked selection; "pay all" sends `scope=all` and the open invoices are found here.
+    invoice_ids: Annotated[list[str], Form(max_length=MAX_SELECTED)] = [],  # noqa: B006 (FastAPI copies)
+    scope: Annotated[str, Form(max_length=16)] = "",
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     ctx = _open_for_post(token, request, db, settings, csrf_token)
     if not isinstance(ctx, Ctx):
         return ctx
-    url = service.start_payment(db, ctx.debtor, _ids(invoice_ids))
+    url = service.start_payment(db, ctx.debtor, _ids(invoice_ids), everything=scope == "all")
     return _redirect(url)
 
 

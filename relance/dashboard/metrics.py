@@ -270,6 +270,9 @@ def compute(
     )
 
 
+AGREED_PLANS = (PlanStatus.ACTIVE, PlanStatus.COMPLETED, PlanStatus.BROKEN)
+
+
 def plan_completion(session: Session, *, since: datetime) -> tuple[int, int]:
     """(agreed, completed) among the plans created since `since`: a plan waiting for approval,
     rejected or cancelled was never agreed and does not count."""
@@ -277,7 +280,7 @@ def plan_completion(session: Session, *, since: datetime) -> tuple[int, int]:
         select(PaymentPlan.status, func.count(PaymentPlan.id))
         .where(
             PaymentPlan.created_at >= since,
-            PaymentPlan.status.in_((PlanStatus.ACTIVE, PlanStatus.COMPLETED, PlanStatus.BROKEN)),
+            PaymentPlan.status.in_(AGREED_PLANS),
         )
         .group_by(PaymentPlan.status)
     ).all()
@@ -308,7 +311,9 @@ def self_service(session: Session, *, since: datetime) -> tuple[int, int]:
     events: list[tuple[int, datetime]] = []
     for model, moment, *conditions in (
         (Payment, Payment.received_at, standing()),  # a reversed payment resolved nothing
-        (PaymentPlan, PaymentPlan.created_at),
+        # a plan counts once agreed, as in plan_completion: one waiting for a collector's
+        # approval, rejected or cancelled resolved nothing
+        (PaymentPlan, PaymentPlan.created_at, PaymentPlan.status.in_(AGREED_PLANS)),
         (Promise, Promise.created_at),
         (Dispute, Dispute.created_at),
     ):

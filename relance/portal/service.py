@@ -270,16 +270,20 @@ def _money(amount_minor: int, currency: str) -> str:
 # --- paying ---------------------------------------------------------------------------------
 
 
-def start_payment(session: Session, debtor: Debtor, invoice_ids: Sequence[int]) -> str:
-    """A payment link (payment_links, via the core's port) for the chosen open invoices."""
-    chosen = sorted(set(invoice_ids))
-    if not chosen:
-        raise BadInput("no_invoice_chosen", "choose at least one invoice")
+def start_payment(
+    session: Session, debtor: Debtor, invoice_ids: Sequence[int], *, everything: bool = False
+) -> str:
+    """A payment link (payment_links, via the core's port) for the chosen open invoices, or,
+    with `everything`, for every open invoice of the debtor (resolved here, not from the form:
+    a business debtor can have more open invoices than a form may carry ids)."""
     payable = {
         inv.id
         for inv in plans_repository.open_invoices(session, debtor.id)
         if inv.balance_minor > 0
     }
+    chosen = sorted(payable) if everything else sorted(set(invoice_ids))
+    if not chosen:
+        raise BadInput("no_invoice_chosen", "choose at least one invoice")
     if not set(chosen) <= payable:
         raise BadInput("invoice_not_payable", "these invoices cannot be paid here")
     # PolicyViolation("mixed_currencies") when the chosen invoices are in several currencies

@@ -63,3 +63,67 @@ def test_dashboard_counts_the_reasons_for_paying_late(
     html = as_collector.get("/console/dashboard").text
     assert 'data-kpi="reason-job_loss">2<' in html and 'data-kpi="reason-insolvency">1<' in html
     assert "67%" in html and "33%" in html and 'data-kpi="reason-illness"' not in html
+
+
+def test_dashboard_shows_the_self_service_plan_completion_and_debit_failure_rates(
+    as_collector: TestClient, db: Session
+) -> None:
+    """Issue 20's three rates, rendered from seeded rows: resolutions with and without a
+    collector's message before them, agreed plans and how many completed, SEPA debits with an
+    outcome and how many failed (a plan never agreed and a debit still processing count in none)."""
+    from datetime import UTC, datetime
+
+    from tests.factories import (
+        make_conversation,
+        make_dispute,
+        make_installment_charge,
+        make_mandate,
+        make_message,
+        make_payment,
+        make_plan,
+    )
+
+    now = datetime.now(UTC)
+    alone = make_debtor(db)  # paid on their own
+    make_payment(db, alone, 5_000)
+    helped = make_debtor(db)  # a collector wrote, then the debtor promised
+    make_message(
+        db,
+        make_conversation(db, helped),
+        "Bonjour, pouvez-vous régler ?",
+        direction="outbound",
+        author="collector",
+        created_at=now - timedelta(days=2),
+    )
+    make_promise(db, helped)
+    late = make_debtor(db)  # disputed first, the collector wrote afterwards
+    make_dispute(db, late, created_at=now - timedelta(days=1))
+    make_message(db, make_conversation(db, late), "Reçu.", direction="outbound", author="collector")
+    planner = make_debtor(db)
+    plans = [
+        make_plan(db, planner, [1_000, 1_000], status=status)
+        for status in ("completed", "completed", "broken", "active")
+    ]
+    make_plan(db, planner, [1_000], status="rejected")  # never agreed
+    mandate = make_mandate(db, planner, plans[3])
+    first, second = plans[3].installments
+    make_installment_charge(db, first, mandate, status="succeeded")
+    make_installment_charge(
+        db, first, mandate, attempt=2, status="failed", failure_code="insufficient_funds"
+    )
+    make_installment_charge(db, second, mandate, status="succeeded")
+    make_installment_charge(db, plans[2].installments[0], mandate, status="succeeded")
+    make_installment_charge(db, plans[2].installments[1], mandate, status="processing")
+
+    page = as_collector.get("/console/dashboard")
+
+    assert page.status_code == 200
+    html = page.text
+    # 7 resolutions: a payment, a promise, a dispute and four agreed plans; only the promise
+    # followed a collector's message.
+    assert 'data-kpi="self-service">86%<' in html
+    assert "6 of 7 payments, plans, promises and disputes with no collector message" in html
+    assert 'data-kpi="plan-completion">50%<' in html
+    assert "2 of 4 plans agreed in the period completed" in html
+    assert 'data-kpi="debit-failure">25%<' in html
+    assert "1 of 4 SEPA debits with a known outcome failed" in html

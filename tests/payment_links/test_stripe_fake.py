@@ -112,3 +112,89 @@ def test_signed_events_verify_with_stripe_python():
     assert verified.id == event["id"] and verified.type == "checkout.session.completed"
     with pytest.raises(stripe.SignatureVerificationError):
         stripe.Webhook.construct_event(payload, header, "whsec_other")
+
+
+def _sepa_debit(stripe_client, stripe_server, **extra):
+    session = stripe_client.v1.checkout.sessions.create(
+        params={
+            "mode": "setup",
+            "allowed_payment_method_types": ["sepa_debit"],
+            "customer_creation": "always",
+            "success_url": "https://example.test/ok",
+        }
+    )
+    setup = stripe_server.complete_setup(session.id)
+    params = {
+        "amount": 2000,
+        "currency": "eur",
+        "customer": setup["customer"],
+        "payment_method": setup["payment_method"],
+        "mandate": setup["mandate"],
+        "allowed_payment_method_types": ["sepa_debit"],
+        "off_session": True,
+        "confirm": True,
+        "metadata": {"relance_charge_id": "9"},
+        **extra,
+    }
+    return setup, params
+
+
+def test_a_sepa_debit_is_processing_then_settles_or_fails_with_stripe_shapes(
+    stripe_client, stripe_server
+):
+    _, params = _sepa_debit(stripe_client, stripe_server)
+
+    intent = stripe_client.v1.payment_intents.create(params=params)  # type: ignore[arg-type]
+    assert isinstance(intent, stripe.PaymentIntent) and intent.id.startswith("pi_")
+    assert intent.status == "processing" and intent.payment_method_types == ["sepa_debit"]
+    assert intent.amount_received == 0 and intent.metadata["relance_charge_id"] == "9"
+    charge = stripe_client.v1.charges.retrieve(str(intent.latest_charge))
+    assert charge.status == "pending" and charge.payment_method_details is not None
+    assert charge.payment_method_details.type == "sepa_debit"
+    assert stripe_client.v1.payment_intents.retrieve(intent.id).status == "processing"
+
+    settled = stripe_server.settle_debit(intent.id)
+    assert settled["status"] == "succeeded" and settled["amount_received"] == 2000
+    returned = stripe_server.fail_debit(intent.id, "account_closed")
+    assert returned["status"] == "requires_payment_method" and returned["amount_received"] == 0
+    error = returned["last_payment_error"]
+    assert error["code"] == "account_closed" and error["payment_method"]["type"] == "sepa_debit"
+    assert stripe_client.v1.charges.retrieve(str(intent.latest_charge)).failure_code == (
+        "account_closed"
+    )
+
+
+def test_sepa_debit_errors_and_idempotency_match_stripe(stripe_client, stripe_server):
+    setup, params = _sepa_debit(stripe_client, stripe_server)
+
+    with pytest.raises(stripe.InvalidRequestError) as dollars:
+        stripe_client.v1.payment_intents.create(params={**params, "currency": "usd"})  # type: ignore[arg-type]
+    assert dollars.value.param == "currency"
+    with pytest.raises(stripe.InvalidRequestError) as no_mandate:
+        stripe_client.v1.payment_intents.create(
+            params={k: v for k, v in params.items() if k != "mandate"}  # type: ignore[arg-type]
+        )
+    assert no_mandate.value.param == "mandate"
+    with pytest.raises(stripe.InvalidRequestError) as other_customer:
+        stripe_client.v1.payment_intents.create(params={**params, "customer": "cus_other"})  # type: ignore[arg-type]
+    assert other_customer.value.param == "payment_method"
+
+    one = stripe_client.v1.payment_intents.create(
+        params=params,  # type: ignore[arg-type]
+        options={"idempotency_key": "relance-installment-1-attempt-1"},
+    )
+    two = stripe_client.v1.payment_intents.create(
+        params=params,  # type: ignore[arg-type]
+        options={"idempotency_key": "relance-installment-1-attempt-1"},
+    )
+    assert one.id == two.id and len(stripe_server.sepa_intents) == 1
+    with pytest.raises(stripe.IdempotencyError):
+        stripe_client.v1.payment_intents.create(
+            params={**params, "amount": 2500},  # type: ignore[arg-type]
+            options={"idempotency_key": "relance-installment-1-attempt-1"},
+        )
+
+    stripe_client.v1.payment_methods.detach(setup["payment_method"])
+    with pytest.raises(stripe.InvalidRequestError) as detached:
+        stripe_client.v1.payment_intents.create(params=params)  # type: ignore[arg-type]
+    assert detached.value.param == "payment_method"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -23,6 +24,7 @@ from relance.db.models.enums import InvoiceStatus, PlanStatus
 from relance.portal.access import revoke
 from relance.portal.models import PortalAttachment
 from relance.settings import get_settings
+from tests.factories import make_invoice
 from tests.portal.conftest import POSTCODE, Portal, csrf_of, make_portal, sign_in
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -242,6 +244,68 @@ def test_pay_all_and_selected_open_payment_links(client, db, sandbox_payments, l
     nothing = client.post(f"{portal.path}/pay", data={"csrf_token": csrf})
     assert nothing.status_code == 400
     assert ("Cochez au moins" if language == "fr" else "Tick at least one") in nothing.text
+
+
+def _pay_all_form(page: str, portal: Portal) -> dict[str, list[str]]:
+    """The fields of the overview's "pay all" form (the first form posting to /pay), as a
+    browser would send them."""
+    start = page.index(f'action="{portal.path}/pay"')
+    form = page[start : page.index("</form>", start)]
+    fields: dict[str, list[str]] = {}
+    for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form):
+        fields.setdefault(name, []).append(html.unescape(value))
+    return fields
+
+
+@LANGS
+def test_pay_all_posts_every_open_invoice(client, db, sandbox_payments, language, phrases):
+    """The "pay all" button, posted as the page renders it, opens one link for every open
+    invoice: a partly paid one for what is left, not a paid, cancelled or disputed one."""
+    portal = make_portal(db, language=language, amounts=(12000, 30000, 8000))
+    partly = portal.invoices[2]
+    partly.paid_minor = 3000
+    paid = make_invoice(db, portal.debtor, 5000, status=InvoiceStatus.PAID, paid_minor=5000)
+    disputed = make_invoice(db, portal.debtor, 7000, status=InvoiceStatus.DISPUTED)
+    db.flush()
+    csrf = sign_in(client, portal)
+    page = client.get(portal.path).text
+    fields = _pay_all_form(page, portal)
+    assert fields["csrf_token"] == [csrf] and fields["scope"] == ["all"]
+    button = "Tout payer (" if language == "fr" else "Pay everything ("
+    assert button in html.unescape(page)
+
+    answer = client.post(f"{portal.path}/pay", data=fields, follow_redirects=False)
+
+    assert answer.status_code == 303 and "/pay/" in answer.headers["location"]
+    link = db.scalars(select(PaymentLink).where(PaymentLink.debtor_id == portal.debtor.id)).one()
+    open_ids = sorted(invoice.id for invoice in portal.invoices)
+    assert sorted(link.invoice_ids) == open_ids
+    assert paid.id not in link.invoice_ids and disputed.id not in link.invoice_ids
+    assert link.amount_minor == 12000 + 30000 + 5000 and link.currency == "EUR"
+    assert _timeline(db, portal, "payment_started")
+
+
+def test_pay_all_covers_a_debtor_with_many_open_invoices(client, db, sandbox_payments):
+    """A business debtor can have dozens of open invoices: "pay all" still covers them all."""
+    portal = make_portal(db, language="en", segment="b2b", amounts=(1000,) * 30)
+    csrf = sign_in(client, portal)
+    fields = _pay_all_form(client.get(portal.path).text, portal)
+    assert fields["csrf_token"] == [csrf]
+
+    answer = client.post(f"{portal.path}/pay", data=fields, follow_redirects=False)
+
+    assert answer.status_code == 303, answer.text
+    link = db.scalars(select(PaymentLink).where(PaymentLink.debtor_id == portal.debtor.id)).one()
+    assert sorted(link.invoice_ids) == sorted(invoice.id for invoice in portal.invoices)
+    assert link.amount_minor == 30 * 1000
+    # ticking them all on the list works too
+    ticked = [str(invoice.id) for invoice in portal.invoices]
+    again = client.post(
+        f"{portal.path}/pay",
+        data={"invoice_ids": ticked, "csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert again.status_code == 303, again.text
 
 
 @LANGS

@@ -9,11 +9,18 @@ published API reference:
 - `GET /v1/checkout/sessions/{id}` and `POST /v1/checkout/sessions/{id}/expire`;
 - `GET /v1/mandates/{id}`, `GET /v1/payment_methods/{id}` and `POST .../detach` for the SEPA
   mandates and payment methods `complete_setup()` makes (localstripe has no SEPA);
+- `POST /v1/payment_intents` confirmed off-session with one of those SEPA methods and its mandate
+  (answered `processing`, with its pending Charge, as Stripe does for a SEPA debit; the checks and
+  errors Stripe gives: method attached to the customer, mandate active and of that method, `eur`
+  only, `Idempotency-Key` replay and reuse with other parameters), `GET /v1/payment_intents/{id}`
+  and `GET /v1/charges/{id}` for those; card PaymentIntents still go to localstripe;
 - every other `/v1/...` path is forwarded to `upstream` (localstripe) when given, so one base URL
   serves both Checkout and PaymentIntents/Customers/PaymentMethods.
 
 Test helpers play the payer and Stripe's event delivery: `complete()` pays a session (creating the
 Customer, PaymentMethod and a confirmed PaymentIntent in localstripe when an upstream is set),
+`settle_debit()` / `fail_debit()` play the bank's answer to a SEPA debit (the PaymentIntent as
+`payment_intent.succeeded` / `payment_intent.payment_failed` carry it),
 `dispute()` builds the Dispute object a `charge.dispute.*` event carries, `event()` wraps an
 object as a Stripe Event, `signed()` produces the payload and the
 `Stripe-Signature` header (t=..., v1=HMAC-SHA256 of "t.payload" with the endpoint secret).
@@ -53,6 +60,30 @@ KNOWN_CREATE_PARAMS = {
     "ui_mode",
     "allowed_payment_method_types",
     "setup_intent_data",
+}
+KNOWN_INTENT_PARAMS = {
+    "amount",
+    "currency",
+    "customer",
+    "payment_method",
+    "payment_method_types",
+    "allowed_payment_method_types",
+    "mandate",
+    "off_session",
+    "confirm",
+    "metadata",
+    "description",
+    "expand",
+}
+# Stripe's SEPA Direct Debit failure codes and their `failure_message`s (docs: "SEPA Direct
+# Debit payments", failed payments), as `last_payment_error` and the Charge carry them.
+SEPA_FAILURE_MESSAGES = {
+    "insufficient_funds": "The customer's account has insufficient funds to cover this payment.",
+    "account_closed": "The customer's bank account has been closed.",
+    "debit_not_authorized": "The customer has notified their bank that this payment was "
+    "unauthorized.",
+    "bank_account_restricted": "The customer's account cannot be used with the payment method.",
+    "generic_could_not_process": "This payment could not be processed.",
 }
 MIN_EXPIRY, MAX_EXPIRY = 30 * 60, 24 * 60 * 60
 
@@ -129,9 +160,13 @@ class StripeFake:
         self.sessions: dict[str, dict[str, Any]] = {}
         self.mandates: dict[str, dict[str, Any]] = {}
         self.sepa_methods: dict[str, dict[str, Any]] = {}
+        self.sepa_intents: dict[str, dict[str, Any]] = {}
+        self.sepa_charges: dict[str, dict[str, Any]] = {}
         self.detached: list[str] = []
         self.requests: list[RecordedRequest] = []
         self._idempotent: dict[str, tuple[int, dict[str, Any]]] = {}
+        # PaymentIntents: (status, body, the parameters first sent with the key).
+        self._idempotent_intents: dict[str, tuple[int, dict[str, Any], dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         # Errors to answer to the next Checkout requests (one per request), e.g. an outage.
@@ -174,9 +209,12 @@ class StripeFake:
             self.sessions.clear()
             self.mandates.clear()
             self.sepa_methods.clear()
+            self.sepa_intents.clear()
+            self.sepa_charges.clear()
             self.detached.clear()
             self.requests.clear()
             self._idempotent.clear()
+            self._idempotent_intents.clear()
             self.fail_next = []
 
     def checkout_requests(self, method: str | None = None) -> list[RecordedRequest]:
@@ -186,12 +224,26 @@ class StripeFake:
             if r.path.startswith("/v1/checkout/sessions") and (method is None or r.method == method)
         ]
 
+    def intent_requests(self) -> list[RecordedRequest]:
+        """The SEPA PaymentIntent creations received (card ones go to localstripe)."""
+        return [r for r in self.requests if r.path == "/v1/payment_intents"]
+
     # -- HTTP ------------------------------------------------------------------------------
     def _dispatch(self, handler: BaseHTTPRequestHandler, method: str) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length) if length else b""
         path, _, query = handler.path.partition("?")
         headers = {k.lower(): v for k, v in handler.headers.items()}
+        if self._is_sepa_intent_call(method, path, raw):
+            params = parse_form(raw.decode()) if method == "POST" else {}
+            with self._lock:
+                self.requests.append(RecordedRequest(method, path, params, headers))
+            try:
+                status, body = self._sepa_intent_call(method, path, params, headers)
+            except StripeApiError as exc:
+                status, body = exc.status, exc.body()
+            self._reply(handler, status, body)
+            return
         local = self._sepa_object(method, path)
         if local is not None:
             self._reply(handler, 200, local)
@@ -229,6 +281,192 @@ class StripeFake:
                         mandate["status"] = "inactive"
             return dict(found) if method == "GET" or parts[3:] == ["detach"] else None
         return None
+
+    def _is_sepa_intent_call(self, method: str, path: str, raw: bytes) -> bool:
+        """A PaymentIntent with one of our SEPA methods, or a SEPA intent or charge we made."""
+        parts = path.strip("/").split("/")
+        if method == "POST" and path == "/v1/payment_intents":
+            return parse_form(raw.decode()).get("payment_method") in self.sepa_methods
+        if method == "GET" and len(parts) == 3 and parts[1] == "payment_intents":
+            return parts[2] in self.sepa_intents
+        return (
+            method == "GET"
+            and len(parts) == 3
+            and parts[1] == "charges"
+            and (parts[2] in self.sepa_charges)
+        )
+
+    def _sepa_intent_call(
+        self, method: str, path: str, params: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, dict[str, Any]]:
+        auth = headers.get("authorization", "")
+        if not auth.startswith("Bearer sk_") and not auth.startswith("Bearer rk_"):
+            raise StripeApiError(401, "You did not provide an API key.")
+        parts = path.strip("/").split("/")
+        if method == "GET":
+            found = self.sepa_intents.get(parts[2]) or self.sepa_charges[parts[2]]
+            return 200, json.loads(json.dumps(found))
+        key = headers.get("idempotency-key")
+        with self._lock:
+            if key and key in self._idempotent_intents:
+                status, body, first_params = self._idempotent_intents[key]
+                if first_params != params:
+                    raise StripeApiError(
+                        400,
+                        "Keys for idempotent requests can only be used with the same parameters "
+                        "they were first used with. Try using a key other than "
+                        f"'{key}' if you meant to execute a different request.",
+                        kind="idempotency_error",
+                    )
+                return status, json.loads(json.dumps(body))
+        try:
+            result: tuple[int, dict[str, Any]] = (200, self._create_sepa_intent(params))
+        except StripeApiError as exc:
+            result = (exc.status, exc.body())  # Stripe replays errors under the same key too
+        if key:
+            with self._lock:
+                self._idempotent_intents[key] = (*result, params)
+        return result
+
+    def _create_sepa_intent(self, params: dict[str, Any]) -> dict[str, Any]:
+        """`POST /v1/payment_intents` with `confirm` for a SEPA Direct Debit PaymentMethod."""
+        unknown = set(params) - KNOWN_INTENT_PARAMS
+        if unknown:
+            name = sorted(unknown)[0]
+            raise StripeApiError(400, f"Received unknown parameter: {name}", param=name)
+        amount = _int(params.get("amount"), "amount")
+        if amount < 1:
+            raise StripeApiError(
+                400, "This value must be greater than or equal to 1.", param="amount"
+            )
+        currency = str(params.get("currency") or "").lower()
+        if currency != "eur":
+            raise StripeApiError(
+                400,
+                f"The currency provided ({currency}) is invalid. Payments with sepa_debit "
+                "support the following currencies: eur.",
+                param="currency",
+            )
+        method_id = params["payment_method"]
+        method = self.sepa_methods[method_id]
+        allowed = params.get("allowed_payment_method_types") or params.get("payment_method_types")
+        if allowed is not None and "sepa_debit" not in allowed:
+            raise StripeApiError(
+                400,
+                "The PaymentMethod provided (sepa_debit) is not allowed for this PaymentIntent.",
+                param="payment_method",
+                code="payment_intent_incompatible_payment_method",
+            )
+        customer = params.get("customer")
+        if method["customer"] is None or customer != method["customer"]:
+            raise StripeApiError(
+                400,
+                f"The provided PaymentMethod {method_id} was previously used without being "
+                "attached to a Customer or was detached from a Customer, and may not be used "
+                "again."
+                if method["customer"] is None
+                else f"The provided PaymentMethod {method_id} is not attached to the customer.",
+                param="payment_method",
+            )
+        if params.get("confirm") != "true" or params.get("off_session") != "true":
+            raise StripeApiError(
+                400,
+                "This fake only confirms off-session SEPA debits (confirm=true, off_session=true).",
+            )
+        mandate_id = params.get("mandate")
+        mandate = self.mandates.get(mandate_id or "")
+        if mandate is None:
+            # Stripe needs `mandate` (or mandate_data) to confirm a sepa_debit PaymentIntent.
+            raise StripeApiError(
+                400,
+                "A mandate is required to confirm a PaymentIntent with a sepa_debit "
+                "PaymentMethod off-session.",
+                param="mandate",
+                code="resource_missing" if mandate_id else None,
+            )
+        if mandate["payment_method"] != method_id:
+            raise StripeApiError(
+                400,
+                f"The mandate {mandate_id} is not associated with the PaymentMethod {method_id}.",
+                param="mandate",
+            )
+        if mandate["status"] != "active":
+            raise StripeApiError(
+                400,
+                f"The mandate {mandate_id} is {mandate['status']} and cannot be used.",
+                param="mandate",
+                code="payment_intent_mandate_invalid",
+            )
+        now = int(time.time())
+        intent_id = "pi_" + secrets.token_hex(12)
+        charge_id = "py_" + secrets.token_hex(12)  # SEPA charges are `py_` in Stripe
+        self.sepa_charges[charge_id] = {
+            "id": charge_id,
+            "object": "charge",
+            "amount": amount,
+            "amount_captured": amount,
+            "amount_refunded": 0,
+            "balance_transaction": None,
+            "captured": True,
+            "created": now,
+            "currency": currency,
+            "customer": customer,
+            "failure_code": None,
+            "failure_message": None,
+            "livemode": False,
+            "metadata": params.get("metadata") or {},
+            "outcome": None,
+            "paid": False,
+            "payment_intent": intent_id,
+            "payment_method": method_id,
+            "payment_method_details": {
+                "sepa_debit": {
+                    "bank_code": method["sepa_debit"]["bank_code"],
+                    "branch_code": method["sepa_debit"]["branch_code"],
+                    "country": method["sepa_debit"]["country"],
+                    "fingerprint": method["sepa_debit"]["fingerprint"],
+                    "last4": method["sepa_debit"]["last4"],
+                    "mandate": mandate_id,
+                },
+                "type": "sepa_debit",
+            },
+            "refunded": False,
+            "status": "pending",
+        }
+        intent = {
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_capturable": 0,
+            "amount_received": 0,
+            "application": None,
+            "canceled_at": None,
+            "cancellation_reason": None,
+            "capture_method": "automatic",
+            "client_secret": f"{intent_id}_secret_{secrets.token_hex(8)}",
+            "confirmation_method": "automatic",
+            "created": now,
+            "currency": currency,
+            "customer": customer,
+            "description": params.get("description"),
+            "last_payment_error": None,
+            "latest_charge": charge_id,
+            "livemode": False,
+            "mandate": mandate_id,
+            "metadata": params.get("metadata") or {},
+            "next_action": None,
+            "on_behalf_of": None,
+            "payment_method": method_id,
+            "payment_method_options": {"sepa_debit": {}},
+            "payment_method_types": ["sepa_debit"],
+            "processing": None,
+            "receipt_email": None,
+            "setup_future_usage": None,
+            "statement_descriptor": None,
+            "status": "processing",
+        }
+        self.sepa_intents[intent_id] = intent
+        return json.loads(json.dumps(intent))
 
     @staticmethod
     def _reply(handler: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
@@ -590,8 +828,54 @@ class StripeFake:
         }
 
     def intent(self, intent_id: str) -> dict[str, Any]:
-        """The PaymentIntent as localstripe holds it (for payment_intent.* events)."""
+        """The PaymentIntent as this fake (SEPA) or localstripe holds it (for payment_intent.*
+        events)."""
+        if intent_id in self.sepa_intents:
+            return json.loads(json.dumps(self.sepa_intents[intent_id]))
         return self._upstream_call("GET", f"/v1/payment_intents/{intent_id}")
+
+    def settle_debit(self, intent_id: str) -> dict[str, Any]:
+        """Play the bank: the SEPA debit went through (days after it was `processing`). Returns
+        the PaymentIntent as `payment_intent.succeeded` carries it."""
+        with self._lock:
+            intent = self.sepa_intents[intent_id]
+            if intent["status"] != "processing":
+                raise StripeApiError(400, f"payment intent is {intent['status']}")
+            intent.update(status="succeeded", amount_received=intent["amount"])
+            self.sepa_charges[intent["latest_charge"]].update(
+                status="succeeded",
+                paid=True,
+                outcome={"network_status": "approved_by_network", "type": "authorized"},
+            )
+            return json.loads(json.dumps(intent))
+
+    def fail_debit(self, intent_id: str, code: str) -> dict[str, Any]:
+        """Play the bank: the SEPA debit is returned with Stripe's failure `code`, while it was
+        `processing` or after it `succeeded` (a late return). Returns the PaymentIntent as
+        `payment_intent.payment_failed` carries it: back to `requires_payment_method`, nothing
+        received, `last_payment_error` naming the code and the PaymentMethod."""
+        message = SEPA_FAILURE_MESSAGES[code]
+        with self._lock:
+            intent = self.sepa_intents[intent_id]
+            if intent["status"] not in ("processing", "succeeded"):
+                raise StripeApiError(400, f"payment intent is {intent['status']}")
+            charge = self.sepa_charges[intent["latest_charge"]]
+            charge.update(status="failed", paid=False, failure_code=code, failure_message=message)
+            method = self.sepa_methods[intent["payment_method"]]
+            intent.update(
+                status="requires_payment_method",
+                amount_received=0,
+                payment_method=None,
+                last_payment_error={
+                    "charge": charge["id"],
+                    "code": code,
+                    "doc_url": f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}",
+                    "message": message,
+                    "payment_method": dict(method),
+                    "type": "card_error",
+                },
+            )
+            return json.loads(json.dumps(intent))
 
     @staticmethod
     def dispute(
