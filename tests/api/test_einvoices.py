@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -12,15 +13,17 @@ from tests.relance.einvoice.samples import Sample, facturx, ubl
 URL = "/api/v1/invoices/import-einvoices"
 
 
+@pytest.mark.parametrize("profile", ["en16931", "extended"])
 def test_upload_imports_each_file_and_reports_per_file(
-    client: TestClient, db: Session, auth: dict[str, str]
+    client: TestClient, db: Session, auth: dict[str, str], profile: str
 ) -> None:
-    good = ("good.pdf", facturx(Sample()), "application/pdf")
+    good = ("good.pdf", facturx(Sample(), profile), "application/pdf")
     bad = ("bad.xml", ubl(Sample(number="B-1", currency="EURO")), "application/xml")
     answer = client.post(URL, headers=auth, files=[("file", good), ("file", bad)])
     assert answer.status_code == 422
     body = answer.json()
     assert (body["created"], body["rejected"]) == (1, 1)
+    assert body["files"][0]["profile"] == profile
     rejected = body["files"][1]
     assert rejected["name"] == "bad.xml" and rejected["status"] == "rejected"
     assert rejected["problems"][0]["field"] == "invoice currency (BT-5)"

@@ -1,5 +1,6 @@
 """E-invoice fixtures built on the fly: CII for each Factur-X profile (embedded into a PDF by the
-`factur-x` library, which also checks each against its profile's XSD) and UBL 2.1."""
+`factur-x` library, which also checks each against its profile's XSD), the same CII built by a
+third party's generator (drafthorse, checked against its own copy of the XSDs) and UBL 2.1."""
 
 from __future__ import annotations
 
@@ -11,9 +12,16 @@ from pypdf import PdfWriter
 
 GUIDELINES = {
     "minimum": "urn:factur-x.eu:1p0:minimum",
+    "basicwl": "urn:factur-x.eu:1p0:basicwl",
     "basic": "urn:cen.eu:en16931:2017#compliant#urn:factur-x.eu:1p0:basic",
     "en16931": "urn:cen.eu:en16931:2017",
+    "extended": "urn:cen.eu:en16931:2017#conformant#urn:factur-x.eu:1p0:extended",
 }
+# What each profile's XSD lets a document carry: invoice lines from BASIC on (BASIC WL, "without
+# lines", has none); the buyer's contact (BT-56..58, the only place for a phone) in EN 16931 and
+# EXTENDED; the buyer's electronic address (BT-49) from BASIC WL on.
+WITH_LINES = {"basic", "en16931", "extended"}
+WITH_CONTACT = {"en16931", "extended"}
 
 
 @dataclass(frozen=True)
@@ -52,12 +60,17 @@ def cii(s: Sample, profile: str = "en16931") -> bytes:
     cur = s.amount_currency or s.currency
     full = profile != "minimum"
     e = escape
+    electronic = (
+        f'<ram:URIUniversalCommunication><ram:URIID schemeID="EM">{e(s.email)}</ram:URIID></ram:URIUniversalCommunication>'
+        if full and profile not in WITH_CONTACT and s.email
+        else ""
+    )
     contact = (
         f"<ram:DefinedTradeContact><ram:PersonName>Comptabilité</ram:PersonName>"
         f"<ram:TelephoneUniversalCommunication><ram:CompleteNumber>{e(s.phone)}</ram:CompleteNumber></ram:TelephoneUniversalCommunication>"
         f"<ram:EmailURIUniversalCommunication><ram:URIID>{e(s.email)}</ram:URIID></ram:EmailURIUniversalCommunication>"
         f"</ram:DefinedTradeContact>"
-        if profile == "en16931"
+        if profile in WITH_CONTACT
         else ""
     )
     buyer = (
@@ -76,6 +89,7 @@ def cii(s: Sample, profile: str = "en16931") -> bytes:
             if full
             else ""
         )
+        + electronic
         + (
             f'<ram:SpecifiedTaxRegistration><ram:ID schemeID="VA">{s.vat_number}</ram:ID></ram:SpecifiedTaxRegistration>'
             if full and s.vat_number
@@ -93,7 +107,7 @@ def cii(s: Sample, profile: str = "en16931") -> bytes:
         "<ram:RateApplicablePercent>20</ram:RateApplicablePercent></ram:ApplicableTradeTax>"
         f"<ram:SpecifiedTradeSettlementLineMonetarySummation><ram:LineTotalAmount>{s.net}</ram:LineTotalAmount></ram:SpecifiedTradeSettlementLineMonetarySummation>"
         "</ram:SpecifiedLineTradeSettlement></ram:IncludedSupplyChainTradeLineItem>"
-        if full
+        if profile in WITH_LINES
         else ""
     )
     tax = (
@@ -197,9 +211,19 @@ def ubl(s: Sample) -> bytes:
 </{root}>""".encode()
 
 
-def drafthorse_en16931() -> bytes:
-    """An EN 16931 CII built by a third party's generator (drafthorse), serialised with its own
-    XSD check: proof that the reader is not only in step with our own templates."""
+DRAFTHORSE_SCHEMAS = {
+    "basicwl": "FACTUR-X_BASIC-WL",
+    "basic": "FACTUR-X_BASIC",
+    "en16931": "FACTUR-X_EN16931",
+    "extended": "FACTUR-X_EXTENDED",
+}
+
+
+def drafthorse_cii(profile: str = "en16931", number: str = "DH-2026-001") -> bytes:
+    """A CII of `profile` built by a third party's generator (drafthorse), serialised with its own
+    XSD check: proof that the reader is not only in step with our own templates. Each profile
+    gets what its XSD allows: no lines in BASIC WL, the buyer's contact (phone, e-mail) in
+    EN 16931 and EXTENDED only, the buyer's electronic address (e-mail) elsewhere."""
     from datetime import date
     from decimal import Decimal
 
@@ -210,33 +234,39 @@ def drafthorse_en16931() -> bytes:
     from drafthorse.models.tradelines import LineItem
 
     doc = Document()
-    doc.context.guideline_parameter.id = "urn:cen.eu:en16931:2017"
-    doc.header.id = "DH-2026-001"
+    doc.context.guideline_parameter.id = GUIDELINES[profile]
+    doc.header.id = number
     doc.header.type_code = "380"
     doc.header.issue_date_time = date(2026, 10, 1)
     doc.trade.agreement.seller.name = "Minoterie du Nord SAS"
     doc.trade.agreement.seller.address.country_id = "FR"
     doc.trade.agreement.seller.tax_registrations.add(TaxRegistration(id=("VA", "FR40552081317")))
-    doc.trade.agreement.buyer.id = "C-DH-001"
-    doc.trade.agreement.buyer.name = "Epicerie Dupont"
-    doc.trade.agreement.buyer.legal_organization.id = ("0002", "552100554")
-    doc.trade.agreement.buyer.contact.telephone.number = "+33639980042"
-    doc.trade.agreement.buyer.contact.email.address = "dupont@example.fr"
-    doc.trade.agreement.buyer.address.postcode = "59000"
-    doc.trade.agreement.buyer.address.line_one = "3 place du Marché"
-    doc.trade.agreement.buyer.address.city_name = "Lille"
-    doc.trade.agreement.buyer.address.country_id = "FR"
+    buyer = doc.trade.agreement.buyer
+    buyer.id = "C-DH-001"
+    buyer.name = "Epicerie Dupont"
+    buyer.legal_organization.id = ("0002", "552100554")
+    if profile in WITH_CONTACT:
+        buyer.contact.telephone.number = "+33639980042"
+        buyer.contact.email.address = "dupont@example.fr"
+    else:
+        buyer.electronic_address.uri_ID = ("EM", "dupont@example.fr")
+    buyer.address.postcode = "59000"
+    buyer.address.line_one = "3 place du Marché"
+    buyer.address.city_name = "Lille"
+    buyer.address.country_id = "FR"
+    buyer.tax_registrations.add(TaxRegistration(id=("VA", "FR27552100554")))
     doc.trade.settlement.currency_code = "EUR"
-    li = LineItem()
-    li.document.line_id = "1"
-    li.product.name = "Farine T65"
-    li.agreement.net.amount = Decimal("250.00")
-    li.delivery.billed_quantity = (Decimal("1.0000"), "C62")
-    li.settlement.trade_tax.type_code = "VAT"
-    li.settlement.trade_tax.category_code = "S"
-    li.settlement.trade_tax.rate_applicable_percent = Decimal("20.00")
-    li.settlement.monetary_summation.total_amount = Decimal("250.00")
-    doc.trade.items.add(li)
+    if profile in WITH_LINES:
+        li = LineItem()
+        li.document.line_id = "1"
+        li.product.name = "Farine T65"
+        li.agreement.net.amount = Decimal("250.00")
+        li.delivery.billed_quantity = (Decimal("1.0000"), "C62")
+        li.settlement.trade_tax.type_code = "VAT"
+        li.settlement.trade_tax.category_code = "S"
+        li.settlement.trade_tax.rate_applicable_percent = Decimal("20.00")
+        li.settlement.monetary_summation.total_amount = Decimal("250.00")
+        doc.trade.items.add(li)
     trade_tax = ApplicableTradeTax()
     trade_tax.calculated_amount = Decimal("50.00")
     trade_tax.basis_amount = Decimal("250.00")
@@ -258,4 +288,20 @@ def drafthorse_en16931() -> bytes:
     ms.tax_total = (Decimal("50.00"), "EUR")
     ms.grand_total = Decimal("300.00")
     ms.due_amount = Decimal("300.00")
-    return bytes(doc.serialize(schema="FACTUR-X_EN16931"))
+    return bytes(doc.serialize(schema=DRAFTHORSE_SCHEMAS[profile]))
+
+
+def drafthorse_facturx(profile: str = "en16931", number: str = "DH-2026-001") -> bytes:
+    """drafthorse's CII embedded by the `factur-x` library, which checks it against its own XSD
+    of the same level (a second, newer copy of the schemas than drafthorse's)."""
+    from facturx import generate_from_binary
+
+    return bytes(
+        generate_from_binary(
+            blank_pdf(),
+            drafthorse_cii(profile, number),
+            flavor="factur-x",
+            level=profile,
+            check_xsd=True,
+        )
+    )

@@ -1,4 +1,5 @@
-"""E-invoices in: Factur-X (minimum, basic, EN 16931), CII and UBL; each file all-or-nothing."""
+"""E-invoices in: Factur-X (every profile: MINIMUM, BASIC WL, BASIC, EN 16931, EXTENDED), CII and
+UBL; each file all-or-nothing."""
 
 from __future__ import annotations
 
@@ -18,9 +19,19 @@ from relance.db.models.enums import Channel, InvoiceStatus
 from relance.einvoice.bundle import Source, expand
 from relance.einvoice.service import EInvoiceReport, import_sources
 from tests.factories import make_debtor
-from tests.relance.einvoice.samples import Sample, cii, facturx, ubl
+from tests.relance.einvoice.samples import (
+    WITH_CONTACT,
+    Sample,
+    cii,
+    drafthorse_facturx,
+    facturx,
+    ubl,
+)
 
 BASE = Sample()
+PROFILES = ["minimum", "basicwl", "basic", "en16931", "extended"]
+# The profiles whose documents carry everything a new debtor needs (a buyer phone, BT-57).
+NO_PHONE = [p for p in PROFILES if p not in WITH_CONTACT]
 
 
 def run(db: Session, tmp_path: Path, *files: tuple[str, bytes]) -> EInvoiceReport:
@@ -44,13 +55,14 @@ def known_debtor(db: Session, **kw: str) -> Debtor:
     )
 
 
-@pytest.mark.parametrize("profile", ["basic", "en16931"])
+@pytest.mark.parametrize("profile", ["basicwl", "basic", "en16931", "extended"])
 def test_a_facturx_pdf_creates_debtor_and_invoice_with_identity_terms_and_evidence(
     db: Session, tmp_path: Path, profile: str
 ) -> None:
-    """BASIC carries no buyer phone: the debtor must be known (here by its customer number,
-    BT-46); EN 16931 carries one, so the debtor is created as from a CSV row."""
-    known = known_debtor(db, customer_number=BASE.buyer_id) if profile == "basic" else None
+    """BASIC WL and BASIC carry no buyer phone: the debtor must be known (here by its customer
+    number, BT-46); EN 16931 and EXTENDED carry one, so the debtor is created as from a CSV row.
+    BASIC WL has no invoice lines: the import reads only the header, so it needs none."""
+    known = known_debtor(db, customer_number=BASE.buyer_id) if profile in NO_PHONE else None
     report = run(db, tmp_path, ("fa.pdf", facturx(BASE, profile)))
     [entry] = report.files
     assert (entry.status, entry.format, entry.profile) == ("created", "facturx", profile), entry
@@ -73,9 +85,56 @@ def test_a_facturx_pdf_creates_debtor_and_invoice_with_identity_terms_and_eviden
     stored = Path(invoice.document_path or "")
     assert stored.read_bytes().startswith(b"%PDF")  # the original, kept as evidence
     assert stat.S_IMODE(os.stat(stored).st_mode) == 0o600
-    if profile == "en16931":  # contact details exist from this profile on
+    # The e-mail: the buyer's contact (BT-58) from EN 16931 on, its electronic address (BT-49)
+    # in BASIC WL and BASIC; the phone only in the contact.
+    assert BASE.email in {c.address for c in debtor.contacts}
+    if profile in WITH_CONTACT:
         assert debtor.email == BASE.email
         assert {c.address for c in debtor.contacts} >= {BASE.phone}
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_reimporting_a_facturx_pdf_updates_never_duplicates_and_keeps_each_original(
+    db: Session, tmp_path: Path, profile: str
+) -> None:
+    if profile in NO_PHONE:
+        known_debtor(db, customer_number=BASE.buyer_id, siren="732829320")
+    first = facturx(BASE, profile)
+    assert run(db, tmp_path, ("a.pdf", first)).files[0].status == "created"
+    again = run(db, tmp_path, ("a.pdf", first)).files[0]
+    assert (again.status, again.profile) == ("unchanged", profile), again.problems
+    due = "2026-10-31" if profile == "minimum" else "2026-11-15"  # MINIMUM has no due date
+    second = facturx(BASE.but(total="150.00", due=due), profile)
+    changed = run(db, tmp_path, ("a2.pdf", second)).files[0]
+    assert changed.status == "updated", changed.problems
+    [invoice] = db.scalars(select(Invoice)).all()
+    assert (invoice.amount_minor, str(invoice.due_date)) == (15_000, due)
+    assert count(db, Debtor) == 1
+    assert Path(invoice.document_path or "").read_bytes() == second  # the new version's evidence
+    assert len(list((tmp_path / "store").iterdir())) == 2  # and the first one's is still kept
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_each_profiles_fixture_is_what_the_library_reads_as_that_profile(profile: str) -> None:
+    """The generated PDFs carry the CII the `factur-x` library identifies as `profile` (BT-24),
+    with the XMP conformance level of that profile, and valid against that profile's XSD;
+    BASIC WL and MINIMUM without any invoice line, as their XSDs require."""
+    from facturx import get_facturx_xml_from_pdf, get_level, xml_check_xsd
+    from facturx.facturx import FACTURX_LEVEL2xmp
+    from lxml import etree
+    from pypdf import PdfReader
+
+    pdf = facturx(BASE, profile)
+    _name, xml = get_facturx_xml_from_pdf(io.BytesIO(pdf), check_xsd=False)
+    assert get_level(etree.fromstring(xml)) == profile
+    xmp = PdfReader(io.BytesIO(pdf)).xmp_metadata
+    assert xmp is not None
+    level = f"<fx:ConformanceLevel>{FACTURX_LEVEL2xmp[profile]}</fx:ConformanceLevel>"
+    assert level.encode() in xmp.stream.get_data()
+    assert xml_check_xsd(xml, flavor="factur-x", level=profile)
+    has_lines = b"IncludedSupplyChainTradeLineItem" in xml
+    assert has_lines == (profile not in ("minimum", "basicwl"))
+    assert (b"<ram:TelephoneUniversalCommunication>" in xml) == (profile in WITH_CONTACT)
 
 
 def test_a_minimum_profile_invoice_goes_to_the_debtor_known_by_its_siren(
@@ -133,15 +192,24 @@ def test_a_credit_note_reduces_the_balance_through_the_ledger_once(
     assert (invoice.balance_minor, invoice.status) == (0, InvoiceStatus.PAID)
 
 
+@pytest.mark.parametrize("profile", NO_PHONE)
 def test_unknown_debtor_without_a_phone_is_refused_with_the_documented_error(
-    db: Session, tmp_path: Path
+    db: Session, tmp_path: Path, profile: str
 ) -> None:
-    report = run(db, tmp_path, ("min.pdf", facturx(BASE, "minimum")))
-    [entry] = report.files
-    assert entry.status == "rejected"
+    """MINIMUM, BASIC WL and BASIC cannot carry the buyer's phone, which a new debtor needs: the
+    file is refused alone, naming what the buyer is known by, and the next file still imports."""
+    other = BASE.but(number="FA-OTHER")
+    report = run(db, tmp_path, ("nophone.pdf", facturx(BASE, profile)), ("ok.pdf", facturx(other)))
+    [entry, ok] = report.files
+    assert (entry.status, entry.profile) == ("rejected", profile)
     assert entry.problems[0].field == "buyer"
     assert entry.problems[0].message.startswith("unknown debtor: no debtor has SIREN/SIRET")
-    assert count(db, Invoice) == 0 and count(db, Debtor) == 0
+    assert "carries no buyer phone to create one (import the debtor by CSV first)" in (
+        entry.problems[0].message
+    )
+    assert ok.status == "created", ok.problems
+    assert {i.number for i in db.scalars(select(Invoice))} == {"FA-OTHER"}
+    assert len(list((tmp_path / "store").iterdir())) == 1  # the refused original is not kept
 
 
 @pytest.mark.parametrize(
@@ -392,20 +460,30 @@ def test_statements_per_file_do_not_grow(db: Session, tmp_path: Path, files: int
         assert kinds["insert"] <= 8 * chunks, kinds
 
 
-def test_a_drafthorse_built_facturx_imports(db: Session, tmp_path: Path) -> None:
-    from facturx import generate_from_binary
-
-    from tests.relance.einvoice.samples import blank_pdf, drafthorse_en16931
-
-    pdf = generate_from_binary(
-        blank_pdf(), drafthorse_en16931(), flavor="factur-x", level="en16931"
-    )
-    [entry] = run(db, tmp_path, ("dh.pdf", bytes(pdf))).files
-    assert (entry.status, entry.profile) == ("created", "en16931"), entry.problems
+@pytest.mark.parametrize("profile", ["basicwl", "basic", "en16931", "extended"])
+def test_a_drafthorse_built_facturx_imports(db: Session, tmp_path: Path, profile: str) -> None:
+    if profile in NO_PHONE:  # no buyer phone in these profiles: a debtor known by its SIREN
+        make_debtor(
+            db,
+            channels=(Channel.SMS,),
+            phone="+33639980043",
+            customer_number="C-DH",
+            siren="552100554",
+        )
+    pdf = drafthorse_facturx(profile)
+    [entry] = run(db, tmp_path, ("dh.pdf", pdf)).files
+    assert (entry.status, entry.format, entry.profile) == ("created", "facturx", profile), entry
     invoice = db.scalars(select(Invoice).where(Invoice.number == "DH-2026-001")).one()
-    assert (invoice.amount_minor, str(invoice.due_date)) == (30_000, "2026-11-30")
-    assert (invoice.debtor.siren, invoice.debtor.customer_number) == ("552100554", "C-DH-001")
+    assert (invoice.amount_minor, invoice.currency) == (30_000, "EUR")
+    assert (str(invoice.issue_date), str(invoice.due_date)) == ("2026-10-01", "2026-11-30")
+    debtor = invoice.debtor
+    assert (debtor.siren, debtor.vat_number) == ("552100554", "FR27552100554")
+    assert debtor.customer_number == ("C-DH" if profile in NO_PHONE else "C-DH-001")
+    assert "dupont@example.fr" in {c.address for c in debtor.contacts}
     assert "40 €" in (invoice.late_payment_terms or "")
+    assert Path(invoice.document_path or "").read_bytes() == pdf
+    assert run(db, tmp_path, ("dh.pdf", pdf)).files[0].status == "unchanged"
+    assert count(db, Invoice) == 1 and count(db, Debtor) == 1
 
 
 def test_reimport_adds_the_buyers_new_contacts_but_never_anothers_phone(
