@@ -148,9 +148,18 @@ def read_cii(root: etree._Element, format: str = "cii") -> EInvoice:
     guideline = _text(
         root, "rsm:ExchangedDocumentContext/ram:GuidelineSpecifiedDocumentContextParameter/ram:ID"
     )
+    # BT-111, the VAT total in the VAT accounting currency (BT-6, required in France when the
+    # invoice is in another currency than the euro), is the one amount not in the invoice's
+    # currency: a second TaxTotalAmount, every profile but MINIMUM. It is not judged as one.
+    tax_currency = _text(root, f"{settlement}/ram:TaxCurrencyCode")
     currencies = {
-        str(c) for c in root.xpath(f"{settlement}//@currencyID", namespaces=NS) if str(c).strip()
-    }
+        str(node.get("currencyID")).strip()
+        for node in root.xpath(f"{settlement}//*[@currencyID]", namespaces=NS)
+        if not (
+            etree.QName(node).localname == "TaxTotalAmount"
+            and node.get("currencyID") == tax_currency
+        )
+    } - {""}
     return EInvoice(
         format=format,
         profile=PROFILES.get(guideline, guideline),

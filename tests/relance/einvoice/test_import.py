@@ -516,3 +516,42 @@ def test_reimport_adds_the_buyers_new_contacts_but_never_anothers_phone(
     assert count(db, Contact) == before
     invoice = db.scalars(select(Invoice).where(Invoice.number == BASE.number)).one()
     assert invoice.amount_minor == 12_000  # the whole file changed nothing
+
+
+@pytest.mark.parametrize("profile", ["basicwl", "extended"])
+def test_a_foreign_currency_invoice_with_its_vat_total_in_euros_imports(
+    db: Session, tmp_path: Path, profile: str
+) -> None:
+    """A USD invoice states its VAT also in euros (BT-111 in the VAT accounting currency BT-6, as
+    French law asks): that second TaxTotalAmount is not an amount in the wrong currency (such
+    invoices were refused, 'amounts are in EUR but the invoice currency is USD'). An amount in
+    a currency that is neither is still refused."""
+    from facturx import generate_from_binary
+
+    from tests.relance.einvoice.samples import blank_pdf
+
+    known_debtor(db, customer_number=BASE.buyer_id)
+
+    def pdf(number: str, tax_currency: str) -> bytes:
+        xml = (
+            cii(BASE.but(number=number, currency="USD"), profile)
+            .replace(
+                b"<ram:InvoiceCurrencyCode>",
+                f"<ram:TaxCurrencyCode>{tax_currency}</ram:TaxCurrencyCode><ram:InvoiceCurrencyCode>".encode(),
+            )
+            .replace(
+                b"<ram:GrandTotalAmount>",
+                b'<ram:TaxTotalAmount currencyID="EUR">18.50</ram:TaxTotalAmount><ram:GrandTotalAmount>',
+            )
+        )
+        return bytes(
+            generate_from_binary(blank_pdf(), xml, flavor="factur-x", level=profile, check_xsd=True)
+        )
+
+    [entry] = run(db, tmp_path, ("usd.pdf", pdf("USD-1", "EUR"))).files
+    assert entry.status == "created", entry.problems
+    invoice = db.scalars(select(Invoice).where(Invoice.number == "USD-1")).one()
+    assert (invoice.amount_minor, invoice.currency) == (12_000, "USD")
+    [wrong] = run(db, tmp_path, ("gbp.pdf", pdf("USD-2", "GBP"))).files
+    assert wrong.status == "rejected"
+    assert wrong.problems[0].message == "amounts are in EUR but the invoice currency is 'USD'"
