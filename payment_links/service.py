@@ -258,17 +258,23 @@ def link_metadata(link: PaymentLink, provider_name: str) -> dict[str, str]:
 
 
 def charge_metadata(
-    provider_name: str, *, debtor_id: int, installment_id: int, charge_id: int, kind: str
+    provider_name: str, *, debtor_id: int, installment_id: int, charge_key: str, kind: str
 ) -> dict[str, str]:
     """Ties an off-session PaymentIntent back to its installment charge (`InstallmentCharge`):
-    the webhook finds the attempt by `relance_charge_id` when a SEPA debit settles or fails."""
+    the webhook finds the attempt by `relance_charge_key` when a SEPA debit settles or fails.
+
+    The key is the attempt's idempotency key (installment + attempt), not its row id: a pass
+    that dies after the provider answered is rerun with a new row (PostgreSQL does not give a
+    rolled-back id again), and a request sent again under the same idempotency key must carry
+    the same parameters, or Stripe refuses it (the debit it already made would then be marked
+    failed, and the debtor told so, while the money is on its way)."""
     return {
         "relance_kind": "off_session",
         "relance_provider": provider_name,
         "relance_method": kind,
         "relance_debtor_id": str(debtor_id),
         "relance_installment_id": str(installment_id),
-        "relance_charge_id": str(charge_id),
+        "relance_charge_key": charge_key,
     }
 
 

@@ -14,7 +14,7 @@ collector's review, and the link stays open (`relance/ledger/review.py`, issue 1
 
 SEPA Direct Debit (issue 20): `setup_intent.succeeded` makes a pending mandate active,
 `mandate.updated` to inactive stops debiting it, and `payment_intent.succeeded` /
-`payment_failed` carrying `relance_charge_id` settle or fail the installment charge the worker
+`payment_failed` carrying `relance_charge_key` settle or fail the installment charge the worker
 made (`relance/followups/charges.py`); a failure after a success reverses the payment.
 
 Disputes (`charge.dispute.created`, `charge.dispute.closed`), found by their `payment_intent`
@@ -35,6 +35,7 @@ from collections.abc import Callable
 from typing import Any
 
 import stripe
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -415,8 +416,15 @@ def _save_card(
 
 def _charge(session: Session, obj: dict[str, Any]) -> InstallmentCharge | None:
     """The worker's installment charge this PaymentIntent is, when it names one and matches."""
-    charge_id = _row_id(_metadata(obj).get("relance_charge_id"))
-    charge = session.get(InstallmentCharge, charge_id) if charge_id is not None else None
+    metadata = _metadata(obj)
+    key = metadata.get("relance_charge_key")
+    if isinstance(key, str) and key:
+        charge = session.scalar(
+            select(InstallmentCharge).where(InstallmentCharge.idempotency_key == key[:128])
+        )
+    else:  # a debit made before the key was sent names the row
+        charge_id = _row_id(metadata.get("relance_charge_id"))
+        charge = session.get(InstallmentCharge, charge_id) if charge_id is not None else None
     if charge is None or charge.provider_ref != obj.get("id"):
         return None
     return charge

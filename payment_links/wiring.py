@@ -62,7 +62,6 @@ class PaymentLinksAdapter:
         installment: Installment,
         amount_minor: int,
         idempotency_key: str,
-        charge_id: int,
     ) -> ChargeResult:
         provider = self.provider
         if saved.provider != provider.name:
@@ -86,7 +85,7 @@ class PaymentLinksAdapter:
                 provider.name,
                 debtor_id=saved.debtor_id,
                 installment_id=installment.id,
-                charge_id=charge_id,
+                charge_key=idempotency_key,
                 kind=saved.kind,
             ),
             idempotency_key=idempotency_key,

@@ -138,7 +138,6 @@ def charge(
         installment=inst,
         amount_minor=amount,
         idempotency_key=row.idempotency_key,
-        charge_id=row.id,
     )
     row.provider_ref = result.provider_ref
     if result.succeeded and result.provider_ref:

@@ -68,7 +68,6 @@ class PaymentsPort(Protocol):
         installment: Installment,
         amount_minor: int,
         idempotency_key: str,
-        charge_id: int,
     ) -> ChargeResult:
         """Charge one installment with the card or mandate kept on file, without the debtor."""
         ...

@@ -113,7 +113,7 @@ def test_the_job_debits_the_mandate_through_stripe_and_the_intent_stays_processi
     )
     assert sent["allowed_payment_method_types"] == ["sepa_debit"]
     assert (sent["off_session"], sent["confirm"]) == ("true", "true")
-    assert sent["metadata"]["relance_charge_id"] == str(charge.id)
+    assert sent["metadata"]["relance_charge_key"] == charge.idempotency_key
     assert sent["metadata"]["relance_installment_id"] == str(first.id)
 
     intent = stripe_server.intent(charge.provider_ref)
@@ -138,19 +138,39 @@ def test_a_retried_job_sends_the_same_key_and_stripe_answers_the_same_intent(
     client, db, gateway, stripe_payments, stripe_server
 ):
     """The pass dies after Stripe answered: the rerun claims the same attempt, sends the same
-    key, and the fake (like Stripe) replays the first PaymentIntent instead of debiting twice."""
-    _, _, plan, _ = _debiting(client, db, stripe_server)
+    key and the same parameters, and the fake (like Stripe) replays the first PaymentIntent
+    instead of debiting twice. The rerun's row has a new id, as on PostgreSQL (a sequence never
+    gives a rolled-back id again): the request named the row id, so Stripe refused the replay
+    as the same key with other parameters, and the debit it had made was marked failed."""
+    debtor, _, plan, saved = _debiting(client, db, stripe_server)
     first = plan.installments[0]
     db.commit()
 
     _run(db, TODAY)
     db.rollback()  # the worker died before its commit
     assert _charges(db, first) == []
+    # another worker's charge takes the next id in the meantime (what PostgreSQL's sequence does)
+    db.add(
+        InstallmentCharge(
+            installment_id=plan.installments[1].id,
+            saved_method_id=saved.id,
+            debtor_id=debtor.id,
+            attempt=1,
+            kind="sepa_debit",
+            provider="stripe",
+            amount_minor=2000,
+            currency="EUR",
+            idempotency_key="another-worker",
+            status="failed",
+        )
+    )
+    db.commit()
     _run(db, TODAY)
     db.commit()
 
     one, two = stripe_server.intent_requests()
     assert one.headers["idempotency-key"] == two.headers["idempotency-key"]
+    assert one.params == two.params
     assert len(stripe_server.sepa_intents) == 1
     (charge,) = _charges(db, first)
     assert charge.provider_ref == next(iter(stripe_server.sepa_intents))
@@ -293,3 +313,22 @@ def test_a_debit_returned_after_it_settled_is_reversed_like_the_sandbox_does(
     second = plan.installments[1]
     assert _run(db, second.due_date).debits_processing == []
     assert len(stripe_server.intent_requests()) == 1
+
+
+def test_a_debit_made_before_the_key_was_sent_still_settles_its_charge(
+    client, db, gateway, stripe_payments, stripe_server
+):
+    """Debits already in flight when the metadata changed name their row (`relance_charge_id`),
+    not their key: the bank's answer days later still finds the charge."""
+    _, invoice, plan, _, charge = _debited(client, db, stripe_server)
+    intent = stripe_server.settle_debit(charge.provider_ref)
+    metadata = dict(intent["metadata"])
+    metadata.pop("relance_charge_key")
+    metadata["relance_charge_id"] = str(charge.id)
+    answer = _deliver(
+        client, StripeFake.event("payment_intent.succeeded", intent | {"metadata": metadata})
+    )
+    assert answer.status_code == 200 and answer.json()["outcome"] == "recorded"
+    db.expire_all()
+    assert charge.status == "succeeded" and plan.installments[0].status == "paid"
+    assert invoice.paid_minor == 2000
