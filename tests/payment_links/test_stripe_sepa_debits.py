@@ -14,14 +14,20 @@ from sqlalchemy import func, select
 
 from payment_links.providers.stripe_provider import StripeProvider
 from payment_links.wiring import install
-from relance.db.models import Conversation, Payment, PaymentAllocation, Task, WebhookEvent
+from relance.db.models import Conversation, Payment, Task, WebhookEvent
 from relance.followups.service import run_followups
 from relance.ledger import ports as ledger_ports
-from relance.ledger.models import InstallmentCharge
 from relance.ledger.service import open_balance
 from relance.plans import mandates
 from tests.console.conftest import login
-from tests.factories import make_debtor, make_invoice, make_plan, make_user
+from tests.factories import (
+    make_debtor,
+    make_installment_charge,
+    make_invoice,
+    make_plan,
+    make_user,
+)
+from tests.support.installments import balanced, charges_of
 from tests.support.stripe_fake import StripeFake
 
 SECRET = "whsec_test_secret"
@@ -51,21 +57,6 @@ def _events(db):
     return db.scalar(select(func.count(WebhookEvent.id)))
 
 
-def _charges(db, inst):
-    return db.scalars(
-        select(InstallmentCharge).where(InstallmentCharge.installment_id == inst.id)
-    ).all()
-
-
-def _balanced(db, invoice):
-    allocated = db.scalar(
-        select(func.coalesce(func.sum(PaymentAllocation.amount_minor), 0)).where(
-            PaymentAllocation.invoice_id == invoice.id
-        )
-    )
-    return invoice.paid_minor == allocated
-
-
 def _debiting(client, db, stripe_server):
     """A 2 × 20 € plan whose first installment is due today, with a Stripe SEPA mandate made
     through the real path: setup-mode session, then the signed `setup_intent.succeeded`."""
@@ -91,7 +82,7 @@ def _debited(client, db, stripe_server):
     first = plan.installments[0]
     report = _run(db, TODAY)
     assert report.debits_processing == [first.id] and report.charge_failures == []
-    (charge,) = _charges(db, first)
+    (charge,) = charges_of(db, first)
     return debtor, invoice, plan, saved, charge
 
 
@@ -130,7 +121,7 @@ def test_the_job_debits_the_mandate_through_stripe_and_the_intent_stays_processi
     for day in (TODAY + timedelta(days=1), TODAY + timedelta(days=2)):
         later = _run(db, day)
         assert later.debits_processing == [] and later.charge_failures == []
-    assert len(stripe_server.intent_requests()) == 1 and len(_charges(db, first)) == 1
+    assert len(stripe_server.intent_requests()) == 1 and len(charges_of(db, first)) == 1
     assert all("/pay/" not in text for text in gateway.texts_for(debtor))  # no link needed
 
 
@@ -142,27 +133,16 @@ def test_a_retried_job_sends_the_same_key_and_stripe_answers_the_same_intent(
     instead of debiting twice. The rerun's row has a new id, as on PostgreSQL (a sequence never
     gives a rolled-back id again): the request named the row id, so Stripe refused the replay
     as the same key with other parameters, and the debit it had made was marked failed."""
-    debtor, _, plan, saved = _debiting(client, db, stripe_server)
+    _, _, plan, saved = _debiting(client, db, stripe_server)
     first = plan.installments[0]
     db.commit()
 
     _run(db, TODAY)
     db.rollback()  # the worker died before its commit
-    assert _charges(db, first) == []
+    assert charges_of(db, first) == []
     # another worker's charge takes the next id in the meantime (what PostgreSQL's sequence does)
-    db.add(
-        InstallmentCharge(
-            installment_id=plan.installments[1].id,
-            saved_method_id=saved.id,
-            debtor_id=debtor.id,
-            attempt=1,
-            kind="sepa_debit",
-            provider="stripe",
-            amount_minor=2000,
-            currency="EUR",
-            idempotency_key="another-worker",
-            status="failed",
-        )
+    make_installment_charge(
+        db, plan.installments[1], saved, idempotency_key="another-worker", status="failed"
     )
     db.commit()
     _run(db, TODAY)
@@ -172,7 +152,7 @@ def test_a_retried_job_sends_the_same_key_and_stripe_answers_the_same_intent(
     assert one.headers["idempotency-key"] == two.headers["idempotency-key"]
     assert one.params == two.params
     assert len(stripe_server.sepa_intents) == 1
-    (charge,) = _charges(db, first)
+    (charge,) = charges_of(db, first)
     assert charge.provider_ref == next(iter(stripe_server.sepa_intents))
     assert charge.status == "processing"
 
@@ -196,7 +176,7 @@ def test_payment_intent_succeeded_settles_the_installment_once(
     assert answer.status_code == 200 and answer.json()["outcome"] == "recorded"
     db.expire_all()
     assert charge.status == "succeeded" and charge.settled_at is not None
-    assert first.status == "paid" and invoice.paid_minor == 2000 and _balanced(db, invoice)
+    assert first.status == "paid" and invoice.paid_minor == 2000 and balanced(db, invoice)
     payment = db.scalars(select(Payment).where(Payment.debtor_id == debtor.id)).one()
     assert (payment.method, payment.provider, payment.provider_ref) == (
         "sepa_debit",
@@ -211,7 +191,7 @@ def test_payment_intent_succeeded_settles_the_installment_once(
     assert _deliver(client, again).json()["outcome"] == "already_recorded"  # a new event id
     db.expire_all()
     assert db.scalar(select(func.count(Payment.id)).where(Payment.debtor_id == debtor.id)) == 1
-    assert first.paid_minor == 2000 and invoice.paid_minor == 2000 and _balanced(db, invoice)
+    assert first.paid_minor == 2000 and invoice.paid_minor == 2000 and balanced(db, invoice)
     assert _run(db, TODAY + timedelta(days=1)).debits_processing == []
 
 
@@ -248,7 +228,7 @@ def test_payment_failed_days_later_starts_the_follow_up_once_and_reads_in_words(
     assert task.details["late"] is False and task.details["kind"] == "sepa_debit"
     (text,) = gateway.texts_for(debtor)
     assert "rejeté par votre banque" in text and "/pay/" in text
-    assert first.status == "due" and invoice.paid_minor == 0 and _balanced(db, invoice)
+    assert first.status == "due" and invoice.paid_minor == 0 and balanced(db, invoice)
     assert open_balance(db, debtor.id) == 4000
     assert db.scalar(select(func.count(Payment.id)).where(Payment.debtor_id == debtor.id)) == 0
 
@@ -299,7 +279,7 @@ def test_a_debit_returned_after_it_settled_is_reversed_like_the_sandbox_does(
     payment = db.scalars(select(Payment).where(Payment.debtor_id == debtor.id)).one()
     assert payment.reversed_at is not None and payment.allocations == []
     assert first.status == "due" and first.paid_minor == 0
-    assert invoice.paid_minor == 0 and invoice.status == "open" and _balanced(db, invoice)
+    assert invoice.paid_minor == 0 and invoice.status == "open" and balanced(db, invoice)
     assert open_balance(db, debtor.id) == 4000 and debtor.credit_minor == 0
     task = db.scalars(select(Task).where(Task.debtor_id == debtor.id)).one()
     assert task.details["late"] is True and task.details["code"] == "account_closed"

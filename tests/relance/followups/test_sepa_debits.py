@@ -16,13 +16,14 @@ from payment_links.providers.sandbox import (
     signature_header,
 )
 from payment_links.wiring import install
-from relance.db.models import AuditEvent, Payment, PaymentAllocation, Task, WebhookEvent
+from relance.db.models import AuditEvent, Payment, Task, WebhookEvent
 from relance.errors import Conflict, NotFound, PolicyViolation
 from relance.followups.service import run_followups
-from relance.ledger.models import InstallmentCharge, SavedPaymentMethod
+from relance.ledger.models import SavedPaymentMethod
 from relance.ledger.service import open_balance
 from relance.plans import mandates
 from tests.factories import make_debtor, make_invoice, make_plan
+from tests.support.installments import balanced, charges_of
 
 TODAY = date(2026, 3, 10)  # a Tuesday
 IBAN = "DE89370400440532013000"
@@ -70,21 +71,6 @@ def _mandate(db, settings, debtor, plan, outcome="ok") -> SavedPaymentMethod:
     return saved
 
 
-def _charges(db, inst):
-    return db.scalars(
-        select(InstallmentCharge).where(InstallmentCharge.installment_id == inst.id)
-    ).all()
-
-
-def _balanced(db, invoice):
-    allocated = db.scalar(
-        select(func.coalesce(func.sum(PaymentAllocation.amount_minor), 0)).where(
-            PaymentAllocation.invoice_id == invoice.id
-        )
-    )
-    return invoice.paid_minor == allocated
-
-
 @pytest.fixture
 def sandbox(settings, sandbox_payments):
     return settings
@@ -114,7 +100,7 @@ def test_sepa_debit_is_processing_then_settles_by_event(db, gateway, sandbox):
     report = _run(db, TODAY)
     assert report.debits_processing == [first.id] and report.charged == []
     assert first.status == "due" and db.scalar(select(func.count(Payment.id))) == 0
-    (charge,) = _charges(db, first)
+    (charge,) = charges_of(db, first)
     assert charge.status == "processing" and charge.kind == "sepa_debit"
 
     later = _run(db, TODAY)
@@ -122,8 +108,8 @@ def test_sepa_debit_is_processing_then_settles_by_event(db, gateway, sandbox):
     assert first.status == "paid" and charge.status == "succeeded"
     payment = db.scalars(select(Payment).where(Payment.debtor_id == debtor.id)).one()
     assert (payment.method, payment.provider_ref) == ("sepa_debit", charge.provider_ref)
-    assert _run(db, TODAY).provider_events == 0 and len(_charges(db, first)) == 1
-    assert _balanced(db, invoice)
+    assert _run(db, TODAY).provider_events == 0 and len(charges_of(db, first)) == 1
+    assert balanced(db, invoice)
 
 
 def test_a_retried_job_charges_once(db, gateway, settings):
@@ -145,7 +131,7 @@ def test_a_retried_job_charges_once(db, gateway, settings):
 
     _run(db, TODAY)
     db.rollback()  # the worker died before its commit
-    assert _charges(db, first) == []
+    assert charges_of(db, first) == []
     _run(db, TODAY)
     db.commit()
     _run(db, TODAY)  # settles
@@ -166,7 +152,7 @@ def test_immediate_failure_starts_the_follow_up_once(db, gateway, sandbox):
     again = _run(db, TODAY)
 
     assert report.charge_failures == [first.id] and again.charge_failures == []
-    (charge,) = _charges(db, first)
+    (charge,) = charges_of(db, first)
     assert (charge.status, charge.failure_code) == ("failed", "insufficient_funds")
     task = db.scalars(select(Task).where(Task.debtor_id == debtor.id)).one()
     assert (
@@ -183,7 +169,7 @@ def test_late_failure_reverses_the_payment_reopens_and_follows_up(db, gateway, s
     first = plan.installments[0]
     _run(db, TODAY)
     _run(db, TODAY)
-    (charge,) = _charges(db, first)
+    (charge,) = charges_of(db, first)
     assert first.status == "paid" and invoice.paid_minor == 2000
     assert open_balance(db, debtor.id) == 2000
     gateway.sent.clear()
@@ -198,7 +184,7 @@ def test_late_failure_reverses_the_payment_reopens_and_follows_up(db, gateway, s
     payment = db.scalars(select(Payment).where(Payment.debtor_id == debtor.id)).one()
     assert payment.reversed_at is not None and payment.allocations == []
     assert first.status == "due" and first.paid_minor == 0
-    assert invoice.paid_minor == 0 and invoice.status == "open" and _balanced(db, invoice)
+    assert invoice.paid_minor == 0 and invoice.status == "open" and balanced(db, invoice)
     assert open_balance(db, debtor.id) == 4000 and debtor.credit_minor == 0
     task = db.scalars(select(Task).where(Task.debtor_id == debtor.id)).one()
     assert task.details["late"] is True
@@ -235,7 +221,7 @@ def test_the_debtor_revokes_the_mandate(db, gateway, sandbox):
         == "debtor"
     )
     report = _run(db, TODAY)
-    assert report.debits_processing == [] and _charges(db, plan.installments[0]) == []
+    assert report.debits_processing == [] and charges_of(db, plan.installments[0]) == []
 
 
 def test_a_forged_setup_event_is_refused_and_stores_nothing(db, sandbox):
