@@ -64,7 +64,9 @@ def test_rasa_down_holding_reply_then_replay_in_order(
     inbound = db.scalars(select(Message.status).where(Message.direction == "inbound")).all()
     assert set(inbound) == {MessageStatus.RECEIVED}
     replies = db.scalars(
-        select(Message).where(Message.direction == "outbound", Message.author == "bot")
+        select(Message)
+        .where(Message.direction == "outbound", Message.author == "bot")
+        .order_by(Message.id)
     ).all()
     assert [m.body for m in replies] == [first, "echo: deux", "echo: trois"]
     assert all(m.provider_id and m.status == "queued" for m in replies)  # sent, not inline
