@@ -9,6 +9,7 @@ from rasa_sdk.types import DomainDict
 
 from actions._common import debtor_of, next_installment_variables, today, unit_of_work, utter
 from actions.late_reasons import record_request_reason
+from actions.plan_pending import ask_again, awaiting_plan_answer
 from relance.db.models import Task
 from relance.db.models.enums import Segment
 from relance.plans import repository as plans_repository
@@ -42,11 +43,12 @@ class ActionGiveBalance(Action):
                 currency=invoices[0].currency,
                 invoice_count=len(invoices),
                 oldest_due_date=invoices[0].due_date.isoformat(),
-                # a form asks its own question next: no "would you like a payment link?" too
-                form_active=bool(tracker.active_loop_name),
+                # a form or a plan proposal asks its own question next: no "would you like a
+                # payment link?" too
+                form_active=bool(tracker.active_loop_name) or awaiting_plan_answer(tracker),
                 **next_installment_variables(session, invoices[0].debtor_id),
             )
-        return []
+        return ask_again(tracker)
 
 
 class ActionGiveDebtDetails(Action):
@@ -81,7 +83,7 @@ class ActionGiveDebtDetails(Action):
                     for i in invoices[:5]
                 ],
             )
-        return []
+        return ask_again(tracker)
 
 
 class ActionSendInvoiceCopy(Action):

@@ -18,16 +18,25 @@ every such intent:
 from __future__ import annotations
 
 import copy
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
-from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActionExecuted, EventType, SlotSet, UserUtteranceReverted, UserUttered
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import (
+    ActionExecuted,
+    ActiveLoop,
+    EventType,
+    FollowupAction,
+    SlotSet,
+    UserUtteranceReverted,
+    UserUttered,
+)
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions._common import utter
-from bot.components.evidence import CONFIRM_INTENT
+from bot.components.evidence import CONFIRM_INTENT, CONSEQUENTIAL
 
 ASK = "action_ask_confirmation"
 CONFIRM = "action_confirm_consequential"
@@ -83,6 +92,48 @@ def replay(event: Mapping[str, Any], reverts: int) -> list[EventType]:
         ActionExecuted("action_listen"),
         replayed,
     ]
+
+
+def foreign_weak_intent(tracker: Tracker, own_intents: tuple[str, ...]) -> str | None:
+    """The consequential intent a form cannot take as its answer, held back for confirmation:
+    a weak opt-out, wrong person, dispute... in the middle of another form's question. A weak
+    "yes" and a weak reading of the form's own intent are answers in context (None)."""
+    message = tracker.latest_message or {}
+    if (message.get("intent") or {}).get("name") != CONFIRM_INTENT:
+        return None
+    intent = guarded_intent(message)
+    if intent is None or intent == "affirm" or intent in own_intents:
+        return None
+    return intent if intent in CONSEQUENTIAL else None
+
+
+class FormThatAsksBeforeLeaving(FormValidationAction, ABC):
+    """A form whose question a weak consequential request interrupts: the form ends and the
+    confirmation question is asked (the same one as outside any form), so "yes" carries the
+    request out and "no" changes nothing.
+
+    Seen in conversation: "ne me dérangez plus" (a weak opt-out) while the promise form asked for
+    a date was "not an answer", so the form asked for the date again and the debtor's wish was
+    never heard; in the dispute form it became the dispute's description. The plan form does the
+    same with a rule (its mappings refuse the label); these forms' free-text answers take any
+    label, so the decision is made here, where the form's own intent is known. The slot the
+    message was taken for this turn is emptied: it was no answer.
+    """
+
+    own_intents: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def name(self) -> str:
+        """Abstract, so that the action server registers the forms, not this base."""
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        if foreign_weak_intent(tracker, self.own_intents) is None:
+            return await super().run(dispatcher, tracker, domain)
+        requested = tracker.get_slot("requested_slot")
+        emptied = [SlotSet(requested, None)] if requested else []
+        return [*emptied, SlotSet("requested_slot", None), ActiveLoop(None), FollowupAction(ASK)]
 
 
 class ActionAskConfirmation(Action):

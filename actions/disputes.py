@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions._common import debtor_of, filled_slot, latest_text, not_an_answer, unit_of_work, utter
+from actions.confirmation import FormThatAsksBeforeLeaving
 from actions.handoff import escalate_on_signal
 from actions.late_reasons import stated_reason
 from relance.disputes.service import classify_reason, create_dispute
@@ -39,7 +40,9 @@ class ActionAskDisputeDetails(Action):
         return []
 
 
-class ValidateDisputeForm(FormValidationAction):
+class ValidateDisputeForm(FormThatAsksBeforeLeaving):
+    own_intents = ("dispute_debt",)
+
     def name(self) -> str:
         return "validate_dispute_form"
 

@@ -19,6 +19,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions._common import debtor_of, next_installment_variables, unit_of_work, utter
+from actions.plan_pending import ask_again
 from relance.plans import repository as plans_repository
 
 NAME = "action_out_of_scope"
@@ -42,4 +43,5 @@ class ActionOutOfScope(Action):
                         **next_installment_variables(session, plan.debtor_id),
                     }
         utter(dispatcher, "utter_out_of_scope", **variables)
-        return []
+        # A plan proposal waiting for its yes or no is said again (actions/plan_pending.py).
+        return ask_again(tracker)

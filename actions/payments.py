@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
@@ -19,6 +19,7 @@ from actions._common import (
     unit_of_work,
     utter,
 )
+from actions.confirmation import FormThatAsksBeforeLeaving
 from actions.late_reasons import record_request_reason
 from payment_links.service import create_link
 from relance.errors import RelanceError
@@ -95,7 +96,9 @@ class ActionAskPaymentReference(Action):
         return []
 
 
-class ValidateAlreadyPaidForm(FormValidationAction):
+class ValidateAlreadyPaidForm(FormThatAsksBeforeLeaving):
+    own_intents = ("already_paid",)
+
     def name(self) -> str:
         return "validate_already_paid_form"
 

@@ -39,6 +39,13 @@ _IN_A_WHILE = re.compile(
     r"\b(?:dans|in|d'ici|within)\s+\S+\s+(?:semaines?|weeks?|mois|months?|jours?|days?)\b"
 )
 
+# "peu importe", "comme vous voulez", "whatever suits you": no rhythm preferred.
+_NO_PREFERENCE = re.compile(
+    r"\b(?:peu importe|comme (?:vous|tu) (?:voulez|veux|preferez)|ca m'est egal|"
+    r"pas de preference|whatever|any(?:thing| of them| is fine)|(?:it )?doesn'?t matter|"
+    r"as you (?:like|wish|want|prefer)|up to you|no preference|either)\b"
+)
+
 RESET = (
     "plan_installments",
     "plan_frequency",
@@ -125,6 +132,11 @@ def from_amount_per_installment(tracker: Tracker, text: str) -> dict[str, Any] |
     if offer.frequency and not parse_frequency(tracker.get_slot("plan_frequency")):
         slots["plan_frequency"] = offer.frequency
     return slots
+
+
+def _no_preference(tracker: Tracker) -> bool:
+    intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+    return intent == "affirm" or _NO_PREFERENCE.search(fold(latest_text(tracker))) is not None
 
 
 class ValidatePlanForm(FormValidationAction):
@@ -226,8 +238,14 @@ class ValidatePlanForm(FormValidationAction):
         frequency = parse_frequency(str(slot_value) if slot_value is not None else None) or (
             parse_frequency(latest_text(tracker)) if slot_value is not None else None
         )
+        asked = tracker.get_slot("requested_slot") == "plan_frequency"
+        if frequency is None and asked and _no_preference(tracker):
+            # "oui" or "peu importe" to "monthly, every two weeks or weekly?": the first choice
+            # offered. The proposal that follows says "monthly" and waits for the debtor's yes,
+            # which is better than "Sorry, I couldn't read that" to an agreeable answer.
+            return {"plan_frequency": "monthly"}
         if frequency is None:
-            if tracker.get_slot("requested_slot") == "plan_frequency":
+            if asked:
                 utter(dispatcher, "utter_invalid_answer", field="frequency")
             return {"plan_frequency": None}
         return {"plan_frequency": frequency}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
@@ -20,6 +20,7 @@ from actions._common import (
     unit_of_work,
     utter,
 )
+from actions.confirmation import FormThatAsksBeforeLeaving
 from relance.nlu_normalise import currency_of, parse_amount, parse_date, wants_full_amount
 from relance.plans import repository as plans_repository
 from relance.promises import service as promises
@@ -72,7 +73,9 @@ class ActionAskPromiseAmount(Action):
         return []
 
 
-class ValidatePromiseForm(FormValidationAction):
+class ValidatePromiseForm(FormThatAsksBeforeLeaving):
+    own_intents = ("promise_to_pay",)
+
     def name(self) -> str:
         return "validate_promise_form"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
 from freezegun import freeze_time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -81,6 +82,44 @@ def test_plan_form_normalises(dispatcher) -> None:
     assert form.validate_plan_frequency("tous les quinze jours", dispatcher, tracker, {}) == {
         "plan_frequency": "biweekly"
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "language"),
+    [
+        ("oui", "affirm", "fr"),
+        ("ok", "affirm", "fr"),
+        ("peu importe", "inform", "fr"),
+        ("comme vous voulez", "inform", "fr"),
+        ("ça m'est égal", "inform", "fr"),
+        ("yes", "affirm", "en"),
+        ("whatever suits you", "inform", "en"),
+        ("doesn't matter", "inform", "en"),
+        ("up to you", "inform", "en"),
+    ],
+)
+def test_yes_or_no_preference_to_how_often_takes_monthly(
+    dispatcher, text: str, intent: str, language: str
+) -> None:
+    """Simulator finding: "oui" to "monthly, every two weeks or weekly?" got "Sorry, I couldn't
+    read that". An agreeable answer takes the first choice offered; the proposal says it and
+    waits for the debtor's yes."""
+    tracker = make_tracker(
+        {"requested_slot": "plan_frequency", "language": language}, text=text, intent=intent
+    )
+    assert ValidatePlanForm().validate_plan_frequency(text, dispatcher, tracker, {}) == {
+        "plan_frequency": "monthly"
+    }
+    assert dispatcher.messages == []
+
+
+@pytest.mark.parametrize("text", ["bof", "n'importe quoi", "je sais pas encore"])
+def test_an_unreadable_rhythm_is_still_asked_again(dispatcher, text: str) -> None:
+    tracker = make_tracker({"requested_slot": "plan_frequency"}, text=text, intent="inform")
+    assert ValidatePlanForm().validate_plan_frequency(text, dispatcher, tracker, {}) == {
+        "plan_frequency": None
+    }
+    assert responses(dispatcher) == ["utter_invalid_answer"]
 
 
 def test_plan_within_limits_then_created_with_first_link(

@@ -189,3 +189,66 @@ def test_not_an_answer_reads_the_labels() -> None:
     guarded = tracker(CONFIRM_INTENT, ranking=[CONFIRM_INTENT, "nlu_fallback", "already_paid"])
     assert not not_an_answer(guarded, "already_paid")
     assert not not_an_answer(tracker("nlu_fallback", text="12/03/1985"))
+
+
+def _run(form: Any, tracker: Tracker, dispatcher: CollectingDispatcher) -> list[dict[str, Any]]:
+    import asyncio
+
+    domain = {"forms": {form.name().removeprefix("validate_"): {"required_slots": []}}}
+    return asyncio.run(form.run(dispatcher, tracker, domain))
+
+
+@pytest.mark.parametrize(
+    ("form", "slot", "text", "language", "guarded"),
+    [
+        ("promise", "promise_date", "ne me dérangez plus", "fr", "stop_contact"),
+        ("promise", "promise_amount", "this is not my number", "en", "wrong_person"),
+        ("paid", "payment_reference", "je conteste cette facture", "fr", "dispute_debt"),
+        ("paid", "paid_date", "leave me alone", "en", "stop_contact"),
+        ("dispute", "dispute_details", "c'est pas moi", "fr", "wrong_person"),
+        ("dispute", "dispute_reason", "i already paid it", "en", "already_paid"),
+    ],
+)
+def test_a_weak_request_of_another_kind_leaves_the_form_and_is_asked_about(
+    dispatcher: CollectingDispatcher,
+    debtor_setup: Setup,
+    form: str,
+    slot: str,
+    text: str,
+    language: str,
+    guarded: str,
+) -> None:
+    """Simulator finding: a weak opt-out in the middle of the promise form was "not an answer",
+    the form asked its question again and the opt-out was never heard (in the dispute form it
+    became the description). The form now ends, the slot the message was taken for is emptied,
+    and the confirmation question follows; "yes" then carries the request out."""
+    tracker = _tracker(debtor_setup, text, CONFIRM_INTENT, language, slot, guarded)
+    events = _run(VALIDATORS[form](), tracker, dispatcher)
+    assert {"event": "slot", "name": slot, "value": None, "timestamp": None} in events
+    assert events[-2:] == [
+        {"event": "active_loop", "name": None, "timestamp": None},
+        {"event": "followup", "name": "action_ask_confirmation", "timestamp": None},
+    ]
+    assert dispatcher.messages == []  # the question is action_ask_confirmation's
+
+
+@pytest.mark.parametrize(
+    ("form", "text", "intent", "guarded"),
+    [
+        ("promise", "vendredi prochain", CONFIRM_INTENT, "promise_to_pay"),  # its own intent
+        ("paid", "oui", CONFIRM_INTENT, "affirm"),  # a weak yes answers a question
+        ("dispute", "ne me dérangez plus", "stop_contact", ""),  # strong: the rules decide
+        ("promise", "vendredi", "inform", ""),
+    ],
+)
+def test_answers_and_strong_requests_stay_with_the_form(
+    dispatcher: CollectingDispatcher,
+    debtor_setup: Setup,
+    form: str,
+    text: str,
+    intent: str,
+    guarded: str,
+) -> None:
+    tracker = _tracker(debtor_setup, text, intent, "fr", "promise_date", guarded)
+    events = _run(VALIDATORS[form](), tracker, dispatcher)
+    assert not any(e.get("event") in ("active_loop", "followup") for e in events), events

@@ -686,3 +686,132 @@ def test_payment_details_after_the_report_are_added_to_it(e2e_stack: RunningStac
             ).first()
             is None
         )
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "opening", "asides", "yes"),
+    [
+        (
+            "fr",
+            "+33639987013",
+            "75016",
+            ["je ne peux pas payer", "75016", "5 euros par mois"],
+            ["il fait beau chez vous ?", "combien je dois déjà ?"],
+            "ouais ok",
+        ),
+        (
+            "en",
+            "+12025557023",
+            "60614",
+            ["i can't pay right now", "60614", "i can do $10 a month"],
+            ["what's the weather like over there", "how much do i owe again?"],
+            "yeah ok",
+        ),
+    ],
+    ids=["fr", "en"],
+)
+def test_an_aside_before_accepting_the_counter_offer_keeps_it(
+    e2e_stack: RunningStack,
+    language: str,
+    phone: str,
+    postcode: str,
+    opening: list[str],
+    asides: list[str],
+    yes: str,
+) -> None:
+    """Simulator finding: after the counter-offer, one stray question ("il fait beau chez
+    vous ?") then "ouais ok" made no plan: the rule taking the yes only looked at the turn right
+    after the proposal. Each aside is answered and the proposal asked again, so the yes after
+    two asides still makes the plan offered (6 x 100)."""
+    tag = f"aside{language}"
+    debtor = _add_debtor(
+        e2e_stack,
+        f"C-ASIDE-{language}",
+        phone,
+        language=language,
+        postcode=postcode,
+        amount="600.00",
+        currency="EUR" if language == "fr" else "USD",
+    )
+    for n, text in enumerate(opening):
+        _say(e2e_stack, phone, text, tag, n)
+    turn = _last_turn(_tracker(e2e_stack, debtor))
+    slots = {e["name"]: e["value"] for e in turn if e["event"] == "slot"}
+    assert slots.get("plan_status") == "counter_offer", turn
+    offered = slots["plan_proposal"]["installments"]
+    for n, aside in enumerate(asides, start=len(opening)):
+        replies = _say(e2e_stack, phone, aside, tag, n)
+        turn = _last_turn(_tracker(e2e_stack, debtor))
+        assert _actions(turn)[-2:] == ["action_evaluate_plan", "action_listen"], (aside, turn)
+        assert any("100" in reply for reply in replies), (aside, replies)
+    _say(e2e_stack, phone, yes, tag, 9)
+    with _session(e2e_stack) as session:
+        plans = session.scalars(select(PaymentPlan).where(PaymentPlan.debtor_id == debtor.id)).all()
+        assert [p.installments_count for p in plans] == [offered], _actions(
+            _last_turn(_tracker(e2e_stack, debtor))
+        )
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "opening", "weak", "yes"),
+    [
+        (
+            "fr",
+            "+33639987014",
+            "75018",
+            ["je vais payer", "75018"],
+            "ne me dérangez plus",
+            "oui",
+        ),
+        (
+            "en",
+            "+12025557024",
+            "60613",
+            ["i will pay", "60613"],
+            "please don't bother me anymore",
+            "yes",
+        ),
+    ],
+    ids=["fr", "en"],
+)
+def test_a_weak_opt_out_inside_the_promise_form_is_asked_about(
+    e2e_stack: RunningStack,
+    language: str,
+    phone: str,
+    postcode: str,
+    opening: list[str],
+    weak: str,
+    yes: str,
+) -> None:
+    """Simulator finding: a weak opt-out ("ne me dérangez plus") while the promise form asked
+    for a date was no answer, so the form asked for the date again and the opt-out was never
+    heard. Now the form ends, the opt-out is asked about, and "oui" opts the number out."""
+    tag = f"fopt{language}"
+    debtor = _add_debtor(
+        e2e_stack,
+        f"C-FOPT-{language}",
+        phone,
+        language=language,
+        postcode=postcode,
+        amount="300.00",
+    )
+    for n, text in enumerate(opening):
+        _say(e2e_stack, phone, text, tag, n)
+    assert _tracker(e2e_stack, debtor)["active_loop"].get("name") == "promise_form"
+    replies = _say(e2e_stack, phone, weak, tag, 5)
+    turn = _last_turn(_tracker(e2e_stack, debtor))
+    assert "action_ask_confirmation" in _actions(turn), turn
+    assert _wording("utter_confirm_stop_contact", language) in replies, replies
+    with _session(e2e_stack) as session:
+        contact = session.scalars(
+            select(Contact).where(Contact.address == phone, Contact.channel == "sms")
+        ).one()
+        assert contact.opted_out_at is None
+        assert not session.scalars(select(Promise).where(Promise.debtor_id == debtor.id)).all()
+    _say(e2e_stack, phone, yes, tag, 6)
+    with _session(e2e_stack) as session:
+        contact = session.scalars(
+            select(Contact).where(Contact.address == phone, Contact.channel == "sms")
+        ).one()
+        assert contact.opted_out_at is not None
+        assert not session.scalars(select(Promise).where(Promise.debtor_id == debtor.id)).all()
