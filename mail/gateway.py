@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from email.parser import BytesParser
+from email.policy import default as default_policy
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -122,6 +124,27 @@ class SmtpMailGateway:
             smtp_response=receipt.response[:120],
         )
         return row
+
+    def answer_unknown_sender(self, session: Session, *, recipient: str, data: bytes) -> str:
+        """The identity-check answer to an address not on file (`mail.inbound`), first sent or
+        retried (`reply_retry`): the same bytes each time, so the same Message-ID. It has no
+        conversation or Message row; the audit trail keeps its proof. What the caller wrote
+        (the inbound claim, its audit, the collectors' task) is committed first: a crash after
+        the SMTP answer cannot bring the message back to be answered twice, and the SMTP
+        exchange holds no transaction (on SQLite, the write lock)."""
+        session.commit()
+        receipt = self.transport.send(self.settings.mail_from, recipient, data)
+        headers = BytesParser(policy=default_policy).parsebytes(data, headersonly=True)
+        audit.record(
+            session,
+            actor="system",
+            action="mail.unknown_sender_answered",
+            address=recipient,
+            message_id=str(headers.get("Message-ID") or ""),
+            sha256=hashlib.sha256(data).hexdigest(),
+            smtp_response=receipt.response[:120],
+        )
+        return receipt.response
 
     # -- steps ------------------------------------------------------------------------------
     def _claim(
