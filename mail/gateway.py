@@ -83,10 +83,13 @@ class SmtpMailGateway:
         # cannot resend) and what composing wrote (the payment link the e-mail carries: a crash
         # after the SMTP answer must not leave a debtor a link to a row that was rolled back).
         # The commit also ends the transaction, so the SQLite write lock (BEGIN IMMEDIATE) is
-        # not held through the SMTP exchange while webhooks wait to write.
+        # not held through the SMTP exchange while webhooks wait to write. Nothing is read
+        # from the database after it until the server answers (a read would begin a new
+        # transaction: the recipient is taken first, whatever the session's expire_on_commit).
+        recipient = contact.address
         session.commit()
         try:
-            receipt = self.transport.send(settings.mail_from, contact.address, data)
+            receipt = self.transport.send(settings.mail_from, recipient, data)
         except DeliveryError as exc:
             row.status = MessageStatus.FAILED
             row.error_code = exc.code
