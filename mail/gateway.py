@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from email.parser import BytesParser
+from email.policy import default as default_policy
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -81,10 +83,13 @@ class SmtpMailGateway:
         # cannot resend) and what composing wrote (the payment link the e-mail carries: a crash
         # after the SMTP answer must not leave a debtor a link to a row that was rolled back).
         # The commit also ends the transaction, so the SQLite write lock (BEGIN IMMEDIATE) is
-        # not held through the SMTP exchange while webhooks wait to write.
+        # not held through the SMTP exchange while webhooks wait to write. Nothing is read
+        # from the database after it until the server answers (a read would begin a new
+        # transaction: the recipient is taken first, whatever the session's expire_on_commit).
+        recipient = contact.address
         session.commit()
         try:
-            receipt = self.transport.send(settings.mail_from, contact.address, data)
+            receipt = self.transport.send(settings.mail_from, recipient, data)
         except DeliveryError as exc:
             row.status = MessageStatus.FAILED
             row.error_code = exc.code
@@ -122,6 +127,27 @@ class SmtpMailGateway:
             smtp_response=receipt.response[:120],
         )
         return row
+
+    def answer_unknown_sender(self, session: Session, *, recipient: str, data: bytes) -> str:
+        """The identity-check answer to an address not on file (`mail.inbound`), first sent or
+        retried (`reply_retry`): the same bytes each time, so the same Message-ID. It has no
+        conversation or Message row; the audit trail keeps its proof. What the caller wrote
+        (the inbound claim, its audit, the collectors' task) is committed first: a crash after
+        the SMTP answer cannot bring the message back to be answered twice, and the SMTP
+        exchange holds no transaction (on SQLite, the write lock)."""
+        session.commit()
+        receipt = self.transport.send(self.settings.mail_from, recipient, data)
+        headers = BytesParser(policy=default_policy).parsebytes(data, headersonly=True)
+        audit.record(
+            session,
+            actor="system",
+            action="mail.unknown_sender_answered",
+            address=recipient,
+            message_id=str(headers.get("Message-ID") or ""),
+            sha256=hashlib.sha256(data).hexdigest(),
+            smtp_response=receipt.response[:120],
+        )
+        return receipt.response
 
     # -- steps ------------------------------------------------------------------------------
     def _claim(

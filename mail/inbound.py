@@ -19,7 +19,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.policy import default as default_policy
+from email.utils import format_datetime
 from typing import Any
 
 from mailparser_reply import EmailReplyParser
@@ -29,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from mail.addresses import first_address
 from mail.classify import Kind, bounce_details, classify
+from mail.compose import message_id_for, to_bytes
 from mail.gateway import SmtpMailGateway
 from relance import audit
 from relance.contacts import service as contacts
@@ -232,8 +235,7 @@ def _reply(session: Session, parsed: ParsedMail, gateway: SmtpMailGateway) -> Ou
     if not result.replies:
         return outcome
     if contact is None or result.conversation_id is None:
-        outcome.reply_message_id = _answer_unknown_sender(session, gateway, parsed, result.replies)
-        return outcome
+        return _answer_unknown_sender(session, gateway, parsed, result.replies, outcome)
     conversation = repository.conversation_for_debtor(session, contact.debtor)
     mail = OutboundMail(
         idempotency_key=f"reply:{parsed.message_id}",
@@ -265,18 +267,21 @@ def _opt_out(session: Session, parsed: ParsedMail, contact: Contact, inbound: In
 
 
 def _answer_unknown_sender(
-    session: Session, gateway: SmtpMailGateway, parsed: ParsedMail, replies: list[str]
-) -> str:
-    """The unknown-address answer (no debt detail) straight back to the sender, in the thread."""
-    from email.message import EmailMessage as Outgoing
-    from email.policy import SMTP
-    from email.utils import format_datetime
+    session: Session,
+    gateway: SmtpMailGateway,
+    parsed: ParsedMail,
+    replies: list[str],
+    outcome: Outcome,
+) -> Outcome:
+    """The unknown-address answer (no debt detail) straight back to the sender, in the thread.
 
-    from mail.compose import message_id_for
-
+    It has no conversation or Message row (the sender is nobody on file): a transient SMTP
+    failure keeps these very bytes on a reply retry, sent again by the worker (same Message-ID),
+    a permanent one leaves a task for a person (reply_retry.after_unknown_sender_failure)."""
     settings = gateway.settings
-    message_id = message_id_for(f"unknown:{parsed.message_id}", settings)
-    outgoing = Outgoing(policy=SMTP)
+    key = f"unknown:{parsed.message_id}"
+    message_id = message_id_for(key, settings)
+    outgoing = EmailMessage(policy=SMTP)
     outgoing["From"] = settings.mail_from
     outgoing["To"] = parsed.sender
     subject = parsed.subject or settings.creditor_name
@@ -288,16 +293,16 @@ def _answer_unknown_sender(
     outgoing["Auto-Submitted"] = "auto-replied"
     outgoing.set_content("\n\n".join(replies) + "\n")
     assert parsed.sender is not None
-    receipt = gateway.transport.send(settings.mail_from, parsed.sender, outgoing.as_bytes())
-    audit.record(
-        session,
-        actor="system",
-        action="mail.unknown_sender_answered",
-        address=parsed.sender,
-        message_id=message_id,
-        smtp_response=receipt.response[:120],
-    )
-    return message_id
+    data = to_bytes(outgoing, settings)
+    try:
+        gateway.answer_unknown_sender(session, recipient=parsed.sender, data=data)
+    except DeliveryError as exc:
+        outcome.status = reply_retry.after_unknown_sender_failure(
+            session, address=parsed.sender, mail_key=key, data=data, error=exc
+        )
+        return outcome
+    outcome.reply_message_id = message_id
+    return outcome
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import requests
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
@@ -24,6 +22,7 @@ from twilio.rest import Client
 from relance import audit
 from relance.compliance import disclosure
 from relance.contacts import service as contacts
+from relance.conversations import whatsapp_window
 from relance.conversations.ports import DeliveryError
 from relance.db.base import utcnow
 from relance.db.models import Contact, Conversation, Message
@@ -39,7 +38,6 @@ from twilio_edge.twilio_http import BaseUrlHttpClient
 log = logging.getLogger(__name__)
 
 HTTP_TIMEOUT_SECONDS = 15.0
-WHATSAPP_SESSION_WINDOW = timedelta(hours=24)
 # Twilio error codes that say "this address will not work": flag the contact, try another channel.
 UNREACHABLE_CODES = {21211, 21214, 21217, 21401, 21407, 21408, 21612, 21614, 63003, 63024}
 # The carrier (or WhatsApp) says the recipient unsubscribed: record it as an opt-out.
@@ -73,7 +71,7 @@ class TwilioGateway:
         to = contact.address
         self._refuse_if_opted_out(session, conversation, contact, channel, to)
         if channel == Channel.WHATSAPP and (
-            first_contact_template or not whatsapp_session_open(session, conversation, to)
+            first_contact_template or not whatsapp_window.is_open(session, conversation.id, to)
         ):
             return self._send_whatsapp_template(session, conversation, contact, text, author)
         # First message on this channel: it says it comes from an automated assistant.
@@ -127,6 +125,20 @@ class TwilioGateway:
                 channel=Channel.WHATSAPP,
             )
             return pending
+        return self._template_holding(session, conversation, contact, text, author, row=None)
+
+    def _template_holding(
+        self,
+        session: Session,
+        conversation: Conversation,
+        contact: Contact,
+        text: str,
+        author: str,
+        *,
+        row: Message | None,
+    ) -> Message:
+        """Send the approved template with `text` held on it: a new row, or `row` itself (a
+        reply retry's free text whose window closed: the same row becomes the template)."""
         variables = {"1": self.settings.creditor_name}
         local_copy = render(
             active_templates(session),
@@ -141,26 +153,35 @@ class TwilioGateway:
             raise self._no_disclosure(
                 session, conversation, contact, Channel.WHATSAPP, exc
             ) from exc
-        message = self._create_message(
-            session,
-            conversation,
-            contact,
-            channel=Channel.WHATSAPP,
-            author=author,
-            body=local_copy,
-            params={
-                "to": contact.address,
-                "from_": self.settings.twilio_whatsapp_from,
-                "content_sid": self.settings.twilio_whatsapp_template_sid,
-                "content_variables": json.dumps(variables),
-            },
-            extra={
-                "template": True,
-                "content_sid": self.settings.twilio_whatsapp_template_sid,
-                "content_variables": variables,
-                "withheld_texts": [text],
-            },
-        )
+        params: dict[str, Any] = {
+            "to": contact.address,
+            "from_": self.settings.twilio_whatsapp_from,
+            "content_sid": self.settings.twilio_whatsapp_template_sid,
+            "content_variables": json.dumps(variables),
+        }
+        extra: dict[str, Any] = {
+            "template": True,
+            "content_sid": self.settings.twilio_whatsapp_template_sid,
+            "content_variables": variables,
+            "withheld_texts": [text],
+        }
+        if row is None:
+            message = self._create_message(
+                session,
+                conversation,
+                contact,
+                channel=Channel.WHATSAPP,
+                author=author,
+                body=local_copy,
+                params=params,
+                extra=extra,
+            )
+        else:
+            # The transcript shows what the debtor gets (the template); the text waits on it.
+            row.body = local_copy
+            row.extra = {**(row.extra or {}), **extra}
+            row.status, row.error_code = MessageStatus.QUEUED, None
+            message = self._submit(session, conversation, contact, row, params)
         disclosure.mark_disclosed(conversation, Channel.WHATSAPP)
         return message
 
@@ -211,10 +232,31 @@ class TwilioGateway:
 
     def resend_text(self, session: Session, *, message: Message, contact: Contact) -> Message:
         """The reply retry's attempt: the same row, sent again with what it was sent with (its
-        body, or the WhatsApp template it stands for). Opted-out addresses are refused as ever."""
+        body, or the WhatsApp template it stands for). Opted-out addresses are refused as ever.
+
+        WhatsApp free text whose 24-hour window closed while the reply waited (the debtor's last
+        message is now older) may no longer go out as such (Twilio: 63016): as for any text
+        outside the window, the approved template is sent, on this same row, with the text held
+        on it and delivered when the debtor answers (`withheld`)."""
         conversation = message.conversation
         self._refuse_if_opted_out(session, conversation, contact, message.channel, contact.address)
         extra = message.extra or {}
+        if (
+            message.channel == Channel.WHATSAPP
+            and not extra.get("template")
+            and not whatsapp_window.is_open(session, conversation.id, contact.address)
+        ):
+            audit.record(
+                session,
+                actor="system",
+                action="message.window_closed_template",
+                entity=message,
+                debtor_id=conversation.debtor_id,
+                channel=Channel.WHATSAPP,
+            )
+            return self._template_holding(
+                session, conversation, contact, message.body, message.author, row=message
+            )
         sender = (
             self.settings.twilio_whatsapp_from
             if message.channel == Channel.WHATSAPP
@@ -383,21 +425,3 @@ def to_delivery_error(exc: Exception) -> DeliveryError:
     if isinstance(exc, requests.RequestException):
         return DeliveryError(f"twilio unreachable: {exc}", retryable=True, code="network")
     return DeliveryError(f"twilio error: {exc}", retryable=True, code="twilio_error")
-
-
-def whatsapp_session_open(session: Session, conversation: Conversation, address: str) -> bool:
-    """WhatsApp lets businesses send free text only within 24 h of the user's last message."""
-    last = session.scalar(
-        select(Message.created_at)
-        .where(
-            Message.conversation_id == conversation.id,
-            Message.direction == Direction.INBOUND,
-            Message.channel == Channel.WHATSAPP,
-            Message.address == address,
-        )
-        .order_by(Message.created_at.desc())
-        .limit(1)
-    )
-    if last is None:
-        return False
-    return utcnow() - last < WHATSAPP_SESSION_WINDOW

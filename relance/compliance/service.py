@@ -14,12 +14,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from relance.compliance.location import locate
+from relance.compliance.location import Place, locate
 from relance.compliance.profiles import JurisdictionProfile, contact_profile, profile_for
 from relance.compliance.windows import common_window_start, window_block
 from relance.db.models import Contact, Conversation, Debtor, DunningAction, Message
 from relance.db.models.enums import Channel, ContactStatus, ConversationMode, Direction
 from relance.policy.schema import Policy
+from relance.settings import get_settings
 
 
 @dataclass(frozen=True)
@@ -76,20 +77,7 @@ def check_contact(
     if channel != Channel.LETTER:
         blocks.extend(_contact_point_blocks(contact, channel))
         place = locate(debtor)  # every plausible zone, the address's holiday calendar
-        window = window_block(hours, now, place)
-        if window:
-            until = common_window_start(hours, now, place)
-            if until is not None:
-                blocks.append(Block(window[0], window[1], until))
-            else:
-                blocks.append(
-                    Block(
-                        "no_common_window",
-                        f"{window[1]}; the plausible zones ({place.describe()}) share no "
-                        f"{profile.code} contact window: correct the debtor's address, phone or "
-                        "time zone",
-                    )
-                )
+        blocks.extend(_window_blocks(hours, now, place, profile.code))
     conversation = session.scalars(
         select(Conversation).where(Conversation.debtor_id == debtor.id)
     ).first()
@@ -105,6 +93,54 @@ def check_contact(
         and _has_spoken_from(session, conversation, contact)
     )
     return decision
+
+
+def check_unknown_address(
+    session: Session, *, channel: str, address: str, now: datetime
+) -> Decision:
+    """The rules for writing to someone not on file: the answer to an unknown sender's e-mail
+    (the identity-check answer), when it is sent again after a failed first send.
+
+    Never a debt detail (`may_disclose_details` stays False: who writes is not known); not to
+    an address that opted out on any debtor's record; and inside the contact windows of the
+    default jurisdiction in the default time zone, since the sender may well be a debtor. The
+    dunning pressure rules belong to debtors and do not apply.
+    """
+    decision = Decision()
+    opted_out = session.scalar(
+        select(Contact.id)
+        .where(
+            Contact.channel == channel,
+            Contact.address == address,
+            Contact.opted_out_at.is_not(None) | Contact.consent.is_(False),
+        )
+        .limit(1)
+    )
+    if opted_out is not None:
+        decision.blocks.append(Block("opted_out", f"{address} opted out of {channel}"))
+    profile = profile_for(None)
+    place = Place.single(get_settings().default_timezone)
+    decision.blocks.extend(_window_blocks(profile, now, place, profile.code))
+    return decision
+
+
+def _window_blocks(
+    hours: JurisdictionProfile, now: datetime, place: Place, law: str
+) -> list[Block]:
+    """Outside the contact hours: blocked until the next instant inside them in every zone."""
+    window = window_block(hours, now, place)
+    if not window:
+        return []
+    until = common_window_start(hours, now, place)
+    if until is not None:
+        return [Block(window[0], window[1], until)]
+    return [
+        Block(
+            "no_common_window",
+            f"{window[1]}; the plausible zones ({place.describe()}) share no {law} contact "
+            "window: correct the debtor's address, phone or time zone",
+        )
+    ]
 
 
 def _contact_point_blocks(contact: Contact | None, channel: str) -> list[Block]:

@@ -101,6 +101,13 @@ class MailGateway(Protocol):
         Message with its evidence; raises DeliveryError like the text gateway."""
         ...
 
+    def answer_unknown_sender(self, session: Session, *, recipient: str, data: bytes) -> str:
+        """Send the answer to an unknown sender's e-mail (composed by the mail edge, no debt
+        detail), byte for byte: its first send and the reply retry's. Commits the caller's
+        work first (no transaction is open during the SMTP exchange). Returns the server's
+        answer; raises DeliveryError."""
+        ...
+
 
 @dataclass
 class MailboxPollReport:

@@ -27,6 +27,13 @@ The worker's `retry_due` (job `conversations.retry_replies`) sends the due rows 
 
 A claim whose worker died mid-send (`sending` past its lease) is never sent blindly again (the
 provider may have accepted it): failed for good, and a collector checks.
+
+The answer to an unknown sender's e-mail (an address not on file, which gets the identity-check
+answer and no debt detail) has no conversation, Message or Contact: the mail edge calls
+`after_unknown_sender_failure`, and the retry row keeps the recipient and the e-mail's bytes,
+sent again unchanged (same Message-ID) under `check_unknown_address` (an opted-out address
+cancels; the default jurisdiction's hours, since the sender may be a debtor). Failed for good,
+it leaves a task (`unknown_sender_unanswered`) for a person instead of a handoff.
 """
 
 from __future__ import annotations
@@ -41,11 +48,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from relance import audit
 from relance.backoff import exponential
-from relance.compliance.service import Decision, check_contact
+from relance.compliance.service import Decision, check_contact, check_unknown_address
 from relance.contacts import service as contacts
 from relance.conversations.ports import DeliveryError, OutboundMail, get_gateway, get_mail_gateway
 from relance.db.base import utcnow
-from relance.db.models import Contact, Conversation, Message, ReplyRetry
+from relance.db.models import Contact, Conversation, Message, ReplyRetry, Task
 from relance.db.models.enums import Author, Channel
 from relance.handoff.service import create_handoff
 from relance.policy.service import active_policy
@@ -54,6 +61,7 @@ from relance.settings import get_settings
 log = logging.getLogger(__name__)
 
 HANDOFF_REASON = "reply_undelivered"
+UNANSWERED_TASK = "unknown_sender_unanswered"  # an unknown sender's answer failed for good
 LEASE = timedelta(minutes=5)  # a claimed retry is not taken again before this
 PENDING, SENDING, SENT, FAILED, CANCELLED = "pending", "sending", "sent", "failed", "cancelled"
 # Caps and gaps between dunning contacts: a reply answers the debtor's own message (the reply
@@ -119,6 +127,44 @@ def after_failure(
     return "reply_retrying"
 
 
+def after_unknown_sender_failure(
+    session: Session, *, address: str, mail_key: str, data: bytes, error: DeliveryError
+) -> str:
+    """The answer to an unknown sender's e-mail (the identity-check answer, no debt detail)
+    failed its first send. Transient: retried like the others, the same bytes (so the same
+    Message-ID); permanent: a person is told by a task, there being no conversation to hand
+    off. Returns `reply_retrying` or `reply_failed`; the caller commits."""
+    if not error.retryable or get_settings().reply_retry_max_attempts <= 1:
+        _unanswered(session, address, mail_key, error.code or "delivery_failed", 1)
+        return "reply_failed"
+    if session.scalar(select(ReplyRetry.id).where(ReplyRetry.mail_key == mail_key)):
+        return "reply_retrying"
+    retry = ReplyRetry(
+        channel=Channel.EMAIL,
+        status=PENDING,
+        attempts=1,
+        next_attempt_at=utcnow() + backoff(1),
+        mail_key=mail_key,
+        address=address,
+        mail_bytes=data,
+        last_error_code=error.code,
+        last_error=str(error)[:500],
+    )
+    session.add(retry)
+    session.flush()
+    audit.record(
+        session,
+        actor="system",
+        action="reply.retry_scheduled",
+        entity=retry,
+        address=address,
+        mail_key=mail_key,
+        error_code=error.code,
+        next_attempt_at=retry.next_attempt_at,
+    )
+    return "reply_retrying"
+
+
 def retry_due(
     factory: Callable[[], Session] | sessionmaker[Session],
     *,
@@ -153,7 +199,7 @@ def retrying(session: Session, message_ids: list[int]) -> dict[int, datetime]:
             ReplyRetry.message_id.in_(message_ids), ReplyRetry.status.in_((PENDING, SENDING))
         )
     ).all()
-    return {message_id: when for message_id, when in rows}
+    return {message_id: when for message_id, when in rows if message_id is not None}
 
 
 # -- one attempt -------------------------------------------------------------------------------
@@ -198,6 +244,8 @@ def _send(session: Session, retry_id: int, now: datetime) -> str:
     assert retry is not None
     session.refresh(retry)
     message = retry.message
+    if message is None:
+        return _send_to_unknown_sender(session, retry, now)
     conversation = message.conversation
     contact = session.get(Contact, retry.contact_id)
     assert contact is not None and conversation.debtor is not None  # both cascade the retry
@@ -209,38 +257,76 @@ def _send(session: Session, retry_id: int, now: datetime) -> str:
         now=now,
         policy=active_policy(session),
     )
-    blocks = [b for b in decision.blocks if b.code not in NOT_FOR_REPLIES]
-    cancelled = [b for b in blocks if b.code in CANCELS]
-    if cancelled:
-        _close(session, retry, CANCELLED, cancelled[0].code, cancelled[0].explanation)
-        return "cancelled"
-    if blocks:
-        retry_at = Decision(blocks=blocks).retry_at
-        if retry_at is None:  # bounced, wrong person, no shared window: a person answers
-            _give_up(session, retry, blocks[0].code, Decision(blocks=blocks).explain())
-            return "failed"
-        retry.status, retry.next_attempt_at = PENDING, retry_at  # not an attempt: no backoff
-        log.info("reply retry %s waits until %s: %s", retry.id, retry_at, blocks[0].code)
-        return "deferred"
+    held = _held(session, retry, decision)
+    if held is not None:
+        return held
     try:
         if retry.channel == Channel.EMAIL:
             _resend_mail(session, retry, message, conversation, contact)
         else:
             get_gateway().resend_text(session, message=message, contact=contact)
     except DeliveryError as exc:
-        retry.attempts += 1
-        retry.last_error_code, retry.last_error = exc.code, str(exc)[:500]
-        if exc.retryable and retry.attempts < get_settings().reply_retry_max_attempts:
-            retry.status, retry.next_attempt_at = PENDING, now + backoff(retry.attempts)
-            return "retry"
-        if _opted_out(session, contact):  # the carrier said the recipient unsubscribed
-            _close(session, retry, CANCELLED, "opted_out", str(exc))
-            return "cancelled"
-        _give_up(session, retry, exc.code or "delivery_failed", str(exc))
-        return "failed"
+        return _failed_again(session, retry, exc, now, contact)
     retry.attempts += 1
     _close(session, retry, SENT, None, None)
     return "sent"
+
+
+def _send_to_unknown_sender(session: Session, retry: ReplyRetry, now: datetime) -> str:
+    """The identity-check answer to an address not on file: the same bytes again, under the
+    rules for someone not on file (`check_unknown_address`: no opt-out, the default windows)."""
+    assert retry.address is not None and retry.mail_bytes is not None
+    decision = check_unknown_address(session, channel=retry.channel, address=retry.address, now=now)
+    held = _held(session, retry, decision)
+    if held is not None:
+        return held
+    try:
+        get_mail_gateway().answer_unknown_sender(
+            session, recipient=retry.address, data=retry.mail_bytes
+        )
+    except DeliveryError as exc:
+        return _failed_again(session, retry, exc, now, None)
+    retry.attempts += 1
+    _close(session, retry, SENT, None, None)
+    return "sent"
+
+
+def _held(session: Session, retry: ReplyRetry, decision: Decision) -> str | None:
+    """What the contact rules make of this attempt: `cancelled`, `failed` (a block that never
+    lifts by itself), `deferred` (a time block: not an attempt, no backoff), or None to send."""
+    blocks = [b for b in decision.blocks if b.code not in NOT_FOR_REPLIES]
+    cancelled = [b for b in blocks if b.code in CANCELS]
+    if cancelled:
+        _close(session, retry, CANCELLED, cancelled[0].code, cancelled[0].explanation)
+        return "cancelled"
+    if not blocks:
+        return None
+    retry_at = Decision(blocks=blocks).retry_at
+    if retry_at is None:  # bounced, wrong person, no shared window: a person answers
+        _give_up(session, retry, blocks[0].code, Decision(blocks=blocks).explain())
+        return "failed"
+    retry.status, retry.next_attempt_at = PENDING, retry_at
+    log.info("reply retry %s waits until %s: %s", retry.id, retry_at, blocks[0].code)
+    return "deferred"
+
+
+def _failed_again(
+    session: Session,
+    retry: ReplyRetry,
+    exc: DeliveryError,
+    now: datetime,
+    contact: Contact | None,
+) -> str:
+    retry.attempts += 1
+    retry.last_error_code, retry.last_error = exc.code, str(exc)[:500]
+    if exc.retryable and retry.attempts < get_settings().reply_retry_max_attempts:
+        retry.status, retry.next_attempt_at = PENDING, now + backoff(retry.attempts)
+        return "retry"
+    if contact is not None and _opted_out(session, contact):  # the carrier said unsubscribed
+        _close(session, retry, CANCELLED, "opted_out", str(exc))
+        return "cancelled"
+    _give_up(session, retry, exc.code or "delivery_failed", str(exc))
+    return "failed"
 
 
 def _resend_mail(
@@ -293,16 +379,22 @@ def _close(
         actor="system",
         action=f"reply.retry_{status}",
         entity=retry,
-        debtor_id=retry.message.conversation.debtor_id,
+        debtor_id=retry.message.conversation.debtor_id if retry.message is not None else None,
         message_id=retry.message_id,
+        mail_key=retry.mail_key,
         attempts=retry.attempts,
         error_code=retry.last_error_code,
     )
 
 
 def _give_up(session: Session, retry: ReplyRetry, code: str, why: str) -> None:
-    """Failed for good: the debtor's message still needs an answer, so a collector gets it."""
+    """Failed for good: the message still needs an answer, so a person gets it (a collector
+    in the debtor's conversation; a task for an unknown sender, who has none)."""
     _close(session, retry, FAILED, code, why)
+    if retry.message is None:
+        assert retry.address is not None and retry.mail_key is not None
+        _unanswered(session, retry.address, retry.mail_key, code, retry.attempts)
+        return
     _hand_off(session, retry.message.conversation, retry.message_id, code, retry.attempts)
 
 
@@ -341,6 +433,28 @@ def _hand_off(
         reason=HANDOFF_REASON,
         details=f"reply not delivered ({code}, {attempts} attempt(s)): answer the debtor",
         actor="system",
+    )
+
+
+def _unanswered(session: Session, address: str, mail_key: str, code: str, attempts: int) -> None:
+    """An unknown sender's e-mail whose answer could not be sent: a person looks at it (they
+    may be a debtor writing from another address)."""
+    log.warning(
+        "answer to unknown sender %s not delivered (%s, %d attempts): task for a person",
+        address,
+        code,
+        attempts,
+    )
+    session.add(
+        Task(
+            kind=UNANSWERED_TASK,
+            details={
+                "address": address,
+                "mail_key": mail_key,
+                "error_code": code,
+                "attempts": attempts,
+            },
+        )
     )
 
 

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from relance import audit
 from relance.compliance.service import Decision, check_contact
+from relance.conversations import whatsapp_window
 from relance.conversations.assistant_turn import Triggerable, probe_from_settings, trigger_turn
 from relance.conversations.ports import (
     DeliveryError,
@@ -50,7 +51,7 @@ from relance.db.models import (
     Message,
     Task,
 )
-from relance.db.models.enums import Channel, Direction
+from relance.db.models.enums import Channel
 from relance.dunning.context import InvoiceRow, load_contexts, skip_reason
 from relance.dunning.planner import INVOICE_COLUMNS, idempotency_key, local_today
 from relance.dunning.ratelimit import RateLimiter
@@ -490,7 +491,9 @@ class Dispatcher:
                 session, conversation=conversation, contact=contact, mail=mail
             )
         first_message = None
-        template = channel == Channel.WHATSAPP and not _in_whatsapp_session(session, conversation)
+        template = channel == Channel.WHATSAPP and not whatsapp_window.is_open(
+            session, conversation.id, contact.address
+        )
         for text in texts:
             message = gateway.send_text(
                 session,
@@ -858,15 +861,3 @@ def _contact_for(debtor: Debtor, channel: str) -> Contact | None:
         if reachable or rows:
             return (reachable or rows)[0]
     return None
-
-
-def _in_whatsapp_session(session: Session, conversation: Conversation) -> bool:
-    """WhatsApp allows free text only within 24 h of the debtor's last message."""
-    last = session.scalar(
-        select(func.max(Message.created_at)).where(
-            Message.conversation_id == conversation.id,
-            Message.direction == Direction.INBOUND,
-            Message.channel == Channel.WHATSAPP,
-        )
-    )
-    return last is not None and last > utcnow() - timedelta(hours=24)

@@ -1,13 +1,17 @@
 """A local SMTP sink (aiosmtpd) for the mail tests and the bench: no network beyond 127.0.0.1.
 
 It keeps every message with its envelope, answers DATA with a queue id like a real MTA, and
-can be told to answer the next messages with an error (`fail_next`) or to count connections.
+can be told to answer the next messages with an error (`fail_next`), to take its time over
+DATA like a slow server (`slow_seconds`; `in_data` says an exchange is under way, `data_started`
+is set when one begins) or to count connections.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import socket
+import threading
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -35,16 +39,28 @@ class Sink:
     received: list[Received] = field(default_factory=list)
     fail_next: list[str] = field(default_factory=list)  # SMTP answers for the next DATAs
     connections: int = 0
+    slow_seconds: float = 0.0  # how long DATA takes before the answer
+    in_data: bool = False
+    data_started: threading.Event = field(default_factory=threading.Event)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     _controller: Controller | None = None
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.fail_next:
-            return self.fail_next.pop(0)
-        self.received.append(
-            Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content))
-        )
-        return f"250 2.0.0 Ok: queued as Q{next(self._ids):06d}"
+        self.in_data = True
+        self.data_started.set()
+        try:
+            if self.slow_seconds:
+                await asyncio.sleep(self.slow_seconds)
+            if self.fail_next:
+                return self.fail_next.pop(0)
+            self.received.append(
+                Received(
+                    envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content)
+                )
+            )
+            return f"250 2.0.0 Ok: queued as Q{next(self._ids):06d}"
+        finally:
+            self.in_data = False
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]

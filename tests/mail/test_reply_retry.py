@@ -17,7 +17,16 @@ from mail.gateway import SmtpMailGateway
 from relance.contacts import service as contacts
 from relance.conversations import reply_retry
 from relance.db import session as db_session
-from relance.db.models import Contact, Conversation, Debtor, Handoff, Message, ReplyRetry
+from relance.db.models import (
+    AuditEvent,
+    Contact,
+    Conversation,
+    Debtor,
+    Handoff,
+    Message,
+    ReplyRetry,
+    Task,
+)
 from relance.db.models.enums import MessageStatus
 from relance.settings import get_settings
 from tests.factories import make_debtor
@@ -211,3 +220,92 @@ def test_a_claim_left_by_a_dead_worker_is_never_sent_blindly(
     assert run_retries(later) == {"stale": 1}
     assert the_retry(db).status == "failed" and the_retry(db).last_error_code == "outcome_unknown"
     assert sink.received == [] and len(_handoffs(db)) == 1
+
+
+STRANGER = "comptable@autre.example"
+STRANGER_MAIL_ID = "<from-a-stranger@autre.example>"
+
+
+def _stranger_asks(client: TestClient) -> dict[str, object]:
+    raw = raw_mail(
+        "Bonjour, quel est le montant exact de la facture ?",
+        message_id=STRANGER_MAIL_ID,
+        sender=STRANGER,
+    )
+    response = post_mail(client, raw)
+    assert response.status_code == 200, response.text
+    body: dict[str, object] = response.json()
+    return body
+
+
+def test_an_unknown_senders_answer_is_retried_after_a_4xx_and_still_tells_nothing_of_the_debt(
+    db: Session, client: TestClient, sink: Sink, rasa: FakeRasa, mail_gateway: SmtpMailGateway
+) -> None:
+    """Someone whose address is not on file gets the identity-check answer. A 451 used to raise
+    out of the request (a 500, everything rolled back, the answer never retried); now it is
+    kept, byte for byte, and the worker sends it once the server takes it (451, then 250)."""
+    _debtor(db)  # a debtor with debts exists; the stranger is not on file
+    sink.fail_next = [TRY_LATER]
+    body = _stranger_asks(client)
+    assert body["status"] == "reply_retrying" and body["reply_message_id"] is None
+    assert rasa.received == [] and sink.received == []
+    retry = the_retry(db)
+    assert (retry.status, retry.attempts, retry.message_id, retry.contact_id) == (
+        "pending",
+        1,
+        None,
+        None,
+    )
+    assert retry.address == STRANGER and retry.last_error_code == "smtp_451"
+    assert run_retries(retry.next_attempt_at - timedelta(seconds=1)) == {}  # not yet due
+
+    assert run_retries(open_at(None, retry.next_attempt_at)) == {"sent": 1}
+    [answer] = sink.received
+    assert answer.recipients == [STRANGER]
+    assert answer.message["Message-ID"] == message_id_for(
+        f"unknown:{STRANGER_MAIL_ID}", get_settings()
+    )
+    assert answer.message["In-Reply-To"] == STRANGER_MAIL_ID
+    text = answer.message.get_body(preferencelist=("plain",))
+    assert text is not None
+    content = text.get_content()
+    assert "adresse e-mail" in content  # the identity-check answer
+    for detail in ("F-2026", "Camille", "€", "EUR"):  # no debt detail before identity
+        assert detail not in content
+    retry = the_retry(db)
+    assert (retry.status, retry.attempts) == ("sent", 2)
+    assert db.scalars(select(Message)).first() is None  # nobody's transcript gets it
+    assert run_retries(open_at(None, retry.next_attempt_at + timedelta(hours=2))) == {}
+    assert len(sink.received) == 1
+    answered = db.scalars(
+        select(AuditEvent).where(AuditEvent.action == "mail.unknown_sender_answered")
+    ).all()
+    assert len(answered) == 1
+
+
+def test_an_unknown_senders_answer_refused_for_good_leaves_a_task_for_a_person(
+    db: Session, client: TestClient, sink: Sink, rasa: FakeRasa, mail_gateway: SmtpMailGateway
+) -> None:
+    sink.fail_next = ["550 5.1.1 No such user"]
+    body = _stranger_asks(client)
+    assert body["status"] == "reply_failed"
+    assert db.scalars(select(ReplyRetry)).first() is None
+    [task] = db.scalars(select(Task).where(Task.kind == reply_retry.UNANSWERED_TASK)).all()
+    assert task.details["address"] == STRANGER and task.details["error_code"] == "smtp_550"
+    # The inbound message was claimed and recorded: a re-delivery is not answered again.
+    again = post_mail(client, raw_mail("Bonjour ?", message_id=STRANGER_MAIL_ID, sender=STRANGER))
+    assert again.json()["status"] == "duplicate" and sink.received == []
+
+
+def test_an_unknown_senders_answer_retried_at_night_waits_for_the_default_window(
+    db: Session, client: TestClient, sink: Sink, rasa: FakeRasa, mail_gateway: SmtpMailGateway
+) -> None:
+    """Who wrote is not known (they may be a debtor): the default jurisdiction's hours hold."""
+    sink.fail_next = [TRY_LATER]
+    _stranger_asks(client)
+    night = closed_at(None, the_retry(db).next_attempt_at, "night")
+    assert run_retries(night) == {"deferred": 1}
+    retry = the_retry(db)
+    assert (retry.status, retry.attempts) == ("pending", 1)
+    assert retry.next_attempt_at == open_at(None, night) > night and sink.received == []
+    assert run_retries(retry.next_attempt_at) == {"sent": 1} and len(sink.received) == 1

@@ -23,7 +23,7 @@ from relance.db.base import utcnow
 from relance.db.models import Contact, Debtor, Handoff, Message, ReplyRetry
 from relance.db.models.enums import MessageStatus
 from relance.rasa_client import client_from_settings
-from relance.settings import Settings
+from relance.settings import Settings, get_settings
 from tests.factories import make_debtor, make_failed_reply
 from tests.support.channels import DEBTOR_PHONE
 from tests.support.fake_rasa import FakeRasa
@@ -114,6 +114,78 @@ def test_a_retry_failing_again_with_a_permanent_error_stops_and_hands_off(
     retry = the_retry(db)
     assert (retry.status, retry.attempts, retry.last_error_code) == ("failed", 2, "21211")
     assert db.scalars(select(Handoff).where(Handoff.reason == "reply_undelivered")).one()
+
+
+def test_a_whatsapp_reply_retried_after_the_24_hour_window_goes_as_the_template_on_its_row(
+    client: TestClient, db: Session, rasa: FakeRasa, twilio: TwilioRecorder, gateway: TwilioGateway
+) -> None:
+    """The replay answered a WhatsApp message inside the window, Twilio answered 503, and the
+    retry comes when the debtor's message is more than 24 hours old: free text would be refused
+    (63016) or break WhatsApp's policy. The same row goes as the approved template, the reply
+    held on it, and the debtor's next message gets it."""
+    whatsapp = f"whatsapp:{DEBTOR_PHONE}"
+    debtor = make_debtor(
+        db, phone=DEBTOR_PHONE, channels=("sms", "voice", "whatsapp"), postcode="75011"
+    )
+    twilio.fail_next(503, code=20503, message="Service unavailable")
+    rasa.down = True
+    post(client, "/twilio/sms", sms_fields(whatsapp, "combien je dois"))
+    rasa.down = False
+    rasa_client = client_from_settings()
+    try:
+        assert replay_all(db, rasa_client) == 1
+    finally:
+        rasa_client.close()
+    [failed] = _bot_replies(db)
+    assert (failed.channel, failed.status) == ("whatsapp", MessageStatus.FAILED)
+    reply = failed.body
+    assert "echo: combien je dois" in reply
+    [inside] = twilio.messages()
+    assert inside.field("Body") == reply  # free text: the window was open then
+
+    asked = db.scalars(select(Message).where(Message.direction == "inbound")).one()
+    asked.created_at -= timedelta(hours=25)  # a day later: the window has closed
+    db.flush()
+    retry = the_retry(db)
+    assert retry.channel == "whatsapp"
+    assert run_retries(open_at(debtor, retry.next_attempt_at)) == {"sent": 1}
+
+    _inside, outside = twilio.messages()
+    assert outside.field("Body") is None  # no free text outside the window
+    assert outside.field("ContentSid") == get_settings().twilio_whatsapp_template_sid
+    assert outside.field("To") == whatsapp
+    [row] = _bot_replies(db)  # the same row, now the template, the reply held on it
+    assert row.id == failed.id and row.provider_id and row.status == MessageStatus.QUEUED
+    assert (row.extra or {}).get("template") is True
+    assert (row.extra or {}).get("withheld_texts") == [reply]
+    assert the_retry(db).status == "sent"
+
+    answer = post(client, "/twilio/sms", sms_fields(whatsapp, "oui ?"))  # the window reopens
+    assert "echo: combien je dois" in answer.text
+    assert len(twilio.messages()) == 2
+
+
+def test_a_whatsapp_reply_retried_inside_the_window_is_sent_as_it_was(
+    client: TestClient, db: Session, rasa: FakeRasa, twilio: TwilioRecorder, gateway: TwilioGateway
+) -> None:
+    whatsapp = f"whatsapp:{DEBTOR_PHONE}"
+    debtor = make_debtor(
+        db, phone=DEBTOR_PHONE, channels=("sms", "voice", "whatsapp"), postcode="75011"
+    )
+    twilio.fail_next(503, code=20503)
+    rasa.down = True
+    post(client, "/twilio/sms", sms_fields(whatsapp, "combien je dois"))
+    rasa.down = False
+    rasa_client = client_from_settings()
+    try:
+        assert replay_all(db, rasa_client) == 1
+    finally:
+        rasa_client.close()
+    [failed] = _bot_replies(db)
+    assert run_retries(open_at(debtor, the_retry(db).next_attempt_at)) == {"sent": 1}
+    first, second = twilio.messages()
+    assert second.field("Body") == first.field("Body") == failed.body
+    assert second.field("ContentSid") is None
 
 
 @pytest.fixture

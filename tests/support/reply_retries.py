@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relance.compliance.location import locate
-from relance.compliance.profiles import contact_profile
+from relance.compliance.location import Place, locate
+from relance.compliance.profiles import contact_profile, profile_for
 from relance.compliance.windows import common_window_start, window_block, zone
 from relance.conversations.reply_retry import retry_due
 from relance.db import session as db_session
 from relance.db.models import Debtor, ReplyRetry
+from relance.settings import get_settings
 
 
 def run_retries(now: datetime) -> dict[str, int]:
@@ -27,10 +28,15 @@ def the_retry(db: Session) -> ReplyRetry:
     return retry
 
 
-def open_at(debtor: Debtor, after: datetime) -> datetime:
-    """The first moment from `after` on at which the debtor may be contacted."""
-    profile = contact_profile(debtor.jurisdiction, debtor.contact_from, debtor.contact_until)
-    place = locate(debtor)
+def open_at(debtor: Debtor | None, after: datetime) -> datetime:
+    """The first moment from `after` on at which the debtor may be contacted (None: someone
+    not on file, under the default jurisdiction's hours in the default time zone)."""
+    if debtor is None:
+        profile = profile_for(None)
+        place = Place.single(get_settings().default_timezone)
+    else:
+        profile = contact_profile(debtor.jurisdiction, debtor.contact_from, debtor.contact_until)
+        place = locate(debtor)
     if window_block(profile, after, place) is None:
         return after
     start = common_window_start(profile, after, place)
@@ -38,10 +44,10 @@ def open_at(debtor: Debtor, after: datetime) -> datetime:
     return start
 
 
-def closed_at(debtor: Debtor, after: datetime, kind: str) -> datetime:
+def closed_at(debtor: Debtor | None, after: datetime, kind: str) -> datetime:
     """A moment after `after` outside the debtor's contact hours: a Sunday at 11:00 local, or a
     weekday at 22:30 local ("night")."""
-    tz = zone(debtor.timezone or "Europe/Paris")
+    tz = zone(debtor.timezone if debtor is not None else None)
     local = after.astimezone(tz) + timedelta(days=1)
     if kind == "sunday":
         while local.weekday() != 6:

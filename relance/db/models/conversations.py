@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from relance.db.base import Base, TimestampMixin, utcnow
@@ -103,33 +103,40 @@ class WebhookEvent(Base):
 
 
 class ReplyRetry(TimestampMixin, Base):
-    """A reply to a debtor whose send failed for a transient reason, retried by the worker.
+    """A reply whose send failed for a transient reason, retried by the worker.
 
     One row per outbound Message (unique): the retry sends that same row again (for e-mail the
     same Message-ID, so a resend is the same e-mail), never a new message. `status`: pending
     (due at `next_attempt_at`), sending (claimed by one worker until `next_attempt_at`, its
-    lease), sent, failed (permanent, cap reached or outcome unknown: a collector answers) or
+    lease), sent, failed (permanent, cap reached or outcome unknown: a person answers) or
     cancelled (an opt-out or a collector took the conversation). `attempts` counts the sends
     made, the first (failed) one included. E-mail replies keep their idempotency key and the
     reply rows the e-mail carries (`mail_rows`, the first being the e-mail itself); the texts
     stay on those Message rows, never copied here.
+
+    The answer to an unknown sender's e-mail (an address not on file: the identity-check
+    answer, no debt detail) has no conversation, Message or Contact: `message_id` and
+    `contact_id` are empty, `address` is whom it goes to and `mail_bytes` the e-mail as
+    composed for its first send, sent again byte for byte (its Message-ID included).
     """
 
     __tablename__ = "reply_retries"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    message_id: Mapped[int] = mapped_column(
+    message_id: Mapped[int | None] = mapped_column(
         ForeignKey("messages.id", ondelete="CASCADE"), unique=True
     )
-    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), index=True)
     attempts: Mapped[int] = mapped_column(default=1)
     next_attempt_at: Mapped[datetime] = mapped_column(index=True)
     mail_key: Mapped[str | None] = mapped_column(String(255))
     mail_rows: Mapped[list[int] | None] = mapped_column(JSON)
+    address: Mapped[str | None] = mapped_column(String(254))
+    mail_bytes: Mapped[bytes | None] = mapped_column(LargeBinary)
     last_error_code: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(Text)
     finished_at: Mapped[datetime | None]
 
-    message: Mapped[Message] = relationship()
+    message: Mapped[Message | None] = relationship()
