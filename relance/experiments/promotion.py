@@ -155,7 +155,8 @@ def _promote_to_policy(
     problems = service.policy_problems(spec, policy)
     if problems:
         raise policy_service.PolicyInvalid(problems)
-    document = copy.deepcopy(policy_service.active_document(session))
+    in_force = policy_service.active_document(session)
+    document = copy.deepcopy(in_force)
     changed = _apply(document, experiment, arm)
     if not changed:
         raise Conflict(
@@ -163,11 +164,19 @@ def _promote_to_policy(
             f"the policy in force has no stage {experiment.stage or '(message)'} for the "
             "debtors this experiment covered",
         )
-    row = policy_service.save_version(
-        session,
-        document,
-        actor=actor,
-        comment=f"experiment {experiment.key}: promote arm {arm.name}"[:500],
+    current = policy_service.active_row(session)
+    unchanged = current is not None and not _differs(in_force, document, experiment)
+    # The winner is what the policy already says (usually the control arm): the experiment
+    # ends, and no identical policy version is added to the history.
+    row = (
+        current
+        if unchanged and current is not None
+        else policy_service.save_version(
+            session,
+            document,
+            actor=actor,
+            comment=f"experiment {experiment.key}: promote arm {arm.name}"[:500],
+        )
     )
     _finish(session, experiment, arm, actor=actor, now=now)
     audit.record(
@@ -182,8 +191,25 @@ def _promote_to_policy(
         segment=experiment.segment,
         stages=changed,
         policy_version=row.version,
+        policy_unchanged=unchanged,
     )
     return row
+
+
+def _differs(before: dict[str, Any], after: dict[str, Any], experiment: Experiment) -> bool:
+    """Whether the arm changed anything for the debtors it covered. A track copied for one
+    segment (`_apply`) counts only if its stages differ from the track it was copied from."""
+    stages_before = {
+        (track.get("segment", "*"), track["name"]): track["stages"] for track in before["tracks"]
+    }
+    for track in after["tracks"]:
+        name = track["name"]
+        original = stages_before.get((track.get("segment", "*"), name))
+        if original is None and experiment.segment is not None:
+            original = stages_before.get(("*", name.removesuffix(f"_{experiment.segment}")))
+        if original != track["stages"]:
+            return True
+    return False
 
 
 def _apply(document: dict[str, Any], experiment: Experiment, arm: ExperimentArm) -> list[str]:

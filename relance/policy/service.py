@@ -81,7 +81,8 @@ def seed_policy() -> Policy:
     return validate_document(seed_document())
 
 
-def _active_row(session: Session) -> VersionedDocument | None:
+def active_row(session: Session) -> VersionedDocument | None:
+    """The stored policy version in force; None while the bundled seed is."""
     return session.scalars(
         select(VersionedDocument)
         .where(VersionedDocument.kind == POLICY_KIND, VersionedDocument.active.is_(True))
@@ -91,13 +92,13 @@ def _active_row(session: Session) -> VersionedDocument | None:
 
 
 def active_document(session: Session | None) -> dict[str, Any]:
-    row = _active_row(session) if session is not None else None
+    row = active_row(session) if session is not None else None
     return row.document if row is not None else seed_document()
 
 
 def active_policy(session: Session | None) -> Policy:
     """The policy in force. A stored version that no longer validates falls back to the seed."""
-    row = _active_row(session) if session is not None else None
+    row = active_row(session) if session is not None else None
     if row is None:
         return seed_policy()
     return _cached_policy(row.id, json.dumps(row.document, sort_keys=True))
@@ -113,7 +114,7 @@ def _cached_policy(_row_id: int, document_json: str) -> Policy:
 
 def active_version(session: Session) -> int:
     """0 means the bundled seed is in force."""
-    row = _active_row(session)
+    row = active_row(session)
     return row.version if row is not None else 0
 
 

@@ -25,6 +25,7 @@ from relance.policy.schema import Policy, Stage, Track
 from relance.policy.service import (
     POLICY_KIND,
     PolicyInvalid,
+    active_document,
     active_policy,
     active_version,
     save_version,
@@ -410,6 +411,28 @@ def test_promoting_a_stage_offset_moves_the_stage_for_every_debtor(db: Session) 
     for debtor in debtors:
         assert [a.stage for a in _planned(db, debtor)] == ["firm"]
     assert db.scalars(select(ExperimentExposure)).all() == []
+
+
+@pytest.mark.parametrize("segment", [None, "consumer"])
+def test_promoting_the_arm_the_policy_already_has_adds_no_identical_version(
+    db: Session, segment: str | None
+) -> None:
+    """The control won: the experiment ends, and the policy history gets no copy of the version
+    in force (nor a track split for one segment that changes nothing)."""
+    document = seed_document()
+    if segment is not None:  # the consumer track shared by both segments
+        shared = {**document["tracks"][2], "name": "everyone", "segment": "*"}
+        document = {**document, "tracks": [*document["tracks"][:2], shared]}
+    in_force = save_version(db, document, actor="u")
+    extra = {"segment": segment} if segment else {}
+    experiment = _running(db, _order_spec(**extra))  # friendly is sms first in every track
+    row = promotion.promote(db, experiment, 0, actor="user:admin@example.com", now=utcnow())
+    assert row.id == in_force.id and active_version(db) == in_force.version == 1
+    assert active_document(db) == document
+    assert experiment.status == "finished" and experiment.promoted_arm == 0
+    assert _promoted_actions(db) == [("policy.saved", None), ("experiment.promoted", 1)]
+    promoted = db.scalars(select(AuditEvent).where(AuditEvent.action == "experiment.promoted"))
+    assert promoted.one().details["policy_unchanged"] is True
 
 
 def test_a_stage_offset_the_policy_in_force_no_longer_allows_is_refused(db: Session) -> None:
