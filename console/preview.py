@@ -28,6 +28,7 @@ class StagePreview:
     past: bool
     text: str
     problem: str = ""
+    send_hour: int | None = None  # the debtor's local hour, when the stage sets one
 
 
 @dataclass
@@ -72,7 +73,8 @@ def sample_variables(session: Session, debtor: Debtor) -> dict[str, Any]:
     currency = first.currency if first else "EUR"
     today = date.today()
     pay_url = f"{settings.public_base_url}/pay/preview-token"
-    refs = ", ".join(i.number for i in invoices) or "F-0001"
+    # A list, as the dispatcher passes it (templates join it): a string came out "F, -, 0, 1".
+    refs = [i.number for i in invoices] or ["F-0001"]
     return {
         "name": debtor.name,
         "debtor_name": debtor.display_name,
@@ -196,6 +198,7 @@ def policy_preview(
                 past=bool(on and on < today),
                 text=text,
                 problem=problem,
+                send_hour=stage.send_hour,
             )
         )
     limits, limits_problem = None, ""

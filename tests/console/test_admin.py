@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relance.db.models import AuditEvent, VersionedDocument
+from relance.db.models import AuditEvent, Invoice, VersionedDocument
 from relance.nlg.templates_store import active_templates
 from relance.policy import service as policy_service
 from tests.console.conftest import csrf_of
@@ -183,6 +183,42 @@ def test_policy_preview_on_a_sample_debtor(as_admin: TestClient, db: Session) ->
     page = as_admin.get(f"/console/admin/policy?tab=preview&debtor_id={owner.id}").text
     assert "Preview Person" in page and "track consumer" in page
     assert "Max installments" in page and "<strong>6</strong>" in page  # 1,200 € band
+    # The reminders name the invoice as the dispatcher's list renders it, not letter by letter.
+    number = db.scalars(select(Invoice.number).where(Invoice.debtor_id == owner.id)).one()
+    assert f"facture {number} " in page and ", ".join(number) not in page
+
+
+def test_send_hour_is_edited_in_the_document_and_shown_in_the_preview(
+    as_admin: TestClient, db: Session
+) -> None:
+    """A promoted send-hour experiment writes `send_hour` into a stage: the admin must see it
+    in the preview and be able to change it by hand, with the contact windows enforced."""
+    owner = make_debtor(db, name="Hour Person", segment="consumer")
+    make_invoice(db, owner, amount_minor=50_000)
+    token = csrf_of(as_admin, "/console/admin/policy?tab=document")
+    document = yaml.safe_load(yaml.safe_dump(policy_service.active_document(db)))
+    consumer = next(t for t in document["tracks"] if t["name"] == "consumer")
+    friendly = next(s for s in consumer["stages"] if s["key"] == "friendly")
+    friendly["send_hour"] = 23  # outside every contact window
+    refused = as_admin.post(
+        "/console/admin/policy/document",
+        data={"csrf_token": token, "document": yaml.safe_dump(document)},
+    )
+    assert refused.status_code == 422 and "send_hour" in refused.text
+    assert policy_service.active_version(db) == 0
+    friendly["send_hour"] = 11
+    saved = as_admin.post(
+        "/console/admin/policy/document",
+        data={"csrf_token": token, "document": yaml.safe_dump(document)},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    assert (
+        policy_service.active_policy(db).track_for("consumer", "standard").stages[1].send_hour == 11
+    )
+    page = as_admin.get(f"/console/admin/policy?tab=preview&debtor_id={owner.id}").text
+
+    assert "at 11:00 (debtor's local time)" in page
 
 
 def _wording_post(client: TestClient, name: str, document: str, action: str = "save"):  # type: ignore[no-untyped-def]
