@@ -415,6 +415,12 @@ def parse_mt940(data: bytes, *, max_lines: int) -> list[Statement]:
                 raise StatementError(f"more than {max_lines} lines in one file")
             statement.lines.append(_mt940_line(tx.data, statement.currency, line_no))
         _check_balances(statement, opening, closing)
+        if closing.on is not None:
+            # Many banks write the same :20: and :28C: on every statement (":20:STARTUMS",
+            # ":28C:00000"): without the day, the second day's statement read as the first one
+            # imported again and was refused, its payments never booked. The closing balance's
+            # date tells the days apart; the same statement exported twice keeps it.
+            statement.statement_ref = f"{statement.statement_ref}/{closing.on:%Y-%m-%d}"[:128]
         statements.append(statement)
     return statements
 
@@ -424,6 +430,7 @@ class _Balance:
     tag: str
     value: Decimal  # negative for a debit balance
     currency: str
+    on: date | None = None
 
 
 _OPENING = (
@@ -462,7 +469,8 @@ def _mt940_balance(
         raise StatementError(
             f"statement {ref}: {kind} balance ({tag}) in an unknown currency {currency[:8]!r}"
         )
-    return _Balance(tag, value, currency)
+    on = getattr(balance, "date", None)
+    return _Balance(tag, value, currency, on if isinstance(on, date) else None)
 
 
 def _show(value: Decimal, currency: str) -> str:

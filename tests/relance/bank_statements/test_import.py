@@ -383,8 +383,8 @@ def test_a_two_day_mt940_file_is_two_statements_each_a_duplicate_next_time(
 
     assert (report.lines, report.credits, report.matched, report.review) == (3, 2, 1, 1)
     assert _statements(db) == [
-        ("TD-A/1119/001", ACCOUNT, "EUR", 2),
-        ("TD-B/1120/001", ACCOUNT, "EUR", 1),
+        ("TD-A/1119/001/2026-11-19", ACCOUNT, "EUR", 2),
+        ("TD-B/1120/001/2026-11-20", ACCOUNT, "EUR", 1),
     ]
     first, second = report.statement_ids
     entries = _entries(db, report)
@@ -399,11 +399,11 @@ def test_a_two_day_mt940_file_is_two_statements_each_a_duplicate_next_time(
     with pytest.raises(Conflict, match="this file was imported"):
         _import(db, day1 + b"\r\n" + day2)
     # another export of the same two days (LF line ends: another file), and each day on its own
-    with pytest.raises(Conflict, match="statement TD-A/1119/001 of account"):
+    with pytest.raises(Conflict, match="statement TD-A/1119/001/2026-11-19 of account"):
         _import(db, (day1 + b"\r\n" + day2).replace(b"\r\n", b"\n"))
-    with pytest.raises(Conflict, match="statement TD-A/1119/001 of account"):
+    with pytest.raises(Conflict, match="statement TD-A/1119/001/2026-11-19 of account"):
         _import(db, day1)
-    with pytest.raises(Conflict, match="statement TD-B/1120/001 of account"):
+    with pytest.raises(Conflict, match="statement TD-B/1120/001/2026-11-20 of account"):
         _import(db, day2)
     assert _count(db, Payment) == payments and len(_statements(db)) == 2
 
@@ -415,10 +415,10 @@ def test_a_file_whose_first_day_was_imported_is_refused_naming_that_day(
     day2 = _day(DAY2, "FD-B", [Credit("6.00", ref="FD-2", payer="Nobody")], opening="5.00")
     _import(db, day1)
     with pytest.raises(
-        Conflict, match=r"statement FD-A/1119/001 of account .* nothing was re-applied"
+        Conflict, match=r"statement FD-A/1119/001/2026-11-19 of account .* nothing was re-applied"
     ):
         _import(db, day1 + b"\r\n" + day2)
-    assert _statements(db) == [("FD-A/1119/001", ACCOUNT, "EUR", 1)]
+    assert _statements(db) == [("FD-A/1119/001/2026-11-19", ACCOUNT, "EUR", 1)]
     assert [e.bank_ref for e in db.scalars(select(BankStatementEntry))] == ["FD-1"]
 
 
@@ -439,8 +439,8 @@ def test_statements_of_two_accounts_are_each_booked_on_their_account(
     )
     report = _import(db, swift_wrapped(eur, session=1) + swift_wrapped(chf, session=2))
     assert _statements(db) == [
-        ("TA-EUR/1119/001", ACCOUNT, "EUR", 1),
-        ("TA-CHF/1119/001", SWISS, "CHF", 1),
+        ("TA-EUR/1119/001/2026-11-19", ACCOUNT, "EUR", 1),
+        ("TA-CHF/1119/001/2026-11-19", SWISS, "CHF", 1),
     ]
     assert [(e.account_iban, e.currency, e.amount_minor) for e in _entries(db, report)] == [
         (ACCOUNT, "EUR", 500),
@@ -477,7 +477,7 @@ def test_one_statement_twice_in_a_file_is_refused_not_a_false_conflict(
     day = _day(DAY1, "TW-A", [Credit("5.00", ref="TW-1", payer="Nobody")])
     again = _day(DAY1, "TW-A", [Credit("6.00", ref="TW-2", payer="Nobody")])
     with pytest.raises(
-        InvalidContent, match=r"statement TW-A/1119/001 of account .* twice in the file"
+        InvalidContent, match=r"statement TW-A/1119/001/2026-11-19 of account .* twice in the file"
     ):
         _import(db, day + b"\r\n" + again)
     assert _count(db, BankStatement) == 0
@@ -492,3 +492,33 @@ def test_an_unknown_currency_refuses_the_file(db: Session, gateway) -> None:
     with pytest.raises(InvalidContent, match="line 1: unknown currency 'XYZ'"):
         _import(db, data)
     assert _count(db, BankStatement) == 0
+
+
+def test_a_bank_that_numbers_every_statement_alike_gets_each_day_booked(
+    db: Session, gateway
+) -> None:
+    """Many banks write ":20:STARTUMS" and ":28C:00000" on every daily statement. The second
+    day's file read as the first one imported again and was refused: its payments were never
+    booked. The closing balance's date now tells the days apart; the same day sent again is
+    still refused."""
+    debtor = make_debtor(db, channels=("sms",))
+    invoice = make_invoice(db, debtor, 4000, due=DUE)
+    day1 = mt940(
+        [Credit("15.00", ref="SU-1", payer="Nobody")],
+        reference="STARTUMS",
+        number="00000",
+        day=DAY1,
+    )
+    paying = Credit("40.00", ref="SU-2", remittance=rf.for_invoice(invoice.id))
+    day2 = mt940([paying], reference="STARTUMS", number="00000", opening="15.00", day=DAY2)
+    _import(db, day1)
+    report = _import(db, day2)
+    assert report.matched == 1
+    db.refresh(invoice)
+    assert invoice.status == "paid"
+    assert _statements(db) == [
+        ("STARTUMS/00000/2026-11-19", ACCOUNT, "EUR", 1),
+        ("STARTUMS/00000/2026-11-20", ACCOUNT, "EUR", 1),
+    ]
+    with pytest.raises(Conflict, match="statement STARTUMS/00000/2026-11-20 of account"):
+        _import(db, day2.replace(b"\r\n", b"\n"))  # the same day, another export

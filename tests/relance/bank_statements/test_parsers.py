@@ -89,7 +89,7 @@ def test_mt940_lines_carry_payer_and_remittance() -> None:
         ACCOUNT,
         "EUR",
     )
-    assert statement.statement_ref == "STARTUMS/00042/001"
+    assert statement.statement_ref == "STARTUMS/00042/001/2026-11-20"
     [line] = statement.lines
     assert (line.amount_minor, line.credit, line.bank_ref) == (25000, True, "B77")
     assert "RF18539007547034" in line.remittance
@@ -177,8 +177,13 @@ def _summary(statements: list[Statement]) -> list[tuple[Any, ...]]:
 
 
 TWO_DAYS = [
-    ("STMT-1119/00041/001", ACCOUNT, "EUR", [(1, "D1-A", 10000, True), (2, None, 500, False)]),
-    ("STMT-1120/00042/001", ACCOUNT, "EUR", [(3, "D2-A", 3000, True)]),
+    (
+        "STMT-1119/00041/001/2026-11-19",
+        ACCOUNT,
+        "EUR",
+        [(1, "D1-A", 10000, True), (2, None, 500, False)],
+    ),
+    ("STMT-1120/00042/001/2026-11-20", ACCOUNT, "EUR", [(3, "D2-A", 3000, True)]),
 ]
 
 
