@@ -35,6 +35,9 @@ PROFILES = {
     "urn:factur-x.eu:1p0:basicwl": "basicwl",
     "urn:cen.eu:en16931:2017": "en16931",
     "urn:cen.eu:en16931:2017#conformant#urn:factur-x.eu:1p0:extended": "extended",
+    # EXTENDED for the French e-invoicing reform (Factur-X 1.07, CII only): what French
+    # platforms (PDP) exchange from 2026; checked against its own XSD (D22B).
+    "urn:cen.eu:en16931:2017#conformant#urn.cpro.gouv.fr:1p0:extended-ctc-fr": "extended-ctc-fr",
 }
 # Mentions of late-payment penalties in the notes (French law requires them on B2B invoices).
 _LATE_PAYMENT = re.compile(

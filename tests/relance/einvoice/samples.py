@@ -16,12 +16,13 @@ GUIDELINES = {
     "basic": "urn:cen.eu:en16931:2017#compliant#urn:factur-x.eu:1p0:basic",
     "en16931": "urn:cen.eu:en16931:2017",
     "extended": "urn:cen.eu:en16931:2017#conformant#urn:factur-x.eu:1p0:extended",
+    "extended-ctc-fr": "urn:cen.eu:en16931:2017#conformant#urn.cpro.gouv.fr:1p0:extended-ctc-fr",
 }
 # What each profile's XSD lets a document carry: invoice lines from BASIC on (BASIC WL, "without
 # lines", has none); the buyer's contact (BT-56..58, the only place for a phone) in EN 16931 and
 # EXTENDED; the buyer's electronic address (BT-49) from BASIC WL on.
-WITH_LINES = {"basic", "en16931", "extended"}
-WITH_CONTACT = {"en16931", "extended"}
+WITH_LINES = {"basic", "en16931", "extended", "extended-ctc-fr"}
+WITH_CONTACT = {"en16931", "extended", "extended-ctc-fr"}
 
 
 @dataclass(frozen=True)

@@ -163,6 +163,21 @@ def test_ubl_invoice_and_plain_cii_xml_import(db: Session, tmp_path: Path) -> No
     assert ubl_invoice.debtor.customer_number == BASE.buyer_id
 
 
+def test_a_french_ctc_extended_cii_is_read_as_that_profile(db: Session, tmp_path: Path) -> None:
+    """EXTENDED-CTC-FR, the CII the French e-invoicing reform's platforms exchange from 2026, was
+    reported under its raw guideline URN and refused inside a PDF as an unknown profile. The
+    fixture is checked against that profile's own XSD (D22B) by the factur-x library first."""
+    from facturx import xml_check_xsd
+
+    xml = cii(BASE.but(number="CTC-1"), "extended-ctc-fr")
+    xml_check_xsd(xml, flavor="factur-x", level="extended-ctc-fr")
+    report = run(db, tmp_path, ("ctc.xml", xml))
+    [entry] = report.files
+    assert (entry.status, entry.format, entry.profile) == ("created", "cii", "extended-ctc-fr")
+    invoice = db.scalars(select(Invoice).where(Invoice.number == "CTC-1")).one()
+    assert (invoice.amount_minor, invoice.debtor.customer_number) == (12_000, BASE.buyer_id)
+
+
 def test_reimport_updates_never_duplicates(db: Session, tmp_path: Path) -> None:
     run(db, tmp_path, ("a.xml", ubl(BASE)))
     again = run(db, tmp_path, ("a.xml", ubl(BASE)))
