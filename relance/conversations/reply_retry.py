@@ -34,11 +34,19 @@ answer and no debt detail) has no conversation, Message or Contact: the mail edg
 sent again unchanged (same Message-ID) under `check_unknown_address` (an opted-out address
 cancels; the default jurisdiction's hours, since the sender may be a debtor). Failed for good,
 it leaves a task (`unknown_sender_unanswered`) for a person instead of a handoff.
+
+Personal data: an unknown sender's row that ends (sent, cancelled, failed for good) keeps
+nothing of the stranger: the address and the e-mail's bytes are dropped at once, and the address
+cut out of the last error (a failed one's task keeps what a person needs to answer). The
+retention job deletes unknown-sender rows older than RETENTION_CONVERSATION_DAYS whatever their
+state, and a debtor's erasure deletes those addressed to one of their addresses
+(`relance/privacy`).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -385,15 +393,29 @@ def _close(
         attempts=retry.attempts,
         error_code=retry.last_error_code,
     )
+    if retry.message_id is None:
+        _forget_stranger(retry)
+
+
+def _forget_stranger(retry: ReplyRetry) -> None:
+    """An unknown sender's row that ended keeps nothing of them: not the address, not the
+    e-mail (its bytes carry the address and their subject), not the address in the error."""
+    address = retry.address
+    retry.address = retry.mail_bytes = None
+    if address and retry.last_error:
+        retry.last_error = re.sub(
+            re.escape(address), "[address]", retry.last_error, flags=re.IGNORECASE
+        )
 
 
 def _give_up(session: Session, retry: ReplyRetry, code: str, why: str) -> None:
     """Failed for good: the message still needs an answer, so a person gets it (a collector
     in the debtor's conversation; a task for an unknown sender, who has none)."""
+    address, mail_key = retry.address, retry.mail_key  # `_close` forgets a stranger's address
     _close(session, retry, FAILED, code, why)
     if retry.message is None:
-        assert retry.address is not None and retry.mail_key is not None
-        _unanswered(session, retry.address, retry.mail_key, code, retry.attempts)
+        assert address is not None and mail_key is not None
+        _unanswered(session, address, mail_key, code, retry.attempts)
         return
     _hand_off(session, retry.message.conversation, retry.message_id, code, retry.attempts)
 
