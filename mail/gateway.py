@@ -20,6 +20,7 @@ import hashlib
 import logging
 from email.parser import BytesParser
 from email.policy import default as default_policy
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +32,7 @@ from mail.transport import SmtpTransport
 from relance import audit
 from relance.contacts import service as contacts
 from relance.conversations.ports import DeliveryError, OutboundMail
+from relance.conversations.turn_lock import sending
 from relance.db.base import utcnow
 from relance.db.models import Contact, Conversation, Debtor, Invoice, Letter, Message
 from relance.db.models.enums import Author, Channel, Direction, MessageStatus
@@ -68,11 +70,28 @@ class SmtpMailGateway:
         added. A failure leaves the row `failed` and names it in the DeliveryError (a retry
         claims it again: same Message-ID)."""
         stored = [m for m in (session.get(Message, i) for i in mail.reply_rows) if m is not None]
-        settings = self.settings
-        message_id = message_id_for(mail.idempotency_key, settings)
+        message_id = message_id_for(mail.idempotency_key, self.settings)
         row = self._claim(session, conversation, contact, mail, message_id, stored)
         if row.status in SENT_STATES:
             return row
+        # This process is the row's live sender from before its `queued` claim is committed
+        # until the outcome is written (flushed: a sweep's conditional UPDATE then waits for
+        # our commit): the reply retry's sweep of rows left queued by a dead process
+        # (`reply_retry.recover_unsent`) never takes one that is still being sent.
+        with sending(session, row.id):
+            return self._send(session, conversation, contact, mail, message_id, row, stored)
+
+    def _send(
+        self,
+        session: Session,
+        conversation: Conversation,
+        contact: Contact,
+        mail: OutboundMail,
+        message_id: str,
+        row: Message,
+        stored: list[Message],
+    ) -> Message:
+        settings = self.settings
         try:
             data, extra = self._compose(session, conversation, contact, mail, message_id)
         except Exception:
@@ -97,6 +116,7 @@ class SmtpMailGateway:
             exc.message_id = row.id
             if not exc.retryable:
                 contacts.record_failure(session, contact, error_code=exc.code, reference=message_id)
+            session.flush()
             raise
         sent_at = utcnow()
         digest = hashlib.sha256(data).hexdigest()
@@ -126,6 +146,7 @@ class SmtpMailGateway:
             sha256=digest,
             smtp_response=receipt.response[:120],
         )
+        session.flush()
         return row
 
     def answer_unknown_sender(self, session: Session, *, recipient: str, data: bytes) -> str:
@@ -178,6 +199,7 @@ class SmtpMailGateway:
                     row.provider_id = message_id
                     row.status = MessageStatus.QUEUED
                     row.address = contact.address
+                    row.extra = _claimed(row.extra, mail)
                     session.flush()
                 return row
             except IntegrityError:
@@ -199,6 +221,7 @@ class SmtpMailGateway:
             ).first()
             if taken is not None:
                 session.refresh(existing)
+                existing.extra = _claimed(existing.extra, mail)
                 return existing
         raise DeliveryError(
             f"e-mail {message_id} was already attempted ({existing.status}): its outcome is "
@@ -325,6 +348,13 @@ def _thread(session: Session, conversation: Conversation, own_id: str) -> _Threa
         references=tuple(ids[-MAX_REFERENCES:]),
         subject=str(subject) if subject else None,
     )
+
+
+def _claimed(extra: dict[str, Any] | None, mail: OutboundMail) -> dict[str, Any]:
+    """What a `queued` row says while it is being sent (the outcome replaces it): since when,
+    and whether it is a reply in the thread (a reminder has a stage), for the sweep of rows a
+    dead process left queued (`reply_retry.recover_unsent`)."""
+    return {**(extra or {}), "claimed_at": utcnow().isoformat(), "reply": mail.stage is None}
 
 
 def _by_message_id(session: Session, message_id: str) -> Message | None:

@@ -277,7 +277,8 @@ def _answer_unknown_sender(
 
     It has no conversation or Message row (the sender is nobody on file): a transient SMTP
     failure keeps these very bytes on a reply retry, sent again by the worker (same Message-ID),
-    a permanent one leaves a task for a person (reply_retry.after_unknown_sender_failure)."""
+    a permanent one leaves a task for a person (reply_retry.after_unknown_sender_failure). The
+    retry row is written before the send (`sending`) and removed once the server took it."""
     settings = gateway.settings
     key = f"unknown:{parsed.message_id}"
     message_id = message_id_for(key, settings)
@@ -294,6 +295,9 @@ def _answer_unknown_sender(
     outgoing.set_content("\n\n".join(replies) + "\n")
     assert parsed.sender is not None
     data = to_bytes(outgoing, settings)
+    # Committed with the inbound claim, before SMTP: a process dying mid-send leaves this row
+    # for the worker (failed as an unknown outcome, a task for a person), not nothing at all.
+    reply_retry.unknown_sender_in_flight(session, address=parsed.sender, mail_key=key, data=data)
     try:
         gateway.answer_unknown_sender(session, recipient=parsed.sender, data=data)
     except DeliveryError as exc:
@@ -301,6 +305,7 @@ def _answer_unknown_sender(
             session, address=parsed.sender, mail_key=key, data=data, error=exc
         )
         return outcome
+    reply_retry.unknown_sender_answered(session, mail_key=key)
     outcome.reply_message_id = message_id
     return outcome
 

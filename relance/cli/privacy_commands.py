@@ -131,6 +131,8 @@ def retention_run(
         f"{verb} {report.messages} message(s) of {len(report.debtor_ids)} debtor(s) quiet and "
         f"settled since {report.cutoff:%Y-%m-%d}"
         + ("" if dry_run else f"; {report.tracker_events} Rasa tracker event(s) deleted")
+        + f"; {report.unknown_sender_retries} unknown sender(s)' reply retries "
+        + ("due" if dry_run else "deleted")
     )
     if dry_run and report.debtor_ids:
         console.print(

@@ -34,16 +34,47 @@ answer and no debt detail) has no conversation, Message or Contact: the mail edg
 sent again unchanged (same Message-ID) under `check_unknown_address` (an opted-out address
 cancels; the default jurisdiction's hours, since the sender may be a debtor). Failed for good,
 it leaves a task (`unknown_sender_unanswered`) for a person instead of a handoff.
+
+A first send can die mid-send too (`recover_unsent`, run by the same job). The e-mail gateway
+commits the reply's row `queued` (its Message-ID claimed) before the SMTP session, and records
+the server's answer after it: a worker or web process that stops in between leaves the row
+`queued` for ever, never sent again (its Message-ID is taken) and shown to nobody. SMTP has no
+idempotency key and no way to ask whether the server took the message before the connection
+died, so a resend could deliver it twice with no way to know: such a row is never resent. Once
+its claim is older than LEASE and no live process holds its sender's lock (`turn_lock.sending`,
+taken by the gateway before the claim's commit, released by the kernel or the database when the
+holder dies), it is marked failed (`outcome_unknown`, not retryable) and the conversation goes to
+a collector (handoff `reply_undelivered`, its Message-ID named so the mail server's log tells
+whether it went), as for a retry claim left by a dead worker. A row some live process is still
+sending is left alone however long it takes. Only replies in a thread (the assistant's or a
+collector's answers): a dunning reminder left queued is the dispatcher's (`release_stale`: a
+duplicate reminder is worse than a missed one). Texts need no sweep: the Twilio edge writes the
+row and its Message SID in the transaction that follows Twilio's answer, so a crash leaves no
+committed `queued` text without a SID (a reply retry's own claim covers a resend).
+
+The unknown sender's first send is covered the same way: the mail edge writes its retry row
+`sending` (with the lease) in the commit that precedes the SMTP session
+(`unknown_sender_in_flight`) and removes it once the server has answered; a process that dies in
+between leaves it to `_release_stale`, which fails it (`outcome_unknown`) and leaves the task for
+a person.
+
+Personal data: an unknown sender's row that ends (sent, cancelled, failed for good) keeps
+nothing of the stranger: the address and the e-mail's bytes are dropped at once, and the address
+cut out of the last error (a failed one's task keeps what a person needs to answer). The
+retention job deletes unknown-sender rows older than RETENTION_CONVERSATION_DAYS whatever their
+state, and a debtor's erasure deletes those addressed to one of their addresses
+(`relance/privacy`).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from relance import audit
@@ -51,9 +82,10 @@ from relance.backoff import exponential
 from relance.compliance.service import Decision, check_contact, check_unknown_address
 from relance.contacts import service as contacts
 from relance.conversations.ports import DeliveryError, OutboundMail, get_gateway, get_mail_gateway
+from relance.conversations.turn_lock import has_live_owner
 from relance.db.base import utcnow
 from relance.db.models import Contact, Conversation, Message, ReplyRetry, Task
-from relance.db.models.enums import Author, Channel
+from relance.db.models.enums import Author, Channel, Direction, MessageStatus
 from relance.handoff.service import create_handoff
 from relance.policy.service import active_policy
 from relance.settings import get_settings
@@ -63,6 +95,10 @@ log = logging.getLogger(__name__)
 HANDOFF_REASON = "reply_undelivered"
 UNANSWERED_TASK = "unknown_sender_unanswered"  # an unknown sender's answer failed for good
 LEASE = timedelta(minutes=5)  # a claimed retry is not taken again before this
+# How far back `recover_unsent` looks for replies left queued (by creation, an indexed column):
+# a reply row is claimed seconds after it is stored, and the sweep runs every 30 seconds.
+UNSENT_HORIZON = timedelta(days=30)
+OUTCOME_UNKNOWN = "outcome_unknown"
 PENDING, SENDING, SENT, FAILED, CANCELLED = "pending", "sending", "sent", "failed", "cancelled"
 # Caps and gaps between dunning contacts: a reply answers the debtor's own message (the reply
 # sent at once is not held back by them either).
@@ -127,6 +163,38 @@ def after_failure(
     return "reply_retrying"
 
 
+def unknown_sender_in_flight(session: Session, *, address: str, mail_key: str, data: bytes) -> None:
+    """The first send of an unknown sender's answer is about to start: its row, `sending` with
+    the lease, goes in the commit that precedes the SMTP session (the gateway's), so a process
+    that dies during the send leaves a trace (`_release_stale`: a person checks) instead of
+    nothing. Removed by `unknown_sender_answered`, or turned into a retry by
+    `after_unknown_sender_failure`."""
+    session.add(
+        ReplyRetry(
+            channel=Channel.EMAIL,
+            status=SENDING,
+            attempts=1,
+            next_attempt_at=utcnow() + LEASE,
+            mail_key=mail_key,
+            address=address,
+            mail_bytes=data,
+        )
+    )
+    session.flush()
+
+
+def unknown_sender_answered(session: Session, *, mail_key: str) -> None:
+    """The server took the first send: its in-flight row goes (the audit keeps the proof). A row
+    the worker already failed as stale (a send slower than the lease) stays with its task."""
+    session.execute(
+        delete(ReplyRetry).where(
+            ReplyRetry.mail_key == mail_key,
+            ReplyRetry.message_id.is_(None),
+            ReplyRetry.status == SENDING,
+        )
+    )
+
+
 def after_unknown_sender_failure(
     session: Session, *, address: str, mail_key: str, data: bytes, error: DeliveryError
 ) -> str:
@@ -134,23 +202,22 @@ def after_unknown_sender_failure(
     failed its first send. Transient: retried like the others, the same bytes (so the same
     Message-ID); permanent: a person is told by a task, there being no conversation to hand
     off. Returns `reply_retrying` or `reply_failed`; the caller commits."""
+    retry = session.scalars(
+        select(ReplyRetry).where(ReplyRetry.mail_key == mail_key, ReplyRetry.message_id.is_(None))
+    ).first()
+    if retry is not None and retry.status != SENDING:  # not this send's in-flight row
+        return "reply_retrying" if retry.status == PENDING else "reply_failed"
     if not error.retryable or get_settings().reply_retry_max_attempts <= 1:
+        if retry is not None:
+            session.delete(retry)  # the task says what a person needs; nothing else is kept
         _unanswered(session, address, mail_key, error.code or "delivery_failed", 1)
         return "reply_failed"
-    if session.scalar(select(ReplyRetry.id).where(ReplyRetry.mail_key == mail_key)):
-        return "reply_retrying"
-    retry = ReplyRetry(
-        channel=Channel.EMAIL,
-        status=PENDING,
-        attempts=1,
-        next_attempt_at=utcnow() + backoff(1),
-        mail_key=mail_key,
-        address=address,
-        mail_bytes=data,
-        last_error_code=error.code,
-        last_error=str(error)[:500],
-    )
-    session.add(retry)
+    if retry is None:
+        retry = ReplyRetry(channel=Channel.EMAIL, mail_key=mail_key, address=address)
+        session.add(retry)
+    retry.status, retry.attempts, retry.next_attempt_at = PENDING, 1, utcnow() + backoff(1)
+    retry.mail_bytes = data
+    retry.last_error_code, retry.last_error = error.code, str(error)[:500]
     session.flush()
     audit.record(
         session,
@@ -176,6 +243,7 @@ def retry_due(
     counts: Counter[str] = Counter()
     with factory() as session, session.begin():
         counts["stale"] = _release_stale(session, now)
+        counts["unsent"] = recover_unsent(session, now)
         due = list(
             session.scalars(
                 select(ReplyRetry.id)
@@ -200,6 +268,82 @@ def retrying(session: Session, message_ids: list[int]) -> dict[int, datetime]:
         )
     ).all()
     return {message_id: when for message_id, when in rows if message_id is not None}
+
+
+def recover_unsent(session: Session, now: datetime) -> int:
+    """E-mail replies left `queued` by a process that died between the gateway's pre-SMTP commit
+    and the server's answer: failed (`outcome_unknown`) and handed to a collector, never resent
+    (see the module's docstring). Rows a live process is sending, claimed less than LEASE ago,
+    or that a reply retry owns (its own lease covers them) are left alone. Returns how many."""
+    rows = session.scalars(
+        select(Message)
+        .where(
+            Message.direction == Direction.OUTBOUND,
+            Message.channel == Channel.EMAIL,
+            Message.status == MessageStatus.QUEUED,
+            Message.created_at >= now - UNSENT_HORIZON,
+            ~exists().where(ReplyRetry.message_id == Message.id),
+        )
+        .order_by(Message.id)
+    ).all()
+    recovered = 0
+    for message in rows:
+        extra = dict(message.extra or {})
+        claimed_at = _claimed_at(extra)
+        if claimed_at is None or not extra.get("reply") or claimed_at > now - LEASE:
+            continue  # a reminder, a claim from before this rule, or one too recent
+        if has_live_owner(session, message.id):
+            continue  # its sender is alive (a slow SMTP server): its outcome will be recorded
+        why = "the process stopped during the SMTP exchange: it may have gone out"
+        taken = session.execute(
+            update(Message)
+            .where(Message.id == message.id, Message.status == MessageStatus.QUEUED)
+            .values(
+                status=MessageStatus.FAILED,
+                error_code=OUTCOME_UNKNOWN,
+                extra={**extra, "retryable": False, "error": why},
+            )
+            .returning(Message.id),
+            execution_options={"synchronize_session": False},
+        ).first()
+        if taken is None:  # its sender recorded the outcome meanwhile
+            continue
+        session.refresh(message)
+        recovered += 1
+        conversation = message.conversation
+        log.warning("e-mail reply %s left queued by a dead process: outcome unknown", message.id)
+        audit.record(
+            session,
+            actor="system",
+            action="mail.outcome_unknown",
+            entity=message,
+            debtor_id=conversation.debtor_id,
+            message_id=message.provider_id,
+        )
+        address = message.address
+        if address is None or contacts.is_opted_out(session, Channel.EMAIL, address):
+            continue  # erased, or the debtor ended the channel: nobody is to answer by e-mail
+        create_handoff(
+            session,
+            conversation,
+            reason=HANDOFF_REASON,
+            details=(
+                f"reply e-mail {message.provider_id} interrupted during the send: it may have "
+                "been delivered (see the mail server's log); answer the debtor if it was not"
+            ),
+            actor="system",
+        )
+    return recovered
+
+
+def _claimed_at(extra: dict[str, object]) -> datetime | None:
+    value = extra.get("claimed_at")
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 # -- one attempt -------------------------------------------------------------------------------
@@ -362,7 +506,7 @@ def _release_stale(session: Session, now: datetime) -> int:
         _give_up(
             session,
             retry,
-            "outcome_unknown",
+            OUTCOME_UNKNOWN,
             "the worker stopped during the send: it may have gone out, it is not sent again",
         )
     return len(stale)
@@ -385,15 +529,29 @@ def _close(
         attempts=retry.attempts,
         error_code=retry.last_error_code,
     )
+    if retry.message_id is None:
+        _forget_stranger(retry)
+
+
+def _forget_stranger(retry: ReplyRetry) -> None:
+    """An unknown sender's row that ended keeps nothing of them: not the address, not the
+    e-mail (its bytes carry the address and their subject), not the address in the error."""
+    address = retry.address
+    retry.address = retry.mail_bytes = None
+    if address and retry.last_error:
+        retry.last_error = re.sub(
+            re.escape(address), "[address]", retry.last_error, flags=re.IGNORECASE
+        )
 
 
 def _give_up(session: Session, retry: ReplyRetry, code: str, why: str) -> None:
     """Failed for good: the message still needs an answer, so a person gets it (a collector
     in the debtor's conversation; a task for an unknown sender, who has none)."""
+    address, mail_key = retry.address, retry.mail_key  # `_close` forgets a stranger's address
     _close(session, retry, FAILED, code, why)
     if retry.message is None:
-        assert retry.address is not None and retry.mail_key is not None
-        _unanswered(session, retry.address, retry.mail_key, code, retry.attempts)
+        assert address is not None and mail_key is not None
+        _unanswered(session, address, mail_key, code, retry.attempts)
         return
     _hand_off(session, retry.message.conversation, retry.message_id, code, retry.attempts)
 

@@ -10,7 +10,10 @@ timed out. So turns are serialised by locks outside any transaction, of two kind
 - a message's owner (`message_owner`): the request that stored an inbound message holds it until
   it has answered, or given up on, that message. The worker's replay takes only messages nobody
   owns (`has_live_owner`): a message that is merely "pending" may be one a request is about to
-  answer, and replaying it would send the debtor a second or stray reply.
+  answer, and replaying it would send the debtor a second or stray reply;
+- an outbound message's sender (`sending`): the e-mail gateway holds it from before the commit
+  of its `queued` claim until the server's answer is recorded. The reply retry's sweep of replies
+  left queued (`reply_retry.recover_unsent`) passes over a row whose sender is alive.
 
 The api and the worker are separate processes, so both locks must hold across processes and die
 with their holder (a crashed process must not block a conversation for good):
@@ -75,8 +78,19 @@ def message_owner(session: Session, message_id: int) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def sending(session: Session, message_id: int) -> Iterator[bool]:
+    """Mark the calling process as sending outbound message `message_id` until the block ends
+    (`has_live_owner` then answers True). Take it before the commit that makes the row visible
+    as `queued`. Yields whether it was taken: the send goes ahead either way (only a momentary
+    probe could hold it; the sweep also waits for the claim to be old)."""
+    with _hold(_engine(session), MESSAGE, message_id, 0) as acquired:
+        yield acquired
+
+
 def has_live_owner(session: Session, message_id: int) -> bool:
-    """Whether a live request still owns this message (the replay must leave it alone)."""
+    """Whether a live request still owns this message (the replay must leave it alone), or a
+    live process is still sending it (`sending`)."""
     engine = _engine(session)
     if engine.dialect.name == "postgresql":
         # A connection of its own: advisory locks are re-entrant within one connection.

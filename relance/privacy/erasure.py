@@ -6,7 +6,10 @@ time of each contact (channel, direction, delivery status, provider id), and the
 personal values cut out. Removed: name, company, e-mail, postal address, phone numbers, every
 message body and voice transcript, free-text notes, letter PDFs, raw webhook payloads that carry
 them, and the Rasa conversation. Every contact point is opted out, pending work is cancelled and
-unused payment links expire, so nothing is ever sent to the person again.
+unused payment links expire, so nothing is ever sent to the person again: their reply retries
+are cancelled, and the retries of answers to an "unknown sender" written from one of their
+addresses (which keep the address and the e-mail itself) are deleted, with that address cut out
+of the tasks left for a person to answer them.
 
 Refused while money is still being collected or a dispute is open, unless forced with a reason
 (for instance a court order or a settlement outside Relance). The caller commits.
@@ -16,9 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from relance import audit
@@ -38,6 +42,7 @@ from relance.db.models import (
     PaymentLink,
     PaymentPlan,
     PaymentReview,
+    ReplyRetry,
     SavedPaymentMethod,
     Task,
     WebhookEvent,
@@ -247,6 +252,9 @@ def erase(
         )
         .values(status="cancelled", outcome="erased", next_attempt_at=None),
     )
+    counts["reply_retries_cancelled"], counts["unknown_sender_retries_deleted"] = (
+        _erase_reply_retries(session, debtor, needles, now)
+    )
     counts["tasks_cancelled"] = _erase_tasks(session, debtor.id, needles)
     counts["letters_cancelled"], counts["letter_pdfs_deleted"] = _erase_letters(session, debtor.id)
     counts["payment_links_revoked"] = rowcount(
@@ -315,11 +323,47 @@ def _provider_ids(session: Session, debtor_id: int) -> list[str]:
     ]
 
 
-def _erase_tasks(session: Session, debtor_id: int, needles: list[str]) -> int:
+def _erase_reply_retries(
+    session: Session, debtor: Debtor, needles: list[str], now: datetime
+) -> tuple[int, int]:
+    """The debtor's own reply retries are cancelled (an error text may name their address: it
+    goes); an unknown sender's answer (no message, the address and the e-mail kept) to one of
+    the debtor's addresses is deleted, whatever its state."""
+    contact_ids = [c.id for c in debtor.contacts]
     cancelled = 0
-    for task in session.scalars(select(Task).where(Task.debtor_id == debtor_id)):
-        task.details = scrub.redact(task.details or {}, needles, free_text_keys=FREE_TEXT_KEYS)
-        if task.status == TaskStatus.OPEN:
+    if contact_ids:
+        mine = ReplyRetry.contact_id.in_(contact_ids)
+        cancelled = rowcount(
+            session,
+            update(ReplyRetry)
+            .where(mine, ReplyRetry.status == "pending")
+            .values(status="cancelled", finished_at=now, last_error_code="erased"),
+        )
+        session.execute(update(ReplyRetry).where(mine).values(last_error=None))
+    addresses = {n.lower() for n in needles if "@" in n}
+    deleted = 0
+    if addresses:
+        deleted = rowcount(
+            session,
+            delete(ReplyRetry).where(
+                ReplyRetry.message_id.is_(None), func.lower(ReplyRetry.address).in_(addresses)
+            ),
+        )
+    return cancelled, deleted
+
+
+def _erase_tasks(session: Session, debtor_id: int, needles: list[str]) -> int:
+    """The debtor's tasks, and any task naming one of their identifiers (the answer to an
+    e-mail they sent from an address not yet on file, say): personal values go; open ones
+    are cancelled, unless they belong to another debtor."""
+    where = Task.debtor_id == debtor_id
+    if needles:
+        where = or_(where, repository.contains_any(Task.details, needles))
+    cancelled = 0
+    for task in session.scalars(select(Task).where(where)):
+        keys = FREE_TEXT_KEYS if task.debtor_id == debtor_id else frozenset()
+        task.details = scrub.redact(task.details or {}, needles, free_text_keys=keys)
+        if task.status == TaskStatus.OPEN and task.debtor_id in (debtor_id, None):
             task.status = TaskStatus.CANCELLED
             cancelled += 1
     return cancelled

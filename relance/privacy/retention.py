@@ -6,6 +6,11 @@ nothing is owed or disputed, no plan or promise is live, and nothing has happene
 `RETENTION_CONVERSATION_DAYS` (no message, no payment, no invoice paid, due or dispute resolved
 since). Then message bodies, voice transcripts, handoff notes and the Rasa conversation go; the
 fact of each contact (time, channel, status) stays, like the accounts.
+
+Someone not on file who wrote an e-mail gets the identity-check answer; when its first send
+failed, its retry row (`reply_retries` with no message) held their address and the e-mail. A
+row that ended has already dropped both (`reply_retry`); every such row created before the same
+cutoff is deleted, whatever its state: nothing about a stranger outlives the retention period.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Exists, and_, exists, or_, select
+from sqlalchemy import ColumnElement, Exists, and_, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from relance import audit
@@ -28,6 +33,7 @@ from relance.db.models import (
     Payment,
     PaymentPlan,
     Promise,
+    ReplyRetry,
 )
 from relance.db.models.enums import DisputeStatus, InvoiceStatus, PlanStatus, PromiseStatus
 from relance.privacy import scrub, tracker
@@ -35,6 +41,7 @@ from relance.privacy.erasure import TrackerPurger
 from relance.settings import Settings, get_settings
 
 ACTION = "privacy.retention_purged"
+STRANGERS_ACTION = "privacy.retention_purged_unknown_senders"
 
 
 @dataclass
@@ -44,6 +51,7 @@ class RetentionReport:
     debtor_ids: list[int] = field(default_factory=list)
     messages: int = 0
     tracker_events: int = 0
+    unknown_sender_retries: int = 0
 
 
 def due_debtors(session: Session, cutoff: datetime, limit: int | None = None) -> list[int]:
@@ -131,8 +139,29 @@ def run(
             tracker_events=events,
             retention_days=days,
         )
+    report.unknown_sender_retries = purge_unknown_sender_retries(
+        session, cutoff, dry_run=dry_run, days=days
+    )
     session.flush()
     return report
+
+
+def purge_unknown_sender_retries(
+    session: Session, cutoff: datetime, *, dry_run: bool = False, days: int
+) -> int:
+    """Delete (dry run: count) the retry rows of answers to unknown senders created before
+    `cutoff`, whatever their state; audited with the count only."""
+    old = and_(ReplyRetry.message_id.is_(None), ReplyRetry.created_at < cutoff)
+    if dry_run:
+        return int(session.scalar(select(func.count()).select_from(ReplyRetry).where(old)) or 0)
+    ids = list(session.scalars(select(ReplyRetry.id).where(old)))
+    if not ids:
+        return 0
+    session.execute(delete(ReplyRetry).where(ReplyRetry.id.in_(ids)))
+    audit.record(
+        session, actor="system", action=STRANGERS_ACTION, rows=len(ids), retention_days=days
+    )
+    return len(ids)
 
 
 def _count_content(session: Session, debtor_id: int) -> int:
@@ -164,4 +193,5 @@ def scheduled_run() -> dict[str, int] | None:
         "debtors": len(report.debtor_ids),
         "messages": report.messages,
         "tracker_events": report.tracker_events,
+        "unknown_sender_retries": report.unknown_sender_retries,
     }

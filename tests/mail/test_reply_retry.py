@@ -274,6 +274,7 @@ def test_an_unknown_senders_answer_is_retried_after_a_4xx_and_still_tells_nothin
         assert detail not in content
     retry = the_retry(db)
     assert (retry.status, retry.attempts) == ("sent", 2)
+    assert (retry.address, retry.mail_bytes) == (None, None)  # nothing of the stranger is kept
     assert db.scalars(select(Message)).first() is None  # nobody's transcript gets it
     assert run_retries(open_at(None, retry.next_attempt_at + timedelta(hours=2))) == {}
     assert len(sink.received) == 1
@@ -309,3 +310,44 @@ def test_an_unknown_senders_answer_retried_at_night_waits_for_the_default_window
     assert (retry.status, retry.attempts) == ("pending", 1)
     assert retry.next_attempt_at == open_at(None, night) > night and sink.received == []
     assert run_retries(retry.next_attempt_at) == {"sent": 1} and len(sink.received) == 1
+
+
+def test_an_unknown_senders_retry_failed_for_good_keeps_nothing_of_them_but_the_task(
+    db: Session,
+    client: TestClient,
+    sink: Sink,
+    rasa: FakeRasa,
+    mail_gateway: SmtpMailGateway,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The address and the e-mail's bytes are what the retry needs, and only while it may still
+    be sent: once it has ended they go at once (the task a person answers keeps the address)."""
+    monkeypatch.setenv("REPLY_RETRY_MAX_ATTEMPTS", "2")
+    get_settings.cache_clear()
+    sink.fail_next = [f"452 4.2.2 <{STRANGER}>: mailbox full"] * 2
+    _stranger_asks(client)
+    pending = the_retry(db)
+    assert pending.address == STRANGER and pending.mail_bytes and STRANGER in pending.last_error
+    assert run_retries(open_at(None, pending.next_attempt_at)) == {"failed": 1}
+    retry = the_retry(db)
+    assert (retry.status, retry.last_error_code) == ("failed", "smtp_452")
+    assert (retry.address, retry.mail_bytes) == (None, None)
+    assert retry.last_error is not None and STRANGER not in retry.last_error.lower()
+    [task] = db.scalars(select(Task).where(Task.kind == reply_retry.UNANSWERED_TASK)).all()
+    assert task.details["address"] == STRANGER and task.details["attempts"] == 2
+
+
+def test_an_unknown_senders_retry_cancelled_by_an_opt_out_keeps_nothing_of_them(
+    db: Session, client: TestClient, sink: Sink, rasa: FakeRasa, mail_gateway: SmtpMailGateway
+) -> None:
+    sink.fail_next = [TRY_LATER]
+    _stranger_asks(client)
+    # The address turns out to be a debtor's, who opts out of e-mail before the retry.
+    debtor = make_debtor(db, channels=("email",), email=STRANGER)
+    contact = db.scalars(select(Contact).where(Contact.debtor_id == debtor.id)).one()
+    contacts.opt_out(db, contact, source="email", keyword="STOP")
+    db.flush()
+    assert run_retries(open_at(None, the_retry(db).next_attempt_at)) == {"cancelled": 1}
+    retry = the_retry(db)
+    assert (retry.status, retry.address, retry.mail_bytes) == ("cancelled", None, None)
+    assert sink.received == []

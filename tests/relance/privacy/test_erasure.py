@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from relance.compliance.service import check_contact
+from relance.conversations.repository import conversation_for_debtor
 from relance.db.base import utcnow
 from relance.db.models import (
     AuditEvent,
@@ -24,6 +25,7 @@ from relance.db.models import (
     Payment,
     PaymentLink,
     PaymentReview,
+    ReplyRetry,
     SavedPaymentMethod,
     Task,
 )
@@ -32,6 +34,7 @@ from relance.errors import Conflict, InvalidContent
 from relance.policy.service import seed_policy
 from relance.privacy.erasure import blockers, erase, is_erased
 from relance.settings import Settings
+from tests.factories import make_failed_reply
 from tests.relance.privacy.helpers import (
     occurrences,
     seed_debtor,
@@ -269,3 +272,62 @@ def test_reimporting_an_erased_debtor_brings_back_no_contact_point(
     contacts = db.scalars(select(Contact).where(Contact.debtor_id == seeded.debtor.id)).all()
     assert all(c.address.startswith("erased:") and not c.reachable for c in contacts)
     assert occurrences(db, [seeded.phone, seeded.name]) == {}
+
+
+def test_erasure_removes_the_unknown_sender_answers_to_the_debtors_address(
+    db: Session, tmp_path: Path
+) -> None:
+    """The debtor once wrote from their address before it was on file: the identity-check
+    answer's retry kept the address and the e-mail, and its task the address. Erasure deletes
+    the retry, cuts the address out of the task and cancels it; the debtor's own reply retry
+    is cancelled. Another stranger's retry stays."""
+    seeded = seed_debtor(db, tmp_path)
+    now = utcnow()
+    mine = ReplyRetry(
+        channel="email",
+        status="pending",
+        attempts=1,
+        next_attempt_at=now,
+        mail_key="unknown:<question@example.org>",
+        address=seeded.email.upper(),  # as the sender typed it
+        mail_bytes=f"To: {seeded.email}\r\nSubject: Re: facture\r\n\r\n...".encode(),
+        last_error=f"451 <{seeded.email}> try later",
+    )
+    other = ReplyRetry(
+        channel="email",
+        status="pending",
+        attempts=1,
+        next_attempt_at=now,
+        mail_key="unknown:<other@else.example>",
+        address="quelquun@else.example",
+        mail_bytes=b"To: quelquun@else.example\r\n\r\n...",
+    )
+    task = Task(
+        kind="unknown_sender_unanswered",
+        status="open",
+        details={"address": seeded.email, "mail_key": mine.mail_key, "attempts": 1},
+    )
+    db.add_all([mine, other, task])
+    sms = next(c for c in seeded.debtor.contacts if c.channel == "sms")
+    own = make_failed_reply(
+        db, conversation_for_debtor(db, seeded.debtor), sms, last_error=f"503 for {seeded.phone}"
+    )
+    db.flush()
+    mine_id, other_id, own_id = mine.id, other.id, own.id
+    assert "reply_retries.address" in occurrences(db, [seeded.email])
+
+    report = erase(db, seeded.debtor, actor="user:admin@example.test", reason="request")
+    db.flush()
+    db.expire_all()
+
+    assert report.leftovers == {}
+    assert occurrences(db, seeded.needles) == {}
+    assert db.get(ReplyRetry, mine_id) is None
+    kept = db.get(ReplyRetry, other_id)
+    assert kept is not None and kept.address == "quelquun@else.example"
+    assert db.get(Task, task.id).status == "cancelled"
+    assert db.get(Task, task.id).details["address"] == "[erased]"
+    cancelled = db.get(ReplyRetry, own_id)
+    assert (cancelled.status, cancelled.last_error) == ("cancelled", None)
+    assert report.counts["unknown_sender_retries_deleted"] == 1
+    assert report.counts["reply_retries_cancelled"] == 1

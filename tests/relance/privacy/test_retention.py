@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relance.db.models import AuditEvent, Conversation, Dispute, Message
+from relance.db.base import utcnow
+from relance.db.models import AuditEvent, Conversation, Dispute, Message, ReplyRetry
 from relance.privacy import retention
 from relance.settings import Settings
 from relance.worker import jobs
@@ -94,7 +96,59 @@ def test_worker_runs_retention_daily(db: Session, population: dict[str, int]) ->
     interval, job = jobs.SCHEDULE["privacy.retention"]
     assert interval == 24 * 3600
     assert job() == {
-        "conversations": {"debtors": 1, "messages": 3, "tracker_events": 0},
+        "conversations": {
+            "debtors": 1,
+            "messages": 3,
+            "tracker_events": 0,
+            "unknown_sender_retries": 0,
+        },
         "webhook_events": 0,
     }
     assert _bodies(db, population["due"]) == ["", "", ""]
+
+
+def _stranger_retry(db: Session, address: str, status: str, age: timedelta) -> ReplyRetry:
+    """The retry of the answer to someone not on file (no message, no contact), `age` old."""
+    now = utcnow()
+    retry = ReplyRetry(
+        channel="email",
+        status=status,
+        attempts=1,
+        next_attempt_at=now,
+        mail_key=f"unknown:<{address}-{status}>",
+        address=address if status in ("pending", "sending") else None,
+        mail_bytes=f"To: {address}\r\n\r\nBonjour".encode() if status == "pending" else None,
+        created_at=now - age,
+    )
+    db.add(retry)
+    db.flush()
+    return retry
+
+
+def test_unknown_sender_retries_past_the_period_are_deleted_whatever_their_state(
+    db: Session, settings: Settings
+) -> None:
+    """A stranger's retry row holds their address and the e-mail: none outlives the retention
+    period, pending or not; younger ones stay (they may still be sent)."""
+    old = timedelta(days=settings.retention_conversation_days + 1)
+    doomed = [
+        _stranger_retry(db, "ancien@inconnu.example", "pending", old).id,
+        _stranger_retry(db, "fini@inconnu.example", "failed", old).id,
+        _stranger_retry(db, "envoi@inconnu.example", "sending", old).id,
+    ]
+    young = _stranger_retry(db, "recent@inconnu.example", "pending", timedelta(days=3)).id
+
+    dry = retention.run(db, dry_run=True, settings=settings)
+    assert dry.unknown_sender_retries == 3
+    assert len(db.scalars(select(ReplyRetry)).all()) == 4
+
+    report = retention.run(db, settings=settings)
+    assert report.unknown_sender_retries == 3
+    db.expire_all()
+    assert db.scalars(select(ReplyRetry.id)).all() == [young]
+    assert all(db.get(ReplyRetry, i) is None for i in doomed)
+    event = db.scalars(
+        select(AuditEvent).where(AuditEvent.action == retention.STRANGERS_ACTION)
+    ).one()
+    assert event.details == {"rows": 3, "retention_days": settings.retention_conversation_days}
+    assert retention.run(db, settings=settings).unknown_sender_retries == 0
