@@ -17,6 +17,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -39,7 +40,7 @@ from relance.conversations import reply_retry, repository
 from relance.conversations.ports import DeliveryError, OutboundMail
 from relance.conversations.service import Inbound, handle_inbound, store_inbound
 from relance.db.base import utcnow
-from relance.db.models import Contact, Message, Task, WebhookEvent
+from relance.db.models import AuditEvent, Contact, Message, Task, WebhookEvent
 from relance.db.models.enums import Author, Channel, ContactStatus
 from relance.errors import BadInput
 from relance.private_files import private_dir, write_private
@@ -235,6 +236,9 @@ def _reply(session: Session, parsed: ParsedMail, gateway: SmtpMailGateway) -> Ou
     if not result.replies:
         return outcome
     if contact is None or result.conversation_id is None:
+        if _unknown_sender_answered_enough(session, parsed, gateway.settings):
+            outcome.status = "unknown_sender_capped"
+            return outcome
         return _answer_unknown_sender(session, gateway, parsed, result.replies, outcome)
     conversation = repository.conversation_for_debtor(session, contact.debtor)
     mail = OutboundMail(
@@ -264,6 +268,33 @@ def _opt_out(session: Session, parsed: ParsedMail, contact: Contact, inbound: In
     message.extra = {**(message.extra or {}), "keyword": "STOP"}
     contacts.opt_out(session, contact, source=Channel.EMAIL, keyword=_words(inbound.body))
     return Outcome(status="opted_out", message_id=parsed.message_id)
+
+
+def _unknown_sender_answered_enough(session: Session, parsed: ParsedMail, settings: Any) -> bool:
+    """At most `mail_unknown_sender_answers_per_day` answers to one address not on file: its
+    From can be forged, so a flood of messages "from" a stranger would have Relance mail that
+    stranger each time. Over the cap nobody is mailed; the refusal is audited without the
+    address (the inbound claim keeps the message's arrival)."""
+    assert parsed.sender is not None
+    since = utcnow() - timedelta(days=1)
+    answered = session.scalars(
+        select(AuditEvent.details).where(
+            AuditEvent.action == "mail.unknown_sender_answered", AuditEvent.at >= since
+        )
+    ).all()
+    sender = parsed.sender.lower()
+    count = sum(1 for d in answered if str((d or {}).get("address") or "").lower() == sender)
+    if count < settings.mail_unknown_sender_answers_per_day:
+        return False
+    audit.record(
+        session,
+        actor="system",
+        action="mail.unknown_sender_not_answered",
+        message_id=parsed.message_id,
+        reason="daily_cap",
+        answered_last_24h=count,
+    )
+    return True
 
 
 def _answer_unknown_sender(

@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     # DKIM: a PEM private key file and selector; empty path: messages go unsigned.
     dkim_private_key_path: str = ""
     dkim_selector: str = "relance"
+    # Answers to one address not on file per 24 hours (the identity-check answer): a sender's
+    # address can be forged, and without a cap a flood of forged messages made Relance mail the
+    # same stranger again and again (backscatter). 0: never answer unknown senders.
+    mail_unknown_sender_answers_per_day: int = Field(default=3, ge=0)
     # Shared secret of POST /mail/inbound (HMAC-SHA256 of the raw message, X-Relance-Signature).
     mail_inbound_secret: str = "dev-mail-inbound-secret"
     # IMAP polling (mail/imap.py), the other way replies come in: the worker reads the unseen

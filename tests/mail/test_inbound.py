@@ -204,6 +204,32 @@ def test_unknown_sender_gets_no_debt_detail_and_the_collectors_see_it(
     assert task.debtor_id == debtor.id
 
 
+def test_a_flood_from_one_unknown_address_gets_three_answers_a_day_not_one_each(
+    db: Session, client: TestClient, sink: Sink, rasa: FakeRasa
+) -> None:
+    """Attack: a sender's address can be forged. Ten messages "from" a stranger made Relance
+    mail that stranger ten times (backscatter, or a way to bomb someone's inbox through us).
+    Three answers a day per address; the rest are audited (without the address), nobody is
+    mailed; another stranger is still answered."""
+    victim = "victim@elsewhere.example"
+    statuses = [
+        post_mail(
+            client, raw_mail(f"bonjour {n}", message_id=f"<flood-{n}@x>", sender=victim)
+        ).json()["status"]
+        for n in range(10)
+    ]
+    assert statuses[:3] == ["unknown_number"] * 3
+    assert statuses[3:] == ["unknown_sender_capped"] * 7
+    assert [m.recipients for m in sink.received] == [[victim]] * 3
+    capped = db.scalars(
+        select(AuditEvent).where(AuditEvent.action == "mail.unknown_sender_not_answered")
+    ).all()
+    assert len(capped) == 7 and all(victim not in str(e.details) for e in capped)
+    other = post_mail(client, raw_mail("bonjour", message_id="<other@x>", sender="b@y.example"))
+    assert other.json()["status"] == "unknown_number"
+    assert sink.received[-1].recipients == ["b@y.example"]
+
+
 def test_a_message_without_message_id_is_a_clear_4xx(
     db: Session, client: TestClient, sink: Sink
 ) -> None:
