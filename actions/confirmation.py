@@ -162,6 +162,47 @@ class ActionAskConfirmation(Action):
         return [SlotSet(PENDING_SLOT, intent)]
 
 
+def interrupted_form(tracker: Tracker) -> str | None:
+    """The form the weak request interrupted: active when the message came, and ended in the same
+    turn, right before the confirmation question (FormThatAsksBeforeLeaving or the plan form's
+    rule). None when the question was asked outside any form."""
+    events = list(tracker.events)
+    asked = [i for i, e in enumerate(events) if e.get("event") == "action" and e.get("name") == ASK]
+    if not asked:
+        return None
+    users = [i for i, e in enumerate(events[: asked[-1]]) if e.get("event") == "user"]
+    if not users:
+        return None
+    message = users[-1]
+    ended = any(
+        e.get("event") == "active_loop" and not e.get("name")
+        for e in events[message + 1 : asked[-1]]
+    )
+    if not ended:
+        return None
+    for event in reversed(events[:message]):
+        if event.get("event") == "active_loop":
+            return str(event["name"]) if event.get("name") else None
+    return None
+
+
+class ActionConfirmationDeclined(Action):
+    """ "No" to the confirmation question: nothing changes. Seen in the simulator: a weak opt-out
+    in the middle of the promise form, then "no", and the promise form was gone: "next friday"
+    got "I didn't understand" and the next answer a handoff. The interrupted form asks its
+    question again, as if the request had never come."""
+
+    def name(self) -> str:
+        return "action_confirmation_declined"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        form = interrupted_form(tracker)
+        utter(dispatcher, "utter_confirmation_declined", resume=form is not None)
+        return [SlotSet(PENDING_SLOT, None), *([FollowupAction(form)] if form else [])]
+
+
 class ActionConfirmConsequential(Action):
     """ "Yes" to the confirmation question: replay the guarded message with its intent."""
 

@@ -42,6 +42,7 @@ class ActionOutOfScope(Action):
                         "currency": plan.currency,
                         **next_installment_variables(session, plan.debtor_id),
                     }
-        utter(dispatcher, "utter_out_of_scope", **variables)
         # A plan proposal waiting for its yes or no is said again (actions/plan_pending.py).
-        return ask_again(tracker)
+        again = ask_again(tracker)
+        utter(dispatcher, "utter_out_of_scope", question_follows=bool(again), **variables)
+        return again

@@ -78,7 +78,10 @@ PROVIDED: dict[str, Provided] = {
     "utter_plan_in_place": _p(
         "currency", "pending_approval next_installment_minor next_installment_date"
     ),
-    "utter_out_of_scope": _p("", "currency next_installment_minor next_installment_date"),
+    "utter_confirmation_declined": _p("", "resume"),
+    "utter_out_of_scope": _p(
+        "", "currency next_installment_minor next_installment_date question_follows requested_slot"
+    ),
     "utter_plan_created": _p("installments first_minor first_date currency", "pay_url"),
     "utter_ask_promise_date": _p("max_date"),
     "utter_ask_promise_amount": _p("", "balance_minor currency"),

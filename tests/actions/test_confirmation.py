@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 from rasa_sdk import Tracker
 
-from actions.confirmation import ActionAskConfirmation, ActionConfirmConsequential
+from actions.confirmation import (
+    ActionAskConfirmation,
+    ActionConfirmationDeclined,
+    ActionConfirmConsequential,
+    interrupted_form,
+)
 from bot.components.evidence import CONFIRM_INTENT, CONSEQUENTIAL
 from tests.actions.conftest import responses
 
@@ -152,3 +157,72 @@ def test_yes_without_a_pending_question_changes_nothing(dispatcher) -> None:
     result = ActionConfirmConsequential().run(dispatcher, _tracker(events), {})
     assert responses(dispatcher) == ["utter_please_rephrase"]
     assert "user" not in _kinds(result) and "rewind" not in _kinds(result)
+
+
+def _loop(name: str | None) -> dict[str, Any]:
+    return {"event": "active_loop", "name": name}
+
+
+def _asked_inside(form: str) -> list[dict[str, Any]]:
+    """A weak opt-out while `form` asked its question, the form ended, the question, "non"."""
+    return [
+        _user("je promets de payer", "promise_to_pay"),
+        _action(form),
+        _loop(form),
+        _action("action_listen"),
+        _user("ne me dérangez plus", "x", guarded="stop_contact"),
+        _action(form),
+        _loop(None),
+        _action("action_ask_confirmation"),
+        _action("action_listen"),
+        _user("non", "deny"),
+    ]
+
+
+@pytest.mark.parametrize("form", ["promise_form", "already_paid_form", "dispute_form", "plan_form"])
+def test_no_to_a_question_that_interrupted_a_form_asks_the_forms_question_again(
+    dispatcher, form: str
+) -> None:
+    """Simulator finding: a weak opt-out inside the promise form, then "no": the form was gone,
+    "next friday" got "I didn't understand" and the next answer a handoff."""
+    tracker = _tracker(_asked_inside(form), confirmation_pending="stop_contact")
+    assert interrupted_form(tracker) == form
+    events = ActionConfirmationDeclined().run(dispatcher, tracker, {})
+    assert {"event": "followup", "name": form, "timestamp": None} in events
+    [message] = dispatcher.messages
+    assert message["response"] == "utter_confirmation_declined" and message["resume"] is True
+
+
+def test_no_outside_any_form_changes_nothing_and_asks_what_else(dispatcher) -> None:
+    events = [
+        _action("action_listen"),
+        _user("ne me dérangez plus", "x", guarded="stop_contact"),
+        _action("action_ask_confirmation"),
+        _action("action_listen"),
+        _user("non", "deny"),
+    ]
+    tracker = _tracker(events, confirmation_pending="stop_contact")
+    assert interrupted_form(tracker) is None
+    result = ActionConfirmationDeclined().run(dispatcher, tracker, {})
+    assert not any(e["event"] == "followup" for e in result)
+    assert dispatcher.messages[0]["resume"] is False
+
+
+def test_a_form_that_had_ended_before_the_message_is_not_resumed(dispatcher) -> None:
+    """The promise was recorded (the form ended a turn earlier): "non" brings no form back."""
+    events = [
+        _user("je promets de payer", "promise_to_pay"),
+        _action("promise_form"),
+        _loop("promise_form"),
+        _action("action_listen"),
+        _user("vendredi", "inform"),
+        _action("promise_form"),
+        _loop(None),
+        _action("action_record_promise"),
+        _action("action_listen"),
+        _user("ne me dérangez plus", "x", guarded="stop_contact"),
+        _action("action_ask_confirmation"),
+        _action("action_listen"),
+        _user("non", "deny"),
+    ]
+    assert interrupted_form(_tracker(events)) is None

@@ -12,6 +12,8 @@ from rasa_sdk.events import FollowupAction
 from actions.balance import ActionGiveBalance, ActionGiveDebtDetails
 from actions.off_topic import ActionOutOfScope
 from actions.plan_pending import awaiting_plan_answer
+from relance.nlg.renderer import render
+from relance.nlg.templates_store import bundled_templates
 from tests.actions.conftest import make_tracker, slots_for
 
 PROPOSAL = {"installments": 6, "frequency": "monthly"}
@@ -101,3 +103,28 @@ def test_no_proposal_comes_back_out_of_the_blue(
     assert not awaiting_plan_answer(tracker)
     assert ActionOutOfScope().run(dispatcher, tracker, {}) == []
     assert ActionGiveBalance().run(dispatcher, tracker, {}) == []
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_the_off_topic_reply_asks_no_rephrase_before_the_bots_own_question(
+    dispatcher, debtor_setup, language: str
+) -> None:
+    """Seen in the simulator: "... Pouvez-vous reformuler ?" then the proposal again: two
+    questions, the first one wrong. Before a proposal (or a form's question) the reply only says
+    what the assistant can help with."""
+    owner, conv = debtor_setup
+    tracker = _tracker(owner, conv, AFTER_PROPOSAL)
+    ActionOutOfScope().run(dispatcher, tracker, {})
+    [message] = dispatcher.messages
+    assert message["question_follows"] is True
+
+    def said(**variables: Any) -> str:
+        context = {"creditor_name": "x", "creditor_phone": "x", **variables}
+        return render(
+            bundled_templates(), "utter_out_of_scope", language=language, variables=context
+        )
+
+    rephrase = "reformuler" if language == "fr" else "rephrase"
+    assert rephrase not in said(question_follows=True)
+    assert rephrase not in said(requested_slot="promise_date")  # inside a form
+    assert rephrase in said(question_follows=False, requested_slot=None)

@@ -815,3 +815,53 @@ def test_a_weak_opt_out_inside_the_promise_form_is_asked_about(
         ).one()
         assert contact.opted_out_at is not None
         assert not session.scalars(select(Promise).where(Promise.debtor_id == debtor.id)).all()
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "turns"),
+    [
+        (
+            "fr",
+            "+33639987015",
+            "75019",
+            ["je vais payer", "75019", "ne me dérangez plus", "non", "vendredi prochain", "tout"],
+        ),
+        (
+            "en",
+            "+12025557025",
+            "60612",
+            ["i will pay", "60612", "please don't bother me anymore", "no", "next friday", "all"],
+        ),
+    ],
+    ids=["fr", "en"],
+)
+def test_no_to_that_question_goes_back_to_the_promise(
+    e2e_stack: RunningStack, language: str, phone: str, postcode: str, turns: list[str]
+) -> None:
+    """Simulator finding: after "no" to the opt-out question the promise form was gone: "next
+    friday" got "I didn't understand" and "everything" a handoff. "No" changes nothing: the
+    promise form asks for its date again and the promise is recorded; the number is not opted
+    out."""
+    tag = f"fno{language}"
+    debtor = _add_debtor(
+        e2e_stack,
+        f"C-FNO-{language}",
+        phone,
+        language=language,
+        postcode=postcode,
+        amount="300.00",
+    )
+    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns[:4])]
+    assert _tracker(e2e_stack, debtor)["active_loop"].get("name") == "promise_form", said
+    said += [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns[4:], start=4)]
+    with _session(e2e_stack) as session:
+        contact = session.scalars(
+            select(Contact).where(Contact.address == phone, Contact.channel == "sms")
+        ).one()
+        assert contact.opted_out_at is None
+        promises = session.scalars(select(Promise).where(Promise.debtor_id == debtor.id)).all()
+        assert [p.amount_minor for p in promises] == [30_000], said
+        handoffs = session.scalars(
+            select(Handoff).join(Conversation).where(Conversation.debtor_id == debtor.id)
+        ).all()
+        assert handoffs == [], said
