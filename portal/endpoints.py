@@ -256,6 +256,58 @@ def _forbidden(ctx: Ctx) -> HTMLResponse:
     return _page(html, 403)
 
 
+@dataclass(frozen=True)
+class FormError:
+    """A service's refusal shown on the form it came from, next to the field it is about, with
+    what the debtor typed kept (on a phone, retyping a dispute's details is what makes people
+    give up)."""
+
+    key: str  # the catalogue's wording
+    field: str | None  # the id of the input it is about, which gets the focus
+    status: int
+    values: dict[str, str]
+
+
+# The field each refusal is about (`None`: the form as a whole).
+ERROR_FIELDS = {
+    "attachment_type": "files",
+    "attachment_too_large": "files",
+    "attachment_empty": "files",
+    "too_many_attachments": "files",
+    "bad_reason": "reason",
+    "invoice_not_disputable": "invoice_id",
+    "promise_date_past": "promised_date",
+    "promise_date_too_late": "promised_date",
+    "bad_amount": "amount",
+    "bad_channel": "channel",
+    "channel_without_contact": "channel",
+    "bad_language": "language",
+    "bad_hours": "contact_from",
+    "hours_outside_legal_windows": "contact_from",
+}
+
+
+def _attempt(db: Session, act: Callable[[], object]) -> FormError | None:
+    """Run a service call in a savepoint: a refusal undoes whatever it wrote and comes back as
+    the error its form shows; anything else propagates."""
+    try:
+        with db.begin_nested():
+            act()
+    except RelanceError as exc:
+        filename = exc.details.get("filename")
+        if filename and has_key(f"refused_{exc.code}"):
+            return FormError(
+                f"refused_{exc.code}",
+                ERROR_FIELDS.get(exc.code),
+                status_for(exc),
+                {"name": str(filename)},
+            )
+        if not has_key(f"error_{exc.code}"):
+            raise  # no wording for it: the error page shows the service's own message
+        return FormError(f"error_{exc.code}", ERROR_FIELDS.get(exc.code), status_for(exc), {})
+    return None
+
+
 # --- static --------------------------------------------------------------------------------
 
 
@@ -601,6 +653,17 @@ def promise_page(token: str, request: Request, db: DbSession, settings: AppSetti
     ctx = _open(token, request, db, settings)
     if not isinstance(ctx, Ctx):
         return ctx
+    return _promise_form(ctx, db, settings)
+
+
+def _promise_form(
+    ctx: Ctx,
+    db: Session,
+    settings: Settings,
+    *,
+    error: FormError | None = None,
+    kept: dict[str, str] | None = None,
+) -> HTMLResponse:
     view = service.overview(db, ctx.debtor, ctx.today())
     html = render_page(
         "promise.html",
@@ -612,8 +675,10 @@ def promise_page(token: str, request: Request, db: DbSession, settings: AppSetti
         today=ctx.today().isoformat(),
         latest=latest_allowed(ctx.today()).isoformat(),
         latest_day=latest_allowed(ctx.today()),
+        form_error=error,
+        kept=kept or {},
     )
-    return _page(html, 200, ctx.data, settings)
+    return _page(html, error.status if error else 200, ctx.data, settings)
 
 
 def _amount_minor(text: str) -> int | None:
@@ -642,13 +707,20 @@ def promise(
     ctx = _open_for_post(token, request, db, settings, csrf_token)
     if not isinstance(ctx, Ctx):
         return ctx
-    service.promise(
+    today = ctx.today()
+    refused = _attempt(
         db,
-        ctx.debtor,
-        promised_date=promised_date,
-        amount_minor=_amount_minor(amount),
-        today=ctx.today(),
+        lambda: service.promise(
+            db,
+            ctx.debtor,
+            promised_date=promised_date,
+            amount_minor=_amount_minor(amount),
+            today=today,
+        ),
     )
+    if refused is not None:
+        kept = {"promised_date": promised_date.isoformat(), "amount": amount}
+        return _promise_form(ctx, db, settings, error=refused, kept=kept)
     return _redirect(f"{ctx.base}?done=promise", ctx.data, settings)
 
 
@@ -662,6 +734,17 @@ def dispute_page(
     ctx = _open(token, request, db, settings)
     if not isinstance(ctx, Ctx):
         return ctx
+    return _dispute_form(ctx, db, settings, kept={"invoice_id": str(invoice)})
+
+
+def _dispute_form(
+    ctx: Ctx,
+    db: Session,
+    settings: Settings,
+    *,
+    kept: dict[str, str],
+    error: FormError | None = None,
+) -> HTMLResponse:
     view = service.overview(db, ctx.debtor, ctx.today())
     html = render_page(
         "dispute.html",
@@ -671,10 +754,11 @@ def dispute_page(
         csrf=ctx.data.csrf,
         view=view,
         reasons=REASONS,
-        selected=invoice,
         max_files=service.MAX_ATTACHMENTS,
+        form_error=error,
+        kept=kept,
     )
-    return _page(html, 200, ctx.data, settings)
+    return _page(html, error.status if error else 200, ctx.data, settings)
 
 
 @router.post("/{token}/dispute")
@@ -696,9 +780,15 @@ def dispute(
     for upload in files:
         data = upload.file.read(service.MAX_ATTACHMENT_BYTES + 1)
         uploads.append(service.Upload(upload.filename or "", upload.content_type or "", data))
-    service.open_dispute(
-        db, ctx.debtor, invoice_id=invoice_id, reason=reason, details=details, uploads=uploads
+    refused = _attempt(
+        db,
+        lambda: service.open_dispute(
+            db, ctx.debtor, invoice_id=invoice_id, reason=reason, details=details, uploads=uploads
+        ),
     )
+    if refused is not None:
+        kept = {"invoice_id": str(invoice_id), "reason": reason, "details": details}
+        return _dispute_form(ctx, db, settings, kept=kept, error=refused)
     return _redirect(f"{ctx.base}?done=dispute", ctx.data, settings)
 
 
@@ -712,21 +802,37 @@ def preferences_page(
     ctx = _open(token, request, db, settings)
     if not isinstance(ctx, Ctx):
         return ctx
-    channels = [c for c in PREFERABLE_CHANNELS if any(x.channel == c for x in ctx.debtor.contacts)]
-    windows = ", ".join(
-        f"{s:%H:%M}–{e:%H:%M}" for s, e in profile_for(ctx.debtor.jurisdiction).windows
-    )
+    return _preferences_form(ctx, settings)
+
+
+def _preferences_form(
+    ctx: Ctx,
+    settings: Settings,
+    *,
+    error: FormError | None = None,
+    kept: dict[str, str] | None = None,
+) -> HTMLResponse:
+    debtor = ctx.debtor
+    channels = [c for c in PREFERABLE_CHANNELS if any(x.channel == c for x in debtor.contacts)]
+    windows = ", ".join(f"{s:%H:%M}–{e:%H:%M}" for s, e in profile_for(debtor.jurisdiction).windows)
+    stored = {
+        "channel": debtor.preferred_channel or "",
+        "language": debtor.language,
+        "contact_from": f"{debtor.contact_from:%H:%M}" if debtor.contact_from else "",
+        "contact_until": f"{debtor.contact_until:%H:%M}" if debtor.contact_until else "",
+    }
     html = render_page(
         "preferences.html",
         ctx.language,
         base_path=ctx.base,
         signed_in=True,
         csrf=ctx.data.csrf,
-        debtor=ctx.debtor,
         channels=channels,
         windows=windows,
+        form_error=error,
+        kept=kept if kept is not None else stored,
     )
-    return _page(html, 200, ctx.data, settings)
+    return _page(html, error.status if error else 200, ctx.data, settings)
 
 
 def _time(text: str) -> time | None:
@@ -753,14 +859,25 @@ def preferences(
     ctx = _open_for_post(token, request, db, settings, csrf_token)
     if not isinstance(ctx, Ctx):
         return ctx
-    service.set_preferences(
+    refused = _attempt(
         db,
-        ctx.debtor,
-        channel=channel or None,
-        language=language,
-        contact_from=_time(contact_from),
-        contact_until=_time(contact_until),
+        lambda: service.set_preferences(
+            db,
+            ctx.debtor,
+            channel=channel or None,
+            language=language,
+            contact_from=_time(contact_from),
+            contact_until=_time(contact_until),
+        ),
     )
+    if refused is not None:
+        kept = {
+            "channel": channel,
+            "language": language,
+            "contact_from": contact_from,
+            "contact_until": contact_until,
+        }
+        return _preferences_form(ctx, settings, error=refused, kept=kept)
     data = cookies.PortalSession(ctx.data.access_id, ctx.data.epoch, True, ctx.data.csrf, language)
     return _redirect(f"{ctx.base}?done=preferences", data, settings)
 

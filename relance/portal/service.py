@@ -529,8 +529,15 @@ def _attachment_type(upload: Upload) -> str:
         if any(upload.data.startswith(sig) for sig in signatures):
             return content_type
     raise BadInput(
-        "attachment_type", f"{upload.filename[:80]}: only PDF, PNG or JPEG files are accepted"
+        "attachment_type",
+        f"{upload.filename[:80]}: only PDF, PNG or JPEG files are accepted",
+        filename=_shown_name(upload),
     )
+
+
+def _shown_name(upload: Upload) -> str:
+    """The refused file's name as the debtor chose it (without a path), for the error."""
+    return Path(upload.filename or "file").name[:80]
 
 
 def check_uploads(uploads: Sequence[Upload]) -> list[tuple[Upload, str]]:
@@ -541,9 +548,17 @@ def check_uploads(uploads: Sequence[Upload]) -> list[tuple[Upload, str]]:
     checked = []
     for upload in files:
         if not upload.data:
-            raise BadInput("attachment_empty", f"{upload.filename[:80]} is empty")
+            raise BadInput(
+                "attachment_empty",
+                f"{upload.filename[:80]} is empty",
+                filename=_shown_name(upload),
+            )
         if len(upload.data) > MAX_ATTACHMENT_BYTES:
-            raise BadInput("attachment_too_large", f"{upload.filename[:80]} is larger than 5 MB")
+            raise BadInput(
+                "attachment_too_large",
+                f"{upload.filename[:80]} is larger than 5 MB",
+                filename=_shown_name(upload),
+            )
         checked.append((upload, _attachment_type(upload)))
     return checked
 

@@ -333,12 +333,12 @@ def test_dispute_an_invoice_with_an_attachment(
 
 
 REFUSED = {
-    "type": ("notes.txt", "text/plain", b"just some text", "error_attachment_type"),
+    "type": ("notes.txt", "text/plain", b"just some text", "refused_attachment_type"),
     "size": (
         "scan.pdf",
         "application/pdf",
         b"%PDF-" + b"0" * (5 * 1024 * 1024),
-        "error_attachment_too_large",
+        "refused_attachment_too_large",
     ),
 }
 
@@ -361,8 +361,14 @@ def test_a_refused_attachment_is_explained_and_nothing_is_stored(
     phone.set_input_files("#files", files=[{"name": name, "mimeType": mime, "buffer": data}])
     phone.get_by_role("button", name=t(language, "dispute_submit")).click()
 
+    # The form again, with the reason and details kept and the file field to choose again.
     alert = phone.get_by_role("alert")
-    assert words(alert.inner_text()) == words(t(language, error))
+    assert words(alert.inner_text()) == words(t(language, error, name=name))
+    assert phone.get_attribute("#files", "aria-invalid") == "true"
+    assert "form-error" in phone.get_attribute("#files", "aria-describedby")
+    assert phone.evaluate("document.activeElement.id") == "files"
+    assert phone.is_checked("#reason-wrong_amount")
+    assert phone.input_value("#details") == ("Montant faux" if language == "fr" else "Wrong amount")
     axe(phone, f"dispute-{language}-refused-{refused}", screens_dir)
     assert _rows(live_server, Dispute, account.debtor_id) == []
     assert _stored_files(live_server) == files_before

@@ -451,6 +451,76 @@ def test_bad_attachment_is_4xx_and_nothing_stored(client, db, settings, portal, 
     assert not folder.exists() or not any(folder.iterdir())
 
 
+def _field(page: str, field_id: str) -> str:
+    """The opening tag of the form control with this id."""
+    found = re.search(rf"<(?:input|select|textarea)[^>]*\bid=\"{field_id}\"[^>]*>", page)
+    assert found, f"no #{field_id} on the page"
+    return found.group(0)
+
+
+@LANGS
+def test_a_refused_file_brings_the_dispute_form_back_with_what_was_typed(
+    client, db, settings, language, phrases
+):
+    """Not a dead-end page: the form again, the file named in the error, the error tied to
+    the file field (which takes the focus), the invoice, reason and details kept."""
+    portal = make_portal(db, language=language)
+    csrf = sign_in(client, portal)
+    invoice = portal.invoices[1]
+    response = client.post(
+        f"{portal.path}/dispute",
+        data={
+            "invoice_id": str(invoice.id),
+            "reason": "wrong_amount",
+            "details": "Billed <twice>",
+            "csrf_token": csrf,
+        },
+        files=[("files", ("../../photo.heic", b"\x00\x00\x00\x18ftypheic", "image/heic"))],
+    )
+    assert response.status_code == 400
+    page = html.unescape(response.text)
+    alert = re.search(r'<p class="error" role="alert" id="form-error">([^<]*)</p>', page)
+    assert alert and "photo.heic" in alert.group(1) and "../" not in alert.group(1)
+    files = _field(page, "files")
+    assert 'aria-invalid="true"' in files and "autofocus" in files
+    assert 'aria-describedby="files-hint form-error"' in files
+    assert "Billed <twice>" in page and "Billed <twice>" not in response.text  # escaped
+    assert 'id="reason-wrong_amount" name="reason" value="wrong_amount" required checked' in page
+    assert f'<option value="{invoice.id}" selected>' in page
+    assert db.scalars(select(Dispute).where(Dispute.debtor_id == portal.debtor.id)).first() is None
+    assert not _timeline(db, portal, "dispute_created")
+
+
+@LANGS
+def test_a_refused_promise_brings_the_form_back_with_what_was_typed(client, db, language, phrases):
+    portal = make_portal(db, language=language)
+    csrf = sign_in(client, portal)
+    late = (date.today() + timedelta(days=90)).isoformat()
+    response = client.post(
+        f"{portal.path}/promise",
+        data={"promised_date": late, "amount": "80", "csrf_token": csrf},
+    )
+    assert response.status_code == 422
+    page = html.unescape(response.text)
+    when = _field(page, "promised_date")
+    assert f'value="{late}"' in when and 'aria-invalid="true"' in when
+    assert 'value="80"' in _field(page, "amount")
+    assert "aria-invalid" not in _field(page, "amount")
+    assert db.scalars(select(Promise).where(Promise.debtor_id == portal.debtor.id)).first() is None
+
+    bad_amount = client.post(
+        f"{portal.path}/promise",
+        data={
+            "promised_date": (date.today() + timedelta(days=3)).isoformat(),
+            "amount": "dix euros",
+            "csrf_token": csrf,
+        },
+    )
+    assert bad_amount.status_code == 400
+    amount = _field(html.unescape(bad_amount.text), "amount")
+    assert 'value="dix euros"' in amount and 'aria-invalid="true"' in amount
+
+
 def test_oversized_body_is_413(client, db, portal):
     csrf = sign_in(client, portal)
     response = client.post(
@@ -493,6 +563,14 @@ def test_preferences(client, db, language, phrases):
         },
     )
     assert night.status_code == 400 and "outside the hours" in night.text
+    # The form again with the hours typed, the error on them; nothing changed.
+    page = html.unescape(night.text)
+    start = _field(page, "contact_from")
+    assert 'value="21:00"' in start and 'aria-invalid="true"' in start
+    assert 'value="23:00"' in _field(page, "contact_until")
+    db.refresh(portal.debtor)
+    assert portal.debtor.contact_from.hour == 17
+    assert len(_timeline(db, portal, "preferences_set")) == 1
 
 
 def test_letter_pdf_only_for_its_debtor(client, db, settings, portal):
