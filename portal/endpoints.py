@@ -510,6 +510,7 @@ def plan_page(token: str, request: Request, db: DbSession, settings: AppSettings
         options=options,
         frequencies=list(PERIOD_DAYS),
         evaluation=None,
+        plan_in_place=service.has_live_plan(db, ctx.debtor),
     )
     return _page(html, 200, ctx.data, settings)
 
@@ -540,6 +541,7 @@ def plan_evaluate(
         options=[],
         frequencies=list(PERIOD_DAYS),
         evaluation=evaluation,
+        plan_in_place=service.has_live_plan(db, ctx.debtor),
     )
     return _page(html, 200, ctx.data, settings)
 

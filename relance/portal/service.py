@@ -101,6 +101,7 @@ class Overview:
     payable_ids: list[int] = field(default_factory=list)
     numbers: dict[int, str] = field(default_factory=dict)  # every invoice of the debtor
     documents: dict[int, str] = field(default_factory=dict)  # invoice id -> ".pdf" / ".xml"
+    live_plan_id: int | None = None  # running or awaiting approval: no second plan is offered
 
     @property
     def total_minor(self) -> int:
@@ -183,6 +184,7 @@ def overview(session: Session, debtor: Debtor, today: date) -> Overview:
                 select(Invoice.id, Invoice.number).where(Invoice.debtor_id == debtor.id)
             ).all()
         ),
+        live_plan_id=live.id if (live := plans_repository.live_plan(session, debtor.id)) else None,
         documents={
             line.invoice.id: document.path.suffix.lower()
             for line in lines
@@ -332,7 +334,10 @@ def _plan_basis(session: Session, debtor: Debtor) -> tuple[int, str]:
 
 
 def plan_options(session: Session, debtor: Debtor, today: date) -> list[plans.Proposal]:
-    """Plans the assistant would agree at once, from the longest allowed to shorter ones."""
+    """Plans the assistant would agree at once, from the longest allowed to shorter ones; none
+    while a plan runs or awaits approval (a second one would be refused)."""
+    if plans_repository.live_plan(session, debtor.id) is not None:
+        return []
     total, currency = _plan_basis(session, debtor)
     limits = plan_limits_for(session, debtor, total)
     options: list[plans.Proposal] = []
@@ -353,6 +358,10 @@ def plan_options(session: Session, debtor: Debtor, today: date) -> list[plans.Pr
             if len([o for o in options if o.frequency == frequency]) >= 3:
                 break
     return options[:MAX_PLAN_OPTIONS]
+
+
+def has_live_plan(session: Session, debtor: Debtor) -> bool:
+    return plans_repository.live_plan(session, debtor.id) is not None
 
 
 def evaluate_plan(

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
+from portal.pages import translate
 from relance.db.base import utcnow
 from relance.db.models import (
     AuditEvent,
@@ -21,6 +22,7 @@ from relance.db.models import (
     Task,
 )
 from relance.db.models.enums import InvoiceStatus, PlanStatus
+from relance.nlg.formatting import money
 from relance.portal.access import revoke
 from relance.portal.models import PortalAttachment
 from relance.settings import get_settings
@@ -346,6 +348,28 @@ def test_choose_a_plan_option(client, db, language, phrases):
     plan = db.scalars(select(PaymentPlan).where(PaymentPlan.debtor_id == portal.debtor.id)).one()
     assert plan.status == PlanStatus.ACTIVE and plan.installments_count == 3
     assert _timeline(db, portal, "plan_created")
+    # The plan, with its first instalment to pay, comes before the other possibilities, which
+    # no longer offer a second plan (it would be refused): the plan page says one is in place.
+    page = response.text
+    assert page.index("/installments/") < page.index('id="other-h"')
+    assert f'href="{portal.path}/plan"' not in page
+    in_place = client.get(f"{portal.path}/plan").text
+    assert html.unescape(translate(language, "plan_in_place")) in html.unescape(in_place)
+    assert "/plan/accept" not in in_place and "/plan/evaluate" not in in_place
+
+
+EVEN = {"fr": ("par échéance", "puis"), "en": ("per instalment", "then")}
+
+
+@LANGS
+def test_a_plan_of_equal_instalments_reads_as_one_amount_each(client, db, language, phrases):
+    """300 € in 3 equal instalments: "100 € per instalment", not "100 € then 100 €"."""
+    portal = make_portal(db, language=language, amounts=(30_000,))
+    sign_in(client, portal)
+    page = html.unescape(client.get(f"{portal.path}/plan").text)
+    each, uneven = EVEN[language]
+    assert f"{money(10_000, 'EUR', language)} {each}" in page
+    assert f" {uneven} " not in page
 
 
 @LANGS
