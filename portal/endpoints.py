@@ -23,11 +23,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Scope
 
 from portal import session as cookies
 from portal.pages import has_key, language_of, render_page, translate
 from relance.compliance.profiles import profile_for
 from relance.contacts.service import PREFERABLE_CHANNELS
+from relance.db import session as db_session
 from relance.db.models import Debtor
 from relance.disputes.service import REASONS
 from relance.errors import BadInput, RelanceError
@@ -36,7 +39,7 @@ from relance.portal import access as portal_access
 from relance.portal import service
 from relance.portal.models import PortalAccess
 from relance.promises.service import latest_allowed
-from relance.settings import Settings
+from relance.settings import Settings, get_settings
 from relance.web.deps import AppSettings, DbSession
 from relance.web.errors import status_for
 from relance.web.ids import RowId
@@ -81,10 +84,14 @@ class PortalRoute(APIRoute):
         async def guarded(request: Request) -> Response:
             try:
                 return await handler(request)
+            # Off the event loop: a refusal before the route ran reads the visitor's language
+            # from the database (`_visitor`).
             except RelanceError as exc:
-                return _error(request, exc.code, status_for(exc), detail=exc.message)
+                return await run_in_threadpool(
+                    _error, request, exc.code, status_for(exc), detail=exc.message
+                )
             except RequestValidationError:
-                return _error(request, "bad_form", 422)
+                return await run_in_threadpool(_error, request, "bad_form", 422)
 
         return guarded
 
@@ -131,7 +138,10 @@ def _redirect(
 
 
 def _error(request: Request, code: str, status: int, *, detail: str = "") -> HTMLResponse:
-    language = getattr(request.state, "portal_language", None) or "fr"
+    if hasattr(request.state, "portal_language"):
+        language, back = request.state.portal_language, getattr(request.state, "portal_back", None)
+    else:  # refused before the route ran (an unreadable form): found from the request
+        language, back = _visitor(request)
     key = f"error_{code}" if has_key(f"error_{code}") else None
     html = render_page(
         "message.html",
@@ -140,9 +150,38 @@ def _error(request: Request, code: str, status: int, *, detail: str = "") -> HTM
         title_key="error_title",
         body_key=key,
         body=detail if key is None else None,
-        back=getattr(request.state, "portal_back", None),
+        back=back,
     )
     return _page(html, status)
+
+
+def _visitor(request: Request) -> tuple[str, str | None]:
+    """For a request refused before its route ran: the language its page would be in (`_language`:
+    the one chosen, else the debtor's when the path names a live link, else the browser's), and
+    that link's page to go back to."""
+    data = cookies.load(get_settings(), request.cookies.get(cookies.COOKIE_NAME))
+    token = request.url.path.removeprefix("/portal").strip("/").split("/", 1)[0]
+    debtor, base = None, None
+    if token and token != "static":
+        with db_session.get_sessionmaker()() as db:
+            access = portal_access.find_access(db, token)
+            if portal_access.access_state(access) == portal_access.AccessState.OPEN and access:
+                debtor, base = db.get(Debtor, access.debtor_id), f"/portal/{token}"
+    return _language(request, data, debtor), base
+
+
+def dispute_too_large(scope: Scope, max_bytes: int) -> HTMLResponse:
+    """The page for a dispute form whose files are over the body limit (the middleware refuses
+    it before the route runs): in the visitor's language, back to the form, nothing stored."""
+    language, base = _visitor(Request(scope))
+    html = render_page(
+        "message.html",
+        language,
+        title_key="error_title",
+        body_key="error_request_too_large",
+        back=f"{base}/dispute" if base else None,
+    )
+    return _page(html, 413)
 
 
 def _language(request: Request, data: cookies.PortalSession | None, debtor: Debtor | None) -> str:

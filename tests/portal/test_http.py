@@ -554,6 +554,24 @@ def test_oversized_body_is_413(client, db, portal):
     )
     assert response.status_code == 413
     assert db.scalars(select(Dispute).where(Dispute.debtor_id == portal.debtor.id)).first() is None
+    # A page in the debtor's language (not the API's JSON), back to the form.
+    assert response.headers["content-type"].startswith("text/html")
+    page = html.unescape(response.text)
+    assert translate("fr", "error_request_too_large") in page
+    assert f'href="{portal.path}/dispute"' in page
+
+
+def test_oversized_dispute_page_speaks_the_debtors_language(client, db):
+    portal = make_portal(db, language="en")
+    csrf = sign_in(client, portal)
+    response = client.post(
+        f"{portal.path}/dispute",
+        data={"invoice_id": str(portal.invoices[0].id), "reason": "other", "csrf_token": csrf},
+        files=[("files", ("huge.pdf", b"%PDF-" + b"0" * (16 * 1024 * 1024), "application/pdf"))],
+    )
+    assert response.status_code == 413
+    assert translate("en", "error_request_too_large") in html.unescape(response.text)
+    assert response.headers["content-security-policy"].startswith("default-src 'none'")
 
 
 @LANGS
@@ -624,6 +642,25 @@ def test_letter_pdf_only_for_its_debtor(client, db, settings, portal):
     foreign = client.get(f"{portal.path}/letters/{letters[1].id}.pdf")
     assert own.status_code == 200 and own.content == PDF
     assert foreign.status_code == 404
+
+
+@pytest.mark.parametrize("chosen", [None, "fr"])
+def test_an_unreadable_form_is_answered_in_the_debtors_language(client, db, chosen):
+    """The form's fields are checked before the route runs, so the page cannot take the language
+    the route finds: it is found from the request (the language chosen, else the debtor's)."""
+    portal = make_portal(db, language="en")
+    csrf = sign_in(client, portal)
+    if chosen:
+        client.get(f"{portal.path}?lang={chosen}")
+    response = client.post(
+        f"{portal.path}/plan/evaluate",
+        data={"installments": "1", "frequency": "monthly", "csrf_token": csrf},
+    )
+    assert response.status_code == 422
+    language = chosen or "en"
+    assert html.unescape(translate(language, "error_bad_form")) in html.unescape(response.text)
+    assert f'<html lang="{language}">' in response.text
+    assert f'href="{portal.path}"' in response.text  # back to the account
 
 
 def test_actions_need_the_identity_check(client, db, portal):
