@@ -180,6 +180,12 @@ def test_choose_an_offered_plan(
     ((kind, body),) = timeline(live_server, account.debtor_id)
     assert kind == "plan_created" and f"{count} {frequency} instalments" in body
 
+    # No second plan is offered; the plan page says why.
+    assert phone.get_by_role("link", name=t(language, "action_plan")).count() == 0
+    phone.goto(f"{base}{account.path}/plan")
+    assert t(language, "plan_in_place") in text(phone)
+    axe(phone, f"plan-{language}-in-place", screens_dir)
+
 
 @LANGUAGES
 def test_ask_for_another_plan_counter_offer_then_a_collectors_approval(
@@ -191,6 +197,10 @@ def test_ask_for_another_plan_counter_offer_then_a_collectors_approval(
     account = new_account(live_server, language)
     verify(phone, base, account.path)
     phone.goto(f"{base}{account.path}/plan")
+    phone.fill("#installments", "2")
+    phone.get_by_role("button", name=t(language, "check_plan")).click()
+    assert t(language, "plan_fits") in text(phone)  # two monthly instalments: agreed at once
+    axe(phone, f"plan-{language}-fits", screens_dir)
     phone.fill("#installments", "40")
     phone.select_option("#frequency", "weekly")
     phone.get_by_role("button", name=t(language, "check_plan")).click()
