@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from tests.browser.portal_support import (
     PHONE,
+    POSTCODE,
     axe,
     new_account,
     payer_t,
@@ -422,3 +423,89 @@ def test_set_channel_language_and_contact_hours(
     phone.goto(f"{base}{account.path}/preferences")
     assert phone.input_value("#channel") == "whatsapp"
     assert phone.input_value("#contact_from") == "09:30"
+
+
+def _tab_until(page: Any, test: str, limit: int = 40) -> None:
+    """Press Tab until `test` (a JS expression on `el`, the focused element) holds."""
+    script = f"() => {{ const el = document.activeElement; return !!el && ({test}); }}"
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate(script):
+            return
+    raise AssertionError(f"Tab never reached an element where {test}")
+
+
+def _choose_file_by_keyboard(page: Any, choosers: list[Any], file: dict[str, Any]) -> None:
+    """Enter on the focused file field opens the chooser; `file` is picked in it. The chooser
+    is caught by a listener set when the page was opened: `expect_file_chooser` turns the
+    interception on only when called, and Chromium then misses one key press in three."""
+    page.keyboard.press("Enter")
+    for _ in range(50):
+        if choosers:
+            choosers.pop().set_files(files=[file])
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError("Enter on the file field opened no file chooser")
+
+
+def _focused(page: Any) -> str:
+    return str(page.evaluate("document.activeElement.id"))
+
+
+@LANGUAGES
+def test_keyboard_only_dispute_with_a_file_chosen_again_after_a_refusal(
+    phone: Any, live_server: dict[str, Any], screens_dir: Path, language: str
+) -> None:
+    """From the identity check to a recorded dispute with the keyboard alone: the invoice's own
+    link, the reason by arrow keys, the details, the file chooser opened with Enter; a refused
+    file brings the focus back to the file field, where a good one is chosen again."""
+    from relance.db.models import Dispute
+    from relance.portal.models import PortalAttachment
+
+    base = live_server["url"]
+    account = new_account(live_server, language)
+    first, second = account.invoice_ids
+    choosers: list[Any] = []
+    phone.on("filechooser", lambda chooser: choosers.append(chooser))
+    phone.goto(base + account.path)
+    _tab_until(phone, "el.id === 'answer'")
+    phone.keyboard.type(POSTCODE)
+    with phone.expect_navigation():
+        phone.keyboard.press("Enter")
+
+    _tab_until(phone, f"(el.getAttribute('href') || '').endsWith('/dispute?invoice={second}')")
+    with phone.expect_navigation():
+        phone.keyboard.press("Enter")
+    assert phone.input_value("#invoice_id") == str(second)
+    _tab_until(phone, "el.name === 'reason'")
+    phone.keyboard.press("ArrowDown")  # the second reason, checked as the focus moves
+    assert _focused(phone) == "reason-wrong_amount" and phone.is_checked("#reason-wrong_amount")
+    _tab_until(phone, "el.id === 'details'")
+    phone.keyboard.type("Facturé deux fois" if language == "fr" else "Billed twice")
+    _tab_until(phone, "el.id === 'files'")
+    _choose_file_by_keyboard(
+        phone, choosers, {"name": "facture.txt", "mimeType": "text/plain", "buffer": b"plain"}
+    )
+    _tab_until(phone, "el.tagName === 'BUTTON' && el.form && el.form.action.endsWith('/dispute')")
+    with phone.expect_navigation():
+        phone.keyboard.press("Enter")
+
+    # Refused: the focus is on the file field again, the rest kept.
+    assert phone.get_by_role("alert").is_visible() and _focused(phone) == "files"
+    assert phone.is_checked("#reason-wrong_amount")
+    axe(phone, f"dispute-{language}-keyboard-refused", screens_dir)
+    assert _rows(live_server, Dispute, account.debtor_id) == []
+    _choose_file_by_keyboard(
+        phone, choosers, {"name": "facture.pdf", "mimeType": "application/pdf", "buffer": PDF}
+    )
+    _tab_until(phone, "el.tagName === 'BUTTON' && el.form && el.form.action.endsWith('/dispute')")
+    with phone.expect_navigation():
+        phone.keyboard.press("Enter")
+
+    assert phone.url.endswith("?done=dispute")
+    (dispute,) = _rows(live_server, Dispute, account.debtor_id)
+    assert (dispute.invoice_id, dispute.reason) == (second, "wrong_amount")
+    assert "deux fois" in dispute.details or "twice" in dispute.details
+    (attached,) = _rows(live_server, PortalAttachment, account.debtor_id)
+    assert attached.filename == "facture.pdf"
+    assert _invoice_statuses(live_server, [first, second]) == ["open", "disputed"]
