@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from functools import partial
 from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -34,6 +35,8 @@ from relance.db import session as db_session
 from relance.db.models import Debtor
 from relance.disputes.service import REASONS
 from relance.errors import BadInput, RelanceError
+from relance.nlg.formatting import long_date, money
+from relance.plans.mandates import SEPA
 from relance.plans.service import PERIOD_DAYS
 from relance.portal import access as portal_access
 from relance.portal import service
@@ -67,6 +70,8 @@ DONE = (
     "preferences",
     "mandate",
     "mandate_revoked",
+    "card",
+    "card_revoked",
 )
 STATE_STATUS = {
     portal_access.AccessState.UNKNOWN: 404,
@@ -670,6 +675,79 @@ def direct_debit(
     return _redirect(url)
 
 
+# --- a card on file (plans that SEPA Direct Debit cannot collect) -------------------------
+
+
+def _card_consent(ctx: Ctx, settings: Settings, db: Session, plan_id: int) -> str:
+    """What the debtor agrees to by keeping the card: who charges it, through which provider,
+    which amounts and when; stored with the card. Refused (4xx page) when a card is not
+    offered for the plan."""
+    plan, provider = service.card_offer(db, ctx.debtor, plan_id)
+    t = partial(translate, ctx.language)
+    dates = [inst.due_date for inst in plan.installments]
+    summary = t(
+        "plan_summary",
+        count=plan.installments_count,
+        frequency=t(f"freq_{plan.frequency}"),
+        total=money(plan.total_minor, plan.currency, ctx.language),
+    )
+    return t(
+        "card_consent_text",
+        creditor=settings.creditor_name,
+        provider=t(f"payment_provider_{provider}"),
+        schedule=t(
+            "card_schedule",
+            summary=summary,
+            first=long_date(min(dates), ctx.language),
+            last=long_date(max(dates), ctx.language),
+        ),
+    )
+
+
+@router.get("/{token}/plans/{plan_id}/card", response_class=HTMLResponse)
+def card_page(
+    token: str, plan_id: RowId, request: Request, db: DbSession, settings: AppSettings
+) -> Response:
+    ctx = _open(token, request, db, settings)
+    if not isinstance(ctx, Ctx):
+        return ctx
+    html = render_page(
+        "card.html",
+        ctx.language,
+        base_path=ctx.base,
+        signed_in=True,
+        csrf=ctx.data.csrf,
+        plan_id=plan_id,
+        consent_text=_card_consent(ctx, settings, db, plan_id),
+    )
+    return _page(html, 200, ctx.data, settings)
+
+
+@router.post("/{token}/plans/{plan_id}/card")
+def card(
+    token: str,
+    plan_id: RowId,
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """To the provider's page where the card is given (Stripe, or the sandbox's), back here."""
+    ctx = _open_for_post(token, request, db, settings, csrf_token)
+    if not isinstance(ctx, Ctx):
+        return ctx
+    back = f"{settings.public_base_url.rstrip('/')}{ctx.base}?done=card"
+    url = service.start_card(
+        db,
+        ctx.debtor,
+        plan_id,
+        consent_text=_card_consent(ctx, settings, db, plan_id),
+        locale=ctx.language,
+        return_url=back,
+    )
+    return _redirect(url)
+
+
 @router.post("/{token}/mandates/{mandate_id}/revoke")
 def revoke_mandate(
     token: str,
@@ -682,8 +760,9 @@ def revoke_mandate(
     ctx = _open_for_post(token, request, db, settings, csrf_token)
     if not isinstance(ctx, Ctx):
         return ctx
-    service.revoke_mandate(db, ctx.debtor, mandate_id)
-    return _redirect(f"{ctx.base}?done=mandate_revoked", ctx.data, settings)
+    saved = service.revoke_mandate(db, ctx.debtor, mandate_id)
+    done = "mandate_revoked" if saved.kind == SEPA else "card_revoked"
+    return _redirect(f"{ctx.base}?done={done}", ctx.data, settings)
 
 
 # --- promises ------------------------------------------------------------------------------

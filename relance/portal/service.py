@@ -94,8 +94,9 @@ class Overview:
     plans: list[PaymentPlan]
     promises: list[Promise]
     letters: list[Letter]
-    mandates: list[SavedPaymentMethod] = field(default_factory=list)
+    mandates: list[SavedPaymentMethod] = field(default_factory=list)  # and cards on file
     direct_debit_plan_ids: list[int] = field(default_factory=list)  # offer SEPA for these
+    card_plan_ids: list[int] = field(default_factory=list)  # offer a card on file for these
     balance_minor: int = 0
     extras_minor: int = 0
     payable_ids: list[int] = field(default_factory=list)
@@ -147,7 +148,13 @@ def overview(session: Session, debtor: Debtor, today: date) -> Overview:
             .order_by(PaymentPlan.id.desc())
         )
     )
-    mandate_rows = mandates.mandates_of(session, debtor)
+    mandate_rows = mandates.methods_of(session, debtor)
+    automatic = {
+        plan.id: kind
+        for plan in plans_rows
+        if (kind := mandates.automatic_kind(debtor, plan)) is not None
+        and not any(m.plan_id == plan.id and m.status == mandates.ACTIVE for m in mandate_rows)
+    }
     return Overview(
         debtor=debtor,
         currency=claim.currency,
@@ -158,12 +165,8 @@ def overview(session: Session, debtor: Debtor, today: date) -> Overview:
         attachments=attachments,
         plans=plans_rows,
         mandates=[m for m in mandate_rows if m.status in (mandates.ACTIVE, mandates.PENDING)],
-        direct_debit_plan_ids=[
-            plan.id
-            for plan in plans_rows
-            if mandates.sepa_offered(debtor, plan)
-            and not any(m.plan_id == plan.id and m.status == mandates.ACTIVE for m in mandate_rows)
-        ],
+        direct_debit_plan_ids=[i for i, kind in automatic.items() if kind == mandates.SEPA],
+        card_plan_ids=[i for i, kind in automatic.items() if kind == mandates.CARD],
         promises=list(
             session.scalars(
                 select(Promise).where(Promise.debtor_id == debtor.id).order_by(Promise.id.desc())
@@ -438,15 +441,51 @@ def start_direct_debit(
     return url
 
 
-def revoke_mandate(session: Session, debtor: Debtor, mandate_id: int) -> SavedPaymentMethod:
-    """The debtor withdraws a mandate: no more debits, the installments go back to links."""
-    saved = mandates.revoke(session, debtor, mandate_id)
-    note_in_timeline(
+def card_offer(session: Session, debtor: Debtor, plan_id: int) -> tuple[PaymentPlan, str]:
+    """The plan a card on file would pay and the provider it would be given to (the consent
+    text names both); the refusal when a card is not offered for the plan."""
+    plan = mandates.offered_plan(session, debtor, plan_id, mandates.CARD)
+    return plan, mandates.provider_in_use()
+
+
+def start_card(
+    session: Session,
+    debtor: Debtor,
+    plan_id: int,
+    *,
+    consent_text: str,
+    locale: str,
+    return_url: str,
+) -> str:
+    """The provider's page where the debtor gives the card for this plan's installments
+    (`relance.plans.mandates`); `consent_text`, what the debtor was shown, is stored with it."""
+    url = mandates.start_card(
         session,
         debtor,
-        f"revoked the direct debit mandate {saved.mandate_reference or saved.id}",
-        kind="mandate_revoked",
+        plan_id,
+        consent_text=consent_text,
+        locale=locale,
+        return_url=return_url,
     )
+    note_in_timeline(
+        session, debtor, "started keeping a card on file for the plan", kind="card_started"
+    )
+    return url
+
+
+def revoke_mandate(session: Session, debtor: Debtor, mandate_id: int) -> SavedPaymentMethod:
+    """The debtor withdraws a mandate, or stops a card's automatic charges: no more debits, the
+    installments go back to links."""
+    saved = mandates.revoke(session, debtor, mandate_id)
+    if saved.kind == mandates.SEPA:
+        text, kind = (
+            f"revoked the direct debit mandate {saved.mandate_reference or saved.id}",
+            "mandate_revoked",
+        )
+    else:
+        ending = f" ending {saved.last4}" if saved.last4 else ""
+        text, kind = f"stopped the automatic charges of the card{ending}", "card_revoked"
+    note_in_timeline(session, debtor, text, kind=kind)
     return saved
 
 

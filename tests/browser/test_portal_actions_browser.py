@@ -509,3 +509,63 @@ def test_keyboard_only_dispute_with_a_file_chosen_again_after_a_refusal(
     (attached,) = _rows(live_server, PortalAttachment, account.debtor_id)
     assert attached.filename == "facture.pdf"
     assert _invoice_statuses(live_server, [first, second]) == ["open", "disputed"]
+
+
+# --- a plan that collects itself outside the euro zone: a card on file ---------------------
+
+
+@LANGUAGES
+def test_outside_the_euro_zone_a_chosen_plan_is_paid_by_a_card_on_file(
+    phone: Any, live_server: dict[str, Any], screens_dir: Path, language: str
+) -> None:
+    """A debtor in Geneva accepts a plan: the card is offered (SEPA does not reach them), its
+    consent read, a mistyped test number refused on the sandbox's page, the right one kept;
+    the card is shown active, and the debtor stops it."""
+    from relance.ledger.models import SavedPaymentMethod
+
+    base = live_server["url"]
+    account = new_account(live_server, language, country="CH", city="Genève")
+    verify(phone, base, account.path)
+    phone.goto(f"{base}{account.path}/plan")
+    phone.locator("form[action$='/plan/accept'] button").first.click()
+    phone.wait_for_url("**?done=plan")
+    assert phone.get_by_role("link", name=t(language, "direct_debit_offer")).count() == 0
+
+    phone.get_by_role("link", name=t(language, "card_offer")).click()
+    phone.wait_for_url("**/card")
+    consent = text(phone)
+    assert t(language, "card_intro") in consent and "Relance Sandbox" in consent
+    axe(phone, f"card-{language}-consent", screens_dir)
+
+    phone.get_by_role("button", name=t(language, "card_continue")).click()
+    phone.wait_for_url("**/pay/sandbox/card-setup/**")
+    assert phone.evaluate("document.documentElement.lang") == language
+    axe(phone, f"card-{language}-sandbox-page", screens_dir)
+    phone.fill("#number", "4242 4242 4242 4241")
+    phone.get_by_role("button", name=payer_t(language, "card_accept")).click()
+    assert phone.get_by_role("alert").inner_text() == payer_t(language, "card_invalid_number")
+    assert phone.evaluate("document.activeElement.id") == "number"
+    axe(phone, f"card-{language}-sandbox-invalid-number", screens_dir)
+
+    phone.fill("#number", "4242 4242 4242 4242")
+    phone.get_by_role("button", name=payer_t(language, "card_accept")).click()
+    phone.wait_for_url("**?done=card")
+    main = text(phone)
+    assert t(language, "done_card") in main
+    assert t(language, "card_active_last4", last4="4242") in main
+    axe(phone, f"card-{language}-active", screens_dir)
+    with live_server["factory"]() as session:
+        (saved,) = session.scalars(
+            select(SavedPaymentMethod).where(SavedPaymentMethod.debtor_id == account.debtor_id)
+        ).all()
+    assert (saved.kind, saved.status, saved.last4) == ("card", "active", "4242")
+    assert [k for k, _ in timeline(live_server, account.debtor_id)] == [
+        "plan_created",
+        "card_started",
+    ]
+
+    phone.get_by_role("button", name=t(language, "card_revoke")).click()
+    phone.wait_for_url("**?done=card_revoked")
+    assert t(language, "done_card_revoked") in text(phone)
+    axe(phone, f"card-{language}-stopped", screens_dir)
+    assert timeline(live_server, account.debtor_id)[-1][0] == "card_revoked"
