@@ -73,9 +73,9 @@ def _goto(page: Any, url: str) -> int:
     return int(response.status)
 
 
-def _submitted(page: Any, click: Any) -> int:
+def _submitted(page: Any, click: Any, timeout: float = 10_000) -> int:
     """Click what submits a form; the HTTP status of the page it lands on."""
-    with page.expect_navigation() as navigation:
+    with page.expect_navigation(timeout=timeout) as navigation:
         click()
     return int(navigation.value.status)
 
@@ -211,11 +211,13 @@ def test_refusals_of_the_forms(
     phone.goto(f"{base}{account.path}/dispute")
     phone.get_by_label(t(language, "reason_other")).check()
     heavy = b"%PDF-" + b"0" * (16 * 1024 * 1024)
-    phone.set_input_files(
-        "#files", files=[{"name": "scan.pdf", "mimeType": "application/pdf", "buffer": heavy}]
+    phone.set_input_files(  # 16 MB through the DevTools protocol: slow on a busy machine
+        "#files",
+        files=[{"name": "scan.pdf", "mimeType": "application/pdf", "buffer": heavy}],
+        timeout=60_000,
     )
     send = phone.get_by_role("button", name=t(language, "dispute_submit"))
-    assert _submitted(phone, send.click) == 413
+    assert _submitted(phone, send.click, timeout=60_000) == 413
     assert words(phone.get_by_role("alert").inner_text()) == words(
         t(language, "error_request_too_large")
     )
