@@ -76,20 +76,25 @@ def axe(page: Any, name: str, screens: Path, context: str | None = None) -> None
 
 
 def t(language: str, key: str, **values: Any) -> str:
-    """The portal's wording, as its pages render it."""
+    """The portal's wording as `text()` reads it (its no-break spaces as plain ones)."""
     from portal.pages import translate
     from relance.settings import get_settings
 
     settings = get_settings()
     defaults = {"creditor": settings.creditor_name, "phone": settings.creditor_phone}
-    return translate(language, key, **{**defaults, **values})
+    return words(translate(language, key, **{**defaults, **values}))
 
 
 def payer_t(language: str, key: str, **values: Any) -> str:
-    """The payer pages' wording (payment link, sandbox checkout)."""
+    """The payer pages' wording (payment link, sandbox checkout), as `text()` reads it."""
     from payment_links.pages import translate
 
-    return translate(language, key, **values)
+    return words(translate(language, key, **values))
+
+
+def said(page: Any, role: str = "alert") -> str:
+    """What the page's alert (or status) message says, as `text()` reads it."""
+    return words(page.get_by_role(role).inner_text())
 
 
 def words(value: str) -> str:

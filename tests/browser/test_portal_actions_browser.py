@@ -22,6 +22,7 @@ from tests.browser.portal_support import (
     axe,
     new_account,
     payer_t,
+    said,
     t,
     text,
     timeline,
@@ -133,7 +134,7 @@ def test_pay_the_ticked_invoice_after_a_declined_card(
     phone.wait_for_url("**/pay/sandbox/*")
     phone.get_by_role("button", name=payer_t(language, "sandbox_decline")).click()
     phone.wait_for_url("**?declined=1")
-    assert phone.get_by_role("alert").inner_text() == payer_t(language, "sandbox_declined")
+    assert said(phone) == payer_t(language, "sandbox_declined")
     axe(phone, f"pay-{language}-sandbox-declined", screens_dir)
     assert _rows(live_server, Payment, account.debtor_id) == []
 
@@ -543,7 +544,7 @@ def test_outside_the_euro_zone_a_chosen_plan_is_paid_by_a_card_on_file(
     axe(phone, f"card-{language}-sandbox-page", screens_dir)
     phone.fill("#number", "4242 4242 4242 4241")
     phone.get_by_role("button", name=payer_t(language, "card_accept")).click()
-    assert phone.get_by_role("alert").inner_text() == payer_t(language, "card_invalid_number")
+    assert said(phone) == payer_t(language, "card_invalid_number")
     assert phone.evaluate("document.activeElement.id") == "number"
     axe(phone, f"card-{language}-sandbox-invalid-number", screens_dir)
 

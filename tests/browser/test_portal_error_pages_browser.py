@@ -23,6 +23,7 @@ from tests.browser.portal_support import (
     axe,
     new_account,
     payer_t,
+    said,
     t,
     text,
     verify,
@@ -138,7 +139,7 @@ def test_link_and_identity_error_pages(
         phone.fill("#answer", "00000")
         statuses.append(_submitted(phone, lambda: phone.click("button[type=submit]")))
     assert statuses == [401, 401, 429]
-    assert phone.get_by_role("alert").inner_text() == t(language, "identity_locked")
+    assert said(phone) == t(language, "identity_locked")
     assert phone.locator("#answer").count() == 0
     axe(phone, f"errors-{language}-identity-locked", screens_dir)
 
@@ -147,7 +148,7 @@ def test_link_and_identity_error_pages(
     phone.fill("#customer_number", "C-000000")
     phone.fill("#answer", POSTCODE)
     assert _submitted(phone, lambda: phone.click("button[type=submit]")) == 401
-    assert phone.get_by_role("alert").inner_text() == t(language, "sign_in_failed")
+    assert said(phone) == t(language, "sign_in_failed")
     axe(phone, f"errors-{language}-sign-in-refused", screens_dir)
 
 
@@ -163,7 +164,7 @@ def test_refusals_of_the_forms(
     # "Pay the ticked invoices" with none ticked.
     button = phone.get_by_role("button", name=t(language, "pay_selected"))
     assert _submitted(phone, button.click) == 400
-    assert phone.get_by_role("alert").inner_text() == t(language, "error_no_invoice_chosen")
+    assert said(phone) == t(language, "error_no_invoice_chosen")
     axe(phone, f"errors-{language}-nothing-ticked", screens_dir)
 
     # A form posted from a page left open elsewhere (its CSRF token no longer matches).
@@ -183,7 +184,7 @@ def test_refusals_of_the_forms(
     phone.fill("#installments", "1")
     check = phone.get_by_role("button", name=t(language, "check_plan"))
     assert _submitted(phone, check.click) == 422
-    assert phone.get_by_role("alert").inner_text() == t(language, "error_bad_form")
+    assert said(phone) == t(language, "error_bad_form")
     axe(phone, f"errors-{language}-bad-form", screens_dir)
 
     # A promise beyond the allowed window: the form again, the date marked.
@@ -192,7 +193,7 @@ def test_refusals_of_the_forms(
     phone.fill("#promised_date", (date.today() + timedelta(days=120)).isoformat())
     submit = phone.get_by_role("button", name=t(language, "promise_submit"))
     assert _submitted(phone, submit.click) == 422
-    assert phone.get_by_role("alert").inner_text() == t(language, "error_promise_date_too_late")
+    assert said(phone) == t(language, "error_promise_date_too_late")
     assert phone.get_attribute("#promised_date", "aria-invalid") == "true"
     axe(phone, f"errors-{language}-promise-too-late", screens_dir)
 
@@ -202,7 +203,7 @@ def test_refusals_of_the_forms(
     phone.fill("#contact_until", "23:30")
     save = phone.get_by_role("button", name=t(language, "save"))
     assert _submitted(phone, save.click) == 400
-    alert = phone.get_by_role("alert").inner_text()
+    alert = said(phone)
     assert alert == t(language, "error_hours_outside_legal_windows")
     assert phone.input_value("#contact_from") == "22:00"
     axe(phone, f"errors-{language}-hours-outside-windows", screens_dir)
@@ -218,9 +219,7 @@ def test_refusals_of_the_forms(
     )
     send = phone.get_by_role("button", name=t(language, "dispute_submit"))
     assert _submitted(phone, send.click, timeout=60_000) == 413
-    assert words(phone.get_by_role("alert").inner_text()) == words(
-        t(language, "error_request_too_large")
-    )
+    assert said(phone) == t(language, "error_request_too_large")
     axe(phone, f"errors-{language}-files-too-heavy", screens_dir)
     phone.get_by_role("link", name=t(language, "back")).click()
     phone.wait_for_url("**/dispute")
@@ -273,7 +272,7 @@ def test_payer_pages_around_a_payment_link(
 
     url = _link(live_server, account)
     assert _goto(phone, f"{url}?checkout=cancelled") == 200
-    assert phone.get_by_role("status").inner_text() == payer_t(language, "cancelled")
+    assert said(phone, "status") == payer_t(language, "cancelled")
     axe(phone, f"payer-{language}-cancelled", screens_dir)
     assert _goto(phone, f"{url}?checkout=success") == 200  # back from the provider, not yet told
     assert payer_t(language, "confirming") in text(phone)

@@ -114,7 +114,7 @@ def test_a_wrong_answer_says_how_many_attempts_are_left(client, db, portal):
     wrong = client.post(f"{portal.path}/identity", data={"answer": "99999", "csrf_token": csrf})
     left = get_settings().identity_max_attempts - 1
     assert wrong.status_code == 401
-    assert f"Essais restants avant blocage : {left}." in html.unescape(wrong.text)
+    assert f"Essais restants avant blocage\u00a0: {left}." in html.unescape(wrong.text)
 
 
 def test_one_message_with_many_candidates_counts_each(client, db, portal):
