@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlalchemy.orm import Session
 
 from payment_links import service, webhooks
+from payment_links.cards import card_digits
 from payment_links.iban import sepa_last4
 from payment_links.pages import language_of, render_page, translate
 from payment_links.providers import PaymentProvider, ProviderError, get_provider
@@ -349,6 +350,90 @@ def sandbox_mandate_accept(
     target = _safe_return(settings, return_url)
     if target is None:
         return _mandate_message(language, "mandate_done", 200)
+    return RedirectResponse(target, status_code=303, headers=PAGE_HEADERS)
+
+
+def _sandbox_card(db: Session, settings: Settings, setup_id: str) -> SavedPaymentMethod | None:
+    """A pending sandbox card set-up, only while no Stripe key is set and never in production."""
+    if settings.uses_stripe or settings.environment == "production":
+        return None
+    query = db.query(SavedPaymentMethod).filter_by(
+        provider="sandbox", setup_ref=setup_id, kind="card", status="pending"
+    )
+    return query.first()
+
+
+def _card_page(
+    saved: SavedPaymentMethod,
+    language: str,
+    setup_id: str,
+    return_url: str,
+    error: str | None = None,
+    status_code: int = 200,
+    number: str = "",
+) -> HTMLResponse:
+    html = render_page(
+        "sandbox_card.html",
+        language,
+        consent_text=saved.mandate_text,
+        action=f"/pay/sandbox/card-setup/{setup_id}",
+        return_url=return_url,
+        error=error,
+        number=number,
+    )
+    return _page(html, status_code)
+
+
+@router.get("/pay/sandbox/card-setup/{setup_id}", response_class=HTMLResponse)
+def sandbox_card(
+    setup_id: str,
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    return_url: Annotated[str, Query(alias="return", max_length=500)] = "",
+) -> HTMLResponse:
+    """The sandbox's stand-in for Stripe's page where a card is kept for later charges."""
+    saved = _sandbox_card(db, settings, setup_id)
+    language = _mandate_language(db, saved, request)
+    if saved is None:
+        return _mandate_message(language, "card_unknown", 404)
+    return _card_page(saved, language, setup_id, return_url)
+
+
+@router.post("/pay/sandbox/card-setup/{setup_id}")
+def sandbox_card_accept(
+    setup_id: str,
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    provider: Provider,
+    number: Annotated[str, Form(max_length=40)] = "",
+    return_url: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """A test card number checked and dropped (but for what the payment method id keeps); then
+    the signed `setup_intent.succeeded` Stripe would send, through the real webhook handler."""
+    saved = _sandbox_card(db, settings, setup_id)
+    language = _mandate_language(db, saved, request)
+    if saved is None:
+        return _mandate_message(language, "card_unknown", 404)
+    try:
+        digits = card_digits(number)
+    except BadInput:
+        return _card_page(
+            saved, language, setup_id, return_url, "card_invalid_number", 400, number=number
+        )
+    event = setup_succeeded_event(setup_id, saved, card=digits)
+    payload = json.dumps(event).encode()
+    webhooks.process(
+        db,
+        payload,
+        signature_header(payload, settings.stripe_webhook_secret),
+        secret=settings.stripe_webhook_secret,
+        provider=provider,
+    )
+    target = _safe_return(settings, return_url)
+    if target is None:
+        return _mandate_message(language, "card_done", 200)
     return RedirectResponse(target, status_code=303, headers=PAGE_HEADERS)
 
 

@@ -12,7 +12,8 @@ hide money we could not account for; event types we do not handle are acknowledg
 A payment whose amount, currency or debtor differs from its link is recorded but held for a
 collector's review, and the link stays open (`relance/ledger/review.py`, issue 17.3).
 
-SEPA Direct Debit (issue 20): `setup_intent.succeeded` makes a pending mandate active,
+SEPA Direct Debit (issue 20): `setup_intent.succeeded` makes a pending mandate (or a card kept
+on file for a plan outside the euro zone) active,
 `mandate.updated` to inactive stops debiting it, and `payment_intent.succeeded` /
 `payment_failed` carrying `relance_charge_key` settle or fail the installment charge the worker
 made (`relance/followups/charges.py`); a failure after a success reverses the payment.
@@ -171,9 +172,15 @@ def _ref(obj: dict[str, Any], key: str) -> str | None:
 
 
 def _validate_setup_succeeded(obj: dict[str, Any]) -> None:
-    for key in ("id", "payment_method", "mandate"):
+    """A card's SetupIntent has no mandate; a SEPA Direct Debit one must."""
+    for key in ("id", "payment_method"):
         if _ref(obj, key) is None:
             raise MalformedEvent(f"`{key}` of the setup intent is missing")
+    types = obj.get("payment_method_types")
+    if not isinstance(types, list) or not types:
+        raise MalformedEvent("`payment_method_types` of the setup intent must be a list")
+    if "sepa_debit" in types and _ref(obj, "mandate") is None:
+        raise MalformedEvent("`mandate` of a SEPA Direct Debit setup intent is missing")
 
 
 def _validate_mandate(obj: dict[str, Any]) -> None:
@@ -501,32 +508,43 @@ def on_intent_failed(session: Session, obj: dict[str, Any], provider: PaymentPro
 
 
 def on_setup_succeeded(session: Session, obj: dict[str, Any], provider: PaymentProvider) -> str:
-    """The debtor gave the mandate on the provider's page: the pending row becomes active."""
+    """The debtor gave the mandate or the card on the provider's page: the pending row becomes
+    active, with what the debtor may see of it (the mandate reference, the last four)."""
     mandate_id = _row_id(_metadata(obj).get("relance_mandate_id"))
     saved = session.get(SavedPaymentMethod, mandate_id) if mandate_id is not None else None
-    if saved is None or saved.kind != mandates.SEPA or saved.provider != provider.name:
+    if saved is None or saved.kind not in mandates.KINDS or saved.provider != provider.name:
         return "not_ours"
     if saved.debtor_id != _metadata_debtor(obj):
         return "not_ours"
     method_ref, mandate_ref = _ref(obj, "payment_method"), _ref(obj, "mandate")
-    if method_ref is None or mandate_ref is None:
+    if method_ref is None:
         return "not_ours"  # validated before: unreachable
+    if saved.kind == mandates.SEPA and mandate_ref is None:
+        log.warning("setup intent %s completes mandate %s but has no mandate", obj["id"], saved.id)
+        return "mandate_missing"
     try:
-        details = provider.sepa_details(method_ref, mandate_ref)
+        if saved.kind == mandates.SEPA and mandate_ref is not None:
+            details = provider.sepa_details(method_ref, mandate_ref)
+            reference, last4 = details.mandate_reference, details.last4
+        else:
+            reference, last4 = None, provider.card_last4(method_ref)
     except ProviderError as exc:
         # A 5xx makes Stripe deliver the event again later, when the lookup may work.
-        raise Unavailable("provider_unavailable", "mandate details cannot be read now") from exc
+        raise Unavailable(
+            "provider_unavailable", "payment method details cannot be read now"
+        ) from exc
     activated = mandates.activate(
         session,
         saved,
         customer_ref=_ref(obj, "customer") or "",
         payment_method_ref=method_ref,
-        mandate_ref=mandate_ref,
-        mandate_reference=details.mandate_reference,
-        last4=details.last4,
+        mandate_ref=mandate_ref if saved.kind == mandates.SEPA else None,
+        mandate_reference=reference,
+        last4=last4,
         actor=f"{provider.name}:webhook",
     )
-    return "mandate_active" if activated else "mandate_not_pending"
+    kind = "mandate" if saved.kind == mandates.SEPA else "card"
+    return f"{kind}_active" if activated else f"{kind}_not_pending"
 
 
 def on_mandate_updated(session: Session, obj: dict[str, Any], provider: PaymentProvider) -> str:

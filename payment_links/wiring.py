@@ -105,6 +105,7 @@ class PaymentLinksAdapter:
             locale=locale,
             metadata=mandate_metadata(saved, provider.name),
             customer_email=debtor.email if debtor is not None else None,
+            kind=saved.kind,
         )
         try:
             checkout = provider.create_mandate_setup(request)

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from functools import partial
 from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -23,20 +24,25 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Scope
 
 from portal import session as cookies
 from portal.pages import has_key, language_of, render_page, translate
 from relance.compliance.profiles import profile_for
 from relance.contacts.service import PREFERABLE_CHANNELS
+from relance.db import session as db_session
 from relance.db.models import Debtor
 from relance.disputes.service import REASONS
 from relance.errors import BadInput, RelanceError
+from relance.nlg.formatting import long_date, money
+from relance.plans.mandates import SEPA
 from relance.plans.service import PERIOD_DAYS
 from relance.portal import access as portal_access
 from relance.portal import service
 from relance.portal.models import PortalAccess
 from relance.promises.service import latest_allowed
-from relance.settings import Settings
+from relance.settings import Settings, get_settings
 from relance.web.deps import AppSettings, DbSession
 from relance.web.errors import status_for
 from relance.web.ids import RowId
@@ -64,6 +70,8 @@ DONE = (
     "preferences",
     "mandate",
     "mandate_revoked",
+    "card",
+    "card_revoked",
 )
 STATE_STATUS = {
     portal_access.AccessState.UNKNOWN: 404,
@@ -81,10 +89,14 @@ class PortalRoute(APIRoute):
         async def guarded(request: Request) -> Response:
             try:
                 return await handler(request)
+            # Off the event loop: a refusal before the route ran reads the visitor's language
+            # from the database (`_visitor`).
             except RelanceError as exc:
-                return _error(request, exc.code, status_for(exc), detail=exc.message)
+                return await run_in_threadpool(
+                    _error, request, exc.code, status_for(exc), detail=exc.message
+                )
             except RequestValidationError:
-                return _error(request, "bad_form", 422)
+                return await run_in_threadpool(_error, request, "bad_form", 422)
 
         return guarded
 
@@ -131,7 +143,10 @@ def _redirect(
 
 
 def _error(request: Request, code: str, status: int, *, detail: str = "") -> HTMLResponse:
-    language = getattr(request.state, "portal_language", None) or "fr"
+    if hasattr(request.state, "portal_language"):
+        language, back = request.state.portal_language, getattr(request.state, "portal_back", None)
+    else:  # refused before the route ran (an unreadable form): found from the request
+        language, back = _visitor(request)
     key = f"error_{code}" if has_key(f"error_{code}") else None
     html = render_page(
         "message.html",
@@ -140,9 +155,38 @@ def _error(request: Request, code: str, status: int, *, detail: str = "") -> HTM
         title_key="error_title",
         body_key=key,
         body=detail if key is None else None,
-        back=getattr(request.state, "portal_back", None),
+        back=back,
     )
     return _page(html, status)
+
+
+def _visitor(request: Request) -> tuple[str, str | None]:
+    """For a request refused before its route ran: the language its page would be in (`_language`:
+    the one chosen, else the debtor's when the path names a live link, else the browser's), and
+    that link's page to go back to."""
+    data = cookies.load(get_settings(), request.cookies.get(cookies.COOKIE_NAME))
+    token = request.url.path.removeprefix("/portal").strip("/").split("/", 1)[0]
+    debtor, base = None, None
+    if token and token != "static":
+        with db_session.get_sessionmaker()() as db:
+            access = portal_access.find_access(db, token)
+            if portal_access.access_state(access) == portal_access.AccessState.OPEN and access:
+                debtor, base = db.get(Debtor, access.debtor_id), f"/portal/{token}"
+    return _language(request, data, debtor), base
+
+
+def dispute_too_large(scope: Scope, max_bytes: int) -> HTMLResponse:
+    """The page for a dispute form whose files are over the body limit (the middleware refuses
+    it before the route runs): in the visitor's language, back to the form, nothing stored."""
+    language, base = _visitor(Request(scope))
+    html = render_page(
+        "message.html",
+        language,
+        title_key="error_title",
+        body_key="error_request_too_large",
+        back=f"{base}/dispute" if base else None,
+    )
+    return _page(html, 413)
 
 
 def _language(request: Request, data: cookies.PortalSession | None, debtor: Debtor | None) -> str:
@@ -254,6 +298,58 @@ def _forbidden(ctx: Ctx) -> HTMLResponse:
         "message.html", ctx.language, title_key="csrf_title", body_key="csrf", back=ctx.base
     )
     return _page(html, 403)
+
+
+@dataclass(frozen=True)
+class FormError:
+    """A service's refusal shown on the form it came from, next to the field it is about, with
+    what the debtor typed kept (on a phone, retyping a dispute's details is what makes people
+    give up)."""
+
+    key: str  # the catalogue's wording
+    field: str | None  # the id of the input it is about, which gets the focus
+    status: int
+    values: dict[str, str]
+
+
+# The field each refusal is about (`None`: the form as a whole).
+ERROR_FIELDS = {
+    "attachment_type": "files",
+    "attachment_too_large": "files",
+    "attachment_empty": "files",
+    "too_many_attachments": "files",
+    "bad_reason": "reason",
+    "invoice_not_disputable": "invoice_id",
+    "promise_date_past": "promised_date",
+    "promise_date_too_late": "promised_date",
+    "bad_amount": "amount",
+    "bad_channel": "channel",
+    "channel_without_contact": "channel",
+    "bad_language": "language",
+    "bad_hours": "contact_from",
+    "hours_outside_legal_windows": "contact_from",
+}
+
+
+def _attempt(db: Session, act: Callable[[], object]) -> FormError | None:
+    """Run a service call in a savepoint: a refusal undoes whatever it wrote and comes back as
+    the error its form shows; anything else propagates."""
+    try:
+        with db.begin_nested():
+            act()
+    except RelanceError as exc:
+        filename = exc.details.get("filename")
+        if filename and has_key(f"refused_{exc.code}"):
+            return FormError(
+                f"refused_{exc.code}",
+                ERROR_FIELDS.get(exc.code),
+                status_for(exc),
+                {"name": str(filename)},
+            )
+        if not has_key(f"error_{exc.code}"):
+            raise  # no wording for it: the error page shows the service's own message
+        return FormError(f"error_{exc.code}", ERROR_FIELDS.get(exc.code), status_for(exc), {})
+    return None
 
 
 # --- static --------------------------------------------------------------------------------
@@ -458,6 +554,7 @@ def plan_page(token: str, request: Request, db: DbSession, settings: AppSettings
         options=options,
         frequencies=list(PERIOD_DAYS),
         evaluation=None,
+        plan_in_place=service.has_live_plan(db, ctx.debtor),
     )
     return _page(html, 200, ctx.data, settings)
 
@@ -488,6 +585,7 @@ def plan_evaluate(
         options=[],
         frequencies=list(PERIOD_DAYS),
         evaluation=evaluation,
+        plan_in_place=service.has_live_plan(db, ctx.debtor),
     )
     return _page(html, 200, ctx.data, settings)
 
@@ -577,6 +675,79 @@ def direct_debit(
     return _redirect(url)
 
 
+# --- a card on file (plans that SEPA Direct Debit cannot collect) -------------------------
+
+
+def _card_consent(ctx: Ctx, settings: Settings, db: Session, plan_id: int) -> str:
+    """What the debtor agrees to by keeping the card: who charges it, through which provider,
+    which amounts and when; stored with the card. Refused (4xx page) when a card is not
+    offered for the plan."""
+    plan, provider = service.card_offer(db, ctx.debtor, plan_id)
+    t = partial(translate, ctx.language)
+    dates = [inst.due_date for inst in plan.installments]
+    summary = t(
+        "plan_summary",
+        count=plan.installments_count,
+        frequency=t(f"freq_{plan.frequency}"),
+        total=money(plan.total_minor, plan.currency, ctx.language),
+    )
+    return t(
+        "card_consent_text",
+        creditor=settings.creditor_name,
+        provider=t(f"payment_provider_{provider}"),
+        schedule=t(
+            "card_schedule",
+            summary=summary,
+            first=long_date(min(dates), ctx.language),
+            last=long_date(max(dates), ctx.language),
+        ),
+    )
+
+
+@router.get("/{token}/plans/{plan_id}/card", response_class=HTMLResponse)
+def card_page(
+    token: str, plan_id: RowId, request: Request, db: DbSession, settings: AppSettings
+) -> Response:
+    ctx = _open(token, request, db, settings)
+    if not isinstance(ctx, Ctx):
+        return ctx
+    html = render_page(
+        "card.html",
+        ctx.language,
+        base_path=ctx.base,
+        signed_in=True,
+        csrf=ctx.data.csrf,
+        plan_id=plan_id,
+        consent_text=_card_consent(ctx, settings, db, plan_id),
+    )
+    return _page(html, 200, ctx.data, settings)
+
+
+@router.post("/{token}/plans/{plan_id}/card")
+def card(
+    token: str,
+    plan_id: RowId,
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """To the provider's page where the card is given (Stripe, or the sandbox's), back here."""
+    ctx = _open_for_post(token, request, db, settings, csrf_token)
+    if not isinstance(ctx, Ctx):
+        return ctx
+    back = f"{settings.public_base_url.rstrip('/')}{ctx.base}?done=card"
+    url = service.start_card(
+        db,
+        ctx.debtor,
+        plan_id,
+        consent_text=_card_consent(ctx, settings, db, plan_id),
+        locale=ctx.language,
+        return_url=back,
+    )
+    return _redirect(url)
+
+
 @router.post("/{token}/mandates/{mandate_id}/revoke")
 def revoke_mandate(
     token: str,
@@ -589,8 +760,9 @@ def revoke_mandate(
     ctx = _open_for_post(token, request, db, settings, csrf_token)
     if not isinstance(ctx, Ctx):
         return ctx
-    service.revoke_mandate(db, ctx.debtor, mandate_id)
-    return _redirect(f"{ctx.base}?done=mandate_revoked", ctx.data, settings)
+    saved = service.revoke_mandate(db, ctx.debtor, mandate_id)
+    done = "mandate_revoked" if saved.kind == SEPA else "card_revoked"
+    return _redirect(f"{ctx.base}?done={done}", ctx.data, settings)
 
 
 # --- promises ------------------------------------------------------------------------------
@@ -601,6 +773,17 @@ def promise_page(token: str, request: Request, db: DbSession, settings: AppSetti
     ctx = _open(token, request, db, settings)
     if not isinstance(ctx, Ctx):
         return ctx
+    return _promise_form(ctx, db, settings)
+
+
+def _promise_form(
+    ctx: Ctx,
+    db: Session,
+    settings: Settings,
+    *,
+    error: FormError | None = None,
+    kept: dict[str, str] | None = None,
+) -> HTMLResponse:
     view = service.overview(db, ctx.debtor, ctx.today())
     html = render_page(
         "promise.html",
@@ -612,8 +795,10 @@ def promise_page(token: str, request: Request, db: DbSession, settings: AppSetti
         today=ctx.today().isoformat(),
         latest=latest_allowed(ctx.today()).isoformat(),
         latest_day=latest_allowed(ctx.today()),
+        form_error=error,
+        kept=kept or {},
     )
-    return _page(html, 200, ctx.data, settings)
+    return _page(html, error.status if error else 200, ctx.data, settings)
 
 
 def _amount_minor(text: str) -> int | None:
@@ -642,13 +827,20 @@ def promise(
     ctx = _open_for_post(token, request, db, settings, csrf_token)
     if not isinstance(ctx, Ctx):
         return ctx
-    service.promise(
+    today = ctx.today()
+    refused = _attempt(
         db,
-        ctx.debtor,
-        promised_date=promised_date,
-        amount_minor=_amount_minor(amount),
-        today=ctx.today(),
+        lambda: service.promise(
+            db,
+            ctx.debtor,
+            promised_date=promised_date,
+            amount_minor=_amount_minor(amount),
+            today=today,
+        ),
     )
+    if refused is not None:
+        kept = {"promised_date": promised_date.isoformat(), "amount": amount}
+        return _promise_form(ctx, db, settings, error=refused, kept=kept)
     return _redirect(f"{ctx.base}?done=promise", ctx.data, settings)
 
 
@@ -662,6 +854,17 @@ def dispute_page(
     ctx = _open(token, request, db, settings)
     if not isinstance(ctx, Ctx):
         return ctx
+    return _dispute_form(ctx, db, settings, kept={"invoice_id": str(invoice)})
+
+
+def _dispute_form(
+    ctx: Ctx,
+    db: Session,
+    settings: Settings,
+    *,
+    kept: dict[str, str],
+    error: FormError | None = None,
+) -> HTMLResponse:
     view = service.overview(db, ctx.debtor, ctx.today())
     html = render_page(
         "dispute.html",
@@ -671,10 +874,11 @@ def dispute_page(
         csrf=ctx.data.csrf,
         view=view,
         reasons=REASONS,
-        selected=invoice,
         max_files=service.MAX_ATTACHMENTS,
+        form_error=error,
+        kept=kept,
     )
-    return _page(html, 200, ctx.data, settings)
+    return _page(html, error.status if error else 200, ctx.data, settings)
 
 
 @router.post("/{token}/dispute")
@@ -696,9 +900,15 @@ def dispute(
     for upload in files:
         data = upload.file.read(service.MAX_ATTACHMENT_BYTES + 1)
         uploads.append(service.Upload(upload.filename or "", upload.content_type or "", data))
-    service.open_dispute(
-        db, ctx.debtor, invoice_id=invoice_id, reason=reason, details=details, uploads=uploads
+    refused = _attempt(
+        db,
+        lambda: service.open_dispute(
+            db, ctx.debtor, invoice_id=invoice_id, reason=reason, details=details, uploads=uploads
+        ),
     )
+    if refused is not None:
+        kept = {"invoice_id": str(invoice_id), "reason": reason, "details": details}
+        return _dispute_form(ctx, db, settings, kept=kept, error=refused)
     return _redirect(f"{ctx.base}?done=dispute", ctx.data, settings)
 
 
@@ -712,21 +922,37 @@ def preferences_page(
     ctx = _open(token, request, db, settings)
     if not isinstance(ctx, Ctx):
         return ctx
-    channels = [c for c in PREFERABLE_CHANNELS if any(x.channel == c for x in ctx.debtor.contacts)]
-    windows = ", ".join(
-        f"{s:%H:%M}–{e:%H:%M}" for s, e in profile_for(ctx.debtor.jurisdiction).windows
-    )
+    return _preferences_form(ctx, settings)
+
+
+def _preferences_form(
+    ctx: Ctx,
+    settings: Settings,
+    *,
+    error: FormError | None = None,
+    kept: dict[str, str] | None = None,
+) -> HTMLResponse:
+    debtor = ctx.debtor
+    channels = [c for c in PREFERABLE_CHANNELS if any(x.channel == c for x in debtor.contacts)]
+    windows = ", ".join(f"{s:%H:%M}–{e:%H:%M}" for s, e in profile_for(debtor.jurisdiction).windows)
+    stored = {
+        "channel": debtor.preferred_channel or "",
+        "language": debtor.language,
+        "contact_from": f"{debtor.contact_from:%H:%M}" if debtor.contact_from else "",
+        "contact_until": f"{debtor.contact_until:%H:%M}" if debtor.contact_until else "",
+    }
     html = render_page(
         "preferences.html",
         ctx.language,
         base_path=ctx.base,
         signed_in=True,
         csrf=ctx.data.csrf,
-        debtor=ctx.debtor,
         channels=channels,
         windows=windows,
+        form_error=error,
+        kept=kept if kept is not None else stored,
     )
-    return _page(html, 200, ctx.data, settings)
+    return _page(html, error.status if error else 200, ctx.data, settings)
 
 
 def _time(text: str) -> time | None:
@@ -753,14 +979,25 @@ def preferences(
     ctx = _open_for_post(token, request, db, settings, csrf_token)
     if not isinstance(ctx, Ctx):
         return ctx
-    service.set_preferences(
+    refused = _attempt(
         db,
-        ctx.debtor,
-        channel=channel or None,
-        language=language,
-        contact_from=_time(contact_from),
-        contact_until=_time(contact_until),
+        lambda: service.set_preferences(
+            db,
+            ctx.debtor,
+            channel=channel or None,
+            language=language,
+            contact_from=_time(contact_from),
+            contact_until=_time(contact_until),
+        ),
     )
+    if refused is not None:
+        kept = {
+            "channel": channel,
+            "language": language,
+            "contact_from": contact_from,
+            "contact_until": contact_until,
+        }
+        return _preferences_form(ctx, settings, error=refused, kept=kept)
     data = cookies.PortalSession(ctx.data.access_id, ctx.data.epoch, True, ctx.data.csrf, language)
     return _redirect(f"{ctx.base}?done=preferences", data, settings)
 

@@ -87,6 +87,8 @@ def render_page(template: str, language: str, **context: Any) -> str:
         "attempts_left": None,
         "base_path": "",
         "signed_in": False,
+        "form_error": None,
+        "kept": {},
     }
     return (
         _environment()

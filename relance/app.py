@@ -22,7 +22,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from messaging.endpoints import router as messaging_router
     from messaging.status import handle_status_callback as on_message_status
     from payment_links.endpoints import router as payments_router
-    from portal.endpoints import DISPUTE_MAX_BODY_BYTES, DISPUTE_PATH
+    from portal.endpoints import DISPUTE_MAX_BODY_BYTES, DISPUTE_PATH, dispute_too_large
     from portal.endpoints import router as portal_router
     from relance.api.einvoices import EINVOICE_MAX_BODY_BYTES, EINVOICE_PATH
     from relance.api.endpoints import router as api_router
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "/console/admin/einvoices": EINVOICE_MAX_BODY_BYTES,
         },
         per_pattern=[(DISPUTE_PATH, DISPUTE_MAX_BODY_BYTES)],
+        on_too_large=[(DISPUTE_PATH, dispute_too_large)],
     )
     app.add_middleware(SecurityHeadersMiddleware)
     install_error_handlers(app)

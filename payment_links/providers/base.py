@@ -36,7 +36,8 @@ class CheckoutRequest:
 
 @dataclass(frozen=True)
 class MandateRequest:
-    """A hosted page where the debtor gives a SEPA Direct Debit mandate (no payment now)."""
+    """A hosted page where the debtor gives a SEPA Direct Debit mandate (`kind` sepa_debit) or
+    a card kept for off-session charges (`kind` card); no payment now."""
 
     saved_method_id: int
     success_url: str
@@ -44,6 +45,7 @@ class MandateRequest:
     locale: str
     metadata: dict[str, str] = field(default_factory=dict)
     customer_email: str | None = None
+    kind: str = "sepa_debit"
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,12 @@ class PaymentProvider(Protocol):
         ...
 
     def create_mandate_setup(self, request: MandateRequest) -> CheckoutSession:
-        """Open the page where the debtor types an IBAN and accepts the mandate."""
+        """Open the page where the debtor types an IBAN and accepts the mandate, or (kind
+        `card`) gives the card to keep on file."""
+        ...
+
+    def card_last4(self, payment_method_ref: str) -> str:
+        """The last four digits of a card kept on file (what the debtor sees of it)."""
         ...
 
     def sepa_details(self, payment_method_ref: str, mandate_ref: str) -> SepaDetails:

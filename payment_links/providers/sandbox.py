@@ -9,6 +9,11 @@ payment method id only carries the simulated outcome and the last four character
 debits that answer `processing` and settle at the next follow-up pass through `due_events`:
 `ok` succeeds, `fail` is refused at once (insufficient funds), `late` succeeds and is returned
 `LATE_FAILURE_DAYS` later (account closed, and the mandate goes inactive), as SEPA debits can.
+
+A card kept on file for a plan outside the euro zone: a local page where one of Stripe's test
+card numbers is typed (checked by the Luhn sum, never stored: the payment method id carries the
+simulated outcome and the last four digits); its off-session charges then succeed at once, or
+are declined for the card Stripe documents as attaching but declining (`DECLINING_CARD`).
 """
 
 from __future__ import annotations
@@ -43,6 +48,9 @@ DECLINING_METHOD = "pm_sandbox_decline"
 SEPA_METHOD_PREFIX = "pm_sandbox_sepa_"
 SEPA_OUTCOMES = ("ok", "fail", "late")
 LATE_FAILURE_DAYS = 3
+CARD_METHOD_PREFIX = "pm_sandbox_card_"
+# Stripe's test card that can be attached to a customer but whose charges are declined.
+DECLINING_CARD = "4000000000000341"
 
 
 class SandboxProvider:
@@ -96,7 +104,7 @@ class SandboxProvider:
                 amount_minor=amount_minor,
                 currency=currency.upper(),
             )
-        if payment_method_ref == DECLINING_METHOD:
+        if payment_method_ref == DECLINING_METHOD or card_outcome(payment_method_ref) == "decline":
             return ChargeResult(
                 succeeded=False,
                 provider_ref=ref,
@@ -111,9 +119,13 @@ class SandboxProvider:
     def create_mandate_setup(self, request: MandateRequest) -> CheckoutSession:
         setup_id = SETUP_PREFIX + secrets.token_urlsafe(24)
         back = quote(request.success_url, safe="")
+        page = "card-setup" if request.kind == "card" else "mandate"
         return CheckoutSession(
-            id=setup_id, url=f"{self._base}/pay/sandbox/mandate/{setup_id}?return={back}"
+            id=setup_id, url=f"{self._base}/pay/sandbox/{page}/{setup_id}?return={back}"
         )
+
+    def card_last4(self, payment_method_ref: str) -> str:
+        return payment_method_ref.removeprefix(CARD_METHOD_PREFIX).split("_")[1]
 
     def sepa_details(self, payment_method_ref: str, mandate_ref: str) -> SepaDetails:
         last4 = payment_method_ref.removeprefix(SEPA_METHOD_PREFIX).split("_")[1]
@@ -164,10 +176,24 @@ def sepa_method_ref(outcome: str, last4: str) -> str:
     return f"{SEPA_METHOD_PREFIX}{outcome}_{last4}_{secrets.token_hex(8)}"
 
 
+def card_outcome(payment_method_ref: str) -> str | None:
+    """What a sandbox card kept on file does when charged (`ok`, `decline`)."""
+    if not payment_method_ref.startswith(CARD_METHOD_PREFIX):
+        return None
+    return payment_method_ref.removeprefix(CARD_METHOD_PREFIX).split("_")[0]
+
+
+def card_method_ref(number: str) -> str:
+    """The payment method a typed test card becomes: its outcome and last four, nothing more."""
+    outcome = "decline" if number == DECLINING_CARD else "ok"
+    return f"{CARD_METHOD_PREFIX}{outcome}_{number[-4:]}_{secrets.token_hex(8)}"
+
+
 def setup_succeeded_event(
-    setup_id: str, saved: SavedPaymentMethod, *, outcome: str, last4: str
+    setup_id: str, saved: SavedPaymentMethod, *, outcome: str = "", last4: str = "", card: str = ""
 ) -> dict[str, Any]:
-    """What Stripe sends once the debtor accepted the mandate: a succeeded SetupIntent."""
+    """What Stripe sends once the debtor accepted the mandate (`outcome`, `last4` of the IBAN)
+    or gave the card (`card`, its digits): a succeeded SetupIntent; a card's has no mandate."""
     now = int(time.time())
     suffix = setup_id.removeprefix(SETUP_PREFIX)
     intent = {
@@ -175,10 +201,10 @@ def setup_succeeded_event(
         "object": "setup_intent",
         "customer": f"cus_sandbox_{suffix[:16]}",
         "livemode": False,
-        "mandate": f"mandate_sandbox_{secrets.token_hex(8)}",
+        "mandate": None if card else f"mandate_sandbox_{secrets.token_hex(8)}",
         "metadata": mandate_metadata(saved, SandboxProvider.name),
-        "payment_method": sepa_method_ref(outcome, last4),
-        "payment_method_types": ["sepa_debit"],
+        "payment_method": card_method_ref(card) if card else sepa_method_ref(outcome, last4),
+        "payment_method_types": ["card" if card else "sepa_debit"],
         "status": "succeeded",
         "usage": "off_session",
         "created": now,

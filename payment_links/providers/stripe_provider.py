@@ -3,7 +3,8 @@ Direct Debit: a Checkout Session in setup mode limited to `sepa_debit` (API 2026
 the request parameter `allowed_payment_method_types`; objects still report
 `payment_method_types`), which
 creates the SetupIntent and shows Stripe's mandate page, where the IBAN is typed and checked),
-then off-session debits with the mandate, which answer `processing`.
+then off-session debits with the mandate, which answer `processing`. A card kept on file for a
+plan outside the euro zone is set up the same way, the session limited to `card`.
 
 The client is built per provider with `base_addresses`, so tests point it at a local fake or
 localstripe through the `STRIPE_API_BASE` setting, never at the internet.
@@ -184,9 +185,14 @@ class StripeProvider:
         )
 
     def create_mandate_setup(self, request: MandateRequest) -> CheckoutSession:
+        """A Checkout Session in setup mode, limited to the one method: `sepa_debit` (Stripe's
+        page shows the mandate and checks the IBAN) or `card` (the SetupIntent is made for
+        off-session use, Checkout's default in setup mode)."""
+        if request.kind not in ("sepa_debit", "card"):
+            raise ProviderError(f"no set-up page for {request.kind!r}")
         params: SessionCreateParams = {
             "mode": "setup",
-            "allowed_payment_method_types": ["sepa_debit"],
+            "allowed_payment_method_types": [request.kind],
             "customer_creation": "always",
             "success_url": request.success_url,
             "cancel_url": request.cancel_url,
@@ -212,6 +218,16 @@ class StripeProvider:
         if not isinstance(reference, str) or not isinstance(last4, str):
             raise ProviderError(f"mandate {mandate_ref} is not a SEPA Direct Debit mandate")
         return SepaDetails(mandate_reference=reference, last4=last4)
+
+    def card_last4(self, payment_method_ref: str) -> str:
+        try:
+            method = self._client.v1.payment_methods.retrieve(payment_method_ref)
+        except stripe.StripeError as exc:
+            raise ProviderError(f"stripe payment method lookup failed: {exc}") from exc
+        last4 = getattr(getattr(method, "card", None), "last4", None)
+        if not isinstance(last4, str):
+            raise ProviderError(f"payment method {payment_method_ref} is not a card")
+        return last4
 
     def detach(self, payment_method_ref: str) -> None:
         try:

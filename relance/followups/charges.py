@@ -43,6 +43,48 @@ NOTICE_RESPONSE = {
     "card": "utter_installment_card_notice",
     "sepa_debit": "utter_installment_debit_notice",
 }
+# What the debtor is told of a failed charge: the provider's failure code (Stripe's codes for
+# the banks' SEPA returns and card declines, which the sandbox uses too, and the two Relance
+# records itself) as a reason a person can act on; the wording of each is in the failure
+# messages (`relance/nlg/templates/responses.yml`). The collector's view keeps the codes'
+# own labels (`console/payment_methods.py`); every code it describes has a reason here.
+FAILURE_REASONS = {
+    "insufficient_funds": "insufficient_funds",
+    "charge_exceeds_source_limit": "over_limit",
+    "account_closed": "account_closed",
+    "no_account": "account_unknown",
+    "invalid_account_number": "account_unknown",
+    "branch_does_not_exist": "account_unknown",
+    "bank_ownership_changed": "account_moved",
+    "bank_account_restricted": "account_blocked",
+    "account_frozen": "account_blocked",
+    "debit_not_authorized": "not_authorised",
+    "incorrect_account_holder_name": "holder_mismatch",
+    "incorrect_account_holder_address": "holder_mismatch",
+    "refer_to_customer": "ask_bank",
+    "generic_could_not_process": "no_reason",
+    "card_declined": "card_declined",
+    "expired_card": "card_expired",
+    "authentication_required": "authentication",
+    "requires_action": "authentication",
+    "requires_payment_method": "card_declined",
+    "processing_error": "our_side",
+    "provider_error": "our_side",
+    "provider_mismatch": "our_side",
+    "method_incomplete": "our_side",
+    "unknown": "no_reason",
+}
+UNDESCRIBED = "no_reason"
+
+
+def failure_reason(code: str | None) -> str:
+    """The reason a debtor is given for a failed charge. A code not described here is said to
+    have come with no reason we can give (true for the debtor) and logged, so that it gets one."""
+    reason = FAILURE_REASONS.get(code or "unknown")
+    if reason is None:
+        log.warning("no reason worded for the failure code %r: the debtor is told none", code)
+        return UNDESCRIBED
+    return reason
 
 
 def active_method(session: Session, plan: PaymentPlan) -> SavedPaymentMethod | None:
@@ -247,7 +289,7 @@ def failed(
         session,
         debtor,
         FAILED_RESPONSE.get(row.kind, FAILED_RESPONSE["card"]),
-        installment_variables(inst, url),
+        {**installment_variables(inst, url), "failure_reason": failure_reason(row.failure_code)},
         reason=f"installment:{inst.id}",
     )
     return True

@@ -35,8 +35,8 @@ class ChargeResult:
 
 @dataclass(frozen=True)
 class MandateSetup:
-    """Where to send the debtor to give a SEPA mandate (`url`), and the provider's id of that
-    set-up (`setup_ref`), which `setup_intent.succeeded` names when the mandate is active."""
+    """Where to send the debtor to give a SEPA mandate or a card (`url`), and the provider's id
+    of that set-up (`setup_ref`), which `setup_intent.succeeded` names once it is active."""
 
     setup_ref: str
     url: str
@@ -75,7 +75,8 @@ class PaymentsPort(Protocol):
     def start_mandate(
         self, session: Session, *, saved: SavedPaymentMethod, locale: str, return_url: str
     ) -> MandateSetup:
-        """Open the provider's page where the debtor gives a SEPA Direct Debit mandate."""
+        """Open the provider's page where the debtor gives a SEPA Direct Debit mandate, or a
+        card to keep on file (`saved.kind`)."""
         ...
 
     def revoke_method(self, session: Session, *, saved: SavedPaymentMethod) -> None:

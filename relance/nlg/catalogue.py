@@ -48,6 +48,10 @@ REMINDER = _p(
 )
 # relance/followups and the ledger send through relance/ledger/notify.py, which adds debtor_name.
 _INSTALLMENT = _p("debtor_name amount_minor currency due_date number total", "pay_url")
+# A failed charge also names its reason (`relance.followups.charges.FAILURE_REASONS`).
+_CHARGE_FAILED = _p(
+    "debtor_name amount_minor currency due_date number total failure_reason", "pay_url"
+)
 _PROMISE = _p("debtor_name amount_minor currency promise_date", "pay_url")
 
 PROVIDED: dict[str, Provided] = {
@@ -99,9 +103,9 @@ PROVIDED: dict[str, Provided] = {
     "utter_payment_thanks": _p("debtor_name amount_minor currency remaining_minor credit_minor"),
     "utter_installment_reminder": _INSTALLMENT,
     "utter_installment_card_notice": _INSTALLMENT,
-    "utter_installment_charge_failed": _INSTALLMENT,
+    "utter_installment_charge_failed": _CHARGE_FAILED,
     "utter_installment_debit_notice": _INSTALLMENT,
-    "utter_installment_debit_failed": _INSTALLMENT,
+    "utter_installment_debit_failed": _CHARGE_FAILED,
     "utter_installment_missed": _INSTALLMENT,
     "utter_promise_reminder": _PROMISE,
     "utter_promise_broken": _PROMISE,
@@ -228,6 +232,7 @@ def _samples(today: date) -> dict[str, Any]:
         "credit_minor": 0,
         "number": 2,
         "total": 3,
+        "failure_reason": "insufficient_funds",
         "unsubscribe_url": "https://relance.example.test/mail/unsubscribe/Zq8sample",
         "letter_reference": "MED-2026-000042",
         "creditor_address": "12 rue de la Paix, 75002 Paris, France",

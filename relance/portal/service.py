@@ -94,13 +94,15 @@ class Overview:
     plans: list[PaymentPlan]
     promises: list[Promise]
     letters: list[Letter]
-    mandates: list[SavedPaymentMethod] = field(default_factory=list)
+    mandates: list[SavedPaymentMethod] = field(default_factory=list)  # and cards on file
     direct_debit_plan_ids: list[int] = field(default_factory=list)  # offer SEPA for these
+    card_plan_ids: list[int] = field(default_factory=list)  # offer a card on file for these
     balance_minor: int = 0
     extras_minor: int = 0
     payable_ids: list[int] = field(default_factory=list)
     numbers: dict[int, str] = field(default_factory=dict)  # every invoice of the debtor
     documents: dict[int, str] = field(default_factory=dict)  # invoice id -> ".pdf" / ".xml"
+    live_plan_id: int | None = None  # running or awaiting approval: no second plan is offered
 
     @property
     def total_minor(self) -> int:
@@ -146,7 +148,13 @@ def overview(session: Session, debtor: Debtor, today: date) -> Overview:
             .order_by(PaymentPlan.id.desc())
         )
     )
-    mandate_rows = mandates.mandates_of(session, debtor)
+    mandate_rows = mandates.methods_of(session, debtor)
+    automatic = {
+        plan.id: kind
+        for plan in plans_rows
+        if (kind := mandates.automatic_kind(debtor, plan)) is not None
+        and not any(m.plan_id == plan.id and m.status == mandates.ACTIVE for m in mandate_rows)
+    }
     return Overview(
         debtor=debtor,
         currency=claim.currency,
@@ -157,12 +165,8 @@ def overview(session: Session, debtor: Debtor, today: date) -> Overview:
         attachments=attachments,
         plans=plans_rows,
         mandates=[m for m in mandate_rows if m.status in (mandates.ACTIVE, mandates.PENDING)],
-        direct_debit_plan_ids=[
-            plan.id
-            for plan in plans_rows
-            if mandates.sepa_offered(debtor, plan)
-            and not any(m.plan_id == plan.id and m.status == mandates.ACTIVE for m in mandate_rows)
-        ],
+        direct_debit_plan_ids=[i for i, kind in automatic.items() if kind == mandates.SEPA],
+        card_plan_ids=[i for i, kind in automatic.items() if kind == mandates.CARD],
         promises=list(
             session.scalars(
                 select(Promise).where(Promise.debtor_id == debtor.id).order_by(Promise.id.desc())
@@ -183,6 +187,7 @@ def overview(session: Session, debtor: Debtor, today: date) -> Overview:
                 select(Invoice.id, Invoice.number).where(Invoice.debtor_id == debtor.id)
             ).all()
         ),
+        live_plan_id=live.id if (live := plans_repository.live_plan(session, debtor.id)) else None,
         documents={
             line.invoice.id: document.path.suffix.lower()
             for line in lines
@@ -332,7 +337,10 @@ def _plan_basis(session: Session, debtor: Debtor) -> tuple[int, str]:
 
 
 def plan_options(session: Session, debtor: Debtor, today: date) -> list[plans.Proposal]:
-    """Plans the assistant would agree at once, from the longest allowed to shorter ones."""
+    """Plans the assistant would agree at once, from the longest allowed to shorter ones; none
+    while a plan runs or awaits approval (a second one would be refused)."""
+    if plans_repository.live_plan(session, debtor.id) is not None:
+        return []
     total, currency = _plan_basis(session, debtor)
     limits = plan_limits_for(session, debtor, total)
     options: list[plans.Proposal] = []
@@ -353,6 +361,10 @@ def plan_options(session: Session, debtor: Debtor, today: date) -> list[plans.Pr
             if len([o for o in options if o.frequency == frequency]) >= 3:
                 break
     return options[:MAX_PLAN_OPTIONS]
+
+
+def has_live_plan(session: Session, debtor: Debtor) -> bool:
+    return plans_repository.live_plan(session, debtor.id) is not None
 
 
 def evaluate_plan(
@@ -429,15 +441,51 @@ def start_direct_debit(
     return url
 
 
-def revoke_mandate(session: Session, debtor: Debtor, mandate_id: int) -> SavedPaymentMethod:
-    """The debtor withdraws a mandate: no more debits, the installments go back to links."""
-    saved = mandates.revoke(session, debtor, mandate_id)
-    note_in_timeline(
+def card_offer(session: Session, debtor: Debtor, plan_id: int) -> tuple[PaymentPlan, str]:
+    """The plan a card on file would pay and the provider it would be given to (the consent
+    text names both); the refusal when a card is not offered for the plan."""
+    plan = mandates.offered_plan(session, debtor, plan_id, mandates.CARD)
+    return plan, mandates.provider_in_use()
+
+
+def start_card(
+    session: Session,
+    debtor: Debtor,
+    plan_id: int,
+    *,
+    consent_text: str,
+    locale: str,
+    return_url: str,
+) -> str:
+    """The provider's page where the debtor gives the card for this plan's installments
+    (`relance.plans.mandates`); `consent_text`, what the debtor was shown, is stored with it."""
+    url = mandates.start_card(
         session,
         debtor,
-        f"revoked the direct debit mandate {saved.mandate_reference or saved.id}",
-        kind="mandate_revoked",
+        plan_id,
+        consent_text=consent_text,
+        locale=locale,
+        return_url=return_url,
     )
+    note_in_timeline(
+        session, debtor, "started keeping a card on file for the plan", kind="card_started"
+    )
+    return url
+
+
+def revoke_mandate(session: Session, debtor: Debtor, mandate_id: int) -> SavedPaymentMethod:
+    """The debtor withdraws a mandate, or stops a card's automatic charges: no more debits, the
+    installments go back to links."""
+    saved = mandates.revoke(session, debtor, mandate_id)
+    if saved.kind == mandates.SEPA:
+        text, kind = (
+            f"revoked the direct debit mandate {saved.mandate_reference or saved.id}",
+            "mandate_revoked",
+        )
+    else:
+        ending = f" ending {saved.last4}" if saved.last4 else ""
+        text, kind = f"stopped the automatic charges of the card{ending}", "card_revoked"
+    note_in_timeline(session, debtor, text, kind=kind)
     return saved
 
 
@@ -529,8 +577,15 @@ def _attachment_type(upload: Upload) -> str:
         if any(upload.data.startswith(sig) for sig in signatures):
             return content_type
     raise BadInput(
-        "attachment_type", f"{upload.filename[:80]}: only PDF, PNG or JPEG files are accepted"
+        "attachment_type",
+        f"{upload.filename[:80]}: only PDF, PNG or JPEG files are accepted",
+        filename=_shown_name(upload),
     )
+
+
+def _shown_name(upload: Upload) -> str:
+    """The refused file's name as the debtor chose it (without a path), for the error."""
+    return Path(upload.filename or "file").name[:80]
 
 
 def check_uploads(uploads: Sequence[Upload]) -> list[tuple[Upload, str]]:
@@ -541,9 +596,17 @@ def check_uploads(uploads: Sequence[Upload]) -> list[tuple[Upload, str]]:
     checked = []
     for upload in files:
         if not upload.data:
-            raise BadInput("attachment_empty", f"{upload.filename[:80]} is empty")
+            raise BadInput(
+                "attachment_empty",
+                f"{upload.filename[:80]} is empty",
+                filename=_shown_name(upload),
+            )
         if len(upload.data) > MAX_ATTACHMENT_BYTES:
-            raise BadInput("attachment_too_large", f"{upload.filename[:80]} is larger than 5 MB")
+            raise BadInput(
+                "attachment_too_large",
+                f"{upload.filename[:80]} is larger than 5 MB",
+                filename=_shown_name(upload),
+            )
         checked.append((upload, _attachment_type(upload)))
     return checked
 

@@ -5,14 +5,23 @@ the whole dialogue with every reply it asks for, so `/nlg` gets a far larger cei
 token before it reads a byte (relance/nlg/endpoints.py). Paths with a variable part (the portal's
 dispute form, `/portal/<token>/dispute`, which carries attachments) match a pattern
 (`per_pattern`) instead.
+
+A refusal is a JSON problem for the API's clients; a page people fill in (the dispute form)
+names its own answer in `on_too_large`, so a debtor whose photos are too heavy reads a page in
+their language, not JSON.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# The answer to an oversized body on a path: built from the request's scope and the limit.
+OnTooLarge = Callable[[Scope, int], Response]
 
 
 class BodySizeLimitMiddleware:
@@ -22,11 +31,13 @@ class BodySizeLimitMiddleware:
         max_bytes: int,
         per_path: Mapping[str, int] | None = None,
         per_pattern: Sequence[tuple[re.Pattern[str], int]] = (),
+        on_too_large: Sequence[tuple[re.Pattern[str], OnTooLarge]] = (),
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.per_path = dict(per_path or {})
         self.per_pattern = list(per_pattern)
+        self.on_too_large = list(on_too_large)
 
     def limit_for(self, path: str) -> int:
         if path in self.per_path:
@@ -36,6 +47,16 @@ class BodySizeLimitMiddleware:
                 return limit
         return self.max_bytes
 
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, max_bytes: int) -> None:
+        path = scope.get("path", "")
+        for pattern, respond in self.on_too_large:
+            if pattern.fullmatch(path):
+                # The page may read the database (the visitor's language): not on the loop.
+                response = await run_in_threadpool(respond, scope, max_bytes)
+                await response(scope, receive, send)
+                return
+        await _too_large(send, max_bytes)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -44,7 +65,7 @@ class BodySizeLimitMiddleware:
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-            await _too_large(send, max_bytes)
+            await self._refuse(scope, receive, send, max_bytes)
             return
         received = 0
 
@@ -60,7 +81,7 @@ class BodySizeLimitMiddleware:
         try:
             await self.app(scope, limited_receive, send)
         except _BodyTooLarge:
-            await _too_large(send, max_bytes)
+            await self._refuse(scope, receive, send, max_bytes)
 
 
 class _BodyTooLarge(Exception):

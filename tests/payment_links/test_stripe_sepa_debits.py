@@ -196,16 +196,25 @@ def test_payment_intent_succeeded_settles_the_installment_once(
 
 
 FAILURES = [
-    ("insufficient_funds", "Insufficient funds on the account"),
-    ("account_closed", "Bank account closed"),
-    ("debit_not_authorized", "The debtor told the bank the debit was not authorised"),
+    (
+        "insufficient_funds",
+        "Insufficient funds on the account",
+        "la provision du compte était insuffisante",
+    ),
+    ("account_closed", "Bank account closed", "le compte est clôturé"),
+    (
+        "debit_not_authorized",
+        "The debtor told the bank the debit was not authorised",
+        "vous lui avez indiqué que ce prélèvement n'était pas autorisé",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("code", "words"), FAILURES)
+@pytest.mark.parametrize(("code", "words", "debtor_words"), FAILURES)
 def test_payment_failed_days_later_starts_the_follow_up_once_and_reads_in_words(
-    client, db, gateway, stripe_payments, stripe_server, code, words
+    client, db, gateway, stripe_payments, stripe_server, code, words, debtor_words
 ):
+    """The collector reads Stripe's failure code in words, and the debtor the bank's reason."""
     debtor, invoice, plan, _, charge = _debited(client, db, stripe_server)
     first = plan.installments[0]
     _run(db, TODAY + timedelta(days=1))
@@ -227,7 +236,7 @@ def test_payment_failed_days_later_starts_the_follow_up_once_and_reads_in_words(
     assert task.details["reason"] == "charge_failed" and task.details["code"] == code
     assert task.details["late"] is False and task.details["kind"] == "sepa_debit"
     (text,) = gateway.texts_for(debtor)
-    assert "rejeté par votre banque" in text and "/pay/" in text
+    assert f"rejeté par votre banque : {debtor_words}." in text and "/pay/" in text
     assert first.status == "due" and invoice.paid_minor == 0 and balanced(db, invoice)
     assert open_balance(db, debtor.id) == 4000
     assert db.scalar(select(func.count(Payment.id)).where(Payment.debtor_id == debtor.id)) == 0

@@ -185,7 +185,7 @@ def test_direct_debit_page_refuses_plans_it_is_not_offered_for_in_the_debtors_la
     client.post(page.split("?")[0], data={"iban": IBAN, "outcome": "ok", "return_url": ""})
     again = client.get(f"{portal.path}/plans/{plan.id}/direct-debit")
     assert again.status_code == 409
-    assert "Ce plan est déjà payé par prélèvement." in html.unescape(again.text)
+    assert "Ce plan est déjà réglé automatiquement" in html.unescape(again.text)
 
     finished = make_plan(db, portal.debtor, status="completed")
     not_offered = client.get(f"{portal.path}/plans/{finished.id}/direct-debit")

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
+from portal.pages import translate
 from relance.db.base import utcnow
 from relance.db.models import (
     AuditEvent,
@@ -21,6 +22,7 @@ from relance.db.models import (
     Task,
 )
 from relance.db.models.enums import InvoiceStatus, PlanStatus
+from relance.nlg.formatting import money
 from relance.portal.access import revoke
 from relance.portal.models import PortalAttachment
 from relance.settings import get_settings
@@ -112,7 +114,7 @@ def test_a_wrong_answer_says_how_many_attempts_are_left(client, db, portal):
     wrong = client.post(f"{portal.path}/identity", data={"answer": "99999", "csrf_token": csrf})
     left = get_settings().identity_max_attempts - 1
     assert wrong.status_code == 401
-    assert f"Essais restants avant blocage : {left}." in html.unescape(wrong.text)
+    assert f"Essais restants avant blocage\u00a0: {left}." in html.unescape(wrong.text)
 
 
 def test_one_message_with_many_candidates_counts_each(client, db, portal):
@@ -346,6 +348,28 @@ def test_choose_a_plan_option(client, db, language, phrases):
     plan = db.scalars(select(PaymentPlan).where(PaymentPlan.debtor_id == portal.debtor.id)).one()
     assert plan.status == PlanStatus.ACTIVE and plan.installments_count == 3
     assert _timeline(db, portal, "plan_created")
+    # The plan, with its first instalment to pay, comes before the other possibilities, which
+    # no longer offer a second plan (it would be refused): the plan page says one is in place.
+    page = response.text
+    assert page.index("/installments/") < page.index('id="other-h"')
+    assert f'href="{portal.path}/plan"' not in page
+    in_place = client.get(f"{portal.path}/plan").text
+    assert html.unescape(translate(language, "plan_in_place")) in html.unescape(in_place)
+    assert "/plan/accept" not in in_place and "/plan/evaluate" not in in_place
+
+
+EVEN = {"fr": ("par échéance", "puis"), "en": ("per instalment", "then")}
+
+
+@LANGS
+def test_a_plan_of_equal_instalments_reads_as_one_amount_each(client, db, language, phrases):
+    """300 € in 3 equal instalments: "100 € per instalment", not "100 € then 100 €"."""
+    portal = make_portal(db, language=language, amounts=(30_000,))
+    sign_in(client, portal)
+    page = html.unescape(client.get(f"{portal.path}/plan").text)
+    each, uneven = EVEN[language]
+    assert f"{money(10_000, 'EUR', language)} {each}" in page
+    assert f" {uneven} " not in page
 
 
 @LANGS
@@ -451,6 +475,76 @@ def test_bad_attachment_is_4xx_and_nothing_stored(client, db, settings, portal, 
     assert not folder.exists() or not any(folder.iterdir())
 
 
+def _field(page: str, field_id: str) -> str:
+    """The opening tag of the form control with this id."""
+    found = re.search(rf"<(?:input|select|textarea)[^>]*\bid=\"{field_id}\"[^>]*>", page)
+    assert found, f"no #{field_id} on the page"
+    return found.group(0)
+
+
+@LANGS
+def test_a_refused_file_brings_the_dispute_form_back_with_what_was_typed(
+    client, db, settings, language, phrases
+):
+    """Not a dead-end page: the form again, the file named in the error, the error tied to
+    the file field (which takes the focus), the invoice, reason and details kept."""
+    portal = make_portal(db, language=language)
+    csrf = sign_in(client, portal)
+    invoice = portal.invoices[1]
+    response = client.post(
+        f"{portal.path}/dispute",
+        data={
+            "invoice_id": str(invoice.id),
+            "reason": "wrong_amount",
+            "details": "Billed <twice>",
+            "csrf_token": csrf,
+        },
+        files=[("files", ("../../photo.heic", b"\x00\x00\x00\x18ftypheic", "image/heic"))],
+    )
+    assert response.status_code == 400
+    page = html.unescape(response.text)
+    alert = re.search(r'<p class="error" role="alert" id="form-error">([^<]*)</p>', page)
+    assert alert and "photo.heic" in alert.group(1) and "../" not in alert.group(1)
+    files = _field(page, "files")
+    assert 'aria-invalid="true"' in files and "autofocus" in files
+    assert 'aria-describedby="files-hint form-error"' in files
+    assert "Billed <twice>" in page and "Billed <twice>" not in response.text  # escaped
+    assert 'id="reason-wrong_amount" name="reason" value="wrong_amount" required checked' in page
+    assert f'<option value="{invoice.id}" selected>' in page
+    assert db.scalars(select(Dispute).where(Dispute.debtor_id == portal.debtor.id)).first() is None
+    assert not _timeline(db, portal, "dispute_created")
+
+
+@LANGS
+def test_a_refused_promise_brings_the_form_back_with_what_was_typed(client, db, language, phrases):
+    portal = make_portal(db, language=language)
+    csrf = sign_in(client, portal)
+    late = (date.today() + timedelta(days=90)).isoformat()
+    response = client.post(
+        f"{portal.path}/promise",
+        data={"promised_date": late, "amount": "80", "csrf_token": csrf},
+    )
+    assert response.status_code == 422
+    page = html.unescape(response.text)
+    when = _field(page, "promised_date")
+    assert f'value="{late}"' in when and 'aria-invalid="true"' in when
+    assert 'value="80"' in _field(page, "amount")
+    assert "aria-invalid" not in _field(page, "amount")
+    assert db.scalars(select(Promise).where(Promise.debtor_id == portal.debtor.id)).first() is None
+
+    bad_amount = client.post(
+        f"{portal.path}/promise",
+        data={
+            "promised_date": (date.today() + timedelta(days=3)).isoformat(),
+            "amount": "dix euros",
+            "csrf_token": csrf,
+        },
+    )
+    assert bad_amount.status_code == 400
+    amount = _field(html.unescape(bad_amount.text), "amount")
+    assert 'value="dix euros"' in amount and 'aria-invalid="true"' in amount
+
+
 def test_oversized_body_is_413(client, db, portal):
     csrf = sign_in(client, portal)
     response = client.post(
@@ -460,6 +554,24 @@ def test_oversized_body_is_413(client, db, portal):
     )
     assert response.status_code == 413
     assert db.scalars(select(Dispute).where(Dispute.debtor_id == portal.debtor.id)).first() is None
+    # A page in the debtor's language (not the API's JSON), back to the form.
+    assert response.headers["content-type"].startswith("text/html")
+    page = html.unescape(response.text)
+    assert translate("fr", "error_request_too_large") in page
+    assert f'href="{portal.path}/dispute"' in page
+
+
+def test_oversized_dispute_page_speaks_the_debtors_language(client, db):
+    portal = make_portal(db, language="en")
+    csrf = sign_in(client, portal)
+    response = client.post(
+        f"{portal.path}/dispute",
+        data={"invoice_id": str(portal.invoices[0].id), "reason": "other", "csrf_token": csrf},
+        files=[("files", ("huge.pdf", b"%PDF-" + b"0" * (16 * 1024 * 1024), "application/pdf"))],
+    )
+    assert response.status_code == 413
+    assert translate("en", "error_request_too_large") in html.unescape(response.text)
+    assert response.headers["content-security-policy"].startswith("default-src 'none'")
 
 
 @LANGS
@@ -493,6 +605,14 @@ def test_preferences(client, db, language, phrases):
         },
     )
     assert night.status_code == 400 and "outside the hours" in night.text
+    # The form again with the hours typed, the error on them; nothing changed.
+    page = html.unescape(night.text)
+    start = _field(page, "contact_from")
+    assert 'value="21:00"' in start and 'aria-invalid="true"' in start
+    assert 'value="23:00"' in _field(page, "contact_until")
+    db.refresh(portal.debtor)
+    assert portal.debtor.contact_from.hour == 17
+    assert len(_timeline(db, portal, "preferences_set")) == 1
 
 
 def test_letter_pdf_only_for_its_debtor(client, db, settings, portal):
@@ -522,6 +642,25 @@ def test_letter_pdf_only_for_its_debtor(client, db, settings, portal):
     foreign = client.get(f"{portal.path}/letters/{letters[1].id}.pdf")
     assert own.status_code == 200 and own.content == PDF
     assert foreign.status_code == 404
+
+
+@pytest.mark.parametrize("chosen", [None, "fr"])
+def test_an_unreadable_form_is_answered_in_the_debtors_language(client, db, chosen):
+    """The form's fields are checked before the route runs, so the page cannot take the language
+    the route finds: it is found from the request (the language chosen, else the debtor's)."""
+    portal = make_portal(db, language="en")
+    csrf = sign_in(client, portal)
+    if chosen:
+        client.get(f"{portal.path}?lang={chosen}")
+    response = client.post(
+        f"{portal.path}/plan/evaluate",
+        data={"installments": "1", "frequency": "monthly", "csrf_token": csrf},
+    )
+    assert response.status_code == 422
+    language = chosen or "en"
+    assert html.unescape(translate(language, "error_bad_form")) in html.unescape(response.text)
+    assert f'<html lang="{language}">' in response.text
+    assert f'href="{portal.path}"' in response.text  # back to the account
 
 
 def test_actions_need_the_identity_check(client, db, portal):

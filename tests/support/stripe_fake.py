@@ -8,7 +8,9 @@ published API reference:
   validation errors Stripe gives for the parameters we use, `Idempotency-Key` replay);
 - `GET /v1/checkout/sessions/{id}` and `POST /v1/checkout/sessions/{id}/expire`;
 - `GET /v1/mandates/{id}`, `GET /v1/payment_methods/{id}` and `POST .../detach` for the SEPA
-  mandates and payment methods `complete_setup()` makes (localstripe has no SEPA);
+  mandates and payment methods `complete_setup()` makes (localstripe has no SEPA), and the card
+  methods `complete_card_setup()` makes when there is no upstream (with one, they are
+  localstripe's);
 - `POST /v1/payment_intents` confirmed off-session with one of those SEPA methods and its mandate
   (answered `processing`, with its pending Charge, as Stripe does for a SEPA debit; the checks and
   errors Stripe gives: method attached to the customer, mandate active and of that method, `eur`
@@ -160,6 +162,8 @@ class StripeFake:
         self.sessions: dict[str, dict[str, Any]] = {}
         self.mandates: dict[str, dict[str, Any]] = {}
         self.sepa_methods: dict[str, dict[str, Any]] = {}
+        # Card methods made by `complete_card_setup` when there is no upstream (localstripe).
+        self.card_methods: dict[str, dict[str, Any]] = {}
         self.sepa_intents: dict[str, dict[str, Any]] = {}
         self.sepa_charges: dict[str, dict[str, Any]] = {}
         self.detached: list[str] = []
@@ -209,6 +213,7 @@ class StripeFake:
             self.sessions.clear()
             self.mandates.clear()
             self.sepa_methods.clear()
+            self.card_methods.clear()
             self.sepa_intents.clear()
             self.sepa_charges.clear()
             self.detached.clear()
@@ -271,8 +276,9 @@ class StripeFake:
         parts = path.strip("/").split("/")
         if method == "GET" and len(parts) == 3 and parts[1] == "mandates":
             return self.mandates.get(parts[2])
-        if len(parts) >= 3 and parts[1] == "payment_methods" and parts[2] in self.sepa_methods:
-            found = self.sepa_methods[parts[2]]
+        local_methods = {**self.sepa_methods, **self.card_methods}
+        if len(parts) >= 3 and parts[1] == "payment_methods" and parts[2] in local_methods:
+            found = local_methods[parts[2]]
             if method == "POST" and parts[3:] == ["detach"]:
                 found["customer"] = None
                 self.detached.append(parts[2])
@@ -822,6 +828,63 @@ class StripeFake:
             "payment_method": method_id,
             "payment_method_options": {},
             "payment_method_types": ["sepa_debit"],
+            "single_use_mandate": None,
+            "status": "succeeded",
+            "usage": "off_session",
+        }
+
+    def complete_card_setup(
+        self, session_id: str, *, card: str = "4242424242424242"
+    ) -> dict[str, Any]:
+        """Play the debtor on a setup-mode card session: a Customer and a card PaymentMethod
+        attached to it (real localstripe objects when an upstream is set, so that off-session
+        charges of the card then work there), and the SetupIntent as `setup_intent.succeeded`
+        carries it: a card's has no mandate (shapes from Stripe's API reference)."""
+        session = self.sessions[session_id]
+        now = int(time.time())
+        if self.upstream is not None:
+            customer = self._upstream_call("POST", "/v1/customers", {"email": "d@example.com"})[
+                "id"
+            ]
+            method_id = self._upstream_call(
+                "POST",
+                "/v1/payment_methods",
+                {
+                    "type": "card",
+                    "card": {"number": card, "exp_month": "12", "exp_year": "2034", "cvc": "123"},
+                },
+            )["id"]
+            self._upstream_call(
+                "POST", f"/v1/payment_methods/{method_id}/attach", {"customer": customer}
+            )
+        else:
+            customer = "cus_" + secrets.token_hex(7)
+            method_id = "pm_" + secrets.token_hex(12)
+            self.card_methods[method_id] = {
+                "id": method_id,
+                "object": "payment_method",
+                "card": {"brand": "visa", "exp_month": 12, "exp_year": 2034, "last4": card[-4:]},
+                "created": now,
+                "customer": customer,
+                "livemode": False,
+                "metadata": {},
+                "type": "card",
+            }
+        setup_id = "seti_" + secrets.token_hex(12)
+        session.update(customer=customer, setup_intent=setup_id, status="complete", url=None)
+        return {
+            "id": setup_id,
+            "object": "setup_intent",
+            "client_secret": f"{setup_id}_secret_{secrets.token_hex(8)}",
+            "created": now,
+            "customer": customer,
+            "last_setup_error": None,
+            "livemode": False,
+            "mandate": None,
+            "metadata": (session["_setup_intent_data"] or {}).get("metadata") or {},
+            "next_action": None,
+            "payment_method": method_id,
+            "payment_method_types": ["card"],
             "single_use_mandate": None,
             "status": "succeeded",
             "usage": "off_session",

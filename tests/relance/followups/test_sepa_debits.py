@@ -159,7 +159,8 @@ def test_immediate_failure_starts_the_follow_up_once(db, gateway, sandbox):
         task.details["reason"] == "charge_failed" and task.details["code"] == "insufficient_funds"
     )
     (text,) = gateway.texts_for(debtor)
-    assert "rejeté par votre banque" in text and "/pay/" in text
+    assert "rejeté par votre banque : la provision du compte était insuffisante." in text
+    assert "/pay/" in text
     assert first.status == "due" and open_balance(db, debtor.id) == 4000
 
 
@@ -188,7 +189,9 @@ def test_late_failure_reverses_the_payment_reopens_and_follows_up(db, gateway, s
     assert open_balance(db, debtor.id) == 4000 and debtor.credit_minor == 0
     task = db.scalars(select(Task).where(Task.debtor_id == debtor.id)).one()
     assert task.details["late"] is True
-    assert any("rejeté par votre banque" in t for t in gateway.texts_for(debtor))
+    assert any(
+        "rejeté par votre banque : le compte est clôturé." in t for t in gateway.texts_for(debtor)
+    )
     assert saved.status == "inactive"
     # The bank closed the account: the next installment is not debited, it gets a link.
     second = plan.installments[1]

@@ -152,7 +152,8 @@ def test_sandbox_saved_card_is_charged_once_and_decline_sends_a_link(db, gateway
     assert plans[ok.id].installments[0].status == "paid"
     assert plans[ko.id].installments[0].status == "due"
     (failed_text,) = gateway.texts_for(ko)
-    assert "n'a pas abouti" in failed_text and "/pay/" in failed_text
+    assert "n'a pas abouti : votre carte a été refusée par sa banque." in failed_text
+    assert "/pay/" in failed_text
     assert db.scalar(
         select(AuditEvent.id).where(
             AuditEvent.action == "installment.charge_failed", AuditEvent.debtor_id == ko.id
