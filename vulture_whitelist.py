@@ -112,3 +112,5 @@ failed_at  # unused variable (relance/ledger/models.py: ORM column, when a charg
 _.failed_at  # unused attribute (relance/followups/charges.py: the ORM column above)
 _.plan_completion_rate  # unused property (relance/dashboard/metrics.py: read by console/templates/dashboard.html)
 _.debit_failure_rate  # unused property (relance/dashboard/metrics.py: read by console/templates/dashboard.html)
+card_plan_ids  # unused variable (relance/portal/service.py: read by portal/templates/overview.html)
+live_plan_id  # unused variable (relance/portal/service.py: read by portal/templates/overview.html)

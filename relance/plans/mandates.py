@@ -88,11 +88,6 @@ def automatic_kind(debtor: Debtor, plan: PaymentPlan) -> str | None:
     return None
 
 
-def mandates_of(session: Session, debtor: Debtor) -> list[SavedPaymentMethod]:
-    """The debtor's SEPA mandates, newest first (pending ones included: they say "in progress")."""
-    return [m for m in methods_of(session, debtor) if m.kind == SEPA]
-
-
 def methods_of(session: Session, debtor: Debtor) -> list[SavedPaymentMethod]:
     """Every mandate and card the debtor keeps on file, newest first, pending ones included."""
     return list(

@@ -67,7 +67,7 @@ def _debiting(client, db, stripe_server):
         db, debtor, plan.id, mandate_text=MANDATE_TEXT, locale="fr", return_url="http://t/portal"
     )
     db.flush()
-    saved = mandates.mandates_of(db, debtor)[0]
+    saved = mandates.methods_of(db, debtor)[0]
     setup = stripe_server.complete_setup(saved.setup_ref, last4="3000")
     activated = _deliver(client, StripeFake.event("setup_intent.succeeded", setup))
     assert activated.json()["outcome"] == "mandate_active"

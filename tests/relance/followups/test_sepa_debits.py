@@ -62,7 +62,7 @@ def _mandate(db, settings, debtor, plan, outcome="ok") -> SavedPaymentMethod:
         locale="fr",
         return_url="http://localhost:8000/portal/t",
     )
-    saved = mandates.mandates_of(db, debtor)[0]
+    saved = mandates.methods_of(db, debtor)[0]
     assert saved.status == "pending" and url.endswith(
         f"/pay/sandbox/mandate/{saved.setup_ref}?return=http%3A%2F%2Flocalhost%3A8000%2Fportal%2Ft"
     )
@@ -232,7 +232,7 @@ def test_a_forged_setup_event_is_refused_and_stores_nothing(db, sandbox):
     mandates.start_sepa(
         db, debtor, plan.id, mandate_text=MANDATE_TEXT, locale="fr", return_url="http://x/portal"
     )
-    saved = mandates.mandates_of(db, debtor)[0]
+    saved = mandates.methods_of(db, debtor)[0]
     event = setup_succeeded_event(saved.setup_ref, saved, outcome="ok", last4="3000")
     payload = json.dumps(event).encode()
 
@@ -253,7 +253,7 @@ def test_a_malformed_setup_event_is_refused_and_stores_nothing(db, sandbox):
     mandates.start_sepa(
         db, debtor, plan.id, mandate_text=MANDATE_TEXT, locale="fr", return_url="http://x/portal"
     )
-    saved = mandates.mandates_of(db, debtor)[0]
+    saved = mandates.methods_of(db, debtor)[0]
     event = setup_succeeded_event(saved.setup_ref, saved, outcome="ok", last4="3000")
     del event["data"]["object"]["mandate"]
 
@@ -278,4 +278,4 @@ def test_direct_debit_is_offered_only_for_euro_plans_in_the_euro_zone(
             db, debtor, plan.id, mandate_text=MANDATE_TEXT, locale="en", return_url="http://x"
         )
     assert refused.value.code == "sepa_not_available"
-    assert mandates.mandates_of(db, debtor) == []
+    assert mandates.methods_of(db, debtor) == []
