@@ -125,10 +125,14 @@ class ValidateAlreadyPaidForm(FormThatAsksBeforeLeaving):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
+        text = str(slot_value or "").strip()
+        # "je n'en ai pas" is the answer whatever the NLU made of it (it fell back once, the
+        # question came again, and the next detail, "par virement", became the reference).
+        if text and is_unknown_answer(text):
+            return {"payment_reference": UNKNOWN}
         if not_an_answer(tracker, "already_paid"):
             return {"payment_reference": None}
-        text = str(slot_value or "").strip()
-        if not text or is_unknown_answer(text):
+        if not text:
             return {"payment_reference": UNKNOWN}
         return {"payment_reference": text[:80]}
 

@@ -42,6 +42,8 @@ _FULL_AMOUNT = (
 )
 _UNKNOWN = (
     "je n'ai pas",
+    "je n'en ai pas",
+    "j'en ai pas",
     "je l'ai pas",
     "j'ai pas",
     "pas de reference",

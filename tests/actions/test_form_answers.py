@@ -151,6 +151,24 @@ def test_unusual_answers_are_still_taken(
 
 
 @pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("je n'en ai pas", "nlu_fallback"),
+        ("j'en ai pas", "deny"),
+        ("i don't have one", "out_of_scope"),
+    ],
+)
+def test_no_reference_is_an_answer_whatever_the_nlu_read(
+    dispatcher: CollectingDispatcher, debtor_setup: Setup, text: str, intent: str
+) -> None:
+    """Found by the e2e suite after a retrain: "je n'en ai pas" fell back, the reference question
+    came again, and the next detail the debtor gave ("par virement") became the reference."""
+    tracker = _tracker(debtor_setup, text, intent, "fr", "payment_reference")
+    result = ValidateAlreadyPaidForm().validate_payment_reference(text, dispatcher, tracker, {})
+    assert result == {"payment_reference": "unknown"}
+
+
+@pytest.mark.parametrize(
     ("text", "language", "expected"),
     [("vendredi prochain", "fr", "2026-12-11"), ("next friday", "en", "2026-12-11")],
 )

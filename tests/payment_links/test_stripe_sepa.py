@@ -43,7 +43,7 @@ def _pending(db):
         db, debtor, plan.id, mandate_text="texte", locale="fr", return_url="http://t/portal/x"
     )
     db.flush()
-    return debtor, mandates.mandates_of(db, debtor)[0], url
+    return debtor, mandates.methods_of(db, debtor)[0], url
 
 
 def test_setup_session_then_setup_intent_succeeded_activates_the_mandate(
@@ -118,5 +118,5 @@ def test_the_portal_mandate_text_names_stripe_when_stripe_is_in_use(
         follow_redirects=False,
     )
     assert started.headers["location"].startswith(stripe_server.base_url)
-    (saved,) = mandates.mandates_of(db, portal.debtor)
+    (saved,) = mandates.methods_of(db, portal.debtor)
     assert saved.provider == "stripe" and named in (saved.mandate_text or "")
