@@ -124,6 +124,8 @@ def draft(
         "deadline_days": rules.deadline_days,
         "payment_url": payment_url,
         "qr_svg": qr_svg(payment_url) if payment_url else None,
+        # The portal reached from the paper letter by a phone's camera, like the payment link.
+        "portal_qr_svg": qr_svg(portal_url) if portal_url else None,
         # The debtor's portal link (the one their e-mails carry), and the sign-in page for a
         # reader who would rather type a short address and their customer number.
         "portal_url": portal_url,

@@ -233,6 +233,35 @@ def test_letter_carries_the_debtors_portal_link_the_e_mails_reuse(
     assert debtor.customer_number in text  # the short way in: /portal + customer number
 
 
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_the_letter_carries_a_qr_code_to_the_portal_beside_the_payment_one(
+    db: Session, language: str
+) -> None:
+    """Issue 20: the portal is reached from any message, "letter QR code" included; the letter
+    printed the portal's address only, which nobody types from paper."""
+    from relance.letters.service import draft
+    from relance.policy.service import active_policy
+    from relance.portal.access import message_link
+
+    debtor = make_debtor(db, language=language, channels=("sms",))
+    invoice = make_invoice(db, debtor, due=utcnow().date() - timedelta(days=31))
+    portal = message_link(db, debtor)
+    result = draft(
+        db,
+        debtor,
+        [invoice],
+        as_of=utcnow().date(),
+        policy=active_policy(db),
+        payment_url=URL,
+        portal_url=portal,
+    )
+    assert str(qr_svg(portal)) in result.html and str(qr_svg(URL)) in result.html
+    without = draft(
+        db, debtor, [invoice], as_of=utcnow().date(), policy=active_policy(db), payment_url=URL
+    )
+    assert str(qr_svg(URL)) in without.html and without.html.count("<svg") == 1
+
+
 @freeze_time(TODAY)
 def test_an_invoice_not_yet_due_is_never_claimed(db: Session, tmp_path: Path) -> None:
     """Seen reading the CLI's letter: a mise en demeure listed an invoice due in ten days among
