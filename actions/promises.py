@@ -114,13 +114,23 @@ class ValidatePromiseForm(FormThatAsksBeforeLeaving):
         ):
             return {"promise_amount": None}
         with unit_of_work() as session:
-            balance, _ = _balance(session, tracker)
+            balance, currency = _balance(session, tracker)
         text = str(slot_value or "")
         amount = balance if wants_full_amount(text) else parse_amount(text, language(tracker))
         if not amount or amount <= 0:
             utter(dispatcher, "utter_invalid_answer", field="amount")
             return {"promise_amount": None}
-        return {"promise_amount": min(amount, balance) if balance else amount}
+        if balance and amount > balance:
+            # Seen in the simulator: "75011" (a postcode typed at the wrong question) became a
+            # promise to pay the whole balance; more than is owed is asked again, not cut down.
+            utter(
+                dispatcher,
+                "utter_promise_amount_too_high",
+                balance_minor=balance,
+                currency=currency,
+            )
+            return {"promise_amount": None}
+        return {"promise_amount": amount}
 
 
 class ActionRecordPromise(Action):

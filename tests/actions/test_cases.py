@@ -187,9 +187,16 @@ def test_promise_form_checks_date_window_and_amount(dispatcher, debtor_setup) ->
     assert form.validate_promise_amount("cent euros", dispatcher, tracker, {}) == {
         "promise_amount": 10_000
     }
-    assert form.validate_promise_amount("5000 €", dispatcher, tracker, {}) == {
-        "promise_amount": 30_000
-    }  # capped at the balance
+    # More than the balance is asked again, never cut down to a promise of everything (seen in
+    # the simulator: "75011", a postcode typed at the amount question, became the whole balance).
+    for slip in ("5000 €", "75011"):
+        dispatcher.messages.clear()
+        assert form.validate_promise_amount(slip, dispatcher, tracker, {}) == {
+            "promise_amount": None
+        }
+        [message] = dispatcher.messages
+        assert message["response"] == "utter_promise_amount_too_high"
+        assert (message["balance_minor"], message["currency"]) == (30_000, "EUR")
 
 
 def test_promise_recorded(db: Session, dispatcher, debtor_setup) -> None:
