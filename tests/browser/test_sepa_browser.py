@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.browser.conftest import screenshot
+from tests.browser.portal_support import axe, t
 
 pytestmark = pytest.mark.browser
 
@@ -64,29 +65,6 @@ def phone(browser: Any, live_server: dict[str, Any]) -> Iterator[Any]:
     context.close()
 
 
-def _axe(page: Any, name: str, screens: Path, context: str | None = None) -> None:
-    """Screenshot, then axe-core on the page (or on the part `context` selects)."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    screenshot(page, screens / f"sepa-{name}.png")
-    results = Axe().run(page, context=context)
-    bad = [
-        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-    assert bad == [], f"{name}: {bad}"
-
-
-def _t(language: str, key: str, **values: Any) -> str:
-    from portal.pages import translate
-    from relance.settings import get_settings
-
-    settings = get_settings()
-    defaults = {"creditor": settings.creditor_name, "phone": settings.creditor_phone}
-    return " ".join(translate(language, key, **{**defaults, **values}).split())
-
-
 def _payer_t(language: str, key: str) -> str:
     """As `_text` reads it: runs of white space, no-break ones too, as one space."""
     from payment_links.pages import translate
@@ -129,23 +107,23 @@ def test_direct_debit_offer_mandate_and_revocation_pass_axe(
     phone.goto(f"{base}{path}/plan")
     phone.click("form[action$='/plan/accept'] button >> nth=0")
     phone.wait_for_url("**?done=plan")
-    offer = phone.get_by_role("link", name=_t(language, "direct_debit_offer"))
+    offer = phone.get_by_role("link", name=t(language, "direct_debit_offer"))
     assert offer.is_visible()
-    _axe(phone, f"{language}-offer", screens_dir)
+    axe(phone, f"sepa-{language}-offer", screens_dir)
 
     offer.click()
     phone.wait_for_url("**/direct-debit")
     main = _text(phone)
-    assert _t(language, "direct_debit_intro") in main
-    mandate_text = " ".join(_t(language, "sepa_mandate_text", provider=_provider(language)).split())
+    assert t(language, "direct_debit_intro") in main
+    mandate_text = " ".join(t(language, "sepa_mandate_text", provider=_provider(language)).split())
     assert mandate_text in main
-    _axe(phone, f"{language}-mandate-text", screens_dir)
+    axe(phone, f"sepa-{language}-mandate-text", screens_dir)
 
-    phone.get_by_role("button", name=_t(language, "direct_debit_continue")).click()
+    phone.get_by_role("button", name=t(language, "direct_debit_continue")).click()
     phone.wait_for_url("**/pay/sandbox/mandate/**")
     assert phone.evaluate("document.documentElement.lang") == language
     assert mandate_text in _text(phone)  # the very text the debtor read, as stored
-    _axe(phone, f"{language}-sandbox-mandate", screens_dir)
+    axe(phone, f"sepa-{language}-sandbox-mandate", screens_dir)
 
     phone.fill("#iban", BAD_IBAN)
     phone.get_by_role("button", name=_payer_t(language, "mandate_accept")).click()
@@ -153,7 +131,7 @@ def test_direct_debit_offer_mandate_and_revocation_pass_axe(
     assert " ".join(alert.inner_text().split()) == _payer_t(language, "mandate_invalid_iban")
     assert phone.get_attribute("#iban", "aria-invalid") == "true"
     assert phone.input_value("#iban") == BAD_IBAN  # kept, to be corrected rather than retyped
-    _axe(phone, f"{language}-sandbox-mandate-invalid-iban", screens_dir)
+    axe(phone, f"sepa-{language}-sandbox-mandate-invalid-iban", screens_dir)
     assert [m.status for m in _mandates(live_server, sepa_portal["ids"][language])] == ["pending"]
 
     phone.fill("#iban", IBAN)
@@ -162,20 +140,20 @@ def test_direct_debit_offer_mandate_and_revocation_pass_axe(
     (saved,) = _mandates(live_server, sepa_portal["ids"][language])
     assert (saved.status, saved.last4) == ("active", "2606")
     main = _text(phone)
-    assert _t(language, "done_mandate") in main
-    assert _t(language, "mandate_active", reference=saved.mandate_reference, last4="2606") in main
+    assert t(language, "done_mandate") in main
+    assert t(language, "mandate_active", reference=saved.mandate_reference, last4="2606") in main
     assert "2004 1010" not in phone.content()
-    _axe(phone, f"{language}-mandate-active", screens_dir)
+    axe(phone, f"sepa-{language}-mandate-active", screens_dir)
 
-    phone.get_by_role("button", name=_t(language, "mandate_revoke")).click()
+    phone.get_by_role("button", name=t(language, "mandate_revoke")).click()
     phone.wait_for_url("**?done=mandate_revoked")
-    assert _t(language, "done_mandate_revoked") in _text(phone)
+    assert t(language, "done_mandate_revoked") in _text(phone)
     assert [m.status for m in _mandates(live_server, sepa_portal["ids"][language])] == ["revoked"]
-    _axe(phone, f"{language}-mandate-revoked", screens_dir)
+    axe(phone, f"sepa-{language}-mandate-revoked", screens_dir)
 
 
 def _provider(language: str) -> str:
-    return _t(language, "payment_provider_sandbox")
+    return t(language, "payment_provider_sandbox")
 
 
 def _tab_until(page: Any, test: str, limit: int = 40) -> None:
@@ -237,7 +215,7 @@ def test_keyboard_only_from_the_plan_to_a_mandate_and_its_revocation(
 
     _tab_until(phone, "el.tagName === 'BUTTON' && el.form.action.includes('/mandates/')")
     _enter(phone, "?done=mandate_revoked")
-    assert _t("fr", "done_mandate_revoked") in _text(phone)
+    assert t("fr", "done_mandate_revoked") in _text(phone)
     assert [m.status for m in _mandates(live_server, debtor_id)] == ["revoked"]
 
 
@@ -283,4 +261,4 @@ def test_console_shows_mandates_and_charge_attempts_and_passes_axe(
     assert text.count("SEPA mandate SBX-") == 2 and "stopped by the bank" in text
     assert section.get_by_role("columnheader", name="Status").is_visible()
     section.screenshot(path=str(screens_dir / "sepa-console-section.png"))
-    _axe(page, "console", screens_dir, context="#payment-methods")
+    axe(page, "sepa-console", screens_dir, context="#payment-methods")
