@@ -162,3 +162,20 @@ def next_installment_variables(session: Session, debtor_id: int) -> dict[str, An
         "next_installment_minor": upcoming.amount_minor - upcoming.paid_minor if upcoming else None,
         "next_installment_date": upcoming.due_date.isoformat() if upcoming else None,
     }
+
+
+# Actions that run between two user turns without being the bot's answer.
+_QUIET = {"action_listen", "action_extract_slots", "action_session_start"}
+
+
+def previous_action(tracker: Tracker) -> str | None:
+    """The bot's last action before the latest user message (None at the start)."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if seen_user:
+                continue
+            seen_user = True
+        elif seen_user and event.get("event") == "action" and event.get("name") not in _QUIET:
+            return str(event.get("name"))
+    return None

@@ -35,17 +35,14 @@ from rasa_sdk.events import (
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions._common import utter
+from actions._common import previous_action, utter
+from actions.plan_pending import plan_offer_just_made
 from bot.components.evidence import CONFIRM_INTENT, CONSEQUENTIAL
 
 ASK = "action_ask_confirmation"
 CONFIRM = "action_confirm_consequential"
 PENDING_SLOT = "confirmation_pending"
 FALLBACK = "nlu_fallback"
-# Actions that run between two user turns without being the bot's answer.
-_QUIET = {"action_listen", "action_extract_slots", "action_session_start"}
-# plan_status values for which a "yes" accepts the plan just evaluated (rules/plans.yml).
-_PLAN_OFFERED = {"within_limits", "counter_offer"}
 
 
 def guarded_intent(message: Mapping[str, Any]) -> str | None:
@@ -53,19 +50,6 @@ def guarded_intent(message: Mapping[str, Any]) -> str | None:
     for entry in message.get("intent_ranking") or []:
         if entry.get("name") not in (CONFIRM_INTENT, FALLBACK):
             return str(entry["name"])
-    return None
-
-
-def previous_action(tracker: Tracker) -> str | None:
-    """The bot's last action before the latest user message (None at the start)."""
-    seen_user = False
-    for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            if seen_user:
-                continue
-            seen_user = True
-        elif seen_user and event.get("event") == "action" and event.get("name") not in _QUIET:
-            return str(event.get("name"))
     return None
 
 
@@ -150,10 +134,7 @@ class ActionAskConfirmation(Action):
         if intent == "affirm":
             if before == ASK and tracker.get_slot(PENDING_SLOT):
                 intent = str(tracker.get_slot(PENDING_SLOT))  # a weak "yes" to the question
-            elif not (
-                before == "action_evaluate_plan"
-                and tracker.get_slot("plan_status") in _PLAN_OFFERED
-            ):
+            elif not plan_offer_just_made(tracker):
                 return replay(_user_messages(tracker)[0], reverts=1)
         if intent is None:
             utter(dispatcher, "utter_please_rephrase")

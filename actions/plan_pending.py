@@ -17,20 +17,24 @@ from __future__ import annotations
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, FollowupAction
 
-from actions.confirmation import previous_action
+from actions._common import previous_action
 
 PROPOSAL = "action_evaluate_plan"
 # Waiting for an answer after these statuses (needs_approval goes to a collector at once).
 WAITING = frozenset({"within_limits", "counter_offer"})
 
 
+def plan_offer_just_made(tracker: Tracker) -> bool:
+    """The bot's last answer before the latest message proposed a plan that waits for a yes
+    (also what makes a weak "yes" a plan acceptance to confirm, actions/confirmation.py)."""
+    return tracker.get_slot("plan_status") in WAITING and previous_action(tracker) == PROPOSAL
+
+
 def awaiting_plan_answer(tracker: Tracker) -> bool:
-    """The bot's last answer before the latest message was a plan proposal, still open."""
-    if tracker.active_loop_name:
+    """A plan proposal, still open, was the bot's last answer, and no form asks anything."""
+    if tracker.active_loop_name or not tracker.get_slot("plan_proposal"):
         return False
-    if tracker.get_slot("plan_status") not in WAITING or not tracker.get_slot("plan_proposal"):
-        return False
-    return previous_action(tracker) == PROPOSAL
+    return plan_offer_just_made(tracker)
 
 
 def ask_again(tracker: Tracker) -> list[EventType]:
