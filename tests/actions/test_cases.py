@@ -18,6 +18,8 @@ from actions.plans import (
 )
 from actions.promises import ActionRecordPromise, ValidatePromiseForm
 from relance.db.models import Dispute, Handoff, PaymentPlan, Promise, Task
+from relance.nlg.renderer import render
+from relance.nlg.templates_store import bundled_templates
 from tests.actions.conftest import make_tracker, responses, slots_for
 from tests.factories import make_conversation, make_debtor, make_invoice
 
@@ -197,6 +199,16 @@ def test_promise_form_checks_date_window_and_amount(dispatcher, debtor_setup) ->
         [message] = dispatcher.messages
         assert message["response"] == "utter_promise_amount_too_high"
         assert (message["balance_minor"], message["currency"]) == (30_000, "EUR")
+    # The form asks "how much?" right after: the reply asks nothing itself (seen in the
+    # simulator: the question came twice).
+    for language in ("fr", "en"):
+        said = render(
+            bundled_templates(),
+            "utter_promise_amount_too_high",
+            language=language,
+            variables={"balance_minor": 30_000, "currency": "EUR", "creditor_name": "x"},
+        )
+        assert "300" in said and "?" not in said, said
 
 
 def test_promise_recorded(db: Session, dispatcher, debtor_setup) -> None:
