@@ -166,8 +166,11 @@ def _validate_intent_failed(obj: dict[str, Any]) -> None:
 def _ref(obj: dict[str, Any], key: str) -> str | None:
     """An id field that Stripe sends as a string, or expanded as an object with an `id`."""
     value = obj.get(key)
-    if isinstance(value, dict):
-        value = value.get("id")
+    return _text(value.get("id") if isinstance(value, dict) else value)
+
+
+def _text(value: object) -> str | None:
+    """A string Stripe sends (an id, a code); anything else (a malformed event) is absent."""
     return value if isinstance(value, str) and value else None
 
 
@@ -481,13 +484,17 @@ def on_intent_failed(session: Session, obj: dict[str, Any], provider: PaymentPro
     debtor = session.get(Debtor, _row_id(debtor_id)) if _row_id(debtor_id) is not None else None
     if debtor is None:
         return "not_ours"
+    # A card's `last_payment_error` has the generic `code` (card_declined) and the issuer's
+    # reason in `decline_code`; a SEPA return only a `code`.
     error = obj.get("last_payment_error") or {}
+    code, decline_code = (_text(error.get(key)) for key in ("code", "decline_code"))
     charge = _charge(session, obj)
     if charge is not None:
         handled = charges.failed(
             session,
             charge,
-            code=error.get("code") or error.get("decline_code"),
+            code=code,
+            decline_code=decline_code,
             message=error.get("message"),
             actor=f"{_provider_name(obj)}:webhook",
         )
@@ -500,7 +507,8 @@ def on_intent_failed(session: Session, obj: dict[str, Any], provider: PaymentPro
         provider_ref=obj.get("id"),
         amount_minor=obj.get("amount"),
         currency=obj.get("currency"),
-        code=error.get("code") or error.get("decline_code"),
+        code=charges.failure_code(code, decline_code),
+        decline_code=decline_code,
         kind=metadata.get("relance_kind"),
         payment_link_id=metadata.get("relance_link_id"),
     )

@@ -138,17 +138,18 @@ class StripeProvider:
                 options={"idempotency_key": idempotency_key},
             )
         except stripe.CardError as exc:
+            # Stripe's card_error: the generic `code` (card_declined), the issuer's reason in
+            # `decline_code` when it gave one, and the failed PaymentIntent.
             error = exc.error
-            intent_id = None
-            failed_intent = getattr(error, "payment_intent", None) if error is not None else None
-            if failed_intent is not None:
-                intent_id = getattr(failed_intent, "id", None)
+            failed_intent = getattr(error, "payment_intent", None)
+            decline_code = getattr(error, "decline_code", None)
             return ChargeResult(
                 succeeded=False,
-                provider_ref=intent_id,
+                provider_ref=getattr(failed_intent, "id", None),
                 amount_minor=amount_minor,
                 currency=currency.upper(),
                 error_code=exc.code or "card_declined",
+                decline_code=decline_code if isinstance(decline_code, str) else None,
                 error_message=exc.user_message or str(exc),
             )
         except stripe.StripeError as exc:

@@ -63,8 +63,39 @@ FAILURE_REASONS = {
     "incorrect_account_holder_address": "holder_mismatch",
     "refer_to_customer": "ask_bank",
     "generic_could_not_process": "no_reason",
+    # Cards: Stripe's error `code`, and the issuer's `decline_code` that a `card_declined`
+    # carries (docs.stripe.com/declines/codes). Stripe asks that a card reported lost or stolen,
+    # a suspected fraud or a blocked card be told as a generic decline: the collector still
+    # reads the precise code, the debtor only that the card was declined.
     "card_declined": "card_declined",
+    "generic_decline": "card_declined",
+    "lost_card": "card_declined",
+    "stolen_card": "card_declined",
+    "fraudulent": "card_declined",
+    "merchant_blacklist": "card_declined",
     "expired_card": "card_expired",
+    "incorrect_cvc": "card_details",
+    "invalid_cvc": "card_details",
+    "incorrect_number": "card_details",
+    "invalid_number": "card_details",
+    "invalid_expiry_month": "card_details",
+    "invalid_expiry_year": "card_details",
+    "card_velocity_exceeded": "over_limit",
+    "withdrawal_count_limit_exceeded": "over_limit",
+    "do_not_honor": "ask_bank",
+    "call_issuer": "ask_bank",
+    "do_not_try_again": "ask_bank",
+    "no_action_taken": "ask_bank",
+    "pickup_card": "ask_bank",
+    "restricted_card": "ask_bank",
+    "transaction_not_allowed": "ask_bank",
+    "not_permitted": "ask_bank",
+    "service_not_allowed": "ask_bank",
+    "card_not_supported": "card_unsupported",
+    "currency_not_supported": "card_unsupported",
+    "issuer_not_available": "bank_unavailable",
+    "try_again_later": "bank_unavailable",
+    "reenter_transaction": "bank_unavailable",
     "authentication_required": "authentication",
     "requires_action": "authentication",
     "requires_payment_method": "card_declined",
@@ -75,6 +106,18 @@ FAILURE_REASONS = {
     "unknown": "no_reason",
 }
 UNDESCRIBED = "no_reason"
+
+
+def failure_code(code: str | None, decline_code: str | None = None) -> str | None:
+    """The code a failure is recorded with: the card issuer's reason (Stripe's `decline_code`,
+    e.g. `insufficient_funds` under the generic `card_declined`) when it has a reason worded
+    here, else the error's `code`. A decline code without wording is logged, so that it gets
+    one, and the generic code kept."""
+    if decline_code in FAILURE_REASONS:
+        return decline_code
+    if decline_code:
+        log.warning("no reason worded for the decline code %r: recorded as %r", decline_code, code)
+    return code or decline_code
 
 
 def failure_reason(code: str | None) -> str:
@@ -206,6 +249,7 @@ def charge(
         session,
         row,
         code=result.error_code,
+        decline_code=result.decline_code,
         message=result.error_message,
         actor="system",
     )
@@ -242,14 +286,17 @@ def failed(
     code: str | None,
     message: str | None,
     actor: str,
+    decline_code: str | None = None,
 ) -> bool:
     """The charge failed, now or days after it was reported paid: reverse what it paid, then
-    the follow-up of a failed charge. False when this failure was already handled."""
+    the follow-up of a failed charge. False when this failure was already handled.
+
+    A declined card is recorded with its issuer's reason when there is one (`failure_code`)."""
     if row.status == FAILED:
         return False
     was_paid = row.status == SUCCEEDED
     row.status = FAILED
-    row.failure_code = (code or "unknown")[:64]
+    row.failure_code = (failure_code(code, decline_code) or "unknown")[:64]
     row.failed_at = utcnow()
     inst = session.get(Installment, row.installment_id)
     debtor = session.get(Debtor, row.debtor_id)
@@ -277,6 +324,8 @@ def failed(
         debtor_id=debtor.id,
         provider_ref=row.provider_ref,
         code=row.failure_code,
+        provider_code=code,
+        decline_code=decline_code,
         message=message,
         kind=row.kind,
         charge_id=row.id,

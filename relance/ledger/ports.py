@@ -22,7 +22,10 @@ class ChargeResult:
     """Outcome of an off-session charge. `provider_ref` is the PaymentIntent id when one exists.
 
     `pending`: accepted but not settled (a SEPA debit is `processing` for days); the outcome then
-    arrives by webhook (`payment_intent.succeeded` or `payment_intent.payment_failed`)."""
+    arrives by webhook (`payment_intent.succeeded` or `payment_intent.payment_failed`).
+
+    A declined card has the provider's error code (Stripe: `card_declined`) and, when the card's
+    issuer gave one, its reason in `decline_code` (`insufficient_funds`, `lost_card`...)."""
 
     succeeded: bool
     provider_ref: str | None = None
@@ -31,6 +34,7 @@ class ChargeResult:
     error_code: str | None = None
     error_message: str | None = None
     pending: bool = False
+    decline_code: str | None = None
 
 
 @dataclass(frozen=True)

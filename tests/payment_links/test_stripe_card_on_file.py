@@ -12,11 +12,15 @@ import pytest
 import stripe
 from sqlalchemy import select
 
+from console.payment_methods import failure_label
 from payment_links.providers.stripe_provider import StripeProvider
+from payment_links.service import charge_metadata
 from payment_links.wiring import install
-from relance.db.models import Payment
+from relance.db.models import AuditEvent, Payment, Task
+from relance.followups import charges
 from relance.followups.service import run_followups
 from relance.ledger import ports as ledger_ports
+from relance.ledger.models import InstallmentCharge
 from relance.plans import mandates
 from tests.factories import make_debtor, make_invoice, make_plan
 from tests.support.stripe_fake import StripeFake
@@ -112,3 +116,124 @@ def test_a_sepa_setup_intent_without_its_mandate_is_refused_before_anything_is_s
     assert answer.status_code == 400
     db.refresh(saved)
     assert saved.status == "pending"
+
+
+def _active_card(client, db, stripe_server):
+    debtor, plan, saved, _ = _pending_card(db)
+    setup = stripe_server.complete_card_setup(saved.setup_ref)
+    assert _deliver(client, StripeFake.event("setup_intent.succeeded", setup)).status_code == 200
+    db.refresh(saved)
+    return debtor, plan, saved
+
+
+@pytest.mark.parametrize(
+    ("code", "decline_code", "told"),
+    [
+        ("card_declined", "insufficient_funds", "there were not enough funds on the account"),
+        ("card_declined", "do_not_honor", "your card's bank refused it and asks you to contact it"),
+        ("card_declined", "card_velocity_exceeded", "the amount is above your card's limit"),
+        ("expired_card", "expired_card", "your card has expired"),
+        ("incorrect_cvc", "incorrect_cvc", "security code"),
+        # Stripe: a card reported lost or stolen is told as a generic decline.
+        ("card_declined", "lost_card", "your card was declined by its bank"),
+        ("card_declined", "stolen_card", "your card was declined by its bank"),
+    ],
+)
+def test_a_declined_off_session_charge_is_recorded_with_the_issuers_reason(
+    client, db, gateway, stripe_payments, stripe_server, code, decline_code, told
+):
+    """Stripe's card_error says `card_declined` and puts the issuer's reason in `decline_code`:
+    the charge, the collector's task and the debtor's message use the issuer's reason."""
+    debtor, plan, saved = _active_card(client, db, stripe_server)
+    stripe_server.decline_card(saved.payment_method_ref, code, decline_code)
+
+    report = run_followups(db, TODAY, now=datetime.combine(TODAY, time(10, 0), UTC))
+
+    first = plan.installments[0]
+    assert report.charge_failures == [first.id] and first.status == "due"
+    row = db.scalars(
+        select(InstallmentCharge).where(InstallmentCharge.debtor_id == debtor.id)
+    ).one()
+    assert row.status == "failed" and row.failure_code == decline_code
+    assert row.provider_ref in stripe_server.card_intents  # the failed PaymentIntent is kept
+    assert not failure_label(row.failure_code).startswith("Not described")
+    (task,) = db.scalars(select(Task).where(Task.debtor_id == debtor.id)).all()
+    assert task.details["reason"] == "charge_failed" and task.details["code"] == decline_code
+    (text,) = gateway.texts_for(debtor)
+    assert "did not go through" in text and told in text and "/pay/" in text
+    assert "lost" not in text and "stolen" not in text
+
+    # Stripe then delivers payment_intent.payment_failed for the same PaymentIntent.
+    failed = StripeFake.event(
+        "payment_intent.payment_failed", stripe_server.intent(row.provider_ref)
+    )
+    assert _deliver(client, failed).json()["outcome"] == "already_failed"
+    assert len(gateway.texts_for(debtor)) == 1
+
+
+def test_payment_failed_events_record_the_issuers_reason(
+    client, db, gateway, stripe_payments, stripe_server
+):
+    """`payment_intent.payment_failed` with Stripe's `last_payment_error` (code card_declined,
+    decline_code insufficient_funds): a charge still under way is failed with the issuer's
+    reason, and a payer's failed attempt on a link is noted with it."""
+    debtor, plan, saved = _active_card(client, db, stripe_server)
+    stripe_server.decline_card(saved.payment_method_ref, "card_declined", "insufficient_funds")
+    first = plan.installments[0]
+    key = f"relance-installment-{first.id}-attempt-1"
+    row = InstallmentCharge(
+        installment_id=first.id,
+        saved_method_id=saved.id,
+        debtor_id=debtor.id,
+        attempt=1,
+        kind="card",
+        provider="stripe",
+        amount_minor=2500,
+        currency="EUR",
+        idempotency_key=key,
+        status=charges.PROCESSING,  # the worker's pass had not applied the answer yet
+    )
+    db.add(row)
+    db.flush()
+    provider = StripeProvider(stripe_payments)
+
+    def decline(metadata, idempotency_key):
+        result = provider.charge_off_session(
+            customer_ref=saved.customer_ref,
+            payment_method_ref=saved.payment_method_ref,
+            amount_minor=2500,
+            currency="EUR",
+            metadata=metadata,
+            idempotency_key=idempotency_key,
+        )
+        assert (result.error_code, result.decline_code) == ("card_declined", "insufficient_funds")
+        return stripe_server.intent(result.provider_ref)
+
+    meta = charge_metadata(
+        "stripe", debtor_id=debtor.id, installment_id=first.id, charge_key=key, kind="card"
+    )
+    intent = decline(meta, key)
+    row.provider_ref = intent["id"]
+    db.flush()
+
+    answer = _deliver(client, StripeFake.event("payment_intent.payment_failed", intent))
+
+    assert answer.json()["outcome"] == "charge_failed"
+    db.refresh(row)
+    assert (row.status, row.failure_code) == ("failed", "insufficient_funds")
+    (text,) = gateway.texts_for(debtor)
+    assert "there were not enough funds on the account" in text
+
+    link = {
+        "relance_kind": "link",
+        "relance_provider": "stripe",
+        "relance_link_id": "7",
+        "relance_debtor_id": str(debtor.id),
+    }
+    noted = _deliver(
+        client, StripeFake.event("payment_intent.payment_failed", decline(link, "link-7-try"))
+    )
+    assert noted.json()["outcome"] == "failure_noted"
+    event = db.scalars(select(AuditEvent).where(AuditEvent.action == "payment.failed")).one()
+    assert event.details["code"] == "insufficient_funds"
+    assert event.details["decline_code"] == "insufficient_funds"

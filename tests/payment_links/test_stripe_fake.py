@@ -198,3 +198,60 @@ def test_sepa_debit_errors_and_idempotency_match_stripe(stripe_client, stripe_se
     with pytest.raises(stripe.InvalidRequestError) as detached:
         stripe_client.v1.payment_intents.create(params=params)  # type: ignore[arg-type]
     assert detached.value.param == "payment_method"
+
+
+def _card_on_file(stripe_client):
+    """A customer with a card attached to it (localstripe's), as a plan's card is kept."""
+    customer = stripe_client.v1.customers.create(params={"email": "payer@example.com"})
+    method = stripe_client.v1.payment_methods.create(
+        params={
+            "type": "card",
+            "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"},
+        }
+    )
+    stripe_client.v1.payment_methods.attach(method.id, params={"customer": customer.id})
+    return customer.id, method.id
+
+
+def test_a_card_declined_by_its_issuer_answers_stripes_card_error(stripe_client, stripe_server):
+    customer, method = _card_on_file(stripe_client)
+    stripe_server.decline_card(method, "card_declined", "insufficient_funds")
+    params = {
+        "amount": 2500,
+        "currency": "gbp",
+        "customer": customer,
+        "payment_method": method,
+        "off_session": True,
+        "confirm": True,
+        "metadata": {"relance_charge_key": "k"},
+    }
+
+    with pytest.raises(stripe.CardError) as declined:
+        stripe_client.v1.payment_intents.create(params=params, options={"idempotency_key": "a1"})  # type: ignore[arg-type]
+
+    error = declined.value.error
+    assert declined.value.http_status == 402 and declined.value.code == "card_declined"
+    assert error is not None and error.type == "card_error"
+    assert error.decline_code == "insufficient_funds"
+    assert error.message == "Your card has insufficient funds." and error.charge
+    intent = error.payment_intent
+    assert intent is not None and intent.status == "requires_payment_method"
+    assert intent.amount == 2500 and intent.metadata["relance_charge_key"] == "k"
+    assert intent.last_payment_error is not None
+    assert intent.last_payment_error.decline_code == "insufficient_funds"
+    assert intent.last_payment_error.code == "card_declined"
+    # As payment_intent.payment_failed carries it, and the same answer under the same key.
+    assert stripe_server.intent(intent.id)["last_payment_error"]["decline_code"] == (
+        "insufficient_funds"
+    )
+    with pytest.raises(stripe.CardError) as again:
+        stripe_client.v1.payment_intents.create(params=params, options={"idempotency_key": "a1"})  # type: ignore[arg-type]
+    assert again.value.error is not None and again.value.error.payment_intent is not None
+    assert again.value.error.payment_intent.id == intent.id
+
+    # Stripe's expired-card decline has the code alone, no decline_code.
+    stripe_server.decline_card(method, "expired_card")
+    with pytest.raises(stripe.CardError) as expired:
+        stripe_client.v1.payment_intents.create(params=params)  # type: ignore[arg-type]
+    assert expired.value.code == "expired_card" and expired.value.error is not None
+    assert expired.value.error.decline_code is None

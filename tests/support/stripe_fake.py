@@ -15,14 +15,18 @@ published API reference:
   (answered `processing`, with its pending Charge, as Stripe does for a SEPA debit; the checks and
   errors Stripe gives: method attached to the customer, mandate active and of that method, `eur`
   only, `Idempotency-Key` replay and reuse with other parameters), `GET /v1/payment_intents/{id}`
-  and `GET /v1/charges/{id}` for those; card PaymentIntents still go to localstripe;
+  and `GET /v1/charges/{id}` for those; card PaymentIntents still go to localstripe, except for
+  a card `decline_card()` names: its charges are declined with Stripe's `card_error` (HTTP 402:
+  the generic `code`, the issuer's `decline_code`, the failed PaymentIntent in
+  `requires_payment_method` with its `last_payment_error`), which localstripe cannot give;
 - every other `/v1/...` path is forwarded to `upstream` (localstripe) when given, so one base URL
   serves both Checkout and PaymentIntents/Customers/PaymentMethods.
 
 Test helpers play the payer and Stripe's event delivery: `complete()` pays a session (creating the
 Customer, PaymentMethod and a confirmed PaymentIntent in localstripe when an upstream is set),
 `settle_debit()` / `fail_debit()` play the bank's answer to a SEPA debit (the PaymentIntent as
-`payment_intent.succeeded` / `payment_intent.payment_failed` carry it),
+`payment_intent.succeeded` / `payment_intent.payment_failed` carry it), `decline_card()` the
+issuer's refusal of a card kept on file,
 `dispute()` builds the Dispute object a `charge.dispute.*` event carries, `event()` wraps an
 object as a Stripe Event, `signed()` produces the payload and the
 `Stripe-Signature` header (t=..., v1=HMAC-SHA256 of "t.payload" with the endpoint secret).
@@ -87,6 +91,18 @@ SEPA_FAILURE_MESSAGES = {
     "bank_account_restricted": "The customer's account cannot be used with the payment method.",
     "generic_could_not_process": "This payment could not be processed.",
 }
+# The `message` of Stripe's card errors, by decline code or error code (docs: error codes,
+# decline codes, testing: declined payments).
+CARD_ERROR_MESSAGES = {
+    "card_declined": "Your card was declined.",
+    "insufficient_funds": "Your card has insufficient funds.",
+    "lost_card": "Your card has been declined.",
+    "stolen_card": "Your card has been declined.",
+    "expired_card": "Your card has expired.",
+    "incorrect_cvc": "Your card's security code is incorrect.",
+    "processing_error": "An error occurred while processing your card. Try again in a little bit.",
+    "authentication_required": "Your card was declined. This transaction requires authentication.",
+}
 MIN_EXPIRY, MAX_EXPIRY = 30 * 60, 24 * 60 * 60
 
 
@@ -99,9 +115,11 @@ class StripeApiError(Exception):
         param: str | None = None,
         code: str | None = None,
         kind: str = "invalid_request_error",
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.param, self.code, self.kind = status, param, code, kind
+        self.extra = extra or {}  # a card_error's decline_code, charge, payment_intent...
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"type": self.kind, "message": str(self)}
@@ -109,7 +127,7 @@ class StripeApiError(Exception):
             error["param"] = self.param
         if self.code:
             error["code"] = self.code
-        return {"error": error}
+        return {"error": {**error, **self.extra}}
 
 
 @dataclass
@@ -166,6 +184,9 @@ class StripeFake:
         self.card_methods: dict[str, dict[str, Any]] = {}
         self.sepa_intents: dict[str, dict[str, Any]] = {}
         self.sepa_charges: dict[str, dict[str, Any]] = {}
+        # Cards whose charges the issuer declines: payment method -> (code, decline_code).
+        self.card_declines: dict[str, tuple[str, str | None]] = {}
+        self.card_intents: dict[str, dict[str, Any]] = {}  # the declined PaymentIntents
         self.detached: list[str] = []
         self.requests: list[RecordedRequest] = []
         self._idempotent: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -216,6 +237,8 @@ class StripeFake:
             self.card_methods.clear()
             self.sepa_intents.clear()
             self.sepa_charges.clear()
+            self.card_declines.clear()
+            self.card_intents.clear()
             self.detached.clear()
             self.requests.clear()
             self._idempotent.clear()
@@ -230,7 +253,8 @@ class StripeFake:
         ]
 
     def intent_requests(self) -> list[RecordedRequest]:
-        """The SEPA PaymentIntent creations received (card ones go to localstripe)."""
+        """The PaymentIntent creations answered here (SEPA ones, and the charges of a card
+        `decline_card()` names; other card ones go to localstripe)."""
         return [r for r in self.requests if r.path == "/v1/payment_intents"]
 
     # -- HTTP ------------------------------------------------------------------------------
@@ -289,12 +313,14 @@ class StripeFake:
         return None
 
     def _is_sepa_intent_call(self, method: str, path: str, raw: bytes) -> bool:
-        """A PaymentIntent with one of our SEPA methods, or a SEPA intent or charge we made."""
+        """A PaymentIntent with one of our SEPA methods or a card we decline, or a SEPA intent or
+        charge or a declined card intent we made."""
         parts = path.strip("/").split("/")
         if method == "POST" and path == "/v1/payment_intents":
-            return parse_form(raw.decode()).get("payment_method") in self.sepa_methods
+            paying = parse_form(raw.decode()).get("payment_method")
+            return paying in self.sepa_methods or paying in self.card_declines
         if method == "GET" and len(parts) == 3 and parts[1] == "payment_intents":
-            return parts[2] in self.sepa_intents
+            return parts[2] in self.sepa_intents or parts[2] in self.card_intents
         return (
             method == "GET"
             and len(parts) == 3
@@ -310,7 +336,11 @@ class StripeFake:
             raise StripeApiError(401, "You did not provide an API key.")
         parts = path.strip("/").split("/")
         if method == "GET":
-            found = self.sepa_intents.get(parts[2]) or self.sepa_charges[parts[2]]
+            found = (
+                self.sepa_intents.get(parts[2])
+                or self.card_intents.get(parts[2])
+                or self.sepa_charges[parts[2]]
+            )
             return 200, json.loads(json.dumps(found))
         key = headers.get("idempotency-key")
         with self._lock:
@@ -326,6 +356,8 @@ class StripeFake:
                     )
                 return status, json.loads(json.dumps(body))
         try:
+            if params.get("payment_method") in self.card_declines:
+                self._decline_card_intent(params)
             result: tuple[int, dict[str, Any]] = (200, self._create_sepa_intent(params))
         except StripeApiError as exc:
             result = (exc.status, exc.body())  # Stripe replays errors under the same key too
@@ -473,6 +505,74 @@ class StripeFake:
         }
         self.sepa_intents[intent_id] = intent
         return json.loads(json.dumps(intent))
+
+    def _decline_card_intent(self, params: dict[str, Any]) -> None:
+        """`POST /v1/payment_intents` confirmed off-session with a card `decline_card()` names:
+        the issuer refuses it. Stripe answers HTTP 402 with a `card_error` carrying the generic
+        `code`, the issuer's `decline_code` when it gave one, the failed Charge and the
+        PaymentIntent back in `requires_payment_method` with the same `last_payment_error`
+        (which `payment_intent.payment_failed` then carries)."""
+        unknown = set(params) - KNOWN_INTENT_PARAMS
+        if unknown:
+            name = sorted(unknown)[0]
+            raise StripeApiError(400, f"Received unknown parameter: {name}", param=name)
+        if params.get("confirm") != "true" or params.get("off_session") != "true":
+            raise StripeApiError(400, "This fake only declines confirmed off-session charges.")
+        method_id = params["payment_method"]
+        code, decline_code = self.card_declines[method_id]
+        message = (
+            CARD_ERROR_MESSAGES.get(decline_code or code) or CARD_ERROR_MESSAGES["card_declined"]
+        )
+        now = int(time.time())
+        intent_id = "pi_" + secrets.token_hex(12)
+        charge_id = "ch_" + secrets.token_hex(12)
+        method = {
+            **self.card_methods.get(method_id, {"id": method_id, "object": "payment_method"}),
+            "type": "card",
+        }
+        error: dict[str, Any] = {
+            "charge": charge_id,
+            "code": code,
+            "doc_url": f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}",
+            "message": message,
+            "payment_method": method,
+            "type": "card_error",
+        }
+        if decline_code:
+            error["decline_code"] = decline_code
+        intent = {
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": _int(params.get("amount"), "amount"),
+            "amount_received": 0,
+            "canceled_at": None,
+            "capture_method": "automatic",
+            "client_secret": f"{intent_id}_secret_{secrets.token_hex(8)}",
+            "confirmation_method": "automatic",
+            "created": now,
+            "currency": str(params.get("currency") or "").lower(),
+            "customer": params.get("customer"),
+            "description": params.get("description"),
+            "last_payment_error": error,
+            "latest_charge": charge_id,
+            "livemode": False,
+            "metadata": params.get("metadata") or {},
+            "next_action": None,
+            "payment_method": None,
+            "payment_method_types": ["card"],
+            "setup_future_usage": None,
+            "status": "requires_payment_method",
+        }
+        with self._lock:
+            self.card_intents[intent_id] = intent
+        extra = {k: v for k, v in error.items() if k not in ("code", "message", "type")}
+        raise StripeApiError(
+            402,
+            message,
+            code=code,
+            kind="card_error",
+            extra={**extra, "payment_intent": json.loads(json.dumps(intent))},
+        )
 
     @staticmethod
     def _reply(handler: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
@@ -891,11 +991,22 @@ class StripeFake:
         }
 
     def intent(self, intent_id: str) -> dict[str, Any]:
-        """The PaymentIntent as this fake (SEPA) or localstripe holds it (for payment_intent.*
-        events)."""
-        if intent_id in self.sepa_intents:
-            return json.loads(json.dumps(self.sepa_intents[intent_id]))
+        """The PaymentIntent as this fake (SEPA, a declined card) or localstripe holds it (for
+        payment_intent.* events)."""
+        for held in (self.sepa_intents, self.card_intents):
+            if intent_id in held:
+                return json.loads(json.dumps(held[intent_id]))
         return self._upstream_call("GET", f"/v1/payment_intents/{intent_id}")
+
+    def decline_card(
+        self, payment_method_id: str, code: str = "card_declined", decline_code: str | None = None
+    ) -> None:
+        """Play the card's issuer: every later off-session charge of this card (one kept on
+        file, attached to its customer) is declined with Stripe's error `code` and, when given,
+        the issuer's `decline_code` (e.g. card_declined / insufficient_funds, or expired_card
+        alone, as Stripe's test cards do)."""
+        with self._lock:
+            self.card_declines[payment_method_id] = (code, decline_code)
 
     def settle_debit(self, intent_id: str) -> dict[str, Any]:
         """Play the bank: the SEPA debit went through (days after it was `processing`). Returns
