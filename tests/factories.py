@@ -164,7 +164,8 @@ def make_payment(
     received_at: datetime | None = None,
     **columns: Any,
 ) -> Payment:
-    """Money received from `debtor` now (a sandbox card payment), not yet allocated."""
+    """Money received from `debtor` now (a sandbox card payment), not yet allocated. Given a
+    `reversed_at` alone, all of it came back."""
     values: dict[str, Any] = {
         "currency": "EUR",
         "method": "card",
@@ -172,6 +173,8 @@ def make_payment(
         "provider_ref": f"pay-{unique()}",
         "received_at": received_at or datetime.now(UTC),
     }
+    if columns.get("reversed_at") is not None:
+        values["reversed_minor"] = amount_minor
     values.update(columns)
     return _add(db, Payment(debtor_id=debtor.id, amount_minor=amount_minor, **values))
 

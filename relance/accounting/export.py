@@ -9,14 +9,16 @@ two exports of one closed period are byte-identical.
 
 A payment reversed later (a SEPA debit returned, a dispute lost: `relance/ledger/reversal.py`)
 keeps its lines in the period it was received, read back from the reversal's audit event (the
-reversal deletes the allocation rows), and each of them gets a `reversal` line of the opposite
-amount, dated the day of the reversal, with the same reference: a closed period never changes,
-and the period of the reversal carries the money that came back.
+reversal deletes or reduces the allocation rows), and what came back gets `reversal` lines of
+the opposite amount, dated the day of the reversal, with the same reference: all its lines, or
+for a dispute of part of the payment, the parts taken back. A closed period never changes, and
+the period of the reversal carries the money that came back.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -83,8 +85,8 @@ def journal(session: Session, start: date, end: date) -> list[Line]:
         .order_by(Payment.id)
     ).all()
     reversals = _reversal_events(session, [p.id for p, _ in payments if p.reversed_at])
-    parts = {p.id: _parts(session, p, reversals.get(p.id)) for p, _ in payments}
-    invoice_ids = {i for found in parts.values() for i, _ in found if i is not None}
+    parts = {p.id: _parts(session, p, reversals.get(p.id, [])) for p, _ in payments}
+    invoice_ids = {i for found in parts.values() for side in found for i, _ in side if i}
     numbers = dict(
         session.execute(select(Invoice.id, Invoice.number).where(Invoice.id.in_(invoice_ids)))
         .tuples()
@@ -93,13 +95,14 @@ def journal(session: Session, start: date, end: date) -> list[Line]:
     lines: list[Line] = []
     for payment, debtor in payments:
         kind = "credit_note" if payment.method == "credit_note" else "payment"
-        moments = [(payment.received_at, 1)]
+        paid_in, paid_back = parts[payment.id]
+        moments = [(payment.received_at, 1, paid_in)]
         if payment.reversed_at is not None:
-            moments.append((payment.reversed_at, -1))
-        for at, sign in moments:
+            moments.append((payment.reversed_at, -1, paid_back))
+        for at, sign, moved in moments:
             if not low <= at < high:
                 continue
-            for invoice_id, minor in parts[payment.id]:
+            for invoice_id, minor in moved:
                 line_kind = "reversal" if sign < 0 else (kind if invoice_id else "account_credit")
                 lines.append(
                     Line(
@@ -146,39 +149,56 @@ def journal(session: Session, start: date, end: date) -> list[Line]:
     return lines
 
 
-def _reversal_events(session: Session, payment_ids: list[int]) -> dict[int, AuditEvent]:
+def _reversal_events(session: Session, payment_ids: list[int]) -> dict[int, list[AuditEvent]]:
+    found: dict[int, list[AuditEvent]] = {}
     if not payment_ids:
-        return {}
-    return {
-        int(event.entity_id or 0): event
-        for event in session.scalars(
-            select(AuditEvent).where(
-                AuditEvent.action == "payment.reversed",
-                AuditEvent.entity_type == Payment.__tablename__,
-                AuditEvent.entity_id.in_([str(i) for i in payment_ids]),
-            )
+        return found
+    for event in session.scalars(
+        select(AuditEvent)
+        .where(
+            AuditEvent.action == "payment.reversed",
+            AuditEvent.entity_type == Payment.__tablename__,
+            AuditEvent.entity_id.in_([str(i) for i in payment_ids]),
         )
-    }
+        .order_by(AuditEvent.id)
+    ):
+        found.setdefault(int(event.entity_id or 0), []).append(event)
+    return found
 
 
-def _parts(
-    session: Session, payment: Payment, reversal: AuditEvent | None
-) -> list[tuple[int | None, int]]:
-    """(invoice id, minor units) of each journal line the payment made when it was received: its
-    parts allocated to invoices, then what it left as credit (invoice None). A reversed
-    payment's allocations are read from its reversal's audit event."""
-    if reversal is None:
-        allocated = [(a.invoice_id, a.amount_minor) for a in payment.allocations]
-    else:
-        allocated = [
-            (a.get("invoice_id"), int(a["amount_minor"]))
-            for a in (reversal.details or {}).get("allocations", [])
-        ]
-    parts: list[tuple[int | None, int]] = [(i, minor) for i, minor in allocated if i is not None]
+Parts = list[tuple[int | None, int]]
+
+
+def _parts(session: Session, payment: Payment, reversals: list[AuditEvent]) -> tuple[Parts, Parts]:
+    """(invoice id, minor units) of each journal line the payment made when it was received (its
+    parts allocated to invoices, then what it left as credit: invoice None), and of each that
+    came back. What a reversal took back is read from its audit event: an allocation it deleted,
+    or the part of one it reduced, which is added back to the received line."""
+    current = {a.id: a for a in payment.allocations}
+    added_back: Counter[int] = Counter()
+    gone: Parts = []
+    taken: Parts = []
+    credit_back = 0
+    for event in reversals:
+        details = event.details or {}
+        credit_back += int(details.get("credit_removed_minor") or 0)
+        for part in details.get("allocations", []):
+            invoice_id, minor = part.get("invoice_id"), int(part["amount_minor"])
+            taken.append((invoice_id, minor))
+            if part.get("allocation_id") in current:
+                added_back[part["allocation_id"]] += minor
+            else:
+                gone.append((invoice_id, minor))
+    allocated = [(a.invoice_id, a.amount_minor + added_back[a.id]) for a in current.values()]
+    allocated += gone
+    received: Parts = [(i, minor) for i, minor in allocated if i is not None]
     left = payment.amount_minor - sum(minor for _, minor in allocated)
     if left > 0 and not is_held(session, payment):
-        parts.append((None, left))
-    return parts
+        received.append((None, left))
+    returned: Parts = [(i, minor) for i, minor in taken if i is not None]
+    if credit_back > 0:
+        returned.append((None, credit_back))
+    return received, returned
 
 
 def to_csv(lines: list[Line]) -> bytes:

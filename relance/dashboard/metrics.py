@@ -385,8 +385,8 @@ def stage_conversion(
 def weekly_collections(
     session: Session, currency: str, today: date, weeks: int
 ) -> list[tuple[date, int]]:
-    """Money received per ISO week (Monday), oldest first, the current week last; a payment
-    reversed later is taken off in the week it came back (its own week is never rewritten)."""
+    """Money received per ISO week (Monday), oldest first, the current week last; what came back
+    of a payment later is taken off in the week it came back (its own week is never rewritten)."""
     this_monday = today - timedelta(days=today.weekday())
     first_monday = this_monday - timedelta(weeks=weeks - 1)
     totals = {first_monday + timedelta(weeks=i): 0 for i in range(weeks)}
@@ -401,7 +401,7 @@ def weekly_collections(
     ] + [
         (-amount, reversed_at)
         for amount, reversed_at in session.execute(
-            select(Payment.amount_minor, Payment.reversed_at).where(
+            select(Payment.reversed_minor, Payment.reversed_at).where(
                 Payment.currency == currency, Payment.reversed_at >= since
             )
         )

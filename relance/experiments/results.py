@@ -31,7 +31,7 @@ from relance.db.models import (
 from relance.db.models.enums import Direction
 from relance.experiments.models import Experiment, ExperimentExposure
 from relance.experiments.stats import Interval, lift_interval, prob_best, wilson
-from relance.ledger.service import standing
+from relance.ledger.service import kept_minor, standing
 
 COMPLAINT_HANDOFF_REASONS = ("legal",)
 CHUNK = 500
@@ -133,9 +133,9 @@ def attribute(
     ids = list(exposed)
     for chunk in _chunks(ids):
         for debtor_id, at, amount, currency in session.execute(
-            select(
-                Payment.debtor_id, Payment.received_at, Payment.amount_minor, Payment.currency
-            ).where(Payment.debtor_id.in_(chunk), standing())
+            select(Payment.debtor_id, Payment.received_at, kept_minor(), Payment.currency).where(
+                Payment.debtor_id.in_(chunk), standing()
+            )
         ):
             e = exposed[debtor_id]
             if _in_window(e, at, window):

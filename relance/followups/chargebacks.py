@@ -6,12 +6,25 @@ when it is opened. So a dispute on a `sepa_debit` payment is a late failure and 
 path (`charges.failed`: the payment reversed, a `charge_failed` task, a message with a link; a
 promise the payment kept is pending again and the follow-up pass breaks it past its date).
 
-A card dispute can be won: the payment stands until Stripe closes the dispute. Opening it gives
-collectors a `payment_disputed` task; `lost` reverses the payment (the task stays open: the
-debtor charged back money they owed), `won` or a closed warning closes the task.
+It can still close `won`. Stripe's SEPA Direct Debit documentation: past eight weeks the debtor
+can only claim the debit was not authorised, and Stripe then sends the debtor's bank the mandate
+they accepted, which "does not guarantee that the dispute can be canceled": the bank may cancel
+it and the money comes back (a dispute's `won`: funds reinstated). "No appeals process" means
+the creditor cannot answer it, not that it is always lost. Then the payment is recorded again:
+what the dispute took back, as a new payment dated the day it came back (its reference is the
+dispute id, so once), on the installment and invoices it had reopened; the `charge_failed` task
+is closed with that outcome, and both steps are audit-logged.
+
+A card dispute can be won or lost by the creditor: the payment stands until Stripe closes the
+dispute. Opening it gives collectors a `payment_disputed` task; `lost` reverses the payment (the
+task stays open: the debtor charged back money they owed), `won` or a closed warning closes the
+task.
+
+A dispute can be for part of the payment (Stripe's `dispute.amount`): only that part is taken
+back (`relance/ledger/reversal.py`), the rest stays paid.
 
 Each step is idempotent on the dispute id as well as on the event id (the webhook's claim): the
-reversal happens once, and one task is opened per dispute.
+reversal happens once, one task is opened per dispute, a won dispute is recorded once.
 """
 
 from __future__ import annotations
@@ -27,7 +40,8 @@ from relance.db.models.enums import TaskStatus
 from relance.followups import charges
 from relance.followups.common import followup_task
 from relance.ledger.models import InstallmentCharge
-from relance.ledger.reversal import reverse_payment
+from relance.ledger.reversal import reversal_by, reverse_payment
+from relance.ledger.service import record_payment
 
 SEPA = "sepa_debit"
 DISPUTED = "payment_disputed"
@@ -85,8 +99,9 @@ def opened(session: Session, payment: Payment, dispute: ChargeDispute, *, actor:
 
 
 def closed(session: Session, payment: Payment, dispute: ChargeDispute, *, actor: str) -> str:
-    """Stripe closed the dispute: `lost` takes the money back out of the ledger; otherwise the
-    money stays and the collectors' task is done."""
+    """Stripe closed the dispute: `lost` takes the disputed money back out of the ledger; a SEPA
+    debit's `won` brings back what its opening took; otherwise the money stays and the
+    collectors' task is done."""
     task = _task(session, payment, dispute)
     audit.record(
         session,
@@ -105,12 +120,20 @@ def closed(session: Session, payment: Payment, dispute: ChargeDispute, *, actor:
             returned = _returned(session, payment, dispute, actor)
             return "debit_returned" if returned else "already_reversed"
         reversed_now = reverse_payment(
-            session, payment, reason=f"dispute_lost:{dispute.reason}", actor=actor
+            session,
+            payment,
+            reason=f"dispute_lost:{dispute.reason}",
+            actor=actor,
+            amount_minor=dispute.amount_minor,
+            ref=dispute.ref,
         )
         return "payment_reversed" if reversed_now else "already_reversed"
+    outcome = "dispute_closed"
+    if payment.method == SEPA and dispute.status == "won":
+        outcome = _recorded_again(session, payment, dispute, actor, task)
     if task is not None:
         task.status = TaskStatus.DONE
-    return "dispute_closed"
+    return outcome
 
 
 def _returned(session: Session, payment: Payment, dispute: ChargeDispute, actor: str) -> bool:
@@ -122,22 +145,70 @@ def _returned(session: Session, payment: Payment, dispute: ChargeDispute, actor:
     ).first()
     if charge is not None:
         return charges.failed(
-            session, charge, code=code, message=f"dispute {dispute.ref}", actor=actor
+            session,
+            charge,
+            code=code,
+            message=f"dispute {dispute.ref}",
+            actor=actor,
+            amount_minor=dispute.amount_minor,
+            ref=dispute.ref,
         )
-    return reverse_payment(session, payment, reason=code, actor=actor)
+    return reverse_payment(
+        session,
+        payment,
+        reason=code,
+        actor=actor,
+        amount_minor=dispute.amount_minor,
+        ref=dispute.ref,
+    )
+
+
+def _recorded_again(
+    session: Session, payment: Payment, dispute: ChargeDispute, actor: str, task: Task | None
+) -> str:
+    """A SEPA debit's dispute closed `won`: the bank gave back what the dispute took. It is
+    recorded as a payment of that amount, referenced by the dispute id (so once), on the
+    installment and invoices the reversal reopened; nobody is thanked for it."""
+    taken = reversal_by(session, payment, dispute.ref)
+    if taken is None:
+        return "dispute_closed"  # its opening reached no payment of ours: nothing came back
+    parts = taken.get("allocations") or []
+    outcome = record_payment(
+        session,
+        debtor_id=payment.debtor_id,
+        amount_minor=int(taken["amount_minor"]),
+        currency=payment.currency,
+        method=payment.method,
+        provider=payment.provider,
+        provider_ref=dispute.ref,
+        invoice_ids=list(dict.fromkeys(p["invoice_id"] for p in parts if p.get("invoice_id"))),
+        installment_id=next((p["installment_id"] for p in parts if p.get("installment_id")), None),
+        recorded_by=actor,
+        thank=False,
+    )
+    if not outcome.created:
+        return "already_recorded_again"
+    if task is not None:
+        task.details = {**task.details, "payment_recorded_again": outcome.payment.id}
+    audit.record(
+        session,
+        actor=actor,
+        action="payment.dispute_won",
+        entity=outcome.payment,
+        debtor_id=payment.debtor_id,
+        dispute_ref=dispute.ref,
+        reversed_payment_id=payment.id,
+        amount_minor=outcome.payment.amount_minor,
+        currency=payment.currency,
+        task_id=task.id if task is not None else None,
+    )
+    return "payment_recorded_again"
 
 
 def _task(session: Session, payment: Payment, dispute: ChargeDispute) -> Task | None:
-    """The collectors' task this dispute opened, if any."""
+    """The collectors' task this dispute opened, if any: `payment_disputed` for a card,
+    `charge_failed` for a SEPA debit it took back."""
     tasks = session.scalars(
         select(Task).where(Task.debtor_id == payment.debtor_id, Task.kind == "followup")
     )
-    return next(
-        (
-            t
-            for t in tasks
-            if (t.details or {}).get("reason") == DISPUTED
-            and (t.details or {}).get("dispute_ref") == dispute.ref
-        ),
-        None,
-    )
+    return next((t for t in tasks if (t.details or {}).get("dispute_ref") == dispute.ref), None)

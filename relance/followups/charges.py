@@ -287,11 +287,14 @@ def failed(
     message: str | None,
     actor: str,
     decline_code: str | None = None,
+    amount_minor: int | None = None,
+    ref: str | None = None,
 ) -> bool:
     """The charge failed, now or days after it was reported paid: reverse what it paid, then
     the follow-up of a failed charge. False when this failure was already handled.
 
-    A declined card is recorded with its issuer's reason when there is one (`failure_code`)."""
+    A declined card is recorded with its issuer's reason when there is one (`failure_code`). A
+    SEPA refund request (a dispute, `ref`) may take back only `amount_minor` of the debit."""
     if row.status == FAILED:
         return False
     was_paid = row.status == SUCCEEDED
@@ -305,7 +308,14 @@ def failed(
     reversed_payment = False
     payment = find_payment(session, row.provider_ref) if row.provider_ref else None
     if payment is not None:
-        reversed_payment = reverse_payment(session, payment, reason=row.failure_code, actor=actor)
+        reversed_payment = reverse_payment(
+            session,
+            payment,
+            reason=row.failure_code,
+            actor=actor,
+            amount_minor=amount_minor,
+            ref=ref,
+        )
     task = followup_task(
         session,
         debtor.id,
@@ -315,6 +325,7 @@ def failed(
         kind=row.kind,
         code=row.failure_code,
         late=was_paid,
+        **({"dispute_ref": ref} if ref else {}),
     )
     audit.record(
         session,

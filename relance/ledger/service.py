@@ -89,8 +89,14 @@ def lock_debtor(session: Session, debtor_id: int) -> Debtor:
 def standing() -> ColumnElement[bool]:
     """The payments whose money stayed: a reversed one (a SEPA debit returned, a dispute lost,
     `relance/ledger/reversal.py`) stops counting everywhere a payment counts (promises kept,
-    dashboard rates, experiments' outcomes). Its row stays, as evidence."""
-    return Payment.reversed_at.is_(None)
+    dashboard rates, experiments' outcomes). Its row stays, as evidence. One partly reversed (a
+    dispute for part of it) still counts, for what stayed (`kept_minor`)."""
+    return Payment.reversed_minor < Payment.amount_minor
+
+
+def kept_minor() -> ColumnElement[int]:
+    """What stayed of a payment: its amount less what came back."""
+    return Payment.amount_minor - Payment.reversed_minor
 
 
 def find_payment(session: Session, provider_ref: str) -> Payment | None:
@@ -457,7 +463,7 @@ def promise_met(session: Session, promise: Promise) -> bool:
     """The money paid since the promise was made reaches its amount, or every invoice it covered
     is paid. A reversed payment is money that did not stay: it keeps no promise."""
     paid_since = session.scalar(
-        select(func.coalesce(func.sum(Payment.amount_minor), 0)).where(
+        select(func.coalesce(func.sum(kept_minor()), 0)).where(
             Payment.debtor_id == promise.debtor_id,
             Payment.currency == promise.currency,
             Payment.received_at >= promise.created_at,

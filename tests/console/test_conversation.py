@@ -73,9 +73,13 @@ def test_a_reversed_payment_shows_as_reversed_with_its_reason(
     owner, conv, _h = make_handed_off_case(db)
     make_payment(db, owner, 2_500)
     make_payment(db, owner, 4_000, reversed_at=utcnow(), reversal_reason="dispute:general")
+    make_payment(
+        db, owner, 6_000, reversed_at=utcnow(), reversed_minor=1_500, reversal_reason="dispute_lost"
+    )
     html = as_collector.get(f"/console/conversations/{conv.id}").text
     assert "Paid €25.00 · card" in html
     assert "<s>Paid €40.00</s> reversed · card" in html and "(dispute:general)" in html
+    assert "Paid €60.00, €15.00 of it reversed · card" in html and "(dispute_lost)" in html
 
 
 def test_take_over_reply_and_hand_back(

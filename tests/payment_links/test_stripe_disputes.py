@@ -224,3 +224,111 @@ def test_a_closed_dispute_must_be_final_and_a_forged_one_is_refused(client, db, 
     assert (_count(db, WebhookEvent), _count(db, AuditEvent)) == before
     db.refresh(payment)
     assert payment.reversed_at is None and invoice.status == "paid"
+
+
+def _reversals(db):
+    return db.scalars(select(OutboxEvent).where(OutboxEvent.type == "payment.reversed")).all()
+
+
+def test_a_lost_card_dispute_for_part_of_the_payment_reverses_only_that_part(client, db, gateway):
+    """Stripe's `dispute.amount` can be less than the charge (part of an order disputed): losing
+    it takes back that amount only, once for the dispute."""
+    debtor, invoice, payment = _card_payment(db)  # 40 € paying F in full
+    dispute = StripeFake.dispute("pi_card_disputed", amount=1500, reason="product_unacceptable")
+    _deliver(client, "charge.dispute.created", dispute)
+    (task,) = db.scalars(select(Task).where(Task.debtor_id == debtor.id)).all()
+    assert task.details["partial"] is True
+
+    lost = _deliver(client, "charge.dispute.closed", dict(dispute, status="lost"))
+
+    assert lost.json()["outcome"] == "payment_reversed"
+    db.refresh(payment)
+    db.refresh(invoice)
+    assert (invoice.paid_minor, invoice.balance_minor, invoice.status) == (2500, 1500, "open")
+    assert sum(a.amount_minor for a in payment.allocations) == 2500
+    assert (payment.reversed_minor, payment.reversal_reason) == (
+        1500,
+        "dispute_lost:product_unacceptable",
+    )
+    assert [(e.data["amount_minor"], e.data["partial"]) for e in _reversals(db)] == [(1500, True)]
+    # The same dispute closed again (another event id) takes nothing more.
+    replay = _deliver(client, "charge.dispute.closed", dict(dispute, status="lost"))
+    assert replay.json()["outcome"] == "already_reversed"
+    db.refresh(invoice)
+    assert invoice.paid_minor == 2500 and len(_reversals(db)) == 1
+
+
+def test_a_sepa_refund_request_for_part_of_the_debit_reverses_only_its_amount(
+    client, db, gateway, sandbox_payments
+):
+    debtor, invoice, plan, charge = _sepa_debit(db)
+    charges.settled(db, charge, amount_minor=2000, currency="EUR", actor="stripe:webhook")
+    gateway.sent.clear()  # the thanks
+    first = plan.installments[0]
+    dispute = StripeFake.dispute("pi_sepa_disputed", amount=800, method="sepa_debit", status="lost")
+
+    answer = _deliver(client, "charge.dispute.created", dispute)
+
+    assert answer.json()["outcome"] == "debit_returned"
+    payment = db.scalars(select(Payment).where(Payment.provider_ref == "pi_sepa_disputed")).one()
+    for row in (payment, invoice, charge, first):
+        db.refresh(row)
+    assert (invoice.paid_minor, invoice.status) == (1200, "open")
+    assert (first.paid_minor, first.status) == (1200, "partial")
+    assert (payment.reversed_minor, charge.status) == (800, "failed")
+    (task,) = db.scalars(select(Task).where(Task.debtor_id == debtor.id)).all()
+    assert (task.details["reason"], task.details["dispute_ref"]) == ("charge_failed", dispute["id"])
+    (text,) = gateway.texts_for(debtor)
+    assert "8,00" in text  # the debtor is asked for what came back, not the whole debit
+
+    closed = _deliver(client, "charge.dispute.closed", dispute)
+    assert closed.json()["outcome"] == "already_reversed"
+    db.refresh(invoice)
+    assert invoice.paid_minor == 1200 and len(_reversals(db)) == 1
+
+
+@pytest.mark.parametrize("disputed", [2000, 800])
+def test_a_sepa_dispute_closed_won_records_the_debit_again_once(
+    client, db, gateway, sandbox_payments, disputed
+):
+    """Past eight weeks a SEPA debtor can only claim the debit was unauthorised; Stripe sends
+    their bank the mandate and the bank may cancel the dispute: `won`, the money is back. What
+    the dispute took back is recorded again, once; the charge_failed task is closed with it."""
+    debtor, invoice, plan, charge = _sepa_debit(db)
+    charges.settled(db, charge, amount_minor=2000, currency="EUR", actor="stripe:webhook")
+    first = plan.installments[0]
+    dispute = StripeFake.dispute(
+        "pi_sepa_disputed",
+        amount=disputed,
+        method="sepa_debit",
+        status="under_review",
+        reason="debit_not_authorized",
+    )
+    assert _deliver(client, "charge.dispute.created", dispute).json()["outcome"] == "debit_returned"
+    db.refresh(invoice)
+    assert invoice.paid_minor == 2000 - disputed
+    texts = len(gateway.texts_for(debtor))
+
+    won = _deliver(client, "charge.dispute.closed", dict(dispute, status="won"))
+
+    assert won.status_code == 200 and won.json()["outcome"] == "payment_recorded_again"
+    for row in (invoice, first):
+        db.refresh(row)
+    assert (invoice.paid_minor, first.paid_minor, first.status) == (2000, 2000, "paid")
+    again = db.scalars(select(Payment).where(Payment.provider_ref == dispute["id"])).one()
+    assert (again.amount_minor, again.method, again.reversed_minor) == (disputed, "sepa_debit", 0)
+    (task,) = db.scalars(select(Task).where(Task.debtor_id == debtor.id)).all()
+    assert (task.status, task.details["outcome"]) == ("done", "won")
+    assert task.details["payment_recorded_again"] == again.id
+    event = db.scalars(select(AuditEvent).where(AuditEvent.action == "payment.dispute_won")).one()
+    assert (event.details["dispute_ref"], event.details["amount_minor"]) == (
+        dispute["id"],
+        disputed,
+    )
+    assert len(gateway.texts_for(debtor)) == texts  # nobody thanks the debtor for it
+
+    replay = _deliver(client, "charge.dispute.closed", dict(dispute, status="won"))
+    assert replay.json()["outcome"] == "already_recorded_again"
+    db.refresh(invoice)
+    assert invoice.paid_minor == 2000
+    assert db.scalar(select(func.count(Payment.id)).where(Payment.debtor_id == debtor.id)) == 2

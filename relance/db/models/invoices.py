@@ -54,10 +54,13 @@ class Payment(TimestampMixin, Base):
     payment_link_id: Mapped[int | None] = mapped_column(ForeignKey("payment_links.id"))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     recorded_by: Mapped[str] = mapped_column(String(64), default="system")
-    # A debit that came back after it was recorded (SEPA: up to days later). Its allocations are
-    # removed and what it paid reopened (relance/ledger/reversal.py); the row stays as evidence.
+    # Money that came back after it was recorded (a SEPA debit returned, a dispute lost), all of
+    # it or, for a dispute of less than the payment, part of it (`reversed_minor`): that much is
+    # taken back from its allocations and the credit it left (relance/ledger/reversal.py); the
+    # row stays as evidence. Fully reversed, it counts nowhere a payment counts.
     reversed_at: Mapped[datetime | None]
     reversal_reason: Mapped[str | None] = mapped_column(String(64))
+    reversed_minor: Mapped[MinorUnits] = mapped_column(default=0, server_default="0")
 
     allocations: Mapped[list[PaymentAllocation]] = relationship(
         back_populates="payment", cascade="all, delete-orphan"

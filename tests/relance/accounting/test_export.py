@@ -124,3 +124,37 @@ def test_a_reversed_payment_stays_in_its_period_and_comes_back_in_the_next(db: S
     assert sum(Decimal(x.amount) for x in both) == 0
     data = json.loads(to_json(november, date(2026, 11, 1), date(2026, 12, 1)))
     assert data["totals"]["EUR"] == {"reversal": "-120.00"}
+
+
+def test_part_of_a_payment_coming_back_keeps_its_lines_and_adds_only_that_part(db):
+    """A card payment of October (100 € on F-P1, 20 € credit) disputed in November for 50 €:
+    October keeps the lines it made when received, November carries -50 € (the 20 € credit,
+    then 30 € of F-P1), the rest stays."""
+    debtor = make_debtor(db, customer_number="C-PART")
+    make_invoice(db, debtor, 10_000, number="F-P1", issued=date(2026, 9, 1), due=date(2026, 10, 1))
+    outcome = record_payment(
+        db,
+        debtor_id=debtor.id,
+        amount_minor=12_000,
+        currency="EUR",
+        method="card",
+        provider="stripe",
+        provider_ref="pi_partly_back",
+        thank=False,
+        received_at=datetime(2026, 10, 28, 9, tzinfo=UTC),
+    )
+    october_before = to_csv(journal(db, date(2026, 10, 1), date(2026, 11, 1)))
+    assert reverse_payment(
+        db, outcome.payment, reason="dispute_lost:general", actor="t", amount_minor=5000, ref="du_p"
+    )
+    outcome.payment.reversed_at = datetime(2026, 11, 3, 8, tzinfo=UTC)
+    db.flush()
+
+    assert to_csv(journal(db, date(2026, 10, 1), date(2026, 11, 1))) == october_before
+    november = journal(db, date(2026, 11, 1), date(2026, 12, 1))
+    assert [(x.date, x.type, x.invoice_number, x.amount) for x in november] == [
+        ("2026-11-03", "reversal", "", "-20.00"),
+        ("2026-11-03", "reversal", "F-P1", "-30.00"),
+    ]
+    both = journal(db, date(2026, 10, 1), date(2026, 12, 1))
+    assert sum(Decimal(x.amount) for x in both) == Decimal("70.00")

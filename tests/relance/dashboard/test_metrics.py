@@ -282,15 +282,31 @@ def test_a_reversed_payment_counts_as_no_payment(db: Session) -> None:
     assert plan.status == "completed"
     reverse_payment(db, outcome.payment, reason="MD06", actor="stripe:webhook")
     outcome.payment.reversed_at = _at(3)
+    partly = make_debtor(db)  # a card payment of which a dispute took back 7 € (a partial one)
+    make_invoice(db, partly, 2_000)
+    part = record_payment(
+        db,
+        debtor_id=partly.id,
+        amount_minor=2_000,
+        currency="EUR",
+        method="card",
+        provider="stripe",
+        provider_ref="pi_partly_disputed",
+        thank=False,
+        received_at=_at(16),
+    )
+    reverse_payment(db, part.payment, reason="dispute_lost", actor="t", amount_minor=700, ref="du")
+    part.payment.reversed_at = _at(3)
     db.flush()
 
     board = metrics.compute(db, as_of=AS_OF)
 
-    # Resolutions: the kept payment and the plan; neither returned payment.
-    assert (board.resolutions, board.self_served) == (2, 2)
+    # Resolutions: the kept payment, the partly disputed one and the plan; no returned payment.
+    assert (board.resolutions, board.self_served) == (3, 3)
     assert [(s.stage, s.contacted, s.paid) for s in board.stages] == [("reminder_1", 2, 1)]
     assert (board.plans_agreed, board.plans_completed) == (1, 0)
     weeks = dict(board.weekly_collections)
-    assert weeks[date(2026, 6, 8)] == 3_000
+    assert weeks[date(2026, 6, 8)] == 3_000 + 2_000
     assert weeks[date(2026, 6, 15)] == 5_000  # received that week: never rewritten
-    assert weeks[date(2026, 6, 22)] == -5_000 + 1_000 - 1_000  # came back; plan paid and returned
+    # came back; plan paid and returned; the disputed part only
+    assert weeks[date(2026, 6, 22)] == -5_000 + 1_000 - 1_000 - 700

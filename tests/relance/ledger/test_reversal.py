@@ -1,4 +1,5 @@
-"""reverse_payment: a reversed payment keeps no promise, and a held one gives back no credit."""
+"""reverse_payment: a reversed payment keeps no promise, a held one gives back no credit, and a
+dispute for part of a payment takes back only that part."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import select
 
-from relance.db.models import AuditEvent, Task
+from relance.db.models import AuditEvent, Payment, Task
 from relance.followups.service import PROMISE_GRACE_DAYS, run_followups
 from relance.ledger.reversal import reverse_payment
-from relance.ledger.service import Expected, Hold, record_payment
+from relance.ledger.service import Expected, Hold, open_balance, record_payment, standing
 from tests.factories import make_debtor, make_invoice, make_promise
 
 TODAY = date(2026, 3, 10)  # a Tuesday
@@ -94,3 +95,55 @@ def test_reversing_a_held_payment_removes_no_credit(db, gateway):
     assert debtor.credit_minor == 500
     reversal = db.scalars(select(AuditEvent).where(AuditEvent.action == "payment.reversed")).one()
     assert reversal.details["credit_removed_minor"] == 0
+
+
+def test_part_of_a_payment_comes_back_once_its_credit_first_then_its_latest_allocations(
+    db, gateway
+):
+    """A dispute for part of a payment (Stripe's `dispute.amount`) takes back that part only:
+    first what the payment left as credit, then its allocations from the latest; the rest
+    stays paid, the payment still counts for it, and the same dispute takes nothing twice."""
+    debtor = make_debtor(db, channels=("sms",))
+    older = make_invoice(db, debtor, 3000, due=TODAY - timedelta(days=60))
+    newer = make_invoice(db, debtor, 4000, due=TODAY - timedelta(days=30))
+    outcome = _pay(
+        db, debtor, 8000, "pi_partly"
+    )  # 30 € on the older, 40 € on the newer, 10 € credit
+    payment = outcome.payment
+    assert (older.status, newer.status, debtor.credit_minor) == ("paid", "paid", 1000)
+    owed = open_balance(db, debtor.id)
+
+    assert reverse_payment(
+        db,
+        payment,
+        reason="dispute_lost:general",
+        actor="stripe:webhook",
+        amount_minor=2500,
+        ref="du_1",
+    )
+
+    assert debtor.credit_minor == 0  # the 10 € credit first
+    assert (newer.paid_minor, newer.status) == (2500, "open")  # then 15 € of the latest allocation
+    assert (older.paid_minor, older.status) == (3000, "paid")
+    assert open_balance(db, debtor.id) == owed + 1500  # the invoices owe what came back of them
+    assert sum(a.amount_minor for a in payment.allocations) == 5500
+    assert newer.paid_minor == sum(
+        a.amount_minor for a in payment.allocations if a.invoice_id == newer.id
+    )
+    assert (payment.reversed_minor, payment.reversal_reason) == (2500, "dispute_lost:general")
+    assert db.scalar(select(Payment.id).where(standing(), Payment.id == payment.id)) == payment.id
+    event = db.scalars(select(AuditEvent).where(AuditEvent.action == "payment.reversed")).one()
+    assert (event.details["amount_minor"], event.details["partial"]) == (2500, True)
+    assert event.details["credit_removed_minor"] == 1000 and event.details["ref"] == "du_1"
+    assert [(a["invoice_id"], a["amount_minor"]) for a in event.details["allocations"]] == [
+        (newer.id, 1500)
+    ]
+
+    # The same dispute again takes nothing; what is left of the payment can still come back.
+    again = reverse_payment(db, payment, reason="x", actor="t", amount_minor=2500, ref="du_1")
+    assert not again and payment.reversed_minor == 2500 and newer.paid_minor == 2500
+    assert reverse_payment(db, payment, reason="MD06", actor="stripe:webhook")
+    assert payment.reversed_minor == 8000 and payment.allocations == []
+    assert (older.paid_minor, newer.paid_minor, debtor.credit_minor) == (0, 0, 0)
+    assert db.scalar(select(Payment.id).where(standing(), Payment.id == payment.id)) is None
+    assert not reverse_payment(db, payment, reason="MD06", actor="stripe:webhook")
