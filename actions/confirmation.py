@@ -40,6 +40,8 @@ from actions.plan_pending import plan_offer_just_made
 from bot.components.evidence import CONFIRM_INTENT, CONSEQUENTIAL
 
 ASK = "action_ask_confirmation"
+# What a form that the debtor withdrew from says (the same words as the other forms' "no" rules).
+CANCELLED = "utter_form_cancelled"
 CONFIRM = "action_confirm_consequential"
 PENDING_SLOT = "confirmation_pending"
 FALLBACK = "nlu_fallback"
@@ -110,14 +112,35 @@ class FormThatAsksBeforeLeaving(FormValidationAction, ABC):
     def name(self) -> str:
         """Abstract, so that the action server registers the forms, not this base."""
 
+    def withdraws(self, tracker: Tracker) -> bool:
+        """Whether the latest message takes the request back ("non laissez tomber" when the
+        dispute form asks what is wrong): the form ends with "no problem, let's leave it there"
+        and nothing is recorded. A form says which of its questions a "no" withdraws from; by
+        default none (a "no" is an answer, e.g. "no reference")."""
+        return False
+
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        if self.withdraws(tracker):
+            return [*_form_ended(tracker), FollowupAction(CANCELLED)]
         if foreign_weak_intent(tracker, self.own_intents) is None:
             return await super().run(dispatcher, tracker, domain)
-        requested = tracker.get_slot("requested_slot")
-        emptied = [SlotSet(requested, None)] if requested else []
-        return [*emptied, SlotSet("requested_slot", None), ActiveLoop(None), FollowupAction(ASK)]
+        return [*_form_ended(tracker), FollowupAction(ASK)]
+
+
+def _form_ended(tracker: Tracker) -> list[EventType]:
+    """The form stops here; the slot this message was taken for is emptied (it was no answer)."""
+    requested = tracker.get_slot("requested_slot")
+    emptied = [SlotSet(requested, None)] if requested else []
+    return [*emptied, SlotSet("requested_slot", None), ActiveLoop(None)]
+
+
+def declined(tracker: Tracker, question: str) -> bool:
+    """The debtor said no (the NLU's `deny`) while the form asked `question`."""
+    message = tracker.latest_message or {}
+    intent = (message.get("intent") or {}).get("name")
+    return intent == "deny" and tracker.get_slot("requested_slot") == question
 
 
 class ActionAskConfirmation(Action):

@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions._common import debtor_of, filled_slot, latest_text, not_an_answer, unit_of_work, utter
-from actions.confirmation import FormThatAsksBeforeLeaving
+from actions.confirmation import FormThatAsksBeforeLeaving, declined
 from actions.handoff import escalate_on_signal
 from actions.late_reasons import stated_reason
 from relance.disputes.service import classify_reason, create_dispute
@@ -45,6 +45,14 @@ class ValidateDisputeForm(FormThatAsksBeforeLeaving):
 
     def name(self) -> str:
         return "validate_dispute_form"
+
+    def withdraws(self, tracker: Tracker) -> bool:
+        """A "no" to "what is wrong?" ("non laissez tomber") drops the dispute; "non, c'est pas à moi"
+        names a reason and stays an answer. ("non" to the description is one: nothing to add.)
+        Seen in the simulator: the "no" was refused by the reason's mapping, the form was
+        rejected, the bot said "I didn't understand" and the next question ("combien je
+        dois ?") was a second misunderstanding, so a handoff."""
+        return declined(tracker, "dispute_reason") and classify_reason(latest_text(tracker)) is None
 
     def validate_dispute_reason(
         self,

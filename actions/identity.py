@@ -115,7 +115,14 @@ class ActionExplainIdentityCheck(Action):
     def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        utter(dispatcher, "utter_identity_why", identity_kind=get_settings().identity_check)
+        utter(
+            dispatcher,
+            "utter_identity_why",
+            identity_kind=get_settings().identity_check,
+            # Asked after the check ("pourquoi vous me demandez ça ?" once verified): "once it's
+            # confirmed" would read as if the answer had not been accepted.
+            verified=bool(tracker.get_slot("identity_verified")),
+        )
         return []
 
 

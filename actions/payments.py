@@ -13,13 +13,14 @@ from rasa_sdk.types import DomainDict
 from actions._common import (
     debtor_of,
     language,
+    latest_entity,
     not_an_answer,
     today,
     tracker_today,
     unit_of_work,
     utter,
 )
-from actions.confirmation import FormThatAsksBeforeLeaving
+from actions.confirmation import FormThatAsksBeforeLeaving, declined
 from actions.late_reasons import record_request_reason
 from payment_links.service import create_link
 from relance.errors import RelanceError
@@ -101,6 +102,11 @@ class ValidateAlreadyPaidForm(FormThatAsksBeforeLeaving):
 
     def name(self) -> str:
         return "validate_already_paid_form"
+
+    def withdraws(self, tracker: Tracker) -> bool:
+        """A "no" to "on what date did you pay?" ("non en fait") takes the payment report back; "non,
+        le 3" gives the date. ("no" to the reference question is an answer: no reference.)"""
+        return declined(tracker, "paid_date") and latest_entity(tracker, "date") is None
 
     def validate_paid_date(
         self,

@@ -58,7 +58,7 @@ PROVIDED: dict[str, Provided] = {
     # actions/ (through the NLG endpoint)
     "utter_ask_identity_answer": _p("identity_kind attempts_left"),
     "utter_identity_mismatch": _p("attempts_left"),
-    "utter_identity_why": _p("identity_kind"),
+    "utter_identity_why": _p("identity_kind", "verified"),
     "utter_balance": _p(
         "balance_minor currency invoice_count oldest_due_date",
         "next_installment_minor next_installment_date form_active",

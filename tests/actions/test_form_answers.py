@@ -270,3 +270,57 @@ def test_answers_and_strong_requests_stay_with_the_form(
     tracker = _tracker(debtor_setup, text, intent, "fr", "promise_date", guarded)
     events = _run(VALIDATORS[form](), tracker, dispatcher)
     assert not any(e.get("event") in ("active_loop", "followup") for e in events), events
+
+
+@pytest.mark.parametrize(
+    ("form", "slot", "text", "language"),
+    [
+        ("dispute", "dispute_reason", "non laissez tomber", "fr"),
+        ("dispute", "dispute_reason", "no forget it", "en"),
+        ("paid", "paid_date", "non en fait", "fr"),
+        ("paid", "paid_date", "no actually i haven't", "en"),
+    ],
+)
+def test_a_no_to_the_first_question_takes_the_request_back(
+    dispatcher: CollectingDispatcher,
+    debtor_setup: Setup,
+    form: str,
+    slot: str,
+    text: str,
+    language: str,
+) -> None:
+    """Simulator finding: "non laissez tomber" when the dispute form asked what was wrong was
+    refused by the slot's mapping, the form was rejected and the bot said it did not understand;
+    "combien je dois ?" next was a second misunderstanding, so a handoff. A "no" to the form's
+    first question now ends it with the other forms' "no problem, let's leave it there"."""
+    tracker = _tracker(debtor_setup, text, "deny", language, slot)
+    events = _run(VALIDATORS[form](), tracker, dispatcher)
+    assert {"event": "slot", "name": slot, "value": None, "timestamp": None} in events
+    assert events[-2:] == [
+        {"event": "active_loop", "name": None, "timestamp": None},
+        {"event": "followup", "name": "utter_form_cancelled", "timestamp": None},
+    ]
+    assert dispatcher.messages == []
+
+
+@pytest.mark.parametrize(
+    ("form", "slot", "text", "entities"),
+    [
+        ("dispute", "dispute_reason", "non c'est pas à moi cette facture", []),  # a reason
+        ("dispute", "dispute_details", "non", []),  # nothing to add: an answer
+        ("paid", "payment_reference", "non", []),  # no reference: an answer
+        ("paid", "paid_date", "non je l'ai payée le 3", [{"entity": "date", "value": "le 3"}]),
+    ],
+)
+def test_a_no_that_answers_stays_with_the_form(
+    dispatcher: CollectingDispatcher,
+    debtor_setup: Setup,
+    form: str,
+    slot: str,
+    text: str,
+    entities: list[dict[str, Any]],
+) -> None:
+    tracker = _tracker(debtor_setup, text, "deny", "fr", slot)
+    tracker.latest_message["entities"] = entities
+    events = _run(VALIDATORS[form](), tracker, dispatcher)
+    assert not any(e.get("event") in ("active_loop", "followup") for e in events), events

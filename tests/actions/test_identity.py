@@ -11,12 +11,19 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from actions.identity import ActionAskIdentityAnswer, ActionMarkWrongPerson, ValidateIdentityForm
+from actions.identity import (
+    ActionAskIdentityAnswer,
+    ActionExplainIdentityCheck,
+    ActionMarkWrongPerson,
+    ValidateIdentityForm,
+)
 from relance.db.models import AuditEvent, Contact, Conversation, Debtor
+from relance.nlg.renderer import render
 from relance.settings import get_settings
 from tests.actions.conftest import make_tracker, responses, slots_for
 from tests.factories import make_conversation, make_debtor, make_invoice
 from tests.support.identity_attacks import postcode_list_sms
+from tests.relance.nlg.test_every_template import TEMPLATES
 
 
 def test_right_postcode_verifies(db: Session, dispatcher, debtor_setup) -> None:
@@ -388,3 +395,30 @@ def test_a_sentence_read_as_off_topic_is_no_answer(
     slots = _run_form(dispatcher, _form_turn(debtor_setup, text, "out_of_scope"))
     assert "identity_answer" not in slots and "identity_attempts" not in slots
     assert db.scalars(select(AuditEvent).where(AuditEvent.action == "identity.failed")).all() == []
+
+
+@pytest.mark.parametrize(
+    ("verified", "language", "said", "not_said"),
+    [
+        (True, "fr", "C'est fait", "Dès que c'est confirmé"),
+        (False, "fr", "Dès que c'est confirmé", "C'est fait"),
+        (True, "en", "That's done", "Once it's confirmed"),
+    ],
+)
+def test_why_the_check_after_it_passed_says_it_is_done(
+    dispatcher: CollectingDispatcher,
+    debtor_setup: tuple[Debtor, Conversation],
+    verified: bool,
+    language: str,
+    said: str,
+    not_said: str,
+) -> None:
+    """Simulator finding: "pourquoi vous me demandez ça ?" right after a correct postcode got
+    "once it's confirmed, I can help", as if the answer had not been accepted."""
+    owner, conv = debtor_setup
+    tracker = make_tracker(slots_for(owner, conv, identity_verified=verified, language=language))
+    ActionExplainIdentityCheck().run(dispatcher, tracker, {})
+    message = dispatcher.messages[0]
+    variables = {k: v for k, v in message.items() if k not in ("response", "json_message")}
+    text = render(TEMPLATES, "utter_identity_why", language=language, variables=variables)
+    assert said in text and not_said not in text
