@@ -599,6 +599,8 @@ def plan_post(
     settings: AppSettings,
     installments: Annotated[int, Form(ge=2, le=60)],
     frequency: Annotated[str, Form(max_length=16)],
+    # The plan's first payment as offered (a counter-offer may raise it to the policy's floor).
+    first_amount: Annotated[int | None, Form(ge=1, lt=10**12)] = None,
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     """Accept an offered plan (`accept`) or ask for another one (`approval`): the same form,
@@ -611,7 +613,14 @@ def plan_post(
         if choice == "accept"
         else (service.ask_plan_approval, "approval")
     )
-    act(db, ctx.debtor, installments=installments, frequency=frequency, today=ctx.today())
+    act(
+        db,
+        ctx.debtor,
+        installments=installments,
+        frequency=frequency,
+        first_minor=first_amount,
+        today=ctx.today(),
+    )
     return _redirect(f"{ctx.base}?done={done}", ctx.data, settings)
 
 

@@ -368,33 +368,58 @@ def has_live_plan(session: Session, debtor: Debtor) -> bool:
 
 
 def evaluate_plan(
-    session: Session, debtor: Debtor, *, installments: int, frequency: str, today: date
+    session: Session,
+    debtor: Debtor,
+    *,
+    installments: int,
+    frequency: str,
+    today: date,
+    first_minor: int | None = None,
 ) -> plans.Evaluation:
-    """The assistant's evaluation of a requested plan (within limits, counter-offer, approval)."""
+    """The assistant's evaluation of a requested plan (within limits, counter-offer, approval).
+
+    `first_minor` is a first payment other than an equal share, as the assistant's
+    `plan_first_amount`: a counter-offer raises the first payment to the policy's floor, and
+    accepting it must ask for that very schedule, not the even one the floor refused."""
     if not 2 <= installments <= 60:
         raise BadInput("bad_installments", "the number of instalments must be between 2 and 60")
     if frequency not in plans.PERIOD_DAYS:
         raise BadInput("bad_frequency", "unknown frequency")
     total, currency = _plan_basis(session, debtor)
+    if first_minor is not None and not 0 < first_minor < total:
+        # plans.split would quietly share the total equally instead: not what was asked.
+        raise BadInput("bad_first_amount", "the first payment must be part of the amount owed")
     return plans.evaluate(
         plan_limits_for(session, debtor, total),
         total_minor=total,
         currency=currency,
         installments=installments,
         frequency=frequency,
+        first_minor=first_minor,
         today=today,
     )
 
 
 def accept_plan(
-    session: Session, debtor: Debtor, *, installments: int, frequency: str, today: date
+    session: Session,
+    debtor: Debtor,
+    *,
+    installments: int,
+    frequency: str,
+    today: date,
+    first_minor: int | None = None,
 ) -> PaymentPlan:
     """Create the plan if the assistant would agree it on its own; anything else is refused
-    (the form only offers such plans, and a counter-offer is one)."""
+    (the form only offers such plans, and a counter-offer is one, with its first payment)."""
     if plans_repository.live_plan(session, debtor.id) is not None:
         raise PolicyViolation("plan_exists", "a payment plan is already in place")
     evaluation = evaluate_plan(
-        session, debtor, installments=installments, frequency=frequency, today=today
+        session,
+        debtor,
+        installments=installments,
+        frequency=frequency,
+        today=today,
+        first_minor=first_minor,
     )
     if evaluation.status != "within_limits" or evaluation.proposal is None:
         raise PolicyViolation("plan_outside_limits", "this plan needs a collector's approval")
@@ -490,14 +515,25 @@ def revoke_mandate(session: Session, debtor: Debtor, mandate_id: int) -> SavedPa
 
 
 def ask_plan_approval(
-    session: Session, debtor: Debtor, *, installments: int, frequency: str, today: date
+    session: Session,
+    debtor: Debtor,
+    *,
+    installments: int,
+    frequency: str,
+    today: date,
+    first_minor: int | None = None,
 ) -> PaymentPlan:
     """Keep a plan outside the limits for a collector, as the assistant does (dunning pauses,
     an approval task and a handoff)."""
     if plans_repository.live_plan(session, debtor.id) is not None:
         raise PolicyViolation("plan_exists", "a payment plan is already in place")
     evaluation = evaluate_plan(
-        session, debtor, installments=installments, frequency=frequency, today=today
+        session,
+        debtor,
+        installments=installments,
+        frequency=frequency,
+        today=today,
+        first_minor=first_minor,
     )
     if evaluation.status == "within_limits" or evaluation.requested is None:
         raise PolicyViolation("plan_within_limits", "this plan can be chosen directly")
