@@ -77,6 +77,7 @@ def render_page(template: str, language: str, **context: Any) -> str:
         "creditor": settings.creditor_name,
         "creditor_phone": settings.creditor_phone,
         "notice": None,
+        "notice_values": {},
         "error": None,
         "title": None,
         "title_key": None,

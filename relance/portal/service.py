@@ -29,6 +29,7 @@ from relance.db.models import (
     Invoice,
     Letter,
     Message,
+    PaymentLink,
     PaymentPlan,
     Promise,
 )
@@ -326,6 +327,25 @@ def pay_installment(session: Session, debtor: Debtor, installment_id: int) -> st
     return url
 
 
+@dataclass(frozen=True)
+class PaymentBack:
+    """A payment the debtor comes back from: its amount, and whether it is recorded yet."""
+
+    amount_minor: int
+    currency: str
+    recorded: bool
+
+
+def payment_back(session: Session, debtor: Debtor, link_id: int) -> PaymentBack | None:
+    """What the overview says on the way back from a checkout started here: the link's amount,
+    and whether its payment is recorded (Stripe's webhook may arrive after the debtor does).
+    None for a link that is not this debtor's: nothing is said about it."""
+    link = session.get(PaymentLink, link_id) if link_id else None
+    if link is None or link.debtor_id != debtor.id:
+        return None
+    return PaymentBack(link.amount_minor, link.currency, link.paid_at is not None)
+
+
 # --- plans ----------------------------------------------------------------------------------
 
 
@@ -449,6 +469,7 @@ def start_direct_debit(
     mandate_text: str,
     locale: str,
     return_url: str,
+    cancel_url: str,
 ) -> str:
     """The provider's mandate page for this plan (`relance.plans.mandates`); `mandate_text` is
     the text the debtor was shown, stored with the mandate."""
@@ -459,6 +480,7 @@ def start_direct_debit(
         mandate_text=mandate_text,
         locale=locale,
         return_url=return_url,
+        cancel_url=cancel_url,
     )
     note_in_timeline(
         session, debtor, "started a SEPA direct debit mandate for the plan", kind="mandate_started"
@@ -481,6 +503,7 @@ def start_card(
     consent_text: str,
     locale: str,
     return_url: str,
+    cancel_url: str,
 ) -> str:
     """The provider's page where the debtor gives the card for this plan's installments
     (`relance.plans.mandates`); `consent_text`, what the debtor was shown, is stored with it."""
@@ -491,6 +514,7 @@ def start_card(
         consent_text=consent_text,
         locale=locale,
         return_url=return_url,
+        cancel_url=cancel_url,
     )
     note_in_timeline(
         session, debtor, "started keeping a card on file for the plan", kind="card_started"

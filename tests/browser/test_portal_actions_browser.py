@@ -8,6 +8,7 @@ runs on every page reached on the way (screenshots in $RELANCE_SCREENSHOTS)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import date, time, timedelta
 from pathlib import Path
@@ -96,23 +97,34 @@ def test_pay_everything_through_the_sandbox_checkout_records_the_payment(
     phone.wait_for_url("**/pay/*")
     assert phone.evaluate("document.documentElement.lang") == language
     assert total in text(phone)
+    back = phone.get_by_role("link", name=payer_t(language, "back_to_account"))
+    assert back.get_attribute("href") == account.path
     axe(phone, f"pay-{language}-payer-page", screens_dir)
     phone.get_by_role("button", name=payer_t(language, "pay_button", amount=total)).click()
 
     phone.wait_for_url("**/pay/sandbox/*")
     axe(phone, f"pay-{language}-sandbox-checkout", screens_dir)
+    success = phone.input_value("input[name=success]")
     phone.get_by_role("button", name=payer_t(language, "sandbox_pay")).click()
-    phone.get_by_text(payer_t(language, "sandbox_paid", amount=total)).wait_for()
-    axe(phone, f"pay-{language}-sandbox-paid", screens_dir)
 
+    # Paid: the checkout's success URL, which brings the debtor back to the portal's page.
+    phone.wait_for_url(f"**{account.path}?done=paid&link=*")
+    assert said(phone, "status") == t(language, "done_paid", amount=total)
+    assert t(language, "nothing_to_pay") in text(phone)
+    axe(phone, f"pay-{language}-back-on-the-portal", screens_dir)
+
+    # The same success URL reached from elsewhere (as from Stripe's site): thanks and a link,
+    # which keeps the portal's session (a click on our page sends its SameSite=Strict cookie).
+    phone.goto(success)
+    assert payer_t(language, "received_title") in text(phone)
+    axe(phone, f"pay-{language}-received-from-elsewhere", screens_dir)
+    phone.get_by_role("link", name=payer_t(language, "back_to_account")).click()
+    phone.wait_for_url(f"**{account.path}?done=paid&link=*")
+    assert said(phone, "status") == t(language, "done_paid", amount=total)
     (payment,) = _rows(live_server, Payment, account.debtor_id)
     assert (payment.amount_minor, payment.currency, payment.provider) == (60_990, "EUR", "sandbox")
     assert _invoice_statuses(live_server, account.invoice_ids) == ["paid", "paid"]
     assert [kind for kind, _ in timeline(live_server, account.debtor_id)] == ["payment_started"]
-
-    phone.goto(base + account.path)
-    assert t(language, "nothing_to_pay") in text(phone)
-    axe(phone, f"pay-{language}-nothing-left", screens_dir)
 
 
 @LANGUAGES
@@ -133,18 +145,30 @@ def test_pay_the_ticked_invoice_after_a_declined_card(
     phone.get_by_role("button", name=payer_t(language, "pay_button", amount=amount)).click()
     phone.wait_for_url("**/pay/sandbox/*")
     phone.get_by_role("button", name=payer_t(language, "sandbox_decline")).click()
-    phone.wait_for_url("**?declined=1")
+    phone.wait_for_url("**&declined=1")
     assert said(phone) == payer_t(language, "sandbox_declined")
     axe(phone, f"pay-{language}-sandbox-declined", screens_dir)
     assert _rows(live_server, Payment, account.debtor_id) == []
 
+    # Cancelled: back on the payer page, which still leads back to the account.
+    phone.get_by_role("link", name=payer_t(language, "sandbox_cancel")).click()
+    phone.wait_for_url(re.compile(r"/pay/[^/]+\?checkout=cancelled&return="))
+    assert said(phone, "status") == payer_t(language, "cancelled")
+    axe(phone, f"pay-{language}-cancelled-from-the-portal", screens_dir)
+    phone.get_by_role("link", name=payer_t(language, "back_to_account")).click()
+    phone.wait_for_url(f"**{account.path}")
+    assert phone.locator(f"#inv-{second}").is_visible()
+
+    phone.check(f"#inv-{second}")
+    phone.get_by_role("button", name=t(language, "pay_selected")).click()
+    phone.get_by_role("button", name=payer_t(language, "pay_button", amount=amount)).click()
+    phone.wait_for_url("**/pay/sandbox/*")
     phone.get_by_role("button", name=payer_t(language, "sandbox_pay")).click()
-    phone.get_by_text(payer_t(language, "sandbox_paid", amount=amount)).wait_for()
+    phone.wait_for_url(f"**{account.path}?done=paid&link=*")
+    assert said(phone, "status") == t(language, "done_paid", amount=amount)
     (payment,) = _rows(live_server, Payment, account.debtor_id)
     assert payment.amount_minor == 12_990
     assert _invoice_statuses(live_server, [first, second]) == ["open", "paid"]
-
-    phone.goto(base + account.path)
     assert phone.locator(f"#inv-{second}").count() == 0
     assert phone.locator(f"#inv-{first}").is_visible()
 
