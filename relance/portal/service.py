@@ -43,8 +43,9 @@ from relance.db.models.enums import (
 )
 from relance.disputes import service as disputes
 from relance.errors import BadInput, NotFound, PolicyViolation
+from relance.followups.charges import FAILED, failure_reason
 from relance.handoff import service as handoff
-from relance.ledger.models import SavedPaymentMethod
+from relance.ledger.models import InstallmentCharge, SavedPaymentMethod
 from relance.ledger.ports import get_payments
 from relance.letters.amounts import ClaimLine, compute_claim
 from relance.nlg.formatting import money
@@ -83,6 +84,16 @@ class InvoiceLine:
         return self.invoice.status == InvoiceStatus.DISPUTED
 
 
+@dataclass(frozen=True)
+class ChargeFailure:
+    """Why the automatic payment of an instalment failed, as the message the debtor got after
+    it says: `kind` names that message (card, or sepa_debit), `reason` is
+    `relance.followups.charges.failure_reason` of the provider's code."""
+
+    kind: str
+    reason: str
+
+
 @dataclass
 class Overview:
     debtor: Debtor
@@ -104,6 +115,7 @@ class Overview:
     numbers: dict[int, str] = field(default_factory=dict)  # every invoice of the debtor
     documents: dict[int, str] = field(default_factory=dict)  # invoice id -> ".pdf" / ".xml"
     live_plan_id: int | None = None  # running or awaiting approval: no second plan is offered
+    charge_failures: dict[int, ChargeFailure] = field(default_factory=dict)  # by instalment id
 
     @property
     def total_minor(self) -> int:
@@ -189,12 +201,45 @@ def overview(session: Session, debtor: Debtor, today: date) -> Overview:
             ).all()
         ),
         live_plan_id=live.id if (live := plans_repository.live_plan(session, debtor.id)) else None,
+        charge_failures=charge_failures(session, plans_rows),
         documents={
             line.invoice.id: document.path.suffix.lower()
             for line in lines
             if (document := invoice_document(line.invoice)) is not None
         },
     )
+
+
+def charge_failures(session: Session, plan_rows: Sequence[PaymentPlan]) -> dict[int, ChargeFailure]:
+    """The unpaid instalments of running plans whose latest automatic charge failed, and why.
+
+    Only the latest attempt counts: a new mandate's debit under way or settled replaces the
+    failure, and an instalment paid since (by its link) has nothing left to explain."""
+    unpaid = [
+        inst.id
+        for plan in plan_rows
+        if plan.status == PlanStatus.ACTIVE
+        for inst in plan.installments
+        if inst.status != InstallmentStatus.PAID
+    ]
+    if not unpaid:
+        return {}
+    latest: dict[int, InstallmentCharge] = {}
+    for row in session.scalars(
+        select(InstallmentCharge)
+        .where(InstallmentCharge.installment_id.in_(unpaid))
+        .order_by(InstallmentCharge.installment_id, InstallmentCharge.attempt)
+    ):
+        latest[row.installment_id] = row
+    return {
+        installment_id: ChargeFailure(
+            # The message a failure sends: a debit's, or else a card's (charges.FAILED_RESPONSE).
+            kind=mandates.SEPA if row.kind == mandates.SEPA else mandates.CARD,
+            reason=failure_reason(row.failure_code),
+        )
+        for installment_id, row in latest.items()
+        if row.status == FAILED
+    }
 
 
 def letter_of(session: Session, debtor: Debtor, letter_id: int) -> Path:
