@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -25,12 +26,13 @@ from payment_links.providers.sandbox import (
     setup_succeeded_event,
     signature_header,
 )
+from payment_links.returns import own_page, portal_page
 from payment_links.service import LinkState
 from relance.db.models import Debtor, Installment, PaymentLink
 from relance.errors import BadInput
 from relance.ledger.models import SavedPaymentMethod
 from relance.nlg.formatting import money
-from relance.settings import Settings
+from relance.settings import Settings, get_settings
 from relance.web.deps import AppSettings, DbSession
 
 router = APIRouter(tags=["payments"])
@@ -73,46 +75,89 @@ def _language(session: Session, link: PaymentLink | None, request: Request) -> s
     return language_of(request.headers.get("accept-language"))
 
 
-def _state_page(language: str, state: LinkState, link: PaymentLink | None) -> HTMLResponse:
+def _state_page(
+    language: str, state: LinkState, link: PaymentLink | None, back: str | None = None
+) -> HTMLResponse:
     status_code, key = STATE_PAGES[state]
     values: dict[str, Any] = {}
     if link is not None:
         values["amount"] = money(link.amount_minor, link.currency, language)
     html = render_page(
-        "message.html", language, title_key=f"{key}_title", body_key=key, values=values
+        "message.html", language, title_key=f"{key}_title", body_key=key, values=values, back=back
     )
     return _page(html, status_code)
 
 
-def _confirming(language: str) -> HTMLResponse:
+def _confirming(language: str, back: str | None = None) -> HTMLResponse:
     """Paid at the provider; the webhook will record it (and the debtor gets the thanks)."""
     return _page(
-        render_page("message.html", language, title_key="confirming_title", body_key="confirming")
+        render_page(
+            "message.html",
+            language,
+            title_key="confirming_title",
+            body_key="confirming",
+            back=back,
+        )
     )
+
+
+def _received(language: str, link: PaymentLink, back: str | None = None) -> HTMLResponse:
+    amount = money(link.amount_minor, link.currency, language)
+    return _page(
+        render_page(
+            "message.html",
+            language,
+            title_key="received_title",
+            body_key="received",
+            values={"amount": amount},
+            back=back,
+        )
+    )
+
+
+def _paid_back_to_portal(
+    request: Request, language: str, link: PaymentLink, state: LinkState, portal: str
+) -> Response:
+    """A checkout paid from the portal ends on the portal's page, which says whether the payment
+    is recorded yet (`done=paid`; Stripe's webhook may come after the debtor).
+
+    Redirected only when the browser says the whole way here was on this site (the sandbox's
+    checkout): the portal's session cookie is SameSite=Strict, and a browser coming back from
+    Stripe's site does not send it through a redirect, so the debtor would meet the identity
+    check instead of their account. That debtor gets the thanks here, and "Back to my account"
+    (a click on our page, which sends the cookie)."""
+    target = f"{portal}?done=paid&link={link.id}"
+    if request.headers.get("sec-fetch-site") == "same-origin":
+        return RedirectResponse(target, status_code=303, headers=PAGE_HEADERS)
+    if state == LinkState.PAID:
+        return _received(language, link, target)
+    return _confirming(language, target)
 
 
 @router.get("/pay/{token}", response_class=HTMLResponse)
 def pay_page(
-    token: str, request: Request, db: DbSession, checkout: str | None = None
-) -> HTMLResponse:
+    token: str,
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    checkout: str | None = None,
+    return_to: Annotated[str, Query(alias="return", max_length=500)] = "",
+) -> Response:
+    """`return`: the portal page the payment was started from (payment_links/returns.py), for
+    "Back to my account" and the end of a paid checkout."""
     link = service.find_link(db, token)
     state = service.link_state(db, link)
     language = _language(db, link, request)
+    back = portal_page(settings, return_to)
+    paid_or_paying = state in (LinkState.PAID, LinkState.OPEN)
+    if checkout == "success" and back is not None and paid_or_paying and link is not None:
+        return _paid_back_to_portal(request, language, link, state, back)
     if checkout == "success" and state == LinkState.PAID and link is not None:
-        amount = money(link.amount_minor, link.currency, language)
-        return _page(
-            render_page(
-                "message.html",
-                language,
-                title_key="received_title",
-                body_key="received",
-                values={"amount": amount},
-            )
-        )
+        return _received(language, link)
     if checkout == "success" and state == LinkState.OPEN:
         return _confirming(language)
     if state != LinkState.OPEN or link is None:
-        return _state_page(language, state, link)
+        return _state_page(language, state, link, back)
     debtor = db.get(Debtor, link.debtor_id)
     installment = db.get(Installment, link.installment_id) if link.installment_id else None
     return _page(
@@ -125,19 +170,26 @@ def pay_page(
             installment_seq=installment.seq if installment else "",
             action=f"/pay/{token}",
             notice="cancelled" if checkout == "cancelled" else None,
+            back=back,
         )
     )
 
 
 @router.post("/pay/{token}")
 def start_checkout(
-    token: str, request: Request, db: DbSession, settings: AppSettings, provider: Provider
+    token: str,
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    provider: Provider,
+    return_url: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     link = service.find_link(db, token)
     language = _language(db, link, request)
     state = service.link_state(db, link)
+    back = portal_page(settings, return_url)
     if state != LinkState.OPEN or link is None:
-        return _state_page(language, state, link)
+        return _state_page(language, state, link, back)
     references = ", ".join(inv.number for inv in service.link_invoices(db, link))
     description = translate(
         language,
@@ -147,7 +199,13 @@ def start_checkout(
     )
     try:
         started = service.start_checkout(
-            db, token, provider, description=description, locale=language, settings=settings
+            db,
+            token,
+            provider,
+            description=description,
+            locale=language,
+            settings=settings,
+            return_to=back,
         )
     except ProviderError:
         return _page(
@@ -156,13 +214,14 @@ def start_checkout(
                 language,
                 title_key="provider_error_title",
                 body_key="provider_error",
+                back=back,
             ),
             503,
         )
     if started.state == LinkState.PROCESSING:
-        return _confirming(language)
+        return _confirming(language, back)
     if started.url is None:
-        return _state_page(language, started.state, started.link)
+        return _state_page(language, started.state, started.link, back)
     return RedirectResponse(started.url, status_code=303, headers=PAGE_HEADERS)
 
 
@@ -174,18 +233,36 @@ def _sandbox_link(db: Session, settings: Settings, session_id: str) -> PaymentLi
     return query.first()
 
 
+def _sandbox_returns_refused(language: str) -> HTMLResponse:
+    """A sandbox checkout whose address lacks its success or cancel URL, or names another site:
+    the sandbox could not end it as Stripe would (and never sends anyone elsewhere)."""
+    html = render_page(
+        "message.html", language, title_key="sandbox_returns_title", body_key="sandbox_returns"
+    )
+    return _page(html, 400)
+
+
+# The success and cancel URLs the sandbox's checkout page carries (SandboxProvider._url).
+ReturnUrl = Annotated[str, Query(max_length=2000)]
+ReturnField = Annotated[str, Form(max_length=2000)]
+
+
 @router.get("/pay/sandbox/{session_id}", response_class=HTMLResponse)
 def sandbox_checkout(
     session_id: str,
     request: Request,
     db: DbSession,
     settings: AppSettings,
+    success: ReturnUrl = "",
+    cancel: ReturnUrl = "",
     declined: int = 0,
 ) -> HTMLResponse:
     link = _sandbox_link(db, settings, session_id)
     language = _language(db, link, request)
     if link is None:
         return _state_page(language, LinkState.UNKNOWN, None)
+    if not (own_page(settings, success) and own_page(settings, cancel)):
+        return _sandbox_returns_refused(language)
     state = service.link_state(db, link)
     if state not in (LinkState.OPEN, LinkState.PAID):
         return _state_page(language, state, link)
@@ -197,6 +274,8 @@ def sandbox_checkout(
             paid=state == LinkState.PAID,
             declined=bool(declined),
             action=f"/pay/sandbox/{session_id}/complete",
+            success_url=success,
+            cancel_url=cancel,
         )
     )
 
@@ -209,12 +288,18 @@ def sandbox_complete(
     settings: AppSettings,
     provider: Provider,
     outcome: Annotated[str, Form()],
+    success: ReturnField = "",
+    cancel: ReturnField = "",
 ) -> Response:
-    """The sandbox's buttons: Stripe-shaped signed events through the real webhook handler."""
+    """The sandbox's buttons: Stripe-shaped signed events through the real webhook handler,
+    then what Stripe Checkout does: paid, to the success URL; declined, the page again to try
+    another card."""
     link = _sandbox_link(db, settings, session_id)
     language = _language(db, link, request)
     if link is None:
         return _state_page(language, LinkState.UNKNOWN, None)
+    if not (own_page(settings, success) and own_page(settings, cancel)):
+        return _sandbox_returns_refused(language)
     state = service.link_state(db, link)
     if state == LinkState.OPEN:
         result = "success" if outcome == "success" else "decline"
@@ -229,8 +314,12 @@ def sandbox_complete(
             )
     elif state != LinkState.PAID:
         return _state_page(language, state, link)
-    target = f"/pay/sandbox/{session_id}" + ("" if outcome == "success" else "?declined=1")
-    return RedirectResponse(target, status_code=303, headers=PAGE_HEADERS)
+    if outcome == "success" or state == LinkState.PAID:
+        return RedirectResponse(success, status_code=303, headers=PAGE_HEADERS)
+    again = urlencode({"success": success, "cancel": cancel, "declined": 1})
+    return RedirectResponse(
+        f"/pay/sandbox/{session_id}?{again}", status_code=303, headers=PAGE_HEADERS
+    )
 
 
 def _sandbox_mandate(db: Session, settings: Settings, setup_id: str) -> SavedPaymentMethod | None:
@@ -260,14 +349,16 @@ def _mandate_page(
     saved: SavedPaymentMethod,
     language: str,
     setup_id: str,
-    return_url: str,
+    returns: tuple[str, str],
     error: str | None = None,
     status_code: int = 200,
     iban: str = "",
     outcome: str = "",
 ) -> HTMLResponse:
     """The form; after a refusal, what the debtor typed is filled back in (to be corrected, not
-    retyped on a phone) and the error is tied to the field, which takes the focus."""
+    retyped on a phone) and the error is tied to the field, which takes the focus. `returns`:
+    the set-up's return and cancel URLs; the cancel one, a portal page, is "Back to my account"."""
+    return_url, cancel_url = returns
     html = render_page(
         "sandbox_mandate.html",
         language,
@@ -275,6 +366,7 @@ def _mandate_page(
         outcomes=SEPA_OUTCOMES,
         action=f"/pay/sandbox/mandate/{setup_id}",
         return_url=return_url,
+        back=portal_page(get_settings(), cancel_url),
         error=error,
         iban=iban,
         chosen=outcome if outcome in SEPA_OUTCOMES else SEPA_OUTCOMES[0],
@@ -294,13 +386,14 @@ def sandbox_mandate(
     db: DbSession,
     settings: AppSettings,
     return_url: Annotated[str, Query(alias="return", max_length=500)] = "",
+    cancel: Annotated[str, Query(max_length=500)] = "",
 ) -> HTMLResponse:
     """The sandbox's stand-in for Stripe's mandate page: the mandate text, an IBAN field."""
     saved = _sandbox_mandate(db, settings, setup_id)
     language = _mandate_language(db, saved, request)
     if saved is None:
         return _mandate_message(language, "mandate_unknown", 404)
-    return _mandate_page(saved, language, setup_id, return_url)
+    return _mandate_page(saved, language, setup_id, (return_url, cancel))
 
 
 @router.post("/pay/sandbox/mandate/{setup_id}")
@@ -313,6 +406,7 @@ def sandbox_mandate_accept(
     iban: Annotated[str, Form(max_length=100)] = "",
     outcome: Annotated[str, Form(max_length=10)] = "",
     return_url: Annotated[str, Form(max_length=500)] = "",
+    cancel_url: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     """IBAN checked (schwifty) and dropped but for its last four; then the signed
     `setup_intent.succeeded` Stripe would send, through the real webhook handler. A refused form
@@ -321,9 +415,10 @@ def sandbox_mandate_accept(
     language = _mandate_language(db, saved, request)
     if saved is None:
         return _mandate_message(language, "mandate_unknown", 404)
+    returns = (return_url, cancel_url)
     if outcome not in SEPA_OUTCOMES:
         return _mandate_page(
-            saved, language, setup_id, return_url, "mandate_bad_outcome", 400, iban=iban
+            saved, language, setup_id, returns, "mandate_bad_outcome", 400, iban=iban
         )
     try:
         last4 = sepa_last4(iban)
@@ -332,7 +427,7 @@ def sandbox_mandate_accept(
             saved,
             language,
             setup_id,
-            return_url,
+            returns,
             f"mandate_{exc.code}",
             400,
             iban=iban,
@@ -367,17 +462,20 @@ def _card_page(
     saved: SavedPaymentMethod,
     language: str,
     setup_id: str,
-    return_url: str,
+    returns: tuple[str, str],
     error: str | None = None,
     status_code: int = 200,
     number: str = "",
 ) -> HTMLResponse:
+    """As `_mandate_page`, for a card kept on file."""
+    return_url, cancel_url = returns
     html = render_page(
         "sandbox_card.html",
         language,
         consent_text=saved.mandate_text,
         action=f"/pay/sandbox/card-setup/{setup_id}",
         return_url=return_url,
+        back=portal_page(get_settings(), cancel_url),
         error=error,
         number=number,
     )
@@ -391,13 +489,14 @@ def sandbox_card(
     db: DbSession,
     settings: AppSettings,
     return_url: Annotated[str, Query(alias="return", max_length=500)] = "",
+    cancel: Annotated[str, Query(max_length=500)] = "",
 ) -> HTMLResponse:
     """The sandbox's stand-in for Stripe's page where a card is kept for later charges."""
     saved = _sandbox_card(db, settings, setup_id)
     language = _mandate_language(db, saved, request)
     if saved is None:
         return _mandate_message(language, "card_unknown", 404)
-    return _card_page(saved, language, setup_id, return_url)
+    return _card_page(saved, language, setup_id, (return_url, cancel))
 
 
 @router.post("/pay/sandbox/card-setup/{setup_id}")
@@ -409,6 +508,7 @@ def sandbox_card_accept(
     provider: Provider,
     number: Annotated[str, Form(max_length=40)] = "",
     return_url: Annotated[str, Form(max_length=500)] = "",
+    cancel_url: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     """A test card number checked and dropped (but for what the payment method id keeps); then
     the signed `setup_intent.succeeded` Stripe would send, through the real webhook handler."""
@@ -420,7 +520,13 @@ def sandbox_card_accept(
         digits = card_digits(number)
     except BadInput:
         return _card_page(
-            saved, language, setup_id, return_url, "card_invalid_number", 400, number=number
+            saved,
+            language,
+            setup_id,
+            (return_url, cancel_url),
+            "card_invalid_number",
+            400,
+            number=number,
         )
     event = setup_succeeded_event(setup_id, saved, card=digits)
     payload = json.dumps(event).encode()

@@ -58,6 +58,7 @@ def render_page(template: str, language: str, **context: Any) -> str:
         "creditor": settings.creditor_name,
         "creditor_address": settings.creditor_address,
         "creditor_phone": settings.creditor_phone,
+        "back": None,  # the portal page to go back to (payment_links/returns.py), if any
     }
 
     def t(key: str, **values: Any) -> str:
@@ -69,8 +70,7 @@ def render_page(template: str, language: str, **context: Any) -> str:
         return translate(language, key, **{**defaults, **values})
 
     return env.get_template(template).render(
-        **base,
-        **context,
+        **{**base, **context},
         t=t,
         money=lambda amount, currency="EUR": money(amount, currency, language),
         date=lambda value: long_date(value, language),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from urllib.parse import quote
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -186,20 +187,40 @@ def start_checkout(
     description: str,
     locale: str,
     settings: Settings | None = None,
+    return_to: str | None = None,
 ) -> CheckoutStart:
     """Open (or resume) the provider checkout for a link.
 
     The link row is locked first, so a double click opens one checkout: the second request waits,
     then finds the session the first one stored and resumes it. A link that is not open never
-    reaches the provider.
+    reaches the provider. `return_to` is the portal page the payment was started from (already
+    checked, `payment_links.returns.portal_page`).
     """
     settings = settings or get_settings()
     link = find_link(session, token, lock=True)
     state = link_state(session, link)
     if state != LinkState.OPEN or link is None:
         return CheckoutStart(state=state, link=link)
+    page = link_url(token, settings)
+    # Back to this link's page either way, still carrying the portal's address when the
+    # payment was started there (payment_links/returns.py: it ends on the portal).
+    back = f"&return={quote(return_to, safe='/')}" if return_to else ""
+    debtor = session.get(Debtor, link.debtor_id)
+    request = CheckoutRequest(
+        link_id=link.id,
+        amount_minor=link.amount_minor,
+        currency=link.currency,
+        description=description,
+        success_url=f"{page}?checkout=success{back}",
+        cancel_url=f"{page}?checkout=cancelled{back}",
+        expires_at=link.expires_at,
+        locale=locale,
+        metadata=link_metadata(link, provider.name),
+        save_card=link.purpose == "installment",
+        customer_email=debtor.email if debtor is not None else None,
+    )
     if link.provider_session_id and link.provider == provider.name:
-        status = provider.checkout_status(link.provider_session_id)
+        status = provider.checkout_status(link.provider_session_id, request)
         if status.state == "open" and status.url:
             return CheckoutStart(state=state, url=status.url, link=link)
         if status.state == "complete" and not _payment_recorded(session, link):
@@ -207,23 +228,7 @@ def start_checkout(
             # (Once processed, a link still open had its payment held for review: the amount,
             # currency or debtor was not the link's, so it can be paid again.)
             return CheckoutStart(state=LinkState.PROCESSING, link=link)
-    page = link_url(token, settings)
-    debtor = session.get(Debtor, link.debtor_id)
-    checkout = provider.create_checkout(
-        CheckoutRequest(
-            link_id=link.id,
-            amount_minor=link.amount_minor,
-            currency=link.currency,
-            description=description,
-            success_url=f"{page}?checkout=success",
-            cancel_url=f"{page}?checkout=cancelled",
-            expires_at=link.expires_at,
-            locale=locale,
-            metadata=link_metadata(link, provider.name),
-            save_card=link.purpose == "installment",
-            customer_email=debtor.email if debtor is not None else None,
-        )
-    )
+    checkout = provider.create_checkout(request)
     link.provider = provider.name
     link.provider_session_id = checkout.id
     session.flush()

@@ -94,14 +94,20 @@ class PaymentLinksAdapter:
         )
 
     def start_mandate(
-        self, session: Session, *, saved: SavedPaymentMethod, locale: str, return_url: str
+        self,
+        session: Session,
+        *,
+        saved: SavedPaymentMethod,
+        locale: str,
+        return_url: str,
+        cancel_url: str,
     ) -> MandateSetup:
         provider = self.provider
         debtor = session.get(Debtor, saved.debtor_id)
         request = MandateRequest(
             saved_method_id=saved.id,
             success_url=return_url,
-            cancel_url=return_url,
+            cancel_url=cancel_url,
             locale=locale,
             metadata=mandate_metadata(saved, provider.name),
             customer_email=debtor.email if debtor is not None else None,

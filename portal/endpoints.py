@@ -17,9 +17,10 @@ from functools import partial
 from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
@@ -457,12 +458,23 @@ def identity(
 
 @router.get("/{token}", response_class=HTMLResponse)
 def home(
-    token: str, request: Request, db: DbSession, settings: AppSettings, done: str = ""
+    token: str,
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    done: str = "",
+    link: Annotated[int, Query(ge=0, lt=2**31)] = 0,
 ) -> Response:
+    """`done`: what the debtor just did; `done=paid&link=<id>` is the end of a checkout started
+    here (the payer page sends the debtor back, payment_links/endpoints.py)."""
     ctx = _open(token, request, db, settings)
     if not isinstance(ctx, Ctx):
         return ctx
     view = service.overview(db, ctx.debtor, ctx.today())
+    notice, values = (f"done_{done}", {}) if done in DONE else (None, {})
+    if done == "paid" and (paid := service.payment_back(db, ctx.debtor, link)) is not None:
+        notice = "done_paid" if paid.recorded else "done_paid_confirming"
+        values = {"amount": money(paid.amount_minor, paid.currency, ctx.language)}
     html = render_page(
         "overview.html",
         ctx.language,
@@ -470,7 +482,8 @@ def home(
         signed_in=True,
         csrf=ctx.data.csrf,
         view=view,
-        notice=f"done_{done}" if done in DONE else None,
+        notice=notice,
+        notice_values=values,
     )
     return _page(html, 200, ctx.data, settings)
 
@@ -489,6 +502,13 @@ def logout(
     response = _redirect(ctx.base)
     response.delete_cookie(cookies.COOKIE_NAME, path=cookies.COOKIE_PATH)
     return response
+
+
+def _from_portal(pay_url: str, ctx: Ctx) -> str:
+    """A payment link's page, told it was opened from this portal page: its pages then offer
+    "Back to my account", and a paid checkout ends back here (the payer pages accept no other
+    address, payment_links/returns.py)."""
+    return f"{pay_url}?{urlencode({'return': ctx.base})}"
 
 
 # Invoices a debtor may tick in one payment (the page lists every open one; this only bounds
@@ -518,7 +538,7 @@ def pay(
     if not isinstance(ctx, Ctx):
         return ctx
     url = service.start_payment(db, ctx.debtor, _ids(invoice_ids), everything=scope == "all")
-    return _redirect(url)
+    return _redirect(_from_portal(url, ctx))
 
 
 @router.post("/{token}/installments/{installment_id}/pay")
@@ -533,7 +553,7 @@ def pay_installment(
     ctx = _open_for_post(token, request, db, settings, csrf_token)
     if not isinstance(ctx, Ctx):
         return ctx
-    return _redirect(service.pay_installment(db, ctx.debtor, installment_id))
+    return _redirect(_from_portal(service.pay_installment(db, ctx.debtor, installment_id), ctx))
 
 
 # --- plans ---------------------------------------------------------------------------------
@@ -599,6 +619,8 @@ def plan_post(
     settings: AppSettings,
     installments: Annotated[int, Form(ge=2, le=60)],
     frequency: Annotated[str, Form(max_length=16)],
+    # The plan's first payment as offered (a counter-offer may raise it to the policy's floor).
+    first_amount: Annotated[int | None, Form(ge=1, lt=10**12)] = None,
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     """Accept an offered plan (`accept`) or ask for another one (`approval`): the same form,
@@ -611,7 +633,14 @@ def plan_post(
         if choice == "accept"
         else (service.ask_plan_approval, "approval")
     )
-    act(db, ctx.debtor, installments=installments, frequency=frequency, today=ctx.today())
+    act(
+        db,
+        ctx.debtor,
+        installments=installments,
+        frequency=frequency,
+        first_minor=first_amount,
+        today=ctx.today(),
+    )
     return _redirect(f"{ctx.base}?done={done}", ctx.data, settings)
 
 
@@ -663,14 +692,15 @@ def direct_debit(
     ctx = _open_for_post(token, request, db, settings, csrf_token)
     if not isinstance(ctx, Ctx):
         return ctx
-    back = f"{settings.public_base_url.rstrip('/')}{ctx.base}?done=mandate"
+    home = f"{settings.public_base_url.rstrip('/')}{ctx.base}"
     url = service.start_direct_debit(
         db,
         ctx.debtor,
         plan_id,
         mandate_text=_mandate_text(ctx, settings, db, plan_id),
         locale=ctx.language,
-        return_url=back,
+        return_url=f"{home}?done=mandate",
+        cancel_url=home,  # left without a mandate: no "thank you"
     )
     return _redirect(url)
 
@@ -736,14 +766,15 @@ def card(
     ctx = _open_for_post(token, request, db, settings, csrf_token)
     if not isinstance(ctx, Ctx):
         return ctx
-    back = f"{settings.public_base_url.rstrip('/')}{ctx.base}?done=card"
+    home = f"{settings.public_base_url.rstrip('/')}{ctx.base}"
     url = service.start_card(
         db,
         ctx.debtor,
         plan_id,
         consent_text=_card_consent(ctx, settings, db, plan_id),
         locale=ctx.language,
-        return_url=back,
+        return_url=f"{home}?done=card",
+        cancel_url=home,  # left without a card: no "thank you"
     )
     return _redirect(url)
 

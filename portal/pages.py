@@ -48,6 +48,23 @@ def has_key(key: str) -> bool:
     return key in catalogue()["fr"]
 
 
+def failure_clause(language: str, kind: str, reason: str) -> str:
+    """What happened to an instalment's automatic payment (`kind` card or sepa_debit), in the
+    words of the message the debtor got for it (`relance/nlg/templates/responses.yml`,
+    utter_installment_charge_failed / utter_installment_debit_failed). That message names some
+    reasons and says "no reason we can pass on" for the others (a card message has no words for
+    a closed bank account): so does this."""
+    key = f"charge_failed_{kind}_{reason}"
+    return translate(language, key if has_key(key) else f"charge_failed_{kind}_no_reason")
+
+
+def charge_failure(language: str, kind: str, reason: str) -> str:
+    """The sentence shown beside the instalment: its payment and what happened to it."""
+    return translate(
+        language, f"charge_failed_{kind}", reason=failure_clause(language, kind, reason)
+    )
+
+
 @lru_cache
 def _environment() -> Environment:
     return Environment(
@@ -77,6 +94,7 @@ def render_page(template: str, language: str, **context: Any) -> str:
         "creditor": settings.creditor_name,
         "creditor_phone": settings.creditor_phone,
         "notice": None,
+        "notice_values": {},
         "error": None,
         "title": None,
         "title_key": None,
@@ -99,5 +117,6 @@ def render_page(template: str, language: str, **context: Any) -> str:
             money=lambda amount, currency="EUR": money(amount, currency, language),
             date=lambda value: _date(value, language),
             number=lambda value: format_decimal(value, locale=locale_for(language)),
+            charge_failure=lambda kind, reason: charge_failure(language, kind, reason),
         )
     )

@@ -77,8 +77,12 @@ class PaymentProvider(Protocol):
         """Open a hosted checkout for exactly this amount and currency."""
         ...
 
-    def checkout_status(self, session_id: str) -> CheckoutStatus:
-        """Whether a checkout can still be paid (and its URL), or was completed, or expired."""
+    def checkout_status(self, session_id: str, request: CheckoutRequest) -> CheckoutStatus:
+        """Whether a checkout can still be paid (and its URL), or was completed, or expired.
+
+        `request` is what the checkout was opened with: Stripe keeps it with the session; the
+        sandbox keeps nothing, so the address of its page (which carries the success and cancel
+        URLs) is made again from it."""
         ...
 
     def saved_card(self, payment_intent_id: str) -> tuple[str, str] | None:

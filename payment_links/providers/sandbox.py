@@ -2,7 +2,9 @@
 
 Used when no Stripe key is configured, so a fresh install (and the demo) pays end to end. The
 page's buttons produce Stripe-shaped events signed with the webhook secret and fed to the same
-webhook handler and ledger as real Stripe events; nothing here touches the ledger directly.
+webhook handler and ledger as real Stripe events; nothing here touches the ledger directly. As
+Stripe Checkout does, a paid checkout sends the debtor to the checkout's success URL, a declined
+card stays on the page to try again, and a link leads back to the cancel URL.
 
 SEPA Direct Debit too: a local mandate page (IBAN checked with schwifty, never stored: the
 payment method id only carries the simulated outcome and the last four characters), then
@@ -24,7 +26,7 @@ import secrets
 import time
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import urlencode
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -59,16 +61,20 @@ class SandboxProvider:
     def __init__(self, settings: Settings) -> None:
         self._base = settings.public_base_url.rstrip("/")
 
-    def _url(self, session_id: str) -> str:
-        return f"{self._base}/pay/sandbox/{session_id}"
+    def _url(self, session_id: str, request: CheckoutRequest) -> str:
+        """The checkout page, carrying where to go once paid or cancelled: Stripe keeps the
+        success and cancel URLs with its session; the sandbox keeps nothing (they hold the
+        link's token, which the database never stores), so its page's address carries them."""
+        back = urlencode({"success": request.success_url, "cancel": request.cancel_url})
+        return f"{self._base}/pay/sandbox/{session_id}?{back}"
 
     def create_checkout(self, request: CheckoutRequest) -> CheckoutSession:
         session_id = SESSION_PREFIX + secrets.token_urlsafe(24)
-        return CheckoutSession(id=session_id, url=self._url(session_id))
+        return CheckoutSession(id=session_id, url=self._url(session_id, request))
 
-    def checkout_status(self, session_id: str) -> CheckoutStatus:
+    def checkout_status(self, session_id: str, request: CheckoutRequest) -> CheckoutStatus:
         # A sandbox session lives as long as its link: the link's own state says if it was paid.
-        return CheckoutStatus(state="open", url=self._url(session_id))
+        return CheckoutStatus(state="open", url=self._url(session_id, request))
 
     def saved_card(self, payment_intent_id: str) -> tuple[str, str] | None:
         suffix = payment_intent_id.removeprefix(intent_id_for(""))
@@ -118,10 +124,10 @@ class SandboxProvider:
 
     def create_mandate_setup(self, request: MandateRequest) -> CheckoutSession:
         setup_id = SETUP_PREFIX + secrets.token_urlsafe(24)
-        back = quote(request.success_url, safe="")
+        back = urlencode({"return": request.success_url, "cancel": request.cancel_url})
         page = "card-setup" if request.kind == "card" else "mandate"
         return CheckoutSession(
-            id=setup_id, url=f"{self._base}/pay/sandbox/{page}/{setup_id}?return={back}"
+            id=setup_id, url=f"{self._base}/pay/sandbox/{page}/{setup_id}?{back}"
         )
 
     def card_last4(self, payment_method_ref: str) -> str:

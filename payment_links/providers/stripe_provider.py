@@ -89,7 +89,7 @@ class StripeProvider:
             raise ProviderError(f"stripe returned a {purpose} session without a URL")
         return CheckoutSession(id=session.id, url=session.url)
 
-    def checkout_status(self, session_id: str) -> CheckoutStatus:
+    def checkout_status(self, session_id: str, request: CheckoutRequest) -> CheckoutStatus:
         try:
             session = self._client.v1.checkout.sessions.retrieve(session_id)
         except stripe.StripeError as exc:

@@ -77,10 +77,17 @@ class PaymentsPort(Protocol):
         ...
 
     def start_mandate(
-        self, session: Session, *, saved: SavedPaymentMethod, locale: str, return_url: str
+        self,
+        session: Session,
+        *,
+        saved: SavedPaymentMethod,
+        locale: str,
+        return_url: str,
+        cancel_url: str,
     ) -> MandateSetup:
         """Open the provider's page where the debtor gives a SEPA Direct Debit mandate, or a
-        card to keep on file (`saved.kind`)."""
+        card to keep on file (`saved.kind`); back to `return_url` once given, to `cancel_url`
+        when the debtor leaves without giving it."""
         ...
 
     def revoke_method(self, session: Session, *, saved: SavedPaymentMethod) -> None:

@@ -133,10 +133,19 @@ def start_sepa(
     mandate_text: str,
     locale: str,
     return_url: str,
+    cancel_url: str,
 ) -> str:
-    """A pending mandate for the plan, and the URL of the provider's page where it is given."""
+    """A pending mandate for the plan, and the URL of the provider's page where it is given
+    (back to `return_url` once given, to `cancel_url` if the debtor leaves it)."""
     return _start(
-        session, debtor, plan_id, SEPA, text=mandate_text, locale=locale, return_url=return_url
+        session,
+        debtor,
+        plan_id,
+        SEPA,
+        text=mandate_text,
+        locale=locale,
+        return_url=return_url,
+        cancel_url=cancel_url,
     )
 
 
@@ -148,12 +157,20 @@ def start_card(
     consent_text: str,
     locale: str,
     return_url: str,
+    cancel_url: str,
 ) -> str:
     """A pending card on file for the plan, and the URL of the provider's page where the card
     is given; `consent_text` (what the debtor agreed to: the charges, their amounts and dates)
     is stored with it."""
     return _start(
-        session, debtor, plan_id, CARD, text=consent_text, locale=locale, return_url=return_url
+        session,
+        debtor,
+        plan_id,
+        CARD,
+        text=consent_text,
+        locale=locale,
+        return_url=return_url,
+        cancel_url=cancel_url,
     )
 
 
@@ -166,6 +183,7 @@ def _start(
     text: str,
     locale: str,
     return_url: str,
+    cancel_url: str,
 ) -> str:
     plan = offered_plan(session, debtor, plan_id, kind)
     agreed = text.strip()
@@ -182,7 +200,9 @@ def _start(
     )
     session.add(saved)
     session.flush()
-    setup = payments.start_mandate(session, saved=saved, locale=locale, return_url=return_url)
+    setup = payments.start_mandate(
+        session, saved=saved, locale=locale, return_url=return_url, cancel_url=cancel_url
+    )
     saved.setup_ref = setup.setup_ref
     audit.record(
         session,

@@ -29,6 +29,7 @@ from relance.db.models import (
     Invoice,
     Letter,
     Message,
+    PaymentLink,
     PaymentPlan,
     Promise,
 )
@@ -42,8 +43,9 @@ from relance.db.models.enums import (
 )
 from relance.disputes import service as disputes
 from relance.errors import BadInput, NotFound, PolicyViolation
+from relance.followups.charges import FAILED, failure_reason
 from relance.handoff import service as handoff
-from relance.ledger.models import SavedPaymentMethod
+from relance.ledger.models import InstallmentCharge, SavedPaymentMethod
 from relance.ledger.ports import get_payments
 from relance.letters.amounts import ClaimLine, compute_claim
 from relance.nlg.formatting import money
@@ -82,6 +84,16 @@ class InvoiceLine:
         return self.invoice.status == InvoiceStatus.DISPUTED
 
 
+@dataclass(frozen=True)
+class ChargeFailure:
+    """Why the automatic payment of an instalment failed, as the message the debtor got after
+    it says: `kind` names that message (card, or sepa_debit), `reason` is
+    `relance.followups.charges.failure_reason` of the provider's code."""
+
+    kind: str
+    reason: str
+
+
 @dataclass
 class Overview:
     debtor: Debtor
@@ -103,6 +115,7 @@ class Overview:
     numbers: dict[int, str] = field(default_factory=dict)  # every invoice of the debtor
     documents: dict[int, str] = field(default_factory=dict)  # invoice id -> ".pdf" / ".xml"
     live_plan_id: int | None = None  # running or awaiting approval: no second plan is offered
+    charge_failures: dict[int, ChargeFailure] = field(default_factory=dict)  # by instalment id
 
     @property
     def total_minor(self) -> int:
@@ -188,12 +201,45 @@ def overview(session: Session, debtor: Debtor, today: date) -> Overview:
             ).all()
         ),
         live_plan_id=live.id if (live := plans_repository.live_plan(session, debtor.id)) else None,
+        charge_failures=charge_failures(session, plans_rows),
         documents={
             line.invoice.id: document.path.suffix.lower()
             for line in lines
             if (document := invoice_document(line.invoice)) is not None
         },
     )
+
+
+def charge_failures(session: Session, plan_rows: Sequence[PaymentPlan]) -> dict[int, ChargeFailure]:
+    """The unpaid instalments of running plans whose latest automatic charge failed, and why.
+
+    Only the latest attempt counts: a new mandate's debit under way or settled replaces the
+    failure, and an instalment paid since (by its link) has nothing left to explain."""
+    unpaid = [
+        inst.id
+        for plan in plan_rows
+        if plan.status == PlanStatus.ACTIVE
+        for inst in plan.installments
+        if inst.status != InstallmentStatus.PAID
+    ]
+    if not unpaid:
+        return {}
+    latest: dict[int, InstallmentCharge] = {}
+    for row in session.scalars(
+        select(InstallmentCharge)
+        .where(InstallmentCharge.installment_id.in_(unpaid))
+        .order_by(InstallmentCharge.installment_id, InstallmentCharge.attempt)
+    ):
+        latest[row.installment_id] = row
+    return {
+        installment_id: ChargeFailure(
+            # The message a failure sends: a debit's, or else a card's (charges.FAILED_RESPONSE).
+            kind=mandates.SEPA if row.kind == mandates.SEPA else mandates.CARD,
+            reason=failure_reason(row.failure_code),
+        )
+        for installment_id, row in latest.items()
+        if row.status == FAILED
+    }
 
 
 def letter_of(session: Session, debtor: Debtor, letter_id: int) -> Path:
@@ -326,6 +372,25 @@ def pay_installment(session: Session, debtor: Debtor, installment_id: int) -> st
     return url
 
 
+@dataclass(frozen=True)
+class PaymentBack:
+    """A payment the debtor comes back from: its amount, and whether it is recorded yet."""
+
+    amount_minor: int
+    currency: str
+    recorded: bool
+
+
+def payment_back(session: Session, debtor: Debtor, link_id: int) -> PaymentBack | None:
+    """What the overview says on the way back from a checkout started here: the link's amount,
+    and whether its payment is recorded (Stripe's webhook may arrive after the debtor does).
+    None for a link that is not this debtor's: nothing is said about it."""
+    link = session.get(PaymentLink, link_id) if link_id else None
+    if link is None or link.debtor_id != debtor.id:
+        return None
+    return PaymentBack(link.amount_minor, link.currency, link.paid_at is not None)
+
+
 # --- plans ----------------------------------------------------------------------------------
 
 
@@ -368,33 +433,58 @@ def has_live_plan(session: Session, debtor: Debtor) -> bool:
 
 
 def evaluate_plan(
-    session: Session, debtor: Debtor, *, installments: int, frequency: str, today: date
+    session: Session,
+    debtor: Debtor,
+    *,
+    installments: int,
+    frequency: str,
+    today: date,
+    first_minor: int | None = None,
 ) -> plans.Evaluation:
-    """The assistant's evaluation of a requested plan (within limits, counter-offer, approval)."""
+    """The assistant's evaluation of a requested plan (within limits, counter-offer, approval).
+
+    `first_minor` is a first payment other than an equal share, as the assistant's
+    `plan_first_amount`: a counter-offer raises the first payment to the policy's floor, and
+    accepting it must ask for that very schedule, not the even one the floor refused."""
     if not 2 <= installments <= 60:
         raise BadInput("bad_installments", "the number of instalments must be between 2 and 60")
     if frequency not in plans.PERIOD_DAYS:
         raise BadInput("bad_frequency", "unknown frequency")
     total, currency = _plan_basis(session, debtor)
+    if first_minor is not None and not 0 < first_minor < total:
+        # plans.split would quietly share the total equally instead: not what was asked.
+        raise BadInput("bad_first_amount", "the first payment must be part of the amount owed")
     return plans.evaluate(
         plan_limits_for(session, debtor, total),
         total_minor=total,
         currency=currency,
         installments=installments,
         frequency=frequency,
+        first_minor=first_minor,
         today=today,
     )
 
 
 def accept_plan(
-    session: Session, debtor: Debtor, *, installments: int, frequency: str, today: date
+    session: Session,
+    debtor: Debtor,
+    *,
+    installments: int,
+    frequency: str,
+    today: date,
+    first_minor: int | None = None,
 ) -> PaymentPlan:
     """Create the plan if the assistant would agree it on its own; anything else is refused
-    (the form only offers such plans, and a counter-offer is one)."""
+    (the form only offers such plans, and a counter-offer is one, with its first payment)."""
     if plans_repository.live_plan(session, debtor.id) is not None:
         raise PolicyViolation("plan_exists", "a payment plan is already in place")
     evaluation = evaluate_plan(
-        session, debtor, installments=installments, frequency=frequency, today=today
+        session,
+        debtor,
+        installments=installments,
+        frequency=frequency,
+        today=today,
+        first_minor=first_minor,
     )
     if evaluation.status != "within_limits" or evaluation.proposal is None:
         raise PolicyViolation("plan_outside_limits", "this plan needs a collector's approval")
@@ -424,6 +514,7 @@ def start_direct_debit(
     mandate_text: str,
     locale: str,
     return_url: str,
+    cancel_url: str,
 ) -> str:
     """The provider's mandate page for this plan (`relance.plans.mandates`); `mandate_text` is
     the text the debtor was shown, stored with the mandate."""
@@ -434,6 +525,7 @@ def start_direct_debit(
         mandate_text=mandate_text,
         locale=locale,
         return_url=return_url,
+        cancel_url=cancel_url,
     )
     note_in_timeline(
         session, debtor, "started a SEPA direct debit mandate for the plan", kind="mandate_started"
@@ -456,6 +548,7 @@ def start_card(
     consent_text: str,
     locale: str,
     return_url: str,
+    cancel_url: str,
 ) -> str:
     """The provider's page where the debtor gives the card for this plan's installments
     (`relance.plans.mandates`); `consent_text`, what the debtor was shown, is stored with it."""
@@ -466,6 +559,7 @@ def start_card(
         consent_text=consent_text,
         locale=locale,
         return_url=return_url,
+        cancel_url=cancel_url,
     )
     note_in_timeline(
         session, debtor, "started keeping a card on file for the plan", kind="card_started"
@@ -490,14 +584,25 @@ def revoke_mandate(session: Session, debtor: Debtor, mandate_id: int) -> SavedPa
 
 
 def ask_plan_approval(
-    session: Session, debtor: Debtor, *, installments: int, frequency: str, today: date
+    session: Session,
+    debtor: Debtor,
+    *,
+    installments: int,
+    frequency: str,
+    today: date,
+    first_minor: int | None = None,
 ) -> PaymentPlan:
     """Keep a plan outside the limits for a collector, as the assistant does (dunning pauses,
     an approval task and a handoff)."""
     if plans_repository.live_plan(session, debtor.id) is not None:
         raise PolicyViolation("plan_exists", "a payment plan is already in place")
     evaluation = evaluate_plan(
-        session, debtor, installments=installments, frequency=frequency, today=today
+        session,
+        debtor,
+        installments=installments,
+        frequency=frequency,
+        today=today,
+        first_minor=first_minor,
     )
     if evaluation.status == "within_limits" or evaluation.requested is None:
         raise PolicyViolation("plan_within_limits", "this plan can be chosen directly")

@@ -8,6 +8,7 @@ runs on every page reached on the way (screenshots in $RELANCE_SCREENSHOTS)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import date, time, timedelta
 from pathlib import Path
@@ -96,23 +97,34 @@ def test_pay_everything_through_the_sandbox_checkout_records_the_payment(
     phone.wait_for_url("**/pay/*")
     assert phone.evaluate("document.documentElement.lang") == language
     assert total in text(phone)
+    back = phone.get_by_role("link", name=payer_t(language, "back_to_account"))
+    assert back.get_attribute("href") == account.path
     axe(phone, f"pay-{language}-payer-page", screens_dir)
     phone.get_by_role("button", name=payer_t(language, "pay_button", amount=total)).click()
 
     phone.wait_for_url("**/pay/sandbox/*")
     axe(phone, f"pay-{language}-sandbox-checkout", screens_dir)
+    success = phone.input_value("input[name=success]")
     phone.get_by_role("button", name=payer_t(language, "sandbox_pay")).click()
-    phone.get_by_text(payer_t(language, "sandbox_paid", amount=total)).wait_for()
-    axe(phone, f"pay-{language}-sandbox-paid", screens_dir)
 
+    # Paid: the checkout's success URL, which brings the debtor back to the portal's page.
+    phone.wait_for_url(f"**{account.path}?done=paid&link=*")
+    assert said(phone, "status") == t(language, "done_paid", amount=total)
+    assert t(language, "nothing_to_pay") in text(phone)
+    axe(phone, f"pay-{language}-back-on-the-portal", screens_dir)
+
+    # The same success URL reached from elsewhere (as from Stripe's site): thanks and a link,
+    # which keeps the portal's session (a click on our page sends its SameSite=Strict cookie).
+    phone.goto(success)
+    assert payer_t(language, "received_title") in text(phone)
+    axe(phone, f"pay-{language}-received-from-elsewhere", screens_dir)
+    phone.get_by_role("link", name=payer_t(language, "back_to_account")).click()
+    phone.wait_for_url(f"**{account.path}?done=paid&link=*")
+    assert said(phone, "status") == t(language, "done_paid", amount=total)
     (payment,) = _rows(live_server, Payment, account.debtor_id)
     assert (payment.amount_minor, payment.currency, payment.provider) == (60_990, "EUR", "sandbox")
     assert _invoice_statuses(live_server, account.invoice_ids) == ["paid", "paid"]
     assert [kind for kind, _ in timeline(live_server, account.debtor_id)] == ["payment_started"]
-
-    phone.goto(base + account.path)
-    assert t(language, "nothing_to_pay") in text(phone)
-    axe(phone, f"pay-{language}-nothing-left", screens_dir)
 
 
 @LANGUAGES
@@ -133,18 +145,30 @@ def test_pay_the_ticked_invoice_after_a_declined_card(
     phone.get_by_role("button", name=payer_t(language, "pay_button", amount=amount)).click()
     phone.wait_for_url("**/pay/sandbox/*")
     phone.get_by_role("button", name=payer_t(language, "sandbox_decline")).click()
-    phone.wait_for_url("**?declined=1")
+    phone.wait_for_url("**&declined=1")
     assert said(phone) == payer_t(language, "sandbox_declined")
     axe(phone, f"pay-{language}-sandbox-declined", screens_dir)
     assert _rows(live_server, Payment, account.debtor_id) == []
 
+    # Cancelled: back on the payer page, which still leads back to the account.
+    phone.get_by_role("link", name=payer_t(language, "sandbox_cancel")).click()
+    phone.wait_for_url(re.compile(r"/pay/[^/]+\?checkout=cancelled&return="))
+    assert said(phone, "status") == payer_t(language, "cancelled")
+    axe(phone, f"pay-{language}-cancelled-from-the-portal", screens_dir)
+    phone.get_by_role("link", name=payer_t(language, "back_to_account")).click()
+    phone.wait_for_url(f"**{account.path}")
+    assert phone.locator(f"#inv-{second}").is_visible()
+
+    phone.check(f"#inv-{second}")
+    phone.get_by_role("button", name=t(language, "pay_selected")).click()
+    phone.get_by_role("button", name=payer_t(language, "pay_button", amount=amount)).click()
+    phone.wait_for_url("**/pay/sandbox/*")
     phone.get_by_role("button", name=payer_t(language, "sandbox_pay")).click()
-    phone.get_by_text(payer_t(language, "sandbox_paid", amount=amount)).wait_for()
+    phone.wait_for_url(f"**{account.path}?done=paid&link=*")
+    assert said(phone, "status") == t(language, "done_paid", amount=amount)
     (payment,) = _rows(live_server, Payment, account.debtor_id)
     assert payment.amount_minor == 12_990
     assert _invoice_statuses(live_server, [first, second]) == ["open", "paid"]
-
-    phone.goto(base + account.path)
     assert phone.locator(f"#inv-{second}").count() == 0
     assert phone.locator(f"#inv-{first}").is_visible()
 
@@ -541,6 +565,8 @@ def test_outside_the_euro_zone_a_chosen_plan_is_paid_by_a_card_on_file(
     phone.get_by_role("button", name=t(language, "card_continue")).click()
     phone.wait_for_url("**/pay/sandbox/card-setup/**")
     assert phone.evaluate("document.documentElement.lang") == language
+    back = phone.get_by_role("link", name=payer_t(language, "back_to_account"))
+    assert back.get_attribute("href") == account.path  # the set-up's cancel URL: no "thanks"
     axe(phone, f"card-{language}-sandbox-page", screens_dir)
     phone.fill("#number", "4242 4242 4242 4241")
     phone.get_by_role("button", name=payer_t(language, "card_accept")).click()
@@ -570,3 +596,60 @@ def test_outside_the_euro_zone_a_chosen_plan_is_paid_by_a_card_on_file(
     assert t(language, "done_card_revoked") in text(phone)
     axe(phone, f"card-{language}-stopped", screens_dir)
     assert timeline(live_server, account.debtor_id)[-1][0] == "card_revoked"
+
+
+# --- an automatic payment that failed --------------------------------------------------------
+
+
+@LANGUAGES
+def test_a_refused_debit_is_explained_then_the_instalment_paid_now(
+    phone: Any, live_server: dict[str, Any], screens_dir: Path, language: str
+) -> None:
+    """The bank returned the first instalment's debit (account closed): the overview says so
+    beside it, in the words of the message the debtor got, with the button to pay it now; paid
+    through the sandbox, the debtor is back on the overview and the explanation has gone."""
+    from portal.pages import charge_failure
+    from relance.db.models import Debtor, Invoice
+    from tests.factories import make_installment_charge, make_mandate, make_plan
+
+    base = live_server["url"]
+    account = new_account(live_server, language, amounts=(40_000,), days_late=(40,))
+    with live_server["factory"].begin() as session:
+        debtor = session.get(Debtor, account.debtor_id)
+        invoice = session.get(Invoice, account.invoice_ids[0])
+        plan = make_plan(
+            session,
+            debtor,
+            [20_000, 20_000],
+            first_due=date.today() - timedelta(days=3),
+            invoices=[invoice],
+        )
+        mandate = make_mandate(session, debtor, plan, status="inactive")
+        first = plan.installments[0]
+        make_installment_charge(
+            session, first, mandate, status="failed", failure_code="account_closed"
+        )
+        first_id = first.id
+    verify(phone, base, account.path)
+
+    failure = phone.locator(f"#failure-{first_id}")
+    reason = words(charge_failure(language, "sepa_debit", "account_closed"))
+    assert words(failure.inner_text()) == f"{reason} {t(language, 'charge_failed_next')}"
+    assert phone.locator("li", has=failure).locator(".tag").inner_text() == t(
+        language, "installment_to_pay"
+    )
+    button = phone.get_by_role("button", name=t(language, "pay_installment", seq=1))
+    assert button.get_attribute("aria-describedby") == f"failure-{first_id}"
+    axe(phone, f"failure-{language}-refused-debit", screens_dir)
+
+    button.click()
+    phone.wait_for_url("**/pay/*")
+    amount = _money(20_000, language)
+    phone.get_by_role("button", name=payer_t(language, "pay_button", amount=amount)).click()
+    phone.wait_for_url("**/pay/sandbox/*")
+    phone.get_by_role("button", name=payer_t(language, "sandbox_pay")).click()
+    phone.wait_for_url(f"**{account.path}?done=paid&link=*")
+    assert said(phone, "status") == t(language, "done_paid", amount=amount)
+    assert phone.locator(f"#failure-{first_id}").count() == 0
+    assert t(language, "installment_paid") in text(phone)
+    axe(phone, f"failure-{language}-paid-now", screens_dir)

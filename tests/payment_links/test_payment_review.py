@@ -144,7 +144,7 @@ class _CompletedCheckout:
     def __init__(self):
         self.created = 0
 
-    def checkout_status(self, session_id):
+    def checkout_status(self, session_id, request):
         return CheckoutStatus(state="complete")
 
     def create_checkout(self, request):

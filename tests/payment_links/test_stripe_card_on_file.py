@@ -49,7 +49,13 @@ def _pending_card(db):
     invoice = make_invoice(db, debtor, 5000, due=TODAY - timedelta(days=40))
     plan = make_plan(db, debtor, [2500, 2500], first_due=TODAY, invoices=[invoice])
     url = mandates.start_card(
-        db, debtor, plan.id, consent_text=CONSENT, locale="en", return_url="http://t/portal/x"
+        db,
+        debtor,
+        plan.id,
+        consent_text=CONSENT,
+        locale="en",
+        return_url="http://t/portal/x",
+        cancel_url="http://t/portal/x",
     )
     db.flush()
     (saved,) = mandates.methods_of(db, debtor)

@@ -40,7 +40,13 @@ def _pending(db):
     invoice = make_invoice(db, debtor, 4000)
     plan = make_plan(db, debtor, [2000, 2000], invoices=[invoice])
     url = mandates.start_sepa(
-        db, debtor, plan.id, mandate_text="texte", locale="fr", return_url="http://t/portal/x"
+        db,
+        debtor,
+        plan.id,
+        mandate_text="texte",
+        locale="fr",
+        return_url="http://t/portal/x?done=mandate",
+        cancel_url="http://t/portal/x",
     )
     db.flush()
     return debtor, mandates.methods_of(db, debtor)[0], url
@@ -52,6 +58,9 @@ def test_setup_session_then_setup_intent_succeeded_activates_the_mandate(
     _, saved, url = _pending(db)
     (request,) = stripe_server.checkout_requests("POST")
     assert request.params["mode"] == "setup"
+    # Left without a mandate, the debtor is not thanked for one.
+    assert request.params["success_url"] == "http://t/portal/x?done=mandate"
+    assert request.params["cancel_url"] == "http://t/portal/x"
     assert request.params["allowed_payment_method_types"] == ["sepa_debit"]
     metadata = request.params["setup_intent_data"]["metadata"]
     assert metadata["relance_mandate_id"] == str(saved.id)

@@ -64,7 +64,13 @@ def _debiting(client, db, stripe_server):
     invoice = make_invoice(db, debtor, 4000, due=TODAY - timedelta(days=40))
     plan = make_plan(db, debtor, [2000, 2000], first_due=TODAY, invoices=[invoice])
     mandates.start_sepa(
-        db, debtor, plan.id, mandate_text=MANDATE_TEXT, locale="fr", return_url="http://t/portal"
+        db,
+        debtor,
+        plan.id,
+        mandate_text=MANDATE_TEXT,
+        locale="fr",
+        return_url="http://t/portal",
+        cancel_url="http://t/portal",
     )
     db.flush()
     saved = mandates.methods_of(db, debtor)[0]

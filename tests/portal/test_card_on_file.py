@@ -252,3 +252,20 @@ def test_sandbox_card_page_refuses_unknown_set_ups_and_foreign_return_urls(
     )
     assert given.status_code == 200 and "Carte enregistrée" in html.unescape(given.text)
     assert client.post(page, data={"number": GOOD_CARD}).status_code == 404  # used
+
+
+def test_the_card_page_leads_back_to_the_account(client, db, gateway, sandbox_payments):
+    portal = _portal(db, language="en", country="GB")
+    csrf = sign_in(client, portal)
+    plan = _accept_plan(client, db, portal, csrf)
+    page = _card_page(client, portal, plan, csrf)
+    back = f'<a href="{portal.path}"><span aria-hidden="true">← </span>Back to my account</a>'
+
+    form = client.get(page)
+    refused = client.post(
+        page.split("?")[0],
+        data={"number": "4242 4242 4242 4241", "cancel_url": f"http://testserver{portal.path}"},
+    )
+
+    assert form.status_code == 200 and back in form.text
+    assert refused.status_code == 400 and back in refused.text

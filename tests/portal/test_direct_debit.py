@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 from datetime import UTC, datetime, time, timedelta
+from urllib.parse import urlencode
 
 from sqlalchemy import func, select
 
@@ -218,3 +219,35 @@ def test_sandbox_mandate_page_keeps_what_was_typed_after_a_refusal(
         select(SavedPaymentMethod).where(SavedPaymentMethod.debtor_id == portal.debtor.id)
     ).one()
     assert (saved.status, saved.last4) == ("pending", None)
+
+
+def test_the_mandate_page_leads_back_to_the_account_without_a_thank_you(
+    client, db, gateway, sandbox_payments
+):
+    """The set-up's cancel URL is the portal page itself (its return URL says `done=mandate`,
+    the thanks for a mandate given): the sandbox shows it as "Back to my account", on the form
+    and on the form refused; a cancel URL off the portal gives no link."""
+    portal = make_portal(db, language="fr")
+    csrf = sign_in(client, portal)
+    plan = _accept_plan(client, db, portal, csrf)
+    page = _mandate_page(client, portal, plan, csrf)
+    back = f'<a href="{portal.path}"><span aria-hidden="true">← </span>Retour à mon compte</a>'
+
+    form = client.get(page)
+    refused = client.post(
+        page.split("?")[0],
+        data={
+            "iban": "FR14 2004 1010 0505 0001 3M0 2607",
+            "outcome": "ok",
+            "return_url": f"http://testserver{portal.path}?done=mandate",
+            "cancel_url": f"http://testserver{portal.path}",
+        },
+    )
+    forged = client.get(
+        page.split("?")[0] + "?" + urlencode({"cancel": "https://evil.example/portal/x"})
+    )
+
+    assert form.status_code == 200 and back in form.text
+    assert refused.status_code == 400 and back in refused.text
+    assert forged.status_code == 200 and "Retour à mon compte" not in forged.text
+    assert "evil.example" not in forged.text

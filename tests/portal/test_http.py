@@ -372,6 +372,42 @@ def test_a_plan_of_equal_instalments_reads_as_one_amount_each(client, db, langua
     assert f" {uneven} " not in page
 
 
+ACCEPT_FORM = re.compile(r'action="[^"]*/plan/accept">(.*?)</form>', re.S)
+
+
+@LANGS
+def test_a_counter_offer_raising_the_first_payment_can_be_accepted(client, db, language, phrases):
+    """6,000 EUR in 12 monthly instalments: the policy wants 20 % first, so the counter-offer is
+    1,200 EUR then 436.36 EUR; its button creates that plan, as the assistant's yes does (an
+    even split of 12 would need a collector and was refused, 422)."""
+    portal = make_portal(db, language=language, amounts=(600_000,))
+    csrf = sign_in(client, portal)
+    evaluated = client.post(
+        f"{portal.path}/plan/evaluate",
+        data={"installments": "12", "frequency": "monthly", "csrf_token": csrf},
+    )
+    form = ACCEPT_FORM.search(evaluated.text)
+    assert evaluated.status_code == 200 and form is not None
+    fields = dict(re.findall(r'name="(\w+)" value="([^"]*)"', form.group(1)))
+    assert fields["first_amount"] == "120000" and fields["installments"] == "12"
+
+    forged = client.post(f"{portal.path}/plan/accept", data={**fields, "first_amount": "600000"})
+    assert forged.status_code == 400
+    assert html.unescape(translate(language, "error_bad_first_amount")) in html.unescape(
+        forged.text
+    )
+    assert (
+        db.scalars(select(PaymentPlan).where(PaymentPlan.debtor_id == portal.debtor.id)).all() == []
+    )
+
+    accepted = client.post(f"{portal.path}/plan/accept", data=fields)
+
+    assert accepted.status_code == 200 and phrases["done_plan"] in accepted.text
+    plan = db.scalars(select(PaymentPlan).where(PaymentPlan.debtor_id == portal.debtor.id)).one()
+    amounts = [i.amount_minor for i in plan.installments]
+    assert plan.status == PlanStatus.ACTIVE and amounts == [120_000, 43_640] + [43_636] * 10
+
+
 @LANGS
 def test_plan_outside_limits_counter_offer_then_approval(client, db, language, phrases):
     portal = make_portal(db, language=language)

@@ -15,8 +15,7 @@ from relance.db.base import utcnow
 from relance.db.models import AuditEvent, DunningAction
 from relance.dunning.planner import plan
 from relance.errors import BadInput, PolicyViolation
-from relance.plans import service as plans
-from relance.policy.service import plan_limits_for, seed_policy
+from relance.policy.service import seed_policy
 from relance.portal import access as portal_access
 from relance.portal import service
 from relance.portal.models import PortalAccess
@@ -88,35 +87,6 @@ def test_sign_in_gives_nothing_away(db: Session) -> None:
     assert portal_access.sign_in(db, debtor.customer_number, "12345", language="fr") is None
     found = portal_access.sign_in(db, debtor.customer_number, "69003", language="fr")
     assert found is not None and found[0].debtor_id == debtor.id
-
-
-@freeze_time(NOW)
-def test_plan_options_are_the_plans_the_assistant_accepts(db: Session) -> None:
-    debtor, invoice = _debtor_with_debt(db)
-    today = date(2026, 11, 23)
-    options = service.plan_options(db, debtor, today)
-    assert options
-    limits = plan_limits_for(db, debtor, invoice.balance_minor)
-    for option in options:
-        # What action_evaluate_plan computes for the same request.
-        assistant = plans.evaluate(
-            limits,
-            total_minor=invoice.balance_minor,
-            currency="EUR",
-            installments=option.installments,
-            frequency=option.frequency,
-            today=today,
-        )
-        assert assistant.status == "within_limits" and assistant.proposal == option
-
-    chosen = options[0]
-    created = service.accept_plan(
-        db, debtor, installments=chosen.installments, frequency=chosen.frequency, today=today
-    )
-    assert [i.amount_minor for i in created.installments] == list(chosen.amounts)
-    assert [i.due_date for i in created.installments] == list(chosen.due_dates)
-    with pytest.raises(PolicyViolation):
-        service.accept_plan(db, debtor, installments=2, frequency="monthly", today=today)
 
 
 @freeze_time(NOW)

@@ -60,11 +60,14 @@ def _mandate(db, settings, debtor, plan, outcome="ok") -> SavedPaymentMethod:
         plan.id,
         mandate_text=MANDATE_TEXT,
         locale="fr",
-        return_url="http://localhost:8000/portal/t",
+        return_url="http://localhost:8000/portal/t?done=mandate",
+        cancel_url="http://localhost:8000/portal/t",
     )
     saved = mandates.methods_of(db, debtor)[0]
     assert saved.status == "pending" and url.endswith(
-        f"/pay/sandbox/mandate/{saved.setup_ref}?return=http%3A%2F%2Flocalhost%3A8000%2Fportal%2Ft"
+        f"/pay/sandbox/mandate/{saved.setup_ref}"
+        "?return=http%3A%2F%2Flocalhost%3A8000%2Fportal%2Ft%3Fdone%3Dmandate"
+        "&cancel=http%3A%2F%2Flocalhost%3A8000%2Fportal%2Ft"
     )
     event = setup_succeeded_event(saved.setup_ref, saved, outcome=outcome, last4=IBAN[-4:])
     assert _deliver(db, settings, event)["outcome"] == "mandate_active"
@@ -230,7 +233,13 @@ def test_the_debtor_revokes_the_mandate(db, gateway, sandbox):
 def test_a_forged_setup_event_is_refused_and_stores_nothing(db, sandbox):
     debtor, _, plan = _plan(db)
     mandates.start_sepa(
-        db, debtor, plan.id, mandate_text=MANDATE_TEXT, locale="fr", return_url="http://x/portal"
+        db,
+        debtor,
+        plan.id,
+        mandate_text=MANDATE_TEXT,
+        locale="fr",
+        return_url="http://x/portal",
+        cancel_url="http://x/portal",
     )
     saved = mandates.methods_of(db, debtor)[0]
     event = setup_succeeded_event(saved.setup_ref, saved, outcome="ok", last4="3000")
@@ -251,7 +260,13 @@ def test_a_forged_setup_event_is_refused_and_stores_nothing(db, sandbox):
 def test_a_malformed_setup_event_is_refused_and_stores_nothing(db, sandbox):
     debtor, _, plan = _plan(db)
     mandates.start_sepa(
-        db, debtor, plan.id, mandate_text=MANDATE_TEXT, locale="fr", return_url="http://x/portal"
+        db,
+        debtor,
+        plan.id,
+        mandate_text=MANDATE_TEXT,
+        locale="fr",
+        return_url="http://x/portal",
+        cancel_url="http://x/portal",
     )
     saved = mandates.methods_of(db, debtor)[0]
     event = setup_succeeded_event(saved.setup_ref, saved, outcome="ok", last4="3000")
@@ -275,7 +290,13 @@ def test_direct_debit_is_offered_only_for_euro_plans_in_the_euro_zone(
 
     with pytest.raises(PolicyViolation) as refused:
         mandates.start_sepa(
-            db, debtor, plan.id, mandate_text=MANDATE_TEXT, locale="en", return_url="http://x"
+            db,
+            debtor,
+            plan.id,
+            mandate_text=MANDATE_TEXT,
+            locale="en",
+            return_url="http://x",
+            cancel_url="http://x",
         )
     assert refused.value.code == "sepa_not_available"
     assert mandates.methods_of(db, debtor) == []
