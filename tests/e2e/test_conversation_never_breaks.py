@@ -31,6 +31,7 @@ from relance.db.models import (
     Task,
 )
 from relance.db.session import make_engine
+from relance.ledger.reconciliation import RECONCILIATION
 from relance.nlg.formatting import long_date, money
 from relance.nlg.renderer import render
 from relance.nlg.templates_store import bundled_templates
@@ -865,3 +866,80 @@ def test_no_to_that_question_goes_back_to_the_promise(
             select(Handoff).join(Conversation).where(Conversation.debtor_id == debtor.id)
         ).all()
         assert handoffs == [], said
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "turns"),
+    [
+        (
+            "fr",
+            "+33639987016",
+            "75010",
+            ["je conteste cette facture", "75010", "combien je dois", "non laissez tomber"],
+        ),
+        (
+            "en",
+            "+12025557026",
+            "60613",
+            ["i dispute this invoice", "60613", "how much do i owe", "no forget it"],
+        ),
+    ],
+    ids=["fr", "en"],
+)
+def test_a_question_then_no_inside_the_dispute_form(
+    e2e_stack: RunningStack, language: str, phone: str, postcode: str, turns: list[str]
+) -> None:
+    """Simulator finding: in the dispute form, "non laissez tomber" to "what is wrong?" got "I
+    didn't understand" and "combien je dois ?" next a handoff (both were refused by the form and
+    no rule took them). The balance question is answered and the form asks again; the "no"
+    drops the dispute with "no problem, let's leave it there"; nothing is recorded, nobody is
+    handed the conversation, and the next question is answered."""
+    tag = f"dno{language}"
+    debtor = _add_debtor(
+        e2e_stack, f"C-DNO-{language}", phone, language=language, postcode=postcode, amount="480.00"
+    )
+    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns[:3])]
+    assert "480" in " ".join(said[2]), said
+    assert said[2][-1] == _wording("utter_ask_dispute_reason", language), said
+    assert _tracker(e2e_stack, debtor)["active_loop"].get("name") == "dispute_form", said
+
+    dropped = _say(e2e_stack, phone, turns[3], tag, 3)
+    assert dropped == [_wording("utter_form_cancelled", language)], dropped
+    assert not _tracker(e2e_stack, debtor)["active_loop"].get("name"), dropped
+    again = _say(e2e_stack, phone, turns[2], tag, 4)
+    assert "480" in " ".join(again), again
+    with _session(e2e_stack) as session:
+        assert session.scalars(select(Dispute).where(Dispute.debtor_id == debtor.id)).all() == []
+        handoffs = session.scalars(
+            select(Handoff).join(Conversation).where(Conversation.debtor_id == debtor.id)
+        ).all()
+        assert handoffs == [], [*said, dropped, again]
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "turns"),
+    [
+        ("fr", "+33639987017", "75012", ["j'ai déjà payé", "75012", "non en fait"]),
+        ("en", "+12025557027", "60614", ["i already paid", "60614", "no actually"]),
+    ],
+    ids=["fr", "en"],
+)
+def test_no_to_when_did_you_pay_takes_the_report_back(
+    e2e_stack: RunningStack, language: str, phone: str, postcode: str, turns: list[str]
+) -> None:
+    """The same "no" to the already-paid form's first question ("on what date did you pay?"):
+    refused by the date's mapping, it was "I didn't understand". Now the report is dropped and
+    reminders are not paused."""
+    tag = f"pno{language}"
+    debtor = _add_debtor(
+        e2e_stack, f"C-PNO-{language}", phone, language=language, postcode=postcode, amount="210.00"
+    )
+    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns[:2])]
+    assert said[1][-1] == _wording("utter_ask_paid_date", language), said
+    dropped = _say(e2e_stack, phone, turns[2], tag, 2)
+    assert dropped == [_wording("utter_form_cancelled", language)], [*said, dropped]
+    with _session(e2e_stack) as session:
+        tasks = session.scalars(select(Task).where(Task.debtor_id == debtor.id)).all()
+        assert [t.kind for t in tasks if t.kind == RECONCILIATION] == [], tasks
+        audits = session.scalars(select(AuditEvent).where(AuditEvent.debtor_id == debtor.id)).all()
+        assert "reconciliation.opened" not in [a.action for a in audits]
