@@ -123,7 +123,11 @@ class FormThatAsksBeforeLeaving(FormValidationAction, ABC):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         if self.withdraws(tracker):
-            return [*_form_ended(tracker), FollowupAction(CANCELLED)]
+            # Said here and followed by listening: as a FollowupAction of its own, the reply left
+            # the policies with a turn no rule had seen, and they fell back ("I didn't
+            # understand" right after "no problem, let's leave it there").
+            utter(dispatcher, CANCELLED)
+            return [*_form_ended(tracker), FollowupAction("action_listen")]
         if foreign_weak_intent(tracker, self.own_intents) is None:
             return await super().run(dispatcher, tracker, domain)
         return [*_form_ended(tracker), FollowupAction(ASK)]

@@ -298,9 +298,9 @@ def test_a_no_to_the_first_question_takes_the_request_back(
     assert {"event": "slot", "name": slot, "value": None, "timestamp": None} in events
     assert events[-2:] == [
         {"event": "active_loop", "name": None, "timestamp": None},
-        {"event": "followup", "name": "utter_form_cancelled", "timestamp": None},
+        {"event": "followup", "name": "action_listen", "timestamp": None},
     ]
-    assert dispatcher.messages == []
+    assert [m["response"] for m in dispatcher.messages] == ["utter_form_cancelled"]
 
 
 @pytest.mark.parametrize(
