@@ -22,8 +22,8 @@ from relance.nlg.renderer import render
 from relance.settings import get_settings
 from tests.actions.conftest import make_tracker, responses, slots_for
 from tests.factories import make_conversation, make_debtor, make_invoice
-from tests.support.identity_attacks import postcode_list_sms
 from tests.relance.nlg.test_every_template import TEMPLATES
+from tests.support.identity_attacks import postcode_list_sms
 
 
 def test_right_postcode_verifies(db: Session, dispatcher, debtor_setup) -> None:
