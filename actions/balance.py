@@ -118,7 +118,9 @@ class ActionSendInvoiceCopy(Action):
             utter(
                 dispatcher,
                 "utter_invoice_copy_requested",
-                invoice_number=", ".join(numbers[:3]),
+                # All of them, as the task asks for all: the wording names up to three and
+                # counts the rest, so the reply never lists fewer invoices than will be sent.
+                invoice_refs=numbers,
                 has_email=bool(debtor.email),
             )
         return []

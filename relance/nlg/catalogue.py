@@ -4,7 +4,8 @@ A template may only print what its callers always pass (`required`); what they p
 sometimes (`optional`, often `None`) must be guarded (`{% if pay_url %}`). Every template also
 gets `RUNTIME` (the renderer adds the creditor's identity from settings; `language` is the one
 rendered). The wording editor refuses a variant that names anything else, or that leaves a hole
-when rendered with `sample_contexts`: once with only the required values, once with all of them.
+when rendered with `sample_contexts`: once with only the required values, once with all of them
+(one invoice named in the first, two in the second, so both numbers of a sentence are rendered).
 `tests/relance/nlg/test_every_template.py` renders every bundled response the same way.
 
 Keep this next to the callers: when an action or a job starts passing a new value to a response,
@@ -64,7 +65,7 @@ PROVIDED: dict[str, Provided] = {
         "next_installment_minor next_installment_date form_active",
     ),
     "utter_debt_details": _p("invoices currency", "next_installment_minor next_installment_date"),
-    "utter_invoice_copy_requested": _p("invoice_number has_email"),
+    "utter_invoice_copy_requested": _p("invoice_refs has_email"),
     "utter_fees": _p("segment currency", "fees_minor interest_minor indemnity_minor"),
     "utter_payment_link": _p("pay_url amount_minor currency expires_at", "installment_date"),
     "utter_already_paid_recorded": _p("paid_date pause_until"),
@@ -189,7 +190,6 @@ def _samples(today: date) -> dict[str, Any]:
                 "days_late": 10,
             },
         ],
-        "invoice_number": "F-2026-001",
         "has_email": True,
         "segment": "b2b",
         "fees_minor": 1500,
@@ -241,6 +241,12 @@ def _samples(today: date) -> dict[str, Any]:
     }
 
 
+# The required-only context names a single invoice (the usual case), the full one several: a
+# sentence agrees in number with its invoices ("la facture F-1 reste impayée", "les factures F-1
+# et F-2 restent impayées") and an edit must render in both branches.
+_SINGLE = {"invoice_refs": ["F-2026-001"]}
+
+
 def sample_contexts(
     name: str, stage_templates: frozenset[str] = frozenset(), today: date | None = None
 ) -> list[dict[str, Any]]:
@@ -249,7 +255,8 @@ def sample_contexts(
     contract = provided(name, stage_templates)
     values = _samples(today or date.today())
     required = {k: values.get(k, f"sample {k}") for k in contract.required}
+    single = {k: v for k, v in _SINGLE.items() if k in contract.required}
     return [
-        {**required, **dict.fromkeys(contract.optional)},
+        {**required, **dict.fromkeys(contract.optional), **single},
         {**required, **{k: values.get(k, f"sample {k}") for k in contract.optional}},
     ]

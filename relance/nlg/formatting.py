@@ -1,11 +1,13 @@
-"""Locale-aware formatting used inside templates: money in minor units, dates."""
+"""Locale-aware formatting used inside templates: money in minor units, dates, lists."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 
 from babel.dates import format_date, format_datetime
+from babel.lists import format_list
 from babel.numbers import format_currency, get_currency_precision
 from jinja2 import Undefined
 
@@ -44,3 +46,17 @@ def long_datetime(value: datetime | str | None, language: str = "fr") -> str:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return format_datetime(value, format="d MMMM y HH:mm", locale=locale_for(language))
+
+
+def and_list(items: Iterable[object] | str | None, language: str = "fr") -> str:
+    """'F-1 et F-2', 'F-1, F-2 et F-3' / 'F-1, F-2 and F-3': several invoices named as a list the
+    debtor's language writes, not a comma-joined run that reads as one odd reference.
+
+    A single string is one item (a slot may hold one number as text): iterating it would spell
+    it out letter by letter. British English (`en_GB`) puts no comma before "and".
+    """
+    if items is None:
+        return ""
+    if isinstance(items, str):
+        return items
+    return format_list([str(item) for item in items], locale=locale_for(language))

@@ -1,7 +1,8 @@
 """Render a named response in the debtor's language, tone and channel.
 
-Templates are Jinja2 in a sandbox (admins edit them), with `money` and `date` filters that format
-per locale. A variant is chosen by channel (voice has spoken variants without URLs) then tone.
+Templates are Jinja2 in a sandbox (admins edit them), with `money`, `date` and `and_list` filters
+that format per locale (`and_list` names several invoices "F-1 et F-2" / "F-1 and F-2"). A
+variant is chosen by channel (voice has spoken variants without URLs) then tone.
 
 A sentence with a hole ("please call ." when the phone number was missing) is worse than no
 sentence: it reads as broken and may say something else than meant. So rendering is strict:
@@ -28,7 +29,7 @@ from jinja2 import ChainableUndefined, Template, TemplateError, Undefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from relance.languages import LANGUAGES
-from relance.nlg.formatting import long_date, long_datetime, money
+from relance.nlg.formatting import and_list, long_date, long_datetime, money
 from relance.nlg.templates_store import ActiveTemplates, Templates
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ def _environment(language: str) -> SandboxedEnvironment:
     )
     env.filters["date"] = lambda value: long_date(_given(value), language)
     env.filters["datetime"] = lambda value: long_datetime(_given(value), language)
+    env.filters["and_list"] = lambda items: and_list(_given(items), language)
     return env
 
 

@@ -92,6 +92,23 @@ def test_invoice_copy_becomes_a_task(db: Session, dispatcher, debtor_setup) -> N
     assert responses(dispatcher) == ["utter_invoice_copy_requested"]
 
 
+def test_invoice_copy_reply_names_every_invoice_asked_for_in_the_plural(
+    db: Session, dispatcher, debtor_setup
+) -> None:
+    """It said "une copie de la facture F-1, F-2 … Vous la recevrez" (one comma-joined string)."""
+    owner, conv = debtor_setup
+    ActionSendInvoiceCopy().run(dispatcher, make_tracker(slots_for(owner, conv)), {})
+    task = db.scalars(select(Task).where(Task.kind == "invoice_copy")).one()
+    [message] = dispatcher.messages
+    assert message["invoice_refs"] == task.details["invoices"]
+    first, second = message["invoice_refs"]
+    variables = {k: v for k, v in message.items() if k not in ("response", "template")}
+    text = render(
+        bundled_templates(), "utter_invoice_copy_requested", language="fr", variables=variables
+    )
+    assert f"une copie des factures {first} et {second}" in text and "Vous les recevrez" in text
+
+
 def test_fees_b2b_mentions_interest_and_indemnity(db: Session, dispatcher) -> None:
     owner = make_debtor(db, segment="b2b")
     make_invoice(db, owner, amount_minor=100_000, due_date=date.today() - timedelta(days=30))

@@ -112,6 +112,37 @@ def test_reminder_is_multipart_per_locale_with_invoice_pdf_identity_and_legal_me
     assert eml.read_bytes() == received.data
 
 
+@pytest.mark.parametrize(
+    ("language", "subject", "attached"),
+    [
+        ("fr", "Deuxième relance : factures F-2026-0042 et F-2026-0043", "une copie des factures"),
+        ("en", "Second reminder: invoices F-2026-0042 and F-2026-0043", "copies of invoices"),
+    ],
+)
+def test_a_reminder_about_two_invoices_names_them_in_the_plural(
+    db: Session, sink: Sink, mail_gateway: SmtpMailGateway, language: str, subject: str,
+    attached: str,
+) -> None:  # fmt: skip
+    """The subject read "Deuxième relance : facture F-2026-0042, F-2026-0043"."""
+    debtor = make_debtor(db, channels=("email", "sms"), email=DEBTOR_EMAIL, language=language)
+    first, second = _invoice(db, debtor), _invoice(db, debtor, "F-2026-0043")
+    mail = OutboundMail(
+        idempotency_key="dunning:g1:firm",
+        paragraphs=("Malgré nos relances, les factures restent impayées.",),
+        stage="firm",
+        invoice_ids=(first.id, second.id),
+    )
+    _send(db, mail_gateway, debtor.id, mail)
+
+    message = sink.received[0].message
+    assert message["Subject"].startswith(subject)
+    plain = message.get_body(preferencelist=("plain",))
+    assert plain is not None
+    conjunction = {"fr": "et", "en": "and"}[language]
+    assert f"{attached} F-2026-0042 {conjunction} F-2026-0043" in plain.get_content()
+    assert len(list(message.iter_attachments())) == 2
+
+
 def test_headers_thread_unsubscribe_and_auto_submitted(
     db: Session, sink: Sink, mail_gateway: SmtpMailGateway
 ) -> None:
