@@ -164,6 +164,21 @@ def next_installment_variables(session: Session, debtor_id: int) -> dict[str, An
     }
 
 
+def running_plan_variables(session: Session, tracker: Tracker) -> dict[str, Any]:
+    """Where a verified debtor's running plan stands (its currency and next instalment), said
+    beside a reply that did not understand the message: right after agreeing a plan, "when do i
+    start" / "when is the first one" is read as off-topic or as a stray date, and the next
+    instalment is what a debtor on a plan most needs to know then. Empty before the identity
+    check, inside a form (its question follows) and when no plan runs."""
+    if not tracker.get_slot("identity_verified") or (tracker.active_loop or {}).get("name"):
+        return {}
+    debtor = debtor_of(session, tracker)
+    plan = plans_repository.live_plan(session, debtor.id) if debtor else None
+    if plan is None:
+        return {}
+    return {"currency": plan.currency, **next_installment_variables(session, plan.debtor_id)}
+
+
 # Actions that run between two user turns without being the bot's answer.
 _QUIET = {"action_listen", "action_extract_slots", "action_session_start"}
 

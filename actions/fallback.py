@@ -15,7 +15,7 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions._common import latest_text, unit_of_work, utter
+from actions._common import latest_text, running_plan_variables, unit_of_work, utter
 from actions.handoff import escalate_on_signal, hand_off
 
 NAME = "action_default_fallback"
@@ -73,5 +73,6 @@ class ActionDefaultFallback(Action):
                     SlotSet("fallback_count", 0),
                     END_OF_TURN,
                 ]
-        utter(dispatcher, "utter_please_rephrase")
+            variables = running_plan_variables(session, tracker)
+        utter(dispatcher, "utter_please_rephrase", **variables)
         return [SlotSet("fallback_count", float(consecutive_fallbacks(tracker) + 1)), END_OF_TURN]

@@ -11,16 +11,13 @@ a form (the forms' own off-topic rules keep the bare reply and ask their questio
 
 from __future__ import annotations
 
-from typing import Any
-
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions._common import debtor_of, next_installment_variables, unit_of_work, utter
+from actions._common import running_plan_variables, unit_of_work, utter
 from actions.plan_pending import ask_again
-from relance.plans import repository as plans_repository
 
 NAME = "action_out_of_scope"
 
@@ -32,16 +29,8 @@ class ActionOutOfScope(Action):
     def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        variables: dict[str, Any] = {}
-        if tracker.get_slot("identity_verified") and not (tracker.active_loop or {}).get("name"):
-            with unit_of_work() as session:
-                debtor = debtor_of(session, tracker)
-                plan = plans_repository.live_plan(session, debtor.id) if debtor else None
-                if plan is not None:
-                    variables = {
-                        "currency": plan.currency,
-                        **next_installment_variables(session, plan.debtor_id),
-                    }
+        with unit_of_work() as session:
+            variables = running_plan_variables(session, tracker)
         # A plan proposal waiting for its yes or no is said again (actions/plan_pending.py).
         again = ask_again(tracker)
         utter(dispatcher, "utter_out_of_scope", question_follows=bool(again), **variables)

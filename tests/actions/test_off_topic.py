@@ -7,6 +7,7 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
+from actions.fallback import ActionDefaultFallback
 from actions.off_topic import ActionOutOfScope
 from relance.nlg.formatting import money
 from relance.nlg.renderer import render
@@ -69,3 +70,28 @@ def test_inside_a_form_the_reply_stays_bare(db: Session, dispatcher, debtor_setu
     tracker.active_loop = {"name": "promise_form"}
     ActionOutOfScope().run(dispatcher, tracker, {})
     assert _said(dispatcher).get("next_installment_minor") is None
+
+
+def test_a_misunderstood_message_on_a_plan_also_names_the_next_instalment(
+    db: Session, dispatcher, debtor_setup
+) -> None:
+    """Simulator finding: right after agreeing a plan, "when is the first one" was read as a
+    stray date ("first"), so an unasked answer: the fallback said only "could you say it
+    differently?". It now names the next instalment too, as the off-topic reply does; before the
+    identity check and inside a form it stays bare."""
+    owner, conv = debtor_setup
+    make_plan(db, owner, (7_000, 8_000), first_due=date(2026, 12, 16))
+    tracker = make_tracker(slots_for(owner, conv), text="when is the first one", intent="inform")
+    ActionDefaultFallback().run(dispatcher, tracker, {})
+    [message] = dispatcher.messages
+    assert message["response"] == "utter_please_rephrase"
+    variables = {key: value for key, value in message.items() if key != "response"}
+    english = render(
+        bundled_templates(), "utter_please_rephrase", language="en", variables=variables
+    )
+    assert "Your next instalment is" in english and "16 December 2026" in english, english
+
+    dispatcher.messages.clear()
+    unverified = make_tracker(slots_for(owner, conv, identity_verified=False), intent="inform")
+    ActionDefaultFallback().run(dispatcher, unverified, {})
+    assert dispatcher.messages[0].get("next_installment_minor") is None
