@@ -234,7 +234,9 @@ _CUES: dict[str, tuple[str, ...]] = {
         r"cleared",
     ),
     "wrong_person": (
-        r"pas moi",
+        # "pas moi", but not the filler "je sais pas moi" ("jsais pas moi en 4 fois ?", a plan
+        # request, was taken for a confident wrong person and the number was dropped at once)
+        r"(?<!sais )(?<!chais )pas moi",
         r"not me",
         r"c est pas (moi|lui|elle|mon|ma)",
         r"ce n est pas",
