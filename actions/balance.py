@@ -6,11 +6,12 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
+from sqlalchemy.orm import Session
 
 from actions._common import debtor_of, next_installment_variables, today, unit_of_work, utter
 from actions.late_reasons import record_request_reason
 from actions.plan_pending import ask_again, awaiting_plan_answer
-from relance.db.models import Task
+from relance.db.models import Debtor, Task
 from relance.db.models.enums import Segment
 from relance.plans import repository as plans_repository
 from relance.policy.service import active_policy
@@ -18,6 +19,25 @@ from relance.policy.service import active_policy
 
 def _verified(tracker: Tracker) -> bool:
     return bool(tracker.get_slot("identity_verified"))
+
+
+def _nothing_open(
+    session: Session, dispatcher: CollectingDispatcher, debtor: Debtor | None
+) -> None:
+    """No open invoice: "nothing left to pay", unless some are under dispute. Seen in the
+    simulator: right after registering a dispute, "how much again" got "Good news: there is
+    nothing left to pay on your account", about an invoice still owed if the dispute fails."""
+    disputed = plans_repository.disputed_invoices(session, debtor.id) if debtor else []
+    if not disputed:
+        utter(dispatcher, "utter_no_balance")
+        return
+    utter(
+        dispatcher,
+        "utter_balance_disputed",
+        invoice_refs=[i.number for i in disputed],
+        balance_minor=sum(i.balance_minor for i in disputed),
+        currency=disputed[0].currency,
+    )
 
 
 class ActionGiveBalance(Action):
@@ -33,7 +53,7 @@ class ActionGiveBalance(Action):
             debtor = debtor_of(session, tracker)
             invoices = plans_repository.open_invoices(session, debtor.id) if debtor else []
             if not invoices:
-                utter(dispatcher, "utter_no_balance")
+                _nothing_open(session, dispatcher, debtor)
                 return []
             # With a plan running, what matters is the next installment, not the whole balance.
             utter(
@@ -64,7 +84,7 @@ class ActionGiveDebtDetails(Action):
             debtor = debtor_of(session, tracker)
             invoices = plans_repository.open_invoices(session, debtor.id) if debtor else []
             if not invoices:
-                utter(dispatcher, "utter_no_balance")
+                _nothing_open(session, dispatcher, debtor)
                 return []
             now = today(debtor)
             utter(

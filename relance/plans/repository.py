@@ -21,6 +21,20 @@ def open_invoices(session: Session, debtor_id: int) -> list[Invoice]:
     ]
 
 
+def disputed_invoices(session: Session, debtor_id: int) -> list[Invoice]:
+    """Invoices taken out of the balance while a dispute on them is looked into: still owed if
+    the dispute is rejected, so never to be called "nothing left to pay"."""
+    return [
+        inv
+        for inv in session.scalars(
+            select(Invoice)
+            .where(Invoice.debtor_id == debtor_id, Invoice.status == InvoiceStatus.DISPUTED)
+            .order_by(Invoice.due_date, Invoice.id)
+        )
+        if inv.balance_minor > 0
+    ]
+
+
 def live_plan(session: Session, debtor_id: int) -> PaymentPlan | None:
     """The debtor's plan that is running or waiting for a collector's approval, if any.
 

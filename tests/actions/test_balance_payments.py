@@ -21,6 +21,7 @@ from actions.payments import (
     ValidateAlreadyPaidForm,
 )
 from relance.db.models import Invoice, PaymentLink, Task
+from relance.disputes.service import create_dispute
 from relance.nlg.formatting import money
 from relance.nlg.renderer import render
 from relance.nlg.templates_store import bundled_templates
@@ -263,3 +264,24 @@ def test_on_a_plan_the_payment_link_is_for_the_next_installment(
     assert (message["amount_minor"], message["installment_date"]) == (amount, due.isoformat())
     link = db.scalars(select(PaymentLink).where(PaymentLink.debtor_id == owner.id)).one()
     assert (link.purpose, link.amount_minor) == ("installment", amount)
+
+
+@pytest.mark.parametrize("action", [ActionGiveBalance, ActionGiveDebtDetails])
+def test_an_invoice_under_dispute_is_not_nothing_to_pay(db: Session, dispatcher, action) -> None:
+    """Simulator finding: right after a dispute was registered, "how much again" got "Good news:
+    there is nothing left to pay on your account" about an invoice still owed if the dispute is
+    rejected. The reply says it is under dispute and reminders are paused."""
+    owner = make_debtor(db)
+    conv = make_conversation(db, owner)
+    invoice = make_invoice(db, owner, 41_829, number="F-DSP-1")
+    create_dispute(db, owner, reason="not_received", details="never got it", invoice_id=invoice.id)
+    db.flush()
+    action().run(dispatcher, make_tracker(slots_for(owner, conv)), {})
+    [message] = dispatcher.messages
+    assert message["response"] == "utter_balance_disputed"
+    variables = {k: v for k, v in message.items() if k != "response"}
+    english = render(
+        bundled_templates(), "utter_balance_disputed", language="en", variables=variables
+    )
+    assert "invoice F-DSP-1 (€418.29) is under dispute" in english, english
+    assert "nothing left" not in english
