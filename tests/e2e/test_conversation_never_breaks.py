@@ -943,3 +943,39 @@ def test_no_to_when_did_you_pay_takes_the_report_back(
         assert [t.kind for t in tasks if t.kind == RECONCILIATION] == [], tasks
         audits = session.scalars(select(AuditEvent).where(AuditEvent.debtor_id == debtor.id)).all()
         assert "reconciliation.opened" not in [a.action for a in audits]
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "turns"),
+    [
+        (
+            "fr",
+            "+33639987018",
+            "75013",
+            ["combien je dois ?", "75013", "oui", "combien je dois", "non"],
+        ),
+        (
+            "en",
+            "+12025557028",
+            "60615",
+            ["how much do i owe?", "60615", "ok fine", "my balance", "no"],
+        ),
+    ],
+    ids=["fr", "en"],
+)
+def test_yes_to_would_you_like_a_payment_link_sends_it(
+    e2e_stack: RunningStack, language: str, phone: str, postcode: str, turns: list[str]
+) -> None:
+    """Simulator finding: the balance ends with "would you like a payment link?", and "ok fine"
+    got "I didn't understand" (no rule took a yes there). Yes sends the link; no asks what else."""
+    tag = f"lnk{language}"
+    _add_debtor(
+        e2e_stack, f"C-LNK-{language}", phone, language=language, postcode=postcode, amount="150.00"
+    )
+    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns[:2])]
+    assert "150" in " ".join(said[1]), said
+    link = _say(e2e_stack, phone, turns[2], tag, 2)
+    assert "/pay/" in " ".join(link), [*said, link]
+    _say(e2e_stack, phone, turns[3], tag, 3)
+    declined = _say(e2e_stack, phone, turns[4], tag, 4)
+    assert declined == [_wording("utter_anything_else", language)], declined
