@@ -6,12 +6,15 @@ debtor's (see relance/conversations/reminder_purpose.py): then nothing about the
 
 from __future__ import annotations
 
+import copy
+
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions._common import debtor_of, latest_entity, today, unit_of_work, utter
+from actions.confirmation import replay
 from payment_links.service import create_link
 from relance.conversations.reminder_purpose import DISCREET_TEMPLATE, is_true
 from relance.dunning.reminder_content import reminder_variables
@@ -67,3 +70,49 @@ class ActionSendReminder(Action):
             plan_first = plan_first_reason(session, debtor) is not None
         events: list[EventType] = [SlotSet("stage", stage), SlotSet("disclosed", True)]
         return [*events, FollowupAction(PLAN_OFFER)] if plan_first else events
+
+
+class ActionAnswerReminder(Action):
+    """A bare "yes" or "no" to the reminder ("Can you pay today, or is there a problem?").
+
+    Seen in an end-to-end probe: "oui", "non", "yes i can", "no" right after the reminder had no
+    rule and got "I didn't understand", although they are the most natural replies to it. "Yes"
+    is thanked and pointed to the link the reminder carried (a discreet reminder, which said
+    nothing about the debt, gets "how can I help?"); "no" is "I can't pay today": the message is
+    replayed as cannot_pay, so the identity check, the understanding and the plan offer follow
+    exactly as for "je ne peux pas payer".
+    """
+
+    def name(self) -> str:
+        return "action_answer_reminder"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        message = tracker.latest_message or {}
+        if (message.get("intent") or {}).get("name") == "deny":
+            latest = next(e for e in reversed(tracker.events) if e.get("event") == "user")
+            as_cannot_pay = copy.deepcopy(dict(latest))
+            as_cannot_pay["parse_data"] = {
+                **dict(latest.get("parse_data") or {}),
+                "intent_ranking": [{"name": "cannot_pay", "confidence": 1.0}],
+            }
+            return replay(as_cannot_pay, reverts=1)
+        utter(dispatcher, "utter_how_can_i_help" if _was_discreet(tracker) else REMINDER_YES)
+        return []
+
+
+REMINDER_YES = "utter_reminder_affirmed"
+
+
+def _was_discreet(tracker: Tracker) -> bool:
+    """The reminder this answers said nothing about the debt (an unverified contact point)."""
+    for event in reversed(tracker.events):
+        if (
+            event.get("event") == "user"
+            and ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+            == "EXTERNAL_reminder"
+        ):
+            entities = (event.get("parse_data") or {}).get("entities") or []
+            return any(e.get("entity") == "discreet" and is_true(e.get("value")) for e in entities)
+    return False

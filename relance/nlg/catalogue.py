@@ -84,6 +84,7 @@ PROVIDED: dict[str, Provided] = {
         "currency", "pending_approval next_installment_minor next_installment_date"
     ),
     "utter_confirmation_declined": _p("", "resume"),
+    "utter_reminder_affirmed": _p(),
     "utter_balance_disputed": _p("invoice_refs balance_minor currency"),
     "utter_please_rephrase": _p("", "currency next_installment_minor next_installment_date"),
     "utter_out_of_scope": _p(

@@ -979,3 +979,60 @@ def test_yes_to_would_you_like_a_payment_link_sends_it(
     _say(e2e_stack, phone, turns[3], tag, 3)
     declined = _say(e2e_stack, phone, turns[4], tag, 4)
     assert declined == [_wording("utter_anything_else", language)], declined
+
+
+def _remind(stack: RunningStack, debtor: Debtor, number: str) -> None:
+    """The dispatcher's reminder (friendly stage, not discreet), as it primes the conversation."""
+    from relance.conversations.assistant_turn import trigger_turn
+    from relance.conversations.repository import conversation_for_debtor
+    from relance.conversations.service import turn_metadata
+    from relance.rasa_client import RasaClient
+
+    with _session(stack) as session:
+        row = conversation_for_debtor(session, session.get(Debtor, debtor.id))
+        session.commit()
+        entities: dict[str, Any] = {"stage": "friendly", "invoice_refs": [f"F-{number}"]}
+        entities.update(turn_metadata(row, "sms"))
+        sender = row.sender_id
+    rasa = RasaClient(stack.env["RASA_URL"], stack.env["RASA_AUTH_TOKEN"], timeout=60)
+    try:
+        assert trigger_turn(rasa, sender, "EXTERNAL_reminder", entities, None)
+    finally:
+        rasa.close()
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "answer", "cannot_pay"),
+    [
+        ("fr", "+33639987019", "75014", "oui", False),
+        ("fr", "+33639987020", "75016", "non", True),
+        ("en", "+12025557029", "60617", "yes i can", False),
+        ("en", "+12025557030", "60618", "no", True),
+    ],
+    ids=["fr-yes", "fr-no", "en-yes", "en-no"],
+)
+def test_yes_or_no_to_the_reminder_is_an_answer(
+    e2e_stack: RunningStack,
+    language: str,
+    phone: str,
+    postcode: str,
+    answer: str,
+    cannot_pay: bool,
+) -> None:
+    """Found by an end-to-end probe: "oui", "non", "yes i can", "no" right after the reminder
+    (which asks "can you pay today, or is there a problem?") got "I didn't understand". Yes is
+    thanked; no is "I can't pay today": the identity question comes, then the understanding and
+    the plan offer, as for "je ne peux pas payer"."""
+    number = f"C-RY-{postcode}"
+    debtor = _add_debtor(
+        e2e_stack, number, phone, language=language, postcode=postcode, amount="420.00"
+    )
+    _remind(e2e_stack, debtor, number)
+    said = _say(e2e_stack, phone, answer, f"ry{postcode}", 0)
+    assert _wording("utter_please_rephrase", language) not in said, said
+    if not cannot_pay:
+        assert said == [_wording("utter_reminder_affirmed", language)], said
+        return
+    assert ("code postal" if language == "fr" else "postcode") in said[-1], said
+    verified = _say(e2e_stack, phone, postcode, f"ry{postcode}", 1)
+    assert verified[-1] == _wording("utter_offer_plan", language), verified
