@@ -9,30 +9,27 @@ from relance.db.models import Installment, Invoice, PaymentPlan
 from relance.db.models.enums import InstallmentStatus, InvoiceStatus, PlanStatus
 
 
-def open_invoices(session: Session, debtor_id: int) -> list[Invoice]:
+def _owed_invoices(session: Session, debtor_id: int, status: InvoiceStatus) -> list[Invoice]:
+    """The debtor's invoices in `status` with something left to pay, oldest due first."""
     return [
         inv
         for inv in session.scalars(
             select(Invoice)
-            .where(Invoice.debtor_id == debtor_id, Invoice.status == InvoiceStatus.OPEN)
+            .where(Invoice.debtor_id == debtor_id, Invoice.status == status)
             .order_by(Invoice.due_date, Invoice.id)
         )
         if inv.balance_minor > 0
     ]
+
+
+def open_invoices(session: Session, debtor_id: int) -> list[Invoice]:
+    return _owed_invoices(session, debtor_id, InvoiceStatus.OPEN)
 
 
 def disputed_invoices(session: Session, debtor_id: int) -> list[Invoice]:
     """Invoices taken out of the balance while a dispute on them is looked into: still owed if
     the dispute is rejected, so never to be called "nothing left to pay"."""
-    return [
-        inv
-        for inv in session.scalars(
-            select(Invoice)
-            .where(Invoice.debtor_id == debtor_id, Invoice.status == InvoiceStatus.DISPUTED)
-            .order_by(Invoice.due_date, Invoice.id)
-        )
-        if inv.balance_minor > 0
-    ]
+    return _owed_invoices(session, debtor_id, InvoiceStatus.DISPUTED)
 
 
 def live_plan(session: Session, debtor_id: int) -> PaymentPlan | None:
