@@ -8,6 +8,10 @@ FallbackClassifier puts `nlu_fallback` first: the guarded intent stays second, s
 that asks for confirmation (actions/confirmation.py) knows which question to ask and, on "yes",
 replays the message with that intent.
 
+A question about the message's legitimacy ("is this a scam?", "c'est une arnaque ?") is read as
+`bot_challenge` whatever DIET said short of an opt-out, a wrong person or a request for a human
+(evidence.legitimacy_relabel): DIET reads it as a dispute, which it is not.
+
 Thresholds are per intent (`thresholds`, else `default_threshold`); bench/nlu/offtopic.py tunes
 them on the CLINC150 oos_train split and writes the values found into bot/config*.yml.
 """
@@ -30,7 +34,7 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.components.evidence import CONFIRM_INTENT, is_weak
+from bot.components.evidence import CONFIRM_INTENT, is_weak, legitimacy_relabel
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
@@ -66,6 +70,14 @@ class ConsequenceGuard(GraphComponent, IntentClassifier):
             name = intent.get(INTENT_NAME_KEY)
             confidence = float(intent.get(PREDICTED_CONFIDENCE_KEY) or 0.0)
             text = str(message.data.get(TEXT) or "")
+            relabelled = legitimacy_relabel(name, text)
+            if relabelled is not None:
+                # Answered like "are you a bot?": who the assistant works for, how to check.
+                asked = {INTENT_NAME_KEY: relabelled, PREDICTED_CONFIDENCE_KEY: confidence}
+                message.data[INTENT] = asked
+                message.data.setdefault(INTENT_RANKING_KEY, [])
+                message.data[INTENT_RANKING_KEY].insert(0, dict(asked))
+                continue
             if name is None or not is_weak(
                 name, confidence, text, self.thresholds, self.default_threshold
             ):

@@ -521,3 +521,47 @@ def is_weak(
         return False
     threshold = float(thresholds.get(intent, default_threshold))
     return confidence < threshold or not has_cue(intent, text)
+
+
+# "Is this a scam?" asks whether the message is genuine; "this is a scam" contests the debt.
+# Bag-of-words DIET cannot tell them apart (the training data has both), so a question about
+# the message's legitimacy is read as `bot_challenge` here: the assistant says who it works for
+# and how to check, instead of opening a dispute and asking for the debtor's identity.
+LEGITIMACY_INTENT = "bot_challenge"
+_LEGITIMACY = re.compile(
+    r"(^|[^a-z0-9])(scam|arnaque|fraud|escroq|phishing|hame[cs]onn|legit|genuine|fake|spam"
+    r"|authenti|vrai (message|sms)|real (message|text|sms))"
+)
+_ASKED = re.compile(
+    r"^(is|are|r|how (do|can|would) i (know|tell|check|be sure)|can i trust|est ce"
+    r"|comment (savoir|etre sur|verifier|je (peux|sais))|qui me dit|c est vraiment)\b"
+)
+# What a debtor who contests says besides "scam": then it is a dispute with a rhetorical question.
+_GRIEVANCE = re.compile(
+    r"(^|[^a-z0-9])(contest|dispute|disagree|desaccord|erreur|error|mistake|wrong|faux|fausse"
+    r"|incorrect|errone|jamais (recu|commande|eu|signe|utilise)|never (got|received|ordered|signed"
+    r"|used)|not (mine|received)|don ?t owe|do not owe|pas (a moi|recu|commande|le mien|la mienne)"
+    r"|dois rien|defect|casse|rembours|refund|litige|reclam|complain|plainte|avocat|lawyer"
+    r"|pa(y|i)\w* pas|won ?t pay|not pay|ne pa(y|i))"
+)
+
+
+# Intents that say more than a doubt about the sender and keep their meaning ("is this spam?
+# stop texting me" is an opt-out; "scam? wrong number" a wrong person).
+_STRONGER = frozenset({"stop_contact", "wrong_person", "request_human", LEGITIMACY_INTENT})
+
+
+def legitimacy_relabel(intent: str | None, text: str) -> str | None:
+    """`bot_challenge` when `text` asks whether the message is genuine and `intent` (the
+    prediction so far, fallback included) says nothing stronger; else None (keep it)."""
+    if intent in _STRONGER or not is_legitimacy_question(text):
+        return None
+    return LEGITIMACY_INTENT
+
+
+def is_legitimacy_question(text: str) -> bool:
+    """Whether the message asks if the assistant's message is genuine (see `_LEGITIMACY`)."""
+    folded = fold(text)
+    if not _LEGITIMACY.search(folded) or _GRIEVANCE.search(folded):
+        return False
+    return "?" in folded or _ASKED.search(folded) is not None

@@ -1036,3 +1036,37 @@ def test_yes_or_no_to_the_reminder_is_an_answer(
     assert ("code postal" if language == "fr" else "postcode") in said[-1], said
     verified = _say(e2e_stack, phone, postcode, f"ry{postcode}", 1)
     assert verified[-1] == _wording("utter_offer_plan", language), verified
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "question", "opening"),
+    [
+        ("fr", "+33639987032", "75017", "c'est une arnaque ce sms ?", "Je suis un assistant"),
+        ("en", "+12025557031", "60619", "is this a scam?", "I am an automated assistant"),
+    ],
+    ids=["fr", "en"],
+)
+def test_is_this_a_scam_is_answered_not_taken_for_a_dispute(
+    e2e_stack: RunningStack, language: str, phone: str, postcode: str, question: str, opening: str
+) -> None:
+    """Simulator finding: "is this a scam?" was read as a confident dispute; the bot acknowledged
+    a dispute and asked for the postcode instead of answering. It now says who it works for and
+    how to check (utter_iamabot), records nothing, and the conversation goes on."""
+    tag = f"scam{language}"
+    debtor = _add_debtor(
+        e2e_stack, f"C-SCAM-{language}", phone, language=language, postcode=postcode, amount="95.00"
+    )
+    said = _say(e2e_stack, phone, question, tag, 0)
+    assert len(said) == 1 and said[0].startswith(opening), said
+    assert "95" not in said[0], said  # nothing of the debt before the identity check
+    assert _actions(_last_turn(_tracker(e2e_stack, debtor))) == [
+        "utter_iamabot",
+        "action_listen",
+    ], said
+    balance = (
+        ["combien je dois ?", postcode] if language == "fr" else ["how much do i owe", postcode]
+    )
+    after = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(balance, start=1)]
+    assert "95" in " ".join(after[-1]), after
+    with _session(e2e_stack) as session:
+        assert session.scalars(select(Dispute).where(Dispute.debtor_id == debtor.id)).all() == []

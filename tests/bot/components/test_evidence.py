@@ -2,7 +2,14 @@
 
 import pytest
 
-from bot.components.evidence import CONSEQUENTIAL, fold, has_cue, is_weak
+from bot.components.evidence import (
+    CONSEQUENTIAL,
+    fold,
+    has_cue,
+    is_legitimacy_question,
+    is_weak,
+    legitimacy_relabel,
+)
 
 THRESHOLDS = {"stop_contact": 0.9, "promise_to_pay": 0.8}
 
@@ -151,3 +158,49 @@ def test_i_dunno_is_no_wrong_person_cue(text) -> None:
     assert not has_cue("wrong_person", text)
     assert is_weak("wrong_person", 0.95, text, THRESHOLDS, 0.9)
     assert has_cue("wrong_person", "c pas moi") and has_cue("wrong_person", "mais pas moi")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "is this a scam?",
+        "is this a scam",
+        "Is this message legit?",
+        "r u legit",
+        "how do i know this isn't a scam",
+        "is this spam?",
+        "c'est une arnaque ?",
+        "c'est une arnaque ce message ?",
+        "est-ce une arnaque",
+        "comment savoir si c'est pas du phishing",
+        "c'est vraiment vous ou c'est du hameçonnage",
+    ],
+)
+def test_a_question_about_the_messages_legitimacy_is_answered_as_a_challenge(text) -> None:
+    # DIET read "is this a scam?" as a confident dispute: the bot acknowledged a dispute and
+    # asked for the identity instead of saying who it works for.
+    assert is_legitimacy_question(text)
+    for predicted in ("dispute_debt", "nlu_fallback", "out_of_scope", "confirm_consequential"):
+        assert legitimacy_relabel(predicted, text) == "bot_challenge"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "this is a scam",
+        "c'est une arnaque",
+        "c une arnaque votre truc",
+        "scam!!",
+        "is this a scam? i never ordered anything",
+        "c'est une arnaque, je ne dois rien ?",
+        "arnaque ? je paierai pas",
+        "how much do i owe?",
+    ],
+)
+def test_a_scam_said_as_a_grievance_stays_what_diet_read(text) -> None:
+    assert legitimacy_relabel("dispute_debt", text) is None
+
+
+@pytest.mark.parametrize("intent", ["stop_contact", "wrong_person", "request_human"])
+def test_a_doubt_beside_an_opt_out_or_a_wrong_person_keeps_the_stronger_meaning(intent) -> None:
+    assert legitimacy_relabel(intent, "is this spam? stop texting me") is None
