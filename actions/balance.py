@@ -26,7 +26,21 @@ def _nothing_open(
 ) -> None:
     """No open invoice: "nothing left to pay", unless some are under dispute. Seen in the
     simulator: right after registering a dispute, "how much again" got "Good news: there is
-    nothing left to pay on your account", about an invoice still owed if the dispute fails."""
+    nothing left to pay on your account", about an invoice still owed if the dispute fails.
+    Instalments still to come (an invoice payable in parts) are said as the next one's date."""
+    upcoming = (
+        plans_repository.upcoming_instalments(session, debtor.id, today(debtor)) if debtor else []
+    )
+    if upcoming:  # an invoice payable in parts: owed later, neither nothing nor now
+        utter(
+            dispatcher,
+            "utter_balance_not_yet_due",
+            invoice_refs=[upcoming[0].number],
+            amount_minor=upcoming[0].balance_minor,
+            currency=upcoming[0].currency,
+            due_date=upcoming[0].due_date.isoformat(),
+        )
+        return
     disputed = plans_repository.disputed_invoices(session, debtor.id) if debtor else []
     if not disputed:
         utter(dispatcher, "utter_no_balance")
@@ -172,7 +186,8 @@ class ActionExplainFees(Action):
                 i.balance_minor * rules.b2b_rate_pct / 100 * max((now - i.due_date).days, 0) / 365
                 for i in invoices
             )
-            late = [i for i in invoices if i.due_date < now]
+            # The fixed indemnity is per invoice: the late instalments of one invoice owe it once.
+            late = {i.instalment_of or i.number for i in invoices if i.due_date < now}
             utter(
                 dispatcher,
                 "utter_fees",

@@ -50,11 +50,17 @@ class ActionSendReminder(Action):
             return [SlotSet("stage", stage), SlotSet("disclosed", True)]
         with unit_of_work() as session:
             debtor = debtor_of(session, tracker)
-            invoices = plans_repository.open_invoices(session, debtor.id) if debtor else []
-            if debtor is None or not invoices:
-                return [SlotSet("stage", stage)]
             if isinstance(refs, str):
                 refs = [r.strip() for r in refs.split(",") if r.strip()]
+            # The named invoices stay in even before their date (a pre-due reminder of an
+            # instalment); the other instalments still to come are not claimed.
+            invoices = (
+                plans_repository.open_invoices(session, debtor.id, named=refs or ())
+                if debtor
+                else []
+            )
+            if debtor is None or not invoices:
+                return [SlotSet("stage", stage)]
             try:
                 _, url = create_link(session, debtor=debtor, purpose="balance")
             except RelanceError:  # the reminder still goes out, without a link

@@ -562,7 +562,8 @@ class Dispatcher:
             "creditor_name": get_settings().creditor_name,
         }
         debtor = conversation.debtor
-        invoices = open_invoices(session, debtor.id)
+        # The instalments still to come are not claimed; the named ones (pre-due) stay in.
+        invoices = open_invoices(session, debtor.id, named=numbers)
         if not discreet and invoices:
             # What the assistant's action would have said: amount, due date, link, RF reference.
             today = local_today(utcnow(), debtor.timezone, {})

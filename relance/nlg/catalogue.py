@@ -86,6 +86,7 @@ PROVIDED: dict[str, Provided] = {
     "utter_confirmation_declined": _p("", "resume"),
     "utter_reminder_affirmed": _p(),
     "utter_balance_disputed": _p("invoice_refs balance_minor currency"),
+    "utter_balance_not_yet_due": _p("invoice_refs amount_minor currency due_date"),
     "utter_please_rephrase": _p("", "currency next_installment_minor next_installment_date"),
     "utter_out_of_scope": _p(
         "", "currency next_installment_minor next_installment_date question_follows requested_slot"

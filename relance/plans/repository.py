@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from datetime import date, datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relance.db.models import Installment, Invoice, PaymentPlan
+from relance.compliance.windows import zone
+from relance.db.models import Debtor, Installment, Invoice, PaymentPlan
 from relance.db.models.enums import InstallmentStatus, InvoiceStatus, PlanStatus
+from relance.db.models.invoices import owed_by
 
 
 def _owed_invoices(session: Session, debtor_id: int, status: InvoiceStatus) -> list[Invoice]:
@@ -22,8 +27,48 @@ def _owed_invoices(session: Session, debtor_id: int, status: InvoiceStatus) -> l
     ]
 
 
-def open_invoices(session: Session, debtor_id: int) -> list[Invoice]:
-    return _owed_invoices(session, debtor_id, InvoiceStatus.OPEN)
+def debtor_today(session: Session, debtor_id: int) -> date:
+    """Today in the debtor's time zone: an instalment falls due on the debtor's own date."""
+    tz = session.scalar(select(Debtor.timezone).where(Debtor.id == debtor_id))
+    return datetime.now(zone(tz)).date()
+
+
+def open_invoices(
+    session: Session,
+    debtor_id: int,
+    *,
+    today: date | None = None,
+    named: Collection[str] = (),
+) -> list[Invoice]:
+    """The debtor's open invoices with something left to pay, oldest due first: what a balance,
+    a reminder, a payment link or a plan counts.
+
+    An instalment of an invoice payable in parts is left out until its due date (the debtor's
+    `today`, by default): it is not owed yet, and counting it would claim the whole invoice
+    from its first date. `named` keeps the invoices a reminder is about (a pre-due reminder
+    names the instalment coming due)."""
+    today = today or debtor_today(session, debtor_id)
+    return [
+        inv
+        for inv in _owed_invoices(session, debtor_id, InvoiceStatus.OPEN)
+        if not inv.not_yet_due(today) or inv.number in named
+    ]
+
+
+def upcoming_instalments(session: Session, debtor_id: int, today: date) -> list[Invoice]:
+    """The open instalments still to fall due, earliest first (owed later, not now)."""
+    return list(
+        session.scalars(
+            select(Invoice)
+            .where(
+                Invoice.debtor_id == debtor_id,
+                Invoice.status == InvoiceStatus.OPEN,
+                Invoice.amount_minor > Invoice.paid_minor,
+                ~owed_by(today),
+            )
+            .order_by(Invoice.due_date, Invoice.id)
+        )
+    )
 
 
 def disputed_invoices(session: Session, debtor_id: int) -> list[Invoice]:

@@ -135,7 +135,8 @@ def overview(session: Session, debtor: Debtor, today: date) -> Overview:
             .order_by(Invoice.due_date, Invoice.id)
         )
     )
-    invoices = [inv for inv in invoices if inv.balance_minor > 0]
+    # Instalments still to come (an invoice payable in parts) are not owed yet: not shown as due.
+    invoices = [inv for inv in invoices if inv.balance_minor > 0 and not inv.not_yet_due(today)]
     claim = compute_claim(
         invoices, segment=debtor.segment, as_of=today, rules=active_policy(session).letters
     )
