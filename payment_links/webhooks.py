@@ -450,7 +450,7 @@ def on_intent_succeeded(session: Session, obj: dict[str, Any], provider: Payment
     charge = _charge(session, obj)
     if (
         charge is not None
-        and charge.status != "failed"
+        and charge.status not in (charges.FAILED, charges.REINSTATED)
         and (amount, currency_of(obj), debtor_id)
         == (charge.amount_minor, charge.currency, charge.debtor_id)
     ):

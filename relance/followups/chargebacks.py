@@ -13,7 +13,9 @@ it and the money comes back (a dispute's `won`: funds reinstated). "No appeals p
 the creditor cannot answer it, not that it is always lost. Then the payment is recorded again:
 what the dispute took back, as a new payment dated the day it came back (its reference is the
 dispute id, so once), on the installment and invoices it had reopened; the `charge_failed` task
-is closed with that outcome, and both steps are audit-logged.
+is closed with that outcome, the installment charge the dispute had failed becomes
+`reinstated` with the dispute id (so the charge row, the portal, the console and the exports do
+not keep saying `failed`), and each step is audit-logged.
 
 A card dispute can be won or lost by the creditor: the payment stands until Stripe closes the
 dispute. Opening it gives collectors a `payment_disputed` task; `lost` reverses the payment (the
@@ -140,9 +142,7 @@ def _returned(session: Session, payment: Payment, dispute: ChargeDispute, actor:
     """A SEPA debit taken back: the late-failure path of its installment charge, else the
     reversal alone. False when it was already reversed (a return, an earlier event)."""
     code = f"dispute:{dispute.reason}"
-    charge = session.scalars(
-        select(InstallmentCharge).where(InstallmentCharge.provider_ref == payment.provider_ref)
-    ).first()
+    charge = _charge_of(session, payment)
     if charge is not None:
         return charges.failed(
             session,
@@ -186,6 +186,9 @@ def _recorded_again(
         recorded_by=actor,
         thank=False,
     )
+    charge = _charge_of(session, payment)
+    if charge is not None:
+        charges.reinstated(session, charge, dispute_ref=dispute.ref, actor=actor)
     if not outcome.created:
         return "already_recorded_again"
     if task is not None:
@@ -203,6 +206,13 @@ def _recorded_again(
         task_id=task.id if task is not None else None,
     )
     return "payment_recorded_again"
+
+
+def _charge_of(session: Session, payment: Payment) -> InstallmentCharge | None:
+    """The installment charge that collected `payment` (same PaymentIntent), if any."""
+    return session.scalars(
+        select(InstallmentCharge).where(InstallmentCharge.provider_ref == payment.provider_ref)
+    ).first()
 
 
 def _task(session: Session, payment: Payment, dispute: ChargeDispute) -> Task | None:

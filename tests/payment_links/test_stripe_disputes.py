@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from payment_links.service import charge_metadata
 from relance.db.models import AuditEvent, Payment, Task, WebhookEvent
 from relance.followups import charges
 from relance.followups.service import run_followups
@@ -306,7 +307,8 @@ def test_a_sepa_dispute_closed_won_records_the_debit_again_once(
     )
     assert _deliver(client, "charge.dispute.created", dispute).json()["outcome"] == "debit_returned"
     db.refresh(invoice)
-    assert invoice.paid_minor == 2000 - disputed
+    db.refresh(charge)
+    assert invoice.paid_minor == 2000 - disputed and charge.status == "failed"
     texts = len(gateway.texts_for(debtor))
 
     won = _deliver(client, "charge.dispute.closed", dict(dispute, status="won"))
@@ -330,5 +332,83 @@ def test_a_sepa_dispute_closed_won_records_the_debit_again_once(
     replay = _deliver(client, "charge.dispute.closed", dict(dispute, status="won"))
     assert replay.json()["outcome"] == "already_recorded_again"
     db.refresh(invoice)
+    assert invoice.paid_minor == 2000
+    assert db.scalar(select(func.count(Payment.id)).where(Payment.debtor_id == debtor.id)) == 2
+
+
+def _reinstated_events(db):
+    return db.scalars(
+        select(AuditEvent).where(AuditEvent.action == "installment.charge_reinstated")
+    ).all()
+
+
+def test_a_sepa_dispute_closed_won_reinstates_its_charge_once(
+    client, db, gateway, sandbox_payments
+):
+    """The money is back and counted on the installment: the charge row must not keep saying
+    `failed` (the portal's failure notice, the console's charges and the exports read it). It
+    becomes `reinstated` with the dispute id; the return's code and date stay; a replay of the
+    same `won` (same event, or a new event id) changes nothing twice."""
+    from relance.dashboard.metrics import debit_failures
+    from relance.portal.service import charge_failures
+
+    debtor, invoice, plan, charge = _sepa_debit(db)
+    charges.settled(db, charge, amount_minor=2000, currency="EUR", actor="stripe:webhook")
+    dispute = StripeFake.dispute(
+        "pi_sepa_disputed", amount=2000, method="sepa_debit", reason="debit_not_authorized"
+    )
+    _deliver(client, "charge.dispute.created", dispute)
+    db.refresh(charge)
+    db.refresh(plan)
+    assert charge.status == "failed" and set(charge_failures(db, [plan])) == {charge.installment_id}
+    since = datetime(2000, 1, 1, tzinfo=UTC)
+    assert debit_failures(db, since=since) == (1, 1)
+
+    won = _deliver(client, "charge.dispute.closed", dict(dispute, status="won"), event_id="evt_won")
+
+    assert won.status_code == 200 and won.json()["outcome"] == "payment_recorded_again"
+    db.refresh(charge)
+    db.refresh(plan)
+    assert (charge.status, charge.reinstated_ref) == ("reinstated", dispute["id"])
+    assert charge.reinstated_at is not None
+    assert (charge.failure_code, charge.failed_at is not None) == (
+        "dispute:debit_not_authorized",
+        True,
+    )
+    assert charge_failures(db, [plan]) == {}  # the portal no longer explains a failure
+    assert debit_failures(db, since=since) == (1, 0)
+    (event,) = _reinstated_events(db)
+    assert (event.details["dispute_ref"], event.details["charge_id"]) == (dispute["id"], charge.id)
+    stamp = charge.reinstated_at
+
+    same = _deliver(
+        client, "charge.dispute.closed", dict(dispute, status="won"), event_id="evt_won"
+    )
+    other = _deliver(client, "charge.dispute.closed", dict(dispute, status="won"))
+    # A late `payment_intent.succeeded` of the debit cannot turn it back into `succeeded`.
+    intent = {
+        "id": "pi_sepa_disputed",
+        "object": "payment_intent",
+        "amount": 2000,
+        "amount_received": 2000,
+        "currency": "eur",
+        "status": "succeeded",
+        "metadata": charge_metadata(
+            "stripe",
+            debtor_id=debtor.id,
+            installment_id=charge.installment_id,
+            charge_key=charge.idempotency_key,
+            kind="sepa_debit",
+        ),
+    }
+    late = _deliver(client, "payment_intent.succeeded", intent)
+
+    assert same.json() == {"received": True, "duplicate": True}
+    assert other.json()["outcome"] == "already_recorded_again"
+    assert late.status_code == 200 and late.json()["outcome"] == "already_recorded"
+    db.refresh(charge)
+    db.refresh(invoice)
+    assert (charge.status, charge.reinstated_at) == ("reinstated", stamp)
+    assert len(_reinstated_events(db)) == 1
     assert invoice.paid_minor == 2000
     assert db.scalar(select(func.count(Payment.id)).where(Payment.debtor_id == debtor.id)) == 2
