@@ -210,21 +210,157 @@ def test_unknown_or_malformed_disputes_are_refused_and_store_nothing(
     assert payment.reversed_at is None and invoice.status == "paid"
 
 
-def test_a_closed_dispute_must_be_final_and_a_forged_one_is_refused(client, db, gateway):
+def test_a_forged_closed_dispute_is_refused_and_stores_nothing(client, db, gateway):
     _, invoice, payment = _card_payment(db)
-    dispute = StripeFake.dispute("pi_card_disputed", amount=4000, status="under_review")
+    dispute = StripeFake.dispute("pi_card_disputed", amount=4000, status="lost")
     before = (_count(db, WebhookEvent), _count(db, AuditEvent))
 
-    not_final = _deliver(client, "charge.dispute.closed", dispute)
-    forged = _deliver(
-        client, "charge.dispute.closed", dict(dispute, status="lost"), secret="whsec_forger"
-    )
+    forged = _deliver(client, "charge.dispute.closed", dispute, secret="whsec_forger")
 
-    assert not_final.status_code == 400 and not_final.json()["code"] == "malformed_event"
     assert forged.status_code == 400 and forged.json()["code"] == "invalid_signature"
     assert (_count(db, WebhookEvent), _count(db, AuditEvent)) == before
     db.refresh(payment)
     assert payment.reversed_at is None and invoice.status == "paid"
+
+
+# Stripe's published Dispute statuses (API reference, `dispute.status`).
+OPEN = ("warning_needs_response", "warning_under_review", "needs_response", "under_review")
+FINAL = ("won", "lost", "warning_closed", "prevented")
+
+
+def _audit(db, action):
+    return db.scalars(select(AuditEvent).where(AuditEvent.action == action)).all()
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome", "task_status", "reversed_"),
+    [
+        ("warning_needs_response", "dispute_task_opened", "open", False),
+        ("warning_under_review", "dispute_task_opened", "open", False),
+        ("needs_response", "dispute_task_opened", "open", False),
+        ("under_review", "dispute_task_opened", "open", False),
+        ("won", "dispute_closed", None, False),
+        ("warning_closed", "dispute_closed", None, False),
+        ("prevented", "dispute_closed", None, False),
+        ("lost", "payment_reversed", "open", True),
+    ],
+)
+def test_a_card_dispute_created_in_each_published_status(
+    client, db, gateway, status, outcome, task_status, reversed_
+):
+    """`charge.dispute.created` may carry any status: an open one waits for the decision with a
+    task; one already decided is acted on at once (lost: task and reversal; the others leave
+    nothing to do). Never a 4xx, and each recorded."""
+    debtor, invoice, payment = _card_payment(db)
+    dispute = StripeFake.dispute("pi_card_disputed", amount=4000, status=status)
+
+    answer = _deliver(client, "charge.dispute.created", dispute)
+
+    assert answer.status_code == 200 and answer.json()["outcome"] == outcome
+    db.refresh(payment)
+    db.refresh(invoice)
+    assert (payment.reversed_at is not None) is reversed_
+    assert invoice.status == ("open" if reversed_ else "paid")
+    tasks = db.scalars(select(Task).where(Task.debtor_id == debtor.id)).all()
+    assert [t.status for t in tasks] == ([task_status] if task_status else [])
+    (event,) = _audit(db, "payment.disputed")
+    assert (event.details["dispute_ref"], event.details["status"]) == (dispute["id"], status)
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome", "task_status", "reversed_"),
+    [
+        ("warning_needs_response", "dispute_still_open", "open", False),
+        ("warning_under_review", "dispute_still_open", "open", False),
+        ("needs_response", "dispute_still_open", "open", False),
+        ("under_review", "dispute_still_open", "open", False),
+        ("won", "dispute_closed", "done", False),
+        ("warning_closed", "dispute_closed", "done", False),
+        ("prevented", "dispute_closed", "done", False),
+        ("lost", "payment_reversed", "open", True),
+    ],
+)
+def test_a_card_dispute_closed_in_each_published_status(
+    client, db, gateway, status, outcome, task_status, reversed_
+):
+    """`charge.dispute.closed`: a final status decides the dispute; one that is not final (Stripe
+    documents none, but it is a published status) is recorded as an update, answered 200, and
+    the dispute stays open. Nothing is refused."""
+    debtor, _invoice, payment = _card_payment(db)
+    dispute = StripeFake.dispute("pi_card_disputed", amount=4000, status="needs_response")
+    _deliver(client, "charge.dispute.created", dispute)
+
+    answer = _deliver(client, "charge.dispute.closed", dict(dispute, status=status))
+
+    assert answer.status_code == 200 and answer.json()["outcome"] == outcome
+    db.refresh(payment)
+    assert (payment.reversed_at is not None) is reversed_
+    (task,) = db.scalars(select(Task).where(Task.debtor_id == debtor.id)).all()
+    assert task.status == task_status
+    if status in OPEN:
+        (event,) = _audit(db, "payment.dispute_updated")
+        assert task.details["dispute_status"] == status and "outcome" not in task.details
+    else:
+        (event,) = _audit(db, "payment.dispute_closed")
+        assert task.details["outcome"] == status
+    assert (event.details["dispute_ref"], event.details["status"]) == (dispute["id"], status)
+
+
+@pytest.mark.parametrize("status", OPEN + FINAL)
+def test_a_dispute_update_in_each_published_status_is_recorded_and_moves_no_money(
+    client, db, gateway, status
+):
+    """`charge.dispute.updated` (an inquiry escalated, evidence under review, or the status
+    change that comes with the closing): recorded, the task shows it, the ledger is untouched
+    (`charge.dispute.closed` decides)."""
+    debtor, invoice, payment = _card_payment(db)
+    dispute = StripeFake.dispute("pi_card_disputed", amount=4000, status="warning_needs_response")
+    _deliver(client, "charge.dispute.created", dispute)
+
+    answer = _deliver(client, "charge.dispute.updated", dict(dispute, status=status))
+    body = answer.json()
+
+    assert answer.status_code == 200 and body["outcome"] == "dispute_updated"
+    db.refresh(payment)
+    db.refresh(invoice)
+    assert payment.reversed_at is None and invoice.status == "paid"
+    (task,) = db.scalars(select(Task).where(Task.debtor_id == debtor.id)).all()
+    assert (task.status, task.details["dispute_status"]) == ("open", status)
+    (event,) = _audit(db, "payment.dispute_updated")
+    assert (event.details["dispute_ref"], event.details["status"]) == (dispute["id"], status)
+
+
+@pytest.mark.parametrize("status", ("won", "warning_closed", "prevented"))
+def test_a_sepa_dispute_created_already_decided_for_us_takes_nothing_back(
+    client, db, gateway, sandbox_payments, status
+):
+    debtor, invoice, _plan, charge = _sepa_debit(db)
+    charges.settled(db, charge, amount_minor=2000, currency="EUR", actor="stripe:webhook")
+    gateway.sent.clear()  # the thanks
+    dispute = StripeFake.dispute(
+        "pi_sepa_disputed", amount=2000, method="sepa_debit", status=status
+    )
+
+    answer = _deliver(client, "charge.dispute.created", dispute)
+
+    assert answer.status_code == 200 and answer.json()["outcome"] == "dispute_closed"
+    for row in (invoice, charge):
+        db.refresh(row)
+    assert (invoice.paid_minor, charge.status) == (2000, "succeeded")
+    assert db.scalars(select(Task).where(Task.debtor_id == debtor.id)).all() == []
+    assert gateway.sent == [] and len(_audit(db, "payment.disputed")) == 1
+
+
+@pytest.mark.parametrize("kind", ["charge.dispute.created", "charge.dispute.updated"])
+def test_a_status_stripe_does_not_publish_is_still_refused(client, db, gateway, kind):
+    _, _invoice, _payment = _card_payment(db)
+    before = (_count(db, WebhookEvent), _count(db, AuditEvent), _count(db, Task))
+    dispute = StripeFake.dispute("pi_card_disputed", amount=4000, status="resolved_by_magic")
+
+    answer = _deliver(client, kind, dispute)
+
+    assert answer.status_code == 400 and "status" in answer.json()["detail"]
+    assert (_count(db, WebhookEvent), _count(db, AuditEvent), _count(db, Task)) == before
 
 
 def _reversals(db):
