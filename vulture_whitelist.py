@@ -114,3 +114,8 @@ _.plan_completion_rate  # unused property (relance/dashboard/metrics.py: read by
 _.debit_failure_rate  # unused property (relance/dashboard/metrics.py: read by console/templates/dashboard.html)
 card_plan_ids  # unused variable (relance/portal/service.py: read by portal/templates/overview.html)
 live_plan_id  # unused variable (relance/portal/service.py: read by portal/templates/overview.html)
+reinstated_ref  # unused variable (relance/ledger/models.py: ORM column, the dispute whose `won` brought a failed debit's money back; read by console/templates/conversation.html)
+reinstated_at  # unused variable (relance/ledger/models.py: ORM column, when; read by console/templates/conversation.html)
+_.reinstated_ref  # unused attribute (relance/followups/charges.py: the ORM column above)
+_.reinstated_at  # unused attribute (relance/followups/charges.py: the ORM column above)
+_.grouped  # unused property (payment_links/providers/sandbox_cards.py: read by payment_links/templates/sandbox.html)

@@ -18,10 +18,12 @@ on file for a plan outside the euro zone) active,
 `payment_failed` carrying `relance_charge_key` settle or fail the installment charge the worker
 made (`relance/followups/charges.py`); a failure after a success reverses the payment.
 
-Disputes (`charge.dispute.created`, `charge.dispute.closed`), found by their `payment_intent`
+Disputes (`charge.dispute.created`, `.updated`, `.closed`), found by their `payment_intent`
 (our payments are keyed by PaymentIntent id): on a `sepa_debit` payment, the debtor's refund
 request, the payment is reversed at once by the late-failure path; on a card, a collector task,
 and the payment is reversed only when the dispute is `lost` (`relance/followups/chargebacks.py`).
+Every status Stripe publishes is accepted on every dispute event (one that needs no action is
+recorded and answered 2xx); only a status outside that list is refused.
 A dispute on no payment of ours, or in another currency, or for more than it, is a 4xx and
 nothing is stored: money taken back that we cannot place must stay visible in Stripe.
 """
@@ -207,12 +209,6 @@ def _validate_dispute(obj: dict[str, Any]) -> None:
         raise MalformedEvent("`reason` of the dispute must be a string")
     if obj.get("status") not in (*chargebacks.OPEN_STATUSES, *chargebacks.CLOSED_STATUSES):
         raise MalformedEvent(f"`status` of the dispute is unknown: {obj.get('status')!r:.40}")
-
-
-def _validate_dispute_closed(obj: dict[str, Any]) -> None:
-    _validate_dispute(obj)
-    if obj["status"] not in chargebacks.CLOSED_STATUSES:
-        raise MalformedEvent(f"a closed dispute cannot be `{obj['status']}`")
 
 
 def claim(session: Session, event: dict[str, Any]) -> bool:
@@ -450,7 +446,7 @@ def on_intent_succeeded(session: Session, obj: dict[str, Any], provider: Payment
     charge = _charge(session, obj)
     if (
         charge is not None
-        and charge.status != "failed"
+        and charge.status not in (charges.FAILED, charges.REINSTATED)
         and (amount, currency_of(obj), debtor_id)
         == (charge.amount_minor, charge.currency, charge.debtor_id)
     ):
@@ -593,6 +589,11 @@ def on_dispute_created(session: Session, obj: dict[str, Any], provider: PaymentP
     return chargebacks.opened(session, payment, dispute, actor=f"{_provider_name(obj)}:webhook")
 
 
+def on_dispute_updated(session: Session, obj: dict[str, Any], provider: PaymentProvider) -> str:
+    payment, dispute = _disputed(session, obj)
+    return chargebacks.updated(session, payment, dispute, actor=f"{_provider_name(obj)}:webhook")
+
+
 def on_dispute_closed(session: Session, obj: dict[str, Any], provider: PaymentProvider) -> str:
     payment, dispute = _disputed(session, obj)
     return chargebacks.closed(session, payment, dispute, actor=f"{_provider_name(obj)}:webhook")
@@ -608,5 +609,6 @@ HANDLERS: dict[str, tuple[Callable[[dict[str, Any]], None], Handler]] = {
     "setup_intent.succeeded": (_validate_setup_succeeded, on_setup_succeeded),
     "mandate.updated": (_validate_mandate, on_mandate_updated),
     "charge.dispute.created": (_validate_dispute, on_dispute_created),
-    "charge.dispute.closed": (_validate_dispute_closed, on_dispute_closed),
+    "charge.dispute.updated": (_validate_dispute, on_dispute_updated),
+    "charge.dispute.closed": (_validate_dispute, on_dispute_closed),
 }

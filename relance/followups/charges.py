@@ -34,6 +34,8 @@ from relance.ledger.service import find_payment, record_payment
 
 log = logging.getLogger(__name__)
 PROCESSING, SUCCEEDED, FAILED = "processing", "succeeded", "failed"
+# A failed debit whose money came back (its dispute closed `won`): final, like FAILED.
+REINSTATED = "reinstated"
 Outcome = Literal["charged", "processing", "failed"]
 FAILED_RESPONSE = {
     "card": "utter_installment_charge_failed",
@@ -260,7 +262,7 @@ def settled(
     session: Session, row: InstallmentCharge, *, amount_minor: int, currency: str, actor: str
 ) -> None:
     """The money arrived: record it against the installment (once per PaymentIntent)."""
-    if row.status == FAILED:
+    if row.status in (FAILED, REINSTATED):
         return  # a late success after a failure we already acted on: the webhook holds the event
     row.status = SUCCEEDED
     row.settled_at = row.settled_at or utcnow()
@@ -294,8 +296,9 @@ def failed(
     the follow-up of a failed charge. False when this failure was already handled.
 
     A declined card is recorded with its issuer's reason when there is one (`failure_code`). A
-    SEPA refund request (a dispute, `ref`) may take back only `amount_minor` of the debit."""
-    if row.status == FAILED:
+    SEPA refund request (a dispute, `ref`) may take back only `amount_minor` of the debit. A
+    reinstated charge's story is over (its dispute closed `won`): nothing more is reversed."""
+    if row.status in (FAILED, REINSTATED):
         return False
     was_paid = row.status == SUCCEEDED
     row.status = FAILED
@@ -351,5 +354,31 @@ def failed(
         FAILED_RESPONSE.get(row.kind, FAILED_RESPONSE["card"]),
         {**installment_variables(inst, url), "failure_reason": failure_reason(row.failure_code)},
         reason=f"installment:{inst.id}",
+    )
+    return True
+
+
+def reinstated(session: Session, row: InstallmentCharge, *, dispute_ref: str, actor: str) -> bool:
+    """The dispute that failed this charge closed `won`: its money came back and was recorded
+    again (under the dispute id, `relance/followups/chargebacks.py`), so the charge row says
+    `reinstated` with that dispute id rather than `failed`; the failure code and date stay, as
+    the return did happen. False when there is nothing to change (already reinstated, or the
+    charge did not fail)."""
+    if row.status != FAILED:
+        return False
+    row.status = REINSTATED
+    row.reinstated_ref = dispute_ref[:128]
+    row.reinstated_at = utcnow()
+    audit.record(
+        session,
+        actor=actor,
+        action="installment.charge_reinstated",
+        entity=row,
+        debtor_id=row.debtor_id,
+        installment_id=row.installment_id,
+        charge_id=row.id,
+        provider_ref=row.provider_ref,
+        dispute_ref=dispute_ref,
+        failure_code=row.failure_code,
     )
     return True

@@ -51,7 +51,9 @@ class InstallmentCharge(TimestampMixin, Base):
     and runs again makes the same request, which the provider answers with the same PaymentIntent,
     and the payment is recorded once (by its PaymentIntent id). A SEPA debit stays `processing`
     for days; `succeeded` or `failed` arrive by webhook, and a debit can fail after it succeeded
-    (the payment is then reversed, `relance/ledger/reversal.py`).
+    (the payment is then reversed, `relance/ledger/reversal.py`). A SEPA debit taken back by a
+    dispute that the bank then cancels (Stripe: closed `won`) is `reinstated`: its money was
+    recorded again under the dispute id (`reinstated_ref`), and the row must not say `failed`.
     """
 
     __tablename__ = "installment_charges"
@@ -72,10 +74,13 @@ class InstallmentCharge(TimestampMixin, Base):
     currency: Mapped[str] = mapped_column(String(3))
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
     provider_ref: Mapped[str | None] = mapped_column(String(128), index=True)
-    status: Mapped[str] = mapped_column(String(16), index=True)  # processing | succeeded | failed
+    # processing | succeeded | failed | reinstated
+    status: Mapped[str] = mapped_column(String(16), index=True)
     failure_code: Mapped[str | None] = mapped_column(String(64))
     settled_at: Mapped[datetime | None]
     failed_at: Mapped[datetime | None]
+    reinstated_ref: Mapped[str | None] = mapped_column(String(128))  # the dispute closed `won`
+    reinstated_at: Mapped[datetime | None]
 
 
 class PaymentReview(TimestampMixin, Base):
