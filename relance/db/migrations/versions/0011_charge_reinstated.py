@@ -7,8 +7,8 @@ status `reinstated`, with the dispute id (`reinstated_ref`) and when (`reinstate
 portal, the console and the exports tell the same story as the ledger. The failure code and
 date stay: the return did happen.
 
-Revision ID: 0010_charge_reinstated
-Revises: 0009_partial_reversals
+Revision ID: 0011_charge_reinstated
+Revises: 0010_invoice_instalments
 Create Date: 2026-12-07 05:00:00
 """
 
@@ -19,8 +19,8 @@ from alembic import op
 
 import relance.db.base
 
-revision = "0010_charge_reinstated"
-down_revision = "0009_partial_reversals"
+revision = "0011_charge_reinstated"
+down_revision = "0010_invoice_instalments"
 branch_labels = None
 depends_on = None
 
