@@ -61,6 +61,7 @@ from bot.components.evidence import (  # noqa: E402
     fold,
     is_weak,
     legitimacy_relabel,
+    request_behind_greeting,
 )
 
 HELDOUT = PROJECT_ROOT / "bench" / "nlu_heldout"
@@ -128,7 +129,9 @@ def outcome(message: Parsed, t: Thresholds) -> str:
         relabelled := legitimacy_relabel(FALLBACK if fallback else top, message.text)
     ):
         return relabelled
-    if fallback:
+    if t.guarded and (request := request_behind_greeting(message.ranking, message.text)):
+        top, confidence = request
+    elif fallback:
         return FALLBACK
     if t.guarded and is_weak(top, confidence, message.text, t.per_intent, t.default):
         return CONFIRM_INTENT

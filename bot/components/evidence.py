@@ -565,3 +565,41 @@ def is_legitimacy_question(text: str) -> bool:
     if not _LEGITIMACY.search(folded) or _GRIEVANCE.search(folded):
         return False
     return "?" in folded or _ASKED.search(folded) is not None
+
+
+# "Bonjour, combien je dois ?" is a balance question said politely. DIET weighs the greeting's
+# words as much as the request's, so such messages came out as `greet` ("Hello! How can I help
+# you today?", the question ignored) or, split between the two, as nlu_fallback. When the
+# message holds a request after its greeting and DIET's next reading is a business intent, that
+# reading is the message's intent (consequential ones still go through `is_weak`).
+GREET_INTENT = "greet"
+_GREETING = re.compile(
+    r"^((bonjour|bonsoir|bjr|bsr|salut|slt|coucou|allo|hello|hi|hey|hiya|yo|good (morning"
+    r"|afternoon|evening)|dear)( (madame|monsieur|mme|mr|mrs|ms|miss|sir|there|all|a vous))?"
+    r"[\s,.!:;]*)+"
+)
+_NOT_A_REQUEST = frozenset(
+    {GREET_INTENT, "nlu_fallback", "out_of_scope", "goodbye", "thank", "affirm", "deny", "inform"}
+)
+# Below this DIET's next reading is noise, not a second reading of the message.
+REQUEST_BEHIND_GREETING_FLOOR = 0.2
+
+
+def request_behind_greeting(
+    ranking: list[tuple[str, float]], text: str
+) -> tuple[str, float] | None:
+    """The request a greeting opens ("hello, how much do I owe?"), as (intent, confidence), when
+    DIET's two first readings are the greeting and a business intent of some weight, in either
+    order (the FallbackClassifier calls the pair ambiguous); else None. A bare greeting, or one
+    followed by a single word, stays a greeting."""
+    folded = fold(text)
+    greeting = _GREETING.match(folded)
+    if greeting is None or len(folded[greeting.end() :].split()) < 2:
+        return None
+    readings = [(name, conf) for name, conf in ranking if name != "nlu_fallback"][:2]
+    if GREET_INTENT not in (name for name, _ in readings):
+        return None
+    following = next((r for r in readings if r[0] != GREET_INTENT), None)
+    if following is None or following[0] in _NOT_A_REQUEST:
+        return None
+    return following if following[1] >= REQUEST_BEHIND_GREETING_FLOOR else None

@@ -1057,8 +1057,9 @@ def test_is_this_a_scam_is_answered_not_taken_for_a_dispute(
         e2e_stack, f"C-SCAM-{language}", phone, language=language, postcode=postcode, amount="95.00"
     )
     said = _say(e2e_stack, phone, question, tag, 0)
-    assert len(said) == 1 and said[0].startswith(opening), said
-    assert "95" not in said[0], said  # nothing of the debt before the identity check
+    # The session's first message is preceded by the assistant's disclosure.
+    assert said[-1].startswith(opening), said
+    assert "95" not in " ".join(said), said  # nothing of the debt before the identity check
     assert _actions(_last_turn(_tracker(e2e_stack, debtor))) == [
         "utter_iamabot",
         "action_listen",
@@ -1070,3 +1071,34 @@ def test_is_this_a_scam_is_answered_not_taken_for_a_dispute(
     assert "95" in " ".join(after[-1]), after
     with _session(e2e_stack) as session:
         assert session.scalars(select(Dispute).where(Dispute.debtor_id == debtor.id)).all() == []
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "turns"),
+    [
+        ("fr", "+33639987033", "75018", ["Bonjour, combien je dois ?", "75018"]),
+        ("en", "+12025557032", "60620", ["Hello, how much do I owe?", "60620"]),
+    ],
+    ids=["fr", "en"],
+)
+def test_a_request_opened_by_a_greeting_is_answered(
+    e2e_stack: RunningStack, language: str, phone: str, postcode: str, turns: list[str]
+) -> None:
+    """Found by the e2e suite on a model retrained on a new machine: "Hello, how much do I owe
+    please?" got "Hello! How can I help you today?" (DIET: greet 0.59, ask_balance 0.33) and
+    "Bonjour, combien je dois ?" was split between the two. The request is answered: the
+    identity question, then the balance."""
+    tag = f"hello{language}"
+    _add_debtor(
+        e2e_stack,
+        f"C-HELLO-{language}",
+        phone,
+        language=language,
+        postcode=postcode,
+        amount="72.00",
+    )
+    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns)]
+    # The identity question, not "Hello! How can I help you today?".
+    assert ("code postal" if language == "fr" else "postcode") in said[0][-1], said
+    assert "72" not in " ".join(said[0]), said
+    assert "72" in " ".join(said[1]), said
