@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 from relance.compliance.windows import zone
 from relance.db.models import Debtor, Installment, Invoice, PaymentPlan
 from relance.db.models.enums import InstallmentStatus, InvoiceStatus, PlanStatus
-from relance.db.models.invoices import owed_by
 
 
 def _owed_invoices(session: Session, debtor_id: int, status: InvoiceStatus) -> list[Invoice]:
@@ -55,8 +54,10 @@ def open_invoices(
     ]
 
 
-def upcoming_instalments(session: Session, debtor_id: int, today: date) -> list[Invoice]:
-    """The open instalments still to fall due, earliest first (owed later, not now)."""
+def falling_due_later(session: Session, debtor_id: int, today: date) -> list[Invoice]:
+    """The open invoices whose due date is after the debtor's `today`, earliest first: owed
+    later, not now (an ordinary invoice due next month, an instalment still to come). The
+    balance answer says them apart from what is due now, never in the amount due."""
     return list(
         session.scalars(
             select(Invoice)
@@ -64,7 +65,7 @@ def upcoming_instalments(session: Session, debtor_id: int, today: date) -> list[
                 Invoice.debtor_id == debtor_id,
                 Invoice.status == InvoiceStatus.OPEN,
                 Invoice.amount_minor > Invoice.paid_minor,
-                ~owed_by(today),
+                Invoice.due_date > today,
             )
             .order_by(Invoice.due_date, Invoice.id)
         )
