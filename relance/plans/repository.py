@@ -45,7 +45,13 @@ def open_invoices(
     An instalment of an invoice payable in parts is left out until its due date (the debtor's
     `today`, by default): it is not owed yet, and counting it would claim the whole invoice
     from its first date. `named` keeps the invoices a reminder is about (a pre-due reminder
-    names the instalment coming due)."""
+    names the instalment coming due).
+
+    An ordinary invoice not yet due is in: a plan for "what I owe" and a promise of "everything"
+    are the debtor's own offer, and may cover what falls due later (paying early is allowed,
+    and a plan that left it out would be followed by a reminder for it). It is no claim: what
+    says the debt is due filters on the due date itself (a reminder: `reminder_invoices`; the
+    balance answer: due now and later said apart; a formal notice: letters.service)."""
     today = today or debtor_today(session, debtor_id)
     return [
         inv
