@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 from relance.compliance.windows import zone
 from relance.db.models import Debtor, Installment, Invoice, PaymentPlan
 from relance.db.models.enums import InstallmentStatus, InvoiceStatus, PlanStatus
-from relance.db.models.invoices import owed_by
 
 
 def _owed_invoices(session: Session, debtor_id: int, status: InvoiceStatus) -> list[Invoice]:
@@ -46,7 +45,13 @@ def open_invoices(
     An instalment of an invoice payable in parts is left out until its due date (the debtor's
     `today`, by default): it is not owed yet, and counting it would claim the whole invoice
     from its first date. `named` keeps the invoices a reminder is about (a pre-due reminder
-    names the instalment coming due)."""
+    names the instalment coming due).
+
+    An ordinary invoice not yet due is in: a plan for "what I owe" and a promise of "everything"
+    are the debtor's own offer, and may cover what falls due later (paying early is allowed,
+    and a plan that left it out would be followed by a reminder for it). It is no claim: what
+    says the debt is due filters on the due date itself (a reminder: `reminder_invoices`; the
+    balance answer: due now and later said apart; a formal notice: letters.service)."""
     today = today or debtor_today(session, debtor_id)
     return [
         inv
@@ -55,8 +60,10 @@ def open_invoices(
     ]
 
 
-def upcoming_instalments(session: Session, debtor_id: int, today: date) -> list[Invoice]:
-    """The open instalments still to fall due, earliest first (owed later, not now)."""
+def falling_due_later(session: Session, debtor_id: int, today: date) -> list[Invoice]:
+    """The open invoices whose due date is after the debtor's `today`, earliest first: owed
+    later, not now (an ordinary invoice due next month, an instalment still to come). The
+    balance answer says them apart from what is due now, never in the amount due."""
     return list(
         session.scalars(
             select(Invoice)
@@ -64,7 +71,7 @@ def upcoming_instalments(session: Session, debtor_id: int, today: date) -> list[
                 Invoice.debtor_id == debtor_id,
                 Invoice.status == InvoiceStatus.OPEN,
                 Invoice.amount_minor > Invoice.paid_minor,
-                ~owed_by(today),
+                Invoice.due_date > today,
             )
             .order_by(Invoice.due_date, Invoice.id)
         )

@@ -99,7 +99,9 @@ def test_the_reminder_names_the_due_instalment_and_a_pre_due_one_when_named(
     later = CollectingDispatcher()
     ActionSendReminder().run(later, pre_due, {})
     [message] = later.messages
-    assert message["amount_minor"] == 20_000  # the late one and the one named, not the third
+    # the one named only: a pre-due reminder says what comes due, its amount is not added to
+    # the late one (nor the third)
+    assert message["amount_minor"] == 10_000
     assert message["invoice_refs"] == [second.number]
 
 
