@@ -119,3 +119,6 @@ reinstated_at  # unused variable (relance/ledger/models.py: ORM column, when; re
 _.reinstated_ref  # unused attribute (relance/followups/charges.py: the ORM column above)
 _.reinstated_at  # unused attribute (relance/followups/charges.py: the ORM column above)
 _.grouped  # unused property (payment_links/providers/sandbox_cards.py: read by payment_links/templates/sandbox.html)
+reversed_ref  # unused variable (relance/ledger/models.py: ORM column, the dispute lost or the refund that took a succeeded charge's money back; read by console/templates/conversation.html)
+_.reversed_ref  # unused attribute (relance/followups/charges.py: the ORM column above)
+refund_holds  # unused variable (relance/portal/service.py: Overview field, read by portal/templates/overview.html)

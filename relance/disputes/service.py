@@ -22,6 +22,11 @@ from relance.nlu_normalise import fold
 from relance.outbox.service import emit
 
 REASONS = ("not_received", "wrong_amount", "defective", "not_mine", "other")
+# Reasons Relance itself opens a dispute for, never offered to the debtor: `refunded`, a payment
+# the creditor refunded from Stripe, whose invoice waits for a collector to decide whether it is
+# still owed (`relance/followups/refunds.py`).
+REFUNDED = "refunded"
+SYSTEM_REASONS = (REFUNDED,)
 REVIEW_TASK = "dispute_review"
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
@@ -68,7 +73,7 @@ def create_dispute(
     actor: str = "bot",
 ) -> Dispute:
     """Register a dispute; it names the invoice when there is exactly one open, else the account."""
-    if reason not in REASONS:
+    if reason not in REASONS + SYSTEM_REASONS:
         reason = "other"
     if invoice_id is None:
         invoices = repository.open_invoices(session, debtor.id)

@@ -20,7 +20,8 @@ not keep saying `failed`), and each step is audit-logged.
 A card dispute can be won or lost by the creditor: the payment stands until Stripe closes the
 dispute. Opening it gives collectors a `payment_disputed` task; `lost` reverses the payment (the
 task stays open: the debtor charged back money they owed), `won` or a closed warning closes the
-task.
+task. A lost dispute on an instalment charged off-session also turns its charge row from
+`succeeded` to `disputed_lost`, with the dispute id.
 
 Stripe's Dispute object has eight published statuses: four open (`warning_needs_response`,
 `warning_under_review`: an inquiry, no money taken yet; `needs_response`, `under_review`) and four
@@ -177,6 +178,11 @@ def closed(session: Session, payment: Payment, dispute: ChargeDispute, *, actor:
             amount_minor=dispute.amount_minor,
             ref=dispute.ref,
         )
+        charge = charge_of(session, payment)
+        if charge is not None:  # an instalment charged off-session: its row tells it too
+            charges.reversed_after_success(
+                session, charge, status=charges.DISPUTED_LOST, ref=dispute.ref, actor=actor
+            )
         return "payment_reversed" if reversed_now else "already_reversed"
     outcome = "dispute_closed"
     if payment.method == SEPA and dispute.status == "won":
@@ -190,7 +196,7 @@ def _returned(session: Session, payment: Payment, dispute: ChargeDispute, actor:
     """A SEPA debit taken back: the late-failure path of its installment charge, else the
     reversal alone. False when it was already reversed (a return, an earlier event)."""
     code = f"dispute:{dispute.reason}"
-    charge = _charge_of(session, payment)
+    charge = charge_of(session, payment)
     if charge is not None:
         return charges.failed(
             session,
@@ -234,7 +240,7 @@ def _recorded_again(
         recorded_by=actor,
         thank=False,
     )
-    charge = _charge_of(session, payment)
+    charge = charge_of(session, payment)
     if charge is not None:
         charges.reinstated(session, charge, dispute_ref=dispute.ref, actor=actor)
     if not outcome.created:
@@ -256,7 +262,7 @@ def _recorded_again(
     return "payment_recorded_again"
 
 
-def _charge_of(session: Session, payment: Payment) -> InstallmentCharge | None:
+def charge_of(session: Session, payment: Payment) -> InstallmentCharge | None:
     """The installment charge that collected `payment` (same PaymentIntent), if any."""
     return session.scalars(
         select(InstallmentCharge).where(InstallmentCharge.provider_ref == payment.provider_ref)

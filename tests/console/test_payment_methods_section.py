@@ -140,3 +140,51 @@ def test_a_reinstated_debit_shows_its_return_and_the_dispute_that_brought_the_mo
     assert "<code>dispute:debit_not_authorized</code>" in section
     assert "Money back: dispute <code>du_won_123</code> closed won" in section
     assert "2026-05-02 08:15 UTC" in section
+
+
+def test_a_charge_whose_money_went_back_says_how_and_the_refunded_payment_says_refunded(
+    as_collector: TestClient, db: Session
+) -> None:
+    """A card charge whose dispute was lost and one the creditor refunded: each row says so,
+    with the dispute or refund id, not `succeeded`; a refunded payment reads `refunded`."""
+    from relance.ledger.reversal import reverse_payment
+    from relance.ledger.service import record_payment
+
+    debtor, conversation, _ = make_handed_off_case(db)
+    plan = make_plan(db, debtor, [10_000, 10_000], first_due=date(2026, 3, 10))
+    card = make_mandate(db, debtor, plan, kind="card", last4="4242")
+    first, second = plan.installments
+    when = datetime(2026, 5, 2, 8, 15, tzinfo=UTC)
+    make_installment_charge(
+        db, first, card, status="disputed_lost", reversed_ref="du_lost_1", reversed_at=when
+    )
+    make_installment_charge(
+        db, second, card, status="refunded", reversed_ref="re_back_2", reversed_at=when
+    )
+    outcome = record_payment(
+        db,
+        debtor_id=debtor.id,
+        amount_minor=5000,
+        currency="EUR",
+        method="card",
+        provider="stripe",
+        provider_ref="pi_console_refunded",
+        thank=False,
+    )
+    reverse_payment(
+        db,
+        outcome.payment,
+        reason="refund:requested_by_customer",
+        actor="stripe:webhook",
+        amount_minor=2000,
+        ref="re_part",
+    )
+
+    page = as_collector.get(f"/console/conversations/{conversation.id}")
+
+    section = page.text.split('id="payment-methods"')[1].split("</section>")[0]
+    assert "status-disputed_lost" in section and "status-refunded" in section
+    assert "status-succeeded" not in section
+    assert "Charged back: dispute <code>du_lost_1</code> lost" in section
+    assert "Refunded by the creditor: <code>re_back_2</code>" in section
+    assert "of it refunded" in page.text and "of it reversed" not in page.text
