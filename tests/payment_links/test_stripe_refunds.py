@@ -24,6 +24,7 @@ from relance.dunning.planner import INVOICE_COLUMNS
 from relance.followups import charges
 from relance.ledger.models import InstallmentCharge, SavedPaymentMethod
 from relance.ledger.service import record_payment
+from relance.outbox.models import OutboxEvent
 from relance.portal.service import charge_failures, charge_reversals
 from tests.factories import make_debtor, make_invoice, make_plan, make_promise
 from tests.support.stripe_fake import StripeFake
@@ -159,9 +160,15 @@ def test_a_full_refund_reverses_the_payment_and_holds_the_invoice_once(client, d
     assert len(db.scalars(select(Dispute).where(Dispute.debtor_id == debtor.id)).all()) == 1
     assert len([t for t in _tasks(db, debtor.id) if t.details["reason"] == "payment_refunded"]) == 1
 
-    # The collector decides the debt is still owed: dunning resumes on it.
+    # One decision, one task: no second "dispute review" task, and no "dispute opened" event to
+    # the creditor's system for a refund it made itself.
+    assert db.scalars(select(Task).where(Task.kind == "dispute_review")).all() == []
+    assert db.scalars(select(OutboxEvent).where(OutboxEvent.type == "dispute.opened")).all() == []
+
+    # The collector decides the debt is still owed: dunning resumes on it, the task is done.
     decide_dispute(db, hold, upheld=False, note="refunded by mistake", actor="collector:ann")
     assert invoice.status == "open" and _skip(db, invoice) is None
+    assert task.status == "done"
 
 
 def test_partial_refunds_accumulate_and_never_go_beyond_the_payment(client, db, gateway):
