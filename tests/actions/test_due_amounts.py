@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from actions.balance import ActionGiveBalance
+from actions.payments import ActionSendPaymentLink
 from actions.reminders import ActionSendReminder
 from relance.db.models import Debtor, Invoice, PaymentLink
 from relance.nlg.formatting import long_date
@@ -129,3 +130,33 @@ def test_an_invoice_not_yet_due_alone_is_said_with_its_date_not_as_a_balance(
     assert message["response"] == "utter_balance_not_yet_due"
     assert (message["invoice_refs"], message["amount_minor"]) == ([later.number], 50_000)
     assert _said(dispatcher, language).startswith(start)
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_the_link_asked_for_after_the_balance_is_for_what_is_due_now(
+    db: Session, dispatcher: CollectingDispatcher, language: str
+) -> None:
+    """ "Combien je dois ?" said 100 € due now and 500 € next month; "yes, send the link" then
+    gave a link for 600 €. The link asks for what is due now."""
+    owner, overdue, _later = _debtor(db, language)
+    conv = make_conversation(db, owner)
+    ActionSendPaymentLink().run(
+        dispatcher, make_tracker(slots_for(owner, conv), intent="request_payment_link"), {}
+    )
+    [message] = dispatcher.messages
+    assert (message["response"], message["amount_minor"]) == ("utter_payment_link", 10_000)
+    [link] = db.scalars(select(PaymentLink).where(PaymentLink.debtor_id == owner.id))
+    assert (link.amount_minor, link.invoice_ids) == (10_000, [overdue.id])
+
+
+def test_with_nothing_due_yet_the_link_pays_early(
+    db: Session, dispatcher: CollectingDispatcher
+) -> None:
+    owner = make_debtor(db, language="fr")
+    later = make_invoice(db, owner, 50_000, due=TODAY + timedelta(days=30))
+    conv = make_conversation(db, owner)
+    ActionSendPaymentLink().run(
+        dispatcher, make_tracker(slots_for(owner, conv), intent="request_payment_link"), {}
+    )
+    [link] = db.scalars(select(PaymentLink).where(PaymentLink.debtor_id == owner.id))
+    assert (link.amount_minor, link.invoice_ids) == (50_000, [later.id])
