@@ -1102,3 +1102,58 @@ def test_a_request_opened_by_a_greeting_is_answered(
     assert ("code postal" if language == "fr" else "postcode") in said[0][-1], said
     assert "72" not in " ".join(said[0]), said
     assert "72" in " ".join(said[1]), said
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "turns"),
+    [
+        (
+            "fr",
+            "+33639987034",
+            "75019",
+            [
+                "combien je dois ?",
+                "75019",
+                "j'ai jamais reçu la marchandise",
+                "le colis n'est jamais arrivé, j'ai rien reçu",
+                "non rien d'autre",
+                "👍",
+            ],
+        ),
+        (
+            "en",
+            "+12025557033",
+            "60621",
+            [
+                "how much do i owe",
+                "60621",
+                "i never received the goods",
+                "the parcel never arrived, i got nothing",
+                "no nothing else",
+                "👍",
+            ],
+        ),
+    ],
+    ids=["fr", "en"],
+)
+def test_a_bare_no_or_thumbs_up_after_a_dispute_is_acknowledged(
+    e2e_stack: RunningStack, language: str, phone: str, postcode: str, turns: list[str]
+) -> None:
+    """Simulator: "non rien d'autre" right after the dispute was registered, then a thumbs-up,
+    each got "Sorry, I didn't understand" — two misunderstandings in a row hand the debtor to a
+    collector. Both are acknowledged; nobody is handed the conversation."""
+    tag = f"ack{language}"
+    debtor = _add_debtor(
+        e2e_stack, f"C-ACK-{language}", phone, language=language, postcode=postcode, amount="64.00"
+    )
+    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns)]
+    with _session(e2e_stack) as session:
+        assert (
+            len(session.scalars(select(Dispute).where(Dispute.debtor_id == debtor.id)).all()) == 1
+        )
+        handoffs = session.scalars(
+            select(Handoff).join(Conversation).where(Conversation.debtor_id == debtor.id)
+        ).all()
+        assert handoffs == [], said
+    acknowledged = _wording("utter_acknowledged", language)
+    assert said[4] == [acknowledged] and said[5] == [acknowledged], said
