@@ -33,7 +33,8 @@ from jinja2 import (
     Undefined,
     nodes,
 )
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
 
 from relance.languages import LANGUAGES
 from relance.nlg.formatting import and_list, long_date, long_datetime, money
