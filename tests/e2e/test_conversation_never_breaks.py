@@ -1157,3 +1157,51 @@ def test_a_bare_no_or_thumbs_up_after_a_dispute_is_acknowledged(
         assert handoffs == [], said
     acknowledged = _wording("utter_acknowledged", language)
     assert said[4] == [acknowledged] and said[5] == [acknowledged], said
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "turns"),
+    [
+        (
+            "fr",
+            "+33639987035",
+            "75020",
+            ["combien je dois ?", "75020", "fin du mois alors", "tout"],
+        ),
+        (
+            "en",
+            "+12025557034",
+            "60622",
+            ["how much do i owe", "60622", "on the 31st of february", "next friday then", "all"],
+        ),
+    ],
+    ids=["fr", "en"],
+)
+def test_a_date_said_unasked_is_when_the_debtor_will_pay(
+    e2e_stack: RunningStack, language: str, phone: str, postcode: str, turns: list[str]
+) -> None:
+    """Simulator: after the balance, "le 31 février" got "I didn't understand" and "fin du mois
+    alors" a handoff. A date said unasked starts the promise (the bot asks how much); a date that
+    is none is said so and asked again; the promise is recorded for the whole balance."""
+    tag = f"date{language}"
+    debtor = _add_debtor(
+        e2e_stack, f"C-DATE-{language}", phone, language=language, postcode=postcode, amount="88.00"
+    )
+    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns)]
+    if language == "en":  # no such date: said so, then the date is asked again
+        unreadable = render(
+            bundled_templates(),
+            "utter_invalid_answer",
+            language=language,
+            channel="sms",
+            variables={"field": "date"},
+        )
+        assert said[2][0] == unreadable, said
+    with _session(e2e_stack) as session:
+        [promise] = session.scalars(select(Promise).where(Promise.debtor_id == debtor.id)).all()
+        assert promise.amount_minor == 8800, said
+        assert promise.promised_date > date.today(), said
+        handoffs = session.scalars(
+            select(Handoff).join(Conversation).where(Conversation.debtor_id == debtor.id)
+        ).all()
+        assert handoffs == [], said
