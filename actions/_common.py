@@ -19,6 +19,7 @@ from relance.db.models import Conversation, Debtor
 from relance.db.session import session_scope
 from relance.identity import repository as identity_repository
 from relance.nlg.turn_context import turn_language
+from relance.nlu_normalise import Direction, parse_date
 from relance.plans import repository as plans_repository
 from relance.settings import get_settings
 
@@ -89,6 +90,24 @@ def conversation_of(session: Session, tracker: Tracker) -> Conversation | None:
 
 def latest_text(tracker: Tracker) -> str:
     return str(tracker.latest_message.get("text") or "")
+
+
+def said_date(
+    value: Any, tracker: Tracker, *, today: date, direction: Direction = "future"
+) -> date | None:
+    """The date in `value` (a slot's or an entity's text), else in the whole message.
+
+    DIET's entity extraction sometimes cuts a date in pieces ("fin du mois alors" gave the
+    entity "fin du"): seen in the simulator, the promise form then answered "I couldn't read
+    that date" to "fin du mois" three times. The message as a whole is the second reading."""
+    read = (
+        parse_date(str(value), language(tracker), today=today, direction=direction)
+        if value
+        else None
+    )
+    if read is None:
+        read = parse_date(latest_text(tracker), language(tracker), today=today, direction=direction)
+    return read
 
 
 # Labels the NLU gives a message that is not about the debt: off-topic, unsure (FallbackClassifier),

@@ -12,8 +12,8 @@ from rasa_sdk.types import DomainDict
 from actions._common import (
     conversation_of,
     debtor_of,
-    language,
     latest_entity,
+    said_date,
     today,
     unit_of_work,
     utter,
@@ -21,7 +21,6 @@ from actions._common import (
 from relance.contacts.service import opt_out
 from relance.db.models import Task
 from relance.identity import repository as identity_repository
-from relance.nlu_normalise import parse_date
 
 
 class ActionStopContact(Action):
@@ -63,7 +62,7 @@ class ActionScheduleCallback(Action):
         with unit_of_work() as session:
             debtor = debtor_of(session, tracker)
             now = today(debtor)
-            when = parse_date(latest_entity(tracker, "date"), language(tracker), today=now)
+            when = said_date(latest_entity(tracker, "date"), tracker, today=now)
             due = datetime.combine(when, time(9, 0), UTC) if when else None
             session.add(
                 Task(

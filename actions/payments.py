@@ -12,9 +12,9 @@ from rasa_sdk.types import DomainDict
 
 from actions._common import (
     debtor_of,
-    language,
     latest_entity,
     not_an_answer,
+    said_date,
     today,
     tracker_today,
     unit_of_work,
@@ -25,7 +25,7 @@ from actions.late_reasons import record_request_reason
 from payment_links.service import create_link
 from relance.errors import RelanceError
 from relance.ledger.reconciliation import PAUSE_DAYS, open_reconciliation_task
-from relance.nlu_normalise import is_unknown_answer, parse_date
+from relance.nlu_normalise import is_unknown_answer
 from relance.plans import repository as plans_repository
 
 UNKNOWN = "unknown"
@@ -129,7 +129,7 @@ class ValidateAlreadyPaidForm(FormThatAsksBeforeLeaving):
         if not_an_answer(tracker, "already_paid"):
             return {"paid_date": None}
         now = tracker_today(tracker)
-        paid = parse_date(str(slot_value), language(tracker), today=now, direction="past")
+        paid = said_date(slot_value, tracker, today=now, direction="past")
         if paid is None or paid > now:
             utter(dispatcher, "utter_invalid_answer", field="date")
             return {"paid_date": None}

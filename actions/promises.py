@@ -16,12 +16,13 @@ from actions._common import (
     language,
     latest_text,
     not_an_answer,
+    said_date,
     tracker_today,
     unit_of_work,
     utter,
 )
 from actions.confirmation import FormThatAsksBeforeLeaving
-from relance.nlu_normalise import currency_of, parse_amount, parse_date, wants_full_amount
+from relance.nlu_normalise import currency_of, parse_amount, wants_full_amount
 from relance.plans import repository as plans_repository
 from relance.promises import service as promises
 
@@ -89,7 +90,7 @@ class ValidatePromiseForm(FormThatAsksBeforeLeaving):
         if not_an_answer(tracker, "promise_to_pay"):
             return {"promise_date": None}
         now = tracker_today(tracker)
-        promised = parse_date(str(slot_value), language(tracker), today=now, direction="future")
+        promised = said_date(slot_value, tracker, today=now, direction="future")
         if promised is None or promises.check_date(promised, now) == "past":
             utter(dispatcher, "utter_invalid_answer", field="date")
             return {"promise_date": None}

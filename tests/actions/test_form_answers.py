@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from freezegun import freeze_time
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -324,3 +325,25 @@ def test_a_no_that_answers_stays_with_the_form(
     tracker.latest_message["entities"] = entities
     events = _run(VALIDATORS[form](), tracker, dispatcher)
     assert not any(e.get("event") in ("active_loop", "followup") for e in events), events
+
+
+@freeze_time("2026-12-07 10:00:00")
+@pytest.mark.parametrize(
+    ("entity", "text", "expected"),
+    [
+        ("fin du", "fin du mois alors", "2026-12-31"),  # DIET cut the date in pieces
+        ("le", "le 15", "2026-12-15"),
+        ("vendredi", "vendredi", "2026-12-11"),
+    ],
+)
+def test_a_date_cut_in_pieces_by_the_entity_extractor_is_read_from_the_message(
+    entity: str, text: str, expected: str
+) -> None:
+    """Simulator: "fin du mois alors" at "when can you pay?" got "I couldn't read that date"
+    (the entity was "fin du"), three times in a row."""
+    tracker = make_tracker({"identity_verified": True}, text=text, intent="inform")
+    tracker.slots["requested_slot"] = "promise_date"
+    answer = ValidatePromiseForm().validate_promise_date(
+        entity, CollectingDispatcher(), tracker, {}
+    )
+    assert answer == {"promise_date": expected}
