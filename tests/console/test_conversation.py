@@ -454,3 +454,19 @@ def test_a_failed_reply_the_worker_retries_shows_as_retrying_and_one_failed_for_
     retrying, given_up = html.split("Voici le lien de paiement.")
     assert "retrying" in retrying and 'tag danger">failed' not in retrying
     assert 'tag danger">failed' in given_up and "retrying" not in given_up
+
+
+def test_a_conversation_the_bot_handed_off_says_it_waits_until_a_collector_takes_it(
+    as_collector: TestClient, db: Session
+) -> None:
+    """Seen in the console: a conversation the bot had handed off, that nobody had taken yet,
+    was labelled "Collector is talking" while the debtor's messages waited for anyone."""
+    _owner, conv, _handoff = make_handed_off_case(db, name="Camille Petit")
+    conv.mode = "human"  # what the bot's handoff sets: the bot stays silent
+    db.commit()
+    page = as_collector.get(f"/console/conversations/{conv.id}").text
+    assert ">Waiting for a collector</span>" in page and "Collector is talking" not in page
+    assert _post(as_collector, f"/console/conversations/{conv.id}/take-over").status_code == 303
+    assert (
+        ">Collector is talking</span>" in as_collector.get(f"/console/conversations/{conv.id}").text
+    )
