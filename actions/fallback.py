@@ -11,7 +11,9 @@ A bare "oui", "non rien d'autre", "ok merci" or a thumbs-up that answers no ques
 dispute was registered, a promise recorded) is not a misunderstanding: seen in the simulator,
 each got "Sorry, I didn't understand" and two of them in a row would have handed the debtor to
 a collector. They are acknowledged ("All right. Anything else, just reply to this message.")
-and reset the count.
+and reset the count. A message DIET could not place that still says how the debtor wants to
+spread the payment ("non c'est trop, 3 fois plutôt" after a plan proposal: an installments
+entity, promise and plan readings tied) goes to the plan form, as an unasked plan does.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from rasa_sdk.types import DomainDict
 
 from actions._common import latest_text, running_plan_variables, unit_of_work, utter
 from actions.handoff import escalate_on_signal, hand_off
+from actions.unasked import holds_a_plan, to_the_plan_form
 
 NAME = "action_default_fallback"
 # The router of unasked answers hands its leftovers to this fallback: not an answer in between.
@@ -94,6 +97,8 @@ class ActionDefaultFallback(Action):
             if acknowledges(tracker):
                 utter(dispatcher, ACKNOWLEDGED)
                 return [SlotSet("fallback_count", 0), END_OF_TURN]
+            if holds_a_plan(tracker):
+                return [SlotSet("fallback_count", 0), *to_the_plan_form(tracker)]
             if consecutive_fallbacks(tracker) >= 1:
                 return [
                     *hand_off(

@@ -57,6 +57,13 @@ def holds_a_plan(tracker: Tracker) -> bool:
     )
 
 
+def to_the_plan_form(tracker: Tracker) -> list[EventType]:
+    """The plan form, behind the identity check like any plan request; the slots the message
+    filled (global entity mappings) are taken on activation."""
+    form = "plan_form" if tracker.get_slot("identity_verified") else "identity_form"
+    return [SlotSet("pending_request", "payment_plan"), FollowupAction(form)]
+
+
 def holds_an_identity_answer(tracker: Tracker) -> bool:
     return bool(identity.candidates(latest_text(tracker), language(tracker)))
 
@@ -70,8 +77,7 @@ class ActionRouteUnaskedAnswer(Action):
     ) -> list[EventType]:
         verified = bool(tracker.get_slot("identity_verified"))
         if holds_a_plan(tracker):
-            form = "plan_form" if verified else "identity_form"
-            return [SlotSet("pending_request", "payment_plan"), FollowupAction(form)]
+            return to_the_plan_form(tracker)
         if verified and payment_details.follows_a_payment_report(tracker):
             details = payment_details.payment_details(tracker)
             if details:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from rasa_sdk.events import FollowupAction, SlotSet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -306,3 +307,26 @@ def test_a_weak_or_unclear_message_still_asks_to_rephrase(
     tracker.latest_message["intent"] = {"name": intent, "confidence": confidence}
     ActionDefaultFallback().run(dispatcher, tracker, {})
     assert responses(dispatcher) == ["utter_please_rephrase"]
+
+
+@pytest.mark.parametrize("verified", [True, False])
+def test_a_plan_diet_could_not_place_goes_to_the_plan_form(
+    dispatcher, debtor_setup, verified: bool
+) -> None:
+    """Simulator: "non c'est trop, 3 fois plutôt" after a plan proposal (promise 0.35, plan 0.30:
+    nlu_fallback) got "Sorry, I didn't understand" although it said 3 instalments."""
+    owner, conv = debtor_setup
+    tracker = make_tracker(
+        {**slots_for(owner, conv), "identity_verified": verified},
+        text="non c'est trop, 3 fois plutôt",
+        entities=[{"entity": "installments", "value": "3 fois"}],
+    )
+    tracker.latest_message["intent"] = {"name": "nlu_fallback", "confidence": 0.3}
+    events = ActionDefaultFallback().run(dispatcher, tracker, {})
+    form = "plan_form" if verified else "identity_form"
+    assert events == [
+        SlotSet("fallback_count", 0),
+        SlotSet("pending_request", "payment_plan"),
+        FollowupAction(form),
+    ]
+    assert dispatcher.messages == []
