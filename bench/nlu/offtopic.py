@@ -58,6 +58,7 @@ sys.path.insert(0, str(PROJECT_ROOT))  # bot.components, as `rasa` does with its
 from bot.components.evidence import (  # noqa: E402
     CONFIRM_INTENT,
     CONSEQUENTIAL,
+    RELABELLED,
     fold,
     is_weak,
     legitimacy_relabel,
@@ -225,7 +226,7 @@ async def parse_all(
             ranking = [
                 (str(r["name"]), float(r["confidence"]))
                 for r in result.get("intent_ranking") or []
-                if r["name"] not in (FALLBACK, CONFIRM_INTENT)
+                if r["name"] not in (FALLBACK, CONFIRM_INTENT) and not r.get(RELABELLED)
             ]
             parsed[name].append(Parsed(text, ranking, gold))
     return parsed

@@ -40,6 +40,7 @@ from rasa.shared.nlu.training_data.message import Message
 
 from bot.components.evidence import (
     CONFIRM_INTENT,
+    RELABELLED,
     is_weak,
     legitimacy_relabel,
     request_behind_greeting,
@@ -85,7 +86,7 @@ class ConsequenceGuard(GraphComponent, IntentClassifier):
                 asked = {INTENT_NAME_KEY: relabelled, PREDICTED_CONFIDENCE_KEY: confidence}
                 message.data[INTENT] = asked
                 message.data.setdefault(INTENT_RANKING_KEY, [])
-                message.data[INTENT_RANKING_KEY].insert(0, dict(asked))
+                message.data[INTENT_RANKING_KEY].insert(0, {**asked, RELABELLED: True})
                 continue
             ranking = [
                 (str(r.get(INTENT_NAME_KEY)), float(r.get(PREDICTED_CONFIDENCE_KEY) or 0.0))
@@ -97,7 +98,9 @@ class ConsequenceGuard(GraphComponent, IntentClassifier):
                 name, confidence = request
                 message.data[INTENT] = {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: confidence}
                 message.data.setdefault(INTENT_RANKING_KEY, [])
-                message.data[INTENT_RANKING_KEY].insert(0, dict(message.data[INTENT]))
+                message.data[INTENT_RANKING_KEY].insert(
+                    0, {**message.data[INTENT], RELABELLED: True}
+                )
             if name is None or not is_weak(
                 name, confidence, text, self.thresholds, self.default_threshold
             ):

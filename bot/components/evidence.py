@@ -20,6 +20,10 @@ import unicodedata
 from collections.abc import Mapping
 
 CONFIRM_INTENT = "confirm_consequential"
+# Marks a ranking entry the ConsequenceGuard put first by re-reading the message (a legitimacy
+# question, a request behind a greeting), so DIET's own ranking can still be told apart from it
+# (bench/nlu/offtopic.py measures DIET, then replays the guard itself).
+RELABELLED = "relabelled"
 
 # Word starts, matched on folded text (lower case, no accents, apostrophes as spaces). Informal
 # spellings debtors type are included ("jai", "jpeux", "pk", "vs", "msg", "rembourse").
