@@ -433,6 +433,9 @@ def _check_consequences(
             for r in asked
             for lang in ("fr", "en")
         )
+        if handoff.reason == "fallback" and turn.category in ("yes", "no"):
+            # understood, answering nothing: "what can I do for you?", never a misunderstanding
+            monkey.fail(turn, turn.text, "handed off for a bare yes or no", replies)
         if handoff.reason == "fallback" and not apologised:
             # "ask to rephrase once; the second misunderstanding in a row hands off": after a
             # hand-back, the turn before says the handoff, not an apology (a loop)
