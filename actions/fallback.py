@@ -8,17 +8,20 @@ that had no answer: the core fallback fired again, up to Rasa's ten actions per 
 model predicting it anyway) says nothing.
 
 A bare "oui", "non rien d'autre", "ok merci" or a thumbs-up that answers no question (after a
-dispute was registered, a promise recorded) is not a misunderstanding: seen in the simulator,
-each got "Sorry, I didn't understand" and two of them in a row would have handed the debtor to
-a collector. They are acknowledged ("All right. Anything else, just reply to this message.")
-and reset the count. A message DIET could not place that still says how the debtor wants to
-spread the payment ("non c'est trop, 3 fois plutôt" after a plan proposal: an installments
-entity, promise and plan readings tied) goes to the plan form, as an unasked plan does.
+dispute was registered, a promise recorded) is not a misunderstanding: seen in the simulator and
+by the monkey test (tests/e2e/test_monkey_conversation.py), each got "Sorry, I didn't
+understand", and a second one handed the debtor to a collector. They are acknowledged ("All
+right. Anything else, just reply to this message.") and do not count towards the handoff. A
+message DIET could not place that still says how the debtor wants to spread the payment ("non
+c'est trop, 3 fois plutôt" after a plan proposal: an installments entity, promise and plan
+readings tied) goes to the plan form, as an unasked plan does.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
@@ -33,8 +36,6 @@ NAME = "action_default_fallback"
 # The router of unasked answers hands its leftovers to this fallback: not an answer in between.
 QUIET = {"action_listen", "action_extract_slots", "action_route_unasked_answer", NAME}
 END_OF_TURN = FollowupAction("action_listen")
-
-
 # DIET's readings of a message that only acknowledges; what the fallback answers instead.
 ACKNOWLEDGING_INTENTS = frozenset({"affirm", "deny", "thank"})
 ACKNOWLEDGED = "utter_acknowledged"
@@ -44,12 +45,13 @@ _APPROVING = "\U0001f44d\U0001f44c\U0001f64f\U0001f642\U0001f60a\u263a\u2705\u27
 _ACK_EMOJI = re.compile(rf"^[\s.!]*(?:[{_APPROVING}]\ufe0f?[\s.!]*)+$")
 
 
-def acknowledges(tracker: Tracker) -> bool:
-    """The message only acknowledges (see the module docstring): DIET's top reading, before
-    any fallback, is affirm, deny or thank at 0.8 or more, or it is made of approving emojis."""
-    if _ACK_EMOJI.match(latest_text(tracker)):
+def acknowledges(message: Mapping[str, Any] | None) -> bool:
+    """The message (a tracker's latest message, or a user event's parse data) only acknowledges
+    (see the module docstring): DIET's top reading, before any fallback, is affirm, deny or
+    thank at 0.8 or more, or it is made of approving emojis."""
+    message = message or {}
+    if _ACK_EMOJI.match(str(message.get("text") or "")):
         return True
-    message = tracker.latest_message or {}
     readings = [r for r in message.get("intent_ranking") or [] if r.get("name") != "nlu_fallback"]
     if not readings:
         readings = [message.get("intent") or {}]
@@ -58,13 +60,20 @@ def acknowledges(tracker: Tracker) -> bool:
 
 
 def consecutive_fallbacks(tracker: Tracker) -> int:
-    """Fallbacks since the assistant last answered something else (this one not counted)."""
+    """Fallbacks since the assistant last answered something else (this one not counted); a
+    fallback that acknowledged a bare yes, no or thumbs-up was an answer, not a misunderstanding."""
     count = 0
-    for event in reversed(tracker.events):
+    events = list(reversed(tracker.events))
+    for at, event in enumerate(events):
         if event.get("event") != "action":
             continue
         name = event.get("name")
         if name == NAME:
+            said = next((e for e in events[at + 1 :] if e.get("event") == "user"), None)
+            if said is not None and acknowledges(
+                {"text": said.get("text"), **(said.get("parse_data") or {})}
+            ):
+                break
             count += 1
         elif name not in QUIET:
             break
@@ -94,7 +103,7 @@ class ActionDefaultFallback(Action):
             escalated = escalate_on_signal(session, dispatcher, tracker, latest_text(tracker))
             if escalated:
                 return [*escalated, SlotSet("fallback_count", 0), END_OF_TURN]
-            if acknowledges(tracker):
+            if acknowledges({"text": latest_text(tracker), **(tracker.latest_message or {})}):
                 utter(dispatcher, ACKNOWLEDGED)
                 return [SlotSet("fallback_count", 0), END_OF_TURN]
             if holds_a_plan(tracker):

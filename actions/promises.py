@@ -22,7 +22,12 @@ from actions._common import (
     utter,
 )
 from actions.confirmation import FormThatAsksBeforeLeaving
-from relance.nlu_normalise import currency_of, parse_amount, wants_full_amount
+from relance.nlu_normalise import (
+    currency_of,
+    names_its_currency,
+    parse_amount,
+    wants_full_amount,
+)
 from relance.plans import repository as plans_repository
 from relance.promises import service as promises
 
@@ -44,6 +49,19 @@ def _balance(session: Any, tracker: Tracker) -> tuple[int, str]:
     invoices = plans_repository.open_invoices(session, debtor.id) if debtor else []
     currency = invoices[0].currency if invoices else "EUR"
     return sum(i.balance_minor for i in invoices), currency
+
+
+def _clear_amount(tracker: Tracker, value: str) -> bool:
+    """A promise is recorded on a clear cue only: the whole balance ("everything"), an amount
+    with its currency, or a figure inside a message that is itself the promise ("je paye 200 le
+    15"). A bare "3" answering "how much?" may be a count, a day, or meant for another question."""
+    if wants_full_amount(value):
+        return True
+    lang = language(tracker)
+    if any(names_its_currency(said, lang) for said in (value, latest_text(tracker))):
+        return True
+    intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+    return intent == "promise_to_pay"
 
 
 class ActionAskPromiseDate(Action):
@@ -129,6 +147,17 @@ class ValidatePromiseForm(FormThatAsksBeforeLeaving):
                 "utter_promise_amount_too_high",
                 balance_minor=balance,
                 currency=currency,
+            )
+            return {"promise_amount": None}
+        if not _clear_amount(tracker, text):
+            # Monkey finding: a bare "3" (an answer to another question, a count, a day) became a
+            # promise of 3,00 € out of 873,40 €, and reminders stopped until its date.
+            utter(
+                dispatcher,
+                "utter_promise_amount_needs_currency",
+                amount_minor=amount,
+                currency=currency,
+                balance_minor=balance,
             )
             return {"promise_amount": None}
         return {"promise_amount": amount}

@@ -231,6 +231,18 @@ _EXPLICIT_COUNT = re.compile(
 )
 
 
+def names_its_currency(text: str | None, language: str = "fr") -> bool:
+    """The amount is written with its currency, in symbols, codes or words ("3 €", "$3", "200
+    dollars", "50 balles", "a hundred quid"): what tells a sum of money from a bare "3", which
+    may as well be a count, a day or an answer to another question."""
+    if not text:
+        return False
+    converted = fold(words_to_digits(str(text), language))
+    return bool(
+        currency_of(str(text)) or _MONEY_AFTER.search(converted) or _MONEY_BEFORE.search(converted)
+    )
+
+
 @dataclass(frozen=True)
 class InstallmentAmount:
     """What a debtor offers to pay each time ("5 euros par mois"), and how often if they said."""

@@ -97,6 +97,7 @@ PROVIDED: dict[str, Provided] = {
     "utter_ask_promise_amount": _p("", "balance_minor currency"),
     "utter_promise_too_late": _p("max_date"),
     "utter_promise_amount_too_high": _p("balance_minor currency"),
+    "utter_promise_amount_needs_currency": _p("amount_minor currency", "balance_minor"),
     "utter_promise_recorded": _p("amount_minor currency promise_date"),
     "utter_handoff": _p("", "reason business_hours"),
     "utter_callback_scheduled": _p("", "callback_at"),

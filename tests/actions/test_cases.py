@@ -211,6 +211,44 @@ def test_promise_form_checks_date_window_and_amount(dispatcher, debtor_setup) ->
         assert "300" in said and "?" not in said, said
 
 
+@pytest.mark.parametrize(
+    ("text", "intent", "expected"),
+    [
+        ("3", "inform", None),  # a bare figure: a count, a day, meant for another question
+        ("200", "inform", None),
+        ("3 €", "inform", 300),
+        ("200 balles", "inform", 20_000),
+        ("a hundred bucks", "inform", 10_000),
+        ("tout", "inform", 30_000),
+        ("je paye 200 le 15", "promise_to_pay", 20_000),  # the message itself is the promise
+    ],
+)
+def test_a_promised_amount_needs_a_clear_cue(
+    dispatcher, debtor_setup, text: str, intent: str, expected: int | None
+) -> None:
+    """Monkey finding: "3" typed while the promise form asked "how much?" recorded a promise of
+    3,00 € out of the balance, and reminders stopped until its date. A bare figure is asked
+    again with its currency; nothing is recorded."""
+    owner, conv = debtor_setup
+    tracker = make_tracker(slots_for(owner, conv), text=text, intent=intent)
+    slot = text.split(" le ")[0].removeprefix("je paye ")
+    result = ValidatePromiseForm().validate_promise_amount(slot, dispatcher, tracker, {})
+    assert result == {"promise_amount": expected}
+    if expected is None:
+        [message] = dispatcher.messages
+        assert message["response"] == "utter_promise_amount_needs_currency"
+        assert message["amount_minor"] == int(slot) * 100
+        said = render(
+            bundled_templates(),
+            "utter_promise_amount_needs_currency",
+            language="fr",
+            variables={**message, "creditor_name": "x"},
+        )
+        assert f"{slot},00" in said and "300,00" in said and "?" not in said, said
+    else:
+        assert dispatcher.messages == []
+
+
 def test_promise_recorded(db: Session, dispatcher, debtor_setup) -> None:
     owner, conv = debtor_setup
     when = (date.today() + timedelta(days=5)).isoformat()

@@ -89,6 +89,39 @@ def test_fallback_twice_in_a_row_hands_off(db: Session, dispatcher, debtor_setup
     )
 
 
+def test_a_yes_or_no_out_of_context_is_no_misunderstanding(
+    db: Session, dispatcher, debtor_setup
+) -> None:
+    """Monkey finding: "non", "oui", "oui" with nothing asked brought "I didn't understand" and
+    then a collector, three times in five turns. A bare yes or no is acknowledged,
+    and does not count towards the handoff: the next unreadable message gets the apology."""
+    owner, conv = debtor_setup
+    history = [
+        {"event": "action", "name": "utter_greet"},
+        {
+            "event": "user",
+            "text": "oui",
+            "parse_data": {"intent": {"name": "affirm", "confidence": 1.0}},
+        },
+        {"event": "action", "name": "action_default_fallback"},
+        {"event": "action", "name": "action_listen"},
+        {"event": "user", "text": "non"},
+    ]
+    yes_again = ActionDefaultFallback().run(
+        dispatcher,
+        make_tracker(slots_for(owner, conv), text="non", intent="deny", events=history),
+        {},
+    )
+    assert responses(dispatcher) == ["utter_acknowledged"]
+    assert _slots(yes_again)["fallback_count"] == 0
+    history[-1] = {"event": "user", "text": "blorf"}
+    ActionDefaultFallback().run(
+        dispatcher, make_tracker(slots_for(owner, conv), text="blorf", events=history), {}
+    )
+    assert responses(dispatcher)[-1] == "utter_please_rephrase"
+    assert db.scalars(select(Handoff).where(Handoff.conversation_id == conv.id)).first() is None
+
+
 def test_stop_contact_opts_out_this_channel_once(db: Session, dispatcher, debtor_setup) -> None:
     owner, conv = debtor_setup
     tracker = make_tracker(slots_for(owner, conv))
