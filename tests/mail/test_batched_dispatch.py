@@ -1,0 +1,550 @@
+"""Due e-mail reminders sent in batches (relance/dunning/email_batch.py, issue 19).
+
+The batched path must give what the one-group path gives, row for row and byte for byte (but
+the Date header, the MIME boundaries and a fresh portal token), and keep its guarantees: a
+re-run never sends twice, a crash after the pre-SMTP commit leaves the batch in doubt (never
+re-sent, reported by `release_stale`), one recipient's SMTP error fails only that e-mail and is
+retried or backed off as before, a dropped connection is re-opened, and what an e-mail links to
+is committed before it leaves.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import sqlite3
+import time as monotonic_clock
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from mail.gateway import SmtpMailGateway
+from relance.db.base import Base
+from relance.db.models import (
+    AuditEvent,
+    Contact,
+    Conversation,
+    Debtor,
+    Dispute,
+    DunningAction,
+    Invoice,
+    Message,
+)
+from relance.db.session import make_engine
+from relance.dunning.dispatcher import Dispatcher, release_stale
+from relance.portal.models import PortalAccess
+from relance.settings import get_settings
+from tests.mail.helpers import debtor_wrote_by_mail, plan_email_reminders
+from tests.mail.sink import Received, Sink
+from tests.relance.dunning.helpers import FakeAssistant, FakeGateway
+from tests.support.sql_counter import counting
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday, 11:00 in Paris
+TOKEN = re.compile(rb"/portal/[A-Za-z0-9_-]{20,}")
+
+
+def _engine(tmp_path: Path, name: str) -> Engine:
+    """A real database (separate connections, real commits): a SQLite file, or a database of
+    its own on the PostgreSQL server of the suite's second pass (TEST_DATABASE_URL)."""
+    import relance.db.models  # noqa: F401  (fills Base.metadata)
+
+    url = os.environ.get("TEST_DATABASE_URL", "")
+    if url.startswith("postgres"):
+        from sqlalchemy.engine import make_url
+
+        from relance.db.provision import ensure_postgres_database
+        from relance.settings import normalise_database_url
+
+        base = make_url(normalise_database_url(url))
+        own = base.set(database=f"{base.database}_{name}").render_as_string(hide_password=False)
+        ensure_postgres_database(own)
+        engine = make_engine(own)
+        Base.metadata.drop_all(engine)
+    else:
+        engine = make_engine(f"sqlite:///{tmp_path / name}.db")
+    Base.metadata.create_all(engine)
+    return engine
+
+
+@pytest.fixture
+def engines(tmp_path: Path, sink: Sink) -> Iterator[tuple[Engine, Engine]]:
+    """Two real databases: one for each path, filled alike."""
+    made = [_engine(tmp_path, "single"), _engine(tmp_path, "batched")]
+    yield made[0], made[1]
+    for engine in made:
+        engine.dispose()
+
+
+def _debtor(db: Session, n: int, *, channels: tuple[str, ...] = ("email",), **kw: Any) -> Debtor:
+    """A debtor with the same values in both databases (tests.factories numbers them apart)."""
+    debtor = Debtor(
+        customer_number=f"C-{n}",
+        name=f"Camille Martin {n}",
+        language="fr",
+        email=f"camille{n}@client{n % 3}.example",
+        address_line="8 avenue des Tilleuls",
+        postcode="69003",
+        city="Lyon",
+        **kw,
+    )
+    db.add(debtor)
+    db.flush()
+    for channel in channels:
+        address = debtor.email if channel == "email" else f"+3361234{n:04d}"
+        db.add(Contact(debtor_id=debtor.id, channel=channel, address=address, consent=True))
+    db.flush()
+    db.refresh(debtor)
+    return debtor
+
+
+def _due(db: Session, debtor: Debtor, n: int, *, channels: list[str], **invoice: Any) -> None:
+    """One invoice past due, its friendly reminder planned."""
+    values: dict[str, Any] = {
+        "number": f"F-2026-{n:04d}",
+        "amount_minor": 12000 + n,
+        "currency": "EUR",
+        "issue_date": date(2026, 10, 1),
+        "due_date": date(2026, 11, 20),
+    }
+    row = Invoice(debtor_id=debtor.id, **(values | invoice))
+    db.add(row)
+    db.flush()
+    db.add(
+        DunningAction(
+            idempotency_key=f"book:{n}",
+            invoice_id=row.id,
+            debtor_id=debtor.id,
+            stage="friendly",
+            kind="message",
+            group_key=f"book:{n:02d}",
+            channels=channels,
+            priority=100 - n,
+        )
+    )
+
+
+def _book(db: Session) -> None:
+    """Every outcome an e-mail reminder can have, in one run."""
+    for n in (1, 2, 3):  # first reminders: discreet
+        _due(db, _debtor(db, n), n, channels=["email"])
+    verified = _debtor(db, 4)  # answered from this address, identity checked: the full reminder
+    debtor_wrote_by_mail(db, verified, message_id="<answer-4@client.example>")
+    _due(db, verified, 4, channels=["email"])
+    _due(db, _debtor(db, 5), 5, channels=["email"], status="paid", paid_minor=12005)
+    disputed = _debtor(db, 6)
+    db.add(Dispute(reference="D-6", debtor_id=disputed.id, reason="not_received", status="open"))
+    _due(db, disputed, 6, channels=["email"])
+    opted_out = _debtor(db, 7)
+    opted_out.contacts[0].opted_out_at = NOW - timedelta(days=2)
+    _due(db, opted_out, 7, channels=["email"])
+    to_sms = _debtor(db, 8, channels=("email", "sms"))
+    to_sms.contacts[0].opted_out_at = NOW - timedelta(days=2)
+    _due(db, to_sms, 8, channels=["email", "sms"])
+    later = _debtor(db, 9, contact_from=time(14, 0), contact_until=time(18, 0))  # own hours
+    _due(db, later, 9, channels=["email"])
+    for n in (10, 11, 12):  # refused by the server: see _run
+        _due(db, _debtor(db, n, channels=("email", "sms") if n == 12 else ("email",)), n,
+             channels=["email", "sms"] if n == 12 else ["email"])  # fmt: skip
+    db.flush()
+
+
+commits: dict[int, int] = {}  # writing commits of the last run, by batch size
+
+
+def _run(engine: Engine, sink: Sink, *, mail_batch: int) -> tuple[list[Received], dict[str, int]]:
+    """Dispatch the book; the sink refuses #10 (4xx) and #11, #12 (5xx: #12 then goes by SMS)."""
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    with factory() as session:
+        _book(session)
+        session.commit()
+    sink.received.clear()
+    gateway = SmtpMailGateway(get_settings())
+    refusals = {
+        "camille10@client1.example": "451 4.3.0 Try again later",
+        "camille11@client2.example": "550 5.1.1 No such user",
+        "camille12@client0.example": "550 5.1.1 No such user",
+    }
+    send = gateway.transport.send
+
+    def refusing(sender: str, recipient: str, data: bytes) -> Any:
+        if recipient in refusals:
+            sink.fail_next = [refusals[recipient]]
+        return send(sender, recipient, data)
+
+    gateway.transport.send = refusing  # type: ignore[method-assign]
+    texts = FakeGateway()
+    dispatcher = Dispatcher(
+        factory,
+        gateway=texts,
+        mail_gateway=gateway,
+        assistant=FakeAssistant(),
+        worker_id="w",
+        mail_batch=mail_batch,
+    )
+    try:
+        with counting(engine) as counted:
+            outcomes = dispatcher.run(now=NOW)
+    finally:
+        gateway.transport.close()
+    commits[mail_batch] = counted.writing_commits
+    return list(sink.received), dict(outcomes)
+
+
+def _moment(value: Any) -> Any:
+    """A time read by the clock differs between two runs; its place relative to NOW does not."""
+    if isinstance(value, datetime):
+        at = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return "clock" if abs(at - NOW) < timedelta(minutes=1) else at.isoformat()[:16]
+    return value
+
+
+# Clock readings, and what depends on them (the Date header is in the bytes hashed).
+VOLATILE = {"claimed_at", "sent_at", "sha256", "eml", "smtp_response", "created_at", "expires_at"}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: ("…" if k in VOLATILE else _plain(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return _moment(value)
+
+
+def _rows(engine: Engine) -> dict[str, Any]:
+    """Every row the dispatch wrote or changed, without ids and clock readings."""
+    with Session(engine) as db:
+        messages = {m.id: m for m in db.scalars(select(Message))}
+
+        def message_of(message_id: int | None) -> Any:
+            m = messages.get(message_id) if message_id else None
+            return (m.channel, m.provider_id, m.body) if m else None
+
+        return {
+            "actions": sorted(
+                (
+                    a.group_key,
+                    a.status,
+                    a.outcome,
+                    a.detail,
+                    a.channel,
+                    a.attempts,
+                    _moment(a.sent_at),
+                    _moment(a.next_attempt_at),
+                    message_of(a.message_id),
+                )
+                for a in db.scalars(select(DunningAction))
+            ),
+            "messages": sorted(
+                (
+                    m.direction,
+                    m.channel,
+                    m.author,
+                    m.body,
+                    m.address,
+                    m.provider_id,
+                    m.status,
+                    m.error_code,
+                    repr(_plain(m.extra)),
+                )
+                for m in messages.values()
+            ),
+            "audit": sorted(
+                (e.actor, e.action, e.entity_type, repr(_plain(e.details)), e.debtor_id)
+                for e in db.scalars(select(AuditEvent))
+            ),
+            "conversations": sorted(
+                (c.debtor_id, c.sender_id, c.language, _moment(c.last_message_at))
+                for c in db.scalars(select(Conversation))
+            ),
+            "contacts": sorted(
+                (c.address, c.status, c.failure_count) for c in db.scalars(select(Contact))
+            ),
+            "portal_links": len(db.scalars(select(PortalAccess)).all()),
+        }
+
+
+def _reading(received: Received) -> Any:
+    """What the recipient reads: every header but the Date (and the random boundary), every
+    part's content."""
+    message = received.message
+    headers = [
+        (k, str(v) if k.lower() != "content-type" else message.get_content_type())
+        for k, v in message.items()
+        if k.lower() != "date"
+    ]
+    parts = [
+        (p.get_content_type(), p.get_content() if not p.is_multipart() else None)
+        for p in message.walk()
+    ]
+    text = TOKEN.sub(b"/portal/<token>", repr((received.recipients, headers, parts)).encode())
+    return text
+
+
+def test_the_batched_path_writes_and_sends_what_the_one_group_path_does(
+    engines: tuple[Engine, Engine], sink: Sink
+) -> None:
+    single_engine, batched_engine = engines
+    single, outcomes = _run(single_engine, sink, mail_batch=0)
+    batched, batched_outcomes = _run(batched_engine, sink, mail_batch=200)
+    assert (
+        batched_outcomes
+        == outcomes
+        == {
+            "sent": 6,
+            "cancelled": 2,
+            "blocked": 1,
+            "deferred": 1,
+            "retry": 1,
+            "failed": 1,
+        }
+    )
+    assert [r.recipients for r in single] == [
+        ["camille1@client1.example"],
+        ["camille2@client2.example"],
+        ["camille3@client0.example"],
+        ["camille4@client1.example"],
+    ]
+    # Really two paths: one batch (three commits) and the two groups that went on by SMS on
+    # the one-group path, against several commits per group.
+    assert commits[200] <= 3 + 2 * 2 < commits[0]
+    assert [_reading(r) for r in batched] == [_reading(r) for r in single]
+    assert b"/portal/" in single[3].data  # the full reminder to the verified address
+    one, many = _rows(single_engine), _rows(batched_engine)
+    for table in one:
+        assert many[table] == one[table], table
+    statuses = {a[0]: (a[1], a[2]) for a in one["actions"]}
+    assert statuses == {
+        "book:01": ("sent", None),
+        "book:02": ("sent", None),
+        "book:03": ("sent", None),
+        "book:04": ("sent", None),
+        "book:05": ("cancelled", "paid"),
+        "book:06": ("cancelled", "disputed"),
+        "book:07": ("blocked", "no_channel_left"),
+        "book:08": ("sent", None),  # by SMS, the e-mail address opted out
+        "book:09": ("planned", "deferred:outside_hours"),
+        "book:10": ("retry", "smtp_451"),
+        "book:11": ("failed", "no_channel_left"),
+        "book:12": ("sent", None),  # by SMS after the 5xx
+    }
+
+
+# -- the guarantees ------------------------------------------------------------------------------
+@pytest.fixture
+def factory(engines: tuple[Engine, Engine]) -> sessionmaker[Session]:
+    return sessionmaker(bind=engines[1], expire_on_commit=False)
+
+
+def _planned(factory: sessionmaker[Session], count: int, *, verified: int | None = None) -> None:
+    with factory() as session:
+        plan_email_reminders(session, range(count))
+        if verified is not None:
+            debtor = session.scalars(select(Debtor).order_by(Debtor.id)).all()[verified]
+            debtor_wrote_by_mail(session, debtor)
+        session.commit()
+
+
+def _dispatcher(factory: sessionmaker[Session], gateway: SmtpMailGateway, **kw: Any) -> Dispatcher:
+    return Dispatcher(
+        factory, gateway=FakeGateway(), mail_gateway=gateway, assistant=FakeAssistant(), **kw
+    )
+
+
+class WorkerKilled(BaseException):
+    """The worker dies (not an error it could handle): nothing after this point runs."""
+
+
+def test_a_re_run_never_sends_twice(factory: sessionmaker[Session], sink: Sink) -> None:
+    _planned(factory, 5)
+    gateway = SmtpMailGateway(get_settings())
+    try:
+        assert dict(_dispatcher(factory, gateway).run(now=NOW)) == {"sent": 5}
+        assert dict(_dispatcher(factory, gateway).run(now=NOW)) == {}
+        # A job put back to `planned` by hand (or a retry of a group whose e-mail did go out)
+        # finds its Message-ID sent: nothing leaves, the group is sent with that message.
+        with factory() as session:
+            action = session.scalars(select(DunningAction).order_by(DunningAction.id)).first()
+            assert action is not None
+            sent_message = action.message_id
+            action.status, action.message_id = "planned", None
+            session.commit()
+        assert dict(_dispatcher(factory, gateway).run(now=NOW)) == {"sent": 1}
+    finally:
+        gateway.transport.close()
+    assert len(sink.received) == 5
+    with factory() as session:
+        again = session.get(DunningAction, action.id)
+        assert again is not None and again.status == "sent" and again.message_id == sent_message
+
+
+def test_a_crash_after_the_pre_smtp_commit_leaves_the_batch_in_doubt_never_resent(
+    factory: sessionmaker[Session], sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At most one batch is in doubt: its groups stay `sending` (release_stale reports them
+    failed), its rows `queued`; a re-run sends none of them again."""
+    _planned(factory, 5)
+    gateway = SmtpMailGateway(get_settings())
+    send = gateway.transport.send
+    sends = []
+
+    def dying(sender: str, recipient: str, data: bytes) -> Any:
+        if sends:
+            raise WorkerKilled
+        sends.append(recipient)
+        return send(sender, recipient, data)
+
+    monkeypatch.setattr(gateway.transport, "send", dying)
+    with pytest.raises(WorkerKilled):
+        _dispatcher(factory, gateway, mail_batch=3).run(now=NOW)
+    monkeypatch.setattr(gateway.transport, "send", send)
+    assert len(sink.received) == 1
+    with factory() as session:
+        statuses = [a.status for a in session.scalars(select(DunningAction))]
+        assert sorted(statuses) == ["planned", "planned", "sending", "sending", "sending"]
+        queued = session.scalars(select(Message).where(Message.status == "queued")).all()
+        assert len(queued) == 3  # the batch: committed before the first byte left
+    # The re-run sends the two groups the dead worker never claimed, none of its batch.
+    assert dict(_dispatcher(factory, gateway).run(now=NOW)) == {"sent": 2}
+    gateway.transport.close()
+    assert len(sink.received) == 3
+    assert {r.recipients[0] for r in sink.received[1:]} == {
+        "debtor3@client3.example",
+        "debtor4@client4.example",
+    }
+    with factory() as session:
+        later = NOW + timedelta(hours=2)
+        assert release_stale(session, now=later, older_than=timedelta(hours=1)) == 3
+        session.commit()
+        outcomes = sorted(a.outcome or "" for a in session.scalars(select(DunningAction)))
+        assert outcomes == ["", "", "stale_claim", "stale_claim", "stale_claim"]
+
+
+def test_a_dropped_connection_is_reopened_and_the_batch_goes_on(
+    factory: sessionmaker[Session], sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _planned(factory, 4)
+    gateway = SmtpMailGateway(get_settings())
+    send = gateway.transport.send
+    count = []
+
+    def dropping(sender: str, recipient: str, data: bytes) -> Any:
+        count.append(recipient)
+        if len(count) == 3:  # the server dropped the idle connection
+            connection = gateway.transport._connection
+            assert connection is not None and connection.sock is not None
+            connection.sock.shutdown(socket.SHUT_RDWR)
+        return send(sender, recipient, data)
+
+    monkeypatch.setattr(gateway.transport, "send", dropping)
+    try:
+        assert dict(_dispatcher(factory, gateway).run(now=NOW)) == {"sent": 4}
+    finally:
+        gateway.transport.close()
+    assert len(sink.received) == 4
+    assert gateway.transport.connections_opened == 2
+
+
+def test_the_per_domain_rate_cap_spaces_the_batch(
+    factory: sessionmaker[Session], sink: Sink
+) -> None:
+    from mail.transport import DomainRateLimiter
+
+    with factory() as session:
+        plan_email_reminders(session, [0, 50, 100])  # one domain: client0.example
+        session.commit()
+    gateway = SmtpMailGateway(get_settings())
+    gateway.transport.limiter = DomainRateLimiter(10.0)
+    started = monotonic_clock.monotonic()
+    try:
+        assert dict(_dispatcher(factory, gateway).run(now=NOW)) == {"sent": 3}
+    finally:
+        gateway.transport.close()
+    assert monotonic_clock.monotonic() - started >= 0.2  # three sends, 0.1 s apart at least
+
+
+def test_what_the_e_mail_links_to_is_committed_and_nothing_locked_during_smtp(
+    tmp_path: Path, sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite, whose write lock (BEGIN IMMEDIATE) would keep every webhook waiting."""
+    import relance.db.models  # noqa: F401  (fills Base.metadata)
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'lock.db'}")
+    Base.metadata.create_all(engine)
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    _planned(factory, 3, verified=1)
+    gateway = SmtpMailGateway(get_settings())
+    send = gateway.transport.send
+    seen: list[tuple[int, int]] = []
+
+    def watched(sender: str, recipient: str, data: bytes) -> Any:
+        other = sqlite3.connect(str(engine.url.database), timeout=0.2)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # "database is locked" if the batch held it
+            queued = other.execute(
+                "SELECT count(*) FROM messages WHERE channel = 'email' AND status = 'queued'"
+            ).fetchone()[0]
+            links = other.execute("SELECT count(*) FROM portal_accesses").fetchone()[0]
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        seen.append((queued, links))
+        return send(sender, recipient, data)
+
+    monkeypatch.setattr(gateway.transport, "send", watched)
+    try:
+        assert dict(_dispatcher(factory, gateway).run(now=NOW)) == {"sent": 3}
+    finally:
+        gateway.transport.close()
+    assert [r for r in sink.received if TOKEN.search(r.data)]  # the verified debtor's link
+    # Every row of the batch, and the portal link, committed before the first byte left.
+    assert seen == [(3, 1), (3, 1), (3, 1)]
+    engine.dispose()
+
+
+class JumpingLimiter:
+    """The dispatcher's rate limiter made the send wait until after the contact hours."""
+
+    def __init__(self, moved: list[timedelta]) -> None:
+        self.moved = moved
+
+    def acquire(self, sender: str) -> float:
+        self.moved[0] = timedelta(hours=10)  # 21:00 in Paris
+        return 1.0
+
+
+def test_a_send_that_waited_past_the_contact_hours_is_deferred_not_sent(
+    factory: sessionmaker[Session], sink: Sink
+) -> None:
+    from relance.db.base import utcnow
+
+    _planned(factory, 1)
+    moved = [timedelta(0)]
+    gateway = SmtpMailGateway(get_settings())
+    dispatcher = _dispatcher(
+        factory,
+        gateway,
+        limiter=JumpingLimiter(moved),
+        clock=lambda: utcnow() + moved[0],
+    )
+    try:
+        assert dict(dispatcher.run(now=NOW)) == {"deferred": 1}
+        assert sink.received == []
+        with factory() as session:
+            action = session.scalars(select(DunningAction)).one()
+            assert action.status == "planned" and action.outcome == "deferred:outside_hours"
+            row = session.scalars(select(Message)).one()
+            assert row.status == "failed" and (row.extra or {}).get("retryable")
+        # The next morning: the same e-mail (same Message-ID, same row) goes out once.
+        morning = _dispatcher(factory, gateway)
+        assert dict(morning.run(now=NOW + timedelta(days=1))) == {"sent": 1}
+    finally:
+        gateway.transport.close()
+    assert len(sink.received) == 1
+    with factory() as session:
+        assert session.scalars(select(Message)).one().status == "sent"
