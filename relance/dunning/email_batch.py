@@ -143,6 +143,8 @@ class EmailBatch:
 
     # -- 1. claim, re-check, judge ----------------------------------------------------------
     def _claim_and_check(self, session: Session, keys: list[str]) -> list[_Group]:
+        """Claim the groups and read what judging them needs, a query per kind of fact for
+        the whole batch (never one per group); then judge each in memory."""
         from relance.dunning.dispatcher import _due, stage_for
 
         now = self._clock()
@@ -319,12 +321,15 @@ class EmailBatch:
 
     @staticmethod
     def _has_next_channel(group: _Group) -> bool:
+        """Whether the stage lists a channel after e-mail for this group (then it goes on)."""
         assert group.lead is not None
         channels = list(group.live[0].channels or group.lead.channels)
         return group.position + 1 < len(channels)
 
     # -- 2. compose, claim the outbound rows ------------------------------------------------
     def _compose(self, session: Session, groups: list[_Group]) -> None:
+        """Each e-mail's text (the assistant's, else rendered here), then the gateway composes
+        them and writes their outbound rows; a group whose e-mail cannot be made is settled."""
         from relance.dunning.dispatcher import reminder_mail
 
         ready = []
@@ -391,6 +396,7 @@ class EmailBatch:
                 continue  # kept on `prepared.error`
 
     def _decide(self, group: _Group) -> Decision:
+        """The same rules again at the group's new `now` (after the limiter's wait)."""
         assert group.now is not None and self._policy is not None
         return decide_contact(
             group.facts,
@@ -403,6 +409,8 @@ class EmailBatch:
 
     # -- 4. proofs and outcomes -------------------------------------------------------------
     def _record(self, session: Session, groups: list[_Group]) -> None:
+        """The proofs (the gateway's), then each group's outcome as `_contact` sets it, and the
+        `dunning.sent` events in one INSERT."""
         from relance.dunning.dispatcher import _defer, mark_sent
 
         prepared = [g.prepared for g in groups if g.prepared is not None]
@@ -414,7 +422,10 @@ class EmailBatch:
                 continue
             assert group.lead is not None and group.now is not None
             if mail.error is not None and mail.error.code == "not_sent":
-                # The window closed while the limiter waited: as on the one-group path.
+                # The window closed while the limiter waited: as on the one-group path, where
+                # no exposure was recorded yet (here it was, before the assistant's turn).
+                if group.choice is not None:
+                    withdraw(session, group.choice)
                 if group.decision.retry_at is not None:
                     _defer(session, group.debtor, group.live, Channel.EMAIL, group.decision)
                     group.outcome = "deferred"
@@ -442,6 +453,7 @@ class EmailBatch:
         audit.record_many(session, [audit.event_values(**e) for e in events])
 
     def _refused(self, session: Session, group: _Group) -> None:
+        """Compliance refused the e-mail for good: the next channel, else undeliverable."""
         from relance.dunning.dispatcher import undeliverable
 
         group.reasons.append(f"{Channel.EMAIL}: {group.decision.explain()}")
