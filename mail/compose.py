@@ -222,8 +222,12 @@ def render_parts(
 
 @cache
 def _environment() -> Environment:
+    # auto_reload off: the layout ships with the code (a change comes with a restart), and
+    # checking the file's date cost a stat per e-mail.
     environment = Environment(
-        loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"])
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        auto_reload=False,
     )
     environment.filters["linked"] = linked
     return environment

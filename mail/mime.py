@@ -26,6 +26,7 @@ MAX_LINE = 78
 # An encoded-word is at most 75 characters (RFC 2047 §2): "=?utf-8?b?" + base64 + "?=".
 _WORD_PREFIX, _WORD_SUFFIX = "=?utf-8?b?", "?="
 _WORD_ROOM = 75 - len(_WORD_PREFIX) - len(_WORD_SUFFIX)
+_WORD_BYTES = _WORD_ROOM // 4 * 3  # the UTF-8 bytes whose base64 fits in a word
 
 
 def is_ascii(*values: str | None) -> bool:
@@ -68,18 +69,20 @@ def _fold(name: str, value: str) -> bytes:
 
 def _encoded(name: str, value: str) -> bytes:
     """The value as base64 encoded-words on successive lines (whitespace between two
-    encoded-words is dropped by the reader, so the text comes back exact)."""
+    encoded-words is dropped by the reader, so the text comes back exact); a word never
+    splits a character's UTF-8 bytes."""
     words: list[str] = []
-    chunk = ""
+    chunk: list[str] = []
+    size = 0
     for char in value:
-        candidate = chunk + char
-        if len(base64.b64encode(candidate.encode("utf-8"))) > _WORD_ROOM and chunk:
-            words.append(_word(chunk))
-            chunk = char
-        else:
-            chunk = candidate
+        width = len(char.encode("utf-8"))
+        if size + width > _WORD_BYTES and chunk:
+            words.append(_word("".join(chunk)))
+            chunk, size = [], 0
+        chunk.append(char)
+        size += width
     if chunk:
-        words.append(_word(chunk))
+        words.append(_word("".join(chunk)))
     return f"{name}: ".encode("ascii") + "\r\n ".join(words).encode("ascii") + CRLF
 
 

@@ -39,6 +39,7 @@ from relance.db.models import (
 from relance.db.session import make_engine
 from relance.dunning.dispatcher import Dispatcher, release_stale
 from relance.portal.models import PortalAccess
+from relance.private_files import sent_mail_dir
 from relance.settings import get_settings
 from tests.mail.helpers import debtor_wrote_by_mail, plan_email_reminders
 from tests.mail.sink import Received, Sink
@@ -381,6 +382,13 @@ def test_a_re_run_never_sends_twice(factory: sessionmaker[Session], sink: Sink) 
     with factory() as session:
         again = session.get(DunningAction, action.id)
         assert again is not None and again.status == "sent" and again.message_id == sent_message
+        # The proof of each: the exact bytes the server took, kept under their SHA-256.
+        folder = sent_mail_dir(get_settings().var_dir)
+        kept = {
+            (folder / str((m.extra or {})["eml"])).read_bytes()
+            for m in session.scalars(select(Message).where(Message.channel == "email"))
+        }
+        assert kept == {r.data for r in sink.received}
 
 
 def test_a_crash_after_the_pre_smtp_commit_leaves_the_batch_in_doubt_never_resent(
