@@ -556,3 +556,28 @@ def test_a_send_that_waited_past_the_contact_hours_is_deferred_not_sent(
     assert len(sink.received) == 1
     with factory() as session:
         assert session.scalars(select(Message)).one().status == "sent"
+
+
+def test_the_garbage_collector_is_paused_for_a_batch_and_back_on_after(
+    factory: sessionmaker[Session], sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its passes over a batch's objects cost a fifth of an e-mail's time (issue 19)."""
+    import gc
+
+    _planned(factory, 2)
+    gateway = SmtpMailGateway(get_settings())
+    deliver = gateway.deliver
+    during: list[bool] = []
+
+    def watched(mail: Any) -> None:
+        during.append(gc.isenabled())
+        deliver(mail)
+
+    monkeypatch.setattr(gateway, "deliver", watched)
+    assert gc.isenabled()
+    try:
+        assert dict(_dispatcher(factory, gateway).run(now=NOW)) == {"sent": 2}
+    finally:
+        gateway.transport.close()
+    assert during == [False, False]
+    assert gc.isenabled()
