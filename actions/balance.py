@@ -26,7 +26,23 @@ def _nothing_open(
 ) -> None:
     """No open invoice: "nothing left to pay", unless some are under dispute. Seen in the
     simulator: right after registering a dispute, "how much again" got "Good news: there is
-    nothing left to pay on your account", about an invoice still owed if the dispute fails."""
+    nothing left to pay on your account", about an invoice still owed if the dispute fails.
+    Invoices still to fall due (an instalment still to come, an ordinary invoice due next month)
+    are said as the next one's date."""
+    upcoming = (
+        plans_repository.falling_due_later(session, debtor.id, today(debtor)) if debtor else []
+    )
+    if upcoming:  # owed later, neither nothing nor now
+        utter(
+            dispatcher,
+            "utter_balance_not_yet_due",
+            invoice_refs=[upcoming[0].number],
+            amount_minor=upcoming[0].balance_minor,
+            currency=upcoming[0].currency,
+            due_date=upcoming[0].due_date.isoformat(),
+            instalment=upcoming[0].instalment_of is not None,
+        )
+        return
     disputed = plans_repository.disputed_invoices(session, debtor.id) if debtor else []
     if not disputed:
         utter(dispatcher, "utter_no_balance")
@@ -51,10 +67,29 @@ class ActionGiveBalance(Action):
             return []
         with unit_of_work() as session:
             debtor = debtor_of(session, tracker)
-            invoices = plans_repository.open_invoices(session, debtor.id) if debtor else []
+            if debtor is None:
+                _nothing_open(session, dispatcher, debtor)
+                return []
+            now = today(debtor)
+            # The amount due now counts the invoices whose date has come; an ordinary invoice
+            # due next month is said apart, with its date ("combien je dois ?" answered 600 €
+            # for 100 € overdue and 500 € due in a month).
+            invoices = [
+                i
+                for i in plans_repository.open_invoices(session, debtor.id, today=now)
+                if i.due_date <= now
+            ]
             if not invoices:
                 _nothing_open(session, dispatcher, debtor)
                 return []
+            plan = next_installment_variables(session, debtor.id)
+            # Said apart: what falls due later, from its own date. Not with a plan running: the
+            # plan spread those invoices too, and its next installment is what is paid next.
+            later = (
+                []
+                if plan["next_installment_minor"]
+                else plans_repository.falling_due_later(session, debtor.id, now)
+            )
             # With a plan running, what matters is the next installment, not the whole balance.
             utter(
                 dispatcher,
@@ -63,10 +98,13 @@ class ActionGiveBalance(Action):
                 currency=invoices[0].currency,
                 invoice_count=len(invoices),
                 oldest_due_date=invoices[0].due_date.isoformat(),
+                later_minor=sum(i.balance_minor for i in later),
+                later_count=len(later),
+                later_due_date=later[0].due_date.isoformat() if later else None,
                 # a form or a plan proposal asks its own question next: no "would you like a
                 # payment link?" too
                 form_active=bool(tracker.active_loop_name) or awaiting_plan_answer(tracker),
-                **next_installment_variables(session, invoices[0].debtor_id),
+                **plan,
             )
         return ask_again(tracker)
 
@@ -172,7 +210,8 @@ class ActionExplainFees(Action):
                 i.balance_minor * rules.b2b_rate_pct / 100 * max((now - i.due_date).days, 0) / 365
                 for i in invoices
             )
-            late = [i for i in invoices if i.due_date < now]
+            # The fixed indemnity is per invoice: the late instalments of one invoice owe it once.
+            late = {i.instalment_of or i.number for i in invoices if i.due_date < now}
             utter(
                 dispatcher,
                 "utter_fees",

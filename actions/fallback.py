@@ -6,9 +6,17 @@ next fallback counts it), so without an explicit end the policies predicted on f
 that had no answer: the core fallback fired again, up to Rasa's ten actions per message, and one
 "en 3 fois par mois" brought an apology then nine handoff messages. A second run in one turn (a
 model predicting it anyway) says nothing.
+
+A bare "oui", "non rien d'autre", "ok merci" or a thumbs-up that answers no question (after a
+dispute was registered, a promise recorded) is not a misunderstanding: seen in the simulator,
+each got "Sorry, I didn't understand" and two of them in a row would have handed the debtor to
+a collector. They are acknowledged ("All right. Anything else, just reply to this message.")
+and reset the count.
 """
 
 from __future__ import annotations
+
+import re
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
@@ -22,6 +30,28 @@ NAME = "action_default_fallback"
 # The router of unasked answers hands its leftovers to this fallback: not an answer in between.
 QUIET = {"action_listen", "action_extract_slots", "action_route_unasked_answer", NAME}
 END_OF_TURN = FollowupAction("action_listen")
+
+
+# DIET's readings of a message that only acknowledges; what the fallback answers instead.
+ACKNOWLEDGING_INTENTS = frozenset({"affirm", "deny", "thank"})
+ACKNOWLEDGED = "utter_acknowledged"
+# Messages made only of these emojis (and spaces/punctuation) acknowledge too: thumbs up, OK
+# hand, folded hands, smiling faces, check marks.
+_APPROVING = "\U0001f44d\U0001f44c\U0001f64f\U0001f642\U0001f60a\u263a\u2705\u2714"
+_ACK_EMOJI = re.compile(rf"^[\s.!]*(?:[{_APPROVING}]\ufe0f?[\s.!]*)+$")
+
+
+def acknowledges(tracker: Tracker) -> bool:
+    """The message only acknowledges (see the module docstring): DIET's top reading, before
+    any fallback, is affirm, deny or thank at 0.8 or more, or it is made of approving emojis."""
+    if _ACK_EMOJI.match(latest_text(tracker)):
+        return True
+    message = tracker.latest_message or {}
+    readings = [r for r in message.get("intent_ranking") or [] if r.get("name") != "nlu_fallback"]
+    if not readings:
+        readings = [message.get("intent") or {}]
+    top = readings[0]
+    return top.get("name") in ACKNOWLEDGING_INTENTS and float(top.get("confidence") or 0) >= 0.8
 
 
 def consecutive_fallbacks(tracker: Tracker) -> int:
@@ -61,6 +91,9 @@ class ActionDefaultFallback(Action):
             escalated = escalate_on_signal(session, dispatcher, tracker, latest_text(tracker))
             if escalated:
                 return [*escalated, SlotSet("fallback_count", 0), END_OF_TURN]
+            if acknowledges(tracker):
+                utter(dispatcher, ACKNOWLEDGED)
+                return [SlotSet("fallback_count", 0), END_OF_TURN]
             if consecutive_fallbacks(tracker) >= 1:
                 return [
                     *hand_off(

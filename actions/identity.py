@@ -185,6 +185,14 @@ class ValidateIdentityForm(FormValidationAction):
                     "identity_verified": False,
                     "identity_attempts": attempts + 1,
                 }
+            if identity.daily_limit_reached(session, debtor.id, settings.identity_max_attempts):
+                # The day's wrong answers on every channel: locked, a collector takes over.
+                identity.record_failure(session, debtor, attempts=attempts, locked=True)
+                return {
+                    "identity_answer": FAILED,
+                    "identity_verified": False,
+                    "identity_attempts": settings.identity_max_attempts,
+                }
             result = identity.check(
                 debtor,
                 str(slot_value),

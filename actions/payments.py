@@ -55,7 +55,18 @@ class ActionSendPaymentLink(Action):
                         session, debtor=debtor, purpose="installment", installment=installment
                     )
                 else:
-                    link, url = create_link(session, debtor=debtor, purpose="balance")
+                    # What is due now, as the balance answer said it; with nothing due yet, all
+                    # of it (paying early). A link for 600 € right after "100 € due now, 500 €
+                    # next month" asked for money not yet due.
+                    now = today(debtor)
+                    due = [
+                        i.id
+                        for i in plans_repository.open_invoices(session, debtor.id, today=now)
+                        if i.due_date <= now
+                    ]
+                    link, url = create_link(
+                        session, debtor=debtor, purpose="balance", invoice_ids=due or None
+                    )
             except RelanceError as exc:
                 nothing = exc.code == "nothing_owed"
                 utter(

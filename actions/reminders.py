@@ -17,7 +17,7 @@ from actions._common import debtor_of, latest_entity, today, unit_of_work, utter
 from actions.confirmation import replay
 from payment_links.service import create_link
 from relance.conversations.reminder_purpose import DISCREET_TEMPLATE, is_true
-from relance.dunning.reminder_content import reminder_variables
+from relance.dunning.reminder_content import reminder_invoices, reminder_variables
 from relance.errors import RelanceError
 from relance.late_reasons.service import plan_first_reason
 from relance.plans import repository as plans_repository
@@ -50,20 +50,30 @@ class ActionSendReminder(Action):
             return [SlotSet("stage", stage), SlotSet("disclosed", True)]
         with unit_of_work() as session:
             debtor = debtor_of(session, tracker)
-            invoices = plans_repository.open_invoices(session, debtor.id) if debtor else []
-            if debtor is None or not invoices:
-                return [SlotSet("stage", stage)]
             if isinstance(refs, str):
                 refs = [r.strip() for r in refs.split(",") if r.strip()]
-            try:
-                _, url = create_link(session, debtor=debtor, purpose="balance")
+            if debtor is None:
+                return [SlotSet("stage", stage)]
+            # The named invoices stay in even before their date (a pre-due reminder of an
+            # instalment); the other instalments still to come are not claimed.
+            invoices = plans_repository.open_invoices(session, debtor.id, named=refs or ())
+            # Only what the reminder is about is claimed: the named invoices already due (an
+            # invoice due next month is not "overdue"), or the named upcoming one before its date.
+            now = today(debtor)
+            about = reminder_invoices(invoices, refs, stage=stage, today=now)
+            if not about:
+                return [SlotSet("stage", stage)]
+            try:  # the link is for those invoices: its page shows the amount the reminder says
+                _, url = create_link(
+                    session, debtor=debtor, purpose="balance", invoice_ids=[i.id for i in about]
+                )
             except RelanceError:  # the reminder still goes out, without a link
                 url = None
             utter(
                 dispatcher,
                 f"utter_reminder_{stage}",
                 custom={"payment_url": url} if url else None,
-                **reminder_variables(debtor, invoices, refs, today=today(debtor), pay_url=url),
+                **reminder_variables(debtor, about, refs, today=now, pay_url=url),
             )
             # The debtor told us why they pay late (job loss, illness…) and the policy offers a
             # plan first: the reminder ends with the plan offer, whose answer the rules follow.

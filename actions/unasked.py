@@ -15,6 +15,11 @@ wanted. This action reads what the message holds and routes it:
   counted as an attempt when wrong), then "how can I help";
 - right after a payment report was recorded, a payment method, date or reference: added to the
   report (actions/payment_details.py);
+- once the identity is checked, a date ("fin du mois alors", "vendredi", "le 31 février"): when
+  the debtor will pay, so the promise form with that date (it asks how much; a date that is no
+  date, past or beyond the policy's limit is said so and the form asks for it again). Seen in
+  the simulator: "le 31 février" then "fin du mois alors", after "ok je vais payer", got "I
+  didn't understand" and a handoff;
 - anything else: the custom fallback, exactly as before (ask to rephrase; twice hands off).
 """
 
@@ -26,9 +31,17 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import payment_details
-from actions._common import language, latest_entity, latest_text, unit_of_work
+from actions._common import (
+    language,
+    latest_entity,
+    latest_text,
+    tracker_today,
+    unit_of_work,
+    utter,
+)
 from relance.identity import service as identity
-from relance.nlu_normalise import parse_frequency, parse_installment_amount
+from relance.nlu_normalise import parse_date, parse_frequency, parse_installment_amount
+from relance.promises import service as promises
 
 NAME = "action_route_unasked_answer"
 PLAN_ENTITIES = ("installments", "frequency")
@@ -67,6 +80,8 @@ class ActionRouteUnaskedAnswer(Action):
                 # The turn ends here: the rule that brought the message here does not wait for
                 # the user, and left to itself the policy follows this action with the fallback.
                 return [FollowupAction("action_listen")]
+        if verified and latest_entity(tracker, "date") is not None:
+            return promise_from_date(dispatcher, tracker)
         if not verified and holds_an_identity_answer(tracker):
             return [
                 SlotSet("pending_request", "help"),
@@ -74,3 +89,22 @@ class ActionRouteUnaskedAnswer(Action):
                 FollowupAction("identity_form"),
             ]
         return [FollowupAction("action_default_fallback")]
+
+
+def promise_from_date(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+    """The promise form, with the date the message gave when it is one the policy accepts;
+    else the reason it is not (no such date, past, too far) and the form asks for the date."""
+    now = tracker_today(tracker)
+    promised = parse_date(latest_text(tracker), language(tracker), today=now, direction="future")
+    check = promises.check_date(promised, now) if promised is not None else "past"
+    if check == "too_late":
+        utter(
+            dispatcher, "utter_promise_too_late", max_date=promises.latest_allowed(now).isoformat()
+        )
+    elif check != "ok":
+        utter(dispatcher, "utter_invalid_answer", field="date")
+    return [
+        SlotSet("pending_request", "promise"),
+        SlotSet("promise_date", promised.isoformat() if promised and check == "ok" else None),
+        FollowupAction("promise_form"),
+    ]

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from relance.db.models import Debtor, Invoice
 from relance.db.models.enums import InvoiceStatus
+from relance.dunning.reminder_content import PRE_DUE, reminder_invoices
 from relance.nlg.renderer import UnknownResponse, render
 from relance.nlg.templates_store import Templates
 from relance.policy.schema import Policy
@@ -141,6 +142,32 @@ def sample_variables(session: Session, debtor: Debtor) -> dict[str, Any]:
     }
 
 
+def _stage_debt(
+    invoices: list[Invoice], first: Invoice | None, bot_stage: str, on: date | None
+) -> dict[str, Any]:
+    """What the stage's reminder would claim on its date, as the dispatcher renders it
+    (relance/dunning/reminder_content.py): the first invoice before its due date, then the
+    invoices due by that date, never the whole balance (an invoice not yet due is no overdue
+    amount; the preview showed the sum of every open invoice in every stage)."""
+    if first is None or on is None:
+        return {}
+    payable = [i for i in invoices if i.balance_minor > 0]
+    # A pre-due reminder names the invoice coming due; a dunning stage every one due by then.
+    refs = [first.number] if bot_stage == PRE_DUE else None
+    about = reminder_invoices(payable, refs, stage=bot_stage, today=on)
+    if not about:
+        return {}
+    amount = sum(i.balance_minor for i in about)
+    return {
+        "amount_minor": amount,
+        "amount": amount,
+        "amount_due": amount,
+        "currency": about[0].currency,
+        "invoice_refs": [i.number for i in about],
+        "due_date": about[0].due_date,
+    }
+
+
 def render_for(
     templates: Templates,
     name: str,
@@ -184,7 +211,7 @@ def policy_preview(
             templates,
             stage.template,
             debtor,
-            variables,
+            variables | _stage_debt(invoices, invoice, stage.bot_stage, on),
             tone=stage.tone,
             channel=stage.channels[0] if stage.channels else None,
         )

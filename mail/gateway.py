@@ -32,12 +32,14 @@ from mail import documents, unsubscribe
 from mail.compose import Attachment, Envelope, message_bytes, message_id_for, render_parts
 from mail.transport import SmtpTransport
 from relance import audit
+from relance.compliance.windows import zone
 from relance.contacts import service as contacts
 from relance.conversations.ports import DeliveryError, OutboundMail, PreparedMail
 from relance.conversations.turn_lock import sending
 from relance.db.base import utcnow
 from relance.db.models import Contact, Conversation, Debtor, Invoice, Letter, Message
 from relance.db.models.enums import Author, Channel, Direction, MessageStatus
+from relance.dunning.reminder_content import reminder_invoices
 from relance.nlg.templates_store import Templates, active_templates
 from relance.portal.access import message_link
 from relance.private_files import private_dir, sent_mail_dir, write_private
@@ -428,6 +430,16 @@ class SmtpMailGateway:
                         .order_by(Invoice.due_date, Invoice.id)
                     )
                 )
+                if mail.stage is not None:
+                    # A reminder's group may hold an invoice still to fall due next to an
+                    # overdue one: the body claims only the latter, and so do the subject, the
+                    # copies and the pay button (their link's page shows the body's amount).
+                    invoices = reminder_invoices(
+                        invoices,
+                        [i.number for i in invoices],
+                        stage=mail.stage,
+                        today=utcnow().astimezone(zone(debtor.timezone)).date(),
+                    )
                 for invoice in invoices:
                     name, data = documents.invoice_pdf(invoice, debtor, language)
                     attachments.append(Attachment(name, data))

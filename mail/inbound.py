@@ -99,12 +99,19 @@ def parse(raw: bytes) -> ParsedMail:
     return ParsedMail(
         message_id=ids[0],
         sender=first_address(str(message.get("From") or "")),
-        subject=str(message.get("Subject") or "")[:300],
+        subject=_one_line(str(message.get("Subject") or ""))[:300],
         in_reply_to=tuple(_MESSAGE_ID.findall(str(message.get("In-Reply-To") or ""))),
         references=tuple(_MESSAGE_ID.findall(str(message.get("References") or ""))),
         text=_text_of(message),
         message=message,
     )
+
+
+def _one_line(text: str) -> str:
+    """A header value as one line: an encoded word (`=?utf-8?q?Hi=0D=0ABcc:...?=`) decodes to
+    CR/LF, which our "Re: <subject>" answer may not carry (the e-mail library refuses it, and
+    the inbound hook answered 500 to every retry of that message)."""
+    return " ".join("".join(" " if unicodedata.category(c) == "Cc" else c for c in text).split())
 
 
 def handle_raw(session: Session, raw: bytes, gateway: SmtpMailGateway | None = None) -> Outcome:

@@ -26,10 +26,18 @@ from payment_links.providers.sandbox import (
     setup_succeeded_event,
     signature_header,
 )
+from payment_links.providers.sandbox_cards import (
+    GENERIC_DECLINE,
+    PAYING,
+    TEST_CARDS,
+    SandboxCard,
+    card_for,
+)
 from payment_links.returns import own_page, portal_page
 from payment_links.service import LinkState
 from relance.db.models import Debtor, Installment, PaymentLink
 from relance.errors import BadInput
+from relance.followups.charges import failure_code, failure_reason
 from relance.ledger.models import SavedPaymentMethod
 from relance.nlg.formatting import money
 from relance.settings import Settings, get_settings
@@ -247,6 +255,48 @@ ReturnUrl = Annotated[str, Query(max_length=2000)]
 ReturnField = Annotated[str, Form(max_length=2000)]
 
 
+# What the checkout page says of a declined test card: the reason a debtor is given for the
+# decline (`relance/followups/charges.py` FAILURE_REASONS, so a lost, stolen or fraudulent card
+# reads as a plain decline), each with its wording (`sandbox_declined_<reason>`).
+def _declined_reason(card: SandboxCard) -> str:
+    return failure_reason(failure_code(card.code, card.decline_code))
+
+
+SANDBOX_DECLINES = frozenset(_declined_reason(card) for card in TEST_CARDS if card.declines)
+CHECKOUT_OUTCOMES = ("success", "decline", "card")
+
+
+def _sandbox_page(
+    link: PaymentLink,
+    state: LinkState,
+    language: str,
+    session_id: str,
+    returns: tuple[str, str],
+    declined: str = "",
+    error: str | None = None,
+    number: str = "",
+) -> HTMLResponse:
+    """The checkout page: the test cards to pick from (or a number to type), the shortcuts;
+    after a decline, the reason the debtor is given; after a refused form, the error (400)."""
+    success, cancel = returns
+    return _page(
+        render_page(
+            "sandbox.html",
+            language,
+            link=link,
+            paid=state == LinkState.PAID,
+            declined=declined,
+            action=f"/pay/sandbox/{session_id}/complete",
+            success_url=success,
+            cancel_url=cancel,
+            cards=TEST_CARDS,
+            error=error,
+            number=number,
+        ),
+        400 if error else 200,
+    )
+
+
 @router.get("/pay/sandbox/{session_id}", response_class=HTMLResponse)
 def sandbox_checkout(
     session_id: str,
@@ -255,29 +305,28 @@ def sandbox_checkout(
     settings: AppSettings,
     success: ReturnUrl = "",
     cancel: ReturnUrl = "",
-    declined: int = 0,
+    declined: Annotated[str, Query(max_length=40)] = "",
 ) -> HTMLResponse:
+    """`declined`: the reason the last test card was declined for (set by the form's redirect;
+    `1`, the page's older address, is a plain decline)."""
     link = _sandbox_link(db, settings, session_id)
     language = _language(db, link, request)
     if link is None:
         return _state_page(language, LinkState.UNKNOWN, None)
     if not (own_page(settings, success) and own_page(settings, cancel)):
         return _sandbox_returns_refused(language)
+    reason = "card_declined" if declined == "1" else declined
+    if reason and reason not in SANDBOX_DECLINES:
+        return _sandbox_refused(language, "sandbox_bad_declined")
     state = service.link_state(db, link)
     if state not in (LinkState.OPEN, LinkState.PAID):
         return _state_page(language, state, link)
-    return _page(
-        render_page(
-            "sandbox.html",
-            language,
-            link=link,
-            paid=state == LinkState.PAID,
-            declined=bool(declined),
-            action=f"/pay/sandbox/{session_id}/complete",
-            success_url=success,
-            cancel_url=cancel,
-        )
-    )
+    return _sandbox_page(link, state, language, session_id, (success, cancel), declined=reason)
+
+
+def _sandbox_refused(language: str, key: str) -> HTMLResponse:
+    html = render_page("message.html", language, title_key="sandbox_refused_title", body_key=key)
+    return _page(html, 400)
 
 
 @router.post("/pay/sandbox/{session_id}/complete")
@@ -287,36 +336,60 @@ def sandbox_complete(
     db: DbSession,
     settings: AppSettings,
     provider: Provider,
-    outcome: Annotated[str, Form()],
+    outcome: Annotated[str, Form(max_length=20)],
     success: ReturnField = "",
     cancel: ReturnField = "",
+    card: Annotated[str, Form(max_length=40)] = "",
+    number: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
-    """The sandbox's buttons: Stripe-shaped signed events through the real webhook handler,
-    then what Stripe Checkout does: paid, to the success URL; declined, the page again to try
-    another card."""
+    """The sandbox's form: a test card picked from the list (`card`) or typed (`number`), with
+    `outcome=card`; or the shortcuts, `success` (4242 4242 4242 4242) and `decline` (Stripe's
+    generic decline card). Stripe-shaped signed events go through the real webhook handler,
+    then what Stripe Checkout does: paid, to the success URL; declined, the page again with the
+    reason, to try another card. An unknown outcome or an invalid number is a 400 and nothing
+    is sent."""
     link = _sandbox_link(db, settings, session_id)
     language = _language(db, link, request)
     if link is None:
         return _state_page(language, LinkState.UNKNOWN, None)
     if not (own_page(settings, success) and own_page(settings, cancel)):
         return _sandbox_returns_refused(language)
+    if outcome not in CHECKOUT_OUTCOMES:
+        return _sandbox_refused(language, "sandbox_bad_outcome")
     state = service.link_state(db, link)
-    if state == LinkState.OPEN:
-        result = "success" if outcome == "success" else "decline"
-        for event in sandbox_events(link, session_id, result):
-            payload = json.dumps(event).encode()
-            webhooks.process(
-                db,
-                payload,
-                signature_header(payload, settings.stripe_webhook_secret),
-                secret=settings.stripe_webhook_secret,
-                provider=provider,
-            )
-    elif state != LinkState.PAID:
+    if state not in (LinkState.OPEN, LinkState.PAID):
         return _state_page(language, state, link)
-    if outcome == "success" or state == LinkState.PAID:
+    if state == LinkState.PAID:
         return RedirectResponse(success, status_code=303, headers=PAGE_HEADERS)
-    again = urlencode({"success": success, "cancel": cancel, "declined": 1})
+    test_card = PAYING if outcome == "success" else GENERIC_DECLINE
+    if outcome == "card":
+        typed = card or number
+        try:
+            test_card = card_for(card_digits(typed))
+        except BadInput:
+            return _sandbox_page(
+                link,
+                state,
+                language,
+                session_id,
+                (success, cancel),
+                error="sandbox_invalid_card",
+                number=typed,
+            )
+    for event in sandbox_events(link, session_id, test_card):
+        payload = json.dumps(event).encode()
+        webhooks.process(
+            db,
+            payload,
+            signature_header(payload, settings.stripe_webhook_secret),
+            secret=settings.stripe_webhook_secret,
+            provider=provider,
+        )
+    if not test_card.declines:
+        return RedirectResponse(success, status_code=303, headers=PAGE_HEADERS)
+    again = urlencode(
+        {"success": success, "cancel": cancel, "declined": _declined_reason(test_card)}
+    )
     return RedirectResponse(
         f"/pay/sandbox/{session_id}?{again}", status_code=303, headers=PAGE_HEADERS
     )

@@ -20,8 +20,10 @@ from relance import audit
 from relance.db.base import utcnow
 from relance.db.models import Debtor, Installment, Invoice, Payment, PaymentLink
 from relance.db.models.enums import InstallmentStatus, InvoiceStatus
+from relance.db.models.invoices import owed_by
 from relance.errors import InvalidContent, PolicyViolation
 from relance.ledger.models import SavedPaymentMethod
+from relance.plans.repository import debtor_today
 from relance.secret_links import hash_token, new_token, plausible
 from relance.settings import Settings, get_settings
 
@@ -129,6 +131,8 @@ def _open_invoices(
     )
     if invoice_ids:
         query = query.where(Invoice.id.in_(invoice_ids))
+    else:  # the balance: instalments still to come are not owed yet, so not asked for
+        query = query.where(owed_by(debtor_today(session, debtor_id)))
     return [inv for inv in session.scalars(query) if inv.balance_minor > 0]
 
 

@@ -18,12 +18,21 @@ on file for a plan outside the euro zone) active,
 `payment_failed` carrying `relance_charge_key` settle or fail the installment charge the worker
 made (`relance/followups/charges.py`); a failure after a success reverses the payment.
 
-Disputes (`charge.dispute.created`, `charge.dispute.closed`), found by their `payment_intent`
+Disputes (`charge.dispute.created`, `.updated`, `.closed`), found by their `payment_intent`
 (our payments are keyed by PaymentIntent id): on a `sepa_debit` payment, the debtor's refund
 request, the payment is reversed at once by the late-failure path; on a card, a collector task,
 and the payment is reversed only when the dispute is `lost` (`relance/followups/chargebacks.py`).
+Every status Stripe publishes is accepted on every dispute event (one that needs no action is
+recorded and answered 2xx); only a status outside that list is refused.
 A dispute on no payment of ours, or in another currency, or for more than it, is a 4xx and
 nothing is stored: money taken back that we cannot place must stay visible in Stripe.
+
+Refunds made from Stripe's dashboard (`refund.created`, `refund.updated`, and the refunds a
+`charge.refunded` lists), found by their `payment_intent`: a `succeeded` refund reverses exactly
+its amount of the payment, once per refund id, and holds what it reopened for a collector
+(`relance/followups/refunds.py`). A refund of no payment of ours is kept for review and answered
+2xx (nothing of ours changes, and Stripe would retry a 4xx for days); one in another currency or
+for more than the payment is a 4xx and nothing is stored.
 """
 
 from __future__ import annotations
@@ -46,7 +55,7 @@ from relance import audit
 from relance.db.base import utcnow
 from relance.db.models import Debtor, Installment, Payment, PaymentLink, WebhookEvent
 from relance.errors import BadInput, NotFound, Unavailable
-from relance.followups import chargebacks, charges
+from relance.followups import chargebacks, charges, refunds
 from relance.ledger import review
 from relance.ledger.models import InstallmentCharge, SavedPaymentMethod
 from relance.ledger.service import Expected, Hold, PaymentOutcome, find_payment, record_payment
@@ -209,10 +218,46 @@ def _validate_dispute(obj: dict[str, Any]) -> None:
         raise MalformedEvent(f"`status` of the dispute is unknown: {obj.get('status')!r:.40}")
 
 
-def _validate_dispute_closed(obj: dict[str, Any]) -> None:
-    _validate_dispute(obj)
-    if obj["status"] not in chargebacks.CLOSED_STATUSES:
-        raise MalformedEvent(f"a closed dispute cannot be `{obj['status']}`")
+def _validate_refund(obj: dict[str, Any]) -> None:
+    """A Refund object (`refund.created`, `refund.updated`, or listed in a charge)."""
+    if obj.get("object") != "refund":
+        raise MalformedEvent("`object` must be `refund`")
+    if not isinstance(obj.get("id"), str) or not obj["id"]:
+        raise MalformedEvent("`id` of the refund is missing")
+    if minor_units(obj, "amount") is None:
+        raise MalformedEvent("`amount` of the refund is missing")
+    currency_of(obj)
+    if obj.get("status") not in refunds.STATUSES:
+        raise MalformedEvent(f"`status` of the refund is unknown: {obj.get('status')!r:.40}")
+    if obj.get("reason") is not None and not isinstance(obj.get("reason"), str):
+        raise MalformedEvent("`reason` of the refund must be a string or null")
+    intent = obj.get("payment_intent")
+    if intent is not None and _ref(obj, "payment_intent") is None:
+        raise MalformedEvent("`payment_intent` of the refund must be an id")
+
+
+def _listed_refunds(obj: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The refunds a Charge lists (`refunds.data`), or None when Stripe left them out (API
+    versions since 2022-11-15 do unless the endpoint expands them)."""
+    listed = obj.get("refunds")
+    if listed is None:
+        return None
+    data = listed.get("data") if isinstance(listed, dict) else None
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        raise MalformedEvent("`refunds.data` of the charge must be a list of refunds")
+    return data
+
+
+def _validate_charge_refunded(obj: dict[str, Any]) -> None:
+    if obj.get("object") != "charge":
+        raise MalformedEvent("`object` must be `charge`")
+    if not isinstance(obj.get("id"), str) or not obj["id"]:
+        raise MalformedEvent("`id` of the charge is missing")
+    if minor_units(obj, "amount_refunded") is None:
+        raise MalformedEvent("`amount_refunded` of the charge is missing")
+    currency_of(obj)
+    for item in _listed_refunds(obj) or []:
+        _validate_refund(item)
 
 
 def claim(session: Session, event: dict[str, Any]) -> bool:
@@ -450,7 +495,7 @@ def on_intent_succeeded(session: Session, obj: dict[str, Any], provider: Payment
     charge = _charge(session, obj)
     if (
         charge is not None
-        and charge.status != "failed"
+        and charge.status not in charges.FINAL
         and (amount, currency_of(obj), debtor_id)
         == (charge.amount_minor, charge.currency, charge.debtor_id)
     ):
@@ -593,9 +638,54 @@ def on_dispute_created(session: Session, obj: dict[str, Any], provider: PaymentP
     return chargebacks.opened(session, payment, dispute, actor=f"{_provider_name(obj)}:webhook")
 
 
+def on_dispute_updated(session: Session, obj: dict[str, Any], provider: PaymentProvider) -> str:
+    payment, dispute = _disputed(session, obj)
+    return chargebacks.updated(session, payment, dispute, actor=f"{_provider_name(obj)}:webhook")
+
+
 def on_dispute_closed(session: Session, obj: dict[str, Any], provider: PaymentProvider) -> str:
     payment, dispute = _disputed(session, obj)
     return chargebacks.closed(session, payment, dispute, actor=f"{_provider_name(obj)}:webhook")
+
+
+def _refund(obj: dict[str, Any]) -> refunds.Refund:
+    return refunds.Refund(
+        ref=str(obj["id"]),
+        status=str(obj["status"]),
+        reason=_text(obj.get("reason")),
+        amount_minor=minor_units(obj, "amount") or 0,
+        currency=currency_of(obj),
+    )
+
+
+def on_refund(session: Session, obj: dict[str, Any], provider: PaymentProvider) -> str:
+    """A refund made from Stripe (`refund.created`, `refund.updated`), found by its
+    PaymentIntent. A refund of no payment of ours is kept for review and answered 2xx; one in
+    another currency or for more than the payment is a 4xx and nothing is stored."""
+    refund = _refund(obj)
+    actor = f"{_provider_name(obj)}:webhook"
+    intent = _ref(obj, "payment_intent")
+    payment = find_payment(session, intent) if intent else None
+    if payment is None:
+        return refunds.unmatched(session, refund, payment_ref=intent, actor=actor)
+    if refund.currency != payment.currency or refund.amount_minor > payment.amount_minor:
+        raise MalformedEvent("the refund's amount or currency does not match the payment's")
+    return refunds.refunded(session, payment, refund, actor=actor)
+
+
+def on_charge_refunded(session: Session, obj: dict[str, Any], provider: PaymentProvider) -> str:
+    """`charge.refunded`: each refund the charge lists, as `refund.created` would carry it. A
+    charge that lists none (Stripe's default since API version 2022-11-15) moves nothing here:
+    its refunds arrive, with their ids, as `refund.created` / `refund.updated`, which the
+    endpoint must be subscribed to (docs/architecture.md)."""
+    listed = _listed_refunds(obj)
+    if not listed:
+        return "refunds_in_refund_events"
+    outcomes = [
+        on_refund(session, {"payment_intent": obj.get("payment_intent"), **item}, provider)
+        for item in listed
+    ]
+    return ",".join(dict.fromkeys(outcomes))
 
 
 Handler = Callable[[Session, dict[str, Any], PaymentProvider], str]
@@ -608,5 +698,9 @@ HANDLERS: dict[str, tuple[Callable[[dict[str, Any]], None], Handler]] = {
     "setup_intent.succeeded": (_validate_setup_succeeded, on_setup_succeeded),
     "mandate.updated": (_validate_mandate, on_mandate_updated),
     "charge.dispute.created": (_validate_dispute, on_dispute_created),
-    "charge.dispute.closed": (_validate_dispute_closed, on_dispute_closed),
+    "charge.dispute.updated": (_validate_dispute, on_dispute_updated),
+    "charge.dispute.closed": (_validate_dispute, on_dispute_closed),
+    "refund.created": (_validate_refund, on_refund),
+    "refund.updated": (_validate_refund, on_refund),
+    "charge.refunded": (_validate_charge_refunded, on_charge_refunded),
 }

@@ -55,7 +55,14 @@ import yaml
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(PROJECT_ROOT))  # bot.components, as `rasa` does with its working directory
 
-from bot.components.evidence import CONFIRM_INTENT, CONSEQUENTIAL, fold, is_weak  # noqa: E402
+from bot.components.evidence import (  # noqa: E402
+    CONFIRM_INTENT,
+    CONSEQUENTIAL,
+    fold,
+    is_weak,
+    legitimacy_relabel,
+    request_behind_greeting,
+)
 
 HELDOUT = PROJECT_ROOT / "bench" / "nlu_heldout"
 OFFTOPIC_FR = PROJECT_ROOT / "bench" / "nlu" / "offtopic_fr.yml"
@@ -117,7 +124,14 @@ def outcome(message: Parsed, t: Thresholds) -> str:
         return FALLBACK
     top, confidence = message.ranking[0]
     second = message.ranking[1][1] if len(message.ranking) > 1 else 0.0
-    if confidence < t.fallback or confidence - second < t.ambiguity:
+    fallback = confidence < t.fallback or confidence - second < t.ambiguity
+    if t.guarded and (
+        relabelled := legitimacy_relabel(FALLBACK if fallback else top, message.text)
+    ):
+        return relabelled
+    if t.guarded and (request := request_behind_greeting(message.ranking, message.text)):
+        top, confidence = request
+    elif fallback:
         return FALLBACK
     if t.guarded and is_weak(top, confidence, message.text, t.per_intent, t.default):
         return CONFIRM_INTENT

@@ -8,6 +8,14 @@ FallbackClassifier puts `nlu_fallback` first: the guarded intent stays second, s
 that asks for confirmation (actions/confirmation.py) knows which question to ask and, on "yes",
 replays the message with that intent.
 
+A question about the message's legitimacy ("is this a scam?", "c'est une arnaque ?") is read as
+`bot_challenge` whatever DIET said short of an opt-out, a wrong person or a request for a human
+(evidence.legitimacy_relabel): DIET reads it as a dispute, which it is not.
+
+A greeting that opens a request ("Hello, how much do I owe?"), read by DIET as `greet` or split
+between the two (nlu_fallback), is read as the request when DIET's next reading is a business
+intent (evidence.request_behind_greeting); a consequential one then goes through the same check.
+
 Thresholds are per intent (`thresholds`, else `default_threshold`); bench/nlu/offtopic.py tunes
 them on the CLINC150 oos_train split and writes the values found into bot/config*.yml.
 """
@@ -30,7 +38,12 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.components.evidence import CONFIRM_INTENT, is_weak
+from bot.components.evidence import (
+    CONFIRM_INTENT,
+    is_weak,
+    legitimacy_relabel,
+    request_behind_greeting,
+)
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
@@ -66,6 +79,25 @@ class ConsequenceGuard(GraphComponent, IntentClassifier):
             name = intent.get(INTENT_NAME_KEY)
             confidence = float(intent.get(PREDICTED_CONFIDENCE_KEY) or 0.0)
             text = str(message.data.get(TEXT) or "")
+            relabelled = legitimacy_relabel(name, text)
+            if relabelled is not None:
+                # Answered like "are you a bot?": who the assistant works for, how to check.
+                asked = {INTENT_NAME_KEY: relabelled, PREDICTED_CONFIDENCE_KEY: confidence}
+                message.data[INTENT] = asked
+                message.data.setdefault(INTENT_RANKING_KEY, [])
+                message.data[INTENT_RANKING_KEY].insert(0, dict(asked))
+                continue
+            ranking = [
+                (str(r.get(INTENT_NAME_KEY)), float(r.get(PREDICTED_CONFIDENCE_KEY) or 0.0))
+                for r in message.data.get(INTENT_RANKING_KEY) or []
+            ]
+            request = request_behind_greeting(ranking, text)
+            if request is not None:
+                # "Bonjour, combien je dois ?": the request, not the greeting, is answered.
+                name, confidence = request
+                message.data[INTENT] = {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: confidence}
+                message.data.setdefault(INTENT_RANKING_KEY, [])
+                message.data[INTENT_RANKING_KEY].insert(0, dict(message.data[INTENT]))
             if name is None or not is_weak(
                 name, confidence, text, self.thresholds, self.default_threshold
             ):

@@ -521,3 +521,85 @@ def is_weak(
         return False
     threshold = float(thresholds.get(intent, default_threshold))
     return confidence < threshold or not has_cue(intent, text)
+
+
+# "Is this a scam?" asks whether the message is genuine; "this is a scam" contests the debt.
+# Bag-of-words DIET cannot tell them apart (the training data has both), so a question about
+# the message's legitimacy is read as `bot_challenge` here: the assistant says who it works for
+# and how to check, instead of opening a dispute and asking for the debtor's identity.
+LEGITIMACY_INTENT = "bot_challenge"
+_LEGITIMACY = re.compile(
+    r"(^|[^a-z0-9])(scam|arnaque|fraud|escroq|phishing|hame[cs]onn|legit|genuine|fake|spam"
+    r"|authenti|vrai (message|sms)|real (message|text|sms))"
+)
+_ASKED = re.compile(
+    r"^(is|are|r|how (do|can|would) i (know|tell|check|be sure)|can i trust|est ce"
+    r"|comment (savoir|etre sur|verifier|je (peux|sais))|qui me dit|c est vraiment)\b"
+)
+# What a debtor who contests says besides "scam": then it is a dispute with a rhetorical question.
+_GRIEVANCE = re.compile(
+    r"(^|[^a-z0-9])(contest|dispute|disagree|desaccord|erreur|error|mistake|wrong|faux|fausse"
+    r"|incorrect|errone|jamais (recu|commande|eu|signe|utilise)|never (got|received|ordered|signed"
+    r"|used)|not (mine|received)|don ?t owe|do not owe|pas (a moi|recu|commande|le mien|la mienne)"
+    r"|dois rien|defect|casse|rembours|refund|litige|reclam|complain|plainte|avocat|lawyer"
+    r"|pa(y|i)\w* pas|won ?t pay|not pay|ne pa(y|i))"
+)
+
+
+# Intents that say more than a doubt about the sender and keep their meaning ("is this spam?
+# stop texting me" is an opt-out; "scam? wrong number" a wrong person).
+_STRONGER = frozenset({"stop_contact", "wrong_person", "request_human", LEGITIMACY_INTENT})
+
+
+def legitimacy_relabel(intent: str | None, text: str) -> str | None:
+    """`bot_challenge` when `text` asks whether the message is genuine and `intent` (the
+    prediction so far, fallback included) says nothing stronger; else None (keep it)."""
+    if intent in _STRONGER or not is_legitimacy_question(text):
+        return None
+    return LEGITIMACY_INTENT
+
+
+def is_legitimacy_question(text: str) -> bool:
+    """Whether the message asks if the assistant's message is genuine (see `_LEGITIMACY`)."""
+    folded = fold(text)
+    if not _LEGITIMACY.search(folded) or _GRIEVANCE.search(folded):
+        return False
+    return "?" in folded or _ASKED.search(folded) is not None
+
+
+# "Bonjour, combien je dois ?" is a balance question said politely. DIET weighs the greeting's
+# words as much as the request's, so such messages came out as `greet` ("Hello! How can I help
+# you today?", the question ignored) or, split between the two, as nlu_fallback. When the
+# message holds a request after its greeting and DIET's next reading is a business intent, that
+# reading is the message's intent (consequential ones still go through `is_weak`).
+GREET_INTENT = "greet"
+_GREETING = re.compile(
+    r"^((bonjour|bonsoir|bjr|bsr|salut|slt|coucou|allo|hello|hi|hey|hiya|yo|good (morning"
+    r"|afternoon|evening)|dear)( (madame|monsieur|mme|mr|mrs|ms|miss|sir|there|all|a vous))?"
+    r"[\s,.!:;]*)+"
+)
+_NOT_A_REQUEST = frozenset(
+    {GREET_INTENT, "nlu_fallback", "out_of_scope", "goodbye", "thank", "affirm", "deny", "inform"}
+)
+# Below this DIET's next reading is noise, not a second reading of the message.
+REQUEST_BEHIND_GREETING_FLOOR = 0.2
+
+
+def request_behind_greeting(
+    ranking: list[tuple[str, float]], text: str
+) -> tuple[str, float] | None:
+    """The request a greeting opens ("hello, how much do I owe?"), as (intent, confidence), when
+    DIET's two first readings are the greeting and a business intent of some weight, in either
+    order (the FallbackClassifier calls the pair ambiguous); else None. A bare greeting, or one
+    followed by a single word, stays a greeting."""
+    folded = fold(text)
+    greeting = _GREETING.match(folded)
+    if greeting is None or len(folded[greeting.end() :].split()) < 2:
+        return None
+    readings = [(name, conf) for name, conf in ranking if name != "nlu_fallback"][:2]
+    if GREET_INTENT not in (name for name, _ in readings):
+        return None
+    following = next((r for r in readings if r[0] != GREET_INTENT), None)
+    if following is None or following[0] in _NOT_A_REQUEST:
+        return None
+    return following if following[1] >= REQUEST_BEHIND_GREETING_FLOOR else None

@@ -1,4 +1,5 @@
-"""The local sandbox provider: a checkout page on our own server with "pay" and "decline" buttons.
+"""The local sandbox provider: a checkout page on our own server where a Stripe test card pays or
+is declined as Stripe declines it (`sandbox_cards.py`), with "pay" and "decline" shortcuts.
 
 Used when no Stripe key is configured, so a fresh install (and the demo) pays end to end. The
 page's buttons produce Stripe-shaped events signed with the webhook secret and fed to the same
@@ -15,7 +16,8 @@ debits that answer `processing` and settle at the next follow-up pass through `d
 A card kept on file for a plan outside the euro zone: a local page where one of Stripe's test
 card numbers is typed (checked by the Luhn sum, never stored: the payment method id carries the
 simulated outcome and the last four digits); its off-session charges then succeed at once, or
-are declined for the card Stripe documents as attaching but declining (`DECLINING_CARD`).
+are declined as its test card declines (`sandbox_cards.TEST_CARDS`: insufficient funds, lost,
+expired...; 4000 0000 0000 0341, Stripe's card that attaches but declines, a generic decline).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from payment_links.providers.base import (
     MandateRequest,
     SepaDetails,
 )
+from payment_links.providers.sandbox_cards import PAYING, SandboxCard, card_by_key, card_for
 from payment_links.service import charge_metadata, link_metadata, mandate_metadata
 from relance.db.models import PaymentLink
 from relance.ledger.models import InstallmentCharge, SavedPaymentMethod
@@ -51,8 +54,6 @@ SEPA_METHOD_PREFIX = "pm_sandbox_sepa_"
 SEPA_OUTCOMES = ("ok", "fail", "late")
 LATE_FAILURE_DAYS = 3
 CARD_METHOD_PREFIX = "pm_sandbox_card_"
-# Stripe's test card that can be attached to a customer but whose charges are declined.
-DECLINING_CARD = "4000000000000341"
 
 
 class SandboxProvider:
@@ -110,13 +111,24 @@ class SandboxProvider:
                 amount_minor=amount_minor,
                 currency=currency.upper(),
             )
-        if payment_method_ref == DECLINING_METHOD or card_outcome(payment_method_ref) == "decline":
+        if payment_method_ref == DECLINING_METHOD:
             return ChargeResult(
                 succeeded=False,
                 provider_ref=ref,
                 amount_minor=amount_minor,
                 currency=currency.upper(),
                 error_code="card_declined",
+            )
+        card = card_by_key(card_outcome(payment_method_ref))
+        if card is not None and card.declines:
+            # What Stripe's card error says for this test card: its code, the issuer's reason.
+            return ChargeResult(
+                succeeded=False,
+                provider_ref=ref,
+                amount_minor=amount_minor,
+                currency=currency.upper(),
+                error_code=card.code,
+                decline_code=card.decline_code,
             )
         return ChargeResult(
             succeeded=True, provider_ref=ref, amount_minor=amount_minor, currency=currency.upper()
@@ -183,7 +195,8 @@ def sepa_method_ref(outcome: str, last4: str) -> str:
 
 
 def card_outcome(payment_method_ref: str) -> str | None:
-    """What a sandbox card kept on file does when charged (`ok`, `decline`)."""
+    """What a sandbox card kept on file does when charged: `ok`, or the key of the test card
+    whose decline it repeats (`sandbox_cards.TEST_CARDS`)."""
     if not payment_method_ref.startswith(CARD_METHOD_PREFIX):
         return None
     return payment_method_ref.removeprefix(CARD_METHOD_PREFIX).split("_")[0]
@@ -191,7 +204,7 @@ def card_outcome(payment_method_ref: str) -> str | None:
 
 def card_method_ref(number: str) -> str:
     """The payment method a typed test card becomes: its outcome and last four, nothing more."""
-    outcome = "decline" if number == DECLINING_CARD else "ok"
+    outcome = card_for(number).key
     return f"{CARD_METHOD_PREFIX}{outcome}_{number[-4:]}_{secrets.token_hex(8)}"
 
 
@@ -276,8 +289,13 @@ def signature_header(payload: bytes, secret: str, timestamp: int | None = None) 
     return f"t={timestamp},v1={digest}"
 
 
-def sandbox_events(link: PaymentLink, session_id: str, outcome: str) -> list[dict[str, Any]]:
-    """Stripe-shaped events for a sandbox checkout: what Stripe would send for the same outcome."""
+def sandbox_events(
+    link: PaymentLink, session_id: str, card: SandboxCard = PAYING
+) -> list[dict[str, Any]]:
+    """Stripe-shaped events for a sandbox checkout paid with `card`: what Stripe would send for
+    that test card (a declining one: `payment_intent.payment_failed` with its error and decline
+    codes in `last_payment_error`, as Stripe sets them)."""
+    outcome = "decline" if card.declines else "success"
     now = int(time.time())
     intent_id = intent_id_for(session_id)
     metadata = link_metadata(link, SandboxProvider.name)
@@ -296,11 +314,10 @@ def sandbox_events(link: PaymentLink, session_id: str, outcome: str) -> list[dic
         "created": now,
     }
     if outcome != "success":
-        intent["last_payment_error"] = {
-            "type": "card_error",
-            "code": "card_declined",
-            "decline_code": "generic_decline",
-        }
+        error: dict[str, Any] = {"type": "card_error", "code": card.code}
+        if card.decline_code:
+            error["decline_code"] = card.decline_code
+        intent["last_payment_error"] = error
         return [_event("payment_intent.payment_failed", intent, now)]
     checkout = {
         "id": session_id,

@@ -2,7 +2,8 @@
 
 1. `rf`: an RF creditor reference of ours (structured, or anywhere in the remittance text) names
    the invoice(s).
-2. `invoice_number`: an invoice number appears in the remittance text.
+2. `invoice_number`: an invoice number appears in the remittance text; the number of an invoice
+   payable in instalments names its open instalments, which are paid earliest first.
 3. `amount_payer`: the payer is known — by an IBAN that already paid one debtor's invoices, or by
    a name equal to exactly one debtor's name or company — and the amount equals one of its open
    invoices' balance, or its whole open balance in that currency.
@@ -119,11 +120,20 @@ class Matcher:
             )
         return found
 
-    def _invoices_by_number(self, tokens: list[str]) -> dict[str, InvoiceFacts]:
-        found: dict[str, InvoiceFacts] = {}
+    def _invoices_by_number(self, tokens: list[str]) -> dict[str, list[InvoiceFacts]]:
+        """Invoices by the number a payer writes: its own, or the number of the invoice whose
+        instalment it is (all of them, earliest due first: the allocation pays them in order)."""
+        found: dict[str, list[InvoiceFacts]] = {}
         for chunk in _chunks(tokens):
             rows = self.session.execute(select(*_FACT_COLUMNS).where(Invoice.number.in_(chunk)))
-            found.update({f.number: f for f in _facts(rows).values()})
+            found.update({f.number: [f] for f in _facts(rows).values()})
+            parts = self.session.execute(
+                select(*_FACT_COLUMNS, Invoice.instalment_of)
+                .where(Invoice.instalment_of.in_(chunk))
+                .order_by(Invoice.instalment_of, Invoice.due_date, Invoice.id)
+            )
+            for row in parts:
+                found.setdefault(row.instalment_of, []).append(_facts([row])[row.id])
         return found
 
     def _payers(self, lines: Sequence[Line]) -> _Payers:
@@ -175,7 +185,7 @@ class Matcher:
         rf_ids: list[int],
         tokens: set[str],
         by_id: dict[int, InvoiceFacts],
-        by_number: dict[str, InvoiceFacts],
+        by_number: dict[str, list[InvoiceFacts]],
         payers: _Payers,
     ) -> Match:
         if rf_ids:
@@ -183,7 +193,7 @@ class Matcher:
             if unknown:
                 return Match(REVIEW, reason=f"RF reference of unknown invoice #{unknown[0]}")
             return _by_invoices(line, [by_id[i] for i in rf_ids], RF)
-        named = [by_number[t] for t in sorted(tokens) if t in by_number]
+        named = [f for t in sorted(tokens) if t in by_number for f in by_number[t]]
         if named:
             return _by_invoices(line, named, INVOICE_NUMBER)
         return payers.decide(line)

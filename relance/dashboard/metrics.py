@@ -290,13 +290,15 @@ def plan_completion(session: Session, *, since: datetime) -> tuple[int, int]:
 
 def debit_failures(session: Session, *, since: datetime) -> tuple[int, int]:
     """(settled, failed) among the SEPA debits made since `since` whose outcome is known: a
-    debit still `processing` is neither; one that succeeded and was returned later is failed."""
+    debit still `processing` is neither; one that succeeded and was returned later is failed,
+    unless its money came back (a dispute closed `won`: `reinstated`), which counts as settled;
+    so does one the creditor refunded later (`refunded`): the bank did pay it."""
     rows = session.execute(
         select(InstallmentCharge.status, func.count(InstallmentCharge.id))
         .where(
             InstallmentCharge.kind == "sepa_debit",
             InstallmentCharge.created_at >= since,
-            InstallmentCharge.status.in_(("succeeded", "failed")),
+            InstallmentCharge.status.in_(("succeeded", "failed", "reinstated", "refunded")),
         )
         .group_by(InstallmentCharge.status)
     ).all()

@@ -11,17 +11,23 @@ from functools import lru_cache
 from pathlib import Path
 
 import yaml
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from relance import audit
 from relance.db.models import Debtor, Dispute, Invoice, Task
-from relance.db.models.enums import InvoiceStatus
+from relance.db.models.enums import DisputeStatus, InvoiceStatus
 from relance.disputes import repository
 from relance.errors import Conflict
 from relance.nlu_normalise import fold
 from relance.outbox.service import emit
 
 REASONS = ("not_received", "wrong_amount", "defective", "not_mine", "other")
+# Reasons Relance itself opens a dispute for, never offered to the debtor: `refunded`, a payment
+# the creditor refunded from Stripe, whose invoice waits for a collector to decide whether it is
+# still owed (`relance/followups/refunds.py`).
+REFUNDED = "refunded"
+SYSTEM_REASONS = (REFUNDED,)
 REVIEW_TASK = "dispute_review"
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
@@ -68,7 +74,7 @@ def create_dispute(
     actor: str = "bot",
 ) -> Dispute:
     """Register a dispute; it names the invoice when there is exactly one open, else the account."""
-    if reason not in REASONS:
+    if reason not in REASONS + SYSTEM_REASONS:
         reason = "other"
     if invoice_id is None:
         invoices = repository.open_invoices(session, debtor.id)
@@ -87,13 +93,21 @@ def create_dispute(
     )
     session.add(dispute)
     session.flush()
-    session.add(
-        Task(
-            kind=REVIEW_TASK,
-            debtor_id=debtor.id,
-            details={"dispute_id": dispute.id, "reference": dispute.reference, "reason": reason},
+    own = reason in SYSTEM_REASONS
+    if not own:
+        # A hold Relance opens itself comes with its caller's own task, which names it (the
+        # refund's "decide whether the debt is still owed"): one task per decision, not two.
+        session.add(
+            Task(
+                kind=REVIEW_TASK,
+                debtor_id=debtor.id,
+                details={
+                    "dispute_id": dispute.id,
+                    "reference": dispute.reference,
+                    "reason": reason,
+                },
+            )
         )
-    )
     audit.record(
         session,
         actor=actor,
@@ -104,15 +118,28 @@ def create_dispute(
         invoice_id=invoice_id,
         reference=dispute.reference,
     )
-    emit(
-        session,
-        "dispute.opened",
-        debtor_id=debtor.id,
-        dispute_id=dispute.id,
-        reference=dispute.reference,
-        invoice_id=invoice_id,
-    )
+    if not own:  # the debtor disputes; a refund the creditor made itself is no news to it
+        emit(
+            session,
+            "dispute.opened",
+            debtor_id=debtor.id,
+            dispute_id=dispute.id,
+            reference=dispute.reference,
+            invoice_id=invoice_id,
+        )
     return dispute
+
+
+def _still_held(session: Session, dispute_ids: list[int]) -> bool:
+    """Whether any of these disputes is still open (flushed state, this transaction's included)."""
+    session.flush()
+    return bool(
+        session.scalar(
+            select(func.count())
+            .select_from(Dispute)
+            .where(Dispute.id.in_(dispute_ids), Dispute.status == DisputeStatus.OPEN)
+        )
+    )
 
 
 def decide_dispute(
@@ -140,13 +167,15 @@ def decide_dispute(
     if invoice is not None and invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.DISPUTED):
         invoice.status = InvoiceStatus.CANCELLED if upheld else InvoiceStatus.OPEN
     for task in session.scalars(
-        select(Task).where(
-            Task.kind == REVIEW_TASK,
-            Task.debtor_id == dispute.debtor_id,
-            Task.status == TaskStatus.OPEN,
-        )
+        select(Task).where(Task.debtor_id == dispute.debtor_id, Task.status == TaskStatus.OPEN)
     ):
-        if (task.details or {}).get("dispute_id") == dispute.id:
+        details = task.details or {}
+        if task.kind == REVIEW_TASK and details.get("dispute_id") == dispute.id:
+            task.status = TaskStatus.DONE
+        elif dispute.id in (details.get("dispute_ids") or []) and not _still_held(
+            session, details["dispute_ids"]
+        ):
+            # A task that holds several invoices (a refund's) is done once all are decided.
             task.status = TaskStatus.DONE
     audit.record(
         session,

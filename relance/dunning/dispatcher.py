@@ -58,7 +58,11 @@ from relance.db.models.enums import Channel
 from relance.dunning.context import DebtorContext, InvoiceRow, load_contexts, skip_reason
 from relance.dunning.planner import INVOICE_COLUMNS, idempotency_key, local_today
 from relance.dunning.ratelimit import RateLimiter
-from relance.dunning.reminder_content import balance_link, reminder_variables
+from relance.dunning.reminder_content import (
+    reminder_invoices,
+    reminder_link,
+    reminder_variables,
+)
 from relance.dunning.writer import PENDING
 from relance.experiments.service import (
     STAGE_OFFSET,
@@ -668,12 +672,15 @@ class Dispatcher:
             "creditor_name": get_settings().creditor_name,
         }
         debtor = conversation.debtor
-        invoices = open_invoices(session, debtor.id)
-        if not discreet and invoices:
-            # What the assistant's action would have said: amount, due date, link, RF reference.
-            today = local_today(utcnow(), debtor.timezone, {})
-            url = balance_link(session, debtor)
-            variables |= reminder_variables(debtor, invoices, numbers, today=today, pay_url=url)
+        # The instalments still to come are not claimed; the named ones (pre-due) stay in.
+        invoices = open_invoices(session, debtor.id, named=numbers)
+        today = local_today(utcnow(), debtor.timezone, {})
+        about = reminder_invoices(invoices, numbers, stage=lead.bot_stage, today=today)
+        if not discreet and about:
+            # What the assistant's action would have said: amount, due date, link, RF reference,
+            # all of the invoices the reminder is about (never one not yet due, for a dunning stage).
+            url = reminder_link(session, debtor, about)
+            variables |= reminder_variables(debtor, about, numbers, today=today, pay_url=url)
         try:
             return [
                 render(

@@ -5,6 +5,14 @@ so the debtor's reply lands in context) and the dispatcher when the assistant is
 (`relance/dunning/dispatcher.py`, rendered locally). Both pass these variables, so a reminder sent
 while Rasa is down still names the amount, the due date, the RF creditor reference a bank
 transfer needs to be matched, and the payment link, instead of the bare invoice number.
+
+A reminder states the amount of the invoices it is about, never the debtor's whole balance: the
+stage wording says "invoices F-1 (100 €) are past their due date" and, for a business, that
+late-payment interest and the EUR 40 indemnity apply; adding an invoice due next month to that
+amount claimed money not yet due. What it is about (`reminder_invoices`) is the invoices the
+dunning engine named that are due (a dunning stage), or the named upcoming ones (a pre-due
+reminder); its payment link (`reminder_link`) is for those same invoices, so the page the debtor
+opens shows the amount the reminder said.
 """
 
 from __future__ import annotations
@@ -38,14 +46,46 @@ def lead_invoice(invoices: Sequence[Invoice], refs: Sequence[str] | None) -> Inv
     return invoices[0]
 
 
-def balance_link(session: Session, debtor: Debtor) -> str | None:
-    """A fresh link for the whole balance through the payments port (worker and api), or None
-    when none can be made: the reminder still goes out, without the link. The action server has
-    no port installed and calls payment_links.service.create_link itself."""
+# The bot stage of a reminder sent before the due date (policy `bot_stage`, actions/reminders.py).
+PRE_DUE = "pre_due"
+
+
+def reminder_invoices(
+    invoices: Sequence[Invoice], refs: Sequence[str] | None, *, stage: str, today: date
+) -> list[Invoice]:
+    """The invoices a stage reminder is about, oldest due first: the only ones it may claim.
+
+    `invoices` are the debtor's open invoices (oldest due first), `refs` the numbers the dunning
+    engine named (its group: the invoices whose stage is due today). A dunning stage claims the
+    named invoices already due (on or after their date): a named invoice still to fall due, in
+    the same group as an overdue one (its pre-due stage falls on the same day), is not "past its
+    due date". A pre-due reminder is about the named invoice coming due. Without `refs` (a
+    reminder not from the engine) the same rule applies to every open invoice. Named invoices
+    no longer open (paid since) are not named either.
+    """
+    named = set(refs or ())
+    about = [i for i in invoices if i.number in named] if named else list(invoices)
+    if stage == PRE_DUE:
+        return about if named else [i for i in about if i.due_date > today]
+    return [i for i in about if i.due_date <= today]
+
+
+def reminder_link(session: Session, debtor: Debtor, invoices: Sequence[Invoice]) -> str | None:
+    """A fresh link for the reminder's invoices through the payments port (worker and api), or
+    None when none can be made: the reminder still goes out, without the link.
+
+    The link is for the invoices the reminder names, not the whole balance: its page shows the
+    amount the reminder stated, so a debtor who was told "100 € overdue" is not asked for 600 €
+    on opening it (an invoice due next month included). That is the least surprising page; the
+    debtor who wants to pay the rest early does so from the portal, which lists every invoice.
+    The action server has no port installed and calls payment_links.service.create_link itself,
+    with the same `invoice_ids`."""
     try:
-        _, url = get_payments().create_link(session, debtor=debtor, purpose="balance")
+        _, url = get_payments().create_link(
+            session, debtor=debtor, purpose="balance", invoice_ids=[i.id for i in invoices]
+        )
     except RelanceError as exc:  # nothing payable, several currencies
-        log.info("no balance link for debtor %s: %s", debtor.id, exc.code)
+        log.info("no reminder link for debtor %s: %s", debtor.id, exc.code)
         return None
     return url
 
@@ -59,14 +99,16 @@ def reminder_variables(
     pay_url: str | None,
 ) -> dict[str, Any]:
     """The debt's variables of a stage reminder (the stage and first-contact flags are the
-    caller's). `invoices` are the debtor's open invoices, oldest due first; `refs` the numbers
-    the dunning engine chose to name."""
+    caller's). `invoices` are the ones the reminder is about (`reminder_invoices`, oldest due
+    first, at least one): the amount, the due date and the numbers all describe them and only
+    them; `refs` the numbers the dunning engine named, of which the first still claimed gives
+    the RF reference."""
     return {
         "debtor_name": debtor.display_name,
         "amount_minor": sum(i.balance_minor for i in invoices),
         "currency": invoices[0].currency,
         "due_date": invoices[0].due_date.isoformat(),
-        "invoice_refs": list(refs or [i.number for i in invoices[:3]]),
+        "invoice_refs": [i.number for i in invoices],
         "pay_url": pay_url,
         "segment": "b2b" if debtor.segment == Segment.B2B else "consumer",
         "formal_notice_date": (today + timedelta(days=FORMAL_NOTICE_NOTICE_DAYS)).isoformat(),

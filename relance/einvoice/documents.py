@@ -72,6 +72,14 @@ class Buyer:
     country: str = ""
 
 
+@dataclass(frozen=True)
+class Instalment:
+    """One part of an invoice payable in instalments, as the document says it (text)."""
+
+    due_date: str
+    amount: str
+
+
 @dataclass
 class EInvoice:
     """What a document says, as text; `format` is cii, ubl or facturx (with `profile`)."""
@@ -90,6 +98,9 @@ class EInvoice:
     buyer: Buyer
     preceding_invoice: str = ""  # BT-25: the invoice a credit note corrects
     amount_currencies: set[str] = field(default_factory=set)  # every currencyID on an amount
+    # Two or more payment terms each with its own due date and amount: the invoice is payable
+    # in parts, and each part is owed only from its own date. Empty for a single due date.
+    instalments: list[Instalment] = field(default_factory=list)
 
     @property
     def is_credit_note(self) -> bool:
@@ -163,6 +174,19 @@ def read_cii(root: etree._Element, format: str = "cii") -> EInvoice:
             and node.get("currencyID") == tax_currency
         )
     } - {""}
+    terms = root.xpath(f"{settlement}/ram:SpecifiedTradePaymentTerms", namespaces=NS)
+    instalments = _instalments(
+        [
+            (
+                _cii_date(term, "ram:DueDateDateTime/udt:DateTimeString"),
+                _text(term, "ram:PartialPaymentAmount"),
+            )
+            for term in terms
+        ],
+        "SpecifiedTradePaymentTerms",
+        "DueDateDateTime",
+        "PartialPaymentAmount",
+    )
     return EInvoice(
         format=format,
         profile=PROFILES.get(guideline, guideline),
@@ -186,6 +210,7 @@ def read_cii(root: etree._Element, format: str = "cii") -> EInvoice:
             root, f"{settlement}/ram:InvoiceReferencedDocument/ram:IssuerAssignedID"
         ),
         amount_currencies=currencies,
+        instalments=instalments,
     )
 
 
@@ -218,9 +243,24 @@ def read_ubl(root: etree._Element) -> EInvoice:
     due = _text(root, "cbc:DueDate") or _text(root, "cac:PaymentMeans/cbc:PaymentDueDate")
     currencies = {
         str(c)
-        for c in root.xpath("cac:LegalMonetaryTotal/*/@currencyID", namespaces=NS)
+        for c in root.xpath(
+            "cac:LegalMonetaryTotal/*/@currencyID | cac:PaymentTerms/cbc:Amount/@currencyID",
+            namespaces=NS,
+        )
         if str(c).strip()
     }
+    instalments = _instalments(
+        [
+            (
+                _text(term, "cbc:PaymentDueDate") or _text(term, "cbc:InstallmentDueDate"),
+                _text(term, "cbc:Amount"),
+            )
+            for term in root.xpath("cac:PaymentTerms", namespaces=NS)
+        ],
+        "cac:PaymentTerms",
+        "cbc:PaymentDueDate",
+        "cbc:Amount",
+    )
     return EInvoice(
         format="ubl",
         profile="ubl-2.1",
@@ -237,7 +277,28 @@ def read_ubl(root: etree._Element) -> EInvoice:
         buyer=buyer,
         preceding_invoice=_text(root, "cac:BillingReference/cac:InvoiceDocumentReference/cbc:ID"),
         amount_currencies=currencies,
+        instalments=instalments,
     )
+
+
+def _instalments(
+    terms: list[tuple[str, str]], element: str, date_name: str, amount_name: str
+) -> list[Instalment]:
+    """The instalments when two or more payment terms carry an amount, else none (one due date,
+    read as before). A term of such a schedule without its date or amount is refused: which part
+    is owed when cannot be guessed, and a guess could claim money not yet due."""
+    with_amount = [(due, amount) for due, amount in terms if amount]
+    if len(with_amount) < 2:
+        return []
+    parts = [(due, amount) for due, amount in terms if due or amount]
+    for index, (due, amount) in enumerate(parts, start=1):
+        if not due or not amount:
+            missing = date_name if not due else amount_name
+            raise DocumentError(
+                "payment terms (BT-20)",
+                f"the invoice is payable in instalments, but {element} {index} has no {missing}",
+            )
+    return [Instalment(due, amount) for due, amount in parts]
 
 
 def read_xml(data: bytes) -> EInvoice:

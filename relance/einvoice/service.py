@@ -30,8 +30,10 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
+from babel.numbers import get_currency_precision
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
@@ -76,6 +78,7 @@ FIELDS = {
     "company": "buyer name (BT-44)",
     "description": "payment terms (BT-20)",
 }
+INSTALMENTS = "instalments (payment terms BT-20, due dates BT-9)"
 CHUNK = 500  # files read, looked up and written together (500 values per IN (...) query)
 LEGAL_DEFAULT_DAYS = 30  # Code de commerce L441-10: 30 days after receipt when nothing is agreed
 MAX_TERMS = 500
@@ -173,7 +176,7 @@ class _New:
     source: Source
     entry: FileReport
     doc: EInvoice
-    invoice: Invoice
+    invoices: list[Invoice]  # the invoice, or one row per instalment
     path: Path
 
 
@@ -234,6 +237,7 @@ class _Chunk:
         parsed = parse_row(0, row)
         if isinstance(parsed, list):
             raise _Rejected(*[_problem(message) for message in parsed])
+        parts = _parts(doc, parsed)
         data = parsed.debtor
         # `import_rows` would write to the debtor holding the row's customer number.
         debtor = debtor or self.debtors.by_customer_number(data.customer_number)
@@ -254,16 +258,22 @@ class _Chunk:
         _identify(debtor, doc)
         self.debtors.add(debtor)
         path = _path(self.run.folder, source)
-        invoice = Invoice(
-            debtor=debtor,
-            **invoice_values(parsed.invoice),
-            payment_terms=doc.payment_terms[:MAX_TERMS] or None,
-            late_payment_terms=doc.late_payment_terms[:MAX_TERMS] or None,
-            document_path=str(path),
-        )
-        self.session.add(invoice)
+        invoices = []
+        for part in parts:
+            invoice = Invoice(
+                debtor=debtor,
+                **invoice_values(parsed.invoice),
+                payment_terms=doc.payment_terms[:MAX_TERMS] or None,
+                late_payment_terms=doc.late_payment_terms[:MAX_TERMS] or None,
+                document_path=str(path),
+            )
+            part.apply(invoice)
+            self.session.add(invoice)
+            invoices.append(invoice)
         entry.status = "created"
-        self.pending.append(_New(source, entry, doc, invoice, path))
+        if len(parts) > 1:
+            entry.warnings.append(_schedule_line(parts, doc.currency))
+        self.pending.append(_New(source, entry, doc, invoices, path))
 
     def _one_by_one(self, source: Source, entry: FileReport, doc: EInvoice) -> None:
         """An update or a credit note, in its own savepoint, after the new invoices before it."""
@@ -296,24 +306,25 @@ class _Chunk:
         self.session.flush()
         actor = self.run.actor
         for new in self.pending:
-            audit.record(
-                self.session,
-                actor=actor,
-                action="einvoice.created",
-                entity=new.invoice,
-                debtor_id=new.invoice.debtor_id,
-                file=new.source.name,
-                format=new.doc.format,
-                profile=new.doc.profile,
-                sha256=new.path.stem,
-            )
+            for invoice in new.invoices:
+                audit.record(
+                    self.session,
+                    actor=actor,
+                    action="einvoice.created",
+                    entity=invoice,
+                    debtor_id=invoice.debtor_id,
+                    file=new.source.name,
+                    format=new.doc.format,
+                    profile=new.doc.profile,
+                    sha256=new.path.stem,
+                )
         audit.record(
             self.session,
             actor=actor,
             action="portfolio.imported",
             rows=len(self.pending),
             debtors_created=self.debtors_created,
-            invoices_created=len(self.pending),
+            invoices_created=sum(len(new.invoices) for new in self.pending),
             warnings=[],
         )
         self.session.flush()
@@ -405,12 +416,17 @@ def _read(source: Source, entry: FileReport) -> EInvoice:
 
 
 def _known_invoices(session: Session, numbers: list[str]) -> set[str]:
+    """The documents already imported: as one invoice, or as its instalments."""
     found: set[str] = set()
     for start in range(0, len(numbers), CHUNK):
+        chunk = numbers[start : start + CHUNK]
+        found.update(session.scalars(select(Invoice.number).where(Invoice.number.in_(chunk))))
         found.update(
-            session.scalars(
-                select(Invoice.number).where(Invoice.number.in_(numbers[start : start + CHUNK]))
+            number
+            for number in session.scalars(
+                select(Invoice.instalment_of).where(Invoice.instalment_of.in_(chunk)).distinct()
             )
+            if number is not None
         )
     return found
 
@@ -451,8 +467,14 @@ def _update_one(
     parsed = parse_row(0, row)
     if isinstance(parsed, list):
         raise _Rejected(*[_problem(message) for message in parsed])
-    invoice = session.scalars(select(Invoice).where(Invoice.number == doc.number)).one()
-    entry.status = _update(invoice, parsed.invoice.amount_minor, parsed, debtor)
+    parts = _parts(doc, parsed)
+    stored = _stored_parts(session, doc.number)
+    _same_schedule_shape(doc.number, stored, parts)
+    statuses = [_update(inv, part, parsed, debtor) for inv, part in zip(stored, parts, strict=True)]
+    entry.status = "updated" if "updated" in statuses else "unchanged"
+    if len(parts) > 1 and entry.status == "updated":
+        entry.warnings.append("instalment schedule changed: " + _schedule_line(parts, doc.currency))
+    invoice = stored[0]
     # A new version of the invoice may carry the buyer's new phone or e-mail: added as a CSV
     # re-import would add them, behind the same check that they are no one else's.
     conflicts = contact_owner_conflicts(session, [parsed.debtor])[0]
@@ -469,20 +491,22 @@ def _update_one(
         or invoice.document_path != str(path)
     ):
         entry.status = "updated"
-    invoice.payment_terms, invoice.late_payment_terms = terms, late
-    invoice.document_path = str(path)
+    for each in stored:
+        each.payment_terms, each.late_payment_terms = terms, late
+        each.document_path = str(path)
     session.flush()
-    audit.record(
-        session,
-        actor=run.actor,
-        action=f"einvoice.{entry.status}",
-        entity=invoice,
-        debtor_id=invoice.debtor_id,
-        file=source.name,
-        format=doc.format,
-        profile=doc.profile,
-        sha256=path.stem,
-    )
+    for each in stored:
+        audit.record(
+            session,
+            actor=run.actor,
+            action=f"einvoice.{entry.status}",
+            entity=each,
+            debtor_id=each.debtor_id,
+            file=source.name,
+            format=doc.format,
+            profile=doc.profile,
+            sha256=path.stem,
+        )
     owner: Debtor = invoice.debtor
     return owner
 
@@ -585,7 +609,8 @@ def _row(doc: EInvoice, debtor: Debtor | None, entry: FileReport) -> dict[str, s
         customer_number = debtor.customer_number
         if not phone:
             phone = next((c.address for c in debtor.contacts if c.channel == Channel.SMS), "")
-    due = doc.due_date
+    # Payable in instalments: the row's due date is the first one (each row gets its own).
+    due = min(i.due_date for i in doc.instalments) if doc.instalments else doc.due_date
     if not due and doc.issue_date:
         try:
             due = (
@@ -622,8 +647,10 @@ def _row(doc: EInvoice, debtor: Debtor | None, entry: FileReport) -> dict[str, s
     }
 
 
-def _update(invoice: Invoice, amount_minor: int, parsed: ParsedRow, debtor: Debtor | None) -> str:
-    """A second version of a known invoice: same debtor and currency, else refused."""
+def _update(invoice: Invoice, part: _Part, parsed: ParsedRow, debtor: Debtor | None) -> str:
+    """A second version of a known invoice (or of one of its instalments): same debtor and
+    currency, else refused."""
+    amount_minor = part.amount_minor
     number = FIELDS["invoice_number"]
     if debtor is None or invoice.debtor_id != debtor.id:
         raise _Rejected(
@@ -645,7 +672,7 @@ def _update(invoice: Invoice, amount_minor: int, parsed: ParsedRow, debtor: Debt
                 "send a credit note instead",
             )
         )
-    new = (amount_minor, parsed.invoice.issue_date, parsed.invoice.due_date)
+    new = (amount_minor, parsed.invoice.issue_date, part.due_date)
     if new == (invoice.amount_minor, invoice.issue_date, invoice.due_date):
         return "unchanged"
     invoice.amount_minor, invoice.issue_date, invoice.due_date = new
@@ -656,6 +683,124 @@ def _update(invoice: Invoice, amount_minor: int, parsed: ParsedRow, debtor: Debt
     return "updated"
 
 
+@dataclass(frozen=True)
+class _Part:
+    """One invoice row a document makes: the whole invoice, or its instalment `no` (of `of`)."""
+
+    number: str
+    amount_minor: int
+    paid_minor: int
+    due_date: date
+    no: int | None = None
+    of: str | None = None  # the document's number, for an instalment
+
+    def apply(self, invoice: Invoice) -> None:
+        invoice.number, invoice.due_date = self.number, self.due_date
+        invoice.amount_minor, invoice.paid_minor = self.amount_minor, self.paid_minor
+        invoice.status = (
+            InvoiceStatus.PAID if self.paid_minor >= self.amount_minor else InvoiceStatus.OPEN
+        )
+        invoice.instalment_no = self.no
+        invoice.instalment_of = self.of
+
+
+def _parts(doc: EInvoice, parsed: ParsedRow) -> list[_Part]:
+    """The rows the document makes: itself, or one per instalment, numbered "<number> (k/n)" in
+    due-date order, each owing only its own amount from its own date.
+
+    The instalments must add up to the amount due (BT-115: total less what was paid, BT-113):
+    otherwise which part is owed when is unknown, and the file is refused as a whole."""
+    inv = parsed.invoice
+    if not doc.instalments:
+        return [_Part(inv.number, inv.amount_minor, inv.paid_minor, inv.due_date)]
+    problems: list[str] = []
+    read: list[tuple[date, int]] = []
+    for index, instalment in enumerate(doc.instalments, start=1):
+        amount = to_minor(instalment.amount, inv.currency, f"instalment {index} amount", problems)
+        try:
+            due = date.fromisoformat(instalment.due_date)
+        except ValueError:
+            problems.append(
+                f"instalment {index} due date '{instalment.due_date}' is not a date (YYYY-MM-DD)"
+            )
+            continue
+        if amount is not None and amount <= 0:
+            problems.append(f"instalment {index} amount must be positive")
+        elif amount is not None:
+            read.append((due, amount))
+    if problems:
+        raise _Rejected(*[Problem(INSTALMENTS, p) for p in problems])
+    owed = inv.amount_minor - inv.paid_minor
+    if sum(amount for _due, amount in read) != owed:
+        raise _Rejected(
+            Problem(
+                INSTALMENTS,
+                f"the {len(read)} instalments add up to "
+                f"{_money(sum(a for _d, a in read), inv.currency)} {inv.currency}, but the amount "
+                f"due is {_money(owed, inv.currency)} {inv.currency} (total less paid): "
+                "nothing imported",
+            )
+        )
+    count = len(read)
+    ordered = sorted(read, key=lambda part: part[0])  # stable: same dates keep document order
+    parts = [
+        _Part(f"{inv.number} ({no}/{count})", amount, 0, due, no, inv.number)
+        for no, (due, amount) in enumerate(ordered, start=1)
+    ]
+    too_long = MAX_LENGTHS["invoice_number"]
+    if len(parts[-1].number) > too_long:
+        raise _Rejected(
+            Problem(
+                FIELDS["invoice_number"],
+                f"{inv.number} is too long to number its instalments "
+                f"('{parts[-1].number}' is over {too_long} characters)",
+            )
+        )
+    return parts
+
+
+def _stored_parts(session: Session, number: str) -> list[Invoice]:
+    """The rows an imported document made: its invoice, or its instalments in order."""
+    return list(
+        session.scalars(
+            select(Invoice)
+            .where(or_(Invoice.number == number, Invoice.instalment_of == number))
+            .order_by(Invoice.instalment_no, Invoice.id)
+        )
+    )
+
+
+def _same_schedule_shape(number: str, stored: list[Invoice], parts: list[_Part]) -> None:
+    """A new version may move an instalment's date or amount, not add or remove instalments:
+    those rows carry payments, reminders and RF references a renumbering would break."""
+    if len(stored) == len(parts) and all(
+        inv.instalment_no == part.no for inv, part in zip(stored, parts, strict=True)
+    ):
+        return
+    before = len(stored) if stored[0].instalment_no else 1
+    after = len(parts) if parts[0].no else 1
+    raise _Rejected(
+        Problem(
+            INSTALMENTS,
+            f"{number} was imported payable in {before} instalment(s), this version in {after}: "
+            "a changed number of instalments is not applied; cancel the invoice and issue a "
+            "new one",
+        )
+    )
+
+
+def _money(minor: int, currency: str) -> str:
+    precision = get_currency_precision(currency)
+    return str((Decimal(minor) / (Decimal(10) ** precision)).quantize(Decimal(10) ** -precision))
+
+
+def _schedule_line(parts: list[_Part], currency: str) -> str:
+    """The schedule as the report says it: 'payable in 3 instalments: 400.00 EUR on ...'."""
+    return f"payable in {len(parts)} instalments: " + "; ".join(
+        f"{_money(p.amount_minor, currency)} {currency} on {p.due_date.isoformat()}" for p in parts
+    )
+
+
 def _credit(
     session: Session, doc: EInvoice, source: Source, entry: FileReport, folder: Path, actor: str
 ) -> None:
@@ -663,13 +808,14 @@ def _credit(
     reference = "preceding invoice (BT-25)"
     if not doc.preceding_invoice:
         raise _Rejected(Problem(reference, "a credit note must name the invoice it credits"))
-    invoice = session.scalars(
-        select(Invoice).where(Invoice.number == doc.preceding_invoice)
-    ).first()
-    if invoice is None:
+    # An invoice payable in instalments is credited on its instalments, the last ones first:
+    # what the credit note takes off is the money owed latest, never an instalment already due.
+    credited = _stored_parts(session, doc.preceding_invoice)
+    if not credited:
         raise _Rejected(
             Problem(reference, f"credits invoice {doc.preceding_invoice}, which is not imported")
         )
+    invoice = credited[0]
     debtor = _find_debtor(session, doc)
     if debtor is not None and debtor.id != invoice.debtor_id:
         raise _Rejected(Problem("buyer", "the credit note's buyer is not the invoice's debtor"))
@@ -700,9 +846,10 @@ def _credit(
         method="credit_note",
         provider="einvoice",
         provider_ref=provider_ref,
-        invoice_ids=[invoice.id],
+        invoice_ids=[each.id for each in credited],
         recorded_by=actor,
         thank=False,
+        latest_first=True,
     )
     entry.status = "credited"
     audit.record(

@@ -34,6 +34,15 @@ from relance.ledger.service import find_payment, record_payment
 
 log = logging.getLogger(__name__)
 PROCESSING, SUCCEEDED, FAILED = "processing", "succeeded", "failed"
+# A failed debit whose money came back (its dispute closed `won`): final, like FAILED.
+REINSTATED = "reinstated"
+# A charge that succeeded and whose money went back: a card chargeback lost, a refund by the
+# creditor (`reversed_ref` names the dispute or the refund). Final: no late success or event of
+# the PaymentIntent turns it back into `succeeded`.
+Reversal = Literal["disputed_lost", "refunded"]
+DISPUTED_LOST: Reversal = "disputed_lost"
+REFUNDED: Reversal = "refunded"
+FINAL = (FAILED, REINSTATED, DISPUTED_LOST, REFUNDED)
 Outcome = Literal["charged", "processing", "failed"]
 FAILED_RESPONSE = {
     "card": "utter_installment_charge_failed",
@@ -260,8 +269,8 @@ def settled(
     session: Session, row: InstallmentCharge, *, amount_minor: int, currency: str, actor: str
 ) -> None:
     """The money arrived: record it against the installment (once per PaymentIntent)."""
-    if row.status == FAILED:
-        return  # a late success after a failure we already acted on: the webhook holds the event
+    if row.status in FINAL:
+        return  # a late success after a failure or a reversal we already acted on
     row.status = SUCCEEDED
     row.settled_at = row.settled_at or utcnow()
     if row.provider_ref is None:
@@ -294,8 +303,10 @@ def failed(
     the follow-up of a failed charge. False when this failure was already handled.
 
     A declined card is recorded with its issuer's reason when there is one (`failure_code`). A
-    SEPA refund request (a dispute, `ref`) may take back only `amount_minor` of the debit."""
-    if row.status == FAILED:
+    SEPA refund request (a dispute, `ref`) may take back only `amount_minor` of the debit. A
+    reinstated charge's story is over (its dispute closed `won`), and so is one charged back (a
+    dispute lost took its money): nothing more is reversed."""
+    if row.status in (FAILED, REINSTATED, DISPUTED_LOST):
         return False
     was_paid = row.status == SUCCEEDED
     row.status = FAILED
@@ -351,5 +362,59 @@ def failed(
         FAILED_RESPONSE.get(row.kind, FAILED_RESPONSE["card"]),
         {**installment_variables(inst, url), "failure_reason": failure_reason(row.failure_code)},
         reason=f"installment:{inst.id}",
+    )
+    return True
+
+
+def reinstated(session: Session, row: InstallmentCharge, *, dispute_ref: str, actor: str) -> bool:
+    """The dispute that failed this charge closed `won`: its money came back and was recorded
+    again (under the dispute id, `relance/followups/chargebacks.py`), so the charge row says
+    `reinstated` with that dispute id rather than `failed`; the failure code and date stay, as
+    the return did happen. False when there is nothing to change (already reinstated, or the
+    charge did not fail)."""
+    if row.status != FAILED:
+        return False
+    row.status = REINSTATED
+    row.reinstated_ref = dispute_ref[:128]
+    row.reinstated_at = utcnow()
+    audit.record(
+        session,
+        actor=actor,
+        action="installment.charge_reinstated",
+        entity=row,
+        debtor_id=row.debtor_id,
+        installment_id=row.installment_id,
+        charge_id=row.id,
+        provider_ref=row.provider_ref,
+        dispute_ref=dispute_ref,
+        failure_code=row.failure_code,
+    )
+    return True
+
+
+def reversed_after_success(
+    session: Session, row: InstallmentCharge, *, status: Reversal, ref: str, actor: str
+) -> bool:
+    """The money of a charge that succeeded went back: a card dispute lost (`DISPUTED_LOST`, `ref`
+    the dispute id) or a refund by the creditor (`REFUNDED`, `ref` the refund id). The payment is
+    reversed by the caller (`relance/ledger/reversal.py`); the row says so with `ref`, so the
+    portal, the console and the exports stop saying `succeeded`. False when there is nothing to
+    change: the charge did not succeed, or its story already ended (failed, reinstated, reversed:
+    a second partial refund keeps the first refund's id)."""
+    if row.status != SUCCEEDED:
+        return False
+    row.status = status
+    row.reversed_ref = ref[:128]
+    row.reversed_at = utcnow()
+    audit.record(
+        session,
+        actor=actor,
+        action=f"installment.charge_{status}",
+        entity=row,
+        debtor_id=row.debtor_id,
+        installment_id=row.installment_id,
+        charge_id=row.id,
+        provider_ref=row.provider_ref,
+        ref=ref,
     )
     return True

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from relance import audit
 from relance.db.base import utcnow
-from relance.db.models import Conversation, Debtor
+from relance.db.models import AuditEvent, Conversation, Debtor
 from relance.db.models.enums import ContactStatus
 from relance.identity import repository
 from relance.nlu_normalise import digits_only, fold, words_to_digits
@@ -143,6 +145,29 @@ def check(
         if candidate in accepted:
             return CheckResult(verified=True, attempts=tried)
     return CheckResult(verified=False, attempts=len(found))
+
+
+# Every wrong answer about one debtor, whichever way it came: the assistant (SMS, WhatsApp, voice,
+# e-mail: one tracker, whose count a collector's "resume" resets), each portal link (its own count,
+# unlocked after 30 minutes) and the portal sign-in (per customer number, the same). Each lock
+# ends and starts a fresh count, so without a total a guesser cycling through them got about
+# 400 guesses a day at a 5-digit postcode; this caps them all together.
+FAILURE_ACTIONS = ("identity.failed", "portal.identity_failed", "portal.sign_in_failed")
+FAILURE_MEMORY = timedelta(hours=24)
+DAILY_LIMIT_FACTOR = 3  # a day's wrong answers: this many times the per-check limit
+
+
+def daily_limit_reached(session: Session, debtor_id: int, max_attempts: int) -> bool:
+    """Whether `debtor_id` had `DAILY_LIMIT_FACTOR * max_attempts` wrong identity answers in the
+    last 24 hours on every channel together; then no check may pass, even the right answer."""
+    failures = session.scalar(
+        select(func.count(AuditEvent.id)).where(
+            AuditEvent.debtor_id == debtor_id,
+            AuditEvent.action.in_(FAILURE_ACTIONS),
+            AuditEvent.at >= utcnow() - FAILURE_MEMORY,
+        )
+    )
+    return (failures or 0) >= DAILY_LIMIT_FACTOR * max_attempts
 
 
 def mark_verified(session: Session, debtor: Debtor, conversation: Conversation | None) -> None:

@@ -28,9 +28,15 @@ class AllocationResult:
 
 
 def invoice_queue(
-    session: Session, debtor_id: int, currency: str, named: list[int] | None
+    session: Session,
+    debtor_id: int,
+    currency: str,
+    named: list[int] | None,
+    *,
+    latest_first: bool = False,
 ) -> list[Invoice]:
-    """Named invoices first (oldest first among them), then the other open ones, oldest first."""
+    """Named invoices first (oldest first among them, or latest first: a credit note on an invoice
+    payable in instalments takes off what is owed last), then the other open ones, oldest first."""
     order = (Invoice.due_date, Invoice.issue_date, Invoice.id)
     rows = list(
         session.scalars(
@@ -46,6 +52,8 @@ def invoice_queue(
     )
     named_set = set(named or [])
     first = [inv for inv in rows if inv.id in named_set]
+    if latest_first:
+        first.reverse()
     rest = [inv for inv in rows if inv.id not in named_set and inv.status == InvoiceStatus.OPEN]
     return [inv for inv in first + rest if inv.balance_minor > 0]
 
@@ -83,9 +91,12 @@ def allocate(
     *,
     invoice_ids: list[int] | None = None,
     installment: Installment | None = None,
+    latest_first: bool = False,
 ) -> AllocationResult:
     """Spread `payment` over invoices and installments; returns what was touched and the rest."""
-    invoices = invoice_queue(session, payment.debtor_id, payment.currency, invoice_ids)
+    invoices = invoice_queue(
+        session, payment.debtor_id, payment.currency, invoice_ids, latest_first=latest_first
+    )
     installments = installment_queue(session, payment.debtor_id, installment)
     result = AllocationResult()
     left = payment.amount_minor

@@ -51,7 +51,12 @@ class InstallmentCharge(TimestampMixin, Base):
     and runs again makes the same request, which the provider answers with the same PaymentIntent,
     and the payment is recorded once (by its PaymentIntent id). A SEPA debit stays `processing`
     for days; `succeeded` or `failed` arrive by webhook, and a debit can fail after it succeeded
-    (the payment is then reversed, `relance/ledger/reversal.py`).
+    (the payment is then reversed, `relance/ledger/reversal.py`). A SEPA debit taken back by a
+    dispute that the bank then cancels (Stripe: closed `won`) is `reinstated`: its money was
+    recorded again under the dispute id (`reinstated_ref`), and the row must not say `failed`.
+    A charge that succeeded and whose money went back later says how: `disputed_lost` (a card
+    chargeback the creditor lost) or `refunded` (the creditor refunded it from Stripe), with the
+    dispute or refund id (`reversed_ref`), so it does not keep saying `succeeded`.
     """
 
     __tablename__ = "installment_charges"
@@ -72,10 +77,15 @@ class InstallmentCharge(TimestampMixin, Base):
     currency: Mapped[str] = mapped_column(String(3))
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
     provider_ref: Mapped[str | None] = mapped_column(String(128), index=True)
-    status: Mapped[str] = mapped_column(String(16), index=True)  # processing | succeeded | failed
+    # processing | succeeded | failed | reinstated | disputed_lost | refunded
+    status: Mapped[str] = mapped_column(String(16), index=True)
     failure_code: Mapped[str | None] = mapped_column(String(64))
     settled_at: Mapped[datetime | None]
     failed_at: Mapped[datetime | None]
+    reinstated_ref: Mapped[str | None] = mapped_column(String(128))  # the dispute closed `won`
+    reinstated_at: Mapped[datetime | None]
+    reversed_ref: Mapped[str | None] = mapped_column(String(128))  # the dispute lost, the refund
+    reversed_at: Mapped[datetime | None]
 
 
 class PaymentReview(TimestampMixin, Base):

@@ -1,5 +1,5 @@
 """Undo a recorded payment whose money came back: a SEPA debit that failed after it succeeded,
-a dispute the creditor lost.
+a dispute the creditor lost, a refund the creditor made (`relance/followups/refunds.py`).
 
 A SEPA Direct Debit is reported `succeeded` when the bank has not refused it yet, and can still
 fail days later (insufficient funds, account closed). The money never stayed with the creditor,
@@ -50,10 +50,15 @@ def reverse_payment(
     actor: str,
     amount_minor: int | None = None,
     ref: str | None = None,
+    reopen_promises: bool = True,
 ) -> bool:
     """Take the payment's money back out of the ledger: what is left of it, or `amount_minor` of
-    it (a dispute for part of the payment). Once per `ref` (the dispute id), never more than the
-    payment: False when nothing was taken back (already reversed, or by this `ref`)."""
+    it (a dispute or a refund for part of the payment). Once per `ref` (the dispute or refund
+    id), never more than the payment: False when nothing was taken back (already reversed, or by
+    this `ref`).
+
+    `reopen_promises=False` for a refund: the creditor gave the money back, the debtor did keep
+    their promise, and reopening it would have the follow-up pass break it and write to them."""
     debtor = lock_debtor(session, payment.debtor_id)
     left = payment.amount_minor - payment.reversed_minor
     if left <= 0 or (ref is not None and reversal_by(session, payment, ref) is not None):
@@ -73,7 +78,7 @@ def reverse_payment(
     payment.reversal_reason = reason[:64]
     partial = payment.reversed_minor < payment.amount_minor
     session.flush()
-    reopened = _reopen_promises(session, payment, actor)
+    reopened = _reopen_promises(session, payment, actor) if reopen_promises else []
     audit.record(
         session,
         actor=actor,

@@ -119,11 +119,13 @@ def record_payment(
     recorded_by: str = "system",
     thank: bool = True,
     hold: Hold | None = None,
+    latest_first: bool = False,
 ) -> PaymentOutcome:
     """Store a payment (once per `provider_ref`), allocate it, stop dunning, thank the debtor.
 
     With `hold`, the payment is stored and queued for review instead: nothing is allocated, the
-    link is not marked paid, nobody is thanked (issue 17.3).
+    link is not marked paid, nobody is thanked (issue 17.3). `latest_first` settles the named
+    invoices latest due first (a credit note on an invoice payable in instalments).
     """
     debtor = lock_debtor(session, debtor_id)
     payment, created = store_payment(
@@ -155,6 +157,7 @@ def record_payment(
         payment_link=payment_link,
         recorded_by=recorded_by,
         thank=thank,
+        latest_first=latest_first,
     )
 
 
@@ -248,12 +251,19 @@ def apply_payment(
     payment_link: PaymentLink | None = None,
     recorded_by: str = "system",
     thank: bool = True,
+    latest_first: bool = False,
 ) -> PaymentOutcome:
     """Allocate a stored payment and apply what follows: invoices and installments settled, the
     link paid, credit, promises kept, reconciliation tasks closed, the debtor thanked."""
     amount_minor, currency = payment.amount_minor, payment.currency
     installment = session.get(Installment, installment_id) if installment_id else None
-    result = allocate(session, payment, invoice_ids=invoice_ids, installment=installment)
+    result = allocate(
+        session,
+        payment,
+        invoice_ids=invoice_ids,
+        installment=installment,
+        latest_first=latest_first,
+    )
     session.flush()
     outcome = PaymentOutcome(payment=payment, created=True)
     audit.record(

@@ -2,7 +2,8 @@
 
 Code de commerce L441-10 (B2B): interest runs from the day after the due date, without any
 reminder, at the ECB refinancing rate + 10 points unless the contract says otherwise, plus a
-fixed EUR 40 recovery indemnity per invoice (D441-5). Consumers owe neither by default.
+fixed EUR 40 recovery indemnity per invoice (D441-5): the late instalments of an invoice payable
+in parts (one row each, `Invoice.instalment_of`) owe it once. Consumers owe neither by default.
 """
 
 from __future__ import annotations
@@ -70,9 +71,14 @@ def compute_claim(
     b2b = segment == Segment.B2B
     rate = rules.b2b_rate_pct if b2b else (rules.consumer_interest_rate_pct or 0.0)
     lines = []
+    indemnified: set[str] = set()  # D441-5: one indemnity per invoice, not per instalment
     for invoice in sorted(invoices, key=lambda i: (i.due_date, i.number)):
         days = max((as_of - invoice.due_date).days, 0)
         principal = invoice.balance_minor
+        document = invoice.instalment_of or invoice.number
+        indemnity = b2b and days > 0 and document not in indemnified
+        if indemnity:
+            indemnified.add(document)
         lines.append(
             ClaimLine(
                 invoice_id=invoice.id,
@@ -82,7 +88,7 @@ def compute_claim(
                 principal_minor=principal,
                 days_late=days,
                 interest_minor=interest_minor(principal, rate, days),
-                indemnity_minor=rules.fixed_indemnity_minor if b2b and days > 0 else 0,
+                indemnity_minor=rules.fixed_indemnity_minor if indemnity else 0,
             )
         )
     currency = invoices[0].currency if invoices else "EUR"

@@ -62,7 +62,8 @@ PROVIDED: dict[str, Provided] = {
     "utter_identity_why": _p("identity_kind", "verified"),
     "utter_balance": _p(
         "balance_minor currency invoice_count oldest_due_date",
-        "next_installment_minor next_installment_date form_active",
+        "next_installment_minor next_installment_date form_active later_minor later_count"
+        " later_due_date",
     ),
     "utter_debt_details": _p("invoices currency", "next_installment_minor next_installment_date"),
     "utter_invoice_copy_requested": _p("invoice_refs has_email"),
@@ -86,6 +87,7 @@ PROVIDED: dict[str, Provided] = {
     "utter_confirmation_declined": _p("", "resume"),
     "utter_reminder_affirmed": _p(),
     "utter_balance_disputed": _p("invoice_refs balance_minor currency"),
+    "utter_balance_not_yet_due": _p("invoice_refs amount_minor currency due_date", "instalment"),
     "utter_please_rephrase": _p("", "currency next_installment_minor next_installment_date"),
     "utter_out_of_scope": _p(
         "", "currency next_installment_minor next_installment_date question_follows requested_slot"
@@ -208,6 +210,9 @@ def _samples(today: date) -> dict[str, Any]:
         "installment_date": (today + timedelta(3)).isoformat(),
         "next_installment_date": (today + timedelta(3)).isoformat(),
         "next_installment_minor": 16_066,
+        "later_minor": 50_000,
+        "later_count": 1,
+        "later_due_date": (today + timedelta(30)).isoformat(),
         "paid_date": (today - timedelta(2)).isoformat(),
         "pause_until": (today + timedelta(10)).isoformat(),
         "field": "date",

@@ -25,7 +25,15 @@ import re
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from jinja2 import ChainableUndefined, Template, TemplateError, Undefined
+from jinja2 import (
+    ChainableUndefined,
+    Template,
+    TemplateError,
+    TemplateSyntaxError,
+    Undefined,
+    nodes,
+)
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from relance.languages import LANGUAGES
@@ -87,8 +95,75 @@ def _given(value: Any) -> Any:
     return value
 
 
+# Jinja's own filters a wording may use: none of them takes a size (`center`, `indent`,
+# `wordwrap`, `format`, `replace`... turn a short template into gigabytes of text).
+SAFE_FILTERS = frozenset(
+    {
+        "abs", "capitalize", "count", "d", "default", "e", "escape", "first", "float", "int",
+        "join", "last", "length", "lower", "max", "min", "reverse", "round", "sort", "string",
+        "sum", "title", "trim", "unique", "upper",
+    }
+)  # fmt: skip
+# The longest text or list an operator may build; an SMS is 1,600 characters at most.
+MAX_BUILT_LENGTH = 10_000
+MAX_POWER_BITS = 1_000
+
+
+def _binop_problem(operator: str, left: Any, right: Any) -> str | None:
+    """Why `left operator right` may not run in a wording, or None."""
+    sized, times = (right, left) if isinstance(right, (str, list, tuple)) else (left, right)
+    if operator == "*" and isinstance(sized, (str, list, tuple)) and isinstance(times, int):
+        if len(sized) * times > MAX_BUILT_LENGTH:
+            return f"a repetition may build at most {MAX_BUILT_LENGTH} items"
+    elif operator == "**" and isinstance(left, int) and isinstance(right, int):
+        if right > 0 and max(abs(left), 2).bit_length() * right > MAX_POWER_BITS:
+            return f"a power may have at most {MAX_POWER_BITS} bits"
+    elif operator == "%" and isinstance(left, str):
+        return "text formatting with % is not allowed; print the values"
+    return None
+
+
+class _WordingSandbox(SandboxedEnvironment):
+    """Jinja's sandbox stops attribute escapes, not resource exhaustion, and admins write these
+    templates: `{{ 'x' * 10**10 }}` or `{{ 'x'.ljust(10**10, 'y') }}` filled the api's memory,
+    `{{ 99999 ** 99999 ** 99 }}` and loops nested over long literals its CPU, at save (validation
+    renders the variant) and at every send. So a wording calls nothing (no function, method or
+    macro), nests no loop and loops only over values it is given, and its operators refuse to
+    build more than `MAX_BUILT_LENGTH` items or a power above `MAX_POWER_BITS` bits."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        problem = _binop_problem(operator, left, right)
+        if problem:
+            raise SecurityError(problem)
+        return super().call_binop(context, operator, left, right)
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        tree = super()._parse(source, name, filename)
+        for node in tree.find_all((nodes.Call, nodes.Macro, nodes.CallBlock)):
+            raise TemplateSyntaxError(
+                "a wording calls no function, method or macro", node.lineno, name, filename
+            )
+        for loop in tree.find_all(nodes.For):
+            if loop.recursive or any(True for _ in loop.find_all(nodes.For)):
+                raise TemplateSyntaxError(
+                    "a wording nests no loop and has no recursive loop", loop.lineno, name, filename
+                )
+            if not isinstance(loop.iter, (nodes.Name, nodes.Getattr)):
+                raise TemplateSyntaxError(
+                    "a wording loops only over a value it is given ({% for x in invoices %})",
+                    loop.lineno,
+                    name,
+                    filename,
+                )
+        return tree
+
+
 def _environment(language: str) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(undefined=_StrictUndefined, autoescape=False, finalize=_no_hole)
+    env = _WordingSandbox(undefined=_StrictUndefined, autoescape=False, finalize=_no_hole)
+    env.globals.clear()  # range, lipsum, cycler, joiner, namespace, dict: nothing to call
+    env.filters = {name: f for name, f in env.filters.items() if name in SAFE_FILTERS}
     env.filters["money"] = lambda amount, currency="EUR": money(
         _given(amount), _given(currency), language
     )

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from datetime import date, datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relance.db.models import Installment, Invoice, PaymentPlan
+from relance.compliance.windows import zone
+from relance.db.models import Debtor, Installment, Invoice, PaymentPlan
 from relance.db.models.enums import InstallmentStatus, InvoiceStatus, PlanStatus
 
 
@@ -22,8 +26,56 @@ def _owed_invoices(session: Session, debtor_id: int, status: InvoiceStatus) -> l
     ]
 
 
-def open_invoices(session: Session, debtor_id: int) -> list[Invoice]:
-    return _owed_invoices(session, debtor_id, InvoiceStatus.OPEN)
+def debtor_today(session: Session, debtor_id: int) -> date:
+    """Today in the debtor's time zone: an instalment falls due on the debtor's own date."""
+    tz = session.scalar(select(Debtor.timezone).where(Debtor.id == debtor_id))
+    return datetime.now(zone(tz)).date()
+
+
+def open_invoices(
+    session: Session,
+    debtor_id: int,
+    *,
+    today: date | None = None,
+    named: Collection[str] = (),
+) -> list[Invoice]:
+    """The debtor's open invoices with something left to pay, oldest due first: what a balance,
+    a reminder, a payment link or a plan counts.
+
+    An instalment of an invoice payable in parts is left out until its due date (the debtor's
+    `today`, by default): it is not owed yet, and counting it would claim the whole invoice
+    from its first date. `named` keeps the invoices a reminder is about (a pre-due reminder
+    names the instalment coming due).
+
+    An ordinary invoice not yet due is in: a plan for "what I owe" and a promise of "everything"
+    are the debtor's own offer, and may cover what falls due later (paying early is allowed,
+    and a plan that left it out would be followed by a reminder for it). It is no claim: what
+    says the debt is due filters on the due date itself (a reminder: `reminder_invoices`; the
+    balance answer: due now and later said apart; a formal notice: letters.service)."""
+    today = today or debtor_today(session, debtor_id)
+    return [
+        inv
+        for inv in _owed_invoices(session, debtor_id, InvoiceStatus.OPEN)
+        if not inv.not_yet_due(today) or inv.number in named
+    ]
+
+
+def falling_due_later(session: Session, debtor_id: int, today: date) -> list[Invoice]:
+    """The open invoices whose due date is after the debtor's `today`, earliest first: owed
+    later, not now (an ordinary invoice due next month, an instalment still to come). The
+    balance answer says them apart from what is due now, never in the amount due."""
+    return list(
+        session.scalars(
+            select(Invoice)
+            .where(
+                Invoice.debtor_id == debtor_id,
+                Invoice.status == InvoiceStatus.OPEN,
+                Invoice.amount_minor > Invoice.paid_minor,
+                Invoice.due_date > today,
+            )
+            .order_by(Invoice.due_date, Invoice.id)
+        )
+    )
 
 
 def disputed_invoices(session: Session, debtor_id: int) -> list[Invoice]:

@@ -212,6 +212,9 @@ def check_identity(
     now = utcnow()
     if is_locked(access, now):
         return IdentityOutcome(verified=False, locked=True, attempts_left=0)
+    if identity.daily_limit_reached(session, access.debtor_id, limit):
+        access.locked_until = now + LOCK_DURATION  # the page says so, and asks again later
+        return IdentityOutcome(verified=False, locked=True, attempts_left=0)
     if access.locked_until is not None:  # the lock has run out: a fresh set of attempts
         access.locked_until = None
         access.failed_attempts = 0
@@ -315,12 +318,20 @@ def sign_in(
         return None
     debtor = _find_by_customer_number(session, customer_number)
     verified = False
+    # Asked for an unknown number too (id 0 is no row): the same work either way.
+    spent = identity.daily_limit_reached(
+        session, debtor.id if debtor is not None else 0, settings.identity_max_attempts
+    )
     if debtor is not None:
-        verified = identity.check(
-            debtor, answer, method="postcode", attempts_left=1, language=language
-        ).verified
+        verified = not spent and (
+            identity.check(
+                debtor, answer, method="postcode", attempts_left=1, language=language
+            ).verified
+        )
     if not verified or debtor is None:
-        _record_sign_in_failure(session, key, locked=False)
+        _record_sign_in_failure(
+            session, key, locked=False, debtor_id=debtor.id if debtor is not None else None
+        )
         return None
     access, url = issue_access(session, debtor, actor="debtor")
     access.verified_at = now
@@ -335,8 +346,14 @@ def sign_in(
     return access, url
 
 
-def _record_sign_in_failure(session: Session, key: str, *, locked: bool) -> None:
-    event = audit.record(session, actor="anonymous", action=SIGN_IN_FAILED, locked=locked)
+def _record_sign_in_failure(
+    session: Session, key: str, *, locked: bool, debtor_id: int | None = None
+) -> None:
+    """`debtor_id` when the number typed is a debtor's: the audit log only (the visitor gets the
+    same answer either way), so the failure counts towards that debtor's daily limit."""
+    event = audit.record(
+        session, actor="anonymous", action=SIGN_IN_FAILED, debtor_id=debtor_id, locked=locked
+    )
     event.entity_type = _SIGN_IN_ENTITY
     event.entity_id = key
     session.flush()

@@ -36,6 +36,7 @@ from relance.db.models import (
 from relance.db.models.enums import (
     Author,
     Direction,
+    DisputeStatus,
     InstallmentStatus,
     InvoiceStatus,
     MessageStatus,
@@ -43,7 +44,7 @@ from relance.db.models.enums import (
 )
 from relance.disputes import service as disputes
 from relance.errors import BadInput, NotFound, PolicyViolation
-from relance.followups.charges import FAILED, failure_reason
+from relance.followups.charges import DISPUTED_LOST, FAILED, REFUNDED, failure_reason
 from relance.handoff import service as handoff
 from relance.ledger.models import InstallmentCharge, SavedPaymentMethod
 from relance.ledger.ports import get_payments
@@ -116,6 +117,12 @@ class Overview:
     documents: dict[int, str] = field(default_factory=dict)  # invoice id -> ".pdf" / ".xml"
     live_plan_id: int | None = None  # running or awaiting approval: no second plan is offered
     charge_failures: dict[int, ChargeFailure] = field(default_factory=dict)  # by instalment id
+    # Instalments whose charge succeeded and whose money went back (a card dispute lost, a
+    # refund): by instalment id, the charge's status (`disputed_lost`, `refunded`).
+    charge_reversals: dict[int, str] = field(default_factory=dict)
+    # Invoices on hold because the creditor refunded a payment of them (an open `refunded`
+    # dispute): shown as under review, not as contested by the debtor.
+    refund_holds: set[int] = field(default_factory=set)
 
     @property
     def total_minor(self) -> int:
@@ -135,7 +142,8 @@ def overview(session: Session, debtor: Debtor, today: date) -> Overview:
             .order_by(Invoice.due_date, Invoice.id)
         )
     )
-    invoices = [inv for inv in invoices if inv.balance_minor > 0]
+    # Instalments still to come (an invoice payable in parts) are not owed yet: not shown as due.
+    invoices = [inv for inv in invoices if inv.balance_minor > 0 and not inv.not_yet_due(today)]
     claim = compute_claim(
         invoices, segment=debtor.segment, as_of=today, rules=active_policy(session).letters
     )
@@ -202,6 +210,14 @@ def overview(session: Session, debtor: Debtor, today: date) -> Overview:
         ),
         live_plan_id=live.id if (live := plans_repository.live_plan(session, debtor.id)) else None,
         charge_failures=charge_failures(session, plans_rows),
+        charge_reversals=charge_reversals(session, plans_rows),
+        refund_holds={
+            d.invoice_id
+            for d in disputes_rows
+            if d.invoice_id is not None
+            and d.status == DisputeStatus.OPEN
+            and d.reason == disputes.REFUNDED
+        },
         documents={
             line.invoice.id: document.path.suffix.lower()
             for line in lines
@@ -239,6 +255,32 @@ def charge_failures(session: Session, plan_rows: Sequence[PaymentPlan]) -> dict[
         )
         for installment_id, row in latest.items()
         if row.status == FAILED
+    }
+
+
+def charge_reversals(session: Session, plan_rows: Sequence[PaymentPlan]) -> dict[int, str]:
+    """The instalments of running plans whose latest automatic charge succeeded and then went
+    back (`disputed_lost`, `refunded`): the debtor sees a line saying so beside the instalment,
+    which the ledger has reopened, not a silent change of its status."""
+    ids = [
+        inst.id
+        for plan in plan_rows
+        if plan.status == PlanStatus.ACTIVE
+        for inst in plan.installments
+    ]
+    if not ids:
+        return {}
+    latest: dict[int, InstallmentCharge] = {}
+    for row in session.scalars(
+        select(InstallmentCharge)
+        .where(InstallmentCharge.installment_id.in_(ids))
+        .order_by(InstallmentCharge.installment_id, InstallmentCharge.attempt)
+    ):
+        latest[row.installment_id] = row
+    return {
+        installment_id: row.status
+        for installment_id, row in latest.items()
+        if row.status in (DISPUTED_LOST, REFUNDED)
     }
 
 

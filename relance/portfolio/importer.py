@@ -149,11 +149,17 @@ def _take(
     _check_consistency(chunk, seen.debtors, report)
     _check_contact_owners(session, chunk, seen.claims, report)
     existing = _existing_invoices(session, [p.invoice.number for p in chunk])
+    in_parts = _instalment_documents(session, [p.invoice.number for p in chunk])
     for row in chunk:
         current = existing.get(row.invoice.number)
         if seen.first_line.get(row.invoice.number) != row.line:
             continue  # a repeat, reported as such (an earlier chunk may have written the first)
-        if current is not None and not _same_invoice(current, row):
+        if row.invoice.number in in_parts:
+            report.errors.setdefault(row.line, []).append(
+                f"invoice {row.invoice.number} is payable in instalments (imported from its "
+                "e-invoice, one invoice per instalment): re-import the e-invoice to change it"
+            )
+        elif current is not None and not _same_invoice(current, row):
             report.errors.setdefault(row.line, []).append(
                 f"invoice {row.invoice.number} already exists with different figures"
             )
@@ -304,6 +310,22 @@ def _existing_invoices(session: Session, numbers: list[str]) -> dict[str, _Known
             .where(Invoice.number.in_(chunk))
         ):
             found[number] = _Known(amount, currency, customer)
+    return found
+
+
+def _instalment_documents(session: Session, numbers: list[str]) -> set[str]:
+    """The numbers among `numbers` of e-invoices imported as instalments ("F (1/3)"...): a row
+    of the whole invoice would be a second claim of the same money, from its first date."""
+    found: set[str] = set()
+    for start in range(0, len(numbers), CHUNK):
+        chunk = numbers[start : start + CHUNK]
+        found.update(
+            number
+            for number in session.scalars(
+                select(Invoice.instalment_of).where(Invoice.instalment_of.in_(chunk)).distinct()
+            )
+            if number is not None
+        )
     return found
 
 

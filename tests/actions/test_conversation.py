@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -258,3 +259,50 @@ def test_a_triggered_reminder_brings_its_debtor_as_entities() -> None:
         SlotSet("channel", "sms"),
         SlotSet("language", "en"),
     ]
+
+
+_AFTER_A_FALLBACK = [
+    {"event": "action", "name": "utter_dispute_created"},
+    {"event": "user", "text": "hein"},
+    {"event": "action", "name": "action_default_fallback"},
+    {"event": "action", "name": "action_listen"},
+    {"event": "user", "text": "non rien d'autre"},
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "confidence"),
+    [
+        ("non rien d'autre", "deny", 0.97),
+        ("oui", "affirm", 0.99),
+        ("ok merci", "thank", 0.9),
+        ("🙏", "nlu_fallback", 0.3),
+        ("👍👍 !", "nlu_fallback", 0.3),
+    ],
+)
+def test_an_acknowledgement_that_answers_no_question_is_acknowledged_not_handed_off(
+    db: Session, dispatcher, debtor_setup, text: str, intent: str, confidence: float
+) -> None:
+    """Simulator: "non rien d'autre" after a dispute was registered, "oui" after a promise was
+    recorded and "🙏" each got "Sorry, I didn't understand" (two in a row: a handoff)."""
+    owner, conv = debtor_setup
+    tracker = make_tracker(slots_for(owner, conv), text=text, events=_AFTER_A_FALLBACK)
+    tracker.latest_message["intent"] = {"name": intent, "confidence": confidence}
+    events = ActionDefaultFallback().run(dispatcher, tracker, {})
+    assert responses(dispatcher) == ["utter_acknowledged"]
+    assert _slots(events)["fallback_count"] == 0
+    assert db.scalars(select(Handoff).where(Handoff.conversation_id == conv.id)).all() == []
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "confidence"),
+    [("?", "nlu_fallback", 0.3), ("oui peut-être", "affirm", 0.55), ("blorf", "inform", 1.0)],
+)
+def test_a_weak_or_unclear_message_still_asks_to_rephrase(
+    dispatcher, debtor_setup, text: str, intent: str, confidence: float
+) -> None:
+    owner, conv = debtor_setup
+    tracker = make_tracker(slots_for(owner, conv), text=text)
+    tracker.latest_message["intent"] = {"name": intent, "confidence": confidence}
+    ActionDefaultFallback().run(dispatcher, tracker, {})
+    assert responses(dispatcher) == ["utter_please_rephrase"]

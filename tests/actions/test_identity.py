@@ -422,3 +422,30 @@ def test_why_the_check_after_it_passed_says_it_is_done(
     variables = {k: v for k, v in message.items() if k not in ("response", "json_message")}
     text = render(TEMPLATES, "utter_identity_why", language=language, variables=variables)
     assert said in text and not_said not in text
+
+
+def test_a_collectors_resume_gives_no_fresh_day_of_guesses(
+    db: Session, dispatcher, debtor_setup
+) -> None:
+    """Each resume by a collector sets the tracker's count back to 0: without a total per
+    debtor, a guesser got 3 more postcodes every time (and more on the portal meanwhile). After
+    the day's limit on every channel together, even the right postcode locks and hands off."""
+    owner, conv = debtor_setup
+    form = ValidateIdentityForm()
+    limit = get_settings().identity_max_attempts
+    guesses = iter(f"{n:05d}" for n in range(10000, 20000))
+    for _ in range(3):  # three conversations resumed by a collector: 9 wrong postcodes
+        for used in range(limit):
+            tracker = make_tracker(
+                slots_for(owner, conv, identity_verified=False, identity_attempts=used)
+            )
+            form.validate_identity_answer(next(guesses), dispatcher, tracker, {})
+    fresh = make_tracker(slots_for(owner, conv, identity_verified=False, identity_attempts=0))
+    right = form.validate_identity_answer("75011", dispatcher, fresh, {})
+    assert right == {
+        "identity_answer": "failed",
+        "identity_verified": False,
+        "identity_attempts": limit,
+    }
+    db.refresh(conv)
+    assert conv.identity_verified_at is None

@@ -142,3 +142,58 @@ def test_a_payment_detail_with_no_report_just_before_is_not_taken_for_one(
     events_out = ActionRouteUnaskedAnswer().run(dispatcher, tracker, {})
     assert events_out == [FollowupAction("action_default_fallback")]
     assert db.scalars(select(Task).where(Task.debtor_id == owner.id)).first() is None
+
+
+@freeze_time("2026-12-07 10:00:00")
+@pytest.mark.parametrize(
+    ("text", "language", "said", "promised"),
+    [
+        ("fin du mois alors", "fr", "fin du", "2026-12-31"),
+        ("vendredi", "fr", "vendredi", "2026-12-11"),
+        ("next friday then", "en", "next friday", "2026-12-11"),
+    ],
+)
+def test_a_date_said_out_of_turn_is_when_the_debtor_will_pay(
+    text: str, language: str, said: str, promised: str
+) -> None:
+    """Simulator: "fin du mois alors" after "ok je vais payer" got "I didn't understand", then a
+    handoff. It starts the promise form with that date (the form asks how much)."""
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(
+        {"identity_verified": True, "language": language},
+        text=text,
+        entities=_entity("date", said),
+    )
+    events = ActionRouteUnaskedAnswer().run(dispatcher, tracker, {})
+    assert events == [
+        SlotSet("pending_request", "promise"),
+        SlotSet("promise_date", promised),
+        FollowupAction("promise_form"),
+    ]
+    assert dispatcher.messages == []
+
+
+@freeze_time("2026-12-07 10:00:00")
+@pytest.mark.parametrize(
+    ("text", "reply"),
+    [
+        ("le 31 février", "utter_invalid_answer"),  # no such date
+        ("le 3 décembre 2026", "utter_invalid_answer"),  # past
+        ("le 1er juin 2027", "utter_promise_too_late"),  # beyond the policy's limit
+    ],
+)
+def test_a_date_the_policy_cannot_take_is_said_so_and_asked_again(text: str, reply: str) -> None:
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker({"identity_verified": True}, text=text, entities=_entity("date", "le"))
+    events = ActionRouteUnaskedAnswer().run(dispatcher, tracker, {})
+    assert responses(dispatcher) == [reply]
+    assert events == [
+        SlotSet("pending_request", "promise"),
+        SlotSet("promise_date", None),
+        FollowupAction("promise_form"),
+    ]
+
+
+def test_before_the_identity_check_a_date_is_not_a_promise() -> None:
+    events = _route("vendredi", verified=False, entities=_entity("date", "vendredi"))
+    assert FollowupAction("promise_form") not in events

@@ -52,3 +52,22 @@ def test_not_multipart_is_400(client: TestClient, auth: dict[str, str]) -> None:
 
 def test_requires_a_token(client: TestClient) -> None:
     assert client.post(URL, files=[("file", ("a.xml", b"<a/>", "text/xml"))]).status_code == 401
+
+
+def test_instalments_not_adding_up_are_a_422_naming_the_sums_and_nothing_is_stored(
+    client: TestClient, db: Session, auth: dict[str, str]
+) -> None:
+    wrong = Sample(number="F-I", instalments=(("2026-10-31", "50.00"), ("2026-11-30", "50.00")))
+    answer = client.post(URL, headers=auth, files=[("file", ("i.xml", ubl(wrong), "text/xml"))])
+    assert answer.status_code == 422
+    [problem] = answer.json()["files"][0]["problems"]
+    assert problem["field"] == "instalments (payment terms BT-20, due dates BT-9)"
+    assert "add up to 100.00 EUR, but the amount due is 120.00 EUR" in problem["message"]
+    assert db.scalar(select(func.count()).select_from(Invoice)) == 0
+    right = wrong.but(instalments=(("2026-10-31", "70.00"), ("2026-11-30", "50.00")))
+    created = client.post(URL, headers=auth, files=[("file", ("i.xml", ubl(right), "text/xml"))])
+    assert created.status_code == 201
+    assert created.json()["files"][0]["warnings"] == [
+        "payable in 2 instalments: 70.00 EUR on 2026-10-31; 50.00 EUR on 2026-11-30"
+    ]
+    assert db.scalar(select(func.count()).select_from(Invoice)) == 2

@@ -145,7 +145,7 @@ def test_pay_the_ticked_invoice_after_a_declined_card(
     phone.get_by_role("button", name=payer_t(language, "pay_button", amount=amount)).click()
     phone.wait_for_url("**/pay/sandbox/*")
     phone.get_by_role("button", name=payer_t(language, "sandbox_decline")).click()
-    phone.wait_for_url("**&declined=1")
+    phone.wait_for_url("**&declined=card_declined")
     assert said(phone) == payer_t(language, "sandbox_declined")
     axe(phone, f"pay-{language}-sandbox-declined", screens_dir)
     assert _rows(live_server, Payment, account.debtor_id) == []

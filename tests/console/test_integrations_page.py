@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relance.db.models import AuditEvent
+from relance.db.models import AuditEvent, Invoice
 from relance.outbox import service as outbox
 from relance.outbox.models import WebhookDelivery, WebhookEndpoint
 from relance.outbox.secret_box import unseal
@@ -34,6 +34,21 @@ def test_admin_uploads_einvoices_and_sees_each_file(as_admin: TestClient) -> Non
     assert answer.status_code == 422
     assert "ok.xml" in answer.text and "created" in answer.text
     assert "invoice total with VAT (BT-112)" in answer.text and "is not a number" in answer.text
+
+
+def test_instalments_not_adding_up_are_refused_on_the_page_with_the_sums(
+    as_admin: TestClient, db: Session
+) -> None:
+    token = csrf_of(as_admin, "/console/admin/einvoices")
+    wrong = Sample(number="F-I", instalments=(("2026-10-31", "50.00"), ("2026-11-30", "50.00")))
+    answer = as_admin.post(
+        "/console/admin/einvoices",
+        data={"csrf_token": token},
+        files=[("files", ("i.xml", ubl(wrong), "text/xml"))],
+    )
+    assert answer.status_code == 422
+    assert "add up to 100.00 EUR, but the amount due is 120.00 EUR" in answer.text
+    assert db.scalars(select(Invoice)).first() is None
 
 
 def test_collector_cannot_open_the_pages(as_collector: TestClient) -> None:

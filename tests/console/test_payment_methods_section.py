@@ -112,3 +112,79 @@ def test_failure_codes_read_as_words_and_unknown_ones_stay_visible() -> None:
         failure_label("R99_new_code") == "Not described here: see the provider's code R99_new_code"
     )
     assert failure_label(None) == ""
+
+
+def test_a_reinstated_debit_shows_its_return_and_the_dispute_that_brought_the_money_back(
+    as_collector: TestClient, db: Session
+) -> None:
+    """A SEPA debit returned by a dispute that then closed `won`: the collector reads one story,
+    the return (code and date) and the money back (the dispute id and when), not `failed`."""
+    debtor, conversation, _ = make_handed_off_case(db)
+    plan = make_plan(db, debtor, [10_000], first_due=date(2026, 3, 10))
+    mandate = make_mandate(db, debtor, plan, mandate_reference="SBX-WON0001", last4="3000")
+    make_installment_charge(
+        db,
+        plan.installments[0],
+        mandate,
+        status="reinstated",
+        failure_code="dispute:debit_not_authorized",
+        failed_at=datetime(2026, 3, 16, 10, 0, tzinfo=UTC),
+        reinstated_ref="du_won_123",
+        reinstated_at=datetime(2026, 5, 2, 8, 15, tzinfo=UTC),
+    )
+
+    page = as_collector.get(f"/console/conversations/{conversation.id}")
+
+    section = page.text.split('id="payment-methods"')[1].split("</section>")[0]
+    assert "status-reinstated" in section and "status-failed" not in section
+    assert "<code>dispute:debit_not_authorized</code>" in section
+    assert "Money back: dispute <code>du_won_123</code> closed won" in section
+    assert "2026-05-02 08:15 UTC" in section
+
+
+def test_a_charge_whose_money_went_back_says_how_and_the_refunded_payment_says_refunded(
+    as_collector: TestClient, db: Session
+) -> None:
+    """A card charge whose dispute was lost and one the creditor refunded: each row says so,
+    with the dispute or refund id, not `succeeded`; a refunded payment reads `refunded`."""
+    from relance.ledger.reversal import reverse_payment
+    from relance.ledger.service import record_payment
+
+    debtor, conversation, _ = make_handed_off_case(db)
+    plan = make_plan(db, debtor, [10_000, 10_000], first_due=date(2026, 3, 10))
+    card = make_mandate(db, debtor, plan, kind="card", last4="4242")
+    first, second = plan.installments
+    when = datetime(2026, 5, 2, 8, 15, tzinfo=UTC)
+    make_installment_charge(
+        db, first, card, status="disputed_lost", reversed_ref="du_lost_1", reversed_at=when
+    )
+    make_installment_charge(
+        db, second, card, status="refunded", reversed_ref="re_back_2", reversed_at=when
+    )
+    outcome = record_payment(
+        db,
+        debtor_id=debtor.id,
+        amount_minor=5000,
+        currency="EUR",
+        method="card",
+        provider="stripe",
+        provider_ref="pi_console_refunded",
+        thank=False,
+    )
+    reverse_payment(
+        db,
+        outcome.payment,
+        reason="refund:requested_by_customer",
+        actor="stripe:webhook",
+        amount_minor=2000,
+        ref="re_part",
+    )
+
+    page = as_collector.get(f"/console/conversations/{conversation.id}")
+
+    section = page.text.split('id="payment-methods"')[1].split("</section>")[0]
+    assert "status-disputed_lost" in section and "status-refunded" in section
+    assert "status-succeeded" not in section
+    assert "Charged back: dispute <code>du_lost_1</code> lost" in section
+    assert "Refunded by the creditor: <code>re_back_2</code>" in section
+    assert "of it refunded" in page.text and "of it reversed" not in page.text

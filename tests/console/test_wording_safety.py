@@ -112,3 +112,38 @@ def test_a_valid_edit_of_help_is_used(as_admin: TestClient, db: Session) -> None
         text.startswith("Aide : +33")
         and "Edited wording failed" not in as_admin.get("/console/admin/wording").text
     )
+
+
+@pytest.mark.parametrize(
+    ("attack", "reason"),
+    [
+        # Each of these took the api's memory or CPU (bounded here so the unfixed code answered
+        # in time, with a 303: stored).
+        ("Aide {{ 'x' * 10**7 }}", "a repetition may build at most 10000 items"),
+        ("Aide {{ 'x'.ljust(10**7, 'y') }}", "calls no function, method or macro"),
+        ("Aide {{ creditor_name | center(10**7) }}", "No filter named 'center'"),
+        ("Aide {{ 'a' | replace('', 'y' * 9000) }}", "No filter named 'replace'"),
+        ("Aide {{ '%0999999d' % 1 }}", "text formatting with % is not allowed"),
+        ("Aide {{ 99 ** 99 ** 9 }}", "a power may have at most 1000 bits"),
+        (
+            "Aide {% for a in 'xxxx' %}{% for b in 'xxxx' %}{% endfor %}{% endfor %}",
+            "nests no loop",
+        ),
+        (
+            "Aide {% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}"
+            "{{ f(12) }}",
+            "calls no function, method or macro",
+        ),
+    ],
+)
+def test_a_wording_that_exhausts_memory_or_cpu_is_refused_and_nothing_stored(
+    as_admin: TestClient, db: Session, attack: str, reason: str
+) -> None:
+    """The sandbox stopped `__class__` escapes but not a template that builds gigabytes of text
+    or loops for hours: rendered at save (validation) and at every send, it took the api down."""
+    refused = _save(
+        as_admin, HELP, f"{attack} {{{{ creditor_phone }}}}. STOP", "Help: {{ creditor_phone }}."
+    )
+    assert refused.status_code == 422
+    assert "Not saved" in refused.text and reason in refused.text.replace("&#39;", "'")
+    assert _stored_versions(db) == 0

@@ -1036,3 +1036,172 @@ def test_yes_or_no_to_the_reminder_is_an_answer(
     assert ("code postal" if language == "fr" else "postcode") in said[-1], said
     verified = _say(e2e_stack, phone, postcode, f"ry{postcode}", 1)
     assert verified[-1] == _wording("utter_offer_plan", language), verified
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "question", "opening"),
+    [
+        ("fr", "+33639987032", "75017", "c'est une arnaque ce sms ?", "Je suis un assistant"),
+        ("en", "+12025557031", "60619", "is this a scam?", "I am an automated assistant"),
+    ],
+    ids=["fr", "en"],
+)
+def test_is_this_a_scam_is_answered_not_taken_for_a_dispute(
+    e2e_stack: RunningStack, language: str, phone: str, postcode: str, question: str, opening: str
+) -> None:
+    """Simulator finding: "is this a scam?" was read as a confident dispute; the bot acknowledged
+    a dispute and asked for the postcode instead of answering. It now says who it works for and
+    how to check (utter_iamabot), records nothing, and the conversation goes on."""
+    tag = f"scam{language}"
+    debtor = _add_debtor(
+        e2e_stack, f"C-SCAM-{language}", phone, language=language, postcode=postcode, amount="95.00"
+    )
+    said = _say(e2e_stack, phone, question, tag, 0)
+    # The session's first message is preceded by the assistant's disclosure.
+    assert said[-1].startswith(opening), said
+    assert "95" not in " ".join(said), said  # nothing of the debt before the identity check
+    assert _actions(_last_turn(_tracker(e2e_stack, debtor))) == [
+        "utter_iamabot",
+        "action_listen",
+    ], said
+    balance = (
+        ["combien je dois ?", postcode] if language == "fr" else ["how much do i owe", postcode]
+    )
+    after = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(balance, start=1)]
+    assert "95" in " ".join(after[-1]), after
+    with _session(e2e_stack) as session:
+        assert session.scalars(select(Dispute).where(Dispute.debtor_id == debtor.id)).all() == []
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "turns"),
+    [
+        ("fr", "+33639987033", "75018", ["Bonjour, combien je dois ?", "75018"]),
+        ("en", "+12025557032", "60620", ["Hello, how much do I owe?", "60620"]),
+    ],
+    ids=["fr", "en"],
+)
+def test_a_request_opened_by_a_greeting_is_answered(
+    e2e_stack: RunningStack, language: str, phone: str, postcode: str, turns: list[str]
+) -> None:
+    """Found by the e2e suite on a model retrained on a new machine: "Hello, how much do I owe
+    please?" got "Hello! How can I help you today?" (DIET: greet 0.59, ask_balance 0.33) and
+    "Bonjour, combien je dois ?" was split between the two. The request is answered: the
+    identity question, then the balance."""
+    tag = f"hello{language}"
+    _add_debtor(
+        e2e_stack,
+        f"C-HELLO-{language}",
+        phone,
+        language=language,
+        postcode=postcode,
+        amount="72.00",
+    )
+    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns)]
+    # The identity question, not "Hello! How can I help you today?".
+    assert ("code postal" if language == "fr" else "postcode") in said[0][-1], said
+    assert "72" not in " ".join(said[0]), said
+    assert "72" in " ".join(said[1]), said
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "turns"),
+    [
+        (
+            "fr",
+            "+33639987034",
+            "75019",
+            [
+                "combien je dois ?",
+                "75019",
+                "j'ai jamais reçu la marchandise",
+                "le colis n'est jamais arrivé, j'ai rien reçu",
+                "non rien d'autre",
+                "👍",
+            ],
+        ),
+        (
+            "en",
+            "+12025557033",
+            "60621",
+            [
+                "how much do i owe",
+                "60621",
+                "i never received the goods",
+                "the parcel never arrived, i got nothing",
+                "no nothing else",
+                "👍",
+            ],
+        ),
+    ],
+    ids=["fr", "en"],
+)
+def test_a_bare_no_or_thumbs_up_after_a_dispute_is_acknowledged(
+    e2e_stack: RunningStack, language: str, phone: str, postcode: str, turns: list[str]
+) -> None:
+    """Simulator: "non rien d'autre" right after the dispute was registered, then a thumbs-up,
+    each got "Sorry, I didn't understand" — two misunderstandings in a row hand the debtor to a
+    collector. Both are acknowledged; nobody is handed the conversation."""
+    tag = f"ack{language}"
+    debtor = _add_debtor(
+        e2e_stack, f"C-ACK-{language}", phone, language=language, postcode=postcode, amount="64.00"
+    )
+    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns)]
+    with _session(e2e_stack) as session:
+        assert (
+            len(session.scalars(select(Dispute).where(Dispute.debtor_id == debtor.id)).all()) == 1
+        )
+        handoffs = session.scalars(
+            select(Handoff).join(Conversation).where(Conversation.debtor_id == debtor.id)
+        ).all()
+        assert handoffs == [], said
+    acknowledged = _wording("utter_acknowledged", language)
+    assert said[4] == [acknowledged] and said[5] == [acknowledged], said
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "turns"),
+    [
+        (
+            "fr",
+            "+33639987035",
+            "75020",
+            ["combien je dois ?", "75020", "fin du mois alors", "tout"],
+        ),
+        (
+            "en",
+            "+12025557034",
+            "60622",
+            ["how much do i owe", "60622", "on the 31st of february", "next friday then", "all"],
+        ),
+    ],
+    ids=["fr", "en"],
+)
+def test_a_date_said_unasked_is_when_the_debtor_will_pay(
+    e2e_stack: RunningStack, language: str, phone: str, postcode: str, turns: list[str]
+) -> None:
+    """Simulator: after the balance, "le 31 février" got "I didn't understand" and "fin du mois
+    alors" a handoff. A date said unasked starts the promise (the bot asks how much); a date that
+    is none is said so and asked again; the promise is recorded for the whole balance."""
+    tag = f"date{language}"
+    debtor = _add_debtor(
+        e2e_stack, f"C-DATE-{language}", phone, language=language, postcode=postcode, amount="88.00"
+    )
+    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns)]
+    if language == "en":  # no such date: said so, then the date is asked again
+        unreadable = render(
+            bundled_templates(),
+            "utter_invalid_answer",
+            language=language,
+            channel="sms",
+            variables={"field": "date"},
+        )
+        assert said[2][0] == unreadable, said
+    with _session(e2e_stack) as session:
+        [promise] = session.scalars(select(Promise).where(Promise.debtor_id == debtor.id)).all()
+        assert promise.amount_minor == 8800, said
+        assert promise.promised_date > date.today(), said
+        handoffs = session.scalars(
+            select(Handoff).join(Conversation).where(Conversation.debtor_id == debtor.id)
+        ).all()
+        assert handoffs == [], said

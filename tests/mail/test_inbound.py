@@ -236,3 +236,25 @@ def test_a_message_without_message_id_is_a_clear_4xx(
     raw = b"From: a@b.example\r\nSubject: x\r\n\r\nhello\r\n"
     response = post_mail(client, raw)
     assert response.status_code == 400 and "Message-ID" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("known", [False, True])
+def test_a_subject_encoding_a_line_break_is_answered_on_one_line_not_a_500(
+    db: Session, client: TestClient, sink: Sink, rasa: FakeRasa, known: bool
+) -> None:
+    """An encoded word decodes to CR/LF ("Hello\\r\\nBcc: victim@…"); copied into our "Re:"
+    answer it made the e-mail library refuse the header and the hook answer 500 to every retry."""
+    sender = DEBTOR_EMAIL if known else "stranger@client.example"
+    if known:
+        make_debtor(db, channels=("email",), email=DEBTOR_EMAIL, name="Camille Martin")
+    raw = (
+        f"From: <{sender}>\r\nTo: relances@creancier.example\r\n"
+        "Subject: =?utf-8?q?Hello=0D=0ABcc:_victim@example.com?=\r\n"
+        "Message-ID: <crlf-subject@client.example>\r\n\r\nBonjour\r\n"
+    ).encode()
+    response = post_mail(client, raw)
+    assert response.status_code == 200
+    answer = sink.received[-1]
+    assert answer.recipients == [sender]
+    assert answer.message["Subject"] == "Re: Hello Bcc: victim@example.com"
+    assert answer.message["Bcc"] is None

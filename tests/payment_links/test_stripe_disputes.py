@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from payment_links.service import charge_metadata
 from relance.db.models import AuditEvent, Payment, Task, WebhookEvent
 from relance.followups import charges
 from relance.followups.service import run_followups
@@ -209,21 +210,157 @@ def test_unknown_or_malformed_disputes_are_refused_and_store_nothing(
     assert payment.reversed_at is None and invoice.status == "paid"
 
 
-def test_a_closed_dispute_must_be_final_and_a_forged_one_is_refused(client, db, gateway):
+def test_a_forged_closed_dispute_is_refused_and_stores_nothing(client, db, gateway):
     _, invoice, payment = _card_payment(db)
-    dispute = StripeFake.dispute("pi_card_disputed", amount=4000, status="under_review")
+    dispute = StripeFake.dispute("pi_card_disputed", amount=4000, status="lost")
     before = (_count(db, WebhookEvent), _count(db, AuditEvent))
 
-    not_final = _deliver(client, "charge.dispute.closed", dispute)
-    forged = _deliver(
-        client, "charge.dispute.closed", dict(dispute, status="lost"), secret="whsec_forger"
-    )
+    forged = _deliver(client, "charge.dispute.closed", dispute, secret="whsec_forger")
 
-    assert not_final.status_code == 400 and not_final.json()["code"] == "malformed_event"
     assert forged.status_code == 400 and forged.json()["code"] == "invalid_signature"
     assert (_count(db, WebhookEvent), _count(db, AuditEvent)) == before
     db.refresh(payment)
     assert payment.reversed_at is None and invoice.status == "paid"
+
+
+# Stripe's published Dispute statuses (API reference, `dispute.status`).
+OPEN = ("warning_needs_response", "warning_under_review", "needs_response", "under_review")
+FINAL = ("won", "lost", "warning_closed", "prevented")
+
+
+def _audit(db, action):
+    return db.scalars(select(AuditEvent).where(AuditEvent.action == action)).all()
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome", "task_status", "reversed_"),
+    [
+        ("warning_needs_response", "dispute_task_opened", "open", False),
+        ("warning_under_review", "dispute_task_opened", "open", False),
+        ("needs_response", "dispute_task_opened", "open", False),
+        ("under_review", "dispute_task_opened", "open", False),
+        ("won", "dispute_closed", None, False),
+        ("warning_closed", "dispute_closed", None, False),
+        ("prevented", "dispute_closed", None, False),
+        ("lost", "payment_reversed", "open", True),
+    ],
+)
+def test_a_card_dispute_created_in_each_published_status(
+    client, db, gateway, status, outcome, task_status, reversed_
+):
+    """`charge.dispute.created` may carry any status: an open one waits for the decision with a
+    task; one already decided is acted on at once (lost: task and reversal; the others leave
+    nothing to do). Never a 4xx, and each recorded."""
+    debtor, invoice, payment = _card_payment(db)
+    dispute = StripeFake.dispute("pi_card_disputed", amount=4000, status=status)
+
+    answer = _deliver(client, "charge.dispute.created", dispute)
+
+    assert answer.status_code == 200 and answer.json()["outcome"] == outcome
+    db.refresh(payment)
+    db.refresh(invoice)
+    assert (payment.reversed_at is not None) is reversed_
+    assert invoice.status == ("open" if reversed_ else "paid")
+    tasks = db.scalars(select(Task).where(Task.debtor_id == debtor.id)).all()
+    assert [t.status for t in tasks] == ([task_status] if task_status else [])
+    (event,) = _audit(db, "payment.disputed")
+    assert (event.details["dispute_ref"], event.details["status"]) == (dispute["id"], status)
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome", "task_status", "reversed_"),
+    [
+        ("warning_needs_response", "dispute_still_open", "open", False),
+        ("warning_under_review", "dispute_still_open", "open", False),
+        ("needs_response", "dispute_still_open", "open", False),
+        ("under_review", "dispute_still_open", "open", False),
+        ("won", "dispute_closed", "done", False),
+        ("warning_closed", "dispute_closed", "done", False),
+        ("prevented", "dispute_closed", "done", False),
+        ("lost", "payment_reversed", "open", True),
+    ],
+)
+def test_a_card_dispute_closed_in_each_published_status(
+    client, db, gateway, status, outcome, task_status, reversed_
+):
+    """`charge.dispute.closed`: a final status decides the dispute; one that is not final (Stripe
+    documents none, but it is a published status) is recorded as an update, answered 200, and
+    the dispute stays open. Nothing is refused."""
+    debtor, _invoice, payment = _card_payment(db)
+    dispute = StripeFake.dispute("pi_card_disputed", amount=4000, status="needs_response")
+    _deliver(client, "charge.dispute.created", dispute)
+
+    answer = _deliver(client, "charge.dispute.closed", dict(dispute, status=status))
+
+    assert answer.status_code == 200 and answer.json()["outcome"] == outcome
+    db.refresh(payment)
+    assert (payment.reversed_at is not None) is reversed_
+    (task,) = db.scalars(select(Task).where(Task.debtor_id == debtor.id)).all()
+    assert task.status == task_status
+    if status in OPEN:
+        (event,) = _audit(db, "payment.dispute_updated")
+        assert task.details["dispute_status"] == status and "outcome" not in task.details
+    else:
+        (event,) = _audit(db, "payment.dispute_closed")
+        assert task.details["outcome"] == status
+    assert (event.details["dispute_ref"], event.details["status"]) == (dispute["id"], status)
+
+
+@pytest.mark.parametrize("status", OPEN + FINAL)
+def test_a_dispute_update_in_each_published_status_is_recorded_and_moves_no_money(
+    client, db, gateway, status
+):
+    """`charge.dispute.updated` (an inquiry escalated, evidence under review, or the status
+    change that comes with the closing): recorded, the task shows it, the ledger is untouched
+    (`charge.dispute.closed` decides)."""
+    debtor, invoice, payment = _card_payment(db)
+    dispute = StripeFake.dispute("pi_card_disputed", amount=4000, status="warning_needs_response")
+    _deliver(client, "charge.dispute.created", dispute)
+
+    answer = _deliver(client, "charge.dispute.updated", dict(dispute, status=status))
+    body = answer.json()
+
+    assert answer.status_code == 200 and body["outcome"] == "dispute_updated"
+    db.refresh(payment)
+    db.refresh(invoice)
+    assert payment.reversed_at is None and invoice.status == "paid"
+    (task,) = db.scalars(select(Task).where(Task.debtor_id == debtor.id)).all()
+    assert (task.status, task.details["dispute_status"]) == ("open", status)
+    (event,) = _audit(db, "payment.dispute_updated")
+    assert (event.details["dispute_ref"], event.details["status"]) == (dispute["id"], status)
+
+
+@pytest.mark.parametrize("status", ("won", "warning_closed", "prevented"))
+def test_a_sepa_dispute_created_already_decided_for_us_takes_nothing_back(
+    client, db, gateway, sandbox_payments, status
+):
+    debtor, invoice, _plan, charge = _sepa_debit(db)
+    charges.settled(db, charge, amount_minor=2000, currency="EUR", actor="stripe:webhook")
+    gateway.sent.clear()  # the thanks
+    dispute = StripeFake.dispute(
+        "pi_sepa_disputed", amount=2000, method="sepa_debit", status=status
+    )
+
+    answer = _deliver(client, "charge.dispute.created", dispute)
+
+    assert answer.status_code == 200 and answer.json()["outcome"] == "dispute_closed"
+    for row in (invoice, charge):
+        db.refresh(row)
+    assert (invoice.paid_minor, charge.status) == (2000, "succeeded")
+    assert db.scalars(select(Task).where(Task.debtor_id == debtor.id)).all() == []
+    assert gateway.sent == [] and len(_audit(db, "payment.disputed")) == 1
+
+
+@pytest.mark.parametrize("kind", ["charge.dispute.created", "charge.dispute.updated"])
+def test_a_status_stripe_does_not_publish_is_still_refused(client, db, gateway, kind):
+    _, _invoice, _payment = _card_payment(db)
+    before = (_count(db, WebhookEvent), _count(db, AuditEvent), _count(db, Task))
+    dispute = StripeFake.dispute("pi_card_disputed", amount=4000, status="resolved_by_magic")
+
+    answer = _deliver(client, kind, dispute)
+
+    assert answer.status_code == 400 and "status" in answer.json()["detail"]
+    assert (_count(db, WebhookEvent), _count(db, AuditEvent), _count(db, Task)) == before
 
 
 def _reversals(db):
@@ -306,7 +443,8 @@ def test_a_sepa_dispute_closed_won_records_the_debit_again_once(
     )
     assert _deliver(client, "charge.dispute.created", dispute).json()["outcome"] == "debit_returned"
     db.refresh(invoice)
-    assert invoice.paid_minor == 2000 - disputed
+    db.refresh(charge)
+    assert invoice.paid_minor == 2000 - disputed and charge.status == "failed"
     texts = len(gateway.texts_for(debtor))
 
     won = _deliver(client, "charge.dispute.closed", dict(dispute, status="won"))
@@ -330,5 +468,83 @@ def test_a_sepa_dispute_closed_won_records_the_debit_again_once(
     replay = _deliver(client, "charge.dispute.closed", dict(dispute, status="won"))
     assert replay.json()["outcome"] == "already_recorded_again"
     db.refresh(invoice)
+    assert invoice.paid_minor == 2000
+    assert db.scalar(select(func.count(Payment.id)).where(Payment.debtor_id == debtor.id)) == 2
+
+
+def _reinstated_events(db):
+    return db.scalars(
+        select(AuditEvent).where(AuditEvent.action == "installment.charge_reinstated")
+    ).all()
+
+
+def test_a_sepa_dispute_closed_won_reinstates_its_charge_once(
+    client, db, gateway, sandbox_payments
+):
+    """The money is back and counted on the installment: the charge row must not keep saying
+    `failed` (the portal's failure notice, the console's charges and the exports read it). It
+    becomes `reinstated` with the dispute id; the return's code and date stay; a replay of the
+    same `won` (same event, or a new event id) changes nothing twice."""
+    from relance.dashboard.metrics import debit_failures
+    from relance.portal.service import charge_failures
+
+    debtor, invoice, plan, charge = _sepa_debit(db)
+    charges.settled(db, charge, amount_minor=2000, currency="EUR", actor="stripe:webhook")
+    dispute = StripeFake.dispute(
+        "pi_sepa_disputed", amount=2000, method="sepa_debit", reason="debit_not_authorized"
+    )
+    _deliver(client, "charge.dispute.created", dispute)
+    db.refresh(charge)
+    db.refresh(plan)
+    assert charge.status == "failed" and set(charge_failures(db, [plan])) == {charge.installment_id}
+    since = datetime(2000, 1, 1, tzinfo=UTC)
+    assert debit_failures(db, since=since) == (1, 1)
+
+    won = _deliver(client, "charge.dispute.closed", dict(dispute, status="won"), event_id="evt_won")
+
+    assert won.status_code == 200 and won.json()["outcome"] == "payment_recorded_again"
+    db.refresh(charge)
+    db.refresh(plan)
+    assert (charge.status, charge.reinstated_ref) == ("reinstated", dispute["id"])
+    assert charge.reinstated_at is not None
+    assert (charge.failure_code, charge.failed_at is not None) == (
+        "dispute:debit_not_authorized",
+        True,
+    )
+    assert charge_failures(db, [plan]) == {}  # the portal no longer explains a failure
+    assert debit_failures(db, since=since) == (1, 0)
+    (event,) = _reinstated_events(db)
+    assert (event.details["dispute_ref"], event.details["charge_id"]) == (dispute["id"], charge.id)
+    stamp = charge.reinstated_at
+
+    same = _deliver(
+        client, "charge.dispute.closed", dict(dispute, status="won"), event_id="evt_won"
+    )
+    other = _deliver(client, "charge.dispute.closed", dict(dispute, status="won"))
+    # A late `payment_intent.succeeded` of the debit cannot turn it back into `succeeded`.
+    intent = {
+        "id": "pi_sepa_disputed",
+        "object": "payment_intent",
+        "amount": 2000,
+        "amount_received": 2000,
+        "currency": "eur",
+        "status": "succeeded",
+        "metadata": charge_metadata(
+            "stripe",
+            debtor_id=debtor.id,
+            installment_id=charge.installment_id,
+            charge_key=charge.idempotency_key,
+            kind="sepa_debit",
+        ),
+    }
+    late = _deliver(client, "payment_intent.succeeded", intent)
+
+    assert same.json() == {"received": True, "duplicate": True}
+    assert other.json()["outcome"] == "already_recorded_again"
+    assert late.status_code == 200 and late.json()["outcome"] == "already_recorded"
+    db.refresh(charge)
+    db.refresh(invoice)
+    assert (charge.status, charge.reinstated_at) == ("reinstated", stamp)
+    assert len(_reinstated_events(db)) == 1
     assert invoice.paid_minor == 2000
     assert db.scalar(select(func.count(Payment.id)).where(Payment.debtor_id == debtor.id)) == 2

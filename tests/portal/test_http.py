@@ -7,7 +7,7 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from portal.pages import translate
 from relance.db.base import utcnow
@@ -24,7 +24,7 @@ from relance.db.models import (
 from relance.db.models.enums import InvoiceStatus, PlanStatus
 from relance.nlg.formatting import money
 from relance.portal.access import revoke
-from relance.portal.models import PortalAttachment
+from relance.portal.models import PortalAccess, PortalAttachment
 from relance.settings import get_settings
 from tests.factories import make_invoice
 from tests.portal.conftest import POSTCODE, Portal, csrf_of, make_portal, sign_in
@@ -224,6 +224,50 @@ def test_sign_in_works_then_locks_per_number(client, db, portal):
     locked = _sign_in_post(client, other.debtor.customer_number, POSTCODE)
     unknown_locked = _sign_in_post(client, "C-424242", POSTCODE)
     assert locked.status_code == 401 and unknown_locked.status_code == 401
+
+
+def _half_an_hour_later(db):
+    """Every lock runs out (link and sign-in): what a patient guesser waits for."""
+    _earlier(db, timedelta(minutes=31))
+    db.execute(update(PortalAccess).values(locked_until=utcnow() - timedelta(seconds=1)))
+    db.flush()
+
+
+def _earlier(db, delta):
+    for event in db.scalars(select(AuditEvent)):
+        event.at -= delta
+    db.flush()
+
+
+def test_guesses_spread_over_sign_in_and_link_locks_run_into_one_daily_limit(client, db, portal):
+    """Each lock ended with a fresh count: 3 guesses at sign-in and 3 on the link every half
+    hour, all day long. Now every wrong answer about the debtor counts towards one daily limit,
+    after which even the right postcode opens nothing, on either path."""
+    limit = get_settings().identity_max_attempts
+    guesses = iter(f"{n:05d}" for n in range(10000, 20000))
+    for _ in range(2):  # two half-hours: 12 guesses where the daily limit is 9
+        for _ in range(limit):
+            assert (
+                _sign_in_post(client, portal.debtor.customer_number, next(guesses)).status_code
+                == 401
+            )
+        csrf = csrf_of(client.get(portal.path).text)
+        for _ in range(limit):
+            wrong = client.post(
+                f"{portal.path}/identity", data={"answer": next(guesses), "csrf_token": csrf}
+            )
+            assert wrong.status_code in (401, 429)
+        _half_an_hour_later(db)
+
+    by_sign_in = _sign_in_post(client, portal.debtor.customer_number, POSTCODE)
+    csrf = csrf_of(client.get(portal.path).text)
+    by_link = client.post(f"{portal.path}/identity", data={"answer": POSTCODE, "csrf_token": csrf})
+    assert by_sign_in.status_code == 401
+    assert by_link.status_code == 429 and portal.invoices[0].number not in by_link.text
+    assert client.get(portal.path).status_code == 429
+
+    _earlier(db, timedelta(hours=24))
+    assert _sign_in_post(client, portal.debtor.customer_number, POSTCODE).status_code == 303
 
 
 # --- actions --------------------------------------------------------------------------------

@@ -232,3 +232,29 @@ def test_self_service_rate_counts_resolutions_without_a_collector_message(db: Se
     db.flush()
     resolutions, served = self_service(db, since=since)
     assert (resolutions - before[0], served - before[1]) == (2, 1)
+
+
+@freeze_time(NOW)
+def test_the_overview_counts_the_due_instalments_not_those_still_to_come(db: Session) -> None:
+    """An e-invoice payable in instalments (one row each): the portal's balance, its lines and
+    what can be paid are the due instalment, not the whole invoice."""
+    debtor = make_debtor(db, channels=("sms", "whatsapp"))
+    today = utcnow().date()
+    parts = [
+        make_invoice(
+            db,
+            debtor,
+            10_000,
+            due=today + timedelta(days=offset),
+            number=f"F-42 ({k}/2)",
+            instalment_of="F-42",
+            instalment_no=k,
+        )
+        for k, offset in ((1, -3), (2, 27))
+    ]
+    overview = service.overview(db, debtor, today)
+    assert (overview.balance_minor, overview.payable_ids) == (10_000, [parts[0].id])
+    assert [line.invoice.id for line in overview.lines] == [parts[0].id]
+    with pytest.raises(BadInput) as refused:
+        service.start_payment(db, debtor, [parts[1].id])
+    assert refused.value.code == "invoice_not_payable"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ColumnElement, ForeignKey, String, or_
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from relance.db.base import Base, MinorUnits, TimestampMixin, utcnow
@@ -31,12 +31,27 @@ class Invoice(TimestampMixin, Base):
     payment_terms: Mapped[str | None] = mapped_column(String(500))
     late_payment_terms: Mapped[str | None] = mapped_column(String(500))
     document_path: Mapped[str | None] = mapped_column(String(500))
+    # One instalment of an e-invoice payable in parts (several due dates, each with its amount):
+    # each instalment is its own row, numbered "<number> (k/n)", so that it is dunned, claimed
+    # and paid only from its own due date. `instalment_of` is the document's number (BT-1).
+    instalment_of: Mapped[str | None] = mapped_column(String(64), index=True)
+    instalment_no: Mapped[int | None]
 
     debtor = relationship("Debtor")
 
     @property
     def balance_minor(self) -> int:
         return max(self.amount_minor - self.paid_minor, 0)
+
+    def not_yet_due(self, today: date) -> bool:
+        """An instalment whose date has not come: not owed yet, so never claimed (an ordinary
+        invoice not yet due is still counted where it always was: a pre-due reminder names it)."""
+        return self.instalment_of is not None and self.due_date > today
+
+
+def owed_by(today: date) -> ColumnElement[bool]:
+    """SQL for `not Invoice.not_yet_due(today)`: every invoice but an instalment still to come."""
+    return or_(Invoice.instalment_of.is_(None), Invoice.due_date <= today)
 
 
 class Payment(TimestampMixin, Base):

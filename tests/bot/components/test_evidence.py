@@ -2,7 +2,15 @@
 
 import pytest
 
-from bot.components.evidence import CONSEQUENTIAL, fold, has_cue, is_weak
+from bot.components.evidence import (
+    CONSEQUENTIAL,
+    fold,
+    has_cue,
+    is_legitimacy_question,
+    is_weak,
+    legitimacy_relabel,
+    request_behind_greeting,
+)
 
 THRESHOLDS = {"stop_contact": 0.9, "promise_to_pay": 0.8}
 
@@ -151,3 +159,93 @@ def test_i_dunno_is_no_wrong_person_cue(text) -> None:
     assert not has_cue("wrong_person", text)
     assert is_weak("wrong_person", 0.95, text, THRESHOLDS, 0.9)
     assert has_cue("wrong_person", "c pas moi") and has_cue("wrong_person", "mais pas moi")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "is this a scam?",
+        "is this a scam",
+        "Is this message legit?",
+        "r u legit",
+        "how do i know this isn't a scam",
+        "is this spam?",
+        "c'est une arnaque ?",
+        "c'est une arnaque ce message ?",
+        "est-ce une arnaque",
+        "comment savoir si c'est pas du phishing",
+        "c'est vraiment vous ou c'est du hameçonnage",
+    ],
+)
+def test_a_question_about_the_messages_legitimacy_is_answered_as_a_challenge(text) -> None:
+    # DIET read "is this a scam?" as a confident dispute: the bot acknowledged a dispute and
+    # asked for the identity instead of saying who it works for.
+    assert is_legitimacy_question(text)
+    for predicted in ("dispute_debt", "nlu_fallback", "out_of_scope", "confirm_consequential"):
+        assert legitimacy_relabel(predicted, text) == "bot_challenge"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "this is a scam",
+        "c'est une arnaque",
+        "c une arnaque votre truc",
+        "scam!!",
+        "is this a scam? i never ordered anything",
+        "c'est une arnaque, je ne dois rien ?",
+        "arnaque ? je paierai pas",
+        "how much do i owe?",
+    ],
+)
+def test_a_scam_said_as_a_grievance_stays_what_diet_read(text) -> None:
+    assert legitimacy_relabel("dispute_debt", text) is None
+
+
+@pytest.mark.parametrize("intent", ["stop_contact", "wrong_person", "request_human"])
+def test_a_doubt_beside_an_opt_out_or_a_wrong_person_keeps_the_stronger_meaning(intent) -> None:
+    assert legitimacy_relabel(intent, "is this spam? stop texting me") is None
+
+
+# The CI model's rankings of "Hello, how much do I owe please?" (greet 0.59, ask_balance 0.33)
+# and of "Bonjour, combien je dois ?" (split: nlu_fallback first).
+GREETED = [("greet", 0.59), ("ask_balance", 0.33), ("ask_why_identity", 0.03)]
+SPLIT = [("nlu_fallback", 0.3), ("ask_balance", 0.51), ("greet", 0.44)]
+
+
+@pytest.mark.parametrize(
+    ("ranking", "text"),
+    [
+        (GREETED, "Hello, how much do I owe please?"),
+        (GREETED, "hi there, how much is it"),
+        (GREETED, "Bonjour madame, combien je dois ?"),
+        (GREETED, "bjr combien jdois"),
+        ([("nlu_fallback", 0.3), *GREETED], "Good morning! how much do I owe?"),
+    ],
+)
+def test_a_request_behind_a_greeting_is_the_request(ranking, text) -> None:
+    assert request_behind_greeting(ranking, text) == ("ask_balance", 0.33)
+
+
+def test_a_greeting_and_a_request_split_by_diet_is_the_request() -> None:
+    # The fallback fired on the ambiguity: "I didn't understand" to "Bonjour, combien je dois ?"
+    assert request_behind_greeting(SPLIT, "Bonjour, combien je dois ?") == ("ask_balance", 0.51)
+
+
+@pytest.mark.parametrize(
+    ("ranking", "text"),
+    [
+        (GREETED, "hello"),
+        (GREETED, "Bonjour madame !"),
+        (GREETED, "hi there"),
+        (GREETED, "bonjour toi"),  # one word after the greeting: still a greeting
+        (GREETED, "how much do I owe, hello"),  # no greeting first
+        (SPLIT, "combien je dois ?"),  # DIET's first reading is not the greeting
+        ([("greet", 0.9), ("out_of_scope", 0.08)], "bonjour il fait beau chez vous"),
+        ([("greet", 0.9), ("thank", 0.08)], "hello and thanks a lot"),
+        ([("greet", 0.9), ("ask_balance", 0.05)], "bonjour il fait beau chez vous"),  # noise
+        ([("greet", 0.6), ("out_of_scope", 0.3), ("ask_balance", 0.1)], "hello what time is it"),
+    ],
+)
+def test_a_greeting_without_a_request_behind_it_stays_a_greeting(ranking, text) -> None:
+    assert request_behind_greeting(ranking, text) is None

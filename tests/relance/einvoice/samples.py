@@ -47,8 +47,11 @@ class Sample:
     city: str = "Paris"
     terms: str = "Paiement à 30 jours. Pénalités de retard : 3 fois le taux légal ; indemnité forfaitaire de 40 € pour frais de recouvrement."
     preceding: str = ""
+    # (due date, amount) per instalment: an invoice payable in parts (CII: one
+    # SpecifiedTradePaymentTerms each, EXTENDED profile; UBL: one cac:PaymentTerms each).
+    instalments: tuple[tuple[str, str], ...] = ()
 
-    def but(self, **changes: str) -> Sample:
+    def but(self, **changes: object) -> Sample:
         return replace(self, **changes)
 
 
@@ -122,8 +125,19 @@ def cii(s: Sample, profile: str = "en16931") -> bytes:
         f"<ram:SpecifiedTradePaymentTerms><ram:Description>{e(s.terms)}</ram:Description>"
         f'<ram:DueDateDateTime><udt:DateTimeString format="102">{_d(s.due)}</udt:DateTimeString></ram:DueDateDateTime>'
         "</ram:SpecifiedTradePaymentTerms>"
-        if full and s.due
+        if full and s.due and not s.instalments
         else ""
+    )
+    terms += "".join(
+        f"<ram:SpecifiedTradePaymentTerms><ram:Description>Échéance {n}</ram:Description>"
+        + (
+            f'<ram:DueDateDateTime><udt:DateTimeString format="102">{_d(due)}</udt:DateTimeString></ram:DueDateDateTime>'
+            if due
+            else ""
+        )
+        + (f"<ram:PartialPaymentAmount>{amount}</ram:PartialPaymentAmount>" if amount else "")
+        + "</ram:SpecifiedTradePaymentTerms>"
+        for n, (due, amount) in enumerate(s.instalments, start=1)
     )
     preceding = (
         f"<ram:InvoiceReferencedDocument><ram:IssuerAssignedID>{e(s.preceding)}</ram:IssuerAssignedID></ram:InvoiceReferencedDocument>"
@@ -191,6 +205,13 @@ def ubl(s: Sample) -> bytes:
         if s.preceding
         else ""
     )
+    instalments = "".join(
+        "<cac:PaymentTerms>"
+        + (f'<cbc:Amount currencyID="{e(cur)}">{amount}</cbc:Amount>' if amount else "")
+        + (f"<cbc:PaymentDueDate>{due}</cbc:PaymentDueDate>" if due else "")
+        + "</cac:PaymentTerms>"
+        for due, amount in s.instalments
+    )
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <{root} xmlns="{ns}" xmlns:cac="urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2" xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">
 <cbc:CustomizationID>urn:cen.eu:en16931:2017</cbc:CustomizationID>
@@ -205,7 +226,7 @@ def ubl(s: Sample) -> bytes:
 <cac:PartyLegalEntity><cbc:RegistrationName>{e(s.buyer_name)}</cbc:RegistrationName><cbc:CompanyID schemeID="0009">{s.siret}</cbc:CompanyID></cac:PartyLegalEntity>
 <cac:Contact><cbc:Telephone>{e(s.phone)}</cbc:Telephone><cbc:ElectronicMail>{e(s.email)}</cbc:ElectronicMail></cac:Contact>
 </cac:Party></cac:AccountingCustomerParty>
-<cac:PaymentTerms><cbc:Note>{e(s.terms)}</cbc:Note></cac:PaymentTerms>
+<cac:PaymentTerms><cbc:Note>{e(s.terms)}</cbc:Note></cac:PaymentTerms>{instalments}
 <cac:TaxTotal><cbc:TaxAmount currencyID="{e(cur)}">{s.vat}</cbc:TaxAmount></cac:TaxTotal>
 <cac:LegalMonetaryTotal><cbc:LineExtensionAmount currencyID="{e(cur)}">{s.net}</cbc:LineExtensionAmount><cbc:TaxExclusiveAmount currencyID="{e(cur)}">{s.net}</cbc:TaxExclusiveAmount>
 <cbc:TaxInclusiveAmount currencyID="{e(cur)}">{s.total}</cbc:TaxInclusiveAmount><cbc:PayableAmount currencyID="{e(cur)}">{s.total}</cbc:PayableAmount></cac:LegalMonetaryTotal>

@@ -285,3 +285,29 @@ def test_a_letter_for_an_invoice_still_to_fall_due_is_refused(db: Session, tmp_p
         create_formal_notice(db, debtor, [early.id], payment_url=URL, out_dir=tmp_path)
     assert refused.value.code == "no_open_invoice"
     assert db.query(Letter).count() == 0
+
+
+@freeze_time(TODAY)
+def test_late_instalments_of_one_invoice_owe_one_indemnity_and_the_later_ones_none(
+    db: Session, tmp_path: Path
+) -> None:
+    """An e-invoice payable in three instalments (one row each): the two late ones are claimed
+    with their interest and one EUR 40 indemnity for the invoice (D441-5), the third, still to
+    come, is not claimed at all."""
+    debtor = make_debtor(db, segment="b2b", channels=("sms", "whatsapp"))
+    today = utcnow().date()
+    parts = [
+        make_invoice(
+            db,
+            debtor,
+            10_000,
+            due=today + timedelta(days=offset),
+            number=f"F-42 ({k}/3)",
+            instalment_of="F-42",
+            instalment_no=k,
+        )
+        for k, offset in ((1, -60), (2, -30), (3, 30))
+    ]
+    letter = create_formal_notice(db, debtor, None, payment_url=URL, out_dir=tmp_path)
+    assert letter.invoice_ids == [parts[0].id, parts[1].id]
+    assert (letter.principal_minor, letter.indemnity_minor) == (20_000, 4_000)

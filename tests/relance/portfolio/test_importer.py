@@ -76,6 +76,21 @@ def test_reimport_is_harmless_but_changed_figures_are_refused(db: Session) -> No
     assert not changed.ok and "different figures" in changed.errors[2][0]
 
 
+def test_a_row_for_an_invoice_imported_as_instalments_is_refused(db: Session) -> None:
+    """Its e-invoice made one invoice per instalment: a CSV row of the whole invoice would claim
+    the same money twice, all of it from one date."""
+    from tests.factories import make_debtor, make_invoice
+
+    debtor = make_debtor(db, customer_number="C1")
+    make_invoice(db, debtor, number="F-9 (1/2)", instalment_of="F-9", instalment_no=1)
+    report = import_rows(
+        db, _rows("C1,Jean Dubois,06 39 98 11 11,F-9,120.50,EUR,2026-10-01,2026-10-31,fr,consumer,")
+    )
+    assert not report.ok
+    assert "F-9 is payable in instalments" in report.errors[2][0]
+    assert db.scalars(select(Invoice).where(Invoice.number == "F-9")).first() is None
+
+
 def test_one_phone_cannot_belong_to_two_customers(db: Session) -> None:
     report = import_rows(
         db,
