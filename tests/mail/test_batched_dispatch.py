@@ -1,11 +1,11 @@
 """Due e-mail reminders sent in batches (relance/dunning/email_batch.py, issue 19).
 
 The batched path must give what the one-group path gives, row for row and byte for byte (but
-the Date header, the MIME boundaries and a fresh portal token), and keep its guarantees: a
-re-run never sends twice, a crash after the pre-SMTP commit leaves the batch in doubt (never
-re-sent, reported by `release_stale`), one recipient's SMTP error fails only that e-mail and is
-retried or backed off as before, a dropped connection is re-opened, and what an e-mail links to
-is committed before it leaves.
+the Date header, the MIME boundaries and fresh portal and payment-link tokens), what a reminder
+claims included, and keep its guarantees: a re-run never sends twice, a crash after the
+pre-SMTP commit leaves the batch in doubt (never re-sent, reported by `release_stale`), one
+recipient's SMTP error fails only that e-mail and is retried or backed off as before, a dropped
+connection is re-opened, and what an e-mail links to is committed before it leaves.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import re
 import socket
 import sqlite3
 import time as monotonic_clock
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from relance.db.models import (
     DunningAction,
     Invoice,
     Message,
+    PaymentLink,
 )
 from relance.db.session import make_engine
 from relance.dunning.dispatcher import Dispatcher, release_stale
@@ -48,6 +49,7 @@ from tests.support.sql_counter import counting
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday, 11:00 in Paris
 TOKEN = re.compile(rb"/portal/[A-Za-z0-9_-]{20,}")
+PAY_TOKEN = re.compile(rb"/pay/[A-Za-z0-9_-]{20,}")
 
 
 def _engine(tmp_path: Path, name: str) -> Engine:
@@ -158,11 +160,18 @@ def _book(db: Session) -> None:
 commits: dict[int, int] = {}  # writing commits of the last run, by batch size
 
 
-def _run(engine: Engine, sink: Sink, *, mail_batch: int) -> tuple[list[Received], dict[str, int]]:
+def _run(
+    engine: Engine,
+    sink: Sink,
+    *,
+    mail_batch: int,
+    book: Callable[[Session], None] = _book,
+    assistant: FakeAssistant | None = None,
+) -> tuple[list[Received], dict[str, int]]:
     """Dispatch the book; the sink refuses #10 (4xx) and #11, #12 (5xx: #12 then goes by SMS)."""
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     with factory() as session:
-        _book(session)
+        book(session)
         session.commit()
     sink.received.clear()
     gateway = SmtpMailGateway(get_settings())
@@ -184,7 +193,7 @@ def _run(engine: Engine, sink: Sink, *, mail_batch: int) -> tuple[list[Received]
         factory,
         gateway=texts,
         mail_gateway=gateway,
-        assistant=FakeAssistant(),
+        assistant=assistant or FakeAssistant(),
         worker_id="w",
         mail_batch=mail_batch,
     )
@@ -217,14 +226,21 @@ def _plain(value: Any) -> Any:
     return _moment(value)
 
 
+def _untokened(text: str) -> str:
+    """A body without its links' random tokens (a fresh one for each link made)."""
+    text = TOKEN.sub(b"/portal/<token>", text.encode())
+    return PAY_TOKEN.sub(b"/pay/<token>", text).decode()
+
+
 def _rows(engine: Engine) -> dict[str, Any]:
     """Every row the dispatch wrote or changed, without ids and clock readings."""
     with Session(engine) as db:
         messages = {m.id: m for m in db.scalars(select(Message))}
+        numbers = {i: number for i, number in db.execute(select(Invoice.id, Invoice.number))}
 
         def message_of(message_id: int | None) -> Any:
             m = messages.get(message_id) if message_id else None
-            return (m.channel, m.provider_id, m.body) if m else None
+            return (m.channel, m.provider_id, _untokened(m.body)) if m else None
 
         return {
             "actions": sorted(
@@ -246,7 +262,7 @@ def _rows(engine: Engine) -> dict[str, Any]:
                     m.direction,
                     m.channel,
                     m.author,
-                    m.body,
+                    _untokened(m.body),
                     m.address,
                     m.provider_id,
                     m.status,
@@ -267,6 +283,18 @@ def _rows(engine: Engine) -> dict[str, Any]:
                 (c.address, c.status, c.failure_count) for c in db.scalars(select(Contact))
             ),
             "portal_links": len(db.scalars(select(PortalAccess)).all()),
+            # What each payment link asks for: its debtor, amount and invoices (by number).
+            "payment_links": sorted(
+                (
+                    link.debtor_id,
+                    link.purpose,
+                    link.provider,
+                    link.amount_minor,
+                    link.currency,
+                    tuple(numbers[i] for i in link.invoice_ids or []),
+                )
+                for link in db.scalars(select(PaymentLink))
+            ),
         }
 
 
@@ -284,7 +312,7 @@ def _reading(received: Received) -> Any:
         for p in message.walk()
     ]
     text = TOKEN.sub(b"/portal/<token>", repr((received.recipients, headers, parts)).encode())
-    return text
+    return PAY_TOKEN.sub(b"/pay/<token>", text)
 
 
 def test_the_batched_path_writes_and_sends_what_the_one_group_path_does(
@@ -334,6 +362,171 @@ def test_the_batched_path_writes_and_sends_what_the_one_group_path_does(
         "book:11": ("failed", "no_channel_left"),
         "book:12": ("sent", None),  # by SMS after the 5xx
     }
+
+
+def _planned_in(db: Session, debtor: Debtor, invoice: Invoice, stage: str, group: str) -> None:
+    """A stage of `invoice` planned by e-mail in the debtor's group of the day."""
+    db.add(
+        DunningAction(
+            idempotency_key=f"{invoice.number}:{stage}",
+            invoice_id=invoice.id,
+            debtor_id=debtor.id,
+            stage=stage,
+            kind="message",
+            group_key=group,
+            channels=["email"],
+        )
+    )
+
+
+def _invoice(
+    db: Session, debtor: Debtor, number: str, amount: int, due: date, **kw: Any
+) -> Invoice:
+    invoice = Invoice(
+        debtor_id=debtor.id,
+        number=number,
+        amount_minor=amount,
+        currency="EUR",
+        issue_date=date(2026, 10, 1),
+        due_date=due,
+        **kw,
+    )
+    db.add(invoice)
+    db.flush()
+    return invoice
+
+
+def _content_book(db: Session) -> None:
+    """Reminders whose group holds more than what is due: what each may claim is decided by
+    `reminder_invoices` (the body, rendered here, the subject, the copies, the pay link)."""
+    # After the local date the gateway and the local render read (the real clock) and NOW.
+    later = max(date.today(), NOW.date()) + timedelta(days=30)
+    mixed = _debtor(db, 21, segment="b2b")  # late-payment mentions: the amount must be right
+    debtor_wrote_by_mail(db, mixed, message_id="<answer-21@client.example>")
+    overdue = _invoice(db, mixed, "F-2026-0021", 10_000, date(2026, 11, 20))
+    upcoming = _invoice(db, mixed, "F-2026-0121", 50_000, later)
+    _planned_in(db, mixed, overdue, "firm", "content:21")  # names its due date, its RF
+    _planned_in(db, mixed, upcoming, "pre_due", "content:21")  # its pre-due stage, same day
+    parts = _debtor(db, 22)  # an e-invoice payable in three instalments, the first one late
+    debtor_wrote_by_mail(db, parts, message_id="<answer-22@client.example>")
+    first, *_ = [
+        _invoice(
+            db,
+            parts,
+            f"F-2026-0022 ({k}/3)",
+            10_000,
+            due,
+            instalment_of="F-2026-0022",
+            instalment_no=k,
+        )
+        for k, due in enumerate((date(2026, 11, 20), later, later + timedelta(days=30)), 1)
+    ]
+    _planned_in(db, parts, first, "friendly", "content:22")
+    refunded = _debtor(db, 23)  # one invoice held by a refund (the system's dispute), one due
+    debtor_wrote_by_mail(db, refunded, message_id="<answer-23@client.example>")
+    held = _invoice(db, refunded, "F-2026-0023", 7_000, date(2026, 11, 20))
+    due = _invoice(db, refunded, "F-2026-0123", 3_000, date(2026, 11, 20))
+    db.add(
+        Dispute(
+            reference="D-23",
+            debtor_id=refunded.id,
+            invoice_id=held.id,
+            reason="refunded",
+            status="open",
+        )
+    )
+    _planned_in(db, refunded, held, "firm", "content:23")
+    _planned_in(db, refunded, due, "firm", "content:23")
+    discreet = _debtor(db, 24)  # never answered: a discreet reminder names nothing
+    _planned_in(
+        db,
+        discreet,
+        _invoice(db, discreet, "F-2026-0024", 10_000, date(2026, 11, 20)),
+        "friendly",
+        "content:24",
+    )
+    _planned_in(
+        db, discreet, _invoice(db, discreet, "F-2026-0124", 50_000, later), "pre_due", "content:24"
+    )
+    db.flush()
+
+
+@pytest.fixture
+def payments_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's payments port (the sandbox provider): the reminders carry their links."""
+    from payment_links.providers.sandbox import SandboxProvider
+    from payment_links.wiring import PaymentLinksAdapter
+    from relance.ledger import ports
+
+    monkeypatch.setattr(ports, "_payments", PaymentLinksAdapter(SandboxProvider(get_settings())))
+
+
+@pytest.mark.usefixtures("payments_port")
+def test_both_paths_claim_only_what_each_reminder_is_about(
+    engines: tuple[Engine, Engine], sink: Sink
+) -> None:
+    """The assistant is unreachable, so the reminder's own amount, due date, link and RF
+    reference are rendered by the dispatcher: field by field, both paths agree, and each
+    claims the overdue invoice only (not the one due later in the same group, not the
+    instalments still to come, not the invoice a refund holds)."""
+    from relance.bank_statements import rf
+    from relance.rasa_client import AssistantUnavailable
+
+    single_engine, batched_engine = engines
+    single, outcomes = _run(
+        single_engine,
+        sink,
+        mail_batch=0,
+        book=_content_book,
+        assistant=FakeAssistant(error=AssistantUnavailable("503")),
+    )
+    batched, batched_outcomes = _run(
+        batched_engine,
+        sink,
+        mail_batch=200,
+        book=_content_book,
+        assistant=FakeAssistant(error=AssistantUnavailable("503")),
+    )
+    assert batched_outcomes == outcomes == {"sent": 4}
+    assert [_reading(r) for r in batched] == [_reading(r) for r in single]
+    one, many = _rows(single_engine), _rows(batched_engine)
+    for table in one:
+        assert many[table] == one[table], table
+    # What the paths agree on is the rule: each reminder claims what it is about.
+    by_recipient = {r.recipients[0]: r for r in batched}
+    with Session(batched_engine) as db:
+        ids = {number: i for number, i in db.execute(select(Invoice.number, Invoice.id))}
+    references = {
+        n: rf.printable(rf.for_invoice(ids[number]))
+        for n, number in ((21, "F-2026-0021"), (23, "F-2026-0123"))
+    }
+    claimed = {}
+    for n in (21, 22, 23):
+        message = by_recipient[f"camille{n}@client{n % 3}.example"].message
+        body = message.get_body(preferencelist=("plain",))
+        assert body is not None
+        text = body.get_content().replace("\xa0", " ").replace("\u202f", " ")
+        assert "/pay/" in text and "20 novembre 2026" in text, text
+        if n != 22:  # the firm stage prints the transfer reference: the claimed invoice's
+            assert f"Référence de virement : {references[n]}" in text, text
+        claimed[n] = (
+            [str(p.get_filename()) for p in message.iter_attachments()],
+            [a for a in ("100,00 €", "600,00 €", "300,00 €", "30,00 €", "70,00 €") if a in text],
+        )
+    assert claimed == {
+        21: (["F-2026-0021.pdf"], ["100,00 €"]),
+        22: (["F-2026-0022 (1/3).pdf"], ["100,00 €"]),
+        23: (["F-2026-0123.pdf"], ["30,00 €"]),
+    }, claimed
+    assert "F-2026-0124" not in _reading(by_recipient["camille24@client0.example"]).decode()
+    numbers = {link[0]: (link[3], link[5]) for link in many["payment_links"]}
+    assert sorted(numbers.values()) == [
+        (3_000, ("F-2026-0123",)),
+        (10_000, ("F-2026-0021",)),
+        (10_000, ("F-2026-0022 (1/3)",)),
+    ]
+    statuses = sorted((a[0], a[1], a[2]) for a in one["actions"])
+    assert ("content:23", "cancelled", "disputed") in statuses
 
 
 # -- the guarantees ------------------------------------------------------------------------------
