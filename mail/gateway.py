@@ -18,26 +18,29 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from email.parser import BytesParser
 from email.policy import default as default_policy
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mail import documents, unsubscribe
-from mail.compose import Attachment, Envelope, build, message_id_for, render_parts, to_bytes
+from mail.compose import Attachment, Envelope, message_bytes, message_id_for, render_parts
 from mail.transport import SmtpTransport
 from relance import audit
 from relance.compliance.windows import zone
 from relance.contacts import service as contacts
-from relance.conversations.ports import DeliveryError, OutboundMail
+from relance.conversations.ports import DeliveryError, OutboundMail, PreparedMail
 from relance.conversations.turn_lock import sending
 from relance.db.base import utcnow
 from relance.db.models import Contact, Conversation, Debtor, Invoice, Letter, Message
 from relance.db.models.enums import Author, Channel, Direction, MessageStatus
 from relance.dunning.reminder_content import reminder_invoices
+from relance.nlg.templates_store import Templates, active_templates
 from relance.portal.access import message_link
 from relance.private_files import private_dir, sent_mail_dir, write_private
 from relance.settings import Settings, get_settings
@@ -53,6 +56,7 @@ class SmtpMailGateway:
     ) -> None:
         self._settings = settings
         self._transport = transport
+        self._proofs = _ProofWriter()
 
     @property
     def settings(self) -> Settings:
@@ -122,8 +126,7 @@ class SmtpMailGateway:
             raise
         sent_at = utcnow()
         digest = hashlib.sha256(data).hexdigest()
-        eml = private_dir(sent_mail_dir(settings.var_dir)) / f"{digest}.eml"
-        write_private(eml, data)
+        eml = write_private(_eml_path(settings, data), data)
         row.status = MessageStatus.SENT
         row.extra = {
             **extra,
@@ -188,15 +191,7 @@ class SmtpMailGateway:
             try:
                 with session.begin_nested():
                     if row is None:
-                        row = Message(
-                            conversation_id=conversation.id,
-                            direction=Direction.OUTBOUND,
-                            channel=Channel.EMAIL,
-                            author=mail.author,
-                            body="\n\n".join(mail.paragraphs),
-                            address=contact.address,
-                            created_at=utcnow(),
-                        )
+                        row = _new_row(conversation, contact, mail)
                         session.add(row)
                     row.provider_id = message_id
                     row.status = MessageStatus.QUEUED
@@ -207,30 +202,197 @@ class SmtpMailGateway:
             except IntegrityError:
                 existing = _by_message_id(session, message_id)
                 assert existing is not None
-        if existing.status in SENT_STATES:
-            log.info("e-mail %s already sent: not sending again", message_id)
-            return existing
-        retryable = existing.status == MessageStatus.FAILED and bool(
-            (existing.extra or {}).get("retryable")
-        )
-        if retryable:
-            taken = session.execute(
-                update(Message)
-                .where(Message.id == existing.id, Message.status == MessageStatus.FAILED)
-                .values(status=MessageStatus.QUEUED)
-                .returning(Message.id),
-                execution_options={"synchronize_session": False},
-            ).first()
-            if taken is not None:
-                session.refresh(existing)
-                existing.extra = _claimed(existing.extra, mail)
-                return existing
-        raise DeliveryError(
-            f"e-mail {message_id} was already attempted ({existing.status}): its outcome is "
-            "unknown or final, it is not sent again",
-            retryable=False,
-            code="mail_already_attempted",
-        )
+        return _claim_existing(session, existing, mail, message_id)
+
+    # -- batches (the dunning dispatcher's e-mails) -----------------------------------------
+    def prepare_mails(
+        self, session: Session, items: list[tuple[Conversation, Contact, OutboundMail]]
+    ) -> list[PreparedMail | Exception]:
+        """Claim and compose a batch: one query for the Message-IDs already used, one for the
+        threads, the wording read once, the new rows inserted together (flushed; the caller
+        commits them before any SMTP exchange, as `send_mail` does for one)."""
+        settings = self.settings
+        ids = [message_id_for(mail.idempotency_key, settings) for _, _, mail in items]
+        existing = {
+            row.provider_id: row
+            for row in session.scalars(select(Message).where(Message.provider_id.in_(ids)))
+        }
+        threads = _thread_rows(session, [conversation.id for conversation, _, _ in items])
+        templates = active_templates(session)
+        memo: dict[str, str] = {}
+        results: list[PreparedMail | Exception] = []
+        rows: list[Message | dict[str, Any] | None] = []
+        for (conversation, contact, mail), message_id in zip(items, ids, strict=True):
+            row: Message | None = None
+            try:
+                if message_id in existing:
+                    row = _claim_existing(session, existing[message_id], mail, message_id)
+                    if row.status in SENT_STATES:
+                        done = _prepared(conversation, contact, mail, message_id, b"", {})
+                        done.row_id, done.already_sent = row.id, True
+                        results.append(done)
+                        rows.append(None)
+                        continue
+                thread = _thread_of(threads.get(conversation.id, []), message_id)
+                data, extra = self._compose_one(
+                    session, conversation, contact, mail, message_id, thread, templates, memo
+                )
+            except Exception as exc:  # each e-mail's failure is its own
+                if row is not None and not isinstance(exc, DeliveryError):
+                    row.status, row.error_code = MessageStatus.FAILED, "compose_failed"
+                results.append(exc)
+                rows.append(None)
+                continue
+            prepared = _prepared(conversation, contact, mail, message_id, data, extra)
+            if row is None:
+                rows.append(_new_values(conversation, contact, mail, message_id))
+            else:
+                row.status = MessageStatus.QUEUED
+                row.extra = _claimed(row.extra, mail)
+                prepared.row_id = row.id
+                rows.append(row)
+            results.append(prepared)
+        new = [r for r in rows if isinstance(r, dict)]
+        if new:
+            # One multi-row INSERT (no RETURNING: SQLite would send one statement per row to
+            # tell the ids apart), then the ids by their unique Message-ID.
+            session.execute(insert(Message), new)
+            ids_of = {
+                provider_id: row_id
+                for provider_id, row_id in session.execute(
+                    select(Message.provider_id, Message.id).where(
+                        Message.provider_id.in_([r["provider_id"] for r in new])
+                    )
+                )
+            }
+            for result in results:
+                if isinstance(result, PreparedMail) and not result.row_id:
+                    result.row_id = ids_of.get(result.message_id, 0)
+        session.flush()
+        return results
+
+    def _compose_one(
+        self,
+        session: Session,
+        conversation: Conversation,
+        contact: Contact,
+        mail: OutboundMail,
+        message_id: str,
+        thread: _Thread,
+        templates: Templates,
+        memo: dict[str, str],
+    ) -> tuple[bytes, dict[str, object]]:
+        """A discreet e-mail composes from memory; one with details writes its links, undone
+        by a savepoint if composing then fails, so the batch's other e-mails go on."""
+        if mail.discreet:
+            return self._compose(
+                session,
+                conversation,
+                contact,
+                mail,
+                message_id,
+                thread=thread,
+                templates=templates,
+                memo=memo,
+            )
+        with session.begin_nested():
+            return self._compose(
+                session,
+                conversation,
+                contact,
+                mail,
+                message_id,
+                thread=thread,
+                templates=templates,
+                memo=memo,
+            )
+
+    def deliver(self, mail: PreparedMail) -> None:
+        """One SMTP exchange over the transport's reused connection (its per-domain cap and
+        reconnection apply); the outcome is kept on `mail` for `record_mails`."""
+        try:
+            receipt = self.transport.send(self.settings.mail_from, mail.recipient, mail.data)
+        except DeliveryError as exc:
+            exc.message_id = mail.row_id
+            mail.error = exc
+            raise
+        mail.sent_at = utcnow()
+        mail.smtp_code, mail.smtp_response = receipt.code, receipt.response
+        # The bytes are kept at once, by a writer thread while the next e-mail goes out (the
+        # file's creation cost a sixth of an SMTP exchange); `record_mails` waits for them.
+        self._proofs.write(_eml_path(self.settings, mail.data), mail.data)
+
+    def record_mails(self, session: Session, mails: list[PreparedMail]) -> None:
+        """The batch's outcomes in a few statements: the rows (sent with their proof, or failed
+        with the error), the conversations' last message time, one `mail.sent` audit each."""
+        self._proofs.wait()  # every `.eml` written before its name is recorded as the proof
+        rows: list[dict[str, Any]] = []
+        conversations: dict[int, Any] = {}
+        events: list[dict[str, Any]] = []
+        for mail in mails:
+            if mail.already_sent:
+                continue
+            if mail.error is not None:
+                exc = mail.error
+                rows.append(
+                    {
+                        "id": mail.row_id,
+                        "status": MessageStatus.FAILED,
+                        "error_code": exc.code,
+                        "extra": {
+                            **mail.extra,
+                            "retryable": exc.retryable,
+                            "error": str(exc)[:300],
+                        },
+                    }
+                )
+                if not exc.retryable:
+                    contact = session.get(Contact, mail.contact_id)
+                    assert contact is not None
+                    contacts.record_failure(
+                        session, contact, error_code=exc.code, reference=mail.message_id
+                    )
+                continue
+            if mail.sent_at is None:
+                continue  # not sent (the caller stopped before it): left as claimed
+            digest = hashlib.sha256(mail.data).hexdigest()
+            rows.append(
+                {
+                    "id": mail.row_id,
+                    "status": MessageStatus.SENT,
+                    "error_code": None,
+                    "extra": {
+                        **mail.extra,
+                        "smtp_code": mail.smtp_code,
+                        "smtp_response": (mail.smtp_response or "")[:300],
+                        "sha256": digest,
+                        "size": len(mail.data),
+                        "sent_at": mail.sent_at.isoformat(),
+                        "eml": f"{digest}.eml",
+                    },
+                }
+            )
+            conversations[mail.conversation_id] = mail.sent_at
+            events.append(
+                audit.event_values(
+                    actor="system" if mail.author != Author.COLLECTOR else "collector",
+                    action="mail.sent",
+                    entity_type=Message.__tablename__,
+                    entity_id=mail.row_id,
+                    debtor_id=mail.debtor_id,
+                    message_id=mail.message_id,
+                    sha256=digest,
+                    smtp_response=(mail.smtp_response or "")[:120],
+                )
+            )
+        if rows:
+            session.execute(update(Message), rows)
+        if conversations:
+            session.execute(
+                update(Conversation),
+                [{"id": i, "last_message_at": at} for i, at in conversations.items()],
+            )
+        audit.record_many(session, events)
 
     def _compose(
         self,
@@ -239,11 +401,19 @@ class SmtpMailGateway:
         contact: Contact,
         mail: OutboundMail,
         message_id: str,
+        *,
+        thread: _Thread | None = None,
+        templates: Templates | None = None,
+        memo: dict[str, str] | None = None,
     ) -> tuple[bytes, dict[str, object]]:
+        """The e-mail's exact bytes and what its row keeps; a batch passes the `thread` and
+        the wording (`templates`) it read for all its e-mails at once, and the `memo` of the
+        wording it rendered (`compose.word`)."""
         settings = self.settings
         debtor = session.get(Debtor, conversation.debtor_id) if conversation.debtor_id else None
         language = conversation.language
-        thread = _thread(session, conversation, message_id)
+        if thread is None:
+            thread = _thread(session, conversation, message_id)
         invoices: list[Invoice] = []
         attachments: list[Attachment] = []
         letter_reference = None
@@ -300,6 +470,8 @@ class SmtpMailGateway:
             letter_reference=letter_reference,
             unsubscribe_url=unsubscribe_url,
             with_legal=mail.stage is not None and not mail.discreet,
+            templates=templates,
+            memo=memo,
         )
         if mail.stage is not None:
             auto_submitted: str | None = "auto-generated"
@@ -317,7 +489,7 @@ class SmtpMailGateway:
             auto_submitted=auto_submitted,
             attachments=tuple(attachments),
         )
-        data = to_bytes(build(parts, envelope, settings), settings)
+        data = message_bytes(parts, envelope, settings)
         extra: dict[str, object] = {
             "message_id": message_id,
             "subject": parts.subject,
@@ -326,6 +498,25 @@ class SmtpMailGateway:
             "dkim": bool(settings.dkim_private_key_path),
         }
         return data, extra
+
+
+class _ProofWriter:
+    """Writes the `.eml` proofs of a batch on one thread of its own, in order, while the SMTP
+    exchanges go on; `wait` returns once all are on disk, or raises the first failure."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: list[Future[Path]] = []
+
+    def write(self, path: Path, data: bytes) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eml")
+        self._pending.append(self._pool.submit(write_private, path, data))
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
 
 
 class _Thread:
@@ -339,17 +530,30 @@ class _Thread:
 
 def _thread(session: Session, conversation: Conversation, own_id: str) -> _Thread:
     """The conversation's earlier e-mails: the latest is answered, all are referenced."""
-    rows = session.execute(
-        select(Message.provider_id, Message.direction, Message.extra)
+    return _thread_of(_thread_rows(session, [conversation.id]).get(conversation.id, []), own_id)
+
+
+def _thread_rows(session: Session, conversation_ids: list[int]) -> dict[int, list[Any]]:
+    """The e-mails of these conversations that a new one would thread under, oldest first
+    (one query for a whole batch)."""
+    rows: dict[int, list[Any]] = {}
+    for row in session.execute(
+        select(Message.conversation_id, Message.provider_id, Message.direction, Message.extra)
         .where(
-            Message.conversation_id == conversation.id,
+            Message.conversation_id.in_(conversation_ids),
             Message.channel == Channel.EMAIL,
             Message.provider_id.is_not(None),
-            Message.provider_id != own_id,
             Message.status != MessageStatus.FAILED,
         )
         .order_by(Message.id)
-    ).all()
+    ):
+        rows.setdefault(row.conversation_id, []).append(row)
+    return rows
+
+
+def _thread_of(all_rows: list[Any], own_id: str) -> _Thread:
+    """The thread from a conversation's e-mails, leaving out the one being sent."""
+    rows = [r for r in all_rows if r.provider_id != own_id]
     ids = [r.provider_id for r in rows if r.provider_id]
     inbound = [r for r in rows if r.direction == Direction.INBOUND]
     subject = None
@@ -360,6 +564,98 @@ def _thread(session: Session, conversation: Conversation, own_id: str) -> _Threa
         references=tuple(ids[-MAX_REFERENCES:]),
         subject=str(subject) if subject else None,
     )
+
+
+def _claim_existing(
+    session: Session, existing: Message, mail: OutboundMail, message_id: str
+) -> Message:
+    """A row already carries this Message-ID: sent → returned, nothing goes out again; failed
+    with a retryable error → claimed again by a conditional UPDATE (one retry sends); anything
+    else (queued: another sender, or a dead one) → refused as an unknown outcome."""
+    if existing.status in SENT_STATES:
+        log.info("e-mail %s already sent: not sending again", message_id)
+        return existing
+    retryable = existing.status == MessageStatus.FAILED and bool(
+        (existing.extra or {}).get("retryable")
+    )
+    if retryable:
+        taken = session.execute(
+            update(Message)
+            .where(Message.id == existing.id, Message.status == MessageStatus.FAILED)
+            .values(status=MessageStatus.QUEUED)
+            .returning(Message.id),
+            execution_options={"synchronize_session": False},
+        ).first()
+        if taken is not None:
+            session.refresh(existing)
+            existing.extra = _claimed(existing.extra, mail)
+            return existing
+    raise DeliveryError(
+        f"e-mail {message_id} was already attempted ({existing.status}): its outcome is "
+        "unknown or final, it is not sent again",
+        retryable=False,
+        code="mail_already_attempted",
+    )
+
+
+def _new_row(conversation: Conversation, contact: Contact, mail: OutboundMail) -> Message:
+    """The outbound row an e-mail is stored as (its Message-ID and status set by the claim)."""
+    return Message(
+        conversation_id=conversation.id,
+        direction=Direction.OUTBOUND,
+        channel=Channel.EMAIL,
+        author=mail.author,
+        body="\n\n".join(mail.paragraphs),
+        address=contact.address,
+        created_at=utcnow(),
+    )
+
+
+def _new_values(
+    conversation: Conversation, contact: Contact, mail: OutboundMail, message_id: str
+) -> dict[str, Any]:
+    """The columns of a new outbound row, claimed (`queued`) under its Message-ID, for a
+    multi-row INSERT: what `_new_row` and the claim of `_claim` give one e-mail."""
+    return {
+        "conversation_id": conversation.id,
+        "direction": Direction.OUTBOUND,
+        "channel": Channel.EMAIL,
+        "author": mail.author,
+        "body": "\n\n".join(mail.paragraphs),
+        "address": contact.address,
+        "created_at": utcnow(),
+        "provider_id": message_id,
+        "status": MessageStatus.QUEUED,
+        "extra": _claimed(None, mail),
+    }
+
+
+def _prepared(
+    conversation: Conversation,
+    contact: Contact,
+    mail: OutboundMail,
+    message_id: str,
+    data: bytes,
+    extra: dict[str, object],
+) -> PreparedMail:
+    """What the SMTP exchange and the proof need, copied out of the ORM objects."""
+    return PreparedMail(
+        message_id=message_id,
+        row_id=0,
+        conversation_id=conversation.id,
+        debtor_id=conversation.debtor_id,
+        contact_id=contact.id,
+        recipient=contact.address,
+        data=data,
+        extra=extra,
+        author=mail.author,
+    )
+
+
+def _eml_path(settings: Settings, data: bytes) -> Path:
+    """Where the exact bytes sent are kept: named by their SHA-256."""
+    digest = hashlib.sha256(data).hexdigest()
+    return private_dir(sent_mail_dir(settings.var_dir)) / f"{digest}.eml"
 
 
 def _claimed(extra: dict[str, Any] | None, mail: OutboundMail) -> dict[str, Any]:

@@ -3,10 +3,11 @@
     python bench/mail/run.py [--mails 2000] [--rounds 3] [--append BENCHMARKS.md]
 
 Both sides send to the same local aiosmtpd sink (tests/mail/sink.py) on 127.0.0.1, in one run.
-The Relance side is the production path for a due e-mail reminder: `Dispatcher.run` claims each
-group, re-checks the invoices and every compliance rule, renders the reminder (plain + HTML, the
-invoice PDF, headers, List-Unsubscribe), claims the outbound row, sends it through
-`SmtpMailGateway` (one reused connection) and keeps the proof (SHA-256, SMTP answer, `.eml`).
+The Relance side is the production path for due e-mail reminders: `Dispatcher.run` hands them to
+the batched e-mail path (relance/dunning/email_batch.py, `Dispatcher.mail_batch` groups at a
+time), which claims the groups, re-checks the invoices and every compliance rule, renders each
+reminder (plain + HTML, headers, List-Unsubscribe), commits the outbound rows, sends them through
+`SmtpMailGateway` (one reused connection) and keeps the proofs (SHA-256, SMTP answer, `.eml`).
 SQLite, an assistant that answers at once (Rasa is left out). The peer is a bare smtplib loop
 sending the very bytes the sink received from the Relance side, over one connection. Each round
 dispatches a fresh set of reminders, then replays them bare; throughput is messages per second,
@@ -62,7 +63,7 @@ def main() -> int:
     from mail.gateway import SmtpMailGateway
     from relance.db.base import Base
     from relance.db.session import make_engine
-    from relance.dunning.dispatcher import Dispatcher
+    from relance.dunning.dispatcher import MAIL_BATCH, Dispatcher
     from relance.settings import get_settings
     from tests.mail.helpers import plan_email_reminders
     from tests.relance.dunning.helpers import FakeAssistant, FakeGateway
@@ -119,6 +120,8 @@ def main() -> int:
         bare_rates.append(bare_pass())
     sink.stop()
     per_mail = counts[-1].per(args.mails)
+    batches = -(-args.mails // MAIL_BATCH)
+    per_batch = counts[-1].per(batches)
     relance = statistics.median(relance_rates)
     bare = statistics.median(bare_rates)
     commit = subprocess.run(
@@ -141,9 +144,10 @@ def main() -> int:
         "",
         f"**Ratio Relance / bare smtplib (medians): {relance / bare:.1%}** (aim ≥ 50%).",
         "",
-        f"Per e-mail on the Relance side: {per_mail['queries']:.1f} SQL queries, "
-        f"{per_mail['commits']:.1f} commits of which {per_mail['writing_commits']:.1f} wrote "
-        f"(an fsync each). Load average at the end: {_load()}.",
+        f"Per e-mail on the Relance side: {per_mail['queries']:.2f} SQL queries, "
+        f"{per_mail['commits']:.3f} commits of which {per_mail['writing_commits']:.3f} wrote "
+        f"(an fsync each); per batch of {MAIL_BATCH}: {per_batch['queries']:.1f} queries, "
+        f"{per_batch['writing_commits']:.1f} writing commits. Load average at the end: {_load()}.",
         "",
     ]
     print("\n".join(lines))

@@ -59,6 +59,24 @@ class Decision:
         return "; ".join(f"{b.code}: {b.explanation}" for b in self.blocks)
 
 
+@dataclass(frozen=True)
+class ContactFacts:
+    """What the rules need to know from the database about one debtor, read beforehand.
+
+    `check_contact` reads them for one debtor; the batched e-mail dispatch reads them for a
+    whole batch with a few IN-queries (`load_contact_facts`). Both then apply the very same
+    rules (`decide_contact`), so the two paths cannot drift apart.
+    """
+
+    conversation_mode: str | None = None  # None: no conversation yet
+    identity_verified: bool = False
+    has_outbound: bool = False
+    inbound_addresses: frozenset[str] = frozenset()
+    # When each recent dunning contact (group, not legal) was first sent, oldest first.
+    sent_times: tuple[datetime, ...] = ()
+    call_blocks: tuple[Block, ...] = ()  # Regulation F and the like: voice only
+
+
 def check_contact(
     session: Session,
     *,
@@ -69,6 +87,39 @@ def check_contact(
     policy: Policy,
 ) -> Decision:
     """Every rule that applies to contacting `debtor` on `channel` at `now`."""
+    conversation = session.scalars(
+        select(Conversation).where(Conversation.debtor_id == debtor.id)
+    ).first()
+    since = now - timedelta(days=policy.contact.per_days)
+    facts = ContactFacts(
+        conversation_mode=conversation.mode if conversation is not None else None,
+        identity_verified=conversation is not None
+        and conversation.identity_verified_at is not None,
+        has_outbound=_has_outbound(session, conversation),
+        inbound_addresses=_spoken_from(session, conversation, contact),
+        sent_times=_sent_times(session, [debtor.id], since).get(debtor.id, ()),
+        call_blocks=tuple(
+            _call_blocks(session, debtor, now, profile_for(debtor.jurisdiction))
+            if channel == Channel.VOICE
+            else ()
+        ),
+    )
+    return decide_contact(
+        facts, debtor=debtor, contact=contact, channel=channel, now=now, policy=policy
+    )
+
+
+def decide_contact(
+    facts: ContactFacts,
+    *,
+    debtor: Debtor,
+    contact: Contact | None,
+    channel: str,
+    now: datetime,
+    policy: Policy,
+) -> Decision:
+    """The rules themselves, on facts already read: no database access, so a batch can judge
+    each of its debtors in memory, and judge a send again after a wait at no cost."""
     profile = profile_for(debtor.jurisdiction)
     # Messages and calls only inside the debtor's chosen hours too (cut to the legal windows).
     hours = contact_profile(debtor.jurisdiction, debtor.contact_from, debtor.contact_until)
@@ -78,21 +129,72 @@ def check_contact(
         blocks.extend(_contact_point_blocks(contact, channel))
         place = locate(debtor)  # every plausible zone, the address's holiday calendar
         blocks.extend(_window_blocks(hours, now, place, profile.code))
-    conversation = session.scalars(
-        select(Conversation).where(Conversation.debtor_id == debtor.id)
-    ).first()
-    if conversation is not None and conversation.mode == ConversationMode.HUMAN:
+    if facts.conversation_mode == ConversationMode.HUMAN:
         blocks.append(Block("handed_off", "a collector owns the conversation"))
-    blocks.extend(_pressure_blocks(session, debtor, now, policy))
+    blocks.extend(_pressure_blocks(facts.sent_times, now, policy))
     if channel == Channel.VOICE:
-        blocks.extend(_call_blocks(session, debtor, now, profile))
-    decision.disclose_ai = not _has_outbound(session, conversation)
-    decision.may_disclose_details = (
-        conversation is not None
-        and conversation.identity_verified_at is not None
-        and _has_spoken_from(session, conversation, contact)
+        blocks.extend(facts.call_blocks)
+    decision.disclose_ai = not facts.has_outbound
+    decision.may_disclose_details = facts.identity_verified and _has_spoken_from(
+        facts.inbound_addresses, contact
     )
     return decision
+
+
+def load_contact_facts(
+    session: Session, debtor_ids: list[int], *, since: datetime
+) -> dict[int, ContactFacts]:
+    """`ContactFacts` for many debtors at once (four IN-queries, whatever their number), for
+    judging e-mails: no voice facts. `since`: the earliest start of the pressure rules' period
+    among the sends to judge (a fact older than a send's own period is ignored by the rule)."""
+    conversations: dict[int | None, tuple[int | None, str | None, bool]] = {
+        debtor_id: (conversation_id, mode, verified)
+        for conversation_id, debtor_id, mode, verified in session.execute(
+            select(
+                Conversation.id,
+                Conversation.debtor_id,
+                Conversation.mode,
+                Conversation.identity_verified_at.is_not(None),
+            ).where(Conversation.debtor_id.in_(debtor_ids))
+        )
+    }
+    conversation_ids = [c[0] for c in conversations.values()]
+    outbound: set[int] = set()
+    inbound: dict[int, set[str]] = {}
+    if conversation_ids:
+        outbound = set(
+            session.scalars(
+                select(Message.conversation_id)
+                .where(
+                    Message.conversation_id.in_(conversation_ids),
+                    Message.direction == Direction.OUTBOUND,
+                )
+                .distinct()
+            )
+        )
+        for conversation_id, address in session.execute(
+            select(Message.conversation_id, Message.address)
+            .where(
+                Message.conversation_id.in_(conversation_ids),
+                Message.direction == Direction.INBOUND,
+                Message.address.is_not(None),
+            )
+            .distinct()
+        ):
+            if address is not None:
+                inbound.setdefault(conversation_id, set()).add(address)
+    sent = _sent_times(session, debtor_ids, since)
+    facts = {}
+    for debtor_id in debtor_ids:
+        known, mode, verified = conversations.get(debtor_id, (None, None, False))
+        facts[debtor_id] = ContactFacts(
+            conversation_mode=mode,
+            identity_verified=bool(verified),
+            has_outbound=known in outbound,
+            inbound_addresses=frozenset(inbound.get(known or 0, ())),
+            sent_times=sent.get(debtor_id, ()),
+        )
+    return facts
 
 
 def check_unknown_address(
@@ -158,23 +260,34 @@ def _contact_point_blocks(contact: Contact | None, channel: str) -> list[Block]:
     return blocks
 
 
-def _pressure_blocks(
-    session: Session, debtor: Debtor, now: datetime, policy: Policy
-) -> list[Block]:
-    """Frequency cap and minimum gap between two dunning contacts to one debtor."""
-    rules = policy.contact
-    since = now - timedelta(days=rules.per_days)
+def _sent_times(
+    session: Session, debtor_ids: list[int], since: datetime
+) -> dict[int, tuple[datetime, ...]]:
+    """Per debtor, when each dunning contact since `since` was first sent, oldest first."""
     rows = session.execute(
-        select(DunningAction.group_key, func.min(DunningAction.sent_at))
+        select(DunningAction.debtor_id, DunningAction.group_key, func.min(DunningAction.sent_at))
         .where(
-            DunningAction.debtor_id == debtor.id,
+            DunningAction.debtor_id.in_(debtor_ids),
             DunningAction.status == "sent",
             DunningAction.sent_at >= since,
             DunningAction.kind != "legal",
         )
-        .group_by(DunningAction.group_key)
+        .group_by(DunningAction.debtor_id, DunningAction.group_key)
     ).all()
-    sent = sorted(t for _, t in rows if t is not None)
+    times: dict[int, list[datetime]] = {}
+    for debtor_id, _group, first in rows:
+        if first is not None:
+            times.setdefault(debtor_id, []).append(first)
+    return {debtor_id: tuple(sorted(t)) for debtor_id, t in times.items()}
+
+
+def _pressure_blocks(
+    sent_times: tuple[datetime, ...], now: datetime, policy: Policy
+) -> list[Block]:
+    """Frequency cap and minimum gap between two dunning contacts to one debtor."""
+    rules = policy.contact
+    since = now - timedelta(days=rules.per_days)
+    sent = [t for t in sent_times if t >= since]
     blocks = []
     if len(sent) >= rules.max_contacts:
         until = sent[len(sent) - rules.max_contacts] + timedelta(days=rules.per_days)
@@ -270,16 +383,17 @@ def _has_outbound(session: Session, conversation: Conversation | None) -> bool:
     )
 
 
-def _has_spoken_from(
+def _spoken_from(
     session: Session, conversation: Conversation | None, contact: Contact | None
-) -> bool:
-    """Debt details go only to an address the debtor has already answered from."""
-    if conversation is None or contact is None or contact.status != ContactStatus.OK:
-        return False
+) -> frozenset[str]:
+    """The contact's addresses (plain and WhatsApp) the debtor has written from, if any."""
+    if conversation is None or contact is None:
+        return frozenset()
     address = contact.address.removeprefix("whatsapp:")
-    return (
-        session.scalar(
-            select(Message.id)
+    return frozenset(
+        a
+        for a in session.scalars(
+            select(Message.address)
             .where(
                 Message.conversation_id == conversation.id,
                 Message.direction == Direction.INBOUND,
@@ -287,5 +401,13 @@ def _has_spoken_from(
             )
             .limit(1)
         )
-        is not None
+        if a is not None
     )
+
+
+def _has_spoken_from(inbound_addresses: frozenset[str], contact: Contact | None) -> bool:
+    """Debt details go only to an address the debtor has already answered from."""
+    if contact is None or contact.status != ContactStatus.OK:
+        return False
+    address = contact.address.removeprefix("whatsapp:")
+    return address in inbound_addresses or f"whatsapp:{address}" in inbound_addresses

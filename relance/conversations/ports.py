@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Protocol
+from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy.orm import Session
 
@@ -106,6 +107,49 @@ class MailGateway(Protocol):
         detail), byte for byte: its first send and the reply retry's. Commits the caller's
         work first (no transaction is open during the SMTP exchange). Returns the server's
         answer; raises DeliveryError."""
+        ...
+
+
+@dataclass
+class PreparedMail:
+    """One e-mail of a batch, composed, its outbound row written (the caller commits it before
+    `deliver`): plain values only, so nothing reads the database during the SMTP exchange."""
+
+    message_id: str  # the Message-ID header
+    row_id: int  # the outbound Message row
+    conversation_id: int
+    debtor_id: int | None
+    contact_id: int
+    recipient: str
+    data: bytes
+    extra: dict[str, object]
+    author: str
+    already_sent: bool = False  # an earlier run sent it: nothing goes out again
+    smtp_code: int | None = None
+    smtp_response: str | None = None
+    sent_at: datetime | None = None
+    error: DeliveryError | None = None
+
+
+@runtime_checkable
+class BatchMailGateway(MailGateway, Protocol):
+    """A mail gateway that sends many e-mails with one transaction before SMTP and one after
+    (the dunning dispatcher's e-mail batches) instead of several per e-mail."""
+
+    def prepare_mails(
+        self, session: Session, items: list[tuple[Conversation, Contact, OutboundMail]]
+    ) -> list[PreparedMail | Exception]:
+        """Claim and compose each e-mail (the rows flushed, not committed): a PreparedMail, or
+        the error that stopped it (a DeliveryError for an e-mail already attempted)."""
+        ...
+
+    def deliver(self, mail: PreparedMail) -> None:
+        """Send one prepared e-mail over SMTP (no database access); sets its `smtp_*` and
+        `sent_at`, or `error` to the DeliveryError, which is also raised."""
+        ...
+
+    def record_mails(self, session: Session, mails: list[PreparedMail]) -> None:
+        """Keep the proof of the e-mails sent and the errors of the others (not committed)."""
         ...
 
 

@@ -2,8 +2,9 @@
 
 It keeps every message with its envelope, answers DATA with a queue id like a real MTA, and
 can be told to answer the next messages with an error (`fail_next`), to take its time over
-DATA like a slow server (`slow_seconds`; `in_data` says an exchange is under way, `data_started`
-is set when one begins) or to count connections.
+DATA like a slow server (`slow_seconds`; or `hold`: until a test sets that event, so what the
+test does during the exchange never races its end; `in_data` says an exchange is under way,
+`data_started` is set when one begins) or to count connections.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from email.policy import default as default_policy
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+# The longest a held DATA waits: a test that never releases it fails instead of hanging.
+HOLD_LIMIT = 30.0
 
 
 @dataclass
@@ -40,6 +44,7 @@ class Sink:
     fail_next: list[str] = field(default_factory=list)  # SMTP answers for the next DATAs
     connections: int = 0
     slow_seconds: float = 0.0  # how long DATA takes before the answer
+    hold: threading.Event | None = None  # DATA answers once it is set (at most HOLD_LIMIT)
     in_data: bool = False
     data_started: threading.Event = field(default_factory=threading.Event)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
@@ -51,6 +56,8 @@ class Sink:
         try:
             if self.slow_seconds:
                 await asyncio.sleep(self.slow_seconds)
+            if self.hold is not None:
+                await asyncio.to_thread(self.hold.wait, HOLD_LIMIT)
             if self.fail_next:
                 return self.fail_next.pop(0)
             self.received.append(

@@ -2,17 +2,20 @@
 
 Every SQLite transaction starts with BEGIN IMMEDIATE (the file's write lock), so a send made
 inside an open transaction keeps every webhook, the console and the actions waiting until the
-mail server answers. Each path that sends e-mail runs here against a sink that takes a second
-over DATA, while another connection writes with a short busy timeout: the write must go through
-during the exchange. The answer to an unknown sender used to be sent inside the request's
-transaction (after the Message-ID claim and the audit row were written), so it failed here.
+mail server answers. Each path that sends e-mail runs here against a sink that holds DATA
+unanswered until another connection, once the exchange has begun, has tried to write with a
+short busy timeout: the write must go through during the exchange. The server answers only after
+the write's outcome is known, so a sender holding the lock through SMTP can never release it in
+time (the write fails "database is locked"), and a loaded machine cannot make the exchange end
+before the write is tried (it did with a one-second sleep: the test failed now and then). The
+answer to an unknown sender used to be sent inside the request's transaction (after the
+Message-ID claim and the audit row were written), so it failed here.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -48,51 +51,54 @@ from tests.support.reply_retries import open_at
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday, 11:00 in Paris
 STRANGER = "comptable@autre.example"
-SMTP_SECONDS = 1.0  # the slow server's DATA
-WRITER_TIMEOUT = 0.25  # the other writer's busy timeout: far shorter than the exchange
+WRITER_TIMEOUT = 0.25  # the other writer's busy timeout (the exchange waits for its outcome)
 
 Act = Callable[[], object]
 
 
 class ConcurrentWriter:
-    """Another process's webhook: once the SMTP server has the message, it writes."""
+    """Another process's webhook: once the SMTP server has the message, it writes; the server
+    answers DATA only after that (`release`)."""
 
     def __init__(self, database: Path, sink: Sink) -> None:
         self.database, self.sink = database, sink
         self.outcome = "no SMTP exchange began"
         self.during_smtp = False
-        self.waited = 0.0
+        self.release = threading.Event()
         self._thread = threading.Thread(target=self._write, daemon=True)
 
     def _write(self) -> None:
-        if not self.sink.data_started.wait(30):
-            return
-        started = time.monotonic()
-        connection = sqlite3.connect(self.database, timeout=WRITER_TIMEOUT, isolation_level=None)
         try:
-            connection.execute("BEGIN IMMEDIATE")  # "database is locked" if the lock is held
-            connection.execute("UPDATE debtors SET name = name")
-            connection.execute("COMMIT")
-            self.outcome, self.during_smtp = "written", self.sink.in_data
-        except sqlite3.OperationalError as exc:
-            self.outcome = str(exc)
+            if not self.sink.data_started.wait(30):
+                return
+            connection = sqlite3.connect(
+                self.database, timeout=WRITER_TIMEOUT, isolation_level=None
+            )
+            try:
+                connection.execute("BEGIN IMMEDIATE")  # "database is locked" if the lock is held
+                connection.execute("UPDATE debtors SET name = name")
+                connection.execute("COMMIT")
+                self.outcome, self.during_smtp = "written", self.sink.in_data
+            except sqlite3.OperationalError as exc:
+                self.outcome = str(exc)
+            finally:
+                connection.close()
         finally:
-            self.waited = time.monotonic() - started
-            connection.close()
+            self.release.set()  # the server may answer now
 
 
 @contextmanager
 def writing_during_smtp(database: Path, sink: Sink) -> Iterator[ConcurrentWriter]:
-    sink.slow_seconds = SMTP_SECONDS
     sink.data_started.clear()
     writer = ConcurrentWriter(database, sink)
+    sink.hold = writer.release
     writer._thread.start()
     try:
         yield writer
     finally:
         sink.data_started.set()  # a path that sent nothing must not leave the thread waiting
         writer._thread.join(30)
-        sink.slow_seconds = 0.0
+        sink.hold = None
 
 
 @pytest.fixture
@@ -257,4 +263,4 @@ def test_a_webhook_writes_while_the_smtp_server_is_slow(
         assert act()
     assert len(sink.received) == received + 1  # the path did send, through the slow server
     assert writer.outcome == "written", f"{path}: the write waited for SMTP ({writer.outcome})"
-    assert writer.during_smtp and writer.waited < SMTP_SECONDS / 2
+    assert writer.during_smtp

@@ -123,7 +123,9 @@ def test_the_local_render_states_the_overdue_amount_and_its_link_asks_for_it(
     _group(db, debtor, (overdue, "friendly"))
     [body] = _dispatch_locally(db)
     assert "100,00" in body or "100.00" in body, body
-    assert "600" not in body and "500" not in body and later.number not in body, body
+    # Amounts as written (the factory's numbers and the link's token may hold "500" or "600").
+    assert not any(a in body for a in ("600,00", "500,00", "600.00", "500.00")), body
+    assert later.number not in body, body
     db.expire_all()
     [link] = db.scalars(select(PaymentLink).where(PaymentLink.debtor_id == debtor.id))
     # the page the debtor opens asks for what the reminder said, not 600 €
