@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from email.parser import BytesParser
 from email.policy import default as default_policy
 from pathlib import Path
@@ -284,18 +285,7 @@ class SmtpMailGateway:
     ) -> tuple[bytes, dict[str, object]]:
         """A discreet e-mail composes from memory; one with details writes its links, undone
         by a savepoint if composing then fails, so the batch's other e-mails go on."""
-        if mail.discreet:
-            return self._compose(
-                session,
-                conversation,
-                contact,
-                mail,
-                message_id,
-                thread=thread,
-                templates=templates,
-                memo=memo,
-            )
-        with session.begin_nested():
+        with nullcontext() if mail.discreet else session.begin_nested():
             return self._compose(
                 session,
                 conversation,

@@ -377,14 +377,7 @@ def sandbox_complete(
                 number=typed,
             )
     for event in sandbox_events(link, session_id, test_card):
-        payload = json.dumps(event).encode()
-        webhooks.process(
-            db,
-            payload,
-            signature_header(payload, settings.stripe_webhook_secret),
-            secret=settings.stripe_webhook_secret,
-            provider=provider,
-        )
+        _deliver_signed(db, event, settings, provider)
     if not test_card.declines:
         return RedirectResponse(success, status_code=303, headers=PAGE_HEADERS)
     again = urlencode(
@@ -410,6 +403,21 @@ def _mandate_language(db: Session, saved: SavedPaymentMethod | None, request: Re
     if debtor is not None:
         return language_of(debtor.language)
     return language_of(request.headers.get("accept-language"))
+
+
+def _deliver_signed(
+    db: Session, event: dict[str, Any], settings: Settings, provider: PaymentProvider
+) -> None:
+    """A sandbox event goes through the Stripe webhook's own path, signed with the webhook
+    secret, so what the sandbox shows is what a real Stripe event would have done."""
+    payload = json.dumps(event).encode()
+    webhooks.process(
+        db,
+        payload,
+        signature_header(payload, settings.stripe_webhook_secret),
+        secret=settings.stripe_webhook_secret,
+        provider=provider,
+    )
 
 
 def _safe_return(settings: Settings, url: str) -> str | None:
@@ -506,14 +514,8 @@ def sandbox_mandate_accept(
             iban=iban,
             outcome=outcome,
         )
-    event = setup_succeeded_event(setup_id, saved, outcome=outcome, last4=last4)
-    payload = json.dumps(event).encode()
-    webhooks.process(
-        db,
-        payload,
-        signature_header(payload, settings.stripe_webhook_secret),
-        secret=settings.stripe_webhook_secret,
-        provider=provider,
+    _deliver_signed(
+        db, setup_succeeded_event(setup_id, saved, outcome=outcome, last4=last4), settings, provider
     )
     target = _safe_return(settings, return_url)
     if target is None:
@@ -601,15 +603,7 @@ def sandbox_card_accept(
             400,
             number=number,
         )
-    event = setup_succeeded_event(setup_id, saved, card=digits)
-    payload = json.dumps(event).encode()
-    webhooks.process(
-        db,
-        payload,
-        signature_header(payload, settings.stripe_webhook_secret),
-        secret=settings.stripe_webhook_secret,
-        provider=provider,
-    )
+    _deliver_signed(db, setup_succeeded_event(setup_id, saved, card=digits), settings, provider)
     target = _safe_return(settings, return_url)
     if target is None:
         return _mandate_message(language, "card_done", 200)
