@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from email.parser import BytesParser
@@ -310,12 +311,14 @@ class SmtpMailGateway:
         mail.smtp_code, mail.smtp_response = receipt.code, receipt.response
         # The bytes are kept at once, by a writer thread while the next e-mail goes out (the
         # file's creation cost a sixth of an SMTP exchange); `record_mails` waits for them.
-        self._proofs.write(_eml_path(self.settings, mail.data), mail.data)
+        self._proofs.write(mail.row_id, _eml_path(self.settings, mail.data), mail.data)
 
     def record_mails(self, session: Session, mails: list[PreparedMail]) -> None:
         """The batch's outcomes in a few statements: the rows (sent with their proof, or failed
         with the error), the conversations' last message time, one `mail.sent` audit each."""
-        self._proofs.wait()  # every `.eml` written before its name is recorded as the proof
+        # Every `.eml` of these mails written before its name is recorded as the proof (the
+        # next batch's may still be on their way: the dispatcher sends while it records).
+        self._proofs.wait([m.row_id for m in mails])
         rows: list[dict[str, Any]] = []
         conversations: dict[int, Any] = {}
         events: list[dict[str, Any]] = []
@@ -491,21 +494,25 @@ class SmtpMailGateway:
 
 
 class _ProofWriter:
-    """Writes the `.eml` proofs of a batch on one thread of its own, in order, while the SMTP
-    exchanges go on; `wait` returns once all are on disk, or raises the first failure."""
+    """Writes the `.eml` proofs on one thread of its own, in order, while the SMTP exchanges go
+    on; `wait` returns once those of the given mails are on disk, or raises the first failure.
+    Thread-safe: one batch's proofs are written while the previous batch's are waited for."""
 
     def __init__(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
-        self._pending: list[Future[Path]] = []
+        self._pending: dict[int, Future[Path]] = {}  # by outbound row id
+        self._lock = threading.Lock()
 
-    def write(self, path: Path, data: bytes) -> None:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eml")
-        self._pending.append(self._pool.submit(write_private, path, data))
+    def write(self, row_id: int, path: Path, data: bytes) -> None:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eml")
+            self._pending[row_id] = self._pool.submit(write_private, path, data)
 
-    def wait(self) -> None:
-        pending, self._pending = self._pending, []
-        for future in pending:
+    def wait(self, row_ids: list[int]) -> None:
+        with self._lock:
+            futures = [f for f in (self._pending.pop(i, None) for i in row_ids) if f is not None]
+        for future in futures:
             future.result()
 
 

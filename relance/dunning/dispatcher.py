@@ -14,15 +14,13 @@ For each group (one debtor, one day) it
 
 from __future__ import annotations
 
-import gc
 import logging
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import event, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -78,14 +76,18 @@ from relance.policy.schema import Policy, Stage
 from relance.policy.service import active_policy
 from relance.rasa_client import AssistantUnavailable
 
+if TYPE_CHECKING:
+    from relance.dunning.email_batch import EmailBatch, Prepared
+
 log = logging.getLogger(__name__)
 
 REMINDER_INTENT = "EXTERNAL_reminder"
 NOTICE_SUFFIX = "_notice"
 EXPERIMENTS_TTL_SECONDS = 60.0
-# E-mail groups per batch: ~200 e-mails in doubt at most after a crash (see email_batch), for
-# three commits and a few dozen queries per batch instead of four commits and ~24 queries each.
-MAIL_BATCH = 200
+# E-mail groups per batch: two batches are in hand at once (one on the wire, the next prepared,
+# see email_batch.MailPipeline), so ~200 e-mails in doubt at most after a crash, for three
+# commits and a few dozen queries per batch instead of four commits and ~24 queries each.
+MAIL_BATCH = 100
 
 
 class LetterMaker(Protocol):
@@ -205,24 +207,34 @@ class Dispatcher:
         outcomes: Counter[str] = Counter()
         gateway = self._batch_gateway()
         emails = self._email_groups(keys, now) if gateway is not None else {}
+        if not emails:
+            for key in keys:
+                outcomes[self._dispatch(key, clock)] += 1
+            return outcomes
+        from relance.dunning.email_batch import MailPipeline
+
+        assert gateway is not None
+        pipeline = MailPipeline(lambda batch_keys: self._prepare_emails(batch_keys, clock, gateway))
         batch: list[str] = []
         debtors: set[int] = set()
-        for key in keys:
-            debtor_id = emails.get(key)
-            if debtor_id is None:
-                outcomes[self._dispatch(key, clock)] += 1
-                continue
-            # One group per debtor in a batch: the pressure rules judge a second contact
-            # after the first one's outcome.
-            if debtor_id in debtors or len(batch) >= self.mail_batch:
-                assert gateway is not None
-                outcomes += self._dispatch_emails(batch, clock, gateway)
-                batch, debtors = [], set()
-            batch.append(key)
-            debtors.add(debtor_id)
-        if batch:
-            assert gateway is not None
-            outcomes += self._dispatch_emails(batch, clock, gateway)
+        try:
+            for key in keys:
+                debtor_id = emails.get(key)
+                if debtor_id is None:
+                    outcomes += pipeline.drain()  # its debtor may be in the batch in flight
+                    outcomes[self._dispatch(key, clock)] += 1
+                    continue
+                # One group per debtor in a batch: the pressure rules judge a second contact
+                # after the first one's outcome.
+                if debtor_id in debtors or len(batch) >= self.mail_batch:
+                    outcomes += pipeline.submit(batch, debtors)
+                    batch, debtors = [], set()
+                batch.append(key)
+                debtors.add(debtor_id)
+            if batch:
+                outcomes += pipeline.submit(batch, debtors)
+        finally:
+            outcomes += pipeline.close()
         return outcomes
 
     def _batch_gateway(self) -> BatchMailGateway | None:
@@ -261,11 +273,13 @@ class Dispatcher:
             if is_email_group([(r[2], r[3], r[4]) for r in group])
         }
 
-    def _dispatch_emails(
+    def _prepare_emails(
         self, keys: list[str], clock: Callable[[], datetime], gateway: BatchMailGateway
-    ) -> Counter[str]:
-        """One batch of e-mail groups. An error before its first commit (nothing claimed, nothing
-        sent) sends the groups down the one-group path instead, where an error stays its group's."""
+    ) -> tuple[EmailBatch, Session, Prepared] | Counter[str]:
+        """One batch of e-mail groups claimed and composed, for `MailPipeline` to send; or, for
+        an error before its first commit (nothing claimed, nothing sent), the groups' outcomes
+        on the one-group path instead, where an error stays its group's. A batch that failed
+        after its claim comes back settled, for `finish` to count."""
         from relance.dunning.email_batch import EmailBatch
 
         session = self._factory()
@@ -275,17 +289,15 @@ class Dispatcher:
             nonlocal committed
             committed = True
 
+        batch = EmailBatch(self, gateway, clock)
         try:
             event.listen(session, "after_commit", lambda _s: mark())
-            with collector_paused():
-                return EmailBatch(self, gateway, clock).run(session, keys)
+            return batch, session, batch.prepare(session, keys)
         except Exception:
+            session.close()
             if committed:
                 raise
             log.exception("e-mail batch of %d groups failed: dispatched one by one", len(keys))
-            session.rollback()
-        finally:
-            session.close()
         outcomes: Counter[str] = Counter()
         for key in keys:
             outcomes[self._dispatch(key, clock)] += 1
@@ -896,24 +908,6 @@ class Dispatcher:
             stage=lead.key,
         )
         return "escalated"
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off while one batch runs, back on after.
-
-    A batch holds a few thousand ORM objects, rows and strings at once; the collector's passes
-    over them, triggered by every few hundred allocations, cost a fifth of the time of an e-mail
-    (issue 19, measured with the bench's profile). Nothing is lost: reference counting still
-    frees what is not cyclic at once, and the next pass after the batch finds the rest. The
-    memory a batch can hold is bounded by `MAIL_BATCH`."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def reminder_entities(

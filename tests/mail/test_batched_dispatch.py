@@ -3,7 +3,8 @@
 The batched path must give what the one-group path gives, row for row and byte for byte (but
 the Date header, the MIME boundaries and fresh portal and payment-link tokens), what a reminder
 claims included, and keep its guarantees: a re-run never sends twice, a crash after the
-pre-SMTP commit leaves the batch in doubt (never re-sent, reported by `release_stale`), one
+pre-SMTP commit leaves at most two batches in doubt (never re-sent, reported by
+`release_stale`), one
 recipient's SMTP error fails only that e-mail and is retried or backed off as before, a dropped
 connection is re-opened, and what an e-mail links to is committed before it leaves.
 """
@@ -584,12 +585,13 @@ def test_a_re_run_never_sends_twice(factory: sessionmaker[Session], sink: Sink) 
         assert kept == {r.data for r in sink.received}
 
 
-def test_a_crash_after_the_pre_smtp_commit_leaves_the_batch_in_doubt_never_resent(
+def test_a_crash_after_the_pre_smtp_commit_leaves_two_batches_in_doubt_never_resent(
     factory: sessionmaker[Session], sink: Sink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """At most one batch is in doubt: its groups stay `sending` (release_stale reports them
-    failed), its rows `queued`; a re-run sends none of them again."""
-    _planned(factory, 5)
+    """At most two batches are in doubt: the one on the sending thread and the one prepared
+    meanwhile. Their groups stay `sending` (release_stale reports them failed), their rows
+    `queued`; a re-run sends none of them again, only what no batch had claimed."""
+    _planned(factory, 7)
     gateway = SmtpMailGateway(get_settings())
     send = gateway.transport.send
     sends = []
@@ -607,23 +609,163 @@ def test_a_crash_after_the_pre_smtp_commit_leaves_the_batch_in_doubt_never_resen
     assert len(sink.received) == 1
     with factory() as session:
         statuses = [a.status for a in session.scalars(select(DunningAction))]
-        assert sorted(statuses) == ["planned", "planned", "sending", "sending", "sending"]
+        assert sorted(statuses) == ["planned"] + ["sending"] * 6
         queued = session.scalars(select(Message).where(Message.status == "queued")).all()
-        assert len(queued) == 3  # the batch: committed before the first byte left
-    # The re-run sends the two groups the dead worker never claimed, none of its batch.
-    assert dict(_dispatcher(factory, gateway).run(now=NOW)) == {"sent": 2}
+        assert len(queued) == 6  # both batches: committed before their first byte left
+    # The re-run sends the group the dead worker never claimed, none of its two batches.
+    assert dict(_dispatcher(factory, gateway).run(now=NOW)) == {"sent": 1}
     gateway.transport.close()
-    assert len(sink.received) == 3
-    assert {r.recipients[0] for r in sink.received[1:]} == {
-        "debtor3@client3.example",
-        "debtor4@client4.example",
-    }
+    assert len(sink.received) == 2
+    assert sink.received[1].recipients == ["debtor6@client6.example"]
     with factory() as session:
         later = NOW + timedelta(hours=2)
-        assert release_stale(session, now=later, older_than=timedelta(hours=1)) == 3
+        assert release_stale(session, now=later, older_than=timedelta(hours=1)) == 6
         session.commit()
         outcomes = sorted(a.outcome or "" for a in session.scalars(select(DunningAction)))
-        assert outcomes == ["", "", "stale_claim", "stale_claim", "stale_claim"]
+        assert outcomes == [""] + ["stale_claim"] * 6
+
+
+def _statuses(factory: sessionmaker[Session]) -> dict[str, str]:
+    with factory() as session:
+        return {a.group_key: a.status for a in session.scalars(select(DunningAction))}
+
+
+def _wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = monotonic_clock.monotonic() + 10
+    while not condition():
+        assert monotonic_clock.monotonic() < deadline, what
+        monotonic_clock.sleep(0.01)
+
+
+def test_the_next_batch_is_prepared_while_one_is_on_the_wire(
+    factory: sessionmaker[Session], sink: Sink
+) -> None:
+    """The SMTP exchanges of a batch overlap the next batch's claim and composing (issue 19):
+    while the server holds the first e-mail's DATA, the second batch is claimed and its rows
+    committed; nothing of it leaves before the first batch is done, and all goes once."""
+    import threading
+
+    _planned(factory, 4)
+    sink.hold = threading.Event()
+    gateway = SmtpMailGateway(get_settings())
+    outcomes: list[dict[str, int]] = []
+    run = threading.Thread(
+        target=lambda: outcomes.append(
+            dict(_dispatcher(factory, gateway, mail_batch=2).run(now=NOW))
+        )
+    )
+    run.start()
+    try:
+        assert sink.data_started.wait(10)
+        _wait_for(lambda: list(_statuses(factory).values()).count("sending") == 4, "no overlap")
+        with factory() as session:
+            queued = session.scalars(select(Message).where(Message.status == "queued")).all()
+            assert len(queued) == 4
+        assert sink.received == []
+    finally:
+        sink.hold.set()
+        run.join(30)
+        gateway.transport.close()
+    assert outcomes == [{"sent": 4}]
+    assert [r.recipients[0] for r in sink.received] == [
+        f"debtor{n}@client{n}.example" for n in range(4)
+    ]
+    assert set(_statuses(factory).values()) == {"sent"}
+
+
+def test_a_debtor_in_the_batch_on_the_wire_waits_for_its_outcome(
+    factory: sessionmaker[Session], sink: Sink
+) -> None:
+    """A batch that shares a debtor with the one being sent is not claimed before that one is
+    recorded: the pressure rules judge the second contact after the first one's outcome (here
+    one contact a day: the second reminder waits for tomorrow)."""
+    import threading
+
+    from relance.policy.service import active_policy
+
+    with factory() as session:
+        first = plan_email_reminders(session, [0, 1])
+        # A second reminder to debtor 0, in its own group: it cannot share the first batch.
+        again = plan_email_reminders(session, [2])[0]
+        again.debtor_id = first[0].debtor_id
+        session.get(Invoice, again.invoice_id).debtor_id = first[0].debtor_id  # type: ignore[union-attr]
+        policy = active_policy(session)
+        session.commit()
+    policy = policy.model_copy(
+        update={"contact": policy.contact.model_copy(update={"max_contacts": 1, "per_days": 1})}
+    )
+    sink.hold = threading.Event()
+    gateway = SmtpMailGateway(get_settings())
+    outcomes: list[dict[str, int]] = []
+    run = threading.Thread(
+        target=lambda: outcomes.append(
+            dict(_dispatcher(factory, gateway, mail_batch=2, policy=policy).run(now=NOW))
+        )
+    )
+    run.start()
+    try:
+        assert sink.data_started.wait(10)
+        monotonic_clock.sleep(0.3)  # time enough to prepare the next batch, were it allowed
+        assert _statuses(factory)["bench:2"] == "planned"
+    finally:
+        sink.hold.set()
+        run.join(30)
+        gateway.transport.close()
+    assert outcomes == [{"sent": 2, "deferred": 1}]
+    assert len(sink.received) == 2
+
+
+def test_another_channel_of_a_debtor_on_the_wire_waits_for_the_e_mail_outcome(
+    factory: sessionmaker[Session], sink: Sink
+) -> None:
+    """A group on another channel is dispatched only once the e-mail batch on the wire is
+    recorded: the SMS reminder of a debtor whose e-mail is being sent sees that contact (one a
+    day here: it waits for tomorrow) instead of going out beside it."""
+    import threading
+
+    from relance.policy.service import active_policy
+
+    with factory() as session:
+        mailed, other = plan_email_reminders(session, [0, 1])
+        texted = plan_email_reminders(session, [2])[0]
+        texted.debtor_id = mailed.debtor_id
+        texted.channels = ["sms"]
+        # In this order: the first e-mail goes on the wire when the second one cuts the batch.
+        mailed.priority, other.priority, texted.priority = 10, 9, 5
+        session.get(Invoice, texted.invoice_id).debtor_id = mailed.debtor_id  # type: ignore[union-attr]
+        session.add(
+            Contact(debtor_id=mailed.debtor_id, channel="sms", address="+33612340002", consent=True)
+        )
+        policy = active_policy(session)
+        session.commit()
+    policy = policy.model_copy(
+        update={"contact": policy.contact.model_copy(update={"max_contacts": 1, "per_days": 1})}
+    )
+    sink.hold = threading.Event()
+    gateway = SmtpMailGateway(get_settings())
+    texts = FakeGateway()
+    dispatcher = Dispatcher(
+        factory,
+        gateway=texts,
+        mail_gateway=gateway,
+        assistant=FakeAssistant(),
+        policy=policy,
+        mail_batch=1,
+    )
+    outcomes: list[dict[str, int]] = []
+    run = threading.Thread(target=lambda: outcomes.append(dict(dispatcher.run(now=NOW))))
+    run.start()
+    try:
+        assert sink.data_started.wait(10)
+        monotonic_clock.sleep(0.3)  # time enough to send the SMS, were it allowed
+        assert texts.sent == []
+        assert _statuses(factory)["bench:2"] == "planned"
+    finally:
+        sink.hold.set()
+        run.join(30)
+        gateway.transport.close()
+    assert outcomes == [{"sent": 2, "deferred": 1}]
+    assert texts.sent == [] and len(sink.received) == 2
 
 
 def test_a_dropped_connection_is_reopened_and_the_batch_goes_on(
