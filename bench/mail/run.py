@@ -3,6 +3,9 @@
     python bench/mail/run.py [--mails 2000] [--rounds 3] [--append BENCHMARKS.md]
 
 Both sides send to the same local aiosmtpd sink (tests/mail/sink.py) on 127.0.0.1, in one run.
+The sink runs in a process of its own (`--sink process`, the default), as any MTA does; `--sink
+thread` runs it inside the bench's own interpreter, where its work competes with both sides'
+for the one GIL (the arrangement of the figures recorded before 2026-12-07's last runs).
 The Relance side is the production path for due e-mail reminders: `Dispatcher.run` hands them to
 the batched e-mail path (relance/dunning/email_batch.py, `Dispatcher.mail_batch` groups at a
 time), which claims the groups, re-checks the invoices and every compliance rule, renders each
@@ -26,6 +29,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -38,12 +42,12 @@ def main() -> int:
     parser.add_argument("--mails", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--append", type=Path)
+    parser.add_argument("--sink", choices=("process", "thread"), default="process")
     args = parser.parse_args()
     from tests.conftest import TEST_ENV
-    from tests.mail.sink import Sink
 
     folder = Path(tempfile.mkdtemp(prefix="relance-bench-mail-"))
-    sink = Sink().start()
+    sink: _ThreadSink | _ProcessSink = _ProcessSink() if args.sink == "process" else _ThreadSink()
     os.environ.update(TEST_ENV)
     os.environ.update(
         {
@@ -90,7 +94,7 @@ def main() -> int:
             assistant=FakeAssistant(),
             worker_id="bench",
         )
-        sink.received.clear()
+        sink.clear()
         with counting(engine) as counted:
             started = time.perf_counter()
             outcomes = dispatcher.run(now=NOW, limit=count)
@@ -98,17 +102,17 @@ def main() -> int:
         counts.append(counted)
         gateway.transport.close()
         assert outcomes == {"sent": count}, outcomes
-        assert len(sink.received) == count
         return count / elapsed
 
-    def bare_pass() -> float:
+    def bare_pass(sent: list[tuple[str, list[str], bytes]]) -> float:
         """The same bytes, the same envelopes, one smtplib connection."""
-        sent = [(r.sender, r.recipients, r.data) for r in sink.received]
+        sink.clear()
         started = time.perf_counter()
         with smtplib.SMTP("127.0.0.1", sink.port) as smtp:
             for sender, recipients, data in sent:
                 smtp.sendmail(sender, recipients, data)
         elapsed = time.perf_counter() - started
+        assert len(sink.take()) == len(sent)
         return len(sent) / elapsed
 
     counts: list[SqlCount] = []
@@ -116,8 +120,10 @@ def main() -> int:
     size = 0
     for _ in range(args.rounds):
         relance_rates.append(relance_pass(args.mails))
-        size = sum(len(r.data) for r in sink.received) // len(sink.received)
-        bare_rates.append(bare_pass())
+        sent = sink.take()
+        assert len(sent) == args.mails, len(sent)
+        size = sum(len(data) for _, _, data in sent) // len(sent)
+        bare_rates.append(bare_pass(sent))
     sink.stop()
     per_mail = counts[-1].per(args.mails)
     batches = -(-args.mails // MAIL_BATCH)
@@ -131,8 +137,10 @@ def main() -> int:
         f"## E-mail throughput — dispatcher + SMTP gateway vs bare smtplib (issue 19, "
         f"{datetime.now(UTC):%Y-%m-%d}, commit {commit})",
         "",
-        f"`python bench/mail/run.py --mails {args.mails} --rounds {args.rounds}`: one local "
-        "aiosmtpd sink for both sides; SQLite, an assistant that answers at once; the bare side "
+        f"`python bench/mail/run.py --mails {args.mails} --rounds {args.rounds} --sink "
+        f"{args.sink}`: one local aiosmtpd sink for both sides"
+        f"{' in a process of its own' if args.sink == 'process' else ' on a thread of the bench'}"
+        "; SQLite, an assistant that answers at once; the bare side "
         f"replays the bytes the sink received (mean {size / 1024:.1f} KiB: the first, discreet "
         "reminder, plain + HTML, no attachment) over one connection.",
         "",
@@ -155,6 +163,75 @@ def main() -> int:
         with args.append.open("a", encoding="utf-8") as fh:
             fh.write("\n" + "\n".join(lines))
     return 0
+
+
+class _ThreadSink:
+    """The sink on a thread of this interpreter (tests/mail/sink.py as the tests use it)."""
+
+    def __init__(self) -> None:
+        from tests.mail.sink import Sink
+
+        self._sink = Sink().start()
+        self.port = self._sink.port
+
+    def clear(self) -> None:
+        self._sink.received.clear()
+
+    def take(self) -> list[tuple[str, list[str], bytes]]:
+        taken = [(r.sender, r.recipients, r.data) for r in self._sink.received]
+        self._sink.received.clear()
+        return taken
+
+    def stop(self) -> None:
+        self._sink.stop()
+
+
+class _ProcessSink:
+    """The same sink in a child process, driven over a pipe: `take` brings back what it
+    received (envelopes and bytes) for the bare replay."""
+
+    def __init__(self) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        self._pipe, child = context.Pipe()
+        self._process = context.Process(target=_sink_process, args=(child,), daemon=True)
+        self._process.start()
+        self.port = int(self._pipe.recv())
+
+    def _ask(self, command: str) -> Any:
+        self._pipe.send(command)
+        return self._pipe.recv()
+
+    def clear(self) -> None:
+        self._ask("clear")
+
+    def take(self) -> list[tuple[str, list[str], bytes]]:
+        return list(self._ask("take"))
+
+    def stop(self) -> None:
+        self._ask("stop")
+        self._process.join(10)
+
+
+def _sink_process(pipe: Any) -> None:
+    sys.path.insert(0, str(ROOT))
+    from tests.mail.sink import Sink
+
+    sink = Sink().start()
+    pipe.send(sink.port)
+    while True:
+        command = pipe.recv()
+        if command == "take":
+            pipe.send([(r.sender, r.recipients, r.data) for r in sink.received])
+            sink.received.clear()
+        elif command == "clear":
+            sink.received.clear()
+            pipe.send(None)
+        else:
+            sink.stop()
+            pipe.send(None)
+            return
 
 
 def _load() -> str:
