@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from functools import partial
 from http import HTTPStatus
+from math import ceil
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
@@ -35,7 +36,7 @@ from relance.contacts.service import PREFERABLE_CHANNELS
 from relance.db import session as db_session
 from relance.db.models import Debtor
 from relance.disputes.service import REASONS
-from relance.errors import BadInput, RelanceError
+from relance.errors import BadInput, RelanceError, TooManyRequests
 from relance.nlg.formatting import long_date, money
 from relance.plans.mandates import SEPA
 from relance.plans.service import PERIOD_DAYS
@@ -44,8 +45,9 @@ from relance.portal import service
 from relance.portal.models import PortalAccess
 from relance.promises.service import latest_allowed
 from relance.settings import Settings, get_settings
+from relance.web.client_ip import client_ip
 from relance.web.deps import AppSettings, DbSession
-from relance.web.errors import status_for
+from relance.web.errors import headers_for, status_for
 from relance.web.ids import RowId
 
 STATIC = Path(__file__).parent / "static"
@@ -82,7 +84,14 @@ STATE_STATUS = {
 
 
 class PortalRoute(APIRoute):
-    """A service's refusal or an unreadable form becomes a page in the debtor's language."""
+    """A service's refusal or an unreadable form becomes a page in the debtor's language, with
+    the headers its status calls for (`Retry-After` on a 429).
+
+    The page is made inside the request's unit of work, so the request still commits: what the
+    service wrote before refusing is kept. The address limit relies on it (its refusal is an
+    audit event); a form whose refusal must undo its writes runs the service in `_attempt`'s
+    savepoint.
+    """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -93,9 +102,16 @@ class PortalRoute(APIRoute):
             # Off the event loop: a refusal before the route ran reads the visitor's language
             # from the database (`_visitor`).
             except RelanceError as exc:
-                return await run_in_threadpool(
-                    _error, request, exc.code, status_for(exc), detail=exc.message
+                response = await run_in_threadpool(
+                    _error,
+                    request,
+                    exc.code,
+                    status_for(exc),
+                    detail=exc.message,
+                    values=_values(exc),
                 )
+                response.headers.update(headers_for(exc))
+                return response
             except RequestValidationError:
                 return await run_in_threadpool(_error, request, "bad_form", 422)
 
@@ -143,7 +159,23 @@ def _redirect(
     return response
 
 
-def _error(request: Request, code: str, status: int, *, detail: str = "") -> HTMLResponse:
+def _values(error: RelanceError) -> dict[str, int]:
+    """What an error's wording says besides the message: when to try again."""
+    if isinstance(error, TooManyRequests):
+        return {"minutes": max(1, ceil(error.retry_after_seconds / 60))}
+    return {}
+
+
+def _error(
+    request: Request,
+    code: str,
+    status: int,
+    *,
+    detail: str = "",
+    values: dict[str, int] | None = None,
+) -> HTMLResponse:
+    """The error page: `error_<code>` from the catalogue (with `values`), under `<code>_title`
+    when the catalogue has one."""
     if hasattr(request.state, "portal_language"):
         language, back = request.state.portal_language, getattr(request.state, "portal_back", None)
     else:  # refused before the route ran (an unreadable form): found from the request
@@ -153,9 +185,10 @@ def _error(request: Request, code: str, status: int, *, detail: str = "") -> HTM
         "message.html",
         language,
         title=HTTPStatus(status).phrase if key is None else None,
-        title_key="error_title",
+        title_key=f"{code}_title" if has_key(f"{code}_title") else "error_title",
         body_key=key,
         body=detail if key is None else None,
+        body_values=values or {},
         back=back,
     )
     return _page(html, status)
@@ -396,7 +429,8 @@ def sign_in(
             "message.html", language, title_key="csrf_title", body_key="csrf", back="/portal"
         )
         return _page(html, 403)
-    found = portal_access.sign_in(db, customer_number, answer, language=language)
+    client = client_ip(request, settings)
+    found = portal_access.sign_in(db, customer_number, answer, language=language, client=client)
     if found is None:
         html = render_page("sign_in.html", language, csrf=data.csrf, error="sign_in_failed")
         return _page(html, 401, data, settings)
@@ -434,7 +468,8 @@ def identity(
             "message.html", language, title_key="csrf_title", body_key="csrf", back=base
         )
         return _page(html, 403)
-    outcome = portal_access.check_identity(db, access, answer, language=language)
+    client = client_ip(request, settings)
+    outcome = portal_access.check_identity(db, access, answer, language=language, client=client)
     if outcome.verified:
         return _redirect(base, cookies.verified(data, access.id, access.session_epoch), settings)
     if outcome.locked:

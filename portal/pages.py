@@ -100,6 +100,7 @@ def render_page(template: str, language: str, **context: Any) -> str:
         "title_key": None,
         "body": None,
         "body_key": None,
+        "body_values": {},
         "back": None,
         "csrf": "",
         "attempts_left": None,

@@ -67,3 +67,12 @@ class PolicyViolation(RelanceError):
 
 class Unavailable(RelanceError):
     """A dependency is briefly unavailable; the same request may succeed shortly."""
+
+
+class TooManyRequests(RelanceError):
+    """Too many failed attempts from one source in a while (a guesser's pace): refused without
+    being looked at. `retry_after_seconds` says when the source may try again."""
+
+    def __init__(self, code: str, message: str, *, retry_after_seconds: int) -> None:
+        super().__init__(code, message)
+        self.retry_after_seconds = retry_after_seconds

@@ -183,6 +183,15 @@ class Settings(BaseSettings):
     # Conversation rules
     identity_check: Literal["postcode", "customer_number"] = "postcode"
     identity_max_attempts: int = 3
+    # The portal's unauthenticated identity checks (sign-in with a customer number, the question
+    # on a personal link) from one client address: at this many failures within the sliding
+    # window, that address gets a 429 and no check at all until the oldest failure ages out
+    # (relance/portal/client_limit.py). The per-number and per-debtor limits above stop guessing
+    # one debtor; this one stops one client trying a few postcodes on every customer number.
+    # An IPv6 client counts per /64. People behind one office or carrier-grade NAT address share
+    # the count: 20 an hour is far more than honest typing errors.
+    portal_address_max_failures: int = Field(default=20, ge=1, le=10_000)
+    portal_address_window_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
     default_language: Language = "fr"
     default_timezone: str = "Europe/Paris"
 

@@ -20,6 +20,11 @@ Without a link (letter, website), `sign_in` takes the customer number and the se
 answer never tells whether the customer number exists: an unknown one and a wrong factor get the
 same refusal and count towards the same lock, kept per customer number typed (hashed) in the
 audit trail, so nobody can probe which numbers are ours.
+
+Both checks (`sign_in`, `check_identity`) also count every failure against the client's address
+and refuse an address over its limit before anything else (`relance.portal.client_limit`):
+the per-number and per-debtor limits do not stop one client from trying a few postcodes on
+every customer number.
 """
 
 from __future__ import annotations
@@ -36,9 +41,10 @@ from sqlalchemy.orm import Session
 
 from relance import audit
 from relance.db.base import utcnow
-from relance.db.models import AuditEvent, Debtor
+from relance.db.models import Debtor
 from relance.identity import service as identity
 from relance.nlu_normalise import digits_only
+from relance.portal import client_limit, repository
 from relance.portal.models import PortalAccess
 from relance.secret_links import hash_token, new_token, plausible
 from relance.settings import Settings, get_settings
@@ -204,9 +210,21 @@ def is_locked(access: PortalAccess, now: datetime | None = None) -> bool:
 
 
 def check_identity(
+    session: Session, access: PortalAccess, answer: str, *, language: str, client: str
+) -> IdentityOutcome:
+    """The assistant's identity check, with the attempts counted on the link and against the
+    client's address (`client`); an address over its limit gets `TooManyRequests` before any
+    check."""
+    client_limit.check(session, client, where="link", debtor_id=access.debtor_id)
+    outcome = _check_link_identity(session, access, answer, language=language)
+    if not outcome.verified and not outcome.no_answer:
+        client_limit.record_failure(session, client, where="link")
+    return outcome
+
+
+def _check_link_identity(
     session: Session, access: PortalAccess, answer: str, *, language: str
 ) -> IdentityOutcome:
-    """The assistant's identity check, with the attempts counted on the link."""
     settings = get_settings()
     limit = settings.identity_max_attempts
     now = utcnow()
@@ -270,16 +288,12 @@ def _sign_in_key(customer_number: str) -> str:
 
 
 def _recent_sign_in_failures(session: Session, key: str, now: datetime) -> int:
-    return (
-        session.scalar(
-            select(func.count(AuditEvent.id)).where(
-                AuditEvent.action == SIGN_IN_FAILED,
-                AuditEvent.entity_type == _SIGN_IN_ENTITY,
-                AuditEvent.entity_id == key,
-                AuditEvent.at >= now - LOCK_DURATION,
-            )
-        )
-        or 0
+    return repository.count_since(
+        session,
+        action=SIGN_IN_FAILED,
+        entity_type=_SIGN_IN_ENTITY,
+        key=key,
+        since=now - LOCK_DURATION,
     )
 
 
@@ -303,13 +317,25 @@ def _find_by_customer_number(session: Session, customer_number: str) -> Debtor |
 
 
 def sign_in(
-    session: Session, customer_number: str, answer: str, *, language: str
+    session: Session, customer_number: str, answer: str, *, language: str, client: str
 ) -> tuple[PortalAccess, str] | None:
     """A new personal link when the customer number and the second factor match, else None.
 
     Unknown number, wrong factor and locked number all return None after the same work, and
-    every failure is counted against the number typed, known or not.
+    every failure is counted against the number typed, known or not, and against the client's
+    address (`client`). An address over its limit gets `TooManyRequests` before the number is
+    even looked up: the same refusal whether it exists or not.
     """
+    client_limit.check(session, client, where="sign_in")
+    found = _sign_in(session, customer_number, answer, language=language)
+    if found is None:
+        client_limit.record_failure(session, client, where="sign_in")
+    return found
+
+
+def _sign_in(
+    session: Session, customer_number: str, answer: str, *, language: str
+) -> tuple[PortalAccess, str] | None:
     settings = get_settings()
     now = utcnow()
     key = _sign_in_key(customer_number)
@@ -351,9 +377,11 @@ def _record_sign_in_failure(
 ) -> None:
     """`debtor_id` when the number typed is a debtor's: the audit log only (the visitor gets the
     same answer either way), so the failure counts towards that debtor's daily limit."""
-    event = audit.record(
-        session, actor="anonymous", action=SIGN_IN_FAILED, debtor_id=debtor_id, locked=locked
+    repository.record_counted(
+        session,
+        action=SIGN_IN_FAILED,
+        entity_type=_SIGN_IN_ENTITY,
+        key=key,
+        debtor_id=debtor_id,
+        locked=locked,
     )
-    event.entity_type = _SIGN_IN_ENTITY
-    event.entity_id = key
-    session.flush()

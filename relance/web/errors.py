@@ -23,6 +23,7 @@ from relance.errors import (
     NotFound,
     PolicyViolation,
     RelanceError,
+    TooManyRequests,
     Unauthorized,
     Unavailable,
     UnsupportedMediaType,
@@ -56,6 +57,7 @@ STATUS: dict[type[RelanceError], int] = {
     Conflict: 409,
     Gone: 410,
     PolicyViolation: 422,
+    TooManyRequests: 429,
     Unavailable: 503,
 }
 PROBLEM_JSON = "application/problem+json"
@@ -92,13 +94,21 @@ def problem_response(
     )
 
 
-def error_response(error: RelanceError) -> JSONResponse:
-    headers = None
+def headers_for(error: RelanceError) -> dict[str, str]:
+    """The headers an error's status calls for, whoever renders it (problem document or page)."""
     if isinstance(error, Unauthorized) and error.challenge:
-        headers = {"WWW-Authenticate": error.challenge}
-    elif isinstance(error, Unavailable):
-        headers = {"Retry-After": RETRY_AFTER_SECONDS}
-    return problem_response(status_for(error), error.code, error.message, headers, **error.details)
+        return {"WWW-Authenticate": error.challenge}
+    if isinstance(error, Unavailable):
+        return {"Retry-After": RETRY_AFTER_SECONDS}
+    if isinstance(error, TooManyRequests):
+        return {"Retry-After": str(max(1, error.retry_after_seconds))}
+    return {}
+
+
+def error_response(error: RelanceError) -> JSONResponse:
+    return problem_response(
+        status_for(error), error.code, error.message, headers_for(error) or None, **error.details
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

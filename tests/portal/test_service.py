@@ -24,6 +24,7 @@ from tests.factories import make_debtor, make_invoice
 from tests.relance.dunning.helpers import utc
 
 NOW = "2026-11-23 08:00:00"  # Monday, 09:00 in Paris
+CLIENT = "192.0.2.10"  # the visitor's address, as the edge finds it
 
 
 def _debtor_with_debt(db: Session, **kwargs):  # type: ignore[no-untyped-def]
@@ -59,19 +60,19 @@ def test_revocation_ends_the_link_and_its_sessions(db: Session) -> None:
 def test_identity_uses_the_assistant_check_and_locks(db: Session) -> None:
     debtor, _ = _debtor_with_debt(db)  # postcode 69003
     access, _ = portal_access.issue_access(db, debtor)
-    why = portal_access.check_identity(db, access, "pourquoi ?", language="fr")
+    why = portal_access.check_identity(db, access, "pourquoi ?", language="fr", client=CLIENT)
     assert why.no_answer and access.failed_attempts == 0  # no candidate: costs nothing
-    assert portal_access.check_identity(db, access, "69 003", language="fr").verified
+    assert portal_access.check_identity(db, access, "69 003", language="fr", client=CLIENT).verified
 
     other, _ = _debtor_with_debt(db)
     locked_access, _ = portal_access.issue_access(db, other)
     limit = get_settings().identity_max_attempts
     outcomes = [
-        portal_access.check_identity(db, locked_access, f"7500{i}", language="fr")
+        portal_access.check_identity(db, locked_access, f"7500{i}", language="fr", client=CLIENT)
         for i in range(limit)
     ]
     assert outcomes[-1].locked and locked_access.locked_until is not None
-    after = portal_access.check_identity(db, locked_access, "69003", language="fr")
+    after = portal_access.check_identity(db, locked_access, "69003", language="fr", client=CLIENT)
     assert not after.verified and after.locked
     failures = db.scalars(
         select(AuditEvent).where(
@@ -83,9 +84,12 @@ def test_identity_uses_the_assistant_check_and_locks(db: Session) -> None:
 
 def test_sign_in_gives_nothing_away(db: Session) -> None:
     debtor, _ = _debtor_with_debt(db)
-    assert portal_access.sign_in(db, "T-nope-1", "69003", language="fr") is None
-    assert portal_access.sign_in(db, debtor.customer_number, "12345", language="fr") is None
-    found = portal_access.sign_in(db, debtor.customer_number, "69003", language="fr")
+    assert portal_access.sign_in(db, "T-nope-1", "69003", language="fr", client=CLIENT) is None
+    assert (
+        portal_access.sign_in(db, debtor.customer_number, "12345", language="fr", client=CLIENT)
+        is None
+    )
+    found = portal_access.sign_in(db, debtor.customer_number, "69003", language="fr", client=CLIENT)
     assert found is not None and found[0].debtor_id == debtor.id
 
 

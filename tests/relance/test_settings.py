@@ -158,3 +158,40 @@ def test_a_local_imap_server_may_be_plain_text_in_production() -> None:
 def test_a_mailbox_without_an_account_is_refused_in_every_environment() -> None:
     with pytest.raises(ValidationError, match="IMAP_USERNAME and IMAP_PASSWORD are required"):
         Settings(_env_file=None, environment="test", imap_host="imap.creancier.example")  # type: ignore[call-arg]
+
+
+def test_the_portal_address_limit_defaults_to_20_failures_an_hour() -> None:
+    settings = _settings()
+    assert (settings.portal_address_max_failures, settings.portal_address_window_minutes) == (
+        20,
+        60,
+    )
+
+
+def test_the_portal_address_limit_is_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PORTAL_ADDRESS_MAX_FAILURES", "50")
+    monkeypatch.setenv("PORTAL_ADDRESS_WINDOW_MINUTES", "15")
+    settings = _settings()
+    assert (settings.portal_address_max_failures, settings.portal_address_window_minutes) == (
+        50,
+        15,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("portal_address_max_failures", 0),  # every visitor refused before any check
+        ("portal_address_max_failures", -1),
+        ("portal_address_max_failures", 10_001),
+        ("portal_address_max_failures", "twenty"),
+        ("portal_address_window_minutes", 0),  # no window: no limit at all
+        ("portal_address_window_minutes", 7 * 24 * 60 + 1),  # past a week
+        ("portal_address_window_minutes", 1.5),
+    ],
+)
+def test_a_portal_address_limit_out_of_bounds_stops_start_up(name: str, value: object) -> None:
+    with pytest.raises(ValidationError, match=name):
+        _settings(**{name: value})

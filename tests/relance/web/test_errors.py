@@ -25,6 +25,7 @@ from relance.web.errors import PROBLEM_JSON, install_error_handlers, status_for
         (errors.Gone("x", "m"), 410),
         (errors.PolicyViolation("x", "m"), 422),
         (errors.Unavailable("x", "m"), 503),
+        (errors.TooManyRequests("x", "m", retry_after_seconds=60), 429),
     ],
 )
 def test_each_error_has_one_status(error: errors.RelanceError, status: int) -> None:
@@ -51,6 +52,10 @@ def _app(route_class: type | None = None) -> TestClient:
     def auth() -> None:
         raise errors.Unauthorized("missing_token", "A token is required", challenge="Bearer")
 
+    @router.get("/throttled")
+    def throttled() -> None:
+        raise errors.TooManyRequests("too_many_attempts", "Slow down", retry_after_seconds=90)
+
     app.include_router(router)
     return TestClient(app)
 
@@ -75,6 +80,13 @@ def test_unauthorized_names_its_scheme() -> None:
     response = _app().get("/auth")
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_too_many_requests_says_when_to_try_again() -> None:
+    response = _app().get("/throttled")
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "90"
+    assert response.json()["code"] == "too_many_attempts"
 
 
 def test_the_console_shows_the_refusal_as_a_page() -> None:
