@@ -126,7 +126,9 @@ def journal(session: Session, start: date, end: date) -> list[Line]:
         )
     ):
         details = event.details or {}
-        if details.get("invoice_status") != "cancelled" or not details.get("invoice_id"):
+        # Older decisions say only the invoice's status after them.
+        cancelled = details.get("invoice_cancelled", details.get("invoice_status") == "cancelled")
+        if not cancelled or not details.get("invoice_id"):
             continue
         invoice = session.get(Invoice, int(details["invoice_id"]))
         if invoice is None:
