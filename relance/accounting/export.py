@@ -7,6 +7,12 @@ debtor's account (`account_credit`), and each invoice cancelled because a disput
 ISO, the period half-open [start, end) in UTC. The lines are sorted by date, then reference, so
 two exports of one closed period are byte-identical.
 
+An e-invoice payable in instalments is kept as one invoice row per instalment, numbered
+"<number> (k/n)" so that each is dunned and paid on its own (`relance/einvoice/service.py`). The
+creditor's accounting knows one document, "<number>", and matches (letters) the journal's lines
+against it: `invoice_number` is the document's own number (`invoices.instalment_of`), and the
+instalment, "k/n", is in the `instalment` column, empty for an invoice payable at once.
+
 A payment reversed later (a SEPA debit returned, a dispute lost: `relance/ledger/reversal.py`)
 keeps its lines in the period it was received, read back from the reversal's audit event (the
 reversal deletes or reduces the allocation rows), and what came back gets `reversal` lines of
@@ -24,7 +30,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 from babel.numbers import get_currency_precision
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from relance.csv_export import csv_bytes
@@ -43,6 +49,7 @@ COLUMNS = (
     "currency",
     "method",
     "provider",
+    "instalment",
 )
 MAX_DAYS = 366
 
@@ -59,6 +66,7 @@ class Line:
     currency: str
     method: str
     provider: str
+    instalment: str  # "k/n": the instalment of `invoice_number` a line is about, else ""
 
 
 def decimal_amount(minor: int, currency: str) -> str:
@@ -87,11 +95,7 @@ def journal(session: Session, start: date, end: date) -> list[Line]:
     reversals = _reversal_events(session, [p.id for p, _ in payments if p.reversed_at])
     parts = {p.id: _parts(session, p, reversals.get(p.id, [])) for p, _ in payments}
     invoice_ids = {i for found in parts.values() for side in found for i, _ in side if i}
-    numbers = dict(
-        session.execute(select(Invoice.id, Invoice.number).where(Invoice.id.in_(invoice_ids)))
-        .tuples()
-        .all()
-    )
+    documents = _documents(session, invoice_ids)
     lines: list[Line] = []
     for payment, debtor in payments:
         kind = "credit_note" if payment.method == "credit_note" else "payment"
@@ -104,6 +108,7 @@ def journal(session: Session, start: date, end: date) -> list[Line]:
                 continue
             for invoice_id, minor in moved:
                 line_kind = "reversal" if sign < 0 else (kind if invoice_id else "account_credit")
+                number, instalment = documents.get(invoice_id, ("", "")) if invoice_id else ("", "")
                 lines.append(
                     Line(
                         date=at.date().isoformat(),
@@ -111,11 +116,12 @@ def journal(session: Session, start: date, end: date) -> list[Line]:
                         reference=payment.provider_ref,
                         customer_number=debtor.customer_number,
                         debtor=debtor.display_name,
-                        invoice_number=numbers.get(invoice_id, "") if invoice_id else "",
+                        invoice_number=number,
                         amount=decimal_amount(sign * minor, payment.currency),
                         currency=payment.currency,
                         method=payment.method,
                         provider=payment.provider,
+                        instalment=instalment,
                     )
                 )
     for event in session.scalars(
@@ -126,11 +132,14 @@ def journal(session: Session, start: date, end: date) -> list[Line]:
         )
     ):
         details = event.details or {}
-        if details.get("invoice_status") != "cancelled" or not details.get("invoice_id"):
+        # Older decisions say only the invoice's status after them.
+        cancelled = details.get("invoice_cancelled", details.get("invoice_status") == "cancelled")
+        if not cancelled or not details.get("invoice_id"):
             continue
         invoice = session.get(Invoice, int(details["invoice_id"]))
         if invoice is None:
             continue
+        number, instalment = _documents(session, {invoice.id})[invoice.id]
         lines.append(
             Line(
                 date=event.at.date().isoformat(),
@@ -138,15 +147,50 @@ def journal(session: Session, start: date, end: date) -> list[Line]:
                 reference=f"dispute:{event.entity_id}",
                 customer_number=invoice.debtor.customer_number,
                 debtor=invoice.debtor.display_name,
-                invoice_number=invoice.number,
+                invoice_number=number,
                 amount=decimal_amount(invoice.balance_minor, invoice.currency),
                 currency=invoice.currency,
                 method="",
                 provider="",
+                instalment=instalment,
             )
         )
-    lines.sort(key=lambda x: (x.date, x.reference, x.invoice_number, x.type))
+    lines.sort(key=lambda x: (x.date, x.reference, x.invoice_number, _place(x.instalment), x.type))
     return lines
+
+
+def _documents(session: Session, invoice_ids: set[int]) -> dict[int, tuple[str, str]]:
+    """Each invoice's (document number, "k/n"): an instalment row "F-1 (2/3)" is ("F-1",
+    "2/3"), any other invoice (its number, ""). `n` is how many rows the document made (a
+    re-import never changes it), not read back from the row's number."""
+    if not invoice_ids:
+        return {}
+    rows = session.execute(
+        select(Invoice.id, Invoice.number, Invoice.instalment_of, Invoice.instalment_no).where(
+            Invoice.id.in_(invoice_ids)
+        )
+    ).all()
+    parts: dict[str, int] = {}
+    of_documents = {row.instalment_of for row in rows if row.instalment_no is not None}
+    if of_documents:
+        for document, count in session.execute(
+            select(Invoice.instalment_of, func.count(Invoice.id))
+            .where(Invoice.instalment_of.in_(of_documents))
+            .group_by(Invoice.instalment_of)
+        ):
+            parts[str(document)] = int(count)
+    found: dict[int, tuple[str, str]] = {}
+    for invoice_id, number, document, no in rows:
+        if document is None or no is None:
+            found[invoice_id] = (number, "")
+        else:
+            found[invoice_id] = (document, f"{no}/{parts[document]}")
+    return found
+
+
+def _place(instalment: str) -> int:
+    """Instalment "k/n" sorts by k (so "10/12" after "2/12")."""
+    return int(instalment.split("/", 1)[0]) if instalment else 0
 
 
 def _reversal_events(session: Session, payment_ids: list[int]) -> dict[int, list[AuditEvent]]:

@@ -21,6 +21,7 @@ from relance.disputes import repository
 from relance.errors import Conflict
 from relance.nlu_normalise import fold
 from relance.outbox.service import emit
+from relance.plans import refund_holds
 
 REASONS = ("not_received", "wrong_amount", "defective", "not_mine", "other")
 # Reasons Relance itself opens a dispute for, never offered to the debtor: `refunded`, a payment
@@ -150,6 +151,11 @@ def decide_dispute(
     Upheld: the invoice is cancelled, so dunning on it stops for good. Rejected: the invoice is
     open again and dunning resumes. The review task is marked done either way. A dispute
     already closed is `Conflict("dispute_closed")`.
+
+    A refund's hold decides for the plan instalments it holds too
+    (`relance/plans/refund_holds.py`): rejected, they are due again (the follow-up pass only
+    skipped them while the dispute was open); upheld, the plans concerned stop asking for what
+    their invoices no longer owe.
     """
     from sqlalchemy import select
 
@@ -164,8 +170,13 @@ def decide_dispute(
     dispute.resolved_at = utcnow()
     dispute.resolved_by = actor[:64]
     invoice = session.get(Invoice, dispute.invoice_id) if dispute.invoice_id else None
+    cancelled = False
     if invoice is not None and invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.DISPUTED):
         invoice.status = InvoiceStatus.CANCELLED if upheld else InvoiceStatus.OPEN
+        cancelled = upheld
+    plans_settled: list[int] = []
+    if upheld and dispute.reason == REFUNDED:
+        plans_settled = refund_holds.settle_upheld(session, dispute, actor=actor)
     for task in session.scalars(
         select(Task).where(Task.debtor_id == dispute.debtor_id, Task.status == TaskStatus.OPEN)
     ):
@@ -185,6 +196,10 @@ def decide_dispute(
         debtor_id=dispute.debtor_id,
         invoice_id=dispute.invoice_id,
         invoice_status=invoice.status if invoice is not None else None,
+        # This decision cancelled the invoice (a hold may name one cancelled before: the
+        # accounting export counts a cancellation once).
+        invoice_cancelled=cancelled,
+        plans_settled=plans_settled,
         note=note[:500],
     )
     emit(

@@ -157,12 +157,17 @@ def active_method(session: Session, plan: PaymentPlan) -> SavedPaymentMethod | N
 
 
 def already_charged(session: Session, inst: Installment, saved: SavedPaymentMethod) -> bool:
-    """A charge is under way or went through, or this very method was already tried."""
+    """A charge is under way or went through, or this very method was already tried.
+
+    A charge the creditor refunded counts for neither: its money went back, and the instalment
+    is only asked for again once a collector decided it is still owed (the refund's hold kept
+    it out of the follow-up pass until then), so the method kept for the plan charges it anew."""
     return (
         session.scalar(
             select(InstallmentCharge.id)
             .where(
                 InstallmentCharge.installment_id == inst.id,
+                InstallmentCharge.status != REFUNDED,
                 (InstallmentCharge.status != FAILED)
                 | (InstallmentCharge.saved_method_id == saved.id),
             )

@@ -10,9 +10,11 @@ mistake. Either way the debtor must not be dunned again automatically: each invo
 is put on hold by a dispute with the system reason `refunded` (an open dispute is what pauses
 dunning, `relance/disputes/service.py`), and collectors get a `payment_refunded` task to decide
 whether the debt is still owed. In the console they close that dispute: upheld, the invoice is
-cancelled (not owed); rejected, it is open again and dunning resumes. Promises the payment kept
-stay kept (the debtor kept them), and an instalment charged off-session says `refunded` on its
-charge row, with the refund id.
+cancelled (not owed); rejected, it is open again and dunning resumes. A payment-plan instalment
+the refund reopened is held by the same dispute, against the plan's own reminders, charges and
+"missed" (`relance/plans/refund_holds.py`). Promises the payment kept stay kept (the debtor kept
+them), and an instalment charged off-session says `refunded` on its charge row, with the refund
+id.
 
 Only a refund Stripe reports `succeeded` moves money; `pending` and `requires_action` are recorded
 and wait for the `refund.updated` that settles them; `failed` and `canceled` never moved money.
@@ -24,18 +26,20 @@ retry it for days.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relance import audit
-from relance.db.models import Debtor, Dispute, Invoice, Payment, Task
+from relance.db.models import Debtor, Dispute, Installment, Invoice, Payment, Task
 from relance.db.models.enums import DisputeStatus, InvoiceStatus
 from relance.disputes import service as disputes
 from relance.followups import charges
 from relance.followups.chargebacks import charge_of
 from relance.followups.common import followup_task
 from relance.ledger.reversal import reversal_by, reverse_payment
+from relance.plans import refund_holds
 
 REFUNDED_TASK = "payment_refunded"
 UNMATCHED_TASK = "refund_unmatched"
@@ -87,14 +91,11 @@ def refunded(session: Session, payment: Payment, refund: Refund, *, actor: str) 
     ):
         return "nothing_left_to_refund"  # already reversed in full (a lost dispute, a return)
     taken = reversal_by(session, payment, refund.ref) or {}
+    parts = list(taken.get("allocations") or [])
     reopened = list(
-        dict.fromkeys(
-            int(part["invoice_id"])
-            for part in taken.get("allocations") or []
-            if part.get("invoice_id")
-        )
+        dict.fromkeys(int(part["invoice_id"]) for part in parts if part.get("invoice_id"))
     )
-    held = _hold(session, payment, reopened, refund, actor)
+    held, installments = _hold(session, payment, parts, refund, actor)
     charge = charge_of(session, payment)
     if charge is not None:
         charges.reversed_after_success(
@@ -111,6 +112,7 @@ def refunded(session: Session, payment: Payment, refund: Refund, *, actor: str) 
         currency=payment.currency,
         partial=payment.reversed_minor < payment.amount_minor,
         invoice_ids=reopened,
+        installment_ids=installments,
         dispute_ids=held,
         decide="refunded by the creditor: decide whether the debt is still owed",
     )
@@ -126,6 +128,7 @@ def refunded(session: Session, payment: Payment, refund: Refund, *, actor: str) 
         reversed_minor=payment.reversed_minor,
         currency=payment.currency,
         invoice_ids=reopened,
+        installment_ids=installments,
         dispute_ids=held,
         charge_id=charge.id if charge is not None else None,
         task_id=task.id,
@@ -134,37 +137,79 @@ def refunded(session: Session, payment: Payment, refund: Refund, *, actor: str) 
 
 
 def _hold(
-    session: Session, payment: Payment, invoice_ids: list[int], refund: Refund, actor: str
-) -> list[int]:
+    session: Session, payment: Payment, parts: list[dict[str, Any]], refund: Refund, actor: str
+) -> tuple[list[int], list[int]]:
     """An open `refunded` dispute on each invoice the refund reopened (one per invoice: a second
     partial refund finds the first's), so the dunning planner skips it until a collector
-    decides. An invoice that is not open (cancelled meanwhile) is left alone."""
+    decides; an invoice that is not open (cancelled meanwhile) is left alone. Returns the ids of
+    the disputes and of the plan instalments they hold.
+
+    An instalment of a payment plan the refund reopened is held by the same dispute
+    (`relance/plans/refund_holds.py`): the plan's own reminders and charges ask for it, not the
+    planner, and would otherwise go on. It is held whatever its invoice's state: money paid to
+    an instalment alone (its plan's invoices settled or cancelled when it came) reopens no
+    invoice, and then the dispute names the plan's first invoice, so that the hold is one
+    decision in the collectors' list rather than a pause of the debtor's whole account (a plan
+    that names no invoice leaves only the account to name)."""
     debtor = session.get(Debtor, payment.debtor_id)
     held: list[int] = []
+    installments: list[int] = []
     if debtor is None:
-        return held
-    for invoice_id in invoice_ids:
-        invoice = session.get(Invoice, invoice_id)
-        if invoice is None or invoice.status not in (InvoiceStatus.OPEN, InvoiceStatus.DISPUTED):
+        return held, installments
+    for part in parts:
+        invoice_id = int(part["invoice_id"]) if part.get("invoice_id") else None
+        inst = (
+            session.get(Installment, int(part["installment_id"]))
+            if part.get("installment_id")
+            else None
+        )
+        if inst is not None and invoice_id is None:
+            invoice_id = next(iter(inst.plan.invoice_ids or []), None)
+        invoice = session.get(Invoice, invoice_id) if invoice_id is not None else None
+        if inst is None and (
+            invoice is None or invoice.status not in (InvoiceStatus.OPEN, InvoiceStatus.DISPUTED)
+        ):
             continue
-        existing = session.scalars(
-            select(Dispute).where(
-                Dispute.invoice_id == invoice_id,
-                Dispute.status == DisputeStatus.OPEN,
-                Dispute.reason == disputes.REFUNDED,
-            )
-        ).first()
-        if existing is None:
-            existing = disputes.create_dispute(
+        dispute = _open_hold(session, debtor, invoice, refund, actor)
+        if dispute.id not in held:
+            held.append(dispute.id)
+        if inst is not None:
+            refund_holds.hold(
                 session,
-                debtor,
-                reason=disputes.REFUNDED,
-                details=refund.ref,  # an id the debtor can match with their bank statement
-                invoice_id=invoice_id,
+                inst,
+                dispute,
+                amount_minor=int(part["amount_minor"]),
+                refund_ref=refund.ref,
                 actor=actor,
             )
-        held.append(existing.id)
-    return held
+            if inst.id not in installments:
+                installments.append(inst.id)
+    return held, installments
+
+
+def _open_hold(
+    session: Session, debtor: Debtor, invoice: Invoice | None, refund: Refund, actor: str
+) -> Dispute:
+    """The open `refunded` dispute on this invoice, else a new one."""
+    on_it = Dispute.invoice_id.is_(None) if invoice is None else Dispute.invoice_id == invoice.id
+    existing = session.scalars(
+        select(Dispute).where(
+            Dispute.debtor_id == debtor.id,
+            on_it,
+            Dispute.status == DisputeStatus.OPEN,
+            Dispute.reason == disputes.REFUNDED,
+        )
+    ).first()
+    if existing is not None:
+        return existing
+    return disputes.create_dispute(
+        session,
+        debtor,
+        reason=disputes.REFUNDED,
+        details=refund.ref,  # an id the debtor can match with their bank statement
+        invoice_id=invoice.id if invoice is not None else None,
+        actor=actor,
+    )
 
 
 def unmatched(session: Session, refund: Refund, *, payment_ref: str | None, actor: str) -> str:

@@ -5,28 +5,37 @@ collector (a `refunded` dispute, a `payment_refunded` task) instead of being dun
 instalment charged off-session says `refunded`. A refund of a payment we do not know is kept for
 review and answered 2xx; a bad one is a 4xx and stores nothing.
 
-And a card dispute lost on an off-session instalment charge turns its row to `disputed_lost`."""
+And a card dispute lost on an off-session instalment charge turns its row to `disputed_lost`.
+
+A refund that reopens a payment-plan instalment holds it too, against the plan's own follow-ups
+(reminder, off-session charge, "missed"), until the collector's decision: rejected, it is due
+and charged again; upheld, the plan asks no more than its invoices still owe."""
 
 from __future__ import annotations
 
 import secrets
 import time
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock
 
 import pytest
 from sqlalchemy import func, select
 
+from payment_links.providers.sandbox import card_method_ref
 from payment_links.service import charge_metadata
+from relance.accounting.export import journal
 from relance.db.models import AuditEvent, Dispute, Invoice, Payment, Task, WebhookEvent
 from relance.disputes.service import decide_dispute
 from relance.dunning.context import InvoiceRow, load_contexts, skip_reason
 from relance.dunning.planner import INVOICE_COLUMNS
 from relance.followups import charges
+from relance.followups.service import run_followups
 from relance.ledger.models import InstallmentCharge, SavedPaymentMethod
 from relance.ledger.service import record_payment
 from relance.outbox.models import OutboxEvent
 from relance.portal.service import charge_failures, charge_reversals
-from tests.factories import make_debtor, make_invoice, make_plan, make_promise
+from tests.factories import make_debtor, make_invoice, make_mandate, make_plan, make_promise
+from tests.support.installments import charges_of
 from tests.support.stripe_fake import StripeFake
 
 SECRET = "whsec_test_secret"
@@ -443,3 +452,250 @@ def test_a_refunded_debit_still_counts_as_settled_on_the_dashboard(client, db, g
     _deliver(client, "refund.created", refund("pi_debit_refunded", amount=2000))
 
     assert debit_failures(db, since=since) == (1, 0)
+
+
+# A refund that reopens a plan instalment: the plan's own follow-ups (reminder the day before,
+# off-session charge, "missed") ask for it, not the dunning planner, so the hold must reach them.
+
+PLAN_DUE = TODAY + timedelta(days=2)  # a Thursday: its reminder goes on the Wednesday
+
+
+def _pass(db, day):
+    """A follow-up pass at 11:00 Paris time on `day` (a weekday: inside the contact window)."""
+    return run_followups(db, day, now=datetime.combine(day, clock(10, 0), UTC))
+
+
+def _linked_instalment(db, intent, *, first_due=PLAN_DUE, invoices=None):
+    """A plan of two 20 € instalments over one 40 € invoice (or `invoices`), its first paid by
+    card through its link (`intent`), and a card kept on file for the plan (the sandbox's)."""
+    debtor = make_debtor(db, channels=("sms",))
+    if invoices is None:
+        invoices = [make_invoice(db, debtor, 4000, due=TODAY - timedelta(days=40))]
+    else:
+        invoices = [make_invoice(db, debtor, amount, **columns) for amount, columns in invoices]
+    plan = make_plan(db, debtor, [2000, 2000], first_due=first_due, invoices=invoices)
+    first = plan.installments[0]
+    record_payment(
+        db,
+        debtor_id=debtor.id,
+        amount_minor=2000,
+        currency="EUR",
+        method="card",
+        provider="stripe",
+        provider_ref=intent,
+        installment_id=first.id,
+        thank=False,
+    )
+    assert first.status == "paid"
+    card = make_mandate(
+        db, debtor, plan, kind="card", payment_method_ref=card_method_ref("4242424242424242")
+    )
+    return debtor, invoices, plan, card
+
+
+def _refunded(client, db, intent):
+    """The creditor refunds the 20 € of `intent` from Stripe's dashboard (signed webhook); the
+    test's session then reads what the request wrote."""
+    answer = _deliver(client, "refund.created", refund(intent, amount=2000))
+    db.expire_all()
+    return answer
+
+
+def _hold_of(db, debtor):
+    (hold,) = db.scalars(select(Dispute).where(Dispute.debtor_id == debtor.id)).all()
+    return hold
+
+
+def test_a_refunded_instalment_is_not_charged_reminded_nor_missed_until_a_collector_decides(
+    client, db, gateway, sandbox_payments
+):
+    debtor, (invoice,), plan, _ = _linked_instalment(db, "pi_plan_link")
+    first = plan.installments[0]
+    gateway.sent.clear()
+
+    answer = _refunded(client, db, "pi_plan_link")
+
+    assert answer.json()["outcome"] == "payment_refunded"
+    hold = _hold_of(db, debtor)
+    assert (first.status, first.paid_minor, first.refund_hold_id) == ("due", 0, hold.id)
+    assert (hold.reason, hold.invoice_id, invoice.status) == ("refunded", invoice.id, "disputed")
+    (task,) = [t for t in _tasks(db, debtor.id) if t.details["reason"] == "payment_refunded"]
+    assert task.details["installment_ids"] == [first.id]
+    assert task.details["dispute_ids"] == [hold.id]
+
+    # The day before its date, its date (the card on file would be charged), and long after
+    # (it would be missed, a message sent and the plan one step from broken): nothing.
+    for day in (PLAN_DUE - timedelta(days=1), PLAN_DUE, PLAN_DUE + timedelta(days=6)):
+        report = _pass(db, day)
+        assert (report.installment_reminders, report.charged, report.charge_failures) == (
+            [],
+            [],
+            [],
+        )
+        assert report.missed_installments == []
+    assert first.status == "due" and charges_of(db, first) == []
+    assert gateway.sent == []
+    assert plan.status == "active"
+
+    # Still owed: the instalment is due again, and the card kept for the plan pays it.
+    decide_dispute(db, hold, upheld=False, note="refunded by mistake", actor="collector:ann")
+    assert task.status == "done"
+    report = _pass(db, PLAN_DUE + timedelta(days=7))
+    assert report.charged == [first.id]
+    assert first.status == "paid"
+
+
+def test_a_refunded_instalment_charge_is_charged_again_only_once_the_hold_is_rejected(
+    client, db, gateway, sandbox_payments
+):
+    """The charge the creditor refunded does not count as the instalment's charge any more."""
+    debtor, _, plan, charge = _card_instalment(db, "pi_charge_held")
+    plan.installments[0].due_date = PLAN_DUE
+    card = make_mandate(
+        db, debtor, plan, kind="card", payment_method_ref=card_method_ref("4242424242424242")
+    )
+    first = plan.installments[0]
+    gateway.sent.clear()
+
+    _refunded(client, db, "pi_charge_held")
+    held = [_pass(db, day) for day in (PLAN_DUE - timedelta(days=1), PLAN_DUE + timedelta(6))]
+
+    assert [r.installment_reminders for r in held] == [[], []]
+    assert [r.missed_installments for r in held] == [[], []]
+    assert [(r.charged, r.charge_failures) for r in held] == [([], [])] * 2
+    assert gateway.sent == []
+    assert charge.status == "refunded"
+
+    decide_dispute(db, _hold_of(db, debtor), upheld=False, note="owed", actor="collector:ann")
+    report = _pass(db, PLAN_DUE + timedelta(days=7))
+
+    assert report.charged == [first.id]
+    (refunded, again) = charges_of(db, first)
+    assert (refunded.status, again.status, again.attempt) == ("refunded", "succeeded", 2)
+    assert again.saved_method_id == card.id
+
+
+def test_a_rejected_hold_gives_the_grace_days_from_the_decision(
+    client, db, gateway, sandbox_payments
+):
+    """Its date may be weeks past when the collector decides: the debtor is not told it was
+    missed the next hour, for money the creditor had given back to them."""
+    debtor, _, plan, card = _linked_instalment(db, "pi_plan_grace")
+    first = plan.installments[0]
+    _refunded(client, db, "pi_plan_grace")
+    card.status = "revoked"  # no card any more: a missed instalment is what would follow
+    hold = _hold_of(db, debtor)
+    gateway.sent.clear()
+    decide_dispute(db, hold, upheld=False, note="still owed", actor="collector:ann")
+    decided = PLAN_DUE + timedelta(days=20)  # Wednesday 1 April
+    hold.resolved_at = datetime.combine(decided, clock(9), UTC)
+
+    soon = _pass(db, decided + timedelta(days=1))
+    later = _pass(db, decided + timedelta(days=6))
+
+    assert soon.missed_installments == []
+    assert later.missed_installments == [first.id]
+    assert len(gateway.texts_for(debtor)) == 1  # the "missed" message, once
+
+
+def test_an_upheld_hold_asks_the_plan_no_more_than_its_invoices_owe(
+    client, db, gateway, sandbox_payments
+):
+    """Over two invoices, the first paid by the refunded instalment: upheld, that invoice is
+    cancelled; the refunded instalment gives up what it asked, the other stays due."""
+    debtor, (first_invoice, second_invoice), plan, _ = _linked_instalment(
+        db,
+        "pi_plan_upheld",
+        invoices=[
+            (2000, {"due": TODAY - timedelta(days=60)}),
+            (2000, {"due": TODAY - timedelta(days=30)}),
+        ],
+    )
+    first, second = plan.installments
+    _refunded(client, db, "pi_plan_upheld")
+    hold = _hold_of(db, debtor)
+    assert hold.invoice_id == first_invoice.id and first.refund_hold_id == hold.id
+
+    decide_dispute(db, hold, upheld=True, note="goodwill gesture", actor="collector:ann")
+
+    assert first_invoice.status == "cancelled" and second_invoice.status == "open"
+    assert (first.amount_minor, first.paid_minor, first.status) == (0, 0, "paid")
+    assert (second.amount_minor, second.status) == (2000, "due")
+    assert (plan.status, plan.total_minor) == ("active", 2000)
+    (waived,) = db.scalars(select(AuditEvent).where(AuditEvent.action == "installment.waived"))
+    assert (waived.entity_id, waived.details["amount_minor"]) == (str(first.id), 2000)
+    gateway.sent.clear()
+    report = _pass(db, PLAN_DUE + timedelta(days=6))
+    assert report.missed_installments == [] and report.charged == []
+
+
+def test_an_upheld_hold_completes_a_plan_left_with_nothing_to_ask(
+    client, db, gateway, sandbox_payments
+):
+    """Its one invoice cancelled, the plan has nothing left to collect: neither the refunded
+    instalment nor the next one is charged or reminded."""
+    debtor, (invoice,), plan, _ = _linked_instalment(db, "pi_plan_nothing_left")
+    _refunded(client, db, "pi_plan_nothing_left")
+
+    decide_dispute(db, _hold_of(db, debtor), upheld=True, note="order cancelled", actor="ann")
+
+    assert invoice.status == "cancelled"
+    assert plan.status == "completed" and plan.total_minor == 0
+    assert [(i.amount_minor, i.status) for i in plan.installments] == [(0, "paid"), (0, "paid")]
+    gateway.sent.clear()
+    for day in (PLAN_DUE, PLAN_DUE + timedelta(days=29), PLAN_DUE + timedelta(days=40)):
+        report = _pass(db, day)
+        assert (report.installment_reminders, report.charged, report.missed_installments) == (
+            [],
+            [],
+            [],
+        )
+    assert gateway.sent == []
+
+
+def test_an_instalment_paid_alone_is_held_by_its_plans_invoice_not_the_whole_account(
+    client, db, gateway, sandbox_payments
+):
+    """The plan's invoice was cancelled (a dispute upheld) before the instalment was paid: the
+    payment went to the instalment alone and reopened no invoice, so it used to be held by
+    nothing. The hold names the plan's invoice: one decision, and the debtor's other invoice
+    is dunned as before."""
+    debtor = make_debtor(db, channels=("sms",))
+    invoice = make_invoice(db, debtor, 4000, due=TODAY - timedelta(days=40), status="cancelled")
+    plan = make_plan(db, debtor, [2000, 2000], first_due=PLAN_DUE, invoices=[invoice])
+    first = plan.installments[0]
+    record_payment(
+        db,
+        debtor_id=debtor.id,
+        amount_minor=2000,
+        currency="EUR",
+        method="card",
+        provider="stripe",
+        provider_ref="pi_alone",
+        installment_id=first.id,
+        thank=False,
+    )
+    other = make_invoice(db, debtor, 9000, due=TODAY - timedelta(days=20))
+    make_mandate(
+        db, debtor, plan, kind="card", payment_method_ref=card_method_ref("4242424242424242")
+    )
+    gateway.sent.clear()
+
+    answer = _refunded(client, db, "pi_alone")
+
+    assert answer.json()["outcome"] == "payment_refunded"
+    hold = _hold_of(db, debtor)
+    assert (hold.invoice_id, first.refund_hold_id, first.status) == (invoice.id, hold.id, "due")
+    (task,) = [t for t in _tasks(db, debtor.id) if t.details["reason"] == "payment_refunded"]
+    assert (task.details["invoice_ids"], task.details["dispute_ids"]) == ([], [hold.id])
+    assert task.details["installment_ids"] == [first.id]
+    assert _skip(db, other) is None  # not a hold on the whole account
+    report = _pass(db, PLAN_DUE)
+    assert report.charged == [] and gateway.sent == []
+
+    # Upheld, the invoice was already cancelled: no second cancellation in the accounts.
+    decide_dispute(db, hold, upheld=True, note="not owed", actor="collector:ann")
+    assert invoice.status == "cancelled"
+    today = datetime.now(UTC).date()
+    lines = journal(db, today - timedelta(days=1), today + timedelta(days=1))
+    assert [line for line in lines if line.type == "cancellation"] == []

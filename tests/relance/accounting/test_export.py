@@ -5,18 +5,25 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relance.accounting.export import journal, to_csv, to_json
+from relance.db.models import Invoice
+from relance.disputes.service import decide_dispute
+from relance.einvoice.bundle import expand
+from relance.einvoice.service import import_sources
 from relance.errors import BadInput
 from relance.ledger.reversal import reverse_payment
 from relance.ledger.service import record_payment
-from tests.factories import make_debtor, make_invoice, make_token
+from tests.factories import make_debtor, make_dispute, make_invoice, make_token
+from tests.relance.einvoice.samples import Sample, ubl
 
 
 def setup_ledger(db: Session) -> None:
@@ -158,3 +165,92 @@ def test_part_of_a_payment_coming_back_keeps_its_lines_and_adds_only_that_part(d
     ]
     both = journal(db, date(2026, 10, 1), date(2026, 12, 1))
     assert sum(Decimal(x.amount) for x in both) == Decimal("70.00")
+
+
+def test_instalment_lines_name_the_creditors_document_and_the_instalment_apart(
+    db: Session, tmp_path: Path
+) -> None:
+    """An e-invoice payable in three instalments is three invoice rows, "F2026-0042 (1/3)"…,
+    so that each is dunned and paid on its own; the creditor's accounting knows one document,
+    "F2026-0042", and matches the journal against it. Every line (payment, reversal,
+    cancellation) names that document; which instalment is in the `instalment` column."""
+    document = Sample(
+        number="F2026-0042",
+        instalments=(("2026-10-31", "40.00"), ("2026-11-30", "40.00"), ("2026-12-31", "40.00")),
+    )
+    report = import_sources(
+        db, expand("f.xml", ubl(document)), actor="test", store_dir=tmp_path / "store"
+    )
+    assert report.files[0].status == "created", report.files[0].problems
+    first, second, third = db.scalars(
+        select(Invoice).where(Invoice.instalment_of == "F2026-0042").order_by(Invoice.instalment_no)
+    ).all()
+    assert second.number == "F2026-0042 (2/3)"
+    for ref, minor, day, invoices in (
+        ("BANK-42", 6_000, 5, [first.id, second.id]),
+        ("pi_42", 2_000, 6, [second.id]),
+    ):
+        outcome = record_payment(
+            db,
+            debtor_id=first.debtor_id,
+            amount_minor=minor,
+            currency="EUR",
+            method="transfer" if ref.startswith("BANK") else "card",
+            provider="bank" if ref.startswith("BANK") else "stripe",
+            provider_ref=ref,
+            invoice_ids=invoices,
+            thank=False,
+            received_at=datetime(2026, 11, day, 9, tzinfo=UTC),
+        )
+    assert reverse_payment(db, outcome.payment, reason="dispute_lost:general", actor="t")
+    outcome.payment.reversed_at = datetime(2026, 12, 2, 8, tzinfo=UTC)
+    db.flush()
+
+    lines = journal(db, date(2026, 11, 1), date(2027, 1, 1))
+
+    assert [
+        (x.date, x.type, x.reference, x.invoice_number, x.instalment, x.amount) for x in lines
+    ] == [
+        ("2026-11-05", "payment", "BANK-42", "F2026-0042", "1/3", "40.00"),
+        ("2026-11-05", "payment", "BANK-42", "F2026-0042", "2/3", "20.00"),
+        ("2026-11-06", "payment", "pi_42", "F2026-0042", "2/3", "20.00"),
+        ("2026-12-02", "reversal", "pi_42", "F2026-0042", "2/3", "-20.00"),
+    ]
+    header, row, *_ = csv.reader(io.StringIO(to_csv(lines).decode()))
+    assert header[-1] == "instalment" and header[:10] == [
+        "date",
+        "type",
+        "reference",
+        "customer_number",
+        "debtor",
+        "invoice_number",
+        "amount",
+        "currency",
+        "method",
+        "provider",
+    ]
+    assert (row[5], row[-1]) == ("F2026-0042", "1/3")
+    data = json.loads(to_json(lines, date(2026, 11, 1), date(2027, 1, 1)))
+    assert (data["lines"][0]["invoice_number"], data["lines"][0]["instalment"]) == (
+        "F2026-0042",
+        "1/3",
+    )
+
+    # A dispute upheld on the last instalment cancels it: the same document, that instalment.
+    dispute = make_dispute(db, third.debtor, invoice_id=third.id)
+    decide_dispute(db, dispute, upheld=True, note="not delivered", actor="collector:ann")
+    today = datetime.now(UTC).date()
+    (cancelled,) = [
+        x for x in journal(db, today, today + timedelta(days=1)) if x.type == "cancellation"
+    ]
+    assert (cancelled.invoice_number, cancelled.instalment, cancelled.amount) == (
+        "F2026-0042",
+        "3/3",
+        "40.00",
+    )
+
+
+def test_an_invoice_payable_at_once_keeps_its_number_and_no_instalment(db: Session) -> None:
+    setup_ledger(db)
+    lines = journal(db, date(2026, 10, 1), date(2026, 11, 1))
+    assert {(x.invoice_number, x.instalment) for x in lines} == {("F-1", ""), ("F-2", ""), ("", "")}
