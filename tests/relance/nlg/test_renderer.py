@@ -78,3 +78,25 @@ def test_bundled_wording_is_complete_in_both_languages() -> None:
     assert validate_templates(templates) == []
     for name in ("utter_holding_reply", "utter_unknown_number"):
         assert name in templates
+
+
+def test_a_reply_seeds_no_new_random_generator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seeding a `random.Random()` reads 2.5 KB of the OS's randomness; per reply it was the
+    largest single cost of an e-mail in the dispatcher's batches (issue 19). Variants are still
+    drawn, from one generator for the process."""
+    templates = {
+        "utter_either": [{"fr": "Bonjour.", "en": "Hello."}, {"fr": "Salut.", "en": "Hi."}]
+    }
+    render(templates, "utter_either", language="fr")  # the process's generator, made once
+    made: list[object] = []
+    real = random.Random
+
+    class Counting(real):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: object) -> None:
+            made.append(args)
+            super().__init__(*args)
+
+    monkeypatch.setattr(random, "Random", Counting)
+    seen = {render(templates, "utter_either", language="fr") for _ in range(200)}
+    assert made == []
+    assert seen == {"Bonjour.", "Salut."}  # still drawn at random
