@@ -1,6 +1,6 @@
 """The per-address limit the portal and the console share: what one client holds, how its
 address is kept, and the sliding window (the forms' own attacks are in
-tests/portal/test_client_limit.py)."""
+tests/portal/test_client_limit.py and tests/console/test_login_address_limit.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ from sqlalchemy.orm import Session
 
 from relance import address_limit
 from relance.address_limit import AddressLimit
+from relance.auth import ratelimit
 from relance.db.models import AuditEvent
+from relance.portal import client_limit
+from relance.settings import Settings
 
 NOW = "2026-11-23 08:00:00"
 CLIENT = "203.0.113.7"
@@ -54,6 +57,14 @@ def test_the_address_is_kept_as_a_keyed_hash() -> None:
     assert len(key) == 64 and "2001" not in key
     assert _limit(secret_key="another-secret-key").key("2001:db8:1:2::1") != key
     assert "a-secret-key" not in repr(limit)
+
+
+def test_one_address_has_unrelated_keys_on_the_portal_and_the_console(settings: Settings) -> None:
+    """Each form counts its own failures: a typo on the portal costs nothing at the console."""
+    portal, console = client_limit.limit(settings), ratelimit.per_address(settings)
+    assert portal.key(CLIENT) != console.key(CLIENT)
+    assert portal.entity_type != console.entity_type
+    assert {portal.failed, portal.throttled}.isdisjoint({console.failed, console.throttled})
 
 
 def test_the_window_slides_and_a_refusal_is_recorded_but_not_counted(db: Session) -> None:
