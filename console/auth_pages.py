@@ -84,14 +84,18 @@ def login(
     result = users.authenticate(db, email, password, ip)
     if result.throttled:
         minutes = max(1, ceil(result.retry_after_seconds / 60))
+        wait = f"Wait {minutes} minute{'s' if minutes > 1 else ''} before trying again."
         page = _login_page(
             request,
             settings,
             email=email,
             next_url=next,
             status_code=429,
-            error=f"Too many failed attempts. Wait {minutes} minute{'s' if minutes > 1 else ''} "
-            "before trying again.",
+            error=(
+                f"Too many failed sign-ins from your network, on any account. {wait}"
+                if result.address_limited
+                else f"Too many failed attempts. {wait}"
+            ),
         )
         page.headers["Retry-After"] = str(result.retry_after_seconds)
         return page

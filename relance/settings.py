@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
@@ -43,6 +43,10 @@ _PLACEHOLDER_WORDS = (
 _MIN_DISTINCT_CHARACTERS = 8
 # Hosts a plain-text SMTP or IMAP connection may reach in production: it never leaves the machine.
 _LOOPBACK = ("localhost", "127.0.0.1", "::1")
+# The bounds of every per-address limit (relance/address_limit.py): at least one failure (0 would
+# refuse every visitor before any check) and one minute (no window is no limit), at most a week.
+AddressMaxFailures = Annotated[int, Field(ge=1, le=10_000)]
+AddressWindowMinutes = Annotated[int, Field(ge=1, le=7 * 24 * 60)]
 
 
 def secret_problem(value: str, *, minimum: int) -> str | None:
@@ -190,8 +194,14 @@ class Settings(BaseSettings):
     # one debtor; this one stops one client trying a few postcodes on every customer number.
     # An IPv6 client counts per /64. People behind one office or carrier-grade NAT address share
     # the count: 20 an hour is far more than honest typing errors.
-    portal_address_max_failures: int = Field(default=20, ge=1, le=10_000)
-    portal_address_window_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    portal_address_max_failures: AddressMaxFailures = 20
+    portal_address_window_minutes: AddressWindowMinutes = 60
+    # The console's login from one client address (relance/auth/ratelimit.py): the per address
+    # + e-mail and per-account limits stop guessing one account; this one stops one client
+    # trying a common password on every staff e-mail in turn (password spraying). Colleagues
+    # behind one office address share the count: 20 an hour is far more than their typos.
+    console_address_max_failures: AddressMaxFailures = 20
+    console_address_window_minutes: AddressWindowMinutes = 60
     default_language: Language = "fr"
     default_timezone: str = "Europe/Paris"
 

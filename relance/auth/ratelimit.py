@@ -9,6 +9,13 @@ must wait twice as long as the last (`ACCOUNT_BASE_DELAY` doubling, at most `ACC
 Backoff rather than a lock-out: the right password works again after at most 15 minutes, so an
 attacker cannot keep a colleague out for good, and guessing is slowed to a few tries an hour.
 A successful login clears the account's counter.
+
+Per client address alone (`per_address`): neither count stops one address from trying one
+common password on every staff e-mail in turn (password spraying: one failure per pair and per
+account). Every failed login also counts against the client's address (an IPv6 client per /64,
+kept as a keyed hash, `relance.address_limit`); at `console_address_max_failures` within
+`console_address_window_minutes` the address is refused before any other check, whatever the
+e-mail, and a success clears none of its failures.
 """
 
 from __future__ import annotations
@@ -16,17 +23,21 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from relance import audit
+from relance import address_limit, audit_counts
+from relance.address_limit import AddressLimit
 from relance.db.base import utcnow
-from relance.db.models import AuditEvent, LoginThrottle
+from relance.db.models import LoginThrottle
+from relance.settings import Settings, get_settings
 
 MAX_FAILURES = 5
 WINDOW = timedelta(minutes=15)
 FAILED_ACTION = "auth.login_failed"
 _ENTITY = "login_attempt"
+ADDRESS_FAILED = "auth.client_failed"
+ADDRESS_THROTTLED = "auth.client_throttled"
 
 ACCOUNT_FREE_FAILURES = 5
 ACCOUNT_BASE_DELAY = timedelta(seconds=30)
@@ -42,17 +53,26 @@ def account_key(email: str) -> str:
     return hashlib.sha256(f"account|{email.strip().lower()}".encode()).hexdigest()
 
 
+def per_address(settings: Settings) -> AddressLimit:
+    """The console login's limit per client address under the current settings."""
+    return AddressLimit(
+        context="console-client",
+        entity_type="console_client",
+        failed=ADDRESS_FAILED,
+        throttled=ADDRESS_THROTTLED,
+        max_failures=settings.console_address_max_failures,
+        window=timedelta(minutes=settings.console_address_window_minutes),
+        secret_key=settings.secret_key,
+    )
+
+
 def recent_failures(session: Session, ip: str, email: str) -> int:
-    return (
-        session.scalar(
-            select(func.count(AuditEvent.id)).where(
-                AuditEvent.action == FAILED_ACTION,
-                AuditEvent.entity_type == _ENTITY,
-                AuditEvent.entity_id == attempt_key(ip, email),
-                AuditEvent.at >= utcnow() - WINDOW,
-            )
-        )
-        or 0
+    return audit_counts.count_since(
+        session,
+        action=FAILED_ACTION,
+        entity_type=_ENTITY,
+        key=attempt_key(ip, email),
+        since=utcnow() - WINDOW,
     )
 
 
@@ -80,10 +100,23 @@ def retry_after(session: Session, ip: str, email: str) -> timedelta:
     return account_retry_after(session, email)
 
 
+def address_retry_after(session: Session, ip: str) -> int:
+    """Zero when the client's address may try; otherwise the seconds it must wait, and the
+    refusal is recorded (under the address's keyed hash, never the address)."""
+    return address_limit.refusal(session, per_address(get_settings()), ip)
+
+
 def record_failure(session: Session, ip: str, email: str) -> None:
-    event = audit.record(session, actor="anonymous", action=FAILED_ACTION, ip=ip, email=email[:254])
-    event.entity_type = _ENTITY
-    event.entity_id = attempt_key(ip, email)
+    """A failed login: counted for the address + e-mail pair, the account and the address."""
+    address_limit.record_failure(session, per_address(get_settings()), ip)
+    audit_counts.record_counted(
+        session,
+        action=FAILED_ACTION,
+        entity_type=_ENTITY,
+        key=attempt_key(ip, email),
+        ip=ip,
+        email=email[:254],
+    )
     now = utcnow()
     row = session.get(LoginThrottle, account_key(email))
     if row is None:

@@ -21,9 +21,14 @@ ROLES = tuple(r.value for r in Role)
 
 @dataclass(frozen=True)
 class LoginResult:
+    """`throttled`: refused unchecked for `retry_after_seconds`; `address_limited` says the
+    client's address (not the account or the pair) reached its limit, which the page words
+    differently: another address, or the colleague's own, still works."""
+
     user: User | None
     throttled: bool = False
     retry_after_seconds: int = 0
+    address_limited: bool = False
 
 
 def _check_role(role: str) -> None:
@@ -73,8 +78,15 @@ def create_user(
 
 
 def authenticate(session: Session, email: str, password: str, ip: str) -> LoginResult:
-    """Check the credentials under the per IP + e-mail and per-account throttles; failures are
-    recorded. While throttled the password is not even checked, so it reveals nothing."""
+    """Check the credentials under the per-address, per IP + e-mail and per-account throttles;
+    failures are recorded. While throttled the password is not even checked, so it reveals
+    nothing. The address comes first: over its limit, nothing about the e-mail is looked up,
+    so the refusal is the same for a real account, an unknown one and the right password."""
+    address_wait = ratelimit.address_retry_after(session, ip)
+    if address_wait:
+        return LoginResult(
+            None, throttled=True, retry_after_seconds=address_wait, address_limited=True
+        )
     wait = ratelimit.retry_after(session, ip, email)
     if wait:
         return LoginResult(None, throttled=True, retry_after_seconds=ceil(wait.total_seconds()))

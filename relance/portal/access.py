@@ -39,12 +39,12 @@ from enum import StrEnum
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from relance import audit
+from relance import audit, audit_counts
 from relance.db.base import utcnow
 from relance.db.models import Debtor
 from relance.identity import service as identity
 from relance.nlu_normalise import digits_only
-from relance.portal import client_limit, repository
+from relance.portal import client_limit
 from relance.portal.models import PortalAccess
 from relance.secret_links import hash_token, new_token, plausible
 from relance.settings import Settings, get_settings
@@ -288,7 +288,7 @@ def _sign_in_key(customer_number: str) -> str:
 
 
 def _recent_sign_in_failures(session: Session, key: str, now: datetime) -> int:
-    return repository.count_since(
+    return audit_counts.count_since(
         session,
         action=SIGN_IN_FAILED,
         entity_type=_SIGN_IN_ENTITY,
@@ -377,7 +377,7 @@ def _record_sign_in_failure(
 ) -> None:
     """`debtor_id` when the number typed is a debtor's: the audit log only (the visitor gets the
     same answer either way), so the failure counts towards that debtor's daily limit."""
-    repository.record_counted(
+    audit_counts.record_counted(
         session,
         action=SIGN_IN_FAILED,
         entity_type=_SIGN_IN_ENTITY,

@@ -4,65 +4,40 @@ Wrong answers are counted per customer number typed (`relance.portal.access.sign
 and per debtor over a day (`relance.identity.service.daily_limit_reached`): each one stops the
 guessing of *one* debtor. None of them stopped one client from trying three postcodes on each of
 thousands of customer numbers, every day, which finds some and opens those debtors' accounts.
-So every failed answer from a client also counts against its address (the edge finds it with
-`relance.web.client_ip`, believing `X-Forwarded-For` only from `TRUSTED_PROXIES`), and at
+So every failed answer from a client also counts against its address, and at
 `portal_address_max_failures` failures within `portal_address_window_minutes` the address is
 refused before anything is looked up: no identity check, no customer number searched, the same
-refusal whatever is typed, and the refusal written to the audit trail.
-
-- **IPv6**: a client is usually given a whole /64 and can take any address in it, so an IPv6
-  address counts for its /64 (an IPv4-mapped one as the IPv4 address).
-- **Privacy**: the audit trail keeps no address, only HMAC-SHA256(`secret_key`, the network).
-  A plain hash would give the address back to anyone trying the 2³² IPv4 addresses.
-- **A refusal is not a failure**: it adds nothing to the count, so the address gets attempts
-  back as its failures age out of the window, whatever it sends meanwhile. A success clears
-  nothing either: a guesser who knows one real number and postcode (their own) would otherwise
-  reset the count at will.
-- **Several processes** share the count through the database; it is read, then written without
-  a lock, so requests racing each other can go a few failures past the limit, as the per-number
-  count can.
+refusal whatever is typed, and the refusal written to the audit trail. How the address is
+counted (IPv6 per /64, a keyed hash in the trail, a refusal adds nothing and a success clears
+nothing) is `relance.address_limit`, which the console's login shares.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import ipaddress
 from datetime import timedelta
-from math import ceil
 
 from sqlalchemy.orm import Session
 
-from relance.db.base import utcnow
+from relance import address_limit
+from relance.address_limit import AddressLimit
 from relance.errors import TooManyRequests
-from relance.portal import repository
 from relance.settings import Settings, get_settings
 
 FAILED = "portal.client_failed"
 THROTTLED = "portal.client_throttled"
-_ENTITY = "portal_client"
-IPV6_PREFIX = 64
 
 
-def address_group(address: str) -> str:
-    """What one client holds: an IPv4 address, the /64 of an IPv6 one. Anything that is not an
-    address (no peer, a proxy's odd header) counts as written."""
-    text = address.strip()
-    try:
-        ip = ipaddress.ip_address(text.split("%", 1)[0])  # a zone ("fe80::1%eth0") is no client
-    except ValueError:
-        return text.lower()
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, IPV6_PREFIX), strict=False))
-    return str(ip)
-
-
-def client_key(address: str, settings: Settings) -> str:
-    """The address as the audit trail keeps it (64 hex characters, `entity_id`'s width)."""
-    message = f"portal-client|{address_group(address)}".encode()
-    return hmac.new(settings.secret_key.encode(), message, hashlib.sha256).hexdigest()
+def limit(settings: Settings) -> AddressLimit:
+    """The portal's limit under the current settings."""
+    return AddressLimit(
+        context="portal-client",
+        entity_type="portal_client",
+        failed=FAILED,
+        throttled=THROTTLED,
+        max_failures=settings.portal_address_max_failures,
+        window=timedelta(minutes=settings.portal_address_window_minutes),
+        secret_key=settings.secret_key,
+    )
 
 
 def check(session: Session, client: str, *, where: str, debtor_id: int | None = None) -> None:
@@ -72,40 +47,17 @@ def check(session: Session, client: str, *, where: str, debtor_id: int | None = 
     then shows that someone was refused on their link (a sign-in names nobody: nothing typed is
     looked up).
     """
-    settings = get_settings()
-    key = client_key(client, settings)
-    limit = settings.portal_address_max_failures
-    window = timedelta(minutes=settings.portal_address_window_minutes)
-    now = utcnow()
-    recent = repository.newest_since(
-        session, action=FAILED, entity_type=_ENTITY, key=key, since=now - window, limit=limit
+    retry_after = address_limit.refusal(
+        session, limit(get_settings()), client, debtor_id=debtor_id, where=where
     )
-    if len(recent) < limit:
-        return
-    # The limit-th newest failure is the one whose ageing out lets the next answer be checked.
-    retry_after = max(1, ceil((recent[-1] + window - now).total_seconds()))
-    repository.record_counted(
-        session,
-        action=THROTTLED,
-        entity_type=_ENTITY,
-        key=key,
-        debtor_id=debtor_id,
-        where=where,
-        retry_after_seconds=retry_after,
-    )
-    raise TooManyRequests(
-        "too_many_attempts",
-        "Too many failed attempts from this address; try again later",
-        retry_after_seconds=retry_after,
-    )
+    if retry_after:
+        raise TooManyRequests(
+            "too_many_attempts",
+            "Too many failed attempts from this address; try again later",
+            retry_after_seconds=retry_after,
+        )
 
 
 def record_failure(session: Session, client: str, *, where: str) -> None:
     """One wrong (or refused) answer from `client`, counted towards its limit."""
-    repository.record_counted(
-        session,
-        action=FAILED,
-        entity_type=_ENTITY,
-        key=client_key(client, get_settings()),
-        where=where,
-    )
+    address_limit.record_failure(session, limit(get_settings()), client, where=where)

@@ -168,6 +168,27 @@ def test_the_portal_address_limit_defaults_to_20_failures_an_hour() -> None:
     )
 
 
+def test_the_console_address_limit_defaults_to_20_failures_an_hour() -> None:
+    settings = _settings()
+    assert (settings.console_address_max_failures, settings.console_address_window_minutes) == (
+        20,
+        60,
+    )
+
+
+def test_the_console_address_limit_is_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CONSOLE_ADDRESS_MAX_FAILURES", "8")
+    monkeypatch.setenv("CONSOLE_ADDRESS_WINDOW_MINUTES", "1440")
+    settings = _settings()
+    assert (settings.console_address_max_failures, settings.console_address_window_minutes) == (
+        8,
+        1440,
+    )
+    assert settings.portal_address_max_failures == 20  # each form has its own
+
+
 def test_the_portal_address_limit_is_read_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -190,8 +211,28 @@ def test_the_portal_address_limit_is_read_from_the_environment(
         ("portal_address_window_minutes", 0),  # no window: no limit at all
         ("portal_address_window_minutes", 7 * 24 * 60 + 1),  # past a week
         ("portal_address_window_minutes", 1.5),
+        ("console_address_max_failures", 0),
+        ("console_address_max_failures", -1),
+        ("console_address_max_failures", 10_001),
+        ("console_address_max_failures", "twenty"),
+        ("console_address_window_minutes", 0),
+        ("console_address_window_minutes", 7 * 24 * 60 + 1),
+        ("console_address_window_minutes", 1.5),
     ],
 )
-def test_a_portal_address_limit_out_of_bounds_stops_start_up(name: str, value: object) -> None:
+def test_an_address_limit_out_of_bounds_stops_start_up(name: str, value: object) -> None:
     with pytest.raises(ValidationError, match=name):
         _settings(**{name: value})
+
+
+@pytest.mark.parametrize(
+    ("failures", "minutes"), [(1, 1), (10_000, 7 * 24 * 60)], ids=["lowest", "highest"]
+)
+def test_the_console_address_limit_accepts_its_bounds(failures: int, minutes: int) -> None:
+    settings = _settings(
+        console_address_max_failures=failures, console_address_window_minutes=minutes
+    )
+    assert (settings.console_address_max_failures, settings.console_address_window_minutes) == (
+        failures,
+        minutes,
+    )

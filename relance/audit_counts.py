@@ -1,9 +1,11 @@
-"""Queries of the portal's sign-in counters, which live in the audit trail.
+"""Counters kept in the audit trail: failed sign-ins, logins and identity answers.
 
 A counted event is an audit event whose `entity_type` names the counter and whose `entity_id`
-is a hash of what is counted (the customer number typed, the client's address). The counts then
-hold across api processes and restarts with no store of their own, and the trail keeps the
-failures as evidence anyway.
+is a hash of what is counted (the customer number typed, the client's address, an address and
+e-mail pair). The counts then hold across api processes and restarts with no store of their
+own, and the trail keeps the failures as evidence anyway. The portal's sign-in and the console's
+login both count this way (`relance.portal.access`, `relance.auth.ratelimit`,
+`relance.address_limit`).
 """
 
 from __future__ import annotations
