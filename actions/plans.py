@@ -67,13 +67,22 @@ class ActionAskPlanInstallments(Action):
     def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        with unit_of_work() as session:
-            debtor = debtor_of(session, tracker)
-            invoices = plans_repository.open_invoices(session, debtor.id) if debtor else []
-            total = sum(i.balance_minor for i in invoices)
-            limit = plan_limits_for(session, debtor, total).max_installments if debtor else None
-        utter(dispatcher, "utter_ask_plan_installments", max_installments=limit)
+        utter(
+            dispatcher, "utter_ask_plan_installments", max_installments=_max_installments(tracker)
+        )
         return []
+
+
+def _max_installments(tracker: Tracker) -> int | None:
+    """The most instalments the policy allows this debtor for what they owe (what the count
+    question offers: "up to N")."""
+    with unit_of_work() as session:
+        debtor = debtor_of(session, tracker)
+        if debtor is None:
+            return None
+        invoices = plans_repository.open_invoices(session, debtor.id)
+        total = sum(i.balance_minor for i in invoices)
+        return plan_limits_for(session, debtor, total).max_installments
 
 
 class ActionAskPlanFrequency(Action):
@@ -222,6 +231,13 @@ class ValidatePlanForm(FormValidationAction):
             if count is not None and count >= 2:
                 return {"plan_installments": count}
         if tracker.get_slot("requested_slot") == "plan_installments":
+            limit = _max_installments(tracker) if _no_preference(tracker) else None
+            if limit is not None and limit >= 2:
+                # "ok", "fine let's do it", "as you like" to "in how many payments? (up to 3)":
+                # the most the question offered. The proposal that follows says it and waits
+                # for the debtor's yes, better than "Sorry, I couldn't read that" to an agreeable
+                # answer.
+                return {"plan_installments": limit}
             utter(dispatcher, "utter_invalid_answer", field="installments")
         return {"plan_installments": None}
 
@@ -295,6 +311,11 @@ class ActionEvaluatePlan(Action):
                 else "utter_plan_counter_offer"
             )
             variables: dict[str, Any] = evaluation.proposal.variables()
+            if evaluation.status == "counter_offer" and evaluation.requested is not None:
+                # The wording tells "not that many instalments" from "as many, with a larger
+                # first one" (a down payment the policy asks): "I can't go that far" would
+                # contradict a counter-offer of the very count the debtor asked for.
+                variables["requested_installments"] = evaluation.requested.installments
             utter(dispatcher, response, **variables)
         return events
 

@@ -224,6 +224,15 @@ _MONEY_AFTER = re.compile(
     r"pounds?\b|quid\b|livres?\b|gbp\b)"
 )
 _MONEY_BEFORE = re.compile(rf"(?:€|\$|£|\beur|\busd|\bgbp)\s?({_DIGITS.pattern})")
+# "200 par mois", "200 a month", "150/mois": a figure without its currency, right before a
+# period. Read as an amount per instalment only from 32 up: below, "15 par mois" may be a day of
+# the month or a count, and stays ambiguous.
+_BARE_PER_PERIOD = re.compile(
+    rf"(?<![\d.,])({_DIGITS.pattern})\s?(?:(?:a|an|per|par|each|every|chaque|tous les|toutes les)"
+    r"\s|/\s?)(?:month|mois|week|semaine|fortnight|quinzaine|2 weeks|2 semaines|15 jours)\b"
+    rf"|(?<![\d.,])({_DIGITS.pattern})\s(?:monthly|weekly|mensuels?|hebdo(?:madaires?)?)\b"
+)
+_SMALLEST_BARE_AMOUNT_MINOR = 3200
 # "en 3 fois", "3x", "six payments": the debtor gave a count, not an amount per instalment.
 _EXPLICIT_COUNT = re.compile(
     r"\b\d+\s?(?:x\b|fois\b|times\b|payments?\b|paiements?\b|versements?\b|"
@@ -252,11 +261,13 @@ class InstallmentAmount:
 
 
 def parse_installment_amount(text: str | None, language: str = "fr") -> InstallmentAmount | None:
-    """'5 euros par mois', '5€/mois', 'cinq euros par mois', '50 bucks a month', '$50 monthly'.
+    """'5 euros par mois', '5€/mois', 'cinq euros par mois', '50 bucks a month', '$50 monthly',
+    '200 par mois', 'could I pay 200 a month'.
 
-    Only an amount written with its currency counts ('50 par mois' stays ambiguous, and 'en 3
-    fois par mois' is a count): a plan asked for as an amount per instalment. None otherwise,
-    and when the text also gives an explicit number of instalments.
+    An amount written with its currency counts; a bare figure only right before a period and
+    from 32 up ('15 par mois' may be a day of the month or a count; 'en 3 fois par mois' is a
+    count): a plan asked for as an amount per instalment. None otherwise, and when the text also
+    gives an explicit number of instalments.
     """
     if not text:
         return None
@@ -264,11 +275,16 @@ def parse_installment_amount(text: str | None, language: str = "fr") -> Installm
     if _EXPLICIT_COUNT.search(converted):
         return None
     match = _MONEY_AFTER.search(converted) or _MONEY_BEFORE.search(converted)
+    smallest = 1
+    if match is None:
+        match = _BARE_PER_PERIOD.search(converted)
+        smallest = _SMALLEST_BARE_AMOUNT_MINOR
     if match is None:
         return None
-    raw = match.group(1).replace("\u202f", " ").replace("\u00a0", " ").strip()
+    said = next(g for g in match.groups() if g is not None)
+    raw = said.replace("\u202f", " ").replace("\u00a0", " ").strip()
     amount = _to_minor(raw)
-    if not amount:
+    if not amount or amount < smallest:
         return None
     return InstallmentAmount(amount, parse_frequency(converted))
 

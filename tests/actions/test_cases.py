@@ -152,6 +152,7 @@ def test_plan_outside_limits_counter_offer_then_refused(
     assert _slot(events, "plan_status") == "counter_offer"
     assert dispatcher.messages[0]["response"] == "utter_plan_counter_offer"
     assert dispatcher.messages[0]["installments"] == 3
+    assert dispatcher.messages[0]["requested_installments"] == 10  # the wording tells them apart
     refused = ActionRequestPlanApproval().run(
         dispatcher,
         make_tracker(

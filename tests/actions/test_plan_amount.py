@@ -27,6 +27,10 @@ def _user(text: str, intent: str = "inform") -> dict:
         ("50 bucks a month", "en", 6, "monthly"),
         ("$50 monthly", "en", 6, "monthly"),
         ("I can pay 120 dollars every two weeks", "en", 3, "biweekly"),
+        # No currency, but a figure no day of the month or count can be, before a period.
+        ("could i pay 200 a month", "en", 2, "monthly"),
+        ("je peux payer 50 par mois", "fr", 6, "monthly"),
+        ("40/mois", "fr", 8, "monthly"),
     ],
 )
 def test_amount_per_installment_answer_becomes_a_count(
@@ -56,9 +60,9 @@ def test_a_count_is_still_a_count(
     assert form.validate_plan_installments("en 3 fois par mois", dispatcher, tracker, {}) == {
         "plan_installments": 3
     }
-    assert form.validate_plan_installments("50 par mois", dispatcher, tracker, {}) == {
-        "plan_installments": 50
-    }  # no currency: a count (the policy then counter-offers)
+    assert form.validate_plan_installments("15 par mois", dispatcher, tracker, {}) == {
+        "plan_installments": 15
+    }  # no currency and small enough to be a count (the policy then counter-offers)
 
 
 @pytest.mark.parametrize(
@@ -240,3 +244,45 @@ def test_a_frequency_already_given_is_kept(
         events=[_user(text, "request_payment_plan")],
     )
     assert ValidatePlanForm().extract_plan_frequency(dispatcher, tracker, {}) == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "language"),
+    [
+        ("fine let's do it", "affirm", "en"),
+        ("ok", "affirm", "fr"),
+        ("comme vous voulez", "inform", "fr"),
+        ("whatever suits you", "inform", "en"),
+    ],
+)
+def test_an_agreeable_answer_to_the_count_question_takes_the_most_it_offered(
+    dispatcher: CollectingDispatcher,
+    debtor_setup: tuple[Debtor, Conversation],
+    text: str,
+    intent: str,
+    language: str,
+) -> None:
+    """ "In how many payments? (up to 3)" — "fine let's do it": the 3 offered (the proposal then
+    waits for a yes), not "Sorry, I couldn't read that" again and again."""
+    owner, conv = debtor_setup
+    tracker = make_tracker(
+        slots_for(owner, conv, language=language, requested_slot="plan_installments"),
+        text=text,
+        intent=intent,
+    )
+    slots = ValidatePlanForm().validate_plan_installments(text, dispatcher, tracker, {})
+    assert slots == {"plan_installments": 3}
+    assert dispatcher.messages == []
+
+
+def test_an_answer_that_says_nothing_is_still_not_understood(
+    dispatcher: CollectingDispatcher, debtor_setup: tuple[Debtor, Conversation]
+) -> None:
+    owner, conv = debtor_setup
+    tracker = make_tracker(
+        slots_for(owner, conv, requested_slot="plan_installments"), text="bof", intent="inform"
+    )
+    assert ValidatePlanForm().validate_plan_installments("bof", dispatcher, tracker, {}) == {
+        "plan_installments": None
+    }
+    assert [m["response"] for m in dispatcher.messages] == ["utter_invalid_answer"]

@@ -151,6 +151,15 @@ def test_identity_answers_and_markers() -> None:
         ("fifty quid a month", "en", InstallmentAmount(5000, "monthly")),
         ("$50 monthly", "en", InstallmentAmount(5000, "monthly")),
         ("€75 every two weeks", "en", InstallmentAmount(7500, "biweekly")),
+        # A bare figure right before a period, from 32 up (no day of the month is that large).
+        ("could i pay 200 a month", "en", InstallmentAmount(20_000, "monthly")),
+        ("je peux payer 200 par mois", "fr", InstallmentAmount(20_000, "monthly")),
+        ("50 par mois", "fr", InstallmentAmount(5000, "monthly")),
+        ("150/mois", "fr", InstallmentAmount(15_000, "monthly")),
+        ("1 200 par mois", "fr", InstallmentAmount(120_000, "monthly")),
+        ("maybe 80 every two weeks", "en", InstallmentAmount(8000, "biweekly")),
+        ("100 monthly", "en", InstallmentAmount(10_000, "monthly")),
+        ("deux cents par mois", "fr", InstallmentAmount(20_000, "monthly")),
     ],
 )
 def test_amount_per_installment(text: str, language: str, expected: InstallmentAmount) -> None:
@@ -159,10 +168,22 @@ def test_amount_per_installment(text: str, language: str, expected: InstallmentA
 
 @pytest.mark.parametrize(
     "text",
-    ["en 3 fois par mois", "50 par mois", "3x 100 €", "six payments of $50", "75011", "", "oui"],
+    [
+        "en 3 fois par mois",
+        "15 par mois",  # the 15th of each month, or 15 payments: ambiguous
+        "le 5 de chaque mois",
+        "3 fois par mois",
+        "12 mensualités de 200",
+        "3x 100 €",
+        "six payments of $50",
+        "75011",
+        "200",
+        "",
+        "oui",
+    ],
 )
 def test_not_an_amount_per_installment(text: str) -> None:
-    """A count, a bare number or no number: left to the count parser."""
+    """A count, a bare number, a day of the month or no number: left to the count parser."""
     assert parse_installment_amount(text, "fr") is None
 
 

@@ -100,3 +100,35 @@ def test_a_reply_seeds_no_new_random_generator(monkeypatch: pytest.MonkeyPatch) 
     seen = {render(templates, "utter_either", language="fr") for _ in range(200)}
     assert made == []
     assert seen == {"Bonjour.", "Salut."}  # still drawn at random
+
+
+@pytest.mark.parametrize(
+    ("language", "requested", "opening"),
+    [
+        ("en", 10, "I can't go that far, but I can offer 3 monthly payments"),
+        ("en", 3, "That's possible with a larger first payment: 3 monthly payments"),
+        ("fr", 10, "Je ne peux pas aller jusque-là, mais je peux vous proposer 3 versements"),
+        ("fr", 3, "C'est possible avec un premier versement plus important : 3 versements"),
+    ],
+)
+def test_a_counter_offer_of_the_count_asked_for_says_only_the_first_payment_changes(
+    language: str, requested: int, opening: str
+) -> None:
+    """6 instalments asked, 6 offered with a down payment: "I can't go that far" contradicted
+    the very count the debtor had asked for (seen in the simulator)."""
+    text = render(
+        bundled_templates(),
+        "utter_plan_counter_offer",
+        language=language,
+        variables={
+            "installments": 3,
+            "frequency": "monthly",
+            "first_minor": 15_000,
+            "installment_minor": 7_500,
+            "first_date": "2026-12-07",
+            "last_date": "2027-02-07",
+            "currency": "EUR",
+            "requested_installments": requested,
+        },
+    )
+    assert text.replace("\u00a0", " ").replace("\u202f", " ").startswith(opening), text
