@@ -49,6 +49,7 @@ The collector's decision on the dispute decides for the instalments too
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -108,6 +109,40 @@ def hold_contested(session: Session, dispute: Dispute, *, actor: str) -> list[In
             )
             held.append(inst)
     return held
+
+
+@dataclass(frozen=True)
+class Held:
+    """What a dispute holds of the debtor's running plans, as the debtor is told it: their plan
+    paused (`whole_plan`: nothing of it is asked any more while disputes are open), or some of
+    its instalments, for `amount_minor`."""
+
+    whole_plan: bool
+    amount_minor: int
+    currency: str
+
+
+def what_is_held(session: Session, dispute: Dispute) -> Held | None:
+    """What `dispute` holds of running plans now, else None (no plan, or nothing left to hold)."""
+    held = [
+        inst
+        for inst in held_by(session, dispute)
+        if inst.plan.status == PlanStatus.ACTIVE and inst.paid_minor < inst.amount_minor
+    ]
+    if not held:
+        return None
+    plans = {inst.plan_id: inst.plan for inst in held}
+    asked = [
+        inst
+        for plan in plans.values()
+        for inst in plan.installments
+        if inst.status in _TO_ASK and inst.paid_minor < inst.amount_minor
+    ]
+    return Held(
+        whole_plan=all(_held(session, inst) for inst in asked),
+        amount_minor=sum(inst.amount_minor - inst.paid_minor for inst in held),
+        currency=held[0].plan.currency,
+    )
 
 
 def not_held() -> ColumnElement[bool]:
