@@ -122,4 +122,5 @@ _.grouped  # unused property (payment_links/providers/sandbox_cards.py: read by 
 reversed_ref  # unused variable (relance/ledger/models.py: ORM column, the dispute lost or the refund that took a succeeded charge's money back; read by console/templates/conversation.html)
 _.reversed_ref  # unused attribute (relance/followups/charges.py: the ORM column above)
 refund_holds  # unused variable (relance/portal/service.py: Overview field, read by portal/templates/overview.html)
+held_installments  # unused variable (relance/portal/service.py: Overview field, read by portal/templates/overview.html)
 intercepted_binops  # unused variable (relance/nlg/renderer.py: read by Jinja's sandbox, which routes these operators to call_binop)

@@ -1,4 +1,8 @@
-"""Disputes: ask the reason and details, register the dispute (pauses dunning), confirm."""
+"""Disputes: ask the reason and details, register the dispute (pauses dunning), confirm.
+
+The confirmation says what the dispute does to a running payment plan: the instalments that ask
+for the contested money are held (`relance/plans/holds.py`), and a debtor who just said they do
+not owe it should not be left expecting their card to be charged for it."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from actions.handoff import escalate_on_signal
 from actions.late_reasons import stated_reason
 from relance.disputes.service import classify_reason, create_dispute
 from relance.late_reasons.service import record_reason
+from relance.plans.holds import Held, what_is_held
 
 
 class ActionAskDisputeReason(Action):
@@ -118,8 +123,25 @@ class ActionCreateDispute(Action):
                     stated_reason(session, tracker), text=tracker.get_slot("dispute_details") or ""
                 ),
             )
-            utter(dispatcher, "utter_dispute_created", dispute_reference=dispute.reference)
+            utter(
+                dispatcher,
+                "utter_dispute_created",
+                dispute_reference=dispute.reference,
+                **_plan_held(what_is_held(session, dispute)),
+            )
             events.append(SlotSet("dispute_reference", dispute.reference))
             details = f"{tracker.get_slot('dispute_details') or ''} {latest_text(tracker)}"
             events += escalate_on_signal(session, dispatcher, tracker, details)
         return events
+
+
+def _plan_held(held: Held | None) -> dict[str, Any]:
+    """The reply's words for the plan: paused (`all`), paused for part of it (`part`, for how
+    much), or nothing to say (no plan, or the dispute holds none of it)."""
+    if held is None:
+        return {}
+    return {
+        "plan_held": "all" if held.whole_plan else "part",
+        "held_minor": held.amount_minor,
+        "currency": held.currency,
+    }

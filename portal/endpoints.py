@@ -34,7 +34,7 @@ from portal.pages import has_key, language_of, render_page, translate
 from relance.compliance.profiles import profile_for
 from relance.contacts.service import PREFERABLE_CHANNELS
 from relance.db import session as db_session
-from relance.db.models import Debtor
+from relance.db.models import Debtor, Dispute
 from relance.disputes.service import REASONS
 from relance.errors import BadInput, RelanceError, TooManyRequests
 from relance.nlg.formatting import long_date, money
@@ -70,6 +70,8 @@ DONE = (
     "approval",
     "promise",
     "dispute",
+    "dispute_plan",
+    "dispute_plan_part",
     "preferences",
     "mandate",
     "mandate_revoked",
@@ -966,16 +968,26 @@ def dispute(
     for upload in files:
         data = upload.file.read(service.MAX_ATTACHMENT_BYTES + 1)
         uploads.append(service.Upload(upload.filename or "", upload.content_type or "", data))
+    opened: list[Dispute] = []
     refused = _attempt(
         db,
-        lambda: service.open_dispute(
-            db, ctx.debtor, invoice_id=invoice_id, reason=reason, details=details, uploads=uploads
+        lambda: opened.append(
+            service.open_dispute(
+                db,
+                ctx.debtor,
+                invoice_id=invoice_id,
+                reason=reason,
+                details=details,
+                uploads=uploads,
+            )
         ),
     )
     if refused is not None:
         kept = {"invoice_id": str(invoice_id), "reason": reason, "details": details}
         return _dispute_form(ctx, db, settings, kept=kept, error=refused)
-    return _redirect(f"{ctx.base}?done=dispute", ctx.data, settings)
+    # The notice says what the dispute did to a running plan (paused, or its last instalments).
+    done = service.dispute_done(db, opened[0])
+    return _redirect(f"{ctx.base}?done={done}", ctx.data, settings)
 
 
 # --- preferences ---------------------------------------------------------------------------

@@ -1,7 +1,10 @@
 """Disputes raised in conversation: classify the reason, register it, pause dunning, tell people.
 
 An open `Dispute` is enough to pause dunning (the planner skips disputed invoices, or the whole
-account when the dispute names no invoice); a review task puts it in front of a collector.
+account when the dispute names no invoice); a review task puts it in front of a collector. The
+debtor's dispute also holds the instalments of a running plan that would ask for the contested
+money (`relance/plans/holds.py`): a plan's reminders and charges are the follow-up pass's, which
+the planner's pause does not reach.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from relance.disputes import repository
 from relance.errors import Conflict
 from relance.nlu_normalise import fold
 from relance.outbox.service import emit
-from relance.plans import refund_holds
+from relance.plans import holds
 
 REASONS = ("not_received", "wrong_amount", "defective", "not_mine", "other")
 # Reasons Relance itself opens a dispute for, never offered to the debtor: `refunded`, a payment
@@ -74,7 +77,11 @@ def create_dispute(
     invoice_id: int | None = None,
     actor: str = "bot",
 ) -> Dispute:
-    """Register a dispute; it names the invoice when there is exactly one open, else the account."""
+    """Register a dispute; it names the invoice when there is exactly one open, else the account.
+
+    The debtor's dispute holds the instalments of their running plans that ask for what it
+    contests (`holds.held_by(session, dispute)` names them); a hold Relance opens itself (a
+    refund's) holds what its caller says."""
     if reason not in REASONS + SYSTEM_REASONS:
         reason = "other"
     if invoice_id is None:
@@ -95,9 +102,12 @@ def create_dispute(
     session.add(dispute)
     session.flush()
     own = reason in SYSTEM_REASONS
+    installment_ids: list[int] = []
     if not own:
+        installment_ids = [inst.id for inst in holds.hold_contested(session, dispute, actor=actor)]
         # A hold Relance opens itself comes with its caller's own task, which names it (the
         # refund's "decide whether the debt is still owed"): one task per decision, not two.
+        # The collector sees which plan instalments wait for the decision.
         session.add(
             Task(
                 kind=REVIEW_TASK,
@@ -106,6 +116,7 @@ def create_dispute(
                     "dispute_id": dispute.id,
                     "reference": dispute.reference,
                     "reason": reason,
+                    "installment_ids": installment_ids,
                 },
             )
         )
@@ -118,6 +129,7 @@ def create_dispute(
         reason=reason,
         invoice_id=invoice_id,
         reference=dispute.reference,
+        installment_ids=installment_ids,
     )
     if not own:  # the debtor disputes; a refund the creditor made itself is no news to it
         emit(
@@ -152,10 +164,10 @@ def decide_dispute(
     open again and dunning resumes. The review task is marked done either way. A dispute
     already closed is `Conflict("dispute_closed")`.
 
-    A refund's hold decides for the plan instalments it holds too
-    (`relance/plans/refund_holds.py`): rejected, they are due again (the follow-up pass only
-    skipped them while the dispute was open); upheld, the plans concerned stop asking for what
-    their invoices no longer owe.
+    The decision is the plans' too (`relance/plans/holds.py`): rejected, the instalments the
+    dispute held are due again (the follow-up pass only skipped them while it was open);
+    upheld, the running plans it held or that cover its invoice stop asking for what their
+    invoices no longer owe.
     """
     from sqlalchemy import select
 
@@ -175,8 +187,8 @@ def decide_dispute(
         invoice.status = InvoiceStatus.CANCELLED if upheld else InvoiceStatus.OPEN
         cancelled = upheld
     plans_settled: list[int] = []
-    if upheld and dispute.reason == REFUNDED:
-        plans_settled = refund_holds.settle_upheld(session, dispute, actor=actor)
+    if upheld:
+        plans_settled = holds.settle_upheld(session, dispute, actor=actor)
     for task in session.scalars(
         select(Task).where(Task.debtor_id == dispute.debtor_id, Task.status == TaskStatus.OPEN)
     ):

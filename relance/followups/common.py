@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from relance.db.base import utcnow
 from relance.db.models import Debtor, Installment, Task
+from relance.errors import PolicyViolation
 from relance.ledger.ports import get_payments
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,11 @@ def link_for(
     invoice_ids: list[int] | None = None,
     installment: Installment | None = None,
 ) -> str | None:
-    """A fresh payment link, or None when nothing is left to pay (the message still goes out)."""
+    """A fresh payment link, or None when nothing is left to pay (the message still goes out).
+
+    "Nothing left to pay" is the link service's `PolicyViolation("nothing_owed")`: a plan
+    broken while its invoices are on hold (a dispute) or settled otherwise has no balance to
+    link to. Left to propagate, it ended the whole pass with an error, at every run."""
     try:
         _, url = get_payments().create_link(
             session,
@@ -34,6 +39,11 @@ def link_for(
             invoice_ids=invoice_ids,
             installment=installment,
         )
+    except PolicyViolation as exc:
+        if exc.code != "nothing_owed":
+            raise
+        log.info("no %s link for debtor %s: %s", purpose, debtor.id, exc)
+        return None
     except ValueError as exc:
         log.info("no %s link for debtor %s: %s", purpose, debtor.id, exc)
         return None

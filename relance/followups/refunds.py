@@ -12,7 +12,7 @@ dunning, `relance/disputes/service.py`), and collectors get a `payment_refunded`
 whether the debt is still owed. In the console they close that dispute: upheld, the invoice is
 cancelled (not owed); rejected, it is open again and dunning resumes. A payment-plan instalment
 the refund reopened is held by the same dispute, against the plan's own reminders, charges and
-"missed" (`relance/plans/refund_holds.py`). Promises the payment kept stay kept (the debtor kept
+"missed" (`relance/plans/holds.py`). Promises the payment kept stay kept (the debtor kept
 them), and an instalment charged off-session says `refunded` on its charge row, with the refund
 id.
 
@@ -39,7 +39,7 @@ from relance.followups import charges
 from relance.followups.chargebacks import charge_of
 from relance.followups.common import followup_task
 from relance.ledger.reversal import reversal_by, reverse_payment
-from relance.plans import refund_holds
+from relance.plans import holds
 
 REFUNDED_TASK = "payment_refunded"
 UNMATCHED_TASK = "refund_unmatched"
@@ -145,7 +145,7 @@ def _hold(
     the disputes and of the plan instalments they hold.
 
     An instalment of a payment plan the refund reopened is held by the same dispute
-    (`relance/plans/refund_holds.py`): the plan's own reminders and charges ask for it, not the
+    (`relance/plans/holds.py`): the plan's own reminders and charges ask for it, not the
     planner, and would otherwise go on. It is held whatever its invoice's state: money paid to
     an instalment alone (its plan's invoices settled or cancelled when it came) reopens no
     invoice, and then the dispute names the plan's first invoice, so that the hold is one
@@ -174,13 +174,13 @@ def _hold(
         if dispute.id not in held:
             held.append(dispute.id)
         if inst is not None:
-            refund_holds.hold(
+            holds.hold(
                 session,
                 inst,
                 dispute,
                 amount_minor=int(part["amount_minor"]),
-                refund_ref=refund.ref,
                 actor=actor,
+                refund_ref=refund.ref,
             )
             if inst.id not in installments:
                 installments.append(inst.id)

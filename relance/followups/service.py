@@ -15,9 +15,10 @@ charged at most once per installment (the provider call also carries an idempote
   `processing` is neither reminded nor missed;
 - an installment still unpaid after the grace days: missed, a follow-up; two missed installments
   break the plan and its invoices go back into dunning;
-- an installment a refund by the creditor reopened waits for a collector's decision: none of the
-  above while its `refunded` dispute is open; still owed, it is due again, and missed only after
-  the grace days counted from that decision.
+- an installment an open dispute holds waits for a collector's decision: none of the above while
+  the dispute is open (the debtor's own on an invoice the plan covers, or the `refunded` one a
+  refund by the creditor opened); due again after the decision, it is missed only after the
+  grace days counted from that decision.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from relance.followups import charges
 from relance.followups.common import followup_task, installment_variables, link_for
 from relance.ledger.notify import notify_debtor
 from relance.ledger.ports import get_payments
-from relance.plans import refund_holds
+from relance.plans import holds
 
 log = logging.getLogger(__name__)
 PROMISE_GRACE_DAYS = 1  # a bank transfer made on the promised day shows up the next day
@@ -274,9 +275,10 @@ def break_promises(
 
 
 def _open_installments(session: Session, *conditions: ColumnElement[bool]) -> list[Installment]:
-    """Unpaid instalments of running plans, but for those a refund's open dispute holds: the
-    creditor gave that money back, and whether it is still owed is a collector's decision, so
-    neither reminder, charge nor "missed" until then (`relance/plans/refund_holds.py`)."""
+    """Unpaid instalments of running plans, but for those an open dispute holds: the debtor
+    contests what they ask (or the creditor gave that money back), and whether it is owed is a
+    collector's decision, so neither reminder, charge nor "missed" until then
+    (`relance/plans/holds.py`)."""
     return list(
         session.scalars(
             select(Installment)
@@ -284,7 +286,7 @@ def _open_installments(session: Session, *conditions: ColumnElement[bool]) -> li
             .where(
                 PaymentPlan.status == PlanStatus.ACTIVE,
                 Installment.status.in_(OPEN_INSTALLMENT),
-                refund_holds.not_held(),
+                holds.not_held(),
                 *conditions,
             )
             .order_by(Installment.due_date, Installment.id)
@@ -358,9 +360,9 @@ def mark_missed_installments(
             continue  # broken earlier in this pass
         if charges.debit_processing(session, inst):
             continue  # a SEPA debit takes days: its outcome comes by webhook
-        released = refund_holds.released_on(session, inst)
+        released = holds.released_on(session, inst)
         if released is not None and released >= overdue:
-            continue  # still owed after a refund, by a decision of these last days: not late yet
+            continue  # held until a decision of these last days: not late yet
         debtor = session.get(Debtor, plan.debtor_id)
         if debtor is None or not gate(debtor):
             continue

@@ -3,7 +3,11 @@
 Rules: the invoices a link (or a collector) names come first, then the debtor's other open invoices,
 oldest due date first. Money that lands on an invoice covered by an active payment plan also counts
 towards that plan's installments (the named installment first, then the next ones by due date).
-Disputed invoices only receive money when named explicitly. What is left becomes credit.
+Disputed invoices only receive money when named explicitly, and after the named invoices nobody
+contests: an instalment's link names all of its plan's invoices, and what the debtor pays for
+their plan while contesting one of them settles the others (the contested invoice's share is what
+the plan holds meanwhile, `relance/plans/holds.py`, and what an upheld dispute cancels). What is
+left becomes credit.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ def invoice_queue(
     latest_first: bool = False,
 ) -> list[Invoice]:
     """Named invoices first (oldest first among them, or latest first: a credit note on an invoice
-    payable in instalments takes off what is owed last), then the other open ones, oldest first."""
+    payable in instalments takes off what is owed last; disputed ones last), then the other open
+    ones, oldest first."""
     order = (Invoice.due_date, Invoice.issue_date, Invoice.id)
     rows = list(
         session.scalars(
@@ -54,6 +59,7 @@ def invoice_queue(
     first = [inv for inv in rows if inv.id in named_set]
     if latest_first:
         first.reverse()
+    first.sort(key=lambda inv: inv.status == InvoiceStatus.DISPUTED)  # stable: order kept
     rest = [inv for inv in rows if inv.id not in named_set and inv.status == InvoiceStatus.OPEN]
     return [inv for inv in first + rest if inv.balance_minor > 0]
 

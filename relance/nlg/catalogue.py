@@ -72,7 +72,7 @@ PROVIDED: dict[str, Provided] = {
     "utter_already_paid_recorded": _p("paid_date pause_until"),
     "utter_payment_detail_noted": _p(""),
     "utter_invalid_answer": _p("field"),
-    "utter_dispute_created": _p("dispute_reference"),
+    "utter_dispute_created": _p("dispute_reference", "plan_held held_minor currency"),
     "utter_ask_plan_installments": _p("", "max_installments"),
     "utter_plan_within_limits": _p(
         "installments frequency first_minor installment_minor first_date last_date currency"
@@ -218,6 +218,8 @@ def _samples(today: date) -> dict[str, Any]:
         "pause_until": (today + timedelta(10)).isoformat(),
         "field": "date",
         "dispute_reference": "D-7F3K2",
+        "plan_held": "part",
+        "held_minor": 40000,
         "max_installments": 6,
         "installments": 3,
         "frequency": "monthly",

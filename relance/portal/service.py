@@ -50,6 +50,7 @@ from relance.ledger.models import InstallmentCharge, SavedPaymentMethod
 from relance.ledger.ports import get_payments
 from relance.letters.amounts import ClaimLine, compute_claim
 from relance.nlg.formatting import money
+from relance.plans import holds as plan_holds
 from relance.plans import mandates
 from relance.plans import repository as plans_repository
 from relance.plans import service as plans
@@ -123,6 +124,9 @@ class Overview:
     # Invoices on hold because the creditor refunded a payment of them (an open `refunded`
     # dispute): shown as under review, not as contested by the debtor.
     refund_holds: set[int] = field(default_factory=set)
+    # Instalments an open dispute holds (the debtor's, on an invoice the plan covers, or a
+    # refund's): shown as on hold and not offered for payment (relance/plans/holds.py).
+    held_installments: set[int] = field(default_factory=set)
 
     @property
     def total_minor(self) -> int:
@@ -217,6 +221,12 @@ def overview(session: Session, debtor: Debtor, today: date) -> Overview:
             if d.invoice_id is not None
             and d.status == DisputeStatus.OPEN
             and d.reason == disputes.REFUNDED
+        },
+        held_installments={
+            inst.id
+            for plan in plans_rows
+            for inst in plan.installments
+            if inst.hold_id in {d.id for d in disputes_rows if d.status == DisputeStatus.OPEN}
         },
         documents={
             line.invoice.id: document.path.suffix.lower()
@@ -800,6 +810,15 @@ def open_dispute(
         kind="dispute_created",
     )
     return dispute
+
+
+def dispute_done(session: Session, dispute: Dispute) -> str:
+    """What the overview says once the dispute is recorded (`done_<this>`): whether it paused
+    the debtor's payment plan, all of it or its last instalments, or only reminders."""
+    held = plan_holds.what_is_held(session, dispute)
+    if held is None:
+        return "dispute"
+    return "dispute_plan" if held.whole_plan else "dispute_plan_part"
 
 
 def attachment_of(

@@ -21,7 +21,7 @@ from relance.db.models import Dispute, Handoff, PaymentPlan, Promise, Task
 from relance.nlg.renderer import render
 from relance.nlg.templates_store import bundled_templates
 from tests.actions.conftest import make_tracker, responses, slots_for
-from tests.factories import make_conversation, make_debtor, make_invoice
+from tests.factories import make_conversation, make_debtor, make_invoice, make_plan
 
 
 def _slot(events: list[dict], name: str) -> object:
@@ -57,6 +57,57 @@ def test_dispute_created_with_reference_and_task(db: Session, dispatcher, debtor
     assert db.scalars(select(Task).where(Task.kind == "dispute_review")).one()
     assert dispatcher.messages[0]["dispute_reference"] == dispute.reference
     assert _slot(events, "dispute_reference") == dispute.reference
+
+
+@pytest.mark.parametrize("invoices", [1, 2])
+def test_a_dispute_under_a_payment_plan_says_the_plan_is_paused(db: Session, dispatcher, invoices):
+    """The debtor disputes while a plan runs over their invoice (one: the dispute names it; two:
+    the whole account): its instalments are held, and the reply says so, in both languages, so
+    that the debtor does not expect their card to be charged for what they contest."""
+    owner = make_debtor(db, postcode="75011", segment="consumer")
+    covered = [make_invoice(db, owner, amount_minor=30_000) for _ in range(invoices)]
+    plan = make_plan(db, owner, [10_000] * (3 * invoices), invoices=covered)
+    conv = make_conversation(db, owner)
+    tracker = make_tracker(
+        slots_for(owner, conv, dispute_reason="not_received", dispute_details="jamais livré")
+    )
+
+    ActionCreateDispute().run(dispatcher, tracker, {})
+    db.expire_all()  # the action wrote through its own unit of work
+
+    dispute = db.scalars(select(Dispute).where(Dispute.debtor_id == owner.id)).one()
+    assert {inst.hold_id for inst in plan.installments} == {dispute.id}
+    [message] = dispatcher.messages
+    assert message["response"] == "utter_dispute_created"
+    assert (message["plan_held"], message["held_minor"]) == ("all", 30_000 * invoices)
+    said = {
+        language: render(
+            bundled_templates(),
+            "utter_dispute_created",
+            language=language,
+            variables={**message, "creditor_name": "x"},
+        )
+        for language in ("fr", "en")
+    }
+    assert "Votre échéancier est suspendu" in said["fr"] and "prélevée" in said["fr"]
+    assert "Your payment plan is paused too" in said["en"] and "charged" in said["en"]
+
+
+def test_a_dispute_without_a_plan_says_nothing_of_one(
+    db: Session, dispatcher, debtor_setup
+) -> None:
+    owner, conv = debtor_setup
+    tracker = make_tracker(slots_for(owner, conv, dispute_reason="defective"))
+    ActionCreateDispute().run(dispatcher, tracker, {})
+    [message] = dispatcher.messages
+    assert "plan_held" not in message
+    said = render(
+        bundled_templates(),
+        "utter_dispute_created",
+        language="en",
+        variables={**message, "creditor_name": "x"},
+    )
+    assert "plan" not in said
 
 
 def test_dispute_with_legal_words_hands_off(db: Session, dispatcher, debtor_setup) -> None:

@@ -517,7 +517,7 @@ def test_a_refunded_instalment_is_not_charged_reminded_nor_missed_until_a_collec
 
     assert answer.json()["outcome"] == "payment_refunded"
     hold = _hold_of(db, debtor)
-    assert (first.status, first.paid_minor, first.refund_hold_id) == ("due", 0, hold.id)
+    assert (first.status, first.paid_minor, first.hold_id) == ("due", 0, hold.id)
     assert (hold.reason, hold.invoice_id, invoice.status) == ("refunded", invoice.id, "disputed")
     (task,) = [t for t in _tasks(db, debtor.id) if t.details["reason"] == "payment_refunded"]
     assert task.details["installment_ids"] == [first.id]
@@ -614,7 +614,7 @@ def test_an_upheld_hold_asks_the_plan_no_more_than_its_invoices_owe(
     first, second = plan.installments
     _refunded(client, db, "pi_plan_upheld")
     hold = _hold_of(db, debtor)
-    assert hold.invoice_id == first_invoice.id and first.refund_hold_id == hold.id
+    assert hold.invoice_id == first_invoice.id and first.hold_id == hold.id
 
     decide_dispute(db, hold, upheld=True, note="goodwill gesture", actor="collector:ann")
 
@@ -685,7 +685,7 @@ def test_an_instalment_paid_alone_is_held_by_its_plans_invoice_not_the_whole_acc
 
     assert answer.json()["outcome"] == "payment_refunded"
     hold = _hold_of(db, debtor)
-    assert (hold.invoice_id, first.refund_hold_id, first.status) == (invoice.id, hold.id, "due")
+    assert (hold.invoice_id, first.hold_id, first.status) == (invoice.id, hold.id, "due")
     (task,) = [t for t in _tasks(db, debtor.id) if t.details["reason"] == "payment_refunded"]
     assert (task.details["invoice_ids"], task.details["dispute_ids"]) == ([], [hold.id])
     assert task.details["installment_ids"] == [first.id]

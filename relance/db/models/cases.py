@@ -66,10 +66,11 @@ class Installment(Base):
     amount_minor: Mapped[MinorUnits]
     paid_minor: Mapped[MinorUnits] = mapped_column(default=0)
     status: Mapped[str] = mapped_column(String(16), default=InstallmentStatus.DUE)
-    # The `refunded` dispute that holds (or held) this instalment: a refund by the creditor took
-    # its money back, and while that dispute is open no reminder, charge or "missed" touches it
-    # (relance/plans/refund_holds.py). The link stays after the decision, as its history.
-    refund_hold_id: Mapped[int | None] = mapped_column(
+    # The dispute that holds (or held) this instalment: the debtor's own on an invoice the plan
+    # covers, or the `refunded` one a refund by the creditor opened; while it is open no
+    # reminder, charge or "missed" touches the instalment (relance/plans/holds.py). The link
+    # stays after the decision, as its history, until another dispute holds it.
+    hold_id: Mapped[int | None] = mapped_column(
         ForeignKey("disputes.id", ondelete="SET NULL"), index=True
     )
 

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import func, select
 
 from relance.db.models import AuditEvent, PaymentLink, Task
+from relance.disputes.service import REFUNDED, create_dispute
 from relance.followups.service import run_followups
 from relance.ledger.models import SavedPaymentMethod
 from tests.factories import make_debtor, make_invoice, make_plan, make_promise
@@ -124,6 +125,24 @@ def test_missed_installments_then_plan_broken(db, gateway, sandbox_payments):
     )
     texts = gateway.texts_for(debtor)
     assert len(texts) == 2 and "n'a pas été réglée" in texts[0] and "prend fin" in texts[1]
+
+
+def test_a_plan_broken_when_nothing_is_open_is_told_without_a_link(db, gateway, sandbox_payments):
+    """Its only invoice is on hold (a refund's dispute, which holds no instalment it did not
+    reopen): the broken plan's message goes without a balance link, and the pass goes on (the
+    link's "nothing owed" used to end the pass with an error at every run)."""
+    debtor = make_debtor(db, channels=("sms",))
+    invoice = make_invoice(db, debtor, 6000, due=TODAY - timedelta(days=90))
+    plan = make_plan(
+        db, debtor, [3000, 3000], first_due=TODAY - timedelta(days=40), invoices=[invoice]
+    )
+    create_dispute(db, debtor, reason=REFUNDED, details="re_1", invoice_id=invoice.id)
+
+    report = _run(db, TODAY)
+
+    assert report.broken_plans == [plan.id] and plan.status == "broken"
+    texts = gateway.texts_for(debtor)
+    assert len(texts) == 2 and "prend fin" in texts[1] and "/pay/" not in texts[1]
 
 
 def test_sandbox_saved_card_is_charged_once_and_decline_sends_a_link(db, gateway, sandbox_payments):
