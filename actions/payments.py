@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import date, timedelta
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -151,7 +152,49 @@ class ValidateAlreadyPaidForm(FormThatAsksBeforeLeaving):
             return {"payment_reference": None}
         if not text:
             return {"payment_reference": UNKNOWN}
+        corrected = _paid_date_in(text, tracker)
+        if corrected is not None:
+            # "by bank transfer on the 28th" to the reference question: no reference, but the
+            # day it was paid, said more precisely than the first time ("last week"). The newer
+            # date wins, and the reference is asked again unless one came with it ("VIR-88412
+            # le 28"): it had been recorded as the reference, beside the wrong date.
+            paid, rest = corrected
+            return {"paid_date": paid.isoformat(), "payment_reference": reference_in(rest)}
         return {"payment_reference": text[:80]}
+
+
+def _paid_date_in(text: str, tracker: Tracker) -> tuple[date, str] | None:
+    """The past date the message names (the NLU saw one), and the message without it."""
+    spans = [str(v) for v in tracker.get_latest_entity_values("date") if v]
+    if not spans:
+        return None
+    now = tracker_today(tracker)
+    # The entity may be cut ("on" and "the 28th"): each span, else the whole message.
+    paid = next(
+        (d for d in (said_date(span, tracker, today=now, direction="past") for span in spans) if d),
+        None,
+    )
+    if paid is None or paid > now:
+        return None
+    rest = text
+    for span in spans:
+        rest = re.sub(rf"(?<!\w){re.escape(span)}(?!\w)", " ", rest, flags=re.IGNORECASE)
+    return paid, rest
+
+
+# A transfer or cheque reference: a word of four characters or more with a digit in it
+# ("VIR-88412", "1234567", "FR76-3000"); "by bank transfer on" has none, and a day ("28th",
+# "28/11") is a date, not a reference.
+_REFERENCE = re.compile(r"(?<![\w-])(?=[\w/-]*\d)[A-Za-z0-9][\w/-]{3,}")
+_DAY = re.compile(r"^\d{1,2}(?:st|nd|rd|th|er|e|eme|ème)?$|^\d{1,2}[/.-]\d{1,2}(?:[/.-]\d{2,4})?$")
+
+
+def reference_in(text: str) -> str | None:
+    """The reference-looking word of `text`, if any."""
+    found = next(
+        (m.group(0) for m in _REFERENCE.finditer(text) if not _DAY.match(m.group(0))), None
+    )
+    return found[:80] if found else None
 
 
 class ActionRecordAlreadyPaid(Action):

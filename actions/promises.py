@@ -98,6 +98,20 @@ class ValidatePromiseForm(FormThatAsksBeforeLeaving):
     def name(self) -> str:
         return "validate_promise_form"
 
+    def extract_promise_amount(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """ "tout" / "everything" to "how much?", whatever the NLU labelled it. A lone "tout"
+        is read as goodbye by some CI model draws (the training data has "c'est tout, au revoir"),
+        the slot's mapping refuses a goodbye, and the form ended on "Merci, au revoir" instead of
+        recording the promise of the whole balance (seen in the e2e suite after a retrain)."""
+        if tracker.get_slot("requested_slot") != "promise_amount":
+            return {}
+        text = latest_text(tracker)
+        if wants_full_amount(text) and len(text.split()) <= _SHORT_ANSWER_WORDS:
+            return {"promise_amount": text}
+        return {}
+
     def validate_promise_date(
         self,
         slot_value: Any,

@@ -15,6 +15,11 @@ wanted. This action reads what the message holds and routes it:
   counted as an attempt when wrong), then "how can I help";
 - right after a payment report was recorded, a payment method, date or reference: added to the
   report (actions/payment_details.py);
+- a few words naming the balance ("my balance", "mon solde", "le solde svp"): the balance
+  question, behind the identity check. DIET labels them `inform` (its inform examples hold "tout
+  le solde", an amount answer); seen in the e2e suite after a retrain on a new machine: "my
+  balance" got "I didn't understand", and the "no" that followed was not the answer to "would
+  you like a payment link?";
 - once the identity is checked, a date ("fin du mois alors", "vendredi", "le 31 février"): when
   the debtor will pay, so the promise form with that date (it asks how much; a date that is no
   date, past or beyond the policy's limit is said so and the form asks for it again). Seen in
@@ -24,6 +29,8 @@ wanted. This action reads what the message holds and routes it:
 """
 
 from __future__ import annotations
+
+import re
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
@@ -40,7 +47,7 @@ from actions._common import (
     utter,
 )
 from relance.identity import service as identity
-from relance.nlu_normalise import parse_date, parse_frequency, parse_installment_amount
+from relance.nlu_normalise import fold, parse_date, parse_frequency, parse_installment_amount
 from relance.promises import service as promises
 
 NAME = "action_route_unasked_answer"
@@ -62,6 +69,19 @@ def to_the_plan_form(tracker: Tracker) -> list[EventType]:
     filled (global entity mappings) are taken on activation."""
     form = "plan_form" if tracker.get_slot("identity_verified") else "identity_form"
     return [SlotSet("pending_request", "payment_plan"), FollowupAction(form)]
+
+
+# The balance named in a few words; longer messages say more than that and go their own way.
+_BALANCE = re.compile(
+    r"\b(?:balance|solde|montant du|montant restant|reste a payer|what i owe|amount due"
+    r"|ce que je dois|ce que je vous dois)\b"
+)
+_FEW_WORDS = 4
+
+
+def asks_the_balance(tracker: Tracker) -> bool:
+    text = fold(latest_text(tracker))
+    return len(text.split()) <= _FEW_WORDS and _BALANCE.search(text) is not None
 
 
 def holds_an_identity_answer(tracker: Tracker) -> bool:
@@ -88,6 +108,9 @@ class ActionRouteUnaskedAnswer(Action):
                 return [FollowupAction("action_listen")]
         if verified and latest_entity(tracker, "date") is not None:
             return promise_from_date(dispatcher, tracker)
+        if asks_the_balance(tracker):
+            balance = "action_give_balance" if verified else "identity_form"
+            return [SlotSet("pending_request", "balance"), FollowupAction(balance)]
         if not verified and holds_an_identity_answer(tracker):
             return [
                 SlotSet("pending_request", "help"),

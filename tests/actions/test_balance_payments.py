@@ -160,6 +160,77 @@ def test_paid_date_and_reference_validation(db: Session, dispatcher) -> None:
     }
 
 
+@freeze_time("2026-12-07 12:00:00")
+@pytest.mark.parametrize(
+    ("text", "span", "language", "expected"),
+    [
+        # Seen in the simulator: recorded as the reference, beside "last week"'s date.
+        (
+            "by bank transfer on the 28th",
+            "the 28th",
+            "en",
+            {"paid_date": "2026-11-28", "payment_reference": None},
+        ),
+        (
+            "par virement le 28",
+            "le 28",
+            "fr",
+            {"paid_date": "2026-11-28", "payment_reference": None},
+        ),
+        (
+            "VIR-88412 le 3 décembre",
+            "le 3 décembre",
+            "fr",
+            {"paid_date": "2026-12-03", "payment_reference": "VIR-88412"},
+        ),
+        (
+            "cheque 1234567 on the 2nd",
+            "the 2nd",
+            "en",
+            {"paid_date": "2026-12-02", "payment_reference": "1234567"},
+        ),
+    ],
+)
+def test_a_date_given_for_the_reference_corrects_the_paid_date(
+    dispatcher, text: str, span: str, language: str, expected: dict[str, object]
+) -> None:
+    """To "do you have a payment reference?", a date is the day it was paid, said again more
+    precisely; the reference is asked again unless one came with it."""
+    tracker = make_tracker(
+        {"language": language, "paid_date": "2026-11-30", "requested_slot": "payment_reference"},
+        text=text,
+        intent="inform",
+        entities=[{"entity": "date", "value": span}],
+    )
+    form = ValidateAlreadyPaidForm()
+    assert form.validate_payment_reference(text, dispatcher, tracker, {}) == expected
+    assert responses(dispatcher) == []
+
+
+@freeze_time("2026-12-07 12:00:00")
+def test_a_date_cut_in_pieces_is_still_no_reference(dispatcher) -> None:
+    """The CI model labels "on" and "the 28th" as two dates: "28th" is not the reference."""
+    text = "by bank transfer on the 28th"
+    tracker = make_tracker(
+        {"language": "en", "paid_date": "2026-11-30", "requested_slot": "payment_reference"},
+        text=text,
+        entities=[{"entity": "date", "value": "on"}, {"entity": "date", "value": "the 28th"}],
+    )
+    assert ValidateAlreadyPaidForm().validate_payment_reference(text, dispatcher, tracker, {}) == {
+        "paid_date": "2026-11-28",
+        "payment_reference": None,
+    }
+
+
+def test_a_reference_without_a_date_is_kept_whole(dispatcher) -> None:
+    tracker = make_tracker(
+        {"requested_slot": "payment_reference"}, text="virement BNP du compte pro"
+    )
+    assert ValidateAlreadyPaidForm().validate_payment_reference(
+        "virement BNP du compte pro", dispatcher, tracker, {}
+    ) == {"payment_reference": "virement BNP du compte pro"}
+
+
 def test_already_paid_opens_reconciliation_and_pauses(
     db: Session, dispatcher, debtor_setup
 ) -> None:

@@ -347,3 +347,22 @@ def test_a_date_cut_in_pieces_by_the_entity_extractor_is_read_from_the_message(
         entity, CollectingDispatcher(), tracker, {}
     )
     assert answer == {"promise_date": expected}
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "requested", "expected"),
+    [
+        ("tout", "goodbye", "promise_amount", {"promise_amount": "tout"}),
+        ("everything", "nlu_fallback", "promise_amount", {"promise_amount": "everything"}),
+        ("la totalité", "inform", "promise_amount", {"promise_amount": "la totalité"}),
+        ("tout", "goodbye", "promise_date", {}),  # not the question asked
+        ("c'est tout merci au revoir", "goodbye", "promise_amount", {}),  # a goodbye indeed
+    ],
+)
+def test_the_whole_balance_is_the_amount_whatever_the_label(
+    dispatcher: CollectingDispatcher, text: str, intent: str, requested: str, expected: dict
+) -> None:
+    """A lone "tout" to "how much?" read as goodbye by a CI model draw ended the promise form on
+    "Merci, au revoir" (the slot's mapping refuses a goodbye): the form extracts it itself."""
+    tracker = make_tracker({"requested_slot": requested}, text=text, intent=intent)
+    assert ValidatePromiseForm().extract_promise_amount(dispatcher, tracker, {}) == expected

@@ -197,3 +197,27 @@ def test_a_date_the_policy_cannot_take_is_said_so_and_asked_again(text: str, rep
 def test_before_the_identity_check_a_date_is_not_a_promise() -> None:
     events = _route("vendredi", verified=False, entities=_entity("date", "vendredi"))
     assert FollowupAction("promise_form") not in events
+
+
+@pytest.mark.parametrize("verified", [True, False])
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [("my balance", "en"), ("mon solde", "fr"), ("le solde svp", "fr"), ("amount due?", "en")],
+)
+def test_a_few_words_naming_the_balance_are_the_balance_question(
+    text: str, language: str, verified: bool
+) -> None:
+    """DIET labels "my balance" and "mon solde" `inform` (its inform examples hold "tout le
+    solde", an amount answer): the question is answered, behind the identity check, not "I did
+    not understand"."""
+    events = _route(text, verified=verified, language=language)
+    then = "action_give_balance" if verified else "identity_form"
+    assert events == [SlotSet("pending_request", "balance"), FollowupAction(then)]
+
+
+@pytest.mark.parametrize(
+    "text", ["i paid the balance last month by transfer", "mon nom est Dupont", "oui"]
+)
+def test_longer_or_other_messages_are_not_taken_for_the_balance_question(text: str) -> None:
+    events = _route(text, verified=True)
+    assert SlotSet("pending_request", "balance") not in events

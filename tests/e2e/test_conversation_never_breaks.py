@@ -1207,3 +1207,68 @@ def test_a_date_said_unasked_is_when_the_debtor_will_pay(
             select(Handoff).join(Conversation).where(Conversation.debtor_id == debtor.id)
         ).all()
         assert handoffs == [], said
+
+
+def _latest_28th(today: date) -> date:
+    """The 28th a debtor means when they say they paid "on the 28th": the latest one so far."""
+    if today.day >= 28:
+        return today.replace(day=28)
+    previous = today.replace(day=1) - timedelta(days=1)
+    return previous.replace(day=28)
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "report", "details", "none"),
+    [
+        (
+            "fr",
+            "+33639987041",
+            "75013",
+            "je l'ai déjà payée la semaine dernière",
+            "par virement le 28",
+            "je n'en ai pas",
+        ),
+        (
+            "en",
+            "+12025557041",
+            "60615",
+            "i already paid this last week",
+            "by bank transfer on the 28th",
+            "i don't have one",
+        ),
+    ],
+    ids=["fr", "en"],
+)
+def test_a_date_given_for_the_reference_is_the_day_it_was_paid(
+    e2e_stack: RunningStack,
+    language: str,
+    phone: str,
+    postcode: str,
+    report: str,
+    details: str,
+    none: str,
+) -> None:
+    """Simulator finding: "i already paid this last week", then "by bank transfer on the 28th"
+    to the reference question, was recorded as the reference, beside last week's date. The 28th
+    is the day it was paid; the reference is asked again and the claim has the 28th."""
+    debtor = _add_debtor(
+        e2e_stack, f"C-PAIDDATE-{language}", phone, language=language, postcode=postcode,
+        amount="300.00",
+    )  # fmt: skip
+    tag = f"pd{language}"
+    _say(e2e_stack, phone, report, tag, 0)
+    _say(e2e_stack, phone, postcode, tag, 1)
+    tracker = _tracker(e2e_stack, debtor)
+    assert tracker["slots"]["requested_slot"] == "payment_reference", tracker["slots"]
+    replies = _say(e2e_stack, phone, details, tag, 2)
+    tracker = _tracker(e2e_stack, debtor)
+    assert tracker["slots"]["requested_slot"] == "payment_reference", replies
+    assert tracker["slots"]["payment_reference"] is None
+    _say(e2e_stack, phone, none, tag, 3)
+    with _session(e2e_stack) as session:
+        task = session.scalars(
+            select(Task).where(Task.debtor_id == debtor.id, Task.kind == "reconciliation")
+        ).one()
+        claims = task.details["claims"]
+        assert [c["claimed_date"] for c in claims] == [_latest_28th(date.today()).isoformat()]
+        assert claims[0].get("reference") is None, claims
