@@ -1321,18 +1321,30 @@ def test_asking_for_a_plan_on_a_running_plan_is_answered(
 
 
 @pytest.mark.parametrize(
-    ("language", "phone", "postcode", "ask", "count"),
+    ("language", "phone", "postcode", "turns"),
     [
-        ("fr", "+33639987042", "75014", "je voudrais payer en plusieurs fois", "3"),
-        ("en", "+12025557042", "60614", "can I pay in instalments?", "3"),
+        (
+            "fr",
+            "+33639987042",
+            "75014",
+            ["je voudrais payer en plusieurs fois", "75014", "3", "par mois", "oui"],
+        ),
+        (
+            "en",
+            "+12025557042",
+            "60614",
+            ["can I pay in instalments?", "60614", "3", "monthly", "yes"],
+        ),
     ],
     ids=["fr", "en"],
 )
-def test_asking_for_a_plan_after_a_promise_negotiates_the_plan(
-    e2e_stack: RunningStack, language: str, phone: str, postcode: str, ask: str, count: str
+def test_a_plan_agreed_after_a_promise_replaces_it(
+    e2e_stack: RunningStack, language: str, phone: str, postcode: str, turns: list[str]
 ) -> None:
-    """A debtor who promised to pay and then asks to pay in instalments is not handed off: the
-    plan is negotiated as for anyone without one."""
+    """A debtor who promised to pay 600 € and then asks to pay in instalments is not handed off:
+    the plan is negotiated as for anyone without one. Once agreed, it replaces the promise,
+    which used to stay pending: a reminder and a link for the whole 600 € the day before and on
+    the day, then "you did not keep your promise", while the debtor paid the plan as agreed."""
     tag = f"prom{language}"
     debtor = _add_debtor(
         e2e_stack,
@@ -1345,7 +1357,7 @@ def test_asking_for_a_plan_after_a_promise_negotiates_the_plan(
     with _session(e2e_stack) as session:
         owner = session.get(Debtor, debtor.id)
         assert owner is not None
-        promises.record_promise(
+        promise = promises.record_promise(
             session,
             owner,
             amount_minor=60_000,
@@ -1353,7 +1365,14 @@ def test_asking_for_a_plan_after_a_promise_negotiates_the_plan(
             currency="EUR",
         )
         session.commit()
-    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate([ask, postcode, count])]
-    assert _handoffs(e2e_stack, debtor) == [], said
+        promise_id = promise.id
+    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns)]
     assert said[1][-1].startswith(_wording("utter_ask_plan_installments", language)), said
     assert said[2][-1] == _wording("utter_ask_plan_frequency", language), said
+    assert money(20_000, "EUR", language) in " ".join(said[3]), said
+    assert _handoffs(e2e_stack, debtor) == [], said
+    with _session(e2e_stack) as session:
+        plans_now = session.scalars(select(PaymentPlan).where(PaymentPlan.debtor_id == debtor.id))
+        assert [p.installments_count for p in plans_now] == [3], said
+        replaced = session.get(Promise, promise_id)
+        assert replaced is not None and replaced.status == "cancelled", said
