@@ -91,9 +91,10 @@ def asks_to_change_the_plan(session: Session, tracker: Tracker) -> bool:
 
 def answers_the_review_question(tracker: Tracker) -> bool:
     """The latest message answers "would you like a member of our team to look at changing it?"
-    (asked right before it, on a running plan)."""
-    return tracker.get_slot("plan_status") == IN_PLACE and previous_action(tracker) in (
-        ASKING_ACTIONS
+    (asked right before it, on a running plan). A weak "oui" or a thumbs-up is confirmed and
+    replayed (actions/confirmation.py): it still answers the question asked before."""
+    return tracker.get_slot("plan_status") == IN_PLACE and (
+        previous_action(tracker, applied=True) in ASKING_ACTIONS
     )
 
 

@@ -320,3 +320,24 @@ def test_the_review_wording_in_both_languages() -> None:
         )
         assert money(20_000, "EUR", language) in stands, stands
         assert long_date("2026-12-17", language) in stands, stands
+
+
+def test_a_weak_yes_replayed_still_answers_the_review(
+    db: Session, dispatcher, debtor_setup
+) -> None:
+    """The monkey's "😡😡😡" after the review question: a weak yes, let through by the confirmation
+    (reverted and replayed as affirm). It answers the review question: a plan change, not a
+    person nobody asked for."""
+    owner, conv = debtor_setup
+    replayed = [
+        *ASKED_BEFORE_THE_IDENTITY_CHECK[:-1],
+        _user("👍", "confirm_consequential"),
+        _action("action_ask_confirmation"),
+        {"event": "rewind"},
+        _action("action_listen"),
+        _user("👍", "affirm"),
+    ]
+    ActionHandoff().run(dispatcher, _answer(owner, conv, "👍", "affirm", replayed), {})
+    assert [(h.reason, h.details) for h in _handoffs(db, conv)] == [
+        ("plan_change", "je voudrais étaler sur 6 mois au lieu de 3")
+    ]
