@@ -202,10 +202,13 @@ def running_plan_variables(session: Session, tracker: Tracker) -> dict[str, Any]
 _QUIET = {"action_listen", "action_extract_slots", "action_session_start"}
 
 
-def previous_action(tracker: Tracker) -> str | None:
-    """The bot's last action before the latest user message (None at the start)."""
+def previous_action(tracker: Tracker, *, applied: bool = False) -> str | None:
+    """The bot's last action before the latest user message (None at the start). `applied`:
+    among the events still applied, so a message replayed after a confirmation question (both
+    user turns reverted, actions/confirmation.py replay) answers what the bot said before that
+    question, not the question itself."""
     seen_user = False
-    for event in reversed(tracker.events):
+    for event in reversed(tracker.applied_events() if applied else tracker.events):
         if event.get("event") == "user":
             if seen_user:
                 continue

@@ -14,7 +14,8 @@ understand", and a second one handed the debtor to a collector. They are acknowl
 right. Anything else, just reply to this message.") and do not count towards the handoff. A
 message DIET could not place that still says how the debtor wants to spread the payment ("non
 c'est trop, 3 fois plutôt" after a plan proposal: an installments entity, promise and plan
-readings tied) goes to the plan form, as an unasked plan does.
+readings tied) goes to the plan form, as an unasked plan does; so does a request to change the
+running plan ("can I change my plan", actions/plan_offer.py asks_to_change_the_plan).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from rasa_sdk.types import DomainDict
 
 from actions._common import latest_text, running_plan_variables, unit_of_work, utter
 from actions.handoff import escalate_on_signal, hand_off
+from actions.plan_offer import asks_to_change_the_plan
 from actions.unasked import holds_a_plan, to_the_plan_form
 
 NAME = "action_default_fallback"
@@ -106,7 +108,7 @@ class ActionDefaultFallback(Action):
             if acknowledges({"text": latest_text(tracker), **(tracker.latest_message or {})}):
                 utter(dispatcher, ACKNOWLEDGED)
                 return [SlotSet("fallback_count", 0), END_OF_TURN]
-            if holds_a_plan(tracker):
+            if holds_a_plan(tracker) or asks_to_change_the_plan(session, tracker):
                 return [SlotSet("fallback_count", 0), *to_the_plan_form(tracker)]
             if consecutive_fallbacks(tracker) >= 1:
                 return [

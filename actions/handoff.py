@@ -9,6 +9,7 @@ from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
 from actions._common import conversation_of, latest_text, unit_of_work, utter
+from actions.plan_offer import answers_the_review_question, the_request
 from relance.db.models.enums import ConversationMode
 from relance.handoff import service as handoff
 from relance.settings import get_settings
@@ -42,6 +43,9 @@ def escalate_on_signal(
     return hand_off(session, dispatcher, tracker, reason=signal, details=text[:500])
 
 
+PLAN_CHANGE = "plan_change"
+
+
 def _reason(tracker: Tracker) -> str:
     attempts = int(tracker.get_slot("identity_attempts") or 0)
     if (
@@ -49,7 +53,18 @@ def _reason(tracker: Tracker) -> str:
         and attempts >= get_settings().identity_max_attempts
     ):
         return "identity_failed"
-    return handoff.detect_signal(latest_text(tracker)) or "requested"
+    signal = handoff.detect_signal(latest_text(tracker))
+    if signal is None and answers_the_review_question(tracker):
+        return PLAN_CHANGE
+    return signal or "requested"
+
+
+def _details(tracker: Tracker, reason: str) -> str | None:
+    """What the collector reads first: the debtor's latest words, or for a plan change the
+    request that led to it ("je voudrais étaler sur 6 mois au lieu de 3"), not the "oui" to the
+    review question."""
+    said = (the_request(tracker) if reason == PLAN_CHANGE else None) or latest_text(tracker)
+    return said[:500] or None
 
 
 class ActionHandoff(Action):
@@ -59,13 +74,10 @@ class ActionHandoff(Action):
     def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        reason = _reason(tracker)
         with unit_of_work() as session:
             return hand_off(
-                session,
-                dispatcher,
-                tracker,
-                reason=_reason(tracker),
-                details=latest_text(tracker)[:500] or None,
+                session, dispatcher, tracker, reason=reason, details=_details(tracker, reason)
             )
 
 

@@ -20,7 +20,7 @@ from actions._common import (
     utter,
 )
 from actions.handoff import escalate_on_signal, hand_off
-from actions.plan_offer import plan_in_place
+from actions.plan_offer import answers_the_review_question, plan_in_place
 from payment_links.service import create_link
 from relance.errors import RelanceError
 from relance.nlu_normalise import (
@@ -160,7 +160,7 @@ class ValidatePlanForm(FormValidationAction):
         domain: DomainDict,
     ) -> list[str]:
         """Nothing to ask a debtor who already has a plan: the form ends at once and
-        action_evaluate_plan hands the request to a collector (see actions.plan_offer)."""
+        action_evaluate_plan says where the plan stands (see actions.plan_offer)."""
         with unit_of_work() as session:
             debtor = debtor_of(session, tracker)
             if debtor is not None and plans_repository.live_plan(session, debtor.id) is not None:
@@ -282,9 +282,9 @@ class ActionEvaluatePlan(Action):
             if debtor is None or not invoices:
                 utter(dispatcher, "utter_no_balance")
                 return [SlotSet("plan_status", "declined"), *_reset()]
-            handed = plan_in_place(session, dispatcher, tracker, debtor)
-            if handed is not None:
-                return [*handed, SlotSet("plan_status", "declined"), *_reset()]
+            stands = plan_in_place(session, dispatcher, debtor)
+            if stands is not None:
+                return [*stands, *_reset()]
             escalated = escalate_on_signal(session, dispatcher, tracker, latest_text(tracker))
             total = sum(i.balance_minor for i in invoices)
             evaluation = plans.evaluate(
@@ -335,9 +335,10 @@ class ActionCreatePlan(Action):
             if debtor is None or not proposal_data:
                 return [SlotSet("plan_status", "declined"), *_reset()]
             # "oui" said twice, or a plan agreed meanwhile on the portal: never a second plan.
-            handed = plan_in_place(session, dispatcher, tracker, debtor)
-            if handed is not None:
-                return [*handed, SlotSet("plan_status", "declined"), *_reset()]
+            # The debtor just agreed to a plan: where it stands, and nothing to review.
+            stands = plan_in_place(session, dispatcher, debtor, review=False)
+            if stands is not None:
+                return [*stands, *_reset()]
             proposal = plans.Proposal.from_dict(proposal_data)
             plan = plans.create_plan(session, debtor, proposal)
             first = plan.installments[0]
@@ -374,9 +375,9 @@ class ActionRequestPlanApproval(Action):
         with unit_of_work() as session:
             debtor = debtor_of(session, tracker)
             events: list[EventType] = []
-            handed = plan_in_place(session, dispatcher, tracker, debtor)
-            if handed is not None:
-                return [*handed, SlotSet("plan_status", "declined"), *_reset()]
+            stands = plan_in_place(session, dispatcher, debtor)
+            if stands is not None:
+                return [*stands, *_reset()]
             if debtor is not None and requested:
                 reason = "outside_limits" if status == "needs_approval" else "counter_offer_refused"
                 plans.request_approval(
@@ -400,11 +401,15 @@ class ActionRequestPlanApproval(Action):
 
 
 class ActionDeclinePlan(Action):
+    """ "No" to the plan proposed, or, on a running plan, to a collector looking at changing it:
+    then the plan stays as it is (utter_plan_kept), nothing handed off."""
+
     def name(self) -> str:
         return "action_decline_plan"
 
     def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        utter(dispatcher, "utter_plan_declined")
+        kept = answers_the_review_question(tracker)
+        utter(dispatcher, "utter_plan_kept" if kept else "utter_plan_declined")
         return [SlotSet("plan_status", "declined"), *_reset()]

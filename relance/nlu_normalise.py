@@ -310,6 +310,24 @@ def parse_frequency(text: str | None) -> str | None:
     return None
 
 
+# A plan named ("my plan", "mon échéancier", "the instalments")...
+_PLAN_NOUN = re.compile(
+    r"\b(?:plan|(?:payment )?schedule|instal+ments?|echeanciers?|echeances?|mensualites?)\b"
+)
+# ...with a change to it ("change", "modifier", "étaler sur 6 mois au lieu de 3", "reporter").
+_PLAN_CHANGE = re.compile(
+    r"\b(?:chang|modif|adjust|alter|extend|spread|reschedul|renegotiat|adapt|etal|rallong|"
+    r"prolong|redui|baiss|decal|report|revoir|renegoci)\w*|\b(?:instead|au lieu)\b"
+)
+
+
+def asks_to_change_plan(text: str | None) -> bool:
+    """The words ask to change a payment plan ("can I change my plan", "je voudrais modifier mon
+    échéancier"): a plan named, and a change of it. French and English, accents folded."""
+    folded = fold(text or "")
+    return bool(_PLAN_NOUN.search(folded) and _PLAN_CHANGE.search(folded))
+
+
 def parse_date(
     text: str | None, language: str = "fr", *, today: date, direction: Direction = "future"
 ) -> date | None:

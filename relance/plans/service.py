@@ -19,11 +19,12 @@ from sqlalchemy.orm import Session
 
 from relance import audit
 from relance.db.models import Debtor, Installment, PaymentPlan, Task
-from relance.db.models.enums import PlanStatus
+from relance.db.models.enums import PlanStatus, PromiseStatus
 from relance.errors import Conflict, PolicyViolation
 from relance.outbox.service import emit
 from relance.plans import repository
 from relance.policy.service import PlanLimits
+from relance.promises import repository as promises_repository
 
 Status = Literal["within_limits", "counter_offer", "needs_approval"]
 PERIOD_DAYS = {"weekly": 7, "biweekly": 14, "monthly": 30}
@@ -238,11 +239,12 @@ def create_plan(
         total_minor=proposal.total_minor,
     )
     if status == PlanStatus.ACTIVE:
-        _agreed(session, plan)
+        _agreed(session, plan, actor=actor)
     return plan
 
 
-def _agreed(session: Session, plan: PaymentPlan) -> None:
+def _agreed(session: Session, plan: PaymentPlan, *, actor: str) -> None:
+    _supersede_promises(session, plan, actor=actor)
     emit(
         session,
         "plan.agreed",
@@ -255,6 +257,25 @@ def _agreed(session: Session, plan: PaymentPlan) -> None:
             for i in plan.installments
         ],
     )
+
+
+def _supersede_promises(session: Session, plan: PaymentPlan, *, actor: str) -> None:
+    """A plan agreed replaces the debtor's pending promise, as a new promise does the old one:
+    both are over the open invoices. A debtor who promised 600 € by the 15th and then agreed to
+    pay 3 x 200 € used to keep the promise too: the day before, a reminder of the 600 €; on the
+    15th, a link for the 600 €; a few days later, "you did not keep your promise" and a broken
+    promise counted against them, all while paying the plan as agreed. A request still waiting
+    for a collector changes nothing yet (the promise stands if the request is rejected)."""
+    for promise in promises_repository.pending_promises(session, plan.debtor_id):
+        promise.status = PromiseStatus.CANCELLED
+        audit.record(
+            session,
+            actor=actor,
+            action="promise.superseded",
+            entity=promise,
+            debtor_id=plan.debtor_id,
+            plan_id=plan.id,
+        )
 
 
 def request_approval(
@@ -317,4 +338,4 @@ def decide_approval(
         note=note[:500],
     )
     if approve:
-        _agreed(session, plan)
+        _agreed(session, plan, actor=actor)

@@ -95,3 +95,50 @@ def test_a_misunderstood_message_on_a_plan_also_names_the_next_instalment(
     unverified = make_tracker(slots_for(owner, conv, identity_verified=False), intent="inform")
     ActionDefaultFallback().run(dispatcher, unverified, {})
     assert dispatcher.messages[0].get("next_installment_minor") is None
+
+
+def _routed(events: list[dict]) -> tuple[object, object]:
+    pending = next(e["value"] for e in events if e.get("name") == "pending_request")
+    followup = next(e["name"] for e in events if e.get("event") == "followup")
+    return pending, followup
+
+
+def test_a_plan_change_read_as_off_topic_is_the_plan_request(
+    db: Session, dispatcher, debtor_setup
+) -> None:
+    """ "can I change my plan" is out_of_scope at 1.0 for the CI model: on a plan, it goes the way
+    of a plan request (the plan form, which says where the plan stands and asks about a review),
+    behind the identity check; without a plan it stays off-topic."""
+    owner, conv = debtor_setup
+    asked = make_tracker(slots_for(owner, conv), text="can I change my plan", intent="out_of_scope")
+    ActionOutOfScope().run(dispatcher, asked, {})
+    assert _said(dispatcher).get("next_installment_minor") is None  # no plan: off-topic
+
+    dispatcher.messages.clear()
+    make_plan(db, owner, (7_000, 8_000), first_due=date(2026, 12, 16))
+    events = ActionOutOfScope().run(dispatcher, asked, {})
+    assert dispatcher.messages == []
+    assert _routed(events) == ("payment_plan", "plan_form")
+    unverified = make_tracker(
+        slots_for(owner, conv, identity_verified=False),
+        text="je voudrais modifier mon échéancier",
+        intent="out_of_scope",
+    )
+    assert _routed(ActionOutOfScope().run(dispatcher, unverified, {})) == (
+        "payment_plan",
+        "identity_form",
+    )
+    assert dispatcher.messages == []
+
+
+def test_a_plan_change_the_nlu_could_not_place_is_the_plan_request(
+    db: Session, dispatcher, debtor_setup
+) -> None:
+    owner, conv = debtor_setup
+    make_plan(db, owner, (7_000, 8_000), first_due=date(2026, 12, 16))
+    tracker = make_tracker(
+        slots_for(owner, conv), text="can i change my payment plan?", intent="nlu_fallback"
+    )
+    events = ActionDefaultFallback().run(dispatcher, tracker, {})
+    assert dispatcher.messages == []
+    assert _routed(events) == ("payment_plan", "plan_form")

@@ -35,7 +35,10 @@ from relance.ledger.reconciliation import RECONCILIATION
 from relance.nlg.formatting import long_date, money
 from relance.nlg.renderer import render
 from relance.nlg.templates_store import bundled_templates
+from relance.plans import repository as plans_repository
+from relance.plans import service as plans
 from relance.portfolio.importer import import_rows, read_csv
+from relance.promises import service as promises
 
 from .conftest import RunningStack
 
@@ -123,6 +126,38 @@ def _wording(name: str, language: str) -> str:
     )
 
 
+def _agree_plan(stack: RunningStack, debtor: Debtor, installments: int) -> tuple[int, date]:
+    """A running plan over the debtor's balance, as the bot or the portal would have agreed it;
+    its first instalment (amount, due date)."""
+    with _session(stack) as session:
+        owner = session.get(Debtor, debtor.id)
+        assert owner is not None
+        total = sum(i.balance_minor for i in plans_repository.open_invoices(session, owner.id))
+        first = date.today() + timedelta(days=10)
+        plan = plans.create_plan(
+            session,
+            owner,
+            plans.Proposal(
+                installments=installments,
+                frequency="monthly",
+                amounts=plans.split(total, installments),
+                due_dates=plans.due_dates(first, installments, "monthly"),
+                currency="EUR",
+            ),
+        )
+        session.commit()
+        return plan.installments[0].amount_minor, first
+
+
+def _handoffs(stack: RunningStack, debtor: Debtor) -> list[Handoff]:
+    with _session(stack) as session:
+        return list(
+            session.scalars(
+                select(Handoff).join(Conversation).where(Conversation.debtor_id == debtor.id)
+            )
+        )
+
+
 @pytest.mark.once
 def test_three_hundred_turns_are_all_answered(e2e_stack: RunningStack) -> None:
     """The assistant went mute for good after ~100 turns (Rasa's NLG request passed the api's
@@ -196,16 +231,16 @@ def test_plan_offer_answered_with_the_plan_gets_one_answer(e2e_stack: RunningSta
         assert plan.installments_count == 3
 
     # On the plan, a new difficulty is not met with a second plan offer (the same money asked
-    # twice): where the plan stands, then a collector.
+    # twice): where the plan stands, and a collector offered; the debtor's "yes" hands off.
     trouble = _say(e2e_stack, phone, "je ne pourrai pas payer la prochaine échéance", "loop", 4)
     assert _wording("utter_offer_plan", "fr") not in trouble, trouble
     assert "200,00" in " ".join(trouble), trouble  # the next instalment, named
+    assert trouble[-1] == _wording("utter_ask_plan_review", "fr"), trouble
     assert "action_offer_plan" in _actions(_last_turn(_tracker(e2e_stack, debtor)))
+    assert _handoffs(e2e_stack, debtor) == [], trouble
+    _say(e2e_stack, phone, "oui", "loop", 5)
+    assert [h.reason for h in _handoffs(e2e_stack, debtor)] == ["plan_change"]
     with _session(e2e_stack) as session:
-        handoff = session.scalars(
-            select(Handoff).join(Conversation).where(Conversation.debtor_id == debtor.id)
-        ).one()
-        assert handoff.reason == "plan_change"
         plans = session.scalars(select(PaymentPlan).where(PaymentPlan.debtor_id == debtor.id))
         assert len(plans.all()) == 1
 
@@ -1222,7 +1257,7 @@ def _latest_28th(today: date) -> date:
     [
         (
             "fr",
-            "+33639987041",
+            "+33639987051",
             "75013",
             "je l'ai déjà payée la semaine dernière",
             "par virement le 28",
@@ -1230,7 +1265,7 @@ def _latest_28th(today: date) -> date:
         ),
         (
             "en",
-            "+12025557041",
+            "+12025557051",
             "60615",
             "i already paid this last week",
             "by bank transfer on the 28th",
@@ -1272,3 +1307,137 @@ def test_a_date_given_for_the_reference_is_the_day_it_was_paid(
         claims = task.details["claims"]
         assert [c["claimed_date"] for c in claims] == [_latest_28th(date.today()).isoformat()]
         assert claims[0].get("reference") is None, claims
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "ask", "change", "answer"),
+    [
+        (
+            "fr",
+            "+33639987041",
+            "75012",
+            "je voudrais payer en plusieurs fois",
+            "je voudrais étaler sur 6 mois au lieu de 3",
+            "non",
+        ),
+        (
+            "en",
+            "+12025557041",
+            "60612",
+            "can I pay in instalments?",
+            "can I change my plan",
+            "yes",
+        ),
+    ],
+    ids=["fr-keeps-the-plan", "en-asks-for-a-review"],
+)
+def test_asking_for_a_plan_on_a_running_plan_is_answered(
+    e2e_stack: RunningStack,
+    language: str,
+    phone: str,
+    postcode: str,
+    ask: str,
+    change: str,
+    answer: str,
+) -> None:
+    """Simulator finding: a debtor already on a plan who asked for a plan ("je voudrais payer en
+    plusieurs fois") or to change it ("can I change my plan") was handed to a collector at once:
+    the conversation ended with "I'm passing you to a member of our team" and no answer. The
+    debtor is told the plan they have (the next instalment and its date) and asked whether a
+    collector should look at changing it: "no" keeps the plan and the bot, "yes" hands off."""
+    tag = f"again{language}"
+    debtor = _add_debtor(
+        e2e_stack,
+        f"C-AGAIN-{language}",
+        phone,
+        language=language,
+        postcode=postcode,
+        amount="600.00",
+    )
+    amount, due = _agree_plan(e2e_stack, debtor, installments=3)
+    stands = (money(amount, "EUR", language), long_date(due, language))
+    handoff = _wording("utter_handoff", language).split(".")[0]
+
+    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate([ask, postcode])]
+    said.append(_say(e2e_stack, phone, change, tag, 2))
+    assert [h.reason for h in _handoffs(e2e_stack, debtor)] == [], said
+    assert not any(reply.startswith(handoff) for turn in said for reply in turn), said
+    question = _wording("utter_ask_plan_review", language)
+    for answered in said[1:]:
+        assert all(part in " ".join(answered) for part in stands), said
+        assert answered[-1] == question, said
+
+    replied = _say(e2e_stack, phone, answer, tag, 3)
+    with _session(e2e_stack) as session:
+        conversation = session.scalars(
+            select(Conversation).where(Conversation.debtor_id == debtor.id)
+        ).one()
+        plans_now = session.scalars(select(PaymentPlan).where(PaymentPlan.debtor_id == debtor.id))
+        assert len(plans_now.all()) == 1, replied
+    handoffs = _handoffs(e2e_stack, debtor)
+    if answer == "non":
+        assert replied[0] == _wording("utter_plan_kept", language), replied
+        assert not any(reply.startswith(handoff) for reply in replied), replied
+        assert handoffs == [] and conversation.mode == "bot", replied
+    else:
+        assert replied[-1].startswith(handoff), replied
+        assert [(h.reason, h.details) for h in handoffs] == [("plan_change", change)], replied
+        assert conversation.mode != "bot", replied
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "turns"),
+    [
+        (
+            "fr",
+            "+33639987042",
+            "75014",
+            ["je voudrais payer en plusieurs fois", "75014", "3", "par mois", "oui"],
+        ),
+        (
+            "en",
+            "+12025557042",
+            "60614",
+            ["can I pay in instalments?", "60614", "3", "monthly", "yes"],
+        ),
+    ],
+    ids=["fr", "en"],
+)
+def test_a_plan_agreed_after_a_promise_replaces_it(
+    e2e_stack: RunningStack, language: str, phone: str, postcode: str, turns: list[str]
+) -> None:
+    """A debtor who promised to pay 600 € and then asks to pay in instalments is not handed off:
+    the plan is negotiated as for anyone without one. Once agreed, it replaces the promise,
+    which used to stay pending: a reminder and a link for the whole 600 € the day before and on
+    the day, then "you did not keep your promise", while the debtor paid the plan as agreed."""
+    tag = f"prom{language}"
+    debtor = _add_debtor(
+        e2e_stack,
+        f"C-PROM-{language}",
+        phone,
+        language=language,
+        postcode=postcode,
+        amount="600.00",
+    )
+    with _session(e2e_stack) as session:
+        owner = session.get(Debtor, debtor.id)
+        assert owner is not None
+        promise = promises.record_promise(
+            session,
+            owner,
+            amount_minor=60_000,
+            promised_date=date.today() + timedelta(days=10),
+            currency="EUR",
+        )
+        session.commit()
+        promise_id = promise.id
+    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns)]
+    assert said[1][-1].startswith(_wording("utter_ask_plan_installments", language)), said
+    assert said[2][-1] == _wording("utter_ask_plan_frequency", language), said
+    assert money(20_000, "EUR", language) in " ".join(said[3]), said
+    assert _handoffs(e2e_stack, debtor) == [], said
+    with _session(e2e_stack) as session:
+        plans_now = session.scalars(select(PaymentPlan).where(PaymentPlan.debtor_id == debtor.id))
+        assert [p.installments_count for p in plans_now] == [3], said
+        replaced = session.get(Promise, promise_id)
+        assert replaced is not None and replaced.status == "cancelled", said

@@ -8,6 +8,7 @@ import pytest
 
 from relance.nlu_normalise import (
     InstallmentAmount,
+    asks_to_change_plan,
     digits_only,
     installments_for,
     is_unknown_answer,
@@ -127,6 +128,25 @@ def test_count_rejects_nonsense() -> None:
 )
 def test_frequencies(text: str, frequency: str | None) -> None:
     assert parse_frequency(text) == frequency
+
+
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [
+        ("can I change my plan", True),
+        ("can i change my payment plan?", True),
+        ("I'd like to reschedule my instalments", True),
+        ("je voudrais modifier mon échéancier", True),
+        ("est-ce que je peux décaler ma prochaine échéance ?", True),
+        # The plan without a change, a change of something else: not a plan change.
+        ("when is my next instalment?", False),
+        ("quelle est ma prochaine échéance ?", False),
+        ("I want to change my phone number", False),
+        ("il fait beau chez vous ?", False),
+    ],
+)
+def test_a_plan_change_in_words(text: str, asks: bool) -> None:
+    assert asks_to_change_plan(text) is asks
 
 
 def test_identity_answers_and_markers() -> None:
