@@ -1252,6 +1252,7 @@ def _latest_28th(today: date) -> date:
     return previous.replace(day=28)
 
 
+@pytest.mark.once
 @pytest.mark.parametrize(
     ("language", "phone", "postcode", "report", "details", "none"),
     [
