@@ -6,6 +6,7 @@ not owe it should not be left expecting their card to be charged for it."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -18,6 +19,7 @@ from actions._common import debtor_of, filled_slot, latest_text, not_an_answer, 
 from actions.confirmation import FormThatAsksBeforeLeaving, declined
 from actions.handoff import escalate_on_signal
 from actions.late_reasons import stated_reason
+from relance.disputes import repository as disputes_repository
 from relance.disputes.service import classify_reason, create_dispute
 from relance.late_reasons.service import record_reason
 from relance.plans.holds import Held, what_is_held
@@ -113,6 +115,13 @@ class ActionCreateDispute(Action):
                 debtor,
                 reason=filled_slot(tracker, "dispute_reason"),
                 details=tracker.get_slot("dispute_details"),
+                invoice_id=named_invoice(
+                    [
+                        (i.number, i.id)
+                        for i in disputes_repository.open_invoices(session, debtor.id)
+                    ],
+                    _dispute_texts(tracker),
+                ),
             )
             # A dispute is also why this debtor has not paid: counted with the other reasons.
             record_reason(
@@ -133,6 +142,34 @@ class ActionCreateDispute(Action):
             details = f"{tracker.get_slot('dispute_details') or ''} {latest_text(tracker)}"
             events += escalate_on_signal(session, dispatcher, tracker, details)
         return events
+
+
+def _dispute_texts(tracker: Tracker) -> list[str]:
+    """What the debtor wrote while raising this dispute: the messages since the bot's previous
+    answer to anything else, at most the last four."""
+    texts: list[str] = []
+    for event in reversed(tracker.events):
+        if event.get("event") == "action" and event.get("name") == "action_create_dispute":
+            break
+        if event.get("event") == "user":
+            texts.append(str(event.get("text") or ""))
+            if len(texts) == 4:
+                break
+    return texts
+
+
+def _alnum(text: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", text.lower())
+
+
+def named_invoice(invoices: list[tuple[str, int]], texts: list[str]) -> int | None:
+    """The one open invoice whose number the debtor wrote ("la facture F2026-1007, le colis
+    n'est jamais arrivé"), whatever the spacing and dashes; None when none or several are named.
+    Seen in the simulator: the dispute was registered against the whole account, so every
+    reminder and the whole payment plan stopped for one contested invoice of two."""
+    said = " ".join(_alnum(t) for t in texts)
+    named = [i for number, i in invoices if len(_alnum(number)) >= 4 and _alnum(number) in said]
+    return named[0] if len(named) == 1 else None
 
 
 def _plan_held(held: Held | None) -> dict[str, Any]:

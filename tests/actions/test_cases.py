@@ -59,6 +59,40 @@ def test_dispute_created_with_reference_and_task(db: Session, dispatcher, debtor
     assert _slot(events, "dispute_reference") == dispute.reference
 
 
+@pytest.mark.parametrize(
+    ("said", "named"),
+    [
+        (["la facture F-2026-0002, le colis n'est jamais arrivé"], 1),  # the second invoice
+        (["je conteste une facture", "c'est la f 2026 0001 je l'ai jamais reçue"], 0),
+        (["the goods never arrived"], None),  # no number: the whole account
+        (["F-2026-0001 et F-2026-0002 sont fausses"], None),  # both: the whole account
+    ],
+)
+def test_a_dispute_names_the_invoice_the_debtor_wrote(
+    db: Session, dispatcher, said: list[str], named: int | None
+) -> None:
+    """Simulator finding: "la facture F2026-1007, le colis n'est jamais arrivé" registered a
+    dispute against the whole account, so every reminder and the whole payment plan stopped for
+    one contested invoice of two."""
+    owner = make_debtor(db, postcode="75011", segment="consumer")
+    invoices = [
+        make_invoice(db, owner, number=f"F-2026-000{n}", amount_minor=30_000) for n in (1, 2)
+    ]
+    conv = make_conversation(db, owner)
+    events = [
+        {"event": "user", "text": text, "parse_data": {"intent": {"name": "dispute_debt"}}}
+        for text in said
+    ]
+    tracker = make_tracker(
+        slots_for(owner, conv, dispute_reason="not_received", dispute_details=said[-1]),
+        text=said[-1],
+        events=events,
+    )
+    ActionCreateDispute().run(dispatcher, tracker, {})
+    dispute = db.scalars(select(Dispute).where(Dispute.debtor_id == owner.id)).one()
+    assert dispute.invoice_id == (invoices[named].id if named is not None else None)
+
+
 @pytest.mark.parametrize("invoices", [1, 2])
 def test_a_dispute_under_a_payment_plan_says_the_plan_is_paused(db: Session, dispatcher, invoices):
     """The debtor disputes while a plan runs over their invoice (one: the dispute names it; two:
