@@ -63,6 +63,7 @@ from bot.components.evidence import (  # noqa: E402
     is_weak,
     legitimacy_relabel,
     request_behind_greeting,
+    topic_relabel,
 )
 
 HELDOUT = PROJECT_ROOT / "bench" / "nlu_heldout"
@@ -134,6 +135,10 @@ def outcome(message: Parsed, t: Thresholds) -> str:
         top, confidence = request
     elif fallback:
         return FALLBACK
+    elif t.guarded and (topic := topic_relabel(message.ranking, message.text)):
+        top, confidence = topic
+        if top == FALLBACK:
+            return FALLBACK
     if t.guarded and is_weak(top, confidence, message.text, t.per_intent, t.default):
         return CONFIRM_INTENT
     return top

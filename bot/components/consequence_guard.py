@@ -16,6 +16,11 @@ A greeting that opens a request ("Hello, how much do I owe?"), read by DIET as `
 between the two (nlu_fallback), is read as the request when DIET's next reading is a business
 intent (evidence.request_behind_greeting); a consequential one then goes through the same check.
 
+A thank-you, a goodbye, a question about the fees or a request for an invoice copy read by DIET
+without confidence in a message holding no word of it ("thats a lot" as goodbye, "whats the
+oldest invoice" as a copy request) is read as DIET's next request, or as nlu_fallback
+(evidence.topic_relabel): each of these answers fits only its own kind of message.
+
 Thresholds are per intent (`thresholds`, else `default_threshold`); bench/nlu/offtopic.py tunes
 them on the CLINC150 oos_train split and writes the values found into bot/config*.yml.
 """
@@ -40,10 +45,12 @@ from rasa.shared.nlu.training_data.message import Message
 
 from bot.components.evidence import (
     CONFIRM_INTENT,
+    FALLBACK_INTENT,
     RELABELLED,
     is_weak,
     legitimacy_relabel,
     request_behind_greeting,
+    topic_relabel,
 )
 
 
@@ -101,6 +108,19 @@ class ConsequenceGuard(GraphComponent, IntentClassifier):
                 message.data[INTENT_RANKING_KEY].insert(
                     0, {**message.data[INTENT], RELABELLED: True}
                 )
+            elif name is not None and name != FALLBACK_INTENT:
+                topic = topic_relabel(ranking, text)
+                if topic is not None:
+                    # "thats a lot" is no goodbye, "whats the oldest invoice" no copy request.
+                    name, confidence = topic
+                    message.data[INTENT] = {
+                        INTENT_NAME_KEY: name,
+                        PREDICTED_CONFIDENCE_KEY: confidence,
+                    }
+                    message.data.setdefault(INTENT_RANKING_KEY, [])
+                    message.data[INTENT_RANKING_KEY].insert(
+                        0, {**message.data[INTENT], RELABELLED: True}
+                    )
             if name is None or not is_weak(
                 name, confidence, text, self.thresholds, self.default_threshold
             ):

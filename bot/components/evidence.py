@@ -607,3 +607,195 @@ def request_behind_greeting(
     if following is None or following[0] in _NOT_A_REQUEST:
         return None
     return following if following[1] >= REQUEST_BEHIND_GREETING_FLOOR else None
+
+
+# Answers that only fit one kind of message. DIET reads "thats a lot" as goodbye (0.45: "Thank
+# you, goodbye"), "c'est beaucoup" as thanks ("merci beaucoup": "Avec plaisir"), "whats the
+# oldest invoice" as a request for a copy (a task for the team to send one) and "c quoi la
+# facture la plus vieille" as a question about the late fees. None holds a word of the intent it
+# was given. Below TOPIC_CONFIDENT such a reading is dropped for DIET's next one that is a
+# request of some weight and holds its own word, else for nlu_fallback: "could you say it
+# differently?" costs a turn, a wrong answer costs the debtor's trust (or sends a copy nobody
+# asked for).
+FALLBACK_INTENT = "nlu_fallback"
+TOPIC_CONFIDENT = 0.9
+_TOPIC_CUES: dict[str, tuple[str, ...]] = {
+    "thank": (
+        r"merci",
+        r"mci\b",
+        r"mrc\b",
+        r"remerci",
+        r"thank",
+        r"thx",
+        r"thnx",
+        r"thnks",
+        r"thanx",
+        r"tks\b",
+        r"ty\b",
+        r"tyvm",
+        r"ta\b",
+        r"cheers",
+        r"appreciat",
+        r"aimable",
+        r"gentil",
+        r"cimer",
+        r"grateful",
+        r"reconnaissant",
+        r"kind",
+    ),
+    "goodbye": (
+        r"bye",
+        r"revoir",
+        r"bientot",
+        r"plus tard",
+        r"a plus",
+        r"a\+",
+        r"ciao",
+        r"tchao",
+        r"bonne",
+        r"bon (week|we\b|apres|dimanche|samedi)",
+        r"salut",
+        r"later",
+        r"cya",
+        r"see (you|ya|u)\b",
+        r"take care",
+        r"ttyl",
+        r"bisou",
+        r"adieu",
+        r"farewell",
+        r"go\b",
+        r"gotta",
+        r"dois (y aller|vous laisser|partir|filer|raccrocher)",
+        r"je (vous )?laisse",
+        r"raccroch",
+        r"hang up",
+        r"soon",
+        r"done",
+        r"that ?s (all|everything|it)",
+        r"will be all",
+        r"c est tout",
+        r"ce sera tout",
+        r"rien d autre",
+        r"nothing else",
+        r"fin\b",
+        r"end\b",
+        r"until",
+        r"prochaine",
+        r"continuation",
+        r"demain",
+        r"m arrete",
+        r"good (night|day|evening|weekend)",
+        r"(great|nice|good) (day|one|weekend|evening)",
+        r"have a",
+        r"journee",
+        r"soiree",
+        r"nuit",
+    ),
+    "ask_fees": (
+        r"frais",
+        r"fee",
+        r"penal",
+        r"interet",
+        r"interest",
+        r"indemn",
+        r"charge",
+        r"surcharge",
+        r"major",
+        r"suppl",
+        r"extra",
+        r"retard",
+        r"late",
+        r"40",
+        r"compensation",
+        r"cost",
+        r"cout",
+        r"augment",
+        r"increas",
+        r"plus (que|eleve|cher|haut)",
+        r"en plus",
+        r"payer plus",
+        r"more than",
+        r"higher",
+        r"(go|went|gone|going) up",
+    ),
+    "request_invoice_copy": (
+        r"cop",
+        r"envo",
+        r"renvo",
+        r"send",
+        r"sent",
+        r"resend",
+        r"pdf",
+        r"duplicat",
+        r"exemplaire",
+        r"mail",
+        r"get",
+        r"receiv",
+        r"recev",
+        r"recu",
+        r"transmet",
+        r"forward",
+        r"again",
+        r"nouveau",
+        r"lost",
+        r"perdu",
+        r"never got",
+        r"jamais eu",
+        r"voir",
+        r"see",
+        r"show",
+        r"montr",
+        r"need",
+        r"besoin",
+        r"want",
+        r"veux",
+        r"voudrais",
+        r"aimerais",
+        r"can i have",
+        r"peux avoir",
+        r"avoir la facture",
+    ),
+}
+TOPIC_CUES: dict[str, re.Pattern[str]] = {
+    intent: re.compile(r"(^|[^a-z0-9])(" + "|".join(words) + ")")
+    for intent, words in _TOPIC_CUES.items()
+}
+# A second reading worth taking instead: a request, not another pleasantry or a bare yes/no (a
+# "yes" read into "thats a lot" would send the payment link it was a complaint about).
+# Nor an answer that fits only its own question ("are you a bot?", "why my postcode?").
+_NOT_A_SECOND_READING = frozenset(
+    {
+        FALLBACK_INTENT,
+        GREET_INTENT,
+        "goodbye",
+        "thank",
+        "affirm",
+        "deny",
+        "inform",
+        CONFIRM_INTENT,
+        LEGITIMACY_INTENT,
+        "ask_why_identity",
+    }
+)
+TOPIC_SECOND_READING_FLOOR = 0.1
+
+
+def topic_relabel(ranking: list[tuple[str, float]], text: str) -> tuple[str, float] | None:
+    """The reading to use instead of DIET's first when that one is an intent whose answer only
+    fits messages holding its word (`TOPIC_CUES`), is not confident, and the message holds no
+    such word; None when DIET's first reading stands. See the comment above TOPIC_CUES."""
+    readings = [(name, conf) for name, conf in ranking if name != FALLBACK_INTENT]
+    if not readings:
+        return None
+    name, confidence = readings[0]
+    pattern = TOPIC_CUES.get(name)
+    folded = fold(text)
+    if pattern is None or confidence >= TOPIC_CONFIDENT or pattern.search(folded):
+        return None
+    for other, weight in readings[1:3]:
+        if other in _NOT_A_SECOND_READING or weight < TOPIC_SECOND_READING_FLOOR:
+            continue
+        cue = TOPIC_CUES.get(other)
+        if cue is None or cue.search(folded):
+            return other, weight
+    return FALLBACK_INTENT, confidence

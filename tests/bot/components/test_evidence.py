@@ -10,6 +10,7 @@ from bot.components.evidence import (
     is_weak,
     legitimacy_relabel,
     request_behind_greeting,
+    topic_relabel,
 )
 
 THRESHOLDS = {"stop_contact": 0.9, "promise_to_pay": 0.8}
@@ -249,3 +250,51 @@ def test_a_greeting_and_a_request_split_by_diet_is_the_request() -> None:
 )
 def test_a_greeting_without_a_request_behind_it_stays_a_greeting(ranking, text) -> None:
     assert request_behind_greeting(ranking, text) is None
+
+
+@pytest.mark.parametrize(
+    ("ranking", "text", "expected"),
+    [
+        # simulator, 2026-12-07: each answer would have fitted another message
+        ([("goodbye", 0.45), ("affirm", 0.24), ("thank", 0.07)], "thats a lot", "nlu_fallback"),
+        ([("thank", 0.7), ("goodbye", 0.16)], "ah ok c beaucoup la", "nlu_fallback"),
+        ([("thank", 0.79), ("bot_challenge", 0.1)], "c'est beaucoup", "nlu_fallback"),
+        (
+            [("request_invoice_copy", 0.77), ("ask_debt_details", 0.12)],
+            "whats the oldest invoice",
+            "ask_debt_details",
+        ),
+        (
+            [("ask_fees", 0.64), ("request_invoice_copy", 0.29)],
+            "et c quoi la facture la plus vieille",
+            "nlu_fallback",  # the copy request, second, holds no word of its own either
+        ),
+    ],
+)
+def test_a_reading_without_its_word_and_without_confidence_is_dropped(
+    ranking, text, expected
+) -> None:
+    relabelled = topic_relabel(ranking, text)
+    assert relabelled is not None and relabelled[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("ranking", "text"),
+    [
+        ([("thank", 0.6)], "merci beaucoup"),
+        ([("thank", 0.6)], "thx"),
+        ([("thank", 0.6)], "c'est très aimable"),
+        ([("goodbye", 0.5)], "bonne journée"),
+        ([("goodbye", 0.5)], "je dois y aller"),
+        ([("goodbye", 0.5)], "that's all"),
+        ([("ask_fees", 0.5)], "c quoi ces frais"),
+        ([("ask_fees", 0.5)], "pourquoi c'est plus que la facture"),
+        ([("ask_fees", 0.5)], "why did the amount go up"),
+        ([("request_invoice_copy", 0.5)], "renvoyez moi la facture"),
+        ([("request_invoice_copy", 0.5)], "can i get the invoice again"),
+        ([("goodbye", 0.95)], "thats a lot"),  # confident: DIET's reading stands
+        ([("ask_balance", 0.4)], "thats a lot"),  # not an intent of one kind of message
+    ],
+)
+def test_a_reading_with_its_word_or_confident_stands(ranking, text) -> None:
+    assert topic_relabel(ranking, text) is None
