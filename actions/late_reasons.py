@@ -14,12 +14,21 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
-from actions._common import conversation_of, debtor_of, language, unit_of_work, utter
+from actions._common import (
+    conversation_of,
+    debtor_of,
+    language,
+    previous_action,
+    unit_of_work,
+    utter,
+)
 from relance.db.models import Debtor
 from relance.late_reasons.service import StatedReason, record_stated
 
 # How far back a request answered after the identity check may have been made (user turns).
 LOOK_BACK_TURNS = 4
+# The plan offer ("would paying in instalments help?") that follows the empathy.
+PLAN_OFFER = "action_offer_plan"
 
 
 def _stated(session: Session, tracker: Tracker, message: dict[str, Any]) -> StatedReason:
@@ -67,5 +76,9 @@ class ActionCannotPay(Action):
             debtor = debtor_of(session, tracker)
             if debtor is not None:
                 record_stated(session, debtor, stated_reason(session, tracker))
-        utter(dispatcher, "utter_cannot_pay_empathy")
+        # Answering the plan offer with more of the reason ("la tréso est pas top, un client
+        # nous doit de l'argent") got the same two messages again, word for word: the debtor
+        # was heard the first time, so the reason is acknowledged briefly before the offer.
+        heard = previous_action(tracker) == PLAN_OFFER
+        utter(dispatcher, "utter_cannot_pay_noted" if heard else "utter_cannot_pay_empathy")
         return []

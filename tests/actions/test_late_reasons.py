@@ -72,6 +72,30 @@ def test_history_kept_and_a_replayed_turn_recorded_once(
     assert responses(dispatcher) == ["utter_cannot_pay_empathy"] * 3
 
 
+def test_more_of_the_reason_answering_the_plan_offer_is_acknowledged_briefly(
+    db: Session, dispatcher, debtor_setup
+) -> None:
+    # Simulator: "je peux pas tout payer maintenant" -> empathy + "would instalments help?";
+    # "la tréso est pas top, un client nous doit de l'argent" got the same two messages again.
+    owner, conv = debtor_setup
+    first = make_message(db, conv, "je peux pas tout payer maintenant")
+    ActionCannotPay().run(dispatcher, _said(owner, conv, first, first.body), {})
+    second = make_message(db, conv, "la tréso est pas top, un client nous doit de l'argent")
+    tracker = _said(owner, conv, second, second.body)
+    tracker.events = [
+        {"event": "user", "text": first.body},
+        {"event": "action", "name": "action_cannot_pay"},
+        {"event": "action", "name": "action_offer_plan"},
+        {"event": "action", "name": "action_listen"},
+        {"event": "user", "text": second.body},
+    ]
+    ActionCannotPay().run(dispatcher, tracker, {})
+    assert responses(dispatcher) == ["utter_cannot_pay_empathy", "utter_cannot_pay_noted"]
+    from relance.late_reasons.service import latest
+
+    assert latest(db, owner.id).words == second.body  # the reason is still recorded
+
+
 def test_unknown_sender_gets_the_empathy_and_nothing_is_stored(db: Session, dispatcher) -> None:
     tracker = make_tracker({"debtor_id": None}, text="I lost my job", intent="cannot_pay")
     ActionCannotPay().run(dispatcher, tracker, {})

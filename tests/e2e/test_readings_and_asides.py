@@ -1,0 +1,166 @@
+"""Simulator findings of 2026-12-07 (evening), replayed through the signed SMS webhook against the
+real processes (CI model):
+
+- a question about the late fees inside the promise form ("c quoi les frais de retard deja")
+  was taken as the promised amount ("I couldn't read that amount"); now answered, then the form
+  asks again;
+- "thats a lot" after the balance was read as goodbye ("Thank you, goodbye") and "ah ok c
+  beaucoup la" as thanks ("Avec plaisir"); "whats the oldest invoice" as a request for a copy
+  (a task for the team to send one). None holds a word of the intent DIET gave it
+  (bot/components/evidence.py, topic_relabel);
+- the debtor who explains more of their reason while the plan offer waits got the same two
+  messages again, word for word.
+
+Own debtors (+33639987061..., +12025557061...), so nothing depends on the order of modules.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from relance.db.models import Promise, Task
+
+from .conftest import RunningStack
+from .test_conversation_never_breaks import _add_debtor, _say, _session, _wording
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "turns"),
+    [
+        (
+            "fr",
+            "+33639987061",
+            "75021",
+            [
+                "combien je dois ?",
+                "75021",
+                "je vous paierai le 20",
+                "attends c quoi les frais deja",
+            ],
+        ),
+        (
+            "en",
+            "+12025557061",
+            "60631",
+            ["how much do i owe", "60631", "i'll pay on the 20th", "wait what are the fees again"],
+        ),
+    ],
+    ids=["fr", "en"],
+)
+def test_a_fees_question_inside_the_promise_form_is_answered_then_the_amount_asked(
+    e2e_stack: RunningStack, language: str, phone: str, postcode: str, turns: list[str]
+) -> None:
+    tag = f"feesaside{language}"
+    debtor = _add_debtor(
+        e2e_stack,
+        f"C-FASIDE-{language}",
+        phone,
+        language=language,
+        postcode=postcode,
+        amount="300.00",
+    )
+    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns)]
+    # The question goes on with the balance ("... The full balance is $300.00."): its start.
+    amount_question = _wording("utter_ask_promise_amount", language)
+    assert said[2][-1].startswith(amount_question), said
+    fees = _wording("utter_fees", language)  # a consumer: no fees are added
+    assert len(said[3]) == 2 and said[3][0] == fees, said
+    assert said[3][1].startswith(amount_question), said
+    said.append(_say(e2e_stack, phone, "tout" if language == "fr" else "everything", tag, 9))
+    with _session(e2e_stack) as session:
+        promises = session.scalars(select(Promise).where(Promise.debtor_id == debtor.id)).all()
+    assert [(p.amount_minor, p.promised_date.day) for p in promises] == [(30_000, 20)], said
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "turns"),
+    [
+        (
+            "fr",
+            "+33639987062",
+            "75022",
+            [
+                "combien je dois ?",
+                "75022",
+                "ah ok c beaucoup la",
+                "et c quoi la facture la plus vieille",
+            ],
+        ),
+        (
+            "en",
+            "+12025557062",
+            "60632",
+            ["how much do i owe", "60632", "thats a lot", "whats the oldest invoice"],
+        ),
+    ],
+    ids=["fr", "en"],
+)
+def test_a_complaint_is_no_goodbye_and_a_question_no_copy_request(
+    e2e_stack: RunningStack, language: str, phone: str, postcode: str, turns: list[str]
+) -> None:
+    tag = f"topic{language}"
+    debtor = _add_debtor(
+        e2e_stack,
+        f"C-TOPIC-{language}",
+        phone,
+        language=language,
+        postcode=postcode,
+        amount="420.00",
+    )
+    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns)]
+    pleasantries = {
+        _wording("utter_goodbye", language),
+        _wording("utter_you_are_welcome", language),
+    }
+    assert not pleasantries & set(said[2]), said
+    fees = _wording("utter_fees", language)
+    assert fees not in said[3], said
+    with _session(e2e_stack) as session:
+        copies = session.scalars(
+            select(Task).where(Task.debtor_id == debtor.id, Task.kind == "invoice_copy")
+        ).all()
+    assert copies == [], said
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "turns"),
+    [
+        (
+            "fr",
+            "+33639987063",
+            "75023",
+            [
+                "je peux pas tout payer maintenant",
+                "75023",
+                "la tréso est pas top en ce moment, un client nous doit de l'argent",
+            ],
+        ),
+        (
+            "en",
+            "+12025557063",
+            "60633",
+            ["can't pay it all rn", "60633", "business is slow, a client owes us money"],
+        ),
+    ],
+    ids=["fr", "en"],
+)
+def test_more_of_the_reason_is_acknowledged_not_answered_twice_word_for_word(
+    e2e_stack: RunningStack, language: str, phone: str, postcode: str, turns: list[str]
+) -> None:
+    tag = f"noted{language}"
+    _add_debtor(
+        e2e_stack,
+        f"C-NOTED-{language}",
+        phone,
+        language=language,
+        postcode=postcode,
+        amount="900.00",
+    )
+    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns)]
+    empathy = _wording("utter_cannot_pay_empathy", language)
+    offer = _wording("utter_offer_plan", language)
+    assert empathy in said[0] and said[1][-1] == offer, said
+    assert said[2] == [_wording("utter_cannot_pay_noted", language), offer], said
