@@ -18,6 +18,11 @@ missed. Two disputes hold instalments:
 - the `refunded` dispute a refund by the creditor opens (`relance/followups/refunds.py`): the
   instalment whose money the refund took back is held (`hold`).
 
+A plan that starts running while a dispute over it is open (a request the collector approves
+after the debtor contested one of its invoices, a plan agreed while the whole account is
+contested, a completed plan active again after a reversal) takes that dispute's holds as it
+starts (`hold_for_plan`), as if it had been running when the dispute came.
+
 Which instalments a contested invoice holds. A plan over that invoice alone, or a dispute that
 names no invoice (the debtor has several open ones and did not say which: the dispute pauses
 dunning on the whole account, and the plan is that account's collection), holds every
@@ -99,15 +104,40 @@ def hold_contested(session: Session, dispute: Dispute, *, actor: str) -> list[In
     module's docstring). Returns them, in the order of their plans and dates."""
     held: list[Installment] = []
     for plan in _covering(session, dispute):
-        for inst in _contested_instalments(session, plan, dispute):
-            hold(
-                session,
-                inst,
-                dispute,
-                amount_minor=inst.amount_minor - inst.paid_minor,
-                actor=actor,
-            )
-            held.append(inst)
+        held.extend(_hold_contested_in(session, plan, dispute, actor=actor))
+    return held
+
+
+def hold_for_plan(session: Session, plan: PaymentPlan, *, actor: str) -> list[Installment]:
+    """`plan` starts running (agreed, approved by a collector, active again after a reversal)
+    while disputes over it are open: each holds what it would have held had the plan been
+    running when it came (`hold_contested`), the oldest dispute first. A dispute covers the
+    plan when it names one of the plan's invoices, or none (the whole account). Returns the
+    instalments held, in the order of their dates.
+
+    Without it, a request the debtor made before contesting one of its invoices, approved
+    afterwards, asked for the contested money on its dates: the dispute was registered when the
+    plan was not running yet, and only running plans are held then."""
+    if plan.status != PlanStatus.ACTIVE:
+        return []
+    disputes = session.scalars(
+        select(Dispute)
+        .where(Dispute.debtor_id == plan.debtor_id, Dispute.status == DisputeStatus.OPEN)
+        .order_by(Dispute.id)
+    )
+    held: list[Installment] = []
+    for dispute in disputes:
+        if dispute.invoice_id is None or dispute.invoice_id in (plan.invoice_ids or []):
+            held.extend(_hold_contested_in(session, plan, dispute, actor=actor))
+    return sorted(held, key=lambda inst: inst.seq)
+
+
+def _hold_contested_in(
+    session: Session, plan: PaymentPlan, dispute: Dispute, *, actor: str
+) -> list[Installment]:
+    held = _contested_instalments(session, plan, dispute)
+    for inst in held:
+        hold(session, inst, dispute, amount_minor=inst.amount_minor - inst.paid_minor, actor=actor)
     return held
 
 
