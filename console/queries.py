@@ -26,7 +26,7 @@ from relance.db.models import (
     Promise,
     User,
 )
-from relance.db.models.enums import Direction, HandoffStatus, InvoiceStatus
+from relance.db.models.enums import Direction, DisputeStatus, HandoffStatus, InvoiceStatus
 from relance.late_reasons.service import history as late_reason_history
 from relance.ledger.models import InstallmentCharge, SavedPaymentMethod
 
@@ -178,6 +178,9 @@ class Debtor360:
     late_reasons: list[LatePaymentReason] = field(default_factory=list)  # newest first
     payment_methods: list[SavedPaymentMethod] = field(default_factory=list)  # newest first
     charges: list[ChargeLine] = field(default_factory=list)  # newest first
+    # Plan instalments an open dispute holds, by instalment id: the dispute that holds each
+    # (relance/plans/holds.py; not reminded, charged nor missed until it is decided).
+    holds: dict[int, Dispute] = field(default_factory=dict)
 
 
 def debtor_360(session: Session, debtor: Debtor) -> Debtor360:
@@ -205,6 +208,15 @@ def debtor_360(session: Session, debtor: Debtor) -> Debtor360:
             .limit(30)
         )
     )
+    disputes = by_debtor(Dispute, Dispute.created_at.desc())
+    plans = by_debtor(PaymentPlan, PaymentPlan.created_at.desc())
+    open_disputes = {d.id: d for d in disputes if d.status == DisputeStatus.OPEN}
+    holds = {
+        inst.id: open_disputes[inst.hold_id]
+        for plan in plans
+        for inst in plan.installments
+        if inst.hold_id in open_disputes
+    }
     return Debtor360(
         debtor=debtor,
         invoices=invoices,
@@ -212,14 +224,15 @@ def debtor_360(session: Session, debtor: Debtor) -> Debtor360:
         overdue_by_currency=overdue,
         payments=by_debtor(Payment, Payment.received_at.desc()),
         promises=by_debtor(Promise, Promise.promised_date.desc()),
-        disputes=by_debtor(Dispute, Dispute.created_at.desc()),
-        plans=by_debtor(PaymentPlan, PaymentPlan.created_at.desc()),
+        disputes=disputes,
+        plans=plans,
         letters=by_debtor(Letter, Letter.created_at.desc()),
         contacts=list(debtor.contacts),
         history=history,
         late_reasons=late_reason_history(session, debtor.id),
         payment_methods=by_debtor(SavedPaymentMethod, SavedPaymentMethod.id.desc()),
         charges=charge_lines(session, debtor.id),
+        holds=holds,
     )
 
 

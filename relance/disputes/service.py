@@ -155,6 +155,22 @@ def _still_held(session: Session, dispute_ids: list[int]) -> bool:
     )
 
 
+def _other_open_dispute_on(session: Session, dispute: Dispute) -> bool:
+    """Whether another open dispute names the same invoice."""
+    session.flush()
+    return bool(
+        session.scalar(
+            select(func.count())
+            .select_from(Dispute)
+            .where(
+                Dispute.invoice_id == dispute.invoice_id,
+                Dispute.id != dispute.id,
+                Dispute.status == DisputeStatus.OPEN,
+            )
+        )
+    )
+
+
 def decide_dispute(
     session: Session, dispute: Dispute, *, upheld: bool, note: str, actor: str
 ) -> None:
@@ -184,11 +200,18 @@ def decide_dispute(
     invoice = session.get(Invoice, dispute.invoice_id) if dispute.invoice_id else None
     cancelled = False
     if invoice is not None and invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.DISPUTED):
-        invoice.status = InvoiceStatus.CANCELLED if upheld else InvoiceStatus.OPEN
-        cancelled = upheld
+        if upheld:
+            invoice.status = InvoiceStatus.CANCELLED
+            cancelled = True
+        elif not _other_open_dispute_on(session, dispute):
+            invoice.status = InvoiceStatus.OPEN
+        # else: still under another open dispute (the debtor's and a refund's on one invoice):
+        # out of balances and links until that one is decided too.
     plans_settled: list[int] = []
     if upheld:
         plans_settled = holds.settle_upheld(session, dispute, actor=actor)
+    # What it held and another open dispute still questions stays held, by that one.
+    rehold = [inst.id for inst in holds.release(session, dispute, actor=actor)]
     for task in session.scalars(
         select(Task).where(Task.debtor_id == dispute.debtor_id, Task.status == TaskStatus.OPEN)
     ):
@@ -212,6 +235,7 @@ def decide_dispute(
         # accounting export counts a cancellation once).
         invoice_cancelled=cancelled,
         plans_settled=plans_settled,
+        installments_held_again=rehold,
         note=note[:500],
     )
     emit(

@@ -150,7 +150,10 @@ def _hold(
     an instalment alone (its plan's invoices settled or cancelled when it came) reopens no
     invoice, and then the dispute names the plan's first invoice, so that the hold is one
     decision in the collectors' list rather than a pause of the debtor's whole account (a plan
-    that names no invoice leaves only the account to name)."""
+    that names no invoice leaves only the account to name). An instalment the debtor's open
+    dispute already holds stays that dispute's, and passes to the refund's if the debtor's is
+    decided first (`holds.hold`, `holds.release`): it is still listed here, the refund reopened
+    it."""
     debtor = session.get(Debtor, payment.debtor_id)
     held: list[int] = []
     installments: list[int] = []

@@ -5,11 +5,11 @@ A SEPA Direct Debit is reported `succeeded` when the bank has not refused it yet
 fail days later (insufficient funds, account closed). The money never stayed with the creditor,
 so what it paid must be owed again: each allocation is taken back from its invoice and
 installment (a paid invoice reopens, a paid installment goes back to due or partial, a completed
-plan becomes active), credit it created is removed, and the allocation rows are deleted so the
-ledger stays balanced (an invoice's `paid_minor` is the sum of its allocations). The payment row
-stays, marked reversed, with the allocations it had in the audit trail (the accounting export
-reads them back: the original lines stay in the payment's period, the reversal is its own dated
-negative line).
+plan becomes active, and an open dispute over it holds what it contests: `relance/plans/holds.py`),
+credit it created is removed, and the allocation rows are deleted so the ledger stays balanced
+(an invoice's `paid_minor` is the sum of its allocations). The payment row stays, marked
+reversed, with the allocations it had in the audit trail (the accounting export reads them back:
+the original lines stay in the payment's period, the reversal is its own dated negative line).
 
 A dispute can be for part of a payment (Stripe's `dispute.amount`: part of an order, a currency
 difference): only that part comes back. It is taken first from the credit the payment left (the
@@ -33,11 +33,12 @@ from sqlalchemy.orm import Session
 
 from relance import audit
 from relance.db.base import utcnow
-from relance.db.models import AuditEvent, Installment, Invoice, Payment, Promise
+from relance.db.models import AuditEvent, Installment, Invoice, Payment, PaymentPlan, Promise
 from relance.db.models.enums import InstallmentStatus, InvoiceStatus, PlanStatus, PromiseStatus
 from relance.ledger.review import is_held
 from relance.ledger.service import lock_debtor, promise_met
 from relance.outbox.service import emit
+from relance.plans import holds
 
 REVERSED = "payment.reversed"
 
@@ -70,7 +71,13 @@ def reverse_payment(
     if not is_held(session, payment):  # a held payment was never applied, so it credited nothing
         credited = max(left - sum(a.amount_minor for a in payment.allocations), 0)
     from_credit = min(amount, credited)
+    completed = _completed_plans(session, payment)
     taken_back = _take_back(session, payment, amount - from_credit)
+    for plan in completed:
+        if plan.status == PlanStatus.ACTIVE:
+            # Running again: an open dispute over it holds what it contests of it, as it would
+            # have had the plan been running when the dispute came.
+            holds.hold_for_plan(session, plan, actor=actor)
     if from_credit > 0:
         debtor.credit_minor -= from_credit
     payment.reversed_minor += amount
@@ -122,6 +129,18 @@ def reversal_by(session: Session, payment: Payment, ref: str) -> dict[str, Any] 
         if (event.details or {}).get("ref") == ref:
             return dict(event.details or {})
     return None
+
+
+def _completed_plans(session: Session, payment: Payment) -> list[PaymentPlan]:
+    """The completed plans whose instalments this payment paid: taking it back runs them again."""
+    plans: dict[int, PaymentPlan] = {}
+    for allocation in payment.allocations:
+        if allocation.installment_id is None:
+            continue
+        installment = session.get(Installment, allocation.installment_id)
+        if installment is not None and installment.plan.status == PlanStatus.COMPLETED:
+            plans[installment.plan_id] = installment.plan
+    return list(plans.values())
 
 
 def _take_back(session: Session, payment: Payment, amount_minor: int) -> list[dict[str, Any]]:

@@ -18,6 +18,11 @@ missed. Two disputes hold instalments:
 - the `refunded` dispute a refund by the creditor opens (`relance/followups/refunds.py`): the
   instalment whose money the refund took back is held (`hold`).
 
+A plan that starts running while a dispute over it is open (a request the collector approves
+after the debtor contested one of its invoices, a plan agreed while the whole account is
+contested, a completed plan active again after a reversal) takes that dispute's holds as it
+starts (`hold_for_plan`), as if it had been running when the dispute came.
+
 Which instalments a contested invoice holds. A plan over that invoice alone, or a dispute that
 names no invoice (the debtor has several open ones and did not say which: the dispute pauses
 dunning on the whole account, and the plan is that account's collection), holds every
@@ -34,6 +39,13 @@ the next ones, because what the debtor pays meanwhile settles the invoices they 
 because upheld, those latest instalments are exactly what the plan gives up: it ends earlier,
 on the dates the debtor already knows. Instalments another open dispute holds are left to it.
 
+One dispute holds an instalment at a time: the first. A refund of money an instalment the
+debtor's dispute holds had been paid with leaves it to that dispute (and the debtor's dispute
+leaves the instalment a refund holds to the refund's). When the holder is decided, what it held
+passes to the other if that one is still open (`release`): the refund's dispute takes the
+instalment it asked to hold, the debtor's open disputes take again their share of the plan. So
+neither decision alone makes due money the other still questions.
+
 The collector's decision on the dispute decides for the instalments too
 (`relance/disputes/service.py`):
 
@@ -45,6 +57,8 @@ The collector's decision on the dispute decides for the instalments too
   (`settle_upheld`): the held instalments first, then the latest, give up what the plan's
   invoices no longer owe; what is left of a held instalment is due again, with the same grace;
   a plan with nothing left to ask for is completed.
+
+Either way, what another dispute still open questions stays held, by it (`release`).
 """
 
 from __future__ import annotations
@@ -57,7 +71,7 @@ from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.orm import Session
 
 from relance import audit
-from relance.db.models import Dispute, Installment, Invoice, PaymentPlan
+from relance.db.models import AuditEvent, Dispute, Installment, Invoice, PaymentPlan
 from relance.db.models.enums import DisputeStatus, InstallmentStatus, InvoiceStatus, PlanStatus
 
 HELD = "installment.held"
@@ -65,6 +79,9 @@ WAIVED = "installment.waived"
 _OWING = (InvoiceStatus.OPEN, InvoiceStatus.DISPUTED)
 # What the follow-up pass still asks for: an instalment already missed is asked no more.
 _TO_ASK = (InstallmentStatus.DUE, InstallmentStatus.PARTIAL)
+# The reasons of the disputes Relance opens itself (`relance.disputes.service.SYSTEM_REASONS`,
+# which imports this module): a refund's, which holds the instalment it reopened, no share.
+_OWN_REASONS = ("refunded",)
 
 
 def hold(
@@ -75,10 +92,22 @@ def hold(
     amount_minor: int,
     actor: str,
     **details: Any,
-) -> None:
+) -> bool:
     """`dispute` holds the instalment, for `amount_minor` of it (a refund's part, or what the
-    instalment still asks); `details` go to the audit (a refund's id)."""
-    installment.hold_id = dispute.id
+    instalment still asks); `details` go to the audit (a refund's id). Returns whether it holds
+    it now.
+
+    An instalment another open dispute holds stays that dispute's, as `hold_contested` leaves
+    it: the hold is recorded all the same (`behind`, the dispute holding it), and the instalment
+    passes to this dispute if that one is decided first (`release`). A refund on an instalment
+    the debtor's dispute held used to take it over: the creditor's "still owed" on the refund
+    then made due again an instalment of an invoice the debtor still contested."""
+    holder = _open_holder(session, installment)
+    behind = holder.id if holder is not None and holder.id != dispute.id else None
+    if behind is None:
+        installment.hold_id = dispute.id
+    else:
+        details["behind"] = behind
     audit.record(
         session,
         actor=actor,
@@ -91,6 +120,7 @@ def hold(
         amount_minor=amount_minor,
         **details,
     )
+    return behind is None
 
 
 def hold_contested(session: Session, dispute: Dispute, *, actor: str) -> list[Installment]:
@@ -99,15 +129,109 @@ def hold_contested(session: Session, dispute: Dispute, *, actor: str) -> list[In
     module's docstring). Returns them, in the order of their plans and dates."""
     held: list[Installment] = []
     for plan in _covering(session, dispute):
-        for inst in _contested_instalments(session, plan, dispute):
+        held.extend(_hold_contested_in(session, plan, dispute, actor=actor))
+    return held
+
+
+def release(session: Session, dispute: Dispute, *, actor: str) -> list[Installment]:
+    """A collector decided `dispute` (after `settle_upheld` when upheld): what it held and is
+    still unpaid is no longer held by it. Each such instalment passes to the oldest open dispute
+    that asked to hold it meanwhile (`hold`'s `behind`: a refund of money the instalment had
+    been paid with), and each running plan it held takes again what the debtor's open disputes
+    over it contest (`hold_contested`'s share, computed without this dispute's hold). So the
+    decision on one dispute never makes due what another still questions. Returns the
+    instalments held again."""
+    released = [inst for inst in held_by(session, dispute) if inst.paid_minor < inst.amount_minor]
+    if not released:
+        return []
+    again: list[Installment] = []
+    waiting = _waiting(session, released)
+    for inst in released:
+        for dispute_id in waiting.get(inst.id, []):
+            other = session.get(Dispute, dispute_id)
+            if other is None or other.status != DisputeStatus.OPEN:
+                continue
             hold(
                 session,
                 inst,
-                dispute,
+                other,
                 amount_minor=inst.amount_minor - inst.paid_minor,
                 actor=actor,
+                passed_from=dispute.id,
             )
-            held.append(inst)
+            again.append(inst)
+            break
+    plans = {inst.plan_id: inst.plan for inst in released}
+    for plan in plans.values():
+        if plan.status != PlanStatus.ACTIVE:
+            continue
+        for other in _open_disputes_over(session, plan):
+            # A refund's dispute holds the instalment whose money it took back (passed on
+            # above), not a share of the invoice: as when it was opened.
+            if other.reason not in _OWN_REASONS:
+                again.extend(_hold_contested_in(session, plan, other, actor=actor))
+    return again
+
+
+def hold_for_plan(session: Session, plan: PaymentPlan, *, actor: str) -> list[Installment]:
+    """`plan` starts running (agreed, approved by a collector, active again after a reversal)
+    while disputes over it are open: each holds what it would have held had the plan been
+    running when it came (`hold_contested`), the oldest dispute first. A dispute covers the
+    plan when it names one of the plan's invoices, or none (the whole account). Returns the
+    instalments held, in the order of their dates.
+
+    Without it, a request the debtor made before contesting one of its invoices, approved
+    afterwards, asked for the contested money on its dates: the dispute was registered when the
+    plan was not running yet, and only running plans are held then."""
+    if plan.status != PlanStatus.ACTIVE:
+        return []
+    held: list[Installment] = []
+    for dispute in _open_disputes_over(session, plan):
+        held.extend(_hold_contested_in(session, plan, dispute, actor=actor))
+    return sorted(held, key=lambda inst: inst.seq)
+
+
+def _open_disputes_over(session: Session, plan: PaymentPlan) -> list[Dispute]:
+    """The debtor's open disputes over one of the plan's invoices or the whole account, oldest
+    first."""
+    disputes = session.scalars(
+        select(Dispute)
+        .where(Dispute.debtor_id == plan.debtor_id, Dispute.status == DisputeStatus.OPEN)
+        .order_by(Dispute.id)
+    )
+    return [
+        dispute
+        for dispute in disputes
+        if dispute.invoice_id is None or dispute.invoice_id in (plan.invoice_ids or [])
+    ]
+
+
+def _waiting(session: Session, installments: list[Installment]) -> dict[int, list[int]]:
+    """For each instalment, the disputes that asked to hold it while another held it (`hold`'s
+    `behind`), in the order they asked."""
+    events = session.scalars(
+        select(AuditEvent)
+        .where(
+            AuditEvent.action == HELD,
+            AuditEvent.entity_type == Installment.__tablename__,
+            AuditEvent.entity_id.in_([str(inst.id) for inst in installments]),
+        )
+        .order_by(AuditEvent.id)
+    )
+    waiting: dict[int, list[int]] = {}
+    for event in events:
+        details = event.details or {}
+        if details.get("behind") is not None and event.entity_id:
+            waiting.setdefault(int(event.entity_id), []).append(int(details["dispute_id"]))
+    return waiting
+
+
+def _hold_contested_in(
+    session: Session, plan: PaymentPlan, dispute: Dispute, *, actor: str
+) -> list[Installment]:
+    held = _contested_instalments(session, plan, dispute)
+    for inst in held:
+        hold(session, inst, dispute, amount_minor=inst.amount_minor - inst.paid_minor, actor=actor)
     return held
 
 
@@ -274,10 +398,15 @@ def _contested_instalments(
 
 def _held(session: Session, inst: Installment) -> bool:
     """Whether an open dispute holds the instalment."""
+    return _open_holder(session, inst) is not None
+
+
+def _open_holder(session: Session, inst: Installment) -> Dispute | None:
+    """The open dispute that holds the instalment, if any."""
     if inst.hold_id is None:
-        return False
+        return None
     dispute = session.get(Dispute, inst.hold_id)
-    return dispute is not None and dispute.status == DisputeStatus.OPEN
+    return dispute if dispute is not None and dispute.status == DisputeStatus.OPEN else None
 
 
 def _latest_first(installments: list[Installment]) -> list[Installment]:

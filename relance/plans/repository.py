@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from relance.compliance.windows import zone
 from relance.db.models import Debtor, Installment, Invoice, PaymentPlan
 from relance.db.models.enums import InstallmentStatus, InvoiceStatus, PlanStatus
+from relance.plans import holds
 
 
 def _owed_invoices(session: Session, debtor_id: int, status: InvoiceStatus) -> list[Invoice]:
@@ -102,7 +103,13 @@ def live_plan(session: Session, debtor_id: int) -> PaymentPlan | None:
 
 
 def next_installment(session: Session, debtor_id: int) -> Installment | None:
-    """The earliest installment of the debtor's active plan that is not fully paid, if any."""
+    """The earliest installment of the debtor's active plan that is not fully paid and that no
+    open dispute holds, if any: what the assistant names as the next one to pay and links.
+
+    A held instalment waits for a collector's decision on money the debtor contests (or the
+    creditor gave back, `relance/plans/holds.py`); naming it as due, or sending a link for it,
+    asked for that money while the follow-up pass left it alone. None when every instalment
+    left is held."""
     return session.scalars(
         select(Installment)
         .join(PaymentPlan, Installment.plan_id == PaymentPlan.id)
@@ -111,6 +118,7 @@ def next_installment(session: Session, debtor_id: int) -> Installment | None:
             PaymentPlan.status == PlanStatus.ACTIVE,
             Installment.status != InstallmentStatus.PAID,
             Installment.paid_minor < Installment.amount_minor,
+            holds.not_held(),
         )
         .order_by(Installment.due_date, Installment.seq)
         .limit(1)

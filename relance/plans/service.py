@@ -22,7 +22,7 @@ from relance.db.models import Debtor, Installment, PaymentPlan, Task
 from relance.db.models.enums import PlanStatus, PromiseStatus
 from relance.errors import Conflict, PolicyViolation
 from relance.outbox.service import emit
-from relance.plans import repository
+from relance.plans import holds, repository
 from relance.policy.service import PlanLimits
 from relance.promises import repository as promises_repository
 
@@ -244,7 +244,11 @@ def create_plan(
 
 
 def _agreed(session: Session, plan: PaymentPlan, *, actor: str) -> None:
+    """The plan runs from now (agreed within the limits, or approved by a collector)."""
     _supersede_promises(session, plan, actor=actor)
+    # A dispute opened before it started (while a request waited for approval, or on the whole
+    # account) holds what it contests of it, as it would of a plan running when it came.
+    holds.hold_for_plan(session, plan, actor=actor)
     emit(
         session,
         "plan.agreed",
