@@ -64,6 +64,7 @@ from bot.components.evidence import (  # noqa: E402
     legitimacy_relabel,
     request_behind_greeting,
     topic_relabel,
+    when_question_relabel,
 )
 
 HELDOUT = PROJECT_ROOT / "bench" / "nlu_heldout"
@@ -139,6 +140,8 @@ def outcome(message: Parsed, t: Thresholds) -> str:
         top, confidence = topic
         if top == FALLBACK:
             return FALLBACK
+    if t.guarded and (question := when_question_relabel(top, message.text)):
+        top = question
     if t.guarded and is_weak(top, confidence, message.text, t.per_intent, t.default):
         return CONFIRM_INTENT
     return top

@@ -19,7 +19,9 @@ intent (evidence.request_behind_greeting); a consequential one then goes through
 A thank-you, a goodbye, a question about the fees or a request for an invoice copy read by DIET
 without confidence in a message holding no word of it ("thats a lot" as goodbye, "whats the
 oldest invoice" as a copy request) is read as DIET's next request, or as nlu_fallback
-(evidence.topic_relabel): each of these answers fits only its own kind of message.
+(evidence.topic_relabel): each of these answers fits only its own kind of message. A promise
+reading of a message that opens by asking when ("when is the first payment?") is the question
+about the debt's dates (evidence.when_question_relabel).
 
 Thresholds are per intent (`thresholds`, else `default_threshold`); bench/nlu/offtopic.py tunes
 them on the CLINC150 oos_train split and writes the values found into bot/config*.yml.
@@ -51,6 +53,7 @@ from bot.components.evidence import (
     legitimacy_relabel,
     request_behind_greeting,
     topic_relabel,
+    when_question_relabel,
 )
 
 
@@ -90,37 +93,25 @@ class ConsequenceGuard(GraphComponent, IntentClassifier):
             relabelled = legitimacy_relabel(name, text)
             if relabelled is not None:
                 # Answered like "are you a bot?": who the assistant works for, how to check.
-                asked = {INTENT_NAME_KEY: relabelled, PREDICTED_CONFIDENCE_KEY: confidence}
-                message.data[INTENT] = asked
-                message.data.setdefault(INTENT_RANKING_KEY, [])
-                message.data[INTENT_RANKING_KEY].insert(0, {**asked, RELABELLED: True})
+                _read_as(message, relabelled, confidence)
                 continue
             ranking = [
                 (str(r.get(INTENT_NAME_KEY)), float(r.get(PREDICTED_CONFIDENCE_KEY) or 0.0))
                 for r in message.data.get(INTENT_RANKING_KEY) or []
             ]
-            request = request_behind_greeting(ranking, text)
-            if request is not None:
-                # "Bonjour, combien je dois ?": the request, not the greeting, is answered.
-                name, confidence = request
-                message.data[INTENT] = {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: confidence}
-                message.data.setdefault(INTENT_RANKING_KEY, [])
-                message.data[INTENT_RANKING_KEY].insert(
-                    0, {**message.data[INTENT], RELABELLED: True}
-                )
-            elif name is not None and name != FALLBACK_INTENT:
-                topic = topic_relabel(ranking, text)
-                if topic is not None:
-                    # "thats a lot" is no goodbye, "whats the oldest invoice" no copy request.
-                    name, confidence = topic
-                    message.data[INTENT] = {
-                        INTENT_NAME_KEY: name,
-                        PREDICTED_CONFIDENCE_KEY: confidence,
-                    }
-                    message.data.setdefault(INTENT_RANKING_KEY, [])
-                    message.data[INTENT_RANKING_KEY].insert(
-                        0, {**message.data[INTENT], RELABELLED: True}
-                    )
+            # "Bonjour, combien je dois ?": the request, not the greeting, is answered. "thats
+            # a lot" is no goodbye, "whats the oldest invoice" no copy request.
+            reading = request_behind_greeting(ranking, text)
+            if reading is None and name is not None and name != FALLBACK_INTENT:
+                reading = topic_relabel(ranking, text)
+            if reading is not None:
+                name, confidence = reading
+                _read_as(message, name, confidence)
+            # "when is the first payment?" asks for a date, it promises none.
+            question = when_question_relabel(name, text)
+            if question is not None:
+                name = question
+                _read_as(message, name, confidence)
             if name is None or not is_weak(
                 name, confidence, text, self.thresholds, self.default_threshold
             ):
@@ -130,3 +121,10 @@ class ConsequenceGuard(GraphComponent, IntentClassifier):
             message.data.setdefault(INTENT_RANKING_KEY, [])
             message.data[INTENT_RANKING_KEY].insert(0, dict(guarded))
         return messages
+
+
+def _read_as(message: Message, name: str, confidence: float) -> None:
+    """The message's intent is `name`, first in the ranking and marked as the guard's reading."""
+    message.data[INTENT] = {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: confidence}
+    message.data.setdefault(INTENT_RANKING_KEY, [])
+    message.data[INTENT_RANKING_KEY].insert(0, {**message.data[INTENT], RELABELLED: True})

@@ -799,3 +799,26 @@ def topic_relabel(ranking: list[tuple[str, float]], text: str) -> tuple[str, flo
         if cue is None or cue.search(folded):
             return other, weight
     return FALLBACK_INTENT, confidence
+
+
+# "when is the first payment?", "c'est quand le prochain paiement" hold a payment word and a
+# date-like phrase ("the first", "le prochain"): DIET reads them as promises, at full
+# confidence, and the promise form started on a question (seen right after a plan was agreed).
+# A message that opens by asking *when* asks for a date; it promises none. It is the question
+# about the debt's dates (the invoices' due dates and the plan's next instalment).
+PROMISE_INTENT = "promise_to_pay"
+DATES_QUESTION_INTENT = "ask_debt_details"
+_WHEN_QUESTION = re.compile(
+    r"^((et|and|ok|okay|so|alors|donc|but|mais|euh|hmm|um|bon|and so)\s+)*"
+    r"(when (is|are|was|does|do|did|will|would|should|can|must|s)|whens"
+    r"|quand (est|sera|dois|doit|faut|tombe|commence|passe|aura|vais|vont|partira)"
+    r"|c est quand|cest quand|what date|what day|which day|on what date|by when|until when"
+    r"|quel jour|quelle date|a quelle date|jusqu a quand|pour quand|a partir de quand)\b"
+)
+
+
+def when_question_relabel(intent: str | None, text: str) -> str | None:
+    """ask_debt_details for a promise reading of a message that opens by asking when; else None."""
+    if intent != PROMISE_INTENT or _WHEN_QUESTION.match(fold(text)) is None:
+        return None
+    return DATES_QUESTION_INTENT

@@ -9,7 +9,9 @@ real processes (CI model):
   (a task for the team to send one). None holds a word of the intent DIET gave it
   (bot/components/evidence.py, topic_relabel);
 - the debtor who explains more of their reason while the plan offer waits got the same two
-  messages again, word for word.
+  messages again, word for word;
+- "when is the first payment?" right after agreeing a plan was read as a promise (full
+  confidence: a payment word and "the first" as a date) and started the promise form.
 
 Own debtors (+33639987061..., +12025557061...), so nothing depends on the order of modules.
 """
@@ -19,7 +21,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from relance.db.models import Promise, Task
+from relance.db.models import PaymentPlan, Promise, Task
+from relance.nlg.formatting import long_date, money
 
 from .conftest import RunningStack
 from .test_conversation_never_breaks import _add_debtor, _say, _session, _wording
@@ -164,3 +167,54 @@ def test_more_of_the_reason_is_acknowledged_not_answered_twice_word_for_word(
     offer = _wording("utter_offer_plan", language)
     assert empathy in said[0] and said[1][-1] == offer, said
     assert said[2] == [_wording("utter_cannot_pay_noted", language), offer], said
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "turns", "question"),
+    [
+        (
+            "fr",
+            "+33639987064",
+            "75024",
+            ["je ne peux pas payer", "75024", "en 3 fois par mois", "oui"],
+            "c'est quand le prochain paiement",
+        ),
+        (
+            "en",
+            "+12025557064",
+            "60634",
+            ["i can't pay right now", "60634", "3 monthly payments", "yes"],
+            "when is the first payment?",
+        ),
+    ],
+    ids=["fr", "en"],
+)
+def test_when_is_the_first_payment_is_a_question_not_a_promise(
+    e2e_stack: RunningStack,
+    language: str,
+    phone: str,
+    postcode: str,
+    turns: list[str],
+    question: str,
+) -> None:
+    tag = f"whenq{language}"
+    debtor = _add_debtor(
+        e2e_stack,
+        f"C-WHENQ-{language}",
+        phone,
+        language=language,
+        postcode=postcode,
+        amount="600.00",
+    )
+    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns)]
+    with _session(e2e_stack) as session:
+        [plan] = session.scalars(select(PaymentPlan).where(PaymentPlan.debtor_id == debtor.id))
+        first = min(plan.installments, key=lambda i: (i.due_date, i.seq))
+        amount, due = first.amount_minor, first.due_date
+    replies = _say(e2e_stack, phone, question, tag, len(turns))
+    answer = " ".join(replies)
+    assert money(amount, "EUR", language) in answer and long_date(due, language) in answer, said
+    assert not any("?" in reply for reply in replies), replies  # no promise question
+    with _session(e2e_stack) as session:
+        promises = session.scalars(select(Promise).where(Promise.debtor_id == debtor.id)).all()
+    assert promises == [], replies

@@ -11,6 +11,7 @@ from bot.components.evidence import (
     legitimacy_relabel,
     request_behind_greeting,
     topic_relabel,
+    when_question_relabel,
 )
 
 THRESHOLDS = {"stop_contact": 0.9, "promise_to_pay": 0.8}
@@ -298,3 +299,35 @@ def test_a_reading_without_its_word_and_without_confidence_is_dropped(
 )
 def test_a_reading_with_its_word_or_confident_stands(ranking, text) -> None:
     assert topic_relabel(ranking, text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "when is the first payment?",  # promise_to_pay 1.0 on the CI model, "the first" a date
+        "c'est quand le prochain paiement",
+        "ok and when is my next payment due",
+        "Quand est la prochaine échéance ?",
+        "what date is the first instalment",
+        "when's the next one",
+        "quand est-ce que je dois payer",
+    ],
+)
+def test_a_promise_reading_of_a_when_question_is_the_question_about_dates(text) -> None:
+    assert when_question_relabel("promise_to_pay", text) == "ask_debt_details"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "je paierai quand je serai payé",
+        "i will pay when i can",
+        "when i get paid i will pay",
+        "quand je serai payé je paierai",
+        "vendredi",
+        "je paie le 15",
+    ],
+)
+def test_a_promise_that_says_when_stays_a_promise(text) -> None:
+    assert when_question_relabel("promise_to_pay", text) is None
+    assert when_question_relabel("ask_balance", "when is the first payment?") is None
