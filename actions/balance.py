@@ -13,6 +13,7 @@ from actions.late_reasons import record_request_reason
 from actions.plan_pending import ask_again, awaiting_plan_answer
 from relance.db.models import Debtor, Task
 from relance.db.models.enums import Segment
+from relance.letters.amounts import compute_claim
 from relance.plans import repository as plans_repository
 from relance.policy.service import active_policy
 
@@ -185,7 +186,8 @@ class ActionSendInvoiceCopy(Action):
 
 
 class ActionExplainFees(Action):
-    """B2B: late-payment interest (policy rate) and the fixed indemnity; consumers: none added."""
+    """B2B: late-payment interest (policy rate) and the fixed indemnity (in euros, on invoices in
+    euros only: `relance.letters.amounts.fixed_indemnity_minor`); consumers: none added."""
 
     def name(self) -> str:
         return "action_explain_fees"
@@ -204,20 +206,21 @@ class ActionExplainFees(Action):
             if debtor.segment != Segment.B2B:
                 utter(dispatcher, "utter_fees", segment="consumer", fees_minor=0, currency=currency)
                 return []
-            rules = active_policy(session).letters
-            now = today(debtor)
-            interest = sum(
-                i.balance_minor * rules.b2b_rate_pct / 100 * max((now - i.due_date).days, 0) / 365
-                for i in invoices
+            # The letters' own computation (relance.letters.amounts): interest in the invoices'
+            # currency; the fixed indemnity once per late invoice (its instalments owe it once),
+            # in euros and on invoices in euros only (D441-5 gives 40 euros, not 40 dollars).
+            claim = compute_claim(
+                invoices,
+                segment=debtor.segment,
+                as_of=today(debtor),
+                rules=active_policy(session).letters,
             )
-            # The fixed indemnity is per invoice: the late instalments of one invoice owe it once.
-            late = {i.instalment_of or i.number for i in invoices if i.due_date < now}
             utter(
                 dispatcher,
                 "utter_fees",
                 segment="b2b",
                 currency=currency,
-                interest_minor=round(interest),
-                indemnity_minor=rules.fixed_indemnity_minor * len(late),
+                interest_minor=claim.interest_minor,
+                indemnity_minor=claim.indemnity_minor,
             )
         return []

@@ -150,11 +150,15 @@ def render_parts(
     letter_reference: str | None,
     unsubscribe_url: str | None,
     with_legal: bool,
+    indemnity: bool = False,
     portal_url: str | None = None,
     templates: Templates | None = None,
     memo: dict[str, str] | None = None,
 ) -> Parts:
     """The wording around the body; `subject` given for a reply in a thread ("Re: …").
+
+    `indemnity`: the legal mentions name the EUR 40 recovery indemnity (a business's invoices
+    in euros, `relance.letters.amounts.indemnity_applies`); without it they name the interest only.
 
     The active wording is read once for the whole e-mail (it was read once per piece, three to
     six times per e-mail): an admin's edit still applies from the next e-mail, and the pieces of
@@ -203,7 +207,15 @@ def render_parts(
         if portal_url
         else None,
         attachments_note=note,
-        legal=word(templates, "utter_mail_legal", language, memo, segment=segment, **identity)
+        legal=word(
+            templates,
+            "utter_mail_legal",
+            language,
+            memo,
+            segment=segment,
+            indemnity=indemnity,
+            **identity,
+        )
         if with_legal
         else None,
         footer=word(templates, "utter_mail_footer", language, memo, **identity),

@@ -40,8 +40,9 @@ from relance.conversations.ports import DeliveryError, OutboundMail, PreparedMai
 from relance.conversations.turn_lock import sending
 from relance.db.base import utcnow
 from relance.db.models import Contact, Conversation, Debtor, Invoice, Letter, Message
-from relance.db.models.enums import Author, Channel, Direction, MessageStatus
+from relance.db.models.enums import Author, Channel, Direction, MessageStatus, Segment
 from relance.dunning.reminder_content import reminder_invoices
+from relance.letters.amounts import indemnity_applies
 from relance.nlg.templates_store import Templates, active_templates
 from relance.portal.access import message_link
 from relance.private_files import private_dir, sent_mail_dir, write_private
@@ -458,6 +459,11 @@ class SmtpMailGateway:
             subject=subject,
             invoice_refs=[i.number for i in invoices],
             segment=debtor.segment if debtor is not None else "consumer",
+            # The EUR 40 indemnity is named for invoices in euros only: an e-mail about a bill
+            # in dollars or pounds claims none (and one naming no invoice states none).
+            indemnity=debtor is not None
+            and debtor.segment == Segment.B2B
+            and any(indemnity_applies(i.currency) for i in invoices),
             pay_url=pay_url,
             portal_url=portal_url,
             letter_reference=letter_reference,

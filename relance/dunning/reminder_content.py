@@ -8,7 +8,8 @@ transfer needs to be matched, and the payment link, instead of the bare invoice 
 
 A reminder states the amount of the invoices it is about, never the debtor's whole balance: the
 stage wording says "invoices F-1 (100 €) are past their due date" and, for a business, that
-late-payment interest and the EUR 40 indemnity apply; adding an invoice due next month to that
+late-payment interest and the EUR 40 indemnity apply (the indemnity for invoices in euros only:
+`relance.letters.amounts.indemnity_applies`; "EUR 40" is never owed on a bill in dollars); adding an invoice due next month to that
 amount claimed money not yet due. What it is about (`reminder_invoices`) is the invoices the
 dunning engine named that are due (a dunning stage), or the named upcoming ones (a pre-due
 reminder); its payment link (`reminder_link`) is for those same invoices, so the page the debtor
@@ -29,6 +30,7 @@ from relance.db.models import Debtor, Invoice
 from relance.db.models.enums import Segment
 from relance.errors import RelanceError
 from relance.ledger.ports import get_payments
+from relance.letters.amounts import indemnity_applies
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,9 @@ def reminder_variables(
         "invoice_refs": [i.number for i in invoices],
         "pay_url": pay_url,
         "segment": "b2b" if debtor.segment == Segment.B2B else "consumer",
+        # The wording's "the EUR 40 recovery indemnity applies": a business's invoices in euros.
+        "indemnity": debtor.segment == Segment.B2B
+        and any(indemnity_applies(i.currency) for i in invoices),
         "formal_notice_date": (today + timedelta(days=FORMAL_NOTICE_NOTICE_DAYS)).isoformat(),
         "payment_reference": rf.printable(rf.for_invoice(lead_invoice(invoices, refs).id)),
     }

@@ -118,7 +118,8 @@ def draft(
         "claim": claim,
         "currency": claim.currency,
         "rate": _rate_text(claim.rate_pct, language),
-        "indemnity_unit": rules.fixed_indemnity_minor,
+        # In euros, and 0 (no indemnity sentence nor column) for a claim in another currency.
+        "indemnity_unit": claim.indemnity_unit_minor,
         "today": as_of,
         "deadline": deadline,
         "deadline_days": rules.deadline_days,

@@ -45,7 +45,7 @@ RUNTIME = frozenset({"creditor_name", "creditor_phone", "language"})
 REMINDER = _p(
     "invoice_refs stage",
     "debtor_name amount_minor currency due_date pay_url segment formal_notice_date first_contact"
-    " payment_reference",
+    " payment_reference indemnity",
 )
 # relance/followups and the ledger send through relance/ledger/notify.py, which adds debtor_name.
 _INSTALLMENT = _p("debtor_name amount_minor currency due_date number total", "pay_url")
@@ -128,7 +128,7 @@ PROVIDED: dict[str, Provided] = {
     "utter_mail_pay_button": _p(),
     "utter_mail_portal": _p("portal_url"),
     "utter_mail_attachments": _p("invoice_refs", "letter_reference"),
-    "utter_mail_legal": _p("segment"),
+    "utter_mail_legal": _p("segment", "indemnity"),
     "utter_mail_footer": _p("", "creditor_address creditor_siren"),
     "utter_mail_unsubscribe": _p("unsubscribe_url"),
     "utter_mail_unsubscribed": _p(),
@@ -201,6 +201,7 @@ def _samples(today: date) -> dict[str, Any]:
         "fees_minor": 1500,
         "interest_minor": 2311,
         "indemnity_minor": 8000,
+        "indemnity": True,
         "pay_url": url,
         "portal_url": "https://relance.example.test/portal/Zq8sample",
         "url": url,

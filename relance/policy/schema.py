@@ -153,6 +153,8 @@ class LetterRules(_Strict):
     ecb_plus_points: float = Field(default=10.0, ge=0, le=30)
     interest_rate_pct: float | None = Field(default=None, ge=0, le=50)
     consumer_interest_rate_pct: float | None = Field(default=None, ge=0, le=50)
+    # D441-5: 40 euros per late B2B invoice, in euro cents. Claimed on invoices in euros only,
+    # never as that number of another currency (relance.letters.amounts.fixed_indemnity_minor).
     fixed_indemnity_minor: int = Field(default=4000, ge=0)
     language: Language = "fr"
 

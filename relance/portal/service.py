@@ -104,6 +104,9 @@ class Overview:
     rate_pct: float
     b2b: bool
     disputes: list[Dispute]
+    # The fixed indemnity per late invoice, in euro cents; 0 when none is claimed (a consumer,
+    # invoices not in euros: relance.letters.amounts.fixed_indemnity_minor).
+    indemnity_unit_minor: int
     attachments: dict[int, list[PortalAttachment]]
     plans: list[PaymentPlan]
     promises: list[Promise]
@@ -186,6 +189,7 @@ def overview(session: Session, debtor: Debtor, today: date) -> Overview:
         lines=lines,
         rate_pct=claim.rate_pct,
         b2b=claim.b2b,
+        indemnity_unit_minor=claim.indemnity_unit_minor,
         disputes=disputes_rows,
         attachments=attachments,
         plans=plans_rows,

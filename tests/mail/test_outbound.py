@@ -112,6 +112,28 @@ def test_reminder_is_multipart_per_locale_with_invoice_pdf_identity_and_legal_me
     assert eml.read_bytes() == received.data
 
 
+@pytest.mark.parametrize("language", ["fr", "en"])
+@pytest.mark.parametrize("currency", ["USD", "GBP"])
+def test_the_legal_mentions_of_a_bill_in_another_currency_claim_no_eur_40(
+    db: Session, sink: Sink, mail_gateway: SmtpMailGateway, language: str, currency: str
+) -> None:
+    """The EUR 40 indemnity (D441-5) is owed here on invoices in euros only: the e-mail about a
+    bill in dollars or pounds states the late-payment interest and no indemnity."""
+    debtor = make_debtor(
+        db, channels=("email",), email=DEBTOR_EMAIL, language=language, segment="b2b"
+    )
+    invoice = make_invoice(
+        db, debtor, 123450, issued=date(2026, 10, 1), due=date(2026, 11, 1), currency=currency
+    )
+    _send(db, mail_gateway, debtor.id, _reminder(invoice))
+    [received] = sink.received
+    plain = received.message.get_body(preferencelist=("plain",))
+    assert plain is not None
+    text = " ".join(plain.get_content().split())
+    assert "L441-10" in text  # the interest is still stated
+    assert "EUR 40" not in text and "40 €" not in text and "D441-5" not in text
+
+
 @pytest.mark.parametrize(
     ("language", "subject", "attached"),
     [

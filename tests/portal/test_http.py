@@ -88,6 +88,23 @@ def test_b2b_overview_shows_interest_and_the_40_euro_indemnity(client, db):
     assert "Late interest" in home
 
 
+@pytest.mark.parametrize("currency", ["USD", "GBP"])
+def test_b2b_overview_of_a_bill_in_another_currency_shows_interest_and_no_indemnity(
+    client, db, currency
+):
+    """The D441-5 indemnity is 40 euros, owed here on invoices in euros only: a business's
+    page for a bill in dollars or pounds shows the interest, never "40" of that currency."""
+    portal = make_portal(db, language="en", segment="b2b", amounts=(100000,), days_late=30)
+    for invoice in portal.invoices:
+        invoice.currency = currency
+    db.flush()
+    sign_in(client, portal)
+    home = client.get(portal.path).text
+    assert "Late interest" in home
+    assert "Fixed indemnity" not in home and "€40" not in home
+    assert "$40" not in home and "£40" not in home and "recovery indemnity" not in home
+
+
 def test_wrong_answers_lock_the_link(client, db, portal):
     page = client.get(portal.path)
     csrf = csrf_of(page.text)
