@@ -817,8 +817,18 @@ _WHEN_QUESTION = re.compile(
 )
 
 
+# ... about the debt's money: "c'est quand la prochaine pleine lune" keeps the promise reading,
+# which the guard then confirms for want of a cue, as before.
+_DEBT_MONEY = re.compile(
+    r"(^|[^a-z0-9])(pay|paie|paye|paiement|regl|echeanc|instal|versement|prelev|debit|due\b"
+    r"|money|argent|sous\b|mensualit|plan\b|charge|facture|invoice|bill|one\b)"
+)
+
+
 def when_question_relabel(intent: str | None, text: str) -> str | None:
-    """ask_debt_details for a promise reading of a message that opens by asking when; else None."""
-    if intent != PROMISE_INTENT or _WHEN_QUESTION.match(fold(text)) is None:
+    """ask_debt_details for a promise reading of a message that opens by asking when about the
+    debt's money; else None."""
+    folded = fold(text)
+    if intent != PROMISE_INTENT or _WHEN_QUESTION.match(folded) is None:
         return None
-    return DATES_QUESTION_INTENT
+    return DATES_QUESTION_INTENT if _DEBT_MONEY.search(folded) else None

@@ -326,6 +326,8 @@ def test_a_promise_reading_of_a_when_question_is_the_question_about_dates(text) 
         "quand je serai payé je paierai",
         "vendredi",
         "je paie le 15",
+        "c'est quand la prochaine pleine lune",  # off-topic: the guard asks, as before
+        "when is the next full moon",
     ],
 )
 def test_a_promise_that_says_when_stays_a_promise(text) -> None:
