@@ -20,7 +20,7 @@ from actions.confirmation import FormThatAsksBeforeLeaving, declined
 from actions.handoff import escalate_on_signal
 from actions.late_reasons import stated_reason
 from relance.disputes import repository as disputes_repository
-from relance.disputes.service import classify_reason, create_dispute
+from relance.disputes.service import classify_reason, create_dispute, withdraws_dispute
 from relance.late_reasons.service import record_reason
 from relance.plans.holds import Held, what_is_held
 
@@ -59,7 +59,12 @@ class ValidateDisputeForm(FormThatAsksBeforeLeaving):
         Seen in the simulator: the "no" was refused by the reason's mapping, the form was
         rejected, the bot said "I didn't understand" and the next question ("combien je
         dois ?") was a second misunderstanding, so a handoff."""
-        return declined(tracker, "dispute_reason") and classify_reason(latest_text(tracker)) is None
+        text = latest_text(tracker)
+        if withdraws_dispute(text):
+            # "forget the dispute" (read as dispute_debt): at any question, and when it starts
+            # the form, nothing is registered.
+            return True
+        return declined(tracker, "dispute_reason") and classify_reason(text) is None
 
     def validate_dispute_reason(
         self,

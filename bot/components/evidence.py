@@ -523,8 +523,27 @@ def is_weak(
     """True when a consequential intent must be confirmed before its action runs."""
     if intent not in CONSEQUENTIAL:
         return False
+    if intent == STOP_INTENT and asks_about_stopping(text):
+        return True
     threshold = float(thresholds.get(intent, default_threshold))
     return confidence < threshold or not has_cue(intent, text)
+
+
+# "ok et du coup vous arretez les relances?" asks what happens next (after a promise, a plan):
+# DIET reads stop_contact at 0.94, with its cue, and the debtor was opted out of every SMS for a
+# question. A question about stopping is confirmed first; a request put as a question ("can you
+# stop texting me?", "pouvez-vous arrêter les sms ?") is a request and acts at once.
+STOP_INTENT = "stop_contact"
+_POLITE_REQUEST = re.compile(
+    r"(^|[^a-z0-9])(can you|could you|would you|will you please|can u|could u|pls|please"
+    r"|pouvez vous|pourriez vous|peux tu|pourrais tu|tu peux|vous pouvez|merci de|svp|stp)\b"
+)
+
+
+def asks_about_stopping(text: str) -> bool:
+    """A question ending in "?" that is not a polite request (see the comment above)."""
+    stripped = text.strip()
+    return stripped.endswith("?") and _POLITE_REQUEST.search(fold(stripped)) is None
 
 
 # "Is this a scam?" asks whether the message is genuine; "this is a scam" contests the debt.

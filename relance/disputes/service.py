@@ -9,6 +9,7 @@ the planner's pause does not reach.
 
 from __future__ import annotations
 
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -41,6 +42,32 @@ def _keywords() -> dict[str, list[str]]:
     with (Path(__file__).parent / "reasons.yml").open(encoding="utf-8") as fh:
         loaded: dict[str, list[str]] = yaml.safe_load(fh)
     return loaded
+
+
+# "forget the dispute", "laissez tomber la contestation", "i want to cancel the disputes, i will
+# pay": DIET reads them as dispute_debt (0.99, the dispute's own words), the dispute form took
+# them as the reason, and each opened one more dispute (three in a row in the simulator).
+_WITHDRAW = re.compile(
+    r"\b(forget|cancel|drop|withdraw|never ?mind|nevermind|annul\w*|laiss\w* tomber|oubli\w*"
+    r"|retir\w*|abandonn\w*|stop)\b"
+)
+_DISPUTE_NOUN = re.compile(
+    r"\b(disputes?|contestations?|litiges?|reclamations?|complaints?|claims?)\b"
+)
+_BARE_WITHDRAWAL = re.compile(
+    r"^(ok |non |no |bon |ah |euh )*(forget it|never ?mind|nevermind|laissez tomber|laisse tomber"
+    r"|oubliez|oublie|oubliez ca|oublie ca|cancel( it| that)?|drop it|annulez|annule)[ .!]*$"
+)
+
+
+def withdraws_dispute(text: str | None) -> bool:
+    """The words take a dispute back: a withdrawal verb with a dispute named, or a bare
+    "forget it" / "laissez tomber". "cancel the order, it never arrived" names no dispute: a
+    reason, not a withdrawal."""
+    folded = re.sub(r"['’\-]", " ", fold(text or ""))
+    if _BARE_WITHDRAWAL.match(folded):
+        return True
+    return bool(_WITHDRAW.search(folded) and _DISPUTE_NOUN.search(folded))
 
 
 def classify_reason(text: str | None) -> str | None:

@@ -11,7 +11,11 @@ real processes (CI model):
 - the debtor who explains more of their reason while the plan offer waits got the same two
   messages again, word for word;
 - "when is the first payment?" right after agreeing a plan was read as a promise (full
-  confidence: a payment word and "the first" as a date) and started the promise form.
+  confidence: a payment word and "the first" as a date) and started the promise form;
+- "forget the dispute" (dispute_debt 0.99) was taken as a new dispute's reason, and "can i get
+  a payment link then" as a dispute's description: disputes nobody meant, dunning paused;
+- "ok et du coup vous arretez les relances?" (stop_contact 0.94, with its word) opted the
+  debtor out of every SMS for a question.
 
 Own debtors (+33639987061..., +12025557061...), so nothing depends on the order of modules.
 """
@@ -21,7 +25,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from relance.db.models import PaymentPlan, Promise, Task
+from relance.db.models import Contact, Dispute, PaymentPlan, Promise, Task
 from relance.nlg.formatting import long_date, money
 
 from .conftest import RunningStack
@@ -218,3 +222,109 @@ def test_when_is_the_first_payment_is_a_question_not_a_promise(
     with _session(e2e_stack) as session:
         promises = session.scalars(select(Promise).where(Promise.debtor_id == debtor.id)).all()
     assert promises == [], replies
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "turns"),
+    [
+        (
+            "fr",
+            "+33639987065",
+            "75025",
+            ["je conteste cette facture", "75025", "oubliez la contestation"],
+        ),
+        ("en", "+12025557065", "60635", ["i dispute this invoice", "60635", "forget the dispute"]),
+    ],
+    ids=["fr", "en"],
+)
+def test_a_dispute_taken_back_in_words_registers_nothing(
+    e2e_stack: RunningStack, language: str, phone: str, postcode: str, turns: list[str]
+) -> None:
+    tag = f"dwd{language}"
+    debtor = _add_debtor(
+        e2e_stack,
+        f"C-DWD-{language}",
+        phone,
+        language=language,
+        postcode=postcode,
+        amount="380.00",
+    )
+    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns)]
+    assert said[1][-1] == _wording("utter_ask_dispute_reason", language), said
+    assert said[2] == [_wording("utter_form_cancelled", language)], said
+    with _session(e2e_stack) as session:
+        assert session.scalars(select(Dispute).where(Dispute.debtor_id == debtor.id)).all() == []
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "turns"),
+    [
+        (
+            "fr",
+            "+33639987066",
+            "75026",
+            ["je conteste cette facture", "75026", "bon ok envoyez moi un lien de paiement"],
+        ),
+        (
+            "en",
+            "+12025557066",
+            "60636",
+            ["i dispute this invoice", "60636", "can i get a payment link then"],
+        ),
+    ],
+    ids=["fr", "en"],
+)
+def test_a_payment_link_asked_for_in_the_dispute_form_is_sent_no_dispute_made(
+    e2e_stack: RunningStack, language: str, phone: str, postcode: str, turns: list[str]
+) -> None:
+    tag = f"dlk{language}"
+    debtor = _add_debtor(
+        e2e_stack,
+        f"C-DLK-{language}",
+        phone,
+        language=language,
+        postcode=postcode,
+        amount="390.00",
+    )
+    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns)]
+    assert said[1][-1] == _wording("utter_ask_dispute_reason", language), said
+    assert "/pay/" in " ".join(said[2]), said
+    with _session(e2e_stack) as session:
+        assert session.scalars(select(Dispute).where(Dispute.debtor_id == debtor.id)).all() == []
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "turns"),
+    [
+        (
+            "fr",
+            "+33639987067",
+            "75027",
+            ["combien je dois ?", "75027", "ok et du coup vous arretez les relances?"],
+        ),
+        (
+            "en",
+            "+12025557067",
+            "60637",
+            ["how much do i owe", "60637", "ok so are you going to stop the reminders now?"],
+        ),
+    ],
+    ids=["fr", "en"],
+)
+def test_a_question_about_stopping_is_confirmed_not_an_opt_out(
+    e2e_stack: RunningStack, language: str, phone: str, postcode: str, turns: list[str]
+) -> None:
+    tag = f"stopq{language}"
+    debtor = _add_debtor(
+        e2e_stack,
+        f"C-STOPQ-{language}",
+        phone,
+        language=language,
+        postcode=postcode,
+        amount="370.00",
+    )
+    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns)]
+    assert said[2] == [_wording("utter_confirm_stop_contact", language)], said
+    with _session(e2e_stack) as session:
+        contacts = session.scalars(select(Contact).where(Contact.debtor_id == debtor.id)).all()
+    assert [c.opted_out_at for c in contacts if c.channel == "sms"] == [None], said

@@ -333,3 +333,30 @@ def test_a_promise_reading_of_a_when_question_is_the_question_about_dates(text) 
 def test_a_promise_that_says_when_stays_a_promise(text) -> None:
     assert when_question_relabel("promise_to_pay", text) is None
     assert when_question_relabel("ask_balance", "when is the first payment?") is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ok et du coup vous arretez les relances?",  # stop_contact 0.94 with its word
+        "vous arrêtez les relances ?",
+        "ok so are you going to stop the reminders now?",
+        "why do you keep texting me?",
+    ],
+)
+def test_a_question_about_stopping_is_confirmed_first(text: str) -> None:
+    assert is_weak("stop_contact", 0.99, text, THRESHOLDS, 0.85)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "can you stop texting me?",
+        "est-ce que vous pouvez arrêter de m'envoyer des sms ?",
+        "STOP",
+        "arrêtez de m'écrire",
+        "stop texting me!!",
+    ],
+)
+def test_a_request_to_stop_acts_at_once(text: str) -> None:
+    assert not is_weak("stop_contact", 0.99, text, THRESHOLDS, 0.85)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy.orm import Session
 
-from relance.disputes.service import classify_reason, create_dispute
+from relance.disputes.service import classify_reason, create_dispute, withdraws_dispute
 from tests.factories import make_debtor, make_invoice
 
 
@@ -31,3 +32,33 @@ def test_unknown_reason_becomes_other_and_references_are_unique(db: Session) -> 
     second = create_dispute(db, debtor, reason="other", details=None)
     assert first.reason == "other" and first.invoice_id is None  # no invoice: whole account
     assert first.reference != second.reference
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "forget the dispute",  # dispute_debt 0.99 on the CI model: it opened one more dispute
+        "i want to cancel the disputes, i will pay",
+        "laissez tomber la contestation",
+        "oubliez ma réclamation",
+        "non laissez tomber",
+        "forget it",
+        "never mind",
+    ],
+)
+def test_words_that_take_a_dispute_back(text: str) -> None:
+    assert withdraws_dispute(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "cancel the order, it never arrived",  # a reason: no dispute named
+        "la commande a été annulée",
+        "jamais reçu",
+        "I want to dispute this",
+        "",
+    ],
+)
+def test_reasons_are_not_withdrawals(text: str) -> None:
+    assert not withdraws_dispute(text)
