@@ -25,13 +25,29 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from relance.db.models import Contact, Dispute, PaymentPlan, Promise, Task
+from relance.db.models import Contact, Debtor, Dispute, PaymentPlan, Promise, Task
 from relance.nlg.formatting import long_date, money
 
 from .conftest import RunningStack
 from .test_conversation_never_breaks import _add_debtor, _say, _session, _wording
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
+
+
+def _converse(
+    stack: RunningStack,
+    tag: str,
+    language: str,
+    phone: str,
+    postcode: str,
+    amount: str,
+    turns: list[str],
+) -> tuple[Debtor, list[list[str]]]:
+    """A new consumer debtor owing `amount` says `turns`; the bot's replies to each."""
+    debtor = _add_debtor(
+        stack, f"C-{tag.upper()}", phone, language=language, postcode=postcode, amount=amount
+    )
+    return debtor, [_say(stack, phone, text, tag, n) for n, text in enumerate(turns)]
 
 
 @pytest.mark.parametrize(
@@ -61,15 +77,7 @@ def test_a_fees_question_inside_the_promise_form_is_answered_then_the_amount_ask
     e2e_stack: RunningStack, language: str, phone: str, postcode: str, turns: list[str]
 ) -> None:
     tag = f"feesaside{language}"
-    debtor = _add_debtor(
-        e2e_stack,
-        f"C-FASIDE-{language}",
-        phone,
-        language=language,
-        postcode=postcode,
-        amount="300.00",
-    )
-    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns)]
+    debtor, said = _converse(e2e_stack, tag, language, phone, postcode, "300.00", turns)
     # The question goes on with the balance ("... The full balance is $300.00."): its start.
     amount_question = _wording("utter_ask_promise_amount", language)
     assert said[2][-1].startswith(amount_question), said
@@ -109,15 +117,7 @@ def test_a_complaint_is_no_goodbye_and_a_question_no_copy_request(
     e2e_stack: RunningStack, language: str, phone: str, postcode: str, turns: list[str]
 ) -> None:
     tag = f"topic{language}"
-    debtor = _add_debtor(
-        e2e_stack,
-        f"C-TOPIC-{language}",
-        phone,
-        language=language,
-        postcode=postcode,
-        amount="420.00",
-    )
-    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns)]
+    debtor, said = _converse(e2e_stack, tag, language, phone, postcode, "420.00", turns)
     pleasantries = {
         _wording("utter_goodbye", language),
         _wording("utter_you_are_welcome", language),
@@ -158,15 +158,7 @@ def test_more_of_the_reason_is_acknowledged_not_answered_twice_word_for_word(
     e2e_stack: RunningStack, language: str, phone: str, postcode: str, turns: list[str]
 ) -> None:
     tag = f"noted{language}"
-    _add_debtor(
-        e2e_stack,
-        f"C-NOTED-{language}",
-        phone,
-        language=language,
-        postcode=postcode,
-        amount="900.00",
-    )
-    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns)]
+    _, said = _converse(e2e_stack, tag, language, phone, postcode, "900.00", turns)
     empathy = _wording("utter_cannot_pay_empathy", language)
     offer = _wording("utter_offer_plan", language)
     assert empathy in said[0] and said[1][-1] == offer, said
@@ -202,15 +194,7 @@ def test_when_is_the_first_payment_is_a_question_not_a_promise(
     question: str,
 ) -> None:
     tag = f"whenq{language}"
-    debtor = _add_debtor(
-        e2e_stack,
-        f"C-WHENQ-{language}",
-        phone,
-        language=language,
-        postcode=postcode,
-        amount="600.00",
-    )
-    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns)]
+    debtor, said = _converse(e2e_stack, tag, language, phone, postcode, "600.00", turns)
     with _session(e2e_stack) as session:
         [plan] = session.scalars(select(PaymentPlan).where(PaymentPlan.debtor_id == debtor.id))
         first = min(plan.installments, key=lambda i: (i.due_date, i.seq))
@@ -241,15 +225,7 @@ def test_a_dispute_taken_back_in_words_registers_nothing(
     e2e_stack: RunningStack, language: str, phone: str, postcode: str, turns: list[str]
 ) -> None:
     tag = f"dwd{language}"
-    debtor = _add_debtor(
-        e2e_stack,
-        f"C-DWD-{language}",
-        phone,
-        language=language,
-        postcode=postcode,
-        amount="380.00",
-    )
-    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns)]
+    debtor, said = _converse(e2e_stack, tag, language, phone, postcode, "380.00", turns)
     assert said[1][-1] == _wording("utter_ask_dispute_reason", language), said
     assert said[2] == [_wording("utter_form_cancelled", language)], said
     with _session(e2e_stack) as session:
@@ -278,15 +254,7 @@ def test_a_payment_link_asked_for_in_the_dispute_form_is_sent_no_dispute_made(
     e2e_stack: RunningStack, language: str, phone: str, postcode: str, turns: list[str]
 ) -> None:
     tag = f"dlk{language}"
-    debtor = _add_debtor(
-        e2e_stack,
-        f"C-DLK-{language}",
-        phone,
-        language=language,
-        postcode=postcode,
-        amount="390.00",
-    )
-    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns)]
+    debtor, said = _converse(e2e_stack, tag, language, phone, postcode, "390.00", turns)
     assert said[1][-1] == _wording("utter_ask_dispute_reason", language), said
     assert "/pay/" in " ".join(said[2]), said
     with _session(e2e_stack) as session:
@@ -315,15 +283,7 @@ def test_a_question_about_stopping_is_confirmed_not_an_opt_out(
     e2e_stack: RunningStack, language: str, phone: str, postcode: str, turns: list[str]
 ) -> None:
     tag = f"stopq{language}"
-    debtor = _add_debtor(
-        e2e_stack,
-        f"C-STOPQ-{language}",
-        phone,
-        language=language,
-        postcode=postcode,
-        amount="370.00",
-    )
-    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns)]
+    debtor, said = _converse(e2e_stack, tag, language, phone, postcode, "370.00", turns)
     assert said[2] == [_wording("utter_confirm_stop_contact", language)], said
     with _session(e2e_stack) as session:
         contacts = session.scalars(select(Contact).where(Contact.debtor_id == debtor.id)).all()
