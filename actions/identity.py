@@ -201,7 +201,12 @@ class ValidateIdentityForm(FormValidationAction):
                 language=language(tracker),
             )
             if result.verified:
-                identity.mark_verified(session, debtor, conversation_of(session, tracker))
+                identity.mark_verified(
+                    session,
+                    debtor,
+                    conversation_of(session, tracker),
+                    channel=tracker.get_slot("channel"),
+                )
                 return {
                     "identity_answer": CHECKED,
                     "identity_verified": True,

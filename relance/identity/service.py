@@ -170,11 +170,41 @@ def daily_limit_reached(session: Session, debtor_id: int, max_attempts: int) -> 
     return (failures or 0) >= DAILY_LIMIT_FACTOR * max_attempts
 
 
-def mark_verified(session: Session, debtor: Debtor, conversation: Conversation | None) -> None:
+def mark_verified(
+    session: Session,
+    debtor: Debtor,
+    conversation: Conversation | None,
+    *,
+    channel: str | None = None,
+) -> None:
+    """The person proved to be the debtor. A contact they had said was not theirs ("c pas
+    moi…", then "ah si pardon c'est bien moi", then the right postcode: seen in the simulator)
+    is theirs after all: it is reachable again, and the withdrawal is in the audit trail. Without
+    this the number stayed flagged and no reminder ever reached the verified debtor on it."""
     if conversation is not None:
         conversation.identity_verified_at = utcnow()
+        _withdraw_wrong_person(session, conversation, channel)
     audit.record(
         session, actor="bot", action="identity.verified", entity=conversation, debtor_id=debtor.id
+    )
+
+
+def _withdraw_wrong_person(
+    session: Session, conversation: Conversation, channel: str | None
+) -> None:
+    channel = channel or conversation.last_channel
+    address = repository.last_inbound_address(session, conversation.id, channel)
+    contact = repository.find_contact(session, conversation.debtor_id, channel, address)
+    if contact is None or contact.status != ContactStatus.WRONG_PERSON:
+        return
+    contact.status = ContactStatus.OK
+    audit.record(
+        session,
+        actor="debtor",
+        action="contact.wrong_person_withdrawn",
+        entity=contact,
+        debtor_id=conversation.debtor_id,
+        channel=channel,
     )
 
 

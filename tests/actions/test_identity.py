@@ -95,6 +95,42 @@ def test_wrong_person_flags_the_contact(db: Session, dispatcher, debtor_setup) -
     assert dispatcher.messages == []  # discloses nothing
 
 
+def test_the_right_postcode_after_saying_wrong_person_makes_the_number_reachable_again(
+    db: Session, dispatcher, debtor_setup
+) -> None:
+    # Simulator: "c pas moi…" flagged the number; "ah si pardon c'est bien moi… 31000" and the
+    # right postcode verified the debtor, but the number stayed flagged: no reminder ever again.
+    owner, conv = debtor_setup
+    ActionMarkWrongPerson().run(dispatcher, make_tracker(slots_for(owner, conv)), {})
+    tracker = make_tracker(slots_for(owner, conv, identity_verified=False))
+    result = ValidateIdentityForm().validate_identity_answer("75011", dispatcher, tracker, {})
+    assert result["identity_verified"] is True
+    contact = db.scalars(select(Contact).where(Contact.debtor_id == owner.id)).one()
+    db.refresh(contact)
+    assert contact.status == "ok" and contact.reachable
+    trail = db.scalars(
+        select(AuditEvent.action).where(AuditEvent.debtor_id == owner.id).order_by(AuditEvent.id)
+    ).all()
+    assert trail[-3:] == [
+        "contact.wrong_person",
+        "contact.wrong_person_withdrawn",
+        "identity.verified",
+    ]
+
+
+def test_a_wrong_postcode_after_saying_wrong_person_keeps_the_number_flagged(
+    db: Session, dispatcher, debtor_setup
+) -> None:
+    owner, conv = debtor_setup
+    ActionMarkWrongPerson().run(dispatcher, make_tracker(slots_for(owner, conv)), {})
+    tracker = make_tracker(slots_for(owner, conv, identity_verified=False))
+    result = ValidateIdentityForm().validate_identity_answer("13001", dispatcher, tracker, {})
+    assert not result.get("identity_verified")
+    contact = db.scalars(select(Contact).where(Contact.debtor_id == owner.id)).one()
+    db.refresh(contact)
+    assert contact.status == "wrong_person"
+
+
 def test_one_sms_listing_240_postcodes_does_not_verify(
     db: Session, dispatcher, debtor_setup
 ) -> None:

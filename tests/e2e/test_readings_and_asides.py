@@ -288,3 +288,40 @@ def test_a_question_about_stopping_is_confirmed_not_an_opt_out(
     with _session(e2e_stack) as session:
         contacts = session.scalars(select(Contact).where(Contact.debtor_id == debtor.id)).all()
     assert [c.opted_out_at for c in contacts if c.channel == "sms"] == [None], said
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "turns"),
+    [
+        (
+            "fr",
+            "+33639987068",
+            "75028",
+            [
+                "bonjour",
+                "c'est pas moi",
+                "ah si pardon c'est bien moi",
+                "75028",
+                "combien je dois ?",
+            ],
+        ),
+        (
+            "en",
+            "+12025557068",
+            "60638",
+            ["hello", "wrong number", "oh wait sorry it is me", "60638", "how much do i owe"],
+        ),
+    ],
+    ids=["fr", "en"],
+)
+def test_wrong_person_taken_back_with_the_right_postcode_makes_the_number_reachable(
+    e2e_stack: RunningStack, language: str, phone: str, postcode: str, turns: list[str]
+) -> None:
+    tag = f"wpback{language}"
+    debtor, said = _converse(e2e_stack, tag, language, phone, postcode, "360.00", turns)
+    assert "360" in " ".join(said[4]), said  # verified: the balance is said
+    with _session(e2e_stack) as session:
+        [contact] = session.scalars(
+            select(Contact).where(Contact.debtor_id == debtor.id, Contact.channel == "sms")
+        )
+    assert contact.status == "ok", said
