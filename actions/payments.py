@@ -26,10 +26,38 @@ from actions.late_reasons import record_request_reason
 from payment_links.service import create_link
 from relance.errors import RelanceError
 from relance.ledger.reconciliation import PAUSE_DAYS, open_reconciliation_task
-from relance.nlu_normalise import is_unknown_answer
+from relance.nlu_normalise import fold, is_unknown_answer
 from relance.plans import repository as plans_repository
 
 UNKNOWN = "unknown"
+# "On what date did you pay?" is asked again after this many answers that were no readable date;
+# the next one, readable or not, lets the report go on without a date (see validate_paid_date).
+UNREAD_DATES_BEFORE_MOVING_ON = 2
+_FORGOT_DATE = re.compile(
+    r"(sais plus|sait plus|souviens plus|souvient plus|rappelle plus|sais pas|sait pas|jsp\b"
+    r"|aucune idee|plus trop|remember|no idea|not sure|dunno|idk\b|don ?t know|do not know)"
+)
+
+
+def _since_first_asked(tracker: Tracker) -> list[dict[str, Any]]:
+    """The bot's messages since the form first asked for the date (none before it asked)."""
+    said: list[dict[str, Any]] = []
+    for event in reversed(tracker.events):
+        if event.get("event") == "active_loop" and event.get("name") == "already_paid_form":
+            return []
+        if event.get("event") == "bot":
+            said.append(event.get("metadata") or {})
+            if said[-1].get("utter_action") == "utter_ask_paid_date":
+                return said
+    return []
+
+
+def forgot_the_date(text: str) -> bool:
+    """ "je sais plus", "I don't remember": the debtor cannot give the date they paid."""
+    folded = fold(text)
+    return _FORGOT_DATE.search(folded) is not None or (
+        is_unknown_answer(text) and folded not in ("non", "no", "nope", "nan")
+    )
 
 
 class ActionSendPaymentLink(Action):
@@ -94,7 +122,11 @@ class ActionAskPaidDate(Action):
     def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        utter(dispatcher, "utter_ask_paid_date")
+        # Asked again, the question says an approximate date will do and "I don't know" is an
+        # answer: seven times "Thanks for letting us know. On what date did you pay?" in a row
+        # (simulator) read as a machine that would never let go.
+        again = bool(_since_first_asked(tracker))
+        utter(dispatcher, "utter_ask_paid_date_again" if again else "utter_ask_paid_date")
         return []
 
 
@@ -127,14 +159,26 @@ class ValidateAlreadyPaidForm(FormThatAsksBeforeLeaving):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
+        if forgot_the_date(str(slot_value)):
+            # Read as off-topic by the CI model ("je sais plus"), yet an answer to this question.
+            return {"paid_date": UNKNOWN}
         if not_an_answer(tracker, "already_paid"):
             return {"paid_date": None}
         now = tracker_today(tracker)
         paid = said_date(slot_value, tracker, today=now, direction="past")
-        if paid is None or paid > now:
-            utter(dispatcher, "utter_invalid_answer", field="date")
-            return {"paid_date": None}
-        return {"paid_date": paid.isoformat()}
+        if paid is not None and paid <= now:
+            return {"paid_date": paid.isoformat()}
+        unread = sum(
+            1
+            for said in _since_first_asked(tracker)
+            if said.get("utter_action") == "utter_invalid_answer" and said.get("field") == "date"
+        )
+        if unread >= UNREAD_DATES_BEFORE_MOVING_ON:
+            # The report goes on without a date: the team matches the payment by its amount
+            # and reference; a date the debtor cannot give is no reason to keep asking.
+            return {"paid_date": UNKNOWN}
+        utter(dispatcher, "utter_invalid_answer", field="date")
+        return {"paid_date": None}
 
     def validate_payment_reference(
         self,
@@ -210,6 +254,8 @@ class ActionRecordAlreadyPaid(Action):
             debtor = debtor_of(session, tracker)
             if debtor is not None:
                 now = today(debtor)
+                if paid_date == UNKNOWN:
+                    paid_date = None
                 open_reconciliation_task(
                     session,
                     debtor_id=debtor.id,

@@ -69,7 +69,7 @@ PROVIDED: dict[str, Provided] = {
     "utter_invoice_copy_requested": _p("invoice_refs has_email"),
     "utter_fees": _p("segment currency", "fees_minor interest_minor indemnity_minor"),
     "utter_payment_link": _p("pay_url amount_minor currency expires_at", "installment_date"),
-    "utter_already_paid_recorded": _p("paid_date pause_until"),
+    "utter_already_paid_recorded": _p("pause_until", "paid_date"),
     "utter_payment_detail_noted": _p(""),
     "utter_invalid_answer": _p("field"),
     "utter_dispute_created": _p("dispute_reference", "plan_held held_minor currency"),

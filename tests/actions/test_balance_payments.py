@@ -356,3 +356,99 @@ def test_an_invoice_under_dispute_is_not_nothing_to_pay(db: Session, dispatcher,
     )
     assert "invoice F-DSP-1 (€418.29) is under dispute" in english, english
     assert "nothing left" not in english
+
+
+def _asked_paid_date(unread: int) -> list[dict[str, object]]:
+    """The already-paid form's events: activated, asked for the date, `unread` answers no date."""
+    events: list[dict[str, object]] = [
+        {"event": "active_loop", "name": "already_paid_form"},
+        {"event": "bot", "text": "...", "metadata": {"utter_action": "utter_ask_paid_date"}},
+    ]
+    for _ in range(unread):
+        events += [
+            {"event": "user", "text": "par virement"},
+            {
+                "event": "bot",
+                "text": "...",
+                "metadata": {"utter_action": "utter_invalid_answer", "field": "date"},
+            },
+            {
+                "event": "bot",
+                "text": "...",
+                "metadata": {"utter_action": "utter_ask_paid_date_again"},
+            },
+        ]
+    return [*events, {"event": "user", "text": "par virement"}]
+
+
+def test_the_paid_date_asked_again_says_an_approximate_date_or_i_dont_know_will_do(
+    dispatcher,
+) -> None:
+    # Simulator: "Merci de nous le signaler. À quelle date avez-vous payé ?" seven times in a row.
+    from actions.payments import ActionAskPaidDate
+
+    ActionAskPaidDate().run(dispatcher, make_tracker(events=_asked_paid_date(0)[:1]), {})
+    ActionAskPaidDate().run(dispatcher, make_tracker(events=_asked_paid_date(0)), {})
+    assert responses(dispatcher) == ["utter_ask_paid_date", "utter_ask_paid_date_again"]
+
+
+@pytest.mark.parametrize(
+    "text", ["je sais plus", "je me souviens plus", "I don't remember", "no idea", "jsp"]
+)
+def test_a_debtor_who_does_not_remember_the_date_goes_on_without_one(dispatcher, text) -> None:
+    tracker = make_tracker(events=_asked_paid_date(0), text=text)
+    assert ValidateAlreadyPaidForm().validate_paid_date(text, dispatcher, tracker, {}) == {
+        "paid_date": "unknown"
+    }
+    assert responses(dispatcher) == []
+
+
+def test_after_two_answers_that_were_no_date_the_report_goes_on_without_one(dispatcher) -> None:
+    form = ValidateAlreadyPaidForm()
+    once = make_tracker(events=_asked_paid_date(1), text="vous voulez une preuve?")
+    assert form.validate_paid_date("vous voulez une preuve?", dispatcher, once, {}) == {
+        "paid_date": None
+    }
+    twice = make_tracker(events=_asked_paid_date(2), text="ok")
+    assert form.validate_paid_date("ok", dispatcher, twice, {}) == {"paid_date": "unknown"}
+    assert responses(dispatcher) == ["utter_invalid_answer"]
+
+
+def test_a_report_without_a_date_is_recorded_and_said_without_one(
+    db: Session, dispatcher, debtor_setup
+) -> None:
+    owner, conv = debtor_setup
+    tracker = make_tracker(slots_for(owner, conv, paid_date="unknown", payment_reference="unknown"))
+    ActionRecordAlreadyPaid().run(dispatcher, tracker, {})
+    [message] = dispatcher.messages
+    assert message["response"] == "utter_already_paid_recorded"
+    assert message["paid_date"] is None
+    task = db.scalars(select(Task).where(Task.debtor_id == owner.id)).one()
+    assert task.details["claims"][-1]["claimed_date"] is None
+    text = render(
+        bundled_templates(),
+        "utter_already_paid_recorded",
+        language="fr",
+        channel="sms",
+        variables={k: v for k, v in message.items() if k not in ("response", "json_message")},
+    )
+    assert text.startswith("Merci. Nous vérifions votre paiement et suspendons"), text
+
+
+def test_i_dont_remember_read_as_a_balance_question_answers_the_date_question(
+    dispatcher, debtor_setup
+) -> None:
+    # CI model: "i don't remember" is ask_balance (0.94); the form's aside rule ran the balance.
+    owner, conv = debtor_setup
+    tracker = make_tracker(
+        slots_for(owner, conv, requested_slot="paid_date"),
+        text="i don't remember",
+        intent="ask_balance",
+        active_loop="already_paid_form",
+    )
+    events = ActionGiveBalance().run(dispatcher, tracker, {})
+    assert events == [{"event": "slot", "timestamp": None, "name": "paid_date", "value": "unknown"}]
+    assert dispatcher.messages == []
+    outside = make_tracker(slots_for(owner, conv), text="i don't remember", intent="ask_balance")
+    ActionGiveBalance().run(dispatcher, outside, {})
+    assert responses(dispatcher) == ["utter_balance"]

@@ -325,3 +325,45 @@ def test_wrong_person_taken_back_with_the_right_postcode_makes_the_number_reacha
             select(Contact).where(Contact.debtor_id == debtor.id, Contact.channel == "sms")
         )
     assert contact.status == "ok", said
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "turns"),
+    [
+        (
+            "fr",
+            "+33639987069",
+            "75029",
+            ["j'ai déjà payé", "75029", "par virement", "je sais plus", "non"],
+        ),
+        (
+            "en",
+            "+12025557069",
+            "60639",
+            ["i already paid", "60639", "by bank transfer", "i don't remember", "no"],
+        ),
+    ],
+    ids=["fr", "en"],
+)
+def test_a_debtor_who_cannot_say_when_they_paid_is_not_asked_forever(
+    e2e_stack: RunningStack, language: str, phone: str, postcode: str, turns: list[str]
+) -> None:
+    """Simulator: "Merci de nous le signaler. À quelle date avez-vous payé ?" seven times in a
+    row. Asked again, the question says an approximate date will do; "je sais plus" is an
+    answer, and the report goes on to the reference, then is recorded without a date."""
+    tag = f"nodate{language}"
+    debtor, said = _converse(e2e_stack, tag, language, phone, postcode, "340.00", turns)
+    assert said[1][-1] == _wording("utter_ask_paid_date", language), said
+    assert said[2][-1] == _wording("utter_ask_paid_date_again", language), said
+    assert said[3][-1] == _wording("utter_ask_payment_reference", language), said
+    recorded = " ".join(said[4])
+    assert recorded.startswith(
+        "Merci. Nous vérifions votre paiement et"
+        if language == "fr"
+        else "Thank you. We're checking your payment and"
+    ), said
+    with _session(e2e_stack) as session:
+        [task] = session.scalars(
+            select(Task).where(Task.debtor_id == debtor.id, Task.kind == "reconciliation")
+        )
+    assert task.details["claims"][-1]["claimed_date"] is None, said
