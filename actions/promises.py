@@ -47,7 +47,12 @@ def amount_shaped(text: str, lang: str) -> bool:
 def _balance(session: Any, tracker: Tracker) -> tuple[int, str]:
     debtor = debtor_of(session, tracker)
     invoices = plans_repository.open_invoices(session, debtor.id) if debtor else []
-    currency = invoices[0].currency if invoices else "EUR"
+    if invoices:
+        currency = invoices[0].currency
+    else:  # nothing open (disputed, not yet due): still the account's own currency
+        currency = (plans_repository.account_currency(session, debtor.id) if debtor else None) or (
+            "EUR"
+        )
     return sum(i.balance_minor for i in invoices), currency
 
 
@@ -151,7 +156,18 @@ class ValidatePromiseForm(FormThatAsksBeforeLeaving):
         text = str(slot_value or "")
         amount = balance if wants_full_amount(text) else parse_amount(text, language(tracker))
         if not amount or amount <= 0:
-            utter(dispatcher, "utter_invalid_answer", field="amount")
+            utter(dispatcher, "utter_invalid_answer", field="amount", currency=currency)
+            return {"promise_amount": None}
+        said_currency = currency_of(text) or currency_of(latest_text(tracker))
+        if said_currency is not None and said_currency != currency:
+            # Seen in the simulator: "200 euros" from a debtor who owes pounds was noted as
+            # £200. A sum named in another currency is asked again in the account's own.
+            utter(
+                dispatcher,
+                "utter_promise_amount_wrong_currency",
+                amount_minor=amount,
+                currency=currency,
+            )
             return {"promise_amount": None}
         if balance and amount > balance:
             # Seen in the simulator: "75011" (a postcode typed at the wrong question) became a
