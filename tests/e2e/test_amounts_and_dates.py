@@ -12,7 +12,7 @@ Own debtors (+33639987071..., +12025557071..., postcodes 75031.../60641...).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -20,7 +20,7 @@ from sqlalchemy import select
 from relance.db.models import Promise
 
 from .conftest import RunningStack
-from .test_conversation_never_breaks import _add_debtor, _say, _session
+from .test_conversation_never_breaks import _add_debtor, _say, _session, _wording
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
@@ -83,3 +83,77 @@ def test_a_promise_is_in_the_accounts_currency(
     assert any(shown in reply for reply in said[-1]), said
     [(amount, currency, when)] = _promises(e2e_stack, debtor.id)
     assert (amount, currency, when.day) == (20_000, "GBP", 20), said
+
+
+_MONTH_NAMES = {
+    "en": "january february march april may june july august september october november december",
+    "fr": "janvier février mars avril mai juin juillet août septembre octobre novembre décembre",
+}
+
+
+def _third_of_next_month(today: date) -> date:
+    return (today.replace(day=1) + timedelta(days=32)).replace(day=3)
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "opening", "later", "third", "amount"),
+    [
+        (
+            "fr",
+            "+33639987072",
+            "75032",
+            ["je vais payer", "75032"],
+            "et le reste le {day} {month}",
+            "le 3 du mois prochain",
+            "100 dollars",
+        ),
+        (
+            "en",
+            "+12025557072",
+            "60642",
+            ["i will pay", "60642"],
+            "and the rest on the {day}th of {month}",
+            "the 3rd of next month",
+            "100 dollars",
+        ),
+    ],
+    ids=["fr", "en"],
+)
+def test_a_date_cut_in_pieces_keeps_its_month(
+    e2e_stack: RunningStack,
+    language: str,
+    phone: str,
+    postcode: str,
+    opening: list[str],
+    later: str,
+    third: str,
+    amount: str,
+) -> None:
+    """'the 15th of january' (six weeks on) was noted as the 15th of this month; 'the 3rd of
+    next month' refused as too late (read as this month's 3rd)."""
+    tag = f"dates{language}"
+    debtor = _add_debtor(
+        e2e_stack,
+        f"C-DATES-{language}",
+        phone,
+        language=language,
+        postcode=postcode,
+        amount="900.00",
+        currency="USD",
+    )
+    today = date.today()
+    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(opening)]
+    far = today + timedelta(days=45)  # past the 30-day window, its day a fortnight from now
+    month = _MONTH_NAMES[language].split()[far.month - 1]
+    said.append(_say(e2e_stack, phone, later.format(day=far.day, month=month), tag, 2))
+    too_late = {"fr": "Je ne peux accepter qu'une date", "en": "I can only accept a date"}[language]
+    assert any(reply.startswith(too_late) for reply in said[-1]), said
+    said.append(_say(e2e_stack, phone, third, tag, 3))
+    target = _third_of_next_month(today)
+    if target > today + timedelta(days=30):  # the 1st to the 3rd of a month: still too late
+        assert any(reply.startswith(too_late) for reply in said[-1]), said
+        return
+    amount_question = _wording("utter_ask_promise_amount", language)
+    assert said[-1][-1].startswith(amount_question), said
+    said.append(_say(e2e_stack, phone, amount, tag, 4))
+    assert _promises(e2e_stack, debtor.id) == [(10_000, "USD", target)], said
