@@ -461,12 +461,16 @@ def _anchored_date(folded: str, today: date, direction: Direction) -> date | Non
         return first_next.replace(day=day)
     day_month = _DAY_MONTH.search(folded)
     if day_month:
-        day, month, year = day_month.group(1), day_month.group(2), day_month.group(3)
-        return _day_of_month_named(int(day), _MONTHS[month], year, today, direction)
+        day_said, month_said = day_month.group(1), day_month.group(2)
+        return _day_of_month_named(
+            int(day_said), _MONTHS[month_said], day_month.group(3), today, direction
+        )
     month_day = _MONTH_DAY.search(folded)
     if month_day:
-        month, day, year = month_day.group(1), month_day.group(2), month_day.group(3)
-        return _day_of_month_named(int(day), _MONTHS[month], year, today, direction)
+        month_said, day_said = month_day.group(1), month_day.group(2)
+        return _day_of_month_named(
+            int(day_said), _MONTHS[month_said], month_day.group(3), today, direction
+        )
     return None
 
 
