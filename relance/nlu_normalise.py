@@ -252,6 +252,43 @@ def names_its_currency(text: str | None, language: str = "fr") -> bool:
     )
 
 
+# What a number in a promise may be besides an amount: a date or a delay ("le 15", "the 3rd of
+# next month", "15/01", "in 10 days", "dans 2 semaines", "a 14h"), taken out before reading one.
+_NOT_AN_AMOUNT = re.compile(
+    r"\b\d{1,2}[/.-]\d{1,2}(?:[/.-]\d{2,4})?\b"
+    r"|\b\d+\s?(?:jours?|days?|semaines?|weeks?|mois|months?|ans?|years?|h|heures?|hours?|"
+    r"minutes?|min|am|pm|fois|x|times|payments?|paiements?|versements?)\b"
+    r"|\b(?:le|the|on|du|au|avant le|by the|on the|before the)\s+\d{1,2}(?:st|nd|rd|th|er|eme|e)?\b"
+    r"|\b\d{1,2}(?:st|nd|rd|th|er|eme)\b"
+)
+
+
+def amount_in_message(text: str | None, language: str = "fr") -> int | None:
+    """The amount of a whole message, in minor units, when the NLU took a piece of it or none:
+    "deux mille cinq cents euros" ('deux'), "150 balles vendredi", "100 quid", "ill pay 200 on
+    friday" ('200' taken as a date), "deux cent cinquante fin du mois". An amount with its
+    currency (words, slang or symbols) first; else the one figure left once dates and delays
+    are taken out. None when there is none, or more than one such figure."""
+    if not text:
+        return None
+    converted = fold(words_to_digits(str(text), language))
+    match = _MONEY_AFTER.search(converted) or _MONEY_BEFORE.search(converted)
+    if match:
+        said = next(g for g in match.groups() if g is not None)
+        return _to_minor(said.replace("\u202f", " ").replace("\u00a0", " ").strip()) or None
+    left = _NOT_AN_AMOUNT.sub(" ", _anchored_pieces(converted))
+    figures = _DIGITS.findall(left)
+    if len(figures) != 1:
+        return None
+    return _to_minor(figures[0].replace("\u202f", " ").replace("\u00a0", " ").strip()) or None
+
+
+def _anchored_pieces(folded: str) -> str:
+    for pattern in (_DAY_NEXT_MONTH, _DAY_MONTH, _MONTH_DAY):
+        folded = pattern.sub(" ", folded)
+    return folded
+
+
 @dataclass(frozen=True)
 class InstallmentAmount:
     """What a debtor offers to pay each time ("5 euros par mois"), and how often if they said."""

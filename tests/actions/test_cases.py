@@ -418,3 +418,49 @@ def test_a_promise_date_cut_by_the_nlu_is_read_from_the_whole_message(
     tracker = make_tracker(slots_for(owner, conv, language=language), text=text)
     result = ValidatePromiseForm().validate_promise_date(slot, dispatcher, tracker, {})
     assert result == {"promise_date": expected}, dispatcher.messages
+
+
+@pytest.mark.parametrize(
+    ("slot", "text", "intent", "expected"),
+    [
+        ("deux", "deux cent cinquante euros", "inform", 25_000),  # DIET took 'deux'
+        ("deux", "deux cent cinquante fin du mois", "promise_to_pay", 25_000),
+        ("150", "150 balles vendredi", "inform", 15_000),
+        ("100", "100 bucks", "inform", 10_000),
+    ],
+)
+def test_a_promised_amount_cut_by_the_nlu_is_read_from_the_whole_message(
+    dispatcher, debtor_setup, slot: str, text: str, intent: str, expected: int
+) -> None:
+    owner, conv = debtor_setup
+    tracker = make_tracker(slots_for(owner, conv), text=text, intent=intent)
+    result = ValidatePromiseForm().validate_promise_amount(slot, dispatcher, tracker, {})
+    assert result == {"promise_amount": expected}, dispatcher.messages
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "requested", "expected"),
+    [
+        ("ill pay 200 on friday", "promise_to_pay", None, 20_000),  # '200' taken as a date
+        ("je paie 150 balles vendredi", "promise_to_pay", None, 15_000),
+        ("100 quid on the 20th", "inform", "promise_date", 10_000),
+        ("i'll pay on the 20th", "promise_to_pay", None, None),  # no amount: asked next
+        ("le 20", "inform", "promise_date", None),
+    ],
+)
+def test_the_promise_form_reads_the_amount_of_the_whole_message(
+    dispatcher, debtor_setup, text: str, intent: str, requested: str | None, expected: int | None
+) -> None:
+    owner, conv = debtor_setup
+    tracker = make_tracker(
+        slots_for(owner, conv, requested_slot=requested), text=text, intent=intent
+    )
+    form = ValidatePromiseForm()
+    extracted = form.extract_promise_amount(dispatcher, tracker, {})
+    if expected is None:
+        assert extracted == {}
+        return
+    assert extracted == {"promise_amount": text}
+    assert form.validate_promise_amount(text, dispatcher, tracker, {}) == {
+        "promise_amount": expected
+    }

@@ -157,3 +157,55 @@ def test_a_date_cut_in_pieces_keeps_its_month(
     assert said[-1][-1].startswith(amount_question), said
     said.append(_say(e2e_stack, phone, amount, tag, 4))
     assert _promises(e2e_stack, debtor.id) == [(10_000, "USD", target)], said
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "turns", "expected"),
+    [
+        (
+            "fr",
+            "+33639987073",
+            "75033",
+            ["combien je dois ?", "75033", "je paie 150 balles vendredi"],
+            15_000,
+        ),
+        (
+            "en",
+            "+12025557073",
+            "60643",
+            ["how much do i owe", "60643", "ill pay 200 on friday"],
+            20_000,
+        ),
+        (
+            "fr",
+            "+33639987074",
+            "75034",
+            ["combien je dois ?", "75034", "je vous paierai le 20", "deux mille cinq cents euros"],
+            250_000,
+        ),
+    ],
+    ids=["fr-balles", "en-on-friday", "fr-in-words"],
+)
+def test_an_amount_in_words_or_slang_is_read_whole(
+    e2e_stack: RunningStack,
+    language: str,
+    phone: str,
+    postcode: str,
+    turns: list[str],
+    expected: int,
+) -> None:
+    """'ill pay 200 on friday' ('200' taken as a date) and '150 balles vendredi' were asked
+    "how much?"; 'deux mille cinq cents euros' gave the amount 'deux'."""
+    tag = f"words{phone[1:3]}{phone[-2:]}"
+    debtor = _add_debtor(
+        e2e_stack,
+        f"C-WORDS-{phone[1:3]}{phone[-2:]}",
+        phone,
+        language=language,
+        postcode=postcode,
+        amount="3000.00",
+        currency="EUR" if language == "fr" else "USD",
+    )
+    said = [_say(e2e_stack, phone, text, tag, n) for n, text in enumerate(turns)]
+    promises = _promises(e2e_stack, debtor.id)
+    assert [amount for amount, _, _ in promises] == [expected], said

@@ -8,6 +8,7 @@ import pytest
 
 from relance.nlu_normalise import (
     InstallmentAmount,
+    amount_in_message,
     anchored_date,
     asks_to_change_plan,
     digits_only,
@@ -248,3 +249,26 @@ def test_installments_for_rounds_up_within_bounds() -> None:
     assert installments_for(60_001, 10_000) == 7
     assert installments_for(60_000, 500) == 120  # capped: the policy counter-offers anyway
     assert installments_for(60_000, 100_000) == 2  # more than the balance: still a plan
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("deux cent cinquante fin du mois", 25_000),
+        ("deux mille cinq cents euros", 250_000),
+        ("150 balles vendredi", 15_000),
+        ("ill pay 200 on friday", 20_000),
+        ("100 quid", 10_000),
+        ("100 bucks the 3rd of next month", 10_000),
+        ("le 15, 200 euros", 20_000),
+        ("je paye 200 le 15", 20_000),
+        ("i will pay in 10 days", None),  # a delay, not an amount
+        ("je vais payer le 20", None),
+        ("the 3rd of next month", None),
+        ("en 3 fois", None),
+        ("100 or 200", None),  # two figures: which one?
+    ],
+)
+def test_the_amount_of_a_whole_message(text: str, expected: int | None) -> None:
+    assert amount_in_message(text, "fr") == expected
+    assert amount_in_message(text, "en") == expected
