@@ -19,7 +19,7 @@ from relance.db.models import Conversation, Debtor
 from relance.db.session import session_scope
 from relance.identity import repository as identity_repository
 from relance.nlg.turn_context import turn_language
-from relance.nlu_normalise import Direction, parse_date
+from relance.nlu_normalise import Direction, anchored_date, parse_date
 from relance.plans import repository as plans_repository
 from relance.settings import get_settings
 
@@ -99,14 +99,22 @@ def said_date(
 
     DIET's entity extraction sometimes cuts a date in pieces ("fin du mois alors" gave the
     entity "fin du"): seen in the simulator, the promise form then answered "I couldn't read
-    that date" to "fin du mois" three times. The message as a whole is the second reading."""
-    read = (
-        parse_date(str(value), language(tracker), today=today, direction=direction)
-        if value
-        else None
-    )
+    that date" to "fin du mois" three times. The message as a whole is the second reading.
+
+    A date the message says whole (a day with its month, a day of next month, the end of the
+    month) wins over a piece of it: "100 bucks the 3rd of next month" gave 'the 3rd of' (this
+    month's 3rd, then refused as too late) and "the 15th of january" gave 'the 15th' (15
+    December): a month said is never dropped."""
+    lang = language(tracker)
+    text = latest_text(tracker)
+    whole = anchored_date(text, lang, today=today, direction=direction)
+    if whole is not None and (
+        not value or anchored_date(str(value), lang, today=today, direction=direction) is None
+    ):
+        return whole
+    read = parse_date(str(value), lang, today=today, direction=direction) if value else None
     if read is None:
-        read = parse_date(latest_text(tracker), language(tracker), today=today, direction=direction)
+        read = parse_date(text, lang, today=today, direction=direction)
     return read
 
 

@@ -252,6 +252,43 @@ def names_its_currency(text: str | None, language: str = "fr") -> bool:
     )
 
 
+# What a number in a promise may be besides an amount: a date or a delay ("le 15", "the 3rd of
+# next month", "15/01", "in 10 days", "dans 2 semaines", "a 14h"), taken out before reading one.
+_NOT_AN_AMOUNT = re.compile(
+    r"\b\d{1,2}[/.-]\d{1,2}(?:[/.-]\d{2,4})?\b"
+    r"|\b\d+\s?(?:jours?|days?|semaines?|weeks?|mois|months?|ans?|years?|h|heures?|hours?|"
+    r"minutes?|min|am|pm|fois|x|times|payments?|paiements?|versements?)\b"
+    r"|\b(?:le|the|on|du|au|avant le|by the|on the|before the)\s+\d{1,2}(?:st|nd|rd|th|er|eme|e)?\b"
+    r"|\b\d{1,2}(?:st|nd|rd|th|er|eme)\b"
+)
+
+
+def amount_in_message(text: str | None, language: str = "fr") -> int | None:
+    """The amount of a whole message, in minor units, when the NLU took a piece of it or none:
+    "deux mille cinq cents euros" ('deux'), "150 balles vendredi", "100 quid", "ill pay 200 on
+    friday" ('200' taken as a date), "deux cent cinquante fin du mois". An amount with its
+    currency (words, slang or symbols) first; else the one figure left once dates and delays
+    are taken out. None when there is none, or more than one such figure."""
+    if not text:
+        return None
+    converted = fold(words_to_digits(str(text), language))
+    match = _MONEY_AFTER.search(converted) or _MONEY_BEFORE.search(converted)
+    if match:
+        said = next(g for g in match.groups() if g is not None)
+        return _to_minor(said.replace("\u202f", " ").replace("\u00a0", " ").strip()) or None
+    left = _NOT_AN_AMOUNT.sub(" ", _anchored_pieces(converted))
+    figures = _DIGITS.findall(left)
+    if len(figures) != 1:
+        return None
+    return _to_minor(figures[0].replace("\u202f", " ").replace("\u00a0", " ").strip()) or None
+
+
+def _anchored_pieces(folded: str) -> str:
+    for pattern in (_DAY_NEXT_MONTH, _DAY_MONTH, _MONTH_DAY):
+        folded = pattern.sub(" ", folded)
+    return folded
+
+
 @dataclass(frozen=True)
 class InstallmentAmount:
     """What a debtor offers to pay each time ("5 euros par mois"), and how often if they said."""
@@ -346,6 +383,8 @@ def parse_date(
     )
     folded = re.sub(r"^(le|the)\s+(?=\d)", "", folded)
     special = _special_dates(folded, today, direction)
+    if special is None:  # a day in words: "le trois du mois prochain"
+        special = _anchored_date(fold(words_to_digits(folded, language)), today, direction)
     if special is not None:
         return special
     numeric = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})(?:[/.-](\d{2,4}))?", folded)
@@ -369,17 +408,132 @@ def parse_date(
     return parsed.date() if parsed else None
 
 
+_MONTHS = {
+    "janvier": 1,
+    "fevrier": 2,
+    "mars": 3,
+    "avril": 4,
+    "mai": 5,
+    "juin": 6,
+    "juillet": 7,
+    "aout": 8,
+    "septembre": 9,
+    "octobre": 10,
+    "novembre": 11,
+    "decembre": 12,
+    "january": 1,
+    "february": 2,
+    "march": 3,
+    "april": 4,
+    "may": 5,
+    "june": 6,
+    "july": 7,
+    "august": 8,
+    "september": 9,
+    "october": 10,
+    "november": 11,
+    "december": 12,
+    "janv": 1,
+    "jan": 1,
+    "feb": 2,
+    "fev": 2,
+    "apr": 4,
+    "avr": 4,
+    "jun": 6,
+    "jul": 7,
+    "juil": 7,
+    "aug": 8,
+    "sept": 9,
+    "sep": 9,
+    "oct": 10,
+    "nov": 11,
+    "dec": 12,
+}
+_MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_DAY = r"(?<![\d.,])\b(\d{1,2})(?:st|nd|rd|th|er|eme|e)?"
+# "the 15th of january", "le 15 janvier 2027", "15 jan"; "january 15th", "jan the 3rd".
+_DAY_MONTH = re.compile(rf"{_DAY}\s+(?:of\s+|de\s+)?({_MONTH})\b\.?(?:\s+(\d{{4}})\b)?")
+_MONTH_DAY = re.compile(rf"\b({_MONTH})\.?\s+(?:the\s+)?{_DAY}\b(?:,?\s+(\d{{4}})\b)?")
+# "the 3rd of next month", "le 3 du mois prochain".
+_DAY_NEXT_MONTH = re.compile(
+    rf"{_DAY}\s+(?:of\s+|du\s+|de\s+)?(?:the\s+)?"
+    r"(?:next month|following month|mois prochain|mois suivant)\b"
+)
+_END_OF_NEXT_MONTH = r"fin du mois (prochain|suivant)|end of (the )?next month"
+_START_OF_NEXT_MONTH = r"debut du mois prochain|start of next month|beginning of next month"
+_END_OF_MONTH = r"fin (du|de ce|de) mois|end of (the )?month|month end"
+
+
+def _first_of_next_month(today: date) -> date:
+    return (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
 def _special_dates(folded: str, today: date, direction: Direction) -> date | None:
-    if re.search(r"fin (du|de ce|de) mois|end of (the )?month|month end", folded):
-        return today.replace(day=calendar.monthrange(today.year, today.month)[1])
-    if re.search(r"fin du mois prochain|end of next month", folded):
-        first_next = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
-        return first_next.replace(day=calendar.monthrange(first_next.year, first_next.month)[1])
-    if re.search(r"debut du mois prochain|start of next month|beginning of next month", folded):
-        return (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+    anchored = _anchored_date(folded, today, direction)
+    if anchored is not None:
+        return anchored
     if re.search(r"(aujourd'hui|today|maintenant|now|tout de suite|right now)", folded):
         return today
     return None
+
+
+def _anchored_date(folded: str, today: date, direction: Direction) -> date | None:
+    """A date said whole somewhere in the text: a day with its month named ("le 15 janvier",
+    "the 15th of january"), a day of next month, the end of (next) month. Searched for anywhere:
+    "100 bucks the 3rd of next month", "and the rest on the 15th of january"."""
+    # Before "fin du mois": "fin du mois prochain" was read as the end of this month.
+    if re.search(_END_OF_NEXT_MONTH, folded):
+        first_next = _first_of_next_month(today)
+        return first_next.replace(day=calendar.monthrange(first_next.year, first_next.month)[1])
+    if re.search(_START_OF_NEXT_MONTH, folded):
+        return _first_of_next_month(today)
+    if re.search(_END_OF_MONTH, folded):
+        return today.replace(day=calendar.monthrange(today.year, today.month)[1])
+    next_month = _DAY_NEXT_MONTH.search(folded)
+    if next_month:
+        first_next = _first_of_next_month(today)
+        day = int(next_month.group(1))
+        if not 1 <= day <= calendar.monthrange(first_next.year, first_next.month)[1]:
+            return None
+        return first_next.replace(day=day)
+    day_month = _DAY_MONTH.search(folded)
+    if day_month:
+        day_said, month_said = day_month.group(1), day_month.group(2)
+        return _day_of_month_named(
+            int(day_said), _MONTHS[month_said], day_month.group(3), today, direction
+        )
+    month_day = _MONTH_DAY.search(folded)
+    if month_day:
+        month_said, day_said = month_day.group(1), month_day.group(2)
+        return _day_of_month_named(
+            int(day_said), _MONTHS[month_said], month_day.group(3), today, direction
+        )
+    return None
+
+
+def _day_of_month_named(
+    day: int, month: int, year: str | None, today: date, direction: Direction
+) -> date | None:
+    try:
+        candidate = date(int(year) if year else today.year, month, day)
+    except ValueError:
+        return None
+    if year is None:
+        if direction == "future" and candidate < today:
+            candidate = candidate.replace(year=candidate.year + 1)
+        elif direction == "past" and candidate > today:
+            candidate = candidate.replace(year=candidate.year - 1)
+    return candidate
+
+
+def anchored_date(
+    text: str | None, language: str = "fr", *, today: date, direction: Direction = "future"
+) -> date | None:
+    """The date of `text` when it says one whole, anywhere in it (see `_anchored_date`); None
+    when it says none or only a part ("the 3rd of", "on the 15th", "next month")."""
+    if not text:
+        return None
+    return _anchored_date(fold(words_to_digits(fold(str(text)), language)), today, direction)
 
 
 def _weekday(folded: str, today: date, direction: Direction) -> date | None:

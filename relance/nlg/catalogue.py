@@ -71,7 +71,7 @@ PROVIDED: dict[str, Provided] = {
     "utter_payment_link": _p("pay_url amount_minor currency expires_at", "installment_date"),
     "utter_already_paid_recorded": _p("pause_until", "paid_date"),
     "utter_payment_detail_noted": _p(""),
-    "utter_invalid_answer": _p("field"),
+    "utter_invalid_answer": _p("field", "currency"),
     "utter_dispute_created": _p("dispute_reference", "plan_held held_minor currency"),
     "utter_ask_plan_installments": _p("", "max_installments"),
     "utter_plan_within_limits": _p(
@@ -98,6 +98,7 @@ PROVIDED: dict[str, Provided] = {
     "utter_promise_too_late": _p("max_date"),
     "utter_promise_amount_too_high": _p("balance_minor currency"),
     "utter_promise_amount_needs_currency": _p("amount_minor currency", "balance_minor"),
+    "utter_promise_amount_wrong_currency": _p("amount_minor currency"),
     "utter_promise_recorded": _p("amount_minor currency promise_date"),
     "utter_handoff": _p("", "reason business_hours"),
     "utter_callback_scheduled": _p("", "callback_at"),

@@ -61,6 +61,20 @@ def open_invoices(
     ]
 
 
+def account_currency(session: Session, debtor_id: int) -> str | None:
+    """The currency the debtor's account is kept in: that of their invoices, open ones first
+    (oldest due), else any other (all disputed, paid or not yet due). None without invoices.
+
+    What the debtor is owed and promises is said in it: a debtor whose only invoices are
+    disputed or not yet due has no open balance, and "EUR" was assumed for a bill in pounds."""
+    currency = session.scalars(
+        select(Invoice.currency)
+        .where(Invoice.debtor_id == debtor_id)
+        .order_by((Invoice.status == InvoiceStatus.OPEN).desc(), Invoice.due_date, Invoice.id)
+    ).first()
+    return currency
+
+
 def falling_due_later(session: Session, debtor_id: int, today: date) -> list[Invoice]:
     """The open invoices whose due date is after the debtor's `today`, earliest first: owed
     later, not now (an ordinary invoice due next month, an instalment still to come). The

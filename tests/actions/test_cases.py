@@ -394,3 +394,73 @@ def test_promise_date_is_read_in_the_debtor_time_zone(db: Session, dispatcher) -
     assert ValidatePromiseForm().validate_promise_date("tomorrow", dispatcher, tracker, {}) == {
         "promise_date": "2026-12-02"
     }
+
+
+@freeze_time("2026-12-20 12:00:00")  # promises up to 19 January
+@pytest.mark.parametrize(
+    ("slot", "text", "language", "expected"),
+    [
+        # Simulator: 'the 3rd of' was this month's 3rd (then "too late"), 'on the 15th' lost
+        # January; the message said the whole date.
+        ("the 3rd of", "100 bucks the 3rd of next month", "en", "2027-01-03"),
+        ("on the 15th", "and the rest on the 15th of january", "en", "2027-01-15"),
+        ("le 3", "je paie le 3 du mois prochain", "fr", "2027-01-03"),
+        ("le 15", "et le reste le 15 janvier", "fr", "2027-01-15"),
+        ("deux", "deux cent cinquante fin du mois", "fr", "2026-12-31"),
+        ("fin du", "fin du mois alors", "fr", "2026-12-31"),
+        ("le 24", "le 24", "fr", "2026-12-24"),  # a date said as such stays as it was
+    ],
+)
+def test_a_promise_date_cut_by_the_nlu_is_read_from_the_whole_message(
+    dispatcher, debtor_setup, slot: str, text: str, language: str, expected: str
+) -> None:
+    owner, conv = debtor_setup
+    tracker = make_tracker(slots_for(owner, conv, language=language), text=text)
+    result = ValidatePromiseForm().validate_promise_date(slot, dispatcher, tracker, {})
+    assert result == {"promise_date": expected}, dispatcher.messages
+
+
+@pytest.mark.parametrize(
+    ("slot", "text", "intent", "expected"),
+    [
+        ("deux", "deux cent cinquante euros", "inform", 25_000),  # DIET took 'deux'
+        ("deux", "deux cent cinquante fin du mois", "promise_to_pay", 25_000),
+        ("150", "150 balles vendredi", "inform", 15_000),
+        ("100", "100 bucks", "inform", 10_000),
+    ],
+)
+def test_a_promised_amount_cut_by_the_nlu_is_read_from_the_whole_message(
+    dispatcher, debtor_setup, slot: str, text: str, intent: str, expected: int
+) -> None:
+    owner, conv = debtor_setup
+    tracker = make_tracker(slots_for(owner, conv), text=text, intent=intent)
+    result = ValidatePromiseForm().validate_promise_amount(slot, dispatcher, tracker, {})
+    assert result == {"promise_amount": expected}, dispatcher.messages
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "requested", "expected"),
+    [
+        ("ill pay 200 on friday", "promise_to_pay", None, 20_000),  # '200' taken as a date
+        ("je paie 150 balles vendredi", "promise_to_pay", None, 15_000),
+        ("100 quid on the 20th", "inform", "promise_date", 10_000),
+        ("i'll pay on the 20th", "promise_to_pay", None, None),  # no amount: asked next
+        ("le 20", "inform", "promise_date", None),
+    ],
+)
+def test_the_promise_form_reads_the_amount_of_the_whole_message(
+    dispatcher, debtor_setup, text: str, intent: str, requested: str | None, expected: int | None
+) -> None:
+    owner, conv = debtor_setup
+    tracker = make_tracker(
+        slots_for(owner, conv, requested_slot=requested), text=text, intent=intent
+    )
+    form = ValidatePromiseForm()
+    extracted = form.extract_promise_amount(dispatcher, tracker, {})
+    if expected is None:
+        assert extracted == {}
+        return
+    assert extracted == {"promise_amount": text}
+    assert form.validate_promise_amount(text, dispatcher, tracker, {}) == {
+        "promise_amount": expected
+    }

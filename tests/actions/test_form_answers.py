@@ -123,7 +123,13 @@ def test_off_topic_message_costs_no_identity_attempt(
     ("slot", "text", "intent", "language", "expected"),
     [
         ("promise_amount", "99,99 €", "nlu_fallback", "fr", 9999),  # a bare figure DIET fell on
-        ("promise_amount", "$42.50", "out_of_scope", "en", 4250),
+        (
+            "promise_amount",
+            "€42.50",
+            "out_of_scope",
+            "en",
+            4250,
+        ),  # the account is in euros: "$42.50" is asked again (test_promise_currency)
         ("promise_amount", "quarante-deux euros", "inform", "fr", 4200),
         # simulator finding: "everything" at "how much?" fell back and the form asked forever
         ("promise_amount", "everything", "nlu_fallback", "en", 30_000),

@@ -8,6 +8,8 @@ import pytest
 
 from relance.nlu_normalise import (
     InstallmentAmount,
+    amount_in_message,
+    anchored_date,
     asks_to_change_plan,
     digits_only,
     installments_for,
@@ -60,6 +62,41 @@ def test_future_dates(text: str, language: str, expected: date) -> None:
 )
 def test_past_dates(text: str, expected: date) -> None:
     assert parse_date(text, "fr", today=MONDAY, direction="past") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "expected"),
+    [
+        # Simulator finding: DIET cut 'the 3rd of' from 'next month', and dropped 'january'.
+        ("100 bucks the 3rd of next month", "en", date(2026, 12, 3)),
+        ("and the rest on the 15th of january", "en", date(2027, 1, 15)),
+        ("je paie le 3 du mois prochain", "fr", date(2026, 12, 3)),
+        ("le trois du mois prochain", "fr", date(2026, 12, 3)),
+        ("et le reste le 15 janvier", "fr", date(2027, 1, 15)),
+        ("150 euros le premier janvier", "fr", date(2027, 1, 1)),
+        ("january 15th then", "en", date(2027, 1, 15)),
+        ("le 3 février 2027 ok", "fr", date(2027, 2, 3)),
+        ("fin du mois prochain", "fr", date(2026, 12, 31)),  # was this month's end
+        ("end of next month", "en", date(2026, 12, 31)),
+        ("deux cent cinquante fin du mois", "fr", date(2026, 11, 30)),
+    ],
+)
+def test_a_date_said_whole_is_read_inside_a_longer_message(
+    text: str, language: str, expected: date
+) -> None:
+    assert parse_date(text, language, today=MONDAY) == expected
+    assert anchored_date(text, language, today=MONDAY) == expected
+
+
+@pytest.mark.parametrize("text", ["the 3rd of", "on the 15th", "next month", "200", "30 février"])
+def test_a_piece_of_a_date_is_not_a_whole_one(text: str) -> None:
+    assert anchored_date(text, "en", today=MONDAY) is None
+
+
+def test_a_day_and_month_in_the_past_is_last_years_for_a_payment_made() -> None:
+    assert anchored_date("le 30 décembre", "fr", today=MONDAY, direction="past") == date(
+        2025, 12, 30
+    )
 
 
 def test_unreadable_date() -> None:
@@ -212,3 +249,26 @@ def test_installments_for_rounds_up_within_bounds() -> None:
     assert installments_for(60_001, 10_000) == 7
     assert installments_for(60_000, 500) == 120  # capped: the policy counter-offers anyway
     assert installments_for(60_000, 100_000) == 2  # more than the balance: still a plan
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("deux cent cinquante fin du mois", 25_000),
+        ("deux mille cinq cents euros", 250_000),
+        ("150 balles vendredi", 15_000),
+        ("ill pay 200 on friday", 20_000),
+        ("100 quid", 10_000),
+        ("100 bucks the 3rd of next month", 10_000),
+        ("le 15, 200 euros", 20_000),
+        ("je paye 200 le 15", 20_000),
+        ("i will pay in 10 days", None),  # a delay, not an amount
+        ("je vais payer le 20", None),
+        ("the 3rd of next month", None),
+        ("en 3 fois", None),
+        ("100 or 200", None),  # two figures: which one?
+    ],
+)
+def test_the_amount_of_a_whole_message(text: str, expected: int | None) -> None:
+    assert amount_in_message(text, "fr") == expected
+    assert amount_in_message(text, "en") == expected
