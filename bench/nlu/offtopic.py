@@ -60,6 +60,7 @@ from bot.components.evidence import (  # noqa: E402
     CONSEQUENTIAL,
     RELABELLED,
     fold,
+    invoice_question,
     is_weak,
     legitimacy_relabel,
     request_behind_greeting,
@@ -135,11 +136,12 @@ def outcome(message: Parsed, t: Thresholds) -> str:
     if t.guarded and (request := request_behind_greeting(message.ranking, message.text)):
         top, confidence = request
     elif fallback:
-        return FALLBACK
+        details = invoice_question(message.ranking, message.text) if t.guarded else None
+        return details or FALLBACK
     elif t.guarded and (topic := topic_relabel(message.ranking, message.text)):
         top, confidence = topic
         if top == FALLBACK:
-            return FALLBACK
+            return invoice_question(message.ranking, message.text) or FALLBACK
     if t.guarded and (question := when_question_relabel(top, message.text)):
         top = question
     if t.guarded and is_weak(top, confidence, message.text, t.per_intent, t.default):

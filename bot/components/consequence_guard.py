@@ -21,7 +21,8 @@ without confidence in a message holding no word of it ("thats a lot" as goodbye,
 oldest invoice" as a copy request) is read as DIET's next request, or as nlu_fallback
 (evidence.topic_relabel): each of these answers fits only its own kind of message. A promise
 reading of a message that opens by asking when ("when is the first payment?") is the question
-about the debt's dates (evidence.when_question_relabel).
+about the debt's dates (evidence.when_question_relabel). A message left to nlu_fallback that asks
+about an invoice is the details question (evidence.invoice_question).
 
 Thresholds are per intent (`thresholds`, else `default_threshold`); bench/nlu/offtopic.py tunes
 them on the CLINC150 oos_train split and writes the values found into bot/config*.yml.
@@ -49,6 +50,7 @@ from bot.components.evidence import (
     CONFIRM_INTENT,
     FALLBACK_INTENT,
     RELABELLED,
+    invoice_question,
     is_weak,
     legitimacy_relabel,
     request_behind_greeting,
@@ -111,6 +113,10 @@ class ConsequenceGuard(GraphComponent, IntentClassifier):
             question = when_question_relabel(name, text)
             if question is not None:
                 name = question
+                _read_as(message, name, confidence)
+            # "c quoi la facture la plus ancienne": ambiguous to DIET, a question all the same.
+            if name == FALLBACK_INTENT and (details := invoice_question(ranking, text)):
+                name = details
                 _read_as(message, name, confidence)
             if name is None or not is_weak(
                 name, confidence, text, self.thresholds, self.default_threshold

@@ -851,3 +851,29 @@ def when_question_relabel(intent: str | None, text: str) -> str | None:
     if intent != PROMISE_INTENT or _WHEN_QUESTION.match(folded) is None:
         return None
     return DATES_QUESTION_INTENT if _DEBT_MONEY.search(folded) else None
+
+
+# "c quoi la facture la plus ancienne", "which bill is that": DIET splits them between the fees,
+# the copy and the details questions and the FallbackClassifier calls it ambiguous; two such
+# misunderstandings in a row hand the debtor to a collector. A question that names an invoice,
+# when DIET's first reading is no action with consequences, is the details question (the list
+# of invoices, their amounts and dates, behind the identity check).
+INVOICE_QUESTION_INTENT = "ask_debt_details"
+_NAMES_AN_INVOICE = re.compile(r"(^|[^a-z0-9])(factures?|invoices?|bills?)\b")
+_ASKS = re.compile(
+    r"(^|[^a-z0-9])(c quoi|c est quoi|cest quoi|quel|quelle|quels|quelles|laquelle|lesquelles"
+    r"|what|which|when|quand|combien|how|where|ou en est|show me|montrez)\b|\?\s*$"
+)
+
+
+def invoice_question(ranking: list[tuple[str, float]], text: str) -> str | None:
+    """ask_debt_details for a message that asks about an invoice when DIET's first reading is
+    no action with consequences (the caller asks only for a message read as nlu_fallback);
+    else None. "je conteste la facture ?" stays the guard's to weigh."""
+    readings = [name for name, _ in ranking if name not in (FALLBACK_INTENT, CONFIRM_INTENT)]
+    if readings and readings[0] in CONSEQUENTIAL:
+        return None
+    folded = fold(text)
+    if _NAMES_AN_INVOICE.search(folded) and _ASKS.search(folded):
+        return INVOICE_QUESTION_INTENT
+    return None

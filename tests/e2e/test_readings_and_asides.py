@@ -25,7 +25,16 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from relance.db.models import Contact, Debtor, Dispute, PaymentPlan, Promise, Task
+from relance.db.models import (
+    Contact,
+    Conversation,
+    Debtor,
+    Dispute,
+    Handoff,
+    PaymentPlan,
+    Promise,
+    Task,
+)
 from relance.nlg.formatting import long_date, money
 
 from .conftest import RunningStack
@@ -367,3 +376,37 @@ def test_a_debtor_who_cannot_say_when_they_paid_is_not_asked_forever(
             select(Task).where(Task.debtor_id == debtor.id, Task.kind == "reconciliation")
         )
     assert task.details["claims"][-1]["claimed_date"] is None, said
+
+
+@pytest.mark.parametrize(
+    ("language", "phone", "postcode", "turns"),
+    [
+        (
+            "fr",
+            "+33639987070",
+            "75030",
+            ["jdois combien", "75030", "ouf c chaud", "c quoi la facture la plus ancienne"],
+        ),
+        (
+            "en",
+            "+12025557070",
+            "60640",
+            ["how much do i owe", "60640", "oof thats rough", "which bill is the oldest?"],
+        ),
+    ],
+    ids=["fr", "en"],
+)
+def test_a_question_about_an_invoice_after_a_misunderstanding_is_answered_not_handed_off(
+    e2e_stack: RunningStack, language: str, phone: str, postcode: str, turns: list[str]
+) -> None:
+    """Simulator: "ouf c chaud" was not understood, then "c quoi la facture la plus ancienne"
+    (ambiguous to DIET between fees and copy) was the second misunderstanding in a row: handed
+    to a collector, and every later message waited for one."""
+    tag = f"invq{language}"
+    debtor, said = _converse(e2e_stack, tag, language, phone, postcode, "330.00", turns)
+    assert "F-C-INVQ" in " ".join(said[3]), said  # the invoice is named: the details answer
+    with _session(e2e_stack) as session:
+        handoffs = session.scalars(
+            select(Handoff).join(Conversation).where(Conversation.debtor_id == debtor.id)
+        ).all()
+    assert handoffs == [], said

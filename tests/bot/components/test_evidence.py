@@ -6,6 +6,7 @@ from bot.components.evidence import (
     CONSEQUENTIAL,
     fold,
     has_cue,
+    invoice_question,
     is_legitimacy_question,
     is_weak,
     legitimacy_relabel,
@@ -360,3 +361,34 @@ def test_a_question_about_stopping_is_confirmed_first(text: str) -> None:
 )
 def test_a_request_to_stop_acts_at_once(text: str) -> None:
     assert not is_weak("stop_contact", 0.99, text, THRESHOLDS, 0.85)
+
+
+@pytest.mark.parametrize(
+    ("ranking", "text"),
+    [
+        # simulator: ambiguous to DIET (fees 0.48, copy 0.46): the second misunderstanding in a
+        # row handed the debtor to a collector
+        (
+            [("ask_fees", 0.48), ("request_invoice_copy", 0.46)],
+            "c quoi la facture la plus ancienne",
+        ),
+        ([("out_of_scope", 0.5)], "which bill is that"),
+        ([("inform", 0.4)], "what invoice?"),
+    ],
+)
+def test_a_question_about_an_invoice_left_to_the_fallback_is_the_details_question(
+    ranking, text
+) -> None:
+    assert invoice_question(ranking, text) == "ask_debt_details"
+
+
+@pytest.mark.parametrize(
+    ("ranking", "text"),
+    [
+        ([("dispute_debt", 0.6)], "je conteste la facture ?"),  # the guard's to weigh
+        ([("out_of_scope", 0.5)], "ouf c chaud"),
+        ([("out_of_scope", 0.5)], "la facture"),  # names an invoice, asks nothing
+    ],
+)
+def test_other_fallbacks_stay_fallbacks(ranking, text) -> None:
+    assert invoice_question(ranking, text) is None
