@@ -827,8 +827,9 @@ def topic_relabel(ranking: list[tuple[str, float]], text: str) -> tuple[str, flo
 # about the debt's dates (the invoices' due dates and the plan's next instalment).
 PROMISE_INTENT = "promise_to_pay"
 DATES_QUESTION_INTENT = "ask_debt_details"
+# Up to three words may lead in: "great, when is the first payment?", "ok merci, c'est quand…".
 _WHEN_QUESTION = re.compile(
-    r"^((et|and|ok|okay|so|alors|donc|but|mais|euh|hmm|um|bon|and so)\s+)*"
+    r"^([a-z]+[,.!]*\s+){0,3}?"
     r"(when (is|are|was|does|do|did|will|would|should|can|must|s)|whens"
     r"|quand (est|sera|dois|doit|faut|tombe|commence|passe|aura|vais|vont|partira)"
     r"|c est quand|cest quand|what date|what day|which day|on what date|by when|until when"

@@ -189,7 +189,7 @@ def test_more_of_the_reason_is_acknowledged_not_answered_twice_word_for_word(
             "+12025557064",
             "60634",
             ["i can't pay right now", "60634", "3 monthly payments", "yes"],
-            "when is the first payment?",
+            "great, when is the first payment?",
         ),
     ],
     ids=["fr", "en"],

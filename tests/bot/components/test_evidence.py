@@ -312,6 +312,8 @@ def test_a_reading_with_its_word_or_confident_stands(ranking, text) -> None:
         "what date is the first instalment",
         "when's the next one",
         "quand est-ce que je dois payer",
+        "great, when is the first payment?",  # simulator: the promise form started
+        "ok merci, c'est quand le prochain paiement",
     ],
 )
 def test_a_promise_reading_of_a_when_question_is_the_question_about_dates(text) -> None:
