@@ -22,7 +22,8 @@ from relance.db.models import Promise
 from .conftest import RunningStack
 from .test_conversation_never_breaks import _add_debtor, _say, _session, _wording
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
+# They prove how amounts and dates are read, not the database: the SQLite pass only (`once`), as CI has to stay short.
+pytestmark = [pytest.mark.e2e, pytest.mark.once, pytest.mark.timeout(1200)]
 
 
 def _promises(stack: RunningStack, debtor_id: int) -> list[tuple[int, str, date]]:

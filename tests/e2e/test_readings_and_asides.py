@@ -40,7 +40,8 @@ from relance.nlg.formatting import long_date, money
 from .conftest import RunningStack
 from .test_conversation_never_breaks import _add_debtor, _say, _session, _wording
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
+# They prove what the assistant understands and answers, not the database: the SQLite pass only (`once`), as CI has to stay short.
+pytestmark = [pytest.mark.e2e, pytest.mark.once, pytest.mark.timeout(1200)]
 
 
 def _converse(
