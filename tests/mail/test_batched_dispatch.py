@@ -638,6 +638,11 @@ def _wait_for(condition: Callable[[], bool], what: str) -> None:
         monotonic_clock.sleep(0.01)
 
 
+def _queued(factory: sessionmaker[Session]) -> int:
+    with factory() as session:
+        return len(session.scalars(select(Message).where(Message.status == "queued")).all())
+
+
 def test_the_next_batch_is_prepared_while_one_is_on_the_wire(
     factory: sessionmaker[Session], sink: Sink
 ) -> None:
@@ -659,9 +664,9 @@ def test_the_next_batch_is_prepared_while_one_is_on_the_wire(
     try:
         assert sink.data_started.wait(10)
         _wait_for(lambda: list(_statuses(factory).values()).count("sending") == 4, "no overlap")
-        with factory() as session:
-            queued = session.scalars(select(Message).where(Message.status == "queued")).all()
-            assert len(queued) == 4
+        # The second batch's claim commit comes before its composing commit (its messages):
+        # waited for too, or the check could fall between the two (seen on PostgreSQL).
+        _wait_for(lambda: _queued(factory) == 4, "the second batch was not composed meanwhile")
         assert sink.received == []
     finally:
         sink.hold.set()
