@@ -8,7 +8,14 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
-from actions._common import debtor_of, next_installment_variables, today, unit_of_work, utter
+from actions._common import (
+    debtor_of,
+    latest_text,
+    next_installment_variables,
+    today,
+    unit_of_work,
+    utter,
+)
 from actions.late_reasons import record_request_reason
 from actions.payments import UNKNOWN, forgot_the_date
 from actions.plan_pending import ask_again, awaiting_plan_answer
@@ -236,5 +243,5 @@ def _forgot_the_paid_date(tracker: Tracker) -> bool:
     return (
         tracker.active_loop_name == "already_paid_form"
         and tracker.get_slot("requested_slot") == "paid_date"
-        and forgot_the_date(str((tracker.latest_message or {}).get("text") or ""))
+        and forgot_the_date(latest_text(tracker))
     )

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from relance import audit
 from relance.db.base import utcnow
-from relance.db.models import AuditEvent, Conversation, Debtor
+from relance.db.models import AuditEvent, Contact, Conversation, Debtor
 from relance.db.models.enums import ContactStatus
 from relance.identity import repository
 from relance.nlu_normalise import digits_only, fold, words_to_digits
@@ -192,9 +192,7 @@ def mark_verified(
 def _withdraw_wrong_person(
     session: Session, conversation: Conversation, channel: str | None
 ) -> None:
-    channel = channel or conversation.last_channel
-    address = repository.last_inbound_address(session, conversation.id, channel)
-    contact = repository.find_contact(session, conversation.debtor_id, channel, address)
+    contact, channel = _written_from(session, conversation, channel)
     if contact is None or contact.status != ContactStatus.WRONG_PERSON:
         return
     contact.status = ContactStatus.OK
@@ -225,9 +223,7 @@ def record_failure(
 
 def mark_wrong_person(session: Session, conversation: Conversation, *, channel: str | None) -> None:
     """Flag the contact the person wrote from: the dunning engine no longer uses it."""
-    channel = channel or conversation.last_channel
-    address = repository.last_inbound_address(session, conversation.id, channel)
-    contact = repository.find_contact(session, conversation.debtor_id, channel, address)
+    contact, channel = _written_from(session, conversation, channel)
     if contact is not None:
         contact.status = ContactStatus.WRONG_PERSON
     audit.record(
@@ -238,3 +234,13 @@ def mark_wrong_person(session: Session, conversation: Conversation, *, channel: 
         debtor_id=conversation.debtor_id,
         channel=channel,
     )
+
+
+def _written_from(
+    session: Session, conversation: Conversation, channel: str | None
+) -> tuple[Contact | None, str | None]:
+    """The contact the person last wrote from on `channel` (else the conversation's last
+    channel), and that channel: the one a wrong-person mark flags and a verification clears."""
+    channel = channel or conversation.last_channel
+    address = repository.last_inbound_address(session, conversation.id, channel)
+    return repository.find_contact(session, conversation.debtor_id, channel, address), channel
